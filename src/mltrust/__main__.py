@@ -1,0 +1,5 @@
+"""``python -m mltrust``."""
+
+from mltrust.cli._main import run
+
+run()

@@ -1,0 +1,7 @@
+"""The ``mltrust`` command line. Each command lives in its own ``_<name>.py`` module."""
+
+from __future__ import annotations
+
+from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, cli, main
+
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "cli", "main"]

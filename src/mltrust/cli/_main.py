@@ -1,0 +1,94 @@
+"""Entry point: a click group whose commands are imported only when used.
+
+Exit codes everywhere: 0 clean/pass, 1 findings/policy failure, 2 usage or processing error.
+Errors print one line (and a hint), never a traceback; set ``MLTRUST_DEBUG=1`` for one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from mltrust import __version__
+from mltrust.errors import Error
+
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "cli", "main"]
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+#: command name -> "module:attribute". Adding a command is one line here plus its module.
+COMMANDS: dict[str, str] = {
+    "scan": "mltrust.cli._scan:scan",
+    "rules": "mltrust.cli._rules:rules",
+    "formats": "mltrust.cli._rules:formats",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs (fast startup)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attr = spec.partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{spec} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mltrust")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """mltrust: scan, sign, gate and serve machine-learning models on evidence.
+
+    Exit codes: 0 clean or pass, 1 findings or policy failure, 2 usage or processing error.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (``sys.exit`` is the caller's business)."""
+    try:
+        result: Any = cli.main(args=argv, prog_name="mltrust", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return int(exc.exit_code)
+    except click.ClickException as exc:  # usage errors
+        exc.show()
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except Error as exc:
+        click.echo(f"error: {exc.diagnostics()}", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if os.environ.get("MLTRUST_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("hint: rerun with MLTRUST_DEBUG=1 and report the traceback", err=True)
+        return EXIT_ERROR
+    return int(result or 0)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Limits and configuration: one frozen, validated object each.
+
+:class:`Limits` bounds every resource a scanner may spend on untrusted input. An exhausted
+limit is never "clean": scanners turn it into a finding.
+
+:class:`ScanConfig` holds the user's choices, optionally read from a TOML file
+(``mltrust.toml`` or ``[tool.mltrust]`` in ``pyproject.toml``)::
+
+    [scan]
+    fail_on = "medium"
+    # Import targets this project trusts, "module:qualname" or "module:*".
+    allow_globals = ["mypkg.models:MyEstimator"]
+    # Hydra/NeMo ``_target_`` prefixes this project trusts.
+    allow_targets = ["mypkg."]
+
+    [scan.limits]
+    max_archive_depth = 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mltrust.errors import ConfigError
+from mltrust.findings import Severity
+
+__all__ = ["Limits", "ScanConfig", "load_scan_config"]
+
+_MiB = 1024 * 1024
+_GiB = 1024 * _MiB
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Upper bounds on the work done for one scan of untrusted input."""
+
+    #: Largest file read (files are memory-mapped, so this bounds address space, not RAM).
+    max_file_bytes: int = 256 * _GiB
+    #: Total bytes produced by decompression across one top-level file.
+    max_decompressed_bytes: int = 8 * _GiB
+    #: Largest single decompressed member held in memory for scanning.
+    max_member_bytes: int = 2 * _GiB
+    #: Decompressed/compressed ratio above which a member is treated as a bomb.
+    max_compression_ratio: float = 200.0
+    #: Nesting depth of archives inside archives.
+    max_archive_depth: int = 5
+    #: Members per archive.
+    max_archive_members: int = 100_000
+    #: Opcodes interpreted per pickle stream.
+    max_pickle_opcodes: int = 50_000_000
+    #: Concatenated pickle streams per file or member.
+    max_pickle_streams: int = 64
+    #: Depth of nested containers (JSON/YAML configs, Keras layers, protobuf messages).
+    max_nesting_depth: int = 200
+    #: Bytes of a JSON/YAML/metadata document parsed as text.
+    max_text_bytes: int = 64 * _MiB
+    #: Entries in a header or table (GGUF keys, safetensors tensors, ONNX nodes).
+    max_entries: int = 10_000_000
+    #: Wall-clock seconds for one top-level file; 0 disables the bound.
+    max_seconds_per_file: float = 300.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"limit {f.name} must be a number, not {value!r}")
+            if value < 0 or (value == 0 and f.name != "max_seconds_per_file"):
+                raise ConfigError(f"limit {f.name} must be positive, not {value!r}")
+
+    def replace(self, **changes: Any) -> Limits:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    """What a scan reports and when it fails."""
+
+    limits: Limits = field(default_factory=Limits)
+    #: Findings at or above this severity make the scan fail (exit code 1).
+    fail_on: Severity = Severity.MEDIUM
+    #: Extra pickle import targets trusted by this project: ``module:qualname`` or ``module:*``.
+    allow_globals: frozenset[str] = frozenset()
+    #: Extra Hydra ``_target_`` / Keras module prefixes trusted by this project.
+    allow_targets: frozenset[str] = frozenset()
+    #: Compute the SHA-256 of every scanned top-level file (costs one pass over the bytes).
+    digest: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fail_on, Severity):
+            raise ConfigError("fail_on must be a Severity")
+        for entry in self.allow_globals:
+            module, sep, name = entry.partition(":")
+            if not sep or not module or not name:
+                raise ConfigError(
+                    f"allow_globals entry {entry!r} must look like 'module:qualname' or 'module:*'"
+                )
+
+    def replace(self, **changes: Any) -> ScanConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+
+
+def load_scan_config(path: Path | None = None, *, search_from: Path | None = None) -> ScanConfig:
+    """Read a :class:`ScanConfig` from ``path``, or find ``mltrust.toml``/``pyproject.toml``.
+
+    Without ``path``, the current directory (or ``search_from``) and its parents are searched for
+    ``mltrust.toml`` or a ``pyproject.toml`` with a ``[tool.mltrust]`` table; none found gives the
+    defaults.
+    """
+    table: dict[str, Any] = {}
+    if path is not None:
+        data = _read_toml(path)
+        table = data.get("tool", {}).get("mltrust", data) if path.name == "pyproject.toml" else data
+    else:
+        start = (search_from or Path.cwd()).resolve()
+        for folder in (start, *start.parents):
+            candidate = folder / "mltrust.toml"
+            if candidate.is_file():
+                table = _read_toml(candidate)
+                break
+            pyproject = folder / "pyproject.toml"
+            if pyproject.is_file():
+                data = _read_toml(pyproject)
+                if "mltrust" in data.get("tool", {}):
+                    table = data["tool"]["mltrust"]
+                    break
+    return scan_config_from_table(table.get("scan", {}))
+
+
+def scan_config_from_table(scan: dict[str, Any]) -> ScanConfig:
+    if not isinstance(scan, dict):
+        raise ConfigError("[scan] must be a table")
+    known = {"fail_on", "allow_globals", "allow_targets", "limits", "digest"}
+    unknown = set(scan) - known
+    if unknown:
+        raise ConfigError(f"unknown [scan] key(s): {', '.join(sorted(unknown))}")
+    limits_table = scan.get("limits", {})
+    if not isinstance(limits_table, dict):
+        raise ConfigError("[scan.limits] must be a table")
+    limits = Limits().replace(**limits_table)
+
+    def strings(key: str) -> frozenset[str]:
+        value = scan.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"[scan] {key} must be a list of strings")
+        return frozenset(value)
+
+    fail_on = Severity.parse(str(scan.get("fail_on", "medium")))
+    digest = scan.get("digest", False)
+    if not isinstance(digest, bool):
+        raise ConfigError("[scan] digest must be true or false")
+    return ScanConfig(
+        limits=limits,
+        fail_on=fail_on,
+        allow_globals=strings("allow_globals"),
+        allow_targets=strings("allow_targets"),
+        digest=digest,
+    )

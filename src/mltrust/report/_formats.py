@@ -1,0 +1,65 @@
+"""Output formats for scan results and atomic writing of reports."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import assert_never
+
+from mltrust.errors import ConfigError
+from mltrust.scan._result import ScanReport
+
+__all__ = ["OutputFormat", "render_scan", "write_output"]
+
+
+class OutputFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+
+
+def render_scan(
+    report: ScanReport, fmt: OutputFormat, *, color: bool = False, verbose: bool = False
+) -> str:
+    """Render a scan report as text in the chosen format."""
+    if fmt is OutputFormat.TEXT:
+        from mltrust.report._text import scan_text
+
+        return scan_text(report, color=color, verbose=verbose)
+    if fmt is OutputFormat.JSON:
+        return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+    if fmt is OutputFormat.SARIF:
+        from mltrust.report._sarif import sarif_log
+
+        return json.dumps(sarif_log(report.files, report.tool_version), indent=2) + "\n"
+    assert_never(fmt)
+
+
+def write_output(text: str, output: str | Path | None) -> None:
+    """Write ``text`` to stdout, or atomically to ``output`` (temp file + rename)."""
+    if output is None or str(output) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = Path(output)
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

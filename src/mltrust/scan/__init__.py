@@ -1,0 +1,29 @@
+"""Scan model files for unsafe content without executing them.
+
+>>> from mltrust.scan import scan_paths
+>>> report = scan_paths(["model.joblib"])          # doctest: +SKIP
+>>> report.failed                                   # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+from mltrust.scan import _rules as _rules  # registers the engine's rules
+from mltrust.scan._context import ScanContext
+from mltrust.scan._engine import iter_files, scan_bytes, scan_file, scan_paths
+from mltrust.scan._registry import all_scanners
+from mltrust.scan._result import FileResult, FileStatus, ScanReport
+from mltrust.scan.interface import FormatScanner
+
+__all__ = [
+    "FileResult",
+    "FileStatus",
+    "FormatScanner",
+    "ScanContext",
+    "ScanReport",
+    "all_scanners",
+    "iter_files",
+    "scan_bytes",
+    "scan_file",
+    "scan_paths",
+]

@@ -1,0 +1,103 @@
+"""State of one scan of one top-level file: findings, budgets, recursion into nested content."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from mltrust.config import ScanConfig
+from mltrust.errors import InputError, LimitExceeded
+from mltrust.findings import Confidence, Finding, Location, Rule, Severity
+from mltrust.scan import _rules
+
+__all__ = ["ScanContext"]
+
+log = logging.getLogger("mltrust.scan")
+
+
+@dataclass
+class ScanContext:
+    """Collects findings for one top-level file and enforces its budgets.
+
+    Scanners call :meth:`report` (or :meth:`add`) for each finding and :meth:`scan_nested` for
+    content embedded in what they scan (archive members, inner streams). The decompression budget
+    and the deadline are shared by everything nested under the same top-level file.
+    """
+
+    config: ScanConfig
+    findings: list[Finding] = field(default_factory=list)
+    #: Formats detected, outermost first, as ``member-path:format`` strings for nested ones.
+    formats: list[str] = field(default_factory=list)
+    depth: int = 0
+    decompressed_bytes: int = 0
+    deadline: float | None = None
+    #: Free-form facts scanners record about the file (tensor counts, pickle imports...),
+    #: reported in JSON output.
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def limits(self):  # type: ignore[no-untyped-def]
+        return self.config.limits
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def report(
+        self,
+        rule: Rule,
+        message: str,
+        loc: Location,
+        *,
+        severity: Severity | None = None,
+        confidence: Confidence = Confidence.HIGH,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        """Record a finding of ``rule`` at ``loc``."""
+        self.findings.append(
+            Finding.of(rule, message, loc, severity=severity, confidence=confidence, extra=extra)
+        )
+
+    def check_deadline(self) -> None:
+        """Raise :class:`LimitExceeded` once the per-file time budget is spent."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise LimitExceeded(
+                f"time limit of {self.config.limits.max_seconds_per_file:g}s per file reached"
+            )
+
+    def charge_decompressed(self, nbytes: int) -> None:
+        """Count ``nbytes`` of decompressed output against the per-file budget."""
+        self.decompressed_bytes += nbytes
+        if self.decompressed_bytes > self.config.limits.max_decompressed_bytes:
+            raise LimitExceeded(
+                "decompressed output exceeds the limit of "
+                f"{self.config.limits.max_decompressed_bytes} bytes (possible decompression bomb)"
+            )
+
+    def scan_nested(self, data: memoryview | bytes, loc: Location, name: str) -> list[str]:
+        """Sniff and scan content nested in the current file (an archive member, say).
+
+        Returns the names of the formats found. Depth beyond ``max_archive_depth`` is reported as
+        an exhausted limit, never silently skipped.
+        """
+        from mltrust.scan._engine import scan_buffer
+
+        if self.depth + 1 > self.config.limits.max_archive_depth:
+            self.report(
+                _rules.LIMIT_EXHAUSTED,
+                f"nesting deeper than {self.config.limits.max_archive_depth} levels; "
+                "inner content not scanned",
+                loc,
+            )
+            return []
+        self.depth += 1
+        try:
+            view = data if isinstance(data, memoryview) else memoryview(data)
+            return scan_buffer(view, self, loc, name, nested=True)
+        finally:
+            self.depth -= 1
+
+
+def malformed(ctx: ScanContext, loc: Location, exc: InputError) -> None:
+    """Report a malformed-input finding for ``exc``."""
+    ctx.report(_rules.MALFORMED, str(exc), loc)

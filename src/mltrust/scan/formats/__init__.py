@@ -1,0 +1,1 @@
+"""One module per format scanner; registered in :mod:`mltrust.scan._registry`."""
