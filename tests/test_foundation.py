@@ -25,7 +25,7 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     from mltrust.cli._main import COMMANDS
 
-    for name in COMMANDS:
+    for name in COMMANDS:  # every listed command must exist and document itself
         assert main([name, "--help"]) == EXIT_CLEAN, name
         assert "Usage:" in capsys.readouterr().out
 

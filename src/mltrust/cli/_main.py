@@ -28,6 +28,23 @@ COMMANDS: dict[str, str] = {
     "scan": "mltrust.cli._scan:scan",
     "rules": "mltrust.cli._rules:rules",
     "formats": "mltrust.cli._rules:formats",
+    # signing and evidence (issue 3)
+    "keys": "mltrust.cli._keys:keys",
+    "sign": "mltrust.cli._sign:sign",
+    "verify": "mltrust.cli._sign:verify",
+    "attest": "mltrust.cli._attest:attest",
+    "evidence": "mltrust.cli._evidence:evidence",
+    # policy gate (issue 4)
+    "check": "mltrust.cli._check:check",
+    "db": "mltrust.cli._db:db",
+    # serving (issue 5)
+    "serve": "mltrust.cli._serve:serve",
+    "audit": "mltrust.cli._audit:audit",
+    # robustness and monitoring (issue 6)
+    "robustness": "mltrust.cli._robustness:robustness",
+    "monitor": "mltrust.cli._monitor:monitor",
+    # the main job (issue 7)
+    "demo": "mltrust.cli._demo:demo",
 }
 
 

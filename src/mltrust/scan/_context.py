@@ -74,11 +74,15 @@ class ScanContext:
                 f"{self.config.limits.max_decompressed_bytes} bytes (possible decompression bomb)"
             )
 
-    def scan_nested(self, data: memoryview | bytes, loc: Location, name: str) -> list[str]:
+    def scan_nested(
+        self, data: memoryview | bytes, loc: Location, name: str, *, raw_data_ok: bool = False
+    ) -> list[str]:
         """Sniff and scan content nested in the current file (an archive member, say).
 
         Returns the names of the formats found. Depth beyond ``max_archive_depth`` is reported as
-        an exhausted limit, never silently skipped.
+        an exhausted limit, never silently skipped. ``raw_data_ok`` marks content the container
+        format defines as plain bytes (PyTorch tensor storages, joblib array buffers): if it
+        matches no format it is recorded as raw data instead of reported as unknown.
         """
         from mltrust.scan._engine import scan_buffer
 
@@ -93,7 +97,7 @@ class ScanContext:
         self.depth += 1
         try:
             view = data if isinstance(data, memoryview) else memoryview(data)
-            return scan_buffer(view, self, loc, name, nested=True)
+            return scan_buffer(view, self, loc, name, nested=True, raw_data_ok=raw_data_ok)
         finally:
             self.depth -= 1
 

@@ -27,10 +27,18 @@ _MMAP_THRESHOLD = 1 << 20
 
 
 def scan_buffer(
-    view: memoryview, ctx: ScanContext, loc: Location, name: str, *, nested: bool = False
+    view: memoryview,
+    ctx: ScanContext,
+    loc: Location,
+    name: str,
+    *,
+    nested: bool = False,
+    raw_data_ok: bool = False,
 ) -> list[str]:
     """Detect the formats of ``view`` and run every matching scanner on it."""
     scanners = detect(view, name)
+    if not scanners and nested and raw_data_ok:
+        return []
     if not scanners:
         ctx.report(
             _rules.UNKNOWN_FORMAT,

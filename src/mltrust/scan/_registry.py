@@ -32,7 +32,9 @@ def all_scanners() -> tuple[FormatScanner, ...]:
 
 def detect(data: memoryview, name: str) -> list[FormatScanner]:
     """The scanners whose format ``data`` is, or contains (several for a polyglot)."""
-    return [s for s in all_scanners() if s.sniff(data, name)]
+    matched = [s for s in all_scanners() if s.sniff(data, name)]
+    covered = {name for s in matched for name in s.supersedes}
+    return [s for s in matched if s.name not in covered]
 
 
 @functools.cache

@@ -36,6 +36,10 @@ class FormatScanner(ABC):
     #: True for formats that can carry code executed on load (pickle and its containers); a file
     #: whose name claims a data-only format but whose content is one of these is reported.
     can_execute_code: ClassVar[bool] = False
+    #: Names of formats this scanner fully covers when it matches: those scanners are then not
+    #: run on the same bytes (legacy PyTorch supersedes ``pickle``: its raw tensor data after the
+    #: fifth pickle must not be read as a trailing pickle).
+    supersedes: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def sniff(self, data: memoryview, name: str) -> bool:
