@@ -15,7 +15,12 @@ from mltrust.scan.interface import FormatScanner
 __all__ = ["all_scanners", "claimed_by_suffix", "detect"]
 
 #: ``module:Class`` of every format scanner, imported on first use.
-_FORMATS: tuple[str, ...] = ()
+_FORMATS: tuple[str, ...] = (
+    "mltrust.scan.formats.onnx:OnnxScanner",
+    "mltrust.scan.formats.tensorflow:TensorflowScanner",
+    "mltrust.scan.formats.gguf:GgufScanner",
+    "mltrust.scan.formats.safetensors:SafetensorsScanner",
+)
 
 
 @functools.cache

@@ -1,0 +1,472 @@
+"""ONNX models: a protobuf ``ModelProto`` read field by field, without the onnx package.
+
+Checked: external-data locations (absolute paths, ``..``, URLs, symbolic links or special files
+reach outside the model's folder: arbitrary file read when loading, CVE-2022-25882 class),
+external files that are missing or too short, tensors whose stored bytes do not match their
+shape and type, operators from custom domains (native libraries loaded at runtime) and operators
+that run Python. Subgraphs (``If``/``Loop``/``Scan`` bodies), model-local functions and training
+graphs are walked with a depth bound. Tensor payloads are skipped by offset, never copied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mltrust.errors import InputError, LimitExceeded
+from mltrust.findings import Location
+from mltrust.scan import _protobuf as pb
+from mltrust.scan._context import ScanContext
+from mltrust.scan.formats import _rules_tensor as rules
+from mltrust.scan.interface import FormatScanner
+
+__all__ = ["OnnxScanner"]
+
+# ModelProto field -> wire type.
+_MODEL_FIELDS = {
+    1: pb.VARINT,  # ir_version
+    2: pb.LEN,  # producer_name
+    3: pb.LEN,  # producer_version
+    4: pb.LEN,  # domain
+    5: pb.VARINT,  # model_version
+    6: pb.LEN,  # doc_string
+    7: pb.LEN,  # graph
+    8: pb.LEN,  # opset_import
+    14: pb.LEN,  # metadata_props
+    20: pb.LEN,  # training_info
+    25: pb.LEN,  # functions
+}
+_SNIFF_FIELDS = 64
+
+#: Operator domains served by ONNX itself and by ONNX Runtime's built-in kernels.
+STANDARD_DOMAINS = frozenset(
+    {
+        "",
+        "ai.onnx",
+        "ai.onnx.ml",
+        "ai.onnx.preview",
+        "ai.onnx.preview.training",
+        "ai.onnx.training",
+        "com.microsoft",
+        "com.microsoft.nchwc",
+        "com.microsoft.experimental",
+        "com.microsoft.dml",
+        "com.ms.internal.nhwc",
+    }
+)
+#: Operators that call back into Python (ONNX Runtime training's PythonOp, onnxruntime-extensions'
+#: PyOp family): the model names a Python function that the runtime imports and calls.
+CODE_EXECUTION_OPS = frozenset({"PythonOp", "PythonOpGrad", "PyOp", "PyCustomOp", "PyFunc"})
+
+#: TensorProto data type -> bits per element (STRING and UNDEFINED are variable / absent).
+_ELEM_BITS = {
+    1: 32,
+    2: 8,
+    3: 8,
+    4: 16,
+    5: 16,
+    6: 32,
+    7: 64,
+    9: 8,
+    10: 16,
+    11: 64,
+    12: 32,
+    13: 64,
+    14: 64,
+    15: 128,
+    16: 16,
+    17: 8,
+    18: 8,
+    19: 8,
+    20: 8,
+    21: 4,
+    22: 4,
+    23: 4,
+    24: 8,
+    25: 2,
+    26: 2,
+    27: 6,
+    28: 6,
+}
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_MAX_REPORTED = 20
+
+
+@dataclass
+class _Walk:
+    """State of one model walk."""
+
+    data: memoryview
+    ctx: ScanContext
+    loc: Location
+    functions: set[tuple[str, str]]
+    base_dir: str | None
+    max_depth: int
+    max_entries: int
+    entries: int = 0
+    nodes: int = 0
+    initializers: int = 0
+    ops: Counter[tuple[str, str]] = field(default_factory=Counter)
+    op_offsets: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    size_problems: list[tuple[str, int]] = field(default_factory=list)
+    external_checked: dict[str, int] = field(default_factory=dict)
+
+    def count(self) -> None:
+        self.entries += 1
+        if self.entries > self.max_entries:
+            raise LimitExceeded(f"more than max_entries={self.max_entries} nodes and tensors")
+        if self.entries % 4096 == 0:
+            self.ctx.check_deadline()
+
+
+class OnnxScanner(FormatScanner):
+    name = "onnx"
+    description = "ONNX models: external data paths, tensor sizes, custom and Python operators"
+    priority = 40
+    suffixes = (".onnx",)
+    can_execute_code = False
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        if len(data) < 2 or data[0] != 0x08:
+            return False
+        seen: set[int] = set()
+        try:
+            for index, f in enumerate(pb.iter_fields(data)):
+                expected = _MODEL_FIELDS.get(f.number)
+                if expected != f.wire_type:
+                    return False
+                if index == 0 and not 1 <= f.value <= 64:
+                    return False  # ir_version
+                seen.add(f.number)
+                if index + 1 >= _SNIFF_FIELDS:
+                    break
+        except pb.ProtobufError:
+            # A truncated model: the start parsed as a ModelProto, so it is one, malformed.
+            return len(seen) >= 2 or name.lower().endswith(".onnx")
+        return 7 in seen or 8 in seen or name.lower().endswith(".onnx")
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        try:
+            self._scan(data, ctx, loc)
+        except LimitExceeded:
+            raise
+        except pb.ProtobufError as exc:
+            ctx.report(rules.ONNX_MALFORMED, str(exc), loc.at(exc.offset))
+        except InputError as exc:
+            ctx.report(rules.ONNX_MALFORMED, str(exc), loc)
+
+    def _scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        limits = ctx.config.limits
+        base_dir = None
+        if not loc.members and os.path.isfile(loc.path):
+            base_dir = os.path.dirname(os.path.abspath(loc.path))
+        functions: set[tuple[str, str]] = set()
+        for f in pb.iter_fields(data):
+            if f.number == 25 and f.wire_type == pb.LEN:
+                functions.add(_function_id(data, f))
+        walk = _Walk(
+            data, ctx, loc, functions, base_dir, limits.max_nesting_depth, limits.max_entries
+        )
+        graphs = 0
+        for f in pb.iter_fields(data):
+            if f.number == 1 and f.wire_type == pb.VARINT:
+                ctx.facts["onnx.ir_version"] = f.value
+            elif f.number == 7 and f.wire_type == pb.LEN:
+                graphs += 1
+                _graph(walk, f, 1)
+            elif f.number == 20 and f.wire_type == pb.LEN:
+                for t in pb.iter_fields(data, f.value, f.end):
+                    if t.number in (1, 2) and t.wire_type == pb.LEN:
+                        _graph(walk, t, 2)
+            elif f.number == 25 and f.wire_type == pb.LEN:
+                _function(walk, f, 1)
+        if graphs == 0:
+            ctx.report(rules.ONNX_MALFORMED, "model has no graph", loc)
+        ctx.facts["onnx.nodes"] = walk.nodes
+        ctx.facts["onnx.initializers"] = walk.initializers
+        _report_ops(walk)
+        for message, offset in walk.size_problems[:_MAX_REPORTED]:
+            ctx.report(rules.ONNX_TENSOR_SIZE, message, loc.at(offset))
+        if len(walk.size_problems) > _MAX_REPORTED:
+            ctx.report(
+                rules.ONNX_TENSOR_SIZE,
+                f"{len(walk.size_problems) - _MAX_REPORTED} more tensor size problems not listed",
+                loc,
+            )
+
+
+def _function_id(data: memoryview, f: pb.Field) -> tuple[str, str]:
+    name = domain = ""
+    for g in pb.iter_fields(data, f.value, f.end):
+        if g.number == 1 and g.wire_type == pb.LEN:
+            name = pb.text(data, g, 4096)
+        elif g.number == 10 and g.wire_type == pb.LEN:
+            domain = pb.text(data, g, 4096)
+    return domain, name
+
+
+def _graph(w: _Walk, f: pb.Field, depth: int) -> None:
+    pb.check_depth(depth, w.max_depth, f.offset)
+    for g in pb.iter_fields(w.data, f.value, f.end):
+        if g.wire_type != pb.LEN:
+            continue
+        if g.number == 1:
+            _node(w, g, depth + 1)
+        elif g.number == 5:
+            w.initializers += 1
+            _tensor(w, g, depth + 1)
+        elif g.number == 15:
+            w.initializers += 1
+            for s in pb.iter_fields(w.data, g.value, g.end):
+                if s.number in (1, 2) and s.wire_type == pb.LEN:
+                    _tensor(w, s, depth + 2)
+
+
+def _function(w: _Walk, f: pb.Field, depth: int) -> None:
+    pb.check_depth(depth, w.max_depth, f.offset)
+    for g in pb.iter_fields(w.data, f.value, f.end):
+        if g.number == 7 and g.wire_type == pb.LEN:
+            _node(w, g, depth + 1)
+        elif g.number == 11 and g.wire_type == pb.LEN:
+            _attribute(w, g, depth + 1)
+
+
+def _node(w: _Walk, f: pb.Field, depth: int) -> None:
+    pb.check_depth(depth, w.max_depth, f.offset)
+    w.count()
+    w.nodes += 1
+    op_type = domain = name = ""
+    attributes: list[pb.Field] = []
+    for g in pb.iter_fields(w.data, f.value, f.end):
+        if g.wire_type != pb.LEN:
+            continue
+        if g.number == 4:
+            op_type = pb.text(w.data, g, 4096)
+        elif g.number == 7:
+            domain = pb.text(w.data, g, 4096)
+        elif g.number == 3:
+            name = pb.text(w.data, g, 4096)
+        elif g.number == 5:
+            attributes.append(g)
+    key = (domain, op_type)
+    w.ops[key] += 1
+    w.op_offsets.setdefault(key, (f.offset, name))
+    for a in attributes:
+        _attribute(w, a, depth + 1)
+
+
+def _attribute(w: _Walk, f: pb.Field, depth: int) -> None:
+    pb.check_depth(depth, w.max_depth, f.offset)
+    for g in pb.iter_fields(w.data, f.value, f.end):
+        if g.wire_type != pb.LEN:
+            continue
+        if g.number in (6, 11):  # g, graphs
+            _graph(w, g, depth + 1)
+        elif g.number in (5, 10):  # t, tensors
+            _tensor(w, g, depth + 1)
+        elif g.number in (22, 23):  # sparse_tensor, sparse_tensors
+            for s in pb.iter_fields(w.data, g.value, g.end):
+                if s.number in (1, 2) and s.wire_type == pb.LEN:
+                    _tensor(w, s, depth + 2)
+
+
+def _tensor(w: _Walk, f: pb.Field, depth: int) -> None:
+    pb.check_depth(depth, w.max_depth, f.offset)
+    w.count()
+    data = w.data
+    dims: list[int] = []
+    data_type = 0
+    name = ""
+    raw: pb.Field | None = None
+    external: dict[str, str] = {}
+    location_external = False
+    typed_fields = 0
+    for g in pb.iter_fields(data, f.value, f.end):
+        if g.number == 1:
+            if g.wire_type == pb.VARINT:
+                dims.append(_signed(g.value))
+            elif g.wire_type == pb.LEN:
+                pos = g.value
+                while pos < g.end:
+                    dim, pos = pb.read_varint(data, pos, g.end)
+                    dims.append(_signed(dim))
+                    if len(dims) > 64:
+                        raise InputError(f"tensor at byte {f.offset} has more than 64 dims")
+        elif g.number == 2 and g.wire_type == pb.VARINT:
+            data_type = g.value
+        elif g.number == 8 and g.wire_type == pb.LEN:
+            name = pb.text(data, g, 4096)
+        elif g.number == 9 and g.wire_type == pb.LEN:
+            raw = g
+        elif g.number == 13 and g.wire_type == pb.LEN:
+            key = value = ""
+            for e in pb.iter_fields(data, g.value, g.end):
+                if e.number == 1 and e.wire_type == pb.LEN:
+                    key = pb.text(data, e, 4096)
+                elif e.number == 2 and e.wire_type == pb.LEN:
+                    value = pb.text(data, e, 65536)
+            external[key] = value
+        elif g.number == 14 and g.wire_type == pb.VARINT:
+            location_external = g.value == 1
+        elif g.number in (4, 5, 6, 7, 10, 11):
+            typed_fields += 1
+    label = f"tensor {name!r}" if name else f"tensor at byte {f.offset}"
+    if any(d < 0 for d in dims):
+        w.size_problems.append((f"{label} has a negative dimension {dims}", f.offset))
+        return
+    count = 1
+    for d in dims:
+        count *= d
+    bits = _ELEM_BITS.get(data_type)
+    nbytes = None if bits is None else -(-count * bits // 8)
+    if location_external or external:
+        _external(w, f, label, external, nbytes)
+        return
+    if raw is not None:
+        if nbytes is not None and raw.size != nbytes:
+            w.size_problems.append(
+                (
+                    f"{label}: shape {dims} of data type {data_type} needs {nbytes} bytes but "
+                    f"raw_data holds {raw.size}",
+                    raw.offset,
+                )
+            )
+    elif typed_fields == 0 and count > 0 and nbytes is not None and data_type != 0:
+        w.size_problems.append(
+            (f"{label}: shape {dims} needs {nbytes} bytes but the tensor holds no data", f.offset)
+        )
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _external(
+    w: _Walk, f: pb.Field, label: str, external: dict[str, str], nbytes: int | None
+) -> None:
+    ctx, where = w.ctx, w.loc.at(f.offset, detail=label)
+    location = external.get("location", "")
+    if not location:
+        ctx.report(rules.ONNX_MALFORMED, f"{label} has external data without a location", where)
+        return
+    try:
+        offset = int(external.get("offset", "0") or "0")
+        length = int(external["length"]) if external.get("length") else None
+    except ValueError:
+        ctx.report(
+            rules.ONNX_MALFORMED,
+            f"{label}: external data offset/length are not integers: {external!r}",
+            where,
+        )
+        return
+    if offset < 0 or (length is not None and length < 0):
+        ctx.report(rules.ONNX_MALFORMED, f"{label}: negative external offset/length", where)
+        return
+    if length is not None and nbytes is not None and length != nbytes:
+        w.size_problems.append(
+            (
+                f"{label}: external data length {length} does not match the {nbytes} bytes its "
+                "shape and type need",
+                f.offset,
+            )
+        )
+    reason = _unsafe_location(location)
+    if reason:
+        ctx.report(
+            rules.ONNX_EXTERNAL_DATA_ESCAPE,
+            f"{label}: external data location {location!r} {reason}",
+            where,
+        )
+        return
+    if w.base_dir is None:
+        return  # inside an archive or an in-memory buffer: no folder to resolve against
+    target = os.path.join(w.base_dir, location.replace("\\", "/"))
+    real_base = os.path.realpath(w.base_dir)
+    real_target = os.path.realpath(target)
+    if os.path.commonpath([real_base, real_target]) != real_base:
+        ctx.report(
+            rules.ONNX_EXTERNAL_DATA_ESCAPE,
+            f"{label}: external data location {location!r} resolves through a symbolic link to "
+            f"{real_target!r}, outside the model's folder",
+            where,
+        )
+        return
+    size = w.external_checked.get(real_target)
+    if size is None:
+        try:
+            st = os.stat(real_target)
+        except OSError:
+            ctx.report(
+                rules.ONNX_EXTERNAL_DATA_MISSING,
+                f"{label}: external data file {location!r} does not exist",
+                where,
+            )
+            w.external_checked[real_target] = -1
+            return
+        if not stat.S_ISREG(st.st_mode):
+            ctx.report(
+                rules.ONNX_EXTERNAL_DATA_ESCAPE,
+                f"{label}: external data location {location!r} is not a regular file",
+                where,
+            )
+            w.external_checked[real_target] = -2
+            return
+        size = st.st_size
+        w.external_checked[real_target] = size
+    if size < 0:
+        return
+    needed = offset + (length if length is not None else (nbytes or 0))
+    if needed > size:
+        ctx.report(
+            rules.ONNX_EXTERNAL_DATA_MISSING,
+            f"{label}: external data needs bytes up to {needed} of {location!r}, which holds "
+            f"{size}",
+            where,
+        )
+
+
+def _unsafe_location(location: str) -> str | None:
+    """Why an external-data location is unsafe on its face, or ``None``."""
+    if "\x00" in location:
+        return "contains a NUL byte"
+    norm = location.replace("\\", "/")
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
+        return "is an absolute path"
+    if _URL.match(norm):
+        return "is a URL or has a scheme"
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    level = 0
+    for part in parts:
+        level = level - 1 if part == ".." else level + 1
+        if level < 0:
+            return "escapes the model's folder with '..'"
+    return None
+
+
+def _report_ops(w: _Walk) -> None:
+    custom: dict[str, list[str]] = {}
+    for (domain, op_type), n in sorted(w.ops.items()):
+        offset, node_name = w.op_offsets[(domain, op_type)]
+        where = w.loc.at(offset, detail=f"node {node_name!r}" if node_name else None)
+        if op_type in CODE_EXECUTION_OPS:
+            w.ctx.report(
+                rules.ONNX_RISKY_OP,
+                f"{n} node(s) use operator {domain or 'ai.onnx'}::{op_type}, which runs Python "
+                "code named in the model",
+                where,
+            )
+        elif domain not in STANDARD_DOMAINS and (domain, op_type) not in w.functions:
+            custom.setdefault(domain, []).append(op_type)
+    for domain, ops in custom.items():
+        offset, node_name = w.op_offsets[(domain, ops[0])]
+        w.ctx.report(
+            rules.ONNX_CUSTOM_DOMAIN,
+            f"custom operator domain {domain!r} (ops: {', '.join(ops[:10])}) needs a custom "
+            "operator library loaded at runtime",
+            w.loc.at(offset, detail=f"node {node_name!r}" if node_name else None),
+        )
+    if custom:
+        w.ctx.facts["onnx.custom_domains"] = sorted(custom)

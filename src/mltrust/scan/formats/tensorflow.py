@@ -1,0 +1,478 @@
+"""TensorFlow SavedModel (``saved_model.pb``), frozen ``GraphDef`` files and their companions.
+
+The protobufs are read field by field (no TensorFlow import). Every op of the graph and of every
+function in its library is classified:
+
+* ``PyFunc``, ``PyFuncStateless``, ``EagerPyFunc`` call a Python function registered in the
+  loading process: critical (arbitrary Python).
+* File-system ops (``ReadFile``, ``WriteFile``, ``MatchingFiles``, file-backed readers and
+  datasets, summary writers, ``ImmutableConst``'s memory-mapped file, debug ops and ``PrintV2``
+  writing to files): high wherever they appear. No serving graph needs them, and the standard
+  saver does not use them.
+* Checkpoint ops (``SaveV2``, ``RestoreV2``, ``MergeV2Checkpoints``, ``ShardedFilename``...):
+  every SavedModel contains them in its saver (TF1: nodes under the ``save/`` scope named by the
+  ``SaverDef``; TF2: the ``__inference__traced_save_*``/``__inference__traced_restore_*``
+  functions), where they only run when the user saves or restores, on a path the user gives. There
+  they are reported as info. Anywhere else (the serving graph, a signature function) they read or
+  write checkpoint files at paths the model chooses when it is called: medium.
+
+Companion files of a SavedModel folder are recognised so that a clean folder scans clean:
+``fingerprint.pb`` (hashes only) and ``keras_metadata.pb`` (Keras layer configs as JSON, checked
+for ``Lambda`` layers, whose Python code Keras rebuilds when loading).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mltrust.errors import InputError, LimitExceeded
+from mltrust.findings import Location, Severity
+from mltrust.scan import _protobuf as pb
+from mltrust.scan._context import ScanContext
+from mltrust.scan.formats import _rules_tensor as rules
+from mltrust.scan.interface import FormatScanner
+
+__all__ = ["CHECKPOINT_OPS", "FILE_OPS", "PYTHON_OPS", "TensorflowScanner"]
+
+PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+FILE_OPS = frozenset(
+    {
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "WholeFileReader",
+        "WholeFileReaderV2",
+        "TextLineReader",
+        "TextLineReaderV2",
+        "FixedLengthRecordReader",
+        "FixedLengthRecordReaderV2",
+        "TFRecordReader",
+        "TFRecordReaderV2",
+        "LMDBReader",
+        "IdentityReader",
+        "IdentityReaderV2",
+        "ImmutableConst",
+        "TextLineDataset",
+        "TFRecordDataset",
+        "TFRecordDatasetV2",
+        "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2",
+        "CSVDataset",
+        "CSVDatasetV2",
+        "ExperimentalCSVDataset",
+        "LMDBDataset",
+        "ExperimentalLMDBDataset",
+        "SqlDataset",
+        "ExperimentalSqlDataset",
+        "LoadDataset",
+        "SaveDataset",
+        "SaveDatasetV2",
+        "SnapshotDataset",
+        "SnapshotDatasetV2",
+        "DatasetToTFRecord",
+        "ExperimentalDatasetToTFRecord",
+        "CreateSummaryFileWriter",
+        "CreateSummaryDbWriter",
+        "SummaryWriter",
+        "DebugIdentity",
+        "DebugIdentityV2",
+        "DebugIdentityV3",
+        "DebugNanCount",
+        "DebugNumericSummary",
+        "DebugNumericSummaryV2",
+        "InitializeTableFromTextFile",
+        "InitializeTableFromTextFileV2",
+    }
+)
+CHECKPOINT_OPS = frozenset(
+    {
+        "SaveV2",
+        "RestoreV2",
+        "MergeV2Checkpoints",
+        "Save",
+        "SaveSlices",
+        "Restore",
+        "RestoreSlice",
+        "ShardedFilename",
+        "ShardedFilespec",
+    }
+)
+#: Ops whose string attributes may name an output file (``file://...``).
+_STREAM_ATTR_OPS = {"PrintV2": "output_stream"}
+_TF1_SAVER_SCOPE = re.compile(r"^save(_\d+)?/")
+_TF2_SAVER_FUNCTION = re.compile(r"_traced_(save|restore)(_\d+)?$")
+_OP_NAME = re.compile(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
+_MAX_REPORTED = 50
+_META_GRAPH_FIELDS = {1, 2, 3, 4, 5, 6, 7}
+_FINGERPRINT = "fingerprint.pb"
+_KERAS_METADATA = "keras_metadata.pb"
+
+
+@dataclass
+class _Hit:
+    offset: int
+    node: str
+    detail: str
+    count: int = 1
+
+
+@dataclass
+class _Walk:
+    data: memoryview
+    ctx: ScanContext
+    loc: Location
+    max_entries: int
+    saver_prefixes: set[str] = field(default_factory=set)
+    nodes: int = 0
+    functions: int = 0
+    #: (rule kind, op, context) -> where it was first seen and how often
+    hits: dict[tuple[str, str, str], _Hit] = field(default_factory=dict)
+    ops: Counter[str] = field(default_factory=Counter)
+
+    def hit(self, kind: str, op: str, context: str, offset: int, node: str, detail: str) -> None:
+        key = (kind, op, context)
+        entry = self.hits.get(key)
+        if entry is None:
+            self.hits[key] = _Hit(offset, node, detail)
+        else:
+            entry.count += 1
+
+
+class TensorflowScanner(FormatScanner):
+    name = "tensorflow"
+    description = "TensorFlow SavedModel / GraphDef protobufs: Python, file-system, checkpoint ops"
+    priority = 40
+    suffixes = (".pb",)
+    can_execute_code = False
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        base = name.rsplit("/", 1)[-1].lower()
+        try:
+            if base == _FINGERPRINT:
+                return _looks_like_fingerprint(data)
+            if base == _KERAS_METADATA:
+                return _looks_like_keras_metadata(data)
+            return _looks_like_saved_model(data) or _looks_like_graph_def(data)
+        except pb.ProtobufError:
+            return False
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        base = loc.members[-1] if loc.members else loc.path
+        base = base.replace("\\", "/").rsplit("/", 1)[-1].lower()
+        try:
+            if base == _FINGERPRINT and _looks_like_fingerprint(data):
+                ctx.facts["tensorflow.kind"] = "fingerprint"
+                for _ in pb.iter_fields(data):
+                    pass
+                return
+            if base == _KERAS_METADATA and _looks_like_keras_metadata(data):
+                ctx.facts["tensorflow.kind"] = "keras_metadata"
+                _keras_metadata(data, ctx, loc)
+                return
+            walk = _Walk(data, ctx, loc, ctx.config.limits.max_entries)
+            if _looks_like_saved_model(data):
+                ctx.facts["tensorflow.kind"] = "saved_model"
+                _saved_model(walk)
+            else:
+                ctx.facts["tensorflow.kind"] = "graph_def"
+                _graph_def(walk, 0, len(data))
+            _report(walk)
+        except LimitExceeded:
+            raise
+        except pb.ProtobufError as exc:
+            ctx.report(rules.TF_MALFORMED, str(exc), loc.at(exc.offset))
+        except InputError as exc:
+            ctx.report(rules.TF_MALFORMED, str(exc), loc)
+
+
+# --- sniffing -------------------------------------------------------------------------------------
+
+
+def _looks_like_saved_model(data: memoryview) -> bool:
+    if len(data) < 4:
+        return False
+    pos = 0
+    if data[0] == 0x08:
+        version, pos = pb.read_varint(data, 1, min(len(data), 11))
+        if version > 16:
+            return False
+    if pos >= len(data) or data[pos] != 0x12:
+        return False
+    length, inner = pb.read_varint(data, pos + 1, min(len(data), pos + 11))
+    if length == 0 or inner >= len(data):
+        return False
+    key, _ = pb.read_varint(data, inner, min(len(data), inner + 5))
+    return key & 7 == pb.LEN and key >> 3 in _META_GRAPH_FIELDS
+
+
+def _looks_like_graph_def(data: memoryview) -> bool:
+    if len(data) < 6 or data[0] != 0x0A:
+        return False
+    _, inner = pb.read_varint(data, 1, min(len(data), 11))
+    fields = []
+    end = min(len(data), inner + 4096)
+    pos = inner
+    for _ in range(2):
+        key, pos = pb.read_varint(data, pos, end)
+        if key & 7 != pb.LEN:
+            return False
+        length, pos = pb.read_varint(data, pos, end)
+        if pos + length > end:
+            return False
+        fields.append((key >> 3, bytes(data[pos : pos + length])))
+        pos += length
+    (n1, node_name), (n2, op) = fields
+    return (
+        n1 == 1
+        and n2 == 2
+        and bool(node_name)
+        and node_name.isascii()
+        and node_name.decode().isprintable()
+        and _OP_NAME.match(op.decode("ascii", "replace")) is not None
+    )
+
+
+def _looks_like_fingerprint(data: memoryview) -> bool:
+    seen = False
+    for f in pb.iter_fields(data):
+        if not ((1 <= f.number <= 5 and f.wire_type == pb.VARINT) or (f.number == 6)):
+            return False
+        seen = True
+    return seen
+
+
+def _looks_like_keras_metadata(data: memoryview) -> bool:
+    seen = False
+    for f in pb.iter_fields(data):
+        if f.number != 1 or f.wire_type != pb.LEN:
+            return False
+        seen = True
+    return seen
+
+
+# --- walking --------------------------------------------------------------------------------------
+
+
+def _saved_model(w: _Walk) -> None:
+    meta_graphs = 0
+    for f in pb.iter_fields(w.data):
+        if f.number == 1 and f.wire_type == pb.VARINT:
+            w.ctx.facts["tensorflow.schema_version"] = f.value
+        elif f.number == 2 and f.wire_type == pb.LEN:
+            meta_graphs += 1
+            _meta_graph(w, f)
+        else:
+            raise InputError(f"unexpected field {f.number} in SavedModel at byte {f.offset}")
+    if meta_graphs == 0:
+        raise InputError("SavedModel has no MetaGraphDef")
+    w.ctx.facts["tensorflow.meta_graphs"] = meta_graphs
+
+
+def _meta_graph(w: _Walk, f: pb.Field) -> None:
+    data = w.data
+    graph_defs: list[pb.Field] = []
+    for g in pb.iter_fields(data, f.value, f.end):
+        if g.number == 3 and g.wire_type == pb.LEN:  # saver_def
+            for s in pb.iter_fields(data, g.value, g.end):
+                if s.number in (1, 2, 3) and s.wire_type == pb.LEN:
+                    tensor = pb.text(data, s, 4096)
+                    if "/" in tensor:
+                        w.saver_prefixes.add(tensor.rsplit("/", 1)[0] + "/")
+        elif g.number == 2 and g.wire_type == pb.LEN:
+            graph_defs.append(g)
+        elif g.number == 1 and g.wire_type == pb.LEN:  # meta_info_def: tags
+            tags = [
+                pb.text(data, t, 256)
+                for t in pb.iter_fields(data, g.value, g.end)
+                if t.number == 4 and t.wire_type == pb.LEN
+            ]
+            if tags:
+                w.ctx.facts["tensorflow.tags"] = ",".join(sorted(set(tags)))
+    for g in graph_defs:
+        _graph_def(w, g.value, g.end)
+
+
+def _graph_def(w: _Walk, start: int, end: int) -> None:
+    for f in pb.iter_fields(w.data, start, end):
+        if f.wire_type != pb.LEN:
+            continue
+        if f.number == 1:
+            _node(w, f, "graph", None)
+        elif f.number == 2:  # FunctionDefLibrary
+            for g in pb.iter_fields(w.data, f.value, f.end):
+                if g.number == 1 and g.wire_type == pb.LEN:
+                    _function(w, g)
+    w.ctx.facts["tensorflow.nodes"] = w.nodes
+    w.ctx.facts["tensorflow.functions"] = w.functions
+
+
+def _function(w: _Walk, f: pb.Field) -> None:
+    w.functions += 1
+    name = ""
+    nodes: list[pb.Field] = []
+    for g in pb.iter_fields(w.data, f.value, f.end):
+        if g.number == 1 and g.wire_type == pb.LEN:  # signature: OpDef
+            for s in pb.iter_fields(w.data, g.value, g.end):
+                if s.number == 1 and s.wire_type == pb.LEN:
+                    name = pb.text(w.data, s, 4096)
+        elif g.number == 3 and g.wire_type == pb.LEN:
+            nodes.append(g)
+    saver = _TF2_SAVER_FUNCTION.search(name) is not None
+    for n in nodes:
+        _node(w, n, f"function {name!r}", saver)
+
+
+def _node(w: _Walk, f: pb.Field, context: str, in_saver_function: bool | None) -> None:
+    w.nodes += 1
+    if w.nodes > w.max_entries:
+        raise LimitExceeded(f"more than max_entries={w.max_entries} graph nodes")
+    if w.nodes % 4096 == 0:
+        w.ctx.check_deadline()
+    data = w.data
+    name = op = ""
+    attrs: list[pb.Field] = []
+    for g in pb.iter_fields(data, f.value, f.end):
+        if g.wire_type != pb.LEN:
+            continue
+        if g.number == 1:
+            name = pb.text(data, g, 4096)
+        elif g.number == 2:
+            op = pb.text(data, g, 4096)
+        elif g.number == 5:
+            attrs.append(g)
+    w.ops[op] += 1
+    if op in PYTHON_OPS:
+        token = _string_attr(data, attrs, "token")
+        detail = f"calls registered Python function {token!r}" if token else ""
+        w.hit("python", op, context, f.offset, name, detail)
+    elif op in FILE_OPS:
+        detail = ""
+        if op == "ImmutableConst":
+            region = _string_attr(data, attrs, "memory_region_name")
+            detail = f"maps file {region!r}" if region else ""
+        elif op.startswith("Debug"):
+            detail = "writes debug dumps"
+        w.hit("file", op, context, f.offset, name, detail)
+    elif op in _STREAM_ATTR_OPS:
+        stream = _string_attr(data, attrs, _STREAM_ATTR_OPS[op])
+        if stream and not stream.startswith(("log(", "stderr", "stdout")):
+            w.hit("file", op, context, f.offset, name, f"writes to {stream!r}")
+    elif op in CHECKPOINT_OPS:
+        if in_saver_function is None:
+            in_saver = _TF1_SAVER_SCOPE.match(name) is not None or any(
+                name.startswith(p) for p in w.saver_prefixes
+            )
+        else:
+            in_saver = in_saver_function
+        w.hit("saver" if in_saver else "checkpoint", op, context, f.offset, name, "")
+
+
+def _string_attr(data: memoryview, attrs: list[pb.Field], wanted: str) -> str:
+    """The ``s`` value of attribute ``wanted`` (or the first of its list), else ``""``."""
+    for a in attrs:
+        key = ""
+        value: pb.Field | None = None
+        for e in pb.iter_fields(data, a.value, a.end):
+            if e.number == 1 and e.wire_type == pb.LEN:
+                key = pb.text(data, e, 256)
+            elif e.number == 2 and e.wire_type == pb.LEN:
+                value = e
+        if key != wanted or value is None:
+            continue
+        for v in pb.iter_fields(data, value.value, value.end):
+            if v.number == 2 and v.wire_type == pb.LEN:  # s
+                return pb.text(data, v, 4096)
+            if v.number == 1 and v.wire_type == pb.LEN:  # list: first s
+                for item in pb.iter_fields(data, v.value, v.end):
+                    if item.number == 2 and item.wire_type == pb.LEN:
+                        return pb.text(data, item, 4096)
+    return ""
+
+
+def _report(w: _Walk) -> None:
+    for reported, ((kind, op, context), hit) in enumerate(w.hits.items()):
+        if reported >= _MAX_REPORTED:
+            w.ctx.report(
+                rules.TF_FILE_OP,
+                f"{len(w.hits) - reported} more op findings not listed",
+                w.loc,
+                severity=Severity.INFO,
+            )
+            break
+        where = w.loc.at(hit.offset, detail=f"node {hit.node!r} in {context}")
+        suffix = f": {hit.detail}" if hit.detail else ""
+        text = f"{hit.count} {op} node(s) in {context}{suffix}"
+        if kind == "python":
+            w.ctx.report(rules.TF_PYTHON_OP, f"{text} (arbitrary Python)", where)
+        elif kind == "file":
+            w.ctx.report(rules.TF_FILE_OP, f"{text} (file-system access)", where)
+        elif kind == "checkpoint":
+            w.ctx.report(
+                rules.TF_CHECKPOINT_OP,
+                f"{text}, outside the standard saver: reads or writes checkpoint files when the "
+                "model runs",
+                where,
+            )
+        else:
+            w.ctx.report(
+                rules.TF_CHECKPOINT_OP,
+                f"{text}, part of the standard saver (expected)",
+                where,
+                severity=Severity.INFO,
+            )
+
+
+# --- keras_metadata.pb ----------------------------------------------------------------------------
+
+
+def _keras_metadata(data: memoryview, ctx: ScanContext, loc: Location) -> None:
+    limits = ctx.config.limits
+    objects = 0
+    for f in pb.iter_fields(data):
+        objects += 1
+        if objects > limits.max_entries:
+            raise LimitExceeded(f"more than max_entries={limits.max_entries} Keras objects")
+        for g in pb.iter_fields(data, f.value, f.end):
+            if g.number != 5 or g.wire_type != pb.LEN:
+                continue
+            if g.size > limits.max_text_bytes:
+                raise LimitExceeded(f"Keras metadata of {g.size} bytes exceeds max_text_bytes")
+            try:
+                doc = json.loads(bytes(data[g.value : g.end]).decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                ctx.report(
+                    rules.TF_MALFORMED,
+                    f"Keras metadata is not valid JSON: {exc}",
+                    loc.at(g.offset),
+                )
+                continue
+            for path in _lambda_layers(doc, limits.max_nesting_depth)[:20]:
+                ctx.report(
+                    rules.TF_KERAS_LAMBDA,
+                    f"Keras Lambda layer or serialized function at {path}",
+                    loc.at(g.offset),
+                )
+    ctx.facts["tensorflow.keras_objects"] = objects
+
+
+def _lambda_layers(doc: object, max_depth: int) -> list[str]:
+    found: list[str] = []
+    stack: list[tuple[object, str, int]] = [(doc, "$", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > max_depth:
+            raise LimitExceeded(f"Keras metadata nests deeper than {max_depth} levels")
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                found.append(path)
+            if node.get("function_type") == "lambda":
+                found.append(f"{path}.function")
+            for k, v in node.items():
+                stack.append((v, f"{path}.{k}", depth + 1))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                stack.append((v, f"{path}[{i}]", depth + 1))
+    return found
