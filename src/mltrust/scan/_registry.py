@@ -20,6 +20,11 @@ _FORMATS: tuple[str, ...] = (
     "mltrust.scan.formats.tensorflow:TensorflowScanner",
     "mltrust.scan.formats.gguf:GgufScanner",
     "mltrust.scan.formats.safetensors:SafetensorsScanner",
+    "mltrust.scan.formats.zip:ZipScanner",
+    "mltrust.scan.formats.tar:TarScanner",
+    "mltrust.scan.formats.compressed:CompressedScanner",
+    "mltrust.scan.formats.numpy:NumpyScanner",
+    "mltrust.scan.formats.pytorch:LegacyTorchScanner",
 )
 
 

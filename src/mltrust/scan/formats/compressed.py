@@ -1,0 +1,290 @@
+"""Compressed streams: gzip, bzip2, xz, raw LZMA ("lzma alone"), zlib and LZ4 frames.
+
+joblib compresses whole pickles this way, and ``.tar.gz`` archives arrive this way. Streams are
+decompressed incrementally into one bounded buffer: never more than ``max_member_bytes`` is held,
+every byte produced is charged to the per-file decompression budget, and output beyond
+``max_compression_ratio`` times the input (past a small floor) is treated as a bomb. Whatever
+was decoded before a limit, a truncation or a corrupt block is still scanned: a pickle payload
+at the start of a stream executes before a loader ever sees the broken tail.
+
+Concatenated gzip, bzip2 and xz streams are decoded as one output (as ``gzip``/``bz2``/``lzma``
+readers do); bytes after the last stream that do not start another are reported as hidden data
+and sniffed on their own.
+"""
+
+from __future__ import annotations
+
+import bz2
+import importlib
+import lzma
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from mltrust.errors import LimitExceeded
+from mltrust.scan import _archive_rules as R
+from mltrust.scan.interface import FormatScanner
+
+if TYPE_CHECKING:
+    from mltrust.findings import Location
+    from mltrust.scan._context import ScanContext
+
+__all__ = ["CompressedScanner", "Inflated", "inflate", "new_decoder", "sniff_compression"]
+
+_CHUNK = 1 << 20
+#: Output below this size is never called a bomb, whatever the ratio (tiny inputs of zeros).
+_BOMB_FLOOR = 32 << 20
+
+_GZIP = b"\x1f\x8b"
+_XZ = b"\xfd7zXZ\x00"
+_LZ4 = b"\x04\x22\x4d\x18"
+_BZ2_BLOCK = b"\x31\x41\x59\x26\x53\x59"
+_BZ2_EOS = b"\x17\x72\x45\x38\x50\x90"
+
+
+class _Decoder(Protocol):
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: Any, max_length: int = ...) -> bytes: ...
+
+
+def _lz4_module() -> Any | None:
+    try:
+        return importlib.import_module("lz4.frame")
+    except ImportError:
+        return None
+
+
+def new_decoder(kind: str) -> _Decoder:
+    """A fresh incremental decoder for ``kind`` (``gzip``, ``zlib``, ``deflate``, ``bzip2``,
+    ``xz``, ``lzma``, ``lz4``)."""
+    if kind == "gzip":
+        return zlib.decompressobj(31)
+    if kind == "zlib":
+        return zlib.decompressobj(15)
+    if kind == "deflate":
+        return zlib.decompressobj(-15)
+    if kind == "bzip2":
+        return bz2.BZ2Decompressor()
+    if kind == "xz":
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    if kind == "lzma":
+        return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+    if kind == "lz4":
+        mod = _lz4_module()
+        if mod is None:
+            raise LookupError("lz4")
+        dec: _Decoder = mod.LZ4FrameDecompressor()
+        return dec
+    raise LookupError(kind)
+
+
+def sniff_compression(head: memoryview | bytes) -> str | None:
+    """The compression of a stream starting with ``head``, or None."""
+    h = bytes(head[:16])
+    if h.startswith(_GZIP) and len(h) > 2 and h[2] == 8:
+        return "gzip"
+    if h.startswith(_XZ):
+        return "xz"
+    if h.startswith(_LZ4):
+        return "lz4"
+    if h.startswith(b"BZh") and len(h) >= 10 and 0x31 <= h[3] <= 0x39:
+        if h[4:10] in (_BZ2_BLOCK, _BZ2_EOS):
+            return "bzip2"
+        return None
+    if len(h) >= 2 and h[0] == 0x78 and (h[0] * 256 + h[1]) % 31 == 0 and not h[1] & 0x20:
+        return "zlib" if _probe(head, "zlib") else None
+    if len(h) >= 13 and h[0] == 0x5D and h[1:3] == b"\x00\x00":
+        # raw LZMA "alone": properties 0x5d, a dictionary size, an 8-byte length (-1 or real).
+        return "lzma" if _probe(head, "lzma") else None
+    return None
+
+
+def _probe(head: memoryview | bytes, kind: str) -> bool:
+    """Whether the first bytes decode without error (cheap: at most 64 KiB in, 4 KiB out)."""
+    try:
+        new_decoder(kind).decompress(bytes(head[:65536]), 4096)
+    except (zlib.error, lzma.LZMAError, EOFError, ValueError):
+        return False
+    return True
+
+
+@dataclass
+class Inflated:
+    """The bounded result of decoding one or more concatenated streams."""
+
+    data: bytearray = field(default_factory=bytearray)
+    #: True when the last stream reached its end marker.
+    complete: bool = False
+    #: Why decoding stopped early: a corrupt block, or None.
+    error: str | None = None
+    #: Which limit stopped decoding (bomb), or None.
+    limited: str | None = None
+    #: Offset in the input just after the last complete stream.
+    end: int = 0
+    streams: int = 0
+
+
+def inflate(
+    src: memoryview,
+    kind: str,
+    ctx: ScanContext,
+    *,
+    multi: bool = True,
+    expected: int | None = None,
+    decoder_factory: Callable[[], _Decoder] | None = None,
+) -> Inflated:
+    """Decode ``src`` as ``kind`` into a bounded buffer, charging ``ctx`` for every byte.
+
+    ``multi`` decodes further streams of the same kind that follow the first one. ``expected``
+    (a declared uncompressed size) only tightens the cap: output beyond it is a finding for the
+    caller, never trusted to allocate.
+    """
+    limits = ctx.limits
+    cap = int(limits.max_member_bytes)
+    ratio = float(limits.max_compression_ratio)
+    if expected is not None:
+        cap = min(cap, max(expected, 0) + 1)
+    res = Inflated()
+    out = res.data
+    pos = 0
+    total_in = len(src)
+    while pos < total_in:
+        dec = decoder_factory() if decoder_factory is not None else new_decoder(kind)
+        stream_start = pos
+        res.complete = False
+        eof = False
+        try:
+            while pos < total_in and not eof:
+                chunk = src[pos : pos + _CHUNK]
+                pos += len(chunk)
+                data: Any = chunk
+                while True:
+                    room = cap - len(out) + 1
+                    if room <= 0:
+                        break
+                    piece = dec.decompress(data, room)
+                    if piece:
+                        out += piece
+                        ctx.charge_decompressed(len(piece))
+                    if len(out) > cap:
+                        break
+                    produced = len(out)
+                    consumed = max(pos - stream_start, 1)
+                    if produced > _BOMB_FLOOR and produced > ratio * consumed:
+                        res.limited = (
+                            f"{kind} output exceeds {ratio:g}x its input "
+                            f"({produced} bytes from {consumed})"
+                        )
+                        return res
+                    if dec.eof:
+                        eof = True
+                        break
+                    tail = getattr(dec, "unconsumed_tail", b"")
+                    if tail:
+                        data = tail
+                        continue
+                    if getattr(dec, "needs_input", True):
+                        break
+                    data = b""
+                if len(out) > cap:
+                    if expected is not None and len(out) == expected + 1:
+                        res.limited = f"{kind} output exceeds its declared size of {expected}"
+                    else:
+                        res.limited = f"{kind} output exceeds max_member_bytes={cap}"
+                    del out[cap:]
+                    return res
+                ctx.check_deadline()
+        except LimitExceeded as exc:
+            res.limited = str(exc)
+            return res
+        except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, RuntimeError) as exc:
+            res.error = f"corrupt {kind} data: {exc}"
+            return res
+        if not eof:
+            res.error = f"{kind} stream is truncated (no end-of-stream marker)"
+            return res
+        res.complete = True
+        res.streams += 1
+        unused = len(dec.unused_data) + len(getattr(dec, "unconsumed_tail", b""))
+        pos -= unused
+        res.end = pos
+        if not multi or pos >= total_in or sniff_compression(src[pos : pos + 16]) != kind:
+            break
+        if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
+            break
+    return res
+
+
+def _inner_name(name: str, kind: str) -> str:
+    lowered = name.lower()
+    for suffix in (".gz", ".tgz", ".bz2", ".xz", ".lzma", ".z", ".lz4", ".zlib"):
+        if lowered.endswith(suffix):
+            stem = name[: -len(suffix)]
+            return stem + ".tar" if suffix == ".tgz" else stem
+    return name
+
+
+class CompressedScanner(FormatScanner):
+    """gzip / bzip2 / xz / lzma / zlib / lz4 streams, decoded with hard caps and scanned."""
+
+    name: ClassVar[str] = "compressed"
+    description: ClassVar[str] = (
+        "gzip, bzip2, xz, lzma, zlib and LZ4 streams (joblib compression, .tar.gz): decoded "
+        "with size, ratio and total limits, then the content is sniffed and scanned"
+    )
+    priority: ClassVar[int] = 55
+    suffixes: ClassVar[tuple[str, ...]] = (".gz", ".tgz", ".bz2", ".xz", ".lzma", ".lz4", ".z")
+    can_execute_code: ClassVar[bool] = True
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        return sniff_compression(data[:65536]) is not None
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        kind = sniff_compression(data[:65536])
+        if kind is None:
+            return
+        ctx.facts.setdefault("compression", kind)
+        if kind == "lz4" and _lz4_module() is None:
+            ctx.report(
+                R.ARC_NOT_SCANNED,
+                "LZ4 frame found but the lz4 module is not installed; content not scanned",
+                loc,
+            )
+            return
+        res = inflate(data, kind, ctx)
+        if res.limited:
+            ctx.report(R.ARC_BOMB, res.limited, loc)
+        elif res.error:
+            ctx.report(
+                R.ARC_TRUNCATED,
+                f"{res.error} after {len(res.data)} decoded bytes; the decoded part was scanned",
+                loc,
+            )
+        inner = _inner_name(loc.members[-1] if loc.members else loc.path, kind)
+        if res.data:
+            view = memoryview(res.data)
+            try:
+                ctx.scan_nested(view, loc.member(f"[{kind}]"), inner.rsplit("/", 1)[-1])
+            finally:
+                view.release()
+        elif res.complete:
+            ctx.facts.setdefault("empty_stream", True)
+        if res.complete and not res.limited and res.end < len(data):
+            rest = data[res.end :]
+            if any(rest[: 1 << 16]) or _nonzero(rest):
+                ctx.report(
+                    R.ARC_HIDDEN_DATA,
+                    f"{len(rest)} bytes follow the end of the {kind} stream",
+                    loc.at(res.end),
+                )
+                ctx.scan_nested(rest, loc.member(f"[after-{kind}@{res.end}]"), "trailing")
+
+
+def _nonzero(view: memoryview) -> bool:
+    step = 1 << 20
+    return any(view[i : i + step].tobytes().strip(b"\x00") for i in range(0, len(view), step))

@@ -1,0 +1,197 @@
+"""The legacy (non-zip) PyTorch format: ``torch.save(..., _use_new_zipfile_serialization=False)``.
+
+Layout: five consecutive pickles — the magic number ``0x1950a86a20f9469cfc6c``, the protocol
+version (1001), a ``sys_info`` dict, the object pickle (tensors as persistent ids) and the list
+of storage keys — then, for each key, an 8-byte little-endian element count followed by the
+storage's raw bytes.
+
+Each pickle is analysed in turn with the pickle scanner (``single=True``); the magic and version
+are checked byte for byte. The storage section is then checked against the keys: element sizes
+are not recorded in the section itself, so the scanner searches for a choice of element size
+(1, 2, 4, 8 or 16 bytes) per storage that lands exactly on the end of the file. When none does,
+the bytes after the longest consistent walk are reported and sniffed as nested content (a
+pickle appended after the storages runs when a tool reads it as a pickle).
+
+The zip format is handled by the zip scanner (``*/data.pkl`` is a pickle), and the very old
+tar-based format by the tar scanner.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import TYPE_CHECKING, ClassVar
+
+from mltrust.scan import _archive_rules as R
+from mltrust.scan.interface import FormatScanner
+
+if TYPE_CHECKING:
+    from mltrust.findings import Location
+    from mltrust.scan._context import ScanContext
+
+__all__ = ["LegacyTorchScanner", "read_storage_keys"]
+
+_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+_MAGIC_PICKLE = re.compile(
+    rb"^\x80[\x02-\x05](?:\x95.{8})?\x8a\x0a" + re.escape(_MAGIC) + rb"\.", re.S
+)
+_VERSION = 1001
+_ELEMENT_SIZES = (4, 8, 2, 1, 16)
+_MAX_FRONTIER = 4096
+
+
+def _small_int(chunk: bytes) -> int | None:
+    """The integer a tiny pickle (PROTO [FRAME] BININT*/LONG1 STOP) holds, else None."""
+    m = re.match(rb"^\x80[\x02-\x05](?:\x95.{8})?", chunk, re.S)
+    pos = m.end() if m else 0
+    op = chunk[pos : pos + 1]
+    if op == b"K" and len(chunk) >= pos + 3:
+        return chunk[pos + 1]
+    if op == b"M" and len(chunk) >= pos + 4:
+        return int(struct.unpack_from("<H", chunk, pos + 1)[0])
+    if op == b"J" and len(chunk) >= pos + 6:
+        return int(struct.unpack_from("<i", chunk, pos + 1)[0])
+    return None
+
+
+def read_storage_keys(chunk: bytes) -> list[str] | None:
+    """The list of strings the fifth legacy pickle holds, or None if it holds anything else."""
+    pos = 0
+    keys: list[str] = []
+    n = len(chunk)
+    while pos < n:
+        op = chunk[pos]
+        pos += 1
+        if op == 0x80:  # PROTO
+            pos += 1
+        elif op == 0x95:  # FRAME
+            pos += 8
+        elif op in (0x5D, 0x28, 0x65, 0x61, 0x94):  # EMPTY_LIST MARK APPENDS APPEND MEMOIZE
+            continue
+        elif op == 0x71:  # BINPUT
+            pos += 1
+        elif op == 0x72:  # LONG_BINPUT
+            pos += 4
+        elif op in (0x58, 0x8C):  # BINUNICODE, SHORT_BINUNICODE
+            width = 4 if op == 0x58 else 1
+            if pos + width > n:
+                return None
+            length = int.from_bytes(chunk[pos : pos + width], "little")
+            pos += width
+            if pos + length > n:
+                return None
+            keys.append(chunk[pos : pos + length].decode("utf-8", "replace"))
+            pos += length
+        elif op == 0x2E:  # STOP
+            return keys
+        else:
+            return None
+    return None
+
+
+class LegacyTorchScanner(FormatScanner):
+    """Legacy PyTorch files: five pickles, then raw storages."""
+
+    name: ClassVar[str] = "pytorch-legacy"
+    description: ClassVar[str] = (
+        "legacy (non-zip) torch.save files: the five pickles are analysed, the magic and "
+        "version checked, and the raw storage section validated against the storage keys"
+    )
+    priority: ClassVar[int] = 80
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    can_execute_code: ClassVar[bool] = True
+    supersedes: ClassVar[tuple[str, ...]] = ("pickle",)
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        return _MAGIC_PICKLE.match(bytes(data[:32])) is not None
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        from mltrust.scan._pickle import scan_pickle_stream
+
+        pos = 0
+        bounds: list[tuple[int, int]] = []
+        for index in range(5):
+            if pos >= len(data):
+                break
+            summary = scan_pickle_stream(
+                data, ctx, loc, start=pos, single=True, context=f"torch-legacy pickle {index + 1}"
+            )
+            if not summary.complete or summary.end <= pos:
+                ctx.report(
+                    R.PT_LEGACY_HEADER,
+                    f"pickle {index + 1} of 5 is incomplete; the storages were not checked",
+                    loc.at(pos),
+                )
+                return
+            bounds.append((pos, summary.end))
+            pos = summary.end
+        if len(bounds) < 5:
+            ctx.report(
+                R.PT_LEGACY_HEADER,
+                f"only {len(bounds)} of the 5 pickles of the legacy format are present",
+                loc.at(pos),
+            )
+            return
+        version = _small_int(bytes(data[bounds[1][0] : bounds[1][1]]))
+        if version != _VERSION:
+            ctx.report(
+                R.PT_LEGACY_HEADER,
+                f"protocol version {version!r} where {_VERSION} is expected",
+                loc.at(bounds[1][0]),
+            )
+        keys_start, keys_end = bounds[4]
+        keys = read_storage_keys(bytes(data[keys_start:keys_end]))
+        if keys is None:
+            ctx.report(
+                R.PT_STORAGE,
+                "the storage-key pickle is not a plain list of strings",
+                loc.at(keys_start),
+            )
+            if keys_end < len(data):
+                ctx.scan_nested(
+                    data[keys_end:], loc.member("[storages]"), "storages", raw_data_ok=True
+                )
+            return
+        ctx.facts.setdefault("torch_storages", len(keys))
+        self._check_storages(data, ctx, loc, keys, keys_end)
+
+    def _check_storages(
+        self, data: memoryview, ctx: ScanContext, loc: Location, keys: list[str], start: int
+    ) -> None:
+        size = len(data)
+        frontier = {start}
+        furthest = start
+        for i, key in enumerate(keys):
+            nxt: set[int] = set()
+            for pos in frontier:
+                if pos + 8 > size:
+                    continue
+                count = int.from_bytes(data[pos : pos + 8], "little")
+                for width in _ELEMENT_SIZES:
+                    end = pos + 8 + count * width
+                    if end <= size:
+                        nxt.add(end)
+            if not nxt:
+                ctx.report(
+                    R.PT_STORAGE,
+                    f"storage {i + 1} of {len(keys)} ({key!r}) runs past the end of the file",
+                    loc.at(furthest),
+                )
+                return
+            if len(nxt) > _MAX_FRONTIER:
+                nxt = set(sorted(nxt)[:_MAX_FRONTIER])
+            frontier = nxt
+            furthest = max(frontier)
+            ctx.check_deadline()
+        if size in frontier:
+            return
+        from mltrust.scan._registry import detect
+
+        ends = sorted(frontier)
+        off = next((e for e in ends if detect(data[e:], "trailing")), ends[-1])
+        ctx.report(
+            R.PT_TRAILING,
+            f"{size - off} bytes follow the {len(keys)} tensor storages",
+            loc.at(off),
+        )
+        ctx.scan_nested(data[off:], loc.member(f"[after-storages@{off}]"), "trailing")

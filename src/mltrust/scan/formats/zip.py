@@ -1,0 +1,641 @@
+"""Zip archives, read the way PyTorch's reader (miniz) reads them: by the central directory.
+
+The End Of Central Directory record (and its zip64 locator and record), the central directory
+and every local header are parsed here with :mod:`struct`; :mod:`zipfile` plays no part in any
+decision. Oddities that readers tolerate are tolerated for reading and reported as findings:
+bad CRCs, unusual flag bits, encrypted members (not scannable), local/central name mismatches,
+duplicate names, overlapping members, path traversal, a comment, bytes before the first member
+(polyglots), bytes no member accounts for, and local entries missing from the central directory.
+
+Every member is sniffed by content through :meth:`ScanContext.scan_nested`. STORED members are
+zero-copy slices of the file; compressed members are decoded into bounded buffers
+(:func:`mltrust.scan.formats.compressed.inflate`).
+
+PyTorch checkpoints are zips too: ``<top>/data.pkl`` (and ``constants.pkl``) are pickles and are
+scanned as such by sniffing; ``<top>/data/<n>`` members are raw tensor storages (passed with
+``raw_data_ok``); the small ``version``/``byteorder``/``serialization_id`` records are checked in
+place; TorchScript ``code/**.py`` source is checked for calls into Python internals, the OS or
+processes.
+
+Polyglot prefix: bytes before the first local header are reported (MLT-ARC-008) and sniffed
+nested *only if* no other scanner already recognised the whole file from offset 0 — a pickle
+followed by a zip is scanned once, by the pickle scanner that the engine runs on the same bytes,
+instead of twice.
+
+CRC policy: every member's CRC-32 is verified in full (zlib.crc32 runs at several GB/s and
+releases the GIL). Large STORED members of a memory-mapped top-level file are checked in
+64 MiB chunks on two threads, and the pages of each chunk are released from this process with
+``madvise(MADV_DONTNEED)`` once checked, so resident memory stays bounded by the chunk size
+however large the checkpoint.
+"""
+
+from __future__ import annotations
+
+import mmap
+import posixpath
+import re
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from mltrust.errors import InputError
+from mltrust.scan import _archive_rules as R
+from mltrust.scan.formats.compressed import Inflated, inflate, new_decoder
+from mltrust.scan.interface import FormatScanner
+
+if TYPE_CHECKING:
+    from mltrust.findings import Location
+    from mltrust.scan._context import ScanContext
+
+__all__ = ["ZipEntry", "ZipScanner", "is_traversal", "parse_central_directory", "release_pages"]
+
+_EOCD = b"PK\x05\x06"
+_EOCD64 = b"PK\x06\x06"
+_LOC64 = b"PK\x06\x07"
+_CEN = b"PK\x01\x02"
+_LOC = b"PK\x03\x04"
+_EOCD_FMT = struct.Struct("<4sHHHHIIH")
+_LOC64_FMT = struct.Struct("<4sIQI")
+_EOCD64_FMT = struct.Struct("<4sQHHIIQQQQ")
+_CEN_FMT = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_LOC_FMT = struct.Struct("<4sHHHHHIIIHH")
+_MAX_COMMENT = 0xFFFF
+#: Flag bits ordinary writers set: compression options (1, 2), data descriptor (3), UTF-8 (11).
+_ORDINARY_FLAGS = 0b0000_1000_0000_1110
+_ENCRYPTED = 0x0001 | 0x0040
+_CRC_CHUNK = 64 << 20
+_PARALLEL_MIN = 128 << 20
+
+_RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
+_TORCH_META = re.compile(
+    r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
+    r"\.storage_alignment)$"
+)
+_TORCH_META_VALUE = re.compile(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
+_TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.*\.py$")
+_DANGEROUS_CODE = re.compile(
+    r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
+    r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
+    r"__globals__|__subclasses__|\bgetattr\s*\("
+)
+
+
+def is_traversal(name: str) -> bool:
+    """Whether an archive member name is absolute or climbs out of its folder."""
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
+        return True
+    return ".." in norm.split("/")
+
+
+@dataclass(frozen=True, slots=True)
+class ZipEntry:
+    """One central-directory entry, with the sizes and offsets zip64 extras resolve."""
+
+    index: int
+    name: str
+    flags: int
+    method: int
+    crc: int
+    csize: int
+    usize: int
+    offset: int
+    cen_offset: int
+
+
+def _find_eocd(data: memoryview) -> int:
+    n = len(data)
+    start = max(0, n - (_MAX_COMMENT + _EOCD_FMT.size))
+    tail = bytes(data[start:])
+    pos = len(tail)
+    while True:
+        pos = tail.rfind(_EOCD, 0, pos)
+        if pos < 0:
+            return -1
+        if pos + _EOCD_FMT.size <= len(tail):
+            return start + pos
+
+
+def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
+    i = 0
+    while i + 4 <= len(extra):
+        hid, size = struct.unpack_from("<HH", extra, i)
+        body = extra[i + 4 : i + 4 + size]
+        if hid == 0x0001:
+            j = 0
+            if usize == 0xFFFFFFFF and j + 8 <= len(body):
+                usize = struct.unpack_from("<Q", body, j)[0]
+                j += 8
+            if csize == 0xFFFFFFFF and j + 8 <= len(body):
+                csize = struct.unpack_from("<Q", body, j)[0]
+                j += 8
+            if offset == 0xFFFFFFFF and j + 8 <= len(body):
+                offset = struct.unpack_from("<Q", body, j)[0]
+            break
+        i += 4 + size
+    return usize, csize, offset
+
+
+@dataclass
+class _Directory:
+    entries: list[ZipEntry]
+    cd_start: int
+    cd_end: int
+    eocd: int
+    eocd_end: int
+    declared: int
+    delta: int
+    comment: bytes
+
+
+def parse_central_directory(data: memoryview, max_members: int) -> _Directory:
+    """Parse the EOCD (zip64 too) and up to ``max_members`` central-directory entries.
+
+    Raises :class:`InputError` when there is no usable directory.
+    """
+    eocd = _find_eocd(data)
+    if eocd < 0:
+        raise InputError("zip end-of-central-directory record not found")
+    (_, _, _, _, n_total, cd_size, cd_offset, clen) = _EOCD_FMT.unpack_from(data, eocd)
+    comment = bytes(data[eocd + 22 : eocd + 22 + clen])
+    eocd_end = eocd + 22 + len(comment)
+    record_pos = eocd
+    if (n_total == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF) and eocd >= 20:
+        sig, _, rec_off, _ = _LOC64_FMT.unpack_from(data, eocd - 20)
+        if sig == _LOC64:
+            cand = [rec_off, eocd - 20 - _EOCD64_FMT.size]
+            for pos in cand:
+                if 0 <= pos <= len(data) - _EOCD64_FMT.size and data[pos : pos + 4] == _EOCD64:
+                    fields = _EOCD64_FMT.unpack_from(data, pos)
+                    n_total, cd_size, cd_offset = fields[7], fields[8], fields[9]
+                    record_pos = pos
+                    break
+            else:
+                raise InputError("zip64 locator points at no zip64 end-of-central-directory record")
+    actual = record_pos - cd_size
+    if actual < 0:
+        raise InputError("zip central directory size exceeds the file")
+    delta = actual - cd_offset
+    if delta != 0 and 0 <= cd_offset <= len(data) - 4 and data[cd_offset : cd_offset + 4] == _CEN:
+        # Offsets are absolute although data was prepended: trust them as miniz does.
+        delta = 0
+    cd_start = cd_offset + delta
+    entries: list[ZipEntry] = []
+    pos = cd_start
+    end = cd_start + cd_size
+    while pos < end and len(entries) < max_members:
+        if pos + _CEN_FMT.size > len(data) or data[pos : pos + 4] != _CEN:
+            if not entries and n_total:
+                raise InputError(f"zip central directory entry expected at offset {pos}")
+            break
+        f = _CEN_FMT.unpack_from(data, pos)
+        flags, method, crc, csize, usize = f[3], f[4], f[7], f[8], f[9]
+        nlen, xlen, clen2, offset = f[10], f[11], f[12], f[16]
+        raw_name = bytes(data[pos + 46 : pos + 46 + nlen])
+        extra = bytes(data[pos + 46 + nlen : pos + 46 + nlen + xlen])
+        usize, csize, offset = _zip64_extra(extra, usize, csize, offset)
+        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        entries.append(
+            ZipEntry(len(entries), name, flags, method, crc, csize, usize, offset + delta, pos)
+        )
+        pos += 46 + nlen + xlen + clen2
+    return _Directory(entries, cd_start, end, eocd, eocd_end, n_total, delta, comment)
+
+
+def release_pages(view: memoryview, start: int, end: int) -> None:
+    """Drop the pages of ``view[start:end]`` from this process when ``view`` maps a whole file.
+
+    Only for read-only file mappings: the page cache keeps the data, resident memory shrinks.
+    """
+    obj = view.obj
+    if not isinstance(obj, mmap.mmap) or len(view) != len(obj) or not hasattr(obj, "madvise"):
+        return
+    page = mmap.PAGESIZE
+    lo = -(-start // page) * page
+    hi = (end // page) * page
+    if hi > lo:
+        try:
+            obj.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError):
+            return
+
+
+def _crc_chunk(view: memoryview, start: int, end: int) -> int:
+    value = zlib.crc32(view[start:end])
+    release_pages(view, start, end)
+    return value
+
+
+def _combine_crcs(parts: list[tuple[int, int]]) -> int:
+    """CRC-32 of a concatenation from per-part (crc, length), via the zlib combine algebra."""
+    crc = 0
+    for part_crc, length in parts:
+        crc = _crc32_combine(crc, part_crc, length)
+    return crc
+
+
+def _gf2_times(mat: list[int], vec: int) -> int:
+    total = 0
+    i = 0
+    while vec:
+        if vec & 1:
+            total ^= mat[i]
+        vec >>= 1
+        i += 1
+    return total
+
+
+def _gf2_square(mat: list[int]) -> list[int]:
+    return [_gf2_times(mat, mat[n]) for n in range(32)]
+
+
+def _crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = _gf2_square(odd)
+    odd = _gf2_square(even)
+    while True:
+        even = _gf2_square(odd)
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = _gf2_square(even)
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
+
+
+def stored_crc(view: memoryview, start: int, end: int, pool: ThreadPoolExecutor | None) -> int:
+    """CRC-32 of ``view[start:end]``: chunked, on ``pool`` when large, pages released."""
+    size = end - start
+    if size < _PARALLEL_MIN or pool is None:
+        crc = 0
+        for lo in range(start, end, _CRC_CHUNK):
+            hi = min(end, lo + _CRC_CHUNK)
+            crc = zlib.crc32(view[lo:hi], crc)
+            release_pages(view, lo, hi)
+        return crc
+    bounds = [(lo, min(end, lo + _CRC_CHUNK)) for lo in range(start, end, _CRC_CHUNK)]
+    futures = [pool.submit(_crc_chunk, view, lo, hi) for lo, hi in bounds]
+    parts = [(fut.result(), hi - lo) for fut, (lo, hi) in zip(futures, bounds, strict=True)]
+    return _combine_crcs(parts)
+
+
+class ZipScanner(FormatScanner):
+    """Zip archives (PyTorch checkpoints, .npz, .keras...), every member sniffed by content."""
+
+    name: ClassVar[str] = "zip"
+    description: ClassVar[str] = (
+        "zip archives read by the central directory like PyTorch's reader (PyTorch zip "
+        "checkpoints, TorchScript, .npz): structure checks, bounded decompression, every "
+        "member sniffed by content"
+    )
+    priority: ClassVar[int] = 60
+    suffixes: ClassVar[tuple[str, ...]] = (".zip", ".pt", ".pth", ".npz", ".mar", ".ckpt")
+    can_execute_code: ClassVar[bool] = True
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        if len(data) < 22:
+            return False
+        head = bytes(data[:4])
+        if head == _LOC:
+            return True
+        if head == _EOCD and len(data) >= 22:
+            return True
+        eocd = _find_eocd(data)
+        if eocd < 0:
+            return False
+        _, _, _, _, n_total, cd_size, cd_offset, _ = _EOCD_FMT.unpack_from(data, eocd)
+        if n_total == 0:
+            return False
+        start = eocd - cd_size
+        if 0 <= start <= len(data) - 4 and data[start : start + 4] == _CEN:
+            return True
+        return 0 <= cd_offset <= len(data) - 4 and data[cd_offset : cd_offset + 4] == _CEN
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        limits = ctx.limits
+        directory = parse_central_directory(data, int(limits.max_archive_members))
+        entries = directory.entries
+        ctx.facts.setdefault("zip_members", len(entries))
+        if directory.declared > len(entries) and len(entries) >= limits.max_archive_members:
+            ctx.report(
+                R.ARC_MEMBER_COUNT,
+                f"archive declares {directory.declared} members; only the first "
+                f"{len(entries)} (max_archive_members) were scanned",
+                loc,
+            )
+        elif directory.declared != len(entries) and directory.declared != 0xFFFF:
+            ctx.report(
+                R.ARC_HIDDEN_DATA,
+                f"end record declares {directory.declared} members, the central directory "
+                f"holds {len(entries)}",
+                loc.at(directory.eocd),
+            )
+        self._check_comment_and_tail(data, ctx, loc, directory)
+        spans = self._check_names_and_spans(data, ctx, loc, entries)
+        self._check_prefix_and_gaps(data, ctx, loc, directory, spans)
+        pool = ThreadPoolExecutor(max_workers=2) if len(data) >= _PARALLEL_MIN else None
+        try:
+            for entry in entries:
+                ctx.check_deadline()
+                self._scan_member(data, ctx, loc, entry, spans.get(entry.index), pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def _check_comment_and_tail(
+        self, data: memoryview, ctx: ScanContext, loc: Location, d: _Directory
+    ) -> None:
+        if d.comment:
+            ctx.report(
+                R.ARC_COMMENT,
+                f"archive comment of {len(d.comment)} bytes",
+                loc.at(d.eocd + 22),
+            )
+            from mltrust.scan._registry import detect
+
+            if detect(memoryview(d.comment), "comment"):
+                ctx.report(
+                    R.ARC_HIDDEN_DATA,
+                    "the archive comment holds a recognised format; it was scanned",
+                    loc.at(d.eocd + 22),
+                )
+                ctx.scan_nested(d.comment, loc.member("[comment]"), "comment")
+        if d.eocd_end < len(data):
+            rest = data[d.eocd_end :]
+            ctx.report(
+                R.ARC_HIDDEN_DATA,
+                f"{len(rest)} bytes follow the end-of-central-directory record",
+                loc.at(d.eocd_end),
+            )
+            ctx.scan_nested(rest, loc.member(f"[after-zip@{d.eocd_end}]"), "trailing")
+
+    def _check_names_and_spans(
+        self, data: memoryview, ctx: ScanContext, loc: Location, entries: list[ZipEntry]
+    ) -> dict[int, tuple[int, int, str]]:
+        """Check names and local headers; returns index -> (data start, data end, local name)."""
+        seen: dict[str, int] = {}
+        spans: dict[int, tuple[int, int, str]] = {}
+        size = len(data)
+        for e in entries:
+            mloc = loc.member(e.name)
+            if is_traversal(e.name):
+                ctx.report(R.ARC_TRAVERSAL, f"member name {e.name!r} escapes the folder", mloc)
+            key = posixpath.normpath(e.name.replace("\\", "/")) if e.name else e.name
+            if key in seen:
+                ctx.report(
+                    R.ARC_DUPLICATE,
+                    f"member name {e.name!r} appears more than once (entries {seen[key]} and "
+                    f"{e.index})",
+                    mloc,
+                )
+            else:
+                seen[key] = e.index
+            if e.flags & ~(_ORDINARY_FLAGS | _ENCRYPTED):
+                ctx.report(R.ARC_FLAGS, f"general-purpose flags 0x{e.flags:04x}", mloc)
+            if e.offset < 0 or e.offset + _LOC_FMT.size > size:
+                ctx.report(
+                    R.ARC_TRUNCATED, f"local header offset {e.offset} is outside the file", mloc
+                )
+                continue
+            lf = _LOC_FMT.unpack_from(data, e.offset)
+            if lf[0] != _LOC:
+                ctx.report(R.ARC_TRUNCATED, f"no local header signature at offset {e.offset}", mloc)
+                continue
+            nlen, xlen = lf[9], lf[10]
+            raw_local = bytes(data[e.offset + 30 : e.offset + 30 + nlen])
+            lname = raw_local.decode("utf-8" if lf[2] & 0x800 else "cp437", "replace")
+            if lname != e.name:
+                ctx.report(
+                    R.ARC_NAME_MISMATCH,
+                    f"local header names the member {lname!r}, the central directory {e.name!r}",
+                    mloc.at(e.offset),
+                )
+                if is_traversal(lname):
+                    ctx.report(
+                        R.ARC_TRAVERSAL, f"local member name {lname!r} escapes the folder", mloc
+                    )
+            start = e.offset + 30 + nlen + xlen
+            end = start + e.csize
+            if end > size:
+                ctx.report(
+                    R.ARC_TRUNCATED,
+                    f"member data ({e.csize} bytes at {start}) runs past the end of the file",
+                    mloc.at(start),
+                )
+                end = size
+            spans[e.index] = (start, end, lname)
+        ordered = sorted(
+            ((e.offset, spans[e.index][1], e) for e in entries if e.index in spans),
+            key=lambda t: (t[0], t[1]),
+        )
+        reach = -1
+        reach_name = ""
+        for lo, hi, e in ordered:
+            if lo < reach:
+                ctx.report(
+                    R.ARC_OVERLAP,
+                    f"member {e.name!r} at offset {lo} overlaps member {reach_name!r}",
+                    loc.member(e.name).at(lo),
+                )
+            if hi > reach:
+                reach, reach_name = hi, e.name
+        return spans
+
+    def _check_prefix_and_gaps(
+        self,
+        data: memoryview,
+        ctx: ScanContext,
+        loc: Location,
+        d: _Directory,
+        spans: dict[int, tuple[int, int, str]],
+    ) -> None:
+        from mltrust.scan._registry import detect
+
+        offsets = sorted({e.offset for e in d.entries if e.index in spans})
+        first = offsets[0] if offsets else d.cd_start
+        if first > 0:
+            prefix = data[:first]
+            others = [s for s in detect(data, "") if s.name != self.name]
+            ctx.report(
+                R.ARC_PREFIX,
+                f"{first} bytes precede the first zip member"
+                + (f" (the file is also {others[0].name})" if others else ""),
+                loc.at(0),
+            )
+            if not others:
+                ctx.scan_nested(prefix, loc.member("[prefix]"), "prefix")
+        # Gaps between members (beyond data descriptors) and before the central directory.
+        ends = sorted((s[1], s[0]) for s in spans.values())
+        regions: list[tuple[int, int]] = []
+        for off in [*offsets[1:], d.cd_start]:
+            prev_end = max((hi for hi, lo in ends if lo < off), default=first)
+            if off - prev_end > 24:
+                regions.append((prev_end, off))
+        for lo, hi in regions:
+            gap = data[lo:hi]
+            if _LOC in bytes(gap[: 1 << 20]):
+                ctx.report(
+                    R.ARC_HIDDEN_DATA,
+                    f"a local zip entry at offset {lo + bytes(gap[: 1 << 20]).find(_LOC)} is "
+                    "missing from the central directory (seen only by streaming readers)",
+                    loc.at(lo),
+                    severity=R.ARC_NAME_MISMATCH.default_severity,
+                )
+            else:
+                ctx.report(
+                    R.ARC_HIDDEN_DATA, f"{hi - lo} bytes between members belong to none", loc.at(lo)
+                )
+            ctx.scan_nested(gap, loc.member(f"[gap@{lo}]"), "gap")
+
+    # -- members -----------------------------------------------------------------------------
+
+    def _scan_member(
+        self,
+        data: memoryview,
+        ctx: ScanContext,
+        loc: Location,
+        e: ZipEntry,
+        span: tuple[int, int, str] | None,
+        pool: ThreadPoolExecutor | None,
+    ) -> None:
+        mloc = loc.member(e.name)
+        if span is None:
+            return
+        start, end, lname = span
+        if e.name.endswith("/") and e.csize == 0:
+            return
+        if e.flags & _ENCRYPTED:
+            ctx.report(R.ARC_ENCRYPTED, "member is encrypted; its content was not scanned", mloc)
+            return
+        stored = data[start:end]
+        holder: Inflated | None = None
+        if e.method == 0:
+            content = stored
+            if e.csize != e.usize:
+                ctx.report(
+                    R.ARC_TRUNCATED,
+                    f"stored member declares {e.csize} bytes stored but {e.usize} uncompressed",
+                    mloc,
+                )
+            crc = stored_crc(data, start, end, pool)
+        else:
+            holder = self._decode(stored, e, ctx, mloc)
+            if holder is None:
+                return
+            content = memoryview(holder.data)
+            crc = zlib.crc32(content)
+        if crc != e.crc and (holder is None or holder.complete):
+            ctx.report(
+                R.ARC_BAD_CRC,
+                f"CRC-32 0x{crc:08x} does not match the recorded 0x{e.crc:08x}",
+                mloc,
+            )
+        try:
+            self._dispatch(content, ctx, mloc, e.name, lname)
+        finally:
+            if holder is not None:
+                content.release()
+
+    def _decode(
+        self, stored: memoryview, e: ZipEntry, ctx: ScanContext, mloc: Location
+    ) -> Inflated | None:
+        kinds = {8: "deflate", 12: "bzip2", 14: "lzma-zip"}
+        kind = kinds.get(e.method)
+        if kind is None:
+            ctx.report(
+                R.ARC_NOT_SCANNED,
+                f"compression method {e.method} is not supported; member not scanned",
+                mloc,
+            )
+            return None
+        factory = None
+        src = stored
+        if kind == "lzma-zip":
+            import lzma
+
+            if len(stored) < 4:
+                raise InputError("zip LZMA member too short")
+            psize = int.from_bytes(stored[2:4], "little")
+            props = bytes(stored[4 : 4 + psize])
+            src = stored[4 + psize :]
+            decode_props = getattr(lzma, "_decode_filter_properties")  # noqa: B009
+            try:
+                filt = decode_props(lzma.FILTER_LZMA1, props)
+            except lzma.LZMAError as exc:
+                raise InputError(f"zip LZMA properties are invalid: {exc}") from None
+
+            def factory() -> lzma.LZMADecompressor:
+                return lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=[filt])
+
+            kind = "lzma"
+        holder = inflate(
+            src,
+            kind,
+            ctx,
+            multi=False,
+            expected=e.usize,
+            decoder_factory=factory if factory is not None else (lambda: new_decoder(kind)),
+        )
+        if holder.limited:
+            ctx.report(R.ARC_BOMB, holder.limited, mloc)
+        elif holder.error and not (kind == "lzma" and holder.data):
+            ctx.report(R.ARC_TRUNCATED, holder.error, mloc)
+        elif holder.complete and len(holder.data) != e.usize:
+            ctx.report(
+                R.ARC_TRUNCATED,
+                f"member decodes to {len(holder.data)} bytes, {e.usize} declared",
+                mloc,
+            )
+        return holder
+
+    def _dispatch(
+        self, content: memoryview, ctx: ScanContext, mloc: Location, name: str, lname: str
+    ) -> None:
+        if not len(content):
+            return
+        if (
+            _TORCH_META.match(name)
+            and len(content) <= 64
+            and _TORCH_META_VALUE.match(bytes(content))
+        ):
+            return
+        if _TORCHSCRIPT_CODE.match(name) or _TORCHSCRIPT_CODE.match(lname):
+            self._check_torchscript(content, ctx, mloc)
+            return
+        raw_ok = bool(_RAW_STORAGE.match(name)) and bool(_RAW_STORAGE.match(lname))
+        ctx.scan_nested(content, mloc, name, raw_data_ok=raw_ok)
+
+    def _check_torchscript(self, content: memoryview, ctx: ScanContext, mloc: Location) -> None:
+        limit = int(ctx.limits.max_text_bytes)
+        text = bytes(content[:limit]).decode("utf-8", "replace")
+        count = ctx.facts.get("torchscript_code_files", 0)
+        ctx.facts["torchscript_code_files"] = (count if isinstance(count, int) else 0) + 1
+        first = _DANGEROUS_CODE.search(text)
+        if first is not None:
+            hits = sorted({m.group(0).strip() for m in _DANGEROUS_CODE.finditer(text)})
+            line = text.count("\n", 0, first.start()) + 1
+            ctx.report(
+                R.PT_CODE,
+                "TorchScript code uses " + ", ".join(repr(h) for h in hits[:8]),
+                mloc.at(detail=f"line {line}"),
+            )
+        if len(content) > limit:
+            from mltrust.scan import _rules
+
+            ctx.report(
+                _rules.LIMIT_EXHAUSTED,
+                f"TorchScript source larger than max_text_bytes={limit}; the rest not checked",
+                mloc,
+            )
