@@ -14,6 +14,7 @@ from mltrust.scan._context import ScanContext
 from mltrust.scan._engine import iter_files, scan_bytes, scan_file, scan_paths
 from mltrust.scan._registry import all_scanners
 from mltrust.scan._result import FileResult, FileStatus, ScanReport
+from mltrust.scan.formats import _rules_keras_config as _rules_keras_config  # KER/H5/CFG
 from mltrust.scan.formats import _rules_tensor as _rules_tensor  # tensor-format rules
 from mltrust.scan.interface import FormatScanner
 

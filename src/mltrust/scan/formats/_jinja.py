@@ -1,0 +1,119 @@
+"""Checks for Jinja chat templates (Hugging Face tokenizer configs, GGUF metadata).
+
+Chat templates are rendered by model servers with Jinja. In a non-sandboxed environment a
+template that walks Python internals (``''.__class__.__mro__[1].__subclasses__()``,
+``lipsum.__globals__``, ``cycler.__init__.__globals__.os``...) runs arbitrary code: server-side
+template injection. Ordinary chat templates only index messages, loop and concatenate strings,
+so any such construct is reported.
+
+The check is textual on purpose (no Jinja parsing, nothing rendered): escapes that spell ``_``
+(``\\x5f``, ``\\u005f``, ``\\137``) and string literals joined with ``~`` or ``+`` are folded
+first, so ``'__cla' ~ 'ss__'`` is read as ``__class__``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mltrust.findings import Location, Severity
+from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._rules_keras_config import CFG_CHAT_TEMPLATE
+
+__all__ = ["check_chat_template", "template_hazards"]
+
+#: Python internals that lead from any object to classes, modules and builtins.
+_CRITICAL_DUNDERS = frozenset(
+    {
+        "__class__",
+        "__subclasses__",
+        "__globals__",
+        "__builtins__",
+        "__mro__",
+        "__base__",
+        "__bases__",
+        "__init__",
+        "__import__",
+        "__getattribute__",
+        "__dict__",
+        "__code__",
+        "__func__",
+        "__self__",
+        "__module__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__loader__",
+        "__spec__",
+        "__closure__",
+        "__getitem__",
+        "__call__",
+        "__new__",
+    }
+)
+
+_ESCAPED_UNDERSCORE = re.compile(r"\\x5[fF]|\\u005[fF]|\\U0000005[fF]|\\137")
+_JOINED_LITERALS = re.compile(r"""(['"])\s*[~+]\s*(['"])""")
+_DUNDER = re.compile(r"__[A-Za-z][A-Za-z0-9_]*?__")
+_ATTR_FILTER = re.compile(r"\|\s*attr\s*\(")
+_MRO_CALL = re.compile(r"\.\s*mro\s*\(")
+_JINJA_GLOBALS = re.compile(r"\b(lipsum|cycler|joiner|namespace)\s*\.\s*\w")
+_TEMPLATE_REFERENCE = re.compile(r"_TemplateReference__context|\bself\s*\.\s*_")
+_BAD_CALLS = re.compile(
+    r"\b(os\s*\.\s*(popen|system)|subprocess|import_module|__import__|eval\s*\(|exec\s*\()"
+)
+
+
+def _normalise(text: str) -> str:
+    text = _ESCAPED_UNDERSCORE.sub("_", text)
+    # 'ab' ~ 'cd' -> 'abcd' (repeat: chains of several literals)
+    for _ in range(8):
+        folded = _JOINED_LITERALS.sub("", text)
+        if folded == text:
+            break
+        text = folded
+    return text
+
+
+def template_hazards(text: str) -> list[tuple[Severity, str]]:
+    """The dangerous constructs in the Jinja template ``text``, most severe first.
+
+    Each entry is ``(severity, description)``; an empty list means the template uses only
+    ordinary constructs.
+    """
+    norm = _normalise(text)
+    out: list[tuple[Severity, str]] = []
+    dunders = sorted(set(_DUNDER.findall(norm)))
+    critical = [d for d in dunders if d in _CRITICAL_DUNDERS]
+    other = [d for d in dunders if d not in _CRITICAL_DUNDERS]
+    if critical:
+        out.append((Severity.CRITICAL, "reaches Python internals " + ", ".join(critical[:8])))
+    if other:
+        out.append((Severity.HIGH, "uses dunder attributes " + ", ".join(other[:8])))
+    if _TEMPLATE_REFERENCE.search(norm):
+        out.append((Severity.CRITICAL, "reaches the template's private context (self._...)"))
+    for match in _JINJA_GLOBALS.finditer(norm):
+        out.append((Severity.HIGH, f"takes attributes of the Jinja global {match.group(1)!r}"))
+        break
+    if _ATTR_FILTER.search(norm):
+        out.append((Severity.HIGH, "uses the |attr() filter (computed attribute access)"))
+    if _MRO_CALL.search(norm):
+        out.append((Severity.CRITICAL, "calls mro() to walk the class hierarchy"))
+    bad = _BAD_CALLS.search(norm)
+    if bad:
+        out.append((Severity.CRITICAL, f"names {bad.group(1)!r}"))
+    out.sort(key=lambda item: -item[0].rank)
+    return out
+
+
+def check_chat_template(text: str, ctx: ScanContext, loc: Location) -> None:
+    """Report a finding to ``ctx`` if the chat template ``text`` reaches Python internals."""
+    hazards = template_hazards(text)
+    if not hazards:
+        return
+    severity = hazards[0][0]
+    details = "; ".join(desc for _, desc in hazards)
+    ctx.report(
+        CFG_CHAT_TEMPLATE,
+        f"chat template {details}: server-side template injection",
+        loc,
+        severity=severity,
+    )

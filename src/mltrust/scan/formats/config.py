@@ -1,0 +1,548 @@
+"""JSON and YAML config documents: Keras model configs, Hydra/NeMo ``_target_``, chat templates.
+
+What runs code when such a document is *used*:
+
+* Hydra/NeMo/OmegaConf ``_target_`` values name a callable that ``hydra.utils.instantiate``
+  imports and calls with the sibling keys as arguments (NeMo's older ``cls`` + ``params`` form
+  too). Each target is judged: a denylist of dangerous callables and gadgets first, then the
+  project's ``allow_targets``, then an allowlist of ordinary ML classes, then the pickle
+  analyser's import judgement; anything else is an unknown target (medium).
+* Keras model configs (``config.json`` inside ``.keras``): see :mod:`mltrust.scan.formats.keras`.
+* Jinja ``chat_template`` strings (Hugging Face ``tokenizer_config.json``): see
+  :mod:`mltrust.scan.formats._jinja`.
+* YAML ``!!python/...`` tags, which construct objects and call functions under unsafe loaders.
+
+YAML is never constructed by PyYAML: the document is *composed* with the safe loader (a node
+graph in which aliases are shared nodes, not copies), so tags are read without being acted on,
+alias bombs are measured without being expanded, and the node graph is converted to plain
+Python values by this module with sharing preserved.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import yaml
+
+from mltrust.errors import LimitExceeded
+from mltrust.findings import Location, Severity
+from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._jinja import check_chat_template
+from mltrust.scan.formats._rules_keras_config import (
+    CFG_DANGEROUS_TARGET,
+    CFG_GADGET_TARGET,
+    CFG_MALFORMED,
+    CFG_UNKNOWN_TARGET,
+    CFG_YAML_ALIAS_BOMB,
+    CFG_YAML_PYTHON_TAG,
+    KER_LAMBDA,
+)
+from mltrust.scan.formats.keras import (
+    Judgement,
+    _iter_dicts,
+    analyze_keras_config,
+    is_keras_config,
+    judge_callable,
+)
+from mltrust.scan.interface import FormatScanner
+
+__all__ = ["ConfigScanner", "judge_target"]
+
+_HEAD = 4096
+_BOM = codecs.BOM_UTF8
+
+#: Ordinary ML callables a Hydra/NeMo config instantiates (after the denylist has had its say).
+TARGET_ALLOW_PREFIXES: tuple[str, ...] = (
+    "torch.nn.",
+    "torch.optim.",
+    "torch.utils.data.",
+    "torch.distributions.",
+    "torchvision.transforms.",
+    "torchvision.models.",
+    "torchvision.datasets.",
+    "torchaudio.transforms.",
+    "torchmetrics.",
+    "nemo.collections.",
+    "nemo.core.optim.",
+    "nemo.core.neural_types.",
+    "nemo.core.config.",
+    "transformers.",
+    "sklearn.",
+    "pytorch_lightning.",
+    "lightning.",
+    "timm.",
+    "peft.",
+    "diffusers.",
+    "omegaconf.",
+)
+
+#: Targets that call or resolve another callable given as data.
+_GADGET_PREFIXES = (
+    "hydra.utils.",
+    "hydra._internal.",
+    "functools.",
+    "operator.",
+    "pkgutil.",
+    "builtins.getattr",
+    "builtins.setattr",
+    "nemo.utils.model_utils.import_class_by_path",
+)
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
+_YAML_KEY_LINE = re.compile(r"""[A-Za-z_"'][^:\n]{0,200}:(\s|$)""")
+_PY_TAG = "tag:yaml.org,2002:python/"
+_PY_TAG_TEXT = re.compile(r"!!python/[\w/.:-]*|!<tag:yaml\.org,2002:python/[^>]*>")
+_JSON_TARGET = re.compile(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
+_YAML_TARGET = re.compile(r"""_target_\s*:\s*['"]?([A-Za-z_][\w.]{0,300})""")
+_LAMBDA_MARK = re.compile(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
+
+_YAML_STR = "tag:yaml.org,2002:str"
+_YAML_TRUE = {"true", "yes", "on", "y"}
+_YAML_FALSE = {"false", "no", "off", "n"}
+
+
+def _first_char(head: bytes) -> tuple[int, bytes]:
+    """Offset of the first non-space byte in ``head`` (after a BOM) and the stripped rest."""
+    start = len(_BOM) if head.startswith(_BOM) else 0
+    body = head[start:].lstrip(b" \t\r\n")
+    return len(head) - len(body), body
+
+
+def _looks_like_json(body: bytes) -> bool:
+    if not body or body[:1] not in (b"{", b"["):
+        return False
+    rest = body[1:].lstrip(b" \t\r\n")
+    if not rest:
+        return True
+    if body[:1] == b"{":
+        return rest[:1] in (b'"', b"}")
+    return rest[:1] in b'{["-0123456789tfn]'
+
+
+def _looks_like_yaml(head: bytes) -> bool:
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    text = text.removeprefix("\ufeff")
+    for line in text.splitlines()[:64]:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith(("---", "%YAML", "%TAG")):
+            return True
+        if stripped.startswith("- ") and not line.startswith(" "):
+            return True
+        return bool(_YAML_KEY_LINE.match(line))
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+
+
+def judge_target(dotted: str, ctx: ScanContext) -> Judgement:
+    """Judge a Hydra ``_target_`` (a dotted path to a callable)."""
+    return judge_callable(dotted, ctx.config, allow_prefixes=TARGET_ALLOW_PREFIXES)
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in _YAML_TRUE
+    return bool(value) and not isinstance(value, (dict, list))
+
+
+def _report_target(
+    ctx: ScanContext, loc: Location, where: str, dotted: str, siblings: dict[str, Any] | None
+) -> None:
+    verdict = judge_target(dotted, ctx)
+    here = loc.at(detail=where)
+    if verdict.allowed:
+        if siblings is not None and _truthy(siblings.get("trust_remote_code")):
+            ctx.report(
+                CFG_DANGEROUS_TARGET,
+                f"_target_ {dotted} with trust_remote_code=true runs Python code downloaded "
+                "from the model repository",
+                here,
+                severity=Severity.HIGH,
+            )
+        return
+    if not verdict.known_bad:
+        ctx.report(
+            CFG_UNKNOWN_TARGET,
+            f"_target_ {dotted} is not on the allowlist; its code runs when the config is "
+            "instantiated",
+            here,
+        )
+        return
+    if dotted.startswith(_GADGET_PREFIXES):
+        inner = _gadget_arguments(siblings)
+        worst: tuple[Judgement, str] | None = None
+        for arg in inner:
+            v = judge_target(arg, ctx)
+            if v.severity is not None and (worst is None or v.severity > worst[0].severity):  # type: ignore[operator]
+                worst = (v, arg)
+        if worst is not None and worst[0].known_bad and worst[0].severity is not None:
+            ctx.report(
+                CFG_DANGEROUS_TARGET,
+                f"_target_ {dotted} resolves {worst[1]}: {worst[0].reason}",
+                here,
+                severity=max(worst[0].severity, Severity.HIGH, key=lambda s: s.rank),
+            )
+            return
+        ctx.report(
+            CFG_GADGET_TARGET,
+            f"_target_ {dotted}: {verdict.reason}",
+            here,
+            severity=verdict.severity,
+        )
+        return
+    ctx.report(
+        CFG_DANGEROUS_TARGET,
+        f"_target_ {dotted} runs when the config is instantiated: {verdict.reason}",
+        here,
+        severity=verdict.severity,
+    )
+
+
+def _gadget_arguments(siblings: dict[str, Any] | None) -> Iterator[str]:
+    """Dotted names passed to a gadget target (``path``, ``_args_``...)."""
+    if not siblings:
+        return
+    for key, value in siblings.items():
+        if key == "_target_":
+            continue
+        values = value if isinstance(value, list) else [value]
+        for v in values[:64]:
+            if isinstance(v, str) and _DOTTED.match(v.strip()):
+                yield v.strip()
+
+
+def _check_document(doc: object, ctx: ScanContext, loc: Location) -> None:
+    """Targets, chat templates and Keras content anywhere in one parsed document."""
+    for d, where in _iter_dicts(doc, ctx, loc):
+        target = d.get("_target_")
+        if isinstance(target, str):
+            _report_target(ctx, loc, f"{where}/_target_", target.strip(), d)
+        cls = d.get("cls")
+        if isinstance(cls, str) and "params" in d and _DOTTED.match(cls.strip()):
+            _report_target(ctx, loc, f"{where}/cls", cls.strip(), d)
+        template = d.get("chat_template")
+        if isinstance(template, str):
+            check_chat_template(template, ctx, loc.at(detail=f"{where}/chat_template"))
+        elif isinstance(template, list):
+            for i, entry in enumerate(template[:256]):
+                text = entry.get("template") if isinstance(entry, dict) else entry
+                if isinstance(text, str):
+                    check_chat_template(text, ctx, loc.at(detail=f"{where}/chat_template/{i}"))
+    keras = is_keras_config(doc)
+    if keras:
+        ctx.facts["keras_config"] = True
+    analyze_keras_config(doc, ctx, loc, references=keras)
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | None:
+    """The JSON document (or JSON Lines records) in ``text``; None after reporting a failure."""
+    try:
+        return [json.loads(text)]
+    except RecursionError:
+        ctx.report(CFG_MALFORMED, "JSON nested too deeply to parse; content not checked", loc)
+        return None
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            records = _parse_json_lines(text)
+            if records is not None:
+                return records
+        ctx.report(
+            CFG_MALFORMED,
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            loc.at(exc.pos),
+        )
+        return None
+    except ValueError as exc:  # e.g. integers beyond Python's digit limit
+        ctx.report(CFG_MALFORMED, f"invalid JSON: {exc}", loc)
+        return None
+
+
+def _parse_json_lines(text: str) -> list[object] | None:
+    records: list[object] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except (ValueError, RecursionError):
+            return None
+    return records
+
+
+def _fallback_json(text: str, ctx: ScanContext, loc: Location) -> None:
+    """Textual checks on a JSON document that could not be parsed."""
+    for m in list(_JSON_TARGET.finditer(text))[:256]:
+        _report_target(ctx, loc, "_target_ (unparsed)", m.group(1).strip(), None)
+    lam = _LAMBDA_MARK.search(text)
+    if lam:
+        ctx.report(
+            KER_LAMBDA,
+            f"unparsable config declares a Keras {lam.group(1)} (serialized Python code)",
+            loc.at(lam.start()),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# YAML
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """The safe loader, used only to *compose* node graphs (never to construct objects)."""
+
+
+def _compose_all(text: str) -> Iterator[yaml.Node]:
+    loader = _ComposeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield node
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        out: list[yaml.Node] = []
+        for k, v in node.value:
+            out.append(k)
+            out.append(v)
+        return out
+    return []
+
+
+def _measure(root: yaml.Node, ctx: ScanContext, loc: Location) -> bool:
+    """Report Python tags and alias bombs in a composed graph; False if the graph is a bomb."""
+    limits = ctx.config.limits
+    # Post-order over distinct nodes: expanded size of every node, cycles detected on the path.
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    tags: dict[str, int] = {}
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    recursive = False
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            total = 1
+            for child in _node_children(node):
+                total += size.get(id(child), 1)
+                if total > 1 << 62:
+                    total = 1 << 62
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            recursive = True
+            continue
+        distinct += 1
+        if distinct % 4096 == 0:
+            ctx.check_deadline()
+        if distinct > limits.max_entries:
+            raise LimitExceeded(f"YAML document has more than {limits.max_entries} nodes")
+        tag = node.tag or ""
+        if tag.startswith(_PY_TAG) or (tag.startswith("!") and "python/" in tag):
+            tags[tag] = tags.get(tag, 0) + 1
+        on_path.add(key)
+        stack.append((node, True))
+        for child in reversed(_node_children(node)):
+            cid = id(child)
+            if cid in on_path:
+                recursive = True
+            elif cid not in size:
+                stack.append((child, False))
+    for tag, count in sorted(tags.items()):
+        short = tag.replace("tag:yaml.org,2002:", "!!")
+        ctx.report(
+            CFG_YAML_PYTHON_TAG,
+            f"YAML tag {short} ({count}x) constructs Python objects / calls functions when read "
+            "with an unsafe loader",
+            loc.at(detail=short[:200]),
+        )
+    expanded = size.get(id(root), 1)
+    bomb = expanded > 1_000_000 and expanded > 10 * distinct
+    if bomb:
+        ctx.report(
+            CFG_YAML_ALIAS_BOMB,
+            f"YAML aliases expand {distinct} distinct nodes to about {expanded} nodes "
+            "(billion laughs)",
+            loc,
+        )
+    if recursive:
+        ctx.report(
+            CFG_YAML_ALIAS_BOMB,
+            "YAML document is recursive (an alias refers to its own ancestor): naive "
+            "traversal never ends",
+            loc,
+            severity=Severity.MEDIUM,
+        )
+    return not bomb
+
+
+def _scalar(node: yaml.ScalarNode) -> object:
+    value = str(node.value)
+    tag = node.tag
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    if tag == "tag:yaml.org,2002:bool":
+        low = value.lower()
+        return True if low in _YAML_TRUE else False if low in _YAML_FALSE else value
+    if tag == "tag:yaml.org,2002:int":
+        try:
+            return int(value.replace("_", ""), 0) if len(value) < 64 else value
+        except ValueError:
+            return value
+    if tag == "tag:yaml.org,2002:float":
+        try:
+            return float(value.replace("_", ""))
+        except ValueError:
+            return value
+    return value
+
+
+def _to_python(root: yaml.Node) -> object:
+    """Plain values for a composed graph; shared nodes give shared objects, cycles stop."""
+    made: dict[int, object] = {}
+
+    def shell(node: yaml.Node) -> object:
+        if isinstance(node, yaml.MappingNode):
+            return {}
+        if isinstance(node, yaml.SequenceNode):
+            return []
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        return None
+
+    made[id(root)] = shell(root)
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        obj = made[id(node)]
+        for child in _node_children(node):
+            if id(child) not in made:
+                made[id(child)] = shell(child)
+                stack.append(child)
+        if isinstance(node, yaml.MappingNode) and isinstance(obj, dict):
+            for k, v in node.value:
+                key = made[id(k)]
+                try:
+                    hash(key)
+                except TypeError:
+                    key = f"<{type(key).__name__} key>"
+                obj[key] = made[id(v)]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(obj, list):
+            obj.extend(made[id(c)] for c in node.value)
+    return made[id(root)]
+
+
+def _scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
+    docs = 0
+    try:
+        for node in _compose_all(text):
+            docs += 1
+            _measure(node, ctx, loc)
+            _check_document(_to_python(node), ctx, loc)
+    except RecursionError:
+        ctx.report(CFG_MALFORMED, "YAML nested too deeply to parse; rest not checked", loc)
+        _fallback_yaml(text, ctx, loc)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        offset = getattr(mark, "index", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        ctx.report(
+            CFG_MALFORMED,
+            f"invalid YAML after {docs} document(s): {problem}; rest checked by text only",
+            loc.at(offset if isinstance(offset, int) else None),
+            severity=Severity.LOW,
+        )
+        _fallback_yaml(text, ctx, loc)
+
+
+def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
+    """Textual checks on a YAML document that could not be composed."""
+    tags = sorted(set(_PY_TAG_TEXT.findall(text)))
+    if tags:
+        ctx.report(
+            CFG_YAML_PYTHON_TAG,
+            "YAML text uses Python tags " + ", ".join(tags[:8]),
+            loc,
+        )
+    for m in list(_YAML_TARGET.finditer(text))[:256]:
+        target = m.group(1).strip()
+        if "." in target:
+            _report_target(ctx, loc, "_target_ (unparsed)", target, None)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class ConfigScanner(FormatScanner):
+    """JSON and YAML config documents."""
+
+    name: ClassVar[str] = "config"
+    description: ClassVar[str] = (
+        "JSON/YAML configs: Keras model configs, Hydra/NeMo _target_, Jinja chat templates, "
+        "unsafe YAML tags and alias bombs"
+    )
+    priority: ClassVar[int] = 5
+    suffixes: ClassVar[tuple[str, ...]] = (".json", ".yaml", ".yml")
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        head = bytes(data[:_HEAD])
+        if not head or b"\x00" in head:
+            return False
+        _, body = _first_char(head)
+        if _looks_like_json(body):
+            return True
+        return _looks_like_yaml(head)
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        limit = ctx.config.limits.max_text_bytes
+        if len(data) > limit:
+            raise LimitExceeded(
+                f"config of {len(data)} bytes exceeds max_text_bytes={limit}; not checked"
+            )
+        raw = bytes(data)
+        if raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            ctx.report(
+                CFG_MALFORMED,
+                f"not valid UTF-8 at byte {exc.start}; decoded with replacement characters",
+                loc.at(exc.start),
+            )
+            text = raw.decode("utf-8", errors="replace")
+        if "\x00" in text:
+            ctx.report(CFG_MALFORMED, "text config contains NUL characters", loc)
+        stripped = text.lstrip(" \t\r\n")
+        if stripped[:1] in ("{", "["):
+            docs = _parse_json(text, ctx, loc)
+            if docs is None:
+                _fallback_json(text, ctx, loc)
+                return
+            for doc in docs:
+                _check_document(doc, ctx, loc)
+        else:
+            _scan_yaml(text, ctx, loc)
