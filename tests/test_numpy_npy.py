@@ -1,0 +1,148 @@
+"""NumPy .npy scanner: header parsing, sizes, object arrays."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+from tests.test_archive_zip import npy_bytes, rules
+
+from mltrust.errors import InputError
+from mltrust.findings import Severity
+from mltrust.scan import scan_bytes
+from mltrust.scan.formats.numpy import parse_literal, parse_npy_header
+
+
+def has_pickle_scanner() -> bool:
+    try:
+        from mltrust.scan._pickle import scan_pickle_stream  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_pickle = pytest.mark.skipif(not has_pickle_scanner(), reason="pickle analyser not present")
+
+
+def raw_npy(header: str, body: bytes = b"", version: int = 1) -> bytes:
+    h = header.encode("latin-1")
+    if version == 1:
+        return b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h + body
+    return b"\x93NUMPY" + bytes([version, 0]) + len(h).to_bytes(4, "little") + h + body
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.arange(12, dtype="<f8").reshape(3, 4),
+        np.asfortranarray(np.ones((3, 5), dtype="<i2")),
+        np.array(["ab", "cde"]),
+        np.array([b"x", b"yz"]),
+        np.zeros(0, dtype="<f4"),
+        np.array(3.5),
+        np.zeros(4, dtype=[("a", "<f4"), ("b", "<i8", (2,))]),
+        np.array(["2020-01-01"], dtype="datetime64[ns]"),
+        np.array([1 + 2j]),
+    ],
+)
+def test_real_numpy_arrays_are_clean(arr: np.ndarray) -> None:
+    result = scan_bytes(npy_bytes(arr), "a.npy")
+    assert result.formats == ("numpy",)
+    assert not result.fails(Severity.LOW), result.findings
+
+
+def test_version_2_and_3_headers() -> None:
+    from numpy.lib import format as npformat
+
+    for version in ((2, 0), (3, 0)):
+        buf = io.BytesIO()
+        arr = np.arange(5)
+        npformat.write_array(buf, arr, version=version)
+        result = scan_bytes(buf.getvalue(), "a.npy")
+        assert not result.fails(Severity.LOW), (version, result.findings)
+
+
+def test_truncated_array_data() -> None:
+    data = npy_bytes(np.arange(100, dtype="<i8"))
+    assert "MLT-NPY-003" in rules(scan_bytes(data[:-8], "a.npy"))
+
+
+def test_trailing_payload_after_array_is_sniffed() -> None:
+    data = npy_bytes() + npy_bytes(np.arange(3))
+    result = scan_bytes(data, "a.npy")
+    assert "MLT-NPY-004" in rules(result)
+    assert any(f.endswith(":numpy") for f in result.formats[1:])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{'descr': '<f8', 'shape': (2,)}",
+        "{'descr': '<f8', 'fortran_order': 1, 'shape': (2,)}",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (-2,)}",
+        "{'descr': 'zz', 'fortran_order': False, 'shape': (2,)}",
+        "__import__('os').system('id')",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'x': f()}",
+        "[" * 5000,
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'extra': 1}",
+    ],
+)
+def test_malformed_headers_never_evaluated(header: str) -> None:
+    result = scan_bytes(raw_npy(header, b"\x00" * 16), "a.npy")
+    assert "MLT-NPY-002" in rules(result)
+
+
+def test_bad_version() -> None:
+    data = b"\x93NUMPY\x09\x00" + b"\x00" * 20
+    assert "MLT-NPY-002" in rules(scan_bytes(data, "a.npy"))
+
+
+def test_literal_parser() -> None:
+    assert parse_literal("{'a': (1, 2,), 'b': [True, None], 'c': -1.5e3}") == {
+        "a": (1, 2),
+        "b": [True, None],
+        "c": -1500.0,
+    }
+    with pytest.raises(InputError):
+        parse_literal("os.system")
+    with pytest.raises(InputError):
+        parse_literal("(" * 100 + ")" * 100)
+
+
+def test_header_sizes() -> None:
+    header = parse_npy_header(memoryview(npy_bytes(np.zeros((3, 4), dtype="<f4"))))
+    assert header.nbytes == 48 and header.shape == (3, 4) and not header.has_object
+
+
+@needs_pickle
+def test_object_array_pickle_payload(canary: object) -> None:
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            import os
+
+            return (os.system, (f"touch {canary}",))
+
+    body = pickle.dumps(np.array([1, 2], dtype=object), protocol=3)
+    # Replace the array pickle by a malicious one, as an attacker would.
+    body = pickle.dumps(Evil(), protocol=3)
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    result = scan_bytes(raw_npy(header, body), "a.npy")
+    assert "MLT-NPY-001" in rules(result)
+    assert result.fails(Severity.HIGH)
+
+
+@needs_pickle
+def test_benign_object_array_is_low_only() -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.array([1, "a", 2.5], dtype=object), allow_pickle=True)
+    result = scan_bytes(buf.getvalue(), "a.npy")
+    assert "MLT-NPY-001" in rules(result)
+    assert not result.fails(Severity.MEDIUM), result.findings
+
+
+def test_object_array_without_pickle_scanner_is_not_clean() -> None:
+    header = "{'descr': [('a', '<f8'), ('b', '|O')], 'fortran_order': False, 'shape': (1,), }"
+    result = scan_bytes(raw_npy(header, b"\x80\x03K\x01."), "a.npy")
+    assert "MLT-NPY-001" in rules(result)

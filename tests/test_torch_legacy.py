@@ -1,0 +1,140 @@
+"""Legacy (non-zip) PyTorch files and PyTorch zip checkpoints."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import pytest
+from tests.test_archive_zip import rules
+from tests.test_numpy_npy import needs_pickle
+
+from mltrust.findings import Severity
+from mltrust.scan import scan_bytes
+from mltrust.scan.formats.pytorch import LegacyTorchScanner, read_storage_keys
+
+torch = pytest.importorskip("torch")
+
+MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def legacy_bytes(obj: object) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf, _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
+def zip_bytes(obj: object) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def test_sniff_legacy_magic() -> None:
+    data = legacy_bytes({"w": torch.ones(3)})
+    assert LegacyTorchScanner().sniff(memoryview(data), "m.pt")
+    assert not LegacyTorchScanner().sniff(memoryview(pickle.dumps({"a": 1}, protocol=2)), "x")
+
+
+def test_storage_keys_parser() -> None:
+    assert read_storage_keys(pickle.dumps(["1", "22"], protocol=2)) == ["1", "22"]
+    assert read_storage_keys(pickle.dumps([1], protocol=2)) is None
+
+
+@needs_pickle
+def test_legacy_state_dict_is_clean() -> None:
+    sd = {
+        "w": torch.arange(6, dtype=torch.float32),
+        "b": torch.ones(2, dtype=torch.float64),
+        "i": torch.zeros(3, dtype=torch.int8),
+        "h": torch.ones(4, dtype=torch.float16),
+    }
+    result = scan_bytes(legacy_bytes(sd), "m.pt")
+    assert result.formats[0] == "pytorch-legacy"
+    assert "pickle" not in result.formats
+    assert not result.fails(Severity.MEDIUM), result.findings
+
+
+@needs_pickle
+def test_legacy_payload_appended_after_storages(canary: object) -> None:
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            import os
+
+            return (os.system, (f"touch {canary}",))
+
+    data = legacy_bytes({"w": torch.ones(3)}) + pickle.dumps(Evil(), protocol=2)
+    result = scan_bytes(data, "m.pt")
+    assert "MLT-PT-004" in rules(result)
+    assert result.fails(Severity.HIGH)
+
+
+@needs_pickle
+def test_legacy_payload_in_object_pickle(canary: object) -> None:
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            import os
+
+            return (os.system, (f"touch {canary}",))
+
+    proto = pickle.dumps(MAGIC, protocol=2) + pickle.dumps(1001, protocol=2)
+    proto += pickle.dumps({"protocol_version": 1001}, protocol=2)
+    proto += pickle.dumps(Evil(), protocol=2) + pickle.dumps([], protocol=2)
+    result = scan_bytes(proto, "m.pt")
+    assert result.formats[0] == "pytorch-legacy"
+    assert result.fails(Severity.HIGH)
+
+
+@needs_pickle
+def test_legacy_truncated_storages() -> None:
+    data = legacy_bytes({"w": torch.ones(100)})
+    assert "MLT-PT-003" in rules(scan_bytes(data[:-40], "m.pt"))
+
+
+@needs_pickle
+def test_legacy_bad_version() -> None:
+    proto = pickle.dumps(MAGIC, protocol=2) + pickle.dumps(7, protocol=2)
+    proto += pickle.dumps({}, protocol=2) + pickle.dumps({}, protocol=2)
+    proto += pickle.dumps([], protocol=2)
+    assert "MLT-PT-002" in rules(scan_bytes(proto, "m.pt"))
+
+
+@needs_pickle
+def test_zip_checkpoint_with_optimizer_is_clean() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(2, 4)).sum().backward()
+    opt.step()
+    ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}
+    result = scan_bytes(zip_bytes(ckpt), "ckpt.pt")
+    assert result.formats[0] == "zip"
+    assert not result.fails(Severity.MEDIUM), result.findings
+
+
+@needs_pickle
+def test_zip_checkpoint_malicious_data_pkl(canary: object) -> None:
+    import zipfile
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            import os
+
+            return (os.system, (f"touch {canary}",))
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(Evil(), protocol=2))
+        zf.writestr("archive/version", "3\n")
+    result = scan_bytes(buf.getvalue(), "ckpt.pt")
+    assert result.fails(Severity.HIGH)
+
+
+def test_torchscript_archive_scanned(tmp_path: object) -> None:
+    class M(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x) + 1
+
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(M()), buf)
+    result = scan_bytes(buf.getvalue(), "m.pt")
+    assert "MLT-PT-001" not in rules(result)
