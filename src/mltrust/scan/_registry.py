@@ -25,6 +25,7 @@ _FORMATS: tuple[str, ...] = (
     "mltrust.scan.formats.compressed:CompressedScanner",
     "mltrust.scan.formats.numpy:NumpyScanner",
     "mltrust.scan.formats.pytorch:LegacyTorchScanner",
+    "mltrust.scan.formats.hdf5:Hdf5Scanner",
     "mltrust.scan.formats.config:ConfigScanner",
 )
 

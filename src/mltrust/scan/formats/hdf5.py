@@ -1,0 +1,455 @@
+"""HDF5 files (Keras ``.h5`` models and weights), parsed from bytes without h5py.
+
+Keras stores the model architecture as JSON in attributes of the root group:
+``model_config`` (layers, Lambda bytecode, custom objects), ``training_config`` (optimizer,
+losses), with ``keras_version`` and ``backend``. Weights-only files have none of them.
+
+The scanner is a minimal HDF5 reader for exactly that (option "a" of the design):
+
+* the superblock, versions 0-3, at offset 0 or after a user block (512, 1024, 2048...);
+* the root group's object header, version 1 (8-byte aligned messages) or version 2
+  (``OHDR``/``OCHK``), following continuation messages;
+* attribute messages, versions 1-3, whose value is a fixed-length string or a variable-length
+  string stored in a global heap collection (``GCOL``).
+
+Attributes kept in dense storage (a fractal heap, only written by ``libver="latest"`` files with
+many or large attributes) and files whose structure cannot be parsed are searched by content
+instead: every ``{"class_name"`` JSON object in the file is decoded (bounded) and analysed. A
+file that carries a ``model_config`` name but yields no decodable config is reported as not
+fully scanned, never as clean.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from mltrust.errors import InputError
+from mltrust.findings import Location
+from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._rules_keras_config import H5_MALFORMED, H5_NOT_FULLY_SCANNED
+from mltrust.scan.formats.keras import analyze_keras_config
+from mltrust.scan.interface import FormatScanner
+
+__all__ = ["Hdf5Scanner", "RootAttributes", "read_root_attributes"]
+
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: User blocks are 0 or a power of two >= 512; look this far for the superblock.
+_MAX_USERBLOCK = 1 << 30
+
+_UNDEF = (1 << 64) - 1
+
+# Object header message types.
+_MSG_DATATYPE = 0x0003
+_MSG_ATTRIBUTE = 0x000C
+_MSG_CONTINUATION = 0x0010
+_MSG_ATTRIBUTE_INFO = 0x0015
+
+#: Root attributes the scanner decodes; anything else is only listed.
+_WANTED = frozenset({"model_config", "training_config", "keras_version", "backend"})
+_CONFIG_ATTRS = ("model_config", "training_config")
+
+#: Messages followed in one object header (continuations included).
+_MAX_MESSAGES = 65536
+#: Continuation blocks followed.
+_MAX_CONTINUATIONS = 1024
+#: JSON objects tried by the content fallback.
+_MAX_FALLBACK_CANDIDATES = 64
+
+_CLASS_NAME = re.compile(rb'\{\s*"class_name"\s*:')
+_MODEL_CONFIG_NAME = re.compile(rb"model_config|training_config")
+
+
+def find_superblock(data: memoryview) -> int | None:
+    """Offset of the HDF5 signature: 0, or a power of two from 512, or None."""
+    if bytes(data[:8]) == SIGNATURE:
+        return 0
+    offset = 512
+    while offset + 8 <= len(data) and offset <= _MAX_USERBLOCK:
+        if bytes(data[offset : offset + 8]) == SIGNATURE:
+            return offset
+        offset *= 2
+    return None
+
+
+@dataclass
+class RootAttributes:
+    """What was read from the root group's attributes."""
+
+    #: Decoded attribute values by name (strings; lists for arrays of strings).
+    values: dict[str, str | list[str]] = field(default_factory=dict)
+    #: Every attribute name seen on the root group.
+    names: list[str] = field(default_factory=list)
+    #: True when attributes live in dense storage (not read by this parser).
+    dense: bool = False
+    #: Attributes that were present but whose value could not be decoded.
+    undecoded: list[str] = field(default_factory=list)
+
+
+class _Reader:
+    """Bounds-checked little-endian reads over the file, addresses relative to ``base``."""
+
+    def __init__(self, data: memoryview, base: int, size_of_offsets: int, size_of_lengths: int):
+        if size_of_offsets not in (2, 4, 8) or size_of_lengths not in (2, 4, 8):
+            raise InputError(
+                f"HDF5 superblock declares unsupported address sizes "
+                f"{size_of_offsets}/{size_of_lengths}"
+            )
+        self.data = data
+        self.base = base
+        self.so = size_of_offsets
+        self.sl = size_of_lengths
+
+    def bytes_at(self, pos: int, n: int) -> bytes:
+        if pos < 0 or n < 0 or pos + n > len(self.data):
+            raise InputError(f"HDF5 structure points outside the file (offset {pos}, {n} bytes)")
+        return bytes(self.data[pos : pos + n])
+
+    def uint(self, pos: int, n: int) -> int:
+        return int.from_bytes(self.bytes_at(pos, n), "little")
+
+    def addr(self, rel: int) -> int:
+        """Absolute file position of the relative address ``rel``."""
+        if rel == _UNDEF or rel == (1 << (8 * self.so)) - 1:
+            raise InputError("HDF5 structure uses an undefined address where one is required")
+        return self.base + rel
+
+
+def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
+    """A reader and the absolute position of the root group's object header."""
+    if sb + 9 > len(data):
+        raise InputError("HDF5 superblock truncated")
+    version = data[sb + 8]
+    if version in (0, 1):
+        so = data[sb + 13]
+        sl = data[sb + 14]
+        pos = sb + 24 + (4 if version == 1 else 0)
+        reader = _Reader(data, 0, so, sl)
+        base = reader.uint(pos, so)
+        # root group symbol table entry after base, free-space, EOF and driver addresses
+        entry = pos + 4 * so
+        header = reader.uint(entry + so, so)
+    elif version in (2, 3):
+        so = data[sb + 9]
+        sl = data[sb + 10]
+        pos = sb + 12
+        reader = _Reader(data, 0, so, sl)
+        base = reader.uint(pos, so)
+        header = reader.uint(pos + 3 * so, so)
+    else:
+        raise InputError(f"unsupported HDF5 superblock version {version}")
+    # Files written with a user block keep base 0 in some writers and the superblock offset in
+    # others; addresses are relative to the superblock's position in both cases.
+    reader.base = base if base == sb else sb + base if base < sb else base
+    return reader, reader.addr(header)
+
+
+def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
+    """``(type, absolute data position, size)`` of every message in an object header."""
+    out: list[tuple[int, int, int]] = []
+    blocks: list[tuple[int, int, int, bool]] = []  # (start, end, version, continuation)
+    if r.bytes_at(header, 4) == b"OHDR":
+        version = r.uint(header + 4, 1)
+        if version != 2:
+            raise InputError(f"unsupported HDF5 object header version {version}")
+        flags = r.uint(header + 5, 1)
+        pos = header + 6
+        if flags & 0x20:
+            pos += 16
+        if flags & 0x10:
+            pos += 4
+        width = 1 << (flags & 0x03)
+        chunk = r.uint(pos, width)
+        pos += width
+        blocks.append((pos, pos + chunk, 2, False))
+        creation_order = bool(flags & 0x04)
+    else:
+        version = r.uint(header, 1)
+        if version != 1:
+            raise InputError(f"unsupported HDF5 object header version {version}")
+        size = r.uint(header + 8, 4)
+        blocks.append((header + 16, header + 16 + size, 1, False))
+        creation_order = False
+    continuations = 0
+    while blocks:
+        start, end, ver, cont_block = blocks.pop(0)
+        if end > len(r.data):
+            raise InputError("HDF5 object header runs past the end of the file")
+        pos = start
+        if ver == 2 and cont_block:
+            if r.bytes_at(start, 4) != b"OCHK":
+                raise InputError("HDF5 continuation block lacks its OCHK signature")
+            pos += 4
+            end -= 4  # checksum
+        while True:
+            if len(out) >= _MAX_MESSAGES:
+                raise InputError("HDF5 object header has too many messages")
+            if ver == 1:
+                if pos + 8 > end:
+                    break
+                mtype = r.uint(pos, 2)
+                msize = r.uint(pos + 2, 2)
+                dpos = pos + 8
+                nxt = dpos + msize
+            else:
+                hdr = 4 + (2 if creation_order else 0)
+                if pos + hdr > end:
+                    break
+                mtype = r.uint(pos, 1)
+                msize = r.uint(pos + 1, 2)
+                dpos = pos + hdr
+                nxt = dpos + msize
+            if nxt > end:
+                raise InputError("HDF5 header message runs past its block")
+            out.append((mtype, dpos, msize))
+            if mtype == _MSG_CONTINUATION:
+                continuations += 1
+                if continuations > _MAX_CONTINUATIONS:
+                    raise InputError("HDF5 object header has too many continuation blocks")
+                cont = r.addr(r.uint(dpos, r.so))
+                length = r.uint(dpos + r.so, r.sl)
+                blocks.append((cont, cont + length, ver, True))
+            pos = nxt
+    return out
+
+
+@dataclass(frozen=True)
+class _Datatype:
+    cls: int
+    size: int
+    vlen_string: bool
+
+
+def _datatype(r: _Reader, pos: int) -> _Datatype:
+    head = r.uint(pos, 1)
+    cls = head & 0x0F
+    bits = r.uint(pos + 1, 1)
+    size = r.uint(pos + 4, 4)
+    return _Datatype(cls, size, cls == 9 and (bits & 0x0F) == 1)
+
+
+def _dataspace_count(r: _Reader, pos: int) -> int:
+    version = r.uint(pos, 1)
+    rank = r.uint(pos + 1, 1)
+    if version == 1:
+        dims = pos + 8
+    elif version == 2:
+        if r.uint(pos + 3, 1) == 2:  # null dataspace
+            return 0
+        dims = pos + 4
+    else:
+        raise InputError(f"unsupported HDF5 dataspace version {version}")
+    count = 1
+    for i in range(rank):
+        count *= r.uint(dims + i * r.sl, r.sl)
+        if count > 1 << 20:
+            raise InputError("HDF5 attribute has too many elements")
+    return count
+
+
+def _global_heap_object(r: _Reader, collection: int, index: int, max_len: int) -> bytes:
+    pos = r.addr(collection)
+    if r.bytes_at(pos, 4) != b"GCOL":
+        raise InputError("HDF5 variable-length string points to no global heap collection")
+    size = r.uint(pos + 8, r.sl)
+    end = pos + size
+    obj = pos + 8 + r.sl
+    for _ in range(1 << 16):
+        if obj + 8 + r.sl > end:
+            break
+        idx = r.uint(obj, 2)
+        osize = r.uint(obj + 8, r.sl)
+        data = obj + 8 + r.sl
+        if idx == 0:
+            break
+        if idx == index:
+            if osize > max_len:
+                raise InputError(f"HDF5 string of {osize} bytes exceeds the text limit")
+            return r.bytes_at(data, osize)
+        obj = data + ((osize + 7) & ~7)
+    raise InputError(f"HDF5 global heap object {index} not found")
+
+
+def _attribute(r: _Reader, pos: int, size: int, max_len: int) -> tuple[str, list[str] | None]:
+    """The name of the attribute message at ``pos`` and its string values (None if not text)."""
+    version = r.uint(pos, 1)
+    name_size = r.uint(pos + 2, 2)
+    dt_size = r.uint(pos + 4, 2)
+    ds_size = r.uint(pos + 6, 2)
+    if version == 1:
+        p = pos + 8
+        name = r.bytes_at(p, name_size)
+        p += (name_size + 7) & ~7
+        dt_pos = p
+        p += (dt_size + 7) & ~7
+        ds_pos = p
+        p += (ds_size + 7) & ~7
+    elif version in (2, 3):
+        p = pos + 8 + (1 if version == 3 else 0)
+        name = r.bytes_at(p, name_size)
+        dt_pos = p + name_size
+        ds_pos = dt_pos + dt_size
+        p = ds_pos + ds_size
+    else:
+        raise InputError(f"unsupported HDF5 attribute message version {version}")
+    if p > pos + size:
+        raise InputError("HDF5 attribute message fields overrun the message")
+    text_name = name.split(b"\x00", 1)[0].decode("utf-8", "replace")
+    flags = r.uint(pos + 1, 1) if version > 1 else 0
+    if flags & 0x03:  # shared datatype or dataspace: not used for Keras string attributes
+        return text_name, None
+    dtype = _datatype(r, dt_pos)
+    count = _dataspace_count(r, ds_pos)
+    values: list[str] = []
+    if dtype.cls == 3:  # fixed-length string
+        total = dtype.size * count
+        if total > max_len:
+            raise InputError(f"HDF5 attribute {text_name!r} exceeds the text limit")
+        raw = r.bytes_at(p, total)
+        for i in range(count):
+            item = raw[i * dtype.size : (i + 1) * dtype.size].split(b"\x00", 1)[0]
+            values.append(item.decode("utf-8", "replace"))
+        return text_name, values
+    if dtype.vlen_string:
+        step = 4 + r.so + 4
+        for i in range(min(count, 4096)):
+            base = p + i * step
+            length = r.uint(base, 4)
+            collection = r.uint(base + 4, r.so)
+            index = r.uint(base + 4 + r.so, 4)
+            if length == 0 or collection == 0:
+                values.append("")
+                continue
+            raw = _global_heap_object(r, collection, index, max_len)
+            values.append(raw[:length].decode("utf-8", "replace"))
+        return text_name, values
+    return text_name, None
+
+
+def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> RootAttributes:
+    """Read the root group's string attributes of the HDF5 file in ``data``.
+
+    Raises :class:`InputError` when there is no HDF5 signature or the structure is malformed
+    or uses features this reader does not follow.
+    """
+    sb = find_superblock(data)
+    if sb is None:
+        raise InputError("no HDF5 signature")
+    reader, header = _parse_superblock(data, sb)
+    out = RootAttributes()
+    for mtype, pos, size in _messages(reader, header):
+        if mtype == _MSG_ATTRIBUTE_INFO:
+            flags = reader.uint(pos + 1, 1)
+            heap = reader.uint(pos + 2 + (2 if flags & 0x01 else 0), reader.so)
+            if heap not in (_UNDEF, (1 << (8 * reader.so)) - 1):
+                out.dense = True
+        elif mtype == _MSG_ATTRIBUTE:
+            name, values = _attribute(reader, pos, size, max_text_bytes)
+            out.names.append(name)
+            if name in _WANTED:
+                if values is None:
+                    out.undecoded.append(name)
+                else:
+                    out.values[name] = values[0] if len(values) == 1 else values
+    return out
+
+
+def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> int:
+    """Decode every ``{"class_name"`` JSON object in the file; return how many were analysed."""
+    limit = ctx.config.limits.max_text_bytes
+    decoder = json.JSONDecoder()
+    found = 0
+    pos = 0
+    tried = 0
+    while tried < _MAX_FALLBACK_CANDIDATES:
+        m = _CLASS_NAME.search(data, pos)  # type: ignore[call-overload]
+        if m is None:
+            break
+        tried += 1
+        start = m.start()
+        chunk = bytes(data[start : start + limit])
+        text = chunk.decode("utf-8", "replace")
+        try:
+            doc, end = decoder.raw_decode(text)
+        except (ValueError, RecursionError):
+            pos = start + 1
+            continue
+        found += 1
+        analyze_keras_config(doc, ctx, loc.at(start, detail="config found by content"))
+        pos = start + max(len(text[:end].encode("utf-8", "replace")), 1)
+        ctx.check_deadline()
+    return found
+
+
+class Hdf5Scanner(FormatScanner):
+    """HDF5 files; Keras model configs in the root attributes are analysed."""
+
+    name: ClassVar[str] = "hdf5"
+    description: ClassVar[str] = (
+        "HDF5 (.h5): Keras model_config/training_config root attributes (Lambda layers, "
+        "non-Keras callables); weights-only files are data"
+    )
+    priority: ClassVar[int] = 60
+    suffixes: ClassVar[tuple[str, ...]] = (".h5", ".hdf5", ".keras.h5", ".hdf")
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        return find_superblock(data) is not None
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        limit = ctx.config.limits.max_text_bytes
+        try:
+            attrs = read_root_attributes(data, limit)
+        except InputError as exc:
+            ctx.report(
+                H5_MALFORMED,
+                f"HDF5 structure not parsed ({exc}); searched by content instead",
+                loc,
+            )
+            self._fallback(data, ctx, loc, reason=str(exc))
+            return
+        keras = [n for n in attrs.names if n in _WANTED]
+        if keras:
+            ctx.facts["hdf5_root_attributes"] = sorted(set(attrs.names))[:32]
+        for name in attrs.undecoded:
+            if name in _CONFIG_ATTRS:
+                ctx.report(
+                    H5_NOT_FULLY_SCANNED,
+                    f"root attribute {name} is not a string this scanner can decode",
+                    loc.at(detail=name),
+                )
+        for name in _CONFIG_ATTRS:
+            value = attrs.values.get(name)
+            if value is None:
+                continue
+            texts = value if isinstance(value, list) else [value]
+            for text in texts:
+                self._analyse(text, name, ctx, loc)
+        if attrs.dense:
+            self._fallback(data, ctx, loc, reason="attributes kept in dense storage")
+
+    def _analyse(self, text: str, name: str, ctx: ScanContext, loc: Location) -> None:
+        here = loc.at(detail=f"attribute {name}")
+        try:
+            doc = json.loads(text)
+        except RecursionError:
+            ctx.report(H5_NOT_FULLY_SCANNED, f"{name} is nested too deeply to analyse", here)
+            return
+        except ValueError as exc:
+            ctx.report(H5_NOT_FULLY_SCANNED, f"{name} is not valid JSON: {exc}", here)
+            return
+        ctx.facts["keras_config"] = True
+        analyze_keras_config(doc, ctx, here)
+
+    def _fallback(self, data: memoryview, ctx: ScanContext, loc: Location, *, reason: str) -> None:
+        found = _content_fallback(data, ctx, loc)
+        if found:
+            return
+        if _MODEL_CONFIG_NAME.search(data):  # type: ignore[call-overload]
+            ctx.report(
+                H5_NOT_FULLY_SCANNED,
+                f"file names a Keras model_config/training_config but none could be decoded "
+                f"({reason}); Lambda layers and custom objects were not checked",
+                loc,
+            )
