@@ -197,6 +197,10 @@ class GgufScanner(FormatScanner):
             )
         # Smallest possible tensor info: empty name, n_dims, type, offset.
         min_tensor = r.size_bytes + 4 + 4 + 8
+        if tensor_count > (r.remaining() - kv_count * min_kv) // min_tensor:
+            raise InputError(
+                f"tensor count {tensor_count} cannot fit in the {r.remaining()} bytes that remain"
+            )
         if kv_count > limits.max_entries or tensor_count > limits.max_entries:
             raise LimitExceeded(
                 f"GGUF declares {kv_count} keys and {tensor_count} tensors; "
@@ -238,6 +242,8 @@ class GgufScanner(FormatScanner):
                 continue
             try:
                 self._skip_value(r, vtype, 0, limits.max_nesting_depth)
+            except LimitExceeded:
+                raise
             except InputError as exc:
                 raise InputError(f"metadata {key!r} (at offset {key_at}): {exc}") from None
         ctx.facts["gguf.metadata_keys"] = kv_count

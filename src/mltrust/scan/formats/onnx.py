@@ -143,9 +143,12 @@ class OnnxScanner(FormatScanner):
                 seen.add(f.number)
                 if index + 1 >= _SNIFF_FIELDS:
                     break
-        except pb.ProtobufError:
-            # A truncated model: the start parsed as a ModelProto, so it is one, malformed.
-            return len(seen) >= 2 or name.lower().endswith(".onnx")
+        except pb.ProtobufError as exc:
+            # A truncated model: everything before the graph parsed as a ModelProto and the
+            # graph field itself runs past the end. Report it as a malformed ONNX model.
+            key_at = exc.offset
+            truncated_graph = key_at < len(data) and data[key_at] == (7 << 3 | pb.LEN)
+            return bool(seen) and (truncated_graph or name.lower().endswith(".onnx"))
         return 7 in seen or 8 in seen or name.lower().endswith(".onnx")
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:

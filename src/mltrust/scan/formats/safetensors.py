@@ -83,13 +83,31 @@ class SafetensorsScanner(FormatScanner):
         if len(data) < 10:
             return False
         n = int.from_bytes(data[:8], "little")
-        if n < 2 or n > min(_MAX_HEADER, len(data) - 8):
+        head = bytes(data[8 : 8 + max(0, min(n, 64))]).lstrip(b" ")
+        if not head.startswith(b"{"):
             return False
-        head = bytes(data[8 : 8 + min(n, 64)]).lstrip(b" ")
-        return head.startswith(b"{")
+        if 2 <= n <= min(_MAX_HEADER, len(data) - 8):
+            return True
+        # A header length that cannot be right: still safetensors when the name says so, so
+        # that the bad length is reported as malformed rather than the file as unknown.
+        return name.lower().endswith(".safetensors")
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         n = int.from_bytes(data[:8], "little")
+        if n > len(data) - 8:
+            ctx.report(
+                rules.ST_MALFORMED,
+                f"header length {n} exceeds the {len(data) - 8} bytes after the length field",
+                loc.at(0),
+            )
+            return
+        if n > _MAX_HEADER:
+            ctx.report(
+                rules.ST_MALFORMED,
+                f"header length {n} exceeds the format's limit of {_MAX_HEADER} bytes",
+                loc.at(0),
+            )
+            return
         if n > ctx.config.limits.max_text_bytes:
             ctx.report(
                 rules.ST_MALFORMED,
