@@ -1,0 +1,237 @@
+"""Signed attestations about a model: scan results and SLSA provenance.
+
+Each attestation is an in-toto Statement v1 whose subject is the model's mltrust root digest
+(names bound), signed into a Sigstore bundle, written beside the model under
+``.mltrust/attestations/`` and, when a store is given, recorded in the evidence store.
+``verify(..., attestations=True)`` checks them against the pinned key and the current digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrust.attest._bundle import STATEMENT_TYPE
+from mltrust.attest._keys import PrivateKey, fingerprint
+from mltrust.attest._manifest import Manifest, build_manifest
+from mltrust.attest._sign import (
+    SIGNATURE_NAME,
+    format_time,
+    resolve_private_key,
+    sign_statement,
+    write_bundle,
+)
+from mltrust.attest._verify import attestation_dir
+from mltrust.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from mltrust.store import EvidenceStore
+
+__all__ = [
+    "PROVENANCE_PREDICATE",
+    "SCAN_PREDICATE",
+    "attest_provenance",
+    "attest_scan",
+    "attestation_path",
+    "model_manifest",
+    "provenance_statement",
+    "scan_statement",
+]
+
+SCAN_PREDICATE = "https://mltrust.dev/scan/v1"
+PROVENANCE_PREDICATE = "https://slsa.dev/provenance/v1"
+TRAINING_BUILD_TYPE = "https://mltrust.dev/training/v1"
+DEFAULT_BUILDER = "https://mltrust.dev/builders/local"
+_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def attestation_path(path: str | Path, kind: str) -> Path:
+    """``<folder>/.mltrust/attestations/<kind>.bundle.json`` or, for a file model,
+    ``<parent>/.mltrust/attestations/<file>.<kind>.bundle.json``."""
+    p = Path(path)
+    prefix = "" if p.is_dir() else p.name + "."
+    return attestation_dir(p) / f"{prefix}{kind}.bundle.json"
+
+
+def model_manifest(path: str | Path, ignore: Sequence[str] = ()) -> Manifest:
+    """The manifest whose root digest attestations name: the same files ``sign`` covers by
+    default (``.git``, ``.mltrust`` and ``model.sig`` ignored, plus ``ignore``)."""
+    p = Path(path)
+    extra = [SIGNATURE_NAME, *ignore] if p.is_dir() else []
+    return build_manifest(p, ignore=extra)
+
+
+def _subject(manifest: Manifest) -> list[dict[str, Any]]:
+    return [{"name": manifest.name, "digest": {"sha256": manifest.root_digest}}]
+
+
+def _relative_paths(report: dict[str, Any], root: Path) -> dict[str, Any]:
+    base = root if root.is_dir() else root.parent
+    for item in report.get("files", []):
+        raw = item.get("path")
+        if isinstance(raw, str):
+            try:
+                item["path"] = Path(raw).resolve().relative_to(base.resolve()).as_posix()
+            except ValueError:
+                pass
+    return report
+
+
+def scan_statement(path: str | Path, manifest: Manifest) -> dict[str, Any]:
+    """Scan the model's files (those in its manifest) and wrap the report in a statement."""
+    from mltrust.scan._engine import scan_paths
+
+    root = Path(path)
+    targets = [root] if manifest.single_file else [root / f.name for f in manifest.files]
+    report = scan_paths(targets)
+    doc = _relative_paths(report.to_dict(), root)
+    predicate = {
+        "scanner": doc.get("tool", {}),
+        "scannedAt": format_time(datetime.now(UTC)),
+        "verdict": doc.get("verdict"),
+        "failOn": doc.get("fail_on"),
+        "summary": doc.get("summary", {}),
+        "files": doc.get("files", []),
+    }
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": _subject(manifest),
+        "predicateType": SCAN_PREDICATE,
+        "predicate": predicate,
+    }
+
+
+def _store_and_write(
+    statement: Mapping[str, Any],
+    key: PrivateKey,
+    out: Path,
+    store: EvidenceStore | None,
+) -> Path:
+    bundle = sign_statement(statement, key)
+    write_bundle(bundle, out)
+    if store is not None:
+        store.add_statement(
+            statement, envelope=bundle["dsseEnvelope"], signer=fingerprint(key.public_key())
+        )
+    return out
+
+
+def attest_scan(
+    path: str | Path,
+    *,
+    key: str | Path | PrivateKey,
+    store: EvidenceStore | None = None,
+    passphrase: bytes | None = None,
+    output: str | Path | None = None,
+    ignore: Sequence[str] = (),
+) -> Path:
+    """Scan a model, sign the result about its root digest; returns the bundle path."""
+    private = resolve_private_key(key, passphrase)
+    manifest = model_manifest(path, ignore)
+    statement = scan_statement(path, manifest)
+    out = Path(output) if output is not None else attestation_path(path, "scan")
+    return _store_and_write(statement, private, out, store)
+
+
+def _parse_params(params: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    if isinstance(params, Mapping):
+        items = list(params.items())
+    else:
+        items = []
+        for raw in params:
+            name, sep, value = raw.partition("=")
+            if not sep or not name:
+                raise ConfigError(f"parameter {raw!r} must look like name=value")
+            items.append((name, value))
+    out: dict[str, str] = {}
+    for name, value in items:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigError("parameters must be strings")
+        out[name] = value
+    return out
+
+
+def provenance_statement(
+    manifest: Manifest,
+    *,
+    datasets: Sequence[str | Path],
+    code_commit: str | None,
+    params: Mapping[str, str] | Sequence[str],
+    builder_id: str = DEFAULT_BUILDER,
+    code_repository: str | None = None,
+) -> dict[str, Any]:
+    """A SLSA provenance v1 statement: the model was built from these data sets and code."""
+    deps: list[dict[str, Any]] = []
+    for ds in datasets:
+        p = Path(ds)
+        if not p.exists():
+            raise InputError(f"data set not found: {p}")
+        ds_manifest = build_manifest(p)
+        deps.append(
+            {
+                "name": p.resolve().name,
+                "uri": p.resolve().as_uri(),
+                "digest": {"sha256": ds_manifest.root_digest},
+                "annotations": {
+                    "kind": "dataset",
+                    "files": len(ds_manifest.files),
+                    "bytes": ds_manifest.total_bytes,
+                },
+            }
+        )
+    if code_commit is not None:
+        commit = code_commit.strip().lower()
+        if not _COMMIT.match(commit):
+            raise ConfigError(f"code commit {code_commit!r} is not a git commit id (hex)")
+        dep: dict[str, Any] = {"name": "code", "digest": {"gitCommit": commit}}
+        if code_repository:
+            dep["uri"] = code_repository
+        deps.append(dep)
+    now = format_time(datetime.now(UTC))
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": _subject(manifest),
+        "predicateType": PROVENANCE_PREDICATE,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": TRAINING_BUILD_TYPE,
+                "externalParameters": _parse_params(params),
+                "internalParameters": {},
+                "resolvedDependencies": deps,
+            },
+            "runDetails": {
+                "builder": {"id": builder_id},
+                "metadata": {"finishedOn": now},
+            },
+        },
+    }
+
+
+def attest_provenance(
+    path: str | Path,
+    *,
+    key: str | Path | PrivateKey,
+    datasets: Sequence[str | Path],
+    code_commit: str | None,
+    params: Mapping[str, str] | Sequence[str],
+    store: EvidenceStore | None = None,
+    builder_id: str = DEFAULT_BUILDER,
+    passphrase: bytes | None = None,
+    output: str | Path | None = None,
+    ignore: Sequence[str] = (),
+) -> Path:
+    """Sign SLSA provenance for a model (data sets by root digest, code commit, parameters)."""
+    private = resolve_private_key(key, passphrase)
+    manifest = model_manifest(path, ignore)
+    statement = provenance_statement(
+        manifest,
+        datasets=datasets,
+        code_commit=code_commit,
+        params=params,
+        builder_id=builder_id,
+    )
+    out = Path(output) if output is not None else attestation_path(path, "provenance")
+    return _store_and_write(statement, private, out, store)

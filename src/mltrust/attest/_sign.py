@@ -1,0 +1,229 @@
+"""Signing: a model manifest becomes an in-toto Statement in a DSSE envelope in a Sigstore bundle.
+
+The statement uses the OpenSSF model-signing predicate exactly as ``model_signing`` 1.x writes
+it (``subject`` = model name + model-signing root digest; ``predicate.serialization`` and
+``predicate.resources``), so ``model_signing verify key`` accepts our bundles. What
+model-signing lacks rides in one extra predicate field, ``predicate.mltrust``, which v1.0
+verifiers ignore by specification and which is covered by the same signature:
+
+* ``rootDigest.sha256``: mltrust's root digest (binds names and sizes, see :mod:`._manifest`);
+* ``files``: name, size and stat hints (``mtimeNs``, ``inode``) per file; the stat hints are
+  used only by ``sign --reuse`` and never trusted by verification;
+* ``modelName``, ``modelVersion``, ``issuedAt``: freshness and rollback protection;
+* ``keyFingerprint``: the signer's key (informational; the verifier pins its own key).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrust.attest._bundle import (
+    STATEMENT_TYPE,
+    canonical_json,
+    make_bundle,
+    make_envelope,
+    pae,
+    INTOTO_PAYLOAD_TYPE,
+)
+from mltrust.attest._keys import (
+    PrivateKey,
+    fingerprint,
+    key_hint,
+    load_private_key,
+    sign_bytes,
+)
+from mltrust.attest._manifest import Manifest, build_manifest
+from mltrust.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from mltrust.store import EvidenceStore
+
+__all__ = [
+    "MODEL_SIGNING_PREDICATE",
+    "default_signature_path",
+    "manifest_statement",
+    "sign",
+    "sign_statement",
+    "write_bundle",
+]
+
+MODEL_SIGNING_PREDICATE = "https://model_signing/signature/v1.0"
+SIGNATURE_NAME = "model.sig"
+
+
+def default_signature_path(path: str | Path) -> Path:
+    """Folder -> ``<folder>/model.sig``; file -> ``<file>.sig`` beside it."""
+    p = Path(path)
+    if p.is_dir():
+        return p / SIGNATURE_NAME
+    return p.with_name(p.name + ".sig")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def format_time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def manifest_statement(
+    manifest: Manifest,
+    *,
+    model_name: str,
+    version: int | None,
+    issued_at: datetime,
+    signer_fingerprint: str,
+) -> dict[str, Any]:
+    """The model-signing-compatible in-toto statement for ``manifest``, with mltrust extras."""
+    resources = [
+        {"name": name, "algorithm": alg, "digest": digest}
+        for name, alg, digest in manifest.resources()
+    ]
+    extras: dict[str, Any] = {
+        "format": 1,
+        "rootDigest": {"sha256": manifest.root_digest},
+        "modelName": model_name,
+        "issuedAt": format_time(issued_at),
+        "keyFingerprint": signer_fingerprint,
+        "files": [
+            {"name": f.name, "size": f.size, "mtimeNs": f.mtime_ns, "inode": f.ino}
+            for f in manifest.files
+        ],
+    }
+    if version is not None:
+        extras["modelVersion"] = version
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": model_name, "digest": {"sha256": manifest.compat_digest}}],
+        "predicateType": MODEL_SIGNING_PREDICATE,
+        "predicate": {
+            "serialization": manifest.serialization(),
+            "resources": resources,
+            "mltrust": extras,
+        },
+    }
+
+
+def sign_statement(statement: Mapping[str, Any], key: PrivateKey) -> dict[str, Any]:
+    """Sign an in-toto statement: a Sigstore bundle v0.3 (public-key) around a DSSE envelope."""
+    payload = canonical_json(statement)
+    signature = sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload))
+    envelope = make_envelope(payload, signature)
+    return make_bundle(envelope, key_hint=key_hint(key.public_key()))
+
+
+def write_bundle(bundle: Mapping[str, Any], path: Path) -> None:
+    """Write a bundle atomically (temp file in the same folder + os.replace)."""
+    data = json.dumps(bundle, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def resolve_private_key(key: str | Path | PrivateKey, passphrase: bytes | None) -> PrivateKey:
+    if isinstance(key, (str, Path)):
+        return load_private_key(key, passphrase)
+    return key
+
+
+def _relative_inside(child: Path, root: Path) -> str | None:
+    try:
+        rel = child.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    text = rel.as_posix()
+    return None if text in ("", ".") else text
+
+
+def sign(
+    path: str | Path,
+    *,
+    key: str | Path | PrivateKey,
+    output: str | Path | None = None,
+    model_name: str | None = None,
+    version: int | None = None,
+    ignore: Sequence[str] = (),
+    hash_algorithm: str = "sha256",
+    passphrase: bytes | None = None,
+    reuse: str | Path | None = None,
+    shard_size: int | None = None,
+    allow_symlinks: bool = False,
+    store: EvidenceStore | None = None,
+    issued_at: datetime | None = None,
+) -> Path:
+    """Sign a model folder or file; returns the path of the bundle written.
+
+    ``reuse`` names a previous bundle of the same model: it is first verified against the
+    signer's own public key, then files whose size, mtime_ns and inode are unchanged keep their
+    recorded digests instead of being re-read. Trade-off: someone who can rewrite a file and
+    restore its size, mtime and inode (root, or the file's owner with ``touch``/``debugfs``)
+    gets the old digest signed; use ``--reuse`` only on storage you control.
+    """
+    root = Path(path)
+    if not root.exists() and not root.is_symlink():
+        raise InputError(f"no such file or folder: {root}")
+    if version is not None and (isinstance(version, bool) or version < 0):
+        raise ConfigError(f"version must be a non-negative integer, not {version!r}")
+    private = resolve_private_key(key, passphrase)
+    out = Path(output) if output is not None else default_signature_path(root)
+    extra_ignore = list(ignore)
+    if root.is_dir():
+        rel = _relative_inside(out, root)
+        if rel is not None:
+            extra_ignore.append(rel)
+    previous: Manifest | None = None
+    if reuse is not None:
+        from mltrust.attest._verify import trusted_manifest_from_bundle
+
+        previous = trusted_manifest_from_bundle(
+            Path(reuse), private.public_key(), file_name=root.name if root.is_file() else None
+        )
+    manifest = build_manifest(
+        root,
+        hash_algorithm=hash_algorithm,
+        ignore=extra_ignore,
+        reuse=previous,
+        shard_size=shard_size,
+        allow_symlinks=allow_symlinks,
+        name=model_name,
+    )
+    name = model_name or manifest.name
+    statement = manifest_statement(
+        manifest,
+        model_name=name,
+        version=version,
+        issued_at=issued_at or _now(),
+        signer_fingerprint=fingerprint(private.public_key()),
+    )
+    bundle = sign_statement(statement, private)
+    write_bundle(bundle, out)
+    if store is not None:
+        store.add_statement(
+            statement,
+            envelope=bundle["dsseEnvelope"],
+            signer=fingerprint(private.public_key()),
+            subject_digest=manifest.root_digest,
+        )
+    return out

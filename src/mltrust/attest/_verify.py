@@ -1,0 +1,671 @@
+"""Verification of model signatures and attestations against pinned keys.
+
+Decisions (each has a test named after the attack it stops):
+
+* The key is the verifier's: the bundle's ``verificationMaterial`` is never used to find a
+  key (a hint that names another key only makes the error clearer).
+* The envelope must hold **exactly one** signature. model-signing checks only the first; an
+  envelope with more than one was not produced by a signer we know, so it is rejected rather
+  than searched for "any" valid signature.
+* ``payloadType``, ``_type`` and ``predicateType`` must be the expected ones.
+* Every digest is recomputed from disk with the settings recorded in the *signed* payload and
+  compared; differences are reported as added / removed / renamed / modified files.
+* Freshness: ``max_age`` needs a signed ``issuedAt``; a ``state`` file remembers the highest
+  version seen per model name and refuses a lower one (rollback) or the same version with
+  other content.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mltrust.attest._bundle import (
+    INTOTO_PAYLOAD_TYPE,
+    STATEMENT_TYPE,
+    ParsedBundle,
+    decode_statement,
+    pae,
+    parse_bundle,
+    read_bundle,
+)
+from mltrust.attest._keys import (
+    PublicKey,
+    fingerprint,
+    key_hint,
+    load_public_key,
+    verify_bytes,
+)
+from mltrust.attest._manifest import (
+    GIT_IGNORES,
+    HASH_ALGORITHMS,
+    FileEntry,
+    Manifest,
+    SymlinkError,
+    algorithm_name,
+    build_manifest,
+    normalize_ignore,
+    sort_key,
+)
+from mltrust.attest._sign import MODEL_SIGNING_PREDICATE, default_signature_path
+from mltrust.errors import ConfigError, InputError, VerificationError
+
+__all__ = [
+    "ATTESTATION_DIR",
+    "KeylessPolicy",
+    "VerifiedAttestation",
+    "VerifiedModel",
+    "attestation_dir",
+    "open_bundle",
+    "trusted_manifest_from_bundle",
+    "verify",
+    "verify_attestation",
+]
+
+ATTESTATION_DIR = ".mltrust/attestations"
+#: Largest clock skew tolerated for an issue time in the future.
+CLOCK_SKEW = timedelta(minutes=5)
+_HEX = re.compile(r"^[0-9a-f]+$")
+_DIGEST_SIZES = {"sha256": 64, "blake3": 64}
+
+KeySpec = str | Path | PublicKey
+
+
+@dataclass(frozen=True, slots=True)
+class KeylessPolicy:
+    """Trust for keyless (certificate) bundles: CA certificates and the expected identity."""
+
+    trusted_roots: tuple[Path, ...]
+    identity: str
+    oidc_issuer: str
+    rekor_key: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAttestation:
+    """A signed statement about the model that verified against a pinned key."""
+
+    path: Path
+    predicate_type: str
+    key_fingerprint: str
+    statement: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedModel:
+    """What a successful verification proved. Returned only when everything checked."""
+
+    path: Path
+    root_digest: str
+    files: Mapping[str, str]
+    signed_at: datetime | None
+    model_name: str
+    version: int | None
+    key_fingerprint: str
+    attestations: tuple[VerifiedAttestation, ...] = ()
+    compat_digest: str = ""
+    signature_path: Path | None = None
+    identity: str | None = None
+
+
+def _pinned(key: KeySpec | Sequence[KeySpec] | None) -> list[PublicKey]:
+    if key is None:
+        return []
+    items: Sequence[Any]
+    if isinstance(key, (str, Path)) or not isinstance(key, Sequence):
+        items = [key]
+    else:
+        items = key
+    out: list[PublicKey] = []
+    for item in items:
+        if isinstance(item, (str, Path)):
+            out.append(load_public_key(item))
+        else:
+            out.append(item)
+    if not out:
+        raise ConfigError("no public key given: verification needs a pinned key")
+    return out
+
+
+def open_bundle(
+    parsed: ParsedBundle,
+    keys: Sequence[PublicKey],
+    *,
+    keyless: KeylessPolicy | None = None,
+) -> tuple[dict[str, Any], str, str | None]:
+    """Check the envelope signature; return (statement, signer fingerprint, identity).
+
+    With ``keys``, the signature must verify under one of those pinned keys. With ``keyless``,
+    the bundle's certificate must chain to the trusted roots and match the identity policy;
+    its key then verifies the signature.
+    """
+    env = parsed.envelope
+    if env.payload_type != INTOTO_PAYLOAD_TYPE:
+        raise VerificationError(
+            f"unexpected payloadType {env.payload_type!r} (expected {INTOTO_PAYLOAD_TYPE})"
+        )
+    if len(env.signatures) != 1:
+        raise VerificationError(
+            f"the envelope holds {len(env.signatures)} signatures; exactly one is accepted"
+        )
+    sig, _keyid = env.signatures[0]
+    message = pae(env.payload_type, env.payload)
+    identity: str | None = None
+    if keys:
+        signer = next((k for k in keys if verify_bytes(k, sig, message)), None)
+        if signer is None:
+            named = ""
+            if parsed.key_hint and parsed.key_hint not in {key_hint(k) for k in keys}:
+                named = " (the bundle names a different key)"
+            raise VerificationError(f"signature does not verify with the pinned key{named}")
+        fp = fingerprint(signer)
+    elif keyless is not None:
+        from mltrust.attest._keyless import verify_certificate_bundle
+
+        leaf_key, identity = verify_certificate_bundle(parsed, keyless)
+        if not verify_bytes(leaf_key, sig, message):
+            raise VerificationError("signature does not verify with the certificate's key")
+        fp = fingerprint(leaf_key)
+    else:
+        raise ConfigError("verification needs a pinned key or a keyless trust policy")
+    statement = decode_statement(env)
+    if statement.get("_type") != STATEMENT_TYPE:
+        raise VerificationError(
+            f"unexpected statement _type {statement.get('_type')!r} (expected {STATEMENT_TYPE})"
+        )
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or not subjects:
+        raise VerificationError("the statement has no subject")
+    return statement, fp, identity
+
+
+def _check_digest(value: object, algorithm: str, where: str) -> str:
+    base = algorithm.split("-", 1)[0]
+    if not isinstance(value, str) or not _HEX.match(value) or len(value) != _DIGEST_SIZES[base]:
+        raise VerificationError(f"malformed digest in the signed manifest at {where}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    manifest: Manifest
+    extras: Mapping[str, Any]
+    subject_name: str
+    compat_digest: str
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool):
+        raise VerificationError(f"malformed {what} in the signed payload")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int):
+        return value
+    raise VerificationError(f"malformed {what} in the signed payload")
+
+
+def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -> _Expected:
+    """Rebuild the signed manifest from a model-signing statement (ours or theirs)."""
+    if statement.get("predicateType") != MODEL_SIGNING_PREDICATE:
+        raise VerificationError(
+            f"unexpected predicateType {statement.get('predicateType')!r} "
+            f"(expected {MODEL_SIGNING_PREDICATE})"
+        )
+    subjects = statement["subject"]
+    if len(subjects) != 1 or not isinstance(subjects[0], Mapping):
+        raise VerificationError("a model signature must have exactly one subject")
+    subject = subjects[0]
+    digest_set = subject.get("digest")
+    if not isinstance(digest_set, Mapping) or not isinstance(digest_set.get("sha256"), str):
+        raise VerificationError("the subject has no sha256 digest")
+    predicate = statement.get("predicate")
+    if not isinstance(predicate, Mapping):
+        raise VerificationError("the statement has no predicate")
+    ser = predicate.get("serialization")
+    resources = predicate.get("resources")
+    if not isinstance(ser, Mapping) or not isinstance(resources, list):
+        raise VerificationError("the predicate lacks serialization or resources")
+    method = ser.get("method")
+    hash_type = ser.get("hash_type")
+    if not isinstance(hash_type, str) or hash_type not in HASH_ALGORITHMS:
+        raise VerificationError(f"unsupported hash type {hash_type!r} in the signature")
+    shard_size: int | None
+    if method == "files":
+        shard_size = None
+    elif method == "shards":
+        shard_size = _int(ser.get("shard_size"), "shard_size")
+        if shard_size <= 0:
+            raise VerificationError("malformed shard_size in the signed payload")
+    else:
+        raise VerificationError(f"unsupported serialization method {method!r}")
+    allow_symlinks = ser.get("allow_symlinks", False)
+    if not isinstance(allow_symlinks, bool):
+        raise VerificationError("malformed allow_symlinks in the signed payload")
+    raw_ignore = ser.get("ignore_paths", [])
+    if not isinstance(raw_ignore, list) or not all(isinstance(p, str) for p in raw_ignore):
+        raise VerificationError("malformed ignore_paths in the signed payload")
+    try:
+        ignore = normalize_ignore(raw_ignore)
+    except ConfigError as exc:
+        raise VerificationError(f"unsafe ignore path in the signed payload: {exc}") from exc
+    extras = predicate.get("mltrust", {})
+    if not isinstance(extras, Mapping):
+        raise VerificationError("malformed mltrust extras in the signed payload")
+    algorithm = algorithm_name(hash_type, shard_size)
+
+    import hashlib
+
+    compat = hashlib.sha256()
+    per_file: dict[str, list[tuple[int, int, str]]] = {}
+    for i, res in enumerate(resources):
+        if not isinstance(res, Mapping):
+            raise VerificationError(f"malformed resource #{i} in the signed manifest")
+        name, alg, digest = res.get("name"), res.get("algorithm"), res.get("digest")
+        if not isinstance(name, str) or not isinstance(alg, str):
+            raise VerificationError(f"malformed resource #{i} in the signed manifest")
+        if alg not in (algorithm, hash_type):
+            raise VerificationError(f"resource {name!r} uses algorithm {alg!r}, not {algorithm}")
+        digest = _check_digest(digest, hash_type, name)
+        compat.update(bytes.fromhex(digest))
+        if shard_size is None:
+            path, start, end = name, 0, -1
+        else:
+            path, sep1, rest = name.rpartition(":")
+            path, sep2, start_text = path.rpartition(":")
+            if not sep1 or not sep2:
+                raise VerificationError(f"malformed shard name {name!r}")
+            try:
+                start, end = int(start_text), int(rest)
+            except ValueError as exc:
+                raise VerificationError(f"malformed shard name {name!r}") from exc
+        if path == ".":
+            if file_name is None:
+                raise VerificationError("the signature is for a single file, not a folder")
+            path = file_name
+        elif file_name is not None:
+            raise VerificationError("the signature is for a folder, not a single file")
+        parts = path.split("/")
+        if path.startswith("/") or ".." in parts or "" in parts:
+            raise VerificationError(f"unsafe file name in the signed manifest: {path!r}")
+        per_file.setdefault(path, []).append((start, end, digest))
+    if compat.hexdigest() != digest_set["sha256"]:
+        raise VerificationError(
+            "the signed manifest is inconsistent: resources do not hash to the subject digest"
+        )
+    sizes: dict[str, int] = {}
+    declared = extras.get("files")
+    if declared is not None:
+        if not isinstance(declared, list):
+            raise VerificationError("malformed file list in the signed payload")
+        for item in declared:
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                raise VerificationError("malformed file list in the signed payload")
+            sizes[item["name"]] = _int(item.get("size"), "file size")
+    files: list[FileEntry] = []
+    for path, shards in per_file.items():
+        shards.sort()
+        if shard_size is not None:
+            pos = 0
+            for start, end, _d in shards:
+                if start != pos or end < start or end - start > shard_size:
+                    raise VerificationError(f"shards of {path!r} do not cover the file")
+                pos = end
+            size = pos
+        else:
+            if len(shards) != 1:
+                raise VerificationError(f"file {path!r} is listed twice in the signed manifest")
+            size = sizes.get(path, -1)
+        files.append(
+            FileEntry(
+                name=path,
+                size=size,
+                algorithm=algorithm,
+                digests=tuple(d for _s, _e, d in shards),
+                mtime_ns=0,
+                ino=0,
+            )
+        )
+    files.sort(key=lambda f: sort_key(f.name))
+    manifest = Manifest(
+        name=str(subject.get("name") or ""),
+        hash_algorithm=hash_type,
+        files=tuple(files),
+        ignore=ignore,
+        shard_size=shard_size,
+        allow_symlinks=allow_symlinks,
+        single_file=file_name is not None,
+    )
+    if declared is not None:
+        if set(sizes) != {f.name for f in files}:
+            raise VerificationError("the signed file list does not match the signed resources")
+        root = extras.get("rootDigest")
+        if not isinstance(root, Mapping) or root.get("sha256") != manifest.root_digest:
+            raise VerificationError("the signed root digest does not match the signed files")
+    return _Expected(
+        manifest=manifest,
+        extras=extras,
+        subject_name=str(subject.get("name") or ""),
+        compat_digest=digest_set["sha256"],
+    )
+
+
+def _differences(expected: Manifest, actual: Manifest) -> list[str]:
+    exp = {f.name: f for f in expected.files}
+    act = {f.name: f for f in actual.files}
+    removed = sorted(set(exp) - set(act), key=sort_key)
+    added = sorted(set(act) - set(exp), key=sort_key)
+    out: list[str] = []
+    renamed_from: set[str] = set()
+    renamed_to: set[str] = set()
+    for old in removed:
+        for new in added:
+            if new not in renamed_to and act[new].digests == exp[old].digests:
+                out.append(f"renamed: {old} -> {new}")
+                renamed_from.add(old)
+                renamed_to.add(new)
+                break
+    out += [f"removed: {n}" for n in removed if n not in renamed_from]
+    out += [f"added: {n}" for n in added if n not in renamed_to]
+    for name in sorted(set(exp) & set(act), key=sort_key):
+        e, a = exp[name], act[name]
+        if e.digests != a.digests:
+            out.append(f"modified: {name}")
+        elif e.size >= 0 and e.size != a.size:
+            out.append(f"modified: {name} (size {e.size} -> {a.size})")
+    return out
+
+
+def _parse_time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise VerificationError("malformed issuedAt in the signed payload")
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise VerificationError("malformed issuedAt in the signed payload") from exc
+    if t.tzinfo is None:
+        raise VerificationError("issuedAt in the signed payload has no time zone")
+    return t.astimezone(UTC)
+
+
+def _check_freshness(signed_at: datetime | None, max_age: timedelta | None) -> None:
+    now = datetime.now(UTC)
+    if signed_at is not None and signed_at - now > CLOCK_SKEW:
+        raise VerificationError(f"the signature is dated in the future ({signed_at.isoformat()})")
+    if max_age is None:
+        return
+    if signed_at is None:
+        raise VerificationError("the signature carries no issue time, so --max-age cannot hold")
+    if now - signed_at > max_age:
+        raise VerificationError(
+            f"the signature expired: issued {signed_at.isoformat()}, older than {max_age}"
+        )
+
+
+class _State:
+    """The verifier's memory of the highest version seen per model name (JSON, locked)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def check_and_update(self, name: str, version: int | None, root: str, when: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot use state file {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            models = self._read()
+            entry = models.get(name)
+            if version is None:
+                raise VerificationError(
+                    f"model {name!r}: the signature has no version, so rollback cannot be checked"
+                )
+            if isinstance(entry, Mapping):
+                seen = entry.get("version")
+                if isinstance(seen, int) and version < seen:
+                    raise VerificationError(
+                        f"rollback: model {name!r} version {version} is older than the "
+                        f"version {seen} already seen"
+                    )
+                if seen == version and entry.get("rootDigest") != root:
+                    raise VerificationError(
+                        f"model {name!r} version {version} was seen before with other content"
+                    )
+                if isinstance(seen, int) and seen >= version:
+                    return
+            models[name] = {"version": version, "rootDigest": root, "issuedAt": when}
+            self._write(models)
+        finally:
+            os.close(lock_fd)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"state file {self.path} is unreadable: {exc}") from exc
+        if not isinstance(doc, dict) or not isinstance(doc.get("models", {}), dict):
+            raise ConfigError(f"state file {self.path} is malformed")
+        models: dict[str, Any] = doc.get("models", {})
+        return models
+
+    def _write(self, models: Mapping[str, Any]) -> None:
+        data = json.dumps({"models": models}, indent=2, sort_keys=True).encode() + b"\n"
+        fd, tmp = tempfile.mkstemp(prefix=".state.", dir=self.path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+
+def attestation_dir(path: str | Path) -> Path:
+    """Where attestations of a model live: ``<folder>/.mltrust/attestations`` or, for a file,
+    ``<parent>/.mltrust/attestations``."""
+    p = Path(path)
+    return (p if p.is_dir() else p.parent) / ATTESTATION_DIR
+
+
+def attestation_files(path: str | Path) -> list[Path]:
+    p = Path(path)
+    folder = attestation_dir(p)
+    if not folder.is_dir():
+        return []
+    prefix = "" if p.is_dir() else p.name + "."
+    return sorted(
+        f
+        for f in folder.iterdir()
+        if f.name.endswith(".bundle.json") and f.name.startswith(prefix) and f.is_file()
+    )
+
+
+def verify_attestation(
+    bundle_path: Path, keys: Sequence[PublicKey], *, root_digest: str
+) -> VerifiedAttestation:
+    """An attestation must be signed by a pinned key and be about ``root_digest``."""
+    statement, fp, _ = open_bundle(read_bundle(bundle_path), keys)
+    subjects = statement["subject"]
+    digests = {
+        s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, Mapping)
+    }
+    if root_digest not in digests:
+        raise VerificationError(
+            f"attestation {bundle_path.name} is about another subject, not {root_digest[:16]}…"
+        )
+    ptype = statement.get("predicateType")
+    if not isinstance(ptype, str):
+        raise VerificationError(f"attestation {bundle_path.name} has no predicateType")
+    return VerifiedAttestation(
+        path=bundle_path, predicate_type=ptype, key_fingerprint=fp, statement=statement
+    )
+
+
+def trusted_manifest_from_bundle(
+    path: Path, key: PublicKey, *, file_name: str | None = None
+) -> Manifest:
+    """The manifest of a previous bundle, after checking it is signed by ``key`` (for reuse).
+
+    ``file_name`` is the model file's name when the model is a single file.
+    """
+    statement, _fp, _ = open_bundle(read_bundle(path), [key])
+    expected = _expected_manifest(statement, file_name=file_name)
+    hints = {
+        f["name"]: f
+        for f in expected.extras.get("files", [])
+        if isinstance(f, Mapping) and isinstance(f.get("name"), str)
+    }
+    files = []
+    for f in expected.manifest.files:
+        h = hints.get(f.name, {})
+        mt, ino = h.get("mtimeNs", 0), h.get("inode", 0)
+        files.append(
+            FileEntry(
+                name=f.name,
+                size=f.size,
+                algorithm=f.algorithm,
+                digests=f.digests,
+                mtime_ns=mt if isinstance(mt, int) else 0,
+                ino=ino if isinstance(ino, int) else 0,
+            )
+        )
+    return Manifest(
+        name=expected.manifest.name,
+        hash_algorithm=expected.manifest.hash_algorithm,
+        files=tuple(files),
+        ignore=expected.manifest.ignore,
+        shard_size=expected.manifest.shard_size,
+        allow_symlinks=expected.manifest.allow_symlinks,
+        single_file=expected.manifest.single_file,
+    )
+
+
+def verify(
+    path: str | Path,
+    *,
+    key: KeySpec | Sequence[KeySpec] | None = None,
+    signature: str | Path | None = None,
+    max_age: timedelta | None = None,
+    state: str | Path | None = None,
+    attestations: bool = False,
+    keyless: KeylessPolicy | None = None,
+    attestation_keys: KeySpec | Sequence[KeySpec] | None = None,
+) -> VerifiedModel:
+    """Verify a signed model folder or file against a pinned key; raise on any mismatch.
+
+    Returns a :class:`VerifiedModel` only when the signature, every digest, the freshness
+    checks and (with ``attestations``) every attestation verified. Raises
+    :class:`~mltrust.errors.VerificationError` (with ``differences``) when something does not
+    match, :class:`~mltrust.errors.InputError`/``ConfigError`` for unusable input.
+    """
+    root = Path(path)
+    if not root.exists() and not root.is_symlink():
+        raise InputError(f"no such file or folder: {root}")
+    keys = _pinned(key)
+    if not keys and keyless is None:
+        raise ConfigError("verification needs --key (or a keyless trust policy)")
+    if root.is_symlink():
+        raise VerificationError(f"the model path is a symbolic link: {root}")
+    sig_path = Path(signature) if signature is not None else default_signature_path(root)
+    parsed = read_bundle(sig_path)
+    statement, fp, identity = open_bundle(parsed, keys, keyless=keyless)
+    is_file = root.is_file()
+    expected = _expected_manifest(statement, file_name=root.name if is_file else None)
+    ignore: list[str] = []
+    if not is_file:
+        ignore = [*expected.manifest.ignore, *GIT_IGNORES]
+        try:
+            rel = sig_path.resolve().relative_to(root.resolve()).as_posix()
+            if rel not in ("", "."):
+                ignore.append(rel)
+        except ValueError:
+            pass
+    try:
+        actual = build_manifest(
+            root,
+            hash_algorithm=expected.manifest.hash_algorithm,
+            ignore=ignore,
+            shard_size=expected.manifest.shard_size,
+            allow_symlinks=expected.manifest.allow_symlinks,
+            default_ignores=False,
+        )
+    except SymlinkError as exc:
+        raise VerificationError(f"model verification failed: {exc}", differences=[str(exc)]) from exc
+    diffs = _differences(expected.manifest, actual)
+    if diffs:
+        raise VerificationError(
+            f"model does not match its signature ({len(diffs)} difference"
+            f"{'s' if len(diffs) != 1 else ''})",
+            differences=diffs,
+        )
+    extras = expected.extras
+    signed_at = _parse_time(extras.get("issuedAt"))
+    _check_freshness(signed_at, max_age)
+    model_name = extras.get("modelName") or expected.subject_name
+    if not isinstance(model_name, str):
+        raise VerificationError("malformed modelName in the signed payload")
+    version_raw = extras.get("modelVersion")
+    version = None if version_raw is None else _int(version_raw, "modelVersion")
+    verified_attestations: tuple[VerifiedAttestation, ...] = ()
+    if attestations:
+        att_keys = _pinned(attestation_keys) if attestation_keys is not None else keys
+        if not att_keys:
+            raise ConfigError("attestations need a pinned key (--key)")
+        found = attestation_files(root)
+        if not found:
+            raise VerificationError(
+                f"no attestations found in {attestation_dir(root)}",
+                hint="create them with `mltrust attest scan|provenance`",
+            )
+        results = []
+        for f in found:
+            try:
+                results.append(verify_attestation(f, att_keys, root_digest=actual.root_digest))
+            except (InputError, VerificationError) as exc:
+                raise VerificationError(
+                    f"attestation {f.name} did not verify", differences=[str(exc)]
+                ) from exc
+        verified_attestations = tuple(results)
+    if state is not None:
+        _State(Path(state)).check_and_update(
+            model_name,
+            version,
+            actual.root_digest,
+            signed_at.isoformat() if signed_at else "",
+        )
+    return VerifiedModel(
+        path=root,
+        root_digest=actual.root_digest,
+        files={f.name: f.digest for f in actual.files},
+        signed_at=signed_at,
+        model_name=model_name,
+        version=version,
+        key_fingerprint=fp,
+        attestations=verified_attestations,
+        compat_digest=expected.compat_digest,
+        signature_path=sig_path,
+        identity=identity,
+    )
+
+
+def verify_bundle_bytes(
+    data: bytes, key: KeySpec | Sequence[KeySpec]
+) -> tuple[dict[str, Any], str]:
+    """Verify any DSSE bundle held in memory against pinned keys; (statement, fingerprint)."""
+    statement, fp, _ = open_bundle(parse_bundle(data), _pinned(key))
+    return statement, fp
+
+
+__all__ += ["attestation_files", "verify_bundle_bytes"]
