@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 from mltrust.scan import _rules as _rules  # registers the engine's rules
+from mltrust.scan._pickle import _rules as _pickle_rules  # noqa: F401
 from mltrust.scan import _archive_rules as _archive_rules  # archive/npy/torch rules
 from mltrust.scan._context import ScanContext
 from mltrust.scan._engine import iter_files, scan_bytes, scan_file, scan_paths

@@ -18,6 +18,7 @@ __all__ = ["all_scanners", "claimed_by_suffix", "detect"]
 _FORMATS: tuple[str, ...] = (
     "mltrust.scan.formats.onnx:OnnxScanner",
     "mltrust.scan.formats.tensorflow:TensorflowScanner",
+    "mltrust.scan.formats.tensorflow:TfCheckpointScanner",
     "mltrust.scan.formats.gguf:GgufScanner",
     "mltrust.scan.formats.safetensors:SafetensorsScanner",
     "mltrust.scan.formats.zip:ZipScanner",
@@ -27,6 +28,8 @@ _FORMATS: tuple[str, ...] = (
     "mltrust.scan.formats.pytorch:LegacyTorchScanner",
     "mltrust.scan.formats.hdf5:Hdf5Scanner",
     "mltrust.scan.formats.config:ConfigScanner",
+    "mltrust.scan.formats.pickle:PickleScanner",
+    "mltrust.scan.formats.pickle:JoblibZFileScanner",
 )
 
 

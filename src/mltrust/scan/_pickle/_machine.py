@@ -1,0 +1,1441 @@
+"""A symbolic pickle machine: every opcode of protocols 0-5, never executed.
+
+The machine walks the opcodes the way ``pickle.Unpickler`` does - same stack, metastack (MARK)
+and memo - but with symbolic values (:mod:`._values`). Imports are judged by
+:func:`._policy.judge_global`; calls, BUILDs, extension codes and persistent IDs are reported as
+they are met, so a payload followed by garbage is still reported (it would run before the parse
+error). Large strings and byte strings are skipped by offset.
+
+joblib files are pickles with raw array bytes written after each ``NumpyArrayWrapper``'s BUILD;
+the machine computes the size of that data from the wrapper's state and skips it (or analyses
+the nested pickle of an object array), then goes on with the outer pickle.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mltrust.findings import Confidence, Location, Rule, Severity
+from mltrust.scan import _rules as G
+from mltrust.scan._pickle import _rules as R
+from mltrust.scan._pickle._policy import (
+    CONSTANT_ARGS_ONLY,
+    EXTERNAL_ARRAY_WRAPPERS,
+    GlobalVerdict,
+    judge_global,
+)
+from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
+
+if TYPE_CHECKING:
+    from mltrust.scan._context import ScanContext
+
+__all__ = ["PickleSummary", "looks_like_pickle", "scan_pickle_stream"]
+
+_U1 = struct.Struct("<B").unpack_from
+_U2 = struct.Struct("<H").unpack_from
+_I4 = struct.Struct("<i").unpack_from
+_U4 = struct.Struct("<I").unpack_from
+_U8 = struct.Struct("<Q").unpack_from
+_F8 = struct.Struct(">d").unpack_from
+
+#: Strings longer than this stay in the buffer as :class:`Blob` references.
+_DECODE_LIMIT = 4096
+#: Bytes constants longer than this stay in the buffer.
+_BYTES_LIMIT = 256
+#: Longest text line (protocol 0 argument) accepted.
+_MAX_LINE = 1 << 20
+#: Imports remembered in ``ctx.facts``.
+_MAX_FACT_IMPORTS = 1000
+_JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
+_NESTED_LOADERS = frozenset(
+    {
+        "pickle:loads",
+        "_pickle:loads",
+        "dill:loads",
+        "cloudpickle:loads",
+        "torch.storage:_load_from_bytes",
+        "numpy:loads",
+    }
+)
+_SPECIAL_STATE_KEYS = frozenset(
+    {
+        "__reduce__",
+        "__reduce_ex__",
+        "__setstate__",
+        "__getstate__",
+        "__getattr__",
+        "__getattribute__",
+        "__setattr__",
+        "__class__",
+        "__dict__",
+        "__init__",
+        "__new__",
+        "__call__",
+        "__globals__",
+        "__builtins__",
+        "__code__",
+        "__del__",
+        "__eq__",
+        "__hash__",
+    }
+)
+_DTYPE_STR = re.compile(r"[<>|=]?([a-zA-Z?])(\d*)")
+
+
+@dataclass(frozen=True, slots=True)
+class PickleSummary:
+    """What :func:`scan_pickle_stream` analysed."""
+
+    #: Offset just after the last STOP consumed (or where parsing stopped).
+    end: int
+    #: Pickle streams analysed.
+    streams: int
+    opcodes: int
+    #: ``module:qualname`` of every global referenced, in order, without duplicates.
+    imports: tuple[str, ...]
+    #: False when parsing stopped early (malformed input or an exhausted limit).
+    complete: bool
+
+
+class _Malformed(Exception):
+    pass
+
+
+class _Limit(Exception):
+    pass
+
+
+class _Stop(Exception):
+    pass
+
+
+_OPNAMES: dict[int, str] = {
+    0x28: "MARK",
+    0x2E: "STOP",
+    0x30: "POP",
+    0x31: "POP_MARK",
+    0x32: "DUP",
+    0x46: "FLOAT",
+    0x49: "INT",
+    0x4A: "BININT",
+    0x4B: "BININT1",
+    0x4C: "LONG",
+    0x4D: "BININT2",
+    0x4E: "NONE",
+    0x50: "PERSID",
+    0x51: "BINPERSID",
+    0x52: "REDUCE",
+    0x53: "STRING",
+    0x54: "BINSTRING",
+    0x55: "SHORT_BINSTRING",
+    0x56: "UNICODE",
+    0x58: "BINUNICODE",
+    0x61: "APPEND",
+    0x62: "BUILD",
+    0x63: "GLOBAL",
+    0x64: "DICT",
+    0x7D: "EMPTY_DICT",
+    0x65: "APPENDS",
+    0x67: "GET",
+    0x68: "BINGET",
+    0x69: "INST",
+    0x6A: "LONG_BINGET",
+    0x6C: "LIST",
+    0x5D: "EMPTY_LIST",
+    0x6F: "OBJ",
+    0x70: "PUT",
+    0x71: "BINPUT",
+    0x72: "LONG_BINPUT",
+    0x73: "SETITEM",
+    0x74: "TUPLE",
+    0x29: "EMPTY_TUPLE",
+    0x75: "SETITEMS",
+    0x47: "BINFLOAT",
+    0x80: "PROTO",
+    0x81: "NEWOBJ",
+    0x82: "EXT1",
+    0x83: "EXT2",
+    0x84: "EXT4",
+    0x85: "TUPLE1",
+    0x86: "TUPLE2",
+    0x87: "TUPLE3",
+    0x88: "NEWTRUE",
+    0x89: "NEWFALSE",
+    0x8A: "LONG1",
+    0x8B: "LONG4",
+    0x42: "BINBYTES",
+    0x43: "SHORT_BINBYTES",
+    0x8C: "SHORT_BINUNICODE",
+    0x8D: "BINUNICODE8",
+    0x8E: "BINBYTES8",
+    0x8F: "EMPTY_SET",
+    0x90: "ADDITEMS",
+    0x91: "FROZENSET",
+    0x92: "NEWOBJ_EX",
+    0x93: "STACK_GLOBAL",
+    0x94: "MEMOIZE",
+    0x95: "FRAME",
+    0x96: "BYTEARRAY8",
+    0x97: "NEXT_BUFFER",
+    0x98: "READONLY_BUFFER",
+}
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Global):
+        return f"{value.module}.{value.name}"
+    if isinstance(value, Obj):
+        return f"the result of calling {_describe(value.func)}"
+    if isinstance(value, Unknown):
+        return value.what
+    if isinstance(value, Blob):
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Analyser:
+    """State shared by the streams of one :func:`scan_pickle_stream` call."""
+
+    def __init__(
+        self, data: memoryview, ctx: ScanContext, loc: Location, context: str, joblib: bool
+    ) -> None:
+        self.buf = data
+        self.ctx = ctx
+        self.loc = loc
+        self.context = context
+        self.joblib = joblib
+        self.config = ctx.config
+        limits = ctx.config.limits
+        self.max_ops: int = limits.max_pickle_opcodes
+        self.max_marks: int = max(64, limits.max_nesting_depth * 50)
+        self.opcodes = 0
+        self.imports: dict[str, None] = {}
+        self.verdicts: dict[tuple[str, str], GlobalVerdict] = {}
+        self.reported: set[tuple[str, str, bool]] = set()
+        self.once: set[str] = set()
+        self.shadow = False
+
+    # ------------------------------------------------------------------ reporting helpers
+    def at(self, offset: int, index: int, detail: str | None = None) -> Location:
+        return self.loc.at(offset, index=index, detail=detail)
+
+    def verdict(self, module: str, name: str) -> GlobalVerdict:
+        key = (module, name)
+        v = self.verdicts.get(key)
+        if v is None:
+            v = judge_global(module, name, self.config)
+            self.verdicts[key] = v
+        return v
+
+    def report_global(self, g: Global, how: str, offset: int, index: int) -> None:
+        """Report a non-allowlisted global once per stream position family."""
+        key = (g.module, g.name, self.shadow)
+        if key in self.reported:
+            return
+        self.reported.add(key)
+        v = self.verdict(g.module, g.name)
+        if v.rule is None:
+            return
+        rule = R.JOBLIB_HIDDEN_PICKLE if self.shadow else v.rule
+        message = f"{how} {v.reason}"
+        if self.shadow:
+            message = f"raw joblib array data read by pickle.load: {message}"
+        confidence = Confidence.MEDIUM if v.rule is R.UNKNOWN_IMPORT else Confidence.HIGH
+        self.ctx.report(
+            rule,
+            message,
+            self.at(offset, index, f"import {g.module}:{g.name}"),
+            severity=v.severity,
+            confidence=confidence,
+            extra={"target": f"{g.module}:{g.name}", "context": self.context},
+        )
+
+    def finding(
+        self,
+        rule: Rule,
+        message: str,
+        offset: int,
+        index: int,
+        severity: Severity | None = None,
+        once: str | None = None,
+    ) -> None:
+        if self.shadow:
+            return
+        if once is not None:
+            if once in self.once:
+                return
+            self.once.add(once)
+        self.ctx.report(rule, message, self.at(offset, index), severity=severity)
+
+    # ------------------------------------------------------------------ main entry
+    def run(self, start: int, single: bool) -> PickleSummary:
+        pos = start
+        streams = 0
+        complete = True
+        limit = self.ctx.config.limits.max_pickle_streams
+        size = len(self.buf)
+        while True:
+            if streams >= limit:
+                self.ctx.report(
+                    G.LIMIT_EXHAUSTED,
+                    f"more than {limit} concatenated pickle streams; the rest was not analysed",
+                    self.loc.at(pos),
+                )
+                complete = False
+                break
+            streams += 1
+            pos, ok = self.stream(pos, joblib=self.joblib)
+            if not ok:
+                complete = False
+                break
+            if single or pos >= size:
+                break
+            if looks_like_pickle(self.buf, pos, strict=False):
+                continue
+            self.ctx.report(
+                R.TRAILING_DATA,
+                f"{size - pos} bytes after the last pickle stream are not a pickle "
+                "(ignored by pickle.load)",
+                self.loc.at(pos),
+            )
+            break
+        imports = tuple(self.imports)
+        facts = self.ctx.facts.setdefault("pickle_imports", [])
+        if isinstance(facts, list):
+            for imp in imports:
+                if len(facts) >= _MAX_FACT_IMPORTS:
+                    break
+                if imp not in facts:
+                    facts.append(imp)
+        return PickleSummary(pos, streams, self.opcodes, imports, complete)
+
+    # ------------------------------------------------------------------ one stream
+    def stream(self, start: int, *, joblib: bool) -> tuple[int, bool]:  # noqa: C901
+        """Analyse one pickle from ``start``; return (end offset, parsed to STOP)."""
+        buf = self.buf
+        end = len(buf)
+        ctx = self.ctx
+        stack: list[object] = []
+        metastack: list[list[object]] = []
+        memo: dict[int, object] = {}
+        pending: dict[tuple[str, str], Global] = {}
+        state = [start, 0]  # opcode offset, opcode index (for findings)
+        max_marks = self.max_marks
+        an = self
+
+        def fail(msg: str) -> _Malformed:
+            return _Malformed(msg)
+
+        def readline(pos: int) -> tuple[bytes, int]:
+            window = 256
+            while True:
+                chunk = bytes(buf[pos : pos + window])
+                nl = chunk.find(b"\n")
+                if nl >= 0:
+                    return chunk[:nl], pos + nl + 1
+                if pos + window >= end:
+                    raise fail("text argument is not terminated by a newline")
+                if window >= _MAX_LINE:
+                    raise fail("text argument longer than 1 MiB")
+                window *= 16
+
+        def take(pos: int, n: int) -> int:
+            if n < 0:
+                raise fail("negative length")
+            new = pos + n
+            if new > end:
+                raise fail(f"argument of {n} bytes runs past the end of the data")
+            return new
+
+        def text(pos: int, n: int, kind: str) -> object:
+            new = take(pos, n)
+            if n > _DECODE_LIMIT:
+                return Blob(kind, pos, n)
+            if kind == "str":
+                return str(buf[pos:new], "utf-8", "surrogatepass")
+            return bytes(buf[pos:new])
+
+        def pop_mark() -> list[object]:
+            nonlocal stack
+            items = stack
+            stack = metastack.pop()
+            return items
+
+        def do_import(module: str, name: str, offset: int, index: int) -> Global:
+            target = f"{module}:{name}"
+            an.imports[target] = None
+            v = an.verdict(module, name)
+            g = Global(module, name, offset, index, v.allowed)
+            if not v.allowed and (module, name) not in pending:
+                pending[(module, name)] = g
+            return g
+
+        def call(func: object, args: object, how: str) -> object:
+            offset, index = state
+            if isinstance(func, Global):
+                target = func.target
+                if not func.allowed:
+                    an.report_global(func, f"{how} calls", offset, index)
+                    pending.pop((func.module, func.name), None)
+                    if target in _NESTED_LOADERS:
+                        nested(args, offset, index, target)
+                elif target in CONSTANT_ARGS_ONLY:
+                    check_constant_args(func, args, how, offset, index)
+                elif target in EXTERNAL_ARRAY_WRAPPERS:
+                    an.finding(
+                        R.JOBLIB_EXTERNAL_ARRAY,
+                        f"{how} creates {func.module}.{func.name}, which loads an array from a "
+                        "separate file",
+                        offset,
+                        index,
+                        once="external-array",
+                    )
+            elif isinstance(func, (Obj, Unknown)):
+                an.finding(
+                    R.BAD_CALL_ARGUMENT,
+                    f"{how} calls {_describe(func)}, a callable computed at load time",
+                    offset,
+                    index,
+                )
+            else:
+                raise fail(f"{how} on a non-callable {_describe(func)}")
+            return Obj(func, args)
+
+        def check_constant_args(func: Global, args: object, how: str, o: int, i: int) -> None:
+            target = func.target
+            if target == "_codecs:encode":
+                ok = (
+                    isinstance(args, tuple)
+                    and 1 <= len(args) <= 2
+                    and all(type(a) is str for a in args)
+                )
+                if not ok:
+                    an.finding(
+                        R.BAD_CALL_ARGUMENT,
+                        f"{how} calls _codecs.encode with non-constant arguments "
+                        f"({_describe(args)})",
+                        o,
+                        i,
+                    )
+                return
+            # torch.storage._load_from_bytes: torch.load on embedded bytes.
+            payload = args[0] if isinstance(args, tuple) and len(args) == 1 else None
+            if isinstance(payload, (bytes, Blob)) and (
+                not isinstance(payload, Blob) or payload.kind == "bytes"
+            ):
+                nested(args, o, i, target)
+            else:
+                an.finding(
+                    R.BAD_CALL_ARGUMENT,
+                    f"{how} calls {func.module}.{func.name} on a value computed at load time "
+                    f"({_describe(payload)})",
+                    o,
+                    i,
+                )
+
+        def nested(args: object, o: int, i: int, target: str) -> None:
+            payload = args[0] if isinstance(args, tuple) and args else None
+            if isinstance(payload, Blob) and payload.kind == "bytes":
+                view = buf[payload.offset : payload.offset + payload.length]
+            elif isinstance(payload, bytes):
+                view = memoryview(payload)
+            else:
+                return
+            if not an.shadow:
+                an.finding(
+                    R.NESTED_PICKLE,
+                    f"{target.replace(':', '.')} deserialises {len(view)} embedded bytes; "
+                    "scanned as nested content",
+                    o,
+                    i,
+                )
+                ctx.scan_nested(view, an.loc.at(o, index=i, detail="nested pickle"), "nested")
+
+        def check_build(inst: object, st: object) -> None:
+            offset, index = state
+            if isinstance(inst, Global):
+                an.finding(
+                    R.SUSPICIOUS_BUILD,
+                    f"BUILD sets attributes on {inst.module}.{inst.name} itself "
+                    "(a class, function or module), changing code for later opcodes",
+                    offset,
+                    index,
+                )
+                return
+            dicts: list[object] = [st]
+            if isinstance(st, tuple) and len(st) == 2:
+                dicts = [st[0], st[1]]
+            for d in dicts:
+                if isinstance(d, SDict):
+                    bad = sorted(
+                        {k for k in d.keys() if type(k) is str and k in _SPECIAL_STATE_KEYS}
+                    )
+                    if bad:
+                        an.finding(
+                            R.SUSPICIOUS_BUILD,
+                            f"BUILD state sets special attribute(s) {', '.join(bad)} on "
+                            f"{_describe(inst)}",
+                            offset,
+                            index,
+                        )
+
+        # ---------------------------------------------------------------- opcode handlers
+        def op_mark(pos: int) -> int:
+            nonlocal stack
+            if len(metastack) >= max_marks:
+                raise _Limit(f"more than {max_marks} nested MARKs")
+            metastack.append(stack)
+            stack = []
+            return pos
+
+        def op_stop(pos: int) -> int:
+            stack.pop()
+            raise _Stop(pos)
+
+        def op_pop(pos: int) -> int:
+            if stack:
+                stack.pop()
+            else:
+                pop_mark()
+            return pos
+
+        def op_pop_mark(pos: int) -> int:
+            pop_mark()
+            return pos
+
+        def op_dup(pos: int) -> int:
+            stack.append(stack[-1])
+            return pos
+
+        def op_float(pos: int) -> int:
+            line, pos = readline(pos)
+            stack.append(float(line))
+            return pos
+
+        def op_int(pos: int) -> int:
+            line, pos = readline(pos)
+            if line == b"00":
+                stack.append(False)
+            elif line == b"01":
+                stack.append(True)
+            else:
+                stack.append(int(line) if len(line) < 4300 else Unknown("large integer"))
+            return pos
+
+        def op_binint(pos: int) -> int:
+            stack.append(_I4(buf, pos)[0])
+            return pos + 4
+
+        def op_binint1(pos: int) -> int:
+            stack.append(buf[pos])
+            return pos + 1
+
+        def op_long(pos: int) -> int:
+            line, pos = readline(pos)
+            if line.endswith(b"L"):
+                line = line[:-1]
+            stack.append(int(line) if len(line) < 4300 else Unknown("large integer"))
+            return pos
+
+        def op_binint2(pos: int) -> int:
+            stack.append(_U2(buf, pos)[0])
+            return pos + 2
+
+        def op_none(pos: int) -> int:
+            stack.append(None)
+            return pos
+
+        def op_persid(pos: int) -> int:
+            line, pos = readline(pos)
+            persistent(_describe(line.decode("ascii")))
+            return pos
+
+        def op_binpersid(pos: int) -> int:
+            pid = stack.pop()
+            persistent(_describe(pid))
+            return pos
+
+        def persistent(pid: str) -> None:
+            stack.append(Unknown(f"persistent id {pid}"))
+            if an.context != "pytorch":
+                offset, index = state
+                an.finding(
+                    R.PERSISTENT_ID,
+                    f"persistent id {pid} (resolved by the loader's persistent_load)",
+                    offset,
+                    index,
+                    once="persid",
+                )
+
+        def op_reduce(pos: int) -> int:
+            args = stack.pop()
+            stack[-1] = call(stack[-1], args, "REDUCE")
+            return pos
+
+        def op_string(pos: int) -> int:
+            line, pos = readline(pos)
+            if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
+                raw = codecs.escape_decode(line[1:-1])[0]
+                stack.append(raw.decode("latin-1"))
+            else:
+                raise fail("STRING argument is not quoted")
+            return pos
+
+        def op_binstring(pos: int) -> int:
+            n = _I4(buf, pos)[0]
+            pos += 4
+            value = text(pos, n, "bytes")
+            stack.append(value.decode("latin-1") if isinstance(value, bytes) else value)
+            return pos + n
+
+        def op_short_binstring(pos: int) -> int:
+            n = buf[pos]
+            pos += 1
+            new = take(pos, n)
+            stack.append(str(buf[pos:new], "latin-1"))
+            return new
+
+        def op_unicode(pos: int) -> int:
+            line, pos = readline(pos)
+            stack.append(line.decode("raw-unicode-escape"))
+            return pos
+
+        def op_binunicode(pos: int) -> int:
+            n = _U4(buf, pos)[0]
+            pos += 4
+            stack.append(text(pos, n, "str"))
+            return pos + n
+
+        def op_short_binunicode(pos: int) -> int:
+            n = buf[pos]
+            pos += 1
+            new = pos + n
+            if new > end:
+                raise fail("string runs past the end of the data")
+            stack.append(str(buf[pos:new], "utf-8", "surrogatepass"))
+            return new
+
+        def op_binunicode8(pos: int) -> int:
+            n = _U8(buf, pos)[0]
+            pos += 8
+            stack.append(text(pos, n, "str"))
+            return pos + n
+
+        def op_binbytes(pos: int) -> int:
+            n = _U4(buf, pos)[0]
+            pos += 4
+            stack.append(text(pos, n, "bytes") if n <= _BYTES_LIMIT else Blob("bytes", pos, n))
+            return take(pos, n)
+
+        def op_short_binbytes(pos: int) -> int:
+            n = buf[pos]
+            pos += 1
+            new = take(pos, n)
+            stack.append(bytes(buf[pos:new]))
+            return new
+
+        def op_binbytes8(pos: int) -> int:
+            n = _U8(buf, pos)[0]
+            pos += 8
+            new = take(pos, n)
+            stack.append(bytes(buf[pos:new]) if n <= _BYTES_LIMIT else Blob("bytes", pos, n))
+            return new
+
+        def op_bytearray8(pos: int) -> int:
+            n = _U8(buf, pos)[0]
+            pos += 8
+            new = take(pos, n)
+            stack.append(Blob("bytes", pos, n))
+            return new
+
+        def op_append(pos: int) -> int:
+            value = stack.pop()
+            target = stack[-1]
+            if isinstance(target, SList):
+                target.extend([value])
+            elif not isinstance(target, (Obj, Unknown)):
+                raise fail(f"APPEND to {_describe(target)}")
+            return pos
+
+        def op_appends(pos: int) -> int:
+            items = pop_mark()
+            target = stack[-1]
+            if isinstance(target, SList):
+                target.extend(items)
+            elif not isinstance(target, (Obj, Unknown)):
+                raise fail(f"APPENDS to {_describe(target)}")
+            return pos
+
+        def op_build(pos: int) -> int:
+            st = stack.pop()
+            inst = stack[-1]
+            check_build(inst, st)
+            if isinstance(inst, Obj):
+                inst.state = st
+                func = inst.func
+                if joblib and isinstance(func, Global) and func.target == _JOBLIB_WRAPPER:
+                    stack[-1] = Unknown("joblib array")
+                    return joblib_array(pos, st)
+            return pos
+
+        def op_global(pos: int) -> int:
+            offset, index = state
+            mline, pos = readline(pos)
+            nline, pos = readline(pos)
+            module = mline.decode("utf-8")
+            name = nline.decode("utf-8")
+            stack.append(do_import(module, name, offset, index))
+            return pos
+
+        def op_stack_global(pos: int) -> int:
+            offset, index = state
+            name = stack.pop()
+            module = stack.pop()
+            name = resolve_str(name)
+            module = resolve_str(module)
+            if type(module) is str and type(name) is str:
+                stack.append(do_import(module, name, offset, index))
+                return pos
+            if isinstance(module, (bytes, int, float, type(None), bool)) or isinstance(
+                name, (bytes, int, float, type(None), bool)
+            ):
+                raise fail("STACK_GLOBAL operands are not strings")
+            if not an.shadow:
+                ctx.report(
+                    R.COMPUTED_IMPORT,
+                    f"STACK_GLOBAL imports module {_describe(module)}, name {_describe(name)}: "
+                    "the target is computed at load time",
+                    an.at(offset, index),
+                )
+            stack.append(Unknown("computed import"))
+            return pos
+
+        def resolve_str(value: object) -> object:
+            if isinstance(value, Blob) and value.kind == "str" and value.length <= _MAX_LINE:
+                return str(
+                    buf[value.offset : value.offset + value.length], "utf-8", "surrogatepass"
+                )
+            return value
+
+        def op_dict(pos: int) -> int:
+            items = pop_mark()
+            d = SDict()
+            for k in range(0, len(items) - 1, 2):
+                d.set(items[k], items[k + 1])
+            stack.append(d)
+            return pos
+
+        def op_empty_dict(pos: int) -> int:
+            stack.append(SDict())
+            return pos
+
+        def op_get(pos: int) -> int:
+            line, pos = readline(pos)
+            stack.append(memo_get(int(line)))
+            return pos
+
+        def memo_get(key: int) -> object:
+            try:
+                return memo[key]
+            except KeyError:
+                raise fail(f"memo key {key} not found") from None
+
+        def op_binget(pos: int) -> int:
+            stack.append(memo_get(buf[pos]))
+            return pos + 1
+
+        def op_long_binget(pos: int) -> int:
+            stack.append(memo_get(_U4(buf, pos)[0]))
+            return pos + 4
+
+        def op_inst(pos: int) -> int:
+            offset, index = state
+            mline, pos = readline(pos)
+            nline, pos = readline(pos)
+            g = do_import(mline.decode("ascii"), nline.decode("ascii"), offset, index)
+            args = tuple(pop_mark())
+            stack.append(call(g, args, "INST"))
+            return pos
+
+        def op_list(pos: int) -> int:
+            items = pop_mark()
+            lst = SList()
+            lst.extend(items)
+            stack.append(lst)
+            return pos
+
+        def op_empty_list(pos: int) -> int:
+            stack.append(SList())
+            return pos
+
+        def op_obj(pos: int) -> int:
+            items = pop_mark()
+            if not items:
+                raise fail("OBJ without a class")
+            stack.append(call(items[0], tuple(items[1:]), "OBJ"))
+            return pos
+
+        def op_put(pos: int) -> int:
+            line, pos = readline(pos)
+            key = int(line)
+            if key < 0:
+                raise fail("negative PUT index")
+            memo[key] = stack[-1]
+            return pos
+
+        def op_binput(pos: int) -> int:
+            memo[buf[pos]] = stack[-1]
+            return pos + 1
+
+        def op_long_binput(pos: int) -> int:
+            memo[_U4(buf, pos)[0]] = stack[-1]
+            return pos + 4
+
+        def op_setitem(pos: int) -> int:
+            value = stack.pop()
+            key = stack.pop()
+            target = stack[-1]
+            if isinstance(target, SDict):
+                target.set(key, value)
+            elif not isinstance(target, (Obj, Unknown)):
+                raise fail(f"SETITEM on {_describe(target)}")
+            return pos
+
+        def op_setitems(pos: int) -> int:
+            items = pop_mark()
+            target = stack[-1]
+            if isinstance(target, SDict):
+                for k in range(0, len(items) - 1, 2):
+                    target.set(items[k], items[k + 1])
+            elif not isinstance(target, (Obj, Unknown)):
+                raise fail(f"SETITEMS on {_describe(target)}")
+            return pos
+
+        def op_tuple(pos: int) -> int:
+            items = tuple(pop_mark())
+            stack.append(items)
+            return pos
+
+        def op_empty_tuple(pos: int) -> int:
+            stack.append(())
+            return pos
+
+        def op_binfloat(pos: int) -> int:
+            stack.append(_F8(buf, pos)[0])
+            return pos + 8
+
+        def op_proto(pos: int) -> int:
+            if buf[pos] > 5:
+                raise fail(f"unsupported pickle protocol {buf[pos]}")
+            return pos + 1
+
+        def op_newobj(pos: int) -> int:
+            args = stack.pop()
+            cls = stack.pop()
+            stack.append(call(cls, args, "NEWOBJ"))
+            return pos
+
+        def ext(code: int) -> None:
+            offset, index = state
+            an.finding(
+                R.EXTENSION,
+                f"EXT opcode with extension code {code}: imports whatever the loading process "
+                "registered with copyreg.add_extension",
+                offset,
+                index,
+            )
+            stack.append(Unknown(f"extension {code}"))
+
+        def op_ext1(pos: int) -> int:
+            ext(buf[pos])
+            return pos + 1
+
+        def op_ext2(pos: int) -> int:
+            ext(_U2(buf, pos)[0])
+            return pos + 2
+
+        def op_ext4(pos: int) -> int:
+            ext(_I4(buf, pos)[0])
+            return pos + 4
+
+        def op_tuple1(pos: int) -> int:
+            stack[-1] = (stack[-1],)
+            return pos
+
+        def op_tuple2(pos: int) -> int:
+            b = stack.pop()
+            stack[-1] = (stack[-1], b)
+            return pos
+
+        def op_tuple3(pos: int) -> int:
+            c = stack.pop()
+            b = stack.pop()
+            stack[-1] = (stack[-1], b, c)
+            return pos
+
+        def op_true(pos: int) -> int:
+            stack.append(True)
+            return pos
+
+        def op_false(pos: int) -> int:
+            stack.append(False)
+            return pos
+
+        def op_long1(pos: int) -> int:
+            n = buf[pos]
+            pos += 1
+            new = take(pos, n)
+            stack.append(int.from_bytes(buf[pos:new], "little", signed=True))
+            return new
+
+        def op_long4(pos: int) -> int:
+            n = _I4(buf, pos)[0]
+            pos += 4
+            new = take(pos, n)
+            if n <= 64:
+                stack.append(int.from_bytes(buf[pos:new], "little", signed=True))
+            else:
+                stack.append(Unknown("large integer"))
+            return new
+
+        def op_empty_set(pos: int) -> int:
+            stack.append(SSet())
+            return pos
+
+        def op_additems(pos: int) -> int:
+            items = pop_mark()
+            target = stack[-1]
+            if isinstance(target, SSet):
+                target.extend(items)
+            elif not isinstance(target, (Obj, Unknown)):
+                raise fail(f"ADDITEMS on {_describe(target)}")
+            return pos
+
+        def op_frozenset(pos: int) -> int:
+            s = SSet(frozen=True)
+            s.extend(pop_mark())
+            stack.append(s)
+            return pos
+
+        def op_newobj_ex(pos: int) -> int:
+            kwargs = stack.pop()
+            args = stack.pop()
+            cls = stack.pop()
+            stack.append(call(cls, (args, kwargs), "NEWOBJ_EX"))
+            return pos
+
+        def op_memoize(pos: int) -> int:
+            memo[len(memo)] = stack[-1]
+            return pos
+
+        def op_frame(pos: int) -> int:
+            n = _U8(buf, pos)[0]
+            pos += 8
+            if pos + n > end:
+                raise fail(f"frame of {n} bytes runs past the end of the data")
+            return pos
+
+        def op_next_buffer(pos: int) -> int:
+            offset, index = state
+            an.finding(
+                R.BUFFER,
+                "NEXT_BUFFER takes an out-of-band buffer supplied by the loader",
+                offset,
+                index,
+                once="buffer",
+            )
+            stack.append(Unknown("out-of-band buffer"))
+            return pos
+
+        def op_readonly_buffer(pos: int) -> int:
+            stack[-1]  # noqa: B018 - underflow check
+            return pos
+
+        # ---------------------------------------------------------------- joblib arrays
+        def joblib_array(pos: int, st: object) -> int:
+            offset, index = state
+            info = _wrapper_layout(st)
+            if isinstance(info, str):
+                an.finding(
+                    R.JOBLIB_ARRAY_UNRESOLVED,
+                    f"joblib NumpyArrayWrapper: {info}; the raw array data that follows cannot "
+                    "be located",
+                    offset,
+                    index,
+                )
+                raise _Limit("joblib array size unknown")
+            count, itemsize, hasobject, aligned = info
+            if hasobject:
+                inner_end, ok = an.stream(pos, joblib=False)
+                if not ok:
+                    raise _Limit("object array pickle could not be analysed")
+                return inner_end
+            region = pos
+            if aligned:
+                if pos >= end:
+                    raise_truncated(offset, index)
+                pos += 1 + buf[pos]
+            nbytes = count * itemsize
+            new = pos + nbytes
+            if new > end:
+                raise_truncated(offset, index)
+            hidden_pickle_check(region, offset, index)
+            return new
+
+        def raise_truncated(offset: int, index: int) -> None:
+            an.finding(
+                R.JOBLIB_TRUNCATED,
+                "joblib array data runs past the end of the file",
+                offset,
+                index,
+            )
+            raise _Limit("joblib array truncated")
+
+        def hidden_pickle_check(region: int, offset: int, index: int) -> None:
+            if an.shadow or not looks_like_pickle(buf, region, strict=True, need_import=True):
+                return
+            an.shadow = True
+            try:
+                an.stream(region, joblib=False)
+            finally:
+                an.shadow = False
+
+        table: list[Callable[[int], int] | None] = [None] * 256
+        for code, fn in (
+            (0x28, op_mark),
+            (0x2E, op_stop),
+            (0x30, op_pop),
+            (0x31, op_pop_mark),
+            (0x32, op_dup),
+            (0x46, op_float),
+            (0x49, op_int),
+            (0x4A, op_binint),
+            (0x4B, op_binint1),
+            (0x4C, op_long),
+            (0x4D, op_binint2),
+            (0x4E, op_none),
+            (0x50, op_persid),
+            (0x51, op_binpersid),
+            (0x52, op_reduce),
+            (0x53, op_string),
+            (0x54, op_binstring),
+            (0x55, op_short_binstring),
+            (0x56, op_unicode),
+            (0x58, op_binunicode),
+            (0x61, op_append),
+            (0x62, op_build),
+            (0x63, op_global),
+            (0x64, op_dict),
+            (0x7D, op_empty_dict),
+            (0x65, op_appends),
+            (0x67, op_get),
+            (0x68, op_binget),
+            (0x69, op_inst),
+            (0x6A, op_long_binget),
+            (0x6C, op_list),
+            (0x5D, op_empty_list),
+            (0x6F, op_obj),
+            (0x70, op_put),
+            (0x71, op_binput),
+            (0x72, op_long_binput),
+            (0x73, op_setitem),
+            (0x74, op_tuple),
+            (0x29, op_empty_tuple),
+            (0x75, op_setitems),
+            (0x47, op_binfloat),
+            (0x80, op_proto),
+            (0x81, op_newobj),
+            (0x82, op_ext1),
+            (0x83, op_ext2),
+            (0x84, op_ext4),
+            (0x85, op_tuple1),
+            (0x86, op_tuple2),
+            (0x87, op_tuple3),
+            (0x88, op_true),
+            (0x89, op_false),
+            (0x8A, op_long1),
+            (0x8B, op_long4),
+            (0x42, op_binbytes),
+            (0x43, op_short_binbytes),
+            (0x8C, op_short_binunicode),
+            (0x8D, op_binunicode8),
+            (0x8E, op_binbytes8),
+            (0x8F, op_empty_set),
+            (0x90, op_additems),
+            (0x91, op_frozenset),
+            (0x92, op_newobj_ex),
+            (0x93, op_stack_global),
+            (0x94, op_memoize),
+            (0x95, op_frame),
+            (0x96, op_bytearray8),
+            (0x97, op_next_buffer),
+            (0x98, op_readonly_buffer),
+        ):
+            table[code] = fn
+
+        # ---------------------------------------------------------------- the loop
+        pos = start
+        count = self.opcodes
+        budget = self.max_ops + count
+        ok = False
+        op = -1
+        try:
+            while True:
+                op = buf[pos]
+                handler = table[op]
+                if handler is None:
+                    raise fail(f"invalid opcode 0x{op:02x}")
+                state[0] = pos
+                state[1] = count
+                count += 1
+                if not count & 0xFFFF:
+                    if count > budget:
+                        raise _Limit(f"more than {self.max_ops} opcodes in one pickle stream")
+                    ctx.check_deadline()
+                pos = handler(pos + 1)
+        except _Stop as stop:
+            ok = True
+            pos = stop.args[0]
+        except _Limit as exc:
+            if not self.shadow:
+                ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", self.at(state[0], state[1]))
+        except RecursionError:
+            if not self.shadow:
+                ctx.report(G.LIMIT_EXHAUSTED, "pickle: nesting too deep", self.at(pos))
+        except (
+            _Malformed,
+            IndexError,
+            KeyError,
+            ValueError,
+            TypeError,
+            struct.error,
+            UnicodeDecodeError,
+            OverflowError,
+        ) as exc:
+            if not self.shadow:
+                self.report_malformed(exc, pos, state, op, count)
+        finally:
+            self.opcodes = count
+            for g in pending.values():
+                self.report_global(g, "imports", g.offset, g.index)
+        return pos, ok
+
+    def report_malformed(
+        self, exc: Exception, pos: int, state: list[int], op: int, count: int
+    ) -> None:
+        size = len(self.buf)
+        if pos >= size:
+            what = "the data ends before a STOP opcode (truncated pickle)"
+        elif isinstance(exc, _Malformed):
+            what = str(exc)
+        elif isinstance(exc, IndexError):
+            what = (
+                f"{_OPNAMES.get(op, hex(op))} needs more values than the stack holds "
+                "(stack underflow) or reads past the end"
+            )
+        elif isinstance(exc, struct.error):
+            what = f"{_OPNAMES.get(op, hex(op))} argument runs past the end of the data"
+        else:
+            what = f"{_OPNAMES.get(op, hex(op))}: {type(exc).__name__}: {exc}"
+        self.ctx.report(
+            G.MALFORMED,
+            f"pickle parsing stopped at opcode #{state[1]}: {what}; pickle.load would fail "
+            "here after running the opcodes before it",
+            self.at(state[0], state[1]),
+        )
+
+
+def _wrapper_layout(st: object) -> tuple[int, int, bool, bool] | str:
+    """(element count, item size, has objects, aligned) of a NumpyArrayWrapper state."""
+    if not isinstance(st, SDict):
+        return "its state is not a constant dict"
+    shape = st.get("shape")
+    if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape):
+        return f"its shape {_describe(shape)} is not a constant tuple of sizes"
+    count = 1
+    for d in shape:
+        count *= d
+    dtype = st.get("dtype")
+    itemsize_hasobj = _dtype_layout(dtype)
+    if isinstance(itemsize_hasobj, str):
+        return itemsize_hasobj
+    itemsize, hasobject = itemsize_hasobj
+    alignment = st.get("numpy_array_alignment_bytes", None)
+    if alignment is not None and type(alignment) is not int:
+        return f"its alignment {_describe(alignment)} is not a constant"
+    return count, itemsize, hasobject, alignment is not None
+
+
+def _dtype_layout(dtype: object) -> tuple[int, bool] | str:
+    if not (
+        isinstance(dtype, Obj)
+        and isinstance(dtype.func, Global)
+        and dtype.func.target in ("numpy:dtype", "numpy.core.multiarray:dtype")
+        and isinstance(dtype.args, tuple)
+        and dtype.args
+        and type(dtype.args[0]) is str
+    ):
+        return f"its dtype {_describe(dtype)} is not a constant numpy.dtype"
+    m = _DTYPE_STR.fullmatch(dtype.args[0].split("[", 1)[0])
+    if m is None:
+        return f"dtype code {dtype.args[0]!r} is not understood"
+    kind, digits = m.group(1), m.group(2)
+    elsize = -1
+    flags = 0
+    st = dtype.state
+    if isinstance(st, tuple) and len(st) >= 8:
+        if type(st[5]) is int:
+            elsize = st[5]
+        if type(st[7]) is int:
+            flags = st[7]
+    if kind == "O" or flags & 1:
+        return 8, True
+    if elsize > 0:
+        return elsize, False
+    if not digits:
+        sizes = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "e": 2, "f": 4, "d": 8}
+        if kind in sizes:
+            return sizes[kind], False
+        return f"dtype code {dtype.args[0]!r} has no size"
+    n = int(digits)
+    if kind == "U":
+        n *= 4
+    if n <= 0:
+        return f"dtype code {dtype.args[0]!r} has no size"
+    return n, False
+
+
+# ------------------------------------------------------------------------------ sniffing
+# Stack effect per opcode: (values popped, values pushed, argument kind).
+# Argument kinds: 0 none, n>0 fixed bytes, -1 one line, -2 two lines, -4 u4 length,
+# -8 u8 length, -5 u1 length, -9 i4 length, -3 mark (push), -6 pop-mark.
+_FIXED: dict[int, tuple[int, int, int]] = {
+    0x28: (0, 0, -3),
+    0x2E: (1, 0, 0),
+    0x30: (1, 0, 0),
+    0x31: (0, 0, -6),
+    0x32: (1, 2, 0),
+    0x46: (0, 1, -1),
+    0x49: (0, 1, -1),
+    0x4A: (0, 1, 4),
+    0x4B: (0, 1, 1),
+    0x4C: (0, 1, -1),
+    0x4D: (0, 1, 2),
+    0x4E: (0, 1, 0),
+    0x50: (0, 1, -1),
+    0x51: (1, 1, 0),
+    0x52: (2, 1, 0),
+    0x53: (0, 1, -1),
+    0x54: (0, 1, -9),
+    0x55: (0, 1, -5),
+    0x56: (0, 1, -1),
+    0x58: (0, 1, -4),
+    0x61: (2, 1, 0),
+    0x62: (2, 1, 0),
+    0x63: (0, 1, -2),
+    0x64: (0, 1, -6),
+    0x7D: (0, 1, 0),
+    0x65: (1, 1, -6),
+    0x67: (0, 1, -1),
+    0x68: (0, 1, 1),
+    0x69: (0, 1, -7),
+    0x6A: (0, 1, 4),
+    0x6C: (0, 1, -6),
+    0x5D: (0, 1, 0),
+    0x6F: (0, 1, -6),
+    0x70: (1, 1, -1),
+    0x71: (1, 1, 1),
+    0x72: (1, 1, 4),
+    0x73: (3, 1, 0),
+    0x74: (0, 1, -6),
+    0x29: (0, 1, 0),
+    0x75: (1, 1, -6),
+    0x47: (0, 1, 8),
+    0x80: (0, 0, 1),
+    0x81: (2, 1, 0),
+    0x82: (0, 1, 1),
+    0x83: (0, 1, 2),
+    0x84: (0, 1, 4),
+    0x85: (1, 1, 0),
+    0x86: (2, 1, 0),
+    0x87: (3, 1, 0),
+    0x88: (0, 1, 0),
+    0x89: (0, 1, 0),
+    0x8A: (0, 1, -5),
+    0x8B: (0, 1, -9),
+    0x42: (0, 1, -4),
+    0x43: (0, 1, -5),
+    0x8C: (0, 1, -5),
+    0x8D: (0, 1, -8),
+    0x8E: (0, 1, -8),
+    0x8F: (0, 1, 0),
+    0x90: (1, 1, -6),
+    0x91: (0, 1, -6),
+    0x92: (3, 1, 0),
+    0x93: (2, 1, 0),
+    0x94: (1, 1, 0),
+    0x95: (0, 0, 8),
+    0x96: (0, 1, -8),
+    0x97: (0, 1, 0),
+    0x98: (1, 1, 0),
+}
+_IMPORT_OPS = frozenset({0x63, 0x69, 0x93, 0x82, 0x83, 0x84})
+_CALL_OPS = frozenset({0x52, 0x81, 0x92, 0x6F, 0x69, 0x62})
+_FIRST_OPS = frozenset(
+    {0x28, 0x63, 0x5D, 0x7D, 0x29, 0x4E, 0x49, 0x53, 0x56, 0x4B, 0x4A, 0x58, 0x55, 0x54}
+    | {0x46, 0x4C, 0x47, 0x4D, 0x42, 0x43, 0x88, 0x89, 0x8C, 0x8D, 0x8E, 0x8A, 0x8B, 0x95}
+)
+_MODULE_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_NAME_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+def looks_like_pickle(
+    data: memoryview,
+    start: int = 0,
+    *,
+    strict: bool = True,
+    need_import: bool = False,
+    max_ops: int = 48,
+) -> bool:
+    """Whether the bytes at ``start`` simulate as a plausible pickle for ``max_ops`` opcodes.
+
+    Checks opcode validity, argument bounds, text-argument syntax and stack discipline on a
+    bounded head only. ``strict`` also requires a protocol 0/1 pickle (no PROTO) to start with
+    a value-pushing opcode and to run at least a few opcodes or reach STOP.
+    """
+    size = len(data)
+    pos = start
+    if pos >= size:
+        return False
+    first = data[pos]
+    has_proto = first == 0x80
+    if has_proto:
+        if pos + 1 >= size or data[pos + 1] > 5:
+            return False
+    elif first not in _FIRST_OPS:
+        return False
+    depth = 0
+    marks: list[int] = []
+    ops = 0
+    seen_import = False
+    seen_call = False
+    while ops < max_ops:
+        if pos >= size:
+            return not strict and not need_import and ops >= 8
+        op = data[pos]
+        eff = _FIXED.get(op)
+        if eff is None:
+            return False
+        pops, pushes, arg = eff
+        pos += 1
+        ops += 1
+        if op in _IMPORT_OPS:
+            seen_import = True
+        if op in _CALL_OPS:
+            seen_call = True
+        if op == 0x80 and ops > 1 and strict:
+            return False
+        if arg > 0:
+            pos += arg
+        elif arg == -1 or arg == -2 or arg == -7:
+            nlines = 1 if arg == -1 else 2
+            for i in range(nlines):
+                chunk = bytes(data[pos : pos + 256])
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    return False
+                line = chunk[:nl]
+                if arg in (-2, -7):
+                    pattern = _MODULE_LINE if i == 0 else _NAME_LINE
+                    if not pattern.match(line):
+                        return False
+                elif op in (0x49, 0x4C, 0x67, 0x70):
+                    body = line[:-1] if op == 0x4C and line.endswith(b"L") else line
+                    if not body.lstrip(b"-").isdigit():
+                        return False
+                elif op == 0x53:
+                    if len(line) < 2 or line[:1] not in (b"'", b'"') or line[-1:] != line[:1]:
+                        return False
+                elif op == 0x46:
+                    try:
+                        float(line)
+                    except ValueError:
+                        return False
+                elif op == 0x50 and not line.isascii():
+                    return False
+                pos += nl + 1
+        elif arg == -4 and pos + 4 <= size:
+            pos += 4 + int.from_bytes(data[pos : pos + 4], "little")
+        elif arg == -8 and pos + 8 <= size:
+            pos += 8 + int.from_bytes(data[pos : pos + 8], "little")
+        elif arg == -5 and pos < size:
+            pos += 1 + data[pos]
+        elif arg == -9 and pos + 4 <= size:
+            n = int.from_bytes(data[pos : pos + 4], "little", signed=True)
+            if n < 0:
+                return False
+            pos += 4 + n
+        elif arg in (-4, -8, -5, -9):
+            return False
+        if arg == -3:
+            marks.append(depth)
+            depth = 0
+            continue
+        if arg in (-6, -7):
+            if not marks:
+                return False
+            if op in (0x65, 0x75, 0x90) and marks[-1] < 1:
+                return False
+            if op == 0x6F and depth < 1:
+                return False
+            depth = marks.pop()
+            if op in (0x65, 0x75, 0x90):
+                continue
+            depth += 1
+            continue
+        if op == 0x30 and depth == 0:
+            if not marks:
+                return False
+            depth = marks.pop()
+            continue
+        if depth < pops:
+            return False
+        depth += pushes - pops
+        if op == 0x2E:
+            if depth != 0 or marks:
+                return False
+            return (not need_import or seen_import) and (ops >= 3 or not strict)
+        if pos > size:
+            return False
+    if need_import:
+        return seen_import and seen_call
+    return True
+
+
+def scan_pickle_stream(
+    data: memoryview,
+    ctx: ScanContext,
+    loc: Location,
+    *,
+    start: int = 0,
+    single: bool = False,
+    context: str = "pickle",
+) -> PickleSummary:
+    """Analyse the pickle stream(s) in ``data`` from ``start`` and report findings to ``ctx``.
+
+    Never raises for malformed input: a malformed or limit finding is reported and the summary
+    says ``complete=False``. ``single`` stops after one STOP; otherwise concatenated pickles are
+    analysed too (up to ``max_pickle_streams``) and non-pickle trailing bytes are reported.
+    ``context`` is ``"pickle"``, ``"joblib"`` (NumpyArrayWrapper data follows its BUILD; the
+    default for plain pickles too, since the bytes decide), ``"pytorch"`` (persistent IDs are
+    normal) or any other label used in messages.
+    """
+    joblib = context != "pytorch"
+    analyser = _Analyser(data, ctx, loc, context, joblib)
+    return analyser.run(start, single)

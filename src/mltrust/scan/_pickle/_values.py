@@ -1,0 +1,132 @@
+"""Symbolic values on the stack of the pickle machine.
+
+Constants are plain Python values (``str``, ``bytes``, ``int``, ``float``, ``bool``, ``None``)
+when small; large strings and byte strings are :class:`Blob` references (offset and length into
+the scanned buffer), never copies. Containers keep at most :data:`MAX_ITEMS` items: the analysis
+needs small structures (joblib wrapper states, dtype states), not the model's data.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MAX_ITEMS", "Blob", "Global", "Obj", "SDict", "SList", "SSet", "Unknown"]
+
+#: Items kept per symbolic container; the rest are counted but dropped.
+MAX_ITEMS = 4096
+
+
+class Blob:
+    """A large ``str``/``bytes`` constant left in the buffer: ``kind`` is ``str`` or ``bytes``."""
+
+    __slots__ = ("kind", "length", "offset")
+
+    def __init__(self, kind: str, offset: int, length: int) -> None:
+        self.kind = kind
+        self.offset = offset
+        self.length = length
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} of {self.length} bytes at {self.offset}>"
+
+
+class Global:
+    """The result of GLOBAL/STACK_GLOBAL/INST's import: ``module:name``."""
+
+    __slots__ = ("allowed", "index", "module", "name", "offset")
+
+    def __init__(self, module: str, name: str, offset: int, index: int, allowed: bool) -> None:
+        self.module = module
+        self.name = name
+        self.offset = offset
+        self.index = index
+        self.allowed = allowed
+
+    @property
+    def target(self) -> str:
+        return f"{self.module}:{self.name}"
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+class Obj:
+    """The result of a call (REDUCE, NEWOBJ, OBJ, INST...) with the state set by BUILD."""
+
+    __slots__ = ("args", "func", "state")
+
+    def __init__(self, func: object, args: object) -> None:
+        self.func = func
+        self.args = args
+        self.state: object = None
+
+    def __repr__(self) -> str:
+        return f"{self.func!r}(...)"
+
+
+class Unknown:
+    """A value the analysis cannot know (persistent IDs, buffers, extension codes)."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"<{self.what}>"
+
+
+class SList:
+    """A list (or the target of APPEND/APPENDS) with a capped item store."""
+
+    __slots__ = ("count", "items")
+
+    def __init__(self) -> None:
+        self.items: list[object] = []
+        self.count = 0
+
+    def extend(self, values: list[object]) -> None:
+        self.count += len(values)
+        room = MAX_ITEMS - len(self.items)
+        if room > 0:
+            self.items.extend(values[:room])
+
+
+class SDict:
+    """A dict with a capped store of ``(key, value)`` pairs."""
+
+    __slots__ = ("count", "items")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[object, object]] = []
+        self.count = 0
+
+    def set(self, key: object, value: object) -> None:
+        self.count += 1
+        if len(self.items) < MAX_ITEMS:
+            self.items.append((key, value))
+
+    def get(self, key: str, default: object = None) -> object:
+        result = default
+        for k, v in self.items:
+            if k == key and type(k) is str:
+                result = v
+        return result
+
+    def keys(self) -> list[object]:
+        return [k for k, _ in self.items]
+
+
+class SSet:
+    """A set or frozenset with a capped item store."""
+
+    __slots__ = ("count", "frozen", "items")
+
+    def __init__(self, frozen: bool = False) -> None:
+        self.items: list[object] = []
+        self.count = 0
+        self.frozen = frozen
+
+    def extend(self, values: list[object]) -> None:
+        self.count += len(values)
+        room = MAX_ITEMS - len(self.items)
+        if room > 0:
+            self.items.extend(values[:room])

@@ -1,0 +1,102 @@
+"""Pickle and joblib files (protocols 0-5, concatenated streams, joblib array data).
+
+Also the legacy joblib "Z-file" container (joblib < 0.10 compressed pickles: ``ZF``, the
+uncompressed length in hex, then one zlib stream), decompressed within the scan's budget and
+scanned as nested content. Modern compressed joblib files are plain zlib/gzip/bz2/xz/lzma
+streams handled by the generic decompression scanners.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, ClassVar
+
+from mltrust.errors import InputError, LimitExceeded
+from mltrust.scan._pickle import _rules as _pickle_rules  # noqa: F401  (registers the rules)
+from mltrust.scan._pickle._machine import looks_like_pickle, scan_pickle_stream
+from mltrust.scan.interface import FormatScanner
+
+if TYPE_CHECKING:
+    from mltrust.findings import Location
+    from mltrust.scan._context import ScanContext
+
+__all__ = ["JoblibZFileScanner", "PickleScanner"]
+
+#: How far into the head a pickle is validated when sniffing.
+_SNIFF_OPS = 48
+
+
+class PickleScanner(FormatScanner):
+    """Python pickles (and joblib files, which are pickles followed by raw array data)."""
+
+    name: ClassVar[str] = "pickle"
+    description: ClassVar[str] = (
+        "Python pickle protocols 0-5 and joblib dumps: a symbolic stack machine resolves every "
+        "import and call without unpickling"
+    )
+    priority: ClassVar[int] = 40
+    suffixes: ClassVar[tuple[str, ...]] = (".pkl", ".pickle", ".joblib", ".dat")
+    can_execute_code: ClassVar[bool] = True
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        return looks_like_pickle(data, 0, strict=True, max_ops=_SNIFF_OPS)
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        summary = scan_pickle_stream(data, ctx, loc, context="pickle")
+        ctx.facts["pickle_streams"] = summary.streams
+        ctx.facts["pickle_opcodes"] = summary.opcodes
+
+
+_ZF_LENGTH = len(f"{2**64:#x}")  # joblib's _MAX_LEN
+
+
+class JoblibZFileScanner(FormatScanner):
+    """Legacy joblib compressed pickles (``ZF`` + hex length + zlib stream)."""
+
+    name: ClassVar[str] = "joblib-zfile"
+    description: ClassVar[str] = (
+        "legacy joblib (< 0.10) zlib-compressed pickle; decompressed and scanned as a pickle"
+    )
+    priority: ClassVar[int] = 45
+    can_execute_code: ClassVar[bool] = True
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        head = bytes(data[: 2 + _ZF_LENGTH + 1])
+        if len(head) < 3 + _ZF_LENGTH or head[:4] != b"ZF0x":
+            return False
+        try:
+            int(head[2 : 2 + _ZF_LENGTH].strip(), 16)
+        except ValueError:
+            return False
+        return head[2 + _ZF_LENGTH] == 0x78
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        declared = int(bytes(data[2 : 2 + _ZF_LENGTH]).strip(), 16)
+        limit = ctx.config.limits.max_member_bytes
+        if declared > limit:
+            raise LimitExceeded(f"Z-file declares {declared} bytes, above max_member_bytes")
+        body = data[2 + _ZF_LENGTH :]
+        ratio = ctx.config.limits.max_compression_ratio
+        cap = min(limit, max(int(len(body) * ratio), 1 << 20))
+        decomp = zlib.decompressobj()
+        chunks: list[bytes] = []
+        total = 0
+        step = 1 << 20
+        for offset in range(0, len(body), step):
+            try:
+                out = decomp.decompress(body[offset : offset + step], cap + 1 - total)
+            except zlib.error as exc:
+                raise InputError(f"Z-file zlib stream is corrupt: {exc}") from None
+            total += len(out)
+            ctx.charge_decompressed(len(out))
+            if total > cap:
+                raise LimitExceeded("Z-file expands beyond the decompression limits (bomb?)")
+            chunks.append(out)
+            if decomp.eof:
+                break
+        if not decomp.eof:
+            raise InputError("Z-file zlib stream is truncated")
+        payload = b"".join(chunks)
+        if len(payload) != declared:
+            raise InputError(f"Z-file holds {len(payload)} bytes but declares {declared}")
+        ctx.scan_nested(payload, loc.member("zfile"), "zfile.pkl")
