@@ -283,14 +283,18 @@ def _allowed_by_config(dotted: str, config: ScanConfig) -> bool:
 
 
 def judge_callable(
-    dotted: str, config: ScanConfig, *, allow_prefixes: tuple[str, ...] = ()
+    dotted: str,
+    config: ScanConfig,
+    *,
+    allow_prefixes: tuple[str, ...] = (),
+    split: tuple[str, str] | None = None,
 ) -> Judgement:
     """Judge the callable named by the dotted path ``dotted`` (``os.system``, ``torch.nn.Linear``).
 
     Order: the denylist of dangerous callables and gadgets (always wins); the project's
     ``allow_targets``; ``allow_prefixes`` given by the caller; the pickle analyser's
-    ``judge_global`` when installed, tried with every split of the path into module and
-    qualified name; otherwise the target is unknown (medium).
+    ``judge_global`` when installed, given ``split`` (module, name) or else the path split before
+    its last component; otherwise the target is unknown (medium).
     """
     dotted = dotted.strip()
     if not dotted or not all(p.isidentifier() for p in dotted.split(".")):
@@ -305,21 +309,13 @@ def judge_callable(
             return Judgement(None, f"allowlisted prefix {prefix}")
     judge = _pickle_judge()
     if judge is not None and "." in dotted:
-        parts = dotted.split(".")
-        allowed = False
-        worst: tuple[Severity, str] | None = None
-        for i in range(len(parts) - 1, 0, -1):
-            verdict = judge(".".join(parts[:i]), ".".join(parts[i:]), config)
-            if getattr(verdict, "allowed", False):
-                allowed = True
-                continue
-            sev = getattr(verdict, "severity", None)
-            if isinstance(sev, Severity) and (worst is None or sev > worst[0]):
-                worst = (sev, str(getattr(verdict, "reason", "")))
-        if worst is not None and worst[0] > Severity.MEDIUM:
-            return Judgement(worst[0], f"{dotted}: {worst[1]}", True)
-        if allowed:
+        module, name = split if split is not None else tuple(dotted.rsplit(".", 1))
+        verdict = judge(module, name, config)
+        if getattr(verdict, "allowed", False):
             return Judgement(None, "allowed by the import allowlist")
+        sev = getattr(verdict, "severity", None)
+        if isinstance(sev, Severity) and sev > Severity.MEDIUM:
+            return Judgement(sev, f"{dotted}: {getattr(verdict, 'reason', '')}", True)
     return Judgement(Severity.MEDIUM, f"{dotted} is not a known-safe callable")
 
 
@@ -551,9 +547,16 @@ def _check_lambda_layer(
             )
 
 
-def _report_callable(ctx: ScanContext, loc: Location, where: str, dotted: str, what: str) -> bool:
+def _report_callable(
+    ctx: ScanContext,
+    loc: Location,
+    where: str,
+    dotted: str,
+    what: str,
+    split: tuple[str, str] | None = None,
+) -> bool:
     """Judge a non-Keras ``dotted`` callable; True when a finding was reported."""
-    verdict = judge_callable(dotted, ctx.config)
+    verdict = judge_callable(dotted, ctx.config, split=split)
     if verdict.allowed:
         return False
     if verdict.known_bad:
@@ -619,7 +622,12 @@ def _check_object(d: dict[str, Any], ctx: ScanContext, loc: Location, where: str
                 reported = True
         else:
             reported = _report_callable(
-                ctx, loc, where, f"{module}.{name}", f"Keras object {class_name!r}"
+                ctx,
+                loc,
+                where,
+                f"{module}.{name}",
+                f"Keras object {class_name!r}",
+                split=(module, name) if isinstance(name, str) else None,
             )
     if not reported and isinstance(registered, str) and ">" in registered:
         package, _, reg_name = registered.partition(">")
