@@ -35,7 +35,7 @@ from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
 from mltrust.scan.interface import FormatScanner
 
-__all__ = ["CHECKPOINT_OPS", "FILE_OPS", "PYTHON_OPS", "TensorflowScanner"]
+__all__ = ["CHECKPOINT_OPS", "FILE_OPS", "PYTHON_OPS", "TensorflowScanner", "TfCheckpointScanner"]
 
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 FILE_OPS = frozenset(
@@ -205,7 +205,18 @@ def _looks_like_saved_model(data: memoryview) -> bool:
     if length == 0 or inner >= len(data):
         return False
     key, _ = pb.read_varint(data, inner, min(len(data), inner + 5))
-    return key & 7 == pb.LEN and key >> 3 in _META_GRAPH_FIELDS
+    if key & 7 != pb.LEN or key >> 3 not in _META_GRAPH_FIELDS:
+        return False
+    # A SavedModel has only fields 1 and 2 at the top level (an ONNX model has a graph, 7).
+    try:
+        for index, f in enumerate(pb.iter_fields(data)):
+            if (f.number, f.wire_type) not in ((1, pb.VARINT), (2, pb.LEN)):
+                return False
+            if index >= 64:
+                break
+    except pb.ProtobufError:
+        pass  # truncated: reported as malformed by the scan
+    return True
 
 
 def _looks_like_graph_def(data: memoryview) -> bool:
@@ -476,3 +487,50 @@ def _lambda_layers(doc: object, max_depth: int) -> list[str]:
             for i, v in enumerate(node):
                 stack.append((v, f"{path}[{i}]", depth + 1))
     return found
+
+
+# --- variables/ checkpoint files ------------------------------------------------------------------
+
+#: Footer magic of the SSTable that holds a TensorFlow checkpoint index (``variables.index``).
+_SSTABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
+_SSTABLE_FOOTER = 48
+_DATA_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
+
+
+class TfCheckpointScanner(FormatScanner):
+    """TensorFlow checkpoint files of a SavedModel's ``variables/`` folder.
+
+    The index (``variables.index``) is an SSTable recognised by its footer magic; data shards
+    (``variables.data-00000-of-00001``) hold raw tensor bytes that TensorFlow reads by offset and
+    never interprets as code, so they are recorded as raw data. Other scanners still run on the
+    same bytes: a shard that is really a pickle or an archive is reported by them.
+    """
+
+    name = "tf-checkpoint"
+    description = "TensorFlow checkpoint index (SSTable) and raw data shards"
+    priority = 10
+    suffixes = (".index",)
+    can_execute_code = False
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        if len(data) >= _SSTABLE_FOOTER and data[len(data) - 8 :] == _SSTABLE_MAGIC:
+            return True
+        return _DATA_SHARD.search(name) is not None
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        if len(data) >= _SSTABLE_FOOTER and data[len(data) - 8 :] == _SSTABLE_MAGIC:
+            ctx.facts["tensorflow.checkpoint"] = "index"
+            # Footer: metaindex and index block handles (two varint pairs), then padding.
+            footer = len(data) - _SSTABLE_FOOTER
+            pos = footer
+            for what in ("metaindex offset", "metaindex size", "index offset", "index size"):
+                value, pos = pb.read_varint(data, pos, len(data) - 8)
+                if value > len(data):
+                    ctx.report(
+                        rules.TF_MALFORMED,
+                        f"checkpoint index footer: {what} {value} is past the end of the file",
+                        loc.at(footer),
+                    )
+                    return
+        else:
+            ctx.facts["tensorflow.checkpoint"] = "data shard"
