@@ -119,7 +119,7 @@ class _Reader:
 
 def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
     """A reader and the absolute position of the root group's object header."""
-    if sb + 9 > len(data):
+    if sb + 16 > len(data):
         raise InputError("HDF5 superblock truncated")
     version = data[sb + 8]
     if version in (0, 1):
