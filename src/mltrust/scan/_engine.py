@@ -183,7 +183,7 @@ def scan_file(path: str | Path, config: ScanConfig | None = None) -> FileResult:
                     mapped.close()
                 except BufferError:  # a scanner kept a slice alive; the GC will unmap it
                     log.debug("mapping of %s still referenced; left to the GC", spath)
-        return _finish(spath, len(view) if not mapped else size, ctx, started, sha)
+        return _finish(spath, size, ctx, started, sha)
     except OSError as exc:
         return _unreadable(spath, 0, exc, started)
     finally:
