@@ -309,3 +309,12 @@ def test_checkpoint_index_footer_past_end() -> None:
     footer = (b"\xff\xff\xff\x7f\x05").ljust(40, b"\0") + magic
     ctx = scan_data(b"\0" * 16 + footer, "/m/variables/variables.index")
     assert MALFORMED in rule_ids(ctx)
+
+
+def test_lambda_layer_in_saved_model_object_graph_metadata() -> None:
+    lam = json.dumps({"class_name": "Lambda", "config": {"function": ["YWJj", None, None]}})
+    user_object = ld(1, "_tf_keras_layer") + ld(3, lam)
+    object_graph = ld(1, ld(4, user_object))
+    meta = ld(1, ld(4, "serve")) + ld(2, graph_def(SERVING)) + ld(7, object_graph)
+    ctx = scan_sm(vi(1, 1) + ld(2, meta))
+    assert LAMBDA in rule_ids(ctx)

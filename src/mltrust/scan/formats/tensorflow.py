@@ -294,6 +294,8 @@ def _meta_graph(w: _Walk, f: pb.Field) -> None:
                         w.saver_prefixes.add(tensor.rsplit("/", 1)[0] + "/")
         elif g.number == 2 and g.wire_type == pb.LEN:
             graph_defs.append(g)
+        elif g.number == 7 and g.wire_type == pb.LEN:  # object_graph_def
+            _object_graph(w, g)
         elif g.number == 1 and g.wire_type == pb.LEN:  # meta_info_def: tags
             tags = [
                 pb.text(data, t, 256)
@@ -304,6 +306,20 @@ def _meta_graph(w: _Walk, f: pb.Field) -> None:
                 w.ctx.facts["tensorflow.tags"] = ",".join(sorted(set(tags)))
     for g in graph_defs:
         _graph_def(w, g.value, g.end)
+
+
+def _object_graph(w: _Walk, f: pb.Field) -> None:
+    """Keras layer configs kept in ``SavedUserObject.metadata`` (TF 2.0-2.4 Keras models)."""
+    data = w.data
+    for node_field in pb.iter_fields(data, f.value, f.end):
+        if node_field.number != 1 or node_field.wire_type != pb.LEN:
+            continue
+        for g in pb.iter_fields(data, node_field.value, node_field.end):
+            if g.number != 4 or g.wire_type != pb.LEN:  # user_object
+                continue
+            for u in pb.iter_fields(data, g.value, g.end):
+                if u.number == 3 and u.wire_type == pb.LEN and u.size:
+                    _check_keras_json(data, u, w.ctx, w.loc)
 
 
 def _graph_def(w: _Walk, start: int, end: int) -> None:
@@ -447,26 +463,30 @@ def _keras_metadata(data: memoryview, ctx: ScanContext, loc: Location) -> None:
         if objects > limits.max_entries:
             raise LimitExceeded(f"more than max_entries={limits.max_entries} Keras objects")
         for g in pb.iter_fields(data, f.value, f.end):
-            if g.number != 5 or g.wire_type != pb.LEN:
-                continue
-            if g.size > limits.max_text_bytes:
-                raise LimitExceeded(f"Keras metadata of {g.size} bytes exceeds max_text_bytes")
-            try:
-                doc = json.loads(bytes(data[g.value : g.end]).decode("utf-8"))
-            except (ValueError, RecursionError) as exc:
-                ctx.report(
-                    rules.TF_MALFORMED,
-                    f"Keras metadata is not valid JSON: {exc}",
-                    loc.at(g.offset),
-                )
-                continue
-            for path in _lambda_layers(doc, limits.max_nesting_depth)[:20]:
-                ctx.report(
-                    rules.TF_KERAS_LAMBDA,
-                    f"Keras Lambda layer or serialized function at {path}",
-                    loc.at(g.offset),
-                )
+            if g.number == 5 and g.wire_type == pb.LEN:
+                _check_keras_json(data, g, ctx, loc)
     ctx.facts["tensorflow.keras_objects"] = objects
+
+
+def _check_keras_json(data: memoryview, g: pb.Field, ctx: ScanContext, loc: Location) -> None:
+    limits = ctx.config.limits
+    if g.size > limits.max_text_bytes:
+        raise LimitExceeded(f"Keras metadata of {g.size} bytes exceeds max_text_bytes")
+    try:
+        doc = json.loads(bytes(data[g.value : g.end]).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        ctx.report(
+            rules.TF_MALFORMED,
+            f"Keras metadata is not valid JSON: {exc}",
+            loc.at(g.offset),
+        )
+        return
+    for path in _lambda_layers(doc, limits.max_nesting_depth)[:20]:
+        ctx.report(
+            rules.TF_KERAS_LAMBDA,
+            f"Keras Lambda layer or serialized function at {path}",
+            loc.at(g.offset),
+        )
 
 
 def _lambda_layers(doc: object, max_depth: int) -> list[str]:
