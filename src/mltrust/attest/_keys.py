@@ -16,7 +16,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TypeAlias
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,8 +40,8 @@ __all__ = [
     "verify_bytes",
 ]
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
+PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey: TypeAlias = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 KEY_TYPES: tuple[str, ...] = ("ecdsa-p256", "ed25519")
 _MAX_KEY_BYTES = 1024 * 1024
 _EC_HASHES: dict[str, hashes.HashAlgorithm] = {
@@ -253,7 +253,9 @@ def generate_keypair(
         if passphrase is not None
         else serialization.NoEncryption()
     )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
     _write_private(private_path, pem)
     public_path.write_bytes(_spki_pem(pub))
     return KeyPair(private_path=private_path, public_path=public_path, fingerprint=fp)

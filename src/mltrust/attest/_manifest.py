@@ -41,10 +41,10 @@ from mltrust.errors import ConfigError, InputError
 __all__ = [
     "DEFAULT_IGNORES",
     "GIT_IGNORES",
-    "SymlinkError",
     "HASH_ALGORITHMS",
     "FileEntry",
     "Manifest",
+    "SymlinkError",
     "build_manifest",
 ]
 

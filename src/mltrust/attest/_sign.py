@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrust.attest._bundle import (
+    INTOTO_PAYLOAD_TYPE,
     STATEMENT_TYPE,
     canonical_json,
     make_bundle,
     make_envelope,
     pae,
-    INTOTO_PAYLOAD_TYPE,
 )
 from mltrust.attest._keys import (
     PrivateKey,

@@ -498,9 +498,7 @@ def verify_attestation(
     """An attestation must be signed by a pinned key and be about ``root_digest``."""
     statement, fp, _ = open_bundle(read_bundle(bundle_path), keys)
     subjects = statement["subject"]
-    digests = {
-        s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, Mapping)
-    }
+    digests = {s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, Mapping)}
     if root_digest not in digests:
         raise VerificationError(
             f"attestation {bundle_path.name} is about another subject, not {root_digest[:16]}…"
@@ -602,7 +600,9 @@ def verify(
             default_ignores=False,
         )
     except SymlinkError as exc:
-        raise VerificationError(f"model verification failed: {exc}", differences=[str(exc)]) from exc
+        raise VerificationError(
+            f"model verification failed: {exc}", differences=[str(exc)]
+        ) from exc
     diffs = _differences(expected.manifest, actual)
     if diffs:
         raise VerificationError(

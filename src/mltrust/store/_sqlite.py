@@ -31,7 +31,7 @@ from typing import Any
 
 from mltrust.errors import ConfigError, InputError
 
-__all__ = ["EvidenceStore", "StoredStatement", "StoredVerdict", "VERDICTS"]
+__all__ = ["VERDICTS", "EvidenceStore", "StoredStatement", "StoredVerdict"]
 
 SCHEMA_VERSION = 1
 VERDICTS: tuple[str, ...] = ("pass", "fail", "error")
@@ -318,7 +318,7 @@ class EvidenceStore:
         if predicate_type is not None:
             where.append("predicate_type = ?")
             params.append(predicate_type)
-        sql = f"SELECT {self._S_COLS} FROM statements"
+        sql = f"SELECT {self._S_COLS} FROM statements"  # noqa: S608 (constant columns)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, id"
@@ -326,7 +326,7 @@ class EvidenceStore:
 
     def verdicts(self, *, subject_digest: str | None = None) -> list[StoredVerdict]:
         """Verdicts, oldest first, optionally for one subject."""
-        sql = f"SELECT {self._V_COLS} FROM verdicts"
+        sql = f"SELECT {self._V_COLS} FROM verdicts"  # noqa: S608 (constant columns)
         params: tuple[Any, ...] = ()
         if subject_digest is not None:
             sql += " WHERE subject_digest = ?"
@@ -343,13 +343,15 @@ class EvidenceStore:
         found: list[StoredStatement | StoredVerdict] = [
             self._statement(r)
             for r in self._query(
-                f"SELECT {self._S_COLS} FROM statements WHERE id LIKE ? LIMIT 2", (pattern,)
+                f"SELECT {self._S_COLS} FROM statements WHERE id LIKE ? LIMIT 2",  # noqa: S608
+                (pattern,),
             )
         ]
         found += [
             self._verdict(r)
             for r in self._query(
-                f"SELECT {self._V_COLS} FROM verdicts WHERE id LIKE ? LIMIT 2", (pattern,)
+                f"SELECT {self._V_COLS} FROM verdicts WHERE id LIKE ? LIMIT 2",  # noqa: S608
+                (pattern,),
             )
         ]
         if not found:

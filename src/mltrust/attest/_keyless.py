@@ -1,0 +1,288 @@
+"""Offline verification of keyless (certificate) Sigstore bundles against a user trust policy.
+
+What is checked:
+
+* the leaf certificate chains, through the bundle's intermediates, to one of the user's
+  trusted CA certificates (each link's signature, ``BasicConstraints CA:TRUE`` on issuers,
+  validity periods at the signing time);
+* the leaf allows code signing (KeyUsage digitalSignature, ExtendedKeyUsage codeSigning);
+* the identity policy: the leaf's SubjectAlternativeName (email or URI) equals
+  ``--cert-identity`` and its Fulcio OIDC-issuer extension (1.3.6.1.4.1.57264.1.8, or the
+  legacy 1.3.6.1.4.1.57264.1.1) equals ``--cert-oidc-issuer``;
+* with ``--rekor-key``: every transparency-log entry's signed entry timestamp
+  (``inclusionPromise``) is verified with that key, the entry's body must name this payload's
+  digest, and its ``integratedTime`` (inside the leaf's validity) becomes the signing time.
+
+What is **not** checked offline: Merkle inclusion proofs and signed checkpoints (they need the
+log's current state), and certificate revocation. Without ``--rekor-key`` no signing time can be
+established, so the chain is checked at the present time (short-lived Fulcio certificates then
+fail as expired; that is the honest answer, not a bug).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from mltrust.attest._bundle import ParsedBundle, b64decode_strict
+from mltrust.attest._keys import PublicKey, load_public_key, verify_bytes
+from mltrust.errors import ConfigError, InputError, VerificationError
+
+if TYPE_CHECKING:
+    from mltrust.attest._verify import KeylessPolicy
+
+__all__ = ["OIDC_ISSUER_OID", "OIDC_ISSUER_V2_OID", "verify_certificate_bundle"]
+
+OIDC_ISSUER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+OIDC_ISSUER_V2_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+_MAX_CHAIN = 6
+
+
+def _load_roots(policy: KeylessPolicy) -> list[x509.Certificate]:
+    roots: list[x509.Certificate] = []
+    for path in policy.trusted_roots:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read trusted root {path}: {exc.strerror or exc}") from exc
+        try:
+            roots += x509.load_pem_x509_certificates(data)
+        except ValueError as exc:
+            raise InputError(f"trusted root {path} holds no PEM certificate") from exc
+    if not roots:
+        raise ConfigError("keyless verification needs at least one trusted root certificate")
+    return roots
+
+
+def _load_chain(parsed: ParsedBundle) -> list[x509.Certificate]:
+    if not parsed.certificates:
+        raise VerificationError("the bundle carries no certificate (not a keyless bundle)")
+    if len(parsed.certificates) > _MAX_CHAIN:
+        raise VerificationError("the bundle's certificate chain is too long")
+    chain: list[x509.Certificate] = []
+    for der in parsed.certificates:
+        try:
+            chain.append(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            raise InputError("malformed bundle: a certificate is not valid DER") from exc
+    return chain
+
+
+def _valid_at(cert: x509.Certificate, when: datetime, what: str) -> None:
+    if not (cert.not_valid_before_utc <= when <= cert.not_valid_after_utc):
+        raise VerificationError(
+            f"{what} certificate is not valid at {when.isoformat()} "
+            f"(valid {cert.not_valid_before_utc.isoformat()} to "
+            f"{cert.not_valid_after_utc.isoformat()})"
+        )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return False
+    return bool(bc.ca)
+
+
+def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _check_chain(
+    chain: list[x509.Certificate], roots: list[x509.Certificate], when: datetime
+) -> None:
+    leaf = chain[0]
+    _valid_at(leaf, when, "the signing")
+    current = leaf
+    pool = list(chain[1:])
+    for _depth in range(_MAX_CHAIN):
+        for root in roots:
+            if _issued_by(current, root):
+                if not _is_ca(root):
+                    raise VerificationError("the trusted root is not a CA certificate")
+                _valid_at(root, when, "the trusted root")
+                return
+        nxt = next((c for c in pool if _issued_by(current, c)), None)
+        if nxt is None:
+            break
+        if not _is_ca(nxt):
+            raise VerificationError("an intermediate certificate is not a CA")
+        _valid_at(nxt, when, "an intermediate")
+        pool.remove(nxt)
+        current = nxt
+    raise VerificationError("the signing certificate does not chain to a trusted root")
+
+
+def _check_usage(leaf: x509.Certificate) -> None:
+    try:
+        ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not ku.digital_signature:
+            raise VerificationError("the signing certificate does not allow digital signatures")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound as exc:
+        raise VerificationError("the signing certificate has no code-signing usage") from exc
+    if ExtendedKeyUsageOID.CODE_SIGNING not in eku:
+        raise VerificationError("the signing certificate is not for code signing")
+
+
+def _identities(leaf: x509.Certificate) -> list[str]:
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [
+        *san.get_values_for_type(x509.RFC822Name),
+        *san.get_values_for_type(x509.UniformResourceIdentifier),
+    ]
+
+
+def _der_utf8(data: bytes) -> str | None:
+    # A DER UTF8String: tag 0x0c, short or long length form.
+    if len(data) < 2 or data[0] != 0x0C:
+        return None
+    length = data[1]
+    offset = 2
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0 or n > 2 or len(data) < 2 + n:
+            return None
+        length = int.from_bytes(data[2 : 2 + n], "big")
+        offset = 2 + n
+    if offset + length != len(data):
+        return None
+    try:
+        return data[offset:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _oidc_issuer(leaf: x509.Certificate) -> str | None:
+    for ext in leaf.extensions:
+        if ext.oid == OIDC_ISSUER_V2_OID and isinstance(ext.value, x509.UnrecognizedExtension):
+            return _der_utf8(ext.value.value)
+    for ext in leaf.extensions:
+        if ext.oid == OIDC_ISSUER_OID and isinstance(ext.value, x509.UnrecognizedExtension):
+            try:
+                return ext.value.value.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _int_field(entry: Mapping[str, Any], name: str) -> int:
+    value = entry.get(name)
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise VerificationError(f"malformed transparency-log entry: {name}") from exc
+
+
+def _check_tlog(parsed: ParsedBundle, rekor_key: PublicKey) -> datetime:
+    """Verify every entry's signed entry timestamp; return the earliest integrated time."""
+    if not parsed.tlog_entries:
+        raise VerificationError("--rekor-key was given but the bundle has no tlog entries")
+    payload_hash = hashlib.sha256(parsed.envelope.payload).hexdigest()
+    log_id_expected = hashlib.sha256(
+        rekor_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).hexdigest()
+    times: list[int] = []
+    for entry in parsed.tlog_entries:
+        body_b64 = entry.get("canonicalizedBody")
+        body = b64decode_strict(body_b64, "tlogEntries[].canonicalizedBody")
+        log_id = entry.get("logId")
+        if not isinstance(log_id, Mapping):
+            raise VerificationError("malformed transparency-log entry: logId")
+        key_id = b64decode_strict(log_id.get("keyId"), "tlogEntries[].logId.keyId").hex()
+        if key_id != log_id_expected:
+            raise VerificationError("a transparency-log entry comes from another log")
+        promise = entry.get("inclusionPromise")
+        if not isinstance(promise, Mapping):
+            raise VerificationError("a transparency-log entry has no inclusion promise")
+        set_sig = b64decode_strict(promise.get("signedEntryTimestamp"), "signedEntryTimestamp")
+        integrated = _int_field(entry, "integratedTime")
+        signed = json.dumps(
+            {
+                "body": body_b64,
+                "integratedTime": integrated,
+                "logID": key_id,
+                "logIndex": _int_field(entry, "logIndex"),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        if not verify_bytes(rekor_key, set_sig, signed):
+            raise VerificationError("a transparency-log entry's signed timestamp does not verify")
+        if payload_hash.encode() not in body and payload_hash not in _payload_hashes(body):
+            raise VerificationError("a transparency-log entry is about another payload")
+        times.append(integrated)
+    return datetime.fromtimestamp(min(times), UTC)
+
+
+def _payload_hashes(body: bytes) -> set[str]:
+    out: set[str] = set()
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return out
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            ph = node.get("payloadHash")
+            if isinstance(ph, Mapping) and isinstance(ph.get("value"), str):
+                out.add(ph["value"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    return out
+
+
+def verify_certificate_bundle(parsed: ParsedBundle, policy: KeylessPolicy) -> tuple[PublicKey, str]:
+    """Check a keyless bundle's certificate against the policy; (leaf key, identity)."""
+    if not policy.identity or not policy.oidc_issuer:
+        raise ConfigError("keyless verification needs both an identity and an OIDC issuer")
+    roots = _load_roots(policy)
+    chain = _load_chain(parsed)
+    when = datetime.now(UTC)
+    if policy.rekor_key is not None:
+        when = _check_tlog(parsed, load_public_key(policy.rekor_key))
+    _check_chain(chain, roots, when)
+    leaf = chain[0]
+    _check_usage(leaf)
+    identities = _identities(leaf)
+    if policy.identity not in identities:
+        raise VerificationError(
+            f"certificate identity {', '.join(identities) or '(none)'} does not match "
+            f"{policy.identity}"
+        )
+    issuer = _oidc_issuer(leaf)
+    if issuer != policy.oidc_issuer:
+        raise VerificationError(
+            f"certificate OIDC issuer {issuer or '(none)'} does not match {policy.oidc_issuer}"
+        )
+    key = leaf.public_key()
+    if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+        raise VerificationError("the signing certificate's key type is not supported")
+    return key, policy.identity

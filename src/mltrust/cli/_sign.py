@@ -1,0 +1,321 @@
+"""``mltrust sign`` and ``mltrust verify``: signatures over model folders and files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
+from mltrust.errors import ConfigError, VerificationError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``45s`` or ``2w``."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(f"bad duration {text!r}; use a number and s, m, h, d or w (e.g. 30d)")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def parse_size(text: str) -> int:
+    """``1GiB``, ``512MiB``, ``1000000`` ..."""
+    m = re.match(r"^\s*(\d+)\s*([KMGT]i?B?)?\s*$", text, re.IGNORECASE)
+    if not m:
+        raise ConfigError(f"bad size {text!r}; use e.g. 1GiB or 1000000000")
+    unit = (m.group(2) or "").upper().rstrip("B")
+    factor = {
+        "": 1,
+        "K": 1000,
+        "M": 10**6,
+        "G": 10**9,
+        "T": 10**12,
+        "KI": 1 << 10,
+        "MI": 1 << 20,
+        "GI": 1 << 30,
+        "TI": 1 << 40,
+    }[unit]
+    return int(m.group(1)) * factor
+
+
+def _passphrase_for(key: Path) -> bytes | None:
+    """Prompt for an encrypted key's passphrase when MLTRUST_PASSPHRASE is unset and we can."""
+    if os.environ.get("MLTRUST_PASSPHRASE") is not None:
+        return None
+    try:
+        head = key.read_bytes()[:4096]
+    except OSError:
+        return None  # the loader reports the error
+    if b"ENCRYPTED" not in head or not sys.stdin.isatty():
+        return None
+    text: str = click.prompt(f"Passphrase for {key}", hide_input=True, err=True)
+    return text.encode("utf-8")
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "-k",
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Private key (PEM); its passphrase from MLTRUST_PASSPHRASE or a prompt.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Bundle to write [default: FOLDER/model.sig or FILE.sig].",
+)
+@click.option(
+    "--name",
+    "model_name",
+    default=None,
+    help="Model name for rollback protection [default: the folder or file name].",
+)
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Model version (increasing per name; verifiers with --state refuse rollbacks).",
+)
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    help="Relative path (file or folder) to leave out; recorded in the signature.",
+)
+@click.option(
+    "--hash",
+    "hash_algorithm",
+    type=click.Choice(["sha256", "blake3"]),
+    default="sha256",
+    show_default=True,
+    help="Digest algorithm for files.",
+)
+@click.option(
+    "--shard-size",
+    default=None,
+    help="Hash large files in shards of this size (e.g. 1GiB): one digest per shard.",
+)
+@click.option(
+    "--reuse",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Previous bundle (verified with this key first): re-hash only files whose "
+    "size, mtime or inode changed. Trusts file metadata; see the docs.",
+)
+@click.option(
+    "--allow-symlinks",
+    is_flag=True,
+    help="Hash symlinks that stay inside the folder (refused by default).",
+)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also record the signed statement in this evidence store.",
+)
+def sign(
+    path: Path,
+    key: Path,
+    output: Path | None,
+    model_name: str | None,
+    version: int | None,
+    ignore: tuple[str, ...],
+    hash_algorithm: str,
+    shard_size: str | None,
+    reuse: Path | None,
+    allow_symlinks: bool,
+    store_path: Path | None,
+) -> int:
+    """Sign a model folder or file: a Sigstore bundle with the OpenSSF model-signing predicate.
+
+    The bundle verifies with `mltrust verify` and with `model_signing verify key`.
+    """
+    from mltrust.attest import sign as do_sign
+    from mltrust.store import EvidenceStore
+
+    store = EvidenceStore.open(store_path) if store_path is not None else None
+    try:
+        out = do_sign(
+            path,
+            key=key,
+            output=output,
+            model_name=model_name,
+            version=version,
+            ignore=ignore,
+            hash_algorithm=hash_algorithm,
+            passphrase=_passphrase_for(key),
+            reuse=reuse,
+            shard_size=parse_size(shard_size) if shard_size else None,
+            allow_symlinks=allow_symlinks,
+            store=store,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    click.echo(str(out))
+    return EXIT_CLEAN
+
+
+def _result_json(model: Any) -> dict[str, Any]:
+    return {
+        "verified": True,
+        "path": str(model.path),
+        "rootDigest": {"sha256": model.root_digest},
+        "modelSigningDigest": {"sha256": model.compat_digest},
+        "modelName": model.model_name,
+        "modelVersion": model.version,
+        "signedAt": model.signed_at.isoformat() if model.signed_at else None,
+        "keyFingerprint": model.key_fingerprint,
+        "identity": model.identity,
+        "files": dict(model.files),
+        "attestations": [
+            {"path": str(a.path), "predicateType": a.predicate_type, "key": a.key_fingerprint}
+            for a in model.attestations
+        ],
+    }
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "-k",
+    "--key",
+    "keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Pinned public key (PEM); repeat to accept any of several keys.",
+)
+@click.option(
+    "-s",
+    "--signature",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Bundle to check [default: FOLDER/model.sig or FILE.sig].",
+)
+@click.option("--max-age", default=None, help="Refuse signatures older than this (e.g. 30d).")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Remember versions per model name here and refuse rollbacks.",
+)
+@click.option(
+    "--attestations",
+    is_flag=True,
+    help="Also verify the attestations in .mltrust/attestations (signed by --key).",
+)
+@click.option(
+    "--trusted-root",
+    "trusted_roots",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keyless: CA certificate(s) (PEM) that signing certificates must chain to.",
+)
+@click.option(
+    "--cert-identity",
+    default=None,
+    help="Keyless: required certificate identity (SAN email or URI).",
+)
+@click.option("--cert-oidc-issuer", default=None, help="Keyless: required OIDC issuer.")
+@click.option(
+    "--rekor-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keyless: transparency-log public key; checks tlog entries' promises.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def verify(
+    path: Path,
+    keys: tuple[Path, ...],
+    signature: Path | None,
+    max_age: str | None,
+    state: Path | None,
+    attestations: bool,
+    trusted_roots: tuple[Path, ...],
+    cert_identity: str | None,
+    cert_oidc_issuer: str | None,
+    rekor_key: Path | None,
+    fmt: str,
+) -> int:
+    """Verify a signed model against a pinned key; exit 0 verified, 1 mismatch, 2 error.
+
+    Every file is re-hashed; differences are listed as added, removed, renamed or modified.
+    """
+    from mltrust.attest import KeylessPolicy
+    from mltrust.attest import verify as do_verify
+
+    keyless = None
+    if trusted_roots or cert_identity or cert_oidc_issuer:
+        if not (trusted_roots and cert_identity and cert_oidc_issuer):
+            raise ConfigError(
+                "keyless verification needs --trusted-root, --cert-identity and "
+                "--cert-oidc-issuer together"
+            )
+        keyless = KeylessPolicy(
+            trusted_roots=tuple(trusted_roots),
+            identity=cert_identity or "",
+            oidc_issuer=cert_oidc_issuer or "",
+            rekor_key=rekor_key,
+        )
+    if not keys and keyless is None:
+        raise ConfigError("give a pinned public key with --key (or a keyless policy)")
+    try:
+        model = do_verify(
+            path,
+            key=list(keys) if keys else None,
+            signature=signature,
+            max_age=parse_duration(max_age) if max_age else None,
+            state=state,
+            attestations=attestations,
+            keyless=keyless,
+        )
+    except VerificationError as exc:
+        if fmt == "json":
+            doc = {
+                "verified": False,
+                "path": str(path),
+                "error": str(exc),
+                "differences": exc.differences,
+            }
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            click.echo(f"FAILED: {path}: {exc}")
+            for line in exc.differences:
+                click.echo(f"  {line}")
+        return EXIT_FINDINGS
+    if fmt == "json":
+        click.echo(json.dumps(_result_json(model), indent=2))
+    else:
+        when = model.signed_at.isoformat() if model.signed_at else "unknown time"
+        version = f" version {model.version}" if model.version is not None else ""
+        click.echo(f"verified: {path} ({len(model.files)} files)")
+        click.echo(f"  model {model.model_name}{version}, signed {when}")
+        click.echo(f"  root sha256:{model.root_digest}")
+        click.echo(f"  key {model.identity or model.key_fingerprint}")
+        for a in model.attestations:
+            click.echo(f"  attestation {a.predicate_type} ({a.path.name})")
+    return EXIT_CLEAN
