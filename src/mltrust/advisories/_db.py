@@ -1,0 +1,400 @@
+"""An offline OSV advisory database kept in SQLite.
+
+``AdvisoryDB.import_osv(source, target)`` reads a folder or zip of OSV JSON/YAML documents (for
+example a snapshot of the PyPA advisory database) into a new SQLite file, then swaps it into
+place atomically. Lookups are by PEP 503 normalized package name (indexed).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mltrust.advisories._cvss import cvss3_base_score, severity_from_score
+from mltrust.advisories._versions import is_affected, max_known_version, normalize_name
+from mltrust.errors import ConfigError, InputError
+
+__all__ = ["Advisory", "AdvisoryDB", "ImportStats", "Match", "default_db_path"]
+
+log = logging.getLogger("mltrust.advisories")
+
+_SCHEMA_VERSION = "1"
+#: Largest single advisory document read (bytes); bigger ones are skipped and counted.
+_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+#: Most members read from one zip archive.
+_MAX_ZIP_MEMBERS = 500_000
+_SUFFIXES = (".json", ".yaml", ".yml")
+
+try:  # the C loader is several times faster on thousands of small files
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE advisories (
+    id TEXT PRIMARY KEY,
+    summary TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    score REAL,
+    vector TEXT,
+    published TEXT,
+    modified TEXT
+);
+CREATE TABLE affected (
+    package TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    advisory_id TEXT NOT NULL REFERENCES advisories(id),
+    ranges TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    fixed TEXT NOT NULL
+);
+CREATE INDEX affected_package ON affected (ecosystem, package);
+"""
+
+
+def default_db_path() -> Path:
+    """``$MLTRUST_ADVISORY_DB``, else ``$XDG_DATA_HOME/mltrust/advisories.db``."""
+    env = os.environ.get("MLTRUST_ADVISORY_DB")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mltrust" / "advisories.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Advisory:
+    id: str
+    summary: str
+    aliases: tuple[str, ...]
+    #: ``critical|high|medium|low|info`` from a CVSS vector or the database, else ``unknown``.
+    severity: str
+    score: float | None
+    vector: str | None
+    fixed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    package: str
+    version: str
+    advisory: Advisory
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.advisory
+        return {
+            "id": a.id,
+            "package": self.package,
+            "version": self.version,
+            "aliases": list(a.aliases),
+            "cve": [x for x in a.aliases if x.startswith("CVE-")],
+            "severity": a.severity,
+            "score": a.score if a.score is not None else -1.0,
+            "vector": a.vector or "",
+            "fixed": list(a.fixed),
+            "summary": a.summary,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ImportStats:
+    files: int
+    advisories: int
+    affected: int
+    skipped: int
+    seconds: float
+
+
+def _severity(doc: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
+    best: tuple[str, float | None, str | None] = ("unknown", None, None)
+    for entry in doc.get("severity") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        vector = str(entry.get("score", ""))
+        score = cvss3_base_score(vector)
+        if score is not None and (best[1] is None or score > best[1]):
+            best = (severity_from_score(score), score, vector)
+    if best[1] is not None:
+        return best
+    specific = doc.get("database_specific")
+    if isinstance(specific, Mapping):
+        text = str(specific.get("severity", "")).lower()
+        mapped = {"moderate": "medium", "important": "high"}.get(text, text)
+        if mapped in ("critical", "high", "medium", "low"):
+            return (mapped, None, None)
+    return best
+
+
+def _parse(name: str, data: bytes) -> Any:
+    if name.endswith(".json"):
+        return json.loads(data)
+    return yaml.load(data, Loader=_Loader)  # noqa: S506 - a safe loader (CSafeLoader)
+
+
+def _documents(source: Path) -> Iterator[tuple[str, bytes | None]]:
+    """``(name, bytes)`` for each candidate file; ``bytes`` is None for one that is too big."""
+    if source.is_dir():
+        for folder, dirs, files in os.walk(source):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for fname in sorted(files):
+                if not fname.lower().endswith(_SUFFIXES):
+                    continue
+                path = Path(folder) / fname
+                try:
+                    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
+                        yield str(path), None
+                        continue
+                    yield str(path), path.read_bytes()
+                except OSError as exc:
+                    log.warning("cannot read %s: %s", path, exc.strerror)
+                    yield str(path), None
+        return
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as zf:
+            infos = zf.infolist()
+            if len(infos) > _MAX_ZIP_MEMBERS:
+                raise InputError(f"{source}: more than {_MAX_ZIP_MEMBERS} members")
+            for info in infos:
+                if info.is_dir() or not info.filename.lower().endswith(_SUFFIXES):
+                    continue
+                if info.file_size > _MAX_DOCUMENT_BYTES:
+                    yield info.filename, None
+                    continue
+                with zf.open(info) as fh:
+                    data = fh.read(_MAX_DOCUMENT_BYTES + 1)
+                yield info.filename, (data if len(data) <= _MAX_DOCUMENT_BYTES else None)
+        return
+    if source.is_file() and source.name.lower().endswith(_SUFFIXES):
+        yield str(source), source.read_bytes()
+        return
+    raise ConfigError(f"{source} is not a folder, a zip archive or an OSV JSON/YAML file")
+
+
+class AdvisoryDB:
+    """A read-only view of an imported advisory database."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._cache: dict[str, list[tuple[Advisory, list[Any], list[str]]]] = {}
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> AdvisoryDB:
+        target = Path(path) if path is not None else default_db_path()
+        if not target.is_file():
+            raise ConfigError(
+                f"no advisory database at {target}",
+                hint="import one with `mltrust db import PATH` (a folder or zip of OSV files)",
+            )
+        try:
+            conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, check_same_thread=False)
+            version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{target} is not an mltrust advisory database: {exc}") from None
+        if version is None or version[0] != _SCHEMA_VERSION:
+            conn.close()
+            raise ConfigError(
+                f"{target} has an unsupported schema", hint="re-import it with `mltrust db import`"
+            )
+        return cls(target, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> AdvisoryDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self) -> dict[str, Any]:
+        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        (advisories,) = self._conn.execute("SELECT count(*) FROM advisories").fetchone()
+        (packages,) = self._conn.execute("SELECT count(DISTINCT package) FROM affected").fetchone()
+        return {
+            "path": str(self.path),
+            "source": meta.get("source", ""),
+            "imported_at": meta.get("imported_at", ""),
+            "advisories": int(advisories),
+            "packages": int(packages),
+        }
+
+    def _entries(self, package: str, ecosystem: str) -> list[tuple[Advisory, list[Any], list[str]]]:
+        key = f"{ecosystem}\0{package}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        rows = self._conn.execute(
+            "SELECT a.id, a.summary, a.aliases, a.severity, a.score, a.vector, f.fixed, "
+            "f.ranges, f.versions FROM affected f JOIN advisories a ON a.id = f.advisory_id "
+            "WHERE f.ecosystem = ? AND f.package = ? ORDER BY a.id",
+            (ecosystem, package),
+        ).fetchall()
+        out = []
+        for aid, summary, aliases, severity, score, vector, fixed, ranges, versions in rows:
+            adv = Advisory(
+                aid,
+                summary,
+                tuple(json.loads(aliases)),
+                severity,
+                score,
+                vector,
+                tuple(json.loads(fixed)),
+            )
+            out.append((adv, json.loads(ranges), json.loads(versions)))
+        self._cache[key] = out
+        return out
+
+    def matches(self, name: str, version: str, *, ecosystem: str = "PyPI") -> list[Match]:
+        """Advisories affecting ``name`` at ``version`` (PEP 440 comparison)."""
+        package = normalize_name(name)
+        found: dict[str, Match] = {}
+        for adv, ranges, versions in self._entries(package, ecosystem):
+            if adv.id not in found and is_affected(version, ranges, versions):
+                found[adv.id] = Match(package, version, adv)
+        return list(found.values())
+
+    def latest_known(self, name: str, *, ecosystem: str = "PyPI") -> str | None:
+        """The highest version any advisory mentions: a lower bound of the latest release."""
+        from packaging.version import Version
+
+        best: Version | None = None
+        for _adv, ranges, versions in self._entries(normalize_name(name), ecosystem):
+            text = max_known_version(ranges, versions)
+            if text is not None:
+                v = Version(text)
+                if best is None or v > best:
+                    best = v
+        return str(best) if best is not None else None
+
+    @staticmethod
+    def import_osv(source: str | Path, target: str | Path | None = None) -> ImportStats:
+        """Import every OSV document under ``source`` into a fresh database at ``target``.
+
+        The new database is written next to ``target`` and renamed over it only when complete,
+        so an interrupted import leaves the previous database intact.
+        """
+        import time
+
+        started = time.perf_counter()
+        src = Path(source)
+        if not src.exists():
+            raise ConfigError(f"no such file or folder: {src}")
+        dest = Path(target) if target is not None else default_db_path()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        files = advisories = affected = skipped = 0
+        try:
+            conn = sqlite3.connect(tmp)
+            try:
+                conn.execute("PRAGMA journal_mode=OFF")
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.executescript(_SCHEMA)
+                adv_rows: list[tuple[Any, ...]] = []
+                aff_rows: list[tuple[Any, ...]] = []
+                for name, data in _documents(src):
+                    files += 1
+                    if data is None:
+                        skipped += 1
+                        continue
+                    try:
+                        doc = _parse(name.lower(), data)
+                    except (ValueError, yaml.YAMLError) as exc:
+                        log.warning("skipping %s: not valid OSV JSON/YAML (%s)", name, exc)
+                        skipped += 1
+                        continue
+                    rows = _rows(doc)
+                    if rows is None:
+                        skipped += 1
+                        continue
+                    adv_rows.append(rows[0])
+                    aff_rows.extend(rows[1])
+                conn.executemany(
+                    "INSERT OR REPLACE INTO advisories VALUES (?,?,?,?,?,?,?,?)", adv_rows
+                )
+                conn.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", aff_rows)
+                advisories, affected = len(adv_rows), len(aff_rows)
+                now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+                conn.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("schema", _SCHEMA_VERSION), ("source", str(src)), ("imported_at", now)],
+                )
+                conn.commit()
+            finally:
+                conn.close()
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return ImportStats(files, advisories, affected, skipped, time.perf_counter() - started)
+
+
+def _rows(doc: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+    """The database rows of one OSV document, or None when it is not an advisory."""
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("id"), str):
+        return None
+    aid = doc["id"]
+    summary = str(doc.get("summary") or doc.get("details") or "").strip()
+    if len(summary) > 300:
+        summary = summary[:297].rstrip() + "..."
+    aliases = [str(a) for a in doc.get("aliases") or [] if isinstance(a, (str, int))]
+    severity, score, vector = _severity(doc)
+    affected_rows = []
+    for entry in doc.get("affected") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        pkg = entry.get("package")
+        if not isinstance(pkg, Mapping) or not isinstance(pkg.get("name"), str):
+            continue
+        ranges = [r for r in entry.get("ranges") or [] if isinstance(r, Mapping)]
+        versions = [str(v) for v in entry.get("versions") or [] if isinstance(v, (str, int, float))]
+        fixed = [
+            str(e["fixed"])
+            for r in ranges
+            if str(r.get("type", "")).upper() in ("ECOSYSTEM", "SEMVER")
+            for e in r.get("events") or []
+            if isinstance(e, Mapping) and "fixed" in e
+        ]
+        affected_rows.append(
+            (
+                normalize_name(pkg["name"]),
+                str(pkg.get("ecosystem", "PyPI")).split(":")[0],
+                aid,
+                json.dumps(_plain(ranges)),
+                json.dumps(versions),
+                json.dumps(fixed),
+            )
+        )
+    published = str(doc.get("published", "")) or None
+    modified = str(doc.get("modified", "")) or None
+    adv = (aid, summary, json.dumps(aliases), severity, score, vector, published, modified)
+    return adv, affected_rows
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with dates and other YAML scalars turned into JSON-friendly strings."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

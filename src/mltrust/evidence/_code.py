@@ -1,0 +1,301 @@
+"""Collector: dangerous code patterns (bandit + mltrust's ML rules) and committed secrets in
+Python files, Jupyter notebooks and configuration files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mltrust.evidence import _rules
+from mltrust.evidence._code_ast import analyse_source
+from mltrust.evidence._secrets import find_secrets
+from mltrust.evidence.interface import CollectContext, Collected, Collector, severity_counts
+from mltrust.findings import Confidence, Finding, Location, Rule, Severity
+
+__all__ = ["CodeCollector", "notebook_source"]
+
+log = logging.getLogger("mltrust.evidence")
+
+PREDICATE_TYPE = "https://mltrust.dev/code/v1"
+_MAX_BYTES = 4 * 1024 * 1024
+_SECRET_SUFFIXES = frozenset(
+    {
+        ".py",
+        ".ipynb",
+        ".env",
+        ".yaml",
+        ".yml",
+        ".json",
+        ".ini",
+        ".toml",
+        ".cfg",
+        ".conf",
+        ".properties",
+        ".txt",
+        ".sh",
+        ".pem",
+        ".key",
+        ".netrc",
+        ".npmrc",
+        ".pypirc",
+    }
+)
+_SECRET_NAMES = frozenset(
+    {
+        "id_rsa",
+        "id_ecdsa",
+        "id_ed25519",
+        "id_dsa",
+        ".env",
+        "credentials",
+        ".netrc",
+        ".pypirc",
+        ".npmrc",
+    }
+)
+#: bandit tests covered by mltrust's own rules (or pure noise for ML code), not reported twice.
+_BANDIT_SKIP = frozenset(
+    {"B101", "B105", "B106", "B107", "B301", "B302", "B307", "B403", "B506", "B614", "B615"}
+)
+_BANDIT_SEVERITY = {"LOW": Severity.LOW, "MEDIUM": Severity.MEDIUM, "HIGH": Severity.HIGH}
+_BANDIT_CONFIDENCE = {"LOW": Confidence.LOW, "MEDIUM": Confidence.MEDIUM, "HIGH": Confidence.HIGH}
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    rel: str
+    text: str
+    #: For a notebook: line of the joined source -> (cell index, line in the cell).
+    cells: tuple[tuple[int, int], ...] = ()
+
+
+def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The code cells of a notebook joined into one source, and where each line came from.
+
+    IPython magics and shell escapes (``%``, ``!``) become blank lines so that line numbers
+    stay aligned. Raises ``ValueError`` for a document that is not a notebook.
+    """
+    doc = json.loads(raw)
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+        raise ValueError("not a Jupyter notebook (no cells)")
+    lines: list[str] = []
+    where: list[tuple[int, int]] = []
+    for index, cell in enumerate(doc["cells"]):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        text = "".join(src) if isinstance(src, list) else str(src)
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.lstrip()
+            lines.append("" if stripped.startswith(("%", "!")) else line)
+            where.append((index, number))
+        lines.append("")
+        where.append((index, 0))
+    return "\n".join(lines) + "\n", tuple(where)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(_MAX_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > _MAX_BYTES or b"\x00" in data[:8192]:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+class CodeCollector(Collector):
+    name = "code"
+    predicate_type = PREDICATE_TYPE
+
+    def applies(self, ctx: CollectContext) -> bool:
+        return any(self._wanted(rel) for rel, _ in ctx.files())
+
+    @staticmethod
+    def _wanted(rel: str) -> bool:
+        path = Path(rel)
+        return path.suffix.lower() in _SECRET_SUFFIXES or path.name in _SECRET_NAMES
+
+    def absent(self) -> dict[str, Any]:
+        return {
+            "present": False,
+            "files": 0,
+            "python_files": 0,
+            "notebooks": 0,
+            "findings": [],
+            "findings_by_severity": severity_counts(()),
+            "dangerous": [],
+            "secrets": [],
+            "not_analysed": [],
+        }
+
+    def collect(self, ctx: CollectContext) -> Collected:
+        started = time.perf_counter()
+        findings: list[Finding] = []
+        sources: list[_Source] = []
+        files = 0
+        notebooks = 0
+        not_analysed: list[str] = []
+        for rel, path in ctx.files():
+            if not self._wanted(rel):
+                continue
+            text = _read(path)
+            if text is None:
+                continue
+            files += 1
+            for hit in find_secrets(text):
+                findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
+            suffix = path.suffix.lower()
+            if suffix == ".py":
+                sources.append(_Source(rel, text))
+            elif suffix == ".ipynb":
+                notebooks += 1
+                try:
+                    code, cells = notebook_source(text)
+                except ValueError as exc:
+                    not_analysed.append(rel)
+                    findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
+                    continue
+                sources.append(_Source(rel, code, cells))
+        for src in sources:
+            try:
+                hits = list(analyse_source(src.text))
+            except (SyntaxError, ValueError) as exc:
+                not_analysed.append(src.rel)
+                line = getattr(exc, "lineno", 0) or 0
+                findings.append(
+                    self._finding(
+                        _rules.CODE_UNPARSABLE, f"cannot parse: {exc}", src.rel, line, src.cells
+                    )
+                )
+                continue
+            for code_hit in hits:
+                findings.append(
+                    self._finding(
+                        code_hit.rule, code_hit.message, src.rel, code_hit.line, src.cells
+                    )
+                )
+        findings.extend(self._bandit([s for s in sources if s.rel not in not_analysed]))
+        rows = [self._row(f) for f in findings]
+        section = {
+            "present": True,
+            "files": files,
+            "python_files": sum(1 for s in sources if not s.cells),
+            "notebooks": notebooks,
+            "findings": rows,
+            "findings_by_severity": severity_counts(f.severity for f in findings),
+            "dangerous": [r for r in rows if r["kind"] == "dangerous"],
+            "secrets": [r for r in rows if r["kind"] == "secret"],
+            "not_analysed": not_analysed,
+        }
+        return Collected(
+            self.name,
+            self.predicate_type,
+            section,
+            section,
+            tuple(findings),
+            time.perf_counter() - started,
+        )
+
+    @staticmethod
+    def _row(f: Finding) -> dict[str, Any]:
+        extra = dict(f.extra)
+        secret = f.rule_id in (
+            _rules.CODE_PRIVATE_KEY.id,
+            _rules.CODE_TOKEN.id,
+            _rules.CODE_HIGH_ENTROPY.id,
+        )
+        kind = (
+            "secret"
+            if secret
+            else ("dangerous" if f.rule_id != _rules.CODE_UNPARSABLE.id else "not-analysed")
+        )
+        return {
+            "rule_id": f.rule_id,
+            "severity": f.severity.value,
+            "message": f.message,
+            "path": f.location.path,
+            "line": int(extra.get("line", "0")),
+            "cell": int(extra.get("cell", "-1")),
+            "kind": kind,
+            "tool": extra.get("tool", "mltrust"),
+        }
+
+    @staticmethod
+    def _finding(
+        rule: Rule,
+        message: str,
+        rel: str,
+        line: int,
+        cells: tuple[tuple[int, int], ...],
+        *,
+        severity: Severity | None = None,
+        confidence: Confidence = Confidence.HIGH,
+        tool: str = "mltrust",
+    ) -> Finding:
+        extra = {"line": str(line), "tool": tool}
+        detail = f"line {line}" if line else None
+        if cells and 0 < line <= len(cells):
+            cell, cell_line = cells[line - 1]
+            extra = {"line": str(cell_line), "cell": str(cell), "tool": tool}
+            detail = f"cell {cell}, line {cell_line}"
+        return Finding.of(
+            rule,
+            message,
+            Location(rel, detail=detail),
+            severity=severity,
+            confidence=confidence,
+            extra=extra,
+        )
+
+    def _bandit(self, sources: list[_Source]) -> list[Finding]:
+        if not sources:
+            return []
+        try:
+            from bandit.core import config as b_config
+            from bandit.core import manager as b_manager
+        except ImportError:
+            log.info("bandit is not installed; only mltrust's own code rules ran")
+            return []
+        out: list[Finding] = []
+        with tempfile.TemporaryDirectory(prefix="mltrust-bandit-") as tmp:
+            by_file: dict[str, _Source] = {}
+            for i, src in enumerate(sources):
+                target = Path(tmp) / f"f{i}.py"
+                target.write_text(src.text, encoding="utf-8")
+                by_file[str(target)] = src
+            mgr = b_manager.BanditManager(b_config.BanditConfig(), "file", quiet=True)
+            b_log = logging.getLogger("bandit")
+            previous = b_log.level
+            b_log.setLevel(logging.ERROR)
+            try:
+                mgr.discover_files(list(by_file))
+                mgr.run_tests()
+            finally:
+                b_log.setLevel(previous)
+            for issue in mgr.get_issue_list():
+                if issue.test_id in _BANDIT_SKIP:
+                    continue
+                found = by_file.get(issue.fname)
+                if found is None:
+                    continue
+                src = found
+                out.append(
+                    self._finding(
+                        _rules.CODE_BANDIT,
+                        f"[{issue.test_id}] {issue.text}",
+                        src.rel,
+                        int(issue.lineno or 0),
+                        src.cells,
+                        severity=_BANDIT_SEVERITY.get(str(issue.severity), Severity.MEDIUM),
+                        confidence=_BANDIT_CONFIDENCE.get(str(issue.confidence), Confidence.MEDIUM),
+                        tool=f"bandit:{issue.test_id}",
+                    )
+                )
+        return out

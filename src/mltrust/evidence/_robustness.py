@@ -1,0 +1,78 @@
+"""Collector: robustness measurements attested next to the model (predicate
+``https://mltrust.dev/robustness/v1``), summarised for the policy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from mltrust.evidence._attestations import read_statements
+from mltrust.evidence.interface import CollectContext, Collected, Collector
+
+__all__ = ["ROBUSTNESS_PREDICATE", "RobustnessCollector"]
+
+ROBUSTNESS_PREDICATE = "https://mltrust.dev/robustness/v1"
+PREDICATE_TYPE = "https://mltrust.dev/robustness-summary/v1"
+
+
+def _numbers(node: Any, key: str, depth: int = 0) -> Iterator[float]:
+    """Every numeric value stored under ``key`` anywhere in ``node``."""
+    if depth > 20:
+        return
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if k == key and isinstance(v, (int, float)) and not isinstance(v, bool):
+                yield float(v)
+            else:
+                yield from _numbers(v, key, depth + 1)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _numbers(v, key, depth + 1)
+
+
+class RobustnessCollector(Collector):
+    name = "robustness"
+    predicate_type = PREDICATE_TYPE
+
+    def applies(self, ctx: CollectContext) -> bool:
+        return any(
+            s.get("predicateType") == ROBUSTNESS_PREDICATE for _, s, _ in read_statements(ctx.root)
+        )
+
+    def absent(self) -> dict[str, Any]:
+        return {
+            "present": False,
+            "attestations": 0,
+            "signed": False,
+            "min_robust_accuracy": -1.0,
+            "min_clean_accuracy": -1.0,
+            "sources": [],
+        }
+
+    def collect(self, ctx: CollectContext) -> Collected:
+        started = time.perf_counter()
+        robust: list[float] = []
+        clean: list[float] = []
+        sources: list[str] = []
+        signed = True
+        for name, statement, enveloped in read_statements(ctx.root):
+            if statement.get("predicateType") != ROBUSTNESS_PREDICATE:
+                continue
+            sources.append(name)
+            signed = signed and enveloped
+            predicate = statement.get("predicate", {})
+            robust.extend(_numbers(predicate, "robust_accuracy"))
+            clean.extend(_numbers(predicate, "clean_accuracy"))
+        section = {
+            "present": bool(sources),
+            "attestations": len(sources),
+            "signed": bool(sources) and signed,
+            "min_robust_accuracy": min(robust) if robust else -1.0,
+            "min_clean_accuracy": min(clean) if clean else -1.0,
+            "sources": sources,
+        }
+        ctx.shared["robustness"] = section
+        return Collected(
+            self.name, self.predicate_type, section, section, (), time.perf_counter() - started
+        )
