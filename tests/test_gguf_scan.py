@@ -301,3 +301,11 @@ def test_fuzz_mutated_file_never_crashes(mutations: list[tuple[int, int]]) -> No
     started = time.perf_counter()
     _scan_direct(bytes(data))
     assert time.perf_counter() - started < 2
+
+
+def test_hidden_bytes_after_last_tensor_are_reported_low() -> None:
+    data = build([], [tensor_info("a", [8], 0, 0)], b"\0" * 32 + b"\x80\x04hidden payload" * 8)
+    ctx = scan_data(data, "x.gguf")
+    hits = [f for f in ctx.findings if f.rule_id == LAYOUT]
+    assert hits
+    assert hits[0].severity == Severity.LOW

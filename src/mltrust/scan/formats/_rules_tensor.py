@@ -149,17 +149,6 @@ GGUF_TENSOR_LAYOUT = define_rule(
     atlas=_ATLAS,
     remediation=_REEXPORT,
 )
-GGUF_TEMPLATE_UNCHECKED = define_rule(
-    "MLT-GGUF-003",
-    "gguf-chat-template-unchecked",
-    "The GGUF file carries a chat template, but no template checker is available in this "
-    "installation, so it was not checked for template injection.",
-    Severity.MEDIUM,
-    cwe=1336,
-    atlas=_ATLAS,
-    remediation="Review the chat template by hand before serving the model.",
-)
-
 # --- safetensors --------------------------------------------------------------------------------
 
 ST_MALFORMED = define_rule(

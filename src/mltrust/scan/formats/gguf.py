@@ -10,12 +10,12 @@ offsets and sizes are checked against the file.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
+from mltrust.scan.formats._jinja import check_chat_template
 from mltrust.scan.interface import FormatScanner
 
 __all__ = ["GGML_TYPE_SIZES", "GgufScanner"]
@@ -41,16 +41,6 @@ _FIXED_SIZE = {
     _UINT64: 8,
     _INT64: 8,
     _FLOAT64: 8,
-}
-_INT_FORMATS = {
-    _UINT8: "B",
-    _INT8: "b",
-    _UINT16: "H",
-    _INT16: "h",
-    _UINT32: "I",
-    _INT32: "i",
-    _UINT64: "Q",
-    _INT64: "q",
 }
 
 #: ggml tensor type -> (elements per block, bytes per block).
@@ -90,16 +80,6 @@ GGML_TYPE_SIZES: dict[int, tuple[int, int]] = {
     40: (64, 36),  # NVFP4
     41: (128, 18),  # Q1_0
 }
-
-TemplateChecker = Callable[[str, ScanContext, Location], None]
-
-
-def _template_checker() -> TemplateChecker | None:
-    try:
-        from mltrust.scan.formats._jinja import check_chat_template
-    except ImportError:
-        return None
-    return check_chat_template
 
 
 class _Reader:
@@ -185,7 +165,6 @@ class GgufScanner(FormatScanner):
 
     def _parse(self, r: _Reader, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.config.limits
-        version = 1 if r.size_bytes == 4 else 2
         tensor_count = r.count("tensor count")
         kv_count = r.count("metadata count")
         ctx.facts["gguf.byte_order"] = "big" if r.order == ">" else "little"
@@ -207,7 +186,6 @@ class GgufScanner(FormatScanner):
                 f"max_entries={limits.max_entries}"
             )
         alignment = _DEFAULT_ALIGNMENT
-        checker = _template_checker()
         for index in range(kv_count):
             if index % 4096 == 0:
                 ctx.check_deadline()
@@ -229,16 +207,7 @@ class GgufScanner(FormatScanner):
                 continue
             if "chat_template" in key and vtype == _STRING:
                 template = self._template(r, key, limits.max_text_bytes)
-                where = loc.at(value_at, detail=key)
-                if checker is None:
-                    ctx.report(
-                        rules.GGUF_TEMPLATE_UNCHECKED,
-                        f"{key}: {len(template)}-character chat template not checked "
-                        "(no template checker installed)",
-                        where,
-                    )
-                else:
-                    checker(template, ctx, where)
+                check_chat_template(template, ctx, loc.at(value_at, detail=key))
                 continue
             try:
                 self._skip_value(r, vtype, 0, limits.max_nesting_depth)
@@ -305,7 +274,7 @@ class GgufScanner(FormatScanner):
             )
         end = max((e for _, e, _ in tensors), default=0)
         trailing = data_len - end
-        if tensors and not problems and trailing > alignment and version >= 1:
+        if tensors and not problems and trailing > alignment:
             ctx.report(
                 rules.GGUF_TENSOR_LAYOUT,
                 f"{trailing} bytes after the last tensor's data are not part of any tensor",
