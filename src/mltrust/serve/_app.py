@@ -1,0 +1,535 @@
+"""The ASGI application: a hand-written router over the Open Inference Protocol.
+
+Written as a raw ASGI callable (no framework in the hot path): every request goes through the
+same fixed sequence -- authenticate, authorize, rate-limit, read the body under a size limit,
+parse, decode, validate, detect, infer (thread pool, timeout), harden outputs, audit (durable),
+respond. Every decision is audited before the client hears about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from mltrust import __version__
+from mltrust.serve._audit import AuditLog
+from mltrust.serve._auth import Authenticator, AuthError, Identity, JwtVerifier
+from mltrust.serve._authz import allowed
+from mltrust.serve._codec import ProtocolError, decode_infer_request, encode_tensor, input_digest
+from mltrust.serve._config import ServerConfig
+from mltrust.serve._keys import KeyStore, load_or_create_secret
+from mltrust.serve._logging import log
+from mltrust.serve._metrics import Metrics
+from mltrust.serve._openapi import openapi_document
+from mltrust.serve._ratelimit import Quota, TokenBuckets
+from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
+from mltrust.serve._validation import ValidationFailed
+
+__all__ = ["MltrustServer", "app_from_env", "create_app"]
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_JSON = [(b"content-type", b"application/json")]
+_EXTENSIONS = ["model_repository_metadata", "mltrust_security"]
+CONFIG_ENV = "MLTRUST_SERVE_CONFIG"
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+_ERR = {
+    400: b'{"error":"bad request"}',
+    401: b'{"error":"unauthorized"}',
+    403: b'{"error":"forbidden"}',
+    404: b'{"error":"not found"}',
+    405: b'{"error":"method not allowed"}',
+    413: b'{"error":"request body too large"}',
+    429: b'{"error":"too many requests"}',
+    500: b'{"error":"inference failed"}',
+    503: b'{"error":"unavailable"}',
+    504: b'{"error":"inference timed out"}',
+}
+
+
+class _Reject(Exception):
+    def __init__(
+        self, status: int, reason: str, *, body: bytes | None = None, retry_after: float = 0.0
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.body = body if body is not None else _ERR[status]
+        self.retry_after = retry_after
+
+
+class MltrustServer:
+    """The application object; callable as an ASGI app."""
+
+    def __init__(
+        self, config: ServerConfig, *, models: dict[str, ServedModel] | None = None
+    ) -> None:
+        self.config = config
+        self.secret = load_or_create_secret(config.repo)
+        self.keys = KeyStore(config.repo, secret=self.secret) if config.api_keys else None
+        verifier = None
+        if config.jwks is not None:
+            verifier = JwtVerifier(
+                config.jwks,
+                issuer=str(config.jwt_issuer),
+                audience=str(config.jwt_audience),
+                leeway=config.jwt_leeway_s,
+            )
+        self.auth = Authenticator(self.keys, verifier)
+        self.models = (
+            models
+            if models is not None
+            else load_repository(
+                config.repo,
+                AdmissionOptions(
+                    trusted_keys=config.trusted_keys,
+                    model_keys=config.model_keys,
+                    allow_unsigned=config.allow_unsigned,
+                    plugin_path=config.plugin_path,
+                    check_profile=config.check_profile,
+                ),
+            )
+        )
+        self.audit = AuditLog(config.resolved_audit_path, secret=self.secret)
+        self.metrics = Metrics()
+        self.buckets = TokenBuckets()
+        self.quota = Quota()
+        self.executor = ThreadPoolExecutor(
+            max_workers=config.inference_threads, thread_name_prefix="mltrust-infer"
+        )
+        self.openapi = _dumps(openapi_document())
+        self.server_metadata = _dumps(
+            {"name": "mltrust", "version": __version__, "extensions": _EXTENSIONS}
+        )
+        self.ready = True
+        self._closed = False
+
+    # -- ASGI ----------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                log.info(
+                    "server started",
+                    extra={
+                        "fields": {
+                            "pid": os.getpid(),
+                            "models": {n: m.ready for n, m in self.models.items()},
+                        }
+                    },
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        """Flush the audit log and stop the inference pool (in-flight requests drained first)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.executor.shutdown(wait=True)
+        self.audit.close()
+        log.info("server stopped; audit log flushed")
+
+    async def _send(
+        self, send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        h = list(_JSON)
+        if headers:
+            h.extend(headers)
+        h.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": h})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        # unauthenticated, unaudited probes and documentation
+        if path == "/v2/health/live":
+            if method != "GET":
+                return await self._send(send, 405, _ERR[405])
+            return await self._send(send, 200, b'{"live":true}')
+        if path == "/v2/health/ready":
+            if method != "GET":
+                return await self._send(send, 405, _ERR[405])
+            ok = self.ready and not self._closed
+            return await self._send(
+                send, 200 if ok else 503, b'{"ready":%s}' % (b"true" if ok else b"false")
+            )
+        if path == "/v2/openapi.json" and method == "GET":
+            return await self._send(send, 200, self.openapi)
+        if path == "/metrics" and method == "GET" and self.config.metrics_public:
+            body = self._metrics_text()
+            return await self._send(
+                send, 200, body, [(b"content-type", b"text/plain; version=0.0.4")]
+            )
+        await self._audited(scope, receive, send, path, method)
+
+    def _metrics_text(self) -> bytes:
+        return self.metrics.render({n: m.ready for n, m in self.models.items()}).encode()
+
+    async def _audited(
+        self, scope: Scope, receive: Receive, send: Send, path: str, method: str
+    ) -> None:
+        started = time.perf_counter()
+        entry: dict[str, Any] = {"ts": time.time(), "method": method, "path": path[:512]}
+        status = 500
+        body = _ERR[500]
+        extra_headers: list[tuple[bytes, bytes]] | None = None
+        reason: str | None = None
+        model_label = "-"
+        try:
+            status, body, extra_headers, model_label = await self._route(
+                scope, receive, path, method, entry
+            )
+        except _Reject as rej:
+            status, body, reason = rej.status, rej.body, rej.reason
+            if rej.retry_after:
+                extra_headers = [(b"retry-after", str(max(1, math.ceil(rej.retry_after))).encode())]
+            model_label = entry.get("model", "-")
+        except Exception as exc:  # noqa: BLE001 - never leak a traceback to the client
+            reason = f"internal: {type(exc).__name__}"
+            log.exception("request failed", extra={"fields": {"path": path}})
+            model_label = entry.get("model", "-")
+        elapsed = time.perf_counter() - started
+        entry["status"] = status
+        entry["decision"] = "allow" if status < 400 else "deny"
+        if reason is not None:
+            entry["reason"] = reason
+        entry["latency_ms"] = round(elapsed * 1000, 3)
+        try:
+            await self.audit.append(entry)
+        except Exception:  # noqa: BLE001 - fail closed: no durable audit entry, no answer
+            log.exception("audit log append failed")
+            status, body, extra_headers = 503, _ERR[503], None
+        self.metrics.observe(
+            model_label, status, elapsed, reason.split(":")[0] if reason and status >= 400 else None
+        )
+        await self._send(send, status, body, extra_headers)
+
+    # -- routing -------------------------------------------------------------------------------
+    def _identity(self, scope: Scope, entry: dict[str, Any]) -> Identity:
+        authorization = api_key = None
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                authorization = v.decode("latin-1")
+            elif k == b"x-api-key":
+                api_key = v.decode("latin-1")
+        try:
+            identity = self.auth.authenticate(authorization, api_key)
+        except AuthError as exc:
+            raise _Reject(401, f"unauthenticated: {exc.reason}") from None
+        entry["identity"] = identity.name
+        return identity
+
+    async def _route(
+        self, scope: Scope, receive: Receive, path: str, method: str, entry: dict[str, Any]
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
+        parts = path.split("/")
+        # parts[0] == "" for absolute paths
+        if len(parts) < 2 or parts[1] not in ("v2", "metrics"):
+            raise _Reject(404, "no such route")
+        identity = self._identity(scope, entry)
+        if parts[1] == "metrics":
+            if len(parts) != 2 or method != "GET":
+                raise _Reject(404, "no such route")
+            if not allowed(identity, None, "admin"):
+                raise _Reject(403, "forbidden: metrics need admin")
+            return 200, self._metrics_text(), [(b"content-type", b"text/plain; version=0.0.4")], "-"
+        if len(parts) == 2 or (len(parts) == 3 and parts[2] == ""):
+            if method != "GET":
+                raise _Reject(405, "method not allowed")
+            return 200, self.server_metadata, None, "-"
+        if parts[2] == "admin":
+            if parts[3:] != ["models"] or method != "GET":
+                raise _Reject(404, "no such route")
+            if not allowed(identity, None, "admin"):
+                raise _Reject(403, "forbidden: admin endpoint")
+            return 200, _dumps(self._admin_models()), None, "-"
+        if parts[2] != "models" or len(parts) < 4 or not parts[3]:
+            raise _Reject(404, "no such route")
+        name = parts[3]
+        rest = parts[4:]
+        version: str | None = None
+        if len(rest) >= 2 and rest[0] == "versions":
+            version = rest[1]
+            rest = rest[2:]
+        action = rest[0] if rest else ""
+        if len(rest) > 1 or action not in ("", "ready", "infer"):
+            raise _Reject(404, "no such route")
+        entry["model"] = name[:128]
+        model = self.models.get(name)
+        role = "infer" if action == "infer" else "metadata"
+        policy = model.settings.policy if model is not None and model.settings else None
+        if not allowed(identity, name, role, policy):
+            raise _Reject(403, f"forbidden: no {role} role on {name}")
+        if model is None:
+            raise _Reject(404, "unknown model")
+        if version is not None and (model.settings is None or version != model.settings.version):
+            raise _Reject(404, "unknown version")
+        entry["version"] = model.version
+        if action == "ready":
+            if method != "GET":
+                raise _Reject(405, "method not allowed")
+            ready = model.ready
+            return (
+                200 if ready else 503,
+                _dumps({"name": model.name, "ready": ready}),
+                None,
+                name,
+            )
+        if not model.ready:
+            raise _Reject(503, f"model not ready: {model.reason}")
+        if action == "":
+            if method != "GET":
+                raise _Reject(405, "method not allowed")
+            return 200, _dumps(model.metadata), None, name
+        if method != "POST":
+            raise _Reject(405, "method not allowed")
+        return await self._infer(scope, receive, identity, model, entry)
+
+    def _admin_models(self) -> dict[str, Any]:
+        return {
+            "models": [
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "ready": m.ready,
+                    "reason": m.reason,
+                    "folder": m.folder.name,
+                    "sha256": m.artifact_sha256,
+                    "signed_by": m.signed_by,
+                    "runtime": m.settings.runtime if m.settings else None,
+                }
+                for m in self.models.values()
+            ]
+        }
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.config.max_body_bytes
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                try:
+                    declared = int(v)
+                except ValueError:
+                    raise _Reject(400, "bad content-length") from None
+                if declared > limit:
+                    raise _Reject(413, "body too large (declared)")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Reject(400, "client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Reject(413, "body too large (streamed)")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+    def _limits(self, identity: Identity, model: ServedModel) -> None:
+        assert_settings = model.settings
+        if assert_settings is None:
+            raise _Reject(503, "model not ready")
+        policy = assert_settings.policy
+        rl = policy.rate_limit
+        rps = self.config.identity_rps if self.config.identity_rps is not None else rl.identity_rps
+        burst = (
+            self.config.identity_burst
+            if self.config.identity_burst is not None
+            else rl.identity_burst
+        )
+        wait = self.buckets.take((identity.name, model.name), rps, burst)
+        if wait:
+            raise _Reject(429, "rate limit: identity", retry_after=wait)
+        wait = self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst)
+        if wait:
+            raise _Reject(429, "rate limit: model", retry_after=wait)
+        if policy.quota.requests:
+            wait = self.quota.take(
+                (identity.name, model.name), policy.quota.requests, policy.quota.window_s
+            )
+            if wait:
+                raise _Reject(429, "quota exhausted", retry_after=wait)
+        if model.extraction is not None and model.extraction.blocked(identity.name):
+            raise _Reject(429, "extraction: blocked", retry_after=60.0)
+
+    async def _infer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        identity: Identity,
+        model: ServedModel,
+        entry: dict[str, Any],
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
+        self._limits(identity, model)
+        raw = await self._read_body(scope, receive)
+        try:
+            doc = json.loads(raw)
+        except RecursionError:
+            raise _Reject(
+                400, "json nested too deeply", body=b'{"error":"JSON nested too deeply"}'
+            ) from None
+        except (ValueError, UnicodeDecodeError):
+            raise _Reject(400, "malformed json", body=b'{"error":"malformed JSON"}') from None
+        try:
+            request = decode_infer_request(doc)
+        except ProtocolError as exc:
+            raise _Reject(400, f"protocol: {exc}", body=_dumps({"error": str(exc)})) from None
+        except RecursionError:
+            raise _Reject(
+                400, "data nested too deeply", body=b'{"error":"data nested too deeply"}'
+            ) from None
+        if request.id is not None:
+            entry["request_id"] = request.id
+        entry["input_sha256"] = input_digest(request.inputs, request.datatypes)
+        if self.config.log_inputs or (
+            model.settings is not None and model.settings.policy.log_inputs
+        ):
+            entry["inputs"] = {k: v.tolist() for k, v in request.inputs.items()}
+        schema = model.schema
+        runtime = model.runtime
+        settings = model.settings
+        if schema is None or runtime is None or settings is None:
+            raise _Reject(503, "model not ready")
+        try:
+            rows = schema.validate(request.inputs, request.datatypes)
+        except ValidationFailed as exc:
+            raise _Reject(422, f"validation: {exc}", body=_dumps({"error": str(exc)})) from None
+        entry["rows"] = rows
+        outputs = model.outputs
+        if request.requested_outputs is not None:
+            unknown = [o for o in request.requested_outputs if o not in model.output_names]
+            if unknown or not request.requested_outputs:
+                raise _Reject(
+                    400, "unknown output", body=_dumps({"error": f"unknown outputs: {unknown}"})
+                )
+            outputs = tuple(dict.fromkeys(request.requested_outputs))
+        features = next(iter(request.inputs.values())) if len(request.inputs) == 1 else None
+        if features is not None and features.ndim == 2 and features.dtype.kind in "fiub":
+            await self._detect(identity, model, features, entry)
+        inputs = request.inputs
+        loop = asyncio.get_running_loop()
+        try:
+            result = await asyncio.wait_for(
+                loop.run_in_executor(self.executor, runtime.predict, inputs, outputs),
+                settings.policy.timeout_s,
+            )
+        except TimeoutError:
+            raise _Reject(504, "inference timeout") from None
+        except Exception as exc:  # noqa: BLE001
+            log.warning(
+                "inference error", extra={"fields": {"model": model.name, "error": repr(exc)}}
+            )
+            raise _Reject(500, f"inference error: {type(exc).__name__}") from None
+        response: dict[str, Any] = {
+            "model_name": model.name,
+            "model_version": model.version,
+            "outputs": self._harden(model, result, outputs),
+        }
+        if request.id is not None:
+            response["id"] = request.id
+        return 200, _dumps(response), None, model.name
+
+    async def _detect(
+        self, identity: Identity, model: ServedModel, X: np.ndarray, entry: dict[str, Any]
+    ) -> None:
+        scores: dict[str, float] = {}
+        blocked: str | None = None
+        Xf = X.astype(np.float64, copy=False)
+        for det in model.detectors:
+            try:
+                s = det.score(Xf)
+            except ValueError:
+                continue  # feature count differs from the reference: schema already checked
+            top = float(np.max(s))
+            scores[det.name] = round(top, 6)
+            if top > det.threshold:
+                self.metrics.alert(model.name, det.name)
+                if det.mode == "block":
+                    blocked = det.name
+        if model.extraction is not None:
+            w, alert = model.extraction.observe(identity.name, Xf)
+            if w is not None:
+                scores["extraction_w"] = round(w, 6)
+            if alert:
+                self.metrics.alert(model.name, "extraction")
+                entry["extraction_alert"] = True
+                if model.extraction.settings.mode == "block":
+                    entry["detector_scores"] = scores
+                    raise _Reject(429, "extraction: alert", retry_after=60.0)
+        if scores:
+            entry["detector_scores"] = scores
+        if blocked is not None:
+            raise _Reject(
+                422, f"detector: {blocked}", body=b'{"error":"input rejected by a detector"}'
+            )
+
+    def _harden(
+        self, model: ServedModel, result: dict[str, np.ndarray], outputs: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        settings = model.settings
+        policy = settings.policy.output if settings else None
+        encoded = []
+        for name in outputs:
+            arr = result[name]
+            if policy is not None and arr.dtype.kind == "f":
+                if policy.top_k and arr.ndim == 2:
+                    k = min(policy.top_k, arr.shape[1])
+                    idx = np.argsort(-arr, axis=1, kind="stable")[:, :k]
+                    labels = (
+                        model.labels[idx]
+                        if model.labels is not None and model.labels.shape[0] == arr.shape[1]
+                        else idx
+                    )
+                    encoded.append(encode_tensor(f"{name}_top{k}", np.asarray(labels)))
+                    continue
+                if policy.round >= 0:
+                    arr = np.round(arr, policy.round)
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                arr = np.nan_to_num(arr)
+            encoded.append(encode_tensor(name, arr))
+        return encoded
+
+
+def create_app(config: ServerConfig) -> MltrustServer:
+    """Admit the repository's models and return the ASGI application."""
+    return MltrustServer(config)
+
+
+def app_from_env() -> MltrustServer:
+    """uvicorn factory for ``--workers N``: the config travels in an environment variable."""
+    from mltrust.serve._logging import configure_logging
+
+    configure_logging()
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        raise RuntimeError(f"{CONFIG_ENV} is not set")
+    return create_app(ServerConfig.from_json(text))

@@ -1,0 +1,215 @@
+"""Open Inference Protocol (KServe V2) request decoding and response encoding.
+
+Decoding turns the ``inputs`` of an infer request into named numpy arrays and fails with
+:class:`ProtocolError` (HTTP 400) on anything malformed: unknown datatypes, data that does not
+fill the declared shape, ragged nesting, values that do not fit the datatype. Checks against the
+model's declared schema (names, ranges, NaN/inf) live in :mod:`mltrust.serve._validation`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DTYPES",
+    "DecodedRequest",
+    "ProtocolError",
+    "decode_infer_request",
+    "encode_tensor",
+    "input_digest",
+]
+
+#: datatype -> numpy dtype (BYTES handled apart).
+DTYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+}
+_NP_TO_DATATYPE = {v: k for k, v in DTYPES.items()}
+
+MAX_TENSOR_ELEMENTS = 10_000_000
+MAX_DIMS = 8
+MAX_INPUTS = 64
+
+
+class ProtocolError(ValueError):
+    """The request does not follow the protocol (HTTP 400). The message is safe to return."""
+
+
+@dataclass(slots=True)
+class DecodedRequest:
+    id: str | None
+    inputs: dict[str, np.ndarray]
+    datatypes: dict[str, str]
+    parameters: dict[str, Any]
+    requested_outputs: list[str] | None
+
+
+def _shape(value: Any, name: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > MAX_DIMS:
+        raise ProtocolError(f"input {name!r}: shape must be a list of at most {MAX_DIMS} integers")
+    out = []
+    for d in value:
+        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            raise ProtocolError(f"input {name!r}: shape must hold non-negative integers")
+        out.append(d)
+    if math.prod(out) > MAX_TENSOR_ELEMENTS:
+        raise ProtocolError(f"input {name!r}: more than {MAX_TENSOR_ELEMENTS} elements")
+    return tuple(out)
+
+
+def _flatten_bytes(data: Any, out: list[Any], depth: int) -> None:
+    if depth > MAX_DIMS + 1:
+        raise ProtocolError("data is nested too deeply")
+    for item in data:
+        if isinstance(item, list):
+            _flatten_bytes(item, out, depth + 1)
+        elif isinstance(item, str):
+            out.append(item.encode("utf-8"))
+        else:
+            raise ProtocolError("BYTES data must hold strings")
+
+
+def _numeric(data: Any, datatype: str, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    dtype = DTYPES[datatype]
+    try:
+        if datatype == "BOOL":
+            raw = np.asarray(data)
+            if raw.dtype != np.bool_:
+                raise ProtocolError(f"input {name!r}: BOOL data must hold true/false")
+            arr = raw
+        elif dtype.kind == "f":
+            raw = np.asarray(data, dtype=np.float64)
+            arr = raw.astype(dtype) if dtype != np.float64 else raw
+        else:
+            raw = np.asarray(data)
+            if raw.size and raw.dtype.kind not in "iu":
+                raise ProtocolError(f"input {name!r}: {datatype} data must hold integers")
+            info = np.iinfo(dtype)
+            if raw.size and (int(raw.min()) < info.min or int(raw.max()) > info.max):
+                raise ProtocolError(f"input {name!r}: value out of range for {datatype}")
+            arr = raw.astype(dtype)
+    except (ValueError, TypeError, OverflowError):
+        raise ProtocolError(
+            f"input {name!r}: data is not a (rectangular) list of {datatype} values"
+        ) from None
+    if arr.size != math.prod(shape):
+        raise ProtocolError(f"input {name!r}: {arr.size} values do not fill shape {list(shape)}")
+    if arr.ndim > 1 and arr.shape != shape:
+        raise ProtocolError(
+            f"input {name!r}: nested data shape {list(arr.shape)} does not match {list(shape)}"
+        )
+    return arr.reshape(shape)
+
+
+def _decode_input(doc: Any) -> tuple[str, str, np.ndarray]:
+    if not isinstance(doc, dict):
+        raise ProtocolError("each input must be an object")
+    name = doc.get("name")
+    if not isinstance(name, str) or not name or len(name) > 256:
+        raise ProtocolError("input name must be a non-empty string")
+    datatype = doc.get("datatype")
+    if not isinstance(datatype, str) or (datatype not in DTYPES and datatype != "BYTES"):
+        raise ProtocolError(f"input {name!r}: unknown datatype {datatype!r}")
+    shape = _shape(doc.get("shape"), name)
+    params = doc.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise ProtocolError(f"input {name!r}: parameters must be an object")
+    data = doc.get("data")
+    if not isinstance(data, list):
+        raise ProtocolError(f"input {name!r}: data must be a list")
+    if datatype == "BYTES":
+        flat: list[Any] = []
+        _flatten_bytes(data, flat, 0)
+        if len(flat) != math.prod(shape):
+            raise ProtocolError(
+                f"input {name!r}: {len(flat)} values do not fill shape {list(shape)}"
+            )
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+        return name, datatype, arr.reshape(shape)
+    return name, datatype, _numeric(data, datatype, name, shape)
+
+
+def decode_infer_request(doc: Any) -> DecodedRequest:
+    if not isinstance(doc, dict):
+        raise ProtocolError("request body must be a JSON object")
+    rid = doc.get("id")
+    if rid is not None and (not isinstance(rid, str) or len(rid) > 256):
+        raise ProtocolError("id must be a string of at most 256 characters")
+    params = doc.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise ProtocolError("parameters must be an object")
+    raw_inputs = doc.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs or len(raw_inputs) > MAX_INPUTS:
+        raise ProtocolError(f"inputs must be a non-empty list of at most {MAX_INPUTS} tensors")
+    inputs: dict[str, np.ndarray] = {}
+    datatypes: dict[str, str] = {}
+    for item in raw_inputs:
+        name, datatype, arr = _decode_input(item)
+        if name in inputs:
+            raise ProtocolError(f"input {name!r} appears twice")
+        inputs[name] = arr
+        datatypes[name] = datatype
+    requested: list[str] | None = None
+    raw_outputs = doc.get("outputs")
+    if raw_outputs is not None:
+        if not isinstance(raw_outputs, list) or len(raw_outputs) > MAX_INPUTS:
+            raise ProtocolError("outputs must be a list of objects with a name")
+        requested = []
+        for o in raw_outputs:
+            if not isinstance(o, dict) or not isinstance(o.get("name"), str):
+                raise ProtocolError("outputs must be a list of objects with a name")
+            requested.append(o["name"])
+    return DecodedRequest(rid, inputs, datatypes, params, requested)
+
+
+def datatype_of(arr: np.ndarray) -> str:
+    if arr.dtype.kind in "OSU":
+        return "BYTES"
+    found = _NP_TO_DATATYPE.get(arr.dtype)
+    if found is None:
+        raise TypeError(f"no protocol datatype for numpy dtype {arr.dtype}")
+    return found
+
+
+def encode_tensor(name: str, arr: np.ndarray, *, datatype: str | None = None) -> dict[str, Any]:
+    """One ``outputs`` entry: flat row-major data."""
+    datatype = datatype or datatype_of(arr)
+    if datatype == "BYTES":
+        data: list[Any] = [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for v in arr.reshape(-1).tolist()
+        ]
+    else:
+        data = arr.reshape(-1).tolist()
+    return {"name": name, "datatype": datatype, "shape": list(arr.shape), "data": data}
+
+
+def input_digest(inputs: dict[str, np.ndarray], datatypes: dict[str, str]) -> str:
+    """sha256 over the canonical form of the inputs: name, datatype, shape, row-major bytes."""
+    h = hashlib.sha256()
+    for name in sorted(inputs):
+        arr = inputs[name]
+        h.update(f"{name}\x00{datatypes[name]}\x00{list(arr.shape)}\x00".encode())
+        if arr.dtype == object:
+            for v in arr.reshape(-1):
+                h.update(len(v).to_bytes(8, "little"))
+                h.update(v)
+        else:
+            h.update(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+    return h.hexdigest()

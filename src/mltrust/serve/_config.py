@@ -1,0 +1,74 @@
+"""Server-wide settings (one frozen object), passed to worker processes as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mltrust.errors import ConfigError
+
+__all__ = ["ServerConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    repo: Path
+    trusted_keys: tuple[Path, ...] = ()
+    model_keys: tuple[tuple[str, Path], ...] = ()
+    allow_unsigned: bool = False
+    plugin_path: Path | None = None
+    check_profile: str | None = None
+    jwks: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_s: float = 30.0
+    api_keys: bool = True
+    audit_path: Path | None = None
+    #: Largest request body; enforced while the body streams in (413).
+    max_body_bytes: int = 4 * 1024 * 1024
+    inference_threads: int = 2
+    metrics_public: bool = False
+    #: Override every model's per-identity rate limit (requests/s, burst); None keeps settings.
+    identity_rps: float | None = None
+    identity_burst: float | None = None
+    log_inputs: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max body size must be at least 1024 bytes")
+        if self.inference_threads < 1:
+            raise ConfigError("inference threads must be >= 1")
+        if self.jwks is not None and (not self.jwt_issuer or not self.jwt_audience):
+            raise ConfigError("--jwks needs --jwt-issuer and --jwt-audience")
+
+    @property
+    def resolved_audit_path(self) -> Path:
+        return self.audit_path or self.repo / ".mltrust" / "audit.db"
+
+    def to_json(self) -> str:
+        doc = asdict(self)
+
+        def enc(v: Any) -> Any:
+            if isinstance(v, Path):
+                return str(v)
+            if isinstance(v, (list, tuple)):
+                return [enc(x) for x in v]
+            if isinstance(v, dict):
+                return {k: enc(x) for k, x in v.items()}
+            return v
+
+        return json.dumps(enc(doc))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerConfig:
+        doc = json.loads(text)
+        path_fields = ("repo", "plugin_path", "jwks", "audit_path")
+        for key in path_fields:
+            if doc.get(key) is not None:
+                doc[key] = Path(doc[key])
+        doc["trusted_keys"] = tuple(Path(p) for p in doc.get("trusted_keys", []))
+        doc["model_keys"] = tuple((m, Path(p)) for m, p in doc.get("model_keys", []))
+        return cls(**doc)

@@ -1,0 +1,267 @@
+"""The model repository and admission: a model is served only after its evidence passes.
+
+For each folder under the repository (hidden folders skipped), in this order:
+
+1. settings parse and validate (artifact URI inside the folder);
+2. the artifact's SHA-256 is taken;
+3. the whole folder is scanned (``mltrust.scan``); any finding at ``fail_on`` (medium) or above,
+   or an unreadable file, refuses the model;
+4. the folder's signature (``mltrust.attest``) must verify against a trusted key, unless
+   ``allow_unsigned`` (development only; warned at every start);
+5. optionally a ``mltrust check`` profile (``mltrust.policy``) must pass;
+6. the artifact bytes are read once; their SHA-256 must equal step 2's (no swap during
+   admission); the runtime loads *those bytes* (joblib only through ``mltrust.safeload``).
+
+Nothing from the folder is unpickled or imported before steps 3-5 pass. A refused model keeps a
+``reason`` (shown to admins and logged); its ready endpoint answers 503.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mltrust.errors import ConfigError, Error
+from mltrust.serve._extraction import ExtractionMonitor
+from mltrust.serve._logging import log
+from mltrust.serve._settings import (
+    ModelSettings,
+    TensorSpec,
+    find_settings_file,
+    load_model_settings,
+)
+from mltrust.serve._validation import CompiledSchema
+from mltrust.serve.detectors import Detector, build_detector
+from mltrust.serve.runtimes import Runtime, load_runtime
+
+__all__ = ["AdmissionOptions", "ServedModel", "admit_model", "load_repository"]
+
+_MAX_ARTIFACT_BYTES = 8 * 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionOptions:
+    trusted_keys: tuple[Path, ...] = ()
+    #: model name -> keys trusted for that model only (in addition to ``trusted_keys``).
+    model_keys: tuple[tuple[str, Path], ...] = ()
+    allow_unsigned: bool = False
+    plugin_path: Path | None = None
+    check_profile: str | None = None
+
+
+@dataclass(slots=True)
+class ServedModel:
+    name: str
+    folder: Path
+    settings: ModelSettings | None = None
+    runtime: Runtime | None = None
+    reason: str | None = None
+    artifact_sha256: str | None = None
+    signed_by: str | None = None
+    schema: CompiledSchema | None = None
+    detectors: tuple[Detector, ...] = ()
+    extraction: ExtractionMonitor | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
+    output_names: frozenset[str] = frozenset()
+    labels: np.ndarray | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.runtime is not None and self.reason is None
+
+    @property
+    def version(self) -> str:
+        return self.settings.version if self.settings else ""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _scan(folder: Path) -> None:
+    from mltrust.scan import scan_paths
+
+    report = scan_paths([folder])
+    bad = [
+        f"{f.rule_id} {f.message}"
+        for r in report.files
+        for f in r.findings
+        if f.severity >= report.fail_on
+    ]
+    if report.failed or bad:
+        raise _Refused("scan failed: " + "; ".join(bad[:3]))
+    if report.errored:
+        raise _Refused("scan failed: a file could not be read")
+
+
+def _verify_signature(settings: ModelSettings, options: AdmissionOptions) -> Any:
+    """The VerifiedModel, or None with ``allow_unsigned``; raises _Refused otherwise."""
+    if options.allow_unsigned:
+        return None
+    keys = list(options.trusted_keys) + [p for m, p in options.model_keys if m == settings.name]
+    if not keys:
+        raise _Refused("no trusted key configured (pass --trusted-key, or --allow-unsigned)")
+    try:
+        attest = importlib.import_module("mltrust.attest")
+    except ModuleNotFoundError as exc:
+        if exc.name != "mltrust.attest":
+            raise
+        raise _Refused(
+            "signature required but signing support (mltrust.attest) is unavailable"
+        ) from None
+    try:
+        return attest.verify(settings.folder, key=keys)
+    except Error as exc:
+        raise _Refused(f"signature invalid: {str(exc).splitlines()[0]}") from None
+
+
+def _signed_digest(verified: Any, settings: ModelSettings, digest: str) -> str | None:
+    """Check the artifact digest against the one the signature covers; return the signer."""
+    if verified is None:
+        return None
+    files = getattr(verified, "files", None) or {}
+    rel = settings.uri.relative_to(settings.folder).as_posix()
+    signed = files.get(rel)
+    if signed is None:
+        raise _Refused(f"artifact {rel} is not covered by the signature")
+    signed = str(signed).removeprefix("sha256:")
+    if len(signed) == 64 and signed != digest:
+        raise _Refused(f"artifact {rel} differs from the signed digest")
+    return str(getattr(verified, "key_fingerprint", "") or "trusted key")
+
+
+def _check_profile(settings: ModelSettings, profile: str | None) -> None:
+    if profile is None:
+        return
+    try:
+        policy = importlib.import_module("mltrust.policy")
+    except ModuleNotFoundError as exc:
+        if exc.name != "mltrust.policy":
+            raise
+        log.warning(
+            "policy check skipped: mltrust.policy is not installed",
+            extra={"fields": {"model": settings.name, "profile": profile}},
+        )
+        return
+    evaluate = getattr(policy, "check_path", None) or getattr(policy, "evaluate_path", None)
+    if evaluate is None:
+        log.warning(
+            "policy check skipped: mltrust.policy has no path evaluator",
+            extra={"fields": {"model": settings.name, "profile": profile}},
+        )
+        return
+    try:
+        verdict = evaluate(settings.folder, profile=profile)
+    except Error as exc:
+        raise _Refused(f"policy check error: {exc}") from None
+    status = str(getattr(verdict, "status", getattr(verdict, "value", verdict)))
+    if not status.lower().endswith("pass"):
+        raise _Refused(f"policy profile {profile!r} did not pass ({status})")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _metadata(model: ServedModel, runtime: Runtime, settings: ModelSettings) -> dict[str, Any]:
+    return {
+        "name": settings.name,
+        "versions": [settings.version],
+        "platform": runtime.platform,
+        "inputs": [t.to_metadata() for t in runtime.input_specs()],
+        "outputs": [t.to_metadata() for t in runtime.output_specs()],
+    }
+
+
+def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
+    model = ServedModel(name=folder.name, folder=folder)
+    try:
+        settings = load_model_settings(folder)
+        model.settings = settings
+        model.name = settings.name
+        if not settings.uri.is_file():
+            raise _Refused(f"artifact {settings.uri.name} is missing")
+        if settings.uri.stat().st_size > _MAX_ARTIFACT_BYTES:
+            raise _Refused("artifact is too large")
+        digest = _sha256(settings.uri)
+        _scan(folder)
+        model.signed_by = _signed_digest(_verify_signature(settings, options), settings, digest)
+        _check_profile(settings, options.check_profile)
+        artifact = settings.uri.read_bytes()
+        if hashlib.sha256(artifact).hexdigest() != digest:
+            raise _Refused("artifact changed during admission")
+        model.artifact_sha256 = digest
+        runtime = load_runtime(settings, artifact, plugin_path=options.plugin_path)
+        policy = settings.policy
+        inputs = runtime.input_specs()
+        model.schema = CompiledSchema(
+            inputs,
+            margin=policy.range_margin,
+            max_rows=policy.max_batch_rows,
+            any_name=settings.mlserver_style or not settings.inputs,
+        )
+        model.detectors = tuple(build_detector(settings.folder, d) for d in policy.detectors)
+        if policy.extraction.enabled:
+            model.extraction = ExtractionMonitor(policy.extraction)
+        model.metadata = _metadata(model, runtime, settings)
+        model.outputs = runtime.default_outputs()
+        model.output_names = frozenset(o.name for o in runtime.output_specs())
+        labels = getattr(getattr(runtime, "_model", None), "classes_", None)
+        model.labels = np.asarray(labels) if labels is not None else None
+        model.runtime = runtime
+    except _Refused as exc:
+        model.reason = str(exc)
+    except Error as exc:
+        model.reason = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    except Exception as exc:  # noqa: BLE001 - a broken model must not stop the server
+        model.reason = f"load failed: {type(exc).__name__}: {exc}"
+    if model.reason is not None:
+        log.error("model refused", extra={"fields": {"model": model.name, "reason": model.reason}})
+    else:
+        log.info(
+            "model admitted",
+            extra={
+                "fields": {
+                    "model": model.name,
+                    "version": model.version,
+                    "sha256": model.artifact_sha256,
+                    "signed_by": model.signed_by,
+                }
+            },
+        )
+    return model
+
+
+def load_repository(repo: Path, options: AdmissionOptions) -> dict[str, ServedModel]:
+    if not repo.is_dir():
+        raise ConfigError(f"{repo}: model repository is not a folder")
+    if options.allow_unsigned:
+        log.warning(
+            "--allow-unsigned: models are served WITHOUT signature verification (development only)"
+        )
+    models: dict[str, ServedModel] = {}
+    for folder in sorted(p for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if folder.is_symlink() or find_settings_file(folder) is None:
+            continue
+        model = admit_model(folder, options)
+        if model.name in models:
+            model.reason = f"duplicate model name {model.name!r}"
+            model.runtime = None
+            models[f"{model.name}@{folder.name}"] = model
+            continue
+        models[model.name] = model
+    return models
+
+
+def spec_names(specs: tuple[TensorSpec, ...]) -> list[str]:
+    return [s.name for s in specs]

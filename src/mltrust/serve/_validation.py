@@ -1,0 +1,110 @@
+"""Validation of decoded inputs against the model's declared schema (HTTP 422 on failure)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mltrust.serve._settings import TensorSpec
+
+__all__ = ["CompiledSchema", "ValidationFailed"]
+
+_FLOAT_TYPES = {"FP16", "FP32", "FP64"}
+_INT_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}
+
+
+class ValidationFailed(ValueError):
+    """Input does not match the schema. The message is safe to return to the client."""
+
+
+class _Input:
+    __slots__ = ("datatype", "hi", "lo", "name", "shape")
+
+    def __init__(self, spec: TensorSpec, margin: float) -> None:
+        self.name = spec.name
+        self.datatype = spec.datatype
+        self.shape = spec.shape
+        self.lo: np.ndarray | None = None
+        self.hi: np.ndarray | None = None
+        if spec.min is not None and spec.max is not None:
+            lo = np.asarray(spec.min, dtype=np.float64)
+            hi = np.asarray(spec.max, dtype=np.float64)
+            span = np.where(hi > lo, hi - lo, np.maximum(np.abs(lo), 1.0))
+            self.lo = lo - margin * span
+            self.hi = hi + margin * span
+
+
+class CompiledSchema:
+    """Precomputed checks for one model's inputs."""
+
+    def __init__(
+        self, specs: tuple[TensorSpec, ...], *, margin: float, max_rows: int, any_name: bool
+    ) -> None:
+        self._inputs = [_Input(s, margin) for s in specs]
+        self._max_rows = max_rows
+        #: MLServer-style models accept one input under any name.
+        self._any_name = any_name and len(self._inputs) == 1
+
+    def validate(self, inputs: dict[str, np.ndarray], datatypes: dict[str, str]) -> int:
+        """Check inputs in place; return the batch size (rows)."""
+        if self._any_name:
+            if len(inputs) != 1:
+                raise ValidationFailed("this model takes exactly one input")
+            pairs = [(self._inputs[0], next(iter(inputs)))]
+        else:
+            expected = {i.name for i in self._inputs}
+            if set(inputs) != expected:
+                missing = sorted(expected - set(inputs))
+                extra = sorted(set(inputs) - expected)
+                raise ValidationFailed(
+                    f"inputs do not match the model: missing {missing}, unexpected {extra}"
+                )
+            pairs = [(i, i.name) for i in self._inputs]
+        rows = -1
+        for spec, name in pairs:
+            arr = inputs[name]
+            datatype = datatypes[name]
+            if datatype != spec.datatype and not (
+                # numeric models accept any numeric datatype that converts without loss of meaning
+                spec.datatype in _FLOAT_TYPES and datatype in _FLOAT_TYPES | _INT_TYPES
+            ):
+                raise ValidationFailed(
+                    f"input {name!r}: datatype {datatype} where {spec.datatype} is expected"
+                )
+            if len(arr.shape) != len(spec.shape) and not (
+                len(spec.shape) == 2 and arr.ndim == 1 and spec.shape[1] == arr.shape[0]
+            ):
+                raise ValidationFailed(
+                    f"input {name!r}: shape {list(arr.shape)} does not match {list(spec.shape)}"
+                )
+            if arr.ndim == 1 and len(spec.shape) == 2:
+                arr = arr.reshape(1, -1)
+                inputs[name] = arr
+            for got, want in zip(arr.shape, spec.shape, strict=True):
+                if want != -1 and got != want:
+                    raise ValidationFailed(
+                        f"input {name!r}: shape {list(arr.shape)} does not match {list(spec.shape)}"
+                    )
+            n = arr.shape[0] if arr.ndim else 1
+            if n > self._max_rows:
+                raise ValidationFailed(f"input {name!r}: more than {self._max_rows} rows")
+            if n == 0:
+                raise ValidationFailed(f"input {name!r}: empty batch")
+            if rows not in (-1, n):
+                raise ValidationFailed("inputs disagree on the batch size")
+            rows = n
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise ValidationFailed(f"input {name!r}: NaN or infinite value")
+            if spec.lo is not None and spec.hi is not None and arr.dtype != object:
+                width = spec.lo.shape[0]
+                if arr.ndim == 2 and arr.shape[1] == width:
+                    bad = (arr < spec.lo) | (arr > spec.hi)
+                elif width == 1:
+                    bad = (arr < spec.lo[0]) | (arr > spec.hi[0])
+                else:
+                    raise ValidationFailed(f"input {name!r}: feature count does not match ranges")
+                if bad.any():
+                    col = int(np.argwhere(bad)[0][-1]) if arr.ndim == 2 else 0
+                    raise ValidationFailed(
+                        f"input {name!r}: feature {col} outside the range seen in training"
+                    )
+        return rows
