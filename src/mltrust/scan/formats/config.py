@@ -224,7 +224,8 @@ def _gadget_arguments(siblings: dict[str, Any] | None) -> Iterator[str]:
 
 def _check_document(doc: object, ctx: ScanContext, loc: Location) -> None:
     """Targets, chat templates and Keras content anywhere in one parsed document."""
-    for d, where in _iter_dicts(doc, ctx, loc):
+    for d, path in _iter_dicts(doc, ctx, loc):
+        where = "" if path == "/" else path
         target = d.get("_target_")
         if isinstance(target, str):
             _report_target(ctx, loc, f"{where}/_target_", target.strip(), d)
