@@ -413,7 +413,7 @@ class _Analyser:
                 ok = (
                     isinstance(args, tuple)
                     and 1 <= len(args) <= 2
-                    and all(type(a) is str for a in args)
+                    and all(type(a) is str or (isinstance(a, Blob) and a.kind == "str") for a in args)
                 )
                 if not ok:
                     an.finding(

@@ -135,6 +135,7 @@ _ALLOW: dict[str, frozenset[str]] = {
     "numpy.core.numeric": frozenset({"_frombuffer"}),
     "numpy._core.numeric": frozenset({"_frombuffer"}),
     "numpy.ma.core": frozenset({"_mareconstruct", "MaskedArray", "MaskedConstant"}),
+    "numpy.ma": frozenset({"MaskedArray", "MaskedConstant"}),
     "numpy.random._pickle": frozenset(
         {
             "__bit_generator_ctor",
@@ -328,6 +329,10 @@ EXTERNAL_ARRAY_WRAPPERS = frozenset(
 # Family rules (see module docstring, point 6).
 # --------------------------------------------------------------------------------------------
 _FAMILY_ROOTS = ("sklearn.", "scipy.", "pandas.", "torch.nn.", "torch.optim.")
+_FAMILY_MODULES = frozenset({"pandas", "scipy.sparse", "sklearn"})
+#: Cython-generated unpickle helpers (``__pyx_unpickle_<Class>``) and sklearn's ``newObj``
+#: only create an instance of their own extension class.
+_FAMILY_HELPER = re.compile(r"__pyx_unpickle_\w+\Z|newObj\Z")
 _FAMILY_DENIED_PREFIXES = (
     "sklearn.datasets",
     "sklearn.externals",
@@ -398,7 +403,7 @@ _FAMILY_DENIED_NAMES = frozenset(
         "StringIO",
     }
 )
-_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9_]*\Z")
+_CLASS_NAME = re.compile(r"_?[A-Z][A-Za-z0-9_]*\Z")
 
 # --------------------------------------------------------------------------------------------
 # Denylist: module (exact or as prefix) -> [(name pattern, severity, rule, reason)].
@@ -704,9 +709,13 @@ def _deny_lookup(module: str, name: str) -> tuple[Severity, Rule, str] | None:
 
 
 def _family_allowed(module: str, name: str) -> bool:
-    if not module.startswith(_FAMILY_ROOTS):
+    if not module.startswith(_FAMILY_ROOTS) and module not in _FAMILY_MODULES:
+        if not (module.startswith("numpy.") and _FAMILY_HELPER.match(name)):
+            return False
+        return not module.startswith(("numpy.testing", "numpy.f2py", "numpy.distutils"))
+    if "." in name or name in _FAMILY_DENIED_NAMES:
         return False
-    if "." in name or name in _FAMILY_DENIED_NAMES or not _CLASS_NAME.match(name):
+    if not (_CLASS_NAME.match(name) or _FAMILY_HELPER.match(name)):
         return False
     return not any(
         module == p or module.startswith(p + ".") or module.startswith(p + "_")

@@ -1,0 +1,229 @@
+"""Scan, then deserialise the same bytes with an allowlist-enforcing unpickler."""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import os
+import pickle
+import zlib
+from collections.abc import Callable
+from typing import IO, Any
+
+from mltrust.config import ScanConfig
+from mltrust.errors import ConfigError, InputError, LimitExceeded, UnsafeModelError
+from mltrust.findings import Finding, Severity
+from mltrust.scan._pickle._policy import judge_global
+
+__all__ = ["RestrictedUnpickler", "load", "load_joblib", "load_torch"]
+
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """A :class:`pickle.Unpickler` whose ``find_class`` admits only allowlisted targets.
+
+    The allowlist is the scanner's (:func:`mltrust.scan._pickle.judge_global`) plus
+    ``config.allow_globals``. Anything else raises :class:`UnsafeModelError` before it is
+    imported. Persistent IDs are refused (plain pickles have none).
+    """
+
+    def __init__(self, file: IO[bytes], *, config: ScanConfig | None = None) -> None:
+        super().__init__(file)
+        self._config = config or ScanConfig()
+
+    def find_class(self, module: str, name: str) -> Any:
+        return _checked_find_class(super().find_class, module, name, self._config)
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafeModelError("refused to load: the pickle uses persistent IDs")
+
+
+def _checked_find_class(
+    base: Callable[[str, str], Any], module: str, name: str, config: ScanConfig
+) -> Any:
+    verdict = judge_global(module, name, config)
+    if not verdict.allowed:
+        raise UnsafeModelError(f"refused to import {module}.{name}: {verdict.reason}")
+    return base(module, name)
+
+
+def _read(source: Source, config: ScanConfig) -> tuple[bytes, str]:
+    limit = config.limits.max_file_bytes
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = "<bytes>"
+    elif isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        try:
+            with open(name, "rb") as fh:
+                data = fh.read(limit + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
+    else:
+        raise ConfigError(f"cannot load from a {type(source).__name__}; pass a path or bytes")
+    if len(data) > limit:
+        raise LimitExceeded(f"{name} is larger than max_file_bytes={limit}")
+    return data, name
+
+
+def _scan_or_raise(data: bytes, name: str, fail_on: Severity, config: ScanConfig) -> None:
+    from mltrust.scan._engine import scan_bytes
+
+    result = scan_bytes(data, os.path.basename(name) or "<bytes>", config)
+    bad: tuple[Finding, ...] = tuple(f for f in result.findings if f.severity >= fail_on)
+    if bad:
+        worst = max(bad, key=lambda f: f.severity.rank)
+        raise UnsafeModelError(
+            f"refused to load {name}: {len(bad)} finding(s) at or above {fail_on.value}; "
+            f"worst: [{worst.rule_id}] {worst.message}",
+            findings=bad,
+        )
+    if not result.formats:
+        raise UnsafeModelError(
+            f"refused to load {name}: its format was not recognised, so it was not scanned",
+            findings=tuple(result.findings),
+        )
+
+
+def _decompress(data: bytes, config: ScanConfig) -> bytes:
+    """Undo joblib's whole-file compression (zlib, gzip, bz2, xz, lzma)."""
+    limit = config.limits.max_member_bytes
+    if data[:2] == b"\x1f\x8b":
+        d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif data[:1] == b"\x78":
+        d = zlib.decompressobj()
+    elif data[:3] == b"BZh":
+        d = bz2.BZ2Decompressor()
+    elif data[:6] == b"\xfd7zXZ\x00" or data[:2] == b"\x5d\x00":
+        d = lzma.LZMADecompressor()
+    else:
+        return data
+    try:
+        out = d.decompress(data, limit + 1)
+    except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
+        raise InputError(f"compressed joblib data is corrupt: {exc}") from None
+    if len(out) > limit:
+        raise LimitExceeded(f"decompressed model exceeds max_member_bytes={limit}")
+    return bytes(out)
+
+
+def _kind(data: bytes) -> str:
+    if data[:4] == _ZIP_MAGIC:
+        return "torch"
+    if data[:12].find(_LEGACY_TORCH_MAGIC) >= 0:
+        return "torch"
+    if data[:2] in (b"\x1f\x8b", b"\x5d\x00") or data[:1] == b"\x78" or data[:3] == b"BZh":
+        return "joblib"
+    if data[:6] == b"\xfd7zXZ\x00":
+        return "joblib"
+    head = data[: 1 << 16]
+    if b"joblib.numpy_pickle" in head and b"NumpyArrayWrapper" in head:
+        return "joblib"
+    return "pickle"
+
+
+def load(
+    source: Source,
+    *,
+    fail_on: Severity = Severity.MEDIUM,
+    config: ScanConfig | None = None,
+) -> Any:
+    """Read ``source`` once, scan it, and deserialise the same bytes safely.
+
+    Detects PyTorch checkpoints (zip or legacy) and joblib dumps (plain or compressed) by
+    content and dispatches to :func:`load_torch` / :func:`load_joblib`; anything else is loaded
+    as a plain pickle with :class:`RestrictedUnpickler`. Raises :class:`UnsafeModelError` when
+    the scan finds anything at or above ``fail_on`` or the unpickler meets a non-allowlisted
+    import.
+    """
+    config = config or ScanConfig()
+    data, name = _read(source, config)
+    kind = _kind(data)
+    if kind == "torch":
+        return _load_torch_bytes(data, name, fail_on=fail_on, config=config, map_location="cpu")
+    if kind == "joblib":
+        return _load_joblib_bytes(data, name, fail_on=fail_on, config=config)
+    _scan_or_raise(data, name, fail_on, config)
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), config=config).load()
+    except UnsafeModelError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot unpickle {name}: {type(exc).__name__}: {exc}") from None
+
+
+def load_joblib(
+    source: Source,
+    *,
+    fail_on: Severity = Severity.MEDIUM,
+    config: ScanConfig | None = None,
+) -> Any:
+    """Like :func:`load` for a joblib dump (arrays, whole-file compression) from bytes in memory."""
+    config = config or ScanConfig()
+    data, name = _read(source, config)
+    return _load_joblib_bytes(data, name, fail_on=fail_on, config=config)
+
+
+def _load_joblib_bytes(data: bytes, name: str, *, fail_on: Severity, config: ScanConfig) -> Any:
+    try:
+        from joblib.numpy_pickle import NumpyUnpickler
+    except ImportError:
+        raise ConfigError("loading joblib files needs joblib: pip install joblib") from None
+    _scan_or_raise(data, name, fail_on, config)
+    raw = _decompress(data, config)
+    if raw[:2] == b"ZF":
+        raise InputError(f"{name} is a legacy (joblib < 0.10) file, not supported by load")
+
+    class _Restricted(NumpyUnpickler):  # type: ignore[misc]
+        def find_class(self, module: str, qualname: str) -> Any:
+            return _checked_find_class(super().find_class, module, qualname, config)
+
+        def persistent_load(self, pid: Any) -> Any:
+            raise UnsafeModelError("refused to load: the pickle uses persistent IDs")
+
+    unpickler = _Restricted("", io.BytesIO(raw), True, mmap_mode=None)
+    try:
+        obj = unpickler.load()
+    except UnsafeModelError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot load joblib data {name}: {type(exc).__name__}: {exc}") from None
+    if getattr(unpickler, "compat_mode", False):
+        raise InputError(f"{name} uses legacy joblib array files, not supported by load")
+    return obj
+
+
+def load_torch(
+    source: Source,
+    *,
+    map_location: Any = "cpu",
+    fail_on: Severity = Severity.MEDIUM,
+    config: ScanConfig | None = None,
+) -> Any:
+    """Scan a PyTorch checkpoint, then ``torch.load`` the same bytes with ``weights_only=True``."""
+    config = config or ScanConfig()
+    data, name = _read(source, config)
+    return _load_torch_bytes(
+        data, name, fail_on=fail_on, config=config, map_location=map_location
+    )
+
+
+def _load_torch_bytes(
+    data: bytes, name: str, *, fail_on: Severity, config: ScanConfig, map_location: Any
+) -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError("loading PyTorch checkpoints needs torch: pip install torch") from None
+    _scan_or_raise(data, name, fail_on, config)
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location=map_location)
+    except pickle.UnpicklingError as exc:
+        raise UnsafeModelError(f"torch refused to load {name} with weights_only: {exc}") from None
+    except Exception as exc:
+        raise InputError(f"cannot load {name}: {type(exc).__name__}: {exc}") from None
