@@ -188,10 +188,18 @@ class LegacyTorchScanner(FormatScanner):
         from mltrust.scan._registry import detect
 
         ends = sorted(frontier)
-        off = next((e for e in ends if detect(data[e:], "trailing")), ends[-1])
+        found = next((e for e in ends if detect(data[e:], "trailing")), None)
+        if found is None:
+            ctx.report(
+                R.PT_STORAGE,
+                f"the {len(keys)} storages do not end at the end of the file (truncated or "
+                f"padded): at least {size - ends[-1]} bytes unexplained",
+                loc.at(ends[-1]),
+            )
+            return
         ctx.report(
             R.PT_TRAILING,
-            f"{size - off} bytes follow the {len(keys)} tensor storages",
-            loc.at(off),
+            f"{size - found} bytes follow the {len(keys)} tensor storages",
+            loc.at(found),
         )
-        ctx.scan_nested(data[off:], loc.member(f"[after-storages@{off}]"), "trailing")
+        ctx.scan_nested(data[found:], loc.member(f"[after-storages@{found}]"), "trailing")

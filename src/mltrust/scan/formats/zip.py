@@ -162,7 +162,8 @@ def parse_central_directory(data: memoryview, max_members: int) -> _Directory:
     comment = bytes(data[eocd + 22 : eocd + 22 + clen])
     eocd_end = eocd + 22 + len(comment)
     record_pos = eocd
-    if (n_total == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF) and eocd >= 20:
+    needs64 = n_total == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF
+    if eocd >= 20:
         sig, _, rec_off, _ = _LOC64_FMT.unpack_from(data, eocd - 20)
         if sig == _LOC64:
             cand = [rec_off, eocd - 20 - _EOCD64_FMT.size]
@@ -173,7 +174,10 @@ def parse_central_directory(data: memoryview, max_members: int) -> _Directory:
                     record_pos = pos
                     break
             else:
-                raise InputError("zip64 locator points at no zip64 end-of-central-directory record")
+                if needs64:
+                    raise InputError(
+                        "zip64 locator points at no zip64 end-of-central-directory record"
+                    )
     actual = record_pos - cd_size
     if actual < 0:
         raise InputError("zip central directory size exceeds the file")
@@ -310,16 +314,17 @@ class ZipScanner(FormatScanner):
             return True
         if head == _EOCD and len(data) >= 22:
             return True
-        eocd = _find_eocd(data)
-        if eocd < 0:
+        # A zip further in: a polyglot (pickle + zip) or a self-extracting prefix. A tar that
+        # merely holds a zip member is the tar scanner's business (the member is sniffed there).
+        from mltrust.scan.formats.tar import tar_checksum_ok
+
+        if len(data) >= 512 and tar_checksum_ok(bytes(data[:512])):
             return False
-        _, _, _, _, n_total, cd_size, cd_offset, _ = _EOCD_FMT.unpack_from(data, eocd)
-        if n_total == 0:
+        try:
+            directory = parse_central_directory(data, 1)
+        except (InputError, struct.error):
             return False
-        start = eocd - cd_size
-        if 0 <= start <= len(data) - 4 and data[start : start + 4] == _CEN:
-            return True
-        return 0 <= cd_offset <= len(data) - 4 and data[cd_offset : cd_offset + 4] == _CEN
+        return bool(directory.entries)
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.limits
