@@ -68,8 +68,15 @@ class Field(NamedTuple):
         return self.end - self.value if self.wire_type == LEN else 0
 
 
+_new = tuple.__new__
+
+
 def read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
     """Decode the varint at ``pos``; returns ``(value, position after it)``."""
+    if pos < end:
+        first = buf[pos]
+        if first < 0x80:  # the common one-byte case
+            return first, pos + 1
     result = 0
     shift = 0
     start = pos
@@ -98,34 +105,42 @@ def iter_fields(buf: memoryview, start: int = 0, end: int | None = None) -> Iter
     pos = start
     while pos < stop:
         offset = pos
-        key, pos = read_varint(buf, pos, stop)
+        key = buf[pos]
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = read_varint(buf, pos, stop)
         number = key >> 3
         wire = key & 7
         if number == 0 or number > _MAX_FIELD_NUMBER:
             raise ProtobufError(f"invalid field number {number}", offset)
         if wire == VARINT:
             value, pos = read_varint(buf, pos, stop)
-            yield Field(number, wire, value, value, offset)
+            yield _new(Field, (number, wire, value, value, offset))
         elif wire == LEN:
-            length, pos = read_varint(buf, pos, stop)
+            if pos < stop and buf[pos] < 0x80:
+                length = buf[pos]
+                pos += 1
+            else:
+                length, pos = read_varint(buf, pos, stop)
             if length > stop - pos:
                 raise ProtobufError(
                     f"field {number} claims {length} bytes but only {stop - pos} remain", offset
                 )
-            yield Field(number, wire, pos, pos + length, offset)
+            yield _new(Field, (number, wire, pos, pos + length, offset))
             pos += length
         elif wire == I64:
             if pos + 8 > stop:
                 raise ProtobufError(f"truncated 64-bit field {number}", offset)
             value = int.from_bytes(buf[pos : pos + 8], "little")
             pos += 8
-            yield Field(number, wire, value, value, offset)
+            yield _new(Field, (number, wire, value, value, offset))
         elif wire == I32:
             if pos + 4 > stop:
                 raise ProtobufError(f"truncated 32-bit field {number}", offset)
             value = int.from_bytes(buf[pos : pos + 4], "little")
             pos += 4
-            yield Field(number, wire, value, value, offset)
+            yield _new(Field, (number, wire, value, value, offset))
         elif wire in (_SGROUP, _EGROUP):
             raise ProtobufError(f"group wire type in field {number} is not supported", offset)
         else:
