@@ -183,6 +183,13 @@ class DependencyCollector(Collector):
                 entry = m.to_dict()
                 entry["source"] = d.source
                 entry["line"] = d.line
+                cves = ", ".join(entry["cve"])
+                entry["title"] = (
+                    f"{d.name}=={d.version}: {m.advisory.id}"
+                    + (f" ({cves})" if cves else "")
+                    + f", severity {m.advisory.severity}, fixed in "
+                    + (", ".join(m.advisory.fixed) or "no known version")
+                )
                 vulns.append(entry)
                 ids = ", ".join([m.advisory.id, *entry["cve"]])
                 fixed = ", ".join(m.advisory.fixed) or "none known"

@@ -1,0 +1,156 @@
+"""Evaluating a profile's compiled CEL controls over one evidence document."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mltrust.policy._profile import Control, Enforcement, Profile
+from mltrust.policy._verdict import ControlResult, ControlStatus, Verdict, VerdictStatus
+from mltrust.policy._waivers import Waiver
+
+__all__ = ["EvaluationContext", "evaluate", "evaluate_control"]
+
+_MAX_DETAILS = 50
+
+
+class EvaluationContext:
+    """The evidence document bound once into a CEL context, reused by every control."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        import cel
+
+        self.document = document
+        self.cel = cel.Context(dict(document))
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing evidence key {exc.args[0]!r}" if exc.args else "missing evidence key"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _details(control: Control, ctx: EvaluationContext) -> tuple[str, ...]:
+    if control.details is None:
+        return ()
+    try:
+        value = control.details.execute(ctx.cel)
+    except Exception as exc:  # details are informative only; the status is already decided
+        return (f"(details unavailable: {_describe(exc)})",)
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        items = [str(v) for v in value]
+        if len(items) > _MAX_DETAILS:
+            items = [*items[:_MAX_DETAILS], f"... and {len(items) - _MAX_DETAILS} more"]
+        return tuple(items)
+    return (str(value),)
+
+
+def evaluate_control(control: Control, ctx: EvaluationContext) -> tuple[ControlStatus, str]:
+    """The raw outcome of one control (before waivers). Errors fail closed."""
+    if control.only_if is not None:
+        try:
+            applies = control.only_if.execute(ctx.cel)
+        except Exception as exc:  # CEL raises KeyError/TypeError/ValueError/RuntimeError
+            return ControlStatus.ERROR, f"control {control.id}: only_if failed: {_describe(exc)}"
+        if not isinstance(applies, bool):
+            return (
+                ControlStatus.ERROR,
+                f"control {control.id}: only_if returned {type(applies).__name__}, not bool",
+            )
+        if not applies:
+            return ControlStatus.SKIP, "not applicable (only_if is false)"
+    try:
+        result = control.check.execute(ctx.cel)
+    except Exception as exc:
+        return ControlStatus.ERROR, f"control {control.id}: check failed: {_describe(exc)}"
+    if not isinstance(result, bool):
+        return (
+            ControlStatus.ERROR,
+            f"control {control.id}: check returned {type(result).__name__}, not bool",
+        )
+    if result:
+        return ControlStatus.PASS, "passed"
+    if control.enforcement is Enforcement.WARN:
+        return ControlStatus.WARN, "check is false (warning only)"
+    return ControlStatus.FAIL, "check is false"
+
+
+def evaluate(
+    profile: Profile,
+    document: Mapping[str, Any],
+    *,
+    waivers: Sequence[Waiver] = (),
+    today: _dt.date | None = None,
+    collector_errors: Sequence[Mapping[str, str]] = (),
+) -> Verdict:
+    """Evaluate every control of ``profile`` over ``document`` and decide the verdict.
+
+    ``fail`` when an enforced control fails without a valid waiver; otherwise ``error`` when a
+    control could not be evaluated or a collector failed; otherwise ``pass``. An expired waiver
+    does not apply and is reported.
+    """
+    started = time.perf_counter()
+    day = today or _dt.datetime.now(_dt.UTC).date()
+    ctx = EvaluationContext(document)
+    subject = document.get("subject", {})
+    subject_name = str(subject.get("name", "")) if isinstance(subject, Mapping) else ""
+    results: list[ControlResult] = []
+    used: set[Waiver] = set()
+    expired: set[Waiver] = set()
+    for control in profile.controls:
+        t0 = time.perf_counter()
+        status, message = evaluate_control(control, ctx)
+        micros = (time.perf_counter() - t0) * 1e6
+        details: tuple[str, ...] = ()
+        if status in (ControlStatus.FAIL, ControlStatus.WARN, ControlStatus.ERROR):
+            details = _details(control, ctx)
+        waiver = expired_waiver = None
+        if status in (ControlStatus.FAIL, ControlStatus.WARN):
+            for w in waivers:
+                if not w.matches(control.id, subject_name):
+                    continue
+                if w.expired(day):
+                    expired.add(w)
+                    expired_waiver = w
+                    continue
+                waiver = w
+                break
+            if waiver is not None:
+                used.add(waiver)
+                status = ControlStatus.WAIVED
+                message = f"waived until {waiver.expires.isoformat()}: {waiver.justification}"
+            elif expired_waiver is not None:
+                message += f"; waiver expired on {expired_waiver.expires.isoformat()}"
+        results.append(
+            ControlResult(control, status, message, details, waiver, expired_waiver, micros)
+        )
+    for w in waivers:  # expired waivers for controls that passed are reported too
+        if w not in used and w.expired(day) and profile.control(w.control) is not None:
+            expired.add(w)
+    known = {c.id for c in profile.controls}
+    unused = tuple(
+        w for w in waivers if w not in used and w not in expired and w.control not in known
+    )
+    if any(r.status is ControlStatus.FAIL for r in results):
+        verdict = VerdictStatus.FAIL
+    elif collector_errors or any(r.status is ControlStatus.ERROR for r in results):
+        verdict = VerdictStatus.ERROR
+    else:
+        verdict = VerdictStatus.PASS
+    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    return Verdict(
+        status=verdict,
+        profile=profile,
+        subject=dict(subject) if isinstance(subject, Mapping) else {},
+        results=tuple(results),
+        collector_errors=tuple(collector_errors),
+        expired_waivers=tuple(sorted(expired, key=lambda w: (w.control, w.expires))),
+        unused_waivers=unused,
+        evaluated_at=now,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,247 @@
+"""Profiles: YAML lists of controls whose checks are CEL expressions, compiled once at load."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mltrust.errors import ConfigError
+
+__all__ = [
+    "TAG_FRAMEWORKS",
+    "Control",
+    "Enforcement",
+    "Profile",
+    "builtin_profiles",
+    "load_profile",
+    "parse_profile",
+]
+
+#: Framework tags a control may carry.
+TAG_FRAMEWORKS = ("atlas", "owasp_ml", "aisvs", "nist_ai_rmf")
+_IMPACT_WORDS = {"none": 0.0, "low": 0.3, "medium": 0.5, "high": 0.7, "critical": 1.0}
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
+_MAX_PROFILE_BYTES = 4 * 1024 * 1024
+_CONTROL_KEYS = frozenset(
+    {
+        "id",
+        "title",
+        "description",
+        "impact",
+        "tags",
+        "only_if",
+        "check",
+        "details",
+        "remediation",
+        "enforcement",
+    }
+)
+
+
+class Enforcement(enum.StrEnum):
+    #: A failed check fails the verdict.
+    FAIL = "fail"
+    #: A failed check is reported as a warning; the verdict can still pass.
+    WARN = "warn"
+
+
+def _compile(expression: str, control_id: str, what: str) -> Any:
+    import cel
+
+    if not isinstance(expression, str) or not expression.strip():
+        raise ConfigError(f"control {control_id}: {what} must be a non-empty CEL expression")
+    try:
+        return cel.compile(expression)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"control {control_id}: {what} does not compile: {first}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    id: str
+    title: str
+    impact: float
+    check_source: str
+    check: Any = field(repr=False, compare=False)
+    only_if_source: str | None = None
+    only_if: Any = field(default=None, repr=False, compare=False)
+    details_source: str | None = None
+    details: Any = field(default=None, repr=False, compare=False)
+    description: str = ""
+    remediation: str = ""
+    enforcement: Enforcement = Enforcement.FAIL
+    tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> str:
+        """The impact as a severity name (for SARIF and summaries)."""
+        if self.impact >= 0.9:
+            return "critical"
+        if self.impact >= 0.7:
+            return "high"
+        if self.impact >= 0.4:
+            return "medium"
+        if self.impact > 0.0:
+            return "low"
+        return "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "impact": self.impact,
+            "severity": self.severity,
+            "enforcement": self.enforcement.value,
+            "check": self.check_source,
+            "tags": {k: list(v) for k, v in self.tags.items()},
+        }
+        if self.only_if_source:
+            out["only_if"] = self.only_if_source
+        if self.remediation:
+            out["remediation"] = self.remediation
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    title: str
+    controls: tuple[Control, ...]
+    description: str = ""
+    source: str = ""
+
+    def control(self, control_id: str) -> Control | None:
+        return next((c for c in self.controls if c.id == control_id), None)
+
+
+def _impact(value: Any, control_id: str) -> float:
+    if isinstance(value, str) and value.lower() in _IMPACT_WORDS:
+        return _IMPACT_WORDS[value.lower()]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    raise ConfigError(
+        f"control {control_id}: impact must be 0..1 or one of {', '.join(_IMPACT_WORDS)}, "
+        f"not {value!r}"
+    )
+
+
+def _tags(value: Any, control_id: str) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"control {control_id}: tags must be a mapping")
+    out: dict[str, tuple[str, ...]] = {}
+    for key, items in value.items():
+        if key not in TAG_FRAMEWORKS:
+            raise ConfigError(
+                f"control {control_id}: unknown tag framework {key!r} "
+                f"(use {', '.join(TAG_FRAMEWORKS)})"
+            )
+        if isinstance(items, str):
+            items = [items]
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"control {control_id}: tags.{key} must be a list of strings")
+        out[str(key)] = tuple(items)
+    return out
+
+
+def _control(raw: Any, index: int) -> Control:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"control #{index + 1} must be a mapping")
+    cid = raw.get("id")
+    if not isinstance(cid, str) or not _ID.match(cid):
+        raise ConfigError(f"control #{index + 1}: id must be a short identifier, not {cid!r}")
+    unknown = set(raw) - _CONTROL_KEYS
+    if unknown:
+        raise ConfigError(f"control {cid}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ConfigError(f"control {cid}: title is required")
+    check_src = raw.get("check")
+    check = _compile(check_src, cid, "check")
+    only_src = raw.get("only_if")
+    only = _compile(only_src, cid, "only_if") if only_src is not None else None
+    details_src = raw.get("details")
+    details = _compile(details_src, cid, "details") if details_src is not None else None
+    try:
+        enforcement = Enforcement(str(raw.get("enforcement", "fail")))
+    except ValueError:
+        raise ConfigError(f"control {cid}: enforcement must be 'fail' or 'warn'") from None
+    return Control(
+        id=cid,
+        title=title.strip(),
+        impact=_impact(raw.get("impact", "medium"), cid),
+        check_source=check_src,
+        check=check,
+        only_if_source=only_src,
+        only_if=only,
+        details_source=details_src,
+        details=details,
+        description=str(raw.get("description", "")).strip(),
+        remediation=str(raw.get("remediation", "")).strip(),
+        enforcement=enforcement,
+        tags=_tags(raw.get("tags"), cid),
+    )
+
+
+def parse_profile(data: Any, *, source: str = "<profile>") -> Profile:
+    """A :class:`Profile` from parsed YAML; every expression is compiled here, once."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: a profile must be a mapping with 'controls'")
+    controls_raw = data.get("controls")
+    if not isinstance(controls_raw, list) or not controls_raw:
+        raise ConfigError(f"{source}: a profile needs a non-empty 'controls' list")
+    controls = tuple(_control(c, i) for i, c in enumerate(controls_raw))
+    seen: set[str] = set()
+    for c in controls:
+        if c.id in seen:
+            raise ConfigError(f"{source}: control {c.id} is defined twice")
+        seen.add(c.id)
+    name = str(data.get("name") or Path(source).stem)
+    return Profile(
+        name=name,
+        title=str(data.get("title") or name),
+        controls=controls,
+        description=str(data.get("description", "")).strip(),
+        source=source,
+    )
+
+
+def builtin_profiles() -> list[str]:
+    """Names of the profiles shipped inside the package."""
+    folder = resources.files("mltrust.policy") / "profiles"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A shipped profile by name (``default``, ``atlas``...) or a YAML file by path."""
+    text: str
+    source: str
+    candidate = Path(name_or_path)
+    if str(name_or_path) in builtin_profiles():
+        res = resources.files("mltrust.policy") / "profiles" / f"{name_or_path}.yaml"
+        text, source = res.read_text(encoding="utf-8"), f"builtin:{name_or_path}"
+    elif candidate.is_file():
+        if candidate.stat().st_size > _MAX_PROFILE_BYTES:
+            raise ConfigError(f"profile {candidate} is too large")
+        text, source = candidate.read_text(encoding="utf-8"), str(candidate)
+    else:
+        raise ConfigError(
+            f"no profile {str(name_or_path)!r}",
+            hint=f"use one of {', '.join(builtin_profiles())} or a path to a YAML file",
+        )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"profile {source} is not valid YAML: {exc}") from None
+    return parse_profile(data, source=source)
