@@ -377,3 +377,10 @@ def test_large_initializer_is_skipped_not_copied() -> None:
     assert ctx.findings == []
     assert time.perf_counter() - started < 0.5
     assert struct.calcsize("<Q") == 8
+
+
+def test_python_operator_followed_by_junk_is_still_reported() -> None:
+    data = model(graph([node("PythonOp", ["x"], ["y"], domain="com.microsoft")]))
+    data += b"\x3a\xff\xff\xff\x0f"  # a graph field claiming far more bytes than remain
+    ctx = scan_data(data, "m.onnx")
+    assert {PYOP, MALFORMED} <= rule_ids(ctx)

@@ -318,3 +318,10 @@ def test_lambda_layer_in_saved_model_object_graph_metadata() -> None:
     meta = ld(1, ld(4, "serve")) + ld(2, graph_def(SERVING)) + ld(7, object_graph)
     ctx = scan_sm(vi(1, 1) + ld(2, meta))
     assert LAMBDA in rule_ids(ctx)
+
+
+def test_pyfunc_followed_by_junk_is_still_reported() -> None:
+    gd = graph_def([*SERVING, node("p", "PyFunc")])
+    data = vi(1, 1) + ld(2, ld(2, gd) + b"\x1a\xff\xff\xff\x0f")
+    ctx = scan_sm(data)
+    assert {PYTHON, MALFORMED} <= rule_ids(ctx)

@@ -152,53 +152,63 @@ class OnnxScanner(FormatScanner):
         return 7 in seen or 8 in seen or name.lower().endswith(".onnx")
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        limits = ctx.config.limits
+        base_dir = None
+        if not loc.members and os.path.isfile(loc.path):
+            base_dir = os.path.dirname(os.path.abspath(loc.path))
+        walk = _Walk(data, ctx, loc, set(), base_dir, limits.max_nesting_depth, limits.max_entries)
         try:
-            self._scan(data, ctx, loc)
+            _model(walk)
         except LimitExceeded:
             raise
         except pb.ProtobufError as exc:
             ctx.report(rules.ONNX_MALFORMED, str(exc), loc.at(exc.offset))
         except InputError as exc:
             ctx.report(rules.ONNX_MALFORMED, str(exc), loc)
+        finally:
+            # What was seen before a parse error or an exhausted limit is still reported: junk
+            # appended after a Python operator must not hide it.
+            _finish(walk)
 
-    def _scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
-        limits = ctx.config.limits
-        base_dir = None
-        if not loc.members and os.path.isfile(loc.path):
-            base_dir = os.path.dirname(os.path.abspath(loc.path))
-        functions: set[tuple[str, str]] = set()
+
+def _model(walk: _Walk) -> None:
+    data, ctx = walk.data, walk.ctx
+    try:
         for f in pb.iter_fields(data):
             if f.number == 25 and f.wire_type == pb.LEN:
-                functions.add(_function_id(data, f))
-        walk = _Walk(
-            data, ctx, loc, functions, base_dir, limits.max_nesting_depth, limits.max_entries
+                walk.functions.add(_function_id(data, f))
+    except pb.ProtobufError:
+        pass  # the walk below reports it, after checking what comes before
+    graphs = 0
+    for f in pb.iter_fields(data):
+        if f.number == 1 and f.wire_type == pb.VARINT:
+            ctx.facts["onnx.ir_version"] = f.value
+        elif f.number == 7 and f.wire_type == pb.LEN:
+            graphs += 1
+            _graph(walk, f, 1)
+        elif f.number == 20 and f.wire_type == pb.LEN:
+            for t in pb.iter_fields(data, f.value, f.end):
+                if t.number in (1, 2) and t.wire_type == pb.LEN:
+                    _graph(walk, t, 2)
+        elif f.number == 25 and f.wire_type == pb.LEN:
+            _function(walk, f, 1)
+    if graphs == 0:
+        ctx.report(rules.ONNX_MALFORMED, "model has no graph", walk.loc)
+
+
+def _finish(walk: _Walk) -> None:
+    ctx, loc = walk.ctx, walk.loc
+    ctx.facts["onnx.nodes"] = walk.nodes
+    ctx.facts["onnx.initializers"] = walk.initializers
+    _report_ops(walk)
+    for message, offset in walk.size_problems[:_MAX_REPORTED]:
+        ctx.report(rules.ONNX_TENSOR_SIZE, message, loc.at(offset))
+    if len(walk.size_problems) > _MAX_REPORTED:
+        ctx.report(
+            rules.ONNX_TENSOR_SIZE,
+            f"{len(walk.size_problems) - _MAX_REPORTED} more tensor size problems not listed",
+            loc,
         )
-        graphs = 0
-        for f in pb.iter_fields(data):
-            if f.number == 1 and f.wire_type == pb.VARINT:
-                ctx.facts["onnx.ir_version"] = f.value
-            elif f.number == 7 and f.wire_type == pb.LEN:
-                graphs += 1
-                _graph(walk, f, 1)
-            elif f.number == 20 and f.wire_type == pb.LEN:
-                for t in pb.iter_fields(data, f.value, f.end):
-                    if t.number in (1, 2) and t.wire_type == pb.LEN:
-                        _graph(walk, t, 2)
-            elif f.number == 25 and f.wire_type == pb.LEN:
-                _function(walk, f, 1)
-        if graphs == 0:
-            ctx.report(rules.ONNX_MALFORMED, "model has no graph", loc)
-        ctx.facts["onnx.nodes"] = walk.nodes
-        ctx.facts["onnx.initializers"] = walk.initializers
-        _report_ops(walk)
-        for message, offset in walk.size_problems[:_MAX_REPORTED]:
-            ctx.report(rules.ONNX_TENSOR_SIZE, message, loc.at(offset))
-        if len(walk.size_problems) > _MAX_REPORTED:
-            ctx.report(
-                rules.ONNX_TENSOR_SIZE,
-                f"{len(walk.size_problems) - _MAX_REPORTED} more tensor size problems not listed",
-                loc,
-            )
 
 
 def _function_id(data: memoryview, f: pb.Field) -> tuple[str, str]:

@@ -173,13 +173,17 @@ class TensorflowScanner(FormatScanner):
                 _keras_metadata(data, ctx, loc)
                 return
             walk = _Walk(data, ctx, loc, ctx.config.limits.max_entries)
-            if _looks_like_saved_model(data):
-                ctx.facts["tensorflow.kind"] = "saved_model"
-                _saved_model(walk)
-            else:
-                ctx.facts["tensorflow.kind"] = "graph_def"
-                _graph_def(walk, 0, len(data))
-            _report(walk)
+            try:
+                if _looks_like_saved_model(data):
+                    ctx.facts["tensorflow.kind"] = "saved_model"
+                    _saved_model(walk)
+                else:
+                    ctx.facts["tensorflow.kind"] = "graph_def"
+                    _graph_def(walk, 0, len(data))
+            finally:
+                # Ops seen before a parse error are still reported: junk appended after a
+                # PyFunc must not hide it.
+                _report(walk)
         except LimitExceeded:
             raise
         except pb.ProtobufError as exc:
@@ -285,27 +289,30 @@ def _saved_model(w: _Walk) -> None:
 def _meta_graph(w: _Walk, f: pb.Field) -> None:
     data = w.data
     graph_defs: list[pb.Field] = []
-    for g in pb.iter_fields(data, f.value, f.end):
-        if g.number == 3 and g.wire_type == pb.LEN:  # saver_def
-            for s in pb.iter_fields(data, g.value, g.end):
-                if s.number in (1, 2, 3) and s.wire_type == pb.LEN:
-                    tensor = pb.text(data, s, 4096)
-                    if "/" in tensor:
-                        w.saver_prefixes.add(tensor.rsplit("/", 1)[0] + "/")
-        elif g.number == 2 and g.wire_type == pb.LEN:
-            graph_defs.append(g)
-        elif g.number == 7 and g.wire_type == pb.LEN:  # object_graph_def
-            _object_graph(w, g)
-        elif g.number == 1 and g.wire_type == pb.LEN:  # meta_info_def: tags
-            tags = [
-                pb.text(data, t, 256)
-                for t in pb.iter_fields(data, g.value, g.end)
-                if t.number == 4 and t.wire_type == pb.LEN
-            ]
-            if tags:
-                w.ctx.facts["tensorflow.tags"] = ",".join(sorted(set(tags)))
-    for g in graph_defs:
-        _graph_def(w, g.value, g.end)
+    try:
+        for g in pb.iter_fields(data, f.value, f.end):
+            if g.number == 3 and g.wire_type == pb.LEN:  # saver_def
+                for s in pb.iter_fields(data, g.value, g.end):
+                    if s.number in (1, 2, 3) and s.wire_type == pb.LEN:
+                        tensor = pb.text(data, s, 4096)
+                        if "/" in tensor:
+                            w.saver_prefixes.add(tensor.rsplit("/", 1)[0] + "/")
+            elif g.number == 2 and g.wire_type == pb.LEN:
+                graph_defs.append(g)
+            elif g.number == 7 and g.wire_type == pb.LEN:  # object_graph_def
+                _object_graph(w, g)
+            elif g.number == 1 and g.wire_type == pb.LEN:  # meta_info_def: tags
+                tags = [
+                    pb.text(data, t, 256)
+                    for t in pb.iter_fields(data, g.value, g.end)
+                    if t.number == 4 and t.wire_type == pb.LEN
+                ]
+                if tags:
+                    w.ctx.facts["tensorflow.tags"] = ",".join(sorted(set(tags)))
+    finally:
+        # The graph is walked even when a later field is malformed (the error still propagates).
+        for g in graph_defs:
+            _graph_def(w, g.value, g.end)
 
 
 def _object_graph(w: _Walk, f: pb.Field) -> None:
