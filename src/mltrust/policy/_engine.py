@@ -38,7 +38,7 @@ def _details(control: Control, ctx: EvaluationContext) -> tuple[str, ...]:
         return ()
     try:
         value = control.details.execute(ctx.cel)
-    except Exception as exc:  # details are informative only; the status is already decided
+    except Exception as exc:  # noqa: BLE001 - details are informative; status already decided
         return (f"(details unavailable: {_describe(exc)})",)
     if isinstance(value, str):
         return (value,)
@@ -55,7 +55,7 @@ def evaluate_control(control: Control, ctx: EvaluationContext) -> tuple[ControlS
     if control.only_if is not None:
         try:
             applies = control.only_if.execute(ctx.cel)
-        except Exception as exc:  # CEL raises KeyError/TypeError/ValueError/RuntimeError
+        except Exception as exc:  # noqa: BLE001 - CEL raises Key/Type/Value/RuntimeError
             return ControlStatus.ERROR, f"control {control.id}: only_if failed: {_describe(exc)}"
         if not isinstance(applies, bool):
             return (
@@ -66,7 +66,7 @@ def evaluate_control(control: Control, ctx: EvaluationContext) -> tuple[ControlS
             return ControlStatus.SKIP, "not applicable (only_if is false)"
     try:
         result = control.check.execute(ctx.cel)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any evaluation failure fails closed
         return ControlStatus.ERROR, f"control {control.id}: check failed: {_describe(exc)}"
     if not isinstance(result, bool):
         return (

@@ -166,10 +166,15 @@ def _control(raw: Any, index: int) -> Control:
     if not isinstance(title, str) or not title.strip():
         raise ConfigError(f"control {cid}: title is required")
     check_src = raw.get("check")
+    if not isinstance(check_src, str):
+        raise ConfigError(f"control {cid}: check must be a CEL expression (a string)")
     check = _compile(check_src, cid, "check")
     only_src = raw.get("only_if")
-    only = _compile(only_src, cid, "only_if") if only_src is not None else None
     details_src = raw.get("details")
+    for what, value in (("only_if", only_src), ("details", details_src)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"control {cid}: {what} must be a CEL expression (a string)")
+    only = _compile(only_src, cid, "only_if") if only_src is not None else None
     details = _compile(details_src, cid, "details") if details_src is not None else None
     try:
         enforcement = Enforcement(str(raw.get("enforcement", "fail")))
