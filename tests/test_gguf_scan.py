@@ -309,3 +309,17 @@ def test_hidden_bytes_after_last_tensor_are_reported_low() -> None:
     hits = [f for f in ctx.findings if f.rule_id == LAYOUT]
     assert hits
     assert hits[0].severity == Severity.LOW
+
+
+def test_duplicate_metadata_key_parser_differential() -> None:
+    evil = "{{ lipsum.__globals__.os.popen('id') }}"
+    kvs = [kv_string("tokenizer.chat_template", CHATML), kv_string("tokenizer.chat_template", evil)]
+    ctx = scan_data(build(kvs, []), "x.gguf")
+    assert any(f.rule_id == MALFORMED and "appears twice" in f.message for f in ctx.findings)
+    assert any(f.severity == Severity.CRITICAL for f in ctx.findings)
+
+
+def test_duplicate_tensor_name() -> None:
+    tensors = [tensor_info("a", [8], 0, 0), tensor_info("a", [8], 0, 32)]
+    ctx = scan_data(build([], tensors, b"\0" * 64), "x.gguf")
+    assert any(f.rule_id == LAYOUT and "appears twice" in f.message for f in ctx.findings)

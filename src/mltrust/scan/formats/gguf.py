@@ -186,11 +186,20 @@ class GgufScanner(FormatScanner):
                 f"max_entries={limits.max_entries}"
             )
         alignment = _DEFAULT_ALIGNMENT
+        keys: set[str] = set()
         for index in range(kv_count):
             if index % 4096 == 0:
                 ctx.check_deadline()
             key_at = r.pos
             key = r.string("metadata key")
+            if key in keys:
+                # llama.cpp rejects the file; other readers keep the first or the last value.
+                ctx.report(
+                    rules.GGUF_MALFORMED,
+                    f"metadata key {key!r} appears twice (readers disagree on which value wins)",
+                    loc.at(key_at),
+                )
+            keys.add(key)
             vtype = r.u32(f"type of {key!r}")
             value_at = r.pos
             if key == "general.alignment":
@@ -222,12 +231,16 @@ class GgufScanner(FormatScanner):
                 f"tensor count {tensor_count} cannot fit in the {r.remaining()} bytes that remain"
             )
         tensors: list[tuple[int, int, str]] = []
+        names: set[str] = set()
         problems: list[tuple[str, int]] = []
         for index in range(tensor_count):
             if index % 4096 == 0:
                 ctx.check_deadline()
             info_at = r.pos
             name = r.string("tensor name")
+            if name in names:
+                problems.append((f"tensor name {name!r} appears twice", info_at))
+            names.add(name)
             n_dims = r.u32(f"dimension count of tensor {name!r}")
             if n_dims > _MAX_DIMS:
                 raise InputError(f"tensor {name!r} has {n_dims} dimensions (at most {_MAX_DIMS})")
