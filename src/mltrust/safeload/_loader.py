@@ -153,7 +153,7 @@ def load(
         return RestrictedUnpickler(io.BytesIO(data), config=config).load()
     except UnsafeModelError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the real loader is an input error
         raise InputError(f"cannot unpickle {name}: {type(exc).__name__}: {exc}") from None
 
 
@@ -191,7 +191,7 @@ def _load_joblib_bytes(data: bytes, name: str, *, fail_on: Severity, config: Sca
         obj = unpickler.load()
     except UnsafeModelError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the real loader is an input error
         raise InputError(f"cannot load joblib data {name}: {type(exc).__name__}: {exc}") from None
     if getattr(unpickler, "compat_mode", False):
         raise InputError(f"{name} uses legacy joblib array files, not supported by load")
@@ -208,9 +208,7 @@ def load_torch(
     """Scan a PyTorch checkpoint, then ``torch.load`` the same bytes with ``weights_only=True``."""
     config = config or ScanConfig()
     data, name = _read(source, config)
-    return _load_torch_bytes(
-        data, name, fail_on=fail_on, config=config, map_location=map_location
-    )
+    return _load_torch_bytes(data, name, fail_on=fail_on, config=config, map_location=map_location)
 
 
 def _load_torch_bytes(
@@ -225,5 +223,5 @@ def _load_torch_bytes(
         return torch.load(io.BytesIO(data), weights_only=True, map_location=map_location)
     except pickle.UnpicklingError as exc:
         raise UnsafeModelError(f"torch refused to load {name} with weights_only: {exc}") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the real loader is an input error
         raise InputError(f"cannot load {name}: {type(exc).__name__}: {exc}") from None

@@ -14,6 +14,7 @@ the nested pickle of an object array), then goes on with the outer pickle.
 from __future__ import annotations
 
 import codecs
+import mmap
 import re
 import struct
 from collections.abc import Callable
@@ -186,6 +187,10 @@ _OPNAMES: dict[int, str] = {
 }
 
 
+def _is_constant_str(value: object) -> bool:
+    return type(value) is str or (isinstance(value, Blob) and value.kind == "str")
+
+
 def _describe(value: object) -> str:
     if isinstance(value, Global):
         return f"{value.module}.{value.name}"
@@ -206,6 +211,12 @@ class _Analyser:
         self, data: memoryview, ctx: ScanContext, loc: Location, context: str, joblib: bool
     ) -> None:
         self.buf = data
+        # Index and unpack from the underlying bytes/mmap when the view covers all of it:
+        # faster than going through the memoryview for every opcode.
+        obj = data.obj
+        whole = data.c_contiguous and data.itemsize == 1 and data.nbytes == len(obj)  # type: ignore[arg-type]
+        fast = whole and isinstance(obj, (bytes, mmap.mmap))
+        self.raw: bytes | mmap.mmap | memoryview = obj if fast else data  # type: ignore[assignment]
         self.ctx = ctx
         self.loc = loc
         self.context = context
@@ -316,16 +327,18 @@ class _Analyser:
         return PickleSummary(pos, streams, self.opcodes, imports, complete)
 
     # ------------------------------------------------------------------ one stream
-    def stream(self, start: int, *, joblib: bool) -> tuple[int, bool]:  # noqa: C901
+    def stream(self, start: int, *, joblib: bool) -> tuple[int, bool]:
         """Analyse one pickle from ``start``; return (end offset, parsed to STOP)."""
-        buf = self.buf
-        end = len(buf)
+        mv = self.buf
+        buf = self.raw
+        end = len(mv)
         ctx = self.ctx
         stack: list[object] = []
         metastack: list[list[object]] = []
         memo: dict[int, object] = {}
         pending: dict[tuple[str, str], Global] = {}
-        state = [start, 0]  # opcode offset, opcode index (for findings)
+        op_pos = start  # offset of the current opcode (for findings)
+        op_index = 0  # index of the current opcode (for findings)
         max_marks = self.max_marks
         an = self
 
@@ -377,7 +390,7 @@ class _Analyser:
             return g
 
         def call(func: object, args: object, how: str) -> object:
-            offset, index = state
+            offset, index = op_pos, op_index
             if isinstance(func, Global):
                 target = func.target
                 if not func.allowed:
@@ -413,7 +426,7 @@ class _Analyser:
                 ok = (
                     isinstance(args, tuple)
                     and 1 <= len(args) <= 2
-                    and all(type(a) is str or (isinstance(a, Blob) and a.kind == "str") for a in args)
+                    and all(_is_constant_str(a) for a in args)
                 )
                 if not ok:
                     an.finding(
@@ -442,7 +455,7 @@ class _Analyser:
         def nested(args: object, o: int, i: int, target: str) -> None:
             payload = args[0] if isinstance(args, tuple) and args else None
             if isinstance(payload, Blob) and payload.kind == "bytes":
-                view = buf[payload.offset : payload.offset + payload.length]
+                view = mv[payload.offset : payload.offset + payload.length]
             elif isinstance(payload, bytes):
                 view = memoryview(payload)
             else:
@@ -458,7 +471,7 @@ class _Analyser:
                 ctx.scan_nested(view, an.loc.at(o, index=i, detail="nested pickle"), "nested")
 
         def check_build(inst: object, st: object) -> None:
-            offset, index = state
+            offset, index = op_pos, op_index
             if isinstance(inst, Global):
                 an.finding(
                     R.SUSPICIOUS_BUILD,
@@ -474,7 +487,7 @@ class _Analyser:
             for d in dicts:
                 if isinstance(d, SDict):
                     bad = sorted(
-                        {k for k in d.keys() if type(k) is str and k in _SPECIAL_STATE_KEYS}
+                        {k for k in d.key_list() if type(k) is str and k in _SPECIAL_STATE_KEYS}
                     )
                     if bad:
                         an.finding(
@@ -564,7 +577,7 @@ class _Analyser:
         def persistent(pid: str) -> None:
             stack.append(Unknown(f"persistent id {pid}"))
             if an.context != "pytorch":
-                offset, index = state
+                offset, index = op_pos, op_index
                 an.finding(
                     R.PERSISTENT_ID,
                     f"persistent id {pid} (resolved by the loader's persistent_load)",
@@ -588,7 +601,7 @@ class _Analyser:
             return pos
 
         def op_binstring(pos: int) -> int:
-            n = _I4(buf, pos)[0]
+            n: int = _I4(buf, pos)[0]
             pos += 4
             value = text(pos, n, "bytes")
             stack.append(value.decode("latin-1") if isinstance(value, bytes) else value)
@@ -607,7 +620,7 @@ class _Analyser:
             return pos
 
         def op_binunicode(pos: int) -> int:
-            n = _U4(buf, pos)[0]
+            n: int = _U4(buf, pos)[0]
             pos += 4
             stack.append(text(pos, n, "str"))
             return pos + n
@@ -622,7 +635,7 @@ class _Analyser:
             return new
 
         def op_binunicode8(pos: int) -> int:
-            n = _U8(buf, pos)[0]
+            n: int = _U8(buf, pos)[0]
             pos += 8
             stack.append(text(pos, n, "str"))
             return pos + n
@@ -685,7 +698,7 @@ class _Analyser:
             return pos
 
         def op_global(pos: int) -> int:
-            offset, index = state
+            offset, index = op_pos, op_index
             mline, pos = readline(pos)
             nline, pos = readline(pos)
             module = mline.decode("utf-8")
@@ -694,7 +707,7 @@ class _Analyser:
             return pos
 
         def op_stack_global(pos: int) -> int:
-            offset, index = state
+            offset, index = op_pos, op_index
             name = stack.pop()
             module = stack.pop()
             name = resolve_str(name)
@@ -718,9 +731,7 @@ class _Analyser:
 
         def resolve_str(value: object) -> object:
             if isinstance(value, Blob) and value.kind == "str" and value.length <= _MAX_LINE:
-                return str(
-                    buf[value.offset : value.offset + value.length], "utf-8", "surrogatepass"
-                )
+                return str(mv[value.offset : value.offset + value.length], "utf-8", "surrogatepass")
             return value
 
         def op_dict(pos: int) -> int:
@@ -755,7 +766,7 @@ class _Analyser:
             return pos + 4
 
         def op_inst(pos: int) -> int:
-            offset, index = state
+            offset, index = op_pos, op_index
             mline, pos = readline(pos)
             nline, pos = readline(pos)
             g = do_import(mline.decode("ascii"), nline.decode("ascii"), offset, index)
@@ -842,7 +853,7 @@ class _Analyser:
             return pos
 
         def ext(code: int) -> None:
-            offset, index = state
+            offset, index = op_pos, op_index
             an.finding(
                 R.EXTENSION,
                 f"EXT opcode with extension code {code}: imports whatever the loading process "
@@ -942,7 +953,7 @@ class _Analyser:
             return pos
 
         def op_next_buffer(pos: int) -> int:
-            offset, index = state
+            offset, index = op_pos, op_index
             an.finding(
                 R.BUFFER,
                 "NEXT_BUFFER takes an out-of-band buffer supplied by the loader",
@@ -954,12 +965,12 @@ class _Analyser:
             return pos
 
         def op_readonly_buffer(pos: int) -> int:
-            stack[-1]  # noqa: B018 - underflow check
+            _ = stack[-1]  # underflow check
             return pos
 
         # ---------------------------------------------------------------- joblib arrays
         def joblib_array(pos: int, st: object) -> int:
-            offset, index = state
+            offset, index = op_pos, op_index
             info = _wrapper_layout(st)
             if isinstance(info, str):
                 an.finding(
@@ -1006,7 +1017,10 @@ class _Analyser:
             finally:
                 an.shadow = False
 
-        table: list[Callable[[int], int] | None] = [None] * 256
+        def op_invalid(pos: int) -> int:
+            raise fail(f"invalid opcode 0x{buf[pos - 1]:02x}")
+
+        table: list[Callable[[int], int]] = [op_invalid] * 256
         for code, fn in (
             (0x28, op_mark),
             (0x2E, op_stop),
@@ -1088,26 +1102,23 @@ class _Analyser:
         try:
             while True:
                 op = buf[pos]
-                handler = table[op]
-                if handler is None:
-                    raise fail(f"invalid opcode 0x{op:02x}")
-                state[0] = pos
-                state[1] = count
+                op_pos = pos
+                op_index = count
                 count += 1
                 if not count & 0xFFFF:
                     if count > budget:
                         raise _Limit(f"more than {self.max_ops} opcodes in one pickle stream")
                     ctx.check_deadline()
-                pos = handler(pos + 1)
+                pos = table[op](pos + 1)
         except _Stop as stop:
             ok = True
             pos = stop.args[0]
         except _Limit as exc:
             if not self.shadow:
-                ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", self.at(state[0], state[1]))
+                ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", self.at(op_pos, op_index))
         except RecursionError:
             if not self.shadow:
-                ctx.report(G.LIMIT_EXHAUSTED, "pickle: nesting too deep", self.at(pos))
+                ctx.report(G.LIMIT_EXHAUSTED, "pickle: nesting too deep", self.at(pos, op_index))
         except (
             _Malformed,
             IndexError,
@@ -1119,7 +1130,7 @@ class _Analyser:
             OverflowError,
         ) as exc:
             if not self.shadow:
-                self.report_malformed(exc, pos, state, op, count)
+                self.report_malformed(exc, pos, op_pos, op_index, op)
         finally:
             self.opcodes = count
             for g in pending.values():
@@ -1127,7 +1138,7 @@ class _Analyser:
         return pos, ok
 
     def report_malformed(
-        self, exc: Exception, pos: int, state: list[int], op: int, count: int
+        self, exc: Exception, pos: int, op_pos: int, op_index: int, op: int
     ) -> None:
         size = len(self.buf)
         if pos >= size:
@@ -1145,9 +1156,9 @@ class _Analyser:
             what = f"{_OPNAMES.get(op, hex(op))}: {type(exc).__name__}: {exc}"
         self.ctx.report(
             G.MALFORMED,
-            f"pickle parsing stopped at opcode #{state[1]}: {what}; pickle.load would fail "
+            f"pickle parsing stopped at opcode #{op_index}: {what}; pickle.load would fail "
             "here after running the opcodes before it",
-            self.at(state[0], state[1]),
+            self.at(op_pos, op_index),
         )
 
 

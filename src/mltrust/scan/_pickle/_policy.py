@@ -771,9 +771,8 @@ def judge_global(module: str, name: str, config: ScanConfig | None = None) -> Gl
             if reached_module in _REACHABLE_MODULES:
                 inner = judge_global(reached_module, ".".join(segments[i:]), config)
                 if not inner.allowed:
-                    return GlobalVerdict(
-                        False, inner.severity, inner.rule, f"{shown}{renamed} reaches {inner.reason}"
-                    )
+                    why = f"{shown}{renamed} reaches {inner.reason}"
+                    return GlobalVerdict(False, inner.severity, inner.rule, why)
         denied = _deny_lookup(module, name)
         if denied is not None:
             sev, rule, reason = denied

@@ -111,7 +111,7 @@ class SDict:
                 result = v
         return result
 
-    def keys(self) -> list[object]:
+    def key_list(self) -> list[object]:
         return [k for k, _ in self.items]
 
 
