@@ -28,7 +28,9 @@ def keygen(capsys: pytest.CaptureFixture[str], prefix: str, *extra: str) -> str:
     return capsys.readouterr().out.strip()
 
 
-def test_keys_generate_encrypted_with_mode_0600(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keys_generate_encrypted_with_mode_0600(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fp = keygen(capsys, "k")
     assert len(fp) == 64 and all(c in "0123456789abcdef" for c in fp)
     key = (env / "k.key").read_bytes()
@@ -156,8 +158,18 @@ def test_verify_requires_a_key(env: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_sign_with_shards_blake3_and_ignore(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     keygen(capsys, "k")
     (env / "model" / "README.md").write_text("docs")
-    args = ["sign", "model", "--key", "k.key", "--shard-size", "1KiB", "--hash", "blake3",
-            "--ignore", "README.md"]
+    args = [
+        "sign",
+        "model",
+        "--key",
+        "k.key",
+        "--shard-size",
+        "1KiB",
+        "--hash",
+        "blake3",
+        "--ignore",
+        "README.md",
+    ]
     assert main(args) == EXIT_CLEAN
     (env / "model" / "README.md").write_text("changed docs")
     capsys.readouterr()

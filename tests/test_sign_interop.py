@@ -86,16 +86,36 @@ def test_our_signature_verified_by_model_signing_cli(
     model = make_model(tmp_path)
     sig = sign(model, key=key)
     ok = subprocess.run(
-        [str(MODEL_SIGNING_CLI), "verify", "key", str(model), "--signature", str(sig),
-         "--public_key", str(pub)],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(MODEL_SIGNING_CLI),
+            "verify",
+            "key",
+            str(model),
+            "--signature",
+            str(sig),
+            "--public_key",
+            str(pub),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     (model / "layers" / "0.bin").write_bytes(b"\x00" * 5000)
     bad = subprocess.run(
-        [str(MODEL_SIGNING_CLI), "verify", "key", str(model), "--signature", str(sig),
-         "--public_key", str(pub)],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(MODEL_SIGNING_CLI),
+            "verify",
+            "key",
+            str(model),
+            "--signature",
+            str(sig),
+            "--public_key",
+            str(pub),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode != 0
 
@@ -115,9 +135,7 @@ def test_their_signature_verified_by_us(tmp_path: Path, keypair: tuple[Path, Pat
     assert err.value.differences == ["renamed: layers/0.bin -> layers/9.bin"]
 
 
-def test_their_sharded_signature_verified_by_us(
-    tmp_path: Path, keypair: tuple[Path, Path]
-) -> None:
+def test_their_sharded_signature_verified_by_us(tmp_path: Path, keypair: tuple[Path, Path]) -> None:
     key, pub = keypair
     model = make_model(tmp_path)
     sig = tmp_path / "their.sig"
@@ -146,9 +164,19 @@ def test_their_cli_signature_verified_by_us(tmp_path: Path, keypair: tuple[Path,
     model = make_model(tmp_path)
     sig = tmp_path / "cli.sig"
     done = subprocess.run(
-        [str(MODEL_SIGNING_CLI), "sign", "key", str(model), "--signature", str(sig),
-         "--private_key", str(key)],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(MODEL_SIGNING_CLI),
+            "sign",
+            "key",
+            str(model),
+            "--signature",
+            str(sig),
+            "--private_key",
+            str(key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     verify(model, key=pub, signature=sig)

@@ -282,7 +282,11 @@ def test_predicate_type_confusion(signed: Path, keys: dict[str, Path]) -> None:
 
 
 def test_statement_type_confusion(signed: Path, keys: dict[str, Path]) -> None:
-    resign(signed / "model.sig", keys["key"], lambda s: s.update(_type="https://in-toto.io/Statement/v0.1"))
+    resign(
+        signed / "model.sig",
+        keys["key"],
+        lambda s: s.update(_type="https://in-toto.io/Statement/v0.1"),
+    )
     assert "_type" in differences(signed, keys["pub"])[0]
 
 
@@ -436,9 +440,7 @@ def test_reuse_rehashes_only_changed_files(
     verify(model, key=keys["pub"], signature=tmp_path / "v2.sig")
 
 
-def test_reuse_refuses_bundle_signed_by_another_key(
-    tmp_path: Path, keys: dict[str, Path]
-) -> None:
+def test_reuse_refuses_bundle_signed_by_another_key(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     forged = sign(model, key=keys["evil_key"], output=tmp_path / "forged.sig")
     with pytest.raises(VerificationError):

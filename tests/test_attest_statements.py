@@ -1,0 +1,395 @@
+"""Attestations (scan, SLSA provenance), ``verify --attestations`` and keyless bundles."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mltrust.attest import (
+    PROVENANCE_PREDICATE,
+    SCAN_PREDICATE,
+    KeylessPolicy,
+    attest_provenance,
+    attest_scan,
+    attestation_path,
+    build_manifest,
+    generate_keypair,
+    model_manifest,
+    pae,
+    sign,
+    verify,
+)
+from mltrust.attest._bundle import canonical_json
+from mltrust.attest._sign import manifest_statement
+from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS, main
+from mltrust.errors import ConfigError, VerificationError
+from mltrust.store import EvidenceStore
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("keys")
+    good = generate_keypair(d / "good", passphrase=None)
+    evil = generate_keypair(d / "evil", passphrase=None)
+    return {"key": good.private_path, "pub": good.public_path, "evil_key": evil.private_path}
+
+
+def make_model(root: Path) -> Path:
+    model = root / "model"
+    model.mkdir(parents=True)
+    (model / "weights.bin").write_bytes(b"\x00\x01" * 1000)
+    (model / "config.json").write_text('{"a": 1}')
+    return model
+
+
+def test_scan_attestation_written_stored_and_verified(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    model = make_model(tmp_path)
+    sign(model, key=keys["key"], version=1)
+    with EvidenceStore.open(tmp_path / "e.db") as store:
+        out = attest_scan(model, key=keys["key"], store=store)
+        assert out == model / ".mltrust" / "attestations" / "scan.bundle.json"
+        root = model_manifest(model).root_digest
+        stored = store.statements(subject_digest=root, predicate_type=SCAN_PREDICATE)
+        assert len(stored) == 1 and stored[0].envelope is not None
+        predicate = stored[0].statement["predicate"]
+        assert predicate["summary"]["files"] == 2
+        assert {f["path"] for f in predicate["files"]} == {"weights.bin", "config.json"}
+    result = verify(model, key=keys["pub"], attestations=True)
+    assert result.root_digest == root
+    assert [a.predicate_type for a in result.attestations] == [SCAN_PREDICATE]
+
+
+def test_provenance_attestation(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("x,y\n1,2\n")
+    single = tmp_path / "extra.parquet"
+    single.write_bytes(b"PAR1")
+    sign(model, key=keys["key"])
+    out = attest_provenance(
+        model,
+        key=keys["key"],
+        datasets=[data, single],
+        code_commit="0123456789abcdef0123456789abcdef01234567",
+        params=["lr=0.01", "epochs=3"],
+    )
+    bundle = json.loads(out.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    assert statement["predicateType"] == PROVENANCE_PREDICATE
+    build = statement["predicate"]["buildDefinition"]
+    assert build["externalParameters"] == {"lr": "0.01", "epochs": "3"}
+    deps = {d["name"]: d for d in build["resolvedDependencies"]}
+    assert deps["data"]["digest"]["sha256"] == build_manifest(data).root_digest
+    assert deps["extra.parquet"]["digest"]["sha256"] == build_manifest(single).root_digest
+    assert deps["code"]["digest"]["gitCommit"].startswith("01234567")
+    assert statement["predicate"]["runDetails"]["builder"]["id"]
+    result = verify(model, key=keys["pub"], attestations=True)
+    assert [a.predicate_type for a in result.attestations] == [PROVENANCE_PREDICATE]
+
+
+def test_provenance_rejects_bad_commit_and_param(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    with pytest.raises(ConfigError):
+        attest_provenance(model, key=keys["key"], datasets=[], code_commit="main;rm", params=[])
+    with pytest.raises(ConfigError):
+        attest_provenance(model, key=keys["key"], datasets=[], code_commit=None, params=["x"])
+
+
+def test_attestation_for_old_model_content_fails(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """An attestation made before the model changed (then re-signed) no longer applies."""
+    model = make_model(tmp_path)
+    attest_scan(model, key=keys["key"])
+    (model / "weights.bin").write_bytes(b"new weights")
+    sign(model, key=keys["key"])
+    with pytest.raises(VerificationError, match="attestation"):
+        verify(model, key=keys["pub"], attestations=True)
+    verify(model, key=keys["pub"])  # the signature alone is fine
+
+
+def test_attestation_by_another_key_fails(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    sign(model, key=keys["key"])
+    attest_scan(model, key=keys["evil_key"])
+    with pytest.raises(VerificationError) as err:
+        verify(model, key=keys["pub"], attestations=True)
+    assert "pinned key" in err.value.differences[0]
+
+
+def test_missing_attestations_fail_when_required(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    sign(model, key=keys["key"])
+    with pytest.raises(VerificationError, match="no attestations"):
+        verify(model, key=keys["pub"], attestations=True)
+
+
+def test_file_model_attestation_path(tmp_path: Path, keys: dict[str, Path]) -> None:
+    f = tmp_path / "m.onnx"
+    f.write_bytes(b"\x08\x07" * 10)
+    sign(f, key=keys["key"])
+    out = attest_scan(f, key=keys["key"])
+    assert (
+        out
+        == attestation_path(f, "scan")
+        == tmp_path / ".mltrust/attestations/m.onnx.scan.bundle.json"
+    )
+    assert len(verify(f, key=keys["pub"], attestations=True).attestations) == 1
+
+
+def test_attest_cli(
+    tmp_path: Path,
+    keys: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    model = make_model(tmp_path)
+    (tmp_path / "d.csv").write_text("1\n")
+    assert main(["sign", "model", "--key", str(keys["key"])]) == EXIT_CLEAN
+    assert main(["attest", "scan", "model", "--key", str(keys["key"])]) == EXIT_CLEAN
+    args = [
+        "attest",
+        "provenance",
+        "model",
+        "--key",
+        str(keys["key"]),
+        "--dataset",
+        "d.csv",
+        "--code-commit",
+        "abcdef1",
+        "--param",
+        "lr=1",
+    ]
+    assert main(args) == EXIT_CLEAN
+    capsys.readouterr()
+    assert main(["verify", "model", "--key", str(keys["pub"]), "--attestations"]) == EXIT_CLEAN
+    out = capsys.readouterr().out
+    assert SCAN_PREDICATE in out and PROVENANCE_PREDICATE in out
+    assert main(["evidence", "list"]) == EXIT_CLEAN
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    (model / "weights.bin").write_bytes(b"changed")
+    assert main(["verify", "model", "--key", str(keys["pub"]), "--attestations"]) == EXIT_FINDINGS
+
+
+# -- keyless ---------------------------------------------------------------------------------
+
+ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _der_utf8(text: str) -> bytes:
+    raw = text.encode()
+    return bytes([0x0C, len(raw)]) + raw
+
+
+class Pki:
+    def __init__(self, tmp: Path, *, leaf_days: float = 1.0) -> None:
+        now = datetime.now(UTC)
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        self.ca = (
+            x509.CertificateBuilder()
+            .subject_name(_name("test root"))
+            .issuer_name(_name("test root"))
+            .public_key(self.ca_key.public_key())
+            .serial_number(1)
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .sign(self.ca_key, hashes.SHA256())
+        )
+        self.ca_path = tmp / "root.pem"
+        self.ca_path.write_bytes(self.ca.public_bytes(serialization.Encoding.PEM))
+        self.leaf_key = ec.generate_private_key(ec.SECP256R1())
+        self.leaf = self.make_leaf(
+            "signer@example.com", "https://accounts.example.com", now, leaf_days
+        )
+        self.rekor_key = ec.generate_private_key(ec.SECP256R1())
+        self.rekor_path = tmp / "rekor.pub"
+        self.rekor_path.write_bytes(
+            self.rekor_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    def make_leaf(
+        self, email: str, issuer: str, start: datetime, days: float, signer: Any = None
+    ) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([]))
+            .issuer_name(self.ca.subject)
+            .public_key(self.leaf_key.public_key())
+            .serial_number(2)
+            .not_valid_before(start - timedelta(minutes=1))
+            .not_valid_after(start + timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
+            .add_extension(x509.UnrecognizedExtension(ISSUER_V2, _der_utf8(issuer)), False)
+            .sign(signer or self.ca_key, hashes.SHA256())
+        )
+
+    def bundle(self, model: Path, leaf: x509.Certificate, *, tlog: bool = False) -> dict[str, Any]:
+        manifest = build_manifest(model, ignore=["model.sig"])
+        statement = manifest_statement(
+            manifest,
+            model_name="model",
+            version=None,
+            issued_at=datetime.now(UTC),
+            signer_fingerprint="",
+        )
+        payload = canonical_json(statement)
+        sig = self.leaf_key.sign(
+            pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
+        )
+        material: dict[str, Any] = {
+            "certificate": {
+                "rawBytes": base64.b64encode(leaf.public_bytes(serialization.Encoding.DER)).decode()
+            },
+            "tlogEntries": [],
+        }
+        if tlog:
+            material["tlogEntries"] = [self.tlog_entry(payload)]
+        return {
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": material,
+            "dsseEnvelope": {
+                "payload": base64.b64encode(payload).decode(),
+                "payloadType": "application/vnd.in-toto+json",
+                "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}],
+            },
+        }
+
+    def tlog_entry(self, payload: bytes) -> dict[str, Any]:
+        body = json.dumps(
+            {
+                "kind": "dsse",
+                "spec": {
+                    "payloadHash": {
+                        "algorithm": "sha256",
+                        "value": hashlib.sha256(payload).hexdigest(),
+                    }
+                },
+            }
+        ).encode()
+        body_b64 = base64.b64encode(body).decode()
+        log_id = hashlib.sha256(
+            self.rekor_key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        ).digest()
+        integrated = int(datetime.now(UTC).timestamp())
+        signed = json.dumps(
+            {"body": body_b64, "integratedTime": integrated, "logID": log_id.hex(), "logIndex": 42},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        set_sig = self.rekor_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        return {
+            "logIndex": "42",
+            "logId": {"keyId": base64.b64encode(log_id).decode()},
+            "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+            "integratedTime": str(integrated),
+            "inclusionPromise": {"signedEntryTimestamp": base64.b64encode(set_sig).decode()},
+            "canonicalizedBody": body_b64,
+        }
+
+
+def policy(pki: Pki, **kw: Any) -> KeylessPolicy:
+    args: dict[str, Any] = {
+        "trusted_roots": (pki.ca_path,),
+        "identity": "signer@example.com",
+        "oidc_issuer": "https://accounts.example.com",
+    }
+    args.update(kw)
+    return KeylessPolicy(**args)
+
+
+def test_keyless_bundle_verifies_with_trusted_root_and_identity(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    model = make_model(tmp_path)
+    (model / "model.sig").write_text(json.dumps(pki.bundle(model, pki.leaf)))
+    result = verify(model, keyless=policy(pki))
+    assert result.identity == "signer@example.com"
+    (model / "config.json").write_text("{}")
+    with pytest.raises(VerificationError, match="difference"):
+        verify(model, keyless=policy(pki))
+
+
+def test_keyless_wrong_identity_or_issuer(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    model = make_model(tmp_path)
+    (model / "model.sig").write_text(json.dumps(pki.bundle(model, pki.leaf)))
+    with pytest.raises(VerificationError, match="identity"):
+        verify(model, keyless=policy(pki, identity="attacker@example.com"))
+    with pytest.raises(VerificationError, match="OIDC issuer"):
+        verify(model, keyless=policy(pki, oidc_issuer="https://evil.example.com"))
+
+
+def test_keyless_certificate_from_untrusted_ca(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    rogue = ec.generate_private_key(ec.SECP256R1())
+    leaf = pki.make_leaf(
+        "signer@example.com", "https://accounts.example.com", datetime.now(UTC), 1, rogue
+    )
+    model = make_model(tmp_path)
+    (model / "model.sig").write_text(json.dumps(pki.bundle(model, leaf)))
+    with pytest.raises(VerificationError, match="trusted root"):
+        verify(model, keyless=policy(pki))
+
+
+def test_keyless_expired_certificate_without_log_time(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    leaf = pki.make_leaf("signer@example.com", "https://accounts.example.com", start, 1 / 144)
+    model = make_model(tmp_path)
+    (model / "model.sig").write_text(json.dumps(pki.bundle(model, leaf)))
+    with pytest.raises(VerificationError, match="not valid"):
+        verify(model, keyless=policy(pki))
+
+
+def test_keyless_with_rekor_signed_entry_timestamp(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    model = make_model(tmp_path)
+    bundle = pki.bundle(model, pki.leaf, tlog=True)
+    (model / "model.sig").write_text(json.dumps(bundle))
+    verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+    # a forged promise (entry time moved) fails
+    bundle["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = "1"
+    (model / "model.sig").write_text(json.dumps(bundle))
+    with pytest.raises(VerificationError, match="signed timestamp"):
+        verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+
+
+def test_keyless_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pki = Pki(tmp_path)
+    model = make_model(tmp_path)
+    (model / "model.sig").write_text(json.dumps(pki.bundle(model, pki.leaf)))
+    args = [
+        "verify",
+        str(model),
+        "--trusted-root",
+        str(pki.ca_path),
+        "--cert-identity",
+        "signer@example.com",
+        "--cert-oidc-issuer",
+        "https://accounts.example.com",
+    ]
+    assert main(args) == EXIT_CLEAN
+    assert "signer@example.com" in capsys.readouterr().out
+    args[args.index("signer@example.com")] = "other@example.com"
+    assert main(args) == EXIT_FINDINGS
