@@ -407,3 +407,8 @@ def test_sniff_does_not_claim_other_formats(data: bytes) -> None:
 )
 def test_sniff_claims_json_and_yaml(data: bytes) -> None:
     assert ConfigScanner().sniff(memoryview(data), "x")
+
+
+def test_duplicate_target_key_checks_both_values() -> None:
+    data = b'{"m": {"_target_": "os.system", "_target_": "torch.nn.Linear"}}'
+    assert by_rule(scan_bytes(data, "c.json").findings, "MLT-CFG-001")

@@ -542,3 +542,61 @@ def test_malicious_config_inside_keras_zip_is_found() -> None:
 )
 def test_judge_callable_verdicts(dotted: str, expected: Severity | None) -> None:
     assert judge_callable(dotted, ScanConfig()).severity == expected
+
+
+def test_duplicate_module_key_parser_differential() -> None:
+    data = (
+        b'{"module": "keras", "class_name": "Sequential", "config": {"layers": ['
+        b'{"module": "os", "module": "keras.layers", "class_name": "system", "config": {}}]}}'
+    )
+    bad = [f for f in scan_bytes(data, "config.json").findings if f.rule_id == "MLT-KER-002"]
+    assert bad and bad[0].severity == Severity.CRITICAL
+
+
+def test_tensorflow_math_function_activation_is_benign() -> None:
+    dense = k3(
+        "Dense",
+        units=3,
+        activation={
+            "module": "tensorflow.python.ops.nn_ops",
+            "class_name": "function",
+            "config": "relu6",
+            "registered_name": "function",
+        },
+    )
+    assert medium_plus(scan_json(functional(dense)).findings) == []
+
+
+def test_tensorflow_py_function_reference_is_critical() -> None:
+    dense = k3(
+        "Dense",
+        units=3,
+        activation={
+            "module": "tensorflow.python.ops.script_ops",
+            "class_name": "function",
+            "config": "eager_py_func",
+            "registered_name": None,
+        },
+    )
+    bad = [f for f in scan_json(functional(dense)).findings if f.rule_id == "MLT-KER-002"]
+    assert bad and bad[0].severity == Severity.CRITICAL
+
+
+def test_keras3_archive_with_weights_h5_is_benign() -> None:
+    h5py = pytest.importorskip("h5py")
+    np = pytest.importorskip("numpy")
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as f:
+        for i, layer in enumerate(["conv2d", "dense", "dense_1"]):
+            grp = f.create_group(f"layers/{layer}/vars")
+            grp.create_dataset("0", data=np.full((4, 4), float(i)))
+            grp.create_dataset("1", data=np.zeros(4))
+        f.create_group("optimizer/vars").create_dataset("0", data=np.array(10))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("metadata.json", json.dumps({"keras_version": "3.6.0"}))
+        zf.writestr("config.json", json.dumps(benign_keras3_model()))
+        zf.writestr("model.weights.h5", weights.getvalue())
+    result = scan_bytes(buf.getvalue(), "model.keras")
+    assert medium_plus(result.findings) == []
+    assert any(f.endswith("hdf5") for f in result.formats), result.formats

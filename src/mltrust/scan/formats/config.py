@@ -222,8 +222,13 @@ def _gadget_arguments(siblings: dict[str, Any] | None) -> Iterator[str]:
                 yield v.strip()
 
 
-def _check_document(doc: object, ctx: ScanContext, loc: Location) -> None:
-    """Targets, chat templates and Keras content anywhere in one parsed document."""
+def _check_document(
+    doc: object, ctx: ScanContext, loc: Location, *, keras: bool | None = None
+) -> None:
+    """Targets, chat templates and Keras content anywhere in one parsed document.
+
+    ``keras`` says whether the document is a Keras config; by default its shape decides.
+    """
     for d, path in _iter_dicts(doc, ctx, loc):
         where = "" if path == "/" else path
         target = d.get("_target_")
@@ -240,7 +245,8 @@ def _check_document(doc: object, ctx: ScanContext, loc: Location) -> None:
                 text = entry.get("template") if isinstance(entry, dict) else entry
                 if isinstance(text, str):
                     check_chat_template(text, ctx, loc.at(detail=f"{where}/chat_template/{i}"))
-    keras = is_keras_config(doc)
+    if keras is None:
+        keras = is_keras_config(doc)
     if keras:
         ctx.facts["keras_config"] = True
     analyze_keras_config(doc, ctx, loc, references=keras)
@@ -250,10 +256,37 @@ def _check_document(doc: object, ctx: ScanContext, loc: Location) -> None:
 # JSON
 
 
+class _Duplicates:
+    """``object_pairs_hook`` keeping the last value of a repeated key, as Python's json does,
+    and recording the object as the *first* value would build it: parsers disagree on which
+    value wins, so both versions are checked."""
+
+    def __init__(self) -> None:
+        self.shadows: list[dict[str, Any]] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first: dict[str, Any] | None = None
+        for key, value in pairs:
+            if key in out and first is None:
+                first = {}
+                for k, v in pairs:
+                    first.setdefault(k, v)
+            out[key] = value
+        if first is not None and len(self.shadows) < 4096:
+            self.shadows.append(first)
+        return out
+
+
 def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | None:
-    """The JSON document (or JSON Lines records) in ``text``; None after reporting a failure."""
+    """The JSON document (or JSON Lines records) in ``text``; None after reporting a failure.
+
+    Objects with repeated keys are returned a second time as the first value would build them.
+    """
+    hook = _Duplicates()
     try:
-        return [json.loads(text)]
+        doc = json.loads(text, object_pairs_hook=hook)
+        return [doc, *hook.shadows]
     except RecursionError:
         ctx.report(CFG_MALFORMED, "JSON nested too deeply to parse; content not checked", loc)
         return None
@@ -543,7 +576,8 @@ class ConfigScanner(FormatScanner):
             if docs is None:
                 _fallback_json(text, ctx, loc)
                 return
+            keras = is_keras_config(docs[0])
             for doc in docs:
-                _check_document(doc, ctx, loc)
+                _check_document(doc, ctx, loc, keras=keras or None)
         else:
             _scan_yaml(text, ctx, loc)

@@ -136,7 +136,15 @@ _DENY_PREFIXES: dict[str, tuple[Severity, str]] = {
     "codecs.open": (Severity.HIGH, "opens files"),
     "pathlib.": (Severity.HIGH, "file-system access"),
     "glob.": (Severity.MEDIUM, "lists files"),
-    "__main__.": (Severity.HIGH, "code defined in the saving script (not importable safely)"),
+    "tensorflow.io.": (Severity.HIGH, "reads or writes files"),
+    "tensorflow.python.ops.gen_io_ops.": (Severity.HIGH, "reads or writes files"),
+    "tensorflow.python.ops.io_ops.": (Severity.HIGH, "reads or writes files"),
+    "tensorflow.python.lib.io.": (Severity.HIGH, "reads or writes files"),
+    "tensorflow.python.ops.script_ops.": (Severity.CRITICAL, "runs Python functions in the graph"),
+    "tensorflow.py_function": (Severity.CRITICAL, "runs Python functions in the graph"),
+    "tensorflow.numpy_function": (Severity.CRITICAL, "runs Python functions in the graph"),
+    "tensorflow.compat.v1.py_func": (Severity.CRITICAL, "runs Python functions in the graph"),
+    "tensorflow.saved_model.load": (Severity.HIGH, "loads and runs another model graph"),
     "hydra._internal.": (Severity.HIGH, "resolves arbitrary names"),
     "hydra.utils.": (Severity.HIGH, "resolves or calls another target given as data"),
     "omegaconf.OmegaConf.load": (Severity.MEDIUM, "reads another file"),
@@ -443,6 +451,22 @@ def _is_keras_module(module: str) -> bool:
     return any(module == root or module.startswith(root + ".") for root in _KERAS_ROOTS)
 
 
+#: TensorFlow modules of plain tensor math, whose functions serve as activations and losses.
+_TF_MATH_MODULES = frozenset(
+    {
+        "tensorflow.math",
+        "tensorflow.nn",
+        "tensorflow.python.ops.math_ops",
+        "tensorflow.python.ops.gen_math_ops",
+        "tensorflow.python.ops.nn_ops",
+        "tensorflow.python.ops.gen_nn_ops",
+        "tensorflow.python.ops.nn_impl",
+        "tensorflow.python.ops.array_ops",
+        "tensorflow.python.ops.special_math_ops",
+    }
+)
+
+
 def _iter_dicts(
     doc: object, ctx: ScanContext, loc: Location
 ) -> Iterator[tuple[dict[str, Any], str]]:
@@ -598,7 +622,9 @@ def _check_object(d: dict[str, Any], ctx: ScanContext, loc: Location, where: str
     reported = False
     if isinstance(module, str) and module:
         name = cfg if class_name == "function" and isinstance(cfg, str) else class_name
-        if _is_keras_module(module):
+        if module in _TF_MATH_MODULES and class_name == "function":
+            pass
+        elif _is_keras_module(module):
             if name in _KERAS_DANGEROUS_NAMES:
                 ctx.report(
                     KER_DANGEROUS_CALLABLE,
