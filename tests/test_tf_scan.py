@@ -325,3 +325,45 @@ def test_pyfunc_followed_by_junk_is_still_reported() -> None:
     data = vi(1, 1) + ld(2, ld(2, gd) + b"\x1a\xff\xff\xff\x0f")
     ctx = scan_sm(data)
     assert {PYTHON, MALFORMED} <= rule_ids(ctx)
+
+
+SAVED_MODEL_PBTXT = """saved_model_schema_version: 1
+meta_graphs {
+  meta_info_def { tags: "serve" }
+  graph_def {
+    node { name: "x" op: "Placeholder" }
+    node { name: "save/SaveV2" op: "SaveV2" input: "save/Const" }
+    node { name: "out" op: "Identity" input: "x" }
+    %s
+    library {
+      function {
+        signature { name: "__inference__traced_save_12" }
+        node_def { name: "SaveV2" op: "SaveV2" }
+      }
+      function {
+        signature { name: "__inference_serve_3" }
+        node_def { name: "mm" op: "MatMul" }
+        %s
+      }
+    }
+  }
+  saver_def { filename_tensor_name: "save/Const:0" restore_op_name: "save/restore_all" }
+}
+"""
+
+
+def test_benign_text_format_saved_model() -> None:
+    ctx = scan_data((SAVED_MODEL_PBTXT % ("", "")).encode(), "/m/saved_model.pbtxt")
+    assert "tensorflow" in ctx.formats
+    assert_clean(ctx)
+    assert ctx.facts["tensorflow.nodes"] == 5
+
+
+def test_text_format_saved_model_with_pyfunc_and_read_file() -> None:
+    graph_extra = 'node { name: "leak" op: "ReadFile" input: "path" }'
+    fn_extra = (
+        'node_def { name: "p" op: "EagerPyFunc" attr { key: "token" value { s: "pyfunc_7" } } }'
+    )
+    ctx = scan_data((SAVED_MODEL_PBTXT % (graph_extra, fn_extra)).encode(), "saved_model.pbtxt")
+    assert {PYTHON, FILE} <= rule_ids(ctx)
+    assert any("pyfunc_7" in f.message for f in ctx.findings)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mltrust.errors import InputError, LimitExceeded
@@ -155,7 +156,11 @@ class TensorflowScanner(FormatScanner):
                 return _looks_like_fingerprint(data)
             if base == _KERAS_METADATA:
                 return _looks_like_keras_metadata(data)
-            return _looks_like_saved_model(data) or _looks_like_graph_def(data)
+            return (
+                _looks_like_saved_model(data)
+                or _looks_like_graph_def(data)
+                or _looks_like_text(data, base)
+            )
         except pb.ProtobufError:
             return False
 
@@ -174,7 +179,10 @@ class TensorflowScanner(FormatScanner):
                 return
             walk = _Walk(data, ctx, loc, ctx.config.limits.max_entries)
             try:
-                if _looks_like_saved_model(data):
+                if _looks_like_text(data, base):
+                    ctx.facts["tensorflow.kind"] = "text"
+                    _text_graph(walk)
+                elif _looks_like_saved_model(data):
                     ctx.facts["tensorflow.kind"] = "saved_model"
                     _saved_model(walk)
                 else:
@@ -377,23 +385,44 @@ def _node(w: _Walk, f: pb.Field, context: str, in_saver_function: bool | None) -
             op = pb.text(data, g, 4096)
         elif g.number == 5:
             attrs.append(g)
+    _classify(
+        w,
+        name,
+        op,
+        context,
+        in_saver_function,
+        f.offset,
+        lambda key: _string_attr(data, attrs, key),
+    )
+
+
+def _classify(
+    w: _Walk,
+    name: str,
+    op: str,
+    context: str,
+    in_saver_function: bool | None,
+    offset: int,
+    attr: Callable[[str], str],
+) -> None:
+    """Record what the node ``name`` running ``op`` means; ``attr`` reads a string attribute."""
     w.ops[op] += 1
     if op in PYTHON_OPS:
-        token = _string_attr(data, attrs, "token")
+        token = attr("token")
         detail = f"calls registered Python function {token!r}" if token else ""
-        w.hit("python", op, context, f.offset, name, detail)
+        w.hit("python", op, context, offset, name, detail)
     elif op in FILE_OPS:
         detail = ""
         if op == "ImmutableConst":
-            region = _string_attr(data, attrs, "memory_region_name")
+            region = attr("memory_region_name")
             detail = f"maps file {region!r}" if region else ""
         elif op.startswith("Debug"):
             detail = "writes debug dumps"
-        w.hit("file", op, context, f.offset, name, detail)
+        w.hit("file", op, context, offset, name, detail)
     elif op in _STREAM_ATTR_OPS:
-        stream = _string_attr(data, attrs, _STREAM_ATTR_OPS[op])
+        stream = attr(_STREAM_ATTR_OPS[op])
         if stream and not stream.startswith(("log(", "stderr", "stdout")):
-            w.hit("file", op, context, f.offset, name, f"writes to {stream!r}")
+            w.hit("file", op, context, offset, name, f"writes to {stream!r}")
     elif op in CHECKPOINT_OPS:
         if in_saver_function is None:
             in_saver = _TF1_SAVER_SCOPE.match(name) is not None or any(
@@ -401,7 +430,7 @@ def _node(w: _Walk, f: pb.Field, context: str, in_saver_function: bool | None) -
             )
         else:
             in_saver = in_saver_function
-        w.hit("saver" if in_saver else "checkpoint", op, context, f.offset, name, "")
+        w.hit("saver" if in_saver else "checkpoint", op, context, offset, name, "")
 
 
 def _string_attr(data: memoryview, attrs: list[pb.Field], wanted: str) -> str:
@@ -457,6 +486,70 @@ def _report(w: _Walk) -> None:
                 where,
                 severity=Severity.INFO,
             )
+
+
+# --- text format (saved_model.pbtxt, graph.pbtxt) -------------------------------------------------
+
+_TEXT_STARTS = (b"saved_model_schema_version:", b"meta_graphs {", b"meta_graphs{")
+_Q = r'"((?:[^"\\\n]|\\.)*)"'
+_TEXT_TOKEN = re.compile(
+    r"\bsignature\s*\{\s*name:\s*"
+    + _Q
+    + r"|\b(?:node|node_def)\s*\{\s*name:\s*"
+    + _Q
+    + r"\s*op:\s*"
+    + _Q
+)
+_TEXT_SAVER = re.compile(r"\b(?:filename_tensor_name|save_tensor_name|restore_op_name):\s*" + _Q)
+
+
+def _looks_like_text(data: memoryview, base: str) -> bool:
+    head = bytes(data[:256]).lstrip()
+    if head.startswith(_TEXT_STARTS):
+        return True
+    return base.endswith(".pbtxt") and (head.startswith(b"node {") or head.startswith(b"node{"))
+
+
+def _text_graph(w: _Walk) -> None:
+    """Ops of a text-format SavedModel or GraphDef, found by their ``name``/``op`` pairs."""
+    limits = w.ctx.config.limits
+    if len(w.data) > limits.max_text_bytes:
+        raise LimitExceeded(
+            f"text protobuf of {len(w.data)} bytes exceeds max_text_bytes={limits.max_text_bytes}"
+        )
+    text = bytes(w.data).decode("utf-8", "replace")
+    for m in _TEXT_SAVER.finditer(text):
+        if "/" in m.group(1):
+            w.saver_prefixes.add(m.group(1).rsplit("/", 1)[0] + "/")
+    matches = list(_TEXT_TOKEN.finditer(text))
+    function: str | None = None
+    for i, m in enumerate(matches):
+        if m.group(1) is not None:
+            function = m.group(1)
+            w.functions += 1
+            continue
+        w.nodes += 1
+        if w.nodes > w.max_entries:
+            raise LimitExceeded(f"more than max_entries={w.max_entries} graph nodes")
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        chunk = text[m.end() : end]
+        if function is None:
+            context, saver = "graph", None
+        else:
+            context = f"function {function!r}"
+            saver = _TF2_SAVER_FUNCTION.search(function) is not None
+        _classify(w, m.group(2), m.group(3), context, saver, m.start(), _text_attr(chunk))
+    w.ctx.facts["tensorflow.nodes"] = w.nodes
+    w.ctx.facts["tensorflow.functions"] = w.functions
+
+
+def _text_attr(chunk: str) -> Callable[[str], str]:
+    def lookup(key: str) -> str:
+        pattern = r'key:\s*"' + re.escape(key) + r'"\s*value\s*\{\s*(?:list\s*\{\s*)?s:\s*' + _Q
+        m = re.search(pattern, chunk)
+        return m.group(1) if m else ""
+
+    return lookup
 
 
 # --- keras_metadata.pb ----------------------------------------------------------------------------
