@@ -257,12 +257,24 @@ class CodeCollector(Collector):
     def _bandit(self, sources: list[_Source]) -> list[Finding]:
         if not sources:
             return []
+        # bandit's plugin loader logs errors for optional formatters it cannot load.
+        quiet = [logging.getLogger(n) for n in ("bandit", "stevedore")]
+        previous = [q.level for q in quiet]
+        for q in quiet:
+            q.setLevel(logging.CRITICAL)
         try:
-            from bandit.core import config as b_config
-            from bandit.core import manager as b_manager
+            return self._run_bandit(sources)
         except ImportError:
             log.info("bandit is not installed; only mltrust's own code rules ran")
             return []
+        finally:
+            for q, level in zip(quiet, previous, strict=True):
+                q.setLevel(level)
+
+    def _run_bandit(self, sources: list[_Source]) -> list[Finding]:
+        from bandit.core import config as b_config
+        from bandit.core import manager as b_manager
+
         out: list[Finding] = []
         with tempfile.TemporaryDirectory(prefix="mltrust-bandit-") as tmp:
             by_file: dict[str, _Source] = {}
@@ -271,14 +283,8 @@ class CodeCollector(Collector):
                 target.write_text(src.text, encoding="utf-8")
                 by_file[str(target)] = src
             mgr = b_manager.BanditManager(b_config.BanditConfig(), "file", quiet=True)
-            b_log = logging.getLogger("bandit")
-            previous = b_log.level
-            b_log.setLevel(logging.ERROR)
-            try:
-                mgr.discover_files(list(by_file))
-                mgr.run_tests()
-            finally:
-                b_log.setLevel(previous)
+            mgr.discover_files(list(by_file))
+            mgr.run_tests()
             for issue in mgr.get_issue_list():
                 if issue.test_id in _BANDIT_SKIP:
                     continue

@@ -1,0 +1,242 @@
+"""``mltrust check PATH``: collect evidence, store it, evaluate a profile, print a verdict."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mltrust.cli._common import output_option, stdout_is_terminal
+from mltrust.errors import ConfigError, Error
+
+__all__ = ["check", "run_check"]
+
+log = logging.getLogger("mltrust.check")
+
+
+def _store_path(path: Path) -> Path:
+    root = path if path.is_dir() else path.parent
+    return root / ".mltrust" / "evidence.db"
+
+
+def _signer(sign_key: Path | None) -> tuple[Any, str | None]:
+    """``(sign(statement) -> bundle, fingerprint)`` for ``--sign-key``, or ``(None, None)``."""
+    if sign_key is None:
+        return None, None
+    try:
+        from mltrust.attest import fingerprint, load_private_key, sign_statement
+    except ImportError:
+        raise ConfigError("--sign-key needs mltrust.attest, which is not installed") from None
+    key = load_private_key(sign_key)
+
+    def sign(statement: Mapping[str, Any]) -> Mapping[str, Any]:
+        bundle: Mapping[str, Any] = sign_statement(statement, key)
+        return bundle
+
+    return sign, fingerprint(key.public_key())
+
+
+def _store(bundle: Any, verdict: Any, path: Path, signer_fp: str | None) -> dict[str, Any]:
+    try:
+        from mltrust.store import EvidenceStore
+    except ImportError:
+        log.debug("mltrust.store is not installed; evidence not stored")
+        return {}
+    db = _store_path(path)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    ids: list[str] = []
+    with EvidenceStore.open(db) as store:
+        envelopes = bundle.envelopes or (None,) * len(bundle.collected)
+        for statement, envelope in zip(bundle.statements(), envelopes, strict=True):
+            dsse = envelope.get("dsseEnvelope", envelope) if envelope is not None else None
+            ids.append(
+                store.add_statement(
+                    statement,
+                    envelope=dsse,
+                    signer=signer_fp if envelope is not None else None,
+                    subject_digest=bundle.subject["digest"]["sha256"],
+                )
+            )
+        verdict_id = store.add_verdict(
+            verdict.to_dict(),
+            subject_digest=bundle.subject["digest"]["sha256"],
+            profile=verdict.profile.name,
+        )
+    return {"store": str(db), "statements": ids, "verdict": verdict_id}
+
+
+def run_check(
+    path: Path,
+    *,
+    profile: str = "default",
+    waivers: Path | None = None,
+    keys: tuple[Path, ...] = (),
+    advisory_db: Path | None = None,
+    image_report: Path | None = None,
+    environment: bool = False,
+    store: bool = True,
+    sign_key: Path | None = None,
+    today: _dt.date | None = None,
+) -> Any:
+    """Collect, store and evaluate; returns ``(CheckReport, CollectContext)``.
+
+    The profile and waivers are loaded (and every CEL expression compiled) before any evidence
+    is collected, so a broken policy fails fast with the control's ID.
+    """
+    from mltrust import __version__
+    from mltrust.config import load_scan_config
+    from mltrust.evidence import CollectContext, collect_evidence
+    from mltrust.policy import evaluate, load_profile, load_waivers
+    from mltrust.report import CheckReport
+
+    if not path.exists():
+        raise ConfigError(f"no such file or folder: {path}")
+    loaded = load_profile(profile)
+    waiver_list = load_waivers(waivers) if waivers is not None else ()
+    sign, signer_fp = _signer(sign_key)
+    ctx = CollectContext(
+        path=path,
+        keys=keys,
+        advisory_db=advisory_db,
+        image_report=image_report,
+        environment=environment,
+        scan_config=load_scan_config(search_from=path if path.is_dir() else path.parent),
+    )
+    bundle = collect_evidence(ctx, signer=sign)
+    verdict = evaluate(
+        loaded,
+        bundle.document,
+        waivers=waiver_list,
+        today=today,
+        collector_errors=bundle.errors,
+    )
+    stored: dict[str, Any] = {}
+    if store:
+        try:
+            stored = _store(bundle, verdict, path, signer_fp)
+        except Error:
+            raise
+        except OSError as exc:
+            raise ConfigError(f"cannot store evidence under {_store_path(path)}: {exc}") from None
+    report = CheckReport(
+        verdict=verdict,
+        document=bundle.document,
+        findings=tuple(bundle.findings),
+        base=str(path) if path.is_dir() else str(path.parent),
+        tool_version=__version__,
+        stored=stored,
+    )
+    return report, ctx
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-p",
+    "--profile",
+    default="default",
+    show_default=True,
+    help="A shipped profile (default, atlas, owasp-ml-top10, nist-ai-rmf) or a YAML file.",
+)
+@click.option(
+    "--waivers",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file of waivers (control, justification, expires, optional subject glob).",
+)
+@click.option(
+    "-k",
+    "--key",
+    "keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trusted public key for signature verification (repeatable).",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "junit", "markdown", "html"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@output_option
+@click.option(
+    "--db",
+    "advisory_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Advisory database (from `mltrust db import`) [default: the user data folder].",
+)
+@click.option(
+    "--image-report",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Trivy or Grype JSON report of the container image.",
+)
+@click.option(
+    "--environment",
+    is_flag=True,
+    help="Also check the packages installed in this Python environment.",
+)
+@click.option(
+    "--sign-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Private key to sign each evidence statement (DSSE) before storing it.",
+)
+@click.option(
+    "--bom-output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write the CycloneDX 1.6 ML-BOM to FILE.",
+)
+@click.option("--no-store", is_flag=True, help="Do not record evidence in PATH/.mltrust/.")
+def check(
+    path: Path,
+    profile: str,
+    waivers: Path | None,
+    keys: tuple[Path, ...],
+    fmt: str,
+    output: str | None,
+    advisory_db: Path | None,
+    image_report: Path | None,
+    environment: bool,
+    sign_key: Path | None,
+    bom_output: Path | None,
+    no_store: bool,
+) -> int:
+    """Gate a model or project on evidence: scan, signature, ML-BOM, dependencies, code,
+    licenses and image vulnerabilities, evaluated against a policy profile.
+
+    Exit 0 when the verdict is pass, 1 when a control fails, 2 on error (a control that
+    cannot be evaluated, a collector failure, bad options).
+    """
+    from mltrust.report import CheckFormat, render_check, write_output
+
+    report, ctx = run_check(
+        path,
+        profile=profile,
+        waivers=waivers,
+        keys=keys,
+        advisory_db=advisory_db,
+        image_report=image_report,
+        environment=environment,
+        store=not no_store,
+        sign_key=sign_key,
+    )
+    if bom_output is not None:
+        bom = ctx.shared.get("bom")
+        if bom is None:
+            raise ConfigError("no ML-BOM was produced (see the ml-bom-present control)")
+        write_output(json.dumps(bom, indent=2) + "\n", bom_output)
+    color = output is None and stdout_is_terminal()
+    write_output(render_check(report, CheckFormat(fmt), color=color), output)
+    exit_code: int = report.verdict.exit_code
+    return exit_code
