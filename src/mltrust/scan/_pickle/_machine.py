@@ -1009,7 +1009,7 @@ class _Analyser:
             raise _Limit("joblib array truncated")
 
         def hidden_pickle_check(region: int, offset: int, index: int) -> None:
-            if an.shadow or not looks_like_pickle(buf, region, strict=True, need_import=True):
+            if an.shadow or not looks_like_pickle(mv, region, strict=True, need_import=True):
                 return
             an.shadow = True
             try:
@@ -1331,18 +1331,29 @@ def looks_like_pickle(
             return False
     elif first not in _FIRST_OPS:
         return False
+    # With a PROTO header only opcode validity is checked (a real pickle must never be missed);
+    # without one the stack discipline is simulated too, so that text is not claimed.
+    check_stack = not has_proto
     depth = 0
     marks: list[int] = []
     ops = 0
     seen_import = False
     seen_call = False
+
+    def broken() -> bool:
+        # Opcodes already run before the parse error: a pickle that does its damage and
+        # then breaks is still a pickle.
+        if need_import:
+            return False
+        return (has_proto and ops >= 3) or (seen_import and seen_call and ops >= 4)
+
     while ops < max_ops:
         if pos >= size:
-            return not strict and not need_import and ops >= 8
+            return broken() or (not strict and not need_import and ops >= 8)
         op = data[pos]
         eff = _FIXED.get(op)
         if eff is None:
-            return False
+            return broken()
         pops, pushes, arg = eff
         pos += 1
         ops += 1
@@ -1351,7 +1362,7 @@ def looks_like_pickle(
         if op in _CALL_OPS:
             seen_call = True
         if op == 0x80 and ops > 1 and strict:
-            return False
+            return broken()
         if arg > 0:
             pos += arg
         elif arg == -1 or arg == -2 or arg == -7:
@@ -1360,26 +1371,26 @@ def looks_like_pickle(
                 chunk = bytes(data[pos : pos + 256])
                 nl = chunk.find(b"\n")
                 if nl < 0:
-                    return False
+                    return broken()
                 line = chunk[:nl]
                 if arg in (-2, -7):
                     pattern = _MODULE_LINE if i == 0 else _NAME_LINE
                     if not pattern.match(line):
-                        return False
+                        return broken()
                 elif op in (0x49, 0x4C, 0x67, 0x70):
                     body = line[:-1] if op == 0x4C and line.endswith(b"L") else line
                     if not body.lstrip(b"-").isdigit():
-                        return False
+                        return broken()
                 elif op == 0x53:
                     if len(line) < 2 or line[:1] not in (b"'", b'"') or line[-1:] != line[:1]:
-                        return False
+                        return broken()
                 elif op == 0x46:
                     try:
                         float(line)
                     except ValueError:
-                        return False
+                        return broken()
                 elif op == 0x50 and not line.isascii():
-                    return False
+                    return broken()
                 pos += nl + 1
         elif arg == -4 and pos + 4 <= size:
             pos += 4 + int.from_bytes(data[pos : pos + 4], "little")
@@ -1390,40 +1401,46 @@ def looks_like_pickle(
         elif arg == -9 and pos + 4 <= size:
             n = int.from_bytes(data[pos : pos + 4], "little", signed=True)
             if n < 0:
-                return False
+                return broken()
             pos += 4 + n
         elif arg in (-4, -8, -5, -9):
-            return False
+            return broken()
+        if not check_stack:
+            if op == 0x2E:
+                return not need_import or seen_import
+            if pos > size:
+                return broken()
+            continue
         if arg == -3:
             marks.append(depth)
             depth = 0
             continue
         if arg in (-6, -7):
             if not marks:
-                return False
+                return broken()
             if op in (0x65, 0x75, 0x90) and marks[-1] < 1:
-                return False
+                return broken()
             if op == 0x6F and depth < 1:
-                return False
+                return broken()
             depth = marks.pop()
-            if op in (0x65, 0x75, 0x90):
+            if op in (0x65, 0x75, 0x90, 0x31):
                 continue
             depth += 1
             continue
         if op == 0x30 and depth == 0:
             if not marks:
-                return False
+                return broken()
             depth = marks.pop()
             continue
         if depth < pops:
-            return False
+            return broken()
         depth += pushes - pops
         if op == 0x2E:
             if depth != 0 or marks:
-                return False
+                return broken()
             return (not need_import or seen_import) and (ops >= 3 or not strict)
         if pos > size:
-            return False
+            return broken()
     if need_import:
         return seen_import and seen_call
     return True
