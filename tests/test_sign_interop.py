@@ -202,3 +202,16 @@ def read_bundle_subject(sig: Path) -> str:
     digest: str = statement["subject"][0]["digest"]["sha256"]
     assert read_bundle(sig).envelope.payload_type == "application/vnd.in-toto+json"
     return digest
+
+
+def test_their_signature_still_verifies_after_mltrust_attestation(
+    tmp_path: Path, keypair: tuple[Path, Path]
+) -> None:
+    from mltrust.attest import attest_scan
+
+    key, pub = keypair
+    model = make_model(tmp_path)
+    their_sign(model, model / "model.sig", key, ignore=["model.sig"])
+    attest_scan(model, key=key)
+    result = verify(model, key=pub, attestations=True)
+    assert len(result.attestations) == 1

@@ -583,7 +583,9 @@ def verify(
     expected = _expected_manifest(statement, file_name=root.name if is_file else None)
     ignore: list[str] = []
     if not is_file:
-        ignore = [*expected.manifest.ignore, *GIT_IGNORES]
+        # .mltrust/ holds mltrust's own metadata (attestations, evidence), never model files;
+        # it is ignored even under bundles from other signers so attestations can be added.
+        ignore = [*expected.manifest.ignore, *GIT_IGNORES, ".mltrust"]
         try:
             rel = sig_path.resolve().relative_to(root.resolve()).as_posix()
             if rel not in ("", "."):
