@@ -8,6 +8,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from mltrust.config import Limits, ScanConfig
 from mltrust.findings import Severity
@@ -330,3 +331,28 @@ def test_raw_storages_are_raw() -> None:
 def test_unsupported_method_is_not_scanned() -> None:
     data = build_zip([M("a.npy", npy_bytes(), method=99)])
     assert "MLT-ARC-012" in rules(scan_bytes(data, "x.zip"))
+
+
+def test_parallel_crc_matches_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mltrust.scan.formats import zip as zipmod
+
+    monkeypatch.setattr(zipmod, "_PARALLEL_MIN", 1000)
+    monkeypatch.setattr(zipmod, "_CRC_CHUNK", 777)
+    blob = bytes(range(256)) * 40 + b"tail"
+    with ThreadPoolExecutor(2) as pool:
+        for lo, hi in ((0, len(blob)), (5, len(blob) - 3), (100, 2100)):
+            got = zipmod.stored_crc(memoryview(blob), lo, hi, pool)
+            assert got == zlib.crc32(blob[lo:hi])
+
+
+def test_bad_crc_found_on_the_threaded_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mltrust.scan.formats import zip as zipmod
+
+    monkeypatch.setattr(zipmod, "_PARALLEL_MIN", 512)
+    big = npy_bytes(np.zeros(200))
+    data = build_zip([M("a.npy", big), M("b.npy", npy_bytes(), crc=7), M("c.npy", big, crc=9)])
+    result = scan_bytes(data, "x.zip")
+    bad = {f.location.members[-1] for f in result.findings if f.rule_id == "MLT-ARC-005"}
+    assert bad == {"b.npy", "c.npy"}
