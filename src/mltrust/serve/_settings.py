@@ -21,7 +21,7 @@ Two shapes are accepted:
       timeout_s: 5
       log_inputs: false
       range_margin: 0.1
-      extraction: {enabled: true, mode: annotate, threshold: 0.9, min_samples: 50}
+      extraction: {enabled: true, mode: annotate, threshold: 0.8, min_samples: 50}
       detectors:
         - {type: mahalanobis, reference: reference.npy, false_alarm_rate: 0.01, mode: annotate}
 
@@ -123,7 +123,7 @@ class OutputPolicy:
 class ExtractionSettings:
     enabled: bool = True
     mode: str = "annotate"  # annotate | block
-    threshold: float = 0.90
+    threshold: float = 0.80
     min_samples: int = 50
     history: int = 512
     max_identities: int = 10_000
@@ -301,7 +301,7 @@ def _policy(doc: dict[str, Any], where: Path) -> ModelPolicy:
     extraction = ExtractionSettings(
         enabled=bool(e.get("enabled", True)),
         mode=_mode(e.get("mode", "annotate"), where),
-        threshold=_number(e, "threshold", 0.90, where),
+        threshold=_number(e, "threshold", 0.80, where),
         min_samples=max(3, int(_number(e, "min_samples", 50, where))),
         history=max(8, int(_number(e, "history", 512, where))),
         max_identities=max(1, int(_number(e, "max_identities", 10_000, where))),
