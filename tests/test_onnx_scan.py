@@ -384,3 +384,12 @@ def test_python_operator_followed_by_junk_is_still_reported() -> None:
     data += b"\x3a\xff\xff\xff\x0f"  # a graph field claiming far more bytes than remain
     ctx = scan_data(data, "m.onnx")
     assert {PYOP, MALFORMED} <= rule_ids(ctx)
+
+
+def test_external_data_escape_in_model_without_ir_version(tmp_path: Path) -> None:
+    # onnx.load resolves external data before any version check: still an ONNX model to scan.
+    w = tensor("W", [2, 2], external={"location": "/etc/passwd"})
+    data = ld(7, graph([node("MatMul", ["X", "W"], ["Y"])], [w]))
+    ctx = scan_at(tmp_path / "model.bin", data)
+    assert ctx.formats == ["onnx"]
+    assert ESCAPE in rule_ids(ctx)

@@ -207,3 +207,8 @@ def test_fuzz_mutated_file_never_crashes(mutations: list[tuple[int, int]]) -> No
     started = time.perf_counter()
     _scan_direct(bytes(data))
     assert time.perf_counter() - started < 2
+
+
+def test_null_metadata_is_accepted_like_the_reference_parser() -> None:
+    ctx = scan_data(build({"__metadata__": None, "a": one()}, b"\0" * 8))
+    assert ctx.findings == []

@@ -130,17 +130,27 @@ class OnnxScanner(FormatScanner):
     can_execute_code = False
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        if len(data) < 2 or data[0] != 0x08:
+        if len(data) < 2:
             return False
+        first_key = data[0]
+        if first_key & 7 != _MODEL_FIELDS.get(first_key >> 3, -1):
+            return False
+        # Exporters write ir_version (field 1) first. A model without it is still loaded by
+        # onnx.load (which resolves external data before any check), so it must be scanned:
+        # then the graph field has to be present and start like a GraphProto.
+        with_ir_version = first_key == 0x08
         seen: set[int] = set()
+        graph: pb.Field | None = None
         try:
             for index, f in enumerate(pb.iter_fields(data)):
                 expected = _MODEL_FIELDS.get(f.number)
                 if expected != f.wire_type:
                     return False
-                if index == 0 and not 1 <= f.value <= 64:
-                    return False  # ir_version
+                if index == 0 and with_ir_version and not 1 <= f.value <= 64:
+                    return False
                 seen.add(f.number)
+                if f.number == 7 and graph is None:
+                    graph = f
                 if index + 1 >= _SNIFF_FIELDS:
                     break
         except pb.ProtobufError as exc:
@@ -148,8 +158,12 @@ class OnnxScanner(FormatScanner):
             # graph field itself runs past the end. Report it as a malformed ONNX model.
             key_at = exc.offset
             truncated_graph = key_at < len(data) and data[key_at] == (7 << 3 | pb.LEN)
+            if not with_ir_version:
+                return truncated_graph and name.lower().endswith(".onnx")
             return bool(seen) and (truncated_graph or name.lower().endswith(".onnx"))
-        return 7 in seen or 8 in seen or name.lower().endswith(".onnx")
+        if with_ir_version:
+            return 7 in seen or 8 in seen or name.lower().endswith(".onnx")
+        return graph is not None and _starts_like_graph(data, graph)
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.config.limits
@@ -209,6 +223,14 @@ def _finish(walk: _Walk) -> None:
             f"{len(walk.size_problems) - _MAX_REPORTED} more tensor size problems not listed",
             loc,
         )
+
+
+def _starts_like_graph(data: memoryview, f: pb.Field) -> bool:
+    """Whether the first field of the message in ``f`` is a GraphProto field."""
+    if f.size == 0:
+        return False
+    key = data[f.value]
+    return key & 7 == pb.LEN and key >> 3 in (1, 2, 5, 10, 11, 12, 13, 15)
 
 
 def _function_id(data: memoryview, f: pb.Field) -> tuple[str, str]:

@@ -168,6 +168,8 @@ class SafetensorsScanner(FormatScanner):
         spans: list[tuple[int, int, str]] = []
         for key, info in header.items():
             if key == "__metadata__":
+                if info is None:
+                    continue  # the reference parser reads it as an optional map
                 if not isinstance(info, dict):
                     problems.append("__metadata__ is not a JSON object")
                     continue
