@@ -26,6 +26,7 @@ work spreads over the cores with memory bounded by ``threads x BLOCK``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -293,6 +294,8 @@ class _Hasher:
         try:
             fd = os.open(job.path, _fd_flags)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SymlinkError(f"symbolic link in model: {job.name}") from exc
             raise InputError(f"cannot open {job.name}: {exc.strerror or exc}") from exc
         try:
             st = os.fstat(fd)

@@ -28,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
 from mltrust.attest._bundle import (
     INTOTO_PAYLOAD_TYPE,
     STATEMENT_TYPE,
@@ -76,7 +78,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DIGEST_SIZES = {"sha256": 64, "blake3": 64}
 
-KeySpec = str | Path | PublicKey
+KeySpec = str | Path | bytes | PublicKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +122,18 @@ def _pinned(key: KeySpec | Sequence[KeySpec] | None) -> list[PublicKey]:
     if key is None:
         return []
     items: Sequence[Any]
-    if isinstance(key, (str, Path)) or not isinstance(key, Sequence):
+    if isinstance(key, (str, Path, bytes)) or not isinstance(key, Sequence):
         items = [key]
     else:
         items = key
     out: list[PublicKey] = []
     for item in items:
-        if isinstance(item, (str, Path)):
+        if isinstance(item, (str, Path, bytes)):
             out.append(load_public_key(item))
-        else:
+        elif isinstance(item, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
             out.append(item)
+        else:
+            raise ConfigError(f"not a public key: {type(item).__name__}")
     if not out:
         raise ConfigError("no public key given: verification needs a pinned key")
     return out
