@@ -175,3 +175,22 @@ def test_sign_with_shards_blake3_and_ignore(env: Path, capsys: pytest.CaptureFix
     capsys.readouterr()
     assert main(["verify", "model", "--key", "k.pub", "--format", "json"]) == EXIT_CLEAN
     assert "README.md" not in json.loads(capsys.readouterr().out)["files"]
+
+
+def test_sign_records_statement_in_store_by_root_digest(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mltrust.store import EvidenceStore
+
+    keygen(capsys, "k")
+    assert main(["sign", "model", "--key", "k.key", "--store", "ev.db"]) == EXIT_CLEAN
+    main(["verify", "model", "--key", "k.pub", "--format", "json"])
+    capsys.readouterr()
+    from mltrust.attest import verify
+
+    root = verify(env / "model", key=env / "k.pub").root_digest
+    with EvidenceStore.open(env / "ev.db") as store:
+        records = store.statements(subject_digest=root)
+    assert len(records) == 1
+    assert records[0].predicate_type == "https://model_signing/signature/v1.0"
+    assert records[0].signer is not None and records[0].envelope is not None
