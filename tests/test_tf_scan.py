@@ -367,3 +367,21 @@ def test_text_format_saved_model_with_pyfunc_and_read_file() -> None:
     ctx = scan_data((SAVED_MODEL_PBTXT % (graph_extra, fn_extra)).encode(), "saved_model.pbtxt")
     assert {PYTHON, FILE} <= rule_ids(ctx)
     assert any("pyfunc_7" in f.message for f in ctx.findings)
+
+
+@pytest.mark.parametrize(
+    ("function_name", "is_saver"),
+    [
+        ("__inference__traced_save_1234", True),
+        ("__inference__traced_restore_99", True),
+        ("__inference_table_save_fn_17", True),
+        ("__inference_serve_1", False),
+        ("__inference_signature_wrapper_traced_save_x", False),
+        ("my_traced_save_1", False),
+    ],
+)
+def test_saver_function_names(function_name: str, is_saver: bool) -> None:
+    fn = function(function_name, [node("s", "SaveV2")])
+    ctx = scan_sm(saved_model(graph_def(SERVING, [fn]), saver=False))
+    medium = [f for f in ctx.findings if f.rule_id == CHECKPOINT and f.severity >= Severity.MEDIUM]
+    assert bool(medium) is not is_saver

@@ -12,7 +12,8 @@ function in its library is classified:
 * Checkpoint ops (``SaveV2``, ``RestoreV2``, ``MergeV2Checkpoints``, ``ShardedFilename``...):
   every SavedModel contains them in its saver (TF1: nodes under the ``save/`` scope named by the
   ``SaverDef``; TF2: the ``__inference__traced_save_*``/``__inference__traced_restore_*``
-  functions), where they only run when the user saves or restores, on a path the user gives. There
+  functions and per-object ``*_save_fn_*``/``*_restore_fn_*`` functions), where they only run
+  when the user saves or restores, on a path the user gives. There
   they are reported as info. Anywhere else (the serving graph, a signature function) they read or
   write checkpoint files at paths the model chooses when it is called: medium.
 
@@ -104,7 +105,7 @@ CHECKPOINT_OPS = frozenset(
 #: Ops whose string attributes may name an output file (``file://...``).
 _STREAM_ATTR_OPS = {"PrintV2": "output_stream"}
 _TF1_SAVER_SCOPE = re.compile(r"^save(_\d+)?/")
-_TF2_SAVER_FUNCTION = re.compile(r"_traced_(save|restore)(_\d+)?$")
+_TF2_SAVER_FUNCTION = re.compile(r"^__inference_(_traced_(save|restore)|.*_(save|restore)_fn)_\d+$")
 _OP_NAME = re.compile(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
 _MAX_REPORTED = 50
 _META_GRAPH_FIELDS = {1, 2, 3, 4, 5, 6, 7}
