@@ -339,27 +339,46 @@ class _ComposeLoader(yaml.SafeLoader):
     """The safe loader, used only to *compose* node graphs (never to construct objects)."""
 
 
+#: libyaml's composer (fast) recurses on the C stack without a limit, so it only gets documents
+#: whose nesting is provably shallow; others go to the pure-Python composer, which raises
+#: RecursionError instead of crashing.
+_C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
+_MAX_C_FLOW_OPENERS = 2000
+_DEEP_INDENT = re.compile(r"\n[ \t]{1000,}")
+_DEEP_COMPACT = re.compile(r"(?:[-?][ \t]+){200,}")
+
+
+def _shallow(text: str) -> bool:
+    """Whether ``text`` certainly nests less deeply than libyaml's C stack can bear."""
+    if text.count("[") + text.count("{") > _MAX_C_FLOW_OPENERS:
+        return False
+    return _DEEP_INDENT.search(text) is None and _DEEP_COMPACT.search(text) is None
+
+
 def _compose_all(text: str) -> Iterator[yaml.Node]:
-    loader = _ComposeLoader(text)
+    loader_cls: Any = _C_LOADER if _C_LOADER is not None and _shallow(text) else _ComposeLoader
+    loader = loader_cls(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
                 yield node
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
+
+
+_NO_CHILDREN: list[yaml.Node] = []
 
 
 def _node_children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        out: list[yaml.Node] = []
-        for k, v in node.value:
-            out.append(k)
-            out.append(v)
-        return out
-    return []
+    cls = node.__class__
+    if cls is yaml.ScalarNode:
+        return _NO_CHILDREN
+    if cls is yaml.SequenceNode:
+        return node.value  # type: ignore[no-any-return]
+    if cls is yaml.MappingNode:
+        return [n for pair in node.value for n in pair]
+    return _NO_CHILDREN
 
 
 def _measure(root: yaml.Node, ctx: ScanContext, loc: Location) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import functools
 import importlib
 import re
 from collections.abc import Callable, Iterator
@@ -290,6 +291,7 @@ def _allowed_by_config(dotted: str, config: ScanConfig) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=8192)
 def judge_callable(
     dotted: str,
     config: ScanConfig,
