@@ -207,3 +207,15 @@ def test_h5_sniff_rejects_other_bytes() -> None:
     scanner = Hdf5Scanner()
     assert not scanner.sniff(memoryview(b"PK\x03\x04" + b"\x00" * 600), "x.h5")
     assert scanner.sniff(memoryview(make_h5(None)), "x.bin")
+
+
+def test_h5_lambda_model_fails_cli_scan(tmp_path: Path, canary: Path) -> None:
+    from mltrust.cli._main import main
+
+    bad = tmp_path / "model.h5"
+    bad.write_bytes(make_h5(keras2_config([lambda_layer(canary)])))
+    good = tmp_path / "weights.h5"
+    good.write_bytes(make_h5(keras2_config()))
+    assert main(["scan", str(good), "--format", "json"]) == 0
+    assert main(["scan", str(bad), "--format", "json"]) == 1
+    assert not canary.exists()
