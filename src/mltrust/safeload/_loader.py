@@ -61,7 +61,10 @@ def _read(source: Source, config: ScanConfig) -> tuple[bytes, str]:
         name = os.fspath(source)
         try:
             with open(name, "rb") as fh:
-                data = fh.read(limit + 1)
+                size = os.fstat(fh.fileno()).st_size
+                if size > limit:
+                    raise LimitExceeded(f"{name} is larger than max_file_bytes={limit}")
+                data = fh.read(size + 1)
         except OSError as exc:
             raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
     else:
