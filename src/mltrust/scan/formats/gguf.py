@@ -332,6 +332,25 @@ class GgufScanner(FormatScanner):
             raise LimitExceeded(f"{key} of {end - start} bytes exceeds max_text_bytes={max_bytes}")
         return bytes(r.data[start:end]).decode("utf-8", "replace")
 
+    @staticmethod
+    def _skip_strings(r: _Reader, count: int) -> None:
+        """Skip ``count`` strings (token lists hold hundreds of thousands): a tight loop."""
+        if count > r.remaining() // r.size_bytes:
+            raise InputError(
+                f"array length {count} cannot fit in the {r.remaining()} bytes that remain"
+            )
+        length_field = struct.Struct(r.order + r.size_format)
+        unpack, size = length_field.unpack_from, length_field.size
+        data, pos, end = r.data, r.pos, len(r.data)
+        for index in range(count):
+            if pos + size > end:
+                raise InputError(f"string {index} of an array is truncated at offset {pos}")
+            (length,) = unpack(data, pos)
+            pos += size + length
+            if pos > end:
+                raise InputError(f"string {index} of an array runs past the end of the file")
+        r.pos = pos
+
     def _skip_value(self, r: _Reader, vtype: int, depth: int, max_depth: int) -> None:
         fixed = _FIXED_SIZE.get(vtype)
         if fixed is not None:
@@ -350,8 +369,9 @@ class GgufScanner(FormatScanner):
                 r.pos += count * elem
                 return
             if etype == _STRING:
-                minimum = r.size_bytes
-            elif etype == _ARRAY:
+                self._skip_strings(r, count)
+                return
+            if etype == _ARRAY:
                 minimum = 4 + r.size_bytes
             else:
                 raise InputError(f"unknown array element type {etype}")
