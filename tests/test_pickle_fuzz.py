@@ -1,4 +1,4 @@
-"""Property tests: any bytes, and mutations of real pickles, scan in bounded time without crashing."""
+"""Property tests: any bytes and mutated real pickles scan in bounded time, never crash."""
 
 from __future__ import annotations
 
