@@ -630,7 +630,6 @@ class TfCheckpointScanner(FormatScanner):
     name = "tf-checkpoint"
     description = "TensorFlow checkpoint index (SSTable) and raw data shards"
     priority = 10
-    suffixes = (".index",)
     can_execute_code = False
 
     def sniff(self, data: memoryview, name: str) -> bool:
