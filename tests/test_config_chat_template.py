@@ -105,3 +105,16 @@ def test_check_chat_template_api_reports_to_context() -> None:
     check_chat_template("{{ x.__globals__ }}", ctx, Location("model.gguf"))
     check_chat_template(CHATML, ctx, Location("model.gguf"))
     assert [f.rule_id for f in ctx.findings] == ["MLT-CFG-007"]
+
+
+def test_system_prompt_explaining_python_is_benign() -> None:
+    template = (
+        "{% if messages[0]['role'] != 'system' %}{{ '<|system|>You are a coding assistant. "
+        "Explain what __init__ and __class__ do in Python classes.' }}{% endif %}" + CHATML
+    )
+    assert template_hazards(template) == []
+
+
+def test_dunder_kept_in_variable_is_critical() -> None:
+    template = "{% set c = '__class__' %}{{ ''[c] }}" + CHATML
+    assert template_hazards(template)[0][0] == Severity.CRITICAL

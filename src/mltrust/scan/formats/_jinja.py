@@ -21,38 +21,40 @@ from mltrust.scan.formats._rules_keras_config import CFG_CHAT_TEMPLATE
 
 __all__ = ["check_chat_template", "template_hazards"]
 
-#: Python internals that lead from any object to classes, modules and builtins.
-_CRITICAL_DUNDERS = frozenset(
+#: Python internals that lead from any object to classes, modules and builtins; nobody writes
+#: them in an ordinary chat template, so any mention counts.
+_STRONG_DUNDERS = frozenset(
     {
-        "__class__",
         "__subclasses__",
         "__globals__",
         "__builtins__",
         "__mro__",
         "__base__",
         "__bases__",
-        "__init__",
         "__import__",
         "__getattribute__",
-        "__dict__",
         "__code__",
+        "__closure__",
         "__func__",
         "__self__",
-        "__module__",
         "__reduce__",
         "__reduce_ex__",
         "__loader__",
         "__spec__",
-        "__closure__",
-        "__getitem__",
-        "__call__",
-        "__new__",
     }
 )
+#: Dunders that also occur in prose (a system prompt explaining Python): they count when the
+#: template accesses them (``.__init__``, ``['__class__']``, ``attr('__dict__')``) or holds them
+#: as a whole string literal (``{% set c = '__class__' %}``).
+_WEAK_DUNDERS = frozenset(
+    {"__class__", "__init__", "__dict__", "__call__", "__new__", "__module__", "__getitem__"}
+)
+_ACCESS_PREFIX = r"""(?:\.\s*|\[\s*['"]|attr\s*\(\s*['"]|['"])"""
 
 _ESCAPED_UNDERSCORE = re.compile(r"\\x5[fF]|\\u005[fF]|\\U0000005[fF]|\\137")
 _JOINED_LITERALS = re.compile(r"""(['"])\s*[~+]\s*(['"])""")
 _DUNDER = re.compile(r"__[A-Za-z][A-Za-z0-9_]*?__")
+_ACCESSED_DUNDER = re.compile(_ACCESS_PREFIX + r"(__[A-Za-z][A-Za-z0-9_]*?__)")
 _ATTR_FILTER = re.compile(r"\|\s*attr\s*\(")
 _MRO_CALL = re.compile(r"\.\s*mro\s*\(")
 _JINJA_GLOBALS = re.compile(r"\b(lipsum|cycler|joiner|namespace)\s*\.\s*\w")
@@ -81,13 +83,16 @@ def template_hazards(text: str) -> list[tuple[Severity, str]]:
     """
     norm = _normalise(text)
     out: list[tuple[Severity, str]] = []
-    dunders = sorted(set(_DUNDER.findall(norm)))
-    critical = [d for d in dunders if d in _CRITICAL_DUNDERS]
-    other = [d for d in dunders if d not in _CRITICAL_DUNDERS]
+    mentioned = set(_DUNDER.findall(norm))
+    accessed = set(_ACCESSED_DUNDER.findall(norm))
+    critical = sorted(
+        d for d in mentioned if d in _STRONG_DUNDERS or (d in _WEAK_DUNDERS and d in accessed)
+    )
+    other = sorted(d for d in accessed if d not in _STRONG_DUNDERS and d not in _WEAK_DUNDERS)
     if critical:
         out.append((Severity.CRITICAL, "reaches Python internals " + ", ".join(critical[:8])))
     if other:
-        out.append((Severity.HIGH, "uses dunder attributes " + ", ".join(other[:8])))
+        out.append((Severity.HIGH, "accesses dunder attributes " + ", ".join(other[:8])))
     if _TEMPLATE_REFERENCE.search(norm):
         out.append((Severity.CRITICAL, "reaches the template's private context (self._...)"))
     for match in _JINJA_GLOBALS.finditer(norm):
