@@ -65,6 +65,8 @@ def _check(X: Any, d: int | None = None) -> np.ndarray:
 
 class _Base:
     name = "base"
+    #: what the gateway does on an alert ("annotate" or "block"); see serve's Detector
+    mode = "annotate"
 
     def __init__(self) -> None:
         self.threshold: float | None = None
