@@ -412,3 +412,14 @@ def test_sniff_claims_json_and_yaml(data: bytes) -> None:
 def test_duplicate_target_key_checks_both_values() -> None:
     data = b'{"m": {"_target_": "os.system", "_target_": "torch.nn.Linear"}}'
     assert by_rule(scan_bytes(data, "c.json").findings, "MLT-CFG-001")
+
+
+def test_omegaconf_eval_resolver_interpolation_to_rce() -> None:
+    data = b'lr: ${eval:\'__import__("os").system("id") or 0.1\'}\nbatch: 32\n'
+    bad = by_rule(scan_bytes(data, "c.yaml").findings, "MLT-CFG-008")
+    assert bad and bad[0].severity == Severity.CRITICAL
+
+
+def test_omegaconf_plain_interpolations_are_benign() -> None:
+    data = b"root: ${oc.env:HOME}\nout: ${hydra:runtime.output_dir}/ckpt\nlr: ${optim.lr}\n"
+    assert medium_plus(scan_bytes(data, "c.yaml").findings) == []

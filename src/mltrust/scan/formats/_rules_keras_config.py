@@ -7,6 +7,7 @@ from mltrust.findings import Severity, define_rule
 __all__ = [
     "CFG_CHAT_TEMPLATE",
     "CFG_DANGEROUS_TARGET",
+    "CFG_EVAL_INTERPOLATION",
     "CFG_GADGET_TARGET",
     "CFG_MALFORMED",
     "CFG_UNKNOWN_TARGET",
@@ -150,4 +151,15 @@ CFG_CHAT_TEMPLATE = define_rule(
     atlas=_ATLAS,
     remediation="Replace the chat template by a reviewed one; render templates only in a "
     "jinja2 sandboxed environment.",
+)
+CFG_EVAL_INTERPOLATION = define_rule(
+    "MLT-CFG-008",
+    "config-eval-interpolation",
+    "An OmegaConf interpolation calls an evaluating resolver (${eval:...}, ${python:...}); "
+    "projects that register Python's eval as a resolver run the expression when the config is "
+    "resolved.",
+    Severity.MEDIUM,
+    cwe=95,
+    atlas=_ATLAS,
+    remediation="Replace the expression by a literal value, or review what the resolver does.",
 )

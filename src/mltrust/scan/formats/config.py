@@ -11,6 +11,8 @@ What runs code when such a document is *used*:
 * Jinja ``chat_template`` strings (Hugging Face ``tokenizer_config.json``): see
   :mod:`mltrust.scan.formats._jinja`.
 * YAML ``!!python/...`` tags, which construct objects and call functions under unsafe loaders.
+* OmegaConf ``${eval:...}`` interpolations, run by projects that register ``eval`` as a
+  resolver.
 
 YAML is never constructed by PyYAML: the document is *composed* with the safe loader (a node
 graph in which aliases are shared nodes, not copies), so tags are read without being acted on,
@@ -34,6 +36,7 @@ from mltrust.scan._context import ScanContext
 from mltrust.scan.formats._jinja import check_chat_template
 from mltrust.scan.formats._rules_keras_config import (
     CFG_DANGEROUS_TARGET,
+    CFG_EVAL_INTERPOLATION,
     CFG_GADGET_TARGET,
     CFG_MALFORMED,
     CFG_UNKNOWN_TARGET,
@@ -100,7 +103,10 @@ _JSON_TARGET = re.compile(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
 _YAML_TARGET = re.compile(r"""_target_\s*:\s*['"]?([A-Za-z_][\w.]{0,300})""")
 _LAMBDA_MARK = re.compile(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
 
-_YAML_STR = "tag:yaml.org,2002:str"
+_EVAL_INTERPOLATION = re.compile(r"\$\{\s*(eval|python|exec|py)\s*:([^}\n]{0,500})")
+_EVAL_DANGER = re.compile(
+    r"__|\bimport\b|\bos\s*\.|system|subprocess|\bopen\s*\(|\beval\b|\bexec\b"
+)
 _YAML_TRUE = {"true", "yes", "on", "y"}
 _YAML_FALSE = {"false", "no", "off", "n"}
 
@@ -546,6 +552,22 @@ def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
             _report_target(ctx, loc, "_target_ (unparsed)", target, None)
 
 
+def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
+    """OmegaConf ``${eval:...}``-style interpolations (text-level, parsed or not)."""
+    for count, m in enumerate(_EVAL_INTERPOLATION.finditer(text)):
+        if count >= 64:
+            break
+        expr = m.group(2).strip()
+        dangerous = _EVAL_DANGER.search(expr) is not None
+        ctx.report(
+            CFG_EVAL_INTERPOLATION,
+            f"interpolation ${{{m.group(1)}:...}} evaluates {expr[:120]!r}"
+            + (" (reaches imports, dunders or the OS)" if dangerous else ""),
+            loc.at(m.start()),
+            severity=Severity.CRITICAL if dangerous else Severity.MEDIUM,
+        )
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -589,6 +611,7 @@ class ConfigScanner(FormatScanner):
             text = raw.decode("utf-8", errors="replace")
         if "\x00" in text:
             ctx.report(CFG_MALFORMED, "text config contains NUL characters", loc)
+        _check_interpolations(text, ctx, loc)
         stripped = text.lstrip(" \t\r\n")
         if stripped[:1] in ("{", "["):
             docs = _parse_json(text, ctx, loc)
