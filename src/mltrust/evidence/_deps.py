@@ -48,7 +48,13 @@ def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
         ):
             continue
         name = parts[-1]
-        if _REQUIREMENTS.match(name) or name in _LOCKS or name == "pyproject.toml":
+        in_folder = len(parts) == 2 and name.endswith((".txt", ".in"))
+        if (
+            in_folder
+            or _REQUIREMENTS.match(name)
+            or name in _LOCKS
+            or (name == "pyproject.toml" and len(parts) == 1)
+        ):
             out.append((rel, path))
     return out
 

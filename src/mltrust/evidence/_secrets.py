@@ -55,6 +55,30 @@ class SecretHit:
     message: str
 
 
+_SECRET_WORDS = frozenset(
+    {
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "apikey",
+        "key",
+        "credential",
+        "credentials",
+        "auth",
+    }
+)
+_NAME_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def _secret_name(name: str) -> bool:
+    """Whether a component of ``name`` (snake, kebab, dotted or camel case) is a secret word:
+    ``api_token`` and ``clientSecret`` are, ``tokenizer_name`` is not."""
+    parts = [p.lower() for p in _NAME_PARTS.findall(name)]
+    return any(p in _SECRET_WORDS for p in parts)
+
+
 def shannon_entropy(text: str) -> float:
     if not text:
         return 0.0
@@ -89,6 +113,8 @@ def find_secrets(text: str) -> Iterator[SecretHit]:
             name, value = a.group(1), a.group(2)
             low = value.lower()
             if any(p in low for p in _PLACEHOLDERS) or len(set(value)) < 8:
+                continue
+            if not _secret_name(name) or not any(c.isdigit() for c in value):
                 continue
             if shannon_entropy(value) >= ENTROPY_THRESHOLD and len(value) >= 20:
                 yield SecretHit(
