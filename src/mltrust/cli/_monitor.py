@@ -56,19 +56,37 @@ def _read(spec: str, drop: tuple[str, ...]) -> Any:
 
 
 _drift_options = [
-    click.option("--test", type=click.Choice(["ks", "cvm"]), default="ks", show_default=True,
-                 help="Per-feature test for numeric features (categorical: χ²)."),
-    click.option("--correction", type=click.Choice(["bh", "bonferroni", "none"]),
-                 default="bh", show_default=True),
+    click.option(
+        "--test",
+        type=click.Choice(["ks", "cvm"]),
+        default="ks",
+        show_default=True,
+        help="Per-feature test for numeric features (categorical: χ²).",
+    ),
+    click.option(
+        "--correction",
+        type=click.Choice(["bh", "bonferroni", "none"]),
+        default="bh",
+        show_default=True,
+    ),
     click.option("--alpha", type=float, default=0.05, show_default=True),
     click.option("--categorical", multiple=True, help="Treat this column as categorical."),
     click.option("--drop", multiple=True, help="Ignore this column (e.g. the label)."),
-    click.option("--mmd/--no-mmd", default=True, show_default=True,
-                 help="Multivariate MMD permutation test."),
-    click.option("--mmd-method", type=click.Choice(["permutation", "linear"]),
-                 default="permutation", show_default=True),
-    click.option("--classifier/--no-classifier", default=False, show_default=True,
-                 help="Classifier-based drift (cross-validated AUC)."),
+    click.option(
+        "--mmd/--no-mmd", default=True, show_default=True, help="Multivariate MMD permutation test."
+    ),
+    click.option(
+        "--mmd-method",
+        type=click.Choice(["permutation", "linear"]),
+        default="permutation",
+        show_default=True,
+    ),
+    click.option(
+        "--classifier/--no-classifier",
+        default=False,
+        show_default=True,
+        help="Classifier-based drift (cross-validated AUC).",
+    ),
 ]
 
 
@@ -82,22 +100,53 @@ def _with_drift_options(f: Any) -> Any:
 @click.option("--reference", required=True, help="Reference data (CSV/Parquet/NPZ/sklearn:).")
 @click.option("--current", required=True, help="Current data, same columns.")
 @_with_drift_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "html"]),
-              default="text", show_default=True)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+)
 @output_option
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the HTML report with per-feature plots here.")
-def drift(reference: str, current: str, test: str, correction: str, alpha: float,
-          categorical: tuple[str, ...], drop: tuple[str, ...], mmd: bool, mmd_method: str,
-          classifier: bool, fmt: str, output: str | None, html_path: str | None) -> int:
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the HTML report with per-feature plots here.",
+)
+def drift(
+    reference: str,
+    current: str,
+    test: str,
+    correction: str,
+    alpha: float,
+    categorical: tuple[str, ...],
+    drop: tuple[str, ...],
+    mmd: bool,
+    mmd_method: str,
+    classifier: bool,
+    fmt: str,
+    output: str | None,
+    html_path: str | None,
+) -> int:
     """Compare CURRENT with REFERENCE; exit 1 when drift is detected."""
     from mltrust.monitor import detect_drift, render_drift
 
     ref = _read(reference, drop)
     cur = _read(current, drop)
-    report = detect_drift(ref, cur, test=test, correction=correction, alpha=alpha,
-                          categorical=categorical, mmd=mmd, mmd_method=mmd_method,
-                          classifier=classifier)
+    report = detect_drift(
+        ref,
+        cur,
+        test=test,
+        correction=correction,
+        alpha=alpha,
+        categorical=categorical,
+        mmd=mmd,
+        mmd_method=mmd_method,
+        classifier=classifier,
+    )
     write_output(render_drift(report, fmt, reference=ref, current=cur), output)
     if html_path is not None:
         write_output(render_drift(report, "html", reference=ref, current=cur), html_path)
@@ -111,25 +160,51 @@ def drift(reference: str, current: str, test: str, correction: str, alpha: float
 @click.option("--model", "model_name", default=None, help="Audit log: only this model.")
 @click.option("--window", type=click.IntRange(min=2), default=1000, show_default=True)
 @_with_drift_options
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: one JSON object per window (JSON lines).")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per window (JSON lines).",
+)
 @output_option
-def stream(reference: str, stream_path: str | None, audit_db: str | None,
-           model_name: str | None, window: int, test: str, correction: str, alpha: float,
-           categorical: tuple[str, ...], drop: tuple[str, ...], mmd: bool, mmd_method: str,
-           classifier: bool, fmt: str, output: str | None) -> int:
+def stream(
+    reference: str,
+    stream_path: str | None,
+    audit_db: str | None,
+    model_name: str | None,
+    window: int,
+    test: str,
+    correction: str,
+    alpha: float,
+    categorical: tuple[str, ...],
+    drop: tuple[str, ...],
+    mmd: bool,
+    mmd_method: str,
+    classifier: bool,
+    fmt: str,
+    output: str | None,
+) -> int:
     """Drift of each window of a stream against REFERENCE; exit 1 if any window drifted."""
     from mltrust.monitor import iter_audit_windows, iter_table_windows, stream_drift
 
     if (stream_path is None) == (audit_db is None):
         raise click.UsageError("give exactly one of --stream and --audit-db")
     ref = _read(reference, drop)
-    options = {"test": test, "correction": correction, "alpha": alpha,
-               "categorical": categorical, "mmd": mmd, "mmd_method": mmd_method,
-               "classifier": classifier}
+    options = {
+        "test": test,
+        "correction": correction,
+        "alpha": alpha,
+        "categorical": categorical,
+        "mmd": mmd,
+        "mmd_method": mmd_method,
+        "classifier": classifier,
+    }
     windows: Any
     if stream_path is not None:
-        cols = [c for c in ref.columns]
+        cols = list(ref.columns)
         windows = iter_table_windows(stream_path, window, columns=cols)
     else:
         windows = iter_audit_windows(audit_db or "", window, model=model_name)
@@ -141,11 +216,13 @@ def stream(reference: str, stream_path: str | None, audit_db: str | None,
             lines.append(json.dumps(w.to_dict()))
         else:
             names = ", ".join(f.name for f in w.report.drifted[:8])
-            mmd_txt = (f"  MMD p {w.report.mmd.p_value:.3g}" if w.report.mmd is not None else "")
-            lines.append(f"window {w.index} rows {w.first_row}–{w.first_row + w.rows - 1}: "
-                         f"{'DRIFT' if w.report.drift else 'ok'}  "
-                         f"{len(w.report.drifted)} features{': ' + names if names else ''}"
-                         f"{mmd_txt}")
+            mmd_txt = f"  MMD p {w.report.mmd.p_value:.3g}" if w.report.mmd is not None else ""
+            lines.append(
+                f"window {w.index} rows {w.first_row}–{w.first_row + w.rows - 1}: "
+                f"{'DRIFT' if w.report.drift else 'ok'}  "
+                f"{len(w.report.drifted)} features{': ' + names if names else ''}"
+                f"{mmd_txt}"
+            )
     if not lines:
         raise InputError("the stream held fewer than two rows")
     write_output("\n".join(lines) + "\n", output)
@@ -155,20 +232,44 @@ def stream(reference: str, stream_path: str | None, audit_db: str | None,
 @monitor.command("calibrate")
 @click.option("--reference", required=True, help="Clean reference inputs.")
 @click.option("--drop", multiple=True, help="Ignore this column (e.g. the label).")
-@click.option("--scorer", "scorer_name", type=click.Choice(["mahalanobis", "knn", "lid"]),
-              default="mahalanobis", show_default=True)
-@click.option("--far", type=float, default=0.01, show_default=True,
-              help="Target false-alarm rate.")
-@click.option("--holdout", type=float, default=0.3, show_default=True,
-              help="Share of the reference held out for calibration (the rest fits).")
+@click.option(
+    "--scorer",
+    "scorer_name",
+    type=click.Choice(["mahalanobis", "knn", "lid"]),
+    default="mahalanobis",
+    show_default=True,
+)
+@click.option("--far", type=float, default=0.01, show_default=True, help="Target false-alarm rate.")
+@click.option(
+    "--holdout",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Share of the reference held out for calibration (the rest fits).",
+)
 @click.option("--k", type=click.IntRange(min=1), default=None, help="Neighbours (knn, lid).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="Write the fitted, calibrated scorer (NPZ, no pickle).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Write the fitted, calibrated scorer (NPZ, no pickle).",
+)
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @output_option
-def calibrate(reference: str, drop: tuple[str, ...], scorer_name: str, far: float,
-              holdout: float, k: int | None, out_path: str, fmt: str, output: str | None) -> int:
+def calibrate(
+    reference: str,
+    drop: tuple[str, ...],
+    scorer_name: str,
+    far: float,
+    holdout: float,
+    k: int | None,
+    out_path: str,
+    fmt: str,
+    output: str | None,
+) -> int:
     """Fit a per-request scorer and set its threshold for a false-alarm rate."""
     from mltrust.monitor import make_scorer, save_scorer
 
@@ -177,7 +278,7 @@ def calibrate(reference: str, drop: tuple[str, ...], scorer_name: str, far: floa
     X = _read(reference, drop).to_numpy(dtype=np.float64)
     rng = np.random.default_rng(0)
     perm = rng.permutation(X.shape[0])
-    cut = int(round(X.shape[0] * (1 - holdout)))
+    cut = round(X.shape[0] * (1 - holdout))
     fit_rows, cal_rows = X[perm[:cut]], X[perm[cut:]]
     if cal_rows.shape[0] < 2:
         raise InputError("too few reference rows to hold some out for calibration")
@@ -185,30 +286,42 @@ def calibrate(reference: str, drop: tuple[str, ...], scorer_name: str, far: floa
     scorer = make_scorer(scorer_name, **kwargs).fit(fit_rows)
     threshold = scorer.calibrate(cal_rows, far)
     save_scorer(scorer, out_path)
-    body = {"scorer": scorer_name, "threshold": threshold, "target_false_alarm_rate": far,
-            "fit_rows": int(fit_rows.shape[0]), "calibration_rows": int(cal_rows.shape[0]),
-            "calibration_false_alarm_rate": float(np.mean(scorer.score(cal_rows) > threshold)),
-            "output": out_path}
+    body = {
+        "scorer": scorer_name,
+        "threshold": threshold,
+        "target_false_alarm_rate": far,
+        "fit_rows": int(fit_rows.shape[0]),
+        "calibration_rows": int(cal_rows.shape[0]),
+        "calibration_false_alarm_rate": float(np.mean(scorer.score(cal_rows) > threshold)),
+        "output": out_path,
+    }
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
-        text = (f"{scorer_name} scorer: threshold {threshold:.6g} for a false-alarm rate of "
-                f"{far} (fit on {body['fit_rows']} rows, calibrated on "
-                f"{body['calibration_rows']}); written to {out_path}\n")
+        text = (
+            f"{scorer_name} scorer: threshold {threshold:.6g} for a false-alarm rate of "
+            f"{far} (fit on {body['fit_rows']} rows, calibrated on "
+            f"{body['calibration_rows']}); written to {out_path}\n"
+        )
     write_output(text, output)
     return EXIT_CLEAN
 
 
 @monitor.command("score")
-@click.option("--scorer", "scorer_path", required=True, type=click.Path(dir_okay=False),
-              help="A scorer written by `monitor calibrate`.")
+@click.option(
+    "--scorer",
+    "scorer_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="A scorer written by `monitor calibrate`.",
+)
 @click.option("--data", required=True)
 @click.option("--drop", multiple=True)
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @output_option
-def score(scorer_path: str, data: str, drop: tuple[str, ...], fmt: str,
-          output: str | None) -> int:
+def score(scorer_path: str, data: str, drop: tuple[str, ...], fmt: str, output: str | None) -> int:
     """Score rows with a calibrated scorer; exit 1 when any row is above its threshold."""
     from mltrust.monitor import load_scorer
 
@@ -217,11 +330,22 @@ def score(scorer_path: str, data: str, drop: tuple[str, ...], fmt: str,
     s = sc.score(X)
     flags = s > sc.threshold if sc.threshold is not None else np.zeros(s.size, dtype=bool)
     if fmt == "json":
-        text = json.dumps({"threshold": sc.threshold, "alerts": int(flags.sum()),
-                           "rows": int(s.size), "scores": [float(v) for v in s]}) + "\n"
+        text = (
+            json.dumps(
+                {
+                    "threshold": sc.threshold,
+                    "alerts": int(flags.sum()),
+                    "rows": int(s.size),
+                    "scores": [float(v) for v in s],
+                }
+            )
+            + "\n"
+        )
     else:
-        text = (f"{int(flags.sum())} of {s.size} rows above the threshold "
-                f"{sc.threshold}\n" + "".join(f"  row {int(i)}: {s[i]:.4g}\n"
-                                             for i in np.flatnonzero(flags)[:50]))
+        text = (
+            f"{int(flags.sum())} of {s.size} rows above the threshold "
+            f"{sc.threshold}\n"
+            + "".join(f"  row {int(i)}: {s[i]:.4g}\n" for i in np.flatnonzero(flags)[:50])
+        )
     write_output(text, output)
     return EXIT_FINDINGS if flags.any() else EXIT_CLEAN

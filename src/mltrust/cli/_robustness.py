@@ -97,14 +97,21 @@ def _progress(label: str, total: int, enabled: bool) -> Iterator[Callable[[int],
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("", total=total)
         yield lambda k: bar.update(task, advance=k)
 
 
-def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None, seed: int = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _subsample(
+    X: np.ndarray, y: np.ndarray, limit: int | None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     if limit is None or X.shape[0] <= limit:
         return X, y
     idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=limit, replace=False))
@@ -112,44 +119,100 @@ def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None, seed: int = 0
 
 
 def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--progress/--no-progress", default=None,
-                        help="Progress bar on stderr [default: when stderr is a terminal].")(f)
+    return click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Progress bar on stderr [default: when stderr is a terminal].",
+    )(f)
 
 
 @robustness.command("run", hidden=True)
 @click.argument("model_path", metavar="MODEL")
 @click.option("--data", "data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME.")
 @click.option("--label", default=None, help="Label column (default: label/target/y/last).")
-@click.option("--attack", type=click.Choice(["fgsm", "pgd", "pgd-l2", "exact", "tree", "hsj"]),
-              default="pgd", show_default=True)
-@click.option("--eps", "eps_text", default="0.05,0.1", show_default=True,
-              help="Comma-separated perturbation budgets.")
-@click.option("--norm", type=click.Choice(["inf", "2"]), default=None,
-              help="Threat-model norm [default: inf; 2 for pgd-l2].")
-@click.option("--clip", default="auto", show_default=True,
-              help="Feature domain: auto (the data set's), none, data (observed min/max), LO,HI.")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Attack at most this many rows (a seeded random subset).")
+@click.option(
+    "--attack",
+    type=click.Choice(["fgsm", "pgd", "pgd-l2", "exact", "tree", "hsj"]),
+    default="pgd",
+    show_default=True,
+)
+@click.option(
+    "--eps",
+    "eps_text",
+    default="0.05,0.1",
+    show_default=True,
+    help="Comma-separated perturbation budgets.",
+)
+@click.option(
+    "--norm",
+    type=click.Choice(["inf", "2"]),
+    default=None,
+    help="Threat-model norm [default: inf; 2 for pgd-l2].",
+)
+@click.option(
+    "--clip",
+    default="auto",
+    show_default=True,
+    help="Feature domain: auto (the data set's), none, data (observed min/max), LO,HI.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Attack at most this many rows (a seeded random subset).",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--restarts", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
 @output_option
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Write an HTML report with charts.")
-@click.option("--png-dir", type=click.Path(file_okay=False), default=None,
-              help="Write the charts as PNG files here.")
-@click.option("--statement", "statement_path", type=click.Path(dir_okay=False), default=None,
-              help="Write an (unsigned) in-toto statement with the robustness predicate.")
-@click.option("--fail-under", type=float, default=None,
-              help="Exit 1 when robust accuracy at any ε is below this.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write an HTML report with charts.",
+)
+@click.option(
+    "--png-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write the charts as PNG files here.",
+)
+@click.option(
+    "--statement",
+    "statement_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write an (unsigned) in-toto statement with the robustness predicate.",
+)
+@click.option(
+    "--fail-under",
+    type=float,
+    default=None,
+    help="Exit 1 when robust accuracy at any ε is below this.",
+)
 @_progress_option
-def run(model_path: str, data: str, label: str | None, attack: str, eps_text: str,
-        norm: str | None, clip: str, limit: int | None, steps: int, restarts: int, fmt: str,
-        output: str | None, html_path: str | None, png_dir: str | None,
-        statement_path: str | None, fail_under: float | None, progress: bool | None) -> int:
+def run(
+    model_path: str,
+    data: str,
+    label: str | None,
+    attack: str,
+    eps_text: str,
+    norm: str | None,
+    clip: str,
+    limit: int | None,
+    steps: int,
+    restarts: int,
+    fmt: str,
+    output: str | None,
+    html_path: str | None,
+    png_dir: str | None,
+    statement_path: str | None,
+    fail_under: float | None,
+    progress: bool | None,
+) -> int:
     """Clean and robust accuracy of MODEL on DATA under an attack, per ε."""
-    from mltrust.robust import evaluate_robustness, html_report, load_dataset, statement
-    from mltrust.robust import write_pngs
+    from mltrust.robust import evaluate_robustness, html_report, load_dataset, statement, write_pngs
 
     eps = _parse_eps(eps_text)
     ds = load_dataset(data, label=label)
@@ -157,12 +220,26 @@ def run(model_path: str, data: str, label: str | None, attack: str, eps_text: st
     model = load_model(model_path)
     X, y = _subsample(ds.X, ds.labels(), limit)
     show = stderr_is_terminal() if progress is None else progress
-    total = X.shape[0] if attack == "hsj" else (len(eps) if attack in ("tree", "exact", "fgsm")
-                                               else len(eps) * steps * restarts)
+    total = (
+        X.shape[0]
+        if attack == "hsj"
+        else (len(eps) if attack in ("tree", "exact", "fgsm") else len(eps) * steps * restarts)
+    )
     with _progress(f"{attack} attack", total, show) as tick:
-        report = evaluate_robustness(model, X, y, eps, attack=attack, norm=norm, lower=lower,
-                                     upper=upper, steps=steps, restarts=restarts,
-                                     pool=ds.X, progress=tick)
+        report = evaluate_robustness(
+            model,
+            X,
+            y,
+            eps,
+            attack=attack,
+            norm=norm,
+            lower=lower,
+            upper=upper,
+            steps=steps,
+            restarts=restarts,
+            pool=ds.X,
+            progress=tick,
+        )
     if html_path is not None:
         write_output(html_report(report, dataset=data), html_path)
     if png_dir is not None:
@@ -170,28 +247,36 @@ def run(model_path: str, data: str, label: str | None, attack: str, eps_text: st
     if statement_path is not None:
         from mltrust.digest import sha256_file
 
-        st = statement(report, subject_name=Path(model_path).name,
-                       sha256=sha256_file(model_path), dataset=data)
+        st = statement(
+            report, subject_name=Path(model_path).name, sha256=sha256_file(model_path), dataset=data
+        )
         write_output(json.dumps(st, indent=2) + "\n", statement_path)
     body = report.to_dict()
     body["dataset"] = data
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
-        lines = [f"model: {report.model_kind}  data: {data} ({report.n} rows)  attack: "
-                 f"{attack}  norm: L{'∞' if report.norm == 'inf' else '2'}",
-                 f"clean accuracy: {report.clean_accuracy:.3f}"]
+        lines = [
+            f"model: {report.model_kind}  data: {data} ({report.n} rows)  attack: "
+            f"{attack}  norm: L{'∞' if report.norm == 'inf' else '2'}",
+            f"clean accuracy: {report.clean_accuracy:.3f}",
+        ]
         for r in report.results:
-            lines.append(f"  ε={r.eps:<8g} robust accuracy {r.robust_accuracy:.3f} "
-                         f"({r.bound}, {r.seconds:.2f}s)")
+            lines.append(
+                f"  ε={r.eps:<8g} robust accuracy {r.robust_accuracy:.3f} "
+                f"({r.bound}, {r.seconds:.2f}s)"
+            )
         mp = body.get("min_perturbation")
         if mp and mp["quantiles"]:
             q = mp["quantiles"]
-            lines.append(f"minimal perturbation ({mp['kind']}): median {q['0.5']:.4g}, "
-                         f"10%–90% {q['0.1']:.4g}–{q['0.9']:.4g}, none found {mp['none_found']}")
+            lines.append(
+                f"minimal perturbation ({mp['kind']}): median {q['0.5']:.4g}, "
+                f"10%–90% {q['0.1']:.4g}–{q['0.9']:.4g}, none found {mp['none_found']}"
+            )
         if report.queries is not None:
-            lines.append(f"queries: {report.queries} ({report.queries / max(report.n, 1):.0f}"
-                         " per sample)")
+            lines.append(
+                f"queries: {report.queries} ({report.queries / max(report.n, 1):.0f} per sample)"
+            )
         lines += [f"note: {n}" for n in report.notes]
         text = "\n".join(lines) + "\n"
     write_output(text, output)
@@ -229,8 +314,11 @@ def _save_joblib(obj: Any, path: str) -> None:
 
 @robustness.command("harden")
 @click.argument("model_path", metavar="MODEL")
-@click.option("--data", required=True, help="Training data (sklearn:NAME trains on its "
-              "70% split and evaluates on the 30%).")
+@click.option(
+    "--data",
+    required=True,
+    help="Training data (sklearn:NAME trains on its 70% split and evaluates on the 30%).",
+)
 @click.option("--eval-data", default=None, help="Evaluation data [default: see --data].")
 @click.option("--label", default=None)
 @click.option("--eps", type=float, required=True)
@@ -238,14 +326,31 @@ def _save_joblib(obj: Any, path: str) -> None:
 @click.option("--attack", type=click.Choice(["pgd", "fgsm"]), default="pgd", show_default=True)
 @click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--clip", default="auto", show_default=True)
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="Where to save the hardened model (joblib).")
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to save the hardened model (joblib).",
+)
 @click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
 @output_option
 @_progress_option
-def harden(model_path: str, data: str, eval_data: str | None, label: str | None, eps: float,
-           norm: str, attack: str, rounds: int, clip: str, out_path: str, fmt: str,
-           output: str | None, progress: bool | None) -> int:
+def harden(
+    model_path: str,
+    data: str,
+    eval_data: str | None,
+    label: str | None,
+    eps: float,
+    norm: str,
+    attack: str,
+    rounds: int,
+    clip: str,
+    out_path: str,
+    fmt: str,
+    output: str | None,
+    progress: bool | None,
+) -> int:
     """Adversarial training; reports clean and robust accuracy before and after."""
     from mltrust.robust import adversarial_training, load_dataset
 
@@ -258,10 +363,20 @@ def harden(model_path: str, data: str, eval_data: str | None, label: str | None,
     model = load_model(model_path)
     show = stderr_is_terminal() if progress is None else progress
     with _progress("adversarial training", rounds, show) as tick:
-        result = adversarial_training(model, train.X, train.labels(), eps,
-                                      X_eval=evaluation.X, y_eval=evaluation.labels(),
-                                      norm=norm, attack=attack, rounds=rounds, lower=lower,
-                                      upper=upper, progress=tick)
+        result = adversarial_training(
+            model,
+            train.X,
+            train.labels(),
+            eps,
+            X_eval=evaluation.X,
+            y_eval=evaluation.labels(),
+            norm=norm,
+            attack=attack,
+            rounds=rounds,
+            lower=lower,
+            upper=upper,
+            progress=tick,
+        )
     _save_joblib(result.model, out_path)
     body = result.to_dict()
     body["output"] = out_path
@@ -269,9 +384,11 @@ def harden(model_path: str, data: str, eval_data: str | None, label: str | None,
         text = json.dumps(body, indent=2) + "\n"
     else:
         b, a = result.before, result.after
-        text = (f"hardened model written to {out_path} (ε={eps}, L{'∞' if norm == 'inf' else '2'})\n"
-                f"  before: clean {b.clean_accuracy:.3f}  robust {b.robust_accuracy:.3f} ({b.method})\n"
-                f"  after:  clean {a.clean_accuracy:.3f}  robust {a.robust_accuracy:.3f} ({a.method})\n")
+        text = (
+            f"hardened model written to {out_path} (ε={eps}, L{'∞' if norm == 'inf' else '2'})\n"
+            f"  before: clean {b.clean_accuracy:.3f}  robust {b.robust_accuracy:.3f} ({b.method})\n"
+            f"  after:  clean {a.clean_accuracy:.3f}  robust {a.robust_accuracy:.3f} ({a.method})\n"
+        )
     write_output(text, output)
     return EXIT_CLEAN
 
@@ -280,24 +397,38 @@ def harden(model_path: str, data: str, eval_data: str | None, label: str | None,
 @click.argument("model_path", metavar="MODEL")
 @click.option("--train", "train_data", default=None, help="The model's training data (members).")
 @click.option("--holdout", default=None, help="Data the model never saw (non-members).")
-@click.option("--data", default=None, help="sklearn:NAME: members = its 70% split, "
-              "non-members = the 30%.")
+@click.option(
+    "--data", default=None, help="sklearn:NAME: members = its 70% split, non-members = the 30%."
+)
 @click.option("--label", default=None)
 @click.option("--shadow/--no-shadow", default=True, show_default=True)
-@click.option("--fail-above", type=float, default=None,
-              help="Exit 1 when any attack's AUC exceeds this (e.g. 0.6).")
+@click.option(
+    "--fail-above",
+    type=float,
+    default=None,
+    help="Exit 1 when any attack's AUC exceeds this (e.g. 0.6).",
+)
 @click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
 @output_option
-def privacy(model_path: str, train_data: str | None, holdout: str | None, data: str | None,
-            label: str | None, shadow: bool, fail_above: float | None, fmt: str,
-            output: str | None) -> int:
+def privacy(
+    model_path: str,
+    train_data: str | None,
+    holdout: str | None,
+    data: str | None,
+    label: str | None,
+    shadow: bool,
+    fail_above: float | None,
+    fmt: str,
+    output: str | None,
+) -> int:
     """Membership inference (loss, confidence and shadow-model attacks): AUC and advantage."""
     from mltrust.robust import load_dataset, membership_inference
 
     if data is not None:
         if not data.startswith("sklearn:") or data.count(":") != 1:
-            raise click.BadParameter("--data takes sklearn:NAME; use --train and --holdout "
-                                     "for files")
+            raise click.BadParameter(
+                "--data takes sklearn:NAME; use --train and --holdout for files"
+            )
         members, others = _train_eval(data, label)
     elif train_data is not None and holdout is not None:
         members = load_dataset(train_data, label=label)
@@ -305,16 +436,20 @@ def privacy(model_path: str, train_data: str | None, holdout: str | None, data: 
     else:
         raise click.UsageError("give --train and --holdout, or --data sklearn:NAME")
     model = load_model(model_path)
-    report = membership_inference(model, members.X, members.labels(), others.X,
-                                  others.labels(), shadow=shadow)
+    report = membership_inference(
+        model, members.X, members.labels(), others.X, others.labels(), shadow=shadow
+    )
     body = report.to_dict()
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
-        lines = [f"members {report.members}, non-members {report.non_members}; accuracy "
-                 f"train {report.train_accuracy:.3f}, holdout {report.holdout_accuracy:.3f}"]
-        lines += [f"  {a.name:<22} AUC {a.auc:.3f}  advantage {a.advantage:.3f}"
-                  for a in report.attacks]
+        lines = [
+            f"members {report.members}, non-members {report.non_members}; accuracy "
+            f"train {report.train_accuracy:.3f}, holdout {report.holdout_accuracy:.3f}"
+        ]
+        lines += [
+            f"  {a.name:<22} AUC {a.auc:.3f}  advantage {a.advantage:.3f}" for a in report.attacks
+        ]
         lines += [f"note: {n}" for n in report.notes]
         text = "\n".join(lines) + "\n"
     write_output(text, output)
@@ -326,16 +461,33 @@ def privacy(model_path: str, train_data: str | None, holdout: str | None, data: 
 @robustness.command("poisoning")
 @click.option("--data", required=True, help="Training data with labels.")
 @click.option("--label", default=None)
-@click.option("--model", "model_path", default=None,
-              help="Also search MODEL for a backdoor trigger (and cluster MLP activations).")
+@click.option(
+    "--model",
+    "model_path",
+    default=None,
+    help="Also search MODEL for a backdoor trigger (and cluster MLP activations).",
+)
 @click.option("--clip", default="auto", show_default=True)
 @click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True)
-@click.option("--max-suspect-rate", type=float, default=0.02, show_default=True,
-              help="Exit 1 when more than this share of rows is flagged.")
+@click.option(
+    "--max-suspect-rate",
+    type=float,
+    default=0.02,
+    show_default=True,
+    help="Exit 1 when more than this share of rows is flagged.",
+)
 @click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
 @output_option
-def poisoning(data: str, label: str | None, model_path: str | None, clip: str, cv: int,
-              max_suspect_rate: float, fmt: str, output: str | None) -> int:
+def poisoning(
+    data: str,
+    label: str | None,
+    model_path: str | None,
+    clip: str,
+    cv: int,
+    max_suspect_rate: float,
+    fmt: str,
+    output: str | None,
+) -> int:
     """Flag likely flipped or planted labels; optionally search for a backdoor trigger."""
     from mltrust.robust import activation_clusters, audit_labels, find_trigger, load_dataset
 
@@ -357,25 +509,37 @@ def poisoning(data: str, label: str | None, model_path: str | None, clip: str, c
             clusters = []
         if clusters:
             body["activation_clusters"] = [
-                {"label": c.label, "minority_share": c.minority_share,
-                 "silhouette": c.silhouette, "suspicious": c.suspicious} for c in clusters]
+                {
+                    "label": c.label,
+                    "minority_share": c.minority_share,
+                    "silhouette": c.silhouette,
+                    "suspicious": c.suspicious,
+                }
+                for c in clusters
+            ]
             failed = failed or any(c.suspicious for c in clusters)
     if fmt == "json":
         text = json.dumps(body, indent=2, default=str) + "\n"
     else:
-        lines = [f"{audit.suspects.size} of {ds.n} rows look mislabelled "
-                 f"(cross-validated, {cv} folds)"]
+        lines = [
+            f"{audit.suspects.size} of {ds.n} rows look mislabelled (cross-validated, {cv} folds)"
+        ]
         for r, g, s in list(zip(audit.suspects, audit.given, audit.suggested, strict=True))[:20]:
-            lines.append(f"  row {int(r)}: label {g!s}, looks like {s!s} "
-                         f"(p(label)={audit.p_given[r]:.3f})")
+            lines.append(
+                f"  row {int(r)}: label {g!s}, looks like {s!s} (p(label)={audit.p_given[r]:.3f})"
+            )
         if trigger is not None:
             verdict = "SUSPICIOUS" if trigger.suspicious else "no strong trigger"
-            lines.append(f"trigger search: {verdict}: patch on features {list(trigger.features)}"
-                         f" sends {trigger.flip_rate:.0%} of inputs to class {trigger.target!s}")
+            lines.append(
+                f"trigger search: {verdict}: patch on features {list(trigger.features)}"
+                f" sends {trigger.flip_rate:.0%} of inputs to class {trigger.target!s}"
+            )
         for c in clusters:
             if c.suspicious:
-                lines.append(f"activation clustering: class {c.label!s} splits "
-                             f"{c.minority_share:.0%} off (silhouette {c.silhouette:.2f})")
+                lines.append(
+                    f"activation clustering: class {c.label!s} splits "
+                    f"{c.minority_share:.0%} off (silhouette {c.silhouette:.2f})"
+                )
         text = "\n".join(lines) + "\n"
     write_output(text, output)
     return EXIT_FINDINGS if failed else EXIT_CLEAN

@@ -106,19 +106,32 @@ class DriftReport:
             "n_current": self.n_current,
             "drifted_features": [f.name for f in self.drifted],
             "features": [
-                {"name": f.name, "kind": f.kind, "test": f.test, "statistic": f.statistic,
-                 "p_value": f.p_value, "p_adjusted": f.p_adjusted, "drift": f.drift,
-                 "psi": f.psi, "wasserstein": f.wasserstein}
+                {
+                    "name": f.name,
+                    "kind": f.kind,
+                    "test": f.test,
+                    "statistic": f.statistic,
+                    "p_value": f.p_value,
+                    "p_adjusted": f.p_adjusted,
+                    "drift": f.drift,
+                    "psi": f.psi,
+                    "wasserstein": f.wasserstein,
+                }
                 for f in self.features
             ],
             "notes": list(self.notes),
         }
         if self.mmd is not None:
             m = self.mmd
-            out["mmd"] = {"statistic": m.statistic, "p_value": m.p_value,
-                          "bandwidth": m.bandwidth, "method": m.method,
-                          "n_reference": m.n_reference, "n_current": m.n_current,
-                          "drift": m.drift}
+            out["mmd"] = {
+                "statistic": m.statistic,
+                "p_value": m.p_value,
+                "bandwidth": m.bandwidth,
+                "method": m.method,
+                "n_reference": m.n_reference,
+                "n_current": m.n_current,
+                "drift": m.drift,
+            }
         if self.classifier is not None:
             c = self.classifier
             out["classifier"] = {"auc": c.auc, "p_value": c.p_value, "n": c.n, "drift": c.drift}
@@ -156,8 +169,10 @@ def ks_columns(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray
     n, m = ref.shape[0], cur.shape[0]
     if n * m <= 10_000:
         res = [stats.ks_2samp(ref[:, j], cur[:, j]) for j in range(ref.shape[1])]
-        return (np.array([r.statistic for r in res], dtype=np.float64),
-                np.array([r.pvalue for r in res], dtype=np.float64))
+        return (
+            np.array([r.statistic for r in res], dtype=np.float64),
+            np.array([r.pvalue for r in res], dtype=np.float64),
+        )
     R = np.sort(ref, axis=0)
     C = np.sort(cur, axis=0)
     D = np.empty(ref.shape[1])
@@ -227,8 +242,10 @@ def feature_drift(
     if not rcols or rcols[0].size < 2 or ccols[0].size < 2:
         raise InputError("drift needs at least two rows in each sample")
     cat = set(categorical)
-    kinds = ["categorical" if (n in cat or _is_categorical(c)) else "numeric"
-             for n, c in zip(rnames, rcols, strict=True)]
+    kinds = [
+        "categorical" if (n in cat or _is_categorical(c)) else "numeric"
+        for n, c in zip(rnames, rcols, strict=True)
+    ]
     num_idx = [i for i, k in enumerate(kinds) if k == "numeric"]
     stat = np.zeros(len(rnames))
     pval = np.ones(len(rnames))
@@ -240,10 +257,14 @@ def feature_drift(
         if test == "ks":
             D, P = ks_columns(R, C)
         else:
-            res = [stats.cramervonmises_2samp(
-                R[:, j], C[:, j],
-                method="asymptotic" if R.shape[0] + C.shape[0] > 100 else "auto")
-                for j in range(R.shape[1])]
+            res = [
+                stats.cramervonmises_2samp(
+                    R[:, j],
+                    C[:, j],
+                    method="asymptotic" if R.shape[0] + C.shape[0] > 100 else "auto",
+                )
+                for j in range(R.shape[1])
+            ]
             D = np.array([r.statistic for r in res])
             P = np.array([r.pvalue for r in res])
         stat[num_idx], pval[num_idx] = D, P
@@ -256,8 +277,12 @@ def feature_drift(
         if cats.size < 2:
             stat[i], pval[i] = 0.0, 1.0
             continue
-        table = np.vstack([np.bincount(inv[: r.size], minlength=cats.size),
-                           np.bincount(inv[r.size:], minlength=cats.size)])
+        table = np.vstack(
+            [
+                np.bincount(inv[: r.size], minlength=cats.size),
+                np.bincount(inv[r.size :], minlength=cats.size),
+            ]
+        )
         chi = stats.chi2_contingency(table, correction=False)
         stat[i], pval[i] = float(chi.statistic), float(chi.pvalue)
     adj = adjust_pvalues(pval, correction)
@@ -270,9 +295,19 @@ def feature_drift(
             p_i = psi(r, c)
             sd = float(r.std())
             w_i = float(stats.wasserstein_distance(r, c)) / (sd if sd > 0 else 1.0)
-        out.append(FeatureDrift(name, kinds[i], test if kinds[i] == "numeric" else "chi2",
-                                float(stat[i]), float(pval[i]), float(adj[i]),
-                                bool(adj[i] < alpha), p_i, w_i))
+        out.append(
+            FeatureDrift(
+                name,
+                kinds[i],
+                test if kinds[i] == "numeric" else "chi2",
+                float(stat[i]),
+                float(pval[i]),
+                float(adj[i]),
+                bool(adj[i] < alpha),
+                p_i,
+                w_i,
+            )
+        )
     return out
 
 
@@ -332,8 +367,11 @@ def mmd_test(
     Z = np.vstack([X, Y])
     K = np.exp(-gamma * _sqdist(Z, Z))
     Kxx, Kyy, Kxy = K[:n, :n], K[n:, n:], K[:n, n:]
-    unbiased = ((Kxx.sum() - np.trace(Kxx)) / (n * (n - 1))
-                + (Kyy.sum() - np.trace(Kyy)) / (m * (m - 1)) - 2.0 * Kxy.mean())
+    unbiased = (
+        (Kxx.sum() - np.trace(Kxx)) / (n * (n - 1))
+        + (Kyy.sum() - np.trace(Kyy)) / (m * (m - 1))
+        - 2.0 * Kxy.mean()
+    )
     s = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)])
     observed = float(s @ K @ s)
     S = np.empty((n + m, n_permutations))
@@ -344,8 +382,14 @@ def mmd_test(
     return MMDResult(float(unbiased), p_value, bandwidth, "permutation", n, m, p_value < alpha)
 
 
-def _mmd_linear(X: np.ndarray, Y: np.ndarray, gamma: float, bandwidth: float, alpha: float,
-                rng: np.random.Generator) -> MMDResult:
+def _mmd_linear(
+    X: np.ndarray,
+    Y: np.ndarray,
+    gamma: float,
+    bandwidth: float,
+    alpha: float,
+    rng: np.random.Generator,
+) -> MMDResult:
     from scipy import stats
 
     half = min(X.shape[0], Y.shape[0]) // 2
@@ -388,10 +432,9 @@ def classifier_drift(
     Y = Y[rng.choice(Y.shape[0], size=size, replace=False)]
     Z = np.vstack([X, Y])
     labels = np.concatenate([np.zeros(size), np.ones(size)])
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    clf = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=15,
-                                         random_state=random_state)
+    clf = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=15, random_state=random_state)
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     # one OpenMP thread: on a shared, loaded machine more threads are far slower, not faster
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -421,9 +464,16 @@ def detect_drift(
     """Per-feature drift plus (optionally) MMD and classifier-based drift on numeric columns."""
     if correction not in CORRECTIONS:
         raise ConfigError(f"unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}")
-    feats = feature_drift(reference, current, test=test, correction=correction, alpha=alpha,
-                          categorical=categorical, names=names)
-    rnames, rcols = _as_columns(reference, names)
+    feats = feature_drift(
+        reference,
+        current,
+        test=test,
+        correction=correction,
+        alpha=alpha,
+        categorical=categorical,
+        names=names,
+    )
+    _, rcols = _as_columns(reference, names)
     _, ccols = _as_columns(current, names)
     numeric = [i for i, f in enumerate(feats) if f.kind == "numeric"]
     notes: list[str] = []
@@ -437,5 +487,6 @@ def detect_drift(
             mres = mmd_test(R, C, method=mmd_method, alpha=alpha, random_state=random_state)
         if classifier:
             cres = classifier_drift(R, C, alpha=alpha, random_state=random_state)
-    return DriftReport(tuple(feats), alpha, correction, len(rcols[0]), len(ccols[0]), mres,
-                       cres, tuple(notes))
+    return DriftReport(
+        tuple(feats), alpha, correction, len(rcols[0]), len(ccols[0]), mres, cres, tuple(notes)
+    )

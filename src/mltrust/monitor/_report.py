@@ -27,17 +27,20 @@ def _text(report: DriftReport) -> str:
         if f.psi is not None:
             extra = f"  PSI {f.psi:.3f}  W1/sd {f.wasserstein:.3f}"
         mark = "*" if f.drift else " "
-        lines.append(f" {mark} {f.name:<24} {f.test:<4} stat {f.statistic:.4g}  "
-                     f"p {f.p_value:.3g}  p_adj {f.p_adjusted:.3g}{extra}")
+        lines.append(
+            f" {mark} {f.name:<24} {f.test:<4} stat {f.statistic:.4g}  "
+            f"p {f.p_value:.3g}  p_adj {f.p_adjusted:.3g}{extra}"
+        )
     if report.mmd is not None:
         m = report.mmd
-        lines.append(f"MMD ({m.method}, bandwidth {m.bandwidth:.3g}, {m.n_reference}×"
-                     f"{m.n_current} rows): {m.statistic:.4g}, p {m.p_value:.3g}"
-                     f"{'  DRIFT' if m.drift else ''}")
+        lines.append(
+            f"MMD ({m.method}, bandwidth {m.bandwidth:.3g}, {m.n_reference}×"
+            f"{m.n_current} rows): {m.statistic:.4g}, p {m.p_value:.3g}"
+            f"{'  DRIFT' if m.drift else ''}"
+        )
     if report.classifier is not None:
         c = report.classifier
-        lines.append(f"classifier AUC {c.auc:.3f}, p {c.p_value:.3g}"
-                     f"{'  DRIFT' if c.drift else ''}")
+        lines.append(f"classifier AUC {c.auc:.3f}, p {c.p_value:.3g}{'  DRIFT' if c.drift else ''}")
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines) + "\n"
 
@@ -62,7 +65,7 @@ def _plots(report: DriftReport, reference: Any, current: Any, limit: int) -> str
             r = np.asarray(r, dtype=np.float64)
             c = np.asarray(c, dtype=np.float64)
             lo, hi = float(min(r.min(), c.min())), float(max(r.max(), c.max()))
-            bins = np.linspace(lo, hi if hi > lo else lo + 1, 31)
+            bins = np.linspace(lo, hi if hi > lo else lo + 1, 31).tolist()
             ax.hist(r, bins=bins, density=True, alpha=0.5, label="reference")
             ax.hist(c, bins=bins, density=True, alpha=0.5, label="current")
         else:
@@ -79,7 +82,7 @@ def _plots(report: DriftReport, reference: Any, current: Any, limit: int) -> str
         buf = io.StringIO()
         fig.savefig(buf, format="svg")
         svg = buf.getvalue()
-        out.append(f"<figure>{svg[svg.find('<svg'):]}</figure>")
+        out.append(f"<figure>{svg[svg.find('<svg') :]}</figure>")
     return "".join(out)
 
 
@@ -93,6 +96,7 @@ def _html(report: DriftReport, reference: Any, current: Any, plots: int) -> str:
     )
     charts = _plots(report, reference, current, plots) if reference is not None else ""
     summary = html.escape(_text(report).split("\n")[0])
+    multi = {k: v for k, v in report.to_dict().items() if k in ("mmd", "classifier")}
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>mltrust drift report</title>"
         "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
@@ -101,14 +105,15 @@ def _html(report: DriftReport, reference: Any, current: Any, plots: int) -> str:
         f"<h1>Drift report</h1><p>{summary}</p>"
         "<table><tr><th>feature</th><th>test</th><th>statistic</th><th>p</th><th>p adjusted"
         f"</th><th>PSI</th><th>W1/sd</th></tr>{rows}</table>"
-        f"<pre>{html.escape(json.dumps({k: v for k, v in report.to_dict().items() if k in ('mmd', 'classifier')}, indent=1))}</pre>"
+        f"<pre>{html.escape(json.dumps(multi, indent=1))}</pre>"
         f"<h2>Distributions (most drifted first)</h2>{charts}"
         f"<p><small>mltrust {html.escape(__version__)}</small></p></body></html>"
     )
 
 
-def render_drift(report: DriftReport, fmt: str, *, reference: Any = None, current: Any = None,
-                 plots: int = 12) -> str:
+def render_drift(
+    report: DriftReport, fmt: str, *, reference: Any = None, current: Any = None, plots: int = 12
+) -> str:
     """Render as ``text``, ``json`` or ``html`` (HTML plots need the data)."""
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2) + "\n"

@@ -201,8 +201,15 @@ class AdversarialScorer(_Base):
 
     name = "adversarial"
 
-    def __init__(self, model: Any, *, k: int = 20, noise: float = 0.02, copies: int = 8,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        k: int = 20,
+        noise: float = 0.02,
+        copies: int = 8,
+        random_state: int = 0,
+    ) -> None:
         super().__init__()
         from mltrust.robust import adapt
 
@@ -232,8 +239,9 @@ class AdversarialScorer(_Base):
         self.d = A.shape[1]
         lid = self.lid.score(A)
         inst = self._instability(A)
-        self.stats = np.array([lid.mean(), max(lid.std(), 1e-12),
-                               inst.mean(), max(inst.std(), 1e-12)])
+        self.stats = np.array(
+            [lid.mean(), max(lid.std(), 1e-12), inst.mean(), max(inst.std(), 1e-12)]
+        )
         return self
 
     def _score(self, X: np.ndarray) -> np.ndarray:
@@ -278,7 +286,8 @@ def save_scorer(scorer: Any, path: str | Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".npz", dir=folder)
     os.close(fd)
     try:
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+        payload: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
+        np.savez(tmp, **payload)
         os.replace(tmp, target)
     except BaseException:
         try:

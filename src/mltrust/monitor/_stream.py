@@ -35,12 +35,17 @@ class WindowDrift:
     report: DriftReport
 
     def to_dict(self) -> dict[str, Any]:
-        return {"window": self.index, "first_row": self.first_row, "rows": self.rows,
-                **self.report.to_dict()}
+        return {
+            "window": self.index,
+            "first_row": self.first_row,
+            "rows": self.rows,
+            **self.report.to_dict(),
+        }
 
 
-def iter_table_windows(path: str | Path, window: int, *, columns: Sequence[str] | None = None
-                       ) -> Iterator[Any]:
+def iter_table_windows(
+    path: str | Path, window: int, *, columns: Sequence[str] | None = None
+) -> Iterator[Any]:
     """DataFrames of ``window`` rows (the last may be shorter) from a CSV or Parquet file."""
     import pandas as pd
 
@@ -51,10 +56,11 @@ def iter_table_windows(path: str | Path, window: int, *, columns: Sequence[str] 
         raise ConfigError(f"stream file {str(p)!r} not found")
     if p.suffix.lower() in (".parquet", ".pq"):
         try:
-            import pyarrow.parquet as pq
+            import pyarrow.parquet as pq  # type: ignore[import-not-found]
         except ImportError:
-            raise ConfigError(f"{p}: reading Parquet needs pyarrow", hint="pip install pyarrow"
-                              ) from None
+            raise ConfigError(
+                f"{p}: reading Parquet needs pyarrow", hint="pip install pyarrow"
+            ) from None
         for batch in pq.ParquetFile(p).iter_batches(batch_size=window, columns=columns):
             yield batch.to_pandas()
         return
@@ -80,8 +86,9 @@ def _rows_from_entry(entry: dict[str, Any]) -> np.ndarray | None:
     return arr
 
 
-def iter_audit_windows(db_path: str | Path, window: int, *, model: str | None = None,
-                       table: str = "audit") -> Iterator[np.ndarray]:
+def iter_audit_windows(
+    db_path: str | Path, window: int, *, model: str | None = None, table: str = "audit"
+) -> Iterator[np.ndarray]:
     """Windows of ``window`` input rows recorded in the gateway's audit log (read-only)."""
     if window < 2:
         raise ConfigError("window must be at least 2 rows")
@@ -149,8 +156,7 @@ def stream_drift(reference: Any, windows: Iterator[Any], **options: Any) -> Iter
             if win.shape[1] != len(reference.columns):
                 raise InputError("stream rows do not match the reference's columns")
             names = [str(c) for c in reference.columns]
-            report = detect_drift(reference.to_numpy(dtype=np.float64), win, names=names,
-                                  **options)
+            report = detect_drift(reference.to_numpy(dtype=np.float64), win, names=names, **options)
         else:
             report = detect_drift(reference, win, **options)
         yield WindowDrift(i, start, n, report)

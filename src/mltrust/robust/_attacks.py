@@ -70,7 +70,7 @@ def _loss_grad(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-row loss (higher = closer to fooled) and its gradient with respect to ``X``."""
     Z = model.logits(X)
-    n, k = Z.shape
+    n = Z.shape[0]
     rows = np.arange(n)
     G = np.zeros_like(Z)
     if loss == "ce":
@@ -313,7 +313,12 @@ def minimal_linf_linear(
 
 
 def _margins_at(
-    model: LinearModel, X: np.ndarray, yi: np.ndarray, eps: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    model: LinearModel,
+    X: np.ndarray,
+    yi: np.ndarray,
+    eps: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     e = eps[:, None]
     blo = np.maximum(lo, X - e)

@@ -48,8 +48,12 @@ class RobustnessReport:
             "samples": self.n,
             "clean_accuracy": self.clean_accuracy,
             "results": [
-                {"eps": r.eps, "robust_accuracy": r.robust_accuracy, "bound": r.bound,
-                 "seconds": round(r.seconds, 4)}
+                {
+                    "eps": r.eps,
+                    "robust_accuracy": r.robust_accuracy,
+                    "bound": r.bound,
+                    "seconds": round(r.seconds, 4),
+                }
                 for r in self.results
             ],
             "notes": list(self.notes),
@@ -60,14 +64,13 @@ class RobustnessReport:
                 "kind": self.perturbation_kind,
                 "found": int(p.size),
                 "none_found": int(self.perturbation.size - p.size),
-                "quantiles": {
-                    str(q): float(np.quantile(p, q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)
-                } if p.size else {},
+                "quantiles": {str(q): float(np.quantile(p, q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)}
+                if p.size
+                else {},
                 "mean": float(p.mean()) if p.size else None,
             }
         if self.queries is not None:
-            out["queries"] = {"total": self.queries,
-                              "per_sample": self.queries / max(self.n, 1)}
+            out["queries"] = {"total": self.queries, "per_sample": self.queries / max(self.n, 1)}
         return out
 
 
@@ -115,33 +118,65 @@ def evaluate_robustness(
         clean = float(np.mean(model.predict(X) == y))
         for e in eps:
             t0 = time.perf_counter()
-            out = tree_attack(model, X, y, float(e), lower=lower, upper=upper)
-            bound = "exact" if out.exact else "upper"
-            if not out.exact:
-                notes.append(f"ε={e}: {out.exact_rows}/{X.shape[0]} rows decided exactly; "
-                             "the rest by greedy search (upper bound)")
-            results.append(EpsResult(float(e), out.outcome.robust_accuracy, bound,
-                                     time.perf_counter() - t0))
+            tout = tree_attack(model, X, y, float(e), lower=lower, upper=upper)
+            bound = "exact" if tout.exact else "upper"
+            if not tout.exact:
+                notes.append(
+                    f"ε={e}: {tout.exact_rows}/{X.shape[0]} rows decided exactly; "
+                    "the rest by greedy search (upper bound)"
+                )
+            results.append(
+                EpsResult(float(e), tout.outcome.robust_accuracy, bound, time.perf_counter() - t0)
+            )
             if progress is not None:
                 progress(1)
         if type(model).__name__ in ("DecisionTreeClassifier", "ExtraTreeClassifier"):
             pert = tree_min_perturbation(model, X, y, lower=lower, upper=upper)
             pert_kind = "exact"
-        return RobustnessReport(attack, norm, type(model).__name__, X.shape[0], clean,
-                                tuple(results), pert, pert_kind, None, tuple(notes))
+        return RobustnessReport(
+            attack,
+            norm,
+            type(model).__name__,
+            X.shape[0],
+            clean,
+            tuple(results),
+            pert,
+            pert_kind,
+            None,
+            tuple(notes),
+        )
     clf = adapt(model)
     clean = float(np.mean(clf.predict(X) == y))
     if attack == "hsj":
         t0 = time.perf_counter()
         before = clf.queries
-        hsj = hop_skip_jump(clf, X, y, norm=norm, lower=lower, upper=upper, pool=pool,
-                            random_state=random_state, progress=progress)
+        hsj = hop_skip_jump(
+            clf,
+            X,
+            y,
+            norm=norm,
+            lower=lower,
+            upper=upper,
+            pool=pool,
+            random_state=random_state,
+            progress=progress,
+        )
         spent = time.perf_counter() - t0
         queries = int(clf.queries - before)
         for e in eps:
             results.append(EpsResult(float(e), hsj.robust_accuracy(float(e)), "upper", spent))
-        return RobustnessReport(attack, norm, clf.kind, X.shape[0], clean, tuple(results),
-                                hsj.perturbation, "found", queries, ())
+        return RobustnessReport(
+            attack,
+            norm,
+            clf.kind,
+            X.shape[0],
+            clean,
+            tuple(results),
+            hsj.perturbation,
+            "found",
+            queries,
+            (),
+        )
     for e in eps:
         t0 = time.perf_counter()
         if attack == "exact":
@@ -151,8 +186,18 @@ def evaluate_robustness(
             out = fgsm(clf, X, y, float(e), norm=norm, lower=lower, upper=upper)
             bound = "upper"
         else:
-            out = pgd(clf, X, y, float(e), norm=norm, steps=steps, restarts=restarts,
-                      lower=lower, upper=upper, random_state=random_state)
+            out = pgd(
+                clf,
+                X,
+                y,
+                float(e),
+                norm=norm,
+                steps=steps,
+                restarts=restarts,
+                lower=lower,
+                upper=upper,
+                random_state=random_state,
+            )
             bound = "upper"
         results.append(EpsResult(float(e), out.robust_accuracy, bound, time.perf_counter() - t0))
         if progress is not None:
@@ -160,5 +205,15 @@ def evaluate_robustness(
     if attack == "exact" and isinstance(clf, LinearModel):
         pert = minimal_linf_linear(clf, X, y, lower=lower, upper=upper)
         pert_kind = "exact"
-    return RobustnessReport(attack, norm, clf.kind, X.shape[0], clean, tuple(results), pert,
-                            pert_kind, None, tuple(notes))
+    return RobustnessReport(
+        attack,
+        norm,
+        clf.kind,
+        X.shape[0],
+        clean,
+        tuple(results),
+        pert,
+        pert_kind,
+        None,
+        tuple(notes),
+    )

@@ -46,18 +46,28 @@ class HardenResult:
         return {
             "eps": self.eps,
             "norm": self.norm,
-            "before": {"clean_accuracy": self.before.clean_accuracy,
-                       "robust_accuracy": self.before.robust_accuracy,
-                       "method": self.before.method},
-            "after": {"clean_accuracy": self.after.clean_accuracy,
-                      "robust_accuracy": self.after.robust_accuracy,
-                      "method": self.after.method},
+            "before": {
+                "clean_accuracy": self.before.clean_accuracy,
+                "robust_accuracy": self.before.robust_accuracy,
+                "method": self.before.method,
+            },
+            "after": {
+                "clean_accuracy": self.after.clean_accuracy,
+                "robust_accuracy": self.after.robust_accuracy,
+                "method": self.after.method,
+            },
         }
 
 
 def evaluate(
-    model: Any, X: np.ndarray, y: np.ndarray, eps: float, *, norm: str = "inf",
-    lower: Any = None, upper: Any = None,
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    eps: float,
+    *,
+    norm: str = "inf",
+    lower: Any = None,
+    upper: Any = None,
 ) -> Scores:
     """Clean accuracy and the strongest robust accuracy we can compute for ``model``."""
     clf = adapt(model)
@@ -69,14 +79,34 @@ def evaluate(
     return Scores(clean, out.robust_accuracy, "pgd")
 
 
-def _craft(clf: Classifier, X: np.ndarray, y: np.ndarray, eps: float, norm: str, attack: str,
-           lower: Any, upper: Any, seed: int) -> np.ndarray:
+def _craft(
+    clf: Classifier,
+    X: np.ndarray,
+    y: np.ndarray,
+    eps: float,
+    norm: str,
+    attack: str,
+    lower: Any,
+    upper: Any,
+    seed: int,
+) -> np.ndarray:
     if attack == "fgsm":
         return fgsm(clf, X, y, eps, norm=norm, lower=lower, upper=upper).X_adv
     # training wants the loss-maximising point even when the row is not fooled: CE loss,
     # no early stop benefit needed, so a plain fixed-step PGD run
-    out = pgd(clf, X, y, eps, norm=norm, steps=10, restarts=1, loss="ce", lower=lower,
-              upper=upper, random_state=seed)
+    out = pgd(
+        clf,
+        X,
+        y,
+        eps,
+        norm=norm,
+        steps=10,
+        restarts=1,
+        loss="ce",
+        lower=lower,
+        upper=upper,
+        random_state=seed,
+    )
     return out.X_adv
 
 
@@ -106,14 +136,17 @@ def adversarial_training(
     before = evaluate(model, Xe, ye, eps, norm=norm, lower=lower, upper=upper)
     clf = adapt(model)
     if isinstance(clf, LinearModel) and hasattr(model, "fit"):
-        hardened = _harden_refit(model, X, y, eps, norm, attack, rounds, lower, upper,
-                                 random_state, progress)
+        hardened = _harden_refit(
+            model, X, y, eps, norm, attack, rounds, lower, upper, random_state, progress
+        )
     elif isinstance(clf, MLPModel):
-        hardened = _harden_mlp(model, X, y, eps, norm, attack, rounds, lower, upper,
-                               random_state, progress)
+        hardened = _harden_mlp(
+            model, X, y, eps, norm, attack, rounds, lower, upper, random_state, progress
+        )
     elif isinstance(clf, TorchModel):
-        hardened = _harden_torch(clf, X, y, eps, norm, attack, rounds, lower, upper,
-                                 random_state, progress)
+        hardened = _harden_torch(
+            clf, X, y, eps, norm, attack, rounds, lower, upper, random_state, progress
+        )
     else:
         raise ConfigError(
             f"adversarial training needs a linear model, MLPClassifier or torch module, "
@@ -123,9 +156,19 @@ def adversarial_training(
     return HardenResult(hardened, before, after, eps, norm)
 
 
-def _harden_refit(model: Any, X: np.ndarray, y: np.ndarray, eps: float, norm: str, attack: str,
-                  rounds: int, lower: Any, upper: Any, seed: int,
-                  progress: Callable[[int], None] | None) -> Any:
+def _harden_refit(
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    eps: float,
+    norm: str,
+    attack: str,
+    rounds: int,
+    lower: Any,
+    upper: Any,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> Any:
     """Linear models: minimise the exact worst-case softmax loss instead of sampling attacks.
 
     For scores ``W x + b`` the worst case of ``z_j − z_y`` over ``‖δ‖ ≤ ε`` is
@@ -152,7 +195,7 @@ def _harden_refit(model: Any, X: np.ndarray, y: np.ndarray, eps: float, norm: st
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W = theta[: k * d].reshape(k, d)
-        b = theta[k * d:]
+        b = theta[k * d :]
         diff = W[None, :, :] - W[:, None, :]  # diff[y, j] = w_j - w_y
         if dual_l1:
             N = np.abs(diff).sum(axis=2)
@@ -186,10 +229,11 @@ def _harden_refit(model: Any, X: np.ndarray, y: np.ndarray, eps: float, norm: st
         return obj, grad
 
     theta0 = np.concatenate([clf.W.ravel(), clf.b])
-    res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": 100 * max(1, rounds)})
+    res = minimize(
+        objective, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 100 * max(1, rounds)}
+    )
     W = res.x[: k * d].reshape(k, d)
-    b = res.x[k * d:]
+    b = res.x[k * d :]
     hardened = copy.deepcopy(model)
     target = hardened.steps[-1][1] if hasattr(hardened, "steps") else hardened
     if getattr(target, "coef_", None) is not None and np.asarray(target.coef_).shape[0] == 1:
@@ -203,9 +247,19 @@ def _harden_refit(model: Any, X: np.ndarray, y: np.ndarray, eps: float, norm: st
     return hardened
 
 
-def _harden_mlp(model: Any, X: np.ndarray, y: np.ndarray, eps: float, norm: str, attack: str,
-                rounds: int, lower: Any, upper: Any, seed: int,
-                progress: Callable[[int], None] | None) -> Any:
+def _harden_mlp(
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    eps: float,
+    norm: str,
+    attack: str,
+    rounds: int,
+    lower: Any,
+    upper: Any,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> Any:
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -217,9 +271,10 @@ def _harden_mlp(model: Any, X: np.ndarray, y: np.ndarray, eps: float, norm: str,
     for epoch in range(epochs):
         order = rng.permutation(X.shape[0])
         for start in range(0, X.shape[0], batch):
-            idx = order[start:start + batch]
-            X_adv = _craft(MLPModel(hardened), X[idx], y[idx], eps, norm, attack, lower, upper,
-                           seed + epoch)
+            idx = order[start : start + batch]
+            X_adv = _craft(
+                MLPModel(hardened), X[idx], y[idx], eps, norm, attack, lower, upper, seed + epoch
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 hardened.partial_fit(np.vstack([X[idx], X_adv]), np.concatenate([y[idx], y[idx]]))
@@ -228,9 +283,19 @@ def _harden_mlp(model: Any, X: np.ndarray, y: np.ndarray, eps: float, norm: str,
     return hardened
 
 
-def _harden_torch(clf: TorchModel, X: np.ndarray, y: np.ndarray, eps: float, norm: str,
-                  attack: str, rounds: int, lower: Any, upper: Any, seed: int,
-                  progress: Callable[[int], None] | None) -> Any:
+def _harden_torch(
+    clf: TorchModel,
+    X: np.ndarray,
+    y: np.ndarray,
+    eps: float,
+    norm: str,
+    attack: str,
+    rounds: int,
+    lower: Any,
+    upper: Any,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> Any:
     import torch
 
     module = copy.deepcopy(clf.module)
@@ -242,7 +307,7 @@ def _harden_torch(clf: TorchModel, X: np.ndarray, y: np.ndarray, eps: float, nor
     for epoch in range(max(1, rounds) * 4):
         order = rng.permutation(X.shape[0])
         for start in range(0, X.shape[0], batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             current = TorchModel(module, clf.classes_)
             X_adv = _craft(current, X[idx], y[idx], eps, norm, attack, lower, upper, seed + epoch)
             module.train()
@@ -250,7 +315,7 @@ def _harden_torch(clf: TorchModel, X: np.ndarray, y: np.ndarray, eps: float, nor
             yb = torch.as_tensor(np.concatenate([yi[idx], yi[idx]]), dtype=torch.long)
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(module(xb), yb)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             module.eval()
         if progress is not None and epoch % 4 == 3:

@@ -78,8 +78,18 @@ def hop_skip_jump(
             pert[i] = 0.0
         else:
             adv = _attack_one(
-                model, X[i], int(yi[i]), norm, iterations, init_evals, max_evals, max_queries,
-                pool_X[pool_pred != yi[i]], lo, hi, rng,
+                model,
+                X[i],
+                int(yi[i]),
+                norm,
+                iterations,
+                init_evals,
+                max_evals,
+                max_queries,
+                pool_X[pool_pred != yi[i]],
+                lo,
+                hi,
+                rng,
             )
             if adv is None:
                 pert[i] = np.inf

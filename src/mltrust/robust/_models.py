@@ -50,7 +50,7 @@ class Classifier:
         self.queries = 0
 
     def _predict_index(self, X: np.ndarray) -> np.ndarray:
-        return np.argmax(self.logits(X), axis=1)
+        return np.asarray(np.argmax(self.logits(X), axis=1))
 
     def predict_index(self, X: np.ndarray) -> np.ndarray:
         """Index into ``classes_`` of the model's prediction for each row (counts queries)."""
@@ -59,7 +59,7 @@ class Classifier:
         return self._predict_index(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.classes_[self.predict_index(X)]
+        return np.asarray(self.classes_[self.predict_index(X)])
 
     def label_index(self, y: np.ndarray) -> np.ndarray:
         """Map labels to indices into ``classes_``; unknown labels give -1 (never correct)."""
@@ -162,9 +162,9 @@ _ACTS = ("identity", "logistic", "tanh", "relu")
 
 def _act(name: str, Z: np.ndarray) -> np.ndarray:
     if name == "relu":
-        return np.maximum(Z, 0.0)
+        return np.asarray(np.maximum(Z, 0.0))
     if name == "tanh":
-        return np.tanh(Z)
+        return np.asarray(np.tanh(Z))
     if name == "logistic":
         out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * Z))
         return out
@@ -175,7 +175,7 @@ def _act_grad(name: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
     if name == "relu":
         return (Z > 0).astype(np.float64)
     if name == "tanh":
-        return 1.0 - A * A
+        return np.asarray(1.0 - A * A)
     if name == "logistic":
         return A * (1.0 - A)
     return np.ones_like(Z)
@@ -289,7 +289,7 @@ class SVCModel(Classifier):
             out: np.ndarray = A @ self.sv.T
             return out
         sq = (A * A).sum(1)[:, None] + (self.sv * self.sv).sum(1)[None, :] - 2 * A @ self.sv.T
-        return np.exp(-self.gamma * np.maximum(sq, 0.0))
+        return np.asarray(np.exp(-self.gamma * np.maximum(sq, 0.0)))
 
     def pairwise(self, X: np.ndarray) -> np.ndarray:
         A = self.pre(X) if self.pre is not None else X
@@ -299,7 +299,7 @@ class SVCModel(Classifier):
     def _predict_index(self, X: np.ndarray) -> np.ndarray:
         if len(self.classes_) == 2:
             return (self.sign * self.pairwise(X)[:, 0] < 0).astype(np.int64)
-        return np.searchsorted(self.classes_, self.model.predict(X))
+        return np.asarray(np.searchsorted(self.classes_, self.model.predict(X)))
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         # pairwise value f_ij > 0 votes for i; class score = sum of signed pairwise values

@@ -51,10 +51,15 @@ class LabelAudit:
             "suspect_count": int(self.suspects.size),
             "rows": int(self.p_given.size),
             "suspects": [
-                {"row": int(r), "given": _py(g), "suggested": _py(s),
-                 "p_given": float(self.p_given[r])}
-                for r, g, s in zip(self.suspects[:limit], self.given[:limit],
-                                   self.suggested[:limit], strict=True)
+                {
+                    "row": int(r),
+                    "given": _py(g),
+                    "suggested": _py(s),
+                    "p_given": float(self.p_given[r]),
+                }
+                for r, g, s in zip(
+                    self.suspects[:limit], self.given[:limit], self.suggested[:limit], strict=True
+                )
             ],
         }
 
@@ -96,7 +101,7 @@ def audit_labels(
     rows = np.arange(y.size)
     p_given = P[rows, yi]
     t = np.array([P[yi == c, c].mean() for c in range(classes.size)])
-    above = P >= t[None, :]
+    above = t[None, :] <= P
     above[rows, yi] = False
     best_other = np.where(above, P, -1.0).argmax(axis=1)
     suspect = (p_given < t[yi]) & above.any(axis=1)
@@ -104,7 +109,10 @@ def audit_labels(
     idx = np.flatnonzero(suspect)
     idx = idx[np.argsort(-gap[idx])]
     return LabelAudit(
-        idx, y[idx], classes[best_other[idx]], p_given,
+        idx,
+        y[idx],
+        classes[best_other[idx]],
+        p_given,
         {_py(c): float(v) for c, v in zip(classes, t, strict=True)},
     )
 
@@ -220,7 +228,7 @@ def activation_clusters(
         Z = PCA(n_components=comps, random_state=random_state).fit_transform(A)
         km = KMeans(n_clusters=2, n_init=10, random_state=random_state).fit(Z)
         share = float(min(np.mean(km.labels_ == 0), np.mean(km.labels_ == 1)))
-        sil = float(silhouette_score(Z, km.labels_)) if 0 < share else 0.0
+        sil = float(silhouette_score(Z, km.labels_)) if share > 0 else 0.0
         rows.append((_py(label), share, sil))
     # a class is suspicious when its split is both lopsided and clearly better separated than
     # the typical class of this model (clean classes often split a little too)

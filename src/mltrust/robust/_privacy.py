@@ -109,7 +109,9 @@ def membership_inference(
     perm = rng.permutation(X_holdout.shape[0])
     use_shadow = shadow and X_holdout.shape[0] >= 40 and _clonable(model)
     if shadow and not use_shadow:
-        notes.append("shadow-model attack skipped (needs a clonable estimator and 40+ holdout rows)")
+        notes.append(
+            "shadow-model attack skipped (needs a clonable estimator and 40+ holdout rows)"
+        )
     if use_shadow:
         half = X_holdout.shape[0] // 2
         attacker, evaluation = perm[:half], perm[half:]
@@ -127,8 +129,9 @@ def membership_inference(
     ]
     if use_shadow:
         attacks.append(
-            _shadow_attack(model, X_holdout[attacker], np.asarray(y_holdout)[attacker],
-                           Fi, Fo, n_shadow, rng)
+            _shadow_attack(
+                model, X_holdout[attacker], np.asarray(y_holdout)[attacker], Fi, Fo, n_shadow, rng
+            )
         )
     acc_in = float(np.mean(clf.predict(X_train) == np.asarray(y_train)))
     acc_out = float(np.mean(clf.predict(X_holdout) == np.asarray(y_holdout)))

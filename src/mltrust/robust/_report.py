@@ -17,8 +17,9 @@ __all__ = ["PREDICATE_TYPE", "html_report", "predicate", "statement", "write_png
 PREDICATE_TYPE = "https://mltrust.dev/robustness/v1"
 
 
-def predicate(report: RobustnessReport, *, dataset: str = "", extra: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
+def predicate(
+    report: RobustnessReport, *, dataset: str = "", extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The predicate body: figures a policy can test (e.g. minimum robust accuracy at ε)."""
     body = report.to_dict()
     body["dataset"] = dataset
@@ -29,8 +30,9 @@ def predicate(report: RobustnessReport, *, dataset: str = "", extra: dict[str, A
     return body
 
 
-def statement(report: RobustnessReport, *, subject_name: str, sha256: str, dataset: str = ""
-              ) -> dict[str, Any]:
+def statement(
+    report: RobustnessReport, *, subject_name: str, sha256: str, dataset: str = ""
+) -> dict[str, Any]:
     """An unsigned in-toto Statement v1 carrying :func:`predicate` about one model file."""
     return {
         "_type": "https://in-toto.io/Statement/v1",
@@ -89,11 +91,12 @@ def _svg(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
     text = buf.getvalue()
-    return text[text.find("<svg"):]
+    return text[text.find("<svg") :]
 
 
-def html_report(report: RobustnessReport, *, title: str = "mltrust robustness report",
-                dataset: str = "") -> str:
+def html_report(
+    report: RobustnessReport, *, title: str = "mltrust robustness report", dataset: str = ""
+) -> str:
     """A self-contained HTML page (inline SVG charts, no scripts, no external resources)."""
     rows = "".join(
         f"<tr><td>{r.eps:g}</td><td>{r.robust_accuracy:.3f}</td><td>{html.escape(r.bound)}"
@@ -102,8 +105,11 @@ def html_report(report: RobustnessReport, *, title: str = "mltrust robustness re
     )
     charts = "".join(f"<figure>{_svg(fig)}</figure>" for _, fig in _figures(report))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
-    queries = (f"<p>queries: {report.queries} ({report.queries / max(report.n, 1):.0f} per "
-               "sample)</p>" if report.queries is not None else "")
+    queries = (
+        f"<p>queries: {report.queries} ({report.queries / max(report.n, 1):.0f} per sample)</p>"
+        if report.queries is not None
+        else ""
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title>"

@@ -68,10 +68,12 @@ def leaf_boxes(tree: Any, d: int) -> Leaves:
     return Leaves(np.array(lo_list), np.array(hi_list), np.array(vals))
 
 
-def _reachable(leaves: Leaves, x: np.ndarray, eps: float, dlo: np.ndarray, dhi: np.ndarray) -> np.ndarray:
+def _reachable(
+    leaves: Leaves, x: np.ndarray, eps: float, dlo: np.ndarray, dhi: np.ndarray
+) -> np.ndarray:
     a = np.maximum(x - eps, dlo)
     b = np.minimum(x + eps, dhi)
-    return np.all((b > leaves.lo) & (a <= leaves.hi), axis=1)
+    return np.asarray(np.all((b > leaves.lo) & (a <= leaves.hi), axis=1))
 
 
 def _box_distance(leaves: Leaves, x: np.ndarray, dlo: np.ndarray, dhi: np.ndarray) -> np.ndarray:
@@ -124,21 +126,21 @@ class _Ensemble:
     def scores(self, leaf_values: np.ndarray) -> np.ndarray:
         """Class scores from summed leaf values (same argmax as the model's predict)."""
         if self.kind == "boosting":
-            return np.array([0.0, 1.0]) * leaf_values[0]
+            return np.asarray(np.array([0.0, 1.0]) * leaf_values[0])
         return leaf_values
 
     def predict_index(self, X: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.classes, self.model.predict(X))
+        return np.asarray(np.searchsorted(self.classes, self.model.predict(X)))
 
     def margin(self, X: np.ndarray, yi: int) -> np.ndarray:
         """Margin of the true class over the best other (≤ 0 means fooled), from the model."""
         if self.kind == "boosting":
             z = self.model.decision_function(X)
-            return z if yi == 1 else -z
+            return np.asarray(z if yi == 1 else -z)
         P = self.model.predict_proba(X)
         other = P.copy()
         other[:, yi] = -np.inf
-        return P[:, yi] - other.max(axis=1)
+        return np.asarray(P[:, yi] - other.max(axis=1))
 
 
 def _offset(ens: _Ensemble, x: np.ndarray) -> float:
@@ -151,7 +153,13 @@ def _offset(ens: _Ensemble, x: np.ndarray) -> float:
 
 
 def _search(
-    ens: _Ensemble, x: np.ndarray, yi: int, eps: float, dlo: np.ndarray, dhi: np.ndarray, budget: int
+    ens: _Ensemble,
+    x: np.ndarray,
+    yi: int,
+    eps: float,
+    dlo: np.ndarray,
+    dhi: np.ndarray,
+    budget: int,
 ) -> tuple[bool | None, np.ndarray | None]:
     """Leaf-intersection DFS. Returns (fooled, witness) or (None, None) when over budget."""
     lo0, hi0 = np.maximum(x - eps, dlo), np.minimum(x + eps, dhi)
@@ -171,8 +179,8 @@ def _search(
     def gains(leaves: Leaves, idx: np.ndarray) -> np.ndarray:
         v = leaves.value[idx]
         if boosting:
-            return (sign * scale * v[:, 0])[:, None]  # (m, 1): toward the wrong class
-        return v - v[:, [yi]]  # (m, k)
+            return np.asarray((sign * scale * v[:, 0])[:, None])  # (m, 1): toward the wrong class
+        return np.asarray(v - v[:, [yi]])  # (m, k)
 
     best_rest = [np.zeros(1 if boosting else k)]
     for leaves, idx in reversed(per_tree):
@@ -226,18 +234,18 @@ def _greedy(
     lo0, hi0 = np.maximum(x - eps, dlo), np.minimum(x + eps, dhi)
     for _ in range(steps):
         cands = []
-        for f, ths in thresholds.items():
+        for feat, ths in thresholds.items():
             for t in ths:
                 for v in (t, t + _NUDGE * (1 + abs(t))):
-                    if lo0[f] <= v <= hi0[f] and v != cur[f]:
+                    if lo0[feat] <= v <= hi0[feat] and v != cur[feat]:
                         c = cur.copy()
-                        c[f] = v
+                        c[feat] = v
                         cands.append(c)
-        for f in range(x.size):
-            for v in (lo0[f], hi0[f]):
-                if np.isfinite(v) and v != cur[f]:
+        for feat in range(x.size):
+            for v in (lo0[feat], hi0[feat]):
+                if np.isfinite(v) and v != cur[feat]:
                     c = cur.copy()
-                    c[f] = v
+                    c[feat] = v
                     cands.append(c)
         if not cands:
             break
