@@ -11,6 +11,7 @@ is handled generically: each member is sniffed (the pickles as pickles).
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.errors import InputError
@@ -28,6 +29,8 @@ _BLOCK = 512
 _REGULAR = (b"0", b"\x00", b"7")
 _SPECIAL = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _MAX_META = 1 << 20
+_CHKSUM_FIELD = re.compile(rb"[0-7 \x00]{8}")
+_HIGH_BYTES = bytes(range(128, 256))
 
 
 def _octal(field: bytes) -> int:
@@ -48,7 +51,7 @@ def _octal(field: bytes) -> int:
 
 def tar_checksum_ok(block: bytes) -> bool:
     """Whether the 512-byte header block carries a valid checksum (unsigned or signed sum)."""
-    if len(block) < _BLOCK:
+    if len(block) < _BLOCK or _CHKSUM_FIELD.match(block, 148) is None:
         return False
     try:
         stored = _octal(block[148:156])
@@ -56,8 +59,10 @@ def tar_checksum_ok(block: bytes) -> bool:
         return False
     body = block[:148] + b" " * 8 + block[156:_BLOCK]
     unsigned = sum(body)
-    signed = sum(b - 256 if b > 127 else b for b in body)
-    return stored in (unsigned, signed)
+    if stored == unsigned:
+        return True
+    high = len(body) - len(body.translate(None, _HIGH_BYTES))
+    return stored == unsigned - 256 * high
 
 
 def _pax_records(payload: bytes) -> dict[str, str]:

@@ -111,6 +111,8 @@ class ZipEntry:
 
 def _find_eocd(data: memoryview) -> int:
     n = len(data)
+    if n >= _EOCD_FMT.size and data[n - 22 : n - 18] == _EOCD:
+        return n - 22  # the usual case: no archive comment
     start = max(0, n - (_MAX_COMMENT + _EOCD_FMT.size))
     tail = bytes(data[start:])
     pos = len(tail)
@@ -331,6 +333,8 @@ class ZipScanner(FormatScanner):
         # merely holds a zip member is the tar scanner's business (the member is sniffed there).
         from mltrust.scan.formats.tar import tar_checksum_ok
 
+        if _find_eocd(data) < 0:
+            return False
         if len(data) >= 512 and tar_checksum_ok(bytes(data[:512])):
             return False
         try:
