@@ -385,3 +385,26 @@ def test_saver_function_names(function_name: str, is_saver: bool) -> None:
     ctx = scan_sm(saved_model(graph_def(SERVING, [fn]), saver=False))
     medium = [f for f in ctx.findings if f.rule_id == CHECKPOINT and f.severity >= Severity.MEDIUM]
     assert bool(medium) is not is_saver
+
+
+def with_assets(filenames: list[str], nodes: list[bytes]) -> bytes:
+    meta = ld(1, ld(4, "serve")) + ld(2, graph_def(nodes))
+    for name in filenames:
+        meta += ld(6, ld(1, ld(1, "asset_path:0")) + ld(2, name))
+    return vi(1, 1) + ld(2, meta)
+
+
+def test_vocabulary_table_from_asset_is_benign() -> None:
+    table = node("init", "InitializeTableFromTextFileV2", ("table", "asset_path"))
+    ctx = scan_sm(with_assets(["vocab.txt"], [*SERVING, table]))
+    assert_clean(ctx)
+    assert any(f.rule_id == FILE and f.severity == Severity.LOW for f in ctx.findings)
+
+
+@pytest.mark.parametrize("filename", ["/etc/passwd", "../../../root/.ssh/id_rsa", "file:///x"])
+def test_asset_path_traversal_reads_host_file_into_table(filename: str) -> None:
+    table = node("init", "InitializeTableFromTextFileV2", ("table", "asset_path"))
+    ctx = scan_sm(with_assets([filename], [*SERVING, table]))
+    hits = [f for f in ctx.findings if f.rule_id == "MLT-TF-006"]
+    assert hits
+    assert hits[0].severity == Severity.HIGH

@@ -127,6 +127,17 @@ TF_KERAS_LAMBDA = define_rule(
     remediation="Load only with safe_mode, or re-export the model without Lambda layers.",
 )
 
+TF_ASSET_ESCAPE = define_rule(
+    "MLT-TF-006",
+    "tensorflow-asset-path-escape",
+    "A SavedModel asset file name is absolute, escapes the assets folder with '..', or is a URL: "
+    "loading the model reads (for example into a vocabulary table) a file outside the model.",
+    Severity.HIGH,
+    cwe=22,
+    atlas=_ATLAS,
+    remediation="Do not load the model; asset file names must be relative paths inside assets/.",
+)
+
 # --- GGUF ---------------------------------------------------------------------------------------
 
 GGUF_MALFORMED = define_rule(

@@ -23,7 +23,7 @@ from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
 from mltrust.scan.interface import FormatScanner
 
-__all__ = ["OnnxScanner"]
+__all__ = ["CODE_EXECUTION_OPS", "STANDARD_DOMAINS", "OnnxScanner", "unsafe_location"]
 
 # ModelProto field -> wire type.
 _MODEL_FIELDS = {
@@ -408,7 +408,7 @@ def _external(
                 f.offset,
             )
         )
-    reason = _unsafe_location(location)
+    reason = unsafe_location(location)
     if reason:
         ctx.report(
             rules.ONNX_EXTERNAL_DATA_ESCAPE,
@@ -463,8 +463,8 @@ def _external(
         )
 
 
-def _unsafe_location(location: str) -> str | None:
-    """Why an external-data location is unsafe on its face, or ``None``."""
+def unsafe_location(location: str) -> str | None:
+    """Why a relative file reference (external data, asset) is unsafe on its face, or ``None``."""
     if "\x00" in location:
         return "contains a NUL byte"
     norm = location.replace("\\", "/")

@@ -9,6 +9,9 @@ function in its library is classified:
   datasets, summary writers, ``ImmutableConst``'s memory-mapped file, debug ops and ``PrintV2``
   writing to files): high wherever they appear. No serving graph needs them, and the standard
   saver does not use them.
+* ``InitializeTableFromTextFile(V2)`` reads a vocabulary file when the model loads; text models
+  do this with a file shipped in ``assets/``, so it is low. The asset file names of the
+  ``MetaGraphDef`` are checked instead: an absolute, ``..`` or URL name is high.
 * Checkpoint ops (``SaveV2``, ``RestoreV2``, ``MergeV2Checkpoints``, ``ShardedFilename``...):
   every SavedModel contains them in its saver (TF1: nodes under the ``save/`` scope named by the
   ``SaverDef``; TF2: the ``__inference__traced_save_*``/``__inference__traced_restore_*``
@@ -35,9 +38,17 @@ from mltrust.findings import Location, Severity
 from mltrust.scan import _protobuf as pb
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
+from mltrust.scan.formats.onnx import unsafe_location
 from mltrust.scan.interface import FormatScanner
 
-__all__ = ["CHECKPOINT_OPS", "FILE_OPS", "PYTHON_OPS", "TensorflowScanner", "TfCheckpointScanner"]
+__all__ = [
+    "CHECKPOINT_OPS",
+    "FILE_OPS",
+    "PYTHON_OPS",
+    "TABLE_FILE_OPS",
+    "TensorflowScanner",
+    "TfCheckpointScanner",
+]
 
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 FILE_OPS = frozenset(
@@ -85,10 +96,11 @@ FILE_OPS = frozenset(
         "DebugNanCount",
         "DebugNumericSummary",
         "DebugNumericSummaryV2",
-        "InitializeTableFromTextFile",
-        "InitializeTableFromTextFileV2",
     }
 )
+#: Ops that read a text file when the model loads; normally a vocabulary shipped as an asset, so
+#: reported as low (the asset file names themselves are checked for escapes).
+TABLE_FILE_OPS = frozenset({"InitializeTableFromTextFile", "InitializeTableFromTextFileV2"})
 CHECKPOINT_OPS = frozenset(
     {
         "SaveV2",
@@ -310,6 +322,8 @@ def _meta_graph(w: _Walk, f: pb.Field) -> None:
                 graph_defs.append(g)
             elif g.number == 7 and g.wire_type == pb.LEN:  # object_graph_def
                 _object_graph(w, g)
+            elif g.number == 6 and g.wire_type == pb.LEN:  # asset_file_def
+                _asset(w, g)
             elif g.number == 1 and g.wire_type == pb.LEN:  # meta_info_def: tags
                 tags = [
                     pb.text(data, t, 256)
@@ -322,6 +336,19 @@ def _meta_graph(w: _Walk, f: pb.Field) -> None:
         # The graph is walked even when a later field is malformed (the error still propagates).
         for g in graph_defs:
             _graph_def(w, g.value, g.end)
+
+
+def _asset(w: _Walk, f: pb.Field) -> None:
+    for g in pb.iter_fields(w.data, f.value, f.end):
+        if g.number == 2 and g.wire_type == pb.LEN:
+            filename = pb.text(w.data, g, 65536)
+            reason = unsafe_location(filename) if filename else "is empty"
+            if reason:
+                w.ctx.report(
+                    rules.TF_ASSET_ESCAPE,
+                    f"asset file name {filename!r} {reason}",
+                    w.loc.at(g.offset),
+                )
 
 
 def _object_graph(w: _Walk, f: pb.Field) -> None:
@@ -420,6 +447,8 @@ def _classify(
         elif op.startswith("Debug"):
             detail = "writes debug dumps"
         w.hit("file", op, context, offset, name, detail)
+    elif op in TABLE_FILE_OPS:
+        w.hit("table", op, context, offset, name, "")
     elif op in _STREAM_ATTR_OPS:
         stream = attr(_STREAM_ATTR_OPS[op])
         if stream and not stream.startswith(("log(", "stderr", "stdout")):
@@ -473,6 +502,13 @@ def _report(w: _Walk) -> None:
             w.ctx.report(rules.TF_PYTHON_OP, f"{text} (arbitrary Python)", where)
         elif kind == "file":
             w.ctx.report(rules.TF_FILE_OP, f"{text} (file-system access)", where)
+        elif kind == "table":
+            w.ctx.report(
+                rules.TF_FILE_OP,
+                f"{text}: reads a text file when the model loads (normally a vocabulary asset)",
+                where,
+                severity=Severity.LOW,
+            )
         elif kind == "checkpoint":
             w.ctx.report(
                 rules.TF_CHECKPOINT_OP,
