@@ -408,3 +408,12 @@ def test_asset_path_traversal_reads_host_file_into_table(filename: str) -> None:
     hits = [f for f in ctx.findings if f.rule_id == "MLT-TF-006"]
     assert hits
     assert hits[0].severity == Severity.HIGH
+
+
+def test_text_format_asset_path_traversal() -> None:
+    asset = 'asset_file_def { tensor_info { name: "a:0" } filename: "../../etc/shadow" }'
+    text = SAVED_MODEL_PBTXT.replace("  saver_def", f"  {asset}\n  saver_def") % ("", "")
+    ctx = scan_data(text.encode(), "saved_model.pbtxt")
+    assert "MLT-TF-006" in rule_ids(ctx)
+    ctx = scan_data(text.replace("../../etc/shadow", "vocab.txt").encode(), "saved_model.pbtxt")
+    assert_clean(ctx)

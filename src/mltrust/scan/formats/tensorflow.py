@@ -537,6 +537,7 @@ _TEXT_TOKEN = re.compile(
     + r"\s*op:\s*"
     + _Q
 )
+_TEXT_ASSET = re.compile(r"\bfilename:\s*" + _Q)
 _TEXT_SAVER = re.compile(r"\b(?:filename_tensor_name|save_tensor_name|restore_op_name):\s*" + _Q)
 
 
@@ -558,6 +559,14 @@ def _text_graph(w: _Walk) -> None:
     for m in _TEXT_SAVER.finditer(text):
         if "/" in m.group(1):
             w.saver_prefixes.add(m.group(1).rsplit("/", 1)[0] + "/")
+    for m in _TEXT_ASSET.finditer(text):
+        reason = unsafe_location(m.group(1)) if m.group(1) else "is empty"
+        if reason:
+            w.ctx.report(
+                rules.TF_ASSET_ESCAPE,
+                f"asset file name {m.group(1)!r} {reason}",
+                w.loc.at(m.start()),
+            )
     matches = list(_TEXT_TOKEN.finditer(text))
     function: str | None = None
     for i, m in enumerate(matches):
