@@ -495,3 +495,17 @@ def test_property_any_mutation_fails_verification(
         (model / "sub" / "deeper" / "x").write_bytes(b"")
     with pytest.raises(VerificationError):
         verify(model, key=keys["pub"])
+
+
+def test_ignore_glob_expanded_at_signing(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    (model / "README.md").write_text("docs")
+    (model / "sub" / "notes.md").write_text("notes")
+    sign(model, key=keys["key"], ignore=["*.md"])
+    statement = statement_of(read_bundle(model / "model.sig"))
+    ignored = statement["predicate"]["serialization"]["ignore_paths"]
+    assert "README.md" in ignored and "sub/notes.md" in ignored
+    (model / "README.md").write_text("changed docs")
+    assert "README.md" not in verify(model, key=keys["pub"]).files
+    (model / "CHANGELOG.md").write_text("a file created after signing is not ignored")
+    assert differences(model, keys["pub"]) == ["added: CHANGELOG.md"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrust.attest._bundle import STATEMENT_TYPE
 from mltrust.attest._keys import PrivateKey, fingerprint
-from mltrust.attest._manifest import Manifest, build_manifest
+from mltrust.attest._manifest import Manifest, build_manifest, expand_ignore
 from mltrust.attest._sign import (
     SIGNATURE_NAME,
     format_time,
@@ -60,7 +60,7 @@ def model_manifest(path: str | Path, ignore: Sequence[str] = ()) -> Manifest:
     """The manifest whose root digest attestations name: the same files ``sign`` covers by
     default (``.git``, ``.mltrust`` and ``model.sig`` ignored, plus ``ignore``)."""
     p = Path(path)
-    extra = [SIGNATURE_NAME, *ignore] if p.is_dir() else []
+    extra = [SIGNATURE_NAME, *expand_ignore(p, ignore)] if p.is_dir() else []
     return build_manifest(p, ignore=extra)
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "Manifest",
     "SymlinkError",
     "build_manifest",
+    "expand_ignore",
 ]
 
 #: Paths model-signing always ignores when verifying.
@@ -179,6 +180,45 @@ def _shard_ranges(size: int, shard_size: int | None) -> list[tuple[int, int]]:
     if size == 0:
         return [(0, 0)]
     return [(start, min(start + shard_size, size)) for start in range(0, size, shard_size)]
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def expand_ignore(root: str | Path, entries: Iterable[str]) -> list[str]:
+    """Turn ignore patterns into the concrete relative paths they match under ``root``.
+
+    Entries without ``*``, ``?`` or ``[`` are kept as they are (a path prefix). A pattern is
+    matched with :func:`fnmatch.fnmatchcase` against every relative path (``*`` also matches
+    ``/``), without following symlinks. Signing records the *expanded* paths, so verifiers
+    (model-signing included) need no glob support, and a file created later that matches the
+    pattern is reported as added instead of being silently ignored.
+    """
+    plain: list[str] = []
+    patterns: list[str] = []
+    for raw in entries:
+        text = str(raw).replace("\\", "/").strip()
+        (patterns if _GLOB_CHARS & set(text) else plain).append(text)
+    if not patterns or not Path(root).is_dir():
+        return plain
+    import fnmatch
+
+    matched: list[str] = []
+    stack: list[tuple[str, str]] = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries_here = list(os.scandir(folder))
+        except OSError as exc:
+            raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+        for entry in entries_here:
+            rel = f"{prefix}{entry.name}"
+            if any(fnmatch.fnmatchcase(rel, p) for p in patterns):
+                matched.append(rel)
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, rel + "/"))
+    return plain + sorted(matched)
 
 
 def normalize_ignore(entries: Iterable[str]) -> tuple[str, ...]:

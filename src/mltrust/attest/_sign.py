@@ -38,7 +38,7 @@ from mltrust.attest._keys import (
     load_private_key,
     sign_bytes,
 )
-from mltrust.attest._manifest import Manifest, build_manifest
+from mltrust.attest._manifest import Manifest, build_manifest, expand_ignore
 from mltrust.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -175,6 +175,10 @@ def sign(
 ) -> Path:
     """Sign a model folder or file; returns the path of the bundle written.
 
+    ``ignore`` holds relative paths or glob patterns (see :func:`expand_ignore`); the paths
+    they match now are recorded in the signed payload, with ``.git*``, ``.mltrust`` and the
+    bundle itself (when it lies inside the folder).
+
     ``reuse`` names a previous bundle of the same model: it is first verified against the
     signer's own public key, then files whose size, mtime_ns and inode are unchanged keep their
     recorded digests instead of being re-read. Trade-off: someone who can rewrite a file and
@@ -188,7 +192,7 @@ def sign(
         raise ConfigError(f"version must be a non-negative integer, not {version!r}")
     private = resolve_private_key(key, passphrase)
     out = Path(output) if output is not None else default_signature_path(root)
-    extra_ignore = list(ignore)
+    extra_ignore = expand_ignore(root, ignore)
     if root.is_dir():
         rel = _relative_inside(out, root)
         if rel is not None:
