@@ -550,7 +550,7 @@ def test_duplicate_module_key_parser_differential() -> None:
         b'{"module": "os", "module": "keras.layers", "class_name": "system", "config": {}}]}}'
     )
     bad = [f for f in scan_bytes(data, "config.json").findings if f.rule_id == "MLT-KER-002"]
-    assert bad and bad[0].severity == Severity.CRITICAL
+    assert any(f.severity == Severity.CRITICAL and "os.system" in f.message for f in bad)
 
 
 def test_tensorflow_math_function_activation_is_benign() -> None:
@@ -600,3 +600,19 @@ def test_keras3_archive_with_weights_h5_is_benign() -> None:
     result = scan_bytes(buf.getvalue(), "model.keras")
     assert medium_plus(result.findings) == []
     assert any(f.endswith("hdf5") for f in result.formats), result.formats
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("keras.src.utils.file_utils", "rmtree"),
+        ("keras.src.saving.saving_lib", "load_model"),
+        ("keras.src.utils", "get_file"),
+        ("keras.src.layers", "os"),
+    ],
+)
+def test_keras_internal_utility_reference_is_high(module: str, name: str) -> None:
+    ref = {"module": module, "class_name": "function", "config": name, "registered_name": None}
+    dense = k3("Dense", units=3, activation=ref)
+    bad = [f for f in scan_json(functional(dense)).findings if f.rule_id == "MLT-KER-002"]
+    assert bad and bad[0].severity == Severity.HIGH

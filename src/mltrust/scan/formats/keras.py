@@ -75,6 +75,60 @@ _KERAS_DANGEROUS_NAMES = {
     "deserialize_keras_object": "rebuilds another object from data (hides the real target)",
 }
 
+#: Names that are never a Keras layer, loss or activation, whatever Keras module holds them.
+_GENERIC_DANGEROUS_NAMES = frozenset(
+    {
+        "os",
+        "sys",
+        "subprocess",
+        "shutil",
+        "system",
+        "popen",
+        "eval",
+        "exec",
+        "compile",
+        "open",
+        "__import__",
+        "import_module",
+        "getattr",
+        "setattr",
+        "rmtree",
+        "remove",
+        "unlink",
+        "copy",
+        "copyfile",
+        "move",
+        "makedirs",
+        "rename",
+        "File",
+        "urlopen",
+        "urlretrieve",
+        "run_path",
+        "run_module",
+        "loads",
+        "load",
+    }
+)
+#: Segments of Keras module paths holding file, download and code utilities, not model parts.
+_KERAS_UTILITY_SEGMENTS = frozenset(
+    {"utils", "saving", "file_utils", "io_utils", "python_utils", "config", "legacy_h5_format"}
+)
+
+
+def _keras_internal_hazard(module: str, name: object) -> str | None:
+    """Why ``module.name`` inside Keras is not a model part, or None when it may be one."""
+    if not isinstance(name, str):
+        return None
+    if name in _KERAS_DANGEROUS_NAMES:
+        return _KERAS_DANGEROUS_NAMES[name]
+    if name in _GENERIC_DANGEROUS_NAMES:
+        return "file, process or import helper, not a model component"
+    segments = set(module.split("."))
+    if name[:1].islower() and segments & _KERAS_UTILITY_SEGMENTS:
+        return "Keras utility function (files, downloads, code loading), not a model component"
+    return None
+
+
 # Dangerous callables, by dotted prefix: (severity, reason, gadget). Checked before any allowlist.
 _EXEC = "runs shell commands"
 _CODE = "evaluates or compiles Python code"
@@ -627,10 +681,11 @@ def _check_object(d: dict[str, Any], ctx: ScanContext, loc: Location, where: str
         if module in _TF_MATH_MODULES and class_name == "function":
             pass
         elif _is_keras_module(module):
-            if name in _KERAS_DANGEROUS_NAMES:
+            reason = _keras_internal_hazard(module, name)
+            if reason is not None:
                 ctx.report(
                     KER_DANGEROUS_CALLABLE,
-                    f"Keras object reaches {module}.{name}: {_KERAS_DANGEROUS_NAMES[name]}",
+                    f"Keras object reaches {module}.{name}: {reason}",
                     loc.at(detail=where),
                     severity=Severity.HIGH,
                 )
