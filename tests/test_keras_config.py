@@ -616,3 +616,12 @@ def test_keras_internal_utility_reference_is_high(module: str, name: str) -> Non
     dense = k3("Dense", units=3, activation=ref)
     bad = [f for f in scan_json(functional(dense)).findings if f.rule_id == "MLT-KER-002"]
     assert bad and bad[0].severity == Severity.HIGH
+
+
+def test_keras2_lambda_named_keras_backend_function_is_benign() -> None:
+    layer = keras2_lambda_layer()
+    layer["config"].update(
+        function="l2_normalize", function_type="function", module="keras.backend"
+    )
+    findings = scan_json(keras2_model() | {"config": {"layers": [layer]}}).findings
+    assert medium_plus(findings) == []

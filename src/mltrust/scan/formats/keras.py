@@ -609,8 +609,19 @@ def _check_lambda_layer(
         module_key = "module" if key == "function" else f"{key}_module"
         if kind == "function" and isinstance(value, str):
             module = cfg.get(module_key)
+            what = f"Lambda layer{_layer_name(d)} {key}"
+            if isinstance(module, str) and (_is_keras_module(module) or module in _TF_MATH_MODULES):
+                reason = _keras_internal_hazard(module, value)
+                if reason is not None:
+                    ctx.report(
+                        KER_DANGEROUS_CALLABLE,
+                        f"{what} reaches {module}.{value}: {reason}",
+                        loc.at(detail=where),
+                        severity=Severity.HIGH,
+                    )
+                continue
             dotted = f"{module}.{value}" if isinstance(module, str) and module else value
-            _report_callable(ctx, loc, where, dotted, f"Lambda layer{_layer_name(d)} {key}")
+            _report_callable(ctx, loc, where, dotted, what)
             continue
         code = _lambda_code(value)
         looks_like_code = (
