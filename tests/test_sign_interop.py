@@ -215,3 +215,15 @@ def test_their_signature_still_verifies_after_mltrust_attestation(
     attest_scan(model, key=key)
     result = verify(model, key=pub, attestations=True)
     assert len(result.attestations) == 1
+
+
+def test_blake3_both_ways(tmp_path: Path, keypair: tuple[Path, Path]) -> None:
+    key, pub = keypair
+    model = make_model(tmp_path)
+    their_verify(model, sign(model, key=key, hash_algorithm="blake3"), pub)
+    sig = tmp_path / "their-blake3.sig"
+    hashing = model_signing.hashing.Config().use_file_serialization(hashing_algorithm="blake3")
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=key).set_hashing_config(
+        hashing.set_ignored_paths(paths=["model.sig"])
+    ).sign(model, sig)
+    verify(model, key=pub, signature=sig)

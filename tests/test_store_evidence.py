@@ -212,3 +212,29 @@ def test_evidence_cli_without_store_is_exit_2(
     monkeypatch.chdir(tmp_path)
     assert main(["evidence", "list"]) == EXIT_ERROR
     assert "no evidence store" in capsys.readouterr().err
+
+
+def test_one_store_object_shared_by_threads(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    with EvidenceStore.open(tmp_path / "e.db") as store:
+
+        def work(offset: int) -> None:
+            try:
+                for i in range(25):
+                    store.add_statement(statement(offset * 100 + i))
+                    store.add_verdict(
+                        {"verdict": "pass", "n": offset * 100 + i},
+                        subject_digest="d",
+                        profile="default",
+                    )
+                    store.verdicts(subject_digest="d")
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(store.statements()) == 100 and len(store.verdicts()) == 100
