@@ -228,7 +228,7 @@ def test_one_store_object_shared_by_threads(tmp_path: Path) -> None:
                         profile="default",
                     )
                     store.verdicts(subject_digest="d")
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            except BaseException as exc:  # collected and asserted below
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
