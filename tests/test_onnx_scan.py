@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +61,11 @@ def node(op: str, inputs: list[str], outputs: list[str], *, domain: str = "", at
     return out
 
 
-def graph(nodes: list[bytes], initializers: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+def graph(nodes: list[bytes], initializers: Sequence[bytes] = ()) -> bytes:
     return b"".join(ld(1, n) for n in nodes) + ld(2, "g") + b"".join(ld(5, t) for t in initializers)
 
 
-def model(g: bytes, *, functions: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+def model(g: bytes, *, functions: Sequence[bytes] = ()) -> bytes:
     out = vi(1, 9) + ld(2, "mltrust-test") + ld(7, g) + ld(8, ld(1, "") + vi(2, 17))
     return out + b"".join(ld(25, f) for f in functions)
 

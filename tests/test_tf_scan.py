@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +15,7 @@ from _tensor_helpers import assert_clean, ld, rule_ids, scan_data, vi
 from mltrust.config import Limits, ScanConfig
 from mltrust.errors import InputError
 from mltrust.findings import Location, Severity
+from mltrust.scan import scan_paths
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats.tensorflow import TensorflowScanner
 
@@ -40,7 +43,7 @@ def function(name: str, nodes: list[bytes]) -> bytes:
     return ld(1, signature) + b"".join(ld(3, n) for n in nodes)
 
 
-def graph_def(nodes: list[bytes], functions: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+def graph_def(nodes: list[bytes], functions: Sequence[bytes] = ()) -> bytes:
     out = b"".join(ld(1, n) for n in nodes)
     if functions:
         out += ld(2, b"".join(ld(1, f) for f in functions))
@@ -417,3 +420,34 @@ def test_text_format_asset_path_traversal() -> None:
     assert "MLT-TF-006" in rule_ids(ctx)
     ctx = scan_data(text.replace("../../etc/shadow", "vocab.txt").encode(), "saved_model.pbtxt")
     assert_clean(ctx)
+
+
+def write_saved_model_folder(root: Path, extra_serving: Sequence[bytes] = ()) -> None:
+    (root / "variables").mkdir(parents=True)
+    (root / "assets").mkdir()
+    gd = graph_def([*SERVING, *extra_serving, node("saver_filename", "Placeholder")], TF2_SAVER)
+    (root / "saved_model.pb").write_bytes(saved_model(gd, saver=False))
+    (root / "fingerprint.pb").write_bytes(vi(1, 7) + vi(2, 8) + ld(6, vi(1, 1)))
+    layers = [{"class_name": "Dense", "config": {"units": 4}}]
+    (root / "keras_metadata.pb").write_bytes(keras_metadata(layers))
+    magic = (0xDB4775248B80FB57).to_bytes(8, "little")
+    (root / "variables" / "variables.index").write_bytes(
+        b"\0" * 64 + (b"\x10\x05\x20\x07").ljust(40, b"\0") + magic
+    )
+    (root / "variables" / "variables.data-00000-of-00001").write_bytes(b"\x00\x00\x80?" * 64)
+
+
+def test_benign_saved_model_folder_passes(tmp_path: Path) -> None:
+    write_saved_model_folder(tmp_path / "model")
+    report = scan_paths([tmp_path / "model"])
+    assert not report.failed, [
+        (r.path, [(f.rule_id, f.severity.value) for f in r.findings]) for r in report.files
+    ]
+    assert len(report.files) == 5
+    assert all(r.formats for r in report.files)
+
+
+def test_saved_model_folder_with_read_file_fails(tmp_path: Path) -> None:
+    write_saved_model_folder(tmp_path / "model", [node("leak", "ReadFile", ("path",))])
+    report = scan_paths([tmp_path / "model"])
+    assert report.failed
