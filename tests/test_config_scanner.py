@@ -423,3 +423,14 @@ def test_omegaconf_eval_resolver_interpolation_to_rce() -> None:
 def test_omegaconf_plain_interpolations_are_benign() -> None:
     data = b"root: ${oc.env:HOME}\nout: ${hydra:runtime.output_dir}/ckpt\nlr: ${optim.lr}\n"
     assert medium_plus(scan_bytes(data, "c.yaml").findings) == []
+
+
+def test_hydra_get_class_of_allowlisted_class_is_benign() -> None:
+    data = b"act:\n  _target_: hydra.utils.get_class\n  path: torch.nn.ReLU\n"
+    assert medium_plus(scan_bytes(data, "c.yaml").findings) == []
+
+
+def test_hydra_get_class_of_unknown_class_is_medium() -> None:
+    data = b"act:\n  _target_: hydra.utils.get_class\n  path: acme.Thing\n"
+    (f,) = medium_plus(scan_bytes(data, "c.yaml").findings)
+    assert f.rule_id == "MLT-CFG-003"

@@ -186,26 +186,7 @@ def _report_target(
         )
         return
     if dotted.startswith(_GADGET_PREFIXES):
-        inner = _gadget_arguments(siblings)
-        worst: tuple[Judgement, str] | None = None
-        for arg in inner:
-            v = judge_target(arg, ctx)
-            if v.severity is not None and (worst is None or v.severity > worst[0].severity):  # type: ignore[operator]
-                worst = (v, arg)
-        if worst is not None and worst[0].known_bad and worst[0].severity is not None:
-            ctx.report(
-                CFG_DANGEROUS_TARGET,
-                f"_target_ {dotted} resolves {worst[1]}: {worst[0].reason}",
-                here,
-                severity=max(worst[0].severity, Severity.HIGH, key=lambda s: s.rank),
-            )
-            return
-        ctx.report(
-            CFG_GADGET_TARGET,
-            f"_target_ {dotted}: {verdict.reason}",
-            here,
-            severity=verdict.severity,
-        )
+        _report_gadget(ctx, here, dotted, verdict, siblings)
         return
     ctx.report(
         CFG_DANGEROUS_TARGET,
@@ -215,13 +196,53 @@ def _report_target(
     )
 
 
+_GADGET_ARGUMENT_KEYS = ("path", "_args_", "func", "function", "target", "class_path", "method")
+
+
+def _report_gadget(
+    ctx: ScanContext,
+    here: Location,
+    dotted: str,
+    verdict: Judgement,
+    siblings: dict[str, Any] | None,
+) -> None:
+    """A target that resolves another one (``hydra.utils.get_class`` + ``path``): judge that."""
+    inner = [(arg, judge_target(arg, ctx)) for arg in _gadget_arguments(siblings)]
+    if not inner:
+        ctx.report(
+            CFG_GADGET_TARGET,
+            f"_target_ {dotted} resolves a callable that is not written in the config: "
+            f"{verdict.reason}",
+            here,
+            severity=verdict.severity,
+        )
+        return
+    bad = [(a, v) for a, v in inner if v.known_bad and v.severity is not None]
+    if bad:
+        arg, worst = max(bad, key=lambda item: item[1].severity.rank if item[1].severity else 0)
+        severity = worst.severity or Severity.HIGH
+        ctx.report(
+            CFG_DANGEROUS_TARGET,
+            f"_target_ {dotted} resolves {arg}: {worst.reason}",
+            here,
+            severity=severity if severity > Severity.HIGH else Severity.HIGH,
+        )
+        return
+    unknown = [a for a, v in inner if not v.allowed]
+    if unknown:
+        ctx.report(
+            CFG_UNKNOWN_TARGET,
+            f"_target_ {dotted} resolves {', '.join(unknown[:4])}, not on the allowlist",
+            here,
+        )
+
+
 def _gadget_arguments(siblings: dict[str, Any] | None) -> Iterator[str]:
     """Dotted names passed to a gadget target (``path``, ``_args_``...)."""
     if not siblings:
         return
-    for key, value in siblings.items():
-        if key == "_target_":
-            continue
+    for key in _GADGET_ARGUMENT_KEYS:
+        value = siblings.get(key)
         values = value if isinstance(value, list) else [value]
         for v in values[:64]:
             if isinstance(v, str) and _DOTTED.match(v.strip()):
