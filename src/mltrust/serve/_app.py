@@ -40,6 +40,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json")]
+_ALLOW_GET = [(b"allow", b"GET")]
 _EXTENSIONS = ["model_repository_metadata", "mltrust_security"]
 CONFIG_ENV = "MLTRUST_SERVE_CONFIG"
 
@@ -64,9 +65,16 @@ _ERR = {
 
 class _Reject(Exception):
     def __init__(
-        self, status: int, reason: str, *, body: bytes | None = None, retry_after: float = 0.0
+        self,
+        status: int,
+        reason: str,
+        *,
+        body: bytes | None = None,
+        retry_after: float = 0.0,
+        allow: bytes | None = None,
     ) -> None:
         super().__init__(reason)
+        self.allow = allow
         self.status = status
         self.reason = reason
         self.body = body if body is not None else _ERR[status]
@@ -158,9 +166,9 @@ class MltrustServer:
     async def _send(
         self, send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
-        h = list(_JSON)
-        if headers:
-            h.extend(headers)
+        h = list(headers) if headers else []
+        if not any(k == b"content-type" for k, _ in h):
+            h.extend(_JSON)
         h.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": h})
         await send({"type": "http.response.body", "body": body})
@@ -171,11 +179,11 @@ class MltrustServer:
         # unauthenticated, unaudited probes and documentation
         if path == "/v2/health/live":
             if method != "GET":
-                return await self._send(send, 405, _ERR[405])
+                return await self._send(send, 405, _ERR[405], _ALLOW_GET)
             return await self._send(send, 200, b'{"live":true}')
         if path == "/v2/health/ready":
             if method != "GET":
-                return await self._send(send, 405, _ERR[405])
+                return await self._send(send, 405, _ERR[405], _ALLOW_GET)
             ok = self.ready and not self._closed
             return await self._send(
                 send, 200 if ok else 503, b'{"ready":%s}' % (b"true" if ok else b"false")
@@ -210,6 +218,8 @@ class MltrustServer:
             status, body, reason = rej.status, rej.body, rej.reason
             if rej.retry_after:
                 extra_headers = [(b"retry-after", str(max(1, math.ceil(rej.retry_after))).encode())]
+            if rej.allow is not None:
+                extra_headers = [(b"allow", rej.allow)]
             model_label = entry.get("model", "-")
         except Exception as exc:  # noqa: BLE001 - never leak a traceback to the client
             reason = f"internal: {type(exc).__name__}"
@@ -255,18 +265,24 @@ class MltrustServer:
             raise _Reject(404, "no such route")
         identity = self._identity(scope, entry)
         if parts[1] == "metrics":
-            if len(parts) != 2 or method != "GET":
+            if len(parts) != 2:
                 raise _Reject(404, "no such route")
+            if method != "GET":
+                raise _Reject(405, "method not allowed", allow=b"GET")
             if not allowed(identity, None, "admin"):
                 raise _Reject(403, "forbidden: metrics need admin")
             return 200, self._metrics_text(), [(b"content-type", b"text/plain; version=0.0.4")], "-"
         if len(parts) == 2 or (len(parts) == 3 and parts[2] == ""):
             if method != "GET":
-                raise _Reject(405, "method not allowed")
+                raise _Reject(405, "method not allowed", allow=b"GET")
             return 200, self.server_metadata, None, "-"
+        if parts[2] == "openapi.json" and len(parts) == 3:
+            raise _Reject(405, "method not allowed", allow=b"GET")
         if parts[2] == "admin":
-            if parts[3:] != ["models"] or method != "GET":
+            if parts[3:] != ["models"]:
                 raise _Reject(404, "no such route")
+            if method != "GET":
+                raise _Reject(405, "method not allowed", allow=b"GET")
             if not allowed(identity, None, "admin"):
                 raise _Reject(403, "forbidden: admin endpoint")
             return 200, _dumps(self._admin_models()), None, "-"
@@ -294,7 +310,7 @@ class MltrustServer:
         entry["version"] = model.version
         if action == "ready":
             if method != "GET":
-                raise _Reject(405, "method not allowed")
+                raise _Reject(405, "method not allowed", allow=b"GET")
             ready = model.ready
             return (
                 200 if ready else 503,
@@ -306,10 +322,10 @@ class MltrustServer:
             raise _Reject(503, f"model not ready: {model.reason}")
         if action == "":
             if method != "GET":
-                raise _Reject(405, "method not allowed")
+                raise _Reject(405, "method not allowed", allow=b"GET")
             return 200, _dumps(model.metadata), None, name
         if method != "POST":
-            raise _Reject(405, "method not allowed")
+            raise _Reject(405, "method not allowed", allow=b"POST")
         return await self._infer(scope, receive, identity, model, entry)
 
     def _admin_models(self) -> dict[str, Any]:

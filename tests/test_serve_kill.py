@@ -1,0 +1,133 @@
+"""A real uvicorn process: CLI smoke test, graceful shutdown, and kill -9 under load losing
+nothing that was acknowledged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import json
+
+import httpx
+import pytest
+from test_serve_support import ROW, add_onnx_model, infer_body
+
+from mltrust.cli._main import main
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(repo, port, *extra):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = open(repo.parent / "server.log", "wb")  # noqa: SIM115 - closed by the caller's wait
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltrust", "serve", str(repo), "--port", str(port),
+         "--allow-unsigned", "--identity-rps", "100000", "--identity-burst", "100000", *extra],
+        stdout=subprocess.DEVNULL, stderr=log, env=env,
+    )
+    log.close()  # the child holds its own descriptor
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError((repo.parent / "server.log").read_text())
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def _cli_key(repo, capsys) -> str:
+    assert main(["serve", "keys", "create", "--repo", str(repo), "--name", "load",
+                 "--model", "iris-onnx", "--role", "infer"]) == 0
+    return capsys.readouterr().out.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = tmp_path / "repo"
+    add_onnx_model(repo)
+    return repo
+
+
+def test_cli_smoke_and_graceful_shutdown(repo, capsys):
+    key = _cli_key(repo, capsys)
+    assert key.startswith("mlt_")
+    assert main(["serve", "keys", "list", "--repo", str(repo)]) == 0
+    assert "load" in capsys.readouterr().out
+    port = _free_port()
+    proc = _start(repo, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        h = {"Authorization": f"Bearer {key}"}
+        r = httpx.post(f"{base}/v2/models/iris-onnx/infer",
+                       json=infer_body([ROW], name="X", datatype="FP32", id="smoke"), headers=h)
+        assert r.status_code == 200 and r.json()["id"] == "smoke"
+        assert httpx.get(f"{base}/v2/models/iris-onnx").status_code == 401
+        assert "server" not in r.headers  # no version banner
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    logs = (repo.parent / "server.log").read_text()
+    # uvicorn re-raises SIGTERM after its graceful shutdown so callers see the signal
+    assert proc.returncode in (0, -signal.SIGTERM), logs
+    assert "allow-unsigned" in logs and "audit log flushed" in logs
+    first = json.loads(logs.splitlines()[0])
+    assert first["level"] == "warning"
+    assert main(["audit", "verify", str(repo)]) == 0
+    assert main(["serve", "keys", "revoke", "--repo", str(repo), "load"]) == 0
+
+
+def test_kill_9_under_load_loses_no_acknowledged_request(repo, capsys):
+    key = _cli_key(repo, capsys)
+    port = _free_port()
+    proc = _start(repo, port)
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5,
+                          headers={"Authorization": f"Bearer {key}"}) as c:
+            i = 0
+            while not stop.is_set():
+                rid = f"c{n}-{i}"
+                i += 1
+                try:
+                    r = c.post("/v2/models/iris-onnx/infer",
+                               json=infer_body([ROW], name="X", datatype="FP32", id=rid))
+                except httpx.HTTPError:
+                    return
+                if r.status_code == 200 and r.json().get("id") == rid:
+                    with lock:
+                        acked.append(rid)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(acked) > 20, "the load loop acknowledged too few requests to mean anything"
+    assert main(["audit", "verify", str(repo)]) == 0
+    db = sqlite3.connect(repo / ".mltrust" / "audit.db")
+    logged = {json.loads(t).get("request_id") for (t,) in db.execute("SELECT entry FROM audit")}
+    db.close()
+    missing = [rid for rid in acked if rid not in logged]
+    assert not missing, f"{len(missing)} acknowledged requests missing from the audit log"
