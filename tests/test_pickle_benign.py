@@ -45,7 +45,14 @@ def _sklearn_models() -> dict[str, Any]:
         IsolationForest,
         RandomForestClassifier,
     )
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import f1_score, make_scorer
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import FunctionTransformer
     from sklearn.linear_model import LogisticRegression, SGDClassifier
     from sklearn.naive_bayes import GaussianNB
     from sklearn.neighbors import KNeighborsClassifier
@@ -88,6 +95,15 @@ def _sklearn_models() -> dict[str, Any]:
             "knn": KNeighborsClassifier().fit(X, y),
             "nb": GaussianNB().fit(X, y),
             "sgd": SGDClassifier().fit(X, y),
+            "log1p_transformer": FunctionTransformer(np.log1p).fit(X),
+            "grid_search": GridSearchCV(
+                LogisticRegression(), {"C": [0.1, 1.0]}, cv=2, scoring=make_scorer(f1_score)
+            ).fit(X, y),
+            "select_kbest": SelectKBest(k=2).fit(X, y),
+            "target_transform": TransformedTargetRegressor(
+                regressor=LinearRegression(), func=np.log1p, inverse_func=np.expm1
+            ).fit(X, X[:, 1] + 1),
+            "ball_tree": NearestNeighbors(algorithm="ball_tree").fit(X),
         }
 
 

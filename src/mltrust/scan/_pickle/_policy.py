@@ -401,8 +401,154 @@ _FAMILY_DENIED_NAMES = frozenset(
         "Unpickler",
         "ExitStack",
         "StringIO",
+        "Listener",
+        "Client",
+        "Connection",
+        "GzipFile",
+        "ArgumentParser",
+        "Queue",
+        "ThreadpoolController",
+        "ABCMeta",
+        "ModuleType",
+        "MethodType",
+        "PathLike",
+        "Progress",
+        "ScriptModule",
+        "ScriptFunction",
+        "CompilationUnit",
+        "PyTorchFileReader",
+        "PyTorchFileWriter",
     }
 )
+
+#: Pure functions that fitted models legitimately reference (``FunctionTransformer(np.log1p)``,
+#: ``make_scorer(accuracy_score)``): NumPy/SciPy math and scikit-learn metrics. The metric
+#: modules were checked to re-export no foreign callables.
+_MATH = frozenset(
+    {
+        "log",
+        "log1p",
+        "log2",
+        "log10",
+        "exp",
+        "expm1",
+        "exp2",
+        "sqrt",
+        "cbrt",
+        "square",
+        "abs",
+        "absolute",
+        "fabs",
+        "sign",
+        "negative",
+        "reciprocal",
+        "power",
+        "float_power",
+        "sum",
+        "mean",
+        "median",
+        "std",
+        "var",
+        "min",
+        "max",
+        "amin",
+        "amax",
+        "prod",
+        "cumsum",
+        "cumprod",
+        "nanmean",
+        "nansum",
+        "nanmedian",
+        "nanstd",
+        "nanvar",
+        "nanmin",
+        "nanmax",
+        "percentile",
+        "quantile",
+        "average",
+        "clip",
+        "floor",
+        "ceil",
+        "round",
+        "around",
+        "rint",
+        "trunc",
+        "tanh",
+        "sinh",
+        "cosh",
+        "arcsinh",
+        "arctan",
+        "sin",
+        "cos",
+        "tan",
+        "maximum",
+        "minimum",
+        "add",
+        "subtract",
+        "multiply",
+        "divide",
+        "true_divide",
+        "mod",
+        "argmax",
+        "argmin",
+        "isnan",
+        "isfinite",
+        "logical_not",
+        "ravel",
+        "transpose",
+        "asarray",
+        "nan_to_num",
+        "sort",
+    }
+)
+_FUNCTION_MODULES: dict[str, frozenset[str] | None] = {
+    "numpy": _MATH,
+    "scipy.special": frozenset(
+        {
+            "expit",
+            "logit",
+            "softmax",
+            "log_softmax",
+            "erf",
+            "erfc",
+            "gamma",
+            "gammaln",
+            "boxcox",
+            "inv_boxcox",
+            "boxcox1p",
+            "inv_boxcox1p",
+            "xlogy",
+            "logsumexp",
+            "log1p",
+        }
+    ),
+    "scipy.special._ufuncs": frozenset(
+        {
+            "expit",
+            "logit",
+            "erf",
+            "erfc",
+            "gamma",
+            "gammaln",
+            "boxcox",
+            "inv_boxcox",
+            "boxcox1p",
+            "inv_boxcox1p",
+            "xlogy",
+            "log1p",
+        }
+    ),
+    # None: any lower-case function defined in these scikit-learn metric modules.
+    "sklearn.metrics._classification": None,
+    "sklearn.metrics._regression": None,
+    "sklearn.metrics._ranking": None,
+    "sklearn.metrics.pairwise": None,
+    "sklearn.metrics.cluster._supervised": None,
+    "sklearn.metrics.cluster._unsupervised": None,
+    "sklearn.feature_selection._univariate_selection": None,
+    "sklearn.feature_selection._mutual_info": None,
+}
+_FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _CLASS_NAME = re.compile(r"_?[A-Z][A-Za-z0-9_]*\Z")
 
 # --------------------------------------------------------------------------------------------
@@ -794,6 +940,10 @@ def judge_global(module: str, name: str, config: ScanConfig | None = None) -> Gl
             f"{shown}{renamed} (reaches the attribute {'.'.join(segments[1:])!r} of "
             f"{module}.{segments[0]}; methods reached this way act on arbitrary objects)",
         )
+    if module in _FUNCTION_MODULES and _FUNCTION_NAME.match(name):
+        names = _FUNCTION_MODULES[module]
+        if names is None or name in names:
+            return GlobalVerdict(True, None, None, f"{shown} is an allowlisted pure function")
     if _family_allowed(module, name):
         return GlobalVerdict(True, None, None, f"{shown} is a class of an allowlisted library")
     if _config_allows(module, name, config):
