@@ -36,7 +36,7 @@ def _serious(findings: tuple[Finding, ...] | list[Finding]) -> list[tuple[str, s
 
 def _sklearn_models() -> dict[str, Any]:
     from sklearn.cluster import KMeans
-    from sklearn.compose import ColumnTransformer
+    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
     from sklearn.decomposition import PCA
     from sklearn.ensemble import (
         GradientBoostingClassifier,
@@ -45,20 +45,16 @@ def _sklearn_models() -> dict[str, Any]:
         IsolationForest,
         RandomForestClassifier,
     )
-    from sklearn.compose import TransformedTargetRegressor
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.feature_selection import SelectKBest
-    from sklearn.linear_model import LinearRegression
+    from sklearn.linear_model import LinearRegression, LogisticRegression, SGDClassifier
     from sklearn.metrics import f1_score, make_scorer
     from sklearn.model_selection import GridSearchCV
-    from sklearn.neighbors import NearestNeighbors
-    from sklearn.preprocessing import FunctionTransformer
-    from sklearn.linear_model import LogisticRegression, SGDClassifier
     from sklearn.naive_bayes import GaussianNB
-    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
