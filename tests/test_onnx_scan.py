@@ -394,3 +394,24 @@ def test_external_data_escape_in_model_without_ir_version(tmp_path: Path) -> Non
     ctx = scan_at(tmp_path / "model.bin", data)
     assert ctx.formats == ["onnx"]
     assert ESCAPE in rule_ids(ctx)
+
+
+def test_float_data_count_does_not_match_shape() -> None:
+    floats = ld(4, struct.pack("<3f", 1, 2, 3))
+    w = vi(1, 100) + vi(2, 1) + ld(8, "W") + floats
+    ctx = scan_data(model(graph([node("Relu", ["W"], ["Y"])], [w])), "m.onnx")
+    assert any(f.rule_id == SIZE and "holds 3" in f.message for f in ctx.findings)
+
+
+def test_benign_typed_data_fields(tmp_path: Path) -> None:
+    t = helper.make_tensor("W", TensorProto.FLOAT, [2, 3], [1, 2, 3, 4, 5, 6])
+    d = helper.make_tensor("D", TensorProto.DOUBLE, [2], [1.0, 2.0])
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["W"], ["Y"])],
+        "g",
+        [],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 3])],
+        [t, d],
+    )
+    ctx = scan_data(helper.make_model(g).SerializeToString(), "m.onnx")
+    assert ctx.findings == []

@@ -91,6 +91,8 @@ _ELEM_BITS = {
     27: 6,
     28: 6,
 }
+#: Data types stored in float_data/double_data -> values stored per element (complex: two).
+_FIXED_FIELD_VALUES = {1: 1, 14: 2, 11: 1, 15: 2}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _MAX_REPORTED = 20
 
@@ -319,6 +321,7 @@ def _tensor(w: _Walk, f: pb.Field, depth: int) -> None:
     external: dict[str, str] = {}
     location_external = False
     typed_fields = 0
+    fixed_values = 0
     for g in pb.iter_fields(data, f.value, f.end):
         if g.number == 1:
             if g.wire_type == pb.VARINT:
@@ -348,6 +351,9 @@ def _tensor(w: _Walk, f: pb.Field, depth: int) -> None:
             location_external = g.value == 1
         elif g.number in (4, 5, 6, 7, 10, 11):
             typed_fields += 1
+            if g.number in (4, 10):  # float_data (fixed32), double_data (fixed64)
+                width = 4 if g.number == 4 else 8
+                fixed_values += g.size // width if g.wire_type == pb.LEN else 1
     label = f"tensor {name!r}" if name else f"tensor at byte {f.offset}"
     if any(d < 0 for d in dims):
         w.size_problems.append((f"{label} has a negative dimension {dims}", f.offset))
@@ -367,6 +373,16 @@ def _tensor(w: _Walk, f: pb.Field, depth: int) -> None:
                     f"{label}: shape {dims} of data type {data_type} needs {nbytes} bytes but "
                     f"raw_data holds {raw.size}",
                     raw.offset,
+                )
+            )
+    elif data_type in _FIXED_FIELD_VALUES and fixed_values:
+        expected = count * _FIXED_FIELD_VALUES[data_type]
+        if fixed_values != expected:
+            w.size_problems.append(
+                (
+                    f"{label}: shape {dims} of data type {data_type} needs {expected} stored "
+                    f"values but the tensor holds {fixed_values}",
+                    f.offset,
                 )
             )
     elif typed_fields == 0 and count > 0 and nbytes is not None and data_type != 0:
