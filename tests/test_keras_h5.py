@@ -219,3 +219,14 @@ def test_h5_lambda_model_fails_cli_scan(tmp_path: Path, canary: Path) -> None:
     assert main(["scan", str(good), "--format", "json"]) == 0
     assert main(["scan", str(bad), "--format", "json"]) == 1
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_h5_lambda_with_attribute_creation_order_tracked(libver: str, canary: Path) -> None:
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver=libver, track_order=True) as f:
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["model_config"] = json.dumps(keras2_config([lambda_layer(canary)]))
+    attrs = read_root_attributes(memoryview(bio.getvalue()))
+    assert set(attrs.names) == {"keras_version", "model_config"}
+    assert "MLT-KER-001" in {f.rule_id for f in scan_bytes(bio.getvalue(), "m.h5").findings}
