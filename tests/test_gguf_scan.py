@@ -174,7 +174,7 @@ def test_huge_metadata_count_allocates_nothing() -> None:
     data = build([], [], counts=(0, 2**63))
     started = time.perf_counter()
     ctx = scan_data(data, "x.gguf")
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 2
     assert any("cannot fit" in f.message for f in ctx.findings)
 
 

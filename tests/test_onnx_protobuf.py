@@ -81,4 +81,4 @@ def test_fuzz_random_bytes_parse_or_raise_protobuf_error(data: bytes) -> None:
                 assert 0 <= f.value <= f.end <= len(data)
     except pb.ProtobufError:
         pass
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 2

@@ -376,7 +376,7 @@ def test_large_initializer_is_skipped_not_copied() -> None:
     started = time.perf_counter()
     ctx = scan_data(data, "big.onnx")
     assert ctx.findings == []
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2
     assert struct.calcsize("<Q") == 8
 
 

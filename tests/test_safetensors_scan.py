@@ -112,7 +112,7 @@ def test_huge_shape_product_does_not_hang() -> None:
     data = build({"a": one(shape=[2**62] * 50)}, b"\0" * 8)
     started = time.perf_counter()
     assert any("needs" in m for m in messages(data))
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 2
 
 
 def test_bad_data_offsets() -> None:
