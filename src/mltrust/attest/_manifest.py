@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from mltrust.errors import ConfigError, InputError
 
@@ -44,6 +45,7 @@ __all__ = [
     "GIT_IGNORES",
     "HASH_ALGORITHMS",
     "FileEntry",
+    "HashProgress",
     "Manifest",
     "SymlinkError",
     "build_manifest",
@@ -244,6 +246,14 @@ def is_ignored(rel: str, ignore: Sequence[str]) -> bool:
     return any(rel == p or rel.startswith(p + "/") for p in ignore)
 
 
+class HashProgress(Protocol):
+    """Receives hashing progress; ``advance`` is called from the hashing threads."""
+
+    def start(self, total_bytes: int) -> None: ...
+
+    def advance(self, nbytes: int) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Job:
     path: str
@@ -307,7 +317,14 @@ def _list_files(
 class _Hasher:
     """Hashes byte ranges of files on a thread pool; one preallocated buffer per thread."""
 
-    def __init__(self, hash_algorithm: str, threads: int, block: int) -> None:
+    def __init__(
+        self,
+        hash_algorithm: str,
+        threads: int,
+        block: int,
+        progress: HashProgress | None = None,
+    ) -> None:
+        self._progress = progress
         self._alg = hash_algorithm
         self._block = block
         self._threads = threads
@@ -352,6 +369,8 @@ class _Hasher:
                 if n <= 0:
                     raise InputError(f"file shrank while hashing: {job.name}")
                 h.update(view[:n])  # type: ignore[attr-defined]
+                if self._progress is not None:
+                    self._progress.advance(n)
                 pos += n
         finally:
             os.close(fd)
@@ -403,6 +422,7 @@ def build_manifest(
     allow_symlinks: bool = False,
     name: str | None = None,
     default_ignores: bool = True,
+    progress: HashProgress | None = None,
 ) -> Manifest:
     """Hash a model folder (or one file) into a :class:`Manifest`.
 
@@ -410,6 +430,7 @@ def build_manifest(
     (``.git``, ``.mltrust``, ...) are added unless ``default_ignores`` is false. ``reuse`` is
     the manifest of a previously *verified* signature: a file whose size, mtime_ns and inode
     are unchanged keeps its recorded digests instead of being re-read (see ``sign --reuse``).
+    ``progress`` is told the bytes to hash, then each block hashed (from the hashing threads).
     """
     if hash_algorithm not in HASH_ALGORITHMS:
         raise ConfigError(
@@ -466,7 +487,9 @@ def build_manifest(
             jobs.append((_Job(abspath, rel, start, end), fst.st_size))
         plan.append((rel, fst, None, first))
 
-    digests = _Hasher(hash_algorithm, _threads(), BLOCK).run(jobs)
+    if progress is not None:
+        progress.start(sum(job.end - job.start for job, _size in jobs))
+    digests = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
     files: list[FileEntry] = []
     for rel, fst, old, first in plan:
         if old is not None:

@@ -38,7 +38,7 @@ from mltrust.attest._keys import (
     load_private_key,
     sign_bytes,
 )
-from mltrust.attest._manifest import Manifest, build_manifest, expand_ignore
+from mltrust.attest._manifest import HashProgress, Manifest, build_manifest, expand_ignore
 from mltrust.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -172,6 +172,7 @@ def sign(
     allow_symlinks: bool = False,
     store: EvidenceStore | None = None,
     issued_at: datetime | None = None,
+    progress: HashProgress | None = None,
 ) -> Path:
     """Sign a model folder or file; returns the path of the bundle written.
 
@@ -212,6 +213,7 @@ def sign(
         shard_size=shard_size,
         allow_symlinks=allow_symlinks,
         name=model_name,
+        progress=progress,
     )
     name = model_name or manifest.name
     statement = manifest_statement(

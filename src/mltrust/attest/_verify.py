@@ -50,6 +50,7 @@ from mltrust.attest._manifest import (
     GIT_IGNORES,
     HASH_ALGORITHMS,
     FileEntry,
+    HashProgress,
     Manifest,
     SymlinkError,
     algorithm_name,
@@ -564,6 +565,7 @@ def verify(
     attestations: bool = False,
     keyless: KeylessPolicy | None = None,
     attestation_keys: KeySpec | Sequence[KeySpec] | None = None,
+    progress: HashProgress | None = None,
 ) -> VerifiedModel:
     """Verify a signed model folder or file against a pinned key; raise on any mismatch.
 
@@ -604,6 +606,7 @@ def verify(
             shard_size=expected.manifest.shard_size,
             allow_symlinks=expected.manifest.allow_symlinks,
             default_ignores=False,
+            progress=progress,
         )
     except SymlinkError as exc:
         raise VerificationError(

@@ -47,6 +47,59 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * factor
 
 
+class _Bar:
+    """A rich progress bar on stderr for hashing (thread-safe updates)."""
+
+    def __init__(self, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn(label),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._bar.add_task(label, total=None)
+
+    def __enter__(self) -> _Bar:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def start(self, total_bytes: int) -> None:
+        self._bar.update(self._task, total=total_bytes)
+
+    def advance(self, nbytes: int) -> None:
+        self._bar.advance(self._task, nbytes)
+
+
+def _progress(enabled: bool | None, label: str) -> Any:
+    import contextlib
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return _Bar(label) if show else contextlib.nullcontext(None)
+
+
+_progress_option = click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: on when stderr is a terminal].",
+)
+
+
 def _passphrase_for(key: Path) -> bytes | None:
     """Prompt for an encrypted key's passphrase when MLTRUST_PASSPHRASE is unset and we can."""
     if os.environ.get("MLTRUST_PASSPHRASE") is not None:
@@ -129,6 +182,7 @@ def _passphrase_for(key: Path) -> bytes | None:
     default=None,
     help="Also record the signed statement in this evidence store.",
 )
+@_progress_option
 def sign(
     path: Path,
     key: Path,
@@ -141,6 +195,7 @@ def sign(
     reuse: Path | None,
     allow_symlinks: bool,
     store_path: Path | None,
+    progress: bool | None,
 ) -> int:
     """Sign a model folder or file: a Sigstore bundle with the OpenSSF model-signing predicate.
 
@@ -149,22 +204,25 @@ def sign(
     from mltrust.attest import sign as do_sign
     from mltrust.store import EvidenceStore
 
+    passphrase = _passphrase_for(key)
     store = EvidenceStore.open(store_path) if store_path is not None else None
     try:
-        out = do_sign(
-            path,
-            key=key,
-            output=output,
-            model_name=model_name,
-            version=version,
-            ignore=ignore,
-            hash_algorithm=hash_algorithm,
-            passphrase=_passphrase_for(key),
-            reuse=reuse,
-            shard_size=parse_size(shard_size) if shard_size else None,
-            allow_symlinks=allow_symlinks,
-            store=store,
-        )
+        with _progress(progress, "signing") as bar:
+            out = do_sign(
+                path,
+                key=key,
+                output=output,
+                model_name=model_name,
+                version=version,
+                ignore=ignore,
+                hash_algorithm=hash_algorithm,
+                passphrase=passphrase,
+                reuse=reuse,
+                shard_size=parse_size(shard_size) if shard_size else None,
+                allow_symlinks=allow_symlinks,
+                store=store,
+                progress=bar,
+            )
     finally:
         if store is not None:
             store.close()
@@ -248,6 +306,7 @@ def _result_json(model: Any) -> dict[str, Any]:
     show_default=True,
     help="Output format.",
 )
+@_progress_option
 def verify(
     path: Path,
     keys: tuple[Path, ...],
@@ -260,6 +319,7 @@ def verify(
     cert_oidc_issuer: str | None,
     rekor_key: Path | None,
     fmt: str,
+    progress: bool | None,
 ) -> int:
     """Verify a signed model against a pinned key; exit 0 verified, 1 mismatch, 2 error.
 
@@ -283,16 +343,19 @@ def verify(
         )
     if not keys and keyless is None:
         raise ConfigError("give a pinned public key with --key (or a keyless policy)")
+    age = parse_duration(max_age) if max_age else None
     try:
-        model = do_verify(
-            path,
-            key=list(keys) if keys else None,
-            signature=signature,
-            max_age=parse_duration(max_age) if max_age else None,
-            state=state,
-            attestations=attestations,
-            keyless=keyless,
-        )
+        with _progress(progress, "verifying") as bar:
+            model = do_verify(
+                path,
+                key=list(keys) if keys else None,
+                signature=signature,
+                max_age=age,
+                state=state,
+                attestations=attestations,
+                keyless=keyless,
+                progress=bar,
+            )
     except VerificationError as exc:
         if fmt == "json":
             doc = {
