@@ -434,3 +434,10 @@ def test_hydra_get_class_of_unknown_class_is_medium() -> None:
     data = b"act:\n  _target_: hydra.utils.get_class\n  path: acme.Thing\n"
     (f,) = medium_plus(scan_bytes(data, "c.yaml").findings)
     assert f.rule_id == "MLT-CFG-003"
+
+
+def test_many_unknown_targets_are_capped() -> None:
+    doc = {f"m{i}": {"_target_": f"acme.M{i}"} for i in range(3000)}
+    findings = scan_bytes(json.dumps(doc).encode(), "c.json").findings
+    assert len(findings) < 1100
+    assert by_rule(findings, "MLT-GEN-003")

@@ -50,6 +50,7 @@ from mltrust.scan.formats.keras import (
     analyze_keras_config,
     is_keras_config,
     judge_callable,
+    too_many_findings,
 )
 from mltrust.scan.interface import FormatScanner
 
@@ -256,7 +257,10 @@ def _check_document(
 
     ``keras`` says whether the document is a Keras config; by default its shape decides.
     """
+    start = len(ctx.findings)
     for d, path in _iter_dicts(doc, ctx, loc):
+        if too_many_findings(ctx, start, loc):
+            break
         where = "" if path == "/" else path
         target = d.get("_target_")
         if isinstance(target, str):

@@ -42,6 +42,7 @@ from mltrust.scan.formats._rules_keras_config import (
 )
 
 __all__ = [
+    "MAX_FINDINGS_PER_DOCUMENT",
     "Judgement",
     "analyze_keras_config",
     "is_keras_config",
@@ -492,6 +493,23 @@ def _describe_code(b64: str | None) -> tuple[list[str], bool]:
 # Config walk
 
 
+#: Findings one document may add before the rest of it is summarised as unchecked.
+MAX_FINDINGS_PER_DOCUMENT = 1000
+
+
+def too_many_findings(ctx: ScanContext, start: int, loc: Location) -> bool:
+    """True (after reporting it once) when a document has produced too many findings."""
+    if len(ctx.findings) - start < MAX_FINDINGS_PER_DOCUMENT:
+        return False
+    ctx.report(
+        _rules.LIMIT_EXHAUSTED,
+        f"more than {MAX_FINDINGS_PER_DOCUMENT} findings in one document; the rest of it was "
+        "not checked",
+        loc,
+    )
+    return True
+
+
 def is_keras_config(doc: object) -> bool:
     """Whether a parsed JSON document has the shape of a Keras model (or layer) config."""
     if not isinstance(doc, dict):
@@ -753,7 +771,10 @@ def analyze_keras_config(
     ``references=False`` checks only serialized code (Lambda layers, ``__lambda__``), for
     documents that do not have the shape of a Keras config.
     """
+    start = len(ctx.findings)
     for d, where in _iter_dicts(doc, ctx, loc):
+        if too_many_findings(ctx, start, loc):
+            break
         if references:
             _check_object(d, ctx, loc, where)
         else:
