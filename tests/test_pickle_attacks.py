@@ -684,3 +684,11 @@ def test_sniff_claims_every_protocol(protocol: int) -> None:
 
     data = pickle.dumps({"a": [1, 2.5, "x", b"y", None, True]}, protocol=protocol)
     assert PickleScanner().sniff(memoryview(data), "noext")
+
+
+def test_unbounded_stack_growth_is_a_limit_finding() -> None:
+    data = P2 + b"K\x01" * 1_100_000 + b"."
+    started = time.perf_counter()
+    fs = direct(data)
+    assert time.perf_counter() - started < 5.0
+    assert "MLT-GEN-003" in rules(fs)

@@ -50,6 +50,9 @@ _DECODE_LIMIT = 4096
 _BYTES_LIMIT = 256
 #: Longest text line (protocol 0 argument) accepted.
 _MAX_LINE = 1 << 20
+#: Memo entries and stack values held at most (checked every 65536 opcodes): bounds memory.
+_MAX_MEMO = 2_000_000
+_MAX_STACK = 1_000_000
 #: Imports remembered in ``ctx.facts``.
 _MAX_FACT_IMPORTS = 1000
 _JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
@@ -1108,6 +1111,11 @@ class _Analyser:
                 if not count & 0xFFFF:
                     if count > budget:
                         raise _Limit(f"more than {self.max_ops} opcodes in one pickle stream")
+                    if len(memo) > _MAX_MEMO or len(stack) > _MAX_STACK:
+                        raise _Limit(
+                            f"memo ({len(memo)}) or stack ({len(stack)}) larger than the "
+                            "analysis keeps in memory"
+                        )
                     ctx.check_deadline()
                 pos = table[op](pos + 1)
         except _Stop as stop:
