@@ -509,3 +509,13 @@ def test_ignore_glob_expanded_at_signing(tmp_path: Path, keys: dict[str, Path]) 
     assert "README.md" not in verify(model, key=keys["pub"]).files
     (model / "CHANGELOG.md").write_text("a file created after signing is not ignored")
     assert differences(model, keys["pub"]) == ["added: CHANGELOG.md"]
+
+
+def test_single_file_renamed(tmp_path: Path, keys: dict[str, Path]) -> None:
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(b"\x01" * 100)
+    sig = sign(f, key=keys["key"])
+    moved = f.rename(tmp_path / "other.safetensors")
+    assert differences(moved, keys["pub"], signature=sig) == [
+        "renamed: model.safetensors -> other.safetensors"
+    ]

@@ -18,6 +18,7 @@ Decisions (each has a test named after the attack it stops):
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -265,8 +266,11 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
     if not isinstance(extras, Mapping):
         raise VerificationError("malformed mltrust extras in the signed payload")
     algorithm = algorithm_name(hash_type, shard_size)
-
-    import hashlib
+    declared = extras.get("files")
+    if file_name is not None and isinstance(declared, list) and len(declared) == 1:
+        signed_name = declared[0].get("name") if isinstance(declared[0], Mapping) else None
+        if isinstance(signed_name, str) and signed_name and "/" not in signed_name:
+            file_name = signed_name  # the name the file was signed under (names are bound)
 
     compat = hashlib.sha256()
     per_file: dict[str, list[tuple[int, int, str]]] = {}
@@ -306,7 +310,6 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
             "the signed manifest is inconsistent: resources do not hash to the subject digest"
         )
     sizes: dict[str, int] = {}
-    declared = extras.get("files")
     if declared is not None:
         if not isinstance(declared, list):
             raise VerificationError("malformed file list in the signed payload")
