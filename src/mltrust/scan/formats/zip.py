@@ -22,13 +22,20 @@ nested *only if* no other scanner already recognised the whole file from offset 
 followed by a zip is scanned once, by the pickle scanner that the engine runs on the same bytes,
 instead of twice.
 
-CRC policy: every member's CRC-32 is verified in full — no sampling (zlib.crc32 runs at about
-3 GB/s per core here and releases the GIL). In archives of 128 MiB or more, STORED members are
-checked on two worker threads while the main thread sniffs and scans members; a single member
-of 128 MiB or more is split into 64 MiB chunks checked on both threads and combined with the
-CRC-32 combination algebra. The pages of each chunk are released from this process with
-``madvise(MADV_DONTNEED)`` once checked (read-only file mapping: the page cache keeps them), so
-resident memory stays bounded by a few chunks however large the checkpoint.
+CRC policy. A CRC mismatch never stops a member from being scanned (content is sniffed and
+scanned whatever its checksum, as PyTorch's reader loads it), so the CRC is an integrity signal,
+not a gate. Every member that is not a raw tensor storage — pickles, TorchScript code, configs,
+nested archives, anything else — is verified in full. Raw storages (``<top>/data/<n>`` in both
+headers; bytes that are never executed) are verified in full, in central-directory order, up
+to 256 MiB per archive; storages beyond that budget are not CRC-checked and their count and size
+are recorded in the facts (``zip_crc_unverified_*``). The choice is deterministic (the same
+file gives the same findings every run) and keeps a 1 GiB checkpoint above 1 GB/s on two
+loaded cores, where verifying every storage byte measured 0.6 GB/s. Verification runs on two
+worker threads (zlib.crc32 releases the GIL) while the main thread sniffs and scans members; a
+single member of 128 MiB or more is split into 16 MiB chunks checked on both threads and
+combined with the CRC-32 combination algebra. The pages of each chunk and of each scanned
+member are released from this process with ``madvise(MADV_DONTNEED)`` (read-only file mapping:
+the page cache keeps them), so resident memory stays bounded however large the checkpoint.
 """
 
 from __future__ import annotations
@@ -67,8 +74,10 @@ _MAX_COMMENT = 0xFFFF
 #: Flag bits ordinary writers set: compression options (1, 2), data descriptor (3), UTF-8 (11).
 _ORDINARY_FLAGS = 0b0000_1000_0000_1110
 _ENCRYPTED = 0x0001 | 0x0040
-_CRC_CHUNK = 64 << 20
+_CRC_CHUNK = 16 << 20
 _PARALLEL_MIN = 128 << 20
+#: Bytes of raw tensor storages CRC-checked per archive (see the CRC policy above).
+_RAW_CRC_BUDGET = 256 << 20
 
 _RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
 _TORCH_META = re.compile(
@@ -299,6 +308,11 @@ def stored_crc(view: memoryview, start: int, end: int, pool: ThreadPoolExecutor 
     return _combine_crcs(parts)
 
 
+def _count_fact(ctx: ScanContext, key: str, amount: int) -> None:
+    value = ctx.facts.get(key, 0)
+    ctx.facts[key] = (value if isinstance(value, int) else 0) + amount
+
+
 def _check_crc(ctx: ScanContext, mloc: Location, crc: int, recorded: int) -> None:
     if crc != recorded:
         ctx.report(
@@ -367,12 +381,18 @@ class ZipScanner(FormatScanner):
         self._check_prefix_and_gaps(data, ctx, loc, directory, spans)
         pool = ThreadPoolExecutor(max_workers=2) if len(data) >= _PARALLEL_MIN else None
         pending: list[tuple[Future[int], ZipEntry]] = []
+        budget = [_RAW_CRC_BUDGET]
         try:
             for entry in entries:
                 ctx.check_deadline()
-                self._scan_member(data, ctx, loc, entry, spans.get(entry.index), pool, pending)
+                self._scan_member(
+                    data, ctx, loc, entry, spans.get(entry.index), pool, pending, budget
+                )
             for future, entry in pending:
                 _check_crc(ctx, loc.member(entry.name), future.result(), entry.crc)
+                span = spans.get(entry.index)
+                if span is not None:
+                    release_pages(data, span[0], span[1])
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -535,6 +555,7 @@ class ZipScanner(FormatScanner):
         span: tuple[int, int, str] | None,
         pool: ThreadPoolExecutor | None,
         pending: list[tuple[Future[int], ZipEntry]],
+        budget: list[int],
     ) -> None:
         mloc = loc.member(e.name)
         if span is None:
@@ -555,7 +576,17 @@ class ZipScanner(FormatScanner):
                     f"stored member declares {e.csize} bytes stored but {e.usize} uncompressed",
                     mloc,
                 )
-            if pool is None:
+            size = end - start
+            raw = bool(_RAW_STORAGE.match(e.name)) and bool(_RAW_STORAGE.match(lname))
+            verify = not raw or size <= budget[0]
+            if raw and verify:
+                budget[0] -= size
+            elif raw:
+                _count_fact(ctx, "zip_crc_unverified_members", 1)
+                _count_fact(ctx, "zip_crc_unverified_bytes", size)
+            if not verify:
+                pass
+            elif pool is None:
                 _check_crc(ctx, mloc, stored_crc(data, start, end, None), e.crc)
             elif end - start >= _PARALLEL_MIN:
                 # One large member: its chunks run on both threads while this one waits.
@@ -575,6 +606,9 @@ class ZipScanner(FormatScanner):
         finally:
             if holder is not None:
                 content.release()
+            else:
+                # Whatever the nested scanners touched of this member leaves resident memory.
+                release_pages(data, start, end)
 
     def _decode(
         self, stored: memoryview, e: ZipEntry, ctx: ScanContext, mloc: Location
