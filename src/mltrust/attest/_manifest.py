@@ -74,7 +74,8 @@ class FileEntry:
     """One file of a manifest.
 
     ``digests`` holds one hex digest for a whole file, or one per shard (offset order).
-    ``mtime_ns`` and ``ino`` are stat hints for ``--reuse`` only; they are not part of equality.
+    ``mtime_ns``, ``ctime_ns`` and ``ino`` are stat hints for ``--reuse`` only; they are not
+    part of equality.
     """
 
     name: str
@@ -82,6 +83,7 @@ class FileEntry:
     algorithm: str
     digests: tuple[str, ...]
     mtime_ns: int = field(default=0, compare=False)
+    ctime_ns: int = field(default=0, compare=False)
     ino: int = field(default=0, compare=False)
 
     @property
@@ -428,8 +430,8 @@ def build_manifest(
 
     ``ignore`` holds relative paths (a file or a folder, matched by path prefix); the defaults
     (``.git``, ``.mltrust``, ...) are added unless ``default_ignores`` is false. ``reuse`` is
-    the manifest of a previously *verified* signature: a file whose size, mtime_ns and inode
-    are unchanged keeps its recorded digests instead of being re-read (see ``sign --reuse``).
+    the manifest of a previously *verified* signature: a file whose size, inode, mtime_ns and
+    ctime_ns are unchanged keeps its recorded digests instead of being re-read (``--reuse``).
     ``progress`` is told the bytes to hash, then each block hashed (from the hashing threads).
     """
     if hash_algorithm not in HASH_ALGORITHMS:
@@ -477,6 +479,7 @@ def build_manifest(
             old is not None
             and old.size == fst.st_size
             and old.mtime_ns == fst.st_mtime_ns
+            and old.ctime_ns == fst.st_ctime_ns
             and old.ino == fst.st_ino
             and old.mtime_ns != 0
         ):
@@ -503,6 +506,7 @@ def build_manifest(
                 algorithm=algorithm,
                 digests=tuple(digests[first : first + count]),
                 mtime_ns=fst.st_mtime_ns,
+                ctime_ns=fst.st_ctime_ns,
                 ino=fst.st_ino,
             )
         )

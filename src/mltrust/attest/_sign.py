@@ -7,7 +7,7 @@ model-signing lacks rides in one extra predicate field, ``predicate.mltrust``, w
 verifiers ignore by specification and which is covered by the same signature:
 
 * ``rootDigest.sha256``: mltrust's root digest (binds names and sizes, see :mod:`._manifest`);
-* ``files``: name, size and stat hints (``mtimeNs``, ``inode``) per file; the stat hints are
+* ``files``: name, size and stat hints (``mtimeNs``, ``ctimeNs``, ``inode``) per file; the hints are
   used only by ``sign --reuse`` and never trusted by verification;
 * ``modelName``, ``modelVersion``, ``issuedAt``: freshness and rollback protection;
 * ``keyFingerprint``: the signer's key (informational; the verifier pins its own key).
@@ -93,7 +93,13 @@ def manifest_statement(
         "issuedAt": format_time(issued_at),
         "keyFingerprint": signer_fingerprint,
         "files": [
-            {"name": f.name, "size": f.size, "mtimeNs": f.mtime_ns, "inode": f.ino}
+            {
+                "name": f.name,
+                "size": f.size,
+                "mtimeNs": f.mtime_ns,
+                "ctimeNs": f.ctime_ns,
+                "inode": f.ino,
+            }
             for f in manifest.files
         ],
     }
@@ -181,10 +187,12 @@ def sign(
     bundle itself (when it lies inside the folder).
 
     ``reuse`` names a previous bundle of the same model: it is first verified against the
-    signer's own public key, then files whose size, mtime_ns and inode are unchanged keep their
-    recorded digests instead of being re-read. Trade-off: someone who can rewrite a file and
-    restore its size, mtime and inode (root, or the file's owner with ``touch``/``debugfs``)
-    gets the old digest signed; use ``--reuse`` only on storage you control.
+    signer's own public key, then files whose size, inode, mtime_ns and ctime_ns are unchanged
+    keep their recorded digests instead of being re-read. Trade-off: the stat data is trusted.
+    The owner can restore mtime with ``touch``, but ctime changes on every write and can only
+    be reset by root (changing the clock, ``debugfs``) or on file systems that do not keep it
+    (some network/FUSE mounts); such an attacker gets stale digests signed. Use ``--reuse``
+    only on local storage you control; a full ``sign`` has no such assumption.
     """
     root = Path(path)
     if not root.exists() and not root.is_symlink():

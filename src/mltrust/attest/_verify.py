@@ -536,7 +536,7 @@ def trusted_manifest_from_bundle(
     files = []
     for f in expected.manifest.files:
         h = hints.get(f.name, {})
-        mt, ino = h.get("mtimeNs", 0), h.get("inode", 0)
+        mt, ct, ino = h.get("mtimeNs", 0), h.get("ctimeNs", 0), h.get("inode", 0)
         files.append(
             FileEntry(
                 name=f.name,
@@ -544,6 +544,7 @@ def trusted_manifest_from_bundle(
                 algorithm=f.algorithm,
                 digests=f.digests,
                 mtime_ns=mt if isinstance(mt, int) else 0,
+                ctime_ns=ct if isinstance(ct, int) else 0,
                 ino=ino if isinstance(ino, int) else 0,
             )
         )
