@@ -519,3 +519,22 @@ def test_single_file_renamed(tmp_path: Path, keys: dict[str, Path]) -> None:
     assert differences(moved, keys["pub"], signature=sig) == [
         "renamed: model.safetensors -> other.safetensors"
     ]
+
+
+def test_reuse_not_fooled_by_restored_mtime(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """Same size, same inode, mtime put back with utime: ctime still betrays the write."""
+    import time
+
+    model = make_model(tmp_path)
+    first = sign(model, key=keys["key"], output=tmp_path / "v1.sig")
+    p = model / "config.json"
+    st = p.stat()
+    time.sleep(0.01)
+    with open(p, "r+b") as fh:  # same inode, same size
+        fh.write(b'{"layers": 9}')
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert p.stat().st_mtime_ns == st.st_mtime_ns and p.stat().st_ino == st.st_ino
+    second = sign(model, key=keys["key"], output=tmp_path / "v2.sig", reuse=first)
+    verify(model, key=keys["pub"], signature=second)  # the new content was hashed
+    with pytest.raises(VerificationError):
+        verify(model, key=keys["pub"], signature=first)
