@@ -361,3 +361,35 @@ def test_other_profiles_run_end_to_end(
         report = json.loads(out)
         assert report["profile"]["name"] == name
         assert not [c for c in report["controls"] if c["status"] == "error"]
+
+
+def test_sarif_reports_expired_waivers_and_collector_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mltrust.evidence._licenses import LicenseCollector
+
+    def boom(self: object, ctx: object) -> object:
+        raise RuntimeError("simulated collector bug")
+
+    monkeypatch.setattr(LicenseCollector, "collect", boom)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    waivers = tmp_path / "w.yaml"
+    waivers.write_text("- {control: model-signed, justification: old, expires: 2001-01-01}\n")
+    code, out, _ = _run(capsys, str(folder), "--waivers", str(waivers), "-f", "sarif", "--no-store")
+    assert code == 1  # model-signed fails (its waiver expired) and dominates the error
+    sarif = json.loads(out)
+    _sarif_validator().validate(sarif)
+    ids = [r["ruleId"] for r in sarif["runs"][0]["results"]]
+    assert "MLT-POL-001" in ids and "MLT-POL-002" in ids
+    code, out, _ = _run(
+        capsys, str(folder), "-f", "json", "--no-store", "--profile", str(_profile_file(tmp_path))
+    )
+    assert code == 2  # nothing failed, but a collector did: fail closed as an error
+    assert json.loads(out)["collector_errors"][0]["collector"] == "licenses"
+
+
+def _profile_file(tmp_path: Path) -> Path:
+    path = tmp_path / "always.yaml"
+    path.write_text("controls:\n  - {id: always, title: t, check: 'true'}\n")
+    return path

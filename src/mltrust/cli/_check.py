@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import output_option, stdout_is_terminal
+from mltrust.cli._common import output_option, stderr_is_terminal, stdout_is_terminal
 from mltrust.errors import ConfigError, Error
 
 __all__ = ["check", "run_check"]
@@ -220,17 +220,27 @@ def check(
     """
     from mltrust.report import CheckFormat, render_check, write_output
 
-    report, ctx = run_check(
-        path,
-        profile=profile,
-        waivers=waivers,
-        keys=keys,
-        advisory_db=advisory_db,
-        image_report=image_report,
-        environment=environment,
-        store=not no_store,
-        sign_key=sign_key,
-    )
+    status = None
+    if stderr_is_terminal():
+        from rich.console import Console
+
+        status = Console(stderr=True).status(f"checking {path} ...")
+        status.start()
+    try:
+        report, ctx = run_check(
+            path,
+            profile=profile,
+            waivers=waivers,
+            keys=keys,
+            advisory_db=advisory_db,
+            image_report=image_report,
+            environment=environment,
+            store=not no_store,
+            sign_key=sign_key,
+        )
+    finally:
+        if status is not None:
+            status.stop()
     if bom_output is not None:
         bom = ctx.shared.get("bom")
         if bom is None:

@@ -136,6 +136,15 @@ class DependencyCollector(Collector):
                     Location(d.source, detail=f"line {d.line}" if d.line else None),
                 )
             )
+        for x in drift:
+            findings.append(
+                Finding.of(
+                    _rules.DEP_DRIFT,
+                    f"{x.required_by} requires {x.requirement}, a range that can resolve "
+                    "differently on the next install",
+                    Location("environment", detail=x.required_by),
+                )
+            )
         section["drifting"] = [
             {"package": x.package, "requirement": x.requirement, "required_by": x.required_by}
             for x in drift

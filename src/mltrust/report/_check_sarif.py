@@ -122,6 +122,33 @@ def _finding_result(f: Finding, index: dict[str, int], base: str) -> dict[str, A
     return out
 
 
+def _engine_results(
+    report: CheckReport, index: dict[str, int], subject_uri: str
+) -> list[dict[str, Any]]:
+    """Engine-level findings: failed collectors and expired waivers."""
+    from mltrust.findings import Location
+    from mltrust.policy import _rules as policy_rules
+
+    verdict = report.verdict
+    findings = [
+        Finding.of(
+            policy_rules.COLLECTOR_ERROR,
+            f"collector {e['collector']} failed: {e['message']}",
+            Location(subject_uri),
+        )
+        for e in verdict.collector_errors
+    ]
+    findings.extend(
+        Finding.of(
+            policy_rules.WAIVER_EXPIRED,
+            f"waiver for {w.control} expired on {w.expires.isoformat()} ({w.justification})",
+            Location(subject_uri),
+        )
+        for w in verdict.expired_waivers
+    )
+    return [_finding_result(f, index, ".") for f in findings]
+
+
 def check_sarif(report: CheckReport) -> dict[str, Any]:
     verdict = report.verdict
     subject_uri = _uri(report.base, ".") if report.base not in ("", ".") else "."
@@ -135,6 +162,7 @@ def check_sarif(report: CheckReport) -> dict[str, Any]:
         if r.status not in (ControlStatus.PASS, ControlStatus.SKIP)
     ]
     results.extend(_finding_result(f, finding_index, report.base) for f in report.findings)
+    results.extend(_engine_results(report, finding_index, subject_uri))
     version = report.tool_version or "0"
     return {
         "$schema": SARIF_SCHEMA,
