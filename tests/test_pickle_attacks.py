@@ -692,3 +692,16 @@ def test_unbounded_stack_growth_is_a_limit_finding() -> None:
     fs = direct(data)
     assert time.perf_counter() - started < 5.0
     assert "MLT-GEN-003" in rules(fs)
+
+
+def test_joblib_raw_region_pickle_with_long_innocent_prefix(canary: Path) -> None:
+    class NoTell(io.BytesIO):
+        def tell(self) -> int:
+            raise io.UnsupportedOperation("no tell")
+
+    prefix = b"N0" * 100  # 200 harmless opcodes before the payload
+    hidden = prefix + b"cos\nsystem\n(S'" + cmd(canary).encode() + b"'\ntR."
+    buf = NoTell()
+    joblib.dump({"a": np.frombuffer(hidden, dtype=np.uint8)}, buf)
+    fs = findings(buf.getvalue(), "m.joblib")
+    assert "MLT-JBL-004" in rules(fs)

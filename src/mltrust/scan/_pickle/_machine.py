@@ -1012,7 +1012,7 @@ class _Analyser:
             raise _Limit("joblib array truncated")
 
         def hidden_pickle_check(region: int, offset: int, index: int) -> None:
-            if an.shadow or not looks_like_pickle(mv, region, strict=True, need_import=True):
+            if an.shadow or not looks_like_pickle(mv, region, strict=True):
                 return
             an.shadow = True
             try:
