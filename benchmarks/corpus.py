@@ -271,6 +271,22 @@ def _pickle_payloads(canary: Path) -> dict[str, Callable[[], bytes]]:
         body += _call(_g("os", "system", p), _s(cmd, p))
         return _wrap(body, p)
 
+    def bytearray_decoy() -> bytes:
+        p = 5
+        body = b"\x96" + struct.pack("<Q", 1 << 20) + b"\x00" * (1 << 20) + b"0"
+        body += _call(_g("os", "system", p), _s(cmd, p))
+        return _wrap(body, p)
+
+    def path_touch() -> bytes:
+        p = 4
+        path = _call(_g("pathlib", "Path", p), _s(str(canary), p))
+        return _wrap(_call(_g("pathlib", "Path.touch", p), path), p)
+
+    def computed_name() -> bytes:
+        p = 4
+        name = _call(_g("builtins", "str", p), _s("system", p))
+        return _wrap(_s("os", p) + name + b"\x93(" + _s(cmd, p) + b"tR", p)
+
     def framed(proto: int) -> Callable[[], bytes]:
         return lambda: pickle.dumps(_Reduce(os.system, cmd), protocol=proto)
 
@@ -348,6 +364,12 @@ def _pickle_payloads(canary: Path) -> dict[str, Callable[[], bytes]]:
         "payload-then-garbage": trailing_garbage,
         "benign-then-payload-stream": second_stream,
         "large-binbytes-decoy": big_decoy,
+        "bytearray8-decoy-proto5": bytearray_decoy,
+        "os.system-via-posixpath": lambda: sys_call("posixpath", "os.system", 4),
+        "pathlib.Path.touch": path_touch,
+        "computed-attribute-name": computed_name,
+        "ext2-opcode": lambda: _wrap(b"\x83\x01\x01(" + _s(cmd, 2) + b"tR", 2),
+        "ext4-opcode": lambda: _wrap(b"\x84\x01\x00\x01\x00(" + _s(cmd, 2) + b"tR", 2),
     }
     return payloads
 
@@ -639,10 +661,52 @@ def _malicious_other_formats(add: Callable[..., None], canary: Path) -> None:
     add("malicious", "config/nemo-builtins-eval.json",
         json.dumps({"model": {"_target_": "builtins.eval", "_args_": ["1+1"]}}).encode(),
         "hydra-target-eval-json", ("config",))  # fmt: skip
+    reg = {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": 2},
+           "registered_name": "subprocess>Popen"}  # fmt: skip
+    add("malicious", "keras/registered-name-popen.keras",
+        _keras_zip(_sequential([_dense("a", 4), reg])), "keras-registered-name-popen",
+        ("zip", "config"))  # fmt: skip
+    _malicious_headers(add)
     for tag, op in (("readfile", "ReadFile"), ("writefile", "WriteFile"), ("pyfunc", "PyFunc")):
         pb = _tf_saved_model([("x", "Placeholder"), ("fn", op), ("y", "Identity")])
         add("malicious", f"tensorflow/{tag}/saved_model.pb", pb, f"tf-savedmodel-{tag}",
             ("tensorflow",))  # fmt: skip
+
+
+def _malicious_headers(add: Callable[..., None]) -> None:
+    """Files whose headers lie about sizes and counts (loaders over-read or over-allocate)."""
+    gguf_head = b"GGUF" + struct.pack("<IQQ", 3, 1 << 62, 1 << 62)
+    add("malicious", "gguf/count-bomb.gguf", gguf_head + b"\x00" * 64, "gguf-count-bomb",
+        ("gguf",))  # fmt: skip
+    header = json.dumps(
+        {"w": {"dtype": "F32", "shape": [1024, 1024], "data_offsets": [0, 4 << 20]}}
+    )
+    raw = header.encode()
+    add("malicious", "safetensors/size-lie.safetensors",
+        struct.pack("<Q", len(raw)) + raw + b"\x00" * 64, "safetensors-size-lie",
+        ("safetensors",))  # fmt: skip
+    add("malicious", "safetensors/header-overflow.safetensors",
+        struct.pack("<Q", 1 << 40) + b"{}", "safetensors-header-length-overflow",
+        ("safetensors",))  # fmt: skip
+    try:
+        from onnx import TensorProto, helper
+
+        tensor = TensorProto()
+        tensor.name = "w"
+        tensor.data_type = TensorProto.FLOAT
+        tensor.dims.extend([1 << 20, 1 << 10])
+        tensor.raw_data = b"\x00" * 16
+        graph = helper.make_graph(
+            [helper.make_node("Add", ["x", "w"], ["y"])], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+            initializer=[tensor],
+        )  # fmt: skip
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        add("malicious", "onnx/tensor-size-lie.onnx", model.SerializeToString(),
+            "onnx-tensor-size-lie", ("onnx",))  # fmt: skip
+    except ImportError:
+        pass
 
 
 def _gguf_bytes(gguf: Any, template: str) -> bytes:
@@ -740,6 +804,11 @@ def _benign(add: Callable[..., None]) -> None:
             torch.save(obj, buf, _use_new_zipfile_serialization=False)
             add("benign", f"torch/{tag}-legacy.pt", buf.getvalue(), f"torch-legacy-{tag}",
                 ("pytorch-legacy", "pickle"))  # fmt: skip
+        buf = io.BytesIO()
+        torch.save(net.state_dict(), buf)
+        tgz = gzip.compress(_tar([("model/weights.pt", buf.getvalue())]))
+        needs = ("compressed", "tar", "zip", "pickle")
+        add("benign", "torch/checkpoint.tar.gz", tgz, "torch-zip-in-tar-gz", needs)
     except ImportError:
         pass
     add("benign", "keras/dense.keras", _keras_zip(_sequential([_dense("a", 8), _dense("b", 2)])),
@@ -804,6 +873,19 @@ def _benign(add: Callable[..., None]) -> None:
         "tar-gz-plain-pickle", ("compressed", "tar", "pickle"))  # fmt: skip
     add("benign", "plain/list-p0.pkl", pickle.dumps({"a": [1, 2.5, "x"]}, protocol=0),
         "pickle-proto0-dict")  # fmt: skip
+    try:
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.save(buf, np.array([1, "label", 2.5, None], dtype=object), allow_pickle=True)
+        add("benign", "numpy/object-plain.npy", buf.getvalue(), "npy-object-plain-values",
+            ("numpy", "pickle"))  # fmt: skip
+        buf = io.BytesIO()
+        np.save(buf, np.linspace(0, 1, 500))
+        add("benign", "numpy/array.npy.gz", gzip.compress(buf.getvalue()), "npy-gzip",
+            ("compressed", "numpy"))  # fmt: skip
+    except ImportError:
+        pass
 
 
 def main(argv: list[str]) -> int:
