@@ -228,7 +228,7 @@ class MLPModel(Classifier):
 
     def logits_vjp(self, X: np.ndarray, G: np.ndarray) -> np.ndarray:
         acts, pres = self._forward(X)
-        delta = G[:, 1:2] - G[:, 0:1] if self.binary else G
+        delta = G[:, 1:2] if self.binary else G
         for i in range(len(self.coefs) - 1, -1, -1):
             grad_a = delta @ self.coefs[i].T
             if i == 0:
