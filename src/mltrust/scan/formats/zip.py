@@ -522,12 +522,16 @@ class ZipScanner(FormatScanner):
             if not others:
                 ctx.scan_nested(prefix, loc.member("[prefix]"), "prefix")
         # Gaps between members (beyond data descriptors) and before the central directory.
-        ends = sorted((s[1], s[0]) for s in spans.values())
+        end_by_offset: dict[int, int] = {}
+        for e in d.entries:
+            if e.index in spans:
+                end_by_offset[e.offset] = max(end_by_offset.get(e.offset, 0), spans[e.index][1])
         regions: list[tuple[int, int]] = []
-        for off in [*offsets[1:], d.cd_start]:
-            prev_end = max((hi for hi, lo in ends if lo < off), default=first)
-            if off - prev_end > 24:
-                regions.append((prev_end, off))
+        reach = first
+        for off in [*offsets, d.cd_start]:
+            if off - reach > 24:
+                regions.append((reach, off))
+            reach = max(reach, end_by_offset.get(off, off))
         for lo, hi in regions:
             gap = data[lo:hi]
             if _LOC in bytes(gap[: 1 << 20]):
