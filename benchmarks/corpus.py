@@ -520,7 +520,7 @@ def _malicious_containers(
         ):
             buf = io.BytesIO()
             joblib.dump([np.arange(5000, dtype=np.float64), evil], buf, compress=compress)
-            needs = ("pickle",) if compress == 0 else ("pickle", "compressed")
+            needs: tuple[str, ...] = ("pickle",) if compress == 0 else ("pickle", "compressed")
             add("malicious", f"joblib/payload-after-array.{suffix}", buf.getvalue(),
                 f"joblib-payload-after-array-{suffix}", needs)  # fmt: skip
         arr = np.empty(2, dtype=object)
@@ -759,7 +759,7 @@ def _benign(add: Callable[..., None]) -> None:
                                  (("lzma", 3), "joblib.lzma")):  # fmt: skip
             buf = io.BytesIO()
             joblib.dump(models["forest"], buf, compress=compress)
-            needs = ("pickle",) if compress == 0 else ("pickle", "compressed")
+            needs: tuple[str, ...] = ("pickle",) if compress == 0 else ("pickle", "compressed")
             add("benign", f"sklearn/forest.{suffix}", buf.getvalue(), f"joblib-{suffix}", needs)
         buf = io.BytesIO()
         joblib.dump({"a": np.random.default_rng(0).normal(size=(50, 50)), "m": models["logreg"]},
@@ -807,8 +807,8 @@ def _benign(add: Callable[..., None]) -> None:
         buf = io.BytesIO()
         torch.save(net.state_dict(), buf)
         tgz = gzip.compress(_tar([("model/weights.pt", buf.getvalue())]))
-        needs = ("compressed", "tar", "zip", "pickle")
-        add("benign", "torch/checkpoint.tar.gz", tgz, "torch-zip-in-tar-gz", needs)
+        tgz_needs = ("compressed", "tar", "zip", "pickle")
+        add("benign", "torch/checkpoint.tar.gz", tgz, "torch-zip-in-tar-gz", tgz_needs)
     except ImportError:
         pass
     add("benign", "keras/dense.keras", _keras_zip(_sequential([_dense("a", 8), _dense("b", 2)])),
