@@ -705,3 +705,11 @@ def test_joblib_raw_region_pickle_with_long_innocent_prefix(canary: Path) -> Non
     joblib.dump({"a": np.frombuffer(hidden, dtype=np.uint8)}, buf)
     fs = findings(buf.getvalue(), "m.joblib")
     assert "MLT-JBL-004" in rules(fs)
+
+
+def test_time_limit_is_a_finding_and_never_raises() -> None:
+    data = pickle.dumps(list(range(300_000)), protocol=4)
+    ctx = ScanContext(config=ScanConfig(), deadline=time.monotonic() - 1)
+    summary = scan_pickle_stream(memoryview(data), ctx, Location("slow.pkl"))
+    assert not summary.complete
+    assert "MLT-GEN-003" in rules(ctx.findings)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
 from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
@@ -1121,7 +1122,7 @@ class _Analyser:
         except _Stop as stop:
             ok = True
             pos = stop.args[0]
-        except _Limit as exc:
+        except (_Limit, LimitExceeded) as exc:
             if not self.shadow:
                 ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", self.at(op_pos, op_index))
         except RecursionError:
