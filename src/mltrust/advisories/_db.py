@@ -312,7 +312,7 @@ class AdvisoryDB:
                         continue
                     try:
                         doc = _parse(name.lower(), data)
-                    except (ValueError, yaml.YAMLError) as exc:
+                    except (ValueError, yaml.YAMLError, RecursionError) as exc:
                         log.warning("skipping %s: not valid OSV JSON/YAML (%s)", name, exc)
                         skipped += 1
                         continue

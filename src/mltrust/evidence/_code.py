@@ -80,7 +80,10 @@ def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     IPython magics and shell escapes (``%``, ``!``) become blank lines so that line numbers
     stay aligned. Raises ``ValueError`` for a document that is not a notebook.
     """
-    doc = json.loads(raw)
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise ValueError("notebook JSON is nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
         raise ValueError("not a Jupyter notebook (no cells)")
     lines: list[str] = []
@@ -166,7 +169,7 @@ class CodeCollector(Collector):
         for src in sources:
             try:
                 hits = list(analyse_source(src.text))
-            except (SyntaxError, ValueError) as exc:
+            except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
                 not_analysed.append(src.rel)
                 line = getattr(exc, "lineno", 0) or 0
                 findings.append(

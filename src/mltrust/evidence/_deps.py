@@ -104,7 +104,7 @@ class DependencyCollector(Collector):
                     if not has_lock:
                         direct_unpinned.extend(d for d in parsed if not d.pinned)
                 else:
-                    parsed = parse_requirements(path, rel)
+                    parsed = parse_requirements(path, rel, root=ctx.root)
                     deps.extend(d for d in parsed if d.pinned)
                     direct_unpinned.extend(d for d in parsed if not d.pinned)
             except DependencyFileError as exc:

@@ -71,8 +71,15 @@ def _read(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def parse_requirements(path: Path, rel: str, *, _depth: int = 0) -> list[Dependency]:
-    """Requirements in pip's requirements-file format (``-r`` includes are followed)."""
+def parse_requirements(
+    path: Path, rel: str, *, root: Path | None = None, _depth: int = 0
+) -> list[Dependency]:
+    """Requirements in pip's requirements-file format.
+
+    ``-r``/``-c`` includes are followed only inside ``root`` (the project; default: the file's
+    folder), so a hostile project cannot make the checker read, and echo, files elsewhere.
+    """
+    base = (root or path.parent).resolve()
     out: list[Dependency] = []
     logical = ""
     start = 0
@@ -92,8 +99,23 @@ def parse_requirements(path: Path, rel: str, *, _depth: int = 0) -> list[Depende
         if line.startswith(("-r ", "--requirement ", "-c ", "--constraint ")):
             target = line.split(None, 1)[1].strip()
             include = (path.parent / target).resolve()
-            if _depth < _MAX_INCLUDE_DEPTH and include.is_file():
-                out.extend(parse_requirements(include, target, _depth=_depth + 1))
+            if not include.is_relative_to(base):
+                raise DependencyFileError(
+                    f"{rel}:{start}: include {target!r} is outside the project"
+                )
+            if _depth >= _MAX_INCLUDE_DEPTH:
+                raise DependencyFileError(
+                    f"{rel}:{start}: includes nested more than {_MAX_INCLUDE_DEPTH} deep (a loop?)"
+                )
+            if include.is_file():
+                out.extend(
+                    parse_requirements(
+                        include,
+                        include.relative_to(base).as_posix(),
+                        root=base,
+                        _depth=_depth + 1,
+                    )
+                )
             continue
         if line.startswith("-"):  # -e, --index-url, --hash on its own line ...
             continue
@@ -104,7 +126,10 @@ def parse_requirements(path: Path, rel: str, *, _depth: int = 0) -> list[Depende
             if "://" in text or text.startswith((".", "/")):  # URL or local path
                 out.append(Dependency(text, None, text, rel, start))
                 continue
-            raise DependencyFileError(f"{rel}:{start}: not a valid requirement: {text!r}") from None
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise DependencyFileError(
+                f"{rel}:{start}: not a valid requirement: {shown!r}"
+            ) from None
         out.append(
             Dependency(
                 normalize_name(req.name), _pinned_version(req), str(req.specifier), rel, start

@@ -115,6 +115,8 @@ class ImageReportCollector(Collector):
             if path.stat().st_size > _MAX_BYTES:
                 raise InputError(f"{path}: image report larger than {_MAX_BYTES} bytes")
             data = json.loads(path.read_bytes())
+        except RecursionError:
+            raise InputError(f"image report {path} is nested too deeply") from None
         except OSError as exc:
             raise InputError(f"cannot read image report {path}: {exc.strerror}") from None
         except ValueError as exc:

@@ -178,7 +178,7 @@ def read_front_matter(text: str) -> dict[str, Any]:
         return {}
     try:
         data = yaml.safe_load(text[3:end])
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

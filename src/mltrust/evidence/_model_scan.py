@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -97,23 +98,36 @@ _NEVER_MODEL = frozenset(
     }
 )
 _READ_THRESHOLD = 1 << 20
+#: A protocol 0/1 pickle that starts with GLOBAL: ``c<module>\n<name>\n``.
+_PROTO0_GLOBAL = re.compile(rb"c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n")
 _MAGICS = (b"\x93NUMPY", b"\x89HDF\r\n\x1a\n", b"GGUF", b"PK\x03\x04")
 
 
 def is_model_file(path: Path) -> bool:
-    """Whether ``path`` looks like a serialized model, by suffix or by its first bytes."""
+    """Whether ``path`` looks like a serialized model, by suffix or by its first bytes.
+
+    Pickle content is recognised whatever the file is called (a pickle named ``notes.txt`` is
+    still a model to scan); other container formats only when the name does not say text.
+    """
     suffix = path.suffix.lower()
     if suffix in MODEL_SUFFIXES:
         return True
-    if suffix in _NEVER_MODEL or path.name.startswith("."):
-        return False
     try:
+        size = path.stat().st_size
         with path.open("rb") as fh:
-            head = fh.read(8)
+            head = fh.read(256)
+            tail = b""
+            if size:
+                fh.seek(max(size - 2, 0))
+                tail = fh.read(2)
     except OSError:
         return False
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # pickle protocol 2-5
         return True
+    if _PROTO0_GLOBAL.match(head) and tail.rstrip(b"\r\n").endswith(b"."):  # protocol 0/1
+        return True
+    if suffix in _NEVER_MODEL or path.name.startswith("."):
+        return False
     return head.startswith(_MAGICS)
 
 

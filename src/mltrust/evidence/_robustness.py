@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from mltrust.errors import Error
 from mltrust.evidence._attestations import read_statements
 from mltrust.evidence.interface import CollectContext, Collected, Collector
 
@@ -29,6 +30,33 @@ def _numbers(node: Any, key: str, depth: int = 0) -> Iterator[float]:
     elif isinstance(node, list):
         for v in node:
             yield from _numbers(v, key, depth + 1)
+
+
+def _verified(ctx: CollectContext, name: str, statement: Mapping[str, Any]) -> bool:
+    """Whether the bundle ``name`` is signed by a trusted key (``--key``) and is about this
+    subject or one of its files."""
+    if not ctx.keys:
+        return False
+    try:
+        from mltrust.attest import load_public_key, verify_attestation
+    except ImportError:
+        return False
+    here = {ctx.sha256(rel, p) for rel, p in ctx.files()}
+    subjects = statement.get("subject") or []
+    claimed = [
+        s.get("digest", {}).get("sha256")
+        for s in subjects
+        if isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping)
+    ]
+    about = next((d for d in claimed if d in here), None)
+    if about is None:
+        return False
+    try:
+        keys = [load_public_key(k) for k in ctx.keys]
+        verify_attestation(ctx.root / ".mltrust" / name, keys, root_digest=about)
+    except Error:
+        return False
+    return True
 
 
 class RobustnessCollector(Collector):
@@ -55,12 +83,13 @@ class RobustnessCollector(Collector):
         robust: list[float] = []
         clean: list[float] = []
         sources: list[str] = []
-        signed = True
+        signed = verified = True
         for name, statement, enveloped in read_statements(ctx.root):
             if statement.get("predicateType") != ROBUSTNESS_PREDICATE:
                 continue
             sources.append(name)
             signed = signed and enveloped
+            verified = verified and enveloped and _verified(ctx, name, statement)
             predicate = statement.get("predicate", {})
             robust.extend(_numbers(predicate, "robust_accuracy"))
             clean.extend(_numbers(predicate, "clean_accuracy"))
@@ -68,6 +97,7 @@ class RobustnessCollector(Collector):
             "present": bool(sources),
             "attestations": len(sources),
             "signed": bool(sources) and signed,
+            "verified": bool(sources) and verified,
             "min_robust_accuracy": min(robust) if robust else -1.0,
             "min_clean_accuracy": min(clean) if clean else -1.0,
             "sources": sources,

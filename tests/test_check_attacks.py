@@ -1,0 +1,132 @@
+"""Attacks on the release gate itself: a hostile project must not get a pass, crash the
+checker, or make it read and echo files outside the project."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from _check_helpers import MALICIOUS_PICKLE
+from mltrust.evidence import CollectContext, collect_evidence
+from mltrust.evidence._depsources import DependencyFileError, parse_requirements
+from mltrust.policy import ControlStatus, VerdictStatus, evaluate, load_profile
+
+PROTO0_PICKLE = b"cposix\nsystem\n(S'touch /tmp/pwned'\ntR."
+
+
+def _verdict(root: Path, profile: str = "default", **kw: object):  # type: ignore[no-untyped-def]
+    bundle = collect_evidence(CollectContext(root, **kw))  # type: ignore[arg-type]
+    return bundle, evaluate(load_profile(profile), bundle.document)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("notes.txt", MALICIOUS_PICKLE),
+        ("config.json", MALICIOUS_PICKLE),
+        ("README.md", PROTO0_PICKLE),
+        ("weights", MALICIOUS_PICKLE),
+    ],
+)
+def test_attack_pickle_disguised_as_text_file(tmp_path: Path, name: str, data: bytes) -> None:
+    (tmp_path / name).write_bytes(data)
+    bundle, verdict = _verdict(tmp_path)
+    assert name in bundle.document["scan"]["not_scanned_files"] + [
+        f["path"] for f in bundle.document["scan"]["findings"]
+    ]
+    assert verdict.status is VerdictStatus.FAIL
+    failed = {r.control.id for r in verdict.by_status(ControlStatus.FAIL)}
+    assert failed & {"model-scan-clean", "model-scanned"}
+
+
+def test_attack_requirements_include_outside_project(tmp_path: Path) -> None:
+    secret = tmp_path / "outside.txt"
+    secret.write_text("root:x:0:0:supersecret-line:/root:/bin/bash\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text("-r ../outside.txt\njinja2==3.1.4\n")
+    bundle, verdict = _verdict(project, advisory_db=tmp_path / "none.db")
+    errors = bundle.document["deps"]["errors"]
+    assert errors and "outside the project" in errors[0]
+    assert "supersecret" not in json.dumps(bundle.document)
+    readable = next(r for r in verdict.results if r.control.id == "dependency-files-readable")
+    assert readable.status is ControlStatus.FAIL
+
+
+def test_attack_requirements_include_loop_terminates(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("-r b.txt\nx==1\n")
+    (tmp_path / "b.txt").write_text("-r a.txt\ny==1\n")
+    with pytest.raises(DependencyFileError, match="nested"):
+        parse_requirements(tmp_path / "a.txt", "a.txt")
+
+
+def test_attack_symlinked_files_are_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").symlink_to(outside / "id_rsa")
+    (project / "linked").symlink_to(outside, target_is_directory=True)
+    bundle, _ = _verdict(project)
+    assert bundle.document["code"]["secrets"] == []
+    assert bundle.document["deps"]["present"] is False
+
+
+def test_attack_deeply_nested_inputs_do_not_crash(tmp_path: Path) -> None:
+    (tmp_path / "deep.ipynb").write_text("[" * 200_000 + "]" * 200_000)
+    (tmp_path / "deep.py").write_text("x = " + "(" * 5_000 + "1" + ")" * 5_000 + "\n")
+    (tmp_path / "README.md").write_text("---\nlicense: " + "[" * 50_000 + "\n---\n")
+    bundle, verdict = _verdict(tmp_path)
+    assert bundle.errors == ()
+    assert sorted(bundle.document["code"]["not_analysed"]) == ["deep.ipynb", "deep.py"]
+    assert verdict.status is not VerdictStatus.ERROR
+
+
+def test_attack_forged_robustness_attestation_is_not_verified(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    forged = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "model.safetensors", "digest": {"sha256": "0" * 64}}],
+        "predicateType": "https://mltrust.dev/robustness/v1",
+        "predicate": {"clean_accuracy": 1.0, "results": [{"eps": 0.3, "robust_accuracy": 1.0}]},
+    }
+    (tmp_path / ".mltrust").mkdir()
+    envelope = {
+        "payloadType": "application/vnd.in-toto+json",
+        "payload": base64.b64encode(json.dumps(forged).encode()).decode(),
+        "signatures": [{"sig": base64.b64encode(b"not a signature").decode()}],
+    }
+    (tmp_path / ".mltrust" / "robustness.json").write_text(json.dumps(envelope))
+    bundle, verdict = _verdict(tmp_path, "atlas")
+    section = bundle.document["robustness"]
+    assert section["present"] and section["signed"] and not section["verified"]
+    hardening = next(r for r in verdict.results if r.control.id == "AML.M0003")
+    assert hardening.status is ControlStatus.WARN
+    assert "not signed by a trusted key" in hardening.details[0]
+
+
+def test_signed_robustness_attestation_verifies(tmp_path: Path) -> None:
+    attest = pytest.importorskip("mltrust.attest", reason="signing (mltrust.attest) not present")
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    keys = attest.generate_keypair(tmp_path / "k" / "robust", passphrase=None)
+    from mltrust.digest import sha256_file
+
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "model.safetensors", "digest": {"sha256": sha256_file(model)}}],
+        "predicateType": "https://mltrust.dev/robustness/v1",
+        "predicate": {"clean_accuracy": 0.95, "results": [{"eps": 0.1, "robust_accuracy": 0.7}]},
+    }
+    bundle = attest.sign_statement(statement, attest.load_private_key(keys.private_path))
+    (tmp_path / ".mltrust").mkdir()
+    (tmp_path / ".mltrust" / "robustness.bundle.json").write_text(json.dumps(bundle))
+    evidence, verdict = _verdict(tmp_path, "atlas", keys=(keys.public_path,))
+    assert evidence.document["robustness"]["verified"] is True
+    assert evidence.document["robustness"]["min_robust_accuracy"] == 0.7
+    hardening = next(r for r in verdict.results if r.control.id == "AML.M0003")
+    assert hardening.status is ControlStatus.PASS
