@@ -141,3 +141,13 @@ def test_load_torch_refuses_malicious_checkpoint(tmp_path: Path, canary: Path) -
     with pytest.raises(UnsafeModelError):
         load_torch(path)
     assert not canary.exists()
+
+
+def test_load_numpy_npy_and_npz() -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.arange(6).reshape(2, 3))
+    assert load(buf.getvalue()).tolist() == [[0, 1, 2], [3, 4, 5]]
+    buf = io.BytesIO()
+    np.savez(buf, a=np.ones(2), b=np.zeros(3))
+    out = load(buf.getvalue())
+    assert out["a"].tolist() == [1.0, 1.0] and out["b"].shape == (3,)

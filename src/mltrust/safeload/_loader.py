@@ -7,6 +7,7 @@ import io
 import lzma
 import os
 import pickle
+import zipfile
 import zlib
 from collections.abc import Callable
 from typing import IO, Any
@@ -116,7 +117,16 @@ def _decompress(data: bytes, config: ScanConfig) -> bytes:
 
 
 def _kind(data: bytes) -> str:
+    if data[:6] == b"\x93NUMPY":
+        return "numpy"
     if data[:4] == _ZIP_MAGIC:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return "torch"
+        if names and all(n.endswith(".npy") for n in names):
+            return "numpy"
         return "torch"
     if data[:12].find(_LEGACY_TORCH_MAGIC) >= 0:
         return "torch"
@@ -151,6 +161,8 @@ def load(
         return _load_torch_bytes(data, name, fail_on=fail_on, config=config, map_location="cpu")
     if kind == "joblib":
         return _load_joblib_bytes(data, name, fail_on=fail_on, config=config)
+    if kind == "numpy":
+        return _load_numpy_bytes(data, name, fail_on=fail_on, config=config)
     _scan_or_raise(data, name, fail_on, config)
     try:
         return RestrictedUnpickler(io.BytesIO(data), config=config).load()
@@ -158,6 +170,23 @@ def load(
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the real loader is an input error
         raise InputError(f"cannot unpickle {name}: {type(exc).__name__}: {exc}") from None
+
+
+def _load_numpy_bytes(data: bytes, name: str, *, fail_on: Severity, config: ScanConfig) -> Any:
+    """NumPy ``.npy``/``.npz``: scanned, then loaded with ``allow_pickle=False``."""
+    import numpy as np
+
+    _scan_or_raise(data, name, fail_on, config)
+    try:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                return {key: loaded[key] for key in loaded.files}
+        return loaded
+    except ValueError as exc:
+        raise UnsafeModelError(f"refused to load {name}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of the real loader is an input error
+        raise InputError(f"cannot load {name}: {type(exc).__name__}: {exc}") from None
 
 
 def load_joblib(
