@@ -130,3 +130,26 @@ def test_signed_robustness_attestation_verifies(tmp_path: Path) -> None:
     assert evidence.document["robustness"]["min_robust_accuracy"] == 0.7
     hardening = next(r for r in verdict.results if r.control.id == "AML.M0003")
     assert hardening.status is ControlStatus.PASS
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"- " * 200_000 + b"x\n", b"id: X\nd: " + b"[" * 100_000 + b"\n", b"{" * 100_000 + b"\n"],
+)
+def test_attack_deep_yaml_advisory_cannot_crash_import(tmp_path: Path, payload: bytes) -> None:
+    """libyaml's C loader segfaults on such documents; the import must skip them instead."""
+    from mltrust.advisories import AdvisoryDB
+
+    src = tmp_path / "osv"
+    src.mkdir()
+    (src / "evil.yaml").write_bytes(payload)
+    (src / "good.yaml").write_bytes(b"id: GOOD-1\naffected: []\n")
+    stats = AdvisoryDB.import_osv(src, tmp_path / "db.sqlite")
+    assert (stats.advisories, stats.skipped) == (1, 1)
+
+
+def test_attack_deep_yaml_model_card_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("---\nlicense: " + "- " * 100_000 + "mit\n---\n")
+    bundle, _ = _verdict(tmp_path)
+    assert bundle.errors == ()
+    assert bundle.document["licenses"]["present"] is False

@@ -23,6 +23,7 @@ import yaml
 
 from mltrust.advisories._cvss import cvss3_base_score, severity_from_score
 from mltrust.advisories._versions import is_affected, max_known_version, normalize_name
+from mltrust.advisories._yaml import load_untrusted_yaml
 from mltrust.errors import ConfigError, InputError
 
 __all__ = ["Advisory", "AdvisoryDB", "ImportStats", "Match", "default_db_path"]
@@ -35,11 +36,6 @@ _MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 #: Most members read from one zip archive.
 _MAX_ZIP_MEMBERS = 500_000
 _SUFFIXES = (".json", ".yaml", ".yml")
-
-try:  # the C loader is several times faster on thousands of small files
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -140,7 +136,7 @@ def _severity(doc: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
 def _parse(name: str, data: bytes) -> Any:
     if name.endswith(".json"):
         return json.loads(data)
-    return yaml.load(data, Loader=_Loader)  # noqa: S506 - a safe loader (CSafeLoader)
+    return load_untrusted_yaml(data)
 
 
 def _documents(source: Path) -> Iterator[tuple[str, bytes | None]]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from mltrust.advisories._yaml import C_LOADER_MAX_INDICATORS, indicator_count, load_untrusted_yaml
 from mltrust.evidence import _rules
 from mltrust.evidence.interface import CollectContext, Collected, Collector
 from mltrust.findings import Finding, Location
@@ -18,6 +19,7 @@ __all__ = ["LicenseCollector", "license_category", "read_front_matter", "spdx_fr
 
 PREDICATE_TYPE = "https://mltrust.dev/licenses/v1"
 _MAX_TEXT = 1024 * 1024
+_MAX_FRONT_MATTER = 256 * 1024
 
 #: Hugging Face ``license:`` identifiers and common spellings -> SPDX (or LicenseRef-) IDs.
 _ALIASES: dict[str, str] = {
@@ -176,9 +178,11 @@ def read_front_matter(text: str) -> dict[str, Any]:
     end = text.find("\n---", 3)
     if end < 0:
         return {}
+    if end > _MAX_FRONT_MATTER or indicator_count(text[3:end]) > C_LOADER_MAX_INDICATORS:
+        return {}  # not a real model card: cards are small and shallow
     try:
-        data = yaml.safe_load(text[3:end])
-    except (yaml.YAMLError, RecursionError):
+        data = load_untrusted_yaml(text[3:end])
+    except (yaml.YAMLError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 

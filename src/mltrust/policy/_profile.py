@@ -247,6 +247,6 @@ def load_profile(name_or_path: str | Path) -> Profile:
         )
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"profile {source} is not valid YAML: {exc}") from None
     return parse_profile(data, source=source)

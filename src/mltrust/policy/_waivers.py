@@ -97,6 +97,6 @@ def load_waivers(path: str | Path) -> tuple[Waiver, ...]:
         raise ConfigError(f"cannot read waivers {p}: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"waivers {p} are not valid YAML: {exc}") from None
     return parse_waivers(data, source=str(p))
