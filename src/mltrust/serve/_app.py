@@ -8,7 +8,6 @@ respond. Every decision is audited before the client hears about it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
@@ -23,6 +22,7 @@ from mltrust import __version__
 from mltrust.serve._audit import AuditLog
 from mltrust.serve._auth import Authenticator, AuthError, Identity, JwtVerifier
 from mltrust.serve._authz import allowed
+from mltrust.serve._batching import Batcher
 from mltrust.serve._codec import ProtocolError, decode_infer_request, encode_tensor, input_digest
 from mltrust.serve._config import ServerConfig
 from mltrust.serve._keys import KeyStore, load_or_create_secret
@@ -120,6 +120,14 @@ class MltrustServer:
         self.executor = ThreadPoolExecutor(
             max_workers=config.inference_threads, thread_name_prefix="mltrust-infer"
         )
+        for m in self.models.values():
+            if m.runtime is not None and m.settings is not None:
+                m.batcher = Batcher(
+                    m.runtime,
+                    self.executor,
+                    timeout_s=m.settings.policy.timeout_s,
+                    max_rows=m.settings.policy.max_batch_rows,
+                )
         self.openapi = _dumps(openapi_document())
         self.server_metadata = _dumps(
             {"name": "mltrust", "version": __version__, "extensions": _EXTENSIONS}
@@ -451,13 +459,11 @@ class MltrustServer:
         features = next(iter(request.inputs.values())) if len(request.inputs) == 1 else None
         if features is not None and features.ndim == 2 and features.dtype.kind in "fiub":
             await self._detect(identity, model, features, entry)
-        inputs = request.inputs
-        loop = asyncio.get_running_loop()
+        batcher = model.batcher
+        if batcher is None:
+            raise _Reject(503, "model not ready")
         try:
-            result = await asyncio.wait_for(
-                loop.run_in_executor(self.executor, runtime.predict, inputs, outputs),
-                settings.policy.timeout_s,
-            )
+            result = await batcher.predict(request.inputs, outputs, rows)
         except TimeoutError:
             raise _Reject(504, "inference timeout") from None
         except Exception as exc:  # noqa: BLE001

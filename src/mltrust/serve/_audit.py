@@ -94,11 +94,7 @@ class AuditLog:
     async def append(self, entry: dict[str, Any]) -> int:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
-
-        def done(seq: int | None, exc: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle, fut, seq, exc)
-
-        self._submit(entry, done)
+        self._submit(entry, _LoopWaiter(loop, fut))
         return await fut
 
     def append_sync(self, entry: dict[str, Any], timeout: float = 30.0) -> int:
@@ -163,8 +159,18 @@ class AuditLog:
             for _, done in batch:
                 done(None, exc)
             return
+        # one wake-up per event loop for the whole batch, not one per entry
+        by_loop: dict[int, tuple[asyncio.AbstractEventLoop, list[Any]]] = {}
         for (_, done), seq in zip(batch, seqs, strict=True):
-            done(seq, None)
+            if isinstance(done, _LoopWaiter):
+                by_loop.setdefault(id(done.loop), (done.loop, []))[1].append((done.future, seq))
+            else:
+                done(seq, None)
+        for loop, items in by_loop.values():
+            try:
+                loop.call_soon_threadsafe(_settle_many, items)
+            except RuntimeError:  # the loop was closed: nobody is waiting any more
+                pass
 
     def _write(self, batch: list[tuple[dict[str, Any], Callable[..., None]]]) -> list[int]:
         db = self._db
@@ -203,6 +209,28 @@ class AuditLog:
             tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(doc), encoding="ascii")
             os.replace(tmp, self.head_path)
+
+
+class _LoopWaiter:
+    """A caller waiting on an event loop; settled in bulk by the writer thread."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[int]) -> None:
+        self.loop = loop
+        self.future = future
+
+    def __call__(self, seq: int | None, exc: BaseException | None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(_settle, self.future, seq, exc)
+        except RuntimeError:
+            pass
+
+
+def _settle_many(items: list[tuple[asyncio.Future[int], int]]) -> None:
+    for fut, seq in items:
+        if not fut.done():
+            fut.set_result(seq)
 
 
 def _settle(fut: asyncio.Future[int], seq: int | None, exc: BaseException | None) -> None:

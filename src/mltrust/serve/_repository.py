@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mltrust.errors import ConfigError, Error
+from mltrust.serve._batching import Batcher
 from mltrust.serve._extraction import ExtractionMonitor
 from mltrust.serve._logging import log
 from mltrust.serve._settings import (
@@ -70,6 +71,7 @@ class ServedModel:
     outputs: tuple[str, ...] = ()
     output_names: frozenset[str] = frozenset()
     labels: np.ndarray | None = None
+    batcher: Batcher | None = None
 
     @property
     def ready(self) -> bool:

@@ -92,19 +92,39 @@ class CompiledSchema:
             if rows not in (-1, n):
                 raise ValidationFailed("inputs disagree on the batch size")
             rows = n
+            ranged = spec.lo is not None and spec.hi is not None and arr.dtype != object
+            if (
+                ranged
+                and arr.ndim == 2
+                and spec.lo is not None
+                and arr.shape[1] == spec.lo.shape[0]
+            ):
+                # one pass: NaN fails both comparisons, so in-range implies finite
+                if not bool(np.logical_and(arr >= spec.lo, arr <= spec.hi).all()):
+                    self._explain(spec, name, arr)
+                continue
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 raise ValidationFailed(f"input {name!r}: NaN or infinite value")
-            if spec.lo is not None and spec.hi is not None and arr.dtype != object:
-                width = spec.lo.shape[0]
-                if arr.ndim == 2 and arr.shape[1] == width:
-                    bad = (arr < spec.lo) | (arr > spec.hi)
-                elif width == 1:
-                    bad = (arr < spec.lo[0]) | (arr > spec.hi[0])
-                else:
-                    raise ValidationFailed(f"input {name!r}: feature count does not match ranges")
-                if bad.any():
-                    col = int(np.argwhere(bad)[0][-1]) if arr.ndim == 2 else 0
-                    raise ValidationFailed(
-                        f"input {name!r}: feature {col} outside the range seen in training"
-                    )
+            if ranged:
+                self._explain(spec, name, arr)
         return rows
+
+    @staticmethod
+    def _explain(spec: _Input, name: str, arr: np.ndarray) -> None:
+        """Raise the precise reason a tensor failed the range check (or return if it passed)."""
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValidationFailed(f"input {name!r}: NaN or infinite value")
+        if spec.lo is None or spec.hi is None:
+            return
+        width = spec.lo.shape[0]
+        if arr.ndim == 2 and arr.shape[1] == width:
+            bad = (arr < spec.lo) | (arr > spec.hi)
+        elif width == 1:
+            bad = (arr < spec.lo[0]) | (arr > spec.hi[0])
+        else:
+            raise ValidationFailed(f"input {name!r}: feature count does not match ranges")
+        if bad.any():
+            col = int(np.argwhere(bad)[0][-1]) if arr.ndim == 2 else 0
+            raise ValidationFailed(
+                f"input {name!r}: feature {col} outside the range seen in training"
+            )

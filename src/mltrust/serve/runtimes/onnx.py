@@ -77,6 +77,10 @@ class OnnxRuntime:
         self._inputs = tuple(declared_in.get(s.name, s) for s in discovered_in)
         self._outputs = discovered_out
         self._default = tuple(o.name for o in discovered_out)
+        #: batch concurrent requests only when every tensor has a dynamic leading axis
+        self.batchable = all(
+            s.shape and s.shape[0] == -1 for s in (*discovered_in, *discovered_out)
+        ) and bool(discovered_out)
 
     def input_specs(self) -> tuple[TensorSpec, ...]:
         return self._inputs

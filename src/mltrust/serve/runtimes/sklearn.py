@@ -13,6 +13,12 @@ from mltrust.serve._settings import ModelSettings, TensorSpec
 __all__ = ["SklearnRuntime", "load"]
 
 
+def sklearn_config(**kwargs: Any) -> Any:
+    import sklearn
+
+    return sklearn.config_context(**kwargs)
+
+
 def _safe_load(artifact: bytes) -> Any:
     try:
         safeload = importlib.import_module("mltrust.safeload")
@@ -27,6 +33,8 @@ def _safe_load(artifact: bytes) -> Any:
 
 class SklearnRuntime:
     platform = "sklearn"
+    #: predict/predict_proba keep rows on axis 0, so concurrent requests may share a call
+    batchable = True
 
     def __init__(self, settings: ModelSettings, model: Any) -> None:
         if not hasattr(model, "predict"):
@@ -72,6 +80,12 @@ class SklearnRuntime:
         if x.ndim == 1:
             x = x.reshape(1, -1)
         result: dict[str, np.ndarray] = {}
+        # inputs were validated (finite, in range) before they got here: skip sklearn's repeat
+        with sklearn_config(assume_finite=True, skip_parameter_validation=True):
+            self._run(x, outputs, result)
+        return result
+
+    def _run(self, x: np.ndarray, outputs: tuple[str, ...], result: dict[str, np.ndarray]) -> None:
         for name in outputs:
             if name == "predict":
                 result[name] = np.asarray(self._predict(x))
@@ -79,7 +93,6 @@ class SklearnRuntime:
                 result[name] = np.asarray(self._proba(x), dtype=np.float64)
             else:
                 raise KeyError(name)
-        return result
 
 
 def load(settings: ModelSettings, artifact: bytes, **_: Any) -> SklearnRuntime:
