@@ -153,3 +153,28 @@ def test_attack_deep_yaml_model_card_is_ignored(tmp_path: Path) -> None:
     bundle, _ = _verdict(tmp_path)
     assert bundle.errors == ()
     assert bundle.document["licenses"]["present"] is False
+
+
+def test_attack_billion_laughs_advisory_is_bounded(tmp_path: Path) -> None:
+    """Aliases make a tiny YAML document describe 10**9 nodes; nothing may expand them."""
+    from mltrust.advisories import AdvisoryDB
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    bomb = "\n".join(lines)
+    doc = (
+        f"{bomb}\nid: BOMB-1\nsummary: *a8\npublished: *a8\naliases: *a8\n"
+        "severity: [{type: CVSS_V3, score: *a8}]\n"
+        "affected:\n- package: {name: demo, ecosystem: *a8}\n  versions: *a8\n"
+        "  ranges: [{type: ECOSYSTEM, events: [{introduced: '0'}, {fixed: *a8}, *a8]}]\n"
+    )
+    src = tmp_path / "osv"
+    src.mkdir()
+    (src / "bomb.yaml").write_text(doc)
+    stats = AdvisoryDB.import_osv(src, tmp_path / "db.sqlite")
+    assert stats.advisories == 1
+    with AdvisoryDB.open(tmp_path / "db.sqlite") as db:
+        (match,) = db.matches("demo", "1.0")  # introduced 0, no usable fix: affected
+        assert match.advisory.aliases == ()
+        assert match.advisory.severity == "unknown"

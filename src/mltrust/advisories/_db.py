@@ -118,7 +118,7 @@ def _severity(doc: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
     for entry in doc.get("severity") or []:
         if not isinstance(entry, Mapping):
             continue
-        vector = str(entry.get("score", ""))
+        vector = _scalar(entry.get("score"))
         score = cvss3_base_score(vector)
         if score is not None and (best[1] is None or score > best[1]):
             best = (severity_from_score(score), score, vector)
@@ -126,7 +126,7 @@ def _severity(doc: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
         return best
     specific = doc.get("database_specific")
     if isinstance(specific, Mapping):
-        text = str(specific.get("severity", "")).lower()
+        text = _scalar(specific.get("severity")).lower()
         mapped = {"moderate": "medium", "important": "high"}.get(text, text)
         if mapped in ("critical", "high", "medium", "low"):
             return (mapped, None, None)
@@ -348,10 +348,13 @@ def _rows(doc: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("id"), str):
         return None
     aid = doc["id"]
-    summary = str(doc.get("summary") or doc.get("details") or "").strip()
+    summary = (_scalar(doc.get("summary")) or _scalar(doc.get("details"))).strip()
     if len(summary) > 300:
         summary = summary[:297].rstrip() + "..."
-    aliases = [str(a) for a in doc.get("aliases") or [] if isinstance(a, (str, int))]
+    raw_aliases = doc.get("aliases")
+    aliases = (
+        [a for a in raw_aliases if isinstance(a, str)] if isinstance(raw_aliases, list) else []
+    )
     severity, score, vector = _severity(doc)
     affected_rows = []
     for entry in doc.get("affected") or []:
@@ -360,37 +363,68 @@ def _rows(doc: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
         pkg = entry.get("package")
         if not isinstance(pkg, Mapping) or not isinstance(pkg.get("name"), str):
             continue
-        ranges = [r for r in entry.get("ranges") or [] if isinstance(r, Mapping)]
-        versions = [str(v) for v in entry.get("versions") or [] if isinstance(v, (str, int, float))]
+        raw_ranges = entry.get("ranges")
+        ranges = _clean_ranges(
+            [r for r in raw_ranges if isinstance(r, Mapping)]
+            if isinstance(raw_ranges, list)
+            else []
+        )
+        raw_versions = entry.get("versions")
+        versions = [
+            _scalar(v)
+            for v in (raw_versions if isinstance(raw_versions, list) else [])
+            if _scalar(v)
+        ]
         fixed = [
-            str(e["fixed"])
+            e["fixed"]
             for r in ranges
-            if str(r.get("type", "")).upper() in ("ECOSYSTEM", "SEMVER")
-            for e in r.get("events") or []
-            if isinstance(e, Mapping) and "fixed" in e
+            if r["type"].upper() in ("ECOSYSTEM", "SEMVER")
+            for e in r["events"]
+            if e.get("fixed")
         ]
         affected_rows.append(
             (
                 normalize_name(pkg["name"]),
-                str(pkg.get("ecosystem", "PyPI")).split(":")[0],
+                (_scalar(pkg.get("ecosystem")) or "PyPI").split(":")[0],
                 aid,
-                json.dumps(_plain(ranges)),
+                json.dumps(ranges),
                 json.dumps(versions),
                 json.dumps(fixed),
             )
         )
-    published = str(doc.get("published", "")) or None
-    modified = str(doc.get("modified", "")) or None
+    published = _scalar(doc.get("published")) or None
+    modified = _scalar(doc.get("modified")) or None
     adv = (aid, summary, json.dumps(aliases), severity, score, vector, published, modified)
     return adv, affected_rows
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with dates and other YAML scalars turned into JSON-friendly strings."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
+_EVENT_KEYS = ("introduced", "fixed", "last_affected", "limit")
+
+
+def _scalar(value: Any) -> str:
+    """``value`` as text when it is a scalar, else ``""``.
+
+    Never ``str()`` a container from untrusted YAML: anchors and aliases make a small document
+    describe an exponentially large tree (a "billion laughs"), which ``str`` would expand.
+    """
+    if isinstance(value, str):
         return value
-    return str(value)
+    if isinstance(value, (int, float, _dt.date)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _clean_ranges(ranges: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Only what matching reads: range types and scalar event values (bounded output)."""
+    out: list[dict[str, Any]] = []
+    for rng in ranges[:1000]:
+        events = rng.get("events")
+        clean_events = []
+        for event in events[:10_000] if isinstance(events, list) else []:
+            if not isinstance(event, Mapping):
+                continue
+            kept = {k: _scalar(event[k]) for k in _EVENT_KEYS if k in event and _scalar(event[k])}
+            if kept:
+                clean_events.append(kept)
+        out.append({"type": _scalar(rng.get("type")), "events": clean_events})
+    return out

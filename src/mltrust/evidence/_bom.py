@@ -39,24 +39,36 @@ def _card(ctx: CollectContext) -> dict[str, Any]:
         return {}
 
 
+def _text(value: Any) -> str:
+    """A scalar as text; containers (possibly alias bombs from YAML) as ``""``."""
+    if isinstance(value, str):
+        return value[:200]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _items(value: Any, limit: int = 100) -> list[Any]:
+    return value[:limit] if isinstance(value, list) else []
+
+
 def _metrics(card: Mapping[str, Any]) -> list[Metric]:
+    """Metrics from a Hugging Face ``model-index`` (bounded: cards may be hostile)."""
     out: list[Metric] = []
-    index = card.get("model-index")
-    if not isinstance(index, list):
-        return out
-    for entry in index[:20]:
+    for entry in _items(card.get("model-index"), 20):
         results = entry.get("results") if isinstance(entry, Mapping) else None
-        for result in results or []:
+        for result in _items(results):
             if not isinstance(result, Mapping):
                 continue
             dataset = result.get("dataset")
-            slice_name = str(dataset.get("name", "")) if isinstance(dataset, Mapping) else ""
-            for metric in result.get("metrics") or []:
-                if isinstance(metric, Mapping) and "type" in metric and "value" in metric:
-                    out.append(
-                        Metric(str(metric["type"]), str(metric["value"]), slice_name or None)
-                    )
-    return out
+            slice_name = _text(dataset.get("name")) if isinstance(dataset, Mapping) else ""
+            for metric in _items(result.get("metrics")):
+                if not isinstance(metric, Mapping):
+                    continue
+                kind, value = _text(metric.get("type")), _text(metric.get("value"))
+                if kind and value:
+                    out.append(Metric(kind, value, slice_name or None))
+    return out[:500]
 
 
 class BomCollector(Collector):
@@ -101,9 +113,9 @@ class BomCollector(Collector):
             for rel, p in ctx.files()
             if Path(rel).suffix.lower() in _DATA_SUFFIXES and rel.startswith(_DATA_FOLDERS)
         ]
-        for name in card.get("datasets") or []:
+        for name in _items(card.get("datasets")):
             if isinstance(name, str):
-                datasets.append(DatasetRef(name))
+                datasets.append(DatasetRef(name[:200]))
         metrics = _metrics(card)
         robustness = ctx.shared.get("robustness")
         if isinstance(robustness, Mapping) and robustness.get("present"):
@@ -134,9 +146,7 @@ class BomCollector(Collector):
         packages = [Package(d.name, d.version, d.source) for d in deps]
         model = ModelInfo(
             name=ctx.path.resolve().name if not ctx.is_file else ctx.path.stem,
-            version=str(card["version"])
-            if isinstance(card.get("version"), (str, int, float))
-            else None,
+            version=_text(card.get("version")) or None,
             files=tuple(files),
             approach=described.get("approach"),
             task=task or described.get("task"),
