@@ -713,3 +713,25 @@ def test_time_limit_is_a_finding_and_never_raises() -> None:
     summary = scan_pickle_stream(memoryview(data), ctx, Location("slow.pkl"))
     assert not summary.complete
     assert "MLT-GEN-003" in rules(ctx.findings)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # a long command string in a protocol 0 pickle (no PROTO header)
+        b"cos\nsystem\n(S'" + b"A" * 5000 + b" CMD'\ntR.",
+        # INT parsed in base 0, as pickle does
+        b"I0x10\n0cos\nsystem\n(S'CMD'\ntR.",
+        # PROTO in the middle of a protocol 0 stream
+        b"(\x80\x021cos\nsystem\n(S'CMD'\ntR.",
+        # values left on the stack and an open MARK at STOP (pickle.load ignores them)
+        b"N(cos\nsystem\nS'CMD'\n\x85R.",
+        # an EXT opcode first (extension registered by the loading process)
+        b"\x82\x01cos\nsystem\n(S'CMD'\ntR.",
+    ],
+)
+def test_protocol0_sniff_evasions_are_still_scanned(template: bytes, canary: Path) -> None:
+    data = template.replace(b"CMD", cmd(canary).encode())
+    result = scan_bytes(data, "model.bin")
+    assert "pickle" in result.formats
+    assert_flagged(list(result.findings), Severity.HIGH)

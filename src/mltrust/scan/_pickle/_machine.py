@@ -17,6 +17,7 @@ import codecs
 import mmap
 import re
 import struct
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -189,6 +190,16 @@ _OPNAMES: dict[int, str] = {
     0x97: "NEXT_BUFFER",
     0x98: "READONLY_BUFFER",
 }
+
+
+def _escape_decode(body: bytes) -> str:
+    """Decode a protocol 0 STRING body the way pickle does, without its warnings."""
+    if b"\\" not in body:
+        return body.decode("latin-1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        raw: bytes = codecs.escape_decode(body)[0]
+    return raw.decode("latin-1")
 
 
 def _is_constant_str(value: object) -> bool:
@@ -542,7 +553,7 @@ class _Analyser:
             elif line == b"01":
                 stack.append(True)
             else:
-                stack.append(int(line) if len(line) < 4300 else Unknown("large integer"))
+                stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
             return pos
 
         def op_binint(pos: int) -> int:
@@ -557,7 +568,7 @@ class _Analyser:
             line, pos = readline(pos)
             if line.endswith(b"L"):
                 line = line[:-1]
-            stack.append(int(line) if len(line) < 4300 else Unknown("large integer"))
+            stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
             return pos
 
         def op_binint2(pos: int) -> int:
@@ -598,8 +609,7 @@ class _Analyser:
         def op_string(pos: int) -> int:
             line, pos = readline(pos)
             if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
-                raw = codecs.escape_decode(line[1:-1])[0]
-                stack.append(raw.decode("latin-1"))
+                stack.append(_escape_decode(line[1:-1]))
             else:
                 raise fail("STRING argument is not quoted")
             return pos
@@ -1309,10 +1319,35 @@ _IMPORT_OPS = frozenset({0x63, 0x69, 0x93, 0x82, 0x83, 0x84})
 _CALL_OPS = frozenset({0x52, 0x81, 0x92, 0x6F, 0x69, 0x62})
 _FIRST_OPS = frozenset(
     {0x28, 0x63, 0x5D, 0x7D, 0x29, 0x4E, 0x49, 0x53, 0x56, 0x4B, 0x4A, 0x58, 0x55, 0x54}
+    | {0x82, 0x83, 0x84, 0x8F, 0x96}
     | {0x46, 0x4C, 0x47, 0x4D, 0x42, 0x43, 0x88, 0x89, 0x8C, 0x8D, 0x8E, 0x8A, 0x8B, 0x95}
 )
 _MODULE_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _NAME_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+def _int_line(body: bytes, base0: bool) -> bool:
+    """Whether pickle would parse ``body`` as an integer (INT/LONG use base 0)."""
+    if base0 and body in (b"00", b"01"):
+        return True
+    try:
+        int(body, 0) if base0 else int(body)
+    except ValueError:
+        return False
+    return True
+
+
+def _sniff_line(data: memoryview, pos: int) -> bytes | None:
+    """The text argument at ``pos`` (without its newline), or None if there is none."""
+    window = 256
+    while True:
+        chunk = bytes(data[pos : pos + window])
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            return chunk[:nl]
+        if len(chunk) < window or window >= _MAX_LINE:
+            return None
+        window *= 16
 
 
 def looks_like_pickle(
@@ -1370,25 +1405,24 @@ def looks_like_pickle(
             seen_import = True
         if op in _CALL_OPS:
             seen_call = True
-        if op == 0x80 and ops > 1 and strict:
+        if op == 0x80 and pos < size and data[pos] > 5:
             return broken()
         if arg > 0:
             pos += arg
         elif arg == -1 or arg == -2 or arg == -7:
             nlines = 1 if arg == -1 else 2
             for i in range(nlines):
-                chunk = bytes(data[pos : pos + 256])
-                nl = chunk.find(b"\n")
-                if nl < 0:
+                line = _sniff_line(data, pos)
+                if line is None:
                     return broken()
-                line = chunk[:nl]
+                nl = len(line)
                 if arg in (-2, -7):
                     pattern = _MODULE_LINE if i == 0 else _NAME_LINE
                     if not pattern.match(line):
                         return broken()
                 elif op in (0x49, 0x4C, 0x67, 0x70):
                     body = line[:-1] if op == 0x4C and line.endswith(b"L") else line
-                    if not body.lstrip(b"-").isdigit():
+                    if not _int_line(body, op in (0x49, 0x4C)):
                         return broken()
                 elif op == 0x53:
                     if len(line) < 2 or line[:1] not in (b"'", b'"') or line[-1:] != line[:1]:
@@ -1445,9 +1479,8 @@ def looks_like_pickle(
             return broken()
         depth += pushes - pops
         if op == 0x2E:
-            if depth != 0 or marks:
-                return broken()
-            return (not need_import or seen_import) and (ops >= 3 or not strict)
+            # pickle.load returns the top value and ignores anything left on the stack.
+            return (not need_import or seen_import) and (ops >= 2 or not strict)
         if pos > size:
             return broken()
     if need_import:
