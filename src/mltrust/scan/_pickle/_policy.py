@@ -91,6 +91,8 @@ _ALLOW: dict[str, frozenset[str]] = {
     "fractions": frozenset({"Fraction"}),
     "uuid": frozenset({"UUID", "SafeUUID"}),
     "zoneinfo": frozenset({"ZoneInfo"}),
+    "pytz": frozenset({"_p", "_UTC", "utc", "UTC"}),
+    "dateutil.tz.tz": frozenset({"tzutc", "tzoffset"}),
     "zoneinfo._zoneinfo": frozenset({"ZoneInfo"}),
     "pathlib": frozenset({"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath"}),
     "re": frozenset({"_compile"}),
