@@ -264,7 +264,7 @@ def test_comment_and_trailing_data() -> None:
 
 
 def test_hidden_local_entry_not_in_central_directory() -> None:
-    hidden = build_zip([M("evil.npy", npy_bytes())])
+    hidden = build_zip([M("evil.npy", npy_bytes() + b"smuggled")])
     hidden_local = hidden[: hidden.find(b"PK\x01\x02")]
     visible = build_zip([M("a.npy", npy_bytes())])
     cd = visible.find(b"PK\x01\x02")
@@ -275,6 +275,46 @@ def test_hidden_local_entry_not_in_central_directory() -> None:
     struct.pack_into("<I", rest, eocd + 16, len(body))
     result = scan_bytes(bytes(body + rest), "x.zip")
     assert severities(result, "MLT-ARC-016") >= {Severity.HIGH}
+    # The smuggled member was read the way a streaming reader reads it, and scanned.
+    assert "evil.npy:numpy" in result.formats
+    assert "MLT-NPY-004" in rules(result)
+
+
+def test_zip_without_central_directory_read_from_local_headers() -> None:
+    data = build_zip([M("a.npy", npy_bytes()), M("b.npy", npy_bytes() + b"junk", method=8)])
+    local_only = data[: data.find(b"PK\x01\x02")]
+    result = scan_bytes(local_only, "x.zip")
+    assert "MLT-ARC-015" in rules(result)
+    assert "a.npy:numpy" in result.formats and "b.npy:numpy" in result.formats
+    assert "MLT-NPY-004" in rules(result)
+
+
+def test_streamed_zip_with_data_descriptors_truncated() -> None:
+    import zipfile
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self) -> None:
+            self.buf = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: bytes) -> int:  # type: ignore[override]
+            self.buf += b
+            return len(b)
+
+    sink = Unseekable()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("a.npy", "b.npy", "c.npy"):
+            with zf.open(name, "w") as fh:
+                fh.write(npy_bytes())
+    data = bytes(sink.buf)
+    whole = scan_bytes(data, "x.zip")
+    assert whole.formats.count("zip") == 1
+    assert not whole.fails(Severity.MEDIUM), whole.findings
+    cut = data[: data.find(b"PK\x01\x02")]
+    result = scan_bytes(cut, "x.zip")
+    assert {"a.npy:numpy", "b.npy:numpy", "c.npy:numpy"} <= set(result.formats)
 
 
 def test_member_count_limit() -> None:

@@ -359,7 +359,20 @@ class ZipScanner(FormatScanner):
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.limits
-        directory = parse_central_directory(data, int(limits.max_archive_members))
+        try:
+            directory = parse_central_directory(data, int(limits.max_archive_members))
+        except InputError as exc:
+            if bytes(data[:4]) != _LOC:
+                raise
+            # No usable central directory (truncated, or a streaming-only zip): PyTorch cannot
+            # load it, streaming readers can; read the members from their local headers.
+            ctx.report(
+                R.ARC_TRUNCATED,
+                f"{exc}; members were read from their local headers instead",
+                loc,
+            )
+            self._scan_local_entries(data, 0, len(data), ctx, loc)
+            return
         entries = directory.entries
         ctx.facts.setdefault("zip_members", len(entries))
         if directory.declared > len(entries) and len(entries) >= limits.max_archive_members:
@@ -534,19 +547,91 @@ class ZipScanner(FormatScanner):
             reach = max(reach, end_by_offset.get(off, off))
         for lo, hi in regions:
             gap = data[lo:hi]
-            if _LOC in bytes(gap[: 1 << 20]):
+            found = bytes(gap[: 1 << 20]).find(_LOC)
+            if found >= 0:
                 ctx.report(
                     R.ARC_HIDDEN_DATA,
-                    f"a local zip entry at offset {lo + bytes(gap[: 1 << 20]).find(_LOC)} is "
-                    "missing from the central directory (seen only by streaming readers)",
-                    loc.at(lo),
+                    f"a local zip entry at offset {lo + found} is missing from the central "
+                    "directory (seen only by streaming readers); scanned as they read it",
+                    loc.at(lo + found),
                     severity=R.ARC_NAME_MISMATCH.default_severity,
                 )
+                if found > 24:
+                    ctx.scan_nested(data[lo : lo + found], loc.member(f"[gap@{lo}]"), "gap")
+                self._scan_local_entries(data, lo + found, hi, ctx, loc)
             else:
                 ctx.report(
                     R.ARC_HIDDEN_DATA, f"{hi - lo} bytes between members belong to none", loc.at(lo)
                 )
-            ctx.scan_nested(gap, loc.member(f"[gap@{lo}]"), "gap")
+                ctx.scan_nested(gap, loc.member(f"[gap@{lo}]"), "gap")
+
+    def _scan_local_entries(
+        self, data: memoryview, pos: int, end: int, ctx: ScanContext, loc: Location
+    ) -> int:
+        """Read members by their local headers alone, as streaming readers do.
+
+        Used for local entries the central directory does not list, and for archives whose
+        central directory is missing. Returns the number of entries read.
+        """
+        count = 0
+        limit = int(ctx.limits.max_archive_members)
+        while pos + _LOC_FMT.size <= end and data[pos : pos + 4] == _LOC:
+            if count >= limit:
+                ctx.report(
+                    R.ARC_MEMBER_COUNT,
+                    f"more than {limit} local entries; the rest not scanned",
+                    loc.at(pos),
+                )
+                break
+            lf = _LOC_FMT.unpack_from(data, pos)
+            flags, method, crc, csize, usize, nlen, xlen = (
+                lf[2],
+                lf[3],
+                lf[6],
+                lf[7],
+                lf[8],
+                lf[9],
+                lf[10],
+            )
+            name = bytes(data[pos + 30 : pos + 30 + nlen]).decode(
+                "utf-8" if flags & 0x800 else "cp437", "replace"
+            )
+            extra = bytes(data[pos + 30 + nlen : pos + 30 + nlen + xlen])
+            usize, csize, _ = _zip64_extra(extra, usize, csize, 0)
+            start = pos + 30 + nlen + xlen
+            if flags & 0x08 or start + csize > end:
+                csize = end - start  # sizes follow the data: take what remains
+            entry = ZipEntry(-1, name, flags, method, crc, csize, usize, pos, -1)
+            mloc = loc.member(name or f"[local@{pos}]")
+            if is_traversal(name):
+                ctx.report(R.ARC_TRAVERSAL, f"member name {name!r} escapes the folder", mloc)
+            count += 1
+            consumed = csize
+            if flags & _ENCRYPTED:
+                ctx.report(
+                    R.ARC_ENCRYPTED, "member is encrypted; its content was not scanned", mloc
+                )
+            elif method == 0:
+                self._dispatch(data[start : start + csize], ctx, mloc, name, name)
+            else:
+                holder = self._decode(data[start : start + csize], entry, ctx, mloc, strict=False)
+                if holder is not None:
+                    if holder.complete:
+                        consumed = holder.end
+                    if holder.data:
+                        view = memoryview(holder.data)
+                        try:
+                            self._dispatch(view, ctx, mloc, name, name)
+                        finally:
+                            view.release()
+            pos = start + consumed
+            if flags & 0x08:
+                # Skip the data descriptor (optional signature, CRC, two sizes).
+                nxt = bytes(data[pos : min(end, pos + 64)]).find(_LOC)
+                if nxt < 0:
+                    break
+                pos += nxt
+        return count
 
     # -- members -----------------------------------------------------------------------------
 
@@ -615,7 +700,13 @@ class ZipScanner(FormatScanner):
                 release_pages(data, start, end)
 
     def _decode(
-        self, stored: memoryview, e: ZipEntry, ctx: ScanContext, mloc: Location
+        self,
+        stored: memoryview,
+        e: ZipEntry,
+        ctx: ScanContext,
+        mloc: Location,
+        *,
+        strict: bool = True,
     ) -> Inflated | None:
         kinds = {8: "deflate", 12: "bzip2", 14: "lzma-zip"}
         kind = kinds.get(e.method)
@@ -651,14 +742,14 @@ class ZipScanner(FormatScanner):
             kind,
             ctx,
             multi=False,
-            expected=e.usize,
+            expected=e.usize if strict else None,
             decoder_factory=factory if factory is not None else (lambda: new_decoder(kind)),
         )
         if holder.limited:
             ctx.report(R.ARC_BOMB, holder.limited, mloc)
         elif holder.error and not (kind == "lzma" and holder.data):
             ctx.report(R.ARC_TRUNCATED, holder.error, mloc)
-        elif holder.complete and len(holder.data) != e.usize:
+        elif strict and holder.complete and len(holder.data) != e.usize:
             ctx.report(
                 R.ARC_TRUNCATED,
                 f"member decodes to {len(holder.data)} bytes, {e.usize} declared",
