@@ -134,8 +134,7 @@ def _kind(data: bytes) -> str:
         return "joblib"
     if data[:6] == b"\xfd7zXZ\x00":
         return "joblib"
-    head = data[: 1 << 16]
-    if b"joblib.numpy_pickle" in head and b"NumpyArrayWrapper" in head:
+    if b"NumpyArrayWrapper" in data or b"NDArrayWrapper" in data:
         return "joblib"
     return "pickle"
 
