@@ -101,6 +101,8 @@ class _Reader:
         self.base = base
         self.so = size_of_offsets
         self.sl = size_of_lengths
+        #: Parsed global heap collections, by relative address.
+        self.heaps: dict[int, dict[int, tuple[int, int]]] = {}
 
     def bytes_at(self, pos: int, n: int) -> bytes:
         if pos < 0 or n < 0 or pos + n > len(self.data):
@@ -249,13 +251,18 @@ def _dataspace_count(r: _Reader, pos: int) -> int:
     return count
 
 
-def _global_heap_object(r: _Reader, collection: int, index: int, max_len: int) -> bytes:
+def _global_heap(r: _Reader, collection: int) -> dict[int, tuple[int, int]]:
+    """Objects of the global heap collection at ``collection``: index -> (position, size)."""
+    cached = r.heaps.get(collection)
+    if cached is not None:
+        return cached
     pos = r.addr(collection)
     if r.bytes_at(pos, 4) != b"GCOL":
         raise InputError("HDF5 variable-length string points to no global heap collection")
     size = r.uint(pos + 8, r.sl)
-    end = pos + size
+    end = min(pos + size, len(r.data))
     obj = pos + 8 + r.sl
+    objects: dict[int, tuple[int, int]] = {}
     for _ in range(1 << 16):
         if obj + 8 + r.sl > end:
             break
@@ -264,12 +271,22 @@ def _global_heap_object(r: _Reader, collection: int, index: int, max_len: int) -
         data = obj + 8 + r.sl
         if idx == 0:
             break
-        if idx == index:
-            if osize > max_len:
-                raise InputError(f"HDF5 string of {osize} bytes exceeds the text limit")
-            return r.bytes_at(data, osize)
+        objects.setdefault(idx, (data, osize))
         obj = data + ((osize + 7) & ~7)
-    raise InputError(f"HDF5 global heap object {index} not found")
+    if len(r.heaps) >= 256:
+        raise InputError("HDF5 attributes reference too many global heap collections")
+    r.heaps[collection] = objects
+    return objects
+
+
+def _global_heap_object(r: _Reader, collection: int, index: int, max_len: int) -> bytes:
+    found = _global_heap(r, collection).get(index)
+    if found is None:
+        raise InputError(f"HDF5 global heap object {index} not found")
+    data, osize = found
+    if osize > max_len:
+        raise InputError(f"HDF5 string of {osize} bytes exceeds the text limit")
+    return r.bytes_at(data, osize)
 
 
 def _attribute(r: _Reader, pos: int, size: int, max_len: int) -> tuple[str, list[str] | None]:
@@ -314,6 +331,7 @@ def _attribute(r: _Reader, pos: int, size: int, max_len: int) -> tuple[str, list
         return text_name, values
     if dtype.vlen_string:
         step = 4 + r.so + 4
+        total = 0
         for i in range(min(count, 4096)):
             base = p + i * step
             length = r.uint(base, 4)
@@ -323,6 +341,9 @@ def _attribute(r: _Reader, pos: int, size: int, max_len: int) -> tuple[str, list
                 values.append("")
                 continue
             raw = _global_heap_object(r, collection, index, max_len)
+            total += len(raw)
+            if total > max_len:
+                raise InputError(f"HDF5 attribute {text_name!r} exceeds the text limit")
             values.append(raw[:length].decode("utf-8", "replace"))
         return text_name, values
     return text_name, None
