@@ -410,3 +410,12 @@ def test_raw_storage_crc_budget_is_deterministic(monkeypatch: pytest.MonkeyPatch
     # The first storage fits the budget, the second does not; other members always verified.
     assert bad == {"model/data/0", "model/code/x.bin"}
     assert dict(result.facts)["zip_crc_unverified_members"] == 1
+
+
+def test_data_between_central_directory_and_end_record() -> None:
+    data = build_zip([M("a.npy", npy_bytes())])
+    eocd = data.rfind(b"PK\x05\x06")
+    smuggled = data[:eocd] + npy_bytes() + b"junk" + data[eocd:]
+    result = scan_bytes(smuggled, "x.zip")
+    assert "MLT-ARC-016" in rules(result)
+    assert any(f.startswith("[gap@") and f.endswith(":numpy") for f in result.formats)

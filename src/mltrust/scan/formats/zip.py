@@ -163,6 +163,8 @@ class _Directory:
     declared: int
     delta: int
     comment: bytes
+    #: Offset of the end record the directory size was measured from (zip64 record or EOCD).
+    record: int
 
 
 def parse_central_directory(data: memoryview, max_members: int) -> _Directory:
@@ -220,7 +222,7 @@ def parse_central_directory(data: memoryview, max_members: int) -> _Directory:
             ZipEntry(len(entries), name, flags, method, crc, csize, usize, offset + delta, pos)
         )
         pos += 46 + nlen + xlen + clen2
-    return _Directory(entries, cd_start, end, eocd, eocd_end, n_total, delta, comment)
+    return _Directory(entries, cd_start, end, eocd, eocd_end, n_total, delta, comment, record_pos)
 
 
 def release_pages(view: memoryview, start: int, end: int) -> None:
@@ -430,6 +432,14 @@ class ZipScanner(FormatScanner):
                     loc.at(d.eocd + 22),
                 )
                 ctx.scan_nested(d.comment, loc.member("[comment]"), "comment")
+        if d.record - d.cd_end > 0:
+            lo, hi = d.cd_end, d.record
+            ctx.report(
+                R.ARC_HIDDEN_DATA,
+                f"{hi - lo} bytes lie between the central directory and its end record",
+                loc.at(lo),
+            )
+            ctx.scan_nested(data[lo:hi], loc.member(f"[gap@{lo}]"), "gap")
         if d.eocd_end < len(data):
             rest = data[d.eocd_end :]
             ctx.report(
