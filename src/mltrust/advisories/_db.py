@@ -115,7 +115,8 @@ class ImportStats:
 
 def _severity(doc: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
     best: tuple[str, float | None, str | None] = ("unknown", None, None)
-    for entry in doc.get("severity") or []:
+    entries = doc.get("severity")
+    for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, Mapping):
             continue
         vector = _scalar(entry.get("score"))
@@ -357,7 +358,8 @@ def _rows(doc: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
     )
     severity, score, vector = _severity(doc)
     affected_rows = []
-    for entry in doc.get("affected") or []:
+    raw_affected = doc.get("affected")
+    for entry in raw_affected if isinstance(raw_affected, list) else []:
         if not isinstance(entry, Mapping):
             continue
         pkg = entry.get("package")

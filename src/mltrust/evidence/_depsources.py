@@ -163,11 +163,14 @@ def parse_pyproject(path: Path, rel: str) -> list[Dependency]:
     project = data.get("project")
     texts: list[str] = []
     if isinstance(project, dict):
-        texts.extend(str(x) for x in project.get("dependencies") or [])
+        deps_list = project.get("dependencies")
+        if isinstance(deps_list, list):
+            texts.extend(str(x) for x in deps_list)
         optional = project.get("optional-dependencies") or {}
         if isinstance(optional, dict):
             for group in optional.values():
-                texts.extend(str(x) for x in group or [])
+                if isinstance(group, list):
+                    texts.extend(str(x) for x in group)
     for text in texts:
         try:
             req = Requirement(text)

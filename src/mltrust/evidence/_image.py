@@ -30,6 +30,10 @@ _MAP = {
 }
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _sev(text: Any) -> str:
     return _MAP.get(str(text or "unknown").lower(), "unknown")
 
@@ -41,11 +45,11 @@ def parse_image_report(data: Any) -> tuple[str, str, list[dict[str, Any]]]:
     vulns: list[dict[str, Any]] = []
     if "Results" in data or "ArtifactName" in data:  # Trivy
         image = str(data.get("ArtifactName", ""))
-        for result in data.get("Results") or []:
+        for result in _list(data.get("Results")):
             if not isinstance(result, Mapping):
                 continue
             target = str(result.get("Target", ""))
-            for v in result.get("Vulnerabilities") or []:
+            for v in _list(result.get("Vulnerabilities")):
                 if not isinstance(v, Mapping) or "VulnerabilityID" not in v:
                     continue
                 fixed = str(v.get("FixedVersion") or "")
@@ -64,7 +68,7 @@ def parse_image_report(data: Any) -> tuple[str, str, list[dict[str, Any]]]:
         source = data.get("source")
         spec = source.get("target") if isinstance(source, Mapping) else None
         image = str(spec.get("userInput", "")) if isinstance(spec, Mapping) else ""
-        for m in data.get("matches") or []:
+        for m in _list(data.get("matches")):
             if not isinstance(m, Mapping):
                 continue
             vuln = m.get("vulnerability") or {}
@@ -77,7 +81,7 @@ def parse_image_report(data: Any) -> tuple[str, str, list[dict[str, Any]]]:
                     "id": str(vuln["id"]),
                     "package": str(art.get("name", "")),
                     "version": str(art.get("version", "")),
-                    "fixed": [str(x) for x in (fix.get("versions") or [])]
+                    "fixed": [str(x) for x in _list(fix.get("versions")) if isinstance(x, str)]
                     if isinstance(fix, Mapping)
                     else [],
                     "severity": _sev(vuln.get("severity")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from importlib import metadata
@@ -139,6 +140,14 @@ def license_category(spdx: str) -> str:
     return "unknown"
 
 
+@functools.cache
+def _licensing() -> Any:
+    """The SPDX license table of ``license-expression`` (slow to build: built once)."""
+    from license_expression import get_spdx_licensing  # type: ignore[import-untyped]
+
+    return get_spdx_licensing()
+
+
 def to_spdx(declared: str) -> str | None:
     """An SPDX identifier (or expression) for a declared license name, or None."""
     text = declared.strip()
@@ -148,13 +157,9 @@ def to_spdx(declared: str) -> str | None:
     if alias:
         return alias
     try:
-        from license_expression import (  # type: ignore[import-untyped]
-            ExpressionError,
-            get_spdx_licensing,
-        )
+        from license_expression import ExpressionError  # type: ignore[import-untyped]
 
-        licensing = get_spdx_licensing()
-        parsed = licensing.parse(text, validate=True)
+        parsed = _licensing().parse(text, validate=True)
         return str(parsed) if parsed is not None else None
     except ExpressionError:
         return None

@@ -42,7 +42,8 @@ def _verified(ctx: CollectContext, name: str, statement: Mapping[str, Any]) -> b
     except ImportError:
         return False
     here = {ctx.sha256(rel, p) for rel, p in ctx.files()}
-    subjects = statement.get("subject") or []
+    raw = statement.get("subject")
+    subjects = raw if isinstance(raw, list) else []
     claimed = [
         s.get("digest", {}).get("sha256")
         for s in subjects
