@@ -230,3 +230,14 @@ def test_h5_lambda_with_attribute_creation_order_tracked(libver: str, canary: Pa
     attrs = read_root_attributes(memoryview(bio.getvalue()))
     assert set(attrs.names) == {"keras_version", "model_config"}
     assert "MLT-KER-001" in {f.rule_id for f in scan_bytes(bio.getvalue(), "m.h5").findings}
+
+
+def test_h5_large_config_in_dense_storage_found_by_content(canary: Path) -> None:
+    filler = [
+        {"class_name": "Dense", "config": {"name": f"dense_{i}", "units": 8, "pad": "x" * 200}}
+        for i in range(6000)
+    ]
+    data = make_h5(keras2_config([*filler, lambda_layer(canary)]), libver="latest", many_attrs=True)
+    assert read_root_attributes(memoryview(data)).dense
+    findings = scan_bytes(data, "m.h5").findings
+    assert "MLT-KER-001" in {f.rule_id for f in findings}

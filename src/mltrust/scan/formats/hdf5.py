@@ -377,6 +377,27 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
     return out
 
 
+def _decode_json_at(
+    data: memoryview, start: int, limit: int, decoder: json.JSONDecoder
+) -> tuple[object, str, int] | None:
+    """The JSON value starting at ``start``: a window grown while the value runs past it."""
+    window = min(1 << 20, limit)
+    while True:
+        text = bytes(data[start : start + window]).decode("utf-8", "replace")
+        try:
+            doc, end = decoder.raw_decode(text)
+            return doc, text, end
+        except RecursionError:
+            return None
+        except json.JSONDecodeError as exc:
+            del exc
+            if start + window >= len(data) or window >= limit:
+                return None  # the whole value was in the window: it is not JSON
+            window = min(window * 8, limit)
+        except ValueError:
+            return None
+
+
 def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> int:
     """Decode every ``{"class_name"`` JSON object in the file; return how many were analysed."""
     limit = ctx.config.limits.max_text_bytes
@@ -390,13 +411,11 @@ def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> int:
             break
         tried += 1
         start = m.start()
-        chunk = bytes(data[start : start + limit])
-        text = chunk.decode("utf-8", "replace")
-        try:
-            doc, end = decoder.raw_decode(text)
-        except (ValueError, RecursionError):
+        decoded = _decode_json_at(data, start, limit, decoder)
+        if decoded is None:
             pos = start + 1
             continue
+        doc, text, end = decoded
         found += 1
         analyze_keras_config(doc, ctx, loc.at(start, detail="config found by content"))
         pos = start + max(len(text[:end].encode("utf-8", "replace")), 1)
