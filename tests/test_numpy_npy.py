@@ -7,6 +7,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.test_archive_zip import npy_bytes, rules
 
 from mltrust.errors import InputError
@@ -146,3 +148,25 @@ def test_object_array_without_pickle_scanner_is_not_clean() -> None:
     header = "{'descr': [('a', '<f8'), ('b', '|O')], 'fortran_order': False, 'shape': (1,), }"
     result = scan_bytes(raw_npy(header, b"\x80\x03K\x01."), "a.npy")
     assert "MLT-NPY-001" in rules(result)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz_literal_parser_never_crashes(text: str) -> None:
+    try:
+        parse_literal(text)
+    except InputError:
+        pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 200),
+)
+def test_fuzz_mutated_npy_never_crashes(edits: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(npy_bytes(np.zeros((3, 2), dtype=[("a", "<f4"), ("b", "<i2", (2,))])))
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    result = scan_bytes(bytes(data[: max(1, len(data) - cut)]), "fuzz.npy")
+    assert "MLT-GEN-004" not in rules(result), result.findings

@@ -6,6 +6,8 @@ import io
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.test_archive_zip import rules
 from tests.test_numpy_npy import needs_pickle
 
@@ -138,3 +140,20 @@ def test_torchscript_archive_ordinary_code_not_flagged() -> None:
     result = scan_bytes(buf.getvalue(), "m.pt")
     assert any("code/" in f for f in result.formats) or result.formats[0] == "zip"
     assert "MLT-PT-001" not in rules(result), result.findings
+
+
+@needs_pickle
+@settings(max_examples=100, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 400),
+)
+def test_fuzz_mutated_legacy_torch_never_crashes(edits: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(_LEGACY)
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    result = scan_bytes(bytes(data[: max(1, len(data) - cut)]), "fuzz.pt")
+    assert "MLT-GEN-004" not in rules(result), result.findings
+
+
+_LEGACY = legacy_bytes({"w": torch.arange(8, dtype=torch.float32), "b": torch.ones(3)})
