@@ -32,7 +32,7 @@ from mltrust.scan._pickle._policy import (
     GlobalVerdict,
     judge_global,
 )
-from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
+from mltrust.scan._pickle._values import MAX_ITEMS, Blob, Global, Obj, SDict, SList, SSet, Unknown
 
 if TYPE_CHECKING:
     from mltrust.scan._context import ScanContext
@@ -836,8 +836,12 @@ class _Analyser:
             items = pop_mark()
             target = stack[-1]
             if isinstance(target, SDict):
-                for k in range(0, len(items) - 1, 2):
-                    target.set(items[k], items[k + 1])
+                pairs = target.items
+                target.count += len(items) // 2
+                room = MAX_ITEMS - len(pairs)
+                if room > 0:
+                    it = iter(items)
+                    pairs.extend(list(zip(it, it, strict=False))[:room])
             elif not isinstance(target, (Obj, Unknown)):
                 raise fail(f"SETITEMS on {_describe(target)}")
             return pos
