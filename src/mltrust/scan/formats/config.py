@@ -374,16 +374,31 @@ class _ComposeLoader(yaml.SafeLoader):
 #: whose nesting is provably shallow; others go to the pure-Python composer, which raises
 #: RecursionError instead of crashing.
 _C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
-_MAX_C_FLOW_OPENERS = 2000
+_MAX_C_FLOW_OPENERS = 2_000_000
+_MAX_C_FLOW_DEPTH = 500
+_BRACKETS = re.compile(r"[\[\]{}]")
 _DEEP_INDENT = re.compile(r"\n[ \t]{1000,}")
 _DEEP_COMPACT = re.compile(r"(?:[-?][ \t]+){200,}")
 
 
 def _shallow(text: str) -> bool:
-    """Whether ``text`` certainly nests less deeply than libyaml's C stack can bear."""
+    """Whether ``text`` certainly nests less deeply than libyaml's C stack can bear.
+
+    Brackets inside quoted strings are counted too: that can only overestimate the depth.
+    """
     if text.count("[") + text.count("{") > _MAX_C_FLOW_OPENERS:
         return False
-    return _DEEP_INDENT.search(text) is None and _DEEP_COMPACT.search(text) is None
+    if _DEEP_INDENT.search(text) is not None or _DEEP_COMPACT.search(text) is not None:
+        return False
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > _MAX_C_FLOW_DEPTH:
+                return False
+        elif depth:
+            depth -= 1
+    return True
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node]:
