@@ -70,10 +70,10 @@ def bench_controls(project: Path, db: Path | None) -> None:
         load_ms = (time.perf_counter() - t0) * 1e3
         samples: list[float] = []
         rounds = 200
-        evaluate(profile, bound)
+        evaluate(bound, profile)
         t0 = time.perf_counter()
         for _ in range(rounds):
-            verdict = evaluate(profile, bound)
+            verdict = evaluate(bound, profile)
             samples.extend(r.micros for r in verdict.results)
         whole = (time.perf_counter() - t0) / rounds / len(profile.controls) * 1e6
         samples.sort()

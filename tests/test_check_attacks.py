@@ -19,7 +19,7 @@ PROTO0_PICKLE = b"cposix\nsystem\n(S'touch /tmp/pwned'\ntR."
 
 def _verdict(root: Path, profile: str = "default", **kw: object):  # type: ignore[no-untyped-def]
     bundle = collect_evidence(CollectContext(root, **kw))  # type: ignore[arg-type]
-    return bundle, evaluate(load_profile(profile), bundle.document)
+    return bundle, evaluate(bundle.document, load_profile(profile))
 
 
 @pytest.mark.parametrize(

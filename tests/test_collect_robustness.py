@@ -50,7 +50,7 @@ def test_robustness_threshold_from_attestations(tmp_path: Path) -> None:
     assert section["attestations"] == 2
     assert section["min_robust_accuracy"] == 0.41
     assert section["min_clean_accuracy"] == 0.97
-    verdict = evaluate(load_profile("default"), bundle.document)
+    verdict = evaluate(bundle.document, load_profile("default"))
     result = next(r for r in verdict.results if r.control.id == "robustness-threshold")
     assert result.status is ControlStatus.FAIL
     assert "0.41" in result.details[0]
@@ -59,6 +59,6 @@ def test_robustness_threshold_from_attestations(tmp_path: Path) -> None:
 def test_no_attestation_means_absent(tmp_path: Path) -> None:
     bundle = collect_evidence(CollectContext(tmp_path))
     assert bundle.document["robustness"]["present"] is False
-    verdict = evaluate(load_profile("default"), bundle.document)
+    verdict = evaluate(bundle.document, load_profile("default"))
     result = next(r for r in verdict.results if r.control.id == "robustness-threshold")
     assert result.status is ControlStatus.SKIP

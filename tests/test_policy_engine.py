@@ -84,7 +84,7 @@ def test_evaluation_errors_fail_closed_with_control_id() -> None:
         {"id": "not-bool", "title": "t", "check": "scan.files"},
         {"id": "bad-only-if", "title": "t", "check": "true", "only_if": "nope.x"},
     )
-    verdict = evaluate(profile, _doc(), today=TODAY)
+    verdict = evaluate(_doc(), profile, today=TODAY)
     assert verdict.status is VerdictStatus.ERROR
     assert verdict.exit_code == 2
     for r in verdict.results:
@@ -100,7 +100,7 @@ def test_only_if_skip_warn_and_fail() -> None:
         {"id": "warned", "title": "t", "enforcement": "warn", "check": "false"},
         {"id": "passed", "title": "t", "check": "signature.status == 'absent'"},
     )
-    verdict = evaluate(profile, _doc(), today=TODAY)
+    verdict = evaluate(_doc(), profile, today=TODAY)
     assert [r.status for r in verdict.results] == [
         ControlStatus.SKIP,
         ControlStatus.WARN,
@@ -108,7 +108,7 @@ def test_only_if_skip_warn_and_fail() -> None:
     ]
     assert verdict.status is VerdictStatus.PASS
     failing = _profile({"id": "f", "title": "t", "check": "false", "details": "['one', 'two']"})
-    verdict = evaluate(failing, _doc(), today=TODAY)
+    verdict = evaluate(_doc(), failing, today=TODAY)
     assert verdict.status is VerdictStatus.FAIL and verdict.exit_code == 1
     assert verdict.results[0].details == ("one", "two")
 
@@ -116,7 +116,7 @@ def test_only_if_skip_warn_and_fail() -> None:
 def test_collector_error_makes_verdict_error() -> None:
     profile = _profile({"id": "p", "title": "t", "check": "true"})
     verdict = evaluate(
-        profile, _doc(), today=TODAY, collector_errors=[{"collector": "code", "message": "boom"}]
+        _doc(), profile, today=TODAY, collector_errors=[{"collector": "code", "message": "boom"}]
     )
     assert verdict.status is VerdictStatus.ERROR
 
@@ -134,11 +134,11 @@ def test_waiver_applies_until_expiry_then_stops() -> None:
             "expires": "2026-06-01",
         }
     )
-    on_day = evaluate(profile, _doc(), waivers=waivers, today=TODAY)
+    on_day = evaluate(_doc(), profile, waivers=waivers, today=TODAY)
     assert on_day.results[0].status is ControlStatus.WAIVED
     assert on_day.status is VerdictStatus.PASS
     assert "signing key rotation" in on_day.results[0].message
-    after = evaluate(profile, _doc(), waivers=waivers, today=TODAY + dt.timedelta(days=1))
+    after = evaluate(_doc(), profile, waivers=waivers, today=TODAY + dt.timedelta(days=1))
     assert after.results[0].status is ControlStatus.FAIL
     assert "waiver expired on 2026-06-01" in after.results[0].message
     assert after.expired_waivers == waivers
@@ -154,14 +154,14 @@ def test_waiver_subject_glob_and_errors_not_waivable() -> None:
         {"control": "e", "justification": "j", "expires": "2030-01-01"},
         {"control": "unknown", "justification": "j", "expires": "2030-01-01"},
     )
-    verdict = evaluate(profile, _doc(), waivers=waivers, today=TODAY)
+    verdict = evaluate(_doc(), profile, waivers=waivers, today=TODAY)
     assert verdict.results[0].status is ControlStatus.FAIL  # subject does not match
     assert verdict.results[1].status is ControlStatus.ERROR  # errors are never waived
     assert [w.control for w in verdict.unused_waivers] == ["unknown"]
     matching = _waivers(
         {"control": "c", "justification": "j", "expires": "2030-01-01", "subject": "de*"}
     )
-    assert evaluate(profile, _doc(), waivers=matching, today=TODAY).results[0].status is (
+    assert evaluate(_doc(), profile, waivers=matching, today=TODAY).results[0].status is (
         ControlStatus.WAIVED
     )
 
@@ -193,7 +193,7 @@ def test_every_shipped_profile_compiles_and_evaluates_absent_evidence() -> None:
     assert set(builtin_profiles()) >= {"default", "atlas", "owasp-ml-top10", "nist-ai-rmf"}
     for name in builtin_profiles():
         profile = load_profile(name)
-        verdict = evaluate(profile, _doc(), today=TODAY)
+        verdict = evaluate(_doc(), profile, today=TODAY)
         errors = [r.message for r in verdict.results if r.status is ControlStatus.ERROR]
         assert errors == [], f"{name}: {errors}"
         for control in profile.controls:
@@ -272,10 +272,26 @@ def test_evaluation_under_one_millisecond_per_control(tmp_path: Path) -> None:
         CollectContext(bad_project(tmp_path / "p"), advisory_db=tmp_path / "none.db")
     )
     profile = load_profile("default")
-    evaluate(profile, bundle.document, today=TODAY)  # warm up
+    evaluate(bundle.document, profile, today=TODAY)  # warm up
     rounds = 50
     started = time.perf_counter()
     for _ in range(rounds):
-        evaluate(profile, bundle.document, today=TODAY)
+        evaluate(bundle.document, profile, today=TODAY)
     per_control = (time.perf_counter() - started) / rounds / len(profile.controls)
     assert per_control < 1e-3, f"{per_control * 1e6:.0f} µs per control"
+
+
+def test_top_level_evaluate_verb_accepts_bundle_and_profile_name(tmp_path: Path) -> None:
+    import mltrust
+    from mltrust.evidence import collect_evidence
+
+    (tmp_path / "model.pkl").write_bytes(
+        b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+    )
+    bundle = collect_evidence(CollectContext(tmp_path))
+    verdict = mltrust.evaluate(bundle, profile="atlas", today=TODAY)
+    assert verdict.profile.name == "atlas"
+    assert verdict.status is VerdictStatus.FAIL
+    assert mltrust.evaluate(bundle.document).profile.name == "default"
+    with pytest.raises(ConfigError, match="cannot evaluate"):
+        evaluate(42)

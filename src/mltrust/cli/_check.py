@@ -109,8 +109,8 @@ def run_check(
     )
     bundle = collect_evidence(ctx, signer=sign)
     verdict = evaluate(
-        loaded,
         bundle.document,
+        loaded,
         waivers=waiver_list,
         today=today,
         collector_errors=bundle.errors,

@@ -2,7 +2,7 @@
 
 >>> from mltrust.policy import evaluate, load_profile
 >>> profile = load_profile("default")
->>> verdict = evaluate(profile, bundle.document)      # doctest: +SKIP
+>>> verdict = evaluate(bundle.document, profile)      # doctest: +SKIP
 >>> verdict.status                                    # doctest: +SKIP
 <VerdictStatus.FAIL: 'fail'>
 """

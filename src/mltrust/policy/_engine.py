@@ -7,7 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mltrust.policy._profile import Control, Enforcement, Profile
+from mltrust.errors import ConfigError
+from mltrust.policy._profile import Control, Enforcement, Profile, load_profile
 from mltrust.policy._verdict import ControlResult, ControlStatus, Verdict, VerdictStatus
 from mltrust.policy._waivers import Waiver
 
@@ -81,25 +82,43 @@ def evaluate_control(control: Control, ctx: EvaluationContext) -> tuple[ControlS
 
 
 def evaluate(
-    profile: Profile,
-    document: Mapping[str, Any] | EvaluationContext,
+    evidence: Mapping[str, Any] | EvaluationContext | Any,
+    profile: Profile | str = "default",
     *,
     waivers: Sequence[Waiver] = (),
     today: _dt.date | None = None,
-    collector_errors: Sequence[Mapping[str, str]] = (),
+    collector_errors: Sequence[Mapping[str, str]] | None = None,
 ) -> Verdict:
-    """Evaluate every control of ``profile`` over ``document`` and decide the verdict.
+    """Evaluate every control of ``profile`` (a :class:`Profile` or a shipped profile's name)
+    over ``evidence`` and decide the verdict.
+
+    ``evidence`` is the evidence document, an :class:`EvaluationContext` already bound to it
+    (reused across profiles), or an :class:`mltrust.evidence.EvidenceBundle` (whose collector
+    errors are then taken into account unless ``collector_errors`` is given).
 
     ``fail`` when an enforced control fails without a valid waiver; otherwise ``error`` when a
     control could not be evaluated or a collector failed; otherwise ``pass``. An expired waiver
-    does not apply and is reported. ``document`` may be an :class:`EvaluationContext` already
-    bound to the document, reused across profiles.
+    does not apply and is reported.
     """
     started = time.perf_counter()
     day = today or _dt.datetime.now(_dt.UTC).date()
     # Binding the document into CEL costs about as much as all controls together: callers
     # that evaluate several profiles over one document pass an EvaluationContext.
-    ctx = document if isinstance(document, EvaluationContext) else EvaluationContext(document)
+    if isinstance(profile, str):
+        profile = load_profile(profile)
+    if isinstance(evidence, EvaluationContext):
+        ctx = evidence
+    elif isinstance(evidence, Mapping):
+        ctx = EvaluationContext(evidence)
+    elif isinstance(getattr(evidence, "document", None), Mapping):
+        ctx = EvaluationContext(evidence.document)
+        if collector_errors is None:
+            collector_errors = tuple(getattr(evidence, "errors", ()))
+    else:
+        raise ConfigError(
+            f"cannot evaluate {type(evidence).__name__}: pass an evidence document (a mapping)"
+        )
+    errors = tuple(collector_errors or ())
     subject = ctx.document.get("subject", {})
     subject_name = str(subject.get("name", "")) if isinstance(subject, Mapping) else ""
     results: list[ControlResult] = []
@@ -141,7 +160,7 @@ def evaluate(
     )
     if any(r.status is ControlStatus.FAIL for r in results):
         verdict = VerdictStatus.FAIL
-    elif collector_errors or any(r.status is ControlStatus.ERROR for r in results):
+    elif errors or any(r.status is ControlStatus.ERROR for r in results):
         verdict = VerdictStatus.ERROR
     else:
         verdict = VerdictStatus.PASS
@@ -151,7 +170,7 @@ def evaluate(
         profile=profile,
         subject=dict(subject) if isinstance(subject, Mapping) else {},
         results=tuple(results),
-        collector_errors=tuple(collector_errors),
+        collector_errors=errors,
         expired_waivers=tuple(sorted(expired, key=lambda w: (w.control, w.expires))),
         unused_waivers=unused,
         evaluated_at=now,
