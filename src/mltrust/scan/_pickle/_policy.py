@@ -896,7 +896,7 @@ def judge_global(module: str, name: str, config: ScanConfig | None = None) -> Gl
         if module == "torch" and _TORCH_DATA.match(name):
             return GlobalVerdict(True, None, None, f"{shown} is a PyTorch dtype or storage")
         denied = _deny_lookup(module, name)
-        if denied is not None:
+        if denied is not None and (denied[0] is _C or not _DUNDER.match(name)):
             sev, rule, reason = denied
             return GlobalVerdict(False, sev, rule, f"{shown}{renamed} ({reason})")
         if _DUNDER.match(name):
