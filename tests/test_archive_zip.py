@@ -419,3 +419,11 @@ def test_data_between_central_directory_and_end_record() -> None:
     result = scan_bytes(smuggled, "x.zip")
     assert "MLT-ARC-016" in rules(result)
     assert any(f.startswith("[gap@") and f.endswith(":numpy") for f in result.formats)
+
+
+def test_local_central_method_mismatch() -> None:
+    data = bytearray(build_zip([M("a.npy", npy_bytes())]))
+    struct.pack_into("<H", data, 8, 8)  # local header claims deflate, central says stored
+    result = scan_bytes(bytes(data), "x.zip")
+    assert "MLT-ARC-017" in rules(result)
+    assert "a.npy:numpy" in result.formats  # read as the central directory says, like miniz

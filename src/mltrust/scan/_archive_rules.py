@@ -11,6 +11,7 @@ __all__ = [
     "ARC_DUPLICATE",
     "ARC_ENCRYPTED",
     "ARC_FLAGS",
+    "ARC_HEADER_MISMATCH",
     "ARC_HIDDEN_DATA",
     "ARC_LINK_ESCAPE",
     "ARC_MEMBER_COUNT",
@@ -185,6 +186,16 @@ ARC_HIDDEN_DATA = define_rule(
     cwe=20,
     atlas=_ATLAS,
     remediation="Do not load the file; rebuild the archive with a standard writer.",
+)
+ARC_HEADER_MISMATCH = define_rule(
+    "MLT-ARC-017",
+    "zip-header-mismatch",
+    "A zip member's local header disagrees with its central-directory entry on the compression "
+    "method, sizes or CRC: readers that trust the local header decode different bytes.",
+    Severity.MEDIUM,
+    cwe=436,
+    atlas=_ATLAS,
+    remediation="Do not load the archive; rebuild it with a standard zip writer.",
 )
 PT_CODE = define_rule(
     "MLT-PT-001",

@@ -494,6 +494,7 @@ class ZipScanner(FormatScanner):
                     ctx.report(
                         R.ARC_TRAVERSAL, f"local member name {lname!r} escapes the folder", mloc
                     )
+            self._compare_headers(e, lf, ctx, mloc)
             start = e.offset + 30 + nlen + xlen
             end = start + e.csize
             if end > size:
@@ -520,6 +521,29 @@ class ZipScanner(FormatScanner):
             if hi > reach:
                 reach, reach_name = hi, e.name
         return spans
+
+    @staticmethod
+    def _compare_headers(
+        e: ZipEntry, lf: tuple[object, ...], ctx: ScanContext, mloc: Location
+    ) -> None:
+        method, crc, csize, usize = lf[3], lf[6], lf[7], lf[8]
+        diffs = []
+        if method != e.method:
+            diffs.append(f"method {method} vs {e.method}")
+        descriptor = isinstance(lf[2], int) and lf[2] & 0x08
+        if not descriptor:
+            if crc != e.crc:
+                diffs.append("CRC")
+            if csize not in (e.csize, 0xFFFFFFFF):
+                diffs.append(f"compressed size {csize} vs {e.csize}")
+            if usize not in (e.usize, 0xFFFFFFFF):
+                diffs.append(f"size {usize} vs {e.usize}")
+        if diffs:
+            ctx.report(
+                R.ARC_HEADER_MISMATCH,
+                "local header disagrees with the central directory: " + ", ".join(diffs),
+                mloc,
+            )
 
     def _check_prefix_and_gaps(
         self,
