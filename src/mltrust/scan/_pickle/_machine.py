@@ -1230,7 +1230,8 @@ def _dtype_layout(dtype: object) -> tuple[int, bool] | str:
             flags = st[7]
     if kind == "O" or flags & 1:
         return 8, True
-    if elsize > 0:
+    if elsize > 0 and kind in "VSUa":
+        # numpy honours the stored element size only for flexible types.
         return elsize, False
     if not digits:
         sizes = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "e": 2, "f": 4, "d": 8}
