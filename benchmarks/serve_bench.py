@@ -43,8 +43,12 @@ def ensure_wrk() -> str | None:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("installing wrk (apt-get install -y wrk) ...", file=sys.stderr)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "wrk"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return shutil.which("wrk")
     print("wrk is not installed and we are not root: skipping (apt-get install wrk)")
     return None
@@ -54,12 +58,15 @@ def ensure_mlserver() -> Path | None:
     exe = MLSERVER_VENV / "bin" / "mlserver"
     if exe.exists():
         return exe
-    print("creating .bench/venv-mlserver (mlserver==1.7.1, mlserver-sklearn==1.7.1) ...",
-          file=sys.stderr)
+    print(
+        "creating .bench/venv-mlserver (mlserver==1.7.1, mlserver-sklearn==1.7.1) ...",
+        file=sys.stderr,
+    )
     subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=False)
     pip = MLSERVER_VENV / "bin" / "pip"
-    rc = subprocess.run([str(pip), "install", "-q", "mlserver==1.7.1", "mlserver-sklearn==1.7.1"],
-                        check=False).returncode
+    rc = subprocess.run(
+        [str(pip), "install", "-q", "mlserver==1.7.1", "mlserver-sklearn==1.7.1"], check=False
+    ).returncode
     if rc != 0 or not exe.exists():
         print("could not install MLServer: its figures are skipped")
         return None
@@ -78,7 +85,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -117,12 +124,22 @@ def mltrust_repo(model: Path) -> tuple[Path, list[str]]:
         "version": "1",
         "runtime": "sklearn",
         "uri": "model.joblib",
-        "inputs": [{"name": "predict", "datatype": "FP32", "shape": [-1, 4],
-                    "min": [float(v) for v in train.min(0)],
-                    "max": [float(v) for v in train.max(0)]}],
+        "inputs": [
+            {
+                "name": "predict",
+                "datatype": "FP32",
+                "shape": [-1, 4],
+                "min": [float(v) for v in train.min(0)],
+                "max": [float(v) for v in train.max(0)],
+            }
+        ],
         "policy": {
-            "rate_limit": {"identity_rps": 1e6, "identity_burst": 1e6,
-                           "model_rps": 1e6, "model_burst": 1e6},
+            "rate_limit": {
+                "identity_rps": 1e6,
+                "identity_burst": 1e6,
+                "model_rps": 1e6,
+                "model_burst": 1e6,
+            },
             "extraction": {"enabled": True, "mode": "annotate"},
             "timeout_s": 5,
         },
@@ -148,22 +165,40 @@ def mlserver_repo(model: Path, port: int) -> Path:
     folder = repo / "iris"
     folder.mkdir(parents=True)
     shutil.copy(model, folder / "model.joblib")
-    (folder / "model-settings.json").write_text(json.dumps({
-        "name": "iris", "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib", "version": "v1"},
-    }))
-    (repo / "settings.json").write_text(json.dumps({
-        "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
-        "host": "127.0.0.1", "parallel_workers": 0, "debug": False, "metrics_endpoint": None,
-    }))
+    (folder / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "iris",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "v1"},
+            }
+        )
+    )
+    (repo / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "host": "127.0.0.1",
+                "parallel_workers": 0,
+                "debug": False,
+                "metrics_endpoint": None,
+            }
+        )
+    )
     return repo
 
 
 def lua_script(path: Path, headers: dict[str, str]) -> Path:
-    body = json.dumps({"inputs": [{"name": "predict", "shape": [1, 4], "datatype": "FP32",
-                                   "data": ROW}]})
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}",
-             'wrk.headers["Content-Type"] = "application/json"']
+    body = json.dumps(
+        {"inputs": [{"name": "predict", "shape": [1, 4], "datatype": "FP32", "data": ROW}]}
+    )
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(body)}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -181,12 +216,26 @@ def _ms(text: str) -> float:
 
 def run_wrk(wrk: str, url: str, script: Path, args: argparse.Namespace) -> dict[str, float]:
     # short warm-up, then the measured run
-    subprocess.run([wrk, "-t2", "-c8", "-d2s", "-s", str(script), url], check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [wrk, "-t2", "-c8", "-d2s", "-s", str(script), url],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     out = subprocess.run(
-        [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-         "-s", str(script), url],
-        check=False, capture_output=True, text=True,
+        [
+            wrk,
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{args.duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
     ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"\s50%\s+(\S+)", out)
@@ -217,16 +266,43 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def bench_mltrust(wrk: str, model: Path, args: argparse.Namespace) -> dict[str, float]:
     repo, extra = mltrust_repo(model)
     key = subprocess.run(
-        [PY, "-m", "mltrust", "serve", "keys", "create", "--repo", str(repo), "--name", "bench",
-         "--model", "iris", "--role", "infer"],
-        check=True, capture_output=True, text=True,
+        [
+            PY,
+            "-m",
+            "mltrust",
+            "serve",
+            "keys",
+            "create",
+            "--repo",
+            str(repo),
+            "--name",
+            "bench",
+            "--model",
+            "iris",
+            "--role",
+            "infer",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     port = free_port()
     log = open(BENCH / "mltrust.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [PY, "-m", "mltrust", "serve", str(repo), "--port", str(port), "--workers",
-         str(args.mltrust_workers), *extra],
-        stdout=log, stderr=log,
+        [
+            PY,
+            "-m",
+            "mltrust",
+            "serve",
+            str(repo),
+            "--port",
+            str(port),
+            "--workers",
+            str(args.mltrust_workers),
+            *extra,
+        ],
+        stdout=log,
+        stderr=log,
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", proc)
@@ -235,8 +311,12 @@ def bench_mltrust(wrk: str, model: Path, args: argparse.Namespace) -> dict[str, 
     finally:
         stop(proc)
         log.close()
-    verify = subprocess.run([PY, "-m", "mltrust", "audit", "verify", str(repo)],
-                            capture_output=True, text=True, check=False)
+    verify = subprocess.run(
+        [PY, "-m", "mltrust", "audit", "verify", str(repo)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     print(f"  mltrust audit verify: exit {verify.returncode}: {verify.stdout.strip()}")
     return result
 
@@ -247,8 +327,9 @@ def bench_mlserver(wrk: str, exe: Path, model: Path, args: argparse.Namespace) -
     log = open(BENCH / "mlserver.log", "wb")  # noqa: SIM115
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
     env["PATH"] = f"{exe.parent}:{env.get('PATH', '')}"
-    proc = subprocess.Popen([str(exe), "start", str(repo)], stdout=log, stderr=log, env=env,
-                            cwd=str(repo))
+    proc = subprocess.Popen(
+        [str(exe), "start", str(repo)], stdout=log, stderr=log, env=env, cwd=str(repo)
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v2/models/iris/ready", proc)
         script = lua_script(BENCH / "mlserver.lua", {})
@@ -280,16 +361,21 @@ def main() -> int:
             print(f"MLServer failed: {exc} (see .bench/serve/mlserver.log)")
     print("mltrust serve ...", file=sys.stderr)
     results["mltrust (all security on)"] = bench_mltrust(wrk, model, args)
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, loopback, "
-          f"{os.cpu_count()} CPUs (shared machine: expect noise)")
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, loopback, "
+        f"{os.cpu_count()} CPUs (shared machine: expect noise)"
+    )
     print(f"{'server':28} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():
-        print(f"{name:28} {r['rps']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['non2xx']:8.0f}")
+        print(
+            f"{name:28} {r['rps']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['non2xx']:8.0f}"
+        )
     if len(results) == 2:
         ml, mt = results.values()
-        print(f"\nthroughput ratio mltrust/MLServer: {mt['rps'] / ml['rps']:.2f}x; "
-              f"p99 {mt['p99_ms']:.1f} ms vs {ml['p99_ms']:.1f} ms")
+        print(
+            f"\nthroughput ratio mltrust/MLServer: {mt['rps'] / ml['rps']:.2f}x; "
+            f"p99 {mt['p99_ms']:.1f} ms vs {ml['p99_ms']:.1f} ms"
+        )
     return 0
 
 

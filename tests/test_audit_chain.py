@@ -47,11 +47,13 @@ def test_edited_entry_detected(log_path):
 
 def test_edit_with_recomputed_hash_breaks_next_link(log_path):
     db = sqlite3.connect(log_path)
-    seq, text, prev = db.execute("SELECT seq, entry, prev_hash FROM audit WHERE seq = 7").fetchone()
+    text, prev = db.execute("SELECT entry, prev_hash FROM audit WHERE seq = 7").fetchone()
     forged = text.replace("alice", "mallory")
     with db:
-        db.execute("UPDATE audit SET entry = ?, entry_hash = ? WHERE seq = 7",
-                   (forged, chain_hash(prev, forged)))
+        db.execute(
+            "UPDATE audit SET entry = ?, entry_hash = ? WHERE seq = 7",
+            (forged, chain_hash(prev, forged)),
+        )
     db.close()
     report = verify_chain(log_path, secret=SECRET)
     assert not report.ok and any("seq 8" in p for p in report.problems)
@@ -99,7 +101,10 @@ def test_forged_head_detected(log_path):
     doc = json.loads(head.read_text())
     _exec(log_path, "DELETE FROM audit WHERE seq > 15")
     db = sqlite3.connect(log_path)
-    doc["seq"], doc["hash"] = 15, db.execute("SELECT entry_hash FROM audit WHERE seq = 15").fetchone()[0]
+    doc["seq"], doc["hash"] = (
+        15,
+        db.execute("SELECT entry_hash FROM audit WHERE seq = 15").fetchone()[0],
+    )
     db.close()
     head.write_text(json.dumps(doc))  # the attacker cannot recompute the MAC without the secret
     report = verify_chain(log_path, secret=SECRET)

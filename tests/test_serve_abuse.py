@@ -7,6 +7,10 @@ import json
 
 import numpy as np
 import pytest
+
+from mltrust.serve._extraction import ExtractionMonitor
+from mltrust.serve._ratelimit import Quota, TokenBuckets
+from mltrust.serve._settings import ExtractionSettings
 from test_serve_support import (
     IRIS_MAX,
     IRIS_MIN,
@@ -19,12 +23,13 @@ from test_serve_support import (
     make_server,
     new_key,
     plugin_dir,
-    served,  # noqa: F401
+    served_namespace,
 )
 
-from mltrust.serve._extraction import ExtractionMonitor
-from mltrust.serve._ratelimit import Quota, TokenBuckets
-from mltrust.serve._settings import ExtractionSettings
+
+@pytest.fixture
+def served(tmp_path):
+    yield from served_namespace(tmp_path)
 
 
 def _server(tmp_path, policy=None, func="total", **config):
@@ -42,8 +47,10 @@ def test_identity_rate_limit_429_with_retry_after(tmp_path):
         tmp_path, policy={"rate_limit": {"identity_rps": 0.5, "identity_burst": 3}}
     )
     try:
-        codes = [client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key)
-                 for _ in range(5)]
+        codes = [
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key)
+            for _ in range(5)
+        ]
         assert [r.status_code for r in codes] == [200, 200, 200, 429, 429]
         assert int(codes[3].headers["retry-after"]) >= 1
         assert codes[3].json() == {"error": "too many requests"}
@@ -59,9 +66,18 @@ def test_rate_limit_is_per_identity(tmp_path):
     try:
         other = new_key(repo, "bob", [("calc", "infer")])
         app.keys.refresh(max_age=0)
-        assert client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key).status_code == 200
-        assert client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key).status_code == 429
-        assert client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=other).status_code == 200
+        assert (
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key).status_code
+            == 200
+        )
+        assert (
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key).status_code
+            == 429
+        )
+        assert (
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=other).status_code
+            == 200
+        )
     finally:
         client.close()
 
@@ -73,8 +89,10 @@ def test_model_rate_limit_shared_by_all(tmp_path):
     try:
         other = new_key(repo, "bob", [("calc", "infer")])
         app.keys.refresh(max_age=0)
-        codes = [client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=h).status_code
-                 for h in (key, other, key, other)]
+        codes = [
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=h).status_code
+            for h in (key, other, key, other)
+        ]
         assert codes == [200, 200, 429, 429]
         assert audit_entries(repo)[-1]["reason"] == "rate limit: model"
     finally:
@@ -84,8 +102,10 @@ def test_model_rate_limit_shared_by_all(tmp_path):
 def test_quota_exhausted(tmp_path):
     client, _, key, repo = _server(tmp_path, policy={"quota": {"requests": 2, "window_s": 3600}})
     try:
-        codes = [client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key).status_code
-                 for _ in range(3)]
+        codes = [
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key).status_code
+            for _ in range(3)
+        ]
         assert codes == [200, 200, 429]
         assert audit_entries(repo)[-1]["reason"] == "quota exhausted"
     finally:
@@ -111,8 +131,11 @@ def test_oversize_declared_body_413(tmp_path):
     client, _, key, _ = _server(tmp_path, max_body_bytes=4096)
     try:
         big = json.dumps(infer_body([ROW] * 400)).encode()
-        r = client.post("/v2/models/calc/infer", content=big,
-                        headers={**key, "content-type": "application/json"})
+        r = client.post(
+            "/v2/models/calc/infer",
+            content=big,
+            headers={**key, "content-type": "application/json"},
+        )
         assert r.status_code == 413 and r.json() == {"error": "request body too large"}
     finally:
         client.close()
@@ -147,16 +170,28 @@ def test_malformed_json_400(served, body):
 
 @pytest.mark.parametrize("depth", [100, 5_000, 100_000])
 def test_deeply_nested_json_400_not_crash(served, depth):
-    body = b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":' + b"[" * depth + b"1" + b"]" * depth + b"}]}"
+    body = (
+        b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":'
+        + b"[" * depth
+        + b"1"
+        + b"]" * depth
+        + b"}]}"
+    )
     r = served.client.post("/v2/models/calc/infer", content=body, headers=served.infer)
     assert r.status_code == 400
     # the server still answers afterwards
-    assert served.client.post("/v2/models/calc/infer", json=infer_body([ROW]),
-                              headers=served.infer).status_code == 200
+    assert (
+        served.client.post(
+            "/v2/models/calc/infer", json=infer_body([ROW]), headers=served.infer
+        ).status_code
+        == 200
+    )
 
 
 def test_huge_integer_literal_400(served):
-    body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[' + b"9" * 10000 + b"]}]}"
+    body = (
+        b'{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[' + b"9" * 10000 + b"]}]}"
+    )
     r = served.client.post("/v2/models/calc/infer", content=body, headers=served.infer)
     assert r.status_code == 400
 
@@ -166,12 +201,22 @@ def test_huge_integer_literal_400(served):
     ("body", "fragment"),
     [
         (infer_body([ROW], name="wrong"), "inputs do not match"),
-        (infer_body([ROW + [1.0]]), "shape"),
+        (infer_body([[*ROW, 1.0]]), "shape"),
         (infer_body([[1.0, 2.0]]), "shape"),
-        (infer_body([ROW], datatype="BYTES") | {"inputs": [{"name": "x", "shape": [1, 4],
-                                                            "datatype": "BYTES",
-                                                            "data": ["a", "b", "c", "d"]}]},
-         "datatype"),
+        (
+            infer_body([ROW], datatype="BYTES")
+            | {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [1, 4],
+                        "datatype": "BYTES",
+                        "data": ["a", "b", "c", "d"],
+                    }
+                ]
+            },
+            "datatype",
+        ),
         (infer_body([[5.0, 3.0, 1.0, 100.0]]), "outside the range"),
         (infer_body([[5.0, 3.0, -50.0, 0.2]]), "outside the range"),
     ],
@@ -184,7 +229,11 @@ def test_schema_violations_422(served, body, fragment):
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
 def test_nan_and_inf_422(served, literal):
-    body = b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[5.0,3.0,1.0,' + literal + b"]}]}"
+    body = (
+        b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[5.0,3.0,1.0,'
+        + literal
+        + b"]}]}"
+    )
     r = served.client.post("/v2/models/calc/infer", content=body, headers=served.infer)
     assert r.status_code == 422 and "NaN" in r.json()["error"]
 
@@ -224,9 +273,11 @@ def test_output_top_k_labels_only(tmp_path):
     key = new_key(repo, "a", [("*", "infer")])
     app.keys.refresh(max_age=0)
     try:
-        r = client.post("/v2/models/iris-onnx/infer",
-                        json=infer_body([ROW, [6.7, 3.0, 5.2, 2.3]], name="X", datatype="FP32"),
-                        headers=key)
+        r = client.post(
+            "/v2/models/iris-onnx/infer",
+            json=infer_body([ROW, [6.7, 3.0, 5.2, 2.3]], name="X", datatype="FP32"),
+            headers=key,
+        )
         outs = {o["name"]: o for o in r.json()["outputs"]}
         assert "probabilities" not in outs
         assert outs["probabilities_top1"]["data"] == [0, 2]
@@ -241,8 +292,11 @@ def test_output_rounded_probabilities(tmp_path):
     key = new_key(repo, "a", [("*", "infer")])
     app.keys.refresh(max_age=0)
     try:
-        r = client.post("/v2/models/iris-onnx/infer",
-                        json=infer_body([ROW], name="X", datatype="FP32"), headers=key)
+        r = client.post(
+            "/v2/models/iris-onnx/infer",
+            json=infer_body([ROW], name="X", datatype="FP32"),
+            headers=key,
+        )
         probs = {o["name"]: o for o in r.json()["outputs"]}["probabilities"]["data"]
         assert all(round(p, 1) == p for p in probs)
     finally:
@@ -258,11 +312,21 @@ def _reference(folder):
 def test_mahalanobis_detector_blocks_outlier(tmp_path):
     repo = tmp_path / "repo"
     folder = add_python_model(
-        repo, "calc", "total",
+        repo,
+        "calc",
+        "total",
         inputs=[{"name": "x", "datatype": "FP64", "shape": [-1, 4]}],
-        policy={"detectors": [{"type": "mahalanobis", "reference": "reference.npy",
-                               "false_alarm_rate": 0.01, "mode": "block"},
-                              {"type": "ranges", "reference": "reference.npy"}]},
+        policy={
+            "detectors": [
+                {
+                    "type": "mahalanobis",
+                    "reference": "reference.npy",
+                    "false_alarm_rate": 0.01,
+                    "mode": "block",
+                },
+                {"type": "ranges", "reference": "reference.npy"},
+            ]
+        },
     )
     _reference(folder)
     client, app = make_server(repo, plugin_path=plugin_dir(tmp_path))
@@ -277,7 +341,10 @@ def test_mahalanobis_detector_blocks_outlier(tmp_path):
         assert r.status_code == 422 and r.json() == {"error": "input rejected by a detector"}
         entries = audit_entries(repo)
         assert entries[-1]["reason"] == "detector: mahalanobis"
-        assert entries[-1]["detector_scores"]["mahalanobis"] > entries[-2]["detector_scores"]["mahalanobis"]
+        assert (
+            entries[-1]["detector_scores"]["mahalanobis"]
+            > entries[-2]["detector_scores"]["mahalanobis"]
+        )
         metrics = client.get("/metrics", headers=new_key(repo, "r", [("*", "admin")]))
     finally:
         client.close()
@@ -308,7 +375,9 @@ def test_extraction_monitor_flags_synthetic_queries_not_natural_ones():
     seed = X[0]
     for i in range(120):
         # the classic attack: tiny steps along one feature from a seed (JbDA-like walk)
-        row = seed + np.array([0.0, 0.0, 0.0, 0.001 * (i % 3)]) + (i // 3) * np.array([0.01, 0, 0, 0])
+        row = (
+            seed + np.array([0.0, 0.0, 0.0, 0.001 * (i % 3)]) + (i // 3) * np.array([0.01, 0, 0, 0])
+        )
         w, alert = attack.observe("attacker", row.reshape(1, -1))
     assert alert and w is not None and w < 0.8
     cloud = ExtractionMonitor(settings, every=1)
@@ -330,15 +399,20 @@ def test_extraction_memory_bounded():
 def test_extraction_block_mode_returns_429(tmp_path):
     client, _, key, repo = _server(
         tmp_path,
-        policy={"extraction": {"mode": "block", "min_samples": 20},
-                "rate_limit": {"identity_rps": 1000, "identity_burst": 1000}},
+        policy={
+            "extraction": {"mode": "block", "min_samples": 20},
+            "rate_limit": {"identity_rps": 1000, "identity_burst": 1000},
+        },
     )
     try:
         codes = []
         for i in range(60):
             row = [5.0 + 0.01 * i, 3.0, 1.5, 0.2]
-            codes.append(client.post("/v2/models/calc/infer", json=infer_body([row]),
-                                     headers=key).status_code)
+            codes.append(
+                client.post(
+                    "/v2/models/calc/infer", json=infer_body([row]), headers=key
+                ).status_code
+            )
         assert 429 in codes
         assert codes[0] == 200
         assert any(e.get("reason", "").startswith("extraction") for e in audit_entries(repo))

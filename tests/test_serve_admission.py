@@ -7,6 +7,7 @@ import os
 
 import joblib
 import pytest
+
 from test_serve_support import (
     ROW,
     add_onnx_model,
@@ -31,10 +32,15 @@ def _mlserver_model(repo, name, obj):
     folder = repo / name
     folder.mkdir(parents=True)
     joblib.dump(obj, folder / "model.joblib")
-    (folder / "model-settings.json").write_text(json.dumps({
-        "name": name, "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib", "version": "v1"},
-    }))
+    (folder / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "v1"},
+            }
+        )
+    )
     return folder
 
 
@@ -55,13 +61,17 @@ def test_malicious_joblib_refused_and_never_executed(tmp_path, canary):
         assert "scan failed" in app.models["evil"].reason or "Unsafe" in app.models["evil"].reason
         r = client.get("/v2/models/evil/ready", headers=key)
         assert r.status_code == 503 and r.json() == {"name": "evil", "ready": False}
-        r = client.post("/v2/models/evil/infer", json=infer_body([ROW], name="input-0"), headers=key)
+        r = client.post(
+            "/v2/models/evil/infer", json=infer_body([ROW], name="input-0"), headers=key
+        )
         assert r.status_code == 503
         admin = client.get("/v2/admin/models", headers=key).json()["models"]
         evil = next(m for m in admin if m["name"] == "evil")
         assert evil["ready"] is False and evil["reason"]
         # the clean neighbour is still served
-        r = client.post("/v2/models/iris/infer", json=infer_body([ROW], name="input-0"), headers=key)
+        r = client.post(
+            "/v2/models/iris/infer", json=infer_body([ROW], name="input-0"), headers=key
+        )
         assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [0]
     finally:
         client.close()
@@ -89,8 +99,12 @@ def test_mlserver_settings_accepted_as_is(tmp_path):
         meta = client.get("/v2/models/iris", headers=key).json()
         assert meta["platform"] == "sklearn" and meta["versions"] == ["v1"]
         assert meta["inputs"][0]["shape"] == [-1, 4]
-        body = infer_body([ROW, [6.7, 3.0, 5.2, 2.3]], name="predict-input", datatype="FP32",
-                          outputs=[{"name": "predict"}, {"name": "predict_proba"}])
+        body = infer_body(
+            [ROW, [6.7, 3.0, 5.2, 2.3]],
+            name="predict-input",
+            datatype="FP32",
+            outputs=[{"name": "predict"}, {"name": "predict_proba"}],
+        )
         r = client.post("/v2/models/iris/versions/v1/infer", json=body, headers=key)
         outs = {o["name"]: o for o in r.json()["outputs"]}
         assert outs["predict"]["data"] == [0, 2] and outs["predict_proba"]["shape"] == [2, 3]
@@ -187,7 +201,9 @@ def test_per_model_trusted_key(tmp_path, signing):
     folder = _mlserver_model(repo, "iris", iris_classifier())
     attest.sign(folder, key=bad.private_path)
     client, app = make_server(
-        repo, allow_unsigned=False, trusted_keys=(good.public_path,),
+        repo,
+        allow_unsigned=False,
+        trusted_keys=(good.public_path,),
         model_keys=(("iris", bad.public_path),),
     )
     try:

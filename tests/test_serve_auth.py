@@ -13,6 +13,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from mltrust.serve import KeyStore
 from test_serve_support import (
     ROW,
     add_python_model,
@@ -21,15 +23,18 @@ from test_serve_support import (
     make_server,
     new_key,
     plugin_dir,
-    served,  # noqa: F401
+    served_namespace,
 )
-
-from mltrust.serve import KeyStore
 
 ISS = "https://issuer.test"
 AUD = "mltrust-serve"
 UNAUTHORIZED = {"error": "unauthorized"}
 FORBIDDEN = {"error": "forbidden"}
+
+
+@pytest.fixture
+def served(tmp_path):
+    yield from served_namespace(tmp_path)
 
 
 # -- API keys ----------------------------------------------------------------------------------
@@ -56,15 +61,20 @@ def test_malformed_or_unknown_credentials_401(served, headers):
 
 def test_x_api_key_header_accepted(served):
     key = served.infer["Authorization"].split(" ", 1)[1]
-    r = served.client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers={"X-API-Key": key})
+    r = served.client.post(
+        "/v2/models/calc/infer", json=infer_body([ROW]), headers={"X-API-Key": key}
+    )
     assert r.status_code == 200
 
 
 def test_key_with_one_wrong_character_rejected(served):
     key = served.infer["Authorization"].split(" ", 1)[1]
     forged = key[:-1] + ("A" if key[-1] != "A" else "B")
-    r = served.client.post("/v2/models/calc/infer", json=infer_body([ROW]),
-                           headers={"Authorization": f"Bearer {forged}"})
+    r = served.client.post(
+        "/v2/models/calc/infer",
+        json=infer_body([ROW]),
+        headers={"Authorization": f"Bearer {forged}"},
+    )
     assert r.status_code == 401
 
 
@@ -118,8 +128,14 @@ def test_policy_roles_grant_named_identity(tmp_path):
         carol = new_key(repo, "carol", [("unrelated", "metadata")])
         dave = new_key(repo, "dave", [("unrelated", "metadata")])
         app.keys.refresh(max_age=0)
-        assert client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=carol).status_code == 200
-        assert client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=dave).status_code == 403
+        assert (
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=carol).status_code
+            == 200
+        )
+        assert (
+            client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=dave).status_code
+            == 403
+        )
     finally:
         client.close()
 
@@ -142,14 +158,25 @@ def jwt_env(tmp_path: Path):
     repo = tmp_path / "repo"
     add_python_model(repo, "calc", "total")
     client, app = make_server(
-        repo, plugin_path=plugin_dir(tmp_path), jwks=jwks, jwt_issuer=ISS, jwt_audience=AUD,
+        repo,
+        plugin_path=plugin_dir(tmp_path),
+        jwks=jwks,
+        jwt_issuer=ISS,
+        jwt_audience=AUD,
         jwt_leeway_s=5.0,
     )
 
     def token(key=rsa_key, alg="RS256", kid="rsa-1", **claims):
         now = int(time.time())
-        payload = {"iss": ISS, "aud": AUD, "sub": "svc-a", "iat": now, "nbf": now - 1,
-                   "exp": now + 300, "roles": ["calc:infer"]}
+        payload = {
+            "iss": ISS,
+            "aud": AUD,
+            "sub": "svc-a",
+            "iat": now,
+            "nbf": now - 1,
+            "exp": now + 300,
+            "roles": ["calc:infer"],
+        }
         payload.update(claims)
         payload = {k: v for k, v in payload.items() if v is not None}
         headers = {"kid": kid} if kid is not None else {}
@@ -165,8 +192,9 @@ def jwt_env(tmp_path: Path):
 
 
 def _call(env, tok):
-    return env.client.post("/v2/models/calc/infer", json=infer_body([ROW]),
-                           headers={"Authorization": f"Bearer {tok}"})
+    return env.client.post(
+        "/v2/models/calc/infer", json=infer_body([ROW]), headers={"Authorization": f"Bearer {tok}"}
+    )
 
 
 def test_jwt_rs256_and_es256_accepted(jwt_env):
@@ -195,8 +223,11 @@ def test_jwt_claim_checks(jwt_env, claims, reason):
 def test_jwt_alg_none_rejected(jwt_env):
     now = int(time.time())
     header = _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": "rsa-1"}).encode())
-    body = _b64(json.dumps({"iss": ISS, "aud": AUD, "sub": "x", "exp": now + 60,
-                            "roles": ["*:admin"]}).encode())
+    body = _b64(
+        json.dumps(
+            {"iss": ISS, "aud": AUD, "sub": "x", "exp": now + 60, "roles": ["*:admin"]}
+        ).encode()
+    )
     for tok in (f"{header}.{body}.", f"{header}.{body}"):
         r = _call(jwt_env, tok)
         assert r.status_code == 401 and r.json() == UNAUTHORIZED
@@ -208,12 +239,18 @@ def test_jwt_hs256_with_public_key_confusion_rejected(jwt_env):
     )
     now = int(time.time())
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}).encode())
-    body = _b64(json.dumps({"iss": ISS, "aud": AUD, "sub": "x", "exp": now + 60,
-                            "roles": ["*:admin"]}).encode())
+    body = _b64(
+        json.dumps(
+            {"iss": ISS, "aud": AUD, "sub": "x", "exp": now + 60, "roles": ["*:admin"]}
+        ).encode()
+    )
     sig = _b64(hmac.new(pem, f"{header}.{body}".encode(), hashlib.sha256).digest())
     r = _call(jwt_env, f"{header}.{body}.{sig}")
     assert r.status_code == 401
-    assert audit_entries(jwt_env.repo)[-1]["reason"] == "unauthenticated: jwt: algorithm 'HS256' not accepted"
+    assert (
+        audit_entries(jwt_env.repo)[-1]["reason"]
+        == "unauthenticated: jwt: algorithm 'HS256' not accepted"
+    )
 
 
 def test_jwt_es256_header_on_rsa_key_rejected(jwt_env):
@@ -228,7 +265,9 @@ def test_jwt_unknown_kid_rejected(jwt_env):
 
 def test_jwt_missing_kid_with_several_keys_rejected(jwt_env):
     assert _call(jwt_env, jwt_env.token(kid=None)).status_code == 401
-    assert audit_entries(jwt_env.repo)[-1]["reason"] == "unauthenticated: jwt: no kid and several keys"
+    assert (
+        audit_entries(jwt_env.repo)[-1]["reason"] == "unauthenticated: jwt: no kid and several keys"
+    )
 
 
 def test_jwt_signed_by_unknown_key_rejected(jwt_env):

@@ -3,6 +3,7 @@ nothing that was acknowledged."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,13 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-import json
 
 import httpx
 import pytest
-from test_serve_support import ROW, add_onnx_model, infer_body
 
 from mltrust.cli._main import main
+from test_serve_support import ROW, add_onnx_model, infer_body
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,9 +32,24 @@ def _start(repo, port, *extra):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(repo.parent / "server.log", "wb")  # noqa: SIM115 - closed by the caller's wait
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mltrust", "serve", str(repo), "--port", str(port),
-         "--allow-unsigned", "--identity-rps", "100000", "--identity-burst", "100000", *extra],
-        stdout=subprocess.DEVNULL, stderr=log, env=env,
+        [
+            sys.executable,
+            "-m",
+            "mltrust",
+            "serve",
+            str(repo),
+            "--port",
+            str(port),
+            "--allow-unsigned",
+            "--identity-rps",
+            "100000",
+            "--identity-burst",
+            "100000",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=env,
     )
     log.close()  # the child holds its own descriptor
     deadline = time.monotonic() + 60
@@ -51,8 +66,24 @@ def _start(repo, port, *extra):
 
 
 def _cli_key(repo, capsys) -> str:
-    assert main(["serve", "keys", "create", "--repo", str(repo), "--name", "load",
-                 "--model", "iris-onnx", "--role", "infer"]) == 0
+    assert (
+        main(
+            [
+                "serve",
+                "keys",
+                "create",
+                "--repo",
+                str(repo),
+                "--name",
+                "load",
+                "--model",
+                "iris-onnx",
+                "--role",
+                "infer",
+            ]
+        )
+        == 0
+    )
     return capsys.readouterr().out.strip()
 
 
@@ -73,8 +104,11 @@ def test_cli_smoke_and_graceful_shutdown(repo, capsys):
     try:
         base = f"http://127.0.0.1:{port}"
         h = {"Authorization": f"Bearer {key}"}
-        r = httpx.post(f"{base}/v2/models/iris-onnx/infer",
-                       json=infer_body([ROW], name="X", datatype="FP32", id="smoke"), headers=h)
+        r = httpx.post(
+            f"{base}/v2/models/iris-onnx/infer",
+            json=infer_body([ROW], name="X", datatype="FP32", id="smoke"),
+            headers=h,
+        )
         assert r.status_code == 200 and r.json()["id"] == "smoke"
         assert httpx.get(f"{base}/v2/models/iris-onnx").status_code == 401
         assert "server" not in r.headers  # no version banner
@@ -100,15 +134,20 @@ def test_kill_9_under_load_loses_no_acknowledged_request(repo, capsys):
     stop = threading.Event()
 
     def client(n: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5,
-                          headers={"Authorization": f"Bearer {key}"}) as c:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=5,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as c:
             i = 0
             while not stop.is_set():
                 rid = f"c{n}-{i}"
                 i += 1
                 try:
-                    r = c.post("/v2/models/iris-onnx/infer",
-                               json=infer_body([ROW], name="X", datatype="FP32", id=rid))
+                    r = c.post(
+                        "/v2/models/iris-onnx/infer",
+                        json=infer_body([ROW], name="X", datatype="FP32", id=rid),
+                    )
                 except httpx.HTTPError:
                     return
                 if r.status_code == 200 and r.json().get("id") == rid:
@@ -131,3 +170,41 @@ def test_kill_9_under_load_loses_no_acknowledged_request(repo, capsys):
     db.close()
     missing = [rid for rid in acked if rid not in logged]
     assert not missing, f"{len(missing)} acknowledged requests missing from the audit log"
+
+
+@pytest.mark.slow  # two worker processes each import and admit (~15 s here); the chain logic
+# itself is covered fast by test_audit_chain.py::test_concurrent_writers_extend_one_chain
+def test_two_workers_extend_one_valid_chain(repo, capsys):
+    key = _cli_key(repo, capsys)
+    port = _free_port()
+    proc = _start(repo, port, "--workers", "2")
+    acked: list[str] = []
+
+    def client(n: int) -> None:
+        for i in range(15):
+            # a fresh connection each time so the kernel spreads them over both workers
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/v2/models/iris-onnx/infer",
+                json=infer_body([ROW], name="X", datatype="FP32", id=f"w{n}-{i}"),
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            )
+            if r.status_code == 200:
+                acked.append(f"w{n}-{i}")
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert len(acked) == 60
+    assert main(["audit", "verify", str(repo)]) == 0
+    db = sqlite3.connect(repo / ".mltrust" / "audit.db")
+    entries = [json.loads(t) for (t,) in db.execute("SELECT entry FROM audit")]
+    db.close()
+    assert {e.get("request_id") for e in entries} >= set(acked)
+    assert len({e["pid"] for e in entries}) == 2, "both workers should have served requests"

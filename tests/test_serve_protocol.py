@@ -6,9 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from test_serve_support import ROW, infer_body, served  # noqa: F401
 
 from mltrust.serve._codec import ProtocolError, decode_infer_request, encode_tensor, input_digest
+from test_serve_support import ROW, infer_body, served_namespace
+
+
+@pytest.fixture
+def served(tmp_path):
+    yield from served_namespace(tmp_path)
 
 
 def test_health_endpoints_need_no_credentials(served):
@@ -60,9 +65,12 @@ def test_infer_flat_data_echoes_id_and_shapes(served):
 
 
 def test_infer_nested_data_row_major(served):
-    body = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64",
-                        "data": [ROW, [6.0, 3.0, 4.0, 1.0]]}],
-            "outputs": [{"name": "twice"}]}
+    body = {
+        "inputs": [
+            {"name": "x", "shape": [2, 4], "datatype": "FP64", "data": [ROW, [6.0, 3.0, 4.0, 1.0]]}
+        ],
+        "outputs": [{"name": "twice"}],
+    }
     r = served.client.post("/v2/models/calc/versions/2/infer", json=body, headers=served.infer)
     assert r.status_code == 200, r.text
     (out,) = r.json()["outputs"]
@@ -162,12 +170,15 @@ def test_decode_rejects_malformed(doc):
 
 
 def test_input_digest_is_canonical():
-    a = decode_infer_request({"inputs": [{"name": "t", "shape": [2, 2], "datatype": "FP32",
-                                          "data": [1, 2, 3, 4]}]})
-    b = decode_infer_request({"inputs": [{"name": "t", "shape": [2, 2], "datatype": "FP32",
-                                          "data": [[1, 2], [3, 4]]}]})
-    c = decode_infer_request({"inputs": [{"name": "t", "shape": [4, 1], "datatype": "FP32",
-                                          "data": [1, 2, 3, 4]}]})
+    a = decode_infer_request(
+        {"inputs": [{"name": "t", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    )
+    b = decode_infer_request(
+        {"inputs": [{"name": "t", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}]}
+    )
+    c = decode_infer_request(
+        {"inputs": [{"name": "t", "shape": [4, 1], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    )
     da, db, dc = (input_digest(r.inputs, r.datatypes) for r in (a, b, c))
     assert da == db and da != dc and len(da) == 64 and not math.isnan(len(da))
 

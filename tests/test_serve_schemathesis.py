@@ -12,6 +12,9 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.specs.openapi.checks import ignored_auth  # noqa: E402
+
+from mltrust.serve._openapi import openapi_document  # noqa: E402
 from test_serve_support import (  # noqa: E402
     add_onnx_model,
     add_python_model,
@@ -19,10 +22,6 @@ from test_serve_support import (  # noqa: E402
     new_key,
     plugin_dir,
 )
-
-from mltrust.serve._openapi import openapi_document  # noqa: E402
-
-from schemathesis.specs.openapi.checks import ignored_auth  # noqa: E402
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 
@@ -33,8 +32,9 @@ def api():
     repo = tmp / "repo"
     add_onnx_model(repo)
     add_python_model(repo, "calc", "total")
-    client, app = make_server(repo, plugin_path=plugin_dir(tmp), identity_rps=1e9,
-                              identity_burst=1e9)
+    client, app = make_server(
+        repo, plugin_path=plugin_dir(tmp), identity_rps=1e9, identity_burst=1e9
+    )
     key = new_key(repo, "st", [("*", "admin")])
     app.keys.refresh(max_age=0)
     yield client, key
@@ -59,8 +59,12 @@ def test_api_conforms_and_never_5xx(api, case):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [(m.upper(), p) for p, ops in openapi_document()["paths"].items() for m, op in ops.items()
-     if op.get("security") != []],
+    [
+        (m.upper(), p)
+        for p, ops in openapi_document()["paths"].items()
+        for m, op in ops.items()
+        if op.get("security") != []
+    ],
 )
 def test_every_protected_operation_needs_credentials(api, method, path):
     client, _ = api

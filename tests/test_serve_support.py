@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 
 from mltrust.serve import KeyStore, MltrustServer, ServerConfig, create_app
 
@@ -18,7 +17,7 @@ IRIS_MIN = [4.3, 2.0, 1.0, 0.1]
 IRIS_MAX = [7.9, 4.4, 6.9, 2.5]
 ROW = [5.1, 3.5, 1.4, 0.2]
 
-PLUGIN = '''
+PLUGIN = """
 import time
 import numpy as np
 
@@ -32,7 +31,7 @@ def slow(inputs):
 
 def echo(inputs):
     return {"out": next(iter(inputs.values()))}
-'''
+"""
 
 
 def iris_data() -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +65,9 @@ def iris_onnx() -> tuple[bytes, str]:
     return onx.SerializeToString(), onx.graph.input[0].name
 
 
-def add_onnx_model(repo: Path, name: str = "iris-onnx", policy: dict[str, Any] | None = None) -> Path:
+def add_onnx_model(
+    repo: Path, name: str = "iris-onnx", policy: dict[str, Any] | None = None
+) -> Path:
     folder = repo / name
     folder.mkdir(parents=True, exist_ok=True)
     data, input_name = iris_onnx()
@@ -79,8 +80,13 @@ def add_onnx_model(repo: Path, name: str = "iris-onnx", policy: dict[str, Any] |
             "runtime": "onnx",
             "uri": "model.onnx",
             "inputs": [
-                {"name": input_name, "datatype": "FP32", "shape": [-1, 4],
-                 "min": IRIS_MIN, "max": IRIS_MAX}
+                {
+                    "name": input_name,
+                    "datatype": "FP32",
+                    "shape": [-1, 4],
+                    "min": IRIS_MIN,
+                    "max": IRIS_MAX,
+                }
             ],
             "policy": policy or {},
         },
@@ -109,8 +115,15 @@ def add_python_model(
             "uri": "weights.txt",
             "options": {"callable": f"plugin:{func}"},
             "inputs": inputs
-            or [{"name": "x", "datatype": "FP64", "shape": [-1, 4],
-                 "min": IRIS_MIN, "max": IRIS_MAX}],
+            or [
+                {
+                    "name": "x",
+                    "datatype": "FP64",
+                    "shape": [-1, 4],
+                    "min": IRIS_MIN,
+                    "max": IRIS_MAX,
+                }
+            ],
             "outputs": outputs
             or [
                 {"name": "total", "datatype": "FP64", "shape": [-1]},
@@ -173,11 +186,17 @@ def new_key(repo: Path, name: str, grants: list[tuple[str, str]]) -> dict[str, s
     return {"Authorization": f"Bearer {key}"}
 
 
-def infer_body(rows: list[list[float]], name: str = "x", datatype: str = "FP64", **extra: Any) -> dict[str, Any]:
+def infer_body(
+    rows: list[list[float]], name: str = "x", datatype: str = "FP64", **extra: Any
+) -> dict[str, Any]:
     return {
         "inputs": [
-            {"name": name, "shape": [len(rows), len(rows[0])], "datatype": datatype,
-             "data": [v for r in rows for v in r]}
+            {
+                "name": name,
+                "shape": [len(rows), len(rows[0])],
+                "datatype": datatype,
+                "data": [v for r in rows for v in r],
+            }
         ],
         **extra,
     }
@@ -193,9 +212,10 @@ def audit_entries(repo: Path) -> list[dict[str, Any]]:
         db.close()
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Any:
-    """A repository with an ONNX iris model and python models, plus keys; yields a namespace."""
+def served_namespace(tmp_path: Path) -> Any:
+    """A repository with an ONNX iris model and python models, plus keys; yields a namespace.
+
+    Test modules wrap it in their own ``served`` fixture."""
     repo = tmp_path / "repo"
     repo.mkdir()
     plugins = plugin_dir(tmp_path)

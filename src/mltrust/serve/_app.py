@@ -134,6 +134,7 @@ class MltrustServer:
         )
         self.ready = True
         self._closed = False
+        self._pid = os.getpid()
 
     # -- ASGI ----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,7 +213,12 @@ class MltrustServer:
         self, scope: Scope, receive: Receive, send: Send, path: str, method: str
     ) -> None:
         started = time.perf_counter()
-        entry: dict[str, Any] = {"ts": time.time(), "method": method, "path": path[:512]}
+        entry: dict[str, Any] = {
+            "ts": time.time(),
+            "pid": self._pid,
+            "method": method,
+            "path": path[:512],
+        }
         status = 500
         body = _ERR[500]
         extra_headers: list[tuple[bytes, bytes]] | None = None
