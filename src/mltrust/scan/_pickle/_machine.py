@@ -276,7 +276,7 @@ class _Analyser:
         self.ctx.report(
             rule,
             message,
-            self.at(offset, index, f"import {g.module}:{g.name}"),
+            self.at(offset, index, f"target {g.module}:{g.name}"),
             severity=v.severity,
             confidence=confidence,
             extra={"target": f"{g.module}:{g.name}", "context": self.context},
