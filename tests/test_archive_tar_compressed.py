@@ -13,11 +13,11 @@ import zlib
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.test_archive_zip import M, build_zip, npy_bytes, rules, severities
 
 from mltrust.config import Limits, ScanConfig
 from mltrust.findings import Severity
 from mltrust.scan import scan_bytes
+from test_archive_zip import M, build_zip, npy_bytes, rules, severities
 
 
 def build_tar(entries: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:

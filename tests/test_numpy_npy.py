@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.test_archive_zip import npy_bytes, rules
 
 from mltrust.errors import InputError
 from mltrust.findings import Severity
 from mltrust.scan import scan_bytes
 from mltrust.scan.formats.numpy import parse_literal, parse_npy_header
+from test_archive_zip import npy_bytes, rules
 
 
 def has_pickle_scanner() -> bool:

@@ -8,12 +8,12 @@ import pickle
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.test_archive_zip import rules
-from tests.test_numpy_npy import needs_pickle
 
 from mltrust.findings import Severity
 from mltrust.scan import scan_bytes
 from mltrust.scan.formats.pytorch import LegacyTorchScanner, read_storage_keys
+from test_archive_zip import rules
+from test_numpy_npy import needs_pickle
 
 torch = pytest.importorskip("torch")
 
