@@ -210,3 +210,30 @@ def test_per_model_trusted_key(tmp_path, signing):
         assert app.models["iris"].ready, app.models["iris"].reason
     finally:
         client.close()
+
+
+def test_check_profile_refuses_model_failing_policy(tmp_path):
+    pytest.importorskip("mltrust.policy")
+    repo = tmp_path / "repo"
+    _mlserver_model(repo, "iris", iris_classifier())
+    client, app = make_server(repo, check_profile="default")
+    try:
+        reason = app.models["iris"].reason
+        assert not app.models["iris"].ready and "policy profile 'default'" in reason
+    finally:
+        client.close()
+
+
+def test_check_profile_passes_signed_model(tmp_path, signing):
+    pytest.importorskip("mltrust.policy")
+    attest, good, _ = signing
+    repo = tmp_path / "repo"
+    folder = _mlserver_model(repo, "iris", iris_classifier())
+    attest.sign(folder, key=good.private_path)
+    client, app = make_server(
+        repo, allow_unsigned=False, trusted_keys=(good.public_path,), check_profile="default"
+    )
+    try:
+        assert app.models["iris"].ready, app.models["iris"].reason
+    finally:
+        client.close()

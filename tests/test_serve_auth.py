@@ -278,3 +278,18 @@ def test_jwt_signed_by_unknown_key_rejected(jwt_env):
 def test_jwt_role_for_another_model_is_403(jwt_env):
     r = _call(jwt_env, jwt_env.token(roles=["other:infer"]))
     assert r.status_code == 403 and r.json() == FORBIDDEN
+
+
+def test_credential_guessing_is_rate_limited_per_client(tmp_path):
+    repo = tmp_path / "repo"
+    add_python_model(repo, "calc", "total")
+    client, _ = make_server(repo, plugin_path=plugin_dir(tmp_path), auth_failure_rps=1.0)
+    try:
+        codes = [
+            client.get("/v2/models/calc", headers={"X-API-Key": f"mlt_{i:012x}_guess"}).status_code
+            for i in range(4)
+        ]
+        assert codes == [401, 401, 429, 429]
+        assert audit_entries(repo)[-1]["reason"] == "auth failures: rate limit"
+    finally:
+        client.close()

@@ -120,6 +120,13 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     help="Override every model's per-identity rate limit (requests/s).",
 )
 @click.option("--identity-burst", type=float, default=None, help="Override the burst size.")
+@click.option(
+    "--auth-failure-rps",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Failed authentications per second per client address before 429.",
+)
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without authentication.")
 @click.option("--log-inputs", is_flag=True, help="Store raw inputs in the audit log.")
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
@@ -141,6 +148,7 @@ def run(
     threads: int,
     identity_rps: float | None,
     identity_burst: float | None,
+    auth_failure_rps: float,
     metrics_public: bool,
     log_inputs: bool,
     ssl_certfile: str | None,
@@ -174,6 +182,7 @@ def run(
         identity_rps=identity_rps,
         identity_burst=identity_burst,
         log_inputs=log_inputs,
+        auth_failure_rps=auth_failure_rps,
     )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

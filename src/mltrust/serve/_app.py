@@ -266,6 +266,14 @@ class MltrustServer:
         try:
             identity = self.auth.authenticate(authorization, api_key)
         except AuthError as exc:
+            # credential guessing and unauthenticated floods: a bucket per client address
+            client = scope.get("client")
+            peer = client[0] if client else "-"
+            entry["peer"] = peer
+            rate = self.config.auth_failure_rps
+            wait = self.buckets.take(("auth-failures", peer), rate, 2 * rate)
+            if wait:
+                raise _Reject(429, "auth failures: rate limit", retry_after=wait) from None
             raise _Reject(401, f"unauthenticated: {exc.reason}") from None
         entry["identity"] = identity.name
         return identity

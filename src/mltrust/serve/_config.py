@@ -34,11 +34,15 @@ class ServerConfig:
     identity_rps: float | None = None
     identity_burst: float | None = None
     log_inputs: bool = False
+    #: Failed authentications per second allowed from one client address (burst: twice that).
+    auth_failure_rps: float = 20.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
             raise ConfigError("max body size must be at least 1024 bytes")
+        if self.auth_failure_rps <= 0:
+            raise ConfigError("auth failure rate must be positive")
         if self.inference_threads < 1:
             raise ConfigError("inference threads must be >= 1")
         if self.jwks is not None and (not self.jwt_issuer or not self.jwt_audience):

@@ -142,33 +142,40 @@ def _signed_digest(verified: Any, settings: ModelSettings, digest: str) -> str |
     return str(getattr(verified, "key_fingerprint", "") or "trusted key")
 
 
-def _check_profile(settings: ModelSettings, profile: str | None) -> None:
+def _check_profile(settings: ModelSettings, options: AdmissionOptions) -> None:
+    """Run the ``mltrust check`` evidence collectors and profile on the folder, when asked."""
+    profile = options.check_profile
     if profile is None:
         return
     try:
         policy = importlib.import_module("mltrust.policy")
+        evidence = importlib.import_module("mltrust.evidence")
     except ModuleNotFoundError as exc:
-        if exc.name != "mltrust.policy":
+        if exc.name not in ("mltrust.policy", "mltrust.evidence"):
             raise
         log.warning(
-            "policy check skipped: mltrust.policy is not installed",
+            "policy check skipped: mltrust.policy/evidence is not installed",
             extra={"fields": {"model": settings.name, "profile": profile}},
         )
         return
-    evaluate = getattr(policy, "check_path", None) or getattr(policy, "evaluate_path", None)
-    if evaluate is None:
-        log.warning(
-            "policy check skipped: mltrust.policy has no path evaluator",
-            extra={"fields": {"model": settings.name, "profile": profile}},
-        )
-        return
+    keys = tuple(options.trusted_keys) + tuple(
+        p for m, p in options.model_keys if m == settings.name
+    )
     try:
-        verdict = evaluate(settings.folder, profile=profile)
+        loaded = policy.load_profile(profile)
+        ctx = evidence.CollectContext(path=settings.folder, keys=keys)
+        bundle = evidence.collect_evidence(ctx)
+        verdict = policy.evaluate(bundle.document, loaded, collector_errors=bundle.errors)
     except Error as exc:
-        raise _Refused(f"policy check error: {exc}") from None
-    status = str(getattr(verdict, "status", getattr(verdict, "value", verdict)))
-    if not status.lower().endswith("pass"):
-        raise _Refused(f"policy profile {profile!r} did not pass ({status})")
+        raise _Refused(f"policy check error: {str(exc).splitlines()[0]}") from None
+    status = str(getattr(verdict, "status", "error"))
+    if status != "pass":
+        failed = [
+            str(getattr(getattr(r, "control", None), "id", "?"))
+            for r in getattr(verdict, "results", ())
+            if str(getattr(r, "status", "")) in ("fail", "error")
+        ]
+        raise _Refused(f"policy profile {profile!r}: {status} ({', '.join(failed[:5])})")
 
 
 class _Refused(Exception):
@@ -198,7 +205,7 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
         digest = _sha256(settings.uri)
         _scan(folder)
         model.signed_by = _signed_digest(_verify_signature(settings, options), settings, digest)
-        _check_profile(settings, options.check_profile)
+        _check_profile(settings, options)
         artifact = settings.uri.read_bytes()
         if hashlib.sha256(artifact).hexdigest() != digest:
             raise _Refused("artifact changed during admission")
