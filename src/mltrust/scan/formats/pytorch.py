@@ -113,9 +113,7 @@ class LegacyTorchScanner(FormatScanner):
         for index in range(5):
             if pos >= len(data):
                 break
-            summary = scan_pickle_stream(
-                data, ctx, loc, start=pos, single=True, context=f"torch-legacy pickle {index + 1}"
-            )
+            summary = scan_pickle_stream(data, ctx, loc, start=pos, single=True, context="pytorch")
             if not summary.complete or summary.end <= pos:
                 ctx.report(
                     R.PT_LEGACY_HEADER,

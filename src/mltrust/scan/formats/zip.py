@@ -80,6 +80,7 @@ _PARALLEL_MIN = 128 << 20
 _RAW_CRC_BUDGET = 256 << 20
 
 _RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
+_TORCH_PICKLE = re.compile(r"^[^/]+/(?:data|constants)\.pkl$")
 _TORCH_META = re.compile(
     r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
     r"\.storage_alignment)$"
@@ -804,6 +805,14 @@ class ZipScanner(FormatScanner):
             return
         if _TORCHSCRIPT_CODE.match(name) or _TORCHSCRIPT_CODE.match(lname):
             self._check_torchscript(content, ctx, mloc)
+            return
+        if _TORCH_PICKLE.match(name) and bytes(content[:1]) == b"\x80":
+            # PyTorch unpickles these whatever they contain; persistent ids are its storages.
+            from mltrust.scan._pickle import scan_pickle_stream
+
+            prefix = "!".join(mloc.members)
+            ctx.formats.append(f"{prefix}:pickle")
+            scan_pickle_stream(content, ctx, mloc, context="pytorch")
             return
         raw_ok = bool(_RAW_STORAGE.match(name)) and bool(_RAW_STORAGE.match(lname))
         ctx.scan_nested(content, mloc, name, raw_data_ok=raw_ok)
