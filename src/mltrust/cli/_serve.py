@@ -37,6 +37,8 @@ def serve() -> None:
     \b
     mltrust serve REPO [--host 127.0.0.1] [--port 8080] [--workers N] [--trusted-key PUB ...]
     mltrust serve keys create --repo REPO --name NAME --model MODEL --role infer
+
+    Options of the server itself: `mltrust serve run --help` (REPO may follow `serve` directly).
     """
 
 

@@ -1,6 +1,35 @@
 """``mltrust serve``: a hardened Open Inference Protocol (KServe V2) model server.
 
->>> from mltrust.serve import ServerConfig, create_app         # doctest: +SKIP
+Quick start (one model folder per model under REPO; MLServer ``model-settings.json`` works)::
+
+    mltrust keys generate --out signer; mltrust sign REPO/iris --key signer.key
+    mltrust serve keys create --repo REPO --name alice --model iris --role infer   # prints key
+    mltrust serve REPO --trusted-key signer.pub            # 127.0.0.1:8080
+    curl -H "Authorization: Bearer mlt_..." -d @req.json localhost:8080/v2/models/iris/infer
+
+Design decisions, stated once:
+
+* **Admission** (:mod:`._repository`): scan clean at medium+, signature by a trusted key
+  (``--trusted-key`` or ``MODEL=PUB``; keys named inside a model folder are never trusted),
+  optional ``--check-profile``; only then are the bytes loaded (joblib via
+  :func:`mltrust.safeload.load_joblib`). Refused models answer 503; admins see the reason at
+  ``GET /v2/admin/models``.
+* **API keys** are stored as HMAC-SHA256 under a 32-byte server secret
+  (``REPO/.mltrust/secret``), not a slow KDF: keys are 256-bit random, so only an offline
+  dictionary attack on the database is a threat, and the HMAC key stops that; per-request cost
+  stays ~1 µs. Failed authentications are rate-limited per client address.
+* **Roles** ``metadata`` < ``infer`` < ``admin``, per model or ``*``; deny by default; 401/403
+  bodies are fixed, reasons go to the audit log only.
+* **State per process**: with ``--workers N`` rate limits, quotas, the extraction monitor and
+  ``/metrics`` are per worker (a limit of R allows up to N*R); the audit log stays one chain
+  because every worker appends under ``BEGIN IMMEDIATE`` after reading the current head.
+* **Audit durability**: a response is sent only after its audit entry is committed and fsynced
+  (group commit); ``kill -9`` loses nothing acknowledged. Tail truncation is detected through
+  an HMAC'd head record; see :mod:`._audit` for the limits.
+* ``/metrics`` needs ``admin`` on ``*`` unless ``--metrics-public``; health probes and
+  ``/v2/openapi.json`` are public; the server binds 127.0.0.1 unless told otherwise.
+
+>>> from mltrust.serve import ServerConfig, create_app              # doctest: +SKIP
 >>> app = create_app(ServerConfig(repo=Path("models"), trusted_keys=(Path("pub.pem"),)))
 
 ``app`` is an ASGI application (run it with uvicorn, or ``mltrust serve REPO``).
