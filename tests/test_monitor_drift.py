@@ -26,8 +26,7 @@ def test_ks_columns_matches_scipy_small_and_large():
         R, C = rng.normal(size=(n, 4)), rng.normal(0.1, 1, size=(m, 4))
         D, P = ks_columns(R, C)
         for j in range(4):
-            ref = stats.ks_2samp(R[:, j], C[:, j], method="exact" if n * m <= 10_000 else
-                                 "asymp")
+            ref = stats.ks_2samp(R[:, j], C[:, j], method="exact" if n * m <= 10_000 else "asymp")
             assert D[j] == pytest.approx(ref.statistic)
             assert P[j] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
 
@@ -70,8 +69,9 @@ def test_shifted_mean_is_detected_on_the_right_feature():
 def test_cvm_test_and_categorical_chi2():
     rng = np.random.default_rng(3)
     ref = pd.DataFrame({"x": rng.normal(size=800), "c": rng.choice(["a", "b", "c"], 800)})
-    cur = pd.DataFrame({"x": rng.normal(size=600),
-                        "c": rng.choice(["a", "b", "c"], 600, p=[0.6, 0.2, 0.2])})
+    cur = pd.DataFrame(
+        {"x": rng.normal(size=600), "c": rng.choice(["a", "b", "c"], 600, p=[0.6, 0.2, 0.2])}
+    )
     feats = {f.name: f for f in feature_drift(ref, cur, test="cvm")}
     assert feats["c"].test == "chi2" and feats["c"].drift
     assert feats["x"].test == "cvm" and not feats["x"].drift
@@ -88,8 +88,12 @@ def test_psi_zero_for_identical_and_large_for_shift():
 
 def test_mmd_permutation_pvalue_uniform_under_null_and_small_under_shift():
     rng = np.random.default_rng(5)
-    pvals = [mmd_test(rng.normal(size=(150, 3)), rng.normal(size=(150, 3)),
-                      n_permutations=99, random_state=s).p_value for s in range(12)]
+    pvals = [
+        mmd_test(
+            rng.normal(size=(150, 3)), rng.normal(size=(150, 3)), n_permutations=99, random_state=s
+        ).p_value
+        for s in range(12)
+    ]
     assert np.mean(np.array(pvals) < 0.05) <= 2 / 12
     assert 0.2 < np.mean(pvals) < 0.8
     X = rng.normal(size=(300, 3))

@@ -40,7 +40,7 @@ def test_calibrated_false_alarm_rate_on_held_out_reference(gaussian, name):
 
 
 def test_mahalanobis_robust_covariance_ignores_outliers(gaussian):
-    fit, cal, _ = gaussian
+    fit, _cal, _ = gaussian
     dirty = np.vstack([fit, np.full((100, 8), 25.0)])
     robust = MahalanobisScorer("mcd").fit(dirty)
     naive = MahalanobisScorer("empirical").fit(dirty)

@@ -18,8 +18,7 @@ from mltrust.monitor import iter_audit_windows, iter_table_windows, stream_drift
 def files(tmp_path):
     rng = np.random.default_rng(2)
     cols = ["a", "b", "c"]
-    pd.DataFrame(rng.normal(size=(1500, 3)), columns=cols).to_csv(tmp_path / "ref.csv",
-                                                                  index=False)
+    pd.DataFrame(rng.normal(size=(1500, 3)), columns=cols).to_csv(tmp_path / "ref.csv", index=False)
     cur = rng.normal(size=(2500, 3))
     cur[1000:, 1] += 0.6  # drift starts at row 1000
     pd.DataFrame(cur, columns=cols).to_csv(tmp_path / "cur.csv", index=False)
@@ -38,14 +37,17 @@ def test_csv_windows_are_chunked_and_drift_located(files):
 
 def _audit_db(path, rows, *, with_inputs=True):
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL,"
-               " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL,"
+        " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL)"
+    )
     for i, batch in enumerate(rows, start=1):
         entry = {"seq": i, "model": "m", "input_sha256": "x" * 64}
         if with_inputs:
             entry["inputs"] = {"input-0": batch.tolist()}
-        db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)",
-                   (i, json.dumps(entry), "0" * 64, "0" * 64))
+        db.execute(
+            "INSERT INTO audit VALUES (?, ?, ?, ?)", (i, json.dumps(entry), "0" * 64, "0" * 64)
+        )
     db.execute("INSERT INTO audit VALUES (?, ?, ?, ?)", (len(rows) + 1, "not json", "0", "0"))
     db.commit()
     db.close()
@@ -69,25 +71,82 @@ def test_audit_log_without_inputs_says_so(tmp_path):
 
 
 def test_cli_drift_stream_calibrate_score(files, capsys):
-    rc = main(["monitor", "drift", "--reference", str(files / "ref.csv"), "--current",
-               str(files / "cur.csv"), "--format", "json", "--html", str(files / "d.html")])
+    rc = main(
+        [
+            "monitor",
+            "drift",
+            "--reference",
+            str(files / "ref.csv"),
+            "--current",
+            str(files / "cur.csv"),
+            "--format",
+            "json",
+            "--html",
+            str(files / "d.html"),
+        ]
+    )
     body = json.loads(capsys.readouterr().out)
     assert rc == 1 and body["drifted_features"] == ["b"]
     assert "<svg" in (files / "d.html").read_text()
-    rc = main(["monitor", "drift", "--reference", str(files / "ref.csv"), "--current",
-               str(files / "ref.csv"), "--no-mmd"])
+    rc = main(
+        [
+            "monitor",
+            "drift",
+            "--reference",
+            str(files / "ref.csv"),
+            "--current",
+            str(files / "ref.csv"),
+            "--no-mmd",
+        ]
+    )
     assert rc == 0 and "drift: no" in capsys.readouterr().out
-    rc = main(["monitor", "stream", "--reference", str(files / "ref.csv"), "--stream",
-               str(files / "cur.csv"), "--window", "1000", "--format", "json", "--no-mmd"])
+    rc = main(
+        [
+            "monitor",
+            "stream",
+            "--reference",
+            str(files / "ref.csv"),
+            "--stream",
+            str(files / "cur.csv"),
+            "--window",
+            "1000",
+            "--format",
+            "json",
+            "--no-mmd",
+        ]
+    )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert rc == 1 and [x["drift"] for x in lines] == [False, True, True]
-    rc = main(["monitor", "calibrate", "--reference", str(files / "ref.csv"), "--scorer",
-               "mahalanobis", "--far", "0.05", "--out", str(files / "s.npz"), "--format",
-               "json"])
+    rc = main(
+        [
+            "monitor",
+            "calibrate",
+            "--reference",
+            str(files / "ref.csv"),
+            "--scorer",
+            "mahalanobis",
+            "--far",
+            "0.05",
+            "--out",
+            str(files / "s.npz"),
+            "--format",
+            "json",
+        ]
+    )
     body = json.loads(capsys.readouterr().out)
     assert rc == 0 and 0 < body["calibration_false_alarm_rate"] <= 0.06
-    rc = main(["monitor", "score", "--scorer", str(files / "s.npz"), "--data",
-               str(files / "cur.csv"), "--format", "json"])
+    rc = main(
+        [
+            "monitor",
+            "score",
+            "--scorer",
+            str(files / "s.npz"),
+            "--data",
+            str(files / "cur.csv"),
+            "--format",
+            "json",
+        ]
+    )
     body = json.loads(capsys.readouterr().out)
     assert rc == 1 and body["rows"] == 2500 and 0 < body["alerts"] < 2500
 
@@ -95,8 +154,19 @@ def test_cli_drift_stream_calibrate_score(files, capsys):
 def test_cli_stream_audit_db(tmp_path, files, capsys):
     rng = np.random.default_rng(2)
     _audit_db(tmp_path / "audit.db", [rng.normal(size=(10, 3)) for _ in range(20)])
-    rc = main(["monitor", "stream", "--reference", str(files / "ref.csv"), "--audit-db",
-               str(tmp_path / "audit.db"), "--window", "100", "--no-mmd"])
+    rc = main(
+        [
+            "monitor",
+            "stream",
+            "--reference",
+            str(files / "ref.csv"),
+            "--audit-db",
+            str(tmp_path / "audit.db"),
+            "--window",
+            "100",
+            "--no-mmd",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and out.count("window") == 2
     rc = main(["monitor", "stream", "--reference", str(files / "ref.csv")])

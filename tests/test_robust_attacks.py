@@ -28,8 +28,15 @@ def small():
     """A small 3-class problem in [0, 1]^6 (fast to fit for many model kinds)."""
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=240, n_features=6, n_informative=4, n_redundant=0,
-                               n_classes=3, n_clusters_per_class=1, random_state=0)
+    X, y = make_classification(
+        n_samples=240,
+        n_features=6,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
     X = (X - X.min(0)) / (X.max(0) - X.min(0))
     return X, y
 
@@ -70,20 +77,40 @@ def _models(X, y):
         (SVC(kernel="linear").fit(X, yb), yb, LinearModel),
         (SVC(kernel="rbf", gamma=2.0).fit(X, y), y, SVCModel),
         (SVC(kernel="rbf").fit(X, yb), yb, SVCModel),
-        (MLPClassifier(hidden_layer_sizes=(16, 8), activation="tanh", max_iter=2000,
-                       random_state=0).fit(X, y), y, MLPModel),
-        (MLPClassifier(hidden_layer_sizes=(8,), activation="relu", max_iter=2000,
-                       random_state=0).fit(X, yb), yb, MLPModel),
-        (make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y), y,
-         LinearModel),
-        (make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,),
-                                                       activation="logistic", max_iter=2000,
-                                                       random_state=0)).fit(X, y), y, MLPModel),
+        (
+            MLPClassifier(
+                hidden_layer_sizes=(16, 8), activation="tanh", max_iter=2000, random_state=0
+            ).fit(X, y),
+            y,
+            MLPModel,
+        ),
+        (
+            MLPClassifier(
+                hidden_layer_sizes=(8,), activation="relu", max_iter=2000, random_state=0
+            ).fit(X, yb),
+            yb,
+            MLPModel,
+        ),
+        (
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y),
+            y,
+            LinearModel,
+        ),
+        (
+            make_pipeline(
+                StandardScaler(),
+                MLPClassifier(
+                    hidden_layer_sizes=(8,), activation="logistic", max_iter=2000, random_state=0
+                ),
+            ).fit(X, y),
+            y,
+            MLPModel,
+        ),
     ]
 
 
 def test_adapters_predict_like_the_model_and_gradients_match_finite_differences(small, fitted):
-    X, y = small
+    X, _ = small
     rng = np.random.default_rng(0)
     for model, labels, kind in fitted:
         clf = adapt(model)
@@ -96,7 +123,7 @@ def test_adapters_predict_like_the_model_and_gradients_match_finite_differences(
 
 
 def test_pgd_attacks_every_gradient_model_within_budget(small, fitted):
-    X, y = small
+    X, _ = small
     for model, labels, _ in fitted:
         clf = adapt(model)
         clean = np.mean(clf.predict(X) == labels)
@@ -197,8 +224,10 @@ def test_forest_attack_exact_on_tiny_forest_matches_brute_force():
     rng = np.random.default_rng(2)
     X = rng.uniform(size=(120, 2))
     y = (X[:, 0] + X[:, 1] > 1.0).astype(int)
-    for model in (RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0),
-                  GradientBoostingClassifier(n_estimators=4, max_depth=2, random_state=0)):
+    for model in (
+        RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0),
+        GradientBoostingClassifier(n_estimators=4, max_depth=2, random_state=0),
+    ):
         model.fit(X, y)
         out = tree_attack(model, X[:30], y[:30], 0.08, lower=0.0, upper=1.0)
         assert out.exact
@@ -237,8 +266,9 @@ def test_hsj_finds_adversarials_and_counts_queries(small):
         return original(Z)
 
     model.predict = counting
-    out = hop_skip_jump(box, X[180:], y[180:], norm="2", iterations=8, lower=0.0, upper=1.0,
-                        pool=X[:180])
+    out = hop_skip_jump(
+        box, X[180:], y[180:], norm="2", iterations=8, lower=0.0, upper=1.0, pool=X[:180]
+    )
     assert int(out.queries.sum()) == calls["rows"] > 0
     correct = original(X[180:]) == y[180:]
     found = np.isfinite(out.perturbation) & (out.perturbation > 0)
@@ -247,8 +277,7 @@ def test_hsj_finds_adversarials_and_counts_queries(small):
     model.predict = original
     assert np.all(model.predict(out.X_adv[found]) != y[180:][found])
     assert out.X_adv.min() >= 0 and out.X_adv.max() <= 1
-    assert np.allclose(np.linalg.norm(out.X_adv - X[180:], axis=1)[found],
-                       out.perturbation[found])
+    assert np.allclose(np.linalg.norm(out.X_adv - X[180:], axis=1)[found], out.perturbation[found])
     assert out.robust_accuracy(0.0) < 1.0
 
 
@@ -278,8 +307,7 @@ def test_torch_adapter_gradients_and_pgd():
     assert list(clf.classes_) == [0, 1, 2]
     y = clf.predict(X)
     G = rng.normal(size=(4, 3))
-    assert np.allclose(clf.logits_vjp(X[:4], G), _numeric_vjp(clf, X[:4], G, h=1e-3),
-                       atol=1e-3)
+    assert np.allclose(clf.logits_vjp(X[:4], G), _numeric_vjp(clf, X[:4], G, h=1e-3), atol=1e-3)
     out = pgd(clf, X, y, 0.3, lower=0.0, upper=1.0, steps=40)
     assert out.robust_accuracy < 1.0
     assert np.all(np.abs(out.X_adv - X) <= 0.3 + 1e-6)
@@ -302,7 +330,8 @@ def test_load_dataset_formats(tmp_path):
     X = rng.normal(size=(20, 3))
     y = rng.integers(0, 2, 20)
     pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "label": y}).to_csv(
-        tmp_path / "d.csv", index=False)
+        tmp_path / "d.csv", index=False
+    )
     ds = load_dataset(tmp_path / "d.csv")
     assert ds.X.shape == (20, 3) and ds.feature_names == ("a", "b", "c")
     assert np.array_equal(ds.y, y)

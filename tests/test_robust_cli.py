@@ -29,19 +29,35 @@ def _run(capsys, *args):
 
 
 def test_cli_default_invocation_exact_json(capsys, lr_file, tmp_path):
-    rc, out, err = _run(capsys, "robustness", lr_file, "--data", "sklearn:digits:test",
-                        "--attack", "exact", "--eps", "0.05,0.1,0.2,0.3", "--format", "json",
-                        "--html", tmp_path / "r.html", "--png-dir", tmp_path / "png",
-                        "--statement", tmp_path / "st.json")
+    rc, out, err = _run(
+        capsys,
+        "robustness",
+        lr_file,
+        "--data",
+        "sklearn:digits:test",
+        "--attack",
+        "exact",
+        "--eps",
+        "0.05,0.1,0.2,0.3",
+        "--format",
+        "json",
+        "--html",
+        tmp_path / "r.html",
+        "--png-dir",
+        tmp_path / "png",
+        "--statement",
+        tmp_path / "st.json",
+    )
     assert rc == 0, err
     body = json.loads(out)
     assert round(body["clean_accuracy"], 3) == 0.970
-    assert [round(r["robust_accuracy"], 3) for r in body["results"]] == [0.865, 0.585, 0.019,
-                                                                         0.0]
+    assert [round(r["robust_accuracy"], 3) for r in body["results"]] == [0.865, 0.585, 0.019, 0.0]
     html = (tmp_path / "r.html").read_text()
     assert "<svg" in html and "0.865" in html and "<script" not in html
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [
-        "accuracy_vs_eps.png", "perturbation_histogram.png"]
+        "accuracy_vs_eps.png",
+        "perturbation_histogram.png",
+    ]
     assert (tmp_path / "png" / "accuracy_vs_eps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     st = json.loads((tmp_path / "st.json").read_text())
     assert st["_type"] == "https://in-toto.io/Statement/v1"
@@ -52,16 +68,43 @@ def test_cli_default_invocation_exact_json(capsys, lr_file, tmp_path):
 
 
 def test_cli_pgd_text_and_fail_under(capsys, lr_file):
-    rc, out, _ = _run(capsys, "robustness", lr_file, "--data", "sklearn:digits:test",
-                      "--attack", "pgd", "--eps", "0.1", "--steps", "50", "--restarts", "1",
-                      "--fail-under", "0.9")
+    rc, out, _ = _run(
+        capsys,
+        "robustness",
+        lr_file,
+        "--data",
+        "sklearn:digits:test",
+        "--attack",
+        "pgd",
+        "--eps",
+        "0.1",
+        "--steps",
+        "50",
+        "--restarts",
+        "1",
+        "--fail-under",
+        "0.9",
+    )
     assert rc == 1
     assert "robust accuracy" in out and "clean accuracy: 0.970" in out
 
 
 def test_cli_hsj_reports_queries(capsys, lr_file):
-    rc, out, _ = _run(capsys, "robustness", lr_file, "--data", "sklearn:digits:test",
-                      "--attack", "hsj", "--eps", "0.1", "--limit", "8", "--format", "json")
+    rc, out, _ = _run(
+        capsys,
+        "robustness",
+        lr_file,
+        "--data",
+        "sklearn:digits:test",
+        "--attack",
+        "hsj",
+        "--eps",
+        "0.1",
+        "--limit",
+        "8",
+        "--format",
+        "json",
+    )
     assert rc == 0
     body = json.loads(out)
     assert body["queries"]["total"] > 0 and body["samples"] == 8
@@ -76,12 +119,26 @@ def test_cli_tree_attack_on_csv(capsys, tmp_path):
     X = rng.uniform(size=(200, 3))
     y = (X[:, 0] > 0.5).astype(int)
     pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "label": y}).to_csv(
-        tmp_path / "d.csv", index=False)
-    joblib.dump(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y),
-                tmp_path / "t.joblib")
-    rc, out, _ = _run(capsys, "robustness", tmp_path / "t.joblib", "--data", tmp_path / "d.csv",
-                      "--attack", "tree", "--eps", "0.01,0.2", "--clip", "0,1", "--format",
-                      "json")
+        tmp_path / "d.csv", index=False
+    )
+    joblib.dump(
+        DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y), tmp_path / "t.joblib"
+    )
+    rc, out, _ = _run(
+        capsys,
+        "robustness",
+        tmp_path / "t.joblib",
+        "--data",
+        tmp_path / "d.csv",
+        "--attack",
+        "tree",
+        "--eps",
+        "0.01,0.2",
+        "--clip",
+        "0,1",
+        "--format",
+        "json",
+    )
     assert rc == 0
     body = json.loads(out)
     r = [x["robust_accuracy"] for x in body["results"]]
@@ -91,8 +148,22 @@ def test_cli_tree_attack_on_csv(capsys, tmp_path):
 
 def test_cli_harden_saves_loadable_model(capsys, lr_file, tmp_path):
     out_path = tmp_path / "hard.joblib"
-    rc, out, err = _run(capsys, "robustness", "harden", lr_file, "--data", "sklearn:digits",
-                        "--eps", "0.1", "--rounds", "1", "--out", out_path, "--format", "json")
+    rc, out, err = _run(
+        capsys,
+        "robustness",
+        "harden",
+        lr_file,
+        "--data",
+        "sklearn:digits",
+        "--eps",
+        "0.1",
+        "--rounds",
+        "1",
+        "--out",
+        out_path,
+        "--format",
+        "json",
+    )
     assert rc == 0, err
     body = json.loads(out)
     assert body["after"]["robust_accuracy"] > body["before"]["robust_accuracy"]
@@ -104,16 +175,43 @@ def test_cli_harden_saves_loadable_model(capsys, lr_file, tmp_path):
 
 
 def test_cli_privacy_and_poisoning(capsys, lr_file):
-    rc, out, _ = _run(capsys, "robustness", "privacy", lr_file, "--data", "sklearn:digits",
-                      "--no-shadow", "--format", "json")
+    rc, out, _ = _run(
+        capsys,
+        "robustness",
+        "privacy",
+        lr_file,
+        "--data",
+        "sklearn:digits",
+        "--no-shadow",
+        "--format",
+        "json",
+    )
     assert rc == 0
     body = json.loads(out)
     assert {a["name"] for a in body["attacks"]} == {"loss-threshold", "confidence-threshold"}
-    rc, out, _ = _run(capsys, "robustness", "privacy", lr_file, "--data", "sklearn:digits",
-                      "--no-shadow", "--fail-above", "0.3")
+    rc, out, _ = _run(
+        capsys,
+        "robustness",
+        "privacy",
+        lr_file,
+        "--data",
+        "sklearn:digits",
+        "--no-shadow",
+        "--fail-above",
+        "0.3",
+    )
     assert rc == 1
-    rc, out, _ = _run(capsys, "robustness", "poisoning", "--data", "sklearn:digits:train",
-                      "--model", lr_file, "--format", "json")
+    rc, out, _ = _run(
+        capsys,
+        "robustness",
+        "poisoning",
+        "--data",
+        "sklearn:digits:train",
+        "--model",
+        lr_file,
+        "--format",
+        "json",
+    )
     body = json.loads(out)
     assert rc == 0
     assert body["trigger"]["suspicious"] is False
@@ -123,14 +221,17 @@ def test_cli_privacy_and_poisoning(capsys, lr_file):
 def test_cli_errors_are_one_line(capsys, lr_file, tmp_path):
     rc, _, err = _run(capsys, "robustness", lr_file, "--data", "sklearn:nope")
     assert rc == 2 and "unknown data set" in err and "Traceback" not in err
-    rc, _, err = _run(capsys, "robustness", lr_file, "--data", "sklearn:digits:test",
-                      "--eps", "0.1,abc")
+    rc, _, err = _run(
+        capsys, "robustness", lr_file, "--data", "sklearn:digits:test", "--eps", "0.1,abc"
+    )
     assert rc == 2
-    rc, _, err = _run(capsys, "robustness", tmp_path / "missing.joblib", "--data",
-                      "sklearn:digits:test")
+    rc, _, err = _run(
+        capsys, "robustness", tmp_path / "missing.joblib", "--data", "sklearn:digits:test"
+    )
     assert rc == 2 and "not found" in err
-    rc, _, err = _run(capsys, "robustness", lr_file, "--data", "sklearn:digits:test",
-                      "--attack", "tree")
+    rc, _, err = _run(
+        capsys, "robustness", lr_file, "--data", "sklearn:digits:test", "--attack", "tree"
+    )
     assert rc == 2 and "tree attack supports" in err
 
 

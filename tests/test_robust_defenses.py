@@ -42,8 +42,11 @@ def test_membership_inference_detects_overfit_model(digits):
     Xtr, ytr = train.X[:300], train.y[:300]
     model = RandomForestClassifier(n_estimators=30, random_state=0).fit(Xtr, ytr)
     rep = membership_inference(model, Xtr, ytr, test.X, test.y, n_shadow=2)
-    assert {a.name for a in rep.attacks} == {"loss-threshold", "confidence-threshold",
-                                            "shadow-model"}
+    assert {a.name for a in rep.attacks} == {
+        "loss-threshold",
+        "confidence-threshold",
+        "shadow-model",
+    }
     for a in rep.attacks:
         assert a.auc > 0.75, a
     assert max(a.advantage for a in rep.attacks) > 0.4
@@ -129,8 +132,9 @@ def test_adversarial_training_linear_improves_exact_robust_accuracy(digits):
 
     train, test = digits
     model = LogisticRegression(max_iter=5000).fit(train.X, train.y)
-    res = adversarial_training(model, train.X, train.y, 0.1, X_eval=test.X, y_eval=test.y,
-                               lower=0.0, upper=1.0, rounds=1)
+    res = adversarial_training(
+        model, train.X, train.y, 0.1, X_eval=test.X, y_eval=test.y, lower=0.0, upper=1.0, rounds=1
+    )
     assert res.before.method == res.after.method == "exact"
     assert round(res.before.robust_accuracy, 3) == 0.585
     assert res.after.robust_accuracy > res.before.robust_accuracy + 0.1
@@ -146,9 +150,19 @@ def test_adversarial_training_mlp_improves_pgd_robust_accuracy(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=200, random_state=0).fit(
-            train.X, train.y)
-    res = adversarial_training(mlp, train.X, train.y, 0.1, X_eval=test.X[:200],
-                               y_eval=test.y[:200], lower=0.0, upper=1.0, rounds=1)
+            train.X, train.y
+        )
+    res = adversarial_training(
+        mlp,
+        train.X,
+        train.y,
+        0.1,
+        X_eval=test.X[:200],
+        y_eval=test.y[:200],
+        lower=0.0,
+        upper=1.0,
+        rounds=1,
+    )
     assert res.before.method == "pgd"
     assert res.after.robust_accuracy > res.before.robust_accuracy + 0.05
 
@@ -166,8 +180,9 @@ def test_adversarial_training_torch_improves_robust_accuracy(digits):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
-    res = adversarial_training(net, X, y, 0.1, X_eval=test.X[:150], y_eval=test.y[:150],
-                               lower=0.0, upper=1.0, rounds=1)
+    res = adversarial_training(
+        net, X, y, 0.1, X_eval=test.X[:150], y_eval=test.y[:150], lower=0.0, upper=1.0, rounds=1
+    )
     assert res.after.robust_accuracy > res.before.robust_accuracy
 
 
