@@ -424,7 +424,7 @@ class _Hasher:
 
 
 def _threads() -> int:
-    """Hashing threads: ``MLTRUST_HASH_THREADS``, else two per usable core (capped at 32).
+    """Hashing threads: ``MLTRUST_HASH_THREADS``, else two per usable core (at most 16).
 
     Two per core, not one, evens out files of unequal sizes (five equal files on two cores
     finish in 2.5 file-times instead of 3) and costs nothing measurable when the cores are
@@ -442,7 +442,7 @@ def _threads() -> int:
             count = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             count = os.cpu_count() or 1
-    return max(1, min(2 * count, 32))
+    return max(1, min(2 * count, 16))
 
 
 def build_manifest(
