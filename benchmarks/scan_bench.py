@@ -241,11 +241,23 @@ def small_files(samples: list[Sample], picklescan: Path | None, count: int) -> N
     ]
     if picklescan is not None:
         tools.append(("picklescan", lambda d: [str(picklescan / "picklescan"), "--path", str(d)]))
-    print(f"\n## Many small files ({count} pickles, one process per tool)\n")
+    print(f"\n## Many small files ({count} pickles, one process per tool, best of 3)\n")
     print(f"{'tool':<12}{'total s':>9}{'ms/file':>9}{'startup s':>11}{'ms/file w/o startup':>21}")
-    for name, build in tools:
-        fixed, _ = _timed(build(single))
-        took, proc = _timed(build(folder))
+    # Best of three, tools interleaved: the machine is shared, so the minimum is the figure
+    # least disturbed by other load.
+    best: dict[str, tuple[float, float, subprocess.CompletedProcess[str] | None]] = {}
+    for _ in range(3):
+        for name, build in tools:
+            fixed, _ = _timed(build(single))
+            took, proc = _timed(build(folder))
+            old = best.get(name)
+            best[name] = (
+                min(fixed, old[0]) if old else fixed,
+                min(took, old[1]) if old else took,
+                proc,
+            )
+    for name, _build in tools:
+        fixed, took, proc = best[name]
         code = proc.returncode if proc is not None else "timeout"
         marginal = (took - fixed) / max(count - 1, 1) * 1000
         print(
