@@ -243,7 +243,9 @@ class Pki:
             .sign(signer or self.ca_key, hashes.SHA256())
         )
 
-    def bundle(self, model: Path, leaf: x509.Certificate, *, tlog: bool = False) -> dict[str, Any]:
+    def bundle(
+        self, model: Path, leaf: x509.Certificate, *, tlog: bool = False, proof: bool = False
+    ) -> dict[str, Any]:
         manifest = build_manifest(model, ignore=["model.sig"])
         statement = manifest_statement(
             manifest,
@@ -263,7 +265,7 @@ class Pki:
             "tlogEntries": [],
         }
         if tlog:
-            material["tlogEntries"] = [self.tlog_entry(payload)]
+            material["tlogEntries"] = [self.tlog_entry(payload, proof=proof)]
         return {
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": material,
@@ -274,7 +276,7 @@ class Pki:
             },
         }
 
-    def tlog_entry(self, payload: bytes) -> dict[str, Any]:
+    def tlog_entry(self, payload: bytes, *, proof: bool = False) -> dict[str, Any]:
         body = json.dumps(
             {
                 "kind": "dsse",
@@ -299,7 +301,7 @@ class Pki:
             separators=(",", ":"),
         ).encode()
         set_sig = self.rekor_key.sign(signed, ec.ECDSA(hashes.SHA256()))
-        return {
+        entry: dict[str, Any] = {
             "logIndex": "42",
             "logId": {"keyId": base64.b64encode(log_id).decode()},
             "kindVersion": {"kind": "dsse", "version": "0.0.1"},
@@ -307,6 +309,69 @@ class Pki:
             "inclusionPromise": {"signedEntryTimestamp": base64.b64encode(set_sig).decode()},
             "canonicalizedBody": body_b64,
         }
+        if proof:
+            entry["inclusionProof"] = self.inclusion_proof(body, log_id)
+        return entry
+
+    def inclusion_proof(self, body: bytes, log_id: bytes) -> dict[str, Any]:
+        leaves = [hashlib.sha256(b"\x00other%d" % i).digest() for i in range(6)]
+        index = 3
+        leaves[index] = hashlib.sha256(b"\x00" + body).digest()
+        root = mth(leaves)
+        text = f"rekor.test - 1\n{len(leaves)}\n{base64.b64encode(root).decode()}\n"
+        sig = self.rekor_key.sign(text.encode(), ec.ECDSA(hashes.SHA256()))
+        note = text + "\n" + f"\u2014 rekor.test {base64.b64encode(log_id[:4] + sig).decode()}\n"
+        return {
+            "logIndex": str(index),
+            "rootHash": base64.b64encode(root).decode(),
+            "treeSize": str(len(leaves)),
+            "hashes": [base64.b64encode(h).decode() for h in audit_path(index, leaves)],
+            "checkpoint": {"envelope": note},
+        }
+
+
+def _node(a: bytes, b: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + a + b).digest()
+
+
+def _split(n: int) -> int:
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def mth(leaves: list[bytes]) -> bytes:
+    """RFC 6962 Merkle tree hash over leaf hashes (reference implementation for tests)."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return _node(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def audit_path(m: int, leaves: list[bytes]) -> list[bytes]:
+    if len(leaves) == 1:
+        return []
+    k = _split(len(leaves))
+    if m < k:
+        return [*audit_path(m, leaves[:k]), mth(leaves[k:])]
+    return [*audit_path(m - k, leaves[k:]), mth(leaves[:k])]
+
+
+def test_merkle_inclusion_proofs_for_every_leaf_of_small_trees() -> None:
+    from mltrust.attest._keyless import merkle_root_from_proof
+
+    for n in range(1, 12):
+        leaves = [hashlib.sha256(bytes([i])).digest() for i in range(n)]
+        root = mth(leaves)
+        for m in range(n):
+            path = audit_path(m, leaves)
+            assert merkle_root_from_proof(m, n, leaves[m], path) == root
+            if path:
+                bad = [path[0][::-1], *path[1:]]
+                assert merkle_root_from_proof(m, n, leaves[m], bad) != root
+            assert merkle_root_from_proof(m, n, leaves[m], [*path, root]) is None
+        assert merkle_root_from_proof(n, n, leaves[0], []) is None
 
 
 def policy(pki: Pki, **kw: Any) -> KeylessPolicy:
@@ -393,3 +458,24 @@ def test_keyless_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "signer@example.com" in capsys.readouterr().out
     args[args.index("signer@example.com")] = "other@example.com"
     assert main(args) == EXIT_FINDINGS
+
+
+def test_keyless_with_rekor_inclusion_proof_and_checkpoint(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    model = make_model(tmp_path)
+    bundle = pki.bundle(model, pki.leaf, tlog=True, proof=True)
+    (model / "model.sig").write_text(json.dumps(bundle))
+    verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+    proof = bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
+    good_hashes = list(proof["hashes"])
+    proof["hashes"] = good_hashes[:-1]  # a truncated audit path
+    (model / "model.sig").write_text(json.dumps(bundle))
+    with pytest.raises(VerificationError, match="inclusion proof"):
+        verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+    proof["hashes"] = good_hashes
+    proof["checkpoint"]["envelope"] = proof["checkpoint"]["envelope"].replace(
+        "rekor.test - 1\n6", "rekor.test - 1\n7"
+    )
+    (model / "model.sig").write_text(json.dumps(bundle))
+    with pytest.raises(VerificationError, match="checkpoint"):
+        verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))

@@ -13,8 +13,13 @@ What is checked:
   (``inclusionPromise``) is verified with that key, the entry's body must name this payload's
   digest, and its ``integratedTime`` (inside the leaf's validity) becomes the signing time.
 
-What is **not** checked offline: Merkle inclusion proofs and signed checkpoints (they need the
-log's current state), and certificate revocation. Without ``--rekor-key`` no signing time can be
+* with ``--rekor-key``, when an entry carries an ``inclusionProof``: the RFC 9162 Merkle
+  audit path from the entry's leaf hash to ``rootHash``, and the checkpoint (a signed note)
+  that must be signed by the same log key and name the same tree size and root.
+
+What is **not** checked offline: that the checkpoint is consistent with the log's *current*
+state (that needs the network, so a log that forked is not detected), signed timestamps from
+a timestamp authority, and certificate revocation. Without ``--rekor-key`` no signing time can be
 established, so the chain is checked at the present time (short-lived Fulcio certificates then
 fail as expired; that is the honest answer, not a bug).
 """
@@ -231,10 +236,92 @@ def _check_tlog(parsed: ParsedBundle, rekor_key: PublicKey) -> datetime:
         ).encode()
         if not verify_bytes(rekor_key, set_sig, signed):
             raise VerificationError("a transparency-log entry's signed timestamp does not verify")
-        if payload_hash.encode() not in body and payload_hash not in _payload_hashes(body):
+        if payload_hash not in _payload_hashes(body):
             raise VerificationError("a transparency-log entry is about another payload")
+        proof = entry.get("inclusionProof")
+        if proof is not None:
+            _check_inclusion_proof(proof, body, rekor_key, bytes.fromhex(key_id))
         times.append(integrated)
     return datetime.fromtimestamp(min(times), UTC)
+
+
+def _leaf_hash(body: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + body).digest()
+
+
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root_from_proof(
+    index: int, tree_size: int, leaf: bytes, path: list[bytes]
+) -> bytes | None:
+    """RFC 9162 section 2.1.3.2: the root implied by an inclusion proof, or None if invalid."""
+    if index < 0 or index >= tree_size:
+        return None
+    fn, sn, r = index, tree_size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = _node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = _node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def _check_checkpoint(note: str, rekor_key: PublicKey, log_id: bytes) -> tuple[int, bytes]:
+    """Verify a signed-note checkpoint with the log key; return (tree size, root hash)."""
+    text, sep, signatures = note.partition("\n\n")
+    if not sep:
+        raise VerificationError("malformed checkpoint: no signature block")
+    body = (text + "\n").encode("utf-8")
+    lines = text.split("\n")
+    if len(lines) < 3:
+        raise VerificationError("malformed checkpoint: too few lines")
+    try:
+        size = int(lines[1])
+        root = b64decode_strict(lines[2], "checkpoint root hash")
+    except ValueError as exc:
+        raise VerificationError("malformed checkpoint: tree size") from exc
+    for line in signatures.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "\u2014":
+            continue
+        try:
+            raw = b64decode_strict(parts[2], "checkpoint signature")
+        except InputError:
+            continue
+        if raw[:4] == log_id[:4] and verify_bytes(rekor_key, raw[4:], body):
+            return size, root
+    raise VerificationError("the checkpoint is not signed by the transparency-log key")
+
+
+def _check_inclusion_proof(proof: object, body: bytes, rekor_key: PublicKey, log_id: bytes) -> None:
+    """Check a tlog entry's Merkle inclusion proof against its log-signed checkpoint."""
+    if not isinstance(proof, Mapping):
+        raise VerificationError("malformed transparency-log entry: inclusionProof")
+    index = _int_field(proof, "logIndex")
+    size = _int_field(proof, "treeSize")
+    root = b64decode_strict(proof.get("rootHash"), "inclusionProof.rootHash")
+    hashes = proof.get("hashes", [])
+    if not isinstance(hashes, list) or len(hashes) > 64:
+        raise VerificationError("malformed transparency-log entry: inclusionProof.hashes")
+    path = [b64decode_strict(h, "inclusionProof.hashes[]") for h in hashes]
+    if merkle_root_from_proof(index, size, _leaf_hash(body), path) != root:
+        raise VerificationError("the transparency-log inclusion proof does not verify")
+    checkpoint = proof.get("checkpoint")
+    envelope = checkpoint.get("envelope") if isinstance(checkpoint, Mapping) else None
+    if not isinstance(envelope, str):
+        raise VerificationError("the inclusion proof has no checkpoint")
+    cp_size, cp_root = _check_checkpoint(envelope, rekor_key, log_id)
+    if (cp_size, cp_root) != (size, root):
+        raise VerificationError("the inclusion proof does not match the signed checkpoint")
 
 
 def _payload_hashes(body: bytes) -> set[str]:
