@@ -295,7 +295,7 @@ def _result_json(model: Any) -> dict[str, Any]:
     "--rekor-key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Keyless: transparency-log public key; checks tlog entries' promises.",
+    help="Keyless: transparency-log public key (checks signed timestamps, inclusion proofs).",
 )
 @click.option(
     "-f",
