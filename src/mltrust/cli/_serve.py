@@ -129,6 +129,13 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     show_default=True,
     help="Failed authentications per second per client address before 429.",
 )
+@click.option(
+    "--audit-sync",
+    type=click.Choice(["full", "normal"]),
+    default="full",
+    show_default=True,
+    help="full: fsync each audit commit (survives power loss); normal: survives kill -9 only.",
+)
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without authentication.")
 @click.option("--log-inputs", is_flag=True, help="Store raw inputs in the audit log.")
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
@@ -151,6 +158,7 @@ def run(
     identity_rps: float | None,
     identity_burst: float | None,
     auth_failure_rps: float,
+    audit_sync: str,
     metrics_public: bool,
     log_inputs: bool,
     ssl_certfile: str | None,
@@ -185,6 +193,7 @@ def run(
         identity_burst=identity_burst,
         log_inputs=log_inputs,
         auth_failure_rps=auth_failure_rps,
+        audit_sync=audit_sync,
     )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

@@ -113,7 +113,9 @@ class MltrustServer:
                 ),
             )
         )
-        self.audit = AuditLog(config.resolved_audit_path, secret=self.secret)
+        self.audit = AuditLog(
+            config.resolved_audit_path, secret=self.secret, sync=config.audit_sync
+        )
         self.metrics = Metrics()
         self.buckets = TokenBuckets()
         self.quota = Quota()

@@ -10,6 +10,9 @@ at most ``batch_max``), appends them in one ``BEGIN IMMEDIATE`` transaction that
 current head from the database (so several worker processes extend *one* chain), commits with
 ``synchronous=FULL`` (the WAL is fsynced) and only then resolves the callers' futures. The server
 answers a client only after that, so an acknowledged request is never lost by ``kill -9``.
+``sync="normal"`` (``--audit-sync normal``) skips the fsync: the commit still reaches the
+operating system before the answer, so a killed *process* loses nothing acknowledged, but a
+power failure or kernel crash may lose the last commits (the chain stays verifiable).
 
 Truncation of the tail: after each commit the writer records the head ``(seq, hash)`` with an
 HMAC (server secret) in ``<db>.head``, never moving it backwards. ``verify`` reports a database
@@ -58,10 +61,15 @@ def chain_hash(prev_hash: str, text: str) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + text.encode("utf-8")).hexdigest()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+SYNC_MODES = ("full", "normal")
+
+
+def _connect(path: Path, sync: str = "full") -> sqlite3.Connection:
+    if sync not in SYNC_MODES:
+        raise ValueError(f"audit sync mode must be one of {SYNC_MODES}")
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA synchronous={sync.upper()}")
     db.execute("PRAGMA busy_timeout=30000")
     db.execute(
         "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL,"
@@ -77,14 +85,21 @@ def _head_mac(secret: bytes, seq: int, digest: str) -> str:
 class AuditLog:
     """Append-only audit log. ``append`` (async) returns once the entry is durable."""
 
-    def __init__(self, path: Path, *, secret: bytes | None = None, batch_max: int = 64) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        secret: bytes | None = None,
+        batch_max: int = 64,
+        sync: str = "full",
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.head_path = self.path.with_name(self.path.name + ".head")
         self._secret = secret
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._db = _connect(self.path)
+        self._db = _connect(self.path, sync)
         self._thread = threading.Thread(target=self._run, name="mltrust-audit", daemon=True)
         self._closed = False
         self.failed: BaseException | None = None

@@ -34,6 +34,8 @@ class ServerConfig:
     identity_rps: float | None = None
     identity_burst: float | None = None
     log_inputs: bool = False
+    #: "full": fsync every audit commit (survives power loss); "normal": survives kill -9 only.
+    audit_sync: str = "full"
     #: Failed authentications per second allowed from one client address (burst: twice that).
     auth_failure_rps: float = 20.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -41,6 +43,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
             raise ConfigError("max body size must be at least 1024 bytes")
+        if self.audit_sync not in ("full", "normal"):
+            raise ConfigError("audit sync must be 'full' or 'normal'")
         if self.auth_failure_rps <= 0:
             raise ConfigError("auth failure rate must be positive")
         if self.inference_threads < 1:
