@@ -252,6 +252,7 @@ def run_wrk(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    cpu_before = _tree_cpu_seconds(pid)
     out = subprocess.run(
         [
             wrk,
