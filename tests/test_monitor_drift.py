@@ -20,6 +20,15 @@ from mltrust.monitor import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS/OpenMP thread is faster, above all on a shared, busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 def test_ks_columns_matches_scipy_small_and_large():
     rng = np.random.default_rng(0)
     for n, m in ((40, 30), (3000, 2000)):

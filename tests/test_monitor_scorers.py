@@ -18,6 +18,15 @@ from mltrust.monitor import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS/OpenMP thread is faster, above all on a shared, busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def gaussian():
     rng = np.random.default_rng(0)

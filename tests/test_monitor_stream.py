@@ -14,6 +14,15 @@ from mltrust.errors import InputError
 from mltrust.monitor import iter_audit_windows, iter_table_windows, stream_drift
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS/OpenMP thread is faster, above all on a shared, busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture
 def files(tmp_path):
     rng = np.random.default_rng(2)

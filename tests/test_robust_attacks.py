@@ -23,6 +23,15 @@ from mltrust.robust import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS/OpenMP thread is faster, above all on a shared, busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def small():
     """A small 3-class problem in [0, 1]^6 (fast to fit for many model kinds)."""

@@ -12,6 +12,15 @@ from mltrust.cli._main import main
 from mltrust.robust import load_dataset
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS/OpenMP thread is faster, above all on a shared, busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def lr_file(tmp_path_factory):
     from sklearn.linear_model import LogisticRegression

@@ -19,9 +19,26 @@ from mltrust.robust import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS/OpenMP thread is faster, above all on a shared, busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("sklearn:digits:train"), load_dataset("sklearn:digits:test")
+
+
+@pytest.fixture(scope="module")
+def clean_lr(digits):
+    from sklearn.linear_model import LogisticRegression
+
+    train, _ = digits
+    return LogisticRegression(max_iter=5000).fit(train.X, train.y)
 
 
 def test_roc_auc_advantage_known_values():
@@ -97,12 +114,12 @@ def backdoor(digits):
     return X, y
 
 
-def test_trigger_search_finds_planted_backdoor(digits, backdoor):
+def test_trigger_search_finds_planted_backdoor(digits, backdoor, clean_lr):
     """Attack: backdoor trigger planted by data poisoning (ATLAS AML.T0020)."""
     from sklearn.linear_model import LogisticRegression
 
-    train, test = digits
-    clean = LogisticRegression(max_iter=3000).fit(train.X, train.y)
+    _, test = digits
+    clean = clean_lr
     poisoned = LogisticRegression(max_iter=3000).fit(*backdoor)
     rep_clean = find_trigger(clean, test.X, lower=0.0, upper=1.0)
     rep_bad = find_trigger(poisoned, test.X, lower=0.0, upper=1.0)
@@ -127,11 +144,9 @@ def test_activation_clustering_runs_and_needs_mlp(digits, backdoor):
         activation_clusters(LogisticRegression(max_iter=500).fit(X[:200], y[:200]), X, y)
 
 
-def test_adversarial_training_linear_improves_exact_robust_accuracy(digits):
-    from sklearn.linear_model import LogisticRegression
-
+def test_adversarial_training_linear_improves_exact_robust_accuracy(digits, clean_lr):
     train, test = digits
-    model = LogisticRegression(max_iter=5000).fit(train.X, train.y)
+    model = clean_lr
     res = adversarial_training(
         model, train.X, train.y, 0.1, X_eval=test.X, y_eval=test.y, lower=0.0, upper=1.0, rounds=1
     )
@@ -170,10 +185,11 @@ def test_adversarial_training_mlp_improves_pgd_robust_accuracy(digits):
 def test_adversarial_training_torch_improves_robust_accuracy(digits):
     torch = pytest.importorskip("torch")
     train, test = digits
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    X, y = train.X[:400], train.y[:400]
+    X, y = train.X[:300], train.y[:300]
     xt = torch.as_tensor(X, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.long)
     for _ in range(100):
@@ -181,7 +197,7 @@ def test_adversarial_training_torch_improves_robust_accuracy(digits):
         torch.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
     res = adversarial_training(
-        net, X, y, 0.1, X_eval=test.X[:150], y_eval=test.y[:150], lower=0.0, upper=1.0, rounds=1
+        net, X, y, 0.1, X_eval=test.X[:100], y_eval=test.y[:100], lower=0.0, upper=1.0, rounds=1
     )
     assert res.after.robust_accuracy > res.before.robust_accuracy
 

@@ -28,6 +28,16 @@ from mltrust.robust import (
     tree_min_perturbation,
 )
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS/OpenMP thread is faster, above all on a shared, busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 EPS = (0.05, 0.1, 0.2, 0.3)
 EXACT = (0.865, 0.585, 0.019, 0.000)
 

@@ -191,6 +191,8 @@ def _harden_refit(
     n = X.shape[0]
     C = float(getattr(model, "C", 1.0) or 1.0)
     rows = np.arange(n)
+    onehot = np.zeros((n, k))
+    onehot[rows, yi] = 1.0
     dual_l1 = norm == "inf"
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -216,11 +218,10 @@ def _harden_refit(
         gW = P_off.T @ X  # through z_j
         gb = P_off.sum(axis=0)
         tot = P_off.sum(axis=1)
-        np.add.at(gW, yi, -tot[:, None] * X)
-        np.add.at(gb, yi, -tot)
+        gW -= (onehot * tot[:, None]).T @ X  # through -z_y
+        gb -= onehot.T @ tot
         # through eps * N[y, j]: d/dw_j = eps*dN[y,j], d/dw_y = -eps*dN[y,j]
-        M = np.zeros((k, k))
-        np.add.at(M, yi, P_off)  # M[y, j] = sum of P over rows of class y
+        M = onehot.T @ P_off  # M[y, j] = sum of P over rows of class y
         G = eps * (M[:, :, None] * dN)
         gW += G.sum(axis=0)
         gW -= G.sum(axis=1)
@@ -229,9 +230,17 @@ def _harden_refit(
         return obj, grad
 
     theta0 = np.concatenate([clf.W.ravel(), clf.b])
-    res = minimize(
-        objective, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 100 * max(1, rounds)}
-    )
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    # small matrices: one BLAS thread is faster than several, above all on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(
+            objective,
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 100 * max(1, rounds)},
+        )
     W = res.x[: k * d].reshape(k, d)
     b = res.x[k * d :]
     hardened = copy.deepcopy(model)
