@@ -39,7 +39,13 @@ from mltrust.attest._keys import (
     load_private_key,
     load_public_key,
 )
-from mltrust.attest._manifest import FileEntry, Manifest, build_manifest
+from mltrust.attest._manifest import (
+    FileEntry,
+    HashProgress,
+    Manifest,
+    build_manifest,
+    expand_ignore,
+)
 from mltrust.attest._sign import (
     MODEL_SIGNING_PREDICATE,
     default_signature_path,
@@ -66,6 +72,7 @@ __all__ = [
     "SCAN_PREDICATE",
     "STATEMENT_TYPE",
     "FileEntry",
+    "HashProgress",
     "KeyPair",
     "KeylessPolicy",
     "Manifest",
@@ -80,6 +87,7 @@ __all__ = [
     "build_manifest",
     "default_key_dir",
     "default_signature_path",
+    "expand_ignore",
     "fingerprint",
     "generate_keypair",
     "key_hint",
