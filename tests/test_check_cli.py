@@ -393,3 +393,23 @@ def _profile_file(tmp_path: Path) -> Path:
     path = tmp_path / "always.yaml"
     path.write_text("controls:\n  - {id: always, title: t, check: 'true'}\n")
     return path
+
+
+def test_environment_mode_reads_installed_packages(
+    tmp_path: Path, advisory_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    code, out, _ = _run(
+        capsys, str(folder), "--environment", "--db", str(advisory_db), "-f", "json", "--no-store"
+    )
+    report = json.loads(out)
+    deps = report["evidence"]["deps"]
+    assert deps["sources"] == ["environment"]
+    assert deps["pinned"] > 20
+    assert any(d["required_by"] == "mltrust" for d in deps["drifting"])
+    licenses = report["evidence"]["licenses"]
+    assert any(s["source"] == "package:click" and s["spdx"] for s in licenses["sources"])
+    assert report["evidence"]["bom"]["packages"] == deps["pinned"]
+    assert code in (0, 1)
+    assert any(f["rule_id"] == "MLT-DEP-003" for f in report["findings"])

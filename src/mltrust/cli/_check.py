@@ -67,6 +67,7 @@ def _store(bundle: Any, verdict: Any, path: Path, signer_fp: str | None) -> dict
             subject_digest=bundle.subject["digest"]["sha256"],
             profile=verdict.profile.name,
         )
+    log.info("stored %d statements and the verdict in %s", len(ids), db)
     return {"store": str(db), "statements": ids, "verdict": verdict_id}
 
 
