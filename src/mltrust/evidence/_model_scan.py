@@ -193,7 +193,7 @@ class ModelScanCollector(Collector):
         for result in report.files:
             rel = rel_of.get(result.path, result.path)
             if result.sha256:
-                ctx._digests.setdefault(rel, result.sha256)
+                ctx.record_sha256(rel, result.sha256)
             for f in result.findings:
                 findings.append(replace(f, location=replace(f.location, path=rel)))
                 rows.append(

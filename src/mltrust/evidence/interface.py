@@ -94,6 +94,10 @@ class CollectContext:
             self._files = _walk(self.path)
         return self._files
 
+    def record_sha256(self, rel: str, digest: str) -> None:
+        """Remember a digest computed elsewhere (the scanner hashes the bytes it scanned)."""
+        self._digests.setdefault(rel, digest)
+
     def sha256(self, rel: str, path: Path) -> str:
         from mltrust.digest import sha256_file
 
