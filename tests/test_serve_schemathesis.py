@@ -33,7 +33,11 @@ def api():
     add_onnx_model(repo)
     add_python_model(repo, "calc", "total")
     client, app = make_server(
-        repo, plugin_path=plugin_dir(tmp), identity_rps=1e9, identity_burst=1e9
+        repo,
+        plugin_path=plugin_dir(tmp),
+        identity_rps=1e9,
+        identity_burst=1e9,
+        auth_failure_rps=1e9,
     )
     key = new_key(repo, "st", [("*", "admin")])
     app.keys.refresh(max_age=0)

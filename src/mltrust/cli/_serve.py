@@ -209,6 +209,8 @@ def run(
         "log_config": None,
         "access_log": False,
         "server_header": False,
+        # X-Forwarded-For is not trusted: the client address feeds the auth-failure limiter
+        "proxy_headers": False,
         "timeout_graceful_shutdown": 30,
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
