@@ -35,9 +35,14 @@ def schema_folder() -> Path:
 
 @functools.cache
 def _validator() -> Any:
-    from jsonschema import Draft7Validator  # type: ignore[import-untyped]
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT7
+    try:
+        from jsonschema import Draft7Validator  # type: ignore[import-untyped]
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT7
+    except ImportError:
+        raise ConfigError(
+            "validating BOMs needs jsonschema", hint="pip install 'mltrust[policy]'"
+        ) from None
 
     folder = schema_folder()
     resources = []

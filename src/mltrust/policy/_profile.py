@@ -53,7 +53,13 @@ class Enforcement(enum.StrEnum):
 
 
 def _compile(expression: str, control_id: str, what: str) -> Any:
-    import cel
+    try:
+        import cel
+    except ImportError:
+        raise ConfigError(
+            "the policy engine needs the common-expression-language package",
+            hint="pip install 'mltrust[policy]'",
+        ) from None
 
     if not isinstance(expression, str) or not expression.strip():
         raise ConfigError(f"control {control_id}: {what} must be a non-empty CEL expression")
