@@ -153,9 +153,12 @@ def check_sarif(report: CheckReport) -> dict[str, Any]:
     verdict = report.verdict
     subject_uri = _uri(report.base, ".") if report.base not in ("", ".") else "."
     controls = list(verdict.results)
-    registry = all_rules()
+    control_ids = {r.control.id for r in controls}
+    # A custom profile may reuse a rule ID as a control ID; SARIF rule IDs must stay unique.
+    registry = [r for r in all_rules() if r.id not in control_ids]
     rules = [_control_rule(r) for r in controls] + [_rule_entry(r) for r in registry]
-    finding_index = {r.id: len(controls) + i for i, r in enumerate(registry)}
+    finding_index = {r.control.id: i for i, r in enumerate(controls)}
+    finding_index.update({r.id: len(controls) + i for i, r in enumerate(registry)})
     results = [
         _control_result(r, i, subject_uri)
         for i, r in enumerate(controls)
