@@ -32,7 +32,7 @@ from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
 #: Passphrase protecting the demo's signing key (a real deployment reads it from a secret store).
-_DEMO_PASSPHRASE = "demo-passphrase-not-for-production"
+_DEMO_PASSPHRASE = "demo-passphrase-not-for-production"  # noqa: S105 - public by design
 #: Stands for the git commit of the training code (the demo trains in-process).
 _DEMO_COMMIT = hashlib.sha1(b"mltrust demo training code").hexdigest()  # noqa: S324 - an id
 
@@ -249,7 +249,7 @@ def _train(demo: _Demo) -> dict[str, Any]:
     return {"accuracy": accuracy, "x_test": x_test[:3].tolist()}
 
 
-def _run(demo: _Demo) -> None:  # noqa: PLR0915 - one story, told in order
+def _run(demo: _Demo) -> None:
     import httpx
 
     key = demo.keys / "demo"
@@ -607,7 +607,7 @@ def _where(console: Console, root: Path, keep: bool) -> None:
         console.print(
             Panel(
                 f"workspace kept at {root}\n"
-                "  repo/iris/                 the signed model, its settings, signature (model.sig)\n"
+                "  repo/iris/                 the signed model, settings, signature (model.sig)\n"
                 "  repo/iris/.mltrust/        attestations (provenance, scan)\n"
                 "  repo/.mltrust/             API keys (hashed) and the audit log of the server\n"
                 "  .mltrust/evidence.db       the evidence store\n"
