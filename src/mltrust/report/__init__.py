@@ -1,13 +1,19 @@
-"""Rendering of results: human text, JSON, SARIF 2.1.0 (and, from the policy engine, more).
+"""Rendering of results: human text, JSON, SARIF 2.1.0, and for policy verdicts JUnit XML,
+Markdown and HTML.
 
-Each format is one module; :func:`render_scan` dispatches through one table.
+Each format is one module. The policy-report names are imported on first use, so that
+``mltrust scan`` does not pay for loading the policy engine.
 """
 
 from __future__ import annotations
 
-from mltrust.report._check import CheckFormat, CheckReport, render_check
+from typing import TYPE_CHECKING, Any
+
 from mltrust.report._formats import OutputFormat, render_scan, write_output
 from mltrust.report._sarif import sarif_log
+
+if TYPE_CHECKING:
+    from mltrust.report._check import CheckFormat, CheckReport, render_check
 
 __all__ = [
     "CheckFormat",
@@ -18,3 +24,13 @@ __all__ = [
     "sarif_log",
     "write_output",
 ]
+
+_LAZY = {"CheckFormat", "CheckReport", "render_check"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from mltrust.report import _check
+
+        return getattr(_check, name)
+    raise AttributeError(f"module 'mltrust.report' has no attribute {name!r}")
