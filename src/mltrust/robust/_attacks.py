@@ -157,7 +157,7 @@ def pgd(
     steps: int = 100,
     restarts: int = 2,
     step_size: float | None = None,
-    loss: str = "margin",
+    loss: str = "auto",
     lower: np.ndarray | float | None = None,
     upper: np.ndarray | float | None = None,
     random_state: int | None = 0,
@@ -165,10 +165,13 @@ def pgd(
 ) -> AttackOutcome:
     """Projected gradient descent with random restarts (the first run starts at ``x``).
 
-    The default margin (Carlini–Wagner-style) loss ``max_{j≠y} z_j - z_y`` drives the run
-    straight at the decision boundary; the step size decays from ``2.5 ε / √steps``-ish to a
-    tenth of it so that the last iterations refine the optimum. Each row stops as soon as it is
-    fooled; a row counts as fooled if any restart fools it.
+    The margin (Carlini–Wagner-style) loss ``max_{j≠y} z_j - z_y`` drives the run straight at
+    the decision boundary; cross-entropy (``ce``) follows all classes at once, which is
+    stronger where the scores are only a surrogate of the decision (one-vs-one SVC votes).
+    ``loss="auto"`` alternates them over restarts (margin first, from ``x``; then
+    cross-entropy, then margin, from random starts). The step size decays from
+    ``2.5 ε / √steps`` to a tenth of it so that the last iterations refine the optimum. Each
+    row stops as soon as it is fooled; a row counts as fooled if any restart fools it.
     """
     X = np.asarray(X, dtype=np.float64)
     _check_inputs(model, X, y, eps, norm)
@@ -199,12 +202,13 @@ def pgd(
             )
             Xa = _project(X0 + u, X0, eps, norm, lo, hi)
         live = np.ones(active.size, dtype=bool)
+        run_loss = loss if loss != "auto" else ("margin" if r % 2 == 0 else "ce")
         for t in range(steps):
             idx = np.flatnonzero(live)
             if idx.size == 0:
                 break
             alpha = base * (1.0 - 0.9 * t / max(steps - 1, 1))
-            _, g = _loss_grad(model, Xa[idx], safe_y[active[idx]], loss)
+            _, g = _loss_grad(model, Xa[idx], safe_y[active[idx]], run_loss)
             if norm == "inf":
                 move = alpha * np.sign(g)
             else:

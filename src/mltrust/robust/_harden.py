@@ -309,11 +309,11 @@ def _harden_torch(
 
     module = copy.deepcopy(clf.module)
     torch.manual_seed(seed)
-    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(module.parameters(), lr=3e-3)
     rng = np.random.default_rng(seed)
     yi = clf.label_index(y)
     batch = 128
-    for epoch in range(max(1, rounds) * 4):
+    for epoch in range(max(1, rounds) * 10):
         order = rng.permutation(X.shape[0])
         for start in range(0, X.shape[0], batch):
             idx = order[start : start + batch]
@@ -327,6 +327,6 @@ def _harden_torch(
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             module.eval()
-        if progress is not None and epoch % 4 == 3:
+        if progress is not None and epoch % 10 == 9:
             progress(1)
     return module
