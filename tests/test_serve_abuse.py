@@ -418,3 +418,20 @@ def test_extraction_block_mode_returns_429(tmp_path):
         assert any(e.get("reason", "").startswith("extraction") for e in audit_entries(repo))
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("kind", ["knn", "lid"])
+def test_monitor_scorers_plug_in_as_detectors(tmp_path, kind):
+    pytest.importorskip("mltrust.monitor")
+    from mltrust.serve._settings import DetectorSettings
+    from mltrust.serve.detectors import Detector, build_detector
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    _reference(folder)
+    det = build_detector(folder, DetectorSettings(kind, "block", "reference.npy", 0.05))
+    assert isinstance(det, Detector) and det.mode == "block" and det.name == kind
+    X, _ = iris_data()
+    normal = float(np.mean(det.score(X) > det.threshold))
+    far_away = det.score(np.array([[20.0, 20.0, 20.0, 20.0]]))
+    assert normal < 0.2 and far_away[0] > det.threshold

@@ -11,10 +11,13 @@ from mltrust.serve.detectors.interface import Detector
 
 __all__ = ["DETECTORS", "Detector", "build_detector"]
 
-#: detector type -> module holding ``build(folder, settings) -> Detector``.
+#: detector type -> "module" (holding ``build``) or "module:function", each
+#: ``(folder, settings) -> Detector``.
 DETECTORS: dict[str, str] = {
     "ranges": "mltrust.serve.detectors.ranges",
     "mahalanobis": "mltrust.serve.detectors.mahalanobis",
+    "knn": "mltrust.serve.detectors.monitor:build_knn",
+    "lid": "mltrust.serve.detectors.monitor:build_lid",
 }
 
 
@@ -22,5 +25,7 @@ def build_detector(folder: Path, settings: DetectorSettings) -> Detector:
     module_name = DETECTORS.get(settings.type)
     if module_name is None:
         raise ConfigError(f"unknown detector {settings.type!r} ({', '.join(sorted(DETECTORS))})")
-    detector: Detector = importlib.import_module(module_name).build(folder, settings)
+    module, _, func = module_name.partition(":")
+    build = getattr(importlib.import_module(module), func or "build")
+    detector: Detector = build(folder, settings)
     return detector
