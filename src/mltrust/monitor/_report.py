@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mltrust import __version__
+from mltrust.errors import ConfigError
 from mltrust.monitor._drift import DriftReport
 
 __all__ = ["render_drift"]
@@ -46,7 +47,10 @@ def _text(report: DriftReport) -> str:
 
 
 def _plots(report: DriftReport, reference: Any, current: Any, limit: int) -> str:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("charts need matplotlib", hint="pip install 'mltrust[plots]'") from None
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure

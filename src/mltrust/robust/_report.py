@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mltrust import __version__
+from mltrust.errors import ConfigError
 from mltrust.robust._evaluate import RobustnessReport
 
 __all__ = ["PREDICATE_TYPE", "html_report", "predicate", "statement", "write_pngs"]
@@ -43,7 +44,10 @@ def statement(
 
 
 def _figures(report: RobustnessReport) -> list[tuple[str, Any]]:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("charts need matplotlib", hint="pip install 'mltrust[plots]'") from None
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
