@@ -305,7 +305,7 @@ def load_scorer(path: str | Path) -> Any:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a saved mltrust scorer ({exc})") from None
     name = meta.get("name")
     try:

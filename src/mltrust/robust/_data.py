@@ -131,7 +131,7 @@ def _load_npz(path: Path, label: str | None, labeled: bool) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable NPZ file ({exc})") from None
     xkey = next((k for k in _X_KEYS if k in arrays), None)
     if xkey is None:
