@@ -96,6 +96,7 @@ def test_cli_drift_stream_calibrate_score(files, capsys):
     )
     body = json.loads(capsys.readouterr().out)
     assert rc == 1 and body["drifted_features"] == ["b"]
+    assert [f["rule_id"] for f in body["findings"]] == ["MLT-MON-001"]
     assert "<svg" in (files / "d.html").read_text()
     rc = main(
         [

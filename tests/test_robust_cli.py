@@ -96,6 +96,7 @@ def test_cli_pgd_text_and_fail_under(capsys, lr_file):
     )
     assert rc == 1
     assert "robust accuracy" in out and "clean accuracy: 0.970" in out
+    assert "MLT-ROB-001 medium" in out
 
 
 def test_cli_hsj_reports_queries(capsys, lr_file):
@@ -209,7 +210,7 @@ def test_cli_privacy_and_poisoning(capsys, lr_file):
         "--fail-above",
         "0.3",
     )
-    assert rc == 1
+    assert rc == 1 and "MLT-ROB-002" in out
     rc, out, _ = _run(
         capsys,
         "robustness",
@@ -225,6 +226,7 @@ def test_cli_privacy_and_poisoning(capsys, lr_file):
     assert rc == 0
     assert body["trigger"]["suspicious"] is False
     assert body["labels"]["suspect_count"] < 0.02 * 1257
+    assert body["findings"] == []
 
 
 def test_cli_errors_are_one_line(capsys, lr_file, tmp_path):

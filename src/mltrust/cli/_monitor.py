@@ -147,7 +147,23 @@ def drift(
         mmd_method=mmd_method,
         classifier=classifier,
     )
-    write_output(render_drift(report, fmt, reference=ref, current=cur), output)
+    finding = None
+    if report.drift:
+        from mltrust.findings import Finding, Location, get_rule
+
+        what = ", ".join(f.name for f in report.drifted[:10]) or "multivariate tests"
+        finding = Finding.of(
+            get_rule("MLT-MON-001"), f"drift detected in {what}", Location(current)
+        ).to_dict()
+    if fmt == "json":
+        body = report.to_dict()
+        body["findings"] = [finding] if finding else []
+        text = json.dumps(body, indent=2) + "\n"
+    else:
+        text = render_drift(report, fmt, reference=ref, current=cur)
+        if finding and fmt == "text":
+            text += f"{finding['rule_id']} {finding['severity']}: {finding['message']}\n"
+    write_output(text, output)
     if html_path is not None:
         write_output(render_drift(report, "html", reference=ref, current=cur), html_path)
     return EXIT_FINDINGS if report.drift else EXIT_CLEAN

@@ -26,6 +26,14 @@ from mltrust.report import write_output
 _FORMATS = click.Choice(["text", "json"])
 
 
+def _finding(rule_id: str, message: str, path: str) -> dict[str, Any]:
+    """A finding (as a dict) for one of the MLT-ROB rules, about ``path``."""
+    import mltrust.robust  # noqa: F401 - registers the rules
+    from mltrust.findings import Finding, Location, get_rule
+
+    return Finding.of(get_rule(rule_id), message, Location(path)).to_dict()
+
+
 class _DefaultGroup(click.Group):
     """A group that runs its ``run`` command when the first word is not a subcommand."""
 
@@ -253,6 +261,15 @@ def run(
         write_output(json.dumps(st, indent=2) + "\n", statement_path)
     body = report.to_dict()
     body["dataset"] = data
+    below = [r for r in report.results if fail_under is not None and r.robust_accuracy < fail_under]
+    body["findings"] = [
+        _finding(
+            "MLT-ROB-001",
+            f"robust accuracy {r.robust_accuracy:.3f} < {fail_under} at ε={r.eps:g} under {attack}",
+            model_path,
+        )
+        for r in below
+    ]
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
@@ -278,9 +295,10 @@ def run(
                 f"queries: {report.queries} ({report.queries / max(report.n, 1):.0f} per sample)"
             )
         lines += [f"note: {n}" for n in report.notes]
+        lines += [f"{f['rule_id']} {f['severity']}: {f['message']}" for f in body["findings"]]
         text = "\n".join(lines) + "\n"
     write_output(text, output)
-    if fail_under is not None and any(r.robust_accuracy < fail_under for r in report.results):
+    if below:
         return EXIT_FINDINGS
     return EXIT_CLEAN
 
@@ -440,6 +458,18 @@ def privacy(
         model, members.X, members.labels(), others.X, others.labels(), shadow=shadow
     )
     body = report.to_dict()
+    leak = fail_above is not None and report.worst.auc > fail_above
+    body["findings"] = (
+        [
+            _finding(
+                "MLT-ROB-002",
+                f"{report.worst.name} attack AUC {report.worst.auc:.3f} > {fail_above}",
+                model_path,
+            )
+        ]
+        if leak
+        else []
+    )
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
@@ -451,9 +481,10 @@ def privacy(
             f"  {a.name:<22} AUC {a.auc:.3f}  advantage {a.advantage:.3f}" for a in report.attacks
         ]
         lines += [f"note: {n}" for n in report.notes]
+        lines += [f"{f['rule_id']} {f['severity']}: {f['message']}" for f in body["findings"]]
         text = "\n".join(lines) + "\n"
     write_output(text, output)
-    if fail_above is not None and report.worst.auc > fail_above:
+    if leak:
         return EXIT_FINDINGS
     return EXIT_CLEAN
 
@@ -518,6 +549,36 @@ def poisoning(
                 for c in clusters
             ]
             failed = failed or any(c.suspicious for c in clusters)
+    findings = []
+    if audit.suspects.size > max_suspect_rate * ds.n:
+        findings.append(
+            _finding(
+                "MLT-ROB-003",
+                f"{audit.suspects.size} of {ds.n} rows look mislabelled "
+                f"(more than {max_suspect_rate:.1%})",
+                data,
+            )
+        )
+    if trigger is not None and trigger.suspicious:
+        findings.append(
+            _finding(
+                "MLT-ROB-004",
+                f"a patch on features {list(trigger.features)} sends {trigger.flip_rate:.0%} "
+                f"of inputs to class {trigger.target!s}",
+                model_path or data,
+            )
+        )
+    for c in clusters:
+        if c.suspicious:
+            findings.append(
+                _finding(
+                    "MLT-ROB-004",
+                    f"class {c.label!s} activations split {c.minority_share:.0%} off "
+                    f"(silhouette {c.silhouette:.2f})",
+                    model_path or data,
+                )
+            )
+    body["findings"] = findings
     if fmt == "json":
         text = json.dumps(body, indent=2, default=str) + "\n"
     else:
@@ -540,6 +601,7 @@ def poisoning(
                     f"activation clustering: class {c.label!s} splits "
                     f"{c.minority_share:.0%} off (silhouette {c.silhouette:.2f})"
                 )
+        lines += [f"{f['rule_id']} {f['severity']}: {f['message']}" for f in findings]
         text = "\n".join(lines) + "\n"
     write_output(text, output)
     return EXIT_FINDINGS if failed else EXIT_CLEAN

@@ -5,6 +5,7 @@ protocol once calibrated: ``name``, ``threshold`` and ``score(X)``).
 
 from __future__ import annotations
 
+from mltrust.monitor import _rules as _rules  # registers MLT-MON-* rules
 from mltrust.monitor._drift import (
     ClassifierDrift,
     DriftReport,

@@ -10,6 +10,7 @@ evidence writers (:func:`predicate`, :func:`statement`, :func:`html_report`,
 
 from __future__ import annotations
 
+from mltrust.robust import _rules as _rules  # registers MLT-ROB-* rules
 from mltrust.robust._attacks import (
     AttackOutcome,
     exact_linear,
