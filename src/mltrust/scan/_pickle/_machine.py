@@ -20,7 +20,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
@@ -67,6 +67,11 @@ _NESTED_LOADERS = frozenset(
         "torch.storage:_load_from_bytes",
         "numpy:loads",
     }
+)
+#: Names of the allowed call targets that :func:`_new_machine`'s ``call`` checks further (each
+#: target has one colon, so ``module:name`` can only match when ``name`` is one of these).
+_SPECIAL_CALL_NAMES = frozenset(
+    t.partition(":")[2] for t in CONSTANT_ARGS_ONLY | EXTERNAL_ARRAY_WRAPPERS
 )
 _SPECIAL_STATE_KEYS = frozenset(
     {
@@ -219,6 +224,28 @@ def _describe(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: Verdicts of :func:`judge_global` (which depends on the configuration only through its
+#: ``allow_globals``) shared by every analysis, one table per ``allow_globals`` value.
+_VERDICTS: dict[frozenset[str], dict[tuple[str, str], GlobalVerdict]] = {}
+#: Verdicts kept per table and tables kept at most (a table is emptied when full).
+_MAX_VERDICTS = 8192
+_MAX_VERDICT_TABLES = 16
+
+
+def _verdict_cache(allow: frozenset[str]) -> dict[tuple[str, str], GlobalVerdict]:
+    try:
+        table = _VERDICTS.get(allow)
+    except TypeError:  # an unhashable allow list (not a frozenset): no sharing
+        return {}
+    if table is None:
+        if len(_VERDICTS) >= _MAX_VERDICT_TABLES:
+            _VERDICTS.clear()
+        table = _VERDICTS.setdefault(allow, {})
+    elif len(table) >= _MAX_VERDICTS:
+        table.clear()
+    return table
+
+
 class _Analyser:
     """State shared by the streams of one :func:`scan_pickle_stream` call."""
 
@@ -242,7 +269,7 @@ class _Analyser:
         self.max_marks: int = max(64, limits.max_nesting_depth * 50)
         self.opcodes = 0
         self.imports: dict[str, None] = {}
-        self.verdicts: dict[tuple[str, str], GlobalVerdict] = {}
+        self.verdicts = _verdict_cache(ctx.config.allow_globals)
         self.reported: set[tuple[str, str, bool]] = set()
         self.once: set[str] = set()
         self.shadow = False
@@ -344,821 +371,16 @@ class _Analyser:
     # ------------------------------------------------------------------ one stream
     def stream(self, start: int, *, joblib: bool) -> tuple[int, bool]:
         """Analyse one pickle from ``start``; return (end offset, parsed to STOP)."""
-        mv = self.buf
-        buf = self.raw
-        end = len(mv)
-        ctx = self.ctx
-        stack: list[object] = []
-        metastack: list[list[object]] = []
-        memo: dict[int, object] = {}
-        pending: dict[tuple[str, str], Global] = {}
-        op_pos = start  # offset of the current opcode (for findings)
-        op_index = 0  # index of the current opcode (for findings)
-        max_marks = self.max_marks
-        an = self
-
-        def fail(msg: str) -> _Malformed:
-            return _Malformed(msg)
-
-        def readline(pos: int) -> tuple[bytes, int]:
-            window = 256
-            while True:
-                chunk = bytes(buf[pos : pos + window])
-                nl = chunk.find(b"\n")
-                if nl >= 0:
-                    return chunk[:nl], pos + nl + 1
-                if pos + window >= end:
-                    raise fail("text argument is not terminated by a newline")
-                if window >= _MAX_LINE:
-                    raise fail("text argument longer than 1 MiB")
-                window *= 16
-
-        def take(pos: int, n: int) -> int:
-            if n < 0:
-                raise fail("negative length")
-            new = pos + n
-            if new > end:
-                raise fail(f"argument of {n} bytes runs past the end of the data")
-            return new
-
-        def text(pos: int, n: int, kind: str) -> object:
-            new = take(pos, n)
-            if n > _DECODE_LIMIT:
-                return Blob(kind, pos, n)
-            if kind == "str":
-                return str(buf[pos:new], "utf-8", "surrogatepass")
-            return bytes(buf[pos:new])
-
-        def pop_mark() -> list[object]:
-            nonlocal stack
-            items = stack
-            stack = metastack.pop()
-            return items
-
-        def do_import(module: str, name: str, offset: int, index: int) -> Global:
-            target = f"{module}:{name}"
-            an.imports[target] = None
-            v = an.verdict(module, name)
-            g = Global(module, name, offset, index, v.allowed)
-            if not v.allowed and (module, name) not in pending:
-                pending[(module, name)] = g
-            return g
-
-        def call(func: object, args: object, how: str) -> object:
-            offset, index = op_pos, op_index
-            if isinstance(func, Global):
-                target = func.target
-                if not func.allowed:
-                    an.report_global(func, f"{how} calls", offset, index)
-                    pending.pop((func.module, func.name), None)
-                    if target in _NESTED_LOADERS:
-                        nested(args, offset, index, target)
-                elif target in CONSTANT_ARGS_ONLY:
-                    check_constant_args(func, args, how, offset, index)
-                elif target in EXTERNAL_ARRAY_WRAPPERS:
-                    an.finding(
-                        R.JOBLIB_EXTERNAL_ARRAY,
-                        f"{how} creates {func.module}.{func.name}, which loads an array from a "
-                        "separate file",
-                        offset,
-                        index,
-                        once="external-array",
-                    )
-            elif isinstance(func, (Obj, Unknown)):
-                an.finding(
-                    R.BAD_CALL_ARGUMENT,
-                    f"{how} calls {_describe(func)}, a callable computed at load time",
-                    offset,
-                    index,
-                )
-            else:
-                raise fail(f"{how} on a non-callable {_describe(func)}")
-            return Obj(func, args)
-
-        def check_constant_args(func: Global, args: object, how: str, o: int, i: int) -> None:
-            target = func.target
-            if target == "_codecs:encode":
-                ok = (
-                    isinstance(args, tuple)
-                    and 1 <= len(args) <= 2
-                    and all(_is_constant_str(a) for a in args)
-                )
-                if not ok:
-                    an.finding(
-                        R.BAD_CALL_ARGUMENT,
-                        f"{how} calls _codecs.encode with non-constant arguments "
-                        f"({_describe(args)})",
-                        o,
-                        i,
-                    )
-                return
-            # torch.storage._load_from_bytes: torch.load on embedded bytes.
-            payload = args[0] if isinstance(args, tuple) and len(args) == 1 else None
-            if isinstance(payload, (bytes, Blob)) and (
-                not isinstance(payload, Blob) or payload.kind == "bytes"
-            ):
-                nested(args, o, i, target)
-            else:
-                an.finding(
-                    R.BAD_CALL_ARGUMENT,
-                    f"{how} calls {func.module}.{func.name} on a value computed at load time "
-                    f"({_describe(payload)})",
-                    o,
-                    i,
-                )
-
-        def nested(args: object, o: int, i: int, target: str) -> None:
-            payload = args[0] if isinstance(args, tuple) and args else None
-            if isinstance(payload, Blob) and payload.kind == "bytes":
-                view = mv[payload.offset : payload.offset + payload.length]
-            elif isinstance(payload, bytes):
-                view = memoryview(payload)
-            else:
-                return
-            if not an.shadow:
-                an.finding(
-                    R.NESTED_PICKLE,
-                    f"{target.replace(':', '.')} deserialises {len(view)} embedded bytes; "
-                    "scanned as nested content",
-                    o,
-                    i,
-                )
-                ctx.scan_nested(view, an.loc.at(o, index=i, detail="nested pickle"), "nested")
-
-        def check_build(inst: object, st: object) -> None:
-            offset, index = op_pos, op_index
-            if isinstance(inst, Global):
-                an.finding(
-                    R.SUSPICIOUS_BUILD,
-                    f"BUILD sets attributes on {inst.module}.{inst.name} itself "
-                    "(a class, function or module), changing code for later opcodes",
-                    offset,
-                    index,
-                )
-                return
-            dicts: list[object] = [st]
-            if isinstance(st, tuple) and len(st) == 2:
-                dicts = [st[0], st[1]]
-            for d in dicts:
-                if isinstance(d, SDict):
-                    bad = sorted(
-                        {k for k in d.key_list() if type(k) is str and k in _SPECIAL_STATE_KEYS}
-                    )
-                    if bad:
-                        an.finding(
-                            R.SUSPICIOUS_BUILD,
-                            f"BUILD state sets special attribute(s) {', '.join(bad)} on "
-                            f"{_describe(inst)}",
-                            offset,
-                            index,
-                        )
-
-        # ---------------------------------------------------------------- opcode handlers
-        def op_mark(pos: int) -> int:
-            nonlocal stack
-            if len(metastack) >= max_marks:
-                raise _Limit(f"more than {max_marks} nested MARKs")
-            metastack.append(stack)
-            stack = []
-            return pos
-
-        def op_stop(pos: int) -> int:
-            stack.pop()
-            raise _Stop(pos)
-
-        def op_pop(pos: int) -> int:
-            if stack:
-                stack.pop()
-            else:
-                pop_mark()
-            return pos
-
-        def op_pop_mark(pos: int) -> int:
-            pop_mark()
-            return pos
-
-        def op_dup(pos: int) -> int:
-            stack.append(stack[-1])
-            return pos
-
-        def op_float(pos: int) -> int:
-            line, pos = readline(pos)
-            stack.append(float(line))
-            return pos
-
-        def op_int(pos: int) -> int:
-            line, pos = readline(pos)
-            if line == b"00":
-                stack.append(False)
-            elif line == b"01":
-                stack.append(True)
-            else:
-                stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
-            return pos
-
-        def op_binint(pos: int) -> int:
-            stack.append(_I4(buf, pos)[0])
-            return pos + 4
-
-        def op_binint1(pos: int) -> int:
-            stack.append(buf[pos])
-            return pos + 1
-
-        def op_long(pos: int) -> int:
-            line, pos = readline(pos)
-            if line.endswith(b"L"):
-                line = line[:-1]
-            stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
-            return pos
-
-        def op_binint2(pos: int) -> int:
-            stack.append(_U2(buf, pos)[0])
-            return pos + 2
-
-        def op_none(pos: int) -> int:
-            stack.append(None)
-            return pos
-
-        def op_persid(pos: int) -> int:
-            line, pos = readline(pos)
-            persistent(_describe(line.decode("ascii")))
-            return pos
-
-        def op_binpersid(pos: int) -> int:
-            pid = stack.pop()
-            persistent(_describe(pid))
-            return pos
-
-        def persistent(pid: str) -> None:
-            stack.append(Unknown(f"persistent id {pid}"))
-            if an.context != "pytorch":
-                offset, index = op_pos, op_index
-                an.finding(
-                    R.PERSISTENT_ID,
-                    f"persistent id {pid} (resolved by the loader's persistent_load)",
-                    offset,
-                    index,
-                    once="persid",
-                )
-
-        def op_reduce(pos: int) -> int:
-            args = stack.pop()
-            stack[-1] = call(stack[-1], args, "REDUCE")
-            return pos
-
-        def op_string(pos: int) -> int:
-            line, pos = readline(pos)
-            if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
-                stack.append(_escape_decode(line[1:-1]))
-            else:
-                raise fail("STRING argument is not quoted")
-            return pos
-
-        def op_binstring(pos: int) -> int:
-            n: int = _I4(buf, pos)[0]
-            pos += 4
-            value = text(pos, n, "bytes")
-            stack.append(value.decode("latin-1") if isinstance(value, bytes) else value)
-            return pos + n
-
-        def op_short_binstring(pos: int) -> int:
-            n = buf[pos]
-            pos += 1
-            new = take(pos, n)
-            stack.append(str(buf[pos:new], "latin-1"))
-            return new
-
-        def op_unicode(pos: int) -> int:
-            line, pos = readline(pos)
-            stack.append(line.decode("raw-unicode-escape"))
-            return pos
-
-        def op_binunicode(pos: int) -> int:
-            n: int = _U4(buf, pos)[0]
-            pos += 4
-            stack.append(text(pos, n, "str"))
-            return pos + n
-
-        def op_short_binunicode(pos: int) -> int:
-            n = buf[pos]
-            pos += 1
-            new = pos + n
-            if new > end:
-                raise fail("string runs past the end of the data")
-            stack.append(str(buf[pos:new], "utf-8", "surrogatepass"))
-            return new
-
-        def op_binunicode8(pos: int) -> int:
-            n: int = _U8(buf, pos)[0]
-            pos += 8
-            stack.append(text(pos, n, "str"))
-            return pos + n
-
-        def op_binbytes(pos: int) -> int:
-            n = _U4(buf, pos)[0]
-            pos += 4
-            stack.append(text(pos, n, "bytes") if n <= _BYTES_LIMIT else Blob("bytes", pos, n))
-            return take(pos, n)
-
-        def op_short_binbytes(pos: int) -> int:
-            n = buf[pos]
-            pos += 1
-            new = take(pos, n)
-            stack.append(bytes(buf[pos:new]))
-            return new
-
-        def op_binbytes8(pos: int) -> int:
-            n = _U8(buf, pos)[0]
-            pos += 8
-            new = take(pos, n)
-            stack.append(bytes(buf[pos:new]) if n <= _BYTES_LIMIT else Blob("bytes", pos, n))
-            return new
-
-        def op_bytearray8(pos: int) -> int:
-            n = _U8(buf, pos)[0]
-            pos += 8
-            new = take(pos, n)
-            stack.append(Blob("bytes", pos, n))
-            return new
-
-        def op_append(pos: int) -> int:
-            value = stack.pop()
-            target = stack[-1]
-            if isinstance(target, SList):
-                target.extend([value])
-            elif not isinstance(target, (Obj, Unknown)):
-                raise fail(f"APPEND to {_describe(target)}")
-            return pos
-
-        def op_appends(pos: int) -> int:
-            items = pop_mark()
-            target = stack[-1]
-            if isinstance(target, SList):
-                target.extend(items)
-            elif not isinstance(target, (Obj, Unknown)):
-                raise fail(f"APPENDS to {_describe(target)}")
-            return pos
-
-        def op_build(pos: int) -> int:
-            st = stack.pop()
-            inst = stack[-1]
-            check_build(inst, st)
-            if isinstance(inst, Obj):
-                inst.state = st
-                func = inst.func
-                if joblib and isinstance(func, Global) and func.target == _JOBLIB_WRAPPER:
-                    stack[-1] = Unknown("joblib array")
-                    return joblib_array(pos, st)
-            return pos
-
-        def op_global(pos: int) -> int:
-            offset, index = op_pos, op_index
-            mline, pos = readline(pos)
-            nline, pos = readline(pos)
-            module = mline.decode("utf-8")
-            name = nline.decode("utf-8")
-            stack.append(do_import(module, name, offset, index))
-            return pos
-
-        def op_stack_global(pos: int) -> int:
-            offset, index = op_pos, op_index
-            name = stack.pop()
-            module = stack.pop()
-            name = resolve_str(name)
-            module = resolve_str(module)
-            if type(module) is str and type(name) is str:
-                stack.append(do_import(module, name, offset, index))
-                return pos
-            if isinstance(module, (bytes, int, float, type(None), bool)) or isinstance(
-                name, (bytes, int, float, type(None), bool)
-            ):
-                raise fail("STACK_GLOBAL operands are not strings")
-            if not an.shadow:
-                ctx.report(
-                    R.COMPUTED_IMPORT,
-                    f"STACK_GLOBAL imports module {_describe(module)}, name {_describe(name)}: "
-                    "the target is computed at load time",
-                    an.at(offset, index),
-                )
-            stack.append(Unknown("computed import"))
-            return pos
-
-        def resolve_str(value: object) -> object:
-            if isinstance(value, Blob) and value.kind == "str" and value.length <= _MAX_LINE:
-                return str(mv[value.offset : value.offset + value.length], "utf-8", "surrogatepass")
-            return value
-
-        def op_dict(pos: int) -> int:
-            items = pop_mark()
-            d = SDict()
-            for k in range(0, len(items) - 1, 2):
-                d.set(items[k], items[k + 1])
-            stack.append(d)
-            return pos
-
-        def op_empty_dict(pos: int) -> int:
-            stack.append(SDict())
-            return pos
-
-        def op_get(pos: int) -> int:
-            line, pos = readline(pos)
-            stack.append(memo_get(int(line)))
-            return pos
-
-        def memo_get(key: int) -> object:
-            try:
-                return memo[key]
-            except KeyError:
-                raise fail(f"memo key {key} not found") from None
-
-        def op_binget(pos: int) -> int:
-            stack.append(memo_get(buf[pos]))
-            return pos + 1
-
-        def op_long_binget(pos: int) -> int:
-            stack.append(memo_get(_U4(buf, pos)[0]))
-            return pos + 4
-
-        def op_inst(pos: int) -> int:
-            offset, index = op_pos, op_index
-            mline, pos = readline(pos)
-            nline, pos = readline(pos)
-            g = do_import(mline.decode("ascii"), nline.decode("ascii"), offset, index)
-            args = tuple(pop_mark())
-            stack.append(call(g, args, "INST"))
-            return pos
-
-        def op_list(pos: int) -> int:
-            items = pop_mark()
-            lst = SList()
-            lst.extend(items)
-            stack.append(lst)
-            return pos
-
-        def op_empty_list(pos: int) -> int:
-            stack.append(SList())
-            return pos
-
-        def op_obj(pos: int) -> int:
-            items = pop_mark()
-            if not items:
-                raise fail("OBJ without a class")
-            stack.append(call(items[0], tuple(items[1:]), "OBJ"))
-            return pos
-
-        def op_put(pos: int) -> int:
-            line, pos = readline(pos)
-            key = int(line)
-            if key < 0:
-                raise fail("negative PUT index")
-            memo[key] = stack[-1]
-            return pos
-
-        def op_binput(pos: int) -> int:
-            memo[buf[pos]] = stack[-1]
-            return pos + 1
-
-        def op_long_binput(pos: int) -> int:
-            memo[_U4(buf, pos)[0]] = stack[-1]
-            return pos + 4
-
-        def op_setitem(pos: int) -> int:
-            value = stack.pop()
-            key = stack.pop()
-            target = stack[-1]
-            if isinstance(target, SDict):
-                target.set(key, value)
-            elif not isinstance(target, (Obj, Unknown)):
-                raise fail(f"SETITEM on {_describe(target)}")
-            return pos
-
-        def op_setitems(pos: int) -> int:
-            items = pop_mark()
-            target = stack[-1]
-            if isinstance(target, SDict):
-                pairs = target.items
-                target.count += len(items) // 2
-                room = MAX_ITEMS - len(pairs)
-                if room > 0:
-                    it = iter(items)
-                    pairs.extend(list(zip(it, it, strict=False))[:room])
-            elif not isinstance(target, (Obj, Unknown)):
-                raise fail(f"SETITEMS on {_describe(target)}")
-            return pos
-
-        def op_tuple(pos: int) -> int:
-            items = tuple(pop_mark())
-            stack.append(items)
-            return pos
-
-        def op_empty_tuple(pos: int) -> int:
-            stack.append(())
-            return pos
-
-        def op_binfloat(pos: int) -> int:
-            stack.append(_F8(buf, pos)[0])
-            return pos + 8
-
-        def op_proto(pos: int) -> int:
-            if buf[pos] > 5:
-                raise fail(f"unsupported pickle protocol {buf[pos]}")
-            return pos + 1
-
-        def op_newobj(pos: int) -> int:
-            args = stack.pop()
-            cls = stack.pop()
-            stack.append(call(cls, args, "NEWOBJ"))
-            return pos
-
-        def ext(code: int) -> None:
-            offset, index = op_pos, op_index
-            an.finding(
-                R.EXTENSION,
-                f"EXT opcode with extension code {code}: imports whatever the loading process "
-                "registered with copyreg.add_extension",
-                offset,
-                index,
-            )
-            stack.append(Unknown(f"extension {code}"))
-
-        def op_ext1(pos: int) -> int:
-            ext(buf[pos])
-            return pos + 1
-
-        def op_ext2(pos: int) -> int:
-            ext(_U2(buf, pos)[0])
-            return pos + 2
-
-        def op_ext4(pos: int) -> int:
-            ext(_I4(buf, pos)[0])
-            return pos + 4
-
-        def op_tuple1(pos: int) -> int:
-            stack[-1] = (stack[-1],)
-            return pos
-
-        def op_tuple2(pos: int) -> int:
-            b = stack.pop()
-            stack[-1] = (stack[-1], b)
-            return pos
-
-        def op_tuple3(pos: int) -> int:
-            c = stack.pop()
-            b = stack.pop()
-            stack[-1] = (stack[-1], b, c)
-            return pos
-
-        def op_true(pos: int) -> int:
-            stack.append(True)
-            return pos
-
-        def op_false(pos: int) -> int:
-            stack.append(False)
-            return pos
-
-        def op_long1(pos: int) -> int:
-            n = buf[pos]
-            pos += 1
-            new = take(pos, n)
-            stack.append(int.from_bytes(buf[pos:new], "little", signed=True))
-            return new
-
-        def op_long4(pos: int) -> int:
-            n = _I4(buf, pos)[0]
-            pos += 4
-            new = take(pos, n)
-            if n <= 64:
-                stack.append(int.from_bytes(buf[pos:new], "little", signed=True))
-            else:
-                stack.append(Unknown("large integer"))
-            return new
-
-        def op_empty_set(pos: int) -> int:
-            stack.append(SSet())
-            return pos
-
-        def op_additems(pos: int) -> int:
-            items = pop_mark()
-            target = stack[-1]
-            if isinstance(target, SSet):
-                target.extend(items)
-            elif not isinstance(target, (Obj, Unknown)):
-                raise fail(f"ADDITEMS on {_describe(target)}")
-            return pos
-
-        def op_frozenset(pos: int) -> int:
-            s = SSet(frozen=True)
-            s.extend(pop_mark())
-            stack.append(s)
-            return pos
-
-        def op_newobj_ex(pos: int) -> int:
-            kwargs = stack.pop()
-            args = stack.pop()
-            cls = stack.pop()
-            stack.append(call(cls, (args, kwargs), "NEWOBJ_EX"))
-            return pos
-
-        def op_memoize(pos: int) -> int:
-            memo[len(memo)] = stack[-1]
-            return pos
-
-        def op_frame(pos: int) -> int:
-            n = _U8(buf, pos)[0]
-            pos += 8
-            if pos + n > end:
-                raise fail(f"frame of {n} bytes runs past the end of the data")
-            return pos
-
-        def op_next_buffer(pos: int) -> int:
-            offset, index = op_pos, op_index
-            an.finding(
-                R.BUFFER,
-                "NEXT_BUFFER takes an out-of-band buffer supplied by the loader",
-                offset,
-                index,
-                once="buffer",
-            )
-            stack.append(Unknown("out-of-band buffer"))
-            return pos
-
-        def op_readonly_buffer(pos: int) -> int:
-            _ = stack[-1]  # underflow check
-            return pos
-
-        # ---------------------------------------------------------------- joblib arrays
-        def joblib_array(pos: int, st: object) -> int:
-            offset, index = op_pos, op_index
-            info = _wrapper_layout(st)
-            if isinstance(info, str):
-                an.finding(
-                    R.JOBLIB_ARRAY_UNRESOLVED,
-                    f"joblib NumpyArrayWrapper: {info}; the raw array data that follows cannot "
-                    "be located",
-                    offset,
-                    index,
-                )
-                raise _Limit("joblib array size unknown")
-            count, itemsize, hasobject, aligned = info
-            if hasobject:
-                inner_end, ok = an.stream(pos, joblib=False)
-                if not ok:
-                    raise _Limit("object array pickle could not be analysed")
-                return inner_end
-            region = pos
-            if aligned:
-                if pos >= end:
-                    raise_truncated(offset, index)
-                pos += 1 + buf[pos]
-            nbytes = count * itemsize
-            new = pos + nbytes
-            if new > end:
-                raise_truncated(offset, index)
-            hidden_pickle_check(region, offset, index)
-            return new
-
-        def raise_truncated(offset: int, index: int) -> None:
-            an.finding(
-                R.JOBLIB_TRUNCATED,
-                "joblib array data runs past the end of the file",
-                offset,
-                index,
-            )
-            raise _Limit("joblib array truncated")
-
-        def hidden_pickle_check(region: int, offset: int, index: int) -> None:
-            if an.shadow or not looks_like_pickle(mv, region, strict=True):
-                return
-            an.shadow = True
-            try:
-                an.stream(region, joblib=False)
-            finally:
-                an.shadow = False
-
-        def op_invalid(pos: int) -> int:
-            raise fail(f"invalid opcode 0x{buf[pos - 1]:02x}")
-
-        table: list[Callable[[int], int]] = [op_invalid] * 256
-        for code, fn in (
-            (0x28, op_mark),
-            (0x2E, op_stop),
-            (0x30, op_pop),
-            (0x31, op_pop_mark),
-            (0x32, op_dup),
-            (0x46, op_float),
-            (0x49, op_int),
-            (0x4A, op_binint),
-            (0x4B, op_binint1),
-            (0x4C, op_long),
-            (0x4D, op_binint2),
-            (0x4E, op_none),
-            (0x50, op_persid),
-            (0x51, op_binpersid),
-            (0x52, op_reduce),
-            (0x53, op_string),
-            (0x54, op_binstring),
-            (0x55, op_short_binstring),
-            (0x56, op_unicode),
-            (0x58, op_binunicode),
-            (0x61, op_append),
-            (0x62, op_build),
-            (0x63, op_global),
-            (0x64, op_dict),
-            (0x7D, op_empty_dict),
-            (0x65, op_appends),
-            (0x67, op_get),
-            (0x68, op_binget),
-            (0x69, op_inst),
-            (0x6A, op_long_binget),
-            (0x6C, op_list),
-            (0x5D, op_empty_list),
-            (0x6F, op_obj),
-            (0x70, op_put),
-            (0x71, op_binput),
-            (0x72, op_long_binput),
-            (0x73, op_setitem),
-            (0x74, op_tuple),
-            (0x29, op_empty_tuple),
-            (0x75, op_setitems),
-            (0x47, op_binfloat),
-            (0x80, op_proto),
-            (0x81, op_newobj),
-            (0x82, op_ext1),
-            (0x83, op_ext2),
-            (0x84, op_ext4),
-            (0x85, op_tuple1),
-            (0x86, op_tuple2),
-            (0x87, op_tuple3),
-            (0x88, op_true),
-            (0x89, op_false),
-            (0x8A, op_long1),
-            (0x8B, op_long4),
-            (0x42, op_binbytes),
-            (0x43, op_short_binbytes),
-            (0x8C, op_short_binunicode),
-            (0x8D, op_binunicode8),
-            (0x8E, op_binbytes8),
-            (0x8F, op_empty_set),
-            (0x90, op_additems),
-            (0x91, op_frozenset),
-            (0x92, op_newobj_ex),
-            (0x93, op_stack_global),
-            (0x94, op_memoize),
-            (0x95, op_frame),
-            (0x96, op_bytearray8),
-            (0x97, op_next_buffer),
-            (0x98, op_readonly_buffer),
-        ):
-            table[code] = fn
-
-        # ---------------------------------------------------------------- the loop
-        pos = start
-        count = self.opcodes
-        budget = self.max_ops + count
-        ok = False
-        op = -1
+        pool = _MACHINES
         try:
-            while True:
-                op = buf[pos]
-                op_pos = pos
-                op_index = count
-                count += 1
-                if not count & 0xFFFF:
-                    if count > budget:
-                        raise _Limit(f"more than {self.max_ops} opcodes in one pickle stream")
-                    if len(memo) > _MAX_MEMO or len(stack) > _MAX_STACK:
-                        raise _Limit(
-                            f"memo ({len(memo)}) or stack ({len(stack)}) larger than the "
-                            "analysis keeps in memory"
-                        )
-                    ctx.check_deadline()
-                pos = table[op](pos + 1)
-        except _Stop as stop:
-            ok = True
-            pos = stop.args[0]
-        except (_Limit, LimitExceeded) as exc:
-            if not self.shadow:
-                ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", self.at(op_pos, op_index))
-        except RecursionError:
-            if not self.shadow:
-                ctx.report(G.LIMIT_EXHAUSTED, "pickle: nesting too deep", self.at(pos, op_index))
-        except (
-            _Malformed,
-            IndexError,
-            KeyError,
-            ValueError,
-            TypeError,
-            struct.error,
-            UnicodeDecodeError,
-            OverflowError,
-        ) as exc:
-            if not self.shadow:
-                self.report_malformed(exc, pos, op_pos, op_index, op)
+            machine = pool.pop()
+        except IndexError:
+            machine = _new_machine()
+        try:
+            return machine(self, start, joblib)
         finally:
-            self.opcodes = count
-            for g in pending.values():
-                self.report_global(g, "imports", g.offset, g.index)
-        return pos, ok
+            if len(pool) < _MACHINE_POOL:
+                pool.append(machine)
 
     def report_malformed(
         self, exc: Exception, pos: int, op_pos: int, op_index: int, op: int
@@ -1183,6 +405,876 @@ class _Analyser:
             "here after running the opcodes before it",
             self.at(op_pos, op_index),
         )
+
+
+#: Idle opcode machines (see :func:`_new_machine`), reused by later streams.
+_MACHINES: list[Callable[[_Analyser, int, bool], tuple[int, bool]]] = []
+#: Idle machines kept at most (one is in use per stream being analysed at the same time).
+_MACHINE_POOL = 8
+_NO_DATA = memoryview(b"")
+_NO_ANALYSER: _Analyser = cast("_Analyser", None)
+_NO_CONTEXT: ScanContext = cast("ScanContext", None)
+
+
+def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
+    """Build an opcode machine: its handlers and 256-entry dispatch table, made once.
+
+    Making ~90 closures and the table for every stream cost more than analysing a small pickle,
+    so a machine is built once and bound to one stream at a time by the returned function; the
+    stream's state lives in the cells below, reset before and after each stream. A stream
+    started while another runs (a joblib object array, a hidden or nested pickle, another
+    thread) takes another machine from :data:`_MACHINES`.
+    """
+    an = _NO_ANALYSER
+    mv = _NO_DATA
+    buf: bytes | mmap.mmap | memoryview = b""
+    end = 0
+    ctx = _NO_CONTEXT
+    joblib = False
+    stack: list[object] = []
+    metastack: list[list[object]] = []
+    memo: dict[int, object] = {}
+    pending: dict[tuple[str, str], Global] = {}
+    op_pos = 0  # offset of the current opcode (for findings)
+    op_index = 0  # index of the current opcode (for findings)
+    max_marks = 0
+
+    def fail(msg: str) -> _Malformed:
+        return _Malformed(msg)
+
+    def readline(pos: int) -> tuple[bytes, int]:
+        window = 256
+        while True:
+            chunk = bytes(buf[pos : pos + window])
+            nl = chunk.find(b"\n")
+            if nl >= 0:
+                return chunk[:nl], pos + nl + 1
+            if pos + window >= end:
+                raise fail("text argument is not terminated by a newline")
+            if window >= _MAX_LINE:
+                raise fail("text argument longer than 1 MiB")
+            window *= 16
+
+    def take(pos: int, n: int) -> int:
+        if n < 0:
+            raise fail("negative length")
+        new = pos + n
+        if new > end:
+            raise fail(f"argument of {n} bytes runs past the end of the data")
+        return new
+
+    def text(pos: int, n: int, kind: str) -> object:
+        new = take(pos, n)
+        if n > _DECODE_LIMIT:
+            return Blob(kind, pos, n)
+        if kind == "str":
+            return str(buf[pos:new], "utf-8", "surrogatepass")
+        return bytes(buf[pos:new])
+
+    def pop_mark() -> list[object]:
+        nonlocal stack
+        items = stack
+        stack = metastack.pop()
+        return items
+
+    def do_import(module: str, name: str, offset: int, index: int) -> Global:
+        target = f"{module}:{name}"
+        an.imports[target] = None
+        v = an.verdict(module, name)
+        g = Global(module, name, offset, index, v.allowed)
+        if not v.allowed and (module, name) not in pending:
+            pending[(module, name)] = g
+        return g
+
+    def call(func: object, args: object, how: str) -> object:
+        offset, index = op_pos, op_index
+        if isinstance(func, Global):
+            if not func.allowed:
+                target = func.target
+                an.report_global(func, f"{how} calls", offset, index)
+                pending.pop((func.module, func.name), None)
+                if target in _NESTED_LOADERS:
+                    nested(args, offset, index, target)
+            elif func.name in _SPECIAL_CALL_NAMES:
+                target = func.target
+                if target in CONSTANT_ARGS_ONLY:
+                    check_constant_args(func, args, how, offset, index)
+                elif target in EXTERNAL_ARRAY_WRAPPERS:
+                    an.finding(
+                        R.JOBLIB_EXTERNAL_ARRAY,
+                        f"{how} creates {func.module}.{func.name}, which loads an array from "
+                        "a separate file",
+                        offset,
+                        index,
+                        once="external-array",
+                    )
+        elif isinstance(func, (Obj, Unknown)):
+            an.finding(
+                R.BAD_CALL_ARGUMENT,
+                f"{how} calls {_describe(func)}, a callable computed at load time",
+                offset,
+                index,
+            )
+        else:
+            raise fail(f"{how} on a non-callable {_describe(func)}")
+        return Obj(func, args)
+
+    def check_constant_args(func: Global, args: object, how: str, o: int, i: int) -> None:
+        target = func.target
+        if target == "_codecs:encode":
+            ok = (
+                isinstance(args, tuple)
+                and 1 <= len(args) <= 2
+                and all(_is_constant_str(a) for a in args)
+            )
+            if not ok:
+                an.finding(
+                    R.BAD_CALL_ARGUMENT,
+                    f"{how} calls _codecs.encode with non-constant arguments ({_describe(args)})",
+                    o,
+                    i,
+                )
+            return
+        # torch.storage._load_from_bytes: torch.load on embedded bytes.
+        payload = args[0] if isinstance(args, tuple) and len(args) == 1 else None
+        if isinstance(payload, (bytes, Blob)) and (
+            not isinstance(payload, Blob) or payload.kind == "bytes"
+        ):
+            nested(args, o, i, target)
+        else:
+            an.finding(
+                R.BAD_CALL_ARGUMENT,
+                f"{how} calls {func.module}.{func.name} on a value computed at load time "
+                f"({_describe(payload)})",
+                o,
+                i,
+            )
+
+    def nested(args: object, o: int, i: int, target: str) -> None:
+        payload = args[0] if isinstance(args, tuple) and args else None
+        if isinstance(payload, Blob) and payload.kind == "bytes":
+            view = mv[payload.offset : payload.offset + payload.length]
+        elif isinstance(payload, bytes):
+            view = memoryview(payload)
+        else:
+            return
+        if not an.shadow:
+            an.finding(
+                R.NESTED_PICKLE,
+                f"{target.replace(':', '.')} deserialises {len(view)} embedded bytes; "
+                "scanned as nested content",
+                o,
+                i,
+            )
+            ctx.scan_nested(view, an.loc.at(o, index=i, detail="nested pickle"), "nested")
+
+    def check_build(inst: object, st: object) -> None:
+        offset, index = op_pos, op_index
+        if isinstance(inst, Global):
+            an.finding(
+                R.SUSPICIOUS_BUILD,
+                f"BUILD sets attributes on {inst.module}.{inst.name} itself "
+                "(a class, function or module), changing code for later opcodes",
+                offset,
+                index,
+            )
+            return
+        dicts: list[object] = [st]
+        if isinstance(st, tuple) and len(st) == 2:
+            dicts = [st[0], st[1]]
+        for d in dicts:
+            if isinstance(d, SDict):
+                bad = sorted(
+                    {k for k in d.key_list() if type(k) is str and k in _SPECIAL_STATE_KEYS}
+                )
+                if bad:
+                    an.finding(
+                        R.SUSPICIOUS_BUILD,
+                        f"BUILD state sets special attribute(s) {', '.join(bad)} on "
+                        f"{_describe(inst)}",
+                        offset,
+                        index,
+                    )
+
+    # ---------------------------------------------------------------- opcode handlers
+    def op_mark(pos: int) -> int:
+        nonlocal stack
+        if len(metastack) >= max_marks:
+            raise _Limit(f"more than {max_marks} nested MARKs")
+        metastack.append(stack)
+        stack = []
+        return pos
+
+    def op_stop(pos: int) -> int:
+        stack.pop()
+        raise _Stop(pos)
+
+    def op_pop(pos: int) -> int:
+        if stack:
+            stack.pop()
+        else:
+            pop_mark()
+        return pos
+
+    def op_pop_mark(pos: int) -> int:
+        pop_mark()
+        return pos
+
+    def op_dup(pos: int) -> int:
+        stack.append(stack[-1])
+        return pos
+
+    def op_float(pos: int) -> int:
+        line, pos = readline(pos)
+        stack.append(float(line))
+        return pos
+
+    def op_int(pos: int) -> int:
+        line, pos = readline(pos)
+        if line == b"00":
+            stack.append(False)
+        elif line == b"01":
+            stack.append(True)
+        else:
+            stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
+        return pos
+
+    def op_binint(pos: int) -> int:
+        stack.append(_I4(buf, pos)[0])
+        return pos + 4
+
+    def op_binint1(pos: int) -> int:
+        stack.append(buf[pos])
+        return pos + 1
+
+    def op_long(pos: int) -> int:
+        line, pos = readline(pos)
+        if line.endswith(b"L"):
+            line = line[:-1]
+        stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
+        return pos
+
+    def op_binint2(pos: int) -> int:
+        stack.append(_U2(buf, pos)[0])
+        return pos + 2
+
+    def op_none(pos: int) -> int:
+        stack.append(None)
+        return pos
+
+    def op_persid(pos: int) -> int:
+        line, pos = readline(pos)
+        persistent(_describe(line.decode("ascii")))
+        return pos
+
+    def op_binpersid(pos: int) -> int:
+        pid = stack.pop()
+        persistent(_describe(pid))
+        return pos
+
+    def persistent(pid: str) -> None:
+        stack.append(Unknown(f"persistent id {pid}"))
+        if an.context != "pytorch":
+            offset, index = op_pos, op_index
+            an.finding(
+                R.PERSISTENT_ID,
+                f"persistent id {pid} (resolved by the loader's persistent_load)",
+                offset,
+                index,
+                once="persid",
+            )
+
+    def op_reduce(pos: int) -> int:
+        args = stack.pop()
+        stack[-1] = call(stack[-1], args, "REDUCE")
+        return pos
+
+    def op_string(pos: int) -> int:
+        line, pos = readline(pos)
+        if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
+            stack.append(_escape_decode(line[1:-1]))
+        else:
+            raise fail("STRING argument is not quoted")
+        return pos
+
+    def op_binstring(pos: int) -> int:
+        n: int = _I4(buf, pos)[0]
+        pos += 4
+        value = text(pos, n, "bytes")
+        stack.append(value.decode("latin-1") if isinstance(value, bytes) else value)
+        return pos + n
+
+    def op_short_binstring(pos: int) -> int:
+        n = buf[pos]
+        pos += 1
+        new = take(pos, n)
+        stack.append(str(buf[pos:new], "latin-1"))
+        return new
+
+    def op_unicode(pos: int) -> int:
+        line, pos = readline(pos)
+        stack.append(line.decode("raw-unicode-escape"))
+        return pos
+
+    def op_binunicode(pos: int) -> int:
+        n: int = _U4(buf, pos)[0]
+        pos += 4
+        stack.append(text(pos, n, "str"))
+        return pos + n
+
+    def op_short_binunicode(pos: int) -> int:
+        n = buf[pos]
+        pos += 1
+        new = pos + n
+        if new > end:
+            raise fail("string runs past the end of the data")
+        stack.append(str(buf[pos:new], "utf-8", "surrogatepass"))
+        return new
+
+    def op_binunicode8(pos: int) -> int:
+        n: int = _U8(buf, pos)[0]
+        pos += 8
+        stack.append(text(pos, n, "str"))
+        return pos + n
+
+    def op_binbytes(pos: int) -> int:
+        n = _U4(buf, pos)[0]
+        pos += 4
+        stack.append(text(pos, n, "bytes") if n <= _BYTES_LIMIT else Blob("bytes", pos, n))
+        return take(pos, n)
+
+    def op_short_binbytes(pos: int) -> int:
+        n = buf[pos]
+        pos += 1
+        new = take(pos, n)
+        stack.append(bytes(buf[pos:new]))
+        return new
+
+    def op_binbytes8(pos: int) -> int:
+        n = _U8(buf, pos)[0]
+        pos += 8
+        new = take(pos, n)
+        stack.append(bytes(buf[pos:new]) if n <= _BYTES_LIMIT else Blob("bytes", pos, n))
+        return new
+
+    def op_bytearray8(pos: int) -> int:
+        n = _U8(buf, pos)[0]
+        pos += 8
+        new = take(pos, n)
+        stack.append(Blob("bytes", pos, n))
+        return new
+
+    def op_append(pos: int) -> int:
+        value = stack.pop()
+        target = stack[-1]
+        if isinstance(target, SList):
+            target.extend([value])
+        elif not isinstance(target, (Obj, Unknown)):
+            raise fail(f"APPEND to {_describe(target)}")
+        return pos
+
+    def op_appends(pos: int) -> int:
+        items = pop_mark()
+        target = stack[-1]
+        if isinstance(target, SList):
+            target.extend(items)
+        elif not isinstance(target, (Obj, Unknown)):
+            raise fail(f"APPENDS to {_describe(target)}")
+        return pos
+
+    def op_build(pos: int) -> int:
+        st = stack.pop()
+        inst = stack[-1]
+        check_build(inst, st)
+        if isinstance(inst, Obj):
+            inst.state = st
+            func = inst.func
+            if joblib and isinstance(func, Global) and func.target == _JOBLIB_WRAPPER:
+                stack[-1] = Unknown("joblib array")
+                return joblib_array(pos, st)
+        return pos
+
+    def op_global(pos: int) -> int:
+        offset, index = op_pos, op_index
+        mline, pos = readline(pos)
+        nline, pos = readline(pos)
+        module = mline.decode("utf-8")
+        name = nline.decode("utf-8")
+        stack.append(do_import(module, name, offset, index))
+        return pos
+
+    def op_stack_global(pos: int) -> int:
+        offset, index = op_pos, op_index
+        name = stack.pop()
+        module = stack.pop()
+        name = resolve_str(name)
+        module = resolve_str(module)
+        if type(module) is str and type(name) is str:
+            stack.append(do_import(module, name, offset, index))
+            return pos
+        if isinstance(module, (bytes, int, float, type(None), bool)) or isinstance(
+            name, (bytes, int, float, type(None), bool)
+        ):
+            raise fail("STACK_GLOBAL operands are not strings")
+        if not an.shadow:
+            ctx.report(
+                R.COMPUTED_IMPORT,
+                f"STACK_GLOBAL imports module {_describe(module)}, name {_describe(name)}: "
+                "the target is computed at load time",
+                an.at(offset, index),
+            )
+        stack.append(Unknown("computed import"))
+        return pos
+
+    def resolve_str(value: object) -> object:
+        if isinstance(value, Blob) and value.kind == "str" and value.length <= _MAX_LINE:
+            return str(mv[value.offset : value.offset + value.length], "utf-8", "surrogatepass")
+        return value
+
+    def op_dict(pos: int) -> int:
+        items = pop_mark()
+        d = SDict()
+        for k in range(0, len(items) - 1, 2):
+            d.set(items[k], items[k + 1])
+        stack.append(d)
+        return pos
+
+    def op_empty_dict(pos: int) -> int:
+        stack.append(SDict())
+        return pos
+
+    def op_get(pos: int) -> int:
+        line, pos = readline(pos)
+        stack.append(memo_get(int(line)))
+        return pos
+
+    def memo_get(key: int) -> object:
+        try:
+            return memo[key]
+        except KeyError:
+            raise fail(f"memo key {key} not found") from None
+
+    def op_binget(pos: int) -> int:
+        key = buf[pos]
+        try:
+            stack.append(memo[key])
+        except KeyError:
+            raise fail(f"memo key {key} not found") from None
+        return pos + 1
+
+    def op_long_binget(pos: int) -> int:
+        stack.append(memo_get(_U4(buf, pos)[0]))
+        return pos + 4
+
+    def op_inst(pos: int) -> int:
+        offset, index = op_pos, op_index
+        mline, pos = readline(pos)
+        nline, pos = readline(pos)
+        g = do_import(mline.decode("ascii"), nline.decode("ascii"), offset, index)
+        args = tuple(pop_mark())
+        stack.append(call(g, args, "INST"))
+        return pos
+
+    def op_list(pos: int) -> int:
+        items = pop_mark()
+        lst = SList()
+        lst.extend(items)
+        stack.append(lst)
+        return pos
+
+    def op_empty_list(pos: int) -> int:
+        stack.append(SList())
+        return pos
+
+    def op_obj(pos: int) -> int:
+        items = pop_mark()
+        if not items:
+            raise fail("OBJ without a class")
+        stack.append(call(items[0], tuple(items[1:]), "OBJ"))
+        return pos
+
+    def op_put(pos: int) -> int:
+        line, pos = readline(pos)
+        key = int(line)
+        if key < 0:
+            raise fail("negative PUT index")
+        memo[key] = stack[-1]
+        return pos
+
+    def op_binput(pos: int) -> int:
+        memo[buf[pos]] = stack[-1]
+        return pos + 1
+
+    def op_long_binput(pos: int) -> int:
+        memo[_U4(buf, pos)[0]] = stack[-1]
+        return pos + 4
+
+    def op_setitem(pos: int) -> int:
+        value = stack.pop()
+        key = stack.pop()
+        target = stack[-1]
+        if isinstance(target, SDict):
+            target.set(key, value)
+        elif not isinstance(target, (Obj, Unknown)):
+            raise fail(f"SETITEM on {_describe(target)}")
+        return pos
+
+    def op_setitems(pos: int) -> int:
+        items = pop_mark()
+        target = stack[-1]
+        if isinstance(target, SDict):
+            pairs = target.items
+            target.count += len(items) // 2
+            room = MAX_ITEMS - len(pairs)
+            if room > 0:
+                it = iter(items)
+                pairs.extend(list(zip(it, it, strict=False))[:room])
+        elif not isinstance(target, (Obj, Unknown)):
+            raise fail(f"SETITEMS on {_describe(target)}")
+        return pos
+
+    def op_tuple(pos: int) -> int:
+        items = tuple(pop_mark())
+        stack.append(items)
+        return pos
+
+    def op_empty_tuple(pos: int) -> int:
+        stack.append(())
+        return pos
+
+    def op_binfloat(pos: int) -> int:
+        stack.append(_F8(buf, pos)[0])
+        return pos + 8
+
+    def op_proto(pos: int) -> int:
+        if buf[pos] > 5:
+            raise fail(f"unsupported pickle protocol {buf[pos]}")
+        return pos + 1
+
+    def op_newobj(pos: int) -> int:
+        args = stack.pop()
+        cls = stack.pop()
+        stack.append(call(cls, args, "NEWOBJ"))
+        return pos
+
+    def ext(code: int) -> None:
+        offset, index = op_pos, op_index
+        an.finding(
+            R.EXTENSION,
+            f"EXT opcode with extension code {code}: imports whatever the loading process "
+            "registered with copyreg.add_extension",
+            offset,
+            index,
+        )
+        stack.append(Unknown(f"extension {code}"))
+
+    def op_ext1(pos: int) -> int:
+        ext(buf[pos])
+        return pos + 1
+
+    def op_ext2(pos: int) -> int:
+        ext(_U2(buf, pos)[0])
+        return pos + 2
+
+    def op_ext4(pos: int) -> int:
+        ext(_I4(buf, pos)[0])
+        return pos + 4
+
+    def op_tuple1(pos: int) -> int:
+        stack[-1] = (stack[-1],)
+        return pos
+
+    def op_tuple2(pos: int) -> int:
+        b = stack.pop()
+        stack[-1] = (stack[-1], b)
+        return pos
+
+    def op_tuple3(pos: int) -> int:
+        c = stack.pop()
+        b = stack.pop()
+        stack[-1] = (stack[-1], b, c)
+        return pos
+
+    def op_true(pos: int) -> int:
+        stack.append(True)
+        return pos
+
+    def op_false(pos: int) -> int:
+        stack.append(False)
+        return pos
+
+    def op_long1(pos: int) -> int:
+        n = buf[pos]
+        pos += 1
+        new = take(pos, n)
+        stack.append(int.from_bytes(buf[pos:new], "little", signed=True))
+        return new
+
+    def op_long4(pos: int) -> int:
+        n = _I4(buf, pos)[0]
+        pos += 4
+        new = take(pos, n)
+        if n <= 64:
+            stack.append(int.from_bytes(buf[pos:new], "little", signed=True))
+        else:
+            stack.append(Unknown("large integer"))
+        return new
+
+    def op_empty_set(pos: int) -> int:
+        stack.append(SSet())
+        return pos
+
+    def op_additems(pos: int) -> int:
+        items = pop_mark()
+        target = stack[-1]
+        if isinstance(target, SSet):
+            target.extend(items)
+        elif not isinstance(target, (Obj, Unknown)):
+            raise fail(f"ADDITEMS on {_describe(target)}")
+        return pos
+
+    def op_frozenset(pos: int) -> int:
+        s = SSet(frozen=True)
+        s.extend(pop_mark())
+        stack.append(s)
+        return pos
+
+    def op_newobj_ex(pos: int) -> int:
+        kwargs = stack.pop()
+        args = stack.pop()
+        cls = stack.pop()
+        stack.append(call(cls, (args, kwargs), "NEWOBJ_EX"))
+        return pos
+
+    def op_memoize(pos: int) -> int:
+        memo[len(memo)] = stack[-1]
+        return pos
+
+    def op_frame(pos: int) -> int:
+        n = _U8(buf, pos)[0]
+        pos += 8
+        if pos + n > end:
+            raise fail(f"frame of {n} bytes runs past the end of the data")
+        return pos
+
+    def op_next_buffer(pos: int) -> int:
+        offset, index = op_pos, op_index
+        an.finding(
+            R.BUFFER,
+            "NEXT_BUFFER takes an out-of-band buffer supplied by the loader",
+            offset,
+            index,
+            once="buffer",
+        )
+        stack.append(Unknown("out-of-band buffer"))
+        return pos
+
+    def op_readonly_buffer(pos: int) -> int:
+        _ = stack[-1]  # underflow check
+        return pos
+
+    # ---------------------------------------------------------------- joblib arrays
+    def joblib_array(pos: int, st: object) -> int:
+        offset, index = op_pos, op_index
+        info = _wrapper_layout(st)
+        if isinstance(info, str):
+            an.finding(
+                R.JOBLIB_ARRAY_UNRESOLVED,
+                f"joblib NumpyArrayWrapper: {info}; the raw array data that follows cannot "
+                "be located",
+                offset,
+                index,
+            )
+            raise _Limit("joblib array size unknown")
+        count, itemsize, hasobject, aligned = info
+        if hasobject:
+            inner_end, ok = an.stream(pos, joblib=False)
+            if not ok:
+                raise _Limit("object array pickle could not be analysed")
+            return inner_end
+        region = pos
+        if aligned:
+            if pos >= end:
+                raise_truncated(offset, index)
+            pos += 1 + buf[pos]
+        nbytes = count * itemsize
+        new = pos + nbytes
+        if new > end:
+            raise_truncated(offset, index)
+        hidden_pickle_check(region, offset, index)
+        return new
+
+    def raise_truncated(offset: int, index: int) -> None:
+        an.finding(
+            R.JOBLIB_TRUNCATED,
+            "joblib array data runs past the end of the file",
+            offset,
+            index,
+        )
+        raise _Limit("joblib array truncated")
+
+    def hidden_pickle_check(region: int, offset: int, index: int) -> None:
+        if an.shadow or not looks_like_pickle(mv, region, strict=True):
+            return
+        an.shadow = True
+        try:
+            an.stream(region, joblib=False)
+        finally:
+            an.shadow = False
+
+    def op_invalid(pos: int) -> int:
+        raise fail(f"invalid opcode 0x{buf[pos - 1]:02x}")
+
+    table: list[Callable[[int], int]] = [op_invalid] * 256
+    for code, fn in (
+        (0x28, op_mark),
+        (0x2E, op_stop),
+        (0x30, op_pop),
+        (0x31, op_pop_mark),
+        (0x32, op_dup),
+        (0x46, op_float),
+        (0x49, op_int),
+        (0x4A, op_binint),
+        (0x4B, op_binint1),
+        (0x4C, op_long),
+        (0x4D, op_binint2),
+        (0x4E, op_none),
+        (0x50, op_persid),
+        (0x51, op_binpersid),
+        (0x52, op_reduce),
+        (0x53, op_string),
+        (0x54, op_binstring),
+        (0x55, op_short_binstring),
+        (0x56, op_unicode),
+        (0x58, op_binunicode),
+        (0x61, op_append),
+        (0x62, op_build),
+        (0x63, op_global),
+        (0x64, op_dict),
+        (0x7D, op_empty_dict),
+        (0x65, op_appends),
+        (0x67, op_get),
+        (0x68, op_binget),
+        (0x69, op_inst),
+        (0x6A, op_long_binget),
+        (0x6C, op_list),
+        (0x5D, op_empty_list),
+        (0x6F, op_obj),
+        (0x70, op_put),
+        (0x71, op_binput),
+        (0x72, op_long_binput),
+        (0x73, op_setitem),
+        (0x74, op_tuple),
+        (0x29, op_empty_tuple),
+        (0x75, op_setitems),
+        (0x47, op_binfloat),
+        (0x80, op_proto),
+        (0x81, op_newobj),
+        (0x82, op_ext1),
+        (0x83, op_ext2),
+        (0x84, op_ext4),
+        (0x85, op_tuple1),
+        (0x86, op_tuple2),
+        (0x87, op_tuple3),
+        (0x88, op_true),
+        (0x89, op_false),
+        (0x8A, op_long1),
+        (0x8B, op_long4),
+        (0x42, op_binbytes),
+        (0x43, op_short_binbytes),
+        (0x8C, op_short_binunicode),
+        (0x8D, op_binunicode8),
+        (0x8E, op_binbytes8),
+        (0x8F, op_empty_set),
+        (0x90, op_additems),
+        (0x91, op_frozenset),
+        (0x92, op_newobj_ex),
+        (0x93, op_stack_global),
+        (0x94, op_memoize),
+        (0x95, op_frame),
+        (0x96, op_bytearray8),
+        (0x97, op_next_buffer),
+        (0x98, op_readonly_buffer),
+    ):
+        table[code] = fn
+
+    def run_stream(analyser: _Analyser, start: int, stream_joblib: bool) -> tuple[int, bool]:
+        nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending
+        nonlocal op_pos, op_index, max_marks
+        an = analyser
+        mv = analyser.buf
+        buf = raw = analyser.raw
+        end = len(mv)
+        ctx = analyser.ctx
+        joblib = stream_joblib
+        stack = []
+        metastack = []
+        memo = {}
+        pending = {}
+        op_pos = start
+        op_index = 0
+        max_marks = analyser.max_marks
+        dispatch = table
+        try:
+            pos = start
+            count = an.opcodes
+            budget = an.max_ops + count
+            ok = False
+            op = -1
+            try:
+                while True:
+                    op = raw[pos]
+                    op_pos = pos
+                    op_index = count
+                    count += 1
+                    if not count & 0xFFFF:
+                        if count > budget:
+                            raise _Limit(f"more than {an.max_ops} opcodes in one pickle stream")
+                        if len(memo) > _MAX_MEMO or len(stack) > _MAX_STACK:
+                            raise _Limit(
+                                f"memo ({len(memo)}) or stack ({len(stack)}) larger than the "
+                                "analysis keeps in memory"
+                            )
+                        ctx.check_deadline()
+                    pos = dispatch[op](pos + 1)
+            except _Stop as stop:
+                ok = True
+                pos = stop.args[0]
+            except (_Limit, LimitExceeded) as exc:
+                if not an.shadow:
+                    ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", an.at(op_pos, op_index))
+            except RecursionError:
+                if not an.shadow:
+                    ctx.report(G.LIMIT_EXHAUSTED, "pickle: nesting too deep", an.at(pos, op_index))
+            except (
+                _Malformed,
+                IndexError,
+                KeyError,
+                ValueError,
+                TypeError,
+                struct.error,
+                UnicodeDecodeError,
+                OverflowError,
+            ) as exc:
+                if not an.shadow:
+                    an.report_malformed(exc, pos, op_pos, op_index, op)
+            finally:
+                an.opcodes = count
+                for g in pending.values():
+                    an.report_global(g, "imports", g.offset, g.index)
+            return pos, ok
+        finally:
+            # Drop the stream's references (the data may be a mapping the caller closes).
+            an = _NO_ANALYSER
+            mv = _NO_DATA
+            buf = b""
+            ctx = _NO_CONTEXT
+            stack = []
+            metastack = []
+            memo = {}
+            pending = {}
+
+    return run_stream
 
 
 def _wrapper_layout(st: object) -> tuple[int, int, bool, bool] | str:
@@ -1327,6 +1419,10 @@ _FIRST_OPS = frozenset(
     | {0x82, 0x83, 0x84, 0x8F, 0x96}
     | {0x46, 0x4C, 0x47, 0x4D, 0x42, 0x43, 0x88, 0x89, 0x8C, 0x8D, 0x8E, 0x8A, 0x8B, 0x95}
 )
+#: ``_FIXED`` as a 256-entry table: (pops, pushes, argument kind, imports, calls) or None.
+_EFFECTS: list[tuple[int, int, int, bool, bool] | None] = [
+    (*_FIXED[op], op in _IMPORT_OPS, op in _CALL_OPS) if op in _FIXED else None for op in range(256)
+]
 _MODULE_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _NAME_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
@@ -1388,6 +1484,7 @@ def looks_like_pickle(
     ops = 0
     seen_import = False
     seen_call = False
+    effects = _EFFECTS
 
     def broken() -> bool:
         # Opcodes already run before the parse error: a pickle that does its damage and
@@ -1400,15 +1497,15 @@ def looks_like_pickle(
         if pos >= size:
             return broken() or (not strict and not need_import and ops >= 8)
         op = data[pos]
-        eff = _FIXED.get(op)
+        eff = effects[op]
         if eff is None:
             return broken()
-        pops, pushes, arg = eff
+        pops, pushes, arg, imports, calls = eff
         pos += 1
         ops += 1
-        if op in _IMPORT_OPS:
+        if imports:
             seen_import = True
-        if op in _CALL_OPS:
+        if calls:
             seen_call = True
         if op == 0x80 and pos < size and data[pos] > 5:
             return broken()
