@@ -159,6 +159,7 @@ def test_cli_drift_stream_calibrate_score(files, capsys):
     )
     body = json.loads(capsys.readouterr().out)
     assert rc == 1 and body["rows"] == 2500 and 0 < body["alerts"] < 2500
+    assert body["findings"][0]["rule_id"] == "MLT-MON-002"
 
 
 def test_cli_stream_audit_db(tmp_path, files, capsys):

@@ -323,6 +323,16 @@ def calibrate(
     return EXIT_CLEAN
 
 
+def _score_findings(flags: np.ndarray, data: str, name: str) -> list[dict[str, Any]]:
+    if not flags.any():
+        return []
+    from mltrust.findings import Finding, Location, get_rule
+
+    rows = ", ".join(str(int(i)) for i in np.flatnonzero(flags)[:20])
+    message = f"{int(flags.sum())} rows above the {name} threshold (rows {rows})"
+    return [Finding.of(get_rule("MLT-MON-002"), message, Location(data)).to_dict()]
+
+
 @monitor.command("score")
 @click.option(
     "--scorer",
@@ -353,6 +363,7 @@ def score(scorer_path: str, data: str, drop: tuple[str, ...], fmt: str, output: 
                     "alerts": int(flags.sum()),
                     "rows": int(s.size),
                     "scores": [float(v) for v in s],
+                    "findings": _score_findings(flags, data, sc.name),
                 }
             )
             + "\n"
