@@ -136,6 +136,34 @@ def run_child(op: str, model: Path, key: Path, sig: Path) -> tuple[float, float,
     return float(doc["seconds"]), float(doc["cpu"]), float(doc["peak_rss_mib"])
 
 
+def run_cli(op: str, model: Path, key: Path, sig: Path) -> float:
+    """End-to-end wall seconds of one command-line run (interpreter start and imports too)."""
+    exe = Path(sys.executable)
+    tool, verb = op.split(" ")[0], op.split(" ")[1]
+    if tool == "mltrust":
+        flag = "-o" if verb == "sign" else "-s"
+        cmd = [str(exe.with_name("mltrust")), verb, str(model), "--key", str(key), flag, str(sig)]
+        cmd.append("--no-progress")
+    else:
+        key_flag = "--private_key" if verb == "sign" else "--public_key"
+        cmd = [
+            str(exe.with_name("model_signing")),
+            verb,
+            "key",
+            str(model),
+            "--signature",
+            str(sig),
+            key_flag,
+            str(key),
+        ]
+    t = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RuntimeError(f"{op} failed: {(done.stderr or done.stdout).strip()[-2000:]}")
+    return seconds
+
+
 def have_model_signing() -> bool:
     try:
         import model_signing  # noqa: F401
@@ -181,6 +209,10 @@ def main() -> int:
     rates: list[float] = []
     read_rates: list[float] = []
     cpu_rates: list[float] = []
+    cli_ops = [("mltrust sign (CLI)", key), ("mltrust verify (CLI)", pub)]
+    if len(ops) > 2:
+        cli_ops += [("model_signing sign (CLI)", key), ("model_signing verify (CLI)", pub)]
+    cli_samples: dict[str, list[float]] = {op: [] for op, _ in cli_ops}
     for _ in range(args.repeat):
         # the single-core reference is re-measured every round, like the tools
         rate, read_rate, cpu_rate = single_core_sha256(folder)
@@ -190,6 +222,9 @@ def main() -> int:
         for op, k in ops:
             sig = sigdir / ("mltrust.sig" if op.startswith("mltrust") else "model_signing.sig")
             samples[op].append(run_child(op, folder, k, sig))
+        for op, k in cli_ops:
+            sig = sigdir / ("cli-mltrust.sig" if op.startswith("mltrust") else "cli-ms.sig")
+            cli_samples[op].append(run_cli(op, folder, k, sig))
     for op, vals in samples.items():
         results[op] = (
             statistics.median(v[0] for v in vals),
@@ -223,10 +258,19 @@ def main() -> int:
     print(f"{'(two-core bound)':<22}{bound:>9.3f}{'':>8}{1:>9.2f}{cpu_min:>8.2f}")
     for op, (_secs, cpu, _rss) in results.items():
         print(f"CPU per byte, {op}: {cpu / cpu_min:.2f}x pure in-memory SHA-256")
+    for op, cli_vals in cli_samples.items():
+        cli_secs = statistics.median(cli_vals)
+        cli_runs = ", ".join(f"{v:.3f}" for v in cli_vals)
+        print(f"{op:<28}{cli_secs:>9.3f} s  x bound {cli_secs / bound:.2f}  (runs {cli_runs})")
     for verb in ("sign", "verify"):
         ours, theirs = results.get(f"mltrust-{verb}"), results.get(f"model_signing-{verb}")
         if ours and theirs:
-            print(f"speed-up vs model_signing ({verb}): {theirs[0] / ours[0]:.2f}x")
+            print(f"speed-up vs model_signing ({verb}, operation): {theirs[0] / ours[0]:.2f}x")
+        ours_cli = cli_samples.get(f"mltrust {verb} (CLI)")
+        theirs_cli = cli_samples.get(f"model_signing {verb} (CLI)")
+        if ours_cli and theirs_cli:
+            ratio = statistics.median(theirs_cli) / statistics.median(ours_cli)
+            print(f"speed-up vs model_signing ({verb}, command line): {ratio:.2f}x")
     print("(median of", args.repeat, "runs; the machine may be shared, so figures can be noisy)")
     return 0
 
