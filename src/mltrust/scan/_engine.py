@@ -92,7 +92,8 @@ def _finish(
     formats = tuple(ctx.formats)
     status = FileStatus.SCANNED if formats else FileStatus.NOT_SCANNED
     reason = None if formats else "no known model format recognised in the content"
-    findings = tuple(_dedupe(ctx.findings))
+    found = ctx.findings
+    findings = tuple(found) if len(found) < 2 else tuple(_dedupe(found))
     return FileResult(
         path=path,
         size=size,

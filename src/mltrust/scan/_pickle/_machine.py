@@ -246,6 +246,22 @@ def _verdict_cache(allow: frozenset[str]) -> dict[tuple[str, str], GlobalVerdict
     return table
 
 
+def _direct(data: memoryview) -> bytes | mmap.mmap | memoryview:
+    """The bytes or mmap under ``data`` when the view covers all of it, else ``data``.
+
+    Indexing and slicing them gives the same values as through the view, only faster.
+    """
+    obj = data.obj
+    if (
+        isinstance(obj, (bytes, mmap.mmap))
+        and data.c_contiguous
+        and data.itemsize == 1
+        and data.nbytes == len(obj)
+    ):
+        return obj
+    return data
+
+
 class _Analyser:
     """State shared by the streams of one :func:`scan_pickle_stream` call."""
 
@@ -255,10 +271,7 @@ class _Analyser:
         self.buf = data
         # Index and unpack from the underlying bytes/mmap when the view covers all of it:
         # faster than going through the memoryview for every opcode.
-        obj = data.obj
-        whole = data.c_contiguous and data.itemsize == 1 and data.nbytes == len(obj)  # type: ignore[arg-type]
-        fast = whole and isinstance(obj, (bytes, mmap.mmap))
-        self.raw: bytes | mmap.mmap | memoryview = obj if fast else data  # type: ignore[assignment]
+        self.raw = _direct(data)
         self.ctx = ctx
         self.loc = loc
         self.context = context
@@ -1465,6 +1478,7 @@ def looks_like_pickle(
     bounded head only. ``strict`` also requires a protocol 0/1 pickle (no PROTO) to start with
     a value-pushing opcode and to run at least a few opcodes or reach STOP.
     """
+    data = _direct(data)  # type: ignore[assignment]
     size = len(data)
     pos = start
     if pos >= size:
