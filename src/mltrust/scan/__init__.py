@@ -8,11 +8,11 @@ True
 
 from __future__ import annotations
 
-from mltrust.scan import _rules as _rules  # registers the engine's rules
-from mltrust.scan._pickle import _rules as _pickle_rules  # noqa: F401
 from mltrust.scan import _archive_rules as _archive_rules  # archive/npy/torch rules
+from mltrust.scan import _rules as _rules  # registers the engine's rules
 from mltrust.scan._context import ScanContext
 from mltrust.scan._engine import iter_files, scan_bytes, scan_file, scan_paths
+from mltrust.scan._pickle import _rules as _pickle_rules  # noqa: F401
 from mltrust.scan._registry import all_scanners
 from mltrust.scan._result import FileResult, FileStatus, ScanReport
 from mltrust.scan.formats import _rules_keras_config as _rules_keras_config  # KER/H5/CFG

@@ -262,6 +262,12 @@ def _direct(data: memoryview) -> bytes | mmap.mmap | memoryview:
     return data
 
 
+_TORCHSCRIPT_CLASS = re.compile(r"^__torch__(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_TORCHSCRIPT_VERDICT = GlobalVerdict(
+    True, None, None, "a TorchScript class, resolved from the archive's code by TorchScript"
+)
+
+
 class _Analyser:
     """State shared by the streams of one :func:`scan_pickle_stream` call."""
 
@@ -292,6 +298,11 @@ class _Analyser:
         return self.loc.at(offset, index=index, detail=detail)
 
     def verdict(self, module: str, name: str) -> GlobalVerdict:
+        if self.context == "pytorch" and _TORCHSCRIPT_CLASS.match(module):
+            # TorchScript classes (``__torch__.<qualname>``) are resolved by TorchScript's C++
+            # unpickler from the archive's own code/ folder, never imported by Python; a plain
+            # Python unpickler cannot import a ``__torch__`` module at all.
+            return _TORCHSCRIPT_VERDICT
         key = (module, name)
         v = self.verdicts.get(key)
         if v is None:

@@ -62,6 +62,18 @@ _NUMPY_CORE = (
     "_frombuffer",
 )
 _ALLOW: dict[str, frozenset[str]] = {
+    # TorchScript archives (torch.jit.save) call these in data.pkl, constants.pkl and the
+    # *.debug_pkl members; each returns its argument unchanged (torch/jit/_pickle.py).
+    "torch.jit._pickle": frozenset(
+        {
+            "build_intlist",
+            "build_tensorlist",
+            "build_doublelist",
+            "build_boollist",
+            "build_tensor_from_id",
+            "restore_type_tag",
+        }
+    ),
     "builtins": frozenset(
         {
             "set",

@@ -80,7 +80,7 @@ _PARALLEL_MIN = 128 << 20
 _RAW_CRC_BUDGET = 256 << 20
 
 _RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
-_TORCH_PICKLE = re.compile(r"^[^/]+/(?:data|constants)\.pkl$")
+_TORCH_PICKLE = re.compile(r"^[^/]+/(?:data|constants)\.pkl$|^[^/]+/code/.*\.debug_pkl$")
 _TORCH_META = re.compile(
     r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
     r"\.storage_alignment)$"
