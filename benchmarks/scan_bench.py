@@ -83,9 +83,14 @@ class ToolResult:
     seconds: float = 0.0
 
 
+#: Every tool runs as users run it: with its bytecode cache (the anchors' venvs were compiled at
+#: install time; an environment that disables .pyc writing would charge mltrust a recompile).
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str] | None:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_ENV)
     except subprocess.TimeoutExpired:
         return None
 
@@ -238,6 +243,7 @@ def small_files(samples: list[Sample], picklescan: Path | None, count: int) -> N
     shutil.copyfile(pickles[0].path, single / "00000.pkl")
     tools: list[tuple[str, Callable[[Path], list[str]]]] = [
         ("mltrust", lambda d: [*_mltrust_cmd(), "scan", str(d), "--format", "json"]),
+        ("mltrust -j2", lambda d: [*_mltrust_cmd(), "scan", str(d), "--format", "json", "-j", "2"]),
     ]
     if picklescan is not None:
         tools.append(("picklescan", lambda d: [str(picklescan / "picklescan"), "--path", str(d)]))

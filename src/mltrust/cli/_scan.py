@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -46,6 +47,14 @@ from mltrust.scan import iter_files, scan_paths
 )
 @click.option("--all-findings", is_flag=True, help="Show info-level findings in text output.")
 @click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Worker processes (0: one per CPU). The default scans in this one process.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar on stderr [default: on when stderr is a terminal].",
@@ -58,6 +67,7 @@ def scan(
     config_path: Path | None,
     digest: bool | None,
     all_findings: bool,
+    jobs: int,
     progress: bool | None,
 ) -> int:
     """Scan model files and folders for unsafe content, without executing them.
@@ -71,10 +81,11 @@ def scan(
     if digest is not None:
         config = config.replace(digest=digest)
     show_progress = stderr_is_terminal() if progress is None else progress
+    workers = jobs or (os.cpu_count() or 1)
     if show_progress:
-        report = _scan_with_progress(paths, config)
+        report = _scan_with_progress(paths, config, workers)
     else:
-        report = scan_paths(paths, config)
+        report = scan_paths(paths, config, jobs=workers)
     color = output is None and stdout_is_terminal()
     text = render_scan(report, OutputFormat(fmt), color=color, verbose=all_findings)
     write_output(text, output)
@@ -85,7 +96,7 @@ def scan(
     return EXIT_CLEAN
 
 
-def _scan_with_progress(paths: tuple[Path, ...], config):  # type: ignore[no-untyped-def]
+def _scan_with_progress(paths: tuple[Path, ...], config, workers: int):  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -105,4 +116,4 @@ def _scan_with_progress(paths: tuple[Path, ...], config):  # type: ignore[no-unt
         def tick(path: str, _result: object) -> None:
             bar.update(task, advance=1, description=Path(path).name[:40])
 
-        return scan_paths(paths, config, on_file=tick)
+        return scan_paths(paths, config, on_file=tick, jobs=workers)

@@ -31,12 +31,27 @@ def render_scan(
 
         return scan_text(report, color=color, verbose=verbose)
     if fmt is OutputFormat.JSON:
-        return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+        return scan_json(report)
     if fmt is OutputFormat.SARIF:
         from mltrust.report._sarif import sarif_log
 
         return json.dumps(sarif_log(report.files, report.tool_version), indent=2) + "\n"
     assert_never(fmt)
+
+
+def scan_json(report: ScanReport) -> str:
+    """The report as JSON: the summary indented, then one compact line per file.
+
+    One line per file keeps large reports greppable and lets the C JSON encoder do the work
+    (``indent`` would force the pure-Python encoder: seconds on reports of many files).
+    """
+    data = report.to_dict()
+    files = data.pop("files")
+    head = json.dumps(data, indent=2)[:-2]  # drop the closing "\n}"
+    if not files:
+        return head + ',\n  "files": []\n}\n'
+    lines = ",\n    ".join(json.dumps(f, separators=(", ", ": ")) for f in files)
+    return head + ',\n  "files": [\n    ' + lines + "\n  ]\n}\n"
 
 
 def write_output(text: str, output: str | Path | None) -> None:
