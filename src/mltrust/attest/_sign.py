@@ -16,8 +16,6 @@ verifiers ignore by specification and which is covered by the same signature:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +38,7 @@ from mltrust.attest._keys import (
 )
 from mltrust.attest._manifest import HashProgress, Manifest, build_manifest, expand_ignore
 from mltrust.errors import ConfigError, InputError
+from mltrust.store._atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from mltrust.store import EvidenceStore
@@ -128,24 +127,7 @@ def sign_statement(statement: Mapping[str, Any], key: PrivateKey) -> dict[str, A
 def write_bundle(bundle: Mapping[str, Any], path: Path) -> None:
     """Write a bundle atomically (temp file in the same folder + os.replace)."""
     data = json.dumps(bundle, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, data)
 
 
 def resolve_private_key(key: str | Path | PrivateKey, passphrase: bytes | None) -> PrivateKey:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,6 +60,7 @@ from mltrust.attest._manifest import (
 )
 from mltrust.attest._sign import MODEL_SIGNING_PREDICATE, default_signature_path
 from mltrust.errors import ConfigError, InputError, VerificationError
+from mltrust.store._atomic import atomic_write_bytes
 
 __all__ = [
     "ATTESTATION_DIR",
@@ -472,12 +472,7 @@ class _State:
 
     def _write(self, models: Mapping[str, Any]) -> None:
         data = json.dumps({"models": models}, indent=2, sort_keys=True).encode() + b"\n"
-        fd, tmp = tempfile.mkstemp(prefix=".state.", dir=self.path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_bytes(self.path, data)
 
 
 def attestation_dir(path: str | Path) -> Path:

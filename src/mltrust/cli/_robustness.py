@@ -8,8 +8,6 @@ subcommands. MODEL files are loaded only through mltrust's safe loader.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -315,19 +313,10 @@ def _train_eval(data: str, label: str | None) -> tuple[Any, Any]:
 def _save_joblib(obj: Any, path: str) -> None:
     import joblib
 
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    os.close(fd)
-    try:
+    from mltrust.store._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
         joblib.dump(obj, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 @robustness.command("harden")

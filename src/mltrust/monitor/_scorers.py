@@ -267,8 +267,6 @@ def make_scorer(name: str, **kwargs: Any) -> Any:
 
 def save_scorer(scorer: Any, path: str | Path) -> None:
     """Save a fitted Mahalanobis/kNN/LID scorer as NPZ (no pickle), atomically."""
-    import os
-    import tempfile
 
     if isinstance(scorer, MahalanobisScorer):
         arrays = {"location": scorer.location, "precision": scorer.precision}
@@ -281,20 +279,11 @@ def save_scorer(scorer: Any, path: str | Path) -> None:
     if scorer.d is None:
         raise ConfigError("fit the scorer before saving it")
     meta.update(name=scorer.name, d=scorer.d, threshold=scorer.threshold, format=1)
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".npz", dir=folder)
-    os.close(fd)
-    try:
-        payload: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
+    from mltrust.store._atomic import atomic_path
+
+    payload: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **payload)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def load_scorer(path: str | Path) -> Any:

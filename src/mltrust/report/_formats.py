@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import assert_never
 
-from mltrust.errors import ConfigError
 from mltrust.scan._result import ScanReport
 
 __all__ = ["OutputFormat", "render_scan", "write_output"]
@@ -60,21 +57,6 @@ def write_output(text: str, output: str | Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = Path(output)
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from mltrust.store._atomic import atomic_write_bytes
+
+    atomic_write_bytes(output, text.encode("utf-8"))
