@@ -5,24 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mltrust import __version__
+from mltrust.serve._settings import DATATYPES
 
 __all__ = ["openapi_document"]
 
-_DATATYPES = [
-    "BOOL",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "FP16",
-    "FP32",
-    "FP64",
-    "BYTES",
-]
+#: The Open Inference Protocol tensor datatypes (one definition, in the settings module).
+_DATATYPES = sorted(DATATYPES)
 
 
 def _error(description: str) -> dict[str, Any]:
