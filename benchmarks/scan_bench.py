@@ -90,7 +90,10 @@ _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 def _run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str] | None:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_ENV)
+        # cwd: fickling drops safety_results.json into its working folder.
+        return subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=_ENV, cwd=BENCH
+        )
     except subprocess.TimeoutExpired:
         return None
 
