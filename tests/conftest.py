@@ -60,3 +60,15 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     path = tmp_path_factory.mktemp("canary") / "pwned.txt"
     yield path
     assert not path.exists(), f"a payload executed: {path} was created"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run only with MLTRUST_SLOW=1 (CI keeps the suite short)."""
+    import os
+
+    if os.environ.get("MLTRUST_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: set MLTRUST_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
