@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bz2
 import io
 import lzma
 import os
@@ -95,21 +94,23 @@ def _scan_or_raise(data: bytes, name: str, fail_on: Severity, config: ScanConfig
 
 
 def _decompress(data: bytes, config: ScanConfig) -> bytes:
-    """Undo joblib's whole-file compression (zlib, gzip, bz2, xz, lzma)."""
+    """Undo joblib's whole-file compression with the scanner's own decoders (the same
+    detection by content, so what is loaded is what was scanned)."""
+    from mltrust.scan.formats.compressed import new_decoder, sniff_compression
+
     limit = config.limits.max_member_bytes
-    if data[:2] == b"\x1f\x8b":
-        d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif data[:1] == b"\x78":
-        d = zlib.decompressobj()
-    elif data[:3] == b"BZh":
-        d = bz2.BZ2Decompressor()
-    elif data[:6] == b"\xfd7zXZ\x00" or data[:2] == b"\x5d\x00":
-        d = lzma.LZMADecompressor()
-    else:
+    kind = sniff_compression(data[:16])
+    if kind is None:
         return data
     try:
+        d: Any = new_decoder(kind)
+    except LookupError:
+        raise ConfigError(
+            f"loading {kind}-compressed joblib data needs the {kind} package"
+        ) from None
+    try:
         out = d.decompress(data, limit + 1)
-    except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
+    except (zlib.error, OSError, lzma.LZMAError, EOFError, RuntimeError, ValueError) as exc:
         raise InputError(f"compressed joblib data is corrupt: {exc}") from None
     if len(out) > limit:
         raise LimitExceeded(f"decompressed model exceeds max_member_bytes={limit}")

@@ -210,7 +210,8 @@ def inflate(
             return res
         res.complete = True
         res.streams += 1
-        unused = len(dec.unused_data) + len(getattr(dec, "unconsumed_tail", b""))
+        # lz4's decoder reports ``unused_data`` as None when nothing follows the frame.
+        unused = len(dec.unused_data or b"") + len(getattr(dec, "unconsumed_tail", b"") or b"")
         pos -= unused
         res.end = pos
         if not multi or pos >= total_in or sniff_compression(src[pos : pos + 16]) != kind:

@@ -1,0 +1,38 @@
+"""joblib's lz4 compression: benign files scan clean and load; payloads inside are found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mltrust
+from mltrust.errors import UnsafeModelError
+from mltrust.findings import Severity
+from mltrust.scan import scan_file
+
+lz4_frame = pytest.importorskip("lz4.frame")
+joblib = pytest.importorskip("joblib")
+sklearn_linear = pytest.importorskip("sklearn.linear_model")
+
+_SYSTEM = b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00idq\x00\x85q\x01Rq\x02."
+
+
+def test_benign_lz4_joblib_scans_clean_and_loads(tmp_path: Path) -> None:
+    model = sklearn_linear.LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path, compress="lz4")
+    result = scan_file(path)
+    assert "compressed" in result.formats
+    assert not result.fails(Severity.MEDIUM), [f.message for f in result.findings]
+    loaded = mltrust.load(path)
+    assert list(loaded.predict([[0.0], [3.0]])) == [0, 1]
+
+
+def test_payload_in_lz4_frame_is_critical_and_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.joblib"
+    path.write_bytes(lz4_frame.compress(_SYSTEM))
+    result = scan_file(path)
+    assert any(f.severity is Severity.CRITICAL for f in result.findings)
+    with pytest.raises(UnsafeModelError):
+        mltrust.load(path)
