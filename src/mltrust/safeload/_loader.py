@@ -46,10 +46,31 @@ class RestrictedUnpickler(pickle.Unpickler):
 def _checked_find_class(
     base: Callable[[str, str], Any], module: str, name: str, config: ScanConfig
 ) -> Any:
+    if name == "getattr" and module in ("builtins", "__builtin__"):
+        return _guarded_getattr(config)
     verdict = judge_global(module, name, config)
     if not verdict.allowed:
         raise UnsafeModelError(f"refused to import {module}.{name}: {verdict.reason}")
     return base(module, name)
+
+
+def _guarded_getattr(config: ScanConfig) -> Callable[..., Any]:
+    """``getattr`` as the unpickler may use it: only ``getattr(AllowlistedClass, "name")`` where
+    ``module:Class.name`` is itself allowlisted — the same rule the scanner applies (pickle
+    reduces methods such as ``zoneinfo.ZoneInfo._unpickle`` this way)."""
+
+    def guarded(obj: Any, attr: Any, *default: Any) -> Any:
+        if default or type(attr) is not str or not isinstance(obj, type):
+            raise UnsafeModelError("refused to load: getattr on a non-class or computed name")
+        module = getattr(obj, "__module__", "")
+        qualname = f"{obj.__qualname__}.{attr}"
+        owner = judge_global(module, obj.__qualname__, config)
+        reached = judge_global(module, qualname, config)
+        if not (owner.allowed and reached.allowed):
+            raise UnsafeModelError(f"refused to load: getattr reaches {module}.{qualname}")
+        return getattr(obj, attr)
+
+    return guarded
 
 
 def _read(source: Source, config: ScanConfig) -> tuple[bytes, str]:

@@ -207,6 +207,10 @@ def _escape_decode(body: bytes) -> str:
     return raw.decode("latin-1")
 
 
+#: Where ``getattr`` is imported from in protocol 2+ pickles (``__builtin__`` in Python 2 ones).
+_BUILTINS_MODULES = frozenset({"builtins", "__builtin__"})
+
+
 def _is_constant_str(value: object) -> bool:
     return type(value) is str or (isinstance(value, Blob) and value.kind == "str")
 
@@ -513,6 +517,25 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def call(func: object, args: object, how: str) -> object:
         offset, index = op_pos, op_index
         if isinstance(func, Global):
+            if (
+                func.name == "getattr"
+                and func.module in _BUILTINS_MODULES
+                and isinstance(args, tuple)
+                and len(args) == 2
+                and isinstance(args[0], Global)
+                and args[0].allowed
+                and type(args[1]) is str
+            ):
+                # ``getattr(Class, "name")`` with an allowlisted class and a constant name is how
+                # pickle reduces methods (zoneinfo.ZoneInfo._unpickle): judge the method it
+                # reaches, ``module:Class.name``, instead of getattr itself.
+                pending.pop((func.module, func.name), None)
+                owner: Global = args[0]
+                reached = do_import(owner.module, f"{owner.name}.{args[1]}", offset, index)
+                if not reached.allowed:
+                    an.report_global(reached, f"{how} calls getattr, reaching", offset, index)
+                    pending.pop((reached.module, reached.name), None)
+                return reached
             if not func.allowed:
                 target = func.target
                 an.report_global(func, f"{how} calls", offset, index)

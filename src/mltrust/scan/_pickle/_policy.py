@@ -142,8 +142,21 @@ _ALLOW: dict[str, frozenset[str]] = {
             "half",
             "single",
             "double",
+            # abstract scalar types, pickled as values (``dtype_include=np.number``)
+            "generic",
+            "number",
+            "integer",
+            "signedinteger",
+            "unsignedinteger",
+            "inexact",
+            "floating",
+            "complexfloating",
+            "character",
+            "flexible",
         }
     ),
+    # sklearn's column selector is a plain data holder despite its function-like name.
+    "sklearn.compose._column_transformer": frozenset({"make_column_selector"}),
     "numpy.core.multiarray": frozenset(_NUMPY_CORE),
     "numpy._core.multiarray": frozenset(_NUMPY_CORE),
     "numpy.core.numeric": frozenset({"_frombuffer"}),
@@ -828,6 +841,8 @@ _DOTTED_ALLOW = frozenset(
         "builtins:dict.fromkeys",
         "collections:OrderedDict.fromkeys",
         "datetime:datetime.fromisoformat",
+        # zoneinfo.ZoneInfo.__reduce__ returns (getattr(ZoneInfo, "_unpickle"), (key, flag))
+        "zoneinfo:ZoneInfo._unpickle",
     }
 )
 
