@@ -72,3 +72,29 @@ def test_getattr_reaching_an_unlisted_method_is_flagged_and_refused_by_the_loade
 def test_getattr_on_a_disallowed_class_is_still_critical() -> None:
     data = _getattr_pickle("os", "system", "__call__")
     assert any(f.severity is Severity.CRITICAL for f in scan_bytes(data, "m.pkl").findings)
+
+
+def test_checkpoint_with_argparse_namespace_is_benign() -> None:
+    import argparse
+
+    data = pickle.dumps({"args": argparse.Namespace(lr=0.1, layers=[2, 3]), "epoch": 4}, 5)
+    assert _loud(data) == []
+    assert mltrust.load(data)["args"].lr == 0.1
+
+
+def test_legacy_whole_module_save_is_benign_and_payload_in_module_id_is_not() -> None:
+    import io
+
+    torch = pytest.importorskip("torch")
+    buf = io.BytesIO()
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    torch.save(net, buf, _use_new_zipfile_serialization=False)
+    assert _loud(buf.getvalue()) == []
+    # The same persistent-id shape naming os.system instead of a torch.nn class.
+    evil = (
+        b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.\x80\x02}q\x00."
+        b"\x80\x02(X\x06\x00\x00\x00modulecposix\nsystem\nX\x01\x00\x00\x00f"
+        b"X\x01\x00\x00\x00stQX\x02\x00\x00\x00id\x85R.\x80\x02]q\x00."
+    )
+    findings = scan_bytes(evil, "old.pt").findings
+    assert any(f.severity is Severity.CRITICAL and "system" in f.message for f in findings)

@@ -716,6 +716,18 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_binpersid(pos: int) -> int:
         pid = stack.pop()
+        if (
+            an.context == "pytorch"
+            and isinstance(pid, tuple)
+            and len(pid) >= 2
+            and pid[0] == "module"
+            and isinstance(pid[1], Global)
+        ):
+            # Legacy torch.save of a whole module: persistent_load returns the class named in
+            # the id (after comparing its source), so the id stands for that class, which was
+            # judged when its GLOBAL was read and is judged again when it is called.
+            stack.append(pid[1])
+            return pos
         persistent(_describe(pid))
         return pos
 

@@ -103,6 +103,8 @@ _ALLOW: dict[str, frozenset[str]] = {
     "fractions": frozenset({"Fraction"}),
     "uuid": frozenset({"UUID", "SafeUUID"}),
     "zoneinfo": frozenset({"ZoneInfo"}),
+    # An attribute bag (``Namespace(**kwargs)``) found in many training checkpoints.
+    "argparse": frozenset({"Namespace"}),
     "pytz": frozenset({"_p", "_UTC", "utc", "UTC"}),
     "dateutil.tz.tz": frozenset({"tzutc", "tzoffset"}),
     "zoneinfo._zoneinfo": frozenset({"ZoneInfo"}),
