@@ -144,7 +144,9 @@ def scan_file(path: str | Path, config: ScanConfig | None = None) -> FileResult:
     spath = str(path)
     started = time.perf_counter()
     try:
-        fd = os.open(spath, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(
+            spath, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
     except OSError as exc:
         return _unreadable(spath, 0, exc, started)
     try:
@@ -211,53 +213,37 @@ def _unreadable(path: str, size: int, exc: OSError, started: float) -> FileResul
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, Finding | None]]:
-    """Expand ``paths`` into files, walking folders in sorted order without following links.
+    """Expand ``paths`` into files with the one walker, :func:`mltrust.files.iter_walk`.
 
-    Yields ``(path, None)`` for each file to scan and ``(path, finding)`` for each symbolic link
-    skipped inside a folder. A path given explicitly is followed even if it is a link. Raises
-    :class:`ConfigError` for a path that does not exist.
+    Yields ``(path, None)`` for each file to scan and ``(path, finding)`` for each entry that
+    was not scanned (a symbolic link inside a folder, a FIFO or device node, an unreadable
+    folder, the file-count cap): nothing under a folder is passed over without a finding. A
+    path given explicitly is followed even if it is a link. Raises :class:`ConfigError` for a
+    path that does not exist.
     """
+    from mltrust.errors import InputError
+    from mltrust.files import Entry, SkipReason, iter_walk
+
     for p in paths:
         path = Path(p)
         if not path.exists() and not path.is_symlink():
             raise ConfigError(f"no such file or folder: {path}")
-        if path.is_dir():
-            yield from _walk(path)
-        else:
+        if not path.is_dir():
+            # An explicit file: scan_file opens it and reports what it is (even a FIFO).
             yield str(path), None
-
-
-def _walk(root: Path) -> Iterator[tuple[str, Finding | None]]:
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            yield (
-                str(folder),
-                Finding.of(
-                    _rules.UNREADABLE, f"cannot list folder: {exc.strerror}", Location(str(folder))
-                ),
-            )
             continue
-        subdirs = []
-        for entry in entries:
-            if entry.is_symlink():
-                target = os.readlink(entry.path)
-                yield (
-                    entry.path,
-                    Finding.of(
-                        _rules.SYMLINK,
-                        f"symbolic link to {target!r} not followed",
-                        Location(entry.path),
-                    ),
-                )
-            elif entry.is_dir(follow_symlinks=False):
-                subdirs.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                yield entry.path, None
-        stack.extend(reversed(subdirs))
+        try:
+            for item in iter_walk(path):
+                if isinstance(item, Entry):
+                    yield item.path, None
+                    continue
+                rule = {
+                    SkipReason.SYMLINK: _rules.SYMLINK,
+                    SkipReason.CAP: _rules.LIMIT_EXHAUSTED,
+                }.get(item.reason, _rules.UNREADABLE)
+                yield item.path, Finding.of(rule, item.detail, Location(item.path))
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _skipped_result(path: str, skipped: Finding) -> FileResult:

@@ -1,0 +1,272 @@
+"""The one place mltrust touches a folder it does not trust: walk it, open its files, read them.
+
+Every subsystem (scan, check and its collectors, sign/verify, serve admission, the safe loader)
+lists folders with :func:`walk` and opens files with :func:`open_regular`/:func:`read_bounded`,
+so that what one part of mltrust sees in a folder is what every other part sees. Two walkers that
+disagree let a payload hide from the gate; that is why there is exactly one.
+
+Decisions, stated once:
+
+- **Links are never followed inside a walk.** A symbolic link is reported as
+  :attr:`SkipReason.SYMLINK`, never descended into or read; whether that fails the caller's job
+  (a signer refuses, a scanner reports "not scanned") is the caller's decision, made on the
+  report, not on silence.
+- **Only regular files are read.** FIFOs, sockets and device nodes are reported as
+  :attr:`SkipReason.SPECIAL`; opening one would block (a FIFO) or never end (``/dev/zero``).
+- **Nothing is skipped silently.** Unreadable folders, pruned folders, names that cannot be
+  represented, and files beyond the count cap are all in :attr:`Listing.skipped`, and a capped
+  walk sets :attr:`Listing.truncated`.
+- **Reads are bounded.** :func:`read_bounded` opens with ``O_NOFOLLOW | O_NONBLOCK``, checks the
+  descriptor is a regular file with ``fstat`` (so a file swapped for a FIFO between listing and
+  opening is still refused), and stops one byte past the bound instead of trusting ``st_size``.
+- The walk order is deterministic: a folder's files in name order, then its sub-folders in name
+  order, depth first.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import stat
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mltrust.errors import InputError, LimitExceeded
+
+__all__ = [
+    "DEFAULT_MAX_FILES",
+    "Entry",
+    "Listing",
+    "SkipReason",
+    "Skipped",
+    "iter_walk",
+    "open_regular",
+    "read_bounded",
+    "walk",
+]
+
+#: Files listed in one walk before it stops (reported as truncated, never silently).
+DEFAULT_MAX_FILES = 1_000_000
+
+
+class SkipReason(enum.StrEnum):
+    """Why an entry of a folder was not handed to the caller as a file."""
+
+    #: A symbolic link (never followed inside a folder).
+    SYMLINK = "symlink"
+    #: Not a regular file or folder: FIFO, socket, device node.
+    SPECIAL = "special"
+    #: The folder or file could not be listed or examined.
+    UNREADABLE = "unreadable"
+    #: A folder the caller asked not to descend into.
+    PRUNED = "pruned"
+    #: The file count cap was reached; this and everything after it was not listed.
+    CAP = "cap"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A regular file found by :func:`walk`."""
+
+    #: Path relative to the walked root, POSIX separators (the file's own name for a file root).
+    rel: str
+    #: Path as given to the OS (root joined with the relative path).
+    path: str
+    #: Size from ``lstat`` at listing time (the content may change later; readers re-check).
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An entry that was not handed over as a file, and why."""
+
+    rel: str
+    path: str
+    reason: SkipReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Everything :func:`walk` saw under one root."""
+
+    root: str
+    files: tuple[Entry, ...]
+    skipped: tuple[Skipped, ...]
+    #: True when the file count cap stopped the walk early.
+    truncated: bool
+
+
+def _describe_special(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return "not a regular file"
+
+
+def iter_walk(
+    root: str | os.PathLike[str],
+    *,
+    prune: Collection[str] = (),
+    max_files: int = DEFAULT_MAX_FILES,
+) -> Iterator[Entry | Skipped]:
+    """Yield every file and every skipped entry under ``root``, in walk order.
+
+    ``root`` itself may be a file (yielded as one :class:`Entry` named after it) or a folder.
+    A ``root`` that is a symbolic link is followed (the user named it explicitly); links inside
+    are not. Folder names in ``prune`` are not descended into and are yielded as
+    :attr:`SkipReason.PRUNED`. Raises :class:`InputError` when ``root`` does not exist.
+    """
+    top = os.fspath(root)
+    try:
+        st = os.stat(top)
+    except FileNotFoundError:
+        raise InputError(f"no such file or folder: {top}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {top}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        name = Path(top).name
+        if stat.S_ISREG(st.st_mode):
+            yield Entry(name, top, st.st_size, st.st_mtime_ns, st.st_ino)
+        else:
+            yield Skipped(name, top, SkipReason.SPECIAL, _describe_special(st.st_mode))
+        return
+    count = 0
+    stack: list[tuple[str, str]] = [(top, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Skipped(
+                prefix.rstrip("/") or ".",
+                folder,
+                SkipReason.UNREADABLE,
+                f"cannot list folder: {exc.strerror or exc}",
+            )
+            continue
+        subdirs: list[tuple[str, str]] = []
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                est = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield Skipped(rel, entry.path, SkipReason.UNREADABLE, exc.strerror or str(exc))
+                continue
+            mode = est.st_mode
+            if stat.S_ISLNK(mode):
+                try:
+                    target = os.readlink(entry.path)
+                except OSError:
+                    target = "?"
+                yield Skipped(
+                    rel, entry.path, SkipReason.SYMLINK, f"symbolic link to {target!r} not followed"
+                )
+            elif stat.S_ISDIR(mode):
+                if entry.name in prune:
+                    yield Skipped(rel, entry.path, SkipReason.PRUNED, "folder not descended into")
+                else:
+                    subdirs.append((entry.path, rel + "/"))
+            elif stat.S_ISREG(mode):
+                if count >= max_files:
+                    yield Skipped(
+                        rel,
+                        entry.path,
+                        SkipReason.CAP,
+                        f"file count cap of {max_files} reached; the rest was not listed",
+                    )
+                    return
+                count += 1
+                yield Entry(rel, entry.path, est.st_size, est.st_mtime_ns, est.st_ino)
+            else:
+                yield Skipped(rel, entry.path, SkipReason.SPECIAL, _describe_special(mode))
+        stack.extend(reversed(subdirs))
+
+
+def walk(
+    root: str | os.PathLike[str],
+    *,
+    prune: Collection[str] = (),
+    max_files: int = DEFAULT_MAX_FILES,
+) -> Listing:
+    """Collect :func:`iter_walk` into a :class:`Listing`."""
+    files: list[Entry] = []
+    skipped: list[Skipped] = []
+    truncated = False
+    for item in iter_walk(root, prune=prune, max_files=max_files):
+        if isinstance(item, Entry):
+            files.append(item)
+        else:
+            skipped.append(item)
+            truncated = truncated or item.reason is SkipReason.CAP
+    return Listing(os.fspath(root), tuple(files), tuple(skipped), truncated)
+
+
+def open_regular(path: str | os.PathLike[str], *, follow_links: bool = False) -> int:
+    """Open ``path`` read-only and return the descriptor, refusing anything but a regular file.
+
+    The open never blocks (``O_NONBLOCK``: a FIFO is refused instead of waiting for a writer)
+    and, unless ``follow_links``, never follows a final symbolic link (``O_NOFOLLOW``). The type
+    check is made on the opened descriptor, so a swap between a check and the open cannot pass.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    spath = os.fspath(path)
+    try:
+        fd = os.open(spath, flags)
+    except OSError as exc:
+        if not follow_links and os.path.islink(spath):
+            raise InputError(f"{spath} is a symbolic link; refusing to follow it") from None
+        raise InputError(f"cannot open {spath}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise InputError(f"cannot examine {spath}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise InputError(f"{spath} is {_describe_special(st.st_mode)}, not a regular file")
+    return fd
+
+
+def read_bounded(
+    path: str | os.PathLike[str],
+    max_bytes: int,
+    *,
+    what: str = "file",
+    follow_links: bool = False,
+) -> bytes:
+    """Read a whole regular file of at most ``max_bytes`` bytes, safely (see :func:`open_regular`).
+
+    Raises :class:`LimitExceeded` for a larger file (checked on the bytes actually read, not on
+    ``st_size``) and :class:`InputError` for links, special files and read errors.
+    """
+    fd = open_regular(path, follow_links=follow_links)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while True:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise LimitExceeded(
+                    f"{what} {os.fspath(path)} is larger than {max_bytes} bytes; not read"
+                )
+    except OSError as exc:
+        raise InputError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
