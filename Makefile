@@ -23,10 +23,15 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# The services some tests talk to (PostgreSQL, Redis) are started first when not running.
 # Tests run without network: in a fresh network namespace (only loopback) when the kernel
-# allows it, and always behind the socket guard in tests/conftest.py.
+# allows it, and always behind the socket guard in tests/conftest.py. Tests marked `services`
+# talk to the host's PostgreSQL/Redis on 127.0.0.1, which a fresh namespace cannot reach, so they
+# run in a first pass behind the socket guard alone (exit 5, "no tests", is not a failure).
 unit: $(BIN)/.installed
-	bash scripts/no-network.sh $(BIN)/python -m pytest -q
+	bash scripts/services.sh
+	$(BIN)/python -m pytest -q -m services -p no:cacheprovider || test $$? -eq 5
+	bash scripts/no-network.sh $(BIN)/python -m pytest -q -m "not services"
 
 test: lint typecheck unit
 
