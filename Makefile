@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/lock.txt
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench sbom clean
 
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ unit: $(BIN)/.installed
 	bash scripts/no-network.sh $(BIN)/python -m pytest -q -m "not services"
 
 test: lint typecheck unit
+
+# mltrust's own SBOM (CycloneDX 1.6) from the installed environment, strictly validated.
+sbom: $(BIN)/.installed
+	$(BIN)/python scripts/self_sbom.py -o mltrust.cdx.json
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/scan_bench.py
