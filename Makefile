@@ -10,7 +10,9 @@ LOCK   := requirements/lock.txt
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[all,test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e '.[all,test]'
+	$(BIN)/python -m pip check
 	touch $@
 
 demo: $(BIN)/.installed
