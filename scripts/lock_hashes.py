@@ -45,7 +45,7 @@ def _name_of(filename: str) -> str:
 
 
 def main() -> int:
-    pins = _read(LOCK)
+    pins = sorted(_read(LOCK), key=lambda p: str(canonicalize_name(p[0])))
     with tempfile.TemporaryDirectory() as tmp:
         reqs = Path(tmp) / "pins.txt"
         reqs.write_text("".join(f"{n}=={v}\n" for n, v, _ in pins))
