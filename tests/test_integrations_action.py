@@ -61,7 +61,7 @@ def test_example_workflow_uses_the_action_and_not_the_users_repo() -> None:
     assert wf["permissions"]["security-events"] == "write"
 
 
-_REF = re.compile(r"\b(inputs|steps|github|runner|env)\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)")
+_REF = re.compile(r"(inputs|steps|github|runner)\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
 class _Runner:
@@ -83,28 +83,34 @@ class _Runner:
         self.skipped: list[str] = []
         self.failed = False
 
-    def _value(self, m: re.Match[str]) -> str:
-        scope, path = m.group(1), m.group(2)
+    def lookup(self, ref: str) -> str:
+        scope, _, path = ref.partition(".")
         parts = path.split(".")
         if scope == "inputs":
-            value: Any = self.inputs.get(path, "")
-        elif scope == "steps":
-            value = self.outputs.get(parts[0], {}).get(parts[2], "") if len(parts) == 3 else ""
-        elif scope == "github":
-            value = self.github.get(path, "")
-        elif scope == "runner":
-            value = {"temp": str(self.temp)}.get(path, "")
-        else:
-            value = self.env.get(path, "")
-        return repr(str(value))
+            return self.inputs.get(path, "")
+        if scope == "steps" and len(parts) == 3 and parts[1] == "outputs":
+            return self.outputs.get(parts[0], {}).get(parts[2], "")
+        if scope == "github":
+            return self.github.get(path, "")
+        if scope == "runner" and path == "temp":
+            return str(self.temp)
+        raise AssertionError(f"expression the test runner does not know: {ref}")
 
-    def expr(self, text: str) -> Any:
+    def expr(self, text: str) -> str | bool:
+        """The subset of GitHub expressions action.yml uses: refs, ==/!= literals, &&, always()."""
         text = text.strip()
         if text.startswith("${{") and text.endswith("}}"):
-            text = text[3:-2]
-        py = _REF.sub(self._value, text)
-        py = py.replace("&&", " and ").replace("||", " or ").replace("always()", "True")
-        return eval(py, {"__builtins__": {}}, {"true": True, "false": False})  # noqa: S307
+            text = text[3:-2].strip()
+        if "&&" in text:
+            return all(self.expr(part) for part in text.split("&&"))
+        if text == "always()":
+            return True
+        m = re.fullmatch(r"([\w.-]+)\s*(==|!=)\s*'([^']*)'", text)
+        if m:
+            equal = self.lookup(m.group(1)) == m.group(3)
+            return equal if m.group(2) == "==" else not equal
+        assert _REF.fullmatch(text), f"expression the test runner does not know: {text}"
+        return self.lookup(text)
 
     def interpolate(self, text: str) -> str:
         return re.sub(r"\$\{\{(.*?)\}\}", lambda m: str(self.expr(m.group(1))), text)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from _check_helpers import MALICIOUS_PICKLE, REPO
 
 BIN = Path(sys.executable).parent
