@@ -45,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "monitor": "mltrust.cli._monitor:monitor",
     # the main job (issue 7)
     "demo": "mltrust.cli._demo:demo",
+    # integrations (issue 18)
+    "init": "mltrust.cli._init:init",
 }
 
 
