@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "demo": "mltrust.cli._demo:demo",
     # integrations (issue 18)
     "init": "mltrust.cli._init:init",
+    "mlflow": "mltrust.cli._mlflow:mlflow",
 }
 
 
