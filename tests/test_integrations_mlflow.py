@@ -11,13 +11,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 
-mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is part of the test install")
-
-from _check_helpers import MALICIOUS_PICKLE  # noqa: E402
-
-from mltrust.cli import main  # noqa: E402
+from _check_helpers import MALICIOUS_PICKLE
+from mltrust.cli import main
 
 #: MLflow's own advice to callers of log_model (not ours to act on in a test).
 pytestmark = pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")
@@ -68,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
                 if r.status == 200:
                     break
         except OSError:
@@ -128,9 +126,8 @@ def _register_folder(name: str, folder: Path) -> str:
     client = mlflow.tracking.MlflowClient()
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(folder), artifact_path="model")
-    client.create_registered_model(name) if not client.search_registered_models(
-        f"name='{name}'"
-    ) else None
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
     mv = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id)
     return f"models:/{name}/{mv.version}"
 
