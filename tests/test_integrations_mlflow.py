@@ -55,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
             str(port),
             "--workers",
             "1",
-        ],  # fmt: skip
+        ],
         stdout=subprocess.DEVNULL,
         stderr=log,
         env=env,
