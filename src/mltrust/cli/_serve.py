@@ -102,6 +102,19 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     help="Audit log database [default: REPO/.mltrust/audit.db].",
 )
 @click.option(
+    "--audit-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ed25519 key that MACs and anchors the audit log, kept outside REPO/.mltrust "
+    "[default: $MLTRUST_AUDIT_KEY or ~/.config/mltrust/audit.key, created if missing].",
+)
+@click.option(
+    "--audit-anchor",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Signed head of the audit log [default: next to the audit key].",
+)
+@click.option(
     "--max-body",
     default=4 * 1024 * 1024,
     show_default=True,
@@ -153,6 +166,8 @@ def run(
     jwt_issuer: str | None,
     jwt_audience: str | None,
     audit_db: Path | None,
+    audit_key: Path | None,
+    audit_anchor: Path | None,
     max_body: int,
     threads: int,
     identity_rps: float | None,
@@ -186,6 +201,8 @@ def run(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         audit_path=audit_db.resolve() if audit_db else None,
+        audit_key=audit_key.resolve() if audit_key else None,
+        audit_anchor=audit_anchor.resolve() if audit_anchor else None,
         max_body_bytes=max_body,
         inference_threads=threads,
         metrics_public=metrics_public,

@@ -14,18 +14,26 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mltrust import __version__
-from mltrust.serve._audit import AuditLog
+from mltrust.errors import ConfigError
+from mltrust.serve._audit import (
+    AuditLog,
+    AuditTampered,
+    default_anchor_path,
+    default_key_path,
+    load_audit_key,
+)
 from mltrust.serve._auth import Authenticator, AuthError, Identity, JwtVerifier
 from mltrust.serve._authz import allowed
 from mltrust.serve._batching import Batcher
 from mltrust.serve._codec import ProtocolError, decode_infer_request, encode_tensor, input_digest
 from mltrust.serve._config import ServerConfig
-from mltrust.serve._keys import KeyStore, load_or_create_secret
+from mltrust.serve._keys import KeyStore, load_or_create_secret, state_dir
 from mltrust.serve._logging import log
 from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
@@ -89,6 +97,8 @@ class MltrustServer:
     ) -> None:
         self.config = config
         self.secret = load_or_create_secret(config.repo)
+        # first: a log that does not match its anchor stops the server before anything loads
+        self.audit = open_audit_log(config)
         self.keys = KeyStore(config.repo, secret=self.secret) if config.api_keys else None
         verifier = None
         if config.jwks is not None:
@@ -112,9 +122,6 @@ class MltrustServer:
                     check_profile=config.check_profile,
                 ),
             )
-        )
-        self.audit = AuditLog(
-            config.resolved_audit_path, secret=self.secret, sync=config.audit_sync
         )
         self.metrics = Metrics()
         self.buckets = TokenBuckets()
@@ -195,7 +202,9 @@ class MltrustServer:
         if path == "/v2/health/ready":
             if method != "GET":
                 return await self._send(send, 405, _ERR[405], _ALLOW_GET)
-            ok = self.ready and not self._closed
+            ok = (
+                self.ready and not self._closed and not isinstance(self.audit.failed, AuditTampered)
+            )
             return await self._send(
                 send, 200 if ok else 503, b'{"ready":%s}' % (b"true" if ok else b"false")
             )
@@ -555,6 +564,24 @@ class MltrustServer:
                 arr = np.nan_to_num(arr)
             encoded.append(encode_tensor(name, arr))
         return encoded
+
+
+def audit_locations(config: ServerConfig) -> tuple[Path, Path, Path, tuple[Path, ...]]:
+    """(database, audit key, anchor, folders the key and anchor may not live in)."""
+    db = config.resolved_audit_path
+    key_path = config.audit_key or default_key_path()
+    anchor = config.audit_anchor or default_anchor_path(key_path, db)
+    return db, key_path, anchor, (state_dir(config.repo), db.parent)
+
+
+def open_audit_log(config: ServerConfig) -> AuditLog:
+    """The server's audit log, anchored outside the state folder (refuses a tampered log)."""
+    db, key_path, anchor, forbidden = audit_locations(config)
+    key = load_audit_key(key_path, create=True, forbidden=forbidden)
+    for folder in forbidden:
+        if anchor.resolve().is_relative_to(folder.resolve()):
+            raise ConfigError(f"audit anchor {anchor} lies inside {folder}: keep it outside")
+    return AuditLog(db, key=key, anchor=anchor, sync=config.audit_sync)
 
 
 def create_app(config: ServerConfig) -> MltrustServer:

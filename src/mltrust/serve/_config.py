@@ -26,6 +26,11 @@ class ServerConfig:
     jwt_leeway_s: float = 30.0
     api_keys: bool = True
     audit_path: Path | None = None
+    #: Ed25519 key that MACs audit entries and signs the anchor; must lie outside the state
+    #: folder. None: ``$MLTRUST_AUDIT_KEY`` or ``$XDG_CONFIG_HOME/mltrust/audit.key`` (created).
+    audit_key: Path | None = None
+    #: Signed head of the audit log; None: ``<key folder>/audit-anchors/<db path digest>.json``.
+    audit_anchor: Path | None = None
     #: Largest request body; enforced while the body streams in (413).
     max_body_bytes: int = 4 * 1024 * 1024
     inference_threads: int = 2
@@ -73,7 +78,7 @@ class ServerConfig:
     @classmethod
     def from_json(cls, text: str) -> ServerConfig:
         doc = json.loads(text)
-        path_fields = ("repo", "plugin_path", "jwks", "audit_path")
+        path_fields = ("repo", "plugin_path", "jwks", "audit_path", "audit_key", "audit_anchor")
         for key in path_fields:
             if doc.get(key) is not None:
                 doc[key] = Path(doc[key])
