@@ -353,3 +353,31 @@ def test_closed_log_refuses_appends(tmp_path):
     audit.close()
     with pytest.raises(RuntimeError):
         audit.append_sync({"x": 1})
+
+
+def test_live_server_refuses_to_answer_over_a_rewritten_log(tmp_path):
+    """Against a running server: rewrite the log and re-chain it, then send a request."""
+    import httpx
+
+    from test_serve_stalls import Live
+    from test_serve_support import ROW, infer_body
+
+    live = Live(tmp_path)
+    try:
+        with httpx.Client(base_url=live.base, timeout=10) as c:
+            for _ in range(3):
+                r = c.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=live.key)
+                assert r.status_code == 200
+            db = live.repo / ".mltrust" / "audit.db"
+            _rechain_from(db, 1, lambda d: {**d, "identity": "key:x:mallory"})
+            r = c.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=live.key)
+            assert r.status_code == 503  # no durable, anchored audit entry: no answer
+            assert c.get("/v2/health/ready").status_code == 503
+    finally:
+        live.stop()
+    key = load_audit_key(tmp_path / "audit-keys" / "audit.key")
+    from mltrust.serve._app import audit_locations
+
+    _, _, anchor, _ = audit_locations(live.app.config)
+    report = verify_chain(live.repo / ".mltrust" / "audit.db", key=key, anchor=anchor)
+    assert not report.ok and any("differs from the anchor" in p for p in report.problems)
