@@ -217,6 +217,16 @@ class MltrustServer:
             )
         await self._audited(scope, receive, send, path, method)
 
+    def _metric_label(self, name: str) -> str:
+        """A metrics label: a served model's name, ``-`` for no model, else ``unknown``.
+
+        The name in a URL is chosen by the client, before authorisation: used as a label it
+        would let anyone grow ``/metrics`` without bound (one series per random name).
+        """
+        if name == "-" or name in self.models:
+            return name
+        return "unknown"
+
     def _metrics_text(self) -> bytes:
         return self.metrics.render({n: m.ready for n, m in self.models.items()}).encode()
 
@@ -262,7 +272,10 @@ class MltrustServer:
             log.exception("audit log append failed")
             status, body, extra_headers = 503, _ERR[503], None
         self.metrics.observe(
-            model_label, status, elapsed, reason.split(":")[0] if reason and status >= 400 else None
+            self._metric_label(model_label),
+            status,
+            elapsed,
+            reason.split(":")[0] if reason and status >= 400 else None,
         )
         await self._send(send, status, body, extra_headers)
 
@@ -403,11 +416,11 @@ class MltrustServer:
                 break
         return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
-    def _limits(self, identity: Identity, model: ServedModel) -> None:
-        assert_settings = model.settings
-        if assert_settings is None:
+    def _rates(self, model: ServedModel) -> tuple[float, float, Any]:
+        settings = model.settings
+        if settings is None:
             raise _Reject(503, "model not ready")
-        policy = assert_settings.policy
+        policy = settings.policy
         rl = policy.rate_limit
         rps = self.config.identity_rps if self.config.identity_rps is not None else rl.identity_rps
         burst = (
@@ -415,20 +428,66 @@ class MltrustServer:
             if self.config.identity_burst is not None
             else rl.identity_burst
         )
-        wait = self.buckets.take((identity.name, model.name), rps, burst)
+        return rps, burst, policy
+
+    def _admit(self, identity: Identity, model: ServedModel) -> None:
+        """Before the body is read: refuse an identity that is in debt, over quota or blocked."""
+        rps, burst, policy = self._rates(model)
+        rl = policy.rate_limit
+        wait = self.buckets.peek((identity.name, model.name), rps, burst)
         if wait:
             raise _Reject(429, "rate limit: identity", retry_after=wait)
-        wait = self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst)
+        wait = self.buckets.peek(("model", model.name), rl.model_rps, rl.model_burst)
         if wait:
             raise _Reject(429, "rate limit: model", retry_after=wait)
+        if rl.identity_bytes_per_s:
+            wait = self.buckets.peek(
+                ("bytes", identity.name, model.name),
+                rl.identity_bytes_per_s,
+                rl.identity_bytes_per_s,
+            )
+            if wait:
+                raise _Reject(429, "rate limit: bytes", retry_after=wait)
         if policy.quota.requests:
-            wait = self.quota.take(
+            wait = self.quota.peek(
                 (identity.name, model.name), policy.quota.requests, policy.quota.window_s
             )
             if wait:
                 raise _Reject(429, "quota exhausted", retry_after=wait)
-        if model.extraction is not None and model.extraction.blocked(identity.name):
-            raise _Reject(429, "extraction: blocked", retry_after=60.0)
+        if model.extraction is not None:
+            wait = model.extraction.blocked(identity.name)
+            if wait:
+                raise _Reject(429, "extraction: blocked", retry_after=wait)
+
+    def _charge(self, identity: Identity, model: ServedModel, rows: int, nbytes: int) -> None:
+        """Once the rows are known: charge one token per row (and per byte where limited)."""
+        rps, burst, policy = self._rates(model)
+        rl = policy.rate_limit
+        cost = float(max(rows, 1))
+        wait = self.buckets.take((identity.name, model.name), rps, burst, cost=cost)
+        if wait:
+            raise _Reject(429, "rate limit: identity", retry_after=wait)
+        wait = self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst, cost=cost)
+        if wait:
+            raise _Reject(429, "rate limit: model", retry_after=wait)
+        if rl.identity_bytes_per_s:
+            wait = self.buckets.take(
+                ("bytes", identity.name, model.name),
+                rl.identity_bytes_per_s,
+                rl.identity_bytes_per_s,
+                cost=float(nbytes),
+            )
+            if wait:
+                raise _Reject(429, "rate limit: bytes", retry_after=wait)
+        if policy.quota.requests:
+            wait = self.quota.take(
+                (identity.name, model.name),
+                policy.quota.requests,
+                policy.quota.window_s,
+                cost=cost,
+            )
+            if wait:
+                raise _Reject(429, "quota exhausted", retry_after=wait)
 
     async def _infer(
         self,
@@ -438,7 +497,7 @@ class MltrustServer:
         model: ServedModel,
         entry: dict[str, Any],
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
-        self._limits(identity, model)
+        self._admit(identity, model)
         raw = await self._read_body(scope, receive)
         try:
             doc = json.loads(raw)
@@ -473,6 +532,7 @@ class MltrustServer:
         except ValidationFailed as exc:
             raise _Reject(422, f"validation: {exc}", body=_dumps({"error": str(exc)})) from None
         entry["rows"] = rows
+        self._charge(identity, model, rows, len(raw))
         outputs = model.outputs
         if request.requested_outputs is not None:
             unknown = [o for o in request.requested_outputs if o not in model.output_names]
@@ -531,7 +591,11 @@ class MltrustServer:
                 entry["extraction_alert"] = True
                 if model.extraction.settings.mode == "block":
                     entry["detector_scores"] = scores
-                    raise _Reject(429, "extraction: alert", retry_after=60.0)
+                    raise _Reject(
+                        429,
+                        "extraction: alert",
+                        retry_after=model.extraction.blocked(identity.name) or 1.0,
+                    )
         if scores:
             entry["detector_scores"] = scores
         if blocked is not None:

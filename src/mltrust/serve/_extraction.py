@@ -5,7 +5,8 @@ distance of each new row to those earlier rows. Benign query streams give distan
 roughly normal; synthetic extraction queries (small perturbations of seeds, grids) do not. Once
 ``min_samples`` distances exist, the Shapiro-Wilk statistic W of the recent distances is computed
 (every ``every`` queries). ``W < threshold`` raises an alert and, in ``block`` mode, the
-identity's next requests are refused (429) while the alert stands. Default threshold 0.80:
+identity's next requests are refused (429) for ``block_s`` seconds (the ``Retry-After`` sent),
+after which its statistics start afresh. Default threshold 0.80:
 benign iris-like streams measured W 0.87-0.94 here, synthetic walks and perturbation clouds
 0.26-0.59. Distances beyond 3 standard deviations are trimmed before the test.
 
@@ -16,6 +17,7 @@ Memory is bounded: ``history`` rows and ``history`` distances per identity, at m
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ class ExtractionState:
     since_test: int
     w: float | None
     alert: bool
+    blocked_until: float = 0.0  # time.monotonic() when a block lifts
 
 
 class ExtractionMonitor:
@@ -107,28 +110,63 @@ class ExtractionMonitor:
         state.pos = (state.pos + m) % h
         state.filled = min(state.filled + m, h)
 
-    def blocked(self, identity: str) -> bool:
-        state = self._states.get(identity)
-        return state is not None and state.alert and self.settings.mode == "block"
+    def blocked(self, identity: str, now: float | None = None) -> float:
+        """Seconds until ``identity``'s block lifts; 0.0 when it is not blocked.
 
-    def observe(self, identity: str, X: np.ndarray) -> tuple[float | None, bool]:
-        """Record a batch of rows; return (latest W or None, alert)."""
+        A block lasts ``block_s`` from the alert, as announced in ``Retry-After``. When it
+        lifts, the identity's distance statistics start afresh (its query history is kept), so
+        it is judged again on what it asks next rather than re-blocked by the old alert.
+        """
+        state = self._states.get(identity)
+        if state is None or not state.alert or self.settings.mode != "block":
+            return 0.0
+        now = time.monotonic() if now is None else now
+        left = state.blocked_until - now
+        if left > 0:
+            return left
+        with self._lock:
+            state.alert = False
+            state.w = None
+            state.n_dist = 0
+            state.since_test = 0
+            state.blocked_until = 0.0
+        return 0.0
+
+    def observe(
+        self, identity: str, X: np.ndarray, now: float | None = None
+    ) -> tuple[float | None, bool]:
+        """Record a batch of rows -- every row, in chunks of ``history`` -- and return
+        (latest W or None, alert). Rows early in a large batch are seen like the last ones, so
+        attack rows cannot hide in front of a benign tail."""
         if X.ndim != 2 or X.shape[0] == 0 or X.dtype.kind not in "fiub":
             return None, False
         h = self.settings.history
-        X = np.asarray(X[-h:], dtype=np.float64)
-        m = X.shape[0]
+        X = np.asarray(X, dtype=np.float64)
         with self._lock:
             state = self._state(identity, X.shape[1])
-            if m == 1:
-                self._observe_one(state, X[0], h)
-            else:
-                self._observe_many(state, X, h)
-            count = min(state.n_dist, h)
-            if count >= self.settings.min_samples and state.since_test >= self._every:
-                state.since_test = 0
-                state.w = _shapiro_w(state.distances[:count])
-                state.alert = state.w < self.settings.threshold
+            worst: float | None = None  # lowest W seen in this batch: one alert is enough
+            for start in range(0, X.shape[0], h):
+                chunk = X[start : start + h]
+                if chunk.shape[0] == 1:
+                    self._observe_one(state, chunk[0], h)
+                else:
+                    self._observe_many(state, chunk, h)
+                count = min(state.n_dist, h)
+                if count >= self.settings.min_samples and state.since_test >= self._every:
+                    state.since_test = 0
+                    state.w = w = _shapiro_w(state.distances[:count])
+                    worst = w if worst is None else min(worst, w)
+                    if w < self.settings.threshold:
+                        if not state.alert:
+                            now = time.monotonic() if now is None else now
+                            state.blocked_until = now + self.settings.block_s
+                        state.alert = True
+                    elif self.settings.mode != "block":
+                        state.alert = False  # annotate: the flag follows the latest test
+                    if state.alert and self.settings.mode == "block":
+                        break  # blocked: the rest of the batch changes nothing
+            if worst is not None and worst < self.settings.threshold:
+                return worst, True
             return state.w, state.alert
 
 
