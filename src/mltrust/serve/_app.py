@@ -530,7 +530,9 @@ class MltrustServer:
         try:
             rows = schema.validate(request.inputs, request.datatypes)
         except ValidationFailed as exc:
-            raise _Reject(422, f"validation: {exc}", body=_dumps({"error": str(exc)})) from None
+            admin = allowed(identity, model.name, "admin", settings.policy)
+            shown = exc.detail if admin else str(exc)
+            raise _Reject(422, f"validation: {exc.detail}", body=_dumps({"error": shown})) from None
         entry["rows"] = rows
         self._charge(identity, model, rows, len(raw))
         outputs = model.outputs

@@ -66,6 +66,8 @@ def _shape(value: Any, name: str) -> tuple[int, ...]:
     for d in value:
         if isinstance(d, bool) or not isinstance(d, int) or d < 0:
             raise ProtocolError(f"input {name!r}: shape must hold non-negative integers")
+        if d > MAX_TENSOR_ELEMENTS:  # also when another dimension is 0: [0, 2**63]
+            raise ProtocolError(f"input {name!r}: dimension larger than {MAX_TENSOR_ELEMENTS}")
         out.append(d)
     if math.prod(out) > MAX_TENSOR_ELEMENTS:
         raise ProtocolError(f"input {name!r}: more than {MAX_TENSOR_ELEMENTS} elements")
