@@ -147,3 +147,70 @@ def test_extraction_block_lifts_when_retry_after_says(tmp_path):
         assert after.status_code == 200
     finally:
         client.close()
+
+
+# -- extraction: named false alarms and misses ----------------------------------------------------
+IRIS_LO = np.array([4.3, 2.0, 1.0, 0.1])
+IRIS_HI = np.array([7.9, 4.4, 6.9, 2.5])
+
+
+def _monitor(**kw):
+    return ExtractionMonitor(ExtractionSettings(**kw), ranges=(IRIS_LO, IRIS_HI))
+
+
+def test_health_probe_repeating_one_row_is_no_alarm():
+    monitor = _monitor()
+    row = np.array([[5.1, 3.5, 1.4, 0.2]])
+    assert not any(monitor.observe("probe", row)[1] for _ in range(300))
+
+
+def test_replaying_real_training_rows_is_no_alarm():
+    X, _ = iris_data()
+    rng = np.random.default_rng(0)
+    rows = X[rng.choice(len(X), 40, replace=False)]
+    monitor = _monitor()
+    alerts = [monitor.observe("user", rows[[rng.integers(40)]])[1] for _ in range(300)]
+    assert not any(alerts) and not monitor.campaign_alert
+
+
+def test_natural_queries_are_no_alarm():
+    X, _ = iris_data()
+    rng = np.random.default_rng(3)
+    monitor = _monitor()
+    for _ in range(300):
+        row = np.clip(X[rng.integers(len(X))] + rng.normal(0, 0.05, 4), IRIS_LO, IRIS_HI)
+        assert not monitor.observe("user", row.reshape(1, -1))[1]
+
+
+def test_uniform_random_sampling_is_caught():
+    rng = np.random.default_rng(0)
+    monitor = _monitor()
+    alerts = [monitor.observe("m", rng.uniform(IRIS_LO, IRIS_HI, (1, 4)))[1] for _ in range(300)]
+    assert any(alerts)
+
+
+def test_campaign_split_across_identities_is_reported_not_blocked(tmp_path):
+    repo = tmp_path / "repo"
+    add_python_model(
+        repo,
+        "calc",
+        "total",
+        policy={
+            "extraction": {"mode": "block"},
+            "rate_limit": {"identity_rps": 10_000, "identity_burst": 10_000},
+        },
+    )
+    client, app = make_server(repo, plugin_path=plugin_dir(tmp_path))
+    try:
+        keys = [new_key(repo, f"sybil{i}", [("calc", "infer")]) for i in range(10)]
+        app.keys.refresh(max_age=0)
+        rng = np.random.default_rng(0)
+        codes = []
+        for i in range(200):  # 20 uniform queries per identity: each below min_samples
+            row = [float(v) for v in rng.uniform(IRIS_LO, IRIS_HI)]
+            r = client.post("/v2/models/calc/infer", json=infer_body([row]), headers=keys[i % 10])
+            codes.append(r.status_code)
+        assert set(codes) == {200}  # nobody is blocked on a model-wide suspicion
+        assert any(e.get("extraction_campaign") for e in audit_entries(repo))
+    finally:
+        client.close()

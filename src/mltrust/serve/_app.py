@@ -588,6 +588,10 @@ class MltrustServer:
             w, alert = model.extraction.observe(identity.name, Xf)
             if w is not None:
                 scores["extraction_w"] = round(w, 6)
+            if model.extraction.campaign_alert:
+                # model-wide: many identities together look like one campaign (never blocks)
+                self.metrics.alert(model.name, "campaign")
+                entry["extraction_campaign"] = True
             if alert:
                 self.metrics.alert(model.name, "extraction")
                 entry["extraction_alert"] = True

@@ -221,7 +221,13 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
         )
         model.detectors = tuple(build_detector(settings.folder, d) for d in policy.detectors)
         if policy.extraction.enabled:
-            model.extraction = ExtractionMonitor(policy.extraction)
+            ranged = [i for i in inputs if i.min is not None and i.max is not None]
+            model.extraction = ExtractionMonitor(
+                policy.extraction,
+                ranges=(np.asarray(ranged[0].min), np.asarray(ranged[0].max))
+                if len(inputs) == 1 and ranged
+                else None,
+            )
         model.metadata = _metadata(model, runtime, settings)
         model.outputs = runtime.default_outputs()
         model.output_names = frozenset(o.name for o in runtime.output_specs())

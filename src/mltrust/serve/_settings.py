@@ -134,6 +134,10 @@ class ExtractionSettings:
     max_identities: int = 10_000
     #: In block mode, seconds an identity stays blocked after an alert (the Retry-After sent).
     block_s: float = 60.0
+    #: Uniform-sampling test: alert when every feature is within uniform_c/sqrt(n) (KS) of
+    #: uniform on its declared range; 0 disables it. Needs min/max on the input.
+    uniform_c: float = 1.63
+    uniform_min_rows: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +324,8 @@ def _policy(doc: dict[str, Any], where: Path) -> ModelPolicy:
         history=max(8, int(_number(e, "history", 512, where))),
         max_identities=max(1, int(_number(e, "max_identities", 10_000, where))),
         block_s=_number(e, "block_s", 60.0, where, lo=1),
+        uniform_c=_number(e, "uniform_c", 1.63, where),
+        uniform_min_rows=max(10, int(_number(e, "uniform_min_rows", 100, where))),
     )
     detectors: list[DetectorSettings] = []
     raw_detectors = doc.get("detectors") or []
