@@ -71,6 +71,20 @@ _ERR = {
 }
 
 
+def _binary_header_length(scope: Scope, body_len: int) -> int | None:
+    """``Inference-Header-Content-Length`` (binary tensor extension): the JSON part's size."""
+    for k, v in scope["headers"]:
+        if k == b"inference-header-content-length":
+            try:
+                n = int(v)
+            except ValueError:
+                n = -1
+            if not 0 <= n <= body_len:
+                raise _Reject(400, "bad inference-header-content-length")
+            return n
+    return None
+
+
 class _Reject(Exception):
     def __init__(
         self,
@@ -124,6 +138,7 @@ class MltrustServer:
             )
         )
         self.metrics = Metrics()
+        self.stats: dict[str, list[int]] = {}
         self.buckets = TokenBuckets()
         self.quota = Quota()
         self.executor = ThreadPoolExecutor(
@@ -271,6 +286,8 @@ class MltrustServer:
         except Exception:  # noqa: BLE001 - fail closed: no durable audit entry, no answer
             log.exception("audit log append failed")
             status, body, extra_headers = 503, _ERR[503], None
+        if entry.get("model") in self.models and path.endswith("/infer"):
+            self._count(str(entry["model"]), status, elapsed, int(entry.get("rows", 0)))
         self.metrics.observe(
             self._metric_label(model_label),
             status,
@@ -324,6 +341,12 @@ class MltrustServer:
             return 200, self.server_metadata, None, "-"
         if parts[2] == "openapi.json" and len(parts) == 3:
             raise _Reject(405, "method not allowed", allow=b"GET")
+        if parts[2] == "repository":
+            if parts[3:] != ["index"]:
+                raise _Reject(404, "no such route")
+            if method != "POST":
+                raise _Reject(405, "method not allowed", allow=b"POST")
+            return 200, _dumps(await self._repository_index(scope, receive, identity)), None, "-"
         if parts[2] == "admin":
             if parts[3:] != ["models"]:
                 raise _Reject(404, "no such route")
@@ -341,7 +364,7 @@ class MltrustServer:
             version = rest[1]
             rest = rest[2:]
         action = rest[0] if rest else ""
-        if len(rest) > 1 or action not in ("", "ready", "infer"):
+        if len(rest) > 1 or action not in ("", "ready", "infer", "stats"):
             raise _Reject(404, "no such route")
         entry["model"] = name[:128]
         model = self.models.get(name)
@@ -366,6 +389,10 @@ class MltrustServer:
             )
         if not model.ready:
             raise _Reject(503, f"model not ready: {model.reason}")
+        if action == "stats":
+            if method != "GET":
+                raise _Reject(405, "method not allowed", allow=b"GET")
+            return 200, _dumps(self._statistics(model)), None, name
         if action == "":
             if method != "GET":
                 raise _Reject(405, "method not allowed", allow=b"GET")
@@ -373,6 +400,68 @@ class MltrustServer:
         if method != "POST":
             raise _Reject(405, "method not allowed", allow=b"POST")
         return await self._infer(scope, receive, identity, model, entry)
+
+    def _count(self, name: str, status: int, seconds: float, rows: int) -> None:
+        """Per-model statistics (Triton's statistics extension), this process only."""
+        st = self.stats.setdefault(name, [0, 0, 0, 0, 0, 0])
+        ns = int(seconds * 1e9)
+        if status == 200:
+            st[0] += 1  # success count
+            st[1] += ns
+            st[4] += rows  # inferences (rows)
+            st[5] = int(time.time() * 1000)  # last inference, ms
+        else:
+            st[2] += 1
+            st[3] += ns
+
+    def _statistics(self, model: ServedModel) -> dict[str, Any]:
+        ok, ok_ns, fail, fail_ns, rows, last = self.stats.get(model.name, [0, 0, 0, 0, 0, 0])
+        return {
+            "model_stats": [
+                {
+                    "name": model.name,
+                    "version": model.version,
+                    "last_inference": last,
+                    "inference_count": rows,
+                    "execution_count": ok,
+                    "inference_stats": {
+                        "success": {"count": ok, "ns": ok_ns},
+                        "fail": {"count": fail, "ns": fail_ns},
+                    },
+                }
+            ]
+        }
+
+    async def _repository_index(
+        self, scope: Scope, receive: Receive, identity: Identity
+    ) -> list[dict[str, Any]]:
+        """The models this identity may see (metadata role); reasons only with admin on one."""
+        raw = await self._read_body(scope, receive)
+        ready_only = False
+        if raw.strip():
+            try:
+                doc = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise _Reject(400, "malformed json", body=b'{"error":"malformed JSON"}') from None
+            if not isinstance(doc, dict) or not isinstance(doc.get("ready", False), bool):
+                raise _Reject(400, "protocol: index request", body=b'{"error":"bad request"}')
+            ready_only = bool(doc.get("ready", False))
+        out = []
+        for name, m in sorted(self.models.items()):
+            policy = m.settings.policy if m.settings else None
+            if not allowed(identity, name, "metadata", policy):
+                continue
+            if ready_only and not m.ready:
+                continue
+            item: dict[str, Any] = {
+                "name": name,
+                "version": m.version,
+                "state": "READY" if m.ready else "UNAVAILABLE",
+            }
+            if not m.ready and allowed(identity, name, "admin", policy):
+                item["reason"] = m.reason or ""
+            out.append(item)
+        return out
 
     def _admin_models(self) -> dict[str, Any]:
         return {
@@ -499,6 +588,10 @@ class MltrustServer:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
         self._admit(identity, model)
         raw = await self._read_body(scope, receive)
+        header_len = _binary_header_length(scope, len(raw))
+        binary = None
+        if header_len is not None:
+            raw, binary = raw[:header_len], raw[header_len:]
         try:
             doc = json.loads(raw)
         except RecursionError:
@@ -508,7 +601,7 @@ class MltrustServer:
         except (ValueError, UnicodeDecodeError):
             raise _Reject(400, "malformed json", body=b'{"error":"malformed JSON"}') from None
         try:
-            request = decode_infer_request(doc)
+            request = decode_infer_request(doc, binary)
         except ProtocolError as exc:
             raise _Reject(400, f"protocol: {exc}", body=_dumps({"error": str(exc)})) from None
         except RecursionError:
@@ -558,14 +651,22 @@ class MltrustServer:
                 "inference error", extra={"fields": {"model": model.name, "error": repr(exc)}}
             )
             raise _Reject(500, f"inference error: {type(exc).__name__}") from None
+        chunks: list[bytes] = []
         response: dict[str, Any] = {
             "model_name": model.name,
             "model_version": model.version,
-            "outputs": self._harden(model, result, outputs),
+            "outputs": self._harden(model, result, outputs, request, chunks),
         }
         if request.id is not None:
             response["id"] = request.id
-        return 200, _dumps(response), None, model.name
+        body = _dumps(response)
+        if chunks:
+            headers = [
+                (b"content-type", b"application/octet-stream"),
+                (b"inference-header-content-length", str(len(body)).encode()),
+            ]
+            return 200, b"".join([body, *chunks]), headers, model.name
+        return 200, body, None, model.name
 
     async def _detect(
         self, identity: Identity, model: ServedModel, X: np.ndarray, entry: dict[str, Any]
@@ -610,13 +711,19 @@ class MltrustServer:
             )
 
     def _harden(
-        self, model: ServedModel, result: dict[str, np.ndarray], outputs: tuple[str, ...]
+        self,
+        model: ServedModel,
+        result: dict[str, np.ndarray],
+        outputs: tuple[str, ...],
+        request: Any = None,
+        chunks: list[bytes] | None = None,
     ) -> list[dict[str, Any]]:
         settings = model.settings
         policy = settings.policy.output if settings else None
         encoded = []
         for name in outputs:
             arr = result[name]
+            binary = chunks if request is not None and request.wants_binary(name) else None
             if policy is not None and arr.dtype.kind == "f":
                 if policy.top_k and arr.ndim == 2:
                     k = min(policy.top_k, arr.shape[1])
@@ -626,13 +733,15 @@ class MltrustServer:
                         if model.labels is not None and model.labels.shape[0] == arr.shape[1]
                         else idx
                     )
-                    encoded.append(encode_tensor(f"{name}_top{k}", np.asarray(labels)))
+                    encoded.append(
+                        encode_tensor(f"{name}_top{k}", np.asarray(labels), binary=binary)
+                    )
                     continue
                 if policy.round >= 0:
                     arr = np.round(arr, policy.round)
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 arr = np.nan_to_num(arr)
-            encoded.append(encode_tensor(name, arr))
+            encoded.append(encode_tensor(name, arr, binary=binary))
         return encoded
 
 

@@ -60,6 +60,24 @@ def _model_ops(with_version: bool) -> dict[str, dict[str, Any]]:
                 },
             }
         },
+        prefix + "/stats": {
+            "get": {
+                "operationId": "modelStatistics" + ("Version" if with_version else ""),
+                "summary": "Model statistics (this worker)" + suffix,
+                "parameters": params,
+                "responses": {
+                    "200": {
+                        "description": "Success and failure counts and times (Triton's "
+                        "statistics extension).",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_AUTH_ERRORS,
+                    "404": _error("Unknown model or version."),
+                    "405": _error("Method not allowed."),
+                    "503": _error("The model was refused at admission."),
+                },
+            }
+        },
         prefix + "/ready": {
             "get": {
                 "operationId": "modelReady" + ("Version" if with_version else ""),
@@ -166,6 +184,36 @@ def openapi_document() -> dict[str, Any]:
             },
             **_model_ops(False),
             **_model_ops(True),
+            "/v2/repository/index": {
+                "post": {
+                    "operationId": "repositoryIndex",
+                    "summary": "Models the caller may see (metadata role); reasons need admin",
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"ready": {"type": "boolean"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "name, version, state (READY/UNAVAILABLE), reason.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "array", "items": {"type": "object"}}
+                                }
+                            },
+                        },
+                        "400": _error("Malformed request body."),
+                        **_AUTH_ERRORS,
+                        "405": _error("Method not allowed."),
+                    },
+                }
+            },
             "/v2/admin/models": {
                 "get": {
                     "operationId": "adminModels",

@@ -8,7 +8,7 @@ from mltrust.serve._settings import TensorSpec
 
 __all__ = ["CompiledSchema", "ValidationFailed"]
 
-_FLOAT_TYPES = {"FP16", "FP32", "FP64"}
+_FLOAT_TYPES = {"FP16", "BF16", "FP32", "FP64"}
 _INT_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}
 
 
