@@ -200,3 +200,66 @@ def test_tritonclient_statistics_and_index(live):
         assert [m["name"] for m in index] == ["calc"]
     finally:
         client.close()
+
+
+# -- MLServer codecs ----------------------------------------------------------------------------
+@pytest.fixture
+def codec_server(tmp_path):
+    from test_serve_support import add_python_model, make_server, new_key, plugin_dir
+
+    repo = tmp_path / "repo"
+    add_python_model(repo, "calc", "total")
+    add_python_model(
+        repo,
+        "echo",
+        "echo",
+        inputs=[{"name": "t", "datatype": "BYTES", "shape": [-1]}],
+        outputs=[{"name": "out", "datatype": "BYTES", "shape": [-1]}],
+    )
+    client, app = make_server(repo, plugin_path=plugin_dir(tmp_path))
+    key = new_key(repo, "alice", [("*", "infer")])
+    app.keys.refresh(max_age=0)
+    yield client, key
+    client.close()
+
+
+def test_pd_codec_one_input_per_column(codec_server):
+    client, key = codec_server
+    columns = {"a": [5.1, 6.0], "b": [3.5, 3.0], "c": [1.4, 4.0], "d": [0.2, 1.0]}
+    body = {
+        "parameters": {"content_type": "pd"},
+        "inputs": [
+            {"name": n, "datatype": "FP64", "shape": [2], "data": v} for n, v in columns.items()
+        ],
+    }
+    r = client.post("/v2/models/calc/infer", json=body, headers=key)
+    assert r.status_code == 200, r.text
+    total = {o["name"]: o for o in r.json()["outputs"]}["total"]["data"]
+    assert total == pytest.approx([10.2, 14.0])
+    body["inputs"][1]["shape"], body["inputs"][1]["data"] = [3], [3.5, 3.0, 3.1]
+    assert client.post("/v2/models/calc/infer", json=body, headers=key).status_code == 400
+
+
+def test_base64_and_str_codecs(codec_server):
+    client, key = codec_server
+
+    def call(content_type, data):
+        body = {
+            "inputs": [
+                {
+                    "name": "t",
+                    "datatype": "BYTES",
+                    "shape": [len(data)],
+                    "data": data,
+                    "parameters": {"content_type": content_type},
+                }
+            ]
+        }
+        return client.post("/v2/models/echo/infer", json=body, headers=key)
+
+    r = call("base64", ["aGVsbG8=", "d29ybGQ="])
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] == ["hello", "world"]
+    assert call("base64", ["not base64!"]).status_code == 400
+    assert call("str", ["héllo"]).json()["outputs"][0]["data"] == ["héllo"]
+    assert call("pickle", ["x"]).status_code == 400  # unknown codecs are refused

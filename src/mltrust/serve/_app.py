@@ -31,7 +31,13 @@ from mltrust.serve._audit import (
 from mltrust.serve._auth import Authenticator, AuthError, Identity, JwtVerifier
 from mltrust.serve._authz import allowed
 from mltrust.serve._batching import Batcher
-from mltrust.serve._codec import ProtocolError, decode_infer_request, encode_tensor, input_digest
+from mltrust.serve._codec import (
+    PD_INPUT,
+    ProtocolError,
+    decode_infer_request,
+    encode_tensor,
+    input_digest,
+)
 from mltrust.serve._config import ServerConfig
 from mltrust.serve._keys import KeyStore, load_or_create_secret, state_dir
 from mltrust.serve._logging import log
@@ -620,6 +626,17 @@ class MltrustServer:
         settings = model.settings
         if schema is None or runtime is None or settings is None:
             raise _Reject(503, "model not ready")
+        if request.pd_columns:
+            # MLServer pd codec: the columns form the model's one input, in request order
+            target = schema.single_input
+            if target is None:
+                raise _Reject(
+                    422,
+                    "validation: pd codec needs a single-input model",
+                    body=b'{"error":"the pd codec needs a model with one input"}',
+                )
+            request.inputs[target] = request.inputs.pop(PD_INPUT)
+            request.datatypes[target] = request.datatypes.pop(PD_INPUT)
         try:
             rows = schema.validate(request.inputs, request.datatypes)
         except ValidationFailed as exc:

@@ -17,6 +17,7 @@ model's declared schema (names, ranges, NaN/inf) live in :mod:`mltrust.serve._va
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "DTYPES",
+    "PD_INPUT",
     "DecodedRequest",
     "ProtocolError",
     "decode_infer_request",
@@ -72,6 +74,9 @@ class DecodedRequest:
     requested_outputs: list[str] | None
     #: outputs to send as binary data ("*": every output)
     binary_outputs: frozenset[str] = frozenset()
+    #: MLServer ``pd`` codec: the columns (input names, in request order) combined into one
+    #: 2-D float64 tensor, stored under the name ``PD_INPUT``
+    pd_columns: tuple[str, ...] = ()
 
     def wants_binary(self, name: str) -> bool:
         return "*" in self.binary_outputs or name in self.binary_outputs
@@ -229,6 +234,49 @@ def _decode_input(doc: Any, binary: _Binary | None) -> tuple[str, str, np.ndarra
     return name, datatype, _numeric(data, datatype, name, shape)
 
 
+PD_INPUT = "__pd__"
+
+
+def _content_codecs(name: str, arr: np.ndarray, params: Any, datatype: str) -> np.ndarray:
+    """MLServer's per-input ``content_type``: ``str`` (UTF-8 text) and ``base64`` (bytes)."""
+    kind = params.get("content_type") if isinstance(params, dict) else None
+    if kind is None or kind in ("np", "hg"):
+        return arr
+    if kind not in ("str", "base64"):
+        raise ProtocolError(f"input {name!r}: unsupported content_type {kind!r}")
+    if datatype != "BYTES":
+        raise ProtocolError(f"input {name!r}: content_type {kind!r} needs datatype BYTES")
+    out = np.empty(arr.size, dtype=object)
+    try:
+        for i, v in enumerate(arr.reshape(-1)):
+            if kind == "base64":
+                out[i] = base64.b64decode(v, validate=True)
+            else:
+                v.decode("utf-8", "strict")
+                out[i] = v
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError(f"input {name!r}: data is not valid {kind}") from None
+    return out.reshape(arr.shape)
+
+
+def _pd_columns(inputs: dict[str, np.ndarray], datatypes: dict[str, str]) -> np.ndarray:
+    """MLServer's ``pd`` codec: one input per column, combined into rows x columns."""
+    columns = []
+    rows = -1
+    for name, arr in inputs.items():
+        if (
+            datatypes[name] == "BYTES"
+            or arr.ndim not in (1, 2)
+            or (arr.ndim == 2 and arr.shape[1] != 1)
+        ):
+            raise ProtocolError(f"input {name!r}: a pd column must be numeric, shape [N] or [N, 1]")
+        if rows not in (-1, arr.shape[0]):
+            raise ProtocolError("pd columns disagree on the number of rows")
+        rows = arr.shape[0]
+        columns.append(arr.reshape(-1).astype(np.float64))
+    return np.column_stack(columns)
+
+
 def _flag(params: Any, key: str, where: str) -> bool:
     if params is None:
         return False
@@ -258,12 +306,20 @@ def decode_infer_request(doc: Any, binary: bytes | None = None) -> DecodedReques
     reader = _Binary(binary) if binary is not None else None
     for item in raw_inputs:
         name, datatype, arr = _decode_input(item, reader)
+        arr = _content_codecs(name, arr, item.get("parameters"), datatype)
         if name in inputs:
             raise ProtocolError(f"input {name!r} appears twice")
         inputs[name] = arr
         datatypes[name] = datatype
     if reader is not None and reader.pos != len(reader.data):
         raise ProtocolError("binary data longer than the inputs' binary_data_size")
+    pd_columns: tuple[str, ...] = ()
+    if params.get("content_type") == "pd":
+        combined = _pd_columns(inputs, datatypes)
+        pd_columns = tuple(inputs)
+        inputs, datatypes = {PD_INPUT: combined}, {PD_INPUT: "FP64"}
+    elif params.get("content_type") not in (None, "np"):
+        raise ProtocolError(f"unsupported request content_type {params.get('content_type')!r}")
     binary_out: set[str] = {"*"} if _flag(params, "binary_data_output", "request") else set()
     requested: list[str] | None = None
     raw_outputs = doc.get("outputs")
@@ -277,7 +333,9 @@ def decode_infer_request(doc: Any, binary: bytes | None = None) -> DecodedReques
             requested.append(o["name"])
             if _flag(o.get("parameters"), "binary_data", f"output {o['name']!r}"):
                 binary_out.add(o["name"])
-    return DecodedRequest(rid, inputs, datatypes, params, requested, frozenset(binary_out))
+    return DecodedRequest(
+        rid, inputs, datatypes, params, requested, frozenset(binary_out), pd_columns
+    )
 
 
 def datatype_of(arr: np.ndarray) -> str:
@@ -333,8 +391,9 @@ def input_digest(inputs: dict[str, np.ndarray], datatypes: dict[str, str]) -> st
         h.update(f"{name}\x00{datatypes[name]}\x00{list(arr.shape)}\x00".encode())
         if arr.dtype == object:
             for v in arr.reshape(-1):
-                h.update(len(v).to_bytes(8, "little"))
-                h.update(v)
+                b = v.encode("utf-8") if isinstance(v, str) else v
+                h.update(len(b).to_bytes(8, "little"))
+                h.update(b)
         else:
             h.update(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
     return h.hexdigest()

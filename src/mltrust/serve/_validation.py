@@ -55,6 +55,11 @@ class CompiledSchema:
         #: MLServer-style models accept one input under any name.
         self._any_name = any_name and len(self._inputs) == 1
 
+    @property
+    def single_input(self) -> str | None:
+        """The name of the model's only input, if it has exactly one."""
+        return self._inputs[0].name if len(self._inputs) == 1 else None
+
     def validate(self, inputs: dict[str, np.ndarray], datatypes: dict[str, str]) -> int:
         """Check inputs in place; return the batch size (rows)."""
         if self._any_name:
