@@ -421,8 +421,9 @@ class AuditLog:
         else:
             if not rows or rows[0][0] != a_seq or rows[0][3] != a_hash:
                 raise AuditTampered(
-                    f"audit log no longer holds the anchored head seq {a_seq}: "
-                    "truncated or rewritten"
+                    f"audit log {self.path} no longer holds the anchored head seq {a_seq}: "
+                    "truncated or rewritten (if the log was removed on purpose, archive it and "
+                    f"its anchor {self.anchor_path} before starting a new one)"
                 )
             rows = rows[1:]
         for r_seq, text, r_prev, r_hash, r_mac in rows:
