@@ -32,6 +32,12 @@ Design decisions, stated once:
   Entries are MACed and the head signed with an audit key kept outside the state folder; the
   server refuses to start or append on a log that no longer extends its anchor. See
   :mod:`._audit` and ``docs/threat-model-serve.md``.
+* **Protocol**: JSON and the binary tensor data extension tritonclient sends by default
+  (``Inference-Header-Content-Length``, ``binary_data_size``, ``binary_data_output``; every
+  OIP datatype plus BF16), MLServer's ``pd``/``str``/``base64`` codecs, the repository index
+  (``POST /v2/repository/index``, only models the caller may see) and per-model statistics
+  (``GET /v2/models/NAME/stats``). Not implemented: gRPC, shared-memory, KServe SDK as a test
+  client (its REST v2 binary form is the same extension).
 * ``/metrics`` needs ``admin`` on ``*`` unless ``--metrics-public``; health probes and
   ``/v2/openapi.json`` are public; the server binds 127.0.0.1 unless told otherwise.
 

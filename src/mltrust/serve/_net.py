@@ -30,6 +30,7 @@ peer goes away), and attacks from many addresses (a reverse proxy or firewall li
 from __future__ import annotations
 
 import asyncio
+import functools
 import resource
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ _BODIES = {
 _RESERVED_FDS = 64  # database, model files, logs, the audit anchor
 
 
+@functools.cache
 def fd_headroom() -> int:
     """Connections this process can hold: the descriptor limit (raised to the hard limit when
-    allowed) minus a reserve for files."""
+    allowed) minus a reserve for files. Computed once per process."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
         try:
