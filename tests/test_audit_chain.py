@@ -381,3 +381,12 @@ def test_live_server_refuses_to_answer_over_a_rewritten_log(tmp_path):
     _, _, anchor, _ = audit_locations(live.app.config)
     report = verify_chain(live.repo / ".mltrust" / "audit.db", key=key, anchor=anchor)
     assert not report.ok and any("differs from the anchor" in p for p in report.problems)
+
+
+def test_folder_names_with_uri_characters(tmp_path):
+    lg = Log(tmp_path / "we?ird#dir%20")
+    audit = lg.open()
+    audit.append_sync({"i": 1})
+    audit.close()
+    assert lg.verify().ok and lg.verify().entries == 1
+    assert main(["audit", "tail", str(lg.db), "-n", "1"]) == 0

@@ -184,7 +184,7 @@ def tail(target: Path, lines: int) -> int:
     import sqlite3
 
     db = _locate(target)
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         rows = conn.execute(
             "SELECT entry, entry_hash FROM audit ORDER BY seq DESC LIMIT ?", (lines,)

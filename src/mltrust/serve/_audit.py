@@ -601,7 +601,8 @@ class ChainReport:
 def _open_readonly(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise InputError(f"{path}: no audit database")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    # as_uri() percent-encodes, so '?' or '#' in a folder name cannot alter the URI
+    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
     db.execute("PRAGMA busy_timeout=30000")
     return db
 
