@@ -390,3 +390,22 @@ def test_folder_names_with_uri_characters(tmp_path):
     audit.close()
     assert lg.verify().ok and lg.verify().entries == 1
     assert main(["audit", "tail", str(lg.db), "-n", "1"]) == 0
+
+
+def test_server_refuses_an_audit_key_or_anchor_inside_the_repository(tmp_path):
+    from mltrust.serve import ServerConfig, create_app
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for where in (repo / "audit.key", repo / ".mltrust" / "audit.key"):
+        with pytest.raises(ConfigError, match="outside"):
+            create_app(ServerConfig(repo=repo, allow_unsigned=True, audit_key=where))
+    with pytest.raises(ConfigError, match="outside"):
+        create_app(
+            ServerConfig(
+                repo=repo,
+                allow_unsigned=True,
+                audit_key=tmp_path / "keys" / "audit.key",
+                audit_anchor=repo / ".mltrust" / "anchor.json",
+            )
+        )

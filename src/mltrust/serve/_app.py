@@ -767,7 +767,8 @@ def audit_locations(config: ServerConfig) -> tuple[Path, Path, Path, tuple[Path,
     db = config.resolved_audit_path
     key_path = config.audit_key or default_key_path()
     anchor = config.audit_anchor or default_anchor_path(key_path, db)
-    return db, key_path, anchor, (state_dir(config.repo), db.parent)
+    # the whole repository: whoever may publish a model folder must not reach the key either
+    return db, key_path, anchor, (config.repo, state_dir(config.repo), db.parent)
 
 
 def open_audit_log(config: ServerConfig) -> AuditLog:

@@ -8,7 +8,7 @@ What is stored, per entry (SQLite table ``audit``, WAL, fsync on every commit):
 * ``mac``: ``HMAC-SHA256(mac key, "<seq>:<entry_hash>")``. The MAC key is derived from the
   **audit key**, an Ed25519 private key that must live *outside* the state folder
   (``--audit-key``, ``$MLTRUST_AUDIT_KEY``, default ``$XDG_CONFIG_HOME/mltrust/audit.key``;
-  a key inside the log's folder or the repository's ``.mltrust`` is refused). Someone who can
+  a key inside the repository, its ``.mltrust`` or the log's folder is refused). Someone who can
   write the database but not read that key cannot forge, edit or append an entry that
   verifies, even by re-chaining every hash after it.
 
