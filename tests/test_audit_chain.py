@@ -409,3 +409,11 @@ def test_server_refuses_an_audit_key_or_anchor_inside_the_repository(tmp_path):
                 audit_anchor=repo / ".mltrust" / "anchor.json",
             )
         )
+
+
+def test_audit_key_readable_by_others_refused(tmp_path):
+    path = tmp_path / "keys" / "audit.key"
+    load_audit_key(path, create=True)
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_audit_key(path)

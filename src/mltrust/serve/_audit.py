@@ -260,6 +260,12 @@ def load_audit_key(
         raise ConfigError(f"audit key {path}: {exc.strerror or exc}") from None
     try:
         if b"PRIVATE KEY" in data:
+            mode = path.stat().st_mode
+            if os.name == "posix" and mode & 0o077:
+                raise ConfigError(
+                    f"audit key {path} is readable by other users (mode {mode & 0o777:o}): "
+                    f"chmod 600 {path}"
+                )
             private = serialization.load_pem_private_key(data, password=None)
             if not isinstance(private, Ed25519PrivateKey):
                 raise ValueError("not an Ed25519 key")
