@@ -214,3 +214,55 @@ def test_campaign_split_across_identities_is_reported_not_blocked(tmp_path):
         assert any(e.get("extraction_campaign") for e in audit_entries(repo))
     finally:
         client.close()
+
+
+# -- the same attacks against a live server -------------------------------------------------------
+def test_live_batch_rows_spend_the_bucket(tmp_path):
+    live = Live(
+        tmp_path,
+        policy={"rate_limit": {"identity_rps": 10, "identity_burst": 20}},
+        identity_rps=None,
+        identity_burst=None,
+    )
+    try:
+        with httpx.Client(base_url=live.base, timeout=10) as c:
+            url = "/v2/models/calc/infer"
+            assert c.post(url, json=infer_body([ROW] * 400), headers=live.key).status_code == 200
+            r = c.post(url, json=infer_body([ROW]), headers=live.key)
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 38
+    finally:
+        live.stop()
+
+
+def test_live_jwt_sub_named_like_a_key_gets_no_grant(tmp_path):
+    import json as _json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = _json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="k1", use="sig")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(_json.dumps({"keys": [jwk]}))
+    iss, aud = "https://issuer.test", "mltrust"
+    live = Live(
+        tmp_path,
+        policy={"roles": {"key:partner-svc": ["infer"]}},
+        jwks=jwks,
+        jwt_issuer=iss,
+        jwt_audience=aud,
+    )
+    try:
+        now = int(time.time())
+        claims = {"iss": iss, "aud": aud, "sub": "partner-svc", "exp": now + 300, "nbf": now - 1}
+        token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1"})
+        partner = new_key(live.repo, "partner-svc", [("unrelated", "metadata")])
+        live.app.keys.refresh(max_age=0)  # type: ignore[union-attr]
+        with httpx.Client(base_url=live.base, timeout=10) as c:
+            url = "/v2/models/calc/infer"
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert c.post(url, json=infer_body([ROW]), headers=bearer).status_code == 403
+            assert c.post(url, json=infer_body([ROW]), headers=partner).status_code == 200
+    finally:
+        live.stop()

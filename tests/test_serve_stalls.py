@@ -32,19 +32,17 @@ LIMITS: dict[str, Any] = {
 
 
 class Live:
-    def __init__(self, tmp_path, **limits: Any) -> None:
+    def __init__(self, tmp_path, policy: dict[str, Any] | None = None, **limits: Any) -> None:
         import uvicorn
 
         repo = tmp_path / "repo"
-        add_python_model(repo, "calc", "total")
+        add_python_model(repo, "calc", "total", policy=policy)
         config = ServerConfig(
             repo=repo,
             allow_unsigned=True,
             plugin_path=plugin_dir(tmp_path),
             audit_key=tmp_path / "audit-keys" / "audit.key",
-            identity_rps=10_000,
-            identity_burst=10_000,
-            **{**LIMITS, **limits},
+            **{"identity_rps": 10_000, "identity_burst": 10_000, **LIMITS, **limits},
         )
         self.app = create_app(config)
         self.repo = repo
