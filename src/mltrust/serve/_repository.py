@@ -221,7 +221,13 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
         )
         model.detectors = tuple(build_detector(settings.folder, d) for d in policy.detectors)
         if policy.extraction.enabled:
-            model.extraction = ExtractionMonitor(policy.extraction)
+            ranged = [i for i in inputs if i.min is not None and i.max is not None]
+            model.extraction = ExtractionMonitor(
+                policy.extraction,
+                ranges=(np.asarray(ranged[0].min), np.asarray(ranged[0].max))
+                if len(inputs) == 1 and ranged
+                else None,
+            )
         model.metadata = _metadata(model, runtime, settings)
         model.outputs = runtime.default_outputs()
         model.output_names = frozenset(o.name for o in runtime.output_specs())
@@ -259,8 +265,21 @@ def load_repository(repo: Path, options: AdmissionOptions) -> dict[str, ServedMo
             "--allow-unsigned: models are served WITHOUT signature verification (development only)"
         )
     models: dict[str, ServedModel] = {}
+    unsettled: dict[str, ServedModel] = {}
     for folder in sorted(p for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if folder.is_symlink() or find_settings_file(folder) is None:
+            # reported, not skipped: an operator who forgot the settings file sees why the
+            # model is not served (503 for it, the reason at /v2/admin/models and in the log)
+            what = (
+                "the model folder is a symbolic link"
+                if folder.is_symlink()
+                else "no settings file (mltrust-model.yaml/.json or model-settings.json)"
+            )
+            model = ServedModel(name=folder.name, folder=folder, reason=f"refused: {what}")
+            log.warning(
+                "model folder refused", extra={"fields": {"folder": folder.name, "reason": what}}
+            )
+            unsettled[model.name] = model
             continue
         model = admit_model(folder, options)
         if model.name in models:
@@ -269,6 +288,8 @@ def load_repository(repo: Path, options: AdmissionOptions) -> dict[str, ServedMo
             models[f"{model.name}@{folder.name}"] = model
             continue
         models[model.name] = model
+    for name, model in unsettled.items():
+        models.setdefault(name, model)
     return models
 
 
