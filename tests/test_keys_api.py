@@ -55,6 +55,7 @@ def test_unsupported_key_type_refused(tmp_path: Path) -> None:
 def test_garbage_keys_are_input_errors(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pem"
     junk.write_bytes(b"\x00\x01garbage")
+    junk.chmod(0o600)
     with pytest.raises(InputError):
         load_public_key(junk)
     with pytest.raises(InputError):

@@ -214,34 +214,34 @@ def test_replayed_older_signature_rollback(
     state = tmp_path / "state.json"
     old_bundle = (signed / "model.sig").read_bytes()
     old_weights = (signed / "weights.bin").read_bytes()
-    verify(signed, key=keys["pub"], state=state)  # version 2 recorded
+    verify(signed, key=keys["pub"], state=state, name="model")  # version 2 recorded
     (signed / "weights.bin").write_bytes(b"patched weights v3")
     sign(signed, key=keys["key"], version=3)
-    assert verify(signed, key=keys["pub"], state=state).version == 3
+    assert verify(signed, key=keys["pub"], state=state, name="model").version == 3
     # the attacker restores the old, validly signed release
     (signed / "weights.bin").write_bytes(old_weights)
     (signed / "model.sig").write_bytes(old_bundle)
     verify(signed, key=keys["pub"])  # still a valid signature without state
     with pytest.raises(VerificationError, match="rollback"):
-        verify(signed, key=keys["pub"], state=state)
+        verify(signed, key=keys["pub"], state=state, name="model")
 
 
 def test_same_version_other_content_refused_with_state(
     signed: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
-    verify(signed, key=keys["pub"], state=state)
+    verify(signed, key=keys["pub"], state=state, name="model")
     (signed / "weights.bin").write_bytes(b"different")
     sign(signed, key=keys["key"], version=2)
     with pytest.raises(VerificationError, match="seen before with other content"):
-        verify(signed, key=keys["pub"], state=state)
+        verify(signed, key=keys["pub"], state=state, name="model")
 
 
 def test_unversioned_signature_refused_with_state(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"])
     with pytest.raises(VerificationError, match="no version"):
-        verify(model, key=keys["pub"], state=tmp_path / "state.json")
+        verify(model, key=keys["pub"], state=tmp_path / "state.json", name="model")
 
 
 def test_expired_max_age(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -429,9 +429,9 @@ def test_reuse_rehashes_only_changed_files(
     hashed: list[str] = []
     real = _manifest._Hasher.hash_range
 
-    def spy(self: Any, job: Any, size: int) -> str:
+    def spy(self: Any, job: Any) -> tuple[str, int]:
         hashed.append(job.name)
-        result: str = real(self, job, size)
+        result: tuple[str, int] = real(self, job)
         return result
 
     monkeypatch.setattr(_manifest._Hasher, "hash_range", spy)

@@ -127,9 +127,10 @@ def attest_scan(
     passphrase: bytes | None = None,
     output: str | Path | None = None,
     ignore: Sequence[str] = (),
+    insecure_key_permissions: bool = False,
 ) -> Path:
     """Scan a model, sign the result about its root digest; returns the bundle path."""
-    private = resolve_private_key(key, passphrase)
+    private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
     manifest = model_manifest(path, ignore)
     statement = scan_statement(path, manifest)
     out = Path(output) if output is not None else attestation_path(path, "scan")
@@ -222,9 +223,10 @@ def attest_provenance(
     passphrase: bytes | None = None,
     output: str | Path | None = None,
     ignore: Sequence[str] = (),
+    insecure_key_permissions: bool = False,
 ) -> Path:
     """Sign SLSA provenance for a model (data sets by root digest, code commit, parameters)."""
-    private = resolve_private_key(key, passphrase)
+    private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
     manifest = model_manifest(path, ignore)
     statement = provenance_statement(
         manifest,

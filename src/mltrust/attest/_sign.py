@@ -130,9 +130,11 @@ def write_bundle(bundle: Mapping[str, Any], path: Path) -> None:
     atomic_write_bytes(path, data)
 
 
-def resolve_private_key(key: str | Path | PrivateKey, passphrase: bytes | None) -> PrivateKey:
+def resolve_private_key(
+    key: str | Path | PrivateKey, passphrase: bytes | None, *, insecure_permissions: bool = False
+) -> PrivateKey:
     if isinstance(key, (str, Path)):
-        return load_private_key(key, passphrase)
+        return load_private_key(key, passphrase, insecure_permissions=insecure_permissions)
     return key
 
 
@@ -161,6 +163,7 @@ def sign(
     store: EvidenceStore | None = None,
     issued_at: datetime | None = None,
     progress: HashProgress | None = None,
+    insecure_key_permissions: bool = False,
 ) -> Path:
     """Sign a model folder or file; returns the path of the bundle written.
 
@@ -181,7 +184,7 @@ def sign(
         raise InputError(f"no such file or folder: {root}")
     if version is not None and (isinstance(version, bool) or version < 0):
         raise ConfigError(f"version must be a non-negative integer, not {version!r}")
-    private = resolve_private_key(key, passphrase)
+    private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
     out = Path(output) if output is not None else default_signature_path(root)
     extra_ignore = expand_ignore(root, ignore)
     if root.is_dir():

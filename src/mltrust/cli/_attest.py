@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from mltrust.cli._main import EXIT_CLEAN
-from mltrust.cli._sign import _passphrase_for
+from mltrust.cli._sign import _passphrase_for, insecure_key_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,8 +62,14 @@ def attest() -> None:
 @_key_option
 @_ignore_option
 @store_option
+@insecure_key_option
 def scan(
-    path: Path, key: Path, ignore: tuple[str, ...], store_path: Path | None, no_store: bool
+    path: Path,
+    key: Path,
+    ignore: tuple[str, ...],
+    store_path: Path | None,
+    no_store: bool,
+    insecure_key_permissions: bool,
 ) -> int:
     """Scan PATH and sign the result about the model's root digest."""
     from mltrust.attest import attest_scan
@@ -71,7 +77,12 @@ def scan(
     store = _open_store(store_path, no_store)
     try:
         out = attest_scan(
-            path, key=key, store=store, passphrase=_passphrase_for(key), ignore=ignore
+            path,
+            key=key,
+            store=store,
+            passphrase=_passphrase_for(key),
+            ignore=ignore,
+            insecure_key_permissions=insecure_key_permissions,
         )
     finally:
         if store is not None:
@@ -100,6 +111,7 @@ def scan(
 )
 @_ignore_option
 @store_option
+@insecure_key_option
 def provenance(
     path: Path,
     key: Path,
@@ -110,6 +122,7 @@ def provenance(
     ignore: tuple[str, ...],
     store_path: Path | None,
     no_store: bool,
+    insecure_key_permissions: bool,
 ) -> int:
     """Sign SLSA provenance v1 for PATH: data sets, code commit and parameters."""
     from mltrust.attest import attest_provenance
@@ -126,6 +139,7 @@ def provenance(
             builder_id=builder_id,
             passphrase=_passphrase_for(key),
             ignore=ignore,
+            insecure_key_permissions=insecure_key_permissions,
         )
     finally:
         if store is not None:

@@ -100,13 +100,24 @@ _progress_option = click.option(
 )
 
 
+insecure_key_option = click.option(
+    "--insecure-key-permissions",
+    is_flag=True,
+    help="Use a private key file that group or others can read or write (refused by default).",
+)
+
+
 def _passphrase_for(key: Path) -> bytes | None:
     """Prompt for an encrypted key's passphrase when MLTRUST_PASSPHRASE is unset and we can."""
     if os.environ.get("MLTRUST_PASSPHRASE") is not None:
         return None
+    from mltrust.config import Limits
+    from mltrust.errors import InputError
+    from mltrust.files import read_bounded
+
     try:
-        head = key.read_bytes()[:4096]
-    except OSError:
+        head = read_bounded(key, Limits().max_key_bytes, what="key", follow_links=True)[:4096]
+    except InputError:
         return None  # the loader reports the error
     if b"ENCRYPTED" not in head or not sys.stdin.isatty():
         return None
@@ -182,6 +193,7 @@ def _passphrase_for(key: Path) -> bytes | None:
     default=None,
     help="Also record the signed statement in this evidence store.",
 )
+@insecure_key_option
 @_progress_option
 def sign(
     path: Path,
@@ -195,6 +207,7 @@ def sign(
     reuse: Path | None,
     allow_symlinks: bool,
     store_path: Path | None,
+    insecure_key_permissions: bool,
     progress: bool | None,
 ) -> int:
     """Sign a model folder or file: a Sigstore bundle with the OpenSSF model-signing predicate.
@@ -222,6 +235,7 @@ def sign(
                 allow_symlinks=allow_symlinks,
                 store=store,
                 progress=bar,
+                insecure_key_permissions=insecure_key_permissions,
             )
     finally:
         if store is not None:
@@ -266,12 +280,31 @@ def _result_json(model: Any) -> dict[str, Any]:
     default=None,
     help="Bundle to check [default: FOLDER/model.sig or FILE.sig].",
 )
+@click.option(
+    "--name",
+    "expected_name",
+    default=None,
+    help="The model expected: the signed model name must be this one.",
+)
+@click.option(
+    "--version",
+    "expected_version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="The signed version must be exactly this one.",
+)
+@click.option(
+    "--min-version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="The signed version must be at least this one.",
+)
 @click.option("--max-age", default=None, help="Refuse signatures older than this (e.g. 30d).")
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Remember versions per model name here and refuse rollbacks.",
+    help="Remember versions per expected model (--name) here and refuse rollbacks.",
 )
 @click.option(
     "--attestations",
@@ -311,6 +344,9 @@ def verify(
     path: Path,
     keys: tuple[Path, ...],
     signature: Path | None,
+    expected_name: str | None,
+    expected_version: int | None,
+    min_version: int | None,
     max_age: str | None,
     state: Path | None,
     attestations: bool,
@@ -355,6 +391,9 @@ def verify(
                 attestations=attestations,
                 keyless=keyless,
                 progress=bar,
+                name=expected_name,
+                version=expected_version,
+                min_version=min_version,
             )
     except VerificationError as exc:
         if fmt == "json":
