@@ -103,11 +103,16 @@ KeySpec = str | Path | bytes | PublicKey
 
 @dataclass(frozen=True, slots=True)
 class KeylessPolicy:
-    """Trust for keyless (certificate) bundles: CA certificates and the expected identity."""
+    """Trust for keyless (certificate) bundles: CA certificates and the expected identity.
+
+    ``oidc_issuer`` is the Fulcio OIDC-issuer the certificate must carry; ``None`` (which must
+    be passed explicitly) accepts a private CA that issues no such extension, the identity
+    then being the certificate's SAN alone.
+    """
 
     trusted_roots: tuple[Path, ...]
     identity: str
-    oidc_issuer: str
+    oidc_issuer: str | None
     rekor_key: Path | None = None
 
 

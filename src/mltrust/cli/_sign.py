@@ -325,6 +325,12 @@ def _result_json(model: Any) -> dict[str, Any]:
 )
 @click.option("--cert-oidc-issuer", default=None, help="Keyless: required OIDC issuer.")
 @click.option(
+    "--private-ca",
+    is_flag=True,
+    help="Keyless: the trusted root is a private CA that issues no Fulcio OIDC-issuer "
+    "extension; the identity is the certificate's SAN alone (instead of --cert-oidc-issuer).",
+)
+@click.option(
     "--rekor-key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -353,6 +359,7 @@ def verify(
     trusted_roots: tuple[Path, ...],
     cert_identity: str | None,
     cert_oidc_issuer: str | None,
+    private_ca: bool,
     rekor_key: Path | None,
     fmt: str,
     progress: bool | None,
@@ -365,16 +372,18 @@ def verify(
     from mltrust.attest import verify as do_verify
 
     keyless = None
-    if trusted_roots or cert_identity or cert_oidc_issuer:
-        if not (trusted_roots and cert_identity and cert_oidc_issuer):
+    if trusted_roots or cert_identity or cert_oidc_issuer or private_ca:
+        if private_ca and cert_oidc_issuer:
+            raise ConfigError("give --cert-oidc-issuer or --private-ca, not both")
+        if not (trusted_roots and cert_identity and (cert_oidc_issuer or private_ca)):
             raise ConfigError(
                 "keyless verification needs --trusted-root, --cert-identity and "
-                "--cert-oidc-issuer together"
+                "--cert-oidc-issuer (or --private-ca) together"
             )
         keyless = KeylessPolicy(
             trusted_roots=tuple(trusted_roots),
             identity=cert_identity or "",
-            oidc_issuer=cert_oidc_issuer or "",
+            oidc_issuer=None if private_ca else cert_oidc_issuer,
             rekor_key=rekor_key,
         )
     if not keys and keyless is None:
