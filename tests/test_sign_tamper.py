@@ -448,12 +448,27 @@ def test_reuse_refuses_bundle_signed_by_another_key(tmp_path: Path, keys: dict[s
 
 
 _MUTATIONS = st.sampled_from(
-    ["flip", "append", "truncate", "add", "remove", "rename", "swap", "empty", "add_dir"]
+    [
+        "flip",
+        "append",
+        "truncate",
+        "add",
+        "remove",
+        "rename",
+        "swap",
+        "empty",
+        "add_dir",
+        "chmod",
+        "symlink_replace",
+        "symlink_add",
+        "hidden_add",
+        "fifo_add",
+    ]
 )
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -490,10 +505,26 @@ def test_property_any_mutation_fails_verification(
         other.write_bytes(data)
     elif mutation == "empty":
         target.write_bytes(b"")
+    elif mutation == "chmod":
+        target.chmod(target.stat().st_mode ^ 0o111)  # the executable bit is signed
+    elif mutation == "symlink_replace":  # same bytes, now behind a link
+        copy = model.parent / f"copy{offset}"
+        copy.write_bytes(data)
+        target.unlink()
+        target.symlink_to(copy)
+    elif mutation == "symlink_add":
+        (model / f"link{offset}").symlink_to(target)
+    elif mutation == "hidden_add":  # .git/ itself is left out only as the signature says
+        name = (".mltrust/x.py", f".gitx{offset}", ".mltrust/attestations/x.bundle.json")[which]
+        hidden = model / name
+        hidden.parent.mkdir(parents=True, exist_ok=True)
+        hidden.write_bytes(b"import os")
+    elif mutation == "fifo_add":
+        os.mkfifo(model / f"pipe{offset}")
     else:
         (model / "sub" / "deeper").mkdir()
         (model / "sub" / "deeper" / "x").write_bytes(b"")
-    with pytest.raises(VerificationError):
+    with pytest.raises((VerificationError, InputError)):
         verify(model, key=keys["pub"])
 
 

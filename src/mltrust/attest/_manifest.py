@@ -122,6 +122,9 @@ class FileEntry:
     mtime_ns: int = field(default=0, compare=False)
     ctime_ns: int = field(default=0, compare=False)
     ino: int = field(default=0, compare=False)
+    #: Whether anyone may execute the file (the one mode bit git keeps, so it survives a
+    #: clone or copy); None when a signature did not record it (model_signing's).
+    executable: bool | None = field(default=None, compare=False)
 
     @property
     def digest(self) -> str:
@@ -423,8 +426,8 @@ class _Hasher:
             self._local.view = view
         return view
 
-    def hash_range(self, job: _Job) -> tuple[str, int]:
-        """Hash ``job``'s byte range from one descriptor; (hex digest, ctime_ns).
+    def hash_range(self, job: _Job) -> tuple[str, int, bool]:
+        """Hash ``job``'s byte range from one descriptor; (hex digest, ctime_ns, executable).
 
         Raises :class:`FileChangedError` when the file is not the one listed, or changed
         while it was read (see the module docstring).
@@ -477,15 +480,15 @@ class _Hasher:
         if (now.st_ino, now.st_size, now.st_mtime_ns) != (job.ino, job.size, job.mtime_ns):
             raise FileChangedError(f"file replaced or changed while hashing: {job.name}")
         digest: str = h.hexdigest()  # type: ignore[attr-defined]
-        return digest, before.st_ctime_ns
+        return digest, before.st_ctime_ns, bool(before.st_mode & 0o111)
 
-    def run(self, jobs: list[_Job]) -> list[tuple[str, int]]:
+    def run(self, jobs: list[_Job]) -> list[tuple[str, int, bool]]:
         if not jobs:
             return []
         # Largest first keeps both cores busy to the end (LPT scheduling).
         order = sorted(range(len(jobs)), key=lambda i: jobs[i].end - jobs[i].start)
         order.reverse()
-        results: list[tuple[str, int]] = [("", 0)] * len(jobs)
+        results: list[tuple[str, int, bool]] = [("", 0, False)] * len(jobs)
         workers = max(1, min(self._threads, len(jobs)))
         if workers == 1:
             for i in order:
@@ -614,10 +617,11 @@ def build_manifest(
                 name=item.rel,
                 size=item.size,
                 algorithm=algorithm,
-                digests=tuple(d for d, _c in results[first : first + count]),
+                digests=tuple(r[0] for r in results[first : first + count]),
                 mtime_ns=item.mtime_ns,
                 ctime_ns=results[first][1],
                 ino=item.ino,
+                executable=results[first][2],
             )
         )
     return Manifest(

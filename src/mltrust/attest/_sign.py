@@ -7,8 +7,9 @@ model-signing lacks rides in one extra predicate field, ``predicate.mltrust``, w
 verifiers ignore by specification and which is covered by the same signature:
 
 * ``rootDigest.sha256``: mltrust's root digest (binds names and sizes, see :mod:`._manifest`);
-* ``files``: name, size and stat hints (``mtimeNs``, ``ctimeNs``, ``inode``) per file; the hints are
-  used only by ``sign --reuse`` and never trusted by verification;
+* ``files``: name, size, ``executable`` (checked by verification: the mode bit git keeps)
+  and stat hints (``mtimeNs``, ``ctimeNs``, ``inode``) per file; the hints are used only by
+  ``sign --reuse`` and never trusted by verification;
 * ``modelName``, ``modelVersion``, ``issuedAt``: freshness and rollback protection;
 * ``keyFingerprint``: the signer's key (informational; the verifier pins its own key).
 """
@@ -98,6 +99,7 @@ def manifest_statement(
                 "mtimeNs": f.mtime_ns,
                 "ctimeNs": f.ctime_ns,
                 "inode": f.ino,
+                **({} if f.executable is None else {"executable": f.executable}),
             }
             for f in manifest.files
         ],

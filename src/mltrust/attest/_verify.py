@@ -333,6 +333,7 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
             "the signed manifest is inconsistent: resources do not hash to the subject digest"
         )
     sizes: dict[str, int] = {}
+    modes: dict[str, bool] = {}
     if declared is not None:
         if not isinstance(declared, list):
             raise VerificationError("malformed file list in the signed payload")
@@ -340,6 +341,10 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
             if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
                 raise VerificationError("malformed file list in the signed payload")
             sizes[item["name"]] = _int(item.get("size"), "file size")
+            if "executable" in item:
+                if not isinstance(item["executable"], bool):
+                    raise VerificationError("malformed executable flag in the signed payload")
+                modes[item["name"]] = item["executable"]
     files: list[FileEntry] = []
     for path, shards in per_file.items():
         shards.sort()
@@ -362,6 +367,7 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
                 digests=tuple(d for _s, _e, d in shards),
                 mtime_ns=0,
                 ino=0,
+                executable=modes.get(path),
             )
         )
     files.sort(key=lambda f: sort_key(f.name))
@@ -411,6 +417,9 @@ def _differences(expected: Manifest, actual: Manifest) -> list[str]:
             out.append(f"modified: {name}")
         elif e.size >= 0 and e.size != a.size:
             out.append(f"modified: {name} (size {e.size} -> {a.size})")
+        elif e.executable is not None and a.executable is not None and e.executable != a.executable:
+            was, now = ("executable", "not executable")[:: 1 if e.executable else -1]
+            out.append(f"mode changed: {name} ({was} -> {now})")
     return out
 
 
@@ -620,6 +629,7 @@ def trusted_manifest_from_bundle(
                 mtime_ns=mt if isinstance(mt, int) else 0,
                 ctime_ns=ct if isinstance(ct, int) else 0,
                 ino=ino if isinstance(ino, int) else 0,
+                executable=f.executable,
             )
         )
     return Manifest(
@@ -723,7 +733,10 @@ def verify(
     expected = _expected_manifest(statement, file_name=root.name if is_file else None)
     ignore: list[str] = []
     if not is_file:
-        ignore = [*expected.manifest.ignore, *MLTRUST_FILES]
+        # mltrust's own files are left out unless the signer covered them (another signer
+        # may have hashed a folder that already held them).
+        signed_names = {f.name for f in expected.manifest.files}
+        ignore = [*expected.manifest.ignore, *(f for f in MLTRUST_FILES if f not in signed_names)]
         for own in (sig_path, Path(state) if state is not None else None):
             rel = _relative_inside(own, root) if own is not None else None
             if rel is not None:
