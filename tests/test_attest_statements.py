@@ -90,7 +90,9 @@ def test_provenance_attestation(tmp_path: Path, keys: dict[str, Path]) -> None:
     statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
     assert statement["predicateType"] == PROVENANCE_PREDICATE
     build = statement["predicate"]["buildDefinition"]
-    assert build["externalParameters"] == {"lr": "0.01", "epochs": "3"}
+    external = build["externalParameters"]
+    assert external["parameters"] == {"lr": "0.01", "epochs": "3"}
+    assert external["model"] == "model" and len(external["datasets"]) == 2
     deps = {d["name"]: d for d in build["resolvedDependencies"]}
     assert deps["data"]["digest"]["sha256"] == build_manifest(data).root_digest
     assert deps["extra.parquet"]["digest"]["sha256"] == build_manifest(single).root_digest
@@ -106,6 +108,35 @@ def test_provenance_rejects_bad_commit_and_param(tmp_path: Path, keys: dict[str,
         attest_provenance(model, key=keys["key"], datasets=[], code_commit="main;rm", params=[])
     with pytest.raises(ConfigError):
         attest_provenance(model, key=keys["key"], datasets=[], code_commit=None, params=["x"])
+
+
+@pytest.mark.parametrize("commit", ["abc1234", "0123456789abcdef0123456789abcdef0123456", "g" * 40])
+def test_provenance_refuses_abbreviated_or_non_hex_commit(
+    tmp_path: Path, keys: dict[str, Path], commit: str
+) -> None:
+    model = make_model(tmp_path)
+    with pytest.raises(ConfigError, match="full git commit"):
+        attest_provenance(model, key=keys["key"], datasets=[], code_commit=commit, params=[])
+
+
+def test_provenance_external_parameters_never_empty(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    out = attest_provenance(model, key=keys["key"], datasets=[], code_commit="a" * 64, params=[])
+    statement = json.loads(base64.b64decode(json.loads(out.read_text())["dsseEnvelope"]["payload"]))
+    build = statement["predicate"]["buildDefinition"]
+    assert build["externalParameters"] == {"model": "model"}
+    assert build["resolvedDependencies"][0]["digest"] == {"gitCommit": "a" * 64}
+    out = attest_provenance(
+        model,
+        key=keys["key"],
+        datasets=[],
+        code_commit=None,
+        params=[],
+        entry_point="python train.py --epochs 3",
+    )
+    statement = json.loads(base64.b64decode(json.loads(out.read_text())["dsseEnvelope"]["payload"]))
+    external = statement["predicate"]["buildDefinition"]["externalParameters"]
+    assert external["entryPoint"] == "python train.py --epochs 3"
 
 
 def test_attestation_for_old_model_content_fails(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -172,7 +203,9 @@ def test_attest_cli(
         "--param",
         "lr=1",
     ]
-    assert main(args) == EXIT_CLEAN
+    assert main(args) == 2  # an abbreviated commit id is not a digest
+    args[args.index("abcdef1")] = "abcdef1" * 5 + "abcde"
+    assert main([*args, "--entry-point", "python train.py"]) == EXIT_CLEAN
     capsys.readouterr()
     assert main(["verify", "model", "--key", str(keys["pub"]), "--attestations"]) == EXIT_CLEAN
     out = capsys.readouterr().out

@@ -45,7 +45,9 @@ SCAN_PREDICATE = "https://mltrust.dev/scan/v1"
 PROVENANCE_PREDICATE = "https://slsa.dev/provenance/v1"
 TRAINING_BUILD_TYPE = "https://mltrust.dev/training/v1"
 DEFAULT_BUILDER = "https://mltrust.dev/builders/local"
-_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+#: A full git commit id: SHA-1 (40 hex) or SHA-256 (64 hex). An abbreviated id is ambiguous
+#: and not a digest, so in-toto's gitCommit refuses it and so do we.
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 def attestation_path(path: str | Path, kind: str) -> Path:
@@ -163,8 +165,15 @@ def provenance_statement(
     params: Mapping[str, str] | Sequence[str],
     builder_id: str = DEFAULT_BUILDER,
     code_repository: str | None = None,
+    entry_point: str | None = None,
 ) -> dict[str, Any]:
-    """A SLSA provenance v1 statement: the model was built from these data sets and code."""
+    """A SLSA provenance v1 statement: the model was built from these data sets and code.
+
+    ``externalParameters`` (build type ``https://mltrust.dev/training/v1``) is never empty:
+    ``model`` (the model's name) always, ``entryPoint`` (the training command) when given,
+    ``parameters`` (``--param name=value``) when any, and ``datasets`` (their URIs) when any.
+    ``code_commit`` must be a full 40- or 64-hex git commit id.
+    """
     deps: list[dict[str, Any]] = []
     for ds in datasets:
         p = Path(ds)
@@ -186,11 +195,25 @@ def provenance_statement(
     if code_commit is not None:
         commit = code_commit.strip().lower()
         if not _COMMIT.match(commit):
-            raise ConfigError(f"code commit {code_commit!r} is not a git commit id (hex)")
+            raise ConfigError(
+                f"code commit {code_commit!r} is not a full git commit id (40 or 64 hex digits)",
+                hint="pass the output of `git rev-parse HEAD`",
+            )
         dep: dict[str, Any] = {"name": "code", "digest": {"gitCommit": commit}}
         if code_repository:
             dep["uri"] = code_repository
         deps.append(dep)
+    external: dict[str, Any] = {"model": manifest.name}
+    if entry_point is not None:
+        if not entry_point.strip():
+            raise ConfigError("the entry point must not be empty")
+        external["entryPoint"] = entry_point
+    parameters = _parse_params(params)
+    if parameters:
+        external["parameters"] = parameters
+    uris = [d["uri"] for d in deps if d.get("annotations", {}).get("kind") == "dataset"]
+    if uris:
+        external["datasets"] = uris
     now = format_time(datetime.now(UTC))
     return {
         "_type": STATEMENT_TYPE,
@@ -199,7 +222,7 @@ def provenance_statement(
         "predicate": {
             "buildDefinition": {
                 "buildType": TRAINING_BUILD_TYPE,
-                "externalParameters": _parse_params(params),
+                "externalParameters": external,
                 "internalParameters": {},
                 "resolvedDependencies": deps,
             },
@@ -224,6 +247,7 @@ def attest_provenance(
     output: str | Path | None = None,
     ignore: Sequence[str] = (),
     insecure_key_permissions: bool = False,
+    entry_point: str | None = None,
 ) -> Path:
     """Sign SLSA provenance for a model (data sets by root digest, code commit, parameters)."""
     private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
@@ -234,6 +258,7 @@ def attest_provenance(
         code_commit=code_commit,
         params=params,
         builder_id=builder_id,
+        entry_point=entry_point,
     )
     out = Path(output) if output is not None else attestation_path(path, "provenance")
     return _store_and_write(statement, private, out, store)

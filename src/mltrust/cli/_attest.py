@@ -101,7 +101,16 @@ def scan(
     type=click.Path(exists=True, path_type=Path),
     help="Training data set (file or folder), recorded by its root digest.",
 )
-@click.option("--code-commit", default=None, help="Git commit of the training code.")
+@click.option(
+    "--code-commit",
+    default=None,
+    help="Git commit of the training code: the full id (40 or 64 hex, `git rev-parse HEAD`).",
+)
+@click.option(
+    "--entry-point",
+    default=None,
+    help="The training command or script (recorded in externalParameters.entryPoint).",
+)
 @click.option("--param", "params", multiple=True, help="Training parameter as name=value.")
 @click.option(
     "--builder-id",
@@ -117,6 +126,7 @@ def provenance(
     key: Path,
     datasets: tuple[Path, ...],
     code_commit: str | None,
+    entry_point: str | None,
     params: tuple[str, ...],
     builder_id: str,
     ignore: tuple[str, ...],
@@ -134,6 +144,7 @@ def provenance(
             key=key,
             datasets=datasets,
             code_commit=code_commit,
+            entry_point=entry_point,
             params=list(params),
             store=store,
             builder_id=builder_id,
