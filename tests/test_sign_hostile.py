@@ -540,3 +540,18 @@ def test_state_written_by_verify_reads_back(tmp_path: Path, keys: dict[str, Path
     doc = json.loads(state.read_text())
     assert doc["format"] == 1 and doc["models"]["model"]["version"] == 1
     verify(model, key=keys["pub"], name="model", state=state)
+
+
+def test_sha256_file_refuses_devices_and_fifos(tmp_path: Path) -> None:
+    from mltrust.digest import sha256_file
+
+    with pytest.raises(InputError, match="character device"):
+        sha256_file("/dev/zero")
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(InputError, match="FIFO"):
+        sha256_file(tmp_path / "pipe")
+    (tmp_path / "f").write_bytes(b"abc")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    assert sha256_file(tmp_path / "link") == sha256_file(tmp_path / "f")
+    with pytest.raises(InputError, match="symbolic link"):
+        sha256_file(tmp_path / "link", follow_links=False)

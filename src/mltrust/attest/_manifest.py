@@ -50,7 +50,7 @@ import os
 import stat
 import struct
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -153,15 +153,14 @@ class Manifest:
     @property
     def root_digest(self) -> str:
         """mltrust's root digest (hex SHA-256): binds names, sizes and contents."""
-        h = hashlib.sha256(_ROOT_TAG)
+        parts: list[bytes] = [_ROOT_TAG]
         for f in self.files:
-            h.update(_lp(f.name.encode("utf-8")))
-            h.update(struct.pack(">Q", f.size))
-            h.update(_lp(f.algorithm.encode("ascii")))
-            h.update(struct.pack(">I", len(f.digests)))
-            for d in f.digests:
-                h.update(_lp(bytes.fromhex(d)))
-        return h.hexdigest()
+            parts.append(_lp(f.name.encode("utf-8")))
+            parts.append(struct.pack(">Q", f.size))
+            parts.append(_lp(f.algorithm.encode("ascii")))
+            parts.append(struct.pack(">I", len(f.digests)))
+            parts.extend(_lp(bytes.fromhex(d)) for d in f.digests)
+        return hashlib.sha256(b"".join(parts)).hexdigest()
 
     @property
     def compat_digest(self) -> str:
@@ -208,8 +207,12 @@ def _lp(data: bytes) -> bytes:
 
 
 def sort_key(name: str) -> tuple[str, ...]:
-    """model-signing's order: by path components, so ``a/b`` sorts before ``a.b``."""
-    return PurePosixPath(name).parts
+    """model-signing's order: by path components, so ``a/b`` sorts before ``a.b``.
+
+    Names here are normalised relative POSIX paths (no ``//``, ``.`` or trailing ``/``), for
+    which splitting on ``/`` gives ``PurePosixPath(name).parts`` at a fraction of the cost.
+    """
+    return tuple(name.split("/"))
 
 
 def algorithm_name(hash_algorithm: str, shard_size: int | None) -> str:
@@ -277,8 +280,16 @@ def normalize_ignore(entries: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def is_ignored(rel: str, ignore: Sequence[str]) -> bool:
-    return any(rel == p or rel.startswith(p + "/") for p in ignore)
+def is_ignored(rel: str, ignore: Collection[str]) -> bool:
+    """Whether ``rel`` or a folder above it is in ``ignore`` (pass a set for speed)."""
+    if rel in ignore:
+        return True
+    i = rel.find("/")
+    while i != -1:
+        if rel[:i] in ignore:
+            return True
+        i = rel.find("/", i + 1)
+    return False
 
 
 class HashProgress(Protocol):
@@ -320,9 +331,10 @@ def _list_files(
     """Every regular file under root that is not ignored, from the one walker's report."""
     real_root = os.path.realpath(root)
     found: list[_Listed] = []
+    ignored = frozenset(ignore)
     for item in iter_walk(root, max_files=max_files):
         rel = item.rel
-        if is_ignored(rel, ignore):
+        if ignored and is_ignored(rel, ignored):
             continue
         if "\n" in rel or "\0" in rel:
             raise InputError(f"file name with a control character: {rel!r}")
@@ -373,6 +385,13 @@ def _ctime_ns(path: str) -> int:
 
 
 _HUGE = 2 * 1024 * 1024
+#: Files smaller than this are read in one or two calls; read-ahead advice would only add a
+#: system call per file.
+_FADVISE_MIN = 1024 * 1024
+#: Jobs of at most this many bytes are handed to the thread pool in batches of
+#: :data:`_BATCH`: one task per small file would cost more in scheduling than in hashing.
+_SMALL_JOB = 256 * 1024
+_BATCH = 64
 
 
 def _read_buffer(size: int) -> memoryview:
@@ -450,7 +469,7 @@ class _Hasher:
                 job.mtime_ns,
             ):
                 raise FileChangedError(f"file changed after it was listed: {job.name}")
-            if job.start == 0 and hasattr(os, "posix_fadvise"):
+            if job.start == 0 and job.size >= _FADVISE_MIN and hasattr(os, "posix_fadvise"):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             pos = job.start
             while pos < job.end:
@@ -494,10 +513,26 @@ class _Hasher:
             for i in order:
                 results[i] = self.hash_range(jobs[i])
             return results
+        batches: list[list[int]] = []
+        small: list[int] = []
+        for i in order:
+            if jobs[i].end - jobs[i].start > _SMALL_JOB:
+                batches.append([i])
+            else:
+                small.append(i)
+                if len(small) == _BATCH:
+                    batches.append(small)
+                    small = []
+        if small:
+            batches.append(small)
+
+        def work(batch: list[int]) -> None:
+            for i in batch:
+                results[i] = self.hash_range(jobs[i])
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mltrust-hash") as pool:
-            futures = {i: pool.submit(self.hash_range, jobs[i]) for i in order}
-            for i, fut in futures.items():
-                results[i] = fut.result()
+            for fut in [pool.submit(work, b) for b in batches]:
+                fut.result()
         return results
 
 
