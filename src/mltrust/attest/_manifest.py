@@ -97,6 +97,8 @@ HASH_ALGORITHMS: tuple[str, ...] = ("sha256", "blake3")
 #: is still in the core's L2 cache when it is hashed, large enough to amortise the syscall.
 BLOCK = 256 * 1024
 _ROOT_TAG = b"mltrust-manifest-v1\0"
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 _LIMITS = Limits()
 
 _fd_flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -153,13 +155,24 @@ class Manifest:
     @property
     def root_digest(self) -> str:
         """mltrust's root digest (hex SHA-256): binds names, sizes and contents."""
+        u32, u64 = _U32.pack, _U64.pack
+        algorithms: dict[str, bytes] = {}
         parts: list[bytes] = [_ROOT_TAG]
+        add = parts.append
         for f in self.files:
-            parts.append(_lp(f.name.encode("utf-8")))
-            parts.append(struct.pack(">Q", f.size))
-            parts.append(_lp(f.algorithm.encode("ascii")))
-            parts.append(struct.pack(">I", len(f.digests)))
-            parts.extend(_lp(bytes.fromhex(d)) for d in f.digests)
+            name = f.name.encode("utf-8")
+            alg = algorithms.get(f.algorithm)
+            if alg is None:
+                alg = algorithms[f.algorithm] = _lp(f.algorithm.encode("ascii"))
+            add(u32(len(name)))
+            add(name)
+            add(u64(f.size))
+            add(alg)
+            add(u32(len(f.digests)))
+            for d in f.digests:
+                raw = bytes.fromhex(d)
+                add(u32(len(raw)))
+                add(raw)
         return hashlib.sha256(b"".join(parts)).hexdigest()
 
     @property
