@@ -555,3 +555,38 @@ def test_sha256_file_refuses_devices_and_fifos(tmp_path: Path) -> None:
     assert sha256_file(tmp_path / "link") == sha256_file(tmp_path / "f")
     with pytest.raises(InputError, match="symbolic link"):
         sha256_file(tmp_path / "link", follow_links=False)
+
+
+def test_renames_of_identical_files_are_paired_in_linear_time(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """Rename matching goes through a digest index: many added and removed files cannot make
+    the comparison quadratic, and identical files are paired one to one."""
+    model = tmp_path / "many"
+    model.mkdir()
+    for i in range(3000):
+        (model / f"f{i:04d}.bin").write_bytes(b"same" if i < 2 else str(i).encode())
+    sign(model, key=keys["key"])
+    for i in range(3000):
+        (model / f"f{i:04d}.bin").rename(model / f"g{i:04d}.bin")
+    (model / "extra.bin").write_bytes(b"new")
+    with pytest.raises(VerificationError) as err:
+        verify(model, key=keys["pub"])
+    diffs = err.value.differences
+    assert len(diffs) == 3001
+    assert diffs[:2] == ["renamed: f0000.bin -> g0000.bin", "renamed: f0001.bin -> g0001.bin"]
+    assert diffs[-1] == "added: extra.bin"
+
+
+def test_digest_with_a_trailing_newline_in_a_signed_manifest_is_malformed(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    model = make_model(tmp_path)
+    sig = sign(model, key=keys["key"])
+    bundle = json.loads(sig.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    res = statement["predicate"]["resources"][0]
+    res["digest"] = res["digest"][:63] + "\n"
+    sig.write_text(json.dumps(sign_statement(statement, load_private_key(keys["key"]))))
+    with pytest.raises(VerificationError, match="malformed digest"):
+        verify(model, key=keys["pub"])

@@ -38,6 +38,7 @@ from mltrust.attest._keys import (
     sign_bytes,
 )
 from mltrust.attest._manifest import HashProgress, Manifest, build_manifest, expand_ignore
+from mltrust.config import Limits
 from mltrust.errors import ConfigError, InputError
 from mltrust.store._atomic import atomic_write_bytes
 
@@ -166,6 +167,7 @@ def sign(
     issued_at: datetime | None = None,
     progress: HashProgress | None = None,
     insecure_key_permissions: bool = False,
+    limits: Limits | None = None,
 ) -> Path:
     """Sign a model folder or file; returns the path of the bundle written.
 
@@ -198,7 +200,10 @@ def sign(
         from mltrust.attest._verify import trusted_manifest_from_bundle
 
         previous = trusted_manifest_from_bundle(
-            Path(reuse), private.public_key(), file_name=root.name if root.is_file() else None
+            Path(reuse),
+            private.public_key(),
+            file_name=root.name if root.is_file() else None,
+            limits=limits,
         )
     manifest = build_manifest(
         root,
@@ -209,6 +214,7 @@ def sign(
         allow_symlinks=allow_symlinks,
         name=model_name,
         progress=progress,
+        limits=limits,
     )
     name = model_name or manifest.name
     statement = manifest_statement(

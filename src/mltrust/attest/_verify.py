@@ -95,7 +95,7 @@ __all__ = [
 ATTESTATION_DIR = ".mltrust/attestations"
 #: Largest clock skew tolerated for an issue time in the future.
 CLOCK_SKEW = timedelta(minutes=5)
-_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX = re.compile(r"[0-9a-f]+")  # used with fullmatch (``$`` would accept a final newline)
 _DIGEST_SIZES = {"sha256": 64, "blake3": 64}
 
 KeySpec = str | Path | bytes | PublicKey
@@ -217,8 +217,8 @@ def open_bundle(
 
 
 def _check_digest(value: object, algorithm: str, where: str) -> str:
-    base = algorithm.split("-", 1)[0]
-    if not isinstance(value, str) or not _HEX.match(value) or len(value) != _DIGEST_SIZES[base]:
+    size = _DIGEST_SIZES[algorithm.split("-", 1)[0]]
+    if not isinstance(value, str) or len(value) != size or not _HEX.fullmatch(value):
         raise VerificationError(f"malformed digest in the signed manifest at {where}")
     return value
 
@@ -325,7 +325,7 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
         elif file_name is not None:
             raise VerificationError("the signature is for a folder, not a single file")
         parts = path.split("/")
-        if path.startswith("/") or ".." in parts or "" in parts:
+        if path.startswith("/") or ".." in parts or "" in parts or "." in parts:
             raise VerificationError(f"unsafe file name in the signed manifest: {path!r}")
         per_file.setdefault(path, []).append((start, end, digest))
     if compat.hexdigest() != digest_set["sha256"]:
@@ -395,24 +395,36 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
 
 
 def _differences(expected: Manifest, actual: Manifest) -> list[str]:
+    """Added / removed / renamed / modified / mode-changed files, in manifest order.
+
+    Linear in the number of files (renames are matched through a digest index), so a folder
+    with many added and removed files cannot make the comparison quadratic.
+    """
     exp = {f.name: f for f in expected.files}
     act = {f.name: f for f in actual.files}
-    removed = sorted(set(exp) - set(act), key=sort_key)
-    added = sorted(set(act) - set(exp), key=sort_key)
+    removed = [f.name for f in expected.files if f.name not in act]
+    added = [f.name for f in actual.files if f.name not in exp]
     out: list[str] = []
     renamed_from: set[str] = set()
     renamed_to: set[str] = set()
-    for old in removed:
-        for new in added:
-            if new not in renamed_to and act[new].digests == exp[old].digests:
+    if removed and added:
+        by_digests: dict[tuple[str, ...], list[str]] = {}
+        for new in reversed(added):
+            by_digests.setdefault(act[new].digests, []).append(new)
+        for old in removed:
+            candidates = by_digests.get(exp[old].digests)
+            if candidates:
+                new = candidates.pop()
                 out.append(f"renamed: {old} -> {new}")
                 renamed_from.add(old)
                 renamed_to.add(new)
-                break
     out += [f"removed: {n}" for n in removed if n not in renamed_from]
     out += [f"added: {n}" for n in added if n not in renamed_to]
-    for name in sorted(set(exp) & set(act), key=sort_key):
-        e, a = exp[name], act[name]
+    for e in expected.files:
+        a = act.get(e.name)
+        if a is None:
+            continue
+        name = e.name
         if e.digests != a.digests:
             out.append(f"modified: {name}")
         elif e.size >= 0 and e.size != a.size:
@@ -492,7 +504,7 @@ def parse_state(data: bytes, path: Path) -> dict[str, dict[str, Any]]:
         if type(version) is not int or version < 0:
             raise _state_schema_error(path, f"entry {name!r} has version {version!r}")
         root = entry["rootDigest"]
-        if not isinstance(root, str) or len(root) != 64 or not _HEX.match(root):
+        if not isinstance(root, str) or len(root) != 64 or not _HEX.fullmatch(root):
             raise _state_schema_error(path, f"entry {name!r} has a malformed rootDigest")
         if not isinstance(entry["issuedAt"], str):
             raise _state_schema_error(path, f"entry {name!r} has a malformed issuedAt")
@@ -603,13 +615,14 @@ def verify_attestation(
 
 
 def trusted_manifest_from_bundle(
-    path: Path, key: PublicKey, *, file_name: str | None = None
+    path: Path, key: PublicKey, *, file_name: str | None = None, limits: Limits | None = None
 ) -> Manifest:
     """The manifest of a previous bundle, after checking it is signed by ``key`` (for reuse).
 
     ``file_name`` is the model file's name when the model is a single file.
     """
-    statement, _fp, _ = open_bundle(read_bundle(path, follow_links=True), [key])
+    parsed = read_bundle(path, limits=limits or _DEFAULT_LIMITS, follow_links=True)
+    statement, _fp, _ = open_bundle(parsed, [key])
     expected = _expected_manifest(statement, file_name=file_name)
     hints = {
         f["name"]: f
