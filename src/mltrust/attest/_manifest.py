@@ -633,9 +633,9 @@ def build_manifest(
         previous = reuse.by_name()
 
     jobs: list[_Job] = []
-    plan: list[tuple[_Listed, FileEntry | None, int]] = []
+    plan: list[tuple[_Listed, FileEntry | None, int, int]] = []
     for item in listing:
-        old = previous.get(item.rel)
+        old = previous.get(item.rel) if previous else None
         if (
             old is not None
             and old.size == item.size
@@ -644,32 +644,38 @@ def build_manifest(
             and old.mtime_ns != 0
             and old.ctime_ns == _ctime_ns(item.path)
         ):
-            plan.append((item, old, -1))
+            plan.append((item, old, -1, 0))
             continue
         first = len(jobs)
-        for start, end in _shard_ranges(item.size, shard_size):
-            jobs.append(_Job(item.path, item.rel, start, end, item.size, item.mtime_ns, item.ino))
-        plan.append((item, None, first))
+        if shard_size is None:
+            jobs.append(_Job(item.path, item.rel, 0, item.size, item.size, item.mtime_ns, item.ino))
+        else:
+            for start, end in _shard_ranges(item.size, shard_size):
+                jobs.append(
+                    _Job(item.path, item.rel, start, end, item.size, item.mtime_ns, item.ino)
+                )
+        plan.append((item, None, first, len(jobs) - first))
 
     if progress is not None:
         progress.start(sum(job.end - job.start for job in jobs))
     results = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
     files: list[FileEntry] = []
-    for item, old, first in plan:
+    for item, old, first, count in plan:
         if old is not None:
             files.append(old)
             continue
-        count = len(_shard_ranges(item.size, shard_size))
+        digest, ctime_ns, executable = results[first]
+        digests = (digest,) if count == 1 else tuple(r[0] for r in results[first : first + count])
         files.append(
             FileEntry(
                 name=item.rel,
                 size=item.size,
                 algorithm=algorithm,
-                digests=tuple(r[0] for r in results[first : first + count]),
+                digests=digests,
                 mtime_ns=item.mtime_ns,
-                ctime_ns=results[first][1],
+                ctime_ns=ctime_ns,
                 ino=item.ino,
-                executable=results[first][2],
+                executable=executable,
             )
         )
     return Manifest(

@@ -347,26 +347,31 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
                 modes[item["name"]] = item["executable"]
     files: list[FileEntry] = []
     for path, shards in per_file.items():
-        shards.sort()
-        if shard_size is not None:
-            pos = 0
-            for start, end, _d in shards:
-                if start != pos or end < start or end - start > shard_size:
-                    raise VerificationError(f"shards of {path!r} do not cover the file")
-                pos = end
-            size = pos
-        else:
+        if shard_size is None:  # one digest per file: the common, fast case
             if len(shards) != 1:
                 raise VerificationError(f"file {path!r} is listed twice in the signed manifest")
-            size = sizes.get(path, -1)
+            files.append(
+                FileEntry(
+                    path,
+                    sizes.get(path, -1),
+                    algorithm,
+                    (shards[0][2],),
+                    executable=modes.get(path),
+                )
+            )
+            continue
+        shards.sort()
+        pos = 0
+        for start, end, _d in shards:
+            if start != pos or end < start or end - start > shard_size:
+                raise VerificationError(f"shards of {path!r} do not cover the file")
+            pos = end
         files.append(
             FileEntry(
                 name=path,
-                size=size,
+                size=pos,
                 algorithm=algorithm,
                 digests=tuple(d for _s, _e, d in shards),
-                mtime_ns=0,
-                ino=0,
                 executable=modes.get(path),
             )
         )
