@@ -36,7 +36,8 @@ _GiB = 1024 * _MiB
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Upper bounds on the work done for one scan of untrusted input."""
+    """Upper bounds on the work done for one scan, signature or verification of untrusted
+    input (every bound on untrusted input lives here)."""
 
     #: Largest file read (files are memory-mapped, so this bounds address space, not RAM).
     max_file_bytes: int = 256 * _GiB

@@ -528,7 +528,8 @@ class _State:
     def check_and_update(self, name: str, version: int | None, root: str, when: str) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+            lock_fd = os.open(self.lock_path, flags, 0o600)
         except OSError as exc:
             raise ConfigError(f"cannot use state file {self.path}: {exc.strerror}") from exc
         try:
