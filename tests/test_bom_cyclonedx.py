@@ -182,3 +182,19 @@ def test_unpinned_requirements_are_components() -> None:
     }
     deps = next(d for d in bom["dependencies"] if d["ref"] == "model:m")
     assert torch["bom-ref"] in deps["dependsOn"]
+
+
+def test_bom_collector_lists_unpinned_requirements(tmp_path: Path) -> None:
+    project = clean_project(tmp_path / "p")
+    (project / "requirements.txt").write_text("numpy==2.1.0\ntorch>=2\nrequests\n")
+    ctx = CollectContext(project)
+    collect_evidence(ctx)
+    bom = ctx.shared["bom"]
+    validate_bom(bom)
+    libs = {c["name"]: c for c in bom["components"] if c["type"] == "library"}
+    assert libs["numpy"]["version"] == "2.1.0"
+    for name, requirement in (("torch", "torch>=2"), ("requests", "requests")):
+        props = {p["name"]: p["value"] for p in libs[name]["properties"]}
+        assert "version" not in libs[name]
+        assert props["mltrust:pinned"] == "false" and props["mltrust:requirement"] == requirement
+    assert bom["metadata"]["component"]["hashes"][0]["alg"] == "SHA-256"
