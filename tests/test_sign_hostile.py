@@ -590,3 +590,20 @@ def test_digest_with_a_trailing_newline_in_a_signed_manifest_is_malformed(
     sig.write_text(json.dumps(sign_statement(statement, load_private_key(keys["key"]))))
     with pytest.raises(VerificationError, match="malformed digest"):
         verify(model, key=keys["pub"])
+
+
+def test_include_git_covers_git_files(tmp_path: Path, keys: dict[str, Path]) -> None:
+    from mltrust.attest import attest_scan
+
+    model = make_model(tmp_path)
+    (model / ".git").mkdir()
+    (model / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    sign(model, key=keys["key"], include_git=True)
+    attest_scan(model, key=keys["key"], include_git=True)  # mltrust files stay out
+    verify(model, key=keys["pub"], attestations=True)
+    (model / ".git" / "hooks").mkdir()
+    (model / ".git" / "hooks" / "post-checkout").write_text("#!/bin/sh\n")
+    (model / ".git" / "HEAD").write_text("ref: refs/heads/evil\n")
+    with pytest.raises(VerificationError) as err:
+        verify(model, key=keys["pub"])
+    assert err.value.differences == ["added: .git/hooks/post-checkout", "modified: .git/HEAD"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrust.attest._bundle import STATEMENT_TYPE
 from mltrust.attest._keys import PrivateKey, fingerprint
-from mltrust.attest._manifest import Manifest, build_manifest, expand_ignore
+from mltrust.attest._manifest import MLTRUST_FILES, Manifest, build_manifest, expand_ignore
 from mltrust.attest._sign import (
     SIGNATURE_NAME,
     format_time,
@@ -58,12 +58,17 @@ def attestation_path(path: str | Path, kind: str) -> Path:
     return attestation_dir(p) / f"{prefix}{kind}.bundle.json"
 
 
-def model_manifest(path: str | Path, ignore: Sequence[str] = ()) -> Manifest:
-    """The manifest whose root digest attestations name: the same files ``sign`` covers by
-    default (``.git``, ``.mltrust`` and ``model.sig`` ignored, plus ``ignore``)."""
+def model_manifest(
+    path: str | Path, ignore: Sequence[str] = (), *, include_git: bool = False
+) -> Manifest:
+    """The manifest whose root digest attestations name: the files ``sign`` covers with the
+    same ``ignore`` and ``include_git`` (``model.sig``, mltrust's own files and, unless
+    ``include_git``, ``.git*`` left out)."""
     p = Path(path)
     extra = [SIGNATURE_NAME, *expand_ignore(p, ignore)] if p.is_dir() else []
-    return build_manifest(p, ignore=extra)
+    if include_git:
+        extra += MLTRUST_FILES
+    return build_manifest(p, ignore=extra, default_ignores=not include_git)
 
 
 def _subject(manifest: Manifest) -> list[dict[str, Any]]:
@@ -130,10 +135,11 @@ def attest_scan(
     output: str | Path | None = None,
     ignore: Sequence[str] = (),
     insecure_key_permissions: bool = False,
+    include_git: bool = False,
 ) -> Path:
     """Scan a model, sign the result about its root digest; returns the bundle path."""
     private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
-    manifest = model_manifest(path, ignore)
+    manifest = model_manifest(path, ignore, include_git=include_git)
     statement = scan_statement(path, manifest)
     out = Path(output) if output is not None else attestation_path(path, "scan")
     return _store_and_write(statement, private, out, store)
@@ -248,10 +254,11 @@ def attest_provenance(
     ignore: Sequence[str] = (),
     insecure_key_permissions: bool = False,
     entry_point: str | None = None,
+    include_git: bool = False,
 ) -> Path:
     """Sign SLSA provenance for a model (data sets by root digest, code commit, parameters)."""
     private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
-    manifest = model_manifest(path, ignore)
+    manifest = model_manifest(path, ignore, include_git=include_git)
     statement = provenance_statement(
         manifest,
         datasets=datasets,

@@ -37,7 +37,13 @@ from mltrust.attest._keys import (
     load_private_key,
     sign_bytes,
 )
-from mltrust.attest._manifest import HashProgress, Manifest, build_manifest, expand_ignore
+from mltrust.attest._manifest import (
+    MLTRUST_FILES,
+    HashProgress,
+    Manifest,
+    build_manifest,
+    expand_ignore,
+)
 from mltrust.config import Limits
 from mltrust.errors import ConfigError, InputError
 from mltrust.store._atomic import atomic_write_bytes
@@ -168,12 +174,17 @@ def sign(
     progress: HashProgress | None = None,
     insecure_key_permissions: bool = False,
     limits: Limits | None = None,
+    include_git: bool = False,
 ) -> Path:
     """Sign a model folder or file; returns the path of the bundle written.
 
     ``ignore`` holds relative paths or glob patterns (see :func:`expand_ignore`); the paths
-    they match now are recorded in the signed payload, with ``.git*``, ``.mltrust`` and the
-    bundle itself (when it lies inside the folder).
+    they match now are recorded in the signed payload, with the bundle itself (when it lies
+    inside the folder), the exact files mltrust writes after signing
+    (:data:`~._manifest.MLTRUST_FILES`) and, unless ``include_git``, ``.git``,
+    ``.gitattributes``, ``.github`` and ``.gitignore`` (as model_signing does; with
+    ``include_git`` they are covered too, and ``model_signing verify`` of the folder then
+    needs ``--no-ignore-git-paths``).
 
     ``reuse`` names a previous bundle of the same model: it is first verified against the
     signer's own public key, then files whose size, inode, mtime_ns and ctime_ns are unchanged
@@ -205,10 +216,13 @@ def sign(
             file_name=root.name if root.is_file() else None,
             limits=limits,
         )
+    if include_git:
+        extra_ignore += MLTRUST_FILES
     manifest = build_manifest(
         root,
         hash_algorithm=hash_algorithm,
         ignore=extra_ignore,
+        default_ignores=not include_git,
         reuse=previous,
         shard_size=shard_size,
         allow_symlinks=allow_symlinks,

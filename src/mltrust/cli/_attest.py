@@ -50,6 +50,11 @@ _ignore_option = click.option(
     multiple=True,
     help="Relative path left out of the model digest (as given to `mltrust sign`).",
 )
+_include_git_option = click.option(
+    "--include-git",
+    is_flag=True,
+    help="The model was signed with --include-git: .git* files are part of its digest.",
+)
 
 
 @click.group()
@@ -61,12 +66,14 @@ def attest() -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @_key_option
 @_ignore_option
+@_include_git_option
 @store_option
 @insecure_key_option
 def scan(
     path: Path,
     key: Path,
     ignore: tuple[str, ...],
+    include_git: bool,
     store_path: Path | None,
     no_store: bool,
     insecure_key_permissions: bool,
@@ -83,6 +90,7 @@ def scan(
             passphrase=_passphrase_for(key),
             ignore=ignore,
             insecure_key_permissions=insecure_key_permissions,
+            include_git=include_git,
         )
     finally:
         if store is not None:
@@ -119,6 +127,7 @@ def scan(
     help="Identifier of the training system (runDetails.builder.id).",
 )
 @_ignore_option
+@_include_git_option
 @store_option
 @insecure_key_option
 def provenance(
@@ -130,6 +139,7 @@ def provenance(
     params: tuple[str, ...],
     builder_id: str,
     ignore: tuple[str, ...],
+    include_git: bool,
     store_path: Path | None,
     no_store: bool,
     insecure_key_permissions: bool,
@@ -151,6 +161,7 @@ def provenance(
             passphrase=_passphrase_for(key),
             ignore=ignore,
             insecure_key_permissions=insecure_key_permissions,
+            include_git=include_git,
         )
     finally:
         if store is not None:

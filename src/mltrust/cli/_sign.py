@@ -187,6 +187,12 @@ def _passphrase_for(key: Path) -> bytes | None:
     help="Hash symlinks that stay inside the folder (refused by default).",
 )
 @click.option(
+    "--include-git",
+    is_flag=True,
+    help="Also cover .git, .gitattributes, .github and .gitignore (left out by default, as "
+    "model_signing does; its verify then needs --no-ignore-git-paths).",
+)
+@click.option(
     "--store",
     "store_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -206,6 +212,7 @@ def sign(
     shard_size: str | None,
     reuse: Path | None,
     allow_symlinks: bool,
+    include_git: bool,
     store_path: Path | None,
     insecure_key_permissions: bool,
     progress: bool | None,
@@ -236,6 +243,7 @@ def sign(
                 store=store,
                 progress=bar,
                 insecure_key_permissions=insecure_key_permissions,
+                include_git=include_git,
             )
     finally:
         if store is not None:
