@@ -237,17 +237,18 @@ def _new_private(key_type: str) -> PrivateKey:
     raise ConfigError(f"unknown key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (never an existing file, nor through a link) with ``mode``."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(path, flags, mode)
     except FileExistsError as exc:
         raise ConfigError(f"refusing to overwrite existing key {path}") from exc
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), mode)  # whatever the umask
         fh.write(data)
-    os.chmod(path, 0o600)
 
 
 def generate_keypair(
@@ -275,7 +276,7 @@ def generate_keypair(
         raise ConfigError(f"cannot create key folder {folder}: {exc.strerror or exc}") from exc
     private_path = prefix.with_name(prefix.name + ".key")
     public_path = prefix.with_name(prefix.name + ".pub")
-    if public_path.exists():
+    if public_path.exists() or public_path.is_symlink():
         raise ConfigError(f"refusing to overwrite existing key {public_path}")
     if passphrase is not None and not passphrase:
         raise ConfigError("the passphrase must not be empty")
@@ -287,6 +288,6 @@ def generate_keypair(
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    _write_private(private_path, pem)
-    public_path.write_bytes(_spki_pem(pub))
+    _write_new(private_path, pem, 0o600)
+    _write_new(public_path, _spki_pem(pub), 0o644)
     return KeyPair(private_path=private_path, public_path=public_path, fingerprint=fp)
