@@ -6,8 +6,10 @@ For each folder under the repository (hidden folders skipped), in this order:
 2. the artifact's SHA-256 is taken;
 3. the whole folder is scanned (``mltrust.scan``); any finding at ``fail_on`` (medium) or above,
    or an unreadable file, refuses the model;
-4. the folder's signature (``mltrust.attest``) must verify against a trusted key, unless
-   ``allow_unsigned`` (development only; warned at every start);
+4. the folder's signature (``mltrust.attest``) must verify against a trusted key, and be for
+   the model this folder holds: the signed model name must equal the folder's name (or the
+   name ``signed_names`` maps the folder to), so another model signed by the same key cannot
+   be dropped in its place; unless ``allow_unsigned`` (development only; warned at every start);
 5. optionally a ``mltrust check`` profile (``mltrust.policy``) must pass;
 6. the artifact bytes are read once; their SHA-256 must equal step 2's (no swap during
    admission); the runtime loads *those bytes* (joblib only through ``mltrust.safeload``).
@@ -53,6 +55,8 @@ class AdmissionOptions:
     allow_unsigned: bool = False
     plugin_path: Path | None = None
     check_profile: str | None = None
+    #: folder name -> the signed model name expected there (default: the folder's own name).
+    signed_names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -121,8 +125,9 @@ def _verify_signature(settings: ModelSettings, options: AdmissionOptions) -> Any
         raise _Refused(
             "signature required but signing support (mltrust.attest) is unavailable"
         ) from None
+    expected = dict(options.signed_names).get(settings.folder.name, settings.folder.name)
     try:
-        return attest.verify(settings.folder, key=keys)
+        return attest.verify(settings.folder, key=keys, name=expected)
     except Error as exc:
         raise _Refused(f"signature invalid: {str(exc).splitlines()[0]}") from None
 
