@@ -26,12 +26,8 @@ from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
 from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
-from mltrust.scan._pickle._policy import (
-    CONSTANT_ARGS_ONLY,
-    EXTERNAL_ARRAY_WRAPPERS,
-    GlobalVerdict,
-    judge_global,
-)
+from mltrust.scan._pickle._allowlist import Allowed, Check, Use
+from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
 from mltrust.scan._pickle._values import MAX_ITEMS, Blob, Global, Obj, SDict, SList, SSet, Unknown
 
 if TYPE_CHECKING:
@@ -68,11 +64,29 @@ _NESTED_LOADERS = frozenset(
         "numpy:loads",
     }
 )
-#: Names of the allowed call targets that :func:`_new_machine`'s ``call`` checks further (each
-#: target has one colon, so ``module:name`` can only match when ``name`` is one of these).
-_SPECIAL_CALL_NAMES = frozenset(
-    t.partition(":")[2] for t in CONSTANT_ARGS_ONLY | EXTERNAL_ARRAY_WRAPPERS
+#: Allowlist checks whose callables may only be called directly (never stored or passed on).
+_RESTRICTED_CHECKS = frozenset({Check.NESTED_BYTES})
+#: Bases ``copyreg._reconstructor`` may use: ``base.__init__(obj, state)`` of a built-in type
+#: only fills a built-in container from data.
+_RECONSTRUCTOR_BASES = frozenset(
+    f"builtins:{n}"
+    for n in (
+        "object",
+        "dict",
+        "list",
+        "set",
+        "frozenset",
+        "tuple",
+        "int",
+        "float",
+        "complex",
+        "str",
+        "bytes",
+        "bytearray",
+    )
 )
+#: Used as ``Global.entry`` for ``getattr`` (restricted: see ``call``).
+_GETATTR = "getattr"
 _SPECIAL_STATE_KEYS = frozenset(
     {
         "__reduce__",
@@ -292,6 +306,8 @@ class _Analyser:
         self.max_marks: int = max(64, limits.max_nesting_depth * 50)
         self.opcodes = 0
         self.imports: dict[str, None] = {}
+        #: ``module:qualname`` -> how the pickle used it (type/new/call/arg/value), for facts.
+        self.uses: dict[str, set[str]] = {}
         self.verdicts = _verdict_cache(ctx.config.allow_globals)
         self.reported: set[tuple[str, str, bool]] = set()
         self.once: set[str] = set()
@@ -336,6 +352,15 @@ class _Analyser:
             confidence=confidence,
             extra={"target": f"{g.module}:{g.name}", "context": self.context},
         )
+
+    def use(self, g: Global, how: str) -> None:
+        """Record how the pickle used ``g`` (facts only; the checks are in ``call``)."""
+        kinds = self.uses.get(g.target)
+        if kinds is None:
+            if len(self.uses) >= _MAX_FACT_IMPORTS:
+                return
+            kinds = self.uses[g.target] = set()
+        kinds.add(how)
 
     def finding(
         self,
@@ -394,6 +419,12 @@ class _Analyser:
                     break
                 if imp not in facts:
                     facts.append(imp)
+        uses = self.ctx.facts.setdefault("pickle_uses", {})
+        if isinstance(uses, dict):
+            for target, kinds in self.uses.items():
+                if target in uses or len(uses) < _MAX_FACT_IMPORTS:
+                    known = uses.setdefault(target, [])
+                    uses[target] = sorted(set(known) | kinds)
         return PickleSummary(pos, streams, self.opcodes, imports, complete)
 
     # ------------------------------------------------------------------ one stream
@@ -463,6 +494,10 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     metastack: list[list[object]] = []
     memo: dict[int, object] = {}
     pending: dict[tuple[str, str], Global] = {}
+    getattrs: list[Global] = []
+    #: Set once a restricted global (nested loader, getattr) is imported: from then on values
+    #: stored into containers, states and arguments are checked for it.
+    track = False
     op_pos = 0  # offset of the current opcode (for findings)
     op_index = 0  # index of the current opcode (for findings)
     max_marks = 0
@@ -506,20 +541,84 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return items
 
     def do_import(module: str, name: str, offset: int, index: int) -> Global:
+        nonlocal track
         target = f"{module}:{name}"
         an.imports[target] = None
         v = an.verdict(module, name)
-        g = Global(module, name, offset, index, v.allowed)
+        entry = v.entry
+        restricted = False
+        if entry is not None and entry.check in _RESTRICTED_CHECKS:
+            restricted = True
+        elif not v.allowed and name == "getattr" and module in _BUILTINS_MODULES:
+            restricted = True
+            getattrs.append(g := Global(module, name, offset, index, False, _GETATTR, True))
+            track = True
+            return g
+        g = Global(module, name, offset, index, v.allowed, entry, restricted)
+        if restricted:
+            track = True
         if not v.allowed and (module, name) not in pending:
             pending[(module, name)] = g
+        if entry is not None and entry.check is Check.EXTERNAL_FILE:
+            an.finding(
+                R.JOBLIB_EXTERNAL_ARRAY,
+                f"{module}.{name} loads an array from another file named in the pickle "
+                "(legacy joblib < 0.10); that file is read with pickle enabled",
+                offset,
+                index,
+                once="external-array",
+            )
         return g
 
-    def call(func: object, args: object, how: str) -> object:
+    # ------------------------------------------------------------- how values flow
+    def escape(g: Global, how: str) -> None:
+        """A restricted global flowed somewhere other than a checked direct call."""
+        if g.escaped:
+            return
+        g.escaped = True
+        an.use(g, "value")
+        if g.entry is _GETATTR:
+            an.report_global(g, f"{how}:", g.offset, g.index)
+            return
+        an.finding(
+            R.CALLABLE_FLOW,
+            f"{g.module}.{g.name} ({g.entry.reason if isinstance(g.entry, Allowed) else ''}) "
+            f"{how}; it may later be called with data the scanner did not check",
+            op_pos,
+            op_index,
+        )
+
+    def flows(value: object, how: str, depth: int = 0) -> None:
+        """Check a value stored into a container, state or argument (tuples recursively)."""
+        if isinstance(value, Global):
+            if value.restricted:
+                escape(value, how)
+        elif type(value) is tuple and depth < 32:
+            for item in value:
+                if isinstance(item, (Global, tuple)):
+                    flows(item, how, depth + 1)
+
+    def flows_all(values: list[object] | tuple[object, ...], how: str) -> None:
+        if track:
+            for v in values:
+                if isinstance(v, (Global, tuple)):
+                    flows(v, how)
+
+    def unvetted(g: Global, how: str, why: str) -> None:
+        offset, index = op_pos, op_index
+        an.finding(
+            R.UNVETTED_USE,
+            f"{how} calls {g.module}.{g.name} with pickle-supplied arguments, but it is "
+            f"allowlisted only {why}",
+            offset,
+            index,
+        )
+
+    def call(func: object, args: object, how: str, depth: int = 0) -> object:
         offset, index = op_pos, op_index
         if isinstance(func, Global):
             if (
-                func.name == "getattr"
-                and func.module in _BUILTINS_MODULES
+                func.entry is _GETATTR
                 and isinstance(args, tuple)
                 and len(args) == 2
                 and isinstance(args[0], Global)
@@ -529,32 +628,23 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 # ``getattr(Class, "name")`` with an allowlisted class and a constant name is how
                 # pickle reduces methods (zoneinfo.ZoneInfo._unpickle): judge the method it
                 # reaches, ``module:Class.name``, instead of getattr itself.
-                pending.pop((func.module, func.name), None)
+                func.safe += 1
+                an.use(func, "call")
                 owner: Global = args[0]
                 reached = do_import(owner.module, f"{owner.name}.{args[1]}", offset, index)
                 if not reached.allowed:
                     an.report_global(reached, f"{how} calls getattr, reaching", offset, index)
                     pending.pop((reached.module, reached.name), None)
                 return reached
+            an.use(func, "new" if how.startswith("NEWOBJ") else "call")
             if not func.allowed:
                 target = func.target
                 an.report_global(func, f"{how} calls", offset, index)
                 pending.pop((func.module, func.name), None)
                 if target in _NESTED_LOADERS:
                     nested(args, offset, index, target)
-            elif func.name in _SPECIAL_CALL_NAMES:
-                target = func.target
-                if target in CONSTANT_ARGS_ONLY:
-                    check_constant_args(func, args, how, offset, index)
-                elif target in EXTERNAL_ARRAY_WRAPPERS:
-                    an.finding(
-                        R.JOBLIB_EXTERNAL_ARRAY,
-                        f"{how} creates {func.module}.{func.name}, which loads an array from "
-                        "a separate file",
-                        offset,
-                        index,
-                        once="external-array",
-                    )
+            else:
+                judge_call(func, args, how, depth)
         elif isinstance(func, (Obj, Unknown)):
             an.finding(
                 R.BAD_CALL_ARGUMENT,
@@ -566,9 +656,153 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             raise fail(f"{how} on a non-callable {_describe(func)}")
         return Obj(func, args)
 
+    def record_args(args: object) -> None:
+        if isinstance(args, tuple):
+            for a in args:
+                if isinstance(a, Global):
+                    an.use(a, "arg")
+
+    def judge_call(g: Global, args: object, how: str, depth: int) -> None:
+        """An allowed global called with ``args``: judged by its entry's use and check."""
+        entry = g.entry
+        if not isinstance(entry, Allowed):
+            return
+        record_args(args)
+        if how.startswith("NEWOBJ"):
+            # cls.__new__(cls, *args): no constructor runs; the state comes by BUILD.
+            flows(args, f"is passed to {g.module}.{g.name}.__new__")
+            return
+        no_args = args == () or (isinstance(args, tuple) and not args)
+        if entry.use is Use.TYPE:
+            if not no_args:
+                unvetted(g, how, "as a type rebuilt from BUILD state (its constructor would run)")
+            return
+        if entry.use is Use.VALUE:
+            unvetted(g, how, "as a value (it is never called by a real pickle)")
+            return
+        check = entry.check
+        offset, index = op_pos, op_index
+        if depth > 8:
+            raise _Limit("callables nested more than 8 deep")
+        if check is Check.DATA:
+            flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CONSTANT_STR or check is Check.NESTED_BYTES:
+            check_constant_args(g, args, how, offset, index)
+        elif check is Check.RECONSTRUCTOR:
+            check_reconstructor(g, args, how)
+        elif check is Check.NEWOBJ:
+            if isinstance(args, tuple) and args and isinstance(args[0], Global):
+                an.use(args[0], "new")
+            flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CALLS_FIRST:
+            # _rebuild_from_type_v2(func, new_type, args, state): func(*args)
+            if isinstance(args, tuple) and len(args) >= 3:
+                inner = args[2] if isinstance(args[2], tuple) else (Unknown("arguments"),)
+                flows(args[1:], f"is passed to {g.module}.{g.name}")
+                call(args[0], inner, f"{how} via {g.module}.{g.name}", depth + 1)
+            else:
+                flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CALLS_SECOND:
+            # __randomstate_ctor(name, ctor): ctor(name)
+            if isinstance(args, tuple) and len(args) >= 2:
+                flows(args[2:], f"is passed to {g.module}.{g.name}")
+                call(args[1], (args[0],), f"{how} via {g.module}.{g.name}", depth + 1)
+            else:
+                flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CALLS_ARG_NO_ARGS:
+            # __bit_generator_ctor(cls): cls() when cls is a type
+            for a in args if isinstance(args, tuple) else ():
+                if isinstance(a, Global):
+                    call(a, (), f"{how} via {g.module}.{g.name}", depth + 1)
+        elif check is Check.PARTIAL:
+            if isinstance(args, tuple) and args:
+                check_partial_func(args[0], how)
+                flows(args[1:], f"is bound by {g.module}.{g.name}")
+            else:
+                an.finding(
+                    R.BAD_CALL_ARGUMENT,
+                    f"{how} calls functools.partial without a function",
+                    offset,
+                    index,
+                )
+        elif check is Check.EXTERNAL_FILE:
+            flows(args, f"is passed to {g.module}.{g.name}")
+
+    def check_partial_func(func: object, how: str) -> None:
+        ok = (
+            isinstance(func, Global)
+            and func.allowed
+            and not func.restricted
+            and isinstance(func.entry, Allowed)
+        )
+        if ok:
+            an.use(cast("Global", func), "arg")
+            return
+        an.finding(
+            R.BAD_CALL_ARGUMENT,
+            f"{how} binds functools.partial to {_describe(func)}, which is not an allowlisted "
+            "function",
+            op_pos,
+            op_index,
+            severity=Severity.HIGH,
+        )
+
+    def check_reconstructor(g: Global, args: object, how: str) -> None:
+        offset, index = op_pos, op_index
+        ok = isinstance(args, tuple) and len(args) == 3 and isinstance(args[0], Global)
+        if ok:
+            cls, base, state = cast("tuple[Global, object, object]", args)
+            an.use(cls, "new")
+            if not cls.allowed:
+                an.report_global(cls, f"{how} rebuilds", cls.offset, cls.index)
+                pending.pop((cls.module, cls.name), None)
+            if cls.restricted:
+                escape(cls, f"is passed to {g.module}.{g.name}")
+            base_ok = (
+                isinstance(base, Global)
+                and ":".join(canonical(base.module, base.name)) in _RECONSTRUCTOR_BASES
+            )
+            if base_ok and cast("Global", base).name == "object" and state is not None:
+                base_ok = False
+            if base_ok:
+                an.use(cast("Global", base), "arg")
+                flows(state, f"is passed to {g.module}.{g.name}")
+                return
+        an.finding(
+            R.BAD_CALL_ARGUMENT,
+            f"{how} calls copyreg._reconstructor with {_describe(args)}: only "
+            "(class, object, None) or a built-in base type rebuilds an object without running "
+            "other code",
+            offset,
+            index,
+        )
+
+    def latin1_constant(value: object) -> bytes | None:
+        """Protocol 2 writes bytes as ``_codecs.encode(text, "latin1")``: the constant bytes."""
+        if not (
+            isinstance(value, Obj)
+            and isinstance(value.func, Global)
+            and value.func.target == "_codecs:encode"
+            and isinstance(value.args, tuple)
+            and len(value.args) == 2
+            and value.args[1] in ("latin1", "latin-1")
+        ):
+            return None
+        text = value.args[0]
+        if isinstance(text, Blob) and text.kind == "str":
+            if text.length > an.config.limits.max_member_bytes:
+                return None
+            text = str(mv[text.offset : text.offset + text.length], "utf-8", "surrogatepass")
+        if type(text) is not str:
+            return None
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+
     def check_constant_args(func: Global, args: object, how: str, o: int, i: int) -> None:
         target = func.target
-        if target == "_codecs:encode":
+        if func.entry is not None and cast("Allowed", func.entry).check is Check.CONSTANT_STR:
             ok = (
                 isinstance(args, tuple)
                 and 1 <= len(args) <= 2
@@ -577,22 +811,28 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             if not ok:
                 an.finding(
                     R.BAD_CALL_ARGUMENT,
-                    f"{how} calls _codecs.encode with non-constant arguments ({_describe(args)})",
+                    f"{how} calls {func.module}.{func.name} with non-constant arguments "
+                    f"({_describe(args)})",
                     o,
                     i,
                 )
             return
-        # torch.storage._load_from_bytes: torch.load on embedded bytes.
+        # A nested deserialiser (torch.storage._load_from_bytes): torch.load on embedded bytes.
         payload = args[0] if isinstance(args, tuple) and len(args) == 1 else None
-        if isinstance(payload, (bytes, Blob)) and (
+        encoded = latin1_constant(payload)
+        if encoded is not None:
+            func.safe += 1
+            nested((encoded,), o, i, target)
+        elif isinstance(payload, (bytes, Blob)) and (
             not isinstance(payload, Blob) or payload.kind == "bytes"
         ):
+            func.safe += 1
             nested(args, o, i, target)
         else:
             an.finding(
                 R.BAD_CALL_ARGUMENT,
                 f"{how} calls {func.module}.{func.name} on a value computed at load time "
-                f"({_describe(payload)})",
+                f"({_describe(payload)}); the bytes it deserialises cannot be scanned",
                 o,
                 i,
             )
@@ -617,6 +857,18 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def check_build(inst: object, st: object) -> None:
         offset, index = op_pos, op_index
+        if isinstance(inst, Obj):
+            cls = _class_of(inst)
+            entry = cls.entry if cls is not None else None
+            if isinstance(entry, Allowed):
+                if entry.check is Check.PARTIAL:
+                    # partial.__setstate__((func, args, kwds, dict)) replaces the function.
+                    if isinstance(st, tuple) and st:
+                        check_partial_func(st[0], "BUILD")
+                    else:
+                        check_partial_func(st, "BUILD")
+                elif entry.check is Check.EXTERNAL_FILE:
+                    check_external_file(st, offset, index)
         if isinstance(inst, Global):
             an.finding(
                 R.SUSPICIOUS_BUILD,
@@ -643,6 +895,20 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                         index,
                     )
 
+    def check_external_file(st: object, offset: int, index: int) -> None:
+        name = st.get("filename") if isinstance(st, SDict) else None
+        if type(name) is str and _PLAIN_FILE_NAME.fullmatch(name):
+            return
+        an.finding(
+            R.JOBLIB_EXTERNAL_ARRAY,
+            f"legacy joblib array wrapper names the file {_describe(name)}, which is not a "
+            "plain file name next to the model: it reads (and unpickles) a file chosen by the "
+            "pickle",
+            offset,
+            index,
+            severity=Severity.HIGH,
+        )
+
     # ---------------------------------------------------------------- opcode handlers
     def op_mark(pos: int) -> int:
         nonlocal stack
@@ -653,8 +919,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return pos
 
     def op_stop(pos: int) -> int:
-        stack.pop()
-        raise _Stop(pos)
+        raise _Stop(pos, stack.pop())
 
     def op_pop(pos: int) -> int:
         if stack:
@@ -826,6 +1091,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_append(pos: int) -> int:
         value = stack.pop()
         target = stack[-1]
+        if track:
+            flows(value, "is stored in a list")
         if isinstance(target, SList):
             target.extend([value])
         elif not isinstance(target, (Obj, Unknown)):
@@ -835,6 +1102,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_appends(pos: int) -> int:
         items = pop_mark()
         target = stack[-1]
+        flows_all(items, "is stored in a list")
         if isinstance(target, SList):
             target.extend(items)
         elif not isinstance(target, (Obj, Unknown)):
@@ -845,6 +1113,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         st = stack.pop()
         inst = stack[-1]
         check_build(inst, st)
+        if track:
+            flows(st, "is set as object state by BUILD")
         if isinstance(inst, Obj):
             inst.state = st
             func = inst.func
@@ -892,6 +1162,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_dict(pos: int) -> int:
         items = pop_mark()
+        flows_all(items, "is stored in a dict")
         d = SDict()
         for k in range(0, len(items) - 1, 2):
             d.set(items[k], items[k + 1])
@@ -936,6 +1207,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_list(pos: int) -> int:
         items = pop_mark()
+        flows_all(items, "is stored in a list")
         lst = SList()
         lst.extend(items)
         stack.append(lst)
@@ -972,6 +1244,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         value = stack.pop()
         key = stack.pop()
         target = stack[-1]
+        if track:
+            flows((key, value), "is stored in a dict")
         if isinstance(target, SDict):
             target.set(key, value)
         elif not isinstance(target, (Obj, Unknown)):
@@ -981,6 +1255,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_setitems(pos: int) -> int:
         items = pop_mark()
         target = stack[-1]
+        flows_all(items, "is stored in a dict")
         if isinstance(target, SDict):
             pairs = target.items
             target.count += len(items) // 2
@@ -1086,6 +1361,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_additems(pos: int) -> int:
         items = pop_mark()
         target = stack[-1]
+        flows_all(items, "is stored in a set")
         if isinstance(target, SSet):
             target.extend(items)
         elif not isinstance(target, (Obj, Unknown)):
@@ -1094,7 +1370,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_frozenset(pos: int) -> int:
         s = SSet(frozen=True)
-        s.extend(pop_mark())
+        items = pop_mark()
+        flows_all(items, "is stored in a set")
+        s.extend(items)
         stack.append(s)
         return pos
 
@@ -1258,8 +1536,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         table[code] = fn
 
     def run_stream(analyser: _Analyser, start: int, stream_joblib: bool) -> tuple[int, bool]:
-        nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending
-        nonlocal op_pos, op_index, max_marks
+        nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending, getattrs
+        nonlocal op_pos, op_index, max_marks, track
         an = analyser
         mv = analyser.buf
         buf = raw = analyser.raw
@@ -1270,6 +1548,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         metastack = []
         memo = {}
         pending = {}
+        getattrs = []
+        track = False
         op_pos = start
         op_index = 0
         max_marks = analyser.max_marks
@@ -1299,6 +1579,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             except _Stop as stop:
                 ok = True
                 pos = stop.args[0]
+                if track:
+                    flows(stop.args[1], "is the result of the pickle")
             except (_Limit, LimitExceeded) as exc:
                 if not an.shadow:
                     ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", an.at(op_pos, op_index))
@@ -1321,6 +1603,11 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 an.opcodes = count
                 for g in pending.values():
                     an.report_global(g, "imports", g.offset, g.index)
+                for g in getattrs:
+                    # getattr is acceptable only when every use was a checked
+                    # getattr(AllowlistedClass, "name") call.
+                    if g.escaped or not g.safe:
+                        an.report_global(g, "imports", g.offset, g.index)
             return pos, ok
         finally:
             # Drop the stream's references (the data may be a mapping the caller closes).
@@ -1332,8 +1619,29 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             metastack = []
             memo = {}
             pending = {}
+            getattrs = []
 
     return run_stream
+
+
+_PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
+
+
+def _class_of(obj: Obj) -> Global | None:
+    """The class an object was created from: NEWOBJ's class or _reconstructor's first argument."""
+    func = obj.func
+    if not isinstance(func, Global):
+        return None
+    entry = func.entry
+    if (
+        isinstance(entry, Allowed)
+        and entry.check in (Check.RECONSTRUCTOR, Check.NEWOBJ)
+        and isinstance(obj.args, tuple)
+        and obj.args
+        and isinstance(obj.args[0], Global)
+    ):
+        return obj.args[0]
+    return func
 
 
 def _wrapper_layout(st: object) -> tuple[int, int, bool, bool] | str:
