@@ -17,6 +17,7 @@ listed under ``"not_covered"`` in the output; nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import pickle
@@ -470,13 +471,26 @@ def same(a: Any, b: Any, depth: int = 0) -> bool:
         import numpy as np
 
         if isinstance(a, np.ndarray):
-            return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+            if a.dtype != b.dtype or a.shape != b.shape:
+                return False
+            if a.dtype.hasobject:
+                pairs = zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
+                return all(same(x, y, depth + 1) for x, y in pairs)
+            if a.dtype.names:  # compare fields: padding bytes are undefined
+                return all(a[f].tobytes() == b[f].tobytes() for f in a.dtype.names)
+            return a.tobytes() == b.tobytes()
+    if isinstance(a, functools.partial):
+        return a.func is b.func and same((a.args, a.keywords), (b.args, b.keywords), depth + 1)
+    if mod == "scipy" and hasattr(a, "tocoo"):
+        return a.shape == b.shape and a.dtype == b.dtype and (a != b).nnz == 0
     if isinstance(a, dict):
         return list(a) == list(b) and all(same(a[k], b[k], depth + 1) for k in a)
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y, depth + 1) for x, y in zip(a, b, strict=True))
     if hasattr(a, "__dict__") and not isinstance(a, type) and mod in ("sklearn", "torch"):
         return same(vars(a), vars(b), depth + 1)
+    if mod == "sklearn" and hasattr(a, "__getstate__"):  # Cython objects (trees)
+        return same(a.__getstate__(), b.__getstate__(), depth + 1)
     try:
         return pickle.dumps(a, protocol=4) == pickle.dumps(b, protocol=4)
     except Exception:  # noqa: BLE001 - unpicklable results are compared by repr
