@@ -198,7 +198,12 @@ def _sklearn() -> Iterator[tuple[str, Any]]:
         ("KNNImputer", impute.KNNImputer(), X, None),
         ("SelectKBest", feature_selection.SelectKBest(k=2), X, y),
         ("VarianceThreshold", feature_selection.VarianceThreshold(), X, None),
-        ("RFE", feature_selection.RFE(linear_model.LogisticRegression(), n_features_to_select=2), X, y),
+        (
+            "RFE",
+            feature_selection.RFE(linear_model.LogisticRegression(), n_features_to_select=2),
+            X,
+            y,
+        ),
         ("TfidfVectorizer", feature_extraction.text.TfidfVectorizer(), text, None),
         ("CountVectorizer", feature_extraction.text.CountVectorizer(), text, None),
         ("HashingVectorizer", feature_extraction.text.HashingVectorizer(), text, None),
@@ -225,7 +230,9 @@ def _sklearn() -> Iterator[tuple[str, Any]]:
         ),
         (
             "TransformedTargetRegressor",
-            compose.TransformedTargetRegressor(linear_model.Ridge(), func=np.log1p, inverse_func=np.expm1),
+            compose.TransformedTargetRegressor(
+                linear_model.Ridge(), func=np.log1p, inverse_func=np.expm1
+            ),
             X,
             Xpos[:, 0],
         ),
@@ -249,51 +256,60 @@ def _sklearn() -> Iterator[tuple[str, Any]]:
             else:
                 est.fit(data, target)
         yield f"sklearn.{name}", est
-    yield "sklearn.unfitted-estimators", [
-        linear_model.LogisticRegression(),
-        ensemble.RandomForestClassifier(),
-        preprocessing.StandardScaler(),
-    ]
+    yield (
+        "sklearn.unfitted-estimators",
+        [
+            linear_model.LogisticRegression(),
+            ensemble.RandomForestClassifier(),
+            preprocessing.StandardScaler(),
+        ],
+    )
 
 
 def _numpy() -> Iterator[tuple[str, Any]]:
     import numpy as np
 
-    yield "numpy.arrays", {
-        "f8": np.arange(6.0).reshape(2, 3),
-        "f4-fortran": np.asfortranarray(np.ones((3, 2), dtype="f4")),
-        "i1": np.arange(5, dtype="i1"),
-        "u8": np.arange(5, dtype="u8"),
-        "bool": np.array([True, False]),
-        "c16": np.array([1 + 2j]),
-        "f2": np.ones(3, dtype="f2"),
-        "U": np.array(["ab", "c"]),
-        "S": np.array([b"ab", b"c"]),
-        "datetime64": np.array(["2024-01-01"], dtype="datetime64[D]"),
-        "timedelta64": np.array([3], dtype="timedelta64[s]"),
-        "object": np.array([1, "a", None], dtype=object),
-        "structured": np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
-        "subarray": np.zeros(2, dtype=("f4", (3,))),
-        "empty": np.empty((0, 3)),
-        "scalar-f8": np.float64(1.5),
-        "scalar-i4": np.int32(7),
-        "scalar-bool": np.bool_(True),
-        "dtype": np.dtype("f8"),
-        "types": [np.float32, np.number],
-    }
+    yield (
+        "numpy.arrays",
+        {
+            "f8": np.arange(6.0).reshape(2, 3),
+            "f4-fortran": np.asfortranarray(np.ones((3, 2), dtype="f4")),
+            "i1": np.arange(5, dtype="i1"),
+            "u8": np.arange(5, dtype="u8"),
+            "bool": np.array([True, False]),
+            "c16": np.array([1 + 2j]),
+            "f2": np.ones(3, dtype="f2"),
+            "U": np.array(["ab", "c"]),
+            "S": np.array([b"ab", b"c"]),
+            "datetime64": np.array(["2024-01-01"], dtype="datetime64[D]"),
+            "timedelta64": np.array([3], dtype="timedelta64[s]"),
+            "object": np.array([1, "a", None], dtype=object),
+            "structured": np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
+            "subarray": np.zeros(2, dtype=("f4", (3,))),
+            "empty": np.empty((0, 3)),
+            "scalar-f8": np.float64(1.5),
+            "scalar-i4": np.int32(7),
+            "scalar-bool": np.bool_(True),
+            "dtype": np.dtype("f8"),
+            "types": [np.float32, np.number],
+        },
+    )
     yield "numpy.matrix", np.matrix([[1, 2], [3, 4]])
     yield "numpy.recarray", np.rec.fromrecords([(1, "a"), (2, "b")], names="x,y")
     yield "numpy.record", np.rec.fromrecords([(1, 2.0)], names="x,y")[0]
     yield "numpy.masked", np.ma.masked_array([1, 2, 3], mask=[0, 1, 0])
-    yield "numpy.random", {
-        "RandomState": np.random.RandomState(1),
-        "Generator": np.random.default_rng(1),
-        "PCG64DXSM": np.random.Generator(np.random.PCG64DXSM(1)),
-        "Philox": np.random.Philox(1),
-        "SFC64": np.random.SFC64(1),
-        "MT19937": np.random.MT19937(1),
-        "SeedSequence": np.random.SeedSequence(1),
-    }
+    yield (
+        "numpy.random",
+        {
+            "RandomState": np.random.RandomState(1),
+            "Generator": np.random.default_rng(1),
+            "PCG64DXSM": np.random.Generator(np.random.PCG64DXSM(1)),
+            "Philox": np.random.Philox(1),
+            "SFC64": np.random.SFC64(1),
+            "MT19937": np.random.MT19937(1),
+            "SeedSequence": np.random.SeedSequence(1),
+        },
+    )
 
 
 def _scipy() -> Iterator[tuple[str, Any]]:
@@ -302,11 +318,14 @@ def _scipy() -> Iterator[tuple[str, Any]]:
     from scipy import stats
 
     dense = np.eye(3)
-    yield "scipy.sparse", {
-        kind: getattr(sp, f"{kind}_{shape}")(dense)
-        for kind in ("csr", "csc", "coo", "lil", "dok", "dia", "bsr")
-        for shape in ("matrix", "array")
-    }
+    yield (
+        "scipy.sparse",
+        {
+            kind: getattr(sp, f"{kind}_{shape}")(dense)
+            for kind in ("csr", "csc", "coo", "lil", "dok", "dia", "bsr")
+            for shape in ("matrix", "array")
+        },
+    )
     yield "scipy.stats.frozen", [stats.norm(0, 1), stats.poisson(3), stats.gamma(2.0)]
 
 
@@ -337,21 +356,25 @@ def _pandas() -> Iterator[tuple[str, Any]]:
     )
     yield "pandas.DataFrame-all-dtypes", frame
     yield "pandas.Series", pd.Series([1.5, 2.5], index=["a", "b"], name="s")
-    yield "pandas.MultiIndex", pd.DataFrame(
-        {"v": [1, 2]}, index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)])
+    yield (
+        "pandas.MultiIndex",
+        pd.DataFrame({"v": [1, 2]}, index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)])),
     )
-    yield "pandas.indexes", [
-        pd.RangeIndex(5),
-        pd.CategoricalIndex(["a", "b"]),
-        pd.IntervalIndex.from_breaks([0, 1, 2]),
-        pd.PeriodIndex(["2024-01"], freq="M"),
-        pd.TimedeltaIndex(["1 day"]),
-        pd.Timestamp("2024-01-01", tz="UTC"),
-        pd.Timedelta("1 day"),
-        pd.Period("2024-01", freq="M"),
-        pd.NaT,
-        pd.offsets.MonthEnd(2),
-    ]
+    yield (
+        "pandas.indexes",
+        [
+            pd.RangeIndex(5),
+            pd.CategoricalIndex(["a", "b"]),
+            pd.IntervalIndex.from_breaks([0, 1, 2]),
+            pd.PeriodIndex(["2024-01"], freq="M"),
+            pd.TimedeltaIndex(["1 day"]),
+            pd.Timestamp("2024-01-01", tz="UTC"),
+            pd.Timedelta("1 day"),
+            pd.Period("2024-01", freq="M"),
+            pd.NaT,
+            pd.offsets.MonthEnd(2),
+        ],
+    )
 
 
 def _torch_objects() -> Iterator[tuple[str, Any]]:
@@ -373,21 +396,24 @@ def _torch_objects() -> Iterator[tuple[str, Any]]:
     opt.step()
     sched = torch.optim.lr_scheduler.StepLR(opt, 1)
     yield "torch.optimizer", {"opt": opt.state_dict(), "sched": sched.state_dict()}
-    yield "torch.tensors", {
-        "f32": torch.arange(4.0),
-        "bf16": torch.ones(2, dtype=torch.bfloat16),
-        "i64": torch.arange(3),
-        "bool": torch.tensor([True]),
-        "param": torch.nn.Parameter(torch.ones(2)),
-        "quint8": torch.quantize_per_tensor(torch.ones(4), 0.1, 0, torch.quint8),
-        "qint8-channel": torch.quantize_per_channel(
-            torch.ones(2, 2), torch.tensor([0.1, 0.2]), torch.tensor([0, 0]), 0, torch.qint8
-        ),
-        "sparse": torch.eye(2).to_sparse(),
-        "size": torch.Size([2, 3]),
-        "dtype": torch.float16,
-        "device": torch.device("cpu"),
-    }
+    yield (
+        "torch.tensors",
+        {
+            "f32": torch.arange(4.0),
+            "bf16": torch.ones(2, dtype=torch.bfloat16),
+            "i64": torch.arange(3),
+            "bool": torch.tensor([True]),
+            "param": torch.nn.Parameter(torch.ones(2)),
+            "quint8": torch.quantize_per_tensor(torch.ones(4), 0.1, 0, torch.quint8),
+            "qint8-channel": torch.quantize_per_channel(
+                torch.ones(2, 2), torch.tensor([0.1, 0.2]), torch.tensor([0, 0]), 0, torch.qint8
+            ),
+            "sparse": torch.eye(2).to_sparse(),
+            "size": torch.Size([2, 3]),
+            "dtype": torch.float16,
+            "device": torch.device("cpu"),
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ files

@@ -713,8 +713,6 @@ _TORCH_ENUMS = (
 )
 
 _PANDAS_CLASSES = (
-    "pandas.arrays:ArrowExtensionArray",
-    "pandas.arrays:ArrowStringArray",
     "pandas.arrays:BooleanArray",
     "pandas.arrays:DatetimeArray",
     "pandas.arrays:FloatingArray",
@@ -725,7 +723,6 @@ _PANDAS_CLASSES = (
     "pandas.arrays:SparseArray",
     "pandas.arrays:StringArray",
     "pandas.arrays:TimedeltaArray",
-    "pandas:ArrowDtype",
     "pandas:BooleanDtype",
     "pandas:Categorical",
     "pandas:CategoricalDtype",
@@ -981,8 +978,6 @@ _add(
             "object_",
             "datetime64",
             "timedelta64",
-            "intc",
-            "uintc",
             "longlong",
             "ulonglong",
         )
@@ -1373,7 +1368,6 @@ _add(
     "called while loading",
     [
         *_SKLEARN_METRICS,
-        "sklearn.metrics._scorer:_passthrough_scorer",
         "sklearn.utils.validation:check_array",
     ],
 )
@@ -1401,8 +1395,6 @@ _add(
         "pandas._libs.tslibs.timestamps:_unpickle_timestamp",
         "pandas._libs.tslibs.timedeltas:_timedelta_unpickle",
         "pandas._libs.tslibs.nattype:_nat_unpickle",
-        "pandas._libs.tslibs.offsets:_unpickle_offset",
-        "pandas._libs.tslibs.period:_unpickle_period",
         "pandas.core.indexes.base:_new_Index",
         "pandas.core.indexes.datetimes:_new_DatetimeIndex",
         "pandas.core.indexes.period:_new_PeriodIndex",
@@ -1517,7 +1509,7 @@ _add(
     _T,
     "tensor and storage types rebuilt for their data",
     [
-        "torch._tensor:Tensor",
+        "torch:Tensor",
         "torch.nn.parameter:Parameter",
         "torch.nn.parameter:Buffer",
         "torch.storage:UntypedStorage",
@@ -1553,8 +1545,7 @@ for _old, _new in (
     ("scipy.sparse.csr:csr_matrix", "scipy.sparse._csr:csr_matrix"),
     ("scipy.sparse.csc:csc_matrix", "scipy.sparse._csc:csc_matrix"),
     ("scipy.sparse.coo:coo_matrix", "scipy.sparse._coo:coo_matrix"),
-    ("zoneinfo._zoneinfo:ZoneInfo", "zoneinfo:ZoneInfo"),
-    ("torch:Tensor", "torch._tensor:Tensor"),
+    ("torch._tensor:Tensor", "torch:Tensor"),
     ("torch:UntypedStorage", "torch.storage:UntypedStorage"),
     ("torch:TypedStorage", "torch.storage:TypedStorage"),
     ("pandas.core.frame:DataFrame", "pandas:DataFrame"),

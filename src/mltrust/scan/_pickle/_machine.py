@@ -1424,6 +1424,16 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             )
             raise _Limit("joblib array size unknown")
         count, itemsize, hasobject, aligned = info
+        if hasobject is None:
+            an.finding(
+                R.JOBLIB_ARRAY_UNRESOLVED,
+                "joblib NumpyArrayWrapper: its dtype has object fields but its pickled flags "
+                "say it has none, so numpy would read raw file bytes as object pointers",
+                offset,
+                index,
+                severity=Severity.HIGH,
+            )
+            raise _Limit("joblib array dtype forges object pointers")
         if hasobject:
             inner_end, ok = an.stream(pos, joblib=False)
             if not ok:
@@ -1644,7 +1654,7 @@ def _class_of(obj: Obj) -> Global | None:
     return func
 
 
-def _wrapper_layout(st: object) -> tuple[int, int, bool, bool] | str:
+def _wrapper_layout(st: object) -> tuple[int, int, bool | None, bool] | str:
     """(element count, item size, has objects, aligned) of a NumpyArrayWrapper state."""
     if not isinstance(st, SDict):
         return "its state is not a constant dict"
@@ -1665,29 +1675,86 @@ def _wrapper_layout(st: object) -> tuple[int, int, bool, bool] | str:
     return count, itemsize, hasobject, alignment is not None
 
 
-def _dtype_layout(dtype: object) -> tuple[int, bool] | str:
-    if not (
+def _is_dtype(dtype: object) -> bool:
+    return (
         isinstance(dtype, Obj)
         and isinstance(dtype.func, Global)
         and dtype.func.target in ("numpy:dtype", "numpy.core.multiarray:dtype")
         and isinstance(dtype.args, tuple)
-        and dtype.args
+        and bool(dtype.args)
         and type(dtype.args[0]) is str
-    ):
+    )
+
+
+def _dtype_holds_objects(dtype: object, depth: int = 0) -> bool | str:
+    """Whether a dtype's structure (type code, subarray base, field types) holds objects.
+
+    NumPy decides ``hasobject`` from the *flags* in the pickled state, not from the structure,
+    so the two are compared by the caller: a structure with objects under flags without them
+    makes NumPy read raw file bytes as object pointers.
+    """
+    if depth > 16:
+        return "dtype nested too deep"
+    if not _is_dtype(dtype):
+        return f"a field or subarray dtype {_describe(dtype)} is not a constant numpy.dtype"
+    obj = cast("Obj", dtype)
+    code = cast("str", cast("tuple[object, ...]", obj.args)[0])
+    if code.lstrip("<>|=").startswith("O"):
+        return True
+    st = obj.state
+    if st is None:
+        return False
+    if not isinstance(st, tuple) or len(st) < 5:
+        return f"dtype state {_describe(st)} is not understood"
+    subarray, fields = st[2], st[4]
+    parts: list[object] = []
+    if subarray is not None:
+        if not (isinstance(subarray, tuple) and len(subarray) == 2):
+            return f"dtype subarray {_describe(subarray)} is not understood"
+        parts.append(subarray[0])
+    if fields is not None:
+        if not isinstance(fields, SDict):
+            return f"dtype fields {_describe(fields)} are not a constant dict"
+        for _, spec in fields.items:
+            if not (isinstance(spec, tuple) and spec):
+                return f"dtype field {_describe(spec)} is not understood"
+            parts.append(spec[0])
+    for part in parts:
+        inner = _dtype_holds_objects(part, depth + 1)
+        if inner is not False:
+            return inner
+    return False
+
+
+def _dtype_layout(dtype: object) -> tuple[int, bool | None] | str:
+    """(item size, has objects) of a wrapper's dtype; ``None`` for "has objects" when the
+    pickled flags hide object fields (NumPy would read raw bytes as object pointers)."""
+    if not _is_dtype(dtype):
         return f"its dtype {_describe(dtype)} is not a constant numpy.dtype"
-    m = _DTYPE_STR.fullmatch(dtype.args[0].split("[", 1)[0])
+    obj = cast("Obj", dtype)
+    code = cast("str", cast("tuple[object, ...]", obj.args)[0])
+    m = _DTYPE_STR.fullmatch(code.split("[", 1)[0])
     if m is None:
-        return f"dtype code {dtype.args[0]!r} is not understood"
+        return f"dtype code {code!r} is not understood"
     kind, digits = m.group(1), m.group(2)
     elsize = -1
-    flags = 0
-    st = dtype.state
-    if isinstance(st, tuple) and len(st) >= 8:
-        if type(st[5]) is int:
-            elsize = st[5]
-        if type(st[7]) is int:
-            flags = st[7]
-    if kind == "O" or flags & 1:
+    flags = -1
+    st = obj.state
+    if st is not None:
+        if not (isinstance(st, tuple) and len(st) in (8, 9)):
+            return f"dtype state {_describe(st)} is not understood"
+        if type(st[5]) is not int or type(st[7]) is not int:
+            return "dtype state has a computed element size or flags"
+        elsize = st[5]
+        flags = st[7]
+    structure = _dtype_holds_objects(obj)
+    if isinstance(structure, str):
+        return structure
+    # NumPy's hasobject: the flags when the state gives them, else the type code.
+    has_objects = bool(flags & 1) if flags >= 0 else structure
+    if structure and not has_objects:
+        return 8, None
+    if has_objects:
         return 8, True
     if elsize > 0 and kind in "VSUa":
         # numpy honours the stored element size only for flexible types.
@@ -1696,12 +1763,12 @@ def _dtype_layout(dtype: object) -> tuple[int, bool] | str:
         sizes = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "e": 2, "f": 4, "d": 8}
         if kind in sizes:
             return sizes[kind], False
-        return f"dtype code {dtype.args[0]!r} has no size"
+        return f"dtype code {code!r} has no size"
     n = int(digits)
     if kind == "U":
         n *= 4
     if n <= 0:
-        return f"dtype code {dtype.args[0]!r} has no size"
+        return f"dtype code {code!r} has no size"
     return n, False
 
 
