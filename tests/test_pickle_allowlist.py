@@ -190,9 +190,9 @@ def _problem_of_type(target: str) -> str | None:
     if not isinstance(cls, type):
         return f"{target} is allowlisted as a type but is {cls!r}"
     site = _setstate_site(cls)
-    if site is not None and "__pyx" not in site and "__setstate_cython__" not in site:
-        if site not in _REVIEWED_SETSTATE:
-            return f"{target} is rebuilt by unreviewed {site}"
+    reviewed = site is None or "__pyx" in site or site in _REVIEWED_SETSTATE
+    if not reviewed:
+        return f"{target} is rebuilt by unreviewed {site}"
     return None
 
 
