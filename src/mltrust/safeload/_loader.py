@@ -15,7 +15,8 @@ from typing import IO, Any
 from mltrust.config import ScanConfig
 from mltrust.errors import ConfigError, InputError, LimitExceeded, UnsafeModelError
 from mltrust.findings import Finding, Severity
-from mltrust.scan._pickle._policy import judge_global
+from mltrust.scan._pickle._allowlist import Check
+from mltrust.scan._pickle._policy import canonical, judge_global
 
 __all__ = ["RestrictedUnpickler", "load", "load_joblib", "load_torch"]
 
@@ -76,7 +77,34 @@ def _checked_find_class(
     verdict = judge_global(module, name, config)
     if not verdict.allowed:
         raise UnsafeModelError(f"refused to import {module}.{name}: {verdict.reason}")
+    entry = verdict.entry
+    if entry is not None and entry.check is Check.EXTERNAL_FILE:
+        raise UnsafeModelError(
+            f"refused to import {module}.{name}: it loads an array from another file named in "
+            "the pickle (legacy joblib); re-save the model with a current joblib"
+        )
+    if entry is not None and entry.check is Check.NESTED_BYTES:
+        # The nested deserialiser runs with this same allowlist, not with the library's
+        # unrestricted loader.
+        if canonical(module, name) == ("torch.storage", "_load_from_bytes"):
+            return _nested_torch_loader(config)
+        raise UnsafeModelError(f"refused to import {module}.{name}: a nested deserialiser")
     return base(module, name)
+
+
+def _nested_torch_loader(config: ScanConfig) -> Callable[[bytes], Any]:
+    """``torch.storage._load_from_bytes`` with the restricted unpickler (same result)."""
+
+    def load_from_bytes(b: bytes) -> Any:
+        import torch
+
+        if type(b) is not bytes:
+            raise UnsafeModelError("refused to load: nested torch bytes are not bytes")
+        return torch.load(
+            io.BytesIO(b), weights_only=False, pickle_module=_torch_pickle_module(config)
+        )
+
+    return load_from_bytes
 
 
 def _guarded_getattr(config: ScanConfig) -> Callable[..., Any]:
