@@ -178,7 +178,10 @@ _DENY: dict[str, list[_Entry]] = {
     "smtplib": [("*", _H, _SYS, "network access (SMTP)")],
     "telnetlib": [("*", _H, _SYS, "network access (telnet)")],
     "poplib": [("*", _H, _SYS, "network access")],
-    "imaplib": [("*", _H, _SYS, "network access")],
+    "imaplib": [
+        ("IMAP4_stream", _C, _EXEC, "runs a shell command as its transport"),
+        ("*", _H, _SYS, "network access"),
+    ],
     "nntplib": [("*", _H, _SYS, "network access")],
     "xmlrpc": [("*", _H, _SYS, "network access (XML-RPC)")],
     "requests": [("*", _H, _SYS, "network access (HTTP)")],
@@ -309,6 +312,20 @@ _DENY: dict[str, list[_Entry]] = {
     ],
     "pandas.core.computation": [("*", _C, _EXEC, "evaluates expressions")],
     "scipy.io": [("*", _H, _SYS, "reads and writes files")],
+    # Code-running helpers from public scanner advisories (picklescan, fickling, modelscan).
+    "idlelib": [("*", _C, _EXEC, "IDLE internals that evaluate or run code")],
+    "lib2to3": [("*", _C, _EXEC, "evaluates grammar strings or unpickles grammar files")],
+    "_pyrepl": [("*", _C, _EXEC, "REPL pagers that run shell commands")],
+    "test": [("*", _C, _EXEC, "CPython test helpers that spawn interpreters")],
+    "torch.utils.bottleneck": [("*", _C, _EXEC, "profiles (executes) a code string")],
+    "torch.utils.collect_env": [("*", _C, _EXEC, "runs shell commands")],
+    "torch.utils._config_module": [("*", _C, _EXEC, "unpickles nested configuration bytes")],
+    "torch.utils.data": [("*", _C, _EXEC, "data-pipe decoders that unpickle bytes")],
+    "torch.fx": [("*", _C, _EXEC, "evaluates guard expressions and generated code")],
+    "torch._inductor": [("*", _C, _EXEC, "compiles and runs generated code")],
+    "torch.utils": [("*", _H, _GAD, "PyTorch utilities (files, processes, code generation)")],
+    "mlflow": [("*", _H, _SYS, "runs projects and reads remote artifacts")],
+    "mlflow.projects": [("*", _C, _EXEC, "runs project entry points (shell commands)")],
     "scipy.stats._continuous_distns": [
         (
             "*_gen",
