@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Case", "cases", "main", "same", "scan_case"]
+__all__ = ["Case", "cases", "installed_test_data", "main", "same", "scan_case"]
 
 
 @dataclass(frozen=True)
@@ -330,6 +330,19 @@ def _scipy() -> Iterator[tuple[str, Any]]:
 
 
 def _pandas() -> Iterator[tuple[str, Any]]:
+    import pandas as pd
+
+    # String data in NumPy-backed (python) storage; pyarrow-backed data is a separate case.
+    with pd.option_context("mode.string_storage", "python"):
+        yield from _pandas_objects()
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return
+    yield "pandas.pyarrow-strings", pd.Series(["a", None, "c"], dtype="string[pyarrow]")
+
+
+def _pandas_objects() -> Iterator[tuple[str, Any]]:
     import numpy as np
     import pandas as pd
 
@@ -466,10 +479,13 @@ def cases() -> tuple[list[Case], list[str]]:
         except ImportError:
             missing.append(label)
             continue
-        for name, obj in factory():
-            out.extend(_saved(name, obj))
-            if is_torch:
-                out.extend(_torch_saved(name, obj))
+        with warnings.catch_warnings():
+            # deprecation notices of the libraries (quantized tensors, sklearn defaults)
+            warnings.simplefilter("ignore")
+            for name, obj in factory():
+                out.extend(_saved(name, obj))
+                if is_torch:
+                    out.extend(_torch_saved(name, obj))
     for module in _OPTIONAL:
         try:
             importlib.import_module(module)
@@ -555,9 +571,49 @@ def scan_case(case: Case) -> dict[str, Any]:
     }
 
 
+#: File names of serialized test data that libraries ship inside their packages.
+_DATA_SUFFIXES = (".pkl", ".pickle", ".npy", ".npz", ".joblib", ".pt", ".pth")
+
+
+def installed_test_data() -> list[dict[str, Any]]:
+    """Scan the pickles/arrays that installed packages ship (their own test data).
+
+    Every file in site-packages whose name says pickle, NumPy, joblib or PyTorch data (also
+    compressed joblib test files such as ``x.pkl.gz``); returns one row per file with its
+    medium-or-above findings.
+    """
+    import os
+    import sysconfig
+
+    from mltrust.findings import Severity
+    from mltrust.scan import scan_bytes
+
+    root = sysconfig.get_paths()["purelib"]
+    rows: list[dict[str, Any]] = []
+    for folder, _dirs, files in os.walk(root):
+        if os.sep + "mltrust" in folder:
+            continue
+        for fname in sorted(files):
+            low = fname.lower()
+            if not (low.endswith(_DATA_SUFFIXES) or ".pkl" in low or ".pickle" in low):
+                continue
+            path = os.path.join(folder, fname)
+            with open(path, "rb") as fh:
+                data = fh.read()
+            result = scan_bytes(data, path)
+            loud = [
+                f"{f.severity.value} {f.rule_id} {f.message}"
+                for f in result.findings
+                if f.severity >= Severity.MEDIUM
+            ]
+            rows.append({"path": os.path.relpath(path, root), "findings": loud})
+    return rows
+
+
 def main(argv: list[str]) -> int:
     all_cases, missing = cases()
     rows = [scan_case(c) for c in all_cases]
+    shipped = installed_test_data()
     uses: dict[str, set[str]] = {}
     for row in rows:
         for target, kinds in row["uses"].items():
@@ -566,6 +622,7 @@ def main(argv: list[str]) -> int:
         "cases": rows,
         "globals": {t: sorted(k) for t, k in sorted(uses.items())},
         "not_covered": missing,
+        "installed_test_data": shipped,
         "loud": sum(1 for r in rows if r["findings"]),
         "load_mismatch": sum(1 for r in rows if r["load"] != "same"),
     }
@@ -575,9 +632,12 @@ def main(argv: list[str]) -> int:
             fh.write(text)
     else:
         sys.stdout.write(text + "\n")
+    flagged = sum(1 for r in shipped if r["findings"])
     print(
         f"{len(rows)} files, {report['loud']} with medium+ findings, "
-        f"{report['load_mismatch']} where mltrust.load differs; not covered: {missing}",
+        f"{report['load_mismatch']} where mltrust.load differs; not covered: {missing}; "
+        f"test data shipped in installed packages: {flagged} of {len(shipped)} flagged "
+        f"({100.0 * flagged / max(1, len(shipped)):.1f}%)",
         file=sys.stderr,
     )
     return 0

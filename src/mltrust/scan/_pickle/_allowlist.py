@@ -27,6 +27,9 @@ What is deliberately NOT here, with the reason:
 * SciPy distribution objects (``scipy.stats.*_gen``): ``rv_generic.__setstate__`` runs
   ``exec`` on the ``_parse_arg_template`` string from the pickle's state. A pickled frozen
   distribution (``stats.norm(0, 1)``) therefore needs a code-executing class and is reported.
+* pyarrow-backed pandas data (``pyarrow.lib._restore_array`` and friends): pyarrow rebuilds
+  arrays from pickled buffers without validating offsets, so a crafted file makes later reads
+  go out of bounds. NumPy-backed pandas data (``string[python]``) is listed.
 * ``numpy.vectorize``, ``functools.partial`` over anything but a listed function,
   ``builtins.getattr`` on anything but a listed method: they store or reach arbitrary callables.
 * ``numpy.matrix`` / ``pathlib`` classes called on strings; anything that reads files, starts
@@ -935,6 +938,8 @@ _add(
         "numpy._core.multiarray:scalar",
         "numpy._core.numeric:_frombuffer",
         "numpy.ma.core:_mareconstruct",
+        # numpy 0.x/1.x pickles: ndarray.__new__(subtype, shape, dtype), kept by numpy 2
+        "numpy.core._internal:_reconstruct",
     ],
 )
 _add(_C, "a dtype from a type code; its state arrives by BUILD", ["numpy:dtype"])
@@ -1534,6 +1539,7 @@ for _old, _new in (
     ("numpy.core.multiarray:scalar", "numpy._core.multiarray:scalar"),
     ("numpy.core.numeric:_frombuffer", "numpy._core.numeric:_frombuffer"),
     ("numpy.ma:MaskedConstant", "numpy.ma.core:MaskedConstant"),
+    ("numpy.matrixlib.defmatrix:matrix", "numpy:matrix"),
     ("numpy.ma.core:MaskedArray", "numpy.ma:MaskedArray"),
     ("numpy.core.records:recarray", "numpy.rec:recarray"),
     ("numpy.core.records:record", "numpy:record"),
