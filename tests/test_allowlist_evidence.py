@@ -25,10 +25,8 @@ def _evidence() -> ModuleType:
 
 
 EV = _evidence()
-#: Flagged on purpose: SciPy distributions (rv_generic.__setstate__ runs exec on pickled state)
-#: and pyarrow-backed pandas data (pyarrow.lib._restore_array rebuilds arrays from buffers it
-#: does not validate, so a crafted file makes later reads go out of bounds).
-FLAGGED_BY_DESIGN = {"scipy.stats.frozen", "pandas.pyarrow-strings"}
+#: Flagged on purpose: SciPy distributions (rv_generic.__setstate__ runs exec on pickled state).
+FLAGGED_BY_DESIGN = {"scipy.stats.frozen"}
 #: Rules of the pickle analyser (other scanners' findings are their own tests' business).
 _OURS = ("MLT-PKL-", "MLT-JBL-")
 

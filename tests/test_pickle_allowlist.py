@@ -25,7 +25,7 @@ from mltrust.scan._pickle import judge_global
 from mltrust.scan._pickle._allowlist import ALLOWLIST, Use
 
 #: Libraries whose entries may be absent from this environment (then they are skipped).
-_OPTIONAL_ROOTS = {"pytz", "dateutil"}
+_OPTIONAL_ROOTS = {"pytz", "dateutil", "pyarrow"}
 
 #: ``__setstate__`` implementations reviewed: each only restores attributes from data.
 _REVIEWED_SETSTATE = {
@@ -68,6 +68,7 @@ _REVIEWED_SETSTATE = {
     "numpy.random.bit_generator:BitGenerator.__setstate__",  # state dict of integers
     "numpy.random.mtrand:RandomState.__setstate__",  # MT19937 key array
     "pandas._libs.arrays:NDArrayBacked.__setstate__",  # (ndarray, dtype) pair
+    "pandas.core.arrays.arrow.array:ArrowExtensionArray.__setstate__",  # chunked_array(data)
     "pandas._libs.tslibs.offsets:RelativeDeltaOffset.__setstate__",  # offset keywords
     "pandas._libs.tslibs.timedeltas:Timedelta.__setstate__",  # integer value and unit
     "pandas._libs.tslibs.timestamps:_Timestamp.__setstate__",  # integer value, tz, unit

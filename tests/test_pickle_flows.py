@@ -363,3 +363,17 @@ def test_legacy_joblib_wrapper_naming_another_file(
     assert worst(fs) >= severity, loud(fs)
     assert "MLT-JBL-003" in {f.rule_id for f in fs}
     assert_refused(data, canary, even_if_tolerated=True)
+
+
+def test_pyarrow_array_with_forged_offsets_is_refused_by_the_loader() -> None:
+    # pyarrow rebuilds arrays from pickled buffers without validating them; mltrust.load
+    # validates every rebuilt array, so out-of-bounds offsets are an error, not a later read.
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    data = pickle.dumps(pd.array(["ab", "cd"], dtype="string[pyarrow]"), 4)
+    assert not isinstance(mltrust.load(data), Exception)
+    offsets = struct.pack("<3q", 0, 2, 4)  # large_string: 64-bit offsets
+    assert offsets in data
+    forged = data.replace(offsets, struct.pack("<3q", 0, 2, 1 << 40))
+    with pytest.raises(UnsafeModelError, match="pyarrow"):
+        mltrust.load(forged)

@@ -83,6 +83,8 @@ def _checked_find_class(
             f"refused to import {module}.{name}: it loads an array from another file named in "
             "the pickle (legacy joblib); re-save the model with a current joblib"
         )
+    if canonical(module, name) == ("pyarrow.lib", "_restore_array"):
+        return _validated_arrow_restore(base(module, name))
     if entry is not None and entry.check is Check.NESTED_BYTES:
         # The nested deserialiser runs with this same allowlist, not with the library's
         # unrestricted loader.
@@ -90,6 +92,21 @@ def _checked_find_class(
             return _nested_torch_loader(config)
         raise UnsafeModelError(f"refused to import {module}.{name}: a nested deserialiser")
     return base(module, name)
+
+
+def _validated_arrow_restore(restore: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """pyarrow rebuilds arrays from pickled buffers without checking them; validate fully so
+    that a crafted offset buffer is an error now instead of an out-of-bounds read later."""
+
+    def restore_array(data: Any) -> Any:
+        array = restore(data)
+        try:
+            array.validate(full=True)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid and friends
+            raise UnsafeModelError(f"refused to load: invalid pyarrow array data: {exc}") from None
+        return array
+
+    return restore_array
 
 
 def _nested_torch_loader(config: ScanConfig) -> Callable[[bytes], Any]:

@@ -27,9 +27,11 @@ What is deliberately NOT here, with the reason:
 * SciPy distribution objects (``scipy.stats.*_gen``): ``rv_generic.__setstate__`` runs
   ``exec`` on the ``_parse_arg_template`` string from the pickle's state. A pickled frozen
   distribution (``stats.norm(0, 1)``) therefore needs a code-executing class and is reported.
-* pyarrow-backed pandas data (``pyarrow.lib._restore_array`` and friends): pyarrow rebuilds
-  arrays from pickled buffers without validating offsets, so a crafted file makes later reads
-  go out of bounds. NumPy-backed pandas data (``string[python]``) is listed.
+Listed with a caveat: pyarrow-backed pandas data (pandas 3 stores strings in pyarrow when it is
+installed). ``pyarrow.lib._restore_array`` rebuilds an array from pickled buffers without
+validating them, so a crafted file can make *later* reads go out of bounds (a crash or a memory
+disclosure, not code run at load time). ``mltrust.load`` replaces it with a version that runs
+``Array.validate(full=True)`` on every rebuilt array; other loaders do not.
 * ``numpy.vectorize``, ``functools.partial`` over anything but a listed function,
   ``builtins.getattr`` on anything but a listed method: they store or reach arbitrary callables.
 * ``numpy.matrix`` / ``pathlib`` classes called on strings; anything that reads files, starts
@@ -1426,6 +1428,18 @@ _add(
     ["pandas._libs.arrays:NDArrayBacked"],
 )
 _add(_V, "pandas' missing-value singleton", ["pandas:NA"])
+_add(
+    _T,
+    "pyarrow-backed pandas arrays: __setstate__ wraps the rebuilt pyarrow arrays",
+    ["pandas.arrays:ArrowStringArray", "pandas.arrays:ArrowExtensionArray"],
+)
+_add(_C, "a pandas dtype wrapping a pyarrow type", ["pandas:ArrowDtype"])
+_add(
+    _C,
+    "pyarrow's array unpicklers: a type looked up by alias name, a buffer over bytes, an "
+    "array rebuilt from (type, length, buffers); see the caveat in the module docstring",
+    ["pyarrow.lib:type_for_alias", "pyarrow.lib:py_buffer", "pyarrow.lib:_restore_array"],
+)
 _add(
     _C,
     "pandas dtypes and scalars rebuilt by their own __reduce__ from strings and numbers "
