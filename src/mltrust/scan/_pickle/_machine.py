@@ -6,9 +6,25 @@ and memo - but with symbolic values (:mod:`._values`). Imports are judged by
 they are met, so a payload followed by garbage is still reported (it would run before the parse
 error). Large strings and byte strings are skipped by offset.
 
+How each global is *used* is judged too (:mod:`._allowlist`): a class allowlisted as a type
+may be rebuilt (NEWOBJ, ``copyreg._reconstructor``/``__newobj__``, a call without arguments)
+but calling it with pickle-supplied arguments is reported; a value is never called; a callable
+is judged by its arguments. Allowed functions that call one of their arguments
+(``_rebuild_from_type_v2``, NumPy's random-state constructors) have that inner call judged as
+if the pickle made it. *Restricted* callables - nested deserialisers such as
+``torch.storage._load_from_bytes`` and ``getattr`` - are acceptable only as the callable of a
+checked direct call; once one is imported, every value stored into a container, BUILD state,
+argument or the result is checked for it (wherever it flows, including through the memo), and
+a flow anywhere else is reported. What is NOT followed: what a listed class's own methods do
+with its state after loading (``__setstate__`` implementations are reviewed instead, see
+``tests/test_pickle_allowlist.py``).
+
 joblib files are pickles with raw array bytes written after each ``NumpyArrayWrapper``'s BUILD;
 the machine computes the size of that data from the wrapper's state and skips it (or analyses
-the nested pickle of an object array), then goes on with the outer pickle.
+the nested pickle of an object array), then goes on with the outer pickle. Whether NumPy will
+unpickle that data is decided the way NumPy decides it - by the dtype flags in the pickled
+state - and a dtype whose fields hold objects under flags that say otherwise (NumPy would read
+raw bytes as object pointers) is reported.
 """
 
 from __future__ import annotations
