@@ -344,13 +344,15 @@ def _torch_pickle_module(config: ScanConfig) -> Any:
         # No persistent_load method: torch assigns its own to the instance (storages), and a
         # method here would shadow it; without one a persistent id raises UnpicklingError.
         def __init__(self, file: IO[bytes], **kwargs: Any) -> None:
-            super().__init__(file)
+            # torch passes pickle_load_args (encoding for Python 2 checkpoints) through.
+            options = {k: v for k, v in kwargs.items() if k in ("encoding", "errors")}
+            super().__init__(file, **options)
 
         def find_class(self, module: str, name: str) -> Any:
             return _checked_find_class(super().find_class, module, name, config)
 
     def _load_one(file: IO[bytes], **kwargs: Any) -> Any:
-        return _TorchUnpickler(file).load()
+        return _TorchUnpickler(file, **kwargs).load()
 
     return types.SimpleNamespace(
         __name__="mltrust.safeload.restricted_pickle",
