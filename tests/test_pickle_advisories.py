@@ -155,8 +155,16 @@ ADVISORIES: list[tuple[str, str, str, tuple[object, ...]]] = [
     ("fickling-GHSA-m6fh-58r7-x697", "_posixsubprocess", "fork_exec", (["/bin/sh"],)),
     ("fickling-GHSA-m6fh-58r7-x697/site", "site", "addsitedir", ("/tmp",)),
     ("fickling-GHSA-m6fh-58r7-x697/atexit", "atexit", "register", ("PY",)),
-    ("fickling-GHSA-955r-x9j8-7rhh", "_operator", "methodcaller", ("system", CMD)),
-    ("fickling-GHSA-q5qq-mvfm-j35x", "subprocess", "_args_from_interpreter_flags", ()),
+    ("GHSA-955r-x9j8-7rhh", "_operator", "methodcaller", ("system", CMD)),
+    ("fickling-GHSA-q5qq-mvfm-j35x/ctypes", "ctypes", "CDLL", ("./payload.so",)),
+    ("fickling-GHSA-q5qq-mvfm-j35x/importlib", "importlib", "import_module", ("os",)),
+    (
+        "fickling-GHSA-q5qq-mvfm-j35x/multiprocessing",
+        "multiprocessing.util",
+        "spawnv_passfds",
+        (b"/bin/sh", [], []),
+    ),
+    ("fickling-GHSA-wfq2-52f7-7qvj", "runpy", "run_path", ("/tmp/payload.py",)),
     ("fickling-GHSA-h4rm-mm56-xf63", "builtins", "exec", ("PY",)),
     # modelscan issue #338 (execution primitives missing from its denylist)
     (
@@ -265,6 +273,14 @@ def test_picklescan_issue_14_memo_confusion_put_and_memoize(canary: Path) -> Non
     fs = _findings(data)
     assert _worst(fs) is Severity.CRITICAL
     assert any("os.system" in f.message for f in fs)
+    _refused(data, canary)
+
+
+def test_fickling_GHSA_mxhj_88fx_4pcv_obj_call_whose_result_is_popped(canary: Path) -> None:
+    # OBJ calls os.system, POP discards the result: the call still ran.
+    data = b"(cos\nsystem\nS'touch " + str(canary).encode() + b"'\no0N."
+    fs = _findings(data)
+    assert _worst(fs) is Severity.CRITICAL, [(f.rule_id, f.message) for f in fs]
     _refused(data, canary)
 
 
