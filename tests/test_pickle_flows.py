@@ -377,3 +377,18 @@ def test_pyarrow_array_with_forged_offsets_is_refused_by_the_loader() -> None:
     forged = data.replace(offsets, struct.pack("<3q", 0, 2, 1 << 40))
     with pytest.raises(UnsafeModelError, match="pyarrow"):
         mltrust.load(forged)
+
+
+def test_numpy_dtype_flags_hiding_object_fields_in_a_plain_pickle() -> None:
+    # Only allowlisted globals: _reconstruct, ndarray, dtype. The dtype's pickled flags say "no
+    # objects" while a field is an object, so ndarray.__setstate__ copies raw bytes into object
+    # pointers (the real unpickler then dereferences attacker-chosen addresses).
+    arr = np.zeros(1, dtype=[("a", "O"), ("b", "f8")])
+    data = pickle.dumps(arr, 2)
+    assert loud(findings(data)) == []
+    marker = b"K\x10K\x01K\x1bt"  # elsize 16, alignment 1, flags 27 (objects), TUPLE
+    assert marker in data
+    forged = data.replace(marker, b"K\x10K\x01K\x00t", 1)
+    fs = findings(forged)
+    assert worst(fs) >= Severity.HIGH, loud(fs)
+    assert any("object pointers" in f.message for f in fs)

@@ -911,6 +911,34 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                         index,
                     )
 
+    def check_dtype_flags(dtype: Obj) -> None:
+        st = dtype.state
+        if not (
+            isinstance(st, tuple) and len(st) >= 5 and (st[2] is not None or st[4] is not None)
+        ):
+            return  # no fields or subarray: the type code alone decides
+        structure = _dtype_holds_objects(dtype)
+        if isinstance(structure, str):
+            an.finding(
+                R.SUSPICIOUS_BUILD,
+                f"BUILD gives a numpy dtype fields or a subarray the analysis cannot resolve "
+                f"({structure}), so whether numpy reads raw bytes as object pointers is unknown",
+                op_pos,
+                op_index,
+                severity=Severity.MEDIUM,
+            )
+            return
+        layout = _dtype_layout(dtype)
+        if isinstance(layout, tuple) and layout[1] is None:
+            an.finding(
+                R.SUSPICIOUS_BUILD,
+                "BUILD gives a numpy dtype object fields under flags that say it has none: "
+                "numpy then copies raw bytes from the pickle into object pointers (memory "
+                "corruption that can be turned into code execution)",
+                op_pos,
+                op_index,
+            )
+
     def check_external_file(st: object, offset: int, index: int) -> None:
         name = st.get("filename") if isinstance(st, SDict) else None
         if type(name) is str and _PLAIN_FILE_NAME.fullmatch(name):
@@ -1134,6 +1162,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         if isinstance(inst, Obj):
             inst.state = st
             func = inst.func
+            if isinstance(func, Global) and func.target in _DTYPE_TARGETS:
+                check_dtype_flags(inst)
             if joblib and isinstance(func, Global) and func.target == _JOBLIB_WRAPPER:
                 stack[-1] = Unknown("joblib array")
                 return joblib_array(pos, st)
@@ -1691,15 +1721,34 @@ def _wrapper_layout(st: object) -> tuple[int, int, bool | None, bool] | str:
     return count, itemsize, hasobject, alignment is not None
 
 
-def _is_dtype(dtype: object) -> bool:
-    return (
+#: Targets that build a numpy dtype from a type code (its state then comes by BUILD).
+_DTYPE_TARGETS = frozenset({"numpy:dtype", "numpy.core.multiarray:dtype"})
+
+
+#: Scalar types numpy.dtype is called with instead of a type code (record arrays).
+_DTYPE_TYPE_CODES = {"numpy:record": "V", "numpy:void": "V", "numpy:object_": "O"}
+
+
+def _dtype_code(dtype: object) -> str | None:
+    """The type code a ``numpy.dtype(...)`` call was made with, or None if not a constant."""
+    if not (
         isinstance(dtype, Obj)
         and isinstance(dtype.func, Global)
-        and dtype.func.target in ("numpy:dtype", "numpy.core.multiarray:dtype")
+        and dtype.func.target in _DTYPE_TARGETS
         and isinstance(dtype.args, tuple)
-        and bool(dtype.args)
-        and type(dtype.args[0]) is str
-    )
+        and dtype.args
+    ):
+        return None
+    first = dtype.args[0]
+    if type(first) is str:
+        return first
+    if isinstance(first, Global):
+        return _DTYPE_TYPE_CODES.get(":".join(canonical(first.module, first.name)))
+    return None
+
+
+def _is_dtype(dtype: object) -> bool:
+    return _dtype_code(dtype) is not None
 
 
 def _dtype_holds_objects(dtype: object, depth: int = 0) -> bool | str:
@@ -1714,7 +1763,7 @@ def _dtype_holds_objects(dtype: object, depth: int = 0) -> bool | str:
     if not _is_dtype(dtype):
         return f"a field or subarray dtype {_describe(dtype)} is not a constant numpy.dtype"
     obj = cast("Obj", dtype)
-    code = cast("str", cast("tuple[object, ...]", obj.args)[0])
+    code = cast("str", _dtype_code(obj))
     if code.lstrip("<>|=").startswith("O"):
         return True
     st = obj.state
@@ -1748,7 +1797,7 @@ def _dtype_layout(dtype: object) -> tuple[int, bool | None] | str:
     if not _is_dtype(dtype):
         return f"its dtype {_describe(dtype)} is not a constant numpy.dtype"
     obj = cast("Obj", dtype)
-    code = cast("str", cast("tuple[object, ...]", obj.args)[0])
+    code = cast("str", _dtype_code(obj))
     m = _DTYPE_STR.fullmatch(code.split("[", 1)[0])
     if m is None:
         return f"dtype code {code!r} is not understood"
