@@ -392,3 +392,17 @@ def test_numpy_dtype_flags_hiding_object_fields_in_a_plain_pickle() -> None:
     fs = findings(forged)
     assert worst(fs) >= Severity.HIGH, loud(fs)
     assert any("object pointers" in f.message for f in fs)
+
+
+def test_numpy_dtype_field_outside_its_element() -> None:
+    # A structured dtype whose field offset lies beyond the element size: indexing the array
+    # reads (and assigning writes) outside its memory.
+    arr = np.zeros(1, dtype=[("a", "f8")])
+    data = pickle.dumps(arr, 2)
+    assert loud(findings(data)) == []
+    marker = b"K\x00\x86"  # the field spec (dtype, offset 0) as BININT1 0 + TUPLE2
+    assert data.count(marker) == 1
+    forged = data.replace(marker, b"J\x00\x00\x10\x00\x86")  # offset 1 MiB
+    fs = findings(forged)
+    assert worst(fs) >= Severity.HIGH, loud(fs)
+    assert any("outside the array's memory" in f.message for f in fs)

@@ -928,6 +928,15 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 severity=Severity.MEDIUM,
             )
             return
+        outside = _dtype_field_outside(dtype)
+        if outside is not None:
+            an.finding(
+                R.SUSPICIOUS_BUILD,
+                f"BUILD gives a numpy dtype {outside}: numpy reads and writes that field "
+                "outside the array's memory (memory corruption)",
+                op_pos,
+                op_index,
+            )
         layout = _dtype_layout(dtype)
         if isinstance(layout, tuple) and layout[1] is None:
             an.finding(
@@ -1789,6 +1798,38 @@ def _dtype_holds_objects(dtype: object, depth: int = 0) -> bool | str:
         if inner is not False:
             return inner
     return False
+
+
+def _dtype_field_outside(dtype: Obj) -> str | None:
+    """A field or subarray that does not fit in the element size the state declares."""
+    st = dtype.state
+    if not (isinstance(st, tuple) and len(st) >= 6 and type(st[5]) is int):
+        return None
+    elsize = st[5]
+    parts: list[tuple[object, int, int, str]] = []  # (dtype, offset, count, what)
+    subarray, fields = st[2], st[4]
+    if isinstance(subarray, tuple) and len(subarray) == 2:
+        shape = subarray[1]
+        count = 1
+        for d in shape if isinstance(shape, tuple) else (shape,):
+            if type(d) is not int or d < 0:
+                return f"a subarray shape {_describe(shape)} that is not constant"
+            count *= d
+        parts.append((subarray[0], 0, count, "subarray"))
+    if isinstance(fields, SDict):
+        for name, spec in fields.items:
+            if isinstance(spec, tuple) and len(spec) >= 2:
+                if type(spec[1]) is not int:
+                    return f"a field {_describe(name)} whose offset is not constant"
+                parts.append((spec[0], spec[1], 1, f"field {_describe(name)}"))
+    for part, offset, count, what in parts:
+        layout = _dtype_layout(part)
+        if isinstance(layout, str):
+            continue  # reported as unresolved by the caller's structure check if it matters
+        size = layout[0] * count
+        if offset < 0 or offset + size > elsize:
+            return f"{what} at bytes {offset}..{offset + size} of a {elsize}-byte element"
+    return None
 
 
 def _dtype_layout(dtype: object) -> tuple[int, bool | None] | str:
