@@ -406,3 +406,24 @@ def test_numpy_dtype_field_outside_its_element() -> None:
     fs = findings(forged)
     assert worst(fs) >= Severity.HIGH, loud(fs)
     assert any("outside the array's memory" in f.message for f in fs)
+
+
+def test_joblib_wrapper_created_by_reconstructor_is_read_like_joblib() -> None:
+    # joblib reads raw array data after the BUILD of any NumpyArrayWrapper instance, also one
+    # created by copyreg._reconstructor instead of NEWOBJ; the analyser must skip the same bytes.
+    buf = io.BytesIO()
+    joblib.dump(np.arange(8.0), buf, protocol=2)
+    data = buf.getvalue()
+    head = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    assert head in data
+    i = data.index(head)
+    j = data.index(b")\x81", i)
+    rebuilt = (
+        data[:i]
+        + b"ccopyreg\n_reconstructor\n"
+        + data[i:j]
+        + b"cbuiltins\nobject\nN\x87R"
+        + data[j + 2 :]
+    )
+    assert np.array_equal(joblib.load(io.BytesIO(rebuilt)), np.arange(8.0))
+    assert loud(findings(rebuilt)) == []

@@ -1173,7 +1173,10 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             func = inst.func
             if isinstance(func, Global) and func.target in _DTYPE_TARGETS:
                 check_dtype_flags(inst)
-            if joblib and isinstance(func, Global) and func.target == _JOBLIB_WRAPPER:
+            # joblib reads array data after the BUILD of *any* NumpyArrayWrapper instance,
+            # however it was created (NEWOBJ, copyreg._reconstructor, __newobj__).
+            cls = _class_of(inst) if joblib else None
+            if cls is not None and cls.target == _JOBLIB_WRAPPER:
                 stack[-1] = Unknown("joblib array")
                 return joblib_array(pos, st)
         return pos
