@@ -65,8 +65,6 @@ def test_test_data_shipped_in_installed_packages() -> None:
     for row in rows:
         for finding in row["findings"]:
             rule = finding.split()[1]
-            # Legacy joblib (< 0.10) dumps name sibling files that joblib unpickles: reported
-            # on purpose (medium), see MLT-JBL-003.
-            if rule.startswith(_OURS) and rule != "MLT-JBL-003":
+            if rule.startswith(_OURS):
                 unexpected.append((row["path"], finding))
     assert unexpected == []

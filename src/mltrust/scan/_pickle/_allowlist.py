@@ -1164,7 +1164,7 @@ _add(
 _add(
     _C,
     "legacy joblib (< 0.10) wrappers: load an array from ANOTHER file named in their state "
-    "(always reported; mltrust.load refuses them)",
+    "(always reported: low for a sibling file, high for a path; mltrust.load refuses them)",
     ["joblib.numpy_pickle_compat:NDArrayWrapper", "joblib.numpy_pickle_compat:ZNDArrayWrapper"],
     Check.EXTERNAL_FILE,
 )

@@ -179,10 +179,10 @@ JOBLIB_EXTERNAL_ARRAY = define_rule(
     "MLT-JBL-003",
     "joblib-external-array",
     "A legacy joblib (< 0.10) array wrapper loads an array from another file named in the "
-    "pickle; joblib reads that file with pickle enabled, so what runs depends on a file this "
-    "scan did not see (high when the name is not a plain file name next to the model). "
-    "mltrust.load refuses these files.",
-    Severity.MEDIUM,
+    "pickle, and joblib reads that file with pickle enabled. Low when the name is a plain file "
+    "name next to the model (that file is part of the model folder and is scanned with it); "
+    "high when the name reaches elsewhere (a path, '..'). mltrust.load refuses both.",
+    Severity.LOW,
     cwe=502,
     atlas=_ATLAS,
     remediation="Re-save the model with a current joblib (one self-contained file).",
