@@ -65,6 +65,10 @@ def test_test_data_shipped_in_installed_packages() -> None:
     for row in rows:
         for finding in row["findings"]:
             rule = finding.split()[1]
+            # Legacy (< 0.10) joblib files in joblib's own test data name sibling .npy files:
+            # reported medium by design (a scan of one file cannot vouch for another).
+            if rule == "MLT-JBL-003" and "/joblib/test/data/" in row["path"]:
+                continue
             if rule.startswith(_OURS):
                 unexpected.append((row["path"], finding))
     assert unexpected == []

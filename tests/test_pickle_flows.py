@@ -353,7 +353,7 @@ def _legacy(filename: str) -> bytes:
 
 @pytest.mark.parametrize(
     ("filename", "severity"),
-    [("model.pkl_01.npy", Severity.LOW), ("../../../tmp/evil.npy", Severity.HIGH)],
+    [("model.pkl_01.npy", Severity.MEDIUM), ("../../../tmp/evil.npy", Severity.HIGH)],
 )
 def test_legacy_joblib_wrapper_naming_another_file(
     filename: str, severity: Severity, canary: Path

@@ -179,10 +179,11 @@ JOBLIB_EXTERNAL_ARRAY = define_rule(
     "MLT-JBL-003",
     "joblib-external-array",
     "A legacy joblib (< 0.10) array wrapper loads an array from another file named in the "
-    "pickle, and joblib reads that file with pickle enabled. Low when the name is a plain file "
-    "name next to the model (that file is part of the model folder and is scanned with it); "
-    "high when the name reaches elsewhere (a path, '..'). mltrust.load refuses both.",
-    Severity.LOW,
+    "pickle, and joblib reads that file with pickle enabled. Medium when the name is a plain "
+    "file name next to the model: a scan of this file alone cannot vouch for that one (scan the "
+    "folder, and fix by re-saving); high when the name reaches elsewhere (a path, '..'). "
+    "mltrust.load refuses both.",
+    Severity.MEDIUM,
     cwe=502,
     atlas=_ATLAS,
     remediation="Re-save the model with a current joblib (one self-contained file).",
