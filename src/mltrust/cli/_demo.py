@@ -255,6 +255,9 @@ def _run(demo: _Demo) -> None:
     key = demo.keys / "demo"
     pub = demo.keys / "demo.pub"
     demo.env["MLTRUST_PASSPHRASE"] = _DEMO_PASSPHRASE
+    # The audit key (and its anchors) live outside the server's state folder, as in production,
+    # but inside the demo workspace so the demo leaves nothing in the user's config folder.
+    demo.env["MLTRUST_AUDIT_KEY"] = str(demo.root / "secrets" / "audit.key")
 
     # 1 ---------------------------------------------------------------------------------------
     demo.step(
