@@ -51,8 +51,65 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: command name -> the one-line summary `mltrust --help` shows, so that listing the commands
+#: imports none of them (numpy, torch, starlette… load only for the command that needs them).
+#: tests/test_cli_startup.py checks each line against the command's own short help.
+SUMMARIES: dict[str, str] = {
+    "attest": "Create signed attestations (scan results, SLSA provenance) about a model.",
+    "audit": "Verify and read the tamper-evident audit log of `mltrust serve`.",
+    "check": "Gate a model or project on evidence: scan, signature, ML-BOM, dependencies,...",
+    "db": "Manage the offline advisory database used by `mltrust check`.",
+    "demo": "Walk a model through its whole secured lifecycle, and replay the attacks...",
+    "evidence": "Inspect the evidence store (statements and verdicts).",
+    "formats": "List the file formats the scanner recognises by content.",
+    "init": "Scaffold a secure ML project in PATH: training to a safe format, serving...",
+    "keys": "Manage signing keys.",
+    "mlflow": "Sign, verify and promote model versions in an MLflow registry...",
+    "monitor": "Monitor data: drift between data sets or over a stream, and per-request scorers.",
+    "robustness": "Adversarial robustness of a classifier: attacks, hardening, privacy, poisoning.",
+    "rules": "List every rule mltrust can report, with severity, CWE and MITRE ATLAS mapping.",
+    "scan": "Scan model files and folders for unsafe content, without executing them.",
+    "serve": "Serve models over the Open Inference Protocol, with security built in.",
+    "sign": "Sign a model folder or file: a Sigstore bundle with the OpenSSF model-signing...",
+    "verify": "Verify a signed model against a pinned key; exit 0 verified, 1 mismatch, 2...",
+}
+
+
+#: top-level package of an optional dependency -> the extra of pyproject.toml that installs it.
+#: A command that needs a missing one ends with "pip install 'mltrust[EXTRA]'", not a traceback.
+EXTRA_OF: dict[str, str] = {
+    **dict.fromkeys(("numpy", "scipy", "sklearn", "pandas", "joblib"), "ml"),
+    **dict.fromkeys(("starlette", "uvicorn", "jwt", "httpx"), "serve"),
+    **dict.fromkeys(("cel", "celpy", "common_expression_language", "cyclonedx"), "policy"),
+    **dict.fromkeys(("bandit", "jsonschema"), "policy"),
+    **dict.fromkeys(("onnx", "onnxruntime"), "onnx"),
+    "torch": "torch",
+    "h5py": "h5",
+    "blake3": "blake3",
+    "matplotlib": "plots",
+    "mkdocs": "docs",
+    "mlflow": "mlflow",
+    "kfp": "kfp",
+    "ray": "ray",
+}
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command runs (fast startup)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            summary = SUMMARIES.get(name)
+            if summary is None:  # not in the table: import it to ask (slower, still correct)
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                summary = command.get_short_help_str(limit=formatter.width - 6 - len(name))
+            rows.append((name, summary))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
@@ -103,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("MLTRUST_DEBUG"):
             raise
+        top = (exc.name or "").split(".")[0] if isinstance(exc, ModuleNotFoundError) else ""
+        if top in EXTRA_OF:
+            click.echo(f"error: this command needs {top}, which is not installed", err=True)
+            click.echo(f"hint: pip install 'mltrust[{EXTRA_OF[top]}]'", err=True)
+            return EXIT_ERROR
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo("hint: rerun with MLTRUST_DEBUG=1 and report the traceback", err=True)
         return EXIT_ERROR
