@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
     # integrations (issue 18)
     "init": "mltrust.cli._init:init",
     "mlflow": "mltrust.cli._mlflow:mlflow",
+    "report": "mltrust.cli._report:report",
 }
 
 
@@ -66,6 +67,7 @@ SUMMARIES: dict[str, str] = {
     "keys": "Manage signing keys.",
     "mlflow": "Sign, verify and promote model versions in an MLflow registry...",
     "monitor": "Monitor data: drift between data sets or over a stream, and per-request scorers.",
+    "report": "Render reports from stored evidence (pull-request comments).",
     "robustness": "Adversarial robustness of a classifier: attacks, hardening, privacy, poisoning.",
     "rules": "List every rule mltrust can report, with severity, CWE and MITRE ATLAS mapping.",
     "scan": "Scan model files and folders for unsafe content, without executing them.",
