@@ -118,7 +118,7 @@ class CodeCollector(Collector):
     predicate_type = PREDICATE_TYPE
 
     def applies(self, ctx: CollectContext) -> bool:
-        return any(self._wanted(rel) for rel, _ in ctx.files())
+        return any(self._wanted(rel) for rel, _ in ctx.analysis_files())
 
     @staticmethod
     def _wanted(rel: str) -> bool:
@@ -136,6 +136,7 @@ class CodeCollector(Collector):
             "dangerous": [],
             "secrets": [],
             "not_analysed": [],
+            "not_evaluated": [],
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -145,7 +146,7 @@ class CodeCollector(Collector):
         files = 0
         notebooks = 0
         not_analysed: list[str] = []
-        for rel, path in ctx.files():
+        for rel, path in ctx.analysis_files():
             if not self._wanted(rel):
                 continue
             text = _read(path)
@@ -196,6 +197,7 @@ class CodeCollector(Collector):
             "dangerous": [r for r in rows if r["kind"] == "dangerous"],
             "secrets": [r for r in rows if r["kind"] == "secret"],
             "not_analysed": not_analysed,
+            "not_evaluated": ctx.not_evaluated(),
         }
         return Collected(
             self.name,

@@ -39,7 +39,7 @@ def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
     if ctx.is_file:
         return []
     out = []
-    for rel, path in ctx.files():
+    for rel, path in ctx.analysis_files():
         parts = rel.split("/")
         if len(parts) > 2 or (
             len(parts) == 2
@@ -82,6 +82,7 @@ class DependencyCollector(Collector):
             "drifting": [],
             "outdated": [],
             "errors": [],
+            "not_evaluated": [],
             "db": {"present": False, "path": "", "advisories": 0, "imported_at": ""},
         }
 
@@ -124,6 +125,7 @@ class DependencyCollector(Collector):
         section["packages"] = len({d.name for d in deps} | {d.name for d in direct_unpinned})
         section["pinned"] = len({d.name for d in deps})
         section["errors"] = errors
+        section["not_evaluated"] = ctx.not_evaluated()
         section["unpinned"] = [
             {"package": d.name, "specifier": d.specifier, "source": d.source, "line": d.line}
             for d in direct_unpinned
