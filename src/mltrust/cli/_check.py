@@ -20,8 +20,10 @@ log = logging.getLogger("mltrust.check")
 
 
 def _store_path(path: Path) -> Path:
-    root = path if path.is_dir() else path.parent
-    return root / ".mltrust" / "evidence.db"
+    """The one evidence store of a subject, shared with ``mltrust attest``."""
+    from mltrust.store import EvidenceStore
+
+    return EvidenceStore.default_path(path if path.is_dir() else path.parent)
 
 
 def _signer(sign_key: Path | None) -> tuple[Any, str | None]:

@@ -187,3 +187,14 @@ BOM_MISSING = define_rule(
     atlas=("AML.M0023",),
     remediation="Run `mltrust check` (which writes one) or provide a CycloneDX BOM.",
 )
+
+# -- evidence --------------------------------------------------------------------------------
+EVIDENCE_IGNORED = define_rule(
+    "MLT-EVD-001",
+    "untrusted-evidence-ignored",
+    "An evidence file beside the subject was ignored: it is not signed by a key passed with "
+    "--key, its signature does not verify, or it is about another subject.",
+    Severity.LOW,
+    cwe=345,
+    remediation="Sign evidence with `mltrust attest` and pass the public key with --key.",
+)
