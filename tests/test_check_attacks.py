@@ -144,7 +144,7 @@ def test_attack_deep_yaml_advisory_cannot_crash_import(tmp_path: Path, payload: 
     src = tmp_path / "osv"
     src.mkdir()
     (src / "evil.yaml").write_bytes(payload)
-    (src / "good.yaml").write_bytes(b"id: GOOD-1\naffected: []\n")
+    (src / "good.yaml").write_bytes(b"id: GOOD-1\naffected: [{package: {name: demo}}]\n")
     stats = AdvisoryDB.import_osv(src, tmp_path / "db.sqlite")
     assert (stats.advisories, stats.skipped) == (1, 1)
 

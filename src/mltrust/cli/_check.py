@@ -80,6 +80,7 @@ def run_check(
     waivers: Path | None = None,
     keys: tuple[Path, ...] = (),
     advisory_db: Path | None = None,
+    db_max_age: float = 30.0,
     image_report: Path | None = None,
     environment: bool = False,
     store: bool = True,
@@ -99,6 +100,17 @@ def run_check(
 
     if not path.exists():
         raise ConfigError(f"no such file or folder: {path}")
+    if keys:
+        try:
+            from mltrust.attest import load_public_key
+        except ImportError:
+            raise ConfigError("--key needs mltrust.attest, which is not installed") from None
+        for key in keys:
+            load_public_key(key)  # an unreadable or foreign key is a setup error, not a fail
+    if advisory_db is not None and advisory_db.exists():
+        from mltrust.advisories import AdvisoryDB
+
+        AdvisoryDB.open(advisory_db).close()  # a file that is not a database: setup error
     loaded = load_profile(profile)
     waiver_list = load_waivers(waivers) if waivers is not None else ()
     sign, signer_fp = _signer(sign_key)
@@ -106,6 +118,7 @@ def run_check(
         path=path,
         keys=keys,
         advisory_db=advisory_db,
+        advisory_max_age_days=db_max_age,
         image_report=image_report,
         environment=environment,
         scan_config=load_scan_config(search_from=path if path.is_dir() else path.parent),
@@ -178,6 +191,13 @@ def run_check(
     help="Advisory database (from `mltrust db import`) [default: the user data folder].",
 )
 @click.option(
+    "--db-max-age",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Days after which advisory data counts as stale and fails the gate (0: never).",
+)
+@click.option(
     "--image-report",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -209,6 +229,7 @@ def check(
     fmt: str,
     output: str | None,
     advisory_db: Path | None,
+    db_max_age: float,
     image_report: Path | None,
     environment: bool,
     sign_key: Path | None,
@@ -236,6 +257,7 @@ def check(
             waivers=waivers,
             keys=keys,
             advisory_db=advisory_db,
+            db_max_age=db_max_age,
             image_report=image_report,
             environment=environment,
             store=not no_store,

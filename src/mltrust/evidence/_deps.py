@@ -3,6 +3,7 @@ requirements, and requirements behind the newest version the database knows."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import re
 import time
@@ -59,6 +60,50 @@ def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
     return out
 
 
+def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> dict[str, Any]:
+    """What the policy reads about the advisory database: whether it is there, holds
+    advisories, and how old its data is (``age_days``: since its newest advisory was
+    modified, or since the import when that is unknown; -1 when unknown)."""
+    out: dict[str, Any] = {
+        "present": info is not None,
+        "path": path,
+        "advisories": 0,
+        "imported_at": "",
+        "data_as_of": "",
+        "age_days": -1.0,
+        "max_age_days": float(max_age_days),
+        "stale": True,
+        "problem": "",
+    }
+    if info is None:
+        return out
+    out["advisories"] = int(info.get("advisories", 0))
+    out["imported_at"] = str(info.get("imported_at", ""))
+    out["data_as_of"] = str(info.get("data_as_of", ""))
+    when = _parse_time(out["data_as_of"]) or _parse_time(out["imported_at"])
+    if when is not None:
+        age = (_dt.datetime.now(_dt.UTC) - when).total_seconds() / 86400
+        out["age_days"] = round(max(age, 0.0), 2)
+        out["stale"] = max_age_days > 0 and age > max_age_days
+    if out["advisories"] == 0:
+        out["problem"] = "the database holds no advisories"
+    elif out["stale"]:
+        out["problem"] = (
+            f"advisory data is {out['age_days']:.0f} days old (older than {max_age_days:g})"
+        )
+    return out
+
+
+def _parse_time(text: str) -> _dt.datetime | None:
+    if not text:
+        return None
+    try:
+        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
+
+
 def _severity_of(text: str) -> Severity:
     return Severity(text) if text in {s.value for s in Severity} else Severity.HIGH
 
@@ -83,7 +128,7 @@ class DependencyCollector(Collector):
             "outdated": [],
             "errors": [],
             "not_evaluated": [],
-            "db": {"present": False, "path": "", "advisories": 0, "imported_at": ""},
+            "db": _db_section(None, "", 0.0),
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -156,21 +201,12 @@ class DependencyCollector(Collector):
             db = AdvisoryDB.open(db_path)
         except ConfigError as exc:
             log.info("advisory database unavailable: %s", exc)
-            section["db"] = {
-                "present": False,
-                "path": str(db_path),
-                "advisories": 0,
-                "imported_at": "",
-            }
+            section["db"] = _db_section(None, str(db_path), ctx.advisory_max_age_days)
+            section["db"]["problem"] = str(exc)
         else:
             with db:
                 info = db.info()
-                section["db"] = {
-                    "present": True,
-                    "path": str(db_path),
-                    "advisories": info["advisories"],
-                    "imported_at": info["imported_at"],
-                }
+                section["db"] = _db_section(info, str(db_path), ctx.advisory_max_age_days)
                 self._match(db, deps, section, findings)
         predicate = dict(section)
         predicate["dependencies"] = [

@@ -72,6 +72,8 @@ class CollectContext:
     path: Path
     keys: tuple[Path, ...] = ()
     advisory_db: Path | None = None
+    #: Oldest advisory data (days since its newest advisory was modified) accepted as current.
+    advisory_max_age_days: float = 30.0
     image_report: Path | None = None
     environment: bool = False
     scan_config: ScanConfig = field(default_factory=ScanConfig)
