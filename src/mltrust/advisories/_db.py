@@ -37,7 +37,12 @@ from typing import Any
 import yaml
 
 from mltrust.advisories._cvss import cvss3_base_score, severity_from_score
-from mltrust.advisories._versions import is_affected, max_known_version, normalize_name
+from mltrust.advisories._versions import (
+    is_affected,
+    max_known_version,
+    normalize_name,
+    parse_version,
+)
 from mltrust.advisories._yaml import load_untrusted_yaml
 from mltrust.errors import ConfigError, InputError
 
@@ -269,6 +274,40 @@ class AdvisoryDB:
             )
             out.append((adv, json.loads(ranges), json.loads(versions)))
         self._cache[key] = out
+        return out
+
+    def allowed_affected(
+        self, name: str, specifier: str, *, ecosystem: str = "PyPI", limit: int = 20
+    ) -> list[tuple[Advisory, list[str]]]:
+        """For a range requirement: each advisory with the versions it names (its explicit
+        list and range bounds) that ``specifier`` allows and that are affected. Versions an
+        advisory does not name are not guessed."""
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            spec = SpecifierSet(specifier)
+        except InvalidSpecifier:
+            return []
+        out = []
+        for adv, ranges, versions in self._entries(normalize_name(name), ecosystem):
+            candidates = set(versions)
+            for rng in ranges:
+                for event in rng.get("events", []):
+                    for key in ("introduced", "last_affected"):
+                        value = event.get(key)
+                        if value and value != "0":
+                            candidates.add(value)
+            allowed = []
+            for v in candidates:
+                pv = parse_version(v)
+                if (
+                    pv is not None
+                    and spec.contains(pv, prereleases=True)
+                    and is_affected(v, ranges, versions)
+                ):
+                    allowed.append(pv)
+            if allowed:
+                out.append((adv, [str(v) for v in sorted(allowed)[-limit:]]))
         return out
 
     def matches(self, name: str, version: str, *, ecosystem: str = "PyPI") -> list[Match]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,11 @@ from mltrust.errors import ConfigError
 from mltrust.evidence import _rules
 from mltrust.evidence._depsources import (
     Dependency,
-    DependencyFileError,
     Drift,
+    Problem,
+    dependency_kind,
     environment_dependencies,
-    parse_lock,
-    parse_pyproject,
-    parse_requirements,
+    read_dependency_file,
 )
 from mltrust.evidence.interface import CollectContext, Collected, Collector
 from mltrust.findings import Finding, Location, Severity
@@ -30,34 +28,16 @@ __all__ = ["DependencyCollector", "dependency_files"]
 log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/dependencies/v1"
-_REQUIREMENTS = re.compile(r"^requirements([-_.][\w.-]*)?\.(txt|in)$|^constraints\.txt$", re.I)
-_LOCKS = ("poetry.lock", "uv.lock")
 _SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 
 
 def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
-    """Dependency declarations of the project (top level, ``requirements/`` and one level down)."""
+    """Every dependency declaration of the project, at any depth (see
+    :func:`dependency_kind`); third-party folders (virtual environments, ``node_modules``)
+    are left out and listed in ``not_evaluated``."""
     if ctx.is_file:
         return []
-    out = []
-    for rel, path in ctx.analysis_files():
-        parts = rel.split("/")
-        if len(parts) > 2 or (
-            len(parts) == 2
-            and parts[0] not in ("requirements", "deps")
-            and not _REQUIREMENTS.match(parts[1])
-        ):
-            continue
-        name = parts[-1]
-        in_folder = len(parts) == 2 and name.endswith((".txt", ".in"))
-        if (
-            in_folder
-            or _REQUIREMENTS.match(name)
-            or name in _LOCKS
-            or (name == "pyproject.toml" and len(parts) == 1)
-        ):
-            out.append((rel, path))
-    return out
+    return [(rel, path) for rel, path in ctx.analysis_files() if dependency_kind(rel)]
 
 
 def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> dict[str, Any]:
@@ -126,6 +106,7 @@ class DependencyCollector(Collector):
             "unpinned": [],
             "drifting": [],
             "outdated": [],
+            "unpinned_vulnerable": [],
             "errors": [],
             "not_evaluated": [],
             "db": _db_section(None, "", 0.0),
@@ -136,26 +117,36 @@ class DependencyCollector(Collector):
         findings: list[Finding] = []
         errors: list[str] = []
         files = dependency_files(ctx)
-        has_lock = any(Path(rel).name in _LOCKS for rel, _ in files)
         deps: list[Dependency] = []
         direct_unpinned: list[Dependency] = []
+        problems: list[Problem] = []
+        locked_folders = {
+            str(Path(rel).parent)
+            for rel, _ in files
+            if dependency_kind(rel) in ("lock", "pipfile-lock")
+        }
         for rel, path in files:
-            name = Path(rel).name
-            try:
-                if name in _LOCKS:
-                    deps.extend(parse_lock(path, rel))
-                elif name == "pyproject.toml":
-                    parsed = parse_pyproject(path, rel)
-                    deps.extend(d for d in parsed if d.pinned)
-                    if not has_lock:
-                        direct_unpinned.extend(d for d in parsed if not d.pinned)
-                else:
-                    parsed = parse_requirements(path, rel, root=ctx.root)
-                    deps.extend(d for d in parsed if d.pinned)
-                    direct_unpinned.extend(d for d in parsed if not d.pinned)
-            except DependencyFileError as exc:
-                errors.append(str(exc))
-                findings.append(Finding.of(_rules.DEP_UNREADABLE, str(exc), Location(rel)))
+            parsed = read_dependency_file(path, rel, root=ctx.root)
+            problems.extend(parsed.problems)
+            deps.extend(d for d in parsed.deps if d.pinned)
+            if parsed.lock:
+                continue
+            kind = dependency_kind(rel)
+            if kind in ("pyproject", "pipfile") and str(Path(rel).parent) in locked_folders:
+                continue  # a lock beside it pins what this file ranges over
+            direct_unpinned.extend(d for d in parsed.deps if not d.pinned)
+        for problem in problems:
+            errors.append(str(problem))
+            findings.append(
+                Finding.of(
+                    _rules.DEP_UNREADABLE,
+                    problem.message,
+                    Location(
+                        problem.source, detail=f"line {problem.line}" if problem.line else None
+                    ),
+                    extra={"line": str(problem.line)},
+                )
+            )
         drift: list[Drift] = []
         if ctx.environment:
             env_deps, drift = environment_dependencies()
@@ -208,6 +199,7 @@ class DependencyCollector(Collector):
                 info = db.info()
                 section["db"] = _db_section(info, str(db_path), ctx.advisory_max_age_days)
                 self._match(db, deps, section, findings)
+                self._ranges(db, direct_unpinned, section, findings)
         predicate = dict(section)
         predicate["dependencies"] = [
             {"name": d.name, "version": d.version, "source": d.source} for d in deps
@@ -220,6 +212,43 @@ class DependencyCollector(Collector):
             tuple(findings),
             time.perf_counter() - started,
         )
+
+    @staticmethod
+    def _ranges(
+        db: AdvisoryDB,
+        unpinned: list[Dependency],
+        section: dict[str, Any],
+        findings: list[Finding],
+    ) -> None:
+        rows: list[dict[str, Any]] = []
+        for d in unpinned:
+            if "://" in d.name or d.name.startswith((".", "/")):
+                continue
+            for adv, versions in db.allowed_affected(d.name, d.specifier):
+                shown = ", ".join(versions[-5:]) + (" ..." if len(versions) > 5 else "")
+                fixed = ", ".join(adv.fixed) or "none known"
+                rows.append(
+                    {
+                        "package": d.name,
+                        "specifier": d.specifier,
+                        "source": d.source,
+                        "line": d.line,
+                        "id": adv.id,
+                        "severity": adv.severity,
+                        "versions": versions,
+                        "fixed": list(adv.fixed),
+                    }
+                )
+                findings.append(
+                    Finding.of(
+                        _rules.DEP_RANGE_VULNERABLE,
+                        f"{d.name}{d.specifier or ' (any version)'} allows {shown}, affected by "
+                        f"{adv.id} (severity {adv.severity}; fixed in {fixed})",
+                        Location(d.source, detail=f"line {d.line}" if d.line else None),
+                        extra={"line": str(d.line), "advisory": adv.id, "package": d.name},
+                    )
+                )
+        section["unpinned_vulnerable"] = rows
 
     @staticmethod
     def _match(
@@ -253,6 +282,7 @@ class DependencyCollector(Collector):
                         f"(severity {m.advisory.severity}; fixed in {fixed})",
                         Location(d.source, detail=f"line {d.line}" if d.line else None),
                         severity=_severity_of(m.advisory.severity),
+                        extra={"line": str(d.line), "advisory": m.advisory.id, "package": d.name},
                     )
                 )
             latest = db.latest_known(d.name)

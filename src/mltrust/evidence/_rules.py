@@ -161,6 +161,16 @@ DEP_UNREADABLE = define_rule(
     remediation="Fix the file's syntax.",
 )
 
+DEP_RANGE_VULNERABLE = define_rule(
+    "MLT-DEP-007",
+    "range-allows-vulnerable-version",
+    "An unpinned requirement allows versions that a known advisory affects; an install can "
+    "pick one of them.",
+    Severity.MEDIUM,
+    cwe=1395,
+    remediation="Raise the lower bound above the fixed version, or pin a fixed version.",
+)
+
 # -- licenses --------------------------------------------------------------------------------
 LIC_UNKNOWN = define_rule(
     "MLT-LIC-001",
