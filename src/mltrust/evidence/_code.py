@@ -26,6 +26,7 @@ _MAX_BYTES = 4 * 1024 * 1024
 _SECRET_SUFFIXES = frozenset(
     {
         ".py",
+        ".pyw",
         ".ipynb",
         ".env",
         ".yaml",
@@ -58,10 +59,11 @@ _SECRET_NAMES = frozenset(
         ".npmrc",
     }
 )
-#: bandit tests covered by mltrust's own rules (or pure noise for ML code), not reported twice.
-_BANDIT_SKIP = frozenset(
-    {"B101", "B105", "B106", "B107", "B301", "B302", "B307", "B403", "B506", "B614", "B615"}
-)
+#: Low-severity bandit tests that are noise for ML code (asserts, "password" literals already
+#: judged by the secret rules, ``import pickle``). Only LOW issues of these tests are dropped:
+#: every bandit MEDIUM/HIGH issue is reported, including the deserialisation and eval tests
+#: (B301, B302, B307, B506, B614) that mltrust's own rules also cover, and B615.
+_BANDIT_NOISE = frozenset({"B101", "B105", "B106", "B107", "B403", "B404"})
 _BANDIT_SEVERITY = {"LOW": Severity.LOW, "MEDIUM": Severity.MEDIUM, "HIGH": Severity.HIGH}
 _BANDIT_CONFIDENCE = {"LOW": Confidence.LOW, "MEDIUM": Confidence.MEDIUM, "HIGH": Confidence.HIGH}
 
@@ -113,6 +115,15 @@ def _read(path: Path) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
+def _bandit_version() -> str:
+    """``bandit X.Y`` when bandit runs alongside mltrust's rules, else ``""`` (reported)."""
+    try:
+        import bandit
+    except ImportError:
+        return ""
+    return f"bandit {getattr(bandit, '__version__', '?')}"
+
+
 class CodeCollector(Collector):
     name = "code"
     predicate_type = PREDICATE_TYPE
@@ -136,6 +147,7 @@ class CodeCollector(Collector):
             "dangerous": [],
             "secrets": [],
             "not_analysed": [],
+            "bandit": "",
             "not_evaluated": [],
         }
 
@@ -156,7 +168,7 @@ class CodeCollector(Collector):
             for hit in find_secrets(text):
                 findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
             suffix = path.suffix.lower()
-            if suffix == ".py":
+            if suffix in (".py", ".pyw"):
                 sources.append(_Source(rel, text))
             elif suffix == ".ipynb":
                 notebooks += 1
@@ -197,6 +209,7 @@ class CodeCollector(Collector):
             "dangerous": [r for r in rows if r["kind"] == "dangerous"],
             "secrets": [r for r in rows if r["kind"] == "secret"],
             "not_analysed": not_analysed,
+            "bandit": _bandit_version(),
             "not_evaluated": ctx.not_evaluated(),
         }
         return Collected(
@@ -291,7 +304,7 @@ class CodeCollector(Collector):
             mgr.discover_files(list(by_file))
             mgr.run_tests()
             for issue in mgr.get_issue_list():
-                if issue.test_id in _BANDIT_SKIP:
+                if issue.test_id in _BANDIT_NOISE and str(issue.severity) == "LOW":
                     continue
                 found = by_file.get(issue.fname)
                 if found is None:

@@ -10,8 +10,8 @@ _UNSAFE_LOAD = ("AML.T0011.000", "AML.M0011")
 CODE_PICKLE_LOAD = define_rule(
     "MLT-CODE-001",
     "unsafe-deserialization-call",
-    "Code deserializes with pickle, joblib, dill or cloudpickle, which can run arbitrary code "
-    "embedded in the file it loads.",
+    "Code deserializes with pickle, joblib, dill, cloudpickle, shelve, jsonpickle or marshal, "
+    "which can run arbitrary code embedded in what it loads (marshal: crash the interpreter).",
     Severity.HIGH,
     cwe=502,
     atlas=_UNSAFE_LOAD,
@@ -52,6 +52,15 @@ CODE_EVAL_CONTENT = define_rule(
     Severity.CRITICAL,
     cwe=95,
     remediation="Parse the content as data (json, ast.literal_eval) instead of evaluating it.",
+)
+CODE_EVAL_DYNAMIC = define_rule(
+    "MLT-CODE-013",
+    "eval-of-dynamic-value",
+    "eval/exec runs a string that is not a literal; where it comes from was not proven safe.",
+    Severity.HIGH,
+    cwe=95,
+    remediation="Parse data (json, ast.literal_eval) instead of evaluating it, or waive the "
+    "finding by rule and path after review.",
 )
 CODE_REMOTE_CODE = define_rule(
     "MLT-CODE-006",
