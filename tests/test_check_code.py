@@ -65,7 +65,8 @@ def test_attack_eval_of_request_and_marshal_fail_the_gate(tmp_path: Path) -> Non
 def test_attack_other_deserialisers_fail_the_gate(tmp_path: Path, call: str) -> None:
     module = call.split(".", 1)[0] if "." in call else "os"
     (tmp_path / "job.py").write_text(
-        f"import {module}\n\n\ndef run(blob, fh, name, text, code_from_somewhere):\n    return {call}\n"
+        f"import {module}\n\n\ndef run(blob, fh, name, text, code_from_somewhere):\n"
+        f"    return {call}\n"
     )
     _, controls = _check(tmp_path)
     assert controls["no-dangerous-code"].status is ControlStatus.FAIL
