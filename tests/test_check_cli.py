@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -280,10 +281,11 @@ def test_waivers_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     folder.mkdir()
     (folder / "w.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
     waivers = tmp_path / "waivers.yaml"
+    soon = (dt.date.today() + dt.timedelta(days=300)).isoformat()
     waivers.write_text(
         "waivers:\n"
         "  - control: model-signed\n    justification: signed by the registry at release\n"
-        "    expires: 2999-12-31\n"
+        f"    expires: {soon}\n"
         "  - control: ml-bom-present\n    justification: old exception\n"
         "    expires: 2001-01-01\n"
     )

@@ -95,7 +95,7 @@ def run_check(
     from mltrust import __version__
     from mltrust.config import load_scan_config
     from mltrust.evidence import CollectContext, collect_evidence
-    from mltrust.policy import evaluate, load_profile, load_waivers
+    from mltrust.policy import control_catalogue, evaluate, load_profile, load_waivers
     from mltrust.report import CheckReport
 
     if not path.exists():
@@ -112,7 +112,16 @@ def run_check(
 
         AdvisoryDB.open(advisory_db).close()  # a file that is not a database: setup error
     loaded = load_profile(profile)
-    waiver_list = load_waivers(waivers) if waivers is not None else ()
+    waiver_list = (
+        load_waivers(
+            waivers,
+            controls=control_catalogue(loaded),
+            today=today,
+            max_days=loaded.waiver_max_days,
+        )
+        if waivers is not None
+        else ()
+    )
     sign, signer_fp = _signer(sign_key)
     ctx = CollectContext(
         path=path,
@@ -163,7 +172,8 @@ def run_check(
     "--waivers",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="YAML file of waivers (control, justification, expires, optional subject glob).",
+    help="YAML file of waivers: one finding (advisory+package, rule+path, fingerprint) or one "
+    "control, each with a justification and an expiry (docs/waivers.md).",
 )
 @click.option(
     "-k",

@@ -14,7 +14,13 @@ from typing import Any
 from mltrust.evidence import _rules
 from mltrust.evidence._code_ast import analyse_source
 from mltrust.evidence._secrets import find_secrets
-from mltrust.evidence.interface import CollectContext, Collected, Collector, severity_counts
+from mltrust.evidence.interface import (
+    CollectContext,
+    Collected,
+    Collector,
+    finding_fingerprint,
+    severity_counts,
+)
 from mltrust.findings import Confidence, Finding, Location, Rule, Severity
 
 __all__ = ["CodeCollector", "notebook_source"]
@@ -243,6 +249,7 @@ class CodeCollector(Collector):
             "cell": int(extra.get("cell", "-1")),
             "kind": kind,
             "tool": extra.get("tool", "mltrust"),
+            "fingerprint": finding_fingerprint(f),
         }
 
     @staticmethod

@@ -20,7 +20,7 @@ from mltrust.evidence._depsources import (
     environment_dependencies,
     read_dependency_file,
 )
-from mltrust.evidence.interface import CollectContext, Collected, Collector
+from mltrust.evidence.interface import CollectContext, Collected, Collector, fingerprint
 from mltrust.findings import Finding, Location, Severity
 
 __all__ = ["DependencyCollector", "dependency_files"]
@@ -107,6 +107,7 @@ class DependencyCollector(Collector):
             "drifting": [],
             "outdated": [],
             "unpinned_vulnerable": [],
+            "problems": [],
             "errors": [],
             "not_evaluated": [],
             "db": _db_section(None, "", 0.0),
@@ -163,8 +164,32 @@ class DependencyCollector(Collector):
         section["errors"] = errors
         section["not_evaluated"] = ctx.not_evaluated()
         section["unpinned"] = [
-            {"package": d.name, "specifier": d.specifier, "source": d.source, "line": d.line}
+            {
+                "package": d.name,
+                "specifier": d.specifier,
+                "source": d.source,
+                "line": d.line,
+                "rule_id": _rules.DEP_UNPINNED.id,
+                "fingerprint": fingerprint(
+                    _rules.DEP_UNPINNED.id,
+                    d.source,
+                    d.line,
+                    key=f"{d.name}{d.specifier} is not pinned to one version",
+                ),
+            }
             for d in direct_unpinned
+        ]
+        section["problems"] = [
+            {
+                "source": p.source,
+                "line": p.line,
+                "message": p.message,
+                "rule_id": _rules.DEP_UNREADABLE.id,
+                "fingerprint": fingerprint(
+                    _rules.DEP_UNREADABLE.id, p.source, p.line, key=p.message
+                ),
+            }
+            for p in problems
         ]
         for d in direct_unpinned:
             findings.append(
@@ -172,6 +197,7 @@ class DependencyCollector(Collector):
                     _rules.DEP_UNPINNED,
                     f"{d.name}{d.specifier} is not pinned to one version",
                     Location(d.source, detail=f"line {d.line}" if d.line else None),
+                    extra={"line": str(d.line)},
                 )
             )
         for x in drift:
@@ -237,6 +263,13 @@ class DependencyCollector(Collector):
                         "severity": adv.severity,
                         "versions": versions,
                         "fixed": list(adv.fixed),
+                        "rule_id": _rules.DEP_RANGE_VULNERABLE.id,
+                        "fingerprint": fingerprint(
+                            _rules.DEP_RANGE_VULNERABLE.id,
+                            d.source,
+                            d.line,
+                            key=f"{adv.id}/{d.name}",
+                        ),
                     }
                 )
                 findings.append(
@@ -265,6 +298,10 @@ class DependencyCollector(Collector):
                 entry = m.to_dict()
                 entry["source"] = d.source
                 entry["line"] = d.line
+                entry["rule_id"] = _rules.DEP_VULNERABLE.id
+                entry["fingerprint"] = fingerprint(
+                    _rules.DEP_VULNERABLE.id, d.source, d.line, key=f"{m.advisory.id}/{d.name}"
+                )
                 cves = ", ".join(entry["cve"])
                 entry["title"] = (
                     f"{d.name}=={d.version}: {m.advisory.id}"
@@ -305,6 +342,7 @@ class DependencyCollector(Collector):
                             f"{d.name}=={d.version} is {behind} major version(s) behind "
                             f"{newest} (at least; from the advisory database)",
                             Location(d.source, detail=f"line {d.line}" if d.line else None),
+                            extra={"line": str(d.line)},
                         )
                     )
         counts = dict.fromkeys(_SEVERITIES, 0)

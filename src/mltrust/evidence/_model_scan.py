@@ -25,6 +25,7 @@ from mltrust.evidence.interface import (
     CollectContext,
     Collected,
     Collector,
+    finding_fingerprint,
     severity_counts,
     walk_problems,
 )
@@ -173,13 +174,15 @@ class ModelScanCollector(Collector):
         for result in report.files:
             rel = rel_of.get(result.path, result.path)
             for f in result.findings:
-                findings.append(replace(f, location=replace(f.location, path=rel)))
+                moved = replace(f, location=replace(f.location, path=rel))
+                findings.append(moved)
                 rows.append(
                     {
                         "rule_id": f.rule_id,
                         "severity": f.severity.value,
                         "message": f.message,
                         "path": rel,
+                        "fingerprint": finding_fingerprint(moved),
                     }
                 )
         not_scanned = [

@@ -24,6 +24,8 @@ __all__ = [
     "CollectContext",
     "Collected",
     "Collector",
+    "finding_fingerprint",
+    "fingerprint",
     "severity_counts",
     "walk_problems",
 ]
@@ -53,6 +55,33 @@ ANALYSIS_PRUNE = frozenset(
         ".ruff_cache",
     }
 )
+
+
+def fingerprint(rule_id: str, path: str, line: int = 0, cell: int = -1, key: str = "") -> str:
+    """The stable identity of one finding: rule, relative path, line, notebook cell and what
+    makes it distinct on that line (an advisory and package, else the message). Waivers
+    (``fingerprint:``) and SARIF ``partialFingerprints`` use it, so two advisories on one
+    requirement line are two findings."""
+    import hashlib
+
+    text = f"{rule_id}\0{path}\0{line}\0{cell}\0{key}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def finding_fingerprint(f: Finding) -> str:
+    """:func:`fingerprint` of a collector's :class:`Finding` (see the collectors' rows)."""
+    extra = dict(f.extra)
+    if "advisory" in extra:
+        key = f"{extra['advisory']}/{extra.get('package', '')}"
+    else:
+        key = f.message
+    return fingerprint(
+        f.rule_id,
+        f.location.path,
+        int(extra.get("line", "0") or 0),
+        int(extra.get("cell", "-1") or -1),
+        key,
+    )
 
 
 def severity_counts(severities: Any) -> dict[str, int]:

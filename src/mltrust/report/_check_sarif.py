@@ -83,7 +83,11 @@ def _control_result(r: ControlResult, index: int, subject_uri: str) -> dict[str,
     return out
 
 
-def _finding_result(f: Finding, index: dict[str, int], base: str) -> dict[str, Any]:
+def _finding_result(
+    f: Finding, index: dict[str, int], base: str, waived: Any = None
+) -> dict[str, Any]:
+    from mltrust.evidence import finding_fingerprint
+
     extra = dict(f.extra)
     line = int(extra.get("line", "0") or 0)
     uri = _uri(base, f.location.path)
@@ -112,11 +116,18 @@ def _finding_result(f: Finding, index: dict[str, int], base: str) -> dict[str, A
                 }
             }
         ],
-        "partialFingerprints": {
-            "mltrustFinding/v1": f"{f.rule_id}:{uri}:{line}:{f.location.detail or ''}"
-        },
+        "partialFingerprints": {"mltrustFinding/v2": finding_fingerprint(f)},
         "properties": props,
     }
+    waiver = (waived or {}).get(out["partialFingerprints"]["mltrustFinding/v2"])
+    if waiver is not None:
+        out["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": f"{waiver.justification} (until {waiver.expires})",
+            }
+        ]
     if f.rule_id in index:
         out["ruleIndex"] = index[f.rule_id]
     return out
@@ -164,7 +175,10 @@ def check_sarif(report: CheckReport) -> dict[str, Any]:
         for i, r in enumerate(controls)
         if r.status not in (ControlStatus.PASS, ControlStatus.SKIP)
     ]
-    results.extend(_finding_result(f, finding_index, report.base) for f in report.findings)
+    results.extend(
+        _finding_result(f, finding_index, report.base, verdict.waived_findings)
+        for f in report.findings
+    )
     results.extend(_engine_results(report, finding_index, subject_uri))
     version = report.tool_version or "0"
     return {
