@@ -29,42 +29,18 @@ log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/code/v1"
 _MAX_BYTES = 4 * 1024 * 1024
-_SECRET_SUFFIXES = frozenset(
-    {
-        ".py",
-        ".pyw",
-        ".ipynb",
-        ".env",
-        ".yaml",
-        ".yml",
-        ".json",
-        ".ini",
-        ".toml",
-        ".cfg",
-        ".conf",
-        ".properties",
-        ".txt",
-        ".sh",
-        ".pem",
-        ".key",
-        ".netrc",
-        ".npmrc",
-        ".pypirc",
-    }
-)
-_SECRET_NAMES = frozenset(
-    {
-        "id_rsa",
-        "id_ecdsa",
-        "id_ed25519",
-        "id_dsa",
-        ".env",
-        "credentials",
-        ".netrc",
-        ".pypirc",
-        ".npmrc",
-    }
-)
+#: Python source analysed for dangerous code (every text file is searched for secrets).
+_CODE_SUFFIXES = frozenset({".py", ".pyw"})
+#: Bytes of one text file searched for secrets; a larger one is listed in
+#: ``secrets_not_searched`` (and a larger Python file or notebook is not analysed: a finding).
+_MAX_TEXT_BYTES = _MAX_BYTES
+
+
+def _is_env_file(name: str) -> bool:
+    low = name.lower()
+    return low.startswith(".env") or low.endswith(".env") or low == ".envrc"
+
+
 #: Low-severity bandit tests that are noise for ML code (asserts, "password" literals already
 #: judged by the secret rules, ``import pickle``). Only LOW issues of these tests are dropped:
 #: every bandit MEDIUM/HIGH issue is reported, including the deserialisation and eval tests
@@ -110,15 +86,59 @@ def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "\n".join(lines) + "\n", tuple(where)
 
 
-def _read(path: Path) -> str | None:
+def notebook_cells(raw: str) -> list[tuple[int, str]]:
+    """``(cell index, text)`` of every cell (code, markdown, raw) and every text output of a
+    notebook, for the secret search. Raises ``ValueError`` for a document that is not one."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(_MAX_BYTES + 1)
-    except OSError:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise ValueError("notebook JSON is nested too deeply") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+        raise ValueError("not a Jupyter notebook (no cells)")
+    out: list[tuple[int, str]] = []
+
+    def text_of(value: Any) -> str:
+        if isinstance(value, list):
+            return "".join(v for v in value if isinstance(v, str))
+        return value if isinstance(value, str) else ""
+
+    for index, cell in enumerate(doc["cells"]):
+        if not isinstance(cell, dict):
+            continue
+        out.append((index, text_of(cell.get("source", ""))))
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else []:
+            if not isinstance(output, dict):
+                continue
+            out.append((index, text_of(output.get("text", ""))))
+            data = output.get("data")
+            if isinstance(data, dict):
+                out.append((index, text_of(data.get("text/plain", ""))))
+    return out
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read(path: Path) -> str | None:
+    """The text of a file, or None for a binary file (a NUL in its first 8 KiB) or one that
+    cannot be read; raises :class:`_TooLarge` past :data:`_MAX_TEXT_BYTES`."""
+    from mltrust.errors import Error, LimitExceeded
+    from mltrust.evidence._depsources import decode_text
+    from mltrust.files import read_bounded
+
+    try:
+        data = read_bounded(path, _MAX_TEXT_BYTES, what="text file")
+    except LimitExceeded:
+        raise _TooLarge from None
+    except Error:
         return None
-    if len(data) > _MAX_BYTES or b"\x00" in data[:8192]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return decode_text(data)
+    if b"\x00" in data[:8192]:
         return None
-    return data.decode("utf-8", errors="replace")
+    return decode_text(data)
 
 
 def _bandit_version() -> str:
@@ -135,12 +155,7 @@ class CodeCollector(Collector):
     predicate_type = PREDICATE_TYPE
 
     def applies(self, ctx: CollectContext) -> bool:
-        return any(self._wanted(rel) for rel, _ in ctx.analysis_files())
-
-    @staticmethod
-    def _wanted(rel: str) -> bool:
-        path = Path(rel)
-        return path.suffix.lower() in _SECRET_SUFFIXES or path.name in _SECRET_NAMES
+        return bool(ctx.analysis_files())
 
     def absent(self) -> dict[str, Any]:
         return {
@@ -153,6 +168,7 @@ class CodeCollector(Collector):
             "dangerous": [],
             "secrets": [],
             "not_analysed": [],
+            "secrets_not_searched": [],
             "bandit": "",
             "not_evaluated": [],
         }
@@ -164,27 +180,50 @@ class CodeCollector(Collector):
         files = 0
         notebooks = 0
         not_analysed: list[str] = []
+        too_large: list[str] = []
         for rel, path in ctx.analysis_files():
-            if not self._wanted(rel):
+            suffix = path.suffix.lower()
+            is_code = suffix in _CODE_SUFFIXES or suffix == ".ipynb"
+            try:
+                text = _read(path)
+            except _TooLarge:
+                too_large.append(rel)
+                if is_code:
+                    not_analysed.append(rel)
+                    findings.append(
+                        self._finding(
+                            _rules.CODE_UNPARSABLE,
+                            f"larger than {_MAX_TEXT_BYTES} bytes; not analysed",
+                            rel,
+                            0,
+                            (),
+                        )
+                    )
                 continue
-            text = _read(path)
             if text is None:
                 continue
             files += 1
-            for hit in find_secrets(text):
-                findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
-            suffix = path.suffix.lower()
-            if suffix in (".py", ".pyw"):
-                sources.append(_Source(rel, text))
-            elif suffix == ".ipynb":
+            if suffix == ".ipynb":
                 notebooks += 1
                 try:
                     code, cells = notebook_source(text)
+                    for index, cell_text in notebook_cells(text):
+                        for hit in find_secrets(cell_text):
+                            findings.append(
+                                self._finding(hit.rule, hit.message, rel, hit.line, (), cell=index)
+                            )
                 except ValueError as exc:
                     not_analysed.append(rel)
                     findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
+                    for hit in find_secrets(text):
+                        findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
                     continue
                 sources.append(_Source(rel, code, cells))
+                continue
+            for hit in find_secrets(text, env_file=_is_env_file(path.name)):
+                findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
+            if suffix in _CODE_SUFFIXES:
+                sources.append(_Source(rel, text))
         for src in sources:
             try:
                 hits = list(analyse_source(src.text))
@@ -215,6 +254,7 @@ class CodeCollector(Collector):
             "dangerous": [r for r in rows if r["kind"] == "dangerous"],
             "secrets": [r for r in rows if r["kind"] == "secret"],
             "not_analysed": not_analysed,
+            "secrets_not_searched": too_large,
             "bandit": _bandit_version(),
             "not_evaluated": ctx.not_evaluated(),
         }
@@ -234,6 +274,7 @@ class CodeCollector(Collector):
             _rules.CODE_PRIVATE_KEY.id,
             _rules.CODE_TOKEN.id,
             _rules.CODE_HIGH_ENTROPY.id,
+            _rules.CODE_PASSWORD.id,
         )
         kind = (
             "secret"
@@ -263,9 +304,13 @@ class CodeCollector(Collector):
         severity: Severity | None = None,
         confidence: Confidence = Confidence.HIGH,
         tool: str = "mltrust",
+        cell: int | None = None,
     ) -> Finding:
         extra = {"line": str(line), "tool": tool}
         detail = f"line {line}" if line else None
+        if cell is not None:
+            extra["cell"] = str(cell)
+            detail = f"cell {cell}, line {line}"
         if cells and 0 < line <= len(cells):
             cell, cell_line = cells[line - 1]
             extra = {"line": str(cell_line), "cell": str(cell), "tool": tool}

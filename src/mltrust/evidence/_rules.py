@@ -111,6 +111,16 @@ CODE_HIGH_ENTROPY = define_rule(
     cwe=798,
     remediation="Move the value to a secret manager or environment variable.",
 )
+CODE_PASSWORD = define_rule(
+    "MLT-CODE-014",
+    "hard-coded-password",
+    "A password or secret is written into the project as a literal (an assignment, an env file "
+    "line or a URL).",
+    Severity.HIGH,
+    cwe=259,
+    remediation="Read it from the environment or a secret manager, remove it from history and "
+    "change it.",
+)
 CODE_UNPARSABLE = define_rule(
     "MLT-CODE-012",
     "code-not-analysed",
