@@ -380,6 +380,7 @@ def test_sarif_reports_expired_waivers_and_collector_errors(
     monkeypatch.setattr(LicenseCollector, "collect", boom)
     folder = tmp_path / "m"
     folder.mkdir()
+    (folder / "w.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
     waivers = tmp_path / "w.yaml"
     waivers.write_text("- {control: model-signed, justification: old, expires: 2001-01-01}\n")
     code, out, _ = _run(capsys, str(folder), "--waivers", str(waivers), "-f", "sarif", "--no-store")

@@ -136,6 +136,7 @@ class ModelScanCollector(Collector):
             "not_scanned_files": [],
             "formats": [],
             "links_not_followed": [],
+            "models": 0,
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -200,6 +201,7 @@ class ModelScanCollector(Collector):
             "not_scanned_files": not_scanned,
             "formats": sorted({fmt for r in report.files for fmt in r.formats}),
             "links_not_followed": links,
+            "models": len(ctx.shared["model_files"]),
         }
         predicate = report.to_dict()
         for entry in predicate["files"]:

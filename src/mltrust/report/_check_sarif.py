@@ -19,9 +19,25 @@ _SCORE = {s.value: s.security_severity for s in Severity}
 
 
 def _uri(base: str, rel: str) -> str:
+    """A relative URI for ``rel`` (relative to the checked path ``base``).
+
+    A relative ``base`` (``models/iris``) is kept as a prefix so that URIs are relative to
+    the folder the check ran in (the repository root in CI). An absolute ``base`` is made
+    relative to the current folder when it lies inside it, else dropped: SARIF consumers
+    such as GitHub code scanning need repository-relative URIs, never machine paths.
+    """
+    import os
+
     path = rel.replace("\\", "/")
-    if base not in ("", "."):
-        path = posixpath.normpath(posixpath.join(base.replace("\\", "/"), path))
+    prefix = base.replace("\\", "/")
+    if os.path.isabs(base):
+        try:
+            inside = os.path.relpath(os.path.realpath(base), os.path.realpath(os.getcwd()))
+        except ValueError:  # another drive on Windows
+            inside = ".."
+        prefix = "" if inside.startswith("..") else inside.replace("\\", "/")
+    if prefix not in ("", "."):
+        path = posixpath.normpath(posixpath.join(prefix, path))
     return path.removeprefix("./") or "."
 
 
