@@ -86,6 +86,7 @@ def run_check(
     store: bool = True,
     sign_key: Path | None = None,
     today: _dt.date | None = None,
+    jobs: int = 1,
 ) -> Any:
     """Collect, store and evaluate; returns ``(CheckReport, CollectContext)``.
 
@@ -130,6 +131,7 @@ def run_check(
         advisory_max_age_days=db_max_age,
         image_report=image_report,
         environment=environment,
+        jobs=jobs,
         scan_config=load_scan_config(search_from=path if path.is_dir() else path.parent),
     )
     bundle = collect_evidence(ctx, signer=sign)
@@ -231,6 +233,14 @@ def run_check(
     help="Also write the CycloneDX 1.6 ML-BOM to FILE.",
 )
 @click.option("--no-store", is_flag=True, help="Do not record evidence in PATH/.mltrust/.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes for the model scan.",
+)
 def check(
     path: Path,
     profile: str,
@@ -245,6 +255,7 @@ def check(
     sign_key: Path | None,
     bom_output: Path | None,
     no_store: bool,
+    jobs: int,
 ) -> int:
     """Gate a model or project on evidence: scan, signature, ML-BOM, dependencies, code,
     licenses and image vulnerabilities, evaluated against a policy profile.
@@ -272,6 +283,7 @@ def check(
             environment=environment,
             store=not no_store,
             sign_key=sign_key,
+            jobs=jobs,
         )
     finally:
         if status is not None:
