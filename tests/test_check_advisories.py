@@ -202,3 +202,16 @@ def test_garbage_db_and_key_are_setup_errors(
     assert main(["check", str(project), "--db", str(garbage), "--no-store"]) == 2
     assert main(["check", str(project), "--key", str(garbage), "--no-store"]) == 2
     capsys.readouterr()
+
+
+def test_aliases_of_one_vulnerability_are_one_finding(tmp_path: Path) -> None:
+    a = _advisory("GHSA-aaaa-bbbb-cccc", "demo", "2.0")
+    a["aliases"] = ["CVE-2099-1"]
+    b = _advisory("PYSEC-2099-1", "demo", "2.0")
+    b["aliases"] = ["CVE-2099-1", "GHSA-aaaa-bbbb-cccc"]
+    c = _advisory("PYSEC-2099-2", "demo", "2.0")
+    AdvisoryDB.import_osv(_osv_folder(tmp_path / "osv", a, b, c), tmp_path / "adv.db")
+    with AdvisoryDB.open(tmp_path / "adv.db") as db:
+        found = {m.advisory.id: m.advisory.aliases for m in db.matches("demo", "1.0")}
+    assert set(found) == {"GHSA-aaaa-bbbb-cccc", "PYSEC-2099-2"}
+    assert "PYSEC-2099-1" in found["GHSA-aaaa-bbbb-cccc"]

@@ -30,7 +30,7 @@ import sqlite3
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -311,12 +311,29 @@ class AdvisoryDB:
         return out
 
     def matches(self, name: str, version: str, *, ecosystem: str = "PyPI") -> list[Match]:
-        """Advisories affecting ``name`` at ``version`` (PEP 440 comparison)."""
+        """Advisories affecting ``name`` at ``version`` (PEP 440 comparison); records that
+        name each other as aliases are one match (the first id, with every alias)."""
         package = normalize_name(name)
         found: dict[str, Match] = {}
+        #: every id and alias of a matched advisory -> the id it was reported under
+        known: dict[str, str] = {}
         for adv, ranges, versions in self._entries(package, ecosystem):
-            if adv.id not in found and is_affected(version, ranges, versions):
-                found[adv.id] = Match(package, version, adv)
+            if adv.id in found or not is_affected(version, ranges, versions):
+                continue
+            names = {adv.id, *adv.aliases}
+            first = next((known[n] for n in sorted(names) if n in known), None)
+            if first is not None:
+                # The same vulnerability under another id (OSV lists PYSEC-, GHSA- and CVE-
+                # records of one issue): one finding, every name kept for waivers and reports.
+                kept = found[first].advisory
+                merged = tuple(sorted(set(kept.aliases) | (names - {kept.id})))
+                found[first] = Match(package, version, replace(kept, aliases=merged))
+                for n in names:
+                    known.setdefault(n, first)
+                continue
+            found[adv.id] = Match(package, version, adv)
+            for n in names:
+                known.setdefault(n, adv.id)
         return list(found.values())
 
     def latest_known(self, name: str, *, ecosystem: str = "PyPI") -> str | None:
