@@ -154,6 +154,6 @@ def test_attack_nosec_comment_does_not_waive_a_finding(tmp_path: Path) -> None:
     (tmp_path / "run.py").write_text(
         "import subprocess\n\n\ndef go(cmd):\n    subprocess.call(cmd, shell=True)  # nosec\n"
     )
-    bundle, controls = _check(tmp_path)
+    bundle, _ = _check(tmp_path)
     tools = {(f["tool"], f["line"]) for f in bundle.document["code"]["findings"]}
     assert ("bandit:B602", 5) in tools
