@@ -183,3 +183,18 @@ def test_profile_extends_default_and_sets_waiver_max(
     assert _status(report, "no-vulnerable-dependencies") == "warn"
     assert _status(report, "team-extra") == "pass"
     assert code in (0, 1)
+
+
+def test_markdown_names_waived_findings_and_not_evaluated(
+    tmp_path: Path, project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    p, db = project
+    (p / "node_modules").mkdir()
+    (p / "node_modules" / "x.js").write_text("1\n")
+    w = _waivers(
+        tmp_path, f"- {{advisory: OSV-A, package: evilpkg, justification: jj, expires: {SOON}}}\n"
+    )
+    main(["check", str(p), "--db", str(db), "--waivers", w, "-f", "markdown", "--no-store"])
+    out = capsys.readouterr()[0]
+    assert "`OSV-A in evilpkg`" in out and "jj" in out
+    assert "### Not evaluated" in out and "node_modules/" in out

@@ -168,7 +168,7 @@ def _engine_results(
     findings.extend(
         Finding.of(
             policy_rules.WAIVER_EXPIRED,
-            f"waiver for {w.control} expired on {w.expires.isoformat()} ({w.justification})",
+            f"waiver for {w.describe()} expired on {w.expires.isoformat()} ({w.justification})",
             Location(subject_uri),
         )
         for w in verdict.expired_waivers
