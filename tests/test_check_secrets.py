@@ -110,3 +110,34 @@ def test_benign_project_has_no_secret_findings(tmp_path: Path) -> None:
     secrets, controls = _secrets(tmp_path)
     assert secrets == []
     assert controls["no-committed-secrets"].status is ControlStatus.PASS
+
+
+def test_untracked_key_is_not_called_committed(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        import pytest
+
+        pytest.skip("git is not installed (the oracle that writes the index)")
+    (tmp_path / "tracked_key.pem").write_text(PEM_KEY)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "local_key.pem").write_text(PEM_KEY)
+    (tmp_path / ".gitignore").write_text("a/\n")
+    for args in (["init", "-q"], ["add", "tracked_key.pem", ".gitignore"]):
+        subprocess.run([git, *args], cwd=tmp_path, check=True, capture_output=True)
+    secrets, _ = _secrets(tmp_path)
+    by_path = {s["path"]: s for s in secrets}
+    assert by_path["tracked_key.pem"]["git"] == "tracked"
+    assert by_path["a/local_key.pem"]["git"] == "untracked"
+    assert "not committed" in by_path["a/local_key.pem"]["message"]
+    for version in ("4", "3"):
+        subprocess.run(
+            [git, "update-index", "--index-version", version],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+        secrets, _ = _secrets(tmp_path)
+        assert {s["path"]: s["git"] for s in secrets}["tracked_key.pem"] == "tracked"

@@ -243,6 +243,7 @@ class CodeCollector(Collector):
                     )
                 )
         findings.extend(self._bandit([s for s in sources if s.rel not in not_analysed]))
+        findings = self._git_state(ctx, findings)
         rows = [self._row(f) for f in findings]
         section = {
             "present": True,
@@ -268,6 +269,32 @@ class CodeCollector(Collector):
         )
 
     @staticmethod
+    def _git_state(ctx: CollectContext, findings: list[Finding]) -> list[Finding]:
+        """Say, on each secret, whether git tracks its file (see :mod:`._gitindex`)."""
+        from dataclasses import replace
+
+        from mltrust.evidence._gitindex import tracked_paths
+
+        secret_rules = {
+            _rules.CODE_PRIVATE_KEY.id,
+            _rules.CODE_TOKEN.id,
+            _rules.CODE_HIGH_ENTROPY.id,
+            _rules.CODE_PASSWORD.id,
+        }
+        if ctx.is_file or not any(f.rule_id in secret_rules for f in findings):
+            return findings
+        tracked = tracked_paths(ctx.root)
+        if tracked is None:
+            return findings
+        out = []
+        for f in findings:
+            if f.rule_id in secret_rules:
+                state = "tracked" if f.location.path in tracked else "untracked"
+                f = replace(f, extra=tuple(sorted({**dict(f.extra), "git": state}.items())))
+            out.append(f)
+        return out
+
+    @staticmethod
     def _row(f: Finding) -> dict[str, Any]:
         extra = dict(f.extra)
         secret = f.rule_id in (
@@ -281,15 +308,24 @@ class CodeCollector(Collector):
             if secret
             else ("dangerous" if f.rule_id != _rules.CODE_UNPARSABLE.id else "not-analysed")
         )
+        message = f.message
+        if extra.get("git") == "tracked":
+            message += " (committed: tracked by git)"
+        elif extra.get("git") == "untracked":
+            message += (
+                " (not committed: git does not track this file; it is still in the working "
+                "tree and in anything built from it)"
+            )
         return {
             "rule_id": f.rule_id,
             "severity": f.severity.value,
-            "message": f.message,
+            "message": message,
             "path": f.location.path,
             "line": int(extra.get("line", "0")),
             "cell": int(extra.get("cell", "-1")),
             "kind": kind,
             "tool": extra.get("tool", "mltrust"),
+            "git": extra.get("git", "unknown"),
             "fingerprint": finding_fingerprint(f),
         }
 

@@ -71,6 +71,7 @@ def fingerprint(rule_id: str, path: str, line: int = 0, cell: int = -1, key: str
 def finding_fingerprint(f: Finding) -> str:
     """:func:`fingerprint` of a collector's :class:`Finding` (see the collectors' rows)."""
     extra = dict(f.extra)
+    extra.pop("git", None)
     if "advisory" in extra:
         key = f"{extra['advisory']}/{extra.get('package', '')}"
     else:
