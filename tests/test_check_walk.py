@@ -132,3 +132,25 @@ def test_source_files_are_not_model_content(tmp_path: Path) -> None:
     bundle, verdict = _check(tmp_path)
     assert bundle.document["scan"]["present"] is False
     assert "model-scanned" not in _failed(verdict)
+
+
+def test_git_objects_are_scanned_quietly_and_are_not_models(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed (it writes the objects this test needs)")
+    (tmp_path / "app.py").write_text("print('hello')\n")
+    for args in (
+        ["init", "-q"],
+        ["add", "app.py"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
+        subprocess.run([git, *args], cwd=tmp_path, check=True, capture_output=True)
+    bundle, verdict = _check(tmp_path)
+    scan = bundle.document["scan"]
+    assert scan["models"] == 0
+    assert not [f for f in scan["findings"] if f["path"].startswith(".git/objects/")]
+    signed = next(r for r in verdict.results if r.control.id == "model-signed")
+    assert signed.status is ControlStatus.SKIP

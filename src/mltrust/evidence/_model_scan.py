@@ -76,8 +76,32 @@ MODEL_SUFFIXES = frozenset(
         ".skops",
     }
 )
-#: Formats that describe rather than hold a model (a JSON/YAML configuration).
-_DESCRIPTIVE_FORMATS = frozenset({"config"})
+#: Formats that describe or merely wrap content (a JSON/YAML configuration, an archive, a
+#: compressed stream): a file is a model only when some other format was found in it (a zip
+#: holding a pickle is a model; a git object, zlib around text, is not).
+_NOT_MODEL_FORMATS = frozenset({"config", "compressed", "zip", "tar"})
+
+
+def _holds_model(result: FileResult) -> bool:
+    return any(fmt.rsplit(":", 1)[-1] not in _NOT_MODEL_FORMATS for fmt in result.formats)
+
+
+def _quiet(result: FileResult) -> FileResult:
+    """``result`` without "unknown format" notes about members of a recognised container
+    (a zip of CSV files, a git object holding text): ``mltrust scan`` reports them at low
+    severity; in a project they are noise, and they never change a verdict."""
+    from dataclasses import replace as _replace
+
+    from mltrust.scan import _rules as scan_rules
+
+    if result.status is not FileStatus.SCANNED:
+        return result
+    kept = tuple(
+        f
+        for f in result.findings
+        if not (f.rule_id == scan_rules.UNKNOWN_FORMAT.id and f.location.members)
+    )
+    return result if len(kept) == len(result.findings) else _replace(result, findings=kept)
 
 
 def is_model_file(path: Path) -> bool:
@@ -149,7 +173,7 @@ class ModelScanCollector(Collector):
         scanned = _scan_all([str(p) for _, p in files], config, ctx.jobs)
         rel_of = {str(p): rel for rel, p in files}
         results = [
-            scanned[str(p)]
+            _quiet(scanned[str(p)])
             for _, p in files
             if ctx.is_file or _is_model_content(p, scanned[str(p)])
         ]
@@ -166,9 +190,7 @@ class ModelScanCollector(Collector):
             seconds=time.perf_counter() - started,
             tool_version=__version__,
         )
-        ctx.shared["model_files"] = [
-            rel_of.get(r.path, r.path) for r in results if set(r.formats) - _DESCRIPTIVE_FORMATS
-        ]
+        ctx.shared["model_files"] = [rel_of.get(r.path, r.path) for r in results if _holds_model(r)]
         ctx.shared["scan_report"] = report
         findings: list[Finding] = []
         rows = []
