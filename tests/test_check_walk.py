@@ -154,3 +154,13 @@ def test_git_objects_are_scanned_quietly_and_are_not_models(tmp_path: Path) -> N
     assert not [f for f in scan["findings"] if f["path"].startswith(".git/objects/")]
     signed = next(r for r in verdict.results if r.control.id == "model-signed")
     assert signed.status is ControlStatus.SKIP
+
+
+def test_config_notes_below_medium_are_not_report_noise(tmp_path: Path) -> None:
+    (tmp_path / "tool.py").write_text('"""Docs."""\n\nimport os\nprint(os.sep)\n')
+    (tmp_path / "cfg.yaml").write_text("a: 1\nb: !!python/object/apply:os.system ['id']\n")
+    bundle, verdict = _check(tmp_path)
+    findings = bundle.document["scan"]["findings"]
+    assert all(f["severity"] not in ("low", "info") for f in findings)
+    assert any(f["path"] == "cfg.yaml" for f in findings)  # medium and above always kept
+    assert "model-scan-clean" in _failed(verdict)

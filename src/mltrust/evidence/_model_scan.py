@@ -30,7 +30,7 @@ from mltrust.evidence.interface import (
     walk_problems,
 )
 from mltrust.files import SkipReason
-from mltrust.findings import Finding, Location
+from mltrust.findings import Finding, Location, Severity
 from mltrust.scan import FileResult, FileStatus
 
 __all__ = ["ModelScanCollector", "is_model_file"]
@@ -88,18 +88,22 @@ def _holds_model(result: FileResult) -> bool:
 
 def _quiet(result: FileResult) -> FileResult:
     """``result`` without "unknown format" notes about members of a recognised container
-    (a zip of CSV files, a git object holding text): ``mltrust scan`` reports them at low
-    severity; in a project they are noise, and they never change a verdict."""
+    (a zip of CSV files, a git object holding text), and without low/info notes about files
+    that hold no model (a YAML or JSON file, or source text the config scanner read as YAML):
+    ``mltrust scan`` reports them; in a project they are noise, and below ``medium`` they
+    never change a verdict. Findings at ``medium`` and above are always kept."""
     from dataclasses import replace as _replace
 
     from mltrust.scan import _rules as scan_rules
 
     if result.status is not FileStatus.SCANNED:
         return result
+    model = _holds_model(result)
     kept = tuple(
         f
         for f in result.findings
         if not (f.rule_id == scan_rules.UNKNOWN_FORMAT.id and f.location.members)
+        and (model or f.severity.rank >= Severity.MEDIUM.rank)
     )
     return result if len(kept) == len(result.findings) else _replace(result, findings=kept)
 
