@@ -15,7 +15,7 @@ from pathlib import Path
 from mltrust.errors import Error
 from mltrust.files import read_bounded
 
-__all__ = ["tracked_paths"]
+__all__ = ["parse_index", "tracked_paths"]
 
 _MAX_INDEX_BYTES = 256 * 1024 * 1024
 _FIXED = 62  # stat data (40) + SHA-1 (20) + flags (2)
@@ -40,6 +40,11 @@ def tracked_paths(root: Path) -> frozenset[str] | None:
         data = read_bounded(index, _MAX_INDEX_BYTES, what="git index")
     except Error:
         return None
+    return parse_index(data)
+
+
+def parse_index(data: bytes) -> frozenset[str] | None:
+    """The paths of a git index held in ``data``; ``None`` for anything not understood."""
     try:
         return _parse(data)
     except (IndexError, ValueError, struct.error, UnicodeDecodeError):
