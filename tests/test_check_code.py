@@ -157,3 +157,14 @@ def test_attack_nosec_comment_does_not_waive_a_finding(tmp_path: Path) -> None:
     bundle, _ = _check(tmp_path)
     tools = {(f["tool"], f["line"]) for f in bundle.document["code"]["findings"]}
     assert ("bandit:B602", 5) in tools
+
+
+def test_parallel_bandit_gives_the_same_findings(tmp_path: Path) -> None:
+    for i in range(120):
+        (tmp_path / f"m{i:03d}.py").write_text(
+            f"import subprocess\n\n\ndef f{i}(cmd):\n    subprocess.call(cmd, shell=True)\n"
+        )
+    one = collect_evidence(CollectContext(tmp_path)).document["code"]["findings"]
+    two = collect_evidence(CollectContext(tmp_path, jobs=2)).document["code"]["findings"]
+    assert sum(1 for f in one if f["tool"] == "bandit:B602") == 120
+    assert one == two

@@ -141,6 +141,29 @@ def _read(path: Path) -> str | None:
     return decode_text(data)
 
 
+#: Sources handed to one bandit worker at a time when ``jobs`` > 1.
+_BANDIT_CHUNK = 50
+
+
+def _bandit_chunk(sources: list[_Source]) -> list[Finding]:
+    return CodeCollector()._bandit(sources)
+
+
+def _bandit_parallel(sources: list[_Source], jobs: int) -> list[Finding]:
+    """bandit over ``sources`` in ``jobs`` worker processes (results in source order)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    mp = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    chunks = [sources[i : i + _BANDIT_CHUNK] for i in range(0, len(sources), _BANDIT_CHUNK)]
+    out: list[Finding] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp) as pool:
+        for found in pool.map(_bandit_chunk, chunks):
+            out.extend(found)
+    return out
+
+
 def _bandit_version() -> str:
     """``bandit X.Y`` when bandit runs alongside mltrust's rules, else ``""`` (reported)."""
     try:
@@ -242,7 +265,13 @@ class CodeCollector(Collector):
                         code_hit.rule, code_hit.message, src.rel, code_hit.line, src.cells
                     )
                 )
-        findings.extend(self._bandit([s for s in sources if s.rel not in not_analysed]))
+        found = self._bandit([s for s in sources if s.rel not in not_analysed], jobs=ctx.jobs)
+        findings.extend(
+            sorted(
+                found,
+                key=lambda f: (f.location.path, int(dict(f.extra).get("line", "0")), f.message),
+            )
+        )
         findings = self._git_state(ctx, findings)
         rows = [self._row(f) for f in findings]
         section = {
@@ -360,9 +389,11 @@ class CodeCollector(Collector):
             extra=extra,
         )
 
-    def _bandit(self, sources: list[_Source]) -> list[Finding]:
+    def _bandit(self, sources: list[_Source], *, jobs: int = 1) -> list[Finding]:
         if not sources:
             return []
+        if jobs > 1 and len(sources) >= 2 * _BANDIT_CHUNK:
+            return _bandit_parallel(sources, jobs)
         # bandit's plugin loader logs errors for optional formatters it cannot load.
         quiet = [logging.getLogger(n) for n in ("bandit", "stevedore")]
         previous = [q.level for q in quiet]
