@@ -28,7 +28,7 @@ from mltrust.errors import Error
 from mltrust.evidence.interface import CollectContext
 from mltrust.files import read_bounded
 
-__all__ = ["TrustedEvidence", "trusted_statements"]
+__all__ = ["TrustedEvidence", "has_candidates", "trusted_statements"]
 
 _MAX_BYTES = 16 * 1024 * 1024
 _FOLDERS = (".mltrust", ".mltrust/attestations")
@@ -51,6 +51,11 @@ def _candidates(root: Path) -> list[tuple[str, Path]]:
         if base.is_dir() and not base.is_symlink():
             out.extend((f"{folder}/{p.name}", p) for p in sorted(base.glob("*.json")))
     return out
+
+
+def has_candidates(root: Path) -> bool:
+    """Whether any evidence file lies beside the subject (to verify or to report)."""
+    return bool(_candidates(root))
 
 
 def _claimed_type(doc: Any) -> str | None:

@@ -42,6 +42,11 @@ class RobustnessCollector(Collector):
     name = "robustness"
     predicate_type = PREDICATE_TYPE
 
+    def applies(self, ctx: CollectContext) -> bool:
+        from mltrust.evidence._attestations import has_candidates
+
+        return has_candidates(ctx.root)
+
     def absent(self) -> dict[str, Any]:
         return {
             "present": False,
