@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from _check_helpers import PEM_KEY
 from mltrust.evidence import CollectContext, collect_evidence
+from mltrust.evidence._secrets import find_secrets
 from mltrust.policy import ControlStatus, evaluate, load_profile
 
 GH = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -118,8 +121,6 @@ def test_untracked_key_is_not_called_committed(tmp_path: Path) -> None:
 
     git = shutil.which("git")
     if git is None:
-        import pytest
-
         pytest.skip("git is not installed (the oracle that writes the index)")
     (tmp_path / "tracked_key.pem").write_text(PEM_KEY)
     (tmp_path / "a").mkdir()
@@ -141,3 +142,21 @@ def test_untracked_key_is_not_called_committed(tmp_path: Path) -> None:
         )
         secrets, _ = _secrets(tmp_path)
         assert {s["path"]: s["git"] for s in secrets}["tracked_key.pem"] == "tracked"
+
+
+@pytest.mark.parametrize(
+    ("token", "label"),
+    [
+        ("0123456789abcdef0123456789abcdef" + "-us21", "Mailchimp"),
+        ("123456789:AA" + "Hn3kZ9xq2Lw8Rt5Yp0Vb7Mc4Ns6Jd1Fg2", "Telegram"),
+        ("sq0atp-" + "AbCdEfGhIjKlMnOpQrStUv", "Square"),
+        ("dapi" + "0123456789abcdef0123456789abcdef", "Databricks"),
+        ("SK" + "0123456789abcdef0123456789abcdef", "Twilio"),
+        ("shpat_" + "0123456789abcdef0123456789abcdef", "Shopify"),
+        ("dop_v1_" + "0123456789abcdef" * 4, "DigitalOcean"),
+        ("r8_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567890", "Replicate"),
+    ],
+)
+def test_more_vendor_tokens(token: str, label: str) -> None:
+    (hit,) = list(find_secrets(f"value: {token}\n"))
+    assert label in hit.message and token not in hit.message
