@@ -194,3 +194,15 @@ def test_virtualenv_site_packages_are_not_project_dependencies(tmp_path: Path, d
     bundle, _ = _check(tmp_path, db)
     assert bundle.document["deps"]["sources"] == ["requirements.txt"]
     assert any(line.startswith(".venv/") for line in bundle.document["deps"]["not_evaluated"])
+
+
+def test_egg_info_metadata_is_not_a_broken_requirements_file(tmp_path: Path, db: Path) -> None:
+    egg = tmp_path / "src" / "pkg.egg-info"
+    egg.mkdir(parents=True)
+    (egg / "requires.txt").write_text("flask>=2\n\n[dev]\npytest\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "pkg"\ndependencies = ["evilpkg==1.5"]\n'
+    )
+    bundle, controls = _check(tmp_path, db)
+    assert bundle.document["deps"]["sources"] == ["pyproject.toml"]
+    assert controls["dependency-files-readable"].status is ControlStatus.PASS

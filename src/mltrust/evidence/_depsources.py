@@ -281,11 +281,14 @@ def dependency_kind(rel: str) -> str | None:
     word, ending ``.txt``, ``.in`` or ``.pip`` (``dev-requirements.txt``,
     ``test_requirements.txt``, ``requirements-dev.in``), and every ``.txt``/``.in`` file in a
     folder (at any depth below) named ``requirements``, ``requirements.d``, ``reqs`` or
-    ``deps``.
+    ``deps``. Files inside ``*.egg-info``/``*.dist-info`` folders are build metadata
+    generated from the declarations read here, and are not read again.
     """
     parts = rel.split("/")
     name = parts[-1]
     lower = name.lower()
+    if any(p.lower().endswith((".egg-info", ".dist-info")) for p in parts[:-1]):
+        return None  # build metadata generated from pyproject/setup.cfg (read there)
     if lower in _LOCK_NAMES:
         return "lock"
     if lower == "pyproject.toml":
