@@ -198,3 +198,23 @@ def test_markdown_names_waived_findings_and_not_evaluated(
     out = capsys.readouterr()[0]
     assert "`OSV-A in evilpkg`" in out and "jj" in out
     assert "### Not evaluated" in out and "node_modules/" in out
+
+
+def test_broken_fixture_dependency_file_can_be_waived_by_rule_and_path(
+    tmp_path: Path, project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    p, db = project
+    (p / "requirements.txt").write_text("flask==3.0.0\n")
+    (p / "tests" / "fixtures").mkdir(parents=True)
+    (p / "tests" / "fixtures" / "pyproject.toml").write_text("[project\nbroken")
+    _, report = _run(capsys, str(p), "--db", str(db))
+    assert _status(report, "dependency-files-readable") == "fail"
+    assert _status(report, "no-vulnerable-dependencies") == "fail"
+    w = _waivers(
+        tmp_path,
+        f"- {{rule: MLT-DEP-006, path: 'tests/fixtures/*', justification: fixture, "
+        f"expires: {SOON}}}\n",
+    )
+    _, report = _run(capsys, str(p), "--db", str(db), "--waivers", w)
+    assert _status(report, "dependency-files-readable") == "pass"
+    assert _status(report, "no-vulnerable-dependencies") == "pass"
