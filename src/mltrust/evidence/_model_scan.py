@@ -86,12 +86,13 @@ def _holds_model(result: FileResult) -> bool:
     return any(fmt.rsplit(":", 1)[-1] not in _NOT_MODEL_FORMATS for fmt in result.formats)
 
 
-def _quiet(result: FileResult) -> FileResult:
+def _quiet(result: FileResult, fail_on: Severity = Severity.MEDIUM) -> FileResult:
     """``result`` without "unknown format" notes about members of a recognised container
     (a zip of CSV files, a git object holding text), and without low/info notes about files
     that hold no model (a YAML or JSON file, or source text the config scanner read as YAML):
     ``mltrust scan`` reports them; in a project they are noise, and below ``medium`` they
-    never change a verdict. Findings at ``medium`` and above are always kept."""
+    never change a verdict. Findings at ``medium`` (or the configured ``fail_on``, if lower)
+    and above are always kept."""
     from dataclasses import replace as _replace
 
     from mltrust.scan import _rules as scan_rules
@@ -103,7 +104,7 @@ def _quiet(result: FileResult) -> FileResult:
         f
         for f in result.findings
         if not (f.rule_id == scan_rules.UNKNOWN_FORMAT.id and f.location.members)
-        and (model or f.severity.rank >= Severity.MEDIUM.rank)
+        and (model or f.severity.rank >= min(Severity.MEDIUM.rank, fail_on.rank))
     )
     return result if len(kept) == len(result.findings) else _replace(result, findings=kept)
 
@@ -177,7 +178,7 @@ class ModelScanCollector(Collector):
         scanned = _scan_all([str(p) for _, p in files], config, ctx.jobs)
         rel_of = {str(p): rel for rel, p in files}
         results = [
-            _quiet(scanned[str(p)])
+            _quiet(scanned[str(p)], config.fail_on)
             for _, p in files
             if ctx.is_file or _is_model_content(p, scanned[str(p)])
         ]
