@@ -43,16 +43,16 @@ def _controls(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, dict]
 
 
 def test_attest_robustness_then_check_counts_it_and_edits_are_ignored(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project, model, st, private, public = _project(tmp_path, 0.2)  # type: ignore[misc]
-    assert (
-        main(["attest", "robustness", str(model), "--statement", str(st), "-k", str(private)]) == 0
-    )
+    monkeypatch.chdir(project)  # attest records into ./.mltrust/evidence.db, as `check .` does
+    args = ["attest", "robustness", model.name, "--statement", str(st), "-k", str(private)]
+    assert main(args) == 0
     capsys.readouterr()
     bundle_path = project / ".mltrust" / "attestations" / "model.safetensors.robustness.bundle.json"
     assert bundle_path.is_file()
-    # attest recorded into the subject's store, the same one check uses.
+    # attest recorded into ./.mltrust/evidence.db, the store `mltrust check .` uses here.
     assert (project / ".mltrust" / "evidence.db").is_file()
     controls = _controls(capsys, str(project), "--key", str(public))
     assert controls["robustness-threshold"]["status"] == "fail"
@@ -69,10 +69,27 @@ def test_attest_robustness_then_check_counts_it_and_edits_are_ignored(
 
 
 def test_attest_robustness_refuses_a_statement_about_another_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project, model, st, private, _ = _project(tmp_path, 0.2)  # type: ignore[misc]
+    monkeypatch.chdir(tmp_path)
     model.write_bytes(model.read_bytes() + b" ")
     code = main(["attest", "robustness", str(model), "--statement", str(st), "-k", str(private)])
     assert code == 2
     assert not (project / ".mltrust" / "attestations").exists()
+
+
+def test_attestation_beside_a_model_in_a_subfolder_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, model, st, private, public = _project(tmp_path, 0.2)  # type: ignore[misc]
+    (project / "models").mkdir()
+    moved = project / "models" / model.name
+    model.rename(moved)
+    monkeypatch.chdir(project)
+    args = ["attest", "robustness", "models/" + moved.name, "--statement", str(st)]
+    assert main([*args, "-k", str(private)]) == 0
+    capsys.readouterr()
+    assert (project / "models" / ".mltrust" / "attestations").is_dir()
+    controls = _controls(capsys, ".", "--key", str(public))
+    assert controls["robustness-threshold"]["status"] == "fail"  # 0.2 < 0.5, and it counted

@@ -1,7 +1,8 @@
 """``mltrust attest scan|provenance|robustness``: signed statements about a model.
 
-Every statement is recorded in the subject's evidence store, ``<model folder>/.mltrust/
-evidence.db`` (the one ``mltrust check`` uses), unless ``--store`` names another.
+Every statement is recorded in the evidence store of the current folder,
+``./.mltrust/evidence.db`` (the one ``mltrust evidence`` reads, and the one ``mltrust check .``
+writes when run from the same folder), unless ``--store`` names another.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def store_option(f: F) -> F:
         "store_path",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Evidence store [default: .mltrust/evidence.db beside the model, as check uses].",
+        help="Evidence store [default: .mltrust/evidence.db in the current folder].",
     )(f)
     out: F = click.option(
         "--no-store", is_flag=True, help="Do not record the statement in an evidence store."
@@ -32,17 +33,12 @@ def store_option(f: F) -> F:
     return out
 
 
-def _open_store(  # type: ignore[no-untyped-def]
-    store_path: Path | None, no_store: bool, subject: Path | None = None
-):
+def _open_store(store_path: Path | None, no_store: bool):  # type: ignore[no-untyped-def]
     from mltrust.store import EvidenceStore
 
     if no_store:
         return None
-    if store_path is None:
-        root = Path.cwd() if subject is None else (subject if subject.is_dir() else subject.parent)
-        store_path = EvidenceStore.default_path(root)
-    return EvidenceStore.open(store_path)
+    return EvidenceStore.open(store_path or EvidenceStore.default_path(Path.cwd()))
 
 
 _key_option = click.option(
@@ -77,7 +73,7 @@ def scan(
     """Scan PATH and sign the result about the model's root digest."""
     from mltrust.attest import attest_scan
 
-    store = _open_store(store_path, no_store, path)
+    store = _open_store(store_path, no_store)
     try:
         out = attest_scan(
             path, key=key, store=store, passphrase=_passphrase_for(key), ignore=ignore
@@ -123,7 +119,7 @@ def provenance(
     """Sign SLSA provenance v1 for PATH: data sets, code commit and parameters."""
     from mltrust.attest import attest_provenance
 
-    store = _open_store(store_path, no_store, path)
+    store = _open_store(store_path, no_store)
     try:
         out = attest_provenance(
             path,
@@ -196,7 +192,7 @@ def robustness(
     bundle = sign_statement(statement, private)
     out = attestation_path(path, "robustness")
     write_bundle(bundle, out)
-    store = _open_store(store_path, no_store, path)
+    store = _open_store(store_path, no_store)
     if store is not None:
         try:
             store.add_statement(

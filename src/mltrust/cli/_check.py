@@ -43,13 +43,15 @@ def _signer(sign_key: Path | None) -> tuple[Any, str | None]:
     return sign, fingerprint(key.public_key())
 
 
-def _store(bundle: Any, verdict: Any, path: Path, signer_fp: str | None) -> dict[str, Any]:
+def _store(
+    bundle: Any, verdict: Any, path: Path, signer_fp: str | None, store_path: Path | None = None
+) -> dict[str, Any]:
     try:
         from mltrust.store import EvidenceStore
     except ImportError:
         log.debug("mltrust.store is not installed; evidence not stored")
         return {}
-    db = _store_path(path)
+    db = store_path or _store_path(path)
     db.parent.mkdir(parents=True, exist_ok=True)
     ids: list[str] = []
     with EvidenceStore.open(db) as store:
@@ -87,6 +89,7 @@ def run_check(
     sign_key: Path | None = None,
     today: _dt.date | None = None,
     jobs: int = 1,
+    store_path: Path | None = None,
 ) -> Any:
     """Collect, store and evaluate; returns ``(CheckReport, CollectContext)``.
 
@@ -145,7 +148,7 @@ def run_check(
     stored: dict[str, Any] = {}
     if store:
         try:
-            stored = _store(bundle, verdict, path, signer_fp)
+            stored = _store(bundle, verdict, path, signer_fp, store_path)
         except Error:
             raise
         except OSError as exc:
@@ -234,6 +237,14 @@ def run_check(
 )
 @click.option("--no-store", is_flag=True, help="Do not record evidence in PATH/.mltrust/.")
 @click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Evidence store [default: PATH/.mltrust/evidence.db; `mltrust attest` and "
+    "`mltrust evidence` use ./.mltrust/evidence.db, the same one when PATH is '.'].",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
@@ -256,6 +267,7 @@ def check(
     bom_output: Path | None,
     no_store: bool,
     jobs: int,
+    store_path: Path | None,
 ) -> int:
     """Gate a model or project on evidence: scan, signature, ML-BOM, dependencies, code,
     licenses and image vulnerabilities, evaluated against a policy profile.
@@ -284,6 +296,7 @@ def check(
             store=not no_store,
             sign_key=sign_key,
             jobs=jobs,
+            store_path=store_path,
         )
     finally:
         if status is not None:

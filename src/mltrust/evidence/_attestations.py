@@ -8,10 +8,10 @@ signature itself. Everything else, a bare statement, an envelope with a bad or u
 signature, a statement about another subject, an unreadable or oversized file, is ignored and
 reported with its reason, so a hand-edited JSON cannot change a verdict.
 
-Where statements are looked for: ``.mltrust/*.json`` and ``.mltrust/attestations/*.json``
-beside the subject (``mltrust attest`` writes the latter; both commands record in the same
-store, ``.mltrust/evidence.db``). Statements are Sigstore bundles (``dsseEnvelope``) or bare
-DSSE envelopes.
+Where statements are looked for: every ``.mltrust/*.json`` and ``.mltrust/attestations/*.json``
+in the subject, beside the project root or beside a model inside it (``mltrust attest`` writes
+the latter beside the model it signs). Statements are Sigstore bundles (``dsseEnvelope``) or
+bare DSSE envelopes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = ["TrustedEvidence", "has_candidates", "trusted_statements"]
 
 _MAX_BYTES = 16 * 1024 * 1024
 _FOLDERS = (".mltrust", ".mltrust/attestations")
+_EVIDENCE_FILE = re.compile(r"(?:^|/)\.mltrust/(?:attestations/)?[^/]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +46,26 @@ class TrustedEvidence:
     ignored: tuple[Mapping[str, str], ...] = field(default_factory=tuple)
 
 
-def _candidates(root: Path) -> list[tuple[str, Path]]:
-    out: list[tuple[str, Path]] = []
-    for folder in _FOLDERS:
-        base = root / folder
-        if base.is_dir() and not base.is_symlink():
-            out.extend((f"{folder}/{p.name}", p) for p in sorted(base.glob("*.json")))
-    return out
+def _candidates(ctx: CollectContext) -> list[tuple[str, Path]]:
+    """Every ``.mltrust/*.json`` and ``.mltrust/attestations/*.json`` in the subject (beside
+    the project root or beside any model inside it), from the one walk."""
+    if ctx.is_file:
+        out: list[tuple[str, Path]] = []
+        for folder in _FOLDERS:
+            base = ctx.root / folder
+            if base.is_dir() and not base.is_symlink():
+                out.extend((f"{folder}/{p.name}", p) for p in sorted(base.glob("*.json")))
+        return out
+    return [
+        (rel, path)
+        for rel, path in ctx.files()
+        if rel.endswith(".json") and _EVIDENCE_FILE.search(rel)
+    ]
 
 
-def has_candidates(root: Path) -> bool:
-    """Whether any evidence file lies beside the subject (to verify or to report)."""
-    return bool(_candidates(root))
+def has_candidates(ctx: CollectContext) -> bool:
+    """Whether any evidence file lies in the subject (to verify or to report)."""
+    return bool(_candidates(ctx))
 
 
 def _claimed_type(doc: Any) -> str | None:
@@ -97,7 +107,7 @@ def trusted_statements(ctx: CollectContext, predicate_type: str) -> TrustedEvide
     verified: list[tuple[str, Mapping[str, Any], str]] = []
     ignored: list[Mapping[str, str]] = []
     here: set[str] | None = None
-    for rel, path in _candidates(ctx.root):
+    for rel, path in _candidates(ctx):
         try:
             data = read_bounded(path, _MAX_BYTES, what="evidence file")
             doc = json.loads(data)

@@ -45,7 +45,7 @@ class RobustnessCollector(Collector):
     def applies(self, ctx: CollectContext) -> bool:
         from mltrust.evidence._attestations import has_candidates
 
-        return has_candidates(ctx.root)
+        return has_candidates(ctx)
 
     def absent(self) -> dict[str, Any]:
         return {
