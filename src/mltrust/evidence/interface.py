@@ -161,8 +161,15 @@ class CollectContext:
     def not_evaluated(self) -> list[str]:
         """One line per folder or entry that code/secret/dependency analysis did not examine,
         and why (pruned folders, links, special files, unreadable folders, the file cap)."""
-        out = [f"{root}/: {why}" for root, why in sorted(self._pruned_roots().items())]
-        out.extend(f"{s.rel}: {s.reason.value}: {s.detail}" for s in self.skipped())
+        roots = self._pruned_roots()
+        out = [f"{root}/: {why}" for root, why in sorted(roots.items())]
+        # Links inside a pruned folder (node_modules/.bin...) are covered by its line; every
+        # other skip (and every unreadable folder or cap, wherever it is) is listed.
+        out.extend(
+            f"{s.rel}: {s.reason.value}: {s.detail}"
+            for s in self.skipped()
+            if not (s.reason is SkipReason.SYMLINK and _under(s.rel, roots))
+        )
         return out
 
     def _pruned_roots(self) -> dict[str, str]:
