@@ -83,6 +83,8 @@ def test_full_ml_bom_validates_and_has_model_card() -> None:
         lambda b: b["components"][0]["hashes"][0].update(content="not-hex"),
         lambda b: b.update(specVersion=1.6),
         lambda b: b["metadata"]["component"]["modelCard"].update(unknownField=1),
+        # uniqueItems is checked in linear time, with JSON equality (key order ignored)
+        lambda b: b["components"].append(dict(reversed(list(b["components"][0].items())))),
     ],
 )
 def test_schema_catches_invalid_boms(mutate) -> None:  # type: ignore[no-untyped-def]

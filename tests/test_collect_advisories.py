@@ -155,7 +155,9 @@ def test_import_from_zip_with_json_and_yaml(tmp_path: Path) -> None:
 def test_failed_import_keeps_previous_database(tmp_path: Path) -> None:
     good = tmp_path / "osv"
     good.mkdir()
-    (good / "x.json").write_text(json.dumps({"id": "X-1", "affected": []}))
+    (good / "x.json").write_text(
+        json.dumps({"id": "X-1", "affected": [{"package": {"name": "demo"}}]})
+    )
     target = tmp_path / "adv.db"
     AdvisoryDB.import_osv(good, target)
     with pytest.raises(ConfigError):

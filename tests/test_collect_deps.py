@@ -83,14 +83,14 @@ def test_environment_lists_installed_and_drifting_ranges() -> None:
     assert any(x.required_by == "mltrust" for x in drift)  # mltrust's own ranges can drift
 
 
-def test_dependency_files_found_at_top_level_and_requirements_folder(tmp_path: Path) -> None:
+def test_dependency_files_found_at_any_depth(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("x==1\n")
     (tmp_path / "requirements").mkdir()
     (tmp_path / "requirements" / "prod.txt").write_text("y==1\n")
     (tmp_path / "deep" / "er").mkdir(parents=True)
     (tmp_path / "deep" / "er" / "requirements.txt").write_text("z==1\n")
     found = [rel for rel, _ in dependency_files(CollectContext(tmp_path))]
-    assert found == ["requirements.txt", "requirements/prod.txt"]
+    assert found == ["deep/er/requirements.txt", "requirements.txt", "requirements/prod.txt"]
 
 
 def test_vulnerable_pin_from_real_snapshot(tmp_path: Path) -> None:
@@ -110,9 +110,9 @@ def test_vulnerable_pin_from_real_snapshot(tmp_path: Path) -> None:
     assert v217["line"] == 1 and v217["source"] == "requirements.txt"
     assert "CVE-2019-10906" in v217["title"]
     assert section["vulnerabilities_by_severity"]["high"] >= 1  # werkzeug has CVSS vectors
-    assert section["unpinned"] == [
-        {"package": "requests", "specifier": ">=2", "source": "requirements.txt", "line": 3}
-    ]
+    assert [
+        {k: u[k] for k in ("package", "specifier", "source", "line")} for u in section["unpinned"]
+    ] == [{"package": "requests", "specifier": ">=2", "source": "requirements.txt", "line": 3}]
     assert any(o["package"] == "jinja2" for o in section["outdated"])
     assert section["db"]["present"] is True
     rule_ids = {f.rule_id for f in result.findings}

@@ -6,6 +6,8 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
+
 from mltrust.evidence import CollectContext, collect_evidence
 from mltrust.policy import ControlStatus, evaluate, load_profile
 
@@ -27,33 +29,103 @@ def _statement(robust: list[float]) -> dict:
     }
 
 
-def test_robustness_threshold_from_attestations(tmp_path: Path) -> None:
-    folder = tmp_path / ".mltrust"
-    folder.mkdir()
-    (folder / "robustness.json").write_text(json.dumps(_statement([0.9, 0.62])))
-    payload = base64.b64encode(json.dumps(_statement([0.8, 0.41])).encode()).decode()
-    (folder / "robustness2.bundle.json").write_text(
-        json.dumps(
-            {
-                "dsseEnvelope": {
-                    "payload": payload,
-                    "payloadType": "application/vnd.in-toto+json",
-                    "signatures": [],
-                }
-            }
-        )
-    )
-    (folder / "garbage.json").write_text("{not json")
-    bundle = collect_evidence(CollectContext(tmp_path))
-    section = bundle.document["robustness"]
+def _signed(tmp_path: Path, robust: list[float], digest: str):  # type: ignore[no-untyped-def]
+    attest = pytest.importorskip("mltrust.attest", reason="signing (mltrust.attest) not present")
+    keys = attest.generate_keypair(tmp_path / "keys" / "robust", passphrase=None)
+    statement = _statement(robust)
+    statement["subject"][0]["digest"]["sha256"] = digest
+    bundle = attest.sign_statement(statement, attest.load_private_key(keys.private_path))
+    return keys, bundle
+
+
+def _model(root: Path) -> str:
+    from mltrust.digest import sha256_file
+
+    model = root / "model.safetensors"
+    model.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    return sha256_file(model)
+
+
+def test_robustness_threshold_from_signed_attestation(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    keys, bundle = _signed(tmp_path, [0.8, 0.41], _model(project))
+    folder = project / ".mltrust" / "attestations"
+    folder.mkdir(parents=True)
+    (folder / "robustness.bundle.json").write_text(json.dumps(bundle))
+    (project / ".mltrust" / "garbage.json").write_text("{not json")
+    evidence = collect_evidence(CollectContext(project, keys=(keys.public_path,)))
+    section = evidence.document["robustness"]
     assert section["present"] is True
-    assert section["attestations"] == 2
+    assert section["attestations"] == 1
     assert section["min_robust_accuracy"] == 0.41
     assert section["min_clean_accuracy"] == 0.97
-    verdict = evaluate(bundle.document, load_profile("default"))
+    assert [i["source"] for i in section["ignored"]] == [".mltrust/garbage.json"]
+    verdict = evaluate(evidence.document, load_profile("default"))
     result = next(r for r in verdict.results if r.control.id == "robustness-threshold")
     assert result.status is ControlStatus.FAIL
     assert "0.41" in result.details[0]
+
+
+def test_attack_hand_edited_evidence_cannot_flip_fail_to_pass(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    keys, bundle = _signed(tmp_path, [0.3], _model(project))
+    folder = project / ".mltrust"
+    (folder / "attestations").mkdir(parents=True)
+    (folder / "attestations" / "robustness.bundle.json").write_text(json.dumps(bundle))
+    # The attacker adds a bare statement, an envelope with the payload rewritten (signature
+    # kept), and a bare envelope without a signature, all claiming robust accuracy 0.99.
+    (folder / "robustness.json").write_text(json.dumps(_statement([0.99])))
+    edited = json.loads(json.dumps(bundle))
+    forged = json.loads(base64.b64decode(edited["dsseEnvelope"]["payload"]))
+    forged["predicate"]["results"][0]["robust_accuracy"] = 0.99
+    edited["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(forged).encode()).decode()
+    (folder / "robustness-edited.json").write_text(json.dumps(edited))
+    payload = base64.b64encode(json.dumps(_statement([0.99])).encode()).decode()
+    (folder / "robustness2.json").write_text(
+        json.dumps(
+            {"payload": payload, "payloadType": "application/vnd.in-toto+json", "signatures": []}
+        )
+    )
+    evidence = collect_evidence(CollectContext(project, keys=(keys.public_path,)))
+    section = evidence.document["robustness"]
+    assert section["min_robust_accuracy"] == 0.3
+    assert section["sources"] == [".mltrust/attestations/robustness.bundle.json"]
+    assert sorted(i["source"] for i in section["ignored"]) == [
+        ".mltrust/robustness-edited.json",
+        ".mltrust/robustness.json",
+        ".mltrust/robustness2.json",
+    ]
+    verdict = evaluate(evidence.document, load_profile("default"))
+    result = next(r for r in verdict.results if r.control.id == "robustness-threshold")
+    assert result.status is ControlStatus.FAIL
+    assert any(f.rule_id == "MLT-EVD-001" for f in evidence.findings)
+
+
+def test_attack_unsigned_evidence_alone_counts_for_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / ".mltrust"
+    folder.mkdir()
+    (folder / "robustness.json").write_text(json.dumps(_statement([0.99])))
+    evidence = collect_evidence(CollectContext(tmp_path))
+    section = evidence.document["robustness"]
+    assert section["present"] is False
+    assert section["ignored"] == [
+        {"source": ".mltrust/robustness.json", "reason": "not signed (a bare statement)"}
+    ]
+
+
+def test_attack_signed_evidence_about_another_model_is_ignored(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    _model(project)
+    keys, bundle = _signed(tmp_path, [0.99], "ab" * 32)
+    (project / ".mltrust").mkdir()
+    (project / ".mltrust" / "robustness.json").write_text(json.dumps(bundle))
+    evidence = collect_evidence(CollectContext(project, keys=(keys.public_path,)))
+    section = evidence.document["robustness"]
+    assert section["present"] is False
+    assert "another subject" in section["ignored"][0]["reason"]
 
 
 def test_no_attestation_means_absent(tmp_path: Path) -> None:

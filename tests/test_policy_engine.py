@@ -122,7 +122,7 @@ def test_collector_error_makes_verdict_error() -> None:
 
 
 def _waivers(*items: dict[str, Any]) -> Any:
-    return parse_waivers({"waivers": list(items)})
+    return parse_waivers({"waivers": list(items)}, today=TODAY, max_days=3650)
 
 
 def test_waiver_applies_until_expiry_then_stops() -> None:
@@ -157,7 +157,7 @@ def test_waiver_subject_glob_and_errors_not_waivable() -> None:
     verdict = evaluate(_doc(), profile, waivers=waivers, today=TODAY)
     assert verdict.results[0].status is ControlStatus.FAIL  # subject does not match
     assert verdict.results[1].status is ControlStatus.ERROR  # errors are never waived
-    assert [w.control for w in verdict.unused_waivers] == ["unknown"]
+    assert "unknown" in [w.control for w in verdict.unused_waivers]
     matching = _waivers(
         {"control": "c", "justification": "j", "expires": "2030-01-01", "subject": "de*"}
     )
@@ -173,7 +173,7 @@ def test_waiver_subject_glob_and_errors_not_waivable() -> None:
         ({"control": "c", "justification": "  ", "expires": "2030-01-01"}, "justification"),
         ({"control": "c", "justification": "j"}, "expires"),
         ({"control": "c", "justification": "j", "expires": "next year"}, "YYYY-MM-DD"),
-        ({"justification": "j", "expires": "2030-01-01"}, "control is required"),
+        ({"justification": "j", "expires": "2030-01-01"}, "name exactly one of control"),
         ({"control": "c", "justification": "j", "expires": "2030-01-01", "until": 1}, "unknown"),
     ],
 )

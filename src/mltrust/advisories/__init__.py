@@ -9,7 +9,14 @@
 from __future__ import annotations
 
 from mltrust.advisories._cvss import cvss3_base_score, severity_from_score
-from mltrust.advisories._db import Advisory, AdvisoryDB, ImportStats, Match, default_db_path
+from mltrust.advisories._db import (
+    Advisory,
+    AdvisoryDB,
+    ImportStats,
+    Match,
+    default_db_path,
+    download,
+)
 from mltrust.advisories._versions import (
     is_affected,
     max_known_version,
@@ -24,6 +31,7 @@ __all__ = [
     "Match",
     "cvss3_base_score",
     "default_db_path",
+    "download",
     "is_affected",
     "max_known_version",
     "normalize_name",

@@ -3,6 +3,21 @@
 ``AdvisoryDB.import_osv(source, target)`` reads a folder or zip of OSV JSON/YAML documents (for
 example a snapshot of the PyPA advisory database) into a new SQLite file, then swaps it into
 place atomically. Lookups are by PEP 503 normalized package name (indexed).
+
+Decisions:
+
+- An import that yields **no advisory** (an empty folder, a zip of something else, documents
+  in another schema) is refused with :class:`InputError` and the previous database is kept:
+  an emptied database must never make a gate pass. A document counts as an OSV advisory when
+  it is a mapping with a string ``id`` and an ``affected`` list; an import whose advisories
+  name no affected package at all is refused the same way.
+- **Withdrawn** advisories (OSV ``withdrawn`` set) are not imported, so they never match; they
+  are counted in :attr:`ImportStats.withdrawn`.
+- The database records when it was imported and the newest ``modified`` time of its
+  advisories (``data_as_of``); ``mltrust check`` fails the advisory control when the data is
+  older than a configurable age.
+- :func:`download` fetches the OSV zip from a URL the user gives (``mltrust db import URL``):
+  the only network call in this package, bounded in size, never made implicitly.
 """
 
 from __future__ import annotations
@@ -15,22 +30,27 @@ import sqlite3
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mltrust.advisories._cvss import cvss3_base_score, severity_from_score
-from mltrust.advisories._versions import is_affected, max_known_version, normalize_name
+from mltrust.advisories._versions import (
+    is_affected,
+    max_known_version,
+    normalize_name,
+    parse_version,
+)
 from mltrust.advisories._yaml import load_untrusted_yaml
 from mltrust.errors import ConfigError, InputError
 
-__all__ = ["Advisory", "AdvisoryDB", "ImportStats", "Match", "default_db_path"]
+__all__ = ["Advisory", "AdvisoryDB", "ImportStats", "Match", "default_db_path", "download"]
 
 log = logging.getLogger("mltrust.advisories")
 
-_SCHEMA_VERSION = "1"
+_SCHEMA_VERSION = "2"
 #: Largest single advisory document read (bytes); bigger ones are skipped and counted.
 _MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 #: Most members read from one zip archive.
@@ -111,6 +131,7 @@ class ImportStats:
     affected: int
     skipped: int
     seconds: float
+    withdrawn: int = 0
 
 
 def _severity(doc: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
@@ -224,6 +245,7 @@ class AdvisoryDB:
             "path": str(self.path),
             "source": meta.get("source", ""),
             "imported_at": meta.get("imported_at", ""),
+            "data_as_of": meta.get("data_as_of", ""),
             "advisories": int(advisories),
             "packages": int(packages),
         }
@@ -254,13 +276,64 @@ class AdvisoryDB:
         self._cache[key] = out
         return out
 
+    def allowed_affected(
+        self, name: str, specifier: str, *, ecosystem: str = "PyPI", limit: int = 20
+    ) -> list[tuple[Advisory, list[str]]]:
+        """For a range requirement: each advisory with the versions it names (its explicit
+        list and range bounds) that ``specifier`` allows and that are affected. Versions an
+        advisory does not name are not guessed."""
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            spec = SpecifierSet(specifier)
+        except InvalidSpecifier:
+            return []
+        out = []
+        for adv, ranges, versions in self._entries(normalize_name(name), ecosystem):
+            candidates = set(versions)
+            for rng in ranges:
+                for event in rng.get("events", []):
+                    for key in ("introduced", "last_affected"):
+                        value = event.get(key)
+                        if value and value != "0":
+                            candidates.add(value)
+            allowed = []
+            for v in candidates:
+                pv = parse_version(v)
+                if (
+                    pv is not None
+                    and spec.contains(pv, prereleases=True)
+                    and is_affected(v, ranges, versions)
+                ):
+                    allowed.append(pv)
+            if allowed:
+                out.append((adv, [str(v) for v in sorted(allowed)[-limit:]]))
+        return out
+
     def matches(self, name: str, version: str, *, ecosystem: str = "PyPI") -> list[Match]:
-        """Advisories affecting ``name`` at ``version`` (PEP 440 comparison)."""
+        """Advisories affecting ``name`` at ``version`` (PEP 440 comparison); records that
+        name each other as aliases are one match (the first id, with every alias)."""
         package = normalize_name(name)
         found: dict[str, Match] = {}
+        #: every id and alias of a matched advisory -> the id it was reported under
+        known: dict[str, str] = {}
         for adv, ranges, versions in self._entries(package, ecosystem):
-            if adv.id not in found and is_affected(version, ranges, versions):
-                found[adv.id] = Match(package, version, adv)
+            if adv.id in found or not is_affected(version, ranges, versions):
+                continue
+            names = {adv.id, *adv.aliases}
+            first = next((known[n] for n in sorted(names) if n in known), None)
+            if first is not None:
+                # The same vulnerability under another id (OSV lists PYSEC-, GHSA- and CVE-
+                # records of one issue): one finding, every name kept for waivers and reports.
+                kept = found[first].advisory
+                merged = tuple(sorted(set(kept.aliases) | (names - {kept.id})))
+                found[first] = Match(package, version, replace(kept, aliases=merged))
+                for n in names:
+                    known.setdefault(n, first)
+                continue
+            found[adv.id] = Match(package, version, adv)
+            for n in names:
+                known.setdefault(n, adv.id)
         return list(found.values())
 
     def latest_known(self, name: str, *, ecosystem: str = "PyPI") -> str | None:
@@ -293,7 +366,8 @@ class AdvisoryDB:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
         os.close(fd)
-        files = advisories = affected = skipped = 0
+        files = advisories = affected = skipped = withdrawn = 0
+        newest = ""
         try:
             conn = sqlite3.connect(tmp)
             try:
@@ -313,21 +387,36 @@ class AdvisoryDB:
                         log.warning("skipping %s: not valid OSV JSON/YAML (%s)", name, exc)
                         skipped += 1
                         continue
+                    if isinstance(doc, Mapping) and doc.get("withdrawn"):
+                        withdrawn += 1
+                        continue
                     rows = _rows(doc)
                     if rows is None:
                         skipped += 1
                         continue
+                    newest = max(newest, rows[0][7] or "")
                     adv_rows.append(rows[0])
                     aff_rows.extend(rows[1])
                 conn.executemany(
                     "INSERT OR REPLACE INTO advisories VALUES (?,?,?,?,?,?,?,?)", adv_rows
                 )
                 conn.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?)", aff_rows)
-                advisories, affected = len(adv_rows), len(aff_rows)
+                advisories, affected = len({r[0] for r in adv_rows}), len(aff_rows)
+                if advisories == 0 or affected == 0:
+                    raise InputError(
+                        f"{src} holds no OSV advisories ({files} files read, {skipped} not "
+                        f"OSV, {withdrawn} withdrawn); the existing database was kept",
+                        hint="import the OSV PyPI zip or a PyPA advisory-database snapshot",
+                    )
                 now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
                 conn.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
-                    [("schema", _SCHEMA_VERSION), ("source", str(src)), ("imported_at", now)],
+                    [
+                        ("schema", _SCHEMA_VERSION),
+                        ("source", str(src)),
+                        ("imported_at", now),
+                        ("data_as_of", newest),
+                    ],
                 )
                 conn.commit()
             finally:
@@ -341,12 +430,18 @@ class AdvisoryDB:
             except OSError:
                 pass
             raise
-        return ImportStats(files, advisories, affected, skipped, time.perf_counter() - started)
+        return ImportStats(
+            files, advisories, affected, skipped, time.perf_counter() - started, withdrawn
+        )
 
 
 def _rows(doc: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
     """The database rows of one OSV document, or None when it is not an advisory."""
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("id"), str):
+    if (
+        not isinstance(doc, Mapping)
+        or not isinstance(doc.get("id"), str)
+        or not isinstance(doc.get("affected"), list)
+    ):
         return None
     aid = doc["id"]
     summary = (_scalar(doc.get("summary")) or _scalar(doc.get("details"))).strip()
@@ -394,13 +489,63 @@ def _rows(doc: Any) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
                 json.dumps(fixed),
             )
         )
-    published = _scalar(doc.get("published")) or None
-    modified = _scalar(doc.get("modified")) or None
+    published = _iso(doc.get("published")) or None
+    modified = _iso(doc.get("modified")) or None
     adv = (aid, summary, json.dumps(aliases), severity, score, vector, published, modified)
     return adv, affected_rows
 
 
 _EVENT_KEYS = ("introduced", "fixed", "last_affected", "limit")
+
+
+def _iso(value: Any) -> str:
+    """An OSV timestamp as ``YYYY-MM-DDTHH:MM:SSZ`` text (YAML may have parsed it already)."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.UTC).replace(tzinfo=None)
+        return str(value.replace(microsecond=0).isoformat()) + "Z"
+    return _scalar(value)
+
+
+#: Largest OSV zip downloaded by :func:`download` (the PyPI zip is tens of MiB).
+MAX_DOWNLOAD_BYTES = 1 << 30
+
+
+def download(url: str, target: Path, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+    """Fetch ``url`` (http or https, given explicitly by the user) into ``target``.
+
+    This is the only network call of the advisory package. The body is bounded by
+    ``max_bytes``; redirects are followed by urllib only to http(s).
+    """
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ConfigError(f"not an http(s) URL: {url}")
+
+    class _HttpOnly(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+            if urlsplit(newurl).scheme not in ("http", "https"):
+                raise InputError(f"{url}: redirected to a non-http(s) URL; refused")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = urllib.request.build_opener(_HttpOnly)
+    request = urllib.request.Request(url, headers={"User-Agent": "mltrust"})  # noqa: S310 - scheme checked above
+    total = 0
+    try:
+        with opener.open(request, timeout=60) as response, target.open("wb") as out:
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > max_bytes:
+                    raise InputError(f"{url}: larger than {max_bytes} bytes; download stopped")
+                out.write(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        raise InputError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from None
+    return target
 
 
 def _scalar(value: Any) -> str:

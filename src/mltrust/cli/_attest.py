@@ -1,4 +1,9 @@
-"""``mltrust attest scan|provenance``: signed statements about a model."""
+"""``mltrust attest scan|provenance|robustness``: signed statements about a model.
+
+Every statement is recorded in the evidence store of the current folder,
+``./.mltrust/evidence.db`` (the one ``mltrust evidence`` reads, and the one ``mltrust check .``
+writes when run from the same folder), unless ``--store`` names another.
+"""
 
 from __future__ import annotations
 
@@ -165,6 +170,74 @@ def provenance(
         )
     finally:
         if store is not None:
+            store.close()
+    click.echo(str(out))
+    return EXIT_CLEAN
+
+
+ROBUSTNESS_PREDICATE = "https://mltrust.dev/robustness/v1"
+
+
+@attest.command("robustness")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--statement",
+    "statement_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The statement written by `mltrust robustness MODEL ... --statement FILE`.",
+)
+@_key_option
+@store_option
+def robustness(
+    path: Path, statement_path: Path, key: Path, store_path: Path | None, no_store: bool
+) -> int:
+    """Sign a robustness measurement about PATH (a model file) so `mltrust check --key` counts it.
+
+    The statement must be a robustness statement whose subject is PATH's SHA-256 (checked
+    here, before signing). The bundle is written to .mltrust/attestations/ beside the model.
+    """
+    import json
+
+    from mltrust.attest import attestation_path, fingerprint, sign_statement, write_bundle
+    from mltrust.attest._sign import resolve_private_key
+    from mltrust.digest import sha256_file
+    from mltrust.errors import ConfigError, InputError
+    from mltrust.files import read_bounded
+
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a model file (robustness is measured on one file)")
+    try:
+        statement = json.loads(read_bounded(statement_path, 16 << 20, what="statement"))
+    except ValueError as exc:
+        raise InputError(f"{statement_path} is not JSON: {exc}") from None
+    if not isinstance(statement, dict) or statement.get("predicateType") != ROBUSTNESS_PREDICATE:
+        raise InputError(f"{statement_path} is not a robustness statement ({ROBUSTNESS_PREDICATE})")
+    digest = sha256_file(path)
+    subjects = statement.get("subject")
+    claimed = [
+        s.get("digest", {}).get("sha256")
+        for s in (subjects if isinstance(subjects, list) else [])
+        if isinstance(s, dict) and isinstance(s.get("digest"), dict)
+    ]
+    if digest not in claimed:
+        raise InputError(
+            f"{statement_path} is about another file, not {path.name} ({digest[:16]}…)"
+        )
+    private = resolve_private_key(key, _passphrase_for(key))
+    bundle = sign_statement(statement, private)
+    out = attestation_path(path, "robustness")
+    write_bundle(bundle, out)
+    store = _open_store(store_path, no_store)
+    if store is not None:
+        try:
+            store.add_statement(
+                statement,
+                envelope=bundle["dsseEnvelope"],
+                signer=fingerprint(private.public_key()),
+                subject_digest=digest,
+            )
+        finally:
             store.close()
     click.echo(str(out))
     return EXIT_CLEAN

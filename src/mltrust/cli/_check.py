@@ -20,8 +20,10 @@ log = logging.getLogger("mltrust.check")
 
 
 def _store_path(path: Path) -> Path:
-    root = path if path.is_dir() else path.parent
-    return root / ".mltrust" / "evidence.db"
+    """The one evidence store of a subject, shared with ``mltrust attest``."""
+    from mltrust.store import EvidenceStore
+
+    return EvidenceStore.default_path(path if path.is_dir() else path.parent)
 
 
 def _signer(sign_key: Path | None) -> tuple[Any, str | None]:
@@ -41,13 +43,15 @@ def _signer(sign_key: Path | None) -> tuple[Any, str | None]:
     return sign, fingerprint(key.public_key())
 
 
-def _store(bundle: Any, verdict: Any, path: Path, signer_fp: str | None) -> dict[str, Any]:
+def _store(
+    bundle: Any, verdict: Any, path: Path, signer_fp: str | None, store_path: Path | None = None
+) -> dict[str, Any]:
     try:
         from mltrust.store import EvidenceStore
     except ImportError:
         log.debug("mltrust.store is not installed; evidence not stored")
         return {}
-    db = _store_path(path)
+    db = store_path or _store_path(path)
     db.parent.mkdir(parents=True, exist_ok=True)
     ids: list[str] = []
     with EvidenceStore.open(db) as store:
@@ -78,11 +82,14 @@ def run_check(
     waivers: Path | None = None,
     keys: tuple[Path, ...] = (),
     advisory_db: Path | None = None,
+    db_max_age: float = 30.0,
     image_report: Path | None = None,
     environment: bool = False,
     store: bool = True,
     sign_key: Path | None = None,
     today: _dt.date | None = None,
+    jobs: int = 1,
+    store_path: Path | None = None,
 ) -> Any:
     """Collect, store and evaluate; returns ``(CheckReport, CollectContext)``.
 
@@ -92,20 +99,42 @@ def run_check(
     from mltrust import __version__
     from mltrust.config import load_scan_config
     from mltrust.evidence import CollectContext, collect_evidence
-    from mltrust.policy import evaluate, load_profile, load_waivers
+    from mltrust.policy import control_catalogue, evaluate, load_profile, load_waivers
     from mltrust.report import CheckReport
 
     if not path.exists():
         raise ConfigError(f"no such file or folder: {path}")
+    if keys:
+        try:
+            from mltrust.attest import load_public_key
+        except ImportError:
+            raise ConfigError("--key needs mltrust.attest, which is not installed") from None
+        for key in keys:
+            load_public_key(key)  # an unreadable or foreign key is a setup error, not a fail
+    if advisory_db is not None and advisory_db.exists():
+        from mltrust.advisories import AdvisoryDB
+
+        AdvisoryDB.open(advisory_db).close()  # a file that is not a database: setup error
     loaded = load_profile(profile)
-    waiver_list = load_waivers(waivers) if waivers is not None else ()
+    waiver_list = (
+        load_waivers(
+            waivers,
+            controls=control_catalogue(loaded),
+            today=today,
+            max_days=loaded.waiver_max_days,
+        )
+        if waivers is not None
+        else ()
+    )
     sign, signer_fp = _signer(sign_key)
     ctx = CollectContext(
         path=path,
         keys=keys,
         advisory_db=advisory_db,
+        advisory_max_age_days=db_max_age,
         image_report=image_report,
         environment=environment,
+        jobs=jobs,
         scan_config=load_scan_config(search_from=path if path.is_dir() else path.parent),
     )
     bundle = collect_evidence(ctx, signer=sign)
@@ -119,7 +148,7 @@ def run_check(
     stored: dict[str, Any] = {}
     if store:
         try:
-            stored = _store(bundle, verdict, path, signer_fp)
+            stored = _store(bundle, verdict, path, signer_fp, store_path)
         except Error:
             raise
         except OSError as exc:
@@ -148,7 +177,8 @@ def run_check(
     "--waivers",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="YAML file of waivers (control, justification, expires, optional subject glob).",
+    help="YAML file of waivers: one finding (advisory+package, rule+path, fingerprint) or one "
+    "control, each with a justification and an expiry (docs/waivers.md).",
 )
 @click.option(
     "-k",
@@ -176,6 +206,13 @@ def run_check(
     help="Advisory database (from `mltrust db import`) [default: the user data folder].",
 )
 @click.option(
+    "--db-max-age",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Days after which advisory data counts as stale and fails the gate (0: never).",
+)
+@click.option(
     "--image-report",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -199,6 +236,22 @@ def run_check(
     help="Also write the CycloneDX 1.6 ML-BOM to FILE.",
 )
 @click.option("--no-store", is_flag=True, help="Do not record evidence in PATH/.mltrust/.")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Evidence store [default: PATH/.mltrust/evidence.db; `mltrust attest` and "
+    "`mltrust evidence` use ./.mltrust/evidence.db, the same one when PATH is '.'].",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes for the model scan.",
+)
 def check(
     path: Path,
     profile: str,
@@ -207,11 +260,14 @@ def check(
     fmt: str,
     output: str | None,
     advisory_db: Path | None,
+    db_max_age: float,
     image_report: Path | None,
     environment: bool,
     sign_key: Path | None,
     bom_output: Path | None,
     no_store: bool,
+    jobs: int,
+    store_path: Path | None,
 ) -> int:
     """Gate a model or project on evidence: scan, signature, ML-BOM, dependencies, code,
     licenses and image vulnerabilities, evaluated against a policy profile.
@@ -234,10 +290,13 @@ def check(
             waivers=waivers,
             keys=keys,
             advisory_db=advisory_db,
+            db_max_age=db_max_age,
             image_report=image_report,
             environment=environment,
             store=not no_store,
             sign_key=sign_key,
+            jobs=jobs,
+            store_path=store_path,
         )
     finally:
         if status is not None:

@@ -18,7 +18,7 @@ def db() -> None:
 
 
 @db.command("import")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source")
 @click.option(
     "--db",
     "target",
@@ -26,17 +26,31 @@ def db() -> None:
     default=None,
     help="Database file to (re)create [default: $MLTRUST_ADVISORY_DB or the user data folder].",
 )
-def import_(source: Path, target: Path | None) -> int:
+def import_(source: str, target: Path | None) -> int:
     """Import a folder or zip of OSV advisories (JSON or YAML), for example a snapshot of the
-    PyPA advisory database. The previous database is replaced atomically."""
-    from mltrust.advisories import AdvisoryDB, default_db_path
+    PyPA advisory database, or download the OSV PyPI zip from an http(s) URL given here
+    (https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip); this is an explicit
+    network call, to that URL only. The previous database is replaced atomically, and kept
+    when the import yields no advisory (exit 2)."""
+    import tempfile
+
+    from mltrust.advisories import AdvisoryDB, default_db_path, download
+    from mltrust.errors import ConfigError
 
     dest = target or default_db_path()
-    stats = AdvisoryDB.import_osv(source, dest)
+    if source.startswith(("http://", "https://")):
+        with tempfile.TemporaryDirectory(prefix="mltrust-osv-") as tmp:
+            fetched = download(source, Path(tmp) / "osv.zip")
+            stats = AdvisoryDB.import_osv(fetched, dest)
+    else:
+        if not Path(source).exists():
+            raise ConfigError(f"no such file or folder: {source}")
+        stats = AdvisoryDB.import_osv(Path(source), dest)
     click.echo(
         f"imported {stats.advisories} advisories ({stats.affected} affected packages) from "
         f"{stats.files} files into {dest} in {stats.seconds:.2f}s"
-        + (f"; skipped {stats.skipped}" if stats.skipped else ""),
+        + (f"; skipped {stats.skipped}" if stats.skipped else "")
+        + (f"; {stats.withdrawn} withdrawn not imported" if stats.withdrawn else ""),
     )
     return EXIT_CLEAN
 

@@ -16,6 +16,8 @@ from mltrust.evidence.interface import (
     CollectContext,
     Collected,
     Collector,
+    finding_fingerprint,
+    fingerprint,
     severity_counts,
 )
 
@@ -27,6 +29,8 @@ __all__ = [
     "EvidenceBundle",
     "all_collectors",
     "collect_evidence",
+    "finding_fingerprint",
+    "fingerprint",
     "severity_counts",
     "subject_of",
 ]

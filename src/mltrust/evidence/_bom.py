@@ -96,7 +96,12 @@ class BomCollector(Collector):
         files: list[tuple[str, str, int]] = []
         formats: set[str] = set()
         report = ctx.shared.get("scan_report")
-        model_files = [(rel, p) for rel, p in ctx.files() if ctx.is_file or is_model_file(p)]
+        by_content = set(ctx.shared.get("model_files", ()))
+        model_files = [
+            (rel, p)
+            for rel, p in ctx.files()
+            if ctx.is_file or rel in by_content or is_model_file(p)
+        ]
         for rel, path in model_files:
             files.append((rel, ctx.sha256(rel, path), path.stat().st_size))
         if report is not None:

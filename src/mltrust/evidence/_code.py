@@ -14,7 +14,13 @@ from typing import Any
 from mltrust.evidence import _rules
 from mltrust.evidence._code_ast import analyse_source
 from mltrust.evidence._secrets import find_secrets
-from mltrust.evidence.interface import CollectContext, Collected, Collector, severity_counts
+from mltrust.evidence.interface import (
+    CollectContext,
+    Collected,
+    Collector,
+    finding_fingerprint,
+    severity_counts,
+)
 from mltrust.findings import Confidence, Finding, Location, Rule, Severity
 
 __all__ = ["CodeCollector", "notebook_source"]
@@ -23,45 +29,23 @@ log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/code/v1"
 _MAX_BYTES = 4 * 1024 * 1024
-_SECRET_SUFFIXES = frozenset(
-    {
-        ".py",
-        ".ipynb",
-        ".env",
-        ".yaml",
-        ".yml",
-        ".json",
-        ".ini",
-        ".toml",
-        ".cfg",
-        ".conf",
-        ".properties",
-        ".txt",
-        ".sh",
-        ".pem",
-        ".key",
-        ".netrc",
-        ".npmrc",
-        ".pypirc",
-    }
-)
-_SECRET_NAMES = frozenset(
-    {
-        "id_rsa",
-        "id_ecdsa",
-        "id_ed25519",
-        "id_dsa",
-        ".env",
-        "credentials",
-        ".netrc",
-        ".pypirc",
-        ".npmrc",
-    }
-)
-#: bandit tests covered by mltrust's own rules (or pure noise for ML code), not reported twice.
-_BANDIT_SKIP = frozenset(
-    {"B101", "B105", "B106", "B107", "B301", "B302", "B307", "B403", "B506", "B614", "B615"}
-)
+#: Python source analysed for dangerous code (every text file is searched for secrets).
+_CODE_SUFFIXES = frozenset({".py", ".pyw"})
+#: Bytes of one text file searched for secrets; a larger one is listed in
+#: ``secrets_not_searched`` (and a larger Python file or notebook is not analysed: a finding).
+_MAX_TEXT_BYTES = _MAX_BYTES
+
+
+def _is_env_file(name: str) -> bool:
+    low = name.lower()
+    return low.startswith(".env") or low.endswith(".env") or low == ".envrc"
+
+
+#: Low-severity bandit tests that are noise for ML code (asserts, "password" literals already
+#: judged by the secret rules, ``import pickle``). Only LOW issues of these tests are dropped:
+#: every bandit MEDIUM/HIGH issue is reported, including the deserialisation and eval tests
+#: (B301, B302, B307, B506, B614) that mltrust's own rules also cover, and B615.
+_BANDIT_NOISE = frozenset({"B101", "B105", "B106", "B107", "B403", "B404"})
 _BANDIT_SEVERITY = {"LOW": Severity.LOW, "MEDIUM": Severity.MEDIUM, "HIGH": Severity.HIGH}
 _BANDIT_CONFIDENCE = {"LOW": Confidence.LOW, "MEDIUM": Confidence.MEDIUM, "HIGH": Confidence.HIGH}
 
@@ -102,15 +86,91 @@ def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "\n".join(lines) + "\n", tuple(where)
 
 
-def _read(path: Path) -> str | None:
+def notebook_cells(raw: str) -> list[tuple[int, str]]:
+    """``(cell index, text)`` of every cell (code, markdown, raw) and every text output of a
+    notebook, for the secret search. Raises ``ValueError`` for a document that is not one."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(_MAX_BYTES + 1)
-    except OSError:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise ValueError("notebook JSON is nested too deeply") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+        raise ValueError("not a Jupyter notebook (no cells)")
+    out: list[tuple[int, str]] = []
+
+    def text_of(value: Any) -> str:
+        if isinstance(value, list):
+            return "".join(v for v in value if isinstance(v, str))
+        return value if isinstance(value, str) else ""
+
+    for index, cell in enumerate(doc["cells"]):
+        if not isinstance(cell, dict):
+            continue
+        out.append((index, text_of(cell.get("source", ""))))
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else []:
+            if not isinstance(output, dict):
+                continue
+            out.append((index, text_of(output.get("text", ""))))
+            data = output.get("data")
+            if isinstance(data, dict):
+                out.append((index, text_of(data.get("text/plain", ""))))
+    return out
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read(path: Path) -> str | None:
+    """The text of a file, or None for a binary file (a NUL in its first 8 KiB) or one that
+    cannot be read; raises :class:`_TooLarge` past :data:`_MAX_TEXT_BYTES`."""
+    from mltrust.errors import Error, LimitExceeded
+    from mltrust.evidence._depsources import decode_text
+    from mltrust.files import read_bounded
+
+    try:
+        data = read_bounded(path, _MAX_TEXT_BYTES, what="text file")
+    except LimitExceeded:
+        raise _TooLarge from None
+    except Error:
         return None
-    if len(data) > _MAX_BYTES or b"\x00" in data[:8192]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return decode_text(data)
+    if b"\x00" in data[:8192]:
         return None
-    return data.decode("utf-8", errors="replace")
+    return decode_text(data)
+
+
+#: Sources handed to one bandit worker at a time when ``jobs`` > 1.
+_BANDIT_CHUNK = 50
+
+
+def _bandit_chunk(sources: list[_Source]) -> list[Finding]:
+    return CodeCollector()._bandit(sources)
+
+
+def _bandit_parallel(sources: list[_Source], jobs: int) -> list[Finding]:
+    """bandit over ``sources`` in ``jobs`` worker processes (results in source order)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    mp = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    chunks = [sources[i : i + _BANDIT_CHUNK] for i in range(0, len(sources), _BANDIT_CHUNK)]
+    out: list[Finding] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp) as pool:
+        for found in pool.map(_bandit_chunk, chunks):
+            out.extend(found)
+    return out
+
+
+def _bandit_version() -> str:
+    """``bandit X.Y`` when bandit runs alongside mltrust's rules, else ``""`` (reported)."""
+    try:
+        import bandit
+    except ImportError:
+        return ""
+    return f"bandit {getattr(bandit, '__version__', '?')}"
 
 
 class CodeCollector(Collector):
@@ -118,12 +178,7 @@ class CodeCollector(Collector):
     predicate_type = PREDICATE_TYPE
 
     def applies(self, ctx: CollectContext) -> bool:
-        return any(self._wanted(rel) for rel, _ in ctx.files())
-
-    @staticmethod
-    def _wanted(rel: str) -> bool:
-        path = Path(rel)
-        return path.suffix.lower() in _SECRET_SUFFIXES or path.name in _SECRET_NAMES
+        return bool(ctx.analysis_files())
 
     def absent(self) -> dict[str, Any]:
         return {
@@ -136,6 +191,9 @@ class CodeCollector(Collector):
             "dangerous": [],
             "secrets": [],
             "not_analysed": [],
+            "secrets_not_searched": [],
+            "bandit": "",
+            "not_evaluated": [],
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -145,27 +203,50 @@ class CodeCollector(Collector):
         files = 0
         notebooks = 0
         not_analysed: list[str] = []
-        for rel, path in ctx.files():
-            if not self._wanted(rel):
+        too_large: list[str] = []
+        for rel, path in ctx.analysis_files():
+            suffix = path.suffix.lower()
+            is_code = suffix in _CODE_SUFFIXES or suffix == ".ipynb"
+            try:
+                text = _read(path)
+            except _TooLarge:
+                too_large.append(rel)
+                if is_code:
+                    not_analysed.append(rel)
+                    findings.append(
+                        self._finding(
+                            _rules.CODE_UNPARSABLE,
+                            f"larger than {_MAX_TEXT_BYTES} bytes; not analysed",
+                            rel,
+                            0,
+                            (),
+                        )
+                    )
                 continue
-            text = _read(path)
             if text is None:
                 continue
             files += 1
-            for hit in find_secrets(text):
-                findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
-            suffix = path.suffix.lower()
-            if suffix == ".py":
-                sources.append(_Source(rel, text))
-            elif suffix == ".ipynb":
+            if suffix == ".ipynb":
                 notebooks += 1
                 try:
                     code, cells = notebook_source(text)
+                    for index, cell_text in notebook_cells(text):
+                        for hit in find_secrets(cell_text):
+                            findings.append(
+                                self._finding(hit.rule, hit.message, rel, hit.line, (), cell=index)
+                            )
                 except ValueError as exc:
                     not_analysed.append(rel)
                     findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
+                    for hit in find_secrets(text):
+                        findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
                     continue
                 sources.append(_Source(rel, code, cells))
+                continue
+            for hit in find_secrets(text, env_file=_is_env_file(path.name)):
+                findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
+            if suffix in _CODE_SUFFIXES:
+                sources.append(_Source(rel, text))
         for src in sources:
             try:
                 hits = list(analyse_source(src.text))
@@ -184,7 +265,14 @@ class CodeCollector(Collector):
                         code_hit.rule, code_hit.message, src.rel, code_hit.line, src.cells
                     )
                 )
-        findings.extend(self._bandit([s for s in sources if s.rel not in not_analysed]))
+        found = self._bandit([s for s in sources if s.rel not in not_analysed], jobs=ctx.jobs)
+        findings.extend(
+            sorted(
+                found,
+                key=lambda f: (f.location.path, int(dict(f.extra).get("line", "0")), f.message),
+            )
+        )
+        findings = self._git_state(ctx, findings)
         rows = [self._row(f) for f in findings]
         section = {
             "present": True,
@@ -196,6 +284,9 @@ class CodeCollector(Collector):
             "dangerous": [r for r in rows if r["kind"] == "dangerous"],
             "secrets": [r for r in rows if r["kind"] == "secret"],
             "not_analysed": not_analysed,
+            "secrets_not_searched": too_large,
+            "bandit": _bandit_version(),
+            "not_evaluated": ctx.not_evaluated(),
         }
         return Collected(
             self.name,
@@ -207,27 +298,64 @@ class CodeCollector(Collector):
         )
 
     @staticmethod
+    def _git_state(ctx: CollectContext, findings: list[Finding]) -> list[Finding]:
+        """Say, on each secret, whether git tracks its file (see :mod:`._gitindex`)."""
+        from dataclasses import replace
+
+        from mltrust.evidence._gitindex import tracked_paths
+
+        secret_rules = {
+            _rules.CODE_PRIVATE_KEY.id,
+            _rules.CODE_TOKEN.id,
+            _rules.CODE_HIGH_ENTROPY.id,
+            _rules.CODE_PASSWORD.id,
+        }
+        if ctx.is_file or not any(f.rule_id in secret_rules for f in findings):
+            return findings
+        tracked = tracked_paths(ctx.root)
+        if tracked is None:
+            return findings
+        out = []
+        for f in findings:
+            if f.rule_id in secret_rules:
+                state = "tracked" if f.location.path in tracked else "untracked"
+                f = replace(f, extra=tuple(sorted({**dict(f.extra), "git": state}.items())))
+            out.append(f)
+        return out
+
+    @staticmethod
     def _row(f: Finding) -> dict[str, Any]:
         extra = dict(f.extra)
         secret = f.rule_id in (
             _rules.CODE_PRIVATE_KEY.id,
             _rules.CODE_TOKEN.id,
             _rules.CODE_HIGH_ENTROPY.id,
+            _rules.CODE_PASSWORD.id,
         )
         kind = (
             "secret"
             if secret
             else ("dangerous" if f.rule_id != _rules.CODE_UNPARSABLE.id else "not-analysed")
         )
+        message = f.message
+        if extra.get("git") == "tracked":
+            message += " (committed: tracked by git)"
+        elif extra.get("git") == "untracked":
+            message += (
+                " (not committed: git does not track this file; it is still in the working "
+                "tree and in anything built from it)"
+            )
         return {
             "rule_id": f.rule_id,
             "severity": f.severity.value,
-            "message": f.message,
+            "message": message,
             "path": f.location.path,
             "line": int(extra.get("line", "0")),
             "cell": int(extra.get("cell", "-1")),
             "kind": kind,
             "tool": extra.get("tool", "mltrust"),
+            "git": extra.get("git", "unknown"),
+            "fingerprint": finding_fingerprint(f),
         }
 
     @staticmethod
@@ -241,9 +369,13 @@ class CodeCollector(Collector):
         severity: Severity | None = None,
         confidence: Confidence = Confidence.HIGH,
         tool: str = "mltrust",
+        cell: int | None = None,
     ) -> Finding:
         extra = {"line": str(line), "tool": tool}
         detail = f"line {line}" if line else None
+        if cell is not None:
+            extra["cell"] = str(cell)
+            detail = f"cell {cell}, line {line}"
         if cells and 0 < line <= len(cells):
             cell, cell_line = cells[line - 1]
             extra = {"line": str(cell_line), "cell": str(cell), "tool": tool}
@@ -257,9 +389,11 @@ class CodeCollector(Collector):
             extra=extra,
         )
 
-    def _bandit(self, sources: list[_Source]) -> list[Finding]:
+    def _bandit(self, sources: list[_Source], *, jobs: int = 1) -> list[Finding]:
         if not sources:
             return []
+        if jobs > 1 and len(sources) >= 2 * _BANDIT_CHUNK:
+            return _bandit_parallel(sources, jobs)
         # bandit's plugin loader logs errors for optional formatters it cannot load.
         quiet = [logging.getLogger(n) for n in ("bandit", "stevedore")]
         previous = [q.level for q in quiet]
@@ -285,11 +419,15 @@ class CodeCollector(Collector):
                 target = Path(tmp) / f"f{i}.py"
                 target.write_text(src.text, encoding="utf-8")
                 by_file[str(target)] = src
-            mgr = b_manager.BanditManager(b_config.BanditConfig(), "file", quiet=True)
+            # ``# nosec`` comments are written by the project being judged: a gate does not let
+            # its subject waive its own findings (use a waiver file, reviewed and expiring).
+            mgr = b_manager.BanditManager(
+                b_config.BanditConfig(), "file", quiet=True, ignore_nosec=True
+            )
             mgr.discover_files(list(by_file))
             mgr.run_tests()
             for issue in mgr.get_issue_list():
-                if issue.test_id in _BANDIT_SKIP:
+                if issue.test_id in _BANDIT_NOISE and str(issue.severity) == "LOW":
                     continue
                 found = by_file.get(issue.fname)
                 if found is None:

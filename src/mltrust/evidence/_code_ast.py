@@ -27,7 +27,13 @@ _DESERIALIZERS = {
     "sklearn.externals.joblib.load",
     "pandas.read_pickle",
     "shelve.open",
+    "shelve.DbfilenameShelf",
     "jsonpickle.decode",
+    "marshal.load",
+    "marshal.loads",
+    "dill.Unpickler",
+    "cloudpickle.Unpickler",
+    "torch.serialization.load",
 }
 _YAML_SAFE_LOADERS = ("SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader")
 _CONTENT_CALLS = {
@@ -44,7 +50,24 @@ _CONTENT_CALLS = {
     "recv",
     "input",
 }
-_CONTENT_ATTRS = {"text", "content", "body", "data"}
+_CONTENT_ATTRS = {
+    "text",
+    "content",
+    "body",
+    "data",
+    "form",
+    "args",
+    "values",
+    "json",
+    "files",
+    "params",
+    "query_params",
+    "cookies",
+    "headers",
+    "argv",
+    "environ",
+    "stdin",
+}
 _URI_WORDS = ("uri", "url", "path", "file", "model", "source", "src", "content")
 
 
@@ -142,7 +165,13 @@ class _Visitor(ast.NodeVisitor):
         short = name.rsplit(".", 1)[-1]
         line = node.lineno
         if name in _DESERIALIZERS:
-            self._hit(_rules.CODE_PICKLE_LOAD, line, f"{name}() deserializes with pickle")
+            family = name.split(".", 1)[0]
+            self._hit(
+                _rules.CODE_PICKLE_LOAD,
+                line,
+                f"{name}() deserializes with {family}, which can run code or crash the "
+                "interpreter on crafted input",
+            )
         elif name == "torch.load" and not _is_true(_kw(node, "weights_only")):
             self._hit(_rules.CODE_TORCH_LOAD, line, "torch.load() without weights_only=True")
         elif name in ("yaml.load", "yaml.load_all"):
@@ -166,8 +195,14 @@ class _Visitor(ast.NodeVisitor):
             self._hit(
                 _rules.CODE_EVAL_CONTENT,
                 line,
-                f"{short}() of content read from a file, URI or response",
+                f"{short}() of content read from a file, URI, request or response",
             )
+        elif (
+            name in ("eval", "exec", "builtins.eval", "builtins.exec")
+            and node.args
+            and not isinstance(node.args[0], ast.Constant)
+        ):
+            self._hit(_rules.CODE_EVAL_DYNAMIC, line, f"{short}() of a value built at run time")
         if short == "load_model" and _is_false(_kw(node, "safe_mode")):
             self._hit(_rules.CODE_KERAS_UNSAFE, line, f"{name}(safe_mode=False)")
         if _is_true(_kw(node, "trust_remote_code")):

@@ -122,6 +122,7 @@ def collect_evidence(
         "digest": f"sha256:{subject['digest']['sha256']}",
         "kind": "file" if ctx.is_file else "folder",
         "files": len(ctx.files()),
+        "not_evaluated": ctx.not_evaluated(),
     }
     document["errors"] = errors
     bundle = EvidenceBundle(

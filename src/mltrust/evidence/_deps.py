@@ -3,8 +3,8 @@ requirements, and requirements behind the newest version the database knows."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,14 +14,13 @@ from mltrust.errors import ConfigError
 from mltrust.evidence import _rules
 from mltrust.evidence._depsources import (
     Dependency,
-    DependencyFileError,
     Drift,
+    Problem,
+    dependency_kind,
     environment_dependencies,
-    parse_lock,
-    parse_pyproject,
-    parse_requirements,
+    read_dependency_file,
 )
-from mltrust.evidence.interface import CollectContext, Collected, Collector
+from mltrust.evidence.interface import CollectContext, Collected, Collector, fingerprint
 from mltrust.findings import Finding, Location, Severity
 
 __all__ = ["DependencyCollector", "dependency_files"]
@@ -29,34 +28,60 @@ __all__ = ["DependencyCollector", "dependency_files"]
 log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/dependencies/v1"
-_REQUIREMENTS = re.compile(r"^requirements([-_.][\w.-]*)?\.(txt|in)$|^constraints\.txt$", re.I)
-_LOCKS = ("poetry.lock", "uv.lock")
 _SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 
 
 def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
-    """Dependency declarations of the project (top level, ``requirements/`` and one level down)."""
+    """Every dependency declaration of the project, at any depth (see
+    :func:`dependency_kind`); third-party folders (virtual environments, ``node_modules``)
+    are left out and listed in ``not_evaluated``."""
     if ctx.is_file:
         return []
-    out = []
-    for rel, path in ctx.files():
-        parts = rel.split("/")
-        if len(parts) > 2 or (
-            len(parts) == 2
-            and parts[0] not in ("requirements", "deps")
-            and not _REQUIREMENTS.match(parts[1])
-        ):
-            continue
-        name = parts[-1]
-        in_folder = len(parts) == 2 and name.endswith((".txt", ".in"))
-        if (
-            in_folder
-            or _REQUIREMENTS.match(name)
-            or name in _LOCKS
-            or (name == "pyproject.toml" and len(parts) == 1)
-        ):
-            out.append((rel, path))
+    return [(rel, path) for rel, path in ctx.analysis_files() if dependency_kind(rel)]
+
+
+def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> dict[str, Any]:
+    """What the policy reads about the advisory database: whether it is there, holds
+    advisories, and how old its data is (``age_days``: since its newest advisory was
+    modified, or since the import when that is unknown; -1 when unknown)."""
+    out: dict[str, Any] = {
+        "present": info is not None,
+        "path": path,
+        "advisories": 0,
+        "imported_at": "",
+        "data_as_of": "",
+        "age_days": -1.0,
+        "max_age_days": float(max_age_days),
+        "stale": True,
+        "problem": "",
+    }
+    if info is None:
+        return out
+    out["advisories"] = int(info.get("advisories", 0))
+    out["imported_at"] = str(info.get("imported_at", ""))
+    out["data_as_of"] = str(info.get("data_as_of", ""))
+    when = _parse_time(out["data_as_of"]) or _parse_time(out["imported_at"])
+    if when is not None:
+        age = (_dt.datetime.now(_dt.UTC) - when).total_seconds() / 86400
+        out["age_days"] = round(max(age, 0.0), 2)
+        out["stale"] = max_age_days > 0 and age > max_age_days
+    if out["advisories"] == 0:
+        out["problem"] = "the database holds no advisories"
+    elif out["stale"]:
+        out["problem"] = (
+            f"advisory data is {out['age_days']:.0f} days old (older than {max_age_days:g})"
+        )
     return out
+
+
+def _parse_time(text: str) -> _dt.datetime | None:
+    if not text:
+        return None
+    try:
+        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
 
 
 def _severity_of(text: str) -> Severity:
@@ -81,8 +106,11 @@ class DependencyCollector(Collector):
             "unpinned": [],
             "drifting": [],
             "outdated": [],
+            "unpinned_vulnerable": [],
+            "problems": [],
             "errors": [],
-            "db": {"present": False, "path": "", "advisories": 0, "imported_at": ""},
+            "not_evaluated": [],
+            "db": _db_section(None, "", 0.0),
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -90,26 +118,36 @@ class DependencyCollector(Collector):
         findings: list[Finding] = []
         errors: list[str] = []
         files = dependency_files(ctx)
-        has_lock = any(Path(rel).name in _LOCKS for rel, _ in files)
         deps: list[Dependency] = []
         direct_unpinned: list[Dependency] = []
+        problems: list[Problem] = []
+        locked_folders = {
+            str(Path(rel).parent)
+            for rel, _ in files
+            if dependency_kind(rel) in ("lock", "pipfile-lock")
+        }
         for rel, path in files:
-            name = Path(rel).name
-            try:
-                if name in _LOCKS:
-                    deps.extend(parse_lock(path, rel))
-                elif name == "pyproject.toml":
-                    parsed = parse_pyproject(path, rel)
-                    deps.extend(d for d in parsed if d.pinned)
-                    if not has_lock:
-                        direct_unpinned.extend(d for d in parsed if not d.pinned)
-                else:
-                    parsed = parse_requirements(path, rel, root=ctx.root)
-                    deps.extend(d for d in parsed if d.pinned)
-                    direct_unpinned.extend(d for d in parsed if not d.pinned)
-            except DependencyFileError as exc:
-                errors.append(str(exc))
-                findings.append(Finding.of(_rules.DEP_UNREADABLE, str(exc), Location(rel)))
+            parsed = read_dependency_file(path, rel, root=ctx.root)
+            problems.extend(parsed.problems)
+            deps.extend(d for d in parsed.deps if d.pinned)
+            if parsed.lock:
+                continue
+            kind = dependency_kind(rel)
+            if kind in ("pyproject", "pipfile") and str(Path(rel).parent) in locked_folders:
+                continue  # a lock beside it pins what this file ranges over
+            direct_unpinned.extend(d for d in parsed.deps if not d.pinned)
+        for problem in problems:
+            errors.append(str(problem))
+            findings.append(
+                Finding.of(
+                    _rules.DEP_UNREADABLE,
+                    problem.message,
+                    Location(
+                        problem.source, detail=f"line {problem.line}" if problem.line else None
+                    ),
+                    extra={"line": str(problem.line)},
+                )
+            )
         drift: list[Drift] = []
         if ctx.environment:
             env_deps, drift = environment_dependencies()
@@ -125,9 +163,34 @@ class DependencyCollector(Collector):
         section["packages"] = len({d.name for d in deps} | {d.name for d in direct_unpinned})
         section["pinned"] = len({d.name for d in deps})
         section["errors"] = errors
+        section["not_evaluated"] = ctx.not_evaluated()
         section["unpinned"] = [
-            {"package": d.name, "specifier": d.specifier, "source": d.source, "line": d.line}
+            {
+                "package": d.name,
+                "specifier": d.specifier,
+                "source": d.source,
+                "line": d.line,
+                "rule_id": _rules.DEP_UNPINNED.id,
+                "fingerprint": fingerprint(
+                    _rules.DEP_UNPINNED.id,
+                    d.source,
+                    d.line,
+                    key=f"{d.name}{d.specifier} is not pinned to one version",
+                ),
+            }
             for d in direct_unpinned
+        ]
+        section["problems"] = [
+            {
+                "source": p.source,
+                "line": p.line,
+                "message": p.message,
+                "rule_id": _rules.DEP_UNREADABLE.id,
+                "fingerprint": fingerprint(
+                    _rules.DEP_UNREADABLE.id, p.source, p.line, key=p.message
+                ),
+            }
+            for p in problems
         ]
         for d in direct_unpinned:
             findings.append(
@@ -135,6 +198,7 @@ class DependencyCollector(Collector):
                     _rules.DEP_UNPINNED,
                     f"{d.name}{d.specifier} is not pinned to one version",
                     Location(d.source, detail=f"line {d.line}" if d.line else None),
+                    extra={"line": str(d.line)},
                 )
             )
         for x in drift:
@@ -155,22 +219,14 @@ class DependencyCollector(Collector):
             db = AdvisoryDB.open(db_path)
         except ConfigError as exc:
             log.info("advisory database unavailable: %s", exc)
-            section["db"] = {
-                "present": False,
-                "path": str(db_path),
-                "advisories": 0,
-                "imported_at": "",
-            }
+            section["db"] = _db_section(None, str(db_path), ctx.advisory_max_age_days)
+            section["db"]["problem"] = str(exc)
         else:
             with db:
                 info = db.info()
-                section["db"] = {
-                    "present": True,
-                    "path": str(db_path),
-                    "advisories": info["advisories"],
-                    "imported_at": info["imported_at"],
-                }
+                section["db"] = _db_section(info, str(db_path), ctx.advisory_max_age_days)
                 self._match(db, deps, section, findings)
+                self._ranges(db, direct_unpinned, section, findings)
         predicate = dict(section)
         predicate["dependencies"] = [
             {"name": d.name, "version": d.version, "source": d.source} for d in deps
@@ -183,6 +239,50 @@ class DependencyCollector(Collector):
             tuple(findings),
             time.perf_counter() - started,
         )
+
+    @staticmethod
+    def _ranges(
+        db: AdvisoryDB,
+        unpinned: list[Dependency],
+        section: dict[str, Any],
+        findings: list[Finding],
+    ) -> None:
+        rows: list[dict[str, Any]] = []
+        for d in unpinned:
+            if "://" in d.name or d.name.startswith((".", "/")):
+                continue
+            for adv, versions in db.allowed_affected(d.name, d.specifier):
+                shown = ", ".join(versions[-5:]) + (" ..." if len(versions) > 5 else "")
+                fixed = ", ".join(adv.fixed) or "none known"
+                rows.append(
+                    {
+                        "package": d.name,
+                        "specifier": d.specifier,
+                        "source": d.source,
+                        "line": d.line,
+                        "id": adv.id,
+                        "severity": adv.severity,
+                        "versions": versions,
+                        "fixed": list(adv.fixed),
+                        "rule_id": _rules.DEP_RANGE_VULNERABLE.id,
+                        "fingerprint": fingerprint(
+                            _rules.DEP_RANGE_VULNERABLE.id,
+                            d.source,
+                            d.line,
+                            key=f"{adv.id}/{d.name}",
+                        ),
+                    }
+                )
+                findings.append(
+                    Finding.of(
+                        _rules.DEP_RANGE_VULNERABLE,
+                        f"{d.name}{d.specifier or ' (any version)'} allows {shown}, affected by "
+                        f"{adv.id} (severity {adv.severity}; fixed in {fixed})",
+                        Location(d.source, detail=f"line {d.line}" if d.line else None),
+                        extra={"line": str(d.line), "advisory": adv.id, "package": d.name},
+                    )
+                )
+        section["unpinned_vulnerable"] = rows
 
     @staticmethod
     def _match(
@@ -199,6 +299,10 @@ class DependencyCollector(Collector):
                 entry = m.to_dict()
                 entry["source"] = d.source
                 entry["line"] = d.line
+                entry["rule_id"] = _rules.DEP_VULNERABLE.id
+                entry["fingerprint"] = fingerprint(
+                    _rules.DEP_VULNERABLE.id, d.source, d.line, key=f"{m.advisory.id}/{d.name}"
+                )
                 cves = ", ".join(entry["cve"])
                 entry["title"] = (
                     f"{d.name}=={d.version}: {m.advisory.id}"
@@ -216,6 +320,7 @@ class DependencyCollector(Collector):
                         f"(severity {m.advisory.severity}; fixed in {fixed})",
                         Location(d.source, detail=f"line {d.line}" if d.line else None),
                         severity=_severity_of(m.advisory.severity),
+                        extra={"line": str(d.line), "advisory": m.advisory.id, "package": d.name},
                     )
                 )
             latest = db.latest_known(d.name)
@@ -238,6 +343,7 @@ class DependencyCollector(Collector):
                             f"{d.name}=={d.version} is {behind} major version(s) behind "
                             f"{newest} (at least; from the advisory database)",
                             Location(d.source, detail=f"line {d.line}" if d.line else None),
+                            extra={"line": str(d.line)},
                         )
                     )
         counts = dict.fromkeys(_SEVERITIES, 0)

@@ -213,7 +213,7 @@ class LicenseCollector(Collector):
         started = time.perf_counter()
         sources: list[dict[str, str]] = []
         findings: list[Finding] = []
-        for rel, path in ctx.files():
+        for rel, path in ctx.analysis_files():
             name = Path(rel).name
             if name.lower() == "readme.md":
                 card = read_front_matter(_read(path))

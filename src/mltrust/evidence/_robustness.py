@@ -1,5 +1,10 @@
 """Collector: robustness measurements attested next to the model (predicate
-``https://mltrust.dev/robustness/v1``), summarised for the policy."""
+``https://mltrust.dev/robustness/v1``), summarised for the policy.
+
+Only statements signed by a key passed with ``--key`` and about this subject count (see
+:mod:`mltrust.evidence._attestations`); every other file is listed under ``ignored`` with its
+reason and does not move any number the policy reads.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mltrust.errors import Error
-from mltrust.evidence._attestations import read_statements
+from mltrust.evidence import _rules
+from mltrust.evidence._attestations import trusted_statements
 from mltrust.evidence.interface import CollectContext, Collected, Collector
+from mltrust.findings import Finding, Location
 
 __all__ = ["ROBUSTNESS_PREDICATE", "RobustnessCollector"]
 
@@ -32,78 +38,63 @@ def _numbers(node: Any, key: str, depth: int = 0) -> Iterator[float]:
             yield from _numbers(v, key, depth + 1)
 
 
-def _verified(ctx: CollectContext, name: str, statement: Mapping[str, Any]) -> bool:
-    """Whether the bundle ``name`` is signed by a trusted key (``--key``) and is about this
-    subject or one of its files."""
-    if not ctx.keys:
-        return False
-    try:
-        from mltrust.attest import load_public_key, verify_attestation
-    except ImportError:
-        return False
-    here = {ctx.sha256(rel, p) for rel, p in ctx.files()}
-    raw = statement.get("subject")
-    subjects = raw if isinstance(raw, list) else []
-    claimed = [
-        s.get("digest", {}).get("sha256")
-        for s in subjects
-        if isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping)
-    ]
-    about = next((d for d in claimed if d in here), None)
-    if about is None:
-        return False
-    try:
-        keys = [load_public_key(k) for k in ctx.keys]
-        verify_attestation(ctx.root / ".mltrust" / name, keys, root_digest=about)
-    except Error:
-        return False
-    return True
-
-
 class RobustnessCollector(Collector):
     name = "robustness"
     predicate_type = PREDICATE_TYPE
 
     def applies(self, ctx: CollectContext) -> bool:
-        return any(
-            s.get("predicateType") == ROBUSTNESS_PREDICATE for _, s, _ in read_statements(ctx.root)
-        )
+        from mltrust.evidence._attestations import has_candidates
+
+        return has_candidates(ctx)
 
     def absent(self) -> dict[str, Any]:
         return {
             "present": False,
             "attestations": 0,
             "signed": False,
+            "verified": False,
             "min_robust_accuracy": -1.0,
             "min_clean_accuracy": -1.0,
             "sources": [],
+            "ignored": [],
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
         started = time.perf_counter()
+        evidence = trusted_statements(ctx, ROBUSTNESS_PREDICATE)
         robust: list[float] = []
         clean: list[float] = []
         sources: list[str] = []
-        signed = verified = True
-        for name, statement, enveloped in read_statements(ctx.root):
-            if statement.get("predicateType") != ROBUSTNESS_PREDICATE:
-                continue
-            sources.append(name)
-            signed = signed and enveloped
-            verified = verified and enveloped and _verified(ctx, name, statement)
+        for source, statement, _fp in evidence.verified:
+            sources.append(source)
             predicate = statement.get("predicate", {})
             robust.extend(_numbers(predicate, "robust_accuracy"))
             clean.extend(_numbers(predicate, "clean_accuracy"))
+        present = bool(sources) and bool(robust or clean)
         section = {
-            "present": bool(sources),
+            "present": present,
             "attestations": len(sources),
-            "signed": bool(sources) and signed,
-            "verified": bool(sources) and verified,
+            "signed": present,
+            "verified": present,
             "min_robust_accuracy": min(robust) if robust else -1.0,
             "min_clean_accuracy": min(clean) if clean else -1.0,
             "sources": sources,
+            "ignored": [dict(i) for i in evidence.ignored],
         }
+        findings = tuple(
+            Finding.of(
+                _rules.EVIDENCE_IGNORED,
+                f"evidence ignored: {i['reason']}",
+                Location(i["source"]),
+            )
+            for i in evidence.ignored
+        )
         ctx.shared["robustness"] = section
         return Collected(
-            self.name, self.predicate_type, section, section, (), time.perf_counter() - started
+            self.name,
+            self.predicate_type,
+            section,
+            section,
+            findings,
+            time.perf_counter() - started,
         )

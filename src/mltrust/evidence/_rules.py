@@ -10,8 +10,8 @@ _UNSAFE_LOAD = ("AML.T0011.000", "AML.M0011")
 CODE_PICKLE_LOAD = define_rule(
     "MLT-CODE-001",
     "unsafe-deserialization-call",
-    "Code deserializes with pickle, joblib, dill or cloudpickle, which can run arbitrary code "
-    "embedded in the file it loads.",
+    "Code deserializes with pickle, joblib, dill, cloudpickle, shelve, jsonpickle or marshal, "
+    "which can run arbitrary code embedded in what it loads (marshal: crash the interpreter).",
     Severity.HIGH,
     cwe=502,
     atlas=_UNSAFE_LOAD,
@@ -52,6 +52,15 @@ CODE_EVAL_CONTENT = define_rule(
     Severity.CRITICAL,
     cwe=95,
     remediation="Parse the content as data (json, ast.literal_eval) instead of evaluating it.",
+)
+CODE_EVAL_DYNAMIC = define_rule(
+    "MLT-CODE-013",
+    "eval-of-dynamic-value",
+    "eval/exec runs a string that is not a literal; where it comes from was not proven safe.",
+    Severity.HIGH,
+    cwe=95,
+    remediation="Parse data (json, ast.literal_eval) instead of evaluating it, or waive the "
+    "finding by rule and path after review.",
 )
 CODE_REMOTE_CODE = define_rule(
     "MLT-CODE-006",
@@ -101,6 +110,16 @@ CODE_HIGH_ENTROPY = define_rule(
     Severity.HIGH,
     cwe=798,
     remediation="Move the value to a secret manager or environment variable.",
+)
+CODE_PASSWORD = define_rule(
+    "MLT-CODE-014",
+    "hard-coded-password",
+    "A password or secret is written into the project as a literal (an assignment, an env file "
+    "line or a URL).",
+    Severity.HIGH,
+    cwe=259,
+    remediation="Read it from the environment or a secret manager, remove it from history and "
+    "change it.",
 )
 CODE_UNPARSABLE = define_rule(
     "MLT-CODE-012",
@@ -161,6 +180,16 @@ DEP_UNREADABLE = define_rule(
     remediation="Fix the file's syntax.",
 )
 
+DEP_RANGE_VULNERABLE = define_rule(
+    "MLT-DEP-007",
+    "range-allows-vulnerable-version",
+    "An unpinned requirement allows versions that a known advisory affects; an install can "
+    "pick one of them.",
+    Severity.MEDIUM,
+    cwe=1395,
+    remediation="Raise the lower bound above the fixed version, or pin a fixed version.",
+)
+
 # -- licenses --------------------------------------------------------------------------------
 LIC_UNKNOWN = define_rule(
     "MLT-LIC-001",
@@ -186,4 +215,15 @@ BOM_MISSING = define_rule(
     Severity.MEDIUM,
     atlas=("AML.M0023",),
     remediation="Run `mltrust check` (which writes one) or provide a CycloneDX BOM.",
+)
+
+# -- evidence --------------------------------------------------------------------------------
+EVIDENCE_IGNORED = define_rule(
+    "MLT-EVD-001",
+    "untrusted-evidence-ignored",
+    "An evidence file beside the subject was ignored: it is not signed by a key passed with "
+    "--key, its signature does not verify, or it is about another subject.",
+    Severity.LOW,
+    cwe=345,
+    remediation="Sign evidence with `mltrust attest` and pass the public key with --key.",
 )

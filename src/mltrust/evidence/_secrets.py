@@ -1,4 +1,10 @@
-"""Committed secrets: private keys, well-known token formats, high-entropy assignments."""
+"""Committed secrets: private keys, well-known token formats, high-entropy assignments and
+hard-coded passwords.
+
+Precision comes first (a gate that cries wolf is switched off): a token format must be
+specific (a vendor prefix or a checksum-like shape), a generic assignment must name a secret
+word *and* carry a random-looking value, and a hard-coded password must be a quoted literal
+(or a ``KEY=value`` line of an env file) that is not a placeholder."""
 
 from __future__ import annotations
 
@@ -22,7 +28,45 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Slack webhook", re.compile(r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/\w+")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
     ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{34,64}\b")),
+    ("Stripe secret key", re.compile(r"\b[rs]k_live_[0-9a-zA-Z]{24,99}\b")),
+    (
+        "OpenAI API key",
+        re.compile(r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}"),
+    ),
+    ("Anthropic API key", re.compile(r"\bsk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,}")),
+    ("PyPI upload token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}")),
+    ("npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+    ("SendGrid API key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
+    ("Azure storage account key", re.compile(r"AccountKey=[A-Za-z0-9+/]{86}==")),
+    ("Google service-account key", re.compile(r'"private_key_id"\s*:\s*"[0-9a-f]{40}"')),
+    ("Mailchimp API key", re.compile(r"\b[0-9a-f]{32}-us[0-9]{1,2}\b")),
+    ("Telegram bot token", re.compile(r"\b[0-9]{8,10}:AA[0-9A-Za-z_-]{33}\b")),
+    ("Discord bot token", re.compile(r"\b[MN][A-Za-z0-9]{23}\.[\w-]{6}\.[\w-]{27,38}\b")),
+    ("Square token", re.compile(r"\bsq0(?:atp|csp)-[0-9A-Za-z_-]{22,43}\b")),
+    ("Databricks token", re.compile(r"\bdapi[a-f0-9]{32}(?:-\d)?\b")),
+    ("Twilio key", re.compile(r"\b(?:AC|SK)[a-f0-9]{32}\b")),
+    ("Shopify token", re.compile(r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b")),
+    ("DigitalOcean token", re.compile(r"\bdo[opr]_v1_[a-f0-9]{64}\b")),
+    ("Replicate token", re.compile(r"\br8_[A-Za-z0-9]{37}\b")),
+    ("Groq API key", re.compile(r"\bgsk_[A-Za-z0-9]{52}\b")),
+    (
+        "JSON Web Token",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{16,}"),
+    ),
 )
+#: A password inside a URL: ``scheme://user:password@host``.
+_URL_PASSWORD = re.compile(
+    r"\b[a-z][a-z0-9+.-]{1,20}://[^/\s:@'\"]{1,64}:([^/\s:@'\"]{6,128})@[\w.-]+"
+)
+#: A quoted literal assigned to a name (code, YAML, JSON, TOML).
+_QUOTED = re.compile(
+    r"""(?x)
+    ([A-Za-z_][\w.-]*)["']?\s*(?::|=|:=|=>)\s*(?:[bfru]{0,2})(["'])([^"'\s]{8,128})\2"""
+)
+#: ``NAME=value`` in an env file or an ``export`` line.
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*([^\s#'\"]{8,128})\s*$")
+_PASSWORD_WORDS = frozenset({"password", "passwd", "pwd", "passphrase", "secret"})
 _ASSIGN = re.compile(
     r"""(?ix)
     ([\w.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|private[_-]?key|access[_-]?key
@@ -92,8 +136,32 @@ def redact(secret: str) -> str:
     return f"{secret[:4]}…({len(secret)} chars)"
 
 
-def find_secrets(text: str) -> Iterator[SecretHit]:
-    """Secrets in ``text``; messages never contain the full secret."""
+def _password_like(value: str) -> bool:
+    """A literal that could be a real password: not a placeholder, not a reference, mixed."""
+    low = value.lower()
+    if any(p in low for p in _PLACEHOLDERS) or low in ("password", "passwd", "secret"):
+        return False
+    if value.startswith(("$", "%", "@", "/", ".", "http")) or value.endswith((")", "]")):
+        return False
+    classes = sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
+    return classes >= 2 and len(set(value)) >= 5
+
+
+def _password_name(name: str) -> bool:
+    parts = [p.lower() for p in _NAME_PARTS.findall(name)]
+    return bool(parts) and parts[-1] in _PASSWORD_WORDS
+
+
+def find_secrets(text: str, *, env_file: bool = False) -> Iterator[SecretHit]:
+    """Secrets in ``text``; messages never contain the full secret. ``env_file``: the text
+    is a ``.env``-style file, whose unquoted ``NAME=value`` lines are assignments too."""
     for number, line in enumerate(text.splitlines(), 1):
         if len(line) > 10_000:
             line = line[:10_000]
@@ -109,6 +177,12 @@ def find_secrets(text: str) -> Iterator[SecretHit]:
                 yield SecretHit(_rules.CODE_TOKEN, number, f"{label} {redact(t.group(0))}")
         if found:
             continue
+        u = _URL_PASSWORD.search(line)
+        if u and _password_like(u.group(1)) and "{" not in u.group(0):
+            yield SecretHit(
+                _rules.CODE_PASSWORD, number, f"password in a URL: {redact(u.group(1))}"
+            )
+            continue
         for a in _ASSIGN.finditer(line):
             name, value = a.group(1), a.group(2)
             low = value.lower()
@@ -122,3 +196,22 @@ def find_secrets(text: str) -> Iterator[SecretHit]:
                     number,
                     f"high-entropy value assigned to {name!r}: {redact(value)}",
                 )
+                found = True
+        if found:
+            continue
+        password = None
+        for q in _QUOTED.finditer(line):
+            if _password_name(q.group(1)) and _password_like(q.group(3)):
+                password = (q.group(1), q.group(3))
+                break
+        if password is None and (env_file or line.lstrip().startswith("export ")):
+            e = _ENV_LINE.match(line)
+            if e and _password_name(e.group(1)) and _password_like(e.group(2)):
+                password = (e.group(1), e.group(2))
+        if password is not None:
+            yield SecretHit(
+                _rules.CODE_PASSWORD,
+                number,
+                f"hard-coded password assigned to {password[0]!r}: {redact(password[1])}",
+            )
+            continue

@@ -8,7 +8,6 @@ evidence document, and findings for reports. To add a collector: write a module 
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,28 +15,37 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mltrust.config import ScanConfig
+from mltrust.files import DEFAULT_MAX_FILES, Listing, Skipped, SkipReason, walk
 from mltrust.findings import Finding, Severity
 
 __all__ = [
+    "ANALYSIS_PRUNE",
     "STATEMENT_TYPE",
     "CollectContext",
     "Collected",
     "Collector",
+    "finding_fingerprint",
+    "fingerprint",
     "severity_counts",
+    "walk_problems",
 ]
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 
-#: Folders never walked: VCS data, environments, caches and mltrust's own evidence.
-SKIP_DIRS = frozenset(
+#: Folder names whose content is third-party or tool data, not the project's own code: code,
+#: secret, dependency-file and license analysis does not descend into them, and every such
+#: folder is listed in :meth:`CollectContext.not_evaluated`. The model scan is never pruned
+#: (a payload under ``node_modules/`` is still scanned). A folder holding ``pyvenv.cfg`` (a
+#: virtual environment) is pruned the same way, whatever it is called; a folder merely named
+#: ``env/`` or ``venv/`` is project content and is analysed.
+ANALYSIS_PRUNE = frozenset(
     {
         ".git",
         ".hg",
         ".svn",
-        ".venv",
-        "venv",
-        "env",
         "node_modules",
+        "site-packages",
+        "dist-packages",
         ".mltrust",
         "__pycache__",
         ".tox",
@@ -45,13 +53,36 @@ SKIP_DIRS = frozenset(
         ".mypy_cache",
         ".pytest_cache",
         ".ruff_cache",
-        ".ipynb_checkpoints",
-        ".bench",
-        "site-packages",
     }
 )
-#: Most files considered in one subject (a guard against pointing at a whole disk).
-MAX_FILES = 200_000
+
+
+def fingerprint(rule_id: str, path: str, line: int = 0, cell: int = -1, key: str = "") -> str:
+    """The stable identity of one finding: rule, relative path, line, notebook cell and what
+    makes it distinct on that line (an advisory and package, else the message). Waivers
+    (``fingerprint:``) and SARIF ``partialFingerprints`` use it, so two advisories on one
+    requirement line are two findings."""
+    import hashlib
+
+    text = f"{rule_id}\0{path}\0{line}\0{cell}\0{key}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def finding_fingerprint(f: Finding) -> str:
+    """:func:`fingerprint` of a collector's :class:`Finding` (see the collectors' rows)."""
+    extra = dict(f.extra)
+    extra.pop("git", None)
+    if "advisory" in extra:
+        key = f"{extra['advisory']}/{extra.get('package', '')}"
+    else:
+        key = f.message
+    return fingerprint(
+        f.rule_id,
+        f.location.path,
+        int(extra.get("line", "0") or 0),
+        int(extra.get("cell", "-1") or -1),
+        key,
+    )
 
 
 def severity_counts(severities: Any) -> dict[str, int]:
@@ -71,12 +102,21 @@ class CollectContext:
     path: Path
     keys: tuple[Path, ...] = ()
     advisory_db: Path | None = None
+    #: Oldest advisory data (days since its newest advisory was modified) accepted as current.
+    advisory_max_age_days: float = 30.0
     image_report: Path | None = None
     environment: bool = False
     scan_config: ScanConfig = field(default_factory=ScanConfig)
     #: Results one collector leaves for a later one (the BOM reads the scan's facts).
     shared: dict[str, Any] = field(default_factory=dict)
+    #: Worker processes for the model scan (1: in this process).
+    jobs: int = 1
+    #: Most files one walk lists; beyond it the walk is truncated and the check fails closed.
+    max_files: int = DEFAULT_MAX_FILES
+    _listing: Listing | None = field(default=None, repr=False)
     _files: list[tuple[str, Path]] | None = field(default=None, repr=False)
+    _analysis: list[tuple[str, Path]] | None = field(default=None, repr=False)
+    _pruned: dict[str, str] | None = field(default=None, repr=False)
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -88,11 +128,72 @@ class CollectContext:
         """The folder the subject lives in (the path itself for a folder)."""
         return self.path if self.path.is_dir() else self.path.parent
 
+    def listing(self) -> Listing:
+        """The one walk of the subject (:func:`mltrust.files.walk`), made once and shared."""
+        if self._listing is None:
+            self._listing = walk(self.path, max_files=self.max_files)
+        return self._listing
+
     def files(self) -> list[tuple[str, Path]]:
-        """``(relative posix path, path)`` of every regular file of the subject, sorted."""
+        """``(relative posix path, path)`` of every regular file of the subject, sorted.
+
+        Nothing is pruned here: this is what the model scan examines. Entries the walk could
+        not hand over (links, special files, unreadable folders, the file cap) are in
+        :meth:`skipped`.
+        """
         if self._files is None:
-            self._files = _walk(self.path)
+            self._files = sorted((e.rel, Path(e.path)) for e in self.listing().files)
         return self._files
+
+    def skipped(self) -> tuple[Skipped, ...]:
+        """What the walk reported and did not hand over as a file (never dropped silently)."""
+        return self.listing().skipped
+
+    def analysis_files(self) -> list[tuple[str, Path]]:
+        """The files of the project's own code and configuration: :meth:`files` minus those
+        under a pruned folder (:data:`ANALYSIS_PRUNE`, virtual environments). Every pruned
+        folder is listed by :meth:`not_evaluated`."""
+        if self._analysis is None:
+            roots = self._pruned_roots()
+            self._analysis = [(rel, p) for rel, p in self.files() if not _under(rel, roots)]
+        return self._analysis
+
+    def not_evaluated(self) -> list[str]:
+        """One line per folder or entry that code/secret/dependency analysis did not examine,
+        and why (pruned folders, links, special files, unreadable folders, the file cap)."""
+        roots = self._pruned_roots()
+        out = [f"{root}/: {why}" for root, why in sorted(roots.items())]
+        # Links inside a pruned folder (node_modules/.bin...) are covered by its line; every
+        # other skip (and every unreadable folder or cap, wherever it is) is listed.
+        out.extend(
+            f"{s.rel}: {s.reason.value}: {s.detail}"
+            for s in self.skipped()
+            if not (s.reason is SkipReason.SYMLINK and _under(s.rel, roots))
+        )
+        return out
+
+    def _pruned_roots(self) -> dict[str, str]:
+        if self._pruned is None:
+            roots: dict[str, str] = {}
+            if not self.is_file:
+                for rel, _ in self.files():
+                    parts = rel.split("/")
+                    for i, part in enumerate(parts[:-1]):
+                        if part in ANALYSIS_PRUNE:
+                            roots.setdefault(
+                                "/".join(parts[: i + 1]), "third-party or tool folder not analysed"
+                            )
+                            break
+                    if parts[-1] == "pyvenv.cfg" and len(parts) > 1:
+                        roots.setdefault("/".join(parts[:-1]), "virtual environment not analysed")
+            # Keep only the outermost roots.
+            ordered = sorted(roots)
+            kept: dict[str, str] = {}
+            for root in ordered:
+                if not _under(root + "/x", kept):
+                    kept[root] = roots[root]
+            self._pruned = kept
+        return self._pruned
 
     def record_sha256(self, rel: str, digest: str) -> None:
         """Remember a digest computed elsewhere (the scanner hashes the bytes it scanned)."""
@@ -108,28 +209,18 @@ class CollectContext:
         return digest
 
 
-def _walk(path: Path) -> list[tuple[str, Path]]:
-    if path.is_file():
-        return [(path.name, path)]
-    out: list[tuple[str, Path]] = []
-    stack = [path]
-    while stack and len(out) < MAX_FILES:
-        folder = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_symlink():
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if entry.name not in SKIP_DIRS:
-                    stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                p = Path(entry.path)
-                out.append((p.relative_to(path).as_posix(), p))
-    out.sort()
-    return out
+def _under(rel: str, roots: Mapping[str, str] | set[str]) -> bool:
+    """Whether ``rel`` lies under one of ``roots`` (relative folder paths)."""
+    parts = rel.split("/")
+    return any("/".join(parts[:i]) in roots for i in range(1, len(parts)))
+
+
+def walk_problems(skipped: tuple[Skipped, ...]) -> list[Skipped]:
+    """The skipped entries that mean content was not examined and must fail closed (an
+    unreadable folder, a special file, the file cap). Symbolic links are reported but are
+    not problems: the walk never follows them, and a target inside the subject is examined
+    on its own."""
+    return [s for s in skipped if s.reason is not SkipReason.SYMLINK]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,19 @@
 from __future__ import annotations
 
 from mltrust.policy import _rules as _rules  # registers the engine's rules
-from mltrust.policy._engine import EvaluationContext, evaluate, evaluate_control
+from mltrust.policy._engine import (
+    EvaluationContext,
+    apply_finding_waivers,
+    evaluate,
+    evaluate_control,
+)
 from mltrust.policy._profile import (
     TAG_FRAMEWORKS,
     Control,
     Enforcement,
     Profile,
     builtin_profiles,
+    control_catalogue,
     load_profile,
     parse_profile,
 )
@@ -34,7 +40,9 @@ __all__ = [
     "Verdict",
     "VerdictStatus",
     "Waiver",
+    "apply_finding_waivers",
     "builtin_profiles",
+    "control_catalogue",
     "evaluate",
     "evaluate_control",
     "load_profile",

@@ -12,9 +12,95 @@ from mltrust.policy._profile import Control, Enforcement, Profile, load_profile
 from mltrust.policy._verdict import ControlResult, ControlStatus, Verdict, VerdictStatus
 from mltrust.policy._waivers import Waiver
 
-__all__ = ["EvaluationContext", "evaluate", "evaluate_control"]
+__all__ = ["EvaluationContext", "apply_finding_waivers", "evaluate", "evaluate_control"]
 
 _MAX_DETAILS = 50
+#: The finding lists of the evidence document that finding waivers filter, and the counts
+#: recomputed from them afterwards.
+_FINDING_LISTS = (
+    ("scan", "findings"),
+    ("code", "findings"),
+    ("code", "dangerous"),
+    ("code", "secrets"),
+    ("deps", "vulnerabilities"),
+    ("deps", "unpinned_vulnerable"),
+    ("deps", "unpinned"),
+    ("deps", "problems"),
+)
+
+
+def apply_finding_waivers(
+    document: Mapping[str, Any], waivers: Sequence[Waiver], today: _dt.date
+) -> tuple[dict[str, Any], dict[str, Waiver], set[Waiver], set[Waiver]]:
+    """The document without the findings that valid finding waivers name.
+
+    Returns ``(document, {fingerprint: waiver}, used waivers, expired waivers)``. Counts that
+    summarise a filtered list are recomputed from what is left, so no control sees a waived
+    finding by another road.
+    """
+    from mltrust.evidence import severity_counts
+
+    subject = document.get("subject", {})
+    subject_name = str(subject.get("name", "")) if isinstance(subject, Mapping) else ""
+    active = [w for w in waivers if w.is_finding and w.applies_to_subject(subject_name)]
+    if not active:
+        return dict(document), {}, set(), set()
+    waived: dict[str, Waiver] = {}
+    used: set[Waiver] = set()
+    expired: set[Waiver] = set()
+    out = dict(document)
+    for section_name, key in _FINDING_LISTS:
+        section = out.get(section_name)
+        if not isinstance(section, Mapping) or not isinstance(section.get(key), list):
+            continue
+        kept = []
+        for row in section[key]:
+            waiver = None
+            if isinstance(row, Mapping):
+                for w in active:
+                    if w.matches_row(row):
+                        if w.expired(today):
+                            expired.add(w)
+                            continue
+                        waiver = w
+                        break
+            if waiver is None:
+                kept.append(row)
+            else:
+                used.add(waiver)
+                waived[str(row.get("fingerprint", ""))] = waiver
+        new_section = dict(section)
+        new_section[key] = kept
+        out[section_name] = new_section
+    for name in ("scan", "code"):
+        section = out.get(name)
+        if isinstance(section, dict) and isinstance(section.get("findings"), list):
+            section["findings_by_severity"] = severity_counts(
+                str(r.get("severity", "")) for r in section["findings"] if isinstance(r, Mapping)
+            )
+    code = out.get("code")
+    if isinstance(code, dict) and isinstance(code.get("findings"), list):
+        code["not_analysed"] = [
+            r.get("path")
+            for r in code["findings"]
+            if isinstance(r, Mapping) and r.get("kind") == "not-analysed"
+        ]
+    deps = out.get("deps")
+    if isinstance(deps, dict) and isinstance(deps.get("problems"), list):
+        from collections import Counter
+
+        deps["errors"] = [
+            f"{r['source']}:{r['line']}: {r['message']}"
+            if r.get("line")
+            else f"{r['source']}: {r['message']}"
+            for r in deps["problems"]
+        ]
+        counts = Counter(str(v.get("severity", "unknown")) for v in deps.get("vulnerabilities", []))
+        by = dict.fromkeys(("critical", "high", "medium", "low", "info", "unknown"), 0)
+        for sev, n in counts.items():
+            by[sev if sev in by else "unknown"] += n
+        deps["vulnerabilities_by_severity"] = by
+    return out, waived, used, expired
 
 
 class EvaluationContext:
@@ -119,11 +205,19 @@ def evaluate(
             f"cannot evaluate {type(evidence).__name__}: pass an evidence document (a mapping)"
         )
     errors = tuple(collector_errors or ())
+    waived_findings: dict[str, Waiver] = {}
+    used_finding: set[Waiver] = set()
+    expired_finding: set[Waiver] = set()
+    if any(w.is_finding for w in waivers):
+        document, waived_findings, used_finding, expired_finding = apply_finding_waivers(
+            ctx.document, waivers, day
+        )
+        ctx = EvaluationContext(document)
     subject = ctx.document.get("subject", {})
     subject_name = str(subject.get("name", "")) if isinstance(subject, Mapping) else ""
     results: list[ControlResult] = []
-    used: set[Waiver] = set()
-    expired: set[Waiver] = set()
+    used: set[Waiver] = set(used_finding)
+    expired: set[Waiver] = set(expired_finding)
     for control in profile.controls:
         t0 = time.perf_counter()
         status, message = evaluate_control(control, ctx)
@@ -152,12 +246,9 @@ def evaluate(
             ControlResult(control, status, message, details, waiver, expired_waiver, micros)
         )
     for w in waivers:  # expired waivers for controls that passed are reported too
-        if w not in used and w.expired(day) and profile.control(w.control) is not None:
+        if w not in used and w.expired(day) and (w.is_finding or profile.control(w.control)):
             expired.add(w)
-    known = {c.id for c in profile.controls}
-    unused = tuple(
-        w for w in waivers if w not in used and w not in expired and w.control not in known
-    )
+    unused = tuple(w for w in waivers if w not in used and w not in expired)
     if any(r.status is ControlStatus.FAIL for r in results):
         verdict = VerdictStatus.FAIL
     elif errors or any(r.status is ControlStatus.ERROR for r in results):
@@ -175,4 +266,5 @@ def evaluate(
         unused_waivers=unused,
         evaluated_at=now,
         seconds=time.perf_counter() - started,
+        waived_findings=waived_findings,
     )

@@ -20,6 +20,7 @@ __all__ = [
     "Enforcement",
     "Profile",
     "builtin_profiles",
+    "control_catalogue",
     "load_profile",
     "parse_profile",
 ]
@@ -123,6 +124,8 @@ class Profile:
     controls: tuple[Control, ...]
     description: str = ""
     source: str = ""
+    #: Longest a waiver may run (days); see :mod:`mltrust.policy._waivers`.
+    waiver_max_days: int = 365
 
     def control(self, control_id: str) -> Control | None:
         return next((c for c in self.controls if c.id == control_id), None)
@@ -203,26 +206,64 @@ def _control(raw: Any, index: int) -> Control:
     )
 
 
-def parse_profile(data: Any, *, source: str = "<profile>") -> Profile:
-    """A :class:`Profile` from parsed YAML; every expression is compiled here, once."""
+_PROFILE_KEYS = frozenset(
+    {"name", "title", "description", "controls", "extends", "waiver_max_days"}
+)
+_MAX_EXTENDS_DEPTH = 4
+
+
+def parse_profile(data: Any, *, source: str = "<profile>", _depth: int = 0) -> Profile:
+    """A :class:`Profile` from parsed YAML; every expression is compiled here, once.
+
+    ``extends: NAME`` (a shipped profile, or a path relative to the profile file) starts from
+    that profile's controls: a control with the same ``id`` replaces the inherited one, others
+    are added after them. ``waiver_max_days`` bounds waiver expiry (default: inherited, else
+    365).
+    """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a profile must be a mapping with 'controls'")
+    unknown = set(data) - _PROFILE_KEYS
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    base: Profile | None = None
+    extends = data.get("extends")
+    if extends is not None:
+        if not isinstance(extends, str) or not extends.strip():
+            raise ConfigError(f"{source}: extends must name a profile")
+        if _depth >= _MAX_EXTENDS_DEPTH:
+            raise ConfigError(f"{source}: extends nested more than {_MAX_EXTENDS_DEPTH} deep")
+        target: str | Path = extends.strip()
+        if str(target) not in builtin_profiles() and not Path(str(target)).is_absolute():
+            target = Path(source).parent / str(target)
+        base = load_profile(target, _depth=_depth + 1)
     controls_raw = data.get("controls")
-    if not isinstance(controls_raw, list) or not controls_raw:
+    if controls_raw is None and base is not None:
+        controls_raw = []
+    if not isinstance(controls_raw, list) or (not controls_raw and base is None):
         raise ConfigError(f"{source}: a profile needs a non-empty 'controls' list")
-    controls = tuple(_control(c, i) for i, c in enumerate(controls_raw))
+    own = tuple(_control(c, i) for i, c in enumerate(controls_raw))
     seen: set[str] = set()
-    for c in controls:
+    for c in own:
         if c.id in seen:
             raise ConfigError(f"{source}: control {c.id} is defined twice")
         seen.add(c.id)
+    controls = own
+    if base is not None:
+        replaced = {c.id: c for c in own}
+        controls = tuple(replaced.pop(c.id, c) for c in base.controls) + tuple(
+            c for c in own if c.id in replaced
+        )
+    max_days = data.get("waiver_max_days", base.waiver_max_days if base else 365)
+    if not isinstance(max_days, int) or isinstance(max_days, bool) or not 1 <= max_days <= 3650:
+        raise ConfigError(f"{source}: waiver_max_days must be a whole number of days (1-3650)")
     name = str(data.get("name") or Path(source).stem)
     return Profile(
         name=name,
-        title=str(data.get("title") or name),
+        title=str(data.get("title") or (base.title if base else name)),
         controls=controls,
         description=str(data.get("description", "")).strip(),
         source=source,
+        waiver_max_days=max_days,
     )
 
 
@@ -234,7 +275,19 @@ def builtin_profiles() -> list[str]:
     )
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
+def control_catalogue(profile: Profile | None = None) -> frozenset[str]:
+    """The one catalogue of control IDs a waiver may name: every control of every shipped
+    profile, plus those of ``profile`` (a custom one). A waiver naming a control of the
+    catalogue stays valid whichever profile is used."""
+    ids: set[str] = set()
+    for name in builtin_profiles():
+        ids.update(c.id for c in load_profile(name).controls)
+    if profile is not None:
+        ids.update(c.id for c in profile.controls)
+    return frozenset(ids)
+
+
+def load_profile(name_or_path: str | Path, *, _depth: int = 0) -> Profile:
     """A shipped profile by name (``default``, ``atlas``...) or a YAML file by path."""
     text: str
     source: str
@@ -255,4 +308,4 @@ def load_profile(name_or_path: str | Path) -> Profile:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"profile {source} is not valid YAML: {exc}") from None
-    return parse_profile(data, source=source)
+    return parse_profile(data, source=source, _depth=_depth)

@@ -78,6 +78,8 @@ class Verdict:
     evaluated_at: str = ""
     seconds: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Finding fingerprint -> the finding waiver that removed it from the evidence.
+    waived_findings: Mapping[str, Waiver] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -108,4 +110,8 @@ class Verdict:
             "collector_errors": [dict(e) for e in self.collector_errors],
             "expired_waivers": [w.to_dict() for w in self.expired_waivers],
             "unused_waivers": [w.to_dict() for w in self.unused_waivers],
+            "waived_findings": [
+                {"fingerprint": fp, "waiver": w.to_dict()}
+                for fp, w in sorted(self.waived_findings.items())
+            ],
         }

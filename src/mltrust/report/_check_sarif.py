@@ -19,9 +19,25 @@ _SCORE = {s.value: s.security_severity for s in Severity}
 
 
 def _uri(base: str, rel: str) -> str:
+    """A relative URI for ``rel`` (relative to the checked path ``base``).
+
+    A relative ``base`` (``models/iris``) is kept as a prefix so that URIs are relative to
+    the folder the check ran in (the repository root in CI). An absolute ``base`` is made
+    relative to the current folder when it lies inside it, else dropped: SARIF consumers
+    such as GitHub code scanning need repository-relative URIs, never machine paths.
+    """
+    import os
+
     path = rel.replace("\\", "/")
-    if base not in ("", "."):
-        path = posixpath.normpath(posixpath.join(base.replace("\\", "/"), path))
+    prefix = base.replace("\\", "/")
+    if os.path.isabs(base):
+        try:
+            inside = os.path.relpath(os.path.realpath(base), os.path.realpath(os.getcwd()))
+        except ValueError:  # another drive on Windows
+            inside = ".."
+        prefix = "" if inside.startswith("..") else inside.replace("\\", "/")
+    if prefix not in ("", "."):
+        path = posixpath.normpath(posixpath.join(prefix, path))
     return path.removeprefix("./") or "."
 
 
@@ -83,7 +99,11 @@ def _control_result(r: ControlResult, index: int, subject_uri: str) -> dict[str,
     return out
 
 
-def _finding_result(f: Finding, index: dict[str, int], base: str) -> dict[str, Any]:
+def _finding_result(
+    f: Finding, index: dict[str, int], base: str, waived: Any = None
+) -> dict[str, Any]:
+    from mltrust.evidence import finding_fingerprint
+
     extra = dict(f.extra)
     line = int(extra.get("line", "0") or 0)
     uri = _uri(base, f.location.path)
@@ -112,11 +132,18 @@ def _finding_result(f: Finding, index: dict[str, int], base: str) -> dict[str, A
                 }
             }
         ],
-        "partialFingerprints": {
-            "mltrustFinding/v1": f"{f.rule_id}:{uri}:{line}:{f.location.detail or ''}"
-        },
+        "partialFingerprints": {"mltrustFinding/v2": finding_fingerprint(f)},
         "properties": props,
     }
+    waiver = (waived or {}).get(out["partialFingerprints"]["mltrustFinding/v2"])
+    if waiver is not None:
+        out["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": f"{waiver.justification} (until {waiver.expires})",
+            }
+        ]
     if f.rule_id in index:
         out["ruleIndex"] = index[f.rule_id]
     return out
@@ -141,7 +168,7 @@ def _engine_results(
     findings.extend(
         Finding.of(
             policy_rules.WAIVER_EXPIRED,
-            f"waiver for {w.control} expired on {w.expires.isoformat()} ({w.justification})",
+            f"waiver for {w.describe()} expired on {w.expires.isoformat()} ({w.justification})",
             Location(subject_uri),
         )
         for w in verdict.expired_waivers
@@ -164,7 +191,10 @@ def check_sarif(report: CheckReport) -> dict[str, Any]:
         for i, r in enumerate(controls)
         if r.status not in (ControlStatus.PASS, ControlStatus.SKIP)
     ]
-    results.extend(_finding_result(f, finding_index, report.base) for f in report.findings)
+    results.extend(
+        _finding_result(f, finding_index, report.base, verdict.waived_findings)
+        for f in report.findings
+    )
     results.extend(_engine_results(report, finding_index, subject_uri))
     version = report.tool_version or "0"
     return {

@@ -63,9 +63,19 @@ def check_text(report: CheckReport, *, color: bool = False) -> str:
             f"[bold magenta]collector error[/]: {escape(err['collector'])}: "
             f"{escape(err['message'])}"
         )
+    for fp, w in sorted(verdict.waived_findings.items()):
+        console.print(
+            f"[cyan]waived finding[/]: {escape(w.describe())} ({fp}) until "
+            f"{w.expires.isoformat()}: {escape(w.justification)}"
+        )
+    not_evaluated = report.document.get("subject", {}).get("not_evaluated", [])
+    for line in not_evaluated[:_MAX_DETAILS]:
+        console.print(f"[yellow]not evaluated[/]: {escape(str(line))}")
+    if len(not_evaluated) > _MAX_DETAILS:
+        console.print(f"[yellow]not evaluated[/]: ... {len(not_evaluated) - _MAX_DETAILS} more")
     for w in verdict.expired_waivers:
         console.print(
-            f"[yellow]expired waiver[/]: {escape(w.control)} (expired {w.expires.isoformat()}) "
+            f"[yellow]expired waiver[/]: {escape(w.describe())} (expired {w.expires.isoformat()}) "
             "no longer applies"
         )
     counts = verdict.counts()

@@ -107,7 +107,7 @@ def check_html(report: CheckReport) -> str:
         for e in verdict.collector_errors
     )
     expired = "".join(
-        f"<li><code>{escape(w.control)}</code> expired on {escape(w.expires.isoformat())}: "
+        f"<li><code>{escape(w.describe())}</code> expired on {escape(w.expires.isoformat())}: "
         f"{escape(w.justification)}</li>"
         for w in verdict.expired_waivers
     )

@@ -1,4 +1,12 @@
-"""JUnit XML for ``mltrust check``: one test case per control (CI systems render it natively)."""
+"""JUnit XML for ``mltrust check``: one test case per control (CI systems render it natively).
+
+The output follows the ``junit-10.xsd`` dialect (the Jenkins xUnit plugin's schema, which
+pytest and most CI systems follow): ``testsuites`` carries only ``name``, ``time``,
+``tests``, ``failures`` and ``errors``; ``testsuite`` requires ``name``, ``tests``,
+``failures`` and ``errors``; a ``testcase`` holds ``skipped``/``error``/``failure``/
+``system-out``/``system-err`` and has ``name``, ``classname`` and ``time``; times are plain
+decimal seconds.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +44,6 @@ def check_junit(report: CheckReport) -> str:
         tests=str(tests),
         failures=str(failures),
         errors=str(errors),
-        skipped=str(skipped),
         time=seconds,
     )
     suite = ET.SubElement(

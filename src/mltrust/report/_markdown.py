@@ -89,7 +89,7 @@ def check_markdown(report: CheckReport) -> str:
             lines.append(f"| {_code(r.control.id)} | {_cell(r.control.title)} | {_details(r)} |")
         lines.append("")
     waived = verdict.by_status(ControlStatus.WAIVED)
-    if waived or verdict.expired_waivers:
+    if waived or verdict.expired_waivers or verdict.waived_findings:
         lines += [
             "### Waivers",
             "",
@@ -102,11 +102,23 @@ def check_markdown(report: CheckReport) -> str:
                     f"| {_code(r.control.id)} | applied | {r.waiver.expires.isoformat()} | "
                     f"{_cell(r.waiver.justification)} |"
                 )
-        for w in verdict.expired_waivers:
+        for fp, w in sorted(verdict.waived_findings.items()):
             lines.append(
-                f"| {_code(w.control)} | **expired** (no longer applies) | "
+                f"| {_code(w.describe())} (finding {_code(fp)}) | applied | "
                 f"{w.expires.isoformat()} | {_cell(w.justification)} |"
             )
+        for w in verdict.expired_waivers:
+            lines.append(
+                f"| {_code(w.describe())} | **expired** (no longer applies) | "
+                f"{w.expires.isoformat()} | {_cell(w.justification)} |"
+            )
+        lines.append("")
+    not_evaluated = report.document.get("subject", {}).get("not_evaluated", [])
+    if not_evaluated:
+        lines += ["### Not evaluated", ""]
+        lines += [f"- {_cell(str(x))}" for x in not_evaluated[:50]]
+        if len(not_evaluated) > 50:
+            lines.append(f"- ... {len(not_evaluated) - 50} more")
         lines.append("")
     if verdict.collector_errors:
         lines += ["### Collector errors", ""]
