@@ -40,7 +40,12 @@ class CheckReport:
         out = self.verdict.to_dict()
         out["tool"] = {"name": "mltrust", "version": self.tool_version}
         out["evidence"] = dict(self.document)
-        out["findings"] = [f.to_dict() for f in self.findings]
+        from mltrust.evidence import finding_fingerprint
+
+        # The fingerprint is the one SARIF, waivers and `mltrust report pr` match findings by.
+        out["findings"] = [
+            {**f.to_dict(), "fingerprint": finding_fingerprint(f)} for f in self.findings
+        ]
         if self.stored:
             out["stored"] = dict(self.stored)
         return out
