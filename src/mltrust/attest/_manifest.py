@@ -22,6 +22,12 @@ this is the order ``model_signing`` uses, so both tools list resources identical
 Hashing runs on a thread pool (one thread per core). Each thread reads with ``os.preadv`` into
 its own preallocated buffer and feeds ``hashlib``/``blake3``; both release the GIL, so the
 work spreads over the cores with memory bounded by ``threads x BLOCK``.
+
+With an ``executor`` (``sign --ray``) the listing and the manifest are still made here; only
+the byte ranges are hashed elsewhere, in batches of paths and offsets, by :func:`hash_jobs`
+(the same :class:`_Hasher` code on one thread, so each task holds one ``BLOCK`` buffer). The
+digests come back as hex strings, so the manifest, and the signature over it, are the local
+ones exactly.
 """
 
 from __future__ import annotations
@@ -38,9 +44,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from mltrust.errors import ConfigError, InputError
+from mltrust.errors import ConfigError, Error, InputError
+
+if TYPE_CHECKING:
+    from mltrust.executors import Executor
 
 __all__ = [
     "DEFAULT_IGNORES",
@@ -52,6 +61,7 @@ __all__ = [
     "SymlinkError",
     "build_manifest",
     "expand_ignore",
+    "hash_jobs",
 ]
 
 #: Paths model-signing always ignores when verifying.
@@ -423,6 +433,67 @@ class _Hasher:
         return results
 
 
+#: One unit of hashing work as an executor sees it: a byte range and the size the file had.
+HashJob = tuple[_Job, int]
+#: Batches sent to an executor: at most this many ranges, or this many bytes (a big file alone).
+_BATCH_JOBS = 64
+_BATCH_BYTES = 512 * 1024 * 1024
+
+
+def hash_jobs(hash_algorithm: str, jobs: Sequence[HashJob]) -> list[str]:
+    """Hash ``jobs`` in this process on one thread: what a remote executor's task runs."""
+    return _Hasher(hash_algorithm, 1, BLOCK).run(list(jobs))
+
+
+def _batches(jobs: list[HashJob]) -> list[list[int]]:
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, (job, _expect) in enumerate(jobs):
+        n = job.end - job.start
+        if current and (len(current) >= _BATCH_JOBS or size + n > _BATCH_BYTES):
+            out.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += n
+    if current:
+        out.append(current)
+    return out
+
+
+def _hash_on(
+    executor: Executor,
+    hash_algorithm: str,
+    jobs: list[HashJob],
+    progress: HashProgress | None,
+) -> list[str]:
+    """Hash ``jobs`` in batches on ``executor``; results in ``jobs`` order. A batch that
+    fails re-raises its task's mltrust error, or an :class:`InputError` (nothing is signed)."""
+    from functools import partial
+
+    from mltrust.executors import Failed
+
+    batches = _batches(jobs)
+    work = partial(hash_jobs, hash_algorithm)
+    digests: list[str] = [""] * len(jobs)
+    items = [[jobs[i] for i in batch] for batch in batches]
+    for index, outcome in executor.map_unordered(work, items):
+        if isinstance(outcome, Failed):
+            if isinstance(outcome.error, Error):
+                raise outcome.error
+            raise InputError(f"hashing on {executor.name} failed: {outcome.message}")
+        batch = batches[index]
+        if len(outcome) != len(batch):
+            raise InputError(f"hashing on {executor.name} returned {len(outcome)} digests")
+        for i, digest in zip(batch, outcome, strict=True):
+            digests[i] = digest
+        if progress is not None:
+            progress.advance(sum(jobs[i][0].end - jobs[i][0].start for i in batch))
+    if any(not d for d in digests):
+        raise InputError(f"hashing on {executor.name} left ranges without a digest")
+    return digests
+
+
 def _threads() -> int:
     """Hashing threads: ``MLTRUST_HASH_THREADS``, else two per usable core (at most 16).
 
@@ -456,6 +527,7 @@ def build_manifest(
     name: str | None = None,
     default_ignores: bool = True,
     progress: HashProgress | None = None,
+    executor: Executor | None = None,
 ) -> Manifest:
     """Hash a model folder (or one file) into a :class:`Manifest`.
 
@@ -464,6 +536,7 @@ def build_manifest(
     the manifest of a previously *verified* signature: a file whose size, inode, mtime_ns and
     ctime_ns are unchanged keeps its recorded digests instead of being re-read (``--reuse``).
     ``progress`` is told the bytes to hash, then each block hashed (from the hashing threads).
+    ``executor`` hashes the byte ranges elsewhere (``sign --ray``); the listing stays here.
     """
     if hash_algorithm not in HASH_ALGORITHMS:
         raise ConfigError(
@@ -523,7 +596,10 @@ def build_manifest(
 
     if progress is not None:
         progress.start(sum(job.end - job.start for job, _size in jobs))
-    digests = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
+    if executor is None:
+        digests = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
+    else:
+        digests = _hash_on(executor, hash_algorithm, jobs, progress)
     files: list[FileEntry] = []
     for rel, fst, old, first in plan:
         if old is not None:
