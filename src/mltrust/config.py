@@ -62,6 +62,9 @@ class Limits:
     max_entries: int = 10_000_000
     #: Wall-clock seconds for one top-level file; 0 disables the bound.
     max_seconds_per_file: float = 300.0
+    #: Body of one AdmissionReview sent to ``mltrust admission serve`` (Kubernetes objects are
+    #: at most ~1.5 MiB in etcd; a review carries the object and the old object).
+    max_admission_bytes: int = 8 * _MiB
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

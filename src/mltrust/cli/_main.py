@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "monitor": "mltrust.cli._monitor:monitor",
     # the main job (issue 7)
     "demo": "mltrust.cli._demo:demo",
+    "admission": "mltrust.cli._admission:admission",
 }
 
 
