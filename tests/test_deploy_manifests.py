@@ -137,6 +137,9 @@ def test_schema_check_catches_a_misspelled_field() -> None:
     bad["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFs"] = True
     errors = _strict(bad, "V1Deployment", "x")
     assert any("readOnlyRootFs" in e for e in errors)
+    del bad["spec"]["template"]["spec"]["containers"][0]["name"]  # a required field
+    with pytest.raises(Exception, match="name"):
+        _API._ApiClient__deserialize(bad, "V1Deployment")
 
 
 def _containers() -> list[tuple[str, dict[str, Any]]]:

@@ -12,7 +12,7 @@ from typing import Any
 from mltrust.admission._kinds import EXTRACTORS, model_refs
 from mltrust.admission._locate import locate
 from mltrust.config import Limits
-from mltrust.errors import ConfigError, Error, InputError
+from mltrust.errors import ConfigError, Error, InputError, VerificationError
 
 __all__ = ["API_VERSION", "AdmissionPolicy", "Decision", "decide", "review"]
 
@@ -85,7 +85,12 @@ def _describe(request: Mapping[str, Any]) -> str:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    differences = getattr(exc, "differences", None)
+    if isinstance(exc, VerificationError) and differences:
+        more = f" (+{len(differences) - 1} more)" if len(differences) > 1 else ""
+        line += f": {differences[0]}{more}"
+    return line
 
 
 def _check_profile(policy: AdmissionPolicy, path: Path) -> None:
