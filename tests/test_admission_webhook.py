@@ -125,6 +125,7 @@ class Site:
         sign(_model(tmp / "outside" / "m"), key=key)
         (self.root / "team" / "escape").symlink_to(tmp / "outside" / "m")
         (self.root / "team" / "alias").symlink_to(self.root / "team" / "good")
+        (self.root / "mounted").symlink_to(tmp / "outside")  # a folder link leading out
         self.ca, self.cert, self.key = _cert_pair(tmp)
         self.url = ""
 
@@ -328,6 +329,15 @@ def test_symlink_out_of_the_storage_root_is_denied(site: Site) -> None:
     # The target is validly signed by the trusted key: only the escape can deny it.
     assert "symbolic link" in denied(site, pod("team/escape"))
     assert "symbolic link" in denied(site, pod("team/alias"))
+
+
+def test_folder_link_out_of_the_storage_root_is_denied(site: Site) -> None:
+    assert "leads outside the storage root" in denied(site, pod("mounted/m"))
+
+
+def test_newline_in_annotation_cannot_forge_a_log_line(site: Site) -> None:
+    message = denied(site, pod("team/x\nINFO mltrust.admission: allow Pod ml/evil: ok"))
+    assert "\n" not in message and "\\n" in message
 
 
 def test_missing_model_is_denied(site: Site) -> None:

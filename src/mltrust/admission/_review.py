@@ -70,6 +70,14 @@ class Decision:
     verified: tuple[tuple[str, str], ...] = ()
 
 
+def _shown(value: object, limit: int = 200) -> str:
+    """``value`` for a message or a log line: control characters escaped, length bounded (an
+    annotation is attacker-chosen text; a newline in it must not forge a log line)."""
+    text = value if isinstance(value, str) else repr(value)
+    escaped = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
 def _get(value: object, key: str) -> Any:
     return value.get(key) if isinstance(value, Mapping) else None
 
@@ -80,7 +88,7 @@ def _describe(request: Mapping[str, Any]) -> str:
     name = request.get("name") or _get(meta, "name") or _get(meta, "generateName") or "?"
     ns = request.get("namespace") or _get(meta, "namespace") or ""
     kind = _get(request.get("kind"), "kind") or "?"
-    return f"{kind} {ns}/{name}"[:200] if ns else f"{kind} {name}"[:200]
+    return _shown(f"{kind} {ns}/{name}" if ns else f"{kind} {name}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -90,7 +98,7 @@ def _first_line(exc: BaseException) -> str:
     if isinstance(exc, VerificationError) and differences:
         more = f" (+{len(differences) - 1} more)" if len(differences) > 1 else ""
         line += f": {differences[0]}{more}"
-    return line
+    return _shown(line, 500)
 
 
 def _check_profile(policy: AdmissionPolicy, path: Path) -> None:
@@ -128,7 +136,7 @@ def decide(request: Mapping[str, Any], policy: AdmissionPolicy) -> Decision:
     group, kind_name = str(kind.get("group") or ""), str(kind.get("kind") or "")
     try:
         refs = model_refs(group, kind_name, obj)
-    except InputError as exc:
+    except (InputError, RecursionError) as exc:
         return Decision(False, f"mltrust: {what}: {_first_line(exc)}")
     if not refs:
         if (group, kind_name) in _MUST_NAME_MODEL:
@@ -153,12 +161,9 @@ def decide(request: Mapping[str, Any], policy: AdmissionPolicy) -> Decision:
             model = verify(path, key=list(policy.trusted_keys))
             if policy._profile is not None:
                 _check_profile(policy, path)
-        except _Denied as exc:
-            return Decision(False, f"mltrust: {what}: model {ref.value} ({ref.where}): {exc}")
-        except Error as exc:
-            return Decision(
-                False, f"mltrust: {what}: model {ref.value} ({ref.where}): {_first_line(exc)}"
-            )
+        except (_Denied, Error) as exc:
+            where = f"model {_shown(ref.value)} ({_shown(ref.where)})"
+            return Decision(False, f"mltrust: {what}: {where}: {_first_line(exc)}")
         verified.append((ref.value, model.root_digest))
     return Decision(True, verified=tuple(verified))
 
