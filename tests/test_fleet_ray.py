@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS, main
+from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, main
 from mltrust.errors import ConfigError, InputError
 from mltrust.scan import scan_paths
 
@@ -84,6 +84,8 @@ def test_scan_ray_bare_flag_means_local(tmp_path: Path) -> None:
     reg = _registry(tmp_path / "reg", count=8)
     code, on_ray = _scan_json([str(reg), "--ray"], tmp_path / "ray.json")
     assert code == EXIT_FINDINGS and json.loads(on_ray)["summary"]["files"] == 13
+    # Before the paths, the bare flag would take the registry as its address: refused.
+    assert main(["scan", "--ray", str(reg), str(reg)]) == EXIT_ERROR
 
 
 def _die_once(marker: str, fn: Callable[[Any], Any], item: Any) -> Any:

@@ -92,7 +92,13 @@ def serve(
     SeldonDeployment modelUri) are admitted only when the model's signature verifies against
     a trusted key (and, with --profile, its evidence passes). Any error denies.
     """
-    import uvicorn
+    try:
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError:
+        raise ConfigError(
+            "the admission webhook needs the serve extra", hint="pip install 'mltrust[serve]'"
+        ) from None
 
     from mltrust.admission import AdmissionPolicy, create_app
 

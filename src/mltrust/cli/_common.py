@@ -54,6 +54,16 @@ def ray_executor(address: str | None, retries: int) -> Any:
     """The executor for ``--ray`` (None without it); close it when done."""
     if address is None:
         return None
+    from pathlib import Path
+
+    from mltrust.errors import ConfigError
     from mltrust.executors import ray_executor as make
+
+    if address not in ("local", "auto") and Path(address).exists():
+        # `--ray PATH`: the bare flag took the first path as its address.
+        raise ConfigError(
+            f"--ray {address}: that is a path, not a Ray address",
+            hint="put --ray after the paths, or give the address: --ray local",
+        )
 
     return make(address, max_retries=retries)
