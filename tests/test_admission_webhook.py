@@ -380,6 +380,14 @@ def test_inference_service_second_location_cannot_hide_a_model(site: Site) -> No
     assert "spec.predictor.sklearn.storageUri" in denied(site, inference_service(both))
 
 
+def test_custom_container_storage_uri_env_is_checked(site: Site) -> None:
+    env = [{"name": "STORAGE_URI", "value": "pvc://team/tampered"}]
+    custom = {"containers": [{"name": "kserve-container", "image": "custom:1", "env": env}]}
+    assert "containers[0].env[0].value" in denied(site, inference_service(custom))
+    env[0]["value"] = "pvc://claim-a/iris"
+    allowed(site, inference_service(custom))
+
+
 def test_file_uri_escapes_are_denied(site: Site) -> None:
     for uri in ("file:///../outside/m", "file://evil.example/team/good", "file:///team/%2e%2e/x"):
         denied(site, inference_service({"model": {"storageUri": uri}}))

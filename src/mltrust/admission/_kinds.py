@@ -9,8 +9,9 @@ path for the message); :mod:`._locate` turns it into a folder under the storage 
   Deployment is applied, not only when its pods are created.
 * KServe ``InferenceService``: ``spec.predictor.model.storageUri``, and every other
   ``storageUri``/``storageUris`` anywhere under ``spec`` (the older per-framework predictor
-  fields, transformers, explainers): a model location the webhook does not look at would be a
-  way around it.
+  fields, transformers, explainers), and every container ``env`` entry ``STORAGE_URI`` (custom
+  containers ask KServe's storage initializer for a model that way): a model location the
+  webhook does not look at would be a way around it.
 * Seldon ``SeldonDeployment``: every ``modelUri`` of every predictor's graph, children included.
 
 A kind not in :data:`EXTRACTORS` is refused: the webhook configuration only sends kinds that
@@ -103,8 +104,26 @@ def _search(value: object, keys: frozenset[str], where: str, depth: int = 0) -> 
             yield from _search(item, keys, f"{where}[{n}]", depth + 1)
 
 
+def _storage_env(value: object, where: str, depth: int = 0) -> Iterator[ModelRef]:
+    """``{"name": "STORAGE_URI", "value": ...}`` entries anywhere below ``value``."""
+    if depth > _MAX_DEPTH:
+        raise InputError(f"{where} is nested too deeply")
+    if isinstance(value, Mapping):
+        if value.get("name") == "STORAGE_URI" and "value" in value:
+            uri = value["value"]
+            if not isinstance(uri, str):
+                raise InputError(f"{where}.value is not a string")
+            yield ModelRef("uri", uri, f"{where}.value")
+        for key, item in value.items():
+            yield from _storage_env(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _storage_env(item, f"{where}[{n}]", depth + 1)
+
+
 def _inference_service(obj: Mapping[str, Any]) -> Iterator[ModelRef]:
     yield from _search(obj.get("spec"), frozenset({"storageUri", "storageUris"}), "spec")
+    yield from _storage_env(obj.get("spec"), "spec")
     yield from _annotation(obj.get("metadata"), "metadata")
 
 
