@@ -88,7 +88,9 @@ class RayExecutor:
                 "logging_level": logging.WARNING,
             }
             if self.address == "local":
-                # Bind the local cluster to loopback: nothing outside this machine reaches it.
+                # A new cluster even when RAY_ADDRESS names another one, bound to loopback:
+                # nothing outside this machine reaches it.
+                kwargs["address"] = "local"
                 kwargs["_node_ip_address"] = "127.0.0.1"
                 kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
             else:
