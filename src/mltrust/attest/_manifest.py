@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mltrust.errors import ConfigError, Error, InputError
 
@@ -445,12 +445,20 @@ def hash_jobs(hash_algorithm: str, jobs: Sequence[HashJob]) -> list[str]:
     return _Hasher(hash_algorithm, 1, BLOCK).run(list(jobs))
 
 
-def _batches(jobs: list[HashJob]) -> list[list[int]]:
+def _span(job: object) -> int:
+    """Bytes in one job (a ``_Job``, or a tuple whose first item is one)."""
+    inner = job[0] if isinstance(job, tuple) else job
+    if not isinstance(inner, _Job):
+        raise TypeError(f"not a hashing job: {type(inner).__name__}")
+    return inner.end - inner.start
+
+
+def _batches(jobs: Sequence[object]) -> list[list[int]]:
     out: list[list[int]] = []
     current: list[int] = []
     size = 0
-    for i, (job, _expect) in enumerate(jobs):
-        n = job.end - job.start
+    for i, job in enumerate(jobs):
+        n = _span(job)
         if current and (len(current) >= _BATCH_JOBS or size + n > _BATCH_BYTES):
             out.append(current)
             current, size = [], 0
@@ -467,15 +475,16 @@ def _hash_on(
     jobs: list[HashJob],
     progress: HashProgress | None,
 ) -> list[str]:
-    """Hash ``jobs`` in batches on ``executor``; results in ``jobs`` order. A batch that
-    fails re-raises its task's mltrust error, or an :class:`InputError` (nothing is signed)."""
+    """Hash ``jobs`` in batches on ``executor``; results in ``jobs`` order, each exactly what
+    :meth:`_Hasher.run` gives locally. A batch that fails re-raises its task's mltrust error,
+    or raises an :class:`InputError`: nothing is signed."""
     from functools import partial
 
     from mltrust.executors import Failed
 
     batches = _batches(jobs)
     work = partial(hash_jobs, hash_algorithm)
-    digests: list[str] = [""] * len(jobs)
+    results: list[Any] = [None] * len(jobs)
     items = [[jobs[i] for i in batch] for batch in batches]
     for index, outcome in executor.map_unordered(work, items):
         if isinstance(outcome, Failed):
@@ -484,14 +493,14 @@ def _hash_on(
             raise InputError(f"hashing on {executor.name} failed: {outcome.message}")
         batch = batches[index]
         if len(outcome) != len(batch):
-            raise InputError(f"hashing on {executor.name} returned {len(outcome)} digests")
-        for i, digest in zip(batch, outcome, strict=True):
-            digests[i] = digest
+            raise InputError(f"hashing on {executor.name} returned {len(outcome)} results")
+        for i, result in zip(batch, outcome, strict=True):
+            results[i] = result
         if progress is not None:
-            progress.advance(sum(jobs[i][0].end - jobs[i][0].start for i in batch))
-    if any(not d for d in digests):
+            progress.advance(sum(_span(jobs[i]) for i in batch))
+    if any(r is None for r in results):
         raise InputError(f"hashing on {executor.name} left ranges without a digest")
-    return digests
+    return results
 
 
 def _threads() -> int:
