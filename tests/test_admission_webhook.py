@@ -5,6 +5,7 @@ running as a separate process on 127.0.0.1. Tests are named after the attack the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -141,46 +142,58 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    site = Site(tmp_path_factory.mktemp("admission"))
+@contextlib.contextmanager
+def _webhook(site: Site, *extra: str) -> Iterator[httpx.Client]:
+    """``mltrust admission serve`` as its own process, over TLS on 127.0.0.1."""
     port = _free_port()
     src = str(Path(mltrust.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    log = (site.tmp / "webhook.log").open("wb")
+    log_path = site.tmp / f"webhook-{port}.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "mltrust", "admission", "serve",
             "--trusted-key", str(site.trusted.public_path),
             "--port", str(port), "--host", "127.0.0.1",
             "--tls-cert", str(site.cert), "--tls-key", str(site.key),
-            "--storage-root", str(site.root),
+            "--storage-root", str(site.root), *extra,
         ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log,
     )  # fmt: skip
-    site.url = f"https://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(site.ca))
     deadline = time.monotonic() + 60
-    while True:
+    try:
+        while True:
+            try:
+                if httpx.get(url + "/healthz", verify=context, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"webhook did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        with httpx.Client(base_url=url, verify=context, timeout=60) as client:
+            yield client
+    finally:
+        proc.terminate()
         try:
-            if httpx.get(site.url + "/healthz", verify=context, timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            log.close()
-            text = (site.tmp / "webhook.log").read_text()[-2000:]
-            raise RuntimeError(f"webhook did not start: {text}")
-        time.sleep(0.2)
-    site.client = httpx.Client(base_url=site.url, verify=context, timeout=60)  # type: ignore[attr-defined]
-    yield site
-    site.client.close()  # type: ignore[attr-defined]
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    site = Site(tmp_path_factory.mktemp("admission"))
+    with _webhook(site) as client:
+        site.client = client  # type: ignore[attr-defined]
+        site.url = str(client.base_url).rstrip("/")
+        yield site
 
 
 # ---------------------------------------------------------------- AdmissionReview builders
@@ -456,6 +469,14 @@ def test_dry_run_admits_and_warns(site: Site) -> None:
     response = _review(site.policy(dry_run=True), pod("team/tampered"))
     assert response["allowed"] is True
     assert any("dry-run, would deny" in w and "team/tampered" in w for w in response["warnings"])
+
+
+def test_dry_run_flag_over_https_admits_and_warns(site: Site) -> None:
+    with _webhook(site, "--dry-run") as client:
+        doc = admission_review(pod("team/tampered"))
+        response = client.post("/validate", json=doc).json()["response"]
+    assert response["allowed"] is True and response["uid"] == doc["request"]["uid"]
+    assert any(w.startswith("dry-run, would deny:") for w in response["warnings"])
 
 
 def test_require_annotation_denies_pods_naming_no_model(site: Site) -> None:
