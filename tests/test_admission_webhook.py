@@ -471,6 +471,20 @@ def test_dry_run_admits_and_warns(site: Site) -> None:
     assert any("dry-run, would deny" in w and "team/tampered" in w for w in response["warnings"])
 
 
+def test_object_naming_too_many_models_is_denied(site: Site) -> None:
+    from mltrust.config import Limits
+
+    graph: dict[str, Any] = {"name": "n0", "modelUri": "pvc://claim-a/iris", "children": []}
+    node = graph
+    for i in range(1, 20):  # 20 references to one good model: cheap to check, but too many
+        child = {"name": f"n{i}", "modelUri": "pvc://claim-a/iris", "children": []}
+        node["children"].append(child)
+        node = child
+    response = _review(site.policy(limits=Limits(max_admission_models=4)), seldon(graph))
+    assert response["allowed"] is False and "max 4" in response["status"]["message"]
+    assert _review(site.policy(), seldon(graph))["allowed"] is False  # 20 > 16 by default
+
+
 def test_dry_run_flag_over_https_admits_and_warns(site: Site) -> None:
     with _webhook(site, "--dry-run") as client:
         doc = admission_review(pod("team/tampered"))

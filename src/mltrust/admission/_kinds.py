@@ -154,8 +154,4 @@ def model_refs(group: str, kind: str, obj: Mapping[str, Any]) -> list[ModelRef]:
     if extractor is None:
         shown = f"{group}/{kind}" if group else kind
         raise InputError(f"kind {shown} is not one mltrust knows how to check; denied")
-    refs: list[ModelRef] = []
-    for ref in extractor(obj):
-        if ref not in refs:
-            refs.append(ref)
-    return refs
+    return list(dict.fromkeys(extractor(obj)))  # in order, each once

@@ -25,8 +25,6 @@ _MUST_NAME_MODEL = frozenset(
 )
 #: Operations that admit something new; DELETE and CONNECT admit no model.
 _CHECKED_OPERATIONS = frozenset({"CREATE", "UPDATE"})
-#: Distinct models verified for one object (each costs a full hash of the model).
-MAX_MODELS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +146,9 @@ def decide(request: Mapping[str, Any], policy: AdmissionPolicy) -> Decision:
         if policy.require_annotation:
             return Decision(False, f"mltrust: {what}: no mltrust.dev/model-path annotation; denied")
         return Decision(True, warnings=(f"mltrust: {what} names no model; not checked",))
+    cap = policy.limits.max_admission_models
+    if len(refs) > cap:
+        return Decision(False, f"mltrust: {what}: names {len(refs)} model locations (max {cap})")
     verified: list[tuple[str, str]] = []
     seen: set[Path] = set()
     for ref in refs:
@@ -156,8 +157,6 @@ def decide(request: Mapping[str, Any], policy: AdmissionPolicy) -> Decision:
             if path in seen:
                 continue
             seen.add(path)
-            if len(seen) > MAX_MODELS:
-                raise _Denied(f"more than {MAX_MODELS} models in one object")
             model = verify(path, key=list(policy.trusted_keys))
             if policy._profile is not None:
                 _check_profile(policy, path)
