@@ -79,6 +79,11 @@ class Limits:
     max_state_bytes: int = 16 * _MiB
     #: Files in a model folder signed or verified (the walk stops and fails beyond it).
     max_model_files: int = 1_000_000
+    #: Body of one AdmissionReview sent to ``mltrust admission serve`` (Kubernetes objects are
+    #: at most ~1.5 MiB in etcd; a review carries the object and the old object).
+    max_admission_bytes: int = 8 * _MiB
+    #: Model locations one admitted object may name (each distinct one is verified: a full hash).
+    max_admission_models: int = 16
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

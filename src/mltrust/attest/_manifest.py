@@ -37,6 +37,12 @@ by a writer able to reset mtime; ctime cannot be reset without root).
 Hashing runs on a thread pool (one thread per core). Each thread reads with ``os.preadv`` into
 its own preallocated buffer and feeds ``hashlib``/``blake3``; both release the GIL, so the
 work spreads over the cores with memory bounded by ``threads x BLOCK``.
+
+With an ``executor`` (``sign --ray``) the listing and the manifest are still made here; only
+the byte ranges are hashed elsewhere, in batches of paths and offsets, by :func:`hash_jobs`
+(the same :class:`_Hasher` code on one thread, so each task holds one ``BLOCK`` buffer). The
+digests come back as hex strings, so the manifest, and the signature over it, are the local
+ones exactly.
 """
 
 from __future__ import annotations
@@ -54,11 +60,14 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mltrust.config import Limits
-from mltrust.errors import ConfigError, InputError, LimitExceeded
+from mltrust.errors import ConfigError, Error, InputError, LimitExceeded
 from mltrust.files import Entry, SkipReason, iter_walk
+
+if TYPE_CHECKING:
+    from mltrust.executors import Executor
 
 __all__ = [
     "ATTESTATION_KINDS",
@@ -73,6 +82,7 @@ __all__ = [
     "SymlinkError",
     "build_manifest",
     "expand_ignore",
+    "hash_jobs",
 ]
 
 #: Paths model-signing ignores by default when signing and verifying (it records them in the
@@ -549,6 +559,76 @@ class _Hasher:
         return results
 
 
+#: One unit of hashing work as an executor sees it: a byte range of a file as it was listed.
+HashJob = _Job
+#: Batches sent to an executor: at most this many ranges, or this many bytes (a big file alone).
+_BATCH_JOBS = 64
+_BATCH_BYTES = 512 * 1024 * 1024
+
+
+def hash_jobs(hash_algorithm: str, jobs: Sequence[HashJob]) -> list[tuple[str, int, bool]]:
+    """Hash ``jobs`` in this process on one thread: what a remote executor's task runs."""
+    return _Hasher(hash_algorithm, 1, BLOCK).run(list(jobs))
+
+
+def _span(job: object) -> int:
+    """Bytes in one job (a ``_Job``, or a tuple whose first item is one)."""
+    inner = job[0] if isinstance(job, tuple) else job
+    if not isinstance(inner, _Job):
+        raise TypeError(f"not a hashing job: {type(inner).__name__}")
+    return inner.end - inner.start
+
+
+def _batches(jobs: Sequence[object]) -> list[list[int]]:
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, job in enumerate(jobs):
+        n = _span(job)
+        if current and (len(current) >= _BATCH_JOBS or size + n > _BATCH_BYTES):
+            out.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += n
+    if current:
+        out.append(current)
+    return out
+
+
+def _hash_on(
+    executor: Executor,
+    hash_algorithm: str,
+    jobs: list[HashJob],
+    progress: HashProgress | None,
+) -> list[tuple[str, int, bool]]:
+    """Hash ``jobs`` in batches on ``executor``; results in ``jobs`` order, each exactly what
+    :meth:`_Hasher.run` gives locally. A batch that fails re-raises its task's mltrust error,
+    or raises an :class:`InputError`: nothing is signed."""
+    from functools import partial
+
+    from mltrust.executors import Failed
+
+    batches = _batches(jobs)
+    work = partial(hash_jobs, hash_algorithm)
+    results: list[Any] = [None] * len(jobs)
+    items = [[jobs[i] for i in batch] for batch in batches]
+    for index, outcome in executor.map_unordered(work, items):
+        if isinstance(outcome, Failed):
+            if isinstance(outcome.error, Error):
+                raise outcome.error
+            raise InputError(f"hashing on {executor.name} failed: {outcome.message}")
+        batch = batches[index]
+        if len(outcome) != len(batch):
+            raise InputError(f"hashing on {executor.name} returned {len(outcome)} results")
+        for i, result in zip(batch, outcome, strict=True):
+            results[i] = result
+        if progress is not None:
+            progress.advance(sum(_span(jobs[i]) for i in batch))
+    if any(r is None for r in results):
+        raise InputError(f"hashing on {executor.name} left ranges without a digest")
+    return results
+
+
 def _threads() -> int:
     """Hashing threads: ``MLTRUST_HASH_THREADS``, else two per usable core (at most 16).
 
@@ -583,6 +663,7 @@ def build_manifest(
     default_ignores: bool = True,
     progress: HashProgress | None = None,
     limits: Limits | None = None,
+    executor: Executor | None = None,
 ) -> Manifest:
     """Hash a model folder (or one file) into a :class:`Manifest`.
 
@@ -592,6 +673,7 @@ def build_manifest(
     signature: a file whose size, inode, mtime_ns and ctime_ns are unchanged keeps its
     recorded digests instead of being re-read (``--reuse``).
     ``progress`` is told the bytes to hash, then each block hashed (from the hashing threads).
+    ``executor`` hashes the byte ranges elsewhere (``sign --ray``); the listing stays here.
     """
     if hash_algorithm not in HASH_ALGORITHMS:
         raise ConfigError(
@@ -658,7 +740,10 @@ def build_manifest(
 
     if progress is not None:
         progress.start(sum(job.end - job.start for job in jobs))
-    results = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
+    if executor is None:
+        results = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
+    else:
+        results = _hash_on(executor, hash_algorithm, jobs, progress)
     files: list[FileEntry] = []
     for item, old, first, count in plan:
         if old is not None:

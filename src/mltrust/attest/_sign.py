@@ -49,6 +49,7 @@ from mltrust.errors import ConfigError, InputError
 from mltrust.store._atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from mltrust.executors import Executor
     from mltrust.store import EvidenceStore
 
 __all__ = [
@@ -175,6 +176,7 @@ def sign(
     insecure_key_permissions: bool = False,
     limits: Limits | None = None,
     include_git: bool = False,
+    executor: Executor | None = None,
 ) -> Path:
     """Sign a model folder or file; returns the path of the bundle written.
 
@@ -193,6 +195,10 @@ def sign(
     be reset by root (changing the clock, ``debugfs``) or on file systems that do not keep it
     (some network/FUSE mounts); such an attacker gets stale digests signed. Use ``--reuse``
     only on local storage you control; a full ``sign`` has no such assumption.
+
+    ``executor`` hashes the files elsewhere (``sign --ray``): the folder is listed here, the
+    byte ranges are hashed in tasks that read them by path, and the manifest is assembled
+    here, so the statement signed is the one a local run signs.
     """
     root = Path(path)
     if not root.exists() and not root.is_symlink():
@@ -229,6 +235,7 @@ def sign(
         name=model_name,
         progress=progress,
         limits=limits,
+        executor=executor,
     )
     name = model_name or manifest.name
     statement = manifest_statement(

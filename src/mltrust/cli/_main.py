@@ -49,6 +49,8 @@ COMMANDS: dict[str, str] = {
     "init": "mltrust.cli._init:init",
     "mlflow": "mltrust.cli._mlflow:mlflow",
     "report": "mltrust.cli._report:report",
+    # Kubernetes admission webhook (issue 17)
+    "admission": "mltrust.cli._admission:admission",
 }
 
 
@@ -56,6 +58,7 @@ COMMANDS: dict[str, str] = {
 #: imports none of them (numpy, torch, starlette… load only for the command that needs them).
 #: tests/test_cli_startup.py checks each line against the command's own short help.
 SUMMARIES: dict[str, str] = {
+    "admission": "Kubernetes admission: verify models before the cluster runs them.",
     "attest": "Create signed attestations (scan results, SLSA provenance) about a model.",
     "audit": "Verify and read the tamper-evident audit log of `mltrust serve`.",
     "check": "Gate a model or project on evidence: scan, signature, ML-BOM, dependencies,...",

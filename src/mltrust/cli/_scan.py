@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from mltrust.cli._common import output_option, stderr_is_terminal, stdout_is_terminal
+from mltrust.cli._common import (
+    output_option,
+    ray_executor,
+    ray_options,
+    stderr_is_terminal,
+    stdout_is_terminal,
+)
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.config import load_scan_config
 from mltrust.findings import Severity
@@ -59,6 +65,7 @@ from mltrust.scan import iter_files, scan_paths
     default=None,
     help="Progress bar on stderr [default: on when stderr is a terminal].",
 )
+@ray_options
 def scan(
     paths: tuple[Path, ...],
     fmt: str,
@@ -69,11 +76,14 @@ def scan(
     all_findings: bool,
     jobs: int,
     progress: bool | None,
+    ray_address: str | None,
+    ray_retries: int,
 ) -> int:
     """Scan model files and folders for unsafe content, without executing them.
 
     Formats are recognised by content, not by name. A file whose format is not recognised is
     reported as not scanned. Exit 0 when clean, 1 when a finding reaches --fail-on, 2 on error.
+    With --ray the same files are scanned by the same code on a Ray cluster (same report).
     """
     config = load_scan_config(config_path)
     if fail_on is not None:
@@ -82,10 +92,15 @@ def scan(
         config = config.replace(digest=digest)
     show_progress = stderr_is_terminal() if progress is None else progress
     workers = jobs or (os.cpu_count() or 1)
-    if show_progress:
-        report = _scan_with_progress(paths, config, workers)
-    else:
-        report = scan_paths(paths, config, jobs=workers)
+    executor = ray_executor(ray_address, ray_retries)
+    try:
+        if show_progress:
+            report = _scan_with_progress(paths, config, workers, executor)
+        else:
+            report = scan_paths(paths, config, jobs=workers, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     color = output is None and stdout_is_terminal()
     text = render_scan(report, OutputFormat(fmt), color=color, verbose=all_findings)
     write_output(text, output)
@@ -96,7 +111,7 @@ def scan(
     return EXIT_CLEAN
 
 
-def _scan_with_progress(paths: tuple[Path, ...], config, workers: int):  # type: ignore[no-untyped-def]
+def _scan_with_progress(paths: tuple[Path, ...], config, workers: int, executor):  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -116,4 +131,4 @@ def _scan_with_progress(paths: tuple[Path, ...], config, workers: int):  # type:
         def tick(path: str, _result: object) -> None:
             bar.update(task, advance=1, description=Path(path).name[:40])
 
-        return scan_paths(paths, config, on_file=tick, jobs=workers)
+        return scan_paths(paths, config, on_file=tick, jobs=workers, executor=executor)

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from mltrust.cli._common import ray_executor, ray_options
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, VerificationError
 
@@ -201,6 +202,7 @@ def _passphrase_for(key: Path) -> bytes | None:
 )
 @insecure_key_option
 @_progress_option
+@ray_options
 def sign(
     path: Path,
     key: Path,
@@ -216,16 +218,20 @@ def sign(
     store_path: Path | None,
     insecure_key_permissions: bool,
     progress: bool | None,
+    ray_address: str | None,
+    ray_retries: int,
 ) -> int:
     """Sign a model folder or file: a Sigstore bundle with the OpenSSF model-signing predicate.
 
-    The bundle verifies with `mltrust verify` and with `model_signing verify key`.
+    The bundle verifies with `mltrust verify` and with `model_signing verify key`. With --ray
+    the files are hashed on a Ray cluster; the manifest is assembled and signed here.
     """
     from mltrust.attest import sign as do_sign
     from mltrust.store import EvidenceStore
 
     passphrase = _passphrase_for(key)
     store = EvidenceStore.open(store_path) if store_path is not None else None
+    executor = ray_executor(ray_address, ray_retries)
     try:
         with _progress(progress, "signing") as bar:
             out = do_sign(
@@ -244,8 +250,11 @@ def sign(
                 progress=bar,
                 insecure_key_permissions=insecure_key_permissions,
                 include_git=include_git,
+                executor=executor,
             )
     finally:
+        if executor is not None:
+            executor.close()
         if store is not None:
             store.close()
     click.echo(str(out))

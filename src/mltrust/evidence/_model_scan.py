@@ -139,9 +139,10 @@ def _scan_all(paths: list[str], config: ScanConfig, jobs: int) -> dict[str, File
     from mltrust.scan import scan_file
 
     if jobs > 1 and len(paths) > 64:
-        from mltrust.scan._engine import _scan_parallel
+        from mltrust.executors import ProcessExecutor
+        from mltrust.scan._engine import _scan_on
 
-        return _scan_parallel(paths, config, jobs, None)
+        return _scan_on(ProcessExecutor(jobs), paths, config, None)
     return {p: scan_file(p, config) for p in paths}
 
 

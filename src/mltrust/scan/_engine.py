@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import mmap
 import os
@@ -9,6 +10,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mltrust.config import ScanConfig
 from mltrust.errors import ConfigError, InputError, LimitExceeded
@@ -17,6 +19,9 @@ from mltrust.scan import _rules
 from mltrust.scan._context import ScanContext
 from mltrust.scan._registry import claimed_by_suffix, detect
 from mltrust.scan._result import FileResult, FileStatus, ScanReport
+
+if TYPE_CHECKING:
+    from mltrust.executors import Executor
 
 __all__ = ["iter_files", "scan_buffer", "scan_bytes", "scan_file", "scan_paths"]
 
@@ -251,7 +256,7 @@ def _skipped_result(path: str, skipped: Finding) -> FileResult:
     return FileResult(path=path, size=0, status=status, findings=(skipped,), reason=skipped.message)
 
 
-#: Files handed to a worker process at a time when ``jobs`` > 1 (amortises inter-process calls).
+#: Files handed to a worker at a time (amortises inter-process calls and Ray task overhead).
 _CHUNK = 32
 
 
@@ -265,12 +270,16 @@ def scan_paths(
     *,
     on_file: Callable[[str, FileResult], None] | None = None,
     jobs: int = 1,
+    executor: Executor | None = None,
 ) -> ScanReport:
     """Scan files and folders (recursively) and return one report.
 
-    ``jobs`` > 1 spreads files over that many worker processes (results keep the walk order);
-    the default scans everything in this process. Workers only parse bytes, exactly as the
-    single-process path does.
+    ``jobs`` > 1 spreads files over that many worker processes; ``executor`` (for example a
+    :class:`~mltrust.executors._ray.RayExecutor`) runs them wherever it runs batches instead.
+    Either way the file list is this walk's, batches are lists of paths that the workers read
+    themselves with the same :func:`scan_file`, and results keep the walk order, so the report
+    is the one a single-process scan gives (timings apart). A batch that fails after the
+    executor's retries gives an error result for each of its files (fail closed).
     """
     from mltrust import __version__
 
@@ -281,8 +290,12 @@ def scan_paths(
     entries = list(iter_files(paths))
     todo = [p for p, skipped in entries if skipped is None]
     scanned: dict[str, FileResult] = {}
-    if jobs > 1 and len(todo) > _CHUNK:
-        scanned = _scan_parallel(todo, config, jobs, on_file)
+    if executor is None and jobs > 1 and len(todo) > _CHUNK:
+        from mltrust.executors import ProcessExecutor
+
+        executor = ProcessExecutor(jobs)
+    if executor is not None:
+        scanned = _scan_on(executor, todo, config, on_file)
     results: list[FileResult] = []
     for path, skipped in entries:
         if skipped is not None:
@@ -303,24 +316,32 @@ def scan_paths(
     )
 
 
-def _scan_parallel(
+def _scan_on(
+    executor: Executor,
     todo: list[str],
     config: ScanConfig,
-    jobs: int,
     on_file: Callable[[str, FileResult], None] | None,
 ) -> dict[str, FileResult]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from mltrust.executors import Failed
 
-    methods = multiprocessing.get_all_start_methods()
-    # fork shares the already-imported scanners with the workers (start-up in milliseconds).
-    mp = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     chunks = [todo[i : i + _CHUNK] for i in range(0, len(todo), _CHUNK)]
     out: dict[str, FileResult] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp) as pool:
-        for chunk_results in pool.map(_scan_chunk, chunks, [config] * len(chunks)):
-            for result in chunk_results:
-                out[result.path] = result
-                if on_file is not None:
-                    on_file(result.path, result)
+    work = functools.partial(_scan_chunk, config=config)
+    for index, outcome in executor.map_unordered(work, chunks):
+        if isinstance(outcome, Failed):
+            log.error("%s batch of %d files failed: %s", executor.name, len(chunks[index]), outcome)
+            chunk_results = [_lost_result(p, outcome.message) for p in chunks[index]]
+        else:
+            chunk_results = outcome
+        for result in chunk_results:
+            out[result.path] = result
+            if on_file is not None:
+                on_file(result.path, result)
     return out
+
+
+def _lost_result(path: str, message: str) -> FileResult:
+    finding = Finding.of(_rules.SCANNER_ERROR, f"not scanned: {message}", Location(path))
+    return FileResult(
+        path=path, size=0, status=FileStatus.ERROR, findings=(finding,), reason=message
+    )
