@@ -179,7 +179,8 @@ def test_passphrase_kek_is_derived_with_stored_salt(make):
     assert k1 == Vault(storage).derive_kek(passphrase="correct horse")
     assert k1 != v.derive_kek(passphrase="correct horsf")
     with storage.write() as tx:  # a tampered cost must not make unsealing eat all memory
-        tx.run("UPDATE vault_meta SET v = replace(v, '\"log_n\": 14', '\"log_n\": 30')"
-               " WHERE k = 'kdf'")
+        tx.run(
+            "UPDATE vault_meta SET v = replace(v, '\"log_n\": 14', '\"log_n\": 30') WHERE k = 'kdf'"
+        )
     with pytest.raises(ConfigError, match="scrypt cost"):
         v.derive_kek(passphrase="correct horse")

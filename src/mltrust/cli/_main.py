@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     # serving (issue 5)
     "serve": "mltrust.cli._serve:serve",
     "audit": "mltrust.cli._audit:audit",
+    # secrets for pipelines (issue 16)
+    "vault": "mltrust.cli._vault:vault",
     # robustness and monitoring (issue 6)
     "robustness": "mltrust.cli._robustness:robustness",
     "monitor": "mltrust.cli._monitor:monitor",

@@ -156,9 +156,7 @@ def kek_from_file(path: Path) -> bytes:
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(f"{path}: the key file is not a regular file")
     if info.st_mode & 0o077:
-        raise ConfigError(
-            f"{path}: the key file is readable by others", hint=f"chmod 600 {path}"
-        )
+        raise ConfigError(f"{path}: the key file is readable by others", hint=f"chmod 600 {path}")
     if len(data) == KEY_BYTES:
         return data
     text = data.strip()

@@ -172,7 +172,9 @@ def _var(row: tuple[Any, ...]) -> Variable:
 
 
 def _ver(row: tuple[Any, ...]) -> Version:
-    return Version(int(row[0]), float(row[1]), None if row[2] is None else float(row[2]), bool(row[3]))
+    return Version(
+        int(row[0]), float(row[1]), None if row[2] is None else float(row[2]), bool(row[3])
+    )
 
 
 class Vault:
@@ -197,17 +199,22 @@ class Vault:
         with storage.write() as tx:
             if tx.one("SELECT v FROM vault_meta WHERE k = 'kdf'") is not None:
                 return False
-            doc = {"alg": "scrypt", "log_n": kdf_log_n, "r": 8, "p": 1,
-                   "salt": base64.b64encode(os.urandom(16)).decode()}
+            doc = {
+                "alg": "scrypt",
+                "log_n": kdf_log_n,
+                "r": 8,
+                "p": 1,
+                "salt": base64.b64encode(os.urandom(16)).decode(),
+            }
             storage.set_meta(tx, "kdf", json.dumps(doc))
         return True
 
     def derive_kek(self, *, passphrase: str | None = None, key: bytes | None = None) -> bytes:
         """The 32-byte KEK from a passphrase (scrypt with the stored salt) or a raw key."""
-        if (passphrase is None) == (key is None):
-            raise ConfigError("give a passphrase or a key file, not both or neither")
-        if key is not None:
+        if key is not None and passphrase is None:
             return key
+        if passphrase is None or key is not None:
+            raise ConfigError("give a passphrase or a key file, not both or neither")
         meta = self.storage.meta()
         try:
             kdf = json.loads(meta["kdf"])
@@ -217,7 +224,6 @@ class Vault:
                 raise ValueError("unknown kdf")
         except (KeyError, ValueError, TypeError):
             raise ConfigError("the vault is not initialised (no KDF parameters)") from None
-        assert passphrase is not None  # for mypy; checked above
         return kek_from_passphrase(passphrase, salt, log_n)
 
     def unseal(self, kek_bytes: bytes) -> None:
@@ -332,8 +338,15 @@ class Vault:
                 self._check_kek_current(tx, kek)
                 tx.run(
                     "INSERT INTO vault_environments VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (env_id, name, description, now, now, kek.kek_id,
-                     kek.wrap(dek, dek_aad(env_id, kek.kek_id))),
+                    (
+                        env_id,
+                        name,
+                        description,
+                        now,
+                        now,
+                        kek.kek_id,
+                        kek.wrap(dek, dek_aad(env_id, kek.kek_id)),
+                    ),
                 )
         except Conflict:
             raise VarConflict("an environment with this name exists") from None
@@ -373,7 +386,9 @@ class Vault:
         self._require()
         with self.storage.write() as tx:
             env = self._find_env(tx, ref)
-            ids = [r[0] for r in tx.rows("SELECT id FROM vault_variables WHERE env_id = ?", (env.id,))]
+            ids = [
+                r[0] for r in tx.rows("SELECT id FROM vault_variables WHERE env_id = ?", (env.id,))
+            ]
             for var_id in ids:
                 tx.run("DELETE FROM vault_versions WHERE var_id = ?", (var_id,))
             tx.run("DELETE FROM vault_variables WHERE env_id = ?", (env.id,))
@@ -513,7 +528,14 @@ class Vault:
                     (var.id, version - new_keep),
                 )
             return env, Variable(
-                var.id, env.id, var.name, new_secret, var.created, now, version, new_keep,
+                var.id,
+                env.id,
+                var.name,
+                new_secret,
+                var.created,
+                now,
+                version,
+                new_keep,
                 var.cas_required,
             )
         raise VarConflict("too much contention on this variable; retry")
@@ -555,7 +577,8 @@ class Vault:
             env = self._find_env(tx, env_ref)
             var = self._find_var(tx, env, var_ref)
             value = self._read_value(tx, env, var, version)
-        assert value is not None  # _read_value raises unless missing_ok
+        if value is None:  # _read_value raises unless missing_ok; kept for the type checker
+            raise NotFound("no such version")
         return env, var, var.current_version if version is None else version, value
 
     def get_meta(self, env_ref: str, var_ref: str) -> tuple[Environment, Variable, list[Version]]:
@@ -572,8 +595,10 @@ class Vault:
     def _versions(self, var: Variable, versions: list[int] | None) -> list[int]:
         if versions is None:
             return [var.current_version]
-        if not versions or len(versions) > MAX_VERSIONS_LIMIT or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in versions
+        if (
+            not versions
+            or len(versions) > MAX_VERSIONS_LIMIT
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in versions)
         ):
             raise InputError("versions is a non-empty list of version numbers")
         return sorted(set(versions))
@@ -654,9 +679,13 @@ class Vault:
             env = self._find_env(tx, env_ref)
             var = self._find_var(tx, env, var_ref)
             new = Variable(
-                var.id, env.id, var.name,
+                var.id,
+                env.id,
+                var.name,
                 var.secret if secret is None else secret,
-                var.created, time.time(), var.current_version,
+                var.created,
+                time.time(),
+                var.current_version,
                 var.max_versions if keep is None else keep,
                 var.cas_required if cas_required is None else cas_required,
             )

@@ -104,8 +104,14 @@ class TokenStore:
         token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         now = time.time()
         record = Token(
-            token_id, name or f"{env}:{role}", env, role, now,
-            None if ttl is None else now + ttl, None, _digest(token),
+            token_id,
+            name or f"{env}:{role}",
+            env,
+            role,
+            now,
+            None if ttl is None else now + ttl,
+            None,
+            _digest(token),
         )
         with self.storage.write() as tx:
             tx.run(
@@ -121,9 +127,16 @@ class TokenStore:
                 " FROM vault_tokens ORDER BY created"
             )
         return [
-            Token(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4]),
-                  None if r[5] is None else float(r[5]),
-                  None if r[6] is None else float(r[6]), str(r[7]))
+            Token(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                float(r[4]),
+                None if r[5] is None else float(r[5]),
+                None if r[6] is None else float(r[6]),
+                str(r[7]),
+            )
             for r in rows
         ]
 
@@ -152,9 +165,16 @@ class TokenStore:
         record = (
             None
             if r is None
-            else Token(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4]),
-                       None if r[5] is None else float(r[5]),
-                       None if r[6] is None else float(r[6]), str(r[7]))
+            else Token(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                float(r[4]),
+                None if r[5] is None else float(r[5]),
+                None if r[6] is None else float(r[6]),
+                str(r[7]),
+            )
         )
         with self._lock:
             if len(self._cache) > 100_000:
