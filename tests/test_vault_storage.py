@@ -104,13 +104,13 @@ def test_two_writers_with_cas_lose_no_update(make):
         try:
             for _ in range(rounds):
                 while True:
-                    _, var, version, value = v.get_var("e", "COUNTER")
+                    _, _var, version, value = v.get_var("e", "COUNTER")
                     try:
                         v.put_var("e", "COUNTER", str(int(value) + 1), cas=version)
                         break
                     except VarConflict:
                         continue
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer) for _ in range(2)]
@@ -163,7 +163,7 @@ def test_ciphertext_swapped_between_variables_does_not_decrypt(make):
 def test_edited_ciphertext_is_refused(make):
     v = make()
     v.create_env("p")
-    _, a = v.create_var("p", "A", "alpha")
+    _, _a = v.create_var("p", "A", "alpha")
     with v.storage.write() as tx:
         blob = bytearray(tx.one("SELECT ciphertext FROM vault_versions")[0])
         blob[-1] ^= 1

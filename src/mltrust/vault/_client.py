@@ -7,6 +7,7 @@ the server's fixed error body and the HTTP status, never a request body.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import ssl
@@ -20,7 +21,7 @@ from mltrust.errors import ConfigError, InputError
 __all__ = ["ADDR_ENV", "TOKEN_ENV", "VaultClient", "VaultHTTPError"]
 
 ADDR_ENV = "MLTRUST_VAULT_ADDR"
-TOKEN_ENV = "MLTRUST_VAULT_TOKEN"
+TOKEN_ENV = "MLTRUST_VAULT_TOKEN"  # noqa: S105 - a variable name
 CACERT_ENV = "MLTRUST_VAULT_CACERT"
 DEFAULT_ADDR = "http://127.0.0.1:8200"
 
@@ -136,7 +137,12 @@ class VaultClient:
         return dict(self.request("GET", self._var(env, name) + "/versions"))
 
     def delete(
-        self, env: str, name: str, versions: list[int] | None = None, *, purge: bool = False
+        self,
+        env: str,
+        name: str,
+        versions: builtins.list[int] | None = None,
+        *,
+        purge: bool = False,
     ) -> Any:
         query: dict[str, str] = {}
         if versions:
@@ -145,10 +151,10 @@ class VaultClient:
             query["purge"] = "true"
         return self.request("DELETE", self._var(env, name), query=query or None)
 
-    def undelete(self, env: str, name: str, versions: list[int]) -> Any:
+    def undelete(self, env: str, name: str, versions: builtins.list[int]) -> Any:
         return self.request("POST", self._var(env, name) + "/undelete", {"versions": versions})
 
-    def destroy(self, env: str, name: str, versions: list[int]) -> Any:
+    def destroy(self, env: str, name: str, versions: builtins.list[int]) -> Any:
         return self.request("POST", self._var(env, name) + "/destroy", {"versions": versions})
 
     def rollback(self, env: str, name: str, version: int) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def parse_dotenv(text: str) -> dict[str, str]:
         key, raw = match.group(1), match.group(2)
         if raw.startswith("'"):
             end = raw.find("'", 1)
-            if end < 0 or raw[end + 1 :].strip() and not raw[end + 1 :].lstrip().startswith("#"):
+            if end < 0 or (raw[end + 1 :].strip() and not raw[end + 1 :].lstrip().startswith("#")):
                 raise InputError(f".env line {number}: unterminated single quote")
             out[key] = raw[1:end]
         elif raw.startswith('"'):

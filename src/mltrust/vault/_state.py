@@ -20,7 +20,7 @@ from mltrust.vault._storage import Storage, open_storage
 
 __all__ = ["PASSPHRASE_ENV", "audit_path", "init_state", "kek_bytes", "open_vault"]
 
-PASSPHRASE_ENV = "MLTRUST_VAULT_PASSPHRASE"
+PASSPHRASE_ENV = "MLTRUST_VAULT_PASSPHRASE"  # noqa: S105 - a variable name
 
 
 def audit_path(state: Path) -> Path:

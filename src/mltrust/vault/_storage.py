@@ -190,7 +190,7 @@ class Storage:
         for conn in conns:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:  # noqa: BLE001, S110 - closing is best effort
                 pass
         self._local = threading.local()
 
