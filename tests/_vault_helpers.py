@@ -58,3 +58,128 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     if request.param == "sqlite":
         return None
     return str(request.getfixturevalue("pg_url"))
+
+
+# -- a real server over real HTTP ---------------------------------------------------------------
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+PASSPHRASE = "correct horse battery staple"
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["MLTRUST_VAULT_PASSPHRASE"] = PASSPHRASE
+    env.pop("MLTRUST_VAULT_TOKEN", None)
+    env.update(extra)
+    return env
+
+
+def mltrust(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "mltrust", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env or cli_env(),
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"mltrust {args[:3]} failed: {result.returncode}\n{result.stderr}")
+    return result
+
+
+class Server:
+    """``mltrust vault serve`` in a child process on a random loopback port."""
+
+    def __init__(
+        self, state: Path, database: str | None, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.state = state
+        self.database = database
+        self.log_path = state.parent / f"server-{time.monotonic_ns()}.log"
+        args = [
+            sys.executable,
+            "-m",
+            "mltrust",
+            "vault",
+            "serve",
+            "--state",
+            str(state),
+            "--port",
+            "0",
+            *extra,
+        ]
+        if database:
+            args += ["--database", database]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=self._log, env=env or cli_env())
+        deadline = time.monotonic() + 60
+        self.port = 0
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace")
+            for line in text.splitlines():
+                if '"vault listening"' in line:
+                    self.port = int(json.loads(line)["port"])
+            if self.port:
+                break
+            if self.proc.poll() is not None:
+                raise AssertionError(f"vault serve exited early:\n{text}")
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise AssertionError("vault serve did not start")
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        import urllib.request
+
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(self.addr + "/sys/health", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("vault serve does not answer")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def init_vault(tmp_path: Path, database: str | None) -> Path:
+    state = tmp_path / "state"
+    args = ["vault", "init", "--state", str(state), "--kdf-cost", "14"]
+    if database:
+        args += ["--database", database]
+    mltrust(*args)
+    return state
+
+
+def new_token(state: Path, database: str | None, env: str, role: str, *extra: str) -> str:
+    args = ["vault", "token", "create", "--state", str(state), "--env", env, "--role", role, *extra]
+    if database:
+        args += ["--database", database]
+    return mltrust(*args).stdout.strip()
