@@ -46,11 +46,18 @@ def _raw(srv: Server, method: str, path: str, token: str | None, body=None):
         return e.code, json.loads(e.read() or b"{}")
 
 
-def test_cli_workflow_set_get_history_rollback_run_pull(server, tmp_path, database):  # noqa: F811
-    """The client commands (backend-independent: PostgreSQL runs the HTTP tests below)."""
-    if database:
-        pytest.skip("the CLI workflow runs once, on SQLite; PostgreSQL is covered over HTTP")
-    admin = new_token(server.state, database, "*", "admin")
+@pytest.fixture
+def sqlite_server(tmp_path):
+    state = init_vault(tmp_path, None)
+    srv = Server(state, None)
+    yield srv
+    srv.stop()
+
+
+def test_cli_workflow_set_get_history_rollback_run_pull(sqlite_server, tmp_path):
+    """The client commands, once (backend-independent: PostgreSQL runs the HTTP tests)."""
+    server = sqlite_server
+    admin = new_token(server.state, None, "*", "admin")
     env = cli_env(MLTRUST_VAULT_ADDR=server.addr, MLTRUST_VAULT_TOKEN=admin)
     mltrust("vault", "env", "create", "production", "--description", "prod", env=env)
     assert "production" in mltrust("vault", "env", "list", env=env).stdout
