@@ -160,6 +160,25 @@ def _versions_list(value: Any) -> list[int]:
     return [_int(v, "versions", minimum=1) for v in value]
 
 
+def _only(
+    method: str, endpoint: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """A 405 with ``allow`` for any other method (HEAD goes with GET)."""
+    allowed = {method, "HEAD"} if method == "GET" else {method}
+
+    async def wrapped(request: Request) -> Response:
+        if request.method not in allowed:
+            return Response(
+                _dumps({"error": _ERRORS[405]}),
+                status_code=405,
+                media_type="application/json",
+                headers={"allow": method},
+            )
+        return await endpoint(request)
+
+    return wrapped
+
+
 class VaultApp:
     """Holds the vault, the tokens, the audit log and the limiter; ``.app`` is the ASGI app."""
 
@@ -207,9 +226,9 @@ class VaultApp:
             "/sys/seal": {"POST": (None, self._seal)},
         }
         routes = [
-            Route("/openapi.json", self._openapi, methods=["GET"]),
-            Route("/sys/health", self._health, methods=["GET"]),
-            Route("/sys/unseal", self._unseal_endpoint, methods=["POST"]),
+            Route("/openapi.json", _only("GET", self._openapi), methods=_METHODS),
+            Route("/sys/health", _only("GET", self._health), methods=_METHODS),
+            Route("/sys/unseal", _only("POST", self._unseal_endpoint), methods=_METHODS),
         ]
         for template, table in ops.items():
             routes.append(Route(template, self._endpoint(template, table), methods=_METHODS))
@@ -539,9 +558,11 @@ class VaultApp:
         secret = _opt_bool(body, "secret")
         value = _str(body, "value", required=False)
         env_ref, var_ref = call.params["env_id"], call.params["var_id"]
-        if value is None:  # metadata only
+        if value is None:  # metadata only; cas, when given, must still match
             if cas is not None:
-                raise _Reject(400, "cas without value", detail="cas goes with a value")
+                current = self.vault.get_meta(env_ref, var_ref)[1].current_version
+                if cas != current:
+                    raise VarConflict(f"check-and-set failed: current version is {current}")
             _, var = self.vault.update_var_meta(
                 env_ref,
                 var_ref,

@@ -42,7 +42,18 @@ _VAR = {
 
 
 def _body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+    # update bodies may be empty (nothing to change); the others are required
+    required = schema not in ("EnvironmentUpdate", "VariableWrite")
+    return {"required": required, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _optional_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The server treats ``null`` like an absent optional field; say so."""
+    required = set(schema.get("required", ()))
+    for name, prop in schema.get("properties", {}).items():
+        if name not in required:
+            schema["properties"][name] = {**prop, "nullable": True}
+    return schema
 
 
 def _op(
@@ -71,6 +82,16 @@ _VERSIONS_BODY = "Versions"
 def openapi_document() -> dict[str, Any]:
     env_var = [_ENV, _VAR]
     str_ = {"type": "string"}
+    env_name = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+    var_name = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"}
+    desc = {"type": "string", "maxLength": 1024}
+    value = {
+        "type": "string",
+        "maxLength": 16384,
+        "description": "UTF-8 text, at most 64 KiB encoded.",
+    }
+    count = {"type": "integer", "minimum": 1, "maximum": 1000}
+    number = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
     int_ = {"type": "integer"}
     num = {"type": "number"}
     bool_ = {"type": "boolean"}
@@ -96,15 +117,19 @@ def openapi_document() -> dict[str, Any]:
             "required": ["environments"],
             "properties": {"environments": {"type": "array", "items": _ref("Environment")}},
         },
-        "EnvironmentCreate": {
-            "type": "object",
-            "required": ["name"],
-            "properties": {"name": str_, "description": str_},
-        },
-        "EnvironmentUpdate": {
-            "type": "object",
-            "properties": {"name": str_, "description": str_},
-        },
+        "EnvironmentCreate": _optional_nullable(
+            {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": env_name, "description": desc},
+            }
+        ),
+        "EnvironmentUpdate": _optional_nullable(
+            {
+                "type": "object",
+                "properties": {"name": env_name, "description": desc},
+            }
+        ),
         "EnvironmentDeleted": {
             "type": "object",
             "required": ["deleted"],
@@ -150,29 +175,33 @@ def openapi_document() -> dict[str, Any]:
                 "variables": {"type": "array", "items": _ref("Variable")},
             },
         },
-        "VariableCreate": {
-            "type": "object",
-            "required": ["name", "value"],
-            "properties": {
-                "name": str_,
-                "value": str_,
-                "secret": bool_,
-                "max_versions": {"type": "integer", "minimum": 1},
-                "cas_required": bool_,
-            },
-        },
-        "VariableWrite": {
-            "type": "object",
-            "description": "With value: a new version (check-and-set with cas). Without: "
-            "metadata only.",
-            "properties": {
-                "value": str_,
-                "cas": {"type": "integer", "minimum": 0},
-                "secret": bool_,
-                "max_versions": {"type": "integer", "minimum": 1},
-                "cas_required": bool_,
-            },
-        },
+        "VariableCreate": _optional_nullable(
+            {
+                "type": "object",
+                "required": ["name", "value"],
+                "properties": {
+                    "name": var_name,
+                    "value": value,
+                    "secret": bool_,
+                    "max_versions": count,
+                    "cas_required": bool_,
+                },
+            }
+        ),
+        "VariableWrite": _optional_nullable(
+            {
+                "type": "object",
+                "description": "With value: a new version (check-and-set with cas). Without: "
+                "metadata only.",
+                "properties": {
+                    "value": value,
+                    "cas": number,
+                    "secret": bool_,
+                    "max_versions": count,
+                    "cas_required": bool_,
+                },
+            }
+        ),
         "VariableHistory": {
             "allOf": [
                 _ref("Variable"),
@@ -204,7 +233,8 @@ def openapi_document() -> dict[str, Any]:
                 "versions": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {"type": "integer", "minimum": 1},
+                    "maxItems": 1000,
+                    "items": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
                 }
             },
         },
@@ -235,9 +265,21 @@ def openapi_document() -> dict[str, Any]:
             "properties": {"sealed": bool_, "version": str_},
         },
         "Unseal": {
-            "type": "object",
             "description": "The key-encryption key: a passphrase, or a 32-byte key in base64.",
-            "properties": {"passphrase": str_, "key": str_},
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["passphrase"],
+                    "additionalProperties": False,
+                    "properties": {"passphrase": {"type": "string", "minLength": 1}},
+                },
+                {
+                    "type": "object",
+                    "required": ["key"],
+                    "additionalProperties": False,
+                    "properties": {"key": {"type": "string", "pattern": "^[A-Za-z0-9+/]{43}=$"}},
+                },
+            ],
         },
         "SealState": {
             "type": "object",
@@ -249,7 +291,7 @@ def openapi_document() -> dict[str, Any]:
         "name": "version",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     }
     q_values = {
         "name": "values",

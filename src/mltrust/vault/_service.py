@@ -136,13 +136,13 @@ class Version:
 
 
 def check_env_name(name: object) -> str:
-    if not isinstance(name, str) or not ENV_NAME.fullmatch(name) or ENV_ID.fullmatch(name):
-        raise InputError("environment names are 1-64 of A-Z a-z 0-9 _ . - (not an id)")
+    if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+        raise InputError("environment names are 1-64 of A-Z a-z 0-9 _ . -")
     return name
 
 
 def check_var_name(name: object) -> str:
-    if not isinstance(name, str) or not VAR_NAME.fullmatch(name) or VAR_ID.fullmatch(name):
+    if not isinstance(name, str) or not VAR_NAME.fullmatch(name):
         raise InputError("variable names are environment-variable names (A-Z a-z 0-9 _)")
     return name
 
@@ -309,6 +309,8 @@ class Vault:
 
     # -- environments --------------------------------------------------------------------------
     def _find_env(self, tx: Tx, ref: str) -> Environment:
+        # a reference shaped like an id is an id (ids are random, so a name of that shape
+        # stays reachable through its own id); anything else is a name
         column = "id" if ENV_ID.fullmatch(ref) else "name"
         row = tx.one(f"SELECT {_ENV_COLS} FROM vault_environments WHERE {column} = ?", (ref,))  # noqa: S608 - fixed column names
         if row is None:
