@@ -1,9 +1,10 @@
 """Shared fixtures for the vault tests: a fresh SQLite file or a fresh PostgreSQL schema.
 
-PostgreSQL tests run against a real server (``MLTRUST_TEST_POSTGRES``, default
-``postgresql://postgres@127.0.0.1:5432/test``). Each test gets its own schema, dropped after.
-When the server is unreachable the tests skip locally but FAIL when ``CI=true``: CI promises a
-server (``.ci/run`` starts one), so a silent skip there would hide the backend going untested.
+PostgreSQL tests run against a real server: ``MLTRUST_TEST_POSTGRES``, else the machine's own
+(TCP, then its Unix socket, which also reaches it from inside the test network namespace), else
+a private server started here with ``initdb``/``pg_ctl`` when those are installed. Each test gets
+its own schema, dropped after. When no server can be had the tests skip locally but FAIL when
+``CI=true``: a silent skip there would hide the backend going untested.
 """
 
 from __future__ import annotations
@@ -12,11 +13,95 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-PG_URL = os.environ.get("MLTRUST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
+#: Tried in order: the URL from the environment, else the local server over TCP, then over its
+#: Unix socket (which also works inside the network namespace `make unit` runs the tests in).
+PG_CANDIDATES = (
+    [os.environ["MLTRUST_TEST_POSTGRES"]]
+    if os.environ.get("MLTRUST_TEST_POSTGRES")
+    else [
+        "postgresql://postgres@127.0.0.1:5432/test",
+        "postgresql://postgres@/test?host=/var/run/postgresql",
+        "postgresql://postgres@/test?host=/tmp",
+    ]
+)
+_PG_FOUND: list[str] = []
+_PRIVATE: list[Any] = []
+
+
+def _start_private_server() -> str | None:
+    """initdb + pg_ctl a throwaway server on a Unix socket (as `postgres` when we are root)."""
+    import atexit
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        return None
+    prefix: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="mltrust-pg-"))
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            return None
+        runuser = shutil.which("runuser")
+        if not runuser:
+            return None
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        prefix = [runuser, "-u", "postgres", "--"]
+    data = folder / "data"
+    try:
+        subprocess.run(
+            [*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                pg_ctl,
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "log"),
+                "-w",
+                "-o",
+                f"-k {folder} -c listen_addresses=''",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+    def stop() -> None:
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(stop)
+    _PRIVATE.append(stop)
+    subprocess.run(
+        [*prefix, "createdb", "-h", str(folder), "-U", "postgres", "test"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return f"postgresql://postgres@/test?host={folder}"
 
 
 def _pg_admin():  # type: ignore[no-untyped-def]
@@ -26,17 +111,32 @@ def _pg_admin():  # type: ignore[no-untyped-def]
         if os.environ.get("CI") == "true":
             pytest.fail("psycopg is not installed but CI=true requires the PostgreSQL tests")
         pytest.skip("psycopg not installed (pip install 'mltrust[vault-postgres]')")
-    try:
-        return psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
-    except psycopg.Error as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable and CI=true: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable: {exc}")
+    problems = []
+    candidates = _PG_FOUND or PG_CANDIDATES
+    for url in candidates:
+        try:
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+        except psycopg.Error as exc:
+            problems.append(f"{url}: {str(exc).strip().splitlines()[0] if str(exc) else exc}")
+            continue
+        if not _PG_FOUND:
+            _PG_FOUND.append(url)
+        return conn
+    if not _PRIVATE and "MLTRUST_TEST_POSTGRES" not in os.environ:
+        url = _start_private_server()
+        if url is not None:
+            _PG_FOUND[:] = [url]
+            return psycopg.connect(url, autocommit=True, connect_timeout=5)
+    message = "no PostgreSQL reachable: " + "; ".join(problems)
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true requires the PostgreSQL tests)")
+    pytest.skip(message)
 
 
 def pg_schema_url(schema: str) -> str:
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    base = _PG_FOUND[0]
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture
