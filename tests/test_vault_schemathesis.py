@@ -39,7 +39,7 @@ def api():
     audit = AuditLog(tmp / "state" / ".mltrust" / "audit.db", sync="normal")
     app = VaultApp(vault, TokenStore(storage), audit, config=VaultAppConfig(auth_failure_rps=1e9))
     token, _ = TokenStore(storage).create("*", "admin")
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     server = uvicorn.Server(uvicorn.Config(app.app, log_config=None, access_log=False))

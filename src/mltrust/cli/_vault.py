@@ -111,7 +111,9 @@ def init(
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
+    # it every answer waits ~40 ms for Nagle and delayed ACKs
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -238,9 +240,8 @@ def serve(
         },
     )
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             app.app,
-            fd=sock.fileno(),
             log_config=None,
             access_log=False,
             server_header=False,
@@ -249,6 +250,7 @@ def serve(
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
         )
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         audit.close()
         storage.close()

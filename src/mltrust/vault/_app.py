@@ -333,9 +333,7 @@ class VaultApp:
             call = _Call(
                 identity, dict(request.path_params), dict(request.query_params), body, entry
             )
-            if role is not None:
-                await run_in_threadpool(self._authorize, call, role)
-            status, doc = await run_in_threadpool(handler, call)
+            status, doc = await run_in_threadpool(self._run, call, role, handler)
         except _Reject as rej:
             status, reason = rej.status, rej.reason
             doc = {"error": "sealed" if reason == "sealed" else _ERRORS.get(status, "error")}
@@ -372,6 +370,12 @@ class VaultApp:
         return Response(
             _dumps(doc), status_code=status, media_type="application/json", headers=headers
         )
+
+    def _run(self, call: _Call, role: str | None, handler: Handler) -> tuple[int, Any]:
+        """Authorization and the operation in one worker-thread hop."""
+        if role is not None:
+            self._authorize(call, role)
+        return handler(call)
 
     def _authorize(self, call: _Call, role: str) -> Environment:
         """Resolve the environment of the path and require ``role`` on it."""
