@@ -26,7 +26,8 @@ _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
 
 def parse_dotenv(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    lines = text.splitlines()
+    # only \n (and \r\n) end a line: str.splitlines() would also split on \x1e, \u2028…
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     i = 0
     while i < len(lines):
         number = i + 1

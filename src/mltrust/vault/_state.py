@@ -61,8 +61,13 @@ def open_vault(
     state: Path, database: str | None, kek_file: Path | None, *, max_versions: int = 10
 ) -> Vault:
     """An unsealed vault (raises ConfigError without a KEK or with a wrong one)."""
-    vault = Vault(open_storage(state, database), max_versions=max_versions)
-    key = kek_bytes(vault, kek_file)
-    if key is not None:
-        vault.unseal(key)
+    storage = open_storage(state, database)
+    try:
+        vault = Vault(storage, max_versions=max_versions)
+        key = kek_bytes(vault, kek_file)
+        if key is not None:
+            vault.unseal(key)
+    except BaseException:
+        storage.close()
+        raise
     return vault
