@@ -141,6 +141,12 @@ def _client_proc(args: tuple[int, str, str, int, float, int, str]) -> tuple[int,
     return sum(counts), sum(errors)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def over_http(state: Path, database: str | None, args: argparse.Namespace) -> dict[str, float]:
     env = dict(
         os.environ,
@@ -193,11 +199,15 @@ def over_http(state: Path, database: str | None, args: argparse.Namespace) -> di
                 (port, token, mode, args.threads, args.duration, p, "bench")
                 for p in range(args.procs)
             ]
+            cpu0 = cpu_seconds(proc.pid)
             with multiprocessing.get_context("fork").Pool(args.procs) as pool:
                 results = pool.map(_client_proc, jobs)
+            cpu = cpu_seconds(proc.pid) - cpu0
             ok = sum(r[0] for r in results)
             bad = sum(r[1] for r in results)
             out[f"{mode}s_per_s"] = ok / args.duration
+            # load-independent: requests per second of server CPU (one core fully busy)
+            out[f"{mode}s_per_cpu_s"] = ok / cpu if cpu > 0 else 0.0
             out[f"{mode}_errors"] = bad
         return out
     finally:
@@ -241,6 +251,8 @@ def main() -> None:
                 f"{http_figures['reads_per_s']:6.0f} reads/s "
                 f"{http_figures['writes_per_s']:6.0f} writes/s "
                 f"(errors {http_figures['read_errors']:.0f}/{http_figures['write_errors']:.0f})"
+                f"\n{'':12}per second of server CPU: {http_figures['reads_per_cpu_s']:.0f} reads,"
+                f" {http_figures['writes_per_cpu_s']:.0f} writes"
             )
         finally:
             if pg:
