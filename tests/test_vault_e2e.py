@@ -260,3 +260,27 @@ def test_wrong_passphrase_refuses_to_start(tmp_path, database):  # noqa: F811
     assert res.returncode == 2
     assert "wrong key-encryption key" in res.stderr
     assert "not it" not in res.stderr
+
+
+def test_http_unseal_cannot_choose_the_kek_of_an_unbound_vault(tmp_path):
+    """init without a KEK: someone who reaches /sys/unseal first must not bind theirs."""
+    state = tmp_path / "state"
+    env = cli_env()
+    env.pop("MLTRUST_VAULT_PASSPHRASE")
+    mltrust("vault", "init", "--state", str(state), "--kdf-cost", "14", env=env)
+    srv = Server(state, None, "--sealed", env=env)
+    try:
+        status, _ = _raw(srv, "POST", "/sys/unseal", None, {"passphrase": "attacker's choice"})
+        assert status == 403
+        assert _raw(srv, "GET", "/sys/health", None)[1]["sealed"] is True
+    finally:
+        srv.stop()
+    # the operator's own start binds the KEK; the attacker's passphrase is still refused
+    srv = Server(state, None)
+    srv.stop()
+    srv = Server(state, None, "--sealed")
+    try:
+        assert _raw(srv, "POST", "/sys/unseal", None, {"passphrase": "attacker's choice"})[0] == 403
+        assert _raw(srv, "POST", "/sys/unseal", None, {"passphrase": PASSPHRASE})[0] == 200
+    finally:
+        srv.stop()

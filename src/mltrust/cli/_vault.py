@@ -697,6 +697,7 @@ def pull(env: str, dotenv: Path, command: tuple[str, ...]) -> int:
     while the command runs and is removed when it ends, fails, or we are terminated.
     Without one, remove it with `vault clear --dotenv FILE` in a step that always runs.
     """
+    from mltrust.vault._client import TOKEN_ENV
     from mltrust.vault._dotenv import remove_dotenv, write_dotenv
 
     values = _client().values(env)
@@ -712,7 +713,7 @@ def pull(env: str, dotenv: Path, command: tuple[str, ...]) -> int:
     try:
         write_dotenv(dotenv, values)
         try:
-            return _run_child(command, dict(os.environ))
+            return _run_child(command, {k: v for k, v in os.environ.items() if k != TOKEN_ENV})
         except FileNotFoundError:
             click.echo(f"error: {command[0]}: command not found", err=True)
             return 127

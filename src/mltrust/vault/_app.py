@@ -29,6 +29,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -426,7 +427,7 @@ class VaultApp:
                     kek = key
                 else:
                     raise _Reject(400, "bad unseal body", detail="give passphrase or key")
-                await run_in_threadpool(self.vault.unseal, kek)
+                await run_in_threadpool(partial(self.vault.unseal, kek, may_bind=False))
             except ConfigError:
                 self._auth_failure(request)
                 raise _Reject(403, "unseal: wrong key-encryption key") from None

@@ -226,11 +226,21 @@ class Vault:
             raise ConfigError("the vault is not initialised (no KDF parameters)") from None
         return kek_from_passphrase(passphrase, salt, log_n)
 
-    def unseal(self, kek_bytes: bytes) -> None:
-        """Check the KEK against the stored check value (set it on the first unseal)."""
+    def unseal(self, kek_bytes: bytes, *, may_bind: bool = True) -> None:
+        """Check the KEK against the stored check value.
+
+        When the vault has no KEK yet (``init`` without one), the first KEK given binds, but
+        only with ``may_bind`` (the operator's own command line); the HTTP unseal endpoint
+        passes False, so nobody who merely reaches the port can choose the vault's KEK.
+        """
         with self.storage.write() as tx:
             row = tx.one("SELECT v FROM vault_meta WHERE k = 'kek'")
             if row is None:
+                if not may_bind:
+                    raise ConfigError(
+                        "this vault has no key-encryption key yet",
+                        hint="start `vault serve` once with the KEK to bind it",
+                    )
                 kek_id = secrets.token_hex(8)
                 kek = LocalKek(kek_bytes, kek_id)
                 check = kek.wrap(CHECK_PLAINTEXT, check_aad(kek_id))
@@ -318,7 +328,7 @@ class Vault:
         return _env(row)
 
     def get_env(self, ref: str) -> Environment:
-        with self.storage.read() as tx:
+        with self.storage.single() as tx:
             return self._find_env(tx, ref)
 
     def list_envs(self) -> list[Environment]:
@@ -557,12 +567,25 @@ class Vault:
             " WHERE var_id = ? AND version = ?",
             (var.id, number),
         )
-        if row is None or row[1] is not None or row[2] or row[0] is None:
-            if missing_ok:
-                return None
-            if row is None:
-                raise NotFound("no such version (never written or no longer kept)")
-            raise NotFound("this version is destroyed" if row[2] else "this version is deleted")
+        if (row is None or row[1] is not None or row[2] or row[0] is None) and missing_ok:
+            return None
+        return self._decrypt(tx, env, var, number, row)
+
+    def _decrypt(
+        self,
+        tx: Tx,
+        env: Environment,
+        var: Variable,
+        number: int,
+        row: tuple[Any, ...] | None,
+    ) -> str:
+        """``row`` is (ciphertext, deleted, destroyed) or None/all-NULL when there is none."""
+        if row is None or (row[0] is None and row[1] is None and not row[2]):
+            raise NotFound("no such version (never written or no longer kept)")
+        if row[2] or row[0] is None:
+            raise NotFound("this version is destroyed")
+        if row[1] is not None:
+            raise NotFound("this version is deleted")
         try:
             data = open_value(self._dek(tx, env.id), bytes(row[0]), env.id, var.id, number)
         except VerificationError:
@@ -575,13 +598,26 @@ class Vault:
         self, env_ref: str, var_ref: str, *, version: int | None = None
     ) -> tuple[Environment, Variable, int, str]:
         self._require()
-        with self.storage.read() as tx:
-            env = self._find_env(tx, env_ref)
-            var = self._find_var(tx, env, var_ref)
-            value = self._read_value(tx, env, var, version)
-        if value is None:  # _read_value raises unless missing_ok; kept for the type checker
-            raise NotFound("no such version")
-        return env, var, var.current_version if version is None else version, value
+        env_col = "id" if ENV_ID.fullmatch(env_ref) else "name"
+        var_col = "id" if VAR_ID.fullmatch(var_ref) else "name"
+        # one statement (one round trip on PostgreSQL, its own consistent snapshot)
+        sql = (  # noqa: S608 - only the fixed column names id/name are formatted in
+            "SELECT e.id, e.name, e.description, e.created, e.updated,"
+            " v.id, v.env_id, v.name, v.secret, v.created, v.updated, v.current_version,"
+            " v.max_versions, v.cas_required, s.ciphertext, s.deleted, s.destroyed"
+            " FROM vault_environments e JOIN vault_variables v ON v.env_id = e.id"
+            " LEFT JOIN vault_versions s ON s.var_id = v.id"
+            " AND s.version = COALESCE(CAST(? AS INTEGER), v.current_version)"
+            f" WHERE e.{env_col} = ? AND v.{var_col} = ?"
+        )
+        with self.storage.single() as tx:
+            row = tx.one(sql, (version, env_ref, var_ref))
+            if row is None:
+                raise NotFound("no such variable")
+            env, var = _env(row[0:5]), _var(row[5:14])
+            number = var.current_version if version is None else version
+            value = self._decrypt(tx, env, var, number, row[14:17])
+        return env, var, number, value
 
     def get_meta(self, env_ref: str, var_ref: str) -> tuple[Environment, Variable, list[Version]]:
         with self.storage.read() as tx:

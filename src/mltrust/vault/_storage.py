@@ -229,6 +229,17 @@ class Storage:
             with conn.transaction(), conn.cursor() as cur:
                 yield Tx(cur, "postgresql")
 
+    @contextmanager
+    def single(self) -> Iterator[Tx]:
+        """Statements each in their own implicit transaction: one round trip for a one-query
+        read (consistent by itself), no BEGIN/COMMIT."""
+        conn = self._conn()
+        if self.dialect == "sqlite":
+            yield Tx(conn.cursor(), "sqlite")
+        else:
+            with conn.cursor() as cur:
+                yield Tx(cur, "postgresql")
+
     # -- schema and metadata -----------------------------------------------------------------
     def _create_schema(self) -> None:
         ddl = _TABLES.format(**_TYPES[self.dialect])
