@@ -601,8 +601,9 @@ class Vault:
         env_col = "id" if ENV_ID.fullmatch(env_ref) else "name"
         var_col = "id" if VAR_ID.fullmatch(var_ref) else "name"
         # one statement (one round trip on PostgreSQL, its own consistent snapshot)
-        sql = (  # noqa: S608 - only the fixed column names id/name are formatted in
-            "SELECT e.id, e.name, e.description, e.created, e.updated,"
+        # (only the fixed column names id/name are formatted into it)
+        sql = (
+            "SELECT e.id, e.name, e.description, e.created, e.updated,"  # noqa: S608
             " v.id, v.env_id, v.name, v.secret, v.created, v.updated, v.current_version,"
             " v.max_versions, v.cas_required, s.ciphertext, s.deleted, s.destroyed"
             " FROM vault_environments e JOIN vault_variables v ON v.env_id = e.id"
