@@ -244,6 +244,9 @@ class Storage:
     def _create_schema(self) -> None:
         ddl = _TABLES.format(**_TYPES[self.dialect])
         with self.write() as tx:
+            if self.dialect == "postgresql":
+                # replicas starting together: CREATE TABLE IF NOT EXISTS is not race-free
+                tx.run("SELECT pg_advisory_xact_lock(7312016)")
             for statement in ddl.split(";"):
                 if statement.strip():
                     tx.run(statement)
