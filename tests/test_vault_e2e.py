@@ -247,6 +247,11 @@ def test_sealed_until_unsealed(tmp_path, database):  # noqa: F811
         assert _raw(srv, "GET", "/environments", token)[0] == 200
         assert _raw(srv, "POST", "/sys/seal", token)[0] == 200
         assert _raw(srv, "GET", "/environments", token)[0] == 503
+        # passphrase guessing (and scrypt as a CPU/memory lever) is rate-limited per address
+        guesses = [
+            _raw(srv, "POST", "/sys/unseal", None, {"passphrase": f"g{i}"})[0] for i in range(15)
+        ]
+        assert 429 in guesses and set(guesses) <= {403, 429}
     finally:
         srv.stop()
 

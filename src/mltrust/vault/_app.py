@@ -20,6 +20,7 @@ request bodies and values never reach the logs, the audit log or an error messag
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -198,6 +199,7 @@ class VaultApp:
         self.config = config or VaultAppConfig()
         self.jwt = jwt
         self.buckets = TokenBuckets()
+        self._unseal_lock = asyncio.Lock()
         self.openapi = _dumps(openapi_document())
         ops: dict[str, dict[str, tuple[str | None, Handler]]] = {
             "/environments": {"GET": (None, self._envs_list), "POST": (None, self._env_create)},
@@ -408,12 +410,22 @@ class VaultApp:
         return Response(_dumps(doc), media_type="application/json")
 
     async def _unseal_endpoint(self, request: Request) -> Response:
-        """``{"passphrase": ...}`` or ``{"key": base64}``; a wrong KEK counts as a failed auth."""
+        """``{"passphrase": ...}`` or ``{"key": base64}``.
+
+        scrypt costs 128 MiB and a fraction of a second, so unsealing is a denial-of-service
+        lever: every attempt (not only failures) takes a token from the client address's
+        failed-authentication bucket, and attempts run one at a time.
+        """
 
         async def run() -> tuple[int, Any]:
             body = await self._body(request)
             passphrase = body.get("passphrase")
             key_text = body.get("key")
+            self._auth_failure(request)  # counts the attempt; 429 when the bucket is empty
+            async with self._unseal_lock:
+                return await attempt(passphrase, key_text)
+
+        async def attempt(passphrase: Any, key_text: Any) -> tuple[int, Any]:
             try:
                 if isinstance(passphrase, str) and passphrase and key_text is None:
                     kek = await run_in_threadpool(self.vault.derive_kek, passphrase=passphrase)
@@ -429,7 +441,6 @@ class VaultApp:
                     raise _Reject(400, "bad unseal body", detail="give passphrase or key")
                 await run_in_threadpool(partial(self.vault.unseal, kek, may_bind=False))
             except ConfigError:
-                self._auth_failure(request)
                 raise _Reject(403, "unseal: wrong key-encryption key") from None
             return 200, {"sealed": False}
 
