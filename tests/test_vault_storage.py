@@ -184,3 +184,33 @@ def test_passphrase_kek_is_derived_with_stored_salt(make):
         )
     with pytest.raises(ConfigError, match="scrypt cost"):
         v.derive_kek(passphrase="correct horse")
+
+
+def test_rotation_does_not_interrupt_a_running_server(make):
+    server = make()
+    server.create_env("a")
+    server.create_var("a", "X", "x")
+    server.create_env("b")
+    server.create_var("b", "Y", "y")
+    server.unseal(KEY)  # a fresh start: nothing touched yet
+    operator = Vault(server.storage)
+    operator.unseal(KEY)
+    operator.rotate(b"r" * 32)
+    assert server.get_var("b", "Y")[3] == "y"  # every data key was unwrapped at unseal
+    with pytest.raises(Sealed, match="rotated"):
+        server.create_env("c")  # new keys need the new KEK: restart with it
+
+
+def test_damaged_wrapped_key_fails_only_its_environment(make):
+    v = make()
+    v.create_env("good")
+    v.create_var("good", "A", "a")
+    bad = v.create_env("bad")
+    v.create_var("bad", "B", "b")
+    with v.storage.write() as tx:
+        tx.run("UPDATE vault_environments SET wrapped_key = ? WHERE id = ?", (b"\0" * 60, bad.id))
+    fresh = Vault(v.storage)
+    fresh.unseal(KEY)
+    assert fresh.get_var("good", "A")[3] == "a"
+    with pytest.raises(VerificationError):
+        fresh.get_var("bad", "B")

@@ -248,9 +248,19 @@ class Vault:
                 self.storage.set_meta(tx, "kek", json.dumps(doc))
             else:
                 kek = _kek_from_doc(str(row[0]), kek_bytes)
+            # unwrap every data key now: a later `vault rotate` (which rewraps them under a new
+            # KEK) then does not interrupt this process for any existing environment
+            deks: dict[str, bytes] = {}
+            for env_id, wrapped in tx.rows(
+                "SELECT id, wrapped_key FROM vault_environments WHERE kek_id = ?", (kek.kek_id,)
+            ):
+                try:
+                    deks[str(env_id)] = kek.unwrap(bytes(wrapped), dek_aad(str(env_id), kek.kek_id))
+                except VerificationError:
+                    continue  # a damaged row fails that environment alone, when it is used
         with self._lock:
             self._kek = kek
-            self._deks.clear()
+            self._deks = deks
 
     def seal(self) -> None:
         with self._lock:
@@ -266,9 +276,9 @@ class Vault:
 
         Values are not touched (their data keys do not change), so the transaction is short
         and readers keep going. The new KEK's check value replaces the old one in the same
-        transaction. A running server that still holds the old KEK keeps serving environments
-        whose data keys it has unwrapped; it refuses to create environments until restarted
-        with the new KEK (its KEK id no longer matches).
+        transaction. A running server that still holds the old KEK keeps serving every
+        environment (it unwrapped all data keys when it was unsealed); it refuses to create
+        environments until restarted with the new KEK (its KEK id no longer matches).
         """
         old = self._require()
         new = LocalKek(new_kek_bytes, secrets.token_hex(8))
