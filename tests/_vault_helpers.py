@@ -223,11 +223,14 @@ class Server:
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=self._log, env=env or cli_env())
         deadline = time.monotonic() + 60
         self.port = 0
+        self.scheme = "http"
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace")
             for line in text.splitlines():
                 if '"vault listening"' in line:
-                    self.port = int(json.loads(line)["port"])
+                    doc = json.loads(line)
+                    self.port = int(doc["port"])
+                    self.scheme = str(doc["url"]).split(":", 1)[0]
             if self.port:
                 break
             if self.proc.poll() is not None:
@@ -236,15 +239,17 @@ class Server:
         else:
             self.stop()
             raise AssertionError("vault serve did not start")
-        self.addr = f"http://127.0.0.1:{self.port}"
+        self.addr = f"{self.scheme}://127.0.0.1:{self.port}"
         self._wait_ready()
 
     def _wait_ready(self) -> None:
+        import ssl
         import urllib.request
 
+        context = ssl._create_unverified_context() if self.scheme == "https" else None
         for _ in range(200):
             try:
-                with urllib.request.urlopen(self.addr + "/sys/health", timeout=2):
+                with urllib.request.urlopen(self.addr + "/sys/health", timeout=2, context=context):
                     return
             except OSError:
                 time.sleep(0.05)

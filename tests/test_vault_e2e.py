@@ -289,3 +289,104 @@ def test_http_unseal_cannot_choose_the_kek_of_an_unbound_vault(tmp_path):
         assert _raw(srv, "POST", "/sys/unseal", None, {"passphrase": PASSPHRASE})[0] == 200
     finally:
         srv.stop()
+
+
+def _self_signed(tmp_path):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_and_jwt_bearer_tokens(tmp_path, monkeypatch):
+    jwt = pytest.importorskip("jwt")
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    cert, key = _self_signed(tmp_path)
+    signing = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(signing.public_key()))
+    jwk["kid"] = "k1"
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    state = init_vault(tmp_path, None)
+    srv = Server(
+        state,
+        None,
+        "--ssl-certfile",
+        str(cert),
+        "--ssl-keyfile",
+        str(key),
+        "--jwks",
+        str(jwks),
+        "--jwt-issuer",
+        "https://idp",
+        "--jwt-audience",
+        "vault",
+    )
+    try:
+        assert srv.addr.startswith("https://")
+
+        def token(roles, **extra):
+            now = int(time.time())
+            claims = {
+                "iss": "https://idp",
+                "aud": "vault",
+                "sub": "pipeline",
+                "iat": now,
+                "exp": now + 300,
+                "roles": roles,
+                **extra,
+            }
+            return jwt.encode(claims, signing, algorithm="ES256", headers={"kid": "k1"})
+
+        monkeypatch.setenv("MLTRUST_VAULT_CACERT", str(cert))
+        admin = VaultClient(srv.addr, token(["*:admin"]))
+        admin.env_create("dev")
+        admin.set("dev", "K", "v")
+        assert VaultClient(srv.addr, token(["dev:read"])).get("dev", "K")["value"] == "v"
+        with pytest.raises(VaultHTTPError) as e:
+            VaultClient(srv.addr, token(["dev:read"])).set("dev", "K", "w")
+        assert e.value.status == 403
+        with pytest.raises(VaultHTTPError) as e:
+            VaultClient(srv.addr, token(["dev:admin"], aud="other")).get("dev", "K")
+        assert e.value.status == 401
+        # a client that does not trust the certificate does not talk to the server
+        monkeypatch.delenv("MLTRUST_VAULT_CACERT")
+        from mltrust.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="cannot reach"):
+            VaultClient(srv.addr, token(["dev:read"])).get("dev", "K")
+    finally:
+        srv.stop()
