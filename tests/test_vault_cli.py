@@ -233,3 +233,19 @@ def test_vault_sealed_operations_raise(tmp_path):
             Vault(storage).create_env("x")
     finally:
         storage.close()
+
+
+def test_client_side_needs_no_server_dependencies():
+    """`vault run/pull/get` run in CI images without the serve extra (starlette, jwt)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mltrust.cli._vault, mltrust.vault._client, mltrust.vault._dotenv;"
+        "print(sorted(m for m in ('mltrust.serve', 'starlette', 'jwt', 'uvicorn', 'psycopg')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -16,10 +16,33 @@ Decisions, stated once (details in each module's docstring and in docs/vault.md)
 
 from __future__ import annotations
 
-from mltrust.vault._service import Environment, NotFound, Sealed, VarConflict, Variable, Vault
-from mltrust.vault._state import init_state, open_vault
-from mltrust.vault._storage import Storage, open_storage
-from mltrust.vault._tokens import TokenStore
+import importlib
+from typing import Any
+
+#: name -> module; imported on first use, so the client side (``vault run``, ``vault pull``:
+#: ``mltrust.vault._client``) needs neither the server's dependencies nor their import time.
+_EXPORTS = {
+    "Environment": "mltrust.vault._service",
+    "NotFound": "mltrust.vault._service",
+    "Sealed": "mltrust.vault._service",
+    "VarConflict": "mltrust.vault._service",
+    "Variable": "mltrust.vault._service",
+    "Vault": "mltrust.vault._service",
+    "init_state": "mltrust.vault._state",
+    "open_vault": "mltrust.vault._state",
+    "Storage": "mltrust.vault._storage",
+    "open_storage": "mltrust.vault._storage",
+    "TokenStore": "mltrust.vault._tokens",
+    "VaultClient": "mltrust.vault._client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mltrust.vault' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "Environment",
@@ -30,6 +53,7 @@ __all__ = [
     "VarConflict",
     "Variable",
     "Vault",
+    "VaultClient",
     "init_state",
     "open_storage",
     "open_vault",
