@@ -247,11 +247,21 @@ def test_sealed_until_unsealed(tmp_path, database):  # noqa: F811
         assert _raw(srv, "GET", "/environments", token)[0] == 200
         assert _raw(srv, "POST", "/sys/seal", token)[0] == 200
         assert _raw(srv, "GET", "/environments", token)[0] == 503
-        # passphrase guessing (and scrypt as a CPU/memory lever) is rate-limited per address
+    finally:
+        srv.stop()
+
+
+def test_unseal_guessing_is_rate_limited(tmp_path):
+    """Passphrase guessing (and scrypt as a CPU/memory lever) is limited per address."""
+    state = init_vault(tmp_path, None)
+    srv = Server(state, None, "--sealed", "--auth-failure-rps", "0.5")  # burst 1
+    try:
         guesses = [
-            _raw(srv, "POST", "/sys/unseal", None, {"passphrase": f"g{i}"})[0] for i in range(15)
+            _raw(srv, "POST", "/sys/unseal", None, {"passphrase": f"g{i}"})[0] for i in range(5)
         ]
+        assert guesses[0] == 403
         assert 429 in guesses and set(guesses) <= {403, 429}
+        assert _raw(srv, "GET", "/sys/health", None)[1]["sealed"] is True
     finally:
         srv.stop()
 
