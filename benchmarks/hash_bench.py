@@ -10,7 +10,16 @@ The bound uses the strict single-core rate (hashing data already in memory), so 
 must also read its input can only approach it. CPU seconds are printed too: on a shared
 machine wall time depends on the scheduler, CPU time much less.
 
+``--small-files N`` measures the other end instead: N files of ``--small-kib`` KiB (4) in
+folders of 500 (``.bench/small-N``), where per-file work and interpreter start dominate and
+the hash rate does not matter; it prints times, CPU, peak RSS and the ratios to model_signing.
+
+``mltrust-sign-blake3``/``mltrust-verify-blake3`` rows show the BLAKE3 fast path (``sign --hash
+blake3``, the ``blake3`` extra): it is not bounded by SHA-256 at all, so it only helps users
+who control both ends (model_signing 1.x verifies it too).
+
 Run: ``.venv/bin/python benchmarks/hash_bench.py [--size-mib 512] [--files 4] [--repeat 3]``
+or ``.venv/bin/python benchmarks/hash_bench.py --small-files 10000``
 """
 
 from __future__ import annotations
@@ -36,8 +45,9 @@ _CHILD = textwrap.dedent(
     if op.startswith("mltrust"):
         from mltrust.attest import sign, verify
         t, c = time.perf_counter(), time.process_time()
-        if op == "mltrust-sign":
-            sign(model, key=key, output=sig)
+        alg = "blake3" if op.endswith("-blake3") else "sha256"
+        if op.startswith("mltrust-sign"):
+            sign(model, key=key, output=sig, hash_algorithm=alg)
         else:
             verify(model, key=key, signature=sig)
     else:
@@ -164,6 +174,80 @@ def run_cli(op: str, model: Path, key: Path, sig: Path) -> float:
     return seconds
 
 
+def make_small(folder: Path, count: int, size: int) -> int:
+    """``count`` files of ``size`` random bytes, 500 per sub-folder (reused when present)."""
+    marker = folder.with_name(f"{folder.name}.complete-{size}")
+    if marker.exists():
+        return count * size
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    print(f"generating {count} files of {size} bytes in {folder}", file=sys.stderr)
+    for i in range(count):
+        sub = folder / f"d{i // 500:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:06d}.bin").write_bytes(os.urandom(size))
+    marker.write_text("")
+    return count * size
+
+
+def small_main(args: argparse.Namespace, key: Path, pub: Path, sigdir: Path) -> int:
+    """Per-file overhead and start-up: many small files, operation and command line."""
+    folder = BENCH / f"small-{args.small_files}"
+    total = make_small(folder, args.small_files, args.small_kib * 1024)
+    warm_tree(folder)
+    print(f"data: {args.small_files} files x {args.small_kib} KiB = {total / 2**20:.1f} MiB")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    ops = [("mltrust-sign", key), ("mltrust-verify", pub)]
+    cli_ops = [("mltrust sign (CLI)", key), ("mltrust verify (CLI)", pub)]
+    if have_model_signing():
+        ops += [("model_signing-sign", key), ("model_signing-verify", pub)]
+        cli_ops += [("model_signing sign (CLI)", key), ("model_signing verify (CLI)", pub)]
+    samples: dict[str, list[tuple[float, float, float]]] = {op: [] for op, _ in ops}
+    cli_samples: dict[str, list[float]] = {op: [] for op, _ in cli_ops}
+    for _ in range(args.repeat):
+        for op, k in ops:
+            sig = sigdir / ("small-ours.sig" if op.startswith("mltrust") else "small-ms.sig")
+            samples[op].append(run_child(op, folder, k, sig))
+        for op, k in cli_ops:
+            name = "small-cli-ours.sig" if op.startswith("mltrust") else "small-cli.sig"
+            sig = sigdir / name
+            cli_samples[op].append(run_cli(op, folder, k, sig))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"{'operation':<28}{'seconds':>9}{'CPU s':>8}{'peak RSS MiB':>14}")
+    med = {}
+    for op, vals in samples.items():
+        med[op] = (statistics.median(v[0] for v in vals), statistics.median(v[1] for v in vals))
+        rss = max(v[2] for v in vals)
+        print(f"{op:<28}{med[op][0]:>9.3f}{med[op][1]:>8.2f}{rss:>14.1f}")
+    for op, vals in cli_samples.items():
+        print(f"{op:<28}{statistics.median(vals):>9.3f}")
+    for verb in ("sign", "verify"):
+        ours, theirs = med.get(f"mltrust-{verb}"), med.get(f"model_signing-{verb}")
+        if ours and theirs:
+            print(
+                f"speed-up vs model_signing ({verb}, operation): {theirs[0] / ours[0]:.2f}x "
+                f"wall, {theirs[1] / ours[1]:.2f}x CPU"
+            )
+        o, t = (
+            cli_samples.get(f"mltrust {verb} (CLI)"),
+            cli_samples.get(f"model_signing {verb} (CLI)"),
+        )
+        if o and t:
+            ratio = statistics.median(t) / statistics.median(o)
+            print(f"speed-up vs model_signing ({verb}, command line): {ratio:.2f}x")
+    print("(median of", args.repeat, "runs; the machine may be shared, so figures are noisy)")
+    return 0
+
+
+def warm_tree(folder: Path) -> None:
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as fh:
+                fh.read()
+
+
 def have_model_signing() -> bool:
     try:
         import model_signing  # noqa: F401
@@ -177,12 +261,12 @@ def main() -> int:
     ap.add_argument("--size-mib", type=int, default=512)
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--small-files", type=int, default=0, help="many-small-files mode")
+    ap.add_argument("--small-kib", type=int, default=4)
     args = ap.parse_args()
 
     from mltrust.attest import generate_keypair
 
-    folder = BENCH / ("hash2g" if (args.files, args.size_mib) == (4, 512) else "hash-custom")
-    total = make_data(folder, args.files, args.size_mib * 1024 * 1024)
     keydir = BENCH / "hash-keys"
     keydir.mkdir(parents=True, exist_ok=True)
     key, pub = keydir / "bench.key", keydir / "bench.pub"
@@ -192,6 +276,10 @@ def main() -> int:
         generate_keypair(keydir / "bench", passphrase=None)
     sigdir = BENCH / "hash-sigs"
     sigdir.mkdir(exist_ok=True)
+    if args.small_files:
+        return small_main(args, key, pub, sigdir)
+    folder = BENCH / ("hash2g" if (args.files, args.size_mib) == (4, 512) else "hash-custom")
+    total = make_data(folder, args.files, args.size_mib * 1024 * 1024)
 
     warm(folder)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -203,6 +291,12 @@ def main() -> int:
         ops += [("model_signing-sign", key), ("model_signing-verify", pub)]
     else:
         print("model_signing not importable: anchor skipped", file=sys.stderr)
+    try:
+        import blake3  # noqa: F401
+
+        ops += [("mltrust-sign-blake3", key), ("mltrust-verify-blake3", pub)]
+    except ImportError:
+        print("blake3 not installed: the fast path is not measured", file=sys.stderr)
     results: dict[str, tuple[float, float, float]] = {}
     # interleave repetitions so background noise hits every tool alike
     samples: dict[str, list[tuple[float, float, float]]] = {op: [] for op, _ in ops}
@@ -220,7 +314,11 @@ def main() -> int:
         read_rates.append(read_rate)
         cpu_rates.append(cpu_rate)
         for op, k in ops:
-            sig = sigdir / ("mltrust.sig" if op.startswith("mltrust") else "model_signing.sig")
+            sig = sigdir / (
+                ("mltrust-blake3.sig" if op.endswith("-blake3") else "mltrust.sig")
+                if op.startswith("mltrust")
+                else "model_signing.sig"
+            )
             samples[op].append(run_child(op, folder, k, sig))
         for op, k in cli_ops:
             sig = sigdir / ("cli-mltrust.sig" if op.startswith("mltrust") else "cli-ms.sig")
@@ -266,6 +364,9 @@ def main() -> int:
         ours, theirs = results.get(f"mltrust-{verb}"), results.get(f"model_signing-{verb}")
         if ours and theirs:
             print(f"speed-up vs model_signing ({verb}, operation): {theirs[0] / ours[0]:.2f}x")
+        fast = results.get(f"mltrust-{verb}-blake3")
+        if ours and fast:
+            print(f"BLAKE3 vs SHA-256 ({verb}, operation): {ours[0] / fast[0]:.2f}x")
         ours_cli = cli_samples.get(f"mltrust {verb} (CLI)")
         theirs_cli = cli_samples.get(f"model_signing {verb} (CLI)")
         if ours_cli and theirs_cli:

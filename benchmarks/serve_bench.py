@@ -7,7 +7,9 @@ mltrust runs with: a signed model verified against a pinned key at start (or --a
 when signing is unavailable), admission scan, API-key authentication, per-identity and per-model
 rate limits (set high so they never trigger, but evaluated on every request), schema validation
 with training-data value ranges, the PRADA extraction monitor, and the hash-chained audit log
-with a durable commit before every response.
+with a durable commit before every response, each entry MACed and the head signed (Ed25519)
+into an anchor outside the repository; connection guards (header size/time, body time,
+connection caps) on.
 
 MLServer 1.7.1 (+ mlserver-sklearn) runs in its own venv (.bench/venv-mlserver, created when
 missing) with ``parallel_workers: 0`` and no authentication (it has none).
@@ -115,6 +117,11 @@ def mltrust_repo(model: Path) -> tuple[Path, list[str]]:
     repo = BENCH / "mltrust-repo"
     if repo.exists():
         shutil.rmtree(repo)
+    # a fresh log each round needs a fresh anchor: the audit key (and the anchor beside it)
+    # live outside the repository, and a server refuses a log its anchor says was cut
+    audit_keys = BENCH / "audit-key"
+    if audit_keys.exists():
+        shutil.rmtree(audit_keys)
     folder = repo / "iris"
     folder.mkdir(parents=True)
     shutil.copy(model, folder / "model.joblib")
@@ -158,7 +165,7 @@ def mltrust_repo(model: Path) -> tuple[Path, list[str]]:
     except ImportError:
         print("mltrust.attest unavailable: mltrust runs with --allow-unsigned", file=sys.stderr)
         extra = ["--allow-unsigned"]
-    return repo, extra
+    return repo, [*extra, "--audit-key", str(audit_keys / "audit.key")]
 
 
 def mlserver_repo(model: Path, port: int) -> Path:

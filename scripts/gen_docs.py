@@ -132,6 +132,20 @@ def main() -> None:
                     ],
                     ws,
                 ),
+                "## The verifier names the model it expects\n",
+                run(
+                    [
+                        "verify",
+                        "repo/iris",
+                        "--key",
+                        "keys/docs.pub",
+                        "--signature",
+                        "iris-docs.sig",
+                        "--name",
+                        "other-model",
+                    ],
+                    ws,
+                ),
                 run(["verify", "--help"], ws),
             ],
         )

@@ -90,7 +90,9 @@ def test_provenance_attestation(tmp_path: Path, keys: dict[str, Path]) -> None:
     statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
     assert statement["predicateType"] == PROVENANCE_PREDICATE
     build = statement["predicate"]["buildDefinition"]
-    assert build["externalParameters"] == {"lr": "0.01", "epochs": "3"}
+    external = build["externalParameters"]
+    assert external["parameters"] == {"lr": "0.01", "epochs": "3"}
+    assert external["model"] == "model" and len(external["datasets"]) == 2
     deps = {d["name"]: d for d in build["resolvedDependencies"]}
     assert deps["data"]["digest"]["sha256"] == build_manifest(data).root_digest
     assert deps["extra.parquet"]["digest"]["sha256"] == build_manifest(single).root_digest
@@ -106,6 +108,35 @@ def test_provenance_rejects_bad_commit_and_param(tmp_path: Path, keys: dict[str,
         attest_provenance(model, key=keys["key"], datasets=[], code_commit="main;rm", params=[])
     with pytest.raises(ConfigError):
         attest_provenance(model, key=keys["key"], datasets=[], code_commit=None, params=["x"])
+
+
+@pytest.mark.parametrize("commit", ["abc1234", "0123456789abcdef0123456789abcdef0123456", "g" * 40])
+def test_provenance_refuses_abbreviated_or_non_hex_commit(
+    tmp_path: Path, keys: dict[str, Path], commit: str
+) -> None:
+    model = make_model(tmp_path)
+    with pytest.raises(ConfigError, match="full git commit"):
+        attest_provenance(model, key=keys["key"], datasets=[], code_commit=commit, params=[])
+
+
+def test_provenance_external_parameters_never_empty(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    out = attest_provenance(model, key=keys["key"], datasets=[], code_commit="a" * 64, params=[])
+    statement = json.loads(base64.b64decode(json.loads(out.read_text())["dsseEnvelope"]["payload"]))
+    build = statement["predicate"]["buildDefinition"]
+    assert build["externalParameters"] == {"model": "model"}
+    assert build["resolvedDependencies"][0]["digest"] == {"gitCommit": "a" * 64}
+    out = attest_provenance(
+        model,
+        key=keys["key"],
+        datasets=[],
+        code_commit=None,
+        params=[],
+        entry_point="python train.py --epochs 3",
+    )
+    statement = json.loads(base64.b64decode(json.loads(out.read_text())["dsseEnvelope"]["payload"]))
+    external = statement["predicate"]["buildDefinition"]["externalParameters"]
+    assert external["entryPoint"] == "python train.py --epochs 3"
 
 
 def test_attestation_for_old_model_content_fails(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -172,7 +203,9 @@ def test_attest_cli(
         "--param",
         "lr=1",
     ]
-    assert main(args) == EXIT_CLEAN
+    assert main(args) == 2  # an abbreviated commit id is not a digest
+    args[args.index("abcdef1")] = "abcdef1" * 5 + "abcde"
+    assert main([*args, "--entry-point", "python train.py"]) == EXIT_CLEAN
     capsys.readouterr()
     assert main(["verify", "model", "--key", str(keys["pub"]), "--attestations"]) == EXIT_CLEAN
     out = capsys.readouterr().out
@@ -197,6 +230,20 @@ def _der_utf8(text: str) -> bytes:
     return bytes([0x0C, len(raw)]) + raw
 
 
+def ca_usage(*, cert_sign: bool = True) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 class Pki:
     def __init__(self, tmp: Path, *, leaf_days: float = 1.0) -> None:
         now = datetime.now(UTC)
@@ -210,6 +257,7 @@ class Pki:
             .not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(ca_usage(), critical=True)
             .sign(self.ca_key, hashes.SHA256())
         )
         self.ca_path = tmp / "root.pem"
@@ -227,24 +275,66 @@ class Pki:
         )
 
     def make_leaf(
-        self, email: str, issuer: str, start: datetime, days: float, signer: Any = None
+        self,
+        email: str,
+        issuer: str | None,
+        start: datetime,
+        days: float,
+        signer: Any = None,
+        *,
+        issuer_name: x509.Name | None = None,
+        usage: Any = ExtendedKeyUsageOID.CODE_SIGNING,
     ) -> x509.Certificate:
-        return (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
-            .issuer_name(self.ca.subject)
+            .issuer_name(issuer_name or self.ca.subject)
             .public_key(self.leaf_key.public_key())
-            .serial_number(2)
+            .serial_number(x509.random_serial_number())
             .not_valid_before(start - timedelta(minutes=1))
             .not_valid_after(start + timedelta(days=days))
             .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
-            .add_extension(x509.UnrecognizedExtension(ISSUER_V2, _der_utf8(issuer)), False)
-            .sign(signer or self.ca_key, hashes.SHA256())
+            .add_extension(x509.ExtendedKeyUsage([usage]), False)
         )
+        if issuer is not None:
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(ISSUER_V2, _der_utf8(issuer)), False
+            )
+        return builder.sign(signer or self.ca_key, hashes.SHA256())
+
+    def make_ca(
+        self,
+        cn: str,
+        issuer_key: Any,
+        issuer_name: x509.Name,
+        *,
+        path_length: int | None = None,
+        cert_sign: bool = True,
+    ) -> tuple[Any, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn))
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=10))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+            .add_extension(ca_usage(cert_sign=cert_sign), critical=True)
+            .sign(issuer_key, hashes.SHA256())
+        )
+        return key, cert
 
     def bundle(
-        self, model: Path, leaf: x509.Certificate, *, tlog: bool = False, proof: bool = False
+        self,
+        model: Path,
+        leaf: x509.Certificate,
+        *,
+        tlog: bool = False,
+        proof: bool = False,
+        intermediates: tuple[x509.Certificate, ...] = (),
     ) -> dict[str, Any]:
         manifest = build_manifest(model, ignore=["model.sig"])
         statement = manifest_statement(
@@ -258,12 +348,18 @@ class Pki:
         sig = self.leaf_key.sign(
             pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
         )
-        material: dict[str, Any] = {
-            "certificate": {
-                "rawBytes": base64.b64encode(leaf.public_bytes(serialization.Encoding.DER)).decode()
-            },
-            "tlogEntries": [],
-        }
+
+        def raw(cert: x509.Certificate) -> dict[str, str]:
+            return {
+                "rawBytes": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+            }
+
+        material: dict[str, Any] = {"certificate": raw(leaf), "tlogEntries": []}
+        if intermediates:
+            del material["certificate"]
+            material["x509CertificateChain"] = {
+                "certificates": [raw(leaf), *(raw(c) for c in intermediates)]
+            }
         if tlog:
             material["tlogEntries"] = [self.tlog_entry(payload, proof=proof)]
         return {
@@ -413,7 +509,7 @@ def test_keyless_certificate_from_untrusted_ca(tmp_path: Path) -> None:
     )
     model = make_model(tmp_path)
     (model / "model.sig").write_text(json.dumps(pki.bundle(model, leaf)))
-    with pytest.raises(VerificationError, match="trusted root"):
+    with pytest.raises(VerificationError, match="does not validate to a trusted root"):
         verify(model, keyless=policy(pki))
 
 
@@ -479,3 +575,96 @@ def test_keyless_with_rekor_inclusion_proof_and_checkpoint(tmp_path: Path) -> No
     (model / "model.sig").write_text(json.dumps(bundle))
     with pytest.raises(VerificationError, match="checkpoint"):
         verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+
+
+# -- X.509 path validation (cryptography.x509.verification) ----------------------------------
+
+
+def _signed_by_chain(tmp_path: Path, pki: Pki, leaf: x509.Certificate, *chain: Any) -> Path:
+    model = make_model(tmp_path)
+    (model / "model.sig").write_text(json.dumps(pki.bundle(model, leaf, intermediates=chain)))
+    return model
+
+
+def test_keyless_chain_through_a_valid_intermediate(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    ikey, inter = pki.make_ca("intermediate", pki.ca_key, pki.ca.subject, path_length=0)
+    leaf = pki.make_leaf(
+        "signer@example.com",
+        "https://accounts.example.com",
+        datetime.now(UTC),
+        1,
+        ikey,
+        issuer_name=inter.subject,
+    )
+    model = _signed_by_chain(tmp_path, pki, leaf, inter)
+    assert verify(model, keyless=policy(pki)).identity == "signer@example.com"
+
+
+def test_keyless_chain_breaking_an_intermediates_path_length_refused(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    # root (pathLen 1) -> inter (pathLen 0) -> sub CA (not allowed below pathLen 0) -> leaf
+    ikey, inter = pki.make_ca("intermediate", pki.ca_key, pki.ca.subject, path_length=0)
+    skey, sub = pki.make_ca("sub", ikey, inter.subject)
+    leaf = pki.make_leaf(
+        "signer@example.com",
+        "https://accounts.example.com",
+        datetime.now(UTC),
+        1,
+        skey,
+        issuer_name=sub.subject,
+    )
+    model = _signed_by_chain(tmp_path, pki, leaf, sub, inter)
+    with pytest.raises(VerificationError, match="path length"):
+        verify(model, keyless=policy(pki))
+
+
+def test_keyless_intermediate_without_key_cert_sign_refused(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    ikey, inter = pki.make_ca("intermediate", pki.ca_key, pki.ca.subject, cert_sign=False)
+    leaf = pki.make_leaf(
+        "signer@example.com",
+        "https://accounts.example.com",
+        datetime.now(UTC),
+        1,
+        ikey,
+        issuer_name=inter.subject,
+    )
+    model = _signed_by_chain(tmp_path, pki, leaf, inter)
+    with pytest.raises(VerificationError, match="keyCertSign"):
+        verify(model, keyless=policy(pki))
+
+
+def test_keyless_leaf_without_code_signing_usage_refused(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    leaf = pki.make_leaf(
+        "signer@example.com",
+        "https://accounts.example.com",
+        datetime.now(UTC),
+        1,
+        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
+    model = _signed_by_chain(tmp_path, pki, leaf)
+    with pytest.raises(VerificationError, match="code signing"):
+        verify(model, keyless=policy(pki))
+
+
+def test_keyless_private_ca_without_fulcio_issuer_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki = Pki(tmp_path)
+    leaf = pki.make_leaf("signer@example.com", None, datetime.now(UTC), 1)
+    model = _signed_by_chain(tmp_path, pki, leaf)
+    # a Fulcio-style policy refuses it: there is no issuer to match
+    with pytest.raises(VerificationError, match="OIDC issuer"):
+        verify(model, keyless=policy(pki))
+    # an explicit private-CA identity policy accepts it, and still checks the identity
+    assert verify(model, keyless=policy(pki, oidc_issuer=None)).identity == "signer@example.com"
+    with pytest.raises(VerificationError, match="identity"):
+        verify(model, keyless=policy(pki, oidc_issuer=None, identity="other@example.com"))
+    base = ["verify", str(model), "--trusted-root", str(pki.ca_path)]
+    args = [*base, "--cert-identity", "signer@example.com", "--private-ca"]
+    assert main(args) == EXIT_CLEAN
+    assert main([*base, "--private-ca"]) == 2  # the identity is still required
+    with pytest.raises(ConfigError):
+        verify(model, keyless=policy(pki, oidc_issuer=""))

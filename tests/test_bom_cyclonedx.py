@@ -137,3 +137,64 @@ def test_bom_of_projects_validates(tmp_path: Path) -> None:
     ]
     data = [c for c in ctx.shared["bom"]["components"] if c["type"] == "data"]
     assert data and data[0]["name"] == "train.csv" and data[0]["hashes"]
+
+
+def test_model_component_is_tied_to_the_model_bytes() -> None:
+    """A BOM whose model component has no hash could describe any model (issue 12)."""
+    from mltrust.attest._manifest import FileEntry, Manifest
+
+    files = (("model.joblib", "a" * 64, 1234), ("config.json", "b" * 64, 10))
+    bom = build_bom(ModelInfo(name="m", files=files))
+    validate_bom(bom)
+    model = bom["metadata"]["component"]
+    expected = Manifest(
+        name="m",
+        hash_algorithm="sha256",
+        files=(
+            FileEntry("config.json", 10, "sha256", ("b" * 64,)),
+            FileEntry("model.joblib", 1234, "sha256", ("a" * 64,)),
+        ),
+    ).root_digest
+    assert model["hashes"] == [{"alg": "SHA-256", "content": expected}]
+    assert {
+        "name": "mltrust:hashCovers",
+        "value": "mltrust root digest of the model files listed in this BOM",
+    } in model["properties"]
+    other = build_bom(ModelInfo(name="m", files=(("model.joblib", "c" * 64, 1234), files[1])))
+    assert other["metadata"]["component"]["hashes"] != model["hashes"]
+    signed = build_bom(ModelInfo(name="m", files=files, root_digest="d" * 64))
+    assert signed["metadata"]["component"]["hashes"][0]["content"] == "d" * 64
+
+
+def test_unpinned_requirements_are_components() -> None:
+    bom = build_bom(
+        ModelInfo(name="m"),
+        [Package("torch", None, "requirements.txt", "torch>=2"), Package("numpy", "2.0.0")],
+    )
+    validate_bom(bom)
+    torch = next(c for c in bom["components"] if c["name"] == "torch")
+    assert "version" not in torch and torch["purl"] == "pkg:pypi/torch"
+    props = {p["name"]: p["value"] for p in torch["properties"]}
+    assert props == {
+        "mltrust:pinned": "false",
+        "mltrust:requirement": "torch>=2",
+        "mltrust:source": "requirements.txt",
+    }
+    deps = next(d for d in bom["dependencies"] if d["ref"] == "model:m")
+    assert torch["bom-ref"] in deps["dependsOn"]
+
+
+def test_bom_collector_lists_unpinned_requirements(tmp_path: Path) -> None:
+    project = clean_project(tmp_path / "p")
+    (project / "requirements.txt").write_text("numpy==2.1.0\ntorch>=2\nrequests\n")
+    ctx = CollectContext(project)
+    collect_evidence(ctx)
+    bom = ctx.shared["bom"]
+    validate_bom(bom)
+    libs = {c["name"]: c for c in bom["components"] if c["type"] == "library"}
+    assert libs["numpy"]["version"] == "2.1.0"
+    for name, requirement in (("torch", "torch>=2"), ("requests", "requests")):
+        props = {p["name"]: p["value"] for p in libs[name]["properties"]}
+        assert "version" not in libs[name]
+        assert props["mltrust:pinned"] == "false" and props["mltrust:requirement"] == requirement
+    assert bom["metadata"]["component"]["hashes"][0]["alg"] == "SHA-256"

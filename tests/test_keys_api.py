@@ -55,6 +55,7 @@ def test_unsupported_key_type_refused(tmp_path: Path) -> None:
 def test_garbage_keys_are_input_errors(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pem"
     junk.write_bytes(b"\x00\x01garbage")
+    junk.chmod(0o600)
     with pytest.raises(InputError):
         load_public_key(junk)
     with pytest.raises(InputError):
@@ -63,3 +64,14 @@ def test_garbage_keys_are_input_errors(tmp_path: Path) -> None:
         load_public_key(tmp_path / "missing.pub")
     with pytest.raises(InputError, match="folder"):
         load_public_key(tmp_path)
+
+
+def test_key_generation_never_writes_through_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.pem"
+    (tmp_path / "k.pub").symlink_to(target)  # dangling: exists() is False
+    with pytest.raises(ConfigError, match="refusing to overwrite"):
+        generate_keypair(tmp_path / "k", passphrase=None)
+    assert not target.exists()
+    pair = generate_keypair(tmp_path / "new", passphrase=None)
+    assert pair.private_path.stat().st_mode & 0o777 == 0o600
+    assert pair.public_path.stat().st_mode & 0o777 == 0o644

@@ -217,8 +217,8 @@ def test_huge_integer_literal_400(served):
             },
             "datatype",
         ),
-        (infer_body([[5.0, 3.0, 1.0, 100.0]]), "outside the range"),
-        (infer_body([[5.0, 3.0, -50.0, 0.2]]), "outside the range"),
+        (infer_body([[5.0, 3.0, 1.0, 100.0]]), "out of range"),
+        (infer_body([[5.0, 3.0, -50.0, 0.2]]), "out of range"),
     ],
 )
 def test_schema_violations_422(served, body, fragment):

@@ -237,3 +237,31 @@ def test_check_profile_passes_signed_model(tmp_path, signing):
         assert app.models["iris"].ready, app.models["iris"].reason
     finally:
         client.close()
+
+
+def test_other_model_signed_by_the_trusted_key_refused(tmp_path, signing):
+    """Admission binds the signature to the folder's model: a validly signed *other* model
+    (same key, another name) dropped into the folder is refused (issue 12)."""
+    attest, good, _ = signing
+    repo = tmp_path / "repo"
+    folder = _mlserver_model(repo, "iris", iris_classifier())
+    attest.sign(folder, key=good.private_path, model_name="canary-model", version=9)
+    client, app = make_server(repo, allow_unsigned=False, trusted_keys=(good.public_path,))
+    try:
+        assert not app.models["iris"].ready
+        assert "not the expected 'iris'" in app.models["iris"].reason
+    finally:
+        client.close()
+
+
+def test_signature_symlinked_to_dev_zero_refused_at_admission(tmp_path, signing):
+    _attest, good, _ = signing
+    repo = tmp_path / "repo"
+    folder = _mlserver_model(repo, "iris", iris_classifier())
+    (folder / "model.sig").symlink_to("/dev/zero")
+    client, app = make_server(repo, allow_unsigned=False, trusted_keys=(good.public_path,))
+    try:
+        assert not app.models["iris"].ready
+        assert "symbolic link" in app.models["iris"].reason
+    finally:
+        client.close()

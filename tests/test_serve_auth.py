@@ -122,7 +122,7 @@ def test_admin_endpoints_need_admin(served):
 
 def test_policy_roles_grant_named_identity(tmp_path):
     repo = tmp_path / "repo"
-    add_python_model(repo, "calc", "total", policy={"roles": {"carol": ["infer"]}})
+    add_python_model(repo, "calc", "total", policy={"roles": {"key:carol": ["infer"]}})
     client, app = make_server(repo, plugin_path=plugin_dir(tmp_path))
     try:
         carol = new_key(repo, "carol", [("unrelated", "metadata")])
@@ -157,6 +157,8 @@ def jwt_env(tmp_path: Path):
     jwks.write_text(json.dumps({"keys": [rsa_jwk, ec_jwk]}))
     repo = tmp_path / "repo"
     add_python_model(repo, "calc", "total")
+    partner_roles = {"key:partner-svc": ["infer"], f"jwt:{ISS}:svc-b": ["infer"]}
+    add_python_model(repo, "partner", "total", policy={"roles": partner_roles})
     client, app = make_server(
         repo,
         plugin_path=plugin_dir(tmp_path),
@@ -201,7 +203,7 @@ def test_jwt_rs256_and_es256_accepted(jwt_env):
     assert _call(jwt_env, jwt_env.token()).status_code == 200
     assert _call(jwt_env, jwt_env.token(key=jwt_env.ec, alg="ES256", kid="ec-1")).status_code == 200
     entries = audit_entries(jwt_env.repo)
-    assert entries[-1]["identity"] == "jwt:svc-a"
+    assert entries[-1]["identity"] == f"jwt:{ISS}:svc-a"
 
 
 @pytest.mark.parametrize(
@@ -291,5 +293,49 @@ def test_credential_guessing_is_rate_limited_per_client(tmp_path):
         ]
         assert codes == [401, 401, 429, 429]
         assert audit_entries(repo)[-1]["reason"] == "auth failures: rate limit"
+    finally:
+        client.close()
+
+
+# -- identity confusion ------------------------------------------------------------------------
+def _partner(env, headers):
+    return env.client.post("/v2/models/partner/infer", json=infer_body([ROW]), headers=headers)
+
+
+def test_jwt_sub_equal_to_a_key_name_does_not_inherit_its_grant(jwt_env):
+    tok = jwt_env.token(sub="partner-svc", roles=[])
+    r = _partner(jwt_env, {"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 403 and r.json() == FORBIDDEN
+    key = new_key(jwt_env.repo, "partner-svc", [("unrelated", "metadata")])
+    jwt_env.app.keys.refresh(max_age=0)
+    assert _partner(jwt_env, key).status_code == 200  # the grant still works for its key
+
+
+def test_key_named_like_a_jwt_principal_does_not_inherit_its_grant(jwt_env):
+    tok = jwt_env.token(sub="svc-b", roles=[])
+    assert _partner(jwt_env, {"Authorization": f"Bearer {tok}"}).status_code == 200
+    for name in ("svc-b", f"{ISS}:svc-b", f"jwt:{ISS}:svc-b"):
+        key = new_key(jwt_env.repo, name, [("unrelated", "metadata")])
+        jwt_env.app.keys.refresh(max_age=0)
+        assert _partner(jwt_env, key).status_code == 403, name
+
+
+def test_token_from_another_issuer_name_does_not_match(jwt_env):
+    tok = jwt_env.token(sub="svc-b", roles=[], iss="https://evil.test")
+    assert _partner(jwt_env, {"Authorization": f"Bearer {tok}"}).status_code == 401
+
+
+def test_bare_principal_in_policy_roles_refuses_the_model(tmp_path):
+    repo = tmp_path / "repo"
+    add_python_model(repo, "calc", "total", policy={"roles": {"carol": ["infer"]}})
+    client, app = make_server(repo, plugin_path=plugin_dir(tmp_path))
+    try:
+        carol = new_key(repo, "carol", [("unrelated", "metadata")])
+        admin = new_key(repo, "root", [("*", "admin")])
+        app.keys.refresh(max_age=0)
+        r = client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=carol)
+        assert r.status_code == 403
+        (model,) = client.get("/v2/admin/models", headers=admin).json()["models"]
+        assert not model["ready"] and "key:NAME" in model["reason"]
     finally:
         client.close()

@@ -88,7 +88,9 @@ def _cli_key(repo, capsys) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path):
+def repo(tmp_path, monkeypatch):
+    # the server and `audit verify` find the audit key here (outside the repository)
+    monkeypatch.setenv("MLTRUST_AUDIT_KEY", str(tmp_path / "audit-keys" / "audit.key"))
     repo = tmp_path / "repo"
     add_onnx_model(repo)
     return repo

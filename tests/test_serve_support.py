@@ -177,6 +177,8 @@ class Client:
 
 def make_server(repo: Path, **config: Any) -> tuple[Client, MltrustServer]:
     config.setdefault("allow_unsigned", True)
+    # the audit key lives outside the repository, as in production
+    config.setdefault("audit_key", repo.parent / "audit-keys" / "audit.key")
     app = create_app(ServerConfig(repo=repo, **config))
     return Client(app), app
 

@@ -92,6 +92,8 @@ def test_verify_max_age_and_state(env: Path, capsys: pytest.CaptureFixture[str])
     keygen(capsys, "k")
     main(["sign", "model", "--key", "k.key", "--version", "1"])
     args = ["verify", "model", "--key", "k.pub", "--max-age", "30d", "--state", "st.json"]
+    assert main(args) == EXIT_ERROR  # rollback memory needs the expected model name
+    args += ["--name", "model"]
     assert main(args) == EXIT_CLEAN
     assert json.loads((env / "st.json").read_text())["models"]["model"]["version"] == 1
     assert main(["verify", "model", "--key", "k.pub", "--max-age", "soon"]) == EXIT_ERROR

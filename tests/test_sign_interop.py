@@ -227,3 +227,46 @@ def test_blake3_both_ways(tmp_path: Path, keypair: tuple[Path, Path]) -> None:
         hashing.set_ignored_paths(paths=["model.sig"])
     ).sign(model, sig)
     verify(model, key=pub, signature=sig)
+
+
+def test_their_signature_over_a_folder_with_dot_mltrust_verifies(
+    tmp_path: Path, keypair: tuple[Path, Path]
+) -> None:
+    """model_signing hashes ``.mltrust/`` like any folder; so do we (nothing silently left out)."""
+    from mltrust.attest import attest_scan
+
+    key, pub = keypair
+    model = make_model(tmp_path)
+    (model / ".mltrust").mkdir()
+    (model / ".mltrust" / "notes.txt").write_text("kept by the model's authors\n")
+    attest_scan(model, key=key)  # an attestation that exists before model_signing signs
+    their_sign(model, model / "model.sig", key, ignore=["model.sig"])
+    verify(model, key=pub)
+    (model / ".mltrust" / "notes.txt").write_text("changed\n")
+    with pytest.raises(VerificationError) as err:
+        verify(model, key=pub)
+    assert err.value.differences == ["modified: .mltrust/notes.txt"]
+    (model / ".mltrust" / "notes.txt").write_text("kept by the model's authors\n")
+    (model / ".mltrust" / "evil.py").write_text("import os\n")
+    with pytest.raises(VerificationError) as err:
+        verify(model, key=pub)
+    assert err.value.differences == ["added: .mltrust/evil.py"]
+
+
+def test_our_signature_verified_by_model_signing_after_attestations(
+    tmp_path: Path, keypair: tuple[Path, Path]
+) -> None:
+    from mltrust.attest import attest_provenance, attest_scan
+
+    key, pub = keypair
+    model = make_model(tmp_path)
+    sig = sign(model, key=key, version=1)
+    attest_scan(model, key=key)
+    attest_provenance(model, key=key, datasets=[], code_commit=None, params=["epochs=3"])
+    their_verify(model, sig, pub)
+    verify(model, key=pub, attestations=True)
+    (model / ".mltrust" / "payload.pkl").write_bytes(b"\x80\x04.")
+    with pytest.raises(ValueError):
+        their_verify(model, sig, pub)
+    with pytest.raises(VerificationError):
+        verify(model, key=pub)

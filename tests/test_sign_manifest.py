@@ -53,13 +53,16 @@ def test_moving_bytes_between_names_changes_root(tmp_path: Path) -> None:
 
 
 def test_default_ignores_and_user_paths(tmp_path: Path) -> None:
-    for name in (".git/HEAD", ".mltrust/evidence.db", "docs/a.md", "w.bin", ".gitignore"):
+    names = (".git/HEAD", ".mltrust/evidence.db", "docs/a.md", "w.bin", ".gitignore")
+    for name in (*names, ".mltrust/notes.py", ".mltrust/attestations/scan.bundle.json"):
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"x")
     m = build_manifest(tmp_path, ignore=["docs"])
-    assert [f.name for f in m.files] == ["w.bin"]
-    assert "docs" in m.ignore and ".mltrust" in m.ignore
+    # only the exact files mltrust writes are left out of .mltrust/, never the folder
+    assert [f.name for f in m.files] == [".mltrust/notes.py", "w.bin"]
+    assert "docs" in m.ignore and ".mltrust/evidence.db" in m.ignore
+    assert ".mltrust" not in m.ignore
 
 
 def test_ignore_entries_validated() -> None:

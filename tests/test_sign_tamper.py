@@ -214,34 +214,34 @@ def test_replayed_older_signature_rollback(
     state = tmp_path / "state.json"
     old_bundle = (signed / "model.sig").read_bytes()
     old_weights = (signed / "weights.bin").read_bytes()
-    verify(signed, key=keys["pub"], state=state)  # version 2 recorded
+    verify(signed, key=keys["pub"], state=state, name="model")  # version 2 recorded
     (signed / "weights.bin").write_bytes(b"patched weights v3")
     sign(signed, key=keys["key"], version=3)
-    assert verify(signed, key=keys["pub"], state=state).version == 3
+    assert verify(signed, key=keys["pub"], state=state, name="model").version == 3
     # the attacker restores the old, validly signed release
     (signed / "weights.bin").write_bytes(old_weights)
     (signed / "model.sig").write_bytes(old_bundle)
     verify(signed, key=keys["pub"])  # still a valid signature without state
     with pytest.raises(VerificationError, match="rollback"):
-        verify(signed, key=keys["pub"], state=state)
+        verify(signed, key=keys["pub"], state=state, name="model")
 
 
 def test_same_version_other_content_refused_with_state(
     signed: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
-    verify(signed, key=keys["pub"], state=state)
+    verify(signed, key=keys["pub"], state=state, name="model")
     (signed / "weights.bin").write_bytes(b"different")
     sign(signed, key=keys["key"], version=2)
     with pytest.raises(VerificationError, match="seen before with other content"):
-        verify(signed, key=keys["pub"], state=state)
+        verify(signed, key=keys["pub"], state=state, name="model")
 
 
 def test_unversioned_signature_refused_with_state(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"])
     with pytest.raises(VerificationError, match="no version"):
-        verify(model, key=keys["pub"], state=tmp_path / "state.json")
+        verify(model, key=keys["pub"], state=tmp_path / "state.json", name="model")
 
 
 def test_expired_max_age(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -429,9 +429,9 @@ def test_reuse_rehashes_only_changed_files(
     hashed: list[str] = []
     real = _manifest._Hasher.hash_range
 
-    def spy(self: Any, job: Any, size: int) -> str:
+    def spy(self: Any, job: Any) -> tuple[str, int]:
         hashed.append(job.name)
-        result: str = real(self, job, size)
+        result: tuple[str, int] = real(self, job)
         return result
 
     monkeypatch.setattr(_manifest._Hasher, "hash_range", spy)
@@ -448,12 +448,27 @@ def test_reuse_refuses_bundle_signed_by_another_key(tmp_path: Path, keys: dict[s
 
 
 _MUTATIONS = st.sampled_from(
-    ["flip", "append", "truncate", "add", "remove", "rename", "swap", "empty", "add_dir"]
+    [
+        "flip",
+        "append",
+        "truncate",
+        "add",
+        "remove",
+        "rename",
+        "swap",
+        "empty",
+        "add_dir",
+        "chmod",
+        "symlink_replace",
+        "symlink_add",
+        "hidden_add",
+        "fifo_add",
+    ]
 )
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -490,10 +505,26 @@ def test_property_any_mutation_fails_verification(
         other.write_bytes(data)
     elif mutation == "empty":
         target.write_bytes(b"")
+    elif mutation == "chmod":
+        target.chmod(target.stat().st_mode ^ 0o111)  # the executable bit is signed
+    elif mutation == "symlink_replace":  # same bytes, now behind a link
+        copy = model.parent / f"copy{offset}"
+        copy.write_bytes(data)
+        target.unlink()
+        target.symlink_to(copy)
+    elif mutation == "symlink_add":
+        (model / f"link{offset}").symlink_to(target)
+    elif mutation == "hidden_add":  # .git/ itself is left out only as the signature says
+        name = (".mltrust/x.py", f".gitx{offset}", ".mltrust/attestations/x.bundle.json")[which]
+        hidden = model / name
+        hidden.parent.mkdir(parents=True, exist_ok=True)
+        hidden.write_bytes(b"import os")
+    elif mutation == "fifo_add":
+        os.mkfifo(model / f"pipe{offset}")
     else:
         (model / "sub" / "deeper").mkdir()
         (model / "sub" / "deeper" / "x").write_bytes(b"")
-    with pytest.raises(VerificationError):
+    with pytest.raises((VerificationError, InputError)):
         verify(model, key=keys["pub"])
 
 

@@ -36,7 +36,8 @@ _GiB = 1024 * _MiB
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Upper bounds on the work done for one scan of untrusted input."""
+    """Upper bounds on the work done for one scan, signature or verification of untrusted
+    input (every bound on untrusted input lives here)."""
 
     #: Largest file read (files are memory-mapped, so this bounds address space, not RAM).
     max_file_bytes: int = 256 * _GiB
@@ -62,6 +63,22 @@ class Limits:
     max_entries: int = 10_000_000
     #: Wall-clock seconds for one top-level file; 0 disables the bound.
     max_seconds_per_file: float = 300.0
+    # -- signing and verification (mltrust.attest); the folder being verified is untrusted --
+    #: Bytes of a signature bundle (model.sig, attestations), checked while reading it.
+    max_bundle_bytes: int = 64 * _MiB
+    #: JSON structure in a bundle outside its base64 strings (``{``, ``[`` and ``,`` counted
+    #: before parsing): a real bundle has a few hundred; millions only cost memory.
+    max_bundle_tokens: int = 10_000
+    #: Signatures in one DSSE envelope (exactly one is accepted; more are refused unparsed).
+    max_signatures: int = 16
+    #: Certificates in a keyless bundle's chain.
+    max_certificates: int = 8
+    #: Bytes of a key, certificate or trust-root file.
+    max_key_bytes: int = 1 * _MiB
+    #: Bytes of a verifier state file (rollback memory).
+    max_state_bytes: int = 16 * _MiB
+    #: Files in a model folder signed or verified (the walk stops and fails beyond it).
+    max_model_files: int = 1_000_000
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrust.attest._bundle import STATEMENT_TYPE
 from mltrust.attest._keys import PrivateKey, fingerprint
-from mltrust.attest._manifest import Manifest, build_manifest, expand_ignore
+from mltrust.attest._manifest import MLTRUST_FILES, Manifest, build_manifest, expand_ignore
 from mltrust.attest._sign import (
     SIGNATURE_NAME,
     format_time,
@@ -45,7 +45,9 @@ SCAN_PREDICATE = "https://mltrust.dev/scan/v1"
 PROVENANCE_PREDICATE = "https://slsa.dev/provenance/v1"
 TRAINING_BUILD_TYPE = "https://mltrust.dev/training/v1"
 DEFAULT_BUILDER = "https://mltrust.dev/builders/local"
-_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+#: A full git commit id: SHA-1 (40 hex) or SHA-256 (64 hex). An abbreviated id is ambiguous
+#: and not a digest, so in-toto's gitCommit refuses it and so do we.
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 def attestation_path(path: str | Path, kind: str) -> Path:
@@ -56,12 +58,17 @@ def attestation_path(path: str | Path, kind: str) -> Path:
     return attestation_dir(p) / f"{prefix}{kind}.bundle.json"
 
 
-def model_manifest(path: str | Path, ignore: Sequence[str] = ()) -> Manifest:
-    """The manifest whose root digest attestations name: the same files ``sign`` covers by
-    default (``.git``, ``.mltrust`` and ``model.sig`` ignored, plus ``ignore``)."""
+def model_manifest(
+    path: str | Path, ignore: Sequence[str] = (), *, include_git: bool = False
+) -> Manifest:
+    """The manifest whose root digest attestations name: the files ``sign`` covers with the
+    same ``ignore`` and ``include_git`` (``model.sig``, mltrust's own files and, unless
+    ``include_git``, ``.git*`` left out)."""
     p = Path(path)
     extra = [SIGNATURE_NAME, *expand_ignore(p, ignore)] if p.is_dir() else []
-    return build_manifest(p, ignore=extra)
+    if include_git:
+        extra += MLTRUST_FILES
+    return build_manifest(p, ignore=extra, default_ignores=not include_git)
 
 
 def _subject(manifest: Manifest) -> list[dict[str, Any]]:
@@ -127,10 +134,12 @@ def attest_scan(
     passphrase: bytes | None = None,
     output: str | Path | None = None,
     ignore: Sequence[str] = (),
+    insecure_key_permissions: bool = False,
+    include_git: bool = False,
 ) -> Path:
     """Scan a model, sign the result about its root digest; returns the bundle path."""
-    private = resolve_private_key(key, passphrase)
-    manifest = model_manifest(path, ignore)
+    private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
+    manifest = model_manifest(path, ignore, include_git=include_git)
     statement = scan_statement(path, manifest)
     out = Path(output) if output is not None else attestation_path(path, "scan")
     return _store_and_write(statement, private, out, store)
@@ -162,8 +171,15 @@ def provenance_statement(
     params: Mapping[str, str] | Sequence[str],
     builder_id: str = DEFAULT_BUILDER,
     code_repository: str | None = None,
+    entry_point: str | None = None,
 ) -> dict[str, Any]:
-    """A SLSA provenance v1 statement: the model was built from these data sets and code."""
+    """A SLSA provenance v1 statement: the model was built from these data sets and code.
+
+    ``externalParameters`` (build type ``https://mltrust.dev/training/v1``) is never empty:
+    ``model`` (the model's name) always, ``entryPoint`` (the training command) when given,
+    ``parameters`` (``--param name=value``) when any, and ``datasets`` (their URIs) when any.
+    ``code_commit`` must be a full 40- or 64-hex git commit id.
+    """
     deps: list[dict[str, Any]] = []
     for ds in datasets:
         p = Path(ds)
@@ -185,11 +201,25 @@ def provenance_statement(
     if code_commit is not None:
         commit = code_commit.strip().lower()
         if not _COMMIT.match(commit):
-            raise ConfigError(f"code commit {code_commit!r} is not a git commit id (hex)")
+            raise ConfigError(
+                f"code commit {code_commit!r} is not a full git commit id (40 or 64 hex digits)",
+                hint="pass the output of `git rev-parse HEAD`",
+            )
         dep: dict[str, Any] = {"name": "code", "digest": {"gitCommit": commit}}
         if code_repository:
             dep["uri"] = code_repository
         deps.append(dep)
+    external: dict[str, Any] = {"model": manifest.name}
+    if entry_point is not None:
+        if not entry_point.strip():
+            raise ConfigError("the entry point must not be empty")
+        external["entryPoint"] = entry_point
+    parameters = _parse_params(params)
+    if parameters:
+        external["parameters"] = parameters
+    uris = [d["uri"] for d in deps if d.get("annotations", {}).get("kind") == "dataset"]
+    if uris:
+        external["datasets"] = uris
     now = format_time(datetime.now(UTC))
     return {
         "_type": STATEMENT_TYPE,
@@ -198,7 +228,7 @@ def provenance_statement(
         "predicate": {
             "buildDefinition": {
                 "buildType": TRAINING_BUILD_TYPE,
-                "externalParameters": _parse_params(params),
+                "externalParameters": external,
                 "internalParameters": {},
                 "resolvedDependencies": deps,
             },
@@ -222,16 +252,20 @@ def attest_provenance(
     passphrase: bytes | None = None,
     output: str | Path | None = None,
     ignore: Sequence[str] = (),
+    insecure_key_permissions: bool = False,
+    entry_point: str | None = None,
+    include_git: bool = False,
 ) -> Path:
     """Sign SLSA provenance for a model (data sets by root digest, code commit, parameters)."""
-    private = resolve_private_key(key, passphrase)
-    manifest = model_manifest(path, ignore)
+    private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
+    manifest = model_manifest(path, ignore, include_git=include_git)
     statement = provenance_statement(
         manifest,
         datasets=datasets,
         code_commit=code_commit,
         params=params,
         builder_id=builder_id,
+        entry_point=entry_point,
     )
     out = Path(output) if output is not None else attestation_path(path, "provenance")
     return _store_and_write(statement, private, out, store)

@@ -2,6 +2,18 @@
 
 Parsing is strict and fails closed: wrong types, bad base64 or oversized documents raise
 :class:`~mltrust.errors.InputError`. Nothing here decides trust; :mod:`._verify` does.
+
+A bundle usually lies inside the folder being verified, so it is hostile input until its
+signature checks. Reading and parsing are bounded *before* any JSON object is built
+(:class:`~mltrust.config.Limits`):
+
+* the file is opened with :func:`mltrust.files.read_bounded` (no link followed for a bundle
+  inside a model folder, no FIFO or device opened, reading stops one byte past
+  ``max_bundle_bytes``), so ``model.sig -> /dev/zero`` or a FIFO fails at once;
+* the JSON structure is counted on the raw bytes (``{``, ``[`` and ``,``; base64 never holds
+  them) against ``max_bundle_tokens``: an envelope with millions of signatures is refused
+  without being parsed, in time and memory proportional to the bytes read;
+* the envelope's signature list is bounded by ``max_signatures`` before any is decoded.
 """
 
 from __future__ import annotations
@@ -14,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mltrust.errors import InputError
+from mltrust.config import Limits
+from mltrust.errors import InputError, LimitExceeded
+from mltrust.files import read_bounded
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
@@ -23,6 +37,7 @@ __all__ = [
     "Envelope",
     "ParsedBundle",
     "b64decode_strict",
+    "check_bundle_size",
     "make_bundle",
     "make_envelope",
     "pae",
@@ -41,7 +56,7 @@ ACCEPTED_MEDIA_TYPES = frozenset(
 )
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+_DEFAULT_LIMITS = Limits()
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -112,7 +127,7 @@ def _dict(value: object, what: str) -> Mapping[str, Any]:
     return value
 
 
-def parse_envelope(raw: object) -> Envelope:
+def parse_envelope(raw: object, *, limits: Limits = _DEFAULT_LIMITS) -> Envelope:
     env = _dict(raw, "dsseEnvelope")
     payload_type = env.get("payloadType")
     if not isinstance(payload_type, str):
@@ -121,6 +136,11 @@ def parse_envelope(raw: object) -> Envelope:
     sigs = env.get("signatures")
     if not isinstance(sigs, list) or not sigs:
         raise InputError("malformed bundle: dsseEnvelope.signatures must be a non-empty list")
+    if len(sigs) > limits.max_signatures:
+        raise LimitExceeded(
+            f"malformed bundle: {len(sigs)} signatures in the envelope "
+            f"(at most {limits.max_signatures} are read)"
+        )
     out: list[tuple[bytes, str]] = []
     for i, item in enumerate(sigs):
         entry = _dict(item, f"signatures[{i}]")
@@ -133,13 +153,27 @@ def parse_envelope(raw: object) -> Envelope:
     return Envelope(payload_type=payload_type, payload=payload, signatures=tuple(out))
 
 
-def parse_bundle(data: bytes | str, *, source: str = "bundle") -> ParsedBundle:
+def check_bundle_size(data: bytes | str, source: str, limits: Limits = _DEFAULT_LIMITS) -> None:
+    """Refuse a bundle too large, or with too much JSON structure, before it is parsed."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > limits.max_bundle_bytes:
+        raise LimitExceeded(f"{source}: bundle larger than {limits.max_bundle_bytes} bytes")
+    tokens = raw.count(b"{") + raw.count(b"[") + raw.count(b",")
+    if tokens > limits.max_bundle_tokens:
+        raise LimitExceeded(
+            f"{source}: bundle has {tokens} JSON objects, lists or items; a Sigstore bundle "
+            f"has at most {limits.max_bundle_tokens} (not parsed)"
+        )
+
+
+def parse_bundle(
+    data: bytes | str, *, source: str = "bundle", limits: Limits = _DEFAULT_LIMITS
+) -> ParsedBundle:
     """Parse a Sigstore bundle JSON document (public-key or keyless, DSSE content only)."""
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise InputError(f"{source}: bundle larger than {MAX_BUNDLE_BYTES} bytes")
+    check_bundle_size(data, source, limits)
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"{source}: malformed bundle: not valid JSON ({exc})") from exc
     top = _dict(doc, "the document")
     media_type = top.get("mediaType")
@@ -147,7 +181,7 @@ def parse_bundle(data: bytes | str, *, source: str = "bundle") -> ParsedBundle:
         raise InputError(f"{source}: not a Sigstore bundle (mediaType {media_type!r})")
     if "dsseEnvelope" not in top:
         raise InputError(f"{source}: bundle has no dsseEnvelope (message signatures unsupported)")
-    envelope = parse_envelope(top["dsseEnvelope"])
+    envelope = parse_envelope(top["dsseEnvelope"], limits=limits)
     material = _dict(top.get("verificationMaterial", {}), "verificationMaterial")
     hint: str | None = None
     certs: list[bytes] = []
@@ -165,6 +199,11 @@ def parse_bundle(data: bytes | str, *, source: str = "bundle") -> ParsedBundle:
         items = chain.get("certificates")
         if not isinstance(items, list):
             raise InputError(f"{source}: malformed bundle: certificates must be a list")
+        if len(items) > limits.max_certificates:
+            raise LimitExceeded(
+                f"{source}: {len(items)} certificates in the chain "
+                f"(at most {limits.max_certificates})"
+            )
         for i, item in enumerate(items):
             c = _dict(item, f"certificates[{i}]")
             certs.append(b64decode_strict(c.get("rawBytes"), f"certificates[{i}].rawBytes"))
@@ -183,26 +222,28 @@ def parse_bundle(data: bytes | str, *, source: str = "bundle") -> ParsedBundle:
     )
 
 
-def read_bundle(path: str | Path) -> ParsedBundle:
+def read_bundle(
+    path: str | Path, *, limits: Limits = _DEFAULT_LIMITS, follow_links: bool = False
+) -> ParsedBundle:
+    """Read and parse a bundle file safely (see the module docstring).
+
+    ``follow_links`` is for a bundle the user named explicitly; a bundle found inside a
+    model folder is never read through a symbolic link.
+    """
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_BUNDLE_BYTES:
-            raise InputError(f"{p}: bundle larger than {MAX_BUNDLE_BYTES} bytes")
-        data = p.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"signature not found: {p}", hint="pass --signature FILE") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"signature path is a folder: {p}") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read signature {p}: {exc.strerror or exc}") from exc
-    return parse_bundle(data, source=str(p))
+    if not p.exists() and not p.is_symlink():
+        raise InputError(f"signature not found: {p}", hint="pass --signature FILE")
+    if p.is_dir():
+        raise InputError(f"signature path is a folder: {p}")
+    data = read_bounded(p, limits.max_bundle_bytes, what="bundle", follow_links=follow_links)
+    return parse_bundle(data, source=str(p), limits=limits)
 
 
 def decode_statement(envelope: Envelope) -> dict[str, Any]:
     """The in-toto Statement inside an envelope (shape checked; trust decided elsewhere)."""
     try:
         doc = json.loads(envelope.payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError("malformed bundle: the DSSE payload is not valid JSON") from exc
     if not isinstance(doc, dict):
         raise InputError("malformed bundle: the DSSE payload is not a JSON object")

@@ -2,13 +2,20 @@
 
 What is checked:
 
-* the leaf certificate chains, through the bundle's intermediates, to one of the user's
-  trusted CA certificates (each link's signature, ``BasicConstraints CA:TRUE`` on issuers,
-  validity periods at the signing time);
-* the leaf allows code signing (KeyUsage digitalSignature, ExtendedKeyUsage codeSigning);
+* the certificate path, by ``cryptography``'s RFC 5280 path validation
+  (:mod:`cryptography.x509.verification`, the Web PKI profile as sigstore-python uses it), not
+  by hand: the leaf chains through the bundle's intermediates (at most
+  ``Limits.max_certificates``) to one of the user's trusted CA certificates; every signature,
+  validity at the signing time, ``BasicConstraints`` (CA, ``pathLenConstraint``), ``KeyUsage
+  keyCertSign`` on every CA, name constraints and critical extensions are enforced. Two
+  relaxations of the Web PKI profile, neither about trust: ``AuthorityKeyIdentifier`` may be
+  absent (it only helps to find the issuer), and the leaf's ExtendedKeyUsage must hold
+  **codeSigning** (the Web PKI profile would ask for clientAuth);
 * the identity policy: the leaf's SubjectAlternativeName (email or URI) equals
   ``--cert-identity`` and its Fulcio OIDC-issuer extension (1.3.6.1.4.1.57264.1.8, or the
-  legacy 1.3.6.1.4.1.57264.1.1) equals ``--cert-oidc-issuer``;
+  legacy 1.3.6.1.4.1.57264.1.1) equals ``--cert-oidc-issuer``. A private CA that issues no
+  such extension is accepted only when the policy says so explicitly
+  (``oidc_issuer=None``, ``--private-ca``): the identity is then the SAN alone;
 * with ``--rekor-key``: every transparency-log entry's signed entry timestamp
   (``inclusionPromise``) is verified with that key, the entry's body must name this payload's
   digest, and its ``integratedTime`` (inside the leaf's validity) becomes the signing time.
@@ -33,14 +40,22 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+)
+from cryptography.x509.verification import VerificationError as PathValidationError
 
 from mltrust.attest._bundle import ParsedBundle, b64decode_strict
 from mltrust.attest._keys import PublicKey, load_public_key, verify_bytes
+from mltrust.config import Limits
 from mltrust.errors import ConfigError, InputError, VerificationError
+from mltrust.files import read_bounded
 
 if TYPE_CHECKING:
     from mltrust.attest._verify import KeylessPolicy
@@ -49,16 +64,13 @@ __all__ = ["OIDC_ISSUER_OID", "OIDC_ISSUER_V2_OID", "verify_certificate_bundle"]
 
 OIDC_ISSUER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 OIDC_ISSUER_V2_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
-_MAX_CHAIN = 6
+_LIMITS = Limits()
 
 
 def _load_roots(policy: KeylessPolicy) -> list[x509.Certificate]:
     roots: list[x509.Certificate] = []
     for path in policy.trusted_roots:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read trusted root {path}: {exc.strerror or exc}") from exc
+        data = read_bounded(path, _LIMITS.max_key_bytes, what="trusted root", follow_links=True)
         try:
             roots += x509.load_pem_x509_certificates(data)
         except ValueError as exc:
@@ -71,7 +83,7 @@ def _load_roots(policy: KeylessPolicy) -> list[x509.Certificate]:
 def _load_chain(parsed: ParsedBundle) -> list[x509.Certificate]:
     if not parsed.certificates:
         raise VerificationError("the bundle carries no certificate (not a keyless bundle)")
-    if len(parsed.certificates) > _MAX_CHAIN:
+    if len(parsed.certificates) > _LIMITS.max_certificates:
         raise VerificationError("the bundle's certificate chain is too long")
     chain: list[x509.Certificate] = []
     for der in parsed.certificates:
@@ -82,69 +94,39 @@ def _load_chain(parsed: ParsedBundle) -> list[x509.Certificate]:
     return chain
 
 
-def _valid_at(cert: x509.Certificate, when: datetime, what: str) -> None:
-    if not (cert.not_valid_before_utc <= when <= cert.not_valid_after_utc):
-        raise VerificationError(
-            f"{what} certificate is not valid at {when.isoformat()} "
-            f"(valid {cert.not_valid_before_utc.isoformat()} to "
-            f"{cert.not_valid_after_utc.isoformat()})"
-        )
+def _code_signing(_policy: object, _cert: x509.Certificate, eku: object) -> None:
+    if not isinstance(eku, x509.ExtendedKeyUsage) or ExtendedKeyUsageOID.CODE_SIGNING not in eku:
+        raise ValueError("the signing certificate is not for code signing (ExtendedKeyUsage)")
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return False
-    return bool(bc.ca)
-
-
-def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        child.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _check_chain(
+def _check_path(
     chain: list[x509.Certificate], roots: list[x509.Certificate], when: datetime
 ) -> None:
-    leaf = chain[0]
-    _valid_at(leaf, when, "the signing")
-    current = leaf
-    pool = list(chain[1:])
-    for _depth in range(_MAX_CHAIN):
-        for root in roots:
-            if _issued_by(current, root):
-                if not _is_ca(root):
-                    raise VerificationError("the trusted root is not a CA certificate")
-                _valid_at(root, when, "the trusted root")
-                return
-        nxt = next((c for c in pool if _issued_by(current, c)), None)
-        if nxt is None:
-            break
-        if not _is_ca(nxt):
-            raise VerificationError("an intermediate certificate is not a CA")
-        _valid_at(nxt, when, "an intermediate")
-        pool.remove(nxt)
-        current = nxt
-    raise VerificationError("the signing certificate does not chain to a trusted root")
-
-
-def _check_usage(leaf: x509.Certificate) -> None:
+    """RFC 5280 path validation of ``chain[0]`` to ``roots`` at ``when`` (see the module doc)."""
+    aki = x509.AuthorityKeyIdentifier
+    ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        aki, Criticality.NON_CRITICAL, None
+    )
+    ee_policy = (
+        ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(aki, Criticality.NON_CRITICAL, None)
+        .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _code_signing)
+    )
+    verifier = (
+        PolicyBuilder()
+        .store(Store(roots))
+        .time(when)
+        .max_chain_depth(_LIMITS.max_certificates)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+        .build_client_verifier()
+    )
     try:
-        ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not ku.digital_signature:
-            raise VerificationError("the signing certificate does not allow digital signatures")
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound as exc:
-        raise VerificationError("the signing certificate has no code-signing usage") from exc
-    if ExtendedKeyUsageOID.CODE_SIGNING not in eku:
-        raise VerificationError("the signing certificate is not for code signing")
+        verifier.verify(chain[0], chain[1:])
+    except (PathValidationError, ValueError, TypeError) as exc:
+        raise VerificationError(
+            f"the signing certificate does not validate to a trusted root at "
+            f"{when.isoformat()}: {exc}"
+        ) from None
 
 
 def _identities(leaf: x509.Certificate) -> list[str]:
@@ -348,16 +330,19 @@ def _payload_hashes(body: bytes) -> set[str]:
 
 def verify_certificate_bundle(parsed: ParsedBundle, policy: KeylessPolicy) -> tuple[PublicKey, str]:
     """Check a keyless bundle's certificate against the policy; (leaf key, identity)."""
-    if not policy.identity or not policy.oidc_issuer:
-        raise ConfigError("keyless verification needs both an identity and an OIDC issuer")
+    if not policy.identity:
+        raise ConfigError("keyless verification needs an expected certificate identity")
+    if policy.oidc_issuer is not None and not policy.oidc_issuer:
+        raise ConfigError(
+            "keyless verification needs an OIDC issuer (or None, explicitly, for a private CA)"
+        )
     roots = _load_roots(policy)
     chain = _load_chain(parsed)
     when = datetime.now(UTC)
     if policy.rekor_key is not None:
         when = _check_tlog(parsed, load_public_key(policy.rekor_key))
-    _check_chain(chain, roots, when)
+    _check_path(chain, roots, when)
     leaf = chain[0]
-    _check_usage(leaf)
     identities = _identities(leaf)
     if policy.identity not in identities:
         raise VerificationError(
@@ -365,7 +350,7 @@ def verify_certificate_bundle(parsed: ParsedBundle, policy: KeylessPolicy) -> tu
             f"{policy.identity}"
         )
     issuer = _oidc_issuer(leaf)
-    if issuer != policy.oidc_issuer:
+    if policy.oidc_issuer is not None and issuer != policy.oidc_issuer:
         raise VerificationError(
             f"certificate OIDC issuer {issuer or '(none)'} does not match {policy.oidc_issuer}"
         )

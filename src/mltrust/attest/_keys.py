@@ -8,12 +8,20 @@ unless the user asked otherwise; public keys are SubjectPublicKeyInfo PEM.
 * hint: hex SHA-256 of the PEM SubjectPublicKeyInfo (model-signing's
   ``verificationMaterial.publicKey.hint``). A hint only *names* a key; verification always
   uses the pinned key the verifier was given, never one taken from a bundle.
+
+Key files are read with :func:`mltrust.files.read_bounded` (regular files only, at most
+``Limits.max_key_bytes``; a link is followed because the user named the file, as Kubernetes
+secret mounts need). A private key file that its group or others may read or write is refused,
+as ``ssh`` does, unless the caller passes ``insecure_permissions=True``
+(``--insecure-key-permissions``): such a key may already be someone else's. New private keys
+are created with mode 0600 (``O_EXCL``, never replacing a file).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -22,13 +30,16 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from mltrust.config import Limits
 from mltrust.errors import ConfigError, InputError
+from mltrust.files import read_bounded
 
 __all__ = [
     "KEY_TYPES",
     "KeyPair",
     "PrivateKey",
     "PublicKey",
+    "check_private_key_permissions",
     "default_key_dir",
     "fingerprint",
     "generate_keypair",
@@ -43,7 +54,7 @@ __all__ = [
 PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey: TypeAlias = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 KEY_TYPES: tuple[str, ...] = ("ecdsa-p256", "ed25519")
-_MAX_KEY_BYTES = 1024 * 1024
+_LIMITS = Limits()
 _EC_HASHES: dict[str, hashes.HashAlgorithm] = {
     "secp256r1": hashes.SHA256(),
     "secp384r1": hashes.SHA384(),
@@ -109,17 +120,27 @@ def _check_public(key: object, source: str) -> PublicKey:
 
 
 def _read_key_file(path: Path, what: str) -> bytes:
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{what} is a folder, not a key file: {path}")
+    return read_bounded(path, _LIMITS.max_key_bytes, what=what, follow_links=True)
+
+
+def check_private_key_permissions(path: Path, *, insecure_permissions: bool = False) -> None:
+    """Refuse a private key file that group or others may read or write (like ``ssh``)."""
+    if insecure_permissions or os.name == "nt":
+        return
     try:
-        size = path.stat().st_size
-        if size > _MAX_KEY_BYTES:
-            raise InputError(f"{what} {path} is too large to be a key")
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{what} not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{what} is a folder, not a key file: {path}") from exc
+        mode = os.stat(path).st_mode
     except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+        raise InputError(f"cannot read private key {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode) and mode & 0o077:
+        raise ConfigError(
+            f"private key {path} is accessible by others (mode {stat.S_IMODE(mode):04o}); "
+            "refusing to use it",
+            hint=f"chmod 600 {path}, or pass --insecure-key-permissions",
+        )
 
 
 def load_public_key(path: str | Path | bytes) -> PublicKey:
@@ -146,10 +167,20 @@ def load_public_key(path: str | Path | bytes) -> PublicKey:
     return _check_public(key, source)
 
 
-def load_private_key(path: str | Path, passphrase: bytes | None = None) -> PrivateKey:
-    """Load a PEM private key; an encrypted key needs ``passphrase`` (or MLTRUST_PASSPHRASE)."""
+def load_private_key(
+    path: str | Path,
+    passphrase: bytes | None = None,
+    *,
+    insecure_permissions: bool = False,
+) -> PrivateKey:
+    """Load a PEM private key; an encrypted key needs ``passphrase`` (or MLTRUST_PASSPHRASE).
+
+    The file must not be readable or writable by group or others unless
+    ``insecure_permissions`` (see the module docstring).
+    """
     source = str(path)
     data = _read_key_file(Path(path), "private key")
+    check_private_key_permissions(Path(path), insecure_permissions=insecure_permissions)
     if passphrase is None and b"ENCRYPTED" in data:
         env = os.environ.get("MLTRUST_PASSPHRASE")
         if env is None:
@@ -206,17 +237,18 @@ def _new_private(key_type: str) -> PrivateKey:
     raise ConfigError(f"unknown key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (never an existing file, nor through a link) with ``mode``."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(path, flags, mode)
     except FileExistsError as exc:
         raise ConfigError(f"refusing to overwrite existing key {path}") from exc
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), mode)  # whatever the umask
         fh.write(data)
-    os.chmod(path, 0o600)
 
 
 def generate_keypair(
@@ -244,7 +276,7 @@ def generate_keypair(
         raise ConfigError(f"cannot create key folder {folder}: {exc.strerror or exc}") from exc
     private_path = prefix.with_name(prefix.name + ".key")
     public_path = prefix.with_name(prefix.name + ".pub")
-    if public_path.exists():
+    if public_path.exists() or public_path.is_symlink():
         raise ConfigError(f"refusing to overwrite existing key {public_path}")
     if passphrase is not None and not passphrase:
         raise ConfigError("the passphrase must not be empty")
@@ -256,6 +288,6 @@ def generate_keypair(
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    _write_private(private_path, pem)
-    public_path.write_bytes(_spki_pem(pub))
+    _write_new(private_path, pem, 0o600)
+    _write_new(public_path, _spki_pem(pub), 0o644)
     return KeyPair(private_path=private_path, public_path=public_path, fingerprint=fp)

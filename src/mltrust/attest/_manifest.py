@@ -19,6 +19,21 @@ Two root digests are computed from one manifest:
 Order: files sorted by their POSIX path components (``a/b`` before ``a.b``), shards by offset;
 this is the order ``model_signing`` uses, so both tools list resources identically.
 
+Listing uses :func:`mltrust.files.iter_walk`, the one walker every part of mltrust uses, so
+the signer sees exactly what the scanner sees. On its report the signer decides: a symbolic
+link is refused (:class:`SymlinkError`) unless ``allow_symlinks`` and it stays inside the
+folder; a FIFO, socket or device, an unreadable folder or the file-count cap
+(``Limits.max_model_files``) is an error, never a silent skip.
+
+Files changed while hashing are refused (sign and verify alike). Each file is hashed from
+one opened descriptor; its ``fstat`` must match the listing (inode, size, mtime_ns) before the
+first byte is read, and after the last byte the descriptor's ``fstat`` (size, mtime_ns,
+ctime_ns) and the path's ``lstat`` (inode, size, mtime_ns) must still match. So a same-size
+edit, an append, a truncation or an atomic rename over the file during hashing fails instead of
+yielding a digest of bytes that are no longer on disk. Not detected: a write that leaves every
+one of those fields equal (within the file system's timestamp granularity, a few ms at most,
+by a writer able to reset mtime; ctime cannot be reset without root).
+
 Hashing runs on a thread pool (one thread per core). Each thread reads with ``os.preadv`` into
 its own preallocated buffer and feeds ``hashlib``/``blake3``; both release the GIL, so the
 work spreads over the cores with memory bounded by ``threads x BLOCK``.
@@ -28,24 +43,30 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fnmatch
 import hashlib
 import mmap
 import os
 import stat
 import struct
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from mltrust.errors import ConfigError, InputError
+from mltrust.config import Limits
+from mltrust.errors import ConfigError, InputError, LimitExceeded
+from mltrust.files import Entry, SkipReason, iter_walk
 
 __all__ = [
+    "ATTESTATION_KINDS",
     "DEFAULT_IGNORES",
     "GIT_IGNORES",
     "HASH_ALGORITHMS",
+    "MLTRUST_FILES",
+    "FileChangedError",
     "FileEntry",
     "HashProgress",
     "Manifest",
@@ -54,15 +75,31 @@ __all__ = [
     "expand_ignore",
 ]
 
-#: Paths model-signing always ignores when verifying.
+#: Paths model-signing ignores by default when signing and verifying (it records them in the
+#: signed ``ignore_paths``, and so do we, so that both tools agree on a git checkout).
 GIT_IGNORES: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
+#: Kinds of attestation mltrust writes beside a model (``attest scan|provenance``).
+ATTESTATION_KINDS: tuple[str, ...] = ("scan", "provenance")
+#: The exact files mltrust itself writes inside a model folder after signing it: attestation
+#: bundles and the default evidence store. Only these are left out of a folder's manifest by
+#: every signer and verifier; any other file under ``.mltrust/`` is part of the model.
+MLTRUST_FILES: tuple[str, ...] = (
+    *(f".mltrust/attestations/{kind}.bundle.json" for kind in ATTESTATION_KINDS),
+    ".mltrust/evidence.db",
+    ".mltrust/evidence.db-journal",
+    ".mltrust/evidence.db-wal",
+    ".mltrust/evidence.db-shm",
+)
 #: Paths ignored in every folder manifest we sign (recorded in the signed payload).
-DEFAULT_IGNORES: tuple[str, ...] = (*GIT_IGNORES, ".mltrust")
+DEFAULT_IGNORES: tuple[str, ...] = (*GIT_IGNORES, *MLTRUST_FILES)
 HASH_ALGORITHMS: tuple[str, ...] = ("sha256", "blake3")
 #: Bytes read per system call by each hashing thread: small enough that the block just read
 #: is still in the core's L2 cache when it is hashed, large enough to amortise the syscall.
 BLOCK = 256 * 1024
 _ROOT_TAG = b"mltrust-manifest-v1\0"
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_LIMITS = Limits()
 
 _fd_flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -87,6 +124,9 @@ class FileEntry:
     mtime_ns: int = field(default=0, compare=False)
     ctime_ns: int = field(default=0, compare=False)
     ino: int = field(default=0, compare=False)
+    #: Whether anyone may execute the file (the one mode bit git keeps, so it survives a
+    #: clone or copy); None when a signature did not record it (model_signing's).
+    executable: bool | None = field(default=None, compare=False)
 
     @property
     def digest(self) -> str:
@@ -115,15 +155,25 @@ class Manifest:
     @property
     def root_digest(self) -> str:
         """mltrust's root digest (hex SHA-256): binds names, sizes and contents."""
-        h = hashlib.sha256(_ROOT_TAG)
+        u32, u64 = _U32.pack, _U64.pack
+        algorithms: dict[str, bytes] = {}
+        parts: list[bytes] = [_ROOT_TAG]
+        add = parts.append
         for f in self.files:
-            h.update(_lp(f.name.encode("utf-8")))
-            h.update(struct.pack(">Q", f.size))
-            h.update(_lp(f.algorithm.encode("ascii")))
-            h.update(struct.pack(">I", len(f.digests)))
+            name = f.name.encode("utf-8")
+            alg = algorithms.get(f.algorithm)
+            if alg is None:
+                alg = algorithms[f.algorithm] = _lp(f.algorithm.encode("ascii"))
+            add(u32(len(name)))
+            add(name)
+            add(u64(f.size))
+            add(alg)
+            add(u32(len(f.digests)))
             for d in f.digests:
-                h.update(_lp(bytes.fromhex(d)))
-        return h.hexdigest()
+                raw = bytes.fromhex(d)
+                add(u32(len(raw)))
+                add(raw)
+        return hashlib.sha256(b"".join(parts)).hexdigest()
 
     @property
     def compat_digest(self) -> str:
@@ -170,8 +220,12 @@ def _lp(data: bytes) -> bytes:
 
 
 def sort_key(name: str) -> tuple[str, ...]:
-    """model-signing's order: by path components, so ``a/b`` sorts before ``a.b``."""
-    return PurePosixPath(name).parts
+    """model-signing's order: by path components, so ``a/b`` sorts before ``a.b``.
+
+    Names here are normalised relative POSIX paths (no ``//``, ``.`` or trailing ``/``), for
+    which splitting on ``/`` gives ``PurePosixPath(name).parts`` at a fraction of the cost.
+    """
+    return tuple(name.split("/"))
 
 
 def algorithm_name(hash_algorithm: str, shard_size: int | None) -> str:
@@ -196,7 +250,8 @@ def expand_ignore(root: str | Path, entries: Iterable[str]) -> list[str]:
 
     Entries without ``*``, ``?`` or ``[`` are kept as they are (a path prefix). A pattern is
     matched with :func:`fnmatch.fnmatchcase` against every relative path (``*`` also matches
-    ``/``), without following symlinks. Signing records the *expanded* paths, so verifiers
+    ``/``) and every folder above it, on the listing of :func:`mltrust.files.iter_walk` (links
+    not followed). Signing records the *expanded* paths, so verifiers
     (model-signing included) need no glob support, and a file created later that matches the
     pattern is reported as added instead of being silently ignored.
     """
@@ -207,23 +262,15 @@ def expand_ignore(root: str | Path, entries: Iterable[str]) -> list[str]:
         (patterns if _GLOB_CHARS & set(text) else plain).append(text)
     if not patterns or not Path(root).is_dir():
         return plain
-    import fnmatch
-
-    matched: list[str] = []
-    stack: list[tuple[str, str]] = [(str(root), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            entries_here = list(os.scandir(folder))
-        except OSError as exc:
-            raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
-        for entry in entries_here:
-            rel = f"{prefix}{entry.name}"
-            if any(fnmatch.fnmatchcase(rel, p) for p in patterns):
-                matched.append(rel)
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, rel + "/"))
+    matched: set[str] = set()
+    for item in iter_walk(root):
+        parts = item.rel.split("/")
+        # A pattern names the shortest matching path: a folder it matches covers its files.
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            if any(fnmatch.fnmatchcase(prefix, p) for p in patterns):
+                matched.add(prefix)
+                break
     return plain + sorted(matched)
 
 
@@ -246,8 +293,16 @@ def normalize_ignore(entries: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def is_ignored(rel: str, ignore: Sequence[str]) -> bool:
-    return any(rel == p or rel.startswith(p + "/") for p in ignore)
+def is_ignored(rel: str, ignore: Collection[str]) -> bool:
+    """Whether ``rel`` or a folder above it is in ``ignore`` (pass a set for speed)."""
+    if rel in ignore:
+        return True
+    i = rel.find("/")
+    while i != -1:
+        if rel[:i] in ignore:
+            return True
+        i = rel.find("/", i + 1)
+    return False
 
 
 class HashProgress(Protocol):
@@ -264,61 +319,92 @@ class _Job:
     name: str
     start: int
     end: int
+    #: What the listing saw: the opened file must still be this one, unchanged.
+    size: int
+    mtime_ns: int
+    ino: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    rel: str
+    path: str
+    size: int
+    mtime_ns: int
+    ino: int
+
+
+class FileChangedError(InputError):
+    """A file changed (content, size, times or identity) while it was being hashed."""
 
 
 def _list_files(
-    root: Path, ignore: Sequence[str], allow_symlinks: bool
-) -> list[tuple[str, str, os.stat_result]]:
-    """(relative name, absolute path, stat) of every regular file under root, not ignored."""
+    root: Path, ignore: Sequence[str], allow_symlinks: bool, max_files: int
+) -> list[_Listed]:
+    """Every regular file under root that is not ignored, from the one walker's report."""
     real_root = os.path.realpath(root)
-    found: list[tuple[str, str, os.stat_result]] = []
-    stack: list[tuple[str, str]] = [(str(root), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
-        for entry in entries:
-            rel = f"{prefix}{entry.name}"
-            if is_ignored(rel, ignore):
-                continue
-            if "\n" in rel or "\0" in rel:
-                raise InputError(f"file name with a control character: {rel!r}")
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                raise InputError(f"cannot stat {entry.path}: {exc.strerror or exc}") from exc
-            if stat.S_ISLNK(st.st_mode):
-                if not allow_symlinks:
-                    raise SymlinkError(
-                        f"symbolic link in model: {rel}",
-                        hint="symlinks are refused; replace the link with the file it points to",
-                    )
-                target = os.path.realpath(entry.path)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    raise SymlinkError(f"symbolic link points outside the model: {rel}")
-                try:
-                    st = os.stat(target)
-                except OSError as exc:
-                    raise InputError(f"broken symbolic link: {rel}") from exc
-                if stat.S_ISDIR(st.st_mode):
-                    raise InputError(f"symbolic link to a folder: {rel}")
-                if stat.S_ISREG(st.st_mode):
-                    found.append((rel, target, st))
-                    continue
-                raise InputError(f"symbolic link to a special file: {rel}")
-            if stat.S_ISDIR(st.st_mode):
-                stack.append((entry.path, rel + "/"))
-            elif stat.S_ISREG(st.st_mode):
-                found.append((rel, entry.path, st))
-            else:
-                raise InputError(f"not a regular file: {rel}")
-    found.sort(key=lambda item: sort_key(item[0]))
+    found: list[_Listed] = []
+    ignored = frozenset(ignore)
+    for item in iter_walk(root, max_files=max_files):
+        rel = item.rel
+        if ignored and is_ignored(rel, ignored):
+            continue
+        if "\n" in rel or "\0" in rel:
+            raise InputError(f"file name with a control character: {rel!r}")
+        if isinstance(item, Entry):
+            found.append(_Listed(rel, item.path, item.size, item.mtime_ns, item.inode))
+            continue
+        reason = item.reason
+        if reason is SkipReason.SYMLINK:
+            found.append(_resolve_link(rel, item.path, real_root, allow_symlinks))
+        elif reason is SkipReason.CAP:
+            raise LimitExceeded(
+                f"more than {max_files} files in {root}; nothing was signed or verified",
+                hint="raise Limits.max_model_files, or sign a smaller folder",
+            )
+        elif reason is SkipReason.SPECIAL:
+            raise InputError(f"not a regular file: {rel} ({item.detail})")
+        else:
+            raise InputError(f"cannot read {rel}: {item.detail}")
+    found.sort(key=lambda f: sort_key(f.rel))
     return found
 
 
+def _resolve_link(rel: str, path: str, real_root: str, allow_symlinks: bool) -> _Listed:
+    if not allow_symlinks:
+        raise SymlinkError(
+            f"symbolic link in model: {rel}",
+            hint="symlinks are refused; replace the link with the file it points to",
+        )
+    target = os.path.realpath(path)
+    if os.path.commonpath([real_root, target]) != real_root:
+        raise SymlinkError(f"symbolic link points outside the model: {rel}")
+    try:
+        st = os.stat(target, follow_symlinks=False)
+    except OSError as exc:
+        raise InputError(f"broken symbolic link: {rel}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"symbolic link to a folder: {rel}")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"symbolic link to a special file: {rel}")
+    return _Listed(rel, target, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _ctime_ns(path: str) -> int:
+    try:
+        return os.stat(path, follow_symlinks=False).st_ctime_ns
+    except OSError:
+        return -1
+
+
 _HUGE = 2 * 1024 * 1024
+#: Files smaller than this are read in one or two calls; read-ahead advice would only add a
+#: system call per file.
+_FADVISE_MIN = 1024 * 1024
+#: Jobs of at most this many bytes are handed to the thread pool in batches of
+#: :data:`_BATCH`: one task per small file would cost more in scheduling than in hashing.
+_SMALL_JOB = 256 * 1024
+_BATCH = 64
 
 
 def _read_buffer(size: int) -> memoryview:
@@ -372,7 +458,12 @@ class _Hasher:
             self._local.view = view
         return view
 
-    def hash_range(self, job: _Job, expect_size: int) -> str:
+    def hash_range(self, job: _Job) -> tuple[str, int, bool]:
+        """Hash ``job``'s byte range from one descriptor; (hex digest, ctime_ns, executable).
+
+        Raises :class:`FileChangedError` when the file is not the one listed, or changed
+        while it was read (see the module docstring).
+        """
         view = self._buffer()
         h = self._new()()
         try:
@@ -382,44 +473,79 @@ class _Hasher:
                 raise SymlinkError(f"symbolic link in model: {job.name}") from exc
             raise InputError(f"cannot open {job.name}: {exc.strerror or exc}") from exc
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
                 raise InputError(f"not a regular file: {job.name}")
-            if st.st_size != expect_size:
-                raise InputError(f"file changed size while hashing: {job.name}")
-            if job.start == 0 and hasattr(os, "posix_fadvise"):
+            if (before.st_ino, before.st_size, before.st_mtime_ns) != (
+                job.ino,
+                job.size,
+                job.mtime_ns,
+            ):
+                raise FileChangedError(f"file changed after it was listed: {job.name}")
+            if job.start == 0 and job.size >= _FADVISE_MIN and hasattr(os, "posix_fadvise"):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             pos = job.start
             while pos < job.end:
                 want = min(self._block, job.end - pos)
                 n = os.preadv(fd, [view[:want]], pos)
                 if n <= 0:
-                    raise InputError(f"file shrank while hashing: {job.name}")
+                    raise FileChangedError(f"file shrank while hashing: {job.name}")
                 h.update(view[:n])  # type: ignore[attr-defined]
                 if self._progress is not None:
                     self._progress.advance(n)
                 pos += n
+            after = os.fstat(fd)
+            if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
+                before.st_size,
+                before.st_mtime_ns,
+                before.st_ctime_ns,
+            ):
+                raise FileChangedError(f"file changed while hashing: {job.name}")
+        except OSError as exc:
+            raise InputError(f"cannot read {job.name}: {exc.strerror or exc}") from exc
         finally:
             os.close(fd)
+        try:
+            now = os.stat(job.path, follow_symlinks=False)
+        except OSError as exc:
+            raise FileChangedError(f"file removed or renamed while hashing: {job.name}") from exc
+        if (now.st_ino, now.st_size, now.st_mtime_ns) != (job.ino, job.size, job.mtime_ns):
+            raise FileChangedError(f"file replaced or changed while hashing: {job.name}")
         digest: str = h.hexdigest()  # type: ignore[attr-defined]
-        return digest
+        return digest, before.st_ctime_ns, bool(before.st_mode & 0o111)
 
-    def run(self, jobs: list[tuple[_Job, int]]) -> list[str]:
+    def run(self, jobs: list[_Job]) -> list[tuple[str, int, bool]]:
         if not jobs:
             return []
         # Largest first keeps both cores busy to the end (LPT scheduling).
-        order = sorted(range(len(jobs)), key=lambda i: jobs[i][0].end - jobs[i][0].start)
+        order = sorted(range(len(jobs)), key=lambda i: jobs[i].end - jobs[i].start)
         order.reverse()
-        results: list[str] = [""] * len(jobs)
+        results: list[tuple[str, int, bool]] = [("", 0, False)] * len(jobs)
         workers = max(1, min(self._threads, len(jobs)))
         if workers == 1:
             for i in order:
-                results[i] = self.hash_range(*jobs[i])
+                results[i] = self.hash_range(jobs[i])
             return results
+        batches: list[list[int]] = []
+        small: list[int] = []
+        for i in order:
+            if jobs[i].end - jobs[i].start > _SMALL_JOB:
+                batches.append([i])
+            else:
+                small.append(i)
+                if len(small) == _BATCH:
+                    batches.append(small)
+                    small = []
+        if small:
+            batches.append(small)
+
+        def work(batch: list[int]) -> None:
+            for i in batch:
+                results[i] = self.hash_range(jobs[i])
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mltrust-hash") as pool:
-            futures = {i: pool.submit(self.hash_range, *jobs[i]) for i in order}
-            for i, fut in futures.items():
-                results[i] = fut.result()
+            for fut in [pool.submit(work, b) for b in batches]:
+                fut.result()
         return results
 
 
@@ -456,13 +582,15 @@ def build_manifest(
     name: str | None = None,
     default_ignores: bool = True,
     progress: HashProgress | None = None,
+    limits: Limits | None = None,
 ) -> Manifest:
     """Hash a model folder (or one file) into a :class:`Manifest`.
 
     ``ignore`` holds relative paths (a file or a folder, matched by path prefix); the defaults
-    (``.git``, ``.mltrust``, ...) are added unless ``default_ignores`` is false. ``reuse`` is
-    the manifest of a previously *verified* signature: a file whose size, inode, mtime_ns and
-    ctime_ns are unchanged keeps its recorded digests instead of being re-read (``--reuse``).
+    (``.git*`` and the exact files mltrust writes, :data:`DEFAULT_IGNORES`) are added unless
+    ``default_ignores`` is false. ``reuse`` is the manifest of a previously *verified*
+    signature: a file whose size, inode, mtime_ns and ctime_ns are unchanged keeps its
+    recorded digests instead of being re-read (``--reuse``).
     ``progress`` is told the bytes to hash, then each block hashed (from the hashing threads).
     """
     if hash_algorithm not in HASH_ALGORITHMS:
@@ -487,13 +615,15 @@ def build_manifest(
         raise SymlinkError(f"refusing to sign or verify through a symbolic link: {root}")
     algorithm = algorithm_name(hash_algorithm, shard_size)
     model_name = name or root.resolve().name or "model"
+    listing: list[_Listed]
     if stat.S_ISREG(st.st_mode):
-        listing = [(root.name, str(root), st)]
+        listing = [_Listed(root.name, str(root), st.st_size, st.st_mtime_ns, st.st_ino)]
         norm_ignore: tuple[str, ...] = ()
         single = True
     elif stat.S_ISDIR(st.st_mode):
         norm_ignore = normalize_ignore([*(DEFAULT_IGNORES if default_ignores else ()), *ignore])
-        listing = _list_files(root, norm_ignore, allow_symlinks)
+        max_files = (limits or _LIMITS).max_model_files
+        listing = _list_files(root, norm_ignore, allow_symlinks, max_files)
         single = False
     else:
         raise InputError(f"not a regular file or folder: {root}")
@@ -502,43 +632,50 @@ def build_manifest(
     if reuse is not None and reuse.files and reuse.files[0].algorithm == algorithm:
         previous = reuse.by_name()
 
-    jobs: list[tuple[_Job, int]] = []
-    plan: list[tuple[str, os.stat_result, FileEntry | None, int]] = []
-    for rel, abspath, fst in listing:
-        old = previous.get(rel)
+    jobs: list[_Job] = []
+    plan: list[tuple[_Listed, FileEntry | None, int, int]] = []
+    for item in listing:
+        old = previous.get(item.rel) if previous else None
         if (
             old is not None
-            and old.size == fst.st_size
-            and old.mtime_ns == fst.st_mtime_ns
-            and old.ctime_ns == fst.st_ctime_ns
-            and old.ino == fst.st_ino
+            and old.size == item.size
+            and old.mtime_ns == item.mtime_ns
+            and old.ino == item.ino
             and old.mtime_ns != 0
+            and old.ctime_ns == _ctime_ns(item.path)
         ):
-            plan.append((rel, fst, old, -1))
+            plan.append((item, old, -1, 0))
             continue
         first = len(jobs)
-        for start, end in _shard_ranges(fst.st_size, shard_size):
-            jobs.append((_Job(abspath, rel, start, end), fst.st_size))
-        plan.append((rel, fst, None, first))
+        if shard_size is None:
+            jobs.append(_Job(item.path, item.rel, 0, item.size, item.size, item.mtime_ns, item.ino))
+        else:
+            for start, end in _shard_ranges(item.size, shard_size):
+                jobs.append(
+                    _Job(item.path, item.rel, start, end, item.size, item.mtime_ns, item.ino)
+                )
+        plan.append((item, None, first, len(jobs) - first))
 
     if progress is not None:
-        progress.start(sum(job.end - job.start for job, _size in jobs))
-    digests = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
+        progress.start(sum(job.end - job.start for job in jobs))
+    results = _Hasher(hash_algorithm, _threads(), BLOCK, progress).run(jobs)
     files: list[FileEntry] = []
-    for rel, fst, old, first in plan:
+    for item, old, first, count in plan:
         if old is not None:
             files.append(old)
             continue
-        count = len(_shard_ranges(fst.st_size, shard_size))
+        digest, ctime_ns, executable = results[first]
+        digests = (digest,) if count == 1 else tuple(r[0] for r in results[first : first + count])
         files.append(
             FileEntry(
-                name=rel,
-                size=fst.st_size,
+                name=item.rel,
+                size=item.size,
                 algorithm=algorithm,
-                digests=tuple(digests[first : first + count]),
-                mtime_ns=fst.st_mtime_ns,
-                ctime_ns=fst.st_ctime_ns,
-                ino=fst.st_ino,
+                digests=digests,
+                mtime_ns=item.mtime_ns,
+                ctime_ns=ctime_ns,
+                ino=item.ino,
+                executable=executable,
             )
         )
     return Manifest(

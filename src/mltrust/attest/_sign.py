@@ -7,8 +7,9 @@ model-signing lacks rides in one extra predicate field, ``predicate.mltrust``, w
 verifiers ignore by specification and which is covered by the same signature:
 
 * ``rootDigest.sha256``: mltrust's root digest (binds names and sizes, see :mod:`._manifest`);
-* ``files``: name, size and stat hints (``mtimeNs``, ``ctimeNs``, ``inode``) per file; the hints are
-  used only by ``sign --reuse`` and never trusted by verification;
+* ``files``: name, size, ``executable`` (checked by verification: the mode bit git keeps)
+  and stat hints (``mtimeNs``, ``ctimeNs``, ``inode``) per file; the hints are used only by
+  ``sign --reuse`` and never trusted by verification;
 * ``modelName``, ``modelVersion``, ``issuedAt``: freshness and rollback protection;
 * ``keyFingerprint``: the signer's key (informational; the verifier pins its own key).
 """
@@ -36,7 +37,14 @@ from mltrust.attest._keys import (
     load_private_key,
     sign_bytes,
 )
-from mltrust.attest._manifest import HashProgress, Manifest, build_manifest, expand_ignore
+from mltrust.attest._manifest import (
+    MLTRUST_FILES,
+    HashProgress,
+    Manifest,
+    build_manifest,
+    expand_ignore,
+)
+from mltrust.config import Limits
 from mltrust.errors import ConfigError, InputError
 from mltrust.store._atomic import atomic_write_bytes
 
@@ -98,6 +106,7 @@ def manifest_statement(
                 "mtimeNs": f.mtime_ns,
                 "ctimeNs": f.ctime_ns,
                 "inode": f.ino,
+                **({} if f.executable is None else {"executable": f.executable}),
             }
             for f in manifest.files
         ],
@@ -130,9 +139,11 @@ def write_bundle(bundle: Mapping[str, Any], path: Path) -> None:
     atomic_write_bytes(path, data)
 
 
-def resolve_private_key(key: str | Path | PrivateKey, passphrase: bytes | None) -> PrivateKey:
+def resolve_private_key(
+    key: str | Path | PrivateKey, passphrase: bytes | None, *, insecure_permissions: bool = False
+) -> PrivateKey:
     if isinstance(key, (str, Path)):
-        return load_private_key(key, passphrase)
+        return load_private_key(key, passphrase, insecure_permissions=insecure_permissions)
     return key
 
 
@@ -161,12 +172,19 @@ def sign(
     store: EvidenceStore | None = None,
     issued_at: datetime | None = None,
     progress: HashProgress | None = None,
+    insecure_key_permissions: bool = False,
+    limits: Limits | None = None,
+    include_git: bool = False,
 ) -> Path:
     """Sign a model folder or file; returns the path of the bundle written.
 
     ``ignore`` holds relative paths or glob patterns (see :func:`expand_ignore`); the paths
-    they match now are recorded in the signed payload, with ``.git*``, ``.mltrust`` and the
-    bundle itself (when it lies inside the folder).
+    they match now are recorded in the signed payload, with the bundle itself (when it lies
+    inside the folder), the exact files mltrust writes after signing
+    (:data:`~._manifest.MLTRUST_FILES`) and, unless ``include_git``, ``.git``,
+    ``.gitattributes``, ``.github`` and ``.gitignore`` (as model_signing does; with
+    ``include_git`` they are covered too, and ``model_signing verify`` of the folder then
+    needs ``--no-ignore-git-paths``).
 
     ``reuse`` names a previous bundle of the same model: it is first verified against the
     signer's own public key, then files whose size, inode, mtime_ns and ctime_ns are unchanged
@@ -181,7 +199,7 @@ def sign(
         raise InputError(f"no such file or folder: {root}")
     if version is not None and (isinstance(version, bool) or version < 0):
         raise ConfigError(f"version must be a non-negative integer, not {version!r}")
-    private = resolve_private_key(key, passphrase)
+    private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
     out = Path(output) if output is not None else default_signature_path(root)
     extra_ignore = expand_ignore(root, ignore)
     if root.is_dir():
@@ -193,17 +211,24 @@ def sign(
         from mltrust.attest._verify import trusted_manifest_from_bundle
 
         previous = trusted_manifest_from_bundle(
-            Path(reuse), private.public_key(), file_name=root.name if root.is_file() else None
+            Path(reuse),
+            private.public_key(),
+            file_name=root.name if root.is_file() else None,
+            limits=limits,
         )
+    if include_git:
+        extra_ignore += MLTRUST_FILES
     manifest = build_manifest(
         root,
         hash_algorithm=hash_algorithm,
         ignore=extra_ignore,
+        default_ignores=not include_git,
         reuse=previous,
         shard_size=shard_size,
         allow_symlinks=allow_symlinks,
         name=model_name,
         progress=progress,
+        limits=limits,
     )
     name = model_name or manifest.name
     statement = manifest_statement(

@@ -10,9 +10,22 @@ Decisions (each has a test named after the attack it stops):
 * ``payloadType``, ``_type`` and ``predicateType`` must be the expected ones.
 * Every digest is recomputed from disk with the settings recorded in the *signed* payload and
   compared; differences are reported as added / removed / renamed / modified files.
+* What is left out of the comparison: the paths the *signed* payload lists as ignored (the
+  signer's decision, covered by the signature: ``.git*`` by default for mltrust and
+  model_signing alike), the signature file itself, the verifier's own state file, and the exact
+  files mltrust writes after signing (:data:`~._manifest.MLTRUST_FILES`: attestation bundles,
+  the default evidence store). The verifier adds nothing else: any other file, under
+  ``.mltrust/`` or ``.git*`` included, is an extra file and fails verification.
+* The bundle is hostile until its signature checks: it is read without following a link
+  (unless the user named it), without opening a FIFO or device, with the bounds of
+  :class:`~mltrust.config.Limits` applied before parsing (see :mod:`._bundle`).
+* The verifier says which model it expects: ``name`` must equal the signed model name, and
+  ``version``/``min_version`` bound the signed version, so another model signed by the same
+  key (or an old one) does not pass for this one.
 * Freshness: ``max_age`` needs a signed ``issuedAt``; a ``state`` file remembers the highest
-  version seen per model name and refuses a lower one (rollback) or the same version with
-  other content.
+  version seen per *expected* model name (so ``state`` needs ``name``) and refuses a lower
+  one (rollback) or the same version with other content. The state file has a schema; a file
+  that does not fit it is an error, never a fresh start.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from mltrust.attest._bundle import (
+    _DEFAULT_LIMITS,
     INTOTO_PAYLOAD_TYPE,
     STATEMENT_TYPE,
     ParsedBundle,
@@ -47,8 +61,9 @@ from mltrust.attest._keys import (
     verify_bytes,
 )
 from mltrust.attest._manifest import (
-    GIT_IGNORES,
+    ATTESTATION_KINDS,
     HASH_ALGORITHMS,
+    MLTRUST_FILES,
     FileEntry,
     HashProgress,
     Manifest,
@@ -59,7 +74,9 @@ from mltrust.attest._manifest import (
     sort_key,
 )
 from mltrust.attest._sign import MODEL_SIGNING_PREDICATE, default_signature_path
+from mltrust.config import Limits
 from mltrust.errors import ConfigError, InputError, VerificationError
+from mltrust.files import read_bounded
 from mltrust.store._atomic import atomic_write_bytes
 
 __all__ = [
@@ -69,6 +86,7 @@ __all__ = [
     "VerifiedModel",
     "attestation_dir",
     "open_bundle",
+    "parse_state",
     "trusted_manifest_from_bundle",
     "verify",
     "verify_attestation",
@@ -77,7 +95,7 @@ __all__ = [
 ATTESTATION_DIR = ".mltrust/attestations"
 #: Largest clock skew tolerated for an issue time in the future.
 CLOCK_SKEW = timedelta(minutes=5)
-_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX = re.compile(r"[0-9a-f]+")  # used with fullmatch (``$`` would accept a final newline)
 _DIGEST_SIZES = {"sha256": 64, "blake3": 64}
 
 KeySpec = str | Path | bytes | PublicKey
@@ -85,11 +103,16 @@ KeySpec = str | Path | bytes | PublicKey
 
 @dataclass(frozen=True, slots=True)
 class KeylessPolicy:
-    """Trust for keyless (certificate) bundles: CA certificates and the expected identity."""
+    """Trust for keyless (certificate) bundles: CA certificates and the expected identity.
+
+    ``oidc_issuer`` is the Fulcio OIDC-issuer the certificate must carry; ``None`` (which must
+    be passed explicitly) accepts a private CA that issues no such extension, the identity
+    then being the certificate's SAN alone.
+    """
 
     trusted_roots: tuple[Path, ...]
     identity: str
-    oidc_issuer: str
+    oidc_issuer: str | None
     rekor_key: Path | None = None
 
 
@@ -194,8 +217,8 @@ def open_bundle(
 
 
 def _check_digest(value: object, algorithm: str, where: str) -> str:
-    base = algorithm.split("-", 1)[0]
-    if not isinstance(value, str) or not _HEX.match(value) or len(value) != _DIGEST_SIZES[base]:
+    size = _DIGEST_SIZES[algorithm.split("-", 1)[0]]
+    if not isinstance(value, str) or len(value) != size or not _HEX.fullmatch(value):
         raise VerificationError(f"malformed digest in the signed manifest at {where}")
     return value
 
@@ -302,7 +325,7 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
         elif file_name is not None:
             raise VerificationError("the signature is for a folder, not a single file")
         parts = path.split("/")
-        if path.startswith("/") or ".." in parts or "" in parts:
+        if path.startswith("/") or ".." in parts or "" in parts or "." in parts:
             raise VerificationError(f"unsafe file name in the signed manifest: {path!r}")
         per_file.setdefault(path, []).append((start, end, digest))
     if compat.hexdigest() != digest_set["sha256"]:
@@ -310,6 +333,7 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
             "the signed manifest is inconsistent: resources do not hash to the subject digest"
         )
     sizes: dict[str, int] = {}
+    modes: dict[str, bool] = {}
     if declared is not None:
         if not isinstance(declared, list):
             raise VerificationError("malformed file list in the signed payload")
@@ -317,28 +341,38 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
             if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
                 raise VerificationError("malformed file list in the signed payload")
             sizes[item["name"]] = _int(item.get("size"), "file size")
+            if "executable" in item:
+                if not isinstance(item["executable"], bool):
+                    raise VerificationError("malformed executable flag in the signed payload")
+                modes[item["name"]] = item["executable"]
     files: list[FileEntry] = []
     for path, shards in per_file.items():
-        shards.sort()
-        if shard_size is not None:
-            pos = 0
-            for start, end, _d in shards:
-                if start != pos or end < start or end - start > shard_size:
-                    raise VerificationError(f"shards of {path!r} do not cover the file")
-                pos = end
-            size = pos
-        else:
+        if shard_size is None:  # one digest per file: the common, fast case
             if len(shards) != 1:
                 raise VerificationError(f"file {path!r} is listed twice in the signed manifest")
-            size = sizes.get(path, -1)
+            files.append(
+                FileEntry(
+                    path,
+                    sizes.get(path, -1),
+                    algorithm,
+                    (shards[0][2],),
+                    executable=modes.get(path),
+                )
+            )
+            continue
+        shards.sort()
+        pos = 0
+        for start, end, _d in shards:
+            if start != pos or end < start or end - start > shard_size:
+                raise VerificationError(f"shards of {path!r} do not cover the file")
+            pos = end
         files.append(
             FileEntry(
                 name=path,
-                size=size,
+                size=pos,
                 algorithm=algorithm,
                 digests=tuple(d for _s, _e, d in shards),
-                mtime_ns=0,
-                ino=0,
+                executable=modes.get(path),
             )
         )
     files.sort(key=lambda f: sort_key(f.name))
@@ -366,28 +400,43 @@ def _expected_manifest(statement: Mapping[str, Any], *, file_name: str | None) -
 
 
 def _differences(expected: Manifest, actual: Manifest) -> list[str]:
+    """Added / removed / renamed / modified / mode-changed files, in manifest order.
+
+    Linear in the number of files (renames are matched through a digest index), so a folder
+    with many added and removed files cannot make the comparison quadratic.
+    """
     exp = {f.name: f for f in expected.files}
     act = {f.name: f for f in actual.files}
-    removed = sorted(set(exp) - set(act), key=sort_key)
-    added = sorted(set(act) - set(exp), key=sort_key)
+    removed = [f.name for f in expected.files if f.name not in act]
+    added = [f.name for f in actual.files if f.name not in exp]
     out: list[str] = []
     renamed_from: set[str] = set()
     renamed_to: set[str] = set()
-    for old in removed:
-        for new in added:
-            if new not in renamed_to and act[new].digests == exp[old].digests:
+    if removed and added:
+        by_digests: dict[tuple[str, ...], list[str]] = {}
+        for new in reversed(added):
+            by_digests.setdefault(act[new].digests, []).append(new)
+        for old in removed:
+            candidates = by_digests.get(exp[old].digests)
+            if candidates:
+                new = candidates.pop()
                 out.append(f"renamed: {old} -> {new}")
                 renamed_from.add(old)
                 renamed_to.add(new)
-                break
     out += [f"removed: {n}" for n in removed if n not in renamed_from]
     out += [f"added: {n}" for n in added if n not in renamed_to]
-    for name in sorted(set(exp) & set(act), key=sort_key):
-        e, a = exp[name], act[name]
+    for e in expected.files:
+        a = act.get(e.name)
+        if a is None:
+            continue
+        name = e.name
         if e.digests != a.digests:
             out.append(f"modified: {name}")
         elif e.size >= 0 and e.size != a.size:
             out.append(f"modified: {name} (size {e.size} -> {a.size})")
+        elif e.executable is not None and a.executable is not None and e.executable != a.executable:
+            was, now = ("executable", "not executable")[:: 1 if e.executable else -1]
+            out.append(f"mode changed: {name} ({was} -> {now})")
     return out
 
 
@@ -419,17 +468,68 @@ def _check_freshness(signed_at: datetime | None, max_age: timedelta | None) -> N
         )
 
 
-class _State:
-    """The verifier's memory of the highest version seen per model name (JSON, locked)."""
+_STATE_FORMAT = 1
+_STATE_ENTRY_KEYS = frozenset({"version", "rootDigest", "issuedAt"})
 
-    def __init__(self, path: Path) -> None:
+
+def _state_schema_error(path: Path, what: str) -> ConfigError:
+    return ConfigError(
+        f"state file {path} does not fit its schema ({what}); refusing to guess",
+        hint="restore the state file from a backup; deleting it drops rollback protection",
+    )
+
+
+def parse_state(data: bytes, path: Path) -> dict[str, dict[str, Any]]:
+    """Validate a state document; return ``{model name: {version, rootDigest, issuedAt}}``.
+
+    Schema: ``{"format": 1, "models": {NAME: {"version": int >= 0, "rootDigest": 64 hex,
+    "issuedAt": str}}}`` (``format`` may be absent in files written before it existed).
+    Anything else (a string or boolean version, a missing field, an unknown key) is refused:
+    a state that is silently reset is no rollback protection.
+    """
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"state file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise _state_schema_error(path, "not a JSON object")
+    unknown = set(doc) - {"format", "models"}
+    if unknown:
+        raise _state_schema_error(path, f"unknown key(s) {', '.join(sorted(unknown))}")
+    fmt = doc.get("format", _STATE_FORMAT)
+    if type(fmt) is not int or fmt != _STATE_FORMAT:
+        raise _state_schema_error(path, f"format {fmt!r}")
+    models = doc.get("models", {})
+    if not isinstance(models, dict):
+        raise _state_schema_error(path, "models is not an object")
+    for name, entry in models.items():
+        if not isinstance(entry, dict) or set(entry) != _STATE_ENTRY_KEYS:
+            raise _state_schema_error(path, f"entry {name!r} is malformed")
+        version = entry["version"]
+        if type(version) is not int or version < 0:
+            raise _state_schema_error(path, f"entry {name!r} has version {version!r}")
+        root = entry["rootDigest"]
+        if not isinstance(root, str) or len(root) != 64 or not _HEX.fullmatch(root):
+            raise _state_schema_error(path, f"entry {name!r} has a malformed rootDigest")
+        if not isinstance(entry["issuedAt"], str):
+            raise _state_schema_error(path, f"entry {name!r} has a malformed issuedAt")
+    return models
+
+
+class _State:
+    """The verifier's memory of the highest version seen per expected model name (JSON,
+    locked, schema-checked, at most ``Limits.max_state_bytes``)."""
+
+    def __init__(self, path: Path, limits: Limits) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        self.limits = limits
 
     def check_and_update(self, name: str, version: int | None, root: str, when: str) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+            lock_fd = os.open(self.lock_path, flags, 0o600)
         except OSError as exc:
             raise ConfigError(f"cannot use state file {self.path}: {exc.strerror}") from exc
         try:
@@ -440,38 +540,38 @@ class _State:
                 raise VerificationError(
                     f"model {name!r}: the signature has no version, so rollback cannot be checked"
                 )
-            if isinstance(entry, Mapping):
-                seen = entry.get("version")
-                if isinstance(seen, int) and version < seen:
+            if entry is not None:
+                seen = entry["version"]
+                if version < seen:
                     raise VerificationError(
                         f"rollback: model {name!r} version {version} is older than the "
                         f"version {seen} already seen"
                     )
-                if seen == version and entry.get("rootDigest") != root:
+                if seen == version and entry["rootDigest"] != root:
                     raise VerificationError(
                         f"model {name!r} version {version} was seen before with other content"
                     )
-                if isinstance(seen, int) and seen >= version:
+                if seen >= version:
                     return
             models[name] = {"version": version, "rootDigest": root, "issuedAt": when}
             self._write(models)
         finally:
             os.close(lock_fd)
 
-    def _read(self) -> dict[str, Any]:
-        try:
-            doc = json.loads(self.path.read_bytes())
-        except FileNotFoundError:
+    def _read(self) -> dict[str, dict[str, Any]]:
+        if not self.path.exists() and not self.path.is_symlink():
             return {}
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"state file {self.path} is unreadable: {exc}") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("models", {}), dict):
-            raise ConfigError(f"state file {self.path} is malformed")
-        models: dict[str, Any] = doc.get("models", {})
-        return models
+        try:
+            data = read_bounded(
+                self.path, self.limits.max_state_bytes, what="state file", follow_links=True
+            )
+        except InputError as exc:
+            raise ConfigError(f"state file {self.path} is unusable: {exc}") from exc
+        return parse_state(data, self.path)
 
     def _write(self, models: Mapping[str, Any]) -> None:
-        data = json.dumps({"models": models}, indent=2, sort_keys=True).encode() + b"\n"
+        doc = {"format": _STATE_FORMAT, "models": models}
+        data = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
         atomic_write_bytes(self.path, data)
 
 
@@ -483,25 +583,31 @@ def attestation_dir(path: str | Path) -> Path:
 
 
 def attestation_files(path: str | Path) -> list[Path]:
+    """The attestation bundles mltrust writes for this model that exist (exact names only:
+    ``<kind>.bundle.json``, or ``<file>.<kind>.bundle.json`` for a file model). A link or
+    special file at such a name is returned too, and refused when it is read."""
     p = Path(path)
     folder = attestation_dir(p)
-    if not folder.is_dir():
-        return []
     prefix = "" if p.is_dir() else p.name + "."
-    return sorted(
-        f
-        for f in folder.iterdir()
-        if f.name.endswith(".bundle.json") and f.name.startswith(prefix) and f.is_file()
-    )
+    candidates = [folder / f"{prefix}{kind}.bundle.json" for kind in ATTESTATION_KINDS]
+    return sorted(c for c in candidates if c.exists() or c.is_symlink())
 
 
 def verify_attestation(
-    bundle_path: Path, keys: Sequence[PublicKey], *, root_digest: str
+    bundle_path: Path,
+    keys: Sequence[PublicKey],
+    *,
+    root_digest: str,
+    limits: Limits = _DEFAULT_LIMITS,
 ) -> VerifiedAttestation:
     """An attestation must be signed by a pinned key and be about ``root_digest``."""
-    statement, fp, _ = open_bundle(read_bundle(bundle_path), keys)
+    statement, fp, _ = open_bundle(read_bundle(bundle_path, limits=limits), keys)
     subjects = statement["subject"]
-    digests = {s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, Mapping)}
+    digests = {
+        s.get("digest", {}).get("sha256")
+        for s in subjects
+        if isinstance(s, Mapping) and isinstance(s.get("digest"), Mapping)
+    }
     if root_digest not in digests:
         raise VerificationError(
             f"attestation {bundle_path.name} is about another subject, not {root_digest[:16]}…"
@@ -515,13 +621,14 @@ def verify_attestation(
 
 
 def trusted_manifest_from_bundle(
-    path: Path, key: PublicKey, *, file_name: str | None = None
+    path: Path, key: PublicKey, *, file_name: str | None = None, limits: Limits | None = None
 ) -> Manifest:
     """The manifest of a previous bundle, after checking it is signed by ``key`` (for reuse).
 
     ``file_name`` is the model file's name when the model is a single file.
     """
-    statement, _fp, _ = open_bundle(read_bundle(path), [key])
+    parsed = read_bundle(path, limits=limits or _DEFAULT_LIMITS, follow_links=True)
+    statement, _fp, _ = open_bundle(parsed, [key])
     expected = _expected_manifest(statement, file_name=file_name)
     hints = {
         f["name"]: f
@@ -541,6 +648,7 @@ def trusted_manifest_from_bundle(
                 mtime_ns=mt if isinstance(mt, int) else 0,
                 ctime_ns=ct if isinstance(ct, int) else 0,
                 ino=ino if isinstance(ino, int) else 0,
+                executable=f.executable,
             )
         )
     return Manifest(
@@ -554,6 +662,39 @@ def trusted_manifest_from_bundle(
     )
 
 
+def _relative_inside(child: Path, root: Path) -> str | None:
+    """``child`` relative to ``root`` when it lies inside (its own name is not resolved, so
+    a link placed in the folder counts as inside), else None."""
+    try:
+        rel = (child.parent.resolve() / child.name).relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
+    return None if rel in ("", ".") else rel
+
+
+def _check_identity(
+    signed_name: str,
+    signed_version: int | None,
+    *,
+    name: str | None,
+    version: int | None,
+    min_version: int | None,
+) -> None:
+    if name is not None and signed_name != name:
+        raise VerificationError(
+            f"the signature is for model {signed_name!r}, not the expected {name!r}",
+            hint="another model signed by the same key is not this one",
+        )
+    if version is not None and signed_version != version:
+        raise VerificationError(
+            f"the signature is for version {signed_version}, not the expected {version}"
+        )
+    if min_version is not None and (signed_version is None or signed_version < min_version):
+        raise VerificationError(
+            f"the signature is for version {signed_version}, older than the minimum {min_version}"
+        )
+
+
 def verify(
     path: str | Path,
     *,
@@ -565,38 +706,62 @@ def verify(
     keyless: KeylessPolicy | None = None,
     attestation_keys: KeySpec | Sequence[KeySpec] | None = None,
     progress: HashProgress | None = None,
+    name: str | None = None,
+    version: int | None = None,
+    min_version: int | None = None,
+    limits: Limits | None = None,
 ) -> VerifiedModel:
     """Verify a signed model folder or file against a pinned key; raise on any mismatch.
 
-    Returns a :class:`VerifiedModel` only when the signature, every digest, the freshness
-    checks and (with ``attestations``) every attestation verified. Raises
+    Returns a :class:`VerifiedModel` only when the signature, every digest, the expected
+    identity (``name``, ``version`` or ``min_version``), the freshness checks and (with
+    ``attestations``) every attestation verified. ``state`` (rollback memory) needs ``name``:
+    it is keyed by the model the verifier expects, not by the name inside the bundle. Raises
     :class:`~mltrust.errors.VerificationError` (with ``differences``) when something does not
     match, :class:`~mltrust.errors.InputError`/``ConfigError`` for unusable input.
     """
+    lim = limits or _DEFAULT_LIMITS
     root = Path(path)
     if not root.exists() and not root.is_symlink():
         raise InputError(f"no such file or folder: {root}")
+    if version is not None and min_version is not None:
+        raise ConfigError("give either an exact version or a minimum version, not both")
+    for what, value in (("version", version), ("minimum version", min_version)):
+        if value is not None and (type(value) is not int or value < 0):
+            raise ConfigError(f"the expected {what} must be a non-negative integer")
+    if name is not None and not name:
+        raise ConfigError("the expected model name must not be empty")
+    if state is not None and name is None:
+        raise ConfigError(
+            "rollback protection (state) needs the expected model name",
+            hint="pass --name NAME: versions are remembered per expected name",
+        )
     keys = _pinned(key)
     if not keys and keyless is None:
         raise ConfigError("verification needs --key (or a keyless trust policy)")
     if root.is_symlink():
         raise VerificationError(f"the model path is a symbolic link: {root}")
     sig_path = Path(signature) if signature is not None else default_signature_path(root)
-    parsed = read_bundle(sig_path)
+    # A bundle the user named outside the model may be reached through a link; one in the
+    # model folder (where an uploader can put anything) never is.
+    inside = root.is_dir() and _relative_inside(sig_path, root) is not None
+    follow = signature is not None and not inside
+    parsed = read_bundle(sig_path, limits=lim, follow_links=follow)
     statement, fp, identity = open_bundle(parsed, keys, keyless=keyless)
     is_file = root.is_file()
     expected = _expected_manifest(statement, file_name=root.name if is_file else None)
     ignore: list[str] = []
     if not is_file:
-        # .mltrust/ holds mltrust's own metadata (attestations, evidence), never model files;
-        # it is ignored even under bundles from other signers so attestations can be added.
-        ignore = [*expected.manifest.ignore, *GIT_IGNORES, ".mltrust"]
-        try:
-            rel = sig_path.resolve().relative_to(root.resolve()).as_posix()
-            if rel not in ("", "."):
+        # mltrust's own files are left out unless the signer covered them (another signer
+        # may have hashed a folder that already held them).
+        signed_names = {f.name for f in expected.manifest.files}
+        ignore = [*expected.manifest.ignore, *(f for f in MLTRUST_FILES if f not in signed_names)]
+        for own in (sig_path, Path(state) if state is not None else None):
+            rel = _relative_inside(own, root) if own is not None else None
+            if rel is not None:
                 ignore.append(rel)
-        except ValueError:
-            pass
+                if own is not sig_path:
+                    ignore.append(rel + ".lock")
     try:
         actual = build_manifest(
             root,
@@ -606,6 +771,7 @@ def verify(
             allow_symlinks=expected.manifest.allow_symlinks,
             default_ignores=False,
             progress=progress,
+            limits=lim,
         )
     except SymlinkError as exc:
         raise VerificationError(
@@ -625,7 +791,8 @@ def verify(
     if not isinstance(model_name, str):
         raise VerificationError("malformed modelName in the signed payload")
     version_raw = extras.get("modelVersion")
-    version = None if version_raw is None else _int(version_raw, "modelVersion")
+    signed_version = None if version_raw is None else _int(version_raw, "modelVersion")
+    _check_identity(model_name, signed_version, name=name, version=version, min_version=min_version)
     verified_attestations: tuple[VerifiedAttestation, ...] = ()
     if attestations:
         att_keys = _pinned(attestation_keys) if attestation_keys is not None else keys
@@ -640,16 +807,18 @@ def verify(
         results = []
         for f in found:
             try:
-                results.append(verify_attestation(f, att_keys, root_digest=actual.root_digest))
+                results.append(
+                    verify_attestation(f, att_keys, root_digest=actual.root_digest, limits=lim)
+                )
             except (InputError, VerificationError) as exc:
                 raise VerificationError(
                     f"attestation {f.name} did not verify", differences=[str(exc)]
                 ) from exc
         verified_attestations = tuple(results)
-    if state is not None:
-        _State(Path(state)).check_and_update(
-            model_name,
-            version,
+    if state is not None and name is not None:
+        _State(Path(state), lim).check_and_update(
+            name,
+            signed_version,
             actual.root_digest,
             signed_at.isoformat() if signed_at else "",
         )
@@ -659,7 +828,7 @@ def verify(
         files={f.name: f.digest for f in actual.files},
         signed_at=signed_at,
         model_name=model_name,
-        version=version,
+        version=signed_version,
         key_fingerprint=fp,
         attestations=verified_attestations,
         compat_digest=expected.compat_digest,

@@ -2,6 +2,15 @@
 
 cyclonedx-python-lib has no model for ``modelCard``, so the whole document is built here and
 checked against the official schema by :func:`mltrust.bom.validate_bom`.
+
+The BOM is tied to the model it describes: the model component always carries a SHA-256
+hash when anything about its bytes is known. That is the model's mltrust root digest (the
+digest signatures and attestations name, :attr:`ModelInfo.root_digest`) when the caller has
+it; otherwise the root digest computed from the files listed (names, sizes and SHA-256, same
+encoding), with a ``mltrust:hashCovers`` property saying which of the two it is. Each file is
+also a ``file`` component with its own SHA-256. Requirements that are not pinned to one
+version are components too (no ``version``, the requirement in ``mltrust:requirement``,
+``mltrust:pinned`` false), so a BOM never hides what could not be pinned.
 """
 
 from __future__ import annotations
@@ -47,8 +56,11 @@ class Metric:
 @dataclass(frozen=True, slots=True)
 class Package:
     name: str
+    #: The one version in use; None when the requirement is not pinned.
     version: str | None
     source: str = ""
+    #: The requirement as written (e.g. ``torch>=2``) for an unpinned package.
+    requirement: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +209,24 @@ def _purl(pkg: Package) -> str:
     return f"pkg:pypi/{name}@{pkg.version}" if pkg.version else f"pkg:pypi/{name}"
 
 
+def _model_digest(model: ModelInfo) -> tuple[str | None, str]:
+    """(SHA-256 for the model component, what it covers); see the module docstring."""
+    if model.root_digest:
+        return model.root_digest, "mltrust root digest of the model (as signed)"
+    if not model.files:
+        return None, ""
+    from pathlib import PurePosixPath
+
+    from mltrust.attest import FileEntry, Manifest
+
+    entries = sorted(  # the manifest order: by path components, as signatures use
+        (FileEntry(rel, size, "sha256", (sha,)) for rel, sha, size in model.files),
+        key=lambda f: PurePosixPath(f.name).parts,
+    )
+    listed = Manifest(name=model.name, hash_algorithm="sha256", files=tuple(entries))
+    return listed.root_digest, "mltrust root digest of the model files listed in this BOM"
+
+
 def build_bom(
     model: ModelInfo,
     packages: Sequence[Package] = (),
@@ -252,10 +282,17 @@ def build_bom(
         purl = _purl(pkg)
         ref = unique(purl)
         entry: dict[str, Any] = {"type": "library", "bom-ref": ref, "name": pkg.name, "purl": purl}
+        props: list[dict[str, str]] = []
         if pkg.version:
             entry["version"] = pkg.version
+        else:
+            props.append({"name": "mltrust:pinned", "value": "false"})
+            if pkg.requirement:
+                props.append({"name": "mltrust:requirement", "value": pkg.requirement})
         if pkg.source:
-            entry["properties"] = [{"name": "mltrust:source", "value": pkg.source}]
+            props.append({"name": "mltrust:source", "value": pkg.source})
+        if props:
+            entry["properties"] = props
         components.append(entry)
         lib_refs.append(ref)
 
@@ -296,14 +333,16 @@ def build_bom(
     }
     if model.version:
         model_component["version"] = model.version
-    if model.root_digest:
-        model_component["hashes"] = [{"alg": "SHA-256", "content": model.root_digest}]
+    model_props: list[dict[str, str]] = []
+    digest, covers = _model_digest(model)
+    if digest:
+        model_component["hashes"] = [{"alg": "SHA-256", "content": digest}]
+        model_props.append({"name": "mltrust:hashCovers", "value": covers})
     if model.licenses:
         model_component["licenses"] = _license_entries(model.licenses)
-    if model.formats:
-        model_component["properties"] = [
-            {"name": "mltrust:format", "value": f} for f in model.formats
-        ]
+    model_props += [{"name": "mltrust:format", "value": f} for f in model.formats]
+    if model_props:
+        model_component["properties"] = model_props
     model_component["modelCard"] = card
     when = (timestamp or _dt.datetime.now(_dt.UTC)).replace(microsecond=0)
     return {

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from mltrust.cli._main import EXIT_CLEAN
-from mltrust.cli._sign import _passphrase_for
+from mltrust.cli._sign import _passphrase_for, insecure_key_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +50,11 @@ _ignore_option = click.option(
     multiple=True,
     help="Relative path left out of the model digest (as given to `mltrust sign`).",
 )
+_include_git_option = click.option(
+    "--include-git",
+    is_flag=True,
+    help="The model was signed with --include-git: .git* files are part of its digest.",
+)
 
 
 @click.group()
@@ -61,9 +66,17 @@ def attest() -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @_key_option
 @_ignore_option
+@_include_git_option
 @store_option
+@insecure_key_option
 def scan(
-    path: Path, key: Path, ignore: tuple[str, ...], store_path: Path | None, no_store: bool
+    path: Path,
+    key: Path,
+    ignore: tuple[str, ...],
+    include_git: bool,
+    store_path: Path | None,
+    no_store: bool,
+    insecure_key_permissions: bool,
 ) -> int:
     """Scan PATH and sign the result about the model's root digest."""
     from mltrust.attest import attest_scan
@@ -71,7 +84,13 @@ def scan(
     store = _open_store(store_path, no_store)
     try:
         out = attest_scan(
-            path, key=key, store=store, passphrase=_passphrase_for(key), ignore=ignore
+            path,
+            key=key,
+            store=store,
+            passphrase=_passphrase_for(key),
+            ignore=ignore,
+            insecure_key_permissions=insecure_key_permissions,
+            include_git=include_git,
         )
     finally:
         if store is not None:
@@ -90,7 +109,16 @@ def scan(
     type=click.Path(exists=True, path_type=Path),
     help="Training data set (file or folder), recorded by its root digest.",
 )
-@click.option("--code-commit", default=None, help="Git commit of the training code.")
+@click.option(
+    "--code-commit",
+    default=None,
+    help="Git commit of the training code: the full id (40 or 64 hex, `git rev-parse HEAD`).",
+)
+@click.option(
+    "--entry-point",
+    default=None,
+    help="The training command or script (recorded in externalParameters.entryPoint).",
+)
 @click.option("--param", "params", multiple=True, help="Training parameter as name=value.")
 @click.option(
     "--builder-id",
@@ -99,17 +127,22 @@ def scan(
     help="Identifier of the training system (runDetails.builder.id).",
 )
 @_ignore_option
+@_include_git_option
 @store_option
+@insecure_key_option
 def provenance(
     path: Path,
     key: Path,
     datasets: tuple[Path, ...],
     code_commit: str | None,
+    entry_point: str | None,
     params: tuple[str, ...],
     builder_id: str,
     ignore: tuple[str, ...],
+    include_git: bool,
     store_path: Path | None,
     no_store: bool,
+    insecure_key_permissions: bool,
 ) -> int:
     """Sign SLSA provenance v1 for PATH: data sets, code commit and parameters."""
     from mltrust.attest import attest_provenance
@@ -121,11 +154,14 @@ def provenance(
             key=key,
             datasets=datasets,
             code_commit=code_commit,
+            entry_point=entry_point,
             params=list(params),
             store=store,
             builder_id=builder_id,
             passphrase=_passphrase_for(key),
             ignore=ignore,
+            insecure_key_permissions=insecure_key_permissions,
+            include_git=include_git,
         )
     finally:
         if store is not None:

@@ -1,4 +1,4 @@
-"""``mltrust audit verify|tail|export``: check and read the serving audit log."""
+"""``mltrust audit verify|tail|export|checkpoint export``: check and read the serving audit log."""
 
 from __future__ import annotations
 
@@ -6,27 +6,82 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mltrust.cli._common import output_option
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
-from mltrust.errors import InputError
+from mltrust.errors import ConfigError, InputError
 
 __all__ = ["audit"]
 
 
-def _locate(target: Path) -> tuple[Path, Path | None]:
-    """(database, secret file or None) for a repository folder or a database path."""
-    if target.is_dir():
-        db = target / ".mltrust" / "audit.db"
-        secret = target / ".mltrust" / "secret"
-    else:
-        db = target
-        secret = target.parent / "secret"
+def _locate(target: Path) -> Path:
+    """The audit database of a repository folder, or the database path itself."""
+    db = target / ".mltrust" / "audit.db" if target.is_dir() else target
     if not db.is_file():
         raise InputError(f"{db}: no audit log here")
-    return db, secret if secret.is_file() else None
+    return db
+
+
+def _key_and_anchor(db: Path, key_file: Path | None, anchor: Path | None) -> tuple[Any, Path]:
+    from mltrust.serve._audit import default_anchor_path, default_key_path, load_audit_key
+
+    key_path = key_file or default_key_path()
+    if not key_path.is_file():
+        raise ConfigError(
+            f"no audit key at {key_path}: pass --key (the server's audit key, or its public key)"
+        )
+    key = load_audit_key(key_path)
+    if anchor is None:
+        # the server keeps the anchor next to its private key; with a public key copied
+        # elsewhere, name the anchor (or verify against a checkpoint with --no-anchor)
+        anchor = default_anchor_path(
+            key_path if key.private is not None else default_key_path(), db
+        )
+    return key, anchor
+
+
+def _read_checkpoint(path: Path) -> Any:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a checkpoint file: {exc}") from None
+    if not isinstance(doc, dict) or "anchor" not in doc:
+        raise InputError(f"{path}: not a checkpoint file (no 'anchor')")
+    return doc["anchor"]
+
+
+_key_option = click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Audit key (private: entry MACs checked too; public: anchor and checkpoints only) "
+    "[default: $MLTRUST_AUDIT_KEY or ~/.config/mltrust/audit.key].",
+)
+_anchor_option = click.option(
+    "--anchor",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The log's signed anchor [default: where the server keeps it, next to the key].",
+)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: strings that would start a formula get a ``'``.
+
+    Client-controlled strings (identities, request ids, paths, reasons) reach this file; a
+    leading ``=``/``+``/``-``/``@``/tab/CR would make Excel or LibreOffice evaluate them (OWASP
+    "CSV injection"). Numbers are written as they are.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 @click.group()
@@ -36,37 +91,89 @@ def audit() -> None:
 
 @audit.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
+@_key_option
+@_anchor_option
 @click.option(
-    "--secret-file",
+    "--checkpoint",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Server secret for the head MAC [default: next to the log].",
+    help="A checkpoint exported earlier (`audit checkpoint export`) and kept elsewhere.",
+)
+@click.option(
+    "--no-anchor",
+    is_flag=True,
+    help="Do not read the anchor (verifying on another host against --checkpoint).",
 )
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def verify(target: Path, secret_file: Path | None, fmt: str) -> int:
-    """Check every link of the hash chain and the recorded head (REPO or audit.db).
+def verify(
+    target: Path,
+    key_file: Path | None,
+    anchor: Path | None,
+    checkpoint: Path | None,
+    no_anchor: bool,
+    fmt: str,
+) -> int:
+    """Check every link and entry MAC, the signed anchor and an optional checkpoint.
 
-    Exit 0 when intact, 1 when an entry was edited, deleted, inserted or reordered or the tail
-    was cut, 2 on error.
+    Exit 0 when intact, 1 when an entry was edited, forged, deleted, inserted or reordered, the
+    tail was cut or the anchor is missing, 2 on error.
     """
     from mltrust.serve._audit import verify_chain
 
-    db, default_secret = _locate(target)
-    secret_path = secret_file or default_secret
-    report = verify_chain(db, secret=secret_path.read_bytes() if secret_path else None)
+    db = _locate(target)
+    if no_anchor and checkpoint is None:
+        raise ConfigError("--no-anchor needs --checkpoint: nothing else proves the log complete")
+    key, anchor_path = _key_and_anchor(db, key_file, anchor)
+    report = verify_chain(
+        db,
+        key=key,
+        anchor=None if no_anchor else anchor_path,
+        checkpoint=_read_checkpoint(checkpoint) if checkpoint else None,
+    )
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         state = "intact" if report.ok else "TAMPERED"
-        head = report.head_seq if report.head_seq is not None else "none"
+        head = report.anchor_seq if report.anchor_seq is not None else "none"
         click.echo(
-            f"{db}: {state}: {report.entries} entries, last seq {report.last_seq}, head {head}"
+            f"{db}: {state}: {report.entries} entries, last seq {report.last_seq}, anchor {head}"
+            + (f", checkpoint {report.checkpoint_seq}" if report.checkpoint_seq is not None else "")
         )
         for p in report.problems:
             click.echo(f"  {p}")
-        if secret_path is None:
-            click.echo("  note: no secret: head record MAC not checked", err=True)
+        if not report.macs_checked:
+            click.echo("  note: public key only: entry MACs not checked", err=True)
     return EXIT_CLEAN if report.ok else EXIT_FINDINGS
+
+
+@audit.group()
+def checkpoint() -> None:
+    """Export the signed head of a verified log, to keep outside this host."""
+
+
+@checkpoint.command("export")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@_key_option
+@_anchor_option
+@output_option
+def checkpoint_export_cmd(
+    target: Path, key_file: Path | None, anchor: Path | None, output: str | None
+) -> int:
+    """Write the verified anchor (seq, hash, signature) as a checkpoint file.
+
+    Keep it where whoever can write the server's folders cannot (a ticket, WORM storage, another
+    host); `audit verify --checkpoint FILE` later proves the log still holds that head.
+    """
+    from mltrust.report import write_output
+    from mltrust.serve._audit import checkpoint_export
+
+    db = _locate(target)
+    key, anchor_path = _key_and_anchor(db, key_file, anchor)
+    signed = checkpoint_export(db, key=key, anchor=anchor_path)
+    doc = {"anchor": signed, "log": str(db.resolve()), "public_key": key.public_pem()}
+    write_output(json.dumps(doc, indent=2, sort_keys=True) + "\n", output)
+    click.echo(f"checkpoint at seq {signed['seq']} of {db}", err=True)
+    return EXIT_CLEAN
 
 
 @audit.command()
@@ -76,8 +183,8 @@ def tail(target: Path, lines: int) -> int:
     """Print the last entries as JSON lines."""
     import sqlite3
 
-    db, _ = _locate(target)
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    db = _locate(target)
+    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         rows = conn.execute(
             "SELECT entry, entry_hash FROM audit ORDER BY seq DESC LIMIT ?", (lines,)
@@ -102,7 +209,7 @@ def export(target: Path, fmt: str, output: str | None) -> int:
     from mltrust.report import write_output
     from mltrust.serve._audit import iter_entries
 
-    db, _ = _locate(target)
+    db = _locate(target)
     buf = io.StringIO()
     fields = [
         "seq",
@@ -127,7 +234,7 @@ def export(target: Path, fmt: str, output: str | None) -> int:
         doc = json.loads(text)
         doc["entry_hash"] = digest
         if writer is not None:
-            writer.writerow(doc)
+            writer.writerow({k: _cell(doc.get(k)) for k in fields})
         else:
             buf.write(json.dumps(doc, sort_keys=True) + "\n")
     write_output(buf.getvalue(), output)

@@ -47,6 +47,9 @@ COMMANDS: dict[str, str] = {
     "monitor": "mltrust.cli._monitor:monitor",
     # the main job (issue 7)
     "demo": "mltrust.cli._demo:demo",
+    # integrations (issue 18)
+    "init": "mltrust.cli._init:init",
+    "mlflow": "mltrust.cli._mlflow:mlflow",
 }
 
 

@@ -102,6 +102,19 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     help="Audit log database [default: REPO/.mltrust/audit.db].",
 )
 @click.option(
+    "--audit-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ed25519 key that MACs and anchors the audit log, kept outside REPO/.mltrust "
+    "[default: $MLTRUST_AUDIT_KEY or ~/.config/mltrust/audit.key, created if missing].",
+)
+@click.option(
+    "--audit-anchor",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Signed head of the audit log [default: next to the audit key].",
+)
+@click.option(
     "--max-body",
     default=4 * 1024 * 1024,
     show_default=True,
@@ -136,6 +149,48 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     show_default=True,
     help="full: fsync each audit commit (survives power loss); normal: survives kill -9 only.",
 )
+@click.option(
+    "--max-header-bytes",
+    default=16 * 1024,
+    show_default=True,
+    type=click.IntRange(1024),
+    help="Request line plus headers, in bytes (431 above).",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds to receive a request's headers (408 after).",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds to receive a request's body (408 after).",
+)
+@click.option(
+    "--keep-alive",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds an idle keep-alive connection stays open.",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Open connections per worker (503 above).",
+)
+@click.option(
+    "--max-connections-per-client",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Open connections per client address (503 above).",
+)
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without authentication.")
 @click.option("--log-inputs", is_flag=True, help="Store raw inputs in the audit log.")
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
@@ -153,12 +208,20 @@ def run(
     jwt_issuer: str | None,
     jwt_audience: str | None,
     audit_db: Path | None,
+    audit_key: Path | None,
+    audit_anchor: Path | None,
     max_body: int,
     threads: int,
     identity_rps: float | None,
     identity_burst: float | None,
     auth_failure_rps: float,
     audit_sync: str,
+    max_header_bytes: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive: float,
+    max_connections: int,
+    max_connections_per_client: int,
     metrics_public: bool,
     log_inputs: bool,
     ssl_certfile: str | None,
@@ -170,6 +233,7 @@ def run(
     from mltrust.serve._app import CONFIG_ENV, create_app
     from mltrust.serve._config import ServerConfig
     from mltrust.serve._logging import configure_logging, log
+    from mltrust.serve._net import uvicorn_options
 
     configure_logging()
     keys, per_model = _trusted(trusted_key)
@@ -186,6 +250,8 @@ def run(
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
         audit_path=audit_db.resolve() if audit_db else None,
+        audit_key=audit_key.resolve() if audit_key else None,
+        audit_anchor=audit_anchor.resolve() if audit_anchor else None,
         max_body_bytes=max_body,
         inference_threads=threads,
         metrics_public=metrics_public,
@@ -194,6 +260,12 @@ def run(
         log_inputs=log_inputs,
         auth_failure_rps=auth_failure_rps,
         audit_sync=audit_sync,
+        max_header_bytes=max_header_bytes,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        keep_alive_s=keep_alive,
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
     )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -204,14 +276,9 @@ def run(
             "binding a non-loopback interface without TLS", extra={"fields": {"host": host}}
         )
     options: dict[str, Any] = {
+        **uvicorn_options(config),
         "host": host,
         "port": port,
-        "log_config": None,
-        "access_log": False,
-        "server_header": False,
-        # X-Forwarded-For is not trusted: the client address feeds the auth-failure limiter
-        "proxy_headers": False,
-        "timeout_graceful_shutdown": 30,
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
     }

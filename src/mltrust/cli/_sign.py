@@ -100,13 +100,24 @@ _progress_option = click.option(
 )
 
 
+insecure_key_option = click.option(
+    "--insecure-key-permissions",
+    is_flag=True,
+    help="Use a private key file that group or others can read or write (refused by default).",
+)
+
+
 def _passphrase_for(key: Path) -> bytes | None:
     """Prompt for an encrypted key's passphrase when MLTRUST_PASSPHRASE is unset and we can."""
     if os.environ.get("MLTRUST_PASSPHRASE") is not None:
         return None
+    from mltrust.config import Limits
+    from mltrust.errors import InputError
+    from mltrust.files import read_bounded
+
     try:
-        head = key.read_bytes()[:4096]
-    except OSError:
+        head = read_bounded(key, Limits().max_key_bytes, what="key", follow_links=True)[:4096]
+    except InputError:
         return None  # the loader reports the error
     if b"ENCRYPTED" not in head or not sys.stdin.isatty():
         return None
@@ -176,12 +187,19 @@ def _passphrase_for(key: Path) -> bytes | None:
     help="Hash symlinks that stay inside the folder (refused by default).",
 )
 @click.option(
+    "--include-git",
+    is_flag=True,
+    help="Also cover .git, .gitattributes, .github and .gitignore (left out by default, as "
+    "model_signing does; its verify then needs --no-ignore-git-paths).",
+)
+@click.option(
     "--store",
     "store_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Also record the signed statement in this evidence store.",
 )
+@insecure_key_option
 @_progress_option
 def sign(
     path: Path,
@@ -194,7 +212,9 @@ def sign(
     shard_size: str | None,
     reuse: Path | None,
     allow_symlinks: bool,
+    include_git: bool,
     store_path: Path | None,
+    insecure_key_permissions: bool,
     progress: bool | None,
 ) -> int:
     """Sign a model folder or file: a Sigstore bundle with the OpenSSF model-signing predicate.
@@ -222,6 +242,8 @@ def sign(
                 allow_symlinks=allow_symlinks,
                 store=store,
                 progress=bar,
+                insecure_key_permissions=insecure_key_permissions,
+                include_git=include_git,
             )
     finally:
         if store is not None:
@@ -266,12 +288,31 @@ def _result_json(model: Any) -> dict[str, Any]:
     default=None,
     help="Bundle to check [default: FOLDER/model.sig or FILE.sig].",
 )
+@click.option(
+    "--name",
+    "expected_name",
+    default=None,
+    help="The model expected: the signed model name must be this one.",
+)
+@click.option(
+    "--version",
+    "expected_version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="The signed version must be exactly this one.",
+)
+@click.option(
+    "--min-version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="The signed version must be at least this one.",
+)
 @click.option("--max-age", default=None, help="Refuse signatures older than this (e.g. 30d).")
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Remember versions per model name here and refuse rollbacks.",
+    help="Remember versions per expected model (--name) here and refuse rollbacks.",
 )
 @click.option(
     "--attestations",
@@ -292,6 +333,12 @@ def _result_json(model: Any) -> dict[str, Any]:
 )
 @click.option("--cert-oidc-issuer", default=None, help="Keyless: required OIDC issuer.")
 @click.option(
+    "--private-ca",
+    is_flag=True,
+    help="Keyless: the trusted root is a private CA that issues no Fulcio OIDC-issuer "
+    "extension; the identity is the certificate's SAN alone (instead of --cert-oidc-issuer).",
+)
+@click.option(
     "--rekor-key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -311,12 +358,16 @@ def verify(
     path: Path,
     keys: tuple[Path, ...],
     signature: Path | None,
+    expected_name: str | None,
+    expected_version: int | None,
+    min_version: int | None,
     max_age: str | None,
     state: Path | None,
     attestations: bool,
     trusted_roots: tuple[Path, ...],
     cert_identity: str | None,
     cert_oidc_issuer: str | None,
+    private_ca: bool,
     rekor_key: Path | None,
     fmt: str,
     progress: bool | None,
@@ -329,16 +380,18 @@ def verify(
     from mltrust.attest import verify as do_verify
 
     keyless = None
-    if trusted_roots or cert_identity or cert_oidc_issuer:
-        if not (trusted_roots and cert_identity and cert_oidc_issuer):
+    if trusted_roots or cert_identity or cert_oidc_issuer or private_ca:
+        if private_ca and cert_oidc_issuer:
+            raise ConfigError("give --cert-oidc-issuer or --private-ca, not both")
+        if not (trusted_roots and cert_identity and (cert_oidc_issuer or private_ca)):
             raise ConfigError(
                 "keyless verification needs --trusted-root, --cert-identity and "
-                "--cert-oidc-issuer together"
+                "--cert-oidc-issuer (or --private-ca) together"
             )
         keyless = KeylessPolicy(
             trusted_roots=tuple(trusted_roots),
             identity=cert_identity or "",
-            oidc_issuer=cert_oidc_issuer or "",
+            oidc_issuer=None if private_ca else cert_oidc_issuer,
             rekor_key=rekor_key,
         )
     if not keys and keyless is None:
@@ -355,6 +408,9 @@ def verify(
                 attestations=attestations,
                 keyless=keyless,
                 progress=bar,
+                name=expected_name,
+                version=expected_version,
+                min_version=min_version,
             )
     except VerificationError as exc:
         if fmt == "json":

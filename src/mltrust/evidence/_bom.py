@@ -144,6 +144,12 @@ class BomCollector(Collector):
         )
         deps = ctx.shared.get("dependencies") or []
         packages = [Package(d.name, d.version, d.source) for d in deps]
+        pinned_names = {d.name for d in deps}
+        packages += [
+            Package(d.name, None, d.source, f"{d.name}{d.specifier}")
+            for d in ctx.shared.get("unpinned_dependencies") or []
+            if d.name not in pinned_names
+        ]
         model = ModelInfo(
             name=ctx.path.resolve().name if not ctx.is_file else ctx.path.stem,
             version=_text(card.get("version")) or None,

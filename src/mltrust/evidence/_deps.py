@@ -115,6 +115,7 @@ class DependencyCollector(Collector):
             env_deps, drift = environment_dependencies()
             deps.extend(env_deps)
         ctx.shared["dependencies"] = deps
+        ctx.shared["unpinned_dependencies"] = direct_unpinned  # the BOM lists them too
 
         section = self.absent()
         section["present"] = True

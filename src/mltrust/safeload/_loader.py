@@ -6,6 +6,7 @@ import io
 import lzma
 import os
 import pickle
+import types
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -14,14 +15,39 @@ from typing import IO, Any
 from mltrust.config import ScanConfig
 from mltrust.errors import ConfigError, InputError, LimitExceeded, UnsafeModelError
 from mltrust.findings import Finding, Severity
-from mltrust.scan._pickle._policy import judge_global
+from mltrust.scan._pickle._allowlist import Check
+from mltrust.scan._pickle._policy import canonical, judge_global
 
 __all__ = ["RestrictedUnpickler", "load", "load_joblib", "load_torch"]
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview
 
 _ZIP_MAGIC = b"PK\x03\x04"
-_LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+#: The first pickle of a legacy (non-zip) ``torch.save`` file is this integer.
+_LEGACY_TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+#: The magic pickle is a few dozen bytes in any protocol; a longer first pickle is not it.
+_MAGIC_PICKLE_WINDOW = 256
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Reads a pickle of constants only: any import or persistent id raises."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError("globals are not read here")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not read here")
+
+
+def _is_legacy_torch(data: bytes) -> bool:
+    """Whether the first pickle is torch's legacy magic number, read the way ``torch.load``
+    reads it (``pickle.load``), so every integer encoding (LONG1, protocol 0 text, a FRAME)
+    is recognised."""
+    try:
+        first = _NoGlobals(io.BytesIO(data[:_MAGIC_PICKLE_WINDOW])).load()
+    except Exception:  # noqa: BLE001 - not a constant pickle: not a legacy torch file
+        return False
+    return type(first) is int and first == _LEGACY_TORCH_MAGIC_NUMBER
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -51,7 +77,51 @@ def _checked_find_class(
     verdict = judge_global(module, name, config)
     if not verdict.allowed:
         raise UnsafeModelError(f"refused to import {module}.{name}: {verdict.reason}")
+    entry = verdict.entry
+    if entry is not None and entry.check is Check.EXTERNAL_FILE:
+        raise UnsafeModelError(
+            f"refused to import {module}.{name}: it loads an array from another file named in "
+            "the pickle (legacy joblib); re-save the model with a current joblib"
+        )
+    if canonical(module, name) == ("pyarrow.lib", "_restore_array"):
+        return _validated_arrow_restore(base(module, name))
+    if entry is not None and entry.check is Check.NESTED_BYTES:
+        # The nested deserialiser runs with this same allowlist, not with the library's
+        # unrestricted loader.
+        if canonical(module, name) == ("torch.storage", "_load_from_bytes"):
+            return _nested_torch_loader(config)
+        raise UnsafeModelError(f"refused to import {module}.{name}: a nested deserialiser")
     return base(module, name)
+
+
+def _validated_arrow_restore(restore: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """pyarrow rebuilds arrays from pickled buffers without checking them; validate fully so
+    that a crafted offset buffer is an error now instead of an out-of-bounds read later."""
+
+    def restore_array(data: Any) -> Any:
+        array = restore(data)
+        try:
+            array.validate(full=True)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid and friends
+            raise UnsafeModelError(f"refused to load: invalid pyarrow array data: {exc}") from None
+        return array
+
+    return restore_array
+
+
+def _nested_torch_loader(config: ScanConfig) -> Callable[[bytes], Any]:
+    """``torch.storage._load_from_bytes`` with the restricted unpickler (same result)."""
+
+    def load_from_bytes(b: bytes) -> Any:
+        import torch
+
+        if type(b) is not bytes:
+            raise UnsafeModelError("refused to load: nested torch bytes are not bytes")
+        return torch.load(
+            io.BytesIO(b), weights_only=False, pickle_module=_torch_pickle_module(config)
+        )
+
+    return load_from_bytes
 
 
 def _guarded_getattr(config: ScanConfig) -> Callable[..., Any]:
@@ -150,7 +220,7 @@ def _kind(data: bytes) -> str:
         if names and all(n.endswith(".npy") for n in names):
             return "numpy"
         return "torch"
-    if data[:12].find(_LEGACY_TORCH_MAGIC) >= 0:
+    if _is_legacy_torch(data):
         return "torch"
     if data[:2] in (b"\x1f\x8b", b"\x5d\x00") or data[:1] == b"\x78" or data[:3] == b"BZh":
         return "joblib"
@@ -264,6 +334,45 @@ def load_torch(
     return _load_torch_bytes(data, name, fail_on=fail_on, config=config, map_location=map_location)
 
 
+def _torch_pickle_module(config: ScanConfig) -> Any:
+    """A ``pickle_module`` for ``torch.load`` whose unpickler is :class:`RestrictedUnpickler`:
+    torch's own reader (zip or legacy, persistent ids, storages) with the scanner's allowlist
+    deciding every import, so whole-module checkpoints load exactly as ``torch.load`` would load
+    them, and nothing outside the allowlist is imported."""
+
+    class _TorchUnpickler(pickle.Unpickler):
+        # No persistent_load method: torch assigns its own to the instance (storages), and a
+        # method here would shadow it; without one a persistent id raises UnpicklingError.
+        def __init__(self, file: IO[bytes], **kwargs: Any) -> None:
+            # torch passes pickle_load_args (encoding for Python 2 checkpoints) through.
+            options = {k: v for k, v in kwargs.items() if k in ("encoding", "errors")}
+            super().__init__(file, **options)
+
+        def find_class(self, module: str, name: str) -> Any:
+            return _checked_find_class(super().find_class, module, name, config)
+
+    def _load_one(file: IO[bytes], **kwargs: Any) -> Any:
+        return _TorchUnpickler(file, **kwargs).load()
+
+    return types.SimpleNamespace(
+        __name__="mltrust.safeload.restricted_pickle",
+        Unpickler=_TorchUnpickler,
+        load=_load_one,
+        UnpicklingError=pickle.UnpicklingError,
+    )
+
+
+def _is_torchscript(data: bytes) -> bool:
+    if data[:4] != _ZIP_MAGIC:
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in names)
+
+
 def _load_torch_bytes(
     data: bytes, name: str, *, fail_on: Severity, config: ScanConfig, map_location: Any
 ) -> Any:
@@ -273,8 +382,19 @@ def _load_torch_bytes(
         raise ConfigError("loading PyTorch checkpoints needs torch: pip install torch") from None
     _scan_or_raise(data, name, fail_on, config)
     try:
-        return torch.load(io.BytesIO(data), weights_only=True, map_location=map_location)
+        if _is_torchscript(data):
+            # torch.load would hand a TorchScript archive to torch.jit.load (which runs its
+            # code); with weights_only it refuses instead.
+            return torch.load(io.BytesIO(data), weights_only=True, map_location=map_location)
+        return torch.load(
+            io.BytesIO(data),
+            weights_only=False,
+            pickle_module=_torch_pickle_module(config),
+            map_location=map_location,
+        )
+    except UnsafeModelError:
+        raise
     except pickle.UnpicklingError as exc:
-        raise UnsafeModelError(f"torch refused to load {name} with weights_only: {exc}") from None
+        raise UnsafeModelError(f"torch refused to load {name}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any failure of the real loader is an input error
         raise InputError(f"cannot load {name}: {type(exc).__name__}: {exc}") from None

@@ -19,13 +19,25 @@ Design decisions, stated once:
   dictionary attack on the database is a threat, and the HMAC key stops that; per-request cost
   stays ~1 µs. Failed authentications are rate-limited per client address.
 * **Roles** ``metadata`` < ``infer`` < ``admin``, per model or ``*``; deny by default; 401/403
-  bodies are fixed, reasons go to the audit log only.
+  bodies are fixed, reasons go to the audit log only. A model's ``policy.roles`` names
+  namespaced principals (``key:NAME``, ``jwt:ISSUER:SUB``), never bare names.
+* **Connections** are bounded before any credential is read (header size/count, header and body
+  read time, keep-alive, connections in total and per address: 431/408/503), see :mod:`._net`.
+* **Limits count work**: rate limits and quotas count rows (and optionally bytes).
 * **State per process**: with ``--workers N`` rate limits, quotas, the extraction monitor and
   ``/metrics`` are per worker (a limit of R allows up to N*R); the audit log stays one chain
   because every worker appends under ``BEGIN IMMEDIATE`` after reading the current head.
-* **Audit durability**: a response is sent only after its audit entry is committed and fsynced
-  (group commit); ``kill -9`` loses nothing acknowledged. Tail truncation is detected through
-  an HMAC'd head record; see :mod:`._audit` for the limits.
+* **Audit durability**: a response is sent only after its audit entry is committed, fsynced
+  and covered by the signed anchor (group commit); ``kill -9`` loses nothing acknowledged.
+  Entries are MACed and the head signed with an audit key kept outside the state folder; the
+  server refuses to start or append on a log that no longer extends its anchor. See
+  :mod:`._audit` and ``docs/threat-model-serve.md``.
+* **Protocol**: JSON and the binary tensor data extension tritonclient sends by default
+  (``Inference-Header-Content-Length``, ``binary_data_size``, ``binary_data_output``; every
+  OIP datatype plus BF16), MLServer's ``pd``/``str``/``base64`` codecs, the repository index
+  (``POST /v2/repository/index``, only models the caller may see) and per-model statistics
+  (``GET /v2/models/NAME/stats``). Not implemented: gRPC, shared-memory, KServe SDK as a test
+  client (its REST v2 binary form is the same extension).
 * ``/metrics`` needs ``admin`` on ``*`` unless ``--metrics-public``; health probes and
   ``/v2/openapi.json`` are public; the server binds 127.0.0.1 unless told otherwise.
 

@@ -14,18 +14,32 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mltrust import __version__
-from mltrust.serve._audit import AuditLog
+from mltrust.errors import ConfigError
+from mltrust.serve._audit import (
+    AuditLog,
+    AuditTampered,
+    default_anchor_path,
+    default_key_path,
+    load_audit_key,
+)
 from mltrust.serve._auth import Authenticator, AuthError, Identity, JwtVerifier
 from mltrust.serve._authz import allowed
 from mltrust.serve._batching import Batcher
-from mltrust.serve._codec import ProtocolError, decode_infer_request, encode_tensor, input_digest
+from mltrust.serve._codec import (
+    PD_INPUT,
+    ProtocolError,
+    decode_infer_request,
+    encode_tensor,
+    input_digest,
+)
 from mltrust.serve._config import ServerConfig
-from mltrust.serve._keys import KeyStore, load_or_create_secret
+from mltrust.serve._keys import KeyStore, load_or_create_secret, state_dir
 from mltrust.serve._logging import log
 from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
@@ -63,6 +77,20 @@ _ERR = {
 }
 
 
+def _binary_header_length(scope: Scope, body_len: int) -> int | None:
+    """``Inference-Header-Content-Length`` (binary tensor extension): the JSON part's size."""
+    for k, v in scope["headers"]:
+        if k == b"inference-header-content-length":
+            try:
+                n = int(v)
+            except ValueError:
+                n = -1
+            if not 0 <= n <= body_len:
+                raise _Reject(400, "bad inference-header-content-length")
+            return n
+    return None
+
+
 class _Reject(Exception):
     def __init__(
         self,
@@ -89,6 +117,8 @@ class MltrustServer:
     ) -> None:
         self.config = config
         self.secret = load_or_create_secret(config.repo)
+        # first: a log that does not match its anchor stops the server before anything loads
+        self.audit = open_audit_log(config)
         self.keys = KeyStore(config.repo, secret=self.secret) if config.api_keys else None
         verifier = None
         if config.jwks is not None:
@@ -113,10 +143,8 @@ class MltrustServer:
                 ),
             )
         )
-        self.audit = AuditLog(
-            config.resolved_audit_path, secret=self.secret, sync=config.audit_sync
-        )
         self.metrics = Metrics()
+        self.stats: dict[str, list[int]] = {}
         self.buckets = TokenBuckets()
         self.quota = Quota()
         self.executor = ThreadPoolExecutor(
@@ -195,7 +223,9 @@ class MltrustServer:
         if path == "/v2/health/ready":
             if method != "GET":
                 return await self._send(send, 405, _ERR[405], _ALLOW_GET)
-            ok = self.ready and not self._closed
+            ok = (
+                self.ready and not self._closed and not isinstance(self.audit.failed, AuditTampered)
+            )
             return await self._send(
                 send, 200 if ok else 503, b'{"ready":%s}' % (b"true" if ok else b"false")
             )
@@ -207,6 +237,16 @@ class MltrustServer:
                 send, 200, body, [(b"content-type", b"text/plain; version=0.0.4")]
             )
         await self._audited(scope, receive, send, path, method)
+
+    def _metric_label(self, name: str) -> str:
+        """A metrics label: a served model's name, ``-`` for no model, else ``unknown``.
+
+        The name in a URL is chosen by the client, before authorisation: used as a label it
+        would let anyone grow ``/metrics`` without bound (one series per random name).
+        """
+        if name == "-" or name in self.models:
+            return name
+        return "unknown"
 
     def _metrics_text(self) -> bytes:
         return self.metrics.render({n: m.ready for n, m in self.models.items()}).encode()
@@ -252,8 +292,13 @@ class MltrustServer:
         except Exception:  # noqa: BLE001 - fail closed: no durable audit entry, no answer
             log.exception("audit log append failed")
             status, body, extra_headers = 503, _ERR[503], None
+        if entry.get("model") in self.models and path.endswith("/infer"):
+            self._count(str(entry["model"]), status, elapsed, int(entry.get("rows", 0)))
         self.metrics.observe(
-            model_label, status, elapsed, reason.split(":")[0] if reason and status >= 400 else None
+            self._metric_label(model_label),
+            status,
+            elapsed,
+            reason.split(":")[0] if reason and status >= 400 else None,
         )
         await self._send(send, status, body, extra_headers)
 
@@ -302,6 +347,12 @@ class MltrustServer:
             return 200, self.server_metadata, None, "-"
         if parts[2] == "openapi.json" and len(parts) == 3:
             raise _Reject(405, "method not allowed", allow=b"GET")
+        if parts[2] == "repository":
+            if parts[3:] != ["index"]:
+                raise _Reject(404, "no such route")
+            if method != "POST":
+                raise _Reject(405, "method not allowed", allow=b"POST")
+            return 200, _dumps(await self._repository_index(scope, receive, identity)), None, "-"
         if parts[2] == "admin":
             if parts[3:] != ["models"]:
                 raise _Reject(404, "no such route")
@@ -319,7 +370,7 @@ class MltrustServer:
             version = rest[1]
             rest = rest[2:]
         action = rest[0] if rest else ""
-        if len(rest) > 1 or action not in ("", "ready", "infer"):
+        if len(rest) > 1 or action not in ("", "ready", "infer", "stats"):
             raise _Reject(404, "no such route")
         entry["model"] = name[:128]
         model = self.models.get(name)
@@ -344,6 +395,10 @@ class MltrustServer:
             )
         if not model.ready:
             raise _Reject(503, f"model not ready: {model.reason}")
+        if action == "stats":
+            if method != "GET":
+                raise _Reject(405, "method not allowed", allow=b"GET")
+            return 200, _dumps(self._statistics(model)), None, name
         if action == "":
             if method != "GET":
                 raise _Reject(405, "method not allowed", allow=b"GET")
@@ -351,6 +406,68 @@ class MltrustServer:
         if method != "POST":
             raise _Reject(405, "method not allowed", allow=b"POST")
         return await self._infer(scope, receive, identity, model, entry)
+
+    def _count(self, name: str, status: int, seconds: float, rows: int) -> None:
+        """Per-model statistics (Triton's statistics extension), this process only."""
+        st = self.stats.setdefault(name, [0, 0, 0, 0, 0, 0])
+        ns = int(seconds * 1e9)
+        if status == 200:
+            st[0] += 1  # success count
+            st[1] += ns
+            st[4] += rows  # inferences (rows)
+            st[5] = int(time.time() * 1000)  # last inference, ms
+        else:
+            st[2] += 1
+            st[3] += ns
+
+    def _statistics(self, model: ServedModel) -> dict[str, Any]:
+        ok, ok_ns, fail, fail_ns, rows, last = self.stats.get(model.name, [0, 0, 0, 0, 0, 0])
+        return {
+            "model_stats": [
+                {
+                    "name": model.name,
+                    "version": model.version,
+                    "last_inference": last,
+                    "inference_count": rows,
+                    "execution_count": ok,
+                    "inference_stats": {
+                        "success": {"count": ok, "ns": ok_ns},
+                        "fail": {"count": fail, "ns": fail_ns},
+                    },
+                }
+            ]
+        }
+
+    async def _repository_index(
+        self, scope: Scope, receive: Receive, identity: Identity
+    ) -> list[dict[str, Any]]:
+        """The models this identity may see (metadata role); reasons only with admin on one."""
+        raw = await self._read_body(scope, receive)
+        ready_only = False
+        if raw.strip():
+            try:
+                doc = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise _Reject(400, "malformed json", body=b'{"error":"malformed JSON"}') from None
+            if not isinstance(doc, dict) or not isinstance(doc.get("ready", False), bool):
+                raise _Reject(400, "protocol: index request", body=b'{"error":"bad request"}')
+            ready_only = bool(doc.get("ready", False))
+        out = []
+        for name, m in sorted(self.models.items()):
+            policy = m.settings.policy if m.settings else None
+            if not allowed(identity, name, "metadata", policy):
+                continue
+            if ready_only and not m.ready:
+                continue
+            item: dict[str, Any] = {
+                "name": name,
+                "version": m.version,
+                "state": "READY" if m.ready else "UNAVAILABLE",
+            }
+            if not m.ready and allowed(identity, name, "admin", policy):
+                item["reason"] = m.reason or ""
+            out.append(item)
+        return out
 
     def _admin_models(self) -> dict[str, Any]:
         return {
@@ -394,11 +511,11 @@ class MltrustServer:
                 break
         return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
-    def _limits(self, identity: Identity, model: ServedModel) -> None:
-        assert_settings = model.settings
-        if assert_settings is None:
+    def _rates(self, model: ServedModel) -> tuple[float, float, Any]:
+        settings = model.settings
+        if settings is None:
             raise _Reject(503, "model not ready")
-        policy = assert_settings.policy
+        policy = settings.policy
         rl = policy.rate_limit
         rps = self.config.identity_rps if self.config.identity_rps is not None else rl.identity_rps
         burst = (
@@ -406,20 +523,66 @@ class MltrustServer:
             if self.config.identity_burst is not None
             else rl.identity_burst
         )
-        wait = self.buckets.take((identity.name, model.name), rps, burst)
+        return rps, burst, policy
+
+    def _admit(self, identity: Identity, model: ServedModel) -> None:
+        """Before the body is read: refuse an identity that is in debt, over quota or blocked."""
+        rps, burst, policy = self._rates(model)
+        rl = policy.rate_limit
+        wait = self.buckets.peek((identity.name, model.name), rps, burst)
         if wait:
             raise _Reject(429, "rate limit: identity", retry_after=wait)
-        wait = self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst)
+        wait = self.buckets.peek(("model", model.name), rl.model_rps, rl.model_burst)
         if wait:
             raise _Reject(429, "rate limit: model", retry_after=wait)
+        if rl.identity_bytes_per_s:
+            wait = self.buckets.peek(
+                ("bytes", identity.name, model.name),
+                rl.identity_bytes_per_s,
+                rl.identity_bytes_per_s,
+            )
+            if wait:
+                raise _Reject(429, "rate limit: bytes", retry_after=wait)
         if policy.quota.requests:
-            wait = self.quota.take(
+            wait = self.quota.peek(
                 (identity.name, model.name), policy.quota.requests, policy.quota.window_s
             )
             if wait:
                 raise _Reject(429, "quota exhausted", retry_after=wait)
-        if model.extraction is not None and model.extraction.blocked(identity.name):
-            raise _Reject(429, "extraction: blocked", retry_after=60.0)
+        if model.extraction is not None:
+            wait = model.extraction.blocked(identity.name)
+            if wait:
+                raise _Reject(429, "extraction: blocked", retry_after=wait)
+
+    def _charge(self, identity: Identity, model: ServedModel, rows: int, nbytes: int) -> None:
+        """Once the rows are known: charge one token per row (and per byte where limited)."""
+        rps, burst, policy = self._rates(model)
+        rl = policy.rate_limit
+        cost = float(max(rows, 1))
+        wait = self.buckets.take((identity.name, model.name), rps, burst, cost=cost)
+        if wait:
+            raise _Reject(429, "rate limit: identity", retry_after=wait)
+        wait = self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst, cost=cost)
+        if wait:
+            raise _Reject(429, "rate limit: model", retry_after=wait)
+        if rl.identity_bytes_per_s:
+            wait = self.buckets.take(
+                ("bytes", identity.name, model.name),
+                rl.identity_bytes_per_s,
+                rl.identity_bytes_per_s,
+                cost=float(nbytes),
+            )
+            if wait:
+                raise _Reject(429, "rate limit: bytes", retry_after=wait)
+        if policy.quota.requests:
+            wait = self.quota.take(
+                (identity.name, model.name),
+                policy.quota.requests,
+                policy.quota.window_s,
+                cost=cost,
+            )
+            if wait:
+                raise _Reject(429, "quota exhausted", retry_after=wait)
 
     async def _infer(
         self,
@@ -429,8 +592,12 @@ class MltrustServer:
         model: ServedModel,
         entry: dict[str, Any],
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
-        self._limits(identity, model)
+        self._admit(identity, model)
         raw = await self._read_body(scope, receive)
+        header_len = _binary_header_length(scope, len(raw))
+        binary = None
+        if header_len is not None:
+            raw, binary = raw[:header_len], raw[header_len:]
         try:
             doc = json.loads(raw)
         except RecursionError:
@@ -440,7 +607,7 @@ class MltrustServer:
         except (ValueError, UnicodeDecodeError):
             raise _Reject(400, "malformed json", body=b'{"error":"malformed JSON"}') from None
         try:
-            request = decode_infer_request(doc)
+            request = decode_infer_request(doc, binary)
         except ProtocolError as exc:
             raise _Reject(400, f"protocol: {exc}", body=_dumps({"error": str(exc)})) from None
         except RecursionError:
@@ -459,11 +626,25 @@ class MltrustServer:
         settings = model.settings
         if schema is None or runtime is None or settings is None:
             raise _Reject(503, "model not ready")
+        if request.pd_columns:
+            # MLServer pd codec: the columns form the model's one input, in request order
+            target = schema.single_input
+            if target is None:
+                raise _Reject(
+                    422,
+                    "validation: pd codec needs a single-input model",
+                    body=b'{"error":"the pd codec needs a model with one input"}',
+                )
+            request.inputs[target] = request.inputs.pop(PD_INPUT)
+            request.datatypes[target] = request.datatypes.pop(PD_INPUT)
         try:
             rows = schema.validate(request.inputs, request.datatypes)
         except ValidationFailed as exc:
-            raise _Reject(422, f"validation: {exc}", body=_dumps({"error": str(exc)})) from None
+            admin = allowed(identity, model.name, "admin", settings.policy)
+            shown = exc.detail if admin else str(exc)
+            raise _Reject(422, f"validation: {exc.detail}", body=_dumps({"error": shown})) from None
         entry["rows"] = rows
+        self._charge(identity, model, rows, len(raw))
         outputs = model.outputs
         if request.requested_outputs is not None:
             unknown = [o for o in request.requested_outputs if o not in model.output_names]
@@ -487,14 +668,22 @@ class MltrustServer:
                 "inference error", extra={"fields": {"model": model.name, "error": repr(exc)}}
             )
             raise _Reject(500, f"inference error: {type(exc).__name__}") from None
+        chunks: list[bytes] = []
         response: dict[str, Any] = {
             "model_name": model.name,
             "model_version": model.version,
-            "outputs": self._harden(model, result, outputs),
+            "outputs": self._harden(model, result, outputs, request, chunks),
         }
         if request.id is not None:
             response["id"] = request.id
-        return 200, _dumps(response), None, model.name
+        body = _dumps(response)
+        if chunks:
+            headers = [
+                (b"content-type", b"application/octet-stream"),
+                (b"inference-header-content-length", str(len(body)).encode()),
+            ]
+            return 200, b"".join([body, *chunks]), headers, model.name
+        return 200, body, None, model.name
 
     async def _detect(
         self, identity: Identity, model: ServedModel, X: np.ndarray, entry: dict[str, Any]
@@ -517,12 +706,20 @@ class MltrustServer:
             w, alert = model.extraction.observe(identity.name, Xf)
             if w is not None:
                 scores["extraction_w"] = round(w, 6)
+            if model.extraction.campaign_alert:
+                # model-wide: many identities together look like one campaign (never blocks)
+                self.metrics.alert(model.name, "campaign")
+                entry["extraction_campaign"] = True
             if alert:
                 self.metrics.alert(model.name, "extraction")
                 entry["extraction_alert"] = True
                 if model.extraction.settings.mode == "block":
                     entry["detector_scores"] = scores
-                    raise _Reject(429, "extraction: alert", retry_after=60.0)
+                    raise _Reject(
+                        429,
+                        "extraction: alert",
+                        retry_after=model.extraction.blocked(identity.name) or 1.0,
+                    )
         if scores:
             entry["detector_scores"] = scores
         if blocked is not None:
@@ -531,13 +728,19 @@ class MltrustServer:
             )
 
     def _harden(
-        self, model: ServedModel, result: dict[str, np.ndarray], outputs: tuple[str, ...]
+        self,
+        model: ServedModel,
+        result: dict[str, np.ndarray],
+        outputs: tuple[str, ...],
+        request: Any = None,
+        chunks: list[bytes] | None = None,
     ) -> list[dict[str, Any]]:
         settings = model.settings
         policy = settings.policy.output if settings else None
         encoded = []
         for name in outputs:
             arr = result[name]
+            binary = chunks if request is not None and request.wants_binary(name) else None
             if policy is not None and arr.dtype.kind == "f":
                 if policy.top_k and arr.ndim == 2:
                     k = min(policy.top_k, arr.shape[1])
@@ -547,14 +750,35 @@ class MltrustServer:
                         if model.labels is not None and model.labels.shape[0] == arr.shape[1]
                         else idx
                     )
-                    encoded.append(encode_tensor(f"{name}_top{k}", np.asarray(labels)))
+                    encoded.append(
+                        encode_tensor(f"{name}_top{k}", np.asarray(labels), binary=binary)
+                    )
                     continue
                 if policy.round >= 0:
                     arr = np.round(arr, policy.round)
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 arr = np.nan_to_num(arr)
-            encoded.append(encode_tensor(name, arr))
+            encoded.append(encode_tensor(name, arr, binary=binary))
         return encoded
+
+
+def audit_locations(config: ServerConfig) -> tuple[Path, Path, Path, tuple[Path, ...]]:
+    """(database, audit key, anchor, folders the key and anchor may not live in)."""
+    db = config.resolved_audit_path
+    key_path = config.audit_key or default_key_path()
+    anchor = config.audit_anchor or default_anchor_path(key_path, db)
+    # the whole repository: whoever may publish a model folder must not reach the key either
+    return db, key_path, anchor, (config.repo, state_dir(config.repo), db.parent)
+
+
+def open_audit_log(config: ServerConfig) -> AuditLog:
+    """The server's audit log, anchored outside the state folder (refuses a tampered log)."""
+    db, key_path, anchor, forbidden = audit_locations(config)
+    key = load_audit_key(key_path, create=True, forbidden=forbidden)
+    for folder in forbidden:
+        if anchor.resolve().is_relative_to(folder.resolve()):
+            raise ConfigError(f"audit anchor {anchor} lies inside {folder}: keep it outside")
+    return AuditLog(db, key=key, anchor=anchor, sync=config.audit_sync)
 
 
 def create_app(config: ServerConfig) -> MltrustServer:

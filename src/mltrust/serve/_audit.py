@@ -1,30 +1,61 @@
-"""A tamper-evident audit log: a SHA-256 hash chain in SQLite (WAL, fsync on every commit).
+"""A tamper-evident audit log anchored outside the folder that holds it.
 
-Each entry is canonical JSON (sorted keys, no spaces) holding its own ``seq`` and the previous
-entry's hash ``prev``; ``entry_hash = sha256(prev_hash || canonical entry)``. Entry 1 chains from
-64 zeros. Editing, deleting, inserting or reordering rows breaks the chain, which
-:func:`verify_chain` reports.
+What is stored, per entry (SQLite table ``audit``, WAL, fsync on every commit):
 
-Durability: one writer thread per process batches whatever entries are waiting (group commit,
-at most ``batch_max``), appends them in one ``BEGIN IMMEDIATE`` transaction that first reads the
-current head from the database (so several worker processes extend *one* chain), commits with
-``synchronous=FULL`` (the WAL is fsynced) and only then resolves the callers' futures. The server
-answers a client only after that, so an acknowledged request is never lost by ``kill -9``.
-``sync="normal"`` (``--audit-sync normal``) skips the fsync: the commit still reaches the
-operating system before the answer, so a killed *process* loses nothing acknowledged, but a
-power failure or kernel crash may lose the last commits (the chain stays verifiable).
+* ``entry``: canonical JSON (sorted keys, no spaces) naming its own ``seq`` and the previous
+  entry's hash ``prev``; ``entry_hash = sha256(prev_hash || entry)`` (entry 1 chains from 64
+  zeros), so editing, deleting, inserting or reordering rows breaks the chain;
+* ``mac``: ``HMAC-SHA256(mac key, "<seq>:<entry_hash>")``. The MAC key is derived from the
+  **audit key**, an Ed25519 private key that must live *outside* the state folder
+  (``--audit-key``, ``$MLTRUST_AUDIT_KEY``, default ``$XDG_CONFIG_HOME/mltrust/audit.key``;
+  a key inside the repository, its ``.mltrust`` or the log's folder is refused). Someone who can
+  write the database but not read that key cannot forge, edit or append an entry that
+  verifies, even by re-chaining every hash after it.
 
-Truncation of the tail: after each commit the writer records the head ``(seq, hash)`` with an
-HMAC (server secret) in ``<db>.head``, never moving it backwards. ``verify`` reports a database
-whose chain ends before the recorded head. Limits, stated honestly: an attacker who can write
-the database *and* read the server secret can rewrite everything; one who restores an older copy
-of both the database and the head file together is not detected; entries committed in the
-moment between the commit and the head update are covered only by the chain, not the head.
+And the **anchor**: after each group commit (before any client of that commit is answered) the
+writer signs ``{seq, hash, ts, key_id}`` of the new head with the audit key and writes it to
+an anchor file, also outside the state folder (default
+``<key folder>/audit-anchors/<sha256 of the database path>.json``), never moving it backwards.
+The anchor makes truncation visible: cutting the tail, emptying the table or replacing the
+database leaves a signed head that the log no longer reaches.
+
+The writer trusts nothing it reads back. Before every append, inside the ``BEGIN IMMEDIATE``
+transaction, it reads the anchor (signature checked whenever the file changed), requires the
+row at the anchored seq to carry the anchored hash and every row after it to link and carry a
+valid MAC, and only then chains new entries onto the tail. Otherwise it refuses to append
+(``AuditTampered``): the server answers 503 and never blesses a rewritten chain. At start the
+same check runs, and a log with entries but no anchor refuses to start.
+
+``checkpoint_export`` copies the verified anchor to a file the operator keeps elsewhere (a
+ticket, WORM storage, another host); ``verify_chain(..., checkpoint=...)`` then proves the log
+still contains that exact head, which also catches a rollback of database *and* anchor to an
+older pair.
+
+What an attacker who can write the state folder (database, WAL, ``.mltrust``) can and cannot
+do -- stated in full in ``docs/threat-model-serve.md``:
+
+* cannot: edit, insert, reorder or append entries that verify; cut the tail or empty the table
+  unnoticed; make a running server sign a rewritten chain; delete the anchor (it is not there);
+* can: destroy the log (deletion, corruption) -- detected, not prevented: the server refuses to
+  start or answer and ``audit verify`` fails; read every entry (the log is not encrypted).
+
+With write access to the anchor folder as well (but not the key) they can additionally roll the
+log and the anchor back together to an older consistent pair; only an exported checkpoint newer
+than that pair catches it. With the audit key, everything can be rewritten: protect it like a
+signing key.
+
+Durability: one writer thread per process batches waiting entries (group commit, at most
+``batch_max``), commits with ``synchronous=FULL`` and writes the anchor before resolving the
+callers' futures; the server answers only after that, so an acknowledged request is never lost
+by ``kill -9`` and is always covered by the anchor. ``sync="normal"`` skips the fsync (a killed
+process loses nothing acknowledged; a power failure may lose the last commits, and the anchor
+may then name a head the database lost: ``verify`` reports that as truncation).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import fcntl
 import hashlib
 import hmac
@@ -33,17 +64,38 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrust.errors import InputError
+from mltrust.errors import ConfigError, InputError, VerificationError
 
-__all__ = ["GENESIS", "AuditLog", "ChainReport", "canonical", "iter_entries", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "AuditKey",
+    "AuditLog",
+    "AuditTampered",
+    "ChainReport",
+    "canonical",
+    "checkpoint_export",
+    "default_anchor_path",
+    "default_key_path",
+    "iter_entries",
+    "load_audit_key",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
+KEY_ENV = "MLTRUST_AUDIT_KEY"
 _STOP = object()
+_ANCHOR_CONTEXT = b"mltrust-audit-anchor-v1\n"
+_MAC_CONTEXT = b"mltrust-audit-entry-mac-v1"
+
+
+class AuditTampered(VerificationError):
+    """The log no longer matches its signed anchor (or entries fail their MAC): refuse to go on."""
 
 
 def canonical(entry: dict[str, Any]) -> str:
@@ -64,6 +116,186 @@ def chain_hash(prev_hash: str, text: str) -> str:
 SYNC_MODES = ("full", "normal")
 
 
+# -- the audit key --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AuditKey:
+    """An Ed25519 key pair (signs anchors) and the entry-MAC key derived from its private half.
+
+    Loaded from a public key only, it verifies anchors and checkpoints but not entry MACs.
+    """
+
+    public: Any  # Ed25519PublicKey
+    private: Any = None  # Ed25519PrivateKey | None
+    mac_key: bytes | None = None
+
+    @property
+    def key_id(self) -> str:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        raw = self.public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+    def public_pem(self) -> str:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        return str(
+            self.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+        )
+
+    def mac(self, seq: int, digest: str) -> str:
+        if self.mac_key is None:
+            raise ConfigError("entry MACs need the audit private key")
+        return hmac.new(self.mac_key, f"{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
+
+    def sign_anchor(self, seq: int, digest: str) -> dict[str, Any]:
+        if self.private is None:
+            raise ConfigError("signing an audit anchor needs the audit private key")
+        doc: dict[str, Any] = {
+            "v": 1,
+            "seq": seq,
+            "hash": digest,
+            "ts": round(time.time(), 3),
+            "key_id": self.key_id,
+        }
+        sig = self.private.sign(_ANCHOR_CONTEXT + canonical(doc).encode())
+        doc["sig"] = base64.b64encode(sig).decode("ascii")
+        return doc
+
+    def check_anchor(self, doc: Any, what: str = "anchor") -> tuple[int, str]:
+        """(seq, hash) of a signed anchor or checkpoint; raises AuditTampered otherwise."""
+        from cryptography.exceptions import InvalidSignature
+
+        if not isinstance(doc, dict) or set(doc) != {"v", "seq", "hash", "ts", "key_id", "sig"}:
+            raise AuditTampered(f"{what} is malformed")
+        seq, digest, sig = doc.get("seq"), doc.get("hash"), doc.get("sig")
+        if (
+            doc.get("v") != 1
+            or not isinstance(seq, int)
+            or isinstance(seq, bool)
+            or seq < 0
+            or not isinstance(digest, str)
+            or len(digest) != 64
+            or not isinstance(sig, str)
+        ):
+            raise AuditTampered(f"{what} is malformed")
+        if doc.get("key_id") != self.key_id:
+            raise AuditTampered(f"{what} was signed by another key ({doc.get('key_id')!r})")
+        body = {k: v for k, v in doc.items() if k != "sig"}
+        try:
+            self.public.verify(
+                base64.b64decode(sig, validate=True), _ANCHOR_CONTEXT + canonical(body).encode()
+            )
+        except (InvalidSignature, ValueError):
+            raise AuditTampered(f"{what} signature does not verify (forged)") from None
+        return seq, digest
+
+
+def default_key_path() -> Path:
+    """``$MLTRUST_AUDIT_KEY``, else ``$XDG_CONFIG_HOME/mltrust/audit.key`` (~/.config)."""
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mltrust" / "audit.key"
+
+
+def default_anchor_path(key_path: Path, db: Path) -> Path:
+    """The anchor of ``db``: next to the key, named after the database's resolved path."""
+    name = hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:24]
+    return key_path.resolve().parent / "audit-anchors" / f"{name}.json"
+
+
+def _inside(path: Path, folders: tuple[Path, ...]) -> Path | None:
+    real = path.resolve()
+    for folder in folders:
+        if real.is_relative_to(folder.resolve()):
+            return folder
+    return None
+
+
+def load_audit_key(
+    path: Path, *, create: bool = False, forbidden: tuple[Path, ...] = ()
+) -> AuditKey:
+    """Load (or create, mode 0600) the Ed25519 audit key; a PEM public key loads verify-only.
+
+    ``forbidden`` folders (the state folder, the log's folder) may not hold the key: a key
+    beside the log protects nothing against whoever can write the log.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    bad = _inside(path, forbidden)
+    if bad is not None:
+        raise ConfigError(
+            f"audit key {path} lies inside {bad}: keep it outside the folder that holds the log "
+            "(--audit-key or $MLTRUST_AUDIT_KEY)"
+        )
+    if not path.exists() and create:
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # another process may have won the race: use its key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"audit key {path}: {exc.strerror or exc}") from None
+    try:
+        if b"PRIVATE KEY" in data:
+            mode = path.stat().st_mode
+            if os.name == "posix" and mode & 0o077:
+                raise ConfigError(
+                    f"audit key {path} is readable by other users (mode {mode & 0o777:o}): "
+                    f"chmod 600 {path}"
+                )
+            private = serialization.load_pem_private_key(data, password=None)
+            if not isinstance(private, Ed25519PrivateKey):
+                raise ValueError("not an Ed25519 key")
+            raw = private.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            mac_key = hmac.new(raw, _MAC_CONTEXT, hashlib.sha256).digest()
+            return AuditKey(public=private.public_key(), private=private, mac_key=mac_key)
+        public = serialization.load_pem_public_key(data)
+        if not isinstance(public, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 key")
+        return AuditKey(public=public)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"audit key {path}: not an unencrypted Ed25519 PEM key ({exc})") from None
+
+
+def _read_json(path: Path) -> tuple[bytes | None, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    try:
+        return data, json.loads(data)
+    except ValueError:
+        return data, None
+
+
+# -- the log --------------------------------------------------------------------------------------
 def _connect(path: Path, sync: str = "full") -> sqlite3.Connection:
     if sync not in SYNC_MODES:
         raise ValueError(f"audit sync mode must be one of {SYNC_MODES}")
@@ -74,38 +306,50 @@ def _connect(path: Path, sync: str = "full") -> sqlite3.Connection:
     db.execute("PRAGMA busy_timeout=30000")
     db.execute(
         "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL,"
-        " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL)"
+        " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL, mac TEXT)"
     )
+    columns = {row[1] for row in db.execute("PRAGMA table_info(audit)")}
+    if "mac" not in columns:  # a log written before entry MACs: old entries stay unMACed
+        db.execute("ALTER TABLE audit ADD COLUMN mac TEXT")
     return db
 
 
-def _head_mac(secret: bytes, seq: int, digest: str) -> str:
-    return hmac.new(secret, f"{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
-
-
 class AuditLog:
-    """Append-only audit log. ``append`` (async) returns once the entry is durable."""
+    """Append-only audit log. ``append`` (async) returns once the entry is durable and anchored.
+
+    Raises :class:`AuditTampered` at construction when the log does not match its anchor.
+    """
 
     def __init__(
         self,
         path: Path,
         *,
-        secret: bytes | None = None,
+        key: AuditKey,
+        anchor: Path,
         batch_max: int = 64,
         sync: str = "full",
     ) -> None:
+        if key.private is None or key.mac_key is None:
+            raise ConfigError("the audit log needs the audit private key")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.head_path = self.path.with_name(self.path.name + ".head")
-        self._secret = secret
+        self.anchor_path = Path(anchor)
+        self.anchor_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._key = key
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._db = _connect(self.path, sync)
-        self._thread = threading.Thread(target=self._run, name="mltrust-audit", daemon=True)
-        self._closed = False
+        self._anchor_seen: tuple[bytes, int, str] | None = None
         self._head: tuple[int, str] | None = None
         self._commits = 0
         self.failed: BaseException | None = None
+        self._closed = False
+        try:
+            self._startup_check()
+        except BaseException:
+            self._db.close()
+            raise
+        self._thread = threading.Thread(target=self._run, name="mltrust-audit", daemon=True)
         self._thread.start()
 
     # -- public --------------------------------------------------------------------------------
@@ -138,6 +382,85 @@ class AuditLog:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
         self._db.close()
+
+    # -- anchor --------------------------------------------------------------------------------
+    def _startup_check(self) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            data, _ = _read_json(self.anchor_path)
+            if data is None:
+                if db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None:
+                    raise AuditTampered(
+                        f"{self.path} holds entries but its anchor {self.anchor_path} is missing: "
+                        "refusing to extend a log that cannot be proven complete"
+                    )
+                self._write_anchor(0, GENESIS)  # a fresh log: anchor its emptiness
+            seq, digest = self._verified_tail(db)
+        finally:
+            db.execute("ROLLBACK")
+        self._write_anchor(seq, digest)
+
+    def _verified_tail(self, db: sqlite3.Connection) -> tuple[int, str]:
+        """The (seq, hash) to chain from, after proving the log still extends its anchor.
+
+        Runs inside the writer's transaction: rows at and after the anchored head must carry the
+        anchored hash, link, hash correctly and carry valid MACs.
+        """
+        data, doc = _read_json(self.anchor_path)
+        if data is None:
+            raise AuditTampered(f"audit anchor {self.anchor_path} is missing")
+        seen = self._anchor_seen
+        if seen is not None and seen[0] == data:
+            a_seq, a_hash = seen[1], seen[2]
+        else:
+            a_seq, a_hash = self._key.check_anchor(doc)
+            self._anchor_seen = (data, a_seq, a_hash)
+        rows = db.execute(
+            "SELECT seq, entry, prev_hash, entry_hash, mac FROM audit WHERE seq >= ? ORDER BY seq",
+            (max(a_seq, 1),),
+        ).fetchall()
+        seq, prev = a_seq, a_hash
+        if a_seq == 0:
+            if db.execute("SELECT 1 FROM audit WHERE seq < 1 LIMIT 1").fetchone():
+                raise AuditTampered("audit log holds rows before seq 1")
+        else:
+            if not rows or rows[0][0] != a_seq or rows[0][3] != a_hash:
+                raise AuditTampered(
+                    f"audit log {self.path} no longer holds the anchored head seq {a_seq}: "
+                    "truncated or rewritten (if the log was removed on purpose, archive it and "
+                    f"its anchor {self.anchor_path} before starting a new one)"
+                )
+            rows = rows[1:]
+        for r_seq, text, r_prev, r_hash, r_mac in rows:
+            if (
+                r_seq != seq + 1
+                or r_prev != prev
+                or chain_hash(r_prev, text) != r_hash
+                or not isinstance(r_mac, str)
+                or not hmac.compare_digest(r_mac, self._key.mac(r_seq, r_hash))
+            ):
+                raise AuditTampered(f"audit entry {r_seq} after the anchor does not verify")
+            seq, prev = r_seq, r_hash
+        return seq, prev
+
+    def _write_anchor(self, seq: int, digest: str) -> None:
+        lock_path = self.anchor_path.with_name(self.anchor_path.name + ".lock")
+        with open(lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data, doc = _read_json(self.anchor_path)
+            if data is not None:
+                try:
+                    current, _ = self._key.check_anchor(doc)
+                except AuditTampered:
+                    current = -1  # unreadable: the next append's check decides
+                if current >= seq and (seq > 0 or current > 0):
+                    return  # never move the anchor backwards
+            text = json.dumps(self._key.sign_anchor(seq, digest), sort_keys=True).encode()
+            tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(text)
+            os.replace(tmp, self.anchor_path)
+            self._anchor_seen = (text, seq, digest)
 
     # -- writer thread -------------------------------------------------------------------------
     def _submit(
@@ -172,6 +495,10 @@ class AuditLog:
     def _commit(self, batch: list[tuple[dict[str, Any], Callable[..., None]]]) -> None:
         try:
             seqs = self._write(batch)
+            if self._head is not None:
+                # the anchor covers the commit before anyone is answered
+                self._write_anchor(*self._head)
+            self.failed = None
         except BaseException as exc:  # noqa: BLE001 - reported to every waiting caller
             self.failed = exc
             for _, done in batch:
@@ -189,11 +516,7 @@ class AuditLog:
                 loop.call_soon_threadsafe(_settle_many, items)
             except RuntimeError:  # the loop was closed: nobody is waiting any more
                 pass
-        # the entries are durable now; the head record (tail-truncation evidence) follows,
-        # off the clients' critical path
-        if self._secret is not None and self._head is not None:
-            self._write_head(self._secret, *self._head)
-        # WAL checkpoints also happen here, after the answers, instead of inside a commit
+        # WAL checkpoints happen here, after the answers, instead of inside a commit
         self._commits += 1
         if self._commits % 256 == 0:
             try:
@@ -205,38 +528,23 @@ class AuditLog:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute(
-                "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+            seq, prev = self._verified_tail(db)
             rows = []
             seqs = []
             for entry, _ in batch:
                 seq += 1
                 text = canonical({**entry, "seq": seq, "prev": prev})
                 digest = chain_hash(prev, text)
-                rows.append((seq, text, prev, digest))
+                rows.append((seq, text, prev, digest, self._key.mac(seq, digest)))
                 seqs.append(seq)
                 prev = digest
-            db.executemany("INSERT INTO audit VALUES (?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         self._head = (seq, prev)
         return seqs
-
-    def _write_head(self, secret: bytes, seq: int, digest: str) -> None:
-        lock_path = self.head_path.with_name(self.head_path.name + ".lock")
-        with open(lock_path, "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            current = read_head(self.head_path)
-            if current is not None and int(current.get("seq", 0)) >= seq:
-                return
-            doc = {"seq": seq, "hash": digest, "mac": _head_mac(secret, seq, digest)}
-            tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(doc), encoding="ascii")
-            os.replace(tmp, self.head_path)
 
 
 class _LoopWaiter:
@@ -270,21 +578,14 @@ def _settle(fut: asyncio.Future[int], seq: int | None, exc: BaseException | None
         fut.set_result(int(seq or 0))
 
 
-def read_head(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(path.read_text(encoding="ascii"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {"invalid": True}
-    return doc if isinstance(doc, dict) else {"invalid": True}
-
-
+# -- verification ---------------------------------------------------------------------------------
 @dataclass(slots=True)
 class ChainReport:
     entries: int = 0
     last_seq: int = 0
-    head_seq: int | None = None
+    anchor_seq: int | None = None
+    checkpoint_seq: int | None = None
+    macs_checked: bool = False
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -296,7 +597,9 @@ class ChainReport:
             "ok": self.ok,
             "entries": self.entries,
             "last_seq": self.last_seq,
-            "head_seq": self.head_seq,
+            "anchor_seq": self.anchor_seq,
+            "checkpoint_seq": self.checkpoint_seq,
+            "macs_checked": self.macs_checked,
             "problems": self.problems,
         }
 
@@ -304,15 +607,27 @@ class ChainReport:
 def _open_readonly(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise InputError(f"{path}: no audit database")
-    db = sqlite3.connect(path, timeout=30)
+    # as_uri() percent-encodes, so '?' or '#' in a folder name cannot alter the URI
+    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
     db.execute("PRAGMA busy_timeout=30000")
     return db
 
 
 def iter_entries(path: Path) -> Iterator[tuple[int, str, str, str]]:
+    for seq, text, prev, digest, _mac in _iter_rows(path):
+        yield seq, text, prev, digest
+
+
+def _iter_rows(path: Path) -> Iterator[tuple[int, str, str, str, str | None]]:
     db = _open_readonly(path)
     try:
-        yield from db.execute("SELECT seq, entry, prev_hash, entry_hash FROM audit ORDER BY seq")
+        columns = {row[1] for row in db.execute("PRAGMA table_info(audit)")}
+        query = (
+            "SELECT seq, entry, prev_hash, entry_hash, mac FROM audit ORDER BY seq"
+            if "mac" in columns
+            else "SELECT seq, entry, prev_hash, entry_hash, NULL FROM audit ORDER BY seq"
+        )
+        yield from db.execute(query)
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{path}: not an audit database: {exc}") from None
     finally:
@@ -320,21 +635,50 @@ def iter_entries(path: Path) -> Iterator[tuple[int, str, str, str]]:
 
 
 def verify_chain(
-    path: Path, *, secret: bytes | None = None, max_problems: int = 100
+    path: Path,
+    *,
+    key: AuditKey,
+    anchor: Path | None,
+    checkpoint: Any = None,
+    max_problems: int = 100,
 ) -> ChainReport:
-    """Check every link of the chain and, with the secret, the head record."""
-    report = ChainReport()
+    """Check every link and entry MAC, the signed anchor and, if given, an external checkpoint.
+
+    With a public key only, entry MACs are not checked (``macs_checked`` is False); the anchor
+    and the checkpoint still are. ``anchor=None`` skips the anchor (then only a checkpoint
+    proves completeness).
+    """
+    report = ChainReport(macs_checked=key.mac_key is not None)
     prev = GENESIS
     expected_seq = 1
-    hashes: dict[int, str] = {}
-    head = read_head(path.with_name(path.name + ".head"))
-    head_seq = int(head["seq"]) if head and isinstance(head.get("seq"), int) else None
+    wanted: dict[int, str] = {}
 
     def problem(text: str) -> None:
         if len(report.problems) < max_problems:
             report.problems.append(text)
 
-    for seq, text, prev_hash, entry_hash in iter_entries(path):
+    anchored: tuple[int, str] | None = None
+    anchor_missing = False
+    if anchor is not None:
+        data, doc = _read_json(anchor)
+        anchor_missing = data is None
+        if data is not None:
+            try:
+                anchored = key.check_anchor(doc)
+                report.anchor_seq = anchored[0]
+                wanted[anchored[0]] = anchored[1]
+            except AuditTampered as exc:
+                problem(str(exc))
+    pinned: tuple[int, str] | None = None
+    if checkpoint is not None:
+        try:
+            pinned = key.check_anchor(checkpoint, "checkpoint")
+            report.checkpoint_seq = pinned[0]
+        except AuditTampered as exc:
+            problem(str(exc))
+
+    hashes: dict[int, str] = {}
+    for seq, text, prev_hash, entry_hash, mac in _iter_rows(path):
         report.entries += 1
         if seq != expected_seq:
             problem(f"seq {seq}: expected seq {expected_seq} (entries deleted or inserted)")
@@ -349,25 +693,43 @@ def verify_chain(
             problem(f"seq {seq}: entry does not name its own position (reordered or moved)")
         if chain_hash(prev_hash, text) != entry_hash:
             problem(f"seq {seq}: entry_hash does not match the entry (edited)")
-        if head_seq is not None and seq == head_seq:
+        if key.mac_key is not None and (
+            not isinstance(mac, str) or not hmac.compare_digest(mac, key.mac(seq, entry_hash))
+        ):
+            problem(f"seq {seq}: entry MAC does not verify (forged, re-chained or unkeyed)")
+        if (anchored and seq == anchored[0]) or (pinned and seq == pinned[0]):
             hashes[seq] = entry_hash
         prev = entry_hash
         expected_seq = seq + 1
         report.last_seq = seq
-    if head is not None:
-        if head.get("invalid") or head_seq is None or not isinstance(head.get("hash"), str):
-            problem("head record is unreadable")
-        else:
-            report.head_seq = head_seq
-            if secret is not None and not hmac.compare_digest(
-                str(head.get("mac", "")), _head_mac(secret, head_seq, str(head["hash"]))
-            ):
-                problem("head record MAC does not verify (forged or wrong secret)")
-            if report.last_seq < head_seq:
-                problem(
-                    f"log ends at seq {report.last_seq} but the head records seq {head_seq}: "
-                    "entries were removed from the tail"
-                )
-            elif hashes.get(head_seq) != head["hash"]:
-                problem(f"seq {head_seq}: hash differs from the recorded head")
+    if anchor_missing and report.entries:
+        problem(f"anchor {anchor} is missing: the log cannot be proven complete")
+    for what, pin in (("anchor", anchored), ("checkpoint", pinned)):
+        if pin is None or pin[0] == 0:
+            continue
+        seq, digest = pin
+        if report.last_seq < seq:
+            problem(
+                f"log ends at seq {report.last_seq} but the {what} records seq {seq}: "
+                "entries were removed from the tail"
+            )
+        elif hashes.get(seq) != digest:
+            problem(f"seq {seq}: hash differs from the {what} (log rewritten)")
+    if anchored is not None and pinned is not None and anchored[0] < pinned[0]:
+        problem(
+            f"anchor seq {anchored[0]} is older than the checkpoint seq {pinned[0]}: "
+            "log and anchor were rolled back"
+        )
     return report
+
+
+def checkpoint_export(path: Path, *, key: AuditKey, anchor: Path) -> dict[str, Any]:
+    """The signed anchor of a log that verifies, to be kept outside this host."""
+    report = verify_chain(path, key=key, anchor=anchor)
+    if not report.ok:
+        raise AuditTampered(f"{path}: refusing to checkpoint a log that does not verify")
+    _, doc = _read_json(anchor)
+    if doc is None:
+        raise AuditTampered(f"{path}: no anchor to export")
+    key.check_anchor(doc)
+    return dict(doc)

@@ -30,8 +30,17 @@ class AuthError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    name: str  # "key:<id>:<name>" or "jwt:<sub>"
+    """Who is asking. ``principals`` are the names a model's ``policy.roles`` may grant to.
+
+    Namespaced so that one kind of credential can never borrow another's grant: an API key is
+    ``key:<name>`` (and ``key:<key id>``), a JWT is ``jwt:<issuer>:<sub>`` (one issuer is
+    configured per server, so the split is never ambiguous). A token whose ``sub`` equals a
+    key's name therefore matches nothing meant for that key.
+    """
+
+    name: str  # "key:<id>:<name>" or "jwt:<issuer>:<sub>" (audit log, limits)
     grants: frozenset[tuple[str, str]]
+    principals: frozenset[str] = frozenset()
 
 
 class JwtVerifier:
@@ -117,7 +126,8 @@ class JwtVerifier:
                 if isinstance(item, str) and ":" in item:
                     model, _, role = item.partition(":")
                     grants.add((model, role))
-        return Identity(f"jwt:{sub}", frozenset(grants))
+        principal = f"jwt:{self._issuer}:{sub}"
+        return Identity(principal, frozenset(grants), frozenset({principal}))
 
 
 class Authenticator:
@@ -142,7 +152,11 @@ class Authenticator:
             record = self._keys.authenticate(token)
             if record is None:
                 raise AuthError("unknown or revoked api key")
-            return Identity(f"key:{record.key_id}:{record.name}", frozenset(record.grants))
+            return Identity(
+                f"key:{record.key_id}:{record.name}",
+                frozenset(record.grants),
+                frozenset({f"key:{record.name}", f"key:{record.key_id}"}),
+            )
         if self._jwt is None:
             raise AuthError("jwt disabled")
         return self._jwt.verify(token)

@@ -2,7 +2,9 @@
 
 Roles nest: ``admin`` implies ``infer``, which implies ``metadata``. A grant names a model or
 ``*`` (every model). Server-wide endpoints (``/v2/admin/*``, ``/metrics``) need ``admin`` on
-``*``. A model's settings may add grants for named identities (``policy.roles``).
+``*``. A model's settings may add grants for named principals (``policy.roles``), always
+namespaced: ``key:NAME`` for an API key, ``jwt:ISSUER:SUB`` for a token (see
+:class:`~mltrust.serve.Identity`); bare names are refused when the settings load.
 """
 
 from __future__ import annotations
@@ -19,15 +21,6 @@ ROLE_IMPLIES: dict[str, frozenset[str]] = {
 }
 
 
-def _short_names(identity: Identity) -> tuple[str, ...]:
-    # "key:<id>:<name>" is known by its name or id; "jwt:<sub>" by its subject
-    kind, _, rest = identity.name.partition(":")
-    if kind == "key":
-        key_id, _, name = rest.partition(":")
-        return (identity.name, name, key_id)
-    return (identity.name, rest)
-
-
 def allowed(
     identity: Identity, model: str | None, role: str, policy: ModelPolicy | None = None
 ) -> bool:
@@ -38,8 +31,9 @@ def allowed(
         if granted_model == "*" or (model is not None and granted_model == model):
             return True
     if policy is not None and model is not None and policy.roles:
-        names = _short_names(identity)
         for who, roles in policy.roles:
-            if who in names and any(role in ROLE_IMPLIES.get(r, frozenset()) for r in roles):
+            if who in identity.principals and any(
+                role in ROLE_IMPLIES.get(r, frozenset()) for r in roles
+            ):
                 return True
     return False

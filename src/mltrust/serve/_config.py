@@ -26,6 +26,11 @@ class ServerConfig:
     jwt_leeway_s: float = 30.0
     api_keys: bool = True
     audit_path: Path | None = None
+    #: Ed25519 key that MACs audit entries and signs the anchor; must lie outside the state
+    #: folder. None: ``$MLTRUST_AUDIT_KEY`` or ``$XDG_CONFIG_HOME/mltrust/audit.key`` (created).
+    audit_key: Path | None = None
+    #: Signed head of the audit log; None: ``<key folder>/audit-anchors/<db path digest>.json``.
+    audit_anchor: Path | None = None
     #: Largest request body; enforced while the body streams in (413).
     max_body_bytes: int = 4 * 1024 * 1024
     inference_threads: int = 2
@@ -38,6 +43,21 @@ class ServerConfig:
     audit_sync: str = "full"
     #: Failed authentications per second allowed from one client address (burst: twice that).
     auth_failure_rps: float = 20.0
+    #: Network bounds, enforced before any request reaches the application (serve/_net.py).
+    #: Request line plus headers, in bytes (431 above).
+    max_header_bytes: int = 16 * 1024
+    #: Header fields per request (431 above).
+    max_headers: int = 100
+    #: Seconds to receive a request's headers, from its first byte or the connection (408).
+    header_timeout_s: float = 10.0
+    #: Seconds to receive a request's body once the headers are in (408).
+    body_timeout_s: float = 30.0
+    #: Seconds an idle keep-alive connection stays open between requests.
+    keep_alive_s: float = 5.0
+    #: Open connections per process (503 above; also capped below the descriptor limit).
+    max_connections: int = 1000
+    #: Open connections per client address (503 above).
+    max_connections_per_client: int = 64
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -47,6 +67,13 @@ class ServerConfig:
             raise ConfigError("audit sync must be 'full' or 'normal'")
         if self.auth_failure_rps <= 0:
             raise ConfigError("auth failure rate must be positive")
+        if self.max_header_bytes < 1024 or self.max_headers < 8:
+            raise ConfigError("header limits must allow at least 1024 bytes and 8 fields")
+        for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ConfigError(f"{name} must be in (0, 3600] seconds")
+        if self.max_connections < 1 or self.max_connections_per_client < 1:
+            raise ConfigError("connection caps must be >= 1")
         if self.inference_threads < 1:
             raise ConfigError("inference threads must be >= 1")
         if self.jwks is not None and (not self.jwt_issuer or not self.jwt_audience):
@@ -73,7 +100,7 @@ class ServerConfig:
     @classmethod
     def from_json(cls, text: str) -> ServerConfig:
         doc = json.loads(text)
-        path_fields = ("repo", "plugin_path", "jwks", "audit_path")
+        path_fields = ("repo", "plugin_path", "jwks", "audit_path", "audit_key", "audit_anchor")
         for key in path_fields:
             if doc.get(key) is not None:
                 doc[key] = Path(doc[key])

@@ -27,9 +27,15 @@ def _json(description: str, ref: str) -> dict[str, Any]:
     }
 
 
+_RETRY = {"Retry-After": {"schema": {"type": "integer"}}}
 _AUTH_ERRORS = {
     "401": _error("Missing, malformed, expired or revoked credentials."),
     "403": _error("The identity lacks the role on this model."),
+    "429": {
+        "description": "Too many failed authentications from this client address; see Retry-After.",
+        "headers": _RETRY,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
 }
 _NAME = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}
 _VERSION = {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -47,6 +53,24 @@ def _model_ops(with_version: bool) -> dict[str, dict[str, Any]]:
                 "parameters": params,
                 "responses": {
                     "200": _json("Model metadata.", "ModelMetadata"),
+                    **_AUTH_ERRORS,
+                    "404": _error("Unknown model or version."),
+                    "405": _error("Method not allowed."),
+                    "503": _error("The model was refused at admission."),
+                },
+            }
+        },
+        prefix + "/stats": {
+            "get": {
+                "operationId": "modelStatistics" + ("Version" if with_version else ""),
+                "summary": "Model statistics (this worker)" + suffix,
+                "parameters": params,
+                "responses": {
+                    "200": {
+                        "description": "Success and failure counts and times (Triton's "
+                        "statistics extension).",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
                     **_AUTH_ERRORS,
                     "404": _error("Unknown model or version."),
                     "405": _error("Method not allowed."),
@@ -87,14 +111,17 @@ def _model_ops(with_version: bool) -> dict[str, dict[str, Any]]:
                     **_AUTH_ERRORS,
                     "404": _error("Unknown model or version."),
                     "405": _error("Method not allowed."),
+                    "408": _error("Headers or body not received in time (connection closed)."),
                     "413": _error("Request body larger than the server's limit."),
+                    "431": _error("Request headers too large or too many (connection closed)."),
                     "422": _error(
                         "Inputs do not match the model's schema (names, shapes, datatypes, "
                         "NaN/inf, value ranges) or a blocking detector refused them."
                     ),
                     "429": {
-                        "description": "Rate limit, quota or extraction block; see Retry-After.",
-                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "description": "Rate limit (rows or bytes), quota, extraction block or too "
+                        "many failed authentications; see Retry-After.",
+                        "headers": _RETRY,
                         "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                         },
@@ -151,11 +178,42 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("Server metadata.", "ServerMetadata"),
                         "401": _AUTH_ERRORS["401"],
+                        "429": _AUTH_ERRORS["429"],
                     },
                 }
             },
             **_model_ops(False),
             **_model_ops(True),
+            "/v2/repository/index": {
+                "post": {
+                    "operationId": "repositoryIndex",
+                    "summary": "Models the caller may see (metadata role); reasons need admin",
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"ready": {"type": "boolean"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "name, version, state (READY/UNAVAILABLE), reason.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "array", "items": {"type": "object"}}
+                                }
+                            },
+                        },
+                        "400": _error("Malformed request body."),
+                        **_AUTH_ERRORS,
+                        "405": _error("Method not allowed."),
+                    },
+                }
+            },
             "/v2/admin/models": {
                 "get": {
                     "operationId": "adminModels",

@@ -1,4 +1,16 @@
-"""Token buckets (per identity and model, per model) and fixed-window quotas.
+"""Token buckets (per identity and model, per model) and fixed-window quotas that count work.
+
+A request costs what it asks for: one token per **row** (prediction) in its batch, and, where a
+bytes limit is set, one token per body byte. A single request may cost more than the bucket
+holds: it is admitted when the bucket holds at least one token and leaves the bucket in debt,
+so the identity waits until the debt is repaid (``cost / rate`` seconds). The long-run rate is
+therefore the configured rows per second however the rows are batched; 4,096 rows in one
+request at 2 requests/s is no longer 8,192 rows/s.
+
+Two steps per request: :meth:`TokenBuckets.peek` before the body is read (an identity in debt
+is refused without reading its body), then :meth:`TokenBuckets.take` with the real cost once
+the rows are known. ``take`` runs on the event loop thread without awaiting, so concurrent
+requests cannot all pass one check.
 
 State lives in this process: with ``--workers N`` each worker enforces its own buckets, so the
 effective limit is up to N times the configured one (documented; shared limits need an external
@@ -19,22 +31,39 @@ class TokenBuckets:
         self._state: OrderedDict[object, tuple[float, float]] = OrderedDict()
         self._max = max_keys
 
-    def take(self, key: object, rate: float, burst: float, now: float | None = None) -> float:
-        """Take one token; 0.0 when allowed, else the seconds until a token is available."""
-        now = time.monotonic() if now is None else now
+    def _tokens(self, key: object, rate: float, burst: float, now: float) -> float:
         state = self._state.get(key)
         if state is None:
-            tokens = burst
-            if len(self._state) >= self._max:
-                self._state.popitem(last=False)
-        else:
-            tokens, last = state
-            tokens = min(burst, tokens + (now - last) * rate)
-            self._state.move_to_end(key)
+            return burst
+        tokens, last = state
+        return min(burst, tokens + (now - last) * rate)
+
+    def peek(self, key: object, rate: float, burst: float, now: float | None = None) -> float:
+        """0.0 when the bucket holds a token (nothing taken), else seconds until it does."""
+        now = time.monotonic() if now is None else now
+        tokens = self._tokens(key, rate, burst, now)
         if tokens >= 1.0:
-            self._state[key] = (tokens - 1.0, now)
             return 0.0
+        return math.inf if rate <= 0 else (1.0 - tokens) / rate
+
+    def take(
+        self,
+        key: object,
+        rate: float,
+        burst: float,
+        now: float | None = None,
+        cost: float = 1.0,
+    ) -> float:
+        """Take ``cost`` tokens (debt allowed); 0.0 when allowed, else seconds to wait."""
+        now = time.monotonic() if now is None else now
+        if key not in self._state and len(self._state) >= self._max:
+            self._state.popitem(last=False)
+        tokens = self._tokens(key, rate, burst, now)
         self._state[key] = (tokens, now)
+        self._state.move_to_end(key)
+        if tokens >= 1.0:
+            self._state[key] = (tokens - max(cost, 0.0), now)
+            return 0.0
         if rate <= 0:
             return math.inf
         return (1.0 - tokens) / rate
@@ -42,23 +71,41 @@ class TokenBuckets:
 
 class Quota:
     def __init__(self, *, max_keys: int = 100_000) -> None:
-        self._state: OrderedDict[object, tuple[int, int]] = OrderedDict()
+        self._state: OrderedDict[object, tuple[float, int]] = OrderedDict()
         self._max = max_keys
 
-    def take(self, key: object, limit: int, window_s: float, now: float | None = None) -> float:
-        """Count one request; 0.0 when within quota, else seconds until the window resets."""
+    def _count(self, key: object, window: int) -> float:
+        state = self._state.get(key)
+        return state[0] if state is not None and state[1] == window else 0.0
+
+    def peek(self, key: object, limit: int, window_s: float, now: float | None = None) -> float:
+        """0.0 while the window has room (nothing counted), else seconds until it resets."""
         now = time.time() if now is None else now
         window = int(now // window_s)
-        count_window = self._state.get(key)
-        if count_window is None or count_window[1] != window:
-            count = 0
-            if count_window is None and len(self._state) >= self._max:
-                self._state.popitem(last=False)
-        else:
-            count = count_window[0]
-            self._state.move_to_end(key)
-        if count >= limit:
-            self._state[key] = (count, window)
+        if self._count(key, window) >= limit:
             return (window + 1) * window_s - now
-        self._state[key] = (count + 1, window)
+        return 0.0
+
+    def take(
+        self,
+        key: object,
+        limit: int,
+        window_s: float,
+        now: float | None = None,
+        cost: float = 1.0,
+    ) -> float:
+        """Count ``cost`` (rows); 0.0 when the window had room, else seconds until it resets.
+
+        A request admitted with room left may overrun the limit; the window is then closed.
+        """
+        now = time.time() if now is None else now
+        window = int(now // window_s)
+        if key not in self._state and len(self._state) >= self._max:
+            self._state.popitem(last=False)
+        count = self._count(key, window)
+        self._state[key] = (count, window)
+        self._state.move_to_end(key)
+        if count >= limit:
+            return (window + 1) * window_s - now
+        self._state[key] = (count + max(cost, 0.0), window)
         return 0.0

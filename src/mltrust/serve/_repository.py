@@ -6,8 +6,10 @@ For each folder under the repository (hidden folders skipped), in this order:
 2. the artifact's SHA-256 is taken;
 3. the whole folder is scanned (``mltrust.scan``); any finding at ``fail_on`` (medium) or above,
    or an unreadable file, refuses the model;
-4. the folder's signature (``mltrust.attest``) must verify against a trusted key, unless
-   ``allow_unsigned`` (development only; warned at every start);
+4. the folder's signature (``mltrust.attest``) must verify against a trusted key, and be for
+   the model this folder holds: the signed model name must equal the folder's name (or the
+   name ``signed_names`` maps the folder to), so another model signed by the same key cannot
+   be dropped in its place; unless ``allow_unsigned`` (development only; warned at every start);
 5. optionally a ``mltrust check`` profile (``mltrust.policy``) must pass;
 6. the artifact bytes are read once; their SHA-256 must equal step 2's (no swap during
    admission); the runtime loads *those bytes* (joblib only through ``mltrust.safeload``).
@@ -53,6 +55,8 @@ class AdmissionOptions:
     allow_unsigned: bool = False
     plugin_path: Path | None = None
     check_profile: str | None = None
+    #: folder name -> the signed model name expected there (default: the folder's own name).
+    signed_names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -121,8 +125,9 @@ def _verify_signature(settings: ModelSettings, options: AdmissionOptions) -> Any
         raise _Refused(
             "signature required but signing support (mltrust.attest) is unavailable"
         ) from None
+    expected = dict(options.signed_names).get(settings.folder.name, settings.folder.name)
     try:
-        return attest.verify(settings.folder, key=keys)
+        return attest.verify(settings.folder, key=keys, name=expected)
     except Error as exc:
         raise _Refused(f"signature invalid: {str(exc).splitlines()[0]}") from None
 
@@ -221,7 +226,13 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
         )
         model.detectors = tuple(build_detector(settings.folder, d) for d in policy.detectors)
         if policy.extraction.enabled:
-            model.extraction = ExtractionMonitor(policy.extraction)
+            ranged = [i for i in inputs if i.min is not None and i.max is not None]
+            model.extraction = ExtractionMonitor(
+                policy.extraction,
+                ranges=(np.asarray(ranged[0].min), np.asarray(ranged[0].max))
+                if len(inputs) == 1 and ranged
+                else None,
+            )
         model.metadata = _metadata(model, runtime, settings)
         model.outputs = runtime.default_outputs()
         model.output_names = frozenset(o.name for o in runtime.output_specs())
@@ -259,8 +270,21 @@ def load_repository(repo: Path, options: AdmissionOptions) -> dict[str, ServedMo
             "--allow-unsigned: models are served WITHOUT signature verification (development only)"
         )
     models: dict[str, ServedModel] = {}
+    unsettled: dict[str, ServedModel] = {}
     for folder in sorted(p for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if folder.is_symlink() or find_settings_file(folder) is None:
+            # reported, not skipped: an operator who forgot the settings file sees why the
+            # model is not served (503 for it, the reason at /v2/admin/models and in the log)
+            what = (
+                "the model folder is a symbolic link"
+                if folder.is_symlink()
+                else "no settings file (mltrust-model.yaml/.json or model-settings.json)"
+            )
+            model = ServedModel(name=folder.name, folder=folder, reason=f"refused: {what}")
+            log.warning(
+                "model folder refused", extra={"fields": {"folder": folder.name, "reason": what}}
+            )
+            unsettled[model.name] = model
             continue
         model = admit_model(folder, options)
         if model.name in models:
@@ -269,6 +293,8 @@ def load_repository(repo: Path, options: AdmissionOptions) -> dict[str, ServedMo
             models[f"{model.name}@{folder.name}"] = model
             continue
         models[model.name] = model
+    for name, model in unsettled.items():
+        models.setdefault(name, model)
     return models
 
 

@@ -14,7 +14,7 @@ Two shapes are accepted:
     outputs:
       - {name: predict, datatype: INT64, shape: [-1]}
     policy:
-      roles: {alice: [infer]}          # extra grants for JWT subjects / key names
+      roles: {"key:alice": [infer]}    # extra grants: key:NAME or jwt:ISSUER:SUB
       rate_limit: {identity_rps: 50, identity_burst: 100, model_rps: 1000, model_burst: 2000}
       quota: {requests: 100000, window_s: 86400}
       output: {top_k: 1, round: 2}
@@ -98,15 +98,20 @@ class TensorSpec:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSettings:
+    """Token buckets counted in rows (predictions): a request of n rows costs n tokens."""
+
     identity_rps: float = 100.0
     identity_burst: float = 200.0
     model_rps: float = 10_000.0
     model_burst: float = 20_000.0
+    #: Request-body bytes per second per identity and model (0: no bytes limit).
+    identity_bytes_per_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class QuotaSettings:
-    #: Requests one identity may make to this model per window; 0 disables the quota.
+    #: Rows (predictions) one identity may request from this model per window; 0: no quota.
+    #: (The key keeps its historical name; a request of n rows counts n.)
     requests: int = 0
     window_s: float = 86_400.0
 
@@ -127,6 +132,12 @@ class ExtractionSettings:
     min_samples: int = 50
     history: int = 512
     max_identities: int = 10_000
+    #: In block mode, seconds an identity stays blocked after an alert (the Retry-After sent).
+    block_s: float = 60.0
+    #: Uniform-sampling test: alert when every feature is within uniform_c/sqrt(n) (KS) of
+    #: uniform on its declared range; 0 disables it. Needs min/max on the input.
+    uniform_c: float = 1.63
+    uniform_min_rows: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +291,12 @@ def _policy(doc: dict[str, Any], where: Path) -> ModelPolicy:
             r in ("infer", "metadata", "admin") for r in granted
         ):
             raise ConfigError(f"{where}: roles of {who!r} must be a list of infer/metadata/admin")
+        kind, _, rest = str(who).partition(":")
+        if kind not in ("key", "jwt") or not rest or (kind == "jwt" and ":" not in rest):
+            raise ConfigError(
+                f"{where}: policy.roles names a principal as 'key:NAME' or 'jwt:ISSUER:SUB', "
+                f"not {who!r} (a bare name would match API keys and JWT subjects alike)"
+            )
         roles.append((str(who), tuple(granted)))
     rl = _mapping(doc, "rate_limit", where)
     rate = RateLimitSettings(
@@ -287,6 +304,7 @@ def _policy(doc: dict[str, Any], where: Path) -> ModelPolicy:
         identity_burst=_number(rl, "identity_burst", 200.0, where, lo=1),
         model_rps=_number(rl, "model_rps", 10_000.0, where),
         model_burst=_number(rl, "model_burst", 20_000.0, where, lo=1),
+        identity_bytes_per_s=_number(rl, "identity_bytes_per_s", 0.0, where),
     )
     q = _mapping(doc, "quota", where)
     quota = QuotaSettings(
@@ -305,6 +323,9 @@ def _policy(doc: dict[str, Any], where: Path) -> ModelPolicy:
         min_samples=max(3, int(_number(e, "min_samples", 50, where))),
         history=max(8, int(_number(e, "history", 512, where))),
         max_identities=max(1, int(_number(e, "max_identities", 10_000, where))),
+        block_s=_number(e, "block_s", 60.0, where, lo=1),
+        uniform_c=_number(e, "uniform_c", 1.63, where),
+        uniform_min_rows=max(10, int(_number(e, "uniform_min_rows", 100, where))),
     )
     detectors: list[DetectorSettings] = []
     raw_detectors = doc.get("detectors") or []

@@ -8,12 +8,23 @@ from mltrust.serve._settings import TensorSpec
 
 __all__ = ["CompiledSchema", "ValidationFailed"]
 
-_FLOAT_TYPES = {"FP16", "FP32", "FP64"}
+_FLOAT_TYPES = {"FP16", "BF16", "FP32", "FP64"}
 _INT_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}
 
 
 class ValidationFailed(ValueError):
-    """Input does not match the schema. The message is safe to return to the client."""
+    """Input does not match the schema. The message is safe to return to the client.
+
+    ``detail`` may say more (which feature, which side of its training range): it goes to the
+    audit log, and to callers who hold ``admin`` on the model. A plain caller learns only
+    "out of range": naming the feature and bound would let a dozen queries binary-search a
+    training minimum per feature (the accept/refuse answer itself still leaks a widened bound;
+    ``range_margin`` blurs it).
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 class _Input:
@@ -44,12 +55,22 @@ class CompiledSchema:
         #: MLServer-style models accept one input under any name.
         self._any_name = any_name and len(self._inputs) == 1
 
+    @property
+    def single_input(self) -> str | None:
+        """The name of the model's only input, if it has exactly one."""
+        return self._inputs[0].name if len(self._inputs) == 1 else None
+
     def validate(self, inputs: dict[str, np.ndarray], datatypes: dict[str, str]) -> int:
         """Check inputs in place; return the batch size (rows)."""
         if self._any_name:
             if len(inputs) != 1:
                 raise ValidationFailed("this model takes exactly one input")
-            pairs = [(self._inputs[0], next(iter(inputs)))]
+            given = next(iter(inputs))
+            own = self._inputs[0].name
+            if given != own:  # the runtime looks the tensor up by its own name
+                inputs[own] = inputs.pop(given)
+                datatypes[own] = datatypes.pop(given)
+            pairs = [(self._inputs[0], own)]
         else:
             expected = {i.name for i in self._inputs}
             if set(inputs) != expected:
@@ -126,5 +147,6 @@ class CompiledSchema:
         if bad.any():
             col = int(np.argwhere(bad)[0][-1]) if arr.ndim == 2 else 0
             raise ValidationFailed(
-                f"input {name!r}: feature {col} outside the range seen in training"
+                f"input {name!r}: value out of range",
+                f"input {name!r}: feature {col} outside the range seen in training",
             )

@@ -6,9 +6,25 @@ and memo - but with symbolic values (:mod:`._values`). Imports are judged by
 they are met, so a payload followed by garbage is still reported (it would run before the parse
 error). Large strings and byte strings are skipped by offset.
 
+How each global is *used* is judged too (:mod:`._allowlist`): a class allowlisted as a type
+may be rebuilt (NEWOBJ, ``copyreg._reconstructor``/``__newobj__``, a call without arguments)
+but calling it with pickle-supplied arguments is reported; a value is never called; a callable
+is judged by its arguments. Allowed functions that call one of their arguments
+(``_rebuild_from_type_v2``, NumPy's random-state constructors) have that inner call judged as
+if the pickle made it. *Restricted* callables - nested deserialisers such as
+``torch.storage._load_from_bytes`` and ``getattr`` - are acceptable only as the callable of a
+checked direct call; once one is imported, every value stored into a container, BUILD state,
+argument or the result is checked for it (wherever it flows, including through the memo), and
+a flow anywhere else is reported. What is NOT followed: what a listed class's own methods do
+with its state after loading (``__setstate__`` implementations are reviewed instead, see
+``tests/test_pickle_allowlist.py``).
+
 joblib files are pickles with raw array bytes written after each ``NumpyArrayWrapper``'s BUILD;
 the machine computes the size of that data from the wrapper's state and skips it (or analyses
-the nested pickle of an object array), then goes on with the outer pickle.
+the nested pickle of an object array), then goes on with the outer pickle. Whether NumPy will
+unpickle that data is decided the way NumPy decides it - by the dtype flags in the pickled
+state - and a dtype whose fields hold objects under flags that say otherwise (NumPy would read
+raw bytes as object pointers) is reported.
 """
 
 from __future__ import annotations
@@ -26,12 +42,8 @@ from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
 from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
-from mltrust.scan._pickle._policy import (
-    CONSTANT_ARGS_ONLY,
-    EXTERNAL_ARRAY_WRAPPERS,
-    GlobalVerdict,
-    judge_global,
-)
+from mltrust.scan._pickle._allowlist import Allowed, Check, Use
+from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
 from mltrust.scan._pickle._values import MAX_ITEMS, Blob, Global, Obj, SDict, SList, SSet, Unknown
 
 if TYPE_CHECKING:
@@ -68,11 +80,29 @@ _NESTED_LOADERS = frozenset(
         "numpy:loads",
     }
 )
-#: Names of the allowed call targets that :func:`_new_machine`'s ``call`` checks further (each
-#: target has one colon, so ``module:name`` can only match when ``name`` is one of these).
-_SPECIAL_CALL_NAMES = frozenset(
-    t.partition(":")[2] for t in CONSTANT_ARGS_ONLY | EXTERNAL_ARRAY_WRAPPERS
+#: Allowlist checks whose callables may only be called directly (never stored or passed on).
+_RESTRICTED_CHECKS = frozenset({Check.NESTED_BYTES})
+#: Bases ``copyreg._reconstructor`` may use: ``base.__init__(obj, state)`` of a built-in type
+#: only fills a built-in container from data.
+_RECONSTRUCTOR_BASES = frozenset(
+    f"builtins:{n}"
+    for n in (
+        "object",
+        "dict",
+        "list",
+        "set",
+        "frozenset",
+        "tuple",
+        "int",
+        "float",
+        "complex",
+        "str",
+        "bytes",
+        "bytearray",
+    )
 )
+#: Used as ``Global.entry`` for ``getattr`` (restricted: see ``call``).
+_GETATTR = "getattr"
 _SPECIAL_STATE_KEYS = frozenset(
     {
         "__reduce__",
@@ -292,6 +322,8 @@ class _Analyser:
         self.max_marks: int = max(64, limits.max_nesting_depth * 50)
         self.opcodes = 0
         self.imports: dict[str, None] = {}
+        #: ``module:qualname`` -> how the pickle used it (type/new/call/arg/value), for facts.
+        self.uses: dict[str, set[str]] = {}
         self.verdicts = _verdict_cache(ctx.config.allow_globals)
         self.reported: set[tuple[str, str, bool]] = set()
         self.once: set[str] = set()
@@ -336,6 +368,15 @@ class _Analyser:
             confidence=confidence,
             extra={"target": f"{g.module}:{g.name}", "context": self.context},
         )
+
+    def use(self, g: Global, how: str) -> None:
+        """Record how the pickle used ``g`` (facts only; the checks are in ``call``)."""
+        kinds = self.uses.get(g.target)
+        if kinds is None:
+            if len(self.uses) >= _MAX_FACT_IMPORTS:
+                return
+            kinds = self.uses[g.target] = set()
+        kinds.add(how)
 
     def finding(
         self,
@@ -394,6 +435,12 @@ class _Analyser:
                     break
                 if imp not in facts:
                     facts.append(imp)
+        uses = self.ctx.facts.setdefault("pickle_uses", {})
+        if isinstance(uses, dict):
+            for target, kinds in self.uses.items():
+                if target in uses or len(uses) < _MAX_FACT_IMPORTS:
+                    known = uses.setdefault(target, [])
+                    uses[target] = sorted(set(known) | kinds)
         return PickleSummary(pos, streams, self.opcodes, imports, complete)
 
     # ------------------------------------------------------------------ one stream
@@ -463,6 +510,10 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     metastack: list[list[object]] = []
     memo: dict[int, object] = {}
     pending: dict[tuple[str, str], Global] = {}
+    getattrs: list[Global] = []
+    #: Set once a restricted global (nested loader, getattr) is imported: from then on values
+    #: stored into containers, states and arguments are checked for it.
+    track = False
     op_pos = 0  # offset of the current opcode (for findings)
     op_index = 0  # index of the current opcode (for findings)
     max_marks = 0
@@ -506,20 +557,84 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return items
 
     def do_import(module: str, name: str, offset: int, index: int) -> Global:
+        nonlocal track
         target = f"{module}:{name}"
         an.imports[target] = None
         v = an.verdict(module, name)
-        g = Global(module, name, offset, index, v.allowed)
+        entry = v.entry
+        restricted = False
+        if entry is not None and entry.check in _RESTRICTED_CHECKS:
+            restricted = True
+        elif not v.allowed and name == "getattr" and module in _BUILTINS_MODULES:
+            restricted = True
+            getattrs.append(g := Global(module, name, offset, index, False, _GETATTR, True))
+            track = True
+            return g
+        g = Global(module, name, offset, index, v.allowed, entry, restricted)
+        if restricted:
+            track = True
         if not v.allowed and (module, name) not in pending:
             pending[(module, name)] = g
+        if entry is not None and entry.check is Check.EXTERNAL_FILE:
+            an.finding(
+                R.JOBLIB_EXTERNAL_ARRAY,
+                f"{module}.{name} loads an array from another file named in the pickle "
+                "(legacy joblib < 0.10); that file is read with pickle enabled",
+                offset,
+                index,
+                once="external-array",
+            )
         return g
 
-    def call(func: object, args: object, how: str) -> object:
+    # ------------------------------------------------------------- how values flow
+    def escape(g: Global, how: str) -> None:
+        """A restricted global flowed somewhere other than a checked direct call."""
+        if g.escaped:
+            return
+        g.escaped = True
+        an.use(g, "value")
+        if g.entry is _GETATTR:
+            an.report_global(g, f"{how}:", g.offset, g.index)
+            return
+        an.finding(
+            R.CALLABLE_FLOW,
+            f"{g.module}.{g.name} ({g.entry.reason if isinstance(g.entry, Allowed) else ''}) "
+            f"{how}; it may later be called with data the scanner did not check",
+            op_pos,
+            op_index,
+        )
+
+    def flows(value: object, how: str, depth: int = 0) -> None:
+        """Check a value stored into a container, state or argument (tuples recursively)."""
+        if isinstance(value, Global):
+            if value.restricted:
+                escape(value, how)
+        elif type(value) is tuple and depth < 32:
+            for item in value:
+                if isinstance(item, (Global, tuple)):
+                    flows(item, how, depth + 1)
+
+    def flows_all(values: list[object] | tuple[object, ...], how: str) -> None:
+        if track:
+            for v in values:
+                if isinstance(v, (Global, tuple)):
+                    flows(v, how)
+
+    def unvetted(g: Global, how: str, why: str) -> None:
+        offset, index = op_pos, op_index
+        an.finding(
+            R.UNVETTED_USE,
+            f"{how} calls {g.module}.{g.name} with pickle-supplied arguments, but it is "
+            f"allowlisted only {why}",
+            offset,
+            index,
+        )
+
+    def call(func: object, args: object, how: str, depth: int = 0) -> object:
         offset, index = op_pos, op_index
         if isinstance(func, Global):
             if (
-                func.name == "getattr"
-                and func.module in _BUILTINS_MODULES
+                func.entry is _GETATTR
                 and isinstance(args, tuple)
                 and len(args) == 2
                 and isinstance(args[0], Global)
@@ -529,32 +644,23 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 # ``getattr(Class, "name")`` with an allowlisted class and a constant name is how
                 # pickle reduces methods (zoneinfo.ZoneInfo._unpickle): judge the method it
                 # reaches, ``module:Class.name``, instead of getattr itself.
-                pending.pop((func.module, func.name), None)
+                func.safe += 1
+                an.use(func, "call")
                 owner: Global = args[0]
                 reached = do_import(owner.module, f"{owner.name}.{args[1]}", offset, index)
                 if not reached.allowed:
                     an.report_global(reached, f"{how} calls getattr, reaching", offset, index)
                     pending.pop((reached.module, reached.name), None)
                 return reached
+            an.use(func, "new" if how.startswith("NEWOBJ") else "call")
             if not func.allowed:
                 target = func.target
                 an.report_global(func, f"{how} calls", offset, index)
                 pending.pop((func.module, func.name), None)
                 if target in _NESTED_LOADERS:
                     nested(args, offset, index, target)
-            elif func.name in _SPECIAL_CALL_NAMES:
-                target = func.target
-                if target in CONSTANT_ARGS_ONLY:
-                    check_constant_args(func, args, how, offset, index)
-                elif target in EXTERNAL_ARRAY_WRAPPERS:
-                    an.finding(
-                        R.JOBLIB_EXTERNAL_ARRAY,
-                        f"{how} creates {func.module}.{func.name}, which loads an array from "
-                        "a separate file",
-                        offset,
-                        index,
-                        once="external-array",
-                    )
+            else:
+                judge_call(func, args, how, depth)
         elif isinstance(func, (Obj, Unknown)):
             an.finding(
                 R.BAD_CALL_ARGUMENT,
@@ -566,9 +672,153 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             raise fail(f"{how} on a non-callable {_describe(func)}")
         return Obj(func, args)
 
+    def record_args(args: object) -> None:
+        if isinstance(args, tuple):
+            for a in args:
+                if isinstance(a, Global):
+                    an.use(a, "arg")
+
+    def judge_call(g: Global, args: object, how: str, depth: int) -> None:
+        """An allowed global called with ``args``: judged by its entry's use and check."""
+        entry = g.entry
+        if not isinstance(entry, Allowed):
+            return
+        record_args(args)
+        if how.startswith("NEWOBJ"):
+            # cls.__new__(cls, *args): no constructor runs; the state comes by BUILD.
+            flows(args, f"is passed to {g.module}.{g.name}.__new__")
+            return
+        no_args = args == () or (isinstance(args, tuple) and not args)
+        if entry.use is Use.TYPE:
+            if not no_args:
+                unvetted(g, how, "as a type rebuilt from BUILD state (its constructor would run)")
+            return
+        if entry.use is Use.VALUE:
+            unvetted(g, how, "as a value (it is never called by a real pickle)")
+            return
+        check = entry.check
+        offset, index = op_pos, op_index
+        if depth > 8:
+            raise _Limit("callables nested more than 8 deep")
+        if check is Check.DATA:
+            flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CONSTANT_STR or check is Check.NESTED_BYTES:
+            check_constant_args(g, args, how, offset, index)
+        elif check is Check.RECONSTRUCTOR:
+            check_reconstructor(g, args, how)
+        elif check is Check.NEWOBJ:
+            if isinstance(args, tuple) and args and isinstance(args[0], Global):
+                an.use(args[0], "new")
+            flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CALLS_FIRST:
+            # _rebuild_from_type_v2(func, new_type, args, state): func(*args)
+            if isinstance(args, tuple) and len(args) >= 3:
+                inner = args[2] if isinstance(args[2], tuple) else (Unknown("arguments"),)
+                flows(args[1:], f"is passed to {g.module}.{g.name}")
+                call(args[0], inner, f"{how} via {g.module}.{g.name}", depth + 1)
+            else:
+                flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CALLS_SECOND:
+            # __randomstate_ctor(name, ctor): ctor(name)
+            if isinstance(args, tuple) and len(args) >= 2:
+                flows(args[2:], f"is passed to {g.module}.{g.name}")
+                call(args[1], (args[0],), f"{how} via {g.module}.{g.name}", depth + 1)
+            else:
+                flows(args, f"is passed to {g.module}.{g.name}")
+        elif check is Check.CALLS_ARG_NO_ARGS:
+            # __bit_generator_ctor(cls): cls() when cls is a type
+            for a in args if isinstance(args, tuple) else ():
+                if isinstance(a, Global):
+                    call(a, (), f"{how} via {g.module}.{g.name}", depth + 1)
+        elif check is Check.PARTIAL:
+            if isinstance(args, tuple) and args:
+                check_partial_func(args[0], how)
+                flows(args[1:], f"is bound by {g.module}.{g.name}")
+            else:
+                an.finding(
+                    R.BAD_CALL_ARGUMENT,
+                    f"{how} calls functools.partial without a function",
+                    offset,
+                    index,
+                )
+        elif check is Check.EXTERNAL_FILE:
+            flows(args, f"is passed to {g.module}.{g.name}")
+
+    def check_partial_func(func: object, how: str) -> None:
+        ok = (
+            isinstance(func, Global)
+            and func.allowed
+            and not func.restricted
+            and isinstance(func.entry, Allowed)
+        )
+        if ok:
+            an.use(cast("Global", func), "arg")
+            return
+        an.finding(
+            R.BAD_CALL_ARGUMENT,
+            f"{how} binds functools.partial to {_describe(func)}, which is not an allowlisted "
+            "function",
+            op_pos,
+            op_index,
+            severity=Severity.HIGH,
+        )
+
+    def check_reconstructor(g: Global, args: object, how: str) -> None:
+        offset, index = op_pos, op_index
+        ok = isinstance(args, tuple) and len(args) == 3 and isinstance(args[0], Global)
+        if ok:
+            cls, base, state = cast("tuple[Global, object, object]", args)
+            an.use(cls, "new")
+            if not cls.allowed:
+                an.report_global(cls, f"{how} rebuilds", cls.offset, cls.index)
+                pending.pop((cls.module, cls.name), None)
+            if cls.restricted:
+                escape(cls, f"is passed to {g.module}.{g.name}")
+            base_ok = (
+                isinstance(base, Global)
+                and ":".join(canonical(base.module, base.name)) in _RECONSTRUCTOR_BASES
+            )
+            if base_ok and cast("Global", base).name == "object" and state is not None:
+                base_ok = False
+            if base_ok:
+                an.use(cast("Global", base), "arg")
+                flows(state, f"is passed to {g.module}.{g.name}")
+                return
+        an.finding(
+            R.BAD_CALL_ARGUMENT,
+            f"{how} calls copyreg._reconstructor with {_describe(args)}: only "
+            "(class, object, None) or a built-in base type rebuilds an object without running "
+            "other code",
+            offset,
+            index,
+        )
+
+    def latin1_constant(value: object) -> bytes | None:
+        """Protocol 2 writes bytes as ``_codecs.encode(text, "latin1")``: the constant bytes."""
+        if not (
+            isinstance(value, Obj)
+            and isinstance(value.func, Global)
+            and value.func.target == "_codecs:encode"
+            and isinstance(value.args, tuple)
+            and len(value.args) == 2
+            and value.args[1] in ("latin1", "latin-1")
+        ):
+            return None
+        text = value.args[0]
+        if isinstance(text, Blob) and text.kind == "str":
+            if text.length > an.config.limits.max_member_bytes:
+                return None
+            text = str(mv[text.offset : text.offset + text.length], "utf-8", "surrogatepass")
+        if type(text) is not str:
+            return None
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+
     def check_constant_args(func: Global, args: object, how: str, o: int, i: int) -> None:
         target = func.target
-        if target == "_codecs:encode":
+        if func.entry is not None and cast("Allowed", func.entry).check is Check.CONSTANT_STR:
             ok = (
                 isinstance(args, tuple)
                 and 1 <= len(args) <= 2
@@ -577,22 +827,28 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             if not ok:
                 an.finding(
                     R.BAD_CALL_ARGUMENT,
-                    f"{how} calls _codecs.encode with non-constant arguments ({_describe(args)})",
+                    f"{how} calls {func.module}.{func.name} with non-constant arguments "
+                    f"({_describe(args)})",
                     o,
                     i,
                 )
             return
-        # torch.storage._load_from_bytes: torch.load on embedded bytes.
+        # A nested deserialiser (torch.storage._load_from_bytes): torch.load on embedded bytes.
         payload = args[0] if isinstance(args, tuple) and len(args) == 1 else None
-        if isinstance(payload, (bytes, Blob)) and (
+        encoded = latin1_constant(payload)
+        if encoded is not None:
+            func.safe += 1
+            nested((encoded,), o, i, target)
+        elif isinstance(payload, (bytes, Blob)) and (
             not isinstance(payload, Blob) or payload.kind == "bytes"
         ):
+            func.safe += 1
             nested(args, o, i, target)
         else:
             an.finding(
                 R.BAD_CALL_ARGUMENT,
                 f"{how} calls {func.module}.{func.name} on a value computed at load time "
-                f"({_describe(payload)})",
+                f"({_describe(payload)}); the bytes it deserialises cannot be scanned",
                 o,
                 i,
             )
@@ -617,6 +873,18 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def check_build(inst: object, st: object) -> None:
         offset, index = op_pos, op_index
+        if isinstance(inst, Obj):
+            cls = _class_of(inst)
+            entry = cls.entry if cls is not None else None
+            if isinstance(entry, Allowed):
+                if entry.check is Check.PARTIAL:
+                    # partial.__setstate__((func, args, kwds, dict)) replaces the function.
+                    if isinstance(st, tuple) and st:
+                        check_partial_func(st[0], "BUILD")
+                    else:
+                        check_partial_func(st, "BUILD")
+                elif entry.check is Check.EXTERNAL_FILE:
+                    check_external_file(st, offset, index)
         if isinstance(inst, Global):
             an.finding(
                 R.SUSPICIOUS_BUILD,
@@ -643,6 +911,57 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                         index,
                     )
 
+    def check_dtype_flags(dtype: Obj) -> None:
+        st = dtype.state
+        if not (
+            isinstance(st, tuple) and len(st) >= 5 and (st[2] is not None or st[4] is not None)
+        ):
+            return  # no fields or subarray: the type code alone decides
+        structure = _dtype_holds_objects(dtype)
+        if isinstance(structure, str):
+            an.finding(
+                R.SUSPICIOUS_BUILD,
+                f"BUILD gives a numpy dtype fields or a subarray the analysis cannot resolve "
+                f"({structure}), so whether numpy reads raw bytes as object pointers is unknown",
+                op_pos,
+                op_index,
+                severity=Severity.MEDIUM,
+            )
+            return
+        outside = _dtype_field_outside(dtype)
+        if outside is not None:
+            an.finding(
+                R.SUSPICIOUS_BUILD,
+                f"BUILD gives a numpy dtype {outside}: numpy reads and writes that field "
+                "outside the array's memory (memory corruption)",
+                op_pos,
+                op_index,
+            )
+        layout = _dtype_layout(dtype)
+        if isinstance(layout, tuple) and layout[1] is None:
+            an.finding(
+                R.SUSPICIOUS_BUILD,
+                "BUILD gives a numpy dtype object fields under flags that say it has none: "
+                "numpy then copies raw bytes from the pickle into object pointers (memory "
+                "corruption that can be turned into code execution)",
+                op_pos,
+                op_index,
+            )
+
+    def check_external_file(st: object, offset: int, index: int) -> None:
+        name = st.get("filename") if isinstance(st, SDict) else None
+        if type(name) is str and _PLAIN_FILE_NAME.fullmatch(name):
+            return
+        an.finding(
+            R.JOBLIB_EXTERNAL_ARRAY,
+            f"legacy joblib array wrapper names the file {_describe(name)}, which is not a "
+            "plain file name next to the model: it reads (and unpickles) a file chosen by the "
+            "pickle",
+            offset,
+            index,
+            severity=Severity.HIGH,
+        )
+
     # ---------------------------------------------------------------- opcode handlers
     def op_mark(pos: int) -> int:
         nonlocal stack
@@ -653,8 +972,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return pos
 
     def op_stop(pos: int) -> int:
-        stack.pop()
-        raise _Stop(pos)
+        raise _Stop(pos, stack.pop())
 
     def op_pop(pos: int) -> int:
         if stack:
@@ -826,6 +1144,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_append(pos: int) -> int:
         value = stack.pop()
         target = stack[-1]
+        if track:
+            flows(value, "is stored in a list")
         if isinstance(target, SList):
             target.extend([value])
         elif not isinstance(target, (Obj, Unknown)):
@@ -835,6 +1155,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_appends(pos: int) -> int:
         items = pop_mark()
         target = stack[-1]
+        flows_all(items, "is stored in a list")
         if isinstance(target, SList):
             target.extend(items)
         elif not isinstance(target, (Obj, Unknown)):
@@ -845,10 +1166,17 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         st = stack.pop()
         inst = stack[-1]
         check_build(inst, st)
+        if track:
+            flows(st, "is set as object state by BUILD")
         if isinstance(inst, Obj):
             inst.state = st
             func = inst.func
-            if joblib and isinstance(func, Global) and func.target == _JOBLIB_WRAPPER:
+            if isinstance(func, Global) and func.target in _DTYPE_TARGETS:
+                check_dtype_flags(inst)
+            # joblib reads array data after the BUILD of *any* NumpyArrayWrapper instance,
+            # however it was created (NEWOBJ, copyreg._reconstructor, __newobj__).
+            cls = _class_of(inst) if joblib else None
+            if cls is not None and cls.target == _JOBLIB_WRAPPER:
                 stack[-1] = Unknown("joblib array")
                 return joblib_array(pos, st)
         return pos
@@ -892,6 +1220,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_dict(pos: int) -> int:
         items = pop_mark()
+        flows_all(items, "is stored in a dict")
         d = SDict()
         for k in range(0, len(items) - 1, 2):
             d.set(items[k], items[k + 1])
@@ -936,6 +1265,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_list(pos: int) -> int:
         items = pop_mark()
+        flows_all(items, "is stored in a list")
         lst = SList()
         lst.extend(items)
         stack.append(lst)
@@ -972,6 +1302,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         value = stack.pop()
         key = stack.pop()
         target = stack[-1]
+        if track:
+            flows((key, value), "is stored in a dict")
         if isinstance(target, SDict):
             target.set(key, value)
         elif not isinstance(target, (Obj, Unknown)):
@@ -981,6 +1313,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_setitems(pos: int) -> int:
         items = pop_mark()
         target = stack[-1]
+        flows_all(items, "is stored in a dict")
         if isinstance(target, SDict):
             pairs = target.items
             target.count += len(items) // 2
@@ -1086,6 +1419,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def op_additems(pos: int) -> int:
         items = pop_mark()
         target = stack[-1]
+        flows_all(items, "is stored in a set")
         if isinstance(target, SSet):
             target.extend(items)
         elif not isinstance(target, (Obj, Unknown)):
@@ -1094,7 +1428,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_frozenset(pos: int) -> int:
         s = SSet(frozen=True)
-        s.extend(pop_mark())
+        items = pop_mark()
+        flows_all(items, "is stored in a set")
+        s.extend(items)
         stack.append(s)
         return pos
 
@@ -1146,6 +1482,16 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             )
             raise _Limit("joblib array size unknown")
         count, itemsize, hasobject, aligned = info
+        if hasobject is None:
+            an.finding(
+                R.JOBLIB_ARRAY_UNRESOLVED,
+                "joblib NumpyArrayWrapper: its dtype has object fields but its pickled flags "
+                "say it has none, so numpy would read raw file bytes as object pointers",
+                offset,
+                index,
+                severity=Severity.HIGH,
+            )
+            raise _Limit("joblib array dtype forges object pointers")
         if hasobject:
             inner_end, ok = an.stream(pos, joblib=False)
             if not ok:
@@ -1258,8 +1604,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         table[code] = fn
 
     def run_stream(analyser: _Analyser, start: int, stream_joblib: bool) -> tuple[int, bool]:
-        nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending
-        nonlocal op_pos, op_index, max_marks
+        nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending, getattrs
+        nonlocal op_pos, op_index, max_marks, track
         an = analyser
         mv = analyser.buf
         buf = raw = analyser.raw
@@ -1270,6 +1616,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         metastack = []
         memo = {}
         pending = {}
+        getattrs = []
+        track = False
         op_pos = start
         op_index = 0
         max_marks = analyser.max_marks
@@ -1299,6 +1647,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             except _Stop as stop:
                 ok = True
                 pos = stop.args[0]
+                if track:
+                    flows(stop.args[1], "is the result of the pickle")
             except (_Limit, LimitExceeded) as exc:
                 if not an.shadow:
                     ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", an.at(op_pos, op_index))
@@ -1321,6 +1671,11 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 an.opcodes = count
                 for g in pending.values():
                     an.report_global(g, "imports", g.offset, g.index)
+                for g in getattrs:
+                    # getattr is acceptable only when every use was a checked
+                    # getattr(AllowlistedClass, "name") call.
+                    if g.escaped or not g.safe:
+                        an.report_global(g, "imports", g.offset, g.index)
             return pos, ok
         finally:
             # Drop the stream's references (the data may be a mapping the caller closes).
@@ -1332,11 +1687,32 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             metastack = []
             memo = {}
             pending = {}
+            getattrs = []
 
     return run_stream
 
 
-def _wrapper_layout(st: object) -> tuple[int, int, bool, bool] | str:
+_PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
+
+
+def _class_of(obj: Obj) -> Global | None:
+    """The class an object was created from: NEWOBJ's class or _reconstructor's first argument."""
+    func = obj.func
+    if not isinstance(func, Global):
+        return None
+    entry = func.entry
+    if (
+        isinstance(entry, Allowed)
+        and entry.check in (Check.RECONSTRUCTOR, Check.NEWOBJ)
+        and isinstance(obj.args, tuple)
+        and obj.args
+        and isinstance(obj.args[0], Global)
+    ):
+        return obj.args[0]
+    return func
+
+
+def _wrapper_layout(st: object) -> tuple[int, int, bool | None, bool] | str:
     """(element count, item size, has objects, aligned) of a NumpyArrayWrapper state."""
     if not isinstance(st, SDict):
         return "its state is not a constant dict"
@@ -1357,29 +1733,137 @@ def _wrapper_layout(st: object) -> tuple[int, int, bool, bool] | str:
     return count, itemsize, hasobject, alignment is not None
 
 
-def _dtype_layout(dtype: object) -> tuple[int, bool] | str:
+#: Targets that build a numpy dtype from a type code (its state then comes by BUILD).
+_DTYPE_TARGETS = frozenset({"numpy:dtype", "numpy.core.multiarray:dtype"})
+
+
+#: Scalar types numpy.dtype is called with instead of a type code (record arrays).
+_DTYPE_TYPE_CODES = {"numpy:record": "V", "numpy:void": "V", "numpy:object_": "O"}
+
+
+def _dtype_code(dtype: object) -> str | None:
+    """The type code a ``numpy.dtype(...)`` call was made with, or None if not a constant."""
     if not (
         isinstance(dtype, Obj)
         and isinstance(dtype.func, Global)
-        and dtype.func.target in ("numpy:dtype", "numpy.core.multiarray:dtype")
+        and dtype.func.target in _DTYPE_TARGETS
         and isinstance(dtype.args, tuple)
         and dtype.args
-        and type(dtype.args[0]) is str
     ):
+        return None
+    first = dtype.args[0]
+    if type(first) is str:
+        return first
+    if isinstance(first, Global):
+        return _DTYPE_TYPE_CODES.get(":".join(canonical(first.module, first.name)))
+    return None
+
+
+def _is_dtype(dtype: object) -> bool:
+    return _dtype_code(dtype) is not None
+
+
+def _dtype_holds_objects(dtype: object, depth: int = 0) -> bool | str:
+    """Whether a dtype's structure (type code, subarray base, field types) holds objects.
+
+    NumPy decides ``hasobject`` from the *flags* in the pickled state, not from the structure,
+    so the two are compared by the caller: a structure with objects under flags without them
+    makes NumPy read raw file bytes as object pointers.
+    """
+    if depth > 16:
+        return "dtype nested too deep"
+    if not _is_dtype(dtype):
+        return f"a field or subarray dtype {_describe(dtype)} is not a constant numpy.dtype"
+    obj = cast("Obj", dtype)
+    code = cast("str", _dtype_code(obj))
+    if code.lstrip("<>|=").startswith("O"):
+        return True
+    st = obj.state
+    if st is None:
+        return False
+    if not isinstance(st, tuple) or len(st) < 5:
+        return f"dtype state {_describe(st)} is not understood"
+    subarray, fields = st[2], st[4]
+    parts: list[object] = []
+    if subarray is not None:
+        if not (isinstance(subarray, tuple) and len(subarray) == 2):
+            return f"dtype subarray {_describe(subarray)} is not understood"
+        parts.append(subarray[0])
+    if fields is not None:
+        if not isinstance(fields, SDict):
+            return f"dtype fields {_describe(fields)} are not a constant dict"
+        for _, spec in fields.items:
+            if not (isinstance(spec, tuple) and spec):
+                return f"dtype field {_describe(spec)} is not understood"
+            parts.append(spec[0])
+    for part in parts:
+        inner = _dtype_holds_objects(part, depth + 1)
+        if inner is not False:
+            return inner
+    return False
+
+
+def _dtype_field_outside(dtype: Obj) -> str | None:
+    """A field or subarray that does not fit in the element size the state declares."""
+    st = dtype.state
+    if not (isinstance(st, tuple) and len(st) >= 6 and type(st[5]) is int):
+        return None
+    elsize = st[5]
+    parts: list[tuple[object, int, int, str]] = []  # (dtype, offset, count, what)
+    subarray, fields = st[2], st[4]
+    if isinstance(subarray, tuple) and len(subarray) == 2:
+        shape = subarray[1]
+        count = 1
+        for d in shape if isinstance(shape, tuple) else (shape,):
+            if type(d) is not int or d < 0:
+                return f"a subarray shape {_describe(shape)} that is not constant"
+            count *= d
+        parts.append((subarray[0], 0, count, "subarray"))
+    if isinstance(fields, SDict):
+        for name, spec in fields.items:
+            if isinstance(spec, tuple) and len(spec) >= 2:
+                if type(spec[1]) is not int:
+                    return f"a field {_describe(name)} whose offset is not constant"
+                parts.append((spec[0], spec[1], 1, f"field {_describe(name)}"))
+    for part, offset, count, what in parts:
+        layout = _dtype_layout(part)
+        if isinstance(layout, str):
+            continue  # reported as unresolved by the caller's structure check if it matters
+        size = layout[0] * count
+        if offset < 0 or offset + size > elsize:
+            return f"{what} at bytes {offset}..{offset + size} of a {elsize}-byte element"
+    return None
+
+
+def _dtype_layout(dtype: object) -> tuple[int, bool | None] | str:
+    """(item size, has objects) of a wrapper's dtype; ``None`` for "has objects" when the
+    pickled flags hide object fields (NumPy would read raw bytes as object pointers)."""
+    if not _is_dtype(dtype):
         return f"its dtype {_describe(dtype)} is not a constant numpy.dtype"
-    m = _DTYPE_STR.fullmatch(dtype.args[0].split("[", 1)[0])
+    obj = cast("Obj", dtype)
+    code = cast("str", _dtype_code(obj))
+    m = _DTYPE_STR.fullmatch(code.split("[", 1)[0])
     if m is None:
-        return f"dtype code {dtype.args[0]!r} is not understood"
+        return f"dtype code {code!r} is not understood"
     kind, digits = m.group(1), m.group(2)
     elsize = -1
-    flags = 0
-    st = dtype.state
-    if isinstance(st, tuple) and len(st) >= 8:
-        if type(st[5]) is int:
-            elsize = st[5]
-        if type(st[7]) is int:
-            flags = st[7]
-    if kind == "O" or flags & 1:
+    flags = -1
+    st = obj.state
+    if st is not None:
+        if not (isinstance(st, tuple) and len(st) in (8, 9)):
+            return f"dtype state {_describe(st)} is not understood"
+        if type(st[5]) is not int or type(st[7]) is not int:
+            return "dtype state has a computed element size or flags"
+        elsize = st[5]
+        flags = st[7]
+    structure = _dtype_holds_objects(obj)
+    if isinstance(structure, str):
+        return structure
+    # NumPy's hasobject: the flags when the state gives them, else the type code.
+    has_objects = bool(flags & 1) if flags >= 0 else structure
+    if structure and not has_objects:
+        return 8, None
+    if has_objects:
         return 8, True
     if elsize > 0 and kind in "VSUa":
         # numpy honours the stored element size only for flexible types.
@@ -1388,12 +1872,12 @@ def _dtype_layout(dtype: object) -> tuple[int, bool] | str:
         sizes = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "e": 2, "f": 4, "d": 8}
         if kind in sizes:
             return sizes[kind], False
-        return f"dtype code {dtype.args[0]!r} has no size"
+        return f"dtype code {code!r} has no size"
     n = int(digits)
     if kind == "U":
         n *= 4
     if n <= 0:
-        return f"dtype code {dtype.args[0]!r} has no size"
+        return f"dtype code {code!r} has no size"
     return n, False
 
 

@@ -1,26 +1,27 @@
-"""Which pickle import targets are safe: allowlist, denylist and gadget table.
+"""Which pickle import targets are safe: the exact allowlist, then the denylist for severity.
 
 A target is ``module:qualname`` as written in a GLOBAL/STACK_GLOBAL/INST opcode. It is judged in
 this order (first match wins):
 
 1. Python 2 names are mapped to Python 3 ones the way ``_compat_pickle`` does
    (``__builtin__.eval`` -> ``builtins.eval``, ``commands.getoutput`` -> ``subprocess``).
-2. A qualified name with a dunder segment (``x.__class__``, ``f.__globals__``) is critical:
+2. An exact entry of :data:`._allowlist.ALLOWLIST` is allowed, with the one use it is allowed
+   for (type, call or value; :mod:`._allowlist`). There are no prefix, family or name-shape
+   rules: a class that is not listed by its defining module and qualified name is not allowed,
+   whatever library it lives in.
+3. A qualified name with a dunder segment (``x.__class__``, ``f.__globals__``) is critical:
    it walks interpreter internals.
-3. An exact allowlist entry (module and qualified name) is safe.
-4. The denylist, by module (and module prefix) and name pattern, with a precise reason.
+4. The denylist, by module (and module prefix) and name pattern, only decides *how bad* a
+   target that is not allowed is (critical/high with a precise reason); it never allows.
 5. A dotted qualified name is judged by what it reaches: ``torch:os.system`` reaches
    ``os.system`` through a module re-export, ``pathlib:Path.touch`` reaches a method of
-   ``pathlib.Path``; only exact allowlist entries may be dotted.
-6. Family rules for large ML libraries whose picklable classes are too many to list: a
-   top-level *class* name (CamelCase, no dots) in a scikit-learn, SciPy or pandas submodule is
-   safe, except in submodules that do I/O or run code (``sklearn.datasets``,
-   ``sklearn.utils._testing``, ``sklearn.externals``, ``pandas.io`` ...) and except names
-   that are known re-exports of dangerous classes (``Popen``, ``Thread``...). Instantiating a
-   class runs only its constructor / ``__setstate__``, which in these libraries build data.
-   Functions are never admitted by family: only by exact entry.
-7. ``ScanConfig.allow_globals`` (``module:qualname`` or ``module:*``).
-8. Anything else is an unknown import (medium).
+   ``pathlib.Path``.
+6. ``ScanConfig.allow_globals`` (``module:qualname`` or ``module:*``), the user's own decision;
+   such targets may be used in any way.
+7. Anything else is an unknown import (medium).
+
+The safe loader's unpickler uses :func:`judge_global` too, so scanner and loader share this one
+table.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from mltrust.findings import Rule, Severity
 from mltrust.scan._pickle import _rules as R
+from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
 
 if TYPE_CHECKING:
     from mltrust.config import ScanConfig
@@ -42,543 +44,20 @@ __all__ = ["GlobalVerdict", "canonical", "judge_global"]
 
 @dataclass(frozen=True, slots=True)
 class GlobalVerdict:
-    """The decision about one import target."""
+    """The decision about one import target; ``entry`` says how an allowed one may be used."""
 
     allowed: bool
     severity: Severity | None
     rule: Rule | None
     reason: str
+    entry: Allowed | None = None
 
+
+#: What a target allowed by ``ScanConfig.allow_globals`` may do: anything (the user trusts it).
+_CONFIGURED = Allowed(Use.CALL, "allowed by the configuration", Check.DATA)
 
 _C = Severity.CRITICAL
 _H = Severity.HIGH
-
-# --------------------------------------------------------------------------------------------
-# Allowlist: exact module -> qualified names.
-# --------------------------------------------------------------------------------------------
-_NUMPY_CORE = (
-    "_reconstruct",
-    "scalar",
-    "_frombuffer",
-)
-_ALLOW: dict[str, frozenset[str]] = {
-    # TorchScript archives (torch.jit.save) call these in data.pkl, constants.pkl and the
-    # *.debug_pkl members; each returns its argument unchanged (torch/jit/_pickle.py).
-    "torch.jit._pickle": frozenset(
-        {
-            "build_intlist",
-            "build_tensorlist",
-            "build_doublelist",
-            "build_boollist",
-            "build_tensor_from_id",
-            "restore_type_tag",
-        }
-    ),
-    "builtins": frozenset(
-        {
-            "set",
-            "frozenset",
-            "slice",
-            "range",
-            "complex",
-            "bytearray",
-            "bytes",
-            "int",
-            "float",
-            "str",
-            "bool",
-            "dict",
-            "list",
-            "tuple",
-            "object",
-            "Ellipsis",
-            "NotImplemented",
-        }
-    ),
-    "copyreg": frozenset({"_reconstructor", "__newobj__", "__newobj_ex__"}),
-    "_codecs": frozenset({"encode"}),
-    "collections": frozenset({"OrderedDict", "defaultdict", "deque", "Counter", "ChainMap"}),
-    "datetime": frozenset({"datetime", "date", "time", "timedelta", "timezone"}),
-    "decimal": frozenset({"Decimal"}),
-    "fractions": frozenset({"Fraction"}),
-    "uuid": frozenset({"UUID", "SafeUUID"}),
-    "zoneinfo": frozenset({"ZoneInfo"}),
-    # An attribute bag (``Namespace(**kwargs)``) found in many training checkpoints.
-    "argparse": frozenset({"Namespace"}),
-    "pytz": frozenset({"_p", "_UTC", "utc", "UTC"}),
-    "dateutil.tz.tz": frozenset({"tzutc", "tzoffset"}),
-    "zoneinfo._zoneinfo": frozenset({"ZoneInfo"}),
-    "pathlib": frozenset({"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath"}),
-    "re": frozenset({"_compile"}),
-    "enum": frozenset({"Enum"}),
-    "numpy": frozenset(
-        {
-            "ndarray",
-            "dtype",
-            "matrix",
-            "bool_",
-            "int8",
-            "int16",
-            "int32",
-            "int64",
-            "uint8",
-            "uint16",
-            "uint32",
-            "uint64",
-            "float16",
-            "float32",
-            "float64",
-            "longdouble",
-            "complex64",
-            "complex128",
-            "str_",
-            "bytes_",
-            "void",
-            "object_",
-            "datetime64",
-            "timedelta64",
-            "intc",
-            "uintc",
-            "longlong",
-            "ulonglong",
-            "half",
-            "single",
-            "double",
-            # abstract scalar types, pickled as values (``dtype_include=np.number``)
-            "generic",
-            "number",
-            "integer",
-            "signedinteger",
-            "unsignedinteger",
-            "inexact",
-            "floating",
-            "complexfloating",
-            "character",
-            "flexible",
-        }
-    ),
-    # sklearn's column selector is a plain data holder despite its function-like name.
-    "sklearn.compose._column_transformer": frozenset({"make_column_selector"}),
-    "numpy.core.multiarray": frozenset(_NUMPY_CORE),
-    "numpy._core.multiarray": frozenset(_NUMPY_CORE),
-    "numpy.core.numeric": frozenset({"_frombuffer"}),
-    "numpy._core.numeric": frozenset({"_frombuffer"}),
-    "numpy.ma.core": frozenset({"_mareconstruct", "MaskedArray", "MaskedConstant"}),
-    "numpy.ma": frozenset({"MaskedArray", "MaskedConstant"}),
-    "numpy.random._pickle": frozenset(
-        {
-            "__bit_generator_ctor",
-            "__randomstate_ctor",
-            "__generator_ctor",
-        }
-    ),
-    "numpy.random.mtrand": frozenset({"RandomState"}),
-    "numpy.random._generator": frozenset({"Generator"}),
-    "numpy.random._mt19937": frozenset({"MT19937"}),
-    "numpy.random._pcg64": frozenset({"PCG64", "PCG64DXSM"}),
-    "numpy.random._philox": frozenset({"Philox"}),
-    "numpy.random._sfc64": frozenset({"SFC64"}),
-    "numpy.random.bit_generator": frozenset({"SeedSequence"}),
-    "numpy.dtypes": frozenset(
-        {
-            "Float64DType",
-            "Float32DType",
-            "Float16DType",
-            "Int64DType",
-            "Int32DType",
-            "Int16DType",
-            "Int8DType",
-            "UInt64DType",
-            "UInt32DType",
-            "UInt16DType",
-            "UInt8DType",
-            "BoolDType",
-            "ObjectDType",
-            "StrDType",
-            "BytesDType",
-            "VoidDType",
-            "DateTime64DType",
-            "TimeDelta64DType",
-            "Complex64DType",
-            "Complex128DType",
-            "StringDType",
-        }
-    ),
-    "joblib.numpy_pickle": frozenset({"NumpyArrayWrapper", "NDArrayWrapper", "ZNDArrayWrapper"}),
-    "joblib.numpy_pickle_compat": frozenset({"NDArrayWrapper", "ZNDArrayWrapper"}),
-    "scipy.sparse._csr": frozenset({"csr_matrix", "csr_array"}),
-    "scipy.sparse._csc": frozenset({"csc_matrix", "csc_array"}),
-    "scipy.sparse._coo": frozenset({"coo_matrix", "coo_array"}),
-    "scipy.sparse._lil": frozenset({"lil_matrix", "lil_array"}),
-    "scipy.sparse._dok": frozenset({"dok_matrix", "dok_array"}),
-    "scipy.sparse._dia": frozenset({"dia_matrix", "dia_array"}),
-    "scipy.sparse._bsr": frozenset({"bsr_matrix", "bsr_array"}),
-    "scipy.sparse.csr": frozenset({"csr_matrix"}),
-    "scipy.sparse.csc": frozenset({"csc_matrix"}),
-    "scipy.sparse.coo": frozenset({"coo_matrix"}),
-    "scipy.stats._distn_infrastructure": frozenset({"rv_continuous_frozen", "rv_discrete_frozen"}),
-    "sklearn.tree._tree": frozenset({"Tree"}),
-    "sklearn.neighbors._ball_tree": frozenset({"BallTree"}),
-    "sklearn.neighbors._kd_tree": frozenset({"KDTree"}),
-    "sklearn._loss._loss": frozenset(
-        {
-            "CyHalfSquaredError",
-            "CyAbsoluteError",
-            "CyPinballLoss",
-            "CyHuberLoss",
-            "CyHalfPoissonLoss",
-            "CyHalfGammaLoss",
-            "CyHalfTweedieLoss",
-            "CyHalfTweedieLossIdentity",
-            "CyHalfBinomialLoss",
-            "CyExponentialLoss",
-            "CyHalfMultinomialLoss",
-        }
-    ),
-    "sklearn.metrics._dist_metrics": frozenset(
-        {
-            "EuclideanDistance64",
-            "EuclideanDistance32",
-            "ManhattanDistance64",
-            "MinkowskiDistance64",
-            "newObj",
-        }
-    ),
-    "sklearn.metrics._scorer": frozenset({"_passthrough_scorer"}),
-    "pandas._libs.internals": frozenset({"_unpickle_block", "BlockPlacement"}),
-    "pandas._libs.tslibs.timestamps": frozenset({"_unpickle_timestamp", "Timestamp"}),
-    "pandas._libs.tslibs.timedeltas": frozenset({"_timedelta_unpickle", "Timedelta"}),
-    "pandas._libs.tslibs.nattype": frozenset({"__nat_unpickle", "NaTType"}),
-    "pandas._libs.tslibs.offsets": frozenset({"_unpickle_offset"}),
-    "pandas._libs.tslibs.period": frozenset({"_unpickle_period"}),
-    "pandas._libs.arrays": frozenset({"NDArrayBacked"}),
-    "pandas._libs.sparse": frozenset({"IntIndex", "BlockIndex"}),
-    "pandas.core.indexes.base": frozenset({"_new_Index", "Index"}),
-    "pandas.core.indexes.datetimes": frozenset({"_new_DatetimeIndex", "DatetimeIndex"}),
-    "pandas.core.indexes.period": frozenset({"_new_PeriodIndex", "PeriodIndex"}),
-    "pandas.core.arrays.categorical": frozenset({"Categorical", "_unpickle_categorical"}),
-    "pandas.core.internals.blocks": frozenset({"new_block", "maybe_coerce_values"}),
-    "pandas.core.internals.managers": frozenset({"BlockManager", "SingleBlockManager"}),
-    "pandas.core.arrays.datetimes": frozenset({"DatetimeArray"}),
-    "pandas.core.arrays.timedeltas": frozenset({"TimedeltaArray"}),
-    "torch": frozenset(
-        {
-            "Size",
-            "device",
-            "dtype",
-            "float32",
-            "float64",
-            "float16",
-            "bfloat16",
-            "int64",
-            "int32",
-            "int16",
-            "int8",
-            "uint8",
-            "bool",
-            "complex64",
-            "complex128",
-            "float",
-            "double",
-            "half",
-            "long",
-            "int",
-            "short",
-            "layout",
-            "strided",
-            "sparse_coo",
-            "memory_format",
-            "contiguous_format",
-            "channels_last",
-            "preserve_format",
-            "FloatStorage",
-            "DoubleStorage",
-            "HalfStorage",
-            "BFloat16Storage",
-            "LongStorage",
-            "IntStorage",
-            "ShortStorage",
-            "CharStorage",
-            "ByteStorage",
-            "BoolStorage",
-            "ComplexFloatStorage",
-            "ComplexDoubleStorage",
-            "QInt8Storage",
-            "QUInt8Storage",
-            "QInt32Storage",
-            "UntypedStorage",
-            "TypedStorage",
-            "Tensor",
-            "finfo",
-            "iinfo",
-        }
-    ),
-    "torch._utils": frozenset(
-        {
-            "_rebuild_tensor",
-            "_rebuild_tensor_v2",
-            "_rebuild_tensor_v3",
-            "_rebuild_parameter",
-            "_rebuild_parameter_with_state",
-            "_rebuild_sparse_tensor",
-            "_rebuild_nested_tensor",
-            "_rebuild_device_tensor_from_numpy",
-            "_rebuild_meta_tensor_no_storage",
-            "_rebuild_wrapper_subclass",
-            "_rebuild_qtensor",
-            "_rebuild_xla_tensor",
-            "_rebuild_mtia_tensor",
-            "_rebuild_device_tensor_from_cpu_tensor",
-        }
-    ),
-    "torch.storage": frozenset({"_load_from_bytes", "UntypedStorage", "TypedStorage"}),
-    "torch.nn.parameter": frozenset({"Parameter", "Buffer"}),
-    "torch._tensor": frozenset({"_rebuild_from_type_v2", "Tensor"}),
-    "torch.serialization": frozenset({"_get_layout"}),
-    "torch.nn.modules.container": frozenset(
-        {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
-    ),
-    "torch.optim.lr_scheduler": frozenset({"StepLR", "LambdaLR", "CosineAnnealingLR"}),
-}
-
-#: Callables that are safe only with constant arguments (checked at the call).
-CONSTANT_ARGS_ONLY = frozenset({"_codecs:encode", "torch.storage:_load_from_bytes"})
-
-#: Allowed but reported: legacy joblib wrappers that read arrays from sibling files.
-EXTERNAL_ARRAY_WRAPPERS = frozenset(
-    {
-        "joblib.numpy_pickle:NDArrayWrapper",
-        "joblib.numpy_pickle:ZNDArrayWrapper",
-        "joblib.numpy_pickle_compat:NDArrayWrapper",
-        "joblib.numpy_pickle_compat:ZNDArrayWrapper",
-    }
-)
-
-# --------------------------------------------------------------------------------------------
-# Family rules (see module docstring, point 6).
-# --------------------------------------------------------------------------------------------
-_FAMILY_ROOTS = ("sklearn.", "scipy.", "pandas.", "torch.nn.", "torch.optim.")
-_FAMILY_MODULES = frozenset({"pandas", "scipy.sparse", "sklearn"})
-#: Cython-generated unpickle helpers (``__pyx_unpickle_<Class>``) and sklearn's ``newObj``
-#: only create an instance of their own extension class.
-_FAMILY_HELPER = re.compile(r"__pyx_unpickle_\w+\Z|newObj\Z")
-_FAMILY_DENIED_PREFIXES = (
-    "sklearn.datasets",
-    "sklearn.externals",
-    "sklearn.utils._testing",
-    "sklearn.utils._joblib",
-    "sklearn.utils.parallel",
-    "sklearn.utils._show_versions",
-    "sklearn.utils._openmp_helpers",
-    "sklearn.conftest",
-    "sklearn.tests",
-    "scipy._lib",
-    "scipy.io",
-    "scipy.datasets",
-    "scipy.misc",
-    "scipy.weave",
-    "scipy.conftest",
-    "pandas.io",
-    "pandas.util",
-    "pandas._testing",
-    "pandas.testing",
-    "pandas.conftest",
-    "pandas.tests",
-    "pandas.core.computation",
-    "pandas.plotting",
-    "pandas.compat",
-    "pandas.core.config_init",
-    "pandas._config",
-    "torch.nn.parallel",
-    "torch.optim._multi_tensor",
-)
-#: CamelCase names that, re-exported by a family module, would reach something dangerous.
-_FAMILY_DENIED_NAMES = frozenset(
-    {
-        "Popen",
-        "CompletedProcess",
-        "Thread",
-        "Timer",
-        "Process",
-        "Pool",
-        "ThreadPool",
-        "ThreadPoolExecutor",
-        "ProcessPoolExecutor",
-        "Parallel",
-        "Memory",
-        "MemorizedFunc",
-        "Path",
-        "TemporaryDirectory",
-        "NamedTemporaryFile",
-        "SpooledTemporaryFile",
-        "TemporaryFile",
-        "FileIO",
-        "BufferedWriter",
-        "TextIOWrapper",
-        "ZipFile",
-        "TarFile",
-        "Request",
-        "Session",
-        "HTTPConnection",
-        "HTTPSConnection",
-        "SocketType",
-        "CDLL",
-        "PyDLL",
-        "FunctionType",
-        "CodeType",
-        "Pickler",
-        "Unpickler",
-        "ExitStack",
-        "StringIO",
-        "Listener",
-        "Client",
-        "Connection",
-        "GzipFile",
-        "ArgumentParser",
-        "Queue",
-        "ThreadpoolController",
-        "ABCMeta",
-        "ModuleType",
-        "MethodType",
-        "PathLike",
-        "Progress",
-        "ScriptModule",
-        "ScriptFunction",
-        "CompilationUnit",
-        "PyTorchFileReader",
-        "PyTorchFileWriter",
-    }
-)
-
-#: Pure functions that fitted models legitimately reference (``FunctionTransformer(np.log1p)``,
-#: ``make_scorer(accuracy_score)``): NumPy/SciPy math and scikit-learn metrics. The metric
-#: modules were checked to re-export no foreign callables.
-_MATH = frozenset(
-    {
-        "log",
-        "log1p",
-        "log2",
-        "log10",
-        "exp",
-        "expm1",
-        "exp2",
-        "sqrt",
-        "cbrt",
-        "square",
-        "abs",
-        "absolute",
-        "fabs",
-        "sign",
-        "negative",
-        "reciprocal",
-        "power",
-        "float_power",
-        "sum",
-        "mean",
-        "median",
-        "std",
-        "var",
-        "min",
-        "max",
-        "amin",
-        "amax",
-        "prod",
-        "cumsum",
-        "cumprod",
-        "nanmean",
-        "nansum",
-        "nanmedian",
-        "nanstd",
-        "nanvar",
-        "nanmin",
-        "nanmax",
-        "percentile",
-        "quantile",
-        "average",
-        "clip",
-        "floor",
-        "ceil",
-        "round",
-        "around",
-        "rint",
-        "trunc",
-        "tanh",
-        "sinh",
-        "cosh",
-        "arcsinh",
-        "arctan",
-        "sin",
-        "cos",
-        "tan",
-        "maximum",
-        "minimum",
-        "add",
-        "subtract",
-        "multiply",
-        "divide",
-        "true_divide",
-        "mod",
-        "argmax",
-        "argmin",
-        "isnan",
-        "isfinite",
-        "logical_not",
-        "ravel",
-        "transpose",
-        "asarray",
-        "nan_to_num",
-        "sort",
-    }
-)
-_FUNCTION_MODULES: dict[str, frozenset[str] | None] = {
-    "numpy": _MATH,
-    "scipy.special": frozenset(
-        {
-            "expit",
-            "logit",
-            "softmax",
-            "log_softmax",
-            "erf",
-            "erfc",
-            "gamma",
-            "gammaln",
-            "boxcox",
-            "inv_boxcox",
-            "boxcox1p",
-            "inv_boxcox1p",
-            "xlogy",
-            "logsumexp",
-            "log1p",
-        }
-    ),
-    "scipy.special._ufuncs": frozenset(
-        {
-            "expit",
-            "logit",
-            "erf",
-            "erfc",
-            "gamma",
-            "gammaln",
-            "boxcox",
-            "inv_boxcox",
-            "boxcox1p",
-            "inv_boxcox1p",
-            "xlogy",
-            "log1p",
-        }
-    ),
-    # None: any lower-case function defined in these scikit-learn metric modules.
-    "sklearn.metrics._classification": None,
-    "sklearn.metrics._regression": None,
-    "sklearn.metrics._ranking": None,
-    "sklearn.metrics.pairwise": None,
-    "sklearn.metrics.cluster._supervised": None,
-    "sklearn.metrics.cluster._unsupervised": None,
-    "sklearn.feature_selection._univariate_selection": None,
-    "sklearn.feature_selection._mutual_info": None,
-}
-_FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-_CLASS_NAME = re.compile(r"_?[A-Z][A-Za-z0-9_]*\Z")
 
 # --------------------------------------------------------------------------------------------
 # Denylist: module (exact or as prefix) -> [(name pattern, severity, rule, reason)].
@@ -699,7 +178,10 @@ _DENY: dict[str, list[_Entry]] = {
     "smtplib": [("*", _H, _SYS, "network access (SMTP)")],
     "telnetlib": [("*", _H, _SYS, "network access (telnet)")],
     "poplib": [("*", _H, _SYS, "network access")],
-    "imaplib": [("*", _H, _SYS, "network access")],
+    "imaplib": [
+        ("IMAP4_stream", _C, _EXEC, "runs a shell command as its transport"),
+        ("*", _H, _SYS, "network access"),
+    ],
     "nntplib": [("*", _H, _SYS, "network access")],
     "xmlrpc": [("*", _H, _SYS, "network access (XML-RPC)")],
     "requests": [("*", _H, _SYS, "network access (HTTP)")],
@@ -830,23 +312,53 @@ _DENY: dict[str, list[_Entry]] = {
     ],
     "pandas.core.computation": [("*", _C, _EXEC, "evaluates expressions")],
     "scipy.io": [("*", _H, _SYS, "reads and writes files")],
+    # Code-running helpers from public scanner advisories (picklescan, fickling, modelscan).
+    "idlelib": [("*", _C, _EXEC, "IDLE internals that evaluate or run code")],
+    "lib2to3": [("*", _C, _EXEC, "evaluates grammar strings or unpickles grammar files")],
+    "_pyrepl": [("*", _C, _EXEC, "REPL pagers that run shell commands")],
+    "test": [("*", _C, _EXEC, "CPython test helpers that spawn interpreters")],
+    "torch.utils.bottleneck": [("*", _C, _EXEC, "profiles (executes) a code string")],
+    "torch.utils.collect_env": [("*", _C, _EXEC, "runs shell commands")],
+    "torch.utils._config_module": [("*", _C, _EXEC, "unpickles nested configuration bytes")],
+    "torch.utils.data": [("*", _C, _EXEC, "data-pipe decoders that unpickle bytes")],
+    "torch.fx": [("*", _C, _EXEC, "evaluates guard expressions and generated code")],
+    "torch._inductor": [("*", _C, _EXEC, "compiles and runs generated code")],
+    "torch.utils": [("*", _H, _GAD, "PyTorch utilities (files, processes, code generation)")],
+    "mlflow": [("*", _H, _SYS, "runs projects and reads remote artifacts")],
+    "mlflow.projects": [("*", _C, _EXEC, "runs project entry points (shell commands)")],
+    "scipy.stats._continuous_distns": [
+        (
+            "*_gen",
+            _H,
+            _EXEC,
+            "SciPy distribution: its __setstate__ runs exec on a code string "
+            "taken from the pickle (_parse_arg_template)",
+        ),
+    ],
+    "scipy.stats._discrete_distns": [
+        (
+            "*_gen",
+            _H,
+            _EXEC,
+            "SciPy distribution: its __setstate__ runs exec on a code string "
+            "taken from the pickle (_parse_arg_template)",
+        ),
+    ],
+    "scipy.stats._distn_infrastructure": [
+        (
+            "rv_*",
+            _H,
+            _EXEC,
+            "SciPy distribution base: its __setstate__ runs exec on a code "
+            "string taken from the pickle",
+        ),
+    ],
     "scipy._lib": [("*", _H, _GAD, "SciPy internals")],
 }
 
 #: Module names that a dotted qualified name may reach through a re-export (``torch.os``).
 _REACHABLE_MODULES = frozenset(_DENY) | frozenset(m.split(".")[0] for m in _DENY)
 _DUNDER = re.compile(r"__\w+__\Z")
-
-#: Dotted qualified names that are safe in real pickles (nested classes and alternate ctors).
-_DOTTED_ALLOW = frozenset(
-    {
-        "builtins:dict.fromkeys",
-        "collections:OrderedDict.fromkeys",
-        "datetime:datetime.fromisoformat",
-        # zoneinfo.ZoneInfo.__reduce__ returns (getattr(ZoneInfo, "_unpickle"), (key, flag))
-        "zoneinfo:ZoneInfo._unpickle",
-    }
-)
 
 
 def canonical(module: str, name: str) -> tuple[str, str]:
@@ -865,10 +377,6 @@ def canonical(module: str, name: str) -> tuple[str, str]:
 
 #: Modules whose deny entries apply to the module itself, not to its submodules.
 _EXACT_ONLY = frozenset({"torch", "numpy", "pandas", "joblib", "uuid", "builtins", "copyreg"})
-_TORCH_DATA = re.compile(
-    r"(?:float|int|uint|bfloat|complex|qint|quint|bits|cfloat|cdouble|chalf|cfloat)\w*\Z"
-    r"|\w+Storage\Z"
-)
 
 
 def _deny_lookup(module: str, name: str) -> tuple[Severity, Rule, str] | None:
@@ -885,21 +393,6 @@ def _deny_lookup(module: str, name: str) -> tuple[Severity, Rule, str] | None:
     return None
 
 
-def _family_allowed(module: str, name: str) -> bool:
-    if not module.startswith(_FAMILY_ROOTS) and module not in _FAMILY_MODULES:
-        if not (module.startswith("numpy.") and _FAMILY_HELPER.match(name)):
-            return False
-        return not module.startswith(("numpy.testing", "numpy.f2py", "numpy.distutils"))
-    if "." in name or name in _FAMILY_DENIED_NAMES:
-        return False
-    if not (_CLASS_NAME.match(name) or _FAMILY_HELPER.match(name)):
-        return False
-    return not any(
-        module == p or module.startswith(p + ".") or module.startswith(p + "_")
-        for p in _FAMILY_DENIED_PREFIXES
-    )
-
-
 def _config_allows(module: str, name: str, config: ScanConfig | None) -> bool:
     if config is None or not config.allow_globals:
         return False
@@ -911,19 +404,20 @@ def _config_allows(module: str, name: str, config: ScanConfig | None) -> bool:
 
 
 def judge_global(module: str, name: str, config: ScanConfig | None = None) -> GlobalVerdict:
-    """Decide whether importing ``module:name`` while unpickling is safe."""
+    """Decide whether importing ``module:name`` while unpickling is safe, and for what use."""
     original = f"{module}:{name}"
     module, name = canonical(module, name)
     shown = f"{module}.{name}"
     renamed = f" (written as {original})" if f"{module}:{name}" != original else ""
     if not module or not name:
         return GlobalVerdict(False, _H, R.UNKNOWN_IMPORT, f"{original!r} (empty import target)")
+    entry = ALLOWLIST.get(f"{module}:{name}")
+    if entry is not None:
+        return GlobalVerdict(
+            True, None, None, f"{shown} is on the allowlist as a {entry.use.value}", entry
+        )
     segments = name.split(".")
     if len(segments) == 1:
-        if name in _ALLOW.get(module, ()):
-            return GlobalVerdict(True, None, None, f"{shown} is on the allowlist")
-        if module == "torch" and _TORCH_DATA.match(name):
-            return GlobalVerdict(True, None, None, f"{shown} is a PyTorch dtype or storage")
         denied = _deny_lookup(module, name)
         if denied is not None and (denied[0] is _C or not _DUNDER.match(name)):
             sev, rule, reason = denied
@@ -940,8 +434,6 @@ def judge_global(module: str, name: str, config: ScanConfig | None = None) -> Gl
                 R.DUNDER_IMPORT,
                 f"{shown}{renamed} (walks Python internals through a dunder attribute)",
             )
-        if f"{module}:{name}" in _DOTTED_ALLOW:
-            return GlobalVerdict(True, None, None, f"{shown} is on the allowlist")
         # Judge by what the dotted name reaches: a module re-export or a method of a class.
         for i in range(1, len(segments)):
             reached_module = ".".join(segments[:i])
@@ -963,7 +455,9 @@ def judge_global(module: str, name: str, config: ScanConfig | None = None) -> Gl
                 f"{shown}{renamed} (attribute of a non-allowlisted target: {owner.reason})",
             )
         if _config_allows(module, name, config):
-            return GlobalVerdict(True, None, None, f"{shown} is allowed by the configuration")
+            return GlobalVerdict(
+                True, None, None, f"{shown} is allowed by the configuration", _CONFIGURED
+            )
         return GlobalVerdict(
             False,
             _H,
@@ -971,14 +465,10 @@ def judge_global(module: str, name: str, config: ScanConfig | None = None) -> Gl
             f"{shown}{renamed} (reaches the attribute {'.'.join(segments[1:])!r} of "
             f"{module}.{segments[0]}; methods reached this way act on arbitrary objects)",
         )
-    if module in _FUNCTION_MODULES and _FUNCTION_NAME.match(name):
-        names = _FUNCTION_MODULES[module]
-        if names is None or name in names:
-            return GlobalVerdict(True, None, None, f"{shown} is an allowlisted pure function")
-    if _family_allowed(module, name):
-        return GlobalVerdict(True, None, None, f"{shown} is a class of an allowlisted library")
     if _config_allows(module, name, config):
-        return GlobalVerdict(True, None, None, f"{shown} is allowed by the configuration")
+        return GlobalVerdict(
+            True, None, None, f"{shown} is allowed by the configuration", _CONFIGURED
+        )
     return GlobalVerdict(
         False,
         Severity.MEDIUM,

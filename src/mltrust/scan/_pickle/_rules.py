@@ -7,6 +7,7 @@ from mltrust.findings import Severity, define_rule
 __all__ = [
     "BAD_CALL_ARGUMENT",
     "BUFFER",
+    "CALLABLE_FLOW",
     "COMPUTED_IMPORT",
     "DANGEROUS_IMPORT",
     "DUNDER_IMPORT",
@@ -22,6 +23,7 @@ __all__ = [
     "SYSTEM_IMPORT",
     "TRAILING_DATA",
     "UNKNOWN_IMPORT",
+    "UNVETTED_USE",
 ]
 
 _ATLAS = ("AML.T0011.000", "AML.T0010.003")
@@ -176,16 +178,42 @@ JOBLIB_TRUNCATED = define_rule(
 JOBLIB_EXTERNAL_ARRAY = define_rule(
     "MLT-JBL-003",
     "joblib-external-array",
-    "A legacy joblib (< 0.10) array wrapper refers to an array stored in a separate file, "
-    "which is loaded from the model's folder and must be scanned too.",
+    "A legacy joblib (< 0.10) array wrapper loads an array from another file named in the "
+    "pickle, and joblib reads that file with pickle enabled. Low when the name is a plain file "
+    "name next to the model (that file is part of the model folder and is scanned with it); "
+    "high when the name reaches elsewhere (a path, '..'). mltrust.load refuses both.",
     Severity.LOW,
     cwe=502,
+    atlas=_ATLAS,
+    remediation="Re-save the model with a current joblib (one self-contained file).",
 )
 JOBLIB_HIDDEN_PICKLE = define_rule(
     "MLT-JBL-004",
     "joblib-hidden-pickle",
     "The raw array region after a joblib NumpyArrayWrapper is itself a valid pickle that "
     "imports code: harmless for joblib.load, but executed by pickle.load.",
+    Severity.HIGH,
+    cwe=502,
+    atlas=_ATLAS,
+    remediation=_FIX,
+)
+UNVETTED_USE = define_rule(
+    "MLT-PKL-014",
+    "pickle-unvetted-use",
+    "An allowlisted class or value is called with pickle-supplied arguments, a use it was not "
+    "allowlisted for: classes are allowlisted to be rebuilt from BUILD state, and running their "
+    "constructor on attacker data is not vetted.",
+    Severity.MEDIUM,
+    cwe=502,
+    atlas=_ATLAS,
+    remediation=_FIX,
+)
+CALLABLE_FLOW = define_rule(
+    "MLT-PKL-015",
+    "pickle-callable-flow",
+    "A callable allowlisted only for direct, checked calls (a nested deserialiser such as "
+    "torch.storage._load_from_bytes, or getattr) is stored in a container, object state or "
+    "argument, where the loaded object may call it later with data the scanner did not check.",
     Severity.HIGH,
     cwe=502,
     atlas=_ATLAS,

@@ -29,16 +29,45 @@ class Blob:
 
 
 class Global:
-    """The result of GLOBAL/STACK_GLOBAL/INST's import: ``module:name``."""
+    """The result of GLOBAL/STACK_GLOBAL/INST's import: ``module:name``.
 
-    __slots__ = ("allowed", "index", "module", "name", "offset")
+    ``entry`` is its allowlist entry (how it may be used) when allowed. A *restricted* global
+    (a nested deserialiser, ``getattr``) is acceptable only as the callable of a direct call
+    whose arguments the analyser checked; ``escaped`` records that it flowed anywhere else
+    (an argument, a container, BUILD state, the result), ``safe`` counts its checked calls.
+    """
 
-    def __init__(self, module: str, name: str, offset: int, index: int, allowed: bool) -> None:
+    __slots__ = (
+        "allowed",
+        "entry",
+        "escaped",
+        "index",
+        "module",
+        "name",
+        "offset",
+        "restricted",
+        "safe",
+    )
+
+    def __init__(
+        self,
+        module: str,
+        name: str,
+        offset: int,
+        index: int,
+        allowed: bool,
+        entry: object = None,
+        restricted: bool = False,
+    ) -> None:
         self.module = module
         self.name = name
         self.offset = offset
         self.index = index
         self.allowed = allowed
+        self.entry = entry
+        self.restricted = restricted
+        self.escaped = False
+        self.safe = 0
 
     @property
     def target(self) -> str:

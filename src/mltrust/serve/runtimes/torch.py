@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mltrust.errors import ConfigError
+from mltrust.serve._codec import DTYPES
 from mltrust.serve._settings import ModelSettings, TensorSpec
 
 __all__ = ["TorchRuntime", "load"]
@@ -46,7 +47,12 @@ class TorchRuntime:
         self, inputs: dict[str, np.ndarray], outputs: tuple[str, ...]
     ) -> dict[str, np.ndarray]:
         torch = self._torch
-        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[s.name])) for s in self._inputs]
+        # the declared datatype, whatever numeric type the client sent (FP64/INT64 into an FP32
+        # module would otherwise raise inside torch: a 500 for a request the schema accepted)
+        tensors = [
+            torch.from_numpy(np.ascontiguousarray(inputs[s.name], dtype=DTYPES.get(s.datatype)))
+            for s in self._inputs
+        ]
         with torch.inference_mode():
             result = self._module(*tensors)
         values = result if isinstance(result, (tuple, list)) else (result,)
