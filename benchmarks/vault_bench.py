@@ -151,6 +151,8 @@ def over_http(state: Path, database: str | None, args: argparse.Namespace) -> di
     env = dict(
         os.environ,
         MLTRUST_VAULT_PASSPHRASE=PASSPHRASE,
+        # the audit key lives outside the state folder (serve's rule); a throwaway one here
+        MLTRUST_AUDIT_KEY=str(state.parent / "audit-key" / "audit.key"),
         PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
     storage, _ = init_state(state, database, kdf_log_n=14)

@@ -169,12 +169,25 @@ import time  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 PASSPHRASE = "correct horse battery staple"
+#: The audit key lives outside every state folder (serve's rule), one per test session.
+AUDIT_KEY = Path(__import__("tempfile").mkdtemp(prefix="mltrust-vault-audit-")) / "audit.key"
+
+
+def verify_audit(state: Path) -> Any:
+    """Serve's verifier over the vault's audit log: links, entry MACs and the signed anchor."""
+    from mltrust.serve._audit import default_anchor_path, load_audit_key, verify_chain
+
+    db = state / ".mltrust" / "audit.db"
+    return verify_chain(
+        db, key=load_audit_key(AUDIT_KEY), anchor=default_anchor_path(AUDIT_KEY, db)
+    )
 
 
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     env["MLTRUST_VAULT_PASSPHRASE"] = PASSPHRASE
+    env["MLTRUST_AUDIT_KEY"] = str(AUDIT_KEY)
     env.pop("MLTRUST_VAULT_TOKEN", None)
     env.update(extra)
     return env

@@ -24,8 +24,8 @@ from _vault_helpers import (  # noqa: F401 - fixtures
     mltrust,
     new_token,
     pg_url,
+    verify_audit,
 )
-from mltrust.serve._audit import verify_chain
 from mltrust.vault._client import VaultClient, VaultHTTPError
 
 
@@ -194,7 +194,7 @@ def test_kill_9_during_writes_no_torn_value_audit_verifies(tmp_path, database): 
         t.join(timeout=30)
     assert sum(len(v) for v in acked.values()) >= 40
 
-    report = verify_chain(state / ".mltrust" / "audit.db")
+    report = verify_audit(state)
     assert report.ok, report.problems
     audit_text = mltrust("audit", "verify", str(state)).stdout
     assert "intact" in audit_text
@@ -214,7 +214,7 @@ def test_kill_9_during_writes_no_torn_value_audit_verifies(tmp_path, database): 
                 if version in live:
                     assert c.get("crash", name, version)["value"] == value
             assert hist["current_version"] >= writes[-1][0]
-        report = verify_chain(state / ".mltrust" / "audit.db")
+        report = verify_audit(state)
         assert report.ok, report.problems
         n_writes = sum(len(v) for v in acked.values())
         assert report.entries >= n_writes  # every acknowledged write was audited first

@@ -39,7 +39,7 @@ def test_init_creates_private_state(tmp_path):
     state = init_vault(tmp_path, None)
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert stat.S_IMODE((state / "vault.db").stat().st_mode) == 0o600
-    assert stat.S_IMODE((state / ".mltrust" / "secret").stat().st_mode) == 0o600
+    assert stat.S_IMODE((state / ".mltrust").stat().st_mode) == 0o700
     again = mltrust("vault", "init", "--state", str(state), "--kdf-cost", "14")
     assert "already initialised" in again.stderr
 

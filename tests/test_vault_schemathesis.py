@@ -19,7 +19,7 @@ import uvicorn  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import ignored_auth  # noqa: E402
 
-from mltrust.serve._audit import AuditLog, verify_chain  # noqa: E402
+from mltrust.serve._audit import AuditLog, load_audit_key, verify_chain  # noqa: E402
 from mltrust.vault._app import VaultApp, VaultAppConfig  # noqa: E402
 from mltrust.vault._openapi import openapi_document  # noqa: E402
 from mltrust.vault._service import NotFound, Vault  # noqa: E402
@@ -36,7 +36,9 @@ def api():
     storage, _ = init_state(tmp / "state", None, kdf_log_n=14)
     vault = Vault(storage)
     vault.unseal(KEY)
-    audit = AuditLog(tmp / "state" / ".mltrust" / "audit.db", sync="normal")
+    key = load_audit_key(tmp / "keys" / "audit.key", create=True)
+    anchor = tmp / "keys" / "anchor.json"
+    audit = AuditLog(tmp / "state" / ".mltrust" / "audit.db", key=key, anchor=anchor, sync="normal")
     app = VaultApp(vault, TokenStore(storage), audit, config=VaultAppConfig(auth_failure_rps=1e9))
     token, _ = TokenStore(storage).create("*", "admin")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -54,7 +56,7 @@ def api():
     thread.join(timeout=30)
     sock.close()
     audit.close()
-    report = verify_chain(tmp / "state" / ".mltrust" / "audit.db")
+    report = verify_chain(tmp / "state" / ".mltrust" / "audit.db", key=key, anchor=anchor)
     storage.close()
     shutil.rmtree(tmp, ignore_errors=True)
     assert report.ok and report.entries > 0

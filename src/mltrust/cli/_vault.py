@@ -154,6 +154,19 @@ def _bind(host: str, port: int) -> socket.socket:
     help="full: fsync each audit commit (survives power loss); normal: kill -9 only.",
 )
 @click.option(
+    "--audit-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ed25519 audit key, outside the state folder (created when missing) "
+    "[default: $MLTRUST_AUDIT_KEY or ~/.config/mltrust/audit.key].",
+)
+@click.option(
+    "--audit-anchor",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The audit log's signed anchor [default: next to the audit key].",
+)
+@click.option(
     "--jwks",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -173,6 +186,8 @@ def serve(
     max_versions: int,
     auth_failure_rps: float,
     audit_sync: str,
+    audit_key: Path | None,
+    audit_anchor: Path | None,
     jwks: Path | None,
     jwt_issuer: str | None,
     jwt_audience: str | None,
@@ -185,13 +200,11 @@ def serve(
 
     import uvicorn
 
-    from mltrust.serve._audit import AuditLog
     from mltrust.serve._auth import JwtVerifier
-    from mltrust.serve._keys import load_or_create_secret
     from mltrust.serve._logging import JsonFormatter
     from mltrust.vault._app import VaultApp, VaultAppConfig, log
     from mltrust.vault._service import Vault
-    from mltrust.vault._state import audit_path, kek_bytes
+    from mltrust.vault._state import kek_bytes, open_audit_log
     from mltrust.vault._storage import open_storage
     from mltrust.vault._tokens import TokenStore
 
@@ -209,7 +222,7 @@ def serve(
     v = Vault(storage, max_versions=max_versions)
     if not sealed:
         v.unseal(kek_bytes(v, kek_file) or b"")
-    audit = AuditLog(audit_path(state), secret=load_or_create_secret(state), sync=audit_sync)
+    audit = open_audit_log(state, key_path=audit_key, anchor=audit_anchor, sync=audit_sync)
     app = VaultApp(
         v,
         TokenStore(storage),
