@@ -3,7 +3,8 @@
 PostgreSQL tests run against a real server: ``MLTRUST_TEST_POSTGRES``, else the machine's own
 (TCP, then its Unix socket, which also reaches it from inside the test network namespace), else
 a private server started here with ``initdb``/``pg_ctl`` when those are installed. Each test gets
-its own schema, dropped after. When no server can be had the tests skip locally but FAIL when
+its own schema, dropped after. PostgreSQL cases carry the ``services`` marker (``make unit`` runs
+them outside the network namespace, after ``scripts/services.sh``). When no server can be had the tests skip locally but FAIL when
 ``CI=true``: a silent skip there would hide the backend going untested.
 """
 
@@ -152,7 +153,7 @@ def pg_url() -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     """None for SQLite (the file in the state folder) or a PostgreSQL URL."""
     if request.param == "sqlite":
