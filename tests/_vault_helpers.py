@@ -4,8 +4,9 @@ PostgreSQL tests run against a real server: ``MLTRUST_TEST_POSTGRES``, else the 
 (TCP, then its Unix socket, which also reaches it from inside the test network namespace), else
 a private server started here with ``initdb``/``pg_ctl`` when those are installed. Each test gets
 its own schema, dropped after. PostgreSQL cases carry the ``services`` marker (``make unit`` runs
-them outside the network namespace, after ``scripts/services.sh``). When no server can be had the tests skip locally but FAIL when
-``CI=true``: a silent skip there would hide the backend going untested.
+them outside the network namespace, after ``scripts/services.sh``). When no server can be had
+the tests skip locally but FAIL when ``CI=true``: a silent skip there would hide the backend
+going untested.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 
 import pytest
 
-BACKENDS = ["sqlite", "postgresql"]
 #: Tried in order: the URL from the environment, else the local server over TCP, then over its
 #: Unix socket (which also works inside the network namespace `make unit` runs the tests in).
 PG_CANDIDATES = (
