@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     # serving (issue 5)
     "serve": "mltrust.cli._serve:serve",
     "audit": "mltrust.cli._audit:audit",
+    # secrets for pipelines (issue 16)
+    "vault": "mltrust.cli._vault:vault",
     # robustness and monitoring (issue 6)
     "robustness": "mltrust.cli._robustness:robustness",
     "monitor": "mltrust.cli._monitor:monitor",
@@ -75,6 +77,7 @@ SUMMARIES: dict[str, str] = {
     "rules": "List every rule mltrust can report, with severity, CWE and MITRE ATLAS mapping.",
     "scan": "Scan model files and folders for unsafe content, without executing them.",
     "serve": "Serve models over the Open Inference Protocol, with security built in.",
+    "vault": "Environments and secret variables for ML pipelines: encrypted, versioned,...",
     "sign": "Sign a model folder or file: a Sigstore bundle with the OpenSSF model-signing...",
     "verify": "Verify a signed model against a pinned key; exit 0 verified, 1 mismatch, 2...",
 }

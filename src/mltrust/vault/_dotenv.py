@@ -1,0 +1,124 @@
+"""``.env`` files: read (import) and write (``vault pull``).
+
+Read: ``KEY=VALUE`` lines, optional ``export``, ``#`` comments, values bare, in single quotes
+(literal) or double quotes (``\\n``, ``\\"``, ``\\\\`` escapes). No variable expansion and no
+command substitution: a ``.env`` file is data. A malformed line is an error naming its line
+number, never its content (it may hold a secret).
+
+Write: single quotes when the value has no quote or newline, otherwise double quotes with
+escapes; the file is created mode 0600 (``O_EXCL`` temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+from mltrust.errors import ConfigError, InputError
+
+__all__ = ["parse_dotenv", "remove_dotenv", "write_dotenv"]
+
+_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    # only \n (and \r\n) end a line: str.splitlines() would also split on \x1e, \u2028…
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    i = 0
+    while i < len(lines):
+        number = i + 1
+        line = lines[i]
+        i += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _LINE.fullmatch(line)
+        if match is None:
+            raise InputError(f".env line {number}: not KEY=VALUE")
+        key, raw = match.group(1), match.group(2)
+        if raw.startswith("'"):
+            end = raw.find("'", 1)
+            if end < 0 or (raw[end + 1 :].strip() and not raw[end + 1 :].lstrip().startswith("#")):
+                raise InputError(f".env line {number}: unterminated single quote")
+            out[key] = raw[1:end]
+        elif raw.startswith('"'):
+            buf: list[str] = []
+            rest = raw[1:]
+            while True:
+                j = 0
+                closed = False
+                while j < len(rest):
+                    ch = rest[j]
+                    if ch == "\\" and j + 1 < len(rest):
+                        buf.append(_ESCAPES.get(rest[j + 1], "\\" + rest[j + 1]))
+                        j += 2
+                        continue
+                    if ch == '"':
+                        closed = True
+                        break
+                    buf.append(ch)
+                    j += 1
+                if closed:
+                    tail = rest[j + 1 :].strip()
+                    if tail and not tail.startswith("#"):
+                        raise InputError(f".env line {number}: text after the closing quote")
+                    break
+                if i >= len(lines):  # a multi-line value runs to the end of the file
+                    raise InputError(f".env line {number}: unterminated double quote")
+                buf.append("\n")
+                rest = lines[i]
+                i += 1
+            out[key] = "".join(buf)
+        else:
+            value = re.split(r"\s+#", raw, maxsplit=1)[0]
+            out[key] = value.strip()
+    return out
+
+
+def _quote(value: str) -> str:
+    if "'" not in value and "\n" not in value and "\r" not in value:
+        return f"'{value}'"
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("$", "\\$")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+    return f'"{escaped}"'
+
+
+def write_dotenv(path: Path, values: dict[str, str]) -> None:
+    """Write ``values`` to ``path`` atomically, readable by the owner only."""
+    folder = path.parent if str(path.parent) else Path(".")
+    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        data = "".join(f"{k}={_quote(v)}\n" for k, v in sorted(values.items()))
+        os.write(fd, data.encode("utf-8"))
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_dotenv(path: Path) -> bool:
+    """Remove the file (or a link in its place); True when something was removed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a .env file") from None
+    return True
