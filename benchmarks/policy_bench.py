@@ -165,7 +165,9 @@ ML_PATTERNS = {
     "m = AutoModel.from_pretrained('org/x', trust_remote_code=True)\n",
     "keras load_model(safe_mode=False)": "import keras\n"
     "m = keras.models.load_model('m.keras', safe_mode=False)\n",
+    # mltrust: ignore[MLT-CODE-010] fake AWS key the benchmark plants to measure the secret rules
     "committed AWS key": "AWS_KEY = 'AKIAIOSFODNN7EXAMPL3'\n",
+    # mltrust: ignore[MLT-CODE-009] fake PEM header the benchmark plants to measure the secret rules
     "committed PEM key": 'KEY = """-----BEGIN RSA PRIVATE KEY-----\nMIIE"""\n',
 }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 ADVISORIES = ROOT.parent / "shared" / "data" / "pypa-advisory-db"
+# mltrust: ignore[MLT-CODE-014] the public demo passphrase the generated docs show
 PASSPHRASE = "demo-passphrase-not-for-production"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

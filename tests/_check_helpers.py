@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 MALICIOUS_PICKLE = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
 
 PEM_KEY = (
+    # mltrust: ignore[MLT-CODE-009] truncated fake key, a fixture for the secret rules
     "-----BEGIN RSA PRIVATE KEY-----\n"
     "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
     "-----END RSA PRIVATE KEY-----\n"

@@ -66,6 +66,7 @@ def test_attack_requirements_include_loop_terminates(tmp_path: Path) -> None:
 def test_attack_symlinked_files_are_not_followed(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
+    # mltrust: ignore[MLT-CODE-009] a fake key header outside the project, to test links
     (outside / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     project = tmp_path / "project"
     project.mkdir()

@@ -31,6 +31,7 @@ PLANTED = {
     "analysis/model.R": f'Sys.setenv(STRIPE_KEY = "{STRIPE}")\n',
     "env/settings.ini": f"[npm]\nauth = {NPM}\n",
     "deploy_key": PEM_KEY,
+    # mltrust: ignore[MLT-CODE-014] a planted fake password the recall test must find
     "config/db.yaml": "url: postgres://svc:Qm7vT2xLp9@db.internal:5432/app\n",
 }
 

@@ -18,6 +18,7 @@ EVIL = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
 
 
 def _minimal(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # mltrust: ignore[MLT-CODE-014] throwaway passphrase of keys the test generates
     env = {**os.environ, "MLTRUST_PASSPHRASE": "startup-test", "COLUMNS": "100"}
     return subprocess.run(
         [sys.executable, str(MINIMAL), *args],

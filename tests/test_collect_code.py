@@ -109,6 +109,7 @@ def test_committed_private_key_in_repo(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "label"),
     [
+        # mltrust: ignore[MLT-CODE-010] AWS's documented example key, a fixture for the token rules
         ("AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n", "AWS"),
         ("token: ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "GitHub"),
         ("HF_TOKEN = 'hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" + "'\n", "Hugging Face"),
@@ -136,7 +137,9 @@ def test_high_entropy_assignment_but_not_placeholders() -> None:
 
 
 def test_secrets_in_config_files(tmp_path: Path) -> None:
+    # mltrust: ignore[MLT-CODE-011] a fake password the test plants
     (tmp_path / ".env").write_text("DB_PASSWORD=Zk3q9PdL0wX7vRt2Yb8NcE5m\n")
+    # mltrust: ignore[MLT-CODE-010] AWS's documented example key, a fixture
     (tmp_path / "settings.json").write_text('{"aws": "AKIAIOSFODNN7EXAMPLE"}\n')
     (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00AKIAIOSFODNN7EXAMPLE")
     section = CodeCollector().collect(CollectContext(tmp_path)).section

@@ -219,6 +219,7 @@ def test_allow_targets_does_not_override_denylist() -> None:
 
 def test_transformers_target_with_trust_remote_code() -> None:
     doc = {
+        # mltrust: ignore[MLT-CODE-006] a config fixture that must be flagged, never loaded
         "model": {
             "_target_": "transformers.AutoModel.from_pretrained",
             "pretrained_model_name_or_path": "someone/model",

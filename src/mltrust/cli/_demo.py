@@ -32,9 +32,10 @@ from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
 #: Passphrase protecting the demo's signing key (a real deployment reads it from a secret store).
+# mltrust: ignore[MLT-CODE-014] the demo's public passphrase, printed in its own output
 _DEMO_PASSPHRASE = "demo-passphrase-not-for-production"  # noqa: S105 - public by design
 #: Stands for the git commit of the training code (the demo trains in-process).
-_DEMO_COMMIT = hashlib.sha1(b"mltrust demo training code").hexdigest()  # noqa: S324 - an id
+_DEMO_COMMIT = hashlib.sha1(b"mltrust demo training code", usedforsecurity=False).hexdigest()
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -117,6 +118,80 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
     return out
 
 
+#: ``# mltrust: ignore[MLT-CODE-010, MLT-CODE-009] reason`` (also after ``//`` or ``--``).
+_MARKER = re.compile(r"(?:#|//|--)\s*mltrust:\s*ignore\[([^\]]*)\]\s*(.*?)\s*$")
+_RULE_ID = re.compile(r"MLT-CODE-\d{3}")
+
+
+def _markers(text: str) -> dict[int, tuple[tuple[str, ...], str, bool]]:
+    """Line number -> (rule ids, reason, whole line is the comment) of every marker."""
+    out: dict[int, tuple[tuple[str, ...], str, bool]] = {}
+    if "mltrust:" not in text:
+        return out
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _MARKER.search(line)
+        if m:
+            ids = tuple(x.strip() for x in m.group(1).split(",") if x.strip())
+            out[number] = (ids, m.group(2).strip(), line[: m.start()].strip() == "")
+    return out
+
+
+def apply_inline_suppressions(
+    findings: list[Finding], texts: dict[str, str]
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Drop the findings an inline marker names, keeping a record of each; flag bad markers.
+
+    A marker suppresses a code or secret finding of a rule it names, on its own line, or on
+    the line below when the marker is a line of its own, and only with a reason (the words
+    after the bracket). Every suppression is kept in the evidence (``code.suppressed``), so a
+    profile can forbid them (``size(code.suppressed) == 0``) and reports show them. Markers in notebooks are not honoured
+    (cells have no stable line numbers across edits).
+    """
+    markers = {rel: _markers(text) for rel, text in texts.items()}
+    kept: list[Finding] = []
+    suppressed: list[dict[str, Any]] = []
+    used: set[tuple[str, int]] = set()
+    for f in findings:
+        extra = dict(f.extra)
+        rel, line = f.location.path, int(extra.get("line", "0") or 0)
+        here = markers.get(rel, {})
+        hit = None
+        if "cell" not in extra and line > 0:
+            for at in (line, line - 1):
+                ids, reason, alone = here.get(at, ((), "", False))
+                if f.rule_id in ids and reason and (at == line or alone):
+                    hit = (at, reason)
+                    break
+        if hit is None:
+            kept.append(f)
+            continue
+        used.add((rel, hit[0]))
+        suppressed.append(
+            {
+                "rule_id": f.rule_id,
+                "path": rel,
+                "line": line,
+                "reason": hit[1],
+                "message": f.message,
+                "fingerprint": finding_fingerprint(f),
+            }
+        )
+    for rel, found in markers.items():
+        for at, (ids, reason, _alone) in found.items():
+            bad = [i for i in ids if not _RULE_ID.fullmatch(i)]
+            if not ids or bad or not reason:
+                why = "no reason given" if ids and not bad else f"not a code rule: {bad or ids}"
+                kept.append(
+                    Finding.of(
+                        _rules.CODE_SUPPRESSION_INVALID,
+                        f"inline suppression ignored: {why}",
+                        Location(rel, detail=f"line {at}"),
+                        extra={"line": str(at), "tool": "mltrust"},
+                    )
+                )
+    return kept, suppressed
+
+
 class _TooLarge(Exception):
     pass
 
@@ -191,6 +266,7 @@ class CodeCollector(Collector):
             "dangerous": [],
             "secrets": [],
             "not_analysed": [],
+            "suppressed": [],
             "secrets_not_searched": [],
             "bandit": "",
             "not_evaluated": [],
@@ -204,6 +280,7 @@ class CodeCollector(Collector):
         notebooks = 0
         not_analysed: list[str] = []
         too_large: list[str] = []
+        texts: dict[str, str] = {}
         for rel, path in ctx.analysis_files():
             suffix = path.suffix.lower()
             is_code = suffix in _CODE_SUFFIXES or suffix == ".ipynb"
@@ -226,6 +303,8 @@ class CodeCollector(Collector):
             if text is None:
                 continue
             files += 1
+            if suffix != ".ipynb" and "mltrust:" in text:
+                texts[rel] = text
             if suffix == ".ipynb":
                 notebooks += 1
                 try:
@@ -272,6 +351,7 @@ class CodeCollector(Collector):
                 key=lambda f: (f.location.path, int(dict(f.extra).get("line", "0")), f.message),
             )
         )
+        findings, suppressed = apply_inline_suppressions(findings, texts)
         findings = self._git_state(ctx, findings)
         rows = [self._row(f) for f in findings]
         section = {
@@ -284,6 +364,7 @@ class CodeCollector(Collector):
             "dangerous": [r for r in rows if r["kind"] == "dangerous"],
             "secrets": [r for r in rows if r["kind"] == "secret"],
             "not_analysed": not_analysed,
+            "suppressed": suppressed,
             "secrets_not_searched": too_large,
             "bandit": _bandit_version(),
             "not_evaluated": ctx.not_evaluated(),

@@ -109,6 +109,68 @@ class _Visitor(ast.NodeVisitor):
         self.aliases: dict[str, str] = {}
         self.tainted: set[str] = set()
         self.hits: list[CodeHit] = []
+        #: Every value assigned to each plain name anywhere in the file (for Loader=name).
+        self.assigned: dict[str, list[ast.expr]] = {}
+        #: Classes of this file and their base-class expressions.
+        self.classes: dict[str, list[ast.expr]] = {}
+
+    def prepare(self, tree: ast.AST) -> None:
+        """Collect assignments and classes first, so a Loader defined below its use resolves."""
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        self.assigned.setdefault(target.id, []).append(node.value)
+            elif isinstance(node, ast.ClassDef):
+                self.classes[node.name] = list(node.bases)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.visit(node)
+
+    def _safe_loader(self, node: ast.expr | None, depth: int = 0) -> bool:
+        """Whether a Loader expression can only be a safe PyYAML loader.
+
+        Safe: SafeLoader/CSafeLoader/BaseLoader/CBaseLoader by name, a class of this file
+        deriving only from safe loaders, ``getattr(yaml, "CSafeLoader", <safe>)``, a conditional
+        of safe loaders, ``None`` (PyYAML then refuses to load), and a name every assignment of
+        which in this file is safe. Anything else (a parameter, an attribute of an object, an
+        unknown import) is not proven safe and stays a finding.
+        """
+        if node is None or depth > 8:
+            return False
+        if isinstance(node, ast.Constant):
+            return node.value is None
+        if isinstance(node, ast.IfExp):
+            return self._safe_loader(node.body, depth + 1) and self._safe_loader(
+                node.orelse, depth + 1
+            )
+        if isinstance(node, ast.Call):
+            func = _dotted(node.func, self.aliases)
+            args = node.args
+            if (
+                func in ("getattr", "builtins.getattr")
+                and len(args) in (2, 3)
+                and isinstance(args[1], ast.Constant)
+                and str(args[1].value) in _YAML_SAFE_LOADERS
+                and _dotted(args[0], self.aliases) == "yaml"
+            ):
+                return len(args) == 2 or self._safe_loader(args[2], depth + 1)
+            return False
+        name = _dotted(node, self.aliases)
+        if name is None:
+            return False
+        if name.rsplit(".", 1)[-1] in _YAML_SAFE_LOADERS and (
+            name.startswith("yaml.") or name in _YAML_SAFE_LOADERS
+        ):
+            return True
+        if isinstance(node, ast.Name) and node.id not in self.aliases:
+            if node.id in self.classes:
+                bases = self.classes[node.id]
+                return bool(bases) and all(self._safe_loader(b, depth + 1) for b in bases)
+            values = self.assigned.get(node.id)
+            if values:
+                return all(self._safe_loader(v, depth + 1) for v in values)
+        return False
 
     # -- imports -------------------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:
@@ -177,7 +239,7 @@ class _Visitor(ast.NodeVisitor):
         elif name in ("yaml.load", "yaml.load_all"):
             loader = _kw(node, "Loader") or (node.args[1] if len(node.args) > 1 else None)
             loader_name = _dotted(loader, self.aliases) if loader is not None else None
-            if loader_name is None or not loader_name.endswith(_YAML_SAFE_LOADERS):
+            if not self._safe_loader(loader):
                 self._hit(
                     _rules.CODE_YAML_LOAD,
                     line,
@@ -227,5 +289,6 @@ def analyse_source(source: str) -> Iterator[CodeHit]:
     """Findings of the ML rules in one Python source. Raises ``SyntaxError``/``ValueError``."""
     tree = ast.parse(source)
     visitor = _Visitor()
+    visitor.prepare(tree)
     visitor.visit(tree)
     yield from visitor.hits

@@ -129,6 +129,16 @@ CODE_UNPARSABLE = define_rule(
     remediation="Fix the syntax error or exclude the file.",
 )
 
+CODE_SUPPRESSION_INVALID = define_rule(
+    "MLT-CODE-015",
+    "inline-suppression-invalid",
+    "An inline `mltrust: ignore[RULE-ID] reason` marker names no rule, names a rule that is not "
+    "a code or secret rule, or gives no reason; it suppresses nothing.",
+    Severity.MEDIUM,
+    remediation="Write `# mltrust: ignore[MLT-CODE-010] why this is acceptable` on the line of "
+    "the finding (or the line above it).",
+)
+
 # -- dependencies ----------------------------------------------------------------------------
 DEP_VULNERABLE = define_rule(
     "MLT-DEP-001",

@@ -117,6 +117,7 @@ def _nested_torch_loader(config: ScanConfig) -> Callable[[bytes], Any]:
 
         if type(b) is not bytes:
             raise UnsafeModelError("refused to load: nested torch bytes are not bytes")
+        # mltrust: ignore[MLT-CODE-002] pickle_module is the allowlist unpickler, after a scan
         return torch.load(
             io.BytesIO(b), weights_only=False, pickle_module=_torch_pickle_module(config)
         )
@@ -386,6 +387,7 @@ def _load_torch_bytes(
             # torch.load would hand a TorchScript archive to torch.jit.load (which runs its
             # code); with weights_only it refuses instead.
             return torch.load(io.BytesIO(data), weights_only=True, map_location=map_location)
+        # mltrust: ignore[MLT-CODE-002] pickle_module is the allowlist unpickler, after a scan
         return torch.load(
             io.BytesIO(data),
             weights_only=False,
