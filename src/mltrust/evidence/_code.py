@@ -144,8 +144,8 @@ def apply_inline_suppressions(
     A marker suppresses a code or secret finding of a rule it names, on its own line, or on
     the line below when the marker is a line of its own, and only with a reason (the words
     after the bracket). Every suppression is kept in the evidence (``code.suppressed``), so a
-    profile can forbid them (``size(code.suppressed) == 0``) and reports show them. Markers in notebooks are not honoured
-    (cells have no stable line numbers across edits).
+    profile can forbid them (``size(code.suppressed) == 0``) and reports show them. Markers
+    in notebooks are not honoured (cells have no stable line numbers across edits).
     """
     markers = {rel: _markers(text) for rel, text in texts.items()}
     kept: list[Finding] = []
