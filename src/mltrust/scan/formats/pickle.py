@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.scan._pickle import _rules as _pickle_rules  # noqa: F401  (registers the rules)
-from mltrust.scan._pickle._machine import looks_like_pickle, scan_pickle_stream
+from mltrust.scan._pickle._machine import scan_pickle_stream
+from mltrust.scan.formats._pickle_head import Reach, simulate
 from mltrust.scan.interface import FormatScanner
 
 if TYPE_CHECKING:
@@ -22,8 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = ["JoblibZFileScanner", "PickleScanner"]
 
-#: How far into the head a pickle is validated when sniffing.
-_SNIFF_OPS = 48
+#: Opcodes the sniffer follows before it calls bytes a pickle because the unpickler would still
+#: be running (see :mod:`mltrust.scan.formats._pickle_head`).
+_SNIFF_OPS = 512
+#: A data-only pickle without a PROTO header is still reported as a pickle from this many
+#: opcodes on (fewer: two random bytes and a ``.`` would make a "pickle" of tensor data).
+_DATA_OPS = 3
 
 
 class PickleScanner(FormatScanner):
@@ -39,7 +44,22 @@ class PickleScanner(FormatScanner):
     can_execute_code: ClassVar[bool] = True
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        return looks_like_pickle(data, 0, strict=True, max_ops=_SNIFF_OPS)
+        """Whether the real unpickler would get anywhere in ``data``.
+
+        Anything on which ``pickle.load`` reaches an import or a call, or is still unpickling
+        after :data:`_SNIFF_OPS` opcodes, is a pickle, whatever its first byte (protocol 0/1
+        text, no PROTO, long lines, leading MARK/POP...). A complete pickle that imports nothing
+        is reported as a pickle when it has a PROTO header or runs a few opcodes; bytes on which
+        both unpicklers fail before any import are not a pickle: nothing in them can run.
+        """
+        if not len(data):
+            return False
+        reach, first_ops = simulate(data, 0, max_ops=_SNIFF_OPS)
+        if reach is Reach.CODE or reach is Reach.UNKNOWN:
+            return True
+        if reach is Reach.DATA:
+            return data[0] == 0x80 or first_ops >= _DATA_OPS
+        return False
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         summary = scan_pickle_stream(data, ctx, loc, context="pickle")
