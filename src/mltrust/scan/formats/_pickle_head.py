@@ -326,10 +326,10 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             if not _text_ok(op, raw, memo, n <= fence):
                 return Reach.NOTHING, pos, ops
             if op == 0x70:  # PUT
-                key = _int_text(raw, 10)
-                if key is not None:
-                    memo.add(key)
-            elif op != 0x70:
+                stored = _int_text(raw, 10)
+                if stored is not None:
+                    memo.add(stored)
+            else:
                 n += 1
         else:
             return Reach.NOTHING, pos, ops
