@@ -76,6 +76,35 @@ def _compose_all(text: str) -> Iterator[yaml.Node]:
         loader.dispose()
 
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "timestamp")
+)
+
+
+def _may_carry_code(root: yaml.Node) -> bool:
+    """Whether a composed document holds a mapping or a tag beyond plain scalars and lists."""
+    stack = [root]
+    seen = 0
+    while stack and seen < 100_000:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, yaml.MappingNode) or node.tag not in _PLAIN_TAGS:
+            return True
+        stack.extend(_node_children(node))
+    return bool(stack)
+
+
+def composes(text: str) -> bool:
+    """Whether a YAML loader reads ``text``, or reads a document of it that could carry code
+    before it fails (``load_all`` constructs each document before it parses the next one)."""
+    docs: list[yaml.Node] = []
+    try:
+        docs.extend(_compose_all(text))
+    except (yaml.YAMLError, RecursionError):
+        return any(_may_carry_code(doc) for doc in docs)
+    return True
+
+
 _NO_CHILDREN: list[yaml.Node] = []
 
 

@@ -53,8 +53,6 @@ from mltrust.scan.interface import FormatScanner
 
 __all__ = ["ConfigScanner", "judge_target"]
 
-_HEAD = 4096
-_BOM = codecs.BOM_UTF8
 
 #: Ordinary ML callables a Hydra/NeMo config instantiates (after the denylist has had its say).
 TARGET_ALLOW_PREFIXES: tuple[str, ...] = (
@@ -109,40 +107,77 @@ _YAML_TRUE = {"true", "yes", "on", "y"}
 _YAML_FALSE = {"false", "no", "off", "n"}
 
 
-def _first_char(head: bytes) -> tuple[int, bytes]:
-    """Offset of the first non-space byte in ``head`` (after a BOM) and the stripped rest."""
-    start = len(_BOM) if head.startswith(_BOM) else 0
-    body = head[start:].lstrip(b" \t\r\n")
-    return len(head) - len(body), body
+#: Text beyond this size is claimed only when its first document is shaped like a config
+#: (the scan then reports the exhausted ``max_text_bytes``); smaller text is parsed whole.
+_SNIFF_TEXT = 64 << 20
+#: Characters that no JSON or YAML loader accepts in a document (C0 controls but tab/LF/CR).
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_DOC_MARKER = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+#: The first line of a block mapping: an implicit key then ``:`` and a space or the line end.
+_KEY_LINE = re.compile(r"[^\n]*?:(?:[ \t]|$)")
+#: What makes a document that cannot be parsed worth a medium finding: the marks of content
+#: that runs code when a lenient reader does parse it.
+_CODE_HINT = re.compile(
+    r"_target_|python/|python%2[fF]|!!|!<|%TAG|class_name|Lambda|chat_template|\$\{|\bcls\b"
+)
 
 
-def _looks_like_json(body: bytes) -> bool:
-    if not body or body[:1] not in (b"{", b"["):
-        return False
-    rest = body[1:].lstrip(b" \t\r\n")
-    if not rest:
-        return True
-    if body[:1] == b"{":
-        return rest[:1] in (b'"', b"}")
-    return rest[:1] in b'{["-0123456789tfn]'
+def text_encoding(head: bytes) -> str:
+    """The encoding JSON loaders (and PyYAML, for UTF-8/16 with a BOM) read ``head`` in.
+
+    :func:`json.detect_encoding` is what ``json.loads(bytes)`` itself uses: BOMs, and UTF-16/32
+    without a BOM recognised by the NUL bytes around the first ASCII characters.
+    """
+    return json.detect_encoding(head[:4])
 
 
-def _looks_like_yaml(head: bytes) -> bool:
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    text = text.removeprefix("\ufeff")
-    for line in text.splitlines()[:64]:
+def _decode(raw: bytes, encoding: str, *, final: bool) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    return decoder.decode(raw, final=final).removeprefix("\ufeff")
+
+
+def _first_document_is_structured(text: str) -> bool:
+    """Whether the first YAML/JSON document of ``text`` (leading space, comments, directives
+    and ``---`` skipped) has a root that can carry code: a collection, a tag, an anchor."""
+    for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if stripped.startswith(("---", "%YAML", "%TAG")):
+        if stripped.startswith(("%", "---", "...")):
             return True
-        if stripped.startswith("- ") and not line.startswith(" "):
+        if stripped[:1] in ("{", "[", "!", "&", "*"):
             return True
-        return bool(_YAML_KEY_LINE.match(line))
+        if stripped[:2] in ("- ", "? ") or stripped in ("-", "?"):
+            return True
+        return _KEY_LINE.match(stripped) is not None
     return False
+
+
+def _looks_like_json(lead: str) -> bool:
+    rest = lead[1:].lstrip(" \t\r\n")
+    if not rest:
+        return True
+    if lead[:1] == "{":
+        return rest[:1] in ('"', "}")
+    return rest[:1] in tuple('{["-0123456789tfn]')
+
+
+def _flow_root_parses(text: str) -> bool:
+    """Whether a document starting with ``{``/``[`` is accepted by a JSON or YAML loader (its
+    first document, at least): errors come early, so failures cost little."""
+    if _looks_like_json(text.lstrip(" \t\r\n")):
+        return True
+    try:
+        json.loads(text)
+        return True
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            return True  # JSON Lines, or a document followed by more
+    except (ValueError, RecursionError):
+        return True  # too deep or too big for us is the scan's business, not a reason to skip
+    from mltrust.scan.formats._yaml_compose import composes
+
+    return composes(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,10 +341,11 @@ class _Duplicates:
         return out
 
 
-def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | None:
-    """The JSON document (or JSON Lines records) in ``text``; None after reporting a failure.
+def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | str:
+    """The JSON document (or JSON Lines records) in ``text``, or why it is not JSON.
 
     Objects with repeated keys are returned a second time as the first value would build them.
+    Nesting too deep for Python's parser is reported here (an exhausted limit, medium).
     """
     hook = _Duplicates()
     try:
@@ -317,21 +353,15 @@ def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | No
         return [doc, *hook.shadows]
     except RecursionError:
         ctx.report(CFG_MALFORMED, "JSON nested too deeply to parse; content not checked", loc)
-        return None
+        return "too deep"
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             records = _parse_json_lines(text)
             if records is not None:
                 return records
-        ctx.report(
-            CFG_MALFORMED,
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            loc.at(exc.pos),
-        )
-        return None
+        return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
     except ValueError as exc:  # e.g. integers beyond Python's digit limit
-        ctx.report(CFG_MALFORMED, f"invalid JSON: {exc}", loc)
-        return None
+        return f"invalid JSON: {exc}"
 
 
 def _parse_json_lines(text: str) -> list[object] | None:
@@ -415,13 +445,46 @@ class ConfigScanner(FormatScanner):
     suffixes: ClassVar[tuple[str, ...]] = (".json", ".yaml", ".yml")
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        head = bytes(data[:_HEAD])
-        if not head or b"\x00" in head:
+        """Whether a JSON or YAML loader would read ``data`` as a document that can carry code.
+
+        As permissive as the loaders: any leading white space (of any length), a BOM, UTF-16/32,
+        comments, ``%YAML``/``%TAG`` directives, ``---``, tags, anchors, flow style and keys of
+        any spelling. Text whose first document is a plain scalar (prose, word lists) and that
+        has no further documents is not claimed: loaded, it is a string and runs nothing.
+        """
+        head = bytes(data[:4])
+        if not head:
             return False
-        _, body = _first_char(head)
-        if _looks_like_json(body):
+        encoding = text_encoding(head)
+        size = len(data)
+        step = 1 << 16
+        # Replacement characters, not failure: a reader that ignores bad bytes reads the rest.
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        pos = 0
+        text = ""
+        while pos < min(size, _SNIFF_TEXT):
+            text += decoder.decode(bytes(data[pos : pos + step]), final=pos + step >= size)
+            if text.count("\ufffd") * 20 > len(text) + 200:
+                return False  # binary, not text with a few broken bytes
+            pos += step
+            text = text.removeprefix("\ufeff")
+            if _NOT_TEXT.search(text) is not None:
+                return False
+            if text.strip():
+                break
+            text = ""
+        else:
+            return size > _SNIFF_TEXT  # all white space up to the sniff window: fail closed
+        if size <= _SNIFF_TEXT and pos < size:
+            text = bytes(data).decode(encoding, errors="replace").removeprefix("\ufeff")
+            if _NOT_TEXT.search(text) is not None:
+                return False
+        lead = text.lstrip(" \t\r\n")
+        if lead[:1] in ("{", "["):
+            return size > _SNIFF_TEXT or _flow_root_parses(text)
+        if _first_document_is_structured(text):
             return True
-        return _looks_like_yaml(head)
+        return _DOC_MARKER.search(text) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limit = ctx.config.limits.max_text_bytes
@@ -430,28 +493,48 @@ class ConfigScanner(FormatScanner):
                 f"config of {len(data)} bytes exceeds max_text_bytes={limit}; not checked"
             )
         raw = bytes(data)
-        if raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
+        encoding = text_encoding(raw)
         try:
-            text = raw.decode("utf-8")
+            text = _decode(raw, encoding, final=True)
         except UnicodeDecodeError as exc:
             ctx.report(
                 CFG_MALFORMED,
-                f"not valid UTF-8 at byte {exc.start}; decoded with replacement characters",
+                f"not valid {encoding.upper()} at byte {exc.start}; decoded with replacement "
+                "characters",
                 loc.at(exc.start),
             )
-            text = raw.decode("utf-8", errors="replace")
+            text = raw.decode(encoding, errors="replace").removeprefix("\ufeff")
+        if encoding != "utf-8":
+            ctx.facts["text_encoding"] = encoding
         if "\x00" in text:
             ctx.report(CFG_MALFORMED, "text config contains NUL characters", loc)
         _check_interpolations(text, ctx, loc)
         stripped = text.lstrip(" \t\r\n")
-        if stripped[:1] in ("{", "["):
-            docs = _parse_json(text, ctx, loc)
-            if docs is None:
-                _fallback_json(text, ctx, loc)
-                return
+        if stripped[:1] not in ("{", "["):
+            _scan_yaml(text, ctx, loc)
+            return
+        docs = _parse_json(text, ctx, loc)
+        if isinstance(docs, list):
             keras = is_keras_config(docs[0])
             for doc in docs:
                 _check_document(doc, ctx, loc, keras=keras or None)
-        else:
+            return
+        if docs == "too deep":
+            _fallback_json(text, ctx, loc)
+            return
+        from mltrust.scan.formats._yaml_compose import composes
+
+        if composes(text):
+            # Not JSON but YAML flow style ({_target_: os.system}): read as YAML loaders do.
+            ctx.report(CFG_MALFORMED, f"{docs}; read as YAML", loc, severity=Severity.LOW)
             _scan_yaml(text, ctx, loc)
+            return
+        # Neither loader reads it, so neither runs anything in it; a lenient reader might.
+        hinted = _CODE_HINT.search(text) is not None
+        ctx.report(
+            CFG_MALFORMED,
+            f"{docs} (not YAML either)",
+            loc,
+            severity=Severity.MEDIUM if hinted else Severity.LOW,
+        )
+        _fallback_json(text, ctx, loc)
