@@ -114,3 +114,30 @@ def test_unparsable_json_without_code_marks_is_low() -> None:
     result = scan_bytes(data, "x.json")
     assert result.findings
     assert max(f.severity for f in result.findings) == Severity.LOW
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "torch.testing._internal.common_utils.shell",
+        "torch.utils.cpp_extension.load_inline",
+        "torch.utils.data.datapipes.iter.callable.MapperIterDataPipe",
+        "sklearn.utils._testing.TempMemmap",
+        "transformers.testing_utils.run_command",
+        "nemo.collections.common.parts.run_subprocess",
+        "torch.nn.modules.module.register_module_forward_hook",
+        "torchvision.io.read_file",
+    ],
+)
+def test_hydra_target_in_allowlisted_package_is_not_trusted_by_prefix(target: str) -> None:
+    data = json.dumps({"x": {"_target_": target, "_args_": ["id"]}}).encode()
+    result = scan_bytes(data, "cfg.json")
+    assert max((f.severity for f in result.findings), default=Severity.INFO) >= Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "target", ["torch.optim.AdamW", "torch.nn.Linear", "sklearn.linear_model.LogisticRegression"]
+)
+def test_hydra_ordinary_targets_stay_quiet(target: str) -> None:
+    data = json.dumps({"x": {"_target_": target}}).encode()
+    assert scan_bytes(data, "cfg.json").findings == ()

@@ -5,8 +5,9 @@ What runs code when such a document is *used*:
 * Hydra/NeMo/OmegaConf ``_target_`` values name a callable that ``hydra.utils.instantiate``
   imports and calls with the sibling keys as arguments (NeMo's older ``cls`` + ``params`` form
   too). Each target is judged: a denylist of dangerous callables and gadgets first, then the
-  project's ``allow_targets``, then an allowlist of ordinary ML classes, then the pickle
-  analyser's import judgement; anything else is an unknown target (medium).
+  project's ``allow_targets``, then the pickle analyser's import judgement, then an *exact*
+  list of ordinary training classes (no module prefixes); anything else is an unknown target
+  (medium).
 * Keras model configs (``config.json`` inside ``.keras``): see :mod:`mltrust.scan.formats.keras`.
 * Jinja ``chat_template`` strings (Hugging Face ``tokenizer_config.json``): see
   :mod:`mltrust.scan.formats._jinja`.
@@ -31,6 +32,7 @@ from typing import Any, ClassVar
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._hydra_targets import TARGETS as HYDRA_TARGETS
 from mltrust.scan.formats._jinja import check_chat_template
 from mltrust.scan.formats._rules_keras_config import (
     CFG_DANGEROUS_TARGET,
@@ -53,31 +55,6 @@ from mltrust.scan.interface import FormatScanner
 
 __all__ = ["ConfigScanner", "judge_target"]
 
-
-#: Ordinary ML callables a Hydra/NeMo config instantiates (after the denylist has had its say).
-TARGET_ALLOW_PREFIXES: tuple[str, ...] = (
-    "torch.nn.",
-    "torch.optim.",
-    "torch.utils.data.",
-    "torch.distributions.",
-    "torchvision.transforms.",
-    "torchvision.models.",
-    "torchvision.datasets.",
-    "torchaudio.transforms.",
-    "torchmetrics.",
-    "nemo.collections.",
-    "nemo.core.optim.",
-    "nemo.core.neural_types.",
-    "nemo.core.config.",
-    "transformers.",
-    "sklearn.",
-    "pytorch_lightning.",
-    "lightning.",
-    "timm.",
-    "peft.",
-    "diffusers.",
-    "omegaconf.",
-)
 
 #: Targets that call or resolve another callable given as data.
 _GADGET_PREFIXES = (
@@ -185,8 +162,19 @@ def _flow_root_parses(text: str) -> bool:
 
 
 def judge_target(dotted: str, ctx: ScanContext) -> Judgement:
-    """Judge a Hydra ``_target_`` (a dotted path to a callable)."""
-    return judge_callable(dotted, ctx.config, allow_prefixes=TARGET_ALLOW_PREFIXES)
+    """Judge a Hydra ``_target_`` (a dotted path to a callable).
+
+    The denylist, the project's ``allow_targets`` and the pickle policy decide first
+    (:func:`judge_callable`); what they leave unknown is allowed only when it is *exactly* on
+    the generated list of ordinary training classes (:mod:`._hydra_targets`). No module prefix
+    is trusted: allowlisted libraries also ship test utilities and helpers that run processes.
+    """
+    verdict = judge_callable(dotted, ctx.config)
+    if verdict.allowed or verdict.known_bad:
+        return verdict
+    if dotted in HYDRA_TARGETS:
+        return Judgement(None, "on the exact list of ordinary training classes")
+    return verdict
 
 
 def _truthy(value: object) -> bool:
