@@ -49,8 +49,10 @@ class PickleScanner(FormatScanner):
         Anything on which ``pickle.load`` reaches an import or a call, or is still unpickling
         after :data:`_SNIFF_OPS` opcodes, is a pickle, whatever its first byte (protocol 0/1
         text, no PROTO, long lines, leading MARK/POP...). A complete pickle that imports nothing
-        is reported as a pickle when it has a PROTO header or runs a few opcodes; bytes on which
-        both unpicklers fail before any import are not a pickle: nothing in them can run.
+        is reported as a pickle when it has a PROTO header or runs a few opcodes, and so is a
+        PROTO header followed by a few valid opcodes and then garbage (a damaged pickle: the
+        scan reports it malformed). Other bytes on which both unpicklers fail before any import
+        are not a pickle: nothing in them can run.
         """
         if not len(data):
             return False
@@ -59,7 +61,9 @@ class PickleScanner(FormatScanner):
             return True
         if reach is Reach.DATA:
             return data[0] == 0x80 or first_ops >= _DATA_OPS
-        return False
+        # A PROTO header and a few valid opcodes, then breakage: a damaged pickle. It cannot
+        # run code as it is, but it is a pickle that cannot be parsed: reported (fail closed).
+        return data[0] == 0x80 and first_ops >= _DATA_OPS
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         summary = scan_pickle_stream(data, ctx, loc, context="pickle")

@@ -659,6 +659,7 @@ class ZipScanner(FormatScanner):
                             self._dispatch(view, ctx, mloc, name, name)
                         finally:
                             view.release()
+                            holder.close()
             pos = start + consumed
             if flags & 0x08:
                 # Skip the data descriptor (optional signature, CRC, two sizes).
@@ -724,12 +725,13 @@ class ZipScanner(FormatScanner):
                 return
             content = memoryview(holder.data)
             if holder.complete:
-                _check_crc(ctx, mloc, zlib.crc32(content), e.crc)
+                _check_crc(ctx, mloc, stored_crc(content, 0, len(content), None), e.crc)
         try:
             self._dispatch(content, ctx, mloc, e.name, lname)
         finally:
             if holder is not None:
                 content.release()
+                holder.close()
             else:
                 # Whatever the nested scanners touched of this member leaves resident memory.
                 release_pages(data, start, end)
