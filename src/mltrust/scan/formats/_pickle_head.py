@@ -8,20 +8,23 @@ payload through as "not scanned", so the pickle sniffer does not guess from a fe
 ``pickle.load``/``torch.load``/``numpy.load`` and the pure-Python ``pickle._Unpickler`` that
 joblib subclasses) and reports whether they ever reach the point where code can run.
 
-Code runs through a pickle only after an import: GLOBAL, STACK_GLOBAL, INST and the EXT*
-extension-registry opcodes call ``find_class``; every callable that REDUCE, NEWOBJ, OBJ or
-BUILD could call comes from such an import. So bytes on which both unpicklers raise before any
+Code runs through a pickle only after an import: GLOBAL, STACK_GLOBAL and INST call
+``find_class``; every callable that REDUCE, NEWOBJ or OBJ could call comes from such an import
+(or from the loader's ``persistent_load``, whose results are treated as possibly callable). The
+EXT* opcodes look codes up in ``copyreg``'s extension registry, which is empty unless the
+loading program fills it: they fail first. So bytes on which both unpicklers raise before any
 import opcode is executed can run nothing when unpickled, and bytes on which they reach one are
 a pickle, whatever the head looks like.
 
 The model is a *superset* of the real unpicklers: every check it makes is one both unpicklers
 make in the same place with the same outcome (stack underflow against the innermost MARK, a
 missing MARK, a memo key never stored, an argument past the end of the data, an undecodable
-text argument), and everything it cannot know (object types, whether a call or a memo value
-makes sense, persistent ids, out-of-band buffers) is assumed to succeed. It can therefore call
-bytes a pickle that the real unpickler rejects a little later (the scanner then reports what it
-finds), never the reverse. A differential test runs random and mutated bytes through the real
-unpickler with an audit hook on ``pickle.find_class`` and checks this.
+text argument, STACK_GLOBAL on values that are not strings, a call of a value that is not a
+class or function), and everything it cannot know (persistent ids, out-of-band buffers,
+whether a BUILD or a container operation suits its object) is assumed to succeed. It can
+therefore call bytes a pickle that the real unpickler rejects a little later (the scanner then
+reports what it finds), never the reverse. A differential test runs random and mutated bytes
+through the real unpicklers with an audit hook on ``pickle.find_class`` and checks this.
 
 One judgement: an import is counted only when its module line could name an importable module
 (word characters, ``.``, ``-``, ``/``): ``__import__`` of a name with spaces, commas or quotes
@@ -180,11 +183,24 @@ def simulate(data: memoryview | bytes, start: int = 0, *, max_ops: int = 512) ->
     return best, max(first, 0)
 
 
+#: Value kinds tracked on the simulated stack: a str, a persistent-load result (whatever the
+#: loader's persistent_load returns: assumed to be anything), anything else.
+_STR, _PERSISTENT, _OTHER = "s", "p", "o"
+_STR_PUSHES = frozenset({0x55, 0x54, 0x8C, 0x58, 0x8D})  # SHORT_BINSTRING ... BINUNICODE8
+_MAYBE_CALLABLE = frozenset({_PERSISTENT})
+
+
 def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, int]:
+    """Simulate one pickle from ``pos``: (outcome, position after it, opcodes run).
+
+    The stack holds value kinds, not values: calls need a callable, and without an import the
+    only values that might be callable are persistent-load results; STACK_GLOBAL needs two
+    strings. Everything else about values is assumed to succeed.
+    """
     size = len(view)
-    n = 0  # values on the stack
+    st: list[str] = []
     marks: list[int] = []
-    memo: set[int] = set()
+    memo: dict[int, str] = {}
     ops = 0
     while True:
         if ops >= budget:
@@ -194,12 +210,13 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
         op = view[pos]
         pos += 1
         ops += 1
+        n = len(st)
         fence = marks[-1] if marks else 0
         if op in _PUSH_FIXED:
             pos += _PUSH_FIXED[op]
             if pos > size:
                 return Reach.NOTHING, pos, ops
-            n += 1
+            st.append(_OTHER)
         elif op in _PUSH_COUNTED:
             width, signed = _PUSH_COUNTED[op]
             if pos + width > size:
@@ -209,7 +226,7 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             if length < 0 or pos + length > size:
                 return Reach.NOTHING, pos, ops
             pos += length
-            n += 1
+            st.append(_STR if op in _STR_PUSHES else _OTHER)
         elif op == 0x80:  # PROTO
             if pos >= size or view[pos] > _HIGHEST_PROTOCOL:
                 return Reach.NOTHING, pos, ops
@@ -230,22 +247,23 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             elif n <= fence:
                 return Reach.NOTHING, pos, ops
             else:
-                n -= 1
+                st.pop()
         elif op == 0x31:  # POP_MARK
             if not marks:
                 return Reach.NOTHING, pos, ops
-            n = marks.pop()
+            del st[marks.pop() :]
         elif op == 0x32:  # DUP
             if n <= fence:
                 return Reach.NOTHING, pos, ops
-            n += 1
+            st.append(st[-1])
         elif op in (0x6C, 0x74, 0x64, 0x91):  # LIST, TUPLE, DICT, FROZENSET
             if not marks:
                 return Reach.NOTHING, pos, ops
             mark = marks.pop()
             if op == 0x64 and (n - mark) % 2:
                 return Reach.NOTHING, pos, ops
-            n = mark + 1
+            del st[mark:]
+            st.append(_OTHER)
         elif op in (0x65, 0x75, 0x90):  # APPENDS, SETITEMS, ADDITEMS
             if not marks:
                 return Reach.NOTHING, pos, ops
@@ -253,36 +271,46 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             fence = marks[-1] if marks else 0
             if mark <= fence or (op == 0x75 and (n - mark) % 2):
                 return Reach.NOTHING, pos, ops
-            n = mark
+            del st[mark:]
         elif op == 0x61:  # APPEND
             if n - 1 <= fence:
                 return Reach.NOTHING, pos, ops
-            n -= 1
+            st.pop()
         elif op == 0x73:  # SETITEM
             if n - 2 <= fence:
                 return Reach.NOTHING, pos, ops
-            n -= 2
+            del st[-2:]
         elif op in _POP_PUSH:
-            pops, pushes = _POP_PUSH[op]
+            pops, _ = _POP_PUSH[op]
             if n - pops < fence:
                 return Reach.NOTHING, pos, ops
-            n += pushes - pops
+            kept = st[-pops] if op == 0x62 else _OTHER  # BUILD keeps its object
+            del st[-pops:]
+            st.append(kept)
         elif op in _CALLS:
-            if n - _CALLS[op] < fence:
+            width = _CALLS[op]
+            if n - width < fence:
                 return Reach.NOTHING, pos, ops
-            return Reach.CODE, pos, ops
+            # REDUCE calls st[-2]; NEWOBJ st[-2]; NEWOBJ_EX st[-3].
+            if st[-width] in _MAYBE_CALLABLE:
+                return Reach.CODE, pos, ops
+            return Reach.NOTHING, pos, ops
         elif op == 0x6F:  # OBJ
             if not marks or n - marks[-1] < 1:
                 return Reach.NOTHING, pos, ops
-            return Reach.CODE, pos, ops
-        elif op == 0x93:  # STACK_GLOBAL
+            if st[marks[-1]] in _MAYBE_CALLABLE:
+                return Reach.CODE, pos, ops
+            return Reach.NOTHING, pos, ops
+        elif op == 0x93:  # STACK_GLOBAL: module and name must be str
             if n - 2 < fence:
+                return Reach.NOTHING, pos, ops
+            if st[-1] == _OTHER or st[-2] == _OTHER:
                 return Reach.NOTHING, pos, ops
             return Reach.CODE, pos, ops
         elif op in _EXT:
-            if pos + _EXT[op] > size:
-                return Reach.NOTHING, pos, ops
-            return Reach.CODE, pos, ops
+            # copyreg's extension registry is empty unless a program fills it: the lookup
+            # fails before any import in every loader this scanner knows.
+            return Reach.NOTHING, pos, ops
         elif op in (0x63, 0x69):  # GLOBAL, INST (the Python unpickler imports before MARK)
             first = _line(view, pos)
             if first is None:
@@ -301,7 +329,7 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             pos += width
             if key not in memo:
                 return Reach.NOTHING, pos, ops
-            n += 1
+            st.append(memo[key])
         elif op in (0x71, 0x72):  # BINPUT, LONG_BINPUT
             width = 1 if op == 0x71 else 4
             if pos + width > size:
@@ -310,14 +338,15 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             pos += width
             if n <= fence:
                 return Reach.NOTHING, pos, ops
-            memo.add(key)
+            memo[key] = st[-1]
         elif op == 0x94:  # MEMOIZE
             if n <= fence:
                 return Reach.NOTHING, pos, ops
-            memo.add(len(memo))
+            memo[len(memo)] = st[-1]
         elif op == 0x51:  # BINPERSID (a persistent_load is assumed, as torch.load has one)
             if n - 1 < fence:
                 return Reach.NOTHING, pos, ops
+            st[-1] = _PERSISTENT
         elif op in (0x49, 0x4C, 0x46, 0x53, 0x56, 0x50, 0x67, 0x70):
             got = _line(view, pos)
             if got is None:
@@ -328,14 +357,19 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             if op == 0x70:  # PUT
                 stored = _int_text(raw, 10)
                 if stored is not None:
-                    memo.add(stored)
+                    memo[stored] = st[-1]
+            elif op == 0x67:  # GET
+                got_key = _int_text(raw, 10)
+                st.append(memo[got_key] if got_key is not None else _OTHER)
+            elif op == 0x50:
+                st.append(_PERSISTENT)
             else:
-                n += 1
+                st.append(_STR if op in (0x53, 0x56) else _OTHER)
         else:
             return Reach.NOTHING, pos, ops
 
 
-def _text_ok(op: int, raw: bytes, memo: set[int], empty: bool) -> bool:
+def _text_ok(op: int, raw: bytes, memo: dict[int, str], empty: bool) -> bool:
     """Whether an INT/LONG/FLOAT/STRING/UNICODE/PERSID/GET/PUT text argument is accepted."""
     if op == 0x49:  # INT
         return raw[:3] in (b"00\n", b"01\n") or _int_text(raw, 0) is not None

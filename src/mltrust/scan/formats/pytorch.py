@@ -18,8 +18,6 @@ tar-based format by the tar scanner.
 
 from __future__ import annotations
 
-import re
-import struct
 from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.scan import _archive_rules as R
@@ -31,27 +29,76 @@ if TYPE_CHECKING:
 
 __all__ = ["LegacyTorchScanner", "read_storage_keys"]
 
-_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
-_MAGIC_PICKLE = re.compile(
-    rb"^\x80[\x02-\x05](?:\x95.{8})?\x8a\x0a" + re.escape(_MAGIC) + rb"\.", re.S
-)
+_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _VERSION = 1001
 _ELEMENT_SIZES = (4, 8, 2, 1, 16)
 _MAX_FRONTIER = 4096
+#: The first pickle is tiny; any longer one is not the magic number.
+_MAGIC_HEAD = 256
+
+
+def _pickled_int(chunk: bytes) -> int | None:
+    """The integer a tiny pickle holds, in any encoding ``pickle.load`` reads, else None.
+
+    torch's legacy loader compares the first unpickled value with its magic number, so the
+    number may be written as LONG1/LONG4, BININT*, text ``I``/``L`` lines, with or without
+    PROTO/FRAME headers and memo opcodes; all are recognised.
+    """
+    pos = 0
+    n = len(chunk)
+    value: int | None = None
+    while pos < n:
+        op = chunk[pos]
+        pos += 1
+        if op == 0x80:  # PROTO
+            pos += 1
+        elif op == 0x95:  # FRAME
+            pos += 8
+        elif op in (0x94,):  # MEMOIZE
+            continue
+        elif op == 0x71:  # BINPUT
+            pos += 1
+        elif op == 0x72:  # LONG_BINPUT
+            pos += 4
+        elif value is None and op in (0x8A, 0x8B):  # LONG1, LONG4
+            width = 1 if op == 0x8A else 4
+            length = int.from_bytes(chunk[pos : pos + width], "little", signed=op == 0x8B)
+            pos += width
+            if length < 0 or pos + length > n:
+                return None
+            value = int.from_bytes(chunk[pos : pos + length], "little", signed=True)
+            pos += length
+        elif value is None and op in (0x4B, 0x4D, 0x4A):  # BININT1, BININT2, BININT
+            width = {0x4B: 1, 0x4D: 2, 0x4A: 4}[op]
+            value = int.from_bytes(chunk[pos : pos + width], "little", signed=op == 0x4A)
+            pos += width
+        elif value is None and op in (0x49, 0x4C, 0x70):  # INT, LONG text (PUT: memo)
+            nl = chunk.find(b"\n", pos)
+            if nl < 0:
+                return None
+            line = chunk[pos:nl].strip()
+            pos = nl + 1
+            if op == 0x70:
+                continue
+            try:
+                value = int(line[:-1] if line.endswith(b"L") else line, 0)
+            except ValueError:
+                return None
+        elif op == 0x70:  # PUT after the value
+            nl = chunk.find(b"\n", pos)
+            if nl < 0:
+                return None
+            pos = nl + 1
+        elif op == 0x2E:  # STOP
+            return value
+        else:
+            return None
+    return None
 
 
 def _small_int(chunk: bytes) -> int | None:
-    """The integer a tiny pickle (PROTO [FRAME] BININT*/LONG1 STOP) holds, else None."""
-    m = re.match(rb"^\x80[\x02-\x05](?:\x95.{8})?", chunk, re.S)
-    pos = m.end() if m else 0
-    op = chunk[pos : pos + 1]
-    if op == b"K" and len(chunk) >= pos + 3:
-        return chunk[pos + 1]
-    if op == b"M" and len(chunk) >= pos + 4:
-        return int(struct.unpack_from("<H", chunk, pos + 1)[0])
-    if op == b"J" and len(chunk) >= pos + 6:
-        return int(struct.unpack_from("<i", chunk, pos + 1)[0])
-    return None
+    """The integer the version pickle holds, else None."""
+    return _pickled_int(chunk)
 
 
 def read_storage_keys(chunk: bytes) -> list[str] | None:
@@ -103,7 +150,7 @@ class LegacyTorchScanner(FormatScanner):
     supersedes: ClassVar[tuple[str, ...]] = ("pickle",)
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        return _MAGIC_PICKLE.match(bytes(data[:32])) is not None
+        return _pickled_int(bytes(data[:_MAGIC_HEAD])) == _MAGIC_NUMBER
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         from mltrust.scan._pickle import scan_pickle_stream
