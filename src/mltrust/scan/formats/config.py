@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import mmap
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -90,6 +91,7 @@ _SNIFF_TEXT = 64 << 20
 #: Characters that no JSON or YAML loader accepts in a document (C0 controls but tab/LF/CR).
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DOC_MARKER = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+_DOC_MARKER_BYTES = re.compile(rb"^(?:---|\.\.\.|%)", re.MULTILINE)
 #: The first line of a block mapping: an implicit key then ``:`` and a space or the line end.
 _KEY_LINE = re.compile(r"[^\n]*?:(?:[ \t]|$)")
 #: What makes a document that cannot be parsed worth a medium finding: the marks of content
@@ -113,20 +115,57 @@ def _decode(raw: bytes, encoding: str, *, final: bool) -> str:
     return decoder.decode(raw, final=final).removeprefix("\ufeff")
 
 
-def _first_document_is_structured(text: str) -> bool:
-    """Whether the first YAML/JSON document of ``text`` (leading space, comments, directives
-    and ``---`` skipped) has a root that can carry code: a collection, a tag, an anchor."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith(("%", "---", "...")):
-            return True
-        if stripped[:1] in ("{", "[", "!", "&", "*"):
-            return True
-        if stripped[:2] in ("- ", "? ") or stripped in ("-", "?"):
-            return True
-        return _KEY_LINE.match(stripped) is not None
+#: Enough of a long first line to judge it: YAML implicit keys are at most 1024 characters.
+_LINE_JUDGED = 2048
+_BLANK_OR_COMMENT_LINES = re.compile(r"(?:[ \t\r\f\v]*(?:#[^\n]*)?\n)*")
+
+
+def _first_significant_line(text: str, *, final: bool) -> str | None:
+    """The first line of ``text`` that is not blank or a comment, stripped (its first
+    :data:`_LINE_JUDGED` characters at least); ``""`` when there is none and ``final``; None
+    when more text is needed to tell."""
+    skipped = _BLANK_OR_COMMENT_LINES.match(text)
+    pos = skipped.end() if skipped is not None else 0
+    end = text.find("\n", pos)
+    rest = text[pos:] if end < 0 else text[pos:end]
+    stripped = rest.strip()
+    if end >= 0 or final:
+        return "" if stripped.startswith("#") else stripped
+    if len(stripped) >= _LINE_JUDGED and not stripped.startswith("#"):
+        return stripped
+    return None
+
+
+def _line_is_structured(stripped: str) -> bool:
+    """Whether a document whose first significant line is ``stripped`` has a root that can
+    carry code: a collection, a tag, an anchor, an alias, a directive or a document marker."""
+    if stripped.startswith(("%", "---", "...")):
+        return True
+    if stripped[:1] in ("{", "[", "!", "&", "*"):
+        return True
+    if stripped[:2] in ("- ", "? ") or stripped in ("-", "?"):
+        return True
+    return _KEY_LINE.match(stripped) is not None
+
+
+def _has_document_marker(data: memoryview, encoding: str) -> bool:
+    """Whether a later line starts a YAML document (``---``, ``...`` or a directive)."""
+    if encoding not in ("utf-8", "utf-8-sig"):
+        text = bytes(data[:_SNIFF_TEXT]).decode(encoding, errors="replace")
+        return _DOC_MARKER.search(text) is not None
+    obj = data.obj
+    whole = isinstance(obj, (bytes, mmap.mmap)) and len(obj) == len(data)
+    raw: bytes | mmap.mmap = obj if whole else bytes(data)  # type: ignore[assignment]
+    for marker in (b"---", b"...", b"%"):
+        hits = 0
+        at = raw.find(marker)
+        while at >= 0:
+            if at == 0 or raw[at - 1] == 0x0A:
+                return True
+            hits += 1
+            if hits > 4096:  # many mid-line hits: one regular-expression pass instead
+                return _DOC_MARKER_BYTES.search(raw) is not None
+            at = raw.find(marker, at + 1)
     return False
 
 
@@ -435,10 +474,12 @@ class ConfigScanner(FormatScanner):
     def sniff(self, data: memoryview, name: str) -> bool:
         """Whether a JSON or YAML loader would read ``data`` as a document that can carry code.
 
-        As permissive as the loaders: any leading white space (of any length), a BOM, UTF-16/32,
-        comments, ``%YAML``/``%TAG`` directives, ``---``, tags, anchors, flow style and keys of
-        any spelling. Text whose first document is a plain scalar (prose, word lists) and that
-        has no further documents is not claimed: loaded, it is a string and runs nothing.
+        As permissive as the loaders: any leading white space or comments (of any length), a
+        BOM, UTF-16/32, ``%YAML``/``%TAG`` directives, ``---``, tags, anchors, flow style and
+        keys of any spelling, a later document of a stream. Text whose first document is a
+        plain scalar (prose, word lists) and that has no further documents is not claimed:
+        loaded, it is a string and runs nothing. Only the head up to the first significant line
+        is decoded, except for a ``{``/``[`` document that does not look like JSON (parsed).
         """
         head = bytes(data[:4])
         if not head:
@@ -450,29 +491,32 @@ class ConfigScanner(FormatScanner):
         decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         pos = 0
         text = ""
+        first: str | None = None
         while pos < min(size, _SNIFF_TEXT):
-            text += decoder.decode(bytes(data[pos : pos + step]), final=pos + step >= size)
-            if text.count("\ufffd") * 20 > len(text) + 200:
-                return False  # binary, not text with a few broken bytes
+            chunk = decoder.decode(bytes(data[pos : pos + step]), final=pos + step >= size)
             pos += step
-            text = text.removeprefix("\ufeff")
-            if _NOT_TEXT.search(text) is not None:
-                return False
-            if text.strip():
+            if chunk.count("\ufffd") * 20 > len(chunk) + 200 or _NOT_TEXT.search(chunk):
+                return False  # binary, not text with a few broken bytes
+            text = (text + chunk).removeprefix("\ufeff")
+            first = _first_significant_line(text, final=pos >= size)
+            if first is not None:
                 break
-            text = ""
+            # Drop the blank and comment lines already judged (keeps this loop linear).
+            cut = text.rfind("\n")
+            if cut >= 0:
+                text = text[cut + 1 :]
         else:
-            return size > _SNIFF_TEXT  # all white space up to the sniff window: fail closed
-        if size <= _SNIFF_TEXT and pos < size:
-            text = bytes(data).decode(encoding, errors="replace").removeprefix("\ufeff")
-            if _NOT_TEXT.search(text) is not None:
-                return False
-        lead = text.lstrip(" \t\r\n")
-        if lead[:1] in ("{", "["):
-            return size > _SNIFF_TEXT or _flow_root_parses(text)
-        if _first_document_is_structured(text):
+            return size > _SNIFF_TEXT  # only space and comments in the window: fail closed
+        if first is None or first == "":
+            return False
+        if first[:1] in ("{", "["):
+            lead = text.lstrip(" \t\r\n")
+            if _looks_like_json(lead) or size > _SNIFF_TEXT:
+                return True
+            return _flow_root_parses(bytes(data).decode(encoding, errors="replace"))
+        if _line_is_structured(first):
             return True
-        return _DOC_MARKER.search(text) is not None
+        return _has_document_marker(data, encoding)
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limit = ctx.config.limits.max_text_bytes
