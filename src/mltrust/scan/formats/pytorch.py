@@ -248,3 +248,87 @@ class LegacyTorchScanner(FormatScanner):
             loc.at(found),
         )
         ctx.scan_nested(data[found:], loc.member(f"[after-storages@{found}]"), "trailing")
+
+
+# --------------------------------------------------------------------------------------------
+# The oldest format: a tar of ``sys_info``, ``pickle``, ``storages`` and ``tensors``.
+#
+# ``storages`` holds a pickled count, then per storage a pickled ``(key, location, type)`` tuple,
+# an 8-byte element count and the raw elements, then a pickled list of storage views.
+# ``tensors`` holds a pickled count, then per tensor a pickled ``(key, storage_id, type)``
+# tuple and packed sizes, strides and offset. torch's legacy loader unpickles every one of
+# those pickles, so each is analysed, not only the first of each member (what follows the raw
+# bytes would otherwise pass as "trailing data").
+
+_LEGACY_TAR_MEMBERS = frozenset({"storages", "tensors", "pickle"})
+
+
+def is_legacy_tar(names: set[str]) -> bool:
+    """Whether tar member names are those of the oldest torch.save format."""
+    return names >= _LEGACY_TAR_MEMBERS
+
+
+def _one_pickle(data: memoryview, ctx: ScanContext, loc: Location, pos: int) -> int | None:
+    """Analyse the pickle at ``pos`` (if the unpickler would get anywhere there) and return
+    where it ends; None, without a finding, when no pickle starts there."""
+    from mltrust.scan._pickle import scan_pickle_stream
+    from mltrust.scan.formats._pickle_head import Reach, simulate
+
+    if simulate(data, pos, max_ops=4096)[0] is Reach.NOTHING:
+        return None
+
+    summary = scan_pickle_stream(data, ctx, loc, start=pos, single=True, context="pytorch")
+    if not summary.complete or summary.end <= pos:
+        return None
+    return int(summary.end)
+
+
+def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: Location) -> None:
+    """Analyse every pickle of the ``storages`` or ``tensors`` member of a legacy tar file."""
+    end = _one_pickle(data, ctx, loc, 0)
+    count = _pickled_int(bytes(data[:end])) if end is not None else None
+    if end is None or count is None or count < 0:
+        ctx.report(R.PT_LEGACY_HEADER, f"{which}: the count pickle is not an integer", loc)
+        return
+    limit = int(ctx.limits.max_entries)
+    if count > limit:
+        ctx.report(R.PT_STORAGE, f"{which}: {count} entries exceed max_entries", loc)
+        return
+    frontier = {end}
+    for index in range(count):
+        ctx.check_deadline()
+        nxt: set[int] = set()
+        for pos in sorted(frontier)[:_MAX_FRONTIER]:
+            after = _one_pickle(data, ctx, loc, pos)
+            if after is None:
+                continue
+            nxt |= _skip_raw(data, after, which)
+        if not nxt:
+            ctx.report(
+                R.PT_STORAGE,
+                f"{which}: entry {index + 1} of {count} cannot be followed; the rest of the "
+                "member was not checked",
+                loc,
+            )
+            return
+        frontier = nxt
+    # In ``storages``, the pickled storage views follow the last storage.
+    if which == "storages" and not any(
+        _one_pickle(data, ctx, loc, pos) is not None for pos in sorted(frontier)[:8]
+    ):
+        ctx.report(R.PT_STORAGE, "storages: the storage-views pickle is missing or malformed", loc)
+
+
+def _skip_raw(data: memoryview, pos: int, which: str) -> set[int]:
+    """Positions after the raw bytes that follow an entry's pickle."""
+    size = len(data)
+    if which == "storages":
+        if pos + 8 > size:
+            return set()
+        count = int.from_bytes(data[pos : pos + 8], "little")
+        return {e for w in _ELEMENT_SIZES if (e := pos + 8 + count * w) <= size}
+    if pos + 8 > size:
+        return set()
+    ndim = int.from_bytes(data[pos : pos + 4], "little", signed=True)
+    end = pos + 8 + 16 * ndim + 8
+    return {end} if 0 <= ndim <= 64 and end <= size else set()
