@@ -12,7 +12,8 @@ Code runs through a pickle only after an import: GLOBAL, STACK_GLOBAL and INST c
 ``find_class``; every callable that REDUCE, NEWOBJ or OBJ could call comes from such an import
 (or from the loader's ``persistent_load``, whose results are treated as possibly callable). The
 EXT* opcodes look codes up in ``copyreg``'s extension registry, which is empty unless the
-loading program fills it: they fail first. So bytes on which both unpicklers raise before any
+loading program fills it; they count as imports in streams with a PROTO header (where pickle
+writers emit them) and as failures elsewhere. So bytes on which both unpicklers raise before any
 import opcode is executed can run nothing when unpickled, and bytes on which they reach one are
 a pickle, whatever the head looks like.
 
@@ -202,6 +203,7 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
     marks: list[int] = []
     memo: dict[int, str] = {}
     ops = 0
+    proto_seen = False
     while True:
         if ops >= budget:
             return Reach.UNKNOWN, pos, ops
@@ -231,6 +233,7 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             if pos >= size or view[pos] > _HIGHEST_PROTOCOL:
                 return Reach.NOTHING, pos, ops
             pos += 1
+            proto_seen = True
         elif op == 0x95:  # FRAME: its content is read as opcodes
             pos += 8
             if pos > size:
@@ -308,8 +311,13 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
                 return Reach.NOTHING, pos, ops
             return Reach.CODE, pos, ops
         elif op in _EXT:
-            # copyreg's extension registry is empty unless a program fills it: the lookup
-            # fails before any import in every loader this scanner knows.
+            # copyreg's extension registry is empty unless the loading program fills it, and
+            # then the code names an import. Pickle writers emit EXT only in protocol 2+
+            # streams, which carry PROTO: there it counts as an import; without PROTO (random
+            # bytes start with 0x82-0x84 one time in 85) it is taken to fail as it does by
+            # default.
+            if proto_seen and pos + _EXT[op] <= size:
+                return Reach.CODE, pos, ops
             return Reach.NOTHING, pos, ops
         elif op in (0x63, 0x69):  # GLOBAL, INST (the Python unpickler imports before MARK)
             first = _line(view, pos)
