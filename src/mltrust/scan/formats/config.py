@@ -501,10 +501,11 @@ class ConfigScanner(FormatScanner):
             first = _first_significant_line(text, final=pos >= size)
             if first is not None:
                 break
-            # Drop the blank and comment lines already judged (keeps this loop linear).
-            cut = text.rfind("\n")
-            if cut >= 0:
-                text = text[cut + 1 :]
+            # Keep only what is still undecided (keeps this loop linear): nothing after blank
+            # space, a "#" inside a comment line, else the start of a short significant line.
+            tail = text[text.rfind("\n") + 1 :]
+            lead = tail.lstrip()
+            text = "" if not lead else "#" if lead.startswith("#") else tail
         else:
             return size > _SNIFF_TEXT  # only space and comments in the window: fail closed
         if first is None or first == "":
