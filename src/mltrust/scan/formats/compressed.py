@@ -24,7 +24,6 @@ import bz2
 import importlib
 import lzma
 import mmap
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,6 +137,8 @@ class _Spill:
         if self.file is None:
             self.buf += piece
             if len(self.buf) > self.threshold:
+                import tempfile  # only when spilling (its import costs start-up time)
+
                 self.file = tempfile.TemporaryFile(prefix="mltrust-inflate-")  # noqa: SIM115
                 self.file.write(self.buf)
                 self.buf = bytearray()
