@@ -238,3 +238,72 @@ def test_legacy_torch_magic_in_any_integer_encoding(magic_pickle: bytes, tmp_pat
     assert "pytorch-legacy" in result.formats, result.formats
     # and a payload in the object pickle is found whatever the magic looks like
     assert not [f for f in result.findings if f.severity >= Severity.MEDIUM], result.findings
+
+
+# -- mutated archives: whatever a real reader can still load, the scan has seen ----------------
+
+
+def _readable_payloads(raw: bytes) -> set[str]:
+    """Which readers load the EVIL bytes from ``raw`` under any member name."""
+    found = set()
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            for info in zf.infolist():
+                try:
+                    if zf.read(info) == EVIL:
+                        found.add("zipfile")
+                except (
+                    zipfile.BadZipFile,
+                    ValueError,
+                    OSError,
+                    EOFError,
+                    zlib.error,
+                    NotImplementedError,
+                    RuntimeError,
+                ):
+                    continue
+    except (
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        EOFError,
+        IndexError,
+        struct.error,
+        NotImplementedError,
+        RuntimeError,
+    ):
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            reader = torch._C.PyTorchFileReader(io.BytesIO(raw))
+            for name in reader.get_all_records():
+                if bytes(reader.get_record(name)) == EVIL:
+                    found.add("torch")
+        except (RuntimeError, ValueError):  # refused, or a name that is not UTF-8
+            pass
+    return found
+
+
+def test_mutated_archives_every_loadable_payload_is_found() -> None:
+    import random
+
+    base = build(
+        [(b"archive/data.pkl", BENIGN), (b"archive/extra.pkl", EVIL), (b"archive/version", b"3\n")]
+    )
+    structure = 0  # headers, names, sizes, directory and end record alike
+    rng = random.Random(1203)
+    checked = 0
+    for _ in range(1500):
+        raw = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(structure, len(raw))
+            raw[pos] = rng.choice([0, 0xFF, rng.randrange(256), raw[pos] ^ 0x20])
+        data = bytes(raw)
+        if not _readable_payloads(data):
+            continue
+        checked += 1
+        result = scan_bytes(data, "model.pt")
+        crit = [f for f in result.findings if f.severity is Severity.CRITICAL]
+        assert crit, (data[structure:].hex(), result.findings)
+    assert checked > 200
