@@ -141,3 +141,17 @@ def test_hydra_target_in_allowlisted_package_is_not_trusted_by_prefix(target: st
 def test_hydra_ordinary_targets_stay_quiet(target: str) -> None:
     data = json.dumps({"x": {"_target_": target}}).encode()
     assert scan_bytes(data, "cfg.json").findings == ()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"x:\n  _target_: os.system\n  _target_: torch.nn.Linear\n",
+        b"x: {_target_: os.system, _target_: torch.nn.Linear}\n",
+    ],
+)
+def test_yaml_duplicate_key_first_value_is_checked(data: bytes) -> None:
+    # PyYAML keeps the last value; readers that keep the first (or merge tools) run os.system.
+    assert yaml.safe_load(data)["x"]["_target_"] == "torch.nn.Linear"
+    result = scan_bytes(data, "c.yaml")
+    assert max((f.severity for f in result.findings), default=Severity.INFO) >= Severity.HIGH

@@ -211,8 +211,13 @@ def _scalar(node: yaml.ScalarNode) -> object:
     return value
 
 
-def _to_python(root: yaml.Node) -> object:
-    """Plain values for a composed graph; shared nodes give shared objects, cycles stop."""
+def _to_python(root: yaml.Node, shadows: list[dict[object, object]] | None = None) -> object:
+    """Plain values for a composed graph; shared nodes give shared objects, cycles stop.
+
+    A mapping with a repeated key keeps the last value (as PyYAML does); ``shadows`` receives
+    the mapping as the *first* values build it, since other readers keep the first or refuse
+    the document: both versions are checked.
+    """
     made: dict[int, object] = {}
 
     def shell(node: yaml.Node) -> object:
@@ -234,13 +239,24 @@ def _to_python(root: yaml.Node) -> object:
                 made[id(child)] = shell(child)
                 stack.append(child)
         if isinstance(node, yaml.MappingNode) and isinstance(obj, dict):
+            first: dict[object, object] | None = None
             for k, v in node.value:
                 key = made[id(k)]
                 try:
                     hash(key)
                 except TypeError:
                     key = f"<{type(key).__name__} key>"
+                if key in obj and first is None and shadows is not None and len(shadows) < 4096:
+                    first = {}
+                    shadows.append(first)
                 obj[key] = made[id(v)]
+            if first is not None:
+                for k, v in node.value:
+                    key = made[id(k)]
+                    try:
+                        first.setdefault(key, made[id(v)])
+                    except TypeError:
+                        continue
         elif isinstance(node, yaml.SequenceNode) and isinstance(obj, list):
             obj.extend(made[id(c)] for c in node.value)
     return made[id(root)]
@@ -252,7 +268,10 @@ def scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
         for node in _compose_all(text):
             docs += 1
             _measure(node, ctx, loc)
-            _check_document(_to_python(node), ctx, loc)
+            shadows: list[dict[object, object]] = []
+            _check_document(_to_python(node, shadows), ctx, loc)
+            for shadow in shadows:
+                _check_document(shadow, ctx, loc)
     except RecursionError:
         ctx.report(CFG_MALFORMED, "YAML nested too deeply to parse; rest not checked", loc)
         _fallback_yaml(text, ctx, loc)
