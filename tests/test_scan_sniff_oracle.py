@@ -96,7 +96,8 @@ def _seed_pickles() -> list[bytes]:
     return out
 
 
-_TEXT_OPS = [b"I1\n", b"I01\n", b"L5L\n", b"F1.5\n", b"S'x'\n", b"Vx\n", b"p0\n", b"g0\n", b"Pid\n"]
+_TEXT_OPS = [b"I1\n", b"I01\n", b"I02\n", b"L5L\n", b"F1.5\n", b"S'x'\n", b"Vx\n", b"p0\n"]
+_TEXT_OPS += [b"g0\n", b"Pid\n"]
 _BIN_OPS = [b"N", b"(", b"0", b"1", b"2", b"K\x01", b"q\x00", b"h\x00", b"]", b"}", b")", b"a"]
 _BIN_OPS += [b"t", b"l", b"d", b"s", b"e", b"u", b"\x94", b"\x85", b"\x86", b"\x8c\x01a", b"."]
 _BIN_OPS += [b"\x80\x02", b"\x80\x05", b"\x95\x00\x00\x00\x00\x00\x00\x00\x00", b"b", b"\x88"]
@@ -176,6 +177,24 @@ _PAYLOAD = b"cos\nsystem\n(S'echo pwned'\ntR."
 def test_pickle_without_a_recognisable_head_is_scanned(data: bytes) -> None:
     assert _oracle([data])[0], "the real unpickler must reach the import"
     _assert_caught(data)
+
+
+def test_octal_int_first_is_scanned_and_fails_closed() -> None:
+    # "I007" is read by the C unpickler's strtol (octal 7), not by int(..., 0).
+    data = b"I007\n0" + _PAYLOAD
+    assert _oracle([data])[0]
+    result = scan_bytes(data, "model.bin")
+    assert "pickle" in result.formats
+    assert max(f.severity for f in result.findings) >= Severity.MEDIUM
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the pickle analyser parses INT with int(text, 0), not the C unpickler's strtol, "
+    "so it stops (medium) before the import that follows",
+)
+def test_octal_int_first_payload_is_identified() -> None:
+    _assert_caught(b"I007\n0" + _PAYLOAD)
 
 
 def test_persistent_id_first_is_scanned() -> None:

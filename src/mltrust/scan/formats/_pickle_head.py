@@ -379,8 +379,12 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
 
 def _text_ok(op: int, raw: bytes, memo: dict[int, str], empty: bool) -> bool:
     """Whether an INT/LONG/FLOAT/STRING/UNICODE/PERSID/GET/PUT text argument is accepted."""
-    if op == 0x49:  # INT
-        return raw[:3] in (b"00\n", b"01\n") or _int_text(raw, 0) is not None
+    if op == 0x49:  # INT (the C unpickler tries strtol first: "02" is octal 2 there)
+        return (
+            raw[:3] in (b"00\n", b"01\n")
+            or _int_text(raw, 0) is not None
+            or _int_text(raw, 10) is not None
+        )
     if op == 0x4C:  # LONG
         return _int_text(raw, 0) is not None
     if op == 0x46:  # FLOAT
