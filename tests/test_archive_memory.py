@@ -36,9 +36,9 @@ def _low_entropy_block(size: int) -> bytes:
     return bytes(block)
 
 
-def _raw_deflate(total: int) -> tuple[bytes, int, int]:
+def _raw_deflate(total: int) -> tuple[bytes, int, int, int]:
     """One raw deflate stream of a pickle head and ``total`` low-entropy bytes: the stream,
-    the expanded size and its CRC-32."""
+    the expanded size, its CRC-32 and its Adler-32."""
     chunk = _low_entropy_block(8 * _MiB)
     count = total // len(chunk)
     # A pickle of one BINBYTES8 value (as joblib and numpy write large buffers), then STOP.
@@ -46,14 +46,17 @@ def _raw_deflate(total: int) -> tuple[bytes, int, int]:
     comp = zlib.compressobj(6, zlib.DEFLATED, -15)
     parts = [comp.compress(head)]
     crc = zlib.crc32(head)
+    adler = zlib.adler32(head)
     for _ in range(count):
         parts.append(comp.compress(chunk))
         crc = zlib.crc32(chunk, crc)
+        adler = zlib.adler32(chunk, adler)
     parts.append(comp.compress(b"."))
     crc = zlib.crc32(b".", crc)
+    adler = zlib.adler32(b".", adler)
     parts.append(comp.flush())
     size = len(head) + count * len(chunk) + 1
-    return b"".join(parts), size, crc
+    return b"".join(parts), size, crc, adler
 
 
 _WRAPPER = """
@@ -83,13 +86,13 @@ def _peak_rss_of_scan(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def deflated() -> tuple[bytes, int, int]:
+def deflated() -> tuple[bytes, int, int, int]:
     return _raw_deflate(_EXPANDED)
 
 
 @pytest.fixture(scope="module")
-def gzip_bomb(deflated: tuple[bytes, int, int]) -> bytes:
-    body, size, crc = deflated
+def gzip_bomb(deflated: tuple[bytes, int, int, int]) -> bytes:
+    body, size, crc, _ = deflated
     assert size / len(body) < 200  # below the ratio limit: decoded in full
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + body + struct.pack("<II", crc, size)
 
@@ -113,10 +116,21 @@ def test_gzip_inside_tar_inside_zip_is_not_held_in_memory(gzip_bomb: bytes, tmp_
     assert _peak_rss_of_scan(path) < _RSS_BOUND
 
 
-def test_high_ratio_zip_deflate_member_is_not_held_in_memory(
-    deflated: tuple[bytes, int, int], tmp_path: Path
+def test_legacy_joblib_zfile_is_not_held_in_memory(
+    deflated: tuple[bytes, int, int, int], tmp_path: Path
 ) -> None:
-    body, size, _ = deflated
+    body, size, _, adler = deflated
+    length = f"{2**64:#x}"  # joblib pads the hex length to the width of its maximum
+    header = b"ZF" + f"{size:#x}".ljust(len(length)).encode()
+    path = tmp_path / "model.pkl.z"
+    path.write_bytes(header + b"\x78\x9c" + body + struct.pack(">I", adler))
+    assert _peak_rss_of_scan(path) < _RSS_BOUND
+
+
+def test_high_ratio_zip_deflate_member_is_not_held_in_memory(
+    deflated: tuple[bytes, int, int, int], tmp_path: Path
+) -> None:
+    body, size, _, _ = deflated
     path = tmp_path / "model.zip"
     raw = _zip_with_member("payload.pkl", body, size)
     path.write_bytes(raw)

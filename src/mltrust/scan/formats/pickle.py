@@ -8,7 +8,6 @@ streams handled by the generic decompression scanners.
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.errors import InputError, LimitExceeded
@@ -95,32 +94,27 @@ class JoblibZFileScanner(FormatScanner):
         return head[2 + _ZF_LENGTH] == 0x78
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        from mltrust.scan import _archive_rules as R
+        from mltrust.scan.formats.compressed import inflate
+
         declared = int(bytes(data[2 : 2 + _ZF_LENGTH]).strip(), 16)
         limit = ctx.config.limits.max_member_bytes
         if declared > limit:
             raise LimitExceeded(f"Z-file declares {declared} bytes, above max_member_bytes")
-        body = data[2 + _ZF_LENGTH :]
-        ratio = ctx.config.limits.max_compression_ratio
-        cap = min(limit, max(int(len(body) * ratio), 1 << 20))
-        decomp = zlib.decompressobj()
-        chunks: list[bytes] = []
-        total = 0
-        step = 1 << 20
-        for offset in range(0, len(body), step):
-            try:
-                out = decomp.decompress(body[offset : offset + step], cap + 1 - total)
-            except zlib.error as exc:
-                raise InputError(f"Z-file zlib stream is corrupt: {exc}") from None
-            total += len(out)
-            ctx.charge_decompressed(len(out))
-            if total > cap:
-                raise LimitExceeded("Z-file expands beyond the decompression limits (bomb?)")
-            chunks.append(out)
-            if decomp.eof:
-                break
-        if not decomp.eof:
-            raise InputError("Z-file zlib stream is truncated")
-        payload = b"".join(chunks)
-        if len(payload) != declared:
-            raise InputError(f"Z-file holds {len(payload)} bytes but declares {declared}")
-        ctx.scan_nested(payload, loc.member("zfile"), "zfile.pkl")
+        # Decoded like every other stream: bounded, charged, spilled beyond the memory budget.
+        res = inflate(data[2 + _ZF_LENGTH :], "zlib", ctx, multi=False, expected=declared)
+        try:
+            if res.limited:
+                ctx.report(R.ARC_BOMB, f"Z-file: {res.limited}", loc)
+            elif res.error:
+                ctx.report(R.ARC_TRUNCATED, f"Z-file: {res.error}", loc)
+            elif len(res.data) != declared:
+                raise InputError(f"Z-file holds {len(res.data)} bytes but declares {declared}")
+            if res.data:
+                view = memoryview(res.data)
+                try:
+                    ctx.scan_nested(view, loc.member("zfile"), "zfile.pkl")
+                finally:
+                    view.release()
+        finally:
+            res.close()
