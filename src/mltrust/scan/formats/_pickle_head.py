@@ -13,9 +13,9 @@ Code runs through a pickle only after an import: GLOBAL, STACK_GLOBAL and INST c
 (or from the loader's ``persistent_load``, whose results are treated as possibly callable). The
 EXT* opcodes look codes up in ``copyreg``'s extension registry, which is empty unless the
 loading program fills it; they count as imports in streams with a PROTO header (where pickle
-writers emit them) and as failures elsewhere. So bytes on which both unpicklers raise before any
-import opcode is executed can run nothing when unpickled, and bytes on which they reach one are
-a pickle, whatever the head looks like.
+writers emit them) and elsewhere push a value that may be callable. So bytes on which both
+unpicklers raise before any import opcode is executed can run nothing when unpickled, and bytes
+on which they reach one are a pickle, whatever the head looks like.
 
 The model is a *superset* of the real unpicklers: every check it makes is one both unpicklers
 make in the same place with the same outcome (stack underflow against the innermost MARK, a
@@ -313,12 +313,16 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
         elif op in _EXT:
             # copyreg's extension registry is empty unless the loading program fills it, and
             # then the code names an import. Pickle writers emit EXT only in protocol 2+
-            # streams, which carry PROTO: there it counts as an import; without PROTO (random
-            # bytes start with 0x82-0x84 one time in 85) it is taken to fail as it does by
-            # default.
-            if proto_seen and pos + _EXT[op] <= size:
+            # streams, which carry PROTO: there it counts as an import. Random bytes start
+            # with 0x82-0x84 one time in 85, so without PROTO it is not enough on its own.
+            if pos + _EXT[op] > size:
+                return Reach.NOTHING, pos, ops
+            if proto_seen:
                 return Reach.CODE, pos, ops
-            return Reach.NOTHING, pos, ops
+            # Without PROTO: the registered object (anything, possibly callable) is pushed and
+            # the bytes must go on to look like a pickle to be claimed.
+            pos += _EXT[op]
+            st.append(_PERSISTENT)
         elif op in (0x63, 0x69):  # GLOBAL, INST (the Python unpickler imports before MARK)
             first = _line(view, pos)
             if first is None:
