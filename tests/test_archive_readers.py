@@ -307,3 +307,15 @@ def test_mutated_archives_every_loadable_payload_is_found() -> None:
         crit = [f for f in result.findings if f.severity is Severity.CRITICAL]
         assert crit, (data[structure:].hex(), result.findings)
     assert checked > 200
+
+
+def test_stored_nested_zip_as_last_member_is_not_a_disagreement() -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("a.txt", "hello")
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("config.json", '{"a": 1}')
+        zf.writestr("nested.zip", inner.getvalue())  # its end record lies in the outer tail
+    findings = scan_bytes(outer.getvalue(), "bundle.zip").findings
+    assert not [f for f in findings if f.severity >= Severity.MEDIUM], findings

@@ -418,7 +418,6 @@ class ZipScanner(FormatScanner):
             return
         entries = directory.entries
         ctx.facts.setdefault("zip_members", len(entries))
-        self._check_readers_agree(data, ctx, loc, directory)
         if directory.declared > len(entries) and len(entries) >= limits.max_archive_members:
             ctx.report(
                 R.ARC_MEMBER_COUNT,
@@ -435,6 +434,7 @@ class ZipScanner(FormatScanner):
             )
         self._check_comment_and_tail(data, ctx, loc, directory)
         spans = self._check_names_and_spans(data, ctx, loc, entries)
+        self._check_readers_agree(data, ctx, loc, directory, spans)
         self._check_prefix_and_gaps(data, ctx, loc, directory, spans)
         pool = ThreadPoolExecutor(max_workers=2) if len(data) >= _PARALLEL_MIN else None
         pending: list[tuple[Future[int], ZipEntry]] = []
@@ -458,14 +458,23 @@ class ZipScanner(FormatScanner):
 
     @staticmethod
     def _check_readers_agree(
-        data: memoryview, ctx: ScanContext, loc: Location, d: _Directory
+        data: memoryview,
+        ctx: ScanContext,
+        loc: Location,
+        d: _Directory,
+        spans: dict[int, tuple[int, int, str]],
     ) -> None:
-        """End records that real readers would read differently: a high finding."""
+        """End records that real readers would read differently: a high finding.
+
+        An end-record signature inside a member's data is that member's own business (a
+        stored nested archive, scanned as a member), not a second view of this archive.
+        """
         for reason in d.disagreements:
             ctx.report(R.ARC_READERS_DISAGREE, reason, loc.at(d.eocd))
         names = [e.name for e in d.entries]
+        inside = [(lo, hi) for lo, hi, _ in spans.values()]
         for other in _eocd_candidates(data):
-            if other == d.eocd:
+            if other == d.eocd or any(lo <= other < hi for lo, hi in inside):
                 continue
             try:
                 alt = parse_central_directory(data, 4096, other)
