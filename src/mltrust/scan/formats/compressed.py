@@ -20,9 +20,7 @@ and sniffed on their own.
 
 from __future__ import annotations
 
-import bz2
 import importlib
-import lzma
 import mmap
 import zlib
 from collections.abc import Callable
@@ -66,6 +64,13 @@ def _lz4_module() -> Any | None:
         return None
 
 
+def _lzma_error() -> type[Exception]:
+    """``lzma.LZMAError`` (evaluated only when an exception is being matched)."""
+    import lzma
+
+    return lzma.LZMAError
+
+
 def new_decoder(kind: str) -> _Decoder:
     """A fresh incremental decoder for ``kind`` (``gzip``, ``zlib``, ``deflate``, ``bzip2``,
     ``xz``, ``lzma``, ``lz4``)."""
@@ -76,11 +81,13 @@ def new_decoder(kind: str) -> _Decoder:
     if kind == "deflate":
         return zlib.decompressobj(-15)
     if kind == "bzip2":
+        import bz2  # imported on first use: start-up time of every scan
+
         return bz2.BZ2Decompressor()
-    if kind == "xz":
-        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    if kind == "lzma":
-        return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+    if kind in ("xz", "lzma"):
+        import lzma
+
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE)
     if kind == "lz4":
         mod = _lz4_module()
         if mod is None:
@@ -115,7 +122,7 @@ def _probe(head: memoryview | bytes, kind: str) -> bool:
     """Whether the first bytes decode without error (cheap: at most 64 KiB in, 4 KiB out)."""
     try:
         new_decoder(kind).decompress(bytes(head[:65536]), 4096)
-    except (zlib.error, lzma.LZMAError, EOFError, ValueError):
+    except (zlib.error, _lzma_error(), EOFError, ValueError):
         return False
     return True
 
@@ -290,7 +297,7 @@ def _decode_into(
         except LimitExceeded as exc:
             res.limited = str(exc)
             return
-        except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, RuntimeError) as exc:
+        except (zlib.error, _lzma_error(), OSError, EOFError, ValueError, RuntimeError) as exc:
             res.error = f"corrupt {kind} data: {exc}"
             return
         if not eof:
