@@ -203,17 +203,14 @@ def _flow_root_parses(text: str) -> bool:
 def judge_target(dotted: str, ctx: ScanContext) -> Judgement:
     """Judge a Hydra ``_target_`` (a dotted path to a callable).
 
-    The denylist, the project's ``allow_targets`` and the pickle policy decide first
-    (:func:`judge_callable`); what they leave unknown is allowed only when it is *exactly* on
-    the generated list of ordinary training classes (:mod:`._hydra_targets`). No module prefix
-    is trusted: allowlisted libraries also ship test utilities and helpers that run processes.
+    :func:`judge_callable` decides: its denylist first, the project's ``allow_targets``, then
+    the generated, reviewed list of ordinary training classes (:mod:`._hydra_targets`, exact
+    names: ``torch.utils.data.DataLoader`` is instantiated by every training config even
+    though the pickle policy refuses that module in a pickle), then the pickle policy. No
+    module prefix is trusted: allowlisted libraries also ship test utilities and helpers that
+    run processes.
     """
-    verdict = judge_callable(dotted, ctx.config)
-    if verdict.allowed or verdict.known_bad:
-        return verdict
-    if dotted in HYDRA_TARGETS:
-        return Judgement(None, "on the exact list of ordinary training classes")
-    return verdict
+    return judge_callable(dotted, ctx.config, allow_exact=HYDRA_TARGETS)
 
 
 def _truthy(value: object) -> bool:
