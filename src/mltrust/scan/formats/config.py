@@ -489,11 +489,13 @@ class ConfigScanner(FormatScanner):
         pos = 0
         text = ""
         first: str | None = None
+        broken = False
         while pos < min(size, _SNIFF_TEXT):
             chunk = decoder.decode(bytes(data[pos : pos + step]), final=pos + step >= size)
             pos += step
             if chunk.count("\ufffd") * 20 > len(chunk) + 200 or _NOT_TEXT.search(chunk):
                 return False  # binary, not text with a few broken bytes
+            broken = broken or "\ufffd" in chunk
             text = (text + chunk).removeprefix("\ufeff")
             first = _first_significant_line(text, final=pos >= size)
             if first is not None:
@@ -507,6 +509,13 @@ class ConfigScanner(FormatScanner):
             return size > _SNIFF_TEXT  # only space and comments in the window: fail closed
         if first is None or first == "":
             return False
+        if broken:
+            # No JSON or YAML loader reads text that is not valid in its encoding; it is claimed
+            # (and reported malformed) only when it carries the marks of code, never for a few
+            # bytes of tensor data that happen to avoid control characters.
+            whole = bytes(data[:_SNIFF_TEXT]).decode(encoding, errors="replace")
+            if _CODE_HINT.search(whole) is None:
+                return False
         if first[:1] in ("{", "["):
             lead = text.lstrip(" \t\r\n")
             if _looks_like_json(lead) or size > _SNIFF_TEXT:
