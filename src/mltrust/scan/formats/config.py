@@ -525,6 +525,11 @@ class ConfigScanner(FormatScanner):
             return True
         return _has_document_marker(data, encoding)
 
+    def claims_raw_data(self, data: memoryview) -> bool:
+        """Raw bytes are a config to report only if they carry the marks of code."""
+        text = bytes(data[:_SNIFF_TEXT]).decode(text_encoding(bytes(data[:4])), "replace")
+        return _CODE_HINT.search(text) is not None
+
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limit = ctx.config.limits.max_text_bytes
         if len(data) > limit:

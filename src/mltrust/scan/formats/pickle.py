@@ -64,6 +64,11 @@ class PickleScanner(FormatScanner):
         # run code as it is, but it is a pickle that cannot be parsed: reported (fail closed).
         return data[0] == 0x80 and first_ops >= _DATA_OPS
 
+    def claims_raw_data(self, data: memoryview) -> bool:
+        """Raw bytes are a pickle to report only if an unpickler would reach an import."""
+        reach, _ = simulate(data, 0, max_ops=_SNIFF_OPS)
+        return reach is Reach.CODE or reach is Reach.UNKNOWN
+
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         summary = scan_pickle_stream(data, ctx, loc, context="pickle")
         ctx.facts["pickle_streams"] = summary.streams
