@@ -118,3 +118,36 @@ def test_system_prompt_explaining_python_is_benign() -> None:
 def test_dunder_kept_in_variable_is_critical() -> None:
     template = "{% set c = '__class__' %}{{ ''[c] }}" + CHATML
     assert template_hazards(template)[0][0] == Severity.CRITICAL
+
+
+# Names built at render time, beyond what a textual search can read.
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ ''|attr('__ssalc__'|reverse) }}",
+        "{{ ''|attr(['__cla', 'ss__']|join) }}",
+        "{{ ''|attr('%c%cclass%c%c'|format(95, 95, 95, 95)) }}",
+        "{{ ''|attr('_' * 2 ~ 'class' ~ '_' * 2) }}",
+        "{% set a = '__cla' %}{% set b = a ~ 'ss__' %}{{ ''[b] }}",
+        "{% set a = '__CLASS__'|lower %}{{ ''[a] }}",
+        "{{ ''['__clazz__'|replace('zz', 'ss')] }}",
+        "{{ '{0.__class__}'.format('') }}",
+        "{{ ''[('x_' ~ '_class_' ~ '_')[1:]] }}",
+        "{{ (''|attr(('_', '_class', '__')|join))  }}",
+        "{% for c in ['__globals__'] %}{{ cycler.__init__|attr(c) }}{% endfor %}",
+        "{{ messages|map(attribute='__class__')|list }}",
+        "{{ dict(__class__=1)|first }}",
+    ],
+)
+def test_chat_template_names_built_at_render_time(payload: str) -> None:
+    hazards = template_hazards(CHATML + payload)
+    assert hazards and hazards[0][0] >= Severity.HIGH, hazards
+
+
+def test_tool_template_indexing_by_data_keys_is_benign() -> None:
+    template = (
+        "{% for tool in tools %}{% for key in tool %}{{ key }}={{ tool[key] }}{% endfor %}"
+        "{% endfor %}{% for i in range(3) %}{{ messages[i]['content'] }}{% endfor %}"
+        "{{ messages[-1]['role'] }}{{ (messages|last).content }}" + CHATML
+    )
+    assert template_hazards(template) == []

@@ -241,3 +241,30 @@ def test_h5_large_config_in_dense_storage_found_by_content(canary: Path) -> None
     assert read_root_attributes(memoryview(data)).dense
     findings = scan_bytes(data, "m.h5").findings
     assert "MLT-KER-001" in {f.rule_id for f in findings}
+
+
+@pytest.mark.parametrize("evil_first", [True, False])
+def test_h5_duplicate_model_config_attribute(evil_first: bool, canary: Path) -> None:
+    """Two root attributes named model_config (written under another name, then renamed in
+    the raw bytes; version 1 object headers carry no checksum): whichever one a reader picks,
+    both are analysed and the duplicate is high."""
+    benign = json.dumps(keras2_config()).encode()
+    evil = json.dumps(keras2_config([lambda_layer(canary)])).encode()
+    width = max(len(benign), len(evil))
+    first, second = (evil, benign) if evil_first else (benign, evil)
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver="earliest") as f:
+        f.attrs["model_config"] = first.ljust(width)
+        f.attrs["model_confiX"] = second.ljust(width)
+        f.attrs["keras_version"] = b"2.15.0"
+    raw = bio.getvalue()
+    assert raw.count(b"model_confiX") == 1
+    raw = raw.replace(b"model_confiX", b"model_config")
+    with h5py.File(io.BytesIO(raw), "r") as f:  # the real reader opens it and reads one
+        seen = f.attrs["model_config"]
+    seen_bytes = seen.encode() if isinstance(seen, str) else bytes(seen)
+    assert seen_bytes.strip() in (benign, evil)
+    findings = scan_bytes(raw, "model.h5").findings
+    rules = {f.rule_id for f in findings}
+    assert "MLT-H5-003" in rules, findings
+    assert "MLT-KER-001" in rules, findings  # the Lambda is found whichever comes first

@@ -170,3 +170,37 @@ def test_fuzz_mutated_npy_never_crashes(edits: list[tuple[int, int]], cut: int) 
         data[pos % len(data)] = value
     result = scan_bytes(bytes(data[: max(1, len(data) - cut)]), "fuzz.npy")
     assert "MLT-GEN-004" not in rules(result), result.findings
+
+
+# --------------------------------------------------------------------------------------------
+# Every dtype spelling numpy reads as "object" (the data is then a pickle), with numpy as oracle.
+
+
+class _SystemGadget:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("true",))
+
+
+def _npy_with_descr(descr: str) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.array([_SystemGadget()], dtype=object), allow_pickle=True)
+    raw = buf.getvalue()
+    hlen = int.from_bytes(raw[8:10], "little")
+    header = raw[10 : 10 + hlen].decode("latin1").replace("'descr': '|O'", "'descr': " + descr)
+    header = header.rstrip()
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return raw[:8] + len(header).to_bytes(2, "little") + header.encode("latin1") + raw[10 + hlen :]
+
+
+@pytest.mark.parametrize(
+    "descr",
+    ["'|O'", "'O'", "'=O'", "'|O8'", "'object'", "('|O', (1,))", "[('a', [('b', 'O')])]"],
+)
+def test_object_dtype_in_any_spelling_numpy_reads_is_scanned(descr: str) -> None:
+    raw = _npy_with_descr(descr)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        np.load(io.BytesIO(raw), allow_pickle=False)  # numpy: this array is a pickle
+    findings = scan_bytes(raw, "x.npy").findings
+    assert [f for f in findings if f.severity is Severity.CRITICAL], findings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -157,3 +158,71 @@ def test_fuzz_mutated_legacy_torch_never_crashes(edits: list[tuple[int, int]], c
 
 
 _LEGACY = legacy_bytes({"w": torch.arange(8, dtype=torch.float32), "b": torch.ones(3)})
+
+
+# --------------------------------------------------------------------------------------------
+# The oldest torch.save format: a tar whose members interleave pickles and raw bytes.
+
+_EVIL_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+
+
+def _legacy_tar(
+    *, views: bytes | None = None, tensor_args: bytes | None = None, extra_pickle: bytes = b""
+) -> bytes:
+    import io as _io
+    import struct as _struct
+    import tarfile
+
+    import torch
+
+    storages = pickle.dumps(1, protocol=2)
+    storages += pickle.dumps(("0", "cpu", torch.FloatStorage), protocol=2)
+    storages += _struct.pack("<q", 2) + _struct.pack("<2f", 1.0, 2.0)
+    storages += views if views is not None else pickle.dumps([], protocol=2)
+    tensors = pickle.dumps(1, protocol=2)
+    tensors += (
+        tensor_args
+        if tensor_args is not None
+        else pickle.dumps(("t0", "0", None), protocol=2)  # the type is not used
+    )
+    tensors += _struct.pack("<iI", 1, 0) + _struct.pack("<q", 2) + _struct.pack("<q", 1)
+    tensors += _struct.pack("<q", 0)
+    buf = _io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        members = [
+            ("sys_info", pickle.dumps({"protocol_version": 1001}, protocol=2)),
+            ("storages", storages),
+            ("tensors", tensors),
+            ("pickle", pickle.dumps({"answer": 42}, protocol=2)),
+        ]
+        if extra_pickle:
+            members.append(("pickle", extra_pickle))
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, _io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_legacy_tar_layout_is_what_torch_loads(tmp_path: Path) -> None:
+    import torch
+
+    raw = _legacy_tar()
+    path = tmp_path / "old.pt"  # torch reads the tar format only from a real file
+    path.write_bytes(raw)
+    assert torch.load(path, weights_only=False) == {"answer": 42}
+    assert not [f for f in scan_bytes(raw, "old.pt").findings if f.severity >= Severity.MEDIUM]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"views": _EVIL_PICKLE},  # the storage-views pickle after the raw storage bytes
+        {"tensor_args": _EVIL_PICKLE},  # a per-tensor pickle after the count
+        {"extra_pickle": _EVIL_PICKLE},  # a second "pickle" member: tarfile loads the last
+    ],
+    ids=["storage-views", "tensor-args", "duplicate-pickle-member"],
+)
+def test_legacy_tar_payload_after_raw_bytes_is_found(kwargs: dict[str, bytes]) -> None:
+    findings = scan_bytes(_legacy_tar(**kwargs), "old.pt").findings
+    assert [f for f in findings if f.severity is Severity.CRITICAL], findings

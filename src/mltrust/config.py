@@ -43,8 +43,11 @@ class Limits:
     max_file_bytes: int = 256 * _GiB
     #: Total bytes produced by decompression across one top-level file.
     max_decompressed_bytes: int = 8 * _GiB
-    #: Largest single decompressed member held in memory for scanning.
+    #: Largest single decompressed stream or member scanned (beyond: a finding, the rest unread).
     max_member_bytes: int = 2 * _GiB
+    #: Decompressed bytes of one stream kept in memory; beyond, they go to an unlinked temporary
+    #: file that is memory-mapped for scanning (only the pages a scanner reads become resident).
+    max_decompressed_in_memory: int = 64 * _MiB
     #: Decompressed/compressed ratio above which a member is treated as a bomb.
     max_compression_ratio: float = 200.0
     #: Nesting depth of archives inside archives.

@@ -19,6 +19,7 @@ __all__ = [
     "ARC_NOT_SCANNED",
     "ARC_OVERLAP",
     "ARC_PREFIX",
+    "ARC_READERS_DISAGREE",
     "ARC_SPECIAL_FILE",
     "ARC_TRAVERSAL",
     "ARC_TRUNCATED",
@@ -196,6 +197,19 @@ ARC_HEADER_MISMATCH = define_rule(
     cwe=436,
     atlas=_ATLAS,
     remediation="Do not load the archive; rebuild it with a standard zip writer.",
+)
+ARC_READERS_DISAGREE = define_rule(
+    "MLT-ARC-018",
+    "archive-readers-disagree",
+    "Two real readers of this archive would see different members or different bytes for the "
+    "same member: PyTorch's reader matches record names case-insensitively and takes the first "
+    "match and the zip64 record the locator points at; Python's zipfile (numpy, Keras) matches "
+    "names exactly, takes the last duplicate and the zip64 record just before the locator. "
+    "What one reader loads may not be what another checked.",
+    Severity.HIGH,
+    cwe=436,
+    atlas=_ATLAS,
+    remediation="Do not load the archive; rebuild it with a standard writer.",
 )
 PT_CODE = define_rule(
     "MLT-PT-001",

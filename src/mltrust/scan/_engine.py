@@ -43,7 +43,7 @@ def scan_buffer(
     raw_data_ok: bool = False,
 ) -> list[str]:
     """Detect the formats of ``view`` and run every matching scanner on it."""
-    scanners = detect(view, name)
+    scanners = detect(view, name, raw=nested and raw_data_ok)
     if not scanners and nested and raw_data_ok:
         return []
     if not scanners:

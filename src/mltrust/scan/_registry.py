@@ -45,9 +45,15 @@ def all_scanners() -> tuple[FormatScanner, ...]:
     return tuple(scanners)
 
 
-def detect(data: memoryview, name: str) -> list[FormatScanner]:
-    """The scanners whose format ``data`` is, or contains (several for a polyglot)."""
+def detect(data: memoryview, name: str, *, raw: bool = False) -> list[FormatScanner]:
+    """The scanners whose format ``data`` is, or contains (several for a polyglot).
+
+    ``raw`` marks bytes their container defines as raw data: a match then also needs
+    :meth:`FormatScanner.claims_raw_data`.
+    """
     matched = [s for s in all_scanners() if s.sniff(data, name)]
+    if raw and matched:
+        matched = [s for s in matched if s.claims_raw_data(data)]
     covered = {name for s in matched for name in s.supersedes}
     return [s for s in matched if s.name not in covered]
 

@@ -50,6 +50,13 @@ class FormatScanner(ABC):
         (protobuf), never to decide that content is safe.
         """
 
+    def claims_raw_data(self, data: memoryview) -> bool:
+        """Whether ``data``, which :meth:`sniff` matched but which its container defines as raw
+        bytes (a PyTorch tensor storage, a joblib array buffer), must still be scanned as this
+        format: only when a reader could run code from it. Raw bytes match some sniffers by
+        chance (a tensor that starts with a PROTO byte); by default a match stands."""
+        return True
+
     @abstractmethod
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         """Report findings about ``data`` to ``ctx``.

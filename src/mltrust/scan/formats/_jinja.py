@@ -6,9 +6,11 @@ template that walks Python internals (``''.__class__.__mro__[1].__subclasses__()
 template injection. Ordinary chat templates only index messages, loop and concatenate strings,
 so any such construct is reported.
 
-The check is textual on purpose (no Jinja parsing, nothing rendered): escapes that spell ``_``
-(``\\x5f``, ``\\u005f``, ``\\137``) and string literals joined with ``~`` or ``+`` are folded
-first, so ``'__cla' ~ 'ss__'`` is read as ``__class__``.
+Two checks run, nothing is rendered. A textual one (escapes that spell ``_`` -- ``\\x5f``,
+``\\u005f``, ``\\137`` -- and string literals joined with ``~`` or ``+`` folded first) that also
+covers templates Jinja cannot parse; and one on the parse tree Jinja itself builds
+(:mod:`._jinja_ast`), which applies the sandbox's rule to every attribute reach and folds names
+the template computes at render time.
 """
 
 from __future__ import annotations
@@ -105,6 +107,11 @@ def template_hazards(text: str) -> list[tuple[Severity, str]]:
     bad = _BAD_CALLS.search(norm)
     if bad:
         out.append((Severity.CRITICAL, f"names {bad.group(1)!r}"))
+    from mltrust.scan.formats._jinja_ast import ast_hazards
+
+    for hazard in ast_hazards(text) or ():
+        if hazard not in out:
+            out.append(hazard)
     out.sort(key=lambda item: -item[0].rank)
     return out
 

@@ -13,6 +13,7 @@ __all__ = [
     "CFG_UNKNOWN_TARGET",
     "CFG_YAML_ALIAS_BOMB",
     "CFG_YAML_PYTHON_TAG",
+    "H5_DUPLICATE_ATTRIBUTE",
     "H5_MALFORMED",
     "H5_NOT_FULLY_SCANNED",
     "KER_CUSTOM_OBJECT",
@@ -76,6 +77,16 @@ H5_MALFORMED = define_rule(
     Severity.LOW,
     cwe=20,
     remediation="Re-save the file with a current HDF5 library.",
+)
+H5_DUPLICATE_ATTRIBUTE = define_rule(
+    "MLT-H5-003",
+    "hdf5-duplicate-attribute",
+    "An HDF5 object carries two attributes of the same name: readers may pick either value, "
+    "so what one loads may not be what another checked. mltrust analyses every value.",
+    Severity.HIGH,
+    cwe=436,
+    atlas=_ATLAS,
+    remediation="Do not load the file; re-save the model from a trusted source.",
 )
 CFG_DANGEROUS_TARGET = define_rule(
     "MLT-CFG-001",

@@ -76,6 +76,35 @@ def _compose_all(text: str) -> Iterator[yaml.Node]:
         loader.dispose()
 
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "timestamp")
+)
+
+
+def _may_carry_code(root: yaml.Node) -> bool:
+    """Whether a composed document holds a mapping or a tag beyond plain scalars and lists."""
+    stack = [root]
+    seen = 0
+    while stack and seen < 100_000:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, yaml.MappingNode) or node.tag not in _PLAIN_TAGS:
+            return True
+        stack.extend(_node_children(node))
+    return bool(stack)
+
+
+def composes(text: str) -> bool:
+    """Whether a YAML loader reads ``text``, or reads a document of it that could carry code
+    before it fails (``load_all`` constructs each document before it parses the next one)."""
+    docs: list[yaml.Node] = []
+    try:
+        docs.extend(_compose_all(text))
+    except (yaml.YAMLError, RecursionError):
+        return any(_may_carry_code(doc) for doc in docs)
+    return True
+
+
 _NO_CHILDREN: list[yaml.Node] = []
 
 
@@ -182,8 +211,13 @@ def _scalar(node: yaml.ScalarNode) -> object:
     return value
 
 
-def _to_python(root: yaml.Node) -> object:
-    """Plain values for a composed graph; shared nodes give shared objects, cycles stop."""
+def _to_python(root: yaml.Node, shadows: list[dict[object, object]] | None = None) -> object:
+    """Plain values for a composed graph; shared nodes give shared objects, cycles stop.
+
+    A mapping with a repeated key keeps the last value (as PyYAML does); ``shadows`` receives
+    the mapping as the *first* values build it, since other readers keep the first or refuse
+    the document: both versions are checked.
+    """
     made: dict[int, object] = {}
 
     def shell(node: yaml.Node) -> object:
@@ -205,13 +239,24 @@ def _to_python(root: yaml.Node) -> object:
                 made[id(child)] = shell(child)
                 stack.append(child)
         if isinstance(node, yaml.MappingNode) and isinstance(obj, dict):
+            first: dict[object, object] | None = None
             for k, v in node.value:
                 key = made[id(k)]
                 try:
                     hash(key)
                 except TypeError:
                     key = f"<{type(key).__name__} key>"
+                if key in obj and first is None and shadows is not None and len(shadows) < 4096:
+                    first = {}
+                    shadows.append(first)
                 obj[key] = made[id(v)]
+            if first is not None:
+                for k, v in node.value:
+                    key = made[id(k)]
+                    try:
+                        first.setdefault(key, made[id(v)])
+                    except TypeError:
+                        continue
         elif isinstance(node, yaml.SequenceNode) and isinstance(obj, list):
             obj.extend(made[id(c)] for c in node.value)
     return made[id(root)]
@@ -223,7 +268,10 @@ def scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
         for node in _compose_all(text):
             docs += 1
             _measure(node, ctx, loc)
-            _check_document(_to_python(node), ctx, loc)
+            shadows: list[dict[object, object]] = []
+            _check_document(_to_python(node, shadows), ctx, loc)
+            for shadow in shadows:
+                _check_document(shadow, ctx, loc)
     except RecursionError:
         ctx.report(CFG_MALFORMED, "YAML nested too deeply to parse; rest not checked", loc)
         _fallback_yaml(text, ctx, loc)

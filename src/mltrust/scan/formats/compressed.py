@@ -1,9 +1,15 @@
 """Compressed streams: gzip, bzip2, xz, raw LZMA ("lzma alone"), zlib and LZ4 frames.
 
 joblib compresses whole pickles this way, and ``.tar.gz`` archives arrive this way. Streams are
-decompressed incrementally into one bounded buffer: never more than ``max_member_bytes`` is held,
-every byte produced is charged to the per-file decompression budget, and output beyond
-``max_compression_ratio`` times the input (past a small floor) is treated as a bomb. Whatever
+decompressed incrementally, 1 MiB at a time, and never held in memory beyond
+``max_decompressed_in_memory``: past it, the output goes on to an unlinked temporary file that
+is memory-mapped for scanning, so only the pages a scanner actually reads become resident (the
+pickle analyser skips array payloads by offset), and the mapping is dropped as soon as the
+nested scan returns. A small high-ratio stream (or one nested in a zip in a tar) therefore costs
+disk and time, bounded by the limits, not gigabytes of memory. Every byte produced is charged to
+the per-file decompression budget (``max_decompressed_bytes``, across nesting levels), a single
+stream stops at ``max_member_bytes``, and output beyond ``max_compression_ratio`` times all the
+input consumed so far (past a small floor) is treated as a bomb. Whatever
 was decoded before a limit, a truncation or a corrupt block is still scanned: a pickle payload
 at the start of a stream executes before a loader ever sees the broken tail.
 
@@ -14,9 +20,8 @@ and sniffed on their own.
 
 from __future__ import annotations
 
-import bz2
 import importlib
-import lzma
+import mmap
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +64,13 @@ def _lz4_module() -> Any | None:
         return None
 
 
+def _lzma_error() -> type[Exception]:
+    """``lzma.LZMAError`` (evaluated only when an exception is being matched)."""
+    import lzma
+
+    return lzma.LZMAError
+
+
 def new_decoder(kind: str) -> _Decoder:
     """A fresh incremental decoder for ``kind`` (``gzip``, ``zlib``, ``deflate``, ``bzip2``,
     ``xz``, ``lzma``, ``lz4``)."""
@@ -69,11 +81,13 @@ def new_decoder(kind: str) -> _Decoder:
     if kind == "deflate":
         return zlib.decompressobj(-15)
     if kind == "bzip2":
+        import bz2  # imported on first use: start-up time of every scan
+
         return bz2.BZ2Decompressor()
-    if kind == "xz":
-        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    if kind == "lzma":
-        return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+    if kind in ("xz", "lzma"):
+        import lzma
+
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE)
     if kind == "lz4":
         mod = _lz4_module()
         if mod is None:
@@ -108,16 +122,70 @@ def _probe(head: memoryview | bytes, kind: str) -> bool:
     """Whether the first bytes decode without error (cheap: at most 64 KiB in, 4 KiB out)."""
     try:
         new_decoder(kind).decompress(bytes(head[:65536]), 4096)
-    except (zlib.error, lzma.LZMAError, EOFError, ValueError):
+    except (zlib.error, _lzma_error(), EOFError, ValueError):
         return False
     return True
 
 
+class _Spill:
+    """Decoded output: in memory up to a threshold, then in an unlinked temporary file."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.buf = bytearray()
+        self.file: Any = None
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def write(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.file is None:
+            self.buf += piece
+            if len(self.buf) > self.threshold:
+                import tempfile  # only when spilling (its import costs start-up time)
+
+                self.file = tempfile.TemporaryFile(prefix="mltrust-inflate-")  # noqa: SIM115
+                self.file.write(self.buf)
+                self.buf = bytearray()
+        else:
+            self.file.write(piece)
+
+    def truncate(self, size: int) -> None:
+        if size >= self.size:
+            return
+        self.size = size
+        if self.file is None:
+            del self.buf[size:]
+        else:
+            self.file.flush()
+            self.file.truncate(size)
+            self.file.seek(size)
+
+    def finish(self) -> bytearray | mmap.mmap:
+        """The decoded bytes: the buffer, or a read-only map of the spill file."""
+        if self.file is None:
+            return self.buf
+        self.file.flush()
+        if not self.size:
+            self.file.close()
+            return bytearray()
+        try:
+            return mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+        finally:
+            self.file.close()  # the map keeps the (unlinked) file alive
+
+
 @dataclass
 class Inflated:
-    """The bounded result of decoding one or more concatenated streams."""
+    """The bounded result of decoding one or more concatenated streams.
 
-    data: bytearray = field(default_factory=bytearray)
+    ``data`` is a ``bytearray``, or a read-only ``mmap`` of a spill file for output beyond
+    ``max_decompressed_in_memory``; call :meth:`close` once the content has been scanned.
+    """
+
+    data: bytearray | mmap.mmap = field(default_factory=bytearray)
     #: True when the last stream reached its end marker.
     complete: bool = False
     #: Why decoding stopped early: a corrupt block, or None.
@@ -127,6 +195,14 @@ class Inflated:
     #: Offset in the input just after the last complete stream.
     end: int = 0
     streams: int = 0
+
+    def close(self) -> None:
+        """Drop a spill mapping (a no-op for in-memory output)."""
+        if isinstance(self.data, mmap.mmap):
+            try:
+                self.data.close()
+            except BufferError:  # a scanner kept a view alive; the GC unmaps it
+                pass
 
 
 def inflate(
@@ -150,12 +226,30 @@ def inflate(
     if expected is not None:
         cap = min(cap, max(expected, 0) + 1)
     res = Inflated()
-    out = res.data
+    out = _Spill(int(limits.max_decompressed_in_memory))
+    try:
+        _decode_into(src, kind, ctx, res, out, cap, ratio, multi, expected, decoder_factory)
+    finally:
+        res.data = out.finish()
+    return res
+
+
+def _decode_into(
+    src: memoryview,
+    kind: str,
+    ctx: ScanContext,
+    res: Inflated,
+    out: _Spill,
+    cap: int,
+    ratio: float,
+    multi: bool,
+    expected: int | None,
+    decoder_factory: Callable[[], _Decoder] | None,
+) -> None:
     pos = 0
     total_in = len(src)
     while pos < total_in:
         dec = decoder_factory() if decoder_factory is not None else new_decoder(kind)
-        stream_start = pos
         res.complete = False
         eof = False
         try:
@@ -167,20 +261,21 @@ def inflate(
                     room = cap - len(out) + 1
                     if room <= 0:
                         break
-                    piece = dec.decompress(data, room)
+                    piece = dec.decompress(data, min(room, _CHUNK))
                     if piece:
-                        out += piece
+                        out.write(piece)
                         ctx.charge_decompressed(len(piece))
                     if len(out) > cap:
                         break
                     produced = len(out)
-                    consumed = max(pos - stream_start, 1)
+                    # All input so far: concatenated small streams are not each a "bomb".
+                    consumed = max(pos, 1)
                     if produced > _BOMB_FLOOR and produced > ratio * consumed:
                         res.limited = (
                             f"{kind} output exceeds {ratio:g}x its input "
                             f"({produced} bytes from {consumed})"
                         )
-                        return res
+                        return
                     if dec.eof:
                         eof = True
                         break
@@ -196,18 +291,18 @@ def inflate(
                         res.limited = f"{kind} output exceeds its declared size of {expected}"
                     else:
                         res.limited = f"{kind} output exceeds max_member_bytes={cap}"
-                    del out[cap:]
-                    return res
+                    out.truncate(cap)
+                    return
                 ctx.check_deadline()
         except LimitExceeded as exc:
             res.limited = str(exc)
-            return res
-        except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, RuntimeError) as exc:
+            return
+        except (zlib.error, _lzma_error(), OSError, EOFError, ValueError, RuntimeError) as exc:
             res.error = f"corrupt {kind} data: {exc}"
-            return res
+            return
         if not eof:
             res.error = f"{kind} stream is truncated (no end-of-stream marker)"
-            return res
+            return
         res.complete = True
         res.streams += 1
         # lz4's decoder reports ``unused_data`` as None when nothing follows the frame.
@@ -218,7 +313,6 @@ def inflate(
             break
         if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
             break
-    return res
 
 
 def _inner_name(name: str, kind: str) -> str:
@@ -273,6 +367,7 @@ class CompressedScanner(FormatScanner):
                 ctx.scan_nested(view, loc.member(f"[{kind}]"), inner.rsplit("/", 1)[-1])
             finally:
                 view.release()
+                res.close()
         elif res.complete:
             ctx.facts.setdefault("empty_stream", True)
         if res.complete and not res.limited and res.end < len(data):

@@ -5,8 +5,9 @@ What runs code when such a document is *used*:
 * Hydra/NeMo/OmegaConf ``_target_`` values name a callable that ``hydra.utils.instantiate``
   imports and calls with the sibling keys as arguments (NeMo's older ``cls`` + ``params`` form
   too). Each target is judged: a denylist of dangerous callables and gadgets first, then the
-  project's ``allow_targets``, then an allowlist of ordinary ML classes, then the pickle
-  analyser's import judgement; anything else is an unknown target (medium).
+  project's ``allow_targets``, then the pickle analyser's import judgement, then an *exact*
+  list of ordinary training classes (no module prefixes); anything else is an unknown target
+  (medium).
 * Keras model configs (``config.json`` inside ``.keras``): see :mod:`mltrust.scan.formats.keras`.
 * Jinja ``chat_template`` strings (Hugging Face ``tokenizer_config.json``): see
   :mod:`mltrust.scan.formats._jinja`.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import mmap
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -31,6 +33,7 @@ from typing import Any, ClassVar
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._hydra_targets import TARGETS as HYDRA_TARGETS
 from mltrust.scan.formats._jinja import check_chat_template
 from mltrust.scan.formats._rules_keras_config import (
     CFG_DANGEROUS_TARGET,
@@ -53,33 +56,6 @@ from mltrust.scan.interface import FormatScanner
 
 __all__ = ["ConfigScanner", "judge_target"]
 
-_HEAD = 4096
-_BOM = codecs.BOM_UTF8
-
-#: Ordinary ML callables a Hydra/NeMo config instantiates (after the denylist has had its say).
-TARGET_ALLOW_PREFIXES: tuple[str, ...] = (
-    "torch.nn.",
-    "torch.optim.",
-    "torch.utils.data.",
-    "torch.distributions.",
-    "torchvision.transforms.",
-    "torchvision.models.",
-    "torchvision.datasets.",
-    "torchaudio.transforms.",
-    "torchmetrics.",
-    "nemo.collections.",
-    "nemo.core.optim.",
-    "nemo.core.neural_types.",
-    "nemo.core.config.",
-    "transformers.",
-    "sklearn.",
-    "pytorch_lightning.",
-    "lightning.",
-    "timm.",
-    "peft.",
-    "diffusers.",
-    "omegaconf.",
-)
 
 #: Targets that call or resolve another callable given as data.
 _GADGET_PREFIXES = (
@@ -109,40 +85,115 @@ _YAML_TRUE = {"true", "yes", "on", "y"}
 _YAML_FALSE = {"false", "no", "off", "n"}
 
 
-def _first_char(head: bytes) -> tuple[int, bytes]:
-    """Offset of the first non-space byte in ``head`` (after a BOM) and the stripped rest."""
-    start = len(_BOM) if head.startswith(_BOM) else 0
-    body = head[start:].lstrip(b" \t\r\n")
-    return len(head) - len(body), body
+#: Text beyond this size is claimed only when its first document is shaped like a config
+#: (the scan then reports the exhausted ``max_text_bytes``); smaller text is parsed whole.
+_SNIFF_TEXT = 64 << 20
+#: Characters that no JSON or YAML loader accepts in a document (C0 controls but tab/LF/CR).
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_DOC_MARKER = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+_DOC_MARKER_BYTES = re.compile(rb"^(?:---|\.\.\.|%)", re.MULTILINE)
+#: The first line of a block mapping: an implicit key then ``:`` and a space or the line end.
+_KEY_LINE = re.compile(r"[^\n]*?:(?:[ \t]|$)")
+#: What makes a document that cannot be parsed worth a medium finding: the marks of content
+#: that runs code when a lenient reader does parse it.
+_CODE_HINT = re.compile(
+    r"_target_|python/|python%2[fF]|!!|!<|%TAG|class_name|Lambda|chat_template|\$\{|\bcls\b"
+)
 
 
-def _looks_like_json(body: bytes) -> bool:
-    if not body or body[:1] not in (b"{", b"["):
-        return False
-    rest = body[1:].lstrip(b" \t\r\n")
+def text_encoding(head: bytes) -> str:
+    """The encoding JSON loaders (and PyYAML, for UTF-8/16 with a BOM) read ``head`` in.
+
+    :func:`json.detect_encoding` is what ``json.loads(bytes)`` itself uses: BOMs, and UTF-16/32
+    without a BOM recognised by the NUL bytes around the first ASCII characters.
+    """
+    return json.detect_encoding(head[:4])
+
+
+def _decode(raw: bytes, encoding: str, *, final: bool) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    return decoder.decode(raw, final=final).removeprefix("\ufeff")
+
+
+#: Enough of a long first line to judge it: YAML implicit keys are at most 1024 characters.
+_LINE_JUDGED = 2048
+_BLANK_OR_COMMENT_LINES = re.compile(r"(?:[ \t\r\f\v]*(?:#[^\n]*)?\n)*")
+
+
+def _first_significant_line(text: str, *, final: bool) -> str | None:
+    """The first line of ``text`` that is not blank or a comment, stripped (its first
+    :data:`_LINE_JUDGED` characters at least); ``""`` when there is none and ``final``; None
+    when more text is needed to tell."""
+    skipped = _BLANK_OR_COMMENT_LINES.match(text)
+    pos = skipped.end() if skipped is not None else 0
+    end = text.find("\n", pos)
+    rest = text[pos:] if end < 0 else text[pos:end]
+    stripped = rest.strip()
+    if end >= 0 or final:
+        return "" if stripped.startswith("#") else stripped
+    if len(stripped) >= _LINE_JUDGED and not stripped.startswith("#"):
+        return stripped
+    return None
+
+
+def _line_is_structured(stripped: str) -> bool:
+    """Whether a document whose first significant line is ``stripped`` has a root that can
+    carry code: a collection, a tag, an anchor, an alias, a directive or a document marker."""
+    if stripped.startswith(("%", "---", "...")):
+        return True
+    if stripped[:1] in ("{", "[", "!", "&", "*"):
+        return True
+    if stripped[:2] in ("- ", "? ") or stripped in ("-", "?"):
+        return True
+    return _KEY_LINE.match(stripped) is not None
+
+
+def _has_document_marker(data: memoryview, encoding: str) -> bool:
+    """Whether a later line starts a YAML document (``---``, ``...`` or a directive)."""
+    if encoding not in ("utf-8", "utf-8-sig"):
+        text = bytes(data[:_SNIFF_TEXT]).decode(encoding, errors="replace")
+        return _DOC_MARKER.search(text) is not None
+    obj = data.obj
+    whole = isinstance(obj, (bytes, mmap.mmap)) and len(obj) == len(data)
+    raw: bytes | mmap.mmap = obj if whole else bytes(data)  # type: ignore[assignment]
+    for marker in (b"---", b"...", b"%"):
+        hits = 0
+        at = raw.find(marker)
+        while at >= 0:
+            if at == 0 or raw[at - 1] == 0x0A:
+                return True
+            hits += 1
+            if hits > 4096:  # many mid-line hits: one regular-expression pass instead
+                return _DOC_MARKER_BYTES.search(raw) is not None
+            at = raw.find(marker, at + 1)
+    return False
+
+
+def _looks_like_json(lead: str) -> bool:
+    rest = lead[1:].lstrip(" \t\r\n")
     if not rest:
         return True
-    if body[:1] == b"{":
-        return rest[:1] in (b'"', b"}")
-    return rest[:1] in b'{["-0123456789tfn]'
+    if lead[:1] == "{":
+        return rest[:1] in ('"', "}")
+    return rest[:1] in tuple('{["-0123456789tfn]')
 
 
-def _looks_like_yaml(head: bytes) -> bool:
+def _flow_root_parses(text: str) -> bool:
+    """Whether a document starting with ``{``/``[`` is accepted by a JSON or YAML loader (its
+    first document, at least): errors come early, so failures cost little."""
+    if _looks_like_json(text.lstrip(" \t\r\n")):
+        return True
     try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    text = text.removeprefix("\ufeff")
-    for line in text.splitlines()[:64]:
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith(("---", "%YAML", "%TAG")):
-            return True
-        if stripped.startswith("- ") and not line.startswith(" "):
-            return True
-        return bool(_YAML_KEY_LINE.match(line))
-    return False
+        json.loads(text)
+        return True
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            return True  # JSON Lines, or a document followed by more
+    except (ValueError, RecursionError):
+        return True  # too deep or too big for us is the scan's business, not a reason to skip
+    from mltrust.scan.formats._yaml_compose import composes
+
+    return composes(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,8 +201,16 @@ def _looks_like_yaml(head: bytes) -> bool:
 
 
 def judge_target(dotted: str, ctx: ScanContext) -> Judgement:
-    """Judge a Hydra ``_target_`` (a dotted path to a callable)."""
-    return judge_callable(dotted, ctx.config, allow_prefixes=TARGET_ALLOW_PREFIXES)
+    """Judge a Hydra ``_target_`` (a dotted path to a callable).
+
+    :func:`judge_callable` decides: its denylist first, the project's ``allow_targets``, then
+    the generated, reviewed list of ordinary training classes (:mod:`._hydra_targets`, exact
+    names: ``torch.utils.data.DataLoader`` is instantiated by every training config even
+    though the pickle policy refuses that module in a pickle), then the pickle policy. No
+    module prefix is trusted: allowlisted libraries also ship test utilities and helpers that
+    run processes.
+    """
+    return judge_callable(dotted, ctx.config, allow_exact=HYDRA_TARGETS)
 
 
 def _truthy(value: object) -> bool:
@@ -306,10 +365,11 @@ class _Duplicates:
         return out
 
 
-def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | None:
-    """The JSON document (or JSON Lines records) in ``text``; None after reporting a failure.
+def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | str:
+    """The JSON document (or JSON Lines records) in ``text``, or why it is not JSON.
 
     Objects with repeated keys are returned a second time as the first value would build them.
+    Nesting too deep for Python's parser is reported here (an exhausted limit, medium).
     """
     hook = _Duplicates()
     try:
@@ -317,21 +377,15 @@ def _parse_json(text: str, ctx: ScanContext, loc: Location) -> list[object] | No
         return [doc, *hook.shadows]
     except RecursionError:
         ctx.report(CFG_MALFORMED, "JSON nested too deeply to parse; content not checked", loc)
-        return None
+        return "too deep"
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             records = _parse_json_lines(text)
             if records is not None:
                 return records
-        ctx.report(
-            CFG_MALFORMED,
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            loc.at(exc.pos),
-        )
-        return None
+        return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
     except ValueError as exc:  # e.g. integers beyond Python's digit limit
-        ctx.report(CFG_MALFORMED, f"invalid JSON: {exc}", loc)
-        return None
+        return f"invalid JSON: {exc}"
 
 
 def _parse_json_lines(text: str) -> list[object] | None:
@@ -415,13 +469,66 @@ class ConfigScanner(FormatScanner):
     suffixes: ClassVar[tuple[str, ...]] = (".json", ".yaml", ".yml")
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        head = bytes(data[:_HEAD])
-        if not head or b"\x00" in head:
+        """Whether a JSON or YAML loader would read ``data`` as a document that can carry code.
+
+        As permissive as the loaders: any leading white space or comments (of any length), a
+        BOM, UTF-16/32, ``%YAML``/``%TAG`` directives, ``---``, tags, anchors, flow style and
+        keys of any spelling, a later document of a stream. Text whose first document is a
+        plain scalar (prose, word lists) and that has no further documents is not claimed:
+        loaded, it is a string and runs nothing. Only the head up to the first significant line
+        is decoded, except for a ``{``/``[`` document that does not look like JSON (parsed).
+        """
+        head = bytes(data[:4])
+        if not head:
             return False
-        _, body = _first_char(head)
-        if _looks_like_json(body):
+        encoding = text_encoding(head)
+        size = len(data)
+        step = 1 << 16
+        # Replacement characters, not failure: a reader that ignores bad bytes reads the rest.
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        pos = 0
+        text = ""
+        first: str | None = None
+        broken = False
+        while pos < min(size, _SNIFF_TEXT):
+            chunk = decoder.decode(bytes(data[pos : pos + step]), final=pos + step >= size)
+            pos += step
+            if chunk.count("\ufffd") * 20 > len(chunk) + 200 or _NOT_TEXT.search(chunk):
+                return False  # binary, not text with a few broken bytes
+            broken = broken or "\ufffd" in chunk
+            text = (text + chunk).removeprefix("\ufeff")
+            first = _first_significant_line(text, final=pos >= size)
+            if first is not None:
+                break
+            # Keep only what is still undecided (keeps this loop linear): nothing after blank
+            # space, a "#" inside a comment line, else the start of a short significant line.
+            tail = text[text.rfind("\n") + 1 :]
+            lead = tail.lstrip()
+            text = "" if not lead else "#" if lead.startswith("#") else tail
+        else:
+            return size > _SNIFF_TEXT  # only space and comments in the window: fail closed
+        if first is None or first == "":
+            return False
+        if broken:
+            # No JSON or YAML loader reads text that is not valid in its encoding; it is claimed
+            # (and reported malformed) only when it carries the marks of code, never for a few
+            # bytes of tensor data that happen to avoid control characters.
+            whole = bytes(data[:_SNIFF_TEXT]).decode(encoding, errors="replace")
+            if _CODE_HINT.search(whole) is None:
+                return False
+        if first[:1] in ("{", "["):
+            lead = text.lstrip(" \t\r\n")
+            if _looks_like_json(lead) or size > _SNIFF_TEXT:
+                return True
+            return _flow_root_parses(bytes(data).decode(encoding, errors="replace"))
+        if _line_is_structured(first):
             return True
-        return _looks_like_yaml(head)
+        return _has_document_marker(data, encoding)
+
+    def claims_raw_data(self, data: memoryview) -> bool:
+        """Raw bytes are a config to report only if they carry the marks of code."""
+        text = bytes(data[:_SNIFF_TEXT]).decode(text_encoding(bytes(data[:4])), "replace")
+        return _CODE_HINT.search(text) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limit = ctx.config.limits.max_text_bytes
@@ -430,28 +537,48 @@ class ConfigScanner(FormatScanner):
                 f"config of {len(data)} bytes exceeds max_text_bytes={limit}; not checked"
             )
         raw = bytes(data)
-        if raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
+        encoding = text_encoding(raw)
         try:
-            text = raw.decode("utf-8")
+            text = _decode(raw, encoding, final=True)
         except UnicodeDecodeError as exc:
             ctx.report(
                 CFG_MALFORMED,
-                f"not valid UTF-8 at byte {exc.start}; decoded with replacement characters",
+                f"not valid {encoding.upper()} at byte {exc.start}; decoded with replacement "
+                "characters",
                 loc.at(exc.start),
             )
-            text = raw.decode("utf-8", errors="replace")
+            text = raw.decode(encoding, errors="replace").removeprefix("\ufeff")
+        if encoding != "utf-8":
+            ctx.facts["text_encoding"] = encoding
         if "\x00" in text:
             ctx.report(CFG_MALFORMED, "text config contains NUL characters", loc)
         _check_interpolations(text, ctx, loc)
         stripped = text.lstrip(" \t\r\n")
-        if stripped[:1] in ("{", "["):
-            docs = _parse_json(text, ctx, loc)
-            if docs is None:
-                _fallback_json(text, ctx, loc)
-                return
+        if stripped[:1] not in ("{", "["):
+            _scan_yaml(text, ctx, loc)
+            return
+        docs = _parse_json(text, ctx, loc)
+        if isinstance(docs, list):
             keras = is_keras_config(docs[0])
             for doc in docs:
                 _check_document(doc, ctx, loc, keras=keras or None)
-        else:
+            return
+        if docs == "too deep":
+            _fallback_json(text, ctx, loc)
+            return
+        from mltrust.scan.formats._yaml_compose import composes
+
+        if composes(text):
+            # Not JSON but YAML flow style ({_target_: os.system}): read as YAML loaders do.
+            ctx.report(CFG_MALFORMED, f"{docs}; read as YAML", loc, severity=Severity.LOW)
             _scan_yaml(text, ctx, loc)
+            return
+        # Neither loader reads it, so neither runs anything in it; a lenient reader might.
+        hinted = _CODE_HINT.search(text) is not None
+        ctx.report(
+            CFG_MALFORMED,
+            f"{docs} (not YAML either)",
+            loc,
+            severity=Severity.MEDIUM if hinted else Severity.LOW,
+        )
+        _fallback_json(text, ctx, loc)

@@ -10,7 +10,9 @@ The scanner is a minimal HDF5 reader for exactly that (option "a" of the design)
 * the root group's object header, version 1 (8-byte aligned messages) or version 2
   (``OHDR``/``OCHK``), following continuation messages;
 * attribute messages, versions 1-3, whose value is a fixed-length string or a variable-length
-  string stored in a global heap collection (``GCOL``).
+  string stored in a global heap collection (``GCOL``). Every attribute message is read: two
+  attributes of one name are a high finding (readers may pick either), and every value of a
+  configuration attribute is analysed.
 
 Attributes kept in dense storage (a fractal heap, only written by ``libver="latest"`` files with
 many or large attributes) and files whose structure cannot be parsed are searched by content
@@ -29,7 +31,11 @@ from typing import ClassVar
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
-from mltrust.scan.formats._rules_keras_config import H5_MALFORMED, H5_NOT_FULLY_SCANNED
+from mltrust.scan.formats._rules_keras_config import (
+    H5_DUPLICATE_ATTRIBUTE,
+    H5_MALFORMED,
+    H5_NOT_FULLY_SCANNED,
+)
 from mltrust.scan.formats.keras import analyze_keras_config
 from mltrust.scan.interface import FormatScanner
 
@@ -78,8 +84,11 @@ def find_superblock(data: memoryview) -> int | None:
 class RootAttributes:
     """What was read from the root group's attributes."""
 
-    #: Decoded attribute values by name (strings; lists for arrays of strings).
+    #: Decoded attribute values by name (strings; lists for arrays of strings). With duplicate
+    #: names, the last one read; ``all_values`` keeps every one.
     values: dict[str, str | list[str]] = field(default_factory=dict)
+    #: Every decoded value of each wanted attribute, in file order (duplicates included).
+    all_values: dict[str, list[str | list[str]]] = field(default_factory=dict)
     #: Every attribute name seen on the root group.
     names: list[str] = field(default_factory=list)
     #: True when attributes live in dense storage (not read by this parser).
@@ -373,7 +382,9 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
                 if values is None:
                     out.undecoded.append(name)
                 else:
-                    out.values[name] = values[0] if len(values) == 1 else values
+                    value = values[0] if len(values) == 1 else values
+                    out.values[name] = value
+                    out.all_values.setdefault(name, []).append(value)
     return out
 
 
@@ -452,6 +463,16 @@ class Hdf5Scanner(FormatScanner):
         keras = [n for n in attrs.names if n in _WANTED]
         if keras:
             ctx.facts["hdf5_root_attributes"] = sorted(set(attrs.names))[:32]
+        seen: set[str] = set()
+        for name in attrs.names:
+            if name in seen:
+                ctx.report(
+                    H5_DUPLICATE_ATTRIBUTE,
+                    f"the root group has more than one attribute named {name!r}; every value "
+                    "was analysed",
+                    loc.at(detail=name),
+                )
+            seen.add(name)
         for name in attrs.undecoded:
             if name in _CONFIG_ATTRS:
                 ctx.report(
@@ -460,12 +481,10 @@ class Hdf5Scanner(FormatScanner):
                     loc.at(detail=name),
                 )
         for name in _CONFIG_ATTRS:
-            value = attrs.values.get(name)
-            if value is None:
-                continue
-            texts = value if isinstance(value, list) else [value]
-            for text in texts:
-                self._analyse(text, name, ctx, loc)
+            for value in attrs.all_values.get(name, []):
+                texts = value if isinstance(value, list) else [value]
+                for text in texts:
+                    self._analyse(text, name, ctx, loc)
         if attrs.dense:
             self._fallback(data, ctx, loc, reason="attributes kept in dense storage")
 

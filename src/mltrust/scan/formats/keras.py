@@ -351,15 +351,16 @@ def judge_callable(
     dotted: str,
     config: ScanConfig,
     *,
-    allow_prefixes: tuple[str, ...] = (),
+    allow_exact: frozenset[str] = frozenset(),
     split: tuple[str, str] | None = None,
 ) -> Judgement:
     """Judge the callable named by the dotted path ``dotted`` (``os.system``, ``torch.nn.Linear``).
 
     Order: the denylist of dangerous callables and gadgets (always wins); the project's
-    ``allow_targets``; ``allow_prefixes`` given by the caller; the pickle analyser's
-    ``judge_global`` when installed, given ``split`` (module, name) or else the path split before
-    its last component; otherwise the target is unknown (medium).
+    ``allow_targets``; the caller's ``allow_exact`` names (reviewed entries, exact matches
+    only); the pickle analyser's ``judge_global`` when installed, given ``split`` (module,
+    name) or else the path split before its last component; otherwise the target is unknown
+    (medium).
     """
     dotted = dotted.strip()
     if not dotted or not all(p.isidentifier() for p in dotted.split(".")):
@@ -369,9 +370,8 @@ def judge_callable(
         return denied
     if _allowed_by_config(dotted, config):
         return Judgement(None, "allowed by allow_targets")
-    for prefix in allow_prefixes:
-        if dotted.startswith(prefix):
-            return Judgement(None, f"allowlisted prefix {prefix}")
+    if dotted in allow_exact:
+        return Judgement(None, "on the caller's exact allowlist")
     judge = _pickle_judge()
     if judge is not None and "." in dotted:
         module, name = split if split is not None else tuple(dotted.rsplit(".", 1))

@@ -135,6 +135,7 @@ def parse_literal(text: str) -> Literal:
 
 
 _SIMPLE = re.compile(r"^([<>|=]?)([?bBhHiIlLqQpPefdgFDGuicSaUVOMmt])(\d*)(\[[a-zA-Z0-9,]+\])?$")
+_OBJECT_NAME = re.compile(r"^[<>|=]?(?:O\d*|object_?|object\d*)$")
 _NUMPY_CHAR_SIZES = {
     "?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
     "p": 8, "P": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32,
@@ -147,6 +148,8 @@ def _dtype_info(descr: object, depth: int = 0) -> tuple[int, bool]:
         raise InputError("npy dtype nested too deeply")
     if isinstance(descr, str):
         m = _SIMPLE.match(descr)
+        if m is None and _OBJECT_NAME.match(descr):
+            return 8, True  # numpy also spells the object dtype "object", "object_", "O8"...
         if m is None:
             raise InputError(f"npy dtype {descr!r} is not understood")
         kind, digits = m.group(2), m.group(3)
@@ -178,6 +181,11 @@ def _dtype_info(descr: object, depth: int = 0) -> tuple[int, bool]:
             total += size * count
             has_obj = has_obj or obj
         return total, has_obj
+    if isinstance(descr, tuple) and len(descr) == 2:
+        # A sub-array dtype, (base, shape): numpy accepts it as a descr too.
+        size, obj = _dtype_info(descr[0], depth + 1)
+        shape = descr[1] if isinstance(descr[1], tuple) else (descr[1],)
+        return size * _count(shape), obj
     raise InputError(f"npy descr of type {type(descr).__name__} is not understood")
 
 
@@ -276,6 +284,7 @@ class NumpyScanner(FormatScanner):
             header = parse_npy_header(data)
         except (InputError, UnicodeDecodeError) as exc:
             ctx.report(R.NPY_MALFORMED, str(exc), loc)
+            self._scan_unparsed_data(data, ctx, loc)
             return
         ctx.facts.setdefault("npy_shape", list(header.shape))
         if header.has_object:
@@ -302,6 +311,22 @@ class NumpyScanner(FormatScanner):
                 loc.at(off),
             )
             ctx.scan_nested(data[off:], loc.member(f"[after-array@{off}]"), "trailing")
+
+    @staticmethod
+    def _scan_unparsed_data(data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        """A header this parser rejects may still be one numpy reads (with a dtype that needs
+        pickle): whatever follows the header is scanned if it is a pickle (fail closed)."""
+        from mltrust.scan._pickle import scan_pickle_stream
+        from mltrust.scan.formats.pickle import PickleScanner
+
+        if len(data) < 10:
+            return
+        wide = data[6] in (2, 3)
+        start = 12 if wide else 10
+        hlen = int.from_bytes(data[8:start], "little")
+        end = start + hlen
+        if end < len(data) and PickleScanner().sniff(data[end:], "npy-data"):
+            scan_pickle_stream(data, ctx, loc, start=end, single=True, context="npy")
 
     def _scan_object_data(
         self, data: memoryview, ctx: ScanContext, loc: Location, header: NpyHeader

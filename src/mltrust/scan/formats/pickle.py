@@ -8,12 +8,12 @@ streams handled by the generic decompression scanners.
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.scan._pickle import _rules as _pickle_rules  # noqa: F401  (registers the rules)
-from mltrust.scan._pickle._machine import looks_like_pickle, scan_pickle_stream
+from mltrust.scan._pickle._machine import scan_pickle_stream
+from mltrust.scan.formats._pickle_head import Reach, simulate
 from mltrust.scan.interface import FormatScanner
 
 if TYPE_CHECKING:
@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["JoblibZFileScanner", "PickleScanner"]
 
-#: How far into the head a pickle is validated when sniffing.
-_SNIFF_OPS = 48
+#: Opcodes the sniffer follows before it calls bytes a pickle because the unpickler would still
+#: be running (see :mod:`mltrust.scan.formats._pickle_head`).
+_SNIFF_OPS = 512
+#: A data-only pickle without a PROTO header is still reported as a pickle from this many
+#: opcodes on (fewer: two random bytes and a ``.`` would make a "pickle" of tensor data).
+_DATA_OPS = 3
 
 
 class PickleScanner(FormatScanner):
@@ -39,7 +43,31 @@ class PickleScanner(FormatScanner):
     can_execute_code: ClassVar[bool] = True
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        return looks_like_pickle(data, 0, strict=True, max_ops=_SNIFF_OPS)
+        """Whether the real unpickler would get anywhere in ``data``.
+
+        Anything on which ``pickle.load`` reaches an import or a call, or is still unpickling
+        after :data:`_SNIFF_OPS` opcodes, is a pickle, whatever its first byte (protocol 0/1
+        text, no PROTO, long lines, leading MARK/POP...). A complete pickle that imports nothing
+        is reported as a pickle when it has a PROTO header or runs a few opcodes, and so is a
+        PROTO header followed by a few valid opcodes and then garbage (a damaged pickle: the
+        scan reports it malformed). Other bytes on which both unpicklers fail before any import
+        are not a pickle: nothing in them can run.
+        """
+        if not len(data):
+            return False
+        reach, first_ops = simulate(data, 0, max_ops=_SNIFF_OPS)
+        if reach is Reach.CODE or reach is Reach.UNKNOWN:
+            return True
+        if reach is Reach.DATA:
+            return data[0] == 0x80 or first_ops >= _DATA_OPS
+        # A PROTO header and a few valid opcodes, then breakage: a damaged pickle. It cannot
+        # run code as it is, but it is a pickle that cannot be parsed: reported (fail closed).
+        return data[0] == 0x80 and first_ops >= _DATA_OPS
+
+    def claims_raw_data(self, data: memoryview) -> bool:
+        """Raw bytes are a pickle to report only if an unpickler would reach an import."""
+        reach, _ = simulate(data, 0, max_ops=_SNIFF_OPS)
+        return reach is Reach.CODE or reach is Reach.UNKNOWN
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         summary = scan_pickle_stream(data, ctx, loc, context="pickle")
@@ -71,32 +99,27 @@ class JoblibZFileScanner(FormatScanner):
         return head[2 + _ZF_LENGTH] == 0x78
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        from mltrust.scan import _archive_rules as R
+        from mltrust.scan.formats.compressed import inflate
+
         declared = int(bytes(data[2 : 2 + _ZF_LENGTH]).strip(), 16)
         limit = ctx.config.limits.max_member_bytes
         if declared > limit:
             raise LimitExceeded(f"Z-file declares {declared} bytes, above max_member_bytes")
-        body = data[2 + _ZF_LENGTH :]
-        ratio = ctx.config.limits.max_compression_ratio
-        cap = min(limit, max(int(len(body) * ratio), 1 << 20))
-        decomp = zlib.decompressobj()
-        chunks: list[bytes] = []
-        total = 0
-        step = 1 << 20
-        for offset in range(0, len(body), step):
-            try:
-                out = decomp.decompress(body[offset : offset + step], cap + 1 - total)
-            except zlib.error as exc:
-                raise InputError(f"Z-file zlib stream is corrupt: {exc}") from None
-            total += len(out)
-            ctx.charge_decompressed(len(out))
-            if total > cap:
-                raise LimitExceeded("Z-file expands beyond the decompression limits (bomb?)")
-            chunks.append(out)
-            if decomp.eof:
-                break
-        if not decomp.eof:
-            raise InputError("Z-file zlib stream is truncated")
-        payload = b"".join(chunks)
-        if len(payload) != declared:
-            raise InputError(f"Z-file holds {len(payload)} bytes but declares {declared}")
-        ctx.scan_nested(payload, loc.member("zfile"), "zfile.pkl")
+        # Decoded like every other stream: bounded, charged, spilled beyond the memory budget.
+        res = inflate(data[2 + _ZF_LENGTH :], "zlib", ctx, multi=False, expected=declared)
+        try:
+            if res.limited:
+                ctx.report(R.ARC_BOMB, f"Z-file: {res.limited}", loc)
+            elif res.error:
+                ctx.report(R.ARC_TRUNCATED, f"Z-file: {res.error}", loc)
+            elif len(res.data) != declared:
+                raise InputError(f"Z-file holds {len(res.data)} bytes but declares {declared}")
+            if res.data:
+                view = memoryview(res.data)
+                try:
+                    ctx.scan_nested(view, loc.member("zfile"), "zfile.pkl")
+                finally:
+                    view.release()
+        finally:
+            res.close()

@@ -4,8 +4,10 @@ Member data is a zero-copy slice of the buffer and is sniffed by content. Report
 traversal, symbolic and hard links that point outside the extraction folder, device files and
 FIFOs, bad header checksums, truncation, data after the end-of-archive marker, and more members
 than ``max_archive_members``. ``.tar.gz`` and friends reach this scanner through the compressed
-scanner. The very old tar-based PyTorch format (``storages``, ``tensors``, ``pickle`` members)
-is handled generically: each member is sniffed (the pickles as pickles).
+scanner. The very old tar-based PyTorch format (``storages``, ``tensors``, ``pickle`` members) is
+recognised by its member names: besides the generic sniffing of each member, every pickle of
+the ``storages`` and ``tensors`` members is analysed (they interleave pickles and raw bytes;
+see :func:`mltrust.scan.formats.pytorch.scan_legacy_tar_member`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.errors import InputError
 from mltrust.scan import _archive_rules as R
+from mltrust.scan.formats.pytorch import is_legacy_tar, scan_legacy_tar_member
 from mltrust.scan.formats.zip import is_traversal
 from mltrust.scan.interface import FormatScanner
 
@@ -129,6 +132,7 @@ class TarScanner(FormatScanner):
         pax: dict[str, str] = {}
         global_pax: dict[str, str] = {}
         seen: set[str] = set()
+        spans: dict[str, tuple[int, int]] = {}
         ended = False
         while pos + _BLOCK <= size:
             block = bytes(data[pos : pos + _BLOCK])
@@ -216,11 +220,21 @@ class TarScanner(FormatScanner):
                     mloc,
                 )
             if name in seen:
-                ctx.report(R.ARC_DUPLICATE, f"member name {name!r} appears more than once", mloc)
+                ctx.report(
+                    R.ARC_DUPLICATE,
+                    f"member name {name!r} appears more than once (tarfile reads the last)",
+                    mloc,
+                )
             seen.add(name)
+            spans[name] = (start, end)
             if end > start:
                 ctx.scan_nested(data[start:end], mloc, name)
         ctx.facts.setdefault("tar_members", members)
+        if is_legacy_tar(set(spans)):
+            ctx.facts.setdefault("torch_legacy_tar", True)
+            for which in ("storages", "tensors"):
+                lo, hi = spans[which]  # the last member of that name, as tarfile extracts
+                scan_legacy_tar_member(data[lo:hi], which, ctx, loc.member(which))
         if not ended and pos < size:
             ctx.report(R.ARC_TRUNCATED, "tar archive ends inside a header block", loc.at(pos))
         if not ended and pos >= size and members:

@@ -79,11 +79,15 @@ _PARALLEL_MIN = 128 << 20
 #: Bytes of raw tensor storages CRC-checked per archive (see the CRC policy above).
 _RAW_CRC_BUDGET = 256 << 20
 
+# PyTorch's reader (miniz) finds records by name case-insensitively: so do these patterns.
 _RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
-_TORCH_PICKLE = re.compile(r"^[^/]+/(?:data|constants)\.pkl$|^[^/]+/code/.*\.debug_pkl$")
+_TORCH_PICKLE = re.compile(
+    r"^[^/]+/(?:data|constants)\.pkl$|^[^/]+/code/.*\.debug_pkl$", re.IGNORECASE
+)
 _TORCH_META = re.compile(
     r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
-    r"\.storage_alignment)$"
+    r"\.storage_alignment)$",
+    re.IGNORECASE,
 )
 _TORCH_META_VALUE = re.compile(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
 _TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.*\.py$")
@@ -166,36 +170,70 @@ class _Directory:
     comment: bytes
     #: Offset of the end record the directory size was measured from (zip64 record or EOCD).
     record: int
+    #: Ways real readers would read the end records differently (empty when they agree).
+    disagreements: list[str]
 
 
-def parse_central_directory(data: memoryview, max_members: int) -> _Directory:
+def _eocd_candidates(data: memoryview) -> list[int]:
+    """Every end-of-central-directory signature in the tail a reader searches, last first."""
+    n = len(data)
+    start = max(0, n - (_MAX_COMMENT + _EOCD_FMT.size))
+    tail = bytes(data[start:])
+    out: list[int] = []
+    pos = len(tail)
+    while True:
+        pos = tail.rfind(_EOCD, 0, pos)
+        if pos < 0:
+            return out
+        if pos + _EOCD_FMT.size <= len(tail):
+            out.append(start + pos)
+
+
+def parse_central_directory(
+    data: memoryview, max_members: int, eocd: int | None = None
+) -> _Directory:
     """Parse the EOCD (zip64 too) and up to ``max_members`` central-directory entries.
 
-    Raises :class:`InputError` when there is no usable directory.
+    ``eocd`` picks an end record (default: the last one, as readers do). Raises
+    :class:`InputError` when there is no usable directory. Where real readers would read the
+    end records differently, the reasons are in ``_Directory.disagreements``.
     """
-    eocd = _find_eocd(data)
+    if eocd is None:
+        eocd = _find_eocd(data)
     if eocd < 0:
         raise InputError("zip end-of-central-directory record not found")
     (_, _, _, _, n_total, cd_size, cd_offset, clen) = _EOCD_FMT.unpack_from(data, eocd)
     comment = bytes(data[eocd + 22 : eocd + 22 + clen])
     eocd_end = eocd + 22 + len(comment)
     record_pos = eocd
+    disagreements: list[str] = []
     needs64 = n_total == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF
     if eocd >= 20:
         sig, _, rec_off, _ = _LOC64_FMT.unpack_from(data, eocd - 20)
         if sig == _LOC64:
+            # miniz (PyTorch) reads the record the locator points at; zipfile the one just
+            # before the locator. Both are tried; any difference is a disagreement.
             cand = [rec_off, eocd - 20 - _EOCD64_FMT.size]
+            found = []
             for pos in cand:
                 if 0 <= pos <= len(data) - _EOCD64_FMT.size and data[pos : pos + 4] == _EOCD64:
                     fields = _EOCD64_FMT.unpack_from(data, pos)
-                    n_total, cd_size, cd_offset = fields[7], fields[8], fields[9]
-                    record_pos = pos
-                    break
-            else:
-                if needs64:
-                    raise InputError(
-                        "zip64 locator points at no zip64 end-of-central-directory record"
+                    found.append((pos, fields[7], fields[8], fields[9]))
+            if found:
+                record_pos, n64, size64, off64 = found[0]
+                if len(found) < 2 and cand[0] != cand[1]:
+                    disagreements.append(
+                        "the zip64 locator points at a record that is not the one zipfile reads"
                     )
+                elif len(found) == 2 and found[0][1:] != found[1][1:]:
+                    disagreements.append("two different zip64 end records")
+                if not needs64 and (n64, size64, off64) != (n_total, cd_size, cd_offset):
+                    disagreements.append(
+                        "the zip64 end record contradicts the end record it extends"
+                    )
+                n_total, cd_size, cd_offset = n64, size64, off64
+            elif needs64:
+                raise InputError("zip64 locator points at no zip64 end-of-central-directory record")
     actual = record_pos - cd_size
     if actual < 0:
         raise InputError("zip central directory size exceeds the file")
@@ -223,7 +261,9 @@ def parse_central_directory(data: memoryview, max_members: int) -> _Directory:
             ZipEntry(len(entries), name, flags, method, crc, csize, usize, offset + delta, pos)
         )
         pos += 46 + nlen + xlen + clen2
-    return _Directory(entries, cd_start, end, eocd, eocd_end, n_total, delta, comment, record_pos)
+    return _Directory(
+        entries, cd_start, end, eocd, eocd_end, n_total, delta, comment, record_pos, disagreements
+    )
 
 
 def release_pages(view: memoryview, start: int, end: int) -> None:
@@ -394,6 +434,7 @@ class ZipScanner(FormatScanner):
             )
         self._check_comment_and_tail(data, ctx, loc, directory)
         spans = self._check_names_and_spans(data, ctx, loc, entries)
+        self._check_readers_agree(data, ctx, loc, directory, spans)
         self._check_prefix_and_gaps(data, ctx, loc, directory, spans)
         pool = ThreadPoolExecutor(max_workers=2) if len(data) >= _PARALLEL_MIN else None
         pending: list[tuple[Future[int], ZipEntry]] = []
@@ -414,6 +455,40 @@ class ZipScanner(FormatScanner):
                 pool.shutdown(wait=True, cancel_futures=True)
 
     # -- structure ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_readers_agree(
+        data: memoryview,
+        ctx: ScanContext,
+        loc: Location,
+        d: _Directory,
+        spans: dict[int, tuple[int, int, str]],
+    ) -> None:
+        """End records that real readers would read differently: a high finding.
+
+        An end-record signature inside a member's data is that member's own business (a
+        stored nested archive, scanned as a member), not a second view of this archive.
+        """
+        for reason in d.disagreements:
+            ctx.report(R.ARC_READERS_DISAGREE, reason, loc.at(d.eocd))
+        names = [e.name for e in d.entries]
+        inside = [(lo, hi) for lo, hi, _ in spans.values()]
+        for other in _eocd_candidates(data):
+            if other == d.eocd or any(lo <= other < hi for lo, hi in inside):
+                continue
+            try:
+                alt = parse_central_directory(data, 4096, other)
+            except (InputError, struct.error):
+                continue
+            if alt.entries and [e.name for e in alt.entries] != names[: len(alt.entries)]:
+                ctx.report(
+                    R.ARC_READERS_DISAGREE,
+                    f"a second end-of-central-directory record at offset {other} describes "
+                    f"other members ({', '.join(repr(e.name) for e in alt.entries[:4])}); "
+                    "readers that pick it see a different archive",
+                    loc.at(other),
+                )
+                return
 
     def _check_comment_and_tail(
         self, data: memoryview, ctx: ScanContext, loc: Location, d: _Directory
@@ -455,6 +530,7 @@ class ZipScanner(FormatScanner):
     ) -> dict[int, tuple[int, int, str]]:
         """Check names and local headers; returns index -> (data start, data end, local name)."""
         seen: dict[str, int] = {}
+        folded: dict[str, int] = {}
         spans: dict[int, tuple[int, int, str]] = {}
         size = len(data)
         for e in entries:
@@ -466,11 +542,20 @@ class ZipScanner(FormatScanner):
                 ctx.report(
                     R.ARC_DUPLICATE,
                     f"member name {e.name!r} appears more than once (entries {seen[key]} and "
-                    f"{e.index})",
+                    f"{e.index}): PyTorch's reader loads the first, zipfile the last",
+                    mloc,
+                )
+            elif key.lower() in folded:
+                first = folded[key.lower()]
+                ctx.report(
+                    R.ARC_READERS_DISAGREE,
+                    f"member names {entries[first].name!r} and {e.name!r} differ only in case: "
+                    "PyTorch's reader serves the first for either name, zipfile each its own",
                     mloc,
                 )
             else:
                 seen[key] = e.index
+            folded.setdefault(key.lower(), e.index)
             if e.flags & ~(_ORDINARY_FLAGS | _ENCRYPTED):
                 ctx.report(R.ARC_FLAGS, f"general-purpose flags 0x{e.flags:04x}", mloc)
             if e.offset < 0 or e.offset + _LOC_FMT.size > size:
@@ -659,6 +744,7 @@ class ZipScanner(FormatScanner):
                             self._dispatch(view, ctx, mloc, name, name)
                         finally:
                             view.release()
+                            holder.close()
             pos = start + consumed
             if flags & 0x08:
                 # Skip the data descriptor (optional signature, CRC, two sizes).
@@ -724,12 +810,13 @@ class ZipScanner(FormatScanner):
                 return
             content = memoryview(holder.data)
             if holder.complete:
-                _check_crc(ctx, mloc, zlib.crc32(content), e.crc)
+                _check_crc(ctx, mloc, stored_crc(content, 0, len(content), None), e.crc)
         try:
             self._dispatch(content, ctx, mloc, e.name, lname)
         finally:
             if holder is not None:
                 content.release()
+                holder.close()
             else:
                 # Whatever the nested scanners touched of this member leaves resident memory.
                 release_pages(data, start, end)
@@ -806,8 +893,9 @@ class ZipScanner(FormatScanner):
         if _TORCHSCRIPT_CODE.match(name) or _TORCHSCRIPT_CODE.match(lname):
             self._check_torchscript(content, ctx, mloc)
             return
-        if _TORCH_PICKLE.match(name) and bytes(content[:1]) == b"\x80":
-            # PyTorch unpickles these whatever they contain; persistent ids are its storages.
+        if _TORCH_PICKLE.match(name) or _TORCH_PICKLE.match(lname):
+            # PyTorch unpickles these whatever they contain (no PROTO needed, any first
+            # opcode); persistent ids are its storages.
             from mltrust.scan._pickle import scan_pickle_stream
 
             prefix = "!".join(mloc.members)

@@ -1,0 +1,384 @@
+"""Jinja chat templates analysed on the parse tree that Jinja itself builds.
+
+A textual search for ``__class__`` misses names that are built while the template renders:
+``'__cla' ~ 'ss__'``, ``'__ssalc__'|reverse``, ``'%c'|format(95)``, ``['__cla','ss__']|join``,
+a ``{% set %}`` variable assigned from such an expression, ``dict(__class__=1)|first``... This
+module parses the template with Jinja's own parser (a :class:`~jinja2.sandbox.SandboxedEnvironment`
+with the extensions Hugging Face's renderer enables; nothing is rendered) and applies the
+sandbox's own rule to every way a template can reach an attribute: a name starting with ``_``
+(or one of the sandbox's unsafe frame/code attributes, or ``mro``) is an escape.
+
+Every attribute reach is checked: ``x.name``, ``x['name']`` (Jinja falls back from item to
+attribute), ``|attr(...)``, ``attribute=`` of ``map``/``selectattr``/``sort``/``groupby``/...,
+``map('attr', ...)``, ``str.format`` fields. Names are folded where the template computes them
+from its own literals (concatenation, ``~``, ``+``, ``*``, ``%``, ``format``, ``join``,
+``reverse``, ``replace``, ``lower``/``upper``, indexing and slicing, ``{% set %}``); a name that
+is computed from literals but cannot be folded is reported too (the template could build any
+name). Names taken from the render-time data (``messages``, ``tools``: values the template's
+user supplies, not the template) are not a template hazard and are not reported.
+
+What is not checked: templates that do not parse (the renderer rejects them too; the textual
+check in :mod:`._jinja` still runs), ``{% include %}``/``{% import %}`` of other templates (no
+loader is configured by chat renderers), and denial of service by rendering cost.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from mltrust.findings import Severity
+
+__all__ = ["ast_hazards"]
+
+_MAX_VALUES = 64
+_STRING_FILTERS = {"lower", "upper", "reverse", "replace", "trim", "string", "capitalize", "title"}
+_ATTRIBUTE_FILTERS = {
+    "map",
+    "selectattr",
+    "rejectattr",
+    "sort",
+    "groupby",
+    "sum",
+    "unique",
+    "min",
+    "max",
+    "join",
+}
+#: Jinja globals whose own attributes lead into Python internals.
+_GLOBAL_OBJECTS = {"lipsum", "cycler", "joiner", "namespace", "range", "dict", "self"}
+#: Names the template's user provides at render time (anything not assigned in the template).
+_UNSAFE_EXTRA = {"mro", "format_map", "func_globals", "f_globals", "f_locals", "f_builtins"}
+
+
+def _environment() -> Any:
+    from jinja2 import nodes
+    from jinja2.ext import Extension
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class _Generation(Extension):
+        """Parses ``{% generation %}...{% endgeneration %}`` (Hugging Face's extension)."""
+
+        tags = {"generation"}  # noqa: RUF012 (Jinja's interface)
+
+        def parse(self, parser: Any) -> Any:
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return nodes.Scope(body, lineno=lineno)
+
+    return ImmutableSandboxedEnvironment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[_Generation, "jinja2.ext.loopcontrols", "jinja2.ext.do"],
+    )
+
+
+def _unsafe(name: str) -> Severity | None:
+    from jinja2 import sandbox
+
+    internal = (
+        sandbox.UNSAFE_GENERATOR_ATTRIBUTES
+        | sandbox.UNSAFE_COROUTINE_ATTRIBUTES
+        | sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
+    )
+    if "__" in name or name in internal or name in _UNSAFE_EXTRA:
+        return Severity.CRITICAL
+    if name.startswith("_"):
+        return Severity.HIGH
+    return None
+
+
+class _Analyser:
+    def __init__(self, tree: Any) -> None:
+        from jinja2 import nodes
+
+        self.nodes = nodes
+        self.tree = tree
+        self.assigned: dict[str, list[Any]] = {}
+        for node in tree.find_all((nodes.Assign, nodes.For, nodes.AssignBlock, nodes.With)):
+            self._record(node)
+        self.hazards: list[tuple[Severity, str]] = []
+
+    # -- what names hold -----------------------------------------------------------------------
+    def _record(self, node: Any) -> None:
+        n = self.nodes
+        if isinstance(node, n.Assign | n.For):
+            value = node.node if isinstance(node, n.Assign) else node.iter
+            for name in (
+                node.target.find_all(n.Name)
+                if not isinstance(node.target, n.Name)
+                else [node.target]
+            ):
+                self.assigned.setdefault(name.name, []).append(value)
+            if isinstance(node.target, n.NSRef):
+                self.assigned.setdefault(f"{node.target.name}.{node.target.attr}", []).append(value)
+        elif isinstance(node, n.AssignBlock):
+            for name in node.target.find_all(n.Name):
+                self.assigned.setdefault(name.name, []).append(n.List(node.body))
+        elif isinstance(node, n.With):
+            for target, value in zip(node.targets, node.values, strict=False):
+                for name in target.find_all(n.Name):
+                    self.assigned.setdefault(name.name, []).append(value)
+
+    def literal(self, expr: Any, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether ``expr`` is computed from the template's own literals (no render-time data)."""
+        n = self.nodes
+        for name in [expr] if isinstance(expr, n.Name) else list(expr.find_all(n.Name)):
+            if name.name in seen:
+                continue
+            if name.name in _GLOBAL_OBJECTS:
+                continue
+            values = self.assigned.get(name.name)
+            if not values:
+                return False  # render-time data
+            if not all(self.literal(v, seen | {name.name}) for v in values):
+                return False
+        return True
+
+    def fold(self, expr: Any, seen: frozenset[str] = frozenset()) -> set[Any] | None:
+        """The values ``expr`` can take when computed from literals, or None if unknown."""
+        n = self.nodes
+        if isinstance(expr, n.Const):
+            return {expr.value}
+        if isinstance(expr, n.Name):
+            values = self.assigned.get(expr.name)
+            if not values or expr.name in seen:
+                return None
+            return self._union(self.fold(v, seen | {expr.name}) for v in values)
+        if isinstance(expr, n.CondExpr):
+            return self._union([self.fold(expr.expr1, seen), self.fold(expr.expr2, seen)])
+        if isinstance(expr, n.Concat):
+            parts = [self.fold(p, seen) for p in expr.nodes]
+            return self._product(parts, lambda *xs: "".join(str(x) for x in xs))
+        if isinstance(expr, n.Add | n.Mul | n.Mod):
+            left, right = self.fold(expr.left, seen), self.fold(expr.right, seen)
+
+            def apply(a: Any, b: Any) -> Any:
+                if isinstance(expr, n.Add):
+                    return a + b
+                if isinstance(expr, n.Mul):
+                    if isinstance(a, str) and isinstance(b, int) and 0 <= b <= 64:
+                        return a * b
+                    if isinstance(b, str) and isinstance(a, int) and 0 <= a <= 64:
+                        return a * b
+                    raise TypeError
+                return a % b
+
+            return self._product([left, right], apply)
+        if isinstance(expr, n.List | n.Tuple):
+            parts = [self.fold(i, seen) for i in expr.items]
+            return self._product(parts, lambda *xs: tuple(xs))
+        if isinstance(expr, n.Getitem):
+            return self._product(
+                [self.fold(expr.node, seen), self._fold_subscript(expr.arg, seen)],
+                lambda a, b: (
+                    a[slice(*b[1:])] if isinstance(b, tuple) and b[:1] == ("slice",) else a[b]
+                ),
+            )
+        if isinstance(expr, n.Neg | n.Pos):
+            sign = -1 if isinstance(expr, n.Neg) else 1
+            return self._product([self.fold(expr.node, seen)], lambda a: sign * a)
+        if isinstance(expr, n.Filter) and expr.node is not None:
+            return self._fold_call(expr.name, expr.node, expr.args, seen, method=False)
+        if isinstance(expr, n.Call) and isinstance(expr.node, n.Getattr):
+            return self._fold_call(expr.node.attr, expr.node.node, expr.args, seen, method=True)
+        return None
+
+    def may_be_string(self, expr: Any, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether a value computed from literals could be a string (it uses a string literal,
+        a keyword name or a filter/call that makes strings), as opposed to loop counters."""
+        n = self.nodes
+        for node in [expr, *expr.find_all((n.Const, n.Keyword, n.Filter, n.Call, n.Name))]:
+            if isinstance(node, n.Const) and isinstance(node.value, str):
+                return True
+            if isinstance(node, n.Keyword | n.Filter):
+                return True
+            if isinstance(node, n.Call) and not (
+                isinstance(node.node, n.Name) and node.node.name == "range"
+            ):
+                return True
+            if isinstance(node, n.Name) and node.name not in seen:
+                for value in self.assigned.get(node.name, []):
+                    if self.may_be_string(value, seen | {node.name}):
+                        return True
+        return False
+
+    def _fold_subscript(self, arg: Any, seen: frozenset[str]) -> set[Any] | None:
+        """Folded subscripts; slices as ``("slice", start, stop, step)`` (slices are unhashable
+        before Python 3.12)."""
+        n = self.nodes
+        if isinstance(arg, n.Slice):
+            bounds = [
+                {None} if part is None else self.fold(part, seen)
+                for part in (arg.start, arg.stop, arg.step)
+            ]
+            return self._product(bounds, lambda *xs: ("slice", *xs))
+        return self.fold(arg, seen)
+
+    def _fold_call(
+        self, name: str, node: Any, args: list[Any], seen: frozenset[str], *, method: bool
+    ) -> set[Any] | None:
+        base = self.fold(node, seen)
+        folded = [self.fold(a, seen) for a in args]
+
+        def apply(value: Any, *xs: Any) -> Any:
+            if name == "join" and method:
+                return str(value).join(str(v) for v in xs[0])
+            if name == "join":
+                return (xs[0] if xs else "").join(str(v) for v in value)
+            if name == "format":
+                return value.format(*xs) if method else value % xs
+            if name == "reverse":
+                return value[::-1]
+            if name in ("string", "trim"):
+                return str(value).strip() if name == "trim" else str(value)
+            if name in _STRING_FILTERS or name in ("lower", "upper"):
+                return getattr(value, name)(*xs)
+            raise TypeError
+
+        if name not in _STRING_FILTERS | {"join", "format"}:
+            return None
+        return self._product([base, *folded], apply)
+
+    @staticmethod
+    def _union(parts: Iterator[set[Any] | None] | list[set[Any] | None]) -> set[Any] | None:
+        out: set[Any] = set()
+        for part in parts:
+            if part is None:
+                return None
+            out |= part
+            if len(out) > _MAX_VALUES:
+                return None
+        return out
+
+    @staticmethod
+    def _product(parts: list[set[Any] | None], fn: Any) -> set[Any] | None:
+        if any(p is None for p in parts):
+            return None
+        out: set[Any] = set()
+        for combo in itertools.islice(itertools.product(*parts), _MAX_VALUES * 4):  # type: ignore[arg-type]
+            try:
+                value = fn(*combo)
+                hash(value)
+            except Exception:  # noqa: BLE001, S112 (a fold that fails at render time too)
+                continue
+            out.add(value)
+            if len(out) > _MAX_VALUES:
+                return None
+        return out
+
+    # -- checks ------------------------------------------------------------------------------
+    def report(self, severity: Severity, what: str) -> None:
+        self.hazards.append((severity, what))
+
+    def check_name(self, expr: Any, how: str) -> None:
+        """A computed attribute name: folded and judged, or reported if built from literals."""
+        values = self.fold(expr)
+        if values is None:
+            if self.literal(expr) and self.may_be_string(expr):
+                self.report(Severity.HIGH, f"builds an attribute name at render time ({how})")
+            return
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            for part in value.split("."):
+                sev = _unsafe(part)
+                if sev is not None:
+                    self.report(sev, f"reaches {part!r} ({how})")
+
+    def run(self) -> list[tuple[Severity, str]]:
+        n = self.nodes
+        for node in self.tree.find_all(
+            (
+                n.Getattr,
+                n.Getitem,
+                n.Filter,
+                n.Call,
+                n.Keyword,
+                n.Import,
+                n.FromImport,
+                n.Include,
+                n.Extends,
+            )
+        ):
+            if isinstance(node, n.Getattr):
+                sev = _unsafe(node.attr)
+                if sev is not None:
+                    self.report(sev, f"reaches attribute {node.attr!r}")
+                if isinstance(node.node, n.Name) and node.node.name in _GLOBAL_OBJECTS:
+                    self.report(
+                        Severity.HIGH, f"takes attributes of the Jinja global {node.node.name!r}"
+                    )
+                if node.attr == "format":
+                    self._check_format(node.node)
+            elif isinstance(node, n.Getitem):
+                if not isinstance(node.arg, n.Slice):
+                    self.check_name(node.arg, "subscript")
+            elif isinstance(node, n.Filter | n.Call):
+                self._check_filter_or_call(node)
+            elif isinstance(node, n.Keyword):
+                sev = _unsafe(node.key)
+                if sev is not None:
+                    self.report(sev, f"passes the keyword {node.key!r} (builds the name as data)")
+            else:
+                self.report(Severity.MEDIUM, "imports another template")
+        return self.hazards
+
+    def _check_filter_or_call(self, node: Any) -> None:
+        n = self.nodes
+        name = node.name if isinstance(node, n.Filter) else None
+        if name == "attr" and node.args:
+            self.report(Severity.HIGH, "uses the |attr() filter (computed attribute access)")
+            self.check_name(node.args[0], "|attr()")
+        if (
+            name == "map"
+            and len(node.args) > 1
+            and isinstance(node.args[0], n.Const)
+            and node.args[0].value == "attr"
+        ):
+            self.check_name(node.args[1], "map('attr')")
+        if name in _ATTRIBUTE_FILTERS or name is None:
+            for kw in node.kwargs:
+                if kw.key == "attribute":
+                    self.check_name(kw.value, f"{name or 'call'}(attribute=)")
+        if name in ("format",) and node.node is not None:
+            self._check_format(node.node)
+
+    def _check_format(self, template: Any) -> None:
+        """``str.format`` reaches attributes through its fields (``{0.__class__}``)."""
+        values = self.fold(template)
+        if values is None:
+            if self.literal(template) and self.may_be_string(template):
+                self.report(Severity.HIGH, "formats with a string built at render time")
+            return
+        import string
+
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(value) if f]
+            except ValueError:
+                continue
+            for field in fields:
+                for part in field.replace("[", ".").replace("]", "").split("."):
+                    sev = _unsafe(part)
+                    if sev is not None:
+                        self.report(sev, f"reaches {part!r} through a format field")
+
+
+def ast_hazards(text: str) -> list[tuple[Severity, str]] | None:
+    """Hazards found on the parse tree of ``text``, or None when Jinja cannot parse it."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        tree = _environment().parse(text)
+    except TemplateSyntaxError:
+        return None
+    except RecursionError:
+        return [(Severity.MEDIUM, "nests too deeply to parse")]
+    try:
+        return _Analyser(tree).run()
+    except RecursionError:
+        return [(Severity.MEDIUM, "nests too deeply to analyse")]
