@@ -188,11 +188,6 @@ def test_octal_int_first_is_scanned_and_fails_closed() -> None:
     assert max(f.severity for f in result.findings) >= Severity.MEDIUM
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pickle analyser parses INT with int(text, 0), not the C unpickler's strtol, "
-    "so it stops (medium) before the import that follows",
-)
 def test_octal_int_first_payload_is_identified() -> None:
     _assert_caught(b"I007\n0" + _PAYLOAD)
 

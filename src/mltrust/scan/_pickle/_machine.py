@@ -1001,7 +1001,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         elif line == b"01":
             stack.append(True)
         else:
-            stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
+            stack.append(c_int(line) if len(line) < 4300 else Unknown("large integer"))
         return pos
 
     def op_binint(pos: int) -> int:
@@ -1970,12 +1970,37 @@ _MODULE_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _NAME_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
+#: What C's ``strtol(s, &end, 0)`` reads whole: octal with a leading 0, hex, decimal.
+_STRTOL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
+
+
+def c_int(line: bytes) -> int:
+    """The value of an INT opcode's text as the C unpickler (``load_int``) reads it.
+
+    The C unpickler, which ``pickle.load``, ``torch.load`` and ``numpy.load`` use, parses with
+    ``strtol(..., 0)`` first, so ``I007`` is octal 7 there while ``int(b"007", 0)`` refuses it;
+    only when strtol does not consume the whole line does it fall back to Python's rules.
+    Raises ``ValueError`` where both refuse.
+    """
+    m = _STRTOL.match(line)
+    if m:
+        digits = m.group(2)
+        if digits[:2] in (b"0x", b"0X"):
+            value = int(digits[2:], 16)
+        elif digits[:1] == b"0" and len(digits) > 1:
+            value = int(digits[1:], 8)
+        else:
+            value = int(digits)
+        return -value if m.group(1) == b"-" else value
+    return int(line, 0)
+
+
 def _int_line(body: bytes, base0: bool) -> bool:
     """Whether pickle would parse ``body`` as an integer (INT/LONG use base 0)."""
     if base0 and body in (b"00", b"01"):
         return True
     try:
-        int(body, 0) if base0 else int(body)
+        c_int(body) if base0 else int(body)
     except ValueError:
         return False
     return True
