@@ -30,7 +30,8 @@ def _one_blas_thread():
 
 
 @pytest.mark.parametrize(
-    ("n", "m"), [(40, 30), (3000, 2000), (1000, 1000), (10_000, 300), (10_001, 400), (30_000, 20_000)]
+    ("n", "m"),
+    [(40, 30), (3000, 2000), (1000, 1000), (10_000, 300), (10_001, 400), (30_000, 20_000)],
 )
 @pytest.mark.parametrize("kind", ["continuous", "integer"])
 def test_ks_pvalues_equal_scipy_ks_2samp(n, m, kind):
