@@ -164,23 +164,33 @@ def adjust_pvalues(p: np.ndarray, method: str) -> np.ndarray:
 KS_EXACT_MAX_N = 10_000  # scipy.stats.ks_2samp(method="auto"): exact up to this sample size
 
 
-def _merged(R: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Columns of the pooled sample in order, the two ECDFs there, and tie-group ends.
+def _ks_sorted(Rs: np.ndarray, Cs: np.ndarray) -> np.ndarray:
+    """KS statistic per row of feature-major sorted samples (``Rs``: features × n).
 
-    Returns ``Z`` (pooled values sorted per column), ``Fr`` and ``Fc`` (the reference and current
-    ECDFs at each pooled position, exact integers over ``n`` and ``m``) and ``last`` (True where a
-    run of equal values ends — the only places where both ECDFs are complete under ties).
+    ``F_ref − F_cur`` only changes at sample points and is monotone between two consecutive
+    current points, so its extremes are at the current points: compare the left limits and the
+    values there (ties handled by left/right insertion points), as scipy's statistic does.
     """
-    n = R.shape[0]
-    P = np.concatenate([R, C], axis=0)
-    order = np.argsort(P, axis=0, kind="stable")
-    Z = np.take_along_axis(P, order, axis=0)
-    from_ref = order < n
-    Fr = np.cumsum(from_ref, axis=0, dtype=np.int64)
-    Fc = np.arange(1, P.shape[0] + 1, dtype=np.int64)[:, None] - Fr
-    last = np.ones_like(from_ref)
-    last[:-1] = Z[1:] != Z[:-1]
-    return Z, Fr / n, Fc / C.shape[0], last
+    n, m = Rs.shape[1], Cs.shape[1]
+    D = np.empty(Rs.shape[0])
+    for j in range(Rs.shape[0]):
+        r, c = Rs[j], Cs[j]
+        kl = np.searchsorted(c, c, side="left") / m
+        kr = np.searchsorted(c, c, side="right") / m
+        il = np.searchsorted(r, c, side="left") / n
+        ir = np.searchsorted(r, c, side="right") / n
+        D[j] = max(np.abs(kl - il).max(), np.abs(kr - ir).max())
+    return D
+
+
+def _ks_pvalues(D: np.ndarray, n: int, m: int) -> np.ndarray:
+    """scipy's asymptotic two-sided p-value: ``kstwo.sf(D, round(n m / (n + m)))``."""
+    from scipy import stats
+
+    big, small = float(max(n, m)), float(min(n, m))
+    en = big * small / (big + small)
+    out: np.ndarray = np.clip(stats.kstwo.sf(D, np.round(en)), 0.0, 1.0)
+    return out
 
 
 def ks_columns(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,26 +199,32 @@ def ks_columns(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray
     The same choice as scipy's ``method="auto"``: the exact distribution when both samples have
     at most 10,000 rows (scipy itself computes those p-values, column by column), else Smirnov's
     asymptotic distribution ``kstwo(round(n m / (n + m)))`` — vectorised over columns here. With
-    ties the statistic is taken only where a run of equal values ends (as scipy does) and the
-    continuous null makes the p-value conservative.
+    ties the statistic is taken where scipy takes it and the continuous null makes the p-value
+    conservative.
     """
-    from scipy import stats
-
     ref = np.asarray(ref, dtype=np.float64)
     cur = np.asarray(cur, dtype=np.float64)
-    n, m = ref.shape[0], cur.shape[0]
+    return _ks_features(np.ascontiguousarray(ref.T), np.ascontiguousarray(cur.T))[:2]
+
+
+def _ks_features(
+    RT: np.ndarray, CT: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """KS per feature row; also returns the sorted rows when it sorted them (for reuse)."""
+    from scipy import stats
+
+    n, m = RT.shape[1], CT.shape[1]
     if max(n, m) <= KS_EXACT_MAX_N:
-        res = [stats.ks_2samp(ref[:, j], cur[:, j]) for j in range(ref.shape[1])]
+        res = [stats.ks_2samp(RT[j], CT[j]) for j in range(RT.shape[0])]
         return (
             np.array([r.statistic for r in res], dtype=np.float64),
             np.array([r.pvalue for r in res], dtype=np.float64),
+            None,
+            None,
         )
-    _, Fr, Fc, last = _merged(ref, cur)
-    D = np.where(last, np.abs(Fr - Fc), 0.0).max(axis=0)
-    big, small = float(max(n, m)), float(min(n, m))
-    en = big * small / (big + small)
-    p = stats.kstwo.sf(D, np.round(en))
-    return D, np.clip(p, 0.0, 1.0)
+    Rs, Cs = np.sort(RT, axis=1), np.sort(CT, axis=1)
+    D = _ks_sorted(Rs, Cs)
+    return D, _ks_pvalues(D, n, m), Rs, Cs
 
 
 def _cvm_tied(r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -301,29 +317,39 @@ def psi(ref: np.ndarray, cur: np.ndarray, bins: int = 10) -> float:
 def effect_size_columns(
     ref: np.ndarray, cur: np.ndarray, bins: int = 10
 ) -> tuple[np.ndarray, np.ndarray]:
-    """PSI and Wasserstein-1 / reference sd for every column at once (same values as
-    :func:`psi` and ``scipy.stats.wasserstein_distance``): one pooled sort per column serves
-    both (W1 = ∫|F_ref − F_cur| over the pooled sample's gaps)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    cur = np.asarray(cur, dtype=np.float64)
-    Z, Fr, Fc, _ = _merged(ref, cur)
-    w1 = (np.abs(Fr[:-1] - Fc[:-1]) * np.diff(Z, axis=0)).sum(axis=0)
-    sd = ref.std(axis=0)
+    """PSI and Wasserstein-1 / reference sd for every column at once (the values of
+    :func:`psi` and ``scipy.stats.wasserstein_distance``)."""
+    RT = np.ascontiguousarray(np.asarray(ref, dtype=np.float64).T)
+    CT = np.ascontiguousarray(np.asarray(cur, dtype=np.float64).T)
+    return _effect_sorted(np.sort(RT, axis=1), np.sort(CT, axis=1), bins)
+
+
+def _effect_sorted(Rs: np.ndarray, Cs: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """PSI and W1/sd from feature-major sorted samples, vectorised over features.
+
+    W1 in its quantile form, ``∫₀¹ |F_ref⁻¹(u) − F_cur⁻¹(u)| du``: both quantile functions are
+    steps at multiples of ``1/n`` and ``1/m``, the same breakpoints for every feature, so one
+    gather per sample gives all features at once (counted in units of ``1/(n m)``, exactly).
+    """
+    n, m = Rs.shape[1], Cs.shape[1]
+    ends = np.union1d(np.arange(1, n + 1, dtype=np.int64) * m, np.arange(1, m + 1) * n)
+    widths = np.diff(np.concatenate([[0], ends])) / (n * m)
+    ir = (ends + m - 1) // m - 1
+    ic = (ends + n - 1) // n - 1
+    w1 = (np.abs(Rs[:, ir] - Cs[:, ic]) * widths).sum(axis=1)
+    sd = Rs.std(axis=1)
     w1 = w1 / np.where(sd > 0, sd, 1.0)
-    Rs = np.sort(ref, axis=0)
-    Cs = np.sort(cur, axis=0)
-    Q = np.quantile(Rs, np.linspace(0, 1, bins + 1), axis=0)
-    out = np.empty(ref.shape[1])
-    n, m = ref.shape[0], cur.shape[0]
-    for j in range(ref.shape[1]):
+    Q = np.quantile(Rs, np.linspace(0, 1, bins + 1), axis=1)
+    out = np.empty(Rs.shape[0])
+    for j in range(Rs.shape[0]):
         edges = np.unique(Q[:, j])
         if edges.size < 2:
-            out[j] = psi(ref[:, j], cur[:, j], bins)
+            out[j] = psi(Rs[j], Cs[j], bins)
             continue
         inner = edges[1:-1]
         # bin k holds the values in [inner[k-1], inner[k]): counts from left insertion points
-        pr = np.diff(np.concatenate([[0], np.searchsorted(Rs[:, j], inner, side="left"), [n]]))
-        qc = np.diff(np.concatenate([[0], np.searchsorted(Cs[:, j], inner, side="left"), [m]]))
+        pr = np.diff(np.concatenate([[0], np.searchsorted(Rs[j], inner, side="left"), [n]]))
+        qc = np.diff(np.concatenate([[0], np.searchsorted(Cs[j], inner, side="left"), [m]]))
         p = np.maximum(pr / n, 1e-4)
         q = np.maximum(qc / m, 1e-4)
         out[j] = float(np.sum((q - p) * np.log(q / p)))
@@ -434,18 +460,24 @@ def feature_drift(
     psis = np.full(len(rnames), np.nan)
     w1s = np.full(len(rnames), np.nan)
     if num_idx:
-        R = np.column_stack([_numeric(rcols[i], rnames[i], "the reference") for i in num_idx])
-        C = np.column_stack([_numeric(ccols[i], rnames[i], "the current data") for i in num_idx])
+        # feature-major (features × rows): each feature's values contiguous for the sorts
+        RT = np.stack([_numeric(rcols[i], rnames[i], "the reference") for i in num_idx])
+        CT = np.stack([_numeric(ccols[i], rnames[i], "the current data") for i in num_idx])
+        Rs = Cs = None
         if test == "ks":
-            D, P = ks_columns(R, C)
+            D, P, Rs, Cs = _ks_features(RT, CT)
         else:
-            D, P, how = cvm_columns(R, C, permutations=permutations, random_state=random_state)
+            D, P, how = cvm_columns(
+                RT.T, CT.T, permutations=permutations, random_state=random_state
+            )
             for i, h in zip(num_idx, how, strict=True):
                 if h == "permutation":
                     used[i] = "cvm-perm"
         stat[num_idx], pval[num_idx] = D, P
         if effect_sizes:
-            psis[num_idx], w1s[num_idx] = effect_size_columns(R, C)
+            if Rs is None or Cs is None:
+                Rs, Cs = np.sort(RT, axis=1), np.sort(CT, axis=1)
+            psis[num_idx], w1s[num_idx] = _effect_sorted(Rs, Cs)
     for i, kind in enumerate(kinds):
         if kind != "categorical":
             continue
