@@ -40,6 +40,21 @@ class _DefaultGroup(click.Group):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The hidden ``run`` command is the main one: list its options first."""
+        main = self.commands.get("run")
+        if main is not None:
+            rows = [
+                rec
+                for p in main.get_params(ctx)
+                if isinstance(p, click.Option)
+                and "--help" not in p.opts
+                and (rec := p.get_help_record(ctx)) is not None
+            ]
+            with formatter.section("Options (mltrust robustness MODEL --data DATA ...)"):
+                formatter.write_dl(rows)
+        super().format_options(ctx, formatter)
+
 
 @click.group(cls=_DefaultGroup)
 def robustness() -> None:
@@ -138,9 +153,12 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--label", default=None, help="Label column (default: label/target/y/last).")
 @click.option(
     "--attack",
-    type=click.Choice(["fgsm", "pgd", "pgd-l2", "exact", "tree", "hsj"]),
-    default="pgd",
+    type=click.Choice(["auto", "pgd", "apgd", "pgd-l2", "fgsm", "exact", "tree", "hsj"]),
+    default="auto",
     show_default=True,
+    help="auto: the strongest applicable set (exact for linear models, the tree attack for "
+    "tree ensembles, PGD with cross-entropy and margin restarts plus AutoPGD for other "
+    "differentiable models, HopSkipJump for black boxes).",
 )
 @click.option(
     "--eps",
@@ -159,7 +177,9 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
     "--clip",
     default="auto",
     show_default=True,
-    help="Feature domain: auto (the data set's), none, data (observed min/max), LO,HI.",
+    help="Feature domain the adversary must stay in: auto (the data set's own bounds: "
+    "sklearn:/NPZ data that declares them, else unbounded), none (unbounded), data (each "
+    "feature's observed min/max), LO,HI (one box for all features). Recorded in the output.",
 )
 @click.option(
     "--limit",
@@ -219,6 +239,7 @@ def run(
 ) -> int:
     """Clean and robust accuracy of MODEL on DATA under an attack, per ε."""
     from mltrust.robust import evaluate_robustness, html_report, load_dataset, statement, write_pngs
+    from mltrust.robust._evaluate import domain_text
 
     eps = _parse_eps(eps_text)
     ds = load_dataset(data, label=label)
@@ -226,11 +247,7 @@ def run(
     model = load_model(model_path)
     X, y = _subsample(ds.X, ds.labels(), limit)
     show = stderr_is_terminal() if progress is None else progress
-    total = (
-        X.shape[0]
-        if attack == "hsj"
-        else (len(eps) if attack in ("tree", "exact", "fgsm") else len(eps) * steps * restarts)
-    )
+    total = X.shape[0] if attack == "hsj" else len(eps)
     with _progress(f"{attack} attack", total, show) as tick:
         report = evaluate_robustness(
             model,
@@ -245,6 +262,7 @@ def run(
             restarts=restarts,
             pool=ds.X,
             progress=tick,
+            clip=clip,
         )
     if html_path is not None:
         write_output(html_report(report, dataset=data), html_path)
@@ -271,9 +289,17 @@ def run(
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
+        tm = report.threat
         lines = [
             f"model: {report.model_kind}  data: {data} ({report.n} rows)  attack: "
-            f"{attack}  norm: L{'∞' if report.norm == 'inf' else '2'}",
+            f"{attack} ({' + '.join(tm['attacks_run'])})",
+            f"threat model: L{'∞' if report.norm == 'inf' else '2'}, ε ∈ "
+            f"{{{', '.join(f'{e:g}' for e in tm['eps'])}}}, domain {domain_text(tm)}"
+            + (
+                f", {tm['steps']} steps × {tm['restarts']} restarts, loss {tm['loss']}"
+                if tm["steps"] is not None
+                else ""
+            ),
             f"clean accuracy: {report.clean_accuracy:.3f}",
         ]
         for r in report.results:
