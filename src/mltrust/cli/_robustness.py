@@ -70,18 +70,37 @@ def robustness() -> None:
     """
 
 
-def load_model(path: str) -> Any:
-    """Load MODEL through the safe loader (never a bare unpickle)."""
-    try:
-        from mltrust import safeload
-    except ImportError:
-        raise ConfigError(
-            "the safe loader (mltrust.safeload) is not available",
-            hint="install a version of mltrust that ships mltrust.safeload",
-        ) from None
+def load_model(path: str, arch: str | None = None, arch_kwargs: str | None = None) -> Any:
+    """Load MODEL through the safe loader (never a bare unpickle): scikit-learn files,
+    TorchScript, torch.export programs, or a state dict with ``--arch module:Class``."""
+    from mltrust.robust._torchload import load_model as _load
+
     if not Path(path).exists():
         raise ConfigError(f"model {path!r} not found")
-    return safeload.load(path)
+    kwargs: dict[str, Any] | None = None
+    if arch_kwargs is not None:
+        try:
+            kwargs = json.loads(arch_kwargs)
+        except ValueError:
+            raise click.BadParameter("--arch-kwargs takes a JSON object") from None
+        if not isinstance(kwargs, dict):
+            raise click.BadParameter("--arch-kwargs takes a JSON object")
+    return _load(path, arch=arch, arch_kwargs=kwargs)
+
+
+def _arch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--arch-kwargs",
+        default=None,
+        help="JSON object of keyword arguments for --arch.",
+    )(f)
+    return click.option(
+        "--arch",
+        default=None,
+        metavar="MODULE:CLASS",
+        help="For a PyTorch state dict: the architecture to build and load it into (imported "
+        "from your environment, never from the file).",
+    )(f)
 
 
 def _parse_eps(text: str) -> list[float]:
@@ -217,6 +236,7 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Exit 1 when robust accuracy at any ε is below this.",
 )
+@_arch_options
 @_progress_option
 def run(
     model_path: str,
@@ -235,6 +255,8 @@ def run(
     png_dir: str | None,
     statement_path: str | None,
     fail_under: float | None,
+    arch: str | None,
+    arch_kwargs: str | None,
     progress: bool | None,
 ) -> int:
     """Clean and robust accuracy of MODEL on DATA under an attack, per ε."""
@@ -244,7 +266,7 @@ def run(
     eps = _parse_eps(eps_text)
     ds = load_dataset(data, label=label)
     lower, upper = _domain(ds, clip)
-    model = load_model(model_path)
+    model = load_model(model_path, arch, arch_kwargs)
     X, y = _subsample(ds.X, ds.labels(), limit)
     show = stderr_is_terminal() if progress is None else progress
     total = X.shape[0] if attack == "hsj" else len(eps)
