@@ -98,12 +98,17 @@ def _art(model: object, X: np.ndarray, y: np.ndarray, eps: float) -> dict[str, n
         est, norm=np.inf, eps=eps, eps_step=eps / 4, max_iter=100, num_random_init=3,
         verbose=False,
     )  # fmt: skip
-    apgd = AutoProjectedGradientDescent(
-        est, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=100, nb_random_init=3,
-        loss_type="cross_entropy", verbose=False,
-    )  # fmt: skip
+    try:
+        apgd: object = AutoProjectedGradientDescent(
+            est, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=100, nb_random_init=3,
+            loss_type="cross_entropy", verbose=False,
+        )  # fmt: skip
+    except ValueError:  # ART's AutoPGD takes no cross-entropy loss from a scikit-learn model
+        apgd = None
     out = {}
     for name, attack in (("ART pgd", pgd), ("ART apgd-ce", apgd)):
+        if attack is None:
+            continue
         adv = attack.generate(Xa, y=onehot)
         out[name] = np.argmax(est.predict(adv), axis=1) != y
     return out

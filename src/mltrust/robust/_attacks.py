@@ -163,7 +163,8 @@ def _random_start(
 
 def _direction(g: np.ndarray, norm: str) -> np.ndarray:
     if norm == "inf":
-        return np.sign(g)
+        sign: np.ndarray = np.sign(g)
+        return sign
     out: np.ndarray = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
     return out
 

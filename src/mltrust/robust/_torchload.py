@@ -111,7 +111,9 @@ def load_model(
         _scan_or_raise(data, name, Severity.MEDIUM, config)
         try:
             if kind == "torchscript":
-                return torch.jit.load(io.BytesIO(data), map_location="cpu")
+                return torch.jit.load(  # type: ignore[no-untyped-call]
+                    io.BytesIO(data), map_location="cpu"
+                )
             return torch.export.load(io.BytesIO(data)).module()
         except Exception as exc:  # noqa: BLE001 - any failure of the real loader is an input error
             raise InputError(f"cannot load {name}: {type(exc).__name__}: {exc}") from None
