@@ -161,3 +161,22 @@ def test_auto_picks_exact_for_linear_tree_attack_for_trees_and_is_strongest(mlp_
     tree = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y)
     rep = evaluate_robustness(tree, X, y, [0.05], attack="auto", lower=0.0, upper=1.0)
     assert rep.threat["attacks_run"] == ["tree"] and rep.threat["steps"] is None
+
+
+def test_evidence_carries_each_figure_with_its_threat_model(capsys, svc_csv, tmp_path):
+    from mltrust.evidence import CollectContext, collect_evidence
+
+    folder = tmp_path / ".mltrust"
+    folder.mkdir()
+    model, data = svc_csv / "svc.joblib", svc_csv / "data.csv"
+    for clip, name in (("auto", "open"), ("0,1", "box")):
+        rc, _, err = _run(
+            capsys, "robustness", model, "--data", data, "--eps", "0.2", "--clip", clip,
+            "--statement", folder / f"{name}.json",
+        )  # fmt: skip
+        assert rc == 0, err
+    section = collect_evidence(CollectContext(tmp_path)).document["robustness"]
+    figures = {(f["domain"], f["norm"], f["eps"]) for f in section["figures"]}
+    assert figures == {("unbounded", "inf", 0.2), ("bounded", "inf", 0.2)}
+    by_domain = {f["domain"]: f["robust_accuracy"] for f in section["figures"]}
+    assert by_domain["bounded"] >= by_domain["unbounded"]

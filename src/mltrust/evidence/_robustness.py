@@ -32,6 +32,36 @@ def _numbers(node: Any, key: str, depth: int = 0) -> Iterator[float]:
             yield from _numbers(v, key, depth + 1)
 
 
+def _figures(predicate: Any, source: str) -> Iterator[dict[str, Any]]:
+    """One entry per robust-accuracy figure: ε, the figure, and the recorded threat model
+    (norm, domain — ``"unbounded"`` or ``"bounded"`` —, attack); ``"unrecorded"`` where an
+    older predicate did not record it."""
+    if not isinstance(predicate, Mapping):
+        return
+    tm = predicate.get("threat_model")
+    tm = tm if isinstance(tm, Mapping) else {}
+    domain = tm.get("domain", "unrecorded")
+    kind = domain if isinstance(domain, str) else "bounded"
+    results = predicate.get("results")
+    for r in results if isinstance(results, list) else []:
+        if not isinstance(r, Mapping):
+            continue
+        eps, acc = r.get("eps"), r.get("robust_accuracy")
+        if not (isinstance(eps, (int, float)) and isinstance(acc, (int, float))):
+            continue
+        if isinstance(eps, bool) or isinstance(acc, bool):
+            continue
+        yield {
+            "eps": float(eps),
+            "robust_accuracy": float(acc),
+            "bound": str(r.get("bound", "")),
+            "norm": str(tm.get("norm", predicate.get("norm", "unrecorded"))),
+            "domain": kind,
+            "attack": str(tm.get("attack", predicate.get("attack", "unrecorded"))),
+            "source": source,
+        }
+
+
 def _verified(ctx: CollectContext, name: str, statement: Mapping[str, Any]) -> bool:
     """Whether the bundle ``name`` is signed by a trusted key (``--key``) and is about this
     subject or one of its files."""
@@ -84,6 +114,7 @@ class RobustnessCollector(Collector):
         robust: list[float] = []
         clean: list[float] = []
         sources: list[str] = []
+        figures: list[dict[str, Any]] = []
         signed = verified = True
         for name, statement, enveloped in read_statements(ctx.root):
             if statement.get("predicateType") != ROBUSTNESS_PREDICATE:
@@ -94,6 +125,7 @@ class RobustnessCollector(Collector):
             predicate = statement.get("predicate", {})
             robust.extend(_numbers(predicate, "robust_accuracy"))
             clean.extend(_numbers(predicate, "clean_accuracy"))
+            figures.extend(_figures(predicate, name))
         section = {
             "present": bool(sources),
             "attestations": len(sources),
@@ -102,6 +134,9 @@ class RobustnessCollector(Collector):
             "min_robust_accuracy": min(robust) if robust else -1.0,
             "min_clean_accuracy": min(clean) if clean else -1.0,
             "sources": sources,
+            # each figure with the threat model it holds under, so that a profile can compare
+            # only figures measured under the norm, ε and domain it names
+            "figures": figures,
         }
         ctx.shared["robustness"] = section
         return Collected(
