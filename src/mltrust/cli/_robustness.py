@@ -622,7 +622,7 @@ def poisoning(
         lines = [
             f"{audit.suspects.size} of {ds.n} rows look mislabelled (cross-validated, {cv} folds)"
         ]
-        for r, g, s in list(zip(audit.suspects, audit.given, audit.suggested, strict=True))[:20]:
+        for r, g, s in zip(audit.suspects, audit.given, audit.suggested, strict=True):
             lines.append(
                 f"  row {int(r)}: label {g!s}, looks like {s!s} (p(label)={audit.p_given[r]:.3f})"
             )
