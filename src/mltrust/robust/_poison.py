@@ -147,7 +147,7 @@ def _confident_learning(P: np.ndarray, yi: np.ndarray, ratio: float) -> np.ndarr
         for j in range(k):
             if i == j:
                 continue
-            take = int(np.rint(calibrated[i, j]))
+            take = int(np.floor(calibrated[i, j] + 0.5))
             if take <= 0 or mine.size == 0:
                 continue
             margin = P[mine, j] - P[mine, i]
