@@ -78,8 +78,9 @@ _drift_options = [
         type=click.Choice(["auto", "permutation", "linear"]),
         default="auto",
         show_default=True,
-        help="auto: permutation test when both samples fit in --mmd-samples rows, else the "
-        "linear-time statistic on all rows.",
+        help="auto: the permutation test on up to --mmd-samples rows per side, or the "
+        "linear-time statistic on all rows when there are so many rows (pairs ≥ samples²) "
+        "that it is the more powerful.",
     ),
     click.option(
         "--mmd-samples",
