@@ -224,3 +224,21 @@ def test_cli_drift_html_shows_mmd_as_a_table(tmp_path, files, capsys):
     assert rc == 1 and "<h2>Multivariate tests</h2>" in page and "MMD (" in page
     assert '"p_value"' not in page  # no raw JSON dump
     capsys.readouterr()
+
+
+def test_cli_drift_stray_string_in_the_reference_is_an_error_too(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    ref = pd.DataFrame({"a": rng.normal(size=80).astype(object), "b": rng.normal(size=80)})
+    ref.loc[3, "a"] = "oops"
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)}).to_csv(
+        tmp_path / "cur.csv", index=False
+    )
+    assert _drift_cli(tmp_path / "ref.csv", tmp_path / "cur.csv", "--no-mmd") == 2
+    err = capsys.readouterr().err
+    assert "oops" in err and "reference" in err
+    rc = _drift_cli(
+        tmp_path / "ref.csv", tmp_path / "cur.csv", "--no-mmd", "--categorical", "a"
+    )  # named categorical: compared as categories, no error
+    assert rc in (0, 1)
+    capsys.readouterr()

@@ -410,6 +410,22 @@ def _numeric(col: np.ndarray, name: str, which: str) -> np.ndarray:
     return out
 
 
+def _stray_text(name: str, col: np.ndarray, which: str) -> None:
+    """A text column whose values are numbers but for a few (≤ 5%) is a data error — read as
+    categorical it would compare every distinct number as its own category."""
+    if not _is_categorical(col) or col.dtype == bool or col.size == 0:
+        return
+    numeric = np.fromiter((_is_number(v) for v in col), dtype=bool, count=col.size)
+    bad = col.size - int(numeric.sum())
+    if 0 < bad <= 0.05 * col.size:
+        value = col[int(np.argmin(numeric))]
+        raise InputError(
+            f"column {name!r} holds numbers but {which} also holds {str(value)[:40]!r} "
+            f"({bad} non-numeric value(s))",
+            hint=f"fix the data, --drop {name}, or pass --categorical {name}",
+        )
+
+
 def _is_number(v: Any) -> bool:
     try:
         float(v)
@@ -449,6 +465,10 @@ def feature_drift(
     if unknown:
         raise ConfigError(f"--categorical names no column of the data: {unknown[:10]}")
     cat = set(categorical)
+    for n, r, c in zip(rnames, rcols, ccols, strict=True):
+        if n not in cat:
+            _stray_text(n, r, "the reference")
+            _stray_text(n, c, "the current data")
     kinds = [
         "categorical" if (n in cat or _is_categorical(c)) else "numeric"
         for n, c in zip(rnames, rcols, strict=True)
