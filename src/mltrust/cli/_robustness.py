@@ -433,14 +433,32 @@ def harden(
             progress=tick,
         )
     _save_joblib(result.model, out_path)
+    from mltrust.robust import threat_model
+    from mltrust.robust._evaluate import domain_text
+
     body = result.to_dict()
     body["output"] = out_path
+    # the figures before/after: exact for linear models under L∞, else PGD (CE + margin)
+    exact = result.before.method == "exact"
+    tm = threat_model(
+        attack=result.before.method,
+        norm=norm,
+        eps=[eps],
+        lower=lower,
+        upper=upper,
+        steps=None if exact else 100,
+        restarts=None if exact else 3,
+        loss=None if exact else "ce+margin",
+        clip=clip,
+    )
+    body["threat_model"] = tm
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
         b, a = result.before, result.after
         text = (
-            f"hardened model written to {out_path} (ε={eps}, L{'∞' if norm == 'inf' else '2'})\n"
+            f"hardened model written to {out_path} (ε={eps}, L{'∞' if norm == 'inf' else '2'}, "
+            f"domain {domain_text(tm)})\n"
             f"  before: clean {b.clean_accuracy:.3f}  robust {b.robust_accuracy:.3f} ({b.method})\n"
             f"  after:  clean {a.clean_accuracy:.3f}  robust {a.robust_accuracy:.3f} ({a.method})\n"
         )
