@@ -336,7 +336,10 @@ def _effect_sorted(Rs: np.ndarray, Cs: np.ndarray, bins: int = 10) -> tuple[np.n
     widths = np.diff(np.concatenate([[0], ends])) / (n * m)
     ir = (ends + m - 1) // m - 1
     ic = (ends + n - 1) // n - 1
-    w1 = (np.abs(Rs[:, ir] - Cs[:, ic]) * widths).sum(axis=1)
+    gaps = Rs[:, ir]
+    gaps -= Cs[:, ic]
+    np.abs(gaps, out=gaps)
+    w1 = gaps @ widths
     sd = Rs.std(axis=1)
     w1 = w1 / np.where(sd > 0, sd, 1.0)
     Q = np.quantile(Rs, np.linspace(0, 1, bins + 1), axis=1)
