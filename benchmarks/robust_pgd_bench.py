@@ -10,6 +10,7 @@ the exact optimum for the linear model), ART's ProjectedGradientDescent (100 ite
 step ε/4, 3 random inits) and ART's AutoProjectedGradientDescent (cross-entropy, 100
 iterations, 3 random inits), and the rows ART breaks that ours does not. ART is imported
 in-process when installed (the ``bench`` extra); otherwise its columns say so.
+``python benchmarks/robust_pgd_bench.py [lr|mlp]`` runs one model only.
 """
 
 from __future__ import annotations
@@ -115,14 +116,21 @@ def _art(model: object, X: np.ndarray, y: np.ndarray, eps: float) -> dict[str, n
 
 
 def main() -> None:
+    import sys
+
+    import torch
+
     warnings.simplefilter("ignore")
+    torch.set_num_threads(1)  # tiny matrices: more threads only contend on a shared machine
     from sklearn.linear_model import LogisticRegression
 
     Xtr, Xte, ytr, yte = _digits()
-    models = {
-        "LogisticRegression": LogisticRegression(max_iter=5000).fit(Xtr, ytr),
-        "adv-trained torch MLP": _torch_mlp(Xtr, ytr),
-    }
+    only = sys.argv[1] if len(sys.argv) > 1 else ""
+    models: dict[str, object] = {}
+    if only in ("", "lr"):
+        models["LogisticRegression"] = LogisticRegression(max_iter=5000).fit(Xtr, ytr)
+    if only in ("", "mlp"):
+        models["adv-trained torch MLP"] = _torch_mlp(Xtr, ytr)
     try:
         import art  # noqa: F401
     except ImportError:
