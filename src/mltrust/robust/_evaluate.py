@@ -145,7 +145,11 @@ class RobustnessReport:
 
 
 def _is_tree(model: Any) -> bool:
-    return type(model).__name__ in TREE_MODELS
+    """A model the tree attack handles (gradient boosting only with two classes)."""
+    name = type(model).__name__
+    if name == "GradientBoostingClassifier":
+        return len(getattr(model, "classes_", ())) == 2
+    return name in TREE_MODELS
 
 
 def evaluate_robustness(
