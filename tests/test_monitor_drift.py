@@ -29,15 +29,72 @@ def _one_blas_thread():
         yield
 
 
-def test_ks_columns_matches_scipy_small_and_large():
-    rng = np.random.default_rng(0)
-    for n, m in ((40, 30), (3000, 2000)):
-        R, C = rng.normal(size=(n, 4)), rng.normal(0.1, 1, size=(m, 4))
-        D, P = ks_columns(R, C)
-        for j in range(4):
-            ref = stats.ks_2samp(R[:, j], C[:, j], method="exact" if n * m <= 10_000 else "asymp")
-            assert D[j] == pytest.approx(ref.statistic)
-            assert P[j] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
+@pytest.mark.parametrize(
+    ("n", "m"),
+    [(40, 30), (3000, 2000), (1000, 1000), (10_000, 300), (10_001, 400), (30_000, 20_000)],
+)
+@pytest.mark.parametrize("kind", ["continuous", "integer"])
+def test_ks_pvalues_equal_scipy_ks_2samp(n, m, kind):
+    """Same exact/asymptotic choice as scipy's method='auto', to 1e-9, with and without ties."""
+    rng = np.random.default_rng(n + m)
+    R, C = rng.normal(size=(n, 3)), rng.normal(0.05, 1, size=(m, 3))
+    if kind == "integer":
+        R, C = np.round(R * 2), np.round(C * 2)
+    D, P = ks_columns(R, C)
+    for j in range(3):
+        ref = stats.ks_2samp(R[:, j], C[:, j])
+        assert D[j] == pytest.approx(ref.statistic, abs=1e-12)
+        assert P[j] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize(("n", "m"), [(15, 12), (200, 150), (3000, 1000)])
+def test_cvm_without_ties_equals_scipy(n, m):
+    from mltrust.monitor import cvm_columns
+
+    rng = np.random.default_rng(n)
+    R, C = rng.normal(size=(n, 2)), rng.normal(0.1, 1, size=(m, 2))
+    T, P, how = cvm_columns(R, C)
+    for j in range(2):
+        ref = stats.cramervonmises_2samp(R[:, j], C[:, j])
+        assert T[j] == pytest.approx(ref.statistic, rel=1e-9)
+        assert P[j] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+    assert set(how) == {"exact" if max(n, m) <= 20 else "asymptotic"}
+
+
+def test_cvm_on_integer_data_does_not_false_alarm():
+    """scipy's mid-rank formula flags every integer column (unequal sizes); ours does not."""
+    rng = np.random.default_rng(11)
+    R = rng.integers(0, 4, size=(1000, 20)).astype(float)
+    C = rng.integers(0, 4, size=(500, 20)).astype(float)
+    scipy_p = [stats.cramervonmises_2samp(R[:, j], C[:, j]).pvalue for j in range(20)]
+    assert np.mean(np.array(scipy_p) < 0.05) > 0.9  # the bug this guards against
+    feats = feature_drift(R, C, test="cvm", correction="none")
+    assert {f.test for f in feats} == {"cvm-perm"}
+    assert sum(f.p_value < 0.05 for f in feats) <= 4
+    # the statistic on tied data is Anderson's T from its definition: check on a tiny case
+    from mltrust.monitor import cvm_columns
+
+    r, c = np.array([[0.0], [0.0], [1.0]]), np.array([[1.0], [1.0], [2.0]])
+    T, _, _ = cvm_columns(r, c, permutations=9)
+    F = np.array([2 / 3, 1, 1])  # at 0, 1, 2
+    G = np.array([0, 2 / 3, 1])
+    t = np.array([2, 3, 1])
+    assert T[0] == pytest.approx(9 / 36 * float(((F - G) ** 2 * t).sum()))
+    shifted = feature_drift(R, C + 1, test="cvm")
+    assert all(f.drift for f in shifted)
+
+
+def test_effect_sizes_equal_the_reference_implementations():
+    from mltrust.monitor._drift import effect_size_columns
+
+    rng = np.random.default_rng(12)
+    R = np.column_stack([rng.normal(size=3000), rng.poisson(2, 3000), np.zeros(3000)])
+    C = np.column_stack([rng.normal(0.3, 1, 2000), rng.poisson(2.5, 2000), np.ones(2000)])
+    P, W = effect_size_columns(R, C)
+    for j in range(3):
+        assert P[j] == pytest.approx(psi(R[:, j], C[:, j]), rel=1e-9)
+        sd = R[:, j].std() or 1.0
+        assert W[j] == pytest.approx(stats.wasserstein_distance(R[:, j], C[:, j]) / sd, rel=1e-9)
 
 
 def test_corrections_known_values():
@@ -126,7 +183,7 @@ def test_classifier_drift_auc_and_pvalue():
     rng = np.random.default_rng(7)
     R = rng.normal(size=(800, 4))
     none = classifier_drift(R, rng.normal(size=(800, 4)))
-    assert 0.4 < none.auc < 0.6 and not none.drift
+    assert 0.4 < none.auc < 0.6 and not none.drift and none.n == 800
     C = rng.normal(size=(800, 4))
     C[:, 1] = np.abs(C[:, 1])  # a shape change
     some = classifier_drift(R, C)

@@ -182,3 +182,63 @@ def test_cli_stream_audit_db(tmp_path, files, capsys):
     assert rc == 0 and out.count("window") == 2
     rc = main(["monitor", "stream", "--reference", str(files / "ref.csv")])
     assert rc == 2
+
+
+def _drift_cli(ref, cur, *extra):
+    return main(["monitor", "drift", "--reference", str(ref), "--current", str(cur), *extra])
+
+
+def test_cli_drift_stray_string_in_numeric_column_is_a_clear_error(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    pd.DataFrame({"a": rng.normal(size=50), "b": rng.normal(size=50)}).to_csv(
+        tmp_path / "ref.csv", index=False
+    )
+    cur = pd.DataFrame({"a": rng.normal(size=50).astype(object), "b": rng.normal(size=50)})
+    cur.loc[7, "a"] = "n/a?"
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    assert _drift_cli(tmp_path / "ref.csv", tmp_path / "cur.csv", "--no-mmd") == 2
+    err = capsys.readouterr().err
+    assert "column 'a'" in err and "n/a?" in err and "internal error" not in err
+
+
+def test_cli_drift_reordered_columns_are_aligned_and_unknown_categorical_rejected(tmp_path, capsys):
+    rng = np.random.default_rng(16)
+    ref = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    cur = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    cur[["c", "a", "b"]].to_csv(tmp_path / "cur.csv", index=False)
+    rc = _drift_cli(tmp_path / "ref.csv", tmp_path / "cur.csv", "--no-mmd", "-f", "json")
+    body = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [f["name"] for f in body["features"]] == ["a", "b", "c"]
+    rc = _drift_cli(tmp_path / "ref.csv", tmp_path / "cur.csv", "--categorical", "nope")
+    assert rc == 2 and "nope" in capsys.readouterr().err
+    cur.rename(columns={"c": "d"}).to_csv(tmp_path / "cur2.csv", index=False)
+    rc = _drift_cli(tmp_path / "ref.csv", tmp_path / "cur2.csv")
+    err = capsys.readouterr().err
+    assert rc == 2 and "['c']" in err and "['d']" in err
+
+
+def test_cli_drift_html_shows_mmd_as_a_table(tmp_path, files, capsys):
+    rc = _drift_cli(files / "ref.csv", files / "cur.csv", "--html", str(tmp_path / "d.html"))
+    page = (tmp_path / "d.html").read_text()
+    assert rc == 1 and "<h2>Multivariate tests</h2>" in page and "MMD (" in page
+    assert '"p_value"' not in page  # no raw JSON dump
+    capsys.readouterr()
+
+
+def test_cli_drift_stray_string_in_the_reference_is_an_error_too(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    ref = pd.DataFrame({"a": rng.normal(size=80).astype(object), "b": rng.normal(size=80)})
+    ref.loc[3, "a"] = "oops"
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)}).to_csv(
+        tmp_path / "cur.csv", index=False
+    )
+    assert _drift_cli(tmp_path / "ref.csv", tmp_path / "cur.csv", "--no-mmd") == 2
+    err = capsys.readouterr().err
+    assert "oops" in err and "reference" in err
+    rc = _drift_cli(
+        tmp_path / "ref.csv", tmp_path / "cur.csv", "--no-mmd", "--categorical", "a"
+    )  # named categorical: compared as categories, no error
+    assert rc in (0, 1)
+    capsys.readouterr()

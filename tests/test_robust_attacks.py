@@ -157,6 +157,29 @@ def test_exact_is_a_lower_bound_for_pgd_on_linear_models(small):
             assert p - e <= 0.03
 
 
+def test_autopgd_is_bounded_by_and_close_to_the_exact_optimum(small):
+    """AutoPGD's figure is an upper bound on robust accuracy: never below the exact optimum,
+    and with the margin loss it gets within a few rows of it on linear models (cross-entropy
+    aims at all classes at once and stops short here, as PGD with cross-entropy does)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mltrust.robust import apgd
+
+    X, y = small
+    clf = adapt(LogisticRegression(max_iter=2000).fit(X, y))
+    for eps in (0.05, 0.1, 0.2):
+        e = exact_linear(clf, X, y, eps, lower=0, upper=1).robust_accuracy
+        for loss in ("ce", "margin"):
+            out = apgd(clf, X, y, eps, loss=loss, steps=50, lower=0, upper=1)
+            assert np.all(np.abs(out.X_adv - X) <= eps + 1e-12)
+            assert np.all((out.X_adv >= 0) & (out.X_adv <= 1))
+            assert e <= out.robust_accuracy + 1e-12
+            same_loss = pgd(clf, X, y, eps, loss=loss, restarts=1, lower=0, upper=1)
+            assert out.robust_accuracy <= same_loss.robust_accuracy + 0.01
+            if loss == "margin":
+                assert out.robust_accuracy - e <= 0.03, eps
+
+
 def test_exact_linear_against_brute_force_vertices():
     """On a 3-feature model, enumerate the box corners of ball ∩ domain: the optimum of a
     linear function over a box is at a corner, so brute force is exact too."""

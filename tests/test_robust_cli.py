@@ -177,6 +177,8 @@ def test_cli_harden_saves_loadable_model(capsys, lr_file, tmp_path):
     assert rc == 0, err
     body = json.loads(out)
     assert body["after"]["robust_accuracy"] > body["before"]["robust_accuracy"]
+    tm = body["threat_model"]
+    assert tm["eps"] == [0.1] and tm["norm"] == "inf" and tm["domain"] != "unbounded"
     from mltrust.safeload import load
 
     hardened = load(out_path)

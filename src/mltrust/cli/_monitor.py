@@ -72,20 +72,34 @@ _drift_options = [
     click.option("--alpha", type=float, default=0.05, show_default=True),
     click.option("--categorical", multiple=True, help="Treat this column as categorical."),
     click.option("--drop", multiple=True, help="Ignore this column (e.g. the label)."),
-    click.option(
-        "--mmd/--no-mmd", default=True, show_default=True, help="Multivariate MMD permutation test."
-    ),
+    click.option("--mmd/--no-mmd", default=True, show_default=True, help="Multivariate MMD test."),
     click.option(
         "--mmd-method",
-        type=click.Choice(["permutation", "linear"]),
-        default="permutation",
+        type=click.Choice(["auto", "permutation", "linear"]),
+        default="auto",
         show_default=True,
+        help="auto: the permutation test on up to --mmd-samples rows per side, or the "
+        "linear-time statistic on all rows when there are so many rows (pairs ≥ samples²) "
+        "that it is the more powerful.",
+    ),
+    click.option(
+        "--mmd-samples",
+        type=click.IntRange(min=4),
+        default=2000,
+        show_default=True,
+        help="Rows per side for the MMD permutation test (a seeded subsample above that).",
     ),
     click.option(
         "--classifier/--no-classifier",
         default=False,
         show_default=True,
-        help="Classifier-based drift (cross-validated AUC).",
+        help="Classifier-based drift (held-out AUC, Mann–Whitney p-value).",
+    ),
+    click.option(
+        "--effect-sizes/--no-effect-sizes",
+        default=True,
+        show_default=True,
+        help="PSI and Wasserstein-1 beside each numeric feature's test.",
     ),
 ]
 
@@ -126,7 +140,9 @@ def drift(
     drop: tuple[str, ...],
     mmd: bool,
     mmd_method: str,
+    mmd_samples: int,
     classifier: bool,
+    effect_sizes: bool,
     fmt: str,
     output: str | None,
     html_path: str | None,
@@ -145,7 +161,9 @@ def drift(
         categorical=categorical,
         mmd=mmd,
         mmd_method=mmd_method,
+        mmd_samples=mmd_samples,
         classifier=classifier,
+        effect_sizes=effect_sizes,
     )
     finding = None
     if report.drift:
@@ -199,7 +217,9 @@ def stream(
     drop: tuple[str, ...],
     mmd: bool,
     mmd_method: str,
+    mmd_samples: int,
     classifier: bool,
+    effect_sizes: bool,
     fmt: str,
     output: str | None,
 ) -> int:
@@ -216,7 +236,9 @@ def stream(
         "categorical": categorical,
         "mmd": mmd,
         "mmd_method": mmd_method,
+        "mmd_samples": mmd_samples,
         "classifier": classifier,
+        "effect_sizes": effect_sizes,
     }
     windows: Any
     if stream_path is not None:

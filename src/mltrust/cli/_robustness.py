@@ -40,6 +40,21 @@ class _DefaultGroup(click.Group):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The hidden ``run`` command is the main one: list its options first."""
+        main = self.commands.get("run")
+        if main is not None:
+            rows = [
+                rec
+                for p in main.get_params(ctx)
+                if isinstance(p, click.Option)
+                and "--help" not in p.opts
+                and (rec := p.get_help_record(ctx)) is not None
+            ]
+            with formatter.section("Options (mltrust robustness MODEL --data DATA ...)"):
+                formatter.write_dl(rows)
+        super().format_options(ctx, formatter)
+
 
 @click.group(cls=_DefaultGroup)
 def robustness() -> None:
@@ -55,18 +70,37 @@ def robustness() -> None:
     """
 
 
-def load_model(path: str) -> Any:
-    """Load MODEL through the safe loader (never a bare unpickle)."""
-    try:
-        from mltrust import safeload
-    except ImportError:
-        raise ConfigError(
-            "the safe loader (mltrust.safeload) is not available",
-            hint="install a version of mltrust that ships mltrust.safeload",
-        ) from None
+def load_model(path: str, arch: str | None = None, arch_kwargs: str | None = None) -> Any:
+    """Load MODEL through the safe loader (never a bare unpickle): scikit-learn files,
+    TorchScript, torch.export programs, or a state dict with ``--arch module:Class``."""
+    from mltrust.robust._torchload import load_model as _load
+
     if not Path(path).exists():
         raise ConfigError(f"model {path!r} not found")
-    return safeload.load(path)
+    kwargs: dict[str, Any] | None = None
+    if arch_kwargs is not None:
+        try:
+            kwargs = json.loads(arch_kwargs)
+        except ValueError:
+            raise click.BadParameter("--arch-kwargs takes a JSON object") from None
+        if not isinstance(kwargs, dict):
+            raise click.BadParameter("--arch-kwargs takes a JSON object")
+    return _load(path, arch=arch, arch_kwargs=kwargs)
+
+
+def _arch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--arch-kwargs",
+        default=None,
+        help="JSON object of keyword arguments for --arch.",
+    )(f)
+    return click.option(
+        "--arch",
+        default=None,
+        metavar="MODULE:CLASS",
+        help="For a PyTorch state dict: the architecture to build and load it into (imported "
+        "from your environment, never from the file).",
+    )(f)
 
 
 def _parse_eps(text: str) -> list[float]:
@@ -138,9 +172,12 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--label", default=None, help="Label column (default: label/target/y/last).")
 @click.option(
     "--attack",
-    type=click.Choice(["fgsm", "pgd", "pgd-l2", "exact", "tree", "hsj"]),
-    default="pgd",
+    type=click.Choice(["auto", "pgd", "apgd", "pgd-l2", "fgsm", "exact", "tree", "hsj"]),
+    default="auto",
     show_default=True,
+    help="auto: the strongest applicable set (exact for linear models, the tree attack for "
+    "tree ensembles, PGD with cross-entropy and margin restarts plus AutoPGD for other "
+    "differentiable models, HopSkipJump for black boxes).",
 )
 @click.option(
     "--eps",
@@ -159,7 +196,9 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
     "--clip",
     default="auto",
     show_default=True,
-    help="Feature domain: auto (the data set's), none, data (observed min/max), LO,HI.",
+    help="Feature domain the adversary must stay in: auto (the data set's own bounds: "
+    "sklearn:/NPZ data that declares them, else unbounded), none (unbounded), data (each "
+    "feature's observed min/max), LO,HI (one box for all features). Recorded in the output.",
 )
 @click.option(
     "--limit",
@@ -197,6 +236,7 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Exit 1 when robust accuracy at any ε is below this.",
 )
+@_arch_options
 @_progress_option
 def run(
     model_path: str,
@@ -215,22 +255,21 @@ def run(
     png_dir: str | None,
     statement_path: str | None,
     fail_under: float | None,
+    arch: str | None,
+    arch_kwargs: str | None,
     progress: bool | None,
 ) -> int:
     """Clean and robust accuracy of MODEL on DATA under an attack, per ε."""
     from mltrust.robust import evaluate_robustness, html_report, load_dataset, statement, write_pngs
+    from mltrust.robust._evaluate import domain_text
 
     eps = _parse_eps(eps_text)
     ds = load_dataset(data, label=label)
     lower, upper = _domain(ds, clip)
-    model = load_model(model_path)
+    model = load_model(model_path, arch, arch_kwargs)
     X, y = _subsample(ds.X, ds.labels(), limit)
     show = stderr_is_terminal() if progress is None else progress
-    total = (
-        X.shape[0]
-        if attack == "hsj"
-        else (len(eps) if attack in ("tree", "exact", "fgsm") else len(eps) * steps * restarts)
-    )
+    total = X.shape[0] if attack == "hsj" else len(eps)
     with _progress(f"{attack} attack", total, show) as tick:
         report = evaluate_robustness(
             model,
@@ -245,6 +284,7 @@ def run(
             restarts=restarts,
             pool=ds.X,
             progress=tick,
+            clip=clip,
         )
     if html_path is not None:
         write_output(html_report(report, dataset=data), html_path)
@@ -271,9 +311,17 @@ def run(
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
+        tm = report.threat
         lines = [
             f"model: {report.model_kind}  data: {data} ({report.n} rows)  attack: "
-            f"{attack}  norm: L{'∞' if report.norm == 'inf' else '2'}",
+            f"{attack} ({' + '.join(tm['attacks_run'])})",
+            f"threat model: L{'∞' if report.norm == 'inf' else '2'}, ε ∈ "
+            f"{{{', '.join(f'{e:g}' for e in tm['eps'])}}}, domain {domain_text(tm)}"
+            + (
+                f", {tm['steps']} steps × {tm['restarts']} restarts, loss {tm['loss']}"
+                if tm["steps"] is not None
+                else ""
+            ),
             f"clean accuracy: {report.clean_accuracy:.3f}",
         ]
         for r in report.results:
@@ -385,14 +433,32 @@ def harden(
             progress=tick,
         )
     _save_joblib(result.model, out_path)
+    from mltrust.robust import threat_model
+    from mltrust.robust._evaluate import domain_text
+
     body = result.to_dict()
     body["output"] = out_path
+    # the figures before/after: exact for linear models under L∞, else PGD (CE + margin)
+    exact = result.before.method == "exact"
+    tm = threat_model(
+        attack=result.before.method,
+        norm=norm,
+        eps=[eps],
+        lower=lower,
+        upper=upper,
+        steps=None if exact else 100,
+        restarts=None if exact else 3,
+        loss=None if exact else "ce+margin",
+        clip=clip,
+    )
+    body["threat_model"] = tm
     if fmt == "json":
         text = json.dumps(body, indent=2) + "\n"
     else:
         b, a = result.before, result.after
         text = (
-            f"hardened model written to {out_path} (ε={eps}, L{'∞' if norm == 'inf' else '2'})\n"
+            f"hardened model written to {out_path} (ε={eps}, L{'∞' if norm == 'inf' else '2'}, "
+            f"domain {domain_text(tm)})\n"
             f"  before: clean {b.clean_accuracy:.3f}  robust {b.robust_accuracy:.3f} ({b.method})\n"
             f"  after:  clean {a.clean_accuracy:.3f}  robust {a.robust_accuracy:.3f} ({a.method})\n"
         )
@@ -574,7 +640,7 @@ def poisoning(
         lines = [
             f"{audit.suspects.size} of {ds.n} rows look mislabelled (cross-validated, {cv} folds)"
         ]
-        for r, g, s in list(zip(audit.suspects, audit.given, audit.suggested, strict=True))[:20]:
+        for r, g, s in zip(audit.suspects, audit.given, audit.suggested, strict=True):
             lines.append(
                 f"  row {int(r)}: label {g!s}, looks like {s!s} (p(label)={audit.p_given[r]:.3f})"
             )

@@ -38,6 +38,36 @@ def _numbers(node: Any, key: str, depth: int = 0) -> Iterator[float]:
             yield from _numbers(v, key, depth + 1)
 
 
+def _figures(predicate: Any, source: str) -> Iterator[dict[str, Any]]:
+    """One entry per robust-accuracy figure: ε, the figure, and the recorded threat model
+    (norm, domain — ``"unbounded"`` or ``"bounded"`` —, attack); ``"unrecorded"`` where an
+    older predicate did not record it."""
+    if not isinstance(predicate, Mapping):
+        return
+    tm = predicate.get("threat_model")
+    tm = tm if isinstance(tm, Mapping) else {}
+    domain = tm.get("domain", "unrecorded")
+    kind = domain if isinstance(domain, str) else "bounded"
+    results = predicate.get("results")
+    for r in results if isinstance(results, list) else []:
+        if not isinstance(r, Mapping):
+            continue
+        eps, acc = r.get("eps"), r.get("robust_accuracy")
+        if not (isinstance(eps, (int, float)) and isinstance(acc, (int, float))):
+            continue
+        if isinstance(eps, bool) or isinstance(acc, bool):
+            continue
+        yield {
+            "eps": float(eps),
+            "robust_accuracy": float(acc),
+            "bound": str(r.get("bound", "")),
+            "norm": str(tm.get("norm", predicate.get("norm", "unrecorded"))),
+            "domain": kind,
+            "attack": str(tm.get("attack", predicate.get("attack", "unrecorded"))),
+            "source": source,
+        }
+
+
 class RobustnessCollector(Collector):
     name = "robustness"
     predicate_type = PREDICATE_TYPE
@@ -57,6 +87,7 @@ class RobustnessCollector(Collector):
             "min_clean_accuracy": -1.0,
             "sources": [],
             "ignored": [],
+            "figures": [],
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -65,11 +96,13 @@ class RobustnessCollector(Collector):
         robust: list[float] = []
         clean: list[float] = []
         sources: list[str] = []
+        figures: list[dict[str, Any]] = []
         for source, statement, _fp in evidence.verified:
             sources.append(source)
             predicate = statement.get("predicate", {})
             robust.extend(_numbers(predicate, "robust_accuracy"))
             clean.extend(_numbers(predicate, "clean_accuracy"))
+            figures.extend(_figures(predicate, source))
         present = bool(sources) and bool(robust or clean)
         section = {
             "present": present,
@@ -80,6 +113,9 @@ class RobustnessCollector(Collector):
             "min_clean_accuracy": min(clean) if clean else -1.0,
             "sources": sources,
             "ignored": [dict(i) for i in evidence.ignored],
+            # each figure with the threat model it holds under, so that a profile can compare
+            # only figures measured under the norm, ε and domain it names
+            "figures": figures,
         }
         findings = tuple(
             Finding.of(

@@ -16,16 +16,21 @@ from mltrust.monitor._drift import DriftReport
 __all__ = ["render_drift"]
 
 
+def _family_alpha(report: DriftReport) -> float:
+    return report.alpha if report.family_alpha is None else report.family_alpha
+
+
 def _text(report: DriftReport) -> str:
     lines = [
         f"drift: {'YES' if report.drift else 'no'}  (reference {report.n_reference} rows, "
-        f"current {report.n_current} rows, α={report.alpha}, correction={report.correction})",
+        f"current {report.n_current} rows, α={report.alpha} overall, "
+        f"{_family_alpha(report):.3g} per test family, correction={report.correction})",
         f"{len(report.drifted)} of {len(report.features)} features drifted",
     ]
     ranked = sorted(report.features, key=lambda f: f.p_adjusted)
     for f in ranked[:20]:
         extra = ""
-        if f.psi is not None:
+        if f.psi is not None and f.wasserstein is not None:
             extra = f"  PSI {f.psi:.3f}  W1/sd {f.wasserstein:.3f}"
         mark = "*" if f.drift else " "
         lines.append(
@@ -100,7 +105,27 @@ def _html(report: DriftReport, reference: Any, current: Any, plots: int) -> str:
     )
     charts = _plots(report, reference, current, plots) if reference is not None else ""
     summary = html.escape(_text(report).split("\n")[0])
-    multi = {k: v for k, v in report.to_dict().items() if k in ("mmd", "classifier")}
+    multi = ""
+    if report.mmd is not None:
+        m = report.mmd
+        multi += (
+            f"<tr{' style=background:#fdd' if m.drift else ''}><td>MMD ({html.escape(m.method)}"
+            f", bandwidth {m.bandwidth:.3g}, {m.n_reference}×{m.n_current} rows)</td>"
+            f"<td>{m.statistic:.4g}</td><td>{m.p_value:.3g}</td>"
+            f"<td>{'DRIFT' if m.drift else 'no'}</td></tr>"
+        )
+    if report.classifier is not None:
+        c = report.classifier
+        multi += (
+            f"<tr{' style=background:#fdd' if c.drift else ''}><td>classifier (held-out AUC, "
+            f"{c.n} rows)</td><td>{c.auc:.3f}</td><td>{c.p_value:.3g}</td>"
+            f"<td>{'DRIFT' if c.drift else 'no'}</td></tr>"
+        )
+    if multi:
+        multi = (
+            "<h2>Multivariate tests</h2><table><tr><th>test</th><th>statistic</th><th>p</th>"
+            f"<th>verdict at α per family {_family_alpha(report):.3g}</th></tr>{multi}</table>"
+        )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>mltrust drift report</title>"
         "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
@@ -109,7 +134,7 @@ def _html(report: DriftReport, reference: Any, current: Any, plots: int) -> str:
         f"<h1>Drift report</h1><p>{summary}</p>"
         "<table><tr><th>feature</th><th>test</th><th>statistic</th><th>p</th><th>p adjusted"
         f"</th><th>PSI</th><th>W1/sd</th></tr>{rows}</table>"
-        f"<pre>{html.escape(json.dumps(multi, indent=1))}</pre>"
+        f"{multi}"
         f"<h2>Distributions (most drifted first)</h2>{charts}"
         f"<p><small>mltrust {html.escape(__version__)}</small></p></body></html>"
     )

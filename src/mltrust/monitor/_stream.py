@@ -56,7 +56,7 @@ def iter_table_windows(
         raise ConfigError(f"stream file {str(p)!r} not found")
     if p.suffix.lower() in (".parquet", ".pq"):
         try:
-            import pyarrow.parquet as pq  # type: ignore[import-not-found]
+            import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except ImportError:
             raise ConfigError(
                 f"{p}: reading Parquet needs pyarrow", hint="pip install pyarrow"

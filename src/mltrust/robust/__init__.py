@@ -13,13 +13,20 @@ from __future__ import annotations
 from mltrust.robust import _rules as _rules  # registers MLT-ROB-* rules
 from mltrust.robust._attacks import (
     AttackOutcome,
+    apgd,
     exact_linear,
     fgsm,
     minimal_linf_linear,
     pgd,
 )
 from mltrust.robust._data import Dataset, load_dataset, sklearn_split
-from mltrust.robust._evaluate import ATTACKS, EpsResult, RobustnessReport, evaluate_robustness
+from mltrust.robust._evaluate import (
+    ATTACKS,
+    EpsResult,
+    RobustnessReport,
+    evaluate_robustness,
+    threat_model,
+)
 from mltrust.robust._harden import HardenResult, adversarial_training
 from mltrust.robust._hsj import HSJOutcome, hop_skip_jump
 from mltrust.robust._models import (
@@ -66,6 +73,7 @@ __all__ = [
     "activation_clusters",
     "adapt",
     "adversarial_training",
+    "apgd",
     "audit_labels",
     "evaluate_robustness",
     "exact_linear",
@@ -81,6 +89,7 @@ __all__ = [
     "roc_auc_advantage",
     "sklearn_split",
     "statement",
+    "threat_model",
     "tree_attack",
     "tree_min_perturbation",
     "write_pngs",

@@ -29,7 +29,9 @@ from mltrust.errors import ConfigError
 from mltrust.robust._models import Classifier, LinearModel
 
 __all__ = [
+    "PGD_LOSSES",
     "AttackOutcome",
+    "apgd",
     "domain_arrays",
     "exact_linear",
     "fgsm",
@@ -147,6 +149,29 @@ def fgsm(
     return AttackOutcome(Xa, fooled, norm, eps)
 
 
+def _random_start(
+    X0: np.ndarray, eps: float, norm: str, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    if norm == "inf":
+        return _project(X0 + rng.uniform(-eps, eps, X0.shape), X0, eps, norm, lo, hi)
+    u = rng.normal(size=X0.shape)
+    u *= (eps * rng.uniform(size=(X0.shape[0], 1)) ** (1 / X0.shape[1])) / np.maximum(
+        np.linalg.norm(u, axis=1, keepdims=True), 1e-12
+    )
+    return _project(X0 + u, X0, eps, norm, lo, hi)
+
+
+def _direction(g: np.ndarray, norm: str) -> np.ndarray:
+    if norm == "inf":
+        sign: np.ndarray = np.sign(g)
+        return sign
+    out: np.ndarray = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    return out
+
+
+PGD_LOSSES = ("auto", "ce", "margin")
+
+
 def pgd(
     model: Classifier,
     X: np.ndarray,
@@ -167,16 +192,20 @@ def pgd(
 
     The margin (Carlini–Wagner-style) loss ``max_{j≠y} z_j - z_y`` drives the run straight at
     the decision boundary; cross-entropy (``ce``) follows all classes at once, which is
-    stronger where the scores are only a surrogate of the decision (one-vs-one SVC votes).
-    ``loss="auto"`` alternates them over restarts (margin first, from ``x``; then
-    cross-entropy, then margin, from random starts). The step size decays from
-    ``2.5 ε / √steps`` to a tenth of it so that the last iterations refine the optimum. Each
-    row stops as soon as it is fooled; a row counts as fooled if any restart fools it.
+    stronger where the scores are only a surrogate of the decision (one-vs-one SVC votes) and
+    on adversarially trained networks whose margin gradient is flat. Neither dominates, so
+    ``loss="auto"`` (the default) is an ensemble: every restart runs *both* losses
+    (cross-entropy, then margin; restart 0 from ``x``, the others from random points of the
+    ball), ``2 × restarts`` runs in all. The step size decays from ``2.5 ε / √steps`` to a
+    tenth of it so that the last iterations refine the optimum. Each row stops as soon as it
+    is fooled; a row counts as fooled if any run fools it.
     """
     X = np.asarray(X, dtype=np.float64)
     _check_inputs(model, X, y, eps, norm)
     if steps < 1 or restarts < 1:
         raise ConfigError("PGD needs at least one step and one restart")
+    if loss not in PGD_LOSSES:
+        raise ConfigError(f"unknown PGD loss {loss!r}; use one of {', '.join(PGD_LOSSES)}")
     lo, hi = domain_arrays(X.shape[1], lower, upper)
     rng = np.random.default_rng(random_state)
     yi = model.label_index(y)
@@ -186,43 +215,119 @@ def pgd(
     if eps == 0:
         return AttackOutcome(best, fooled, norm, eps)
     base = step_size if step_size is not None else 2.5 * eps / max(steps, 1) ** 0.5
+    losses = ("ce", "margin") if loss == "auto" else (loss,)
+    for r in range(restarts):
+        for run_loss in losses:
+            active = np.flatnonzero(~fooled)
+            if active.size == 0:
+                break
+            X0 = X[active]
+            Xa = X0.copy() if r == 0 else _random_start(X0, eps, norm, lo, hi, rng)
+            live = np.ones(active.size, dtype=bool)
+            for t in range(steps):
+                idx = np.flatnonzero(live)
+                if idx.size == 0:
+                    break
+                alpha = base * (1.0 - 0.9 * t / max(steps - 1, 1))
+                _, g = _loss_grad(model, Xa[idx], safe_y[active[idx]], run_loss)
+                move = alpha * _direction(g, norm)
+                Xa[idx] = _project(Xa[idx] + move, X0[idx], eps, norm, lo, hi)
+                hit = model.predict_index(Xa[idx]) != safe_y[active[idx]]
+                if hit.any():
+                    done = idx[hit]
+                    best[active[done]] = Xa[done]
+                    fooled[active[done]] = True
+                    live[done] = False
+            if progress is not None:
+                progress(steps)
+    return AttackOutcome(best, fooled, norm, eps)
+
+
+def apgd(
+    model: Classifier,
+    X: np.ndarray,
+    y: np.ndarray,
+    eps: float,
+    *,
+    norm: str = "inf",
+    steps: int = 100,
+    restarts: int = 1,
+    loss: str = "ce",
+    lower: np.ndarray | float | None = None,
+    upper: np.ndarray | float | None = None,
+    random_state: int | None = 0,
+) -> AttackOutcome:
+    """AutoPGD-style attack (after Croce & Hein 2020): step-size control instead of a schedule.
+
+    The step starts at ``2ε`` and moves with momentum 0.75; at checkpoints (at 22%, 41%, 56%,
+    ... of the budget, as in the paper) a row's step is halved when fewer than 75% of the
+    steps since the last checkpoint raised its loss, or when neither its step nor its best
+    loss changed, and the row then restarts from its best point. Restart 0 starts at ``x``,
+    later restarts at random points of the ball. Our own reading of the published algorithm,
+    not a port of any implementation.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    _check_inputs(model, X, y, eps, norm)
+    if loss not in ("ce", "margin"):
+        raise ConfigError("AutoPGD loss must be ce or margin")
+    lo, hi = domain_arrays(X.shape[1], lower, upper)
+    rng = np.random.default_rng(random_state)
+    yi = model.label_index(y)
+    safe_y = np.maximum(yi, 0)
+    fooled = (model.predict_index(X) != yi) | (yi < 0)
+    best_adv = X.copy()
+    if eps == 0 or steps < 2:
+        return AttackOutcome(best_adv, fooled, norm, eps)
+    # checkpoints p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06), p_0 = 0, p_1 = 0.22
+    marks = [0.0, 0.22]
+    while marks[-1] < 1:
+        marks.append(marks[-1] + max(marks[-1] - marks[-2] - 0.03, 0.06))
+    checks = sorted({int(np.ceil(p * steps)) for p in marks[1:] if p < 1})
     for r in range(restarts):
         active = np.flatnonzero(~fooled)
         if active.size == 0:
             break
         X0 = X[active]
-        if r == 0:
-            Xa = X0.copy()
-        elif norm == "inf":
-            Xa = _project(X0 + rng.uniform(-eps, eps, X0.shape), X0, eps, norm, lo, hi)
-        else:
-            u = rng.normal(size=X0.shape)
-            u *= (eps * rng.uniform(size=(X0.shape[0], 1)) ** (1 / X0.shape[1])) / np.maximum(
-                np.linalg.norm(u, axis=1, keepdims=True), 1e-12
-            )
-            Xa = _project(X0 + u, X0, eps, norm, lo, hi)
-        live = np.ones(active.size, dtype=bool)
-        run_loss = loss if loss != "auto" else ("margin" if r % 2 == 0 else "ce")
+        yy = safe_y[active]
+        k = active.size
+        x = X0.copy() if r == 0 else _random_start(X0, eps, norm, lo, hi, rng)
+        eta = np.full(k, 2.0 * eps)
+        f, g = _loss_grad(model, x, yy, loss)
+        x_best, f_best = x.copy(), f.copy()
+        x_prev = x.copy()
+        ups = np.zeros(k)
+        last_check, eta_at_check, fbest_at_check = 0, eta.copy(), f_best.copy()
+        done = np.zeros(k, dtype=bool)
         for t in range(steps):
-            idx = np.flatnonzero(live)
-            if idx.size == 0:
-                break
-            alpha = base * (1.0 - 0.9 * t / max(steps - 1, 1))
-            _, g = _loss_grad(model, Xa[idx], safe_y[active[idx]], run_loss)
-            if norm == "inf":
-                move = alpha * np.sign(g)
+            z = _project(x + eta[:, None] * _direction(g, norm), X0, eps, norm, lo, hi)
+            if t == 0:
+                x_new = z
             else:
-                move = alpha * g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
-            Xa[idx] = _project(Xa[idx] + move, X0[idx], eps, norm, lo, hi)
-            hit = model.predict_index(Xa[idx]) != safe_y[active[idx]]
+                x_new = _project(x + 0.75 * (z - x) + 0.25 * (x - x_prev), X0, eps, norm, lo, hi)
+            x_prev, x = x, x_new
+            f_new, g = _loss_grad(model, x, yy, loss)
+            ups += f_new > f
+            improved = f_new > f_best
+            x_best[improved], f_best[improved] = x[improved], f_new[improved]
+            f = f_new
+            hit = (model.predict_index(x) != yy) & ~done
             if hit.any():
-                done = idx[hit]
-                best[active[done]] = Xa[done]
-                fooled[active[done]] = True
-                live[done] = False
-            if progress is not None:
-                progress(1)
-    return AttackOutcome(best, fooled, norm, eps)
+                best_adv[active[hit]] = x[hit]
+                fooled[active[hit]] = True
+                done |= hit
+            if done.all():
+                break
+            if t + 1 in checks:
+                span = t + 1 - last_check
+                halve = (ups < 0.75 * span) | ((eta == eta_at_check) & (f_best == fbest_at_check))
+                eta_at_check, fbest_at_check = eta.copy(), f_best.copy()
+                eta = np.where(halve, eta / 2.0, eta)
+                x = np.where(halve[:, None], x_best, x)
+                x_prev = x.copy()
+                f, g = _loss_grad(model, x, yy, loss)
+                ups[:] = 0
+                last_check = t + 1
+    return AttackOutcome(best_adv, fooled, norm, eps)
 
 
 def linear_min_margins(

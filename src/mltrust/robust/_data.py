@@ -165,7 +165,7 @@ def read_frame(path: Path) -> Any:
     try:
         if suffix in (".parquet", ".pq"):
             try:
-                import pyarrow  # type: ignore[import-not-found]  # noqa: F401
+                import pyarrow  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
             except ImportError:
                 raise ConfigError(
                     f"{path}: reading Parquet needs pyarrow", hint="pip install pyarrow"

@@ -334,7 +334,10 @@ class TorchModel(Classifier):
 
         self.torch = torch
         self.module = module
-        module.eval()
+        try:
+            module.eval()
+        except NotImplementedError:
+            pass  # torch.export programs: fixed at export time, no train/eval switch
         if classes is None:
             with torch.no_grad():
                 probe = module(torch.zeros(1, self._in_features(), dtype=torch.float32))

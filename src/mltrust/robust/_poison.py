@@ -2,12 +2,18 @@
 
 **Label audit.** Each row's label is scored by a model that never saw that row
 (cross-validated out-of-sample class probabilities; by default a strongly regularised,
-standardised logistic regression, whose probabilities are well calibrated). A row is suspect
-when another class is predicted *and* the out-of-sample probability of its given label is below
-``ratio`` (0.2) times that class's own confidence level — the mean probability the class gets
-on rows carrying its label, as in confident learning (Northcutt et al. 2021). On digits with 5%
-of labels flipped this flags about 96% of the flips at a 1–2% false-positive rate. Suspects are
-ranked by ``p(predicted) − p(given)``.
+standardised logistic regression, whose probabilities are well calibrated). Confident learning
+(Northcutt, Jiang & Chuang 2021), in our own implementation: each class ``j`` gets a threshold
+``t_j``, the mean out-of-sample probability of ``j`` on the rows labelled ``j``; the *confident
+joint* counts, per given label ``i``, the rows whose most likely class among those above their
+thresholds is ``j``; calibrated to the label counts it estimates how many rows of given label
+``i`` really belong to ``j`` (``n_ij``), and in each cell the ``n_ij`` rows with the largest
+margin ``p(j) − p(i)`` are flagged ("prune by noise rate"). A row is also flagged when another
+class is predicted and ``p(given) < ratio · t_given`` (``ratio`` 0.2), which catches flips
+the estimated counts miss on many-class data. A row whose given label is the model's own top
+prediction is never flagged. Every suspect is listed, most suspicious (largest margin) first.
+Measured (``benchmarks/label_audit_bench.py``): clean breast_cancer and digits flag well
+under the 2% the CLI tolerates; recall on flipped labels at least cleanlab's on both.
 
 **Trigger search.** A backdoor trigger is a small patch of features that, stamped on any input,
 sends the prediction to one target class. We search greedily for such a patch: starting from
@@ -48,7 +54,8 @@ class LabelAudit:
     p_given: np.ndarray  # out-of-sample probability of the given label (all rows)
     thresholds: dict[Any, float] = field(default_factory=dict)
 
-    def to_dict(self, limit: int = 100) -> dict[str, Any]:
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        """All suspects (or the first ``limit``), most suspicious first."""
         return {
             "suspect_count": int(self.suspects.size),
             "rows": int(self.p_given.size),
@@ -101,14 +108,16 @@ def audit_labels(
     )
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
     P = cross_val_predict(est, X, yi, cv=splitter, method="predict_proba")
+    suspect = _confident_learning(P, yi, ratio)
     rows = np.arange(y.size)
     p_given = P[rows, yi]
     t = np.array([P[yi == c, c].mean() for c in range(classes.size)])
-    best_other = P.argmax(axis=1)
-    suspect = (best_other != yi) & (p_given < ratio * t[yi])
+    masked = P.copy()
+    masked[rows, yi] = -np.inf
+    best_other = masked.argmax(axis=1)
     gap = P[rows, best_other] - p_given
     idx = np.flatnonzero(suspect)
-    idx = idx[np.argsort(-gap[idx])]
+    idx = idx[np.argsort(-gap[idx], kind="stable")]
     return LabelAudit(
         idx,
         y[idx],
@@ -116,6 +125,37 @@ def audit_labels(
         p_given,
         {_py(c): float(v) for c, v in zip(classes, t, strict=True)},
     )
+
+
+def _confident_learning(P: np.ndarray, yi: np.ndarray, ratio: float) -> np.ndarray:
+    """Suspect mask from out-of-sample probabilities ``P`` and given label indices ``yi``."""
+    n, k = P.shape
+    rows = np.arange(n)
+    t = np.array([P[yi == c, c].mean() if np.any(yi == c) else 1.0 for c in range(k)])
+    above = t[None, :] <= P
+    confident = np.where(above, P, -np.inf).argmax(axis=1)
+    has = above.any(axis=1)
+    joint = np.zeros((k, k))
+    np.add.at(joint, (yi[has], confident[has]), 1.0)
+    counts = np.bincount(yi, minlength=k).astype(np.float64)
+    row_sums = joint.sum(axis=1, keepdims=True)
+    calibrated = np.divide(joint, row_sums, out=np.zeros_like(joint), where=row_sums > 0)
+    calibrated *= counts[:, None]
+    suspect = np.zeros(n, dtype=bool)
+    for i in range(k):
+        mine = np.flatnonzero(yi == i)
+        for j in range(k):
+            if i == j:
+                continue
+            take = int(np.floor(calibrated[i, j] + 0.5))
+            if take <= 0 or mine.size == 0:
+                continue
+            margin = P[mine, j] - P[mine, i]
+            suspect[mine[np.argsort(-margin, kind="stable")[:take]]] = True
+    p_given = P[rows, yi]
+    suspect |= (P.argmax(axis=1) != yi) & (p_given < ratio * t[yi])
+    suspect &= P.argmax(axis=1) != yi
+    return suspect
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,9 +84,13 @@ def write_pngs(report: RobustnessReport, folder: str | Path) -> list[Path]:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    from mltrust.store._atomic import atomic_path
+
     for name, fig in _figures(report):
         path = out / f"{name}.png"
-        fig.savefig(path, format="png", dpi=100)
+        # written like the HTML and JSON reports (atomically, same file mode)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
         paths.append(path)
     return paths
 
@@ -96,6 +100,21 @@ def _svg(fig: Any) -> str:
     fig.savefig(buf, format="svg")
     text = buf.getvalue()
     return text[text.find("<svg") :]
+
+
+def _threat_line(report: RobustnessReport) -> str:
+    from mltrust.robust._evaluate import domain_text
+
+    tm = report.threat
+    if not tm:
+        return "not recorded"
+    line = (
+        f"L{'∞' if tm['norm'] == 'inf' else '2'}, ε ∈ {{{', '.join(f'{e:g}' for e in tm['eps'])}}}"
+        f", domain {domain_text(tm)}, attacks {' + '.join(tm['attacks_run'])}"
+    )
+    if tm.get("steps") is not None:
+        line += f", {tm['steps']} steps × {tm['restarts']} restarts, loss {tm['loss']}"
+    return line
 
 
 def html_report(
@@ -123,6 +142,7 @@ def html_report(
         f"<p>model: {html.escape(report.model_kind)} · data: {html.escape(dataset)} · "
         f"samples: {report.n} · attack: {html.escape(report.attack)} · norm: L"
         f"{'∞' if report.norm == 'inf' else '2'}</p>"
+        f"<p>threat model: {html.escape(_threat_line(report))}</p>"
         f"<p>clean accuracy: <b>{report.clean_accuracy:.3f}</b></p>"
         "<table><tr><th>ε</th><th>robust accuracy</th><th>bound</th><th>seconds</th></tr>"
         f"{rows}</table>{queries}<ul>{notes}</ul>{charts}"
