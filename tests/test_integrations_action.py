@@ -198,6 +198,8 @@ def test_action_steps_pass_a_clean_signed_project(tmp_path: Path) -> None:
             "path": str(project),
             "trusted-key": f"\n  {pub}  \n",
             "advisory-db": str(_osv_subset(tmp_path)),
+            # the shared snapshot is fixed and old: its age is not the point here
+            "advisory-db-max-age": "0",
         },
         tmp_path,
     )
@@ -221,6 +223,7 @@ def test_action_steps_fail_the_job_on_a_malicious_model(tmp_path: Path) -> None:
             "path": str(project),
             "trusted-key": str(pub),
             "advisory-db": str(_osv_subset(tmp_path)),
+            "advisory-db-max-age": "0",
         },
         tmp_path,
     )

@@ -116,6 +116,8 @@ def test_scaffold_passes_its_own_gate_out_of_the_box(
     root = tmp_path / "proj"
     assert _init(capsys, str(root), "--yes")[0] == 0
     db = subset_db(tmp_path, ("numpy", "scikit-learn"))
-    code = main(["check", str(root), "--db", str(db), "--no-store", "-f", "json"])
+    code = main(
+        ["check", str(root), "--db", str(db), "--db-max-age", "0", "--no-store", "-f", "json"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, out + err

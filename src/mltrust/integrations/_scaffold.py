@@ -43,9 +43,7 @@ FILES: dict[str, str] = {
 }
 
 #: ``{name}`` placeholders in templates; any other brace is left alone (YAML, Python).
-_PLACEHOLDER = re.compile(
-    r"\{(project|model|license|version|numpy|sklearn|skl2onnx|default_profile)\}"
-)
+_PLACEHOLDER = re.compile(r"\{(project|model|license|version|numpy|sklearn|skl2onnx)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: Versions pinned in requirements.txt when the package is not installed here.
 _FALLBACK_PINS = {"numpy": "2.3.5", "scikit-learn": "1.7.2", "skl2onnx": "1.19.1"}
@@ -71,15 +69,6 @@ def _template(name: str) -> str:
         .joinpath("templates", "init", name)
         .read_text(encoding="utf-8")
     )
-
-
-def _default_profile() -> str:
-    text = (
-        importlib.resources.files("mltrust.policy")
-        .joinpath("profiles", "default.yaml")
-        .read_text(encoding="utf-8")
-    )
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
 
 
 def _validate_name(kind: str, value: str) -> str:
@@ -119,7 +108,6 @@ def scaffold(
         "numpy": _pin("numpy"),
         "sklearn": _pin("scikit-learn"),
         "skl2onnx": _pin("skl2onnx"),
-        "default_profile": _default_profile(),
     }
     written: list[str] = []
     kept: list[str] = []
