@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/lock.txt
 
-.PHONY: demo test lint typecheck unit bench sbom clean
+.PHONY: demo test lint typecheck selfcheck unit bench sbom clean
 
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ unit: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m services -p no:cacheprovider || test $$? -eq 5
 	bash scripts/no-network.sh $(BIN)/python -m pytest -q -m "not services"
 
-test: lint typecheck unit
+# mltrust holds itself to its own gate: `mltrust check` on the committed tree with the
+# repository's profile and waivers (scripts/self_check.sh); a policy failure fails the build.
+selfcheck: $(BIN)/.installed
+	bash scripts/self_check.sh --jobs 2
+
+test: lint typecheck selfcheck unit
 
 # mltrust's own SBOM (CycloneDX 1.6) from the installed environment, strictly validated.
 sbom: $(BIN)/.installed
