@@ -191,6 +191,15 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     type=click.IntRange(1),
     help="Open connections per client address (503 above).",
 )
+@click.option(
+    "--state",
+    "state_url",
+    default=None,
+    metavar="URL",
+    help="Share rate limits, quotas and extraction blocks between workers and replicas: "
+    "redis://HOST:PORT/DB [default: in-process, per worker]. Fail closed: 503 while Redis "
+    "is unreachable.",
+)
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without authentication.")
 @click.option("--log-inputs", is_flag=True, help="Store raw inputs in the audit log.")
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
@@ -222,6 +231,7 @@ def run(
     keep_alive: float,
     max_connections: int,
     max_connections_per_client: int,
+    state_url: str | None,
     metrics_public: bool,
     log_inputs: bool,
     ssl_certfile: str | None,
@@ -266,6 +276,7 @@ def run(
         keep_alive_s=keep_alive,
         max_connections=max_connections,
         max_connections_per_client=max_connections_per_client,
+        state_url=state_url,
     )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

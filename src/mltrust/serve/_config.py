@@ -58,6 +58,9 @@ class ServerConfig:
     max_connections: int = 1000
     #: Open connections per client address (503 above).
     max_connections_per_client: int = 64
+    #: Where rate limits, quotas and extraction blocks live: None in this process (per
+    #: worker), or ``redis://HOST:PORT/DB`` shared by every worker and replica (mltrust.state).
+    state_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
