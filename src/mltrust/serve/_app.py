@@ -190,9 +190,17 @@ class MltrustServer:
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.aclose_state()
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def aclose_state(self) -> None:
+        """Close the state back end's connections (on the loop that opened them)."""
+        try:
+            await self.state.aclose()
+        except Exception:  # noqa: BLE001 - shutting down: log, go on flushing the audit log
+            log.exception("closing the state back end failed")
 
     def close(self) -> None:
         """Flush the audit log and stop the inference pool (in-flight requests drained first)."""

@@ -73,6 +73,10 @@ class StateStore(Protocol):
         """Refuse ``Limit.blocked(key)`` for ``seconds`` (a later block may extend it)."""
         ...
 
+    async def aclose(self) -> None:
+        """Close connections (on the event loop that used them)."""
+        ...
+
     def describe(self) -> str:
         """Where the state lives, without credentials (for logs)."""
         ...

@@ -161,5 +161,8 @@ class LocalState:
         self._blocks[key] = max(until, self._blocks.get(key, 0.0))
         self._blocks.move_to_end(key)
 
+    async def aclose(self) -> None:
+        return None
+
     def describe(self) -> str:
         return "in-process"

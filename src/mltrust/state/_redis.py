@@ -115,7 +115,12 @@ def key_name(prefix: str, kind: str, key: tuple[str, ...]) -> str:
 
 
 class RedisState:
-    """Limits shared through one Redis server: ``redis://HOST:PORT/DB[?prefix=P&timeout=S]``."""
+    """Limits shared through one Redis server.
+
+    ``redis://[:PASSWORD@]HOST:PORT/DB[?prefix=P&timeout=S&connections=N]``: key prefix
+    (default ``mltrust``), seconds to wait for a connection or an answer (default 1), and the
+    connections per process (default 32; a request waits for a free one up to the timeout).
+    """
 
     def __init__(self, url: str) -> None:
         try:
@@ -127,7 +132,7 @@ class RedisState:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(f"unsupported state URL scheme {parts.scheme!r}")
-        query = dict(parse_qsl(parts.query))
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
         self.prefix = query.pop("prefix", "mltrust")
         if not _PREFIX.match(self.prefix):
             raise ConfigError("state key prefix: 1-64 letters, digits, '_', '.', '-'")
@@ -137,10 +142,17 @@ class RedisState:
             raise ConfigError("state timeout must be a number of seconds") from None
         if not 0 < self.timeout <= 60:
             raise ConfigError("state timeout must be in (0, 60] seconds")
+        try:
+            self.connections = int(query.pop("connections", "32"))
+        except ValueError:
+            raise ConfigError("state connections must be an integer") from None
+        if not 1 <= self.connections <= 1024:
+            raise ConfigError("state connections must be in [1, 1024]")
         self._url = urlunsplit(parts._replace(query=urlencode(query)))
         host = parts.hostname or parts.path
         self._where = f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
         self._client: Any = None
+        self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._script: Any = None
         self._block: Any = None
@@ -165,18 +177,34 @@ class RedisState:
         finally:
             client.close()
 
+    async def aclose(self) -> None:
+        client, pool = self._client, self._pool
+        self._client = self._pool = self._loop = None
+        try:
+            if client is not None:
+                await client.aclose()
+            if pool is not None:
+                await pool.disconnect()
+        except Exception:  # noqa: BLE001 - closing a broken connection: nothing to save
+            return
+
     def _connection(self) -> tuple[Any, Any]:
         # an asyncio client belongs to one event loop; a new loop (tests) gets a new client
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
+        if self._loop is not loop or self._client is None:
             import redis.asyncio
 
-            self._client = redis.asyncio.Redis.from_url(
+            # a bounded pool that makes a burst of requests wait for a connection (up to the
+            # timeout) rather than fail at once or open one connection per request
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
                 self._url,
+                max_connections=self.connections,
+                timeout=self.timeout,
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
-                retry_on_timeout=False,
             )
+            self._client = redis.asyncio.Redis(connection_pool=pool)
+            self._pool = pool
             self._script = self._client.register_script(_SCRIPT)
             self._block = self._client.register_script(_BLOCK)
             self._loop = loop
