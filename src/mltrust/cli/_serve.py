@@ -200,6 +200,12 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     "redis://HOST:PORT/DB [default: in-process, per worker]. Fail closed: 503 while Redis "
     "is unreachable.",
 )
+@click.option(
+    "--replica",
+    default=None,
+    metavar="NAME",
+    help="Label every metric series replica=NAME (with --workers N: NAME-<pid>).",
+)
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without authentication.")
 @click.option("--log-inputs", is_flag=True, help="Store raw inputs in the audit log.")
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
@@ -232,6 +238,7 @@ def run(
     max_connections: int,
     max_connections_per_client: int,
     state_url: str | None,
+    replica: str | None,
     metrics_public: bool,
     log_inputs: bool,
     ssl_certfile: str | None,
@@ -277,6 +284,7 @@ def run(
         max_connections=max_connections,
         max_connections_per_client=max_connections_per_client,
         state_url=state_url,
+        replica=replica,
     )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

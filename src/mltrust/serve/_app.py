@@ -8,6 +8,7 @@ respond. Every decision is audited before the client hears about it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -143,7 +144,7 @@ class MltrustServer:
                 ),
             )
         )
-        self.metrics = Metrics()
+        self.metrics = Metrics(replica=config.replica)
         self.stats: dict[str, list[int]] = {}
         # rate limits, quotas, extraction blocks: in-process or shared (--state redis://...);
         # an unreachable server stops the start, a later outage answers 503 (fail closed)
@@ -821,4 +822,7 @@ def app_from_env() -> MltrustServer:
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise RuntimeError(f"{CONFIG_ENV} is not set")
-    return create_app(ServerConfig.from_json(text))
+    config = ServerConfig.from_json(text)
+    # several workers behind one port: each worker's series carry its own replica label
+    name = f"{config.replica or 'worker'}-{os.getpid()}"
+    return create_app(dataclasses.replace(config, replica=name))

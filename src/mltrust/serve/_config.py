@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from mltrust.errors import ConfigError
 
 __all__ = ["ServerConfig"]
+
+_REPLICA = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ class ServerConfig:
     #: Where rate limits, quotas and extraction blocks live: None in this process (per
     #: worker), or ``redis://HOST:PORT/DB`` shared by every worker and replica (mltrust.state).
     state_url: str | None = None
+    #: ``replica`` label on every metric series (None: none; with ``--workers N`` each worker
+    #: adds ``-<pid>``, see serve/_metrics.py).
+    replica: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -77,6 +83,8 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be in (0, 3600] seconds")
         if self.max_connections < 1 or self.max_connections_per_client < 1:
             raise ConfigError("connection caps must be >= 1")
+        if self.replica is not None and not _REPLICA.match(self.replica):
+            raise ConfigError("replica name: 1-64 letters, digits, '_', '.', ':', '-'")
         if self.inference_threads < 1:
             raise ConfigError("inference threads must be >= 1")
         if self.jwks is not None and (not self.jwt_issuer or not self.jwt_audience):
