@@ -97,9 +97,10 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
 @click.option("--jwt-audience", default=None, help="Required JWT 'aud'.")
 @click.option(
     "--audit-db",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Audit log database [default: REPO/.mltrust/audit.db].",
+    metavar="PATH|URL",
+    help="Audit log: a SQLite file, or postgresql://USER@HOST:PORT/DB for one chain shared by "
+    "replicas on several hosts [default: REPO/.mltrust/audit.db].",
 )
 @click.option(
     "--audit-key",
@@ -222,7 +223,7 @@ def run(
     jwks: Path | None,
     jwt_issuer: str | None,
     jwt_audience: str | None,
-    audit_db: Path | None,
+    audit_db: str | None,
     audit_key: Path | None,
     audit_anchor: Path | None,
     max_body: int,
@@ -256,6 +257,7 @@ def run(
     keys, per_model = _trusted(trusted_key)
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    pg_audit = bool(audit_db) and str(audit_db).startswith(("postgresql://", "postgres://"))
     config = ServerConfig(
         repo=repo.resolve(),
         trusted_keys=tuple(k.resolve() for k in keys),
@@ -266,7 +268,8 @@ def run(
         jwks=jwks.resolve() if jwks else None,
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
-        audit_path=audit_db.resolve() if audit_db else None,
+        audit_path=Path(audit_db).resolve() if audit_db and not pg_audit else None,
+        audit_url=audit_db if pg_audit else None,
         audit_key=audit_key.resolve() if audit_key else None,
         audit_anchor=audit_anchor.resolve() if audit_anchor else None,
         max_body_bytes=max_body,

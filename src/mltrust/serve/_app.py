@@ -790,13 +790,24 @@ class MltrustServer:
         return encoded
 
 
-def audit_locations(config: ServerConfig) -> tuple[Path, Path, Path, tuple[Path, ...]]:
-    """(database, audit key, anchor, folders the key and anchor may not live in)."""
-    db = config.resolved_audit_path
+def audit_locations(
+    config: ServerConfig,
+) -> tuple[Path | str, Path, Path, tuple[Path, ...]]:
+    """(database path or URL, audit key, anchor, folders the key and anchor may not live in)."""
     key_path = config.audit_key or default_key_path()
-    anchor = config.audit_anchor or default_anchor_path(key_path, db)
     # the whole repository: whoever may publish a model folder must not reach the key either
-    return db, key_path, anchor, (config.repo, state_dir(config.repo), db.parent)
+    forbidden = (config.repo, state_dir(config.repo))
+    if config.audit_url is not None:
+        # PostgreSQL: one chain for every replica; each host anchors it next to its key
+        return (
+            config.audit_url,
+            key_path,
+            config.audit_anchor or default_anchor_path(key_path, config.audit_url),
+            forbidden,
+        )
+    db = config.resolved_audit_path
+    anchor = config.audit_anchor or default_anchor_path(key_path, db)
+    return db, key_path, anchor, (*forbidden, db.parent)
 
 
 def open_audit_log(config: ServerConfig) -> AuditLog:

@@ -29,6 +29,9 @@ class ServerConfig:
     jwt_leeway_s: float = 30.0
     api_keys: bool = True
     audit_path: Path | None = None
+    #: ``postgresql://`` audit log shared by replicas on several hosts (one chain); None keeps
+    #: SQLite at ``audit_path``.
+    audit_url: str | None = None
     #: Ed25519 key that MACs audit entries and signs the anchor; must lie outside the state
     #: folder. None: ``$MLTRUST_AUDIT_KEY`` or ``$XDG_CONFIG_HOME/mltrust/audit.key`` (created).
     audit_key: Path | None = None
@@ -83,6 +86,10 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be in (0, 3600] seconds")
         if self.max_connections < 1 or self.max_connections_per_client < 1:
             raise ConfigError("connection caps must be >= 1")
+        if self.audit_url is not None and not self.audit_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigError("the audit database URL must be postgresql://...")
         if self.replica is not None and not _REPLICA.match(self.replica):
             raise ConfigError("replica name: 1-64 letters, digits, '_', '.', ':', '-'")
         if self.inference_threads < 1:
