@@ -29,8 +29,9 @@ Design decisions, stated once:
   or shared by every worker and replica with ``--state redis://HOST:PORT/DB`` (atomic Lua
   scripts, one round trip per check; 503 while Redis is unreachable, never unlimited).
   ``/metrics`` and the extraction statistics stay per process (``replica`` label); the audit
-  log stays one chain because every worker appends under ``BEGIN IMMEDIATE`` after reading the
-  current head. See ``docs/shared-state.md``.
+  log stays one chain because every worker appends under ``BEGIN IMMEDIATE`` (SQLite) or an
+  advisory transaction lock (``--audit-db postgresql://``, replicas on several hosts) after
+  reading and verifying the current head. See ``docs/shared-state.md``.
 * **Audit durability**: a response is sent only after its audit entry is committed, fsynced
   and covered by the signed anchor (group commit); ``kill -9`` loses nothing acknowledged.
   Entries are MACed and the head signed with an audit key kept outside the state folder; the
