@@ -374,3 +374,40 @@ def test_two_servers_sharing_redis_hold_one_global_limit(onnx_repo, url, capsys)
     assert all(c[0] > 0 for c in counts.values())  # both replicas served
     # one shared bucket: within a few percent of R*T + burst, not 2x (one bucket per replica)
     assert 0.9 * expected <= admitted <= 1.05 * expected
+
+
+def test_an_extraction_block_on_one_replica_holds_on_the_other(tmp_path, url):
+    import numpy as np
+
+    repo = tmp_path / "repo"
+    policy = {
+        "extraction": {"mode": "block", "min_samples": 20, "block_s": 30},
+        "rate_limit": {"identity_rps": 10_000, "identity_burst": 10_000},
+    }
+    add_python_model(repo, "calc", "total", policy=policy)
+    one, app_one = make_server(repo, plugin_path=plugin_dir(tmp_path), state_url=url)
+    two, app_two = make_server(repo, plugin_path=plugin_dir(tmp_path), state_url=url)
+    key = new_key(repo, "mallory", [("calc", "infer")])
+    app_one.keys.refresh(max_age=0)
+    app_two.keys.refresh(max_age=0)
+    seed = np.array([5.0, 3.0, 1.5, 0.2])
+    walk = [list(seed + np.array([0.01 * (i // 3), 0, 0, 0.001 * (i % 3)])) for i in range(200)]
+    try:
+        assert (
+            two.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key).status_code
+            == 200
+        )
+        blocked = None
+        for row in walk:  # a grid walk: replica one's monitor alerts
+            r = one.post("/v2/models/calc/infer", json=infer_body([row]), headers=key)
+            if r.status_code == 429:
+                blocked = r
+                break
+        assert blocked is not None
+        # replica two never saw the walk, yet refuses the identity for the block's duration
+        r = two.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key)
+        assert r.status_code == 429 and 25 <= int(r.headers["retry-after"]) <= 30
+        assert audit_entries(repo)[-1]["reason"] == "extraction: blocked"
+    finally:
+        one.close()
+        two.close()
