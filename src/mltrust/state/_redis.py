@@ -214,7 +214,8 @@ class RedisState:
         import redis
 
         try:
-            return await asyncio.wait_for(script(keys=keys, args=args), self.timeout * 2)
+            # bounded by the socket and pool timeouts (no wait_for: a task per call costs)
+            return await script(keys=keys, args=args)
         except (redis.RedisError, OSError, TimeoutError) as exc:
             raise StateUnavailable(f"state server: {type(exc).__name__}") from None
 
