@@ -56,7 +56,8 @@ def main() -> int:
     args = parser.parse_args()
     prefix = "bench-" + secrets.token_hex(4)
     print(
-        f"{'back end':12} {'concurrency':>11} {'calls/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU us':>7}"
+        f"{'back end':12} {'concurrency':>11} {'calls/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'CPU us':>7}"
     )
     for name in ("in-process", "redis"):
         for conc in (1, 32):
