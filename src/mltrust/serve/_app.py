@@ -186,6 +186,7 @@ class MltrustServer:
                         "fields": {
                             "pid": os.getpid(),
                             "models": {n: m.ready for n, m in self.models.items()},
+                            "state": self.state.describe(),
                         }
                     },
                 )

@@ -73,7 +73,7 @@ class PgConnection:
             import psycopg  # noqa: F401
         except ImportError:
             raise ConfigError(
-                "a postgresql:// audit log needs psycopg", hint="pip install 'psycopg[binary]'"
+                "a postgresql:// audit log needs psycopg", hint="pip install 'mltrust[postgres]'"
             ) from None
         self._url = url
         self._sync = sync
