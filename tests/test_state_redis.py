@@ -339,7 +339,11 @@ def test_two_servers_sharing_redis_hold_one_global_limit(onnx_repo, url, capsys)
     key = _cli_key(onnx_repo, capsys)
     ports = [_free_port(), _free_port()]
     limits = ["--identity-rps", str(rps), "--identity-burst", str(burst), "--state", url]
-    procs = [_start(onnx_repo, p, *limits, "--audit-sync", "normal") for p in ports]
+    procs = [
+        _start(onnx_repo, p, *limits, "--audit-sync", "normal", "--metrics-public",
+               "--replica", f"r{i}")
+        for i, p in enumerate(ports)
+    ]  # fmt: skip
     counts: dict[int, list[int]] = {p: [0, 0] for p in ports}
     body = infer_body([ROW], name="X", datatype="FP32")
     headers = {"Authorization": f"Bearer {key}"}
@@ -362,6 +366,11 @@ def test_two_servers_sharing_redis_hold_one_global_limit(onnx_repo, url, capsys)
             t.start()
         for t in threads:
             t.join(timeout=60)
+        # each replica counts its own requests, labelled with its name
+        for i, p in enumerate(ports):
+            text = httpx.get(f"http://127.0.0.1:{p}/metrics", timeout=10).text
+            line = f'mltrust_requests_total{{replica="r{i}",model="iris-onnx",code="200"}}'
+            assert int(text.split(line)[1].split()[0]) == counts[p][0]
     finally:
         for p in procs:
             p.terminate()
