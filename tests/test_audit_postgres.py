@@ -167,6 +167,9 @@ def test_two_servers_on_one_postgres_log_every_acknowledged_request_kill_9(
     assert len(acked) > 20
     assert main(["audit", "verify", pg_url]) == 0
     assert "intact" in capsys.readouterr().out
+    checkpoint = tmp_path / "checkpoint.json"
+    assert main(["audit", "checkpoint", "export", pg_url, "-o", str(checkpoint)]) == 0
+    assert main(["audit", "verify", pg_url, "--no-anchor", "--checkpoint", str(checkpoint)]) == 0
     logged = {json.loads(t).get("request_id") for (t,) in _sql(pg_url, "SELECT entry FROM audit")}
     missing = [rid for rid in acked if rid not in logged]
     assert not missing, f"{len(missing)} acknowledged requests missing from the audit log"

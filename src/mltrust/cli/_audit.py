@@ -161,12 +161,12 @@ def checkpoint() -> None:
 
 
 @checkpoint.command("export")
-@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.argument("target", metavar="REPO|DB|URL")
 @_key_option
 @_anchor_option
 @output_option
 def checkpoint_export_cmd(
-    target: Path, key_file: Path | None, anchor: Path | None, output: str | None
+    target: str, key_file: Path | None, anchor: Path | None, output: str | None
 ) -> int:
     """Write the verified anchor (seq, hash, signature) as a checkpoint file.
 
@@ -175,13 +175,15 @@ def checkpoint_export_cmd(
     """
     from mltrust.report import write_output
     from mltrust.serve._audit import checkpoint_export
+    from mltrust.store._postgres import redact_url
 
-    db = _locate(target)
+    db = _locate_any(target)
     key, anchor_path = _key_and_anchor(db, key_file, anchor)
     signed = checkpoint_export(db, key=key, anchor=anchor_path)
-    doc = {"anchor": signed, "log": str(db.resolve()), "public_key": key.public_pem()}
+    where = redact_url(db) if isinstance(db, str) else str(db.resolve())
+    doc = {"anchor": signed, "log": where, "public_key": key.public_pem()}
     write_output(json.dumps(doc, indent=2, sort_keys=True) + "\n", output)
-    click.echo(f"checkpoint at seq {signed['seq']} of {db}", err=True)
+    click.echo(f"checkpoint at seq {signed['seq']} of {where}", err=True)
     return EXIT_CLEAN
 
 
