@@ -11,8 +11,8 @@ EXTRAS = {
     "numpy", "scipy", "sklearn", "pandas", "joblib", "torch", "starlette", "uvicorn", "jwt",
     "httpx", "httptools", "uvloop", "celpy", "cel", "common_expression_language", "bandit",
     "cyclonedx", "jsonschema", "matplotlib", "onnx", "onnxruntime", "h5py", "blake3",
-    "safetensors", "gguf", "model_signing", "mlflow", "kfp", "ray", "kubernetes", "psycopg", "redis",
-    "mkdocs", "skl2onnx",
+    "safetensors", "gguf", "model_signing", "mlflow", "kfp", "ray", "kubernetes", "psycopg",
+    "redis", "mkdocs", "skl2onnx",
 }  # fmt: skip
 
 
