@@ -15,6 +15,7 @@ MLServer 1.7.1 (+ mlserver-sklearn) runs in its own venv (.bench/venv-mlserver, 
 missing) with ``parallel_workers: 0`` and no authentication (it has none).
 
 Usage: python benchmarks/serve_bench.py [--duration 10] [--connections 32] [--threads 2]
+       [--mltrust-workers N] [--state redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
@@ -339,6 +340,7 @@ def bench_mltrust(wrk: str, model: Path, args: argparse.Namespace) -> dict[str, 
             str(port),
             "--workers",
             str(args.mltrust_workers),
+            *(["--state", args.state] if args.state else []),
             *extra,
         ],
         stdout=log,
@@ -388,6 +390,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mltrust-workers", type=int, default=1)
     parser.add_argument("--skip-mlserver", action="store_true")
+    parser.add_argument(
+        "--state",
+        default=None,
+        help="mltrust's shared state, e.g. redis://127.0.0.1:6379/0 (CPU of the Redis server "
+        "itself is not counted in CPU us/req)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
     args = parser.parse_args()
     wrk = ensure_wrk()

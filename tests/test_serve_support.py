@@ -171,6 +171,7 @@ class Client:
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.aclose())
+        self.loop.run_until_complete(self.app.aclose_state())
         self.loop.close()
         self.app.close()
 

@@ -12,7 +12,7 @@ EXTRAS = {
     "httpx", "httptools", "uvloop", "celpy", "cel", "common_expression_language", "bandit",
     "cyclonedx", "jsonschema", "matplotlib", "onnx", "onnxruntime", "h5py", "blake3",
     "safetensors", "gguf", "model_signing", "mlflow", "kfp", "ray", "kubernetes", "psycopg",
-    "mkdocs", "skl2onnx",
+    "redis", "mkdocs", "skl2onnx",
 }  # fmt: skip
 
 

@@ -17,6 +17,13 @@ from mltrust.errors import ConfigError, InputError
 __all__ = ["audit"]
 
 
+def _locate_any(target: str) -> Path | str:
+    """A ``postgresql://`` audit log as it is, else :func:`_locate` of the path."""
+    from mltrust.store._postgres import is_postgres_url
+
+    return target if is_postgres_url(target) else _locate(Path(target))
+
+
 def _locate(target: Path) -> Path:
     """The audit database of a repository folder, or the database path itself."""
     db = target / ".mltrust" / "audit.db" if target.is_dir() else target
@@ -25,7 +32,7 @@ def _locate(target: Path) -> Path:
     return db
 
 
-def _key_and_anchor(db: Path, key_file: Path | None, anchor: Path | None) -> tuple[Any, Path]:
+def _key_and_anchor(db: Path | str, key_file: Path | None, anchor: Path | None) -> tuple[Any, Path]:
     from mltrust.serve._audit import default_anchor_path, default_key_path, load_audit_key
 
     key_path = key_file or default_key_path()
@@ -90,7 +97,7 @@ def audit() -> None:
 
 
 @audit.command()
-@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.argument("target", metavar="REPO|DB|URL")
 @_key_option
 @_anchor_option
 @click.option(
@@ -106,7 +113,7 @@ def audit() -> None:
 )
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def verify(
-    target: Path,
+    target: str,
     key_file: Path | None,
     anchor: Path | None,
     checkpoint: Path | None,
@@ -119,8 +126,9 @@ def verify(
     tail was cut or the anchor is missing, 2 on error.
     """
     from mltrust.serve._audit import verify_chain
+    from mltrust.store._postgres import redact_url
 
-    db = _locate(target)
+    db = _locate_any(target)
     if no_anchor and checkpoint is None:
         raise ConfigError("--no-anchor needs --checkpoint: nothing else proves the log complete")
     key, anchor_path = _key_and_anchor(db, key_file, anchor)
@@ -135,8 +143,9 @@ def verify(
     else:
         state = "intact" if report.ok else "TAMPERED"
         head = report.anchor_seq if report.anchor_seq is not None else "none"
+        where = redact_url(db) if isinstance(db, str) else db
         click.echo(
-            f"{db}: {state}: {report.entries} entries, last seq {report.last_seq}, anchor {head}"
+            f"{where}: {state}: {report.entries} entries, last seq {report.last_seq}, anchor {head}"
             + (f", checkpoint {report.checkpoint_seq}" if report.checkpoint_seq is not None else "")
         )
         for p in report.problems:
@@ -152,12 +161,12 @@ def checkpoint() -> None:
 
 
 @checkpoint.command("export")
-@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.argument("target", metavar="REPO|DB|URL")
 @_key_option
 @_anchor_option
 @output_option
 def checkpoint_export_cmd(
-    target: Path, key_file: Path | None, anchor: Path | None, output: str | None
+    target: str, key_file: Path | None, anchor: Path | None, output: str | None
 ) -> int:
     """Write the verified anchor (seq, hash, signature) as a checkpoint file.
 
@@ -166,13 +175,15 @@ def checkpoint_export_cmd(
     """
     from mltrust.report import write_output
     from mltrust.serve._audit import checkpoint_export
+    from mltrust.store._postgres import redact_url
 
-    db = _locate(target)
+    db = _locate_any(target)
     key, anchor_path = _key_and_anchor(db, key_file, anchor)
     signed = checkpoint_export(db, key=key, anchor=anchor_path)
-    doc = {"anchor": signed, "log": str(db.resolve()), "public_key": key.public_pem()}
+    where = redact_url(db) if isinstance(db, str) else str(db.resolve())
+    doc = {"anchor": signed, "log": where, "public_key": key.public_pem()}
     write_output(json.dumps(doc, indent=2, sort_keys=True) + "\n", output)
-    click.echo(f"checkpoint at seq {signed['seq']} of {db}", err=True)
+    click.echo(f"checkpoint at seq {signed['seq']} of {where}", err=True)
     return EXIT_CLEAN
 
 

@@ -97,9 +97,10 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
 @click.option("--jwt-audience", default=None, help="Required JWT 'aud'.")
 @click.option(
     "--audit-db",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Audit log database [default: REPO/.mltrust/audit.db].",
+    metavar="PATH|URL",
+    help="Audit log: a SQLite file, or postgresql://USER@HOST:PORT/DB for one chain shared by "
+    "replicas on several hosts [default: REPO/.mltrust/audit.db].",
 )
 @click.option(
     "--audit-key",
@@ -191,6 +192,21 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     type=click.IntRange(1),
     help="Open connections per client address (503 above).",
 )
+@click.option(
+    "--state",
+    "state_url",
+    default=None,
+    metavar="URL",
+    help="Share rate limits, quotas and extraction blocks between workers and replicas: "
+    "redis://HOST:PORT/DB [default: in-process, per worker]. Fail closed: 503 while Redis "
+    "is unreachable.",
+)
+@click.option(
+    "--replica",
+    default=None,
+    metavar="NAME",
+    help="Label every metric series replica=NAME (with --workers N: NAME-<pid>).",
+)
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without authentication.")
 @click.option("--log-inputs", is_flag=True, help="Store raw inputs in the audit log.")
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
@@ -207,7 +223,7 @@ def run(
     jwks: Path | None,
     jwt_issuer: str | None,
     jwt_audience: str | None,
-    audit_db: Path | None,
+    audit_db: str | None,
     audit_key: Path | None,
     audit_anchor: Path | None,
     max_body: int,
@@ -222,6 +238,8 @@ def run(
     keep_alive: float,
     max_connections: int,
     max_connections_per_client: int,
+    state_url: str | None,
+    replica: str | None,
     metrics_public: bool,
     log_inputs: bool,
     ssl_certfile: str | None,
@@ -239,6 +257,7 @@ def run(
     keys, per_model = _trusted(trusted_key)
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    pg_audit = bool(audit_db) and str(audit_db).startswith(("postgresql://", "postgres://"))
     config = ServerConfig(
         repo=repo.resolve(),
         trusted_keys=tuple(k.resolve() for k in keys),
@@ -249,7 +268,8 @@ def run(
         jwks=jwks.resolve() if jwks else None,
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,
-        audit_path=audit_db.resolve() if audit_db else None,
+        audit_path=Path(audit_db).resolve() if audit_db and not pg_audit else None,
+        audit_url=audit_db if pg_audit else None,
         audit_key=audit_key.resolve() if audit_key else None,
         audit_anchor=audit_anchor.resolve() if audit_anchor else None,
         max_body_bytes=max_body,
@@ -266,6 +286,8 @@ def run(
         keep_alive_s=keep_alive,
         max_connections=max_connections,
         max_connections_per_client=max_connections_per_client,
+        state_url=state_url,
+        replica=replica,
     )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

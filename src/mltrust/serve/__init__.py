@@ -24,9 +24,14 @@ Design decisions, stated once:
 * **Connections** are bounded before any credential is read (header size/count, header and body
   read time, keep-alive, connections in total and per address: 431/408/503), see :mod:`._net`.
 * **Limits count work**: rate limits and quotas count rows (and optionally bytes).
-* **State per process**: with ``--workers N`` rate limits, quotas, the extraction monitor and
-  ``/metrics`` are per worker (a limit of R allows up to N*R); the audit log stays one chain
-  because every worker appends under ``BEGIN IMMEDIATE`` after reading the current head.
+* **Shared state** (:mod:`mltrust.state`): rate limits, quotas and extraction blocks are
+  in-process by default -- per worker, so with ``--workers N`` a limit of R allows up to N*R --
+  or shared by every worker and replica with ``--state redis://HOST:PORT/DB`` (atomic Lua
+  scripts, one round trip per check; 503 while Redis is unreachable, never unlimited).
+  ``/metrics`` and the extraction statistics stay per process (``replica`` label); the audit
+  log stays one chain because every worker appends under ``BEGIN IMMEDIATE`` (SQLite) or an
+  advisory transaction lock (``--audit-db postgresql://``, replicas on several hosts) after
+  reading and verifying the current head. See ``docs/shared-state.md``.
 * **Audit durability**: a response is sent only after its audit entry is committed, fsynced
   and covered by the signed anchor (group commit); ``kill -9`` loses nothing acknowledged.
   Entries are MACed and the head signed with an audit key kept outside the state folder; the

@@ -8,6 +8,7 @@ respond. Every decision is audited before the client hears about it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -43,9 +44,9 @@ from mltrust.serve._keys import KeyStore, load_or_create_secret, state_dir
 from mltrust.serve._logging import log
 from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
-from mltrust.serve._ratelimit import Quota, TokenBuckets
 from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
 from mltrust.serve._validation import ValidationFailed
+from mltrust.state import Limit, StateUnavailable, open_state
 
 __all__ = ["MltrustServer", "app_from_env", "create_app"]
 
@@ -143,10 +144,11 @@ class MltrustServer:
                 ),
             )
         )
-        self.metrics = Metrics()
+        self.metrics = Metrics(replica=config.replica)
         self.stats: dict[str, list[int]] = {}
-        self.buckets = TokenBuckets()
-        self.quota = Quota()
+        # rate limits, quotas, extraction blocks: in-process or shared (--state redis://...);
+        # an unreachable server stops the start, a later outage answers 503 (fail closed)
+        self.state = open_state(config.state_url, check=True)
         self.executor = ThreadPoolExecutor(
             max_workers=config.inference_threads, thread_name_prefix="mltrust-infer"
         )
@@ -184,14 +186,23 @@ class MltrustServer:
                         "fields": {
                             "pid": os.getpid(),
                             "models": {n: m.ready for n, m in self.models.items()},
+                            "state": self.state.describe(),
                         }
                     },
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.aclose_state()
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def aclose_state(self) -> None:
+        """Close the state back end's connections (on the loop that opened them)."""
+        try:
+            await self.state.aclose()
+        except Exception:  # noqa: BLE001 - shutting down: log, go on flushing the audit log
+            log.exception("closing the state back end failed")
 
     def close(self) -> None:
         """Flush the audit log and stop the inference pool (in-flight requests drained first)."""
@@ -303,7 +314,17 @@ class MltrustServer:
         await self._send(send, status, body, extra_headers)
 
     # -- routing -------------------------------------------------------------------------------
-    def _identity(self, scope: Scope, entry: dict[str, Any]) -> Identity:
+    async def _limits(self, limits: list[Limit], *, charge: bool) -> tuple[int, float]:
+        """Check or charge limits in one call to the state back end; 503 when it is down."""
+        try:
+            if charge:
+                return await self.state.charge(limits)
+            return await self.state.check(limits)
+        except StateUnavailable as exc:
+            log.error("state back end unavailable", extra={"fields": {"error": str(exc)}})
+            raise _Reject(503, "state unavailable") from None
+
+    async def _identity(self, scope: Scope, entry: dict[str, Any]) -> Identity:
         authorization = api_key = None
         for k, v in scope["headers"]:
             if k == b"authorization":
@@ -318,7 +339,8 @@ class MltrustServer:
             peer = client[0] if client else "-"
             entry["peer"] = peer
             rate = self.config.auth_failure_rps
-            wait = self.buckets.take(("auth-failures", peer), rate, 2 * rate)
+            limit = Limit.bucket(("auth-failures", peer), rate, 2 * rate)
+            _, wait = await self._limits([limit], charge=True)
             if wait:
                 raise _Reject(429, "auth failures: rate limit", retry_after=wait) from None
             raise _Reject(401, f"unauthenticated: {exc.reason}") from None
@@ -332,7 +354,7 @@ class MltrustServer:
         # parts[0] == "" for absolute paths
         if len(parts) < 2 or parts[1] not in ("v2", "metrics"):
             raise _Reject(404, "no such route")
-        identity = self._identity(scope, entry)
+        identity = await self._identity(scope, entry)
         if parts[1] == "metrics":
             if len(parts) != 2:
                 raise _Reject(404, "no such route")
@@ -525,64 +547,63 @@ class MltrustServer:
         )
         return rps, burst, policy
 
-    def _admit(self, identity: Identity, model: ServedModel) -> None:
-        """Before the body is read: refuse an identity that is in debt, over quota or blocked."""
+    def _request_limits(
+        self, identity: Identity, model: ServedModel, rows: int, nbytes: int
+    ) -> list[tuple[Limit, str]]:
+        """The limits one request is held to, in order, each with its refusal reason.
+
+        Keys start with what they count, so an identity can never share a key of another kind
+        (an identity named ``model`` does not drain the model-wide bucket).
+        """
         rps, burst, policy = self._rates(model)
         rl = policy.rate_limit
-        wait = self.buckets.peek((identity.name, model.name), rps, burst)
-        if wait:
-            raise _Reject(429, "rate limit: identity", retry_after=wait)
-        wait = self.buckets.peek(("model", model.name), rl.model_rps, rl.model_burst)
-        if wait:
-            raise _Reject(429, "rate limit: model", retry_after=wait)
+        cost = float(max(rows, 1))
+        who = (identity.name, model.name)
+        limits = [
+            (Limit.bucket(("identity", *who), rps, burst, cost), "rate limit: identity"),
+            (
+                Limit.bucket(("model", model.name), rl.model_rps, rl.model_burst, cost),
+                "rate limit: model",
+            ),
+        ]
         if rl.identity_bytes_per_s:
-            wait = self.buckets.peek(
-                ("bytes", identity.name, model.name),
-                rl.identity_bytes_per_s,
-                rl.identity_bytes_per_s,
-            )
-            if wait:
-                raise _Reject(429, "rate limit: bytes", retry_after=wait)
+            bps = rl.identity_bytes_per_s
+            limits.append((Limit.bucket(("bytes", *who), bps, bps, nbytes), "rate limit: bytes"))
         if policy.quota.requests:
-            wait = self.quota.peek(
-                (identity.name, model.name), policy.quota.requests, policy.quota.window_s
+            limits.append(
+                (
+                    Limit.quota(
+                        ("quota", *who), policy.quota.requests, policy.quota.window_s, cost
+                    ),
+                    "quota exhausted",
+                )
             )
-            if wait:
-                raise _Reject(429, "quota exhausted", retry_after=wait)
+        return limits
+
+    async def _admit(self, identity: Identity, model: ServedModel) -> None:
+        """Before the body is read: refuse an identity that is in debt, over quota or blocked.
+
+        One call to the state back end (one round trip with Redis) for every limit.
+        """
+        limits = self._request_limits(identity, model, 1, 0)
+        if model.extraction is not None and model.extraction.settings.mode == "block":
+            # a block another replica's monitor set (shared state); this one's is checked below
+            key = ("extraction", identity.name, model.name)
+            limits.append((Limit.blocked(key), "extraction: blocked"))
+        index, wait = await self._limits([lim for lim, _ in limits], charge=False)
+        if wait:
+            raise _Reject(429, limits[index][1], retry_after=wait)
         if model.extraction is not None:
             wait = model.extraction.blocked(identity.name)
             if wait:
                 raise _Reject(429, "extraction: blocked", retry_after=wait)
 
-    def _charge(self, identity: Identity, model: ServedModel, rows: int, nbytes: int) -> None:
+    async def _charge(self, identity: Identity, model: ServedModel, rows: int, nbytes: int) -> None:
         """Once the rows are known: charge one token per row (and per byte where limited)."""
-        rps, burst, policy = self._rates(model)
-        rl = policy.rate_limit
-        cost = float(max(rows, 1))
-        wait = self.buckets.take((identity.name, model.name), rps, burst, cost=cost)
+        limits = self._request_limits(identity, model, rows, nbytes)
+        index, wait = await self._limits([lim for lim, _ in limits], charge=True)
         if wait:
-            raise _Reject(429, "rate limit: identity", retry_after=wait)
-        wait = self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst, cost=cost)
-        if wait:
-            raise _Reject(429, "rate limit: model", retry_after=wait)
-        if rl.identity_bytes_per_s:
-            wait = self.buckets.take(
-                ("bytes", identity.name, model.name),
-                rl.identity_bytes_per_s,
-                rl.identity_bytes_per_s,
-                cost=float(nbytes),
-            )
-            if wait:
-                raise _Reject(429, "rate limit: bytes", retry_after=wait)
-        if policy.quota.requests:
-            wait = self.quota.take(
-                (identity.name, model.name),
-                policy.quota.requests,
-                policy.quota.window_s,
-                cost=cost,
-            )
-            if wait:
-                raise _Reject(429, "quota exhausted", retry_after=wait)
+            raise _Reject(429, limits[index][1], retry_after=wait)
 
     async def _infer(
         self,
@@ -592,7 +613,7 @@ class MltrustServer:
         model: ServedModel,
         entry: dict[str, Any],
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
-        self._admit(identity, model)
+        await self._admit(identity, model)
         raw = await self._read_body(scope, receive)
         header_len = _binary_header_length(scope, len(raw))
         binary = None
@@ -644,7 +665,7 @@ class MltrustServer:
             shown = exc.detail if admin else str(exc)
             raise _Reject(422, f"validation: {exc.detail}", body=_dumps({"error": shown})) from None
         entry["rows"] = rows
-        self._charge(identity, model, rows, len(raw))
+        await self._charge(identity, model, rows, len(raw))
         outputs = model.outputs
         if request.requested_outputs is not None:
             unknown = [o for o in request.requested_outputs if o not in model.output_names]
@@ -715,6 +736,14 @@ class MltrustServer:
                 entry["extraction_alert"] = True
                 if model.extraction.settings.mode == "block":
                     entry["detector_scores"] = scores
+                    # other replicas refuse this identity for as long as this one does
+                    try:
+                        await self.state.block(
+                            ("extraction", identity.name, model.name),
+                            model.extraction.settings.block_s,
+                        )
+                    except StateUnavailable:
+                        raise _Reject(503, "state unavailable") from None
                     raise _Reject(
                         429,
                         "extraction: alert",
@@ -762,13 +791,24 @@ class MltrustServer:
         return encoded
 
 
-def audit_locations(config: ServerConfig) -> tuple[Path, Path, Path, tuple[Path, ...]]:
-    """(database, audit key, anchor, folders the key and anchor may not live in)."""
-    db = config.resolved_audit_path
+def audit_locations(
+    config: ServerConfig,
+) -> tuple[Path | str, Path, Path, tuple[Path, ...]]:
+    """(database path or URL, audit key, anchor, folders the key and anchor may not live in)."""
     key_path = config.audit_key or default_key_path()
-    anchor = config.audit_anchor or default_anchor_path(key_path, db)
     # the whole repository: whoever may publish a model folder must not reach the key either
-    return db, key_path, anchor, (config.repo, state_dir(config.repo), db.parent)
+    forbidden = (config.repo, state_dir(config.repo))
+    if config.audit_url is not None:
+        # PostgreSQL: one chain for every replica; each host anchors it next to its key
+        return (
+            config.audit_url,
+            key_path,
+            config.audit_anchor or default_anchor_path(key_path, config.audit_url),
+            forbidden,
+        )
+    db = config.resolved_audit_path
+    anchor = config.audit_anchor or default_anchor_path(key_path, db)
+    return db, key_path, anchor, (*forbidden, db.parent)
 
 
 def open_audit_log(config: ServerConfig) -> AuditLog:
@@ -794,4 +834,7 @@ def app_from_env() -> MltrustServer:
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise RuntimeError(f"{CONFIG_ENV} is not set")
-    return create_app(ServerConfig.from_json(text))
+    config = ServerConfig.from_json(text)
+    # several workers behind one port: each worker's series carry its own replica label
+    name = f"{config.replica or 'worker'}-{os.getpid()}"
+    return create_app(dataclasses.replace(config, replica=name))

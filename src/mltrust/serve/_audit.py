@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrust.errors import ConfigError, InputError, VerificationError
+from mltrust.store._postgres import PgConnection, is_postgres_url, redact_url
 
 __all__ = [
     "GENESIS",
@@ -199,9 +200,11 @@ def default_key_path() -> Path:
     return Path(base) / "mltrust" / "audit.key"
 
 
-def default_anchor_path(key_path: Path, db: Path) -> Path:
-    """The anchor of ``db``: next to the key, named after the database's resolved path."""
-    name = hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:24]
+def default_anchor_path(key_path: Path, db: Path | str) -> Path:
+    """The anchor of ``db``: next to the key, named after the database's resolved path (or
+    its PostgreSQL URL without the password)."""
+    ident = redact_url(db) if isinstance(db, str) else str(db.resolve())
+    name = hashlib.sha256(ident.encode()).hexdigest()[:24]
     return key_path.resolve().parent / "audit-anchors" / f"{name}.json"
 
 
@@ -296,9 +299,14 @@ def _read_json(path: Path) -> tuple[bytes | None, Any]:
 
 
 # -- the log --------------------------------------------------------------------------------------
-def _connect(path: Path, sync: str = "full") -> sqlite3.Connection:
+def _connect(path: Path | str, sync: str = "full") -> Any:
+    """SQLite (a path) or PostgreSQL (``postgresql://`` URL: replicas on several hosts share one
+    chain; see :mod:`mltrust.store._postgres`). The chain logic below is the same for both."""
     if sync not in SYNC_MODES:
         raise ValueError(f"audit sync mode must be one of {SYNC_MODES}")
+    if is_postgres_url(path):
+        return PgConnection(str(path), sync=sync)
+    path = Path(path)
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={sync.upper()}")
@@ -322,7 +330,7 @@ class AuditLog:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         key: AuditKey,
         anchor: Path,
@@ -331,14 +339,17 @@ class AuditLog:
     ) -> None:
         if key.private is None or key.mac_key is None:
             raise ConfigError("the audit log needs the audit private key")
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if is_postgres_url(path):
+            self.path: Path | str = redact_url(str(path))
+        else:
+            self.path = Path(path)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.anchor_path = Path(anchor)
         self.anchor_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._key = key
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._db = _connect(self.path, sync)
+        self._db = _connect(path, sync)
         self._anchor_seen: tuple[bytes, int, str] | None = None
         self._head: tuple[int, str] | None = None
         self._commits = 0
@@ -521,7 +532,7 @@ class AuditLog:
         if self._commits % 256 == 0:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError:  # (PostgreSQL: PRAGMA is a no-op)
                 pass  # busy: the next round (or another worker) checkpoints
 
     def _write(self, batch: list[tuple[dict[str, Any], Callable[..., None]]]) -> list[int]:
@@ -613,12 +624,26 @@ def _open_readonly(path: Path) -> sqlite3.Connection:
     return db
 
 
-def iter_entries(path: Path) -> Iterator[tuple[int, str, str, str]]:
+def iter_entries(path: Path | str) -> Iterator[tuple[int, str, str, str]]:
     for seq, text, prev, digest, _mac in _iter_rows(path):
         yield seq, text, prev, digest
 
 
-def _iter_rows(path: Path) -> Iterator[tuple[int, str, str, str, str | None]]:
+def _iter_rows(path: Path | str) -> Iterator[tuple[int, str, str, str, str | None]]:
+    if is_postgres_url(path):
+        pg = PgConnection(str(path), read_only=True)
+        try:
+            yield from pg.stream(
+                "SELECT seq, entry, prev_hash, entry_hash, mac FROM audit ORDER BY seq"
+            )
+        except Exception as exc:  # noqa: BLE001 - psycopg errors: not an audit database
+            raise InputError(
+                f"{redact_url(str(path))}: not an audit database: {type(exc).__name__}"
+            ) from None
+        finally:
+            pg.close()
+        return
+    path = Path(path)
     db = _open_readonly(path)
     try:
         columns = {row[1] for row in db.execute("PRAGMA table_info(audit)")}
@@ -635,7 +660,7 @@ def _iter_rows(path: Path) -> Iterator[tuple[int, str, str, str, str | None]]:
 
 
 def verify_chain(
-    path: Path,
+    path: Path | str,
     *,
     key: AuditKey,
     anchor: Path | None,
@@ -723,7 +748,7 @@ def verify_chain(
     return report
 
 
-def checkpoint_export(path: Path, *, key: AuditKey, anchor: Path) -> dict[str, Any]:
+def checkpoint_export(path: Path | str, *, key: AuditKey, anchor: Path) -> dict[str, Any]:
     """The signed anchor of a log that verifies, to be kept outside this host."""
     report = verify_chain(path, key=key, anchor=anchor)
     if not report.ok:

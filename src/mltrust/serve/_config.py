@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from mltrust.errors import ConfigError
 
 __all__ = ["ServerConfig"]
+
+_REPLICA = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,9 @@ class ServerConfig:
     jwt_leeway_s: float = 30.0
     api_keys: bool = True
     audit_path: Path | None = None
+    #: ``postgresql://`` audit log shared by replicas on several hosts (one chain); None keeps
+    #: SQLite at ``audit_path``.
+    audit_url: str | None = None
     #: Ed25519 key that MACs audit entries and signs the anchor; must lie outside the state
     #: folder. None: ``$MLTRUST_AUDIT_KEY`` or ``$XDG_CONFIG_HOME/mltrust/audit.key`` (created).
     audit_key: Path | None = None
@@ -58,6 +64,12 @@ class ServerConfig:
     max_connections: int = 1000
     #: Open connections per client address (503 above).
     max_connections_per_client: int = 64
+    #: Where rate limits, quotas and extraction blocks live: None in this process (per
+    #: worker), or ``redis://HOST:PORT/DB`` shared by every worker and replica (mltrust.state).
+    state_url: str | None = None
+    #: ``replica`` label on every metric series (None: none; with ``--workers N`` each worker
+    #: adds ``-<pid>``, see serve/_metrics.py).
+    replica: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -74,6 +86,12 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be in (0, 3600] seconds")
         if self.max_connections < 1 or self.max_connections_per_client < 1:
             raise ConfigError("connection caps must be >= 1")
+        if self.audit_url is not None and not self.audit_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigError("the audit database URL must be postgresql://...")
+        if self.replica is not None and not _REPLICA.match(self.replica):
+            raise ConfigError("replica name: 1-64 letters, digits, '_', '.', ':', '-'")
         if self.inference_threads < 1:
             raise ConfigError("inference threads must be >= 1")
         if self.jwks is not None and (not self.jwt_issuer or not self.jwt_audience):
