@@ -78,6 +78,7 @@ def test_text_html_and_pngs_show_threat_model_and_share_a_file_mode(capsys, svc_
     from mltrust.robust import html_report, write_pngs
 
     ds = load_dataset(str(svc_csv / "data.csv"))
+    # mltrust: ignore[MLT-CODE-001] loads a model this test fixture saved a moment ago
     model = joblib.load(svc_csv / "svc.joblib")
     rep = evaluate_robustness(model, ds.X, ds.y, [0.1], attack="pgd", steps=10, restarts=1)
     assert rep.threat["steps"] == 10 and rep.threat["restarts"] == 1
