@@ -129,3 +129,32 @@ def test_yaml_loader_is_resolved(source: str, flagged: bool) -> None:
 def test_own_yaml_helper_is_not_flagged() -> None:
     src = Path(__file__).resolve().parents[1] / "src" / "mltrust" / "advisories" / "_yaml.py"
     assert [h for h in analyse_source(src.read_text()) if h.rule.id == "MLT-CODE-003"] == []
+
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("rel", "content"),
+    [
+        ("requirements.txt", "jinja2==2.10\n"),  # a vulnerable pin
+        ("deploy.py", 'TOKEN = "ghp_' + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + '"\n'),
+        ("serve.py", "import pickle\nfrom flask import request\npickle.loads(request.data)\n"),
+    ],
+)
+def test_repository_policy_fails_a_planted_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rel: str, content: str
+) -> None:
+    """The repository's own profile and waivers still stop real problems (issue 20)."""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "requirements.txt").write_text("numpy==2.1.0\n")
+    (project / "app.py").write_text("print('ok')\n")
+    db = subset_db(tmp_path / "adv", ("jinja2", "numpy"))
+    args = ["check", str(project), "--db", str(db), "--db-max-age", "0", "--no-store",
+            "--profile", str(_REPO / "mltrust-policy.yaml"),
+            "--waivers", str(_REPO / "mltrust-waivers.yaml")]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    (project / rel).write_text(content)
+    assert main(args) == 1
