@@ -75,6 +75,7 @@ __all__ = [
     "GIT_IGNORES",
     "HASH_ALGORITHMS",
     "MLTRUST_FILES",
+    "OWN_FILES",
     "FileChangedError",
     "FileEntry",
     "HashProgress",
@@ -100,6 +101,9 @@ MLTRUST_FILES: tuple[str, ...] = (
     ".mltrust/evidence.db-wal",
     ".mltrust/evidence.db-shm",
 )
+#: Names only ever ignored as an exact regular file (never as a folder prefix): mltrust's own
+#: files and the default signature file name.
+OWN_FILES: frozenset[str] = frozenset((*MLTRUST_FILES, "model.sig"))
 #: Paths ignored in every folder manifest we sign (recorded in the signed payload).
 DEFAULT_IGNORES: tuple[str, ...] = (*GIT_IGNORES, *MLTRUST_FILES)
 HASH_ALGORITHMS: tuple[str, ...] = ("sha256", "blake3")
@@ -349,15 +353,32 @@ class FileChangedError(InputError):
 
 
 def _list_files(
-    root: Path, ignore: Sequence[str], allow_symlinks: bool, max_files: int
+    root: Path,
+    ignore: Sequence[str],
+    allow_symlinks: bool,
+    max_files: int,
+    exact: Collection[str] = (),
 ) -> list[_Listed]:
-    """Every regular file under root that is not ignored, from the one walker's report."""
+    """Every regular file under root that is not ignored, from the one walker's report.
+
+    Two kinds of ignore entry: a user's ``--ignore`` entry names a file or a folder (matched
+    by path prefix); mltrust's own files (:data:`MLTRUST_FILES`, ``model.sig``, and the
+    ``exact`` names a caller adds: the signature and state files it writes) are left out only
+    when the entry at exactly that relative path is a *regular file*. A folder, link or FIFO
+    with one of those names, and anything under it, is listed like any other entry (an extra
+    file, or an error), so a name mltrust reserves cannot hide content.
+    """
     real_root = os.path.realpath(root)
     found: list[_Listed] = []
     ignored = frozenset(ignore)
+    exact_names = frozenset(exact) | (ignored & OWN_FILES)
+    prefixes = ignored - exact_names
     for item in iter_walk(root, max_files=max_files):
         rel = item.rel
-        if ignored and is_ignored(rel, ignored):
+        # The entry type is checked before an exact name is honoured.
+        if rel in exact_names and isinstance(item, Entry):
+            continue
+        if prefixes and is_ignored(rel, prefixes):
             continue
         if "\n" in rel or "\0" in rel:
             raise InputError(f"file name with a control character: {rel!r}")
@@ -664,14 +685,18 @@ def build_manifest(
     progress: HashProgress | None = None,
     limits: Limits | None = None,
     executor: Executor | None = None,
+    exact_ignore: Sequence[str] = (),
 ) -> Manifest:
     """Hash a model folder (or one file) into a :class:`Manifest`.
 
     ``ignore`` holds relative paths (a file or a folder, matched by path prefix); the defaults
     (``.git*`` and the exact files mltrust writes, :data:`DEFAULT_IGNORES`) are added unless
-    ``default_ignores`` is false. ``reuse`` is the manifest of a previously *verified*
-    signature: a file whose size, inode, mtime_ns and ctime_ns are unchanged keeps its
-    recorded digests instead of being re-read (``--reuse``).
+    ``default_ignores`` is false. Entries of :data:`OWN_FILES` and of ``exact_ignore`` (the
+    caller's own signature/state files; not recorded in the manifest) match only a regular
+    file at exactly that path, never a folder, link or special file.
+    ``reuse`` is the manifest of a previously *verified* signature: a file whose size, inode,
+    mtime_ns and ctime_ns are unchanged keeps its recorded digests instead of being re-read
+    (``--reuse``).
     ``progress`` is told the bytes to hash, then each block hashed (from the hashing threads).
     ``executor`` hashes the byte ranges elsewhere (``sign --ray``); the listing stays here.
     """
@@ -705,7 +730,8 @@ def build_manifest(
     elif stat.S_ISDIR(st.st_mode):
         norm_ignore = normalize_ignore([*(DEFAULT_IGNORES if default_ignores else ()), *ignore])
         max_files = (limits or _LIMITS).max_model_files
-        listing = _list_files(root, norm_ignore, allow_symlinks, max_files)
+        exact = normalize_ignore(exact_ignore) if exact_ignore else ()
+        listing = _list_files(root, norm_ignore, allow_symlinks, max_files, exact)
         single = False
     else:
         raise InputError(f"not a regular file or folder: {root}")

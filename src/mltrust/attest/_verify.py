@@ -751,17 +751,20 @@ def verify(
     is_file = root.is_file()
     expected = _expected_manifest(statement, file_name=root.name if is_file else None)
     ignore: list[str] = []
+    exact: list[str] = []
     if not is_file:
         # mltrust's own files are left out unless the signer covered them (another signer
-        # may have hashed a folder that already held them).
+        # may have hashed a folder that already held them). They, the signature and the
+        # state file are left out only as regular files at exactly their path
+        # (build_manifest's exact rule): a folder or link with such a name is an extra.
         signed_names = {f.name for f in expected.manifest.files}
         ignore = [*expected.manifest.ignore, *(f for f in MLTRUST_FILES if f not in signed_names)]
         for own in (sig_path, Path(state) if state is not None else None):
             rel = _relative_inside(own, root) if own is not None else None
             if rel is not None:
-                ignore.append(rel)
+                exact.append(rel)
                 if own is not sig_path:
-                    ignore.append(rel + ".lock")
+                    exact.append(rel + ".lock")
     try:
         actual = build_manifest(
             root,
@@ -772,6 +775,7 @@ def verify(
             default_ignores=False,
             progress=progress,
             limits=lim,
+            exact_ignore=exact,
         )
     except SymlinkError as exc:
         raise VerificationError(

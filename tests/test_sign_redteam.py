@@ -1,0 +1,106 @@
+"""Red-team regressions for signing, verification and serve admission (attacks 01-10).
+
+Each test is named after the attack it replays; the fixtures are built here from raw bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mltrust.attest import generate_keypair, sign, verify
+from mltrust.errors import Error, VerificationError
+
+EVIL_PICKLE = b"cos\nsystem\n(S'echo pwned'\ntR."
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    kp = generate_keypair(tmp_path_factory.mktemp("keys") / "k", passphrase=None)
+    return {"key": kp.private_path, "pub": kp.public_path}
+
+
+def _model(root: Path, name: str = "mymodel") -> Path:
+    model = root / name
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"\0" * 1024)
+    (model / "config.json").write_text('{"a": 1}')
+    return model
+
+
+# --- 01: a folder/link/FIFO named like one of mltrust's own files --------------------------
+
+OWN_NAMES = (
+    ".mltrust/evidence.db",
+    ".mltrust/evidence.db-journal",
+    ".mltrust/evidence.db-wal",
+    ".mltrust/evidence.db-shm",
+    ".mltrust/attestations/scan.bundle.json",
+    ".mltrust/attestations/provenance.bundle.json",
+)
+
+
+@pytest.mark.parametrize("own", OWN_NAMES)
+def test_own_file_name_as_folder_hides_nothing(
+    tmp_path: Path, keys: dict[str, Path], own: str
+) -> None:
+    model = _model(tmp_path)
+    sign(model, key=keys["key"], version=1)
+    verify(model, key=keys["pub"], name="mymodel")
+    evil = model / own
+    (evil / "pkg").mkdir(parents=True)
+    (evil / "payload.pkl").write_bytes(EVIL_PICKLE)
+    (evil / "pkg" / "__init__.py").write_text("import os\n")
+    with pytest.raises(VerificationError) as info:
+        verify(model, key=keys["pub"], name="mymodel", version=1)
+    assert any(f"{own}/payload.pkl" in d for d in info.value.differences)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_own_file_name_as_link_or_fifo_is_refused(
+    tmp_path: Path, keys: dict[str, Path], kind: str
+) -> None:
+    model = _model(tmp_path)
+    sign(model, key=keys["key"], version=1)
+    target = model / ".mltrust" / "evidence.db-wal"
+    target.parent.mkdir()
+    if kind == "symlink":
+        os.symlink("/etc/passwd", target)
+    else:
+        os.mkfifo(target)
+    with pytest.raises(Error):
+        verify(model, key=keys["pub"], name="mymodel", version=1)
+
+
+def test_own_file_as_regular_file_is_still_left_out(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = _model(tmp_path)
+    sign(model, key=keys["key"], version=1)
+    (model / ".mltrust").mkdir()
+    (model / ".mltrust" / "evidence.db").write_bytes(b"SQLite format 3\0")
+    assert set(verify(model, key=keys["pub"], name="mymodel").files) == {
+        "weights.bin",
+        "config.json",
+    }
+
+
+def test_signature_name_as_folder_is_signed_not_hidden(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """At sign time too: a folder at an exact own name is content, not something to skip."""
+    model = _model(tmp_path)
+    (model / ".mltrust" / "evidence.db").mkdir(parents=True)
+    (model / ".mltrust" / "evidence.db" / "hidden.pkl").write_bytes(EVIL_PICKLE)
+    sign(model, key=keys["key"], version=1)
+    files = verify(model, key=keys["pub"], name="mymodel").files
+    assert ".mltrust/evidence.db/hidden.pkl" in files
+
+
+def test_user_ignore_folder_keeps_folder_semantics(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = _model(tmp_path)
+    (model / "scratch").mkdir()
+    (model / "scratch" / "a.txt").write_text("x")
+    sign(model, key=keys["key"], version=1, ignore=["scratch"])
+    (model / "scratch" / "b.txt").write_text("y")
+    assert "scratch/b.txt" not in verify(model, key=keys["pub"], name="mymodel").files
