@@ -104,3 +104,67 @@ def test_user_ignore_folder_keeps_folder_semantics(tmp_path: Path, keys: dict[st
     sign(model, key=keys["key"], version=1, ignore=["scratch"])
     (model / "scratch" / "b.txt").write_text("y")
     assert "scratch/b.txt" not in verify(model, key=keys["pub"], name="mymodel").files
+
+
+# --- 09: attest scan signs a verdict about bytes it did not scan --------------------------
+
+
+def test_attest_scan_swap_during_scan_signs_nothing(
+    tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    import mltrust.scan._engine as engine
+    from mltrust.attest import attest_scan, attestation_path
+    from mltrust.attest._manifest import FileChangedError
+
+    model = tmp_path / "clf"
+    model.mkdir()
+    benign = pickle.dumps({"weights": [0.0, 1.0]}, protocol=2)
+    (model / "model.pkl").write_bytes(EVIL_PICKLE)
+    real = engine.scan_paths
+
+    def racing(targets: object, *a: object, **kw: object) -> object:
+        (model / "model.pkl").write_bytes(benign)  # the scanner sees a benign pickle
+        try:
+            return real(targets, *a, **kw)  # type: ignore[arg-type]
+        finally:
+            (model / "model.pkl").write_bytes(EVIL_PICKLE)  # and the evil one is back
+
+    monkeypatch.setattr(engine, "scan_paths", racing)
+    with pytest.raises(FileChangedError):
+        attest_scan(model, key=keys["key"])
+    assert not attestation_path(model, "scan").exists()
+
+
+def test_attest_scan_left_swapped_signs_nothing(
+    tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A same-content rewrite after hashing (new ctime) is refused too: the file was touched."""
+    import mltrust.scan._engine as engine
+    from mltrust.attest import attest_scan
+    from mltrust.attest._manifest import FileChangedError
+
+    model = tmp_path / "clf"
+    model.mkdir()
+    (model / "model.bin").write_bytes(b"\1" * 64)
+    real = engine.scan_paths
+
+    def touching(targets: object, *a: object, **kw: object) -> object:
+        out = real(targets, *a, **kw)  # type: ignore[arg-type]
+        os.utime(model / "model.bin", ns=(1, 1))
+        return out
+
+    monkeypatch.setattr(engine, "scan_paths", touching)
+    with pytest.raises(FileChangedError):
+        attest_scan(model, key=keys["key"])
+
+
+def test_attest_scan_unchanged_model_still_attests(tmp_path: Path, keys: dict[str, Path]) -> None:
+    from mltrust.attest import attest_scan
+
+    model = _model(tmp_path)
+    sign(model, key=keys["key"], version=1)
+    attest_scan(model, key=keys["key"])
+    v = verify(model, key=keys["pub"], name="mymodel", attestations=True)
+    assert len(v.attestations) == 1
