@@ -168,3 +168,154 @@ def test_attest_scan_unchanged_model_still_attests(tmp_path: Path, keys: dict[st
     attest_scan(model, key=keys["key"])
     v = verify(model, key=keys["pub"], name="mymodel", attestations=True)
     assert len(v.attestations) == 1
+
+
+# --- serve admission: 03, 04, 10, detector references, BLAKE3/sharded ----------------------
+
+
+def _serve_model(
+    root: Path,
+    keys: dict[str, Path],
+    *,
+    name: str = "fraud",
+    version: int = 3,
+    policy: dict[str, object] | None = None,
+    artifact: bytes | None = None,
+    **sign_kw: object,
+) -> Path:
+    import io
+    import json
+
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    folder = root / name
+    folder.mkdir(parents=True)
+    if artifact is None:
+        X = np.array([[0.0, 0], [1, 1], [0, 1], [1, 0]])
+        buf = io.BytesIO()
+        joblib.dump(LogisticRegression().fit(X, [0, 1, 1, 0]), buf)
+        artifact = buf.getvalue()
+    (folder / "model.joblib").write_bytes(artifact)
+    doc: dict[str, object] = {
+        "name": name,
+        "version": str(version),
+        "runtime": "sklearn",
+        "uri": "model.joblib",
+    }
+    if policy:
+        doc["policy"] = policy
+    (folder / "mltrust-model.json").write_text(json.dumps(doc))
+    sign(folder, key=keys["key"], model_name=name, version=version, **sign_kw)  # type: ignore[arg-type]
+    return folder
+
+
+def test_serve_settings_swapped_back_before_verify_are_not_used(
+    tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """04: unsigned settings parsed, the signed ones put back before the signature check."""
+    import json
+
+    from mltrust.serve import _repository as R
+
+    folder = _serve_model(tmp_path / "repo", keys)
+    settings = folder / "mltrust-model.json"
+    signed_bytes = settings.read_bytes()
+    evil = dict(json.loads(signed_bytes), policy={"max_batch_rows": 10_000_000})
+    settings.write_text(json.dumps(evil))
+    real = R._verify_signature
+
+    def racing(s: object, o: object) -> object:
+        settings.write_bytes(signed_bytes)  # the verifier sees the signed settings
+        return real(s, o)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(R, "_verify_signature", racing)
+    m = R.admit_model(folder, R.AdmissionOptions(trusted_keys=(keys["pub"],)))
+    assert not m.ready
+    assert m.reason is not None and "settings file" in m.reason
+    # control: the same folder, untouched, is admitted with its signed settings
+    monkeypatch.setattr(R, "_verify_signature", real)
+    ok = R.admit_model(folder, R.AdmissionOptions(trusted_keys=(keys["pub"],)))
+    assert ok.ready, ok.reason
+    assert ok.settings is not None and ok.settings.policy.max_batch_rows != 10_000_000
+
+
+def test_serve_detector_reference_swapped_after_verify_is_refused(
+    tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """04 (detector data): a reference file changed after verification is not used."""
+    import numpy as np
+
+    from mltrust.serve import _repository as R
+
+    policy: dict[str, object] = {
+        "detectors": [{"type": "mahalanobis", "reference": "reference.npy"}]
+    }
+    folder = _serve_model(tmp_path / "repo", keys, policy=policy)
+    np.save(folder / "reference.npy", np.random.default_rng(0).normal(size=(50, 2)))
+    sign(folder, key=keys["key"], model_name="fraud", version=3)  # re-signed with the data
+    opts = R.AdmissionOptions(trusted_keys=(keys["pub"],))
+    assert R.admit_model(folder, opts).ready
+    real = R._check_profile
+
+    def swap(s: object, o: object) -> None:
+        np.save(folder / "reference.npy", np.full((50, 2), 1e6))  # after verification
+        real(s, o)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(R, "_check_profile", swap)
+    m = R.admit_model(folder, opts)
+    assert not m.ready and m.reason is not None and "not the signed file" in m.reason
+
+
+def test_serve_scan_gate_judges_the_admitted_artifact_bytes(
+    tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch, canary: Path
+) -> None:
+    """10: a benign artifact swapped in only while the folder scan runs does not pass."""
+    import pickle
+
+    import mltrust.scan as scan_pkg
+    from mltrust.serve import _repository as R
+
+    evil = pickle.dumps(_Touch(str(canary)), protocol=2)
+    folder = _serve_model(tmp_path / "repo", keys, artifact=evil)  # a compromised signer
+    real = scan_pkg.scan_paths
+
+    def racing(targets: object, *a: object, **kw: object) -> object:
+        art = folder / "model.joblib"
+        art.write_bytes(pickle.dumps({"benign": 1}))
+        try:
+            return real(targets, *a, **kw)  # type: ignore[arg-type]
+        finally:
+            art.write_bytes(evil)
+
+    monkeypatch.setattr(scan_pkg, "scan_paths", racing)
+    m = R.admit_model(folder, R.AdmissionOptions(trusted_keys=(keys["pub"],)))
+    assert not m.ready and m.reason is not None and m.reason.startswith("scan failed")
+    assert not canary.exists()
+
+
+class _Touch:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.path}",))
+
+
+@pytest.mark.parametrize(
+    "how", [{"hash_algorithm": "blake3"}, {"shard_size": 100}], ids=["blake3", "sharded"]
+)
+def test_serve_admits_blake3_and_sharded_signatures(
+    tmp_path: Path, keys: dict[str, Path], how: dict[str, object]
+) -> None:
+    """Serve compares digests with the algorithm the signed manifest used (not a SHA-256)."""
+    if how.get("hash_algorithm") == "blake3":
+        pytest.importorskip("blake3")
+    from mltrust.serve import _repository as R
+
+    folder = _serve_model(tmp_path / "repo", keys, **how)  # type: ignore[arg-type]
+    m = R.admit_model(folder, R.AdmissionOptions(trusted_keys=(keys["pub"],)))
+    assert m.ready, m.reason
+    (folder / "model.joblib").write_bytes(b"\0" + (folder / "model.joblib").read_bytes()[1:])
+    assert not R.admit_model(folder, R.AdmissionOptions(trusted_keys=(keys["pub"],))).ready

@@ -82,6 +82,7 @@ __all__ = [
     "Manifest",
     "SymlinkError",
     "build_manifest",
+    "digest_bytes",
     "expand_ignore",
     "hash_jobs",
 ]
@@ -254,6 +255,27 @@ def _shard_ranges(size: int, shard_size: int | None) -> list[tuple[int, int]]:
     if size == 0:
         return [(0, 0)]
     return [(start, min(start + shard_size, size)) for start in range(0, size, shard_size)]
+
+
+def digest_bytes(data: bytes | memoryview, hash_algorithm: str, shard_size: int | None) -> str:
+    """The digest a manifest records for a file holding ``data`` (:attr:`FileEntry.digest`):
+    the hex digest of the bytes, or for sharded manifests the SHA-256 of the shard digests."""
+    if hash_algorithm not in HASH_ALGORITHMS:
+        raise ConfigError(f"unknown hash algorithm {hash_algorithm!r}")
+    view = memoryview(data).cast("B")
+
+    def one(part: memoryview) -> str:
+        if hash_algorithm == "sha256":
+            return hashlib.sha256(part).hexdigest()
+        import blake3
+
+        out: str = blake3.blake3(part).hexdigest()
+        return out
+
+    digests = [one(view[a:b]) for a, b in _shard_ranges(len(view), shard_size)]
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256(b"".join(bytes.fromhex(d) for d in digests)).hexdigest()
 
 
 _GLOB_CHARS = frozenset("*?[")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -70,6 +71,7 @@ from mltrust.attest._manifest import (
     SymlinkError,
     algorithm_name,
     build_manifest,
+    digest_bytes,
     normalize_ignore,
     sort_key,
 )
@@ -141,6 +143,20 @@ class VerifiedModel:
     compat_digest: str = ""
     signature_path: Path | None = None
     identity: str | None = None
+    #: How ``files`` digests were computed (the signed manifest's settings).
+    hash_algorithm: str = "sha256"
+    shard_size: int | None = None
+
+    def matches(self, rel: str, data: bytes | memoryview) -> bool:
+        """Whether ``data`` are exactly the verified bytes of file ``rel`` (a relative POSIX
+        path; the file's own name for a single-file model), with the signed algorithm.
+        False when ``rel`` is not covered by the signature."""
+        signed = self.files.get(rel)
+        if signed is None:
+            return False
+        return hmac.compare_digest(
+            digest_bytes(data, self.hash_algorithm, self.shard_size), signed
+        )
 
 
 def _pinned(key: KeySpec | Sequence[KeySpec] | None) -> list[PublicKey]:
@@ -838,6 +854,8 @@ def verify(
         compat_digest=expected.compat_digest,
         signature_path=sig_path,
         identity=identity,
+        hash_algorithm=expected.manifest.hash_algorithm,
+        shard_size=expected.manifest.shard_size,
     )
 
 
