@@ -319,3 +319,54 @@ def test_serve_admits_blake3_and_sharded_signatures(
     assert m.ready, m.reason
     (folder / "model.joblib").write_bytes(b"\0" + (folder / "model.joblib").read_bytes()[1:])
     assert not R.admit_model(folder, R.AdmissionOptions(trusted_keys=(keys["pub"],))).ready
+
+
+# --- 03: serve admission rollback protection -----------------------------------------------
+
+
+def test_serve_rollback_to_older_signed_release_is_refused(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    import shutil
+
+    from mltrust.serve import _repository as R
+
+    old = _serve_model(tmp_path / "old", keys, version=1)
+    new = _serve_model(tmp_path / "new", keys, version=2)
+    repo = tmp_path / "repo"
+    opts = R.AdmissionOptions(trusted_keys=(keys["pub"],), state=tmp_path / "admitted.json")
+    shutil.copytree(new, repo / "fraud")
+    assert R.load_repository(repo, opts)["fraud"].ready
+    shutil.rmtree(repo / "fraud")
+    shutil.copytree(old, repo / "fraud")  # the withdrawn release put back
+    m = R.load_repository(repo, opts)["fraud"]
+    assert not m.ready and m.reason is not None and "signature invalid" in m.reason
+    # without memory, a minimum version refuses it too
+    floor = R.AdmissionOptions(trusted_keys=(keys["pub"],), min_versions=(("fraud", 2),))
+    assert not R.admit_model(repo / "fraud", floor).ready
+    assert R.admit_model(new, floor).ready
+
+
+def test_serve_state_inside_repository_is_refused(tmp_path: Path, keys: dict[str, Path]) -> None:
+    from mltrust.errors import ConfigError
+    from mltrust.serve import _repository as R
+
+    _serve_model(tmp_path / "repo", keys)
+    opts = R.AdmissionOptions(
+        trusted_keys=(keys["pub"],), state=tmp_path / "repo" / ".mltrust" / "state.json"
+    )
+    with pytest.raises(ConfigError, match="inside the model repository"):
+        R.load_repository(tmp_path / "repo", opts)
+
+
+def test_serve_cli_rollback_options_reach_admission(tmp_path: Path) -> None:
+    from mltrust.cli._serve import _min_versions
+    from mltrust.errors import ConfigError
+    from mltrust.serve._config import ServerConfig
+
+    assert _min_versions(("fraud=2", "iris=10")) == (("fraud", 2), ("iris", 10))
+    with pytest.raises(ConfigError):
+        _min_versions(("fraud=two",))
+    cfg = ServerConfig(repo=tmp_path, state=tmp_path / "s.json", min_versions=(("fraud", 2),))
+    back = ServerConfig.from_json(cfg.to_json())  # what worker processes receive
+    assert back.state == tmp_path / "s.json" and back.min_versions == (("fraud", 2),)

@@ -296,6 +296,11 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
 def load_repository(repo: Path, options: AdmissionOptions) -> dict[str, ServedModel]:
     if not repo.is_dir():
         raise ConfigError(f"{repo}: model repository is not a folder")
+    if options.state is not None and repo.resolve() in options.state.resolve().parents:
+        raise ConfigError(
+            f"the admission state file {options.state} lies inside the model repository",
+            hint="keep --state outside REPO: an uploader must not be able to reset it",
+        )
     if options.allow_unsigned:
         log.warning(
             "--allow-unsigned: models are served WITHOUT signature verification (development only)"
