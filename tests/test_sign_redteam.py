@@ -370,3 +370,34 @@ def test_serve_cli_rollback_options_reach_admission(tmp_path: Path) -> None:
     cfg = ServerConfig(repo=tmp_path, state=tmp_path / "s.json", min_versions=(("fraud", 2),))
     back = ServerConfig.from_json(cfg.to_json())  # what worker processes receive
     assert back.state == tmp_path / "s.json" and back.min_versions == (("fraud", 2),)
+
+
+# --- 06: an unsigned .git/ in a verified folder (git runs code from it) -------------------
+
+
+def test_unsigned_git_config_in_verified_folder_is_warned(
+    tmp_path: Path, keys: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mltrust.cli._main import EXIT_CLEAN, main
+
+    model = _model(tmp_path, "bert")
+    sign(model, key=keys["key"], version=1)
+    (model / ".git").mkdir()
+    (model / ".git" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/x; false\n")
+    v = verify(model, key=keys["pub"], name="bert", version=1)  # by design: not covered
+    assert v.uncovered_git == (".git",)
+    capsys.readouterr()
+    assert main(["verify", str(model), "--key", str(keys["pub"]), "--no-progress"]) == EXIT_CLEAN
+    err = capsys.readouterr().err
+    assert "warning: .git is present but not covered by the signature" in err
+
+
+def test_git_folder_covered_with_include_git(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = _model(tmp_path, "bert")
+    (model / ".git").mkdir()
+    (model / ".git" / "config").write_text("[core]\n")
+    sign(model, key=keys["key"], version=1, include_git=True)
+    assert verify(model, key=keys["pub"], name="bert").uncovered_git == ()
+    (model / ".git" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/x; false\n")
+    with pytest.raises(VerificationError):
+        verify(model, key=keys["pub"], name="bert")

@@ -143,6 +143,10 @@ class VerifiedModel:
     compat_digest: str = ""
     signature_path: Path | None = None
     identity: str | None = None
+    #: ``.git*`` paths (``.git``, ``.github``, ...) present in the folder that the signature
+    #: leaves out (signed ``ignore_paths``): not verified, and git runs code from ``.git``
+    #: (hooks, ``core.fsmonitor``). Sign with ``--include-git`` to cover them.
+    uncovered_git: tuple[str, ...] = ()
     #: How ``files`` digests were computed (the signed manifest's settings).
     hash_algorithm: str = "sha256"
     shard_size: int | None = None
@@ -154,9 +158,7 @@ class VerifiedModel:
         signed = self.files.get(rel)
         if signed is None:
             return False
-        return hmac.compare_digest(
-            digest_bytes(data, self.hash_algorithm, self.shard_size), signed
-        )
+        return hmac.compare_digest(digest_bytes(data, self.hash_algorithm, self.shard_size), signed)
 
 
 def _pinned(key: KeySpec | Sequence[KeySpec] | None) -> list[PublicKey]:
@@ -856,7 +858,17 @@ def verify(
         identity=identity,
         hash_algorithm=expected.manifest.hash_algorithm,
         shard_size=expected.manifest.shard_size,
+        uncovered_git=_uncovered_git(root, expected.manifest.ignore) if not is_file else (),
     )
+
+
+def _uncovered_git(root: Path, ignore: Sequence[str]) -> tuple[str, ...]:
+    """Signed ``ignore_paths`` under a ``.git*`` name that exist in the folder (lstat)."""
+    out = []
+    for rel in ignore:
+        if rel.split("/", 1)[0].startswith(".git") and os.path.lexists(root / rel):
+            out.append(rel)
+    return tuple(sorted(out))
 
 
 def verify_bundle_bytes(
