@@ -401,3 +401,26 @@ def test_git_folder_covered_with_include_git(tmp_path: Path, keys: dict[str, Pat
     (model / ".git" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/x; false\n")
     with pytest.raises(VerificationError):
         verify(model, key=keys["pub"], name="bert")
+
+
+# --- worth noting: an attestation of another kind under a kind's name ---------------------
+
+
+def test_provenance_statement_passed_off_as_scan_attestation_is_refused(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    from mltrust.attest import attest_provenance, attestation_path
+
+    model = _model(tmp_path)
+    sign(model, key=keys["key"], version=1)
+    attest_provenance(
+        model,
+        key=keys["key"],
+        datasets=[],
+        code_commit=None,
+        params={},
+        output=attestation_path(model, "scan"),  # a provenance bundle at the scan name
+    )
+    with pytest.raises(VerificationError) as info:
+        verify(model, key=keys["pub"], name="mymodel", attestations=True)
+    assert any("not https://mltrust.dev/scan/v1" in d for d in info.value.differences)

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from mltrust.attest._bundle import STATEMENT_TYPE
 from mltrust.attest._keys import PrivateKey, fingerprint
-from mltrust.attest._manifest import MLTRUST_FILES, Manifest, build_manifest, expand_ignore
+from mltrust.attest._manifest import (
+    ATTESTATION_PREDICATES,
+    MLTRUST_FILES,
+    Manifest,
+    build_manifest,
+    expand_ignore,
+)
 from mltrust.attest._sign import (
     SIGNATURE_NAME,
     format_time,
@@ -42,8 +48,8 @@ __all__ = [
     "scan_statement",
 ]
 
-SCAN_PREDICATE = "https://mltrust.dev/scan/v1"
-PROVENANCE_PREDICATE = "https://slsa.dev/provenance/v1"
+SCAN_PREDICATE = ATTESTATION_PREDICATES["scan"]
+PROVENANCE_PREDICATE = ATTESTATION_PREDICATES["provenance"]
 TRAINING_BUILD_TYPE = "https://mltrust.dev/training/v1"
 DEFAULT_BUILDER = "https://mltrust.dev/builders/local"
 #: A full git commit id: SHA-1 (40 hex) or SHA-256 (64 hex). An abbreviated id is ambiguous

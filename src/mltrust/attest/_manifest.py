@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTESTATION_KINDS",
+    "ATTESTATION_PREDICATES",
     "DEFAULT_IGNORES",
     "GIT_IGNORES",
     "HASH_ALGORITHMS",
@@ -92,6 +93,11 @@ __all__ = [
 GIT_IGNORES: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
 #: Kinds of attestation mltrust writes beside a model (``attest scan|provenance``).
 ATTESTATION_KINDS: tuple[str, ...] = ("scan", "provenance")
+#: The predicate type each kind of attestation bundle must hold (``<kind>.bundle.json``).
+ATTESTATION_PREDICATES: dict[str, str] = {
+    "scan": "https://mltrust.dev/scan/v1",
+    "provenance": "https://slsa.dev/provenance/v1",
+}
 #: The exact files mltrust itself writes inside a model folder after signing it: attestation
 #: bundles and the default evidence store. Only these are left out of a folder's manifest by
 #: every signer and verifier; any other file under ``.mltrust/`` is part of the model.

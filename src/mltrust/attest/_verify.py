@@ -63,6 +63,7 @@ from mltrust.attest._keys import (
 )
 from mltrust.attest._manifest import (
     ATTESTATION_KINDS,
+    ATTESTATION_PREDICATES,
     HASH_ALGORITHMS,
     MLTRUST_FILES,
     FileEntry,
@@ -633,6 +634,12 @@ def verify_attestation(
     ptype = statement.get("predicateType")
     if not isinstance(ptype, str):
         raise VerificationError(f"attestation {bundle_path.name} has no predicateType")
+    # A bundle at a kind's name must hold that kind (no provenance passed off as a scan).
+    for kind, expected_type in ATTESTATION_PREDICATES.items():
+        if bundle_path.name.endswith(f"{kind}.bundle.json") and ptype != expected_type:
+            raise VerificationError(
+                f"attestation {bundle_path.name} holds a {ptype} statement, not {expected_type}"
+            )
     return VerifiedAttestation(
         path=bundle_path, predicate_type=ptype, key_fingerprint=fp, statement=statement
     )
