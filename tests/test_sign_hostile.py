@@ -217,7 +217,9 @@ def test_attestation_symlinked_to_dev_zero_fails(tmp_path: Path, keys: dict[str,
     folder = model / ".mltrust" / "attestations"
     folder.mkdir(parents=True)
     (folder / "scan.bundle.json").symlink_to("/dev/zero")
-    with pytest.raises(VerificationError, match="did not verify") as err:
+    # A link at an attestation's exact name is not one of mltrust's files (those are regular
+    # files only): the folder comparison refuses it before any attestation is read.
+    with pytest.raises(VerificationError) as err:
         verify(model, key=keys["pub"], attestations=True)
     assert "symbolic link" in err.value.differences[0]
 

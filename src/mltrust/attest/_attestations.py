@@ -8,6 +8,7 @@ Each attestation is an in-toto Statement v1 whose subject is the model's mltrust
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from mltrust.attest._bundle import STATEMENT_TYPE
 from mltrust.attest._keys import PrivateKey, fingerprint
-from mltrust.attest._manifest import MLTRUST_FILES, Manifest, build_manifest, expand_ignore
+from mltrust.attest._manifest import (
+    ATTESTATION_PREDICATES,
+    MLTRUST_FILES,
+    Manifest,
+    build_manifest,
+    expand_ignore,
+)
 from mltrust.attest._sign import (
     SIGNATURE_NAME,
     format_time,
@@ -41,8 +48,8 @@ __all__ = [
     "scan_statement",
 ]
 
-SCAN_PREDICATE = "https://mltrust.dev/scan/v1"
-PROVENANCE_PREDICATE = "https://slsa.dev/provenance/v1"
+SCAN_PREDICATE = ATTESTATION_PREDICATES["scan"]
+PROVENANCE_PREDICATE = ATTESTATION_PREDICATES["provenance"]
 TRAINING_BUILD_TYPE = "https://mltrust.dev/training/v1"
 DEFAULT_BUILDER = "https://mltrust.dev/builders/local"
 #: A full git commit id: SHA-1 (40 hex) or SHA-256 (64 hex). An abbreviated id is ambiguous
@@ -87,13 +94,68 @@ def _relative_paths(report: dict[str, Any], root: Path) -> dict[str, Any]:
     return report
 
 
+def _bind_scan_to_manifest(root: Path, manifest: Manifest, results: Sequence[Any]) -> None:
+    """Refuse unless the bytes the scanner judged are the bytes the manifest hashed.
+
+    The scanner computes the SHA-256 of the very buffer it scanned; each must equal the
+    manifest's digest for that file. Then every file must still be the one hashed (inode,
+    size, mtime, ctime unchanged), so no write or rename happened between hashing and the end
+    of the scan. A swap made only while the scanner reads (then undone) gives the scanner's
+    buffer another digest; a swap left in place fails the stat check. Not covered: an edit
+    through a shared writable mapping, which changes no timestamp (docs/signing.md).
+    """
+    from mltrust.attest._manifest import FileChangedError
+
+    if manifest.shard_size is not None or manifest.hash_algorithm != "sha256":
+        raise ConfigError("a scan attestation needs an unsharded SHA-256 manifest")
+    by_name = manifest.by_name()
+    base = root.parent if manifest.single_file else root
+    seen: set[str] = set()
+    for r in results:
+        rel = Path(r.path).resolve().relative_to(base.resolve()).as_posix()
+        entry = by_name.get(rel)
+        if entry is None:
+            raise FileChangedError(f"the scanner read {rel}, which the manifest does not hold")
+        if r.sha256 is None and r.findings:
+            pass  # not read whole (too large, unreadable): its findings say so and stand
+        elif r.sha256 != entry.digests[0]:
+            raise FileChangedError(
+                f"{rel} changed between hashing and scanning; nothing was attested"
+            )
+        seen.add(rel)
+    missing = set(by_name) - seen
+    if missing:
+        raise FileChangedError(f"{sorted(missing)[0]} was hashed but not scanned")
+    for entry in manifest.files:
+        p = root if manifest.single_file else root / entry.name
+        try:
+            st = os.stat(p, follow_symlinks=False)
+        except OSError as exc:
+            raise FileChangedError(f"{entry.name} vanished during the scan: {exc}") from None
+        if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (
+            entry.ino,
+            entry.size,
+            entry.mtime_ns,
+            entry.ctime_ns,
+        ):
+            raise FileChangedError(
+                f"{entry.name} changed between hashing and scanning; nothing was attested"
+            )
+
+
 def scan_statement(path: str | Path, manifest: Manifest) -> dict[str, Any]:
-    """Scan the model's files (those in its manifest) and wrap the report in a statement."""
+    """Scan the model's files (those in its manifest) and wrap the report in a statement.
+
+    The scanned bytes are bound to the manifest (:func:`_bind_scan_to_manifest`): the
+    attestation's subject is the digest of exactly what was scanned, or nothing is signed.
+    """
+    from mltrust.config import ScanConfig
     from mltrust.scan._engine import scan_paths
 
     root = Path(path)
     targets = [root] if manifest.single_file else [root / f.name for f in manifest.files]
-    report = scan_paths(targets)
+    report = scan_paths(targets, ScanConfig(digest=True))
+    _bind_scan_to_manifest(root, manifest, report.files)
     doc = _relative_paths(report.to_dict(), root)
     predicate = {
         "scanner": doc.get("tool", {}),

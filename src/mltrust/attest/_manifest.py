@@ -71,16 +71,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTESTATION_KINDS",
+    "ATTESTATION_PREDICATES",
     "DEFAULT_IGNORES",
     "GIT_IGNORES",
     "HASH_ALGORITHMS",
     "MLTRUST_FILES",
+    "OWN_FILES",
     "FileChangedError",
     "FileEntry",
     "HashProgress",
     "Manifest",
     "SymlinkError",
     "build_manifest",
+    "digest_bytes",
     "expand_ignore",
     "hash_jobs",
 ]
@@ -90,6 +93,11 @@ __all__ = [
 GIT_IGNORES: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
 #: Kinds of attestation mltrust writes beside a model (``attest scan|provenance``).
 ATTESTATION_KINDS: tuple[str, ...] = ("scan", "provenance")
+#: The predicate type each kind of attestation bundle must hold (``<kind>.bundle.json``).
+ATTESTATION_PREDICATES: dict[str, str] = {
+    "scan": "https://mltrust.dev/scan/v1",
+    "provenance": "https://slsa.dev/provenance/v1",
+}
 #: The exact files mltrust itself writes inside a model folder after signing it: attestation
 #: bundles and the default evidence store. Only these are left out of a folder's manifest by
 #: every signer and verifier; any other file under ``.mltrust/`` is part of the model.
@@ -100,6 +108,9 @@ MLTRUST_FILES: tuple[str, ...] = (
     ".mltrust/evidence.db-wal",
     ".mltrust/evidence.db-shm",
 )
+#: Names only ever ignored as an exact regular file (never as a folder prefix): mltrust's own
+#: files and the default signature file name.
+OWN_FILES: frozenset[str] = frozenset((*MLTRUST_FILES, "model.sig"))
 #: Paths ignored in every folder manifest we sign (recorded in the signed payload).
 DEFAULT_IGNORES: tuple[str, ...] = (*GIT_IGNORES, *MLTRUST_FILES)
 HASH_ALGORITHMS: tuple[str, ...] = ("sha256", "blake3")
@@ -252,6 +263,27 @@ def _shard_ranges(size: int, shard_size: int | None) -> list[tuple[int, int]]:
     return [(start, min(start + shard_size, size)) for start in range(0, size, shard_size)]
 
 
+def digest_bytes(data: bytes | memoryview, hash_algorithm: str, shard_size: int | None) -> str:
+    """The digest a manifest records for a file holding ``data`` (:attr:`FileEntry.digest`):
+    the hex digest of the bytes, or for sharded manifests the SHA-256 of the shard digests."""
+    if hash_algorithm not in HASH_ALGORITHMS:
+        raise ConfigError(f"unknown hash algorithm {hash_algorithm!r}")
+    view = memoryview(data).cast("B")
+
+    def one(part: memoryview) -> str:
+        if hash_algorithm == "sha256":
+            return hashlib.sha256(part).hexdigest()
+        import blake3
+
+        out: str = blake3.blake3(part).hexdigest()
+        return out
+
+    digests = [one(view[a:b]) for a, b in _shard_ranges(len(view), shard_size)]
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256(b"".join(bytes.fromhex(d) for d in digests)).hexdigest()
+
+
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -349,15 +381,32 @@ class FileChangedError(InputError):
 
 
 def _list_files(
-    root: Path, ignore: Sequence[str], allow_symlinks: bool, max_files: int
+    root: Path,
+    ignore: Sequence[str],
+    allow_symlinks: bool,
+    max_files: int,
+    exact: Collection[str] = (),
 ) -> list[_Listed]:
-    """Every regular file under root that is not ignored, from the one walker's report."""
+    """Every regular file under root that is not ignored, from the one walker's report.
+
+    Two kinds of ignore entry: a user's ``--ignore`` entry names a file or a folder (matched
+    by path prefix); mltrust's own files (:data:`MLTRUST_FILES`, ``model.sig``, and the
+    ``exact`` names a caller adds: the signature and state files it writes) are left out only
+    when the entry at exactly that relative path is a *regular file*. A folder, link or FIFO
+    with one of those names, and anything under it, is listed like any other entry (an extra
+    file, or an error), so a name mltrust reserves cannot hide content.
+    """
     real_root = os.path.realpath(root)
     found: list[_Listed] = []
     ignored = frozenset(ignore)
+    exact_names = frozenset(exact) | (ignored & OWN_FILES)
+    prefixes = ignored - exact_names
     for item in iter_walk(root, max_files=max_files):
         rel = item.rel
-        if ignored and is_ignored(rel, ignored):
+        # The entry type is checked before an exact name is honoured.
+        if rel in exact_names and isinstance(item, Entry):
+            continue
+        if prefixes and is_ignored(rel, prefixes):
             continue
         if "\n" in rel or "\0" in rel:
             raise InputError(f"file name with a control character: {rel!r}")
@@ -664,14 +713,18 @@ def build_manifest(
     progress: HashProgress | None = None,
     limits: Limits | None = None,
     executor: Executor | None = None,
+    exact_ignore: Sequence[str] = (),
 ) -> Manifest:
     """Hash a model folder (or one file) into a :class:`Manifest`.
 
     ``ignore`` holds relative paths (a file or a folder, matched by path prefix); the defaults
     (``.git*`` and the exact files mltrust writes, :data:`DEFAULT_IGNORES`) are added unless
-    ``default_ignores`` is false. ``reuse`` is the manifest of a previously *verified*
-    signature: a file whose size, inode, mtime_ns and ctime_ns are unchanged keeps its
-    recorded digests instead of being re-read (``--reuse``).
+    ``default_ignores`` is false. Entries of :data:`OWN_FILES` and of ``exact_ignore`` (the
+    caller's own signature/state files; not recorded in the manifest) match only a regular
+    file at exactly that path, never a folder, link or special file.
+    ``reuse`` is the manifest of a previously *verified* signature: a file whose size, inode,
+    mtime_ns and ctime_ns are unchanged keeps its recorded digests instead of being re-read
+    (``--reuse``).
     ``progress`` is told the bytes to hash, then each block hashed (from the hashing threads).
     ``executor`` hashes the byte ranges elsewhere (``sign --ray``); the listing stays here.
     """
@@ -705,7 +758,8 @@ def build_manifest(
     elif stat.S_ISDIR(st.st_mode):
         norm_ignore = normalize_ignore([*(DEFAULT_IGNORES if default_ignores else ()), *ignore])
         max_files = (limits or _LIMITS).max_model_files
-        listing = _list_files(root, norm_ignore, allow_symlinks, max_files)
+        exact = normalize_ignore(exact_ignore) if exact_ignore else ()
+        listing = _list_files(root, norm_ignore, allow_symlinks, max_files, exact)
         single = False
     else:
         raise InputError(f"not a regular file or folder: {root}")

@@ -208,10 +208,12 @@ def sign(
     private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
     out = Path(output) if output is not None else default_signature_path(root)
     extra_ignore = expand_ignore(root, ignore)
+    own: list[str] = []
     if root.is_dir():
         rel = _relative_inside(out, root)
         if rel is not None:
             extra_ignore.append(rel)
+            own.append(rel)
     previous: Manifest | None = None
     if reuse is not None:
         from mltrust.attest._verify import trusted_manifest_from_bundle
@@ -236,6 +238,7 @@ def sign(
         progress=progress,
         limits=limits,
         executor=executor,
+        exact_ignore=own,
     )
     name = model_name or manifest.name
     statement = manifest_statement(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -62,6 +63,7 @@ from mltrust.attest._keys import (
 )
 from mltrust.attest._manifest import (
     ATTESTATION_KINDS,
+    ATTESTATION_PREDICATES,
     HASH_ALGORITHMS,
     MLTRUST_FILES,
     FileEntry,
@@ -70,6 +72,7 @@ from mltrust.attest._manifest import (
     SymlinkError,
     algorithm_name,
     build_manifest,
+    digest_bytes,
     normalize_ignore,
     sort_key,
 )
@@ -141,6 +144,22 @@ class VerifiedModel:
     compat_digest: str = ""
     signature_path: Path | None = None
     identity: str | None = None
+    #: ``.git*`` paths (``.git``, ``.github``, ...) present in the folder that the signature
+    #: leaves out (signed ``ignore_paths``): not verified, and git runs code from ``.git``
+    #: (hooks, ``core.fsmonitor``). Sign with ``--include-git`` to cover them.
+    uncovered_git: tuple[str, ...] = ()
+    #: How ``files`` digests were computed (the signed manifest's settings).
+    hash_algorithm: str = "sha256"
+    shard_size: int | None = None
+
+    def matches(self, rel: str, data: bytes | memoryview) -> bool:
+        """Whether ``data`` are exactly the verified bytes of file ``rel`` (a relative POSIX
+        path; the file's own name for a single-file model), with the signed algorithm.
+        False when ``rel`` is not covered by the signature."""
+        signed = self.files.get(rel)
+        if signed is None:
+            return False
+        return hmac.compare_digest(digest_bytes(data, self.hash_algorithm, self.shard_size), signed)
 
 
 def _pinned(key: KeySpec | Sequence[KeySpec] | None) -> list[PublicKey]:
@@ -615,6 +634,12 @@ def verify_attestation(
     ptype = statement.get("predicateType")
     if not isinstance(ptype, str):
         raise VerificationError(f"attestation {bundle_path.name} has no predicateType")
+    # A bundle at a kind's name must hold that kind (no provenance passed off as a scan).
+    for kind, expected_type in ATTESTATION_PREDICATES.items():
+        if bundle_path.name.endswith(f"{kind}.bundle.json") and ptype != expected_type:
+            raise VerificationError(
+                f"attestation {bundle_path.name} holds a {ptype} statement, not {expected_type}"
+            )
     return VerifiedAttestation(
         path=bundle_path, predicate_type=ptype, key_fingerprint=fp, statement=statement
     )
@@ -751,17 +776,20 @@ def verify(
     is_file = root.is_file()
     expected = _expected_manifest(statement, file_name=root.name if is_file else None)
     ignore: list[str] = []
+    exact: list[str] = []
     if not is_file:
         # mltrust's own files are left out unless the signer covered them (another signer
-        # may have hashed a folder that already held them).
+        # may have hashed a folder that already held them). They, the signature and the
+        # state file are left out only as regular files at exactly their path
+        # (build_manifest's exact rule): a folder or link with such a name is an extra.
         signed_names = {f.name for f in expected.manifest.files}
         ignore = [*expected.manifest.ignore, *(f for f in MLTRUST_FILES if f not in signed_names)]
         for own in (sig_path, Path(state) if state is not None else None):
             rel = _relative_inside(own, root) if own is not None else None
             if rel is not None:
-                ignore.append(rel)
+                exact.append(rel)
                 if own is not sig_path:
-                    ignore.append(rel + ".lock")
+                    exact.append(rel + ".lock")
     try:
         actual = build_manifest(
             root,
@@ -772,6 +800,7 @@ def verify(
             default_ignores=False,
             progress=progress,
             limits=lim,
+            exact_ignore=exact,
         )
     except SymlinkError as exc:
         raise VerificationError(
@@ -834,7 +863,19 @@ def verify(
         compat_digest=expected.compat_digest,
         signature_path=sig_path,
         identity=identity,
+        hash_algorithm=expected.manifest.hash_algorithm,
+        shard_size=expected.manifest.shard_size,
+        uncovered_git=_uncovered_git(root, expected.manifest.ignore) if not is_file else (),
     )
+
+
+def _uncovered_git(root: Path, ignore: Sequence[str]) -> tuple[str, ...]:
+    """Signed ``ignore_paths`` under a ``.git*`` name that exist in the folder (lstat)."""
+    out = []
+    for rel in ignore:
+        if rel.split("/", 1)[0].startswith(".git") and os.path.lexists(root / rel):
+            out.append(rel)
+    return tuple(sorted(out))
 
 
 def verify_bundle_bytes(

@@ -57,6 +57,16 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     return tuple(global_keys), tuple(per_model)
 
 
+def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    out: dict[str, int] = {}
+    for value in values:
+        model, sep, raw = value.partition("=")
+        if not sep or not model or not raw.isdigit():
+            raise ConfigError(f"--min-version {value!r} must look like MODEL=V (V an integer)")
+        out[model] = int(raw)
+    return tuple(sorted(out.items()))
+
+
 @serve.command("run", hidden=True)
 @click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
@@ -87,6 +97,20 @@ def _trusted(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[tuple[str
     help="Folder of trusted Python code for 'python' runtimes.",
 )
 @click.option("--check-profile", default=None, help="mltrust check profile every model must pass.")
+@click.option(
+    "--state",
+    "state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Rollback memory outside REPO: refuse a signed version lower than one already admitted.",
+)
+@click.option(
+    "--min-version",
+    "min_version",
+    multiple=True,
+    metavar="MODEL=V",
+    help="Refuse MODEL when its signed version is lower than V (repeatable).",
+)
 @click.option(
     "--jwks",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -220,6 +244,8 @@ def run(
     allow_unsigned: bool,
     plugin_path: Path | None,
     check_profile: str | None,
+    state: Path | None,
+    min_version: tuple[str, ...],
     jwks: Path | None,
     jwt_issuer: str | None,
     jwt_audience: str | None,
@@ -265,6 +291,8 @@ def run(
         allow_unsigned=allow_unsigned,
         plugin_path=plugin_path.resolve() if plugin_path else None,
         check_profile=check_profile,
+        state=state.resolve() if state else None,
+        min_versions=_min_versions(min_version),
         jwks=jwks.resolve() if jwks else None,
         jwt_issuer=jwt_issuer,
         jwt_audience=jwt_audience,

@@ -277,6 +277,7 @@ def _result_json(model: Any) -> dict[str, Any]:
             {"path": str(a.path), "predicateType": a.predicate_type, "key": a.key_fingerprint}
             for a in model.attestations
         ],
+        "uncoveredGitPaths": list(model.uncovered_git),
     }
 
 
@@ -435,6 +436,12 @@ def verify(
             for line in exc.differences:
                 click.echo(f"  {line}")
         return EXIT_FINDINGS
+    for rel in model.uncovered_git:
+        click.echo(
+            f"warning: {rel} is present but not covered by the signature (git runs code from "
+            "hooks and config there); sign with --include-git to cover it",
+            err=True,
+        )
     if fmt == "json":
         click.echo(json.dumps(_result_json(model), indent=2))
     else:

@@ -7,12 +7,14 @@ its verdict as a parameter that later steps can gate on):
 
 - :func:`scan_component`: ``mltrust scan`` of a model artifact → report + verdict;
 - :func:`sign_component`: ``mltrust sign`` → signature artifact + root digest;
-- :func:`verify_component`: ``mltrust verify`` against a public key → verdict;
+- :func:`verify_component`: ``mltrust verify`` against a public key, bound to the expected
+  ``name`` and ``version`` (or ``min_version``) → verdict;
 - :func:`check_component`: ``mltrust check`` with a profile → report + verdict;
 - :func:`robustness_component`: ``mltrust robustness`` on a data set → report + robust accuracy.
 
-The example pipeline trains a model, scans it, signs it, checks it, and deploys only when the
-scan and check verdicts are ``pass`` (``dsl.If``). Components call the mltrust command line, so
+The example pipeline trains a model, scans it, signs it, checks it, verifies it against the name
+and version it signed, and deploys only when the scan, check and verify verdicts are ``pass``
+(``dsl.If``). Components call the mltrust command line, so
 their behaviour is exactly the CLI's (same exit codes, same reports).
 
 Decisions:
@@ -121,9 +123,11 @@ def _sign(
          "--version", str(version), "--output", signature.path, "--no-progress"],
         check=True,
     )  # fmt: skip
+    from mltrust.integrations._kfp_steps import verify_command
+
+    # the self-check is bound to the name and version just signed
     proc = subprocess.run(
-        ["mltrust", "verify", model.path, "--key", public_key, "--signature",
-         signature.path, "--format", "json", "--no-progress"],
+        verify_command(model.path, public_key, signature.path, name, version, json_output=True),
         check=False, capture_output=True, text=True,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -136,16 +140,20 @@ def _sign(
     return Outputs(digest)
 
 
-def _verify(model: Input[Model], signature: Input[Artifact], public_key: str) -> str:
-    """Verify the model against its signature and a pinned public key; returns the verdict."""
-    import subprocess
+def _verify(
+    model: Input[Model],
+    signature: Input[Artifact],
+    public_key: str,
+    name: str = "",
+    version: int = -1,
+    min_version: int = -1,
+) -> str:
+    """Verify the model against its signature and a pinned public key, bound to the model
+    expected: ``name`` and exactly one of ``version``/``min_version`` (-1: not given). A
+    missing name or version is the verdict ``error`` (fail closed). Returns the verdict."""
+    from mltrust.integrations._kfp_steps import verify_verdict
 
-    proc = subprocess.run(
-        ["mltrust", "verify", model.path, "--key", public_key, "--signature", signature.path,
-         "--no-progress"],
-        check=False,
-    )  # fmt: skip
-    return {0: "pass", 1: "fail"}.get(proc.returncode, "error")
+    return verify_verdict(model.path, public_key, signature.path, name, version, min_version)
 
 
 def _check(model: Input[Model], profile: str, public_key: str, report: Output[Artifact]) -> str:
@@ -253,11 +261,21 @@ def pipeline(
         )
         checked.after(signed)
         with dsl.If(checked.outputs["Output"] == "pass", name="check-passed"):
-            deploy_component(
+            # bound to the name and version this run signed: another model signed by the
+            # pipeline key, or an older release, does not pass
+            verified = verify_component(
                 model=trained.outputs["model"],
                 signature=signed.outputs["signature"],
-                target=deploy_target,
+                public_key=public_key,
+                name=model_name,
+                version=model_version,
             )
+            with dsl.If(verified.output == "pass", name="verify-passed"):
+                deploy_component(
+                    model=trained.outputs["model"],
+                    signature=signed.outputs["signature"],
+                    target=deploy_target,
+                )
 
 
 def compile_pipeline(path: str) -> None:

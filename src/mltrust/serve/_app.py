@@ -141,6 +141,8 @@ class MltrustServer:
                     allow_unsigned=config.allow_unsigned,
                     plugin_path=config.plugin_path,
                     check_profile=config.check_profile,
+                    min_versions=config.min_versions,
+                    state=config.state,
                 ),
             )
         )

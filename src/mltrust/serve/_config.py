@@ -23,6 +23,11 @@ class ServerConfig:
     allow_unsigned: bool = False
     plugin_path: Path | None = None
     check_profile: str | None = None
+    #: Rollback memory for admission (``--state``; outside the repository): the highest signed
+    #: version admitted per model name. None: no memory (only ``min_versions`` apply).
+    state: Path | None = None
+    #: model name -> lowest signed version admitted (``--min-version NAME=V``).
+    min_versions: tuple[tuple[str, int], ...] = ()
     jwks: Path | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -118,10 +123,19 @@ class ServerConfig:
     @classmethod
     def from_json(cls, text: str) -> ServerConfig:
         doc = json.loads(text)
-        path_fields = ("repo", "plugin_path", "jwks", "audit_path", "audit_key", "audit_anchor")
+        path_fields = (
+            "repo",
+            "plugin_path",
+            "jwks",
+            "audit_path",
+            "audit_key",
+            "audit_anchor",
+            "state",
+        )
         for key in path_fields:
             if doc.get(key) is not None:
                 doc[key] = Path(doc[key])
         doc["trusted_keys"] = tuple(Path(p) for p in doc.get("trusted_keys", []))
         doc["model_keys"] = tuple((m, Path(p)) for m, p in doc.get("model_keys", []))
+        doc["min_versions"] = tuple((m, int(v)) for m, v in doc.get("min_versions", []))
         return cls(**doc)

@@ -2,20 +2,29 @@
 
 For each folder under the repository (hidden folders skipped), in this order:
 
-1. settings parse and validate (artifact URI inside the folder);
-2. the artifact's SHA-256 is taken;
-3. the whole folder is scanned (``mltrust.scan``); any finding at ``fail_on`` (medium) or above,
-   or an unreadable file, refuses the model;
-4. the folder's signature (``mltrust.attest``) must verify against a trusted key, and be for
+1. the settings file is read **once** (no link followed, bounded) and those bytes are parsed
+   and validated (artifact URI inside the folder);
+2. the folder's signature (``mltrust.attest``) must verify against a trusted key, and be for
    the model this folder holds: the signed model name must equal the folder's name (or the
    name ``signed_names`` maps the folder to), so another model signed by the same key cannot
-   be dropped in its place; unless ``allow_unsigned`` (development only; warned at every start);
-5. optionally a ``mltrust check`` profile (``mltrust.policy``) must pass;
-6. the artifact bytes are read once; their SHA-256 must equal step 2's (no swap during
-   admission); the runtime loads *those bytes* (joblib only through ``mltrust.safeload``).
+   be dropped in its place; with ``min_versions``/``state``, an older release than allowed
+   or than already seen (rollback) is refused; unless ``allow_unsigned`` (development only;
+   warned at every start);
+3. the settings bytes parsed in step 1 must be the signed bytes of that file
+   (``VerifiedModel.matches``, with the manifest's own hash algorithm): settings swapped in
+   around verification are never used;
+4. the artifact bytes are read once; they must be the signed bytes of the artifact;
+5. the whole folder is scanned by path (``mltrust.scan``) **and the artifact buffer of step 4
+   is scanned itself**, so the scan gate judges the bytes that were verified and that the
+   runtime loads; any finding at ``fail_on`` (medium) or above, or an unreadable file, refuses
+   the model;
+6. optionally a ``mltrust check`` profile (``mltrust.policy``) must pass;
+7. the runtime loads *the bytes of step 4* (joblib only through ``mltrust.safeload``), and
+   detector reference files are read once and must be their signed bytes too.
 
-Nothing from the folder is unpickled or imported before steps 3-5 pass. A refused model keeps a
-``reason`` (shown to admins and logged); its ready endpoint answers 503.
+Nothing from the folder is unpickled or imported before steps 2-6 pass. A refused model keeps a
+``reason`` (shown to admins and logged); its ready endpoint answers 503. Not bound: other files
+of the folder are scanned by path; serve never loads them.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from mltrust.errors import ConfigError, Error
+from mltrust.files import read_bounded
 from mltrust.serve._batching import Batcher
 from mltrust.serve._extraction import ExtractionMonitor
 from mltrust.serve._logging import log
@@ -36,10 +46,11 @@ from mltrust.serve._settings import (
     ModelSettings,
     TensorSpec,
     find_settings_file,
-    load_model_settings,
+    read_model_settings,
 )
 from mltrust.serve._validation import CompiledSchema
 from mltrust.serve.detectors import Detector, build_detector
+from mltrust.serve.detectors._reference import bound_to
 from mltrust.serve.runtimes import Runtime, load_runtime
 
 __all__ = ["AdmissionOptions", "ServedModel", "admit_model", "load_repository"]
@@ -57,6 +68,12 @@ class AdmissionOptions:
     check_profile: str | None = None
     #: folder name -> the signed model name expected there (default: the folder's own name).
     signed_names: tuple[tuple[str, str], ...] = ()
+    #: expected (signed) model name -> the lowest signed version admitted (``--min-version``).
+    min_versions: tuple[tuple[str, int], ...] = ()
+    #: Rollback memory (``--state``): the highest signed version admitted per expected name
+    #: (attest's state file; a lower one, or the same version with other content, is refused).
+    #: Keep it outside the model repository: an uploader must not be able to write it.
+    state: Path | None = None
 
 
 @dataclass(slots=True)
@@ -86,14 +103,6 @@ class ServedModel:
         return self.settings.version if self.settings else ""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _scan(folder: Path) -> None:
     from mltrust.scan import scan_paths
 
@@ -108,6 +117,18 @@ def _scan(folder: Path) -> None:
         raise _Refused("scan failed: " + "; ".join(bad[:3]))
     if report.errored:
         raise _Refused("scan failed: a file could not be read")
+
+
+def _scan_artifact(name: str, data: bytes) -> None:
+    """Scan the admitted artifact buffer itself (the bytes verified and loaded)."""
+    from mltrust.config import ScanConfig
+    from mltrust.scan import scan_bytes
+
+    config = ScanConfig()
+    result = scan_bytes(data, name=name, config=config)
+    bad = [f"{f.rule_id} {f.message}" for f in result.findings if f.severity >= config.fail_on]
+    if bad:
+        raise _Refused("scan failed: " + "; ".join(bad[:3]))
 
 
 def _verify_signature(settings: ModelSettings, options: AdmissionOptions) -> Any:
@@ -126,25 +147,28 @@ def _verify_signature(settings: ModelSettings, options: AdmissionOptions) -> Any
             "signature required but signing support (mltrust.attest) is unavailable"
         ) from None
     expected = dict(options.signed_names).get(settings.folder.name, settings.folder.name)
+    min_version = dict(options.min_versions).get(expected)
     try:
-        return attest.verify(settings.folder, key=keys, name=expected)
+        return attest.verify(
+            settings.folder,
+            key=keys,
+            name=expected,
+            min_version=min_version,
+            state=options.state,
+        )
     except Error as exc:
         raise _Refused(f"signature invalid: {str(exc).splitlines()[0]}") from None
 
 
-def _signed_digest(verified: Any, settings: ModelSettings, digest: str) -> str | None:
-    """Check the artifact digest against the one the signature covers; return the signer."""
+def _check_signed(verified: Any, folder: Path, path: Path, data: bytes, what: str) -> None:
+    """``data`` (read once, and what is used) must be the verified bytes of ``path``."""
     if verified is None:
-        return None
-    files = getattr(verified, "files", None) or {}
-    rel = settings.uri.relative_to(settings.folder).as_posix()
-    signed = files.get(rel)
-    if signed is None:
-        raise _Refused(f"artifact {rel} is not covered by the signature")
-    signed = str(signed).removeprefix("sha256:")
-    if len(signed) == 64 and signed != digest:
-        raise _Refused(f"artifact {rel} differs from the signed digest")
-    return str(getattr(verified, "key_fingerprint", "") or "trusted key")
+        return
+    rel = path.relative_to(folder).as_posix()
+    if rel not in verified.files:
+        raise _Refused(f"{what} {rel} is not covered by the signature")
+    if not verified.matches(rel, data):
+        raise _Refused(f"{what} {rel} differs from the signed file")
 
 
 def _check_profile(settings: ModelSettings, options: AdmissionOptions) -> None:
@@ -200,20 +224,26 @@ def _metadata(model: ServedModel, runtime: Runtime, settings: ModelSettings) -> 
 def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
     model = ServedModel(name=folder.name, folder=folder)
     try:
-        settings = load_model_settings(folder)
-        model.settings = settings
+        settings, settings_path, settings_bytes = read_model_settings(folder)
         model.name = settings.name
         if not settings.uri.is_file():
             raise _Refused(f"artifact {settings.uri.name} is missing")
         if settings.uri.stat().st_size > _MAX_ARTIFACT_BYTES:
             raise _Refused("artifact is too large")
-        digest = _sha256(settings.uri)
+        verified = _verify_signature(settings, options)
+        _check_signed(verified, folder, settings_path, settings_bytes, "settings file")
+        try:
+            artifact = read_bounded(settings.uri, _MAX_ARTIFACT_BYTES, what="artifact")
+        except Error as exc:
+            raise _Refused(f"artifact unreadable: {str(exc).splitlines()[0]}") from None
+        _check_signed(verified, folder, settings.uri, artifact, "artifact")
+        model.settings = settings
+        if verified is not None:
+            model.signed_by = str(getattr(verified, "key_fingerprint", "") or "trusted key")
         _scan(folder)
-        model.signed_by = _signed_digest(_verify_signature(settings, options), settings, digest)
+        _scan_artifact(str(settings.uri), artifact)
         _check_profile(settings, options)
-        artifact = settings.uri.read_bytes()
-        if hashlib.sha256(artifact).hexdigest() != digest:
-            raise _Refused("artifact changed during admission")
+        digest = hashlib.sha256(artifact).hexdigest()
         model.artifact_sha256 = digest
         runtime = load_runtime(settings, artifact, plugin_path=options.plugin_path)
         policy = settings.policy
@@ -224,7 +254,8 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
             max_rows=policy.max_batch_rows,
             any_name=settings.mlserver_style or not settings.inputs,
         )
-        model.detectors = tuple(build_detector(settings.folder, d) for d in policy.detectors)
+        with bound_to(verified.matches if verified is not None else None):
+            model.detectors = tuple(build_detector(settings.folder, d) for d in policy.detectors)
         if policy.extraction.enabled:
             ranged = [i for i in inputs if i.min is not None and i.max is not None]
             model.extraction = ExtractionMonitor(
@@ -265,6 +296,11 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
 def load_repository(repo: Path, options: AdmissionOptions) -> dict[str, ServedModel]:
     if not repo.is_dir():
         raise ConfigError(f"{repo}: model repository is not a folder")
+    if options.state is not None and repo.resolve() in options.state.resolve().parents:
+        raise ConfigError(
+            f"the admission state file {options.state} lies inside the model repository",
+            hint="keep --state outside REPO: an uploader must not be able to reset it",
+        )
     if options.allow_unsigned:
         log.warning(
             "--allow-unsigned: models are served WITHOUT signature verification (development only)"

@@ -39,7 +39,8 @@ from typing import Any
 
 import yaml
 
-from mltrust.errors import ConfigError
+from mltrust.errors import ConfigError, InputError, LimitExceeded
+from mltrust.files import read_bounded
 
 __all__ = [
     "NATIVE_SETTINGS_FILES",
@@ -52,6 +53,7 @@ __all__ = [
     "TensorSpec",
     "find_settings_file",
     "load_model_settings",
+    "read_model_settings",
 ]
 
 NATIVE_SETTINGS_FILES = ("mltrust-model.yaml", "mltrust-model.yml", "mltrust-model.json")
@@ -190,11 +192,11 @@ def find_settings_file(folder: Path) -> Path | None:
     return None
 
 
-def _read_document(path: Path) -> dict[str, Any]:
-    size = path.stat().st_size
-    if size > _MAX_SETTINGS_BYTES:
-        raise ConfigError(f"{path}: settings file is larger than {_MAX_SETTINGS_BYTES} bytes")
-    text = path.read_text(encoding="utf-8")
+def _read_document(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: settings are not UTF-8: {exc}") from None
     try:
         if path.suffix == ".json":
             doc = json.loads(text)
@@ -421,12 +423,30 @@ def _mlserver(folder: Path, path: Path, doc: dict[str, Any]) -> ModelSettings:
     )
 
 
-def load_model_settings(folder: Path) -> ModelSettings:
-    """Read and validate the settings of one model folder; raise ConfigError when invalid."""
+def read_model_settings(folder: Path) -> tuple[ModelSettings, Path, bytes]:
+    """Read the settings file of one model folder **once** and validate it.
+
+    Returns the settings, the file's path and the exact bytes they were parsed from, so that
+    admission can compare those bytes with the signed digest (the settings in force are the
+    bytes that were checked, never a second read). Raises ConfigError when invalid.
+    """
     path = find_settings_file(folder)
     if path is None:
         raise ConfigError(f"{folder}: no mltrust-model.yaml/.json or model-settings.json")
-    doc = _read_document(path)
+    try:
+        data = read_bounded(path, _MAX_SETTINGS_BYTES, what="settings file")
+    except LimitExceeded:
+        raise ConfigError(
+            f"{path}: settings file is larger than {_MAX_SETTINGS_BYTES} bytes"
+        ) from None
+    except InputError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    doc = _read_document(path, data)
     if path.name == MLSERVER_SETTINGS_FILE:
-        return _mlserver(folder, path, doc)
-    return _native(folder, path, doc)
+        return _mlserver(folder, path, doc), path, data
+    return _native(folder, path, doc), path, data
+
+
+def load_model_settings(folder: Path) -> ModelSettings:
+    """Read and validate the settings of one model folder; raise ConfigError when invalid."""
+    return read_model_settings(folder)[0]

@@ -1,16 +1,43 @@
-"""Reading reference (training) data for detectors: ``.npy`` (no pickle) or numeric ``.csv``."""
+"""Reading reference (training) data for detectors: ``.npy`` (no pickle) or numeric ``.csv``.
+
+The file is read **once** (no link followed, bounded) and parsed from those bytes. During
+admission of a signed model, :func:`bound_to` holds the check the verification proved
+(``VerifiedModel.matches``): the bytes read must be the signed bytes of that file, or the
+detector is refused. Detector modules keep their ``(folder, settings)`` interface.
+"""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
 
-from mltrust.errors import ConfigError
+from mltrust.errors import ConfigError, InputError, LimitExceeded
+from mltrust.files import read_bounded
 
-__all__ = ["load_reference"]
+__all__ = ["bound_to", "load_reference"]
 
 _MAX_BYTES = 256 * 1024 * 1024
+
+#: While a signed model is admitted: ``(relative path, bytes) -> bool``, true only for the
+#: verified bytes of that file. None: no signature to bind to (``--allow-unsigned``).
+_SIGNED: ContextVar[Callable[[str, bytes], bool] | None] = ContextVar(
+    "mltrust_serve_signed_files", default=None
+)
+
+
+@contextmanager
+def bound_to(matches: Callable[[str, bytes], bool] | None) -> Iterator[None]:
+    """Within this block, reference data must be the signed bytes (``matches``)."""
+    token = _SIGNED.set(matches)
+    try:
+        yield
+    finally:
+        _SIGNED.reset(token)
 
 
 def load_reference(folder: Path, relative: str | None) -> np.ndarray:
@@ -20,14 +47,21 @@ def load_reference(folder: Path, relative: str | None) -> np.ndarray:
     path = (root / relative).resolve()
     if root not in path.parents:
         raise ConfigError(f"detector reference {relative!r} escapes the model folder")
-    if not path.is_file() or path.stat().st_size > _MAX_BYTES:
-        raise ConfigError(f"detector reference {relative!r} is missing or too large")
+    try:
+        raw = read_bounded(root / relative, _MAX_BYTES, what="detector reference")
+    except (InputError, LimitExceeded):
+        raise ConfigError(f"detector reference {relative!r} is missing or too large") from None
+    matches = _SIGNED.get()
+    rel = path.relative_to(root).as_posix()
+    if matches is not None and not matches(rel, raw):
+        raise ConfigError(f"detector reference {relative!r} is not the signed file")
     try:
         if path.suffix == ".npy":
-            data = np.load(path, allow_pickle=False)
+            data = np.load(io.BytesIO(raw), allow_pickle=False)
         else:
+            text = raw.decode("utf-8", errors="replace")
             data = np.loadtxt(
-                path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=_header(path)
+                io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, skiprows=_header(text)
             )
     except (ValueError, OSError) as exc:
         raise ConfigError(f"detector reference {relative!r}: {exc}") from None
@@ -37,9 +71,8 @@ def load_reference(folder: Path, relative: str | None) -> np.ndarray:
     return data
 
 
-def _header(path: Path) -> int:
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        first = fh.readline()
+def _header(text: str) -> int:
+    first = text.split("\n", 1)[0]
     try:
         [float(x) for x in first.strip().split(",")]
     except ValueError:
