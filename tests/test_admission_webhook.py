@@ -122,6 +122,8 @@ class Site:
         (tampered / "model.pkl").write_bytes(_SYSTEM)
         _model(self.root / "team" / "unsigned")
         sign(_model(self.root / "team" / "foreign"), key=self.other.private_path)
+        # Another model's release, signed by the trusted key, copied to this location.
+        sign(_model(self.root / "team" / "swapped"), key=key, model_name="good", version=1)
         # A validly signed model outside the root, reached through a link inside it.
         sign(_model(tmp / "outside" / "m"), key=key)
         (self.root / "team" / "escape").symlink_to(tmp / "outside" / "m")
@@ -324,6 +326,12 @@ def test_tampered_model_is_denied(site: Site) -> None:
 
 def test_unsigned_model_is_denied(site: Site) -> None:
     assert "team/unsigned" in denied(site, pod("team/unsigned"))
+
+
+def test_another_models_signature_at_this_location_is_denied(site: Site) -> None:
+    """Red-team finding: admission verified the key only, so any release it signed was admitted."""
+    message = denied(site, pod("team/swapped"))
+    assert "team/swapped" in message and "good" in message
 
 
 def test_model_signed_by_an_untrusted_key_is_denied(site: Site) -> None:

@@ -157,7 +157,10 @@ def decide(request: Mapping[str, Any], policy: AdmissionPolicy) -> Decision:
             if path in seen:
                 continue
             seen.add(path)
-            model = verify(path, key=list(policy.trusted_keys))
+            # The signature must be for the model this location names (its folder or file
+            # name, as `mltrust serve` binds admission): another model signed by the same key,
+            # copied to this path, is refused.
+            model = verify(path, key=list(policy.trusted_keys), name=path.name)
             if policy._profile is not None:
                 _check_profile(policy, path)
         except (_Denied, Error) as exc:

@@ -98,7 +98,7 @@ def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
 )
 @click.option("--check-profile", default=None, help="mltrust check profile every model must pass.")
 @click.option(
-    "--state",
+    "--version-state",
     "state",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
