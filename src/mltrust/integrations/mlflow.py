@@ -231,13 +231,16 @@ def _fetch_signature(mv: Any, dest: Path, tracking_uri: str | None) -> Path:
     return Path(local)
 
 
-def verify_model_version(
+@contextmanager
+def _verified(
     uri: str,
-    *,
     key: str | Path | Sequence[str | Path],
-    tracking_uri: str | None = None,
-) -> Any:
-    """Download the version and its signature, and verify name, version and every file."""
+    tracking_uri: str | None,
+    *,
+    scan: bool,
+) -> Iterator[tuple[Any, str, int, Path, Any]]:
+    """``(client, name, version, folder, verified)`` for a version whose download verified
+    (name, version, every file) and, with ``scan``, scans clean; the folder is removed after."""
     from mltrust.attest import load_public_key
 
     name, version = parse_model_uri(uri)
@@ -247,7 +250,21 @@ def verify_model_version(
     with tempfile.TemporaryDirectory() as sig_dir:
         bundle = _fetch_signature(mv, Path(sig_dir), tracking_uri)
         with _downloaded(name, version, tracking_uri) as folder:
-            return _verify_folder(folder, bundle, name, version, keys)
+            verified = _verify_folder(folder, bundle, name, version, keys)
+            if scan:
+                _scan_clean(folder)
+            yield client, name, version, folder, verified
+
+
+def verify_model_version(
+    uri: str,
+    *,
+    key: str | Path | Sequence[str | Path],
+    tracking_uri: str | None = None,
+) -> Any:
+    """Download the version and its signature, and verify name, version and every file."""
+    with _verified(uri, key, tracking_uri, scan=False) as (*_, verified):
+        return verified
 
 
 def load_model(
@@ -256,36 +273,33 @@ def load_model(
     key: str | Path | Sequence[str | Path],
     tracking_uri: str | None = None,
 ) -> Any:
-    """Verify a version, scan it, and load its scikit-learn model with the safe loader."""
+    """Verify a version, scan it, and load its scikit-learn model with the safe loader.
+
+    The pickle is read once, checked against its signed digest, and those same bytes are
+    scanned again and unpickled by :func:`mltrust.load` (restricted to the allowlist).
+    """
     import yaml
 
     import mltrust
-    from mltrust.attest import load_public_key
     from mltrust.files import read_bounded
 
-    name, version = parse_model_uri(uri)
-    client = _client(tracking_uri)
-    mv = _version(client, name, version)
-    keys = [load_public_key(k) for k in ([key] if isinstance(key, (str, Path)) else key)]
-    with tempfile.TemporaryDirectory() as sig_dir:
-        bundle = _fetch_signature(mv, Path(sig_dir), tracking_uri)
-        with _downloaded(name, version, tracking_uri) as folder:
-            _verify_folder(folder, bundle, name, version, keys)
-            _scan_clean(folder)
-            doc = yaml.safe_load(
-                read_bounded(folder / "MLmodel", _MAX_MLMODEL_BYTES, what="MLmodel")
+    with _verified(uri, key, tracking_uri, scan=True) as (_c, _n, _v, folder, verified):
+        doc = yaml.safe_load(read_bounded(folder / "MLmodel", _MAX_MLMODEL_BYTES, what="MLmodel"))
+        flavors = doc.get("flavors", {}) if isinstance(doc, dict) else {}
+        sk = flavors.get("sklearn") if isinstance(flavors, dict) else None
+        if not isinstance(sk, dict) or not isinstance(sk.get("pickled_model"), str):
+            raise ConfigError(
+                f"{uri}: only the sklearn flavour is loaded safely; found "
+                f"{sorted(flavors) if isinstance(flavors, dict) else 'no flavours'}"
             )
-            flavors = doc.get("flavors", {}) if isinstance(doc, dict) else {}
-            sk = flavors.get("sklearn") if isinstance(flavors, dict) else None
-            if not isinstance(sk, dict) or not isinstance(sk.get("pickled_model"), str):
-                raise ConfigError(
-                    f"{uri}: only the sklearn flavour is loaded safely; found "
-                    f"{sorted(flavors) if isinstance(flavors, dict) else 'no flavours'}"
-                )
-            target = (folder / sk["pickled_model"]).resolve()
-            if folder.resolve() not in target.parents:
-                raise VerificationError(f"{uri}: pickled_model points outside the model")
-            return mltrust.load(target)
+        rel = sk["pickled_model"]
+        target = (folder / rel).resolve()
+        if folder.resolve() not in target.parents:
+            raise VerificationError(f"{uri}: pickled_model points outside the model")
+        data = read_bounded(target, 1 << 36, what="pickled model")
+        if not verified.matches(target.relative_to(folder.resolve()).as_posix(), data):
+            raise VerificationError(f"{uri}: {rel} changed after verification")
+        return mltrust.load(data)
 
 
 def promote(
@@ -298,19 +312,9 @@ def promote(
     """Set ``alias`` on a version only if it verifies and its artifacts scan clean."""
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", alias):
         raise ConfigError(f"alias {alias!r} must be a letter then letters, digits, '_' or '-'")
-    from mltrust.attest import load_public_key
-
-    name, version = parse_model_uri(uri)
-    client = _client(tracking_uri)
-    mv = _version(client, name, version)
-    keys = [load_public_key(k) for k in ([key] if isinstance(key, (str, Path)) else key)]
-    with tempfile.TemporaryDirectory() as sig_dir:
-        bundle = _fetch_signature(mv, Path(sig_dir), tracking_uri)
-        with _downloaded(name, version, tracking_uri) as folder:
-            verified = _verify_folder(folder, bundle, name, version, keys)
-            _scan_clean(folder)
-    try:
-        client.set_registered_model_alias(name, alias, str(version))
-    except _errors() as exc:
-        raise InputError(f"cannot set alias {alias!r}: {_short(exc)}") from None
-    return verified
+    with _verified(uri, key, tracking_uri, scan=True) as (client, name, version, _f, verified):
+        try:
+            client.set_registered_model_alias(name, alias, str(version))
+        except _errors() as exc:
+            raise InputError(f"cannot set alias {alias!r}: {_short(exc)}") from None
+        return verified
