@@ -165,19 +165,32 @@ def test_auto_picks_exact_for_linear_tree_attack_for_trees_and_is_strongest(mlp_
 
 
 def test_evidence_carries_each_figure_with_its_threat_model(capsys, svc_csv, tmp_path):
+    """Each signed figure reaches the evidence with the domain it was measured in (only
+    statements signed by a --key count; see docs/policy.md)."""
+    from mltrust.attest import generate_keypair
     from mltrust.evidence import CollectContext, collect_evidence
 
-    folder = tmp_path / ".mltrust"
-    folder.mkdir()
+    keys = generate_keypair(tmp_path / "keys" / "k", passphrase=None)
     model, data = svc_csv / "svc.joblib", svc_csv / "data.csv"
+    by_domain = {}
     for clip, name in (("auto", "open"), ("0,1", "box")):
+        statement = tmp_path / f"{name}.json"
         rc, _, err = _run(
             capsys, "robustness", model, "--data", data, "--eps", "0.2", "--clip", clip,
-            "--statement", folder / f"{name}.json",
+            "--statement", statement,
         )  # fmt: skip
         assert rc == 0, err
-    section = collect_evidence(CollectContext(tmp_path)).document["robustness"]
-    figures = {(f["domain"], f["norm"], f["eps"]) for f in section["figures"]}
-    assert figures == {("unbounded", "inf", 0.2), ("bounded", "inf", 0.2)}
-    by_domain = {f["domain"]: f["robust_accuracy"] for f in section["figures"]}
+        rc, _, err = _run(
+            capsys, "attest", "robustness", model, "--statement", statement,
+            "--key", keys.private_path, "--no-store",
+        )  # fmt: skip
+        assert rc == 0, err
+        ctx = CollectContext(svc_csv, keys=(keys.public_path,))
+        section = collect_evidence(ctx).document["robustness"]
+        ((domain, norm, eps, acc),) = {
+            (f["domain"], f["norm"], f["eps"], f["robust_accuracy"]) for f in section["figures"]
+        }
+        assert (norm, eps) == ("inf", 0.2)
+        by_domain[domain] = acc
+    assert set(by_domain) == {"unbounded", "bounded"}
     assert by_domain["bounded"] >= by_domain["unbounded"]
