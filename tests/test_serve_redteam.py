@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -108,3 +110,106 @@ def test_12_live_edit_of_anchored_head_text_stops_signing(served):
     audit_key = load_audit_key(repo.parent / "audit-keys" / "audit.key")
     report = verify_chain(repo / ".mltrust" / "audit.db", key=audit_key, anchor=anchor)
     assert not report.ok
+
+
+# -- live server: connection-level attacks (02, 04, 10) -----------------------------------------
+@pytest.fixture
+def live(tmp_path):
+    from test_serve_stalls import Live
+
+    server = Live(tmp_path)
+    yield server
+    server.stop()
+
+
+def _drain(s, limit: float = 5.0) -> bytes:
+    from test_serve_stalls import _answer
+
+    return _answer(s, limit)
+
+
+def test_10_chunked_trailer_stream_refused_near_the_header_limit(live, monkeypatch):
+    from mltrust.serve import _net
+
+    read = [0]
+    original = _net.GuardedProtocol.data_received
+
+    def counting(self, data):
+        read[0] += len(data)
+        return original(self, data)
+
+    monkeypatch.setattr(_net.GuardedProtocol, "data_received", counting)
+    s = live.raw()
+    s.sendall(
+        b"POST /v2/health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"1\r\na\r\n0\r\nX-Trailer: "
+    )
+    started = time.monotonic()
+    try:
+        for _ in range(1024):  # up to 64 MiB; the server hangs up long before
+            s.sendall(b"a" * 65536)
+    except OSError:
+        pass
+    data = _drain(s)
+    s.close()
+    # 431, or a reset that discarded it (the server closed with unread bytes queued)
+    assert data == b"" or data.startswith(b"HTTP/1.1 431"), data[:80]
+    assert time.monotonic() - started < 5
+    # what the server read: the 8 KiB limit plus at most one read, not the stream
+    assert read[0] < 1 << 20, read[0]
+    with live.legit() as c:
+        live.infer_ok(c)
+
+
+def test_10_small_trailer_still_accepted(live):
+    s = live.raw()
+    s.sendall(
+        b"POST /v2/health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"1\r\na\r\n0\r\nX-Trailer: ok\r\n\r\n"
+    )
+    s.settimeout(5)
+    assert s.recv(4096).startswith(b"HTTP/1.1 405")  # answered by the route, not the guard
+    s.close()
+
+
+def test_02_crlf_trickle_on_keep_alive_closed_by_header_timeout(live):
+    s = live.raw()
+    s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    started = time.monotonic()
+    closed = False
+    while time.monotonic() - started < 6:  # limits: 1 s keep-alive, 1 s header timeout
+        try:
+            s.sendall(b"\r\n")
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.2)
+    if not closed:
+        data = _drain(s, 1.0)
+        closed = data.startswith(b"HTTP/1.1 408") or data == b""
+    s.close()
+    assert closed
+    assert time.monotonic() - started < 4
+
+
+def test_04_pipelined_request_header_counted_per_message(live):
+    s = live.raw()
+    s.sendall(b"POST /v2/health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+    time.sleep(0.2)
+    big = b"x-big: " + b"a" * 60_000 + b"\r\n"  # the limit is 8 KiB
+    s.sendall(b"a" + b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n")
+    data = _drain(s)
+    s.close()
+    statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    assert 431 in statuses and statuses.count(200) <= 1, statuses
+
+
+def test_04_pipelined_small_requests_still_served(live):
+    s = live.raw()
+    one = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    s.sendall(one * 3)
+    time.sleep(0.5)
+    data = _drain(s, 1.5)
+    s.close()
+    assert data.count(b"HTTP/1.1 200") == 3
