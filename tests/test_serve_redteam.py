@@ -213,3 +213,102 @@ def test_04_pipelined_small_requests_still_served(live):
     data = _drain(s, 1.5)
     s.close()
     assert data.count(b"HTTP/1.1 200") == 3
+
+
+# -- 08, 05, 06: charging ------------------------------------------------------------------------
+def _binary_post(client, key, name, datatype, shape, payload):
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": shape,
+                    "datatype": datatype,
+                    "parameters": {"binary_data_size": len(payload)},
+                }
+            ]
+        }
+    ).encode()
+    return client.post(
+        "/v2/models/calc/infer",
+        content=header + payload,
+        headers={
+            **key,
+            "Inference-Header-Content-Length": str(len(header)),
+            "Content-Type": "application/octet-stream",
+        },
+    )
+
+
+def test_08_invalid_bytes_flood_is_charged_and_not_decoded(tmp_path, monkeypatch):
+    from mltrust.serve import _codec
+    from test_serve_stalls import Live
+
+    decoded = [0]
+    original = _codec._from_binary
+
+    def counting(chunk, datatype, name, shape):
+        decoded[0] += 1
+        return original(chunk, datatype, name, shape)
+
+    monkeypatch.setattr(_codec, "_from_binary", counting)
+    live = Live(tmp_path, identity_rps=1, identity_burst=1)
+    try:
+        payload = b"\0" * 4_000_000  # 1,000,000 zero-length BYTES elements
+        statuses = []
+        started = time.monotonic()
+        with live.legit("127.0.0.1") as c:
+            for _ in range(4):
+                r = _binary_post(c, live.key, "x", "BYTES", [1_000_000], payload)
+                statuses.append(r.status_code)
+        elapsed = time.monotonic() - started
+        assert statuses[0] == 422 and statuses[1:] == [429, 429, 429], statuses
+        assert decoded[0] == 0  # refused from the declared datatype, before decoding
+        assert elapsed < 5, elapsed
+    finally:
+        live.stop()
+
+
+def test_08_rows_over_the_batch_limit_refused_before_decoding(served):
+    _repo, _plugins, client, _app, key = served
+    rows = 5000  # max_batch_rows is 4096
+    r = _binary_post(client, key, "x", "FP64", [rows, 4], b"\0" * (rows * 32))
+    assert r.status_code == 422 and "rows" in r.text
+
+
+def test_05_binary_tensor_bytes_charged_to_identity_bytes_per_s(tmp_path):
+    import numpy as np
+
+    from test_serve_stalls import Live
+
+    live = Live(tmp_path, policy={"rate_limit": {"identity_bytes_per_s": 4096}})
+    try:
+        payload = np.tile(np.array(ROW, dtype="<f8"), (250, 1)).tobytes()  # 8,000 bytes
+        with live.legit("127.0.0.1") as c:
+            statuses = [
+                _binary_post(c, live.key, "x", "FP64", [250, 4], payload).status_code
+                for _ in range(4)
+            ]
+        assert statuses[0] == 200 and statuses[1:] == [429, 429, 429], statuses
+    finally:
+        live.stop()
+
+
+def test_06_quota_never_overrun_by_a_batch(tmp_path):
+    from test_serve_stalls import Live
+
+    live = Live(tmp_path, policy={"quota": {"requests": 10, "window_s": 3600}})
+    try:
+        served_rows = 0
+        with live.legit("127.0.0.1") as c:
+            for _ in range(9):
+                r = c.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=live.key)
+                assert r.status_code == 200
+                served_rows += 1
+            big = c.post("/v2/models/calc/infer", json=infer_body([ROW] * 4000), headers=live.key)
+            assert big.status_code == 429 and big.headers.get("retry-after")
+            after = c.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=live.key)
+            assert after.status_code == 429  # 9 rows + the refused batch's admission row
+        assert served_rows <= 10
+    finally:
+        live.stop()

@@ -43,7 +43,7 @@ from mltrust.serve._keys import KeyStore, load_or_create_secret, state_dir
 from mltrust.serve._logging import log
 from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
-from mltrust.serve._ratelimit import Quota, TokenBuckets
+from mltrust.serve._ratelimit import Quota, TokenBuckets, client_group
 from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
 from mltrust.serve._validation import ValidationFailed
 
@@ -145,7 +145,11 @@ class MltrustServer:
         )
         self.metrics = Metrics()
         self.stats: dict[str, list[int]] = {}
+        # identity state: a bucket in debt is never dropped (that would forgive the debt)
         self.buckets = TokenBuckets()
+        # unauthenticated state (auth failures per address, IPv6 per /64) lives apart, bounded
+        # and LRU, so a flood of addresses cannot push identity buckets out
+        self.auth_failures = TokenBuckets(max_keys=100_000, evict_debt=True)
         self.quota = Quota()
         self.executor = ThreadPoolExecutor(
             max_workers=config.inference_threads, thread_name_prefix="mltrust-infer"
@@ -318,7 +322,7 @@ class MltrustServer:
             peer = client[0] if client else "-"
             entry["peer"] = peer
             rate = self.config.auth_failure_rps
-            wait = self.buckets.take(("auth-failures", peer), rate, 2 * rate)
+            wait = self.auth_failures.take(("auth-failures", client_group(peer)), rate, 2 * rate)
             if wait:
                 raise _Reject(429, "auth failures: rate limit", retry_after=wait) from None
             raise _Reject(401, f"unauthenticated: {exc.reason}") from None
@@ -553,18 +557,22 @@ class MltrustServer:
             wait = model.extraction.blocked(identity.name)
             if wait:
                 raise _Reject(429, "extraction: blocked", retry_after=wait)
+        # every admitted request costs one row now, whether or not it turns out valid (a 400 or
+        # 422 is not free); the peeks above passed in this same step, so these succeed
+        self.buckets.take((identity.name, model.name), rps, burst)
+        self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst)
+        if policy.quota.requests:
+            wait = self.quota.take(
+                (identity.name, model.name), policy.quota.requests, policy.quota.window_s
+            )
+            if wait:
+                raise _Reject(429, "quota exhausted", retry_after=wait)
 
-    def _charge(self, identity: Identity, model: ServedModel, rows: int, nbytes: int) -> None:
-        """Once the rows are known: charge one token per row (and per byte where limited)."""
-        rps, burst, policy = self._rates(model)
+    def _charge_bytes(self, identity: Identity, model: ServedModel, nbytes: int) -> None:
+        """Right after the body is read, before any decoding: its full length (the binary
+        tensor part included) against ``identity_bytes_per_s``."""
+        _, _, policy = self._rates(model)
         rl = policy.rate_limit
-        cost = float(max(rows, 1))
-        wait = self.buckets.take((identity.name, model.name), rps, burst, cost=cost)
-        if wait:
-            raise _Reject(429, "rate limit: identity", retry_after=wait)
-        wait = self.buckets.take(("model", model.name), rl.model_rps, rl.model_burst, cost=cost)
-        if wait:
-            raise _Reject(429, "rate limit: model", retry_after=wait)
         if rl.identity_bytes_per_s:
             wait = self.buckets.take(
                 ("bytes", identity.name, model.name),
@@ -574,15 +582,29 @@ class MltrustServer:
             )
             if wait:
                 raise _Reject(429, "rate limit: bytes", retry_after=wait)
+
+    def _charge(self, identity: Identity, model: ServedModel, rows: int) -> None:
+        """Once the rows are known: the rows beyond the one charged at admission.
+
+        The quota refuses a batch that would take the window past its limit (nothing more is
+        counted then); the token buckets take the rest as debt.
+        """
+        rps, burst, policy = self._rates(model)
+        rl = policy.rate_limit
+        rest = float(max(rows, 1) - 1)
+        if rest <= 0:
+            return
         if policy.quota.requests:
             wait = self.quota.take(
                 (identity.name, model.name),
                 policy.quota.requests,
                 policy.quota.window_s,
-                cost=cost,
+                cost=rest,
             )
             if wait:
                 raise _Reject(429, "quota exhausted", retry_after=wait)
+        self.buckets.debit((identity.name, model.name), rps, burst, rest)
+        self.buckets.debit(("model", model.name), rl.model_rps, rl.model_burst, rest)
 
     async def _infer(
         self,
@@ -594,6 +616,7 @@ class MltrustServer:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
         self._admit(identity, model)
         raw = await self._read_body(scope, receive)
+        self._charge_bytes(identity, model, len(raw))
         header_len = _binary_header_length(scope, len(raw))
         binary = None
         if header_len is not None:
@@ -606,6 +629,16 @@ class MltrustServer:
             ) from None
         except (ValueError, UnicodeDecodeError):
             raise _Reject(400, "malformed json", body=b'{"error":"malformed JSON"}') from None
+        schema = model.schema
+        if schema is None:
+            raise _Reject(503, "model not ready")
+        try:
+            # datatype, rows and element count against the model before any element is decoded
+            schema.precheck(doc)
+        except ValidationFailed as exc:
+            raise _Reject(
+                422, f"validation: {exc.detail}", body=_dumps({"error": str(exc)})
+            ) from None
         try:
             request = decode_infer_request(doc, binary)
         except ProtocolError as exc:
@@ -644,7 +677,7 @@ class MltrustServer:
             shown = exc.detail if admin else str(exc)
             raise _Reject(422, f"validation: {exc.detail}", body=_dumps({"error": shown})) from None
         entry["rows"] = rows
-        self._charge(identity, model, rows, len(raw))
+        self._charge(identity, model, rows)
         outputs = model.outputs
         if request.requested_outputs is not None:
             unknown = [o for o in request.requested_outputs if o not in model.output_names]

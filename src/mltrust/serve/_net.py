@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import resource
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mltrust.serve._config import ServerConfig
+from mltrust.serve._ratelimit import client_group
 
 __all__ = ["GuardedProtocol", "client_group", "fd_headroom", "uvicorn_options"]
 
@@ -77,24 +77,6 @@ def fd_headroom() -> int:
     if soft == resource.RLIM_INFINITY:
         return 1 << 20
     return max(16, soft - _RESERVED_FDS)
-
-
-def client_group(host: str) -> str:
-    """The key per-address accounting uses for a client: IPv4 as is, IPv6 by its /64.
-
-    One IPv6 host usually owns a whole /64 (SLAAC, privacy addresses), so counting full
-    addresses would give it 2**64 "clients". IPv4-mapped IPv6 addresses count as their IPv4.
-    Anything that is not an address (a Unix socket, "-") is its own group.
-    """
-    try:
-        addr = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return str(addr.ipv4_mapped)
-        return str(ipaddress.IPv6Network((addr, 64), strict=False))
-    return str(addr)
 
 
 def _find_server(app: Any) -> Any:
