@@ -312,3 +312,53 @@ def test_06_quota_never_overrun_by_a_batch(tmp_path):
         assert served_rows <= 10
     finally:
         live.stop()
+
+
+# -- 13: auth-failure buckets cannot evict identity debt; IPv6 grouped by /64 ----------------------
+def test_13_auth_failure_flood_does_not_forgive_identity_debt(served):
+    _repo, _plugins, client, app, key = served
+    app.auth_failures = type(app.auth_failures)(max_keys=50, evict_debt=True)
+    app.buckets = type(app.buckets)(max_keys=50)
+    rows = [ROW] * 500
+    assert client.post("/v2/models/calc/infer", json=infer_body(rows), headers=key).is_success
+    before = client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key)
+    assert before.status_code == 429
+    import httpx
+
+    for i in range(200):  # failed authentications from 200 distinct addresses
+        transport = httpx.ASGITransport(app=app, client=(f"2001:db8:{i:x}::1", 1234))
+        req = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        r = client.loop.run_until_complete(
+            req.post("/v2/models/calc/infer", headers={"Authorization": "Bearer nope"})
+        )
+        client.loop.run_until_complete(req.aclose())
+        assert r.status_code in (401, 429)
+    assert len(app.auth_failures) <= 50
+    after = client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key)
+    assert after.status_code == 429  # the debt is still there
+
+
+def test_13_ipv6_addresses_of_one_64_share_the_auth_failure_bucket(served):
+    _repo, _plugins, client, app, _key = served
+    import httpx
+
+    statuses = []
+    for i in range(200):  # one /64, a new address every time
+        transport = httpx.ASGITransport(app=app, client=(f"2001:db8:1:2::{i + 1:x}", 1234))
+        req = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        r = client.loop.run_until_complete(
+            req.post("/v2/models/calc/infer", headers={"Authorization": "Bearer nope"})
+        )
+        client.loop.run_until_complete(req.aclose())
+        statuses.append(r.status_code)
+    assert 429 in statuses  # the /64 is one client for the auth-failure limiter
+
+
+def test_13_client_group():
+    from mltrust.serve._ratelimit import client_group
+
+    assert client_group("2001:db8:1:2::5") == client_group("2001:db8:1:2:ffff::9")
+    assert client_group("2001:db8:1:2::5") != client_group("2001:db8:1:3::5")
+    assert client_group("::ffff:10.0.0.1") == "10.0.0.1"
+    assert client_group("10.0.0.1") == "10.0.0.1"
+    assert client_group("-") == "-"
