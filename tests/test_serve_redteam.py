@@ -362,3 +362,77 @@ def test_13_client_group():
     assert client_group("::ffff:10.0.0.1") == "10.0.0.1"
     assert client_group("10.0.0.1") == "10.0.0.1"
     assert client_group("-") == "-"
+
+
+# -- 09: extraction monitor on a multi-input model -------------------------------------------------
+def test_09_extraction_walk_on_a_two_input_model_is_blocked(tmp_path):
+    from test_serve_support import IRIS_MAX, IRIS_MIN
+
+    repo = tmp_path / "repo"
+    pol = {
+        "extraction": {"mode": "block", "min_samples": 20},
+        "rate_limit": {"identity_rps": 1000, "identity_burst": 1000},
+    }
+    two = [
+        {
+            "name": "a",
+            "datatype": "FP64",
+            "shape": [-1, 2],
+            "min": IRIS_MIN[:2],
+            "max": IRIS_MAX[:2],
+        },
+        {
+            "name": "b",
+            "datatype": "FP64",
+            "shape": [-1, 2],
+            "min": IRIS_MIN[2:],
+            "max": IRIS_MAX[2:],
+        },
+    ]
+    add_python_model(
+        repo,
+        "two",
+        "echo",
+        inputs=two,
+        outputs=[{"name": "out", "datatype": "FP64", "shape": [-1, 2]}],
+        policy=pol,
+    )
+    client, app = make_server(repo, plugin_path=plugin_dir(tmp_path))
+    try:
+        key = new_key(repo, "mallory", [("two", "infer")])
+        app.keys.refresh(max_age=0)  # type: ignore[union-attr]
+        codes = []
+        for i in range(200):
+            row = [5.0 + 0.01 * (i % 60), 3.0, 1.5, 0.2]
+            req = {
+                "inputs": [
+                    {"name": "b", "shape": [1, 2], "datatype": "FP64", "data": row[2:]},
+                    {"name": "a", "shape": [1, 2], "datatype": "FP64", "data": row[:2]},
+                ]
+            }
+            codes.append(client.post("/v2/models/two/infer", json=req, headers=key).status_code)
+        assert 429 in codes, codes
+    finally:
+        client.close()
+
+
+def test_09_bytes_input_monitoring_gap_is_reported(tmp_path):
+    repo = tmp_path / "repo"
+    add_python_model(
+        repo,
+        "text",
+        "echo",
+        inputs=[{"name": "t", "datatype": "BYTES", "shape": [-1]}],
+        outputs=[{"name": "out", "datatype": "BYTES", "shape": [-1]}],
+        policy={"extraction": {"mode": "annotate", "min_samples": 20}},
+    )
+    client, app = make_server(repo, plugin_path=plugin_dir(tmp_path))
+    try:
+        admin = new_key(repo, "root", [("*", "admin")])
+        app.keys.refresh(max_age=0)  # type: ignore[union-attr]
+        r = client.get("/v2/admin/models", headers=admin)
+        assert r.status_code == 200, r.text
+        (model,) = [m for m in r.json()["models"] if m["name"] == "text"]
+        assert "nothing is monitored" in (model["monitoring_gap"] or ""), model
+    finally:
+        client.close()

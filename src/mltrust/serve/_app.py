@@ -162,6 +162,9 @@ class MltrustServer:
                     timeout_s=m.settings.policy.timeout_s,
                     max_rows=m.settings.policy.max_batch_rows,
                 )
+            gap = _monitoring_gap(m)
+            if gap is not None:
+                log.warning("model %s: %s", m.name, gap, extra={"fields": {"model": m.name}})
         self.openapi = _dumps(openapi_document())
         self.server_metadata = _dumps(
             {"name": "mltrust", "version": __version__, "extensions": _EXTENSIONS}
@@ -485,6 +488,7 @@ class MltrustServer:
                     "sha256": m.artifact_sha256,
                     "signed_by": m.signed_by,
                     "runtime": m.settings.runtime if m.settings else None,
+                    "monitoring_gap": _monitoring_gap(m),
                 }
                 for m in self.models.values()
             ]
@@ -686,8 +690,8 @@ class MltrustServer:
                     400, "unknown output", body=_dumps({"error": f"unknown outputs: {unknown}"})
                 )
             outputs = tuple(dict.fromkeys(request.requested_outputs))
-        features = next(iter(request.inputs.values())) if len(request.inputs) == 1 else None
-        if features is not None and features.ndim == 2 and features.dtype.kind in "fiub":
+        features = _row_features(request.inputs, rows)
+        if features is not None:
             await self._detect(identity, model, features, entry)
         batcher = model.batcher
         if batcher is None:
@@ -728,7 +732,9 @@ class MltrustServer:
             try:
                 s = det.score(Xf)
             except ValueError:
-                continue  # feature count differs from the reference: schema already checked
+                # the features differ from the detector's reference (width): recorded, not hidden
+                entry.setdefault("detectors_skipped", []).append(det.name)
+                continue
             top = float(np.max(s))
             scores[det.name] = round(top, 6)
             if top > det.threshold:
@@ -793,6 +799,38 @@ class MltrustServer:
                 arr = np.nan_to_num(arr)
             encoded.append(encode_tensor(name, arr, binary=binary))
         return encoded
+
+
+def _row_features(inputs: dict[str, np.ndarray], rows: int) -> np.ndarray | None:
+    """What the extraction monitor and the detectors see: one row per prediction, the numeric
+    inputs flattened per row and concatenated in input-name order (so a model with several
+    inputs, or 1-D / 3-D inputs, is monitored like a 2-D one). Non-numeric inputs (BYTES) are
+    left out; None when no input is numeric (see :func:`_monitoring_gap`)."""
+    parts = [
+        inputs[name].reshape(rows, -1)
+        for name in sorted(inputs)
+        if inputs[name].dtype.kind in "fiub" and inputs[name].size
+    ]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def _monitoring_gap(model: ServedModel) -> str | None:
+    """Why monitoring configured for ``model`` sees less than every input (None if it sees all).
+
+    Shown in ``/v2/admin/models`` and logged at load."""
+    settings, schema = model.settings, model.schema
+    if settings is None or schema is None:
+        return None
+    if model.extraction is None and not model.detectors:
+        return None
+    blind = schema.unmonitored_inputs
+    if not blind:
+        return None
+    return f"extraction/detectors do not see the non-numeric inputs {list(blind)}" + (
+        " (nothing is monitored)" if len(blind) == len(settings.inputs) else ""
+    )
 
 
 def audit_locations(config: ServerConfig) -> tuple[Path, Path, Path, tuple[Path, ...]]:

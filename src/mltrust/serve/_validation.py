@@ -65,6 +65,11 @@ class CompiledSchema:
         self._any_name = any_name and len(self._inputs) == 1
 
     @property
+    def unmonitored_inputs(self) -> tuple[str, ...]:
+        """Inputs the extraction monitor and detectors cannot see (non-numeric: BYTES)."""
+        return tuple(i.name for i in self._inputs if i.datatype == "BYTES")
+
+    @property
     def single_input(self) -> str | None:
         """The name of the model's only input, if it has exactly one."""
         return self._inputs[0].name if len(self._inputs) == 1 else None
