@@ -436,3 +436,42 @@ def test_09_bytes_input_monitoring_gap_is_reported(tmp_path):
         assert "nothing is monitored" in (model["monitoring_gap"] or ""), model
     finally:
         client.close()
+
+
+def test_01_log_id_removed_from_a_used_log_refused(tmp_path):
+    from mltrust.serve._audit import AuditLog
+
+    key = load_audit_key(tmp_path / "keys" / "audit.key", create=True)
+    db_path, anchor = tmp_path / "state" / "audit.db", tmp_path / "keys" / "anchor.json"
+    log = AuditLog(db_path, key=key, anchor=anchor)
+    log.append_sync({"i": 1})
+    log.close()
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute("DELETE FROM audit_meta")
+    db.close()
+    with pytest.raises(AuditTampered, match="not the log its anchor names"):
+        AuditLog(db_path, key=key, anchor=anchor)
+    assert not verify_chain(db_path, key=key, anchor=anchor).ok
+
+
+def test_01_log_from_before_log_ids_is_bound_on_start(tmp_path):
+    from mltrust.serve._audit import AuditLog
+
+    key = load_audit_key(tmp_path / "keys" / "audit.key", create=True)
+    db_path, anchor = tmp_path / "state" / "audit.db", tmp_path / "keys" / "anchor.json"
+    log = AuditLog(db_path, key=key, anchor=anchor)
+    log.append_sync({"i": 1})
+    log.close()
+    # what an older version left: no audit_meta table, a v1 anchor over the same head
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute("DROP TABLE audit_meta")
+    db.close()
+    doc = json.loads(anchor.read_text())
+    anchor.write_text(json.dumps(key.sign_anchor(doc["seq"], doc["hash"])))
+    log = AuditLog(db_path, key=key, anchor=anchor)
+    log.append_sync({"i": 2})
+    log.close()
+    assert json.loads(anchor.read_text())["v"] == 2
+    assert verify_chain(db_path, key=key, anchor=anchor).ok

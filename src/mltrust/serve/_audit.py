@@ -445,12 +445,14 @@ class AuditLog:
     # -- anchor --------------------------------------------------------------------------------
     def _startup_check(self) -> None:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # one process at a time (``--workers N``)
+        ok = False
         try:
             self._log = _log_id(db)
-            data, _ = _read_json(self.anchor_path)
+            data, doc = _read_json(self.anchor_path)
+            empty = db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is None
             if data is None:
-                if db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None:
+                if not empty:
                     raise AuditTampered(
                         f"{self.path} holds entries but its anchor {self.anchor_path} is missing: "
                         "refusing to extend a log that cannot be proven complete"
@@ -460,22 +462,28 @@ class AuditLog:
                         f"{self.path} was anchored before (log id {self._log}) but its anchor "
                         f"{self.anchor_path} is missing"
                     )
+            fresh = data is None or (
+                # a start that died between anchoring a new log and committing its id: the
+                # anchor names nothing (seq 0), so nothing can be lost by starting afresh
+                empty and self._log is None and self._key.check_anchor(doc)[0] == 0
+            )
+            if fresh:
                 self._new_log_id(db)
-                self._write_anchor(0, GENESIS)  # a fresh log: anchor its emptiness
+                self._anchor_seen = None
+                self._write_anchor(0, GENESIS, force=True)  # a fresh log: anchor its emptiness
             seq, digest = self._verified_tail(db)
             if self._log is None:  # a log from before log ids: bind it from now on
                 self._new_log_id(db)
+            ok = True
         finally:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            # the new log id commits only with a verified log; other workers wait for it
+            db.execute("COMMIT" if ok else "ROLLBACK")
         self._write_anchor(seq, digest)
 
     def _new_log_id(self, db: sqlite3.Connection) -> None:
-        """Give the log its random identity (inside the caller's transaction, committed here)."""
+        """Give the log its random identity (inside the caller's transaction)."""
         self._log = secrets.token_hex(16)
-        db.execute("INSERT INTO audit_meta VALUES ('log_id', ?)", (self._log,))
-        db.execute("COMMIT")
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT OR REPLACE INTO audit_meta VALUES ('log_id', ?)", (self._log,))
 
     def _verified_tail(self, db: sqlite3.Connection) -> tuple[int, str]:
         """The (seq, hash) to chain from, after proving the log still extends its anchor.
@@ -536,7 +544,7 @@ class AuditLog:
             seq, prev = r_seq, r_hash
         return seq, prev
 
-    def _write_anchor(self, seq: int, digest: str) -> None:
+    def _write_anchor(self, seq: int, digest: str, *, force: bool = False) -> None:
         lock_path = self.anchor_path.with_name(self.anchor_path.name + ".lock")
         with open(lock_path, "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -546,8 +554,9 @@ class AuditLog:
                     current, _ = self._key.check_anchor(doc)
                 except AuditTampered:
                     current = -1  # unreadable: the next append's check decides
-                if current > seq or (
-                    current == seq and seq > 0 and anchor_log_id(doc) == self._log
+                if not force and (
+                    current > seq
+                    or (current == seq and seq > 0 and anchor_log_id(doc) == self._log)
                 ):
                     return  # never move the anchor backwards
             signed = self._key.sign_anchor(seq, digest, self._log)
