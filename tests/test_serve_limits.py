@@ -102,7 +102,10 @@ def test_quota_counts_rows_not_requests(tmp_path):
 
 
 def test_bytes_limit(tmp_path):
-    client, key, repo = _server(tmp_path, {"rate_limit": {"identity_bytes_per_s": 1000}})
+    # a row bucket too large to refuse first: 200 rows against the default burst of 200 leave
+    # it empty, and whether it refills a token before the next request was a race
+    limits = {"identity_bytes_per_s": 1000, "identity_burst": 10_000}
+    client, key, repo = _server(tmp_path, {"rate_limit": limits})
     try:
         assert _post(client, key, 200).status_code == 200  # ~5 kB: admitted, then in debt
         assert _post(client, key, 1).status_code == 429

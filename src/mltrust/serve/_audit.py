@@ -471,7 +471,12 @@ class AuditLog:
                         f"{self.path} holds entries but its anchor {self.anchor_path} is missing: "
                         "refusing to extend a log that cannot be proven complete"
                     )
-                if self._log is not None:
+                # PostgreSQL: one chain shared by replicas on several hosts, each anchoring it
+                # next to its own key; a host joining a log that is still empty anchors that
+                # emptiness under the log's existing id. SQLite (one file per host): the anchor
+                # of an identified log was deleted.
+                joining = isinstance(db, PgConnection)
+                if self._log is not None and not joining:
                     raise AuditTampered(
                         f"{self.path} was anchored before (log id {self._log}) but its anchor "
                         f"{self.anchor_path} is missing"
@@ -482,7 +487,8 @@ class AuditLog:
                 empty and self._log is None and self._key.check_anchor(doc)[0] == 0
             )
             if fresh:
-                self._new_log_id(db)
+                if self._log is None:
+                    self._new_log_id(db)
                 self._anchor_seen = None
                 self._write_anchor(0, GENESIS, force=True)  # a fresh log: anchor its emptiness
             seq, digest = self._verified_tail(db)
