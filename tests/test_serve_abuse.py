@@ -117,9 +117,19 @@ def test_token_bucket_refills_and_bounded_memory():
     assert b.take("a", 1.0, 1.0, now=0.0) == 0.0
     assert b.take("a", 1.0, 1.0, now=0.1) == pytest.approx(0.9)
     assert b.take("a", 1.0, 1.0, now=1.2) == 0.0
-    b.take("b", 1.0, 1.0, now=0.0)
-    b.take("c", 1.0, 1.0, now=0.0)
+    b.take("b", 1.0, 1.0, now=1.3)
+    b.take("c", 1.0, 1.0, now=3.0)  # "a" is full again: dropped without loss
     assert len(b._state) == 2
+    # a bucket in debt is never dropped (that would forgive the debt) ...
+    d = TokenBuckets(max_keys=2)
+    for k in ("x", "y", "z"):
+        d.take(k, 1.0, 1.0, now=0.0, cost=100.0)
+    assert len(d) == 3 and d.peek("x", 1.0, 1.0, now=1.0) > 90
+    # ... unless the instance holds unauthenticated state (evict_debt)
+    e = TokenBuckets(max_keys=2, evict_debt=True)
+    for k in ("x", "y", "z"):
+        e.take(k, 1.0, 1.0, now=0.0, cost=100.0)
+    assert len(e) == 2
     q = Quota()
     assert q.take("k", 1, 10.0, now=5.0) == 0.0
     assert q.take("k", 1, 10.0, now=6.0) == pytest.approx(4.0)

@@ -90,7 +90,11 @@ def test_row_rate_holds_however_rows_are_batched(tmp_path):
 def test_quota_counts_rows_not_requests(tmp_path):
     client, key, repo = _server(tmp_path, {"quota": {"requests": 50, "window_s": 3600}})
     try:
-        assert _post(client, key, 60).status_code == 200
+        assert _post(client, key, 40).status_code == 200
+        # a batch that would overrun the window is refused (only its admission row counts)
+        assert _post(client, key, 11).status_code == 429
+        assert audit_entries(repo)[-1]["reason"] == "quota exhausted"
+        assert _post(client, key, 9).status_code == 200  # 40 + 1 + 9 = 50: exactly the quota
         assert _post(client, key, 1).status_code == 429
         assert audit_entries(repo)[-1]["reason"] == "quota exhausted"
     finally:
@@ -98,7 +102,10 @@ def test_quota_counts_rows_not_requests(tmp_path):
 
 
 def test_bytes_limit(tmp_path):
-    client, key, repo = _server(tmp_path, {"rate_limit": {"identity_bytes_per_s": 1000}})
+    # a row bucket too large to refuse first: 200 rows against the default burst of 200 leave
+    # it empty, and whether it refills a token before the next request was a race
+    limits = {"identity_bytes_per_s": 1000, "identity_burst": 10_000}
+    client, key, repo = _server(tmp_path, {"rate_limit": limits})
     try:
         assert _post(client, key, 200).status_code == 200  # ~5 kB: admitted, then in debt
         assert _post(client, key, 1).status_code == 429

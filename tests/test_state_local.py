@@ -99,3 +99,35 @@ def test_replica_label_on_every_series():
         from mltrust.serve import ServerConfig
 
         ServerConfig(repo=__import__("pathlib").Path("."), replica='a"} 1\nevil')
+
+
+def test_admit_is_all_or_nothing():
+    """A request refused by a later limit (here the model-wide bucket) charges nothing earlier:
+    a saturated model does not drain innocent identities' buckets."""
+    state = LocalState()
+    mine = Limit.bucket(("identity", "a", "m"), 1e-9, 2)
+    model = Limit.bucket(("model", "m"), 1e-9, 1)
+
+    async def go():
+        first = await state.admit([mine, model])
+        refused = [await state.admit([mine, model]) for _ in range(5)]
+        return first, refused, await state.admit([mine])
+
+    first, refused, alone = asyncio.run(go())
+    assert first == (-1, 0.0)
+    assert [i for i, _ in refused] == [1] * 5
+    assert alone == (-1, 0.0)  # one token left: the refused admissions took none
+
+
+def test_debit_never_refuses_and_leaves_debt():
+    state = LocalState()
+    mine = ("identity", "a", "m")
+
+    async def go():
+        admitted = await state.admit([Limit.bucket(mine, 1e-9, 5)])
+        debited = await state.charge([Limit.debit(mine, 1e-9, 5, 100)])
+        return admitted, debited, await state.check([Limit.bucket(mine, 1e-9, 5)])
+
+    admitted, debited, after = asyncio.run(go())
+    assert admitted == debited == (-1, 0.0)
+    assert after[0] == 0 and after[1] > 1e9  # 96 rows of debt at ~0 tokens/s

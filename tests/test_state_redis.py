@@ -219,7 +219,8 @@ def test_quota_window_and_retry_after(url):
         return [await state.charge(quota) for _ in range(4)]
 
     results = run(go(), state)
-    assert [i for i, _ in results] == [-1, -1, -1, 0]  # 4+4+4 >= 10: the window is closed
+    # 4, 8, then 8+4 > 10: refused (a window never serves more than its limit), nothing counted
+    assert [i for i, _ in results] == [-1, -1, 0, 0]
     assert 0 < results[-1][1] <= 3600
 
 
@@ -420,3 +421,41 @@ def test_an_extraction_block_on_one_replica_holds_on_the_other(tmp_path, url):
     finally:
         one.close()
         two.close()
+
+
+def test_redis_admit_and_debit_match_the_in_process_state(url):
+    """Admission is all or nothing, debits never refuse, quotas refuse overruns: same decisions
+    and same leftovers in both back ends (oracle: LocalState)."""
+    shared, local = RedisState(url), LocalState()
+
+    async def go(state):
+        who = ("identity", "erin", "m")
+        out = []
+        for rows in (1, 30, 12, 1, 1):
+            admission = [
+                Limit.bucket(who, 1e-6, 10),
+                Limit.bucket(("model", "m2"), 1e-6, 100),
+                Limit.quota(("quota", "erin", "m"), 25, 3600),
+            ]
+            index, _ = await state.admit(admission)
+            out.append(("admit", index))
+            if index == -1 and rows > 1:
+                rest = [
+                    Limit.quota(("quota", "erin", "m"), 25, 3600, rows - 1),
+                    Limit.debit(who, 1e-6, 10, rows - 1),
+                ]
+                out.append(("charge", (await state.charge(rest))[0]))
+        return out
+
+    got, want = run(go(shared), shared), run(go(local))
+    assert got == want
+    # 30 rows overrun the quota (refused, no debit); 12 rows leave the bucket in debt
+    assert got == [
+        ("admit", -1),
+        ("admit", -1),
+        ("charge", 0),
+        ("admit", -1),
+        ("charge", -1),
+        ("admit", 0),
+        ("admit", 0),
+    ]

@@ -46,7 +46,7 @@ from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
 from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
 from mltrust.serve._validation import ValidationFailed
-from mltrust.state import Limit, StateUnavailable, open_state
+from mltrust.state import Limit, StateUnavailable, client_group, open_state
 
 __all__ = ["MltrustServer", "app_from_env", "create_app"]
 
@@ -149,7 +149,9 @@ class MltrustServer:
         self.metrics = Metrics(replica=config.replica)
         self.stats: dict[str, list[int]] = {}
         # rate limits, quotas, extraction blocks: in-process or shared (--state redis://...);
-        # an unreachable server stops the start, a later outage answers 503 (fail closed)
+        # an unreachable server stops the start, a later outage answers 503 (fail closed).
+        # In-process, unauthenticated state (auth failures per address) lives apart from
+        # identity state, bounded and LRU; identity buckets in debt are never dropped.
         self.state = open_state(config.state_url, check=True)
         self.executor = ThreadPoolExecutor(
             max_workers=config.inference_threads, thread_name_prefix="mltrust-infer"
@@ -162,6 +164,9 @@ class MltrustServer:
                     timeout_s=m.settings.policy.timeout_s,
                     max_rows=m.settings.policy.max_batch_rows,
                 )
+            gap = _monitoring_gap(m)
+            if gap is not None:
+                log.warning("model %s: %s", m.name, gap, extra={"fields": {"model": m.name}})
         self.openapi = _dumps(openapi_document())
         self.server_metadata = _dumps(
             {"name": "mltrust", "version": __version__, "extensions": _EXTENSIONS}
@@ -316,12 +321,13 @@ class MltrustServer:
         await self._send(send, status, body, extra_headers)
 
     # -- routing -------------------------------------------------------------------------------
-    async def _limits(self, limits: list[Limit], *, charge: bool) -> tuple[int, float]:
-        """Check or charge limits in one call to the state back end; 503 when it is down."""
+    async def _limits(self, limits: list[Limit], *, mode: str) -> tuple[int, float]:
+        """Admit (all or nothing) or charge limits in one call to the state back end; 503 when
+        it is down."""
         try:
-            if charge:
-                return await self.state.charge(limits)
-            return await self.state.check(limits)
+            if mode == "admit":
+                return await self.state.admit(limits)
+            return await self.state.charge(limits)
         except StateUnavailable as exc:
             log.error("state back end unavailable", extra={"fields": {"error": str(exc)}})
             raise _Reject(503, "state unavailable") from None
@@ -341,8 +347,10 @@ class MltrustServer:
             peer = client[0] if client else "-"
             entry["peer"] = peer
             rate = self.config.auth_failure_rps
-            limit = Limit.bucket(("auth-failures", peer), rate, 2 * rate)
-            _, wait = await self._limits([limit], charge=True)
+            limit = Limit.bucket(
+                ("auth-failures", client_group(peer)), rate, 2 * rate, evictable=True
+            )
+            _, wait = await self._limits([limit], mode="charge")
             if wait:
                 raise _Reject(429, "auth failures: rate limit", retry_after=wait) from None
             raise _Reject(401, f"unauthenticated: {exc.reason}") from None
@@ -505,6 +513,7 @@ class MltrustServer:
                     "sha256": m.artifact_sha256,
                     "signed_by": m.signed_by,
                     "runtime": m.settings.runtime if m.settings else None,
+                    "monitoring_gap": _monitoring_gap(m),
                 }
                 for m in self.models.values()
             ]
@@ -549,61 +558,88 @@ class MltrustServer:
         )
         return rps, burst, policy
 
-    def _request_limits(
-        self, identity: Identity, model: ServedModel, rows: int, nbytes: int
-    ) -> list[tuple[Limit, str]]:
-        """The limits one request is held to, in order, each with its refusal reason.
+    def _admission_limits(self, identity: Identity, model: ServedModel) -> list[tuple[Limit, str]]:
+        """The limits one request is held to at admission, in order, each with its refusal
+        reason: one unit on each (one row, one request against the quota), the bytes bucket
+        only checked (cost 0; the body is charged once it is read).
 
         Keys start with what they count, so an identity can never share a key of another kind
         (an identity named ``model`` does not drain the model-wide bucket).
         """
         rps, burst, policy = self._rates(model)
         rl = policy.rate_limit
-        cost = float(max(rows, 1))
         who = (identity.name, model.name)
         limits = [
-            (Limit.bucket(("identity", *who), rps, burst, cost), "rate limit: identity"),
+            (Limit.bucket(("identity", *who), rps, burst), "rate limit: identity"),
             (
-                Limit.bucket(("model", model.name), rl.model_rps, rl.model_burst, cost),
+                Limit.bucket(("model", model.name), rl.model_rps, rl.model_burst),
                 "rate limit: model",
             ),
         ]
         if rl.identity_bytes_per_s:
             bps = rl.identity_bytes_per_s
-            limits.append((Limit.bucket(("bytes", *who), bps, bps, nbytes), "rate limit: bytes"))
+            limits.append((Limit.bucket(("bytes", *who), bps, bps, 0.0), "rate limit: bytes"))
         if policy.quota.requests:
-            limits.append(
-                (
-                    Limit.quota(
-                        ("quota", *who), policy.quota.requests, policy.quota.window_s, cost
-                    ),
-                    "quota exhausted",
-                )
-            )
+            quota = Limit.quota(("quota", *who), policy.quota.requests, policy.quota.window_s)
+            limits.append((quota, "quota exhausted"))
         return limits
 
     async def _admit(self, identity: Identity, model: ServedModel) -> None:
-        """Before the body is read: refuse an identity that is in debt, over quota or blocked.
+        """Before the body is read: refuse an identity that is in debt, over quota or blocked;
+        otherwise charge the admission unit -- every admitted request costs one row, whether or
+        not it turns out valid (a 400 or 422 is not free).
 
-        One call to the state back end (one round trip with Redis) for every limit.
+        One call to the state back end (one round trip with Redis), all or nothing: a refused
+        request charges nothing.
         """
-        limits = self._request_limits(identity, model, 1, 0)
-        if model.extraction is not None and model.extraction.settings.mode == "block":
-            # a block another replica's monitor set (shared state); this one's is checked below
-            key = ("extraction", identity.name, model.name)
-            limits.append((Limit.blocked(key), "extraction: blocked"))
-        index, wait = await self._limits([lim for lim, _ in limits], charge=False)
-        if wait:
-            raise _Reject(429, limits[index][1], retry_after=wait)
         if model.extraction is not None:
             wait = model.extraction.blocked(identity.name)
             if wait:
                 raise _Reject(429, "extraction: blocked", retry_after=wait)
+        limits = self._admission_limits(identity, model)
+        if model.extraction is not None and model.extraction.settings.mode == "block":
+            # a block another replica's monitor set (shared state); this one's is checked above
+            key = ("extraction", identity.name, model.name)
+            limits.append((Limit.blocked(key), "extraction: blocked"))
+        index, wait = await self._limits([lim for lim, _ in limits], mode="admit")
+        if wait:
+            raise _Reject(429, limits[index][1], retry_after=wait)
 
-    async def _charge(self, identity: Identity, model: ServedModel, rows: int, nbytes: int) -> None:
-        """Once the rows are known: charge one token per row (and per byte where limited)."""
-        limits = self._request_limits(identity, model, rows, nbytes)
-        index, wait = await self._limits([lim for lim, _ in limits], charge=True)
+    async def _charge_bytes(self, identity: Identity, model: ServedModel, nbytes: int) -> None:
+        """Right after the body is read, before any decoding: its full length (the binary
+        tensor part included) against ``identity_bytes_per_s``."""
+        _, _, policy = self._rates(model)
+        bps = policy.rate_limit.identity_bytes_per_s
+        if bps:
+            limit = Limit.bucket(("bytes", identity.name, model.name), bps, bps, float(nbytes))
+            _, wait = await self._limits([limit], mode="charge")
+            if wait:
+                raise _Reject(429, "rate limit: bytes", retry_after=wait)
+
+    async def _charge(self, identity: Identity, model: ServedModel, rows: int) -> None:
+        """Once the rows are known: the rows beyond the one charged at admission.
+
+        The quota (first) refuses a batch that would take the window past its limit (nothing
+        more is counted then); the token buckets take the rest as debt.
+        """
+        rps, burst, policy = self._rates(model)
+        rl = policy.rate_limit
+        rest = float(max(rows, 1) - 1)
+        if rest <= 0:
+            return
+        who = (identity.name, model.name)
+        limits: list[tuple[Limit, str]] = []
+        if policy.quota.requests:
+            quota = Limit.quota(("quota", *who), policy.quota.requests, policy.quota.window_s, rest)
+            limits.append((quota, "quota exhausted"))
+        limits.append((Limit.debit(("identity", *who), rps, burst, rest), "rate limit: identity"))
+        limits.append(
+            (
+                Limit.debit(("model", model.name), rl.model_rps, rl.model_burst, rest),
+                "rate limit: model",
+            )
+        )
+        index, wait = await self._limits([lim for lim, _ in limits], mode="charge")
         if wait:
             raise _Reject(429, limits[index][1], retry_after=wait)
 
@@ -617,6 +653,7 @@ class MltrustServer:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
         await self._admit(identity, model)
         raw = await self._read_body(scope, receive)
+        await self._charge_bytes(identity, model, len(raw))
         header_len = _binary_header_length(scope, len(raw))
         binary = None
         if header_len is not None:
@@ -629,6 +666,16 @@ class MltrustServer:
             ) from None
         except (ValueError, UnicodeDecodeError):
             raise _Reject(400, "malformed json", body=b'{"error":"malformed JSON"}') from None
+        schema = model.schema
+        if schema is None:
+            raise _Reject(503, "model not ready")
+        try:
+            # datatype, rows and element count against the model before any element is decoded
+            schema.precheck(doc)
+        except ValidationFailed as exc:
+            raise _Reject(
+                422, f"validation: {exc.detail}", body=_dumps({"error": str(exc)})
+            ) from None
         try:
             request = decode_infer_request(doc, binary)
         except ProtocolError as exc:
@@ -667,7 +714,7 @@ class MltrustServer:
             shown = exc.detail if admin else str(exc)
             raise _Reject(422, f"validation: {exc.detail}", body=_dumps({"error": shown})) from None
         entry["rows"] = rows
-        await self._charge(identity, model, rows, len(raw))
+        await self._charge(identity, model, rows)
         outputs = model.outputs
         if request.requested_outputs is not None:
             unknown = [o for o in request.requested_outputs if o not in model.output_names]
@@ -676,8 +723,8 @@ class MltrustServer:
                     400, "unknown output", body=_dumps({"error": f"unknown outputs: {unknown}"})
                 )
             outputs = tuple(dict.fromkeys(request.requested_outputs))
-        features = next(iter(request.inputs.values())) if len(request.inputs) == 1 else None
-        if features is not None and features.ndim == 2 and features.dtype.kind in "fiub":
+        features = _row_features(request.inputs, rows)
+        if features is not None:
             await self._detect(identity, model, features, entry)
         batcher = model.batcher
         if batcher is None:
@@ -718,7 +765,9 @@ class MltrustServer:
             try:
                 s = det.score(Xf)
             except ValueError:
-                continue  # feature count differs from the reference: schema already checked
+                # the features differ from the detector's reference (width): recorded, not hidden
+                entry.setdefault("detectors_skipped", []).append(det.name)
+                continue
             top = float(np.max(s))
             scores[det.name] = round(top, 6)
             if top > det.threshold:
@@ -791,6 +840,38 @@ class MltrustServer:
                 arr = np.nan_to_num(arr)
             encoded.append(encode_tensor(name, arr, binary=binary))
         return encoded
+
+
+def _row_features(inputs: dict[str, np.ndarray], rows: int) -> np.ndarray | None:
+    """What the extraction monitor and the detectors see: one row per prediction, the numeric
+    inputs flattened per row and concatenated in input-name order (so a model with several
+    inputs, or 1-D / 3-D inputs, is monitored like a 2-D one). Non-numeric inputs (BYTES) are
+    left out; None when no input is numeric (see :func:`_monitoring_gap`)."""
+    parts = [
+        inputs[name].reshape(rows, -1)
+        for name in sorted(inputs)
+        if inputs[name].dtype.kind in "fiub" and inputs[name].size
+    ]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def _monitoring_gap(model: ServedModel) -> str | None:
+    """Why monitoring configured for ``model`` sees less than every input (None if it sees all).
+
+    Shown in ``/v2/admin/models`` and logged at load."""
+    settings, schema = model.settings, model.schema
+    if settings is None or schema is None:
+        return None
+    if model.extraction is None and not model.detectors:
+        return None
+    blind = schema.unmonitored_inputs
+    if not blind:
+        return None
+    return f"extraction/detectors do not see the non-numeric inputs {list(blind)}" + (
+        " (nothing is monitored)" if len(blind) == len(settings.inputs) else ""
+    )
 
 
 def audit_locations(

@@ -62,7 +62,9 @@ import hmac
 import json
 import os
 import queue
+import secrets
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,6 +95,40 @@ KEY_ENV = "MLTRUST_AUDIT_KEY"
 _STOP = object()
 _ANCHOR_CONTEXT = b"mltrust-audit-anchor-v1\n"
 _MAC_CONTEXT = b"mltrust-audit-entry-mac-v1"
+_ANCHOR_FIELDS = {"v", "seq", "hash", "ts", "key_id", "sig"}
+
+
+def _is_log_id(value: Any) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def anchor_log_id(doc: Any) -> str | None:
+    """The log identity a (checked) anchor is bound to; None for a v1 anchor (before log ids)."""
+    log = doc.get("log") if isinstance(doc, dict) else None
+    return log if _is_log_id(log) else None
+
+
+def refuse_linked(path: Path) -> None:
+    """Refuse an audit database (or its WAL/SHM/journal) that is a symbolic link or not a file.
+
+    The anchor is found by the database's path; a link would let whoever writes the state folder
+    point that path at another (empty) file. Checked with ``lstat`` (links are not followed)
+    before every open. What is not covered: a swap between this check and SQLite's ``open``
+    (the log-id check below catches a swapped-in log that is not this one).
+    """
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        part = path.with_name(path.name + suffix)
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+            raise AuditTampered(
+                f"{part} is a symbolic link or not a regular file: refusing an audit log "
+                "that may have been moved or swapped"
+            )
 
 
 class AuditTampered(VerificationError):
@@ -148,7 +184,8 @@ class AuditKey:
             raise ConfigError("entry MACs need the audit private key")
         return hmac.new(self.mac_key, f"{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
 
-    def sign_anchor(self, seq: int, digest: str) -> dict[str, Any]:
+    def sign_anchor(self, seq: int, digest: str, log: str | None = None) -> dict[str, Any]:
+        """A signed head; ``log`` (the log's random identity) makes it a v2 anchor bound to it."""
         if self.private is None:
             raise ConfigError("signing an audit anchor needs the audit private key")
         doc: dict[str, Any] = {
@@ -158,6 +195,9 @@ class AuditKey:
             "ts": round(time.time(), 3),
             "key_id": self.key_id,
         }
+        if log is not None:
+            doc["v"] = 2
+            doc["log"] = log
         sig = self.private.sign(_ANCHOR_CONTEXT + canonical(doc).encode())
         doc["sig"] = base64.b64encode(sig).decode("ascii")
         return doc
@@ -166,11 +206,13 @@ class AuditKey:
         """(seq, hash) of a signed anchor or checkpoint; raises AuditTampered otherwise."""
         from cryptography.exceptions import InvalidSignature
 
-        if not isinstance(doc, dict) or set(doc) != {"v", "seq", "hash", "ts", "key_id", "sig"}:
+        if not isinstance(doc, dict) or set(doc) - {"log"} != _ANCHOR_FIELDS:
             raise AuditTampered(f"{what} is malformed")
         seq, digest, sig = doc.get("seq"), doc.get("hash"), doc.get("sig")
+        log = doc.get("log")
         if (
-            doc.get("v") != 1
+            doc.get("v") != (2 if "log" in doc else 1)
+            or ("log" in doc and not _is_log_id(log))
             or not isinstance(seq, int)
             or isinstance(seq, bool)
             or seq < 0
@@ -201,9 +243,18 @@ def default_key_path() -> Path:
 
 
 def default_anchor_path(key_path: Path, db: Path | str) -> Path:
-    """The anchor of ``db``: next to the key, named after the database's resolved path (or
-    its PostgreSQL URL without the password)."""
-    ident = redact_url(db) if isinstance(db, str) else str(db.resolve())
+    """The anchor of ``db``: next to the key, named after the database's path (or its
+    PostgreSQL URL without the password).
+
+    The folder is resolved but the file name is not: a symbolic link planted at the database's
+    name (by someone who writes the state folder) cannot move the log onto another anchor, and
+    such a link is refused anyway (:func:`refuse_linked`).
+    """
+    if isinstance(db, str):
+        ident = redact_url(db)
+    else:
+        path = Path(os.path.abspath(db))
+        ident = str(path.parent.resolve() / path.name)
     name = hashlib.sha256(ident.encode()).hexdigest()[:24]
     return key_path.resolve().parent / "audit-anchors" / f"{name}.json"
 
@@ -299,6 +350,14 @@ def _read_json(path: Path) -> tuple[bytes | None, Any]:
 
 
 # -- the log --------------------------------------------------------------------------------------
+def _log_id(db: Any) -> str | None:
+    try:
+        row = db.execute("SELECT v FROM audit_meta WHERE k = 'log_id'").fetchone()
+    except sqlite3.OperationalError:  # no such table: a log written before log ids
+        return None
+    return str(row[0]) if row is not None else None
+
+
 def _connect(path: Path | str, sync: str = "full") -> Any:
     """SQLite (a path) or PostgreSQL (``postgresql://`` URL: replicas on several hosts share one
     chain; see :mod:`mltrust.store._postgres`). The chain logic below is the same for both."""
@@ -316,6 +375,7 @@ def _connect(path: Path | str, sync: str = "full") -> Any:
         "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL,"
         " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL, mac TEXT)"
     )
+    db.execute("CREATE TABLE IF NOT EXISTS audit_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
     columns = {row[1] for row in db.execute("PRAGMA table_info(audit)")}
     if "mac" not in columns:  # a log written before entry MACs: old entries stay unMACed
         db.execute("ALTER TABLE audit ADD COLUMN mac TEXT")
@@ -344,12 +404,14 @@ class AuditLog:
         else:
             self.path = Path(path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            refuse_linked(self.path)
         self.anchor_path = Path(anchor)
         self.anchor_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._key = key
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._db = _connect(path, sync)
+        self._log: str | None = None
         self._anchor_seen: tuple[bytes, int, str] | None = None
         self._head: tuple[int, str] | None = None
         self._commits = 0
@@ -397,22 +459,57 @@ class AuditLog:
     # -- anchor --------------------------------------------------------------------------------
     def _startup_check(self) -> None:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # one process at a time (``--workers N``)
+        ok = False
         try:
-            data, _ = _read_json(self.anchor_path)
+            self._log = _log_id(db)
+            data, doc = _read_json(self.anchor_path)
+            empty = db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is None
             if data is None:
-                if db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None:
+                if not empty:
                     raise AuditTampered(
                         f"{self.path} holds entries but its anchor {self.anchor_path} is missing: "
                         "refusing to extend a log that cannot be proven complete"
                     )
-                self._write_anchor(0, GENESIS)  # a fresh log: anchor its emptiness
+                # PostgreSQL: one chain shared by replicas on several hosts, each anchoring it
+                # next to its own key; a host joining a log that is still empty anchors that
+                # emptiness under the log's existing id. SQLite (one file per host): the anchor
+                # of an identified log was deleted.
+                joining = isinstance(db, PgConnection)
+                if self._log is not None and not joining:
+                    raise AuditTampered(
+                        f"{self.path} was anchored before (log id {self._log}) but its anchor "
+                        f"{self.anchor_path} is missing"
+                    )
+            fresh = data is None or (
+                # a start that died between anchoring a new log and committing its id: the
+                # anchor names nothing (seq 0), so nothing can be lost by starting afresh
+                empty and self._log is None and self._key.check_anchor(doc)[0] == 0
+            )
+            if fresh:
+                if self._log is None:
+                    self._new_log_id(db)
+                self._anchor_seen = None
+                self._write_anchor(0, GENESIS, force=True)  # a fresh log: anchor its emptiness
             seq, digest = self._verified_tail(db)
+            if self._log is None:  # a log from before log ids: bind it from now on
+                self._new_log_id(db)
+            ok = True
         finally:
-            db.execute("ROLLBACK")
+            # the new log id commits only with a verified log; other workers wait for it
+            db.execute("COMMIT" if ok else "ROLLBACK")
         self._write_anchor(seq, digest)
 
-    def _verified_tail(self, db: sqlite3.Connection) -> tuple[int, str]:
+    def _new_log_id(self, db: Any) -> None:
+        """Give the log its random identity (inside the caller's transaction)."""
+        self._log = secrets.token_hex(16)
+        db.execute(
+            "INSERT INTO audit_meta VALUES ('log_id', ?)"
+            " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            (self._log,),
+        )
+
+    def _verified_tail(self, db: Any) -> tuple[int, str]:
         """The (seq, hash) to chain from, after proving the log still extends its anchor.
 
         Runs inside the writer's transaction: rows at and after the anchored head must carry the
@@ -427,6 +524,15 @@ class AuditLog:
         else:
             a_seq, a_hash = self._key.check_anchor(doc)
             self._anchor_seen = (data, a_seq, a_hash)
+        anchored_log = anchor_log_id(doc)
+        log = _log_id(db)
+        if anchored_log is not None and log != anchored_log:
+            raise AuditTampered(
+                f"audit log {self.path} is not the log its anchor names "
+                f"(log id {log!r}, anchored {anchored_log!r}): replaced"
+            )
+        if log != self._log:
+            raise AuditTampered(f"audit log {self.path} changed its identity while open")
         rows = db.execute(
             "SELECT seq, entry, prev_hash, entry_hash, mac FROM audit WHERE seq >= ? ORDER BY seq",
             (max(a_seq, 1),),
@@ -436,7 +542,14 @@ class AuditLog:
             if db.execute("SELECT 1 FROM audit WHERE seq < 1 LIMIT 1").fetchone():
                 raise AuditTampered("audit log holds rows before seq 1")
         else:
-            if not rows or rows[0][0] != a_seq or rows[0][3] != a_hash:
+            if (
+                not rows
+                or rows[0][0] != a_seq
+                or rows[0][3] != a_hash
+                # the anchored row's text too (a live edit of the head): its hash is signed,
+                # so recomputing it proves the text and its prev link
+                or chain_hash(rows[0][2], rows[0][1]) != a_hash
+            ):
                 raise AuditTampered(
                     f"audit log {self.path} no longer holds the anchored head seq {a_seq}: "
                     "truncated or rewritten (if the log was removed on purpose, archive it and "
@@ -455,7 +568,7 @@ class AuditLog:
             seq, prev = r_seq, r_hash
         return seq, prev
 
-    def _write_anchor(self, seq: int, digest: str) -> None:
+    def _write_anchor(self, seq: int, digest: str, *, force: bool = False) -> None:
         lock_path = self.anchor_path.with_name(self.anchor_path.name + ".lock")
         with open(lock_path, "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -465,9 +578,13 @@ class AuditLog:
                     current, _ = self._key.check_anchor(doc)
                 except AuditTampered:
                     current = -1  # unreadable: the next append's check decides
-                if current >= seq and (seq > 0 or current > 0):
+                if not force and (
+                    current > seq
+                    or (current == seq and seq > 0 and anchor_log_id(doc) == self._log)
+                ):
                     return  # never move the anchor backwards
-            text = json.dumps(self._key.sign_anchor(seq, digest), sort_keys=True).encode()
+            signed = self._key.sign_anchor(seq, digest, self._log)
+            text = json.dumps(signed, sort_keys=True).encode()
             tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(text)
             os.replace(tmp, self.anchor_path)
@@ -616,12 +733,32 @@ class ChainReport:
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
+    refuse_linked(path)
     if not path.is_file():
         raise InputError(f"{path}: no audit database")
     # as_uri() percent-encodes, so '?' or '#' in a folder name cannot alter the URI
     db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
     db.execute("PRAGMA busy_timeout=30000")
     return db
+
+
+def _read_log_id(path: Path | str) -> str | None:
+    if is_postgres_url(path):
+        pg = PgConnection(str(path), read_only=True)
+        try:
+            return _log_id(pg)
+        except Exception:  # noqa: BLE001 - psycopg: no audit_meta table (a log before log ids)
+            return None
+        finally:
+            pg.close()
+    path = Path(path)
+    db = _open_readonly(path)
+    try:
+        return _log_id(db)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: not an audit database: {exc}") from None
+    finally:
+        db.close()
 
 
 def iter_entries(path: Path | str) -> Iterator[tuple[int, str, str, str]]:
@@ -682,8 +819,15 @@ def verify_chain(
         if len(report.problems) < max_problems:
             report.problems.append(text)
 
+    if not is_postgres_url(path):
+        try:
+            refuse_linked(Path(path))
+        except AuditTampered as exc:
+            problem(str(exc))
+            return report
     anchored: tuple[int, str] | None = None
     anchor_missing = False
+    log = _read_log_id(path)
     if anchor is not None:
         data, doc = _read_json(anchor)
         anchor_missing = data is None
@@ -692,6 +836,12 @@ def verify_chain(
                 anchored = key.check_anchor(doc)
                 report.anchor_seq = anchored[0]
                 wanted[anchored[0]] = anchored[1]
+                anchored_log = anchor_log_id(doc)
+                if anchored_log is not None and anchored_log != log:
+                    problem(
+                        f"the anchor names log {anchored_log} but the database is log {log}: "
+                        "the database was replaced"
+                    )
             except AuditTampered as exc:
                 problem(str(exc))
     pinned: tuple[int, str] | None = None
@@ -727,7 +877,7 @@ def verify_chain(
         prev = entry_hash
         expected_seq = seq + 1
         report.last_seq = seq
-    if anchor_missing and report.entries:
+    if anchor_missing and (report.entries or log is not None):
         problem(f"anchor {anchor} is missing: the log cannot be proven complete")
     for what, pin in (("anchor", anchored), ("checkpoint", pinned)):
         if pin is None or pin[0] == 0:

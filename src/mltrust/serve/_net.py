@@ -7,15 +7,23 @@ every idle socket holds a file descriptor until none are left. :class:`GuardedPr
 subclasses that protocol and adds, per connection:
 
 * **header size** (request line + headers, ``max_header_bytes``) and **count**
-  (``max_headers``): ``431`` and close, having read at most the limit;
+  (``max_headers``): ``431`` and close, having read at most the limit. Counted twice: bytes as
+  they are read (so httptools never concatenates more than the limit plus one read), and per
+  message from the parser's callbacks (URL, names, values), so a request pipelined in the same
+  read as the previous body is measured too. Bytes between messages (stray CRLFs) count
+  against the next message's headers. **Trailers** of a chunked body count against the same
+  limits: every read that brings no body byte while a body is in progress is counted as header
+  bytes, and every trailer field as a header (size and count);
 * **header read time** (``header_timeout_s``, from the connection's or request's first byte --
-  a connection that sends nothing is closed the same way): ``408`` and close;
+  a connection that sends nothing is closed the same way, and so is a kept-alive connection
+  that trickles bytes such as bare CRLFs, which llhttp skips without starting a message):
+  ``408`` and close;
 * **body read time** (``body_timeout_s``, from the end of the headers to the end of the body):
   ``408`` and close (the application sees a disconnect and audits it);
 * **keep-alive idle time** (``keep_alive_s``, uvicorn's own timer after each response);
 * **connections in total** (``max_connections``, capped below the file-descriptor limit) and
-  **per client address** (``max_connections_per_client``): ``503`` and close at once, so the
-  descriptor is freed.
+  **per client address** (``max_connections_per_client``; IPv6 clients are grouped by their
+  /64, see :func:`client_group`): ``503`` and close at once, so the descriptor is freed.
 
 These answers come from the network layer, before authentication: they are not audited (there is
 no identity yet), they are counted in ``mltrust_rejections_total{model="-",reason="net: ..."}``.
@@ -38,8 +46,10 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mltrust.serve._config import ServerConfig
+from mltrust.state import client_group
 
-__all__ = ["GuardedProtocol", "fd_headroom", "uvicorn_options"]
+__all__ = ["GuardedProtocol", "client_group", "fd_headroom", "uvicorn_options"]
+
 
 _PHRASES = {
     408: b"Request Timeout",
@@ -97,16 +107,24 @@ class GuardedProtocol(HttpToolsProtocol):
         self._max_per_client = limits.max_connections_per_client
         self._peers: dict[str, int] = server_state.__dict__.setdefault("mltrust_peers", {})
         self._peer: str | None = None
-        self._in_headers = True
-        self._header_bytes = 0
+        self._in_headers = True  # before a message's headers end (or between messages)
+        self._in_message = False  # between on_message_begin and on_message_complete
+        self._header_bytes = 0  # bytes read while in headers (or trailers), per message
+        self._parsed_bytes = 0  # URL + header fields seen by the parser, per message
         self._header_count = 0
+        self._messages = 0
+        self._completed = 0
+        self._body_seen = False
+        self._read_body = 0  # body bytes the parser delivered from the current read
+        self._after_chunk_header = False  # a chunk header with no data after it yet
         self._refusing: int | None = None
+        self._refuse_reason = ""
         self._timer: asyncio.TimerHandle | None = None
 
     # -- connection ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        peer = self.client[0] if self.client else "-"
+        peer = client_group(str(self.client[0])) if self.client else "-"
         if len(self.connections) > self._max_connections:
             self._refuse(503, "net: too many connections")
             return
@@ -131,37 +149,78 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refusing is not None or self.transport.is_closing():
             return
-        if self._in_headers:
-            room = self._max_header_bytes - self._header_bytes
-            if len(data) > room:
-                # feed only what the limit allows; the headers must end inside it
-                head, data = data[: max(room, 0)], data[max(room, 0) :]
-                self._header_bytes += len(head)
-                if head:
-                    super().data_received(head)
-                if self._in_headers:
-                    if self._refusing is None and not self.transport.is_closing():
-                        self._refuse(431, "net: header too large")
-                    return
-                if not data or self.transport.is_closing():
-                    return
-            else:
-                self._header_bytes += len(data)
+        if self._in_headers and not self._in_message and self._timer is None and self._idle():
+            # bytes on a kept-alive connection (uvicorn just cancelled its keep-alive timer):
+            # llhttp skips bare CRLFs without starting a message, so time them here
+            self._arm(self._header_timeout, self._header_timed_out)
+        if not self._in_headers:
+            self._feed_body(data)
+            return
+        room = self._max_header_bytes - self._header_bytes
+        if len(data) > room:
+            # feed only what the limit allows; the headers must end inside it
+            head, data = data[: max(room, 0)], data[max(room, 0) :]
+            self._header_bytes += len(head)
+            completed = self._completed
+            if head:
+                super().data_received(head)
+            if self._refusing is not None or self.transport.is_closing():
+                return
+            if self._in_headers and completed == self._completed:
+                self._refuse(431, "net: header too large")
+                return
+            if data:
+                self.data_received(data)  # the body (or the next message), counted as such
+            return
+        self._header_bytes += len(data)
         super().data_received(data)
+
+    def _feed_body(self, data: bytes) -> None:
+        """Feed a read while a body (or its trailers) is in progress: a read that brings no
+        body byte, or ends after a chunk header (the last chunk's trailers follow), counts as
+        header bytes, so trailers cannot grow without bound."""
+        messages = self._messages
+        self._body_seen = False
+        self._read_body = 0
+        super().data_received(data)
+        if (
+            (not self._body_seen or self._after_chunk_header)
+            and messages == self._messages
+            and self._in_message
+            and not self._in_headers
+            and self._refusing is None
+            and not self.transport.is_closing()
+        ):
+            # a read ending after a chunk header with no data (the last chunk: trailers
+            # follow) counts everything in it but body bytes; so does a read with no body
+            self._header_bytes += len(data) - self._read_body
+            if self._header_bytes > self._max_header_bytes:
+                self._refuse(431, "net: trailers too large")
 
     # -- parser callbacks ----------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_headers = True
+        self._in_message = True
+        self._messages += 1
         self._header_count = 0
+        self._parsed_bytes = 0
         if self._timer is None:
             self._arm(self._header_timeout, self._header_timed_out)
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed(len(url))
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self._max_headers:
-            self._refusing = 431
-            raise ValueError("too many headers")  # httptools stops parsing; see send_400
+            self._stop_parsing("net: too many headers")
+        if not self._in_headers:  # a trailer field: counted like the headers (size and count)
+            self._header_bytes += len(name) + len(value) + 4
+            if self._header_bytes > self._max_header_bytes:
+                self._stop_parsing("net: trailers too large")
+        self._parsed(len(name) + len(value) + 4)  # ": " and CRLF
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -170,16 +229,50 @@ class GuardedProtocol(HttpToolsProtocol):
         self._arm(self._body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        self._body_seen = True
+        self._after_chunk_header = False
+        self._read_body += len(body)
+        super().on_body(body)
+
+    def on_chunk_header(self) -> None:
+        self._after_chunk_header = True
+
+    def on_chunk_complete(self) -> None:
+        # a chunk ended (for the last one: its trailers too): framing counted so far is fine
+        self._after_chunk_header = False
+        self._header_bytes = 0
+
     def on_message_complete(self) -> None:
         self._disarm()
+        self._completed += 1
+        self._in_message = False
+        self._in_headers = True  # whatever comes next belongs to the next message's headers
+        self._header_bytes = 0
         super().on_message_complete()
+
+    def _parsed(self, size: int) -> None:
+        """Per-message header size as the parser sees it (a pipelined request read together
+        with the previous body is not counted by ``data_received``)."""
+        self._parsed_bytes += size
+        if self._parsed_bytes > self._max_header_bytes:
+            self._stop_parsing("net: header too large")
+
+    def _stop_parsing(self, reason: str) -> None:
+        self._refusing = 431
+        self._refuse_reason = reason
+        raise ValueError(reason)  # httptools stops parsing; see send_400_response
 
     def send_400_response(self, msg: str) -> None:
         if self._refusing == 431:
             self._refusing = None
-            self._refuse(431, "net: too many headers")
+            self._refuse(431, self._refuse_reason or "net: too many headers")
             return
         super().send_400_response(msg)
+
+    def _idle(self) -> bool:
+        """No request of this connection is being answered."""
+        return self.cycle is None or bool(self.cycle.response_complete)
 
     # -- timers --------------------------------------------------------------------------------
     def _arm(self, seconds: float, callback: Any) -> None:
@@ -193,7 +286,11 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _header_timed_out(self) -> None:
         self._timer = None
-        if self._in_headers and not self.transport.is_closing():
+        if (
+            self._in_headers
+            and (self._in_message or self._idle())
+            and not self.transport.is_closing()
+        ):
             self._refuse(408, "net: header timeout")
 
     def _body_timed_out(self) -> None:
@@ -205,7 +302,11 @@ class GuardedProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, reason: str) -> None:
         self._refusing = status
         self._disarm()
-        if self.cycle is not None and self.cycle.response_started:
+        if (
+            self.cycle is not None
+            and self.cycle.response_started
+            and not self.cycle.response_complete
+        ):
             self.transport.close()  # the application is answering: just hang up
         else:
             body = _BODIES[status]

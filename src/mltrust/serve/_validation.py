@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
+from mltrust.serve._codec import MAX_TENSOR_ELEMENTS
 from mltrust.serve._settings import TensorSpec
 
 __all__ = ["CompiledSchema", "ValidationFailed"]
@@ -25,6 +29,11 @@ class ValidationFailed(ValueError):
     def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.detail = detail or message
+
+
+def _datatype_ok(expected: str, given: str) -> bool:
+    # numeric models accept any numeric datatype that converts without loss of meaning
+    return given == expected or (expected in _FLOAT_TYPES and given in _FLOAT_TYPES | _INT_TYPES)
 
 
 class _Input:
@@ -56,9 +65,67 @@ class CompiledSchema:
         self._any_name = any_name and len(self._inputs) == 1
 
     @property
+    def unmonitored_inputs(self) -> tuple[str, ...]:
+        """Inputs the extraction monitor and detectors cannot see (non-numeric: BYTES)."""
+        return tuple(i.name for i in self._inputs if i.datatype == "BYTES")
+
+    @property
     def single_input(self) -> str | None:
         """The name of the model's only input, if it has exactly one."""
         return self._inputs[0].name if len(self._inputs) == 1 else None
+
+    def precheck(self, doc: Any) -> None:
+        """Before any element is decoded: refuse what :meth:`validate` would refuse anyway, from
+        the request's declared ``datatype`` and ``shape`` alone.
+
+        Checked per input: the datatype against the model's input of that name (or its only
+        input, for models that take one input under any name), the batch size (``shape[0]``)
+        against ``max_batch_rows``, and the element count against ``max_batch_rows`` times the
+        model's fixed per-row size. So a request of a million ``BYTES`` elements for an FP64
+        model, or of more rows than allowed, costs no decoding work. Malformed declarations are
+        left to the decoder (400); everything is checked again after decoding.
+        """
+        if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
+            return
+        params = doc.get("parameters")
+        pd = isinstance(params, dict) and params.get("content_type") == "pd"
+        by_name = {i.name: i for i in self._inputs}
+        for item in doc["inputs"]:
+            if not isinstance(item, dict):
+                continue
+            name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
+            if (
+                not isinstance(shape, list)
+                or len(shape) > 8
+                or not all(
+                    isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_TENSOR_ELEMENTS
+                    for d in shape
+                )
+            ):
+                continue
+            spec = by_name.get(name) if isinstance(name, str) else None
+            if spec is None and self._any_name and not pd:
+                spec = self._inputs[0]
+            if (
+                spec is not None
+                and isinstance(datatype, str)
+                and not pd
+                and not _datatype_ok(spec.datatype, datatype)
+            ):
+                raise ValidationFailed(
+                    f"input {name!r}: datatype {datatype} where {spec.datatype} is expected"
+                )
+            one_row = spec is not None and not pd and len(shape) == 1 and len(spec.shape) == 2
+            rows = 1 if one_row or not shape else shape[0]
+            if rows > self._max_rows:
+                raise ValidationFailed(f"input {name!r}: more than {self._max_rows} rows")
+            if spec is None or pd or (len(shape) != len(spec.shape) and not one_row):
+                continue
+            per_row = math.prod(d for d in spec.shape[1:])
+            if all(d >= 0 for d in spec.shape[1:]) and math.prod(shape) > max(rows, 1) * per_row:
+                raise ValidationFailed(
+                    f"input {name!r}: shape {shape} does not match {list(spec.shape)}"
+                )
 
     def validate(self, inputs: dict[str, np.ndarray], datatypes: dict[str, str]) -> int:
         """Check inputs in place; return the batch size (rows)."""
@@ -84,10 +151,7 @@ class CompiledSchema:
         for spec, name in pairs:
             arr = inputs[name]
             datatype = datatypes[name]
-            if datatype != spec.datatype and not (
-                # numeric models accept any numeric datatype that converts without loss of meaning
-                spec.datatype in _FLOAT_TYPES and datatype in _FLOAT_TYPES | _INT_TYPES
-            ):
+            if not _datatype_ok(spec.datatype, datatype):
                 raise ValidationFailed(
                     f"input {name!r}: datatype {datatype} where {spec.datatype} is expected"
                 )

@@ -16,11 +16,19 @@ See ``docs/shared-state.md``.
 from __future__ import annotations
 
 from mltrust.errors import ConfigError
-from mltrust.state._base import Limit, StateStore, StateUnavailable
+from mltrust.state._base import Limit, StateStore, StateUnavailable, client_group
 from mltrust.state._local import LocalState
 from mltrust.state._redis import RedisState
 
-__all__ = ["Limit", "LocalState", "RedisState", "StateStore", "StateUnavailable", "open_state"]
+__all__ = [
+    "Limit",
+    "LocalState",
+    "RedisState",
+    "StateStore",
+    "StateUnavailable",
+    "client_group",
+    "open_state",
+]
 
 
 def open_state(url: str | None, *, check: bool = False) -> StateStore:

@@ -44,32 +44,35 @@ MAX_TTL_MS = 86_400_000
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KIND = {"bucket": "b", "quota": "q", "block": "x"}
 
-# KEYS[i]: one per limit. ARGV: take ("1"/"0"), max ttl (ms), then per limit kind, a, b, cost.
-# Returns {i, wait}: i = 1-based index of the first refusing limit (0: all admit).
+# KEYS[i]: one per limit. ARGV: mode ("0" check, "1" charge, "2" admit: check all, then charge
+# all), max ttl (ms), then per limit kind (b bucket, d unconditional bucket debit, q quota,
+# x block), a, b, cost. Returns {i, wait}: i = 1-based index of the first refusing limit (0: all
+# admit).
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local take = ARGV[1] == '1'
+local mode = ARGV[1]
 local cap = tonumber(ARGV[2])
-for i = 1, #KEYS do
+local function step(i, take)
   local key = KEYS[i]
   local j = 3 + (i - 1) * 4
   local kind = ARGV[j]
   local a = tonumber(ARGV[j + 1])
   local b = tonumber(ARGV[j + 2])
   local cost = math.max(tonumber(ARGV[j + 3]), 0)
-  if kind == 'b' then
+  if kind == 'b' or kind == 'd' then
+    if kind == 'd' and not take then return nil end
     local s = redis.call('HMGET', key, 't', 'l')
     local tokens = b
     if s[1] and s[2] then
       local elapsed = math.max(now - tonumber(s[2]), 0)
       tokens = math.min(b, tonumber(s[1]) + elapsed * a)
     end
-    if tokens < 1 then
-      if a <= 0 then return {i, 'inf'} end
-      return {i, tostring((1 - tokens) / a)}
+    if kind == 'b' and tokens < 1 then
+      if a <= 0 then return 'inf' end
+      return tostring((1 - tokens) / a)
     end
-    if take then
+    if take and cost > 0 then
       local left = tokens - cost
       redis.call('HSET', key, 't', tostring(left), 'l', tostring(now))
       local ttl = cap
@@ -82,15 +85,27 @@ for i = 1, #KEYS do
     local count = 0
     if s[1] and s[2] and tonumber(s[2]) == window then count = tonumber(s[1]) end
     local reset = (window + 1) * b - now
-    if count >= a then return {i, tostring(reset)} end
-    if take then
+    -- a window never serves more than its limit: refuse what would overrun it
+    if count + cost > a then return tostring(reset) end
+    if take and cost > 0 then
       redis.call('HSET', key, 'c', tostring(count + cost), 'w', tostring(window))
       redis.call('PEXPIRE', key, math.min(cap, math.ceil(reset * 1000) + 1000))
     end
   else
     local ttl = redis.call('PTTL', key)
-    if ttl > 0 then return {i, tostring(ttl / 1000)} end
+    if ttl > 0 then return tostring(ttl / 1000) end
   end
+  return nil
+end
+if mode == '2' then
+  for i = 1, #KEYS do
+    local wait = step(i, false)
+    if wait then return {i, wait} end
+  end
+end
+for i = 1, #KEYS do
+  local wait = step(i, mode ~= '0')
+  if wait then return {i, wait} end
 end
 return {0, '0'}
 """
@@ -219,14 +234,15 @@ class RedisState:
         except (redis.RedisError, OSError, TimeoutError) as exc:
             raise StateUnavailable(f"state server: {type(exc).__name__}") from None
 
-    async def _run(self, limits: Sequence[Limit], take: bool) -> tuple[int, float]:
+    async def _run(self, limits: Sequence[Limit], mode: str) -> tuple[int, float]:
         if not limits:
             return -1, 0.0
         script, _ = self._connection()
         keys = [key_name(self.prefix, lim.kind, lim.key) for lim in limits]
-        args = ["1" if take else "0", str(MAX_TTL_MS)]
+        args = [mode, str(MAX_TTL_MS)]
         for lim in limits:
-            args += [_KIND[lim.kind], _num(lim.rate), _num(lim.size), _num(lim.cost)]
+            kind = "d" if lim.kind == "bucket" and lim.unconditional else _KIND[lim.kind]
+            args += [kind, _num(lim.rate), _num(lim.size), _num(lim.cost)]
         answer = await self._call(script, keys, args)
         try:
             index, wait = int(answer[0]), float(answer[1])
@@ -237,10 +253,13 @@ class RedisState:
         return (index - 1, wait) if index else (-1, 0.0)
 
     async def check(self, limits: Sequence[Limit]) -> tuple[int, float]:
-        return await self._run(limits, False)
+        return await self._run(limits, "0")
+
+    async def admit(self, limits: Sequence[Limit]) -> tuple[int, float]:
+        return await self._run(limits, "2")
 
     async def charge(self, limits: Sequence[Limit]) -> tuple[int, float]:
-        return await self._run(limits, True)
+        return await self._run(limits, "1")
 
     async def block(self, key: tuple[str, ...], seconds: float) -> None:
         _, block = self._connection()

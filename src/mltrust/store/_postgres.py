@@ -33,7 +33,9 @@ _LOCK = int.from_bytes(hashlib.sha256(b"mltrust audit append").digest()[:8], "bi
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit (seq BIGINT PRIMARY KEY, entry TEXT NOT NULL,"
-    " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL, mac TEXT)"
+    " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL, mac TEXT)",
+    # the log's random identity (bound into v2 anchors; see mltrust.serve._audit)
+    "CREATE TABLE IF NOT EXISTS audit_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
 )
 
 
@@ -98,7 +100,8 @@ class PgConnection:
             # concurrent first starts: one creates the table, the others wait for it
             conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK,))
             try:
-                conn.execute(_SCHEMA)
+                for statement in _SCHEMA:
+                    conn.execute(statement)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
         self._conn = conn

@@ -198,7 +198,7 @@ class VaultApp:
         self.audit = audit
         self.config = config or VaultAppConfig()
         self.jwt = jwt
-        self.buckets = TokenBuckets()
+        self.buckets = TokenBuckets(evict_debt=True)  # per address: unauthenticated
         self._unseal_lock = asyncio.Lock()
         self.openapi = _dumps(openapi_document())
         ops: dict[str, dict[str, tuple[str | None, Handler]]] = {
