@@ -604,12 +604,20 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             op_index,
         )
 
+    #: Tuples already walked by flows(), by id (the value keeps the object alive, so an id is
+    #: never reused): a pickle that shares one sub-tuple many times (DUP + TUPLE2 repeated)
+    #: would otherwise make the walk exponential in its depth (red-team DoS).
+    walked: dict[int, tuple[object, ...]] = {}
+
     def flows(value: object, how: str, depth: int = 0) -> None:
         """Check a value stored into a container, state or argument (tuples recursively)."""
         if isinstance(value, Global):
             if value.restricted:
                 escape(value, how)
         elif type(value) is tuple and depth < 32:
+            if id(value) in walked:
+                return
+            walked[id(value)] = value
             for item in value:
                 if isinstance(item, (Global, tuple)):
                     flows(item, how, depth + 1)

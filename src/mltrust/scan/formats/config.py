@@ -214,9 +214,21 @@ def judge_target(dotted: str, ctx: ScanContext) -> Judgement:
 
 
 def _truthy(value: object) -> bool:
+    """Whether ``trust_remote_code`` may be true when the config is instantiated.
+
+    Fail closed: only values that are false as written (``false``/``no``/``off``/``n``, an
+    empty string, ``0``, ``null``) are false. An interpolation (``${remote}``,
+    ``${oc.decode:"true"}``) or a nested object (``{_target_: builtins.bool, ...}``) is
+    resolved by Hydra/OmegaConf at load time, so it counts as possibly true (red-team finding).
+    """
+    if value is None or value is False:
+        return False
     if isinstance(value, str):
-        return value.strip().lower() in _YAML_TRUE
-    return bool(value) and not isinstance(value, (dict, list))
+        text = value.strip().lower()
+        return text not in _YAML_FALSE and text not in ("", "0", "null", "~", "none")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    return True
 
 
 def _report_target(
@@ -438,8 +450,25 @@ def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
             _report_target(ctx, loc, "_target_ (unparsed)", target, None)
 
 
+_BUILT_CONFIG = re.compile(r"\$\{\s*(oc\.create|oc\.decode)\s*:([^\n]{0,2000})")
+
+
 def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
-    """OmegaConf ``${eval:...}``-style interpolations (text-level, parsed or not)."""
+    """OmegaConf ``${eval:...}``-style interpolations (text-level, parsed or not), and
+    ``${oc.create:...}``/``${oc.decode:...}`` that build a config node at load time: a
+    ``_target_`` inside one is instantiated by Hydra but is not a key this scanner sees, so it
+    is reported as unjudged (red-team finding)."""
+    for count, m in enumerate(_BUILT_CONFIG.finditer(text)):
+        if count >= 64:
+            break
+        if "_target_" in m.group(2) or "_partial_" in m.group(2):
+            ctx.report(
+                CFG_DANGEROUS_TARGET,
+                f"${{{m.group(1)}:...}} builds a config with a _target_ at load time; that "
+                "target is instantiated by Hydra without being judged here",
+                loc.at(m.start()),
+                severity=Severity.HIGH,
+            )
     for count, m in enumerate(_EVAL_INTERPOLATION.finditer(text)):
         if count >= 64:
             break
