@@ -52,9 +52,9 @@ def test_target_hidden_in_oc_create_is_flagged() -> None:
 
 def test_shared_subtuples_do_not_make_the_flow_walk_exponential() -> None:
     """280 bytes: a tracked loader popped, then a 31-level DUP/TUPLE2 tower appended 60 times."""
-    data = bytearray(b"\x80\x02]q\x00(ctorch.storage\n_load_from_bytes\n0N")
+    data = bytearray(b"\x80\x02ctorch.storage\n_load_from_bytes\n0]N")
     data += b"2\x86" * 31
-    data += b"q\x01" + b"h\x01a" * 60 + b"."
+    data += b"q\x00a" + b"h\x00a" * 59 + b"."
     started = time.monotonic()
     scan_bytes(bytes(data), "model.pkl")
     assert time.monotonic() - started < 10
