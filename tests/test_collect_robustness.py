@@ -64,7 +64,9 @@ def test_robustness_threshold_from_signed_attestation(tmp_path: Path) -> None:
     verdict = evaluate(evidence.document, load_profile("default"))
     result = next(r for r in verdict.results if r.control.id == "robustness-threshold")
     assert result.status is ControlStatus.FAIL
-    assert "0.41" in result.details[0]
+    # recorded without a threat model: the figures are listed but not compared
+    assert "no robustness figure under the named threat model" in result.details[0]
+    assert any("0.41" in d and "domain unrecorded" in d for d in result.details)
 
 
 def test_attack_hand_edited_evidence_cannot_flip_fail_to_pass(tmp_path: Path) -> None:
@@ -134,3 +136,83 @@ def test_no_attestation_means_absent(tmp_path: Path) -> None:
     verdict = evaluate(bundle.document, load_profile("default"))
     result = next(r for r in verdict.results if r.control.id == "robustness-threshold")
     assert result.status is ControlStatus.SKIP
+
+
+def _figures_statement(
+    project: Path, tmp_path: Path, threat: dict, results: list[tuple[float, float]]
+):  # type: ignore[no-untyped-def]
+    attest = pytest.importorskip("mltrust.attest", reason="signing (mltrust.attest) not present")
+    keys = attest.generate_keypair(tmp_path / "keys" / "tm", passphrase=None)
+    statement = _statement([])
+    statement["subject"][0]["digest"]["sha256"] = _model(project)
+    statement["predicate"]["threat_model"] = threat
+    statement["predicate"]["results"] = [{"eps": e, "robust_accuracy": a} for e, a in results]
+    bundle = attest.sign_statement(statement, attest.load_private_key(keys.private_path))
+    (project / ".mltrust").mkdir(exist_ok=True)
+    (project / ".mltrust" / "robustness.json").write_text(json.dumps(bundle))
+    return keys
+
+
+def _threshold(project: Path, keys, profile: str = "default"):  # type: ignore[no-untyped-def]
+    evidence = collect_evidence(CollectContext(project, keys=(keys.public_path,)))
+    verdict = evaluate(evidence.document, load_profile(profile))
+    wanted = {"default": "robustness-threshold", "atlas": "AML.M0003", "owasp-ml-top10": "ML01"}
+    return evidence.document["robustness"], next(
+        r for r in verdict.results if r.control.id == wanted[profile]
+    )
+
+
+BOX = {"norm": "inf", "domain": {"lower": 0.0, "upper": 1.0}, "attack": "pgd"}
+
+
+@pytest.mark.parametrize("profile", ["default", "atlas", "owasp-ml-top10"])
+def test_robustness_passes_only_under_the_named_threat_model(tmp_path: Path, profile: str) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    keys = _figures_statement(project, tmp_path, BOX, [(0.05, 0.8), (0.1, 0.3)])
+    section, result = _threshold(project, keys, profile)
+    assert [(t["eps"], t["robust_accuracy"]) for t in section["by_threat_model"]] == [
+        (0.05, 0.8),
+        (0.1, 0.3),
+    ]
+    # 0.3 at eps 0.1 is a larger budget than the one named: it is not compared
+    assert result.status is ControlStatus.PASS
+
+
+def test_attack_unbounded_figures_are_not_compared_under_a_bounded_threat_model(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    open_domain = dict(BOX, domain="unbounded")
+    keys = _figures_statement(project, tmp_path, open_domain, [(0.05, 0.9)])
+    _, result = _threshold(project, keys)
+    assert result.status is ControlStatus.FAIL
+    assert "no robustness figure under the named threat model" in result.details[0]
+
+
+def test_attack_l2_figure_does_not_stand_in_for_linf(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    keys = _figures_statement(project, tmp_path, dict(BOX, norm="2"), [(0.05, 0.95)])
+    _, result = _threshold(project, keys)
+    assert result.status is ControlStatus.FAIL
+
+
+def test_smaller_budget_figure_bounds_the_named_one(tmp_path: Path) -> None:
+    # A figure at eps 0.02 of 0.4 means the accuracy at 0.05 is at most 0.4, whatever a weaker
+    # attack reported at 0.05.
+    project = tmp_path / "p"
+    project.mkdir()
+    keys = _figures_statement(project, tmp_path, BOX, [(0.02, 0.4), (0.05, 0.9)])
+    section, result = _threshold(project, keys)
+    assert section["by_threat_model"][1]["robust_accuracy"] == 0.4
+    assert result.status is ControlStatus.FAIL
+
+
+def test_figure_only_at_other_budgets_fails_closed(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    keys = _figures_statement(project, tmp_path, BOX, [(0.1, 0.9)])
+    _, result = _threshold(project, keys)
+    assert result.status is ControlStatus.FAIL

@@ -68,6 +68,36 @@ def _figures(predicate: Any, source: str) -> Iterator[dict[str, Any]]:
         }
 
 
+def _by_threat_model(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (norm, domain, ε) measured: the robust accuracy a profile may compare
+    against a threshold under that threat model.
+
+    Every attack figure is an upper bound on the true robust accuracy (an attack can miss
+    adversarial examples), and robust accuracy can only fall as ε grows, so a figure measured at
+    a smaller ε under the same norm and domain also bounds the accuracy at this ε. The entry
+    holds the minimum over all of them: the tightest bound the evidence gives. Figures whose
+    threat model was not recorded keep ``"unrecorded"`` and never match a named one.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for f in figures:
+        groups.setdefault((f["norm"], f["domain"]), []).append(f)
+    out: list[dict[str, Any]] = []
+    for (norm, domain), group in sorted(groups.items()):
+        for eps in sorted({f["eps"] for f in group}):
+            upto = [f for f in group if f["eps"] <= eps]
+            out.append(
+                {
+                    "norm": norm,
+                    "domain": domain,
+                    "eps": eps,
+                    "robust_accuracy": min(f["robust_accuracy"] for f in upto),
+                    "attacks": sorted({f["attack"] for f in upto}),
+                    "sources": sorted({f["source"] for f in upto}),
+                }
+            )
+    return out
+
+
 class RobustnessCollector(Collector):
     name = "robustness"
     predicate_type = PREDICATE_TYPE
@@ -88,6 +118,7 @@ class RobustnessCollector(Collector):
             "sources": [],
             "ignored": [],
             "figures": [],
+            "by_threat_model": [],
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -116,6 +147,8 @@ class RobustnessCollector(Collector):
             # each figure with the threat model it holds under, so that a profile can compare
             # only figures measured under the norm, ε and domain it names
             "figures": figures,
+            # what a profile compares: the bound at each (norm, domain, ε) measured
+            "by_threat_model": _by_threat_model(figures),
         }
         findings = tuple(
             Finding.of(
