@@ -122,7 +122,11 @@ def test_signed_robustness_attestation_verifies(tmp_path: Path) -> None:
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "model.safetensors", "digest": {"sha256": sha256_file(model)}}],
         "predicateType": "https://mltrust.dev/robustness/v1",
-        "predicate": {"clean_accuracy": 0.95, "results": [{"eps": 0.1, "robust_accuracy": 0.7}]},
+        "predicate": {
+            "clean_accuracy": 0.95,
+            "threat_model": {"norm": "inf", "domain": {"lower": 0, "upper": 1}, "attack": "pgd"},
+            "results": [{"eps": 0.05, "robust_accuracy": 0.7}],
+        },
     }
     bundle = attest.sign_statement(statement, attest.load_private_key(keys.private_path))
     (tmp_path / ".mltrust").mkdir()
