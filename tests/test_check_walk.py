@@ -57,7 +57,8 @@ def test_attack_payload_hidden_in_pruned_folder_fails_like_scan(
 
 def test_attack_payload_in_virtualenv_named_anything(tmp_path: Path) -> None:
     venv = tmp_path / "tools"
-    (venv / "lib").mkdir(parents=True)
+    (venv / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    (venv / "lib" / "python3.11" / "site-packages" / "six.py").write_text("x = 1\n")
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
     (venv / "lib" / "weights").write_bytes(MALICIOUS_PICKLE)
     bundle, verdict = _check(tmp_path)
