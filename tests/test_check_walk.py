@@ -377,3 +377,4 @@ def test_absolute_py_symlink_inside_subject_is_analysed(tmp_path: Path) -> None:
     bundle, verdict = _check(tmp_path)
     assert "evil.py" in _dangerous(bundle)
     assert bundle.document["subject"]["unanalysed"] == []
+    assert _status(verdict, "analysis-complete") is ControlStatus.PASS

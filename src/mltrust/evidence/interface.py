@@ -186,9 +186,7 @@ class CollectContext:
         if self._analysis is None:
             roots = self._pruned_roots()
             tracked = self.tracked() or frozenset()
-            out = [
-                (rel, p) for rel, p in self.files() if rel in tracked or not _under(rel, roots)
-            ]
+            out = [(rel, p) for rel, p in self.files() if rel in tracked or not _under(rel, roots)]
             paths = dict(self.files())
             out.extend((link, paths[target]) for link, target in self.link_aliases().items())
             self._analysis = sorted(out)
@@ -219,9 +217,14 @@ class CollectContext:
         roots = self._pruned_roots()
         tracked = self.tracked() or frozenset()
         out = []
+        kept: dict[str, int] = {}
+        for rel in tracked.intersection(rel for rel, _ in self.files()):
+            root = _root_of(rel, roots)
+            if root is not None:
+                kept[root] = kept.get(root, 0) + 1
         for root, why in sorted(roots.items()):
-            kept = sum(1 for rel, _ in self.files() if rel in tracked and _under(rel, {root}))
-            out.append(f"{root}/: {why}" + (f" ({kept} git-tracked files analysed)" if kept else ""))
+            n = kept.get(root, 0)
+            out.append(f"{root}/: {why}" + (f" ({n} git-tracked files analysed)" if n else ""))
         aliases = self.link_aliases()
         # Links inside a pruned folder (node_modules/.bin...) are covered by its line; every
         # other skip (and every unreadable folder or cap, wherever it is) is listed.
@@ -267,17 +270,18 @@ class CollectContext:
                 roots = self._pruned_roots()
                 tracked = self.tracked() or frozenset()
                 links = {s.rel: s.target for s in self.skipped() if s.reason is SkipReason.SYMLINK}
-                files = {rel for rel, _ in self.files()}
+                named = [
+                    link
+                    for link in sorted(links)
+                    if (link in tracked or not _under(link, roots)) and named_for_analysis(link)
+                ]
+                files = {rel for rel, _ in self.files()} if named else set()
                 folders = {
                     "/".join(rel.split("/")[:i])
-                    for rel in (*files, *(s.rel for s in self.skipped()))
+                    for rel in (*files, *(s.rel for s in self.skipped() if named))
                     for i in range(1, rel.count("/") + 1)
                 }
-                for link in sorted(links):
-                    if _under(link, roots) and link not in tracked:
-                        continue
-                    if not named_for_analysis(link):
-                        continue
+                for link in named:
                     target = _resolve_link(link, links, files, folders, self._root_prefixes())
                     if target is None:
                         problems.append(
@@ -310,12 +314,9 @@ class CollectContext:
             for rel, p in self.files():
                 if tracked is not None and rel in tracked:
                     continue  # analysed
-                parts = rel.split("/")
-                for i in range(1, len(parts)):
-                    root = "/".join(parts[:i])
-                    if root in by_root:
-                        by_root[root].append((rel, p))
-                        break
+                root = _root_of(rel, roots)
+                if root is not None:
+                    by_root[root].append((rel, p))
             for root, why in sorted(roots.items()):
                 if root in _VCS_STORES:
                     continue
@@ -353,6 +354,16 @@ class CollectContext:
             digest = sha256_file(path)
             self._digests[rel] = digest
         return digest
+
+
+def _root_of(rel: str, roots: Mapping[str, str]) -> str | None:
+    """The (outermost) one of ``roots`` that ``rel`` lies under, or None."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        root = "/".join(parts[:i])
+        if root in roots:
+            return root
+    return None
 
 
 def _under(rel: str, roots: Mapping[str, str] | set[str]) -> bool:

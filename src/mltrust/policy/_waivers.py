@@ -273,9 +273,7 @@ def parse_waivers(
             raise ConfigError(f"{where}: package is only used with advisory")
         if rule:
             if not path:
-                raise ConfigError(
-                    f"{where}: rule {rule} needs a path (glob; '**' for all files)"
-                )
+                raise ConfigError(f"{where}: rule {rule} needs a path (glob; '**' for all files)")
             try:
                 get_rule(rule)
             except (KeyError, Error) as exc:
