@@ -378,3 +378,15 @@ def test_absolute_py_symlink_inside_subject_is_analysed(tmp_path: Path) -> None:
     assert "evil.py" in _dangerous(bundle)
     assert bundle.document["subject"]["unanalysed"] == []
     assert _status(verdict, "analysis-complete") is ControlStatus.PASS
+
+
+def test_attack_submodule_named_like_tool_folder_is_analysed(tmp_path: Path) -> None:
+    # A submodule's files are not in the superproject's index, only its gitlink is: they
+    # ship with a recursive checkout, so they count as tracked.
+    (tmp_path / "site-packages" / "lib").mkdir(parents=True)
+    (tmp_path / "site-packages" / "lib" / "loader.py").write_text(UNSAFE)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},site-packages/lib")
+    bundle, verdict = _check(tmp_path)
+    assert "site-packages/lib/loader.py" in _dangerous(bundle)
+    assert "no-dangerous-code" in _failed(verdict)

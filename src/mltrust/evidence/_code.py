@@ -399,8 +399,6 @@ class CodeCollector(Collector):
         """Say, on each secret, whether git tracks its file (see :mod:`._gitindex`)."""
         from dataclasses import replace
 
-        from mltrust.evidence._gitindex import tracked_paths
-
         secret_rules = {
             _rules.CODE_PRIVATE_KEY.id,
             _rules.CODE_TOKEN.id,
@@ -409,13 +407,12 @@ class CodeCollector(Collector):
         }
         if ctx.is_file or not any(f.rule_id in secret_rules for f in findings):
             return findings
-        tracked = tracked_paths(ctx.root)
-        if tracked is None:
+        if ctx.tracked() is None:
             return findings
         out = []
         for f in findings:
             if f.rule_id in secret_rules:
-                state = "tracked" if f.location.path in tracked else "untracked"
+                state = "tracked" if ctx.is_tracked(f.location.path) else "untracked"
                 f = replace(f, extra=tuple(sorted({**dict(f.extra), "git": state}.items())))
             out.append(f)
         return out

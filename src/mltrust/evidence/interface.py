@@ -172,6 +172,15 @@ class CollectContext:
             self._tracked = (None if self.is_file else tracked_paths(self.root),)
         return self._tracked[0]
 
+    def is_tracked(self, rel: str) -> bool:
+        """Whether git tracks ``rel``: the path itself is in the index, or a folder above it
+        is (a submodule's gitlink: the submodule's files ship with the checkout)."""
+        tracked = self.tracked()
+        if not tracked:
+            return False
+        parts = rel.split("/")
+        return any("/".join(parts[:i]) in tracked for i in range(1, len(parts) + 1))
+
     def analysis_files(self) -> list[tuple[str, Path]]:
         """The files of the project's own code and configuration, sorted.
 
@@ -185,8 +194,11 @@ class CollectContext:
         """
         if self._analysis is None:
             roots = self._pruned_roots()
-            tracked = self.tracked() or frozenset()
-            out = [(rel, p) for rel, p in self.files() if rel in tracked or not _under(rel, roots)]
+            out = [
+                (rel, p)
+                for rel, p in self.files()
+                if not _under(rel, roots) or self.is_tracked(rel)
+            ]
             paths = dict(self.files())
             out.extend((link, paths[target]) for link, target in self.link_aliases().items())
             self._analysis = sorted(out)
@@ -215,12 +227,11 @@ class CollectContext:
         """One line per folder or entry that code/secret/dependency analysis did not examine,
         and why (pruned folders, links, special files, unreadable folders, the file cap)."""
         roots = self._pruned_roots()
-        tracked = self.tracked() or frozenset()
         out = []
         kept: dict[str, int] = {}
-        for rel in tracked.intersection(rel for rel, _ in self.files()):
+        for rel, _ in self.files():
             root = _root_of(rel, roots)
-            if root is not None:
+            if root is not None and self.is_tracked(rel):
                 kept[root] = kept.get(root, 0) + 1
         for root, why in sorted(roots.items()):
             n = kept.get(root, 0)
@@ -229,7 +240,11 @@ class CollectContext:
         # Links inside a pruned folder (node_modules/.bin...) are covered by its line; every
         # other skip (and every unreadable folder or cap, wherever it is) is listed.
         for s in self.skipped():
-            if s.reason is SkipReason.SYMLINK and _under(s.rel, roots) and s.rel not in tracked:
+            if (
+                s.reason is SkipReason.SYMLINK
+                and _under(s.rel, roots)
+                and not self.is_tracked(s.rel)
+            ):
                 continue
             line = f"{s.rel}: {s.reason.value}: {s.detail}"
             if s.rel in aliases:
@@ -268,12 +283,12 @@ class CollectContext:
             problems: list[dict[str, str]] = []
             if not self.is_file:
                 roots = self._pruned_roots()
-                tracked = self.tracked() or frozenset()
                 links = {s.rel: s.target for s in self.skipped() if s.reason is SkipReason.SYMLINK}
                 named = [
                     link
                     for link in sorted(links)
-                    if (link in tracked or not _under(link, roots)) and named_for_analysis(link)
+                    if (not _under(link, roots) or self.is_tracked(link))
+                    and named_for_analysis(link)
                 ]
                 files = {rel for rel, _ in self.files()} if named else set()
                 folders = {
@@ -312,7 +327,7 @@ class CollectContext:
             roots = self._pruned_roots()
             by_root: dict[str, list[tuple[str, Path]]] = {r: [] for r in roots}
             for rel, p in self.files():
-                if tracked is not None and rel in tracked:
+                if self.is_tracked(rel):
                     continue  # analysed
                 root = _root_of(rel, roots)
                 if root is not None:
