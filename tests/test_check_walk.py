@@ -390,3 +390,20 @@ def test_attack_submodule_named_like_tool_folder_is_analysed(tmp_path: Path) -> 
     bundle, verdict = _check(tmp_path)
     assert "site-packages/lib/loader.py" in _dangerous(bundle)
     assert "no-dangerous-code" in _failed(verdict)
+
+
+def test_mltrust_evidence_files_are_not_unanalysed_content(tmp_path: Path) -> None:
+    # What `mltrust attest` and `check` write beside a model, in a folder without git.
+    (tmp_path / ".mltrust" / "attestations").mkdir(parents=True)
+    (tmp_path / ".mltrust" / "attestations" / "scan.bundle.json").write_text('{"a": 1}')
+    (tmp_path / ".mltrust" / "rob.json").write_text('{"a": 1}')
+    (tmp_path / ".mltrust" / "evidence.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 84)
+    (tmp_path / "app.py").write_text("print('hello')\n")
+    bundle, verdict = _check(tmp_path)
+    assert bundle.document["subject"]["unanalysed"] == []
+    assert _status(verdict, "analysis-complete") is ControlStatus.PASS
+    # Code or other text in .mltrust/ still counts.
+    (tmp_path / ".mltrust" / "run.py").write_text(UNSAFE)
+    bundle, verdict = _check(tmp_path)
+    assert [r["path"] for r in bundle.document["subject"]["unanalysed"]] == [".mltrust/"]
+    assert "analysis-complete" in _failed(verdict)

@@ -437,16 +437,20 @@ def _has_home(cfg: Path) -> bool:
 def _first_analysable(files: list[tuple[str, Path]]) -> str | None:
     """The first of ``files`` that analysis would read: a code, notebook or dependency file
     by name, or a non-empty file with no NUL in its first bytes (text the secret search
-    reads), or one that cannot be read (unknown counts as analysable)."""
+    reads), or one that cannot be read (unknown counts as analysable). Evidence statements
+    in ``.mltrust/`` are not counted: the evidence collector reads and verifies each one."""
     import os
 
     from mltrust.errors import Error
+    from mltrust.evidence._attestations import is_evidence_file
     from mltrust.evidence._classify import named_for_analysis
     from mltrust.files import open_regular
 
     for rel, path in files:
         if named_for_analysis(rel):
             return rel
+        if is_evidence_file(rel):
+            continue
         try:
             fd = open_regular(path)
         except Error:
