@@ -407,3 +407,20 @@ def test_mltrust_evidence_files_are_not_unanalysed_content(tmp_path: Path) -> No
     bundle, verdict = _check(tmp_path)
     assert [r["path"] for r in bundle.document["subject"]["unanalysed"]] == [".mltrust/"]
     assert "analysis-complete" in _failed(verdict)
+
+
+def test_untracked_venv_in_linked_worktree_does_not_fail_the_gate(tmp_path: Path) -> None:
+    main = tmp_path / "main"
+    main.mkdir()
+    (main / "app.py").write_text("print('hello')\n")
+    _git(main, "init", "-q")
+    _git(main, "add", "app.py")
+    _git(main, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    _git(main, "worktree", "add", "-q", str(tmp_path / "wt"))
+    wt = tmp_path / "wt"
+    assert (wt / ".git").is_file()
+    _venv(wt / ".venv")
+    bundle, verdict = _check(wt)
+    assert bundle.document["subject"]["git_index"] is True
+    assert [r["path"] for r in bundle.document["subject"]["unanalysed_untracked"]] == [".venv/"]
+    assert _status(verdict, "analysis-complete") is ControlStatus.PASS
