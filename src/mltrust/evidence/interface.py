@@ -327,10 +327,8 @@ class CollectContext:
             roots = self._pruned_roots()
             by_root: dict[str, list[tuple[str, Path]]] = {r: [] for r in roots}
             for rel, p in self.files():
-                if self.is_tracked(rel):
-                    continue  # analysed
                 root = _root_of(rel, roots)
-                if root is not None:
+                if root is not None and not self.is_tracked(rel):  # tracked: analysed
                     by_root[root].append((rel, p))
             for root, why in sorted(roots.items()):
                 if root in _VCS_STORES:
