@@ -126,7 +126,10 @@ class CollectContext:
     _files: list[tuple[str, Path]] | None = field(default=None, repr=False)
     _analysis: list[tuple[str, Path]] | None = field(default=None, repr=False)
     _pruned: dict[str, str] | None = field(default=None, repr=False)
+    #: ``(rel, path, pruned root, tracked)`` of every file under a pruned folder.
+    _in_pruned: list[tuple[str, Path, str, bool]] | None = field(default=None, repr=False)
     _tracked: tuple[frozenset[str] | None] | None = field(default=None, repr=False)
+    _tracked_heads: frozenset[str] | None = field(default=None, repr=False)
     _links: tuple[dict[str, str], list[dict[str, str]]] | None = field(default=None, repr=False)
     _unanalysed: tuple[list[dict[str, str]], list[dict[str, str]]] | None = field(
         default=None, repr=False
@@ -178,8 +181,31 @@ class CollectContext:
         tracked = self.tracked()
         if not tracked:
             return False
-        parts = rel.split("/")
-        return any("/".join(parts[:i]) in tracked for i in range(1, len(parts) + 1))
+        if rel in tracked:
+            return True
+        if self._tracked_heads is None:
+            self._tracked_heads = frozenset(t.split("/", 1)[0] for t in tracked)
+        i = rel.find("/")
+        if i == -1 or rel[:i] not in self._tracked_heads:
+            return False  # no tracked path starts in this top folder
+        while i != -1:
+            if rel[:i] in tracked:
+                return True
+            i = rel.find("/", i + 1)
+        return False
+
+    def _pruned_files(self) -> list[tuple[str, Path, str, bool]]:
+        """``(rel, path, pruned root, tracked)`` of every file under a pruned folder."""
+        if self._in_pruned is None:
+            roots = self._pruned_roots()
+            out = []
+            if roots:
+                for rel, p in self.files():
+                    root = _root_of(rel, roots)
+                    if root is not None:
+                        out.append((rel, p, root, self.is_tracked(rel)))
+            self._in_pruned = out
+        return self._in_pruned
 
     def analysis_files(self) -> list[tuple[str, Path]]:
         """The files of the project's own code and configuration, sorted.
@@ -193,12 +219,8 @@ class CollectContext:
         analysable is listed by :meth:`unanalysed`.
         """
         if self._analysis is None:
-            roots = self._pruned_roots()
-            out = [
-                (rel, p)
-                for rel, p in self.files()
-                if not _under(rel, roots) or self.is_tracked(rel)
-            ]
+            hidden = {rel for rel, _, _, tracked in self._pruned_files() if not tracked}
+            out = [(rel, p) for rel, p in self.files() if rel not in hidden]
             paths = dict(self.files())
             out.extend((link, paths[target]) for link, target in self.link_aliases().items())
             self._analysis = sorted(out)
@@ -229,9 +251,8 @@ class CollectContext:
         roots = self._pruned_roots()
         out = []
         kept: dict[str, int] = {}
-        for rel, _ in self.files():
-            root = _root_of(rel, roots)
-            if root is not None and self.is_tracked(rel):
+        for _, _, root, tracked in self._pruned_files():
+            if tracked:
                 kept[root] = kept.get(root, 0) + 1
         for root, why in sorted(roots.items()):
             n = kept.get(root, 0)
@@ -326,9 +347,8 @@ class CollectContext:
             untracked: list[dict[str, str]] = []
             roots = self._pruned_roots()
             by_root: dict[str, list[tuple[str, Path]]] = {r: [] for r in roots}
-            for rel, p in self.files():
-                root = _root_of(rel, roots)
-                if root is not None and not self.is_tracked(rel):  # tracked: analysed
+            for rel, p, root, is_tracked in self._pruned_files():
+                if not is_tracked:  # a tracked file is analysed
                     by_root[root].append((rel, p))
             for root, why in sorted(roots.items()):
                 if root in _VCS_STORES:
@@ -371,11 +391,11 @@ class CollectContext:
 
 def _root_of(rel: str, roots: Mapping[str, str]) -> str | None:
     """The (outermost) one of ``roots`` that ``rel`` lies under, or None."""
-    parts = rel.split("/")
-    for i in range(1, len(parts)):
-        root = "/".join(parts[:i])
-        if root in roots:
-            return root
+    i = rel.find("/")
+    while i != -1:
+        if rel[:i] in roots:
+            return rel[:i]
+        i = rel.find("/", i + 1)
     return None
 
 
@@ -402,17 +422,19 @@ def _proven_venvs(root: Path, files: list[str]) -> list[str]:
     candidates = {rel[: -len("/pyvenv.cfg")] for rel in files if rel.endswith("/pyvenv.cfg")}
     if not candidates:
         return []
+    import bisect
+
+    ordered = sorted(files)
     with_packages: set[str] = set()
-    for rel in files:
-        parts = rel.split("/")
-        for i in range(1, len(parts) - 2):
-            folder = "/".join(parts[:i])
-            if folder not in candidates:
-                continue
-            rest = parts[i:]
-            lib = len(rest) >= 4 and rest[0] == "lib" and rest[1].startswith("python")
-            if (lib and rest[2] == "site-packages") or (rest[:2] == ["Lib", "site-packages"]):
-                with_packages.add(folder)
+    for folder in candidates:
+        for prefix in (folder + "/lib/python", folder + "/Lib/site-packages/"):
+            i = bisect.bisect_left(ordered, prefix)
+            while i < len(ordered) and ordered[i].startswith(prefix):
+                rest = ordered[i][len(folder) + 1 :].split("/")
+                if rest[0] == "Lib" or (len(rest) >= 4 and rest[2] == "site-packages"):
+                    with_packages.add(folder)
+                    break
+                i += 1
     return sorted(c for c in with_packages if _has_home(root / c / "pyvenv.cfg"))
 
 
