@@ -187,7 +187,11 @@ def main() -> None:
             "check",
             "mltrust check and db",
             "Collect evidence, evaluate a policy profile, print a verdict (text, JSON, SARIF, "
-            "JUnit, Markdown, HTML). Exit 0 pass, 1 fail, 2 error.",
+            "JUnit, Markdown, HTML). Exit 0 pass, 1 fail, 2 error. Exactly what is analysed and "
+            "what is not (git-tracked files always; pruned tool folders and proven virtual "
+            "environments, which fail `analysis-complete` unless git says they are untracked; "
+            "Python scripts found by their shebang; links named like code analysed as their "
+            "target): [policy](../policy.md#what-check-reads-and-what-it-does-not).",
             checks,
         )
         page(

@@ -218,3 +218,82 @@ def test_broken_fixture_dependency_file_can_be_waived_by_rule_and_path(
     _, report = _run(capsys, str(p), "--db", str(db), "--waivers", w)
     assert _status(report, "dependency-files-readable") == "pass"
     assert _status(report, "no-vulnerable-dependencies") == "pass"
+
+
+# --- Path globs: '*' stays within one folder, '**' crosses folders --------------------------
+
+
+def _template_project(tmp_path: Path) -> Path:
+    p = tmp_path / "p"
+    for folder in ("tests", "tests/a/b", "src/deep"):
+        (p / folder).mkdir(parents=True, exist_ok=True)
+    for rel in ("tests/top.py", "tests/a/b/payload.py", "src/deep/x.py", "root.py"):
+        (p / rel).write_text("{% if x %}\nimport os\n")
+    return p
+
+
+def _unparsable(report: dict) -> set[str]:
+    detail = next(c for c in report["controls"] if c["id"] == "no-dangerous-code")["details"]
+    return {d.split(":")[0] for d in detail}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "still_failing"),
+    [
+        ("tests/*", {"tests/a/b/payload.py", "src/deep/x.py", "root.py"}),
+        ("*.py", {"tests/top.py", "tests/a/b/payload.py", "src/deep/x.py"}),
+        ("tests/**", {"src/deep/x.py", "root.py"}),
+        ("**/*.py", set()),
+        ("src/**/x.py", {"tests/top.py", "tests/a/b/payload.py", "root.py"}),
+        ("t?sts/*", {"tests/a/b/payload.py", "src/deep/x.py", "root.py"}),
+    ],
+)
+def test_attack_waiver_star_does_not_cross_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pattern: str, still_failing: set[str]
+) -> None:
+    p = _template_project(tmp_path)
+    w = _waivers(
+        tmp_path,
+        f"- {{rule: MLT-CODE-012, path: '{pattern}', justification: j, expires: {SOON}}}\n",
+    )
+    _, report = _run(capsys, str(p), "--waivers", w)
+    assert _unparsable(report) == still_failing
+    assert _status(report, "no-dangerous-code") == ("fail" if still_failing else "pass")
+
+
+def test_attack_dotdot_in_finding_path_matches_no_waiver() -> None:
+    from mltrust.policy._waivers import path_matches
+
+    assert path_matches("tests/*", "tests/x.py")
+    for path in ("tests/a/b/../payload", "tests/../x.py", "/tests/x.py", "tests\\x.py", ""):
+        assert not path_matches("tests/**", path)
+    assert not path_matches("a[!x]b", "a/b") and not path_matches("a[.-0]b", "a/b")
+
+
+@pytest.mark.parametrize(
+    "pattern", ["../x.py", "/etc/*", "tests\\\\*.py", "tests//x.py", "./x.py", "a/**b", "C:/x"]
+)
+def test_attack_bad_waiver_path_globs_are_errors(
+    tmp_path: Path, project: tuple[Path, Path], capsys: pytest.CaptureFixture[str], pattern: str
+) -> None:
+    p, db = project
+    w = _waivers(
+        tmp_path,
+        f'- {{rule: MLT-CODE-012, path: "{pattern}", justification: j, expires: {SOON}}}\n',
+    )
+    code, out = _run(capsys, str(p), "--db", str(db), "--waivers", w)
+    assert code == 2
+    assert "path" in out["err"]
+
+
+def test_repository_waivers_still_load_and_match() -> None:
+    from mltrust.policy._waivers import load_waivers
+
+    repo = Path(__file__).resolve().parents[1]
+    waivers = load_waivers(repo / "mltrust-waivers.yaml")
+    assert waivers
+    for w in waivers:
+        if w.rule:
+            row = {"rule_id": w.rule, "path": w.path}
+            assert w.matches_row(row), w.path
+            assert not w.matches_row({"rule_id": w.rule, "path": "x/" + str(w.path)})

@@ -30,7 +30,16 @@ TODAY = dt.date(2026, 6, 1)
 def _doc(**overrides: Any) -> dict[str, Any]:
     """An evidence document with every collector's absent section (as check builds it)."""
     doc: dict[str, Any] = {c.name: c.absent() for c in all_collectors()}
-    doc["subject"] = {"name": "demo", "digest": "sha256:" + "0" * 64, "kind": "folder", "files": 1}
+    doc["subject"] = {
+        "name": "demo",
+        "digest": "sha256:" + "0" * 64,
+        "kind": "folder",
+        "files": 1,
+        "not_evaluated": [],
+        "unanalysed": [],
+        "unanalysed_untracked": [],
+        "git_index": False,
+    }
     doc["errors"] = []
     for key, value in overrides.items():
         doc[key] = {**doc[key], **value}

@@ -87,6 +87,8 @@ class Skipped:
     path: str
     reason: SkipReason
     detail: str
+    #: For :attr:`SkipReason.SYMLINK`: the link's target as stored (``""`` if unreadable).
+    target: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +169,13 @@ def iter_walk(
                 try:
                     target = os.readlink(entry.path)
                 except OSError:
-                    target = "?"
+                    target = ""
                 yield Skipped(
-                    rel, entry.path, SkipReason.SYMLINK, f"symbolic link to {target!r} not followed"
+                    rel,
+                    entry.path,
+                    SkipReason.SYMLINK,
+                    f"symbolic link to {target or '?'!r} not followed",
+                    target,
                 )
             elif stat.S_ISDIR(mode):
                 if entry.name in prune:

@@ -29,7 +29,7 @@ from mltrust.errors import Error
 from mltrust.evidence.interface import CollectContext
 from mltrust.files import read_bounded
 
-__all__ = ["TrustedEvidence", "has_candidates", "trusted_statements"]
+__all__ = ["TrustedEvidence", "has_candidates", "is_evidence_file", "trusted_statements"]
 
 _MAX_BYTES = 16 * 1024 * 1024
 _FOLDERS = (".mltrust", ".mltrust/attestations")
@@ -46,6 +46,12 @@ class TrustedEvidence:
     ignored: tuple[Mapping[str, str], ...] = field(default_factory=tuple)
 
 
+def is_evidence_file(rel: str) -> bool:
+    """Whether ``rel`` is where evidence statements are looked for (each one is read and
+    verified, or reported as ignored)."""
+    return rel.endswith(".json") and _EVIDENCE_FILE.search(rel) is not None
+
+
 def _candidates(ctx: CollectContext) -> list[tuple[str, Path]]:
     """Every ``.mltrust/*.json`` and ``.mltrust/attestations/*.json`` in the subject (beside
     the project root or beside any model inside it), from the one walk."""
@@ -56,11 +62,7 @@ def _candidates(ctx: CollectContext) -> list[tuple[str, Path]]:
             if base.is_dir() and not base.is_symlink():
                 out.extend((f"{folder}/{p.name}", p) for p in sorted(base.glob("*.json")))
         return out
-    return [
-        (rel, path)
-        for rel, path in ctx.files()
-        if rel.endswith(".json") and _EVIDENCE_FILE.search(rel)
-    ]
+    return [(rel, path) for rel, path in ctx.files() if is_evidence_file(rel)]
 
 
 def has_candidates(ctx: CollectContext) -> bool:

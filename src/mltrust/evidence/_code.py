@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrust.evidence import _rules
+from mltrust.evidence._classify import code_kind, first_line
 from mltrust.evidence._code_ast import analyse_source
 from mltrust.evidence._secrets import find_secrets
 from mltrust.evidence.interface import (
@@ -30,8 +31,6 @@ log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/code/v1"
 _MAX_BYTES = 4 * 1024 * 1024
-#: Python source analysed for dangerous code (every text file is searched for secrets).
-_CODE_SUFFIXES = frozenset({".py", ".pyw"})
 #: Bytes of one text file searched for secrets; a larger one is listed in
 #: ``secrets_not_searched`` (and a larger Python file or notebook is not analysed: a finding).
 _MAX_TEXT_BYTES = _MAX_BYTES
@@ -281,14 +280,14 @@ class CodeCollector(Collector):
         not_analysed: list[str] = []
         too_large: list[str] = []
         texts: dict[str, str] = {}
+        aliases = ctx.link_aliases()
         for rel, path in ctx.analysis_files():
-            suffix = path.suffix.lower()
-            is_code = suffix in _CODE_SUFFIXES or suffix == ".ipynb"
+            name = rel.rsplit("/", 1)[-1]
             try:
                 text = _read(path)
             except _TooLarge:
                 too_large.append(rel)
-                if is_code:
+                if code_kind(rel, first_line(path)) is not None:
                     not_analysed.append(rel)
                     findings.append(
                         self._finding(
@@ -301,15 +300,31 @@ class CodeCollector(Collector):
                     )
                 continue
             if text is None:
+                # Binary or unreadable. Python runs a zip file given as a script (a zip
+                # application behind a shebang, or named .py), so code by name or shebang
+                # that is not text is a file not analysed, never a clean one.
+                if code_kind(rel, first_line(path)) is not None:
+                    not_analysed.append(rel)
+                    findings.append(
+                        self._finding(
+                            _rules.CODE_UNPARSABLE,
+                            "binary or unreadable content (a zip application?); not analysed",
+                            rel,
+                            0,
+                            (),
+                        )
+                    )
                 continue
+            kind = code_kind(rel, text)
+            alias = rel in aliases  # the target's text is searched under its own name
             files += 1
-            if suffix != ".ipynb" and "mltrust:" in text:
+            if kind != "notebook" and "mltrust:" in text:
                 texts[rel] = text
-            if suffix == ".ipynb":
+            if kind == "notebook":
                 notebooks += 1
                 try:
                     code, cells = notebook_source(text)
-                    for index, cell_text in notebook_cells(text):
+                    for index, cell_text in notebook_cells(text) if not alias else ():
                         for hit in find_secrets(cell_text):
                             findings.append(
                                 self._finding(hit.rule, hit.message, rel, hit.line, (), cell=index)
@@ -317,14 +332,15 @@ class CodeCollector(Collector):
                 except ValueError as exc:
                     not_analysed.append(rel)
                     findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
-                    for hit in find_secrets(text):
+                    for hit in find_secrets(text) if not alias else ():
                         findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
                     continue
                 sources.append(_Source(rel, code, cells))
                 continue
-            for hit in find_secrets(text, env_file=_is_env_file(path.name)):
-                findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
-            if suffix in _CODE_SUFFIXES:
+            if not alias:
+                for hit in find_secrets(text, env_file=_is_env_file(name)):
+                    findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
+            if kind == "python":
                 sources.append(_Source(rel, text))
         for src in sources:
             try:
@@ -383,8 +399,6 @@ class CodeCollector(Collector):
         """Say, on each secret, whether git tracks its file (see :mod:`._gitindex`)."""
         from dataclasses import replace
 
-        from mltrust.evidence._gitindex import tracked_paths
-
         secret_rules = {
             _rules.CODE_PRIVATE_KEY.id,
             _rules.CODE_TOKEN.id,
@@ -393,13 +407,12 @@ class CodeCollector(Collector):
         }
         if ctx.is_file or not any(f.rule_id in secret_rules for f in findings):
             return findings
-        tracked = tracked_paths(ctx.root)
-        if tracked is None:
+        if ctx.tracked() is None:
             return findings
         out = []
         for f in findings:
             if f.rule_id in secret_rules:
-                state = "tracked" if f.location.path in tracked else "untracked"
+                state = "tracked" if ctx.is_tracked(f.location.path) else "untracked"
                 f = replace(f, extra=tuple(sorted({**dict(f.extra), "git": state}.items())))
             out.append(f)
         return out

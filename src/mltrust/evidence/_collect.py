@@ -123,6 +123,11 @@ def collect_evidence(
         "kind": "file" if ctx.is_file else "folder",
         "files": len(ctx.files()),
         "not_evaluated": ctx.not_evaluated(),
+        # Content analysis did not examine: what nothing vouches for fails `analysis-complete`;
+        # pruned content git says is untracked is recorded (a stricter profile may fail it).
+        "unanalysed": ctx.unanalysed(),
+        "unanalysed_untracked": ctx.untracked_unanalysed(),
+        "git_index": ctx.tracked() is not None,
     }
     document["errors"] = errors
     bundle = EvidenceBundle(

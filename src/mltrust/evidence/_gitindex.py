@@ -4,7 +4,8 @@ Running ``git`` inside a project under review would execute that project's confi
 (``core.fsmonitor``, hooks, filters); parsing the index file is enough to tell a secret that
 is committed from one that only sits, untracked or ignored, in the working tree. Index
 versions 2, 3 and 4 (path prefix compression) with SHA-1 object names are read; anything
-else, a linked worktree (``.git`` is a file) or a damaged index gives ``None`` ("unknown").
+else or a damaged index gives ``None`` ("unknown"). A linked worktree or a submodule checkout,
+where ``.git`` is a small file ``gitdir: PATH``, has its index at ``PATH/index``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mltrust.files import read_bounded
 __all__ = ["parse_index", "tracked_paths"]
 
 _MAX_INDEX_BYTES = 256 * 1024 * 1024
+_MAX_GITFILE_BYTES = 4096
 _FIXED = 62  # stat data (40) + SHA-1 (20) + flags (2)
 
 
@@ -34,13 +36,36 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def tracked_paths(root: Path) -> frozenset[str] | None:
-    """Paths (POSIX, relative to ``root``) in ``root/.git/index``, or None when unknown."""
+    """Paths (POSIX, relative to ``root``) in ``root/.git/index`` (or the index a ``.git``
+    file names), or None when unknown."""
     index = root / ".git" / "index"
     try:
         data = read_bounded(index, _MAX_INDEX_BYTES, what="git index")
     except Error:
-        return None
+        linked = _linked_index(root)
+        if linked is None:
+            return None
+        try:
+            data = read_bounded(linked, _MAX_INDEX_BYTES, what="git index")
+        except Error:
+            return None
     return parse_index(data)
+
+
+def _linked_index(root: Path) -> Path | None:
+    """``PATH/index`` for a ``.git`` file reading ``gitdir: PATH`` (relative to ``root``
+    when not absolute); None when ``.git`` is not such a file."""
+    try:
+        text = read_bounded(root / ".git", _MAX_GITFILE_BYTES, what="git file").decode("utf-8")
+    except (Error, UnicodeDecodeError):
+        return None
+    first = text.splitlines()[0] if text.strip() else ""
+    if not first.startswith("gitdir:"):
+        return None
+    gitdir = first[len("gitdir:") :].strip()
+    if not gitdir or "\0" in gitdir:
+        return None
+    return (root / gitdir) / "index"
 
 
 def parse_index(data: bytes) -> frozenset[str] | None:

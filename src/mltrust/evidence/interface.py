@@ -32,12 +32,12 @@ __all__ = [
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 
-#: Folder names whose content is third-party or tool data, not the project's own code: code,
-#: secret, dependency-file and license analysis does not descend into them, and every such
-#: folder is listed in :meth:`CollectContext.not_evaluated`. The model scan is never pruned
-#: (a payload under ``node_modules/`` is still scanned). A folder holding ``pyvenv.cfg`` (a
-#: virtual environment) is pruned the same way, whatever it is called; a folder merely named
-#: ``env/`` or ``venv/`` is project content and is analysed.
+#: Folder names whose content is normally third-party or tool data, not the project's own code:
+#: code, secret, dependency-file and license analysis does not descend into them unless git
+#: tracks what they hold (see :meth:`CollectContext.analysis_files`). A folder is also pruned
+#: as a virtual environment, whatever its name, on structural proof only: its ``pyvenv.cfg``
+#: has a ``home`` key and it holds ``lib/python*/site-packages/`` or ``Lib/site-packages/``
+#: files. The model scan is never pruned (a payload under ``node_modules/`` is still scanned).
 ANALYSIS_PRUNE = frozenset(
     {
         ".git",
@@ -55,6 +55,15 @@ ANALYSIS_PRUNE = frozenset(
         ".ruff_cache",
     }
 )
+
+#: Version-control stores at the subject's root: repository metadata, which git (and hg, svn)
+#: cannot track, so their content is never counted as unanalysed project content.
+_VCS_STORES = frozenset({".git", ".hg", ".svn"})
+#: Bytes read from a pruned file to tell text (which the secret search would read) from binary.
+_TEXT_PROBE = 8192
+_MAX_PYVENV_CFG = 64 * 1024
+#: Links followed, one after another, to resolve one link inside the subject.
+_MAX_LINK_HOPS = 40
 
 
 def fingerprint(rule_id: str, path: str, line: int = 0, cell: int = -1, key: str = "") -> str:
@@ -117,6 +126,14 @@ class CollectContext:
     _files: list[tuple[str, Path]] | None = field(default=None, repr=False)
     _analysis: list[tuple[str, Path]] | None = field(default=None, repr=False)
     _pruned: dict[str, str] | None = field(default=None, repr=False)
+    #: ``(rel, path, pruned root, tracked)`` of every file under a pruned folder.
+    _in_pruned: list[tuple[str, Path, str, bool]] | None = field(default=None, repr=False)
+    _tracked: tuple[frozenset[str] | None] | None = field(default=None, repr=False)
+    _tracked_heads: frozenset[str] | None = field(default=None, repr=False)
+    _links: tuple[dict[str, str], list[dict[str, str]]] | None = field(default=None, repr=False)
+    _unanalysed: tuple[list[dict[str, str]], list[dict[str, str]]] | None = field(
+        default=None, repr=False
+    )
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -149,34 +166,119 @@ class CollectContext:
         """What the walk reported and did not hand over as a file (never dropped silently)."""
         return self.listing().skipped
 
-    def analysis_files(self) -> list[tuple[str, Path]]:
-        """The files of the project's own code and configuration: :meth:`files` minus those
-        under a pruned folder (:data:`ANALYSIS_PRUNE`, virtual environments). Every pruned
-        folder is listed by :meth:`not_evaluated`."""
-        if self._analysis is None:
+    def tracked(self) -> frozenset[str] | None:
+        """The paths git tracks (``.git/index`` at the subject's root, parsed, never run);
+        None when the subject is not a git work tree or its index cannot be read."""
+        if self._tracked is None:
+            from mltrust.evidence._gitindex import tracked_paths
+
+            self._tracked = (None if self.is_file else tracked_paths(self.root),)
+        return self._tracked[0]
+
+    def is_tracked(self, rel: str) -> bool:
+        """Whether git tracks ``rel``: the path itself is in the index, or a folder above it
+        is (a submodule's gitlink: the submodule's files ship with the checkout)."""
+        tracked = self.tracked()
+        if not tracked:
+            return False
+        if rel in tracked:
+            return True
+        if self._tracked_heads is None:
+            self._tracked_heads = frozenset(t.split("/", 1)[0] for t in tracked)
+        i = rel.find("/")
+        if i == -1 or rel[:i] not in self._tracked_heads:
+            return False  # no tracked path starts in this top folder
+        while i != -1:
+            if rel[:i] in tracked:
+                return True
+            i = rel.find("/", i + 1)
+        return False
+
+    def _pruned_files(self) -> list[tuple[str, Path, str, bool]]:
+        """``(rel, path, pruned root, tracked)`` of every file under a pruned folder."""
+        if self._in_pruned is None:
             roots = self._pruned_roots()
-            self._analysis = [(rel, p) for rel, p in self.files() if not _under(rel, roots)]
+            out = []
+            if roots:
+                for rel, p in self.files():
+                    root = _root_of(rel, roots)
+                    if root is not None:
+                        out.append((rel, p, root, self.is_tracked(rel)))
+            self._in_pruned = out
+        return self._in_pruned
+
+    def analysis_files(self) -> list[tuple[str, Path]]:
+        """The files of the project's own code and configuration, sorted.
+
+        That is :meth:`files` minus those under a pruned folder (:data:`ANALYSIS_PRUNE`,
+        proven virtual environments), except that a file git tracks is always kept, whatever
+        folder it is in (tracked content is what ships). A link whose name makes it a code,
+        notebook or dependency file and that resolves to a regular file of the subject is
+        added under the link's name with the target's path (:meth:`link_aliases`), so the
+        target is analysed as what the link's name says. Pruned content that holds something
+        analysable is listed by :meth:`unanalysed`.
+        """
+        if self._analysis is None:
+            hidden = {rel for rel, _, _, tracked in self._pruned_files() if not tracked}
+            out = [(rel, p) for rel, p in self.files() if rel not in hidden]
+            paths = dict(self.files())
+            out.extend((link, paths[target]) for link, target in self.link_aliases().items())
+            self._analysis = sorted(out)
         return self._analysis
+
+    def link_aliases(self) -> dict[str, str]:
+        """``{link: target}`` (relative paths) for every link analysed as its target: a link
+        outside a pruned folder (or tracked by git) whose name makes it a code, notebook or
+        dependency file, resolved inside the subject to a regular file the walk listed."""
+        return self._resolve_links()[0]
+
+    def unanalysed(self) -> list[dict[str, str]]:
+        """``{path, reason}`` of content that analysis did not examine and that nothing
+        vouches for: a pruned folder holding analysable files (code, dependency files, any
+        text) when git's index cannot say they are untracked, and a link named like a code
+        or dependency file whose target is outside the subject, missing or not a regular
+        file. The default profile fails on these (control ``analysis-complete``)."""
+        return self._unanalysed_rows()[0]
+
+    def untracked_unanalysed(self) -> list[dict[str, str]]:
+        """``{path, reason}`` of pruned folders holding analysable files that git's index
+        says are untracked (a local ``.venv``, caches): not part of what the commit ships."""
+        return self._unanalysed_rows()[1]
 
     def not_evaluated(self) -> list[str]:
         """One line per folder or entry that code/secret/dependency analysis did not examine,
         and why (pruned folders, links, special files, unreadable folders, the file cap)."""
         roots = self._pruned_roots()
-        out = [f"{root}/: {why}" for root, why in sorted(roots.items())]
+        out = []
+        kept: dict[str, int] = {}
+        for _, _, root, tracked in self._pruned_files():
+            if tracked:
+                kept[root] = kept.get(root, 0) + 1
+        for root, why in sorted(roots.items()):
+            n = kept.get(root, 0)
+            out.append(f"{root}/: {why}" + (f" ({n} git-tracked files analysed)" if n else ""))
+        aliases = self.link_aliases()
         # Links inside a pruned folder (node_modules/.bin...) are covered by its line; every
         # other skip (and every unreadable folder or cap, wherever it is) is listed.
-        out.extend(
-            f"{s.rel}: {s.reason.value}: {s.detail}"
-            for s in self.skipped()
-            if not (s.reason is SkipReason.SYMLINK and _under(s.rel, roots))
-        )
+        for s in self.skipped():
+            if (
+                s.reason is SkipReason.SYMLINK
+                and _under(s.rel, roots)
+                and not self.is_tracked(s.rel)
+            ):
+                continue
+            line = f"{s.rel}: {s.reason.value}: {s.detail}"
+            if s.rel in aliases:
+                line += f"; its target {aliases[s.rel]} is analysed under this name"
+            out.append(line)
         return out
 
     def _pruned_roots(self) -> dict[str, str]:
         if self._pruned is None:
             roots: dict[str, str] = {}
             if not self.is_file:
-                for rel, _ in self.files():
+                files = [rel for rel, _ in self.files()]
+                for rel in files:
                     parts = rel.split("/")
                     for i, part in enumerate(parts[:-1]):
                         if part in ANALYSIS_PRUNE:
@@ -184,16 +286,94 @@ class CollectContext:
                                 "/".join(parts[: i + 1]), "third-party or tool folder not analysed"
                             )
                             break
-                    if parts[-1] == "pyvenv.cfg" and len(parts) > 1:
-                        roots.setdefault("/".join(parts[:-1]), "virtual environment not analysed")
+                for venv in _proven_venvs(self.path, files):
+                    roots.setdefault(venv, "virtual environment not analysed")
             # Keep only the outermost roots.
-            ordered = sorted(roots)
             kept: dict[str, str] = {}
-            for root in ordered:
+            for root in sorted(roots):
                 if not _under(root + "/x", kept):
                     kept[root] = roots[root]
             self._pruned = kept
         return self._pruned
+
+    def _resolve_links(self) -> tuple[dict[str, str], list[dict[str, str]]]:
+        if self._links is None:
+            from mltrust.evidence._classify import named_for_analysis
+
+            aliases: dict[str, str] = {}
+            problems: list[dict[str, str]] = []
+            if not self.is_file:
+                roots = self._pruned_roots()
+                links = {s.rel: s.target for s in self.skipped() if s.reason is SkipReason.SYMLINK}
+                named = [
+                    link
+                    for link in sorted(links)
+                    if (not _under(link, roots) or self.is_tracked(link))
+                    and named_for_analysis(link)
+                ]
+                files = {rel for rel, _ in self.files()} if named else set()
+                folders = {
+                    "/".join(rel.split("/")[:i])
+                    for rel in (*files, *(s.rel for s in self.skipped() if named))
+                    for i in range(1, rel.count("/") + 1)
+                }
+                for link in named:
+                    target = _resolve_link(link, links, files, folders, self._root_prefixes())
+                    if target is None:
+                        problems.append(
+                            {
+                                "path": link,
+                                "reason": f"link to {links[link] or '?'!r} named like a code or "
+                                "dependency file leaves the subject, dangles or does not reach a "
+                                "regular file; what it runs was not analysed",
+                            }
+                        )
+                    else:
+                        aliases[link] = target
+            self._links = (aliases, problems)
+        return self._links
+
+    def _root_prefixes(self) -> tuple[str, ...]:
+        """The subject's absolute path spellings (an absolute link into it stays inside)."""
+        import os
+
+        out = {os.path.abspath(self.path), os.path.realpath(self.path)}
+        return tuple(sorted(p.rstrip("/") for p in out))
+
+    def _unanalysed_rows(self) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        if self._unanalysed is None:
+            tracked = self.tracked()
+            failing: list[dict[str, str]] = []
+            untracked: list[dict[str, str]] = []
+            roots = self._pruned_roots()
+            by_root: dict[str, list[tuple[str, Path]]] = {r: [] for r in roots}
+            for rel, p, root, is_tracked in self._pruned_files():
+                if not is_tracked:  # a tracked file is analysed
+                    by_root[root].append((rel, p))
+            for root, why in sorted(roots.items()):
+                if root in _VCS_STORES:
+                    continue
+                example = _first_analysable(by_root[root])
+                if example is None:
+                    continue
+                if tracked is None:
+                    failing.append(
+                        {
+                            "path": root + "/",
+                            "reason": f"{why}, and it holds analysable content ({example}); "
+                            "no git index says it is untracked",
+                        }
+                    )
+                else:
+                    untracked.append(
+                        {
+                            "path": root + "/",
+                            "reason": f"{why}; untracked content ({example}) is not analysed",
+                        }
+                    )
+            failing.extend(self._resolve_links()[1])
+            self._unanalysed = (failing, untracked)
+        return self._unanalysed
 
     def record_sha256(self, rel: str, digest: str) -> None:
         """Remember a digest computed elsewhere (the scanner hashes the bytes it scanned)."""
@@ -209,6 +389,16 @@ class CollectContext:
         return digest
 
 
+def _root_of(rel: str, roots: Mapping[str, str]) -> str | None:
+    """The (outermost) one of ``roots`` that ``rel`` lies under, or None."""
+    i = rel.find("/")
+    while i != -1:
+        if rel[:i] in roots:
+            return rel[:i]
+        i = rel.find("/", i + 1)
+    return None
+
+
 def _under(rel: str, roots: Mapping[str, str] | set[str]) -> bool:
     """Whether ``rel`` lies under one of ``roots`` (relative folder paths)."""
     parts = rel.split("/")
@@ -218,9 +408,137 @@ def _under(rel: str, roots: Mapping[str, str] | set[str]) -> bool:
 def walk_problems(skipped: tuple[Skipped, ...]) -> list[Skipped]:
     """The skipped entries that mean content was not examined and must fail closed (an
     unreadable folder, a special file, the file cap). Symbolic links are reported but are
-    not problems: the walk never follows them, and a target inside the subject is examined
-    on its own."""
+    not problems here: the walk never follows them, a target inside the subject is scanned
+    on its own, and a link named like code or a dependency file is resolved by
+    :meth:`CollectContext.link_aliases` (analysed as its target, or listed by
+    :meth:`CollectContext.unanalysed` when its target is outside the subject or missing)."""
     return [s for s in skipped if s.reason is not SkipReason.SYMLINK]
+
+
+def _proven_venvs(root: Path, files: list[str]) -> list[str]:
+    """Folders (relative) that are virtual environments by structure: ``pyvenv.cfg`` with a
+    ``home`` key, and files under ``lib/python*/site-packages/`` or ``Lib/site-packages/``.
+    The subject's own root is never one (it is what the user asked to check)."""
+    candidates = {rel[: -len("/pyvenv.cfg")] for rel in files if rel.endswith("/pyvenv.cfg")}
+    if not candidates:
+        return []
+    import bisect
+
+    ordered = sorted(files)
+    with_packages: set[str] = set()
+    for folder in candidates:
+        for prefix in (folder + "/lib/python", folder + "/Lib/site-packages/"):
+            i = bisect.bisect_left(ordered, prefix)
+            while i < len(ordered) and ordered[i].startswith(prefix):
+                rest = ordered[i][len(folder) + 1 :].split("/")
+                if rest[0] == "Lib" or (len(rest) >= 4 and rest[2] == "site-packages"):
+                    with_packages.add(folder)
+                    break
+                i += 1
+    return sorted(c for c in with_packages if _has_home(root / c / "pyvenv.cfg"))
+
+
+def _has_home(cfg: Path) -> bool:
+    """Whether a ``pyvenv.cfg`` parses as ``key = value`` lines with a non-empty ``home``."""
+    from mltrust.errors import Error
+    from mltrust.files import read_bounded
+
+    try:
+        text = read_bounded(cfg, _MAX_PYVENV_CFG, what="pyvenv.cfg").decode("utf-8")
+    except (Error, UnicodeDecodeError):
+        return False
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip().lower() == "home" and value.strip():
+            return True
+    return False
+
+
+def _first_analysable(files: list[tuple[str, Path]]) -> str | None:
+    """The first of ``files`` that analysis would read: a code, notebook or dependency file
+    by name, or a non-empty file with no NUL in its first bytes (text the secret search
+    reads), or one that cannot be read (unknown counts as analysable). Evidence statements
+    in ``.mltrust/`` are not counted: the evidence collector reads and verifies each one."""
+    import os
+
+    from mltrust.errors import Error
+    from mltrust.evidence._attestations import is_evidence_file
+    from mltrust.evidence._classify import named_for_analysis
+    from mltrust.files import open_regular
+
+    for rel, path in files:
+        if named_for_analysis(rel):
+            return rel
+        if is_evidence_file(rel):
+            continue
+        try:
+            fd = open_regular(path)
+        except Error:
+            return rel
+        try:
+            head = os.read(fd, _TEXT_PROBE)
+        except OSError:
+            return rel
+        finally:
+            os.close(fd)
+        if head and b"\x00" not in head:
+            return rel
+    return None
+
+
+def _resolve_link(
+    link: str,
+    links: Mapping[str, str],
+    files: set[str],
+    folders: set[str],
+    root_prefixes: tuple[str, ...],
+) -> str | None:
+    """The relative path of the regular file ``link`` reaches inside the subject, resolving
+    one component at a time with what the walk saw (links are followed through ``links``,
+    ``..`` only leaves a folder the walk listed), or None when it leaves the subject,
+    dangles, loops, or ends on something that is not a listed regular file."""
+    parts = link.split("/")[:-1]
+    pending = _target_parts(links[link], root_prefixes)
+    if pending is None:
+        return None
+    if pending and pending[0] == "/":
+        parts, pending = [], pending[1:]
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts or "/".join(parts) not in folders:
+                return None
+            parts.pop()
+            continue
+        here = "/".join([*parts, part])
+        if here in links:
+            hops += 1
+            more = _target_parts(links[here], root_prefixes)
+            if hops > _MAX_LINK_HOPS or more is None:
+                return None
+            if more and more[0] == "/":
+                parts, more = [], more[1:]
+            pending = more + pending
+            continue
+        parts.append(part)
+    final = "/".join(parts)
+    return final if final in files else None
+
+
+def _target_parts(target: str, root_prefixes: tuple[str, ...]) -> list[str] | None:
+    """A link target as components; an absolute one inside the subject becomes ``["/", ...]``
+    (relative to the subject's root); one outside it, or an unreadable one, is None."""
+    if not target or "\0" in target:
+        return None
+    if not target.startswith("/"):
+        return target.split("/")
+    for prefix in root_prefixes:
+        if target == prefix or target.startswith(prefix + "/"):
+            return ["/", *target[len(prefix) :].split("/")]
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ Format (YAML; see ``docs/waivers.md``)::
         justification: sandbox not used; upgrade planned in JIRA-12
         expires: 2026-03-31
       - rule: MLT-CODE-013               # one rule in the files matching a path glob
-        path: scripts/*.py
+        path: scripts/**/*.py
         justification: build-time eval of our own constants
         expires: 2026-01-31
       - fingerprint: 3f2a9c0d1e4b5a6c    # exactly one finding (from the JSON/SARIF report)
@@ -27,6 +27,13 @@ Decisions:
   shipped profile, plus those of the profile in use). An ID in no catalogue is an error, as is
   a rule ID that is not registered or a malformed fingerprint: a typo must not silently waive
   nothing.
+- A ``path`` glob matches whole relative paths segment by segment: ``*`` and ``?`` never
+  cross ``/`` (``tests/*`` is the files directly in ``tests/``), ``**`` as a whole segment
+  matches any number of segments (``tests/**`` is everything below ``tests/``, ``**/*.py``
+  every Python file), ``[abc]`` is a character class. A pattern that is absolute, holds a
+  backslash, an empty, ``.`` or ``..`` segment, or ``**`` inside a segment is an error; a
+  finding path that is not a plain relative path (``..``, absolute, backslash) matches no
+  waiver, so the waiver never reaches further than the pattern reads.
 - Every waiver needs a justification and an expiry date no further away than the maximum
   (``max_days``, default 365, set by the profile's ``waiver_max_days``); it applies through
   its expiry date, and an expired waiver is reported.
@@ -46,7 +53,14 @@ import yaml
 
 from mltrust.errors import ConfigError, Error
 
-__all__ = ["DEFAULT_MAX_DAYS", "Waiver", "load_waivers", "parse_waivers"]
+__all__ = [
+    "DEFAULT_MAX_DAYS",
+    "Waiver",
+    "check_path_glob",
+    "load_waivers",
+    "parse_waivers",
+    "path_matches",
+]
 
 #: Longest a waiver may run, in days from the day it is loaded, unless the profile says.
 DEFAULT_MAX_DAYS = 365
@@ -56,6 +70,69 @@ _KEYS = frozenset(
     {"control", "justification", "expires", "subject", "advisory", "package", "rule", "path"}
     | {"fingerprint"}
 )
+
+
+def check_path_glob(pattern: str) -> str | None:
+    """Why ``pattern`` is not a valid waiver path glob, or None when it is (rules above)."""
+    if "\\" in pattern:
+        return "use '/' between folders; a backslash is not allowed"
+    if pattern.startswith("/") or re.match(r"^[A-Za-z]:", pattern):
+        return "the path must be relative to the subject, not absolute"
+    for segment in pattern.split("/"):
+        if segment in ("", ".", ".."):
+            return f"empty, '.' or '..' segment in {pattern!r}"
+        if "**" in segment and segment != "**":
+            return "'**' must be a whole path segment (like 'a/**/b')"
+    return None
+
+
+def _segment_regex(segment: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        c = segment[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = segment.find("]", i + 2 if segment[i + 1 : i + 2] in ("!", "]") else i + 1)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                body = segment[i + 1 : end]
+                negate = body.startswith("!")
+                chars = "".join(ch if ch == "-" else re.escape(ch) for ch in body[negate:])
+                # A class never matches '/' (a range like [.-0] would hold it).
+                out.append("(?!/)[" + ("^" if negate else "") + chars + "]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    segments = pattern.split("/")
+    for n, segment in enumerate(segments):
+        last = n == len(segments) - 1
+        if segment == "**":
+            parts.append("(?:[^/]+(?:/[^/]+)*)?" if last else "(?:[^/]+/)*")
+        else:
+            parts.append(_segment_regex(segment) + ("" if last else "/"))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def path_matches(pattern: str, path: str) -> bool:
+    """Whether the relative ``path`` matches the waiver glob ``pattern`` (``*`` within one
+    segment, ``**`` across segments). An invalid pattern, or a path with ``..``, ``.`` or
+    empty segments, a backslash, or a leading ``/``, never matches."""
+    if check_path_glob(pattern) is not None or not path:
+        return False
+    if "\\" in path or path.startswith("/") or any(p in ("", ".", "..") for p in path.split("/")):
+        return False
+    return _glob_regex(pattern).fullmatch(path) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +184,7 @@ class Waiver:
             package = normalize_name(str(row.get("package", "")))
             return self.advisory in ids and package == normalize_name(self.package or "")
         path = str(row.get("path", row.get("source", "")))
-        return row.get("rule_id") == self.rule and fnmatch.fnmatchcase(path, self.path or "*")
+        return row.get("rule_id") == self.rule and path_matches(self.path or "", path)
 
     def expired(self, today: _dt.date) -> bool:
         """A waiver applies through its expiry date and stops the day after."""
@@ -196,13 +273,17 @@ def parse_waivers(
             raise ConfigError(f"{where}: package is only used with advisory")
         if rule:
             if not path:
-                raise ConfigError(f"{where}: rule {rule} needs a path (glob; '*' for all files)")
+                raise ConfigError(f"{where}: rule {rule} needs a path (glob; '**' for all files)")
             try:
                 get_rule(rule)
             except (KeyError, Error) as exc:
                 raise ConfigError(f"{where}: unknown rule id {rule!r}") from exc
         if path and not rule:
             raise ConfigError(f"{where}: path is only used with rule")
+        if path:
+            problem = check_path_glob(path)
+            if problem is not None:
+                raise ConfigError(f"{where}: path {path!r}: {problem}")
         if fp and not _FINGERPRINT.match(fp):
             raise ConfigError(f"{where}: fingerprint must be 16 hex digits, not {fp!r}")
         if control and controls is not None and control not in controls:
