@@ -162,11 +162,13 @@ class _Exhausted(_Limit):
 
 
 #: Node visits every walk over the symbolic value graph may make together, per analysis: this
-#: many plus :data:`_VISITS_PER_BYTE` per byte of data. A well-formed pickle needs about one
-#: visit per value it builds (each value costs at least one opcode byte), so only a pickle that
-#: makes the analysis do super-linear work reaches it; it is then reported as unsafe.
-_VISITS_BASE = 1_000_000
-_VISITS_PER_BYTE = 4
+#: many plus :data:`_VISITS_PER_BYTE` per byte of data. The tuple walk charges each distinct
+#: tuple once (its items plus one) and each value stored once; every such item and value was
+#: pushed by an opcode of at least one byte, so a well-formed pickle needs at most about two
+#: visits per byte. Only a pickle that makes the analysis do super-linear work (the same large
+#: structure walked again and again) reaches the budget; it is then reported as unsafe.
+_VISITS_BASE = 500_000
+_VISITS_PER_BYTE = 2
 #: Visits between two checks of the per-file deadline inside a walk.
 _DEADLINE_EVERY = 4096
 
@@ -1864,6 +1866,14 @@ class _DtypeWalk:
         self.charge = charge
         self.memo: dict[int, bool | str] = {}
 
+    def visit(self, nodes: int) -> None:
+        # A dtype node costs several times a tuple item (calls, a regular expression).
+        self.charge(nodes * _DTYPE_WEIGHT)
+
+
+#: Budget units one dtype node or field costs (a tuple item costs one).
+_DTYPE_WEIGHT = 4
+
 
 #: More elements than any file holds: element counts are capped here (a product of many
 #: dimensions would otherwise grow into a huge integer, quadratic to compute).
@@ -1886,7 +1896,7 @@ def _wrapper_layout(st: object, walk: _DtypeWalk) -> tuple[int, int, bool | None
         return "its state is not a constant dict"
     shape = st.get("shape")
     if isinstance(shape, tuple):
-        walk.charge(len(shape))
+        walk.visit(len(shape))
     if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape):
         return f"its shape {_describe(shape)} is not a constant tuple of sizes"
     count = _elements(shape)
@@ -1948,7 +1958,7 @@ def _dtype_holds_objects(dtype: object, walk: _DtypeWalk, depth: int = 0) -> boo
     known = walk.memo.get(key)
     if known is not None:
         return known
-    walk.charge(1)
+    walk.visit(1)
     if depth > 16:
         return "dtype nested too deep"
     walk.memo[key] = "a dtype that contains itself"  # until decided: a cycle is unresolved
@@ -1979,7 +1989,7 @@ def _dtype_structure(dtype: object, walk: _DtypeWalk, depth: int) -> bool | str:
     if fields is not None:
         if not isinstance(fields, SDict):
             return f"dtype fields {_describe(fields)} are not a constant dict"
-        walk.charge(len(fields.items))
+        walk.visit(len(fields.items))
         for _, spec in fields.items:
             if not (isinstance(spec, tuple) and spec):
                 return f"dtype field {_describe(spec)} is not understood"
@@ -2002,14 +2012,14 @@ def _dtype_field_outside(dtype: Obj, walk: _DtypeWalk) -> str | None:
     if isinstance(subarray, tuple) and len(subarray) == 2:
         shape = subarray[1]
         dims = shape if isinstance(shape, tuple) else (shape,)
-        walk.charge(len(dims))
+        walk.visit(len(dims))
         for d in dims:
             if type(d) is not int or d < 0:
                 return f"a subarray shape {_describe(shape)} that is not constant"
         count = _elements(cast("tuple[int, ...]", dims))
         parts.append((subarray[0], 0, count, "subarray"))
     if isinstance(fields, SDict):
-        walk.charge(len(fields.items))
+        walk.visit(len(fields.items))
         for name, spec in fields.items:
             if isinstance(spec, tuple) and len(spec) >= 2:
                 if type(spec[1]) is not int:
