@@ -16,12 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _adversarial_pickles import GENERATORS  # noqa: E402
-
-from mltrust.config import ScanConfig  # noqa: E402
-from mltrust.findings import Location  # noqa: E402
-from mltrust.scan._context import ScanContext  # noqa: E402
-from mltrust.scan._pickle import scan_pickle_stream  # noqa: E402
+from _adversarial_pickles import GENERATORS
+from mltrust.config import ScanConfig
+from mltrust.findings import Location
+from mltrust.scan._context import ScanContext
+from mltrust.scan._pickle import scan_pickle_stream
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from _adversarial_pickles import (
     GENERATORS,
     LOADER,
@@ -19,7 +20,6 @@ from _adversarial_pickles import (
     TUPLE1,
     dtype_fanout,
 )
-
 from mltrust.config import ScanConfig
 from mltrust.findings import Location, Severity
 from mltrust.scan import scan_bytes
@@ -107,9 +107,7 @@ def test_rebuilding_a_large_dtype_again_and_again_exhausts_the_budget_unsafe() -
     # The counter stopped at the budget: base plus two per byte, plus the last charge.
     assert summary.visits <= 500_000 + 2 * len(data) + 50_000
     result = scan_bytes(data, "model.pkl")
-    assert any(
-        f.severity is Severity.HIGH and BUDGET_MESSAGE in f.message for f in result.findings
-    )
+    assert any(f.severity is Severity.HIGH and BUDGET_MESSAGE in f.message for f in result.findings)
 
 
 def test_build_from_one_large_shared_state_is_constant_time_per_build() -> None:
