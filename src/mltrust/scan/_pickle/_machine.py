@@ -692,8 +692,11 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
         Iterative and memoised by tuple identity: each tuple of the stream is walked once,
         whatever its depth or how often it is shared, and every item looked at is charged to
-        the analysis budget.
+        the analysis budget. Only restricted globals are looked for, so there is nothing to walk
+        before one is imported (``track``): a tuple built earlier cannot hold one.
         """
+        if not track:
+            return
         if isinstance(value, Global):
             if value.restricted:
                 escape(value, how)
@@ -815,14 +818,14 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             # _rebuild_from_type_v2(func, new_type, args, state): func(*args)
             if isinstance(args, tuple) and len(args) >= 3:
                 inner = args[2] if isinstance(args[2], tuple) else (Unknown("arguments"),)
-                flows(args[1:], f"is passed to {g.module}.{g.name}")
+                flows_all(args[1:], f"is passed to {g.module}.{g.name}")
                 call(args[0], inner, f"{how} via {g.module}.{g.name}", depth + 1)
             else:
                 flows(args, f"is passed to {g.module}.{g.name}")
         elif check is Check.CALLS_SECOND:
             # __randomstate_ctor(name, ctor): ctor(name)
             if isinstance(args, tuple) and len(args) >= 2:
-                flows(args[2:], f"is passed to {g.module}.{g.name}")
+                flows_all(args[2:], f"is passed to {g.module}.{g.name}")
                 call(args[1], (args[0],), f"{how} via {g.module}.{g.name}", depth + 1)
             else:
                 flows(args, f"is passed to {g.module}.{g.name}")
@@ -834,7 +837,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         elif check is Check.PARTIAL:
             if isinstance(args, tuple) and args:
                 check_partial_func(args[0], how)
-                flows(args[1:], f"is bound by {g.module}.{g.name}")
+                flows_all(args[1:], f"is bound by {g.module}.{g.name}")
             else:
                 an.finding(
                     R.BAD_CALL_ARGUMENT,
@@ -1437,7 +1440,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         key = stack.pop()
         target = stack[-1]
         if track:
-            flows((key, value), "is stored in a dict")
+            # Each on its own: a (key, value) tuple would be a new object to remember per item.
+            flows(key, "is stored in a dict")
+            flows(value, "is stored in a dict")
         if isinstance(target, SDict):
             target.set(key, value)
         elif not isinstance(target, (Obj, Unknown)):
