@@ -103,6 +103,14 @@ def call_tower(n: int) -> bytes:
     return bytes(out)
 
 
+def wide_args(n: int) -> bytes:
+    """One argument tuple of ``n`` items (globals among them) passed to ``n`` calls."""
+    out = bytearray(PROTO + ORDERED_DICT + put(0) + MARK)
+    out += (get(0) + NONE) * (n // 2) + TUPLE + put(1) + POP
+    out += (get(0) + get(1) + REDUCE + POP) * n
+    return bytes(out + NONE + STOP)
+
+
 def describe_tower(n: int) -> bytes:
     """A parse error (REDUCE on a tuple) whose finding names a depth-``n`` tower."""
     return PROTO + _tower(n) + put(0) + get(0) + REDUCE + STOP
@@ -172,6 +180,7 @@ GENERATORS: dict[str, Callable[[int], bytes]] = {
     "shared_tower_untracked": lambda n: shared_tower(n, tracked=False),
     "redteam_mark_variant": redteam_mark_variant,
     "call_tower": call_tower,
+    "wide_args": wide_args,
     "describe_tower": describe_tower,
     "deep_nesting": deep_nesting,
     "build_chain": build_chain,

@@ -47,6 +47,7 @@ LINEAR = {
     "shared_tower_untracked": 300,
     "redteam_mark_variant": 300,
     "call_tower": 300,
+    "wide_args": 2000,
     "describe_tower": 300,
     "deep_nesting": 2000,
     "build_chain": 500,
@@ -139,3 +140,13 @@ def test_loader_nested_deeper_than_the_old_walk_depth_is_still_followed() -> Non
     data = PROTO + b"]" + LOADER + TUPLE1 * 40 + b"a."
     _, ctx = analyse(data)
     assert any(f.rule_id == R.CALLABLE_FLOW.id for f in ctx.findings)
+
+
+def test_one_wide_argument_tuple_passed_to_many_calls_is_walked_once() -> None:
+    """10k-item arguments (memo GET) to 20k calls: the old per-call argument walk took minutes."""
+    data = GENERATORS["wide_args"](20_000)
+    started = time.monotonic()
+    summary, _ = analyse(data)
+    assert summary.complete
+    assert time.monotonic() - started < 10
+    assert summary.visits <= 2 * len(data)

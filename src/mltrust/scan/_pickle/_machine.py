@@ -776,8 +776,15 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             raise fail(f"{how} on a non-callable {_describe(func)}")
         return Obj(func, args)
 
+    #: Argument tuples whose globals record_args() already recorded in this stream, by id (a
+    #: memoised tuple of many items passed to many calls would make it quadratic).
+    recorded: dict[int, tuple[object, ...]] = {}
+
     def record_args(args: object) -> None:
-        if isinstance(args, tuple):
+        if isinstance(args, tuple) and id(args) not in recorded:
+            if len(args) > 8:  # small ones cost a constant per call
+                recorded[id(args)] = args
+                an.charge(len(args))
             for a in args:
                 if isinstance(a, Global):
                     an.use(a, "arg")
@@ -831,6 +838,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 flows(args, f"is passed to {g.module}.{g.name}")
         elif check is Check.CALLS_ARG_NO_ARGS:
             # __bit_generator_ctor(cls): cls() when cls is a type
+            if isinstance(args, tuple):
+                an.charge(len(args))
             for a in args if isinstance(args, tuple) else ():
                 if isinstance(a, Global):
                     call(a, (), f"{how} via {g.module}.{g.name}", depth + 1)
@@ -1752,6 +1761,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         pending = {}
         getattrs = []
         walked.clear()
+        recorded.clear()
         track = False
         op_pos = start
         op_index = 0
@@ -1832,6 +1842,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             pending = {}
             getattrs = []
             walked.clear()
+            recorded.clear()
 
     return run_stream
 
