@@ -173,11 +173,13 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
 
 #: Largest text checked for being Python source; a larger one is treated as a config.
 _MAX_PYTHON_SOURCE = 4 << 20
-#: First significant lines only Python starts with (a docstring, an import, a definition, a
-#: decorator): the cheap gate before the real checks of :func:`_is_python_source`.
+#: First significant lines Python modules start with (a docstring, an import, a definition, a
+#: decorator, a compound statement): the cheap gate before the real checks of
+#: :func:`_is_python_source` (it keeps Python's parser off ordinary configs).
 _PYTHON_FIRST_LINE = re.compile(
     r"[rRuUbBfF]{0,2}(?:\"\"\"|''')"
     r"|(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]|(?:async[ \t]+)?def[ \t]|class[ \t]|@[\w.]"
+    r"|(?:if|try|for|while|with|assert|raise)\b"
 )
 
 
