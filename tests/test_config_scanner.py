@@ -442,3 +442,66 @@ def test_many_unknown_targets_are_capped() -> None:
     findings = scan_bytes(json.dumps(doc).encode(), "c.json").findings
     assert len(findings) < 1100
     assert by_rule(findings, "MLT-GEN-003")
+
+
+# ----------------------------------------------------------------------------- Python sources
+#: A Python module holding attack configs as string literals, as this repository's tests do.
+PY_MODULE_WITH_ATTACK_LITERALS = '''\
+"""Fixtures: model:
+  _target_: os.system
+"""
+
+import yaml
+
+EVIL = "!!python/object/apply:os.system ['id']"
+TARGET = """
+model:
+  _target_: os.system
+  lr: ${eval:'__import__("os").system("id")'}
+"""
+
+
+def load(text: str) -> object:
+    return yaml.safe_load(text)
+'''
+
+
+@pytest.mark.parametrize("name", ["fixtures.py", "config.yaml", "noextension"])
+def test_python_source_with_attack_literals_is_not_a_config(name: str) -> None:
+    """Decided by content whatever the name: no YAML or JSON loader reads anything from it."""
+    result = scan_bytes(PY_MODULE_WITH_ATTACK_LITERALS.encode(), name)
+    assert "config" not in result.formats
+    assert not medium_plus(result.findings)
+
+
+def test_the_config_scanner_own_source_is_not_a_config() -> None:
+    source = Path(__file__).resolve().parents[1] / "src/mltrust/scan/formats/config.py"
+    result = scan_bytes(source.read_bytes(), "config.py")
+    assert "config" not in result.formats
+
+
+@pytest.mark.parametrize("name", ["evil.py", "evil", "train.py.yaml"])
+def test_yaml_config_named_like_python_is_still_scanned(name: str) -> None:
+    doc = b"model:\n  _target_: os.system\n  _args_: [id]\n"
+    result = scan_bytes(doc, name)
+    assert "config" in result.formats
+    assert by_rule(result.findings, "MLT-CFG-001")
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # Both valid Python (an annotated name) and a YAML mapping.
+        "_target_: os.system\n",
+        # Python first line, then a YAML document that load_all reads (``---{...}`` is a
+        # unary minus on a dict display to Python).
+        "import os\n--- {_target_: os.system, _args_: [id]}\n",
+    ],
+)
+def test_python_yaml_polyglot_is_still_a_config(doc: str) -> None:
+    import ast
+
+    ast.parse(doc)  # the polyglot really is Python
+    result = scan_bytes(doc.encode(), "polyglot.py")
+    assert "config" in result.formats
+    assert by_rule(result.findings, "MLT-CFG-001")

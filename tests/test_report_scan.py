@@ -73,3 +73,52 @@ def test_unknown_format_is_reported_not_scanned(
     assert main(["scan", str(blob), "--format", "json"]) == EXIT_CLEAN
     record = json.loads(capsys.readouterr().out)["files"][0]
     assert record["status"] == "not-scanned" and record["findings"][0]["rule_id"] == "MLT-GEN-001"
+
+
+def _rich_line(markup: str) -> str:
+    """What rich writes for one line of markup, as the text output's console is set up."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, force_terminal=False, no_color=True, width=120, highlight=False).print(markup)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fail_on", ["medium", "info", "critical"])
+def test_clean_text_output_without_rich_is_what_rich_writes(
+    models: Path, fail_on: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clean scan's one line is written without importing rich, byte for byte the same."""
+    assert main(["scan", str(models / "good.pkl"), "--fail-on", fail_on]) == EXIT_CLEAN
+    out = capsys.readouterr().out
+    verdict, rest = out.rstrip("\n").split(" ", 1)
+    assert verdict == "PASS"
+    assert out == _rich_line(f"[bold green]PASS[/] {rest}")
+
+
+def test_clean_scan_in_a_fresh_process_does_not_import_rich(models: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom mltrust.cli._main import main\n"
+        f"code = main(['scan', {str(models / 'good.pkl')!r}])\n"
+        "print(code, 'rich' in sys.modules, 'concurrent.futures' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "0 False False"
+
+
+def test_scanned_text_in_findings_is_not_read_as_rich_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A global named ``system[/x]`` made rich raise a MarkupError instead of printing."""
+    evil = tmp_path / "markup[red].pkl"
+    evil.write_bytes(b"cos\nsystem[/x]\n)R.")
+    assert main(["scan", str(evil)]) == EXIT_FINDINGS
+    out = capsys.readouterr().out
+    assert "system[/x]" in out and "markup[red].pkl" in out and "FAIL" in out

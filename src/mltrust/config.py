@@ -20,7 +20,6 @@ limit is never "clean": scanners turn it into a finding.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +131,8 @@ class ScanConfig:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a config file to read (start-up cost otherwise)
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

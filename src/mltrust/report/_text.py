@@ -1,11 +1,13 @@
-"""Human-readable output (a rich table) for scan reports."""
+"""Human-readable output (a rich table) for scan reports.
+
+rich is imported only when there is something to lay out: the output of a clean scan without
+colour (the usual CI or pre-commit run on one file) is its one summary line, written directly;
+importing rich would cost more than scanning a small file.
+"""
 
 from __future__ import annotations
 
 import io
-
-from rich.console import Console
-from rich.table import Table
 
 from mltrust.findings import Severity
 from mltrust.scan._result import FileStatus, ScanReport
@@ -21,12 +23,35 @@ _STYLE = {
 }
 
 
+#: Console width of the text output.
+_WIDTH = 120
+
+
 def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False) -> str:
+    findings = [f for f in report.findings if verbose or f.severity >= Severity.LOW]
+    summary = report.to_dict()["summary"]
+    not_scanned = [r for r in report.files if r.status is FileStatus.NOT_SCANNED]
+    counts = ", ".join(f"{n} {s}" for s, n in summary["findings"].items() if n)
+    verdict = "FAIL" if report.failed else ("ERROR" if report.errored else "PASS")
+    line = (
+        f"{summary['files']} file(s), {summary['scanned']} scanned, "
+        f"{summary['not_scanned']} not scanned, {summary['errors']} unreadable; "
+        f"findings: {counts or 'none'} (fail on {report.fail_on.value} and above) "
+        f"in {summary['seconds']:.2f}s"
+    )
+    plain = f"{verdict} {line}"
+    if not color and not findings and not not_scanned and _fits(plain):
+        # What rich writes for this line without colour: the text, as it fits the width.
+        return plain + "\n"
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     buf = io.StringIO()
     console = Console(
-        file=buf, force_terminal=color, no_color=not color, width=120, highlight=False
+        file=buf, force_terminal=color, no_color=not color, width=_WIDTH, highlight=False
     )
-    findings = [f for f in report.findings if verbose or f.severity >= Severity.LOW]
     if findings:
         table = Table(title="mltrust scan findings", show_lines=False)
         table.add_column("severity")
@@ -37,22 +62,21 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
         for f in order:
             table.add_row(
                 f"[{_STYLE[f.severity]}]{f.severity.value}[/]",
-                f.rule_id,
-                str(f.location),
-                f.message,
+                escape(f.rule_id),
+                # Escaped: locations and messages quote the scanned file (a pickle's global
+                # named "system[/x]" made rich raise a MarkupError instead of printing).
+                escape(str(f.location)),
+                escape(f.message),
             )
         console.print(table)
-    summary = report.to_dict()["summary"]
-    not_scanned = [r for r in report.files if r.status is FileStatus.NOT_SCANNED]
     for r in not_scanned:
-        console.print(f"[yellow]not scanned[/]: {r.path} ({r.reason})")
-    counts = ", ".join(f"{n} {s}" for s, n in summary["findings"].items() if n)
-    verdict = "FAIL" if report.failed else ("ERROR" if report.errored else "PASS")
+        console.print(f"[yellow]not scanned[/]: {escape(f'{r.path} ({r.reason})')}")
     style = "bold red" if verdict != "PASS" else "bold green"
-    console.print(
-        f"[{style}]{verdict}[/] {summary['files']} file(s), {summary['scanned']} scanned, "
-        f"{summary['not_scanned']} not scanned, {summary['errors']} unreadable; "
-        f"findings: {counts or 'none'} (fail on {report.fail_on.value} and above) "
-        f"in {summary['seconds']:.2f}s"
-    )
+    console.print(f"[{style}]{verdict}[/] {line}")
     return buf.getvalue()
+
+
+def _fits(line: str) -> bool:
+    """Whether rich would write ``line`` unchanged: one printable ASCII line within the width
+    (no wrapping, no markup, one cell per character)."""
+    return len(line) < _WIDTH and line.isascii() and line.isprintable() and "[" not in line

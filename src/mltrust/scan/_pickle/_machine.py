@@ -44,7 +44,7 @@ from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
 from mltrust.scan._pickle._allowlist import Allowed, Check, Use
 from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
-from mltrust.scan._pickle._values import MAX_ITEMS, Blob, Global, Obj, SDict, SList, SSet, Unknown
+from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
 
 if TYPE_CHECKING:
     from mltrust.scan._context import ScanContext
@@ -141,6 +141,8 @@ class PickleSummary:
     imports: tuple[str, ...]
     #: False when parsing stopped early (malformed input or an exhausted limit).
     complete: bool
+    #: Nodes the walks over the symbolic value graph visited (bounded, see ``_VISITS_BASE``).
+    visits: int = 0
 
 
 class _Malformed(Exception):
@@ -153,6 +155,22 @@ class _Limit(Exception):
 
 class _Stop(Exception):
     pass
+
+
+class _Exhausted(_Limit):
+    """The value-graph walks spent the analysis's node budget (see :meth:`_Analyser.charge`)."""
+
+
+#: Node visits every walk over the symbolic value graph may make together, per analysis: this
+#: many plus :data:`_VISITS_PER_BYTE` per byte of data. The tuple walk charges each distinct
+#: tuple once (its items plus one) and each value stored once; every such item and value was
+#: pushed by an opcode of at least one byte, so a well-formed pickle needs at most about two
+#: visits per byte. Only a pickle that makes the analysis do super-linear work (the same large
+#: structure walked again and again) reaches the budget; it is then reported as unsafe.
+_VISITS_BASE = 500_000
+_VISITS_PER_BYTE = 2
+#: Visits between two checks of the per-file deadline inside a walk.
+_DEADLINE_EVERY = 4096
 
 
 _OPNAMES: dict[int, str] = {
@@ -245,17 +263,53 @@ def _is_constant_str(value: object) -> bool:
     return type(value) is str or (isinstance(value, Blob) and value.kind == "str")
 
 
+#: Characters of a value :func:`_describe` writes at most.
+_DESCRIBE_CHARS = 80
+
+
 def _describe(value: object) -> str:
-    if isinstance(value, Global):
-        return f"{value.module}.{value.name}"
-    if isinstance(value, Obj):
-        return f"the result of calling {_describe(value.func)}"
-    if isinstance(value, Unknown):
-        return value.what
-    if isinstance(value, Blob):
-        return repr(value)
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """A short text for ``value`` in a finding, in time bounded by its length.
+
+    Never ``repr`` of a container: a pickle can share one tuple many times (DUP, memo GET), so
+    ``repr`` would write the shared subtree once per path, exponentially many (red-team DoS).
+    Every node written adds at least one character, so stopping at the length bound also
+    bounds the nodes visited, however deep or shared the value is.
+    """
+    out: list[str] = []
+    size = 0
+    # Work list of values to write and literal text, popped from the end.
+    todo: list[tuple[bool, object]] = [(False, value)]
+    while todo and size <= _DESCRIBE_CHARS:
+        literal, item = todo.pop()
+        if literal:
+            piece = cast("str", item)
+        elif isinstance(item, Global):
+            piece = f"{item.module}.{item.name}"
+        elif isinstance(item, Obj):
+            piece = "the result of calling " if item is value else ""
+            todo.append((True, "" if item is value else "(...)"))
+            todo.append((False, item.func))
+        elif isinstance(item, Unknown):
+            piece = item.what
+        elif type(item) is tuple:
+            piece = "("
+            todo.append((True, ",)" if len(item) == 1 else ")"))
+            for i in range(min(len(item), _DESCRIBE_CHARS) - 1, -1, -1):
+                todo.append((False, item[i]))
+                if i:
+                    todo.append((True, ", "))
+        elif isinstance(item, (SList, SDict, SSet)):
+            piece = f"<{type(item).__name__[1:].lower()} of {item.count} items>"
+        elif isinstance(item, (str, bytes)):
+            piece = repr(item[:_DESCRIBE_CHARS])
+        else:
+            piece = repr(item)[: _DESCRIBE_CHARS + 1]
+        out.append(piece)
+        size += len(piece)
+    text = "".join(out)
+    if todo or len(text) > _DESCRIBE_CHARS:
+        return text[: _DESCRIBE_CHARS - 3] + "..."
+    return text
 
 
 #: Verdicts of :func:`judge_global` (which depends on the configuration only through its
@@ -328,6 +382,29 @@ class _Analyser:
         self.reported: set[tuple[str, str, bool]] = set()
         self.once: set[str] = set()
         self.shadow = False
+        self.visits = 0
+        self.visit_limit = _VISITS_BASE + _VISITS_PER_BYTE * len(data)
+        self.next_deadline_check = _DEADLINE_EVERY
+        #: Embedded payloads already handed to a nested scan (a pickle can call a nested loader
+        #: on the same memoised bytes many times: each is scanned once).
+        self.nested_seen: set[object] = set()
+
+    def charge(self, nodes: int = 1) -> None:
+        """Count ``nodes`` visits of a walk over the value graph against the shared budget.
+
+        Every recursive or repeated walk over symbolic values calls this, so the analysis of
+        any pickle does at most a linear amount of walking; the per-file deadline is checked
+        here too, so a walk cannot outlive it.
+        """
+        self.visits += nodes
+        if self.visits > self.visit_limit:
+            raise _Exhausted(
+                f"analysis budget exhausted ({self.visit_limit} visits of the pickle's values, "
+                "far more than any ordinary pickle needs): treated as unsafe"
+            )
+        if self.visits >= self.next_deadline_check:
+            self.next_deadline_check = self.visits + _DEADLINE_EVERY
+            self.ctx.check_deadline()
 
     # ------------------------------------------------------------------ reporting helpers
     def at(self, offset: int, index: int, detail: str | None = None) -> Location:
@@ -441,7 +518,7 @@ class _Analyser:
                 if target in uses or len(uses) < _MAX_FACT_IMPORTS:
                     known = uses.setdefault(target, [])
                     uses[target] = sorted(set(known) | kinds)
-        return PickleSummary(pos, streams, self.opcodes, imports, complete)
+        return PickleSummary(pos, streams, self.opcodes, imports, complete, self.visits)
 
     # ------------------------------------------------------------------ one stream
     def stream(self, start: int, *, joblib: bool) -> tuple[int, bool]:
@@ -604,26 +681,45 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             op_index,
         )
 
-    #: Tuples already walked by flows(), by id (the value keeps the object alive, so an id is
-    #: never reused): a pickle that shares one sub-tuple many times (DUP + TUPLE2 repeated)
-    #: would otherwise make the walk exponential in its depth (red-team DoS).
+    #: Tuples already walked by flows() in this stream, by id (the value keeps the object
+    #: alive, so an id is not reused while the stream runs): a pickle that shares one sub-tuple
+    #: many times (DUP + TUPLE2 repeated) would otherwise make the walk exponential in its
+    #: depth (red-team DoS). Emptied when the stream ends.
     walked: dict[int, tuple[object, ...]] = {}
 
-    def flows(value: object, how: str, depth: int = 0) -> None:
-        """Check a value stored into a container, state or argument (tuples recursively)."""
+    def flows(value: object, how: str) -> None:
+        """Check a value stored into a container, state or argument (tuples, to any depth).
+
+        Iterative and memoised by tuple identity: each tuple of the stream is walked once,
+        whatever its depth or how often it is shared, and every item looked at is charged to
+        the analysis budget. Only restricted globals are looked for, so there is nothing to walk
+        before one is imported (``track``): a tuple built earlier cannot hold one.
+        """
+        if not track:
+            return
         if isinstance(value, Global):
             if value.restricted:
                 escape(value, how)
-        elif type(value) is tuple and depth < 32:
-            if id(value) in walked:
-                return
-            walked[id(value)] = value
-            for item in value:
-                if isinstance(item, (Global, tuple)):
-                    flows(item, how, depth + 1)
+            return
+        if type(value) is not tuple:
+            return
+        todo: list[tuple[object, ...]] = [value]
+        while todo:
+            tup = todo.pop()
+            if id(tup) in walked:
+                continue
+            walked[id(tup)] = tup
+            an.charge(len(tup) + 1)
+            for item in tup:
+                if isinstance(item, Global):
+                    if item.restricted:
+                        escape(item, how)
+                elif type(item) is tuple and id(item) not in walked:
+                    todo.append(item)
 
     def flows_all(values: list[object] | tuple[object, ...], how: str) -> None:
         if track:
+            an.charge(len(values))
             for v in values:
                 if isinstance(v, (Global, tuple)):
                     flows(v, how)
@@ -680,8 +776,15 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             raise fail(f"{how} on a non-callable {_describe(func)}")
         return Obj(func, args)
 
+    #: Argument tuples whose globals record_args() already recorded in this stream, by id (a
+    #: memoised tuple of many items passed to many calls would make it quadratic).
+    recorded: dict[int, tuple[object, ...]] = {}
+
     def record_args(args: object) -> None:
-        if isinstance(args, tuple):
+        if isinstance(args, tuple) and id(args) not in recorded:
+            if len(args) > 8:  # small ones cost a constant per call
+                recorded[id(args)] = args
+                an.charge(len(args))
             for a in args:
                 if isinstance(a, Global):
                     an.use(a, "arg")
@@ -722,26 +825,28 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             # _rebuild_from_type_v2(func, new_type, args, state): func(*args)
             if isinstance(args, tuple) and len(args) >= 3:
                 inner = args[2] if isinstance(args[2], tuple) else (Unknown("arguments"),)
-                flows(args[1:], f"is passed to {g.module}.{g.name}")
+                flows_all(args[1:], f"is passed to {g.module}.{g.name}")
                 call(args[0], inner, f"{how} via {g.module}.{g.name}", depth + 1)
             else:
                 flows(args, f"is passed to {g.module}.{g.name}")
         elif check is Check.CALLS_SECOND:
             # __randomstate_ctor(name, ctor): ctor(name)
             if isinstance(args, tuple) and len(args) >= 2:
-                flows(args[2:], f"is passed to {g.module}.{g.name}")
+                flows_all(args[2:], f"is passed to {g.module}.{g.name}")
                 call(args[1], (args[0],), f"{how} via {g.module}.{g.name}", depth + 1)
             else:
                 flows(args, f"is passed to {g.module}.{g.name}")
         elif check is Check.CALLS_ARG_NO_ARGS:
             # __bit_generator_ctor(cls): cls() when cls is a type
+            if isinstance(args, tuple):
+                an.charge(len(args))
             for a in args if isinstance(args, tuple) else ():
                 if isinstance(a, Global):
                     call(a, (), f"{how} via {g.module}.{g.name}", depth + 1)
         elif check is Check.PARTIAL:
             if isinstance(args, tuple) and args:
                 check_partial_func(args[0], how)
-                flows(args[1:], f"is bound by {g.module}.{g.name}")
+                flows_all(args[1:], f"is bound by {g.module}.{g.name}")
             else:
                 an.finding(
                     R.BAD_CALL_ARGUMENT,
@@ -801,8 +906,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             index,
         )
 
-    def latin1_constant(value: object) -> bytes | None:
-        """Protocol 2 writes bytes as ``_codecs.encode(text, "latin1")``: the constant bytes."""
+    def latin1_source(value: object) -> object:
+        """The text of ``_codecs.encode(text, "latin1")`` (how protocol 2 writes bytes)."""
         if not (
             isinstance(value, Obj)
             and isinstance(value.func, Global)
@@ -812,7 +917,11 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             and value.args[1] in ("latin1", "latin-1")
         ):
             return None
-        text = value.args[0]
+        return value.args[0]
+
+    def latin1_constant(value: object) -> bytes | None:
+        """Protocol 2 writes bytes as ``_codecs.encode(text, "latin1")``: the constant bytes."""
+        text = latin1_source(value)
         if isinstance(text, Blob) and text.kind == "str":
             if text.length > an.config.limits.max_member_bytes:
                 return None
@@ -843,15 +952,19 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             return
         # A nested deserialiser (torch.storage._load_from_bytes): torch.load on embedded bytes.
         payload = args[0] if isinstance(args, tuple) and len(args) == 1 else None
+        key = nested_key(payload)
+        if key is not None and key in an.nested_seen:
+            func.safe += 1  # the same embedded bytes, already scanned
+            return
         encoded = latin1_constant(payload)
         if encoded is not None:
             func.safe += 1
-            nested((encoded,), o, i, target)
+            nested((encoded,), o, i, target, key)
         elif isinstance(payload, (bytes, Blob)) and (
             not isinstance(payload, Blob) or payload.kind == "bytes"
         ):
             func.safe += 1
-            nested(args, o, i, target)
+            nested(args, o, i, target, key)
         else:
             an.finding(
                 R.BAD_CALL_ARGUMENT,
@@ -861,23 +974,47 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 i,
             )
 
-    def nested(args: object, o: int, i: int, target: str) -> None:
+    def nested_key(payload: object) -> object:
+        """What identifies the bytes a nested loader would deserialise from ``payload``.
+
+        A pickle can pass the same memoised bytes to a nested loader many times; scanning
+        them each time would make the analysis quadratic, so :func:`nested` scans each key
+        once. Large payloads are known by their place in the buffer, small ones by value;
+        ``None`` when the payload is not constant bytes (or latin-1 text made bytes).
+        """
+        source, how = payload, "bytes"
+        if isinstance(payload, Obj):
+            source, how = latin1_source(payload), "latin1"
+        if isinstance(source, Blob):
+            return (how, source.kind, source.offset, source.length)
+        if isinstance(source, (bytes, str)):
+            return (how, type(source).__name__, source)
+        return None
+
+    def nested(args: object, o: int, i: int, target: str, key: object = None) -> None:
+        if an.shadow:
+            return
         payload = args[0] if isinstance(args, tuple) and args else None
+        if key is None:
+            key = nested_key(payload)
+        if key is not None:
+            if key in an.nested_seen:
+                return
+            an.nested_seen.add(key)
         if isinstance(payload, Blob) and payload.kind == "bytes":
             view = mv[payload.offset : payload.offset + payload.length]
         elif isinstance(payload, bytes):
             view = memoryview(payload)
         else:
             return
-        if not an.shadow:
-            an.finding(
-                R.NESTED_PICKLE,
-                f"{target.replace(':', '.')} deserialises {len(view)} embedded bytes; "
-                "scanned as nested content",
-                o,
-                i,
-            )
-            ctx.scan_nested(view, an.loc.at(o, index=i, detail="nested pickle"), "nested")
+        an.finding(
+            R.NESTED_PICKLE,
+            f"{target.replace(':', '.')} deserialises {len(view)} embedded bytes; "
+            "scanned as nested content",
+            o,
+            i,
+        )
+        ctx.scan_nested(view, an.loc.at(o, index=i, detail="nested pickle"), "nested")
 
     def check_build(inst: object, st: object) -> None:
         offset, index = op_pos, op_index
@@ -907,9 +1044,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             dicts = [st[0], st[1]]
         for d in dicts:
             if isinstance(d, SDict):
-                bad = sorted(
-                    {k for k in d.key_list() if type(k) is str and k in _SPECIAL_STATE_KEYS}
-                )
+                # Through the dict's key index: constant time however often one large dict
+                # is used as BUILD state.
+                bad = sorted(k for k in _SPECIAL_STATE_KEYS if k in d.index)
                 if bad:
                     an.finding(
                         R.SUSPICIOUS_BUILD,
@@ -925,7 +1062,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             isinstance(st, tuple) and len(st) >= 5 and (st[2] is not None or st[4] is not None)
         ):
             return  # no fields or subarray: the type code alone decides
-        structure = _dtype_holds_objects(dtype)
+        walk = _DtypeWalk(an.charge)
+        structure = _dtype_holds_objects(dtype, walk)
         if isinstance(structure, str):
             an.finding(
                 R.SUSPICIOUS_BUILD,
@@ -936,7 +1074,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 severity=Severity.MEDIUM,
             )
             return
-        outside = _dtype_field_outside(dtype)
+        outside = _dtype_field_outside(dtype, walk)
         if outside is not None:
             an.finding(
                 R.SUSPICIOUS_BUILD,
@@ -945,7 +1083,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 op_pos,
                 op_index,
             )
-        layout = _dtype_layout(dtype)
+        layout = _dtype_layout(dtype, walk)
         if isinstance(layout, tuple) and layout[1] is None:
             an.finding(
                 R.SUSPICIOUS_BUILD,
@@ -1311,7 +1449,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         key = stack.pop()
         target = stack[-1]
         if track:
-            flows((key, value), "is stored in a dict")
+            # Each on its own: a (key, value) tuple would be a new object to remember per item.
+            flows(key, "is stored in a dict")
+            flows(value, "is stored in a dict")
         if isinstance(target, SDict):
             target.set(key, value)
         elif not isinstance(target, (Obj, Unknown)):
@@ -1323,12 +1463,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         target = stack[-1]
         flows_all(items, "is stored in a dict")
         if isinstance(target, SDict):
-            pairs = target.items
-            target.count += len(items) // 2
-            room = MAX_ITEMS - len(pairs)
-            if room > 0:
-                it = iter(items)
-                pairs.extend(list(zip(it, it, strict=False))[:room])
+            target.update(items)
         elif not isinstance(target, (Obj, Unknown)):
             raise fail(f"SETITEMS on {_describe(target)}")
         return pos
@@ -1479,7 +1614,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     # ---------------------------------------------------------------- joblib arrays
     def joblib_array(pos: int, st: object) -> int:
         offset, index = op_pos, op_index
-        info = _wrapper_layout(st)
+        info = _wrapper_layout(st, _DtypeWalk(an.charge))
         if isinstance(info, str):
             an.finding(
                 R.JOBLIB_ARRAY_UNRESOLVED,
@@ -1625,6 +1760,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         memo = {}
         pending = {}
         getattrs = []
+        walked.clear()
+        recorded.clear()
         track = False
         op_pos = start
         op_index = 0
@@ -1657,6 +1794,14 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                 pos = stop.args[0]
                 if track:
                     flows(stop.args[1], "is the result of the pickle")
+            except _Exhausted as exc:
+                # Reported even for a shadow stream: the budget is the whole analysis's.
+                ctx.report(
+                    G.LIMIT_EXHAUSTED,
+                    f"pickle: {exc}",
+                    an.at(op_pos, op_index),
+                    severity=Severity.HIGH,
+                )
             except (_Limit, LimitExceeded) as exc:
                 if not an.shadow:
                     ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", an.at(op_pos, op_index))
@@ -1696,6 +1841,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             memo = {}
             pending = {}
             getattrs = []
+            walked.clear()
+            recorded.clear()
 
     return run_stream
 
@@ -1720,18 +1867,57 @@ def _class_of(obj: Obj) -> Global | None:
     return func
 
 
-def _wrapper_layout(st: object) -> tuple[int, int, bool | None, bool] | str:
+class _DtypeWalk:
+    """One walk over numpy dtype values: results memoised by node identity, visits charged.
+
+    A dtype's fields and subarray are dtypes again, and a pickle can share one dtype among
+    thousands of fields at every level (memo GET): without the memo the walk is exponential.
+    A dtype met again while its own structure is being decided (a cycle made with BUILD) is
+    unresolved, which callers report.
+    """
+
+    __slots__ = ("charge", "memo")
+
+    def __init__(self, charge: Callable[[int], None]) -> None:
+        self.charge = charge
+        self.memo: dict[int, bool | str] = {}
+
+    def visit(self, nodes: int) -> None:
+        # A dtype node costs several times a tuple item (calls, a regular expression).
+        self.charge(nodes * _DTYPE_WEIGHT)
+
+
+#: Budget units one dtype node or field costs (a tuple item costs one).
+_DTYPE_WEIGHT = 4
+
+
+#: More elements than any file holds: element counts are capped here (a product of many
+#: dimensions would otherwise grow into a huge integer, quadratic to compute).
+_MANY = 1 << 64
+
+
+def _elements(dims: tuple[int, ...]) -> int:
+    """The product of non-negative dimensions, capped at :data:`_MANY`."""
+    if 0 in dims:
+        return 0
+    count = 1
+    for d in dims:
+        count = min(count * d, _MANY)
+    return count
+
+
+def _wrapper_layout(st: object, walk: _DtypeWalk) -> tuple[int, int, bool | None, bool] | str:
     """(element count, item size, has objects, aligned) of a NumpyArrayWrapper state."""
     if not isinstance(st, SDict):
         return "its state is not a constant dict"
     shape = st.get("shape")
+    if isinstance(shape, tuple):
+        walk.visit(len(shape))
     if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape):
         return f"its shape {_describe(shape)} is not a constant tuple of sizes"
-    count = 1
-    for d in shape:
-        count *= d
+    count = _elements(shape)
     dtype = st.get("dtype")
-    itemsize_hasobj = _dtype_layout(dtype)
+    itemsize_hasobj = _dtype_layout(dtype, walk)
     if isinstance(itemsize_hasobj, str):
         return itemsize_hasobj
     itemsize, hasobject = itemsize_hasobj
@@ -1749,6 +1935,10 @@ _DTYPE_TARGETS = frozenset({"numpy:dtype", "numpy.core.multiarray:dtype"})
 _DTYPE_TYPE_CODES = {"numpy:record": "V", "numpy:void": "V", "numpy:object_": "O"}
 
 
+#: Longest type code accepted as a constant.
+_MAX_DTYPE_CODE = 64
+
+
 def _dtype_code(dtype: object) -> str | None:
     """The type code a ``numpy.dtype(...)`` call was made with, or None if not a constant."""
     if not (
@@ -1761,7 +1951,9 @@ def _dtype_code(dtype: object) -> str | None:
         return None
     first = dtype.args[0]
     if type(first) is str:
-        return first
+        # Real type codes are short ("<f8", "M8[ns]"); a long one is not taken as constant
+        # (it would make every look at the dtype cost its length).
+        return first if len(first) <= _MAX_DTYPE_CODE else None
     if isinstance(first, Global):
         return _DTYPE_TYPE_CODES.get(":".join(canonical(first.module, first.name)))
     return None
@@ -1771,15 +1963,28 @@ def _is_dtype(dtype: object) -> bool:
     return _dtype_code(dtype) is not None
 
 
-def _dtype_holds_objects(dtype: object, depth: int = 0) -> bool | str:
+def _dtype_holds_objects(dtype: object, walk: _DtypeWalk, depth: int = 0) -> bool | str:
     """Whether a dtype's structure (type code, subarray base, field types) holds objects.
 
     NumPy decides ``hasobject`` from the *flags* in the pickled state, not from the structure,
     so the two are compared by the caller: a structure with objects under flags without them
     makes NumPy read raw file bytes as object pointers.
     """
+    key = id(dtype)
+    known = walk.memo.get(key)
+    if known is not None:
+        return known
+    walk.visit(1)
     if depth > 16:
         return "dtype nested too deep"
+    walk.memo[key] = "a dtype that contains itself"  # until decided: a cycle is unresolved
+    result = _dtype_structure(dtype, walk, depth)
+    walk.memo[key] = result
+    return result
+
+
+def _dtype_structure(dtype: object, walk: _DtypeWalk, depth: int) -> bool | str:
+    """:func:`_dtype_holds_objects` of one dtype not met before in ``walk``."""
     if not _is_dtype(dtype):
         return f"a field or subarray dtype {_describe(dtype)} is not a constant numpy.dtype"
     obj = cast("Obj", dtype)
@@ -1800,18 +2005,19 @@ def _dtype_holds_objects(dtype: object, depth: int = 0) -> bool | str:
     if fields is not None:
         if not isinstance(fields, SDict):
             return f"dtype fields {_describe(fields)} are not a constant dict"
+        walk.visit(len(fields.items))
         for _, spec in fields.items:
             if not (isinstance(spec, tuple) and spec):
                 return f"dtype field {_describe(spec)} is not understood"
             parts.append(spec[0])
     for part in parts:
-        inner = _dtype_holds_objects(part, depth + 1)
+        inner = _dtype_holds_objects(part, walk, depth + 1)
         if inner is not False:
             return inner
     return False
 
 
-def _dtype_field_outside(dtype: Obj) -> str | None:
+def _dtype_field_outside(dtype: Obj, walk: _DtypeWalk) -> str | None:
     """A field or subarray that does not fit in the element size the state declares."""
     st = dtype.state
     if not (isinstance(st, tuple) and len(st) >= 6 and type(st[5]) is int):
@@ -1821,20 +2027,22 @@ def _dtype_field_outside(dtype: Obj) -> str | None:
     subarray, fields = st[2], st[4]
     if isinstance(subarray, tuple) and len(subarray) == 2:
         shape = subarray[1]
-        count = 1
-        for d in shape if isinstance(shape, tuple) else (shape,):
+        dims = shape if isinstance(shape, tuple) else (shape,)
+        walk.visit(len(dims))
+        for d in dims:
             if type(d) is not int or d < 0:
                 return f"a subarray shape {_describe(shape)} that is not constant"
-            count *= d
+        count = _elements(cast("tuple[int, ...]", dims))
         parts.append((subarray[0], 0, count, "subarray"))
     if isinstance(fields, SDict):
+        walk.visit(len(fields.items))
         for name, spec in fields.items:
             if isinstance(spec, tuple) and len(spec) >= 2:
                 if type(spec[1]) is not int:
                     return f"a field {_describe(name)} whose offset is not constant"
                 parts.append((spec[0], spec[1], 1, f"field {_describe(name)}"))
     for part, offset, count, what in parts:
-        layout = _dtype_layout(part)
+        layout = _dtype_layout(part, walk)
         if isinstance(layout, str):
             continue  # reported as unresolved by the caller's structure check if it matters
         size = layout[0] * count
@@ -1843,7 +2051,7 @@ def _dtype_field_outside(dtype: Obj) -> str | None:
     return None
 
 
-def _dtype_layout(dtype: object) -> tuple[int, bool | None] | str:
+def _dtype_layout(dtype: object, walk: _DtypeWalk) -> tuple[int, bool | None] | str:
     """(item size, has objects) of a wrapper's dtype; ``None`` for "has objects" when the
     pickled flags hide object fields (NumPy would read raw bytes as object pointers)."""
     if not _is_dtype(dtype):
@@ -1864,7 +2072,7 @@ def _dtype_layout(dtype: object) -> tuple[int, bool | None] | str:
             return "dtype state has a computed element size or flags"
         elsize = st[5]
         flags = st[7]
-    structure = _dtype_holds_objects(obj)
+    structure = _dtype_holds_objects(obj, walk)
     if isinstance(structure, str):
         return structure
     # NumPy's hasobject: the flags when the state gives them, else the type code.

@@ -120,25 +120,38 @@ class SList:
 
 
 class SDict:
-    """A dict with a capped store of ``(key, value)`` pairs."""
+    """A dict with a capped store of ``(key, value)`` pairs.
 
-    __slots__ = ("count", "items")
+    ``index`` maps each string key of the stored pairs to its last value, so :meth:`get` and
+    key tests take constant time however often a pickle BUILDs from the same large dict.
+    """
+
+    __slots__ = ("count", "index", "items")
 
     def __init__(self) -> None:
         self.items: list[tuple[object, object]] = []
+        self.index: dict[str, object] = {}
         self.count = 0
 
     def set(self, key: object, value: object) -> None:
         self.count += 1
         if len(self.items) < MAX_ITEMS:
             self.items.append((key, value))
+            if type(key) is str:
+                self.index[key] = value
+
+    def update(self, flat: list[object]) -> None:
+        """Set the pairs of ``flat`` (key, value, key, value...) as SETITEMS does."""
+        self.count += len(flat) // 2
+        room = MAX_ITEMS - len(self.items)
+        for i in range(0, min(len(flat) - 1, 2 * room), 2):
+            key = flat[i]
+            self.items.append((key, flat[i + 1]))
+            if type(key) is str:
+                self.index[key] = flat[i + 1]
 
     def get(self, key: str, default: object = None) -> object:
-        result = default
-        for k, v in self.items:
-            if k == key and type(k) is str:
-                result = v
-        return result
+        return self.index.get(key, default)
 
     def key_list(self) -> list[object]:
         return [k for k, _ in self.items]

@@ -23,10 +23,12 @@ Python values by this module with sharing preserved.
 
 from __future__ import annotations
 
+import ast
 import codecs
 import json
 import mmap
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -167,6 +169,55 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
                 return _DOC_MARKER_BYTES.search(raw) is not None
             at = raw.find(marker, at + 1)
     return False
+
+
+#: Largest text checked for being Python source; a larger one is treated as a config.
+_MAX_PYTHON_SOURCE = 4 << 20
+#: First significant lines Python modules start with (a docstring, an import, a definition, a
+#: decorator, a compound statement): the cheap gate before the real checks of
+#: :func:`_is_python_source` (it keeps Python's parser off ordinary configs).
+_PYTHON_FIRST_LINE = re.compile(
+    r"[rRuUbBfF]{0,2}(?:\"\"\"|''')"
+    r"|(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]|(?:async[ \t]+)?def[ \t]|class[ \t]|@[\w.]"
+    r"|(?:if|try|for|while|with|assert|raise)\b"
+)
+
+
+def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
+    """Whether text is a Python module that no config loader reads anything from.
+
+    The rule, by content only (a config named ``x.py`` or without an extension is still a
+    config): the text starts like Python (:data:`_PYTHON_FIRST_LINE`), Python's own parser
+    accepts it as a module, JSON does not parse it, and YAML reads no document from it that
+    could carry code (a mapping or a tag): a Python module read as YAML is typically a first
+    document holding only the empty string (the opening ``\"\"\"`` of its docstring) and
+    then a parse error. The real loaders - ``json.load``, PyYAML's ``safe_load``/``load``
+    (whole stream) and ``load_all`` (each document before the next is parsed), OmegaConf and
+    Hydra (which load YAML through PyYAML) - then read no ``_target_``, tag or interpolation
+    from it, so the attack configs that tests and docstrings hold as string literals are not
+    findings. Text that is both valid Python and YAML with a mapping or tag in a document
+    (``_target_: os.system`` is an annotated name in Python) is a config.
+    """
+    if len(data) > _MAX_PYTHON_SOURCE or _PYTHON_FIRST_LINE.match(first) is None:
+        return False
+    try:
+        text = bytes(data).decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like
+            ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    try:
+        json.loads(text)
+        return False
+    except (ValueError, RecursionError):
+        pass
+    from mltrust.scan.formats._yaml_compose import composes
+
+    return not composes(text)
 
 
 def _looks_like_json(lead: str) -> bool:
@@ -500,6 +551,9 @@ class ConfigScanner(FormatScanner):
     def sniff(self, data: memoryview, name: str) -> bool:
         """Whether a JSON or YAML loader would read ``data`` as a document that can carry code.
 
+        Python source is not claimed (see :func:`_is_python_source`): decided by content, not
+        by name, since Hydra and OmegaConf load a config from whatever path they are given.
+
         As permissive as the loaders: any leading white space or comments (of any length), a
         BOM, UTF-16/32, ``%YAML``/``%TAG`` directives, ``---``, tags, anchors, flow style and
         keys of any spelling, a later document of a stream. Text whose first document is a
@@ -550,9 +604,9 @@ class ConfigScanner(FormatScanner):
             if _looks_like_json(lead) or size > _SNIFF_TEXT:
                 return True
             return _flow_root_parses(bytes(data).decode(encoding, errors="replace"))
-        if _line_is_structured(first):
-            return True
-        return _has_document_marker(data, encoding)
+        if not _line_is_structured(first) and not _has_document_marker(data, encoding):
+            return False
+        return not _is_python_source(data, encoding, first)
 
     def claims_raw_data(self, data: memoryview) -> bool:
         """Raw bytes are a config to report only if they carry the marks of code."""

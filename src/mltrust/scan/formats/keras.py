@@ -21,7 +21,6 @@ pickle analyser's :func:`judge_global` when that module is installed.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import builtins
 import functools
@@ -481,6 +480,8 @@ def _describe_code(b64: str | None) -> tuple[list[str], bool]:
     """Names referenced by base64 ``b64`` bytecode, and whether any is dangerous."""
     if not b64:
         return [], False
+    import base64  # only Lambda layers carry base64 bytecode
+
     try:
         raw = base64.b64decode(b64[:_MAX_CODE_B64].encode("ascii", "ignore"), validate=False)
     except (binascii.Error, ValueError):

@@ -45,7 +45,6 @@ import posixpath
 import re
 import struct
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -55,6 +54,8 @@ from mltrust.scan.formats.compressed import Inflated, inflate, new_decoder
 from mltrust.scan.interface import FormatScanner
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
 
@@ -436,7 +437,12 @@ class ZipScanner(FormatScanner):
         spans = self._check_names_and_spans(data, ctx, loc, entries)
         self._check_readers_agree(data, ctx, loc, directory, spans)
         self._check_prefix_and_gaps(data, ctx, loc, directory, spans)
-        pool = ThreadPoolExecutor(max_workers=2) if len(data) >= _PARALLEL_MIN else None
+        pool: ThreadPoolExecutor | None = None
+        if len(data) >= _PARALLEL_MIN:
+            # Imported here: threads are only for large archives (start-up cost otherwise).
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=2)
         pending: list[tuple[Future[int], ZipEntry]] = []
         budget = [_RAW_CRC_BUDGET]
         try:
