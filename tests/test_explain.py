@@ -95,9 +95,7 @@ def test_integrated_gradients_of_a_separable_quadratic_are_exact() -> None:
     w = np.array([1.0, -2.0, 0.5])
     X = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
     b = np.array([0.5, 0.0, -1.0])
-    ig, gap = integrated_gradients(
-        lambda Z: (Z**2) @ w, lambda Z: 2 * Z * w, X, b, steps=8
-    )
+    ig, gap = integrated_gradients(lambda Z: (Z**2) @ w, lambda Z: 2 * Z * w, X, b, steps=8)
     np.testing.assert_allclose(ig, w * (X**2 - b**2), atol=1e-12)
     assert gap < 1e-12
 

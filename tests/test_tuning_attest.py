@@ -109,7 +109,7 @@ def test_study_is_recorded_signed_and_verifies(tmp_path: Path) -> None:
 
 
 def test_attack_tampered_tuning_statement_fails_verification(tmp_path: Path) -> None:
-    db, model, study, keys = _setup(tmp_path)
+    db, model, _study_obj, keys = _setup(tmp_path)
     assert main(["sign", str(model), "-k", str(keys.private_path)]) == 0
     assert _attest(db, model, keys) == 0
     verify = ["verify", str(model), "-k", str(keys.public_path), "--attestations"]
@@ -133,7 +133,7 @@ def test_attack_tampered_tuning_statement_fails_verification(tmp_path: Path) -> 
 
 
 def test_selected_trial_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db, model, study, keys = _setup(tmp_path)
+    db, model, _study_obj, keys = _setup(tmp_path)
     assert _attest(db, model, keys, "--selected-trial", "2") == 0
     rec = _payload(model / ".mltrust" / "attestations" / "tuning.bundle.json")["predicate"]
     assert rec["study"]["selected"] == {**rec["study"]["selected"], "number": 2, "how": "user"}

@@ -239,8 +239,9 @@ def _tuning_link(bundle_path: Path, manifest: Manifest) -> dict[str, Any]:
         statement = json.loads(parsed.envelope.payload)
     except ValueError:
         raise InputError(f"{bundle_path}: the signed payload is not JSON") from None
-    if not isinstance(statement, dict) or statement.get("predicateType") != (
-        ATTESTATION_PREDICATES["tuning"]
+    if (
+        not isinstance(statement, dict)
+        or statement.get("predicateType") != (ATTESTATION_PREDICATES["tuning"])
     ):
         raise InputError(f"{bundle_path} is not a tuning attestation")
     subjects = statement.get("subject")

@@ -54,15 +54,34 @@ from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
     default=None,
     help="Write an (unsigned) in-toto statement; sign it with `mltrust attest explain`.",
 )
-@click.option("--samples", type=click.IntRange(min=2), default=64, show_default=True,
-              help="Rows explained (a seeded random subset).")
-@click.option("--background", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Background rows standing in for an absent feature.")
-@click.option("--coalitions", type=click.IntRange(min=16), default=1024, show_default=True,
-              help="Coalitions sampled per row by Kernel SHAP (above 10 features).")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=2),
+    default=64,
+    show_default=True,
+    help="Rows explained (a seeded random subset).",
+)
+@click.option(
+    "--background",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Background rows standing in for an absent feature.",
+)
+@click.option(
+    "--coalitions",
+    type=click.IntRange(min=16),
+    default=1024,
+    show_default=True,
+    help="Coalitions sampled per row by Kernel SHAP (above 10 features).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--arch", default=None, metavar="MODULE:CLASS",
-              help="For a PyTorch state dict: the architecture to load it into.")
+@click.option(
+    "--arch",
+    default=None,
+    metavar="MODULE:CLASS",
+    help="For a PyTorch state dict: the architecture to load it into.",
+)
 @click.option("--arch-kwargs", default=None, help="JSON object of keyword arguments for --arch.")
 def explain(
     model_path: str,

@@ -49,7 +49,7 @@ class ExplainCollector(Collector):
             "present": False,
             "attestations": 0,
             "verified": False,
-            "checks": {c: "missing" for c in CHECKS},
+            "checks": dict.fromkeys(CHECKS, "missing"),
             "failed_checks": [],
             "top_features": [],
             "sources": [],
@@ -109,5 +109,10 @@ class ExplainCollector(Collector):
         )
         ctx.shared["explain"] = section
         return Collected(
-            self.name, self.predicate_type, section, section, findings, time.perf_counter() - started
+            self.name,
+            self.predicate_type,
+            section,
+            section,
+            findings,
+            time.perf_counter() - started,
         )

@@ -118,5 +118,10 @@ class TuningCollector(Collector):
         )
         ctx.shared["tuning"] = section
         return Collected(
-            self.name, self.predicate_type, section, section, findings, time.perf_counter() - started
+            self.name,
+            self.predicate_type,
+            section,
+            section,
+            findings,
+            time.perf_counter() - started,
         )

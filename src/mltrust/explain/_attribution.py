@@ -69,8 +69,8 @@ def coalitions(d: int, *, exact_max: int, samples: int, seed: int) -> tuple[np.n
     drawn = rng.choice(sizes, size=half, p=weight)
     out = np.zeros((2 * half, d), dtype=bool)
     for i, s in enumerate(drawn):
-        idx = rng.choice(d, size=int(s), replace=False)
-        out[2 * i, idx] = True
+        members = rng.choice(d, size=int(s), replace=False)
+        out[2 * i, members] = True
         out[2 * i + 1] = ~out[2 * i]
     return out, False
 
@@ -108,7 +108,7 @@ def kernel_shap(
     """Shapley values ``(n, d)`` of each row's target probability, and whether they are exact
     (every coalition enumerated) rather than a Kernel SHAP estimate."""
     X = np.asarray(X, dtype=np.float64)
-    n, d = X.shape
+    d = X.shape[1]
     fx = _target_values(score, X, target)
     base = np.asarray(score(background), dtype=np.float64).mean(axis=0)[target]
     delta = fx - base
@@ -140,9 +140,7 @@ def shapley_exact(
     only; the reference the regression is validated against)."""
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
-    allz = np.array(
-        [[(mask >> j) & 1 for j in range(d)] for mask in range(1 << d)], dtype=bool
-    )
+    allz = np.array([[(mask >> j) & 1 for j in range(d)] for mask in range(1 << d)], dtype=bool)
     V = _coalition_values(score, X, target, allz, background)  # (n, 2^d)
     phi = np.zeros((n, d))
     fact = [float(np.prod(np.arange(1, s + 1))) for s in range(d + 1)]

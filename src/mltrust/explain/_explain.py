@@ -107,7 +107,7 @@ class ExplainConfig:
 
 
 class CheckStatus(enum.StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
     FAIL = "fail"
     #: could not run (no gradients, one method only); never counted as a pass
     SKIP = "skip"
@@ -272,15 +272,14 @@ def randomise(model: Any, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[Any,
     a scikit-learn clone refit on permuted labels."""
     rng = np.random.default_rng(seed)
     torch = sys.modules.get("torch")  # a torch module exists only once torch is imported
-    if torch is not None:
-        if isinstance(model, torch.nn.Module):
-            twin = copy.deepcopy(model)
-            gen = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                for p in twin.parameters():
-                    std = float(p.detach().float().std()) if p.numel() > 1 else 0.1
-                    p.copy_(torch.randn(p.shape, generator=gen) * (std or 0.1))
-            return twin, "torch parameters redrawn (normal, same std per tensor)"
+    if torch is not None and isinstance(model, torch.nn.Module):
+        twin = copy.deepcopy(model)
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in twin.parameters():
+                std = float(p.detach().float().std()) if p.numel() > 1 else 0.1
+                p.copy_(torch.randn(p.shape, generator=gen) * (std or 0.1))
+        return twin, "torch parameters redrawn (normal, same std per tensor)"
     from sklearn.base import clone
 
     try:
@@ -348,7 +347,7 @@ def explain(
         notes.append("no labels: permutation importance measures agreement with the model")
     rng = np.random.default_rng(cfg.seed)
     idx = rng.permutation(n_all)
-    Xe, ye = X[idx[: cfg.samples]], labels[idx[: cfg.samples]]
+    Xe = X[idx[: cfg.samples]]
     B = X[idx[-cfg.background :]] if n_all > cfg.samples else X[idx[: cfg.background]]
     baseline = B.mean(axis=0)
     target = np.argmax(m.score(Xe), axis=1)

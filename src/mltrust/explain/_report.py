@@ -19,7 +19,9 @@ _STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 _COLOURS = {"shap": "#3b6ea8", "permutation": "#d08c2f", "integrated_gradients": "#4a9a5b"}
 
 
-def predicate(exp: Explanation, *, dataset: str, dataset_sha256: str | None = None) -> dict[str, Any]:
+def predicate(
+    exp: Explanation, *, dataset: str, dataset_sha256: str | None = None
+) -> dict[str, Any]:
     """The ``https://mltrust.dev/explain/v1`` predicate: the whole report plus when and on what."""
     from mltrust import __version__
 
@@ -167,10 +169,24 @@ against {exp.background} background rows · {shap_kind} · <b>{verdict}</b></p>
 {_bars(exp)}
 <h2>Faithfulness</h2>
 <div class="charts">
-{_lines([("attribution order", c["deletion"], "#b3261e", False),
-         ("random order", c["random_deletion"], "#999", True)], "deletion curve")}
-{_lines([("attribution order", c["insertion"], "#1d7a33", False),
-         ("random order", c["random_insertion"], "#999", True)], "insertion curve")}
+{
+        _lines(
+            [
+                ("attribution order", c["deletion"], "#b3261e", False),
+                ("random order", c["random_deletion"], "#999", True),
+            ],
+            "deletion curve",
+        )
+    }
+{
+        _lines(
+            [
+                ("attribution order", c["insertion"], "#1d7a33", False),
+                ("random order", c["random_insertion"], "#999", True),
+            ],
+            "insertion curve",
+        )
+    }
 </div>
 <h2>All features</h2>
 <table><tr><th>feature</th>{head}</tr>{table}</table>
