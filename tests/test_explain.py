@@ -174,6 +174,7 @@ def test_randomisation_check_fails_for_a_model_that_ignores_its_parameters() -> 
     check = next(c for c in exp.checks if c.name == "randomisation")
     assert check.status is CheckStatus.FAIL
     assert check.figures["weighted_tau"] == pytest.approx(1.0)
+    assert check.figures["relative_change"] == pytest.approx(0.0, abs=1e-9)
     assert not exp.passed
     # the same data with a model that learns: the check passes
     from sklearn.linear_model import LogisticRegression
