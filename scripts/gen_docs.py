@@ -153,10 +153,12 @@ def main() -> None:
         page(
             "attest",
             "mltrust attest and evidence",
-            "Signed attestations about a model (scan results, SLSA provenance), kept beside the "
-            "model and in the evidence store.",
+            "Signed attestations about a model (scan results, SLSA provenance, robustness, "
+            "explanations, tuning), kept beside the model and in the evidence store.",
             [
                 run(["attest", "provenance", "--help"], ws),
+                run(["attest", "explain", "--help"], ws),
+                run(["attest", "tuning", "--help"], ws),
                 run(["evidence", "list"], ws),
                 run(["evidence", "--help"], ws),
             ],
@@ -239,6 +241,42 @@ def main() -> None:
                     ws,
                 ),
                 run(["robustness", "poisoning", "--data", "data/iris.csv", "--label", "label"], ws),
+            ],
+        )
+        page(
+            "explain",
+            "mltrust explain",
+            "Feature attributions of a classifier (Shapley values, permutation importance, "
+            "integrated gradients) and the sanity checks they must pass; see "
+            "[Explanations as evidence](../explain.md).",
+            [
+                run(["explain", "--help"], ws, max_lines=60),
+                run(
+                    [
+                        "explain",
+                        "repo/iris/model.joblib",
+                        "--data",
+                        "data/iris.csv",
+                        "--label",
+                        "label",
+                        "--statement",
+                        "explain.json",
+                    ],
+                    ws,
+                ),
+                run(
+                    [
+                        "attest",
+                        "explain",
+                        "repo/iris/model.joblib",
+                        "--statement",
+                        "explain.json",
+                        "--key",
+                        "keys/demo.key",
+                        "--no-store",
+                    ],
+                    ws,
+                ),
             ],
         )
         lines = (ws / "data" / "iris.csv").read_text().splitlines()

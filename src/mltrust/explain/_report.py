@@ -104,6 +104,12 @@ def _lines(curves: Sequence[tuple[str, np.ndarray, str, bool]], title: str) -> s
         f'<text x="12" y="{height / 2}" font-size="11" transform="rotate(-90 12 {height / 2})" '
         'text-anchor="middle">p(explained class)</text>',
     ]
+    for tick in (0.0, 0.5, 1.0):
+        y = height - pad - (height - pad - 24) * tick
+        parts.append(
+            f'<line x1="{pad - 4}" y1="{y:.1f}" x2="{pad}" y2="{y:.1f}" stroke="#444"/>'
+            f'<text x="{pad - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{tick:g}</text>'
+        )
     for name, curve, colour, dashed in curves:
         n = len(curve)
         pts = " ".join(
