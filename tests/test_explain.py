@@ -324,3 +324,35 @@ def test_attest_explain_refuses_a_statement_about_another_file(
                  str(keys.private_path)])  # fmt: skip
     assert code == 2
     assert not (project / ".mltrust" / "attestations").exists()
+
+
+def test_cli_explains_a_torchscript_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch = pytest.importorskip("torch")
+    import pandas as pd
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    y = (X[:, 2] - X[:, 4] > 0).astype(np.int64)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(100):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(torch.as_tensor(X)), torch.as_tensor(y))
+        loss.backward()
+        opt.step()
+    model = tmp_path / "net.pt"
+    torch.jit.save(torch.jit.script(net), str(model))
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(6)])
+    frame["label"] = y
+    data = tmp_path / "six.csv"
+    frame.to_csv(data, index=False)
+    code = main(_explain_args(model, data, "--format", "json"))
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {f["name"] for f in out["features"][:2]} == {"c2", "c4"}
+    assert "integrated_gradients" in out["methods"]
+    rand = next(c for c in out["checks"] if c["name"] == "randomisation")
+    assert rand["passed"] and "torch parameters redrawn" in rand["figures"]["method"]

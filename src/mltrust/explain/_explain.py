@@ -292,7 +292,13 @@ def randomise(model: Any, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[Any,
         twin = clone(model)
     except (TypeError, RuntimeError, ValueError) as exc:
         raise ConfigError(f"cannot randomise {type(model).__name__}: {exc}") from None
-    twin.fit(X, y[rng.permutation(len(y))])
+    try:
+        twin.fit(X, y[rng.permutation(len(y))])
+    except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:  # its own validation
+        raise ConfigError(
+            f"cannot refit {type(model).__name__} on permuted labels for the randomisation "
+            f"check: {type(exc).__name__}: {exc}"
+        ) from None
     return twin, "scikit-learn clone refit on permuted labels"
 
 
