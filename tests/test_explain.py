@@ -356,3 +356,29 @@ def test_cli_explains_a_torchscript_model(
     assert "integrated_gradients" in out["methods"]
     rand = next(c for c in out["checks"] if c["name"] == "randomisation")
     assert rand["passed"] and "torch parameters redrawn" in rand["figures"]["method"]
+
+
+def test_hostile_inputs_are_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    _, model, data = _project(tmp_path)
+    # the data has other columns than the model was trained on
+    frame = pd.read_csv(data)
+    narrow = tmp_path / "narrow.csv"
+    frame.drop(columns=["f0"]).to_csv(narrow, index=False)
+    assert main(_explain_args(model, narrow)) == 2
+    assert "takes 20 features" in capsys.readouterr().err
+    # too many features
+    wide = tmp_path / "wide.csv"
+    pd.DataFrame(np.zeros((4, 300)), columns=[f"w{i}" for i in range(300)]).assign(
+        label=[0, 1, 0, 1]
+    ).to_csv(wide, index=False)
+    assert main(_explain_args(model, wide)) == 2
+    assert "at most 256" in capsys.readouterr().err
+    # text where numbers should be
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,x,0\n2,y,1\n")
+    assert main(_explain_args(model, bad)) == 2
+    assert "error:" in capsys.readouterr().err

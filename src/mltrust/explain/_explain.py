@@ -353,6 +353,17 @@ def explain(
     if not np.all(np.isfinite(X)):
         raise InputError("features contain NaN or infinite values")
     m = _Model(model)
+    expected = getattr(model, "n_features_in_", None)
+    if isinstance(expected, int) and expected != d:
+        raise InputError(f"the model takes {expected} features; the data has {d}")
+    try:
+        probe = m.score(X[:2])
+    except (ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise InputError(
+            f"the model does not accept this data: {type(exc).__name__}: {exc}"
+        ) from None
+    if probe.ndim != 2 or probe.shape[0] != 2 or not np.all(np.isfinite(probe)):
+        raise InputError("the model's class scores are not a finite (rows × classes) table")
     notes: list[str] = []
     labels = np.asarray(y) if y is not None else m.predict(X)
     if y is None:
