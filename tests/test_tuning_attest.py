@@ -203,3 +203,28 @@ def test_check_gates_on_tuning(tmp_path: Path, capsys: pytest.CaptureFixture[str
     _, controls = _controls(capsys, *args)
     assert controls["tuning-required"]["status"] == "fail"
     assert controls["evidence-trusted"]["status"] == "warn"
+
+
+def test_a_pruned_trial_named_as_the_models_fails_the_control(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, model, _study_obj, keys = _setup(tmp_path)
+    assert _attest(db, model, keys, "--selected-trial", "3") == 0  # trial 3 was pruned
+    capsys.readouterr()
+    _, controls = _controls(capsys, str(model), "--key", str(keys.public_path))
+    assert controls["tuning-recorded"]["status"] == "fail"
+    assert "selected trial 3 (PRUNED)" in json.dumps(controls["tuning-recorded"])
+
+
+def test_unreadable_evidence_is_reported_once_not_per_collector(tmp_path: Path) -> None:
+    from mltrust.evidence import CollectContext, collect_evidence
+
+    (tmp_path / ".mltrust").mkdir()
+    (tmp_path / ".mltrust" / "garbage.json").write_text("{not json")
+    evidence = collect_evidence(CollectContext(tmp_path))
+    assert [i["source"] for i in evidence.document["robustness"]["ignored"]] == [
+        ".mltrust/garbage.json"
+    ]
+    assert evidence.document["tuning"]["ignored"] == []
+    assert evidence.document["explain"]["ignored"] == []
+    assert sum(f.rule_id == "MLT-EVD-001" for f in evidence.findings) == 1
