@@ -243,6 +243,12 @@ def main() -> None:
                 run(["robustness", "poisoning", "--data", "data/iris.csv", "--label", "label"], ws),
             ],
         )
+        # a model file of its own: an attestation beside a file inside a signed folder would
+        # become part of that folder (and fail its signature)
+        (ws / "models").mkdir(exist_ok=True)
+        (ws / "models" / "iris.joblib").write_bytes(
+            (ws / "repo" / "iris" / "model.joblib").read_bytes()
+        )
         page(
             "explain",
             "mltrust explain",
@@ -254,7 +260,7 @@ def main() -> None:
                 run(
                     [
                         "explain",
-                        "repo/iris/model.joblib",
+                        "models/iris.joblib",
                         "--data",
                         "data/iris.csv",
                         "--label",
@@ -268,7 +274,7 @@ def main() -> None:
                     [
                         "attest",
                         "explain",
-                        "repo/iris/model.joblib",
+                        "models/iris.joblib",
                         "--statement",
                         "explain.json",
                         "--key",
