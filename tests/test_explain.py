@@ -382,3 +382,28 @@ def test_hostile_inputs_are_clear_errors(
     bad.write_text("a,b,label\n1,x,0\n2,y,1\n")
     assert main(_explain_args(model, bad)) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_property_exact_kernel_shap_is_efficient_and_matches_the_formula() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        d=st.integers(min_value=1, max_value=5),
+        seed=st.integers(min_value=0, max_value=2**31 - 1),
+    )
+    def check(d: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        W = rng.normal(size=(d, d))
+        X, B = rng.normal(size=(3, d)), rng.normal(size=(4, d))
+        score = _two_class(lambda Z: np.tanh(Z @ W).sum(axis=1) * Z[:, 0])
+        t = np.ones(3, dtype=int)
+        phi, exact = kernel_shap(score, X, t, B)
+        assert exact
+        np.testing.assert_allclose(
+            phi.sum(axis=1), score(X)[:, 1] - score(B)[:, 1].mean(), atol=1e-8
+        )
+        np.testing.assert_allclose(phi, shapley_exact(score, X, t, B), atol=1e-8)
+
+    check()

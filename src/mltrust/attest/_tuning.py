@@ -217,7 +217,10 @@ def read_optuna_study(
         except Exception as exc:  # sqlalchemy errors: a file Optuna cannot read
             if isinstance(exc, (ConfigError, InputError)):
                 raise
-            raise InputError(f"cannot read the Optuna study: {type(exc).__name__}") from None
+            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise InputError(
+                f"cannot read the Optuna study: {type(exc).__name__}: {detail}"
+            ) from None
         finally:
             if rdb is not None:
                 rdb.engine.dispose()
