@@ -153,10 +153,12 @@ def main() -> None:
         page(
             "attest",
             "mltrust attest and evidence",
-            "Signed attestations about a model (scan results, SLSA provenance), kept beside the "
-            "model and in the evidence store.",
+            "Signed attestations about a model (scan results, SLSA provenance, robustness, "
+            "explanations, tuning), kept beside the model and in the evidence store.",
             [
                 run(["attest", "provenance", "--help"], ws),
+                run(["attest", "explain", "--help"], ws),
+                run(["attest", "tuning", "--help"], ws),
                 run(["evidence", "list"], ws),
                 run(["evidence", "--help"], ws),
             ],
@@ -243,6 +245,48 @@ def main() -> None:
                     ws,
                 ),
                 run(["robustness", "poisoning", "--data", "data/iris.csv", "--label", "label"], ws),
+            ],
+        )
+        # a model file of its own: an attestation beside a file inside a signed folder would
+        # become part of that folder (and fail its signature)
+        (ws / "models").mkdir(exist_ok=True)
+        (ws / "models" / "iris.joblib").write_bytes(
+            (ws / "repo" / "iris" / "model.joblib").read_bytes()
+        )
+        page(
+            "explain",
+            "mltrust explain",
+            "Feature attributions of a classifier (Shapley values, permutation importance, "
+            "integrated gradients) and the sanity checks they must pass; see "
+            "[Explanations as evidence](../explain.md).",
+            [
+                run(["explain", "--help"], ws, max_lines=60),
+                run(
+                    [
+                        "explain",
+                        "models/iris.joblib",
+                        "--data",
+                        "data/iris.csv",
+                        "--label",
+                        "label",
+                        "--statement",
+                        "explain.json",
+                    ],
+                    ws,
+                ),
+                run(
+                    [
+                        "attest",
+                        "explain",
+                        "models/iris.joblib",
+                        "--statement",
+                        "explain.json",
+                        "--key",
+                        "keys/demo.key",
+                        "--no-store",
+                    ],
+                    ws,
+                ),
             ],
         )
         lines = (ws / "data" / "iris.csv").read_text().splitlines()

@@ -53,6 +53,12 @@ from mltrust.attest._sign import (
     sign_statement,
     write_bundle,
 )
+from mltrust.attest._tuning import (
+    TUNING_PREDICATE,
+    attest_tuning,
+    read_optuna_study,
+    tuning_statement,
+)
 from mltrust.attest._verify import (
     KeylessPolicy,
     VerifiedAttestation,
@@ -71,6 +77,7 @@ __all__ = [
     "PROVENANCE_PREDICATE",
     "SCAN_PREDICATE",
     "STATEMENT_TYPE",
+    "TUNING_PREDICATE",
     "FileEntry",
     "HashProgress",
     "KeyPair",
@@ -82,6 +89,7 @@ __all__ = [
     "VerifiedModel",
     "attest_provenance",
     "attest_scan",
+    "attest_tuning",
     "attestation_dir",
     "attestation_path",
     "build_manifest",
@@ -98,9 +106,11 @@ __all__ = [
     "parse_bundle",
     "provenance_statement",
     "read_bundle",
+    "read_optuna_study",
     "scan_statement",
     "sign",
     "sign_statement",
+    "tuning_statement",
     "verify",
     "verify_attestation",
     "verify_bundle_bytes",

@@ -225,6 +225,48 @@ def _parse_params(params: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _tuning_link(bundle_path: Path, manifest: Manifest) -> dict[str, Any]:
+    """A resolved dependency naming a tuning bundle by the digest of its signed statement,
+    after checking it is a tuning statement about this model (its signature is checked by
+    whoever verifies the tuning attestation, against their pinned key)."""
+    import json
+
+    from mltrust.attest._bundle import read_bundle
+    from mltrust.digest import sha256_bytes
+
+    parsed = read_bundle(bundle_path, follow_links=True)
+    try:
+        statement = json.loads(parsed.envelope.payload)
+    except ValueError:
+        raise InputError(f"{bundle_path}: the signed payload is not JSON") from None
+    if (
+        not isinstance(statement, dict)
+        or statement.get("predicateType") != (ATTESTATION_PREDICATES["tuning"])
+    ):
+        raise InputError(f"{bundle_path} is not a tuning attestation")
+    subjects = statement.get("subject")
+    digests = {
+        s.get("digest", {}).get("sha256")
+        for s in (subjects if isinstance(subjects, list) else [])
+        if isinstance(s, dict) and isinstance(s.get("digest"), dict)
+    }
+    if manifest.root_digest not in digests:
+        raise InputError(f"{bundle_path} is a tuning attestation about another model")
+    study = statement.get("predicate", {}).get("study", {})
+    selected = study.get("selected", {}) if isinstance(study, dict) else {}
+    return {
+        "name": "tuning",
+        "uri": bundle_path.resolve().as_uri(),
+        "digest": {"sha256": sha256_bytes(parsed.envelope.payload)},
+        "annotations": {
+            "kind": "tuning",
+            "predicateType": ATTESTATION_PREDICATES["tuning"],
+            "study": study.get("name") if isinstance(study, dict) else None,
+            "selectedTrial": selected.get("number") if isinstance(selected, dict) else None,
+        },
+    }
+
+
 def provenance_statement(
     manifest: Manifest,
     *,
@@ -234,8 +276,13 @@ def provenance_statement(
     builder_id: str = DEFAULT_BUILDER,
     code_repository: str | None = None,
     entry_point: str | None = None,
+    tuning: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """A SLSA provenance v1 statement: the model was built from these data sets and code.
+
+    ``tuning`` names signed tuning bundles (``attest tuning``) about this same model; each is
+    listed among the resolved dependencies with the SHA-256 of its signed statement (the DSSE
+    payload), so the provenance links to the search that chose the model's parameters.
 
     ``externalParameters`` (build type ``https://mltrust.dev/training/v1``) is never empty:
     ``model`` (the model's name) always, ``entryPoint`` (the training command) when given,
@@ -271,6 +318,7 @@ def provenance_statement(
         if code_repository:
             dep["uri"] = code_repository
         deps.append(dep)
+    deps.extend(_tuning_link(Path(b), manifest) for b in tuning)
     external: dict[str, Any] = {"model": manifest.name}
     if entry_point is not None:
         if not entry_point.strip():
@@ -317,8 +365,10 @@ def attest_provenance(
     insecure_key_permissions: bool = False,
     entry_point: str | None = None,
     include_git: bool = False,
+    tuning: Sequence[str | Path] = (),
 ) -> Path:
-    """Sign SLSA provenance for a model (data sets by root digest, code commit, parameters)."""
+    """Sign SLSA provenance for a model (data sets by root digest, code commit, parameters,
+    and the tuning attestations that chose them)."""
     private = resolve_private_key(key, passphrase, insecure_permissions=insecure_key_permissions)
     manifest = model_manifest(path, ignore, include_git=include_git)
     statement = provenance_statement(
@@ -328,6 +378,7 @@ def attest_provenance(
         params=params,
         builder_id=builder_id,
         entry_point=entry_point,
+        tuning=tuning,
     )
     out = Path(output) if output is not None else attestation_path(path, "provenance")
     return _store_and_write(statement, private, out, store)

@@ -91,12 +91,13 @@ __all__ = [
 #: Paths model-signing ignores by default when signing and verifying (it records them in the
 #: signed ``ignore_paths``, and so do we, so that both tools agree on a git checkout).
 GIT_IGNORES: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
-#: Kinds of attestation mltrust writes beside a model (``attest scan|provenance``).
-ATTESTATION_KINDS: tuple[str, ...] = ("scan", "provenance")
+#: Kinds of attestation mltrust writes beside a model (``attest scan|provenance|tuning``).
+ATTESTATION_KINDS: tuple[str, ...] = ("scan", "provenance", "tuning")
 #: The predicate type each kind of attestation bundle must hold (``<kind>.bundle.json``).
 ATTESTATION_PREDICATES: dict[str, str] = {
     "scan": "https://mltrust.dev/scan/v1",
     "provenance": "https://slsa.dev/provenance/v1",
+    "tuning": "https://mltrust.dev/tuning/v1",
 }
 #: The exact files mltrust itself writes inside a model folder after signing it: attestation
 #: bundles and the default evidence store. Only these are left out of a folder's manifest by

@@ -1,4 +1,5 @@
-"""``mltrust attest scan|provenance|robustness``: signed statements about a model.
+"""``mltrust attest scan|provenance|robustness|explain|tuning``: signed statements about a
+model.
 
 Every statement is recorded in the evidence store of the current folder,
 ``./.mltrust/evidence.db`` (the one ``mltrust evidence`` reads, and the one ``mltrust check .``
@@ -64,7 +65,8 @@ _include_git_option = click.option(
 
 @click.group()
 def attest() -> None:
-    """Create signed attestations (scan results, SLSA provenance) about a model."""
+    """Create signed attestations (scan, provenance, robustness, explanations, tuning) about a
+    model."""
 
 
 @attest.command("scan")
@@ -126,6 +128,14 @@ def scan(
 )
 @click.option("--param", "params", multiple=True, help="Training parameter as name=value.")
 @click.option(
+    "--tuning",
+    "tuning",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A tuning bundle (`mltrust attest tuning`) about this model, linked from the "
+    "provenance by the digest of its signed statement.",
+)
+@click.option(
     "--builder-id",
     default="https://mltrust.dev/builders/local",
     show_default=True,
@@ -142,6 +152,7 @@ def provenance(
     code_commit: str | None,
     entry_point: str | None,
     params: tuple[str, ...],
+    tuning: tuple[Path, ...],
     builder_id: str,
     ignore: tuple[str, ...],
     include_git: bool,
@@ -161,6 +172,7 @@ def provenance(
             code_commit=code_commit,
             entry_point=entry_point,
             params=list(params),
+            tuning=tuning,
             store=store,
             builder_id=builder_id,
             passphrase=_passphrase_for(key),
@@ -176,6 +188,64 @@ def provenance(
 
 
 ROBUSTNESS_PREDICATE = "https://mltrust.dev/robustness/v1"
+EXPLAIN_PREDICATE = "https://mltrust.dev/explain/v1"
+
+
+def _sign_measurement(
+    path: Path,
+    statement_path: Path,
+    key: Path,
+    store_path: Path | None,
+    no_store: bool,
+    *,
+    kind: str,
+    predicate_type: str,
+) -> Path:
+    """Sign a statement a measuring command wrote (``--statement FILE``) about the model file
+    PATH, after checking its predicate type and that its subject is PATH's SHA-256."""
+    import json
+
+    from mltrust.attest import attestation_path, fingerprint, sign_statement, write_bundle
+    from mltrust.attest._sign import resolve_private_key
+    from mltrust.digest import sha256_file
+    from mltrust.errors import ConfigError, InputError
+    from mltrust.files import read_bounded
+
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a model file ({kind} is measured on one file)")
+    try:
+        statement = json.loads(read_bounded(statement_path, 16 << 20, what="statement"))
+    except ValueError as exc:
+        raise InputError(f"{statement_path} is not JSON: {exc}") from None
+    if not isinstance(statement, dict) or statement.get("predicateType") != predicate_type:
+        raise InputError(f"{statement_path} is not a {kind} statement ({predicate_type})")
+    digest = sha256_file(path)
+    subjects = statement.get("subject")
+    claimed = [
+        s.get("digest", {}).get("sha256")
+        for s in (subjects if isinstance(subjects, list) else [])
+        if isinstance(s, dict) and isinstance(s.get("digest"), dict)
+    ]
+    if digest not in claimed:
+        raise InputError(
+            f"{statement_path} is about another file, not {path.name} ({digest[:16]}…)"
+        )
+    private = resolve_private_key(key, _passphrase_for(key))
+    bundle = sign_statement(statement, private)
+    out = attestation_path(path, kind)
+    write_bundle(bundle, out)
+    store = _open_store(store_path, no_store)
+    if store is not None:
+        try:
+            store.add_statement(
+                statement,
+                envelope=bundle["dsseEnvelope"],
+                signer=fingerprint(private.public_key()),
+                subject_digest=digest,
+            )
+        finally:
+            store.close()
+    return out
 
 
 @attest.command("robustness")
@@ -197,47 +267,130 @@ def robustness(
     The statement must be a robustness statement whose subject is PATH's SHA-256 (checked
     here, before signing). The bundle is written to .mltrust/attestations/ beside the model.
     """
-    import json
+    out = _sign_measurement(
+        path,
+        statement_path,
+        key,
+        store_path,
+        no_store,
+        kind="robustness",
+        predicate_type=ROBUSTNESS_PREDICATE,
+    )
+    click.echo(str(out))
+    return EXIT_CLEAN
 
-    from mltrust.attest import attestation_path, fingerprint, sign_statement, write_bundle
-    from mltrust.attest._sign import resolve_private_key
-    from mltrust.digest import sha256_file
-    from mltrust.errors import ConfigError, InputError
-    from mltrust.files import read_bounded
 
-    if not path.is_file():
-        raise ConfigError(f"{path} is not a model file (robustness is measured on one file)")
-    try:
-        statement = json.loads(read_bounded(statement_path, 16 << 20, what="statement"))
-    except ValueError as exc:
-        raise InputError(f"{statement_path} is not JSON: {exc}") from None
-    if not isinstance(statement, dict) or statement.get("predicateType") != ROBUSTNESS_PREDICATE:
-        raise InputError(f"{statement_path} is not a robustness statement ({ROBUSTNESS_PREDICATE})")
-    digest = sha256_file(path)
-    subjects = statement.get("subject")
-    claimed = [
-        s.get("digest", {}).get("sha256")
-        for s in (subjects if isinstance(subjects, list) else [])
-        if isinstance(s, dict) and isinstance(s.get("digest"), dict)
-    ]
-    if digest not in claimed:
-        raise InputError(
-            f"{statement_path} is about another file, not {path.name} ({digest[:16]}…)"
-        )
-    private = resolve_private_key(key, _passphrase_for(key))
-    bundle = sign_statement(statement, private)
-    out = attestation_path(path, "robustness")
-    write_bundle(bundle, out)
+@attest.command("explain")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--statement",
+    "statement_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The statement written by `mltrust explain MODEL ... --statement FILE`.",
+)
+@_key_option
+@store_option
+def explain(
+    path: Path, statement_path: Path, key: Path, store_path: Path | None, no_store: bool
+) -> int:
+    """Sign an explanation (attributions and sanity checks) about PATH, a model file.
+
+    The statement must be an explain statement whose subject is PATH's SHA-256 (checked here,
+    before signing). The bundle is written to .mltrust/attestations/ beside the model, where
+    `mltrust check --key` reads it (evidence section `explain`).
+    """
+    out = _sign_measurement(
+        path,
+        statement_path,
+        key,
+        store_path,
+        no_store,
+        kind="explain",
+        predicate_type=EXPLAIN_PREDICATE,
+    )
+    click.echo(str(out))
+    return EXIT_CLEAN
+
+
+@attest.command("tuning")
+@click.argument("study")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The model the search chose (file or folder); the statement is about its root digest.",
+)
+@click.option(
+    "--study-name",
+    default=None,
+    help="Study to read [default: the only study in the storage].",
+)
+@click.option(
+    "--selected-trial",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Number of the trial the model comes from [default: the study's best trial].",
+)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Data set the trials were evaluated on (file or folder), recorded by root digest.",
+)
+@click.option(
+    "--code-commit",
+    default=None,
+    help="Git commit of the tuning code: the full id (40 or 64 hex, `git rev-parse HEAD`).",
+)
+@_key_option
+@_ignore_option
+@_include_git_option
+@store_option
+@insecure_key_option
+def tuning(
+    study: str,
+    model: Path,
+    study_name: str | None,
+    selected_trial: int | None,
+    datasets: tuple[Path, ...],
+    code_commit: str | None,
+    key: Path,
+    ignore: tuple[str, ...],
+    include_git: bool,
+    store_path: Path | None,
+    no_store: bool,
+    insecure_key_permissions: bool,
+) -> int:
+    """Sign the hyperparameter search that chose a model: an Optuna study's search space,
+    trials and selected trial.
+
+    STUDY is the study's storage: a SQLite file, sqlite:///PATH, or another RDB URL Optuna
+    reads (needs the `tuning` extra). The bundle is written to .mltrust/attestations/ beside
+    (or inside) the model; link it from the provenance with `attest provenance --tuning`.
+    """
+    from mltrust.attest import attest_tuning
+
     store = _open_store(store_path, no_store)
-    if store is not None:
-        try:
-            store.add_statement(
-                statement,
-                envelope=bundle["dsseEnvelope"],
-                signer=fingerprint(private.public_key()),
-                subject_digest=digest,
-            )
-        finally:
+    try:
+        out = attest_tuning(
+            model,
+            study,
+            key=key,
+            study_name=study_name,
+            selected_trial=selected_trial,
+            datasets=datasets,
+            code_commit=code_commit,
+            store=store,
+            passphrase=_passphrase_for(key),
+            ignore=ignore,
+            include_git=include_git,
+            insecure_key_permissions=insecure_key_permissions,
+        )
+    finally:
+        if store is not None:
             store.close()
     click.echo(str(out))
     return EXIT_CLEAN

@@ -53,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "report": "mltrust.cli._report:report",
     # Kubernetes admission webhook (issue 17)
     "admission": "mltrust.cli._admission:admission",
+    # explanations as evidence (issue 19)
+    "explain": "mltrust.cli._explain:explain",
 }
 
 
@@ -61,12 +63,13 @@ COMMANDS: dict[str, str] = {
 #: tests/test_cli_startup.py checks each line against the command's own short help.
 SUMMARIES: dict[str, str] = {
     "admission": "Kubernetes admission: verify models before the cluster runs them.",
-    "attest": "Create signed attestations (scan results, SLSA provenance) about a model.",
+    "attest": "Create signed attestations (scan, provenance, robustness, explanations,...",
     "audit": "Verify and read the tamper-evident audit log of `mltrust serve`.",
     "check": "Gate a model or project on evidence: scan, signature, ML-BOM, dependencies,...",
     "db": "Manage the offline advisory database used by `mltrust check`.",
     "demo": "Walk a model through its whole secured lifecycle, and replay the attacks...",
     "evidence": "Inspect the evidence store (statements and verdicts).",
+    "explain": "Explain a classifier: feature attributions with sanity checks (JSON, HTML,...",
     "formats": "List the file formats the scanner recognises by content.",
     "init": "Scaffold a secure ML project in PATH: training to a safe format, serving...",
     "keys": "Manage signing keys.",
@@ -99,6 +102,7 @@ EXTRA_OF: dict[str, str] = {
     "mlflow": "mlflow",
     "kfp": "kfp",
     "ray": "ray",
+    "optuna": "tuning",
 }
 
 

@@ -20,6 +20,8 @@ _COLLECTORS: tuple[str, ...] = (
     "mltrust.evidence._code:CodeCollector",
     "mltrust.evidence._image:ImageReportCollector",
     "mltrust.evidence._robustness:RobustnessCollector",
+    "mltrust.evidence._explain:ExplainCollector",
+    "mltrust.evidence._tuning:TuningCollector",
     "mltrust.evidence._bom:BomCollector",
 )
 

@@ -21,6 +21,7 @@ linear method see the raw feature space.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -413,13 +414,10 @@ def adapt(model: Any, *, classes: np.ndarray | None = None) -> Classifier:
     """Wrap ``model`` in the most capable adapter (gradients when possible)."""
     if isinstance(model, Classifier):
         return model
-    try:
-        import torch
-
-        if isinstance(model, torch.nn.Module):
-            return TorchModel(model, classes)
-    except ImportError:
-        pass
+    # a torch module can only exist once torch is imported: never import it just to ask
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return TorchModel(model, classes)
     try:
         inner, pre = _unwrap_pipeline(model)
     except ConfigError:
