@@ -143,21 +143,9 @@ def _downloaded(name: str, version: int, tracking_uri: str | None) -> Iterator[P
 
 
 def _scan_clean(folder: Path) -> None:
-    from mltrust.config import load_scan_config
-    from mltrust.scan import scan_paths
+    from mltrust.integrations._common import scan_clean
 
-    report = scan_paths([folder], load_scan_config(search_from=folder))
-    if report.failed or report.errored:
-        findings = [
-            f"{Path(r.path).relative_to(folder)}: {f.rule_id} {f.message}"
-            for r in report.files
-            for f in r.findings
-            if f.severity >= report.fail_on
-        ]
-        raise UnsafeModelError(
-            "the version's artifacts have findings: " + "; ".join(findings[:5]),
-            findings=tuple(f for r in report.files for f in r.findings),
-        )
+    scan_clean(folder, what="the version's artifacts")
 
 
 def sign_model_version(
