@@ -13,8 +13,9 @@ from mltrust.errors import UnsafeModelError, VerificationError
 __all__ = ["s3"]
 
 _endpoint = click.option(
-    "--endpoint-url", help="S3-compatible server (MinIO, Ceph...) [default: AWS or $AWS_ENDPOINT_URL_S3]."
-)  # fmt: skip
+    "--endpoint-url",
+    help="S3-compatible server, e.g. MinIO [default: AWS, or $AWS_ENDPOINT_URL_S3].",
+)
 _profile = click.option("--profile", help="AWS profile [default: $AWS_PROFILE or default].")
 _region = click.option("--region", help="Region [default: the profile's, else us-east-1].")
 _format = click.option(
@@ -47,9 +48,9 @@ def s3() -> None:
               help="Pinned public key (PEM; a private key stands for its public half, "
                    "passphrase from MLTRUST_PASSPHRASE); repeatable.")  # fmt: skip
 @click.option("--allow-unsigned", is_flag=True,
-              help="Push a folder that is unsigned or does not verify (every file as found).")  # fmt: skip
+              help="Push an unsigned or non-verifying folder (every file as found).")  # fmt: skip
 @click.option("--replace", is_flag=True,
-              help="Overwrite a non-empty prefix; objects the folder does not have are deleted.")  # fmt: skip
+              help="Overwrite a non-empty prefix; delete objects not in the folder.")  # fmt: skip
 @_endpoint
 @_profile
 @_region

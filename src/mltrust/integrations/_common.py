@@ -10,9 +10,7 @@ from mltrust.errors import UnsafeModelError
 __all__ = ["scan_clean"]
 
 
-def scan_clean(
-    folder: Path, config: ScanConfig | None = None, *, what: str = "the model"
-) -> None:
+def scan_clean(folder: Path, config: ScanConfig | None = None, *, what: str = "the model") -> None:
     """Scan ``folder``; raise :class:`UnsafeModelError` when a file has findings at or above the
     configuration's ``fail_on``, or could not be scanned (an error is never clean).
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mltrust.errors import ConfigError, InputError, UnsafeModelError, VerificationError
+from mltrust.errors import ConfigError, InputError, VerificationError
 
 __all__ = [
     "SignedVersion",

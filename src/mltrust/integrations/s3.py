@@ -333,8 +333,10 @@ def _download(client: Any, loc: S3Location, rel: str, dest: Path, size: int) -> 
 # -- keys -------------------------------------------------------------------------------------
 
 
-def _public_keys(key: KeySpec | Sequence[KeySpec], passphrase: bytes | None = None) -> list[Any]:
-    """Pinned public keys; a private key file stands for its public half (push only)."""
+def _public_keys(
+    key: KeySpec | Sequence[KeySpec], *, private_ok: bool = False, passphrase: bytes | None = None
+) -> list[Any]:
+    """Pinned public keys; with ``private_ok`` (push) a private key stands for its public half."""
     from mltrust.attest import load_private_key, load_public_key
 
     items = [key] if isinstance(key, (str, Path)) else list(key)
@@ -345,7 +347,7 @@ def _public_keys(key: KeySpec | Sequence[KeySpec], passphrase: bytes | None = No
         try:
             out.append(load_public_key(item))
         except InputError as exc:
-            if "is a private key" not in str(exc):
+            if not private_ok or "is a private key" not in str(exc):
                 raise
             out.append(load_private_key(item, passphrase).public_key())
     return out
@@ -403,10 +405,13 @@ def push(
     try:
         if key is None:
             raise VerificationError("no key given")
-        keys = _public_keys(key, passphrase)
-        verified = verify(
-            root, key=keys, attestations=bool(attestation_files(root)), limits=lim
-        )
+        if not os.path.lexists(root / SIGNATURE_NAME):
+            raise VerificationError(
+                f"{root} is not signed (no {SIGNATURE_NAME})",
+                hint="sign it with `mltrust sign`, or pass --allow-unsigned",
+            )
+        keys = _public_keys(key, private_ok=True, passphrase=passphrase)
+        verified = verify(root, key=keys, attestations=bool(attestation_files(root)), limits=lim)
         root_digest = verified.root_digest
         atts = [a.path.relative_to(root).as_posix() for a in verified.attestations]
         rels = [*sorted(verified.files), *sorted(atts), SIGNATURE_NAME]
