@@ -25,7 +25,8 @@ from _check_helpers import MALICIOUS_PICKLE
 from mltrust.attest import attest_scan, generate_keypair, load_private_key, sign, verify
 from mltrust.cli import main
 from mltrust.config import Limits
-from mltrust.errors import InputError, VerificationError
+from mltrust.errors import InputError, UnsafeModelError, VerificationError
+from mltrust.integrations._common import scan_clean
 from mltrust.integrations.s3 import parse_s3_uri, pull, push, unsafe_key_reason
 
 PREFIX = "iris/3"
@@ -419,6 +420,38 @@ def test_signed_model_with_findings_is_verified_but_not_pulled(
     code, out, _ = _cli(capsys, "pull", uri, str(tmp_path / "dest"), "--key", str(keys[1]),
                         "--endpoint-url", endpoint, "--no-scan")  # fmt: skip
     assert code == 0 and "NOT scanned" in out
+
+
+#: A pickle that calls an import outside the allowlist (a "high", not "critical", finding).
+UNKNOWN_IMPORT_PICKLE = (
+    b"\x80\x02cevilpkg.tools\nrun\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+)
+
+
+def test_attack_model_ships_a_scan_config_that_weakens_the_gate(
+    tmp_path: Path,
+    bucket: str,
+    endpoint: str,
+    keys: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A config file inside the model (signed or not) never configures the scan of that model:
+    the gate uses the operator's configuration (from the current folder)."""
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(UNKNOWN_IMPORT_PICKLE)
+    (folder / "mltrust.toml").write_text('[scan]\nfail_on = "critical"\n')
+    sign(folder, key=load_private_key(keys[0]), model_name="evil", version=1)
+    uri = _pushed(folder, bucket, endpoint, keys[1])
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    out = _pull_fails(capsys, uri, work / "dest", keys[1], endpoint)
+    assert "MLT-PKL-004" in out
+    # the shared gate itself (also used by `mltrust mlflow sign|promote`)
+    with pytest.raises(UnsafeModelError, match="MLT-PKL-004"):
+        scan_clean(folder)
 
 
 # -- pull refusals: hostile object names --------------------------------------------------------

@@ -14,12 +14,15 @@ def scan_clean(folder: Path, config: ScanConfig | None = None, *, what: str = "t
     """Scan ``folder``; raise :class:`UnsafeModelError` when a file has findings at or above the
     configuration's ``fail_on``, or could not be scanned (an error is never clean).
 
-    ``config`` defaults to the one found from ``folder`` upwards (:func:`load_scan_config`).
+    ``config`` defaults to the operator's: the one found from the *current* folder upwards
+    (:func:`load_scan_config`, as ``mltrust scan`` does), never one found from ``folder``: a
+    model that ships an ``mltrust.toml`` (``fail_on = "critical"``, an allowlist) would
+    otherwise choose how strictly it is checked before it is signed or accepted.
     """
     from mltrust.config import load_scan_config
     from mltrust.scan import scan_paths
 
-    report = scan_paths([folder], config or load_scan_config(search_from=folder))
+    report = scan_paths([folder], config or load_scan_config())
     if report.failed or report.errored:
         findings = [
             f"{Path(r.path).relative_to(folder)}: {f.rule_id} {f.message}"

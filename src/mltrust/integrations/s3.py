@@ -35,8 +35,8 @@ Decisions:
   folder is removed and nothing exists at the destination. The destination must not exist
   beforehand (a concurrent creator of an *empty* folder there loses it to the rename; anything
   else makes the rename fail).
-- The scan uses the caller's configuration (found from the destination's parent folder), never
-  one that arrived with the model.
+- The scan uses the operator's configuration (found from the current folder, as for
+  ``mltrust scan``), never an ``mltrust.toml`` that arrived with the model.
 - Errors: content that does not verify raises :class:`~mltrust.errors.VerificationError`
   (exit 1), findings :class:`~mltrust.errors.UnsafeModelError` (exit 1); credentials, a missing
   bucket, an unreachable endpoint, a bad URI or destination are setup errors (exit 2).
@@ -548,7 +548,6 @@ def pull(
     bounds each signed file.
     """
     from mltrust.attest import verify
-    from mltrust.config import load_scan_config
     from mltrust.integrations._common import scan_clean
 
     lim = limits or Limits()
@@ -597,7 +596,7 @@ def pull(
             limits=lim,
         )
         if scan:
-            scan_clean(staging, load_scan_config(search_from=target.parent))
+            scan_clean(staging)
         try:
             os.chmod(staging, 0o777 & ~_umask())
             os.rename(staging, target)
