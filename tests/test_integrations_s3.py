@@ -190,7 +190,7 @@ def test_push_then_pull_round_trip(
     assert not (dest / ".git").exists()
     # what landed verifies on its own, with the same root digest as the pushed folder
     assert verify(dest, key=pub, attestations=True).root_digest == doc["root_digest"]
-    _nothing_left(tmp_path / "absent")  # no staging folder left beside it either
+    # no staging folder left beside it
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pulled.")]
 
 
@@ -228,6 +228,35 @@ def test_folder_markers_and_a_sibling_prefix_do_not_disturb_a_pull(
     ]  # fmt: skip
     assert result.dest == (tmp_path / "m").absolute()
     assert result.verified.path == result.dest
+
+
+def test_endpoint_and_credentials_from_the_usual_aws_settings(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """AWS_ENDPOINT_URL_S3 instead of --endpoint-url; a named profile's credentials file."""
+    creds = tmp_path / "credentials"
+    creds.write_text("[minio]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    uri = f"s3://{bucket}/{PREFIX}"
+    code, out, err = _cli(capsys, "push", str(model), uri, "--key", str(keys[1]),
+                          "--profile", "minio")  # fmt: skip
+    assert code == 0, (out, err)
+    monkeypatch.setenv("AWS_PROFILE", "minio")
+    code, out, err = _cli(capsys, "pull", uri, str(tmp_path / "d"), "--key", str(keys[1]))
+    assert code == 0, (out, err)
+    code, _, err = _cli(capsys, "pull", uri, str(tmp_path / "e"), "--key", str(keys[1]),
+                        "--profile", "nobody")  # fmt: skip
+    assert code == 2 and "nobody" in err
+    _nothing_left(tmp_path / "e")
 
 
 # -- push refusals ------------------------------------------------------------------------------

@@ -202,9 +202,14 @@ def _client(endpoint_url: str | None, profile: str | None, region: str | None) -
         raise ConfigError(f"--endpoint-url {endpoint_url!r} must start with http:// or https://")
     try:
         session = boto3.session.Session(profile_name=profile)
+        custom = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
         config = Config(
-            # S3-compatible servers (MinIO, Ceph) address buckets in the path.
-            s3={"addressing_style": "path"} if endpoint_url else {},
+            # S3-compatible servers (MinIO, Ceph) address buckets in the path, not the host name.
+            s3={"addressing_style": "path"} if custom else {},
             retries={"max_attempts": 3, "mode": "standard"},
             connect_timeout=10,
             read_timeout=60,
