@@ -30,7 +30,8 @@ def _failed(fmt: str, uri: str, exc: VerificationError | UnsafeModelError, verb:
         click.echo(json.dumps({"ok": False, "uri": uri, "error": str(exc),
                                "differences": differences}))  # fmt: skip
     else:
-        click.echo(f"{verb}: {uri}: {exc}")
+        text = str(exc)  # most of the library's messages already start with the location
+        click.echo(f"{verb}: {text}" if text.startswith("s3://") else f"{verb}: {uri}: {text}")
         for line in differences:
             click.echo(f"  {line}")
     return EXIT_FINDINGS
