@@ -22,7 +22,14 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from _check_helpers import MALICIOUS_PICKLE
-from mltrust.attest import attest_scan, generate_keypair, load_private_key, sign, verify
+from mltrust.attest import (
+    attest_scan,
+    generate_keypair,
+    load_private_key,
+    load_public_key,
+    sign,
+    verify,
+)
 from mltrust.cli import main
 from mltrust.config import Limits
 from mltrust.errors import InputError, UnsafeModelError, VerificationError
@@ -222,7 +229,7 @@ def test_folder_markers_and_a_sibling_prefix_do_not_disturb_a_pull(
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}/", Body=b"")
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}/tokenizer/", Body=b"")
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}0/evil.pkl", Body=MALICIOUS_PICKLE)
-    result = pull(uri, tmp_path / "m", trust=keys[1], endpoint_url=endpoint)
+    result = pull(uri, tmp_path / "m", trust=[load_public_key(keys[1])], endpoint_url=endpoint)
     assert sorted(result.verified.files) == [
         "config.json", "model.safetensors", "tokenizer/vocab.txt"
     ]  # fmt: skip

@@ -79,7 +79,8 @@ _MAX_COMPONENT_BYTES = 255
 _MAX_EMPTY_PAGES = 100
 _CHUNK = 1 << 20
 
-KeySpec = str | Path
+#: A key file, or a loaded public key object (:func:`mltrust.attest.load_public_key`).
+KeySpec = str | Path | Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,11 +345,14 @@ def _public_keys(
     """Pinned public keys; with ``private_ok`` (push) a private key stands for its public half."""
     from mltrust.attest import load_private_key, load_public_key
 
-    items = [key] if isinstance(key, (str, Path)) else list(key)
+    items = [key] if isinstance(key, (str, Path)) or not isinstance(key, Sequence) else list(key)
     if not items:
         raise ConfigError("no key given: a pinned public key is needed")
     out = []
     for item in items:
+        if not isinstance(item, (str, Path)):
+            out.append(item)  # a loaded key object; the verifier checks its type
+            continue
         try:
             out.append(load_public_key(item))
         except InputError as exc:
