@@ -20,7 +20,8 @@ Decisions:
   a forged or swapped bundle fails verification against the pinned key, and a bundle for
   another name or version fails the identity check.
 - **Scan before sign.** A version whose artifacts have findings at or above ``fail_on`` is not
-  signed (:class:`~mltrust.errors.UnsafeModelError`).
+  signed (:class:`~mltrust.errors.UnsafeModelError`). The scan uses the operator's
+  configuration (found from the current folder), never an ``mltrust.toml`` in the artifacts.
 - **Promotion is gated.** :func:`promote` sets an alias only after verification and a clean scan
   of the downloaded artifacts.
 - **Loading** (:func:`load_model`) verifies, then loads the scikit-learn flavour's pickle with the
