@@ -699,3 +699,142 @@ def test_unsafe_key_rule_and_uri_parsing() -> None:
     assert unsafe_key_reason("x/" + "a" * 1030) is not None
     assert parse_s3_uri("s3://bucket").key_prefix == ""
     assert parse_s3_uri("s3://bucket/a/b/").key("c") == "a/b/c"
+
+
+# -- a hostile server: what moto never does -----------------------------------------------------
+
+
+class _Hostile:
+    """A minimal S3 endpoint that serves a folder, with the lies a hostile server can tell."""
+
+    def __init__(self, folder: Path, *, prefix: str = PREFIX) -> None:
+        self.files = {
+            p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+        self.prefix = prefix
+        self.extra_keys: list[tuple[str, int]] = []
+        self.endless_empty_pages = False
+        #: name -> bytes sent instead of the file, without a Content-Length (chunked)
+        self.chunked: dict[str, bytes] = {}
+
+    def listing(self, token: str | None) -> bytes:
+        from xml.sax.saxutils import escape
+
+        entries = [(f"{self.prefix}/{n}", len(b)) for n, b in self.files.items()]
+        entries += self.extra_keys
+        if self.endless_empty_pages:
+            nxt = str(int(token or "0") + 1)
+            items, more = "", f"<IsTruncated>true</IsTruncated><NextContinuationToken>{nxt}"
+            more += "</NextContinuationToken>"
+        else:
+            items = "".join(
+                f"<Contents><Key>{escape(k)}</Key><Size>{s}</Size></Contents>" for k, s in entries
+            )
+            more = "<IsTruncated>false</IsTruncated>"
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"<Name>hostile</Name><Prefix>{self.prefix}/</Prefix>{more}{items}"
+            "</ListBucketResult>"
+        ).encode()
+
+
+@pytest.fixture()
+def hostile(model: Path) -> Iterator[tuple[_Hostile, str]]:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    state = _Hostile(model)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            key = unquote(url.path).removeprefix("/hostile").lstrip("/")
+            if not key:
+                token = parse_qs(url.query).get("continuation-token", [None])[0]
+                self._send(state.listing(token), "application/xml")
+                return
+            rel = key.removeprefix(f"{state.prefix}/")
+            if rel in state.chunked:
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                data = state.chunked[rel]
+                for i in range(0, len(data), 65536):
+                    part = data[i : i + 65536]
+                    self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            self._send(state.files[rel], "application/octet-stream")
+
+        def _send(self, body: bytes, ctype: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_hostile_server_serving_the_folder_as_is_pulls(
+    hostile: tuple[_Hostile, str], keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The stand-in server is faithful unless told to lie (so the tests below test the lie)."""
+    _, url = hostile
+    result = pull(f"s3://hostile/{PREFIX}", tmp_path / "d", trust=keys[1], endpoint_url=url)
+    assert result.objects == 5
+
+
+def test_attack_server_streams_more_than_the_signed_size(
+    hostile: tuple[_Hostile, str],
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state, url = hostile
+    state.chunked["config.json"] = b"\0" * (4 << 20)
+    out = _pull_fails(capsys, f"s3://hostile/{PREFIX}", tmp_path / "d", keys[1], url)
+    assert "config.json: more than the expected" in out
+
+
+def test_attack_server_lists_keys_outside_the_prefix(
+    hostile: tuple[_Hostile, str],
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state, url = hostile
+    state.extra_keys = [("elsewhere/escape.txt", 3), (f"{PREFIX}/config.json", 13)]
+    out = _pull_fails(capsys, f"s3://hostile/{PREFIX}", tmp_path / "d", keys[1], url)
+    assert "'elsewhere/escape.txt', which is outside the prefix" in out
+    assert "listed 'iris/3/config.json' twice" in out
+
+
+def test_attack_server_never_ends_its_listing(
+    hostile: tuple[_Hostile, str],
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state, url = hostile
+    state.endless_empty_pages = True
+    code, _, err = _cli(capsys, "pull", f"s3://hostile/{PREFIX}", str(tmp_path / "d"), "--key",
+                        str(keys[1]), "--endpoint-url", url)  # fmt: skip
+    assert code == 2 and "empty listing pages" in err
+    _nothing_left(tmp_path / "d")
