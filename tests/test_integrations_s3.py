@@ -440,6 +440,31 @@ def test_attack_other_model_signed_by_the_same_key(
     _nothing_left(tmp_path / "d")
 
 
+def test_attack_rollback_to_an_older_signed_version(
+    tmp_path: Path,
+    bucket: str,
+    endpoint: str,
+    keys: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An older, genuinely signed version put back in place of the current one."""
+    uri = f"s3://{bucket}/{PREFIX}"
+    state = tmp_path / "seen.json"
+    args = ["--key", str(keys[1]), "--endpoint-url", endpoint, "--name", "iris", "--state",
+            str(state)]  # fmt: skip
+    push(_model(tmp_path / "v3", keys[0]), uri, key=keys[1], endpoint_url=endpoint)
+    code, out, _ = _cli(capsys, "pull", uri, str(tmp_path / "a"), *args)
+    assert code == 0, out
+    old = tmp_path / "v2"
+    old.mkdir()
+    (old / "config.json").write_text('{"hidden": 2}')
+    sign(old, key=load_private_key(keys[0]), model_name="iris", version=2)
+    push(old, uri, key=keys[1], endpoint_url=endpoint, replace=True)
+    code, out, _ = _cli(capsys, "pull", uri, str(tmp_path / "b"), *args)
+    assert code == 1 and "rollback" in out
+    _nothing_left(tmp_path / "b")
+
+
 def test_signed_model_with_findings_is_verified_but_not_pulled(
     tmp_path: Path,
     bucket: str,

@@ -113,6 +113,8 @@ def push_cmd(
               help="Expected signed model version.")  # fmt: skip
 @click.option("--min-version", type=click.IntRange(min=0),
               help="Lowest acceptable signed version (rollback).")  # fmt: skip
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Remember versions per --name here and refuse rollbacks.")  # fmt: skip
 @click.option("--no-scan", is_flag=True, help="Verify only; do not scan the files.")
 @click.option("--max-object-bytes", type=click.IntRange(min=1),
               help="Largest signed file pulled [default: the scan limit, 256 GiB].")  # fmt: skip
@@ -127,6 +129,7 @@ def pull_cmd(
     expected_name: str | None,
     expected_version: int | None,
     min_version: int | None,
+    state: Path | None,
     no_scan: bool,
     max_object_bytes: int | None,
     endpoint_url: str | None,
@@ -149,6 +152,7 @@ def pull_cmd(
             name=expected_name,
             version=expected_version,
             min_version=min_version,
+            state=state,
             scan=not no_scan,
             max_object_bytes=max_object_bytes,
             endpoint_url=endpoint_url,

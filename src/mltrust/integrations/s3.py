@@ -542,6 +542,7 @@ def pull(
     name: str | None = None,
     version: int | None = None,
     min_version: int | None = None,
+    state: str | Path | None = None,
     scan: bool = True,
     max_object_bytes: int | None = None,
     endpoint_url: str | None = None,
@@ -552,9 +553,9 @@ def pull(
     """Download ``s3://BUCKET/PREFIX`` into ``dest`` only if it verifies against ``trust``
     (pinned public keys) and scans clean; on any failure nothing is left at ``dest``.
 
-    ``name``, ``version`` and ``min_version`` bind the signed identity as in
-    :func:`mltrust.attest.verify`. ``max_object_bytes`` (default: ``Limits.max_file_bytes``)
-    bounds each signed file.
+    ``name``, ``version``, ``min_version`` and ``state`` (rollback memory, needs ``name``) bind
+    the signed identity as in :func:`mltrust.attest.verify`. ``max_object_bytes`` (default:
+    ``Limits.max_file_bytes``) bounds each signed file.
     """
     from mltrust.attest import verify
     from mltrust.integrations._common import scan_clean
@@ -602,6 +603,7 @@ def pull(
             name=name,
             version=version,
             min_version=min_version,
+            state=Path(state).absolute() if state is not None else None,
             limits=lim,
         )
         if scan:
