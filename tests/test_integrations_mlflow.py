@@ -225,6 +225,34 @@ def test_malicious_version_is_not_signed(
     assert "mltrust.signature" not in client.get_model_version("evil", uri[-1]).tags
 
 
+#: A pickle that calls an import outside the allowlist (a "high", not "critical", finding).
+UNKNOWN_IMPORT_PICKLE = (
+    b"\x80\x02cevilpkg.tools\nrun\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+)
+
+
+def test_attack_artifacts_ship_a_scan_config_that_weakens_the_gate(
+    env: str,
+    keys: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scan before signing uses the operator's configuration, never one in the artifacts."""
+    key, _ = keys
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(UNKNOWN_IMPORT_PICKLE)
+    (folder / "mltrust.toml").write_text('[scan]\nfail_on = "critical"\n')
+    uri = _register_folder("evilcfg", folder)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, out, _ = _cli(capsys, "sign", uri, "--key", str(key))
+    assert code == 1, out
+    assert "MLT-PKL-004" in out
+
+
 def test_bad_uri_and_missing_server_are_setup_errors(
     keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

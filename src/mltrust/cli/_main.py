@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     # integrations (issue 18)
     "init": "mltrust.cli._init:init",
     "mlflow": "mltrust.cli._mlflow:mlflow",
+    "s3": "mltrust.cli._s3:s3",
     "report": "mltrust.cli._report:report",
     # Kubernetes admission webhook (issue 17)
     "admission": "mltrust.cli._admission:admission",
@@ -76,6 +77,7 @@ SUMMARIES: dict[str, str] = {
     "mlflow": "Sign, verify and promote model versions in an MLflow registry...",
     "monitor": "Monitor data: drift between data sets or over a stream, and per-request scorers.",
     "report": "Render reports from stored evidence (pull-request comments).",
+    "s3": "Push signed model folders to S3-compatible storage and pull them verified.",
     "robustness": "Adversarial robustness of a classifier: attacks, hardening, privacy, poisoning.",
     "rules": "List every rule mltrust can report, with severity, CWE and MITRE ATLAS mapping.",
     "scan": "Scan model files and folders for unsafe content, without executing them.",
@@ -100,6 +102,7 @@ EXTRA_OF: dict[str, str] = {
     "matplotlib": "plots",
     "mkdocs": "docs",
     "mlflow": "mlflow",
+    **dict.fromkeys(("boto3", "botocore", "s3transfer"), "s3"),
     "kfp": "kfp",
     "ray": "ray",
     "optuna": "tuning",

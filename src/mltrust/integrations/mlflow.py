@@ -20,7 +20,8 @@ Decisions:
   a forged or swapped bundle fails verification against the pinned key, and a bundle for
   another name or version fails the identity check.
 - **Scan before sign.** A version whose artifacts have findings at or above ``fail_on`` is not
-  signed (:class:`~mltrust.errors.UnsafeModelError`).
+  signed (:class:`~mltrust.errors.UnsafeModelError`). The scan uses the operator's
+  configuration (found from the current folder), never an ``mltrust.toml`` in the artifacts.
 - **Promotion is gated.** :func:`promote` sets an alias only after verification and a clean scan
   of the downloaded artifacts.
 - **Loading** (:func:`load_model`) verifies, then loads the scikit-learn flavour's pickle with the
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mltrust.errors import ConfigError, InputError, UnsafeModelError, VerificationError
+from mltrust.errors import ConfigError, InputError, VerificationError
 
 __all__ = [
     "SignedVersion",
@@ -143,21 +144,9 @@ def _downloaded(name: str, version: int, tracking_uri: str | None) -> Iterator[P
 
 
 def _scan_clean(folder: Path) -> None:
-    from mltrust.config import load_scan_config
-    from mltrust.scan import scan_paths
+    from mltrust.integrations._common import scan_clean
 
-    report = scan_paths([folder], load_scan_config(search_from=folder))
-    if report.failed or report.errored:
-        findings = [
-            f"{Path(r.path).relative_to(folder)}: {f.rule_id} {f.message}"
-            for r in report.files
-            for f in r.findings
-            if f.severity >= report.fail_on
-        ]
-        raise UnsafeModelError(
-            "the version's artifacts have findings: " + "; ".join(findings[:5]),
-            findings=tuple(f for r in report.files for f in r.findings),
-        )
+    scan_clean(folder, what="the version's artifacts")
 
 
 def sign_model_version(

@@ -1,0 +1,631 @@
+"""Signed model folders in S3-compatible object storage (AWS S3, MinIO, Ceph, ...): push and pull.
+
+    mltrust s3 push models/iris s3://models/iris/3 --key keys/release.pub
+    mltrust s3 pull s3://models/iris/3 ./iris --key keys/release.pub
+
+The storage is reached through boto3 with its usual configuration: credentials from the
+``AWS_*`` environment variables, ``AWS_PROFILE``/``--profile`` or the shared config files, and
+``--endpoint-url`` (or ``AWS_ENDPOINT_URL_S3``) for a server that is not AWS.
+
+Decisions:
+
+- **Only what verifies is pushed.** :func:`push` verifies the folder against the pinned key
+  first (the one verifier, :func:`mltrust.attest.verify`) and uploads exactly what that proved:
+  the signed files, ``model.sig`` and the attestation bundles that verified. Anything else in
+  the folder (``.git``, the local evidence store) stays local. A folder that is unsigned or does
+  not verify is refused unless ``allow_unsigned``, which uploads every regular file as found (a
+  link or special file is refused: S3 has no links). A non-empty destination prefix is refused
+  unless ``replace``, which deletes the objects the new folder does not have, so an old file
+  cannot linger as an "extra" that would break (or, unsigned, pollute) the next pull.
+- **The bucket is hostile.** Anyone who can write it may add, change or rename objects, so
+  :func:`pull` trusts nothing it lists: every key is checked as a relative path (no ``..``,
+  ``.``, empty or absolute components, no backslash, drive letter or control character) and
+  the set of keys must map to distinct files on a case-insensitive, Unicode-normalising file
+  system (``A.bin``/``a.bin``, ``x``/``x/y`` are refused). Such a key fails the pull
+  (exit 1) before anything is downloaded.
+- **Nothing the signature does not cover is downloaded.** ``model.sig`` is fetched first
+  (at most ``max_bundle_bytes``) and opened with the pinned keys; every other object must be a
+  signed file with exactly its signed size, or one of mltrust's attestation bundles. An extra
+  object, a missing one or a size that differs fails the pull with the list of differences.
+  Each download stops one byte past the size it should have, whatever the server announced.
+- **Verify, scan, then move into place.** Objects land in a private staging folder beside the
+  destination (same file system); the whole folder is verified by
+  :func:`mltrust.attest.verify` (every digest, name and version, the attestations present) and
+  scanned; only then is it renamed to the destination in one step. On any failure the staging
+  folder is removed and nothing exists at the destination. The destination must not exist
+  beforehand (a concurrent creator of an *empty* folder there loses it to the rename; anything
+  else makes the rename fail).
+- The scan uses the operator's configuration (found from the current folder, as for
+  ``mltrust scan``), never an ``mltrust.toml`` that arrived with the model.
+- Errors: content that does not verify raises :class:`~mltrust.errors.VerificationError`
+  (exit 1), findings :class:`~mltrust.errors.UnsafeModelError` (exit 1); credentials, a missing
+  bucket, an unreachable endpoint, a bad URI or destination are setup errors (exit 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mltrust.config import Limits
+from mltrust.errors import ConfigError, InputError, LimitExceeded, VerificationError
+
+__all__ = [
+    "PullResult",
+    "PushResult",
+    "S3Location",
+    "parse_s3_uri",
+    "pull",
+    "push",
+    "unsafe_key_reason",
+]
+
+SIGNATURE_NAME = "model.sig"
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+_DRIVE = re.compile(r"[A-Za-z]:")
+#: Bytes of one object name (S3's own limit).
+_MAX_KEY_BYTES = 1024
+#: Bytes of one path component on common file systems (NAME_MAX).
+_MAX_COMPONENT_BYTES = 255
+#: Consecutive empty listing pages tolerated (a server that never ends a listing).
+_MAX_EMPTY_PAGES = 100
+_CHUNK = 1 << 20
+
+#: A key file, or a loaded public key object (:func:`mltrust.attest.load_public_key`).
+KeySpec = str | Path | Any
+
+
+@dataclass(frozen=True, slots=True)
+class S3Location:
+    bucket: str
+    #: Object key prefix without a trailing slash; empty for the bucket's root.
+    prefix: str
+
+    @property
+    def key_prefix(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
+
+    def key(self, rel: str) -> str:
+        return self.key_prefix + rel
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    location: S3Location
+    #: Relative names uploaded, in upload order (``model.sig`` last).
+    objects: tuple[str, ...]
+    bytes: int
+    #: The root digest that verified, or None for an unsigned push (``allow_unsigned``).
+    root_digest: str | None
+    #: Objects deleted from the prefix (``replace``).
+    deleted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    location: S3Location
+    dest: Path
+    #: What verification proved (:class:`mltrust.attest.VerifiedModel`).
+    verified: Any
+    objects: int
+    bytes: int
+    scanned: bool
+
+
+def parse_s3_uri(uri: str) -> S3Location:
+    """``s3://BUCKET[/PREFIX]`` → :class:`S3Location`; the prefix must be a safe relative path."""
+    if not uri.startswith("s3://"):
+        raise ConfigError(f"{uri!r} is not an S3 URI; expected s3://BUCKET/PREFIX")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    if not _BUCKET.fullmatch(bucket):
+        raise ConfigError(f"{uri!r}: {bucket!r} is not a bucket name")
+    prefix = prefix.rstrip("/")
+    if prefix:
+        reason = unsafe_key_reason(prefix)
+        if reason:
+            raise ConfigError(f"{uri!r}: the prefix has {reason}")
+    return S3Location(bucket, prefix)
+
+
+def unsafe_key_reason(rel: str) -> str | None:
+    """Why ``rel`` (an object key below the prefix) cannot be a file below a folder, or None.
+
+    The rule is the same for push and pull, so a folder that pushes is one that pulls.
+    """
+    if not rel:
+        return "an empty name"
+    if len(rel.encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES:
+        return f"a name longer than {_MAX_KEY_BYTES} bytes"
+    if "\\" in rel:
+        return "a backslash (a path separator on Windows)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return "a control character"
+    if rel.startswith("/"):
+        return "an absolute path"
+    if _DRIVE.match(rel):
+        return "a drive letter"
+    for part in rel.split("/"):
+        if part in ("", ".", ".."):
+            return f"a {part!r} path component" if part else "an empty path component ('//')"
+        if len(part.encode("utf-8", "surrogatepass")) > _MAX_COMPONENT_BYTES:
+            return f"a path component longer than {_MAX_COMPONENT_BYTES} bytes"
+    return None
+
+
+def _name_problems(rels: Iterable[str]) -> list[str]:
+    """Unsafe names, and names that collide on a case-insensitive or normalising file system
+    (or where one name is a file and a folder above another)."""
+    problems: list[str] = []
+    folded: dict[str, str] = {}
+    for rel in rels:
+        reason = unsafe_key_reason(rel)
+        if reason:
+            problems.append(f"unsafe object name {rel!r}: {reason}")
+            continue
+        key = unicodedata.normalize("NFC", rel).casefold()
+        other = folded.setdefault(key, rel)
+        if other != rel:
+            problems.append(f"object names {other!r} and {rel!r} name the same file")
+    for key, rel in folded.items():
+        parts = key.split("/")
+        for i in range(1, len(parts)):
+            above = "/".join(parts[:i])
+            if above in folded:
+                problems.append(f"object {rel!r} is below {folded[above]!r}, which is a file")
+                break
+    return problems
+
+
+# -- boto3 ------------------------------------------------------------------------------------
+
+
+def _client(endpoint_url: str | None, profile: str | None, region: str | None) -> Any:
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        raise ConfigError(
+            "the S3 integration needs boto3", hint="pip install 'mltrust[s3]'"
+        ) from None
+    if endpoint_url is not None and not re.match(r"https?://", endpoint_url):
+        raise ConfigError(f"--endpoint-url {endpoint_url!r} must start with http:// or https://")
+    try:
+        session = boto3.session.Session(profile_name=profile)
+        custom = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        config = Config(
+            # S3-compatible servers (MinIO, Ceph) address buckets in the path, not the host name.
+            s3={"addressing_style": "path"} if custom else {},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        return session.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region or session.region_name or "us-east-1",
+            config=config,
+        )
+    except BotoCoreError as exc:
+        raise ConfigError(f"cannot set up the S3 client: {exc}") from None
+
+
+def _s3_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def _setup_error(exc: BaseException, what: str) -> Exception:
+    """A boto3 failure as mltrust's error: credentials are misuse, the rest unusable input."""
+    from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return ConfigError(
+            f"{what}: no usable AWS credentials",
+            hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / --profile",
+        )
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", "?"), err.get("Message", "")
+        return InputError(f"{what}: {code} {message}".strip())
+    text = str(exc).strip().splitlines()
+    return InputError(f"{what}: {text[0][:300] if text else type(exc).__name__}")
+
+
+def _list(client: Any, loc: S3Location, max_objects: int) -> list[tuple[str, int]]:
+    """``(key, size)`` of every object under the prefix, at most ``max_objects``."""
+    out: list[tuple[str, int]] = []
+    empty = 0
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=loc.bucket, Prefix=loc.key_prefix
+        )
+        for page in pages:
+            contents = page.get("Contents") or []
+            empty = 0 if contents else empty + 1
+            if empty > _MAX_EMPTY_PAGES:
+                raise InputError(f"{loc}: the server keeps returning empty listing pages")
+            for obj in contents:
+                key, size = obj.get("Key"), obj.get("Size")
+                if not isinstance(key, str) or type(size) is not int or size < 0:
+                    raise InputError(f"{loc}: malformed listing entry {obj!r:.200}")
+                out.append((key, size))
+                if len(out) > max_objects:
+                    raise LimitExceeded(f"{loc} holds more than {max_objects} objects; not pulled")
+    except _s3_errors() as exc:
+        raise _setup_error(exc, f"cannot list {loc}") from None
+    return out
+
+
+def _relative(loc: S3Location, listing: Sequence[tuple[str, int]]) -> dict[str, int]:
+    """Object names relative to the prefix → size. Zero-byte "folder" markers are skipped;
+    an object named like a folder with content, or one outside the prefix, is a problem."""
+    rels: dict[str, int] = {}
+    problems: list[str] = []
+    for key, size in listing:
+        if not key.startswith(loc.key_prefix):
+            problems.append(f"the server listed {key!r}, which is outside the prefix")
+            continue
+        rel = key[len(loc.key_prefix) :]
+        if (rel == "" or rel.endswith("/")) and size == 0:
+            continue  # a folder marker some tools create; it holds nothing
+        if rel in rels:
+            problems.append(f"the server listed {key!r} twice")
+            continue
+        rels[rel] = size
+    problems += _name_problems(rels)
+    if problems:
+        raise VerificationError(
+            f"{loc} holds objects that cannot be pulled safely ({len(problems)})",
+            differences=problems,
+        )
+    return rels
+
+
+def _download(client: Any, loc: S3Location, rel: str, dest: Path, size: int) -> int:
+    """Fetch one object into a new file ``dest``; exactly ``size`` bytes or fail."""
+    try:
+        resp = client.get_object(Bucket=loc.bucket, Key=loc.key(rel))
+    except _s3_errors() as exc:
+        raise _setup_error(exc, f"cannot download {loc.key(rel)}") from None
+    body = resp["Body"]
+    total = 0
+    try:
+        announced = resp.get("ContentLength")
+        if type(announced) is int and announced != size:
+            raise VerificationError(
+                f"{rel}: the server sends {announced} bytes, not the expected {size}"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(dest, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+        with os.fdopen(fd, "wb") as fh:
+            while True:
+                chunk = body.read(min(_CHUNK, size + 1 - total))
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > size:
+                    raise VerificationError(f"{rel}: more than the expected {size} bytes")
+                fh.write(chunk)
+    except _s3_errors() as exc:
+        raise _setup_error(exc, f"cannot download {loc.key(rel)}") from None
+    except OSError as exc:
+        raise InputError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            body.close()
+    if total != size:
+        raise VerificationError(f"{rel}: {total} bytes received, not the expected {size}")
+    return total
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+def _public_keys(
+    key: KeySpec | Sequence[KeySpec], *, private_ok: bool = False, passphrase: bytes | None = None
+) -> list[Any]:
+    """Pinned public keys; with ``private_ok`` (push) a private key stands for its public half."""
+    from mltrust.attest import load_private_key, load_public_key
+
+    items = [key] if isinstance(key, (str, Path)) or not isinstance(key, Sequence) else list(key)
+    if not items:
+        raise ConfigError("no key given: a pinned public key is needed")
+    out = []
+    for item in items:
+        if not isinstance(item, (str, Path)):
+            out.append(item)  # a loaded key object; the verifier checks its type
+            continue
+        try:
+            out.append(load_public_key(item))
+        except InputError as exc:
+            if not private_ok or "is a private key" not in str(exc):
+                raise
+            out.append(load_private_key(item, passphrase).public_key())
+    return out
+
+
+# -- push -------------------------------------------------------------------------------------
+
+
+def _unsigned_files(root: Path, limits: Limits) -> list[str]:
+    from mltrust.files import walk
+
+    listing = walk(root, max_files=limits.max_model_files)
+    if listing.skipped or listing.truncated:
+        shown = "; ".join(f"{s.rel}: {s.detail}" for s in listing.skipped[:5])
+        raise InputError(f"{root}: cannot push every entry ({shown})")
+    return [e.rel for e in listing.files]
+
+
+def push(
+    folder: str | Path,
+    uri: str,
+    *,
+    key: KeySpec | Sequence[KeySpec] | None = None,
+    passphrase: bytes | None = None,
+    allow_unsigned: bool = False,
+    replace: bool = False,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    limits: Limits | None = None,
+) -> PushResult:
+    """Upload a signed model folder (its signed files, ``model.sig``, its attestations) to
+    ``s3://BUCKET/PREFIX`` after verifying it against ``key``.
+
+    Raises :class:`VerificationError` when the folder does not verify (and ``allow_unsigned``
+    is not set), :class:`ConfigError` when the prefix already holds objects and ``replace``
+    is not set.
+    """
+    from mltrust.attest import verify
+    from mltrust.attest._verify import attestation_files
+    from mltrust.files import open_regular
+
+    lim = limits or Limits()
+    root = Path(folder)
+    loc = parse_s3_uri(uri)
+    if not root.is_dir() or root.is_symlink():
+        raise ConfigError(f"{root} is not a model folder")
+    if key is None and not allow_unsigned:
+        raise ConfigError(
+            "push needs --key to verify the folder first",
+            hint="or --allow-unsigned to push a folder that is not signed",
+        )
+    root_digest: str | None = None
+    rels: list[str]
+    try:
+        if key is None:
+            raise VerificationError("no key given")
+        if not os.path.lexists(root / SIGNATURE_NAME):
+            raise VerificationError(
+                f"{root} is not signed (no {SIGNATURE_NAME})",
+                hint="sign it with `mltrust sign`, or pass --allow-unsigned",
+            )
+        keys = _public_keys(key, private_ok=True, passphrase=passphrase)
+        verified = verify(root, key=keys, attestations=bool(attestation_files(root)), limits=lim)
+        root_digest = verified.root_digest
+        atts = [a.path.relative_to(root).as_posix() for a in verified.attestations]
+        rels = [*sorted(verified.files), *sorted(atts), SIGNATURE_NAME]
+    except VerificationError:
+        if not allow_unsigned:
+            raise
+        rels = _unsigned_files(root, lim)
+    problems = _name_problems(rels)
+    if problems:
+        raise InputError(
+            f"{root} has names that cannot be stored and pulled safely ({len(problems)})",
+            hint="; ".join(problems[:5]),
+        )
+    client = _client(endpoint_url, profile, region)
+    existing = [k for k, _ in _list(client, loc, lim.max_model_files + 100)]
+    if existing and not replace:
+        raise ConfigError(
+            f"{loc} already holds {len(existing)} object(s)",
+            hint="pass --replace to overwrite it (objects the folder does not have are deleted)",
+        )
+    total = 0
+    for rel in rels:
+        fd = open_regular(root / rel)
+        try:
+            with os.fdopen(fd, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                client.upload_fileobj(fh, loc.bucket, loc.key(rel))
+        except _s3_errors() as exc:
+            raise _setup_error(exc, f"cannot upload {rel} to {loc}") from None
+        except OSError as exc:
+            raise InputError(f"cannot read {root / rel}: {exc.strerror or exc}") from None
+        total += size
+    wanted = {loc.key(r) for r in rels}
+    stale = sorted(k for k in existing if k not in wanted)
+    for i in range(0, len(stale), 1000):
+        batch = stale[i : i + 1000]
+        try:
+            resp = client.delete_objects(
+                Bucket=loc.bucket,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+        except _s3_errors() as exc:
+            raise _setup_error(exc, f"cannot delete old objects under {loc}") from None
+        if resp.get("Errors"):
+            first = resp["Errors"][0]
+            raise InputError(f"cannot delete {first.get('Key')!r} under {loc}: {first}")
+    return PushResult(
+        loc,
+        tuple(rels),
+        total,
+        root_digest,
+        tuple(k[len(loc.key_prefix) :] for k in stale),
+    )
+
+
+# -- pull -------------------------------------------------------------------------------------
+
+
+def _signed_sizes(bundle: Path, keys: Sequence[Any], limits: Limits) -> dict[str, int]:
+    """The signed file names and sizes from a bundle that verifies under one of ``keys``."""
+    from mltrust.attest._verify import trusted_manifest_from_bundle
+
+    first: VerificationError | None = None
+    for k in keys:
+        try:
+            manifest = trusted_manifest_from_bundle(bundle, k, limits=limits)
+        except VerificationError as exc:
+            first = first or exc
+            continue
+        return {f.name: f.size for f in manifest.files}
+    raise first or ConfigError("no public key given")
+
+
+def _attestation_names() -> frozenset[str]:
+    from mltrust.attest._manifest import ATTESTATION_KINDS
+    from mltrust.attest._verify import ATTESTATION_DIR
+
+    return frozenset(f"{ATTESTATION_DIR}/{kind}.bundle.json" for kind in ATTESTATION_KINDS)
+
+
+def _plan(
+    loc: S3Location, objects: dict[str, int], signed: dict[str, int], limits: Limits
+) -> list[str]:
+    """Check the listing against the signed manifest before downloading; the names to fetch."""
+    attestations = _attestation_names()
+    differences: list[str] = []
+    for rel, size in sorted(objects.items()):
+        if rel == SIGNATURE_NAME:
+            continue
+        if rel in signed:
+            if size != signed[rel]:
+                differences.append(f"size differs: {rel} ({size} bytes, signed {signed[rel]})")
+        elif rel in attestations:
+            if size > limits.max_bundle_bytes:
+                differences.append(f"attestation too large: {rel} ({size} bytes)")
+        else:
+            differences.append(f"not covered by the signature: {rel}")
+    differences += [f"missing: {rel}" for rel in sorted(signed) if rel not in objects]
+    if differences:
+        raise VerificationError(
+            f"{loc} does not match its signature ({len(differences)} difference"
+            f"{'s' if len(differences) != 1 else ''})",
+            differences=differences,
+        )
+    return sorted(r for r in objects if r != SIGNATURE_NAME)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def pull(
+    uri: str,
+    dest: str | Path,
+    *,
+    trust: KeySpec | Sequence[KeySpec],
+    name: str | None = None,
+    version: int | None = None,
+    min_version: int | None = None,
+    state: str | Path | None = None,
+    scan: bool = True,
+    max_object_bytes: int | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    limits: Limits | None = None,
+) -> PullResult:
+    """Download ``s3://BUCKET/PREFIX`` into ``dest`` only if it verifies against ``trust``
+    (pinned public keys) and scans clean; on any failure nothing is left at ``dest``.
+
+    ``name``, ``version``, ``min_version`` and ``state`` (rollback memory, needs ``name``) bind
+    the signed identity as in :func:`mltrust.attest.verify`. ``max_object_bytes`` (default:
+    ``Limits.max_file_bytes``) bounds each signed file.
+    """
+    from mltrust.attest import verify
+    from mltrust.integrations._common import scan_clean
+
+    lim = limits or Limits()
+    cap = lim.max_file_bytes if max_object_bytes is None else max_object_bytes
+    if cap <= 0:
+        raise ConfigError("the object size cap must be positive")
+    loc = parse_s3_uri(uri)
+    target = Path(dest).absolute()
+    if os.path.lexists(target):
+        raise ConfigError(f"{target} already exists; pull into a new folder")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{target.parent} is not a folder")
+    keys = _public_keys(trust)
+    client = _client(endpoint_url, profile, region)
+    objects = _relative(loc, _list(client, loc, lim.max_model_files + 100))
+    if not objects:
+        raise InputError(f"{loc} holds no objects")
+    if SIGNATURE_NAME not in objects:
+        raise VerificationError(f"{loc} is not signed (no {SIGNATURE_NAME})")
+    if objects[SIGNATURE_NAME] > lim.max_bundle_bytes:
+        raise VerificationError(
+            f"{loc}/{SIGNATURE_NAME} is {objects[SIGNATURE_NAME]} bytes, more than a signature"
+        )
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.pull-", dir=target.parent))
+    except OSError as exc:
+        raise ConfigError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
+    try:
+        total = _download(client, loc, SIGNATURE_NAME, staging / SIGNATURE_NAME,
+                          objects[SIGNATURE_NAME])  # fmt: skip
+        signed = _signed_sizes(staging / SIGNATURE_NAME, keys, lim)
+        too_big = sorted(r for r, size in signed.items() if size > cap)
+        if too_big:
+            raise LimitExceeded(
+                f"{loc}: {too_big[0]} is {signed[too_big[0]]} bytes, over the {cap}-byte cap"
+            )
+        for rel in _plan(loc, objects, signed, lim):
+            total += _download(client, loc, rel, staging / rel, objects[rel])
+        verified = verify(
+            staging,
+            key=keys,
+            attestations=any(r in _attestation_names() for r in objects),
+            name=name,
+            version=version,
+            min_version=min_version,
+            state=Path(state).absolute() if state is not None else None,
+            limits=lim,
+        )
+        if scan:
+            scan_clean(staging)
+        try:
+            os.chmod(staging, 0o777 & ~_umask())
+            os.rename(staging, target)
+        except OSError as exc:
+            raise ConfigError(f"cannot move the model to {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return PullResult(loc, target, _replace_path(verified, target), len(objects), total, scan)
+
+
+def _replace_path(verified: Any, target: Path) -> Any:
+    """The verification result with paths pointing at the final folder, not the staging one."""
+    import dataclasses
+
+    sig = target / SIGNATURE_NAME
+    atts = tuple(
+        dataclasses.replace(a, path=target / a.path.relative_to(verified.path))
+        for a in verified.attestations
+    )
+    return dataclasses.replace(verified, path=target, signature_path=sig, attestations=atts)
