@@ -120,7 +120,8 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
     return out
 
 
-#: ``# mltrust: ignore[MLT-CODE-010, MLT-CODE-009] reason``, searched in comment tokens only.
+#: An inline marker (``mltrust: ignore[RULE-ID, ...] reason`` after a ``#``), searched in comment
+#: tokens only.
 _MARKER = re.compile(r"#\s*mltrust:\s*ignore\[([^\]]*)\]\s*(.*?)\s*$")
 _RULE_ID = re.compile(r"MLT-CODE-\d{3}")
 _NOT_HONOURED = (

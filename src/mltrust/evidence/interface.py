@@ -111,7 +111,7 @@ class CollectContext:
     shared: dict[str, Any] = field(default_factory=dict)
     #: Worker processes for the model scan (1: in this process).
     jobs: int = 1
-    #: Whether the project's ``# mltrust: ignore[RULE] reason`` comments suppress its code
+    #: Whether the project's inline suppression comments suppress its code
     #: findings (the profile's ``code.inline_suppressions``): off by default, because they are
     #: written by the project under check.
     inline_suppressions: bool = False

@@ -126,7 +126,7 @@ class Profile:
     source: str = ""
     #: Longest a waiver may run (days); see :mod:`mltrust.policy._waivers`.
     waiver_max_days: int = 365
-    #: Whether ``# mltrust: ignore[RULE] reason`` comments of the checked project suppress its
+    #: Whether the inline suppression comments of the checked project suppress its
     #: code findings (``code: {inline_suppressions: true}``). Off unless a profile opts in: the
     #: markers are written by the project under check, so honouring them lets it waive itself.
     inline_suppressions: bool = False
