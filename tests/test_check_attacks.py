@@ -188,7 +188,9 @@ _PICKLE_APP = "import pickle\n\n\ndef f(d):\n    return pickle.loads(d)"
 
 
 def _pickle_rows(bundle) -> list[int]:  # type: ignore[no-untyped-def]
-    return [r["line"] for r in bundle.document["code"]["dangerous"] if r["rule_id"] == "MLT-CODE-001"]
+    return [
+        r["line"] for r in bundle.document["code"]["dangerous"] if r["rule_id"] == "MLT-CODE-001"
+    ]
 
 
 @pytest.mark.parametrize(

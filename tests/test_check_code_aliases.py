@@ -80,8 +80,11 @@ def test_attack_dynamic_import_is_flagged(source: str, rule: str) -> None:
         ("import pickle as p\np.loads(d)\n", "MLT-CODE-001"),
         ("from pickle import *\nloads(d)\n", "MLT-CODE-001"),
         ("import pickle\nA = pickle\nB = A.loads\nB(d)\n", "MLT-CODE-001"),
-        ("import pickle\nclass C:\n    def __init__(self):\n        self.f = pickle.loads\n"
-         "    def g(self, d):\n        return self.f(d)\n", "MLT-CODE-001"),
+        (
+            "import pickle\nclass C:\n    def __init__(self):\n        self.f = pickle.loads\n"
+            "    def g(self, d):\n        return self.f(d)\n",
+            "MLT-CODE-001",
+        ),
         ("import pickle, json\nL = json.loads if fast else pickle.loads\nL(d)\n", "MLT-CODE-001"),
         ("import pickle\nL, J = pickle.loads, 1\nL(d)\n", "MLT-CODE-001"),
         ("E = eval\nE(s)\n", "MLT-CODE-013"),
@@ -101,10 +104,14 @@ def test_attack_alias_of_a_dangerous_callable_is_flagged(source: str, rule: str)
 @pytest.mark.parametrize(
     ("source", "rule"),
     [
-        ("import functools, torch\nL = functools.partial(torch.load, map_location='cpu')\n",
-         "MLT-CODE-002"),
-        ("from functools import partial\nimport pickle\nP = partial(pickle.loads)\n",
-         "MLT-CODE-001"),
+        (
+            "import functools, torch\nL = functools.partial(torch.load, map_location='cpu')\n",
+            "MLT-CODE-002",
+        ),
+        (
+            "from functools import partial\nimport pickle\nP = partial(pickle.loads)\n",
+            "MLT-CODE-001",
+        ),
         ("import functools\nE = functools.partial(eval)\n", "MLT-CODE-013"),
         ("import pickle\nitems = list(map(pickle.loads, blobs))\n", "MLT-CODE-001"),
         ("import torch\ndef loader():\n    return torch.load\n", "MLT-CODE-002"),
@@ -147,7 +154,8 @@ def test_resolution_keeps_precision(source: str) -> None:
         "import yaml\nyaml.SafeLoader = yaml.UnsafeLoader\nyaml.load(s, Loader=yaml.SafeLoader)\n",
         "import yaml\nsetattr(yaml, 'SafeLoader', yaml.UnsafeLoader)\n"
         "yaml.load(s, Loader=yaml.SafeLoader)\n",
-        "import yaml\nsetattr(yaml, name, yaml.UnsafeLoader)\nyaml.load(s, Loader=yaml.SafeLoader)\n",
+        "import yaml\nsetattr(yaml, name, yaml.UnsafeLoader)\n"
+        "yaml.load(s, Loader=yaml.SafeLoader)\n",
         # constructors added to a safe loader, a subclass of one, or through yaml.add_constructor
         "import yaml\nclass L(yaml.SafeLoader):\n    pass\n"
         "L.add_constructor('tag:yaml.org,2002:python/object/apply', "

@@ -96,6 +96,22 @@ _CLASS = "<class>:"
 _MAX_CANDIDATES = 64
 _MAX_ROUNDS = 24
 _CONSTRUCTOR_METHODS = frozenset({"add_constructor", "add_multi_constructor"})
+#: Calls that look at a callable without calling it.
+_INSPECTORS = frozenset({"isinstance", "issubclass", "setattr", "hasattr", "id", "type", "repr"})
+#: Where a callable is handed on to code the rules do not follow.
+_HANDING_ON = (
+    ast.keyword,
+    ast.Return,
+    ast.Yield,
+    ast.YieldFrom,
+    ast.Tuple,
+    ast.List,
+    ast.Set,
+    ast.Dict,
+    ast.Lambda,
+    ast.Starred,
+    ast.Await,
+)
 _CONTENT_CALLS = {
     "read",
     "read_text",
@@ -269,11 +285,14 @@ class _Symbols:
     ) -> None:
         """``a, b = x, y`` binds pairwise; any other unpacking binds to an unknown value."""
         if isinstance(target, (ast.Tuple, ast.List)):
-            if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
-                if not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts)):
-                    for t, v in zip(target.elts, value.elts, strict=True):
-                        _Symbols._pairs(t, v, out)
-                    return
+            if (
+                isinstance(value, (ast.Tuple, ast.List))
+                and len(value.elts) == len(target.elts)
+                and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts))
+            ):
+                for t, v in zip(target.elts, value.elts, strict=True):
+                    _Symbols._pairs(t, v, out)
+                return
             out.append((target, None))
             return
         out.append((target, value))
@@ -315,11 +334,7 @@ class _Symbols:
                 for base in self.resolve(node.args[0]):
                     self.mutated.add(_join(base, name if name is not None else _DYNAMIC))
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets = (
-                node.targets
-                if isinstance(node, (ast.Assign, ast.Delete))
-                else [node.target]
-            )
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:
                 # ``L.yaml_constructors[tag] = f``, ``L.construct_x = f``, ``yaml.SafeLoader = X``
                 inner = target
@@ -611,9 +626,13 @@ class _Visitor(ast.NodeVisitor):
                 f"{short}(){how} of content read from a file, URI, request or response",
             )
         elif name in _EVAL and (bound or (args and not isinstance(args[0], ast.Constant))):
-            self._hit(_rules.CODE_EVAL_DYNAMIC, line, f"{short}(){how} of a value built at run time")
+            self._hit(
+                _rules.CODE_EVAL_DYNAMIC, line, f"{short}(){how} of a value built at run time"
+            )
         elif name.startswith(_DYNAMIC + ".") and short in _DANGEROUS_ATTRS:
-            rule = _rules.CODE_EVAL_DYNAMIC if short in ("eval", "exec") else _rules.CODE_PICKLE_LOAD
+            rule = _rules.CODE_PICKLE_LOAD
+            if short in ("eval", "exec"):
+                rule = _rules.CODE_EVAL_DYNAMIC
             self._hit(rule, line, f"{short}(){how} of a module chosen at run time (dynamic)")
 
     def _dynamic_attribute(self, modules: set[str], line: int, how: str) -> None:
@@ -686,21 +705,12 @@ class _Visitor(ast.NodeVisitor):
             callee = self.symbols.resolve(parent.func)
             if parent.args and child is parent.args[0] and callee & (_GETATTR | _VARS | _PARTIAL):
                 return False
-            if callee & {"isinstance", "issubclass", "setattr", "hasattr", "id", "type", "repr"}:
-                return False
-            return True
+            return not callee & _INSPECTORS
         if isinstance(parent, (ast.Attribute, ast.Subscript)):
             return parent.value is not child if isinstance(parent, ast.Subscript) else False
         if isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
             return False
-        if isinstance(parent, (ast.ClassDef, ast.Compare, ast.Expr, ast.Delete, ast.keyword)):
-            if isinstance(parent, ast.keyword):
-                return True
-            return False
-        return isinstance(
-            parent, (ast.Return, ast.Yield, ast.YieldFrom, ast.Tuple, ast.List, ast.Set, ast.Dict,
-                     ast.Lambda, ast.Starred, ast.Await)
-        )
+        return isinstance(parent, _HANDING_ON)
 
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values, strict=True):

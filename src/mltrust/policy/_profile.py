@@ -262,9 +262,7 @@ def parse_profile(data: Any, *, source: str = "<profile>", _depth: int = 0) -> P
     max_days = data.get("waiver_max_days", base.waiver_max_days if base else 365)
     if not isinstance(max_days, int) or isinstance(max_days, bool) or not 1 <= max_days <= 3650:
         raise ConfigError(f"{source}: waiver_max_days must be a whole number of days (1-3650)")
-    inline = _code_settings(
-        data.get("code"), source, base.inline_suppressions if base else False
-    )
+    inline = _code_settings(data.get("code"), source, base.inline_suppressions if base else False)
     name = str(data.get("name") or Path(source).stem)
     return Profile(
         name=name,
