@@ -88,6 +88,15 @@ def test_attack_dynamic_import_is_flagged(source: str, rule: str) -> None:
         ("import pickle, json\nL = json.loads if fast else pickle.loads\nL(d)\n", "MLT-CODE-001"),
         ("import pickle\nL, J = pickle.loads, 1\nL(d)\n", "MLT-CODE-001"),
         ("E = eval\nE(s)\n", "MLT-CODE-013"),
+        ("import pickle\nglobals()['pickle'].loads(d)\n", "MLT-CODE-001"),
+        ("globals()['__builtins__'].eval(s)\n", "MLT-CODE-013"),
+        ("import pickle\nclass C:\n    f = pickle.loads\nC.f(d)\n", "MLT-CODE-001"),
+        (
+            "import pickle\nclass C:\n    f = staticmethod(pickle.loads)\n"
+            "    def g(self, d):\n        return self.f(d)\n",
+            "MLT-CODE-001",
+        ),
+        ("import pickle\ndef f(d, load=pickle.loads):\n    return load(d)\n", "MLT-CODE-001"),
         ("import builtins\nbuiltins.__dict__['eval'](s)\n", "MLT-CODE-013"),
         ("import builtins\nvars(builtins)['eval'](s)\n", "MLT-CODE-013"),
         ("__builtins__['exec'](s)\n", "MLT-CODE-013"),

@@ -12,6 +12,7 @@ for every value it is ever bound to, so a rebinding can only add findings.
 from __future__ import annotations
 
 import ast
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -81,6 +82,7 @@ _EVAL = frozenset({"eval", "exec", "builtins.eval", "builtins.exec"})
 _IMPORTERS = frozenset({"__import__", "builtins.__import__", "importlib.import_module"})
 _GETATTR = frozenset({"getattr", "builtins.getattr"})
 _VARS = frozenset({"vars", "builtins.vars"})
+_SCOPES = frozenset({"globals", "locals", "builtins.globals", "builtins.locals"})
 _PARTIAL = frozenset({"functools.partial", "functools.partialmethod"})
 #: Spellings of one module under another name.
 _MODULE_ALIASES = {"__builtins__": "builtins", "__builtin__": "builtins"}
@@ -94,13 +96,15 @@ _NONE = "<None>"
 _CLASS = "<class>:"
 #: Most names one expression may stand for; past it the name is unknown.
 _MAX_CANDIDATES = 64
-_MAX_ROUNDS = 24
+#: Fewest assignment evaluations allowed per module (see :meth:`_Symbols._propagate`).
+_MAX_STEPS = 200_000
 _CONSTRUCTOR_METHODS = frozenset({"add_constructor", "add_multi_constructor"})
 #: Calls that look at a callable without calling it.
 _INSPECTORS = frozenset({"isinstance", "issubclass", "setattr", "hasattr", "id", "type", "repr"})
 #: Where a callable is handed on to code the rules do not follow.
 _HANDING_ON = (
     ast.keyword,
+    ast.arguments,  # a default value: ``def f(d, load=pickle.loads)``
     ast.Return,
     ast.Yield,
     ast.YieldFrom,
@@ -190,6 +194,21 @@ def _join(base: str, attr: str) -> str:
     return f"{base}.{attr}"
 
 
+def _mentions(node: ast.AST) -> set[str]:
+    """Names (``x``) and attribute names (``.x``) an expression mentions: what its value
+    depends on in the symbol table."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            name = _MODULE_ALIASES.get(sub.id, sub.id)
+            out.update((name, "." + name))
+        elif isinstance(sub, ast.Attribute):
+            out.add("." + sub.attr)
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and len(sub.value) < 200:
+            out.add("." + sub.value)
+    return out
+
+
 def _bound_names(target: ast.expr) -> Iterator[ast.Name]:
     for sub in ast.walk(target):
         if isinstance(sub, ast.Name):
@@ -206,15 +225,16 @@ class _Symbols:
     the module changes. ``classes``: the classes this module defines.
     """
 
-    def __init__(self, tree: ast.AST) -> None:
+    def __init__(self, nodes: list[ast.AST]) -> None:
         self.names: dict[str, set[str]] = {}
         self.attrs: dict[str, set[str]] = {}
         self.classes: dict[str, list[ast.ClassDef]] = {}
         self.star: list[str] = []
         self.mutated: set[str] = set()
+        self._pending: set[str] = set()
         #: (target expression, value expression) of every assignment, resolved in rounds.
         bindings: list[tuple[ast.expr, ast.expr | None]] = []
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.asname:
@@ -232,6 +252,15 @@ class _Symbols:
             elif isinstance(node, ast.ClassDef):
                 self.classes.setdefault(node.name, []).append(node)
                 self._bind(node.name, {_CLASS + node.name})
+                # ``class C: f = pickle.loads`` is also ``C.f`` and ``self.f``
+                for stmt in node.body:
+                    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                        for target in targets:
+                            if isinstance(target, ast.Name):
+                                for owner in (_CLASS + node.name, _UNKNOWN):
+                                    member = ast.Attribute(ast.Name(owner), target.id)
+                                    bindings.append((member, stmt.value))
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 if not isinstance(node, ast.Lambda):
                     self._bind(node.name, {_UNKNOWN})
@@ -261,24 +290,61 @@ class _Symbols:
                 self._bind(node.name, {_UNKNOWN})
             elif isinstance(node, (ast.Global, ast.Nonlocal)):
                 continue
-        for _ in range(_MAX_ROUNDS):
-            changed = False
-            for target, value in bindings:
-                found = self.resolve(value) if value is not None else {_UNKNOWN}
-                if isinstance(target, ast.Name):
-                    changed |= self._bind(target.id, found)
-                elif isinstance(target, (ast.Attribute, ast.Subscript)):
-                    for key in self._target_keys(target):
-                        changed |= self._add(self.attrs, key, found)
-                else:
-                    for name in _bound_names(target):
-                        changed |= self._bind(name.id, {_UNKNOWN})
-            if not changed:
-                break
-        for node in ast.walk(tree):
+        self._propagate(bindings)
+        for node in nodes:
             self._note_mutation(node)
 
     # -- building --------------------------------------------------------------------------
+    def _propagate(self, bindings: list[tuple[ast.expr, ast.expr | None]]) -> None:
+        """Bind every assignment until nothing changes.
+
+        A worklist: an assignment is evaluated again only when a name or attribute name it
+        mentions gained a candidate, so a chain of any length resolves in time linear in its
+        size. Candidate sets only grow (and stop at :data:`_MAX_CANDIDATES`), so this ends;
+        past :data:`_MAX_STEPS` evaluations it raises ``ValueError`` and the file is reported
+        as not analysed rather than judged on a half-built table.
+        """
+        users: dict[str, list[int]] = {}
+        for index, (target, value) in enumerate(bindings):
+            mentioned = _mentions(target) | (_mentions(value) if value is not None else set())
+            for key in mentioned:
+                users.setdefault(key, []).append(index)
+        # A name some assignment binds stands for nothing until that assignment is evaluated
+        # (not for itself, which would make every chain grow to the candidate limit).
+        self._pending = {t.id for t, _ in bindings if isinstance(t, ast.Name)}
+        queued = [True] * len(bindings)
+        queue = deque(range(len(bindings)))
+        budget = max(_MAX_STEPS, 8 * len(bindings))
+        while queue:
+            budget -= 1
+            if budget < 0:
+                raise ValueError("too many interdependent assignments to resolve names")
+            index = queue.popleft()
+            queued[index] = False
+            target, value = bindings[index]
+            found = self.resolve(value) if value is not None else {_UNKNOWN}
+            changed: list[str] = []
+            if isinstance(target, ast.Name):
+                if self._bind(target.id, found):
+                    changed.append(target.id)
+            elif isinstance(target, (ast.Attribute, ast.Subscript)):
+                for key in self._target_keys(target):
+                    if self._add(self.attrs, key, found):
+                        changed.append("." + key.rsplit(".", 1)[-1])
+            else:
+                for name in _bound_names(target):
+                    if self._bind(name.id, {_UNKNOWN}):
+                        changed.append(name.id)
+            for key in changed:
+                for user in users.get(key, ()):
+                    if not queued[user]:
+                        queued[user] = True
+                        queue.append(user)
+        for name in self._pending:
+            if not self.names.get(name):
+                self.names[name] = {_UNKNOWN}  # only bound in a cycle of names: unknown
+        self._pending = set()
+
     @staticmethod
     def _pairs(
         target: ast.expr, value: ast.expr, out: list[tuple[ast.expr, ast.expr | None]]
@@ -350,6 +416,8 @@ class _Symbols:
         found = self.names.get(name)
         if found:
             return set(found)
+        if name in self._pending:
+            return set()
         out = {name}
         out.update(_join(m, name) for m in self.star)
         return out
@@ -399,6 +467,9 @@ class _Symbols:
             return self.resolve(node.value, depth + 1)
         if isinstance(node, ast.Subscript):
             key = _const_str(node.slice)
+            scope = node.value
+            if isinstance(scope, ast.Call) and self.resolve(scope.func, depth + 1) & _SCOPES:
+                return self._name(key) if key is not None else {_UNKNOWN}
             base = self.namespace(node.value)
             if base is None:
                 return {_UNKNOWN}
@@ -438,32 +509,32 @@ class _Symbols:
         )
 
 
-def _parents(tree: ast.AST) -> dict[int, ast.AST]:
-    out: dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
-        for child in ast.iter_child_nodes(node):
-            out[id(child)] = node
-    return out
-
-
-def _annotation_ids(tree: ast.AST) -> set[int]:
-    """Nodes inside annotations (a type is named there, nothing is called)."""
+def _index(tree: ast.AST) -> tuple[list[ast.AST], dict[int, ast.AST], set[int]]:
+    """One walk of the tree: every node, each node's parent, and the nodes inside annotations
+    (a type is named there, nothing is called)."""
+    nodes: list[ast.AST] = []
+    parents: dict[int, ast.AST] = {}
     roots: list[ast.AST] = []
-    for node in ast.walk(tree):
+    todo: deque[ast.AST] = deque([tree])
+    while todo:
+        node = todo.popleft()
+        nodes.append(node)
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+            todo.append(child)
         if isinstance(node, ast.arg) and node.annotation is not None:
             roots.append(node.annotation)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
             roots.append(node.returns)
         elif isinstance(node, ast.AnnAssign):
             roots.append(node.annotation)
-    return {id(sub) for root in roots for sub in ast.walk(root)}
+    return nodes, parents, {id(sub) for root in roots for sub in ast.walk(root)}
 
 
 class _Visitor(ast.NodeVisitor):
     def __init__(self, tree: ast.AST) -> None:
-        self.symbols = _Symbols(tree)
-        self.parents = _parents(tree)
-        self.annotations = _annotation_ids(tree)
+        nodes, self.parents, self.annotations = _index(tree)
+        self.symbols = _Symbols(nodes)
         self.tainted: set[str] = set()
         self.hits: list[CodeHit] = []
         self._seen: set[tuple[str, int]] = set()
