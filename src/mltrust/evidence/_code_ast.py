@@ -99,6 +99,28 @@ _MAX_CANDIDATES = 64
 #: Fewest assignment evaluations allowed per module (see :meth:`_Symbols._propagate`).
 _MAX_STEPS = 200_000
 _CONSTRUCTOR_METHODS = frozenset({"add_constructor", "add_multi_constructor"})
+#: Node types that bind a name, and those that may change a class or module attribute.
+_BINDERS = frozenset(
+    {
+        ast.Import,
+        ast.ImportFrom,
+        ast.ClassDef,
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.Lambda,
+        ast.Assign,
+        ast.AnnAssign,
+        ast.AugAssign,
+        ast.NamedExpr,
+        ast.For,
+        ast.AsyncFor,
+        ast.comprehension,
+        ast.With,
+        ast.AsyncWith,
+        ast.ExceptHandler,
+    }
+)
+_MUTATORS = frozenset({ast.Call, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete})
 #: Calls that look at a callable without calling it.
 _INSPECTORS = frozenset({"isinstance", "issubclass", "setattr", "hasattr", "id", "type", "repr"})
 #: Where a callable is handed on to code the rules do not follow.
@@ -235,6 +257,8 @@ class _Symbols:
         #: (target expression, value expression) of every assignment, resolved in rounds.
         bindings: list[tuple[ast.expr, ast.expr | None]] = []
         for node in nodes:
+            if type(node) not in _BINDERS:
+                continue
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.asname:
@@ -288,11 +312,10 @@ class _Symbols:
                         bindings.append((item.optional_vars, None))
             elif isinstance(node, ast.ExceptHandler) and node.name:
                 self._bind(node.name, {_UNKNOWN})
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                continue
         self._propagate(bindings)
         for node in nodes:
-            self._note_mutation(node)
+            if type(node) in _MUTATORS:
+                self._note_mutation(node)
 
     # -- building --------------------------------------------------------------------------
     def _propagate(self, bindings: list[tuple[ast.expr, ast.expr | None]]) -> None:
