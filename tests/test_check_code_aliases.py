@@ -64,6 +64,8 @@ def test_attack_import_by_string_of_pickle_is_flagged(source: str) -> None:
         ("name = input()\n__import__(name)\n", "MLT-CODE-013"),
         ("import importlib\nimportlib.import_module(mod).loads(d)\n", "MLT-CODE-001"),
         ("__import__(mod).eval(s)\n", "MLT-CODE-013"),
+        ("import pkgutil\npkgutil.resolve_name(spec)(d)\n", "MLT-CODE-013"),
+        ("import pickle\npickle.__getattribute__(name)(d)\n", "MLT-CODE-001"),
     ],
 )
 def test_attack_dynamic_import_is_flagged(source: str, rule: str) -> None:
@@ -104,6 +106,14 @@ def test_attack_dynamic_import_is_flagged(source: str, rule: str) -> None:
         ("import torch as t\nt.load(f)\n", "MLT-CODE-002"),
         ("from torch import load\nload(f)\n", "MLT-CODE-002"),
         ("import yaml as y\ny.unsafe_load(s)\n", "MLT-CODE-003"),
+        ("pickle = lazy_import('pickle')\npickle.loads(d)\n", "MLT-CODE-001"),
+        ("import pickle\npickle.__getattribute__('loads')(d)\n", "MLT-CODE-001"),
+        ("import importlib\nimportlib.__import__('pickle').loads(d)\n", "MLT-CODE-001"),
+        ("import pkgutil\npkgutil.resolve_name('pickle:loads')(d)\n", "MLT-CODE-001"),
+        ("import builtins\nb = builtins.__dict__\nb['eval'](s)\n", "MLT-CODE-013"),
+        ("import builtins\nv = vars(builtins)\nv['exec'](s)\n", "MLT-CODE-013"),
+        ("import pickle\np = [pickle][0]\np.loads(d)\n", "MLT-CODE-001"),
+        ("def f(torch, p):\n    return torch.load(p)\n", "MLT-CODE-002"),
     ],
 )
 def test_attack_alias_of_a_dangerous_callable_is_flagged(source: str, rule: str) -> None:

@@ -79,7 +79,8 @@ _DANGEROUS_ATTRS = frozenset(
     {"load", "loads", "Unpickler", "unsafe_load", "unsafe_load_all", "eval", "exec", "decode"}
 )
 _EVAL = frozenset({"eval", "exec", "builtins.eval", "builtins.exec"})
-_IMPORTERS = frozenset({"__import__", "builtins.__import__", "importlib.import_module"})
+_DUNDER_IMPORT = frozenset({"__import__", "builtins.__import__", "importlib.__import__"})
+_IMPORTERS = _DUNDER_IMPORT | {"importlib.import_module", "pkgutil.resolve_name"}
 _GETATTR = frozenset({"getattr", "builtins.getattr"})
 _VARS = frozenset({"vars", "builtins.vars"})
 _SCOPES = frozenset({"globals", "locals", "builtins.globals", "builtins.locals"})
@@ -363,9 +364,9 @@ class _Symbols:
                     if not queued[user]:
                         queued[user] = True
                         queue.append(user)
-        for name in self._pending:
-            if not self.names.get(name):
-                self.names[name] = {_UNKNOWN}  # only bound in a cycle of names: unknown
+        for pending in self._pending:
+            if not self.names.get(pending):
+                self.names[pending] = {_UNKNOWN}  # only bound in a cycle of names: unknown
         self._pending = set()
 
     @staticmethod
@@ -438,7 +439,9 @@ class _Symbols:
         name = _MODULE_ALIASES.get(name, name)
         found = self.names.get(name)
         if found:
-            return set(found)
+            # A name also bound to something unknown (a parameter, ``pickle = lazy("pickle")``)
+            # may still be what its spelling says.
+            return found | {name} if _UNKNOWN in found else set(found)
         if name in self._pending:
             return set()
         out = {name}
@@ -448,15 +451,14 @@ class _Symbols:
     def namespace(self, node: ast.expr) -> set[str] | None:
         """Modules a mapping stands for: ``X.__dict__``, ``vars(X)``, ``__builtins__``,
         ``sys.modules`` (as the empty prefix); None when it is none of those."""
-        if isinstance(node, ast.Attribute) and node.attr == "__dict__":
-            return self.resolve(node.value)
-        if isinstance(node, ast.Call) and self.resolve(node.func) & _VARS and node.args:
-            return self.resolve(node.args[0])
         if isinstance(node, ast.Name) and _MODULE_ALIASES.get(node.id) == "builtins":
             return {"builtins"}
-        if "sys.modules" in self.resolve(node):
+        found = self.resolve(node)
+        if "sys.modules" in found:
             return {""}
-        return None
+        # X.__dict__ and vars(X) (which resolves to X.__dict__), however they were reached
+        out = {c.removesuffix(".__dict__") for c in found if c.endswith(".__dict__")}
+        return out or None
 
     def resolve(self, node: ast.AST, depth: int = 0) -> set[str]:
         """The canonical dotted names an expression may stand for (``?``: not a known name)."""
@@ -491,6 +493,13 @@ class _Symbols:
         if isinstance(node, ast.Subscript):
             key = _const_str(node.slice)
             scope = node.value
+            if isinstance(scope, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+                # ``[pickle][0]``, ``{"f": pickle.loads}["f"]``: any element it may be
+                elements = scope.values if isinstance(scope, ast.Dict) else scope.elts
+                found: set[str] = set()
+                for element in elements[:_MAX_CANDIDATES]:
+                    found |= self.resolve(element, depth + 1)
+                return found or {_UNKNOWN}
             if isinstance(scope, ast.Call) and self.resolve(scope.func, depth + 1) & _SCOPES:
                 return self._name(key) if key is not None else {_UNKNOWN}
             base = self.namespace(node.value)
@@ -511,13 +520,25 @@ class _Symbols:
                 if len(args) == 3:
                     out |= self.resolve(args[2], depth + 1)
                 return out
+            if callee & _VARS and args:
+                return {_join(b, "__dict__") for b in self.resolve(args[0], depth + 1)}
             if callee & _IMPORTERS and args:
                 name = _const_str(args[0])
                 if name is None or name.startswith("."):
                     return {_DYNAMIC}
-                if callee & {"__import__", "builtins.__import__"}:
+                if callee & _DUNDER_IMPORT:
                     return {name.split(".")[0]}
-                return {name}
+                return {name.replace(":", ".")}  # pkgutil.resolve_name("pickle:loads")
+            if (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("__getattribute__", "__getattr__")
+                and len(args) == 1
+            ):
+                name = _const_str(args[0])
+                return {
+                    _join(b, name if name is not None else _DYNAMIC)
+                    for b in self.resolve(node.func.value, depth + 1)
+                }
             return {_UNKNOWN}
         return {_UNKNOWN}
 
@@ -662,15 +683,22 @@ class _Visitor(ast.NodeVisitor):
                 self._check_call(node, name, node.args[1:], node.keywords, bound=True)
         if callee & _GETATTR and len(node.args) >= 2 and _const_str(node.args[1]) is None:
             self._dynamic_attribute(self.symbols.resolve(node.args[0]), line, "getattr")
-        if callee & {"__import__", "builtins.__import__"} and (
+        if callee & (_DUNDER_IMPORT | {"pkgutil.resolve_name"}) and (
             not node.args or _const_str(node.args[0]) is None
         ):
             self._hit(
                 _rules.CODE_EVAL_DYNAMIC,
                 line,
-                "__import__() of a module name built at run time (dynamic): any module can be "
-                "imported and called",
+                f"{_text(node.func) or '__import__'}() of a name built at run time (dynamic): any "
+                "module can be imported and called",
             )
+        if (
+            isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("__getattribute__", "__getattr__")
+            and node.args
+            and _const_str(node.args[0]) is None
+        ):
+            self._dynamic_attribute(self.symbols.resolve(node.func.value), line, "getattr")
         shown = _text(node.func) or next((c for c in sorted(callee) if c != _UNKNOWN), "")
         shorts = {c.rsplit(".", 1)[-1] for c in callee} | {shown.rsplit(".", 1)[-1]}
         if "load_model" in shorts and _is_false(_kw(node, "safe_mode")):
