@@ -78,8 +78,6 @@ def test_attack_dynamic_import_is_flagged(source: str, rule: str) -> None:
     [
         ("import pickle\nL = pickle.loads\nL(d)\n", "MLT-CODE-001"),
         ("import pickle\nU = pickle.Unpickler\nU(fh).load()\n", "MLT-CODE-001"),
-        ("from pickle import loads as l\nl(d)\n", "MLT-CODE-001"),
-        ("import pickle as p\np.loads(d)\n", "MLT-CODE-001"),
         ("from pickle import *\nloads(d)\n", "MLT-CODE-001"),
         ("import pickle\nA = pickle\nB = A.loads\nB(d)\n", "MLT-CODE-001"),
         (
@@ -103,17 +101,12 @@ def test_attack_dynamic_import_is_flagged(source: str, rule: str) -> None:
         ("import builtins\nvars(builtins)['eval'](s)\n", "MLT-CODE-013"),
         ("__builtins__['exec'](s)\n", "MLT-CODE-013"),
         ("import builtins as b\ngetattr(b, 'eval')(s)\n", "MLT-CODE-013"),
-        ("import torch as t\nt.load(f)\n", "MLT-CODE-002"),
-        ("from torch import load\nload(f)\n", "MLT-CODE-002"),
-        ("import yaml as y\ny.unsafe_load(s)\n", "MLT-CODE-003"),
-        ("pickle = lazy_import('pickle')\npickle.loads(d)\n", "MLT-CODE-001"),
         ("import pickle\npickle.__getattribute__('loads')(d)\n", "MLT-CODE-001"),
         ("import importlib\nimportlib.__import__('pickle').loads(d)\n", "MLT-CODE-001"),
         ("import pkgutil\npkgutil.resolve_name('pickle:loads')(d)\n", "MLT-CODE-001"),
         ("import builtins\nb = builtins.__dict__\nb['eval'](s)\n", "MLT-CODE-013"),
         ("import builtins\nv = vars(builtins)\nv['exec'](s)\n", "MLT-CODE-013"),
         ("import pickle\np = [pickle][0]\np.loads(d)\n", "MLT-CODE-001"),
-        ("def f(torch, p):\n    return torch.load(p)\n", "MLT-CODE-002"),
     ],
 )
 def test_attack_alias_of_a_dangerous_callable_is_flagged(source: str, rule: str) -> None:
@@ -133,6 +126,7 @@ def test_attack_alias_of_a_dangerous_callable_is_flagged(source: str, rule: str)
         ),
         ("import functools\nE = functools.partial(eval)\n", "MLT-CODE-013"),
         ("import pickle\nitems = list(map(pickle.loads, blobs))\n", "MLT-CODE-001"),
+        ("import pickle\nitems = list(map(getattr(pickle, 'loads'), blobs))\n", "MLT-CODE-001"),
         ("import torch\ndef loader():\n    return torch.load\n", "MLT-CODE-002"),
         ("import pickle\nDataLoader(ds, collate_fn=pickle.loads)\n", "MLT-CODE-001"),
     ],
@@ -190,11 +184,6 @@ def test_resolution_keeps_precision(source: str) -> None:
         # a class body that does more than nothing
         "import yaml\nclass L(yaml.SafeLoader):\n    def construct_mapping(self, n, deep=False):\n"
         "        return f(n)\nyaml.load(s, Loader=L)\n",
-        # Loader=getattr(yaml, 'Loader') and friends
-        "import yaml\nyaml.load(s, Loader=getattr(yaml, 'Loader'))\n",
-        "import yaml\nyaml.load(s, Loader=getattr(yaml, name))\n",
-        "import yaml\nyaml.load(s, Loader=getattr(yaml, 'CSafeLoader', yaml.UnsafeLoader))\n",
-        "import yaml\nL = make_loader()\nL = yaml.SafeLoader\nyaml.load(s, Loader=L)\n",
     ],
 )
 def test_attack_fake_safe_yaml_loader_is_flagged(source: str) -> None:
@@ -216,3 +205,31 @@ def test_attack_fake_safe_yaml_loader_is_flagged(source: str) -> None:
 )
 def test_real_safe_yaml_loader_is_not_flagged(source: str) -> None:
     assert not _flagged(source, "MLT-CODE-003"), source
+
+
+@pytest.mark.parametrize(
+    ("source", "rule"),
+    [
+        ("from pickle import loads as l\nl(d)\n", "MLT-CODE-001"),
+        ("import pickle as p\np.loads(d)\n", "MLT-CODE-001"),
+        ("import torch as t\nt.load(f)\n", "MLT-CODE-002"),
+        ("from torch import load\nload(f)\n", "MLT-CODE-002"),
+        ("import yaml as y\ny.unsafe_load(s)\n", "MLT-CODE-003"),
+        ("pickle = lazy_import('pickle')\npickle.loads(d)\n", "MLT-CODE-001"),
+        ("def f(torch, p):\n    return torch.load(p)\n", "MLT-CODE-002"),
+        ("import yaml\nyaml.load(s, Loader=getattr(yaml, 'Loader'))\n", "MLT-CODE-003"),
+        ("import yaml\nyaml.load(s, Loader=getattr(yaml, name))\n", "MLT-CODE-003"),
+        (
+            "import yaml\nyaml.load(s, Loader=getattr(yaml, 'CSafeLoader', yaml.UnsafeLoader))\n",
+            "MLT-CODE-003",
+        ),
+        (
+            "import yaml\nL = make_loader()\nL = yaml.SafeLoader\nyaml.load(s, Loader=L)\n",
+            "MLT-CODE-003",
+        ),
+    ],
+)
+def test_forms_flagged_before_resolution_stay_flagged(source: str, rule: str) -> None:
+    """Import aliases, textual names of unknown values and non-safe getattr Loaders were
+    already findings; the symbol table must keep them."""
+    assert _flagged(source, rule), source

@@ -705,6 +705,7 @@ class _Visitor(ast.NodeVisitor):
             self._hit(_rules.CODE_KERAS_UNSAFE, line, f"{shown}(safe_mode=False)")
         if _is_true(_kw(node, "trust_remote_code")):
             self._hit(_rules.CODE_REMOTE_CODE, line, f"{shown or 'call'}(trust_remote_code=True)")
+        self._value_use(node)  # map(getattr(pickle, "loads"), xs)
         self.generic_visit(node)
 
     def _check_call(
