@@ -233,3 +233,27 @@ def test_forms_flagged_before_resolution_stay_flagged(source: str, rule: str) ->
     """Import aliases, textual names of unknown values and non-safe getattr Loaders were
     already findings; the symbol table must keep them."""
     assert _flagged(source, rule), source
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import yaml\nyaml.SafeLoader = yaml.UnsafeLoader\n",
+        "import yaml as y\ny.SafeLoader.add_constructor('!x', f)\n",
+        "import yaml\nyaml.add_constructor('!x', f, Loader=yaml.SafeLoader)\n",
+        "import yaml\nyaml.SafeConstructor.add_multi_constructor('tag:yaml.org,2002:python/', f)\n",
+        "import yaml\nsetattr(yaml, 'CSafeLoader', yaml.UnsafeLoader)\n",
+        "from yaml import loader\nloader.SafeLoader.yaml_constructors['!x'] = f\n",
+    ],
+)
+def test_attack_yaml_safe_loader_patched_for_other_modules_is_flagged(source: str) -> None:
+    """Patching PyYAML in one module makes ``Loader=yaml.SafeLoader`` unsafe in all others,
+    which look clean on their own: the patch itself is the finding."""
+    hits = [h for h in analyse_source(source) if h.rule.id == "MLT-CODE-003"]
+    assert hits and "changed at run time" in hits[0].message, source
+
+
+def test_yaml_constructor_for_the_unsafe_loaders_only_is_not_a_patch_finding() -> None:
+    source = "import yaml\nyaml.add_constructor('!x', f)\nclass L(yaml.SafeLoader):\n    pass\n"
+    source += "L.add_constructor('!y', g)\n"
+    assert _rules(source) == set()

@@ -254,6 +254,8 @@ class _Symbols:
         self.classes: dict[str, list[ast.ClassDef]] = {}
         self.star: list[str] = []
         self.mutated: set[str] = set()
+        #: (line, name) of each change to a name under ``yaml``.
+        self.yaml_patches: list[tuple[int, str]] = []
         self._pending: set[str] = set()
         #: (target expression, value expression) of every assignment, resolved in rounds.
         bindings: list[tuple[ast.expr, ast.expr | None]] = []
@@ -409,20 +411,23 @@ class _Symbols:
         return {_join(b, key) for b in base}
 
     def _note_mutation(self, node: ast.AST) -> None:
-        """Record loaders (or any class) whose constructors the module changes."""
+        """Record loaders (or any class or module) whose constructors or attributes the module
+        changes; a change under ``yaml`` is also kept with its line (:attr:`yaml_patches`),
+        since it makes every module's "safe" loader unsafe, not only this one's."""
+        touched: set[str] = set()
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr in _CONSTRUCTOR_METHODS:
-                self.mutated |= self.resolve(func.value)
+                touched |= self.resolve(func.value)
             callee = self.resolve(func)
             if callee & {"yaml.add_constructor", "yaml.add_multi_constructor"}:
                 loader = _kw(node, "Loader") or (node.args[2] if len(node.args) > 2 else None)
                 if loader is not None:
-                    self.mutated |= self.resolve(loader)
-            if callee & {"setattr", "builtins.setattr"} and node.args:
+                    touched |= self.resolve(loader)
+            if callee & {"setattr", "builtins.setattr", "delattr", "builtins.delattr"}:
                 name = _const_str(node.args[1]) if len(node.args) > 1 else None
-                for base in self.resolve(node.args[0]):
-                    self.mutated.add(_join(base, name if name is not None else _DYNAMIC))
+                for base in self.resolve(node.args[0]) if node.args else set():
+                    touched.add(_join(base, name if name is not None else _DYNAMIC))
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:
@@ -431,8 +436,12 @@ class _Symbols:
                 while isinstance(inner, ast.Subscript):
                     inner = inner.value
                 if isinstance(inner, ast.Attribute):
-                    self.mutated |= self.resolve(inner.value)
-                    self.mutated |= {_join(b, inner.attr) for b in self.resolve(inner.value)}
+                    owners = self.resolve(inner.value)
+                    touched |= owners | {_join(b, inner.attr) for b in owners}
+        self.mutated |= touched
+        patched = sorted(t for t in touched if t.startswith("yaml."))
+        if patched:
+            self.yaml_patches.append((getattr(node, "lineno", 0), patched[0]))
 
     # -- resolution ------------------------------------------------------------------------
     def _name(self, name: str) -> set[str]:
@@ -857,4 +866,11 @@ def analyse_source(source: str) -> Iterator[CodeHit]:
     tree = ast.parse(source)
     visitor = _Visitor(tree)
     visitor.visit(tree)
+    for line, name in visitor.symbols.yaml_patches:
+        visitor._hit(
+            _rules.CODE_YAML_LOAD,
+            line,
+            f"{name} is changed at run time (rebound, or given constructors): a yaml loader "
+            "trusted as safe anywhere in the process may no longer be",
+        )
     yield from visitor.hits
