@@ -3,6 +3,8 @@ loaders. Each source is resolved through the module's symbol table, never by its
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mltrust.evidence._code_ast import analyse_source
@@ -257,3 +259,22 @@ def test_yaml_constructor_for_the_unsafe_loaders_only_is_not_a_patch_finding() -
     source = "import yaml\nyaml.add_constructor('!x', f)\nclass L(yaml.SafeLoader):\n    pass\n"
     source += "L.add_constructor('!y', g)\n"
     assert _rules(source) == set()
+
+
+def test_attack_web_of_assignments_is_not_analysed_rather_than_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its budget the symbol table gives up: the file is reported as not analysed (and
+    fails the gate), never judged on a half-built table."""
+    from mltrust.evidence import CollectContext, _code_ast
+    from mltrust.evidence._code import CodeCollector
+
+    monkeypatch.setattr(_code_ast, "_MAX_STEPS", 0)
+    lines = ["import pickle", "class C:", "    def f(self, d):"]
+    lines += [f"        self.a{i} = self.a{i + 1}" for i in range(300)]
+    lines += ["        self.a300 = pickle.loads", "        return self.a0(d)"]
+    (tmp_path / "web.py").write_text("\n".join(lines) + "\n")
+    section = CodeCollector().collect(CollectContext(tmp_path)).section
+    assert section["not_analysed"] == ["web.py"]
+    (row,) = [r for r in section["findings"] if r["rule_id"] == "MLT-CODE-012"]
+    assert "too many" in row["message"]
