@@ -293,3 +293,16 @@ def test_cli_flag_overrides_the_profile(tmp_path: Path, capsys: pytest.CaptureFi
     refused = json.loads(capsys.readouterr().out)["evidence"]["code"]
     assert (len(honoured["suppressed"]), len(honoured["suppressions_ignored"])) == (1, 0)
     assert (len(refused["suppressed"]), len(refused["suppressions_ignored"])) == (0, 1)
+
+
+def test_attack_marker_line_numbers_cannot_be_shifted(tmp_path: Path) -> None:
+    """A line separator that str.splitlines() knows and Python does not (form feed, U+2028)
+    must not make a trailing marker look like a line of its own that covers the next line."""
+    (tmp_path / "app.py").write_text(
+        'import pickle\ns = "\u2028            "\n'
+        "t = 1  # mltrust: ignore[MLT-CODE-001] shifted\n"
+        "x = pickle.loads(d)\n",
+        encoding="utf-8",
+    )
+    bundle, _ = _verdict(tmp_path, inline_suppressions=True)
+    assert _pickle_rows(bundle) == [4]

@@ -141,7 +141,6 @@ def _markers(text: str) -> dict[int, tuple[tuple[str, ...], str, bool]]:
     out: dict[int, tuple[tuple[str, ...], str, bool]] = {}
     if "mltrust:" not in text:
         return out
-    lines = text.splitlines()
     try:
         comments = [
             tok
@@ -156,8 +155,8 @@ def _markers(text: str) -> dict[int, tuple[tuple[str, ...], str, bool]]:
             continue
         number, column = tok.start
         ids = tuple(x.strip() for x in m.group(1).split(",") if x.strip())
-        before = lines[number - 1][:column] if 0 < number <= len(lines) else ""
-        out[number] = (ids, m.group(2).strip(), before.strip() == "")
+        # the physical line as the tokenizer (and ast) numbered it, not str.splitlines()
+        out[number] = (ids, m.group(2).strip(), tok.line[:column].strip() == "")
     return out
 
 
