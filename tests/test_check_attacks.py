@@ -297,7 +297,8 @@ def test_cli_flag_overrides_the_profile(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_attack_marker_line_numbers_cannot_be_shifted(tmp_path: Path) -> None:
     """A line separator that str.splitlines() knows and Python does not (form feed, U+2028)
-    must not make a trailing marker look like a line of its own that covers the next line."""
+    must not make a trailing marker look like a line of its own that covers the next line, nor
+    line up a marker with a secret the secret search numbered differently."""
     (tmp_path / "app.py").write_text(
         'import pickle\ns = "\u2028            "\n'
         "t = 1  # mltrust: ignore[MLT-CODE-001] shifted\n"
@@ -306,3 +307,13 @@ def test_attack_marker_line_numbers_cannot_be_shifted(tmp_path: Path) -> None:
     )
     bundle, _ = _verdict(tmp_path, inline_suppressions=True)
     assert _pickle_rows(bundle) == [4]
+
+
+def test_attack_marker_cannot_cover_a_secret_numbered_differently(tmp_path: Path) -> None:
+    key = "AKIAIOSFODNN7" + "EXAMPLE"
+    (tmp_path / "app.py").write_text(
+        f's = "\u2028"\nk = "{key}"\nx = 1  # mltrust: ignore[MLT-CODE-010] other line\n',
+        encoding="utf-8",
+    )
+    bundle, _ = _verdict(tmp_path, inline_suppressions=True)
+    assert [s["rule_id"] for s in bundle.document["code"]["secrets"]] == ["MLT-CODE-010"]

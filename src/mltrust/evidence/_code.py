@@ -136,10 +136,16 @@ def _markers(text: str) -> dict[int, tuple[tuple[str, ...], str, bool]]:
 
     Only real comments count: the source is split into tokens (:mod:`tokenize`) and only
     ``COMMENT`` tokens are searched, so a marker spelled inside a string literal or a
-    docstring is text, not a marker. A source that does not tokenize has no markers.
+    docstring is text, not a marker. A source that does not tokenize, or whose lines
+    ``str.splitlines`` numbers differently from Python, has no markers.
     """
     out: dict[int, tuple[tuple[str, ...], str, bool]] = {}
     if "mltrust:" not in text:
+        return out
+    newline_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    if len(text.splitlines()) != newline_lines:
+        # Form feeds, U+2028 and the like: the secret search (str.splitlines) and Python
+        # (newlines) would number lines differently, so no marker line is unambiguous.
         return out
     try:
         comments = [
