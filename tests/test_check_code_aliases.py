@@ -38,6 +38,8 @@ def test_attack_getattr_alias_of_pickle_loads_is_flagged(source: str) -> None:
         "import dill as d\nfn = getattr(d, attr, None)\n",
         "import pickle\nvars(pickle)[key](d)\n",
         "import marshal\nmarshal.__dict__[key](d)\n",
+        "import pickle\nvars(pickle).get(key)(d)\n",
+        "import pickle\npickle.__dict__.get(key)(d)\n",
     ],
 )
 def test_attack_dynamic_attribute_of_pickle_is_flagged(source: str) -> None:
@@ -108,6 +110,9 @@ def test_attack_dynamic_import_is_flagged(source: str, rule: str) -> None:
         ("import pkgutil\npkgutil.resolve_name('pickle:loads')(d)\n", "MLT-CODE-001"),
         ("import builtins\nb = builtins.__dict__\nb['eval'](s)\n", "MLT-CODE-013"),
         ("import builtins\nv = vars(builtins)\nv['exec'](s)\n", "MLT-CODE-013"),
+        ("import sys\nsys.modules.get('pickle').loads(d)\n", "MLT-CODE-001"),
+        ("import builtins\nvars(builtins).get('eval')(s)\n", "MLT-CODE-013"),
+        ("import builtins\nbuiltins.__dict__.get('exec')(s)\n", "MLT-CODE-013"),
         ("import pickle\np = [pickle][0]\np.loads(d)\n", "MLT-CODE-001"),
     ],
 )

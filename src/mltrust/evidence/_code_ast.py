@@ -469,6 +469,23 @@ class _Symbols:
         out = {c.removesuffix(".__dict__") for c in found if c.endswith(".__dict__")}
         return out or None
 
+    @staticmethod
+    def _mapping_get(callee: set[str], args: list[ast.expr]) -> set[str] | None:
+        """``sys.modules.get("pickle")``, ``vars(builtins).get("eval")``, ``X.__dict__.get``."""
+        if not args:
+            return None
+        key = _const_str(args[0])
+        out: set[str] = set()
+        for name in callee:
+            if not name.endswith(".get"):
+                continue
+            owner = name.removesuffix(".get")
+            if owner == "sys.modules":
+                out.add(key if key is not None else _DYNAMIC)
+            elif owner.endswith(".__dict__"):
+                out.add(_join(owner.removesuffix(".__dict__"), key or _DYNAMIC))
+        return out or None
+
     def resolve(self, node: ast.AST, depth: int = 0) -> set[str]:
         """The canonical dotted names an expression may stand for (``?``: not a known name)."""
         if depth > 40:
@@ -531,6 +548,9 @@ class _Symbols:
                 return out
             if callee & _VARS and args:
                 return {_join(b, "__dict__") for b in self.resolve(args[0], depth + 1)}
+            mapped = self._mapping_get(callee, args)
+            if mapped is not None:
+                return mapped
             if callee & _IMPORTERS and args:
                 name = _const_str(args[0])
                 if name is None or name.startswith("."):
@@ -690,8 +710,10 @@ class _Visitor(ast.NodeVisitor):
             # functools.partial(f, *a, **kw) is f called later with a and kw: judged here.
             for name in sorted(self.symbols.resolve(node.args[0])):
                 self._check_call(node, name, node.args[1:], node.keywords, bound=True)
-        if callee & _GETATTR and len(node.args) >= 2 and _const_str(node.args[1]) is None:
-            self._dynamic_attribute(self.symbols.resolve(node.args[0]), line, "getattr")
+        # getattr(pickle, name), pickle.__getattribute__(name), vars(pickle).get(name)
+        produced = self.symbols.resolve(node)
+        owners = {c.removesuffix("." + _DYNAMIC) for c in produced if c.endswith("." + _DYNAMIC)}
+        self._dynamic_attribute(owners, line, "getattr")
         if callee & (_DUNDER_IMPORT | {"pkgutil.resolve_name"}) and (
             not node.args or _const_str(node.args[0]) is None
         ):
@@ -701,13 +723,6 @@ class _Visitor(ast.NodeVisitor):
                 f"{_text(node.func) or '__import__'}() of a name built at run time (dynamic): any "
                 "module can be imported and called",
             )
-        if (
-            isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("__getattribute__", "__getattr__")
-            and node.args
-            and _const_str(node.args[0]) is None
-        ):
-            self._dynamic_attribute(self.symbols.resolve(node.func.value), line, "getattr")
         shown = _text(node.func) or next((c for c in sorted(callee) if c != _UNKNOWN), "")
         shorts = {c.rsplit(".", 1)[-1] for c in callee} | {shown.rsplit(".", 1)[-1]}
         if "load_model" in shorts and _is_false(_kw(node, "safe_mode")):
