@@ -184,3 +184,140 @@ def test_attack_billion_laughs_advisory_is_bounded(tmp_path: Path) -> None:
         (match,) = db.matches("demo", "1.0")  # introduced 0, no usable fix: affected
         assert match.advisory.aliases == ()
         assert match.advisory.severity == "unknown"
+
+
+# -- inline suppression markers are written by the project under check --------------------------
+
+_PICKLE_APP = "import pickle\n\n\ndef f(d):\n    return pickle.loads(d)"
+
+
+def _pickle_rows(bundle) -> list[int]:  # type: ignore[no-untyped-def]
+    return [
+        r["line"] for r in bundle.document["code"]["dangerous"] if r["rule_id"] == "MLT-CODE-001"
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # the marker text on the finding's own line, inside a string literal
+        _PICKLE_APP + '; s = "# mltrust: ignore[MLT-CODE-001] planted in a string"\n',
+        # a docstring line made to look like a comment line above the finding
+        'import pickle\n\n\ndef f(d):\n    """\n    # mltrust: ignore[MLT-CODE-001] docstring\n'
+        '    """; return pickle.loads(d)\n',
+        # an f-string and a bytes literal
+        _PICKLE_APP + '; s = f"# mltrust: ignore[MLT-CODE-001] {d}"\n',
+        _PICKLE_APP + '; b = b"# mltrust: ignore[MLT-CODE-001] bytes"\n',
+    ],
+)
+def test_attack_marker_inside_string_literal_does_not_suppress(tmp_path: Path, source: str) -> None:
+    (tmp_path / "app.py").write_text(source)
+    bundle, verdict = _verdict(tmp_path, inline_suppressions=True)
+    assert _pickle_rows(bundle), source
+    assert bundle.document["code"]["suppressed"] == []
+    assert verdict.status is VerdictStatus.FAIL
+
+
+def test_real_comment_marker_suppresses_when_the_policy_opts_in(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(_PICKLE_APP + "  # mltrust: ignore[MLT-CODE-001] oracle\n")
+    bundle, _ = _verdict(tmp_path, inline_suppressions=True)
+    assert _pickle_rows(bundle) == []
+    assert [s["line"] for s in bundle.document["code"]["suppressed"]] == [5]
+
+
+def test_attack_project_marker_is_not_honoured_by_default(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        _PICKLE_APP + "  # mltrust: ignore[MLT-CODE-001] trust me\n"
+        "# mltrust: ignore[MLT-CODE-001] and me\nx = pickle.load(open('m', 'rb'))\n"
+    )
+    bundle, verdict = _verdict(tmp_path)
+    code = bundle.document["code"]
+    assert _pickle_rows(bundle) == [5, 7]
+    assert code["inline_suppressions"] is False and code["suppressed"] == []
+    ignored = code["suppressions_ignored"]
+    assert [(i["line"], i["marker_line"], i["reason"]) for i in ignored] == [
+        (5, 5, "trust me"),
+        (7, 6, "and me"),
+    ]
+    assert "not honoured" in ignored[0]["why"]
+    assert verdict.status is VerdictStatus.FAIL
+    failed = {r.control.id for r in verdict.by_status(ControlStatus.FAIL)}
+    assert "no-dangerous-code" in failed
+
+
+def test_attack_marker_outside_python_is_not_a_marker(tmp_path: Path) -> None:
+    # mltrust: ignore[MLT-CODE-010] AWS's documented example key, a fixture
+    key = "AKIAIOSFODNN7EXAMPLE"
+    (tmp_path / "settings.yaml").write_text(
+        f"aws: {key}  # mltrust: ignore[MLT-CODE-010] a YAML comment is not checked as one\n"
+    )
+    (tmp_path / "README.md").write_text(
+        f'```\nAWS = "{key}"  # mltrust: ignore[MLT-CODE-010] doc\n```\n'
+    )
+    bundle, _ = _verdict(tmp_path, inline_suppressions=True)
+    assert sorted(s["path"] for s in bundle.document["code"]["secrets"]) == [
+        "README.md",
+        "settings.yaml",
+    ]
+
+
+def test_profile_opts_in_to_inline_suppressions(tmp_path: Path) -> None:
+    from mltrust.errors import ConfigError
+    from mltrust.policy import parse_profile
+
+    assert load_profile("default").inline_suppressions is False
+    base = tmp_path / "base.yaml"
+    base.write_text("extends: default\ncode: {inline_suppressions: true}\n")
+    assert load_profile(base).inline_suppressions is True
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\n")
+    assert load_profile(child).inline_suppressions is True  # inherited
+    child.write_text("extends: base.yaml\ncode: {inline_suppressions: false}\n")
+    assert load_profile(child).inline_suppressions is False
+    repo = Path(__file__).resolve().parents[1] / "mltrust-policy.yaml"
+    assert load_profile(repo).inline_suppressions is True  # the self gate opts in
+    for bad in ({"inline_suppressions": "yes"}, {"suppress": True}, ["inline_suppressions"]):
+        with pytest.raises(ConfigError, match="code"):
+            parse_profile({"extends": "default", "code": bad})
+
+
+def test_cli_flag_overrides_the_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mltrust.cli import main
+
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "app.py").write_text(_PICKLE_APP + "  # mltrust: ignore[MLT-CODE-001] oracle\n")
+    profile = tmp_path / "lax.yaml"
+    profile.write_text("extends: default\ncode: {inline_suppressions: true}\n")
+    args = ["check", str(project), "--profile", str(profile), "--no-store", "-f", "json"]
+    args += ["--db", str(tmp_path / "none.db"), "--db-max-age", "0"]
+    main(args)
+    honoured = json.loads(capsys.readouterr().out)["evidence"]["code"]
+    main([*args, "--no-inline-suppressions"])
+    refused = json.loads(capsys.readouterr().out)["evidence"]["code"]
+    assert (len(honoured["suppressed"]), len(honoured["suppressions_ignored"])) == (1, 0)
+    assert (len(refused["suppressed"]), len(refused["suppressions_ignored"])) == (0, 1)
+
+
+def test_attack_marker_line_numbers_cannot_be_shifted(tmp_path: Path) -> None:
+    """A line separator that str.splitlines() knows and Python does not (form feed, U+2028)
+    must not make a trailing marker look like a line of its own that covers the next line, nor
+    line up a marker with a secret the secret search numbered differently."""
+    (tmp_path / "app.py").write_text(
+        'import pickle\ns = "\u2028            "\n'
+        "t = 1  # mltrust: ignore[MLT-CODE-001] shifted\n"
+        "x = pickle.loads(d)\n",
+        encoding="utf-8",
+    )
+    bundle, _ = _verdict(tmp_path, inline_suppressions=True)
+    assert _pickle_rows(bundle) == [4]
+
+
+def test_attack_marker_cannot_cover_a_secret_numbered_differently(tmp_path: Path) -> None:
+    key = "AKIAIOSFODNN7" + "EXAMPLE"
+    (tmp_path / "app.py").write_text(
+        f's = "\u2028"\nk = "{key}"\nx = 1  # mltrust: ignore[MLT-CODE-010] other line\n',
+        encoding="utf-8",
+    )
+    bundle, _ = _verdict(tmp_path, inline_suppressions=True)
+    assert [s["rule_id"] for s in bundle.document["code"]["secrets"]] == ["MLT-CODE-010"]

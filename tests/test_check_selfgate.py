@@ -48,7 +48,7 @@ def test_marker_with_reason_suppresses_only_the_named_rule_on_its_line(
         tmp_path,
         f"{_KEY_LINE}  # mltrust: ignore[MLT-CODE-010] AWS's documented example key\n{_KEY_LINE}\n",
     )
-    doc = _code_section(tmp_path, capsys)
+    doc = _code_section(tmp_path, capsys, "--inline-suppressions")
     rows = _secret_rows(doc)
     assert [r["line"] for r in rows] == [2]
     suppressed = doc["evidence"]["code"]["suppressed"]  # type: ignore[index]
@@ -57,7 +57,7 @@ def test_marker_with_reason_suppresses_only_the_named_rule_on_its_line(
 
 def test_marker_on_the_line_above(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _project(tmp_path, f"# mltrust: ignore[MLT-CODE-010] fixture\n{_KEY_LINE}\n")
-    assert _secret_rows(_code_section(tmp_path, capsys)) == []
+    assert _secret_rows(_code_section(tmp_path, capsys, "--inline-suppressions")) == []
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_marker_that_does_not_qualify_suppresses_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], marker: str
 ) -> None:
     _project(tmp_path, f"{_KEY_LINE}  {marker}\n")
-    doc = _code_section(tmp_path, capsys)
+    doc = _code_section(tmp_path, capsys, "--inline-suppressions")
     assert [r["line"] for r in _secret_rows(doc)] == [1]
     assert doc["_exit"] == 1
     if marker.endswith("]") or "[]" in marker or "[*]" in marker:
@@ -87,7 +87,7 @@ def test_profile_can_forbid_inline_suppressions(
     _project(tmp_path, f"{_KEY_LINE}  # mltrust: ignore[MLT-CODE-010] fixture\n")
     profile = tmp_path / "strict.yaml"
     profile.write_text(
-        "name: strict\nextends: default\ncontrols:\n"
+        "name: strict\nextends: default\ncode: {inline_suppressions: true}\ncontrols:\n"
         "  - id: no-inline-suppressions\n    title: No finding is suppressed inline\n"
         "    impact: medium\n    check: size(code.suppressed) == 0\n"
         "    details: \"code.suppressed.map(s, s.path + ' ' + s.rule_id + ' ' + s.reason)\"\n"

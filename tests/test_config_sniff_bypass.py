@@ -26,6 +26,7 @@ def _yaml_readable(data: bytes) -> bool:
 
     Tolerant.add_multi_constructor("", lambda loader, suffix, node: None)
     try:
+        # mltrust: ignore[MLT-CODE-003] a safe loader whose one added constructor returns None
         list(yaml.load_all(data, Loader=Tolerant))
     except yaml.YAMLError:
         return False

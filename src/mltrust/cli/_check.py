@@ -90,8 +90,13 @@ def run_check(
     today: _dt.date | None = None,
     jobs: int = 1,
     store_path: Path | None = None,
+    inline_suppressions: bool | None = None,
 ) -> Any:
     """Collect, store and evaluate; returns ``(CheckReport, CollectContext)``.
+
+    ``inline_suppressions`` (None: the profile's ``code.inline_suppressions``, off unless it
+    opts in) says whether the checked project's ``# mltrust: ignore[...]`` comments suppress
+    its code findings.
 
     The profile and waivers are loaded (and every CEL expression compiled) before any evidence
     is collected, so a broken policy fails fast with the control's ID.
@@ -135,6 +140,9 @@ def run_check(
         image_report=image_report,
         environment=environment,
         jobs=jobs,
+        inline_suppressions=(
+            loaded.inline_suppressions if inline_suppressions is None else inline_suppressions
+        ),
         scan_config=load_scan_config(search_from=path if path.is_dir() else path.parent),
     )
     bundle = collect_evidence(ctx, signer=sign)
@@ -252,6 +260,13 @@ def run_check(
     show_default=True,
     help="Worker processes for the model scan.",
 )
+@click.option(
+    "--inline-suppressions/--no-inline-suppressions",
+    "inline_suppressions",
+    default=None,
+    help="Whether the project's `# mltrust: ignore[RULE] reason` comments suppress its code "
+    "findings [default: the profile's code.inline_suppressions, off unless it opts in].",
+)
 def check(
     path: Path,
     profile: str,
@@ -268,6 +283,7 @@ def check(
     no_store: bool,
     jobs: int,
     store_path: Path | None,
+    inline_suppressions: bool | None,
 ) -> int:
     """Gate a model or project on evidence: scan, signature, ML-BOM, dependencies, code,
     licenses and image vulnerabilities, evaluated against a policy profile.
@@ -297,6 +313,7 @@ def check(
             sign_key=sign_key,
             jobs=jobs,
             store_path=store_path,
+            inline_suppressions=inline_suppressions,
         )
     finally:
         if status is not None:

@@ -3,11 +3,13 @@ Python files, Jupyter notebooks and configuration files."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import tempfile
 import time
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,39 +119,72 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
     return out
 
 
-#: ``# mltrust: ignore[MLT-CODE-010, MLT-CODE-009] reason`` (also after ``//`` or ``--``).
-_MARKER = re.compile(r"(?:#|//|--)\s*mltrust:\s*ignore\[([^\]]*)\]\s*(.*?)\s*$")
+#: An inline marker (``mltrust: ignore[RULE-ID, ...] reason`` after a ``#``), searched in comment
+#: tokens only.
+_MARKER = re.compile(r"#\s*mltrust:\s*ignore\[([^\]]*)\]\s*(.*?)\s*$")
 _RULE_ID = re.compile(r"MLT-CODE-\d{3}")
+_NOT_HONOURED = (
+    "inline suppressions are not honoured by this policy (a profile opts in with "
+    "code: {inline_suppressions: true}, or --inline-suppressions)"
+)
 
 
 def _markers(text: str) -> dict[int, tuple[tuple[str, ...], str, bool]]:
-    """Line number -> (rule ids, reason, whole line is the comment) of every marker."""
+    """Line number -> (rule ids, reason, whole line is the comment) of every marker of a Python
+    source.
+
+    Only real comments count: the source is split into tokens (:mod:`tokenize`) and only
+    ``COMMENT`` tokens are searched, so a marker spelled inside a string literal or a
+    docstring is text, not a marker. A source that does not tokenize, or whose lines
+    ``str.splitlines`` numbers differently from Python, has no markers.
+    """
     out: dict[int, tuple[tuple[str, ...], str, bool]] = {}
     if "mltrust:" not in text:
         return out
-    for number, line in enumerate(text.splitlines(), 1):
-        m = _MARKER.search(line)
-        if m:
-            ids = tuple(x.strip() for x in m.group(1).split(",") if x.strip())
-            out[number] = (ids, m.group(2).strip(), line[: m.start()].strip() == "")
+    newline_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    if len(text.splitlines()) != newline_lines:
+        # Form feeds, U+2028 and the like: the secret search (str.splitlines) and Python
+        # (newlines) would number lines differently, so no marker line is unambiguous.
+        return out
+    try:
+        comments = [
+            tok
+            for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+            if tok.type == tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return out
+    for tok in comments:
+        m = _MARKER.search(tok.string)
+        if m is None:
+            continue
+        number, column = tok.start
+        ids = tuple(x.strip() for x in m.group(1).split(",") if x.strip())
+        # the physical line as the tokenizer (and ast) numbered it, not str.splitlines()
+        out[number] = (ids, m.group(2).strip(), tok.line[:column].strip() == "")
     return out
 
 
 def apply_inline_suppressions(
-    findings: list[Finding], texts: dict[str, str]
-) -> tuple[list[Finding], list[dict[str, Any]]]:
+    findings: list[Finding], texts: dict[str, str], *, honour: bool = True
+) -> tuple[list[Finding], list[dict[str, Any]], list[dict[str, Any]]]:
     """Drop the findings an inline marker names, keeping a record of each; flag bad markers.
 
-    A marker suppresses a code or secret finding of a rule it names, on its own line, or on
-    the line below when the marker is a line of its own, and only with a reason (the words
-    after the bracket). Every suppression is kept in the evidence (``code.suppressed``), so a
-    profile can forbid them (``size(code.suppressed) == 0``) and reports show them. Markers
-    in notebooks are not honoured (cells have no stable line numbers across edits).
+    A marker is a comment of a Python file (``texts``: path -> source; a marker inside a
+    string, in a notebook or in any other file is not one). It suppresses a code or secret
+    finding of a rule it names, on its own line, or on the line below when the marker is a
+    line of its own, and only with a reason (the words after the bracket).
+
+    ``honour`` is the policy's choice (``code.inline_suppressions``, off by default): the
+    markers are written by the project being judged. Returns ``(kept findings, suppressed,
+    ignored)``: when honoured, every suppression is recorded in ``suppressed`` (so a profile can
+    forbid them, ``size(code.suppressed) == 0``); when not, the findings stay and the markers
+    that would have suppressed them are recorded in ``ignored``, with why.
     """
     markers = {rel: _markers(text) for rel, text in texts.items()}
     kept: list[Finding] = []
     suppressed: list[dict[str, Any]] = []
-    used: set[tuple[str, int]] = set()
+    ignored: list[dict[str, Any]] = []
     for f in findings:
         extra = dict(f.extra)
         rel, line = f.location.path, int(extra.get("line", "0") or 0)
@@ -164,17 +199,19 @@ def apply_inline_suppressions(
         if hit is None:
             kept.append(f)
             continue
-        used.add((rel, hit[0]))
-        suppressed.append(
-            {
-                "rule_id": f.rule_id,
-                "path": rel,
-                "line": line,
-                "reason": hit[1],
-                "message": f.message,
-                "fingerprint": finding_fingerprint(f),
-            }
-        )
+        record = {
+            "rule_id": f.rule_id,
+            "path": rel,
+            "line": line,
+            "reason": hit[1],
+            "message": f.message,
+            "fingerprint": finding_fingerprint(f),
+        }
+        if honour:
+            suppressed.append(record)
+        else:
+            kept.append(f)
+            ignored.append({**record, "marker_line": hit[0], "why": _NOT_HONOURED})
     for rel, found in markers.items():
         for at, (ids, reason, _alone) in found.items():
             bad = [i for i in ids if not _RULE_ID.fullmatch(i)]
@@ -188,7 +225,7 @@ def apply_inline_suppressions(
                         extra={"line": str(at), "tool": "mltrust"},
                     )
                 )
-    return kept, suppressed
+    return kept, suppressed, ignored
 
 
 class _TooLarge(Exception):
@@ -265,7 +302,9 @@ class CodeCollector(Collector):
             "dangerous": [],
             "secrets": [],
             "not_analysed": [],
+            "inline_suppressions": False,
             "suppressed": [],
+            "suppressions_ignored": [],
             "secrets_not_searched": [],
             "bandit": "",
             "not_evaluated": [],
@@ -318,7 +357,7 @@ class CodeCollector(Collector):
             kind = code_kind(rel, text)
             alias = rel in aliases  # the target's text is searched under its own name
             files += 1
-            if kind != "notebook" and "mltrust:" in text:
+            if kind == "python" and "mltrust:" in text:
                 texts[rel] = text
             if kind == "notebook":
                 notebooks += 1
@@ -367,7 +406,9 @@ class CodeCollector(Collector):
                 key=lambda f: (f.location.path, int(dict(f.extra).get("line", "0")), f.message),
             )
         )
-        findings, suppressed = apply_inline_suppressions(findings, texts)
+        findings, suppressed, ignored = apply_inline_suppressions(
+            findings, texts, honour=ctx.inline_suppressions
+        )
         findings = self._git_state(ctx, findings)
         rows = [self._row(f) for f in findings]
         section = {
@@ -380,7 +421,9 @@ class CodeCollector(Collector):
             "dangerous": [r for r in rows if r["kind"] == "dangerous"],
             "secrets": [r for r in rows if r["kind"] == "secret"],
             "not_analysed": not_analysed,
+            "inline_suppressions": ctx.inline_suppressions,
             "suppressed": suppressed,
+            "suppressions_ignored": ignored,
             "secrets_not_searched": too_large,
             "bandit": _bandit_version(),
             "not_evaluated": ctx.not_evaluated(),

@@ -120,6 +120,10 @@ class CollectContext:
     shared: dict[str, Any] = field(default_factory=dict)
     #: Worker processes for the model scan (1: in this process).
     jobs: int = 1
+    #: Whether the project's inline suppression comments suppress its code
+    #: findings (the profile's ``code.inline_suppressions``): off by default, because they are
+    #: written by the project under check.
+    inline_suppressions: bool = False
     #: Most files one walk lists; beyond it the walk is truncated and the check fails closed.
     max_files: int = DEFAULT_MAX_FILES
     _listing: Listing | None = field(default=None, repr=False)

@@ -126,6 +126,10 @@ class Profile:
     source: str = ""
     #: Longest a waiver may run (days); see :mod:`mltrust.policy._waivers`.
     waiver_max_days: int = 365
+    #: Whether the inline suppression comments of the checked project suppress its
+    #: code findings (``code: {inline_suppressions: true}``). Off unless a profile opts in: the
+    #: markers are written by the project under check, so honouring them lets it waive itself.
+    inline_suppressions: bool = False
 
     def control(self, control_id: str) -> Control | None:
         return next((c for c in self.controls if c.id == control_id), None)
@@ -207,8 +211,9 @@ def _control(raw: Any, index: int) -> Control:
 
 
 _PROFILE_KEYS = frozenset(
-    {"name", "title", "description", "controls", "extends", "waiver_max_days"}
+    {"name", "title", "description", "controls", "extends", "waiver_max_days", "code"}
 )
+_CODE_KEYS = frozenset({"inline_suppressions"})
 _MAX_EXTENDS_DEPTH = 4
 
 
@@ -218,7 +223,8 @@ def parse_profile(data: Any, *, source: str = "<profile>", _depth: int = 0) -> P
     ``extends: NAME`` (a shipped profile, or a path relative to the profile file) starts from
     that profile's controls: a control with the same ``id`` replaces the inherited one, others
     are added after them. ``waiver_max_days`` bounds waiver expiry (default: inherited, else
-    365).
+    365). ``code: {inline_suppressions: true}`` lets the project's own inline markers suppress
+    its code findings (default: inherited, else off).
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a profile must be a mapping with 'controls'")
@@ -256,6 +262,7 @@ def parse_profile(data: Any, *, source: str = "<profile>", _depth: int = 0) -> P
     max_days = data.get("waiver_max_days", base.waiver_max_days if base else 365)
     if not isinstance(max_days, int) or isinstance(max_days, bool) or not 1 <= max_days <= 3650:
         raise ConfigError(f"{source}: waiver_max_days must be a whole number of days (1-3650)")
+    inline = _code_settings(data.get("code"), source, base.inline_suppressions if base else False)
     name = str(data.get("name") or Path(source).stem)
     return Profile(
         name=name,
@@ -264,7 +271,25 @@ def parse_profile(data: Any, *, source: str = "<profile>", _depth: int = 0) -> P
         description=str(data.get("description", "")).strip(),
         source=source,
         waiver_max_days=max_days,
+        inline_suppressions=inline,
     )
+
+
+def _code_settings(raw: Any, source: str, inherited: bool) -> bool:
+    """``inline_suppressions`` from a profile's ``code:`` mapping (the only key it has)."""
+    if raw is None:
+        return inherited
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: code must be a mapping (inline_suppressions: true|false)")
+    unknown = set(raw) - _CODE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) under code: {', '.join(sorted(map(str, unknown)))}"
+        )
+    value = raw.get("inline_suppressions", inherited)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: code.inline_suppressions must be true or false")
+    return value
 
 
 def builtin_profiles() -> list[str]:
