@@ -174,7 +174,8 @@ def serve_dashboard() -> dict[str, Any]:
         "Requests by identity (top 10)",
         [
             (
-                f"topk(10, sum by (identity) (rate(mltrust_identity_requests_total{{{sel}}}[{RATE}])))",
+                f"topk(10, sum by (identity) "
+                f"(rate(mltrust_identity_requests_total{{{sel}}}[{RATE}])))",
                 "{{identity}}",
             )
         ],
@@ -228,8 +229,8 @@ def serve_dashboard() -> dict[str, Any]:
             title,
             [
                 (
-                    f'sum by (model) (increase(mltrust_rejections_total{{{sel}, reason=~"{reasons}"}}'
-                    f"[$__range]))",
+                    f"sum by (model) (increase(mltrust_rejections_total"
+                    f'{{{sel}, reason=~"{reasons}"}}[$__range]))',
                     "{{model}}",
                 )
             ],
@@ -241,7 +242,7 @@ def serve_dashboard() -> dict[str, Any]:
         )
     b.panel(
         "Models refused at admission",
-        [(f'mltrust_model_ready{{job=~"$job", model=~"$model"}} == 0', "{{model}}")],
+        [('mltrust_model_ready{job=~"$job", model=~"$model"} == 0', "{{model}}")],
         kind="table",
         w=12,
         description="A model that did not pass admission; GET /v2/admin/models has the reason.",
@@ -309,8 +310,8 @@ def serve_dashboard() -> dict[str, Any]:
         "Advisory data age",
         [
             (
-                '(time() - max by (instance) (mltrust_advisory_db_data_timestamp_seconds{job=~"$job"}))'
-                " / 86400",
+                "(time() - max by (instance) "
+                '(mltrust_advisory_db_data_timestamp_seconds{job=~"$job"})) / 86400',
                 "{{instance}}",
             )
         ],
@@ -365,7 +366,8 @@ def _audit_panels(b: _Board) -> None:
         "Since last verification",
         [
             (
-                f"time() - max by (instance) (mltrust_audit_last_verified_timestamp_seconds{{{job}}})",
+                f"time() - max by (instance) "
+                f"(mltrust_audit_last_verified_timestamp_seconds{{{job}}})",
                 "{{instance}}",
             )
         ],
@@ -392,7 +394,8 @@ def _audit_panels(b: _Board) -> None:
         "Audit failures",
         [
             (
-                f"sum by (instance) (increase(mltrust_audit_append_failures_total{{{job}}}[$__range]))",
+                f"sum by (instance) "
+                f"(increase(mltrust_audit_append_failures_total{{{job}}}[$__range]))",
                 "append {{instance}}",
             ),
             (
@@ -417,7 +420,8 @@ def vault_dashboard() -> dict[str, Any]:
         "Requests by route and status",
         [
             (
-                f"sum by (route, method, code) (rate(mltrust_vault_requests_total{{{sel}}}[{RATE}]))",
+                f"sum by (route, method, code) "
+                f"(rate(mltrust_vault_requests_total{{{sel}}}[{RATE}]))",
                 "{{method}} {{route}} {{code}}",
             )
         ],
