@@ -26,6 +26,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,8 +334,10 @@ def _tls(ctx: _Context) -> Outcome:
     legacy.check_hostname = False
     legacy.verify_mode = ssl.CERT_NONE
     try:
-        legacy.minimum_version = ssl.TLSVersion.TLSv1
-        legacy.maximum_version = ssl.TLSVersion.TLSv1_1
+        with warnings.catch_warnings():  # the versions are deprecated: that is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            legacy.minimum_version = ssl.TLSVersion.TLSv1
+            legacy.maximum_version = ssl.TLSVersion.TLSv1_1
         legacy.set_ciphers("DEFAULT:@SECLEVEL=0")
         with (
             socket.create_connection((s.host, s.port), timeout=s.opts.timeout_s) as raw,
