@@ -187,7 +187,9 @@ def main() -> None:
             "check",
             "mltrust check and db",
             "Collect evidence, evaluate a policy profile, print a verdict (text, JSON, SARIF, "
-            "JUnit, Markdown, HTML). Exit 0 pass, 1 fail, 2 error.",
+            "JUnit, Markdown, HTML). Exit 0 pass, 1 fail, 2 error. With `--target URL` instead "
+            "of a path, `check` probes a live inference endpoint: see "
+            "[compliance probes](../probes.md).",
             checks,
         )
         page(

@@ -93,9 +93,11 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
     error: str = ""
+    #: how the request was authenticated, in words
+    who: str = ""
 
     def line(self) -> str:
-        who = "with credentials" if self.authenticated else "without credentials"
+        who = self.who or ("with credentials" if self.authenticated else "without credentials")
         got = str(self.status) if self.status else f"no answer ({self.error})"
         return f"{self.label}: {self.method} {self.path} {who} -> {got}"
 
@@ -166,6 +168,9 @@ class _Session:
         full = self.prefix + path
         h = dict(self.auth) if auth else {}
         h.update(headers or {})
+        names = {k.lower() for k in headers or {}}
+        bogus = not (auth and self.auth) and bool(names & {"authorization", "x-api-key"})
+        who = "with a bogus credential" if bogus else ""
         content = raw
         if body is not None:
             content = json.dumps(body).encode()
@@ -174,13 +179,24 @@ class _Session:
             r = self.client.request(method, full, content=content, headers=h)
             text = r.content[:65536].decode("utf-8", "replace")
             answer = Answer(
-                label, method, full, bool(auth and self.auth), r.status_code, dict(r.headers), text
+                label,
+                method,
+                full,
+                bool(auth and self.auth),
+                r.status_code,
+                dict(r.headers),
+                text,
+                who=who,
             )
         except httpx.TimeoutException:
-            answer = Answer(label, method, full, bool(auth and self.auth), 0, error="timed out")
+            answer = Answer(
+                label, method, full, bool(auth and self.auth), 0, error="timed out", who=who
+            )
         except httpx.TransportError as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            answer = Answer(label, method, full, bool(auth and self.auth), 0, error=reason[:200])
+            answer = Answer(
+                label, method, full, bool(auth and self.auth), 0, error=reason[:200], who=who
+            )
         self.answers.append(answer)
         return answer
 
