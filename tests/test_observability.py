@@ -447,3 +447,32 @@ def test_advisory_database_age_is_exported(tmp_path, monkeypatch):
     db.write_bytes(b"not a database")
     text = Metrics(advisories=AdvisoryStatus(db)).render({})
     assert "mltrust_advisory_db_present 0" in text
+
+
+def test_vault_metrics_while_sealed_and_public(tmp_path):
+    state = init_vault(tmp_path, None)
+    admin = new_token(state, None, "*", "admin")
+    srv = Server(state, None, "--sealed", "--metrics-public")
+    try:
+        with httpx.Client(base_url=srv.addr, timeout=10) as c:
+            assert (
+                c.get("/environments", headers={"Authorization": f"Bearer {admin}"}).status_code
+                == 503
+            )
+            r = c.get("/sys/metrics")  # --metrics-public: no token
+            assert r.status_code == 200
+            assert "mltrust_vault_sealed 1" in r.text
+            assert re.search(
+                r'mltrust_vault_rejections_total\{route="/environments",reason="sealed"\} 1\b',
+                r.text,
+            )
+    finally:
+        srv.stop()
+    srv = Server(state, None, "--sealed")
+    try:
+        with httpx.Client(base_url=srv.addr, timeout=10) as c:
+            assert c.get("/sys/metrics").status_code == 401
+            r = c.get("/sys/metrics", headers={"Authorization": f"Bearer {admin}"})
+            assert r.status_code == 200 and "mltrust_vault_sealed 1" in r.text
+    finally:
+        srv.stop()

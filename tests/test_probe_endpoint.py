@@ -20,6 +20,7 @@ import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -30,6 +31,7 @@ from test_serve_support import add_python_model, new_key, plugin_dir
 from test_vault_e2e import _self_signed
 
 pytestmark = pytest.mark.timeout(240)
+ROOT = Path(__file__).resolve().parents[1]
 
 ALL = {
     "tls",
@@ -295,6 +297,15 @@ def test_report_formats(open_server, capsys, fmt):
     out = capsys.readouterr().out
     assert code == 1
     if fmt == "sarif":
+        schema = ROOT.parent / "shared" / "data" / "schemas" / "sarif-schema-2.1.0.json"
+        if schema.is_file():  # the SARIF 2.1.0 schema, where the shared data is checked out
+            import jsonschema
+
+            doc = json.loads(schema.read_text(encoding="utf-8"))
+            errors = list(
+                jsonschema.validators.validator_for(doc)(doc).iter_errors(json.loads(out))
+            )
+            assert not errors, errors[0].message
         run = json.loads(out)["runs"][0]
         failed = {r["ruleId"] for r in run["results"] if r["level"] != "none"}
         assert {"management-auth", "error-leaks"} <= failed
