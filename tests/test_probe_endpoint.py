@@ -11,6 +11,7 @@ Two real servers on loopback:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -317,3 +318,72 @@ def test_report_formats(open_server, capsys, fmt):
         assert suite is not None and int(suite.get("failures", "0")) == 2
     else:
         assert "management-auth" in out and "error-leaks" in out
+
+
+# -- a hostile endpoint: the probe stays bounded and reports, never crashes ---------------------
+def hostile_app():
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    async def live(request: Request):
+        return JSONResponse({"live": True})
+
+    async def deep_index(request: Request):
+        return Response(b"[" * 100_000 + b"]" * 100_000, media_type="application/json")
+
+    async def huge_meta(request: Request):
+        return JSONResponse(
+            {"name": "m", "inputs": [{"name": "x", "datatype": "FP32", "shape": [10**9, 10**9]}]}
+        )
+
+    async def endless(request: Request):
+        async def much():  # 50 MiB that the probe must not read
+            for _ in range(800):
+                yield b"x" * 65536
+                await asyncio.sleep(0)
+
+        return StreamingResponse(much(), status_code=500)
+
+    return Starlette(
+        routes=[
+            Route("/v2/health/live", live),
+            Route("/v2/repository/index", deep_index, methods=["POST"]),
+            Route("/v2/models/{name}", huge_meta),
+            Route("/v2/models/{name}/infer", endless, methods=["POST"]),
+        ]
+    )
+
+
+def test_hostile_endpoint_deep_json_huge_shapes_huge_bodies(capsys):
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            hostile_app(), host="127.0.0.1", port=port, log_level="critical", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        started = time.monotonic()
+        code, doc = _run(
+            capsys,
+            "--target",
+            f"http://127.0.0.1:{port}",
+            "--model", "m", "--burst", "3", "--extraction-queries", "3",
+        )  # fmt: skip
+        assert time.monotonic() - started < 120
+        results = _results(doc)
+        assert code == 1
+        # an answer of endless 500s: validation fails, nothing hangs or blows up
+        assert results["input-validation"] == "fail"
+        assert results["rate-limit"] == "fail"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import re
 import secrets
 import socket
@@ -40,6 +41,10 @@ from mltrust.errors import ConfigError
 __all__ = ["CONTROLS", "ProbeOptions", "probe_report", "run_probes"]
 
 _BODY_CHARS = 300
+#: Most bytes of an answer read (the rest is never downloaded).
+_MAX_READ = 64 * 1024
+#: Most elements in a request built from the model's metadata.
+_MAX_ELEMENTS = 4096
 _REFUSED = (401, 403)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 
@@ -176,17 +181,9 @@ class _Session:
             content = json.dumps(body).encode()
             h.setdefault("content-type", "application/json")
         try:
-            r = self.client.request(method, full, content=content, headers=h)
-            text = r.content[:65536].decode("utf-8", "replace")
+            status, got, text = self._exchange(method, full, content, h)
             answer = Answer(
-                label,
-                method,
-                full,
-                bool(auth and self.auth),
-                r.status_code,
-                dict(r.headers),
-                text,
-                who=who,
+                label, method, full, bool(auth and self.auth), status, got, text, who=who
             )
         except httpx.TimeoutException:
             answer = Answer(
@@ -199,6 +196,26 @@ class _Session:
             )
         self.answers.append(answer)
         return answer
+
+    def _exchange(
+        self, method: str, path: str, content: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], str]:
+        """One request: at most :data:`_MAX_READ` bytes of the body are read, within one
+        overall deadline (a server that drips its answer is cut off like one that hangs)."""
+        deadline = time.monotonic() + 2 * self.opts.timeout_s
+        with self.client.stream(method, path, content=content, headers=headers) as r:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in r.iter_bytes():  # decoded (gzip): one chunk expands boundedly
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= _MAX_READ:
+                    break
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the answer did not end in time")
+            got = {k.lower(): v[:512] for k, v in list(r.headers.items())[:100]}
+            raw = b"".join(chunks)[:_MAX_READ]
+            return r.status_code, got, raw.decode("utf-8", "replace")
 
     def wait_retry_after(self, answer: Answer) -> float:
         """Sleep for the answer's ``Retry-After`` (at most ``max_wait_s``); the seconds slept."""
@@ -239,10 +256,16 @@ class _Context:
         specs = self.inputs or [{"name": "input-0", "datatype": "FP32", "shape": [-1, 4]}]
         out = []
         for spec in specs:
-            shape = [1 if not isinstance(d, int) or d < 1 else d for d in spec.get("shape", [1])]
+            dims = spec.get("shape")
+            dims = dims[:8] if isinstance(dims, list) else [1]
+            shape = [
+                d if isinstance(d, int) and not isinstance(d, bool) and d > 0 else 1 for d in dims
+            ]
             shape = shape or [1]
-            size = int(np.prod(shape))
-            dtype = str(spec.get("datatype", "FP32"))
+            if math.prod(shape) > _MAX_ELEMENTS:  # metadata from the endpoint: never trusted
+                shape = [1] * len(shape)
+            size = math.prod(shape)
+            dtype = str(spec.get("datatype", "FP32"))[:16]
             if dtype == "BYTES":
                 data: list[Any] = ["probe"] * size
             elif dtype == "BOOL":
@@ -255,7 +278,7 @@ class _Context:
                 data = (rng.random(size) if rng is not None else np.full(size, 0.5)).tolist()
             out.append(
                 {
-                    "name": spec.get("name", "input-0"),
+                    "name": str(spec.get("name", "input-0"))[:256],
                     "shape": shape,
                     "datatype": dtype,
                     "data": data,
@@ -270,7 +293,7 @@ class _Context:
 def _json(answer: Answer) -> Any:
     try:
         return json.loads(answer.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -294,7 +317,7 @@ def _setup(session: _Session, opts: ProbeOptions) -> _Context:
             ready = [m for m in doc if isinstance(m, dict) and isinstance(m.get("name"), str)]
             ready.sort(key=lambda m: str(m.get("state", "")).upper() != "READY")
             if ready:
-                ctx.model = str(ready[0]["name"])
+                ctx.model = str(ready[0]["name"])[:256]
                 ctx.model_source = "repository index" + (" (authenticated)" if auth else "")
     if session.auth:
         check = session.send("credentials", "GET", "/v2", auth=True)
@@ -309,10 +332,10 @@ def _setup(session: _Session, opts: ProbeOptions) -> _Context:
         ctx.unauth_infer = session.send(
             "inference without credentials", "POST", ctx.infer_path(), body=ctx.valid_body()
         )
-        if 200 <= ctx.unauth_infer.status < 300:
-            ctx.infer_auth = False  # open: no credentials needed
-        elif session.auth:
+        if session.auth:
             ctx.infer_auth = True
+        elif ctx.unauth_infer.status not in (*_REFUSED, 429, 0):
+            ctx.infer_auth = False  # open: the request got past authentication without any
     return ctx
 
 
