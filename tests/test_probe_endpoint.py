@@ -244,8 +244,7 @@ def test_open_mlserver_like_endpoint_fails_the_right_controls(open_server, capsy
     assert "no 429" in by_id["rate-limit"]["message"]
 
 
-def test_open_endpoint_without_a_model_name_still_probes_what_it_can(open_server, capsys):
-    # a model name that is not served: model-bound controls are not applicable, said so
+def test_controls_option_runs_only_those(open_server, capsys):
     code, doc = _run(
         capsys, "--target", open_server, "--controls", "auth-metadata,rate-limit",
         "--model", "nope",
@@ -269,8 +268,8 @@ def test_unverified_certificate_is_a_setup_error_unless_insecure(secure_server, 
         capsys,
         "--target",
         url,
-        "--token",
-        token,
+        "--target-header",
+        f"Authorization: Bearer {token}",
         "--insecure-tls",
         "--controls",
         "tls,auth-inference",

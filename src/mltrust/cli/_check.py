@@ -352,6 +352,14 @@ def run_target_check(
     show_default=True,
     help="With --target: distinct queries in the extraction burst.",
 )
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1, max=600),
+    default=10.0,
+    show_default=True,
+    help="With --target: seconds to wait for each answer.",
+)
 def check(
     path: Path | None,
     profile: str,
@@ -377,6 +385,7 @@ def check(
     cacert: Path | None,
     burst: int,
     extraction_queries: int,
+    timeout_s: float,
 ) -> int:
     """Gate a model or project on evidence: scan, signature, ML-BOM, dependencies, code,
     licenses and image vulnerabilities, evaluated against a policy profile.
@@ -402,6 +411,7 @@ def check(
             cacert=cacert,
             burst=burst,
             extraction_queries=extraction_queries,
+            timeout_s=timeout_s,
         )
         write_output(render_check(probe, CheckFormat(fmt), color=color), output)
         probe_exit: int = probe.verdict.exit_code
