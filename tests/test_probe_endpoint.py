@@ -157,6 +157,7 @@ def secure_server(tmp_path_factory):
         policy={"extraction": {"mode": "block", "min_samples": 20}},
     )
     token = new_key(repo, "prober", [("calc", "infer")])["Authorization"].split()[1]
+    meta_only = new_key(repo, "looker", [("calc", "metadata")])["Authorization"]
     port = _free_port()
     log = open(tmp / "server.log", "wb")  # noqa: SIM115
     env = {"MLTRUST_AUDIT_KEY": str(tmp / "audit-keys" / "audit.key")}
@@ -201,7 +202,7 @@ def secure_server(tmp_path_factory):
                 proc.kill()
                 raise
             time.sleep(0.1)
-    yield url, token, cert
+    yield url, token, cert, meta_only
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
 
@@ -218,7 +219,7 @@ def _results(doc: dict) -> dict[str, str]:
 
 
 def test_mltrust_serve_passes_every_control(secure_server, capsys):
-    url, token, cert = secure_server
+    url, token, cert, _ = secure_server
     code, doc = _run(capsys, "--target", url, "--token", token, "--cacert", str(cert))
     results = _results(doc)
     assert results == dict.fromkeys(ALL, "pass"), json.dumps(doc["controls"], indent=1)
@@ -254,14 +255,14 @@ def test_controls_option_runs_only_those(open_server, capsys):
 
 
 def test_wrong_credentials_are_a_setup_error(secure_server, capsys):
-    url, _, cert = secure_server
+    url, _, cert, _ = secure_server
     code = main(["check", "--target", url, "--token", "mlt_wrong", "--cacert", str(cert)])
     assert code == 2
     assert "refused the credentials" in capsys.readouterr().err
 
 
 def test_unverified_certificate_is_a_setup_error_unless_insecure(secure_server, capsys):
-    url, token, _ = secure_server
+    url, token, _, _ = secure_server
     assert main(["check", "--target", url, "--token", token]) == 2
     assert "--cacert" in capsys.readouterr().err
     code, doc = _run(
@@ -386,3 +387,25 @@ def test_hostile_endpoint_deep_json_huge_shapes_huge_bodies(capsys):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_credentials_that_do_not_reach_inference_leave_validation_unevaluated(
+    secure_server, capsys
+):
+    # a key without the infer role: every malformed request is 403 before validation, which
+    # must not count as "answered 4xx"
+    url, _, cert, meta_only = secure_server
+    code, doc = _run(
+        capsys,
+        "--target",
+        url,
+        "--target-header",
+        f"Authorization: {meta_only}",
+        "--cacert",
+        str(cert),
+        "--controls",
+        "input-validation",
+    )
+    assert code == 0
+    (control,) = doc["controls"]
+    assert control["status"] == "skip" and "not evaluated" in control["message"]

@@ -321,7 +321,7 @@ def _setup(session: _Session, opts: ProbeOptions) -> _Context:
                 ctx.model_source = "repository index" + (" (authenticated)" if auth else "")
     if session.auth:
         check = session.send("credentials", "GET", "/v2", auth=True)
-        if check.status in _REFUSED:
+        if check.status == 401:  # (403 can be a valid identity without a role on /v2)
             raise ConfigError(f"{opts.target} refused the credentials given ({check.status})")
     if ctx.model:
         name = urllib.parse.quote(ctx.model, safe="")
@@ -546,7 +546,6 @@ def _input_validation(ctx: _Context) -> Outcome:
     data = {"requests": [a.to_dict() for a in answers]}
     server_errors = [a for a in answers if a.status >= 500 or a.status == 0]
     accepted = [a for a in answers if 200 <= a.status < 300]
-    limited = [a for a in answers if a.status == 429]
     if server_errors or accepted:
         parts = []
         if server_errors:
@@ -557,13 +556,20 @@ def _input_validation(ctx: _Context) -> Outcome:
         if accepted:
             parts.append("accepted " + ", ".join(a.label for a in accepted))
         return Outcome("fail", "malformed tensors: " + "; ".join(parts), lines, data)
-    if len(limited) == len(answers):
+    # refused before validation (rate limit, or the credentials do not reach inference)
+    stopped = [a for a in answers if a.status in (*_REFUSED, 429)]
+    if len(stopped) == len(answers):
         return Outcome(
-            "skip", "every malformed request was rate limited: not evaluated", lines, data
+            "skip",
+            "every malformed request was refused before validation (401/403/429): not evaluated",
+            lines,
+            data,
         )
-    return Outcome(
-        "pass", f"{len(answers) - len(limited)} malformed requests answered 4xx", lines, data
-    )
+    evaluated = len(answers) - len(stopped)
+    message = f"{evaluated} malformed requests answered 4xx"
+    if stopped:
+        message += f" ({len(stopped)} refused before validation: not evaluated)"
+    return Outcome("pass", message, lines, data)
 
 
 _TRACE = [
