@@ -99,8 +99,9 @@ def open_app():
                     {"name": "y", "datatype": "FP32", "shape": [x.shape[0]],
                      "data": x.sum(axis=1).tolist()}]}
             )  # fmt: skip
-        except Exception:  # the leak this server is made to have
-            return PlainTextResponse(traceback.format_exc(), status_code=500)
+        except Exception:  # the leaks this server is made to have (the request's headers too)
+            echo = request.headers.get("authorization", "")
+            return PlainTextResponse(f"{traceback.format_exc()}\n{echo}", status_code=500)
 
     async def manage(request: Request):
         name, action = request.path_params["name"], request.path_params["action"]
@@ -232,7 +233,20 @@ def test_mltrust_serve_passes_every_control(secure_server, capsys):
 
 
 def test_open_mlserver_like_endpoint_fails_the_right_controls(open_server, capsys):
-    code, doc = _run(capsys, "--target", open_server, "--burst", "20", "--extraction-queries", "30")
+    # a token the open server ignores but echoes in its error bodies: never in the report
+    token = "probe-secret-7f3a9c"
+    code, doc = _run(
+        capsys,
+        "--target",
+        open_server,
+        "--token",
+        token,
+        "--burst",
+        "20",
+        "--extraction-queries",
+        "30",
+    )
+    assert token not in json.dumps(doc)
     results = _results(doc)
     assert code == 1 and doc["verdict"] == "fail"
     assert results == dict.fromkeys(ALL, "fail"), json.dumps(doc["controls"], indent=1)

@@ -154,6 +154,12 @@ class _Session:
             trust_env=False,  # no proxy from the environment: only the target is contacted
         )
         self.auth = dict(opts.headers)
+        #: the credential values (and their token part), removed from every recorded answer
+        self._secrets = sorted(
+            {p for v in self.auth.values() for p in (v, v.split()[-1] if v.split() else v)} - {""},
+            key=len,
+            reverse=True,
+        )
         self.answers: list[Answer] = []
 
     def close(self) -> None:
@@ -182,6 +188,9 @@ class _Session:
             h.setdefault("content-type", "application/json")
         try:
             status, got, text = self._exchange(method, full, content, h)
+            for secret in self._secrets:  # a server that echoes the request: never reported
+                text = text.replace(secret, "[credential]")
+                got = {k: v.replace(secret, "[credential]") for k, v in got.items()}
             answer = Answer(
                 label, method, full, bool(auth and self.auth), status, got, text, who=who
             )
