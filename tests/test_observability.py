@@ -490,3 +490,16 @@ def test_identity_label_is_capped_against_label_flooding():
     assert len(series) == MAX_IDENTITIES + 1
     assert 'identity="other",model="calc",code="200"} 50' in text
     assert 'identity="jwt:issuer:user-0",model="calc",code="200"} 2' in text
+
+
+def test_infinite_and_nan_scores_stay_valid_exposition():
+    from mltrust.serve._metrics import Metrics
+
+    m = Metrics()
+    m.score("calc", "knn", 1.0, 0.0)  # a zero threshold: infinitely above
+    m.score("calc", "knn", float("nan"), 2.0)
+    text = m.render({"calc": True})
+    assert 'mltrust_detector_score_ratio_sum{model="calc",detector="knn"} +Inf' in text
+    assert 'mltrust_detector_score_ratio_bucket{model="calc",detector="knn",le="8.0"} 0' in text
+    assert 'mltrust_detector_score_ratio_bucket{model="calc",detector="knn",le="+Inf"} 2' in text
+    assert "nan" not in text.lower().replace("# help", "")

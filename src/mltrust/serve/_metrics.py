@@ -108,7 +108,7 @@ class _Exposition:
                 le = "+Inf" if bound == float("inf") else repr(bound)
                 out.append(f"{name}_bucket{self._labels((*names, 'le'), (*key, le))} {cumulative}")
             base = self._labels(names, key)
-            out.append(f"{name}_sum{base} {h.sums[key]!r}")
+            out.append(f"{name}_sum{base} {_num(h.sums[key])}")
             out.append(f"{name}_count{base} {cumulative}")
 
     def _audit(self, out: list[str], audit: Any) -> None:
@@ -245,6 +245,8 @@ class Metrics(_Exposition):
             self.scored[key] = self.scored.get(key, 0) + 1
             self.thresholds[key] = threshold
             ratio = score / threshold if threshold > 0 else (0.0 if score <= 0 else float("inf"))
+            if ratio != ratio:  # NaN: a score that cannot be compared counts as above
+                ratio = float("inf")
             self._ratio.observe(key, ratio)
 
     def render(self, models_ready: dict[str, bool], audit: Any = None) -> str:
