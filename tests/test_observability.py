@@ -503,3 +503,15 @@ def test_infinite_and_nan_scores_stay_valid_exposition():
     assert 'mltrust_detector_score_ratio_bucket{model="calc",detector="knn",le="8.0"} 0' in text
     assert 'mltrust_detector_score_ratio_bucket{model="calc",detector="knn",le="+Inf"} 2' in text
     assert "nan" not in text.lower().replace("# help", "")
+
+
+def test_live_expositions_pass_promtool_check_metrics(serve_metrics, vault_metrics):
+    for text in (serve_metrics, vault_metrics):
+        result = subprocess.run(
+            [_promtool(), "check", "metrics"],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
