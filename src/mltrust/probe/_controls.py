@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import random
 import re
 import secrets
 import socket
@@ -34,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from mltrust.errors import ConfigError
 
@@ -260,7 +260,7 @@ class _Context:
     server_metadata: Answer | None = None
     retry_after: Answer | None = None
 
-    def valid_body(self, rng: np.random.Generator | None = None) -> dict[str, Any]:
+    def valid_body(self, rng: random.Random | None = None) -> dict[str, Any]:
         """A well-formed request for the model (random values when ``rng`` is given)."""
         specs = self.inputs or [{"name": "input-0", "datatype": "FP32", "shape": [-1, 4]}]
         out = []
@@ -280,11 +280,9 @@ class _Context:
             elif dtype == "BOOL":
                 data = [False] * size
             elif dtype.startswith(("INT", "UINT")):
-                data = (
-                    rng.integers(0, 5, size) if rng is not None else np.zeros(size, int)
-                ).tolist()
+                data = [rng.randrange(5) if rng is not None else 0 for _ in range(size)]
             else:
-                data = (rng.random(size) if rng is not None else np.full(size, 0.5)).tolist()
+                data = [rng.random() if rng is not None else 0.5 for _ in range(size)]
             out.append(
                 {
                     "name": str(spec.get("name", "input-0"))[:256],
@@ -697,7 +695,7 @@ def _extraction(ctx: _Context) -> Outcome:
         return Outcome("skip", why)
     s = ctx.session
     waited = s.wait_retry_after(ctx.retry_after) if ctx.retry_after is not None else 0.0
-    rng = np.random.default_rng(int.from_bytes(secrets.token_bytes(4), "big"))
+    rng = random.Random(secrets.randbits(64))  # noqa: S311 - probe inputs, not secrets
     answers, limited = _burst(
         ctx, "distinct query", s.opts.extraction_queries, lambda _: ctx.valid_body(rng)
     )
