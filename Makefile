@@ -25,12 +25,14 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-# The services some tests talk to (PostgreSQL, Redis) are started first when not running.
+# The services some tests talk to (PostgreSQL, Redis) are started first when not running, and
+# the tools some tests run that PyPI does not have (promtool) installed (scripts/ensure_tools.sh).
 # Tests run without network: in a fresh network namespace (only loopback) when the kernel
 # allows it, and always behind the socket guard in tests/conftest.py. Tests marked `services`
 # talk to the host's PostgreSQL/Redis on 127.0.0.1, which a fresh namespace cannot reach, so they
 # run in a first pass behind the socket guard alone (exit 5, "no tests", is not a failure).
 unit: $(BIN)/.installed
+	bash scripts/ensure_tools.sh
 	bash scripts/services.sh
 	$(BIN)/python -m pytest -q -m services -p no:cacheprovider || test $$? -eq 5
 	bash scripts/no-network.sh $(BIN)/python -m pytest -q -m "not services"

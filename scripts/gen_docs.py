@@ -194,7 +194,9 @@ def main() -> None:
             "what is not (git-tracked files always; pruned tool folders and proven virtual "
             "environments, which fail `analysis-complete` unless git says they are untracked; "
             "Python scripts found by their shebang; links named like code analysed as their "
-            "target): [policy](../policy.md#what-check-reads-and-what-it-does-not).",
+            "target): [policy](../policy.md#what-check-reads-and-what-it-does-not). "
+            "With `--target URL` instead of a path, `check` probes a live inference endpoint: "
+            "see [compliance probes](../probes.md).",
             checks,
         )
         page(

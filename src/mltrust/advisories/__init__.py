@@ -14,6 +14,7 @@ from mltrust.advisories._db import (
     AdvisoryDB,
     ImportStats,
     Match,
+    data_time,
     default_db_path,
     download,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ImportStats",
     "Match",
     "cvss3_base_score",
+    "data_time",
     "default_db_path",
     "download",
     "is_affected",

@@ -46,7 +46,15 @@ from mltrust.advisories._versions import (
 from mltrust.advisories._yaml import load_untrusted_yaml
 from mltrust.errors import ConfigError, InputError
 
-__all__ = ["Advisory", "AdvisoryDB", "ImportStats", "Match", "default_db_path", "download"]
+__all__ = [
+    "Advisory",
+    "AdvisoryDB",
+    "ImportStats",
+    "Match",
+    "data_time",
+    "default_db_path",
+    "download",
+]
 
 log = logging.getLogger("mltrust.advisories")
 
@@ -88,6 +96,21 @@ def default_db_path() -> Path:
         return Path(env)
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "mltrust" / "advisories.db"
+
+
+def data_time(info: Mapping[str, Any]) -> _dt.datetime | None:
+    """How recent the data of a database is (its :meth:`AdvisoryDB.info`): when its newest
+    advisory was modified, else when it was imported; None when neither is known."""
+    for key in ("data_as_of", "imported_at"):
+        text = str(info.get(key, "") or "")
+        if not text:
+            continue
+        try:
+            when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        return when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,8 @@
-"""``mltrust check PATH``: collect evidence, store it, evaluate a profile, print a verdict."""
+"""``mltrust check PATH``: collect evidence, store it, evaluate a profile, print a verdict.
+
+``mltrust check --target URL``: probe a live inference endpoint instead (:mod:`mltrust.probe`);
+same verdict, report formats and exit codes.
+"""
 
 from __future__ import annotations
 
@@ -172,8 +176,50 @@ def run_check(
     return report, ctx
 
 
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ConfigError(f"--target-header takes 'Name: value', not {text[:40]!r}")
+    return name.strip(), value.strip()
+
+
+def run_target_check(
+    target: str,
+    *,
+    controls: tuple[str, ...] = (),
+    headers: tuple[str, ...] = (),
+    token: str | None = None,
+    model: str | None = None,
+    insecure_tls: bool = False,
+    cacert: Path | None = None,
+    burst: int = 50,
+    extraction_queries: int = 200,
+    timeout_s: float = 10.0,
+) -> Any:
+    """Probe ``target`` (see :mod:`mltrust.probe`); returns the :class:`CheckReport`."""
+    from mltrust import __version__
+    from mltrust.probe import ProbeOptions, probe_report
+
+    pairs = [_header(h) for h in headers]
+    if token is not None:
+        pairs.append(("Authorization", f"Bearer {token}"))
+    ids = tuple(c.strip() for item in controls for c in item.split(",") if c.strip())
+    opts = ProbeOptions(
+        target=target,
+        headers=tuple(pairs),
+        model=model,
+        controls=ids,
+        insecure_tls=insecure_tls,
+        cacert=cacert,
+        burst=burst,
+        extraction_queries=extraction_queries,
+        timeout_s=timeout_s,
+    )
+    return probe_report(opts, tool_version=__version__)
+
+
 @click.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "-p",
     "--profile",
@@ -267,8 +313,70 @@ def run_check(
     help="Whether the project's `# mltrust: ignore[RULE] reason` comments suppress its code "
     "findings [default: the profile's code.inline_suppressions, off unless it opts in].",
 )
+@click.option(
+    "--target",
+    metavar="URL",
+    default=None,
+    help="Probe a live inference endpoint (Open Inference Protocol v2) instead of PATH: "
+    "authentication, management endpoints, TLS, rate limits, input validation, leaks "
+    "(docs/probes.md).",
+)
+@click.option(
+    "--controls",
+    multiple=True,
+    metavar="ID[,ID...]",
+    help="With --target: only these probe controls (repeatable) [default: all].",
+)
+@click.option(
+    "--target-header",
+    "target_headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="With --target: a header that authenticates the probes (repeatable; never reported).",
+)
+@click.option(
+    "--token",
+    envvar="MLTRUST_TARGET_TOKEN",
+    default=None,
+    help="With --target: bearer token for the probes [env: MLTRUST_TARGET_TOKEN].",
+)
+@click.option("--model", default=None, help="With --target: the model to probe.")
+@click.option(
+    "--insecure-tls",
+    is_flag=True,
+    help="With --target: probe even when the certificate does not verify (the tls control "
+    "still fails).",
+)
+@click.option(
+    "--cacert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --target: CA bundle that verifies the endpoint's certificate.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(min=2, max=10000),
+    default=50,
+    show_default=True,
+    help="With --target: identical requests in the rate-limit burst.",
+)
+@click.option(
+    "--extraction-queries",
+    type=click.IntRange(min=2, max=100000),
+    default=200,
+    show_default=True,
+    help="With --target: distinct queries in the extraction burst.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1, max=600),
+    default=10.0,
+    show_default=True,
+    help="With --target: seconds to wait for each answer.",
+)
 def check(
-    path: Path,
+    path: Path | None,
     profile: str,
     waivers: Path | None,
     keys: tuple[Path, ...],
@@ -284,15 +392,62 @@ def check(
     jobs: int,
     store_path: Path | None,
     inline_suppressions: bool | None,
+    target: str | None,
+    controls: tuple[str, ...],
+    target_headers: tuple[str, ...],
+    token: str | None,
+    model: str | None,
+    insecure_tls: bool,
+    cacert: Path | None,
+    burst: int,
+    extraction_queries: int,
+    timeout_s: float,
 ) -> int:
     """Gate a model or project on evidence: scan, signature, ML-BOM, dependencies, code,
     licenses and image vulnerabilities, evaluated against a policy profile.
 
+    With --target URL instead of PATH: probe a live inference endpoint (docs/probes.md).
+
     Exit 0 when the verdict is pass, 1 when a control fails, 2 on error (a control that
-    cannot be evaluated, a collector failure, bad options).
+    cannot be evaluated, a collector failure, bad options, an unreachable target).
     """
     from mltrust.report import CheckFormat, render_check, write_output
 
+    color = output is None and stdout_is_terminal()
+    if target is not None:
+        if path is not None:
+            raise ConfigError("give PATH or --target URL, not both")
+        probe = run_target_check(
+            target,
+            controls=controls,
+            headers=target_headers,
+            token=token,
+            model=model,
+            insecure_tls=insecure_tls,
+            cacert=cacert,
+            burst=burst,
+            extraction_queries=extraction_queries,
+            timeout_s=timeout_s,
+        )
+        write_output(render_check(probe, CheckFormat(fmt), color=color), output)
+        probe_exit: int = probe.verdict.exit_code
+        return probe_exit
+    if path is None:
+        raise ConfigError("give PATH (a model or project) or --target URL")
+    given = [
+        name
+        for name, value in (
+            ("--controls", controls),
+            ("--target-header", target_headers),
+            ("--token", token),
+            ("--model", model),
+            ("--insecure-tls", insecure_tls),
+            ("--cacert", cacert),
+        )
+        if value
+    ]
+    if given:
+        raise ConfigError(f"{', '.join(given)} only go with --target URL")
     status = None
     if stderr_is_terminal():
         from rich.console import Console
@@ -323,7 +478,6 @@ def check(
         if bom is None:
             raise ConfigError("no ML-BOM was produced (see the ml-bom-present control)")
         write_output(json.dumps(bom, indent=2) + "\n", bom_output)
-    color = output is None and stdout_is_terminal()
     write_output(render_check(report, CheckFormat(fmt), color=color), output)
     exit_code: int = report.verdict.exit_code
     return exit_code

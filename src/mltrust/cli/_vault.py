@@ -174,6 +174,11 @@ def _bind(host: str, port: int) -> socket.socket:
 )
 @click.option("--jwt-issuer", default=None, help="Required JWT 'iss'.")
 @click.option("--jwt-audience", default=None, help="Required JWT 'aud'.")
+@click.option(
+    "--metrics-public",
+    is_flag=True,
+    help="Serve GET /sys/metrics without authentication [default: an admin token on '*'].",
+)
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None)
 def serve(
@@ -191,6 +196,7 @@ def serve(
     jwks: Path | None,
     jwt_issuer: str | None,
     jwt_audience: str | None,
+    metrics_public: bool,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
 ) -> int:
@@ -228,7 +234,7 @@ def serve(
         TokenStore(storage),
         audit,
         jwt=jwt,
-        config=VaultAppConfig(auth_failure_rps=auth_failure_rps),
+        config=VaultAppConfig(auth_failure_rps=auth_failure_rps, metrics_public=metrics_public),
     )
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mltrust.advisories import AdvisoryDB, default_db_path, parse_version
+from mltrust.advisories import AdvisoryDB, data_time, default_db_path, parse_version
 from mltrust.errors import ConfigError
 from mltrust.evidence import _rules
 from mltrust.evidence._depsources import (
@@ -60,7 +60,7 @@ def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> 
     out["advisories"] = int(info.get("advisories", 0))
     out["imported_at"] = str(info.get("imported_at", ""))
     out["data_as_of"] = str(info.get("data_as_of", ""))
-    when = _parse_time(out["data_as_of"]) or _parse_time(out["imported_at"])
+    when = data_time(out)
     if when is not None:
         age = (_dt.datetime.now(_dt.UTC) - when).total_seconds() / 86400
         out["age_days"] = round(max(age, 0.0), 2)
@@ -72,16 +72,6 @@ def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> 
             f"advisory data is {out['age_days']:.0f} days old (older than {max_age_days:g})"
         )
     return out
-
-
-def _parse_time(text: str) -> _dt.datetime | None:
-    if not text:
-        return None
-    try:
-        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
 
 
 def _severity_of(text: str) -> Severity:

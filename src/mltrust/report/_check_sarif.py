@@ -24,10 +24,13 @@ def _uri(base: str, rel: str) -> str:
     A relative ``base`` (``models/iris``) is kept as a prefix so that URIs are relative to
     the folder the check ran in (the repository root in CI). An absolute ``base`` is made
     relative to the current folder when it lies inside it, else dropped: SARIF consumers
-    such as GitHub code scanning need repository-relative URIs, never machine paths.
+    such as GitHub code scanning need repository-relative URIs, never machine paths. A URL
+    ``base`` (``check --target``: a live endpoint) is the URI itself.
     """
     import os
 
+    if "://" in base:
+        return base if rel in ("", ".") else base.rstrip("/") + "/" + rel.lstrip("/")
     path = rel.replace("\\", "/")
     prefix = base.replace("\\", "/")
     if os.path.isabs(base):
@@ -47,7 +50,8 @@ def _control_rule(r: ControlResult) -> dict[str, Any]:
     for framework, ids in c.tags.items():
         tags.extend(f"external/{framework}/{i}" for i in ids)
     help_text = c.title + (f"\n\nRemediation: {c.remediation}" if c.remediation else "")
-    help_text += f"\n\nCheck (CEL): {c.check_source}"
+    kind = "CEL" if c.check is not None else "probe"
+    help_text += f"\n\nCheck ({kind}): {c.check_source}"
     return {
         "id": c.id,
         "name": c.id,

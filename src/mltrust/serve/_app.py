@@ -267,7 +267,8 @@ class MltrustServer:
         return "unknown"
 
     def _metrics_text(self) -> bytes:
-        return self.metrics.render({n: m.ready for n, m in self.models.items()}).encode()
+        ready = {n: m.ready for n, m in self.models.items()}
+        return self.metrics.render(ready, audit=self.audit).encode()
 
     async def _audited(
         self, scope: Scope, receive: Receive, send: Send, path: str, method: str
@@ -317,6 +318,7 @@ class MltrustServer:
             status,
             elapsed,
             reason.split(":")[0] if reason and status >= 400 else None,
+            identity=entry.get("identity"),
         )
         await self._send(send, status, body, extra_headers)
 
@@ -770,6 +772,7 @@ class MltrustServer:
                 continue
             top = float(np.max(s))
             scores[det.name] = round(top, 6)
+            self.metrics.score(model.name, det.name, top, float(det.threshold))
             if top > det.threshold:
                 self.metrics.alert(model.name, det.name)
                 if det.mode == "block":

@@ -416,12 +416,20 @@ class AuditLog:
         self._head: tuple[int, str] | None = None
         self._commits = 0
         self.failed: BaseException | None = None
+        #: health counters for ``/metrics`` (written by the writer thread only)
+        self.appended = 0
+        self.append_failures = 0
+        #: commits refused because the chain no longer extends its anchor (tampering)
+        self.verify_failures = 0
+        #: when the chain was last proven to extend its anchor (start, then every commit)
+        self.verified_at = 0.0
         self._closed = False
         try:
             self._startup_check()
         except BaseException:
             self._db.close()
             raise
+        self.verified_at = time.time()
         self._thread = threading.Thread(target=self._run, name="mltrust-audit", daemon=True)
         self._thread.start()
 
@@ -455,6 +463,16 @@ class AuditLog:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
         self._db.close()
+
+    @property
+    def chain_ok(self) -> bool:
+        """False once a commit found the chain no longer extends its signed anchor."""
+        return not isinstance(self.failed, AuditTampered)
+
+    @property
+    def head_seq(self) -> int:
+        """Sequence number of the newest entry this process committed (0: none yet)."""
+        return self._head[0] if self._head is not None else 0
 
     # -- anchor --------------------------------------------------------------------------------
     def _startup_check(self) -> None:
@@ -627,8 +645,13 @@ class AuditLog:
                 # the anchor covers the commit before anyone is answered
                 self._write_anchor(*self._head)
             self.failed = None
+            self.appended += len(batch)
+            self.verified_at = time.time()
         except BaseException as exc:  # noqa: BLE001 - reported to every waiting caller
             self.failed = exc
+            self.append_failures += 1
+            if isinstance(exc, AuditTampered):
+                self.verify_failures += 1
             for _, done in batch:
                 done(None, exc)
             return

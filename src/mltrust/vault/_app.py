@@ -43,6 +43,7 @@ from mltrust import __version__
 from mltrust.errors import ConfigError, InputError, VerificationError
 from mltrust.serve._audit import AuditLog
 from mltrust.serve._auth import AuthError, Identity, JwtVerifier
+from mltrust.serve._metrics import VaultMetrics
 from mltrust.serve._ratelimit import TokenBuckets
 from mltrust.vault._openapi import openapi_document
 from mltrust.vault._service import Environment, NotFound, Sealed, VarConflict, Vault
@@ -61,6 +62,8 @@ class VaultAppConfig:
     max_body_bytes: int = 1024 * 1024
     #: Failed authentications per second per client address before 429 (burst: twice that).
     auth_failure_rps: float = 5.0
+    #: Serve ``GET /sys/metrics`` without authentication (else: an admin token on ``*``).
+    metrics_public: bool = False
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -106,6 +109,12 @@ class _Call:
 
 
 Handler = Callable[[_Call], tuple[int, Any]]
+
+_METRICS_TYPE = "text/plain; version=0.0.4"
+
+
+class _Text(str):
+    """A handler result sent as Prometheus text, not JSON."""
 
 
 def _dumps(doc: Any) -> bytes:
@@ -199,6 +208,7 @@ class VaultApp:
         self.config = config or VaultAppConfig()
         self.jwt = jwt
         self.buckets = TokenBuckets(evict_debt=True)  # per address: unauthenticated
+        self.metrics = VaultMetrics()
         self._unseal_lock = asyncio.Lock()
         self.openapi = _dumps(openapi_document())
         ops: dict[str, dict[str, tuple[str | None, Handler]]] = {
@@ -227,6 +237,7 @@ class VaultApp:
                 "POST": ("admin", self._var_destroy),
             },
             "/sys/seal": {"POST": (None, self._seal)},
+            "/sys/metrics": {"GET": (None, self._metrics)},
         }
         routes = [
             Route("/openapi.json", _only("GET", self._openapi), methods=_METHODS),
@@ -307,6 +318,8 @@ class VaultApp:
     async def _handle(
         self, request: Request, template: str, table: dict[str, tuple[str | None, Handler]]
     ) -> Response:
+        if template == "/sys/metrics" and self.config.metrics_public and request.method == "GET":
+            return Response(self._metrics_text(), media_type=_METRICS_TYPE)
         started = time.perf_counter()
         request_id = secrets.token_hex(8)
         entry: dict[str, Any] = {
@@ -329,7 +342,7 @@ class VaultApp:
             if op is None:
                 headers["allow"] = ", ".join(table)
                 raise _Reject(405, "method not allowed")
-            if self.vault.sealed and template != "/sys/seal":
+            if self.vault.sealed and template not in ("/sys/seal", "/sys/metrics"):
                 raise _Reject(503, "sealed")
             body = await self._body(request)
             role, handler = op
@@ -364,12 +377,22 @@ class VaultApp:
         entry["decision"] = "allow" if status < 400 else "deny"
         if reason is not None:
             entry["reason"] = reason[:300]
-        entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        elapsed = time.perf_counter() - started
+        entry["latency_ms"] = round(elapsed * 1000, 3)
         try:
             await self.audit.append(entry)
         except Exception as exc:  # noqa: BLE001 - fail closed: no durable audit, no answer
             log.error("audit append failed", extra={"fields": {"exc": type(exc).__name__}})
             status, doc = 503, {"error": _ERRORS[503]}
+        self.metrics.observe(
+            template,
+            request.method if request.method in _METHODS else "other",
+            status,
+            elapsed,
+            reason.split(":")[0] if reason and status >= 400 else None,
+        )
+        if isinstance(doc, _Text):
+            return Response(str(doc), status_code=status, media_type=_METRICS_TYPE, headers=headers)
         return Response(
             _dumps(doc), status_code=status, media_type="application/json", headers=headers
         )
@@ -484,6 +507,15 @@ class VaultApp:
         )
 
     # -- operations (worker threads) -----------------------------------------------------------
+    def _metrics_text(self) -> str:
+        return self.metrics.render(sealed=self.vault.sealed, audit=self.audit)
+
+    def _metrics(self, call: _Call) -> tuple[int, Any]:
+        """Prometheus metrics: an admin role on every environment (``*``)."""
+        if not permits(_who(call), None, "admin"):
+            raise _Reject(403, "forbidden: metrics need admin on *")
+        return 200, _Text(self._metrics_text())
+
     def _seal(self, call: _Call) -> tuple[int, Any]:
         if call.identity is None or not permits(call.identity, None, "admin"):
             raise _Reject(403, "forbidden: sealing needs admin on *")

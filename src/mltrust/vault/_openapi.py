@@ -421,6 +421,16 @@ def openapi_document() -> dict[str, Any]:
                 _json("Sealed.", _ref("SealState")),
             ),
         },
+        "/sys/metrics": {
+            "get": _op(
+                "metrics",
+                "Prometheus text exposition (admin on *, or --metrics-public)",
+                {
+                    "description": "Metrics.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+            ),
+        },
         "/sys/unseal": {
             "post": {
                 **_op(
