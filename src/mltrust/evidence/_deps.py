@@ -16,6 +16,7 @@ from mltrust.evidence._depsources import (
     Dependency,
     Drift,
     Problem,
+    Unverifiable,
     dependency_kind,
     environment_dependencies,
     read_dependency_file,
@@ -29,6 +30,8 @@ log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/dependencies/v1"
 _SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
+#: Advisory severities that fail ``no-vulnerable-dependencies`` (unscored ones count as high).
+_BLOCKING = frozenset({"critical", "high", "unknown"})
 
 
 def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
@@ -107,6 +110,7 @@ class DependencyCollector(Collector):
             "drifting": [],
             "outdated": [],
             "unpinned_vulnerable": [],
+            "unverifiable": [],
             "problems": [],
             "errors": [],
             "not_evaluated": [],
@@ -121,14 +125,16 @@ class DependencyCollector(Collector):
         deps: list[Dependency] = []
         direct_unpinned: list[Dependency] = []
         problems: list[Problem] = []
+        unverifiable: list[Unverifiable] = []
         locked_folders = {
             str(Path(rel).parent)
             for rel, _ in files
-            if dependency_kind(rel) in ("lock", "pipfile-lock")
+            if dependency_kind(rel) in ("lock", "pipfile-lock", "pylock", "requirements-lock")
         }
         for rel, path in files:
             parsed = read_dependency_file(path, rel, root=ctx.root)
             problems.extend(parsed.problems)
+            unverifiable.extend(parsed.unverifiable)
             deps.extend(d for d in parsed.deps if d.pinned)
             if parsed.lock:
                 continue
@@ -192,6 +198,28 @@ class DependencyCollector(Collector):
             }
             for p in problems
         ]
+        section["unverifiable"] = [
+            {
+                "source": u.source,
+                "line": u.line,
+                "requirement": u.requirement,
+                "reason": u.reason,
+                "rule_id": _rules.DEP_UNVERIFIABLE.id,
+                "fingerprint": fingerprint(
+                    _rules.DEP_UNVERIFIABLE.id, u.source, u.line, key=u.requirement
+                ),
+            }
+            for u in unverifiable
+        ]
+        for u in unverifiable:
+            findings.append(
+                Finding.of(
+                    _rules.DEP_UNVERIFIABLE,
+                    f"{u.requirement}: {u.reason}",
+                    Location(u.source, detail=f"line {u.line}" if u.line else None),
+                    extra={"line": str(u.line)},
+                )
+            )
         for d in direct_unpinned:
             findings.append(
                 Finding.of(
@@ -241,7 +269,43 @@ class DependencyCollector(Collector):
         )
 
     @staticmethod
+    def _range_verdict(db: AdvisoryDB, d: Dependency) -> tuple[str, str, set[str]]:
+        """``(reason, newest allowed known version, ids of the blocking advisories that
+        affect it)`` for a range requirement; reason is ``every-allowed-version-affected``,
+        ``newest-allowed-version-affected`` (both fail the vulnerability control) or
+        ``fixed-version-allowed`` (a warning: the resolver can pick a fixed release).
+
+        Only versions some advisory names are considered (the database does not know the
+        others); the newest is chosen as pip would (pre-releases only when the specifier
+        asks for them or nothing else matches)."""
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            spec = SpecifierSet(d.specifier)
+        except InvalidSpecifier:
+            return "fixed-version-allowed", "", set()
+        allowed = list(spec.filter(db.known_versions(d.name)))
+        if not allowed:
+            return "fixed-version-allowed", "", set()
+
+        def blocking(version: str) -> set[str]:
+            return {
+                m.advisory.id
+                for m in db.matches(d.name, version)
+                if m.advisory.severity in _BLOCKING or m.advisory.severity not in _SEVERITIES
+            }
+
+        newest = allowed[-1]
+        ids = blocking(newest)
+        if not ids:
+            return "fixed-version-allowed", newest, set()
+        if all(blocking(v) for v in allowed[:-1]):
+            return "every-allowed-version-affected", newest, ids
+        return "newest-allowed-version-affected", newest, ids
+
+    @classmethod
     def _ranges(
+        cls,
         db: AdvisoryDB,
         unpinned: list[Dependency],
         section: dict[str, Any],
@@ -249,11 +313,25 @@ class DependencyCollector(Collector):
     ) -> None:
         rows: list[dict[str, Any]] = []
         for d in unpinned:
-            if "://" in d.name or d.name.startswith((".", "/")):
+            affected = db.allowed_affected(d.name, d.specifier)
+            if not affected:
                 continue
-            for adv, versions in db.allowed_affected(d.name, d.specifier):
+            reason, newest, blocking_ids = cls._range_verdict(db, d)
+            for adv, versions in affected:
                 shown = ", ".join(versions[-5:]) + (" ..." if len(versions) > 5 else "")
                 fixed = ", ".join(adv.fixed) or "none known"
+                blocks = adv.id in blocking_ids
+                verdict = (
+                    (
+                        "every allowed version known to the advisory database is affected"
+                        if reason == "every-allowed-version-affected"
+                        else f"the newest allowed version, {newest}, is affected"
+                    )
+                    if blocks
+                    else "a fixed version is allowed"
+                    if reason == "fixed-version-allowed"
+                    else f"{newest} is affected by another advisory"
+                )
                 rows.append(
                     {
                         "package": d.name,
@@ -261,9 +339,14 @@ class DependencyCollector(Collector):
                         "source": d.source,
                         "line": d.line,
                         "id": adv.id,
+                        "aliases": list(adv.aliases),
                         "severity": adv.severity,
                         "versions": versions,
                         "fixed": list(adv.fixed),
+                        "blocking": blocks,
+                        "reason": reason if blocks else "fixed-version-allowed",
+                        "newest_allowed": newest,
+                        "verdict": verdict,
                         "rule_id": _rules.DEP_RANGE_VULNERABLE.id,
                         "fingerprint": fingerprint(
                             _rules.DEP_RANGE_VULNERABLE.id,
@@ -277,8 +360,9 @@ class DependencyCollector(Collector):
                     Finding.of(
                         _rules.DEP_RANGE_VULNERABLE,
                         f"{d.name}{d.specifier or ' (any version)'} allows {shown}, affected by "
-                        f"{adv.id} (severity {adv.severity}; fixed in {fixed})",
+                        f"{adv.id} (severity {adv.severity}; fixed in {fixed}); {verdict}",
                         Location(d.source, detail=f"line {d.line}" if d.line else None),
+                        severity=_severity_of(adv.severity) if blocks else None,
                         extra={"line": str(d.line), "advisory": adv.id, "package": d.name},
                     )
                 )

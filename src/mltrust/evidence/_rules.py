@@ -200,6 +200,17 @@ DEP_RANGE_VULNERABLE = define_rule(
     remediation="Raise the lower bound above the fixed version, or pin a fixed version.",
 )
 
+DEP_UNVERIFIABLE = define_rule(
+    "MLT-DEP-008",
+    "dependency-not-verifiable",
+    "A requirement installs from a VCS, a URL, an archive, a path outside the project or a "
+    "shell variable: no released version to match against advisories, so it was not checked.",
+    Severity.MEDIUM,
+    cwe=1357,
+    remediation="Depend on a released version from the package index, or review the source "
+    "and waive this one finding.",
+)
+
 # -- licenses --------------------------------------------------------------------------------
 LIC_UNKNOWN = define_rule(
     "MLT-LIC-001",

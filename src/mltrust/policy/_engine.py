@@ -25,6 +25,7 @@ _FINDING_LISTS = (
     ("deps", "vulnerabilities"),
     ("deps", "unpinned_vulnerable"),
     ("deps", "unpinned"),
+    ("deps", "unverifiable"),
     ("deps", "problems"),
 )
 
