@@ -260,14 +260,16 @@ setup(name="x", install_requires=REQUIRED)
     [
         (
             {
-                "setup.py": 'from setuptools import setup\nsetup(\n  install_requires=["evilpkg==1.5"],\n)\n'
+                "setup.py": "from setuptools import setup\nsetup(\n"
+                '  install_requires=["evilpkg==1.5"],\n)\n'
             },
             "setup.py",
             3,
         ),
         (
             {
-                "setup.py": 'import setuptools\nsetuptools.setup(extras_require={"x": [\n"evilpkg==1.5"]})\n'
+                "setup.py": 'import setuptools\nsetuptools.setup(extras_require={"x": [\n'
+                '"evilpkg==1.5"]})\n'
             },
             "setup.py",
             3,
@@ -284,14 +286,16 @@ setup(name="x", install_requires=REQUIRED)
         ),
         (
             {
-                "pylock.toml": 'lock-version = "1.0"\n[[packages]]\nname = "evilpkg"\nversion = "1.5"\n'
+                "pylock.toml": 'lock-version = "1.0"\n[[packages]]\n'
+                'name = "evilpkg"\nversion = "1.5"\n'
             },
             "pylock.toml",
             3,
         ),
         (
             {
-                "pylock.dev.toml": 'lock-version = "1.0"\n\n[[packages]]\nname = "evilpkg"\nversion = "1.5"\n'
+                "pylock.dev.toml": 'lock-version = "1.0"\n\n[[packages]]\n'
+                'name = "evilpkg"\nversion = "1.5"\n'
             },
             "pylock.dev.toml",
             4,
@@ -320,7 +324,8 @@ setup(name="x", install_requires=REQUIRED)
         ({"requirements-dev.lock": "evilpkg==1.5\n"}, "requirements-dev.lock", 1),
         (
             {
-                "Dockerfile": "FROM python:3.12\nRUN pip install --no-cache-dir flask==3.0.0 \\\n    evilpkg==1.5\n"
+                "Dockerfile": "FROM python:3.12\nRUN pip install --no-cache-dir flask==3.0.0 \\\n"
+                "    evilpkg==1.5\n"
             },
             "Dockerfile",
             2,
@@ -328,6 +333,7 @@ setup(name="x", install_requires=REQUIRED)
         (
             {
                 "Dockerfile.prod": "FROM python:3.12\nRUN apt-get update && python -m pip install -U 'evilpkg==1.5'\n"
+                ""
             },
             "Dockerfile.prod",
             2,
@@ -339,7 +345,8 @@ setup(name="x", install_requires=REQUIRED)
         ),
         (
             {
-                "Dockerfile": "FROM x\nCOPY deps.pip /tmp/\nRUN set -e; \\\n  pip install -r /tmp/deps.pip\n",
+                "Dockerfile": "FROM x\nCOPY deps.pip /tmp/\nRUN set -e; \\\n"
+                "  pip install -r /tmp/deps.pip\n",
                 "deps.pip": "evilpkg==1.5\n",
             },
             "deps.pip",
