@@ -332,8 +332,8 @@ setup(name="x", install_requires=REQUIRED)
         ),
         (
             {
-                "Dockerfile.prod": "FROM python:3.12\nRUN apt-get update && python -m pip install -U 'evilpkg==1.5'\n"
-                ""
+                "Dockerfile.prod": "FROM python:3.12\nRUN apt-get update && "
+                "python -m pip install -U 'evilpkg==1.5'\n"
             },
             "Dockerfile.prod",
             2,
