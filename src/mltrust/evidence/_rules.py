@@ -139,6 +139,16 @@ CODE_SUPPRESSION_INVALID = define_rule(
     "the finding (or the line above it).",
 )
 
+CODE_NOT_SEARCHED = define_rule(
+    "MLT-CODE-016",
+    "secrets-not-searched",
+    "A file (or the part of it past the search cap) was not searched for secrets: it could "
+    "not be read, or it is larger than the bytes the secret search covers.",
+    Severity.MEDIUM,
+    remediation="Keep large data out of the source tree, or review the file and waive this one "
+    "finding (rule and path).",
+)
+
 # -- dependencies ----------------------------------------------------------------------------
 DEP_VULNERABLE = define_rule(
     "MLT-DEP-001",

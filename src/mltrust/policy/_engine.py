@@ -86,6 +86,11 @@ def apply_finding_waivers(
             for r in code["findings"]
             if isinstance(r, Mapping) and r.get("kind") == "not-analysed"
         ]
+        code["secrets_not_searched"] = [
+            r
+            for r in code["findings"]
+            if isinstance(r, Mapping) and r.get("kind") == "not-searched"
+        ]
     deps = out.get("deps")
     if isinstance(deps, dict) and isinstance(deps.get("problems"), list):
         from collections import Counter
