@@ -186,9 +186,13 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
         except (TypeError, ValueError, RecursionError):
             return ""
 
-    def decoded(mime: str, value: Any) -> str:
+    def decoded(mime: str, value: Any, *, attachment: bool = False) -> str:
+        """Output data as it is; attachments and non-text outputs (images) also decoded
+        from base64 (attachments are base64 whatever their type)."""
         text = text_of(value)
-        if mime.startswith("text/") or mime.endswith(("json", "javascript", "xml")):
+        if not attachment and (
+            mime.startswith("text/") or mime.endswith(("json", "javascript", "xml"))
+        ):
             return text
         try:
             data = base64.b64decode("".join(text.split()), validate=True)
@@ -205,7 +209,7 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
         attachments = cell.get("attachments")
         for bundle in attachments.values() if isinstance(attachments, dict) else []:
             for mime, value in bundle.items() if isinstance(bundle, dict) else []:
-                out.append((index, decoded(str(mime), value)))
+                out.append((index, decoded(str(mime), value, attachment=True)))
         outputs = cell.get("outputs")
         for output in outputs if isinstance(outputs, list) else []:
             if not isinstance(output, dict):

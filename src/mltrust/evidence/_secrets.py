@@ -59,18 +59,19 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _URL_PASSWORD = re.compile(
     r"\b[a-z][a-z0-9+.-]{1,20}://[^/\s:@'\"]{1,64}:([^/\s:@'\"]{6,128})@[\w.-]+"
 )
-#: A quoted literal assigned to a name (code, YAML, JSON, TOML).
+#: A quoted literal assigned to a name (code, YAML, JSON, TOML). Names are bounded (here and
+#: in :data:`_ASSIGN`) so that a long run of word characters costs linear time, not quadratic.
 _QUOTED = re.compile(
     r"""(?x)
-    ([A-Za-z_][\w.-]*)["']?\s*(?::|=|:=|=>)\s*(?:[bfru]{0,2})(["'])([^"'\s]{8,128})\2"""
+    ([A-Za-z_][\w.-]{0,127})["']?\s*(?::|=|:=|=>)\s*(?:[bfru]{0,2})(["'])([^"'\s]{8,128})\2"""
 )
 #: ``NAME=value`` in an env file or an ``export`` line.
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*([^\s#'\"]{8,128})\s*$")
 _PASSWORD_WORDS = frozenset({"password", "passwd", "pwd", "passphrase", "secret"})
 _ASSIGN = re.compile(
     r"""(?ix)
-    ([\w.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|private[_-]?key|access[_-]?key
-        |auth[_-]?key|client[_-]?secret|credential)[\w.-]*)
+    ([\w.-]{0,64}(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|private[_-]?key|access[_-]?key
+        |auth[_-]?key|client[_-]?secret|credential)[\w.-]{0,64})
     ["']?\s*(?::|=|:=)\s*["']?
     ([A-Za-z0-9+/=_\-.~]{16,256})
     """
