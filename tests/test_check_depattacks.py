@@ -227,6 +227,20 @@ def test_the_projects_own_folder_is_not_unverifiable(tmp_path: Path, db: Path, l
         ("pyproject.toml", '[tool.poetry.dependencies]\nevilpkg = { git = "https://e.com/e" }\n'),
         ("Pipfile", '[packages]\nevilpkg = { path = "../evilpkg", editable = true }\n'),
         (
+            "uv.lock",
+            'version = 1\n[[package]]\nname = "evilpkg"\nversion = "2.0"\n'
+            'source = { git = "https://e.com/evilpkg?rev=main#0123abc" }\n',
+        ),
+        (
+            "poetry.lock",
+            '[[package]]\nname = "evilpkg"\nversion = "2.0"\n'
+            '[package.source]\ntype = "git"\nurl = "https://e.com/evilpkg"\n',
+        ),
+        (
+            "environment.yml",
+            "dependencies:\n  - pip:\n    - -e git+https://e.com/evilpkg#egg=evilpkg\n",
+        ),
+        (
             "pylock.toml",
             'lock-version = "1.0"\n[[packages]]\nname = "evilpkg"\nversion = "2.0"\n'
             '[packages.vcs]\ntype = "git"\nurl = "https://e.com/evilpkg"\n'

@@ -17,6 +17,10 @@ Decisions:
   :data:`_MAX_INCLUDE_DEPTH` deep, and **never outside the project root**: an include that
   escapes is a problem (the checker must not read, and echo, files elsewhere), as is one that
   names a missing file (pip would fail too). URLs in includes are not fetched (a problem).
+- **A requirement that names no release is reported, never dropped.** VCS references, direct
+  URLs, archives, paths outside the project and shell variables become :class:`Unverifiable`
+  entries (the collector fails the vulnerability control on them: the code they install was
+  not checked). A folder inside the project is its own code, read where it is, and is not one.
 - Line numbers point at the requirement's first physical line; for TOML/JSON/YAML files the
   line is found by searching for the requirement text (0 when not found).
 """
@@ -341,7 +345,7 @@ def read_dependency_file(path: Path, rel: str, *, root: Path) -> ParsedFile:
     """Read any dependency file :func:`dependency_kind` recognises."""
     kind = dependency_kind(rel)
     if kind == "lock":
-        return read_lock(path, rel)
+        return read_lock(path, rel, root=root)
     if kind == "pylock":
         return read_pylock(path, rel, root=root)
     if kind == "pyproject":
@@ -355,7 +359,7 @@ def read_dependency_file(path: Path, rel: str, *, root: Path) -> ParsedFile:
     if kind == "setup-py":
         return read_setup_py(path, rel, root=root)
     if kind == "conda":
-        return read_conda_environment(path, rel)
+        return read_conda_environment(path, rel, root=root)
     if kind == "dockerfile":
         return read_dockerfile(path, rel, root=root)
     parsed = read_requirements(path, rel, root=root)
@@ -623,7 +627,36 @@ def parse_pyproject(path: Path, rel: str) -> list[Dependency]:
     return _strict(read_pyproject(path, rel))
 
 
-def read_lock(path: Path, rel: str) -> ParsedFile:
+def _lock_source(
+    name: str,
+    source: dict[str, Any],
+    path: Path,
+    rel: str,
+    line: int,
+    out: ParsedFile,
+    root: Path | None,
+) -> bool:
+    """A lock entry installed from git, a URL or a path (uv ``source = {git = ...}``, poetry
+    ``[package.source] type = "git"``): unverifiable (or the project's own folder). True when
+    it was one; registry sources are matched by version."""
+    kind = str(source.get("type", ""))
+    if kind in ("git", "hg", "svn", "bzr", "url") or any(k in source for k in ("git", "url")):
+        where = source.get("url") or source.get("git") or ""
+        out.unverifiable.append(
+            Unverifiable(
+                rel, line, _shown(f"{name} {where}".strip()), "a VCS or URL source; no release"
+            )
+        )
+        return True
+    local = source.get("path") or source.get("directory")
+    if kind in ("file", "directory") or local is not None:
+        target = str(local if local is not None else source.get("url", ""))
+        _reference(target, rel, line, out, base=path.parent, root=root)
+        return True
+    return False
+
+
+def read_lock(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """``[[package]]`` entries of ``poetry.lock``, ``uv.lock`` or ``pdm.lock`` (all pinned)."""
     out = ParsedFile(lock=True)
     try:
@@ -639,13 +672,16 @@ def read_lock(path: Path, rel: str) -> ParsedFile:
             if isinstance(source, dict) and ("editable" in source or "virtual" in source):
                 continue  # the project itself
             name = pkg["name"]
+            line = _line_of(text, f'name = "{name}"')
+            if isinstance(source, dict) and _lock_source(name, source, path, rel, line, out, root):
+                continue
             out.deps.append(
                 Dependency(
                     normalize_name(name),
                     str(version) if version is not None else None,
                     f"=={version}" if version is not None else "",
                     rel,
-                    _line_of(text, f'name = "{name}"'),
+                    line,
                 )
             )
     return out
@@ -1077,7 +1113,7 @@ def _docker_requirements_file(
     )
 
 
-def read_conda_environment(path: Path, rel: str) -> ParsedFile:
+def read_conda_environment(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """The ``pip:`` section of a conda ``environment.yml`` (conda packages themselves are
     another ecosystem and are not matched against PyPI advisories)."""
     import yaml
@@ -1095,9 +1131,22 @@ def read_conda_environment(path: Path, rel: str) -> ParsedFile:
     for entry in deps if isinstance(deps, list) else []:
         if isinstance(entry, dict):
             for item in _strings(entry.get("pip")):
+                editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+)(\S.*)$", item.strip())
+                if editable:
+                    _reference(
+                        editable.group(1),
+                        rel,
+                        _line_of(text, item),
+                        out,
+                        base=path.parent,
+                        root=root,
+                    )
+                    continue
                 if item.startswith("-"):
                     continue
-                _requirement(item.strip(), rel, _line_of(text, item), out)
+                _requirement(
+                    item.strip(), rel, _line_of(text, item), out, base=path.parent, root=root
+                )
     return out
 
 
