@@ -269,7 +269,9 @@ class DependencyCollector(Collector):
         )
 
     @staticmethod
-    def _range_verdict(db: AdvisoryDB, d: Dependency) -> tuple[str, str, set[str]]:
+    def _range_verdict(
+        db: AdvisoryDB, d: Dependency, cache: dict[tuple[str, str], set[str]]
+    ) -> tuple[str, str, set[str]]:
         """``(reason, newest allowed known version, ids of the blocking advisories that
         affect it)`` for a range requirement; reason is ``every-allowed-version-affected``,
         ``newest-allowed-version-affected`` (both fail the vulnerability control) or
@@ -289,11 +291,14 @@ class DependencyCollector(Collector):
             return "fixed-version-allowed", "", set()
 
         def blocking(version: str) -> set[str]:
-            return {
-                m.advisory.id
-                for m in db.matches(d.name, version)
-                if m.advisory.severity in _BLOCKING or m.advisory.severity not in _SEVERITIES
-            }
+            key = (d.name, version)
+            if key not in cache:
+                cache[key] = {
+                    m.advisory.id
+                    for m in db.matches(d.name, version)
+                    if m.advisory.severity in _BLOCKING or m.advisory.severity not in _SEVERITIES
+                }
+            return cache[key]
 
         newest = allowed[-1]
         ids = blocking(newest)
@@ -312,11 +317,12 @@ class DependencyCollector(Collector):
         findings: list[Finding],
     ) -> None:
         rows: list[dict[str, Any]] = []
+        cache: dict[tuple[str, str], set[str]] = {}
         for d in unpinned:
             affected = db.allowed_affected(d.name, d.specifier)
             if not affected:
                 continue
-            reason, newest, blocking_ids = cls._range_verdict(db, d)
+            reason, newest, blocking_ids = cls._range_verdict(db, d, cache)
             for adv, versions in affected:
                 shown = ", ".join(versions[-5:]) + (" ..." if len(versions) > 5 else "")
                 fixed = ", ".join(adv.fixed) or "none known"
