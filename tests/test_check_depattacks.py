@@ -431,3 +431,9 @@ def test_dockerfile_install_of_the_build_context_is_the_project(tmp_path: Path, 
     assert bundle.document["deps"]["unverifiable"] == []
     assert bundle.document["deps"]["errors"] == []
     assert controls[VULN].status is ControlStatus.PASS
+
+
+def test_dockerfile_without_pip_declares_no_dependencies(tmp_path: Path, db: Path) -> None:
+    root = _project(tmp_path, {"Dockerfile": "FROM nginx\nCOPY site /usr/share/nginx/html\n"})
+    bundle, _ = _check(root, db)
+    assert bundle.document["deps"]["present"] is False

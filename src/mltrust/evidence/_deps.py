@@ -40,7 +40,24 @@ def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
     are left out and listed in ``not_evaluated``."""
     if ctx.is_file:
         return []
-    return [(rel, path) for rel, path in ctx.analysis_files() if dependency_kind(rel)]
+    return [
+        (rel, path)
+        for rel, path in ctx.analysis_files()
+        if dependency_kind(rel) and (dependency_kind(rel) != "dockerfile" or _mentions_pip(path))
+    ]
+
+
+def _mentions_pip(path: Path) -> bool:
+    """Whether a Dockerfile can install Python packages at all (it names ``pip``): one that
+    does not declares no Python dependency, and does not make the project's dependencies
+    present. An unreadable one counts (reading it then reports the problem)."""
+    from mltrust.errors import Error
+    from mltrust.files import read_bounded
+
+    try:
+        return b"pip" in read_bounded(path, 8 * 1024 * 1024, what="Dockerfile").lower()
+    except Error:
+        return True
 
 
 def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> dict[str, Any]:
