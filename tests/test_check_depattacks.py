@@ -437,3 +437,27 @@ def test_dockerfile_without_pip_declares_no_dependencies(tmp_path: Path, db: Pat
     root = _project(tmp_path, {"Dockerfile": "FROM nginx\nCOPY site /usr/share/nginx/html\n"})
     bundle, _ = _check(root, db)
     assert bundle.document["deps"]["present"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("Dockerfile", "FROM x\nRUN pip install 'evilpkg==1.5\n", "RUN command not understood"),
+        ("setup.py", "setup(install_requires=" + "[" * 5000 + "]" * 5000 + ")\n", "setup.py"),
+        ("setup.py", "def (:\n", "does not parse"),
+        ("pylock.toml", "[[packages]]\nversion = '1.0'\n", "without a name"),
+        (
+            "pyproject.toml",
+            '[tool.setuptools.dynamic]\ndependencies = {file = ["../../etc/passwd"]}\n',
+            "outside the project",
+        ),
+    ],
+)
+def test_hostile_dependency_files_are_problems_not_crashes(
+    tmp_path: Path, db: Path, name: str, content: str, error: str
+) -> None:
+    root = _project(tmp_path, {name: content})
+    bundle, controls = _check(root, db)
+    errors = bundle.document["deps"]["errors"]
+    assert errors and error in " ".join(errors)
+    assert controls[VULN].status is ControlStatus.FAIL
