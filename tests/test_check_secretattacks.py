@@ -206,6 +206,7 @@ def _nb(cell: dict, metadata: dict | None = None) -> str:  # type: ignore[type-a
             ),
         ),
         ("cell metadata", _nb({"metadata": {"hf_token": HF}})),
+        ("unknown cell key", _nb({"x-notes": {"deploy": f"token {GH}"}})),
         ("notebook metadata", _nb({}, {"deploy": {"token": GH}})),
     ],
 )
@@ -243,3 +244,21 @@ def test_binary_and_wide_files_without_secrets_stay_clean(tmp_path: Path) -> Non
     assert code["secrets"] == []
     assert code["secrets_not_searched"] == []
     assert controls[SECRETS].status is ControlStatus.PASS
+
+
+def test_attack_secret_in_attachment_of_a_notebook_larger_than_the_whole_file_limit(
+    tmp_path: Path, small_limits: None
+) -> None:
+    image = base64.b64encode(random.Random(3).randbytes(200_000)).decode()
+    secret = base64.b64encode(f"deploy with {GH}\n".encode()).decode()
+    notebook = _nb(
+        {
+            "cell_type": "markdown",
+            "attachments": {"a.png": {"image/png": image}, "notes.txt": {"text/plain": secret}},
+        }
+    )
+    (tmp_path / "big.ipynb").write_text(notebook)
+    code, controls = _check(tmp_path)
+    assert [(s["path"], s["cell"]) for s in code["secrets"]] == [("big.ipynb", 0)]
+    assert code["secrets_not_searched"] == []
+    assert controls[SECRETS].status is ControlStatus.FAIL

@@ -160,14 +160,33 @@ def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "\n".join(lines) + "\n", tuple(where)
 
 
+_NOTEBOOK_KEYS = frozenset({"cells", "metadata", "nbformat", "nbformat_minor"})
+_CELL_KEYS = frozenset(
+    {"cell_type", "source", "metadata", "outputs", "attachments", "execution_count", "id"}
+)
+_OUTPUT_KEYS = frozenset(
+    {
+        "output_type",
+        "name",
+        "text",
+        "data",
+        "metadata",
+        "execution_count",
+        "ename",
+        "evalue",
+        "traceback",
+    }
+)
+
+
 def notebook_cells(raw: str) -> list[tuple[int, str]]:
     """``(cell index, text)`` of everything in a notebook a secret can hide in, for the
     secret search: every cell's source (code, markdown, raw), its metadata, its attachments
     (base64-decoded; non-text ones as their printable runs) and every output: stream text,
     every ``data`` entry (``text/plain``, ``text/html``, ``application/json`` and any other
     text; base64 images as printable runs), error names, values and tracebacks, and output
-    metadata. The notebook's own metadata is cell index -1. Raises ``ValueError`` for a
-    document that is not a notebook."""
+    metadata; and, as JSON, any key nbformat does not define. The notebook's own metadata is
+    cell index -1. Raises ``ValueError`` for a document that is not a notebook."""
     try:
         doc = json.loads(raw)
     except RecursionError:
@@ -202,10 +221,19 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
             return text
         return text + "\n" + "\n".join(v for v, _ in secret_views(data))
 
+    def others(index: int, table: dict[str, Any], known: frozenset[str]) -> None:
+        """Keys nbformat does not define: searched as JSON, so no key hides a secret."""
+        extra = {k: v for k, v in table.items() if k not in known}
+        if extra:
+            out.append((index, text_of(extra)))
+
     out.append((-1, text_of(doc.get("metadata"))))
+    others(-1, doc, _NOTEBOOK_KEYS)
     for index, cell in enumerate(doc["cells"]):
         if not isinstance(cell, dict):
+            out.append((index, text_of(cell)))
             continue
+        others(index, cell, _CELL_KEYS)
         out.append((index, text_of(cell.get("source", ""))))
         out.append((index, text_of(cell.get("metadata"))))
         attachments = cell.get("attachments")
@@ -215,7 +243,9 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
         outputs = cell.get("outputs")
         for output in outputs if isinstance(outputs, list) else []:
             if not isinstance(output, dict):
+                out.append((index, text_of(output)))
                 continue
+            others(index, output, _OUTPUT_KEYS)
             out.append((index, text_of(output.get("text", ""))))
             for key in ("ename", "evalue", "metadata"):
                 out.append((index, text_of(output.get(key))))
@@ -352,6 +382,28 @@ def _search_views(
             line = lines[hit.line - 1] if lines is not None else hit.line
             found.append((hit.rule, line + line_offset, hit.message))
     return found
+
+
+def _large_notebook_hits(path: Path, budget: _Budget) -> list[tuple[int, Any]] | None:
+    """A notebook larger than :data:`_MAX_TEXT_BYTES` (image outputs make them so), read whole
+    up to :data:`_MAX_SECRET_FILE_BYTES` (counted against the budget) and searched cell by
+    cell like a small one, so base64 attachments and outputs are still decoded. None when it
+    is larger still or not a notebook: it is then searched as raw text in chunks."""
+    from mltrust.errors import Error
+    from mltrust.evidence._depsources import decode_text
+    from mltrust.files import read_bounded
+
+    limit = min(_MAX_SECRET_FILE_BYTES, budget.left)
+    try:
+        data = read_bounded(path, limit, what="notebook")
+    except Error:
+        return None
+    budget.left -= len(data)
+    try:
+        cells = notebook_cells(decode_text(data))
+    except ValueError:
+        return None
+    return [(index, hit) for index, text in cells for hit in find_secrets(text)]
 
 
 def _search_large(path: Path, env_file: bool, budget: _Budget) -> tuple[list[Any], str | None]:
@@ -504,6 +556,22 @@ class CodeCollector(Collector):
                             (),
                         )
                     )
+                if suffix == ".ipynb":
+                    nb_hits = _large_notebook_hits(path, budget)
+                    if nb_hits is not None:
+                        notebooks += 1
+                        for index, hit in nb_hits:
+                            findings.append(
+                                self._finding(
+                                    hit.rule,
+                                    hit.message,
+                                    rel,
+                                    hit.line,
+                                    (),
+                                    cell=index if index >= 0 else None,
+                                )
+                            )
+                        continue
                 hits, why = _search_large(path, env_file, budget)
                 for rule, line, message in hits:
                     findings.append(self._finding(rule, message, rel, line, ()))
