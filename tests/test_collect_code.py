@@ -143,4 +143,5 @@ def test_secrets_in_config_files(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text('{"aws": "AKIAIOSFODNN7EXAMPLE"}\n')
     (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00AKIAIOSFODNN7EXAMPLE")
     section = CodeCollector().collect(CollectContext(tmp_path)).section
-    assert sorted(s["path"] for s in section["secrets"]) == [".env", "settings.json"]
+    # Binary files are searched too, by their printable runs (as `strings` reads them).
+    assert sorted(s["path"] for s in section["secrets"]) == [".env", "image.png", "settings.json"]

@@ -359,6 +359,26 @@ class AdvisoryDB:
                 known.setdefault(n, adv.id)
         return list(found.values())
 
+    def known_versions(self, name: str, *, ecosystem: str = "PyPI") -> list[str]:
+        """Every version of ``name`` that any advisory names (explicit lists and range
+        events, ``introduced: 0`` aside), in ascending PEP 440 order: the releases the
+        database can say anything about."""
+        seen: dict[Any, str] = {}
+        for _adv, ranges, versions in self._entries(normalize_name(name), ecosystem):
+            texts = list(versions)
+            for rng in ranges:
+                for event in rng.get("events") or []:
+                    if not isinstance(event, Mapping):
+                        continue
+                    for key in ("introduced", "fixed", "last_affected"):
+                        if key in event and str(event[key]) != "0":
+                            texts.append(str(event[key]))
+            for text in texts:
+                pv = parse_version(text)
+                if pv is not None:
+                    seen.setdefault(pv, str(pv))
+        return [seen[v] for v in sorted(seen)]
+
     def latest_known(self, name: str, *, ecosystem: str = "PyPI") -> str | None:
         """The highest version any advisory mentions: a lower bound of the latest release."""
         from packaging.version import Version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -18,8 +19,11 @@ def normalize_name(name: str) -> str:
     return _NAME_SEP.sub("-", name).lower().strip()
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_version(text: str) -> Version | None:
-    """``text`` as a PEP 440 version, or ``None`` when it is not one."""
+    """``text`` as a PEP 440 version, or ``None`` when it is not one (memoised: matching a
+    range against a package with hundreds of advisories parses the same strings again and
+    again; versions are immutable)."""
     try:
         return Version(str(text).strip())
     except InvalidVersion:

@@ -3,6 +3,7 @@ Python files, Jupyter notebooks and configuration files."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -33,9 +34,81 @@ log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/code/v1"
 _MAX_BYTES = 4 * 1024 * 1024
-#: Bytes of one text file searched for secrets; a larger one is listed in
-#: ``secrets_not_searched`` (and a larger Python file or notebook is not analysed: a finding).
+#: Bytes of one file read whole (code analysis, notebooks, one secret search); a larger
+#: Python file or notebook is not analysed (a finding), and a larger file of any kind is
+#: searched for secrets in chunks of this size instead.
 _MAX_TEXT_BYTES = _MAX_BYTES
+#: Bytes of one file the secret search covers; past it, the rest is ``secrets_not_searched``.
+_MAX_SECRET_FILE_BYTES = 64 * 1024 * 1024
+#: Bytes the chunked secret search covers over the whole project (the hard overall cap; files
+#: read whole do not count against it). Past it, files are ``secrets_not_searched``. The
+#: search reads about 10 MB/s on a busy CI core, so this bounds it to well under a minute;
+#: model weights past the caps are not searched and need a reviewed waiver (fail closed).
+_MAX_SECRET_TOTAL_BYTES = 256 * 1024 * 1024
+#: Bytes a chunk carries over from the previous one when it holds no line break (longer than
+#: any secret the rules match), so a secret across a chunk boundary is still found.
+_CHUNK_OVERLAP = 4096
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_ASCII_RUN = re.compile(rb"[\t\x20-\x7e]{6,}")
+_UTF16_RUNS = (
+    (re.compile(rb"(?:[\t\x20-\x7e]\x00){6,}"), "utf-16-le"),
+    (re.compile(rb"(?:\x00[\t\x20-\x7e]){6,}"), "utf-16-be"),
+)
+
+
+def utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` when the first 4 KiB alternate NUL bytes with others as
+    ASCII text in UTF-16 does (a third or more of one byte position NUL, at most 5 % of the
+    other), else None."""
+    sample = data[:4096]
+    sample = sample[: len(sample) // 2 * 2]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / len(odd)
+    if odd_nul >= 0.33 and even_nul <= 0.05:
+        return "utf-16-le"
+    if even_nul >= 0.33 and odd_nul <= 0.05:
+        return "utf-16-be"
+    return None
+
+
+#: One text to search for secrets, and the file line of each of its lines (None: the text's
+#: lines are the file's).
+SecretView = tuple[str, tuple[int, ...] | None]
+
+
+def secret_views(data: bytes) -> list[SecretView]:
+    """What the secret search reads of a file's bytes.
+
+    Text (no NUL byte, or a BOM) is decoded as pip decodes it. Bytes with NULs are read three
+    ways and all are searched, so no choice of encoding hides a secret: as UTF-16 when the
+    NULs alternate like UTF-16 text without a BOM does, and, like ``strings``, as the runs of
+    6 or more printable ASCII characters, and of printable UTF-16 (LE and BE) characters.
+    Lines of a run are the file's lines where the run starts (line breaks counted in bytes).
+    """
+    from mltrust.evidence._depsources import decode_text
+
+    if data.startswith(_BOMS) or b"\x00" not in data:
+        return [(decode_text(data), None)]
+    views: list[SecretView] = []
+    guess = utf16_without_bom(data)
+    if guess is not None:
+        views.append((data.decode(guess, errors="replace"), None))
+    runs: list[tuple[re.Pattern[bytes], str]] = [(_ASCII_RUN, "ascii")]
+    runs.extend(r for r in _UTF16_RUNS if r[1] != guess)
+    for pattern, codec in runs:
+        texts: list[str] = []
+        lines: list[int] = []
+        line, previous = 1, 0
+        for m in pattern.finditer(data):
+            line += data.count(b"\n", previous, m.start())
+            previous = m.start()
+            texts.append(m.group().decode(codec, errors="replace"))
+            lines.append(line)
+        if texts:
+            views.append(("\n".join(texts), tuple(lines)))
+    return views
 
 
 def _is_env_file(name: str) -> bool:
@@ -88,9 +161,33 @@ def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "\n".join(lines) + "\n", tuple(where)
 
 
+_NOTEBOOK_KEYS = frozenset({"cells", "metadata", "nbformat", "nbformat_minor"})
+_CELL_KEYS = frozenset(
+    {"cell_type", "source", "metadata", "outputs", "attachments", "execution_count", "id"}
+)
+_OUTPUT_KEYS = frozenset(
+    {
+        "output_type",
+        "name",
+        "text",
+        "data",
+        "metadata",
+        "execution_count",
+        "ename",
+        "evalue",
+        "traceback",
+    }
+)
+
+
 def notebook_cells(raw: str) -> list[tuple[int, str]]:
-    """``(cell index, text)`` of every cell (code, markdown, raw) and every text output of a
-    notebook, for the secret search. Raises ``ValueError`` for a document that is not one."""
+    """``(cell index, text)`` of everything in a notebook a secret can hide in, for the
+    secret search: every cell's source (code, markdown, raw), its metadata, its attachments
+    (base64-decoded; non-text ones as their printable runs) and every output: stream text,
+    every ``data`` entry (``text/plain``, ``text/html``, ``application/json`` and any other
+    text; base64 images as printable runs), error names, values and tracebacks, and output
+    metadata; and, as JSON, any key nbformat does not define. The notebook's own metadata is
+    cell index -1. Raises ``ValueError`` for a document that is not a notebook."""
     try:
         doc = json.loads(raw)
     except RecursionError:
@@ -100,23 +197,68 @@ def notebook_cells(raw: str) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
 
     def text_of(value: Any) -> str:
-        if isinstance(value, list):
-            return "".join(v for v in value if isinstance(v, str))
-        return value if isinstance(value, str) else ""
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return "".join(value)
+        if isinstance(value, str):
+            return value
+        if value is None or value == {} or value == []:
+            return ""
+        try:
+            return json.dumps(value, indent=1, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            return ""
 
+    def decoded(mime: str, value: Any, *, attachment: bool = False) -> str:
+        """Output data as it is; attachments and non-text outputs (images) also decoded
+        from base64 (attachments are base64 whatever their type)."""
+        text = text_of(value)
+        if not attachment and (
+            mime.startswith("text/") or mime.endswith(("json", "javascript", "xml"))
+        ):
+            return text
+        try:
+            data = base64.b64decode("".join(text.split()), validate=True)
+        except ValueError:
+            return text
+        return text + "\n" + "\n".join(v for v, _ in secret_views(data))
+
+    def others(index: int, table: dict[str, Any], known: frozenset[str]) -> None:
+        """Keys nbformat does not define: searched as JSON, so no key hides a secret."""
+        extra = {k: v for k, v in table.items() if k not in known}
+        if extra:
+            out.append((index, text_of(extra)))
+
+    out.append((-1, text_of(doc.get("metadata"))))
+    others(-1, doc, _NOTEBOOK_KEYS)
     for index, cell in enumerate(doc["cells"]):
         if not isinstance(cell, dict):
+            out.append((index, text_of(cell)))
             continue
+        others(index, cell, _CELL_KEYS)
         out.append((index, text_of(cell.get("source", ""))))
+        out.append((index, text_of(cell.get("metadata"))))
+        attachments = cell.get("attachments")
+        for bundle in attachments.values() if isinstance(attachments, dict) else []:
+            for mime, value in bundle.items() if isinstance(bundle, dict) else []:
+                out.append((index, decoded(str(mime), value, attachment=True)))
         outputs = cell.get("outputs")
         for output in outputs if isinstance(outputs, list) else []:
             if not isinstance(output, dict):
+                out.append((index, text_of(output)))
                 continue
+            others(index, output, _OUTPUT_KEYS)
             out.append((index, text_of(output.get("text", ""))))
+            for key in ("ename", "evalue", "metadata"):
+                out.append((index, text_of(output.get(key))))
+            out.append((index, "\n".join(_strings(output.get("traceback")))))
             data = output.get("data")
-            if isinstance(data, dict):
-                out.append((index, text_of(data.get("text/plain", ""))))
-    return out
+            for mime, value in data.items() if isinstance(data, dict) else []:
+                out.append((index, decoded(str(mime), value)))
+    return [(index, text) for index, text in out if text]
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 #: An inline marker (``mltrust: ignore[RULE-ID, ...] reason`` after a ``#``), searched in comment
@@ -232,24 +374,135 @@ class _TooLarge(Exception):
     pass
 
 
-def _read(path: Path) -> str | None:
-    """The text of a file, or None for a binary file (a NUL in its first 8 KiB) or one that
-    cannot be read; raises :class:`_TooLarge` past :data:`_MAX_TEXT_BYTES`."""
+class _Unreadable(Exception):
+    pass
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a file of at most :data:`_MAX_TEXT_BYTES`; raises :class:`_TooLarge`
+    past it and :class:`_Unreadable` (with the reason) when it cannot be read."""
     from mltrust.errors import Error, LimitExceeded
-    from mltrust.evidence._depsources import decode_text
     from mltrust.files import read_bounded
 
     try:
-        data = read_bounded(path, _MAX_TEXT_BYTES, what="text file")
+        return read_bounded(path, _MAX_TEXT_BYTES, what="text file")
     except LimitExceeded:
         raise _TooLarge from None
-    except Error:
-        return None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return decode_text(data)
-    if b"\x00" in data[:8192]:
+    except Error as exc:
+        raise _Unreadable(str(exc)) from None
+
+
+def _analysis_text(data: bytes) -> str | None:
+    """The text code analysis reads: None for bytes with a NUL (not source code) unless a
+    UTF-16 BOM says it is text."""
+    from mltrust.evidence._depsources import decode_text
+
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" in data:
         return None
     return decode_text(data)
+
+
+@dataclass
+class _Budget:
+    """Bytes the chunked secret search may still read over the whole project."""
+
+    left: int
+
+
+def _search_views(
+    views: list[SecretView], env_file: bool, line_offset: int = 0
+) -> list[tuple[Rule, int, str]]:
+    found: list[tuple[Rule, int, str]] = []
+    for text, lines in views:
+        for hit in find_secrets(text, env_file=env_file and lines is None):
+            line = lines[hit.line - 1] if lines is not None else hit.line
+            found.append((hit.rule, line + line_offset, hit.message))
+    return found
+
+
+def _large_notebook_hits(path: Path, budget: _Budget) -> list[tuple[int, Any]] | None:
+    """A notebook larger than :data:`_MAX_TEXT_BYTES` (image outputs make them so), read whole
+    up to :data:`_MAX_SECRET_FILE_BYTES` (counted against the budget) and searched cell by
+    cell like a small one, so base64 attachments and outputs are still decoded. None when it
+    is larger still or not a notebook: it is then searched as raw text in chunks."""
+    from mltrust.errors import Error
+    from mltrust.evidence._depsources import decode_text
+    from mltrust.files import read_bounded
+
+    limit = min(_MAX_SECRET_FILE_BYTES, budget.left)
+    try:
+        data = read_bounded(path, limit, what="notebook")
+    except Error:
+        return None
+    budget.left -= len(data)
+    try:
+        cells = notebook_cells(decode_text(data))
+    except ValueError:
+        return None
+    return [(index, hit) for index, text in cells for hit in find_secrets(text)]
+
+
+def _search_large(path: Path, env_file: bool, budget: _Budget) -> tuple[list[Any], str | None]:
+    """Search a file larger than :data:`_MAX_TEXT_BYTES` for secrets in chunks of that size,
+    each cut after its last line break (or, without one, carrying :data:`_CHUNK_OVERLAP`
+    bytes into the next), up to :data:`_MAX_SECRET_FILE_BYTES` of it and what is left of the
+    project's :data:`_MAX_SECRET_TOTAL_BYTES`. Returns the hits ``(rule, line, message)`` and,
+    when part of the file was not searched, why."""
+    import os
+
+    from mltrust.errors import Error
+    from mltrust.files import open_regular
+
+    try:
+        fd = open_regular(path)
+    except Error as exc:
+        return [], f"could not be read: {exc}"
+    hits: dict[tuple[str, int, str], tuple[Rule, int, str]] = {}
+    searched = 0
+    lines_before = 0
+    carry = b""
+    bom = b""
+    try:
+        size = os.fstat(fd).st_size
+        while True:
+            allowance = min(_MAX_SECRET_FILE_BYTES - searched, budget.left)
+            if allowance <= 0:
+                break
+            chunk = os.read(fd, min(_MAX_TEXT_BYTES, allowance))
+            if not chunk:
+                if carry:
+                    for hit in _search_views(secret_views(bom + carry), env_file, lines_before):
+                        hits.setdefault((hit[0].id, hit[1], hit[2]), hit)
+                break
+            searched += len(chunk)
+            budget.left -= len(chunk)
+            data = carry + chunk
+            if not bom and searched == len(chunk):
+                bom = next((b for b in _BOMS[1:] if data.startswith(b)), b"")
+                data = data[len(bom) :] if bom else data
+            cut = data.rfind(b"\n") + 1
+            if bom == b"\xff\xfe" or (not bom and utf16_without_bom(data) == "utf-16-le"):
+                cut += cut % 2  # the NUL after a UTF-16-LE line feed belongs to it
+            if cut <= 0 or cut > len(data):
+                body, carry, overlap = data, data[-_CHUNK_OVERLAP:], True
+            else:
+                body, carry, overlap = data[:cut], data[cut:], False
+            for hit in _search_views(secret_views(bom + body), env_file, lines_before):
+                hits.setdefault((hit[0].id, hit[1], hit[2]), hit)
+            if not overlap:
+                lines_before += body.count(b"\n")
+    except OSError as exc:
+        return list(hits.values()), f"could not be read: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+    if searched < size:
+        why = (
+            f"larger than the {_MAX_SECRET_FILE_BYTES} bytes searched per file"
+            if searched >= _MAX_SECRET_FILE_BYTES
+            else f"the secret search's overall cap of {_MAX_SECRET_TOTAL_BYTES} bytes was spent"
+        )
+        return list(hits.values()), f"{size - searched} of {size} bytes not searched ({why})"
+    return list(hits.values()), None
 
 
 #: Sources handed to one bandit worker at a time when ``jobs`` > 1.
@@ -317,16 +570,32 @@ class CodeCollector(Collector):
         files = 0
         notebooks = 0
         not_analysed: list[str] = []
-        too_large: list[str] = []
+        not_searched: list[tuple[str, str]] = []
         texts: dict[str, str] = {}
         aliases = ctx.link_aliases()
+        budget = _Budget(_MAX_SECRET_TOTAL_BYTES)
         for rel, path in ctx.analysis_files():
             name = rel.rsplit("/", 1)[-1]
+            env_file = _is_env_file(name)
+            # a link analysed as its target: the target's bytes are searched for secrets under
+            # the target's own name, once
+            alias = rel in aliases
             try:
-                text = _read(path)
+                data = _read_bytes(path)
+            except _Unreadable as exc:
+                if not alias:
+                    not_searched.append((rel, f"could not be read: {exc}"))
+                if code_kind(rel, "") is not None:
+                    not_analysed.append(rel)
+                    findings.append(
+                        self._finding(
+                            _rules.CODE_UNPARSABLE, "could not be read; not analysed", rel, 0, ()
+                        )
+                    )
+                continue
             except _TooLarge:
-                too_large.append(rel)
-                if code_kind(rel, first_line(path)) is not None:
+                kind = code_kind(rel, first_line(path))
+                if kind is not None:
                     not_analysed.append(rel)
                     findings.append(
                         self._finding(
@@ -337,26 +606,52 @@ class CodeCollector(Collector):
                             (),
                         )
                     )
+                if alias:
+                    continue
+                if kind == "notebook":
+                    nb_hits = _large_notebook_hits(path, budget)
+                    if nb_hits is not None:
+                        notebooks += 1
+                        for index, hit in nb_hits:
+                            findings.append(
+                                self._finding(
+                                    hit.rule,
+                                    hit.message,
+                                    rel,
+                                    hit.line,
+                                    (),
+                                    cell=index if index >= 0 else None,
+                                )
+                            )
+                        continue
+                hits, why = _search_large(path, env_file, budget)
+                for rule, line, message in hits:
+                    findings.append(self._finding(rule, message, rel, line, ()))
+                if why is not None:
+                    not_searched.append((rel, why))
                 continue
+            files += 1
+            text = _analysis_text(data)
+            kind = code_kind(rel, text if text is not None else first_line(path))
+            if not alias and (text is None or kind != "notebook"):
+                for rule, line, message in _search_views(secret_views(data), env_file):
+                    findings.append(self._finding(rule, message, rel, line, ()))
             if text is None:
-                # Binary or unreadable. Python runs a zip file given as a script (a zip
-                # application behind a shebang, or named .py), so code by name or shebang
-                # that is not text is a file not analysed, never a clean one.
-                if code_kind(rel, first_line(path)) is not None:
+                # Binary. Python runs a zip file given as a script (a zip application behind
+                # a shebang, or named .py), so code by name or shebang that is not text is a
+                # file not analysed, never a clean one.
+                if kind is not None:
                     not_analysed.append(rel)
                     findings.append(
                         self._finding(
                             _rules.CODE_UNPARSABLE,
-                            "binary or unreadable content (a zip application?); not analysed",
+                            "holds NUL bytes (binary, a zip application?); not analysed",
                             rel,
                             0,
                             (),
                         )
                     )
                 continue
-            kind = code_kind(rel, text)
-            alias = rel in aliases  # the target's text is searched under its own name
-            files += 1
             if kind == "python" and "mltrust:" in text:
                 texts[rel] = text
             if kind == "notebook":
@@ -366,21 +661,28 @@ class CodeCollector(Collector):
                     for index, cell_text in notebook_cells(text) if not alias else ():
                         for hit in find_secrets(cell_text):
                             findings.append(
-                                self._finding(hit.rule, hit.message, rel, hit.line, (), cell=index)
+                                self._finding(
+                                    hit.rule,
+                                    hit.message,
+                                    rel,
+                                    hit.line,
+                                    (),
+                                    cell=index if index >= 0 else None,
+                                )
                             )
                 except ValueError as exc:
                     not_analysed.append(rel)
                     findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
-                    for hit in find_secrets(text) if not alias else ():
-                        findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
+                    if not alias:
+                        for rule, line, message in _search_views(secret_views(data), False):
+                            findings.append(self._finding(rule, message, rel, line, ()))
                     continue
                 sources.append(_Source(rel, code, cells))
                 continue
-            if not alias:
-                for hit in find_secrets(text, env_file=_is_env_file(name)):
-                    findings.append(self._finding(hit.rule, hit.message, rel, hit.line, ()))
             if kind == "python":
                 sources.append(_Source(rel, text))
+        for rel, why in not_searched:
+            findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
         for src in sources:
             try:
                 hits = list(analyse_source(src.text))
@@ -424,7 +726,7 @@ class CodeCollector(Collector):
             "inline_suppressions": ctx.inline_suppressions,
             "suppressed": suppressed,
             "suppressions_ignored": ignored,
-            "secrets_not_searched": too_large,
+            "secrets_not_searched": [r for r in rows if r["kind"] == "not-searched"],
             "bandit": _bandit_version(),
             "not_evaluated": ctx.not_evaluated(),
         }
@@ -472,7 +774,11 @@ class CodeCollector(Collector):
         kind = (
             "secret"
             if secret
-            else ("dangerous" if f.rule_id != _rules.CODE_UNPARSABLE.id else "not-analysed")
+            else "not-analysed"
+            if f.rule_id == _rules.CODE_UNPARSABLE.id
+            else "not-searched"
+            if f.rule_id == _rules.CODE_NOT_SEARCHED.id
+            else "dangerous"
         )
         message = f.message
         if extra.get("git") == "tracked":

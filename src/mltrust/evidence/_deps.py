@@ -16,6 +16,7 @@ from mltrust.evidence._depsources import (
     Dependency,
     Drift,
     Problem,
+    Unverifiable,
     dependency_kind,
     environment_dependencies,
     read_dependency_file,
@@ -29,6 +30,8 @@ log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/dependencies/v1"
 _SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
+#: Advisory severities that fail ``no-vulnerable-dependencies`` (unscored ones count as high).
+_BLOCKING = frozenset({"critical", "high", "unknown"})
 
 
 def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
@@ -37,7 +40,24 @@ def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
     are left out and listed in ``not_evaluated``."""
     if ctx.is_file:
         return []
-    return [(rel, path) for rel, path in ctx.analysis_files() if dependency_kind(rel)]
+    return [
+        (rel, path)
+        for rel, path in ctx.analysis_files()
+        if dependency_kind(rel) and (dependency_kind(rel) != "dockerfile" or _mentions_pip(path))
+    ]
+
+
+def _mentions_pip(path: Path) -> bool:
+    """Whether a Dockerfile can install Python packages at all (it names ``pip``): one that
+    does not declares no Python dependency, and does not make the project's dependencies
+    present. An unreadable one counts (reading it then reports the problem)."""
+    from mltrust.errors import Error
+    from mltrust.files import read_bounded
+
+    try:
+        return b"pip" in read_bounded(path, 8 * 1024 * 1024, what="Dockerfile").lower()
+    except Error:
+        return True
 
 
 def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> dict[str, Any]:
@@ -97,6 +117,7 @@ class DependencyCollector(Collector):
             "drifting": [],
             "outdated": [],
             "unpinned_vulnerable": [],
+            "unverifiable": [],
             "problems": [],
             "errors": [],
             "not_evaluated": [],
@@ -111,14 +132,16 @@ class DependencyCollector(Collector):
         deps: list[Dependency] = []
         direct_unpinned: list[Dependency] = []
         problems: list[Problem] = []
+        unverifiable: list[Unverifiable] = []
         locked_folders = {
             str(Path(rel).parent)
             for rel, _ in files
-            if dependency_kind(rel) in ("lock", "pipfile-lock")
+            if dependency_kind(rel) in ("lock", "pipfile-lock", "pylock", "requirements-lock")
         }
         for rel, path in files:
             parsed = read_dependency_file(path, rel, root=ctx.root)
             problems.extend(parsed.problems)
+            unverifiable.extend(parsed.unverifiable)
             deps.extend(d for d in parsed.deps if d.pinned)
             if parsed.lock:
                 continue
@@ -182,6 +205,28 @@ class DependencyCollector(Collector):
             }
             for p in problems
         ]
+        section["unverifiable"] = [
+            {
+                "source": u.source,
+                "line": u.line,
+                "requirement": u.requirement,
+                "reason": u.reason,
+                "rule_id": _rules.DEP_UNVERIFIABLE.id,
+                "fingerprint": fingerprint(
+                    _rules.DEP_UNVERIFIABLE.id, u.source, u.line, key=u.requirement
+                ),
+            }
+            for u in unverifiable
+        ]
+        for u in unverifiable:
+            findings.append(
+                Finding.of(
+                    _rules.DEP_UNVERIFIABLE,
+                    f"{u.requirement}: {u.reason}",
+                    Location(u.source, detail=f"line {u.line}" if u.line else None),
+                    extra={"line": str(u.line)},
+                )
+            )
         for d in direct_unpinned:
             findings.append(
                 Finding.of(
@@ -231,19 +276,75 @@ class DependencyCollector(Collector):
         )
 
     @staticmethod
+    def _range_verdict(
+        db: AdvisoryDB, d: Dependency, cache: dict[tuple[str, str], set[str]]
+    ) -> tuple[str, str, set[str]]:
+        """``(reason, newest allowed known version, ids of the blocking advisories that
+        affect it)`` for a range requirement; reason is ``every-allowed-version-affected``,
+        ``newest-allowed-version-affected`` (both fail the vulnerability control) or
+        ``fixed-version-allowed`` (a warning: the resolver can pick a fixed release).
+
+        Only versions some advisory names are considered (the database does not know the
+        others); the newest is chosen as pip would (pre-releases only when the specifier
+        asks for them or nothing else matches)."""
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            spec = SpecifierSet(d.specifier)
+        except InvalidSpecifier:
+            return "fixed-version-allowed", "", set()
+        allowed = list(spec.filter(db.known_versions(d.name)))
+        if not allowed:
+            return "fixed-version-allowed", "", set()
+
+        def blocking(version: str) -> set[str]:
+            key = (d.name, version)
+            if key not in cache:
+                cache[key] = {
+                    m.advisory.id
+                    for m in db.matches(d.name, version)
+                    if m.advisory.severity in _BLOCKING or m.advisory.severity not in _SEVERITIES
+                }
+            return cache[key]
+
+        newest = allowed[-1]
+        ids = blocking(newest)
+        if not ids:
+            return "fixed-version-allowed", newest, set()
+        if all(blocking(v) for v in allowed[:-1]):
+            return "every-allowed-version-affected", newest, ids
+        return "newest-allowed-version-affected", newest, ids
+
+    @classmethod
     def _ranges(
+        cls,
         db: AdvisoryDB,
         unpinned: list[Dependency],
         section: dict[str, Any],
         findings: list[Finding],
     ) -> None:
         rows: list[dict[str, Any]] = []
+        cache: dict[tuple[str, str], set[str]] = {}
         for d in unpinned:
-            if "://" in d.name or d.name.startswith((".", "/")):
+            affected = db.allowed_affected(d.name, d.specifier)
+            if not affected:
                 continue
-            for adv, versions in db.allowed_affected(d.name, d.specifier):
+            reason, newest, blocking_ids = cls._range_verdict(db, d, cache)
+            for adv, versions in affected:
                 shown = ", ".join(versions[-5:]) + (" ..." if len(versions) > 5 else "")
                 fixed = ", ".join(adv.fixed) or "none known"
+                blocks = adv.id in blocking_ids
+                verdict = (
+                    (
+                        "every allowed version known to the advisory database is affected"
+                        if reason == "every-allowed-version-affected"
+                        else f"the newest allowed version, {newest}, is affected"
+                    )
+                    if blocks
+                    else "a fixed version is allowed"
+                    if reason == "fixed-version-allowed"
+                    else f"{newest} is affected by another advisory"
+                )
                 rows.append(
                     {
                         "package": d.name,
@@ -251,9 +352,14 @@ class DependencyCollector(Collector):
                         "source": d.source,
                         "line": d.line,
                         "id": adv.id,
+                        "aliases": list(adv.aliases),
                         "severity": adv.severity,
                         "versions": versions,
                         "fixed": list(adv.fixed),
+                        "blocking": blocks,
+                        "reason": reason if blocks else "fixed-version-allowed",
+                        "newest_allowed": newest,
+                        "verdict": verdict,
                         "rule_id": _rules.DEP_RANGE_VULNERABLE.id,
                         "fingerprint": fingerprint(
                             _rules.DEP_RANGE_VULNERABLE.id,
@@ -267,8 +373,9 @@ class DependencyCollector(Collector):
                     Finding.of(
                         _rules.DEP_RANGE_VULNERABLE,
                         f"{d.name}{d.specifier or ' (any version)'} allows {shown}, affected by "
-                        f"{adv.id} (severity {adv.severity}; fixed in {fixed})",
+                        f"{adv.id} (severity {adv.severity}; fixed in {fixed}); {verdict}",
                         Location(d.source, detail=f"line {d.line}" if d.line else None),
+                        severity=_severity_of(adv.severity) if blocks else None,
                         extra={"line": str(d.line), "advisory": adv.id, "package": d.name},
                     )
                 )

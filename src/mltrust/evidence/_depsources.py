@@ -17,6 +17,10 @@ Decisions:
   :data:`_MAX_INCLUDE_DEPTH` deep, and **never outside the project root**: an include that
   escapes is a problem (the checker must not read, and echo, files elsewhere), as is one that
   names a missing file (pip would fail too). URLs in includes are not fetched (a problem).
+- **A requirement that names no release is reported, never dropped.** VCS references, direct
+  URLs, archives, paths outside the project and shell variables become :class:`Unverifiable`
+  entries (the collector fails the vulnerability control on them: the code they install was
+  not checked). A folder inside the project is its own code, read where it is, and is not one.
 - Line numbers point at the requirement's first physical line; for TOML/JSON/YAML files the
   line is found by searching for the requirement text (0 when not found).
 """
@@ -43,6 +47,7 @@ __all__ = [
     "Drift",
     "ParsedFile",
     "Problem",
+    "Unverifiable",
     "dependency_kind",
     "environment_dependencies",
     "parse_lock",
@@ -86,12 +91,28 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class Unverifiable:
+    """A requirement that names no release of an index (VCS, URL, archive, a path outside the
+    project, an unexpanded variable): it installs code that no advisory can be matched to."""
+
+    source: str
+    line: int
+    requirement: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.requirement} ({self.reason})"
+
+
 @dataclass
 class ParsedFile:
     """What one dependency file declared, and what could not be read."""
 
     deps: list[Dependency] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    unverifiable: list[Unverifiable] = field(default_factory=list)
     #: The dependency file is a lock (every entry pinned, transitive included).
     lock: bool = False
 
@@ -137,17 +158,88 @@ def _line_of(text: str, needle: str) -> int:
     return text.count("\n", 0, index) + 1 if index >= 0 else 0
 
 
-def _requirement(
-    text: str, rel: str, line: int, out: ParsedFile, *, allow_paths: bool = True
+_VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+_ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip", ".tar")
+
+
+def _looks_like_reference(text: str) -> bool:
+    """A pip argument that is a URL, VCS reference or local path rather than a name."""
+    low = text.lower()
+    return (
+        "://" in text
+        or low.startswith((*_VCS_PREFIXES, "file:", ".", "/", "~"))
+        or low.endswith(_ARCHIVE_SUFFIXES)
+        or ("/" in text and not re.search(r"[<>=!~;\[]", text.split("/", 1)[0]))
+        or "\\" in text
+    )
+
+
+def _reference(
+    text: str, rel: str, line: int, out: ParsedFile, *, base: Path | None, root: Path | None
 ) -> None:
-    """Add one PEP 508 requirement string to ``out`` (or a problem)."""
+    """A requirement given as a URL, VCS reference or path (also ``-e`` targets and
+    ``name @ url``): an unverifiable finding, except a folder inside the project, which is the
+    project's own code (its dependency files are read where they are)."""
+    target = text.split("@", 1)[1].strip() if re.match(r"^[\w.-]+\s*@\s*\S", text) else text
+    target = target.split("#", 1)[0].strip()
+    low = target.lower()
+    if "$" in target:
+        out.unverifiable.append(
+            Unverifiable(rel, line, _shown(text), "contains a variable; the version is unknown")
+        )
+        return
+    if low.startswith(_VCS_PREFIXES):
+        out.unverifiable.append(
+            Unverifiable(rel, line, _shown(text), "a VCS reference; no release to match")
+        )
+        return
+    if "://" in target and not low.startswith("file:"):
+        out.unverifiable.append(
+            Unverifiable(rel, line, _shown(text), "a direct URL; no release to match")
+        )
+        return
+    local = re.sub(r"^file:(?://(?:localhost)?)?", "", target, flags=re.I)
+    if base is not None and root is not None and local and not local.startswith("~"):
+        resolved = (base / local).resolve()
+        if resolved.is_relative_to(root.resolve()) and resolved.is_dir():
+            return  # the project's own code; its declarations are read where they are
+    out.unverifiable.append(
+        Unverifiable(
+            rel,
+            line,
+            _shown(text),
+            "a local archive or a path outside the project; no release to match",
+        )
+    )
+
+
+def _requirement(
+    text: str,
+    rel: str,
+    line: int,
+    out: ParsedFile,
+    *,
+    allow_paths: bool = True,
+    base: Path | None = None,
+    root: Path | None = None,
+) -> None:
+    """Add one PEP 508 requirement string to ``out`` (or a problem, or an unverifiable
+    reference: ``name @ url``, VCS, paths)."""
+    if "$" in text and allow_paths:
+        out.unverifiable.append(
+            Unverifiable(rel, line, _shown(text), "contains a variable; the version is unknown")
+        )
+        return
     try:
         req = Requirement(text)
     except InvalidRequirement:
-        if allow_paths and ("://" in text or text.startswith((".", "/"))):  # URL or path
-            out.deps.append(Dependency(text, None, text, rel, line))
+        if allow_paths and _looks_like_reference(text):
+            _reference(text, rel, line, out, base=base, root=root)
             return
         out.problems.append(Problem(rel, line, f"not a valid requirement: {_shown(text)!r}"))
+        return
+    if req.url:
+        _reference(text, rel, line, out, base=base, root=root)
         return
     out.deps.append(
         Dependency(normalize_name(req.name), _pinned_version(req), str(req.specifier), rel, line)
@@ -200,11 +292,15 @@ def read_requirements(
                 include.group("target").strip(), path, rel, start, base, out, _depth, _seen | {here}
             )
             continue
-        if line.startswith("-"):  # -e, --index-url, --hash on its own line ...
+        editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+|(?<=^-e))(?P<t>\S.*)$", line)
+        if editable:
+            _reference(editable.group("t").strip(), rel, start, out, base=path.parent, root=base)
+            continue
+        if line.startswith("-"):  # --index-url, --hash on its own line ...
             continue
         req_text = re.split(r"\s--hash[= ]", line, maxsplit=1)[0].strip()
         req_text = re.split(r"\s--(?:global-option|config-settings|install-option)", req_text)[0]
-        _requirement(req_text.strip(), rel, start, out)
+        _requirement(req_text.strip(), rel, start, out, base=path.parent, root=base)
     return out
 
 
@@ -249,18 +345,26 @@ def read_dependency_file(path: Path, rel: str, *, root: Path) -> ParsedFile:
     """Read any dependency file :func:`dependency_kind` recognises."""
     kind = dependency_kind(rel)
     if kind == "lock":
-        return read_lock(path, rel)
+        return read_lock(path, rel, root=root)
+    if kind == "pylock":
+        return read_pylock(path, rel, root=root)
     if kind == "pyproject":
-        return read_pyproject(path, rel)
+        return read_pyproject(path, rel, root=root)
     if kind == "pipfile":
-        return read_pipfile(path, rel)
+        return read_pipfile(path, rel, root=root)
     if kind == "pipfile-lock":
         return read_pipfile_lock(path, rel)
     if kind == "setup-cfg":
         return read_setup_cfg(path, rel)
+    if kind == "setup-py":
+        return read_setup_py(path, rel, root=root)
     if kind == "conda":
-        return read_conda_environment(path, rel)
-    return read_requirements(path, rel, root=root)
+        return read_conda_environment(path, rel, root=root)
+    if kind == "dockerfile":
+        return read_dockerfile(path, rel, root=root)
+    parsed = read_requirements(path, rel, root=root)
+    parsed.lock = kind == "requirements-lock"
+    return parsed
 
 
 _REQUIREMENTS_NAME = re.compile(
@@ -269,6 +373,13 @@ _REQUIREMENTS_NAME = re.compile(
 )
 _REQUIREMENTS_FOLDERS = frozenset({"requirements", "requirements.d", "reqs", "deps"})
 _LOCK_NAMES = frozenset({"poetry.lock", "uv.lock", "pdm.lock"})
+#: rye's ``requirements.lock`` / ``requirements-dev.lock`` (requirements format, all pinned).
+_REQUIREMENTS_LOCK = re.compile(r"^requirements(?:[-_.][^/]*)?\.lock$", re.IGNORECASE)
+#: PEP 751: ``pylock.toml`` or ``pylock.<name>.toml``.
+_PYLOCK = re.compile(r"^pylock(?:\.[^./]+)?\.toml$", re.IGNORECASE)
+_DOCKERFILE = re.compile(
+    r"^(?:docker|container)file(?:\..+)?$|^.+\.(?:docker|container)file$", re.I
+)
 _CONDA_NAME = re.compile(
     r"^(?:.*[-_.])?environment(?:[-_.].*)?\.ya?ml$|^conda[-_.].*\.ya?ml$", re.I
 )
@@ -281,7 +392,10 @@ def dependency_kind(rel: str) -> str | None:
     word, ending ``.txt``, ``.in`` or ``.pip`` (``dev-requirements.txt``,
     ``test_requirements.txt``, ``requirements-dev.in``), and every ``.txt``/``.in`` file in a
     folder (at any depth below) named ``requirements``, ``requirements.d``, ``reqs`` or
-    ``deps``. Files inside ``*.egg-info``/``*.dist-info`` folders are build metadata
+    ``deps``. Also ``setup.py`` (read, never run), PEP 751 ``pylock.toml``/``pylock.*.toml``,
+    rye's ``requirements*.lock`` and Dockerfiles (``Dockerfile``, ``Dockerfile.*``,
+    ``*.Dockerfile``, the same with ``Containerfile``) for their ``pip install`` commands.
+    Files inside ``*.egg-info``/``*.dist-info`` folders are build metadata
     generated from the declarations read here, and are not read again.
     """
     parts = rel.split("/")
@@ -291,6 +405,14 @@ def dependency_kind(rel: str) -> str | None:
         return None  # build metadata generated from pyproject/setup.cfg (read there)
     if lower in _LOCK_NAMES:
         return "lock"
+    if _PYLOCK.match(name):
+        return "pylock"
+    if _REQUIREMENTS_LOCK.match(name):
+        return "requirements-lock"
+    if lower == "setup.py":
+        return "setup-py"
+    if _DOCKERFILE.match(name):
+        return "dockerfile"
     if lower == "pyproject.toml":
         return "pyproject"
     if name == "Pipfile":
@@ -345,12 +467,57 @@ def _strings(value: Any) -> list[str]:
     return [str(x) for x in value if isinstance(x, str)] if isinstance(value, list) else []
 
 
-def _name_table(table: Any, rel: str, text: str, out: ParsedFile, *, pipfile: bool = False) -> None:
+_SOURCE_KEYS = ("git", "hg", "svn", "bzr", "url", "path", "file")
+
+
+def _source_reference(
+    name: str, spec: Any, rel: str, line: int, out: ParsedFile, base: Path, root: Path | None
+) -> bool:
+    """A ``{git = ...}``/``{path = ...}``/``{url = ...}`` table (poetry, Pipfile, uv sources):
+    an unverifiable reference (or the project's own folder). True when it was one."""
+    specs = spec if isinstance(spec, list) else [spec]
+    found = False
+    for one in specs:
+        if not isinstance(one, dict):
+            continue
+        for key in _SOURCE_KEYS:
+            value = one.get(key)
+            if not isinstance(value, str):
+                continue
+            found = True
+            if key in ("git", "hg", "svn", "bzr"):
+                out.unverifiable.append(
+                    Unverifiable(
+                        rel, line, _shown(f"{name} = {key} {value}"), f"a {key} source; no release"
+                    )
+                )
+            elif key == "url" or "://" in value:
+                out.unverifiable.append(
+                    Unverifiable(rel, line, _shown(f"{name} = {value}"), "a direct URL; no release")
+                )
+            else:
+                _reference(value, rel, line, out, base=base, root=root)
+    return found
+
+
+def _name_table(
+    table: Any,
+    rel: str,
+    text: str,
+    out: ParsedFile,
+    *,
+    pipfile: bool = False,
+    base: Path | None = None,
+    root: Path | None = None,
+) -> None:
     """``name = "constraint"`` or ``name = {version = ...}`` tables (poetry, Pipfile)."""
     if not isinstance(table, dict):
         return
     for name, spec in table.items():
         if str(name).lower() == "python":
+            continue
+        line = _line_of(text, f"{name} =") or _line_of(text, f'"{name}"')
+        if base is not None and _source_reference(str(name), spec, rel, line, out, base, root):
             continue
         constraint = spec.get("version", "") if isinstance(spec, dict) else spec
         constraint = str(constraint) if isinstance(constraint, (str, int, float)) else ""
@@ -365,15 +532,24 @@ def _name_table(table: Any, rel: str, text: str, out: ParsedFile, *, pipfile: bo
                 version,
                 constraint,
                 rel,
-                _line_of(text, f"{name} =") or _line_of(text, f'"{name}"'),
+                line,
             )
         )
 
 
-def read_pyproject(path: Path, rel: str) -> ParsedFile:
+def _table(value: Any, *keys: str) -> dict[str, Any]:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """PEP 621 dependencies and optional dependencies, PEP 735 ``[dependency-groups]``,
-    ``[tool.poetry]`` dependencies, groups and dev-dependencies, ``[tool.pdm.dev-dependencies]``
-    and ``[tool.uv] dev-dependencies``."""
+    ``[build-system] requires``, ``[tool.poetry]`` dependencies, groups and dev-dependencies,
+    ``[tool.pdm.dev-dependencies]``, ``[tool.uv]`` dev-, override- and constraint-dependencies
+    and ``[tool.uv.sources]``, ``[tool.hatch.envs.*]`` dependencies and extra-dependencies, and
+    the files named by ``[tool.setuptools.dynamic]`` (read as requirements files, inside the
+    project only; a file that is a dependency file by name is read on its own already)."""
     out = ParsedFile()
     try:
         data, text = _toml(path)
@@ -381,37 +557,69 @@ def read_pyproject(path: Path, rel: str) -> ParsedFile:
         out.problems.append(Problem(rel, 0, str(exc)))
         return out
     texts: list[str] = []
-    project = data.get("project")
-    if isinstance(project, dict):
-        texts.extend(_strings(project.get("dependencies")))
-        optional = project.get("optional-dependencies")
-        if isinstance(optional, dict):
-            for group in optional.values():
-                texts.extend(_strings(group))
-    groups = data.get("dependency-groups")
-    if isinstance(groups, dict):
-        for group in groups.values():
-            texts.extend(_strings(group))  # {include-group = ...} entries are tables: skipped
-    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
-    pdm = tool.get("pdm") if isinstance(tool, dict) else None
-    if isinstance(pdm, dict) and isinstance(pdm.get("dev-dependencies"), dict):
-        for group in pdm["dev-dependencies"].values():
-            texts.extend(_strings(group))
-    uv = tool.get("uv") if isinstance(tool, dict) else None
-    if isinstance(uv, dict):
-        texts.extend(_strings(uv.get("dev-dependencies")))
+    project = _table(data, "project")
+    texts.extend(_strings(project.get("dependencies")))
+    for group in _table(project, "optional-dependencies").values():
+        texts.extend(_strings(group))
+    for group in _table(data, "dependency-groups").values():
+        texts.extend(_strings(group))  # {include-group = ...} entries are tables: skipped
+    texts.extend(_strings(_table(data, "build-system").get("requires")))
+    for group in _table(data, "tool", "pdm", "dev-dependencies").values():
+        texts.extend(_strings(group))
+    uv = _table(data, "tool", "uv")
+    for key in ("dev-dependencies", "override-dependencies", "constraint-dependencies"):
+        texts.extend(_strings(uv.get(key)))
+    for env in _table(data, "tool", "hatch", "envs").values():
+        if isinstance(env, dict):
+            for key in ("dependencies", "extra-dependencies"):
+                texts.extend(_strings(env.get(key)))
     for req in texts:
-        _requirement(req, rel, _line_of(text, req), out, allow_paths=False)
-    poetry = tool.get("poetry") if isinstance(tool, dict) else None
-    if isinstance(poetry, dict):
-        _name_table(poetry.get("dependencies"), rel, text, out)
-        _name_table(poetry.get("dev-dependencies"), rel, text, out)
-        pgroups = poetry.get("group")
-        if isinstance(pgroups, dict):
-            for g in pgroups.values():
-                if isinstance(g, dict):
-                    _name_table(g.get("dependencies"), rel, text, out)
+        _requirement(
+            req, rel, _line_of(text, req), out, allow_paths=False, base=path.parent, root=root
+        )
+    for name, spec in _table(uv, "sources").items():
+        line = _line_of(text, f"{name} =")
+        _source_reference(str(name), spec, rel, line, out, path.parent, root)
+    poetry = _table(data, "tool", "poetry")
+    tables = [poetry.get("dependencies"), poetry.get("dev-dependencies")]
+    tables.extend(
+        g.get("dependencies") for g in _table(poetry, "group").values() if isinstance(g, dict)
+    )
+    for table in tables:
+        _name_table(table, rel, text, out, base=path.parent, root=root)
+    _dynamic_files(_table(data, "tool", "setuptools", "dynamic"), path, rel, text, out, root)
     return out
+
+
+def _dynamic_files(
+    dynamic: dict[str, Any], path: Path, rel: str, text: str, out: ParsedFile, root: Path | None
+) -> None:
+    """``dependencies = {file = [...]}`` and ``optional-dependencies.NAME = {file = ...}``."""
+    specs = [dynamic.get("dependencies")]
+    optional = dynamic.get("optional-dependencies")
+    if isinstance(optional, dict):
+        specs.extend(optional.values())
+    base = (root or path.parent).resolve()
+    for spec in specs:
+        files = spec.get("file") if isinstance(spec, dict) else None
+        names = [files] if isinstance(files, str) else _strings(files)
+        for name in names:
+            line = _line_of(text, name)
+            target = (path.parent / name).resolve()
+            if not target.is_relative_to(base):
+                out.problems.append(
+                    Problem(
+                        rel,
+                        line,
+                        f"dynamic dependencies file {_shown(name)!r} is outside the project",
+                    )
+                )
+            elif not target.is_file():
+                out.problems.append(
+                    Problem(rel, line, f"dynamic dependencies file {_shown(name)!r} not found")
+                )
+            elif dependency_kind(target.relative_to(base).as_posix()) is None:
+                read_requirements(target, target.relative_to(base).as_posix(), root=base, out=out)
 
 
 def parse_pyproject(path: Path, rel: str) -> list[Dependency]:
@@ -419,7 +627,36 @@ def parse_pyproject(path: Path, rel: str) -> list[Dependency]:
     return _strict(read_pyproject(path, rel))
 
 
-def read_lock(path: Path, rel: str) -> ParsedFile:
+def _lock_source(
+    name: str,
+    source: dict[str, Any],
+    path: Path,
+    rel: str,
+    line: int,
+    out: ParsedFile,
+    root: Path | None,
+) -> bool:
+    """A lock entry installed from git, a URL or a path (uv ``source = {git = ...}``, poetry
+    ``[package.source] type = "git"``): unverifiable (or the project's own folder). True when
+    it was one; registry sources are matched by version."""
+    kind = str(source.get("type", ""))
+    if kind in ("git", "hg", "svn", "bzr", "url") or any(k in source for k in ("git", "url")):
+        where = source.get("url") or source.get("git") or ""
+        out.unverifiable.append(
+            Unverifiable(
+                rel, line, _shown(f"{name} {where}".strip()), "a VCS or URL source; no release"
+            )
+        )
+        return True
+    local = source.get("path") or source.get("directory")
+    if kind in ("file", "directory") or local is not None:
+        target = str(local if local is not None else source.get("url", ""))
+        _reference(target, rel, line, out, base=path.parent, root=root)
+        return True
+    return False
+
+
+def read_lock(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """``[[package]]`` entries of ``poetry.lock``, ``uv.lock`` or ``pdm.lock`` (all pinned)."""
     out = ParsedFile(lock=True)
     try:
@@ -435,13 +672,16 @@ def read_lock(path: Path, rel: str) -> ParsedFile:
             if isinstance(source, dict) and ("editable" in source or "virtual" in source):
                 continue  # the project itself
             name = pkg["name"]
+            line = _line_of(text, f'name = "{name}"')
+            if isinstance(source, dict) and _lock_source(name, source, path, rel, line, out, root):
+                continue
             out.deps.append(
                 Dependency(
                     normalize_name(name),
                     str(version) if version is not None else None,
                     f"=={version}" if version is not None else "",
                     rel,
-                    _line_of(text, f'name = "{name}"'),
+                    line,
                 )
             )
     return out
@@ -452,7 +692,7 @@ def parse_lock(path: Path, rel: str) -> list[Dependency]:
     return _strict(read_lock(path, rel))
 
 
-def read_pipfile(path: Path, rel: str) -> ParsedFile:
+def read_pipfile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """``[packages]`` and ``[dev-packages]`` of a Pipfile."""
     out = ParsedFile()
     try:
@@ -461,7 +701,7 @@ def read_pipfile(path: Path, rel: str) -> ParsedFile:
         out.problems.append(Problem(rel, 0, str(exc)))
         return out
     for section in ("packages", "dev-packages"):
-        _name_table(data.get(section), rel, text, out, pipfile=True)
+        _name_table(data.get(section), rel, text, out, pipfile=True, base=path.parent, root=root)
     return out
 
 
@@ -519,7 +759,361 @@ def read_setup_cfg(path: Path, rel: str) -> ParsedFile:
     return out
 
 
-def read_conda_environment(path: Path, rel: str) -> ParsedFile:
+def read_pylock(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """``[[packages]]`` of a PEP 751 lock: ``name`` and ``version`` (pinned). A package from
+    ``vcs``, ``archive`` or a ``directory`` outside the project has no release to match and is
+    unverifiable, whatever ``version`` it states."""
+    out = ParsedFile(lock=True)
+    try:
+        data, text = _toml(path)
+    except DependencyFileError as exc:
+        out.problems.append(Problem(rel, 0, str(exc)))
+        return out
+    packages = data.get("packages")
+    for pkg in packages if isinstance(packages, list) else []:
+        if not isinstance(pkg, dict) or not isinstance(pkg.get("name"), str):
+            out.problems.append(Problem(rel, 0, "a [[packages]] entry without a name"))
+            continue
+        name = pkg["name"]
+        line = _line_of(text, f'name = "{name}"')
+        if isinstance(pkg.get("vcs"), dict) or isinstance(pkg.get("archive"), dict):
+            kind = "vcs" if isinstance(pkg.get("vcs"), dict) else "archive"
+            where = pkg[kind].get("url") or pkg[kind].get("path") or ""
+            out.unverifiable.append(
+                Unverifiable(
+                    rel, line, _shown(f"{name} {where}".strip()), f"a {kind} source; no release"
+                )
+            )
+            continue
+        directory = pkg.get("directory")
+        if isinstance(directory, dict):
+            _reference(str(directory.get("path", "")), rel, line, out, base=path.parent, root=root)
+            continue
+        version = pkg.get("version")
+        if not isinstance(version, str):
+            out.unverifiable.append(
+                Unverifiable(rel, line, name, "no version and no source the checker can match")
+            )
+            continue
+        out.deps.append(Dependency(normalize_name(name), version, f"=={version}", rel, line))
+    return out
+
+
+_SETUP_KEYWORDS = ("install_requires", "extras_require", "setup_requires", "tests_require")
+
+
+def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """``install_requires``, ``extras_require``, ``setup_requires`` and ``tests_require`` of
+    ``setup(...)`` calls in a ``setup.py``, read from its syntax tree and never executed.
+
+    A keyword's value must be a literal (a list, tuple or string; for extras a dict of them),
+    or a module-level name bound once to such a literal. Anything else (a call, a comprehension,
+    ``open(...)``, ``**kwargs`` passed to ``setup``) is a problem: the requirements exist but
+    cannot be known without running the file."""
+    import ast
+
+    out = ParsedFile()
+    try:
+        text = _read(path)
+        tree = ast.parse(text, filename=rel)
+    except DependencyFileError as exc:
+        out.problems.append(Problem(rel, 0, str(exc)))
+        return out
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        out.problems.append(Problem(rel, getattr(exc, "lineno", 0) or 0, f"does not parse: {exc}"))
+        return out
+    bound: dict[str, list[ast.expr]] = {}
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets = [stmt.target]
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+        for target in targets:
+            if isinstance(target, ast.Name) and value is not None:
+                bound.setdefault(target.id, []).append(value)
+
+    def literal(node: ast.expr) -> Any:
+        if isinstance(node, ast.Name) and len(bound.get(node.id, [])) == 1:
+            node = bound[node.id][0]
+        return ast.literal_eval(node)
+
+    def requirement_list(value: Any) -> list[str] | None:
+        if isinstance(value, str):
+            return [x.split("#", 1)[0].strip() for x in value.splitlines()]
+        if isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value):
+            return [x.strip() for x in value]
+        return None
+
+    try:
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    except RecursionError:
+        out.problems.append(Problem(rel, 0, "nested too deeply to read"))
+        return out
+    for call in calls:
+        func = call.func
+        name = (
+            func.id
+            if isinstance(func, ast.Name)
+            else func.attr
+            if isinstance(func, ast.Attribute)
+            else ""
+        )
+        if name != "setup":
+            continue
+        for kw in call.keywords:
+            if kw.arg is None:
+                out.problems.append(
+                    Problem(
+                        rel,
+                        call.lineno,
+                        "setup() takes **kwargs; requirements they hold were not read",
+                    )
+                )
+                continue
+            if kw.arg not in _SETUP_KEYWORDS:
+                continue
+            try:
+                value = literal(kw.value)
+            except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                value = None
+            groups = (
+                list(value.values())
+                if kw.arg == "extras_require" and isinstance(value, dict)
+                else [value]
+            )
+            items = [requirement_list(g) for g in groups]
+            if value is None or any(i is None for i in items):
+                out.problems.append(
+                    Problem(
+                        rel,
+                        kw.value.lineno,
+                        f"{kw.arg} is not a literal list; not read (setup.py is never run)",
+                    )
+                )
+                continue
+            for group in items:
+                for item in group or []:
+                    if item:
+                        _requirement(
+                            item,
+                            rel,
+                            _line_of(text, item) or kw.value.lineno,
+                            out,
+                            allow_paths=False,
+                            base=path.parent,
+                            root=root,
+                        )
+    return out
+
+
+#: pip install options that take a value (the value is not a requirement).
+_PIP_VALUE_OPTIONS = frozenset(
+    {
+        "-i",
+        "--index-url",
+        "--extra-index-url",
+        "-f",
+        "--find-links",
+        "-t",
+        "--target",
+        "--prefix",
+        "--root",
+        "--platform",
+        "--python-version",
+        "--implementation",
+        "--abi",
+        "--only-binary",
+        "--no-binary",
+        "--progress-bar",
+        "--trusted-host",
+        "-C",
+        "--config-settings",
+        "--upgrade-strategy",
+        "--src",
+        "--cache-dir",
+        "--log",
+        "--timeout",
+        "--retries",
+        "--proxy",
+        "--cert",
+        "--client-cert",
+        "--exists-action",
+        "--root-user-action",
+        "--report",
+        "--python",
+        "--global-option",
+        "--install-option",
+        "--build-option",
+        "--keyring-provider",
+        "--index",
+        "--default-index",
+        "--group",
+        "--extra",
+        "--resolution",
+        "--prerelease",
+        "--index-strategy",
+        "-p",
+        "--python-platform",
+    }
+)
+_SHELL_SEPARATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")", ";;", "|&"})
+
+
+def _dockerfile_runs(text: str) -> list[tuple[int, str]]:
+    """``(first line, command)`` of every ``RUN`` instruction, continuation lines joined
+    (the escape character is ``\\`` or the one a ``# escape=`` directive sets)."""
+    lines = text.splitlines()
+    escape = "\\"
+    for raw in lines[:10]:
+        m = re.match(r"^#\s*escape\s*=\s*(\S)\s*$", raw.strip(), re.I)
+        if m:
+            escape = m.group(1)
+            break
+        if raw.strip() and not raw.strip().startswith("#"):
+            break
+    out: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 0
+    for number, raw in enumerate(lines, 1):
+        stripped = raw.strip()
+        if current and stripped.startswith("#"):
+            continue  # comments inside a continued instruction are dropped by Docker
+        if not current:
+            if not stripped or stripped.startswith("#"):
+                continue
+            start = number
+        if stripped.endswith(escape):
+            current.append(stripped[: -len(escape)])
+            continue
+        current.append(stripped)
+        instruction = " ".join(current)
+        current = []
+        m = re.match(r"^RUN\s+(?:--\S+\s+)*(?P<cmd>.*)$", instruction, re.I | re.S)
+        if m:
+            out.append((start, m.group("cmd")))
+    return out
+
+
+def _pip_install_args(words: list[str]) -> list[str] | None:
+    """The arguments after ``install`` when ``words`` is a pip (or ``uv pip``) install."""
+    for i, word in enumerate(words):
+        if re.fullmatch(r"(?:.*/)?pip[0-9.]*", word):
+            for j in range(i + 1, len(words)):
+                if words[j] == "install":
+                    return words[j + 1 :]
+                if not words[j].startswith("-"):
+                    break
+    return None
+
+
+def read_dockerfile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """The requirements of ``pip install`` commands in ``RUN`` instructions (shell and exec
+    form; commands joined with ``&&``/``;``/``|``). ``-r FILE``/``-c FILE`` are looked up
+    beside the Dockerfile, then at the project root, then by file name beside it (an image
+    path such as ``/app/requirements.txt`` usually names a copied project file); a found file
+    that is not a dependency file by name is read here, one not found is unverifiable.
+    Arguments with shell variables are unverifiable (their version is unknown)."""
+    import shlex
+
+    out = ParsedFile()
+    try:
+        text = _read(path)
+    except DependencyFileError as exc:
+        out.problems.append(Problem(rel, 0, str(exc)))
+        return out
+    base = (root or path.parent).resolve()
+    for line, command in _dockerfile_runs(text):
+        words: list[str]
+        if command.lstrip().startswith("["):
+            try:
+                exec_form = json.loads(command)
+            except ValueError:
+                exec_form = None
+            if isinstance(exec_form, list) and all(isinstance(w, str) for w in exec_form):
+                if len(exec_form) >= 3 and exec_form[0].endswith("sh") and exec_form[1] == "-c":
+                    command = exec_form[2]
+                else:
+                    command = shlex.join(exec_form)
+        try:
+            lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            lexer.commenters = ""
+            words = list(lexer)
+        except ValueError as exc:
+            if "pip" in command:
+                out.problems.append(Problem(rel, line, f"RUN command not understood: {exc}"))
+            continue
+        commands: list[list[str]] = [[]]
+        for word in words:
+            if word in _SHELL_SEPARATORS:
+                commands.append([])
+            else:
+                commands[-1].append(word)
+        for cmd in commands:
+            args = _pip_install_args(cmd)
+            if args is not None:
+                _pip_args(args, path, rel, line, out, base)
+    return out
+
+
+def _pip_args(
+    args: list[str], path: Path, rel: str, line: int, out: ParsedFile, base: Path
+) -> None:
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        m = re.match(r"^(-r|--requirement|-c|--constraint|-e|--editable)(?:=(.*))?$", arg)
+        m = m or re.match(r"^(-[rce])(.+)$", arg)
+        if m:
+            option, value = m.group(1), m.group(2)
+            if value is None:
+                if i >= len(args):
+                    out.problems.append(Problem(rel, line, f"{option} without a value"))
+                    break
+                value = args[i]
+                i += 1
+            if option in ("-e", "--editable"):
+                _reference(value, rel, line, out, base=path.parent, root=base)
+            else:
+                _docker_requirements_file(value, path, rel, line, out, base)
+            continue
+        if arg.startswith("-"):
+            if "=" not in arg and arg in _PIP_VALUE_OPTIONS:
+                i += 1
+            continue
+        _requirement(arg, rel, line, out, base=path.parent, root=base)
+
+
+def _docker_requirements_file(
+    target: str, path: Path, rel: str, line: int, out: ParsedFile, base: Path
+) -> None:
+    if "$" in target or "://" in target:
+        out.unverifiable.append(
+            Unverifiable(
+                rel, line, _shown(f"-r {target}"), "a requirements file the checker cannot read"
+            )
+        )
+        return
+    candidates = [path.parent / target, base / target.lstrip("/"), path.parent / Path(target).name]
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved.is_relative_to(base) and resolved.is_file():
+            inner = resolved.relative_to(base).as_posix()
+            if dependency_kind(inner) is None:
+                read_requirements(resolved, inner, root=base, out=out)
+            return
+    out.unverifiable.append(
+        Unverifiable(
+            rel,
+            line,
+            _shown(f"-r {target}"),
+            "a requirements file not found in the project (made at build time?); not checked",
+        )
+    )
+
+
+def read_conda_environment(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """The ``pip:`` section of a conda ``environment.yml`` (conda packages themselves are
     another ecosystem and are not matched against PyPI advisories)."""
     import yaml
@@ -537,9 +1131,22 @@ def read_conda_environment(path: Path, rel: str) -> ParsedFile:
     for entry in deps if isinstance(deps, list) else []:
         if isinstance(entry, dict):
             for item in _strings(entry.get("pip")):
+                editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+)(\S.*)$", item.strip())
+                if editable:
+                    _reference(
+                        editable.group(1),
+                        rel,
+                        _line_of(text, item),
+                        out,
+                        base=path.parent,
+                        root=root,
+                    )
+                    continue
                 if item.startswith("-"):
                     continue
-                _requirement(item.strip(), rel, _line_of(text, item), out)
+                _requirement(
+                    item.strip(), rel, _line_of(text, item), out, base=path.parent, root=root
+                )
     return out
 
 

@@ -139,6 +139,16 @@ CODE_SUPPRESSION_INVALID = define_rule(
     "the finding (or the line above it).",
 )
 
+CODE_NOT_SEARCHED = define_rule(
+    "MLT-CODE-016",
+    "secrets-not-searched",
+    "A file (or the part of it past the search cap) was not searched for secrets: it could "
+    "not be read, or it is larger than the bytes the secret search covers.",
+    Severity.MEDIUM,
+    remediation="Keep large data out of the source tree, or review the file and waive this one "
+    "finding (rule and path).",
+)
+
 # -- dependencies ----------------------------------------------------------------------------
 DEP_VULNERABLE = define_rule(
     "MLT-DEP-001",
@@ -198,6 +208,17 @@ DEP_RANGE_VULNERABLE = define_rule(
     Severity.MEDIUM,
     cwe=1395,
     remediation="Raise the lower bound above the fixed version, or pin a fixed version.",
+)
+
+DEP_UNVERIFIABLE = define_rule(
+    "MLT-DEP-008",
+    "dependency-not-verifiable",
+    "A requirement installs from a VCS, a URL, an archive, a path outside the project or a "
+    "shell variable: no released version to match against advisories, so it was not checked.",
+    Severity.MEDIUM,
+    cwe=1357,
+    remediation="Depend on a released version from the package index, or review the source "
+    "and waive this one finding.",
 )
 
 # -- licenses --------------------------------------------------------------------------------

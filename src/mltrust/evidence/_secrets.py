@@ -59,18 +59,19 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _URL_PASSWORD = re.compile(
     r"\b[a-z][a-z0-9+.-]{1,20}://[^/\s:@'\"]{1,64}:([^/\s:@'\"]{6,128})@[\w.-]+"
 )
-#: A quoted literal assigned to a name (code, YAML, JSON, TOML).
+#: A quoted literal assigned to a name (code, YAML, JSON, TOML). Names are bounded (here and
+#: in :data:`_ASSIGN`) so that a long run of word characters costs linear time, not quadratic.
 _QUOTED = re.compile(
     r"""(?x)
-    ([A-Za-z_][\w.-]*)["']?\s*(?::|=|:=|=>)\s*(?:[bfru]{0,2})(["'])([^"'\s]{8,128})\2"""
+    ([A-Za-z_][\w.-]{0,127})["']?\s*(?::|=|:=|=>)\s*(?:[bfru]{0,2})(["'])([^"'\s]{8,128})\2"""
 )
 #: ``NAME=value`` in an env file or an ``export`` line.
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*([^\s#'\"]{8,128})\s*$")
 _PASSWORD_WORDS = frozenset({"password", "passwd", "pwd", "passphrase", "secret"})
 _ASSIGN = re.compile(
     r"""(?ix)
-    ([\w.-]*(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|private[_-]?key|access[_-]?key
-        |auth[_-]?key|client[_-]?secret|credential)[\w.-]*)
+    ([\w.-]{0,64}(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|private[_-]?key|access[_-]?key
+        |auth[_-]?key|client[_-]?secret|credential)[\w.-]{0,64})
     ["']?\s*(?::|=|:=)\s*["']?
     ([A-Za-z0-9+/=_\-.~]{16,256})
     """
@@ -159,59 +160,149 @@ def _password_name(name: str) -> bool:
     return bool(parts) and parts[-1] in _PASSWORD_WORDS
 
 
+#: A line can only hold a secret the rules below find if it contains one of these: a PEM
+#: header, a URL or a secret word (every name rule needs one), case-insensitively, or the
+#: fixed part of a token format. Lines without any are not examined: searching megabytes of
+#: text costs a few ``str.find`` passes instead of every rule on every line.
+_TRIGGER_WORDS = (
+    "-----begin",
+    "://",
+    "token",
+    "secret",
+    "passw",
+    "passphrase",
+    "pwd",
+    "key",
+    "credential",
+    "auth",
+)
+_TRIGGER_LITERALS = (
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "AIza",
+    "hf_",
+    "k_live_",
+    "T3BlbkFJ",
+    "sk-ant-",
+    "pypi-",
+    "npm_",
+    "glpat-",
+    "SG.",
+    "-us",
+    ":AA",
+    "sq0",
+    "dapi",
+    "AC",
+    "SK",
+    "shp",
+    "_v1_",
+    "r8_",
+    "gsk_",
+    "eyJ",
+)
+#: The one token format without a fixed part (Discord bot tokens).
+_TRIGGER_PATTERN = re.compile(r"[MN][A-Za-z0-9]{23}\.")
+#: Longest window of one line searched at a time; longer lines are searched in windows that
+#: overlap by :data:`_WINDOW_OVERLAP` characters (longer than any secret the rules match).
+_WINDOW = 10_000
+_WINDOW_OVERLAP = 1_024
+
+
+def _trigger_positions(text: str) -> list[int]:
+    found: list[int] = []
+    for haystack, needles in ((text.lower(), _TRIGGER_WORDS), (text, _TRIGGER_LITERALS)):
+        for needle in needles:
+            at = haystack.find(needle)
+            while at >= 0:
+                found.append(at)
+                at = haystack.find(needle, at + 1)
+    found.extend(m.start() for m in _TRIGGER_PATTERN.finditer(text))
+    return found
+
+
 def find_secrets(text: str, *, env_file: bool = False) -> Iterator[SecretHit]:
     """Secrets in ``text``; messages never contain the full secret. ``env_file``: the text
-    is a ``.env``-style file, whose unquoted ``NAME=value`` lines are assignments too."""
-    for number, line in enumerate(text.splitlines(), 1):
-        if len(line) > 10_000:
-            line = line[:10_000]
-        m = _PEM.search(line)
-        if m:
-            yield SecretHit(_rules.CODE_PRIVATE_KEY, number, f"PEM private key ({m.group(0)})")
+    is a ``.env``-style file, whose unquoted ``NAME=value`` lines are assignments too.
+
+    Lines are numbered as :meth:`str.splitlines` numbers them. Only lines with a trigger
+    (see :data:`_TRIGGER_WORDS`) are examined; a line longer than :data:`_WINDOW` characters
+    is searched in overlapping windows (a secret at its end is found, once)."""
+    import bisect
+    import itertools
+
+    positions = _trigger_positions(text)
+    if not positions:
+        return
+    ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
+    lines = text.splitlines()
+    numbers = sorted({bisect.bisect_right(ends, at) for at in positions})
+    step = _WINDOW - _WINDOW_OVERLAP
+    for index in numbers:
+        if index >= len(lines):
             continue
-        found = False
-        for label, pattern in _TOKENS:
-            t = pattern.search(line)
-            if t:
-                found = True
-                yield SecretHit(_rules.CODE_TOKEN, number, f"{label} {redact(t.group(0))}")
-        if found:
+        line = lines[index]
+        seen: set[tuple[str, str]] = set()
+        for start in range(0, max(len(line) - _WINDOW_OVERLAP, 1), step):
+            for hit in _line_hits(index + 1, line[start : start + _WINDOW], env_file):
+                if (hit.rule.id, hit.message) not in seen:
+                    seen.add((hit.rule.id, hit.message))
+                    yield hit
+
+
+def _line_hits(number: int, line: str, env_file: bool) -> Iterator[SecretHit]:
+    """The secrets of one line (or one window of a long line)."""
+    m = _PEM.search(line)
+    if m:
+        yield SecretHit(_rules.CODE_PRIVATE_KEY, number, f"PEM private key ({m.group(0)})")
+        return
+    found = False
+    for label, pattern in _TOKENS:
+        t = pattern.search(line)
+        if t:
+            found = True
+            yield SecretHit(_rules.CODE_TOKEN, number, f"{label} {redact(t.group(0))}")
+    if found:
+        return
+    u = _URL_PASSWORD.search(line)
+    if u and _password_like(u.group(1)) and "{" not in u.group(0):
+        yield SecretHit(_rules.CODE_PASSWORD, number, f"password in a URL: {redact(u.group(1))}")
+        return
+    for a in _ASSIGN.finditer(line):
+        name, value = a.group(1), a.group(2)
+        low = value.lower()
+        if any(p in low for p in _PLACEHOLDERS) or len(set(value)) < 8:
             continue
-        u = _URL_PASSWORD.search(line)
-        if u and _password_like(u.group(1)) and "{" not in u.group(0):
+        if not _secret_name(name) or not any(c.isdigit() for c in value):
+            continue
+        if shannon_entropy(value) >= ENTROPY_THRESHOLD and len(value) >= 20:
             yield SecretHit(
-                _rules.CODE_PASSWORD, number, f"password in a URL: {redact(u.group(1))}"
-            )
-            continue
-        for a in _ASSIGN.finditer(line):
-            name, value = a.group(1), a.group(2)
-            low = value.lower()
-            if any(p in low for p in _PLACEHOLDERS) or len(set(value)) < 8:
-                continue
-            if not _secret_name(name) or not any(c.isdigit() for c in value):
-                continue
-            if shannon_entropy(value) >= ENTROPY_THRESHOLD and len(value) >= 20:
-                yield SecretHit(
-                    _rules.CODE_HIGH_ENTROPY,
-                    number,
-                    f"high-entropy value assigned to {name!r}: {redact(value)}",
-                )
-                found = True
-        if found:
-            continue
-        password = None
-        for q in _QUOTED.finditer(line):
-            if _password_name(q.group(1)) and _password_like(q.group(3)):
-                password = (q.group(1), q.group(3))
-                break
-        if password is None and (env_file or line.lstrip().startswith("export ")):
-            e = _ENV_LINE.match(line)
-            if e and _password_name(e.group(1)) and _password_like(e.group(2)):
-                password = (e.group(1), e.group(2))
-        if password is not None:
-            yield SecretHit(
-                _rules.CODE_PASSWORD,
+                _rules.CODE_HIGH_ENTROPY,
                 number,
-                f"hard-coded password assigned to {password[0]!r}: {redact(password[1])}",
+                f"high-entropy value assigned to {name!r}: {redact(value)}",
             )
-            continue
+            found = True
+    if found:
+        return
+    password = None
+    for q in _QUOTED.finditer(line):
+        if _password_name(q.group(1)) and _password_like(q.group(3)):
+            password = (q.group(1), q.group(3))
+            break
+    if password is None and (env_file or line.lstrip().startswith("export ")):
+        e = _ENV_LINE.match(line)
+        if e and _password_name(e.group(1)) and _password_like(e.group(2)):
+            password = (e.group(1), e.group(2))
+    if password is not None:
+        yield SecretHit(
+            _rules.CODE_PASSWORD,
+            number,
+            f"hard-coded password assigned to {password[0]!r}: {redact(password[1])}",
+        )
+        return

@@ -25,6 +25,7 @@ _FINDING_LISTS = (
     ("deps", "vulnerabilities"),
     ("deps", "unpinned_vulnerable"),
     ("deps", "unpinned"),
+    ("deps", "unverifiable"),
     ("deps", "problems"),
 )
 
@@ -84,6 +85,11 @@ def apply_finding_waivers(
             r.get("path")
             for r in code["findings"]
             if isinstance(r, Mapping) and r.get("kind") == "not-analysed"
+        ]
+        code["secrets_not_searched"] = [
+            r
+            for r in code["findings"]
+            if isinstance(r, Mapping) and r.get("kind") == "not-searched"
         ]
     deps = out.get("deps")
     if isinstance(deps, dict) and isinstance(deps.get("problems"), list):
