@@ -262,3 +262,47 @@ def test_attack_secret_in_attachment_of_a_notebook_larger_than_the_whole_file_li
     assert [(s["path"], s["cell"]) for s in code["secrets"]] == [("big.ipynb", 0)]
     assert code["secrets_not_searched"] == []
     assert controls[SECRETS].status is ControlStatus.FAIL
+
+
+def _safetensors(path: Path, metadata: dict[str, str], size: int) -> None:
+    """A real safetensors file: one float32 tensor of ``size`` bytes and ``metadata``."""
+    import struct
+
+    header = json.dumps(
+        {
+            "__metadata__": metadata,
+            "w": {"dtype": "F32", "shape": [size // 4], "data_offsets": [0, size // 4 * 4]},
+        }
+    ).encode()
+    header += b" " * (-len(header) % 8)
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(size // 4 * 4))
+
+
+def test_large_model_weights_are_searched_where_metadata_lives(tmp_path: Path) -> None:
+    # A model the scanner recognises and examines: its header (metadata) is searched, the
+    # tensor data past the first chunk is listed as not searched but does not fail the gate.
+    _safetensors(tmp_path / "model.safetensors", {"note": "ok"}, 6 * 1024 * 1024)
+    code, controls = _check(tmp_path)
+    assert code["secrets_not_searched"] == []
+    assert [r["path"] for r in code["secrets_not_searched_models"]] == ["model.safetensors"]
+    assert controls[SECRETS].status is ControlStatus.PASS
+
+
+def test_attack_secret_in_large_model_metadata_is_found(tmp_path: Path) -> None:
+    _safetensors(tmp_path / "model.safetensors", {"hub": f"token={HF}"}, 6 * 1024 * 1024)
+    code, controls = _check(tmp_path)
+    assert "model.safetensors" in {s["path"] for s in code["secrets"]}
+    assert controls[SECRETS].status is ControlStatus.FAIL
+
+
+def test_attack_large_file_not_a_model_still_fails_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bytes the model scanner does not recognise as a model get no exemption: the unsearched
+    # tail (past a per-file cap lowered for the test) is a finding.
+    monkeypatch.setattr(_code, "_MAX_SECRET_FILE_BYTES", 5 * 1024 * 1024)
+    (tmp_path / "blob.dat").write_bytes(b"a\n" * (3 * 1024 * 1024))
+    code, controls = _check(tmp_path)
+    assert [r["path"] for r in code["secrets_not_searched"]] == ["blob.dat"]
+    assert code["secrets_not_searched_models"] == []
+    assert controls[SECRETS].status is ControlStatus.FAIL

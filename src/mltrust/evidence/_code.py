@@ -559,6 +559,7 @@ class CodeCollector(Collector):
             "suppressed": [],
             "suppressions_ignored": [],
             "secrets_not_searched": [],
+            "secrets_not_searched_models": [],
             "bandit": "",
             "not_evaluated": [],
         }
@@ -574,6 +575,9 @@ class CodeCollector(Collector):
         texts: dict[str, str] = {}
         aliases = ctx.link_aliases()
         budget = _Budget(_MAX_SECRET_TOTAL_BYTES)
+        # files the model scan (which runs first) recognised as holding a model
+        model_files = frozenset(ctx.shared.get("model_files", ()))
+        models_not_searched: list[dict[str, str]] = []
         for rel, path in ctx.analysis_files():
             name = rel.rsplit("/", 1)[-1]
             env_file = _is_env_file(name)
@@ -624,11 +628,20 @@ class CodeCollector(Collector):
                                 )
                             )
                         continue
-                hits, why = _search_large(path, env_file, budget)
+                if rel in model_files:
+                    # Model weights the model scanner recognised and examined: their first
+                    # _MAX_TEXT_BYTES (where safetensors, GGUF, NumPy and ONNX keep their
+                    # headers and metadata) are searched outside the project budget; the
+                    # rest is listed, not failed (see secrets_not_searched_models).
+                    hits, why = _search_large(path, env_file, _Budget(_MAX_TEXT_BYTES))
+                    if why is not None:
+                        models_not_searched.append({"path": rel, "message": why})
+                else:
+                    hits, why = _search_large(path, env_file, budget)
+                    if why is not None:
+                        not_searched.append((rel, why))
                 for rule, line, message in hits:
                     findings.append(self._finding(rule, message, rel, line, ()))
-                if why is not None:
-                    not_searched.append((rel, why))
                 continue
             files += 1
             text = _analysis_text(data)
@@ -727,6 +740,7 @@ class CodeCollector(Collector):
             "suppressed": suppressed,
             "suppressions_ignored": ignored,
             "secrets_not_searched": [r for r in rows if r["kind"] == "not-searched"],
+            "secrets_not_searched_models": models_not_searched,
             "bandit": _bandit_version(),
             "not_evaluated": ctx.not_evaluated(),
         }
