@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 
 import pytest
 
@@ -91,7 +92,8 @@ def test_replica_label_on_every_series():
     m.observe("calc", 200, 0.01, None)
     m.alert("calc", "extraction")
     lines = [ln for ln in m.render({"calc": True}).splitlines() if not ln.startswith("#")]
-    assert lines and all('{replica="pod-a",' in ln for ln in lines)
+    # the replica label first on every series, including those with no other label
+    assert lines and all(re.search(r'\{replica="pod-a"[,}]', ln) for ln in lines)
     plain = Metrics()
     plain.observe("calc", 200, 0.01, None)
     assert 'mltrust_requests_total{model="calc",code="200"} 1' in plain.render({})
