@@ -165,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except BrokenPipeError:  # `mltrust rules | head`: the reader left; no message, no traceback
+        _silence_stdout()
+        return EXIT_ERROR
+    except OSError as exc:  # the OS refused: missing, too long, unreadable, read-only, disk full
+        if os.environ.get("MLTRUST_DEBUG"):
+            raise
+        click.echo(f"error: {describe_os_error(exc)}", err=True)
+        return EXIT_ERROR
     except Exception as exc:
         if os.environ.get("MLTRUST_DEBUG"):
             raise
@@ -177,6 +185,30 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("hint: rerun with MLTRUST_DEBUG=1 and report the traceback", err=True)
         return EXIT_ERROR
     return int(result or 0)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an error the operating system reported: the reason, then the path (long
+    paths shortened, undecodable bytes escaped)."""
+    reason = exc.strerror or str(exc)
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    if not names:
+        return reason
+    shown = []
+    for name in names:
+        text = os.fsdecode(name) if isinstance(name, bytes) else str(name)
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        shown.append(text if len(text) <= 160 else f"{text[:80]}…{text[-60:]} ({len(text)} chars)")
+    return f"{reason}: {' -> '.join(shown)}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def run() -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mltrust.cli._common import output_option, stderr_is_terminal
+from mltrust.cli._common import no_conflict, output_option, stderr_is_terminal
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, Error
 from mltrust.report import write_output
@@ -500,6 +500,8 @@ def privacy(
     output: str | None,
 ) -> int:
     """Membership inference (loss, confidence and shadow-model attacks): AUC and advantage."""
+    no_conflict(**{"--data": data, "--train": train_data})
+    no_conflict(**{"--data": data, "--holdout": holdout})
     from mltrust.robust import load_dataset, membership_inference
 
     if data is not None:

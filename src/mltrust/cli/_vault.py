@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from mltrust.cli._common import server_options, tls_files, warn_if_exposed
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
@@ -129,8 +130,11 @@ def _bind(host: str, port: int) -> socket.socket:
 @_state_option
 @_db_option
 @_kek_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8200, show_default=True, type=click.IntRange(0, 65535))
+@server_options(
+    port=8200,
+    auth_failure_rps=5.0,
+    jwks_help="Also accept JWTs signed by these keys (roles: ENV:role).",
+)
 @click.option("--sealed", is_flag=True, help="Start sealed; unseal with POST /sys/unseal.")
 @click.option(
     "--max-versions",
@@ -139,43 +143,6 @@ def _bind(host: str, port: int) -> socket.socket:
     type=click.IntRange(1, 1000),
     help="Versions kept per variable unless the variable says otherwise.",
 )
-@click.option(
-    "--auth-failure-rps",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Failed authentications per second per client address before 429.",
-)
-@click.option(
-    "--audit-sync",
-    type=click.Choice(["full", "normal"]),
-    default="full",
-    show_default=True,
-    help="full: fsync each audit commit (survives power loss); normal: kill -9 only.",
-)
-@click.option(
-    "--audit-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Ed25519 audit key, outside the state folder (created when missing) "
-    "[default: $MLTRUST_AUDIT_KEY or ~/.config/mltrust/audit.key].",
-)
-@click.option(
-    "--audit-anchor",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The audit log's signed anchor [default: next to the audit key].",
-)
-@click.option(
-    "--jwks",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Also accept JWTs signed by these keys (roles: ENV:role).",
-)
-@click.option("--jwt-issuer", default=None, help="Required JWT 'iss'.")
-@click.option("--jwt-audience", default=None, help="Required JWT 'aud'.")
-@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None)
 def serve(
     state: Path,
     database: str | None,
@@ -195,7 +162,6 @@ def serve(
     ssl_keyfile: str | None,
 ) -> int:
     """Serve the vault API (127.0.0.1 by default; TLS with --ssl-certfile/--ssl-keyfile)."""
-    import ipaddress
     import logging
 
     import uvicorn
@@ -213,8 +179,7 @@ def serve(
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
-    if (ssl_certfile is None) != (ssl_keyfile is None):
-        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    tls = tls_files(ssl_certfile, ssl_keyfile)
     jwt = None
     if jwks is not None:
         jwt = JwtVerifier(jwks, issuer=jwt_issuer or "", audience=jwt_audience or "")
@@ -230,16 +195,9 @@ def serve(
         jwt=jwt,
         config=VaultAppConfig(auth_failure_rps=auth_failure_rps),
     )
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and ssl_certfile is None:
-        log.warning(
-            "binding a non-loopback interface without TLS", extra={"fields": {"host": host}}
-        )
+    warn_if_exposed(host, tls, log)
     sock = _bind(host, port)
-    scheme = "https" if ssl_certfile else "http"
+    scheme = "https" if tls else "http"
     bound = sock.getsockname()
     log.info(
         "vault listening",
