@@ -146,14 +146,18 @@ def server_options(*, port: int, auth_failure_rps: float, jwks_help: str) -> Cal
     return decorate
 
 
-def tls_files(certfile: str | None, keyfile: str | None) -> bool:
+def tls_files(
+    certfile: str | Path | None,
+    keyfile: str | Path | None,
+    names: tuple[str, str] = ("--ssl-certfile", "--ssl-keyfile"),
+) -> bool:
     """Check ``--ssl-certfile``/``--ssl-keyfile`` before anything starts: both or neither, and
     a certificate and key that load together (a clear error, not a failure after "listening").
     Returns whether TLS is on."""
     from mltrust.errors import ConfigError
 
     if (certfile is None) != (keyfile is None):
-        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+        raise ConfigError(f"{names[0]} and {names[1]} go together")
     if certfile is None or keyfile is None:
         return False
     import ssl
@@ -162,8 +166,7 @@ def tls_files(certfile: str | None, keyfile: str | None) -> bool:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
     except ssl.SSLError as exc:
         raise ConfigError(
-            f"cannot use --ssl-certfile {certfile} with --ssl-keyfile {keyfile}: "
-            f"{exc.reason or exc}",
+            f"cannot use {names[0]} {certfile} with {names[1]} {keyfile}: {exc.reason or exc}",
             hint="both must be PEM, the key unencrypted and matching the certificate",
         ) from None
     return True

@@ -154,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return int(exc.exit_code)
     except click.ClickException as exc:  # usage errors
+        exc.message = printable(exc.message)
         exc.show()
         return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_ERROR
     except Error as exc:
-        click.echo(f"error: {exc.diagnostics()}", err=True)
+        click.echo(f"error: {printable(exc.diagnostics())}", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -173,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {describe_os_error(exc)}", err=True)
         return EXIT_ERROR
+    except UnicodeError as exc:  # text expected, other bytes found (a file, a name, a variable)
+        if os.environ.get("MLTRUST_DEBUG"):
+            raise
+        click.echo(f"error: not valid UTF-8 text: {printable(str(exc))}", err=True)
+        return EXIT_ERROR
     except Exception as exc:
         if os.environ.get("MLTRUST_DEBUG"):
             raise
@@ -181,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(f"error: this command needs {top}, which is not installed", err=True)
             click.echo(f"hint: pip install 'mltrust[{EXTRA_OF[top]}]'", err=True)
             return EXIT_ERROR
-        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {printable(str(exc))}", err=True)
         click.echo("hint: rerun with MLTRUST_DEBUG=1 and report the traceback", err=True)
         return EXIT_ERROR
     return int(result or 0)
@@ -196,10 +202,17 @@ def describe_os_error(exc: OSError) -> str:
         return reason
     shown = []
     for name in names:
-        text = os.fsdecode(name) if isinstance(name, bytes) else str(name)
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = printable(os.fsdecode(name) if isinstance(name, bytes) else str(name))
         shown.append(text if len(text) <= 160 else f"{text[:80]}…{text[-60:]} ({len(text)} chars)")
     return f"{reason}: {' -> '.join(shown)}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on any UTF-8 stream: a file name that is not UTF-8 (lone
+    surrogates in Python) is shown with its bytes escaped instead of failing the print."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _silence_stdout() -> None:

@@ -86,7 +86,7 @@ def init(
     kdf_cost: int,
 ) -> int:
     """Create the state folder and database; record the KEK check value when a KEK is given."""
-    from mltrust.vault._crypto import write_key_file
+    from mltrust.vault._crypto import kek_from_file, write_key_file
     from mltrust.vault._service import Vault
     from mltrust.vault._state import init_state, kek_bytes
 
@@ -95,6 +95,8 @@ def init(
             raise ConfigError("--kek-file and --generate-kek-file exclude each other")
         write_key_file(generate_kek_file)
         kek_file = generate_kek_file
+    elif kek_file is not None:
+        kek_from_file(kek_file)  # a bad key file fails before the state folder is created
     storage, created = init_state(state, database, kdf_log_n=kdf_cost)
     try:
         v = Vault(storage)
