@@ -95,14 +95,18 @@ CASES: dict[str, list[str]] = {
     "privacy-data-and-train": [
         "robustness", "privacy", "{bad}", "--data", "sklearn:iris", "--train", "{bad}",
     ],
-    "poisoning-negative-rate": ["robustness", "poisoning", "--data", "{bad}", "--max-suspect-rate", "-5"],
+    "poisoning-negative-rate": [
+        "robustness", "poisoning", "--data", "{bad}", "--max-suspect-rate", "-5",
+    ],
     "monitor-negative-far": [
         "monitor", "calibrate", "--reference", "{bad}", "--out", "{ws}/s.json", "--far", "-5",
     ],
     "monitor-missing-reference": [
         "monitor", "calibrate", "--reference", "{ws}/missing.csv", "--out", "{ws}/s.json",
     ],
-    "monitor-negative-alpha": ["monitor", "drift", "--reference", "{bad}", "--current", "{bad}", "--alpha", "-1"],
+    "monitor-negative-alpha": [
+        "monitor", "drift", "--reference", "{bad}", "--current", "{bad}", "--alpha", "-1",
+    ],
     "monitor-garbage-scorer": ["monitor", "score", "--scorer", "{bad}", "--data", "{bad}"],
     "monitor-zero-window": ["monitor", "stream", "--reference", "{bad}", "--window", "0"],
     # servers: refused before anything listens

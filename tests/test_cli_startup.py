@@ -168,4 +168,4 @@ def test_lazy_package_exports_every_public_name(package: str) -> None:
             importlib.import_module(module._MODULE_OF[name]), name
         )
     with pytest.raises(AttributeError):
-        module.no_such_name  # noqa: B018
+        module.no_such_name

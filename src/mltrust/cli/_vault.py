@@ -401,9 +401,11 @@ def backup(state: Path, database: str | None, output: Path) -> int:
 @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def restore(state: Path, database: str | None, backup_file: Path) -> int:
     """Load a backup into a fresh vault (created here when missing)."""
+    from mltrust.vault._backup import read_backup
     from mltrust.vault._backup import restore as run_restore
     from mltrust.vault._state import init_state
 
+    read_backup(backup_file)  # a damaged backup fails before a vault is created for it
     storage, _ = init_state(state, database)
     try:
         counts = run_restore(storage, backup_file)
