@@ -162,10 +162,10 @@ def test_lazy_package_exports_every_public_name(package: str) -> None:
     import importlib
 
     module = importlib.import_module(package)
-    assert set(module._MODULE_OF) == set(module.__all__)
+    module_of = {name: m for m, names in module._EXPORTS.items() for name in names}
+    assert set(module_of) == set(module.__all__)
     for name in module.__all__:
-        assert getattr(module, name) is getattr(
-            importlib.import_module(module._MODULE_OF[name]), name
-        )
+        assert getattr(module, name) is getattr(importlib.import_module(module_of[name]), name)
+    assert set(module.__all__) <= set(dir(module))
     with pytest.raises(AttributeError):
         module.no_such_name

@@ -7,7 +7,6 @@ Errors print one line (and a hint), never a traceback; set ``MLTRUST_DEBUG=1`` f
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from typing import Any
@@ -141,6 +140,8 @@ def cli(verbose: int) -> None:
 
     Exit codes: 0 clean or pass, 1 findings or policy failure, 2 usage or processing error.
     """
+    import logging  # here, not at the top: `mltrust --help` never gets this far
+
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"

@@ -5,9 +5,9 @@ protocol once calibrated: ``name``, ``threshold`` and ``score(X)``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mltrust._lazy import lazy_exports
 from mltrust.monitor import _rules as _rules  # registers MLT-MON-* rules
 
 if TYPE_CHECKING:
@@ -78,20 +78,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "stream_drift",
     ),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mltrust.monitor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -10,9 +10,9 @@ evidence writers (:func:`predicate`, :func:`statement`, :func:`html_report`,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mltrust._lazy import lazy_exports
 from mltrust.robust import _rules as _rules  # registers MLT-ROB-* rules
 
 if TYPE_CHECKING:
@@ -103,20 +103,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "mltrust.robust._trees": ("TreeAttackOutcome", "tree_attack", "tree_min_perturbation"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mltrust.robust' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
