@@ -252,3 +252,40 @@ def test_os_errors_are_described_in_one_short_line() -> None:
     assert len(text) < 250 and "5003 chars" in text
     exc = FileNotFoundError(2, "No such file or directory", os.fsdecode(b"/t/bad\xff"))
     assert describe_os_error(exc) == "No such file or directory: /t/bad\\udcff"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
+def test_a_file_that_fails_to_read_even_for_root(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc/self/mem fails every read at offset 0 (EIO), whoever runs the test: `scan` reports
+    it as unreadable (a finding, exit 1), `check` stops with one line (exit 2)."""
+    from mltrust.cli._main import EXIT_FINDINGS
+
+    assert main(["scan", "/proc/self/mem"]) == EXIT_FINDINGS
+    out, err = capsys.readouterr()
+    assert "1 unreadable" in out and "Traceback" not in out + err
+    err = _assert_clean_error(["check", "/proc/self/mem", "--no-store"], capsys)
+    assert "cannot read /proc/self/mem" in err
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`mltrust rules | head -1`: the reader has left; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read: the first write fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mltrust", "rules"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode != 0

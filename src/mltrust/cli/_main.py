@@ -155,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return int(exc.exit_code)
     except click.ClickException as exc:  # usage errors
-        exc.message = printable(exc.message)
-        exc.show()
+        try:
+            exc.show()
+        except UnicodeEncodeError:  # a non-UTF-8 file name in the message, on a strict stream
+            click.echo(f"Error: {printable(exc.format_message())}", err=True)
         return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
