@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
-from rich.table import Table
-
 from mltrust.findings import Severity
 from mltrust.scan._result import FileStatus, ScanReport
 
@@ -22,11 +19,31 @@ _STYLE = {
 
 
 def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False) -> str:
+    findings = [f for f in report.findings if verbose or f.severity >= Severity.LOW]
+    not_scanned = [r for r in report.files if r.status is FileStatus.NOT_SCANNED]
+    summary = report.to_dict()["summary"]
+    counts = ", ".join(f"{n} {s}" for s, n in summary["findings"].items() if n)
+    verdict = "FAIL" if report.failed else ("ERROR" if report.errored else "PASS")
+    style = "bold red" if verdict != "PASS" else "bold green"
+    line = (
+        f"{summary['files']} file(s), {summary['scanned']} scanned, "
+        f"{summary['not_scanned']} not scanned, {summary['errors']} unreadable; "
+        f"findings: {counts or 'none'} (fail on {report.fail_on.value} and above) "
+        f"in {summary['seconds']:.2f}s"
+    )
+    if not (color or findings or not_scanned):
+        # Nothing to lay out: the summary alone, without loading rich (a third of the
+        # start-up of `mltrust scan` on one clean file).
+        return f"{verdict} {line}\n"
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     buf = io.StringIO()
     console = Console(
         file=buf, force_terminal=color, no_color=not color, width=120, highlight=False
     )
-    findings = [f for f in report.findings if verbose or f.severity >= Severity.LOW]
     if findings:
         table = Table(title="mltrust scan findings", show_lines=False)
         table.add_column("severity")
@@ -42,17 +59,7 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
                 f.message,
             )
         console.print(table)
-    summary = report.to_dict()["summary"]
-    not_scanned = [r for r in report.files if r.status is FileStatus.NOT_SCANNED]
     for r in not_scanned:
         console.print(f"[yellow]not scanned[/]: {r.path} ({r.reason})")
-    counts = ", ".join(f"{n} {s}" for s, n in summary["findings"].items() if n)
-    verdict = "FAIL" if report.failed else ("ERROR" if report.errored else "PASS")
-    style = "bold red" if verdict != "PASS" else "bold green"
-    console.print(
-        f"[{style}]{verdict}[/] {summary['files']} file(s), {summary['scanned']} scanned, "
-        f"{summary['not_scanned']} not scanned, {summary['errors']} unreadable; "
-        f"findings: {counts or 'none'} (fail on {report.fail_on.value} and above) "
-        f"in {summary['seconds']:.2f}s"
-    )
+    console.print(f"[{style}]{verdict}[/] {escape(line)}")
     return buf.getvalue()
