@@ -9,6 +9,7 @@ another exit code), and must leave no output file behind. Commands run in-proces
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterator
@@ -241,6 +242,17 @@ def test_unreadable_and_read_only(
     finally:
         (locked / "w.bin").chmod(0o600)
         readonly.chmod(0o700)
+
+
+def test_keys_generate_without_a_passphrase_or_terminal(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLTRUST_PASSPHRASE")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
+    before = _tree(workspace)
+    err = _assert_clean_error(["keys", "generate", "--out", str(workspace / "nt")], capsys)
+    assert "MLTRUST_PASSPHRASE" in err and "aborted" not in err
+    assert _tree(workspace) == before
 
 
 def test_os_errors_are_described_in_one_short_line() -> None:
