@@ -255,6 +255,27 @@ def test_keys_generate_without_a_passphrase_or_terminal(
     assert _tree(workspace) == before
 
 
+def test_a_port_in_use_is_refused_before_the_server_starts(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "server started", then uvicorn's exit 3: one line and exit 2 (serve and vault)."""
+    import socket
+
+    monkeypatch.setenv("MLTRUST_VAULT_PASSPHRASE", "bad-input-test")
+    assert main(["vault", "init", "--state", str(workspace / "vault"), "--kdf-cost", "14"]) == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for argv in (
+            ["serve", "run", str(workspace / "repo"), "--allow-unsigned", "--port", port],
+            ["vault", "serve", "--state", str(workspace / "vault"), "--port", port],
+        ):
+            err = _assert_clean_error(argv, capsys)
+            assert f"cannot bind 127.0.0.1:{port}" in err
+            assert "server started" not in err
+
+
 def test_os_errors_are_described_in_one_short_line() -> None:
     from mltrust.cli._main import describe_os_error
 

@@ -11,6 +11,7 @@ import click
 
 if TYPE_CHECKING:
     import logging
+    import socket
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -186,3 +187,25 @@ def warn_if_exposed(host: str, tls: bool, log: logging.Logger) -> None:
         log.warning(
             "binding a non-loopback interface without TLS", extra={"fields": {"host": host}}
         )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on HOST:PORT, or a one-line error (port in use, unknown host)
+    before the server says it started."""
+    import socket
+
+    from mltrust.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
+    # it every answer waits ~40 ms for Nagle and delayed ACKs
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

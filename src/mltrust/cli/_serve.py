@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import server_options, tls_files, warn_if_exposed
+from mltrust.cli._common import bind_socket, server_options, tls_files, warn_if_exposed
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
@@ -295,6 +295,10 @@ def run(
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
     }
+    # uvicorn binds after the app has started and exits 3 on failure: try the address first so
+    # that a port in use or an unknown host is one line and exit 2 (released before uvicorn binds)
+    if port:
+        bind_socket(host, port).close()
     if workers == 1:
         uvicorn.run(create_app(config), **options)
     else:

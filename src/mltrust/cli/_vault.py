@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import server_options, tls_files, warn_if_exposed
+from mltrust.cli._common import bind_socket, server_options, tls_files, warn_if_exposed
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
@@ -112,22 +111,6 @@ def init(
     return EXIT_CLEAN
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
-    # it every answer waits ~40 ms for Nagle and delayed ACKs
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 @vault.command()
 @_state_option
 @_db_option
@@ -198,7 +181,7 @@ def serve(
         config=VaultAppConfig(auth_failure_rps=auth_failure_rps),
     )
     warn_if_exposed(host, tls, log)
-    sock = _bind(host, port)
+    sock = bind_socket(host, port)
     scheme = "https" if tls else "http"
     bound = sock.getsockname()
     log.info(
