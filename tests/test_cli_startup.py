@@ -92,3 +92,80 @@ def test_minimal_install_names_the_missing_extra(tmp_path: Path, command: str) -
     assert proc.returncode in (0, 2), proc.stderr
     if proc.returncode == 2:
         assert "pip install" in proc.stderr, proc.stderr
+
+
+_EVERY_HELP = """
+import contextlib, io, json, sys
+sys.path.insert(0, sys.argv[1])
+import minimal_install
+minimal_install.block_extras()
+import click
+from mltrust.cli._main import COMMANDS, cli, main
+
+def walk(command, path):
+    yield path
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            yield from walk(command.get_command(ctx, name), [*path, name])
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+ctx = click.Context(cli)
+paths = [p for name in COMMANDS for p in walk(cli.get_command(ctx, name), [name])]
+failed = {" ".join(p): run([*p, "--help"]) for p in paths}
+rc, out, err = run(["rules", "--format", "json"])
+print(json.dumps({
+    "helps": len(paths),
+    "failed": {k: v for k, v in failed.items() if v[0] != 0 or "Traceback" in v[2]},
+    "rules": [rc, len(json.loads(out)) if rc == 0 else err],
+    "modules": sorted(m for m in sys.modules if m.startswith("mltrust.")),
+}))
+"""
+
+
+def test_minimal_install_every_help_and_the_rule_catalogue() -> None:
+    """Every command's and subcommand's --help, and `rules` (all of them, the same catalogue as a
+    full install), run with every optional extra unimportable."""
+    import json
+
+    from mltrust.findings import all_rules
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _EVERY_HELP, str(MINIMAL.parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["helps"] > len(COMMANDS)  # the groups' subcommands were walked too
+    assert result["failed"] == {}
+    assert result["rules"] == [0, len(all_rules())]
+    # every module that defines rules was imported by `rules` (none silently skipped)
+    src = Path(__file__).parents[1] / "src"
+    definers = {
+        ".".join(p.relative_to(src).with_suffix("").parts)
+        for p in (src / "mltrust").rglob("*.py")
+        if "define_rule(" in p.read_text(encoding="utf-8") and p.name != "findings.py"
+    }
+    assert definers and definers <= set(result["modules"])
+
+
+@pytest.mark.parametrize("package", ["mltrust.robust", "mltrust.monitor"])
+def test_lazy_package_exports_every_public_name(package: str) -> None:
+    import importlib
+
+    module = importlib.import_module(package)
+    module_of = {name: m for m, names in module._EXPORTS.items() for name in names}
+    assert set(module_of) == set(module.__all__)
+    for name in module.__all__:
+        assert getattr(module, name) is getattr(importlib.import_module(module_of[name]), name)
+    assert set(module.__all__) <= set(dir(module))
+    with pytest.raises(AttributeError):
+        module.no_such_name

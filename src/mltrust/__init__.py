@@ -6,12 +6,13 @@ The verbs most users need are re-exported here: :func:`scan`, :func:`load`, :fun
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: `mltrust --help` imports this package and should stay cheap
+    from pathlib import Path
+
     from mltrust.config import ScanConfig
     from mltrust.scan._result import ScanReport
 

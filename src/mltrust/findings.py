@@ -113,16 +113,16 @@ class Rule:
 
 _RULES: dict[str, Rule] = {}
 
-# Packages whose import defines rules. ``all_rules`` imports each one that exists so that the
-# registry is complete without the core importing upward at module load time.
+# Modules whose import defines rules (every module calling ``define_rule``, or a package that
+# imports them). ``all_rules`` imports each one so that the registry is complete without the core
+# importing upward at module load time. Each must import with the core dependencies alone (no
+# NumPy, Starlette...): `mltrust rules` runs on a minimal install (tests/test_cli_minimal.py).
 _RULE_MODULES = (
     "mltrust.scan",
-    "mltrust.attest",
     "mltrust.evidence",
     "mltrust.policy",
-    "mltrust.serve",
-    "mltrust.robust",
-    "mltrust.monitor",
+    "mltrust.robust._rules",
+    "mltrust.monitor._rules",
 )
 
 

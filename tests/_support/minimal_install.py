@@ -2,6 +2,9 @@
 
 Every optional extra's top-level package is made unimportable before mltrust is imported, so a
 command that needs one must say which extra to install instead of crashing.
+
+    python minimal_install.py ARGS...        # one command, like `mltrust ARGS...`
+    import minimal_install; minimal_install.block_extras()   # then import mltrust yourself
 """
 
 import sys
@@ -23,8 +26,18 @@ class _Block:
         return None
 
 
-sys.meta_path.insert(0, _Block())
+def block_extras() -> None:
+    """Make the extras unimportable from now on (call before importing mltrust)."""
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in EXTRAS)
+    if loaded:
+        raise RuntimeError(f"already imported: {loaded}")
+    if not any(isinstance(finder, _Block) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Block())
 
-from mltrust.cli._main import main  # noqa: E402
 
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":
+    block_extras()
+
+    from mltrust.cli._main import main
+
+    sys.exit(main(sys.argv[1:]))

@@ -764,6 +764,17 @@ def build_manifest(
         single = False
     else:
         raise InputError(f"not a regular file or folder: {root}")
+    # Names are recorded as UTF-8: a name the file system holds as other bytes (shown by
+    # Python as lone surrogates) cannot be signed faithfully, so it is refused by name.
+    for text in (model_name, *(item.rel for item in listing)):
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(
+                    f"file name is not valid UTF-8: {os.fsencode(text)!r}",
+                    hint="rename it, or leave it out with --ignore",
+                ) from None
 
     previous: Mapping[str, FileEntry] = {}
     if reuse is not None and reuse.files and reuse.files[0].algorithm == algorithm:

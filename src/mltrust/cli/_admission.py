@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from mltrust.cli._common import tls_files
 from mltrust.cli._main import EXIT_CLEAN
 from mltrust.errors import ConfigError
 
@@ -102,9 +103,7 @@ def serve(
 
     from mltrust.admission import AdmissionPolicy, create_app
 
-    if (tls_cert is None) != (tls_key is None):
-        raise ConfigError("--tls-cert and --tls-key go together")
-    tls = tls_cert is not None
+    tls = tls_files(tls_cert, tls_key, ("--tls-cert", "--tls-key"))
     bind = host or ("0.0.0.0" if tls else "127.0.0.1")  # noqa: S104 - a server with TLS
     if not tls and not _loopback(bind):
         raise ConfigError(

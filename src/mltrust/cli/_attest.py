@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mltrust.cli._common import no_conflict
 from mltrust.cli._main import EXIT_CLEAN
 from mltrust.cli._sign import _passphrase_for, insecure_key_option
 
@@ -37,6 +38,7 @@ def store_option(f: F) -> F:
 def _open_store(store_path: Path | None, no_store: bool):  # type: ignore[no-untyped-def]
     from mltrust.store import EvidenceStore
 
+    no_conflict(**{"--store": store_path, "--no-store": no_store})
     if no_store:
         return None
     return EvidenceStore.open(store_path or EvidenceStore.default_path(Path.cwd()))

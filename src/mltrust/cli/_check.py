@@ -15,7 +15,12 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import output_option, stderr_is_terminal, stdout_is_terminal
+from mltrust.cli._common import (
+    no_conflict,
+    output_option,
+    stderr_is_terminal,
+    stdout_is_terminal,
+)
 from mltrust.errors import ConfigError, Error
 
 __all__ = ["check", "run_check"]
@@ -411,6 +416,7 @@ def check(
     Exit 0 when the verdict is pass, 1 when a control fails, 2 on error (a control that
     cannot be evaluated, a collector failure, bad options, an unreachable target).
     """
+    no_conflict(**{"--store": store_path, "--no-store": no_store})
     from mltrust.report import CheckFormat, render_check, write_output
 
     color = output is None and stdout_is_terminal()

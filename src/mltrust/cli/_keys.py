@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -15,6 +16,13 @@ def read_new_passphrase() -> bytes:
     env = os.environ.get("MLTRUST_PASSPHRASE")
     if env is not None:
         return env.encode("utf-8")
+    if not sys.stdin.isatty():  # no one to ask (CI, a pipe): say what to do, do not hang or echo
+        from mltrust.errors import ConfigError
+
+        raise ConfigError(
+            "no passphrase for the new private key and no terminal to ask for one",
+            hint="set MLTRUST_PASSPHRASE, or pass --unencrypted for a key kept in a secret store",
+        )
     text: str = click.prompt(
         "Passphrase for the new private key",
         hide_input=True,

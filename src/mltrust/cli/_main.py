@@ -7,7 +7,6 @@ Errors print one line (and a hint), never a traceback; set ``MLTRUST_DEBUG=1`` f
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from typing import Any
@@ -148,6 +147,8 @@ def cli(verbose: int) -> None:
 
     Exit codes: 0 clean or pass, 1 findings or policy failure, 2 usage or processing error.
     """
+    import logging  # here, not at the top: `mltrust --help` never gets this far
+
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -161,17 +162,33 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return int(exc.exit_code)
     except click.ClickException as exc:  # usage errors
-        exc.show()
+        try:
+            exc.show()
+        except UnicodeEncodeError:  # a non-UTF-8 file name in the message, on a strict stream
+            click.echo(f"Error: {printable(exc.format_message())}", err=True)
         return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_ERROR
     except Error as exc:
-        click.echo(f"error: {exc.diagnostics()}", err=True)
+        click.echo(f"error: {printable(exc.diagnostics())}", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except BrokenPipeError:  # `mltrust rules | head`: the reader left; no message, no traceback
+        _silence_stdout()
+        return EXIT_ERROR
+    except OSError as exc:  # the OS refused: missing, too long, unreadable, read-only, disk full
+        if os.environ.get("MLTRUST_DEBUG"):
+            raise
+        click.echo(f"error: {describe_os_error(exc)}", err=True)
+        return EXIT_ERROR
+    except UnicodeError as exc:  # text expected, other bytes found (a file, a name, a variable)
+        if os.environ.get("MLTRUST_DEBUG"):
+            raise
+        click.echo(f"error: not valid UTF-8 text: {printable(str(exc))}", err=True)
+        return EXIT_ERROR
     except Exception as exc:
         if os.environ.get("MLTRUST_DEBUG"):
             raise
@@ -180,10 +197,41 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(f"error: this command needs {top}, which is not installed", err=True)
             click.echo(f"hint: pip install 'mltrust[{EXTRA_OF[top]}]'", err=True)
             return EXIT_ERROR
-        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {printable(str(exc))}", err=True)
         click.echo("hint: rerun with MLTRUST_DEBUG=1 and report the traceback", err=True)
         return EXIT_ERROR
     return int(result or 0)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an error the operating system reported: the reason, then the path (long
+    paths shortened, undecodable bytes escaped)."""
+    reason = exc.strerror or str(exc)
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    if not names:
+        return reason
+    shown = []
+    for name in names:
+        text = printable(os.fsdecode(name) if isinstance(name, bytes) else str(name))
+        shown.append(text if len(text) <= 160 else f"{text[:80]}…{text[-60:]} ({len(text)} chars)")
+    return f"{reason}: {' -> '.join(shown)}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on any UTF-8 stream: a file name that is not UTF-8 (lone
+    surrogates in Python) is shown with its bytes escaped instead of failing the print."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def run() -> None:

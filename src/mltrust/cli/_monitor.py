@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from mltrust.cli._common import output_option
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, InputError
 from mltrust.report import write_output
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @click.group()
@@ -309,6 +311,8 @@ def calibrate(
     output: str | None,
 ) -> int:
     """Fit a per-request scorer and set its threshold for a false-alarm rate."""
+    import numpy as np
+
     from mltrust.monitor import make_scorer, save_scorer
 
     if not 0 < far < 1 or not 0 < holdout < 1:
@@ -348,6 +352,8 @@ def calibrate(
 def _score_findings(flags: np.ndarray, data: str, name: str) -> list[dict[str, Any]]:
     if not flags.any():
         return []
+    import numpy as np
+
     from mltrust.findings import Finding, Location, get_rule
 
     rows = ", ".join(str(int(i)) for i in np.flatnonzero(flags)[:20])
@@ -371,6 +377,8 @@ def _score_findings(flags: np.ndarray, data: str, name: str) -> list[dict[str, A
 @output_option
 def score(scorer_path: str, data: str, drop: tuple[str, ...], fmt: str, output: str | None) -> int:
     """Score rows with a calibrated scorer; exit 1 when any row is above its threshold."""
+    import numpy as np
+
     from mltrust.monitor import load_scorer
 
     sc = load_scorer(scorer_path)

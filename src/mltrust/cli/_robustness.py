@@ -8,18 +8,21 @@ subcommands. MODEL files are loaded only through mltrust's safe loader.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
-from mltrust.cli._common import output_option, stderr_is_terminal
+from mltrust.cli._common import no_conflict, output_option, stderr_is_terminal
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, Error
 from mltrust.report import write_output
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _FORMATS = click.Choice(["text", "json"])
 
@@ -108,7 +111,7 @@ def _parse_eps(text: str) -> list[float]:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"not a comma-separated list of numbers: {text!r}") from None
-    if not values or any(not (v >= 0 and np.isfinite(v)) for v in values):
+    if not values or any(not (v >= 0 and math.isfinite(v)) for v in values):
         raise click.BadParameter("ε values must be finite and non-negative")
     return values
 
@@ -154,6 +157,8 @@ def _subsample(
 ) -> tuple[np.ndarray, np.ndarray]:
     if limit is None or X.shape[0] <= limit:
         return X, y
+    import numpy as np
+
     idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=limit, replace=False))
     return X[idx], y[idx]
 
@@ -409,7 +414,7 @@ def harden(
     """Adversarial training; reports clean and robust accuracy before and after."""
     from mltrust.robust import adversarial_training, load_dataset
 
-    if not (eps > 0 and np.isfinite(eps)):
+    if not (eps > 0 and math.isfinite(eps)):
         raise click.BadParameter("--eps must be positive")
     train, evaluation = _train_eval(data, label)
     if eval_data is not None:
@@ -495,6 +500,8 @@ def privacy(
     output: str | None,
 ) -> int:
     """Membership inference (loss, confidence and shadow-model attacks): AUC and advantage."""
+    no_conflict(**{"--data": data, "--train": train_data})
+    no_conflict(**{"--data": data, "--holdout": holdout})
     from mltrust.robust import load_dataset, membership_inference
 
     if data is not None:

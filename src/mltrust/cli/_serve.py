@@ -7,7 +7,6 @@ hidden ``run`` command, so ``mltrust serve REPO --port 8080`` and ``mltrust serv
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 import click
 
+from mltrust.cli._common import bind_socket, server_options, tls_files, warn_if_exposed
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
@@ -69,8 +69,11 @@ def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
 
 @serve.command("run", hidden=True)
 @click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@server_options(
+    port=8080,
+    auth_failure_rps=20.0,
+    jwks_help="JWKS file of keys that sign JWT bearer tokens (RS256/ES256).",
+)
 @click.option(
     "--workers",
     default=1,
@@ -112,32 +115,11 @@ def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     help="Refuse MODEL when its signed version is lower than V (repeatable).",
 )
 @click.option(
-    "--jwks",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="JWKS file of keys that sign JWT bearer tokens (RS256/ES256).",
-)
-@click.option("--jwt-issuer", default=None, help="Required JWT 'iss'.")
-@click.option("--jwt-audience", default=None, help="Required JWT 'aud'.")
-@click.option(
     "--audit-db",
     default=None,
     metavar="PATH|URL",
     help="Audit log: a SQLite file, or postgresql://USER@HOST:PORT/DB for one chain shared by "
     "replicas on several hosts [default: REPO/.mltrust/audit.db].",
-)
-@click.option(
-    "--audit-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Ed25519 key that MACs and anchors the audit log, kept outside REPO/.mltrust "
-    "[default: $MLTRUST_AUDIT_KEY or ~/.config/mltrust/audit.key, created if missing].",
-)
-@click.option(
-    "--audit-anchor",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Signed head of the audit log [default: next to the audit key].",
 )
 @click.option(
     "--max-body",
@@ -155,24 +137,15 @@ def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
 )
 @click.option(
     "--identity-rps",
-    type=float,
+    type=click.FloatRange(0, min_open=True),
     default=None,
     help="Override every model's per-identity rate limit (requests/s).",
 )
-@click.option("--identity-burst", type=float, default=None, help="Override the burst size.")
 @click.option(
-    "--auth-failure-rps",
-    type=float,
-    default=20.0,
-    show_default=True,
-    help="Failed authentications per second per client address before 429.",
-)
-@click.option(
-    "--audit-sync",
-    type=click.Choice(["full", "normal"]),
-    default="full",
-    show_default=True,
-    help="full: fsync each audit commit (survives power loss); normal: survives kill -9 only.",
+    "--identity-burst",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Override the burst size.",
 )
 @click.option(
     "--max-header-bytes",
@@ -233,8 +206,6 @@ def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
 )
 @click.option("--metrics-public", is_flag=True, help="Serve /metrics without authentication.")
 @click.option("--log-inputs", is_flag=True, help="Store raw inputs in the audit log.")
-@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None)
 def run(
     repo: Path,
     host: str,
@@ -281,8 +252,7 @@ def run(
 
     configure_logging()
     keys, per_model = _trusted(trusted_key)
-    if (ssl_certfile is None) != (ssl_keyfile is None):
-        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    tls = tls_files(ssl_certfile, ssl_keyfile)
     pg_audit = bool(audit_db) and str(audit_db).startswith(("postgresql://", "postgres://"))
     config = ServerConfig(
         repo=repo.resolve(),
@@ -317,14 +287,7 @@ def run(
         state_url=state_url,
         replica=replica,
     )
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and ssl_certfile is None:
-        log.warning(
-            "binding a non-loopback interface without TLS", extra={"fields": {"host": host}}
-        )
+    warn_if_exposed(host, tls, log)
     options: dict[str, Any] = {
         **uvicorn_options(config),
         "host": host,
@@ -332,6 +295,10 @@ def run(
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
     }
+    # uvicorn binds after the app has started and exits 3 on failure: try the address first so
+    # that a port in use or an unknown host is one line and exit 2 (released before uvicorn binds)
+    if port:
+        bind_socket(host, port).close()
     if workers == 1:
         uvicorn.run(create_app(config), **options)
     else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import click
 
+from mltrust.cli._common import bind_socket, server_options, tls_files, warn_if_exposed
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
@@ -85,7 +85,7 @@ def init(
     kdf_cost: int,
 ) -> int:
     """Create the state folder and database; record the KEK check value when a KEK is given."""
-    from mltrust.vault._crypto import write_key_file
+    from mltrust.vault._crypto import kek_from_file, write_key_file
     from mltrust.vault._service import Vault
     from mltrust.vault._state import init_state, kek_bytes
 
@@ -94,6 +94,8 @@ def init(
             raise ConfigError("--kek-file and --generate-kek-file exclude each other")
         write_key_file(generate_kek_file)
         kek_file = generate_kek_file
+    elif kek_file is not None:
+        kek_from_file(kek_file)  # a bad key file fails before the state folder is created
     storage, created = init_state(state, database, kdf_log_n=kdf_cost)
     try:
         v = Vault(storage)
@@ -109,28 +111,15 @@ def init(
     return EXIT_CLEAN
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without
-    # it every answer waits ~40 ms for Nagle and delayed ACKs
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 @vault.command()
 @_state_option
 @_db_option
 @_kek_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8200, show_default=True, type=click.IntRange(0, 65535))
+@server_options(
+    port=8200,
+    auth_failure_rps=5.0,
+    jwks_help="Also accept JWTs signed by these keys (roles: ENV:role).",
+)
 @click.option("--sealed", is_flag=True, help="Start sealed; unseal with POST /sys/unseal.")
 @click.option(
     "--max-versions",
@@ -140,47 +129,10 @@ def _bind(host: str, port: int) -> socket.socket:
     help="Versions kept per variable unless the variable says otherwise.",
 )
 @click.option(
-    "--auth-failure-rps",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Failed authentications per second per client address before 429.",
-)
-@click.option(
-    "--audit-sync",
-    type=click.Choice(["full", "normal"]),
-    default="full",
-    show_default=True,
-    help="full: fsync each audit commit (survives power loss); normal: kill -9 only.",
-)
-@click.option(
-    "--audit-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Ed25519 audit key, outside the state folder (created when missing) "
-    "[default: $MLTRUST_AUDIT_KEY or ~/.config/mltrust/audit.key].",
-)
-@click.option(
-    "--audit-anchor",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The audit log's signed anchor [default: next to the audit key].",
-)
-@click.option(
-    "--jwks",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Also accept JWTs signed by these keys (roles: ENV:role).",
-)
-@click.option("--jwt-issuer", default=None, help="Required JWT 'iss'.")
-@click.option("--jwt-audience", default=None, help="Required JWT 'aud'.")
-@click.option(
     "--metrics-public",
     is_flag=True,
     help="Serve GET /sys/metrics without authentication [default: an admin token on '*'].",
 )
-@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None)
 def serve(
     state: Path,
     database: str | None,
@@ -201,7 +153,6 @@ def serve(
     ssl_keyfile: str | None,
 ) -> int:
     """Serve the vault API (127.0.0.1 by default; TLS with --ssl-certfile/--ssl-keyfile)."""
-    import ipaddress
     import logging
 
     import uvicorn
@@ -219,8 +170,7 @@ def serve(
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
-    if (ssl_certfile is None) != (ssl_keyfile is None):
-        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    tls = tls_files(ssl_certfile, ssl_keyfile)
     jwt = None
     if jwks is not None:
         jwt = JwtVerifier(jwks, issuer=jwt_issuer or "", audience=jwt_audience or "")
@@ -236,16 +186,9 @@ def serve(
         jwt=jwt,
         config=VaultAppConfig(auth_failure_rps=auth_failure_rps, metrics_public=metrics_public),
     )
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and ssl_certfile is None:
-        log.warning(
-            "binding a non-loopback interface without TLS", extra={"fields": {"host": host}}
-        )
-    sock = _bind(host, port)
-    scheme = "https" if ssl_certfile else "http"
+    warn_if_exposed(host, tls, log)
+    sock = bind_socket(host, port)
+    scheme = "https" if tls else "http"
     bound = sock.getsockname()
     log.info(
         "vault listening",
@@ -447,9 +390,11 @@ def backup(state: Path, database: str | None, output: Path) -> int:
 @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def restore(state: Path, database: str | None, backup_file: Path) -> int:
     """Load a backup into a fresh vault (created here when missing)."""
+    from mltrust.vault._backup import read_backup
     from mltrust.vault._backup import restore as run_restore
     from mltrust.vault._state import init_state
 
+    read_backup(backup_file)  # a damaged backup fails before a vault is created for it
     storage, _ = init_state(state, database)
     try:
         counts = run_restore(storage, backup_file)

@@ -116,7 +116,25 @@ class EvaluationContext:
         import cel
 
         self.document = document
-        self.cel = cel.Context(dict(document))
+        self.cel = cel.Context(_cel_safe(dict(document)))
+
+
+def _cel_safe(value: Any) -> Any:
+    """``value`` with every string valid Unicode: CEL rejects lone surrogates, which is how
+    Python holds a file name that is not UTF-8 (the bytes are shown backslash-escaped)."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {_cel_safe(k): _cel_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cel_safe(v) for v in value]
+    return value
 
 
 def _describe(exc: Exception) -> str:

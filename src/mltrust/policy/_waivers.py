@@ -341,6 +341,8 @@ def load_waivers(
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read waivers {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"waivers {p} are not UTF-8 text (byte {exc.start})") from None
     try:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as exc:

@@ -72,7 +72,7 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
     for r in not_scanned:
         console.print(f"[yellow]not scanned[/]: {escape(f'{r.path} ({r.reason})')}")
     style = "bold red" if verdict != "PASS" else "bold green"
-    console.print(f"[{style}]{verdict}[/] {line}")
+    console.print(f"[{style}]{verdict}[/] {escape(line)}")
     return buf.getvalue()
 
 

@@ -84,6 +84,8 @@ class ServerConfig:
             raise ConfigError("audit sync must be 'full' or 'normal'")
         if self.auth_failure_rps <= 0:
             raise ConfigError("auth failure rate must be positive")
+        if any(v is not None and not v > 0 for v in (self.identity_rps, self.identity_burst)):
+            raise ConfigError("identity rate and burst must be positive")
         if self.max_header_bytes < 1024 or self.max_headers < 8:
             raise ConfigError("header limits must allow at least 1024 bytes and 8 fields")
         for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s"):

@@ -82,16 +82,22 @@ def backup(storage: Storage, path: Path) -> dict[str, int]:
     return {t: len(r) for t, r in tables.items()}
 
 
-def restore(storage: Storage, path: Path) -> dict[str, int]:
-    """Load a backup into a vault that holds no environments yet (one transaction)."""
+def read_backup(path: Path) -> dict[str, Any]:
+    """The tables of a backup file, once its format and checksum are verified."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         tables = doc["tables"]
         ok = doc.get("format") == FORMAT and doc.get("sha256") == _digest(tables)
     except (OSError, ValueError, KeyError, TypeError):
         raise InputError(f"{path}: not a vault backup") from None
-    if not ok:
+    if not ok or not isinstance(tables, dict):
         raise InputError(f"{path}: backup checksum or format does not match (damaged?)")
+    return tables
+
+
+def restore(storage: Storage, path: Path) -> dict[str, int]:
+    """Load a backup into a vault that holds no environments yet (one transaction)."""
+    tables = read_backup(path)
     counts = {}
     with storage.write() as tx:
         if tx.one("SELECT id FROM vault_environments LIMIT 1") is not None:
