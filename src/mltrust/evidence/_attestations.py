@@ -28,6 +28,7 @@ from typing import Any
 from mltrust.errors import Error
 from mltrust.evidence.interface import CollectContext
 from mltrust.files import read_bounded
+from mltrust.findings import Finding, Location
 
 __all__ = ["TrustedEvidence", "has_candidates", "is_evidence_file", "trusted_statements"]
 
@@ -44,6 +45,28 @@ class TrustedEvidence:
     verified: tuple[tuple[str, Mapping[str, Any], str], ...] = ()
     #: ``{"source": rel, "reason": text}`` for each ignored candidate.
     ignored: tuple[Mapping[str, str], ...] = field(default_factory=tuple)
+
+    def claimed_only(self) -> TrustedEvidence:
+        """These results without the candidates every collector sees alike (unreadable files,
+        documents that are not statements): the robustness collector reports those once, and
+        each other collector reports only the candidates that claimed its predicate type."""
+
+        def generic(item: Mapping[str, str]) -> bool:
+            reason = item.get("reason", "")
+            return reason == "not an in-toto statement" or reason.startswith("unreadable:")
+
+        return TrustedEvidence(self.verified, tuple(i for i in self.ignored if not generic(i)))
+
+    def ignored_findings(self) -> tuple[Finding, ...]:
+        """One MLT-EVD-001 finding per ignored candidate, with its reason."""
+        from mltrust.evidence import _rules
+
+        return tuple(
+            Finding.of(
+                _rules.EVIDENCE_IGNORED, f"evidence ignored: {i['reason']}", Location(i["source"])
+            )
+            for i in self.ignored
+        )
 
 
 def is_evidence_file(rel: str) -> bool:

@@ -13,10 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from mltrust.evidence import _rules
-from mltrust.evidence._attestations import TrustedEvidence, has_candidates, trusted_statements
+from mltrust.evidence._attestations import has_candidates, trusted_statements
 from mltrust.evidence.interface import CollectContext, Collected, Collector
-from mltrust.findings import Finding, Location
 
 __all__ = ["EXPLAIN_PREDICATE", "ExplainCollector"]
 
@@ -24,17 +22,6 @@ EXPLAIN_PREDICATE = "https://mltrust.dev/explain/v1"
 PREDICATE_TYPE = "https://mltrust.dev/explain-summary/v1"
 #: The checks ``mltrust explain`` runs; each is reported (``missing`` when a statement lacks it).
 CHECKS = ("randomisation", "stability", "faithfulness", "agreement")
-
-
-def _own(evidence: TrustedEvidence) -> TrustedEvidence:
-    """Keep the ignored candidates that claimed this predicate type; unreadable files and
-    non-statements are reported once, by the robustness collector (same candidates)."""
-    return TrustedEvidence(evidence.verified, tuple(i for i in evidence.ignored if not _generic(i)))
-
-
-def _generic(item: Mapping[str, str]) -> bool:
-    reason = item.get("reason", "")
-    return reason == "not an in-toto statement" or reason.startswith("unreadable:")
 
 
 class ExplainCollector(Collector):
@@ -58,7 +45,7 @@ class ExplainCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> Collected:
         started = time.perf_counter()
-        evidence = _own(trusted_statements(ctx, EXPLAIN_PREDICATE))
+        evidence = trusted_statements(ctx, EXPLAIN_PREDICATE).claimed_only()
         sources: list[str] = []
         # the worst status of each check over every verified statement
         status: dict[str, str] = {}
@@ -99,14 +86,7 @@ class ExplainCollector(Collector):
             "sources": sources,
             "ignored": [dict(i) for i in evidence.ignored],
         }
-        findings = tuple(
-            Finding.of(
-                _rules.EVIDENCE_IGNORED,
-                f"evidence ignored: {i['reason']}",
-                Location(i["source"]),
-            )
-            for i in evidence.ignored
-        )
+        findings = evidence.ignored_findings()
         ctx.shared["explain"] = section
         return Collected(
             self.name,

@@ -12,10 +12,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mltrust.evidence import _rules
 from mltrust.evidence._attestations import trusted_statements
 from mltrust.evidence.interface import CollectContext, Collected, Collector
-from mltrust.findings import Finding, Location
 
 __all__ = ["ROBUSTNESS_PREDICATE", "RobustnessCollector"]
 
@@ -150,14 +148,7 @@ class RobustnessCollector(Collector):
             # what a profile compares: the bound at each (norm, domain, ε) measured
             "by_threat_model": _by_threat_model(figures),
         }
-        findings = tuple(
-            Finding.of(
-                _rules.EVIDENCE_IGNORED,
-                f"evidence ignored: {i['reason']}",
-                Location(i["source"]),
-            )
-            for i in evidence.ignored
-        )
+        findings = evidence.ignored_findings()
         ctx.shared["robustness"] = section
         return Collected(
             self.name,

@@ -11,26 +11,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from mltrust.evidence import _rules
-from mltrust.evidence._attestations import TrustedEvidence, has_candidates, trusted_statements
+from mltrust.evidence._attestations import has_candidates, trusted_statements
 from mltrust.evidence.interface import CollectContext, Collected, Collector
-from mltrust.findings import Finding, Location
 
 __all__ = ["TUNING_PREDICATE", "TuningCollector"]
 
 TUNING_PREDICATE = "https://mltrust.dev/tuning/v1"
 PREDICATE_TYPE = "https://mltrust.dev/tuning-summary/v1"
-
-
-def _own(evidence: TrustedEvidence) -> TrustedEvidence:
-    """Keep the ignored candidates that claimed this predicate type; unreadable files and
-    non-statements are reported once, by the robustness collector (same candidates)."""
-    return TrustedEvidence(evidence.verified, tuple(i for i in evidence.ignored if not _generic(i)))
-
-
-def _generic(item: Mapping[str, str]) -> bool:
-    reason = item.get("reason", "")
-    return reason == "not an in-toto statement" or reason.startswith("unreadable:")
 
 
 class TuningCollector(Collector):
@@ -59,7 +46,7 @@ class TuningCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> Collected:
         started = time.perf_counter()
-        evidence = _own(trusted_statements(ctx, TUNING_PREDICATE))
+        evidence = trusted_statements(ctx, TUNING_PREDICATE).claimed_only()
         section = self.absent()
         sources: list[str] = []
         for source, statement, _fp in evidence.verified:
@@ -108,14 +95,7 @@ class TuningCollector(Collector):
                 "ignored": [dict(i) for i in evidence.ignored],
             }
         )
-        findings = tuple(
-            Finding.of(
-                _rules.EVIDENCE_IGNORED,
-                f"evidence ignored: {i['reason']}",
-                Location(i["source"]),
-            )
-            for i in evidence.ignored
-        )
+        findings = evidence.ignored_findings()
         ctx.shared["tuning"] = section
         return Collected(
             self.name,
