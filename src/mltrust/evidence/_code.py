@@ -530,11 +530,14 @@ def _bandit_parallel(sources: list[_Source], jobs: int) -> list[Finding]:
 
 def _bandit_version() -> str:
     """``bandit X.Y`` when bandit runs alongside mltrust's rules, else ``""`` (reported)."""
+    # The installed distribution's version, without importing bandit: its import loads every
+    # formatter plugin and logs an error for each one whose optional package is missing.
+    from importlib import metadata
+
     try:
-        import bandit
-    except ImportError:
+        return f"bandit {metadata.version('bandit')}"
+    except metadata.PackageNotFoundError:
         return ""
-    return f"bandit {getattr(bandit, '__version__', '?')}"
 
 
 class CodeCollector(Collector):
