@@ -37,11 +37,11 @@ __all__ = [
     "code_kind",
     "code_kind_by_name",
     "compiled_kind",
-    "pyc_unchecked",
-    "python_source_text",
     "first_line",
     "named_for_analysis",
+    "pyc_unchecked",
     "python_shebang",
+    "python_source_text",
 ]
 
 CodeKind = Literal["python", "notebook"]

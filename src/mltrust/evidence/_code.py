@@ -165,7 +165,9 @@ def _magic_argument(name: str, args: str) -> str:
     """The Python statement a line magic runs: ``args`` less the magic's options."""
     options = _PYTHON_LINE_MAGICS.get(name, frozenset())
     words = args.strip()
-    while words.startswith("-") and not words.startswith("--") or words.startswith("--breakpoint"):
+    while (words.startswith("-") and not words.startswith("--")) or words.startswith(
+        "--breakpoint"
+    ):
         head, _, tail = words.partition(" ")
         flag = head if head.startswith("--") else head[:2]
         words = tail.lstrip()
