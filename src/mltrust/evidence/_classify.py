@@ -191,10 +191,15 @@ def python_source_text(data: bytes) -> str:
 
 
 def named_for_analysis(rel: str) -> bool:
-    """Whether the name alone makes ``rel`` a code, notebook or dependency file."""
+    """Whether the name alone makes ``rel`` a code, notebook, compiled-code or dependency
+    file."""
     from mltrust.evidence._depsources import dependency_kind
 
-    return code_kind_by_name(rel) is not None or dependency_kind(rel) is not None
+    return (
+        code_kind_by_name(rel) is not None
+        or compiled_kind(rel) is not None
+        or dependency_kind(rel) is not None
+    )
 
 
 def python_shebang(text: str) -> bool:
