@@ -57,6 +57,14 @@ _INTERPRETER = re.compile(
 )
 #: Commands that run a tool or interpreter named later on their line (``poetry run python``).
 _RUNNERS = frozenset({"uv", "uvx", "pipx", "poetry", "pdm", "hatch", "conda", "rye", "pixi"})
+#: Interpreters of other languages: a script behind one of these is not analysed as Python
+#: even when its text happens to parse as Python. Shells are not listed: a ``#!/bin/sh``
+#: polyglot re-executing itself with ``python3`` is a known trick, so a shell script that
+#: parses as Python is analysed as Python.
+_OTHER_LANGUAGES = frozenset(
+    {"node", "nodejs", "deno", "bun", "perl", "ruby", "php", "lua", "Rscript", "julia"}
+    | {"awk", "gawk", "osascript", "tclsh", "wish", "expect", "pwsh", "make", "sed"}
+)
 #: ``env`` options that take a value as the next word.
 _ENV_ARG_OPTIONS = frozenset(
     {"-u", "--unset", "-C", "--chdir", "-P", "--default-signal", "--ignore-signal"}
@@ -99,7 +107,22 @@ def code_kind(rel: str, head: str) -> CodeKind | None:
         return by_name
     if python_shebang(head):
         return "python"
+    if _shebang_command(head) in _OTHER_LANGUAGES:
+        return None
     return "python" if _parses_behind_shebang(head) else None
+
+
+def _shebang_command(text: str) -> str:
+    """The command a shebang names (for ``env``, the command it runs), else ``""``."""
+    line = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    words = line[2:].split() if line.startswith("#!") else []
+    if not words:
+        return ""
+    command = os.path.basename(words[0])
+    if command == "env":
+        found = _env_command(line[2:].lstrip()[len(words[0]) :].strip())
+        command = os.path.basename(found[0]) if found else ""
+    return command
 
 
 def _parses_behind_shebang(text: str) -> bool:

@@ -142,6 +142,14 @@ _PYTHON_LINE_MAGICS: dict[str, frozenset[str]] = {
     "prun": frozenset({"-D", "-l", "-s", "-T"}),
     "debug": frozenset({"-b", "--breakpoint"}),
 }
+#: Line magics whose argument is a shell command, a path or a setting, never Python.
+_OTHER_LINE_MAGICS = frozenset(
+    {"pip", "conda", "mamba", "micromamba", "uv", "matplotlib", "load_ext", "reload_ext"}
+    | {"unload_ext", "env", "set_env", "cd", "ls", "cat", "mkdir", "rm", "cp", "mv", "pwd"}
+    | {"system", "sx", "sc", "bookmark", "alias", "who", "whos", "history", "config", "store"}
+    | {"load", "run", "pycat", "autoreload", "aimport", "pdb", "xmode", "precision", "colors"}
+    | {"pprint", "magic", "lsmagic", "autosave", "autocall", "automagic", "logstart", "reset"}
+)
 #: Cell magics whose body IPython runs as Python (``%%script python``/``%%python3`` too).
 _PYTHON_CELL_MAGICS = frozenset(
     {"time", "timeit", "prun", "capture", "debug", "python", "python2", "python3", "pypy"}
@@ -182,9 +190,10 @@ def _cell_lines(text: str) -> list[str]:
     IPython runs some magics' arguments as Python: the statement of ``%time``, ``%timeit``,
     ``%prun`` and ``%debug`` (also as ``x = %time f()``), and the body of the cell magics
     ``%%time``, ``%%timeit``, ``%%prun``, ``%%capture``, ``%%debug``, ``%%python3``: those are
-    analysed (and must parse). The argument of any other line magic, and the body of any
-    other cell magic except shell ones, is analysed when it parses as Python on its own
-    (a user-defined magic may evaluate it); otherwise, like ``!cmd`` shell escapes and
+    analysed (and must parse). The argument of any other line magic not known to take a
+    shell command, path or setting (``%pip``, ``%matplotlib``...), and the body of any other
+    cell magic except shell ones, is analysed when it parses as Python on its own (a
+    user-defined magic may evaluate it); otherwise, like ``!cmd`` shell escapes and
     ``%%bash`` cells, it becomes a blank line.
     """
     lines = text.splitlines()
@@ -217,7 +226,11 @@ def _line_as_python(line: str) -> str:
         return "" if stripped.startswith("%") else line
     indent, target, name, args = match.groups()
     statement = _magic_argument(name, args)
-    if not statement or (name not in _PYTHON_LINE_MAGICS and not _parses(statement)):
+    if (
+        not statement
+        or name in _OTHER_LINE_MAGICS
+        or (name not in _PYTHON_LINE_MAGICS and not _parses(statement))
+    ):
         return ""
     return f"{indent}{target} = {statement}" if target else f"{indent}{statement}"
 
