@@ -807,9 +807,9 @@ class CodeCollector(Collector):
                 if text_or_none is None:
                     continue
                 sources.append(_Source(member, text_or_none))
-            for where, why in problems:
+            for where, reason in problems:
                 not_analysed.append(where)
-                findings.append(self._finding(_rules.CODE_UNPARSABLE, why, where, 0, ()))
+                findings.append(self._finding(_rules.CODE_UNPARSABLE, reason, where, 0, ()))
             try:
                 data = _read_bytes(path)
             except _Unreadable as exc:
