@@ -97,17 +97,18 @@ def code_kind_by_name(rel: str) -> CodeKind | None:
     return None
 
 
-def code_kind(rel: str, head: str) -> CodeKind | None:
+def code_kind(rel: str, head: str, *, whole: bool = True) -> CodeKind | None:
     """The kind of a file from its name, else from its first line (a Python shebang), else,
-    for a file with any other shebang, ``python`` when the text after it parses as Python
-    (fail closed on interpreters not known; ``head`` is the whole text when the caller has
-    it, so a file read only in part is judged by its shebang alone)."""
+    when ``head`` is the file's whole text (``whole``), for a file with any other shebang
+    (not another language's, :data:`_OTHER_LANGUAGES`), ``python`` when the text after the
+    shebang parses as Python: fail closed on interpreters not known. A file read only in
+    part (larger than the analysis reads, or binary) is judged by its shebang alone."""
     by_name = code_kind_by_name(rel)
     if by_name is not None:
         return by_name
     if python_shebang(head):
         return "python"
-    if _shebang_command(head) in _OTHER_LANGUAGES:
+    if not whole or _shebang_command(head) in _OTHER_LANGUAGES:
         return None
     return "python" if _parses_behind_shebang(head) else None
 

@@ -824,7 +824,7 @@ class CodeCollector(Collector):
                     )
                 continue
             except _TooLarge:
-                kind = code_kind(rel, first_line(path))
+                kind = code_kind(rel, first_line(path), whole=False)
                 if kind is not None:
                     not_analysed.append(rel)
                     findings.append(
@@ -871,7 +871,11 @@ class CodeCollector(Collector):
                 continue
             files += 1
             text = _analysis_text(data)
-            kind = code_kind(rel, text if text is not None else first_line(path))
+            kind = (
+                code_kind(rel, text)
+                if text is not None
+                else code_kind(rel, first_line(path), whole=False)
+            )
             if not alias and (text is None or kind != "notebook"):
                 for rule, line, message in _search_views(secret_views(data), env_file):
                     findings.append(self._finding(rule, message, rel, line, ()))
