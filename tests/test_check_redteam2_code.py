@@ -304,7 +304,8 @@ def test_attack_notebook_line_magic(tmp_path: Path, cell: str) -> None:
 
 
 def test_notebook_shell_magics_stay_blank() -> None:
-    code, where = notebook_source(notebook(["%%bash\nls -l | wc\n", "!pip install x\n%pip list\n"]))
+    cells = ["%%bash\nls -l | wc\n", "!pip install x\n%pip list\n", "\n%%sh\nrm -rf build\n"]
+    code, where = notebook_source(notebook(cells))
     assert code.strip() == ""
     assert len(code.splitlines()) == len(where)
 

@@ -197,16 +197,19 @@ def _cell_lines(text: str) -> list[str]:
     ``%%bash`` cells, it becomes a blank line.
     """
     lines = text.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):
-        first = lines[0].lstrip()[2:].split()
+    blank = 0  # IPython drops leading blank lines before looking for a cell magic
+    while blank < len(lines) and not lines[blank].strip():
+        blank += 1
+    if blank < len(lines) and lines[blank].lstrip().startswith("%%"):
+        first = lines[blank].lstrip()[2:].split()
         name = first[0] if first else ""
-        body = lines[1:]
+        body = lines[blank + 1 :]
         if name == "script" and len(first) > 1:
             python = _runs_python_word(first[1])
         else:
             python = name in _PYTHON_CELL_MAGICS
         if python or (name not in _SHELL_CELL_MAGICS and _parses("\n".join(body))):
-            return ["", *[_line_as_python(line) for line in body]]
+            return [""] * (blank + 1) + [_line_as_python(line) for line in body]
         return [""] * len(lines)
     return [_line_as_python(line) for line in lines]
 
