@@ -626,8 +626,8 @@ _MAX_ARCHIVE_SOURCE_BYTES = 64 * 1024 * 1024
 
 
 def _archive_sources(
-    rel: str, path: Path
-) -> tuple[list[tuple[str, str | None]], list[tuple[str, str]]]:
+    rel: str, path: Path, head: bytes | None
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Python source inside a zip archive of the tree, which Python imports when the
     archive is on ``sys.path`` (zipimport) or runs as a zip application: ``(rel:member,
     text)`` of every ``.py``/``.pyw`` member, decoded as CPython decodes source, and
@@ -635,7 +635,8 @@ def _archive_sources(
     members encrypted, too large, not decodable, or past the bounds, and an archive named
     like one (``.zip``, ``.egg``, ``.pyz``, ``.whl``) that cannot be read. A file that is not
     named like an archive is opened only when it starts with a zip header, and one that
-    cannot be read then is left to the other rules. Nested archives are not opened."""
+    cannot be read then is left to the other rules. Nested archives are not opened.
+    ``head``: the file's first bytes when the caller read them (None: not read)."""
     import os
     import zipfile
 
@@ -643,11 +644,13 @@ def _archive_sources(
     from mltrust.files import open_regular
 
     named = rel.lower().endswith(_ARCHIVE_SUFFIXES)
+    if not named and head is not None and not head.startswith(_ZIP_MAGIC):
+        return [], []  # the caller read its first bytes: not a zip
     try:
         fd = open_regular(path)
     except Error as exc:
         return [], ([(rel, f"archive could not be read: {exc}; not analysed")] if named else [])
-    members: list[tuple[str, str | None]] = []
+    members: list[tuple[str, str]] = []
     problems: list[tuple[str, str]] = []
     with os.fdopen(fd, "rb") as fh:
         try:
@@ -805,16 +808,21 @@ class CodeCollector(Collector):
                         (),
                     )
                 )
-            members, problems = _archive_sources(rel, path)
-            for member, text_or_none in members:
-                if text_or_none is None:
-                    continue
-                sources.append(_Source(member, text_or_none))
+            try:
+                data = _read_bytes(path)
+                head: bytes | None = data[:4]
+            except _TooLarge:
+                data, head = None, None
+            except _Unreadable:
+                data, head = None, b""
+            members, problems = _archive_sources(rel, path, head)
+            sources.extend(_Source(member, text) for member, text in members)
             for where, reason in problems:
                 not_analysed.append(where)
                 findings.append(self._finding(_rules.CODE_UNPARSABLE, reason, where, 0, ()))
             try:
-                data = _read_bytes(path)
+                if data is None:
+                    data = _read_bytes(path)
             except _Unreadable as exc:
                 if not alias:
                     not_searched.append((rel, f"could not be read: {exc}"))
