@@ -241,10 +241,16 @@ def test_attack_code_in_tool_folder_fails_closed_without_git(tmp_path: Path, fol
     assert "analysis-complete" in _failed(verdict)
 
 
-def test_binary_cache_in_pruned_folder_is_not_unanalysed_content(tmp_path: Path) -> None:
+def test_untracked_bytecode_cache_in_git_checkout_is_not_unanalysed_content(
+    tmp_path: Path,
+) -> None:
+    # A timestamp-based cache git does not track is a normal local cache. Without a git
+    # index nothing says it is not shipped: see tests/test_check_redteam2_code.py.
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00\x00\x00\x00")
     (tmp_path / "app.py").write_text("print('hello')\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "app.py")
     bundle, verdict = _check(tmp_path)
     assert bundle.document["subject"]["unanalysed"] == []
     assert _status(verdict, "analysis-complete") is ControlStatus.PASS

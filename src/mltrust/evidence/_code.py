@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrust.evidence import _rules
-from mltrust.evidence._classify import code_kind, first_line
+from mltrust.evidence._classify import code_kind, compiled_kind, first_line, python_source_text
 from mltrust.evidence._code_ast import analyse_source
 from mltrust.evidence._secrets import find_secrets
 from mltrust.evidence.interface import (
@@ -133,11 +133,117 @@ class _Source:
     cells: tuple[tuple[int, int], ...] = ()
 
 
+#: Line magics that run their argument as Python (after their options), with the options
+#: that take a value: ``%time``, ``%timeit -n 10 f()``, ``%prun -s cumtime f()``,
+#: ``%debug [--breakpoint FILE:LINE] [statement]``.
+_PYTHON_LINE_MAGICS: dict[str, frozenset[str]] = {
+    "time": frozenset(),
+    "timeit": frozenset({"-n", "-r", "-p"}),
+    "prun": frozenset({"-D", "-l", "-s", "-T"}),
+    "debug": frozenset({"-b", "--breakpoint"}),
+}
+#: Line magics whose argument is a shell command, a path or a setting, never Python.
+_OTHER_LINE_MAGICS = frozenset(
+    {"pip", "conda", "mamba", "micromamba", "uv", "matplotlib", "load_ext", "reload_ext"}
+    | {"unload_ext", "env", "set_env", "cd", "ls", "cat", "mkdir", "rm", "cp", "mv", "pwd"}
+    | {"system", "sx", "sc", "bookmark", "alias", "who", "whos", "history", "config", "store"}
+    | {"load", "run", "pycat", "autoreload", "aimport", "pdb", "xmode", "precision", "colors"}
+    | {"pprint", "magic", "lsmagic", "autosave", "autocall", "automagic", "logstart", "reset"}
+)
+#: Cell magics whose body IPython runs as Python (``%%script python``/``%%python3`` too).
+_PYTHON_CELL_MAGICS = frozenset(
+    {"time", "timeit", "prun", "capture", "debug", "python", "python2", "python3", "pypy"}
+)
+#: Cell magics whose body is not Python (blanked unless it parses as Python anyway).
+_SHELL_CELL_MAGICS = frozenset({"bash", "sh", "script", "system", "sx"})
+_MAGIC = re.compile(r"^(\s*)(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?%([A-Za-z_][A-Za-z0-9_]*)(.*)$")
+
+
+def _parses(text: str) -> bool:
+    import ast
+
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _magic_argument(name: str, args: str) -> str:
+    """The Python statement a line magic runs: ``args`` less the magic's options."""
+    options = _PYTHON_LINE_MAGICS.get(name, frozenset())
+    words = args.strip()
+    while (words.startswith("-") and not words.startswith("--")) or words.startswith(
+        "--breakpoint"
+    ):
+        head, _, tail = words.partition(" ")
+        flag = head if head.startswith("--") else head[:2]
+        words = tail.lstrip()
+        if flag in options and head == flag:  # its value is the next word
+            words = words.partition(" ")[2].lstrip()
+    return words
+
+
+def _cell_lines(text: str) -> list[str]:
+    """The lines of one code cell as mltrust analyses them (line count kept).
+
+    IPython runs some magics' arguments as Python: the statement of ``%time``, ``%timeit``,
+    ``%prun`` and ``%debug`` (also as ``x = %time f()``), and the body of the cell magics
+    ``%%time``, ``%%timeit``, ``%%prun``, ``%%capture``, ``%%debug``, ``%%python3``: those are
+    analysed (and must parse). The argument of any other line magic not known to take a
+    shell command, path or setting (``%pip``, ``%matplotlib``...), and the body of any other
+    cell magic except shell ones, is analysed when it parses as Python on its own (a
+    user-defined magic may evaluate it); otherwise, like ``!cmd`` shell escapes and
+    ``%%bash`` cells, it becomes a blank line.
+    """
+    lines = text.splitlines()
+    blank = 0  # IPython drops leading blank lines before looking for a cell magic
+    while blank < len(lines) and not lines[blank].strip():
+        blank += 1
+    if blank < len(lines) and lines[blank].lstrip().startswith("%%"):
+        first = lines[blank].lstrip()[2:].split()
+        name = first[0] if first else ""
+        body = lines[blank + 1 :]
+        if name == "script" and len(first) > 1:
+            python = _runs_python_word(first[1])
+        else:
+            python = name in _PYTHON_CELL_MAGICS
+        if python or (name not in _SHELL_CELL_MAGICS and _parses("\n".join(body))):
+            return [""] * (blank + 1) + [_line_as_python(line) for line in body]
+        return [""] * len(lines)
+    return [_line_as_python(line) for line in lines]
+
+
+def _runs_python_word(word: str) -> bool:
+    from mltrust.evidence._classify import python_shebang
+
+    return python_shebang(f"#!{word}")
+
+
+def _line_as_python(line: str) -> str:
+    stripped = line.lstrip()
+    if stripped.startswith("!"):
+        return ""
+    match = _MAGIC.match(line)
+    if match is None:
+        return "" if stripped.startswith("%") else line
+    indent, target, name, args = match.groups()
+    statement = _magic_argument(name, args)
+    if (
+        not statement
+        or name in _OTHER_LINE_MAGICS
+        or (name not in _PYTHON_LINE_MAGICS and not _parses(statement))
+    ):
+        return ""
+    return f"{indent}{target} = {statement}" if target else f"{indent}{statement}"
+
+
 def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     """The code cells of a notebook joined into one source, and where each line came from.
 
-    IPython magics and shell escapes (``%``, ``!``) become blank lines so that line numbers
-    stay aligned. Raises ``ValueError`` for a document that is not a notebook.
+    IPython magics and shell escapes become what IPython runs as Python, else blank lines,
+    so that line numbers stay aligned (:func:`_cell_lines`). Raises ``ValueError`` for a
+    document that is not a notebook.
     """
     try:
         doc = json.loads(raw)
@@ -152,9 +258,8 @@ def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
             continue
         src = cell.get("source", "")
         text = "".join(src) if isinstance(src, list) else str(src)
-        for number, line in enumerate(text.splitlines(), 1):
-            stripped = line.lstrip()
-            lines.append("" if stripped.startswith(("%", "!")) else line)
+        for number, line in enumerate(_cell_lines(text), 1):
+            lines.append(line)
             where.append((index, number))
         lines.append("")
         where.append((index, 0))
@@ -505,6 +610,113 @@ def _search_large(path: Path, env_file: bool, budget: _Budget) -> tuple[list[Any
     return list(hits.values()), None
 
 
+_COMPILED_WHY = {
+    "bytecode": "compiled Python bytecode: Python imports it (a .pyc beside or instead of its "
+    "source, in __pycache__ or alone) but what it runs cannot be analysed; not analysed",
+    "extension": "native extension module: Python imports it but its machine code cannot be "
+    "analysed; not analysed",
+}
+#: Archives Python imports from when they are on ``sys.path`` (zipimport) or runs as a
+#: script; any other file that starts like a zip is opened too (zipimport ignores names).
+_ARCHIVE_SUFFIXES = (".zip", ".egg", ".pyz", ".pyzw", ".whl")
+_ZIP_MAGIC = b"PK\x03\x04"
+#: Bounds on what one archive's members may cost: members listed, and bytes of source read.
+_MAX_ARCHIVE_MEMBERS = 100_000
+_MAX_ARCHIVE_SOURCE_BYTES = 64 * 1024 * 1024
+
+
+def _archive_sources(
+    rel: str, path: Path, head: bytes | None
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Python source inside a zip archive of the tree, which Python imports when the
+    archive is on ``sys.path`` (zipimport) or runs as a zip application: ``(rel:member,
+    text)`` of every ``.py``/``.pyw`` member, decoded as CPython decodes source, and
+    ``(where, why)`` of what was not analysed: bytecode members (zipimport imports them),
+    members encrypted, too large, not decodable, or past the bounds, and an archive named
+    like one (``.zip``, ``.egg``, ``.pyz``, ``.whl``) that cannot be read. A file that is not
+    named like an archive is opened only when it starts with a zip header, and one that
+    cannot be read then is left to the other rules. Nested archives are not opened.
+    ``head``: the file's first bytes when the caller read them (None: not read)."""
+    import os
+    import zipfile
+
+    from mltrust.errors import Error
+    from mltrust.files import open_regular
+
+    named = rel.lower().endswith(_ARCHIVE_SUFFIXES)
+    if not named and head is not None and not head.startswith(_ZIP_MAGIC):
+        return [], []  # the caller read its first bytes: not a zip
+    try:
+        fd = open_regular(path)
+    except Error as exc:
+        return [], ([(rel, f"archive could not be read: {exc}; not analysed")] if named else [])
+    members: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            if not named and fh.read(4) != _ZIP_MAGIC:
+                return [], []
+            fh.seek(0)
+            archive = zipfile.ZipFile(fh)
+        except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+            if named:
+                problems.append((rel, f"archive could not be read ({exc}); not analysed"))
+            return [], problems
+        with archive:
+            infos = archive.infolist()
+            if len(infos) > _MAX_ARCHIVE_MEMBERS:
+                return [], [
+                    (rel, f"archive lists more than {_MAX_ARCHIVE_MEMBERS} members; not analysed")
+                ]
+            left = _MAX_ARCHIVE_SOURCE_BYTES
+            for info in infos:
+                name = info.filename
+                where = f"{rel}:{name}"
+                low = name.lower()
+                if low.endswith((".pyc", ".pyo")):
+                    problems.append((where, _COMPILED_WHY["bytecode"]))
+                    continue
+                if not low.endswith((".py", ".pyw")) or info.is_dir():
+                    continue
+                if info.flag_bits & 0x1:
+                    problems.append((where, "encrypted archive member; not analysed"))
+                    continue
+                limit = min(_MAX_TEXT_BYTES, left)
+                if info.file_size > limit:
+                    problems.append(
+                        (
+                            where,
+                            f"archive member larger than {limit} bytes "
+                            "(or the archive's source budget is spent); not analysed",
+                        )
+                    )
+                    continue
+                try:
+                    with archive.open(info) as member:
+                        data = member.read(limit + 1)
+                except (
+                    OSError,
+                    zipfile.BadZipFile,
+                    ValueError,
+                    EOFError,
+                    NotImplementedError,
+                    RuntimeError,
+                ) as exc:
+                    problems.append(
+                        (where, f"archive member could not be read ({exc}); not analysed")
+                    )
+                    continue
+                if len(data) > limit:
+                    problems.append((where, "archive member larger than it declares; not analysed"))
+                    continue
+                left -= len(data)
+                try:
+                    members.append((where, python_source_text(data)))
+                except ValueError as exc:
+                    problems.append((where, f"{exc}; not analysed"))
+    return members, problems
+
+
 #: Sources handed to one bandit worker at a time when ``jobs`` > 1.
 _BANDIT_CHUNK = 50
 
@@ -587,8 +799,33 @@ class CodeCollector(Collector):
             # a link analysed as its target: the target's bytes are searched for secrets under
             # the target's own name, once
             alias = rel in aliases
+            compiled = compiled_kind(rel)
+            if compiled is not None:
+                not_analysed.append(rel)
+                findings.append(
+                    self._finding(
+                        _rules.CODE_UNPARSABLE,
+                        _COMPILED_WHY[compiled],
+                        rel,
+                        0,
+                        (),
+                    )
+                )
             try:
                 data = _read_bytes(path)
+                head: bytes | None = data[:4]
+            except _TooLarge:
+                data, head = None, None
+            except _Unreadable:
+                data, head = None, b""
+            members, problems = _archive_sources(rel, path, head)
+            sources.extend(_Source(member, text) for member, text in members)
+            for where, reason in problems:
+                not_analysed.append(where)
+                findings.append(self._finding(_rules.CODE_UNPARSABLE, reason, where, 0, ()))
+            try:
+                if data is None:
+                    data = _read_bytes(path)
             except _Unreadable as exc:
                 if not alias:
                     not_searched.append((rel, f"could not be read: {exc}"))
@@ -601,7 +838,7 @@ class CodeCollector(Collector):
                     )
                 continue
             except _TooLarge:
-                kind = code_kind(rel, first_line(path))
+                kind = code_kind(rel, first_line(path), whole=False)
                 if kind is not None:
                     not_analysed.append(rel)
                     findings.append(
@@ -648,7 +885,11 @@ class CodeCollector(Collector):
                 continue
             files += 1
             text = _analysis_text(data)
-            kind = code_kind(rel, text if text is not None else first_line(path))
+            kind = (
+                code_kind(rel, text)
+                if text is not None
+                else code_kind(rel, first_line(path), whole=False)
+            )
             if not alias and (text is None or kind != "notebook"):
                 for rule, line, message in _search_views(secret_views(data), env_file):
                     findings.append(self._finding(rule, message, rel, line, ()))
@@ -668,6 +909,13 @@ class CodeCollector(Collector):
                         )
                     )
                 continue
+            if kind == "python":
+                try:
+                    text = python_source_text(data)
+                except ValueError as exc:
+                    not_analysed.append(rel)
+                    findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
+                    continue
             if kind == "python" and "mltrust:" in text:
                 texts[rel] = text
             if kind == "notebook":

@@ -27,6 +27,7 @@ Decisions:
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import tomllib
@@ -131,21 +132,83 @@ def _pinned_version(req: Requirement) -> str | None:
     return None
 
 
+#: Byte order marks as pip's requirements reader checks them (UTF-32 before UTF-16: the
+#: UTF-16-LE mark is a prefix of the UTF-32-LE one).
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF16, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+#: pip's coding-cookie pattern (``pip/_internal/req/req_file.py``, ``PEP263_ENCODING_RE``),
+#: searched in each of the first two lines that start with ``#``.
+_PIP_CODING = re.compile(rb"coding[:=]\s*([-\w.]+)")
+
+
 def decode_text(data: bytes) -> str:
-    """Bytes of a text file decoded as pip does: BOMs honoured, UTF-8 otherwise."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
+    """Bytes of a text file decoded leniently: BOMs honoured as pip honours them, UTF-8
+    otherwise (undecodable bytes replaced). For what pip reads of a requirements file see
+    :func:`decode_requirements`."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(codec, errors="replace")
     return data.decode("utf-8", errors="replace")
 
 
-def _read(path: Path) -> str:
+def decode_requirements(data: bytes) -> str:
+    """The text pip reads from a requirements file's bytes, decoded the way pip's
+    ``_decode_req_file`` does: a BOM first, then a coding cookie (``coding[:=]\\s*NAME``) in
+    either of the first two lines when that line starts with ``#``, then UTF-8.
+
+    Raises :class:`DependencyFileError` (fail closed) for a cookie naming a codec outside
+    :data:`mltrust.evidence._classify.SAFE_CODECS` (``utf-7``, ``unicode_escape``... can turn
+    a line that reads as a comment into a requirement), an unknown codec, or bytes that do
+    not decode (pip then falls back to the locale's encoding, which the gate cannot know).
+    """
+    from mltrust.evidence._classify import SAFE_CODECS
+
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise DependencyFileError(f"not valid {codec}: {exc.reason}") from None
+    codec = "utf-8"
+    for line in data.split(b"\n")[:2]:
+        match = _PIP_CODING.search(line) if line.startswith(b"#") else None
+        if match is not None:
+            declared = match.group(1).decode("ascii")
+            try:
+                codec = codecs.lookup(declared).name
+            except LookupError:
+                raise DependencyFileError(
+                    f"declares the unknown encoding {declared!r} (coding cookie)"
+                ) from None
+            if codec not in SAFE_CODECS:
+                raise DependencyFileError(
+                    f"declares the encoding {declared!r} (coding cookie), which pip decodes the "
+                    "file with and which can turn what reads as a comment into a requirement; "
+                    "only UTF-8, ASCII and Latin-1-family encodings are read"
+                )
+            break
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise DependencyFileError(
+            f"not valid {codec} ({exc.reason} at byte {exc.start}); pip would fall back to "
+            "the locale's encoding, which is not known here"
+        ) from None
+
+
+def _read(path: Path, *, requirements: bool = False) -> str:
     try:
         data = read_bounded(path, _MAX_BYTES, what="dependency file")
     except Error as exc:
         raise DependencyFileError(str(exc)) from None
-    return decode_text(data)
+    return decode_requirements(data) if requirements else decode_text(data)
 
 
 def _shown(text: str) -> str:
@@ -264,7 +327,7 @@ def read_requirements(
     out = out if out is not None else ParsedFile()
     base = (root or path.parent).resolve()
     try:
-        text = _read(path)
+        text = _read(path, requirements=True)
     except DependencyFileError as exc:
         out.problems.append(Problem(rel, 0, str(exc)))
         return out

@@ -124,9 +124,11 @@ CODE_PASSWORD = define_rule(
 CODE_UNPARSABLE = define_rule(
     "MLT-CODE-012",
     "code-not-analysed",
-    "A Python file or notebook could not be parsed, so it was not analysed.",
+    "A Python file, notebook or archive member could not be parsed or decoded safely, or is "
+    "compiled code (bytecode, an extension module), so it was not analysed.",
     Severity.LOW,
-    remediation="Fix the syntax error or exclude the file.",
+    remediation="Fix the syntax error, save the file as UTF-8, commit source instead of "
+    "bytecode, or waive the file after review.",
 )
 
 CODE_SUPPRESSION_INVALID = define_rule(

@@ -375,9 +375,35 @@ class CollectContext:
                             "reason": f"{why}; untracked content ({example}) is not analysed",
                         }
                     )
+            failing.extend(self._unchecked_bytecode(by_root))
             failing.extend(self._resolve_links()[1])
             self._unanalysed = (failing, untracked)
         return self._unanalysed
+
+    @staticmethod
+    def _unchecked_bytecode(by_root: dict[str, list[tuple[str, Path]]]) -> list[dict[str, str]]:
+        """Untracked bytecode in a project's own ``__pycache__`` folders that Python would
+        import without looking at its source: unchecked hash-based ``.pyc`` files (PEP 552).
+        A timestamp-based or checked-hash cache that git does not track is a normal local
+        cache and is only recorded (:meth:`untracked_unanalysed`); committed bytecode is
+        always a file not analysed (the code collector, :func:`._classify.compiled_kind`)."""
+        from mltrust.evidence._classify import compiled_kind, pyc_unchecked
+
+        out = []
+        for root, files in sorted(by_root.items()):
+            if root.rsplit("/", 1)[-1] != "__pycache__":
+                continue  # caches inside a virtual environment or node_modules: not the project's
+            for rel, p in files:
+                if compiled_kind(rel) == "bytecode" and pyc_unchecked(p):
+                    out.append(
+                        {
+                            "path": rel,
+                            "reason": "unchecked hash-based bytecode (PEP 552): Python imports "
+                            "it without checking the source beside it, and what it runs cannot "
+                            "be analysed",
+                        }
+                    )
+        return out
 
     def record_sha256(self, rel: str, digest: str) -> None:
         """Remember a digest computed elsewhere (the scanner hashes the bytes it scanned)."""
