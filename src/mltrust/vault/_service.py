@@ -47,6 +47,7 @@ from mltrust.vault._storage import Conflict, Storage, Tx
 __all__ = [
     "Environment",
     "NotFound",
+    "PruneForbidden",
     "Sealed",
     "VarConflict",
     "Variable",
@@ -70,6 +71,10 @@ class NotFound(InputError):
 
 class VarConflict(InputError):
     """A check-and-set mismatch or a name already taken."""
+
+
+class PruneForbidden(InputError):
+    """Lowering ``max_versions`` would destroy kept versions; the caller may not destroy."""
 
 
 class Sealed(Error):
@@ -512,8 +517,13 @@ class Vault:
         cas: int | None = None,
         secret: bool | None = None,
         max_versions: int | None = None,
+        may_prune: bool = True,
     ) -> tuple[Environment, Variable]:
-        """Write a new version (check-and-set when ``cas`` is given)."""
+        """Write a new version (check-and-set when ``cas`` is given).
+
+        ``may_prune`` False (a caller without the right to destroy history) refuses a lower
+        ``max_versions`` than the variable has: lowering it removes old versions for good.
+        """
         self._require()
         data = self._check_value(value)
         keep = None if max_versions is None else self._keep(max_versions)
@@ -531,6 +541,8 @@ class Vault:
                 now = time.time()
                 new_secret = var.secret if secret is None else secret
                 new_keep = var.max_versions if keep is None else keep
+                if new_keep < var.max_versions and not may_prune:
+                    raise PruneForbidden("lowering max_versions destroys history: needs admin")
                 claimed = tx.run(
                     "UPDATE vault_variables SET current_version = ?, updated = ?, secret = ?,"
                     " max_versions = ? WHERE id = ? AND current_version = ?",
@@ -721,12 +733,17 @@ class Vault:
         secret: bool | None = None,
         max_versions: int | None = None,
         cas_required: bool | None = None,
+        may_prune: bool = True,
     ) -> tuple[Environment, Variable]:
+        """Change metadata; a lower ``max_versions`` removes the versions past it (for good),
+        so ``may_prune`` False refuses that (see :meth:`put_var`)."""
         self._require()
         keep = None if max_versions is None else self._keep(max_versions)
         with self.storage.write() as tx:
             env = self._find_env(tx, env_ref)
             var = self._find_var(tx, env, var_ref)
+            if keep is not None and keep < var.max_versions and not may_prune:
+                raise PruneForbidden("lowering max_versions destroys history: needs admin")
             new = Variable(
                 var.id,
                 env.id,
