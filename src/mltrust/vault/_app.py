@@ -278,7 +278,11 @@ class VaultApp:
             if scheme.lower() != "bearer" or not token:
                 raise AuthError("malformed authorization header")
             if token.startswith("mltv_"):
-                identity = self.tokens.authenticate(token)
+                try:
+                    identity = self.tokens.authenticate(token)
+                except VerificationError as exc:  # a forged or edited token row
+                    log.error("token row failed authentication", extra={"fields": {"why": str(exc)}})
+                    raise AuthError(f"integrity: {exc}") from None
                 if identity is None:
                     raise AuthError("unknown, expired or revoked token")
             elif self.jwt is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrust.errors import ConfigError, InputError
-from mltrust.vault._storage import Storage
+from mltrust.vault._storage import SCHEMA_VERSION, Storage
 
 __all__ = ["backup", "restore"]
 
@@ -33,6 +33,7 @@ _TABLES = {
         "updated",
         "kek_id",
         "wrapped_key",
+        "mac",
     ),
     "vault_variables": (
         "id",
@@ -44,9 +45,10 @@ _TABLES = {
         "current_version",
         "max_versions",
         "cas_required",
+        "mac",
     ),
     "vault_versions": ("var_id", "version", "ciphertext", "created", "deleted", "destroyed"),
-    "vault_tokens": ("id", "digest", "name", "env", "role", "created", "expires", "revoked"),
+    "vault_tokens": ("id", "digest", "name", "env", "role", "created", "expires", "revoked", "mac"),
 }
 _BLOBS = {"wrapped_key", "ciphertext"}
 
@@ -104,6 +106,8 @@ def restore(storage: Storage, path: Path) -> dict[str, int]:
                 raise InputError(f"{path}: table {table} is not a list")
             marks = ", ".join("?" for _ in cols)
             for row in rows:
+                if isinstance(row, list) and len(row) == len(cols) - 1 and cols[-1] == "mac":
+                    row = [*row, None]  # a backup from before the row tags: `vault migrate`
                 if not isinstance(row, list) or len(row) != len(cols):
                     raise InputError(f"{path}: a row of {table} has the wrong shape")
                 values = [
@@ -115,4 +119,6 @@ def restore(storage: Storage, path: Path) -> dict[str, int]:
                     values,
                 )
             counts[table] = len(rows)
+        # the tables now have this schema's columns, whatever the backup's vault had
+        storage.set_meta(tx, "schema", str(SCHEMA_VERSION))
     return counts
