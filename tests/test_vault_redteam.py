@@ -138,7 +138,11 @@ def test_attack_dbwrite_environment_names_swapped(vault: Vault) -> None:
 def test_attack_dbwrite_variable_names_swapped(vault: Vault) -> None:
     _two_envs(vault)
     env_id = vault.get_env("dev").id
-    for old, new in (("DB_PASSWORD", "TMPX"), ("PUBLIC_URL", "DB_PASSWORD"), ("TMPX", "PUBLIC_URL")):
+    for old, new in (
+        ("DB_PASSWORD", "TMPX"),
+        ("PUBLIC_URL", "DB_PASSWORD"),
+        ("TMPX", "PUBLIC_URL"),
+    ):
         _sql(
             vault,
             "UPDATE vault_variables SET name = ? WHERE env_id = ? AND name = ?",
@@ -219,13 +223,13 @@ def test_migrate_tags_rows_of_a_schema_1_vault(vault: Vault) -> None:
 
 
 def _api(srv: Server, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(  # noqa: S310 - loopback test server
+    req = urllib.request.Request(
         srv.addr + path, method=method, data=None if body is None else json.dumps(body).encode()
     )
     req.add_header("Authorization", f"Bearer {token}")
     req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -283,7 +287,7 @@ HOSTILE = {
     "QUOTE_BRACED": "a'b${HOME}",
     "DOLLAR": "$HOME and $1 and $$",
     "NEWLINE": "line1\nline2 'x' \"y\"",
-    "QUOTES": "it's a \"quote\"",
+    "QUOTES": 'it\'s a "quote"',
     "BACKSLASHES": "a\\b\\\\c\\'d\\",
     "BACKSLASH_N": "C:\\new\\table",
     "BACKSLASH_DOLLAR": "a\\b$HOME",
@@ -343,7 +347,9 @@ def test_attack_dotenv_backtick_and_hostile_values(tmp_path: Path) -> None:
     assert not marker.exists()
     # one refused value refuses the whole file (no half-written .env)
     with pytest.raises(InputError, match="QUOTE_BACKTICK"):
-        write_dotenv(tmp_path / "mixed.env", {**written, "QUOTE_BACKTICK": values["QUOTE_BACKTICK"]})
+        write_dotenv(
+            tmp_path / "mixed.env", {**written, "QUOTE_BACKTICK": values["QUOTE_BACKTICK"]}
+        )
     assert not (tmp_path / "mixed.env").exists()
 
 
@@ -358,7 +364,10 @@ def test_attack_write_token_destroys_history_via_max_versions(tmp_path: Path) ->
         body = {"name": "K", "value": "v1"}
         assert _api(srv, "POST", "/environments/prod/variables", admin, body)[0] == 201
         for value in ("v2", "v3", "v4"):
-            assert _api(srv, "PUT", "/environments/prod/variables/K", admin, {"value": value})[0] == 200
+            assert (
+                _api(srv, "PUT", "/environments/prod/variables/K", admin, {"value": value})[0]
+                == 200
+            )
         path = "/environments/prod/variables/K"
         assert _api(srv, "DELETE", path + "?versions=1", writer)[0] == 200  # soft delete
         assert _api(srv, "PUT", path, writer, {"max_versions": 1})[0] == 403
@@ -382,7 +391,7 @@ def test_attack_client_redirect_leaks_token() -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             got["auth"] = self.headers.get("Authorization")
             body = b'{"environment":{},"variables":[{"name":"PATH","value":"/tmp/evil"}]}'
             self.send_response(200)
@@ -397,7 +406,7 @@ def test_attack_client_redirect_leaks_token() -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(302)
             self.send_header("Location", location)
             self.send_header("Content-Length", "0")

@@ -281,7 +281,9 @@ class VaultApp:
                 try:
                     identity = self.tokens.authenticate(token)
                 except VerificationError as exc:  # a forged or edited token row
-                    log.error("token row failed authentication", extra={"fields": {"why": str(exc)}})
+                    log.error(
+                        "token row failed authentication", extra={"fields": {"why": str(exc)}}
+                    )
                     raise AuthError(f"integrity: {exc}") from None
                 if identity is None:
                     raise AuthError("unknown, expired or revoked token")

@@ -1,4 +1,4 @@
-"""``.env`` files: read (import) and write (``vault pull``).
+r"""``.env`` files: read (import) and write (``vault pull``).
 
 Read: ``KEY=VALUE`` lines, optional ``export``, ``#`` comments, values bare, in single quotes
 (literal) or double quotes (``\\n``, ``\\"``, ``\\\\`` escapes). No variable expansion and no

@@ -39,10 +39,10 @@ from mltrust.vault._crypto import (
     RowMac,
     check_aad,
     dek_aad,
-    row_key_aad,
     generate_key,
     kek_from_passphrase,
     open_value,
+    row_key_aad,
     seal_value,
 )
 from mltrust.vault._storage import Conflict, Storage, Tx
@@ -163,8 +163,7 @@ def check_var_name(name: object) -> str:
 
 _ENV_COLS = "id, name, description, created, updated, mac"
 _VAR_COLS = (
-    "id, env_id, name, secret, created, updated, current_version, max_versions, cas_required,"
-    " mac"
+    "id, env_id, name, secret, created, updated, current_version, max_versions, cas_required, mac"
 )
 
 

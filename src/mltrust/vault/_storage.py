@@ -14,8 +14,8 @@ Both backends hold the same tables and columns; only the column types are spelle
 * ``vault_tokens``: token id, SHA-256 of the token, grant (environment name or ``*``, role),
   expiry, revocation.
 * ``mac`` (environments, variables, tokens; schema 2): the row's integrity tag, HMAC under a
-  row key that only the KEK unwraps (see ``_crypto``). A schema-1 database gains the column, NULL, when
-  opened; ``mltrust vault migrate`` tags the existing rows.
+  row key that only the KEK unwraps (see ``_crypto``). A schema-1 database gains the column,
+  NULL, when opened; ``mltrust vault migrate`` tags the existing rows.
 
 Concurrency: a new version is claimed with ``UPDATE ... SET current_version = current_version
 + 1 WHERE id = ? AND current_version = ?``; the row count says whether another writer got there

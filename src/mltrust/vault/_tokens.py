@@ -13,11 +13,11 @@ admin on both names) moves it under the tokens of its new name. Tokens may expir
 at most once a second, so revocation takes effect within about a second on every replica.
 
 Every token row carries an integrity tag (``mac``: HMAC under the vault's row key, which only
-the KEK unwraps, see ``_crypto``) over its id, digest, name, grant, expiry and revocation. A row whose tag does not
-verify, one inserted or edited by someone with database access but not the KEK, is refused
-with :class:`TokenTampered` (audited as an integrity failure), so creating, listing and revoking
-tokens needs the KEK (``--kek-file`` or ``MLTRUST_VAULT_PASSPHRASE``), and a sealed server
-authenticates no vault token.
+the KEK unwraps, see ``_crypto``) over its id, digest, name, grant, expiry and revocation. A
+row whose tag does not verify, one inserted or edited by someone with database access but not
+the KEK, is refused with :class:`TokenTampered` (audited as an integrity failure), so creating,
+listing and revoking tokens needs the KEK (``--kek-file`` or ``MLTRUST_VAULT_PASSPHRASE``),
+and a sealed server authenticates no vault token.
 
 JWT bearer tokens are accepted when the server is given a JWKS (serve's verifier): a
 ``roles`` claim of ``"ENV:role"`` strings carries the grants.
@@ -100,7 +100,14 @@ class Token:
 
     def tag(self, mac: RowMac) -> str:
         return mac.tag(
-            "token", self.id, self.digest, self.name, self.env, self.role, self.expires, self.revoked
+            "token",
+            self.id,
+            self.digest,
+            self.name,
+            self.env,
+            self.role,
+            self.expires,
+            self.revoked,
         )
 
     def intact(self, mac: RowMac) -> bool:
