@@ -428,3 +428,52 @@ def test_attack_client_redirect_leaks_token() -> None:
         for server in (evil, front):
             server.shutdown()
             server.server_close()
+
+
+# -- design note: a write token choosing the loader of every `vault run` child ------------------
+def test_attack_write_token_sets_loader_variables_for_run(tmp_path: Path) -> None:
+    import sys
+
+    from _vault_helpers import cli_env
+
+    state = init_vault(tmp_path, None)
+    admin = new_token(state, None, "*", "admin")
+    writer = new_token(state, None, "ci", "write")
+    reader = new_token(state, None, "ci", "read")
+    srv = Server(state, None)
+    try:
+        assert _api(srv, "POST", "/environments", admin, {"name": "ci"})[0] == 201
+        for name, value in (("LD_PRELOAD", "/tmp/evil.so"), ("PYTHONPATH", "/tmp/evil")):
+            body = {"name": name, "value": value}
+            assert _api(srv, "POST", "/environments/ci/variables", writer, body)[0] == 201
+        env = cli_env(MLTRUST_VAULT_ADDR=srv.addr, MLTRUST_VAULT_TOKEN=reader)
+        marker = tmp_path / "child-ran"
+        child = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('x')"]
+        refused = mltrust("vault", "run", "--env", "ci", "--", *child, env=env, check=False)
+        assert refused.returncode == 2 and not marker.exists()
+        assert "LD_PRELOAD, PYTHONPATH" in refused.stderr and "/tmp/evil" not in refused.stderr
+        target = tmp_path / ".env"
+        pulled = mltrust(
+            "vault", "pull", "--env", "ci", "--dotenv", str(target), env=env, check=False
+        )
+        assert pulled.returncode == 2 and not target.exists()
+        probe = "import os;print(os.environ.get('PYTHONPATH'))"
+        allowed = mltrust(
+            "vault",
+            "run",
+            "--env",
+            "ci",
+            "--allow-env",
+            "PYTHONPATH",
+            "--allow-env",
+            "LD_PRELOAD",
+            "--",
+            sys.executable,
+            "-c",
+            probe,
+            env=env,
+            check=False,
+        )
+        assert allowed.returncode == 0 and allowed.stdout.strip() == "/tmp/evil"
+    finally:
+        srv.stop()

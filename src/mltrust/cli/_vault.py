@@ -727,19 +727,34 @@ def _run_child(command: tuple[str, ...], env: dict[str, str]) -> int:
             signal.signal(s, h)
 
 
+_allow_env_option = click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="NAME",
+    help="Pass on this variable although it can make programs load code (PATH, LD_PRELOAD, "
+    "PYTHONPATH…); repeatable. Without it such variables are refused.",
+)
+
+
 @vault.command(context_settings={"ignore_unknown_options": True})
 @click.option("--env", "env", required=True)
+@_allow_env_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(env: str, command: tuple[str, ...]) -> int:
+def run(env: str, allow_env: tuple[str, ...], command: tuple[str, ...]) -> int:
     """Run COMMAND with ENV's variables added to its environment only.
 
     \b
     mltrust vault run --env production -- python train.py
-    The exit code is the command's. MLTRUST_VAULT_TOKEN is not passed on.
+    The exit code is the command's. MLTRUST_VAULT_TOKEN is not passed on. Variables that
+    make programs load code (PATH, LD_*, BASH_ENV, PYTHONPATH, NODE_OPTIONS…) are refused
+    unless allowed by name with --allow-env.
     """
+    from mltrust.vault._childenv import check_child_env
     from mltrust.vault._client import TOKEN_ENV
 
     values = _client().values(env)
+    check_child_env(values, allow_env)
     child_env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     child_env.update(values)
     try:
@@ -757,19 +772,23 @@ def run(env: str, command: tuple[str, ...]) -> int:
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write (mode 0600).",
 )
+@_allow_env_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def pull(env: str, dotenv: Path, command: tuple[str, ...]) -> int:
+def pull(env: str, dotenv: Path, allow_env: tuple[str, ...], command: tuple[str, ...]) -> int:
     """Write ENV's variables to a .env file (0600) for a CI job.
 
     \b
     With a command (`vault pull --env ci --dotenv .env -- make test`) the file exists only
     while the command runs and is removed when it ends, fails, or we are terminated.
     Without one, remove it with `vault clear --dotenv FILE` in a step that always runs.
+    Variables that make programs load code are refused as for `vault run` (--allow-env NAME).
     """
+    from mltrust.vault._childenv import check_child_env
     from mltrust.vault._client import TOKEN_ENV
     from mltrust.vault._dotenv import remove_dotenv, write_dotenv
 
     values = _client().values(env)
+    check_child_env(values, allow_env)
     if not command:
         write_dotenv(dotenv, values)
         click.echo(
