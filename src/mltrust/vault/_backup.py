@@ -2,8 +2,10 @@
 
 A backup is one JSON document: every row of the vault tables, binary columns in base64, plus
 a SHA-256 over the canonical rows that ``restore`` checks (it catches truncation and accidental
-edits; it is not a signature: values are protected by AES-GCM, but environment and variable
-*names* in a backup are as trustworthy as the place the backup was kept). Values stay
+edits; it is not a signature: values are protected by AES-GCM, and names, grants and version
+pointers by the rows' integrity tags (``mac``, under the KEK-wrapped row key), but a backup
+can still be swapped for an older one, rows and all). A backup from before the tags restores
+with empty ``mac`` columns; ``mltrust vault migrate`` tags them. Values stay
 ciphertext; restoring needs the same KEK to read them. Backups move between backends
 (SQLite → PostgreSQL and back). The file is written mode 0600.
 """

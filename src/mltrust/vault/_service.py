@@ -8,11 +8,16 @@ data rules:
 * check-and-set: ``cas=N`` writes only if the current version is N (``cas=0``: only if the
   variable does not exist yet); a variable created with ``cas_required`` refuses writes
   without ``cas``;
-* ``max_versions`` versions are kept per variable; older ones are removed on the next write;
+* ``max_versions`` versions are kept per variable; older ones are removed on the next write
+  (lowering it removes them at once, so callers that may not destroy pass ``may_prune=False``);
 * soft delete marks versions deleted (reads say so, ``undelete`` brings them back); destroy
   removes the ciphertext for good; deleting the variable removes it and all its versions;
 * the vault is *sealed* until a KEK unwraps the check value; sealed, every data call raises
-  :class:`Sealed`. Data keys are unwrapped once per environment and kept in memory.
+  :class:`Sealed`. Data keys are unwrapped once per environment and kept in memory;
+* every environment and variable row read is checked against its integrity tag (``mac``, see
+  ``_crypto``) before its name, id or version numbers are used; a mismatch raises
+  :class:`Tampered` (a :class:`~mltrust.errors.VerificationError`: the app answers 500 and
+  audits ``integrity: …``). Every write here re-tags the rows it changes.
 
 Errors carry names and ids, never values.
 """
