@@ -208,7 +208,12 @@ def test_dotenv_malformed_line_names_the_line_not_the_value(line):
 )
 def test_dotenv_write_then_read_round_trips(tmp_path_factory, values):
     path = tmp_path_factory.mktemp("env") / "x.env"
-    write_dotenv(path, values)
+    try:
+        write_dotenv(path, values)
+    except InputError as exc:  # no spelling safe for sh, compose and python-dotenv
+        assert any(f"variable {k}:" in str(exc) for k in values)
+        assert not path.exists()
+        return
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert parse_dotenv(path.read_text(encoding="utf-8")) == values
     assert remove_dotenv(path) and not path.exists()
