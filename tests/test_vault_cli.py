@@ -85,9 +85,10 @@ def test_token_create_list_revoke_cli(tmp_path, database):  # noqa: F811
     (record,) = json.loads(listing)
     assert record["env"] == "prod" and record["role"] == "read" and record["expires"]
     assert token not in listing and token.split("_")[-1] not in listing  # never the secret
-    storage = open_storage(state, database)
+    v = open_vault(state, database, None)
+    storage = v.storage
     try:
-        assert TokenStore(storage).authenticate(token) is not None
+        assert TokenStore(storage, lambda: v.row_mac).authenticate(token) is not None
         rows = storage.meta()  # the token is stored only as a digest
         with storage.read() as tx:
             stored = tx.rows("SELECT * FROM vault_tokens")
@@ -95,11 +96,11 @@ def test_token_create_list_revoke_cli(tmp_path, database):  # noqa: F811
     finally:
         storage.close()
     mltrust("vault", "token", "revoke", "--state", str(state), *db, record["id"])
-    storage = open_storage(state, database)
+    v = open_vault(state, database, None)
     try:
-        assert TokenStore(storage).authenticate(token) is None
+        assert TokenStore(v.storage, lambda: v.row_mac).authenticate(token) is None
     finally:
-        storage.close()
+        v.storage.close()
     bad = mltrust(
         "vault",
         "token",
@@ -207,7 +208,12 @@ def test_dotenv_malformed_line_names_the_line_not_the_value(line):
 )
 def test_dotenv_write_then_read_round_trips(tmp_path_factory, values):
     path = tmp_path_factory.mktemp("env") / "x.env"
-    write_dotenv(path, values)
+    try:
+        write_dotenv(path, values)
+    except InputError as exc:  # no spelling safe for sh, compose and python-dotenv
+        assert any(f"variable {k}:" in str(exc) for k in values)
+        assert not path.exists()
+        return
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert parse_dotenv(path.read_text(encoding="utf-8")) == values
     assert remove_dotenv(path) and not path.exists()

@@ -39,8 +39,9 @@ def api():
     key = load_audit_key(tmp / "keys" / "audit.key", create=True)
     anchor = tmp / "keys" / "anchor.json"
     audit = AuditLog(tmp / "state" / ".mltrust" / "audit.db", key=key, anchor=anchor, sync="normal")
-    app = VaultApp(vault, TokenStore(storage), audit, config=VaultAppConfig(auth_failure_rps=1e9))
-    token, _ = TokenStore(storage).create("*", "admin")
+    tokens = TokenStore(storage, lambda: vault.row_mac)
+    app = VaultApp(vault, tokens, audit, config=VaultAppConfig(auth_failure_rps=1e9))
+    token, _ = tokens.create("*", "admin")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)

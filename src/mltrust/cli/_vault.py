@@ -181,7 +181,7 @@ def serve(
     audit = open_audit_log(state, key_path=audit_key, anchor=audit_anchor, sync=audit_sync)
     app = VaultApp(
         v,
-        TokenStore(storage),
+        TokenStore(storage, lambda: v.row_mac),
         audit,
         jwt=jwt,
         config=VaultAppConfig(auth_failure_rps=auth_failure_rps, metrics_public=metrics_public),
@@ -263,6 +263,29 @@ def rotate(
     return EXIT_CLEAN
 
 
+@vault.command()
+@_state_option
+@_db_option
+@_kek_option
+def migrate(state: Path, database: str | None, kek_file: Path | None) -> int:
+    """Tag the rows of a vault from before integrity tags (once, after upgrading).
+
+    Environments, variables and tokens without a tag are tagged under the KEK and listed; rows
+    with a wrong tag are left refused. Untagged rows could also be rows someone inserted
+    into the database: check the list (and `vault token list`) it prints.
+    """
+    from mltrust.vault._state import open_vault
+
+    v = open_vault(state, database, kek_file)
+    try:
+        done = v.migrate_integrity()
+    finally:
+        v.storage.close()
+    for kind, items in done.items():
+        click.echo(f"tagged {len(items)} {kind}" + (f": {', '.join(items)}" if items else ""))
+    return EXIT_CLEAN
+
+
 @vault.group()
 def token() -> None:
     """Create, list and revoke access tokens (stored hashed)."""
@@ -271,24 +294,31 @@ def token() -> None:
 @token.command("create")
 @_state_option
 @_db_option
+@_kek_option
 @click.option("--env", "env", required=True, help="Environment name, or '*' for all.")
 @click.option("--role", required=True, type=click.Choice(["read", "write", "admin"]))
 @click.option("--ttl", default=None, help="Lifetime, e.g. 15m, 1h, 7d [default: no expiry].")
 @click.option("--name", default="", help="Who holds it (shown in the audit log).")
 def token_create(
-    state: Path, database: str | None, env: str, role: str, ttl: str | None, name: str
+    state: Path,
+    database: str | None,
+    kek_file: Path | None,
+    env: str,
+    role: str,
+    ttl: str | None,
+    name: str,
 ) -> int:
-    """Print a new token once (only its hash is kept)."""
-    from mltrust.vault._storage import open_storage
+    """Print a new token once (only its hash is kept; the row is tagged with the KEK)."""
     from mltrust.vault._tokens import TokenStore, parse_ttl
 
-    storage = open_storage(state, database)
+    life = None if ttl is None else parse_ttl(ttl)
+    v = _token_vault(state, database, kek_file)
     try:
-        secret, record = TokenStore(storage).create(
-            env, role, ttl=None if ttl is None else parse_ttl(ttl), name=name
+        secret, record = TokenStore(v.storage, lambda: v.row_mac).create(
+            env, role, ttl=life, name=name
         )
     finally:
-        storage.close()
+        v.storage.close()
     click.echo(secret)
     expires = (
         "never"
@@ -299,20 +329,30 @@ def token_create(
     return EXIT_CLEAN
 
 
+def _token_vault(state: Path, database: str | None, kek_file: Path | None) -> Any:
+    """An unsealed vault: token rows are tagged and checked with the row key (KEK-wrapped)."""
+    from mltrust.vault._state import open_vault
+
+    return open_vault(state, database, kek_file)
+
+
 @token.command("list")
 @_state_option
 @_db_option
+@_kek_option
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def token_list(state: Path, database: str | None, fmt: str) -> int:
-    """List tokens (ids, grants, expiry; never the tokens)."""
-    from mltrust.vault._storage import open_storage
+def token_list(state: Path, database: str | None, kek_file: Path | None, fmt: str) -> int:
+    """List tokens (ids, grants, expiry; never the tokens). A row that fails its integrity
+    check (written outside the vault) is listed as TAMPERED and exits 1."""
     from mltrust.vault._tokens import TokenStore
 
-    storage = open_storage(state, database)
+    v = _token_vault(state, database, kek_file)
     try:
-        records = TokenStore(storage).list()
+        listed = TokenStore(v.storage, lambda: v.row_mac).list()
     finally:
-        storage.close()
+        v.storage.close()
+    tampered = [r.id for r, intact in listed if not intact]
+    records = [r for r, _ in listed]
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -325,40 +365,50 @@ def token_list(state: Path, database: str | None, fmt: str) -> int:
                         "created": r.created,
                         "expires": r.expires,
                         "revoked": r.revoked,
+                        "intact": r.id not in tampered,
                     }
                     for r in records
                 ],
                 indent=2,
             )
         )
-        return EXIT_CLEAN
+        return EXIT_FINDINGS if tampered else EXIT_CLEAN
     now = time.time()
     for r in records:
         status = (
-            "revoked"
+            "TAMPERED"
+            if r.id in tampered
+            else "revoked"
             if r.revoked
             else "expired"
             if r.expires is not None and r.expires <= now
             else "active"
         )
-        click.echo(f"{r.id}  {status:7}  {r.env}:{r.role}  {r.name}")
+        click.echo(f"{r.id}  {status:8}  {r.env}:{r.role}  {r.name}")
+    if tampered:
+        click.echo(
+            f"{len(tampered)} token row(s) fail their integrity check (refused by the server):"
+            f" {', '.join(tampered)}",
+            err=True,
+        )
+        return EXIT_FINDINGS
     return EXIT_CLEAN
 
 
 @token.command("revoke")
 @_state_option
 @_db_option
+@_kek_option
 @click.argument("token_id")
-def token_revoke(state: Path, database: str | None, token_id: str) -> int:
+def token_revoke(state: Path, database: str | None, kek_file: Path | None, token_id: str) -> int:
     """Revoke a token by id or name (servers notice within a second)."""
-    from mltrust.vault._storage import open_storage
     from mltrust.vault._tokens import TokenStore
 
-    storage = open_storage(state, database)
+    v = _token_vault(state, database, kek_file)
     try:
-        count = TokenStore(storage).revoke(token_id)
+        count = TokenStore(v.storage, lambda: v.row_mac).revoke(token_id)
     finally:
-        storage.close()
+        v.storage.close()
     if not count:
         click.echo(f"no active token {token_id!r}", err=True)
         return EXIT_FINDINGS
@@ -622,19 +672,34 @@ def _run_child(command: tuple[str, ...], env: dict[str, str]) -> int:
             signal.signal(s, h)
 
 
+_allow_env_option = click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="NAME",
+    help="Pass on this variable although it can make programs load code (PATH, LD_PRELOAD, "
+    "PYTHONPATH…); repeatable. Without it such variables are refused.",
+)
+
+
 @vault.command(context_settings={"ignore_unknown_options": True})
 @click.option("--env", "env", required=True)
+@_allow_env_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(env: str, command: tuple[str, ...]) -> int:
+def run(env: str, allow_env: tuple[str, ...], command: tuple[str, ...]) -> int:
     """Run COMMAND with ENV's variables added to its environment only.
 
     \b
     mltrust vault run --env production -- python train.py
-    The exit code is the command's. MLTRUST_VAULT_TOKEN is not passed on.
+    The exit code is the command's. MLTRUST_VAULT_TOKEN is not passed on. Variables that
+    make programs load code (PATH, LD_*, BASH_ENV, PYTHONPATH, NODE_OPTIONS…) are refused
+    unless allowed by name with --allow-env.
     """
+    from mltrust.vault._childenv import check_child_env
     from mltrust.vault._client import TOKEN_ENV
 
     values = _client().values(env)
+    check_child_env(values, allow_env)
     child_env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     child_env.update(values)
     try:
@@ -652,19 +717,23 @@ def run(env: str, command: tuple[str, ...]) -> int:
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write (mode 0600).",
 )
+@_allow_env_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def pull(env: str, dotenv: Path, command: tuple[str, ...]) -> int:
+def pull(env: str, dotenv: Path, allow_env: tuple[str, ...], command: tuple[str, ...]) -> int:
     """Write ENV's variables to a .env file (0600) for a CI job.
 
     \b
     With a command (`vault pull --env ci --dotenv .env -- make test`) the file exists only
     while the command runs and is removed when it ends, fails, or we are terminated.
     Without one, remove it with `vault clear --dotenv FILE` in a step that always runs.
+    Variables that make programs load code are refused as for `vault run` (--allow-env NAME).
     """
+    from mltrust.vault._childenv import check_child_env
     from mltrust.vault._client import TOKEN_ENV
     from mltrust.vault._dotenv import remove_dotenv, write_dotenv
 
     values = _client().values(env)
+    check_child_env(values, allow_env)
     if not command:
         write_dotenv(dotenv, values)
         click.echo(

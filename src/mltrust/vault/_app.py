@@ -46,7 +46,14 @@ from mltrust.serve._auth import AuthError, Identity, JwtVerifier
 from mltrust.serve._metrics import VaultMetrics
 from mltrust.serve._ratelimit import TokenBuckets
 from mltrust.vault._openapi import openapi_document
-from mltrust.vault._service import Environment, NotFound, Sealed, VarConflict, Vault
+from mltrust.vault._service import (
+    Environment,
+    NotFound,
+    PruneForbidden,
+    Sealed,
+    VarConflict,
+    Vault,
+)
 from mltrust.vault._tokens import TokenStore, permits
 
 __all__ = ["VaultApp", "VaultAppConfig"]
@@ -271,7 +278,13 @@ class VaultApp:
             if scheme.lower() != "bearer" or not token:
                 raise AuthError("malformed authorization header")
             if token.startswith("mltv_"):
-                identity = self.tokens.authenticate(token)
+                try:
+                    identity = self.tokens.authenticate(token)
+                except VerificationError as exc:  # a forged or edited token row
+                    log.error(
+                        "token row failed authentication", extra={"fields": {"why": str(exc)}}
+                    )
+                    raise AuthError(f"integrity: {exc}") from None
                 if identity is None:
                     raise AuthError("unknown, expired or revoked token")
             elif self.jwt is not None:
@@ -605,6 +618,26 @@ class VaultApp:
             max_versions = _int(max_versions, "max_versions", minimum=1)
         secret = _opt_bool(body, "secret")
         value = _str(body, "value", required=False)
+        # lowering max_versions removes old (even soft-deleted) versions for good: that is
+        # destroy's power, which needs admin
+        may_prune = call.identity is not None and permits(
+            call.identity, call.entry.get("env"), "admin"
+        )
+        try:
+            return self._var_put_checked(call, cas, max_versions, secret, value, may_prune)
+        except PruneForbidden:
+            raise _Reject(403, "forbidden: lowering max_versions needs admin") from None
+
+    def _var_put_checked(
+        self,
+        call: _Call,
+        cas: int | None,
+        max_versions: int | None,
+        secret: bool | None,
+        value: str | None,
+        may_prune: bool,
+    ) -> tuple[int, Any]:
+        body = call.body
         env_ref, var_ref = call.params["env_id"], call.params["var_id"]
         if value is None:  # metadata only; cas, when given, must still match
             if cas is not None:
@@ -617,11 +650,18 @@ class VaultApp:
                 secret=secret,
                 max_versions=max_versions,
                 cas_required=_opt_bool(body, "cas_required"),
+                may_prune=may_prune,
             )
             call.entry["var"] = var.name
             return 200, {**var.to_dict(), "version": var.current_version}
         _, var = self.vault.put_var(
-            env_ref, var_ref, value, cas=cas, secret=secret, max_versions=max_versions
+            env_ref,
+            var_ref,
+            value,
+            cas=cas,
+            secret=secret,
+            max_versions=max_versions,
+            may_prune=may_prune,
         )
         call.entry["var"] = var.name
         call.entry["version"] = var.current_version

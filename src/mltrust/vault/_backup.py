@@ -2,8 +2,10 @@
 
 A backup is one JSON document: every row of the vault tables, binary columns in base64, plus
 a SHA-256 over the canonical rows that ``restore`` checks (it catches truncation and accidental
-edits; it is not a signature: values are protected by AES-GCM, but environment and variable
-*names* in a backup are as trustworthy as the place the backup was kept). Values stay
+edits; it is not a signature: values are protected by AES-GCM, and names, grants and version
+pointers by the rows' integrity tags (``mac``, under the KEK-wrapped row key), but a backup
+can still be swapped for an older one, rows and all). A backup from before the tags restores
+with empty ``mac`` columns; ``mltrust vault migrate`` tags them. Values stay
 ciphertext; restoring needs the same KEK to read them. Backups move between backends
 (SQLite → PostgreSQL and back). The file is written mode 0600.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrust.errors import ConfigError, InputError
-from mltrust.vault._storage import Storage
+from mltrust.vault._storage import SCHEMA_VERSION, Storage
 
 __all__ = ["backup", "restore"]
 
@@ -33,6 +35,7 @@ _TABLES = {
         "updated",
         "kek_id",
         "wrapped_key",
+        "mac",
     ),
     "vault_variables": (
         "id",
@@ -44,9 +47,10 @@ _TABLES = {
         "current_version",
         "max_versions",
         "cas_required",
+        "mac",
     ),
     "vault_versions": ("var_id", "version", "ciphertext", "created", "deleted", "destroyed"),
-    "vault_tokens": ("id", "digest", "name", "env", "role", "created", "expires", "revoked"),
+    "vault_tokens": ("id", "digest", "name", "env", "role", "created", "expires", "revoked", "mac"),
 }
 _BLOBS = {"wrapped_key", "ciphertext"}
 
@@ -110,6 +114,8 @@ def restore(storage: Storage, path: Path) -> dict[str, int]:
                 raise InputError(f"{path}: table {table} is not a list")
             marks = ", ".join("?" for _ in cols)
             for row in rows:
+                if isinstance(row, list) and len(row) == len(cols) - 1 and cols[-1] == "mac":
+                    row = [*row, None]  # a backup from before the row tags: `vault migrate`
                 if not isinstance(row, list) or len(row) != len(cols):
                     raise InputError(f"{path}: a row of {table} has the wrong shape")
                 values = [
@@ -121,4 +127,6 @@ def restore(storage: Storage, path: Path) -> dict[str, int]:
                     values,
                 )
             counts[table] = len(rows)
+        # the tables now have this schema's columns, whatever the backup's vault had
+        storage.set_meta(tx, "schema", str(SCHEMA_VERSION))
     return counts

@@ -3,6 +3,11 @@
 ``MLTRUST_VAULT_ADDR`` (default ``http://127.0.0.1:8200``) and ``MLTRUST_VAULT_TOKEN`` configure
 it; ``MLTRUST_VAULT_CACERT`` names a CA bundle for a TLS server with a private CA. Errors carry
 the server's fixed error body and the HTTP status, never a request body.
+
+Redirects are refused, not followed: urllib would resend ``Authorization: Bearer`` to whatever
+host and scheme the ``Location`` names (https → http included), handing the token and the
+trust in the answer to another server. The error names the ``Location`` so the operator can
+point ``MLTRUST_VAULT_ADDR`` at the real address.
 """
 
 from __future__ import annotations
@@ -24,6 +29,24 @@ ADDR_ENV = "MLTRUST_VAULT_ADDR"
 TOKEN_ENV = "MLTRUST_VAULT_TOKEN"  # noqa: S105 - a variable name
 CACERT_ENV = "MLTRUST_VAULT_CACERT"
 DEFAULT_ADDR = "http://127.0.0.1:8200"
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        shown = "".join(ch if ch.isprintable() else "?" for ch in newurl)[:300]
+        raise ConfigError(
+            f"the vault at {req.full_url.split('?')[0]} answered {code} redirecting to {shown};"
+            " refusing to follow (the token would be sent along)",
+            hint=f"set {ADDR_ENV} to the vault's real address",
+        )
 
 
 class VaultHTTPError(InputError):
@@ -50,7 +73,10 @@ class VaultClient:
             raise ConfigError("no vault token", hint=f"set {TOKEN_ENV}")
         self.timeout = timeout
         cafile = os.environ.get(CACERT_ENV)
-        self._ssl = ssl.create_default_context(cafile=cafile) if cafile else None
+        context = ssl.create_default_context(cafile=cafile) if cafile else None
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), _RefuseRedirects()
+        )
 
     def request(
         self,
@@ -68,9 +94,7 @@ class VaultClient:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(  # noqa: S310 - scheme checked in __init__
-                req, timeout=self.timeout, context=self._ssl
-            ) as resp:
+            with self._opener.open(req, timeout=self.timeout) as resp:
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             try:

@@ -4,7 +4,24 @@
   fresh 96-bit random nonce each time, and associated data that binds the ciphertext to its
   place: ``mltrust-vault/value/v1|<env id>|<var id>|<version>``. A ciphertext copied to another
   variable, environment or version does not decrypt (GCM authentication fails), so an attacker
-  with write access to the database cannot swap values around unnoticed.
+  with write access to the database cannot move a ciphertext to another place unnoticed.
+* **Rows that decide who reads what** carry an HMAC-SHA256 tag (column ``mac``) under the
+  vault's *row key*: 32 random bytes stored only wrapped by the KEK (associated data
+  ``mltrust-vault/row-key/v1|<kek id>``), exactly like a data key. Why a wrapped random key and
+  not one derived from the KEK: ``vault rotate`` rewraps it, so the tags stay valid and a
+  running server that holds the old KEK keeps verifying rows; a derived key would change with
+  the KEK and every replica would refuse every row until restarted. The tags cover
+  an environment's name↔id binding; a variable's id, environment, name, ``current_version``,
+  ``max_versions``, ``secret`` and ``cas_required``; a token's id, digest, name, grant
+  (environment, role), expiry and revocation. Every read verifies the tag and refuses the row
+  (an integrity error, audited) when it does not match. So a database writer without the KEK
+  cannot mint a token, widen a grant, un-expire a token, swap environment or variable names or
+  point ``current_version`` at an older version. What such a writer *can* still do: delete
+  rows or versions (denial of service, lost data), soft-undelete a version whose ciphertext is
+  still kept, and replay a whole row (tag included) it saw earlier, e.g. restore a token row
+  from before its revocation or a variable row from before a write: rolling the database back
+  is not detectable from inside it (keep tokens short-lived; the audit log, anchored outside,
+  records every revocation and write).
 * **Data keys** are wrapped (AES-256-GCM again) by the *key-encryption key* (KEK) with associated
   data ``mltrust-vault/dek/v1|<env id>|<kek id>``; only wrapped keys are stored.
 * **The KEK** comes from a key file (32 random bytes: raw, hex or base64 text) or from a
@@ -23,6 +40,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import json
 import os
 import stat
 from pathlib import Path
@@ -38,6 +57,7 @@ __all__ = [
     "KDF_LOG_N_RANGE",
     "KeyEncryptionKey",
     "LocalKek",
+    "RowMac",
     "generate_key",
     "kek_from_file",
     "kek_from_passphrase",
@@ -106,8 +126,35 @@ class LocalKek:
         return f"LocalKek(kek_id={self._kek_id!r})"
 
 
+class RowMac:
+    """HMAC-SHA256 tags over a row's security-relevant fields (see the module docstring).
+
+    The message is the JSON array ``[kind, *fields]`` (compact, ASCII): field boundaries are
+    unambiguous, and ``kind`` keeps a token's tag from verifying as an environment's.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ConfigError("a row key is 32 bytes")
+        self._key = key
+
+    def tag(self, kind: str, *fields: str | int | float | None) -> str:
+        message = json.dumps([kind, *fields], separators=(",", ":"), ensure_ascii=True)
+        return hmac.new(self._key, message.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def check(self, tag: object, kind: str, *fields: str | int | float | None) -> bool:
+        return isinstance(tag, str) and hmac.compare_digest(tag, self.tag(kind, *fields))
+
+    def __repr__(self) -> str:  # never the key
+        return "RowMac()"
+
+
 def check_aad(kek_id: str) -> bytes:
     return f"mltrust-vault/kek-check/v1|{kek_id}".encode()
+
+
+def row_key_aad(kek_id: str) -> bytes:
+    return f"mltrust-vault/row-key/v1|{kek_id}".encode()
 
 
 def dek_aad(env_id: str, kek_id: str) -> bytes:

@@ -1,12 +1,27 @@
-"""``.env`` files: read (import) and write (``vault pull``).
+r"""``.env`` files: read (import) and write (``vault pull``).
 
 Read: ``KEY=VALUE`` lines, optional ``export``, ``#`` comments, values bare, in single quotes
 (literal) or double quotes (``\\n``, ``\\"``, ``\\\\`` escapes). No variable expansion and no
 command substitution: a ``.env`` file is data. A malformed line is an error naming its line
 number, never its content (it may hold a secret).
 
-Write: single quotes when the value has no quote or newline, otherwise double quotes with
-escapes; the file is created mode 0600 (``O_EXCL`` temporary file, fsync, rename).
+Write (``vault pull --dotenv``): every value must read back the same in the three readers a
+pulled file meets — a POSIX shell (``set -a; . ./.env``), docker compose and python-dotenv —
+and must never run code in the shell. What each reader does:
+
+* single quotes: the shell takes everything literally up to the next ``'``; compose takes them
+  literally but for ``\'``; python-dotenv decodes ``\\`` and ``\'`` (so backslashes differ);
+* double quotes: the shell expands ``$…`` and runs `` `…` `` (escapes ``\$ \` \" \\``);
+  compose interpolates ``$…`` and decodes ``\n \t \" \\``…; python-dotenv decodes
+  ``\" \\ \n``… but keeps ``\$`` and `` \` `` as two characters;
+* python-dotenv also expands ``${NAME}`` inside *any* quotes, with no escape for it.
+
+So a value is written in single quotes when it holds no ``'``, backslash or newline; else in
+double quotes, escaping only ``\`` and ``"`` (newlines literal), when it holds no ``$`` or
+backtick; a value containing ``${``, a carriage return or a NUL byte, or one that needs both
+forms, has no safe spelling and is refused with an error naming the variable (``vault run``
+passes such values without any file). The file is created mode 0600 (``O_EXCL`` temporary
+file, fsync, rename).
 """
 
 from __future__ import annotations
@@ -78,21 +93,32 @@ def parse_dotenv(text: str) -> dict[str, str]:
     return out
 
 
-def _quote(value: str) -> str:
-    if "'" not in value and "\n" not in value and "\r" not in value:
+def _quote(name: str, value: str) -> str:
+    """``value`` spelled so that sh, docker compose and python-dotenv all read it back as is
+    (see the module docstring); InputError naming ``name`` when no spelling is safe."""
+    problem = None
+    if "${" in value:
+        problem = "holds '${' (python-dotenv expands ${NAME} inside any quotes)"
+    elif "\r" in value or "\0" in value:
+        problem = "holds a carriage return or a NUL byte"
+    elif not any(c in value for c in "'\\\n"):
         return f"'{value}'"
-    escaped = (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("$", "\\$")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
+    elif "$" not in value and "`" not in value:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    else:
+        problem = "holds a quote, backslash or newline together with '$' or a backtick"
+    raise InputError(
+        f"variable {name}: its value {problem}; no .env quoting reads back the same in sh,"
+        " docker compose and python-dotenv",
+        hint="use `mltrust vault run` (no file), or change the value",
     )
-    return f'"{escaped}"'
 
 
 def write_dotenv(path: Path, values: dict[str, str]) -> None:
     """Write ``values`` to ``path`` atomically, readable by the owner only."""
+    # every value is checked before the file is created: no half-written .env
+    data = "".join(f"{k}={_quote(k, v)}\n" for k, v in sorted(values.items()))
     folder = path.parent if str(path.parent) else Path(".")
     tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
@@ -100,7 +126,6 @@ def write_dotenv(path: Path, values: dict[str, str]) -> None:
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        data = "".join(f"{k}={_quote(v)}\n" for k, v in sorted(values.items()))
         os.write(fd, data.encode("utf-8"))
         os.fsync(fd)
         os.close(fd)

@@ -376,7 +376,8 @@ def openapi_document() -> dict[str, Any]:
             ),
             "put": _op(
                 "putVariable",
-                "A new version (write), check-and-set with cas",
+                "A new version (write), check-and-set with cas; lowering max_versions "
+                "removes old versions for good and needs admin",
                 _json("Written.", _ref("Variable")),
                 params=env_var,
                 body="VariableWrite",

@@ -8,11 +8,16 @@ data rules:
 * check-and-set: ``cas=N`` writes only if the current version is N (``cas=0``: only if the
   variable does not exist yet); a variable created with ``cas_required`` refuses writes
   without ``cas``;
-* ``max_versions`` versions are kept per variable; older ones are removed on the next write;
+* ``max_versions`` versions are kept per variable; older ones are removed on the next write
+  (lowering it removes them at once, so callers that may not destroy pass ``may_prune=False``);
 * soft delete marks versions deleted (reads say so, ``undelete`` brings them back); destroy
   removes the ciphertext for good; deleting the variable removes it and all its versions;
 * the vault is *sealed* until a KEK unwraps the check value; sealed, every data call raises
-  :class:`Sealed`. Data keys are unwrapped once per environment and kept in memory.
+  :class:`Sealed`. Data keys are unwrapped once per environment and kept in memory;
+* every environment and variable row read is checked against its integrity tag (``mac``, see
+  ``_crypto``) before its name, id or version numbers are used; a mismatch raises
+  :class:`Tampered` (a :class:`~mltrust.errors.VerificationError`: the app answers 500 and
+  audits ``integrity: …``). Every write here re-tags the rows it changes.
 
 Errors carry names and ids, never values.
 """
@@ -20,6 +25,7 @@ Errors carry names and ids, never values.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import re
@@ -35,11 +41,13 @@ from mltrust.vault._crypto import (
     KDF_LOG_N_DEFAULT,
     KeyEncryptionKey,
     LocalKek,
+    RowMac,
     check_aad,
     dek_aad,
     generate_key,
     kek_from_passphrase,
     open_value,
+    row_key_aad,
     seal_value,
 )
 from mltrust.vault._storage import Conflict, Storage, Tx
@@ -47,7 +55,9 @@ from mltrust.vault._storage import Conflict, Storage, Tx
 __all__ = [
     "Environment",
     "NotFound",
+    "PruneForbidden",
     "Sealed",
+    "Tampered",
     "VarConflict",
     "Variable",
     "Vault",
@@ -70,6 +80,15 @@ class NotFound(InputError):
 
 class VarConflict(InputError):
     """A check-and-set mismatch or a name already taken."""
+
+
+class PruneForbidden(InputError):
+    """Lowering ``max_versions`` would destroy kept versions; the caller may not destroy."""
+
+
+class Tampered(VerificationError):
+    """A row's integrity tag does not match: it was written outside the vault (or never tagged:
+    run ``mltrust vault migrate``)."""
 
 
 class Sealed(Error):
@@ -147,10 +166,30 @@ def check_var_name(name: object) -> str:
     return name
 
 
-_ENV_COLS = "id, name, description, created, updated"
+_ENV_COLS = "id, name, description, created, updated, mac"
 _VAR_COLS = (
-    "id, env_id, name, secret, created, updated, current_version, max_versions, cas_required"
+    "id, env_id, name, secret, created, updated, current_version, max_versions, cas_required, mac"
 )
+
+
+def env_tag(mac: RowMac, env_id: str, name: str) -> str:
+    """The tag of an environment row: its name↔id binding (the grants follow names)."""
+    return mac.tag("env", env_id, name)
+
+
+def var_tag(mac: RowMac, var: Variable) -> str:
+    """The tag of a variable row: where it lives, its name, and every field that picks which
+    version is served or kept."""
+    return mac.tag(
+        "var",
+        var.id,
+        var.env_id,
+        var.name,
+        int(var.secret),
+        var.current_version,
+        var.max_versions,
+        int(var.cas_required),
+    )
 
 
 def _env(row: tuple[Any, ...]) -> Environment:
@@ -189,6 +228,7 @@ class Vault:
         self.max_versions = max_versions
         self.max_value_bytes = max_value_bytes
         self._kek: KeyEncryptionKey | None = None
+        self._mac: RowMac | None = None
         self._deks: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
@@ -248,6 +288,7 @@ class Vault:
                 self.storage.set_meta(tx, "kek", json.dumps(doc))
             else:
                 kek = _kek_from_doc(str(row[0]), kek_bytes)
+            mac = self._row_key(tx, kek)
             # unwrap every data key now: a later `vault rotate` (which rewraps them under a new
             # KEK) then does not interrupt this process for any existing environment
             deks: dict[str, bytes] = {}
@@ -260,12 +301,45 @@ class Vault:
                     continue  # a damaged row fails that environment alone, when it is used
         with self._lock:
             self._kek = kek
+            self._mac = mac
             self._deks = deks
+
+    def _row_key(self, tx: Tx, kek: KeyEncryptionKey) -> RowMac:
+        """The row-integrity key, unwrapped; created (wrapped under ``kek``) when the vault has
+        none yet: a new vault, or one from before the row tags. A fresh key verifies no existing
+        tag, and an untagged row verifies under no key, so creating one never blesses a row;
+        only :meth:`migrate_integrity` tags untagged rows."""
+        row = tx.one("SELECT v FROM vault_meta WHERE k = 'rowkey'")
+        if row is None:
+            key = generate_key()
+            doc = {
+                "kek_id": kek.kek_id,
+                "wrapped": base64.b64encode(kek.wrap(key, row_key_aad(kek.kek_id))).decode(),
+            }
+            self.storage.set_meta(tx, "rowkey", json.dumps(doc))
+            return RowMac(key)
+        try:
+            doc = json.loads(str(row[0]))
+            if doc["kek_id"] != kek.kek_id:
+                raise ValueError("another KEK")
+            wrapped = base64.b64decode(doc["wrapped"], validate=True)
+            return RowMac(kek.unwrap(wrapped, row_key_aad(kek.kek_id)))
+        except (ValueError, KeyError, TypeError, VerificationError, ConfigError):
+            raise ConfigError("the vault's row-integrity key record is damaged") from None
 
     def seal(self) -> None:
         with self._lock:
             self._kek = None
+            self._mac = None
             self._deks.clear()
+
+    @property
+    def row_mac(self) -> RowMac:
+        """The row-integrity key of the current KEK (raises :class:`Sealed` while sealed)."""
+        mac = self._mac
+        if mac is None:
+            raise Sealed("the vault is sealed", hint="give the key-encryption key to unseal it")
+        return mac
 
     @property
     def sealed(self) -> bool:
@@ -300,9 +374,52 @@ class Vault:
             check = new.wrap(CHECK_PLAINTEXT, check_aad(new.kek_id))
             doc = {"kek_id": new.kek_id, "check": base64.b64encode(check).decode()}
             self.storage.set_meta(tx, "kek", json.dumps(doc))
+            # the row key stays; only its wrapping changes, so every tag stays valid
+            row_key = tx.one("SELECT v FROM vault_meta WHERE k = 'rowkey'")
+            if row_key is not None:
+                key = old.unwrap(
+                    base64.b64decode(json.loads(str(row_key[0]))["wrapped"], validate=True),
+                    row_key_aad(old.kek_id),
+                )
+                doc = {
+                    "kek_id": new.kek_id,
+                    "wrapped": base64.b64encode(new.wrap(key, row_key_aad(new.kek_id))).decode(),
+                }
+                self.storage.set_meta(tx, "rowkey", json.dumps(doc))
         with self._lock:
             self._kek = new
         return count
+
+    def migrate_integrity(self) -> dict[str, list[str]]:
+        """Tag the rows that have no tag yet (a vault from before schema 2, or a restored old
+        backup); returns what was tagged. Run by the operator with the KEK, never automatically:
+        untagged rows could also be rows an attacker inserted, so review the list (and
+        ``vault token list``) it prints. A row with a wrong tag keeps it (and stays refused)."""
+        from mltrust.vault._tokens import tag_untagged_tokens
+
+        self._require()
+        mac = self.row_mac
+        done: dict[str, list[str]] = {"environments": [], "variables": [], "tokens": []}
+        with self.storage.write() as tx:
+            for row in tx.rows(
+                f"SELECT {_ENV_COLS} FROM vault_environments WHERE mac IS NULL"  # noqa: S608
+            ):
+                env = _env(row)
+                tx.run(
+                    "UPDATE vault_environments SET mac = ? WHERE id = ?",
+                    (env_tag(mac, env.id, env.name), env.id),
+                )
+                done["environments"].append(env.name)
+            for row in tx.rows(
+                f"SELECT {_VAR_COLS} FROM vault_variables WHERE mac IS NULL"  # noqa: S608
+            ):
+                var = _var(row)
+                tx.run(
+                    "UPDATE vault_variables SET mac = ? WHERE id = ?", (var_tag(mac, var), var.id)
+                )
+                done["variables"].append(f"{var.env_id}/{var.name}")
+            done["tokens"] = tag_untagged_tokens(tx, mac)
+        return done
 
     def _require(self) -> KeyEncryptionKey:
         kek = self._kek
@@ -335,7 +452,23 @@ class Vault:
         row = tx.one(f"SELECT {_ENV_COLS} FROM vault_environments WHERE {column} = ?", (ref,))  # noqa: S608 - fixed column names
         if row is None:
             raise NotFound("no such environment")
-        return _env(row)
+        return self._checked_env(row)
+
+    def _checked_env(self, row: tuple[Any, ...]) -> Environment:
+        """The environment of a row whose tag (column 5) verifies; else :class:`Tampered`."""
+        env = _env(row)
+        if not self.row_mac.check(row[5], "env", env.id, env.name):
+            raise Tampered(f"environment {env.id} ({env.name}): row fails its integrity check")
+        return env
+
+    def _checked_var(self, row: tuple[Any, ...], env: Environment) -> Variable:
+        """The variable of a row (tag in column 9) that verifies and lives in ``env``."""
+        var = _var(row)
+        if var.env_id != env.id or not hmac_equal(row[9], var_tag(self.row_mac, var)):
+            raise Tampered(
+                f"variable {var.id} ({env.name}/{var.name}): row fails its integrity check"
+            )
+        return var
 
     def get_env(self, ref: str) -> Environment:
         with self.storage.single() as tx:
@@ -344,12 +477,13 @@ class Vault:
     def list_envs(self) -> list[Environment]:
         with self.storage.read() as tx:
             return [
-                _env(r)
+                self._checked_env(r)
                 for r in tx.rows(f"SELECT {_ENV_COLS} FROM vault_environments ORDER BY name")  # noqa: S608
             ]
 
     def create_env(self, name: str, description: str = "") -> Environment:
         kek = self._require()
+        mac = self.row_mac
         check_env_name(name)
         _check_description(description)
         env_id = "env_" + secrets.token_hex(8)
@@ -359,7 +493,7 @@ class Vault:
             with self.storage.write() as tx:
                 self._check_kek_current(tx, kek)
                 tx.run(
-                    "INSERT INTO vault_environments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO vault_environments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         env_id,
                         name,
@@ -368,6 +502,7 @@ class Vault:
                         now,
                         kek.kek_id,
                         kek.wrap(dek, dek_aad(env_id, kek.kek_id)),
+                        env_tag(mac, env_id, name),
                     ),
                 )
         except Conflict:
@@ -396,9 +531,9 @@ class Vault:
                 new_desc = env.description if description is None else description
                 now = time.time()
                 tx.run(
-                    "UPDATE vault_environments SET name = ?, description = ?, updated = ?"
-                    " WHERE id = ?",
-                    (new_name, new_desc, now, env.id),
+                    "UPDATE vault_environments SET name = ?, description = ?, updated = ?,"
+                    " mac = ? WHERE id = ?",
+                    (new_name, new_desc, now, env_tag(self.row_mac, env.id, new_name), env.id),
                 )
         except Conflict:
             raise VarConflict("an environment with this name exists") from None
@@ -428,7 +563,7 @@ class Vault:
         )
         if row is None:
             raise NotFound("no such variable")
-        return _var(row)
+        return self._checked_var(row, env)
 
     def _check_value(self, value: object) -> bytes:
         if not isinstance(value, str):
@@ -454,7 +589,7 @@ class Vault:
             )
             out: list[tuple[Variable, str | None]] = []
             for row in rows:
-                var = _var(row)
+                var = self._checked_var(row, env)
                 value = None
                 if with_values:
                     value = self._read_value(tx, env, var, None, missing_ok=True)
@@ -481,16 +616,27 @@ class Vault:
             with self.storage.write() as tx:
                 env = self._find_env(tx, env_ref)
                 blob = seal_value(self._dek(tx, env.id), data, env.id, var_id, 1)
+                var = Variable(var_id, env.id, name, secret, now, now, 1, keep, cas_required)
                 tx.run(
-                    "INSERT INTO vault_variables VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                    (var_id, env.id, name, int(secret), now, now, keep, int(cas_required)),
+                    "INSERT INTO vault_variables VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                    (
+                        var_id,
+                        env.id,
+                        name,
+                        int(secret),
+                        now,
+                        now,
+                        keep,
+                        int(cas_required),
+                        var_tag(self.row_mac, var),
+                    ),
                 )
                 tx.run(
                     "INSERT INTO vault_versions VALUES (?, 1, ?, ?, NULL, 0)", (var_id, blob, now)
                 )
         except Conflict:
             raise VarConflict("a variable with this name exists") from None
-        return env, Variable(var_id, env.id, name, secret, now, now, 1, keep, cas_required)
+        return env, var
 
     def _keep(self, max_versions: object) -> int:
         if max_versions is None:
@@ -512,8 +658,13 @@ class Vault:
         cas: int | None = None,
         secret: bool | None = None,
         max_versions: int | None = None,
+        may_prune: bool = True,
     ) -> tuple[Environment, Variable]:
-        """Write a new version (check-and-set when ``cas`` is given)."""
+        """Write a new version (check-and-set when ``cas`` is given).
+
+        ``may_prune`` False (a caller without the right to destroy history) refuses a lower
+        ``max_versions`` than the variable has: lowering it removes old versions for good.
+        """
         self._require()
         data = self._check_value(value)
         keep = None if max_versions is None else self._keep(max_versions)
@@ -531,10 +682,31 @@ class Vault:
                 now = time.time()
                 new_secret = var.secret if secret is None else secret
                 new_keep = var.max_versions if keep is None else keep
+                if new_keep < var.max_versions and not may_prune:
+                    raise PruneForbidden("lowering max_versions destroys history: needs admin")
+                new_var = Variable(
+                    var.id,
+                    env.id,
+                    var.name,
+                    new_secret,
+                    var.created,
+                    now,
+                    version,
+                    new_keep,
+                    var.cas_required,
+                )
                 claimed = tx.run(
                     "UPDATE vault_variables SET current_version = ?, updated = ?, secret = ?,"
-                    " max_versions = ? WHERE id = ? AND current_version = ?",
-                    (version, now, int(new_secret), new_keep, var.id, var.current_version),
+                    " max_versions = ?, mac = ? WHERE id = ? AND current_version = ?",
+                    (
+                        version,
+                        now,
+                        int(new_secret),
+                        new_keep,
+                        var_tag(self.row_mac, new_var),
+                        var.id,
+                        var.current_version,
+                    ),
                 )
                 if claimed != 1:
                     if cas is not None:
@@ -549,17 +721,7 @@ class Vault:
                     "DELETE FROM vault_versions WHERE var_id = ? AND version <= ?",
                     (var.id, version - new_keep),
                 )
-            return env, Variable(
-                var.id,
-                env.id,
-                var.name,
-                new_secret,
-                var.created,
-                now,
-                version,
-                new_keep,
-                var.cas_required,
-            )
+            return env, new_var
         raise VarConflict("too much contention on this variable; retry")
 
     def _read_value(
@@ -613,9 +775,9 @@ class Vault:
         # one statement (one round trip on PostgreSQL, its own consistent snapshot)
         # (only the fixed column names id/name are formatted into it)
         sql = (
-            "SELECT e.id, e.name, e.description, e.created, e.updated,"  # noqa: S608
+            "SELECT e.id, e.name, e.description, e.created, e.updated, e.mac,"  # noqa: S608
             " v.id, v.env_id, v.name, v.secret, v.created, v.updated, v.current_version,"
-            " v.max_versions, v.cas_required, s.ciphertext, s.deleted, s.destroyed"
+            " v.max_versions, v.cas_required, v.mac, s.ciphertext, s.deleted, s.destroyed"
             " FROM vault_environments e JOIN vault_variables v ON v.env_id = e.id"
             " LEFT JOIN vault_versions s ON s.var_id = v.id"
             " AND s.version = COALESCE(CAST(? AS INTEGER), v.current_version)"
@@ -625,9 +787,10 @@ class Vault:
             row = tx.one(sql, (version, env_ref, var_ref))
             if row is None:
                 raise NotFound("no such variable")
-            env, var = _env(row[0:5]), _var(row[5:14])
+            env = self._checked_env(row[0:6])
+            var = self._checked_var(row[6:16], env)
             number = var.current_version if version is None else version
-            value = self._decrypt(tx, env, var, number, row[14:17])
+            value = self._decrypt(tx, env, var, number, row[16:19])
         return env, var, number, value
 
     def get_meta(self, env_ref: str, var_ref: str) -> tuple[Environment, Variable, list[Version]]:
@@ -721,12 +884,17 @@ class Vault:
         secret: bool | None = None,
         max_versions: int | None = None,
         cas_required: bool | None = None,
+        may_prune: bool = True,
     ) -> tuple[Environment, Variable]:
+        """Change metadata; a lower ``max_versions`` removes the versions past it (for good),
+        so ``may_prune`` False refuses that (see :meth:`put_var`)."""
         self._require()
         keep = None if max_versions is None else self._keep(max_versions)
         with self.storage.write() as tx:
             env = self._find_env(tx, env_ref)
             var = self._find_var(tx, env, var_ref)
+            if keep is not None and keep < var.max_versions and not may_prune:
+                raise PruneForbidden("lowering max_versions destroys history: needs admin")
             new = Variable(
                 var.id,
                 env.id,
@@ -740,14 +908,25 @@ class Vault:
             )
             tx.run(
                 "UPDATE vault_variables SET secret = ?, max_versions = ?, cas_required = ?,"
-                " updated = ? WHERE id = ?",
-                (int(new.secret), new.max_versions, int(new.cas_required), new.updated, var.id),
+                " updated = ?, mac = ? WHERE id = ?",
+                (
+                    int(new.secret),
+                    new.max_versions,
+                    int(new.cas_required),
+                    new.updated,
+                    var_tag(self.row_mac, new),
+                    var.id,
+                ),
             )
             tx.run(
                 "DELETE FROM vault_versions WHERE var_id = ? AND version <= ?",
                 (var.id, var.current_version - new.max_versions),
             )
         return env, new
+
+
+def hmac_equal(tag: object, expected: str) -> bool:
+    return isinstance(tag, str) and hmac.compare_digest(tag, expected)
 
 
 def _check_description(description: object) -> None:

@@ -13,6 +13,9 @@ Both backends hold the same tables and columns; only the column types are spelle
   soft-delete time, destroyed flag.
 * ``vault_tokens``: token id, SHA-256 of the token, grant (environment name or ``*``, role),
   expiry, revocation.
+* ``mac`` (environments, variables, tokens; schema 2): the row's integrity tag, HMAC under a
+  row key that only the KEK unwraps (see ``_crypto``). A schema-1 database gains the column,
+  NULL, when opened; ``mltrust vault migrate`` tags the existing rows.
 
 Concurrency: a new version is claimed with ``UPDATE ... SET current_version = current_version
 + 1 WHERE id = ? AND current_version = ?``; the row count says whether another writer got there
@@ -38,7 +41,9 @@ from mltrust.errors import ConfigError
 
 __all__ = ["Conflict", "Storage", "Tx", "open_storage"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Tables that gained the ``mac`` column (row integrity tag) in schema 2.
+MAC_TABLES = ("vault_environments", "vault_variables", "vault_tokens")
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS vault_meta (
@@ -52,7 +57,8 @@ CREATE TABLE IF NOT EXISTS vault_environments (
   created {real} NOT NULL,
   updated {real} NOT NULL,
   kek_id TEXT NOT NULL,
-  wrapped_key {blob} NOT NULL
+  wrapped_key {blob} NOT NULL,
+  mac TEXT
 );
 CREATE TABLE IF NOT EXISTS vault_variables (
   id TEXT PRIMARY KEY,
@@ -64,6 +70,7 @@ CREATE TABLE IF NOT EXISTS vault_variables (
   current_version INTEGER NOT NULL,
   max_versions INTEGER NOT NULL,
   cas_required INTEGER NOT NULL,
+  mac TEXT,
   UNIQUE (env_id, name)
 );
 CREATE TABLE IF NOT EXISTS vault_versions (
@@ -83,7 +90,8 @@ CREATE TABLE IF NOT EXISTS vault_tokens (
   role TEXT NOT NULL,
   created {real} NOT NULL,
   expires {real},
-  revoked {real}
+  revoked {real},
+  mac TEXT
 )
 """
 
@@ -255,6 +263,13 @@ class Storage:
                 (str(SCHEMA_VERSION),),
             )
             row = tx.one("SELECT v FROM vault_meta WHERE k = 'schema'")
+            if row is not None and row[0] == "1":
+                # schema 1 → 2: the row integrity tags; existing rows get NULL, which every
+                # read refuses until `mltrust vault migrate` (with the KEK) tags them
+                for table in MAC_TABLES:
+                    tx.run(f"ALTER TABLE {table} ADD COLUMN mac TEXT")
+                self.set_meta(tx, "schema", str(SCHEMA_VERSION))
+                row = (str(SCHEMA_VERSION),)
         if row is None or row[0] != str(SCHEMA_VERSION):
             raise ConfigError(f"{self.description}: vault schema {row} is not {SCHEMA_VERSION}")
 
