@@ -201,6 +201,9 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
 
 #: Largest text checked for being Python source; a larger one is treated as a config.
 _MAX_PYTHON_SOURCE = 4 << 20
+#: Most lines of text checked for being Python source (the parse of a line-per-statement
+#: text of a million lines takes tens of seconds and a gigabyte: red-team finding).
+_MAX_PYTHON_LINES = 60_000
 #: First significant lines Python modules start with (a docstring, an import, a definition, a
 #: decorator, a compound statement): the cheap gate before the real checks of
 #: :func:`_is_python_source` (it keeps Python's parser off ordinary configs).
@@ -224,7 +227,10 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
     Hydra (which load YAML through PyYAML) - then read no ``_target_``, tag or interpolation
     from it, so the attack configs that tests and docstrings hold as string literals are not
     findings. Text that is both valid Python and YAML with a mapping or tag in a document
-    (``_target_: os.system`` is an annotated name in Python) is a config.
+    (``_target_: os.system`` is an annotated name in Python) is a config. YAML here is what
+    PyYAML's pure-Python reader reads, the one those loaders use: libyaml skips a U+FEFF at
+    the start of any line and so fails on text the loaders read as a mapping (red-team
+    finding; see :mod:`._yaml_compose`).
     """
     if len(data) > _MAX_PYTHON_SOURCE or _PYTHON_FIRST_LINE.match(first) is None:
         return False
@@ -232,20 +238,28 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
         text = bytes(data).decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError:
         return False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    # Cheapest decisive checks first. YAML: the composition is shared with the scan, and any
+    # reader (PyYAML's pure-Python one above all) that reads a mapping or a tag makes it a
+    # config. Python's parser costs about 20 us a line and builds the whole tree, so text of
+    # more lines than a real module has is a config (claimed, then reported malformed).
+    from mltrust.scan.formats._yaml_compose import composes
+
+    if composes(text):
         return False
     try:
         json.loads(text)
         return False
     except (ValueError, RecursionError):
         pass
-    from mltrust.scan.formats._yaml_compose import composes
-
-    return not composes(text)
+    if text.count("\n") + text.count("\r") > _MAX_PYTHON_LINES:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like
+            ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _looks_like_json(lead: str) -> bool:
