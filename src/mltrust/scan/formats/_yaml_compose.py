@@ -49,12 +49,12 @@ from mltrust.scan.formats._rules_keras_config import (
     CFG_YAML_PYTHON_TAG,
 )
 from mltrust.scan.formats.config import (
-    _CODE_HINT,
     _PY_TAG,
     _YAML_FALSE,
     _YAML_TRUE,
     _check_document,
     _fallback_yaml,
+    has_code_hint,
 )
 
 #: Largest text given to the pure-Python composer (about 5 s of work on a loaded machine).
@@ -519,7 +519,7 @@ def scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
     else:
         mark = getattr(error, "problem_mark", None)
         offset = getattr(mark, "index", None)
-        hinted = _CODE_HINT.search(text) is not None
+        hinted = has_code_hint(text)
         ctx.report(
             CFG_MALFORMED,
             f"invalid YAML after {len(oracle.docs)} document(s): {_problem(error)}; rest "

@@ -535,10 +535,20 @@ def _unescape(match: re.Match[str]) -> str:
         return match.group()
 
 
+def _plain_text(text: str) -> str:
+    """``text`` with YAML/JSON escapes (``\\x5f``, ``\\u005f``) undone, for textual checks."""
+    return _YAML_ESCAPE.sub(_unescape, text) if "\\" in text else text
+
+
+def has_code_hint(text: str) -> bool:
+    """Whether text that no loader parsed carries the marks of code (escaped ones too)."""
+    return _CODE_HINT.search(text) is not None or _CODE_HINT.search(_plain_text(text)) is not None
+
+
 def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
     """Textual checks on a YAML document that could not be composed: Python tags written out,
     through a ``%TAG`` handle or escaped, and ``_target_`` keys (escaped, quoted or tagged)."""
-    plain = _YAML_ESCAPE.sub(_unescape, text) if "\\" in text else text
+    plain = _plain_text(text)
     tags = set(_PY_TAG_TEXT.findall(plain))
     for directive in _PY_TAG_DIRECTIVE.finditer(plain):
         handle = directive.group(1)
@@ -742,7 +752,7 @@ class ConfigScanner(FormatScanner):
             _scan_yaml(text, ctx, loc)
             return
         # Neither loader reads it, so neither runs anything in it; a lenient reader might.
-        hinted = _CODE_HINT.search(text) is not None
+        hinted = has_code_hint(text)
         ctx.report(
             CFG_MALFORMED,
             f"{docs} (not YAML either)",
