@@ -156,7 +156,7 @@ def test_cr_newlines_python_tag_is_claimed(brk: str) -> None:
 
 @pytest.mark.parametrize("brk", ["\r", "\u2028"])
 def test_cr_newlines_document_marker_after_prose_is_claimed(brk: str) -> None:
-    text = brk.join(["just words", "---", "model: {_target_: os.system}", ""])
+    text = brk.join(["just words", "---", "model:", "  _target_:", "    os.system", ""])
     result = scan_bytes(text.encode(), "notes")
     assert ("MLT-CFG-001", "critical") in rules(result.findings)
 
@@ -285,7 +285,8 @@ def test_dos_yaml_many_python_statements_is_not_parsed_as_python() -> None:
 
 
 def test_dos_yaml_pure_python_composer_charges_the_deadline() -> None:
-    text = "a:\n" + " " * 1000 + "b: 1\n" + "".join(f"k{i}: v\n" for i in range(20_000))
+    # Three nodes (the node walk never reaches its deadline check), 20 000 lines.
+    text = "a:\n" + " " * 1000 + "b: 1\nc: |\n" + "  line\n" * 20_000
     ctx = ScanContext(config=ScanConfig(), deadline=time.monotonic() - 1)
     with pytest.raises(LimitExceeded):
         _yaml_compose.scan_yaml(text, ctx, Location("late.yaml"))
