@@ -108,8 +108,8 @@ _CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 def _named_config(name: str, claimed: FormatScanner | None) -> bool:
-    return claimed is not None and claimed.name == "config" and name.lower().endswith(
-        _CONFIG_SUFFIXES
+    return (
+        claimed is not None and claimed.name == "config" and name.lower().endswith(_CONFIG_SUFFIXES)
     )
 
 

@@ -378,8 +378,10 @@ class _Merger:
         for k, v in value:
             if k.tag != _MERGE_TAG:
                 continue
-            sources = [v] if isinstance(v, yaml.MappingNode) else (
-                list(v.value) if isinstance(v, yaml.SequenceNode) else []
+            sources = (
+                [v]
+                if isinstance(v, yaml.MappingNode)
+                else (list(v.value) if isinstance(v, yaml.SequenceNode) else [])
             )
             for source in reversed(sources):
                 if isinstance(source, yaml.MappingNode):

@@ -85,9 +85,7 @@ _PY_TAG_DIRECTIVE = re.compile(
 #: Escapes of YAML double-quoted scalars, undone before the textual fallback searches keys.
 _YAML_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
 _JSON_TARGET = re.compile(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
-_YAML_TARGET = re.compile(
-    r"""_target_['"]?\s*:\s*(?:!\S*\s+)?['"]?([A-Za-z_][\w.]{0,300})"""
-)
+_YAML_TARGET = re.compile(r"""_target_['"]?\s*:\s*(?:!\S*\s+)?['"]?([A-Za-z_][\w.]{0,300})""")
 _LAMBDA_MARK = re.compile(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
 
 _EVAL_INTERPOLATION = re.compile(r"\$\{\s*(eval|python|exec|py)\s*:([^}\n]{0,500})")
