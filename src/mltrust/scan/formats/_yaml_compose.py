@@ -196,6 +196,13 @@ def compose(text: str, tick: Callable[[], None] | None = None) -> list[View]:
     return views
 
 
+def _forget() -> None:
+    """Drop the kept composition (another thread's loses nothing but time)."""
+    global _cache
+    with _cache_lock:
+        _cache = None
+
+
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "timestamp")
 )
@@ -487,6 +494,7 @@ def _graph_size(docs: list[yaml.Node], limit: int = 1_000_000) -> int:
 def scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
     """Check every document of ``text`` as each reader that may differ composes it."""
     views = compose(text, ctx.check_deadline)
+    _forget()  # the scan is the last reader: do not keep a large graph alive after it
     max_pairs = ctx.config.limits.max_entries
     for view in views:
         for node in view.docs:
