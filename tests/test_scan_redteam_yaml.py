@@ -265,7 +265,7 @@ def test_dos_yaml_pure_python_is_refused_quickly() -> None:
     body = "try: 0\nexcept:\n x = (\n" + " " * 1000 + "1)\n" + " a\n" * 650000
     started = time.monotonic()
     result = scan_bytes(body.encode(), "dos.yaml")
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 15  # was 12-30 s and 1.2 GB before
     assert ("MLT-GEN-003", "high") in rules(result.findings)
 
 
@@ -273,7 +273,7 @@ def test_dos_yaml_many_python_statements_is_not_parsed_as_python() -> None:
     body = '"""doc"""\n' + "a\n" * 300_000
     started = time.monotonic()
     result = scan_bytes(body.encode(), "dos")
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 15  # was 12-30 s and 1.2 GB before
     assert result.findings
 
 
