@@ -468,10 +468,19 @@ def load(text: str) -> object:
 
 @pytest.mark.parametrize("name", ["fixtures.py", "config.yaml", "noextension"])
 def test_python_source_with_attack_literals_is_not_a_config(name: str) -> None:
-    """Decided by content whatever the name: no YAML or JSON loader reads anything from it."""
+    """Decided by content whatever the name: no YAML or JSON loader reads anything from it.
+
+    Named ``.yaml`` it is still not a config, but a file named like one that is not read as
+    one is reported as not scanned (medium), never passed silently.
+    """
     result = scan_bytes(PY_MODULE_WITH_ATTACK_LITERALS.encode(), name)
     assert "config" not in result.formats
-    assert not medium_plus(result.findings)
+    if name.endswith(".yaml"):
+        assert [(f.rule_id, f.severity.value) for f in result.findings] == [
+            ("MLT-GEN-001", "medium")
+        ]
+    else:
+        assert not medium_plus(result.findings)
 
 
 def test_the_config_scanner_own_source_is_not_a_config() -> None:

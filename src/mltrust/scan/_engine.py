@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mltrust.config import ScanConfig
 from mltrust.errors import ConfigError, InputError, LimitExceeded
-from mltrust.findings import Finding, Location
+from mltrust.findings import Finding, Location, Severity
 from mltrust.scan import _rules
 from mltrust.scan._context import ScanContext
 from mltrust.scan._registry import claimed_by_suffix, detect
@@ -22,6 +22,7 @@ from mltrust.scan._result import FileResult, FileStatus, ScanReport
 
 if TYPE_CHECKING:
     from mltrust.executors import Executor
+    from mltrust.scan.interface import FormatScanner
 
 __all__ = ["iter_files", "scan_buffer", "scan_bytes", "scan_file", "scan_paths"]
 
@@ -46,14 +47,25 @@ def scan_buffer(
     scanners = detect(view, name, raw=nested and raw_data_ok)
     if not scanners and nested and raw_data_ok:
         return []
+    claimed = claimed_by_suffix(name)
     if not scanners:
+        if _named_config(name, claimed) and bytes(view[:65536]).strip():
+            # Loaders read a config by the path they are given: a ``.yaml`` nothing here reads
+            # as one is content not checked, not an unknown model format (red-team finding).
+            ctx.report(
+                _rules.UNKNOWN_FORMAT,
+                f"named like a JSON/YAML config but not read as one ({len(view)} bytes); "
+                "not scanned",
+                loc,
+                severity=Severity.MEDIUM,
+            )
+            return []
         ctx.report(
             _rules.UNKNOWN_FORMAT,
             f"content of {len(view)} bytes matches no known model format; not scanned",
             loc,
         )
         return []
-    claimed = claimed_by_suffix(name)
     if (
         claimed is not None
         and not claimed.can_execute_code
@@ -89,6 +101,16 @@ def scan_buffer(
                 loc,
             )
     return names
+
+
+#: Suffixes of the configs loaders read by path (``.jinja`` is claimed by content).
+_CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _named_config(name: str, claimed: FormatScanner | None) -> bool:
+    return (
+        claimed is not None and claimed.name == "config" and name.lower().endswith(_CONFIG_SUFFIXES)
+    )
 
 
 def _finish(

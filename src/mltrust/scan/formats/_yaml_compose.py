@@ -2,18 +2,46 @@
 
 PyYAML costs about 20 ms to import (its reader compiles a large regular expression), which
 every ``mltrust scan`` would otherwise pay at start-up whether or not it meets YAML.
+
+Which reader is the oracle
+--------------------------
+The loaders that run code from YAML - ``yaml.load``/``unsafe_load`` with the default loaders,
+OmegaConf, Hydra, NeMo - read it with PyYAML's *pure-Python* reader, scanner and composer, so
+what that reader composes is what this scanner must check. libyaml (``CSafeLoader``) is about
+five times faster and is used as a fast path only where it is known to read the same graph.
+Known divergences (red-team findings):
+
+* U+FEFF: libyaml skips a byte-order mark at the start of *any* line, the pure-Python reader
+  only at the start of the stream; ``\\ufeff#: !!python/object/apply:os.system [...]`` is a
+  comment to libyaml and a key with a Python-tagged value to ``unsafe_load``.
+* A tab after ``key:`` is accepted by libyaml and refused by the pure-Python scanner (libyaml
+  then reads a superset, which only adds checks).
+
+So: text without U+FEFF that libyaml composes is taken from libyaml. Text with U+FEFF is
+composed by both, both graphs are checked, and a difference between them is reported
+(medium, "YAML readers disagree"). When libyaml fails, the pure-Python composer retries (it
+is the oracle; its error, not libyaml's, decides). Deeply nested text, which libyaml's C
+stack cannot bear, goes to the pure-Python composer only.
+
+The pure-Python composer costs about 5 us per byte, so it is refused text larger than
+:data:`MAX_PURE_TEXT` (a finding: not parsed, fail closed), it checks the scan's deadline
+every few thousand lines and nodes, and one composition is shared by the sniff and the scan
+of the same text (:func:`compose`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
+from mltrust.scan import _rules
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats._rules_keras_config import (
     CFG_MALFORMED,
@@ -26,11 +54,40 @@ from mltrust.scan.formats.config import (
     _YAML_TRUE,
     _check_document,
     _fallback_yaml,
+    has_code_hint,
 )
+
+#: Largest text given to the pure-Python composer (about 5 s of work on a loaded machine).
+MAX_PURE_TEXT = 1 << 20
+#: Characters libyaml and the pure-Python reader are known to read differently.
+_DIVERGENT = "\ufeff"
+_TICK_EVERY = 2048
 
 
 class _ComposeLoader(yaml.SafeLoader):
-    """The safe loader, used only to *compose* node graphs (never to construct objects)."""
+    """The safe loader, used only to *compose* node graphs (never to construct objects).
+
+    ``tick`` (the scan's deadline check) is called every :data:`_TICK_EVERY` line breaks or
+    nodes: one plain scalar of a million lines is a single node, so lines are counted too.
+    """
+
+    def __init__(self, stream: str, tick: Callable[[], None] | None = None) -> None:
+        self._tick = tick
+        self._ticks = 0
+        super().__init__(stream)
+
+    def _count(self) -> None:
+        self._ticks += 1
+        if self._tick is not None and self._ticks % _TICK_EVERY == 0:
+            self._tick()
+
+    def scan_line_break(self) -> str:
+        self._count()
+        return super().scan_line_break()  # type: ignore[no-untyped-call,no-any-return]
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._count()
+        return super().compose_node(parent, index)
 
 
 #: libyaml's composer (fast) recurses on the C stack without a limit, so it only gets documents
@@ -64,16 +121,86 @@ def _shallow(text: str) -> bool:
     return True
 
 
-def _compose_all(text: str) -> Iterator[yaml.Node]:
-    loader_cls: Any = _C_LOADER if _C_LOADER is not None and _shallow(text) else _ComposeLoader
-    loader = loader_cls(text)
+@dataclass
+class View:
+    """What one reader composed: the documents it read and the error that stopped it."""
+
+    reader: str
+    docs: list[yaml.Node]
+    error: BaseException | None = None
+
+
+def _read(loader_cls: Any, text: str, tick: Callable[[], None] | None) -> View:
+    reader = "PyYAML" if loader_cls is _ComposeLoader else "libyaml"
+    docs: list[yaml.Node] = []
+    try:
+        loader = loader_cls(text, tick) if loader_cls is _ComposeLoader else loader_cls(text)
+    except yaml.YAMLError as exc:  # the pure-Python reader checks the characters up front
+        return View(reader, docs, exc)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
-                yield node
+                docs.append(node)
+    except (yaml.YAMLError, RecursionError) as exc:
+        return View(reader, docs, exc)
     finally:
         loader.dispose()
+    return View(reader, docs)
+
+
+def _read_pure(text: str, tick: Callable[[], None] | None, why: str) -> View:
+    if len(text) > MAX_PURE_TEXT:
+        return View(
+            "PyYAML",
+            [],
+            LimitExceeded(
+                f"YAML of {len(text)} characters needs PyYAML's pure-Python reader ({why}), "
+                f"which is refused text over {MAX_PURE_TEXT} characters; not parsed"
+            ),
+        )
+    return _read(_ComposeLoader, text, tick)
+
+
+_cache_lock = threading.Lock()
+_cache: tuple[str, list[View]] | None = None
+
+
+def compose(text: str, tick: Callable[[], None] | None = None) -> list[View]:
+    """The documents of ``text`` as the loaders read them: the oracle's view first, then
+    libyaml's where the two may differ (see the module docstring).
+
+    The last result is kept, so that the sniff and the scan of the same text compose it once.
+    ``tick`` may raise (the scan's deadline); nothing is kept then.
+    """
+    global _cache
+    with _cache_lock:
+        if _cache is not None and _cache[0] == text:
+            return _cache[1]
+    if _C_LOADER is None:
+        views = [_read_pure(text, tick, "libyaml is not installed")]
+    elif not _shallow(text):
+        views = [_read_pure(text, tick, "nested too deeply for libyaml")]
+    else:
+        fast = _read(_C_LOADER, text, tick)
+        divergent = _DIVERGENT in text
+        if fast.error is None and not divergent:
+            views = [fast]
+        elif not divergent and len(text) > MAX_PURE_TEXT:
+            views = [fast]  # no known divergence: libyaml's error is the pure reader's too
+        else:
+            why = "U+FEFF inside the text" if divergent else "libyaml failed"
+            views = [_read_pure(text, tick, why), fast]
+    with _cache_lock:
+        _cache = (text, views)
+    return views
+
+
+def _forget() -> None:
+    """Drop the kept composition (another thread's loses nothing but time)."""
+    global _cache
+    with _cache_lock:
+        _cache = None
 
 
 _PLAIN_TAGS = frozenset(
@@ -96,13 +223,17 @@ def _may_carry_code(root: yaml.Node) -> bool:
 
 def composes(text: str) -> bool:
     """Whether a YAML loader reads ``text``, or reads a document of it that could carry code
-    before it fails (``load_all`` constructs each document before it parses the next one)."""
-    docs: list[yaml.Node] = []
-    try:
-        docs.extend(_compose_all(text))
-    except (yaml.YAMLError, RecursionError):
-        return any(_may_carry_code(doc) for doc in docs)
-    return True
+    before it fails (``load_all`` constructs each document before it parses the next one).
+
+    Any reader counts (PyYAML's pure-Python one, libyaml where it differs), and text too large
+    to be read by the pure-Python reader counts as read: what cannot be told is claimed.
+    """
+    for view in compose(text):
+        if view.error is None or isinstance(view.error, LimitExceeded):
+            return True
+        if any(_may_carry_code(doc) for doc in view.docs):
+            return True
+    return False
 
 
 _NO_CHILDREN: list[yaml.Node] = []
@@ -211,14 +342,84 @@ def _scalar(node: yaml.ScalarNode) -> object:
     return value
 
 
-def _to_python(root: yaml.Node, shadows: list[dict[object, object]] | None = None) -> object:
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _key_of(node: yaml.Node) -> object:
+    """How a constructor tells keys apart: scalar keys by value, others by identity."""
+    if isinstance(node, yaml.ScalarNode):
+        value = _scalar(node)
+        try:
+            hash(value)
+        except TypeError:
+            return ("node", id(node))
+        return value
+    return ("node", id(node))
+
+
+class _Merger:
+    """Effective key/value pairs of mappings with YAML merge keys (``<<: *base``).
+
+    The same result as PyYAML's ``SafeConstructor.flatten_mapping`` followed by its
+    ``construct_mapping`` (OmegaConf and Hydra use both): the merged mappings (themselves
+    flattened first) come before the explicit pairs, so explicit keys win; in a list of
+    mappings (``<<: [*a, *b]``) the earlier one wins. Unlike PyYAML, keys a later pair
+    overrides are dropped here instead of copied: PyYAML's flattening doubles a list at every
+    level of ``<<: [*x, *x]`` (a merge-key bomb), this stays linear in distinct keys and charges
+    every pair it produces to ``budget`` (``max_entries``).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.memo: dict[int, list[tuple[yaml.Node, yaml.Node]]] = {}
+
+    def pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+        value: list[tuple[yaml.Node, yaml.Node]] = node.value
+        if not any(k.tag == _MERGE_TAG for k, _ in value):
+            return value
+        done = self.memo.get(id(node))
+        if done is not None:
+            return done
+        self.memo[id(node)] = [p for p in value if p[0].tag != _MERGE_TAG]  # cycles stop here
+        merged: dict[object, tuple[yaml.Node, yaml.Node]] = {}
+        for k, v in value:
+            if k.tag != _MERGE_TAG:
+                continue
+            sources = (
+                [v]
+                if isinstance(v, yaml.MappingNode)
+                else (list(v.value) if isinstance(v, yaml.SequenceNode) else [])
+            )
+            for source in reversed(sources):
+                if isinstance(source, yaml.MappingNode):
+                    for pair in self.pairs(source):
+                        merged[_key_of(pair[0])] = pair  # later wins, as construct_mapping
+        explicit = [p for p in value if p[0].tag != _MERGE_TAG]
+        for k, _ in explicit:
+            merged.pop(_key_of(k), None)
+        out = [*merged.values(), *explicit]
+        self.budget -= len(out)
+        if self.budget < 0:
+            raise LimitExceeded("YAML merge keys (<<) expand to more pairs than max_entries")
+        self.memo[id(node)] = out
+        return out
+
+
+def _to_python(
+    root: yaml.Node,
+    shadows: list[dict[object, object]] | None = None,
+    *,
+    max_pairs: int = 1_000_000,
+) -> object:
     """Plain values for a composed graph; shared nodes give shared objects, cycles stop.
 
-    A mapping with a repeated key keeps the last value (as PyYAML does); ``shadows`` receives
-    the mapping as the *first* values build it, since other readers keep the first or refuse
-    the document: both versions are checked.
+    Merge keys are applied as PyYAML applies them (:class:`_Merger`). A mapping with a
+    repeated key keeps the last value (as PyYAML does); ``shadows`` receives the mapping as
+    the *first* values build it, since other readers keep the first or refuse the document:
+    both versions are checked.
     """
     made: dict[int, object] = {}
+    merger = _Merger(max_pairs)
 
     def shell(node: yaml.Node) -> object:
         if isinstance(node, yaml.MappingNode):
@@ -234,13 +435,15 @@ def _to_python(root: yaml.Node, shadows: list[dict[object, object]] | None = Non
     while stack:
         node = stack.pop()
         obj = made[id(node)]
-        for child in _node_children(node):
+        pairs = merger.pairs(node) if isinstance(node, yaml.MappingNode) else None
+        children = [n for p in pairs for n in p] if pairs is not None else _node_children(node)
+        for child in children:
             if id(child) not in made:
                 made[id(child)] = shell(child)
                 stack.append(child)
-        if isinstance(node, yaml.MappingNode) and isinstance(obj, dict):
+        if pairs is not None and isinstance(obj, dict):
             first: dict[object, object] | None = None
-            for k, v in node.value:
+            for k, v in pairs:
                 key = made[id(k)]
                 try:
                     hash(key)
@@ -251,7 +454,7 @@ def _to_python(root: yaml.Node, shadows: list[dict[object, object]] | None = Non
                     shadows.append(first)
                 obj[key] = made[id(v)]
             if first is not None:
-                for k, v in node.value:
+                for k, v in pairs:
                     key = made[id(k)]
                     try:
                         first.setdefault(key, made[id(v)])
@@ -262,27 +465,76 @@ def _to_python(root: yaml.Node, shadows: list[dict[object, object]] | None = Non
     return made[id(root)]
 
 
+def _doc_count(view: View) -> str:
+    n = len(view.docs)
+    size = _graph_size(view.docs)
+    error = f" then an error ({_problem(view.error)})" if view.error else ""
+    return f"{n} document(s) of {size} nodes{error}"
+
+
+def _problem(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    return str(problem)
+
+
+def _graph_size(docs: list[yaml.Node], limit: int = 1_000_000) -> int:
+    """Distinct nodes in ``docs`` (up to ``limit``): a cheap sign that two readers differ."""
+    seen: set[int] = set()
+    stack = list(docs)
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(_node_children(node))
+    return len(seen)
+
+
 def scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
-    docs = 0
-    try:
-        for node in _compose_all(text):
-            docs += 1
+    """Check every document of ``text`` as each reader that may differ composes it."""
+    views = compose(text, ctx.check_deadline)
+    _forget()  # the scan is the last reader: do not keep a large graph alive after it
+    max_pairs = ctx.config.limits.max_entries
+    for view in views:
+        for node in view.docs:
             _measure(node, ctx, loc)
             shadows: list[dict[object, object]] = []
-            _check_document(_to_python(node, shadows), ctx, loc)
+            _check_document(_to_python(node, shadows, max_pairs=max_pairs), ctx, loc)
             for shadow in shadows:
                 _check_document(shadow, ctx, loc)
-    except RecursionError:
+    oracle = views[0]
+    if len(views) > 1:
+        other = views[1]
+        if (
+            (oracle.error is None) != (other.error is None)
+            or len(oracle.docs) != len(other.docs)
+            or _graph_size(oracle.docs) != _graph_size(other.docs)
+        ):
+            ctx.report(
+                CFG_MALFORMED,
+                f"YAML readers disagree: {oracle.reader} (OmegaConf, Hydra, yaml.load) reads "
+                f"{_doc_count(oracle)}, {other.reader} reads {_doc_count(other)}; both were "
+                "checked",
+                loc,
+                severity=Severity.MEDIUM,
+            )
+    error = oracle.error
+    if error is None:
+        return
+    if isinstance(error, LimitExceeded):
+        ctx.report(_rules.LIMIT_EXHAUSTED, str(error), loc, severity=Severity.HIGH)
+    elif isinstance(error, RecursionError):
         ctx.report(CFG_MALFORMED, "YAML nested too deeply to parse; rest not checked", loc)
-        _fallback_yaml(text, ctx, loc)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+    else:
+        mark = getattr(error, "problem_mark", None)
         offset = getattr(mark, "index", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        hinted = has_code_hint(text)
         ctx.report(
             CFG_MALFORMED,
-            f"invalid YAML after {docs} document(s): {problem}; rest checked by text only",
+            f"invalid YAML after {len(oracle.docs)} document(s): {_problem(error)}; rest "
+            "checked by text only",
             loc.at(offset if isinstance(offset, int) else None),
-            severity=Severity.LOW,
+            severity=Severity.MEDIUM if hinted else Severity.LOW,
         )
-        _fallback_yaml(text, ctx, loc)
+    _fallback_yaml(text, ctx, loc)

@@ -74,9 +74,18 @@ _GADGET_PREFIXES = (
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 _YAML_KEY_LINE = re.compile(r"""[A-Za-z_"'][^:\n]{0,200}:(\s|$)""")
 _PY_TAG = "tag:yaml.org,2002:python/"
-_PY_TAG_TEXT = re.compile(r"!!python/[\w/.:-]*|!<tag:yaml\.org,2002:python/[^>]*>")
+_PY_TAG_TEXT = re.compile(
+    r"!!python(?:/|%2[fF])[\w/.:%-]*|!<tag:yaml\.org,2002:python(?:/|%2[fF])[^>]*>"
+)
+#: A ``%TAG`` directive whose prefix names Python tags (``%TAG !p! tag:yaml.org,2002:python/``).
+_PY_TAG_DIRECTIVE = re.compile(
+    r"^%TAG[ \t]+(![\w-]*!?)[ \t]+(?:tag:yaml\.org,2002:|!!?)?python(?:/|%2[fF])",
+    re.MULTILINE,
+)
+#: Escapes of YAML double-quoted scalars, undone before the textual fallback searches keys.
+_YAML_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
 _JSON_TARGET = re.compile(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
-_YAML_TARGET = re.compile(r"""_target_\s*:\s*['"]?([A-Za-z_][\w.]{0,300})""")
+_YAML_TARGET = re.compile(r"""_target_['"]?\s*:\s*(?:!\S*\s+)?['"]?([A-Za-z_][\w.]{0,300})""")
 _LAMBDA_MARK = re.compile(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
 
 _EVAL_INTERPOLATION = re.compile(r"\$\{\s*(eval|python|exec|py)\s*:([^}\n]{0,500})")
@@ -93,7 +102,12 @@ _SNIFF_TEXT = 64 << 20
 #: Characters that no JSON or YAML loader accepts in a document (C0 controls but tab/LF/CR).
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DOC_MARKER = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
-_DOC_MARKER_BYTES = re.compile(rb"^(?:---|\.\.\.|%)", re.MULTILINE)
+_DOC_MARKER_BYTES = re.compile(
+    rb"(?:^|(?<=\r)|(?<=\xc2\x85)|(?<=\xe2\x80\xa8)|(?<=\xe2\x80\xa9))(?:---|\.\.\.|%)",
+    re.MULTILINE,
+)
+#: UTF-8 encodings of the line breaks other than LF (a marker may follow any of them).
+_UTF8_BREAKS = (b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
 #: The first line of a block mapping: an implicit key then ``:`` and a space or the line end.
 _KEY_LINE = re.compile(r"[^\n]*?:(?:[ \t]|$)")
 #: What makes a document that cannot be parsed worth a medium finding: the marks of content
@@ -115,6 +129,16 @@ def text_encoding(head: bytes) -> str:
 def _decode(raw: bytes, encoding: str, *, final: bool) -> str:
     decoder = codecs.getincrementaldecoder(encoding)()
     return decoder.decode(raw, final=final).removeprefix("\ufeff")
+
+
+#: Line breaks of YAML 1.1 (PyYAML reads all of them; Python's str.splitlines() even more).
+_LINE_BREAKS = re.compile("\r\n?|[\x85\u2028\u2029]")
+
+
+def _normalise_breaks(text: str) -> str:
+    """``text`` with every YAML line break as ``\\n``, so that line-based sniffing sees the
+    lines a loader sees (red-team finding: CR-only or U+2028 text was one "line")."""
+    return _LINE_BREAKS.sub("\n", text) if _LINE_BREAKS.search(text) else text
 
 
 #: Enough of a long first line to judge it: YAML implicit keys are at most 1024 characters.
@@ -154,7 +178,7 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
     """Whether a later line starts a YAML document (``---``, ``...`` or a directive)."""
     if encoding not in ("utf-8", "utf-8-sig"):
         text = bytes(data[:_SNIFF_TEXT]).decode(encoding, errors="replace")
-        return _DOC_MARKER.search(text) is not None
+        return _DOC_MARKER.search(_normalise_breaks(text)) is not None
     obj = data.obj
     whole = isinstance(obj, (bytes, mmap.mmap)) and len(obj) == len(data)
     raw: bytes | mmap.mmap = obj if whole else bytes(data)  # type: ignore[assignment]
@@ -163,6 +187,8 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
         at = raw.find(marker)
         while at >= 0:
             if at == 0 or raw[at - 1] == 0x0A:
+                return True
+            if any(raw[max(0, at - len(b)) : at] == b for b in _UTF8_BREAKS):
                 return True
             hits += 1
             if hits > 4096:  # many mid-line hits: one regular-expression pass instead
@@ -173,6 +199,9 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
 
 #: Largest text checked for being Python source; a larger one is treated as a config.
 _MAX_PYTHON_SOURCE = 4 << 20
+#: Most lines of text checked for being Python source (the parse of a line-per-statement
+#: text of a million lines takes tens of seconds and a gigabyte: red-team finding).
+_MAX_PYTHON_LINES = 60_000
 #: First significant lines Python modules start with (a docstring, an import, a definition, a
 #: decorator, a compound statement): the cheap gate before the real checks of
 #: :func:`_is_python_source` (it keeps Python's parser off ordinary configs).
@@ -196,7 +225,10 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
     Hydra (which load YAML through PyYAML) - then read no ``_target_``, tag or interpolation
     from it, so the attack configs that tests and docstrings hold as string literals are not
     findings. Text that is both valid Python and YAML with a mapping or tag in a document
-    (``_target_: os.system`` is an annotated name in Python) is a config.
+    (``_target_: os.system`` is an annotated name in Python) is a config. YAML here is what
+    PyYAML's pure-Python reader reads, the one those loaders use: libyaml skips a U+FEFF at
+    the start of any line and so fails on text the loaders read as a mapping (red-team
+    finding; see :mod:`._yaml_compose`).
     """
     if len(data) > _MAX_PYTHON_SOURCE or _PYTHON_FIRST_LINE.match(first) is None:
         return False
@@ -204,20 +236,28 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
         text = bytes(data).decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError:
         return False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    # Cheapest decisive checks first. YAML: the composition is shared with the scan, and any
+    # reader (PyYAML's pure-Python one above all) that reads a mapping or a tag makes it a
+    # config. Python's parser costs about 20 us a line and builds the whole tree, so text of
+    # more lines than a real module has is a config (claimed, then reported malformed).
+    from mltrust.scan.formats._yaml_compose import composes
+
+    if composes(text):
         return False
     try:
         json.loads(text)
         return False
     except (ValueError, RecursionError):
         pass
-    from mltrust.scan.formats._yaml_compose import composes
-
-    return not composes(text)
+    if text.count("\n") + text.count("\r") > _MAX_PYTHON_LINES:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like
+            ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _looks_like_json(lead: str) -> bool:
@@ -486,16 +526,39 @@ def _scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
     scan_yaml(text, ctx, loc)
 
 
+def _unescape(match: re.Match[str]) -> str:
+    try:
+        return chr(int(match.group(1) or match.group(2) or match.group(3), 16))
+    except (ValueError, OverflowError):
+        return match.group()
+
+
+def _plain_text(text: str) -> str:
+    """``text`` with YAML/JSON escapes (``\\x5f``, ``\\u005f``) undone, for textual checks."""
+    return _YAML_ESCAPE.sub(_unescape, text) if "\\" in text else text
+
+
+def has_code_hint(text: str) -> bool:
+    """Whether text that no loader parsed carries the marks of code (escaped ones too)."""
+    return _CODE_HINT.search(text) is not None or _CODE_HINT.search(_plain_text(text)) is not None
+
+
 def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
-    """Textual checks on a YAML document that could not be composed."""
-    tags = sorted(set(_PY_TAG_TEXT.findall(text)))
+    """Textual checks on a YAML document that could not be composed: Python tags written out,
+    through a ``%TAG`` handle or escaped, and ``_target_`` keys (escaped, quoted or tagged)."""
+    plain = _plain_text(text)
+    tags = set(_PY_TAG_TEXT.findall(plain))
+    for directive in _PY_TAG_DIRECTIVE.finditer(plain):
+        handle = directive.group(1)
+        uses = re.findall(re.escape(handle) + r"[\w/.:%-]+", plain[directive.end() :])
+        tags.add(f"%TAG {handle}" + (f" ({', '.join(sorted(set(uses))[:4])})" if uses else ""))
     if tags:
         ctx.report(
             CFG_YAML_PYTHON_TAG,
-            "YAML text uses Python tags " + ", ".join(tags[:8]),
+            "YAML text uses Python tags " + ", ".join(sorted(tags)[:8]),
             loc,
         )
-    for m in list(_YAML_TARGET.finditer(text))[:256]:
+    for m in list(_YAML_TARGET.finditer(plain))[:256]:
         target = m.group(1).strip()
         if "." in target:
             _report_target(ctx, loc, "_target_ (unparsed)", target, None)
@@ -535,6 +598,28 @@ def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Jinja chat template files
+
+#: The chat template file transformers (>= 4.50) saves next to ``tokenizer_config.json`` and
+#: prefers to its ``chat_template``; ``additional_chat_templates/<name>.jinja`` hold the named
+#: ones. Any other ``*.jinja`` file is claimed when it holds Jinja tags.
+_CHAT_TEMPLATE_FILE = "chat_template.jinja"
+_JINJA_TAG = re.compile(r"\{[%{#]")
+
+
+def _is_template_name(name: str) -> bool:
+    return name.lower().endswith(".jinja")
+
+
+def _sniff_template(data: memoryview, encoding: str, name: str) -> bool:
+    """Whether a ``*.jinja`` file is a template to check (its text, not binary)."""
+    head = bytes(data[: 1 << 20]).decode(encoding, errors="replace")
+    if _NOT_TEXT.search(head) or head.count("\ufffd") * 20 > len(head) + 200:
+        return False
+    return name.lower() == _CHAT_TEMPLATE_FILE or _JINJA_TAG.search(head) is not None
+
+
+# --------------------------------------------------------------------------------------------
 
 
 class ConfigScanner(FormatScanner):
@@ -546,7 +631,7 @@ class ConfigScanner(FormatScanner):
         "unsafe YAML tags and alias bombs"
     )
     priority: ClassVar[int] = 5
-    suffixes: ClassVar[tuple[str, ...]] = (".json", ".yaml", ".yml")
+    suffixes: ClassVar[tuple[str, ...]] = (".json", ".yaml", ".yml", ".jinja")
 
     def sniff(self, data: memoryview, name: str) -> bool:
         """Whether a JSON or YAML loader would read ``data`` as a document that can carry code.
@@ -565,6 +650,8 @@ class ConfigScanner(FormatScanner):
         if not head:
             return False
         encoding = text_encoding(head)
+        if _is_template_name(name):
+            return _sniff_template(data, encoding, name)
         size = len(data)
         step = 1 << 16
         # Replacement characters, not failure: a reader that ignores bad bytes reads the rest.
@@ -575,6 +662,7 @@ class ConfigScanner(FormatScanner):
         broken = False
         while pos < min(size, _SNIFF_TEXT):
             chunk = decoder.decode(bytes(data[pos : pos + step]), final=pos + step >= size)
+            chunk = _normalise_breaks(chunk)  # a CR split from its LF adds a blank line: harmless
             pos += step
             if chunk.count("\ufffd") * 20 > len(chunk) + 200 or _NOT_TEXT.search(chunk):
                 return False  # binary, not text with a few broken bytes
@@ -633,6 +721,11 @@ class ConfigScanner(FormatScanner):
             text = raw.decode(encoding, errors="replace").removeprefix("\ufeff")
         if encoding != "utf-8":
             ctx.facts["text_encoding"] = encoding
+        name = loc.members[-1] if loc.members else loc.path
+        if _is_template_name(name.replace("\\", "/").rsplit("/", 1)[-1]):
+            ctx.facts["chat_template_file"] = True
+            check_chat_template(text, ctx, loc.at(detail="chat template file"))
+            return
         if "\x00" in text:
             ctx.report(CFG_MALFORMED, "text config contains NUL characters", loc)
         _check_interpolations(text, ctx, loc)
@@ -657,7 +750,7 @@ class ConfigScanner(FormatScanner):
             _scan_yaml(text, ctx, loc)
             return
         # Neither loader reads it, so neither runs anything in it; a lenient reader might.
-        hinted = _CODE_HINT.search(text) is not None
+        hinted = has_code_hint(text)
         ctx.report(
             CFG_MALFORMED,
             f"{docs} (not YAML either)",
