@@ -141,8 +141,8 @@ def _probe(head: memoryview | bytes, kind: str) -> bool:
     """Whether the first bytes decode without error (cheap: at most 64 KiB in, 4 KiB out)."""
     try:
         new_decoder(kind).decompress(bytes(head[:65536]), 4096)
-    except (zlib.error, _lzma_error(), EOFError, ValueError):
-        return False
+    except (zlib.error, _lzma_error(), EOFError, ValueError, OSError):
+        return False  # OSError: bz2's "Invalid data stream"
     return True
 
 
