@@ -239,6 +239,7 @@ def _pax_level(
     """One ``x`` header on its member (``TarInfo._proc_pax``); returns the read position."""
     pax = dict(global_pax)
     pax.update(_pax_records(payload))
+    numbers: list[int] = []
     if "GNU.sparse.map" in pax:
         numbers = [int(x) for x in pax["GNU.sparse.map"].split(",")]
         m.sparse = list(zip(numbers[::2], numbers[1::2], strict=False))
@@ -253,7 +254,6 @@ def _pax_level(
         fields = int(head)
         if fields > _MAX_SPARSE_ENTRIES:
             raise InputError(f"{fields} sparse map entries")
-        numbers: list[int] = []
         while len(numbers) < fields * 2:
             if b"\n" not in buf:
                 buf += bytes(data[fpos : fpos + _BLOCK])
@@ -445,13 +445,18 @@ class TarScanner(FormatScanner):
                 )
                 hi = size
             spans[name] = (lo, hi)
+            sparse_data.pop(name, None)
             if m.sparse is not None:
+                # Holes cost nothing in the archive: the expanded size is charged like
+                # decompressed output (a LimitExceeded stops the scan with a finding).
+                ctx.charge_decompressed(max(m.size, 0))
                 content = _unsparse(data, m, int(ctx.limits.max_decompressed_in_memory))
                 if isinstance(content, str):
                     ctx.report(R.ARC_NOT_SCANNED, f"sparse member: {content}; not scanned", mloc)
                     spans.pop(name, None)
                     continue
-                sparse_data[name] = content
+                if name in ("storages", "tensors"):
+                    sparse_data[name] = content
                 if content:
                     ctx.scan_nested(content, mloc, name)
             elif hi > lo:
