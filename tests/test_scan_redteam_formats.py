@@ -125,6 +125,18 @@ def test_tar_regular_members_unchanged() -> None:
     assert "MLT-ARC-018" not in _rules(blob, "x.tar")
 
 
+def test_tar_pax_records_after_a_malformed_one_are_ignored_like_tarfile() -> None:
+    """tarfile stops at the first record that does not parse: a later 'path' is not applied."""
+    records = _pax_record("path", "storages") + b"bogus\n" + _pax_record("path", "innocent")
+    blob = _header("././@PaxHeader", len(records), tarfile.XHDTYPE) + _pad(records)
+    blob += _regular("x", PAYLOAD) + _regular("tensors", PAYLOAD) + _regular("pickle", PAYLOAD)
+    blob += b"\0" * 1024
+    assert set(_tarfile_members(blob)) == {"storages", "tensors", "pickle"}
+    result = scan_bytes(blob, "model.pt")
+    assert "storages:pickle" in result.formats
+    assert dict(result.facts).get("torch_legacy_tar") is True
+
+
 # -- 2. GNU sparse members (pax 0.0 / 0.1 / 1.0 and old GNU 'S') -----------------------------
 
 

@@ -78,22 +78,26 @@ def tar_checksum_ok(block: bytes) -> bool:
     return stored == unsigned - 256 * high
 
 
+_PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+
+
 def _pax_records(payload: bytes) -> dict[str, str]:
+    """The records of a pax header, parsed as ``TarInfo._proc_pax`` parses them.
+
+    ``"%d %s=%s\n"`` records are read until one does not match (tarfile ignores the rest);
+    a zero length, on which tarfile fails, is an error.
+    """
     records: dict[str, str] = {}
     pos = 0
-    while pos < len(payload):
-        space = payload.find(b" ", pos)
-        if space < 0:
+    while True:
+        match = _PAX_RECORD.match(payload, pos)
+        if match is None:
             break
-        try:
-            length = int(payload[pos:space])
-        except ValueError:
-            raise InputError("malformed pax extended header") from None
-        if length <= 0 or pos + length > len(payload):
+        length = int(match.group(1))
+        if length == 0:
             raise InputError("malformed pax extended header length")
-        record = payload[space + 1 : pos + length - 1]
-        key, _, value = record.partition(b"=")
-        records[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+        value = payload[match.end(2) + 1 : match.start(1) + length - 1]
+        records[match.group(2).decode("utf-8", "replace")] = value.decode("utf-8", "replace")
         pos += length
     return records
 
@@ -374,7 +378,15 @@ class TarScanner(FormatScanner):
                         f"tar header payload of {hsize} bytes runs past the end",
                         loc.at(start),
                     )
-                payload = bytes(data[start : min(start + hsize, size, start + _MAX_META)])
+                if hsize > _MAX_META:
+                    ctx.report(
+                        R.ARC_NOT_SCANNED,
+                        f"tar {typeflag!r} header of {hsize} bytes; only its first "
+                        f"{_MAX_META} bytes were read",
+                        loc.at(start),
+                    )
+                # The padded payload, as tarfile reads it (its pax parser sees the padding).
+                payload = bytes(data[start : min(pos, size, start + _MAX_META)])
                 if typeflag == b"g":
                     global_pax.update(_pax_records(payload))
                 else:
