@@ -106,6 +106,17 @@ def test_tar_members_hidden_in_non_regular_member_data(typ: bytes, fields: dict[
     assert rules.get("MLT-PKL-001") == Severity.CRITICAL
 
 
+def test_tar_members_hidden_after_directory_with_pax_size() -> None:
+    """Header size 0, pax size N: tarfile reads the next N bytes as members, GNU tar skips them."""
+    hidden = _legacy_members()
+    blob = _pax([("size", str(len(hidden)))]) + _header("d", 0, tarfile.DIRTYPE) + hidden
+    blob += b"\0" * 1024
+    assert "storages" in _tarfile_members(blob)
+    rules = _rules(blob, "model.pt")
+    assert rules.get("MLT-ARC-018") == Severity.HIGH
+    assert rules.get("MLT-PKL-001") == Severity.CRITICAL
+
+
 def test_tar_members_hidden_in_v7_directory_data() -> None:
     """An old-style directory (type NUL, name ending in '/') carries no data for tarfile."""
     hidden = _legacy_members()

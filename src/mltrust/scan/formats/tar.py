@@ -194,7 +194,7 @@ def _member(
         m.next_header = fpos + _blocks(hsize)
     elif t in _REGULAR or t not in _SUPPORTED:
         m.next_header = start + _blocks(hsize)
-    elif hsize:
+    else:
         m.hidden_size = hsize
     if t == b"5":
         m.name = m.name.rstrip("/")
@@ -215,6 +215,9 @@ def _member(
                 fpos = _pax_level(m, payload, global_pax, data, fpos)
     except (InputError, ValueError) as exc:
         m.problem = f"tarfile cannot read this member ({exc})"
+    if m.hidden_size or (m.type not in _REGULAR and m.type in _SUPPORTED):
+        # A pax size on such a member: tarfile ignores it, GNU tar and libarchive skip it.
+        m.hidden_size = max(m.hidden_size, m.size)
     if m.size < 0:
         m.problem = "negative member size"
     return m
