@@ -144,7 +144,8 @@ ARC_NOT_SCANNED = define_rule(
     "MLT-ARC-012",
     "compressed-not-scanned",
     "The content uses a compression mltrust cannot decode here (for example LZ4 without the "
-    "lz4 module, or an unknown zip method), so it was not scanned.",
+    "lz4 module, or an unknown zip method), or is a tar member Python's tarfile cannot read "
+    "(a broken GNU sparse map), so it was not scanned.",
     Severity.MEDIUM,
     cwe=693,
     atlas=_ATLAS,
@@ -205,7 +206,9 @@ ARC_READERS_DISAGREE = define_rule(
     "same member: PyTorch's reader matches record names case-insensitively and takes the first "
     "match and the zip64 record the locator points at; Python's zipfile (numpy, Keras) matches "
     "names exactly, takes the last duplicate and the zip64 record just before the locator. "
-    "What one reader loads may not be what another checked.",
+    "Python's tarfile (torch.load of a legacy tar) reads the bytes a tar directory, link, "
+    "device or FIFO entry declares as its data as further members; other tar readers skip "
+    "them. What one reader loads may not be what another checked.",
     Severity.HIGH,
     cwe=436,
     atlas=_ATLAS,

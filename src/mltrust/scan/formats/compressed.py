@@ -98,21 +98,40 @@ def new_decoder(kind: str) -> _Decoder:
 
 
 def sniff_compression(head: memoryview | bytes) -> str | None:
-    """The compression of a stream starting with ``head``, or None."""
+    """The compression of a stream starting with ``head``, or None.
+
+    The prefixes are joblib's (``joblib.compressor``: zlib ``78``, gzip ``1f 8b``, bz2 ``BZ``,
+    lzma ``5d 00``, xz ``fd 37 7a 58 5a``, lz4 ``04 22 4d 18``): any stream joblib would hand
+    to a decoder is claimed here when the decoder accepts its first bytes, so a header variant
+    joblib reads (another zlib window, another LZMA dictionary size) cannot slip past as
+    unknown data. Well-formed gzip and bzip2 headers are claimed without probing, so that a
+    truncated stream is still scanned (and reported truncated).
+    """
     h = bytes(head[:16])
-    if h.startswith(_GZIP) and len(h) > 2 and h[2] == 8:
-        return "gzip"
+    if h.startswith(_GZIP):
+        if len(h) > 2 and h[2] == 8:
+            return "gzip"
+        return "gzip" if _probe(head, "gzip") else None
     if h.startswith(_XZ):
         return "xz"
     if h.startswith(_LZ4):
         return "lz4"
-    if h.startswith(b"BZh") and len(h) >= 10 and 0x31 <= h[3] <= 0x39:
-        if h[4:10] in (_BZ2_BLOCK, _BZ2_EOS):
+    if h.startswith(b"BZ"):
+        if (
+            h.startswith(b"BZh")
+            and len(h) >= 10
+            and 0x31 <= h[3] <= 0x39
+            and h[4:10]
+            in (
+                _BZ2_BLOCK,
+                _BZ2_EOS,
+            )
+        ):
             return "bzip2"
-        return None
-    if len(h) >= 2 and h[0] == 0x78 and (h[0] * 256 + h[1]) % 31 == 0 and not h[1] & 0x20:
+        return "bzip2" if _probe(head, "bzip2") else None
+    if h.startswith(b"\x78"):
         return "zlib" if _probe(head, "zlib") else None
-    if len(h) >= 13 and h[0] == 0x5D and h[1:3] == b"\x00\x00":
+    if h.startswith(b"\x5d\x00"):
         # raw LZMA "alone": properties 0x5d, a dictionary size, an 8-byte length (-1 or real).
         return "lzma" if _probe(head, "lzma") else None
     return None
@@ -122,8 +141,8 @@ def _probe(head: memoryview | bytes, kind: str) -> bool:
     """Whether the first bytes decode without error (cheap: at most 64 KiB in, 4 KiB out)."""
     try:
         new_decoder(kind).decompress(bytes(head[:65536]), 4096)
-    except (zlib.error, _lzma_error(), EOFError, ValueError):
-        return False
+    except (zlib.error, _lzma_error(), EOFError, ValueError, OSError):
+        return False  # OSError: bz2's "Invalid data stream"
     return True
 
 

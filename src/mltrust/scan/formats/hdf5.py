@@ -16,9 +16,9 @@ The scanner is a minimal HDF5 reader for exactly that (option "a" of the design)
 
 Attributes kept in dense storage (a fractal heap, only written by ``libver="latest"`` files with
 many or large attributes) and files whose structure cannot be parsed are searched by content
-instead: every ``{"class_name"`` JSON object in the file is decoded (bounded) and analysed. A
-file that carries a ``model_config`` name but yields no decodable config is reported as not
-fully scanned, never as clean.
+instead: every JSON object holding a ``"class_name"`` key (in any key order) is decoded with
+:mod:`json` (bounded) and analysed, and the file is still reported as not fully scanned (the
+attribute Keras reads was not located), never as clean.
 """
 
 from __future__ import annotations
@@ -61,10 +61,11 @@ _CONFIG_ATTRS = ("model_config", "training_config")
 _MAX_MESSAGES = 65536
 #: Continuation blocks followed.
 _MAX_CONTINUATIONS = 1024
-#: JSON objects tried by the content fallback.
-_MAX_FALLBACK_CANDIDATES = 64
+#: JSON object starts tried by the content fallback (beyond: not fully scanned).
+_MAX_FALLBACK_CANDIDATES = 4096
 
-_CLASS_NAME = re.compile(rb'\{\s*"class_name"\s*:')
+_CLASS_NAME_KEY = re.compile(rb'"class_name"\s*:')
+_OBJECT_START = re.compile(rb'\{\s*"')
 _MODEL_CONFIG_NAME = re.compile(rb"model_config|training_config")
 
 
@@ -390,48 +391,66 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
 
 def _decode_json_at(
     data: memoryview, start: int, limit: int, decoder: json.JSONDecoder
-) -> tuple[object, str, int] | None:
-    """The JSON value starting at ``start``: a window grown while the value runs past it."""
+) -> tuple[object, int] | None:
+    """The JSON value starting at ``start`` and the offset just past it, or None.
+
+    The bytes are read as latin-1, so text offsets are file offsets (every key and class name
+    Keras uses is ASCII). The window grows only while the value runs past its end.
+    """
     window = min(1 << 20, limit)
     while True:
-        text = bytes(data[start : start + window]).decode("utf-8", "replace")
+        text = bytes(data[start : start + window]).decode("latin-1")
         try:
             doc, end = decoder.raw_decode(text)
-            return doc, text, end
+            return doc, start + end
         except RecursionError:
             return None
         except json.JSONDecodeError as exc:
-            del exc
-            if start + window >= len(data) or window >= limit:
-                return None  # the whole value was in the window: it is not JSON
+            cut = exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated string")
+            if not cut or start + window >= len(data) or window >= limit:
+                return None  # not JSON (or longer than max_text_bytes)
             window = min(window * 8, limit)
         except ValueError:
             return None
 
 
-def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> int:
-    """Decode every ``{"class_name"`` JSON object in the file; return how many were analysed."""
+def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> tuple[int, int]:
+    """Analyse every JSON object that holds a ``"class_name"`` key, in any key order.
+
+    For each ``"class_name"`` key not inside an object already analysed, the JSON objects that
+    start before it (at most ``max_text_bytes`` before) are decoded with :mod:`json`, earliest
+    first, until one spans the key: the outermost document is found whatever the key order
+    (Keras does not care about it). Returns (objects analysed, keys no decodable object spans);
+    the caller reports the file as not fully scanned when any key was left.
+    """
     limit = ctx.config.limits.max_text_bytes
     decoder = json.JSONDecoder()
-    found = 0
-    pos = 0
-    tried = 0
-    while tried < _MAX_FALLBACK_CANDIDATES:
-        m = _CLASS_NAME.search(data, pos)  # type: ignore[call-overload]
-        if m is None:
-            break
-        tried += 1
-        start = m.start()
-        decoded = _decode_json_at(data, start, limit, decoder)
-        if decoded is None:
-            pos = start + 1
+    found = missed = tries = 0
+    covered = 0
+    for key in _CLASS_NAME_KEY.finditer(data):  # type: ignore[call-overload]
+        at = key.start()
+        if at < covered:
             continue
-        doc, text, end = decoded
+        span: tuple[object, int, int] | None = None
+        for cand in _OBJECT_START.finditer(data, max(covered, at - limit), at):  # type: ignore[call-overload]
+            tries += 1
+            if tries > _MAX_FALLBACK_CANDIDATES:
+                return found, missed + 1
+            decoded = _decode_json_at(data, cand.start(), limit, decoder)
+            if decoded is not None and decoded[1] > at:
+                span = (decoded[0], cand.start(), decoded[1])
+                break
+            ctx.check_deadline()
+        if span is None:
+            missed += 1
+            covered = at + 1
+            continue
+        doc, start, end = span
         found += 1
+        covered = end
         analyze_keras_config(doc, ctx, loc.at(start, detail="config found by content"))
-        pos = start + max(len(text[:end].encode("utf-8", "replace")), 1)
         ctx.check_deadline()
-    return found
+    return found, missed
 
 
 class Hdf5Scanner(FormatScanner):
@@ -486,7 +505,7 @@ class Hdf5Scanner(FormatScanner):
                 for text in texts:
                     self._analyse(text, name, ctx, loc)
         if attrs.dense:
-            self._fallback(data, ctx, loc, reason="attributes kept in dense storage")
+            self._fallback(data, ctx, loc, reason="attributes kept in dense storage", dense=True)
 
     def _analyse(self, text: str, name: str, ctx: ScanContext, loc: Location) -> None:
         here = loc.at(detail=f"attribute {name}")
@@ -501,14 +520,20 @@ class Hdf5Scanner(FormatScanner):
         ctx.facts["keras_config"] = True
         analyze_keras_config(doc, ctx, here)
 
-    def _fallback(self, data: memoryview, ctx: ScanContext, loc: Location, *, reason: str) -> None:
-        found = _content_fallback(data, ctx, loc)
-        if found:
-            return
-        if _MODEL_CONFIG_NAME.search(data):  # type: ignore[call-overload]
+    def _fallback(
+        self, data: memoryview, ctx: ScanContext, loc: Location, *, reason: str, dense: bool = False
+    ) -> None:
+        found, missed = _content_fallback(data, ctx, loc)
+        # The config was not read where Keras reads it: what the content search found was
+        # analysed, and the file is still reported as not fully scanned when it names a Keras
+        # config, when some "class_name" key could not be placed in a decodable object, or
+        # when the attribute table itself (dense storage) was not read.
+        if dense or missed or _MODEL_CONFIG_NAME.search(data):  # type: ignore[call-overload]
             ctx.report(
                 H5_NOT_FULLY_SCANNED,
-                f"file names a Keras model_config/training_config but none could be decoded "
-                f"({reason}); Lambda layers and custom objects were not checked",
+                f"the Keras model_config/training_config was not read from the root group "
+                f"({reason}); searched by content: {found} config object(s) analysed, "
+                f"{missed} 'class_name' key(s) in no decodable JSON object. Lambda layers and "
+                "custom objects may not all have been checked",
                 loc,
             )

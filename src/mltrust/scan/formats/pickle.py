@@ -78,6 +78,15 @@ class PickleScanner(FormatScanner):
 _ZF_LENGTH = len(f"{2**64:#x}")  # joblib's _MAX_LEN
 
 
+def _zfile_length(data: memoryview) -> int | None:
+    """The length field of a Z-file as joblib's read_zfile parses it: ``int(field, 16)``."""
+    field = bytes(data[2 : 2 + _ZF_LENGTH])
+    try:
+        return int(field, 16)
+    except ValueError:
+        return None
+
+
 class JoblibZFileScanner(FormatScanner):
     """Legacy joblib compressed pickles (``ZF`` + hex length + zlib stream)."""
 
@@ -89,25 +98,28 @@ class JoblibZFileScanner(FormatScanner):
     can_execute_code: ClassVar[bool] = True
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        head = bytes(data[: 2 + _ZF_LENGTH + 1])
-        if len(head) < 3 + _ZF_LENGTH or head[:4] != b"ZF0x":
-            return False
-        try:
-            int(head[2 : 2 + _ZF_LENGTH].strip(), 16)
-        except ValueError:
-            return False
-        return head[2 + _ZF_LENGTH] == 0x78
+        # joblib.load sends every file starting with "ZF" to read_zfile; it fails unless the
+        # next 19 bytes parse as int(..., 16), so those are what is claimed (no more: a "ZF"
+        # file joblib cannot read holds nothing it would run).
+        return bytes(data[:2]) == b"ZF" and _zfile_length(data) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         from mltrust.scan import _archive_rules as R
         from mltrust.scan.formats.compressed import inflate
 
-        declared = int(bytes(data[2 : 2 + _ZF_LENGTH]).strip(), 16)
+        declared = _zfile_length(data)
+        if declared is None or declared < 0:
+            raise InputError("Z-file length field is not a valid length")
         limit = ctx.config.limits.max_member_bytes
         if declared > limit:
             raise LimitExceeded(f"Z-file declares {declared} bytes, above max_member_bytes")
+        # read_zfile skips one space after the length field (old Python 2 headers), then hands
+        # the rest to zlib.decompress(data, 15): any zlib header, any window size.
+        body = 2 + _ZF_LENGTH
+        if bytes(data[body : body + 1]) == b" ":
+            body += 1
         # Decoded like every other stream: bounded, charged, spilled beyond the memory budget.
-        res = inflate(data[2 + _ZF_LENGTH :], "zlib", ctx, multi=False, expected=declared)
+        res = inflate(data[body:], "zlib", ctx, multi=False, expected=declared)
         try:
             if res.limited:
                 ctx.report(R.ARC_BOMB, f"Z-file: {res.limited}", loc)

@@ -387,13 +387,10 @@ class ZipScanner(FormatScanner):
             return True
         if head == _EOCD and len(data) >= 22:
             return True
-        # A zip further in: a polyglot (pickle + zip) or a self-extracting prefix. A tar that
-        # merely holds a zip member is the tar scanner's business (the member is sniffed there).
-        from mltrust.scan.formats.tar import tar_checksum_ok
-
+        # A zip further in: a polyglot (pickle + zip, tar + zip) or a self-extracting prefix.
+        # zipfile (Keras, numpy) opens any file whose end record it finds, whatever comes first,
+        # so this reading is scanned too, beside the tar or pickle scanner's reading of the file.
         if _find_eocd(data) < 0:
-            return False
-        if len(data) >= 512 and tar_checksum_ok(bytes(data[:512])):
             return False
         try:
             directory = parse_central_directory(data, 1)

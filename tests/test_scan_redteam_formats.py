@@ -1,0 +1,419 @@
+"""Red-team findings against the tar, zip, joblib and HDF5 readers of ``mltrust scan``.
+
+One test per attack, named after it. The real loader is the oracle: each test first checks
+that tarfile / zipfile / joblib / h5py really reads the hidden content, then that the scanner
+reports it. No payload is ever loaded: the pickles are only built and scanned.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import lzma
+import os
+import pickle
+import random
+import struct
+import tarfile
+import zipfile
+import zlib
+from typing import Any
+
+import pytest
+
+from mltrust.findings import Severity
+from mltrust.scan import scan_bytes
+from mltrust.scan.formats import tar as tar_mod
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("true",))
+
+
+PAYLOAD = pickle.dumps(_Evil(), protocol=2)
+
+
+def _rules(data: bytes, name: str) -> dict[str, Severity]:
+    out: dict[str, Severity] = {}
+    for f in scan_bytes(data, name).findings:
+        out[f.rule_id] = max(out.get(f.rule_id, f.severity), f.severity)
+    return out
+
+
+def _pad(b: bytes) -> bytes:
+    return b + b"\0" * (-len(b) % 512)
+
+
+def _header(name: str, size: int, typ: bytes = tarfile.REGTYPE, **fields: Any) -> bytes:
+    ti = tarfile.TarInfo(name)
+    ti.size = size
+    ti.type = typ
+    ti.mode = 0o644
+    for k, v in fields.items():
+        setattr(ti, k, v)
+    return ti.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def _with_size(header: bytes, size: int) -> bytes:
+    """``header`` with its size field set to ``size`` (tobuf writes 0 for non-regular types)."""
+    h = bytearray(header)
+    h[124:136] = b"%011o\0" % size
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+
+
+def _regular(name: str, data: bytes) -> bytes:
+    return _header(name, len(data)) + _pad(data)
+
+
+def _legacy_members() -> bytes:
+    return b"".join(_regular(n, PAYLOAD) for n in ("storages", "tensors", "pickle"))
+
+
+def _tarfile_members(blob: bytes) -> dict[str, bytes]:
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+        for m in t.getmembers():
+            if m.isreg():
+                f = t.extractfile(m)
+                assert f is not None
+                out[m.name] = f.read()
+    return out
+
+
+# -- 1. data hidden after a non-regular tar header -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typ", "fields"),
+    [
+        (tarfile.DIRTYPE, {}),
+        (tarfile.SYMTYPE, {"linkname": "x"}),
+        (tarfile.LNKTYPE, {"linkname": "x"}),
+        (tarfile.CHRTYPE, {}),
+        (tarfile.BLKTYPE, {}),
+        (tarfile.FIFOTYPE, {}),
+    ],
+)
+def test_tar_members_hidden_in_non_regular_member_data(typ: bytes, fields: dict[str, str]) -> None:
+    hidden = _legacy_members()
+    blob = _with_size(_header("d", 0, typ, **fields), len(hidden)) + hidden + b"\0" * 1024
+    assert _tarfile_members(blob)["storages"] == PAYLOAD  # tarfile reads them as members
+    rules = _rules(blob, "model.pt")
+    assert rules.get("MLT-ARC-018") == Severity.HIGH
+    assert rules.get("MLT-PKL-001") == Severity.CRITICAL
+
+
+def test_tar_members_hidden_after_directory_with_pax_size() -> None:
+    """Header size 0, pax size N: tarfile reads the next N bytes as members, GNU tar skips them."""
+    hidden = _legacy_members()
+    blob = _pax([("size", str(len(hidden)))]) + _header("d", 0, tarfile.DIRTYPE) + hidden
+    blob += b"\0" * 1024
+    assert "storages" in _tarfile_members(blob)
+    rules = _rules(blob, "model.pt")
+    assert rules.get("MLT-ARC-018") == Severity.HIGH
+    assert rules.get("MLT-PKL-001") == Severity.CRITICAL
+
+
+def test_tar_members_hidden_in_v7_directory_data() -> None:
+    """An old-style directory (type NUL, name ending in '/') carries no data for tarfile."""
+    hidden = _legacy_members()
+    head = bytearray(_with_size(_header("d/", 0), len(hidden)))
+    head[156:157] = b"\0"
+    head[148:156] = b" " * 8
+    head[148:156] = b"%06o\0 " % sum(head)
+    blob = bytes(head) + hidden + b"\0" * 1024
+    assert "storages" in _tarfile_members(blob)
+    rules = _rules(blob, "model.pt")
+    assert rules.get("MLT-ARC-018") == Severity.HIGH
+    assert rules.get("MLT-PKL-001") == Severity.CRITICAL
+
+
+def test_tar_regular_members_unchanged() -> None:
+    blob = _regular("a.txt", b"hello") + _header("dir", 0, tarfile.DIRTYPE) + b"\0" * 1024
+    assert "MLT-ARC-018" not in _rules(blob, "x.tar")
+
+
+def test_tar_pax_records_after_a_malformed_one_are_ignored_like_tarfile() -> None:
+    """tarfile stops at the first record that does not parse: a later 'path' is not applied."""
+    records = _pax_record("path", "storages") + b"bogus\n" + _pax_record("path", "innocent")
+    blob = _header("././@PaxHeader", len(records), tarfile.XHDTYPE) + _pad(records)
+    blob += _regular("x", PAYLOAD) + _regular("tensors", PAYLOAD) + _regular("pickle", PAYLOAD)
+    blob += b"\0" * 1024
+    assert set(_tarfile_members(blob)) == {"storages", "tensors", "pickle"}
+    result = scan_bytes(blob, "model.pt")
+    assert "storages:pickle" in result.formats
+    assert dict(result.facts).get("torch_legacy_tar") is True
+
+
+# -- 2. GNU sparse members (pax 0.0 / 0.1 / 1.0 and old GNU 'S') -----------------------------
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return f"{n}{body}".encode()
+
+
+def _pax(records: list[tuple[str, str]]) -> bytes:
+    payload = b"".join(_pax_record(k, v) for k, v in records)
+    return _header("././@PaxHeader", len(payload), tarfile.XHDTYPE) + _pad(payload)
+
+
+def _sparse10(name: str, chunks: list[tuple[int, bytes]], realsize: int) -> bytes:
+    smap = f"{len(chunks)}\n" + "".join(f"{o}\n{len(c)}\n" for o, c in chunks)
+    body = _pad(smap.encode()) + b"".join(c for _, c in chunks)
+    pax = _pax(
+        [
+            ("GNU.sparse.major", "1"),
+            ("GNU.sparse.minor", "0"),
+            ("GNU.sparse.name", name),
+            ("GNU.sparse.realsize", str(realsize)),
+        ]
+    )
+    return pax + _header(f"GNUSparseFile.0/{name}", len(body)) + _pad(body)
+
+
+def _sparse01(name: str, chunks: list[tuple[int, bytes]], realsize: int) -> bytes:
+    smap = ",".join(f"{o},{len(c)}" for o, c in chunks)
+    body = b"".join(c for _, c in chunks)
+    pax = _pax(
+        [
+            ("GNU.sparse.map", smap),
+            ("GNU.sparse.name", name),
+            ("GNU.sparse.size", str(realsize)),
+        ]
+    )
+    return pax + _header(f"GNUSparseFile.0/{name}", len(body)) + _pad(body)
+
+
+def _sparse00(name: str, chunks: list[tuple[int, bytes]], realsize: int) -> bytes:
+    records = [("GNU.sparse.size", str(realsize)), ("GNU.sparse.numblocks", str(len(chunks)))]
+    for o, c in chunks:
+        records += [("GNU.sparse.offset", str(o)), ("GNU.sparse.numbytes", str(len(c)))]
+    body = b"".join(c for _, c in chunks)
+    return _pax([*records, ("path", name)]) + _header("sparse", len(body)) + _pad(body)
+
+
+def _old_gnu_sparse(name: str, chunks: list[tuple[int, bytes]], realsize: int) -> bytes:
+    assert len(chunks) <= 4
+    body = b"".join(c for _, c in chunks)
+    h = bytearray(_header(name, len(body)))
+    h[156:157] = b"S"
+    for i, (o, c) in enumerate(chunks):
+        h[386 + 24 * i : 398 + 24 * i] = b"%011o\0" % o
+        h[398 + 24 * i : 410 + 24 * i] = b"%011o\0" % len(c)
+    h[483:495] = b"%011o\0" % realsize
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h) + _pad(body)
+
+
+_SPARSE = {
+    "pax-1.0": _sparse10,
+    "pax-0.1": _sparse01,
+    "pax-0.0": _sparse00,
+    "gnu-S": _old_gnu_sparse,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_SPARSE))
+def test_tar_gnu_sparse_member_hides_pickle(kind: str) -> None:
+    make = _SPARSE[kind]
+    blob = b"".join(
+        make(n, [(0, PAYLOAD)], len(PAYLOAD)) for n in ("storages", "tensors", "pickle")
+    )
+    blob += b"\0" * 1024
+    assert _tarfile_members(blob)["storages"] == PAYLOAD  # the oracle strips the sparse map
+    rules = _rules(blob, "model.pt")
+    assert rules.get("MLT-PKL-001") == Severity.CRITICAL
+
+
+@pytest.mark.parametrize("kind", sorted(_SPARSE))
+def test_tar_sparse_reconstruction_matches_tarfile(kind: str) -> None:
+    """Differential: the bytes rebuilt for random sparse maps are tarfile's bytes."""
+    rng = random.Random(kind)
+    for _ in range(20):
+        chunks, pos = [], 0
+        for _ in range(rng.randint(1, 4)):
+            pos += rng.randint(0, 700)
+            chunk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 900)))
+            chunks.append((pos, chunk))
+            pos += len(chunk)
+        realsize = pos + rng.randint(0, 600)
+        blob = _SPARSE[kind]("m", chunks, realsize) + b"\0" * 1024
+        expected = _tarfile_members(blob)["m"]
+        view = memoryview(blob)
+        pos, chain, got = 0, [], None
+        while got is None:
+            block = blob[pos : pos + 512]
+            if block[156:157] in tar_mod._META:
+                size = tar_mod._octal(block[124:136])
+                chain.append((block[156:157], blob[pos + 512 : pos + 512 + size]))
+                pos += 512 + tar_mod._blocks(size)
+                continue
+            m = tar_mod._member(block, pos + 512, view, {}, chain)
+            assert not m.problem and m.name == "m"
+            got = tar_mod._unsparse(view, m, 1 << 20)
+        assert got == expected
+
+
+def test_tar_sparse_map_tarfile_cannot_read_is_not_scanned() -> None:
+    blob = _sparse10("storages", [(0, PAYLOAD)], len(PAYLOAD))
+    blob = blob.replace(b"1\n0\n", b"x\n0\n", 1) + b"\0" * 1024
+    assert _rules(blob, "model.pt").get("MLT-ARC-012") == Severity.MEDIUM
+
+
+# -- 3. tar/zip polyglot read by zipfile (Keras) ---------------------------------------------
+
+
+def test_tar_zip_polyglot_keras_config_is_scanned() -> None:
+    cfg = {
+        "class_name": "Sequential",
+        "config": {
+            "layers": [
+                {
+                    "class_name": "Lambda",
+                    "config": {"name": "l", "function": ["4wEAAAAAAAAAAAAAAAEAAAAD", None, None]},
+                }
+            ]
+        },
+    }
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.3.3"}))
+        z.writestr("config.json", json.dumps(cfg))
+    zb = zbuf.getvalue()
+    eocd = zb.rfind(b"PK\x05\x06")
+    _cd_size, cd_off = struct.unpack("<II", zb[eocd + 12 : eocd + 20])
+    cd, p = bytearray(zb[cd_off:eocd]), 0
+    while p < len(cd):  # the zip sits 512 bytes in, inside a directory entry's "data"
+        n, e, c = struct.unpack("<HHH", cd[p + 28 : p + 34])
+        cd[p + 42 : p + 46] = struct.pack("<I", struct.unpack("<I", cd[p + 42 : p + 46])[0] + 512)
+        p += 46 + n + e + c
+    end = bytearray(zb[eocd : eocd + 22])
+    end[16:20] = struct.pack("<I", cd_off + 512)
+    zlen = eocd + 22
+    tail = 1024 + (-zlen % 512)
+    end[20:22] = struct.pack("<H", tail)
+    inner = zb[:cd_off] + bytes(cd) + bytes(end)
+    blob = _with_size(_header("d", 0, tarfile.DIRTYPE), zlen) + inner + b"\0" * tail
+    assert tarfile.is_tarfile(io.BytesIO(blob))
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:  # what Keras load_model reads
+        assert json.loads(z.read("config.json")) == cfg
+    result = scan_bytes(blob, "model.keras")
+    assert "zip" in result.formats and "tar" in result.formats
+    assert any(f.rule_id == "MLT-KER-001" and f.severity >= Severity.HIGH for f in result.findings)
+
+
+# -- 4. legacy joblib Z-files -----------------------------------------------------------------
+
+
+def _zfile(body: bytes, length: str, space: bool = False) -> bytes:
+    return b"ZF" + length.encode().ljust(19) + (b" " if space else b"") + body
+
+
+@pytest.mark.parametrize(
+    ("variant", "wbits", "space", "length"),
+    [
+        ("space-before-zlib", 15, True, "hex"),
+        ("zlib-window-8k", 13, False, "hex"),
+        ("zlib-window-512", 9, False, "hex"),
+        ("length-without-0x", 15, False, "bare"),
+        ("control", 15, False, "hex"),
+    ],
+)
+def test_joblib_zfile_variants_are_scanned(
+    variant: str, wbits: int, space: bool, length: str
+) -> None:
+    from joblib.numpy_pickle_compat import read_zfile
+
+    co = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    body = co.compress(PAYLOAD) + co.flush()
+    text = hex(len(PAYLOAD)) if length == "hex" else f"{len(PAYLOAD):x}"
+    blob = _zfile(body, text, space)
+    assert read_zfile(io.BytesIO(blob)) == PAYLOAD  # joblib.load would unpickle this
+    assert _rules(blob, "model.pkl").get("MLT-PKL-001") == Severity.CRITICAL, variant
+
+
+# -- 5. joblib compressed streams: joblib's prefixes, confirmed by decoding ---------------------
+
+
+def _joblib_streams() -> dict[str, bytes]:
+    out = {}
+    for dsz in (64 * 1024, 96 * 1024, 1 << 20, 3 << 19):
+        c = lzma.LZMACompressor(
+            format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, "dict_size": dsz}]
+        )
+        out[f"lzma-dict-{dsz}"] = c.compress(PAYLOAD) + c.flush()
+    for level in (1, 3, 6, 9):  # 78 01, 78 5e, 78 9c, 78 da: joblib's prefix is 78 alone
+        out[f"zlib-level-{level}"] = zlib.compress(PAYLOAD, level)
+    import bz2
+    import gzip
+
+    out["gzip"] = gzip.compress(PAYLOAD)
+    out["bz2"] = bz2.compress(PAYLOAD)
+    out["xz"] = lzma.compress(PAYLOAD)
+    return out
+
+
+@pytest.mark.parametrize("variant", sorted(_joblib_streams()))
+def test_joblib_lzma_dictsize_and_other_compressor_prefixes(variant: str) -> None:
+    from joblib.numpy_pickle_utils import _detect_compressor
+
+    blob = _joblib_streams()[variant]
+    assert _detect_compressor(io.BytesIO(blob)) != "not-compressed"  # joblib would decode it
+    assert _rules(blob, "model.joblib").get("MLT-PKL-001") == Severity.CRITICAL, variant
+
+
+def test_text_starting_with_joblib_prefix_bytes_is_not_claimed() -> None:
+    from mltrust.scan.formats.compressed import sniff_compression
+
+    for head in (b"x marks the spot", b"BZ is not bzip2", b"]\x00 not lzma at all......"):
+        assert sniff_compression(head) is None
+
+
+# -- 6. Keras .h5: dense attribute storage, reordered JSON keys --------------------------------
+
+
+def _h5(cfg: dict[str, Any], dense: bool) -> bytes:
+    h5py = pytest.importorskip("h5py")
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver="latest" if dense else "earliest") as f:
+        f.attrs["model_config"] = json.dumps(cfg)
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["backend"] = "tensorflow"
+        if dense:
+            for i in range(12):
+                f.attrs[f"pad{i}"] = "x" * 100
+    return bio.getvalue()
+
+
+def _reordered_config(pad: int = 0) -> dict[str, Any]:
+    lam = {
+        "config": {"name": "lambda", "function": ["4wEAAAAAAAAAAAAAAAEAAAAD", None, None]},
+        "class_name": "Lambda",
+    }
+    inp = {"class_name": "InputLayer", "config": {"name": "in", "pad": "p" * pad}}
+    return {"config": {"name": "seq", "layers": [inp, lam]}, "class_name": "Sequential"}
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_h5_dense_storage_with_reordered_keras_keys(dense: bool) -> None:
+    h5py = pytest.importorskip("h5py")
+    blob = _h5(_reordered_config(), dense)
+    with h5py.File(io.BytesIO(blob)) as f:  # the oracle reads the Lambda
+        assert json.loads(f.attrs["model_config"])["config"]["layers"][1]["class_name"] == "Lambda"
+    rules = _rules(blob, "model.h5")
+    assert rules.get("MLT-KER-001", Severity.INFO) >= Severity.HIGH
+    if dense:  # the attribute Keras reads was not located: never reported as fully scanned
+        assert rules.get("MLT-H5-001") == Severity.MEDIUM
+
+
+def test_h5_dense_storage_benign_config_still_not_fully_scanned() -> None:
+    cfg = {"config": {"name": "seq", "layers": []}, "class_name": "Sequential"}
+    assert _rules(_h5(cfg, dense=True), "model.h5").get("MLT-H5-001") == Severity.MEDIUM
