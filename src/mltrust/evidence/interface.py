@@ -68,20 +68,30 @@ _MAX_PYVENV_CFG = 64 * 1024
 _MAX_LINK_HOPS = 40
 
 
-def fingerprint(rule_id: str, path: str, line: int = 0, cell: int = -1, key: str = "") -> str:
+def fingerprint(
+    rule_id: str, path: str, line: int = 0, cell: int = -1, key: str = "", *, content: str = ""
+) -> str:
     """The stable identity of one finding: rule, relative path, line, notebook cell and what
-    makes it distinct on that line (an advisory and package, else the message). Waivers
-    (``fingerprint:``) and SARIF ``partialFingerprints`` use it, so two advisories on one
-    requirement line are two findings."""
+    makes it distinct on that line (an advisory and package, else the message), and for a
+    code or secret finding ``content``, the digest of the line's text (whitespace removed):
+    rewriting the line gives a new fingerprint, so a waiver by fingerprint covers only the
+    code that was reviewed. Waivers (``fingerprint:``) and SARIF ``partialFingerprints`` use
+    it, so two advisories on one requirement line are two findings."""
     import hashlib
 
     text = f"{rule_id}\0{path}\0{line}\0{cell}\0{key}"
+    if content:
+        text += f"\0{content}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def finding_fingerprint(f: Finding) -> str:
-    """:func:`fingerprint` of a collector's :class:`Finding` (see the collectors' rows)."""
+    """:func:`fingerprint` of a collector's :class:`Finding` (see the collectors' rows): the
+    ``fingerprint`` a collector computed with the line's content (code and secret findings),
+    else the one made of rule, path, line, cell and key."""
     extra = dict(f.extra)
+    if extra.get("fingerprint"):
+        return str(extra["fingerprint"])
     extra.pop("git", None)
     if "advisory" in extra:
         key = f"{extra['advisory']}/{extra.get('package', '')}"
