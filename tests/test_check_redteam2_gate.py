@@ -19,9 +19,7 @@ from mltrust.evidence._robustness import _by_threat_model, _figures, domain_kind
 from mltrust.policy import ControlStatus, evaluate, load_profile
 
 #: REDUCE of mypkg.hooks:run("id") -- a function of the repository itself (never executed).
-_OWN_FUNCTION_PICKLE = (
-    b"\x80\x02cmypkg.hooks\nrun\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
-)
+_OWN_FUNCTION_PICKLE = b"\x80\x02cmypkg.hooks\nrun\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
 UNSAFE = "import pickle, sys\npickle.loads(sys.stdin.buffer.read())\n"
 SOON = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 

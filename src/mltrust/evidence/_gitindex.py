@@ -102,9 +102,12 @@ def read_tracked(
         entries = None
     if entries is None:
         return None, "git index is damaged or of an unsupported version"
-    if len(data) < 32 or (
-        data[-20:] != hashlib.sha1(data[:-20]).digest()  # noqa: S324 - git's own checksum
-        and data[-20:] != b"\0" * 20
+    if (
+        len(data) < 32
+        or (
+            data[-20:] != hashlib.sha1(data[:-20]).digest()  # noqa: S324 - git's own checksum
+            and data[-20:] != b"\0" * 20
+        )
     ):
         return None, "git index checksum does not match its content"
     if not entries and has_files:
@@ -201,9 +204,7 @@ def _head_commit(gitdir: Path, common: Path) -> str | None:
 
 def _has_commit(objects: Path, sha: str) -> bool:
     try:
-        data = read_bounded(
-            objects / sha[:2] / sha[2:], _MAX_LOOSE_OBJECT_BYTES, what="git object"
-        )
+        data = read_bounded(objects / sha[:2] / sha[2:], _MAX_LOOSE_OBJECT_BYTES, what="git object")
     except Error:
         data = None
     if data is not None:
