@@ -379,6 +379,7 @@ class _Unreadable(Exception):
     pass
 
 
+#: The rules whose findings are secrets (git state, the ``secret`` row kind, line binding).
 _SECRET_RULE_IDS = frozenset(
     {
         _rules.CODE_PRIVATE_KEY.id,
@@ -455,7 +456,8 @@ def _bind_to_content(
             from mltrust.evidence._depsources import decode_text
 
             return pick(decode_text(raw).splitlines(), line)
-        return pick(raw.split(b"\n"), line).decode("latin-1")
+        parts = raw.split(b"\n")
+        return parts[line - 1].decode("latin-1") if 0 < line <= len(parts) else ""
 
     out = []
     for f in findings:
@@ -860,12 +862,7 @@ class CodeCollector(Collector):
         """Say, on each secret, whether git tracks its file (see :mod:`._gitindex`)."""
         from dataclasses import replace
 
-        secret_rules = {
-            _rules.CODE_PRIVATE_KEY.id,
-            _rules.CODE_TOKEN.id,
-            _rules.CODE_HIGH_ENTROPY.id,
-            _rules.CODE_PASSWORD.id,
-        }
+        secret_rules = _SECRET_RULE_IDS
         if ctx.is_file or not any(f.rule_id in secret_rules for f in findings):
             return findings
         if ctx.tracked() is None:
@@ -881,12 +878,7 @@ class CodeCollector(Collector):
     @staticmethod
     def _row(f: Finding) -> dict[str, Any]:
         extra = dict(f.extra)
-        secret = f.rule_id in (
-            _rules.CODE_PRIVATE_KEY.id,
-            _rules.CODE_TOKEN.id,
-            _rules.CODE_HIGH_ENTROPY.id,
-            _rules.CODE_PASSWORD.id,
-        )
+        secret = f.rule_id in _SECRET_RULE_IDS
         kind = (
             "secret"
             if secret
