@@ -102,12 +102,10 @@ def read_tracked(
         entries = None
     if entries is None:
         return None, "git index is damaged or of an unsupported version"
-    if (
-        len(data) < 32
-        or (
-            data[-20:] != hashlib.sha1(data[:-20]).digest()  # noqa: S324 - git's own checksum
-            and data[-20:] != b"\0" * 20
-        )
+    # SHA-1 is git's own integrity trailer here (a consistency check, not a security proof).
+    if len(data) < 32 or (
+        data[-20:] != hashlib.sha1(data[:-20], usedforsecurity=False).digest()
+        and data[-20:] != b"\0" * 20
     ):
         return None, "git index checksum does not match its content"
     if not entries and has_files:
