@@ -195,6 +195,10 @@ def main() -> None:
             "environments, which fail `analysis-complete` unless git says they are untracked; "
             "Python scripts found by their shebang; links named like code analysed as their "
             "target): [policy](../policy.md#what-check-reads-and-what-it-does-not). "
+            "The model scan's settings come only from `--scan-config FILE`: the checked "
+            "project's own `mltrust.toml` or `[tool.mltrust]` is never read (nor one in the "
+            "current folder, which in CI is the checkout), and is listed as "
+            "`scan.ignored_config`. "
             "With `--target URL` instead of a path, `check` probes a live inference endpoint: "
             "see [compliance probes](../probes.md).",
             checks,

@@ -127,7 +127,9 @@ def test_untracked_key_is_not_called_committed(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "local_key.pem").write_text(PEM_KEY)
     (tmp_path / ".gitignore").write_text("a/\n")
-    for args in (["init", "-q"], ["add", "tracked_key.pem", ".gitignore"]):
+    # A commit behind HEAD: the index counts only in a real repository (_gitindex).
+    commit = ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]
+    for args in (["init", "-q"], ["add", "tracked_key.pem", ".gitignore"], commit):
         subprocess.run([git, *args], cwd=tmp_path, check=True, capture_output=True)
     secrets, _ = _secrets(tmp_path)
     by_path = {s["path"]: s for s in secrets}

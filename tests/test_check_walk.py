@@ -191,6 +191,12 @@ def _git(root: Path, *args: str) -> None:
     subprocess.run([git, *args], cwd=root, check=True, capture_output=True)
 
 
+def _commit(root: Path) -> None:
+    """Commit what is staged: the index counts as evidence only in a repository whose HEAD
+    names a commit (see mltrust.evidence._gitindex)."""
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+
+
 def _venv(folder: Path) -> None:
     """A real virtual environment's shape: pyvenv.cfg with home, and site-packages."""
     packages = folder / "lib" / "python3.11" / "site-packages"
@@ -264,6 +270,7 @@ def test_attack_git_tracked_code_in_pruned_folder_is_analysed(tmp_path: Path, fo
     (tmp_path / folder / "loader.py").write_text(UNSAFE)
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", "-f", f"{folder}/loader.py")
+    _commit(tmp_path)
     bundle, verdict = _check(tmp_path)
     assert f"{folder}/loader.py" in _dangerous(bundle)
     assert "no-dangerous-code" in _failed(verdict)
@@ -277,6 +284,7 @@ def test_untracked_venv_in_git_checkout_does_not_fail_the_gate(tmp_path: Path) -
     (tmp_path / "app.py").write_text("print('hello')\n")
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", "app.py")
+    _commit(tmp_path)
     bundle, verdict = _check(tmp_path)
     subject = bundle.document["subject"]
     assert subject["git_index"] is True
@@ -393,6 +401,7 @@ def test_attack_submodule_named_like_tool_folder_is_analysed(tmp_path: Path) -> 
     (tmp_path / "site-packages" / "lib" / "loader.py").write_text(UNSAFE)
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},site-packages/lib")
+    _commit(tmp_path)
     bundle, verdict = _check(tmp_path)
     assert "site-packages/lib/loader.py" in _dangerous(bundle)
     assert "no-dangerous-code" in _failed(verdict)

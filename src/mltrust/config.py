@@ -27,7 +27,7 @@ from typing import Any
 from mltrust.errors import ConfigError
 from mltrust.findings import Severity
 
-__all__ = ["Limits", "ScanConfig", "load_scan_config"]
+__all__ = ["Limits", "ScanConfig", "load_scan_config", "subject_scan_configs"]
 
 _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
@@ -144,12 +144,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config {path} is not UTF-8 text (byte {exc.start})") from None
 
 
-def load_scan_config(path: Path | None = None, *, search_from: Path | None = None) -> ScanConfig:
+def load_scan_config(
+    path: Path | None = None, *, search_from: Path | None = None, exclude: Path | None = None
+) -> ScanConfig:
     """Read a :class:`ScanConfig` from ``path``, or find ``mltrust.toml``/``pyproject.toml``.
 
     Without ``path``, the current directory (or ``search_from``) and its parents are searched for
     ``mltrust.toml`` or a ``pyproject.toml`` with a ``[tool.mltrust]`` table; none found gives the
-    defaults.
+    defaults. Folders at or under ``exclude`` (the subject being examined) are skipped: content
+    under examination never configures its own examination.
     """
     table: dict[str, Any] = {}
     if path is not None:
@@ -157,7 +160,10 @@ def load_scan_config(path: Path | None = None, *, search_from: Path | None = Non
         table = data.get("tool", {}).get("mltrust", data) if path.name == "pyproject.toml" else data
     else:
         start = (search_from or Path.cwd()).resolve()
+        skip = exclude.resolve() if exclude is not None else None
         for folder in (start, *start.parents):
+            if skip is not None and (folder == skip or skip in folder.parents):
+                continue
             candidate = folder / "mltrust.toml"
             if candidate.is_file():
                 table = _read_toml(candidate)
@@ -169,6 +175,24 @@ def load_scan_config(path: Path | None = None, *, search_from: Path | None = Non
                     table = data["tool"]["mltrust"]
                     break
     return scan_config_from_table(table.get("scan", {}))
+
+
+def subject_scan_configs(root: Path) -> list[str]:
+    """The scan configuration files a subject holds at its root (``mltrust.toml``, a
+    ``pyproject.toml`` with ``[tool.mltrust]``), by name: what a scan of the subject would have
+    read from the subject itself. ``mltrust check`` ignores them and records that it did."""
+    out = []
+    if (root / "mltrust.toml").is_file():
+        out.append("mltrust.toml")
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            has_table = "mltrust" in _read_toml(pyproject).get("tool", {})
+        except (ConfigError, AttributeError):
+            has_table = False
+        if has_table:
+            out.append("pyproject.toml [tool.mltrust]")
+    return out
 
 
 def scan_config_from_table(scan: dict[str, Any]) -> ScanConfig:

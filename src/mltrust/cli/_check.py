@@ -100,6 +100,7 @@ def run_check(
     jobs: int = 1,
     store_path: Path | None = None,
     inline_suppressions: bool | None = None,
+    scan_config: Path | None = None,
 ) -> Any:
     """Collect, store and evaluate; returns ``(CheckReport, CollectContext)``.
 
@@ -107,11 +108,17 @@ def run_check(
     opts in) says whether the checked project's ``# mltrust: ignore[...]`` comments suppress
     its code findings.
 
+    The model scan's configuration comes only from ``scan_config`` (``--scan-config FILE``),
+    else the defaults: never from the subject (its ``mltrust.toml`` or ``[tool.mltrust]``
+    could allow its own pickle imports) nor from the current folder (in CI, the checkout
+    under check). Configuration files the subject holds are recorded as
+    ``scan.ignored_config``.
+
     The profile and waivers are loaded (and every CEL expression compiled) before any evidence
     is collected, so a broken policy fails fast with the control's ID.
     """
     from mltrust import __version__
-    from mltrust.config import load_scan_config
+    from mltrust.config import ScanConfig, load_scan_config, subject_scan_configs
     from mltrust.evidence import CollectContext, collect_evidence
     from mltrust.policy import control_catalogue, evaluate, load_profile, load_waivers
     from mltrust.report import CheckReport
@@ -141,6 +148,14 @@ def run_check(
         else ()
     )
     sign, signer_fp = _signer(sign_key)
+    root = path if path.is_dir() else path.parent
+    config = load_scan_config(scan_config) if scan_config is not None else ScanConfig()
+    explicit = scan_config.resolve() if scan_config is not None else None
+    ignored = tuple(
+        name
+        for name in subject_scan_configs(root)
+        if explicit is None or (root / name.split(" ")[0]).resolve() != explicit
+    )
     ctx = CollectContext(
         path=path,
         keys=keys,
@@ -152,7 +167,8 @@ def run_check(
         inline_suppressions=(
             loaded.inline_suppressions if inline_suppressions is None else inline_suppressions
         ),
-        scan_config=load_scan_config(search_from=path if path.is_dir() else path.parent),
+        scan_config=config,
+        ignored_scan_config=ignored,
     )
     bundle = collect_evidence(ctx, signer=sign)
     verdict = evaluate(
@@ -319,6 +335,14 @@ def run_target_check(
     "findings [default: the profile's code.inline_suppressions, off unless it opts in].",
 )
 @click.option(
+    "--scan-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file with the model scan's [scan] settings (mltrust.toml, or a pyproject.toml "
+    "with [tool.mltrust]) [default: the built-in defaults; the checked project's own "
+    "mltrust.toml or [tool.mltrust] is never read, and is listed as scan.ignored_config].",
+)
+@click.option(
     "--target",
     metavar="URL",
     default=None,
@@ -397,6 +421,7 @@ def check(
     jobs: int,
     store_path: Path | None,
     inline_suppressions: bool | None,
+    scan_config: Path | None,
     target: str | None,
     controls: tuple[str, ...],
     target_headers: tuple[str, ...],
@@ -475,6 +500,7 @@ def check(
             jobs=jobs,
             store_path=store_path,
             inline_suppressions=inline_suppressions,
+            scan_config=scan_config,
         )
     finally:
         if status is not None:

@@ -24,6 +24,7 @@ from mltrust.evidence.interface import (
     Collected,
     Collector,
     finding_fingerprint,
+    fingerprint,
     severity_counts,
 )
 from mltrust.findings import Confidence, Finding, Location, Rule, Severity
@@ -481,6 +482,108 @@ class _TooLarge(Exception):
 
 class _Unreadable(Exception):
     pass
+
+
+#: The rules whose findings are secrets (git state, the ``secret`` row kind, line binding).
+_SECRET_RULE_IDS = frozenset(
+    {
+        _rules.CODE_PRIVATE_KEY.id,
+        _rules.CODE_TOKEN.id,
+        _rules.CODE_HIGH_ENTROPY.id,
+        _rules.CODE_PASSWORD.id,
+    }
+)
+_PY_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def _bind_to_content(
+    findings: list[Finding], sources: list[_Source], paths: dict[str, Path]
+) -> list[Finding]:
+    """Give each finding on a line a fingerprint that also covers what the line says.
+
+    The fingerprint (:func:`~mltrust.evidence.interface.fingerprint`) names rule, path, line,
+    cell and message; a waiver by fingerprint must not survive the line being rewritten (a
+    reviewed ``pickle.loads(local_cache)`` turned into ``pickle.loads(download)`` keeps all
+    five), so the SHA-256 of the line's text with all whitespace removed is folded in and the
+    result is kept as the finding's ``fingerprint`` extra (reports, SARIF and waivers read it
+    through :func:`finding_fingerprint`). Lines are numbered as the rule numbered them: code
+    rules like Python (``\r\n``, ``\r``, ``\n``), secret rules like the secret search
+    (:meth:`str.splitlines`, by ``\n`` in binary files; a notebook secret's line is the line
+    at that position in each text of its cell). Only the combined fingerprint is reported,
+    never a separate digest of a secret's line. A file too large to re-read is bound as
+    ``unread`` (line only)."""
+    import hashlib
+    from dataclasses import replace
+
+    by_rel = {s.rel: s for s in sources}
+    data_of: dict[str, bytes | None] = {}
+
+    def data(rel: str) -> bytes | None:
+        if rel not in data_of:
+            path = paths.get(rel)
+            try:
+                data_of[rel] = _read_bytes(path) if path is not None else None
+            except (_TooLarge, _Unreadable):
+                data_of[rel] = None
+        return data_of[rel]
+
+    def pick(lines: list[str], line: int) -> str:
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def line_text(f: Finding, line: int, cell: int) -> str | None:
+        rel = f.location.path
+        if f.rule_id not in _SECRET_RULE_IDS:
+            src = by_rel.get(rel)
+            if src is not None and src.cells:
+                spot = (cell, line)
+                for i, where in enumerate(src.cells):
+                    if where == spot:
+                        return pick(_PY_NEWLINE.split(src.text), i + 1)
+                return None
+            if src is not None:
+                return pick(_PY_NEWLINE.split(src.text), line)
+            raw = data(rel)
+            text = _analysis_text(raw) if raw is not None else None
+            return pick(_PY_NEWLINE.split(text), line) if text is not None else None
+        raw = data(rel)
+        if raw is None:
+            return None
+        if rel.lower().endswith(".ipynb") or cell >= 0:
+            try:
+                from mltrust.evidence._depsources import decode_text
+
+                texts = [t for i, t in notebook_cells(decode_text(raw)) if i == cell]
+            except ValueError:
+                texts = []
+            if texts:
+                return "\n".join(pick(t.splitlines(), line) for t in texts)
+        if raw.startswith(_BOMS) or b"\x00" not in raw:
+            from mltrust.evidence._depsources import decode_text
+
+            return pick(decode_text(raw).splitlines(), line)
+        parts = raw.split(b"\n")
+        return parts[line - 1].decode("latin-1") if 0 < line <= len(parts) else ""
+
+    out = []
+    for f in findings:
+        extra = dict(f.extra)
+        line = int(extra.get("line", "0") or 0)
+        if line <= 0:
+            out.append(f)
+            continue
+        cell = int(extra.get("cell", "-1") or -1)
+        text = line_text(f, line, cell)
+        content = (
+            "unread"
+            if text is None
+            else hashlib.sha256("".join(text.split()).encode("utf-8", "surrogatepass")).hexdigest()
+        )
+        extra.pop("fingerprint", None)
+        extra["fingerprint"] = fingerprint(
+            f.rule_id, f.location.path, line, cell, f.message, content=content
+        )
+        out.append(replace(f, extra=tuple(sorted(extra.items()))))
+    return out
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -972,6 +1075,7 @@ class CodeCollector(Collector):
                 key=lambda f: (f.location.path, int(dict(f.extra).get("line", "0")), f.message),
             )
         )
+        findings = _bind_to_content(findings, sources, dict(ctx.analysis_files()))
         findings, suppressed, ignored = apply_inline_suppressions(
             findings, texts, honour=ctx.inline_suppressions
         )
@@ -1009,12 +1113,7 @@ class CodeCollector(Collector):
         """Say, on each secret, whether git tracks its file (see :mod:`._gitindex`)."""
         from dataclasses import replace
 
-        secret_rules = {
-            _rules.CODE_PRIVATE_KEY.id,
-            _rules.CODE_TOKEN.id,
-            _rules.CODE_HIGH_ENTROPY.id,
-            _rules.CODE_PASSWORD.id,
-        }
+        secret_rules = _SECRET_RULE_IDS
         if ctx.is_file or not any(f.rule_id in secret_rules for f in findings):
             return findings
         if ctx.tracked() is None:
@@ -1030,12 +1129,7 @@ class CodeCollector(Collector):
     @staticmethod
     def _row(f: Finding) -> dict[str, Any]:
         extra = dict(f.extra)
-        secret = f.rule_id in (
-            _rules.CODE_PRIVATE_KEY.id,
-            _rules.CODE_TOKEN.id,
-            _rules.CODE_HIGH_ENTROPY.id,
-            _rules.CODE_PASSWORD.id,
-        )
+        secret = f.rule_id in _SECRET_RULE_IDS
         kind = (
             "secret"
             if secret

@@ -128,6 +128,8 @@ def collect_evidence(
         "unanalysed": ctx.unanalysed(),
         "unanalysed_untracked": ctx.untracked_unanalysed(),
         "git_index": ctx.tracked() is not None,
+        # Git metadata present but not trusted as the repository's own (why), or "".
+        "git_index_ignored": ctx.git_index_ignored(),
     }
     document["errors"] = errors
     bundle = EvidenceBundle(

@@ -167,6 +167,7 @@ class ModelScanCollector(Collector):
             "formats": [],
             "links_not_followed": [],
             "models": 0,
+            "ignored_config": [],
         }
 
     def collect(self, ctx: CollectContext) -> Collected:
@@ -230,6 +231,8 @@ class ModelScanCollector(Collector):
             "formats": sorted({fmt for r in report.files for fmt in r.formats}),
             "links_not_followed": links,
             "models": len(ctx.shared["model_files"]),
+            # The subject's own mltrust.toml / [tool.mltrust]: never applied (shown, not used).
+            "ignored_config": list(ctx.ignored_scan_config),
         }
         predicate = report.to_dict()
         for entry in predicate["files"]:

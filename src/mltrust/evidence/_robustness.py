@@ -36,16 +36,76 @@ def _numbers(node: Any, key: str, depth: int = 0) -> Iterator[float]:
             yield from _numbers(v, key, depth + 1)
 
 
+#: Widest a feature's box may be and still count as ``"bounded"``: far wider than any
+#: normalised or pixel feature scale; a box wider than this (``±1e30`` written to look bounded)
+#: leaves an ε-ball practically free, and is classed ``"unbounded"``.
+MAX_BOUNDED_WIDTH = 1e6
+
+
+def _bound_values(value: Any) -> list[float] | None:
+    """A bound as a list of finite floats (one scalar, or a per-feature list); None when it
+    is absent (``null``) or not a finite number/list of them (an infinite bound is no bound);
+    raises ValueError for something that is not a bound at all."""
+    import math
+
+    items = value if isinstance(value, list) else [value]
+    if value is None:
+        return None
+    if not items:
+        raise ValueError("empty bound")
+    out: list[float] = []
+    for v in items:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            raise ValueError("not a number")
+        if math.isinf(v):
+            return None
+        out.append(float(v))
+    return out
+
+
+def domain_kind(domain: Any) -> str:
+    """The kind of a recorded ``threat_model.domain``: ``"bounded"`` only for a box whose
+    lower and upper bounds (a number shared by all features, or a per-feature list) are all
+    finite, with ``lower < upper`` and a width of at most :data:`MAX_BOUNDED_WIDTH` for every
+    feature; ``"unbounded"`` for the string ``"unbounded"``, a side left open (``null``, an
+    infinite value) or a box wider than that; ``"invalid"`` for anything else (a malformed
+    box, an empty or inverted one, an unknown string -- even ``"bounded"``, which names no
+    box). A profile comparing ``domain == 'bounded'`` therefore only accepts a real box."""
+    if isinstance(domain, str):
+        return domain if domain in ("unbounded", "unrecorded") else "invalid"
+    if not isinstance(domain, Mapping) or not {"lower", "upper"} <= set(domain):
+        return "invalid"
+    try:
+        lower, upper = _bound_values(domain["lower"]), _bound_values(domain["upper"])
+    except ValueError:
+        return "invalid"
+    if lower is None or upper is None:
+        return "unbounded"
+    if len(lower) != len(upper) and 1 not in (len(lower), len(upper)):
+        return "invalid"
+    n = max(len(lower), len(upper))
+    widths = [
+        (upper[i] if len(upper) > 1 else upper[0]) - (lower[i] if len(lower) > 1 else lower[0])
+        for i in range(n)
+    ]
+    if any(w <= 0 for w in widths):
+        return "invalid"
+    if any(w > MAX_BOUNDED_WIDTH for w in widths):
+        return "unbounded"
+    return "bounded"
+
+
 def _figures(predicate: Any, source: str) -> Iterator[dict[str, Any]]:
     """One entry per robust-accuracy figure: ε, the figure, and the recorded threat model
-    (norm, domain — ``"unbounded"`` or ``"bounded"`` —, attack); ``"unrecorded"`` where an
+    (norm, domain kind -- see :func:`domain_kind` --, attack); ``"unrecorded"`` where an
     older predicate did not record it."""
     if not isinstance(predicate, Mapping):
         return
     tm = predicate.get("threat_model")
     tm = tm if isinstance(tm, Mapping) else {}
-    domain = tm.get("domain", "unrecorded")
-    kind = domain if isinstance(domain, str) else "bounded"
+    kind = domain_kind(tm.get("domain", "unrecorded"))
     results = predicate.get("results")
     for r in results if isinstance(results, list) else []:
         if not isinstance(r, Mapping):

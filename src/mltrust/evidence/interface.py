@@ -57,7 +57,9 @@ ANALYSIS_PRUNE = frozenset(
 )
 
 #: Version-control stores at the subject's root: repository metadata, which git (and hg, svn)
-#: cannot track, so their content is never counted as unanalysed project content.
+#: cannot track, so their content is not counted as unanalysed project content -- but only
+#: when the folder is structurally such a store (:func:`_is_vcs_store`): otherwise it is
+#: ordinary content of the subject (code can import from it) and counts like any pruned folder.
 _VCS_STORES = frozenset({".git", ".hg", ".svn"})
 #: Bytes read from a pruned file to tell text (which the secret search would read) from binary.
 _TEXT_PROBE = 8192
@@ -66,20 +68,30 @@ _MAX_PYVENV_CFG = 64 * 1024
 _MAX_LINK_HOPS = 40
 
 
-def fingerprint(rule_id: str, path: str, line: int = 0, cell: int = -1, key: str = "") -> str:
+def fingerprint(
+    rule_id: str, path: str, line: int = 0, cell: int = -1, key: str = "", *, content: str = ""
+) -> str:
     """The stable identity of one finding: rule, relative path, line, notebook cell and what
-    makes it distinct on that line (an advisory and package, else the message). Waivers
-    (``fingerprint:``) and SARIF ``partialFingerprints`` use it, so two advisories on one
-    requirement line are two findings."""
+    makes it distinct on that line (an advisory and package, else the message), and for a
+    code or secret finding ``content``, the digest of the line's text (whitespace removed):
+    rewriting the line gives a new fingerprint, so a waiver by fingerprint covers only the
+    code that was reviewed. Waivers (``fingerprint:``) and SARIF ``partialFingerprints`` use
+    it, so two advisories on one requirement line are two findings."""
     import hashlib
 
     text = f"{rule_id}\0{path}\0{line}\0{cell}\0{key}"
+    if content:
+        text += f"\0{content}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def finding_fingerprint(f: Finding) -> str:
-    """:func:`fingerprint` of a collector's :class:`Finding` (see the collectors' rows)."""
+    """:func:`fingerprint` of a collector's :class:`Finding` (see the collectors' rows): the
+    ``fingerprint`` a collector computed with the line's content (code and secret findings),
+    else the one made of rule, path, line, cell and key."""
     extra = dict(f.extra)
+    if extra.get("fingerprint"):
+        return str(extra["fingerprint"])
     extra.pop("git", None)
     if "advisory" in extra:
         key = f"{extra['advisory']}/{extra.get('package', '')}"
@@ -116,6 +128,9 @@ class CollectContext:
     image_report: Path | None = None
     environment: bool = False
     scan_config: ScanConfig = field(default_factory=ScanConfig)
+    #: Scan configuration files the subject holds and that were not used (``scan``
+    #: evidence lists them as ``ignored_config``): the subject never configures its own scan.
+    ignored_scan_config: tuple[str, ...] = ()
     #: Results one collector leaves for a later one (the BOM reads the scan's facts).
     shared: dict[str, Any] = field(default_factory=dict)
     #: Worker processes for the model scan (1: in this process).
@@ -134,6 +149,7 @@ class CollectContext:
     _in_pruned: list[tuple[str, Path, str, bool]] | None = field(default=None, repr=False)
     _tracked: tuple[frozenset[str] | None] | None = field(default=None, repr=False)
     _tracked_heads: frozenset[str] | None = field(default=None, repr=False)
+    _git_ignored: str = field(default="", repr=False)
     _links: tuple[dict[str, str], list[dict[str, str]]] | None = field(default=None, repr=False)
     _unanalysed: tuple[list[dict[str, str]], list[dict[str, str]]] | None = field(
         default=None, repr=False
@@ -172,12 +188,35 @@ class CollectContext:
 
     def tracked(self) -> frozenset[str] | None:
         """The paths git tracks (``.git/index`` at the subject's root, parsed, never run);
-        None when the subject is not a git work tree or its index cannot be read."""
+        None when the subject is not a git work tree, or its index cannot be read or is not
+        plausibly the repository's real one (:func:`._gitindex.read_tracked`; the reason is
+        :meth:`git_index_ignored`)."""
         if self._tracked is None:
-            from mltrust.evidence._gitindex import tracked_paths
+            from mltrust.evidence._gitindex import read_tracked
 
-            self._tracked = (None if self.is_file else tracked_paths(self.root),)
+            if self.is_file:
+                self._tracked, self._git_ignored = (None,), ""
+            else:
+                files = [rel for rel, _ in self.files()]
+                seen = {*files, *(s.rel for s in self.skipped())}
+                folders = {
+                    "/".join(parts[:i])
+                    for rel in seen
+                    for parts in (rel.split("/"),)
+                    for i in range(1, len(parts))
+                }
+                has_files = any(rel.split("/", 1)[0] != ".git" for rel in files)
+                tracked, why = read_tracked(
+                    self.root, lambda rel: rel in seen or rel in folders, has_files
+                )
+                self._tracked, self._git_ignored = (tracked,), why
         return self._tracked[0]
+
+    def git_index_ignored(self) -> str:
+        """Why git metadata at the subject's root was not used as evidence of what is
+        tracked ("" when it was used, or when there is none)."""
+        self.tracked()
+        return self._git_ignored
 
     def is_tracked(self, rel: str) -> bool:
         """Whether git tracks ``rel``: the path itself is in the index, or a folder above it
@@ -223,7 +262,15 @@ class CollectContext:
         analysable is listed by :meth:`unanalysed`.
         """
         if self._analysis is None:
-            hidden = {rel for rel, _, _, tracked in self._pruned_files() if not tracked}
+            from mltrust.evidence._attestations import is_evidence_file
+
+            # Evidence files (``.mltrust/*.json``) stay in: the repository wrote them too, so
+            # the secret search reads them (they are JSON, never analysed as code).
+            hidden = {
+                rel
+                for rel, _, _, tracked in self._pruned_files()
+                if not tracked and not is_evidence_file(rel)
+            }
             out = [(rel, p) for rel, p in self.files() if rel not in hidden]
             paths = dict(self.files())
             out.extend((link, paths[target]) for link, target in self.link_aliases().items())
@@ -355,17 +402,19 @@ class CollectContext:
                 if not is_tracked:  # a tracked file is analysed
                     by_root[root].append((rel, p))
             for root, why in sorted(roots.items()):
-                if root in _VCS_STORES:
+                if root in _VCS_STORES and _is_vcs_store(self.root, root):
                     continue
                 example = _first_analysable(by_root[root])
                 if example is None:
                     continue
                 if tracked is None:
+                    ignored = self.git_index_ignored()
                     failing.append(
                         {
                             "path": root + "/",
                             "reason": f"{why}, and it holds analysable content ({example}); "
-                            "no git index says it is untracked",
+                            "no git index says it is untracked"
+                            + (f" (the git metadata was not used: {ignored})" if ignored else ""),
                         }
                     )
                 else:
@@ -417,6 +466,29 @@ class CollectContext:
             digest = sha256_file(path)
             self._digests[rel] = digest
         return digest
+
+
+def _is_vcs_store(root: Path, name: str) -> bool:
+    """Whether ``root/name`` (``.git``, ``.hg`` or ``.svn``) is structurally a repository
+    store: ``.git`` with a ``HEAD`` file and an ``objects/`` folder, ``.hg`` with a
+    ``requires`` file or a ``store/`` folder, ``.svn`` with a ``wc.db`` working-copy
+    database. Links are never followed."""
+    import os
+    import stat
+
+    def kind(rel: str) -> int:
+        try:
+            return os.lstat(root / name / rel).st_mode
+        except OSError:
+            return 0
+
+    if name == ".git":
+        return stat.S_ISREG(kind("HEAD")) and stat.S_ISDIR(kind("objects"))
+    if name == ".hg":
+        return stat.S_ISREG(kind("requires")) or stat.S_ISDIR(kind("store"))
+    if name == ".svn":
+        return stat.S_ISREG(kind("wc.db"))
+    return False
 
 
 def _root_of(rel: str, roots: Mapping[str, str]) -> str | None:

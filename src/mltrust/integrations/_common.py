@@ -17,12 +17,14 @@ def scan_clean(folder: Path, config: ScanConfig | None = None, *, what: str = "t
     ``config`` defaults to the operator's: the one found from the *current* folder upwards
     (:func:`load_scan_config`, as ``mltrust scan`` does), never one found from ``folder``: a
     model that ships an ``mltrust.toml`` (``fail_on = "critical"``, an allowlist) would
-    otherwise choose how strictly it is checked before it is signed or accepted.
+    otherwise choose how strictly it is checked before it is signed or accepted. When the
+    current folder is ``folder`` or inside it, the search skips ``folder`` and everything
+    under it for the same reason.
     """
     from mltrust.config import load_scan_config
     from mltrust.scan import scan_paths
 
-    report = scan_paths([folder], config or load_scan_config())
+    report = scan_paths([folder], config or load_scan_config(exclude=folder))
     if report.failed or report.errored:
         findings = [
             f"{Path(r.path).relative_to(folder)}: {f.rule_id} {f.message}"
