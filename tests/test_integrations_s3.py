@@ -311,6 +311,92 @@ def test_push_refuses_a_folder_changed_after_signing(
     assert _keys_in(s3, bucket) == set()
 
 
+def _during_first_upload(monkeypatch: pytest.MonkeyPatch, move: Any) -> None:
+    """Run ``move`` (the attacker's) while the first object of a push is being uploaded."""
+    from mltrust.integrations import s3 as s3mod
+
+    real = s3mod._client
+
+    def client(*args: Any, **kwargs: Any) -> Any:
+        c = real(*args, **kwargs)
+        upload, calls = c.upload_fileobj, []
+
+        def racing(*a: Any, **k: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                move()
+            return upload(*a, **k)
+
+        c.upload_fileobj = racing
+        return c
+
+    monkeypatch.setattr(s3mod, "_client", client)
+
+
+def test_attack_push_symlink_race_swaps_a_folder_for_a_link_to_secrets(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After verification, tokenizer/ becomes a link to the pusher's ~/.ssh-like folder."""
+    secrets = tmp_path / "home_ssh"
+    secrets.mkdir()
+    (secrets / "vocab.txt").write_text("-----BEGIN OPENSSH PRIVATE KEY----- victim\n")
+
+    def swap() -> None:
+        import shutil
+
+        shutil.rmtree(model / "tokenizer")
+        (model / "tokenizer").symlink_to(secrets)
+
+    _during_first_upload(monkeypatch, swap)
+    code, out, _ = _cli(capsys, "push", str(model), f"s3://{bucket}/{PREFIX}", "--key",
+                        str(keys[1]), "--endpoint-url", endpoint)  # fmt: skip
+    assert code == 1, out
+    assert "changed after it was verified" in out and "symbolic link" in out
+    assert _keys_in(s3, bucket) == set()  # what was uploaded before the swap is deleted
+
+
+def test_attack_push_file_rewritten_during_upload(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A signed file's content changes between verification and its upload."""
+    _during_first_upload(
+        monkeypatch, lambda: (model / "tokenizer" / "vocab.txt").write_text("x\ny\n")
+    )
+    code, out, _ = _cli(capsys, "push", str(model), f"s3://{bucket}/{PREFIX}", "--key",
+                        str(keys[1]), "--endpoint-url", endpoint)  # fmt: skip
+    assert code == 1, out
+    assert "digest differs: tokenizer/vocab.txt" in out
+    assert _keys_in(s3, bucket) == set()
+
+
+def test_attack_push_signature_swapped_during_upload(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """model.sig replaced by something that is not a bundle signed by the pinned key."""
+    _during_first_upload(monkeypatch, lambda: (model / "model.sig").write_text("{}"))
+    with pytest.raises(VerificationError, match="changed after it was verified"):
+        push(model, f"s3://{bucket}/{PREFIX}", key=keys[1], endpoint_url=endpoint)
+    assert _keys_in(s3, bucket) == set()
+
+
 def test_push_with_the_private_key_checks_against_its_public_half(
     model: Path, bucket: str, endpoint: str, keys: tuple[Path, Path], other_keys: tuple[Path, Path]
 ) -> None:

@@ -375,6 +375,106 @@ def _unsigned_files(root: Path, limits: Limits) -> list[str]:
     return [e.rel for e in listing.files]
 
 
+class _HashingReader:
+    """A read-only, non-seekable file object that hashes what it hands out (so a retried part
+    is re-sent from s3transfer's buffer, never re-read and re-hashed) and stops one byte past
+    ``limit``."""
+
+    def __init__(self, fh: Any, digest: Any, limit: int | None) -> None:
+        self._fh = fh
+        self._digest = digest
+        self._limit = limit
+        self.count = 0
+        self.kept: list[bytes] | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._limit is not None:
+            room = self._limit + 1 - self.count
+            size = room if size is None or size < 0 else min(size, room)
+            if size <= 0:
+                return b""
+        data: bytes = self._fh.read(size)
+        self.count += len(data)
+        if self._digest is not None:
+            self._digest.update(data)
+        if self.kept is not None:
+            self.kept.append(data)
+        return data
+
+
+def _upload(
+    client: Any,
+    loc: S3Location,
+    root: Path,
+    root_fd: int,
+    rel: str,
+    expected: _Expected | None,
+    lim: Limits,
+) -> int:
+    """Upload ``rel`` opened below ``root_fd``; check the bytes sent against ``expected``."""
+    from mltrust.attest._manifest import StreamDigest
+    from mltrust.attest._verify import verify_bundle_bytes
+    from mltrust.files import open_under
+
+    shown = str(root / rel)
+    try:
+        fd = open_under(root_fd, rel, display=shown)
+    except InputError as exc:
+        if expected is None:
+            raise
+        raise VerificationError(
+            f"{root} changed after it was verified; nothing pushed", differences=[str(exc)]
+        ) from None
+    digest = None
+    limit = None
+    if expected is not None and expected.digest is not None:
+        digest = StreamDigest(expected.algorithm, expected.shard_size)
+    elif expected is not None:
+        limit = lim.max_bundle_bytes
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            reader = _HashingReader(fh, digest, limit)
+            if limit is not None:
+                reader.kept = []
+            client.upload_fileobj(reader, loc.bucket, loc.key(rel))
+    except _s3_errors() as exc:
+        raise _setup_error(exc, f"cannot upload {rel} to {loc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    changed = f"{rel} changed after it was verified; the push was undone"
+    if digest is not None and expected is not None:
+        import hmac
+
+        if not hmac.compare_digest(digest.hexdigest(), str(expected.digest)):
+            raise VerificationError(changed, differences=[f"digest differs: {rel}"])
+    elif expected is not None and reader.kept is not None:
+        if reader.count > lim.max_bundle_bytes:
+            raise VerificationError(changed, differences=[f"too large: {rel}"])
+        try:
+            verify_bundle_bytes(b"".join(reader.kept), list(expected.bundle_keys))
+        except (InputError, VerificationError) as exc:
+            raise VerificationError(changed, differences=[f"{rel}: {exc}"]) from None
+    return reader.count
+
+
+def _delete(client: Any, loc: S3Location, keys: Sequence[str], *, quiet: bool = False) -> None:
+    """Delete ``keys``; with ``quiet`` (undoing a failed push) failures are not raised."""
+    for i in range(0, len(keys), 1000):
+        batch = keys[i : i + 1000]
+        try:
+            resp = client.delete_objects(
+                Bucket=loc.bucket,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+        except _s3_errors() as exc:
+            if quiet:
+                continue
+            raise _setup_error(exc, f"cannot delete old objects under {loc}") from None
+        if resp.get("Errors") and not quiet:
+            first = resp["Errors"][0]
+            raise InputError(f"cannot delete {first.get('Key')!r} under {loc}: {first}")
+
+
 def push(
     folder: str | Path,
     uri: str,
@@ -397,7 +497,7 @@ def push(
     """
     from mltrust.attest import verify
     from mltrust.attest._verify import attestation_files
-    from mltrust.files import open_regular
+    from mltrust.files import open_folder
 
     lim = limits or Limits()
     root = Path(folder)
@@ -409,8 +509,43 @@ def push(
             "push needs --key to verify the folder first",
             hint="or --allow-unsigned to push a folder that is not signed",
         )
+    # Every file is later opened below this descriptor, component by component, never
+    # through a link: a folder swapped for a link after verification is refused.
+    root_fd = open_folder(root)
+    try:
+        return _push(root, root_fd, loc, key, passphrase, allow_unsigned, replace,
+                     (endpoint_url, profile, region), lim, verify, attestation_files)  # fmt: skip
+    finally:
+        os.close(root_fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    """What an uploaded file must hash to (a signed file), or the keys its content must be a
+    bundle signed by (``model.sig``, attestations); None for an unsigned push."""
+
+    digest: str | None = None
+    algorithm: str = "sha256"
+    shard_size: int | None = None
+    bundle_keys: tuple[Any, ...] = ()
+
+
+def _push(
+    root: Path,
+    root_fd: int,
+    loc: S3Location,
+    key: KeySpec | Sequence[KeySpec] | None,
+    passphrase: bytes | None,
+    allow_unsigned: bool,
+    replace: bool,
+    client_args: tuple[str | None, str | None, str | None],
+    lim: Limits,
+    verify: Any,
+    attestation_files: Any,
+) -> PushResult:
     root_digest: str | None = None
     rels: list[str]
+    expected: dict[str, _Expected] = {}
     try:
         if key is None:
             raise VerificationError("no key given")
@@ -424,6 +559,10 @@ def push(
         root_digest = verified.root_digest
         atts = [a.path.relative_to(root).as_posix() for a in verified.attestations]
         rels = [*sorted(verified.files), *sorted(atts), SIGNATURE_NAME]
+        for rel, digest in verified.files.items():
+            expected[rel] = _Expected(digest, verified.hash_algorithm, verified.shard_size)
+        for rel in [*atts, SIGNATURE_NAME]:
+            expected[rel] = _Expected(bundle_keys=tuple(keys))
     except VerificationError:
         if not allow_unsigned:
             raise
@@ -434,7 +573,7 @@ def push(
             f"{root} has names that cannot be stored and pulled safely ({len(problems)})",
             hint="; ".join(problems[:5]),
         )
-    client = _client(endpoint_url, profile, region)
+    client = _client(*client_args)
     existing = [k for k, _ in _list(client, loc, lim.max_model_files + 100)]
     if existing and not replace:
         raise ConfigError(
@@ -442,31 +581,17 @@ def push(
             hint="pass --replace to overwrite it (objects the folder does not have are deleted)",
         )
     total = 0
-    for rel in rels:
-        fd = open_regular(root / rel)
-        try:
-            with os.fdopen(fd, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                client.upload_fileobj(fh, loc.bucket, loc.key(rel))
-        except _s3_errors() as exc:
-            raise _setup_error(exc, f"cannot upload {rel} to {loc}") from None
-        except OSError as exc:
-            raise InputError(f"cannot read {root / rel}: {exc.strerror or exc}") from None
-        total += size
+    uploaded: list[str] = []
+    try:
+        for rel in rels:
+            uploaded.append(loc.key(rel))
+            total += _upload(client, loc, root, root_fd, rel, expected.get(rel), lim)
+    except BaseException:
+        _delete(client, loc, uploaded, quiet=True)
+        raise
     wanted = {loc.key(r) for r in rels}
     stale = sorted(k for k in existing if k not in wanted)
-    for i in range(0, len(stale), 1000):
-        batch = stale[i : i + 1000]
-        try:
-            resp = client.delete_objects(
-                Bucket=loc.bucket,
-                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-            )
-        except _s3_errors() as exc:
-            raise _setup_error(exc, f"cannot delete old objects under {loc}") from None
-        if resp.get("Errors"):
-            first = resp["Errors"][0]
-            raise InputError(f"cannot delete {first.get('Key')!r} under {loc}: {first}")
+    _delete(client, loc, stale)
     return PushResult(
         loc,
         tuple(rels),
