@@ -118,6 +118,12 @@ def push_cmd(
 @click.option("--no-scan", is_flag=True, help="Verify only; do not scan the files.")
 @click.option("--max-object-bytes", type=click.IntRange(min=1),
               help="Largest signed file pulled [default: the scan limit, 256 GiB].")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="Seconds the whole pull (listing, downloads, verification, scan) may take; "
+                   "past it nothing is pulled (exit 2).")  # fmt: skip
+@click.option("--min-rate", type=click.IntRange(min=1), default=64 * 1024, show_default=True,
+              help="Slowest accepted download rate per object, bytes per second, after a "
+                   "60 s grace period (a trickling server fails, exit 2).")  # fmt: skip
 @_endpoint
 @_profile
 @_region
@@ -132,6 +138,8 @@ def pull_cmd(
     state: Path | None,
     no_scan: bool,
     max_object_bytes: int | None,
+    timeout: float,
+    min_rate: int,
     endpoint_url: str | None,
     profile: str | None,
     region: str | None,
@@ -155,6 +163,8 @@ def pull_cmd(
             state=state,
             scan=not no_scan,
             max_object_bytes=max_object_bytes,
+            timeout=timeout,
+            min_rate=min_rate,
             endpoint_url=endpoint_url,
             profile=profile,
             region=region,

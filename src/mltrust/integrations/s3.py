@@ -45,12 +45,18 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
+import signal
+import socket
+import stat
 import tempfile
+import threading
+import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +84,16 @@ _MAX_COMPONENT_BYTES = 255
 #: Consecutive empty listing pages tolerated (a server that never ends a listing).
 _MAX_EMPTY_PAGES = 100
 _CHUNK = 1 << 20
+#: Default wall-clock budget of a whole pull (listing, downloads, verification, scan).
+DEFAULT_PULL_TIMEOUT_S = 3600.0
+#: Default slowest throughput accepted per object, bytes per second, after a grace period.
+DEFAULT_MIN_BYTES_PER_S = 64 * 1024
+_OBJECT_GRACE_S = 60.0
+#: Age below which a staging folder is never removed by another pull (it may be just made).
+_STALE_STAGING_S = 60.0
+#: Objects tolerated in a pull's listing beyond the signed files, ``model.sig`` and the
+#: attestation bundles (zero-byte folder markers some tools create).
+_LISTING_SLACK = 16
 
 #: A key file, or a loaded public key object (:func:`mltrust.attest.load_public_key`).
 KeySpec = str | Path | Any
@@ -248,15 +264,45 @@ def _setup_error(exc: BaseException, what: str) -> Exception:
     return InputError(f"{what}: {text[0][:300] if text else type(exc).__name__}")
 
 
-def _list(client: Any, loc: S3Location, max_objects: int) -> list[tuple[str, int]]:
-    """``(key, size)`` of every object under the prefix, at most ``max_objects``."""
+#: Bytes of listing XML allowed per object the caller accepts (a 1 KiB key, XML-escaped up to
+#: 5 times, and the entry's other fields), plus a fixed allowance for the envelope.
+_LISTING_BYTES_PER_OBJECT = 8 * 1024
+_LISTING_BYTES_BASE = 64 * 1024
+
+
+def _list(
+    client: Any,
+    loc: S3Location,
+    max_objects: int,
+    *,
+    too_many: type[Exception] = LimitExceeded,
+    budget: _Budget | None = None,
+) -> list[tuple[str, int]]:
+    """``(key, size)`` of every object under the prefix, at most ``max_objects``; one more
+    raises ``too_many``. Pages are asked for at most ``max_objects + 1`` entries, and a page
+    whose XML is larger than that many entries can be is refused before botocore parses it
+    (a hostile server ignores the page size it was asked for)."""
     out: list[tuple[str, int]] = []
     empty = 0
+    limit = _LISTING_BYTES_BASE + (max_objects + 1) * _LISTING_BYTES_PER_OBJECT
+
+    def cap_page(response_dict: Any = None, **_: Any) -> None:
+        body = (response_dict or {}).get("body")
+        if isinstance(body, (bytes, bytearray)) and len(body) > limit:
+            raise too_many(f"{loc}: a listing page of {len(body)} bytes is more than the "
+                           f"{max_objects} objects expected can take; not pulled")  # fmt: skip
+
+    event = "before-parse.s3.ListObjectsV2"
+    client.meta.events.register(event, cap_page, unique_id="mltrust-listing-cap")
     try:
         pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=loc.bucket, Prefix=loc.key_prefix
+            Bucket=loc.bucket,
+            Prefix=loc.key_prefix,
+            PaginationConfig={"PageSize": min(1000, max_objects + 1)},
         )
         for page in pages:
+            if budget is not None:
+                budget.check()
             contents = page.get("Contents") or []
             empty = 0 if contents else empty + 1
             if empty > _MAX_EMPTY_PAGES:
@@ -267,9 +313,11 @@ def _list(client: Any, loc: S3Location, max_objects: int) -> list[tuple[str, int
                     raise InputError(f"{loc}: malformed listing entry {obj!r:.200}")
                 out.append((key, size))
                 if len(out) > max_objects:
-                    raise LimitExceeded(f"{loc} holds more than {max_objects} objects; not pulled")
+                    raise too_many(f"{loc} holds more than {max_objects} objects; not pulled")
     except _s3_errors() as exc:
         raise _setup_error(exc, f"cannot list {loc}") from None
+    finally:
+        client.meta.events.unregister(event, unique_id="mltrust-listing-cap")
     return out
 
 
@@ -298,40 +346,167 @@ def _relative(loc: S3Location, listing: Sequence[tuple[str, int]]) -> dict[str, 
     return rels
 
 
-def _download(client: Any, loc: S3Location, rel: str, dest: Path, size: int) -> int:
-    """Fetch one object into a new file ``dest``; exactly ``size`` bytes or fail."""
+class _Budget:
+    """The pull's wall-clock deadline, and a per-object one from a minimum throughput.
+
+    Checked between requests and between reads (:meth:`check`); a read that blocks is cut
+    by :meth:`watch`, which shuts the response's socket down when the object's time is up
+    (a server that trickles a byte just inside botocore's read timeout never ends a read).
+    """
+
+    def __init__(self, loc: S3Location, timeout: float, min_rate: int) -> None:
+        self.loc = loc
+        self.timeout = timeout
+        self.min_rate = min_rate
+        self.end = time.monotonic() + timeout
+        self.expired = False
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def error(self, what: str = "") -> LimitExceeded:
+        detail = f" ({what})" if what else ""
+        return LimitExceeded(
+            f"{self.loc}: the pull did not finish within {self.timeout:g} s{detail}; "
+            "nothing was pulled",
+            hint="a slow or hostile server; raise --timeout for a very large model",
+        )
+
+    def check(self, what: str = "") -> None:
+        if self.expired or self.left() <= 0:
+            self.expired = True
+            raise self.error(what)
+
+    def for_object(self, size: int) -> float:
+        """Seconds one object of ``size`` bytes may take: a grace period plus its bytes at
+        the minimum rate, never past the pull's deadline."""
+        return min(self.left(), _OBJECT_GRACE_S + size / self.min_rate)
+
+    @contextlib.contextmanager
+    def watch(self, body: Any, seconds: float) -> Iterator[list[bool]]:
+        """Shut ``body``'s connection down after ``seconds``; yields ``[fired]``."""
+        fired = [False]
+
+        def cut() -> None:
+            fired[0] = True
+            sock = _socket_of(body)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(seconds, 0.0), cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield fired
+        finally:
+            timer.cancel()
+
+
+def _socket_of(body: Any) -> Any:
+    """The socket under a botocore streaming body (urllib3 response), or None."""
+    raw = getattr(body, "_raw_stream", None)
+    conn = getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock
+
+
+@contextlib.contextmanager
+def _hard_deadline(budget: _Budget) -> Iterator[None]:
+    """Interrupt anything (a trickled header, listing or scan) at the deadline with SIGALRM,
+    where that is possible without disturbing anyone: in the main thread, when no other
+    handler is installed. Elsewhere the cooperative checks and :meth:`_Budget.watch` remain."""
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        budget.expired = True
+        raise budget.error()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(budget.left(), 0.001))
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _Missing(InputError):
+    """The object does not exist."""
+
+
+def _download(
+    client: Any,
+    loc: S3Location,
+    rel: str,
+    dest: Path,
+    size: int,
+    budget: _Budget,
+    *,
+    at_most: bool = False,
+) -> int:
+    """Fetch one object into a new file ``dest``: exactly ``size`` bytes, or with ``at_most``
+    (an object fetched by name, not yet listed) up to ``size`` bytes; fail otherwise."""
+    from botocore.exceptions import ClientError
+
+    budget.check(f"before {rel}")
     try:
         resp = client.get_object(Bucket=loc.bucket, Key=loc.key(rel))
     except _s3_errors() as exc:
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
+            "NoSuchKey",
+            "404",
+        ):
+            raise _Missing(f"{loc}: no object {rel}") from None
         raise _setup_error(exc, f"cannot download {loc.key(rel)}") from None
     body = resp["Body"]
     total = 0
+    fired = [False]
     try:
         announced = resp.get("ContentLength")
-        if type(announced) is int and announced != size:
-            raise VerificationError(
-                f"{rel}: the server sends {announced} bytes, not the expected {size}"
-            )
+        if type(announced) is int and (announced > size if at_most else announced != size):
+            expected = f"at most {size}" if at_most else f"the expected {size}"
+            raise VerificationError(f"{rel}: the server sends {announced} bytes, not {expected}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(dest, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh, budget.watch(body, budget.for_object(size)) as fired:
             while True:
                 chunk = body.read(min(_CHUNK, size + 1 - total))
+                if fired[0]:
+                    raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s")
                 if not chunk:
                     break
                 total += len(chunk)
                 if total > size:
                     raise VerificationError(f"{rel}: more than the expected {size} bytes")
                 fh.write(chunk)
+                budget.check(f"while downloading {rel}")
     except _s3_errors() as exc:
+        if fired[0]:
+            raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s") from None
         raise _setup_error(exc, f"cannot download {loc.key(rel)}") from None
     except OSError as exc:
+        if fired[0]:
+            raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s") from None
         raise InputError(f"cannot write {dest}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(Exception):
             body.close()
-    if total != size:
+    if fired[0]:
+        raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s")
+    if total != size and not at_most:
         raise VerificationError(f"{rel}: {total} bytes received, not the expected {size}")
     return total
 
@@ -670,6 +845,8 @@ def pull(
     state: str | Path | None = None,
     scan: bool = True,
     max_object_bytes: int | None = None,
+    timeout: float = DEFAULT_PULL_TIMEOUT_S,
+    min_rate: int = DEFAULT_MIN_BYTES_PER_S,
     endpoint_url: str | None = None,
     profile: str | None = None,
     region: str | None = None,
@@ -679,16 +856,27 @@ def pull(
     (pinned public keys) and scans clean; on any failure nothing is left at ``dest``.
 
     ``name``, ``version``, ``min_version`` and ``state`` (rollback memory, needs ``name``) bind
-    the signed identity as in :func:`mltrust.attest.verify`. ``max_object_bytes`` (default:
-    ``Limits.max_file_bytes``) bounds each signed file.
+    the signed identity as in :func:`mltrust.attest.verify`; the state records the version
+    only once the model is in place. ``max_object_bytes`` (default:
+    ``Limits.max_file_bytes``) bounds each signed file. ``timeout`` (seconds) bounds the whole
+    pull and ``min_rate`` (bytes per second, after a grace period) each object; either one
+    exceeded raises :class:`LimitExceeded`.
     """
     from mltrust.attest import verify
+    from mltrust.attest._verify import check_rollback
     from mltrust.integrations._common import scan_clean
 
     lim = limits or Limits()
     cap = lim.max_file_bytes if max_object_bytes is None else max_object_bytes
     if cap <= 0:
         raise ConfigError("the object size cap must be positive")
+    if not timeout > 0 or min_rate <= 0:
+        raise ConfigError("the pull timeout and the minimum rate must be positive")
+    if state is not None and name is None:
+        raise ConfigError(
+            "rollback protection (state) needs the expected model name",
+            hint="pass --name NAME: versions are remembered per expected name",
+        )
     loc = parse_s3_uri(uri)
     target = Path(dest).absolute()
     if os.path.lexists(target):
@@ -696,52 +884,142 @@ def pull(
     if not target.parent.is_dir():
         raise ConfigError(f"{target.parent} is not a folder")
     keys = _public_keys(trust)
+    state_path = Path(state).absolute() if state is not None else None
+    budget = _Budget(loc, timeout, min_rate)
     client = _client(endpoint_url, profile, region)
-    objects = _relative(loc, _list(client, loc, lim.max_model_files + 100))
-    if not objects:
-        raise InputError(f"{loc} holds no objects")
-    if SIGNATURE_NAME not in objects:
-        raise VerificationError(f"{loc} is not signed (no {SIGNATURE_NAME})")
-    if objects[SIGNATURE_NAME] > lim.max_bundle_bytes:
-        raise VerificationError(
-            f"{loc}/{SIGNATURE_NAME} is {objects[SIGNATURE_NAME]} bytes, more than a signature"
-        )
+    _remove_stale_staging(target)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.pull-", dir=target.parent))
     except OSError as exc:
         raise ConfigError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
+    moved = False
+    lock_fd = -1
     try:
-        total = _download(client, loc, SIGNATURE_NAME, staging / SIGNATURE_NAME,
-                          objects[SIGNATURE_NAME])  # fmt: skip
-        signed = _signed_sizes(staging / SIGNATURE_NAME, keys, lim)
-        too_big = sorted(r for r, size in signed.items() if size > cap)
-        if too_big:
-            raise LimitExceeded(
-                f"{loc}: {too_big[0]} is {signed[too_big[0]]} bytes, over the {cap}-byte cap"
+        lock_fd = _lock_staging(staging)
+        with _hard_deadline(budget):
+            # model.sig is fetched by name, before anything is listed: the listing is then
+            # bounded by what the signature covers, not by what the bucket holds.
+            total = _fetch_signature(client, loc, staging, lim, budget)
+            signed = _signed_sizes(staging / SIGNATURE_NAME, keys, lim)
+            too_big = sorted(r for r, size in signed.items() if size > cap)
+            if too_big:
+                raise LimitExceeded(
+                    f"{loc}: {too_big[0]} is {signed[too_big[0]]} bytes, over the {cap}-byte cap"
+                )
+            attestations = _attestation_names()
+            room = len(signed) + len(attestations) + 1 + _LISTING_SLACK
+            try:
+                listing = _list(client, loc, room, too_many=VerificationError, budget=budget)
+            except VerificationError as exc:
+                raise VerificationError(
+                    f"{loc} holds more objects than its signature covers; not pulled",
+                    differences=[str(exc)],
+                ) from None
+            objects = _relative(loc, listing)
+            if objects.get(SIGNATURE_NAME) != (staging / SIGNATURE_NAME).stat().st_size:
+                raise VerificationError(f"{loc}/{SIGNATURE_NAME} changed while it was pulled")
+            for rel in _plan(loc, objects, signed, lim):
+                total += _download(client, loc, rel, staging / rel, objects[rel], budget)
+            budget.check("before verification")
+            verified = verify(
+                staging,
+                key=keys,
+                attestations=any(r in attestations for r in objects),
+                name=name,
+                version=version,
+                min_version=min_version,
+                limits=lim,
             )
-        for rel in _plan(loc, objects, signed, lim):
-            total += _download(client, loc, rel, staging / rel, objects[rel])
-        verified = verify(
-            staging,
-            key=keys,
-            attestations=any(r in _attestation_names() for r in objects),
-            name=name,
-            version=version,
-            min_version=min_version,
-            state=Path(state).absolute() if state is not None else None,
-            limits=lim,
-        )
-        if scan:
-            scan_clean(staging)
-        try:
-            os.chmod(staging, 0o777 & ~_umask())
-            os.rename(staging, target)
-        except OSError as exc:
-            raise ConfigError(f"cannot move the model to {target}: {exc.strerror or exc}") from None
+            if state_path is not None and name is not None:
+                check_rollback(state_path, verified, name, update=False, limits=lim)
+            if scan:
+                scan_clean(staging)
+            budget.check("before moving the model into place")
+            try:
+                os.chmod(staging, 0o777 & ~_umask())
+                os.rename(staging, target)
+                moved = True
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot move the model to {target}: {exc.strerror or exc}"
+                ) from None
+            if state_path is not None and name is not None:
+                # Recorded only now that the model is in place: a refused pull (findings, a
+                # failed move, a timeout) never advances the rollback memory.
+                check_rollback(state_path, verified, name, update=True, limits=lim)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(target if moved else staging, ignore_errors=True)
         raise
+    finally:
+        if lock_fd >= 0:
+            os.close(lock_fd)
     return PullResult(loc, target, _replace_path(verified, target), len(objects), total, scan)
+
+
+def _fetch_signature(
+    client: Any, loc: S3Location, staging: Path, lim: Limits, budget: _Budget
+) -> int:
+    """Download ``model.sig`` by name (at most ``max_bundle_bytes``); a missing one is an
+    unsigned prefix, or an empty one (then nothing else is listed)."""
+    try:
+        return _download(client, loc, SIGNATURE_NAME, staging / SIGNATURE_NAME,
+                         lim.max_bundle_bytes, budget, at_most=True)  # fmt: skip
+    except VerificationError as exc:
+        if "bytes" in str(exc):
+            raise VerificationError(
+                f"{loc}/{SIGNATURE_NAME} is more than {lim.max_bundle_bytes} bytes, "
+                "more than a signature"
+            ) from None
+        raise
+    except _Missing:
+        try:
+            empty = not _list(client, loc, 1, budget=budget)
+        except LimitExceeded:
+            empty = False
+        if empty:
+            raise InputError(f"{loc} holds no objects") from None
+        raise VerificationError(f"{loc} is not signed (no {SIGNATURE_NAME})") from None
+
+
+def _lock_staging(staging: Path) -> int:
+    """Hold an exclusive lock on the staging folder while the pull runs (released when the
+    process ends, however it ends), so a later pull can tell a live one from a killed one."""
+    fd = os.open(staging, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove staging folders (``.<dest>.pull-*``) that an earlier pull into the same
+    destination left when it was killed (SIGTERM, SIGKILL, a crash): they hold unverified
+    downloads. A folder is removed only when it is this user's, older than a minute and no
+    live pull holds its lock."""
+    prefix = f".{target.name}.pull-"
+    try:
+        entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if (
+                not stat.S_ISDIR(st.st_mode)
+                or st.st_uid != os.getuid()
+                or time.time() - st.st_mtime < _STALE_STAGING_S
+            ):
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+                         | os.O_NOFOLLOW | os.O_CLOEXEC)  # fmt: skip
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live pull
+        else:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def _replace_path(verified: Any, target: Path) -> Any:
