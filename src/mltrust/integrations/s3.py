@@ -414,6 +414,10 @@ def _socket_of(body: Any) -> Any:
     return sock
 
 
+class _DeadlinePassed(BaseException):
+    """Raised by the SIGALRM handler; turned into :class:`LimitExceeded` by its context."""
+
+
 @contextlib.contextmanager
 def _hard_deadline(budget: _Budget) -> Iterator[None]:
     """Interrupt anything (a trickled header, listing or scan) at the deadline with SIGALRM,
@@ -431,12 +435,15 @@ def _hard_deadline(budget: _Budget) -> Iterator[None]:
 
     def alarm(signum: int, frame: Any) -> None:
         budget.expired = True
-        raise budget.error()
+        # Not an Exception: botocore retries a request on any Exception raised under it.
+        raise _DeadlinePassed
 
     previous = signal.signal(signal.SIGALRM, alarm)
     try:
         signal.setitimer(signal.ITIMER_REAL, max(budget.left(), 0.001))
         yield
+    except _DeadlinePassed:
+        raise budget.error() from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
