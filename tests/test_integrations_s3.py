@@ -1157,3 +1157,20 @@ def test_pull_fails_when_the_signature_object_is_missing_or_the_prefix_is_empty(
     with pytest.raises(InputError, match="holds no objects"):
         pull(f"s3://{bucket}/nothing", tmp_path / "d", trust=keys[1], endpoint_url=endpoint)
     _nothing_left(tmp_path / "d")
+
+
+def test_attack_attestation_deleted_from_the_bucket_fails_when_required(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uri = _pushed(model, bucket, endpoint, keys[1])
+    s3.delete_object(Bucket=bucket, Key=f"{PREFIX}/.mltrust/attestations/scan.bundle.json")
+    code, out, _ = _cli(capsys, "pull", uri, str(tmp_path / "d"), "--key", str(keys[1]),
+                        "--endpoint-url", endpoint, "--require-attestations")  # fmt: skip
+    assert code == 1 and "no attestations found" in out, out
+    _nothing_left(tmp_path / "d")

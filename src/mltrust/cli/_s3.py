@@ -116,6 +116,9 @@ def push_cmd(
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="Remember versions per --name here and refuse rollbacks.")  # fmt: skip
 @click.option("--no-scan", is_flag=True, help="Verify only; do not scan the files.")
+@click.option("--require-attestations", is_flag=True,
+              help="Fail when the prefix holds no attestation bundle (one deleted from the "
+                   "bucket is otherwise not noticed).")  # fmt: skip
 @click.option("--max-object-bytes", type=click.IntRange(min=1),
               help="Largest signed file pulled [default: the scan limit, 256 GiB].")  # fmt: skip
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
@@ -137,6 +140,7 @@ def pull_cmd(
     min_version: int | None,
     state: Path | None,
     no_scan: bool,
+    require_attestations: bool,
     max_object_bytes: int | None,
     timeout: float,
     min_rate: int,
@@ -162,6 +166,7 @@ def pull_cmd(
             min_version=min_version,
             state=state,
             scan=not no_scan,
+            require_attestations=require_attestations,
             max_object_bytes=max_object_bytes,
             timeout=timeout,
             min_rate=min_rate,

@@ -851,6 +851,7 @@ def pull(
     min_version: int | None = None,
     state: str | Path | None = None,
     scan: bool = True,
+    require_attestations: bool = False,
     max_object_bytes: int | None = None,
     timeout: float = DEFAULT_PULL_TIMEOUT_S,
     min_rate: int = DEFAULT_MIN_BYTES_PER_S,
@@ -867,7 +868,9 @@ def pull(
     only once the model is in place. ``max_object_bytes`` (default:
     ``Limits.max_file_bytes``) bounds each signed file. ``timeout`` (seconds) bounds the whole
     pull and ``min_rate`` (bytes per second, after a grace period) each object; either one
-    exceeded raises :class:`LimitExceeded`.
+    exceeded raises :class:`LimitExceeded`. The signature does not name the attestations
+    made after it, so one deleted from the bucket is not noticed unless
+    ``require_attestations``, which fails a pull that brings none.
     """
     from mltrust.attest import verify
     from mltrust.attest._verify import check_rollback
@@ -931,7 +934,7 @@ def pull(
             verified = verify(
                 staging,
                 key=keys,
-                attestations=any(r in attestations for r in objects),
+                attestations=require_attestations or any(r in attestations for r in objects),
                 name=name,
                 version=version,
                 min_version=min_version,
