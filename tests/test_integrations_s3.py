@@ -1019,7 +1019,7 @@ def test_attack_s3_trickle_below_the_minimum_rate_per_object(
     state, url = hostile
     state.trickle["config.json"] = 0.5
     started = time.monotonic()
-    with pytest.raises(LimitExceeded, match="config.json arrives slower than 1000 bytes/s"):
+    with pytest.raises(LimitExceeded, match=r"config\.json arrives slower than 1000 bytes/s"):
         pull(f"s3://hostile/{PREFIX}", tmp_path / "d", trust=keys[1], endpoint_url=url,
              min_rate=1000)  # fmt: skip
     assert time.monotonic() - started < 10
