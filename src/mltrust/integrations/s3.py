@@ -17,14 +17,22 @@ Decisions:
   link or special file is refused: S3 has no links). A non-empty destination prefix is refused
   unless ``replace``, which deletes the objects the new folder does not have, so an old file
   cannot linger as an "extra" that would break (or, unsigned, pollute) the next pull.
+- **What is uploaded is what verified.** Files are opened below a descriptor of the folder,
+  one component at a time without following links (:func:`mltrust.files.open_under`), and
+  hashed as they are uploaded; a digest that differs from the verified one (or a
+  ``model.sig``/attestation no longer signed by the key) aborts the push, deletes what it
+  uploaded under the prefix and raises :class:`VerificationError`.
 - **The bucket is hostile.** Anyone who can write it may add, change or rename objects, so
   :func:`pull` trusts nothing it lists: every key is checked as a relative path (no ``..``,
   ``.``, empty or absolute components, no backslash, drive letter or control character) and
   the set of keys must map to distinct files on a case-insensitive, Unicode-normalising file
   system (``A.bin``/``a.bin``, ``x``/``x/y`` are refused). Such a key fails the pull
   (exit 1) before anything is downloaded.
-- **Nothing the signature does not cover is downloaded.** ``model.sig`` is fetched first
-  (at most ``max_bundle_bytes``) and opened with the pinned keys; every other object must be a
+- **Nothing the signature does not cover is downloaded.** ``model.sig`` is fetched first, by
+  name (at most ``max_bundle_bytes``), and opened with the pinned keys; only then is the prefix
+  listed, accepting at most the signed files, the attestation bundles and a few folder markers
+  (a longer listing, or a listing page larger than that many entries can be, is refused before
+  it is parsed, so a hostile listing cannot fill memory). Every other object must be a
   signed file with exactly its signed size, or one of mltrust's attestation bundles. An extra
   object, a missing one or a size that differs fails the pull with the list of differences.
   Each download stops one byte past the size it should have, whatever the server announced.
@@ -35,6 +43,13 @@ Decisions:
   folder is removed and nothing exists at the destination. The destination must not exist
   beforehand (a concurrent creator of an *empty* folder there loses it to the rename; anything
   else makes the rename fail).
+- **Bounded in time.** The whole pull has a wall-clock budget (``timeout``) and each object a
+  minimum rate after a grace period; a blocked read is cut by shutting its socket down, and in
+  the main thread (the CLI) SIGALRM interrupts anything else (a trickled listing or header).
+- **Rollback memory is written last.** With ``state`` the version is checked before the scan
+  but recorded only after the rename, so a refused pull cannot make a good version a rollback.
+- Staging folders of killed pulls (no live pull holds their lock) are removed by the next pull
+  into the same destination.
 - The scan uses the operator's configuration (found from the current folder, as for
   ``mltrust scan``), never an ``mltrust.toml`` that arrived with the model.
 - Errors: content that does not verify raises :class:`~mltrust.errors.VerificationError`
