@@ -264,8 +264,7 @@ def _verified(
             uncovered = _uncovered(folder, verified)
             if uncovered:
                 raise VerificationError(
-                    f"{uri}: the artifacts hold {len(uncovered)} path(s) the signature does "
-                    "not cover",
+                    f"the artifacts hold {len(uncovered)} path(s) the signature does not cover",
                     differences=uncovered,
                 )
             if scan:
