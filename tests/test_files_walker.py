@@ -130,3 +130,43 @@ def test_file_root_is_one_entry(tmp_path: Path) -> None:
 def test_missing_root_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         walk(tmp_path / "nope")
+
+
+def test_attack_open_under_refuses_a_folder_swapped_for_a_link(tmp_path: Path) -> None:
+    """open_regular refuses a link only as the last component; open_under refuses one
+    anywhere below the root (a sub-folder replaced by a link to ~/.ssh after the walk)."""
+    from mltrust.files import open_folder, open_under
+
+    root = tmp_path / "model"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.bin").write_bytes(b"signed")
+    secrets = tmp_path / "ssh"
+    secrets.mkdir()
+    (secrets / "a.bin").write_bytes(b"PRIVATE KEY")
+    fd_root = open_folder(root)
+    try:
+        fd = open_under(fd_root, "sub/a.bin")
+        assert os.read(fd, 100) == b"signed"
+        os.close(fd)
+        (root / "sub" / "a.bin").unlink()
+        (root / "sub").rmdir()
+        (root / "sub").symlink_to(secrets)
+        fd = open_regular(root / "sub" / "a.bin")  # the old reader follows the folder link
+        assert os.read(fd, 100) == b"PRIVATE KEY"
+        os.close(fd)
+        with pytest.raises(InputError, match="sub is a symbolic link"):
+            open_under(fd_root, "sub/a.bin")
+        for bad in ("../ssh/a.bin", "sub//a.bin", "/etc/passwd", "./x"):
+            with pytest.raises(InputError, match="not a plain relative path"):
+                open_under(fd_root, bad)
+        (root / "dir").mkdir()
+        with pytest.raises(InputError, match="not a regular file"):
+            open_under(fd_root, "dir")
+        os.mkfifo(root / "fifo")
+        with pytest.raises(InputError, match="FIFO"):
+            open_under(fd_root, "fifo")
+    finally:
+        os.close(fd_root)
+    (tmp_path / "link").symlink_to(root)
+    with pytest.raises(InputError, match="symbolic link"):
+        open_folder(tmp_path / "link")

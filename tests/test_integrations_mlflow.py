@@ -190,6 +190,37 @@ def test_artifact_tampered_in_the_store_fails_verification(
     assert "model.pkl" in out
 
 
+def test_attack_mlflow_uncovered_git_added_to_a_signed_version(
+    server: tuple[str, Path], env: str, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After signing, someone who writes the artifact store adds .git/ (core.fsmonitor runs a
+    command) and .github/ to the version: the signed files still match, but verify, promote
+    and load must refuse what the signature does not cover."""
+    from mltrust.errors import VerificationError
+    from mltrust.integrations.mlflow import load_model
+
+    key, pub = keys
+    _, artifacts = server
+    before = set(_artifact_files(artifacts, "model.pkl"))
+    uri = _register_sklearn("iris-git")
+    assert _cli(capsys, "sign", uri, "--key", str(key))[0] == 0
+    (stored,) = set(_artifact_files(artifacts, "model.pkl")) - before
+    (stored.parent / ".git" / "hooks").mkdir(parents=True)
+    (stored.parent / ".git" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/pwned\n")
+    (stored.parent / ".github" / "workflows").mkdir(parents=True)
+    (stored.parent / ".github" / "workflows" / "x.yml").write_text("on: push\n")
+    code, out, _ = _cli(capsys, "verify", uri, "--key", str(pub))
+    assert code == 1, out
+    assert "not covered by the signature: .git/config" in out
+    assert "not covered by the signature: .github/workflows/x.yml" in out
+    code, out, _ = _cli(capsys, "promote", uri, "--alias", "production", "--key", str(pub))
+    assert code == 1 and "NOT PROMOTED" in out, out
+    client = mlflow.tracking.MlflowClient()
+    assert "production" not in client.get_registered_model("iris-git").aliases
+    with pytest.raises(VerificationError, match="does not cover"):
+        load_model(uri, key=pub)
+
+
 def test_signature_of_another_version_is_refused(
     env: str, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

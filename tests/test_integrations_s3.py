@@ -11,6 +11,9 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -308,6 +311,92 @@ def test_push_refuses_a_folder_changed_after_signing(
     code, out, _ = _cli(capsys, "push", str(model), f"s3://{bucket}/{PREFIX}", "--key",
                         str(keys[1]), "--endpoint-url", endpoint)  # fmt: skip
     assert code == 1 and "modified" in out
+    assert _keys_in(s3, bucket) == set()
+
+
+def _during_first_upload(monkeypatch: pytest.MonkeyPatch, move: Any) -> None:
+    """Run ``move`` (the attacker's) while the first object of a push is being uploaded."""
+    from mltrust.integrations import s3 as s3mod
+
+    real = s3mod._client
+
+    def client(*args: Any, **kwargs: Any) -> Any:
+        c = real(*args, **kwargs)
+        upload, calls = c.upload_fileobj, []
+
+        def racing(*a: Any, **k: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                move()
+            return upload(*a, **k)
+
+        c.upload_fileobj = racing
+        return c
+
+    monkeypatch.setattr(s3mod, "_client", client)
+
+
+def test_attack_push_symlink_race_swaps_a_folder_for_a_link_to_secrets(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After verification, tokenizer/ becomes a link to the pusher's ~/.ssh-like folder."""
+    secrets = tmp_path / "home_ssh"
+    secrets.mkdir()
+    (secrets / "vocab.txt").write_text("-----BEGIN OPENSSH PRIVATE KEY----- victim\n")
+
+    def swap() -> None:
+        import shutil
+
+        shutil.rmtree(model / "tokenizer")
+        (model / "tokenizer").symlink_to(secrets)
+
+    _during_first_upload(monkeypatch, swap)
+    code, out, _ = _cli(capsys, "push", str(model), f"s3://{bucket}/{PREFIX}", "--key",
+                        str(keys[1]), "--endpoint-url", endpoint)  # fmt: skip
+    assert code == 1, out
+    assert "changed after it was verified" in out and "symbolic link" in out
+    assert _keys_in(s3, bucket) == set()  # what was uploaded before the swap is deleted
+
+
+def test_attack_push_file_rewritten_during_upload(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A signed file's content changes between verification and its upload."""
+    _during_first_upload(
+        monkeypatch, lambda: (model / "tokenizer" / "vocab.txt").write_text("x\ny\n")
+    )
+    code, out, _ = _cli(capsys, "push", str(model), f"s3://{bucket}/{PREFIX}", "--key",
+                        str(keys[1]), "--endpoint-url", endpoint)  # fmt: skip
+    assert code == 1, out
+    assert "digest differs: tokenizer/vocab.txt" in out
+    assert _keys_in(s3, bucket) == set()
+
+
+def test_attack_push_signature_swapped_during_upload(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """model.sig replaced by something that is not a bundle signed by the pinned key."""
+    _during_first_upload(monkeypatch, lambda: (model / "model.sig").write_text("{}"))
+    with pytest.raises(VerificationError, match="changed after it was verified"):
+        push(model, f"s3://{bucket}/{PREFIX}", key=keys[1], endpoint_url=endpoint)
     assert _keys_in(s3, bucket) == set()
 
 
@@ -743,12 +832,21 @@ class _Hostile:
         self.endless_empty_pages = False
         #: name -> bytes sent instead of the file, without a Content-Length (chunked)
         self.chunked: dict[str, bytes] = {}
+        #: name -> seconds between single bytes of that object (a trickling server)
+        self.trickle: dict[str, float] = {}
+        #: seconds the listing response waits after its headers before its body
+        self.stall_listing = 0.0
+        #: bogus entries appended to the listing (a listing far larger than any model)
+        self.bogus_entries = 0
+        #: request paths in the order they came
+        self.requests: list[str] = []
 
     def listing(self, token: str | None) -> bytes:
         from xml.sax.saxutils import escape
 
         entries = [(f"{self.prefix}/{n}", len(b)) for n, b in self.files.items()]
         entries += self.extra_keys
+        entries += [(f"{self.prefix}/bogus/{'A' * 200}{i}", 1) for i in range(self.bogus_entries)]
         if self.endless_empty_pages:
             nxt = str(int(token or "0") + 1)
             items, more = "", f"<IsTruncated>true</IsTruncated><NextContinuationToken>{nxt}"
@@ -783,11 +881,34 @@ def hostile(model: Path) -> Iterator[tuple[_Hostile, str]]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             key = unquote(url.path).removeprefix("/hostile").lstrip("/")
+            state.requests.append(key or "(listing)")
             if not key:
                 token = parse_qs(url.query).get("continuation-token", [None])[0]
-                self._send(state.listing(token), "application/xml")
+                body = state.listing(token)
+                if state.stall_listing:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    time.sleep(state.stall_listing)
+                    self.wfile.write(body)
+                    return
+                self._send(body, "application/xml")
                 return
             rel = key.removeprefix(f"{state.prefix}/")
+            if rel in state.trickle:
+                data = state.files[rel]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    for byte in data:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(state.trickle[rel])
+                except OSError:
+                    pass  # the client hung up, as it should
+                return
             if rel in state.chunked:
                 self.send_response(200)
                 self.send_header("Transfer-Encoding", "chunked")
@@ -808,6 +929,8 @@ def hostile(model: Path) -> Iterator[tuple[_Hostile, str]]:
             self.wfile.write(body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True  # a trickling or stalled response is not waited for
+    server.block_on_close = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -862,4 +985,192 @@ def test_attack_server_never_ends_its_listing(
     code, _, err = _cli(capsys, "pull", f"s3://hostile/{PREFIX}", str(tmp_path / "d"), "--key",
                         str(keys[1]), "--endpoint-url", url)  # fmt: skip
     assert code == 2 and "empty listing pages" in err
+    _nothing_left(tmp_path / "d")
+
+
+def test_attack_s3_trickle_hang_is_cut_by_the_pull_deadline(
+    hostile: tuple[_Hostile, str],
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """model.sig arrives one byte every 0.5 s: each read is inside botocore's read timeout,
+    so only a deadline for the whole pull ends it."""
+    state, url = hostile
+    state.trickle["model.sig"] = 0.5
+    started = time.monotonic()
+    code, _, err = _cli(capsys, "pull", f"s3://hostile/{PREFIX}", str(tmp_path / "d"), "--key",
+                        str(keys[1]), "--endpoint-url", url, "--timeout", "2")  # fmt: skip
+    assert code == 2 and "did not finish within 2 s" in err, err
+    assert time.monotonic() - started < 15
+    _nothing_left(tmp_path / "d")
+
+
+def test_attack_s3_trickle_below_the_minimum_rate_per_object(
+    hostile: tuple[_Hostile, str],
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mltrust.errors import LimitExceeded
+    from mltrust.integrations import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "_OBJECT_GRACE_S", 1.0)
+    state, url = hostile
+    state.trickle["config.json"] = 0.5
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded, match=r"config\.json arrives slower than 1000 bytes/s"):
+        pull(f"s3://hostile/{PREFIX}", tmp_path / "d", trust=keys[1], endpoint_url=url,
+             min_rate=1000)  # fmt: skip
+    assert time.monotonic() - started < 10
+    _nothing_left(tmp_path / "d")
+
+
+def test_attack_s3_trickle_hang_in_the_listing_is_cut_by_the_cli_deadline(
+    hostile: tuple[_Hostile, str], keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A listing that stalls after its headers: the CLI (main thread) is interrupted by the
+    hard deadline (SIGALRM), which in-process tests cannot show under pytest-timeout."""
+    state, url = hostile
+    state.stall_listing = 30.0
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrust", "s3", "pull", f"s3://hostile/{PREFIX}",
+         str(tmp_path / "d"), "--key", str(keys[1]), "--endpoint-url", url, "--timeout", "2"],
+        capture_output=True, text=True, env=env, timeout=25,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "did not finish within 2 s" in proc.stderr
+    assert time.monotonic() - started < 20
+    _nothing_left(tmp_path / "d")
+
+
+def test_attack_s3_listing_memory_is_bounded_by_the_signed_manifest(
+    hostile: tuple[_Hostile, str],
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A listing of 20,000 objects for a 3-file model: refused before botocore parses the
+    page, and model.sig was fetched by name before anything was listed."""
+    state, url = hostile
+    state.bogus_entries = 20_000
+    out = _pull_fails(capsys, f"s3://hostile/{PREFIX}", tmp_path / "d", keys[1], url)
+    assert "holds more objects than its signature covers" in out
+    assert "listing page of" in out
+    assert state.requests[0] == f"{PREFIX}/model.sig"
+    assert state.requests[1:] == ["(listing)"]
+
+
+def test_attack_s3_listing_with_a_few_extra_objects_beyond_the_cap(
+    hostile: tuple[_Hostile, str], keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    state, url = hostile
+    state.bogus_entries = 40  # small entries, more than the manifest + slack
+    with pytest.raises(VerificationError, match="more objects than its signature covers"):
+        pull(f"s3://hostile/{PREFIX}", tmp_path / "d", trust=keys[1], endpoint_url=url)
+    _nothing_left(tmp_path / "d")
+
+
+def test_attack_s3_state_poison_by_a_refused_pull(
+    tmp_path: Path,
+    bucket: str,
+    endpoint: str,
+    keys: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    canary: Path,
+) -> None:
+    """A genuinely signed v5 that is refused (findings) must not make the good v3 a rollback."""
+    bad = tmp_path / "v5"
+    bad.mkdir()
+    (bad / "model.pkl").write_bytes(MALICIOUS_PICKLE)
+    sign(bad, key=load_private_key(keys[0]), model_name="iris", version=5)
+    push(bad, f"s3://{bucket}/iris/5", key=keys[1], endpoint_url=endpoint)
+    good = _pushed(_model(tmp_path / "v3", keys[0]), bucket, endpoint, keys[1])
+    state = tmp_path / "seen.json"
+    args = ["--key", str(keys[1]), "--endpoint-url", endpoint, "--name", "iris", "--state",
+            str(state)]  # fmt: skip
+    code, out, _ = _cli(capsys, "pull", f"s3://{bucket}/iris/5", str(tmp_path / "o5"), *args)
+    assert code == 1 and "MLT-PKL" in out
+    assert not state.exists() or '"version": 5' not in state.read_text()
+    code, out, _ = _cli(capsys, "pull", good, str(tmp_path / "o3"), *args)
+    assert code == 0, out
+    assert '"version": 3' in state.read_text()
+
+
+def test_state_is_recorded_only_after_the_move_and_still_refuses_rollback(
+    tmp_path: Path,
+    bucket: str,
+    endpoint: str,
+    keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mltrust.integrations import s3 as s3mod
+
+    uri = _pushed(_model(tmp_path / "v3", keys[0]), bucket, endpoint, keys[1])
+    state = tmp_path / "seen.json"
+
+    def failing_rename(src: Any, dst: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(s3mod.os, "rename", failing_rename)
+        with pytest.raises(Exception, match="cannot move the model"):
+            pull(uri, tmp_path / "a", trust=keys[1], endpoint_url=endpoint, name="iris",
+                 state=state)  # fmt: skip
+    assert not state.exists()
+    _nothing_left(tmp_path / "a")
+    pull(uri, tmp_path / "b", trust=keys[1], endpoint_url=endpoint, name="iris", state=state)
+    assert '"version": 3' in state.read_text()
+
+
+def test_pull_removes_staging_folders_of_killed_pulls_but_not_live_ones(
+    model: Path, bucket: str, endpoint: str, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import fcntl
+
+    uri = _pushed(model, bucket, endpoint, keys[1])
+    dead = tmp_path / ".d.pull-dead"
+    live = tmp_path / ".d.pull-live"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"unverified")
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    fd = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        pull(uri, tmp_path / "d", trust=keys[1], endpoint_url=endpoint)
+        assert not dead.exists()
+        assert live.exists()
+    finally:
+        os.close(fd)
+
+
+def test_pull_fails_when_the_signature_object_is_missing_or_the_prefix_is_empty(
+    model: Path, bucket: str, endpoint: str, s3: Any, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    uri = _pushed(model, bucket, endpoint, keys[1])
+    s3.delete_object(Bucket=bucket, Key=f"{PREFIX}/model.sig")
+    with pytest.raises(VerificationError, match="is not signed"):
+        pull(uri, tmp_path / "d", trust=keys[1], endpoint_url=endpoint)
+    with pytest.raises(InputError, match="holds no objects"):
+        pull(f"s3://{bucket}/nothing", tmp_path / "d", trust=keys[1], endpoint_url=endpoint)
+    _nothing_left(tmp_path / "d")
+
+
+def test_attack_attestation_deleted_from_the_bucket_fails_when_required(
+    model: Path,
+    bucket: str,
+    endpoint: str,
+    s3: Any,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uri = _pushed(model, bucket, endpoint, keys[1])
+    s3.delete_object(Bucket=bucket, Key=f"{PREFIX}/.mltrust/attestations/scan.bundle.json")
+    code, out, _ = _cli(capsys, "pull", uri, str(tmp_path / "d"), "--key", str(keys[1]),
+                        "--endpoint-url", endpoint, "--require-attestations")  # fmt: skip
+    assert code == 1 and "no attestations found" in out, out
     _nothing_left(tmp_path / "d")

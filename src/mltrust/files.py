@@ -19,6 +19,10 @@ Decisions, stated once:
 - **Reads are bounded.** :func:`read_bounded` opens with ``O_NOFOLLOW | O_NONBLOCK``, checks the
   descriptor is a regular file with ``fstat`` (so a file swapped for a FIFO between listing and
   opening is still refused), and stops one byte past the bound instead of trusting ``st_size``.
+- **Files inside a folder are opened relative to it.** :func:`open_under` opens a relative path
+  one component at a time from a descriptor of the root folder, each with ``O_NOFOLLOW``, so a
+  folder swapped for a link to ``~/.ssh`` *after* the walk is refused instead of read through
+  (``open_regular`` only refuses a link as the last component).
 - The walk order is deterministic: a folder's files in name order, then its sub-folders in name
   order, depth first.
 """
@@ -41,7 +45,9 @@ __all__ = [
     "SkipReason",
     "Skipped",
     "iter_walk",
+    "open_folder",
     "open_regular",
+    "open_under",
     "read_bounded",
     "walk",
 ]
@@ -243,6 +249,84 @@ def open_regular(path: str | os.PathLike[str], *, follow_links: bool = False) ->
         os.close(fd)
         raise InputError(f"{spath} is {_describe_special(st.st_mode)}, not a regular file")
     return fd
+
+
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
+
+
+def open_folder(path: str | os.PathLike[str], *, follow_links: bool = False) -> int:
+    """Open the folder ``path`` and return a descriptor for :func:`open_under`.
+
+    Unless ``follow_links``, ``path`` itself must not be a symbolic link (``O_NOFOLLOW``).
+    """
+    spath = os.fspath(path)
+    flags = _DIR_FLAGS | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
+    try:
+        return os.open(spath, flags)
+    except OSError as exc:
+        if not follow_links and os.path.islink(spath):
+            raise InputError(f"{spath} is a symbolic link; refusing to follow it") from None
+        raise InputError(f"cannot open folder {spath}: {exc.strerror or exc}") from None
+
+
+def open_under(root_fd: int, rel: str, *, display: str | None = None) -> int:
+    """Open the regular file ``rel`` (relative, POSIX separators) below the folder ``root_fd``
+    and return the descriptor; no component may be a symbolic link, ``..`` or empty.
+
+    Each folder on the way is opened with ``O_NOFOLLOW | O_DIRECTORY`` relative to the one
+    above it (``openat``), so what is opened is the file the walk saw below ``root_fd``, not
+    whatever a concurrent rename or link points to now. ``display`` names the file in errors.
+    """
+    shown = display or rel
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InputError(f"{shown}: not a plain relative path")
+    if os.open not in os.supports_dir_fd:  # pragma: no cover - every POSIX system has openat
+        raise InputError(f"{shown}: this platform cannot open files relative to a folder")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    opened: list[int] = []
+    try:
+        current = root_fd
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            flags = (
+                os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+                if last
+                else _DIR_FLAGS
+            ) | nofollow
+            try:
+                fd = os.open(part, flags, dir_fd=current)
+            except OSError as exc:
+                where = "/".join(parts[: i + 1])
+                try:
+                    is_link = stat.S_ISLNK(os.lstat(part, dir_fd=current).st_mode)
+                except OSError:
+                    is_link = False
+                if is_link:
+                    raise InputError(
+                        f"{shown}: {where} is a symbolic link; refusing to follow it"
+                    ) from None
+                raise InputError(f"cannot open {shown}: {exc.strerror or exc}") from None
+            opened.append(fd)
+            current = fd
+        fd = opened.pop()
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise InputError(f"cannot examine {shown}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise InputError(f"{shown} is {_describe_special(st.st_mode)}, not a regular file")
+        return fd
+    finally:
+        for fd in opened:
+            os.close(fd)
 
 
 def read_bounded(

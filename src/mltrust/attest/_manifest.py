@@ -81,6 +81,7 @@ __all__ = [
     "FileEntry",
     "HashProgress",
     "Manifest",
+    "StreamDigest",
     "SymlinkError",
     "build_manifest",
     "digest_bytes",
@@ -283,6 +284,47 @@ def digest_bytes(data: bytes | memoryview, hash_algorithm: str, shard_size: int 
     if len(digests) == 1:
         return digests[0]
     return hashlib.sha256(b"".join(bytes.fromhex(d) for d in digests)).hexdigest()
+
+
+class StreamDigest:
+    """:func:`digest_bytes` computed over bytes fed in pieces (``update``), for a file that is
+    read once, e.g. while it is uploaded, so the bytes sent are the bytes checked."""
+
+    def __init__(self, hash_algorithm: str, shard_size: int | None) -> None:
+        if hash_algorithm not in HASH_ALGORITHMS:
+            raise ConfigError(f"unknown hash algorithm {hash_algorithm!r}")
+        if shard_size is not None and shard_size <= 0:
+            raise ConfigError("the shard size must be positive")
+        self._algorithm = hash_algorithm
+        self._shard = shard_size
+        self._shards: list[bytes] = []
+        self._current = self._new()
+        self._filled = 0
+
+    def _new(self) -> Any:
+        if self._algorithm == "sha256":
+            return hashlib.sha256()
+        import blake3
+
+        return blake3.blake3()
+
+    def update(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            if self._shard is not None and self._filled == self._shard:
+                self._shards.append(self._current.digest())
+                self._current, self._filled = self._new(), 0
+            take = len(view) if self._shard is None else min(len(view), self._shard - self._filled)
+            self._current.update(view[:take])
+            self._filled += take
+            view = view[take:]
+
+    def hexdigest(self) -> str:
+        digests = [*self._shards, self._current.digest()]
+        if len(digests) == 1:
+            out: str = self._current.hexdigest()
+            return out
+        return hashlib.sha256(b"".join(digests)).hexdigest()
 
 
 _GLOB_CHARS = frozenset("*?[")

@@ -544,7 +544,11 @@ class _State:
         self.lock_path = path.with_name(path.name + ".lock")
         self.limits = limits
 
-    def check_and_update(self, name: str, version: int | None, root: str, when: str) -> None:
+    def check_and_update(
+        self, name: str, version: int | None, root: str, when: str, *, update: bool = True
+    ) -> None:
+        """Refuse a rollback (or other content under a version seen before); with ``update``,
+        remember ``version`` as the highest seen."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -572,6 +576,8 @@ class _State:
                     )
                 if seen >= version:
                     return
+            if not update:
+                return
             models[name] = {"version": version, "rootDigest": root, "issuedAt": when}
             self._write(models)
         finally:
@@ -878,6 +884,27 @@ def _uncovered_git(root: Path, ignore: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def check_rollback(
+    state: str | Path,
+    verified: VerifiedModel,
+    name: str,
+    *,
+    update: bool,
+    limits: Limits | None = None,
+) -> None:
+    """The rollback check of :func:`verify` (``state``) for a model already verified without
+    it; with ``update`` false nothing is recorded. A caller that refuses the model after
+    verification (a scan, a failed move) checks first and records only once it has accepted
+    the model, so a refused version cannot advance the memory."""
+    _State(Path(state), limits or _DEFAULT_LIMITS).check_and_update(
+        name,
+        verified.version,
+        verified.root_digest,
+        verified.signed_at.isoformat() if verified.signed_at else "",
+        update=update,
+    )
+
+
 def verify_bundle_bytes(
     data: bytes, key: KeySpec | Sequence[KeySpec]
 ) -> tuple[dict[str, Any], str]:
@@ -886,4 +913,4 @@ def verify_bundle_bytes(
     return statement, fp
 
 
-__all__ += ["attestation_files", "verify_bundle_bytes"]
+__all__ += ["attestation_files", "check_rollback", "verify_bundle_bytes"]

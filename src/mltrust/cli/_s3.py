@@ -116,8 +116,17 @@ def push_cmd(
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="Remember versions per --name here and refuse rollbacks.")  # fmt: skip
 @click.option("--no-scan", is_flag=True, help="Verify only; do not scan the files.")
+@click.option("--require-attestations", is_flag=True,
+              help="Fail when the prefix holds no attestation bundle (one deleted from the "
+                   "bucket is otherwise not noticed).")  # fmt: skip
 @click.option("--max-object-bytes", type=click.IntRange(min=1),
               help="Largest signed file pulled [default: the scan limit, 256 GiB].")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="Seconds the whole pull (listing, downloads, verification, scan) may take; "
+                   "past it nothing is pulled (exit 2).")  # fmt: skip
+@click.option("--min-rate", type=click.IntRange(min=1), default=64 * 1024, show_default=True,
+              help="Slowest accepted download rate per object, bytes per second, after a "
+                   "60 s grace period (a trickling server fails, exit 2).")  # fmt: skip
 @_endpoint
 @_profile
 @_region
@@ -131,7 +140,10 @@ def pull_cmd(
     min_version: int | None,
     state: Path | None,
     no_scan: bool,
+    require_attestations: bool,
     max_object_bytes: int | None,
+    timeout: float,
+    min_rate: int,
     endpoint_url: str | None,
     profile: str | None,
     region: str | None,
@@ -154,7 +166,10 @@ def pull_cmd(
             min_version=min_version,
             state=state,
             scan=not no_scan,
+            require_attestations=require_attestations,
             max_object_bytes=max_object_bytes,
+            timeout=timeout,
+            min_rate=min_rate,
             endpoint_url=endpoint_url,
             profile=profile,
             region=region,

@@ -22,6 +22,9 @@ Decisions:
 - **Scan before sign.** A version whose artifacts have findings at or above ``fail_on`` is not
   signed (:class:`~mltrust.errors.UnsafeModelError`). The scan uses the operator's
   configuration (found from the current folder), never an ``mltrust.toml`` in the artifacts.
+- **Nothing unsigned rides along.** Verification, promotion and loading refuse a version whose
+  artifacts hold anything the signature does not cover (a ``.git/`` or ``.github/`` added to
+  the store after signing, a link, a special file), though the signed files still match.
 - **Promotion is gated.** :func:`promote` sets an alias only after verification and a clean scan
   of the downloaded artifacts.
 - **Loading** (:func:`load_model`) verifies, then loads the scikit-learn flavour's pickle with the
@@ -199,6 +202,21 @@ def _verify_folder(
     return verified
 
 
+def _uncovered(folder: Path, verified: Any) -> list[str]:
+    """Everything in the downloaded artifacts that the signature does not cover: files left
+    out of it (``.git*``, mltrust's own files), links, special files, unreadable entries."""
+    from mltrust.files import Entry, iter_walk
+
+    out: list[str] = []
+    for item in iter_walk(folder):
+        if isinstance(item, Entry):
+            if item.rel not in verified.files:
+                out.append(f"not covered by the signature: {item.rel}")
+        else:
+            out.append(f"not covered by the signature: {item.rel} ({item.detail})")
+    return out
+
+
 def _fetch_signature(mv: Any, dest: Path, tracking_uri: str | None) -> Path:
     mlflow = _mlflow()
     tags = getattr(mv, "tags", None) or {}
@@ -240,6 +258,15 @@ def _verified(
         bundle = _fetch_signature(mv, Path(sig_dir), tracking_uri)
         with _downloaded(name, version, tracking_uri) as folder:
             verified = _verify_folder(folder, bundle, name, version, keys)
+            # The artifact store is writable by others: a .git/ (hooks, core.fsmonitor) or
+            # .github/ added after signing is left out of the digests, so it is refused here
+            # rather than promoted or loaded with a model that "verified".
+            uncovered = _uncovered(folder, verified)
+            if uncovered:
+                raise VerificationError(
+                    f"the artifacts hold {len(uncovered)} path(s) the signature does not cover",
+                    differences=uncovered,
+                )
             if scan:
                 _scan_clean(folder)
             yield client, name, version, folder, verified

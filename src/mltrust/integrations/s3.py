@@ -17,14 +17,22 @@ Decisions:
   link or special file is refused: S3 has no links). A non-empty destination prefix is refused
   unless ``replace``, which deletes the objects the new folder does not have, so an old file
   cannot linger as an "extra" that would break (or, unsigned, pollute) the next pull.
+- **What is uploaded is what verified.** Files are opened below a descriptor of the folder,
+  one component at a time without following links (:func:`mltrust.files.open_under`), and
+  hashed as they are uploaded; a digest that differs from the verified one (or a
+  ``model.sig``/attestation no longer signed by the key) aborts the push, deletes what it
+  uploaded under the prefix and raises :class:`VerificationError`.
 - **The bucket is hostile.** Anyone who can write it may add, change or rename objects, so
   :func:`pull` trusts nothing it lists: every key is checked as a relative path (no ``..``,
   ``.``, empty or absolute components, no backslash, drive letter or control character) and
   the set of keys must map to distinct files on a case-insensitive, Unicode-normalising file
   system (``A.bin``/``a.bin``, ``x``/``x/y`` are refused). Such a key fails the pull
   (exit 1) before anything is downloaded.
-- **Nothing the signature does not cover is downloaded.** ``model.sig`` is fetched first
-  (at most ``max_bundle_bytes``) and opened with the pinned keys; every other object must be a
+- **Nothing the signature does not cover is downloaded.** ``model.sig`` is fetched first, by
+  name (at most ``max_bundle_bytes``), and opened with the pinned keys; only then is the prefix
+  listed, accepting at most the signed files, the attestation bundles and a few folder markers
+  (a longer listing, or a listing page larger than that many entries can be, is refused before
+  it is parsed, so a hostile listing cannot fill memory). Every other object must be a
   signed file with exactly its signed size, or one of mltrust's attestation bundles. An extra
   object, a missing one or a size that differs fails the pull with the list of differences.
   Each download stops one byte past the size it should have, whatever the server announced.
@@ -35,6 +43,13 @@ Decisions:
   folder is removed and nothing exists at the destination. The destination must not exist
   beforehand (a concurrent creator of an *empty* folder there loses it to the rename; anything
   else makes the rename fail).
+- **Bounded in time.** The whole pull has a wall-clock budget (``timeout``) and each object a
+  minimum rate after a grace period; a blocked read is cut by shutting its socket down, and in
+  the main thread (the CLI) SIGALRM interrupts anything else (a trickled listing or header).
+- **Rollback memory is written last.** With ``state`` the version is checked before the scan
+  but recorded only after the rename, so a refused pull cannot make a good version a rollback.
+- Staging folders of killed pulls (no live pull holds their lock) are removed by the next pull
+  into the same destination.
 - The scan uses the operator's configuration (found from the current folder, as for
   ``mltrust scan``), never an ``mltrust.toml`` that arrived with the model.
 - Errors: content that does not verify raises :class:`~mltrust.errors.VerificationError`
@@ -45,12 +60,18 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
+import signal
+import socket
+import stat
 import tempfile
+import threading
+import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +99,16 @@ _MAX_COMPONENT_BYTES = 255
 #: Consecutive empty listing pages tolerated (a server that never ends a listing).
 _MAX_EMPTY_PAGES = 100
 _CHUNK = 1 << 20
+#: Default wall-clock budget of a whole pull (listing, downloads, verification, scan).
+DEFAULT_PULL_TIMEOUT_S = 3600.0
+#: Default slowest throughput accepted per object, bytes per second, after a grace period.
+DEFAULT_MIN_BYTES_PER_S = 64 * 1024
+_OBJECT_GRACE_S = 60.0
+#: Age below which a staging folder is never removed by another pull (it may be just made).
+_STALE_STAGING_S = 60.0
+#: Objects tolerated in a pull's listing beyond the signed files, ``model.sig`` and the
+#: attestation bundles (zero-byte folder markers some tools create).
+_LISTING_SLACK = 16
 
 #: A key file, or a loaded public key object (:func:`mltrust.attest.load_public_key`).
 KeySpec = str | Path | Any
@@ -248,15 +279,45 @@ def _setup_error(exc: BaseException, what: str) -> Exception:
     return InputError(f"{what}: {text[0][:300] if text else type(exc).__name__}")
 
 
-def _list(client: Any, loc: S3Location, max_objects: int) -> list[tuple[str, int]]:
-    """``(key, size)`` of every object under the prefix, at most ``max_objects``."""
+#: Bytes of listing XML allowed per object the caller accepts (a 1 KiB key, XML-escaped up to
+#: 5 times, and the entry's other fields), plus a fixed allowance for the envelope.
+_LISTING_BYTES_PER_OBJECT = 8 * 1024
+_LISTING_BYTES_BASE = 64 * 1024
+
+
+def _list(
+    client: Any,
+    loc: S3Location,
+    max_objects: int,
+    *,
+    too_many: type[Exception] = LimitExceeded,
+    budget: _Budget | None = None,
+) -> list[tuple[str, int]]:
+    """``(key, size)`` of every object under the prefix, at most ``max_objects``; one more
+    raises ``too_many``. Pages are asked for at most ``max_objects + 1`` entries, and a page
+    whose XML is larger than that many entries can be is refused before botocore parses it
+    (a hostile server ignores the page size it was asked for)."""
     out: list[tuple[str, int]] = []
     empty = 0
+    limit = _LISTING_BYTES_BASE + (max_objects + 1) * _LISTING_BYTES_PER_OBJECT
+
+    def cap_page(response_dict: Any = None, **_: Any) -> None:
+        body = (response_dict or {}).get("body")
+        if isinstance(body, (bytes, bytearray)) and len(body) > limit:
+            raise too_many(f"{loc}: a listing page of {len(body)} bytes is more than the "
+                           f"{max_objects} objects expected can take; not pulled")  # fmt: skip
+
+    event = "before-parse.s3.ListObjectsV2"
+    client.meta.events.register(event, cap_page, unique_id="mltrust-listing-cap")
     try:
         pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=loc.bucket, Prefix=loc.key_prefix
+            Bucket=loc.bucket,
+            Prefix=loc.key_prefix,
+            PaginationConfig={"PageSize": min(1000, max_objects + 1)},
         )
         for page in pages:
+            if budget is not None:
+                budget.check()
             contents = page.get("Contents") or []
             empty = 0 if contents else empty + 1
             if empty > _MAX_EMPTY_PAGES:
@@ -267,9 +328,11 @@ def _list(client: Any, loc: S3Location, max_objects: int) -> list[tuple[str, int
                     raise InputError(f"{loc}: malformed listing entry {obj!r:.200}")
                 out.append((key, size))
                 if len(out) > max_objects:
-                    raise LimitExceeded(f"{loc} holds more than {max_objects} objects; not pulled")
+                    raise too_many(f"{loc} holds more than {max_objects} objects; not pulled")
     except _s3_errors() as exc:
         raise _setup_error(exc, f"cannot list {loc}") from None
+    finally:
+        client.meta.events.unregister(event, unique_id="mltrust-listing-cap")
     return out
 
 
@@ -298,40 +361,174 @@ def _relative(loc: S3Location, listing: Sequence[tuple[str, int]]) -> dict[str, 
     return rels
 
 
-def _download(client: Any, loc: S3Location, rel: str, dest: Path, size: int) -> int:
-    """Fetch one object into a new file ``dest``; exactly ``size`` bytes or fail."""
+class _Budget:
+    """The pull's wall-clock deadline, and a per-object one from a minimum throughput.
+
+    Checked between requests and between reads (:meth:`check`); a read that blocks is cut
+    by :meth:`watch`, which shuts the response's socket down when the object's time is up
+    (a server that trickles a byte just inside botocore's read timeout never ends a read).
+    """
+
+    def __init__(self, loc: S3Location, timeout: float, min_rate: int) -> None:
+        self.loc = loc
+        self.timeout = timeout
+        self.min_rate = min_rate
+        self.end = time.monotonic() + timeout
+        self.expired = False
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def error(self, what: str = "") -> LimitExceeded:
+        detail = f" ({what})" if what else ""
+        return LimitExceeded(
+            f"{self.loc}: the pull did not finish within {self.timeout:g} s{detail}; "
+            "nothing was pulled",
+            hint="a slow or hostile server; raise --timeout for a very large model",
+        )
+
+    def check(self, what: str = "") -> None:
+        if self.expired or self.left() <= 0:
+            self.expired = True
+            raise self.error(what)
+
+    def for_object(self, size: int) -> float:
+        """Seconds one object of ``size`` bytes may take: a grace period plus its bytes at
+        the minimum rate, never past the pull's deadline."""
+        return min(self.left(), _OBJECT_GRACE_S + size / self.min_rate)
+
+    @contextlib.contextmanager
+    def watch(self, body: Any, seconds: float) -> Iterator[list[bool]]:
+        """Shut ``body``'s connection down after ``seconds``; yields ``[fired]``."""
+        fired = [False]
+
+        def cut() -> None:
+            fired[0] = True
+            sock = _socket_of(body)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(seconds, 0.0), cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield fired
+        finally:
+            timer.cancel()
+
+
+def _socket_of(body: Any) -> Any:
+    """The socket under a botocore streaming body (urllib3 response), or None."""
+    raw = getattr(body, "_raw_stream", None)
+    conn = getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock
+
+
+class _DeadlinePassed(BaseException):
+    """Raised by the SIGALRM handler; turned into :class:`LimitExceeded` by its context."""
+
+
+@contextlib.contextmanager
+def _hard_deadline(budget: _Budget) -> Iterator[None]:
+    """Interrupt anything (a trickled header, listing or scan) at the deadline with SIGALRM,
+    where that is possible without disturbing anyone: in the main thread, when no other
+    handler is installed. Elsewhere the cooperative checks and :meth:`_Budget.watch` remain."""
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        budget.expired = True
+        # Not an Exception: botocore retries a request on any Exception raised under it.
+        raise _DeadlinePassed
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(budget.left(), 0.001))
+        yield
+    except _DeadlinePassed:
+        raise budget.error() from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _Missing(InputError):
+    """The object does not exist."""
+
+
+def _download(
+    client: Any,
+    loc: S3Location,
+    rel: str,
+    dest: Path,
+    size: int,
+    budget: _Budget,
+    *,
+    at_most: bool = False,
+) -> int:
+    """Fetch one object into a new file ``dest``: exactly ``size`` bytes, or with ``at_most``
+    (an object fetched by name, not yet listed) up to ``size`` bytes; fail otherwise."""
+    from botocore.exceptions import ClientError
+
+    budget.check(f"before {rel}")
     try:
         resp = client.get_object(Bucket=loc.bucket, Key=loc.key(rel))
     except _s3_errors() as exc:
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
+            "NoSuchKey",
+            "404",
+        ):
+            raise _Missing(f"{loc}: no object {rel}") from None
         raise _setup_error(exc, f"cannot download {loc.key(rel)}") from None
     body = resp["Body"]
     total = 0
+    fired = [False]
     try:
         announced = resp.get("ContentLength")
-        if type(announced) is int and announced != size:
-            raise VerificationError(
-                f"{rel}: the server sends {announced} bytes, not the expected {size}"
-            )
+        if type(announced) is int and (announced > size if at_most else announced != size):
+            expected = f"at most {size}" if at_most else f"the expected {size}"
+            raise VerificationError(f"{rel}: the server sends {announced} bytes, not {expected}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(dest, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh, budget.watch(body, budget.for_object(size)) as fired:
             while True:
                 chunk = body.read(min(_CHUNK, size + 1 - total))
+                if fired[0]:
+                    raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s")
                 if not chunk:
                     break
                 total += len(chunk)
                 if total > size:
                     raise VerificationError(f"{rel}: more than the expected {size} bytes")
                 fh.write(chunk)
+                budget.check(f"while downloading {rel}")
     except _s3_errors() as exc:
+        if fired[0]:
+            raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s") from None
         raise _setup_error(exc, f"cannot download {loc.key(rel)}") from None
     except OSError as exc:
+        if fired[0]:
+            raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s") from None
         raise InputError(f"cannot write {dest}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(Exception):
             body.close()
-    if total != size:
+    if fired[0]:
+        raise budget.error(f"{rel} arrives slower than {budget.min_rate} bytes/s")
+    if total != size and not at_most:
         raise VerificationError(f"{rel}: {total} bytes received, not the expected {size}")
     return total
 
@@ -375,6 +572,106 @@ def _unsigned_files(root: Path, limits: Limits) -> list[str]:
     return [e.rel for e in listing.files]
 
 
+class _HashingReader:
+    """A read-only, non-seekable file object that hashes what it hands out (so a retried part
+    is re-sent from s3transfer's buffer, never re-read and re-hashed) and stops one byte past
+    ``limit``."""
+
+    def __init__(self, fh: Any, digest: Any, limit: int | None) -> None:
+        self._fh = fh
+        self._digest = digest
+        self._limit = limit
+        self.count = 0
+        self.kept: list[bytes] | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._limit is not None:
+            room = self._limit + 1 - self.count
+            size = room if size is None or size < 0 else min(size, room)
+            if size <= 0:
+                return b""
+        data: bytes = self._fh.read(size)
+        self.count += len(data)
+        if self._digest is not None:
+            self._digest.update(data)
+        if self.kept is not None:
+            self.kept.append(data)
+        return data
+
+
+def _upload(
+    client: Any,
+    loc: S3Location,
+    root: Path,
+    root_fd: int,
+    rel: str,
+    expected: _Expected | None,
+    lim: Limits,
+) -> int:
+    """Upload ``rel`` opened below ``root_fd``; check the bytes sent against ``expected``."""
+    from mltrust.attest._manifest import StreamDigest
+    from mltrust.attest._verify import verify_bundle_bytes
+    from mltrust.files import open_under
+
+    shown = str(root / rel)
+    try:
+        fd = open_under(root_fd, rel, display=shown)
+    except InputError as exc:
+        if expected is None:
+            raise
+        raise VerificationError(
+            f"{root} changed after it was verified; nothing pushed", differences=[str(exc)]
+        ) from None
+    digest = None
+    limit = None
+    if expected is not None and expected.digest is not None:
+        digest = StreamDigest(expected.algorithm, expected.shard_size)
+    elif expected is not None:
+        limit = lim.max_bundle_bytes
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            reader = _HashingReader(fh, digest, limit)
+            if limit is not None:
+                reader.kept = []
+            client.upload_fileobj(reader, loc.bucket, loc.key(rel))
+    except _s3_errors() as exc:
+        raise _setup_error(exc, f"cannot upload {rel} to {loc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    changed = f"{rel} changed after it was verified; the push was undone"
+    if digest is not None and expected is not None:
+        import hmac
+
+        if not hmac.compare_digest(digest.hexdigest(), str(expected.digest)):
+            raise VerificationError(changed, differences=[f"digest differs: {rel}"])
+    elif expected is not None and reader.kept is not None:
+        if reader.count > lim.max_bundle_bytes:
+            raise VerificationError(changed, differences=[f"too large: {rel}"])
+        try:
+            verify_bundle_bytes(b"".join(reader.kept), list(expected.bundle_keys))
+        except (InputError, VerificationError) as exc:
+            raise VerificationError(changed, differences=[f"{rel}: {exc}"]) from None
+    return reader.count
+
+
+def _delete(client: Any, loc: S3Location, keys: Sequence[str], *, quiet: bool = False) -> None:
+    """Delete ``keys``; with ``quiet`` (undoing a failed push) failures are not raised."""
+    for i in range(0, len(keys), 1000):
+        batch = keys[i : i + 1000]
+        try:
+            resp = client.delete_objects(
+                Bucket=loc.bucket,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+        except _s3_errors() as exc:
+            if quiet:
+                continue
+            raise _setup_error(exc, f"cannot delete old objects under {loc}") from None
+        if resp.get("Errors") and not quiet:
+            first = resp["Errors"][0]
+            raise InputError(f"cannot delete {first.get('Key')!r} under {loc}: {first}")
+
+
 def push(
     folder: str | Path,
     uri: str,
@@ -397,7 +694,7 @@ def push(
     """
     from mltrust.attest import verify
     from mltrust.attest._verify import attestation_files
-    from mltrust.files import open_regular
+    from mltrust.files import open_folder
 
     lim = limits or Limits()
     root = Path(folder)
@@ -409,8 +706,43 @@ def push(
             "push needs --key to verify the folder first",
             hint="or --allow-unsigned to push a folder that is not signed",
         )
+    # Every file is later opened below this descriptor, component by component, never
+    # through a link: a folder swapped for a link after verification is refused.
+    root_fd = open_folder(root)
+    try:
+        return _push(root, root_fd, loc, key, passphrase, allow_unsigned, replace,
+                     (endpoint_url, profile, region), lim, verify, attestation_files)  # fmt: skip
+    finally:
+        os.close(root_fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    """What an uploaded file must hash to (a signed file), or the keys its content must be a
+    bundle signed by (``model.sig``, attestations); None for an unsigned push."""
+
+    digest: str | None = None
+    algorithm: str = "sha256"
+    shard_size: int | None = None
+    bundle_keys: tuple[Any, ...] = ()
+
+
+def _push(
+    root: Path,
+    root_fd: int,
+    loc: S3Location,
+    key: KeySpec | Sequence[KeySpec] | None,
+    passphrase: bytes | None,
+    allow_unsigned: bool,
+    replace: bool,
+    client_args: tuple[str | None, str | None, str | None],
+    lim: Limits,
+    verify: Any,
+    attestation_files: Any,
+) -> PushResult:
     root_digest: str | None = None
     rels: list[str]
+    expected: dict[str, _Expected] = {}
     try:
         if key is None:
             raise VerificationError("no key given")
@@ -424,6 +756,10 @@ def push(
         root_digest = verified.root_digest
         atts = [a.path.relative_to(root).as_posix() for a in verified.attestations]
         rels = [*sorted(verified.files), *sorted(atts), SIGNATURE_NAME]
+        for rel, digest in verified.files.items():
+            expected[rel] = _Expected(digest, verified.hash_algorithm, verified.shard_size)
+        for rel in [*atts, SIGNATURE_NAME]:
+            expected[rel] = _Expected(bundle_keys=tuple(keys))
     except VerificationError:
         if not allow_unsigned:
             raise
@@ -434,7 +770,7 @@ def push(
             f"{root} has names that cannot be stored and pulled safely ({len(problems)})",
             hint="; ".join(problems[:5]),
         )
-    client = _client(endpoint_url, profile, region)
+    client = _client(*client_args)
     existing = [k for k, _ in _list(client, loc, lim.max_model_files + 100)]
     if existing and not replace:
         raise ConfigError(
@@ -442,31 +778,17 @@ def push(
             hint="pass --replace to overwrite it (objects the folder does not have are deleted)",
         )
     total = 0
-    for rel in rels:
-        fd = open_regular(root / rel)
-        try:
-            with os.fdopen(fd, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                client.upload_fileobj(fh, loc.bucket, loc.key(rel))
-        except _s3_errors() as exc:
-            raise _setup_error(exc, f"cannot upload {rel} to {loc}") from None
-        except OSError as exc:
-            raise InputError(f"cannot read {root / rel}: {exc.strerror or exc}") from None
-        total += size
+    uploaded: list[str] = []
+    try:
+        for rel in rels:
+            uploaded.append(loc.key(rel))
+            total += _upload(client, loc, root, root_fd, rel, expected.get(rel), lim)
+    except BaseException:
+        _delete(client, loc, uploaded, quiet=True)
+        raise
     wanted = {loc.key(r) for r in rels}
     stale = sorted(k for k in existing if k not in wanted)
-    for i in range(0, len(stale), 1000):
-        batch = stale[i : i + 1000]
-        try:
-            resp = client.delete_objects(
-                Bucket=loc.bucket,
-                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-            )
-        except _s3_errors() as exc:
-            raise _setup_error(exc, f"cannot delete old objects under {loc}") from None
-        if resp.get("Errors"):
-            first = resp["Errors"][0]
-            raise InputError(f"cannot delete {first.get('Key')!r} under {loc}: {first}")
+    _delete(client, loc, stale)
     return PushResult(
         loc,
         tuple(rels),
@@ -544,7 +866,10 @@ def pull(
     min_version: int | None = None,
     state: str | Path | None = None,
     scan: bool = True,
+    require_attestations: bool = False,
     max_object_bytes: int | None = None,
+    timeout: float = DEFAULT_PULL_TIMEOUT_S,
+    min_rate: int = DEFAULT_MIN_BYTES_PER_S,
     endpoint_url: str | None = None,
     profile: str | None = None,
     region: str | None = None,
@@ -554,16 +879,29 @@ def pull(
     (pinned public keys) and scans clean; on any failure nothing is left at ``dest``.
 
     ``name``, ``version``, ``min_version`` and ``state`` (rollback memory, needs ``name``) bind
-    the signed identity as in :func:`mltrust.attest.verify`. ``max_object_bytes`` (default:
-    ``Limits.max_file_bytes``) bounds each signed file.
+    the signed identity as in :func:`mltrust.attest.verify`; the state records the version
+    only once the model is in place. ``max_object_bytes`` (default:
+    ``Limits.max_file_bytes``) bounds each signed file. ``timeout`` (seconds) bounds the whole
+    pull and ``min_rate`` (bytes per second, after a grace period) each object; either one
+    exceeded raises :class:`LimitExceeded`. The signature does not name the attestations
+    made after it, so one deleted from the bucket is not noticed unless
+    ``require_attestations``, which fails a pull that brings none.
     """
     from mltrust.attest import verify
+    from mltrust.attest._verify import check_rollback
     from mltrust.integrations._common import scan_clean
 
     lim = limits or Limits()
     cap = lim.max_file_bytes if max_object_bytes is None else max_object_bytes
     if cap <= 0:
         raise ConfigError("the object size cap must be positive")
+    if not timeout > 0 or min_rate <= 0:
+        raise ConfigError("the pull timeout and the minimum rate must be positive")
+    if state is not None and name is None:
+        raise ConfigError(
+            "rollback protection (state) needs the expected model name",
+            hint="pass --name NAME: versions are remembered per expected name",
+        )
     loc = parse_s3_uri(uri)
     target = Path(dest).absolute()
     if os.path.lexists(target):
@@ -571,52 +909,142 @@ def pull(
     if not target.parent.is_dir():
         raise ConfigError(f"{target.parent} is not a folder")
     keys = _public_keys(trust)
+    state_path = Path(state).absolute() if state is not None else None
+    budget = _Budget(loc, timeout, min_rate)
     client = _client(endpoint_url, profile, region)
-    objects = _relative(loc, _list(client, loc, lim.max_model_files + 100))
-    if not objects:
-        raise InputError(f"{loc} holds no objects")
-    if SIGNATURE_NAME not in objects:
-        raise VerificationError(f"{loc} is not signed (no {SIGNATURE_NAME})")
-    if objects[SIGNATURE_NAME] > lim.max_bundle_bytes:
-        raise VerificationError(
-            f"{loc}/{SIGNATURE_NAME} is {objects[SIGNATURE_NAME]} bytes, more than a signature"
-        )
+    _remove_stale_staging(target)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.pull-", dir=target.parent))
     except OSError as exc:
         raise ConfigError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
+    moved = False
+    lock_fd = -1
     try:
-        total = _download(client, loc, SIGNATURE_NAME, staging / SIGNATURE_NAME,
-                          objects[SIGNATURE_NAME])  # fmt: skip
-        signed = _signed_sizes(staging / SIGNATURE_NAME, keys, lim)
-        too_big = sorted(r for r, size in signed.items() if size > cap)
-        if too_big:
-            raise LimitExceeded(
-                f"{loc}: {too_big[0]} is {signed[too_big[0]]} bytes, over the {cap}-byte cap"
+        lock_fd = _lock_staging(staging)
+        with _hard_deadline(budget):
+            # model.sig is fetched by name, before anything is listed: the listing is then
+            # bounded by what the signature covers, not by what the bucket holds.
+            total = _fetch_signature(client, loc, staging, lim, budget)
+            signed = _signed_sizes(staging / SIGNATURE_NAME, keys, lim)
+            too_big = sorted(r for r, size in signed.items() if size > cap)
+            if too_big:
+                raise LimitExceeded(
+                    f"{loc}: {too_big[0]} is {signed[too_big[0]]} bytes, over the {cap}-byte cap"
+                )
+            attestations = _attestation_names()
+            room = len(signed) + len(attestations) + 1 + _LISTING_SLACK
+            try:
+                listing = _list(client, loc, room, too_many=VerificationError, budget=budget)
+            except VerificationError as exc:
+                raise VerificationError(
+                    f"{loc} holds more objects than its signature covers; not pulled",
+                    differences=[str(exc)],
+                ) from None
+            objects = _relative(loc, listing)
+            if objects.get(SIGNATURE_NAME) != (staging / SIGNATURE_NAME).stat().st_size:
+                raise VerificationError(f"{loc}/{SIGNATURE_NAME} changed while it was pulled")
+            for rel in _plan(loc, objects, signed, lim):
+                total += _download(client, loc, rel, staging / rel, objects[rel], budget)
+            budget.check("before verification")
+            verified = verify(
+                staging,
+                key=keys,
+                attestations=require_attestations or any(r in attestations for r in objects),
+                name=name,
+                version=version,
+                min_version=min_version,
+                limits=lim,
             )
-        for rel in _plan(loc, objects, signed, lim):
-            total += _download(client, loc, rel, staging / rel, objects[rel])
-        verified = verify(
-            staging,
-            key=keys,
-            attestations=any(r in _attestation_names() for r in objects),
-            name=name,
-            version=version,
-            min_version=min_version,
-            state=Path(state).absolute() if state is not None else None,
-            limits=lim,
-        )
-        if scan:
-            scan_clean(staging)
-        try:
-            os.chmod(staging, 0o777 & ~_umask())
-            os.rename(staging, target)
-        except OSError as exc:
-            raise ConfigError(f"cannot move the model to {target}: {exc.strerror or exc}") from None
+            if state_path is not None and name is not None:
+                check_rollback(state_path, verified, name, update=False, limits=lim)
+            if scan:
+                scan_clean(staging)
+            budget.check("before moving the model into place")
+            try:
+                os.chmod(staging, 0o777 & ~_umask())
+                os.rename(staging, target)
+                moved = True
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot move the model to {target}: {exc.strerror or exc}"
+                ) from None
+            if state_path is not None and name is not None:
+                # Recorded only now that the model is in place: a refused pull (findings, a
+                # failed move, a timeout) never advances the rollback memory.
+                check_rollback(state_path, verified, name, update=True, limits=lim)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(target if moved else staging, ignore_errors=True)
         raise
+    finally:
+        if lock_fd >= 0:
+            os.close(lock_fd)
     return PullResult(loc, target, _replace_path(verified, target), len(objects), total, scan)
+
+
+def _fetch_signature(
+    client: Any, loc: S3Location, staging: Path, lim: Limits, budget: _Budget
+) -> int:
+    """Download ``model.sig`` by name (at most ``max_bundle_bytes``); a missing one is an
+    unsigned prefix, or an empty one (then nothing else is listed)."""
+    try:
+        return _download(client, loc, SIGNATURE_NAME, staging / SIGNATURE_NAME,
+                         lim.max_bundle_bytes, budget, at_most=True)  # fmt: skip
+    except VerificationError as exc:
+        if "bytes" in str(exc):
+            raise VerificationError(
+                f"{loc}/{SIGNATURE_NAME} is more than {lim.max_bundle_bytes} bytes, "
+                "more than a signature"
+            ) from None
+        raise
+    except _Missing:
+        try:
+            empty = not _list(client, loc, 1, budget=budget)
+        except LimitExceeded:
+            empty = False
+        if empty:
+            raise InputError(f"{loc} holds no objects") from None
+        raise VerificationError(f"{loc} is not signed (no {SIGNATURE_NAME})") from None
+
+
+def _lock_staging(staging: Path) -> int:
+    """Hold an exclusive lock on the staging folder while the pull runs (released when the
+    process ends, however it ends), so a later pull can tell a live one from a killed one."""
+    fd = os.open(staging, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove staging folders (``.<dest>.pull-*``) that an earlier pull into the same
+    destination left when it was killed (SIGTERM, SIGKILL, a crash): they hold unverified
+    downloads. A folder is removed only when it is this user's, older than a minute and no
+    live pull holds its lock."""
+    prefix = f".{target.name}.pull-"
+    try:
+        entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if (
+                not stat.S_ISDIR(st.st_mode)
+                or st.st_uid != os.getuid()
+                or time.time() - st.st_mtime < _STALE_STAGING_S
+            ):
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+                         | os.O_NOFOLLOW | os.O_CLOEXEC)  # fmt: skip
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live pull
+        else:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def _replace_path(verified: Any, target: Path) -> Any:
