@@ -17,7 +17,7 @@ from typing import Any
 
 from mltrust.evidence import _rules
 from mltrust.evidence._classify import code_kind, first_line
-from mltrust.evidence._code_ast import analyse_source
+from mltrust.evidence._code_ast import analyse_project
 from mltrust.evidence._secrets import find_secrets
 from mltrust.evidence.interface import (
     CollectContext,
@@ -131,6 +131,7 @@ class _Source:
     text: str
     #: For a notebook: line of the joined source -> (cell index, line in the cell).
     cells: tuple[tuple[int, int], ...] = ()
+    notebook: bool = False
 
 
 def notebook_source(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -690,16 +691,17 @@ class CodeCollector(Collector):
                         for rule, line, message in _search_views(secret_views(data), False):
                             findings.append(self._finding(rule, message, rel, line, ()))
                     continue
-                sources.append(_Source(rel, code, cells))
+                sources.append(_Source(rel, code, cells, notebook=True))
                 continue
             if kind == "python":
                 sources.append(_Source(rel, text))
         for rel, why in not_searched:
             findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
-        for src in sources:
-            try:
-                hits = list(analyse_source(src.text))
-            except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        # one pass over the whole project, so names imported from its own modules resolve
+        analysed = analyse_project([(s.rel, s.text, not s.notebook) for s in sources])
+        for src, hits in zip(sources, analysed, strict=True):
+            if isinstance(hits, Exception):
+                exc = hits
                 not_analysed.append(src.rel)
                 line = getattr(exc, "lineno", 0) or 0
                 findings.append(
@@ -729,7 +731,7 @@ class CodeCollector(Collector):
         section = {
             "present": True,
             "files": files,
-            "python_files": sum(1 for s in sources if not s.cells),
+            "python_files": sum(1 for s in sources if not s.notebook),
             "notebooks": notebooks,
             "findings": rows,
             "findings_by_severity": severity_counts(f.severity for f in findings),
