@@ -699,18 +699,17 @@ class CodeCollector(Collector):
             findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
         # one pass over the whole project, so names imported from its own modules resolve
         analysed = analyse_project([(s.rel, s.text, not s.notebook) for s in sources])
-        for src, hits in zip(sources, analysed, strict=True):
-            if isinstance(hits, Exception):
-                exc = hits
+        for src, result in zip(sources, analysed, strict=True):
+            if isinstance(result, Exception):
                 not_analysed.append(src.rel)
-                line = getattr(exc, "lineno", 0) or 0
+                line = getattr(result, "lineno", 0) or 0
                 findings.append(
                     self._finding(
-                        _rules.CODE_UNPARSABLE, f"cannot parse: {exc}", src.rel, line, src.cells
+                        _rules.CODE_UNPARSABLE, f"cannot parse: {result}", src.rel, line, src.cells
                     )
                 )
                 continue
-            for code_hit in hits:
+            for code_hit in result:
                 findings.append(
                     self._finding(
                         code_hit.rule, code_hit.message, src.rel, code_hit.line, src.cells

@@ -186,13 +186,11 @@ _YAML_REGISTRARS = frozenset(
 )
 #: Dangerous modules that are findings when handed on as a value (the rule each belongs to).
 _VALUE_MODULES = {
-    **{m: _rules.CODE_PICKLE_LOAD for m in _PICKLE_MODULES},
+    **dict.fromkeys(_PICKLE_MODULES, _rules.CODE_PICKLE_LOAD),
     "builtins": _rules.CODE_EVAL_DYNAMIC,
     "yaml": _rules.CODE_YAML_LOAD,
 }
-_EVAL = frozenset(
-    {"eval", "exec", "compile", "builtins.eval", "builtins.exec", "builtins.compile"}
-)
+_EVAL = frozenset({"eval", "exec", "compile", "builtins.eval", "builtins.exec", "builtins.compile"})
 #: Callables that run (or compile) Python source given as an argument: name -> (position,
 #: keyword names) of each argument that is code (or a file or module to run).
 _RUNNERS: dict[str, tuple[tuple[int, str], ...]] = {
@@ -443,7 +441,7 @@ _ABSENT = "absent"
 
 def _flag(
     args: list[ast.expr], keywords: list[ast.keyword], name: str, position: int | None = None
-) -> bool | None | str:
+) -> bool | str | None:
     """What a call passes for a flag: the truth of a constant (``1`` is true, as the callee
     reads it), None when it is not known (a variable, ``*args`` that may reach its position,
     ``**kwargs`` that may hold it), or :data:`_ABSENT` when it is certainly not passed."""
@@ -1582,9 +1580,15 @@ class _Visitor(ast.NodeVisitor):
             self._value_use(node)
         self.generic_visit(node)
 
-    def _dangerous_value(self, name: str, registrar: bool) -> tuple[Rule, str] | None:
+    def _dangerous_value(self, name: str, node: ast.expr) -> tuple[Rule, str] | None:
         """The rule a value is a finding of when it is handed on, and how to name it."""
         if name in _VALUE_MODULES:
+            if isinstance(node, ast.Name) and node.id == name:
+                # a name bound to something unknown (a parameter called ``pickle``) also
+                # stands for its spelling; as a value that spelling alone is not the module
+                bound = self.symbols.names.get(_MODULE_ALIASES.get(name, name))
+                if bound is not None and name not in bound:
+                    return None
             return _VALUE_MODULES[name], f"{name} (the module)"
         if _deserializer(name):
             return _rules.CODE_PICKLE_LOAD, name
@@ -1594,7 +1598,8 @@ class _Visitor(ast.NodeVisitor):
             return _rules.CODE_EVAL_DYNAMIC, name
         if name in ("yaml.unsafe_load", "yaml.unsafe_load_all"):
             return _rules.CODE_YAML_LOAD, name
-        if not registrar and self._unsafe_yaml_part(name):
+        if self._unsafe_yaml_part(name) and not self._argument_of(node) & _YAML_REGISTRARS:
+            # (the Loader given to yaml.add_constructor and the like is not handed on)
             return _rules.CODE_YAML_LOAD, name
         if name.startswith(_CLASS):
             base = self.symbols.deserializer_base(name)
@@ -1610,9 +1615,8 @@ class _Visitor(ast.NodeVisitor):
         unseen: it got there through a hand-off that is itself a finding."""
         if id(node) in self.annotations or not self._handed_on(node):
             return
-        registrar = bool(self._argument_of(node) & _YAML_REGISTRARS)
         for name in sorted(self.symbols.resolve(node)):
-            found = self._dangerous_value(name, registrar)
+            found = self._dangerous_value(name, node)
             if found is not None:
                 rule, what = found
                 self._hit(
@@ -1833,27 +1837,18 @@ def analyse_project(files: list[tuple[str, str, bool]]) -> list[list[CodeHit] | 
                 have[0].setdefault(key, set()).update(values)
             have[1].extend(symbols.star)
     project = _Project(modules)
-    watched = set()
-    for name, (table, stars) in modules.items():
-        values = {v for vs in table.values() for v in vs} | set(stars)
-        if any(_watched(v) or any(_watched(x) for x in project.expand(v)) for v in values):
-            watched.add(name)
-    prefixes = {".".join(m.split(".")[:i]) for m in watched for i in range(1, m.count(".") + 2)}
 
     def touches(symbols: _Symbols) -> bool:
+        """Whether a value this module binds stands, through the project's exports, for a name
+        the rules act on (only then is its table built again with the exports; names used
+        directly are expanded where they are used either way)."""
         mentioned = {v for vs in symbols.names.values() for v in vs} | set(symbols.star)
         mentioned |= {v for vs in symbols.attrs.values() for v in vs}
-        for value in mentioned:
-            if value in prefixes:
-                return True
-            parts = value.split(".")
-            if any(".".join(parts[:i]) in watched for i in range(1, len(parts))):
-                return True
-        return False
+        return any(_watched(x) for v in mentioned for x in project.expand(v))
 
     for index, (parsed, symbols, package) in built.items():
         try:
-            if watched and touches(symbols):
+            if modules and touches(symbols):
                 symbols = _Symbols(parsed.nodes, package, project)
             else:
                 symbols.project = project
