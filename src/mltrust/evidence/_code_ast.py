@@ -7,6 +7,13 @@ names and attributes, ``__import__``/``importlib.import_module`` of constant str
 ``getattr`` with a constant name, ``X.__dict__[...]``/``vars(X)[...]`` with a constant key and
 ``sys.modules[...]``. It is flow-insensitive: a name bound several times (in any scope) stands
 for every value it is ever bound to, so a rebinding can only add findings.
+
+:func:`analyse_project` also follows names across the project's own modules (what each module
+exports, to a fixed point). A dangerous module or callable that leaves the table (passed to a
+call, returned, stored in a container or an attribute) is a finding where it leaves, so an
+attribute of a receiver the table cannot resolve (``m.loads`` with ``m`` a parameter) need not
+be one. Code given as a constant string to ``exec``/``eval``/``compile``/``timeit``... is
+parsed and analysed as part of the module.
 """
 
 from __future__ import annotations
