@@ -159,14 +159,16 @@ def test_attack_reexport_is_flagged_by_the_collector(tmp_path: Path) -> None:
         ("import pickle\nm = [pickle]\nm[0].loads(d)\n", "MLT-CODE-001"),
         ("import pickle\nmatch pickle:\n    case m:\n        m.loads(d)\n", "MLT-CODE-001"),
         (
-            "import pickle\nmatch x:\n    case _:\n        m = 1\nmatch pickle:\n    case m:\n        pass\n",
+            "import pickle\nmatch x:\n    case _:\n        m = 1\n"
+            "match pickle:\n    case m:\n        pass\n",
             "MLT-CODE-001",
         ),
         ("import pickle\nfor m in [pickle]:\n    m.loads(d)\n", "MLT-CODE-001"),
         ("import pickle\nfor m in (pickle,):\n    m.loads(d)\n", "MLT-CODE-001"),
         ("import pickle\n[m.loads(d) for m in (pickle,)]\n", "MLT-CODE-001"),
         (
-            "import pickle, contextlib\nwith contextlib.nullcontext(pickle) as m:\n    m.loads(d)\n",
+            "import pickle, contextlib\n"
+            "with contextlib.nullcontext(pickle) as m:\n    m.loads(d)\n",
             "MLT-CODE-001",
         ),
         ("import pickle\ndef f():\n    return pickle\n", "MLT-CODE-001"),
@@ -216,7 +218,8 @@ def test_attack_setattr_with_constant_name_is_followed() -> None:
         "import _pickle\n_pickle.Unpickler(fh).load()\n",
         "import dill\ndill._dill.loads(d)\n",
         "import pickle\nclass P(pickle.Unpickler):\n    pass\nP(fh).load()\n",
-        "import pickle\nclass P(pickle.Unpickler):\n    pass\nclass Q(P):\n    pass\nQ(fh).load()\n",
+        "import pickle\nclass P(pickle.Unpickler):\n    pass\n"
+        "class Q(P):\n    pass\nQ(fh).load()\n",
         "import pickle\nclass P(pickle._Unpickler):\n    def persistent_load(self, pid):\n"
         "        return pid\nP(fh).load()\n",
         "import pickle\nclass P(pickle.Unpickler):\n    pass\nmake(P)\n",
@@ -285,7 +288,8 @@ def test_attack_methodcaller_is_judged_as_the_call() -> None:
             "MLT-CODE-007",
         ),
         (
-            "from transformers import AutoModel\nAutoModel.from_pretrained(p, trust_remote_code=1)\n",
+            "from transformers import AutoModel\n"
+            "AutoModel.from_pretrained(p, trust_remote_code=1)\n",
             "MLT-CODE-006",
         ),
         (
@@ -316,7 +320,8 @@ def test_attack_flag_truthiness_and_kwargs_are_flagged(source: str, rule: str) -
         "import keras\nkeras.models.load_model(p)\n",
         "import keras\nkeras.models.load_model(p, compile=False)\n",
         "from transformers import AutoModel\nAutoModel.from_pretrained(p)\n",
-        "from transformers import AutoModel\nAutoModel.from_pretrained(p, trust_remote_code=False)\n",
+        "from transformers import AutoModel\n"
+        "AutoModel.from_pretrained(p, trust_remote_code=False)\n",
         "import torch\ntorch.load(p, weights_only=True)\n",
         "import torch\ntorch.load(p, weights_only=1)\n",
         "import torch\ntorch.serialization.load(p, weights_only=True)\n",
