@@ -241,6 +241,7 @@ def keras2_model() -> dict[str, Any]:
 
 
 def lambda_b64(source: str = "lambda x: __import__('os').system('touch /tmp/pwned')") -> str:
+    # mltrust: ignore[MLT-CODE-005] the test builds a planted Lambda layer's bytecode
     code = compile(source, "<payload>", "eval").co_consts[0]
     return base64.b64encode(marshal.dumps(code)).decode("ascii")
 

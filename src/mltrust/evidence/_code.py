@@ -17,7 +17,7 @@ from typing import Any
 
 from mltrust.evidence import _rules
 from mltrust.evidence._classify import code_kind, compiled_kind, first_line, python_source_text
-from mltrust.evidence._code_ast import analyse_source
+from mltrust.evidence._code_ast import analyse_project
 from mltrust.evidence._secrets import find_secrets
 from mltrust.evidence.interface import (
     CollectContext,
@@ -132,6 +132,7 @@ class _Source:
     text: str
     #: For a notebook: line of the joined source -> (cell index, line in the cell).
     cells: tuple[tuple[int, int], ...] = ()
+    notebook: bool = False
 
 
 #: Line magics that run their argument as Python (after their options), with the options
@@ -1044,25 +1045,25 @@ class CodeCollector(Collector):
                         for rule, line, message in _search_views(secret_views(data), False):
                             findings.append(self._finding(rule, message, rel, line, ()))
                     continue
-                sources.append(_Source(rel, code, cells))
+                sources.append(_Source(rel, code, cells, notebook=True))
                 continue
             if kind == "python":
                 sources.append(_Source(rel, text))
         for rel, why in not_searched:
             findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
-        for src in sources:
-            try:
-                hits = list(analyse_source(src.text))
-            except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        # one pass over the whole project, so names imported from its own modules resolve
+        analysed = analyse_project([(s.rel, s.text, not s.notebook) for s in sources])
+        for src, result in zip(sources, analysed, strict=True):
+            if isinstance(result, Exception):
                 not_analysed.append(src.rel)
-                line = getattr(exc, "lineno", 0) or 0
+                line = getattr(result, "lineno", 0) or 0
                 findings.append(
                     self._finding(
-                        _rules.CODE_UNPARSABLE, f"cannot parse: {exc}", src.rel, line, src.cells
+                        _rules.CODE_UNPARSABLE, f"cannot parse: {result}", src.rel, line, src.cells
                     )
                 )
                 continue
-            for code_hit in hits:
+            for code_hit in result:
                 findings.append(
                     self._finding(
                         code_hit.rule, code_hit.message, src.rel, code_hit.line, src.cells
@@ -1084,7 +1085,7 @@ class CodeCollector(Collector):
         section = {
             "present": True,
             "files": files,
-            "python_files": sum(1 for s in sources if not s.cells),
+            "python_files": sum(1 for s in sources if not s.notebook),
             "notebooks": notebooks,
             "findings": rows,
             "findings_by_severity": severity_counts(f.severity for f in findings),
