@@ -69,6 +69,7 @@ def test_attack_pyc_shadow_committed_unchecked_hash_pyc(tmp_path: Path) -> None:
     _compile(evil / "helper.py", app / "loader.pyc", py_compile.PycInvalidationMode.TIMESTAMP)
     _git(app.parent, "init", "-q")
     _git(app.parent, "add", "-A")
+    _git(app.parent, "commit", "-qm", "x")  # an index counts once HEAD exists
     doc, controls = _check(app.parent)
     rel = cached.relative_to(app.parent).as_posix()
     assert {rel, "app/loader.pyc"} <= set(doc["code"]["not_analysed"])
@@ -104,6 +105,7 @@ def test_attack_pyc_shadow_untracked_unchecked_hash_pyc_in_git_checkout(tmp_path
     _compile(tmp_path / "evil.py", cached, py_compile.PycInvalidationMode.UNCHECKED_HASH)
     _git(proj, "init", "-q")
     _git(proj, "add", "helper.py")
+    _git(proj, "commit", "-qm", "x")  # an index counts once HEAD exists
     doc, controls = _check(proj)
     rel = cached.relative_to(proj).as_posix()
     assert rel in [u["path"] for u in doc["subject"]["unanalysed"]]
@@ -129,6 +131,7 @@ def test_untracked_timestamp_cache_in_git_checkout_passes(tmp_path: Path) -> Non
     py_compile.compile(str(tmp_path / "helper.py"), doraise=True)
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", "helper.py")
+    _git(tmp_path, "commit", "-qm", "x")  # an index counts once HEAD exists
     doc, controls = _check(tmp_path)
     assert doc["subject"]["unanalysed"] == []
     assert controls["analysis-complete"] is ControlStatus.PASS

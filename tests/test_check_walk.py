@@ -257,6 +257,7 @@ def test_untracked_bytecode_cache_in_git_checkout_is_not_unanalysed_content(
     (tmp_path / "app.py").write_text("print('hello')\n")
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", "app.py")
+    _commit(tmp_path)  # an index counts once HEAD names a commit
     bundle, verdict = _check(tmp_path)
     assert bundle.document["subject"]["unanalysed"] == []
     assert _status(verdict, "analysis-complete") is ControlStatus.PASS
