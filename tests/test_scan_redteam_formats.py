@@ -417,3 +417,39 @@ def test_h5_dense_storage_with_reordered_keras_keys(dense: bool) -> None:
 def test_h5_dense_storage_benign_config_still_not_fully_scanned() -> None:
     cfg = {"config": {"name": "seq", "layers": []}, "class_name": "Sequential"}
     assert _rules(_h5(cfg, dense=True), "model.h5").get("MLT-H5-001") == Severity.MEDIUM
+
+
+def _zip_bytes() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"w": [1.0, 2.0]}, protocol=2))
+    return buf.getvalue()
+
+
+def test_zip_archived_as_a_tar_member_is_not_a_polyglot() -> None:
+    # A checkpoint zip stored in a tar: zipfile reading the tar reads exactly that member's
+    # bytes, which the tar scanner scans as a member; no whole-file polyglot findings.
+    inner = _zip_bytes()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("checkpoint.pt")
+        info.size = len(inner)
+        t.addfile(info, io.BytesIO(inner))
+    rules = _rules(buf.getvalue(), "checkpoint.tar")
+    assert not {"MLT-ARC-008", "MLT-ARC-016", "MLT-ARC-018"} & set(rules), rules
+
+
+def test_attack_zip_appended_after_the_tar_is_still_scanned_as_a_zip() -> None:
+    # The same zip outside every member (after the tar's end blocks): zipfile reads it, the
+    # tar scanner does not, so the whole-file zip reading stays.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("notes.txt")
+        info.size = 5
+        t.addfile(info, io.BytesIO(b"hello"))
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("archive/data.pkl", PAYLOAD)
+    data = buf.getvalue() + evil.getvalue()
+    assert zipfile.is_zipfile(io.BytesIO(data))  # the real reader sees the zip
+    assert _rules(data, "model.tar").get("MLT-PKL-001") is Severity.CRITICAL

@@ -159,6 +159,36 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
     return usize, csize, offset
 
 
+def _inside_tar_member(data: memoryview, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` lies within the data of one regular member of ``data`` read
+    as a plain tar (ustar/GNU headers walked as ``tarfile`` walks them; at most 100,000 headers
+    and only up to ``start``). False on anything unexpected: the caller then scans the zip."""
+    pos = 0
+    n = len(data)
+    for _ in range(100_000):
+        if pos + 512 > n or pos > start:
+            return False
+        header = bytes(data[pos : pos + 512])
+        if header == bytes(512) or header[257:262] != b"ustar":
+            return False
+        field = header[124:136]
+        if field[0] & 0x80:  # GNU base-256
+            size = int.from_bytes(field[1:], "big")
+        else:
+            try:
+                size = int(field.rstrip(b" \0") or b"0", 8)
+            except ValueError:
+                return False
+        body = pos + 512
+        kind = header[156:157]
+        if kind in (b"0", b"\0") and body <= start and end <= body + size:
+            return True
+        if size and kind not in (b"0", b"\0", b"x", b"g", b"L", b"K"):
+            return False  # data after a header tarfile reads differently: no shortcut
+        pos = body + -(-size // 512) * 512
+    return False
+
+
 @dataclass
 class _Directory:
     entries: list[ZipEntry]
@@ -396,7 +426,13 @@ class ZipScanner(FormatScanner):
             directory = parse_central_directory(data, 1)
         except (InputError, struct.error):
             return False
-        return bool(directory.entries)
+        if not directory.entries:
+            return False
+        # A tar whose regular member is this whole zip (a checkpoint archived with tar): the
+        # tar scanner scans that member, and zipfile reading the tar reads the same bytes, so
+        # the whole-file reading adds nothing but noise. Any other layout is scanned as a zip.
+        first = min((e.offset for e in directory.entries), default=directory.cd_start)
+        return not _inside_tar_member(data, min(first, directory.cd_start), directory.eocd_end)
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.limits
