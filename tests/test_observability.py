@@ -472,8 +472,10 @@ def test_vault_metrics_while_sealed_and_public(tmp_path):
     try:
         with httpx.Client(base_url=srv.addr, timeout=10) as c:
             assert c.get("/sys/metrics").status_code == 401
+            # sealed, the vault cannot check a token's integrity tag (its key is wrapped by
+            # the KEK), so no token is accepted: scrape a sealed vault with --metrics-public
             r = c.get("/sys/metrics", headers={"Authorization": f"Bearer {admin}"})
-            assert r.status_code == 200 and "mltrust_vault_sealed 1" in r.text
+            assert r.status_code == 503
     finally:
         srv.stop()
 
