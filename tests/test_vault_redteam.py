@@ -477,3 +477,22 @@ def test_attack_write_token_sets_loader_variables_for_run(tmp_path: Path) -> Non
         assert allowed.returncode == 0 and allowed.stdout.strip() == "/tmp/evil"
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("value", [" \n", "a \nb", "x\t\ny"])
+def test_dotenv_value_losing_white_space_at_a_line_break_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    # Found by the round-trip property test: a space before a line break inside a quoted
+    # value is dropped by the reader, so the writer refuses rather than write another value.
+    from mltrust.errors import InputError
+    from mltrust.vault._dotenv import parse_dotenv, write_dotenv
+
+    path = tmp_path / "x.env"
+    try:
+        write_dotenv(path, {"A": value})
+    except InputError as exc:
+        assert "variable A:" in str(exc)
+        assert not path.exists()
+    else:
+        assert parse_dotenv(path.read_text(encoding="utf-8")) == {"A": value}

@@ -96,18 +96,25 @@ def parse_dotenv(text: str) -> dict[str, str]:
 def _quote(name: str, value: str) -> str:
     """``value`` spelled so that sh, docker compose and python-dotenv all read it back as is
     (see the module docstring); InputError naming ``name`` when no spelling is safe."""
-    problem = None
     if "${" in value:
         problem = "holds '${' (python-dotenv expands ${NAME} inside any quotes)"
     elif "\r" in value or "\0" in value:
         problem = "holds a carriage return or a NUL byte"
-    elif not any(c in value for c in "'\\\n"):
-        return f"'{value}'"
-    elif "$" not in value and "`" not in value:
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    else:
+    elif any(c in value for c in "'\\\n") and ("$" in value or "`" in value):
         problem = "holds a quote, backslash or newline together with '$' or a backtick"
+    else:
+        if not any(c in value for c in "'\\\n"):
+            spelled = f"'{value}'"
+        else:
+            spelled = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # Last guard: the spelling must read back as is (white space at the end of a line
+        # inside a multi-line value does not survive every reader, ours included).
+        try:
+            if parse_dotenv(f"{name}={spelled}\n").get(name) == value:
+                return spelled
+        except InputError:
+            pass
+        problem = "does not read back the same once written (white space around a line break?)"
     raise InputError(
         f"variable {name}: its value {problem}; no .env quoting reads back the same in sh,"
         " docker compose and python-dotenv",
