@@ -288,14 +288,15 @@ def save_scorer(scorer: Any, path: str | Path) -> None:
 
 def load_scorer(path: str | Path) -> Any:
     """Load a scorer written by :func:`save_scorer` (NPZ, ``allow_pickle=False``)."""
-    import zipfile
+    from mltrust._npz import read_npz_arrays
 
+    arrays = read_npz_arrays(path, "saved mltrust scorer")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+    except (ValueError, KeyError) as exc:
         raise InputError(f"{path}: not a saved mltrust scorer ({exc})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: not a saved mltrust scorer (its metadata is not an object)")
     name = meta.get("name")
     try:
         if name == "mahalanobis":

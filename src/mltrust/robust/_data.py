@@ -8,7 +8,6 @@ split with ``random_state=0`` that the reference results use.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mltrust._npz import read_npz_arrays
 from mltrust.errors import ConfigError, InputError
 
 __all__ = ["Dataset", "load_dataset", "sklearn_split"]
@@ -128,11 +128,7 @@ def _frame_to_dataset(frame: Any, label: str | None, labeled: bool, source: str)
 
 
 def _load_npz(path: Path, label: str | None, labeled: bool) -> Dataset:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: not a readable NPZ file ({exc})") from None
+    arrays = read_npz_arrays(path)
     xkey = next((k for k in _X_KEYS if k in arrays), None)
     if xkey is None:
         raise InputError(f"{path}: NPZ needs a feature array named one of {_X_KEYS}")
