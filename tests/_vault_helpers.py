@@ -176,7 +176,7 @@ AUDIT_KEY = Path(__import__("tempfile").mkdtemp(prefix="mltrust-vault-audit-")) 
 
 def verify_audit(state: Path) -> Any:
     """Serve's verifier over the vault's audit log: links, entry MACs and the signed anchor."""
-    from mltrust.serve._audit import default_anchor_path, load_audit_key, verify_chain
+    from mltrust.store._audit import default_anchor_path, load_audit_key, verify_chain
 
     db = state / ".mltrust" / "audit.db"
     return verify_chain(

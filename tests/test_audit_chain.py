@@ -16,7 +16,7 @@ import pytest
 
 from mltrust.cli._main import main
 from mltrust.errors import ConfigError
-from mltrust.serve._audit import (
+from mltrust.store._audit import (
     AuditLog,
     AuditTampered,
     canonical,

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from mltrust.cli._main import main
-from mltrust.serve._audit import AuditLog, AuditTampered, load_audit_key, verify_chain
+from mltrust.store._audit import AuditLog, AuditTampered, load_audit_key, verify_chain
 from test_serve_kill import _cli_key, _free_port, _start
 from test_serve_support import ROW, add_onnx_model, infer_body
 
@@ -94,7 +94,7 @@ def test_an_edited_row_breaks_verify_and_stops_appends(pg_url, key, tmp_path):
     # whoever can write the database rewrites entry 2 and re-chains its hash (no key: no MAC)
     text = _sql(pg_url, "SELECT entry FROM audit WHERE seq = 2")[0][0]
     forged = text.replace('"deny"', '"allow"')
-    from mltrust.serve._audit import chain_hash
+    from mltrust.store._audit import chain_hash
 
     prev = _sql(pg_url, "SELECT prev_hash FROM audit WHERE seq = 2")[0][0]
     _sql(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from mltrust.cli._main import main
-from mltrust.serve._audit import AuditTampered, load_audit_key, verify_chain
+from mltrust.store._audit import AuditTampered, load_audit_key, verify_chain
 from test_serve_support import ROW, add_python_model, infer_body, make_server, new_key, plugin_dir
 
 
@@ -321,7 +321,7 @@ def test_13_auth_failure_flood_does_not_forgive_identity_debt(served):
 
     # small stores: identity buckets and unauthenticated (auth-failure) buckets, 50 keys each
     app.state = LocalState(max_keys=50)
-    rows = [ROW] * 500
+    rows = [ROW] * 4000  # 38 s of debt at the default 100 rows/s: the flood below takes far less
     assert client.post("/v2/models/calc/infer", json=infer_body(rows), headers=key).is_success
     before = client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key)
     assert before.status_code == 429
@@ -441,7 +441,7 @@ def test_09_bytes_input_monitoring_gap_is_reported(tmp_path):
 
 
 def test_01_log_id_removed_from_a_used_log_refused(tmp_path):
-    from mltrust.serve._audit import AuditLog
+    from mltrust.store._audit import AuditLog
 
     key = load_audit_key(tmp_path / "keys" / "audit.key", create=True)
     db_path, anchor = tmp_path / "state" / "audit.db", tmp_path / "keys" / "anchor.json"
@@ -458,7 +458,7 @@ def test_01_log_id_removed_from_a_used_log_refused(tmp_path):
 
 
 def test_01_log_from_before_log_ids_is_bound_on_start(tmp_path):
-    from mltrust.serve._audit import AuditLog
+    from mltrust.store._audit import AuditLog
 
     key = load_audit_key(tmp_path / "keys" / "audit.key", create=True)
     db_path, anchor = tmp_path / "state" / "audit.db", tmp_path / "keys" / "anchor.json"

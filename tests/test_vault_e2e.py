@@ -199,7 +199,7 @@ def test_token_scopes_deny_by_default(server, database):  # noqa: F811
     status, _ = _raw(server, "GET", "/nope", dev_read.token)
     assert status == 404
     # denials are in the audit log, values are not
-    from mltrust.serve._audit import iter_entries
+    from mltrust.store._audit import iter_entries
 
     entries = [json.loads(t) for _, t, _, _ in iter_entries(server.state / ".mltrust/audit.db")]
     denied = [e for e in entries if e["decision"] == "deny"]

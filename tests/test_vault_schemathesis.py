@@ -19,7 +19,7 @@ import uvicorn  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import ignored_auth  # noqa: E402
 
-from mltrust.serve._audit import AuditLog, load_audit_key, verify_chain  # noqa: E402
+from mltrust.store._audit import AuditLog, load_audit_key, verify_chain  # noqa: E402
 from mltrust.vault._app import VaultApp, VaultAppConfig  # noqa: E402
 from mltrust.vault._openapi import openapi_document  # noqa: E402
 from mltrust.vault._service import NotFound, Vault  # noqa: E402

@@ -8,6 +8,7 @@ One root, :class:`Error`, that the command line catches once. Rejected untrusted
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "ConfigError",
     "Error",
     "InputError",
@@ -76,3 +77,14 @@ class UnsafeModelError(Error):
 
 class ConfigError(Error):
     """mltrust was configured or called incorrectly (bad option, bad config file)."""
+
+
+class AuthError(Error):
+    """A caller was not authenticated or not allowed (HTTP 401/403 at the gateway and the vault).
+
+    ``reason`` is the short cause the audit log records.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

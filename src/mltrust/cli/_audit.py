@@ -33,7 +33,7 @@ def _locate(target: Path) -> Path:
 
 
 def _key_and_anchor(db: Path | str, key_file: Path | None, anchor: Path | None) -> tuple[Any, Path]:
-    from mltrust.serve._audit import default_anchor_path, default_key_path, load_audit_key
+    from mltrust.store._audit import default_anchor_path, default_key_path, load_audit_key
 
     key_path = key_file or default_key_path()
     if not key_path.is_file():
@@ -125,7 +125,7 @@ def verify(
     Exit 0 when intact, 1 when an entry was edited, forged, deleted, inserted or reordered, the
     tail was cut or the anchor is missing, 2 on error.
     """
-    from mltrust.serve._audit import verify_chain
+    from mltrust.store._audit import verify_chain
     from mltrust.store._postgres import redact_url
 
     db = _locate_any(target)
@@ -174,7 +174,7 @@ def checkpoint_export_cmd(
     host); `audit verify --checkpoint FILE` later proves the log still holds that head.
     """
     from mltrust.report import write_output
-    from mltrust.serve._audit import checkpoint_export
+    from mltrust.store._audit import checkpoint_export
     from mltrust.store._postgres import redact_url
 
     db = _locate_any(target)
@@ -218,7 +218,7 @@ def tail(target: Path, lines: int) -> int:
 def export(target: Path, fmt: str, output: str | None) -> int:
     """Export every entry (JSON lines, or CSV of the common fields)."""
     from mltrust.report import write_output
-    from mltrust.serve._audit import iter_entries
+    from mltrust.store._audit import iter_entries
 
     db = _locate(target)
     buf = io.StringIO()

@@ -39,7 +39,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from mltrust.advisories import normalize_name
-from mltrust.errors import Error
+from mltrust.errors import Error, InputError
 from mltrust.files import read_bounded
 
 __all__ = [
@@ -61,7 +61,7 @@ _MAX_BYTES = 8 * 1024 * 1024
 _MAX_INCLUDE_DEPTH = 5
 
 
-class DependencyFileError(ValueError):
+class DependencyFileError(InputError, ValueError):
     """A dependency file could not be parsed."""
 
 

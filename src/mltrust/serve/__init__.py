@@ -36,7 +36,7 @@ Design decisions, stated once:
   and covered by the signed anchor (group commit); ``kill -9`` loses nothing acknowledged.
   Entries are MACed and the head signed with an audit key kept outside the state folder; the
   server refuses to start or append on a log that no longer extends its anchor. See
-  :mod:`._audit` and ``docs/threat-model-serve.md``.
+  :mod:`mltrust.store._audit` and ``docs/threat-model-serve.md``.
 * **Protocol**: JSON and the binary tensor data extension tritonclient sends by default
   (``Inference-Header-Content-Length``, ``binary_data_size``, ``binary_data_output``; every
   OIP datatype plus BF16), MLServer's ``pd``/``str``/``base64`` codecs, the repository index
@@ -55,7 +55,6 @@ Design decisions, stated once:
 from __future__ import annotations
 
 from mltrust.serve._app import MltrustServer, app_from_env, create_app
-from mltrust.serve._audit import AuditLog, ChainReport, verify_chain
 from mltrust.serve._auth import Authenticator, AuthError, Identity, JwtVerifier
 from mltrust.serve._config import ServerConfig
 from mltrust.serve._keys import ApiKey, KeyStore
@@ -63,6 +62,7 @@ from mltrust.serve._repository import AdmissionOptions, ServedModel, admit_model
 from mltrust.serve._settings import ModelSettings, TensorSpec, load_model_settings
 from mltrust.serve.detectors import Detector
 from mltrust.serve.runtimes import Runtime
+from mltrust.store._audit import AuditLog, ChainReport, verify_chain
 
 __all__ = [
     "AdmissionOptions",

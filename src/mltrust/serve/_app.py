@@ -22,13 +22,6 @@ import numpy as np
 
 from mltrust import __version__
 from mltrust.errors import ConfigError
-from mltrust.serve._audit import (
-    AuditLog,
-    AuditTampered,
-    default_anchor_path,
-    default_key_path,
-    load_audit_key,
-)
 from mltrust.serve._auth import Authenticator, AuthError, Identity, JwtVerifier
 from mltrust.serve._authz import allowed
 from mltrust.serve._batching import Batcher
@@ -47,6 +40,13 @@ from mltrust.serve._openapi import openapi_document
 from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
 from mltrust.serve._validation import ValidationFailed
 from mltrust.state import Limit, StateUnavailable, client_group, open_state
+from mltrust.store._audit import (
+    AuditLog,
+    AuditTampered,
+    default_anchor_path,
+    default_key_path,
+    load_audit_key,
+)
 
 __all__ = ["MltrustServer", "app_from_env", "create_app"]
 

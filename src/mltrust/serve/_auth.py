@@ -8,39 +8,18 @@ raise :class:`AuthError` whose ``reason`` goes to the audit log only; clients al
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 
-from mltrust.errors import ConfigError
+from mltrust.errors import AuthError, ConfigError
+from mltrust.identity import Identity
 from mltrust.serve._keys import KeyStore
 
 __all__ = ["AuthError", "Authenticator", "Identity", "JwtVerifier"]
 
 _ASYMMETRIC = {"RSA": ("RS256",), "EC": ("ES256",)}
-
-
-class AuthError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is asking. ``principals`` are the names a model's ``policy.roles`` may grant to.
-
-    Namespaced so that one kind of credential can never borrow another's grant: an API key is
-    ``key:<name>`` (and ``key:<key id>``), a JWT is ``jwt:<issuer>:<sub>`` (one issuer is
-    configured per server, so the split is never ambiguous). A token whose ``sub`` equals a
-    key's name therefore matches nothing meant for that key.
-    """
-
-    name: str  # "key:<id>:<name>" or "jwt:<issuer>:<sub>" (audit log, limits)
-    grants: frozenset[tuple[str, str]]
-    principals: frozenset[str] = frozenset()
 
 
 class JwtVerifier:

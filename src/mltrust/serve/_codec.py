@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from mltrust.errors import InputError
+
 __all__ = [
     "DTYPES",
     "PD_INPUT",
@@ -61,7 +63,7 @@ MAX_DIMS = 8
 MAX_INPUTS = 64
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InputError, ValueError):
     """The request does not follow the protocol (HTTP 400). The message is safe to return."""
 
 

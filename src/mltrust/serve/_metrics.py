@@ -117,7 +117,7 @@ class _Exposition:
 
 
 def audit_lines(audit: Any, labels: Any) -> list[str]:
-    """Health of a hash-chained audit log (:class:`mltrust.serve._audit.AuditLog`)."""
+    """Health of a hash-chained audit log (:class:`mltrust.store._audit.AuditLog`)."""
     none = labels((), ())
     rows = [
         (

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from mltrust.errors import InputError
 from mltrust.serve._codec import MAX_TENSOR_ELEMENTS
 from mltrust.serve._settings import TensorSpec
 
@@ -16,7 +17,7 @@ _FLOAT_TYPES = {"FP16", "BF16", "FP32", "FP64"}
 _INT_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}
 
 
-class ValidationFailed(ValueError):
+class ValidationFailed(InputError, ValueError):
     """Input does not match the schema. The message is safe to return to the client.
 
     ``detail`` may say more (which feature, which side of its training range): it goes to the

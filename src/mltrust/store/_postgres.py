@@ -1,6 +1,6 @@
 """PostgreSQL behind the small part of the sqlite3 interface the audit log uses.
 
-The audit log (:mod:`mltrust.serve._audit`) keeps ONE chain implementation; this module only
+The audit log (:mod:`mltrust.store._audit`) keeps ONE chain implementation; this module only
 lets it run on PostgreSQL so that replicas on several hosts append to one chain:
 
 * ``BEGIN IMMEDIATE`` (SQLite: take the write lock before reading the head) becomes ``BEGIN``
@@ -34,7 +34,7 @@ _LOCK = int.from_bytes(hashlib.sha256(b"mltrust audit append").digest()[:8], "bi
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit (seq BIGINT PRIMARY KEY, entry TEXT NOT NULL,"
     " prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL, mac TEXT)",
-    # the log's random identity (bound into v2 anchors; see mltrust.serve._audit)
+    # the log's random identity (bound into v2 anchors; see mltrust.store._audit)
     "CREATE TABLE IF NOT EXISTS audit_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
 )
 

@@ -41,10 +41,10 @@ from starlette.routing import Route
 
 from mltrust import __version__
 from mltrust.errors import ConfigError, InputError, VerificationError
-from mltrust.serve._audit import AuditLog
 from mltrust.serve._auth import AuthError, Identity, JwtVerifier
 from mltrust.serve._metrics import VaultMetrics
 from mltrust.serve._ratelimit import TokenBuckets
+from mltrust.store._audit import AuditLog
 from mltrust.vault._openapi import openapi_document
 from mltrust.vault._service import (
     Environment,

@@ -54,7 +54,7 @@ def init_state(
 
 def open_audit_log(state: Path, *, key_path: Path | None, anchor: Path | None, sync: str) -> Any:
     """Serve's anchored audit log for the vault; key and anchor outside the state folder."""
-    from mltrust.serve._audit import (
+    from mltrust.store._audit import (
         AuditLog,
         default_anchor_path,
         default_key_path,

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mltrust.errors import ConfigError
+from mltrust.errors import ConfigError, InputError
 
 __all__ = ["Conflict", "Storage", "Tx", "open_storage"]
 
@@ -101,7 +101,7 @@ _TYPES = {
 }
 
 
-class Conflict(Exception):
+class Conflict(InputError):
     """A uniqueness constraint refused the write (a name already taken)."""
 
 

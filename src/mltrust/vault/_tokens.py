@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mltrust.errors import ConfigError, VerificationError
-from mltrust.serve._auth import Identity
+from mltrust.identity import Identity
 from mltrust.vault._crypto import RowMac
 from mltrust.vault._storage import Storage, Tx
 
