@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -52,6 +53,9 @@ def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
 socket.socket.connect = _guard(_real_connect)  # type: ignore[method-assign]
 socket.socket.connect_ex = _guard(_real_connect_ex)  # type: ignore[method-assign]
 socket.getaddrinfo = _guarded_getaddrinfo
+
+# Text reports follow COLUMNS (and the terminal); tests assert the default layout of 120 columns.
+os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture

@@ -142,21 +142,46 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mltrust")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print nothing on stdout and only errors on stderr: the exit code (and files written "
+    "with -o) are the result.",
+)
+def cli(verbose: int, quiet: bool) -> None:
     """mltrust: scan, sign, gate and serve machine-learning models on evidence.
 
     Exit codes: 0 clean or pass, 1 findings or policy failure, 2 usage or processing error.
     """
     import logging  # here, not at the top: `mltrust --help` never gets this far
 
-    level = logging.WARNING - 10 * min(verbose, 2)
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose contradict each other")
+    if quiet:
+        _QUIET.append(sys.stdout)
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (closed by main)
+    level = logging.ERROR if quiet else logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
 
 
+#: The real standard output while ``--quiet`` points ``sys.stdout`` at the null device.
+_QUIET: list[Any] = []
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (``sys.exit`` is the caller's business)."""
+    try:
+        return _main(argv)
+    finally:
+        while _QUIET:
+            sys.stdout.close()
+            sys.stdout = _QUIET.pop()
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result: Any = cli.main(args=argv, prog_name="mltrust", standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help, --version

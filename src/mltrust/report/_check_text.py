@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mltrust.policy import ControlStatus, VerdictStatus
 from mltrust.report._check import CheckReport
+from mltrust.report._text import output_width
 
 __all__ = ["check_text"]
 
@@ -28,7 +29,11 @@ def check_text(report: CheckReport, *, color: bool = False) -> str:
     verdict = report.verdict
     buf = io.StringIO()
     console = Console(
-        file=buf, force_terminal=color, no_color=not color, width=120, highlight=False
+        file=buf,
+        force_terminal=color,
+        no_color=not color,
+        width=output_width(),
+        highlight=False,
     )
     subject = verdict.subject
     table = Table(

@@ -24,7 +24,26 @@ _STYLE = {
 
 
 #: Console width of the text output.
-_WIDTH = 120
+_WIDTH = 120  # when neither COLUMNS nor a terminal says otherwise (files, pipes, CI logs)
+_MIN_WIDTH = 40
+
+
+def output_width() -> int:
+    """The width text reports are laid out to: ``COLUMNS`` when it is a number, else the
+    terminal's width when standard output is one, else 120 (stable for files and CI logs)."""
+    import os
+    import shutil
+    import sys
+
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return max(_MIN_WIDTH, int(raw))
+    try:
+        if sys.stdout.isatty():
+            return max(_MIN_WIDTH, shutil.get_terminal_size((_WIDTH, 24)).columns)
+    except (AttributeError, ValueError, OSError):
+        pass
+    return _WIDTH
 
 
 def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False) -> str:
@@ -40,7 +59,8 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
         f"in {summary['seconds']:.2f}s"
     )
     plain = f"{verdict} {line}"
-    if not color and not findings and not not_scanned and _fits(plain):
+    width = output_width()
+    if not color and not findings and not not_scanned and _fits(plain, width):
         # What rich writes for this line without colour: the text, as it fits the width.
         return plain + "\n"
 
@@ -50,7 +70,7 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
 
     buf = io.StringIO()
     console = Console(
-        file=buf, force_terminal=color, no_color=not color, width=_WIDTH, highlight=False
+        file=buf, force_terminal=color, no_color=not color, width=width, highlight=False
     )
     if findings:
         table = Table(title="mltrust scan findings", show_lines=False)
@@ -76,7 +96,7 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
     return buf.getvalue()
 
 
-def _fits(line: str) -> bool:
+def _fits(line: str, width: int) -> bool:
     """Whether rich would write ``line`` unchanged: one printable ASCII line within the width
     (no wrapping, no markup, one cell per character)."""
-    return len(line) < _WIDTH and line.isascii() and line.isprintable() and "[" not in line
+    return len(line) < width and line.isascii() and line.isprintable() and "[" not in line
