@@ -8,6 +8,11 @@ True
 
 from __future__ import annotations
 
+import sys
+import types
+from pathlib import Path
+
+from mltrust.config import ScanConfig
 from mltrust.scan import _archive_rules as _archive_rules  # archive/npy/torch rules
 from mltrust.scan import _rules as _rules  # registers the engine's rules
 from mltrust.scan._context import ScanContext
@@ -31,3 +36,18 @@ __all__ = [
     "scan_file",
     "scan_paths",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    """``mltrust.scan`` is both the top-level verb and this package.
+
+    Importing the package binds ``mltrust.scan`` to it (the import system sets the attribute on
+    the parent), which hid the verb: the second ``mltrust.scan(path)`` of a session raised
+    "'module' object is not callable". Calling the package does what the verb does.
+    """
+
+    def __call__(self, *paths: str | Path, config: ScanConfig | None = None) -> ScanReport:
+        return scan_paths(paths, config)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

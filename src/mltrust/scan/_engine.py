@@ -243,10 +243,16 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, Finding | Non
     """Expand ``paths`` into files with the one walker, :func:`mltrust.files.iter_walk`.
 
     Yields ``(path, None)`` for each file to scan and ``(path, finding)`` for each entry that
-    was not scanned (a symbolic link inside a folder, a FIFO or device node, an unreadable
-    folder, the file-count cap): nothing under a folder is passed over without a finding. A
-    path given explicitly is followed even if it is a link. Raises :class:`ConfigError` for a
-    path that does not exist.
+    was not scanned (a FIFO or device node, an unreadable folder, the file-count cap, a link
+    that does not lead to a regular file): nothing under a folder is passed over without a
+    finding. A path given explicitly is followed even if it is a link.
+
+    A symbolic link inside a folder that leads to a regular file is scanned as that file, since
+    every loader follows it (a Hugging Face cache snapshot is nothing but links into
+    ``../../blobs``); it is read through the link, wherever the target lies. The walker itself
+    does not descend through links, so a link to a folder, a dangling link or a loop is not
+    scanned and fails (MLT-GEN-007, medium). Raises :class:`ConfigError` for a path that does
+    not exist.
     """
     from mltrust.errors import InputError
     from mltrust.files import Entry, SkipReason, iter_walk
@@ -264,6 +270,9 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, Finding | Non
                 if isinstance(item, Entry):
                     yield item.path, None
                     continue
+                if item.reason is SkipReason.SYMLINK and _leads_to_regular_file(item.path):
+                    yield item.path, None
+                    continue
                 rule = {
                     SkipReason.SYMLINK: _rules.SYMLINK,
                     SkipReason.CAP: _rules.LIMIT_EXHAUSTED,
@@ -271,6 +280,14 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, Finding | Non
                 yield item.path, Finding.of(rule, item.detail, Location(item.path))
         except InputError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def _leads_to_regular_file(path: str) -> bool:
+    """Whether the link at ``path`` resolves (through any chain of links) to a regular file."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):  # dangling, a loop, too long, a NUL in the name
+        return False
 
 
 def _skipped_result(path: str, skipped: Finding) -> FileResult:

@@ -59,8 +59,10 @@ UNREADABLE = define_rule(
 SYMLINK = define_rule(
     "MLT-GEN-007",
     "symlink-skipped",
-    "A symbolic link was not followed while walking a folder.",
-    Severity.LOW,
+    "A symbolic link inside a scanned folder does not lead to a regular file (a folder, a "
+    "dangling link or a loop), so nothing behind it was scanned.",
+    Severity.MEDIUM,
     cwe=59,
-    remediation="Scan the link target explicitly if it belongs to the model.",
+    remediation="Scan the link target explicitly, or remove the link if it is not part of the "
+    "model.",
 )
