@@ -93,3 +93,19 @@ def test_attestation_beside_a_model_in_a_subfolder_counts(
     assert (project / "models" / ".mltrust" / "attestations").is_dir()
     controls = _controls(capsys, ".", "--key", str(public))
     assert controls["robustness-threshold"]["status"] == "fail"  # 0.2 < 0.5, and it counted
+
+
+def test_attest_a_file_inside_a_signed_folder_is_refused_with_the_way_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundle would be an unsigned file in a signed folder and break `verify` of the folder:
+    refused up front, nothing written, the folder still verifies."""
+    project, model, st, private, public = _project(tmp_path, 0.2)  # type: ignore[misc]
+    monkeypatch.setenv("MLTRUST_PASSPHRASE", "")
+    assert main(["sign", str(project), "-k", str(private)]) == 0
+    capsys.readouterr()
+    code = main(["attest", "robustness", str(model), "--statement", str(st), "-k", str(private)])
+    err = capsys.readouterr().err
+    assert code == 2 and "signed folder" in err and "sign the folder again" in err
+    assert not (project / ".mltrust" / "attestations").exists()
+    assert main(["verify", str(project), "--key", str(public)]) == 0

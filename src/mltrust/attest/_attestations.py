@@ -61,6 +61,16 @@ def attestation_path(path: str | Path, kind: str) -> Path:
     """``<folder>/.mltrust/attestations/<kind>.bundle.json`` or, for a file model,
     ``<parent>/.mltrust/attestations/<file>.<kind>.bundle.json``."""
     p = Path(path)
+    if not p.is_dir() and (p.parent / SIGNATURE_NAME).is_file():
+        # Decision: the bundle would be a new, unsigned file inside a signed folder, and
+        # `verify` of that folder would then fail (fail closed: any file the signature does not
+        # cover is refused). Refuse here, where the cause is clear, instead of there.
+        raise ConfigError(
+            f"{p} is inside a signed folder ({p.parent / SIGNATURE_NAME}); an attestation "
+            "written for the file alone would add an unsigned file to that folder",
+            hint="attest the model's files before signing the folder: move the signature "
+            "away, attest, then sign the folder again so that its signature covers the bundle",
+        )
     prefix = "" if p.is_dir() else p.name + "."
     return attestation_dir(p) / f"{prefix}{kind}.bundle.json"
 
