@@ -106,6 +106,11 @@ ATTACKS = {
         DYNAMIC,
     ),
     "doctest_debug_src": ("import doctest\ndoctest.debug_src(s)\n", DYNAMIC),
+    "doctest_get_doctest_literal_payload": (
+        "import doctest\nt = doctest.DocTestParser().get_doctest("
+        "'>>> import os; os.posix_spawn(p, a, e)', {}, 'n', None, 0)\n",
+        SPAWN,
+    ),
     # -- pickling key-value stores
     "sqlitedict_default_decode": ("from sqlitedict import SqliteDict\nSqliteDict(p)\n", PICKLE),
     "sqlitedict_open": ("import sqlitedict\nsqlitedict.open(p)\n", PICKLE),
@@ -169,7 +174,10 @@ BENIGN = {
     "spec_from_literal_file": (
         "import importlib.util\ns = importlib.util.spec_from_file_location('m', 'plugins/m.py')\n"
     ),
-    "mp_queue": "import multiprocessing as mp\nq = mp.Queue()\nq.put(1)\n",
+    "doctest_parser_only_splits_text": (
+        "import doctest\ndoctest.DocTestParser().get_examples(text)\n"
+    ),
+        "mp_queue": "import multiprocessing as mp\nq = mp.Queue()\nq.put(1)\n",
     "mp_recv_bytes": (
         "from multiprocessing.connection import Client\nClient(addr).recv_bytes()\n"
     ),
@@ -193,3 +201,10 @@ BENIGN = {
 def test_benign_neighbour_is_clean(name: str) -> None:
     source = BENIGN[name]
     assert _rules(source) == set(), [h.message for h in analyse_source(source)]
+
+
+def test_file_loader_path_named_like_a_uri_is_dynamic_not_content() -> None:
+    """A module loaded from a path is code chosen at run time (MLT-CODE-013); the path is not
+    content that is evaluated (MLT-CODE-005), whatever its variable is called."""
+    source = "import importlib.util\nimportlib.util.spec_from_file_location('m', model_path)\n"
+    assert _rules(source) == {DYNAMIC}

@@ -311,17 +311,14 @@ _RUNNERS: dict[str, tuple[tuple[int, str], ...]] = {
     "doctest.DocFileSuite": ((0, "paths"),),
     "doctest.debug_src": ((0, "src"),),
     "doctest.debug_script": ((0, "src"),),
-    "doctest.DocTestParser().get_doctest": ((0, "string"),),
-    "doctest.DocTestParser().get_examples": ((0, "string"),),
-    "doctest.DocTestParser().parse": ((0, "string"),),
     "doctest.DocTestRunner().run": ((0, "test"),),
     "doctest.DebugRunner().run": ((0, "test"),),
 }
-#: Runners whose argument is a file or module to run, not code text.
-_PATH_RUNNERS = frozenset(
+#: Loaders of a module (or of doctest examples) from a file, a zip or a folder chosen by path:
+#: a path that is not a literal is a finding of its own (the file is not the project's code
+#: that was analysed), whatever names the path is built from.
+_FILE_LOADERS = frozenset(
     {
-        "runpy.run_path",
-        "runpy.run_module",
         "importlib.util.spec_from_file_location",
         "importlib.machinery.SourceFileLoader",
         "importlib._bootstrap_external.SourceFileLoader",
@@ -335,6 +332,8 @@ _PATH_RUNNERS = frozenset(
         "doctest.DocFileSuite",
     }
 )
+#: Runners whose argument is a file or module to run, not code text.
+_PATH_RUNNERS = _FILE_LOADERS | {"runpy.run_path", "runpy.run_module"}
 #: Spellings of the doctest calls whose constant string arguments hold examples (``>>> ...``):
 #: the examples are parsed (never run) and analysed as part of the module.
 _DOCTEST_SINKS = frozenset(
@@ -1753,7 +1752,14 @@ class _Visitor(ast.NodeVisitor):
                 continue
             if value is not None and self._callable_argument(name, value):
                 continue
-            if value is not None and self._external(value):
+            if name in _FILE_LOADERS:
+                self._hit(
+                    _rules.CODE_EVAL_DYNAMIC,
+                    line,
+                    f"{name}(){how} loads code from a file chosen at run time (not analysed "
+                    "here)",
+                )
+            elif value is not None and self._external(value):
                 self._hit(
                     _rules.CODE_EVAL_CONTENT,
                     line,
