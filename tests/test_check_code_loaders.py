@@ -146,7 +146,11 @@ ATTACKS = {
         "from ctypes import pythonapi as api\napi.PyObject_SetAttr(a, b, c)\n",
         INTERNALS,
     ),
-    "posixsubprocess_fork_exec": ("import _posixsubprocess\n_posixsubprocess.fork_exec(a)\n", SPAWN),
+    "ctypes_pydll_of_the_interpreter": (
+        "import ctypes\nctypes.pydll.LoadLibrary(None).PyRun_SimpleString(b'x')\n",
+        INTERNALS,
+    ),
+        "posixsubprocess_fork_exec": ("import _posixsubprocess\n_posixsubprocess.fork_exec(a)\n", SPAWN),
     "posix_system": ("import posix\nposix.system(c)\n", SPAWN),
     "nt_system": ("from nt import system\nsystem(c)\n", SPAWN),
     "winapi_create_process": ("import _winapi\n_winapi.CreateProcess(a, c)\n", SPAWN),

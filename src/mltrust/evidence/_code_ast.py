@@ -1607,7 +1607,7 @@ class _Visitor(ast.NodeVisitor):
                 line,
                 f"{name}(){how} starts a process below the os/subprocess functions",
             )
-        elif name.startswith("ctypes.pythonapi.") or name in ("ctypes.PyDLL", "ctypes.pydll"):
+        elif name.startswith(("ctypes.pythonapi.", "ctypes.pydll.")) or name == "ctypes.PyDLL":
             if short.startswith(_PYTHONAPI_RUNNERS):
                 self._hit(
                     _rules.CODE_EVAL_DYNAMIC,

@@ -135,8 +135,9 @@ CODE_INTERNALS = define_rule(
     "MLT-CODE-017",
     "interpreter-internals-access",
     "Code reaches interpreter internals that lead from any object to every class, module or "
-    "builtin (__subclasses__, __globals__, __builtins__, frame globals, ctypes.pythonapi) or "
-    "replaces a function's __code__: the gadgets used to escape a sandbox or hide a call.",
+    "builtin (`__subclasses__`, `__globals__`, `__builtins__`, frame globals, "
+    "`ctypes.pythonapi`) or replaces a function's `__code__`: the gadgets used to escape a "
+    "sandbox or hide a call.",
     Severity.HIGH,
     cwe=94,
     remediation="Use the public API of the module you need; review the code and waive the "
