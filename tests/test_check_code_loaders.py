@@ -73,7 +73,8 @@ ATTACKS = {
         DYNAMIC,
     ),
     "importlib_source_file_loader": (
-        "from importlib.machinery import SourceFileLoader\nSourceFileLoader('m', p).load_module()\n",
+        "from importlib.machinery import SourceFileLoader\n"
+        "SourceFileLoader('m', p).load_module()\n",
         DYNAMIC,
     ),
     "importlib_sourceless_loader_literal": (
@@ -96,7 +97,8 @@ ATTACKS = {
         DYNAMIC,
     ),
     "doctest_run_docstring_examples_literal_payload": (
-        "import doctest\ndoctest.run_docstring_examples('>>> import pickle; pickle.loads(b)', {})\n",
+        "import doctest\n"
+        "doctest.run_docstring_examples('>>> import pickle; pickle.loads(b)', {})\n",
         PICKLE,
     ),
     "doctest_testfile": ("import doctest\ndoctest.testfile(p)\n", DYNAMIC),
@@ -150,7 +152,10 @@ ATTACKS = {
         "import ctypes\nctypes.pydll.LoadLibrary(None).PyRun_SimpleString(b'x')\n",
         INTERNALS,
     ),
-        "posixsubprocess_fork_exec": ("import _posixsubprocess\n_posixsubprocess.fork_exec(a)\n", SPAWN),
+    "posixsubprocess_fork_exec": (
+        "import _posixsubprocess\n_posixsubprocess.fork_exec(a)\n",
+        SPAWN,
+    ),
     "posix_system": ("import posix\nposix.system(c)\n", SPAWN),
     "nt_system": ("from nt import system\nsystem(c)\n", SPAWN),
     "winapi_create_process": ("import _winapi\n_winapi.CreateProcess(a, c)\n", SPAWN),
@@ -181,21 +186,19 @@ BENIGN = {
     "doctest_parser_only_splits_text": (
         "import doctest\ndoctest.DocTestParser().get_examples(text)\n"
     ),
-        "mp_queue": "import multiprocessing as mp\nq = mp.Queue()\nq.put(1)\n",
-    "mp_recv_bytes": (
-        "from multiprocessing.connection import Client\nClient(addr).recv_bytes()\n"
-    ),
+    "mp_queue": "import multiprocessing as mp\nq = mp.Queue()\nq.put(1)\n",
+    "mp_recv_bytes": ("from multiprocessing.connection import Client\nClient(addr).recv_bytes()\n"),
     "socket_recv": "import socket\ns = socket.socket()\ns.recv(10)\n",
     "sqlitedict_json_decode": (
         "import json\nfrom sqlitedict import SqliteDict\n"
         "SqliteDict(p, encode=json.dumps, decode=json.loads)\n"
     ),
-    "diskcache_json_disk": (
-        "import diskcache\ndiskcache.Cache(p, disk=diskcache.JSONDisk)\n"
-    ),
+    "diskcache_json_disk": ("import diskcache\ndiskcache.Cache(p, disk=diskcache.JSONDisk)\n"),
     "class_name": "x.__class__.__name__\n",
     "code_introspection": "n = f.__code__.co_varnames\n",
-    "ctypes_cdll_system": "import ctypes, ctypes.util\nctypes.CDLL(ctypes.util.find_library('c'))\n",
+    "ctypes_cdll_system": (
+        "import ctypes, ctypes.util\nctypes.CDLL(ctypes.util.find_library('c'))\n"
+    ),
     "subprocess_list": "import subprocess\nsubprocess.run(['ls'])\n",
     "doctest_testmod": "import doctest\ndoctest.testmod()\n",
 }

@@ -1672,9 +1672,12 @@ class _Visitor(ast.NodeVisitor):
         if choice is not None:
             keyword, position, pickling = choice
             given = _kw(ast.Call(ast.Name("_"), args, keywords), keyword)
-            if given is None and len(args) > position:
-                if not any(isinstance(a, ast.Starred) for a in args[: position + 1]):
-                    given = args[position]
+            if (
+                given is None
+                and len(args) > position
+                and not any(isinstance(a, ast.Starred) for a in args[: position + 1])
+            ):
+                given = args[position]
             if given is not None and self.symbols.resolve(given) & pickling:
                 given = None
         if given is None:
@@ -1756,8 +1759,7 @@ class _Visitor(ast.NodeVisitor):
                 self._hit(
                     _rules.CODE_EVAL_DYNAMIC,
                     line,
-                    f"{name}(){how} loads code from a file chosen at run time (not analysed "
-                    "here)",
+                    f"{name}(){how} loads code from a file chosen at run time (not analysed here)",
                 )
             elif value is not None and self._external(value):
                 self._hit(
