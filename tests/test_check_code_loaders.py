@@ -215,3 +215,39 @@ def test_file_loader_path_named_like_a_uri_is_dynamic_not_content() -> None:
     content that is evaluated (MLT-CODE-005), whatever its variable is called."""
     source = "import importlib.util\nimportlib.util.spec_from_file_location('m', model_path)\n"
     assert _rules(source) == {DYNAMIC}
+
+
+def test_listener_bound_by_with_then_accept_recv() -> None:
+    source = (
+        "from multiprocessing.connection import Listener\n"
+        "with Listener(addr, authkey=k) as listener:\n"
+        "    with listener.accept() as conn:\n"
+        "        msg = conn.recv()\n"
+    )
+    hits = [h for h in analyse_source(source) if h.rule.id == PICKLE]
+    assert [h.line for h in hits] == [4]
+
+
+def test_client_reexported_by_a_project_module_recv() -> None:
+    from mltrust.evidence._code_ast import analyse_project
+
+    files = [
+        ("app/net.py", "from multiprocessing.connection import Client as connect\n", True),
+        ("app/main.py", "from app.net import connect\nconnect(addr).recv()\n", True),
+    ]
+    results = analyse_project(files)
+    main = results[1]
+    assert not isinstance(main, Exception)
+    assert PICKLE in {h.rule.id for h in main}
+
+
+def test_sqlitedict_decode_given_by_kwargs_is_not_proven() -> None:
+    """``**options`` may not hold ``decode``: the default (pickle) is assumed."""
+    assert PICKLE in _rules("from sqlitedict import SqliteDict\nSqliteDict(p, **options)\n")
+
+
+def test_sqlitedict_decode_pickle_loads_is_a_finding() -> None:
+    source = (
+        "import pickle\nfrom sqlitedict import SqliteDict\nSqliteDict(p, decode=pickle.loads)\n"
+    )
+    assert PICKLE in _rules(source)
