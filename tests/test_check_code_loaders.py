@@ -162,6 +162,11 @@ ATTACKS = {
     "os_posix_spawn": ("import os\nos.posix_spawn(p, a, e)\n", SPAWN),
     "os_posix_spawnp_getattr": ("import os\ngetattr(os, 'posix_spawnp')(p, a, e)\n", SPAWN),
     "pty_spawn": ("import pty\npty.spawn(['sh'])\n", SPAWN),
+    "posix_spawn_handed_to_a_thread": (
+        "import os, threading\nthreading.Thread(target=os.posix_spawn, args=a).start()\n",
+        SPAWN,
+    ),
+    "torch_hub_load_handed_to_map": ("import torch\nlist(map(torch.hub.load, repos))\n", REMOTE),
 }
 
 

@@ -1873,8 +1873,14 @@ class _Visitor(ast.NodeVisitor):
             return _VALUE_MODULES[name], f"{name} (the module)"
         if _deserializer(name):
             return _rules.CODE_PICKLE_LOAD, name
-        if name in _TORCH_LOADS:
+        if name in _TORCH_LOADS or name in _TORCH_URL_LOADS:
             return _rules.CODE_TORCH_LOAD, name
+        if name in _TORCH_HUB_CODE:
+            return _rules.CODE_REMOTE_CODE, name
+        if name in _SPAWNERS:
+            return _rules.CODE_LOW_LEVEL_SPAWN, name
+        if name.startswith("ctypes.pythonapi."):
+            return _rules.CODE_INTERNALS, name
         if name in _EVAL:
             return _rules.CODE_EVAL_DYNAMIC, name
         if name in ("yaml.unsafe_load", "yaml.unsafe_load_all"):
