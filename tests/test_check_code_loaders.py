@@ -201,6 +201,7 @@ BENIGN = {
     "diskcache_json_disk": ("import diskcache\ndiskcache.Cache(p, disk=diskcache.JSONDisk)\n"),
     "class_name": "x.__class__.__name__\n",
     "code_introspection": "n = f.__code__.co_varnames\n",
+    "coroutine_frame_introspection": "line = coro.cr_frame.f_lineno\n",
     "ctypes_cdll_system": (
         "import ctypes, ctypes.util\nctypes.CDLL(ctypes.util.find_library('c'))\n"
     ),

@@ -402,7 +402,9 @@ _SPAWNERS = frozenset(
     }
 )
 #: Attributes that lead from any object to every class, module or builtin, or to a caller's
-#: globals: the classic sandbox-escape gadgets (reading them is a finding).
+#: globals: the classic sandbox-escape gadgets (reading them is a finding). A frame alone
+#: (``gi_frame``, ``cr_frame``: coroutine introspection in async libraries) is not: the escape
+#: goes on to its ``f_globals``/``f_builtins``, which are.
 _GADGET_ATTRS = frozenset(
     {
         "__subclasses__",
@@ -411,9 +413,6 @@ _GADGET_ATTRS = frozenset(
         "__builtins__",
         "f_globals",
         "f_builtins",
-        "gi_frame",
-        "cr_frame",
-        "ag_frame",
     }
 )
 #: ``ctypes.pythonapi`` functions that compile or run Python source.
