@@ -67,6 +67,52 @@ _DESERIALIZERS = {
     "marshal.load",
     "marshal.loads",
     "torch.package.PackageImporter",
+    # multiprocessing: a connection's recv() unpickles whatever the peer process sends
+    "multiprocessing.reduction.ForkingPickler.loads",
+    "multiprocessing.connection._ForkingPickler.loads",
+    "multiprocessing.connection.Client().recv",
+    "multiprocessing.connection.Listener().accept().recv",
+    "multiprocessing.connection.Connection().recv",
+    "multiprocessing.connection.PipeConnection().recv",
+    # klepto's archives store entries with pickle or dill
+    *(
+        f"{module}.{archive}"
+        for module in ("klepto", "klepto.archives")
+        for archive in (
+            "file_archive",
+            "dir_archive",
+            "sql_archive",
+            "sqltable_archive",
+            "hdf_archive",
+            "hdfdir_archive",
+        )
+    ),
+}
+#: Key-value stores that unpickle their values unless told otherwise: name -> (the argument
+#: that chooses how values are decoded, its position, the values that still unpickle). An
+#: argument of None: the store always unpickles.
+_PICKLING_STORES: dict[str, tuple[str, int, frozenset[str]] | None] = {
+    **dict.fromkeys(
+        ("sqlitedict.SqliteDict", "sqlitedict.sqlitedict.SqliteDict", "sqlitedict.open"),
+        ("decode", 6, frozenset()),
+    ),
+    **dict.fromkeys(
+        ("diskcache.Cache", "diskcache.core.Cache"),
+        ("disk", 2, frozenset({"diskcache.Disk", "diskcache.core.Disk"})),
+    ),
+    **dict.fromkeys(
+        ("diskcache.FanoutCache", "diskcache.fanout.FanoutCache"),
+        ("disk", 3, frozenset({"diskcache.Disk", "diskcache.core.Disk"})),
+    ),
+    **dict.fromkeys(
+        (
+            "diskcache.Deque",
+            "diskcache.Index",
+            "diskcache.persistent.Deque",
+            "diskcache.persistent.Index",
+        ),
+        None,
+    ),
 }
 #: Modules whose purpose is deserialising: calling any attribute of one is a finding unless the
 #: attribute is in :data:`_PICKLE_HARMLESS` (so ``pickle._loads``, ``dill._dill.load`` or a name
@@ -118,6 +164,14 @@ _UNPICKLER_MEMBERS = frozenset(
     {"__init__", "find_class", "persistent_load", "__name__", "__qualname__", "__doc__"}
 )
 _TORCH_LOADS = frozenset({"torch.load", "torch.serialization.load"})
+#: torch loaders of a URL that torch.load the download: name -> position of ``weights_only``.
+_TORCH_URL_LOADS = {
+    "torch.hub.load_state_dict_from_url": 6,
+    "torch.utils.model_zoo.load_url": 6,
+}
+#: torch.hub calls that import the ``hubconf.py`` of a repository (downloaded from GitHub, or
+#: a local folder): its code runs, whatever the arguments.
+_TORCH_HUB_CODE = frozenset({"torch.hub.load", "torch.hub.list", "torch.hub.help"})
 #: Loaders taking ``allow_pickle`` -> its position among the positional arguments.
 _NUMPY_LOADS = {
     "numpy.load": 2,
@@ -169,6 +223,11 @@ _DANGEROUS_MODULES = {
     "torch.serialization": _rules.CODE_TORCH_LOAD,
     "yaml": _rules.CODE_YAML_LOAD,
     "builtins": _rules.CODE_EVAL_DYNAMIC,
+    "posix": _rules.CODE_LOW_LEVEL_SPAWN,
+    "nt": _rules.CODE_LOW_LEVEL_SPAWN,
+    "_posixsubprocess": _rules.CODE_LOW_LEVEL_SPAWN,
+    "_winapi": _rules.CODE_LOW_LEVEL_SPAWN,
+    "ctypes.pythonapi": _rules.CODE_INTERNALS,
 }
 #: Attribute names that are dangerous on a module chosen at run time (``__import__(name).loads``).
 _DANGEROUS_ATTRS = frozenset(
@@ -236,7 +295,50 @@ _RUNNERS: dict[str, tuple[tuple[int, str], ...]] = {
     "profile.Profile().runctx": ((0, "cmd"),),
     "runpy.run_path": ((0, "path_name"),),
     "runpy.run_module": ((0, "mod_name"),),
+    # a module loaded from a file (or a zip, or a folder) chosen by path
+    "importlib.util.spec_from_file_location": ((1, "location"),),
+    "importlib.machinery.SourceFileLoader": ((1, "path"),),
+    "importlib._bootstrap_external.SourceFileLoader": ((1, "path"),),
+    "importlib.machinery.FileFinder": ((0, "path"),),
+    "zipimport.zipimporter": ((0, "path"),),
+    "imp.load_source": ((1, "pathname"),),
+    "imp.load_package": ((1, "path"),),
+    "pkgutil.get_importer": ((0, "path_item"),),
+    "pkgutil.ImpImporter": ((0, "path"),),
+    # doctest runs the examples of a string (or of a file) as code
+    "doctest.run_docstring_examples": ((0, "f"),),
+    "doctest.testfile": ((0, "filename"),),
+    "doctest.DocFileSuite": ((0, "paths"),),
+    "doctest.debug_src": ((0, "src"),),
+    "doctest.debug_script": ((0, "src"),),
+    "doctest.DocTestRunner().run": ((0, "test"),),
+    "doctest.DebugRunner().run": ((0, "test"),),
 }
+#: Loaders of a module (or of doctest examples) from a file, a zip or a folder chosen by path:
+#: a path that is not a literal is a finding of its own (the file is not the project's code
+#: that was analysed), whatever names the path is built from.
+_FILE_LOADERS = frozenset(
+    {
+        "importlib.util.spec_from_file_location",
+        "importlib.machinery.SourceFileLoader",
+        "importlib._bootstrap_external.SourceFileLoader",
+        "importlib.machinery.FileFinder",
+        "zipimport.zipimporter",
+        "imp.load_source",
+        "imp.load_package",
+        "pkgutil.get_importer",
+        "pkgutil.ImpImporter",
+        "doctest.testfile",
+        "doctest.DocFileSuite",
+    }
+)
+#: Runners whose argument is a file or module to run, not code text.
+_PATH_RUNNERS = _FILE_LOADERS | {"runpy.run_path", "runpy.run_module"}
+#: Spellings of the doctest calls whose constant string arguments hold examples (``>>> ...``):
+#: the examples are parsed (never run) and analysed as part of the module.
+_DOCTEST_SINKS = frozenset(
+    {"run_docstring_examples", "debug_src", "debug_script", "get_doctest", "get_examples"}
+)
 #: Runners of code read from the terminal, or built from a code object: findings whatever the
 #: arguments.
 _ALWAYS_RUNS = frozenset(
@@ -247,6 +349,12 @@ _ALWAYS_RUNS = frozenset(
         "types.LambdaType",
         "types.CodeType",
         "timeit.main",
+        # compiled code or a native module loaded from a file: nothing to analyse
+        "importlib.machinery.SourcelessFileLoader",
+        "importlib.machinery.ExtensionFileLoader",
+        "imp.load_compiled",
+        "imp.load_dynamic",
+        "imp.load_module",
     }
 )
 #: Classes whose instances the table follows (``code.InteractiveInterpreter().runsource``).
@@ -259,8 +367,56 @@ _INSTANCE_CLASSES = frozenset(
         "cProfile.Profile",
         "profile.Profile",
         "timeit.Timer",
+        "doctest.DocTestParser",
+        "doctest.DocTestRunner",
+        "doctest.DebugRunner",
+        "multiprocessing.connection.Client",
+        "multiprocessing.connection.Listener",
+        "multiprocessing.connection.Listener().accept",
+        "multiprocessing.connection.Connection",
+        "multiprocessing.connection.PipeConnection",
     }
 )
+#: Processes started below the os/subprocess functions that shell-injection checks know.
+_SPAWNERS = frozenset(
+    {
+        "os.posix_spawn",
+        "os.posix_spawnp",
+        "pty.spawn",
+        "_posixsubprocess.fork_exec",
+        "_winapi.CreateProcess",
+        *(
+            f"{module}.{function}"
+            for module in ("posix", "nt")
+            for function in (
+                "system",
+                "posix_spawn",
+                "posix_spawnp",
+                "execv",
+                "execve",
+                "spawnv",
+                "spawnve",
+                "startfile",
+            )
+        ),
+    }
+)
+#: Attributes that lead from any object to every class, module or builtin, or to a caller's
+#: globals: the classic sandbox-escape gadgets (reading them is a finding). A frame alone
+#: (``gi_frame``, ``cr_frame``: coroutine introspection in async libraries) is not: the escape
+#: goes on to its ``f_globals``/``f_builtins``, which are.
+_GADGET_ATTRS = frozenset(
+    {
+        "__subclasses__",
+        "__globals__",
+        "func_globals",
+        "__builtins__",
+        "f_globals",
+        "f_builtins",
+    }
+)
+#: ``ctypes.pythonapi`` functions that compile or run Python source.
+_PYTHONAPI_RUNNERS = ("PyRun_", "Py_CompileString", "PyEval_Eval", "PyImport_ExecCode")
 #: Names of calls whose constant string arguments may be Python code: parsed and analysed as
 #: part of the module (by name as written, so an alias only adds a parse).
 _CODE_SINKS = frozenset(
@@ -689,8 +845,13 @@ class _Symbols:
                 self._setattr_binding(node, bindings)
             elif isinstance(node, (ast.With, ast.AsyncWith)):
                 for item in node.items:
-                    if item.optional_vars is not None:
-                        bindings.append((item.optional_vars, None))
+                    if item.optional_vars is None:
+                        continue
+                    # ``with Client(addr) as c``: the followed classes' __enter__ return self
+                    value = item.context_expr if isinstance(item.context_expr, ast.Call) else None
+                    if not isinstance(item.optional_vars, ast.Name):
+                        value = None
+                    bindings.append((item.optional_vars, value))
             elif isinstance(node, ast.ExceptHandler) and node.name:
                 self._bind(node.name, {_UNKNOWN})
         self._propagate(bindings)
@@ -1154,15 +1315,19 @@ def _parse_code_strings(call: ast.Call, budget: list[int]) -> list[ast.Module]:
     not Python is skipped: it cannot run."""
     func = call.func
     spelled = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-    if spelled not in _CODE_SINKS:
+    doctest = spelled in _DOCTEST_SINKS
+    if spelled not in _CODE_SINKS and not doctest:
         return []
-    values = [*call.args[:2], *(k.value for k in call.keywords if k.arg in _CODE_KEYWORDS)]
+    keywords = _CODE_KEYWORDS | {"f", "src", "string"} if doctest else _CODE_KEYWORDS
+    values = [*call.args[:2], *(k.value for k in call.keywords if k.arg in keywords)]
     out: list[ast.Module] = []
     for value in values:
         text = _code_string(value)
         if text is None or not text.strip() or len(text) > budget[0]:
             continue
         budget[0] -= len(text)
+        if doctest:
+            text = _doctest_source(text)
         try:
             module = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -1173,6 +1338,19 @@ def _parse_code_strings(call: ast.Call, budget: list[int]) -> list[ast.Module]:
                 sub.end_lineno = call.end_lineno  # type: ignore[attr-defined]
         out.append(module)
     return out
+
+
+def _doctest_source(text: str) -> str:
+    """The examples (``>>> ...``) of a doctest text as one Python source (parsed by doctest's
+    own parser, which only splits text; nothing runs). A text doctest cannot parse has no
+    examples that run."""
+    import doctest
+
+    try:
+        examples = doctest.DocTestParser().get_examples(text)
+    except ValueError:
+        return ""
+    return "".join(example.source for example in examples)
 
 
 def _parse(source: str) -> _Parsed:
@@ -1321,6 +1499,9 @@ class _Visitor(ast.NodeVisitor):
         produced = self.symbols.resolve(node)
         owners = {c.removesuffix("." + _DYNAMIC) for c in produced if c.endswith("." + _DYNAMIC)}
         self._dynamic_attribute(owners, line, "getattr")
+        self._gadget(produced, line)
+        if callee & _SETATTR and len(node.args) > 1 and _const_str(node.args[1]) == "__code__":
+            self._gadget({"__code__"}, line, store=True)
         if callee & (_DUNDER_IMPORT | {"pkgutil.resolve_name"}) and (
             not node.args or _const_str(node.args[0]) is None
         ):
@@ -1394,6 +1575,8 @@ class _Visitor(ast.NodeVisitor):
         short = name.rsplit(".", 1)[-1]
         if name.startswith(_CLASS):
             self._check_class_call(name, line, how)
+        elif name in _PICKLING_STORES:
+            self._check_store(name, args, keywords, line, how)
         elif _deserializer(name):
             family = name.split(".", 1)[0]
             self._hit(
@@ -1404,6 +1587,38 @@ class _Visitor(ast.NodeVisitor):
             )
         elif name in _TORCH_LOADS and _flag(args, keywords, "weights_only") is not True:
             self._hit(_rules.CODE_TORCH_LOAD, line, f"{name}() without weights_only=True{how}")
+        elif name in _TORCH_URL_LOADS:
+            if _flag(args, keywords, "weights_only", _TORCH_URL_LOADS[name]) is not True:
+                self._hit(
+                    _rules.CODE_TORCH_LOAD,
+                    line,
+                    f"{name}() without weights_only=True{how}: the download is torch.load-ed",
+                )
+        elif name in _TORCH_HUB_CODE:
+            self._hit(
+                _rules.CODE_REMOTE_CODE,
+                line,
+                f"{name}(){how} imports the repository's hubconf.py: its code runs here",
+            )
+        elif name in _SPAWNERS:
+            self._hit(
+                _rules.CODE_LOW_LEVEL_SPAWN,
+                line,
+                f"{name}(){how} starts a process below the os/subprocess functions",
+            )
+        elif name.startswith(("ctypes.pythonapi.", "ctypes.pydll.")) or name == "ctypes.PyDLL":
+            if short.startswith(_PYTHONAPI_RUNNERS):
+                self._hit(
+                    _rules.CODE_EVAL_DYNAMIC,
+                    line,
+                    f"{name}(){how} compiles or runs Python source through the C API",
+                )
+            else:
+                self._hit(
+                    _rules.CODE_INTERNALS,
+                    line,
+                    f"{name}(){how} calls the interpreter's C API directly",
+                )
         elif name in ("yaml.load", "yaml.load_all"):
             loader = _kw(ast.Call(node.func, args, keywords), "Loader") or (
                 args[1] if len(args) > 1 else None
@@ -1431,14 +1646,61 @@ class _Visitor(ast.NodeVisitor):
             self._hit(
                 _rules.CODE_EVAL_DYNAMIC,
                 line,
-                f"{name}(){how} runs code that is not a literal (from a code object or the "
-                "terminal)",
+                f"{name}(){how} runs code that is not analysed (a code object, compiled code, a "
+                "native module or the terminal)",
             )
         elif name.startswith(_DYNAMIC + ".") and short in _DANGEROUS_ATTRS:
             rule = _rules.CODE_PICKLE_LOAD
             if short in ("eval", "exec"):
                 rule = _rules.CODE_EVAL_DYNAMIC
             self._hit(rule, line, f"{short}(){how} of a module chosen at run time (dynamic)")
+
+    def _check_store(
+        self,
+        name: str,
+        args: list[ast.expr],
+        keywords: list[ast.keyword],
+        line: int,
+        how: str,
+    ) -> None:
+        """A key-value store that unpickles its values: a finding unless the argument that
+        chooses the decoding is given and is not one that still unpickles (``**kwargs`` or
+        ``*args`` that may hold it count as not given)."""
+        choice = _PICKLING_STORES[name]
+        given: ast.expr | None = None
+        if choice is not None:
+            keyword, position, pickling = choice
+            given = _kw(ast.Call(ast.Name("_"), args, keywords), keyword)
+            if (
+                given is None
+                and len(args) > position
+                and not any(isinstance(a, ast.Starred) for a in args[: position + 1])
+            ):
+                given = args[position]
+            if given is not None and self.symbols.resolve(given) & pickling:
+                given = None
+        if given is None:
+            how_set = f" without {choice[0]}= of a non-pickle codec" if choice else ""
+            self._hit(
+                _rules.CODE_PICKLE_LOAD,
+                line,
+                f"{name}(){how}{how_set}: its values are unpickled when read, which can run code",
+            )
+
+    def _gadget(self, names: set[str], line: int, *, store: bool = False) -> None:
+        """A sandbox-escape gadget reached (``X.__subclasses__``, ``f.__globals__``...), or a
+        function's ``__code__`` replaced."""
+        for name in sorted(names):
+            attr = name.rsplit(".", 1)[-1]
+            if attr in _GADGET_ATTRS or (store and attr == "__code__"):
+                what = f"{attr} replaced" if store else f"{attr} reached"
+                self._hit(
+                    _rules.CODE_INTERNALS,
+                    line,
+                    f"{what}: an interpreter internal used to escape a sandbox or reach any "
+                    "module or builtin",
+                )
+                return
 
     def _check_class_call(self, name: str, line: int, how: str) -> None:
         """A class of this module called: an unrestricted unpickler, or a yaml loader that is
@@ -1492,13 +1754,19 @@ class _Visitor(ast.NodeVisitor):
                 continue
             if value is not None and self._callable_argument(name, value):
                 continue
-            if value is not None and self._external(value):
+            if name in _FILE_LOADERS:
+                self._hit(
+                    _rules.CODE_EVAL_DYNAMIC,
+                    line,
+                    f"{name}(){how} loads code from a file chosen at run time (not analysed here)",
+                )
+            elif value is not None and self._external(value):
                 self._hit(
                     _rules.CODE_EVAL_CONTENT,
                     line,
                     f"{short}(){how} of content read from a file, URI, request or response",
                 )
-            elif name.startswith("runpy."):
+            elif name in _PATH_RUNNERS:
                 self._hit(
                     _rules.CODE_EVAL_DYNAMIC,
                     line,
@@ -1549,6 +1817,8 @@ class _Visitor(ast.NodeVisitor):
             base = self.symbols.namespace(node.value)
             if base:
                 self._dynamic_attribute(base, node.lineno, "vars")
+        elif isinstance(node.ctx, ast.Load) and self.symbols.namespace(node.value):
+            self._gadget(self.symbols.resolve(node), node.lineno)  # vars(f)["__globals__"]
         self._value_use(node)
         self.generic_visit(node)
 
@@ -1585,6 +1855,9 @@ class _Visitor(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if isinstance(node.ctx, ast.Load):
             self._value_use(node)
+            self._gadget({node.attr}, node.lineno)
+        elif node.attr == "__code__":
+            self._gadget({node.attr}, node.lineno, store=True)
         self.generic_visit(node)
 
     def _dangerous_value(self, name: str, node: ast.expr) -> tuple[Rule, str] | None:
@@ -1599,8 +1872,14 @@ class _Visitor(ast.NodeVisitor):
             return _VALUE_MODULES[name], f"{name} (the module)"
         if _deserializer(name):
             return _rules.CODE_PICKLE_LOAD, name
-        if name in _TORCH_LOADS:
+        if name in _TORCH_LOADS or name in _TORCH_URL_LOADS:
             return _rules.CODE_TORCH_LOAD, name
+        if name in _TORCH_HUB_CODE:
+            return _rules.CODE_REMOTE_CODE, name
+        if name in _SPAWNERS:
+            return _rules.CODE_LOW_LEVEL_SPAWN, name
+        if name.startswith("ctypes.pythonapi."):
+            return _rules.CODE_INTERNALS, name
         if name in _EVAL:
             return _rules.CODE_EVAL_DYNAMIC, name
         if name in ("yaml.unsafe_load", "yaml.unsafe_load_all"):
@@ -1777,6 +2056,10 @@ _WATCHED_ROOTS = frozenset(
         _ALWAYS_RUNS,
         _INSTANCE_CLASSES,
         _TORCH_LOADS,
+        _TORCH_URL_LOADS,
+        _TORCH_HUB_CODE,
+        _PICKLING_STORES,
+        _SPAWNERS,
         _NUMPY_LOADS,
         _KERAS_LOADS,
         _YAML_SAFE_PARTS,
@@ -1787,7 +2070,7 @@ _WATCHED_ROOTS = frozenset(
         _VARS,
         _SCOPES,
         _PARTIAL,
-        {"torch", "transformers", "operator", "sys", _DYNAMIC},
+        {"torch", "transformers", "operator", "sys", "ctypes", _DYNAMIC},
     )
     for n in group
 )

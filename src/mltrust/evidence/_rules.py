@@ -131,6 +131,30 @@ CODE_UNPARSABLE = define_rule(
     "bytecode, or waive the file after review.",
 )
 
+CODE_INTERNALS = define_rule(
+    "MLT-CODE-017",
+    "interpreter-internals-access",
+    "Code reaches interpreter internals that lead from any object to every class, module or "
+    "builtin (`__subclasses__`, `__globals__`, `__builtins__`, frame globals, "
+    "`ctypes.pythonapi`) or replaces a function's `__code__`: the gadgets used to escape a "
+    "sandbox or hide a call.",
+    Severity.HIGH,
+    cwe=94,
+    remediation="Use the public API of the module you need; review the code and waive the "
+    "finding by rule and path if the access is intended.",
+)
+CODE_LOW_LEVEL_SPAWN = define_rule(
+    "MLT-CODE-018",
+    "low-level-process-spawn",
+    "Code starts a process through a low-level interface (posix/nt.system, os.posix_spawn, "
+    "pty.spawn, _posixsubprocess.fork_exec, _winapi.CreateProcess) that shell-injection "
+    "checks of os and subprocess do not see.",
+    Severity.HIGH,
+    cwe=78,
+    remediation="Use subprocess with a list of arguments and no shell, or waive the finding "
+    "by rule and path after review.",
+)
+
 CODE_SUPPRESSION_INVALID = define_rule(
     "MLT-CODE-015",
     "inline-suppression-invalid",

@@ -43,6 +43,7 @@ def resolve_callable(
     qualified = f"mltrust_plugin_{'_'.join(parts)}"
     module = sys.modules.get(qualified)
     if module is None:
+        # mltrust: ignore[MLT-CODE-013] runs only a module under the operator's --plugin-path
         loader_spec = importlib.util.spec_from_file_location(qualified, candidate)
         if loader_spec is None or loader_spec.loader is None:
             raise ConfigError(f"{settings.name}: cannot import {candidate}")
