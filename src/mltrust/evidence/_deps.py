@@ -143,7 +143,6 @@ class DependencyCollector(Collector):
             deps.extend(d for d in parsed.deps if d.pinned)
             if parsed.lock:
                 continue
-            kind = dependency_kind(rel)
             if kind in ("pyproject", "pipfile") and str(Path(rel).parent) in locked_folders:
                 continue  # a lock beside it pins what this file ranges over
             direct_unpinned.extend(d for d in parsed.deps if not d.pinned)

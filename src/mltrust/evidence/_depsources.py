@@ -31,6 +31,7 @@ import codecs
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -1095,7 +1096,7 @@ def read_dockerfile(path: Path, rel: str, *, root: Path | None = None) -> Parsed
 
 
 #: Words that can start an install of Python packages (a cheap test before a line is split).
-_INSTALLER_HINT = re.compile(r"pip|\buvx?\b", re.I)
+_INSTALLER_HINT = re.compile(r"\bpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b", re.I)
 _PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*")
 
 
@@ -1342,6 +1343,8 @@ def _host_kind(parts: list[str], name: str) -> str | None:
 #: installer): a Dockerfile or a script that never names pip declares no dependency.
 _COMMAND_HOSTS = frozenset({"dockerfile", "ci-yaml", "jenkinsfile", "makefile", "shell"})
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"})
+#: The line that opens a PEP 723 block (a file without one declares nothing this way).
+_SCRIPT_OPENING = re.compile(rb"(?m)^# /// script\r?$")
 _SCRIPT_BLOCK = re.compile(
     r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
 )
@@ -1373,7 +1376,7 @@ def source_kind(rel: str, path: Path) -> str | None:
         return kind if data is None or _INSTALLER_HINT.search(data.decode("latin-1")) else None
     if kind is None and name.lower().endswith((".py", ".pyw")):
         data = _head(path)
-        return "script" if data is not None and b"# /// script" in data else None
+        return "script" if data is not None and _SCRIPT_OPENING.search(data) else None
     return kind
 
 
@@ -1829,7 +1832,9 @@ def read_script_metadata(path: Path, rel: str, *, root: Path | None = None) -> P
         return out
     text = text.replace("\r\n", "\n")
     blocks = [m for m in _SCRIPT_BLOCK.finditer(text) if m.group("type") == "script"]
-    opened = len(re.findall(r"(?m)^# /// script$", text))
+    opened = len(_SCRIPT_OPENING.findall(text.encode("utf-8")))
+    if not opened:
+        return out
     if len(blocks) != 1 or opened != 1:
         out.problems.append(
             Problem(
@@ -1954,7 +1959,7 @@ def environment_dependencies() -> tuple[list[Dependency], list[Drift]]:
     return sorted(deps.values(), key=lambda d: d.name), drift
 
 
-_HOST_READERS: dict[str, Any] = {
+_HOST_READERS: dict[str, Callable[..., ParsedFile]] = {
     "shell": read_shell_script,
     "makefile": read_makefile,
     "ci-yaml": read_ci_file,
