@@ -719,3 +719,21 @@ def test_pre_commit_hooks_of_other_languages_are_not_python(tmp_path: Path, db: 
     assert bundle.document["deps"]["vulnerabilities"] == []
     assert bundle.document["deps"]["errors"] == []
     assert controls[VULN].status is ControlStatus.PASS
+
+
+@pytest.mark.parametrize("tag", ["", "!reference [.x, y]"])
+def test_ci_step_names_that_mention_pip_are_not_installs(
+    tmp_path: Path, db: Path, tag: str
+) -> None:
+    root = _project(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": "t:\n  variables:\n    X: " + (tag or "y") + "\n"
+            "  script:\n    - python -m pip install evilpkg==1.5\n"
+            "  name: Run pip install for docs\n",
+        },
+    )
+    bundle, _ = _check(root, db)
+    deps = bundle.document["deps"]
+    assert deps["unpinned"] == [] and deps["errors"] == []
+    assert {(v["source"], v["line"]) for v in deps["vulnerabilities"]} == {(".gitlab-ci.yml", 5)}

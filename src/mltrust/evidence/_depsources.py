@@ -1,6 +1,9 @@
 """Reading declared dependencies: requirements files, pyproject, setup.cfg, Pipfile(.lock),
-poetry/uv/pdm locks, conda ``environment.yml`` pip sections, the installed environment. No
-resolution, no network: only what the files say.
+poetry/uv/pdm locks, conda ``environment.yml`` pip sections, the installed environment, and
+declarations outside the manifests: install commands (Dockerfiles, shell scripts, Makefiles,
+CI files, tox commands; one parser, :func:`_command_line`), tox ``deps``, nox
+``session.install``, pre-commit ``additional_dependencies``, PEP 723 script metadata and pixi
+``pypi-dependencies``. No resolution, no network, nothing executed: only what the files say.
 
 Decisions:
 
@@ -468,6 +471,9 @@ def dependency_kind(rel: str) -> str | None:
     ``deps``. Also ``setup.py`` (read, never run), PEP 751 ``pylock.toml``/``pylock.*.toml``,
     rye's ``requirements*.lock`` and Dockerfiles (``Dockerfile``, ``Dockerfile.*``,
     ``*.Dockerfile``, the same with ``Containerfile``) for their ``pip install`` commands.
+    Files that can declare dependencies outside the manifests (:func:`_host_kind`): tox,
+    nox, pre-commit, pixi, CI files, Makefiles and shell scripts (the last kinds only count
+    when they name an installer, see :func:`source_kind`).
     Files inside ``*.egg-info``/``*.dist-info`` folders are build metadata
     generated from the declarations read here, and are not read again.
     """
@@ -1457,17 +1463,41 @@ def read_makefile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
 _CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|\$\[\[.*?\]\]|\$\(\s*[\w.-]+\s*\)")
 
 
-def _yaml_strings(node: Any, found: list[str], depth: int = 0) -> None:
+#: Keys whose values CI systems run as shell (GitHub/CircleCI ``run``, GitLab ``script``,
+#: ``before_script``, ``after_script``, Azure ``script``/``bash``/``pwsh``/``powershell``,
+#: CircleCI ``command``, Azure CLI task ``inlineScript``). A ``name:`` saying "pip install"
+#: is not a command.
+_CI_COMMAND_KEYS = frozenset(
+    {
+        "run",
+        "script",
+        "before_script",
+        "after_script",
+        "command",
+        "bash",
+        "sh",
+        "pwsh",
+        "powershell",
+        "inline",
+        "inlinescript",
+    }
+)
+
+
+def _yaml_strings(node: Any, found: list[str], depth: int = 0, command: bool = False) -> None:
+    """The strings under a command key (:data:`_CI_COMMAND_KEYS`), at any depth."""
     if depth > 64:
         return
     if isinstance(node, str):
-        found.append(node)
+        if command:
+            found.append(node)
     elif isinstance(node, dict):
-        for value in node.values():
-            _yaml_strings(value, found, depth + 1)
+        for key, value in node.items():
+            is_command = command or str(key).lower() in _CI_COMMAND_KEYS
+            _yaml_strings(value, found, depth + 1, is_command)
     elif isinstance(node, list):
         for value in node:
-            _yaml_strings(value, found, depth + 1)
+            _yaml_strings(value, found, depth + 1, command)
 
 
 _LINE_PREFIX = re.compile(
@@ -1482,6 +1512,10 @@ def _line_commands(text: str) -> list[tuple[int, str]]:
     dropped from each line first."""
     lines = []
     for raw in text.splitlines():
+        key = re.match(r"^\s*(?:-\s+)*([\w.-]+)\s*:(?:\s|$)", raw)
+        if key is not None and key.group(1).lower() not in _CI_COMMAND_KEYS:
+            lines.append("")  # ``name: pip install ...`` is not a command
+            continue
         line = _LINE_PREFIX.sub("", raw, count=1).strip()
         line = re.sub(r"^(?:'''|\"\"\"|'|\")", "", line)
         line = re.sub(r"(?:'''|\"\"\"|'|\")\s*\)?\s*$", "", line)
