@@ -550,6 +550,19 @@ _NOX = "import nox\n\n@nox.session\ndef tests(session):\n    session.install({ar
         ),
         ({"bin/bootstrap": "#!/usr/bin/env bash\nuv add evilpkg==1.5\n"}, "bin/bootstrap", 2),
         ({"install.sh": "pipx install evilpkg==1.5\n"}, "install.sh", 1),
+        # installs hidden one level down: sh -c, backticks, a variable named for pip, uv run
+        ({"ci.sh": "docker run img bash -c 'pip install evilpkg==1.5 && pytest'\n"}, "ci.sh", 1),
+        ({"ci.sh": "x=`python -m pip install evilpkg==1.5`\n"}, "ci.sh", 1),
+        ({"ci.sh": 'PIP="python -m pip"\n$PIP install evilpkg==1.5\n'}, "ci.sh", 2),
+        ({"ci.sh": "uv run --with evilpkg==1.5 pytest\n"}, "ci.sh", 1),
+        (
+            {
+                "bin/tool": "#!/usr/bin/env -S uv run --script\n# /// script\n"
+                "# dependencies = ['evilpkg==1.5']\n# ///\n"
+            },
+            "bin/tool",
+            3,
+        ),
         (
             {
                 "Makefile": "PIP = python -m pip\nLOCK := ci/lock.lst\n"

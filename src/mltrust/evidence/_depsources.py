@@ -1104,6 +1104,9 @@ def read_dockerfile(path: Path, rel: str, *, root: Path | None = None) -> Parsed
 #: Words that can start an install of Python packages (a cheap test before a line is split).
 _INSTALLER_HINT = re.compile(r"\bpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b", re.I)
 _PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*")
+#: ``$PIP``/``${PIP}``/``$(PIP)`` (a Makefile's ``$MAKE_PIP`` once expanded): a variable
+#: named for pip, followed by ``install``, is read as pip.
+_PIP_VARIABLE = re.compile(r"\$\{?\w*PIP\w*\}?", re.I)
 
 
 def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
@@ -1121,7 +1124,7 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
 
     for i, word in enumerate(words):
         base = word.rsplit("/", 1)[-1]
-        if _PIP_WORD.fullmatch(word):
+        if _PIP_WORD.fullmatch(word) or _PIP_VARIABLE.fullmatch(word):
             found = verb(i)
             if found and found[0] == "install":
                 return "pip", words[found[1] + 1 :]
@@ -1147,6 +1150,8 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
                     return "pip", words[sub[1] + 1 :]
             if found and found[0] == "pip":
                 continue  # ``uv pip ...``: the next word is the pip word
+            if found and found[0] == "run":
+                return "with", words[found[1] + 1 :]
             return None
     return None
 
@@ -1201,6 +1206,7 @@ def _command_line(
     base: Path,
     *,
     what: str = "command",
+    depth: int = 0,
 ) -> None:
     """The installs in one shell command line (commands joined with ``&&``, ``;``, ``|``
     ...): the one parser of install commands, for every file that holds them."""
@@ -1208,6 +1214,7 @@ def _command_line(
 
     if not _INSTALLER_HINT.search(command):
         return
+    command = command.replace("`", " ; ")  # a command substitution is a command too
     try:
         lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
@@ -1216,11 +1223,18 @@ def _command_line(
     except ValueError as exc:
         out.problems.append(Problem(rel, line, f"{what} not understood: {exc}"))
         return
-    _command_words(words, line, path, rel, out, base)
+    _command_words(words, line, path, rel, out, base, depth=depth)
 
 
 def _command_words(
-    words: list[str], line: int, path: Path, rel: str, out: ParsedFile, base: Path
+    words: list[str],
+    line: int,
+    path: Path,
+    rel: str,
+    out: ParsedFile,
+    base: Path,
+    *,
+    depth: int = 0,
 ) -> None:
     """The installs in a command already split into words."""
     commands: list[list[str]] = [[]]
@@ -1230,10 +1244,35 @@ def _command_words(
         else:
             commands[-1].append(word)
     for cmd in commands:
+        scripts = [
+            cmd[i + 2]
+            for i, word in enumerate(cmd[:-2])
+            if word.rsplit("/", 1)[-1] in _SHELLS and re.fullmatch(r"-[a-z]*c[a-z]*", cmd[i + 1])
+        ]
+        if scripts and depth < 3:  # ``bash -c 'pip install ...'``, also after ``docker run``
+            for _, inner in _logical_lines(scripts[0]):
+                _command_line(inner, line, path, rel, out, base, depth=depth + 1)
+            continue
         found = _install_args(cmd)
         if found is None:
             continue
         kind, args = found
+        if kind == "with":  # ``uv run --with REQ``: only the options install
+            i = 0
+            while i < len(args) - 1:
+                if args[i] in ("--with", "--with-requirements", "--with-editable"):
+                    _pip_args(args[i : i + 2], path, rel, line, out, base)
+                    i += 1
+                i += 1
+            _pip_args(
+                [a for a in args if a.startswith(("--with=", "--with-requirements="))],
+                path,
+                rel,
+                line,
+                out,
+                base,
+            )
+            continue
         if kind == "sync":
             for arg in args:
                 if not arg.startswith("-"):
@@ -1254,7 +1293,7 @@ def _pip_args(
         i += 1
         m = re.match(
             r"^(-r|--requirement|-c|--constraint|-e|--editable|--with|--with-requirements"
-            r"|--preinstall|--overrides)(?:=(.*))?$",
+            r"|--preinstall|--overrides|--with-editable)(?:=(.*))?$",
             arg,
         )
         m = m or re.match(r"^(-[rce])(.+)$", arg)
@@ -1266,7 +1305,7 @@ def _pip_args(
                     break
                 value = args[i]
                 i += 1
-            if option in ("-e", "--editable"):
+            if option in ("-e", "--editable", "--with-editable"):
                 _reference(value, rel, line, out, base=path.parent, root=base)
             elif option in ("--with", "--preinstall"):
                 for one in value.split(","):
@@ -1372,15 +1411,18 @@ def source_kind(rel: str, path: Path) -> str | None:
     is ``shell``."""
     kind = dependency_kind(rel)
     name = rel.rsplit("/", 1)[-1]
+    python_script = False
     if kind is None and "." not in name:
-        from mltrust.evidence._classify import _shebang_command, first_line
+        from mltrust.evidence._classify import _shebang_command, first_line, python_shebang
 
-        if _shebang_command(first_line(path)) in _SHELLS:
+        head = first_line(path)
+        if _shebang_command(head) in _SHELLS:
             kind = "shell"
+        python_script = python_shebang(head)
     if kind in _COMMAND_HOSTS:
         data = _head(path)
         return kind if data is None or _INSTALLER_HINT.search(data.decode("latin-1")) else None
-    if kind is None and name.lower().endswith((".py", ".pyw")):
+    if kind is None and (python_script or name.lower().endswith((".py", ".pyw"))):
         data = _head(path)
         return "script" if data is not None and _SCRIPT_OPENING.search(data) else None
     return kind
