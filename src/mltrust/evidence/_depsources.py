@@ -1,6 +1,9 @@
 """Reading declared dependencies: requirements files, pyproject, setup.cfg, Pipfile(.lock),
-poetry/uv/pdm locks, conda ``environment.yml`` pip sections, the installed environment. No
-resolution, no network: only what the files say.
+poetry/uv/pdm locks, conda ``environment.yml`` pip sections, the installed environment, and
+declarations outside the manifests: install commands (Dockerfiles, shell scripts, Makefiles,
+CI files, tox commands; one parser, :func:`_command_line`), tox ``deps``, nox
+``session.install``, pre-commit ``additional_dependencies``, PEP 723 script metadata and pixi
+``pypi-dependencies``. No resolution, no network, nothing executed: only what the files say.
 
 Decisions:
 
@@ -31,6 +34,7 @@ import codecs
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -55,6 +59,7 @@ __all__ = [
     "parse_pyproject",
     "parse_requirements",
     "read_dependency_file",
+    "source_kind",
 ]
 
 _MAX_BYTES = 8 * 1024 * 1024
@@ -262,6 +267,7 @@ def _reference(
         )
         return
     local = re.sub(r"^file:(?://(?:localhost)?)?", "", target, flags=re.I)
+    local = re.sub(r"\[[\w.,\s-]*\]$", "", local)  # ``.[dev,test]``: extras of the folder
     if base is not None and root is not None and local and not local.startswith("~"):
         resolved = (base / local).resolve()
         if resolved.is_relative_to(root.resolve()) and resolved.is_dir():
@@ -404,9 +410,15 @@ def _include(
     )
 
 
-def read_dependency_file(path: Path, rel: str, *, root: Path) -> ParsedFile:
-    """Read any dependency file :func:`dependency_kind` recognises."""
-    kind = dependency_kind(rel)
+def read_dependency_file(
+    path: Path, rel: str, *, root: Path, kind: str | None = None
+) -> ParsedFile:
+    """Read any dependency file :func:`dependency_kind` (or, by content,
+    :func:`source_kind`) recognises; ``kind`` is the latter's answer when known."""
+    kind = kind or dependency_kind(rel)
+    reader = _HOST_READERS.get(kind or "")
+    if reader is not None:
+        return reader(path, rel, root=root)
     if kind == "lock":
         return read_lock(path, rel, root=root)
     if kind == "pylock":
@@ -431,7 +443,8 @@ def read_dependency_file(path: Path, rel: str, *, root: Path) -> ParsedFile:
 
 
 _REQUIREMENTS_NAME = re.compile(
-    r"^(?:.*[-_.])?(?:requirements?|requires|constraints?|reqs)(?:[-_.].*)?\.(?:txt|in|pip)$",
+    r"^(?:.*[-_.])?(?:requirements?|requires|constraints?|reqs)(?:[-_.].*)?\.(?:txt|in|pip)$"
+    r"|^.*requirements.*\.(?:txt|in|pip)$|^constraints.*\.(?:txt|in)$",
     re.IGNORECASE,
 )
 _REQUIREMENTS_FOLDERS = frozenset({"requirements", "requirements.d", "reqs", "deps"})
@@ -458,6 +471,9 @@ def dependency_kind(rel: str) -> str | None:
     ``deps``. Also ``setup.py`` (read, never run), PEP 751 ``pylock.toml``/``pylock.*.toml``,
     rye's ``requirements*.lock`` and Dockerfiles (``Dockerfile``, ``Dockerfile.*``,
     ``*.Dockerfile``, the same with ``Containerfile``) for their ``pip install`` commands.
+    Files that can declare dependencies outside the manifests (:func:`_host_kind`): tox,
+    nox, pre-commit, pixi, CI files, Makefiles and shell scripts (the last kinds only count
+    when they name an installer, see :func:`source_kind`).
     Files inside ``*.egg-info``/``*.dist-info`` folders are build metadata
     generated from the declarations read here, and are not read again.
     """
@@ -486,6 +502,9 @@ def dependency_kind(rel: str) -> str | None:
         return "setup-cfg"
     if _CONDA_NAME.match(name):
         return "conda"
+    host = _host_kind(parts, name)
+    if host is not None:
+        return host
     if _REQUIREMENTS_NAME.match(name):
         return "requirements"
     if lower.endswith((".txt", ".in")) and any(
@@ -651,6 +670,8 @@ def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedF
     for table in tables:
         _name_table(table, rel, text, out, base=path.parent, root=root)
     _dynamic_files(_table(data, "tool", "setuptools", "dynamic"), path, rel, text, out, root)
+    _tox_in_pyproject(data, text, path, rel, out, root)
+    _pixi(_table(data, "tool", "pixi"), text, path, rel, out, root)
     return out
 
 
@@ -885,15 +906,7 @@ def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         out.problems.append(Problem(rel, getattr(exc, "lineno", 0) or 0, f"does not parse: {exc}"))
         return out
-    bound: dict[str, list[ast.expr]] = {}
-    for stmt in tree.body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
-        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            targets = [stmt.target]
-        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
-        for target in targets:
-            if isinstance(target, ast.Name) and value is not None:
-                bound.setdefault(target.id, []).append(value)
+    bound = _module_bindings(tree)
 
     def literal(node: ast.expr) -> Any:
         if isinstance(node, ast.Name) and len(bound.get(node.id, [])) == 1:
@@ -1057,18 +1070,6 @@ def _dockerfile_runs(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _pip_install_args(words: list[str]) -> list[str] | None:
-    """The arguments after ``install`` when ``words`` is a pip (or ``uv pip``) install."""
-    for i, word in enumerate(words):
-        if re.fullmatch(r"(?:.*/)?pip[0-9.]*", word):
-            for j in range(i + 1, len(words)):
-                if words[j] == "install":
-                    return words[j + 1 :]
-                if not words[j].startswith("-"):
-                    break
-    return None
-
-
 def read_dockerfile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """The requirements of ``pip install`` commands in ``RUN`` instructions (shell and exec
     form; commands joined with ``&&``/``;``/``|``). ``-r FILE``/``-c FILE`` are looked up
@@ -1086,7 +1087,6 @@ def read_dockerfile(path: Path, rel: str, *, root: Path | None = None) -> Parsed
         return out
     base = (root or path.parent).resolve()
     for line, command in _dockerfile_runs(text):
-        words: list[str]
         if command.lstrip().startswith("["):
             try:
                 exec_form = json.loads(command)
@@ -1097,26 +1097,191 @@ def read_dockerfile(path: Path, rel: str, *, root: Path | None = None) -> Parsed
                     command = exec_form[2]
                 else:
                     command = shlex.join(exec_form)
-        try:
-            lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-            lexer.whitespace_split = True
-            lexer.commenters = ""
-            words = list(lexer)
-        except ValueError as exc:
-            if "pip" in command:
-                out.problems.append(Problem(rel, line, f"RUN command not understood: {exc}"))
-            continue
-        commands: list[list[str]] = [[]]
-        for word in words:
-            if word in _SHELL_SEPARATORS:
-                commands.append([])
-            else:
-                commands[-1].append(word)
-        for cmd in commands:
-            args = _pip_install_args(cmd)
-            if args is not None:
-                _pip_args(args, path, rel, line, out, base)
+        _command_line(command, line, path, rel, out, base, what="RUN command")
     return out
+
+
+#: Words that can start an install of Python packages (a cheap test before a line is split).
+_INSTALLER_HINT = re.compile(r"\bpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b", re.I)
+_PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*")
+#: ``$PIP``/``${PIP}``/``$(PIP)`` (a Makefile's ``$MAKE_PIP`` once expanded): a variable
+#: named for pip, followed by ``install``, is read as pip.
+_PIP_VARIABLE = re.compile(r"\$\{?\w*PIP\w*\}?", re.I)
+
+
+def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
+    """``(kind, arguments)`` when ``words`` (one simple command) installs Python packages:
+    ``pip install``/``python -m pip install``/``uv pip install`` (kind ``pip``), ``uv add``,
+    ``uv tool install`` and ``pipx install`` (``pip``: their operands are requirements too),
+    ``pipx inject VENV ...`` (``inject``), ``uv pip sync FILE...``/``pip-sync FILE...``
+    (``sync``: operands are requirements files). None: not an install."""
+
+    def verb(i: int) -> tuple[str, int] | None:
+        for j in range(i + 1, len(words)):
+            if not words[j].startswith("-"):
+                return words[j], j
+        return None
+
+    for i, word in enumerate(words):
+        base = word.rsplit("/", 1)[-1]
+        if _PIP_WORD.fullmatch(word) or _PIP_VARIABLE.fullmatch(word):
+            found = verb(i)
+            if found and found[0] == "install":
+                return "pip", words[found[1] + 1 :]
+            if found and found[0] == "sync":
+                return "sync", words[found[1] + 1 :]
+            return None
+        if base == "pip-sync":
+            return "sync", words[i + 1 :]
+        if base == "pipx":
+            found = verb(i)
+            if found and found[0] == "install":
+                return "pip", words[found[1] + 1 :]
+            if found and found[0] == "inject":
+                return "inject", words[found[1] + 1 :]
+            return None
+        if base == "uv":
+            found = verb(i)
+            if found and found[0] == "add":
+                return "pip", words[found[1] + 1 :]
+            if found and found[0] == "tool":
+                sub = verb(found[1])
+                if sub and sub[0] == "install":
+                    return "pip", words[sub[1] + 1 :]
+            if found and found[0] == "pip":
+                continue  # ``uv pip ...``: the next word is the pip word
+            if found and found[0] == "run":
+                return "with", words[found[1] + 1 :]
+            return None
+    return None
+
+
+def _strip_shell_comment(line: str) -> str:
+    """``line`` without a shell comment (``#`` at the start of a word, outside quotes)."""
+    quote = ""
+    escaped = False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """``(first line, command)`` for the lines of shell text, comments dropped and lines
+    ending in a backslash joined with the next."""
+    out: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = _strip_shell_comment(raw.strip())
+        if not current:
+            start = number
+        if stripped.endswith("\\") and not stripped.endswith("\\\\"):
+            current.append(stripped[:-1])
+            continue
+        current.append(stripped)
+        command = " ".join(current).strip()
+        current = []
+        if command:
+            out.append((start, command))
+    if current and " ".join(current).strip():
+        out.append((start, " ".join(current).strip()))
+    return out
+
+
+def _command_line(
+    command: str,
+    line: int,
+    path: Path,
+    rel: str,
+    out: ParsedFile,
+    base: Path,
+    *,
+    what: str = "command",
+    depth: int = 0,
+) -> None:
+    """The installs in one shell command line (commands joined with ``&&``, ``;``, ``|``
+    ...): the one parser of install commands, for every file that holds them."""
+    import shlex
+
+    if not _INSTALLER_HINT.search(command):
+        return
+    command = command.replace("`", " ; ")  # a command substitution is a command too
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = ""
+        words = list(lexer)
+    except ValueError as exc:
+        out.problems.append(Problem(rel, line, f"{what} not understood: {exc}"))
+        return
+    _command_words(words, line, path, rel, out, base, depth=depth)
+
+
+def _command_words(
+    words: list[str],
+    line: int,
+    path: Path,
+    rel: str,
+    out: ParsedFile,
+    base: Path,
+    *,
+    depth: int = 0,
+) -> None:
+    """The installs in a command already split into words."""
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word in _SHELL_SEPARATORS:
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    for cmd in commands:
+        scripts = [
+            cmd[i + 2]
+            for i, word in enumerate(cmd[:-2])
+            if word.rsplit("/", 1)[-1] in _SHELLS and re.fullmatch(r"-[a-z]*c[a-z]*", cmd[i + 1])
+        ]
+        if scripts and depth < 3:  # ``bash -c 'pip install ...'``, also after ``docker run``
+            for _, inner in _logical_lines(scripts[0]):
+                _command_line(inner, line, path, rel, out, base, depth=depth + 1)
+            continue
+        found = _install_args(cmd)
+        if found is None:
+            continue
+        kind, args = found
+        if kind == "with":  # ``uv run --with REQ``: only the options install
+            i = 0
+            while i < len(args) - 1:
+                if args[i] in ("--with", "--with-requirements", "--with-editable"):
+                    _pip_args(args[i : i + 2], path, rel, line, out, base)
+                    i += 1
+                i += 1
+            _pip_args(
+                [a for a in args if a.startswith(("--with=", "--with-requirements="))],
+                path,
+                rel,
+                line,
+                out,
+                base,
+            )
+            continue
+        if kind == "sync":
+            for arg in args:
+                if not arg.startswith("-"):
+                    _referenced_requirements(arg, path, rel, line, out, base)
+            continue
+        if kind == "inject":
+            positional = [i for i, a in enumerate(args) if not a.startswith("-")]
+            args = args[positional[0] + 1 :] if positional else []
+        _pip_args(args, path, rel, line, out, base)
 
 
 def _pip_args(
@@ -1126,7 +1291,11 @@ def _pip_args(
     while i < len(args):
         arg = args[i]
         i += 1
-        m = re.match(r"^(-r|--requirement|-c|--constraint|-e|--editable)(?:=(.*))?$", arg)
+        m = re.match(
+            r"^(-r|--requirement|-c|--constraint|-e|--editable|--with|--with-requirements"
+            r"|--preinstall|--overrides|--with-editable)(?:=(.*))?$",
+            arg,
+        )
         m = m or re.match(r"^(-[rce])(.+)$", arg)
         if m:
             option, value = m.group(1), m.group(2)
@@ -1136,10 +1305,13 @@ def _pip_args(
                     break
                 value = args[i]
                 i += 1
-            if option in ("-e", "--editable"):
+            if option in ("-e", "--editable", "--with-editable"):
                 _reference(value, rel, line, out, base=path.parent, root=base)
+            elif option in ("--with", "--preinstall"):
+                for one in value.split(","):
+                    _requirement(one.strip(), rel, line, out, base=path.parent, root=base)
             else:
-                _docker_requirements_file(value, path, rel, line, out, base)
+                _referenced_requirements(value, path, rel, line, out, base)
             continue
         if arg.startswith("-"):
             if "=" not in arg and arg in _PIP_VALUE_OPTIONS:
@@ -1148,9 +1320,13 @@ def _pip_args(
         _requirement(arg, rel, line, out, base=path.parent, root=base)
 
 
-def _docker_requirements_file(
+def _referenced_requirements(
     target: str, path: Path, rel: str, line: int, out: ParsedFile, base: Path
 ) -> None:
+    """A requirements file an install command or a tox/nox/conda declaration names
+    (``-r``/``-c``): looked up beside the naming file, at the project root, then by name
+    beside it; read as a requirements file whatever its name (unless it is a dependency file
+    by name, read on its own already). One that is not found is unverifiable."""
     if "$" in target or "://" in target:
         out.unverifiable.append(
             Unverifiable(
@@ -1176,6 +1352,637 @@ def _docker_requirements_file(
     )
 
 
+# -- declarations outside the manifests: install commands, tox, nox, pre-commit, PEP 723, pixi
+
+
+def _host_kind(parts: list[str], name: str) -> str | None:
+    """The kind of a file that can hold install commands or dependency declarations outside
+    the manifests, by name (see :func:`dependency_kind`)."""
+    lower = name.lower()
+    if lower in ("tox.ini", "tox.toml"):
+        return "tox" if lower == "tox.ini" else "tox-toml"
+    if lower == "noxfile.py":
+        return "nox"
+    if lower in (".pre-commit-config.yaml", ".pre-commit-config.yml"):
+        return "pre-commit"
+    if lower == "pixi.toml":
+        return "pixi"
+    folders = [p.lower() for p in parts[:-1]]
+    if lower.endswith((".yml", ".yaml")) and (
+        folders[-2:] == [".github", "workflows"]
+        or lower in (".gitlab-ci.yml", ".gitlab-ci.yaml", "azure-pipelines.yml")
+        or lower == "azure-pipelines.yaml"
+        or (folders[-1:] == [".circleci"] and lower in ("config.yml", "config.yaml"))
+    ):
+        return "ci-yaml"
+    if name == "Jenkinsfile" or lower.startswith("jenkinsfile."):
+        return "jenkinsfile"
+    if lower in ("makefile", "gnumakefile") or lower.endswith(".mk"):
+        return "makefile"
+    if lower.endswith((".sh", ".bash")):
+        return "shell"
+    return None
+
+
+#: Kinds that are read only when they can install Python packages at all (they name an
+#: installer): a Dockerfile or a script that never names pip declares no dependency.
+_COMMAND_HOSTS = frozenset({"dockerfile", "ci-yaml", "jenkinsfile", "makefile", "shell"})
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"})
+#: The line that opens a PEP 723 block (a file without one declares nothing this way).
+_SCRIPT_OPENING = re.compile(rb"(?m)^# /// script\r?$")
+_SCRIPT_BLOCK = re.compile(
+    r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
+)
+
+
+def _head(path: Path) -> bytes | None:
+    """The file's bytes (bounded), or None when it cannot be read."""
+    try:
+        return read_bounded(path, _MAX_BYTES, what="file")
+    except Error:
+        return None
+
+
+def source_kind(rel: str, path: Path) -> str | None:
+    """:func:`dependency_kind`, refined by content: a file that holds install commands
+    (Dockerfile, CI file, Makefile, shell script) counts only when it names an installer
+    (an unreadable one counts: reading it reports the problem); a ``.py`` file with a PEP 723
+    ``# /// script`` block is ``script``; a file without a suffix whose shebang runs a shell
+    is ``shell``."""
+    kind = dependency_kind(rel)
+    name = rel.rsplit("/", 1)[-1]
+    python_script = False
+    if kind is None and "." not in name:
+        from mltrust.evidence._classify import _shebang_command, first_line, python_shebang
+
+        head = first_line(path)
+        if _shebang_command(head) in _SHELLS:
+            kind = "shell"
+        python_script = python_shebang(head)
+    if kind in _COMMAND_HOSTS:
+        data = _head(path)
+        return kind if data is None or _INSTALLER_HINT.search(data.decode("latin-1")) else None
+    if kind is None and (python_script or name.lower().endswith((".py", ".pyw"))):
+        data = _head(path)
+        return "script" if data is not None and _SCRIPT_OPENING.search(data) else None
+    return kind
+
+
+def _host_text(path: Path, rel: str, out: ParsedFile) -> str | None:
+    try:
+        return _read(path)
+    except DependencyFileError as exc:
+        out.problems.append(Problem(rel, 0, str(exc)))
+        return None
+
+
+def read_shell_script(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """The install commands of a shell script (comments dropped, continuation lines
+    joined)."""
+    out = ParsedFile()
+    text = _host_text(path, rel, out)
+    if text is None:
+        return out
+    base = (root or path.parent).resolve()
+    for line, command in _logical_lines(text):
+        _command_line(command, line, path, rel, out, base)
+    return out
+
+
+_MAKE_ASSIGN = re.compile(
+    r"^(?:export\s+|override\s+)*(?P<name>[A-Za-z_][\w.-]*)\s*(?P<op>[:?+!]*)=\s*(?P<value>.*)$"
+)
+_MAKE_REF = re.compile(r"\$\(([^()$]*)\)|\$\{([^{}$]*)\}")
+
+
+def _make_expand(text: str, variables: dict[str, str]) -> str:
+    """``$(NAME)``/``${NAME}`` replaced by the Makefile's own simple assignments, innermost
+    first; what is not known (``$(shell ...)``, a variable set elsewhere) becomes a shell
+    variable, so an operand holding it is unverifiable. ``$$`` is a literal ``$``."""
+    text = text.replace("$$", "\0")
+    for _ in range(10):
+
+        def value(m: re.Match[str]) -> str:
+            name = (m.group(1) or m.group(2) or "").strip()
+            if name in variables:
+                return variables[name].replace("$$", "\0")
+            return "$MAKE_" + re.sub(r"\W", "_", name)
+
+        expanded = _MAKE_REF.sub(value, text)
+        if expanded == text:
+            break
+        text = expanded
+    return text.replace("\0", "$")
+
+
+def read_makefile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """The install commands of a Makefile's recipes (and of any other line), with the
+    Makefile's own variable assignments expanded (:func:`_make_expand`)."""
+    out = ParsedFile()
+    text = _host_text(path, rel, out)
+    if text is None:
+        return out
+    base = (root or path.parent).resolve()
+    variables: dict[str, str] = {}
+    lines = _logical_lines(text)
+    commands: list[tuple[int, str]] = []
+    raw = text.splitlines()
+    for line, command in lines:
+        recipe = raw[line - 1].startswith("\t")
+        assign = None if recipe else _MAKE_ASSIGN.match(command)
+        if assign is not None:
+            name, op, value = assign.group("name", "op", "value")
+            if op == "?" and name in variables:
+                continue
+            variables[name] = (variables.get(name, "") + " " if op == "+" else "") + value
+            continue
+        commands.append((line, command.lstrip("@-+ \t")))
+    for line, command in commands:
+        _command_line(_make_expand(command, variables), line, path, rel, out, base)
+    return out
+
+
+_CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|\$\[\[.*?\]\]|\$\(\s*[\w.-]+\s*\)")
+
+
+#: Keys whose values CI systems run as shell (GitHub/CircleCI ``run``, GitLab ``script``,
+#: ``before_script``, ``after_script``, Azure ``script``/``bash``/``pwsh``/``powershell``,
+#: CircleCI ``command``, Azure CLI task ``inlineScript``). A ``name:`` saying "pip install"
+#: is not a command.
+_CI_COMMAND_KEYS = frozenset(
+    {
+        "run",
+        "script",
+        "before_script",
+        "after_script",
+        "command",
+        "bash",
+        "sh",
+        "pwsh",
+        "powershell",
+        "inline",
+        "inlinescript",
+    }
+)
+
+
+def _yaml_strings(node: Any, found: list[str], depth: int = 0, command: bool = False) -> None:
+    """The strings under a command key (:data:`_CI_COMMAND_KEYS`), at any depth."""
+    if depth > 64:
+        return
+    if isinstance(node, str):
+        if command:
+            found.append(node)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            is_command = command or str(key).lower() in _CI_COMMAND_KEYS
+            _yaml_strings(value, found, depth + 1, is_command)
+    elif isinstance(node, list):
+        for value in node:
+            _yaml_strings(value, found, depth + 1, command)
+
+
+_LINE_PREFIX = re.compile(
+    r"^\s*(?:sh|bat|powershell|pwsh)\b\s*\(?\s*(?:script\s*:\s*)?"
+    r"|^\s*(?:-\s+)*(?:[\w.-]+\s*:\s*(?:[|>][-+0-9]*\s*$)?)?"
+)
+
+
+def _line_commands(text: str) -> list[tuple[int, str]]:
+    """Shell commands found line by line in text that is not shell (a Jenkinsfile, a CI file
+    YAML cannot load): YAML keys and list dashes, ``sh``/``bat`` steps and their quotes are
+    dropped from each line first."""
+    lines = []
+    for raw in text.splitlines():
+        key = re.match(r"^\s*(?:-\s+)*([\w.-]+)\s*:(?:\s|$)", raw)
+        if key is not None and key.group(1).lower() not in _CI_COMMAND_KEYS:
+            lines.append("")  # ``name: pip install ...`` is not a command
+            continue
+        line = _LINE_PREFIX.sub("", raw, count=1).strip()
+        line = re.sub(r"^(?:'''|\"\"\"|'|\")", "", line)
+        line = re.sub(r"(?:'''|\"\"\"|'|\")\s*\)?\s*$", "", line)
+        lines.append(line)
+    return _logical_lines("\n".join(lines))
+
+
+def read_ci_file(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """The install commands in a CI file: every string of a YAML file (GitHub workflows,
+    GitLab CI, Azure Pipelines, CircleCI) read as shell text; a YAML file that does not load
+    (custom tags such as GitLab's ``!reference``) and a Jenkinsfile are read line by line
+    (:func:`_line_commands`). CI expressions (``${{ ... }}``, ``$(var)``) are variables."""
+    import yaml
+
+    from mltrust.advisories._yaml import load_untrusted_yaml
+
+    out = ParsedFile()
+    text = _host_text(path, rel, out)
+    if text is None:
+        return out
+    base = (root or path.parent).resolve()
+    commands: list[tuple[int, str]] = []
+    doc: Any = None
+    loaded = False
+    if dependency_kind(rel) == "ci-yaml":
+        try:
+            doc = load_untrusted_yaml(text.encode("utf-8"))
+            loaded = True
+        except (ValueError, RecursionError, yaml.YAMLError):
+            loaded = False
+    if loaded:
+        strings: list[str] = []
+        _yaml_strings(doc, strings)
+        for value in strings:
+            if not _INSTALLER_HINT.search(value):
+                continue
+            physical = value.splitlines()
+            for offset, command in _logical_lines(value):
+                first = physical[offset - 1].strip() if offset <= len(physical) else command
+                commands.append((_line_of(text, first[:120]), command))
+    else:
+        commands = _line_commands(text)
+    for line, command in commands:
+        _command_line(_CI_EXPRESSION.sub("$CI_EXPRESSION", command), line, path, rel, out, base)
+    return out
+
+
+def _requirements_item(
+    item: str, path: Path, rel: str, line: int, out: ParsedFile, base: Path
+) -> None:
+    """One line of a requirements list held in another file (tox ``deps``, a conda
+    ``pip:`` list): ``-r``/``-c`` files, ``-e`` targets, options, or a requirement."""
+    include = _INCLUDE.match(item)
+    if include:
+        _referenced_requirements(include.group("target").strip(), path, rel, line, out, base)
+        return
+    editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+|(?<=^-e))(?P<t>\S.*)$", item)
+    if editable:
+        _reference(editable.group("t").strip(), rel, line, out, base=path.parent, root=base)
+        return
+    if item.startswith("-"):
+        return
+    item = re.split(r"\s--hash[= ]", item, maxsplit=1)[0].strip()
+    _requirement(item, rel, line, out, base=path.parent, root=base)
+
+
+_TOX_FACTOR = re.compile(r"^!?[\w{}.-]+(?:\s*,\s*!?[\w{}.-]+)*\s*:\s+(?=\S)")
+_TOX_REFERENCE = re.compile(r"\{\[(?P<section>[^\]]*)\](?P<key>[\w-]+)\}")
+_TOX_KEYS = ("deps", "requires")
+_TOX_COMMAND_KEYS = ("commands", "commands_pre", "commands_post")
+
+
+class _Tox:
+    """A tox.ini (or ``legacy_tox_ini`` string) being read; ``offset`` turns its line
+    numbers into those of the file that holds it."""
+
+    def __init__(self, text: str, source: str, offset: int, path: Path, rel: str, base: Path):
+        self.text, self.source, self.offset = text, source, offset
+        self.path, self.rel, self.base = path, rel, base
+
+    def line(self, needle: str) -> int:
+        found = _line_of(self.text, needle)
+        return found + self.offset if found else 0
+
+    def expand(self, value: str, parser: Any, out: ParsedFile, depth: int = 0) -> list[str]:
+        """The lines of ``value`` with ``{[section]key}`` references replaced by what they
+        name (an unresolvable one is unverifiable) and factor conditions dropped."""
+        lines: list[str] = []
+        for raw in value.splitlines():
+            item = raw.strip()
+            if not item or item.startswith("#"):
+                continue
+            item = _TOX_FACTOR.sub("", item, count=1)
+            whole = _TOX_REFERENCE.fullmatch(item)
+            if whole is not None:
+                section, key = whole.group("section") or "testenv", whole.group("key")
+                if depth < 5 and parser.has_option(section, key):
+                    lines.extend(self.expand(parser.get(section, key), parser, out, depth + 1))
+                else:
+                    out.unverifiable.append(
+                        Unverifiable(
+                            self.rel,
+                            self.line(item),
+                            _shown(item),
+                            "a tox substitution that names nothing the checker can read",
+                        )
+                    )
+                continue
+            lines.append(item.replace("{toxinidir}", "."))
+        return lines
+
+    def read(self, out: ParsedFile) -> None:
+        import configparser
+
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read_string(self.text)
+        except configparser.Error as exc:
+            out.problems.append(Problem(self.rel, self.offset, f"not a readable tox.ini: {exc}"))
+            return
+        for section in parser.sections():
+            for key in _TOX_KEYS:
+                if parser.has_option(section, key):
+                    for item in self.expand(parser.get(section, key), parser, out):
+                        self.deps_item(item, out)
+            for key in _TOX_COMMAND_KEYS:
+                if parser.has_option(section, key):
+                    value = parser.get(section, key)
+                    for item in self.expand(value, parser, out):
+                        command = re.sub(r"\{posargs[^}]*\}", "", item)
+                        command = re.sub(r"\{[^{}]*\}", "$TOX_SUBSTITUTION", command)
+                        _command_line(command, self.line(item), self.path, self.rel, out, self.base)
+
+    def deps_item(self, item: str, out: ParsedFile) -> None:
+        line = self.line(item)
+        if "{" in item:
+            out.unverifiable.append(
+                Unverifiable(
+                    self.rel, line, _shown(item), "a tox substitution the checker does not expand"
+                )
+            )
+            return
+        _requirements_item(item, self.path, self.rel, line, out, self.base)
+
+
+def _tox_toml(
+    table: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, base: Path
+) -> None:
+    """``requires`` and the ``deps`` and ``commands*`` of ``env_run_base`` and ``env.*`` in
+    tox's TOML form (``tox.toml``, ``[tool.tox]``). A ``{replace = "ref", of = [...]}`` is
+    followed within the table; any other substitution is unverifiable."""
+    tox = _Tox(text, rel, 0, path, rel, base)
+    envs = [table, _table(table, "env_run_base")]
+    envs.extend(e for e in _table(table, "env").values() if isinstance(e, dict))
+
+    def resolve(value: Any, depth: int = 0) -> list[Any]:
+        if isinstance(value, list):
+            return [x for v in value for x in resolve(v, depth)]
+        if isinstance(value, dict) and value.get("replace") == "ref" and depth < 5:
+            of = value.get("of")
+            if isinstance(of, list) and all(isinstance(k, str) for k in of):
+                target: Any = table
+                for key in of:
+                    target = target.get(key) if isinstance(target, dict) else None
+                if target is not None:
+                    return resolve(target, depth + 1)
+        return [value]
+
+    for env in envs:
+        for key in _TOX_KEYS:
+            for item in resolve(env.get(key)) if key in env else []:
+                if isinstance(item, str):
+                    tox.deps_item(item.strip(), out)
+                else:
+                    out.unverifiable.append(
+                        Unverifiable(
+                            rel,
+                            _line_of(text, f"{key} ="),
+                            _shown(str(item)),
+                            "a tox substitution the checker does not expand",
+                        )
+                    )
+        for key in ("commands", "commands_pre", "commands_post"):
+            listed = env.get(key)
+            for command in listed if isinstance(listed, list) else resolve(listed):
+                words = resolve(command) if isinstance(command, list) else [command]
+                shown = [w if isinstance(w, str) else "$TOX_SUBSTITUTION" for w in words]
+                if any(isinstance(w, str) and "{" in w for w in shown):
+                    shown = [re.sub(r"\{[^{}]*\}", "$TOX_SUBSTITUTION", w) for w in shown]
+                strings = [w for w in words if isinstance(w, str)]
+                line = _line_of(text, strings[-1]) if strings else 0
+                _command_words(shown, line, path, rel, out, base)
+
+
+def read_tox(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """``deps``, ``requires`` and the install commands of ``commands``/``commands_pre``/
+    ``commands_post`` of every section of a ``tox.ini`` (factor conditions such as
+    ``py312: name`` are dropped, so every factor's requirements count), or of a
+    ``tox.toml``."""
+    out = ParsedFile()
+    text = _host_text(path, rel, out)
+    if text is None:
+        return out
+    base = (root or path.parent).resolve()
+    if rel.lower().endswith(".toml"):
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            out.problems.append(Problem(rel, 0, f"not valid TOML: {exc}"))
+            return out
+        _tox_toml(data, text, path, rel, out, base)
+        return out
+    _Tox(text, rel, 0, path, rel, base).read(out)
+    return out
+
+
+def _tox_in_pyproject(
+    data: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, root: Path | None
+) -> None:
+    tox = _table(data, "tool", "tox")
+    if not tox:
+        return
+    legacy = tox.get("legacy_tox_ini")
+    base = (root or path.parent).resolve()
+    if isinstance(legacy, str):
+        offset = _line_of(text, "legacy_tox_ini")
+        _Tox(legacy, rel, offset, path, rel, base).read(out)
+    _tox_toml(tox, text, path, rel, out, base)
+
+
+def read_noxfile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """``session.install(...)`` (and ``run_install``) arguments, and ``session.run(...)``
+    calls that run an installer, of a ``noxfile.py``, read from its syntax tree and never run.
+    A constant string, or a module-level name bound once to one or to a list of them, is
+    read; any other argument (a call, an f-string, ``*computed``) is a variable, so the
+    requirement it stands in is unverifiable."""
+    import ast
+
+    out = ParsedFile()
+    text = _host_text(path, rel, out)
+    if text is None:
+        return out
+    try:
+        tree = ast.parse(text, filename=rel)
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        out.problems.append(Problem(rel, getattr(exc, "lineno", 0) or 0, f"does not parse: {exc}"))
+        return out
+    base = (root or path.parent).resolve()
+    bound = _module_bindings(tree)
+
+    def words_of(node: ast.expr) -> list[str]:
+        target = node.value if isinstance(node, ast.Starred) else node
+        if isinstance(target, ast.Name) and len(bound.get(target.id, [])) == 1:
+            target = bound[target.id][0]
+        try:
+            value = ast.literal_eval(target)
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+            return ["$NOX_COMPUTED"]
+        if isinstance(value, str) and not isinstance(node, ast.Starred):
+            return [value]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value) if isinstance(node, ast.Starred) else ["$NOX_COMPUTED"]
+        return ["$NOX_COMPUTED"]
+
+    for call in calls:
+        func = call.func
+        if not isinstance(func, ast.Attribute):
+            continue
+        if func.attr == "install":
+            words = ["pip", "install"]
+        elif func.attr in ("run", "run_always", "run_install"):
+            words = []
+        else:
+            continue
+        for arg in call.args:
+            words.extend(words_of(arg))
+        _command_words(words, call.lineno, path, rel, out, base)
+    return out
+
+
+def _module_bindings(tree: Any) -> dict[str, list[Any]]:
+    """Module-level ``NAME = value`` assignments (a name bound more than once is not
+    trusted to hold any one value)."""
+    import ast
+
+    bound: dict[str, list[ast.expr]] = {}
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets = [stmt.target]
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+        for target in targets:
+            if isinstance(target, ast.Name) and value is not None:
+                bound.setdefault(target.id, []).append(value)
+    return bound
+
+
+def read_pre_commit(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """``additional_dependencies`` of the hooks in ``.pre-commit-config.yaml``. A hook whose
+    ``language`` is given and is not ``python`` installs another ecosystem's packages and is
+    skipped; one without ``language`` (set by the hook's own repository) is read as Python
+    when its entries are requirements (``prettier@3`` is not one and is skipped)."""
+    import yaml
+
+    from mltrust.advisories._yaml import load_untrusted_yaml
+
+    out = ParsedFile()
+    text = _host_text(path, rel, out)
+    if text is None:
+        return out
+    try:
+        doc = load_untrusted_yaml(text.encode("utf-8"))
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
+        out.problems.append(Problem(rel, 0, f"not a readable pre-commit config: {exc}"))
+        return out
+    base = (root or path.parent).resolve()
+    repos = doc.get("repos") if isinstance(doc, dict) else None
+    for repo in repos if isinstance(repos, list) else []:
+        hooks = repo.get("hooks") if isinstance(repo, dict) else None
+        for hook in hooks if isinstance(hooks, list) else []:
+            if not isinstance(hook, dict):
+                continue
+            language = hook.get("language")
+            if language not in (None, "python", "python_venv"):
+                continue
+            for item in _strings(hook.get("additional_dependencies")):
+                item = item.strip()
+                if language is None:
+                    try:
+                        req = Requirement(item)
+                    except InvalidRequirement:
+                        continue  # another language's package (the hook's repo says which)
+                    if req.url and "://" not in req.url:
+                        continue  # ``name@1.0``: npm's spelling, not a URL
+                _requirement(item, rel, _line_of(text, item), out, base=path.parent, root=base)
+    return out
+
+
+def read_script_metadata(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """The ``dependencies`` of a PEP 723 ``# /// script`` block in a Python file (the
+    block's TOML, read with the PEP's own regular expression). A ``# /// script`` line that
+    does not open a well-formed block, a second block, or TOML that does not parse is a
+    problem: a runner such as ``uv run`` would install what it declares."""
+    out = ParsedFile()
+    text = _host_text(path, rel, out)
+    if text is None:
+        return out
+    text = text.replace("\r\n", "\n")
+    blocks = [m for m in _SCRIPT_BLOCK.finditer(text) if m.group("type") == "script"]
+    opened = len(_SCRIPT_OPENING.findall(text.encode("utf-8")))
+    if not opened:
+        return out
+    if len(blocks) != 1 or opened != 1:
+        out.problems.append(
+            Problem(
+                rel,
+                _line_of(text, "# /// script"),
+                "a '# /// script' metadata block that is not exactly one well-formed block",
+            )
+        )
+        if not blocks:
+            return out
+    block = blocks[0]
+    start = text.count("\n", 0, block.start()) + 1
+    content = "".join(
+        line[2:] if line.startswith("# ") else line[1:]
+        for line in block.group("content").splitlines(keepends=True)
+    )
+    try:
+        data = tomllib.loads(content)
+    except tomllib.TOMLDecodeError as exc:
+        out.problems.append(Problem(rel, start, f"script metadata is not valid TOML: {exc}"))
+        return out
+    for req in _strings(data.get("dependencies")):
+        inner = _line_of(content, req)
+        _requirement(
+            req,
+            rel,
+            start + inner if inner else start,
+            out,
+            allow_paths=False,
+            base=path.parent,
+            root=root,
+        )
+    return out
+
+
+def _pixi(
+    table: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, root: Path | None
+) -> None:
+    """``pypi-dependencies`` of a pixi manifest (top level, ``feature.*``, ``target.*`` and
+    ``feature.*.target.*``): ``name = "SPEC"`` or ``name = {version = ...}``; ``git``,
+    ``url`` and ``path`` sources as elsewhere."""
+    scopes = [table]
+    for feature in _table(table, "feature").values():
+        if isinstance(feature, dict):
+            scopes.append(feature)
+    scopes.extend(
+        t for s in list(scopes) for t in _table(s, "target").values() if isinstance(t, dict)
+    )
+    for scope in scopes:
+        for name, spec in _table(scope, "pypi-dependencies").items():
+            line = _line_of(text, f"{name} =")
+            if _source_reference(str(name), spec, rel, line, out, path.parent, root):
+                continue
+            version = spec.get("version", "*") if isinstance(spec, dict) else spec
+            version = str(version).strip() if isinstance(version, str) else "*"
+            requirement = str(name) if version in ("", "*") else f"{name}{version}"
+            _requirement(requirement, rel, line, out, allow_paths=False)
+
+
+def read_pixi(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
+    """A ``pixi.toml``'s PyPI dependencies (:func:`_pixi`); its conda dependencies are
+    another ecosystem and not matched."""
+    out = ParsedFile()
+    try:
+        data, text = _toml(path)
+    except DependencyFileError as exc:
+        out.problems.append(Problem(rel, 0, str(exc)))
+        return out
+    _pixi(data, text, path, rel, out, root)
+    return out
+
+
 def read_conda_environment(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """The ``pip:`` section of a conda ``environment.yml`` (conda packages themselves are
     another ecosystem and are not matched against PyPI advisories)."""
@@ -1194,21 +2001,13 @@ def read_conda_environment(path: Path, rel: str, *, root: Path | None = None) ->
     for entry in deps if isinstance(deps, list) else []:
         if isinstance(entry, dict):
             for item in _strings(entry.get("pip")):
-                editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+)(\S.*)$", item.strip())
-                if editable:
-                    _reference(
-                        editable.group(1),
-                        rel,
-                        _line_of(text, item),
-                        out,
-                        base=path.parent,
-                        root=root,
-                    )
-                    continue
-                if item.startswith("-"):
-                    continue
-                _requirement(
-                    item.strip(), rel, _line_of(text, item), out, base=path.parent, root=root
+                _requirements_item(
+                    item.strip(),
+                    path,
+                    rel,
+                    _line_of(text, item),
+                    out,
+                    (root or path.parent).resolve(),
                 )
     return out
 
@@ -1234,3 +2033,17 @@ def environment_dependencies() -> tuple[list[Dependency], list[Drift]]:
             if _pinned_version(req) is None:
                 drift.append(Drift(normalize_name(req.name), f"{req.name}{req.specifier}", norm))
     return sorted(deps.values(), key=lambda d: d.name), drift
+
+
+_HOST_READERS: dict[str, Callable[..., ParsedFile]] = {
+    "shell": read_shell_script,
+    "makefile": read_makefile,
+    "ci-yaml": read_ci_file,
+    "jenkinsfile": read_ci_file,
+    "tox": read_tox,
+    "tox-toml": read_tox,
+    "nox": read_noxfile,
+    "pre-commit": read_pre_commit,
+    "script": read_script_metadata,
+    "pixi": read_pixi,
+}
