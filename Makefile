@@ -9,7 +9,7 @@ LOCK   := requirements/lock.txt
 
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet pip==26.3  # pinned like the lock: the installer is a dependency too
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e '.[all,test]'
 	$(BIN)/python -m pip check
