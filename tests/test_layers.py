@@ -10,6 +10,7 @@ table below fails the test, so a new one must be placed in a layer on purpose.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,6 @@ def test_the_checker_sees_an_upward_import(
     shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__"))
     target = copy / source
     target.write_text(line, encoding="utf-8")
-    monkeypatch.setattr(__import__(__name__), "SRC", copy)
+    monkeypatch.setattr(sys.modules[__name__], "SRC", copy)
     found = _violations()
     assert any(source in v and f"({layer})" in v for v in found), found
