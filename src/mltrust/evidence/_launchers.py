@@ -180,9 +180,10 @@ def _strip_prefixes(words: list[str]) -> list[str]:
     i = 0
     while i < len(words):
         word = words[i]
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL):
-            i += 1
-        elif word in _PREFIXES or word.lstrip("@-+") in _PREFIXES:
+        if (
+            re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL)
+            or word.lstrip("@-+") in _PREFIXES
+        ):
             i += 1
         elif word in ("env", "sudo", "timeout", "xvfb-run"):
             i += 1
@@ -312,7 +313,7 @@ def _dedent(text: str) -> str:
 def _make_text(text: str) -> str:
     """A Makefile's recipe lines (and ``$(shell ...)`` commands) as shell text, line for line:
     ``$$`` is ``$``, ``$(NAME)`` is written ``${NAME}`` so it stays one word."""
-    out = []
+    out: list[str] = []
     recipe = False
     for raw in text.split("\n"):
         continued = recipe and bool(out) and out[-1].endswith("\\")
@@ -443,16 +444,14 @@ def _yaml(text: str) -> list[Launch]:
             for child in node.value:
                 walk(child, depth + 1)
         elif isinstance(node, yaml.MappingNode):
-            keys = {
-                k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)
-            }
+            keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
             shell, run = keys.get("shell"), keys.get("run")
             python_shell = (
                 isinstance(shell, yaml.ScalarNode)
                 and isinstance(run, yaml.ScalarNode)
                 and _is_python(str(shell.value).split(" ", 1)[0] or "-")
             )
-            for key, value in node.value:
+            for _key, value in node.value:
                 if python_shell and value is run and isinstance(run, yaml.ScalarNode):
                     first = scalar_line(run)
                     code = str(run.value)
