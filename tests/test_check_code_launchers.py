@@ -270,3 +270,18 @@ def test_attack_file_run_from_a_path_not_in_the_tree_is_flagged(
     doc, controls = _check(tmp_path)
     assert ("main.py", DYNAMIC) in _dangerous(doc)
     assert controls["no-dangerous-code"] is ControlStatus.FAIL
+
+
+def test_prose_in_a_launcher_is_not_a_command(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "action.yml": "inputs:\n  python-version:\n    description: Python used to run it.\n"
+            "    default: '3.11'\nruns:\n  using: composite\n  steps:\n"
+            "    - name: python setup to do\n      run: echo ok\n",
+            "ok.py": "x = 1\n",
+        },
+    )
+    doc, controls = _check(tmp_path)
+    assert doc["code"]["not_analysed"] == []
+    assert controls["no-dangerous-code"] is ControlStatus.PASS

@@ -1227,9 +1227,12 @@ class CodeCollector(Collector):
                 message = f"run with Python by the project, but {why}; not analysed"
                 findings.append(self._finding(_rules.CODE_UNPARSABLE, message, rel, 0, ()))
                 continue
-            if "mltrust:" in text:
+            kind = code_kind(rel, "", whole=False, run_by_python=True)
+            if kind == "notebook":
+                continue  # analysed as a notebook already
+            if kind == "python" and "mltrust:" in text:
                 texts[rel] = text
-            out.append(_Source(rel, text))
+            out.append(_Source(rel, "\n".join(_cell_lines(text)) if kind == "ipython" else text))
         return out
 
     @staticmethod

@@ -73,11 +73,16 @@ _HEREDOC = re.compile(r"<<(-?)[ \t]*(\\?)(['\"]?)([A-Za-z0-9_.-]+)\3")
 #: What makes an operand or code depend on the shell (a value not in the file).
 _DYNAMIC = re.compile(r"[$`]|\{[^}]*\}|[*?\[]")
 _MAX_JOIN = 200
+#: YAML keys whose values are prose, not commands.
+_PROSE_KEYS = ("description", "name", "title", "summary", "help", "about", "comment")
 
 
 def _is_python(word: str) -> bool:
-    if python_interpreter(word) or word in ("{envpython}", "{envbindir}/python"):
+    if word in ("{envpython}", "{envbindir}/python"):
         return True
+    if python_interpreter(word):
+        # commands are case-sensitive: "Python used to run..." in a description is prose
+        return word.rsplit("/", 1)[-1][:1].islower()
     m = _VARIABLE.fullmatch(word)
     name = (m.group(1) or m.group(2)) if m else ""
     return "PYTHON" in name.upper() or name.upper() in ("PY", "PY3")
@@ -445,6 +450,7 @@ def _yaml(text: str) -> list[Launch]:
                 walk(child, depth + 1)
         elif isinstance(node, yaml.MappingNode):
             keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+            prose = {id(keys[k]) for k in _PROSE_KEYS if k in keys}
             shell, run = keys.get("shell"), keys.get("run")
             python_shell = (
                 isinstance(shell, yaml.ScalarNode)
@@ -460,7 +466,8 @@ def _yaml(text: str) -> list[Launch]:
                     if "${{" in code:
                         out[-1] = Launch(first, "unknown", "inline Python with ${{ }} expressions")
                     continue
-                walk(value, depth + 1)
+                if id(value) not in prose:
+                    walk(value, depth + 1)
 
     for document in documents:
         walk(document, 0)
