@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mltrust.evidence import CollectContext, _rules, collect_evidence
 from mltrust.policy import ControlStatus, evaluate, load_profile
@@ -285,3 +287,52 @@ def test_prose_in_a_launcher_is_not_a_command(tmp_path: Path) -> None:
     doc, controls = _check(tmp_path)
     assert doc["code"]["not_analysed"] == []
     assert controls["no-dangerous-code"] is ControlStatus.PASS
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        # make runs each recipe line in its own shell: a quote left open does not swallow the
+        # next line, and without .ONESHELL a heredoc's "body" lines are commands
+        {"Makefile": "b:\n\t-echo it's\n\tpython tools/build\n\t-echo that's\n"},
+        {"Makefile": "b:\n\tcat <<EOF\n\tpython tools/build\n\tEOF\n"},
+        {"Dockerfile": "FROM x\nRUN echo it's || true\nRUN python tools/build\nRUN echo 'x\n"},
+        {"tox.ini": "[testenv]\ncommands =\n    - echo it's\n    python tools/build\n    echo '\n"},
+    ],
+)
+def test_attack_line_by_line_launcher_is_not_read_as_one_script(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    _write(tmp_path, {**files, "tools/build": UNSAFE})
+    doc, controls = _check(tmp_path)
+    assert ("tools/build", PICKLE) in _dangerous(doc)
+    assert controls["no-dangerous-code"] is ControlStatus.FAIL
+
+
+def test_attack_yaml_alias_bomb_in_a_launcher_is_read_once() -> None:
+    import time
+
+    from mltrust.evidence._launchers import launches
+
+    rows = "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+    )
+    start = time.perf_counter()
+    launches("yaml", "a: &a [python x, python x, python x]\n" + rows)
+    assert time.perf_counter() - start < 5
+
+
+_ATOMS = ["python", "python3 ", " -c ", "'", '"', "\\\n", "\n", "<<EOF", "EOF", "$x", "|", ";"]
+_ATOMS += ["-m", "x.y", "tools/a", "RUN ", "CMD [", "]", "{", ": ", "- ", "\t", "uv run ", "`"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(_ATOMS), max_size=40),
+    st.sampled_from(["shell", "make", "yaml", "dockerfile", "ini", "json", "python", "lines"]),
+)
+def test_any_launcher_text_is_read_without_error(atoms: list[str], kind: str) -> None:
+    from mltrust.evidence._launchers import launches
+
+    for launch in launches(kind, "".join(atoms)):  # type: ignore[arg-type]
+        assert launch.kind in ("file", "module", "code", "unknown")

@@ -73,6 +73,9 @@ _HEREDOC = re.compile(r"<<(-?)[ \t]*(\\?)(['\"]?)([A-Za-z0-9_.-]+)\3")
 #: What makes an operand or code depend on the shell (a value not in the file).
 _DYNAMIC = re.compile(r"[$`]|\{[^}]*\}|[*?\[]")
 _MAX_JOIN = 200
+#: Characters of one text re-split while looking for the end of a quote (bounds the work a
+#: file of unbalanced quotes costs; past it, such lines are not read: unknown if Python).
+_MAX_JOIN_BYTES = 4 * 1024 * 1024
 #: YAML keys whose values are prose, not commands.
 _PROSE_KEYS = ("description", "name", "title", "summary", "help", "about", "comment")
 
@@ -93,13 +96,13 @@ def launches(kind: LauncherKind, text: str) -> list[Launch]:
     if kind == "shell":
         return _shell(text, 1)
     if kind == "make":
-        return _shell(_make_text(text), 1)
+        return _shell(_make_text(text), 1, script=".ONESHELL" in text)
     if kind == "ini":
-        return _shell(_ini_text(text), 1)
+        return _shell(_ini_text(text), 1, script=False)
     if kind == "lines":
-        return _shell(_lines_text(text), 1)
+        return _shell(_lines_text(text), 1, script=False)
     if kind == "dockerfile":
-        return _shell(_dockerfile_text(text), 1)
+        return _dockerfile(text)
     if kind == "json":
         return _package_json(text)
     if kind == "yaml":
@@ -116,11 +119,14 @@ def _words(text: str) -> list[str]:
     return list(lexer)
 
 
-def _shell(text: str, first: int) -> list[Launch]:
+def _shell(text: str, first: int, *, script: bool = True) -> list[Launch]:
     """Invocations of Python in shell text whose line ``i`` (0-based) is launcher line
-    ``first + i``."""
+    ``first + i``. ``script``: the text is one shell script (a quote may span lines, heredocs
+    are read); else each line is a command of its own (a Makefile without ``.ONESHELL``, tox,
+    a justfile), so no line hides the next one."""
     out: list[Launch] = []
     lines = text.split("\n")
+    budget = _MAX_JOIN_BYTES  # text re-split while looking for a quote's end, per text
     i = 0
     while i < len(lines):
         start = i
@@ -129,7 +135,7 @@ def _shell(text: str, first: int) -> list[Launch]:
             i += 1
             logical = logical[:-1] + " " + lines[i]
         heredocs: list[tuple[str, int, bool]] = []
-        for m in _HEREDOC.finditer(logical):
+        for m in _HEREDOC.finditer(logical) if script else ():
             if logical[max(0, m.start() - 1) : m.start()] == "<":
                 continue  # <<< here-string
             delim, quoted = m.group(4), bool(m.group(2) or m.group(3))
@@ -147,7 +153,8 @@ def _shell(text: str, first: int) -> list[Launch]:
                 words = _words(joined)
                 break
             except ValueError:
-                if end + 1 >= len(lines) or heredocs:
+                budget -= len(joined)
+                if end + 1 >= len(lines) or heredocs or budget <= 0 or not script:
                     break
                 end += 1
                 joined += "\n" + lines[end]
@@ -361,15 +368,14 @@ def _lines_text(text: str) -> str:
     return "\n".join(out)
 
 
-def _dockerfile_text(text: str) -> str:
-    """A Dockerfile's ``RUN``/``CMD``/``ENTRYPOINT`` instructions as shell text, line for line
-    (exec form ``["python", "x"]`` written as words; heredoc bodies kept)."""
+def _dockerfile(text: str) -> list[Launch]:
+    """A Dockerfile's ``RUN``/``CMD``/``ENTRYPOINT`` instructions, each read as a shell script
+    of its own (exec form ``["python", "x"]`` read as words; heredoc bodies kept)."""
     lines = text.split("\n")
-    out = [""] * len(lines)
+    out: list[Launch] = []
     i = 0
     while i < len(lines):
-        raw = lines[i]
-        m = re.match(r"\s*(RUN|CMD|ENTRYPOINT)\s+(.*)$", raw, re.IGNORECASE | re.DOTALL)
+        m = re.match(r"\s*(RUN|CMD|ENTRYPOINT)\s+(.*)$", lines[i], re.IGNORECASE | re.DOTALL)
         if m is None:
             i += 1
             continue
@@ -387,17 +393,16 @@ def _dockerfile_text(text: str) -> str:
                 argv = None
             if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
                 body = shlex.join(argv)
-        out[start] = body
+        segment = [body] + [""] * (i - start)
         for m2 in _HEREDOC.finditer(body):
             j = i + 1
             while j < len(lines) and lines[j].strip() != m2.group(4):
-                out[j] = lines[j]
                 j += 1
-            if j < len(lines):
-                out[j] = lines[j]
+            segment.extend(lines[i + 1 : j + 1])
             i = j
+        out.extend(_shell("\n".join(segment), start + 1))
         i += 1
-    return "\n".join(out)
+    return out
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -409,7 +414,7 @@ def _package_json(text: str) -> list[Launch]:
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError):
-        return _shell(_lines_text(text), 1)
+        return _shell(_lines_text(text), 1, script=False)
     scripts = doc.get("scripts") if isinstance(doc, dict) else None
     out: list[Launch] = []
     for value in scripts.values() if isinstance(scripts, dict) else []:
@@ -426,16 +431,18 @@ def _yaml(text: str) -> list[Launch]:
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except (yaml.YAMLError, RecursionError, ValueError):
-        return _shell(_lines_text(text), 1)
+        return _shell(_lines_text(text), 1, script=False)
     out: list[Launch] = []
+    seen: set[int] = set()  # an alias is the same node: walked once (no alias bombs)
 
     def scalar_line(node: yaml.Node) -> int:
         line = int(node.start_mark.line) + 1
         return line + 1 if getattr(node, "style", None) in ("|", ">") else line
 
     def walk(node: yaml.Node | None, depth: int) -> None:
-        if node is None or depth > 100:
+        if node is None or depth > 100 or id(node) in seen:
             return
+        seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             if node.tag == "tag:yaml.org,2002:str" and isinstance(node.value, str):
                 out.extend(_shell(node.value, scalar_line(node)))
