@@ -240,6 +240,7 @@ def test_type_stubs_are_not_analysed_as_code(tmp_path: Path) -> None:
 RUN_FILE = {
     "runpy-run-path": 'import runpy\nrunpy.run_path("payload.txt")\n',
     "runpy-run-path-kw": 'from runpy import run_path\nrun_path(path_name="payload.txt")\n',
+    "runpy-run-path-folder": 'import runpy\nrunpy.run_path("../app/")\n',
     "exec-open-read": 'exec(open("payload.txt").read())\n',
     "exec-path-read-text": 'from pathlib import Path\nexec(Path("payload.txt").read_text())\n',
     "compile-open-read": 'code = compile(open("payload.txt").read(), "p", "exec")\n',
@@ -252,9 +253,11 @@ RUN_FILE = {
 
 @pytest.mark.parametrize("case", sorted(RUN_FILE))
 def test_attack_file_run_from_a_constant_path_is_analysed(tmp_path: Path, case: str) -> None:
-    _write(tmp_path, {"app/main.py": RUN_FILE[case], "app/payload.txt": UNSAFE})
+    payload = "app/__main__.py" if case.endswith("folder") else "app/payload.txt"
+    _write(tmp_path, {"app/main.py": RUN_FILE[case], payload: UNSAFE})
     doc, controls = _check(tmp_path)
-    assert ("app/payload.txt", PICKLE) in _dangerous(doc)
+    assert (payload, PICKLE) in _dangerous(doc)
+    assert ("app/main.py", DYNAMIC) not in _dangerous(doc)  # the file it runs was analysed
     assert controls["no-dangerous-code"] is ControlStatus.FAIL
 
 

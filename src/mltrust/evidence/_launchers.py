@@ -517,7 +517,8 @@ def resolve_target(
 
     A relative path is tried from ``origin``'s folder, then from the project root (where CI
     and tools usually run); an absolute one (``/app/tools/build`` in a Dockerfile, after
-    ``COPY . /app``) by its trailing parts, longest first. A module ``a.b`` is ``a/b.py`` or
+    ``COPY . /app``) by its trailing parts, longest first. A folder is its ``__main__.py``.
+    A module ``a.b`` is ``a/b.py`` or
     ``a/b/__main__.py`` from the root, ``origin``'s folder or ``src/``."""
     folder = posixpath.dirname(origin)
     if kind == "module":
@@ -532,15 +533,19 @@ def resolve_target(
                     return rel
         return None
     path = value.replace("\\", "/")
+
+    def found(rel: str) -> str | None:
+        # Python runs a folder given as a script through its __main__.py
+        return next((r for r in (rel, f"{rel}/__main__.py") if r in tree), None)
+
     if path.startswith("/"):
         parts = [p for p in path.split("/") if p and p != "."]
         for k in range(len(parts)):
-            rel = "/".join(parts[k:])
-            if ".." not in parts[k:] and rel in tree:
-                return rel
+            if ".." not in parts[k:] and (hit := found("/".join(parts[k:]))):
+                return hit
         return None
     for base in dict.fromkeys((folder, "")):
         rel = posixpath.normpath(posixpath.join(base, path) if base else path)
-        if not rel.startswith("../") and rel != ".." and rel in tree:
-            return rel
+        if not rel.startswith("../") and rel != ".." and (hit := found(rel)):
+            return hit
     return None
