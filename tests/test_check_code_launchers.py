@@ -339,3 +339,25 @@ def test_any_launcher_text_is_read_without_error(atoms: list[str], kind: str) ->
 
     for launch in launches(kind, "".join(atoms)):  # type: ignore[arg-type]
         assert launch.kind in ("file", "module", "code", "unknown")
+
+
+def test_attack_workflow_runs_a_script_under_the_workspace_variable(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            ".github/workflows/ci.yml": "jobs:\n  t:\n    steps:\n"
+            "      - run: python ${{ github.workspace }}/tools/build\n"
+            "      - run: python3 $GITHUB_WORKSPACE/tools/build\n",
+            "tools/build": UNSAFE,
+        },
+    )
+    doc, _ = _check(tmp_path)
+    assert ("tools/build", PICKLE) in _dangerous(doc)
+    assert doc["code"]["not_analysed"] == []
+
+
+def test_shell_polyglot_running_itself_is_analysed_as_python(tmp_path: Path) -> None:
+    _write(tmp_path, {"tools/run": "#!/bin/sh\n''''exec python3 \"$0\" \"$@\" #'''\n" + UNSAFE})
+    doc, _ = _check(tmp_path)
+    assert ("tools/run", PICKLE) in _dangerous(doc)
+    assert doc["code"]["not_analysed"] == []

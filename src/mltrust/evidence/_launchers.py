@@ -255,7 +255,17 @@ def _uv_run(
     return []  # a tool of the environment (pytest, ruff...)
 
 
+#: The script itself (``exec python3 "$0"`` in a shell polyglot): resolved to the launcher.
+_SELF = frozenset({"$0", "${0}"})
+#: Variables CI sets to the checkout folder: ``$GITHUB_WORKSPACE/tools/x`` is ``tools/x``.
+_WORKSPACE = re.compile(
+    r"(?:\$\{\{\s*github\.workspace\s*\}\}|\$\{?(?:GITHUB_WORKSPACE|CI_PROJECT_DIR)\}?)/"
+)
+
+
 def _operand(kind: Literal["file", "module"], value: str, line: int) -> Launch:
+    if kind == "file" and value in _SELF:
+        return Launch(line, kind, value)
     if _DYNAMIC.search(value) or value.startswith("~"):
         return Launch(line, "unknown", f"runs {value!r} with Python: a value of the shell")
     return Launch(line, kind, value)
@@ -445,7 +455,7 @@ def _yaml(text: str) -> list[Launch]:
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             if node.tag == "tag:yaml.org,2002:str" and isinstance(node.value, str):
-                out.extend(_shell(node.value, scalar_line(node)))
+                out.extend(_shell(_WORKSPACE.sub("", node.value), scalar_line(node)))
         elif isinstance(node, yaml.SequenceNode):
             values = [n.value for n in node.value if isinstance(n, yaml.ScalarNode)]
             if values and len(values) == len(node.value) and _is_python(str(values[0])):
@@ -521,6 +531,8 @@ def resolve_target(
     A module ``a.b`` is ``a/b.py`` or
     ``a/b/__main__.py`` from the root, ``origin``'s folder or ``src/``."""
     folder = posixpath.dirname(origin)
+    if value in _SELF:
+        return origin
     if kind == "module":
         parts = value.split(".")
         if not all(p.isidentifier() for p in parts):
