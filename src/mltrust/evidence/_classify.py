@@ -1,11 +1,21 @@
 """What a file of the subject is, for code and dependency analysis: the one classifier.
 
-A file is Python source when its name ends ``.py``/``.pyw``, or, whatever its name, when its
-first line is a shebang that runs a Python interpreter (``#!/usr/bin/env python3``,
+A file is Python source when its name ends ``.py``/``.pyw``/``.py3``, Cython source
+(``.pyx``/``.pxd``/``.pxi``: analysed as Python when it parses as Python, else not analysed,
+since ``cdef`` code cannot be read by the Python rules), IPython source (``.ipy``: magics
+become what IPython runs, as in notebooks), or, whatever its name, when its first line is a
+shebang that runs a Python interpreter (``#!/usr/bin/env python3``,
 ``#!/usr/bin/python3.11 -S``, ``#!/usr/bin/env -S python -u``, ``#!/usr/bin/env -S uv run
 --script``): such a script runs as Python whether or not it has a suffix, so it is analysed
 as Python. A ``.ipynb`` file is a notebook. Dependency files are recognised by name
-(:func:`mltrust.evidence._depsources.dependency_kind`).
+(:func:`mltrust.evidence._depsources.dependency_kind`). Type stubs (``.pyi``) are never run
+and are not code; ``.rpy`` (Ren'Py), ``.sage`` and ``.bzl`` (Starlark) are other languages.
+
+A file the project *runs with Python* is Python source too, whatever its name: the files
+that start Python (:func:`launcher_kind`: Makefiles, ``tox.ini``, ``noxfile.py``, CI YAML,
+pre-commit hooks, shell scripts, Dockerfiles, ``package.json``...) are read for the
+invocations they make (:mod:`mltrust.evidence._launchers`), and each file operand they
+name is analysed as Python (``code_kind(..., run_by_python=True)``).
 
 Shebangs are read as the kernel and GNU ``env`` read them: the kernel hands everything after
 the interpreter path to it as one argument, and ``env -S``/``--split-string`` splits that
@@ -34,20 +44,27 @@ from typing import Literal
 __all__ = [
     "CODE_SUFFIXES",
     "CodeKind",
+    "LauncherKind",
     "code_kind",
     "code_kind_by_name",
     "compiled_kind",
     "first_line",
+    "launcher_kind",
     "named_for_analysis",
     "pyc_unchecked",
+    "python_interpreter",
     "python_shebang",
     "python_source_text",
 ]
 
-CodeKind = Literal["python", "notebook"]
+CodeKind = Literal["python", "ipython", "notebook"]
+#: How a file that may start Python is read for its invocations (see :func:`launcher_kind`).
+LauncherKind = Literal["shell", "make", "yaml", "dockerfile", "ini", "json", "python", "lines"]
 
-#: Python source by name (every text file is searched for secrets whatever its name).
-CODE_SUFFIXES = frozenset({".py", ".pyw"})
+#: Python source by name (every text file is searched for secrets whatever its name). Cython
+#: sources are listed: one that does not parse as Python is not analysed (fail closed).
+CODE_SUFFIXES = frozenset({".py", ".pyw", ".py3", ".pyx", ".pxd", ".pxi"})
+_IPYTHON = ".ipy"
 _NOTEBOOK = ".ipynb"
 #: ``python``, ``python3``, ``python3.11``, ``python3.13t``, ``pypy3``, ``python3-dbg``,
 #: ``pythonw``, ``ipython3``, ``graalpy``...
@@ -88,29 +105,84 @@ HEAD_BYTES = 512
 
 
 def code_kind_by_name(rel: str) -> CodeKind | None:
-    """The kind a file's name alone gives it (``.py``/``.pyw``/``.ipynb``), else None."""
+    """The kind a file's name alone gives it (:data:`CODE_SUFFIXES`, ``.ipy``, ``.ipynb``),
+    else None."""
     suffix = PurePosixPath(rel).suffix.lower()
     if suffix in CODE_SUFFIXES:
         return "python"
+    if suffix == _IPYTHON:
+        return "ipython"
     if suffix == _NOTEBOOK:
         return "notebook"
     return None
 
 
-def code_kind(rel: str, head: str, *, whole: bool = True) -> CodeKind | None:
-    """The kind of a file from its name, else from its first line (a Python shebang), else,
-    when ``head`` is the file's whole text (``whole``), for a file with any other shebang
-    (not another language's, :data:`_OTHER_LANGUAGES`), ``python`` when the text after the
-    shebang parses as Python: fail closed on interpreters not known. A file read only in
-    part (larger than the analysis reads, or binary) is judged by its shebang alone."""
+def code_kind(
+    rel: str, head: str, *, whole: bool = True, run_by_python: bool = False
+) -> CodeKind | None:
+    """The kind of a file from its name, else from its first line (a Python shebang), else
+    ``python`` when the project runs it with Python (``run_by_python``: a launcher names it,
+    see :func:`launcher_kind`), else, when ``head`` is the file's whole text (``whole``), for
+    a file with any other shebang (not another language's, :data:`_OTHER_LANGUAGES`),
+    ``python`` when the text after the shebang parses as Python: fail closed on interpreters
+    not known. A file read only in part (larger than the analysis reads, or binary) is
+    judged by its shebang alone."""
     by_name = code_kind_by_name(rel)
     if by_name is not None:
         return by_name
-    if python_shebang(head):
+    if python_shebang(head) or run_by_python:
         return "python"
     if not whole or _shebang_command(head) in _OTHER_LANGUAGES:
         return None
     return "python" if _parses_behind_shebang(head) else None
+
+
+#: Shells whose scripts are read for the Python they start.
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
+_SHELL_SUFFIXES = frozenset({".sh", ".bash", ".zsh", ".ksh"})
+_MAKE_SUFFIXES = frozenset({".mk", ".mak", ".make"})
+#: YAML files whose strings are commands: CI pipelines, hooks, ML pipelines (DVC, MLflow).
+_YAML_LAUNCHERS = frozenset(
+    {".gitlab-ci.yml", ".pre-commit-config.yaml", ".pre-commit-hooks.yaml", ".travis.yml"}
+    | {"azure-pipelines.yml", "bitbucket-pipelines.yml", ".drone.yml", "cloudbuild.yaml"}
+    | {"taskfile.yml", "taskfile.yaml", "dvc.yaml", "mlproject", "action.yml", "action.yaml"}
+)
+_YAML_FOLDERS = (".github/workflows/", ".circleci/", ".gitlab/", ".buildkite/", ".tekton/")
+
+
+def launcher_kind(rel: str, head: str = "") -> LauncherKind | None:
+    """How a file that may start Python is read for its invocations, by its name (Makefiles,
+    ``tox.ini``, ``noxfile.py``, CI and pipeline YAML, Dockerfiles, ``package.json``,
+    ``Procfile``, ``justfile``, ``*.sh``) or, for a shell script without a suffix, by its
+    shebang (``head``: the file's start); None for any other file."""
+    low = rel.lower()
+    name = low.rsplit("/", 1)[-1]
+    suffix = PurePosixPath(name).suffix
+    if name in ("makefile", "gnumakefile") or suffix in _MAKE_SUFFIXES:
+        return "make"
+    if name == "tox.ini":
+        return "ini"
+    if name == "noxfile.py":
+        return "python"
+    if name in _YAML_LAUNCHERS or name.endswith(".gitlab-ci.yml"):
+        return "yaml"
+    if suffix in (".yml", ".yaml") and (
+        low.startswith(_YAML_FOLDERS) or any(f"/{f}" in low for f in _YAML_FOLDERS)
+    ):
+        return "yaml"
+    if (
+        name in ("dockerfile", "containerfile")
+        or name.startswith("dockerfile.")
+        or (suffix in (".dockerfile", ".containerfile"))
+    ):
+        return "dockerfile"
+    if name == "package.json":
+        return "json"
+    if name in ("procfile", "justfile", ".justfile"):
+        return "lines"
+    if suffix in _SHELL_SUFFIXES or (head.startswith("#!") and _shebang_command(head) in _SHELLS):
+        return "shell"
+    return None
 
 
 def _shebang_command(text: str) -> str:
@@ -250,6 +322,12 @@ def python_shebang(text: str) -> bool:
             return False
         command, rest = os.path.basename(words[0]), words[1:]
     return _runs_python(command, rest)
+
+
+def python_interpreter(word: str) -> bool:
+    """Whether a command word names a Python interpreter (``python3.12``, ``.venv/bin/python``,
+    ``pypy3``, ``ipython``...)."""
+    return _INTERPRETER.fullmatch(os.path.basename(word)) is not None
 
 
 def _runs_python(command: str, rest: list[str]) -> bool:

@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from mltrust.evidence import _rules
-from mltrust.evidence._classify import code_kind, compiled_kind, first_line, python_source_text
+from mltrust.evidence._classify import (
+    code_kind,
+    compiled_kind,
+    first_line,
+    launcher_kind,
+    python_source_text,
+)
 from mltrust.evidence._code_ast import analyse_project
+from mltrust.evidence._launchers import Launch, launches, resolve_target
 from mltrust.evidence._secrets import find_secrets
 from mltrust.evidence.interface import (
     CollectContext,
@@ -133,6 +140,15 @@ class _Source:
     #: For a notebook: line of the joined source -> (cell index, line in the cell).
     cells: tuple[tuple[int, int], ...] = ()
     notebook: bool = False
+    #: For Python given inline by a launcher (``python -c``, a heredoc) whose ``rel`` is the
+    #: launcher: the launcher's line of each line of the code (findings are reported there).
+    lines: tuple[int, ...] = ()
+
+    def host_line(self, line: int) -> int:
+        """The line of ``rel`` a line of :attr:`text` is."""
+        if not self.lines:
+            return line
+        return self.lines[min(max(line, 1), len(self.lines)) - 1]
 
 
 #: Line magics that run their argument as Python (after their options), with the options
@@ -516,7 +532,7 @@ def _bind_to_content(
     import hashlib
     from dataclasses import replace
 
-    by_rel = {s.rel: s for s in sources}
+    by_rel = {s.rel: s for s in sources if not s.lines}
     data_of: dict[str, bytes | None] = {}
 
     def data(rel: str) -> bytes | None:
@@ -821,6 +837,8 @@ def _archive_sources(
     return members, problems
 
 
+#: How many times files run by files run from Python are followed.
+_MAX_RUN_DEPTH = 4
 #: Sources handed to one bandit worker at a time when ``jobs`` > 1.
 _BANDIT_CHUNK = 50
 
@@ -892,6 +910,7 @@ class CodeCollector(Collector):
         not_analysed: list[str] = []
         not_searched: list[tuple[str, str]] = []
         texts: dict[str, str] = {}
+        launched: list[tuple[str, Launch]] = []
         aliases = ctx.link_aliases()
         budget = _Budget(_MAX_SECRET_TOTAL_BYTES)
         # files the model scan (which runs first) recognised as holding a model
@@ -1013,7 +1032,7 @@ class CodeCollector(Collector):
                         )
                     )
                 continue
-            if kind == "python":
+            if kind in ("python", "ipython"):
                 try:
                     text = python_source_text(data)
                 except ValueError as exc:
@@ -1022,6 +1041,12 @@ class CodeCollector(Collector):
                     continue
             if kind == "python" and "mltrust:" in text:
                 texts[rel] = text
+            launcher = launcher_kind(rel, text[:512]) if not alias else None
+            if launcher is not None:
+                try:
+                    launched.extend((rel, launch) for launch in launches(launcher, text))
+                except (ValueError, RecursionError, MemoryError) as exc:
+                    launched.append((rel, Launch(0, "unknown", f"cannot be read ({exc})")))
             if kind == "notebook":
                 notebooks += 1
                 try:
@@ -1049,27 +1074,84 @@ class CodeCollector(Collector):
                 continue
             if kind == "python":
                 sources.append(_Source(rel, text))
+            elif kind == "ipython":
+                sources.append(_Source(rel, "\n".join(_cell_lines(text))))
         for rel, why in not_searched:
             findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
-        # one pass over the whole project, so names imported from its own modules resolve
-        analysed = analyse_project([(s.rel, s.text, not s.notebook) for s in sources])
-        for src, result in zip(sources, analysed, strict=True):
-            if isinstance(result, Exception):
-                not_analysed.append(src.rel)
-                line = getattr(result, "lineno", 0) or 0
-                findings.append(
-                    self._finding(
-                        _rules.CODE_UNPARSABLE, f"cannot parse: {result}", src.rel, line, src.cells
-                    )
-                )
+        # what launchers run with Python: inline code, and files whatever their names
+        tree = dict(ctx.files()) | dict(ctx.analysis_files())
+        run_by: set[str] = set()
+        for host, launch in launched:
+            if launch.kind == "code":
+                sources.append(_Source(host, launch.value, lines=launch.lines))
                 continue
-            for code_hit in result:
+            target = None
+            if launch.kind != "unknown":
+                target = resolve_target(host, launch.kind, launch.value, tree)
+            if target is not None:
+                run_by.add(target)
+            elif launch.kind != "module":  # a module not in the project is an installed one
+                why = (
+                    launch.value
+                    if launch.kind == "unknown"
+                    else f"runs {launch.value!r} with Python, which is not a file of the project"
+                )
+                not_analysed.append(host)
                 findings.append(
                     self._finding(
-                        code_hit.rule, code_hit.message, src.rel, code_hit.line, src.cells
+                        _rules.CODE_UNPARSABLE,
+                        f"{why}; what it runs is not analysed",
+                        host,
+                        launch.line,
+                        (),
                     )
                 )
-        found = self._bandit([s for s in sources if s.rel not in not_analysed], jobs=ctx.jobs)
+        known = {s.rel for s in sources if not s.lines} | set(not_analysed)
+        pending = sources + self._run_files(run_by - known, tree, texts, not_analysed, findings)
+        sources = list(pending)
+        analysed_ok: list[_Source] = []
+        for depth in range(_MAX_RUN_DEPTH + 1):
+            if not pending:
+                break
+            known |= {s.rel for s in pending}
+            # one pass over the whole project, so names imported from its own modules resolve
+            analysed = analyse_project(
+                [(s.rel, s.text, not s.notebook and not s.lines) for s in pending]
+            )
+            more: set[str] = set()
+            for src, result in zip(pending, analysed, strict=True):
+                if isinstance(result, Exception):
+                    not_analysed.append(src.rel)
+                    line = src.host_line(getattr(result, "lineno", 0) or 0)
+                    findings.append(
+                        self._finding(
+                            _rules.CODE_UNPARSABLE,
+                            f"cannot parse: {result}",
+                            src.rel,
+                            line,
+                            src.cells,
+                        )
+                    )
+                    continue
+                analysed_ok.append(src)
+                for code_hit in result:
+                    if code_hit.runs and depth < _MAX_RUN_DEPTH:
+                        target = resolve_target(src.rel, "file", code_hit.runs, tree)
+                        if target is not None:
+                            more.add(target)  # analysed as Python instead
+                            continue
+                    findings.append(
+                        self._finding(
+                            code_hit.rule,
+                            code_hit.message,
+                            src.rel,
+                            src.host_line(code_hit.line),
+                            src.cells,
+                        )
+                    )
+            pending = self._run_files(more - known, tree, texts, not_analysed, findings)
+            sources.extend(pending)
+        found = self._bandit(analysed_ok, jobs=ctx.jobs)
         findings.extend(
             sorted(
                 found,
@@ -1085,7 +1167,7 @@ class CodeCollector(Collector):
         section = {
             "present": True,
             "files": files,
-            "python_files": sum(1 for s in sources if not s.notebook),
+            "python_files": sum(1 for s in sources if not s.notebook and not s.lines),
             "notebooks": notebooks,
             "findings": rows,
             "findings_by_severity": severity_counts(f.severity for f in findings),
@@ -1108,6 +1190,50 @@ class CodeCollector(Collector):
             tuple(findings),
             time.perf_counter() - started,
         )
+
+    def _run_files(
+        self,
+        targets: set[str],
+        tree: dict[str, Path],
+        texts: dict[str, str],
+        not_analysed: list[str],
+        findings: list[Finding],
+    ) -> list[_Source]:
+        """The files the project runs with Python (named by a launcher, or by a constant path
+        given to ``runpy.run_path``/``exec(open(...).read())``/``SourceFileLoader``) that are
+        not analysed yet, read as Python source whatever their names. One that cannot be read
+        as Python text is not analysed (fail closed); a zip is analysed as an archive."""
+        out: list[_Source] = []
+        for rel in sorted(targets):
+            why = None
+            try:
+                data = _read_bytes(tree[rel])
+            except _TooLarge:
+                why = f"larger than {_MAX_TEXT_BYTES} bytes"
+            except _Unreadable as exc:
+                why = f"could not be read: {exc}"
+            else:
+                if data.startswith(_ZIP_MAGIC):
+                    continue  # a zip application: its members are analysed as an archive's
+                if _analysis_text(data) is None:
+                    why = "holds NUL bytes (binary)"
+                else:
+                    try:
+                        text = python_source_text(data)
+                    except ValueError as exc:
+                        why = str(exc)
+            if why is not None:
+                not_analysed.append(rel)
+                message = f"run with Python by the project, but {why}; not analysed"
+                findings.append(self._finding(_rules.CODE_UNPARSABLE, message, rel, 0, ()))
+                continue
+            kind = code_kind(rel, "", whole=False, run_by_python=True)
+            if kind == "notebook":
+                continue  # analysed as a notebook already
+            if kind == "python" and "mltrust:" in text:
+                texts[rel] = text
+            out.append(_Source(rel, "\n".join(_cell_lines(text)) if kind == "ipython" else text))
+        return out
 
     @staticmethod
     def _git_state(ctx: CollectContext, findings: list[Finding]) -> list[Finding]:
@@ -1241,7 +1367,7 @@ class CodeCollector(Collector):
                         _rules.CODE_BANDIT,
                         f"[{issue.test_id}] {issue.text}",
                         src.rel,
-                        int(issue.lineno or 0),
+                        src.host_line(int(issue.lineno or 0)),
                         src.cells,
                         severity=_BANDIT_SEVERITY.get(str(issue.severity), Severity.MEDIUM),
                         confidence=_BANDIT_CONFIDENCE.get(str(issue.confidence), Confidence.MEDIUM),

@@ -589,6 +589,25 @@ class CodeHit:
     rule: Rule
     line: int
     message: str
+    #: A file this call runs as Python, named by a constant path (``runpy.run_path("x")``,
+    #: ``exec(open("x").read())``, ``SourceFileLoader("m", "x")``): the collector analyses
+    #: that file as Python when it is in the project (and drops this hit), else keeps it.
+    runs: str = ""
+
+
+#: Loaders of a module from a file path -> (position, keyword) of the path.
+_FILE_LOADERS = {
+    "importlib.machinery.SourceFileLoader": (1, "path"),
+    "importlib._bootstrap_external.SourceFileLoader": (1, "path"),
+    "importlib.machinery.SourcelessFileLoader": (1, "path"),
+    "importlib.util.spec_from_file_location": (1, "location"),
+    "importlib._bootstrap_external.spec_from_file_location": (1, "location"),
+}
+#: Callables whose result's ``read()``/``read_text()`` is a file's text.
+_FILE_OPENERS = frozenset(
+    {"open", "builtins.open", "io.open", "codecs.open", "pathlib.Path", "pathlib.PurePath"}
+    | {"pathlib.PosixPath", "pathlib.WindowsPath", "io.FileIO"}
+)
 
 
 def _kw(call: ast.Call, name: str) -> ast.expr | None:
@@ -1487,6 +1506,7 @@ class _Visitor(ast.NodeVisitor):
         callee = self.symbols.resolve(node.func)
         for name in sorted(callee):
             self._check_call(node, name, node.args, node.keywords)
+        self._file_loader(node, callee)
         line = node.lineno
         if callee & _PARTIAL and node.args:
             # functools.partial(f, *a, **kw) is f called later with a and kw: judged here.
@@ -1750,6 +1770,25 @@ class _Visitor(ast.NodeVisitor):
         if how and not values:
             values.append(None)  # functools.partial(eval): the code comes later
         for value in values:
+            path = _const_str(value) if name == "runpy.run_path" and value is not None else None
+            if path is not None:
+                self._hit(
+                    _rules.CODE_EVAL_DYNAMIC,
+                    line,
+                    f"{name}(){how} runs the file {path!r}, which is not a file of the project",
+                    runs=path,
+                )
+                continue
+            path = self._file_text(value) if name in _EVAL and value is not None else None
+            if path is not None:
+                self._hit(
+                    _rules.CODE_EVAL_CONTENT,
+                    line,
+                    f"{short}(){how} of the text of the file {path!r}, which is not a file of "
+                    "the project",
+                    runs=path,
+                )
+                continue
             if value is not None and _code_string(value) is not None:
                 continue
             if value is not None and self._callable_argument(name, value):
@@ -1781,6 +1820,40 @@ class _Visitor(ast.NodeVisitor):
                     _rules.CODE_EVAL_DYNAMIC,
                     line,
                     f"{name}(){how} runs Python code that is not a literal",
+                )
+
+    def _file_text(self, value: ast.expr) -> str | None:
+        """The constant path of ``open(PATH).read()``, ``Path(PATH).read_text()``..., else
+        None."""
+        if not (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and value.func.attr in ("read", "read_text", "read_bytes")
+            and isinstance(value.func.value, ast.Call)
+            and value.func.value.args
+        ):
+            return None
+        opener = value.func.value
+        if not self.symbols.resolve(opener.func) & _FILE_OPENERS:
+            return None
+        return _const_str(opener.args[0])
+
+    def _file_loader(self, node: ast.Call, callee: set[str]) -> None:
+        """``SourceFileLoader("m", PATH)``, ``spec_from_file_location("m", PATH)``: a module
+        loaded from a file whatever its name; a constant PATH is a file to analyse."""
+        for name in sorted(callee & set(_FILE_LOADERS)):
+            position, keyword = _FILE_LOADERS[name]
+            value = _kw(node, keyword) or (
+                node.args[position] if len(node.args) > position else None
+            )
+            path = _const_str(value) if value is not None else None
+            if path is not None:
+                self._hit(
+                    _rules.CODE_EVAL_DYNAMIC,
+                    node.lineno,
+                    f"{name}() loads the file {path!r} as a module, which is not a file of "
+                    "the project",
+                    runs=path,
                 )
 
     def _callable_argument(self, runner: str, value: ast.expr) -> bool:
@@ -1980,13 +2053,13 @@ class _Visitor(ast.NodeVisitor):
                 )
         self.generic_visit(node)
 
-    def _hit(self, rule: Rule, line: int, message: str) -> None:
+    def _hit(self, rule: Rule, line: int, message: str, *, runs: str = "") -> None:
         if (rule.id, line) in self._seen:
             return
         self._seen.add((rule.id, line))
         if self.in_code_string:
             message += " (in code given as a string to run at this line)"
-        self.hits.append(CodeHit(rule, line, message))
+        self.hits.append(CodeHit(rule, line, message, runs))
 
 
 #: What a source that cannot be analysed raises.
