@@ -185,9 +185,6 @@ BENIGN = {
     "torch_jit_load": "import torch\ntorch.jit.load(p)\n",
     "numpy_load_default": "import numpy as np\nnp.load(p)\n",
     "import_module_literal": "import importlib\nimportlib.import_module('json')\n",
-    "spec_from_literal_file": (
-        "import importlib.util\ns = importlib.util.spec_from_file_location('m', 'plugins/m.py')\n"
-    ),
     "doctest_parser_only_splits_text": (
         "import doctest\ndoctest.DocTestParser().get_examples(text)\n"
     ),
@@ -214,6 +211,16 @@ BENIGN = {
 def test_benign_neighbour_is_clean(name: str) -> None:
     source = BENIGN[name]
     assert _rules(source) == set(), [h.message for h in analyse_source(source)]
+
+
+def test_literal_file_loaded_as_a_module_names_the_file() -> None:
+    """A constant path is a hit that names the file it runs: `check` drops it and analyses the
+    file when it is one of the project's, and keeps it (fail closed) when it is not."""
+    source = (
+        "import importlib.util\ns = importlib.util.spec_from_file_location('m', 'plugins/m.py')\n"
+    )
+    (hit,) = analyse_source(source)
+    assert hit.rule.id == DYNAMIC and hit.runs == "plugins/m.py"
 
 
 def test_file_loader_path_named_like_a_uri_is_dynamic_not_content() -> None:

@@ -13,7 +13,11 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # types only: `mltrust --help` imports this package and should stay cheap
     from pathlib import Path
 
+    from mltrust.attest import sign as sign
+    from mltrust.attest import verify as verify
     from mltrust.config import ScanConfig
+    from mltrust.policy import evaluate as evaluate
+    from mltrust.safeload import load as load
     from mltrust.scan._result import ScanReport
 
 __all__ = ["__version__", "evaluate", "load", "scan", "sign", "verify"]
@@ -26,29 +30,22 @@ def scan(*paths: str | Path, config: ScanConfig | None = None) -> ScanReport:
     return scan_paths(paths, config)
 
 
-def load(source: Any, **kwargs: Any) -> Any:
-    """Scan then safely deserialise a model; see :func:`mltrust.safeload.load`."""
-    from mltrust.safeload import load as _load
-
-    return _load(source, **kwargs)
-
-
-def sign(path: str | Path, **kwargs: Any) -> Any:
-    """Sign a model or data folder; see :func:`mltrust.attest.sign`."""
-    from mltrust.attest import sign as _sign
-
-    return _sign(path, **kwargs)
+#: The other verbs are the subpackages' own functions, imported on first use (PEP 562) so that
+#: ``import mltrust`` stays cheap and each verb keeps its full, typed signature.
+_VERBS = {
+    "load": "mltrust.safeload",
+    "sign": "mltrust.attest",
+    "verify": "mltrust.attest",
+    "evaluate": "mltrust.policy",
+}
 
 
-def verify(path: str | Path, **kwargs: Any) -> Any:
-    """Verify a signed model or data folder; see :func:`mltrust.attest.verify`."""
-    from mltrust.attest import verify as _verify
+def __getattr__(name: str) -> Any:
+    module = _VERBS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mltrust' has no attribute {name!r}")
+    import importlib
 
-    return _verify(path, **kwargs)
-
-
-def evaluate(evidence: Any, **kwargs: Any) -> Any:
-    """Evaluate evidence against a policy profile; see :func:`mltrust.policy.evaluate`."""
-    from mltrust.policy import evaluate as _evaluate
-
-    return _evaluate(evidence, **kwargs)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -596,7 +596,7 @@ class CodeHit:
 
 
 #: Loaders of a module from a file path -> (position, keyword) of the path.
-_FILE_LOADERS = {
+_FILE_LOADER_PATHS = {
     "importlib.machinery.SourceFileLoader": (1, "path"),
     "importlib._bootstrap_external.SourceFileLoader": (1, "path"),
     "importlib.machinery.SourcelessFileLoader": (1, "path"),
@@ -1841,8 +1841,8 @@ class _Visitor(ast.NodeVisitor):
     def _file_loader(self, node: ast.Call, callee: set[str]) -> None:
         """``SourceFileLoader("m", PATH)``, ``spec_from_file_location("m", PATH)``: a module
         loaded from a file whatever its name; a constant PATH is a file to analyse."""
-        for name in sorted(callee & set(_FILE_LOADERS)):
-            position, keyword = _FILE_LOADERS[name]
+        for name in sorted(callee & set(_FILE_LOADER_PATHS)):
+            position, keyword = _FILE_LOADER_PATHS[name]
             value = _kw(node, keyword) or (
                 node.args[position] if len(node.args) > position else None
             )
