@@ -1,4 +1,4 @@
-"""Write docs/api.md: the public Python API, generated from the code's own signatures and docstrings.
+"""Write docs/api.md: the public Python API, from the code's own signatures and docstrings.
 
 Usage: ``.venv/bin/python scripts/api_reference.py`` (``--check`` exits 1 when docs/api.md is out
 of date; tests/test_docs.py runs that check). The public API is what each package's ``__all__``

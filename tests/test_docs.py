@@ -68,4 +68,4 @@ def test_top_level_verbs_are_the_typed_functions() -> None:
     )
     assert callable(mltrust.scan)
     with pytest.raises(AttributeError):
-        mltrust.no_such_verb  # noqa: B018
+        _ = mltrust.no_such_verb
