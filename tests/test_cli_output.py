@@ -50,3 +50,16 @@ def test_text_report_follows_columns(tmp_path, capsys, monkeypatch, columns: int
     assert widest <= columns
     if columns <= 120:
         assert widest > columns - 10  # the table uses the width it is given
+
+
+def test_shell_completion_lists_commands_and_options(monkeypatch, capsys) -> None:
+    """The documented completion hook (docs/getting-started.md) answers without running."""
+    monkeypatch.setenv("_MLTRUST_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "mltrust scan --fa")
+    monkeypatch.setenv("COMP_CWORD", "2")
+    from mltrust.cli._main import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(args=[], prog_name="mltrust")
+    assert done.value.code == 0
+    assert "plain,--fail-on" in capsys.readouterr().out.splitlines()
