@@ -3,6 +3,7 @@ Python files, Jupyter notebooks and configuration files."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -692,24 +693,21 @@ def _folded(node: Any) -> str | None:
     return None
 
 
-def literal_view(text: str) -> SecretView | None:
-    """The string constants of a Python source as Python reads them, one view line per line
-    of a value, each bound to the source line of its literal: adjacent literals joined by the
-    parser (``"ghp_" "abc..."``, across lines in parentheses), escapes (``\\x``, ``\\u``,
-    octal) decoded, and ``+`` of constant strings and ``sep.join([...])`` of constant strings
-    folded. A literal whose value is spelled as is on its own lines is left out (the text view
-    finds it there). None when the source does not parse (it is then reported unparsable)."""
+def literal_nodes(nodes: list[Any], text: str) -> SecretView | None:
+    """The string constants among a Python source's parsed ``nodes`` as Python reads them,
+    one view line per line of a value, each bound to the source line of its literal:
+    adjacent literals joined by the parser (``"ghp_" "abc..."``, across lines in
+    parentheses), escapes (``\\x``, ``\\u``, octal) decoded, and ``+`` of constant strings
+    and ``sep.join([...])`` of constant strings folded. A literal whose value is spelled as is
+    on its own lines is left out (the text view finds it there). ``nodes`` in breadth-first
+    order (parents first), as :func:`ast.walk` and the code rules' parse list them."""
     import ast
 
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
     source_lines = _PY_NEWLINE.split(text)
     texts: list[str] = []
     numbers: list[int] = []
     inner: set[int] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.BinOp):
             # a chain a + b + c is folded once, at its top
             inner.update(id(n) for n in (node.left, node.right) if isinstance(n, ast.BinOp))
@@ -1049,6 +1047,9 @@ class CodeCollector(Collector):
         not_analysed: list[str] = []
         not_searched: list[tuple[str, str]] = []
         texts: dict[str, str] = {}
+        #: (rule, line or "*", message) of the secrets already found in each Python source
+        #: and notebook, so the string-constant view adds only what the text views missed
+        literal_known: dict[str, set[tuple[str, str, str]]] = {}
         aliases = ctx.link_aliases()
         budget = _Budget(_MAX_SECRET_TOTAL_BYTES)
         # files the model scan (which runs first) recognised as holding a model
@@ -1221,13 +1222,8 @@ class CodeCollector(Collector):
             if kind == "python" and "mltrust:" in text:
                 texts[rel] = text
             if kind == "python" and not alias:
-                # string constants as Python reads them: joined, unescaped, folded
-                known = {(r.id, line, m) for r, line, m in raw_hits}
-                for rule, line, message in _search_views(
-                    [v for v in [literal_view(text)] if v is not None], False
-                ):
-                    if (rule.id, line, message) not in known:
-                        findings.append(self._finding(rule, message, rel, line, ()))
+                # searched again below, as the parser reads its string constants
+                literal_known[rel] = {(r.id, str(line), m) for r, line, m in raw_hits}
             if kind == "notebook":
                 notebooks += 1
                 nb_found: set[tuple[str, str]] = set()
@@ -1249,11 +1245,11 @@ class CodeCollector(Collector):
                             )
                     if duplicates:
                         not_searched.append((rel, _duplicates_why(duplicates)))
-                    view = literal_view(code) if not alias else None
-                    for rule, line, message in _search_views([view] if view else [], False):
-                        if (rule.id, message) not in nb_found:
-                            nb_found.add((rule.id, message))
-                            findings.append(self._finding(rule, message, rel, line, cells))
+                    if not alias:
+                        # its code cells' string constants are searched below
+                        literal_known[rel] = {(r, "*", m) for r, m in nb_found} | {
+                            (r.id, "*", m) for r, _, m in raw_hits
+                        }
                 except ValueError as exc:
                     not_analysed.append(rel)
                     findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
@@ -1276,7 +1272,16 @@ class CodeCollector(Collector):
         for rel, why in not_searched:
             findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
         # one pass over the whole project, so names imported from its own modules resolve
-        analysed = analyse_project([(s.rel, s.text, not s.notebook) for s in sources])
+        parsed_nodes: dict[int, list[ast.AST]] = {}
+        analysed = analyse_project([(s.rel, s.text, not s.notebook) for s in sources], parsed_nodes)
+        for index, src in enumerate(sources):
+            known = literal_known.get(src.rel)
+            view = literal_nodes(parsed_nodes[index], src.text) if index in parsed_nodes else None
+            if known is None or view is None:
+                continue
+            for rule, line, message in _search_views([view], False):
+                if not {(rule.id, str(line), message), (rule.id, "*", message)} & known:
+                    findings.append(self._finding(rule, message, src.rel, line, src.cells))
         for src, result in zip(sources, analysed, strict=True):
             if isinstance(result, Exception):
                 not_analysed.append(src.rel)
