@@ -722,13 +722,14 @@ def literal_nodes(nodes: list[Any], text: str) -> SecretView | None:
         if not value:
             continue
         first = getattr(node, "lineno", 1)
-        if isinstance(node, ast.Constant):
-            last = getattr(node, "end_lineno", first) or first
-            if value in "\n".join(source_lines[first - 1 : last]):
-                continue
+        last = getattr(node, "end_lineno", first) or first
+        if isinstance(node, ast.Constant) and value in "\n".join(source_lines[first - 1 : last]):
+            continue
         for offset, part in enumerate(value.splitlines()):
             texts.append(part)
-            numbers.append(first + offset if isinstance(node, ast.Constant) else first)
+            # a value's own line breaks follow the source's in a triple-quoted literal; an
+            # escaped one (\\n) does not: never past the literal's last line
+            numbers.append(min(first + offset, last) if isinstance(node, ast.Constant) else first)
     return ("\n".join(texts), tuple(numbers)) if texts else None
 
 
