@@ -86,6 +86,12 @@ def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes
         ("nb.zip", _zip({"a.ipynb": json.dumps({"cells": [], "metadata": {"t": GH}}).encode()})),
         # nested: a gzip inside a tar inside a zip
         ("deep.zip", _zip({"in.tar": _tar({"x/notes.gz": gzip.compress(LINE)})})),
+        # a zip behind a shebang (a zip application), by its end-of-directory record
+        (
+            "tool",
+            b"#!/usr/bin/env python3\n" + _zip({"__main__.py": b"T = '" + GH.encode() + b"'"}),
+        ),
+        ("pkg.tar", _tar({"a/notes.gz": gzip.compress(LINE)}, "w")),
         # a deflated member holding a bzip2 stream
         ("deep2.zip", _zip({"notes.bz2": bz2.compress(LINE)})),
     ],

@@ -761,7 +761,7 @@ def _packed_large(
     import os
 
     from mltrust.errors import Error
-    from mltrust.evidence._unpack import is_packed
+    from mltrust.evidence._unpack import TAIL, is_packed
     from mltrust.files import open_regular
 
     try:
@@ -769,8 +769,10 @@ def _packed_large(
     except Error:
         return [], []  # already listed by the chunked search
     try:
+        size = os.fstat(fd).st_size
         head = os.pread(fd, 512, 0)
-        if not is_packed(rel.rsplit("/", 1)[-1], head):
+        tail = os.pread(fd, TAIL, max(size - TAIL, 0))
+        if not is_packed(rel.rsplit("/", 1)[-1], head, tail):
             return [], []
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
             return _packed_hits(rel, view, allowance)

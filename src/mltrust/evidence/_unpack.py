@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "Allowance", "Piece", "is_packed", "unpack"]
+__all__ = ["MAX_DEPTH", "TAIL", "Allowance", "Piece", "is_packed", "unpack"]
 
 #: Levels of compressed or archived content opened inside one file (a gzip in a tar in a zip
 #: is three).
@@ -47,6 +47,10 @@ MAX_MEMBERS = 100_000
 #: Bytes of a stored member read to tell whether it is itself compressed or archived.
 _HEAD = 512
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_EOCD = b"PK\x05\x06"
+#: Bytes at the end searched for a zip's end-of-directory record (its size plus the longest
+#: comment).
+TAIL = 22 + 65_535
 _ZIP_NAMES = (
     ".zip",
     ".whl",
@@ -113,12 +117,14 @@ class Piece:
     why: str = ""
 
 
-def _kind(name: str, head: bytes) -> str | None:
+def _kind(name: str, head: bytes, tail: bytes = b"") -> str | None:
     """``zip``, ``tar``, a stream's compression, or None; by content first, then by name
-    (``named-<kind>`` for a name that promises what the content is not)."""
+    (``named-<kind>`` for a name that promises what the content does not show). ``tail``:
+    the last bytes, where a zip with something before it (a zip application behind a
+    shebang, a polyglot) keeps its end-of-directory record."""
     from mltrust.scan.formats.compressed import sniff_compression
 
-    if head.startswith(_ZIP_MAGIC):
+    if head.startswith(_ZIP_MAGIC) or _EOCD in tail:
         return "zip"
     if head[257:262] == b"ustar":
         return "tar"
@@ -135,17 +141,17 @@ def _kind(name: str, head: bytes) -> str | None:
     return None
 
 
-def is_packed(name: str, head: bytes) -> bool:
+def is_packed(name: str, head: bytes, tail: bytes = b"") -> bool:
     """Whether a file called ``name`` starting with ``head`` (at least 512 bytes when it has
-    them) is compressed or archived content :func:`unpack` opens."""
-    return _kind(name, head) is not None
+    them) and ending with ``tail`` (:data:`TAIL` bytes) is content :func:`unpack` opens."""
+    return _kind(name, head, tail) is not None
 
 
 def unpack(where: str, data: Any, allowance: Allowance, depth: int = 0) -> Iterator[Piece]:
     """The decompressed pieces under ``data`` (bytes, or a read-only ``mmap``) of the file or
     member ``where``, and the pieces not searched. ``data`` itself is the caller's to search."""
     name = where.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
-    kind = _kind(name, bytes(data[:_HEAD]))
+    kind = _kind(name, bytes(data[:_HEAD]), bytes(data[-TAIL:]) if len(data) > 22 else b"")
     if kind is None:
         return
     if depth >= MAX_DEPTH:
@@ -156,11 +162,11 @@ def unpack(where: str, data: Any, allowance: Allowance, depth: int = 0) -> Itera
             "not searched",
         )
         return
-    if kind.startswith("named-"):
-        yield Piece(where, None, f"named like a {kind[6:]} but not readable as one; not searched")
-    elif kind == "zip":
+    if kind == "named-stream":
+        yield Piece(where, None, "named like a compressed stream but not one; not searched")
+    elif kind in ("zip", "named-zip"):
         yield from _zip(where, data, allowance, depth)
-    elif kind == "tar":
+    elif kind in ("tar", "named-tar"):
         yield from _tar(where, data, allowance, depth)
     else:
         yield from _stream(where, name, kind, data, allowance, depth)
