@@ -188,6 +188,14 @@ def test_attack_utf32_text_is_decoded(tmp_path: Path, codec: str) -> None:
     assert controls[SECRETS].status is ControlStatus.FAIL
 
 
+@pytest.mark.parametrize("bom", [b"\xff\xfe", b"\xfe\xff", b"\xff\xfe\x00\x00"])
+def test_attack_wide_bom_in_front_of_ascii_text(tmp_path: Path, bom: bytes) -> None:
+    (tmp_path / "notes.txt").write_bytes(bom + f"x = 1\nexport GITHUB_TOKEN={GH}\n".encode())
+    code, controls = _check(tmp_path)
+    assert "notes.txt" in _paths(code)
+    assert controls[SECRETS].status is ControlStatus.FAIL
+
+
 # -- 3. Python string constants --------------------------------------------------------------
 
 

@@ -90,21 +90,26 @@ SecretView = tuple[str, tuple[int, ...] | None]
 def secret_views(data: bytes) -> list[SecretView]:
     """What the secret search reads of a file's bytes.
 
-    Text (no NUL byte, or a BOM) is decoded as pip decodes it (UTF-32 by its BOM). Bytes with
-    NULs are read several ways and all are searched, so no choice of encoding hides a secret:
-    as UTF-16 when the NULs alternate like UTF-16 text without a BOM does, and, like
-    ``strings``, as the runs of 6 or more printable ASCII characters, and of printable UTF-16
-    and UTF-32 (LE and BE) characters. Lines of a run are the file's lines where the run starts
-    (line breaks counted in bytes).
+    Text (no NUL byte, or a BOM) is decoded as pip decodes it (UTF-32 by its BOM); after a
+    UTF-16 or UTF-32 BOM it is also read as runs, like bytes with NULs. Bytes with NULs are
+    read several ways and all are searched, so no choice of encoding hides a secret: as
+    UTF-16 when the NULs alternate like UTF-16 text without a BOM does, and, like ``strings``,
+    as the runs of 6 or more printable ASCII characters, and of printable UTF-16 and UTF-32
+    (LE and BE) characters. Lines of a run are the file's lines where the run starts (line
+    breaks counted in bytes).
     """
     from mltrust.evidence._depsources import decode_text
 
-    for bom, codec in _UTF32_BOMS:
-        if data.startswith(bom):
-            return [(data[len(bom) :].decode(codec, errors="replace"), None)]
-    if data.startswith(_BOMS) or b"\x00" not in data:
-        return [(decode_text(data), None)]
     views: list[SecretView] = []
+    wide = next((c for b, c in _UTF32_BOMS if data.startswith(b)), None)
+    if wide is not None:
+        views.append((data[4:].decode(wide, errors="replace"), None))
+    elif data.startswith(_BOMS) or b"\x00" not in data:
+        views.append((decode_text(data), None))
+        if not data.startswith(_BOMS[1:]):
+            return views
+    # A UTF-16 or UTF-32 BOM is bytes anyone can put in front of other content: what follows
+    # is also read as the runs below, so a BOM cannot turn ASCII or UTF-8 into noise.
     guess = utf16_without_bom(data)
     if guess is not None:
         views.append((data.decode(guess, errors="replace"), None))
