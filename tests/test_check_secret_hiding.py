@@ -301,3 +301,29 @@ def test_notebook_secret_reported_once(tmp_path: Path) -> None:
     (tmp_path / "nb.ipynb").write_text(json.dumps(doc))
     code, _ = _check(tmp_path)
     assert [(s["path"], s["cell"]) for s in code["secrets"]] == [("nb.ipynb", 0)]
+
+
+def test_hostile_archives_never_crash_the_unpacker() -> None:
+    """Mutated and truncated gzip, bzip2, xz, tar and zip bytes: pieces or reasons, never an
+    exception, and never more output than the allowance."""
+    from mltrust.evidence._unpack import Allowance, unpack
+
+    rng = random.Random(11)
+    seeds = [
+        gzip.compress(LINE * 50),
+        bz2.compress(LINE * 50),
+        lzma.compress(LINE * 50),
+        _tar({"a.gz": gzip.compress(LINE), "b.txt": LINE}, "w:gz"),
+        _zip({"a.txt": LINE * 50, "b.zip": _zip({"c.bz2": bz2.compress(LINE)})}),
+    ]
+    for seed in seeds:
+        for _ in range(60):
+            data = bytearray(seed)
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                data = data[: rng.randrange(1, len(data))]
+            allowance = Allowance(64 * 1024)
+            pieces = list(unpack("x.bin", bytes(data), allowance))
+            assert allowance.used <= 64 * 1024
+            assert all(p.data is not None or p.why for p in pieces)
