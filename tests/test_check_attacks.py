@@ -314,6 +314,7 @@ def test_attack_marker_line_numbers_cannot_be_shifted(tmp_path: Path) -> None:
 
 
 def test_attack_marker_cannot_cover_a_secret_numbered_differently(tmp_path: Path) -> None:
+    # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
     key = "AKIAIOSFODNN7" + "EXAMPLE"
     (tmp_path / "app.py").write_text(
         f's = "\u2028"\nk = "{key}"\nx = 1  # mltrust: ignore[MLT-CODE-010] other line\n',

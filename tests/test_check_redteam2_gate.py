@@ -263,6 +263,7 @@ def test_attack_vcs_store_that_is_not_a_repository(tmp_path: Path) -> None:
 
 def test_attack_secret_in_mltrust_evidence_json(tmp_path: Path) -> None:
     (tmp_path / ".mltrust").mkdir()
+    # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
     token = "ghp_" + "1234567890abcdefghijklmnopqrstuvwxyzAB"
     (tmp_path / ".mltrust" / "deploy.json").write_text(json.dumps({"github_token": token}))
     (tmp_path / "app.py").write_text("print('hello')\n")
@@ -318,10 +319,12 @@ def test_attack_fingerprint_waiver_survives_rewritten_line(
 
 
 def test_attack_fingerprint_of_secret_follows_the_secret(tmp_path: Path) -> None:
+    # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
     token = "ghp_" + "1234567890abcdefghijklmnopqrstuvwxyzAB"
     (tmp_path / "config.py").write_text(f"TOKEN = '{token}'\n")
     bundle, _ = _check(tmp_path)
     (first,) = bundle.document["code"]["secrets"]
+    # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
     other = "ghp_" + "ZYXWVUTSRQPONMLKJIHGFEDCBA0987654321ab"
     (tmp_path / "config.py").write_text(f"TOKEN = '{other}'\n")
     bundle, _ = _check(tmp_path)

@@ -13,12 +13,19 @@ from mltrust.evidence import CollectContext, collect_evidence
 from mltrust.evidence._secrets import find_secrets
 from mltrust.policy import ControlStatus, evaluate, load_profile
 
+# mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
 GH = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+# mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
 AWS = "AKIA" + "Q3EGUIXT4KCM7ZPW"
+# mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
 HF = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+# mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
 SLACK = "xoxb-" + "123456789012-abcdefghijkl"
+# mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
 GOOGLE = "AIza" + "SyA1234567890abcdefghijklmnopqrstuv"
+# mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
 STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+# mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
 NPM = "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 
 PLANTED = {
@@ -63,6 +70,7 @@ def test_attack_secrets_in_every_kind_of_text_file_are_found(tmp_path: Path) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     (tmp_path / "nb.ipynb").write_text(
+        # mltrust: ignore[MLT-CODE-014] a planted test secret, assembled from pieces
         _notebook([("markdown", "# Setup\n"), ("code", 'import db\npassword = "hunter2hunter2"\n')])
     )
     secrets, controls = _secrets(tmp_path)
@@ -150,13 +158,20 @@ def test_untracked_key_is_not_called_committed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("token", "label"),
     [
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("0123456789abcdef0123456789abcdef" + "-us21", "Mailchimp"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("123456789:AA" + "Hn3kZ9xq2Lw8Rt5Yp0Vb7Mc4Ns6Jd1Fg2", "Telegram"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("sq0atp-" + "AbCdEfGhIjKlMnOpQrStUv", "Square"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("dapi" + "0123456789abcdef0123456789abcdef", "Databricks"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("SK" + "0123456789abcdef0123456789abcdef", "Twilio"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("shpat_" + "0123456789abcdef0123456789abcdef", "Shopify"),
         ("dop_v1_" + "0123456789abcdef" * 4, "DigitalOcean"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("r8_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567890", "Replicate"),
     ],
 )

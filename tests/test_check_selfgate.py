@@ -138,6 +138,7 @@ _REPO = Path(__file__).resolve().parents[1]
     ("rel", "content"),
     [
         ("requirements.txt", "jinja2==2.10\n"),  # a vulnerable pin
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("deploy.py", 'TOKEN = "ghp_' + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + '"\n'),
         ("serve.py", "import pickle\nfrom flask import request\npickle.loads(request.data)\n"),
     ],

@@ -111,9 +111,13 @@ def test_committed_private_key_in_repo(tmp_path: Path) -> None:
     [
         # mltrust: ignore[MLT-CODE-010] AWS's documented example key, a fixture for the token rules
         ("AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n", "AWS"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("token: ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "GitHub"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("HF_TOKEN = 'hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" + "'\n", "Hugging Face"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("key = 'AIza" + "SyA1234567890abcdefghijklmnopqrstu" + "v'\n", "Google"),
+        # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
         ("slack: xoxb-" + "123456789012-abcdefghijkl" + "\n", "Slack"),
     ],
 )
@@ -141,7 +145,9 @@ def test_secrets_in_config_files(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("DB_PASSWORD=Zk3q9PdL0wX7vRt2Yb8NcE5m\n")
     # mltrust: ignore[MLT-CODE-010] AWS's documented example key, a fixture
     (tmp_path / "settings.json").write_text('{"aws": "AKIAIOSFODNN7EXAMPLE"}\n')
+    # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
     (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00AKIAIOSFODNN7EXAMPLE")
     section = CodeCollector().collect(CollectContext(tmp_path)).section
+    # mltrust: ignore[MLT-CODE-010] a planted test secret, assembled from pieces
     # Binary files are searched too, by their printable runs (as `strings` reads them).
     assert sorted(s["path"] for s in section["secrets"]) == [".env", "image.png", "settings.json"]

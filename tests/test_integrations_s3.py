@@ -350,6 +350,7 @@ def test_attack_push_symlink_race_swaps_a_folder_for_a_link_to_secrets(
     secrets = tmp_path / "home_ssh"
     secrets.mkdir()
     # a key-shaped line, assembled at run time so the repository holds none
+    # mltrust: ignore[MLT-CODE-009] a planted test secret, assembled from pieces
     (secrets / "vocab.txt").write_text("-----BEGIN OPENSSH " + "PRIVATE KEY----- victim\n")
 
     def swap() -> None:

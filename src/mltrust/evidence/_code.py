@@ -3,6 +3,7 @@ Python files, Jupyter notebooks and configuration files."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -34,6 +35,7 @@ from mltrust.evidence.interface import (
     fingerprint,
     severity_counts,
 )
+from mltrust.files import SkipReason
 from mltrust.findings import Confidence, Finding, Location, Rule, Severity
 
 __all__ = ["CodeCollector", "notebook_source"]
@@ -62,6 +64,12 @@ _UTF16_RUNS = (
     (re.compile(rb"(?:[\t\x20-\x7e]\x00){6,}"), "utf-16-le"),
     (re.compile(rb"(?:\x00[\t\x20-\x7e]){6,}"), "utf-16-be"),
 )
+_UTF32_RUNS = (
+    (re.compile(rb"(?:[\t\x20-\x7e]\x00\x00\x00){6,}"), "utf-32-le"),
+    (re.compile(rb"(?:\x00\x00\x00[\t\x20-\x7e]){6,}"), "utf-32-be"),
+)
+#: UTF-32 byte-order marks, tested before the UTF-16 ones (``ff fe 00 00`` starts like both).
+_UTF32_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"))
 
 
 def utf16_without_bom(data: bytes) -> str | None:
@@ -89,22 +97,32 @@ SecretView = tuple[str, tuple[int, ...] | None]
 def secret_views(data: bytes) -> list[SecretView]:
     """What the secret search reads of a file's bytes.
 
-    Text (no NUL byte, or a BOM) is decoded as pip decodes it. Bytes with NULs are read three
-    ways and all are searched, so no choice of encoding hides a secret: as UTF-16 when the
-    NULs alternate like UTF-16 text without a BOM does, and, like ``strings``, as the runs of
-    6 or more printable ASCII characters, and of printable UTF-16 (LE and BE) characters.
-    Lines of a run are the file's lines where the run starts (line breaks counted in bytes).
+    Text (no NUL byte, or a BOM) is decoded as pip decodes it (UTF-32 by its BOM); after a
+    UTF-16 or UTF-32 BOM it is also read as runs, like bytes with NULs. Bytes with NULs are
+    read several ways and all are searched, so no choice of encoding hides a secret: as
+    UTF-16 when the NULs alternate like UTF-16 text without a BOM does, and, like ``strings``,
+    as the runs of 6 or more printable ASCII characters, and of printable UTF-16 and UTF-32
+    (LE and BE) characters. Lines of a run are the file's lines where the run starts (line
+    breaks counted in bytes).
     """
     from mltrust.evidence._depsources import decode_text
 
-    if data.startswith(_BOMS) or b"\x00" not in data:
-        return [(decode_text(data), None)]
     views: list[SecretView] = []
+    wide = next((c for b, c in _UTF32_BOMS if data.startswith(b)), None)
+    if wide is not None:
+        views.append((data[4:].decode(wide, errors="replace"), None))
+    elif data.startswith(_BOMS) or b"\x00" not in data:
+        views.append((decode_text(data), None))
+        if not data.startswith(_BOMS[1:]):
+            return views
+    # A UTF-16 or UTF-32 BOM is bytes anyone can put in front of other content: what follows
+    # is also read as the runs below, so a BOM cannot turn ASCII or UTF-8 into noise.
     guess = utf16_without_bom(data)
     if guess is not None:
         views.append((data.decode(guess, errors="replace"), None))
     runs: list[tuple[re.Pattern[bytes], str]] = [(_ASCII_RUN, "ascii")]
     runs.extend(r for r in _UTF16_RUNS if r[1] != guess)
+    runs.extend(_UTF32_RUNS)
     for pattern, codec in runs:
         texts: list[str] = []
         lines: list[int] = []
@@ -303,16 +321,36 @@ _OUTPUT_KEYS = frozenset(
 )
 
 
-def notebook_cells(raw: str) -> list[tuple[int, str]]:
+def _duplicates_why(keys: list[str]) -> str:
+    names = ", ".join(repr(k) for k in sorted(set(keys))[:5])
+    return (
+        f"notebook JSON repeats a key ({names}): readers disagree on which value wins, so "
+        "what was searched may not be what Jupyter reads; not searched"
+    )
+
+
+def notebook_cells(raw: str, duplicates: list[str] | None = None) -> list[tuple[int, str]]:
     """``(cell index, text)`` of everything in a notebook a secret can hide in, for the
     secret search: every cell's source (code, markdown, raw), its metadata, its attachments
     (base64-decoded; non-text ones as their printable runs) and every output: stream text,
     every ``data`` entry (``text/plain``, ``text/html``, ``application/json`` and any other
     text; base64 images as printable runs), error names, values and tracebacks, and output
     metadata; and, as JSON, any key nbformat does not define. The notebook's own metadata is
-    cell index -1. Raises ``ValueError`` for a document that is not a notebook."""
+    cell index -1. Raises ``ValueError`` for a document that is not a notebook. Keys an object
+    repeats (``json`` keeps the last) are appended to ``duplicates``."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        table = dict(items)
+        if duplicates is not None and len(table) != len(items):
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    duplicates.append(key)
+                seen.add(key)
+        return table
+
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, object_pairs_hook=pairs)
     except RecursionError:
         raise ValueError("notebook JSON is nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
@@ -637,15 +675,137 @@ class _Budget:
 def _search_views(
     views: list[SecretView], env_file: bool, line_offset: int = 0
 ) -> list[tuple[Rule, int, str]]:
-    found: list[tuple[Rule, int, str]] = []
+    found: dict[tuple[str, int, str], tuple[Rule, int, str]] = {}
     for text, lines in views:
         for hit in find_secrets(text, env_file=env_file and lines is None):
-            line = lines[hit.line - 1] if lines is not None else hit.line
-            found.append((hit.rule, line + line_offset, hit.message))
-    return found
+            line = (lines[hit.line - 1] if lines is not None else hit.line) + line_offset
+            found.setdefault((hit.rule.id, line, hit.message), (hit.rule, line, hit.message))
+    return list(found.values())
 
 
-def _large_notebook_hits(path: Path, budget: _Budget) -> list[tuple[int, Any]] | None:
+def _folded(node: Any) -> str | None:
+    """The string a constant expression spells: a ``str`` (or ``bytes``, as Latin-1) constant,
+    an f-string without placeholders, ``+`` of such, ``sep.join([...])`` of such; else None."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, str):
+            return node.value
+        return node.value.decode("latin-1") if isinstance(node.value, bytes) else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [_folded(v) for v in node.values]
+        return None if None in parts else "".join(p for p in parts if p is not None)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _folded(node.left), _folded(node.right)
+        return None if left is None or right is None else left + right
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and len(node.args) == 1
+        and not node.keywords
+        and isinstance(node.args[0], ast.List | ast.Tuple)
+    ):
+        sep = _folded(node.func.value)
+        items = [_folded(e) for e in node.args[0].elts]
+        if sep is None or None in items:
+            return None
+        return sep.join(i for i in items if i is not None)
+    return None
+
+
+def literal_nodes(nodes: list[Any], text: str) -> SecretView | None:
+    """The string constants among a Python source's parsed ``nodes`` as Python reads them,
+    one view line per line of a value, each bound to the source line of its literal:
+    adjacent literals joined by the parser (``"ghp_" "abc..."``, across lines in
+    parentheses), escapes (``\\x``, ``\\u``, octal) decoded, and ``+`` of constant strings
+    and ``sep.join([...])`` of constant strings folded. A literal whose value is spelled as is
+    on its own lines is left out (the text view finds it there). ``nodes`` in breadth-first
+    order (parents first), as :func:`ast.walk` and the code rules' parse list them."""
+    import ast
+
+    source_lines = _PY_NEWLINE.split(text)
+    texts: list[str] = []
+    numbers: list[int] = []
+    inner: set[int] = set()
+    for node in nodes:
+        if isinstance(node, ast.BinOp):
+            # a chain a + b + c is folded once, at its top
+            inner.update(id(n) for n in (node.left, node.right) if isinstance(n, ast.BinOp))
+            if id(node) in inner:
+                continue
+        elif not isinstance(node, ast.Constant | ast.JoinedStr | ast.Call):
+            continue
+        try:
+            value = _folded(node)
+        except RecursionError:
+            continue
+        if not value:
+            continue
+        first = getattr(node, "lineno", 1)
+        last = getattr(node, "end_lineno", first) or first
+        if isinstance(node, ast.Constant) and value in "\n".join(source_lines[first - 1 : last]):
+            continue
+        for offset, part in enumerate(value.splitlines()):
+            texts.append(part)
+            # a value's own line breaks follow the source's in a triple-quoted literal; an
+            # escaped one (\\n) does not: never past the literal's last line
+            numbers.append(min(first + offset, last) if isinstance(node, ast.Constant) else first)
+    return ("\n".join(texts), tuple(numbers)) if texts else None
+
+
+def _packed_hits(
+    rel: str, data: Any, allowance: Any
+) -> tuple[list[tuple[str, Rule, int, str]], list[tuple[str, str]]]:
+    """Secrets in the compressed or archived content of ``data`` (a file's bytes or a map of
+    them), ``(where, rule, line, message)``, and what of it was not searched, ``(where, why)``
+    (see :mod:`._unpack`)."""
+    from mltrust.evidence._unpack import unpack
+
+    hits: list[tuple[str, Rule, int, str]] = []
+    problems: list[tuple[str, str]] = []
+    for piece in unpack(rel, data, allowance):
+        if piece.data is None:
+            problems.append((piece.where, piece.why))
+            continue
+        env_file = _is_env_file(piece.where.rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+        for rule, line, message in _search_views(secret_views(piece.data), env_file):
+            hits.append((piece.where, rule, line, message))
+    return hits, problems
+
+
+def _packed_large(
+    rel: str, path: Path, allowance: Any
+) -> tuple[list[tuple[str, Rule, int, str]], list[tuple[str, str]]]:
+    """:func:`_packed_hits` of a file too large to read whole, through a read-only map."""
+    import mmap
+    import os
+
+    from mltrust.errors import Error
+    from mltrust.evidence._unpack import TAIL, is_packed
+    from mltrust.files import open_regular
+
+    try:
+        fd = open_regular(path)
+    except Error:
+        return [], []  # already listed by the chunked search
+    try:
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, 512, 0)
+        tail = os.pread(fd, TAIL, max(size - TAIL, 0))
+        if not is_packed(rel.rsplit("/", 1)[-1], head, tail):
+            return [], []
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
+            return _packed_hits(rel, view, allowance)
+    except (OSError, ValueError) as exc:
+        return [], [(rel, f"compressed content could not be read ({exc}); not searched")]
+    finally:
+        os.close(fd)
+
+
+def _large_notebook_hits(
+    path: Path, budget: _Budget, duplicates: list[str]
+) -> list[tuple[int, Any]] | None:
     """A notebook larger than :data:`_MAX_TEXT_BYTES` (image outputs make them so), read whole
     up to :data:`_MAX_SECRET_FILE_BYTES` (counted against the budget) and searched cell by
     cell like a small one, so base64 attachments and outputs are still decoded. None when it
@@ -661,7 +821,7 @@ def _large_notebook_hits(path: Path, budget: _Budget) -> list[tuple[int, Any]] |
         return None
     budget.left -= len(data)
     try:
-        cells = notebook_cells(decode_text(data))
+        cells = notebook_cells(decode_text(data), duplicates)
     except ValueError:
         return None
     return [(index, hit) for index, text in cells for hit in find_secrets(text)]
@@ -879,7 +1039,10 @@ class CodeCollector(Collector):
     predicate_type = PREDICATE_TYPE
 
     def applies(self, ctx: CollectContext) -> bool:
-        return bool(ctx.analysis_files())
+        # a link's target is searched for secrets even when the project has no other file
+        return bool(ctx.analysis_files()) or (
+            not ctx.is_file and any(s.reason is SkipReason.SYMLINK for s in ctx.skipped())
+        )
 
     def absent(self) -> dict[str, Any]:
         return {
@@ -911,6 +1074,9 @@ class CodeCollector(Collector):
         not_searched: list[tuple[str, str]] = []
         texts: dict[str, str] = {}
         launched: list[tuple[str, Launch]] = []
+        #: (rule, line or "*", message) of the secrets already found in each Python source
+        #: and notebook, so the string-constant view adds only what the text views missed
+        literal_known: dict[str, set[tuple[str, str, str]]] = {}
         aliases = ctx.link_aliases()
         budget = _Budget(_MAX_SECRET_TOTAL_BYTES)
         # files the model scan (which runs first) recognised as holding a model
@@ -976,7 +1142,8 @@ class CodeCollector(Collector):
                 if alias:
                     continue
                 if kind == "notebook":
-                    nb_hits = _large_notebook_hits(path, budget)
+                    duplicates: list[str] = []
+                    nb_hits = _large_notebook_hits(path, budget, duplicates)
                     if nb_hits is not None:
                         notebooks += 1
                         for index, hit in nb_hits:
@@ -990,8 +1157,19 @@ class CodeCollector(Collector):
                                     cell=index if index >= 0 else None,
                                 )
                             )
+                        # the raw bytes too: what a JSON reader drops is still in them
+                        nb_known = {(h.rule.id, h.message) for _, h in nb_hits}
+                        hits, why = _search_large(path, False, budget)
+                        for rule, line, message in hits:
+                            if (rule.id, message) not in nb_known:
+                                findings.append(self._finding(rule, message, rel, line, ()))
+                        if why is not None:
+                            not_searched.append((rel, why))
+                        if duplicates:
+                            not_searched.append((rel, _duplicates_why(duplicates)))
                         continue
-                if rel in model_files:
+                model = rel in model_files
+                if model:
                     # Model weights the model scanner recognised and examined: their first
                     # _MAX_TEXT_BYTES (where safetensors, GGUF, NumPy and ONNX keep their
                     # headers and metadata) are searched outside the project budget; the
@@ -1005,6 +1183,18 @@ class CodeCollector(Collector):
                         not_searched.append((rel, why))
                 for rule, line, message in hits:
                     findings.append(self._finding(rule, message, rel, line, ()))
+                allowance = self._allowance(model, budget)
+                packed, problems = _packed_large(rel, path, allowance)
+                self._add_packed(
+                    packed,
+                    problems,
+                    model,
+                    allowance,
+                    budget,
+                    findings,
+                    not_searched,
+                    models_not_searched,
+                )
                 continue
             files += 1
             text = _analysis_text(data)
@@ -1013,9 +1203,26 @@ class CodeCollector(Collector):
                 if text is not None
                 else code_kind(rel, first_line(path), whole=False)
             )
-            if not alias and (text is None or kind != "notebook"):
-                for rule, line, message in _search_views(secret_views(data), env_file):
+            # the raw bytes of every file, notebooks included (what a JSON reader drops is
+            # still in them; a notebook's raw hits are added below, after its cells')
+            raw_hits = [] if alias else _search_views(secret_views(data), env_file)
+            if kind != "notebook" or text is None:
+                for rule, line, message in raw_hits:
                     findings.append(self._finding(rule, message, rel, line, ()))
+            if not alias:
+                model = rel in model_files
+                allowance = self._allowance(model, budget)
+                packed, problems = _packed_hits(rel, data, allowance)
+                self._add_packed(
+                    packed,
+                    problems,
+                    model,
+                    allowance,
+                    budget,
+                    findings,
+                    not_searched,
+                    models_not_searched,
+                )
             if text is None:
                 # Binary. Python runs a zip file given as a script (a zip application behind
                 # a shebang, or named .py), so code by name or shebang that is not text is a
@@ -1047,12 +1254,18 @@ class CodeCollector(Collector):
                     launched.extend((rel, launch) for launch in launches(launcher, text))
                 except (ValueError, RecursionError, MemoryError) as exc:
                     launched.append((rel, Launch(0, "unknown", f"cannot be read ({exc})")))
+            if kind == "python" and not alias:
+                # searched again below, as the parser reads its string constants
+                literal_known[rel] = {(r.id, str(line), m) for r, line, m in raw_hits}
             if kind == "notebook":
                 notebooks += 1
+                nb_found: set[tuple[str, str]] = set()
                 try:
                     code, cells = notebook_source(text)
-                    for index, cell_text in notebook_cells(text) if not alias else ():
+                    duplicates = []
+                    for index, cell_text in notebook_cells(text, duplicates) if not alias else ():
                         for hit in find_secrets(cell_text):
+                            nb_found.add((hit.rule.id, hit.message))
                             findings.append(
                                 self._finding(
                                     hit.rule,
@@ -1063,19 +1276,34 @@ class CodeCollector(Collector):
                                     cell=index if index >= 0 else None,
                                 )
                             )
+                    if duplicates:
+                        not_searched.append((rel, _duplicates_why(duplicates)))
+                    if not alias:
+                        # its code cells' string constants are searched below
+                        literal_known[rel] = {(r, "*", m) for r, m in nb_found} | {
+                            (r.id, "*", m) for r, _, m in raw_hits
+                        }
                 except ValueError as exc:
                     not_analysed.append(rel)
                     findings.append(self._finding(_rules.CODE_UNPARSABLE, str(exc), rel, 0, ()))
-                    if not alias:
-                        for rule, line, message in _search_views(secret_views(data), False):
-                            findings.append(self._finding(rule, message, rel, line, ()))
                     continue
+                finally:
+                    for rule, line, message in raw_hits:
+                        if (rule.id, message) not in nb_found:
+                            findings.append(self._finding(rule, message, rel, line, ()))
                 sources.append(_Source(rel, code, cells, notebook=True))
                 continue
             if kind == "python":
                 sources.append(_Source(rel, text))
             elif kind == "ipython":
                 sources.append(_Source(rel, "\n".join(_cell_lines(text))))
+        if not ctx.is_file:
+            # a symbolic link's target is text the project commits, like a file's
+            for link in ctx.skipped():
+                if link.reason is SkipReason.SYMLINK and link.target:
+                    for hit in find_secrets(link.target):
+                        message = f"{hit.message} in the target of a symbolic link"
+                        findings.append(self._finding(hit.rule, message, link.rel, 0, ()))
         for rel, why in not_searched:
             findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
         # what launchers run with Python: inline code, and files whatever their names
@@ -1115,9 +1343,21 @@ class CodeCollector(Collector):
                 break
             known |= {s.rel for s in pending}
             # one pass over the whole project, so names imported from its own modules resolve
+            parsed_nodes: dict[int, list[ast.AST]] = {}
             analysed = analyse_project(
-                [(s.rel, s.text, not s.notebook and not s.lines) for s in pending]
+                [(s.rel, s.text, not s.notebook and not s.lines) for s in pending], parsed_nodes
             )
+            for index, src in enumerate(pending):
+                # the string constants as Python reads them: joined, unescaped, folded
+                seen = literal_known.get(src.rel) if not src.lines else None
+                view = (
+                    literal_nodes(parsed_nodes[index], src.text) if index in parsed_nodes else None
+                )
+                if seen is None or view is None:
+                    continue
+                for rule, line, message in _search_views([view], False):
+                    if not {(rule.id, str(line), message), (rule.id, "*", message)} & seen:
+                        findings.append(self._finding(rule, message, src.rel, line, src.cells))
             more: set[str] = set()
             for src, result in zip(pending, analysed, strict=True):
                 if isinstance(result, Exception):
@@ -1236,6 +1476,40 @@ class CodeCollector(Collector):
         return out
 
     @staticmethod
+    def _allowance(model: bool, budget: _Budget) -> Any:
+        """Bytes decompression may produce for one file: a model's own small allowance (as
+        for its chunked search), else the per-file cap within what the project has left."""
+        from mltrust.evidence._unpack import Allowance
+
+        if model:
+            return Allowance(_MAX_TEXT_BYTES)
+        return Allowance(max(min(_MAX_SECRET_FILE_BYTES, budget.left), 0))
+
+    def _add_packed(
+        self,
+        packed: list[tuple[str, Rule, int, str]],
+        problems: list[tuple[str, str]],
+        model: bool,
+        allowance: Any,
+        budget: _Budget,
+        findings: list[Finding],
+        not_searched: list[tuple[str, str]],
+        models_not_searched: list[dict[str, str]],
+    ) -> None:
+        """Record what :func:`_packed_hits` found and could not search in one file; a
+        model's unsearched pieces are listed like its unsearched bytes, anything else's
+        fail the control."""
+        if not model:
+            budget.left -= allowance.used
+        for where, rule, line, message in packed:
+            findings.append(self._finding(rule, message, where, line, ()))
+        for where, why in problems:
+            if model:
+                models_not_searched.append({"path": where, "message": why})
+            else:
+                not_searched.append((where, why))
+
+    @staticmethod
     def _git_state(ctx: CollectContext, findings: list[Finding]) -> list[Finding]:
         """Say, on each secret, whether git tracks its file (see :mod:`._gitindex`)."""
         from dataclasses import replace
@@ -1248,7 +1522,12 @@ class CodeCollector(Collector):
         out = []
         for f in findings:
             if f.rule_id in secret_rules:
-                state = "tracked" if ctx.is_tracked(f.location.path) else "untracked"
+                path = f.location.path
+                # a piece of an archive (file:member) is committed when its file is
+                tracked = ctx.is_tracked(path) or (
+                    ":" in path and ctx.is_tracked(path.split(":", 1)[0])
+                )
+                state = "tracked" if tracked else "untracked"
                 f = replace(f, extra=tuple(sorted({**dict(f.extra), "git": state}.items())))
             out.append(f)
         return out

@@ -2156,7 +2156,9 @@ def _watched(name: str) -> bool:
     return name.split(".", 1)[0] in _WATCHED_ROOTS or name.rsplit(".", 1)[-1] in _WATCHED_SHORTS
 
 
-def analyse_project(files: list[tuple[str, str, bool]]) -> list[list[CodeHit] | Exception]:
+def analyse_project(
+    files: list[tuple[str, str, bool]], nodes_out: dict[int, list[ast.AST]] | None = None
+) -> list[list[CodeHit] | Exception]:
     """Findings of the ML rules in each source of a project: ``(path relative to the project
     root, text, whether it is an importable module)`` -> its hits, or the exception that kept
     it from being analysed (``SyntaxError``, ``ValueError``, ``RecursionError``,
@@ -2167,7 +2169,9 @@ def analyse_project(files: list[tuple[str, str, bool]]) -> list[list[CodeHit] | 
     under every name the module may be imported as, and a module that imports one whose
     exports reach a name the rules act on has its table built again with those exports
     (``from helpers import load`` where helpers.py has ``from pickle import loads as load``).
-    Re-exports of re-exports are followed to a fixed point (bounded).
+    Re-exports of re-exports are followed to a fixed point (bounded). ``nodes_out`` receives
+    each parsed source's nodes by index (the secret search reads its string constants from
+    them instead of parsing the source again).
     """
     packages = {
         rel.rsplit("/", 1)[0] if "/" in rel else ""
@@ -2189,6 +2193,8 @@ def analyse_project(files: list[tuple[str, str, bool]]) -> list[list[CodeHit] | 
             results[index] = exc
             continue
         built[index] = (parsed, symbols, package)
+        if nodes_out is not None:
+            nodes_out[index] = parsed.nodes
         if path is None:
             continue
         table = symbols.exports()
