@@ -60,7 +60,8 @@ _NUMBERS = ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (329, 33
 _ENCODING = ("utf-8", "surrogateescape")
 # Linux gives up resolving a path after 40 symbolic links (MAXSYMLINKS); more is a loop.
 _MAX_LINK_HOPS = 40
-_MAX_PATH_STEPS = 10_000
+# Path components one archive's link resolutions may walk in all (a few seconds at worst).
+_MAX_RESOLVE_STEPS = 2_000_000
 
 
 def _nti(field: bytes) -> int:
@@ -462,23 +463,42 @@ def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
     yield _End(pos, marker=False)
 
 
+class _Node:
+    """A folder or symbolic link of the simulated extraction (regular files need none)."""
+
+    __slots__ = ("children", "link")
+
+    def __init__(self, link: tuple[str, str] | None = None) -> None:
+        self.children: dict[str, _Node] = {}
+        self.link = link  # (target, member name) of a symbolic link; None for a folder
+
+
+# Where a path lands: the existing nodes from the root, then names below them that no link of
+# the archive lies under (only ".." can change those).
+_Landing = tuple[list[_Node], list[str]]
+
+
 class _Extraction:
     """The symbolic links ``TarFile.extractall`` (default filter) has created so far.
 
     Paths are resolved component by component as the OS resolves them while tarfile writes each
     member (``os.path.join(dest, name)``, parents created, files opened through any link), so a
-    link is followed from the folder it was really created in. Each resolution either stays
-    inside the destination (a tuple of components) or says how it leaves it.
+    link is followed from the folder it was really created in. A resolution either lands inside
+    the destination or says how it leaves it; a chain of links longer than Linux follows is a
+    loop, and all resolutions of one archive share a step budget (fail closed once spent).
     """
 
     def __init__(self) -> None:
-        self.links: dict[tuple[str, ...], tuple[str, str]] = {}  # location -> (target, member)
+        self.root = _Node()
+        self.placed: dict[_Node, list[_Node]] = {}  # link node -> the folder it lies in
         self.archived: dict[str, _Member] = {}  # normalised name -> last member of that name
         self.flagged: set[str] = set()
+        self.budget = _MAX_RESOLVE_STEPS
+        self.spent = False
 
     def resolve(
-        self, path: str, base: tuple[str, ...] = (), *, follow_last: bool = True
-    ) -> tuple[str, ...] | str:
+        self, path: str, base: list[_Node] | None = None, *, follow_last: bool = True
+    ) -> _Landing | str:
         if path.startswith("/"):
             return "is an absolute path"
         parts = path.split("/")
@@ -487,32 +507,62 @@ class _Extraction:
         if parts and parts[-1] in (".", ".."):
             follow_last = True
         stack = parts[::-1]
-        cur = list(base)
-        hops = steps = 0
+        nodes = list(base) if base else [self.root]
+        below: list[str] = []
+        hops = 0
         while stack:
+            self.budget -= 1
+            if self.budget < 0:
+                return "could not be resolved (the archive's links take too many steps)"
             part = stack.pop()
-            steps += 1
-            if steps > _MAX_PATH_STEPS:
-                return f"takes more than {_MAX_PATH_STEPS} steps to resolve"
             if part in ("", "."):
                 continue
             if part == "..":
-                if not cur:
+                if below:
+                    below.pop()
+                elif len(nodes) > 1:
+                    nodes.pop()
+                else:
                     return "climbs out of the folder"
-                cur.pop()
                 continue
-            cur.append(part)
-            link = self.links.get(tuple(cur))
-            if link is None or (not stack and not follow_last):
+            child = None if below else nodes[-1].children.get(part)
+            if child is None:
+                below.append(part)
+                continue
+            if child.link is None or (not stack and not follow_last):
+                nodes.append(child)
                 continue
             hops += 1
             if hops > _MAX_LINK_HOPS:
                 return f"passes through more than {_MAX_LINK_HOPS} links (a loop)"
-            if link[0].startswith("/"):
-                return f"passes through the link {link[1]!r} to an absolute path"
-            cur.pop()
-            stack.extend(reversed(link[0].split("/")))
-        return tuple(cur)
+            target, name = child.link
+            if target.startswith("/"):
+                return f"passes through the link {name!r} to an absolute path"
+            if target.count("/") >= self.budget:
+                return "could not be resolved (the archive's links take too many steps)"
+            stack.extend(reversed(target.split("/")))
+        return nodes, below
+
+    @staticmethod
+    def _folders(where: _Landing, count: int) -> list[_Node]:
+        """The folders of ``where`` with the first ``count`` names below them created."""
+        nodes, below = where
+        nodes = list(nodes)
+        for part in below[:count]:
+            nodes.append(nodes[-1].children.setdefault(part, _Node()))
+        return nodes
+
+    def _place(self, folder: list[_Node], last: str, target: str, name: str) -> None:
+        """Create the symbolic link ``last`` in ``folder``.
+
+        tarfile unlinks what is there first: a file or link is replaced, a folder stays (it
+        cannot be unlinked).
+        """
+        node = folder[-1].children.get(last)
+        if node is not None and node.link is None:
+            return
+        node = folder[-1].children[last] = _Node((target, name))
+        self.placed[node] = folder
 
     def _symlink_copied(self, m: _Member) -> str | None:
         """The target of the symbolic link a hard link ``m`` is extracted as, if any.
@@ -521,17 +571,20 @@ class _Extraction:
         member named by the hard link again, at the hard link's place: a symbolic link member
         becomes a copy of itself in another folder.
         """
-        seen = 0
-        while m.type == b"1" and seen < _MAX_LINK_HOPS:
+        for _ in range(_MAX_LINK_HOPS):
+            if m.type != b"1":
+                break
             linked = self.archived.get(posixpath.normpath(m.link))
             if linked is None:
                 return None
             m = linked
-            seen += 1
         return m.link if m.type == b"2" else None
 
     def extract(self, m: _Member) -> Iterator[tuple[Rule, str]]:
-        """Findings about writing ``m`` where it lands; remembers the links it creates."""
+        """Findings about writing ``m`` where it lands; remembers the folders and links it
+        creates (parents with ``os.makedirs``, which follows links, then the member itself)."""
+        if self.spent:
+            return
         target = m.link if m.type == b"2" else None
         if m.type == b"1":
             target = self._symlink_copied(m)
@@ -539,10 +592,16 @@ class _Extraction:
         if isinstance(where, str):
             yield R.ARC_TRAVERSAL, f"member {m.name!r} {where} when extracted (through links)"
         else:
+            parent, _, last = m.name.rstrip("/").rpartition("/")
+            up = self.resolve(parent)  # lands too: it is a prefix of the path that landed
+            folder = self._folders(up, len(up[1])) if not isinstance(up, str) else [self.root]
+            if last not in ("", ".", ".."):
+                if m.type == b"5":
+                    folder[-1].children.setdefault(last, _Node())
+                elif target is not None:
+                    self._place(folder, last, target, m.name)
             if target is not None:
-                if where:
-                    self.links[where] = (target, m.name)
-                landing = self.resolve(target, where[:-1])
+                landing = self.resolve(target, folder)
                 if isinstance(landing, str):
                     self.flagged.add(m.name)
                     yield R.ARC_LINK_ESCAPE, f"link to {target!r} {landing} (through links)"
@@ -551,11 +610,16 @@ class _Extraction:
                 if isinstance(landing, str):
                     yield R.ARC_LINK_ESCAPE, f"hard link to {m.link!r} {landing} (through links)"
         self.archived[posixpath.normpath(m.name)] = m
+        self.spent = self.budget < 0
 
     def leftover(self) -> Iterator[tuple[str, str]]:
         """``(member, why)`` for the links that point outside once every member is written."""
-        for location, (target, name) in self.links.items():
-            landing = self.resolve(target, location[:-1])
+        for node, folder in self.placed.items():
+            if self.spent or node.link is None:
+                return
+            target, name = node.link
+            landing = self.resolve(target, folder)
+            self.spent = self.budget < 0
             if isinstance(landing, str) and name not in self.flagged:
                 self.flagged.add(name)
                 yield name, f"link to {target!r} {landing} once the archive is extracted"
