@@ -422,3 +422,19 @@ def test_differential_crafted_archives(kind: str) -> None:
     if kind == "non-utf8-name":
         raw = _with_checksum(raw, 0, "octal")
     _assert_agrees(raw)
+
+
+def test_attack_link_resolution_step_bomb_fails_closed() -> None:
+    """Long link targets followed many times: the per-archive step budget runs out, and the
+    paths it could not check are reported (high), in bounded time."""
+    raw = _tar(
+        [
+            ("x", _SYM, "./" * 200_000 + ".", b""),
+            *[(f"y{i}", _SYM, "x/" * 39 + "f", b"") for i in range(20)],
+        ],
+        tarfile.PAX_FORMAT,
+    )
+    findings = scan_bytes(raw, "x.tar").findings
+    assert any(f.severity >= Severity.HIGH and "too many steps" in f.message for f in findings), (
+        findings
+    )

@@ -488,12 +488,13 @@ class _Extraction:
     loop, and all resolutions of one archive share a step budget (fail closed once spent).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, size: int) -> None:
         self.root = _Node()
         self.placed: dict[_Node, list[_Node]] = {}  # link node -> the folder it lies in
         self.archived: dict[str, _Member] = {}  # normalised name -> last member of that name
         self.flagged: set[str] = set()
-        self.budget = _MAX_RESOLVE_STEPS
+        # Names cost at most a few steps per archive byte; what links add is bounded separately.
+        self.budget = _MAX_RESOLVE_STEPS + 4 * size
         self.spent = False
 
     def resolve(
@@ -610,7 +611,15 @@ class _Extraction:
                 if isinstance(landing, str):
                     yield R.ARC_LINK_ESCAPE, f"hard link to {m.link!r} {landing} (through links)"
         self.archived[posixpath.normpath(m.name)] = m
-        self.spent = self.budget < 0
+        if self.budget < 0:
+            self.spent = True
+            yield (
+                R.ARC_TRAVERSAL,
+                (
+                    "the archive's links take too many steps to resolve; paths from this member on "
+                    "were not checked against them"
+                ),
+            )
 
     def leftover(self) -> Iterator[tuple[str, str]]:
         """``(member, why)`` for the links that point outside once every member is written."""
@@ -620,7 +629,9 @@ class _Extraction:
             target, name = node.link
             landing = self.resolve(target, folder)
             self.spent = self.budget < 0
-            if isinstance(landing, str) and name not in self.flagged:
+            if self.spent:
+                yield name, "the archive's links take too many steps to resolve"
+            elif isinstance(landing, str) and name not in self.flagged:
                 self.flagged.add(name)
                 yield name, f"link to {target!r} {landing} once the archive is extracted"
 
@@ -659,7 +670,7 @@ class TarScanner(FormatScanner):
         seen: set[str] = set()
         spans: dict[str, tuple[int, int]] = {}
         sparse_data: dict[str, bytes] = {}
-        tree = _Extraction()
+        tree = _Extraction(size)
         end = _End(size, marker=False)
         for m in _walk(data):
             if isinstance(m, _End):
