@@ -391,11 +391,16 @@ def test_differential_member_names_match_tarfile(raw: bytes) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.binary(min_size=512, max_size=2048), st.sampled_from(sorted(_ENCODINGS)))
-def test_differential_random_header_with_valid_checksum(block: bytes, style: str) -> None:
-    """Arbitrary bytes made into a header only by a valid checksum: tarfile is the judge."""
-    raw = _with_checksum(block, 0, style)
-    _assert_agrees(raw)
+@given(st.binary(min_size=512, max_size=2048), st.data())
+def test_differential_random_header_with_valid_checksum(block: bytes, data: st.DataObject) -> None:
+    """Arbitrary bytes made into a header by valid numbers and checksum: tarfile is the judge."""
+    raw = bytearray(block)
+    raw[156] = data.draw(st.sampled_from(list(b"0125L Kx g S7Z\x00")))
+    for lo, hi in _NUMERIC:
+        value = data.draw(st.integers(0, 8 ** (hi - lo - 2)))
+        style = data.draw(st.sampled_from(sorted(_ENCODINGS)))
+        raw[lo:hi] = _encode(value, hi - lo, style)
+    _assert_agrees(_with_checksum(bytes(raw), 0, data.draw(st.sampled_from(sorted(_ENCODINGS)))))
 
 
 _CRAFTED = {
