@@ -252,7 +252,7 @@ def test_tar_sparse_reconstruction_matches_tarfile(kind: str) -> None:
         while got is None:
             block = blob[pos : pos + 512]
             if block[156:157] in tar_mod._META:
-                size = tar_mod._octal(block[124:136])
+                size = tar_mod._nti(block[124:136])
                 chain.append((block[156:157], blob[pos + 512 : pos + 512 + size]))
                 pos += 512 + tar_mod._blocks(size)
                 continue

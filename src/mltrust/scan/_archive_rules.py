@@ -38,8 +38,9 @@ _ATLAS = ("AML.T0011.000", "AML.T0010.003")
 ARC_TRAVERSAL = define_rule(
     "MLT-ARC-001",
     "archive-path-traversal",
-    "An archive member name is absolute or climbs out of the extraction folder with '..'; "
-    "extracting the archive writes outside the intended folder.",
+    "An archive member name is absolute or climbs out of the extraction folder with '..', "
+    "directly or through a symbolic link the archive created before it; extracting the "
+    "archive writes outside the intended folder.",
     Severity.HIGH,
     cwe=22,
     atlas=_ATLAS,
@@ -78,8 +79,9 @@ ARC_OVERLAP = define_rule(
 ARC_BAD_CRC = define_rule(
     "MLT-ARC-005",
     "archive-bad-checksum",
-    "A member's data does not match its stored CRC-32 (or a tar header checksum is wrong): "
-    "the archive was corrupted or edited after it was written.",
+    "A member's data does not match its stored CRC-32 (or a tar header is one Python's tarfile "
+    "rejects, for a wrong checksum or a number it cannot read, and stops reading at): the "
+    "archive was corrupted or edited after it was written.",
     Severity.MEDIUM,
     cwe=354,
     atlas=_ATLAS,
@@ -154,7 +156,9 @@ ARC_NOT_SCANNED = define_rule(
 ARC_LINK_ESCAPE = define_rule(
     "MLT-ARC-013",
     "archive-link-escape",
-    "A tar symbolic or hard link points outside the extraction folder (absolute or '..').",
+    "A tar symbolic or hard link points outside the extraction folder: absolute, with '..', "
+    "or once the other links of the archive are followed (d -> . then e -> d/d/..), or "
+    "through a loop of links.",
     Severity.HIGH,
     cwe=59,
     atlas=_ATLAS,

@@ -3,7 +3,15 @@
 Member data is a zero-copy slice of the buffer and is sniffed by content. Reported: path
 traversal, symbolic and hard links that point outside the extraction folder, device files and
 FIFOs, bad header checksums, truncation, data after the end-of-archive marker, and more members
-than ``max_archive_members``. ``.tar.gz`` and friends reach this scanner through the compressed
+than ``max_archive_members``.
+
+:mod:`tarfile` is the oracle (``torch.load`` reads the oldest checkpoint format with it, and
+``TarFile.extractall`` is how tars get unpacked): headers, numbers and names are read exactly as
+``TarInfo.frombuf`` reads them, and a file is a tar whenever its first block is a header tarfile
+accepts, whatever its name field holds. Member paths and link targets are resolved through the
+symbolic links the archive created before them, as the OS does while ``extractall`` (default
+filter) writes them: ``d -> .`` then ``e -> d/d/..`` leaves the folder although every name looks
+harmless. ``.tar.gz`` and friends reach this scanner through the compressed
 scanner. The very old tar-based PyTorch format (``storages``, ``tensors``, ``pickle`` members) is
 recognised by its member names: besides the generic sniffing of each member, every pickle of
 the ``storages`` and ``tensors`` members is analysed (they interleave pickles and raw bytes;
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,7 +33,7 @@ from mltrust.scan.formats.zip import is_traversal
 from mltrust.scan.interface import FormatScanner
 
 if TYPE_CHECKING:
-    from mltrust.findings import Location
+    from mltrust.findings import Location, Rule
     from mltrust.scan._context import ScanContext
 
 __all__ = ["TarScanner", "tar_checksum_ok"]
@@ -42,32 +51,45 @@ _SPARSE_00 = (
 )
 _SPECIAL = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _MAX_META = 1 << 20
-_CHKSUM_FIELD = re.compile(rb"[0-7 \x00]{8}")
 _HIGH_BYTES = bytes(range(128, 256))
+# The numeric fields TarInfo.frombuf reads besides the checksum: mode, uid, gid, size, mtime,
+# devmajor, devminor. One that does not parse makes the whole header invalid for tarfile.
+_NUMBERS = ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (329, 337), (337, 345))
+# Names are decoded as tarfile decodes them (UTF-8, undecodable bytes kept as surrogates), so
+# two different byte names never become one; reports show them with U+FFFD.
+_ENCODING = ("utf-8", "surrogateescape")
+# Linux gives up resolving a path after 40 symbolic links (MAXSYMLINKS); more is a loop.
+_MAX_LINK_HOPS = 40
+# Path components one archive's link resolutions may walk in all (a few seconds at worst).
+_MAX_RESOLVE_STEPS = 2_000_000
 
 
-def _octal(field: bytes) -> int:
-    """A numeric header field: octal text or GNU base-256."""
-    if field and field[0] & 0x80:
+def _nti(field: bytes) -> int:
+    """A numeric header field, read exactly as ``tarfile.nti`` reads it.
+
+    GNU base-256 only after a 0x80 (positive) or 0xff (negative) lead byte; anything else is the
+    text before the first NUL, which must be ASCII and is then given to ``int(text.strip() or
+    "0", 8)``: leading white space, a sign, a ``0o`` prefix and ``_`` between digits all count,
+    and bytes after the NUL are ignored. Raises :class:`InputError` where tarfile raises.
+    """
+    if field[0] in (0o200, 0o377):
         value = int.from_bytes(field[1:], "big")
-        if field[0] & 0x40:
-            raise InputError("negative base-256 number in tar header")
+        if field[0] == 0o377:
+            value -= 256 ** (len(field) - 1)
         return value
-    text = field.split(b"\x00", 1)[0].strip(b" \x00")
-    if not text:
-        return 0
     try:
-        return int(text, 8)
+        text = field.split(b"\x00", 1)[0].decode("ascii")
+        return int(text.strip() or "0", 8)
     except ValueError:
-        raise InputError(f"bad octal number {text!r} in tar header") from None
+        raise InputError(f"bad number {field!r} in tar header") from None
 
 
 def tar_checksum_ok(block: bytes) -> bool:
-    """Whether the 512-byte header block carries a valid checksum (unsigned or signed sum)."""
-    if len(block) < _BLOCK or _CHKSUM_FIELD.match(block, 148) is None:
+    """Whether the 512-byte block carries a checksum tarfile accepts (unsigned or signed sum)."""
+    if len(block) < _BLOCK:
         return False
     try:
-        stored = _octal(block[148:156])
+        stored = _nti(block[148:156])
     except InputError:
         return False
     body = block[:148] + b" " * 8 + block[156:_BLOCK]
@@ -76,6 +98,26 @@ def tar_checksum_ok(block: bytes) -> bool:
         return True
     high = len(body) - len(body.translate(None, _HIGH_BYTES))
     return stored == unsigned - 256 * high
+
+
+def _frombuf(block: bytes) -> None:
+    """Raise :class:`InputError` where ``TarInfo.frombuf`` rejects the (non-zero) block.
+
+    A bad checksum or any numeric field that does not parse (the old GNU sparse map included)
+    makes tarfile stop reading the archive there, or refuse to open it at offset 0.
+    """
+    if not tar_checksum_ok(block):
+        raise InputError("bad checksum")
+    for lo, hi in _NUMBERS:
+        _nti(block[lo:hi])
+    if block[156:157] == b"S":
+        _old_sparse(block[386:482], 4, keep_zero=True)
+        _nti(block[483:495])
+
+
+def _shown(name: str) -> str:
+    """A member name for reports: undecodable bytes as U+FFFD."""
+    return name.encode(*_ENCODING).decode("utf-8", "replace")
 
 
 _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
@@ -97,13 +139,13 @@ def _pax_records(payload: bytes) -> dict[str, str]:
         if length == 0:
             raise InputError("malformed pax extended header length")
         value = payload[match.end(2) + 1 : match.start(1) + length - 1]
-        records[match.group(2).decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+        records[match.group(2).decode(*_ENCODING)] = value.decode(*_ENCODING)
         pos += length
     return records
 
 
 def _cstr(field: bytes) -> str:
-    return field.split(b"\x00", 1)[0].decode("utf-8", "replace")
+    return field.split(b"\x00", 1)[0].decode(*_ENCODING)
 
 
 def _link_escapes(name: str, target: str, symbolic: bool) -> bool:
@@ -145,13 +187,12 @@ class _Member:
 
 
 def _old_sparse(buf: bytes, count: int, *, keep_zero: bool) -> list[tuple[int, int]]:
+    """The ``(offset, numbytes)`` pairs of an old GNU sparse map; :class:`InputError` where
+    tarfile raises (its ``except ValueError`` never catches ``InvalidHeaderError``)."""
     structs: list[tuple[int, int]] = []
     for i in range(count):
-        try:
-            offset = _octal(buf[i * 24 : i * 24 + 12])
-            numbytes = _octal(buf[i * 24 + 12 : i * 24 + 24])
-        except InputError:
-            break
+        offset = _nti(buf[i * 24 : i * 24 + 12])
+        numbytes = _nti(buf[i * 24 + 12 : i * 24 + 24])
         if keep_zero or (offset and numbytes):
             structs.append((offset, numbytes))
     return structs
@@ -172,7 +213,7 @@ def _member(
     bytes tarfile returns. Whatever tarfile would raise on becomes ``problem``.
     """
     t = block[156:157]
-    hsize = _octal(block[124:136])
+    hsize = _nti(block[124:136])
     name = _cstr(block[0:100])
     if t == b"\x00" and name.endswith("/"):
         t = b"5"  # old V7 directory: tarfile reads no data after it
@@ -181,13 +222,17 @@ def _member(
     if t == b"S":
         m.sparse = _old_sparse(block[386:482], 4, keep_zero=True)
         extended = bool(block[482])
-        m.size = _octal(block[483:495])
+        m.size = _nti(block[483:495])
         while extended:
             ext = bytes(data[fpos : fpos + _BLOCK])
             if len(ext) < _BLOCK:
                 m.problem = "GNU sparse extension header is truncated"
                 break
-            m.sparse += _old_sparse(ext, 21, keep_zero=False)
+            try:
+                m.sparse += _old_sparse(ext, 21, keep_zero=False)
+            except InputError:
+                m.problem = "GNU sparse extension header is invalid (tarfile stops there)"
+                break
             extended = bool(ext[504])
             fpos += _BLOCK
         m.data_start = fpos
@@ -204,6 +249,8 @@ def _member(
     try:
         if t != b"S":
             _apply_pax(m, global_pax)
+            if m.type == b"5":
+                m.name = m.name.rstrip("/")  # _proc_builtin, after the ustar prefix is joined
         for kind, payload in reversed(chain):
             if kind == b"L":
                 m.name = _cstr(payload)
@@ -325,6 +372,270 @@ def _unsparse(data: memoryview, m: _Member, limit: int) -> bytes | str:
     return bytes(out)
 
 
+@dataclass(frozen=True)
+class _Issue:
+    """Something :func:`_walk` reports about the archive itself, at offset ``at``."""
+
+    rule: Rule
+    message: str
+    at: int
+
+
+@dataclass(frozen=True)
+class _End:
+    """Where the walk stopped: at an end-of-archive block (``marker``) or at ``pos``."""
+
+    pos: int
+    marker: bool
+
+
+def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
+    """The members tarfile's ``getmembers()`` returns, in order, with issues found on the way.
+
+    Meta headers (GNU ``L``/``K``, pax ``x``/``X``/``g``) are applied to the member they precede;
+    the walk ends with one :class:`_End` where tarfile stops: at an all-zero block, at a block it
+    rejects as a header (reported: tarfile silently ignores the rest), or at the end of data.
+    """
+    size = len(data)
+    pos = 0
+    chain: list[tuple[bytes, bytes]] = []  # meta headers waiting for their member, in order
+    chain_start = 0
+    global_pax: dict[str, str] = {}
+    while pos + _BLOCK <= size:
+        block = bytes(data[pos : pos + _BLOCK])
+        if not any(block):
+            yield _End(pos, marker=True)
+            return
+        try:
+            _frombuf(block)
+        except InputError as exc:
+            yield _Issue(
+                R.ARC_BAD_CRC,
+                f"tar header at offset {pos} is invalid ({exc}); Python's tarfile stops reading "
+                "the archive there, other readers may not",
+                pos,
+            )
+            yield _End(size, marker=False)
+            return
+        if not chain:
+            chain_start = pos
+        typeflag = block[156:157]
+        hsize = _nti(block[124:136])
+        start = pos + _BLOCK
+        if typeflag in _META:
+            # tarfile reads the whole padded payload of a meta header, then the next header.
+            pos = start + _blocks(hsize)
+            if pos < start:
+                yield _Issue(R.ARC_TRUNCATED, f"tar header declares {hsize} bytes", start)
+                yield _End(size, marker=False)
+                return
+            if start + hsize > size:
+                yield _Issue(
+                    R.ARC_TRUNCATED, f"tar header payload of {hsize} bytes runs past the end", start
+                )
+            if hsize > _MAX_META:
+                yield _Issue(
+                    R.ARC_NOT_SCANNED,
+                    f"tar {typeflag!r} header of {hsize} bytes; only its first {_MAX_META} bytes "
+                    "were read",
+                    start,
+                )
+            # The padded payload, as tarfile reads it (its pax parser sees the padding).
+            payload = bytes(data[start : min(pos, size, start + _MAX_META)])
+            if typeflag == b"g":
+                global_pax.update(_pax_records(payload))
+            else:
+                chain.append((typeflag, payload))
+            continue
+        m = _member(block, start, data, global_pax, chain)
+        chain = []
+        yield m
+        pos = m.next_header
+        if pos <= chain_start:
+            yield _Issue(
+                R.ARC_TRUNCATED,
+                f"a negative size sends tarfile back to offset {pos}: it reads the same headers "
+                "forever",
+                chain_start,
+            )
+            yield _End(size, marker=False)
+            return
+    yield _End(pos, marker=False)
+
+
+class _Node:
+    """A folder or symbolic link of the simulated extraction (regular files need none)."""
+
+    __slots__ = ("children", "link")
+
+    def __init__(self, link: tuple[str, str] | None = None) -> None:
+        self.children: dict[str, _Node] = {}
+        self.link = link  # (target, member name) of a symbolic link; None for a folder
+
+
+# Where a path lands: the existing nodes from the root, then names below them that no link of
+# the archive lies under (only ".." can change those).
+_Landing = tuple[list[_Node], list[str]]
+
+
+class _Extraction:
+    """The symbolic links ``TarFile.extractall`` (default filter) has created so far.
+
+    Paths are resolved component by component as the OS resolves them while tarfile writes each
+    member (``os.path.join(dest, name)``, parents created, files opened through any link), so a
+    link is followed from the folder it was really created in. A resolution either lands inside
+    the destination or says how it leaves it; a chain of links longer than Linux follows is a
+    loop, and all resolutions of one archive share a step budget (fail closed once spent).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.root = _Node()
+        self.placed: dict[_Node, list[_Node]] = {}  # link node -> the folder it lies in
+        self.archived: dict[str, _Member] = {}  # normalised name -> last member of that name
+        self.flagged: set[str] = set()
+        # Names cost at most a few steps per archive byte; what links add is bounded separately.
+        self.budget = _MAX_RESOLVE_STEPS + 4 * size
+        self.spent = False
+
+    def resolve(
+        self, path: str, base: list[_Node] | None = None, *, follow_last: bool = True
+    ) -> _Landing | str:
+        if path.startswith("/"):
+            return "is an absolute path"
+        parts = path.split("/")
+        while parts and parts[-1] == "":
+            parts.pop()  # tarfile strips trailing slashes
+        if parts and parts[-1] in (".", ".."):
+            follow_last = True
+        stack = parts[::-1]
+        nodes = list(base) if base else [self.root]
+        below: list[str] = []
+        hops = 0
+        while stack:
+            self.budget -= 1
+            if self.budget < 0:
+                return "could not be resolved (the archive's links take too many steps)"
+            part = stack.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if below:
+                    below.pop()
+                elif len(nodes) > 1:
+                    nodes.pop()
+                else:
+                    return "climbs out of the folder"
+                continue
+            child = None if below else nodes[-1].children.get(part)
+            if child is None:
+                below.append(part)
+                continue
+            if child.link is None or (not stack and not follow_last):
+                nodes.append(child)
+                continue
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                return f"passes through more than {_MAX_LINK_HOPS} links (a loop)"
+            target, name = child.link
+            if target.startswith("/"):
+                return f"passes through the link {name!r} to an absolute path"
+            if target.count("/") >= self.budget:
+                return "could not be resolved (the archive's links take too many steps)"
+            stack.extend(reversed(target.split("/")))
+        return nodes, below
+
+    @staticmethod
+    def _folders(where: _Landing, count: int) -> list[_Node]:
+        """The folders of ``where`` with the first ``count`` names below them created."""
+        nodes, below = where
+        nodes = list(nodes)
+        for part in below[:count]:
+            nodes.append(nodes[-1].children.setdefault(part, _Node()))
+        return nodes
+
+    def _place(self, folder: list[_Node], last: str, target: str, name: str) -> None:
+        """Create the symbolic link ``last`` in ``folder``.
+
+        tarfile unlinks what is there first: a file or link is replaced, a folder stays (it
+        cannot be unlinked).
+        """
+        node = folder[-1].children.get(last)
+        if node is not None and node.link is None:
+            return
+        node = folder[-1].children[last] = _Node((target, name))
+        self.placed[node] = folder
+
+    def _symlink_copied(self, m: _Member) -> str | None:
+        """The target of the symbolic link a hard link ``m`` is extracted as, if any.
+
+        ``os.link`` fails on a directory or a dangling link; tarfile then extracts the earlier
+        member named by the hard link again, at the hard link's place: a symbolic link member
+        becomes a copy of itself in another folder.
+        """
+        for _ in range(_MAX_LINK_HOPS):
+            if m.type != b"1":
+                break
+            linked = self.archived.get(posixpath.normpath(m.link))
+            if linked is None:
+                return None
+            m = linked
+        return m.link if m.type == b"2" else None
+
+    def extract(self, m: _Member) -> Iterator[tuple[Rule, str]]:
+        """Findings about writing ``m`` where it lands; remembers the folders and links it
+        creates (parents with ``os.makedirs``, which follows links, then the member itself)."""
+        if self.spent:
+            return
+        target = m.link if m.type == b"2" else None
+        if m.type == b"1":
+            target = self._symlink_copied(m)
+        where = self.resolve(m.name, follow_last=target is None and m.type != b"2")
+        if isinstance(where, str):
+            yield R.ARC_TRAVERSAL, f"member {m.name!r} {where} when extracted (through links)"
+        else:
+            parent, _, last = m.name.rstrip("/").rpartition("/")
+            up = self.resolve(parent)  # lands too: it is a prefix of the path that landed
+            folder = self._folders(up, len(up[1])) if not isinstance(up, str) else [self.root]
+            if last not in ("", ".", ".."):
+                if m.type == b"5":
+                    folder[-1].children.setdefault(last, _Node())
+                elif target is not None:
+                    self._place(folder, last, target, m.name)
+            if target is not None:
+                landing = self.resolve(target, folder)
+                if isinstance(landing, str):
+                    self.flagged.add(m.name)
+                    yield R.ARC_LINK_ESCAPE, f"link to {target!r} {landing} (through links)"
+            if m.type == b"1":
+                landing = self.resolve(m.link)
+                if isinstance(landing, str):
+                    yield R.ARC_LINK_ESCAPE, f"hard link to {m.link!r} {landing} (through links)"
+        self.archived[posixpath.normpath(m.name)] = m
+        if self.budget < 0:
+            self.spent = True
+            yield (
+                R.ARC_TRAVERSAL,
+                (
+                    "the archive's links take too many steps to resolve; paths from this member on "
+                    "were not checked against them"
+                ),
+            )
+
+    def leftover(self) -> Iterator[tuple[str, str]]:
+        """``(member, why)`` for the links that point outside once every member is written."""
+        for node, folder in self.placed.items():
+            if self.spent or node.link is None:
+                return
+            target, name = node.link
+            landing = self.resolve(target, folder)
+            self.spent = self.budget < 0
+            if self.spent:
+                yield name, "the archive's links take too many steps to resolve"
+            elif isinstance(landing, str) and name not in self.flagged:
+                self.flagged.add(name)
+                yield name, f"link to {target!r} {landing} once the archive is extracted"
+
+
 class TarScanner(FormatScanner):
     """Tar archives; members sniffed by content, links and special files checked."""
 
@@ -338,77 +649,47 @@ class TarScanner(FormatScanner):
     can_execute_code: ClassVar[bool] = True
 
     def sniff(self, data: memoryview, name: str) -> bool:
+        # Exactly when tarfile.open(mode="r:") accepts the first block as a header: its name
+        # field may be empty and its numbers written any way tarfile reads them. (A first block
+        # of zeros opens as an empty archive: nothing in it is read, so it is not claimed.)
         if len(data) < _BLOCK:
             return False
         block = bytes(data[:_BLOCK])
-        if not block[:100].strip(b"\x00"):
+        if not any(block):
             return False
-        return tar_checksum_ok(block)
+        try:
+            _frombuf(block)
+        except InputError:
+            return False
+        return True
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         size = len(data)
-        pos = 0
         members = 0
         max_members = int(ctx.limits.max_archive_members)
-        # Meta headers (L, K, x, X) waiting for the member they describe, in archive order.
-        chain: list[tuple[bytes, bytes]] = []
-        global_pax: dict[str, str] = {}
         seen: set[str] = set()
         spans: dict[str, tuple[int, int]] = {}
         sparse_data: dict[str, bytes] = {}
-        ended = False
-        while pos + _BLOCK <= size:
-            block = bytes(data[pos : pos + _BLOCK])
-            if not any(block):
-                ended = True
+        tree = _Extraction(size)
+        end = _End(size, marker=False)
+        for m in _walk(data):
+            if isinstance(m, _End):
+                end = m
                 break
-            if not tar_checksum_ok(block):
-                ctx.report(R.ARC_BAD_CRC, "tar header checksum is wrong", loc.at(pos))
-                return
-            typeflag = block[156:157]
-            try:
-                hsize = _octal(block[124:136])
-            except InputError as exc:
-                ctx.report(R.ARC_TRUNCATED, str(exc), loc.at(pos))
-                return
-            start = pos + _BLOCK
-            if typeflag in _META:
-                # tarfile reads the whole padded payload of a meta header, then the next header.
-                pos = start + _blocks(hsize)
-                if start + hsize > size:
-                    ctx.report(
-                        R.ARC_TRUNCATED,
-                        f"tar header payload of {hsize} bytes runs past the end",
-                        loc.at(start),
-                    )
-                if hsize > _MAX_META:
-                    ctx.report(
-                        R.ARC_NOT_SCANNED,
-                        f"tar {typeflag!r} header of {hsize} bytes; only its first "
-                        f"{_MAX_META} bytes were read",
-                        loc.at(start),
-                    )
-                # The padded payload, as tarfile reads it (its pax parser sees the padding).
-                payload = bytes(data[start : min(pos, size, start + _MAX_META)])
-                if typeflag == b"g":
-                    global_pax.update(_pax_records(payload))
-                else:
-                    chain.append((typeflag, payload))
+            if isinstance(m, _Issue):
+                ctx.report(m.rule, m.message, loc.at(m.at))
                 continue
             members += 1
             if members > max_members:
                 ctx.report(
                     R.ARC_MEMBER_COUNT,
                     f"more than {max_members} members (max_archive_members); the rest not scanned",
-                    loc.at(pos),
+                    loc.at(m.data_start - _BLOCK),
                 )
                 return
             ctx.check_deadline()
-            m = _member(block, start, data, global_pax, chain)
-            chain = []
-            pos = m.next_header
             name = m.name
-            mloc = loc.member(name)
+            mloc = loc.member(_shown(name))
             if m.problem:
                 ctx.report(R.ARC_NOT_SCANNED, f"{m.problem}; member not scanned", mloc)
             if m.hidden_size:
@@ -420,14 +701,23 @@ class TarScanner(FormatScanner):
                     "reads those bytes as the next members, other tar readers skip them",
                     mloc,
                 )
+            reported = set()
             if is_traversal(name):
                 ctx.report(R.ARC_TRAVERSAL, f"member name {name!r} escapes the folder", mloc)
+                reported.add(R.ARC_TRAVERSAL.id)
             typeflag = m.type
             if typeflag in (b"1", b"2"):
                 symbolic = typeflag == b"2"
                 kind = "symbolic" if symbolic else "hard"
                 if _link_escapes(name, m.link, symbolic):
                     ctx.report(R.ARC_LINK_ESCAPE, f"{kind} link to {m.link!r} points outside", mloc)
+                    reported.add(R.ARC_LINK_ESCAPE.id)
+                    tree.flagged.add(name)
+            for rule, message in tree.extract(m):
+                if rule.id not in reported:
+                    reported.add(rule.id)
+                    ctx.report(rule, message, mloc)
+            if typeflag in (b"1", b"2"):
                 continue
             if typeflag in _SPECIAL:
                 ctx.report(R.ARC_SPECIAL_FILE, f"member is a {_SPECIAL[typeflag]}", mloc)
@@ -473,9 +763,12 @@ class TarScanner(FormatScanner):
                 if name in ("storages", "tensors"):
                     sparse_data[name] = content
                 if content:
-                    ctx.scan_nested(content, mloc, name)
+                    ctx.scan_nested(content, mloc, _shown(name))
             elif hi > lo:
-                ctx.scan_nested(data[lo:hi], mloc, name)
+                ctx.scan_nested(data[lo:hi], mloc, _shown(name))
+        for name, why in tree.leftover():
+            ctx.report(R.ARC_LINK_ESCAPE, why, loc.member(_shown(name)))
+        pos, ended = end.pos, end.marker
         ctx.facts.setdefault("tar_members", members)
         if is_legacy_tar(set(spans)):
             ctx.facts.setdefault("torch_legacy_tar", True)
