@@ -192,7 +192,11 @@ def _sys_argv_loader(code: str, path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _loud(result: FileResult) -> list[str]:
-    return [f"{f.rule_id} {f.severity} {f.message}" for f in result.findings if f.severity >= Severity.MEDIUM]
+    return [
+        f"{f.rule_id} {f.severity} {f.message}"
+        for f in result.findings
+        if f.severity >= Severity.MEDIUM
+    ]
 
 
 def _assert_flagged_by_cli(path: Path) -> None:
@@ -395,10 +399,13 @@ def _eocd_in_miniz_window_only() -> bytes:
 
 
 CASES: dict[str, Callable[[], bytes]] = {
-    "prepended-data-relative-offsets": lambda: b"JUNK" * 64
-    + plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")]),
-    "prepended-data-absolute-offsets": lambda: b"JUNK" * 64
-    + plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")], base=256),
+    "prepended-data-relative-offsets": lambda: (
+        b"JUNK" * 64 + plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")])
+    ),
+    "prepended-data-absolute-offsets": lambda: (
+        b"JUNK" * 64
+        + plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")], base=256)
+    ),
     "two-directories": lambda: two_directories("w.npy", npy(np.arange(3.0))),
     "two-directories-torch-names": lambda: two_directories("archive/data.pkl", BENIGN_PICKLE),
     "zip64-locator-split": _zip64_locator_split,
@@ -408,18 +415,20 @@ CASES: dict[str, Callable[[], bytes]] = {
         [("archive/data.pkl", BENIGN_PICKLE), ("archive/data.pkl", pickle.dumps([3], protocol=2))]
     ),
     "comment-with-fake-eocd": _comment_with_fake_eocd,
-    "eocd-at-zipfile-window-edge": lambda: plain_zip(
-        [("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")]
-    )
-    + b"\x00" * 65536,
-    "prepended-data-and-eocd-at-zipfile-window-edge": lambda: b"JUNK" * 4
-    + plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")])
-    + b"\x00" * 65536,
+    "eocd-at-zipfile-window-edge": lambda: (
+        plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")])
+        + b"\x00" * 65536
+    ),
+    "prepended-data-and-eocd-at-zipfile-window-edge": lambda: (
+        b"JUNK" * 4
+        + plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")])
+        + b"\x00" * 65536
+    ),
     "eocd-in-miniz-window-only": _eocd_in_miniz_window_only,
-    "short-eocd-signature-at-the-end": lambda: plain_zip(
-        [("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")]
-    )
-    + b"PK\x05\x06\x00\x00",
+    "short-eocd-signature-at-the-end": lambda: (
+        plain_zip([("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")])
+        + b"PK\x05\x06\x00\x00"
+    ),
 }
 
 #: Cases whose readers (or whose records) disagree: the disagreement itself is reported.
@@ -466,7 +475,9 @@ def torch_view(raw: bytes) -> dict[str, bytes | None] | None:
         return out
 
 
-def scanned_members(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple[str, bytes]], FileResult]:
+def scanned_members(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[str, bytes]], FileResult]:
     """Scan ``raw`` and return every (name, content) the zip scanner dispatched."""
     seen: list[tuple[str, bytes]] = []
     original = ZipScanner._dispatch

@@ -1,4 +1,5 @@
-"""Zip archives, read the way PyTorch's reader (miniz) reads them: by the central directory.
+"""Zip archives, read the way PyTorch's reader (miniz) and zipfile read them: by the central
+directory.
 
 The End Of Central Directory record (and its zip64 locator and record), the central directory
 and every local header are parsed here with :mod:`struct`; :mod:`zipfile` plays no part in any
@@ -7,8 +8,20 @@ bad CRCs, unusual flag bits, encrypted members (not scannable), local/central na
 duplicate names, overlapping members, path traversal, a comment, bytes before the first member
 (polyglots), bytes no member accounts for, and local entries missing from the central directory.
 
-Every member is sniffed by content through :meth:`ScanContext.scan_nested`. STORED members are
-zero-copy slices of the file; compressed members are decoded into bounded buffers
+Every reader's view is scanned. PyTorch's reader (miniz) reads the central directory at the
+offset the end record gives and the zip64 record the locator points at; Python's zipfile
+(numpy, Keras, joblib) reads the zip64 record just before the locator and the directory just
+before its end record, shifting every member offset by the difference (its allowance for
+prepended data). Both readings are made; when they list different members, the members of both
+are scanned and the disagreement is reported (MLT-ARC-018). End records are searched for as far
+from the end as either reader searches, and other end records found there are read and scanned
+too.
+
+Every member is sniffed by content through :meth:`ScanContext.scan_nested`. A name adds checks,
+never removes them: ``code/**.py`` is checked as TorchScript source, ``data.pkl`` unpickled as
+PyTorch does, and both are sniffed and scanned as whatever their bytes are as well, since
+zipfile-based loaders ignore what the name says. STORED members are zero-copy slices of the
+file; compressed members are decoded into bounded buffers
 (:func:`mltrust.scan.formats.compressed.inflate`).
 
 PyTorch checkpoints are zips too: ``<top>/data.pkl`` (and ``constants.pkl``) are pickles and are
@@ -216,6 +229,8 @@ class _Directory:
     disagreements: list[str]
     #: Central directories other readers read from the same end record (empty when they agree).
     others: list[_View]
+    #: Who reads ``entries`` this way (PyTorch's reader, or zipfile when PyTorch's finds none).
+    reader: str
 
 
 def _eocd_candidates(data: memoryview) -> list[int]:
@@ -292,7 +307,11 @@ def _readings(data: memoryview, eocd: int, disagreements: list[str]) -> list[_Re
                 disagreements.append("the zip64 end record contradicts the end record it extends")
     out = [_Reading("PyTorch's reader", miniz[2], miniz[1], 0, miniz[0], miniz[3])]
     start = pyzip[3] - pyzip[1]
-    out.append(_Reading("zipfile", start, pyzip[1], start - pyzip[2], pyzip[0], pyzip[3]))
+    out.append(
+        _Reading(
+            "zipfile (numpy, Keras, joblib)", start, pyzip[1], start - pyzip[2], pyzip[0], pyzip[3]
+        )
+    )
     return out
 
 
@@ -376,6 +395,7 @@ def parse_central_directory(
         first.record,
         disagreements,
         others,
+        first.reader,
     )
 
 
@@ -618,9 +638,10 @@ class ZipScanner(FormatScanner):
                 continue
             ctx.report(
                 R.ARC_READERS_DISAGREE,
-                f"{other.reader} reads the central directory at offset {other.cd_start}, not "
-                f"at {d.cd_start}, and sees other members "
-                f"({', '.join(repr(e.name) for e in other.entries[:4])}); both were scanned",
+                f"{other.reader} reads the central directory at offset {other.cd_start}, "
+                f"{d.reader} at {d.cd_start}: they list different members "
+                f"({', '.join(repr(e.name) for e in other.entries[:4])} against "
+                f"{', '.join(repr(e.name) for e in d.entries[:4])}); both were scanned",
                 loc.at(other.cd_start),
             )
             views.append(other.entries)
