@@ -575,8 +575,18 @@ class ZipScanner(FormatScanner):
             )
         self._check_comment_and_tail(data, ctx, loc, directory)
         spans = self._check_names_and_spans(data, ctx, loc, entries)
-        views = self._check_readers_agree(data, ctx, loc, directory, spans)
-        self._check_prefix_and_gaps(data, ctx, loc, directory, spans)
+        # What other readers see: members of their directories that the first one lacks.
+        scanned = {_entry_key(e) for e in entries}
+        extra: list[tuple[list[ZipEntry], dict[int, tuple[int, int, str]]]] = []
+        for view in self._check_readers_agree(data, ctx, loc, directory, spans):
+            fresh = [e for e in view if _entry_key(e) not in scanned]
+            scanned.update(_entry_key(e) for e in fresh)
+            if fresh:
+                extra.append((fresh, self._check_names_and_spans(data, ctx, loc, fresh)))
+        covered = [
+            (e.offset, sp[e.index][1]) for fresh, sp in extra for e in fresh if e.index in sp
+        ]
+        self._check_prefix_and_gaps(data, ctx, loc, directory, spans, covered)
         pool: ThreadPoolExecutor | None = None
         if len(data) >= _PARALLEL_MIN:
             # Imported here: threads are only for large archives (start-up cost otherwise).
@@ -585,28 +595,17 @@ class ZipScanner(FormatScanner):
             pool = ThreadPoolExecutor(max_workers=2)
         pending: list[tuple[Future[int], ZipEntry]] = []
         budget = [_RAW_CRC_BUDGET]
-        scanned = {_entry_key(e) for e in entries}
+        where = {_entry_key(e): spans.get(e.index) for e in entries}
         try:
-            for entry in entries:
-                ctx.check_deadline()
-                self._scan_member(
-                    data, ctx, loc, entry, spans.get(entry.index), pool, pending, budget
-                )
-            # What other readers see: members of their directories not scanned above.
-            for view in views:
-                fresh = [e for e in view if _entry_key(e) not in scanned]
-                scanned.update(_entry_key(e) for e in fresh)
-                if not fresh:
-                    continue
-                fresh_spans = self._check_names_and_spans(data, ctx, loc, fresh)
-                for entry in fresh:
+            for view, view_spans in [(entries, spans), *extra]:
+                for entry in view:
                     ctx.check_deadline()
-                    self._scan_member(
-                        data, ctx, loc, entry, fresh_spans.get(entry.index), pool, pending, budget
-                    )
+                    span = view_spans.get(entry.index)
+                    where[_entry_key(entry)] = span
+                    self._scan_member(data, ctx, loc, entry, span, pool, pending, budget)
             for future, entry in pending:
                 _check_crc(ctx, loc.member(entry.name), future.result(), entry.crc)
-                span = spans.get(entry.index)
+                span = where.get(_entry_key(entry))
                 if span is not None:
                     release_pages(data, span[0], span[1])
         finally:
@@ -645,7 +644,6 @@ class ZipScanner(FormatScanner):
                 loc.at(other.cd_start),
             )
             views.append(other.entries)
-        names = [e.name for e in d.entries]
         inside = [(lo, hi) for lo, hi, _ in spans.values()]
         reported = False
         limit = int(ctx.limits.max_archive_members)
@@ -666,7 +664,7 @@ class ZipScanner(FormatScanner):
             except (InputError, struct.error):
                 continue
             work += len(alt.entries) + 1
-            if not alt.entries or [e.name for e in alt.entries] == names[: len(alt.entries)]:
+            if not alt.entries or {_entry_key(e) for e in alt.entries} <= first:
                 continue
             if not reported:
                 ctx.report(
@@ -829,10 +827,15 @@ class ZipScanner(FormatScanner):
         loc: Location,
         d: _Directory,
         spans: dict[int, tuple[int, int, str]],
+        covered: list[tuple[int, int]],
     ) -> None:
+        """Bytes before the first member and between members; ``covered`` are the (local header,
+        data end) of members only other readers' directories list: not gaps, already scanned."""
         from mltrust.scan._registry import detect
 
-        offsets = sorted({e.offset for e in d.entries if e.index in spans})
+        offsets = sorted(
+            {e.offset for e in d.entries if e.index in spans} | {o for o, _ in covered}
+        )
         first = offsets[0] if offsets else d.cd_start
         if first > 0:
             prefix = data[:first]
@@ -850,6 +853,8 @@ class ZipScanner(FormatScanner):
         for e in d.entries:
             if e.index in spans:
                 end_by_offset[e.offset] = max(end_by_offset.get(e.offset, 0), spans[e.index][1])
+        for lo, hi in covered:
+            end_by_offset[lo] = max(end_by_offset.get(lo, 0), hi)
         regions: list[tuple[int, int]] = []
         reach = first
         for off in [*offsets, d.cd_start]:
