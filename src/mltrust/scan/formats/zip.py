@@ -1009,6 +1009,13 @@ class ZipScanner(FormatScanner):
                 _check_crc(ctx, mloc, stored_crc(content, 0, len(content), None), e.crc)
         try:
             self._dispatch(content, ctx, mloc, e.name, lname)
+            if holder is None and e.csize != e.usize:
+                # A stored member is read by its uncompressed size by PyTorch's reader (and by
+                # zipfile when that is the smaller): those bytes are scanned too.
+                other_end = min(len(data), start + e.usize)
+                if start < other_end != end:
+                    self._dispatch(data[start:other_end], ctx, mloc, e.name, lname)
+                    release_pages(data, start, other_end)
         finally:
             if holder is not None:
                 content.release()
