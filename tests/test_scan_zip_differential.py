@@ -350,6 +350,22 @@ def _zip64_locator_in_directory_comment() -> bytes:
     return body + cd_a + rec_a + cd_b + end
 
 
+def _zip64_locator_to_empty_record_in_prefix() -> bytes:
+    """The file starts with a zip64 end record of an empty archive, which the locator points
+    at (PyTorch's reader: no members); the zip64 record just before the locator, which zipfile
+    reads, describes the real directory."""
+    members = [("archive/data.pkl", BENIGN_PICKLE), ("archive/version", b"3\n")]
+    prefix = _rec64(0, 0, 0) + b"\x00" * 8
+    body = b""
+    cd = b""
+    for name, data in members:
+        cd += _central(name, data, len(prefix) + len(body))
+        body += _local(name, data)
+    cd_off = len(prefix) + len(body)
+    rec = _rec64(len(members), len(cd), cd_off)
+    return prefix + body + cd + rec + _locator(0) + _EOCD_ZIP64
+
+
 def _data_descriptors() -> bytes:
     class Unseekable(io.RawIOBase):
         def __init__(self) -> None:
@@ -410,6 +426,7 @@ CASES: dict[str, Callable[[], bytes]] = {
     "two-directories-torch-names": lambda: two_directories("archive/data.pkl", BENIGN_PICKLE),
     "zip64-locator-split": _zip64_locator_split,
     "zip64-locator-in-directory-comment": _zip64_locator_in_directory_comment,
+    "zip64-locator-to-empty-record-in-prefix": _zip64_locator_to_empty_record_in_prefix,
     "data-descriptors": _data_descriptors,
     "duplicate-names": lambda: plain_zip(
         [("archive/data.pkl", BENIGN_PICKLE), ("archive/data.pkl", pickle.dumps([3], protocol=2))]
@@ -437,6 +454,7 @@ DISAGREEING = {
     "two-directories-torch-names",
     "zip64-locator-split",
     "zip64-locator-in-directory-comment",
+    "zip64-locator-to-empty-record-in-prefix",
 }
 
 

@@ -533,7 +533,7 @@ class ZipScanner(FormatScanner):
             directory = parse_central_directory(data, 1)
         except (InputError, struct.error):
             return False
-        if not directory.entries:
+        if not directory.entries and not any(v.entries for v in directory.others):
             return False
         # A tar whose regular member is this whole zip (a checkpoint archived with tar): the
         # tar scanner scans that member, and zipfile reading the tar reads the same bytes, so
