@@ -208,8 +208,10 @@ ARC_READERS_DISAGREE = define_rule(
     "archive-readers-disagree",
     "Two real readers of this archive would see different members or different bytes for the "
     "same member: PyTorch's reader matches record names case-insensitively and takes the first "
-    "match and the zip64 record the locator points at; Python's zipfile (numpy, Keras) matches "
-    "names exactly, takes the last duplicate and the zip64 record just before the locator. "
+    "match, the zip64 record the locator points at and the central directory at the offset the "
+    "end record gives; Python's zipfile (numpy, Keras, joblib) matches names exactly, takes the "
+    "last duplicate, the zip64 record just before the locator and the central directory just "
+    "before the end record (shifting every member offset when that is not the recorded one). "
     "Python's tarfile (torch.load of a legacy tar) reads the bytes a tar directory, link, "
     "device or FIFO entry declares as its data as further members; other tar readers skip "
     "them. What one reader loads may not be what another checked.",

@@ -75,7 +75,13 @@ class ScanContext:
             )
 
     def scan_nested(
-        self, data: memoryview | bytes, loc: Location, name: str, *, raw_data_ok: bool = False
+        self,
+        data: memoryview | bytes,
+        loc: Location,
+        name: str,
+        *,
+        raw_data_ok: bool = False,
+        exclude: frozenset[str] = frozenset(),
     ) -> list[str]:
         """Sniff and scan content nested in the current file (an archive member, say).
 
@@ -83,6 +89,7 @@ class ScanContext:
         an exhausted limit, never silently skipped. ``raw_data_ok`` marks content the container
         format defines as plain bytes (PyTorch tensor storages, joblib array buffers): if it
         matches no format it is recorded as raw data instead of reported as unknown.
+        ``exclude`` names formats the caller has already scanned the content as.
         """
         from mltrust.scan._engine import scan_buffer
 
@@ -97,7 +104,9 @@ class ScanContext:
         self.depth += 1
         try:
             view = data if isinstance(data, memoryview) else memoryview(data)
-            return scan_buffer(view, self, loc, name, nested=True, raw_data_ok=raw_data_ok)
+            return scan_buffer(
+                view, self, loc, name, nested=True, raw_data_ok=raw_data_ok, exclude=exclude
+            )
         finally:
             self.depth -= 1
 

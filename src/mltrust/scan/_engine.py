@@ -42,9 +42,11 @@ def scan_buffer(
     *,
     nested: bool = False,
     raw_data_ok: bool = False,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Detect the formats of ``view`` and run every matching scanner on it."""
-    scanners = detect(view, name, raw=nested and raw_data_ok)
+    """Detect the formats of ``view`` and run every matching scanner on it, except those named
+    in ``exclude`` (formats the caller has already scanned ``view`` as)."""
+    scanners = [s for s in detect(view, name, raw=nested and raw_data_ok) if s.name not in exclude]
     if not scanners and nested and raw_data_ok:
         return []
     claimed = claimed_by_suffix(name)

@@ -1,4 +1,5 @@
-"""Zip archives, read the way PyTorch's reader (miniz) reads them: by the central directory.
+"""Zip archives, read the way PyTorch's reader (miniz) and zipfile read them: by the central
+directory.
 
 The End Of Central Directory record (and its zip64 locator and record), the central directory
 and every local header are parsed here with :mod:`struct`; :mod:`zipfile` plays no part in any
@@ -7,8 +8,20 @@ bad CRCs, unusual flag bits, encrypted members (not scannable), local/central na
 duplicate names, overlapping members, path traversal, a comment, bytes before the first member
 (polyglots), bytes no member accounts for, and local entries missing from the central directory.
 
-Every member is sniffed by content through :meth:`ScanContext.scan_nested`. STORED members are
-zero-copy slices of the file; compressed members are decoded into bounded buffers
+Every reader's view is scanned. PyTorch's reader (miniz) reads the central directory at the
+offset the end record gives and the zip64 record the locator points at; Python's zipfile
+(numpy, Keras, joblib) reads the zip64 record just before the locator and the directory just
+before its end record, shifting every member offset by the difference (its allowance for
+prepended data). Both readings are made; when they list different members, the members of both
+are scanned and the disagreement is reported (MLT-ARC-018). End records are searched for as far
+from the end as either reader searches, and other end records found there are read and scanned
+too.
+
+Every member is sniffed by content through :meth:`ScanContext.scan_nested`. A name adds checks,
+never removes them: ``code/**.py`` is checked as TorchScript source, ``data.pkl`` unpickled as
+PyTorch does, and both are sniffed and scanned as whatever their bytes are as well, since
+zipfile-based loaders ignore what the name says. STORED members are zero-copy slices of the
+file; compressed members are decoded into bounded buffers
 (:func:`mltrust.scan.formats.compressed.inflate`).
 
 PyTorch checkpoints are zips too: ``<top>/data.pkl`` (and ``constants.pkl``) are pickles and are
@@ -71,7 +84,10 @@ _LOC64_FMT = struct.Struct("<4sIQI")
 _EOCD64_FMT = struct.Struct("<4sQHHIIQQQQ")
 _CEN_FMT = struct.Struct("<4sHHHHHHIIIHHHHHII")
 _LOC_FMT = struct.Struct("<4sHHHHHIIIHH")
-_MAX_COMMENT = 0xFFFF
+#: How far from the end readers look for the end record. zipfile reads the last 64 KiB + 22
+#: bytes; miniz (PyTorch) reads 4 KiB blocks backwards (3 bytes of overlap) and gives up after
+#: the block that reaches 65,557 bytes from the end: 4096 + 16 * 4093 bytes. The wider is searched.
+_SEARCH_WINDOW = max((1 << 16) + 22, 4096 + 16 * 4093)
 #: Flag bits ordinary writers set: compression options (1, 2), data descriptor (3), UTF-8 (11).
 _ORDINARY_FLAGS = 0b0000_1000_0000_1110
 _ENCRYPTED = 0x0001 | 0x0040
@@ -79,6 +95,8 @@ _CRC_CHUNK = 16 << 20
 _PARALLEL_MIN = 128 << 20
 #: Bytes of raw tensor storages CRC-checked per archive (see the CRC policy above).
 _RAW_CRC_BUDGET = 256 << 20
+#: Central directories read besides the first (other end records, other readers' offsets).
+_MAX_VIEWS = 16
 
 # PyTorch's reader (miniz) finds records by name case-insensitively: so do these patterns.
 _RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
@@ -125,18 +143,14 @@ class ZipEntry:
 
 
 def _find_eocd(data: memoryview) -> int:
+    """The end record PyTorch's reader (miniz) picks: the last signature with a whole record
+    after it, within :data:`_SEARCH_WINDOW` bytes of the end. ``zipfile`` picks the same one or
+    none (it gives up when the last signature in its shorter window is cut short)."""
     n = len(data)
     if n >= _EOCD_FMT.size and data[n - 22 : n - 18] == _EOCD:
         return n - 22  # the usual case: no archive comment
-    start = max(0, n - (_MAX_COMMENT + _EOCD_FMT.size))
-    tail = bytes(data[start:])
-    pos = len(tail)
-    while True:
-        pos = tail.rfind(_EOCD, 0, pos)
-        if pos < 0:
-            return -1
-        if pos + _EOCD_FMT.size <= len(tail):
-            return start + pos
+    found = _eocd_candidates(data)
+    return found[0] if found else -1
 
 
 def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
@@ -189,6 +203,16 @@ def _inside_tar_member(data: memoryview, start: int, end: int) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class _View:
+    """Another reading of the same end record: a central directory that a real reader would
+    read where the one scanned first is not (see :func:`parse_central_directory`)."""
+
+    reader: str
+    cd_start: int
+    entries: list[ZipEntry]
+
+
 @dataclass
 class _Directory:
     entries: list[ZipEntry]
@@ -203,12 +227,16 @@ class _Directory:
     record: int
     #: Ways real readers would read the end records differently (empty when they agree).
     disagreements: list[str]
+    #: Central directories other readers read from the same end record (empty when they agree).
+    others: list[_View]
+    #: Who reads ``entries`` this way (PyTorch's reader, or zipfile when PyTorch's finds none).
+    reader: str
 
 
 def _eocd_candidates(data: memoryview) -> list[int]:
     """Every end-of-central-directory signature in the tail a reader searches, last first."""
     n = len(data)
-    start = max(0, n - (_MAX_COMMENT + _EOCD_FMT.size))
+    start = max(0, n - _SEARCH_WINDOW)
     tail = bytes(data[start:])
     out: list[int] = []
     pos = len(tail)
@@ -220,65 +248,86 @@ def _eocd_candidates(data: memoryview) -> list[int]:
             out.append(start + pos)
 
 
-def parse_central_directory(
-    data: memoryview, max_members: int, eocd: int | None = None
-) -> _Directory:
-    """Parse the EOCD (zip64 too) and up to ``max_members`` central-directory entries.
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """Where one reader looks for the central directory: (start, size, offset shift, count)."""
 
-    ``eocd`` picks an end record (default: the last one, as readers do). Raises
-    :class:`InputError` when there is no usable directory. Where real readers would read the
-    end records differently, the reasons are in ``_Directory.disagreements``.
+    reader: str
+    start: int
+    size: int
+    delta: int
+    declared: int
+    record: int
+
+
+def _zip64_record(data: memoryview, pos: int) -> tuple[int, int, int] | None:
+    if 0 <= pos <= len(data) - _EOCD64_FMT.size and data[pos : pos + 4] == _EOCD64:
+        fields = _EOCD64_FMT.unpack_from(data, pos)
+        return fields[7], fields[8], fields[9]
+    return None
+
+
+def _readings(data: memoryview, eocd: int, disagreements: list[str]) -> list[_Reading]:
+    """How PyTorch's reader (miniz) and zipfile locate the directory from the end record at
+    ``eocd``, in that order; reasons they differ are appended to ``disagreements``.
+
+    miniz reads the zip64 record the locator points at and the directory at the recorded
+    offset. zipfile reads the zip64 record just before the locator and the directory right
+    before its end record (``end record - directory size``): when that is not the recorded
+    offset it shifts every member offset by the difference (its allowance for data prepended
+    to the archive).
     """
-    if eocd is None:
-        eocd = _find_eocd(data)
-    if eocd < 0:
-        raise InputError("zip end-of-central-directory record not found")
-    (_, _, _, _, n_total, cd_size, cd_offset, clen) = _EOCD_FMT.unpack_from(data, eocd)
-    comment = bytes(data[eocd + 22 : eocd + 22 + clen])
-    eocd_end = eocd + 22 + len(comment)
-    record_pos = eocd
-    disagreements: list[str] = []
+    (_, _, _, _, n_total, cd_size, cd_offset, _) = _EOCD_FMT.unpack_from(data, eocd)
+    miniz = (n_total, cd_size, cd_offset, eocd)
+    pyzip = (n_total, cd_size, cd_offset, eocd)
     needs64 = n_total == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF
     if eocd >= 20:
         sig, _, rec_off, _ = _LOC64_FMT.unpack_from(data, eocd - 20)
         if sig == _LOC64:
-            # miniz (PyTorch) reads the record the locator points at; zipfile the one just
-            # before the locator. Both are tried; any difference is a disagreement.
-            cand = [rec_off, eocd - 20 - _EOCD64_FMT.size]
-            found = []
-            for pos in cand:
-                if 0 <= pos <= len(data) - _EOCD64_FMT.size and data[pos : pos + 4] == _EOCD64:
-                    fields = _EOCD64_FMT.unpack_from(data, pos)
-                    found.append((pos, fields[7], fields[8], fields[9]))
-            if found:
-                record_pos, n64, size64, off64 = found[0]
-                if len(found) < 2 and cand[0] != cand[1]:
-                    disagreements.append(
-                        "the zip64 locator points at a record that is not the one zipfile reads"
+            before = eocd - 20 - _EOCD64_FMT.size
+            pointed = _zip64_record(data, rec_off)
+            previous = _zip64_record(data, before)
+            if pointed is not None:
+                miniz = (*pointed, rec_off)
+            if previous is not None:
+                pyzip = (*previous, before)
+            if pointed is None and previous is None:
+                if needs64:
+                    raise InputError(
+                        "zip64 locator points at no zip64 end-of-central-directory record"
                     )
-                elif len(found) == 2 and found[0][1:] != found[1][1:]:
-                    disagreements.append("two different zip64 end records")
-                if not needs64 and (n64, size64, off64) != (n_total, cd_size, cd_offset):
-                    disagreements.append(
-                        "the zip64 end record contradicts the end record it extends"
-                    )
-                n_total, cd_size, cd_offset = n64, size64, off64
-            elif needs64:
-                raise InputError("zip64 locator points at no zip64 end-of-central-directory record")
-    actual = record_pos - cd_size
-    if actual < 0:
-        raise InputError("zip central directory size exceeds the file")
-    delta = actual - cd_offset
-    if delta != 0 and 0 <= cd_offset <= len(data) - 4 and data[cd_offset : cd_offset + 4] == _CEN:
-        # Offsets are absolute although data was prepended: trust them as miniz does.
-        delta = 0
-    cd_start = cd_offset + delta
+            elif (pointed is None or previous is None) and rec_off != before:
+                disagreements.append(
+                    "the zip64 locator points at a record that is not the one zipfile reads"
+                )
+            elif pointed != previous:
+                disagreements.append("two different zip64 end records")
+            first = pointed if pointed is not None else previous
+            if first is not None and not needs64 and first != (n_total, cd_size, cd_offset):
+                disagreements.append("the zip64 end record contradicts the end record it extends")
+    out = [_Reading("PyTorch's reader", miniz[2], miniz[1], 0, miniz[0], miniz[3])]
+    start = pyzip[3] - pyzip[1]
+    out.append(
+        _Reading(
+            "zipfile (numpy, Keras, joblib)", start, pyzip[1], start - pyzip[2], pyzip[0], pyzip[3]
+        )
+    )
+    return out
+
+
+def _plausible(data: memoryview, r: _Reading) -> bool:
+    if r.size == 0:
+        return 0 <= r.start <= len(data)
+    return 0 <= r.start <= len(data) - 4 and data[r.start : r.start + 4] == _CEN
+
+
+def _read_entries(data: memoryview, r: _Reading, max_members: int) -> list[ZipEntry]:
     entries: list[ZipEntry] = []
-    pos = cd_start
-    end = cd_start + cd_size
+    pos = r.start
+    end = r.start + r.size
     while pos < end and len(entries) < max_members:
         if pos + _CEN_FMT.size > len(data) or data[pos : pos + 4] != _CEN:
-            if not entries and n_total:
+            if not entries and r.declared:
                 raise InputError(f"zip central directory entry expected at offset {pos}")
             break
         f = _CEN_FMT.unpack_from(data, pos)
@@ -289,12 +338,70 @@ def parse_central_directory(
         usize, csize, offset = _zip64_extra(extra, usize, csize, offset)
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
         entries.append(
-            ZipEntry(len(entries), name, flags, method, crc, csize, usize, offset + delta, pos)
+            ZipEntry(len(entries), name, flags, method, crc, csize, usize, offset + r.delta, pos)
         )
         pos += 46 + nlen + xlen + clen2
+    return entries
+
+
+def parse_central_directory(
+    data: memoryview, max_members: int, eocd: int | None = None
+) -> _Directory:
+    """Parse the EOCD (zip64 too) and up to ``max_members`` central-directory entries.
+
+    ``eocd`` picks an end record (default: the last one, as readers do). Raises
+    :class:`InputError` when there is no usable directory. The directory PyTorch's reader
+    reads comes first when there is one, else zipfile's; where zipfile reads another directory
+    too, its entries are in ``_Directory.others``. Where real readers would read the end
+    records differently, the reasons are in ``_Directory.disagreements``.
+    """
+    if eocd is None:
+        eocd = _find_eocd(data)
+    if eocd < 0:
+        raise InputError("zip end-of-central-directory record not found")
+    clen = _EOCD_FMT.unpack_from(data, eocd)[7]
+    comment = bytes(data[eocd + 22 : eocd + 22 + clen])
+    eocd_end = eocd + 22 + len(comment)
+    disagreements: list[str] = []
+    readings = _readings(data, eocd, disagreements)
+    usable = [r for r in readings if _plausible(data, r)]
+    if not usable:
+        # Nobody finds a directory: fail as the last reader (zipfile) fails.
+        last = readings[-1]
+        if last.start < 0:
+            raise InputError("zip central directory size exceeds the file")
+        _read_entries(data, last, max_members)  # raises when members were declared
+        usable = [last]
+    first = usable[0]
+    entries = _read_entries(data, first, max_members)
+    others: list[_View] = []
+    for r in usable[1:]:
+        if (r.start, r.size, r.delta) == (first.start, first.size, first.delta):
+            continue
+        try:
+            view = _read_entries(data, r, max_members)
+        except InputError:
+            continue
+        others.append(_View(r.reader, r.start, view))
     return _Directory(
-        entries, cd_start, end, eocd, eocd_end, n_total, delta, comment, record_pos, disagreements
+        entries,
+        first.start,
+        first.start + first.size,
+        eocd,
+        eocd_end,
+        first.declared,
+        first.delta,
+        comment,
+        first.record,
+        disagreements,
+        others,
+        first.reader,
     )
+
+
+def _entry_key(e: ZipEntry) -> tuple[str, int, int, int, int, int]:
+    """What makes two directory entries the same member to scan (not their position)."""
+    return (e.name, e.offset, e.csize, e.usize, e.method, e.flags)
 
 
 def release_pages(view: memoryview, start: int, end: int) -> None:
@@ -426,7 +533,7 @@ class ZipScanner(FormatScanner):
             directory = parse_central_directory(data, 1)
         except (InputError, struct.error):
             return False
-        if not directory.entries:
+        if not directory.entries and not any(v.entries for v in directory.others):
             return False
         # A tar whose regular member is this whole zip (a checkpoint archived with tar): the
         # tar scanner scans that member, and zipfile reading the tar reads the same bytes, so
@@ -468,8 +575,18 @@ class ZipScanner(FormatScanner):
             )
         self._check_comment_and_tail(data, ctx, loc, directory)
         spans = self._check_names_and_spans(data, ctx, loc, entries)
-        self._check_readers_agree(data, ctx, loc, directory, spans)
-        self._check_prefix_and_gaps(data, ctx, loc, directory, spans)
+        # What other readers see: members of their directories that the first one lacks.
+        scanned = {_entry_key(e) for e in entries}
+        extra: list[tuple[list[ZipEntry], dict[int, tuple[int, int, str]]]] = []
+        for view in self._check_readers_agree(data, ctx, loc, directory, spans):
+            fresh = [e for e in view if _entry_key(e) not in scanned]
+            scanned.update(_entry_key(e) for e in fresh)
+            if fresh:
+                extra.append((fresh, self._check_names_and_spans(data, ctx, loc, fresh)))
+        covered = [
+            (e.offset, sp[e.index][1]) for fresh, sp in extra for e in fresh if e.index in sp
+        ]
+        self._check_prefix_and_gaps(data, ctx, loc, directory, spans, covered)
         pool: ThreadPoolExecutor | None = None
         if len(data) >= _PARALLEL_MIN:
             # Imported here: threads are only for large archives (start-up cost otherwise).
@@ -478,15 +595,17 @@ class ZipScanner(FormatScanner):
             pool = ThreadPoolExecutor(max_workers=2)
         pending: list[tuple[Future[int], ZipEntry]] = []
         budget = [_RAW_CRC_BUDGET]
+        where = {_entry_key(e): spans.get(e.index) for e in entries}
         try:
-            for entry in entries:
-                ctx.check_deadline()
-                self._scan_member(
-                    data, ctx, loc, entry, spans.get(entry.index), pool, pending, budget
-                )
+            for view, view_spans in [(entries, spans), *extra]:
+                for entry in view:
+                    ctx.check_deadline()
+                    span = view_spans.get(entry.index)
+                    where[_entry_key(entry)] = span
+                    self._scan_member(data, ctx, loc, entry, span, pool, pending, budget)
             for future, entry in pending:
                 _check_crc(ctx, loc.member(entry.name), future.result(), entry.crc)
-                span = spans.get(entry.index)
+                span = where.get(_entry_key(entry))
                 if span is not None:
                     release_pages(data, span[0], span[1])
         finally:
@@ -502,32 +621,63 @@ class ZipScanner(FormatScanner):
         loc: Location,
         d: _Directory,
         spans: dict[int, tuple[int, int, str]],
-    ) -> None:
-        """End records that real readers would read differently: a high finding.
+    ) -> list[list[ZipEntry]]:
+        """End records and central directories that real readers would read differently: a
+        high finding each. Returns the other readers' member lists, to be scanned too.
 
         An end-record signature inside a member's data is that member's own business (a
         stored nested archive, scanned as a member), not a second view of this archive.
         """
         for reason in d.disagreements:
             ctx.report(R.ARC_READERS_DISAGREE, reason, loc.at(d.eocd))
-        names = [e.name for e in d.entries]
-        inside = [(lo, hi) for lo, hi, _ in spans.values()]
-        for other in _eocd_candidates(data):
-            if other == d.eocd or any(lo <= other < hi for lo, hi in inside):
+        first = {_entry_key(e) for e in d.entries}
+        views: list[list[ZipEntry]] = []
+        for other in d.others:
+            if {_entry_key(e) for e in other.entries} == first:
                 continue
+            ctx.report(
+                R.ARC_READERS_DISAGREE,
+                f"{other.reader} reads the central directory at offset {other.cd_start}, "
+                f"{d.reader} at {d.cd_start}: they list different members "
+                f"({', '.join(repr(e.name) for e in other.entries[:4])} against "
+                f"{', '.join(repr(e.name) for e in d.entries[:4])}); both were scanned",
+                loc.at(other.cd_start),
+            )
+            views.append(other.entries)
+        inside = [(lo, hi) for lo, hi, _ in spans.values()]
+        reported = False
+        limit = int(ctx.limits.max_archive_members)
+        work = 0
+        for other_eocd in _eocd_candidates(data):
+            if other_eocd == d.eocd or any(lo <= other_eocd < hi for lo, hi in inside):
+                continue
+            if len(views) >= _MAX_VIEWS or work > 4 * limit:
+                ctx.report(
+                    R.ARC_MEMBER_COUNT,
+                    f"more end records or central directories than {_MAX_VIEWS} (or entries "
+                    f"than {4 * limit}) to compare; the rest not read or scanned",
+                    loc.at(other_eocd),
+                )
+                break
             try:
-                alt = parse_central_directory(data, 4096, other)
+                alt = parse_central_directory(data, limit, other_eocd)
             except (InputError, struct.error):
                 continue
-            if alt.entries and [e.name for e in alt.entries] != names[: len(alt.entries)]:
+            work += len(alt.entries) + 1
+            if not alt.entries or {_entry_key(e) for e in alt.entries} <= first:
+                continue
+            if not reported:
                 ctx.report(
                     R.ARC_READERS_DISAGREE,
-                    f"a second end-of-central-directory record at offset {other} describes "
+                    f"a second end-of-central-directory record at offset {other_eocd} describes "
                     f"other members ({', '.join(repr(e.name) for e in alt.entries[:4])}); "
-                    "readers that pick it see a different archive",
-                    loc.at(other),
+                    "readers that pick it see a different archive; its members were scanned",
+                    loc.at(other_eocd),
                 )
-                return
+                reported = True
+            views.append(alt.entries)
+            views.extend(v.entries for v in alt.others)
+        return views
 
     def _check_comment_and_tail(
         self, data: memoryview, ctx: ScanContext, loc: Location, d: _Directory
@@ -677,10 +827,15 @@ class ZipScanner(FormatScanner):
         loc: Location,
         d: _Directory,
         spans: dict[int, tuple[int, int, str]],
+        covered: list[tuple[int, int]],
     ) -> None:
+        """Bytes before the first member and between members; ``covered`` are the (local header,
+        data end) of members only other readers' directories list: not gaps, already scanned."""
         from mltrust.scan._registry import detect
 
-        offsets = sorted({e.offset for e in d.entries if e.index in spans})
+        offsets = sorted(
+            {e.offset for e in d.entries if e.index in spans} | {o for o, _ in covered}
+        )
         first = offsets[0] if offsets else d.cd_start
         if first > 0:
             prefix = data[:first]
@@ -698,6 +853,8 @@ class ZipScanner(FormatScanner):
         for e in d.entries:
             if e.index in spans:
                 end_by_offset[e.offset] = max(end_by_offset.get(e.offset, 0), spans[e.index][1])
+        for lo, hi in covered:
+            end_by_offset[lo] = max(end_by_offset.get(lo, 0), hi)
         regions: list[tuple[int, int]] = []
         reach = first
         for off in [*offsets, d.cd_start]:
@@ -852,6 +1009,13 @@ class ZipScanner(FormatScanner):
                 _check_crc(ctx, mloc, stored_crc(content, 0, len(content), None), e.crc)
         try:
             self._dispatch(content, ctx, mloc, e.name, lname)
+            if holder is None and e.csize != e.usize:
+                # A stored member is read by its uncompressed size by PyTorch's reader (and by
+                # zipfile when that is the smaller): those bytes are scanned too.
+                other_end = min(len(data), start + e.usize)
+                if start < other_end != end:
+                    self._dispatch(data[start:other_end], ctx, mloc, e.name, lname)
+                    release_pages(data, start, other_end)
         finally:
             if holder is not None:
                 content.release()
@@ -921,18 +1085,27 @@ class ZipScanner(FormatScanner):
     def _dispatch(
         self, content: memoryview, ctx: ScanContext, mloc: Location, name: str, lname: str
     ) -> None:
+        """Scan one member: by content always; its name may add checks, never remove them.
+
+        The name is the attacker's choice and zipfile-based loaders (numpy, Keras) ignore what
+        it says: an object array named ``<top>/code/x.py`` still unpickles. So a member whose
+        name marks it as TorchScript source, a PyTorch pickle or a small PyTorch record is
+        checked as such *and* sniffed; the name only spares it the "unknown format" report when
+        no format matches (source text, a version string).
+        """
         if not len(content):
             return
+        skip: frozenset[str] = frozenset()
         if (
             _TORCH_META.match(name)
             and len(content) <= 64
             and _TORCH_META_VALUE.match(bytes(content))
         ):
-            return
-        if _TORCHSCRIPT_CODE.match(name) or _TORCHSCRIPT_CODE.match(lname):
+            known = True
+        elif _TORCHSCRIPT_CODE.match(name) or _TORCHSCRIPT_CODE.match(lname):
             self._check_torchscript(content, ctx, mloc)
-            return
-        if _TORCH_PICKLE.match(name) or _TORCH_PICKLE.match(lname):
+            known = True
+        elif _TORCH_PICKLE.match(name) or _TORCH_PICKLE.match(lname):
             # PyTorch unpickles these whatever they contain (no PROTO needed, any first
             # opcode); persistent ids are its storages.
             from mltrust.scan._pickle import scan_pickle_stream
@@ -940,8 +1113,17 @@ class ZipScanner(FormatScanner):
             prefix = "!".join(mloc.members)
             ctx.formats.append(f"{prefix}:pickle")
             scan_pickle_stream(content, ctx, mloc, context="pytorch")
-            return
+            known = True
+            skip = frozenset({"pickle"})
+        else:
+            known = False
         raw_ok = bool(_RAW_STORAGE.match(name)) and bool(_RAW_STORAGE.match(lname))
+        if known:
+            from mltrust.scan._registry import detect
+
+            if any(s.name not in skip for s in detect(content, name)):
+                ctx.scan_nested(content, mloc, name, exclude=skip)
+            return
         ctx.scan_nested(content, mloc, name, raw_data_ok=raw_ok)
 
     def _check_torchscript(self, content: memoryview, ctx: ScanContext, mloc: Location) -> None:
