@@ -54,8 +54,14 @@ socket.socket.connect = _guard(_real_connect)  # type: ignore[method-assign]
 socket.socket.connect_ex = _guard(_real_connect_ex)  # type: ignore[method-assign]
 socket.getaddrinfo = _guarded_getaddrinfo
 
-# Text reports follow COLUMNS (and the terminal); tests assert the default layout of 120 columns.
-os.environ.pop("COLUMNS", None)
+
+@pytest.fixture(autouse=True)
+def _default_report_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text reports follow COLUMNS; tests assert the default 120-column layout. A library in
+    the test process sets COLUMNS=80 in the C environment (not in ``os.environ``), which
+    processes the tests start inherit, so it is removed from both for every test."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    os.unsetenv("COLUMNS")
 
 
 @pytest.fixture
