@@ -43,7 +43,13 @@ class _Exec:
 def torch_runs_it(path: Path, marker: Path) -> bool:
     """Whether ``torch.load(path, weights_only=False)`` writes ``marker`` (in a subprocess)."""
     # mltrust: ignore[MLT-CODE-002] torch is the oracle: it loads the test's own attack file
-    script = "import sys, torch\ntry:\n    torch.load(sys.argv[1], weights_only=False)\nexcept Exception:\n    pass\n"
+    script = (
+        "import sys, torch\n"
+        "try:\n"
+        "    torch.load(sys.argv[1], weights_only=False)\n"
+        "except Exception:\n"
+        "    pass\n"
+    )
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
     return marker.exists()
 
@@ -125,7 +131,9 @@ def test_legacy_tar_storages_member_is_a_hard_link(tmp_path: Path) -> None:
 def test_legacy_tar_storages_that_do_not_parse_are_not_low() -> None:
     # A count of two storages but only one present: torch fails after running what it read;
     # what cannot be followed is reported (medium), not passed as trailing data.
-    body = storages_with_views(b"").replace(pickle.dumps(1, protocol=2), pickle.dumps(2, protocol=2), 1)
+    body = storages_with_views(b"").replace(
+        pickle.dumps(1, protocol=2), pickle.dumps(2, protocol=2), 1
+    )
     raw = tar_of([("storages", body + b"\xff" * 7, "")])
     result = scan_bytes(raw, "x.pt")
     assert result.fails(Severity.MEDIUM), result.findings
@@ -153,7 +161,11 @@ def test_legacy_tar_benign_torch_layout_stays_clean(tmp_path: Path) -> None:
 # 06: the non-zip legacy format with unusual encodings of its first pickles.
 
 _SYS_INFO = pickle.dumps(
-    {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}},
+    {
+        "protocol_version": 1001,
+        "little_endian": True,
+        "type_sizes": {"short": 2, "int": 4, "long": 4},
+    },
     protocol=2,
 )
 
@@ -175,7 +187,11 @@ def test_legacy_magic_as_none_pop_long1_and_version_with_nul(tmp_path: Path) -> 
     "magic",
     [
         b"N0\x8a\x0a" + MAGIC.to_bytes(10, "little") + b".",  # NONE POP LONG1
-        b"(\x8a\x0a" + MAGIC.to_bytes(10, "little") + b"1\x8a\x0a" + MAGIC.to_bytes(10, "little") + b".",
+        b"(\x8a\x0a"
+        + MAGIC.to_bytes(10, "little")
+        + b"1\x8a\x0a"
+        + MAGIC.to_bytes(10, "little")
+        + b".",
         b"\x8a\x0a" + MAGIC.to_bytes(10, "little") + b"p0\n0g0\n.",  # PUT, POP, GET
         b"L" + str(MAGIC).encode() + b"L\n.",  # text LONG
         b"I" + hex(MAGIC).encode() + b"\n.",  # text INT in hex (C strtol overflows: PyLong)
@@ -214,7 +230,9 @@ def test_zip_torch_save_stays_clean() -> None:
     [b"I1001\x00\n.", b"F1.5\x00junk\n.", b"L7\x00\n.", b"N\x8a\x01\x07p0\x00x\n."],
     ids=["int-nul", "float-nul", "long-nul", "put-nul"],
 )
-def test_pickle_after_a_nul_terminated_text_pickle_is_analysed(middle: bytes, tmp_path: Path) -> None:
+def test_pickle_after_a_nul_terminated_text_pickle_is_analysed(
+    middle: bytes, tmp_path: Path
+) -> None:
     pickle.loads(middle)  # the C unpickler accepts it
     raw = pickle.dumps(1, protocol=2) + middle + marker_pickle(tmp_path / "x")
     assert severe(raw, "data.pkl"), scan_bytes(raw, "data.pkl").findings
@@ -225,3 +243,95 @@ def test_inert_bytes_after_a_pickle_stay_low() -> None:
     result = scan_bytes(raw, "data.pkl")
     assert not result.fails(Severity.MEDIUM), result.findings
     assert "MLT-PKL-010" in {f.rule_id for f in result.findings}
+
+
+# --------------------------------------------------------------------------------------------
+# The text opcodes' numbers: ours against CPython's unpicklers, on generated lines.
+
+_PARTS = [
+    b"",
+    b"0",
+    b"1",
+    b"7",
+    b"8",
+    b"00",
+    b"01",
+    b"007",
+    b"09",
+    b"10",
+    b"1001",
+    b"x",
+    b"0x",
+    b"0X1f",
+    b"0o7",
+    b"0b1",
+    b"-",
+    b"+",
+    b" ",
+    b"\t",
+    b"\x0b",
+    b"\x00",
+    b"_",
+    b"1_0",
+    b"L",
+    b".",
+    b"e",
+    b"e5",
+    b"1e999",
+    b"inf",
+    b"nan",
+    b"9" * 20,
+    b"-9223372036854775808",
+    b"9223372036854775808",
+    b"\xff",
+    b"j",
+    b"\r",
+]
+
+
+def _lines() -> list[bytes]:
+    import itertools
+
+    small = [b"", b"0", b"1", b"7", b"x", b"-", b" ", b"\x00", b"_", b"L", b".", b"e"]
+    out = {a + b for a, b in itertools.product(_PARTS, repeat=2)}
+    out |= {a + b + c for a, b, c in itertools.product(small, repeat=3)}
+    return sorted(out)
+
+
+def _outcome(loads: object, data: bytes) -> object:
+    try:
+        value = loads(data)  # type: ignore[operator]
+    except Exception:
+        return "refused"
+    return ("nan",) if value != value else (type(value) is bool, value)
+
+
+@pytest.mark.parametrize("op", [b"I", b"L", b"F", b"g", b"p"])
+def test_text_opcode_numbers_match_the_unpicklers(op: bytes) -> None:
+    import math
+
+    from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
+
+    parse = {b"I": int_arg, b"L": long_arg, b"F": float_arg}.get(op, key_arg)
+    for line in _lines():
+        if op in (b"g", b"p"):
+            if sum(ch in b"0123456789" for ch in line) > 3:
+                continue  # a large key makes the C unpickler allocate a memo that large
+            # PUT then GET the key (what both unpicklers accept as a memo key).
+            data = b"N" + op + line + b"\n" if op == b"p" else b"Np" + line + b"\ng" + line + b"\n"
+            data += b"."
+        else:
+            data = op + line + b"\n."
+        c = _outcome(pickle.loads, data)
+        py = _outcome(pickle._loads, data)  # type: ignore[attr-defined]
+        try:
+            ours: object = parse(line)
+        except (ValueError, OverflowError):
+            ours = "refused"
+        if c == "refused" and py == "refused":
+            assert ours == "refused" or op in (b"g", b"p"), (op, line, ours)
+            continue
+        assert ours != "refused", (op, line, c, py)
+        if op in (b"I", b"L", b"F") and c != "refused":
+            want = c[1] if isinstance(c, tuple) and len(c) == 2 else math.nan
+            assert ours == want or (ours != ours and want != want), (op, line, ours, c)
