@@ -128,6 +128,21 @@ def test_legacy_tar_storages_member_is_a_hard_link(tmp_path: Path) -> None:
     assert severe(raw), scan_bytes(raw, "evil.pt").findings
 
 
+def test_legacy_tar_frame_hides_bytes_after_the_count_pickle(tmp_path: Path) -> None:
+    # torch reads the member unbuffered: pickle.load consumes the whole FRAME, so the next
+    # load starts at the frame's end, not after the STOP inside it.
+    marker = tmp_path / "ran"
+    body = b"K\x01." + b"\xff" * 16
+    count = b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body
+    plain = storages_with_views(marker_pickle(marker))
+    storages = count + plain[len(pickle.dumps(1, protocol=2)) :]
+    raw = tar_of([("storages", storages, "")])
+    path = tmp_path / "evil.pt"
+    path.write_bytes(raw)
+    assert torch_runs_it(path, marker)
+    assert severe(raw), scan_bytes(raw, "evil.pt").findings
+
+
 def test_legacy_tar_storages_that_do_not_parse_are_not_low() -> None:
     # A count of two storages but only one present: torch fails after running what it read;
     # what cannot be followed is reported (medium), not passed as trailing data.

@@ -512,7 +512,7 @@ class _Analyser:
             self.ctx.report(
                 R.TRAILING_DATA,
                 f"{size - pos} bytes after the last pickle stream are not a pickle "
-                "(ignored by pickle.load)",
+                "(an unpickler fails on them before anything can run)",
                 self.loc.at(pos),
             )
             break
