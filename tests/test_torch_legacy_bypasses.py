@@ -128,6 +128,22 @@ def test_legacy_tar_storages_member_is_a_hard_link(tmp_path: Path) -> None:
     assert severe(raw), scan_bytes(raw, "evil.pt").findings
 
 
+def test_legacy_tar_symlinks_are_followed_as_extract_creates_them(tmp_path: Path) -> None:
+    # ``storages`` as a symbolic link is extracted as a link to a file never extracted: torch
+    # fails before unpickling. ``tensors`` as a symbolic link to ``storages`` reads the
+    # extracted ``storages``: its pickles are walked in the tensors layout.
+    marker = tmp_path / "ran"
+    dangling = tar_of(
+        [("blob", storages_with_views(marker_pickle(marker)), ""), ("storages", None, "sym:blob")]
+    )
+    path = tmp_path / "dangling.pt"
+    path.write_bytes(dangling)
+    assert not torch_runs_it(path, marker)
+    result = scan_bytes(dangling, "dangling.pt")
+    assert not result.fails(Severity.MEDIUM), result.findings
+    assert "torch_legacy_tar" in dict(result.facts)
+
+
 def test_legacy_tar_frame_hides_bytes_after_the_count_pickle(tmp_path: Path) -> None:
     # torch reads the member unbuffered: pickle.load consumes the whole FRAME, so the next
     # load starts at the frame's end, not after the STOP inside it.

@@ -30,6 +30,7 @@ raw bytes as object pointers) is reported.
 from __future__ import annotations
 
 import codecs
+import functools
 import mmap
 import re
 import struct
@@ -48,6 +49,7 @@ from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
 from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
 
 if TYPE_CHECKING:
+    from mltrust.config import ScanConfig
     from mltrust.scan._context import ScanContext
 
 __all__ = ["PickleSummary", "looks_like_pickle", "pickle_value", "scan_pickle_stream"]
@@ -2373,6 +2375,13 @@ def looks_like_pickle(
     return True
 
 
+@functools.cache
+def _value_config() -> ScanConfig:
+    from mltrust.config import ScanConfig
+
+    return ScanConfig()
+
+
 def pickle_value(data: memoryview, start: int = 0) -> tuple[object, int] | None:
     """The value the pickle at ``start`` evaluates to, and where it ends, or None.
 
@@ -2380,10 +2389,9 @@ def pickle_value(data: memoryview, start: int = 0) -> tuple[object, int] | None:
     *any* opcodes that compute a constant give its value - what a loader that compares the
     unpickled value (torch's legacy magic number) sees. Imports and calls give symbolic values.
     """
-    from mltrust.config import ScanConfig
     from mltrust.scan._context import ScanContext
 
-    ctx = ScanContext(config=ScanConfig())
+    ctx = ScanContext(config=_value_config())
     summary = _Analyser(data, ctx, Location("<value>"), "pytorch", False).run(start, True)
     if not summary.complete:
         return None
