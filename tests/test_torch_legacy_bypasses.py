@@ -214,6 +214,29 @@ def test_legacy_magic_as_none_pop_long1_and_version_with_nul(tmp_path: Path) -> 
     assert severe(raw), result.findings
 
 
+def test_legacy_frame_hides_the_pickles_a_bytesio_reader_loads(tmp_path: Path) -> None:
+    # torch.load of a BytesIO: the unpickler (no peek) consumes the magic pickle's whole FRAME,
+    # so the version pickle is read after the frame; the bytes after the STOP are skipped.
+    marker = tmp_path / "ran"
+    body = b"\x8a\x0a" + MAGIC.to_bytes(10, "little") + b"." + b"\xff" * 8
+    magic = b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body
+    raw = magic + pickle.dumps(1001, protocol=2) + _SYS_INFO + marker_pickle(marker)
+    raw += pickle.dumps([], protocol=2)
+    path = tmp_path / "evil.pt"
+    path.write_bytes(raw)
+    script = (
+        "import io, sys, torch\n"
+        "try:\n"
+        "    torch.load(io.BytesIO(open(sys.argv[1], 'rb').read()), weights_only=False)\n"
+        "except Exception:\n"
+        "    pass\n"
+    )
+    # mltrust: ignore[MLT-CODE-002] torch is the oracle: it loads the test's own attack file
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
+    assert marker.exists()
+    assert severe(raw), scan_bytes(raw, "evil.pt").findings
+
+
 @pytest.mark.parametrize(
     "magic",
     [

@@ -5,15 +5,20 @@ version (1001), a ``sys_info`` dict, the object pickle (tensors as persistent id
 of storage keys — then, for each key, an 8-byte little-endian element count followed by the
 storage's raw bytes.
 
-Each pickle is analysed in turn with the pickle scanner (``single=True``); the magic and version
-are checked byte for byte. The storage section is then checked against the keys: element sizes
-are not recorded in the section itself, so the scanner searches for a choice of element size
-(1, 2, 4, 8 or 16 bytes) per storage that lands exactly on the end of the file. When none does,
+Each pickle is analysed in turn with the pickle scanner (``single=True``). The file is
+recognised, and the version checked, by the *value* the pickle machine computes for the first
+and second pickle, as torch compares values (any encoding of the magic number counts). A reader
+without ``peek`` (``torch.load`` of a BytesIO) starts the next pickle after the FRAME holding a
+STOP, a buffered file right after the STOP: both readings are walked where they differ.
+
+The storage section is then checked against the keys: element sizes are not recorded in the
+section itself, so the scanner searches for a choice of element size (1, 2, 4, 8 or 16 bytes)
+per storage that lands exactly on the end of the file. When none does,
 the bytes after the longest consistent walk are reported and sniffed as nested content (a
 pickle appended after the storages runs when a tool reads it as a pickle).
 
-The zip format is handled by the zip scanner (``*/data.pkl`` is a pickle), and the very old
-tar-based format by the tar scanner.
+The zip format is handled by the zip scanner (``*/data.pkl`` is a pickle); the very old
+tar-based format is decided here (:func:`scan_legacy_tar`) for the tar scanner.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _VERSION = 1001
 _ELEMENT_SIZES = (4, 8, 2, 1, 16)
 _MAX_FRONTIER = 4096
+#: Readings of the five pickles walked at most (see ``LegacyTorchScanner.scan``).
+_MAX_READINGS = 8
 #: Bytes the magic-number pickle is looked for in. A longer one is not recognised, and the file
 #: is then analysed as concatenated pickles (all five are still analysed; only the storage
 #: check is lost).
@@ -110,12 +117,29 @@ class LegacyTorchScanner(FormatScanner):
         return got is not None and got[0] == _MAGIC_NUMBER
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        # A reader without ``peek`` (torch.load of a BytesIO or an unbuffered file) consumes
+        # the whole FRAME that holds a STOP, so its next pickle starts at the frame's end: that
+        # reading is walked too (a few times at most) where it differs.
+        pending: list[tuple[int, list[tuple[int, int]], list[object]]] = [(0, [], [])]
+        walks = 0
+        while pending and walks < _MAX_READINGS:
+            walks += 1
+            pos, bounds, values = pending.pop(0)
+            self._walk(data, ctx, loc, pos, bounds, values, pending)
+
+    def _walk(
+        self,
+        data: memoryview,
+        ctx: ScanContext,
+        loc: Location,
+        pos: int,
+        bounds: list[tuple[int, int]],
+        values: list[object],
+        pending: list[tuple[int, list[tuple[int, int]], list[object]]],
+    ) -> None:
         from mltrust.scan._pickle import scan_pickle_stream
 
-        pos = 0
-        bounds: list[tuple[int, int]] = []
-        values: list[object] = []
-        for index in range(5):
+        for index in range(len(bounds), 5):
             if pos >= len(data):
                 break
             summary = scan_pickle_stream(data, ctx, loc, start=pos, single=True, context="pytorch")
@@ -126,6 +150,9 @@ class LegacyTorchScanner(FormatScanner):
                     loc.at(pos),
                 )
                 return
+            if summary.frame_end > summary.end and len(pending) < _MAX_READINGS:
+                after = summary.frame_end
+                pending.append((after, [*bounds, (pos, after)], [*values, summary.result]))
             bounds.append((pos, summary.end))
             values.append(summary.result)
             pos = summary.end
