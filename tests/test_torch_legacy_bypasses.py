@@ -389,3 +389,14 @@ def test_text_opcode_numbers_match_the_unpicklers(op: bytes) -> None:
         if op in (b"I", b"L", b"F") and c != "refused":
             want = c[1] if isinstance(c, tuple) and len(c) == 2 else math.nan
             assert ours == want or (ours != ours and want != want), (op, line, ours, c)
+
+
+def test_pickle_after_the_frame_of_the_previous_stop_is_analysed(tmp_path: Path) -> None:
+    # pickle.load twice on a BytesIO: the first load consumes its whole FRAME, hidden junk
+    # included, and the second starts after it.
+    body = b"K\x01." + b"\xff" * 8
+    raw = b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body + marker_pickle(tmp_path / "x")
+    reader = io.BytesIO(raw)
+    assert pickle.load(reader) == 1
+    assert reader.tell() == len(raw) - len(marker_pickle(tmp_path / "x"))
+    assert severe(raw, "data.pkl"), scan_bytes(raw, "data.pkl").findings

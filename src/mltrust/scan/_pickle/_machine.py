@@ -511,6 +511,11 @@ class _Analyser:
                 break
             if _more_pickle(self.buf, pos):
                 continue
+            if self.frame_end > pos and _more_pickle(self.buf, self.frame_end):
+                # A reader without ``peek`` (a BytesIO, an unbuffered file) consumed the rest
+                # of the FRAME that holds the STOP: its next load starts after the frame.
+                pos = self.frame_end
+                continue
             self.ctx.report(
                 R.TRAILING_DATA,
                 f"{size - pos} bytes after the last pickle stream are not a pickle "
