@@ -234,7 +234,8 @@ PT_LEGACY_HEADER = define_rule(
     "MLT-PT-002",
     "torch-legacy-header",
     "A legacy (non-zip) PyTorch file has a wrong magic number or protocol version, or fewer "
-    "than the five pickles the format defines.",
+    "than the five pickles the format defines; or a member of the oldest (tar) format that torch "
+    "reads has no integer count or cannot be analysed (a link to a file outside the archive).",
     Severity.MEDIUM,
     cwe=20,
     atlas=_ATLAS,

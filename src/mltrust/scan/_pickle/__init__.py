@@ -8,7 +8,12 @@ buffer and reports findings; :func:`judge_global` decides whether one import tar
 from __future__ import annotations
 
 from mltrust.scan._pickle import _rules as _rules
-from mltrust.scan._pickle._machine import PickleSummary, looks_like_pickle, scan_pickle_stream
+from mltrust.scan._pickle._machine import (
+    PickleSummary,
+    looks_like_pickle,
+    pickle_value,
+    scan_pickle_stream,
+)
 from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
 
 __all__ = [
@@ -17,5 +22,6 @@ __all__ = [
     "canonical",
     "judge_global",
     "looks_like_pickle",
+    "pickle_value",
     "scan_pickle_stream",
 ]

@@ -30,6 +30,7 @@ raw bytes as object pointers) is reported.
 from __future__ import annotations
 
 import codecs
+import functools
 import mmap
 import re
 import struct
@@ -44,12 +45,14 @@ from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
 from mltrust.scan._pickle._allowlist import Allowed, Check, Use
 from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
+from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
 from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
 
 if TYPE_CHECKING:
+    from mltrust.config import ScanConfig
     from mltrust.scan._context import ScanContext
 
-__all__ = ["PickleSummary", "looks_like_pickle", "scan_pickle_stream"]
+__all__ = ["PickleSummary", "looks_like_pickle", "pickle_value", "scan_pickle_stream"]
 
 _U1 = struct.Struct("<B").unpack_from
 _U2 = struct.Struct("<H").unpack_from
@@ -143,6 +146,13 @@ class PickleSummary:
     complete: bool
     #: Nodes the walks over the symbolic value graph visited (bounded, see ``_VISITS_BASE``).
     visits: int = 0
+    #: The (symbolic) value the last stream's STOP returned; None when it did not stop.
+    result: object = None
+    #: Where the last stream's last FRAME ends (0 without frames). An unpickler reading an
+    #: unbuffered file (no ``peek``, as torch reads the members of its oldest format) has
+    #: consumed the whole frame when it returns, so its next ``load`` starts there when that is
+    #: after ``end``.
+    frame_end: int = 0
 
 
 class _Malformed(Exception):
@@ -388,6 +398,9 @@ class _Analyser:
         #: Embedded payloads already handed to a nested scan (a pickle can call a nested loader
         #: on the same memoised bytes many times: each is scanned once).
         self.nested_seen: set[object] = set()
+        #: What the last stream's STOP returned (plain values are Python values).
+        self.result: object = None
+        self.frame_end = 0
 
     def charge(self, nodes: int = 1) -> None:
         """Count ``nodes`` visits of a walk over the value graph against the shared budget.
@@ -489,18 +502,24 @@ class _Analyser:
                 complete = False
                 break
             streams += 1
+            self.frame_end = 0
             pos, ok = self.stream(pos, joblib=self.joblib)
             if not ok:
                 complete = False
                 break
             if single or pos >= size:
                 break
-            if looks_like_pickle(self.buf, pos, strict=False):
+            if _more_pickle(self.buf, pos):
+                continue
+            if self.frame_end > pos and _more_pickle(self.buf, self.frame_end):
+                # A reader without ``peek`` (a BytesIO, an unbuffered file) consumed the rest
+                # of the FRAME that holds the STOP: its next load starts after the frame.
+                pos = self.frame_end
                 continue
             self.ctx.report(
                 R.TRAILING_DATA,
                 f"{size - pos} bytes after the last pickle stream are not a pickle "
-                "(ignored by pickle.load)",
+                "(an unpickler fails on them before anything can run)",
                 self.loc.at(pos),
             )
             break
@@ -518,7 +537,10 @@ class _Analyser:
                 if target in uses or len(uses) < _MAX_FACT_IMPORTS:
                     known = uses.setdefault(target, [])
                     uses[target] = sorted(set(known) | kinds)
-        return PickleSummary(pos, streams, self.opcodes, imports, complete, self.visits)
+        result = self.result if complete else None
+        return PickleSummary(
+            pos, streams, self.opcodes, imports, complete, self.visits, result, self.frame_end
+        )
 
     # ------------------------------------------------------------------ one stream
     def stream(self, start: int, *, joblib: bool) -> tuple[int, bool]:
@@ -1137,7 +1159,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_float(pos: int) -> int:
         line, pos = readline(pos)
-        stack.append(float(line))
+        stack.append(float_arg(line))
         return pos
 
     def op_int(pos: int) -> int:
@@ -1147,7 +1169,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         elif line == b"01":
             stack.append(True)
         else:
-            stack.append(c_int(line) if len(line) < 4300 else Unknown("large integer"))
+            stack.append(int_arg(line) if len(line) < 4300 else Unknown("large integer"))
         return pos
 
     def op_binint(pos: int) -> int:
@@ -1160,9 +1182,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_long(pos: int) -> int:
         line, pos = readline(pos)
-        if line.endswith(b"L"):
-            line = line[:-1]
-        stack.append(int(line, 0) if len(line) < 4300 else Unknown("large integer"))
+        stack.append(long_arg(line) if len(line) < 4300 else Unknown("large integer"))
         return pos
 
     def op_binint2(pos: int) -> int:
@@ -1379,7 +1399,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_get(pos: int) -> int:
         line, pos = readline(pos)
-        stack.append(memo_get(int(line)))
+        stack.append(memo_get(key_arg(line)))
         return pos
 
     def memo_get(key: int) -> object:
@@ -1430,7 +1450,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def op_put(pos: int) -> int:
         line, pos = readline(pos)
-        key = int(line)
+        key = key_arg(line)
         if key < 0:
             raise fail("negative PUT index")
         memo[key] = stack[-1]
@@ -1593,6 +1613,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         pos += 8
         if pos + n > end:
             raise fail(f"frame of {n} bytes runs past the end of the data")
+        an.frame_end = pos + n
         return pos
 
     def op_next_buffer(pos: int) -> int:
@@ -1792,6 +1813,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             except _Stop as stop:
                 ok = True
                 pos = stop.args[0]
+                an.result = stop.args[1]
                 if track:
                     flows(stop.args[1], "is the result of the pickle")
             except _Exhausted as exc:
@@ -2186,40 +2208,29 @@ _MODULE_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _NAME_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
-#: What C's ``strtol(s, &end, 0)`` reads whole: octal with a leading 0, hex, decimal.
-_STRTOL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
-
-
-def c_int(line: bytes) -> int:
-    """The value of an INT opcode's text as the C unpickler (``load_int``) reads it.
-
-    The C unpickler, which ``pickle.load``, ``torch.load`` and ``numpy.load`` use, parses with
-    ``strtol(..., 0)`` first, so ``I007`` is octal 7 there while ``int(b"007", 0)`` refuses it;
-    only when strtol does not consume the whole line does it fall back to Python's rules.
-    Raises ``ValueError`` where both refuse.
-    """
-    m = _STRTOL.match(line)
-    if m:
-        digits = m.group(2)
-        if digits[:2] in (b"0x", b"0X"):
-            value = int(digits[2:], 16)
-        elif digits[:1] == b"0" and len(digits) > 1:
-            value = int(digits[1:], 8)
-        else:
-            value = int(digits)
-        return -value if m.group(1) == b"-" else value
-    return int(line, 0)
-
-
-def _int_line(body: bytes, base0: bool) -> bool:
-    """Whether pickle would parse ``body`` as an integer (INT/LONG use base 0)."""
-    if base0 and body in (b"00", b"01"):
-        return True
+def _text_number(op: int, line: bytes) -> bool:
+    """Whether an unpickler reads the INT/LONG/GET/PUT/FLOAT argument ``line`` (no newline)."""
+    parse = {0x49: int_arg, 0x4C: long_arg, 0x46: float_arg}.get(op, key_arg)
     try:
-        c_int(body) if base0 else int(body)
+        parse(line)
     except ValueError:
         return False
     return True
+
+
+def _more_pickle(data: memoryview, pos: int) -> bool:
+    """Whether the bytes after a pickle's STOP are analysed as the next pickle stream.
+
+    A loader that calls ``load`` again (torch's legacy format, joblib, a program reading a
+    sequence of pickles) unpickles them; so unless the unpicklers would refuse them before any
+    import or call could run (the sniffer's oracle, :func:`simulate`), they are analysed.
+    Only bytes that can run nothing are left as "trailing data".
+    """
+    from mltrust.scan.formats._pickle_head import Reach, simulate
+
+    if looks_like_pickle(data, pos, strict=False):
+        return True
+    return simulate(data, pos, max_ops=4096)[0] is not Reach.NOTHING
 
 
 def _sniff_line(data: memoryview, pos: int) -> bytes | None:
@@ -2307,17 +2318,11 @@ def looks_like_pickle(
                     pattern = _MODULE_LINE if i == 0 else _NAME_LINE
                     if not pattern.match(line):
                         return broken()
-                elif op in (0x49, 0x4C, 0x67, 0x70):
-                    body = line[:-1] if op == 0x4C and line.endswith(b"L") else line
-                    if not _int_line(body, op in (0x49, 0x4C)):
+                elif op in (0x49, 0x4C, 0x67, 0x70, 0x46):
+                    if not _text_number(op, line):
                         return broken()
                 elif op == 0x53:
                     if len(line) < 2 or line[:1] not in (b"'", b'"') or line[-1:] != line[:1]:
-                        return broken()
-                elif op == 0x46:
-                    try:
-                        float(line)
-                    except ValueError:
                         return broken()
                 elif op == 0x50 and not line.isascii():
                     return broken()
@@ -2373,6 +2378,29 @@ def looks_like_pickle(
     if need_import:
         return seen_import and seen_call
     return True
+
+
+@functools.cache
+def _value_config() -> ScanConfig:
+    from mltrust.config import ScanConfig
+
+    return ScanConfig()
+
+
+def pickle_value(data: memoryview, start: int = 0) -> tuple[object, int] | None:
+    """The value the pickle at ``start`` evaluates to, and where it ends, or None.
+
+    The symbolic machine runs the one stream (nothing is executed; findings are dropped), so
+    *any* opcodes that compute a constant give its value - what a loader that compares the
+    unpickled value (torch's legacy magic number) sees. Imports and calls give symbolic values.
+    """
+    from mltrust.scan._context import ScanContext
+
+    ctx = ScanContext(config=_value_config())
+    summary = _Analyser(data, ctx, Location("<value>"), "pytorch", False).run(start, True)
+    if not summary.complete:
+        return None
+    return summary.result, summary.end
 
 
 def scan_pickle_stream(

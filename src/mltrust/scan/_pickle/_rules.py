@@ -123,8 +123,8 @@ PERSISTENT_ID = define_rule(
 TRAILING_DATA = define_rule(
     "MLT-PKL-010",
     "pickle-trailing-data",
-    "Bytes follow the last pickle stream that are not a pickle; pickle.load ignores them, but "
-    "they may hide a second format (polyglot).",
+    "Bytes follow the last pickle stream on which both unpicklers fail before any import or "
+    "call (nothing in them can run when unpickled); they may hide a second format (polyglot).",
     Severity.LOW,
     cwe=434,
 )

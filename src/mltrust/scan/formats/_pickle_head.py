@@ -58,7 +58,6 @@ _HIGHEST_PROTOCOL = 5
 #: Bytes searched for the newline of a text argument before giving up (and claiming).
 _MAX_LINE = 1 << 20
 _IMPORTABLE = re.compile(r"[\w.\-/]+", re.UNICODE)
-_WS = b" \t\n\r\x0b\x0c"
 
 # Opcode groups (values are the opcode bytes).
 _PUSH_FIXED = {
@@ -117,33 +116,17 @@ def _line(data: memoryview, pos: int) -> tuple[bytes, int] | None:
         window *= 16
 
 
-def _c_string(raw: bytes) -> bytes:
-    """What C string functions see of ``raw``: up to the first NUL."""
-    nul = raw.find(b"\x00")
-    return raw if nul < 0 else raw[:nul]
+def _number(op: int, raw: bytes) -> int | None:
+    """The number an INT/LONG/FLOAT/GET/PUT text argument (newline included) holds, as the
+    unpicklers read it (:mod:`mltrust.scan._pickle._text`); None when neither would."""
+    from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
 
-
-def _int_text(raw: bytes, base: int) -> int | None:
-    """The integer the unpicklers read from a text argument, or None if neither would."""
-    for candidate in (raw, _c_string(raw)):
-        body = candidate.strip(_WS)
-        if body.endswith(b"L") and base == 0:
-            body = body[:-1]
-        try:
-            return int(body, base)
-        except ValueError:
-            continue
-    return None
-
-
-def _float_text(raw: bytes) -> bool:
-    for candidate in (raw, _c_string(raw)):
-        try:
-            float(candidate.strip(_WS))
-        except ValueError:
-            continue
-        return True
-    return False
+    line = raw[:-1] if raw.endswith(b"\n") else raw
+    parse = {0x49: int_arg, 0x4C: long_arg, 0x46: float_arg}.get(op, key_arg)
+    try:
+        return int(parse(line)) if op != 0x46 else 0
+    except (ValueError, OverflowError):
+        return None
 
 
 def _importable(raw_line: bytes) -> bool:
@@ -367,11 +350,11 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
             if not _text_ok(op, raw, memo, n <= fence):
                 return Reach.NOTHING, pos, ops
             if op == 0x70:  # PUT
-                stored = _int_text(raw, 10)
+                stored = _number(op, raw)
                 if stored is not None:
                     memo[stored] = st[-1]
             elif op == 0x67:  # GET
-                got_key = _int_text(raw, 10)
+                got_key = _number(op, raw)
                 st.append(memo[got_key] if got_key is not None else _OTHER)
             elif op == 0x50:
                 st.append(_PERSISTENT)
@@ -383,16 +366,8 @@ def _one_stream(view: memoryview, pos: int, budget: int) -> tuple[Reach, int, in
 
 def _text_ok(op: int, raw: bytes, memo: dict[int, str], empty: bool) -> bool:
     """Whether an INT/LONG/FLOAT/STRING/UNICODE/PERSID/GET/PUT text argument is accepted."""
-    if op == 0x49:  # INT (the C unpickler tries strtol first: "02" is octal 2 there)
-        return (
-            raw[:3] in (b"00\n", b"01\n")
-            or _int_text(raw, 0) is not None
-            or _int_text(raw, 10) is not None
-        )
-    if op == 0x4C:  # LONG
-        return _int_text(raw, 0) is not None
-    if op == 0x46:  # FLOAT
-        return _float_text(raw)
+    if op in (0x49, 0x4C, 0x46):  # INT, LONG, FLOAT
+        return _number(op, raw) is not None
     if op == 0x53:  # STRING: quoted (the last byte read is taken as the newline)
         body = raw[:-1]
         return len(body) >= 2 and body[:1] in (b"'", b'"') and body[-1:] == body[:1]
@@ -400,7 +375,7 @@ def _text_ok(op: int, raw: bytes, memo: dict[int, str], empty: bool) -> bool:
         return raw[:-1].isascii()
     if op == 0x56:  # UNICODE (raw-unicode-escape; assumed to decode)
         return True
-    key = _int_text(raw, 10)
+    key = _number(op, raw)
     if op == 0x67:  # GET
         return key is not None and key in memo
     # PUT

@@ -5,19 +5,27 @@ version (1001), a ``sys_info`` dict, the object pickle (tensors as persistent id
 of storage keys — then, for each key, an 8-byte little-endian element count followed by the
 storage's raw bytes.
 
-Each pickle is analysed in turn with the pickle scanner (``single=True``); the magic and version
-are checked byte for byte. The storage section is then checked against the keys: element sizes
-are not recorded in the section itself, so the scanner searches for a choice of element size
-(1, 2, 4, 8 or 16 bytes) per storage that lands exactly on the end of the file. When none does,
+Each pickle is analysed in turn with the pickle scanner (``single=True``). The file is
+recognised, and the version checked, by the *value* the pickle machine computes for the first
+and second pickle, as torch compares values (any encoding of the magic number counts). A reader
+without ``peek`` (``torch.load`` of a BytesIO) starts the next pickle after the FRAME holding a
+STOP, a buffered file right after the STOP: both readings are walked where they differ.
+
+The storage section is then checked against the keys: element sizes are not recorded in the
+section itself, so the scanner searches for a choice of element size (1, 2, 4, 8 or 16 bytes)
+per storage that lands exactly on the end of the file. When none does,
 the bytes after the longest consistent walk are reported and sniffed as nested content (a
 pickle appended after the storages runs when a tool reads it as a pickle).
 
-The zip format is handled by the zip scanner (``*/data.pkl`` is a pickle), and the very old
-tar-based format by the tar scanner.
+The zip format is handled by the zip scanner (``*/data.pkl`` is a pickle); the very old
+tar-based format is decided here (:func:`scan_legacy_tar`) for the tar scanner.
 """
 
 from __future__ import annotations
 
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.scan import _archive_rules as R
@@ -27,78 +35,33 @@ if TYPE_CHECKING:
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
 
-__all__ = ["LegacyTorchScanner", "read_storage_keys"]
+__all__ = ["LegacyTorchScanner", "TarMember", "read_storage_keys", "scan_legacy_tar"]
 
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _VERSION = 1001
 _ELEMENT_SIZES = (4, 8, 2, 1, 16)
 _MAX_FRONTIER = 4096
-#: The first pickle is tiny; any longer one is not the magic number.
-_MAGIC_HEAD = 256
+#: Readings of the five pickles walked at most (see ``LegacyTorchScanner.scan``).
+_MAX_READINGS = 8
+#: Bytes the magic-number pickle is looked for in. A longer one is not recognised, and the file
+#: is then analysed as concatenated pickles (all five are still analysed; only the storage
+#: check is lost).
+_MAGIC_HEAD = 4096
 
 
-def _pickled_int(chunk: bytes) -> int | None:
-    """The integer a tiny pickle holds, in any encoding ``pickle.load`` reads, else None.
+def _pickled_int(data: memoryview, start: int = 0) -> tuple[int, int] | None:
+    """The integer the pickle at ``start`` evaluates to and where it ends, else None.
 
-    torch's legacy loader compares the first unpickled value with its magic number, so the
-    number may be written as LONG1/LONG4, BININT*, text ``I``/``L`` lines, with or without
-    PROTO/FRAME headers and memo opcodes; all are recognised.
+    torch compares the *value* ``pickle.load`` returns, so the pickle is evaluated by the
+    symbolic machine (any opcodes that compute an integer: LONG1, text INT with a NUL, NONE and
+    POP around it, memo traffic...), not matched against byte patterns.
     """
-    pos = 0
-    n = len(chunk)
-    value: int | None = None
-    while pos < n:
-        op = chunk[pos]
-        pos += 1
-        if op == 0x80:  # PROTO
-            pos += 1
-        elif op == 0x95:  # FRAME
-            pos += 8
-        elif op in (0x94,):  # MEMOIZE
-            continue
-        elif op == 0x71:  # BINPUT
-            pos += 1
-        elif op == 0x72:  # LONG_BINPUT
-            pos += 4
-        elif value is None and op in (0x8A, 0x8B):  # LONG1, LONG4
-            width = 1 if op == 0x8A else 4
-            length = int.from_bytes(chunk[pos : pos + width], "little", signed=op == 0x8B)
-            pos += width
-            if length < 0 or pos + length > n:
-                return None
-            value = int.from_bytes(chunk[pos : pos + length], "little", signed=True)
-            pos += length
-        elif value is None and op in (0x4B, 0x4D, 0x4A):  # BININT1, BININT2, BININT
-            width = {0x4B: 1, 0x4D: 2, 0x4A: 4}[op]
-            value = int.from_bytes(chunk[pos : pos + width], "little", signed=op == 0x4A)
-            pos += width
-        elif value is None and op in (0x49, 0x4C, 0x70):  # INT, LONG text (PUT: memo)
-            nl = chunk.find(b"\n", pos)
-            if nl < 0:
-                return None
-            line = chunk[pos:nl].strip()
-            pos = nl + 1
-            if op == 0x70:
-                continue
-            try:
-                value = int(line[:-1] if line.endswith(b"L") else line, 0)
-            except ValueError:
-                return None
-        elif op == 0x70:  # PUT after the value
-            nl = chunk.find(b"\n", pos)
-            if nl < 0:
-                return None
-            pos = nl + 1
-        elif op == 0x2E:  # STOP
-            return value
-        else:
-            return None
-    return None
+    from mltrust.scan._pickle import pickle_value
 
-
-def _small_int(chunk: bytes) -> int | None:
-    """The integer the version pickle holds, else None."""
-    return _pickled_int(chunk)
+    got = pickle_value(data, start)
+    if got is None or type(got[0]) is not int:
+        return None
+    return got[0], got[1]
 
 
 def read_storage_keys(chunk: bytes) -> list[str] | None:
@@ -150,14 +113,33 @@ class LegacyTorchScanner(FormatScanner):
     supersedes: ClassVar[tuple[str, ...]] = ("pickle",)
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        return _pickled_int(bytes(data[:_MAGIC_HEAD])) == _MAGIC_NUMBER
+        got = _pickled_int(data[:_MAGIC_HEAD])
+        return got is not None and got[0] == _MAGIC_NUMBER
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        # A reader without ``peek`` (torch.load of a BytesIO or an unbuffered file) consumes
+        # the whole FRAME that holds a STOP, so its next pickle starts at the frame's end: that
+        # reading is walked too (a few times at most) where it differs.
+        pending: list[tuple[int, list[tuple[int, int]], list[object]]] = [(0, [], [])]
+        walks = 0
+        while pending and walks < _MAX_READINGS:
+            walks += 1
+            pos, bounds, values = pending.pop(0)
+            self._walk(data, ctx, loc, pos, bounds, values, pending)
+
+    def _walk(
+        self,
+        data: memoryview,
+        ctx: ScanContext,
+        loc: Location,
+        pos: int,
+        bounds: list[tuple[int, int]],
+        values: list[object],
+        pending: list[tuple[int, list[tuple[int, int]], list[object]]],
+    ) -> None:
         from mltrust.scan._pickle import scan_pickle_stream
 
-        pos = 0
-        bounds: list[tuple[int, int]] = []
-        for index in range(5):
+        for index in range(len(bounds), 5):
             if pos >= len(data):
                 break
             summary = scan_pickle_stream(data, ctx, loc, start=pos, single=True, context="pytorch")
@@ -168,7 +150,11 @@ class LegacyTorchScanner(FormatScanner):
                     loc.at(pos),
                 )
                 return
+            if summary.frame_end > summary.end and len(pending) < _MAX_READINGS:
+                after = summary.frame_end
+                pending.append((after, [*bounds, (pos, after)], [*values, summary.result]))
             bounds.append((pos, summary.end))
+            values.append(summary.result)
             pos = summary.end
         if len(bounds) < 5:
             ctx.report(
@@ -177,8 +163,8 @@ class LegacyTorchScanner(FormatScanner):
                 loc.at(pos),
             )
             return
-        version = _small_int(bytes(data[bounds[1][0] : bounds[1][1]]))
-        if version != _VERSION:
+        version = values[1]
+        if not isinstance(version, (int, float)) or version != _VERSION:
             ctx.report(
                 R.PT_LEGACY_HEADER,
                 f"protocol version {version!r} where {_VERSION} is expected",
@@ -253,56 +239,212 @@ class LegacyTorchScanner(FormatScanner):
 # --------------------------------------------------------------------------------------------
 # The oldest format: a tar of ``sys_info``, ``pickle``, ``storages`` and ``tensors``.
 #
-# ``storages`` holds a pickled count, then per storage a pickled ``(key, location, type)`` tuple,
-# an 8-byte element count and the raw elements, then a pickled list of storage views.
-# ``tensors`` holds a pickled count, then per tensor a pickled ``(key, storage_id, type)``
-# tuple and packed sizes, strides and offset. torch's legacy loader unpickles every one of
-# those pickles, so each is analysed, not only the first of each member (what follows the raw
-# bytes would otherwise pass as "trailing data").
+# What torch.load does with a file that ``tarfile.open`` reads (``_legacy_load``): it
+# extracts the member named ``storages`` (the last member of that exact name, whatever its
+# type) to a fresh folder and reads it unbuffered: a pickled count, then per storage a pickled
+# ``(key, location, storage_type)`` tuple, an 8-byte element count and the raw elements
+# (``element_size(storage_type._dtype)`` bytes each), then a pickled list of storage views. It
+# then does the same with ``tensors`` (a pickled count, then per tensor a pickled
+# ``(key, storage_id, type)`` tuple and packed sizes, strides and offset) and finally
+# unpickles ``tarfile.extractfile("pickle")``. Each step runs before the next can fail, so a
+# file with only a ``storages`` member runs every pickle in it; the sys_info member is never
+# read. Links are followed as tarfile follows them: ``extract`` of a hard link copies the
+# member it names (searched among the members before it) unless a file of that name was already
+# extracted, a symbolic link is created as such (it reaches only files extracted before it, or
+# files outside the archive); ``extractfile`` of either kind returns its target's data.
 
-_LEGACY_TAR_MEMBERS = frozenset({"storages", "tensors", "pickle"})
+#: Element sizes of the storage classes torch's legacy loader accepts (by class name).
+_STORAGE_SIZES = {
+    "DoubleStorage": 8,
+    "FloatStorage": 4,
+    "HalfStorage": 2,
+    "LongStorage": 8,
+    "IntStorage": 4,
+    "ShortStorage": 2,
+    "CharStorage": 1,
+    "ByteStorage": 1,
+    "BoolStorage": 1,
+    "BFloat16Storage": 2,
+    "ComplexDoubleStorage": 16,
+    "ComplexFloatStorage": 8,
+    "QUInt8Storage": 1,
+    "QInt8Storage": 1,
+    "QInt32Storage": 4,
+    "QUInt4x2Storage": 1,
+    "QUInt2x4Storage": 1,
+}
+_MAX_LINK_HOPS = 64
 
 
-def is_legacy_tar(names: set[str]) -> bool:
-    """Whether tar member names are those of the oldest torch.save format."""
-    return names >= _LEGACY_TAR_MEMBERS
+@dataclass(frozen=True)
+class TarMember:
+    """One member of a tar file as ``tarfile`` lists it, for :func:`scan_legacy_tar`."""
+
+    name: str
+    #: "file" (data: regular or unknown type), "hard", "sym" or "other" (no data).
+    kind: str
+    link: str
+    #: The bytes ``extractfile`` returns for a "file" (None when tarfile cannot read them).
+    read: Callable[[], memoryview | bytes | None]
 
 
-def _one_pickle(data: memoryview, ctx: ScanContext, loc: Location, pos: int) -> int | None:
-    """Analyse the pickle at ``pos`` (if the unpickler would get anywhere there) and return
-    where it ends; None, without a finding, when no pickle starts there."""
+def _last(members: Sequence[TarMember], name: str, before: int | None = None) -> int | None:
+    """``tarfile._getmember``: the last member called ``name`` (normalised names when
+    ``before`` is given or for link targets), optionally among the first ``before``."""
+    end = len(members) if before is None else before
+    for i in range(end - 1, -1, -1):
+        if members[i].name == name:
+            return i
+    return None
+
+
+def _find_link_target(members: Sequence[TarMember], index: int) -> int | None:
+    """``TarFile._find_link_target``: symbolic links relative to their folder, searched in
+    the whole archive; hard links searched among the members before them."""
+    m = members[index]
+    if m.kind == "sym":
+        target = "/".join(x for x in (posixpath.dirname(m.name), m.link) if x)
+        end = len(members)
+    else:
+        target, end = m.link, index
+    want = posixpath.normpath(target) if target else "."
+    for i in range(end - 1, -1, -1):
+        if posixpath.normpath(members[i].name) == want:
+            return i
+    return None
+
+
+def _extractfile(members: Sequence[TarMember], index: int) -> memoryview | bytes | str | None:
+    """What ``extractfile`` returns: the data, None (no file object) or why it fails."""
+    for _ in range(_MAX_LINK_HOPS):
+        m = members[index]
+        if m.kind == "file":
+            return m.read()
+        if m.kind == "other":
+            return None
+        target = _find_link_target(members, index)
+        if target is None:
+            return f"its link target {m.link!r} is not in the archive"
+        index = target
+    return "its links do not end (tarfile recurses until it fails)"
+
+
+def _outside(name: str, link: str, symbolic: bool) -> bool:
+    base = posixpath.dirname(name) if symbolic else ""
+    joined = posixpath.normpath(posixpath.join(base, link)) if link else "."
+    return link.startswith("/") or joined == ".." or joined.startswith("../")
+
+
+def _extracted(
+    members: Sequence[TarMember], index: int, done: dict[str, memoryview | bytes]
+) -> memoryview | bytes | str | None:
+    """What torch reads from the file ``tar.extract`` writes for ``members[index]``: the data,
+    None (nothing readable: torch fails before unpickling) or a reason it cannot be analysed."""
+    m = members[index]
+    if m.kind == "file":
+        return m.read()
+    if m.kind == "other":
+        return None
+    if _outside(m.name, m.link, m.kind == "sym"):
+        return (
+            f"a {'symbolic' if m.kind == 'sym' else 'hard'} link to {m.link!r}, outside the archive"
+        )
+    # Already-extracted files: a link reaches them by their path in the folder.
+    base = posixpath.dirname(m.name) if m.kind == "sym" else ""
+    path = posixpath.normpath(posixpath.join(base, m.link)) if m.link else "."
+    if path in done:
+        return done[path]
+    if m.kind == "sym":
+        return None  # a dangling link: open() fails
+    got = _extractfile(members, index)  # tarfile copies the member the hard link names
+    return got
+
+
+def scan_legacy_tar(members: Sequence[TarMember], ctx: ScanContext, loc: Location) -> None:
+    """Analyse a tar file the way ``torch.load`` reads it (see the section comment)."""
+    storages = _last(members, "storages")
+    if storages is None:
+        # torch fails on the missing member before it unpickles anything.
+        return
+    ctx.facts.setdefault("torch_legacy_tar", True)
+    done: dict[str, memoryview | bytes] = {}
+    for which in ("storages", "tensors"):
+        index = _last(members, which)
+        if index is None:
+            return
+        body = _extracted(members, index, done)
+        if isinstance(body, str):
+            ctx.report(
+                R.PT_LEGACY_HEADER,
+                f"{which} is {body}: torch would read it; not analysed",
+                loc.member(which),
+            )
+            return
+        if body is None:
+            return  # torch fails here: nothing more runs
+        done[which] = body
+        view = body if isinstance(body, memoryview) else memoryview(body)
+        scan_legacy_tar_member(view, which, ctx, loc.member(which))
+    index = _last(members, "pickle")
+    if index is None or members[index].kind == "file":
+        return  # a regular member is sniffed and analysed with the others
+    body = _extractfile(members, index)
+    if isinstance(body, str):
+        ctx.report(
+            R.PT_LEGACY_HEADER,
+            f"the pickle member cannot be followed: {body}; torch's load would fail there",
+            loc.member("pickle"),
+        )
+        return
+    if body:
+        from mltrust.scan._pickle import scan_pickle_stream
+
+        view = body if isinstance(body, memoryview) else memoryview(body)
+        scan_pickle_stream(view, ctx, loc.member("pickle"), single=True, context="pytorch")
+
+
+def _one_pickle(
+    data: memoryview, ctx: ScanContext, loc: Location, pos: int
+) -> tuple[set[int], object] | None:
+    """Analyse the pickle at ``pos``; return where the next read starts (after its STOP, or
+    after the frame that holds it: torch reads these members unbuffered) and its value. None
+    when it does not parse to a STOP."""
     from mltrust.scan._pickle import scan_pickle_stream
     from mltrust.scan.formats._pickle_head import Reach, simulate
 
     if simulate(data, pos, max_ops=4096)[0] is Reach.NOTHING:
-        return None
-
+        return None  # the unpickler fails there before anything can run
     summary = scan_pickle_stream(data, ctx, loc, start=pos, single=True, context="pytorch")
     if not summary.complete or summary.end <= pos:
         return None
-    return int(summary.end)
+    return {summary.end, max(summary.end, summary.frame_end)}, summary.result
 
 
 def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: Location) -> None:
-    """Analyse every pickle of the ``storages`` or ``tensors`` member of a legacy tar file."""
-    end = _one_pickle(data, ctx, loc, 0)
-    count = _pickled_int(bytes(data[:end])) if end is not None else None
-    if end is None or count is None or count < 0:
+    """Analyse every pickle of the ``storages`` or ``tensors`` member of a legacy tar file.
+
+    What cannot be followed the way torch reads it is reported (medium): torch runs every
+    pickle it reaches before failing, and the rest of the member was not analysed.
+    """
+    first = _one_pickle(data, ctx, loc, 0) if len(data) else None
+    count = first[1] if first is not None else None
+    if first is None or type(count) is not int or count < 0:
         ctx.report(R.PT_LEGACY_HEADER, f"{which}: the count pickle is not an integer", loc)
         return
     limit = int(ctx.limits.max_entries)
     if count > limit:
         ctx.report(R.PT_STORAGE, f"{which}: {count} entries exceed max_entries", loc)
         return
-    frontier = {end}
+    frontier = first[0]
     for index in range(count):
         ctx.check_deadline()
         nxt: set[int] = set()
         for pos in sorted(frontier)[:_MAX_FRONTIER]:
-            after = _one_pickle(data, ctx, loc, pos)
-            if after is None:
+            got = _one_pickle(data, ctx, loc, pos)
+            if got is None:
                 continue
-            nxt |= _skip_raw(data, after, which)
+            for after in got[0]:
+                nxt |= _skip_raw(data, after, which, got[1])
         if not nxt:
             ctx.report(
                 R.PT_STORAGE,
@@ -319,14 +461,27 @@ def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: 
         ctx.report(R.PT_STORAGE, "storages: the storage-views pickle is missing or malformed", loc)
 
 
-def _skip_raw(data: memoryview, pos: int, which: str) -> set[int]:
+def _element_sizes(args: object) -> tuple[int, ...]:
+    """The element size(s) a storage entry's ``(key, location, storage_type)`` selects."""
+    from mltrust.scan._pickle._values import Global
+
+    if isinstance(args, tuple) and len(args) == 3 and isinstance(args[2], Global):
+        size = _STORAGE_SIZES.get(args[2].name)
+        if size is not None and args[2].module in ("torch", "torch.cuda"):
+            return (size,)
+    return _ELEMENT_SIZES
+
+
+def _skip_raw(data: memoryview, pos: int, which: str, args: object) -> set[int]:
     """Positions after the raw bytes that follow an entry's pickle."""
     size = len(data)
     if which == "storages":
         if pos + 8 > size:
             return set()
-        count = int.from_bytes(data[pos : pos + 8], "little")
-        return {e for w in _ELEMENT_SIZES if (e := pos + 8 + count * w) <= size}
+        count = int.from_bytes(data[pos : pos + 8], "little", signed=True)
+        if count < 0:
+            return set()
+        return {e for w in _element_sizes(args) if (e := pos + 8 + count * w) <= size}
     if pos + 8 > size:
         return set()
     ndim = int.from_bytes(data[pos : pos + 4], "little", signed=True)

@@ -13,9 +13,9 @@ symbolic links the archive created before them, as the OS does while ``extractal
 filter) writes them: ``d -> .`` then ``e -> d/d/..`` leaves the folder although every name looks
 harmless. ``.tar.gz`` and friends reach this scanner through the compressed
 scanner. The very old tar-based PyTorch format (``storages``, ``tensors``, ``pickle`` members) is
-recognised by its member names: besides the generic sniffing of each member, every pickle of
-the ``storages`` and ``tensors`` members is analysed (they interleave pickles and raw bytes;
-see :func:`mltrust.scan.formats.pytorch.scan_legacy_tar_member`).
+recognised the way ``torch.load`` recognises it (a ``storages`` member, links followed as
+tarfile follows them): besides the generic sniffing of each member, every pickle torch would
+unpickle is analysed (see :func:`mltrust.scan.formats.pytorch.scan_legacy_tar`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.errors import InputError
 from mltrust.scan import _archive_rules as R
-from mltrust.scan.formats.pytorch import is_legacy_tar, scan_legacy_tar_member
+from mltrust.scan.formats.pytorch import TarMember, scan_legacy_tar
 from mltrust.scan.formats.zip import is_traversal
 from mltrust.scan.interface import FormatScanner
 
@@ -636,6 +636,22 @@ class _Extraction:
                 yield name, f"link to {target!r} {landing} once the archive is extracted"
 
 
+def _as_tar_member(m: _Member, data: memoryview, ctx: ScanContext) -> TarMember:
+    """``m`` for the legacy torch decision (its data is read only if torch would read it)."""
+    if m.type == b"1" or m.type == b"2":
+        return TarMember(m.name, "hard" if m.type == b"1" else "sym", m.link, lambda: None)
+    if m.problem or (m.type in _SUPPORTED and m.type not in _REGULAR):
+        return TarMember(m.name, "other", m.link, lambda: None)
+
+    def read() -> memoryview | bytes | None:
+        if m.sparse is None:
+            return data[m.data_start : min(m.data_start + m.size, len(data))]
+        content = _unsparse(data, m, int(ctx.limits.max_decompressed_in_memory))
+        return None if isinstance(content, str) else content
+
+    return TarMember(m.name, "file", m.link, read)
+
+
 class TarScanner(FormatScanner):
     """Tar archives; members sniffed by content, links and special files checked."""
 
@@ -664,12 +680,19 @@ class TarScanner(FormatScanner):
         return True
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        listed: list[_Member] = []  # every member, as tarfile lists them
+        self._scan_members(data, ctx, loc, listed)
+        # The oldest torch.save format is decided the way torch.load decides it (tarfile
+        # stops quietly at a bad header after the first, so the members before it count).
+        scan_legacy_tar([_as_tar_member(m, data, ctx) for m in listed], ctx, loc)
+
+    def _scan_members(
+        self, data: memoryview, ctx: ScanContext, loc: Location, listed: list[_Member]
+    ) -> None:
         size = len(data)
         members = 0
         max_members = int(ctx.limits.max_archive_members)
         seen: set[str] = set()
-        spans: dict[str, tuple[int, int]] = {}
-        sparse_data: dict[str, bytes] = {}
         tree = _Extraction(size)
         end = _End(size, marker=False)
         for m in _walk(data):
@@ -688,6 +711,7 @@ class TarScanner(FormatScanner):
                 )
                 return
             ctx.check_deadline()
+            listed.append(m)
             name = m.name
             mloc = loc.member(_shown(name))
             if m.problem:
@@ -738,8 +762,6 @@ class TarScanner(FormatScanner):
                 )
             seen.add(name)
             if m.problem:
-                spans.pop(name, None)
-                sparse_data.pop(name, None)
                 continue
             lo, hi = m.data_start, m.data_start + m.size
             if m.sparse is None and hi > size:
@@ -749,8 +771,6 @@ class TarScanner(FormatScanner):
                     loc.at(lo),
                 )
                 hi = size
-            spans[name] = (lo, hi)
-            sparse_data.pop(name, None)
             if m.sparse is not None:
                 # Holes cost nothing in the archive: the expanded size is charged like
                 # decompressed output (a LimitExceeded stops the scan with a finding).
@@ -758,10 +778,7 @@ class TarScanner(FormatScanner):
                 content = _unsparse(data, m, int(ctx.limits.max_decompressed_in_memory))
                 if isinstance(content, str):
                     ctx.report(R.ARC_NOT_SCANNED, f"sparse member: {content}; not scanned", mloc)
-                    spans.pop(name, None)
                     continue
-                if name in ("storages", "tensors"):
-                    sparse_data[name] = content
                 if content:
                     ctx.scan_nested(content, mloc, _shown(name))
             elif hi > lo:
@@ -770,16 +787,6 @@ class TarScanner(FormatScanner):
             ctx.report(R.ARC_LINK_ESCAPE, why, loc.member(_shown(name)))
         pos, ended = end.pos, end.marker
         ctx.facts.setdefault("tar_members", members)
-        if is_legacy_tar(set(spans)):
-            ctx.facts.setdefault("torch_legacy_tar", True)
-            for which in ("storages", "tensors"):
-                # The last member of that name, as tarfile extracts it.
-                body = sparse_data.get(which)
-                if body is None:
-                    lo, hi = spans[which]
-                    scan_legacy_tar_member(data[lo:hi], which, ctx, loc.member(which))
-                else:
-                    scan_legacy_tar_member(memoryview(body), which, ctx, loc.member(which))
         if not ended and pos < size:
             ctx.report(R.ARC_TRUNCATED, "tar archive ends inside a header block", loc.at(pos))
         if not ended and pos >= size and members:
