@@ -269,8 +269,12 @@ def _reference(
     local = re.sub(r"^file:(?://(?:localhost)?)?", "", target, flags=re.I)
     local = re.sub(r"\[[\w.,\s-]*\]$", "", local)  # ``.[dev,test]``: extras of the folder
     if base is not None and root is not None and local and not local.startswith("~"):
-        resolved = (base / local).resolve()
-        if resolved.is_relative_to(root.resolve()) and resolved.is_dir():
+        try:
+            resolved = (base / local).resolve()
+            own = resolved.is_relative_to(root.resolve()) and resolved.is_dir()
+        except (OSError, ValueError):  # a NUL or an over-long name: no folder of the project
+            own = False
+        if own:
             return  # the project's own code; its declarations are read where they are
     out.unverifiable.append(
         Unverifiable(
