@@ -103,6 +103,18 @@ DIVERGENT = {
         "pipeline {\n  stages {\n    sh 'pip install evilpkg==1.5 && python tools/build'\n  }\n}\n",
         3,
     ),
+    # a here-document a shell runs: only the deps reader read its lines (as lines of the file)
+    "bash-heredoc": (
+        "scripts/a.sh",
+        "bash <<EOF\npip install evilpkg==1.5 && python tools/build\nEOF\n",
+        2,
+    ),
+    # BuildKit's `RUN <<EOF`: the here-document is the script; neither reader read it
+    "dockerfile-run-heredoc": (
+        "Dockerfile",
+        "FROM x\nRUN <<EOF\npip install evilpkg==1.5 && python tools/build\nEOF\n",
+        3,
+    ),
     # make reads a `define` body as a canned recipe: the launcher reader skipped it
     "make-define": (
         "Makefile",

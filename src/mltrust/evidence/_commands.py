@@ -253,11 +253,24 @@ def _simple(words: list[str], line: int, heredocs: list[Stdin], depth: int) -> I
                     stdin = stdin or taken
                 yield Command(line, tuple(command), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
+                if stdin is not None and depth < _MAX_DEPTH and _shell_reads_stdin(command):
+                    first = stdin.lines[0] if stdin.lines else line
+                    yield from _shell(stdin.text, first, depth=depth + 1)
             if command or word not in _KEYWORDS:
                 piped = word in ("|", "|&")
             command = []
             continue
         command.append(word)
+
+
+def _shell_reads_stdin(command: list[str]) -> bool:
+    """Whether a here-document given to the command is read as shell commands: always but
+    for Python (``python - <<EOF``, whose body is code): a shell runs it (``bash <<EOF``), and
+    a body written to a file (``cat > x.sh <<EOF``) is usually run later (fail closed)."""
+    from mltrust.evidence._classify import python_interpreter
+
+    words = argv(command)[:4]
+    return not any(python_interpreter(w) or "PYTHON" in w.upper() for w in words)
 
 
 def _substitutions(word: str) -> list[str]:
@@ -683,6 +696,8 @@ def _dockerfile(text: str) -> Iterator[Command]:
                 yield from _inner(list(words), start + 1, 0)
                 i += 1
                 continue
+        if m.group(1).upper() == "RUN" and body.startswith("<<"):
+            body = "sh " + body  # ``RUN <<EOF``: the here-document is the script
         segment = [body] + [""] * (i - start)
         for m2 in _HEREDOC.finditer(body):
             j = i + 1
