@@ -12,7 +12,7 @@ as Python. A ``.ipynb`` file is a notebook. Dependency files are recognised by n
 and are not code; ``.rpy`` (Ren'Py), ``.sage`` and ``.bzl`` (Starlark) are other languages.
 
 A file the project *runs with Python* is Python source too, whatever its name: the files
-that start Python (:func:`launcher_kind`: Makefiles, ``tox.ini``, ``noxfile.py``, CI YAML,
+that start Python (:func:`command_host`: Makefiles, ``tox.ini``, ``noxfile.py``, CI YAML,
 pre-commit hooks, shell scripts, Dockerfiles, ``package.json``...) are read for the
 invocations they make (:mod:`mltrust.evidence._launchers`), and each file operand they
 name is analysed as Python (``code_kind(..., run_by_python=True)``).

@@ -1,7 +1,9 @@
 """Reading declared dependencies: requirements files, pyproject, setup.cfg, Pipfile(.lock),
 poetry/uv/pdm locks, conda ``environment.yml`` pip sections, the installed environment, and
 declarations outside the manifests: install commands (Dockerfiles, shell scripts, Makefiles,
-CI files, tox commands; one parser, :func:`_command_line`), tox ``deps``, nox
+CI files, tox and nox commands, package.json scripts...: the commands
+:func:`mltrust.evidence._commands.commands` reads, the one reader of command hosts, shared with
+the code analysis; :func:`_installs` keeps the installs), tox ``deps``, nox
 ``session.install``, pre-commit ``additional_dependencies``, PEP 723 script metadata and pixi
 ``pypi-dependencies``. No resolution, no network, nothing executed: only what the files say.
 

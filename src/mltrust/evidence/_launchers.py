@@ -3,7 +3,9 @@
 A file the project runs with Python is Python whatever its name, and Python given inline
 (``python -c CODE``, a heredoc fed to ``python -``, a GitHub step with ``shell: python``) is
 Python source too. :func:`launches` reads one launcher file (its kind from
-:func:`mltrust.evidence._classify.launcher_kind`) and returns what it starts with Python:
+:func:`mltrust.evidence._classify.command_host`) and returns what it starts with Python,
+from the commands :func:`mltrust.evidence._commands.commands` reads (the one reader of
+command hosts, shared with the dependency check's install commands):
 
 - ``file``: a script operand (``python tools/build``, ``python - < x``, ``uv run --script x``,
   ``poetry run python x``, ``CMD ["python", "x"]``), to be analysed as Python;
