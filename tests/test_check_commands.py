@@ -115,6 +115,12 @@ DIVERGENT = {
         "FROM x\nRUN <<EOF\npip install evilpkg==1.5 && python tools/build\nEOF\n",
         3,
     ),
+    # tox joins a command line ending in a backslash with the next: the deps reader did not
+    "tox-continuation": (
+        "tox.ini",
+        "[testenv]\ncommands =\n    bash -c \\\n      'pip install evilpkg==1.5 && python tools/build'\n",
+        3,
+    ),
     # make reads a `define` body as a canned recipe: the launcher reader skipped it
     "make-define": (
         "Makefile",

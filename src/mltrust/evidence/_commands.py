@@ -495,9 +495,14 @@ def tox_ini_values(
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.read_string(text)
 
-    def expand(value: str, depth: int) -> Iterator[tuple[str, str]]:
-        for raw in value.splitlines():
-            item = raw.strip()
+    def expand(value: str, depth: int) -> Iterator[tuple[str, str, str]]:
+        joined: list[list[str]] = []  # [text, its first physical line]
+        for raw in value.splitlines():  # tox joins a line ending in a backslash with the next
+            if joined and joined[-1][0].endswith("\\"):
+                joined[-1][0] = joined[-1][0][:-1] + " " + raw.strip()
+            else:
+                joined.append([raw.strip(), raw.strip()])
+        for item, first in joined:
             if not item or item.startswith("#"):
                 continue
             item = _TOX_FACTOR.sub("", item, count=1)
@@ -507,15 +512,16 @@ def tox_ini_values(
                 if depth < 5 and parser.has_option(section, key):
                     yield from expand(parser.get(section, key), depth + 1)
                 else:
-                    yield item, "a tox substitution that names nothing the checker can read"
+                    reason = "a tox substitution that names nothing the checker can read"
+                    yield item, reason, first
                 continue
-            yield item, ""
+            yield item, "", first
 
     for section in parser.sections():
         for key in keys:
             if parser.has_option(section, key):
-                for item, unresolved in expand(parser.get(section, key), 0):
-                    yield _line_of(text, item), item, unresolved
+                for item, unresolved, first in expand(parser.get(section, key), 0):
+                    yield _line_of(text, first), item, unresolved
 
 
 def _tox_words(item: str) -> str:
