@@ -39,7 +39,7 @@ def _python_files(rel: str, text: str) -> set[tuple[str, int]]:
 
 # Each host runs `pip install evilpkg==1.5` and `python tools/build` in a way that one of the
 # two former readers did not see: both must now see both, on the same line.
-DIVERGENT = {
+DIVERGENT: dict[str, tuple[str, str, int | None]] = {
     # shlex read `#` inside a word as a comment: the rest of the line was lost to launchers
     "hash-inside-a-word": (
         "scripts/a.sh",
@@ -77,6 +77,12 @@ DIVERGENT = {
         "Dockerfile",
         'FROM x\nCMD ["sh", "-c", "pip install evilpkg==1.5 && python tools/build"]\n',
         2,
+    ),
+    # an exec-form ENTRYPOINT runs with CMD's words after it
+    "entrypoint-and-cmd": (
+        "Dockerfile",
+        'FROM x\nRUN pip install evilpkg==1.5\nENTRYPOINT ["python"]\nCMD ["tools/build"]\n',
+        None,
     ),
     # package.json scripts, .travis.yml: not command hosts for the deps reader
     "package-json": (
@@ -118,7 +124,8 @@ DIVERGENT = {
     # tox joins a command line ending in a backslash with the next: the deps reader did not
     "tox-continuation": (
         "tox.ini",
-        "[testenv]\ncommands =\n    bash -c \\\n      'pip install evilpkg==1.5 && python tools/build'\n",
+        "[testenv]\ncommands =\n    bash -c \\\n"
+        "      'pip install evilpkg==1.5 && python tools/build'\n",
         3,
     ),
     # make reads a `define` body as a canned recipe: the launcher reader skipped it
@@ -133,6 +140,10 @@ DIVERGENT = {
 @pytest.mark.parametrize("case", sorted(DIVERGENT))
 def test_attack_command_seen_by_one_reader_is_seen_by_both(tmp_path: Path, case: str) -> None:
     rel, text, line = DIVERGENT[case]
+    if line is None:  # on different lines
+        assert "evilpkg" in {name for name, _ in _installs(tmp_path, rel, text)}
+        assert "tools/build" in {path for path, _ in _python_files(rel, text)}
+        return
     assert ("evilpkg", line) in _installs(tmp_path, rel, text)
     assert ("tools/build", line) in _python_files(rel, text)
 

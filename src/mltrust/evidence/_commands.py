@@ -659,7 +659,8 @@ def _dockerfile(text: str) -> Iterator[Command]:
     """``RUN``, ``CMD``, ``ENTRYPOINT`` (also after ``ONBUILD`` and ``HEALTHCHECK``): the shell
     form read as a shell script (here-documents kept), the exec form as its words. The escape
     character is ``\\`` or the one a ``# escape=`` directive sets; comment lines inside a
-    continued instruction are dropped, as Docker drops them."""
+    continued instruction are dropped, as Docker drops them. An exec-form ``ENTRYPOINT`` and
+    ``CMD`` are also one command, the entrypoint's words first."""
     lines = text.split("\n")
     escape = "\\"
     for raw in lines[:10]:
@@ -669,6 +670,7 @@ def _dockerfile(text: str) -> Iterator[Command]:
             break
         if raw.strip() and not raw.strip().startswith("#"):
             break
+    exec_form: dict[str, Command] = {}
     i = 0
     while i < len(lines):
         m = re.match(
@@ -700,6 +702,11 @@ def _dockerfile(text: str) -> Iterator[Command]:
                 found = Command(start + 1, tuple(words))
                 yield found
                 yield from _inner(list(words), start + 1, 0)
+                exec_form[m.group(1).upper()] = found
+                pair = (exec_form.get("ENTRYPOINT"), exec_form.get("CMD"))
+                if m.group(1).upper() != "RUN" and pair[0] is not None and pair[1] is not None:
+                    # the container runs ENTRYPOINT's words with CMD's after them
+                    yield Command(start + 1, pair[0].words + pair[1].words)
                 i += 1
                 continue
         if m.group(1).upper() == "RUN" and body.startswith("<<"):
