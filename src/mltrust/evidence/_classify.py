@@ -12,7 +12,7 @@ as Python. A ``.ipynb`` file is a notebook. Dependency files are recognised by n
 and are not code; ``.rpy`` (Ren'Py), ``.sage`` and ``.bzl`` (Starlark) are other languages.
 
 A file the project *runs with Python* is Python source too, whatever its name: the files
-that start Python (:func:`launcher_kind`: Makefiles, ``tox.ini``, ``noxfile.py``, CI YAML,
+that start Python (:func:`command_host`: Makefiles, ``tox.ini``, ``noxfile.py``, CI YAML,
 pre-commit hooks, shell scripts, Dockerfiles, ``package.json``...) are read for the
 invocations they make (:mod:`mltrust.evidence._launchers`), and each file operand they
 name is analysed as Python (``code_kind(..., run_by_python=True)``).
@@ -47,6 +47,7 @@ __all__ = [
     "LauncherKind",
     "code_kind",
     "code_kind_by_name",
+    "command_host",
     "compiled_kind",
     "first_line",
     "launcher_kind",
@@ -59,7 +60,9 @@ __all__ = [
 
 CodeKind = Literal["python", "ipython", "notebook"]
 #: How a file that may start Python is read for its invocations (see :func:`launcher_kind`).
-LauncherKind = Literal["shell", "make", "yaml", "dockerfile", "ini", "json", "python", "lines"]
+LauncherKind = Literal[
+    "shell", "make", "yaml", "dockerfile", "ini", "toml", "json", "python", "lines", "jenkins"
+]
 
 #: Python source by name (every text file is searched for secrets whatever its name). Cython
 #: sources are listed: one that does not parse as Python is not analysed (fail closed).
@@ -143,18 +146,24 @@ _SHELL_SUFFIXES = frozenset({".sh", ".bash", ".zsh", ".ksh"})
 _MAKE_SUFFIXES = frozenset({".mk", ".mak", ".make"})
 #: YAML files whose strings are commands: CI pipelines, hooks, ML pipelines (DVC, MLflow).
 _YAML_LAUNCHERS = frozenset(
-    {".gitlab-ci.yml", ".pre-commit-config.yaml", ".pre-commit-hooks.yaml", ".travis.yml"}
+    {".gitlab-ci.yml", ".gitlab-ci.yaml", ".pre-commit-config.yaml", ".pre-commit-config.yml"}
+    | {".pre-commit-hooks.yaml", ".travis.yml", "azure-pipelines.yaml"}
     | {"azure-pipelines.yml", "bitbucket-pipelines.yml", ".drone.yml", "cloudbuild.yaml"}
     | {"taskfile.yml", "taskfile.yaml", "dvc.yaml", "mlproject", "action.yml", "action.yaml"}
 )
 _YAML_FOLDERS = (".github/workflows/", ".circleci/", ".gitlab/", ".buildkite/", ".tekton/")
 
 
-def launcher_kind(rel: str, head: str = "") -> LauncherKind | None:
-    """How a file that may start Python is read for its invocations, by its name (Makefiles,
-    ``tox.ini``, ``noxfile.py``, CI and pipeline YAML, Dockerfiles, ``package.json``,
-    ``Procfile``, ``justfile``, ``*.sh``) or, for a shell script without a suffix, by its
-    shebang (``head``: the file's start); None for any other file."""
+def command_host(rel: str, head: str = "") -> LauncherKind | None:
+    """Whether ``rel`` is a command host, and how its commands are read
+    (:func:`mltrust.evidence._commands.commands`): the one decision of which files hold
+    commands that a shell, ``make``, tox, nox or a CI runner executes. By name: Makefiles
+    (``*.mk``, ``*.mak``, ``*.make``), ``tox.ini``, ``tox.toml`` and ``pyproject.toml``
+    (``[tool.tox]``), ``noxfile.py``, CI and pipeline YAML (any ``.yml``/``.yaml`` below
+    ``.github/workflows``, ``.circleci``, ``.gitlab``, ``.buildkite``, ``.tekton``, and the
+    named files of :data:`_YAML_LAUNCHERS`), Jenkinsfiles, Dockerfiles and Containerfiles,
+    ``package.json``, ``Procfile``, ``justfile``, shell scripts by suffix; or, for a file
+    whose start ``head`` is given, by a shebang that runs a shell. None for any other file."""
     low = rel.lower()
     name = low.rsplit("/", 1)[-1]
     suffix = PurePosixPath(name).suffix
@@ -162,6 +171,8 @@ def launcher_kind(rel: str, head: str = "") -> LauncherKind | None:
         return "make"
     if name == "tox.ini":
         return "ini"
+    if name in ("tox.toml", "pyproject.toml"):
+        return "toml"
     if name == "noxfile.py":
         return "python"
     if name in _YAML_LAUNCHERS or name.endswith(".gitlab-ci.yml"):
@@ -170,9 +181,11 @@ def launcher_kind(rel: str, head: str = "") -> LauncherKind | None:
         low.startswith(_YAML_FOLDERS) or any(f"/{f}" in low for f in _YAML_FOLDERS)
     ):
         return "yaml"
+    if rel.rsplit("/", 1)[-1] == "Jenkinsfile" or name.startswith("jenkinsfile."):
+        return "jenkins"
     if (
         name in ("dockerfile", "containerfile")
-        or name.startswith("dockerfile.")
+        or name.startswith(("dockerfile.", "containerfile."))
         or (suffix in (".dockerfile", ".containerfile"))
     ):
         return "dockerfile"
@@ -183,6 +196,10 @@ def launcher_kind(rel: str, head: str = "") -> LauncherKind | None:
     if suffix in _SHELL_SUFFIXES or (head.startswith("#!") and _shebang_command(head) in _SHELLS):
         return "shell"
     return None
+
+
+#: The name :mod:`mltrust.evidence._code` reads command hosts by (files that may start Python).
+launcher_kind = command_host
 
 
 def _shebang_command(text: str) -> str:

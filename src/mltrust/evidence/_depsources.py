@@ -1,7 +1,9 @@
 """Reading declared dependencies: requirements files, pyproject, setup.cfg, Pipfile(.lock),
 poetry/uv/pdm locks, conda ``environment.yml`` pip sections, the installed environment, and
 declarations outside the manifests: install commands (Dockerfiles, shell scripts, Makefiles,
-CI files, tox commands; one parser, :func:`_command_line`), tox ``deps``, nox
+CI files, tox and nox commands, package.json scripts...: the commands
+:func:`mltrust.evidence._commands.commands` reads, the one reader of command hosts, shared with
+the code analysis; :func:`_installs` keeps the installs), tox ``deps``, nox
 ``session.install``, pre-commit ``additional_dependencies``, PEP 723 script metadata and pixi
 ``pypi-dependencies``. No resolution, no network, nothing executed: only what the files say.
 
@@ -439,8 +441,6 @@ def read_dependency_file(
         return read_setup_py(path, rel, root=root)
     if kind == "conda":
         return read_conda_environment(path, rel, root=root)
-    if kind == "dockerfile":
-        return read_dockerfile(path, rel, root=root)
     parsed = read_requirements(path, rel, root=root)
     parsed.lock = kind == "requirements-lock"
     return parsed
@@ -1036,73 +1036,51 @@ _PIP_VALUE_OPTIONS = frozenset(
         "--python-platform",
     }
 )
-_SHELL_SEPARATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")", ";;", "|&"})
 
 
-def _dockerfile_runs(text: str) -> list[tuple[int, str]]:
-    """``(first line, command)`` of every ``RUN`` instruction, continuation lines joined
-    (the escape character is ``\\`` or the one a ``# escape=`` directive sets)."""
-    lines = text.splitlines()
-    escape = "\\"
-    for raw in lines[:10]:
-        m = re.match(r"^#\s*escape\s*=\s*(\S)\s*$", raw.strip(), re.I)
-        if m:
-            escape = m.group(1)
-            break
-        if raw.strip() and not raw.strip().startswith("#"):
-            break
-    out: list[tuple[int, str]] = []
-    current: list[str] = []
-    start = 0
-    for number, raw in enumerate(lines, 1):
-        stripped = raw.strip()
-        if current and stripped.startswith("#"):
-            continue  # comments inside a continued instruction are dropped by Docker
-        if not current:
-            if not stripped or stripped.startswith("#"):
-                continue
-            start = number
-        if stripped.endswith(escape):
-            current.append(stripped[: -len(escape)])
-            continue
-        current.append(stripped)
-        instruction = " ".join(current)
-        current = []
-        m = re.match(r"^RUN\s+(?:--\S+\s+)*(?P<cmd>.*)$", instruction, re.I | re.S)
-        if m:
-            out.append((start, m.group("cmd")))
-    return out
-
-
-def read_dockerfile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
-    """The requirements of ``pip install`` commands in ``RUN`` instructions (shell and exec
-    form; commands joined with ``&&``/``;``/``|``). ``-r FILE``/``-c FILE`` are looked up
-    beside the Dockerfile, then at the project root, then by file name beside it (an image
-    path such as ``/app/requirements.txt`` usually names a copied project file); a found file
-    that is not a dependency file by name is read here, one not found is unverifiable.
-    Arguments with shell variables are unverifiable (their version is unknown)."""
-    import shlex
+def read_command_host(
+    path: Path, rel: str, *, root: Path | None = None, host: str | None = None
+) -> ParsedFile:
+    """The install commands of a command host (a Dockerfile, shell script, Makefile, CI file,
+    Jenkinsfile, ``package.json``, Procfile, justfile): every command
+    :func:`mltrust.evidence._commands.commands` reads from it (the one reader of command
+    hosts, shared with the code analysis) that installs Python packages (:func:`_installs`).
+    ``-r FILE``/``-c FILE`` are looked up beside the file, then at the project root, then by
+    file name beside it (an image path such as ``/app/requirements.txt`` usually names a
+    copied project file); one not found is unverifiable, as are arguments with variables."""
+    from mltrust.evidence._classify import command_host
 
     out = ParsedFile()
-    try:
-        text = _read(path)
-    except DependencyFileError as exc:
-        out.problems.append(Problem(rel, 0, str(exc)))
+    text = _host_text(path, rel, out)
+    if text is None:
         return out
-    base = (root or path.parent).resolve()
-    for line, command in _dockerfile_runs(text):
-        if command.lstrip().startswith("["):
-            try:
-                exec_form = json.loads(command)
-            except ValueError:
-                exec_form = None
-            if isinstance(exec_form, list) and all(isinstance(w, str) for w in exec_form):
-                if len(exec_form) >= 3 and exec_form[0].endswith("sh") and exec_form[1] == "-c":
-                    command = exec_form[2]
-                else:
-                    command = shlex.join(exec_form)
-        _command_line(command, line, path, rel, out, base, what="RUN command")
+    kind = host or command_host(rel, text[:512]) or "shell"
+    _installs(_host_commands(kind, text), path, rel, out, (root or path.parent).resolve())
     return out
+
+
+def _host_commands(kind: str, text: str) -> list[Any]:
+    from mltrust.evidence._commands import commands
+
+    return commands(kind, text)  # type: ignore[arg-type]
+
+
+def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Path) -> None:
+    """The installs among commands of the shared stream: a command that cannot be read is a
+    problem when it names an installer (a tox reference naming nothing readable is
+    unverifiable); every other command's words are read for an install."""
+    for command in found:
+        if command.unreadable:
+            if command.text.startswith("{["):
+                out.unverifiable.append(
+                    Unverifiable(rel, command.line, _shown(command.text), command.unreadable)
+                )
+            elif _INSTALLER_HINT.search(command.text):
+                out.problems.append(
+                    Problem(rel, command.line, f"command not understood: {command.unreadable}")
+                )
+            continue
+        _install_words(list(command.words), command.line, path, rel, out, base)
 
 
 #: Words that can start an install of Python packages (a cheap test before a line is split).
@@ -1160,132 +1138,39 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _strip_shell_comment(line: str) -> str:
-    """``line`` without a shell comment (``#`` at the start of a word, outside quotes)."""
-    quote = ""
-    escaped = False
-    for i, char in enumerate(line):
-        if escaped:
-            escaped = False
-        elif char == "\\" and quote != "'":
-            escaped = True
-        elif quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i].rstrip()
-    return line
-
-
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """``(first line, command)`` for the lines of shell text, comments dropped and lines
-    ending in a backslash joined with the next."""
-    out: list[tuple[int, str]] = []
-    current: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = _strip_shell_comment(raw.strip())
-        if not current:
-            start = number
-        if stripped.endswith("\\") and not stripped.endswith("\\\\"):
-            current.append(stripped[:-1])
-            continue
-        current.append(stripped)
-        command = " ".join(current).strip()
-        current = []
-        if command:
-            out.append((start, command))
-    if current and " ".join(current).strip():
-        out.append((start, " ".join(current).strip()))
-    return out
-
-
-def _command_line(
-    command: str,
-    line: int,
-    path: Path,
-    rel: str,
-    out: ParsedFile,
-    base: Path,
-    *,
-    what: str = "command",
-    depth: int = 0,
+def _install_words(
+    cmd: list[str], line: int, path: Path, rel: str, out: ParsedFile, base: Path
 ) -> None:
-    """The installs in one shell command line (commands joined with ``&&``, ``;``, ``|``
-    ...): the one parser of install commands, for every file that holds them."""
-    import shlex
-
-    if not _INSTALLER_HINT.search(command):
+    """The install in one simple command's words, if it is one."""
+    found = _install_args(cmd)
+    if found is None:
         return
-    command = command.replace("`", " ; ")  # a command substitution is a command too
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        lexer.commenters = ""
-        words = list(lexer)
-    except ValueError as exc:
-        out.problems.append(Problem(rel, line, f"{what} not understood: {exc}"))
-        return
-    _command_words(words, line, path, rel, out, base, depth=depth)
-
-
-def _command_words(
-    words: list[str],
-    line: int,
-    path: Path,
-    rel: str,
-    out: ParsedFile,
-    base: Path,
-    *,
-    depth: int = 0,
-) -> None:
-    """The installs in a command already split into words."""
-    commands: list[list[str]] = [[]]
-    for word in words:
-        if word in _SHELL_SEPARATORS:
-            commands.append([])
-        else:
-            commands[-1].append(word)
-    for cmd in commands:
-        scripts = [
-            cmd[i + 2]
-            for i, word in enumerate(cmd[:-2])
-            if word.rsplit("/", 1)[-1] in _SHELLS and re.fullmatch(r"-[a-z]*c[a-z]*", cmd[i + 1])
-        ]
-        if scripts and depth < 3:  # ``bash -c 'pip install ...'``, also after ``docker run``
-            for _, inner in _logical_lines(scripts[0]):
-                _command_line(inner, line, path, rel, out, base, depth=depth + 1)
-            continue
-        found = _install_args(cmd)
-        if found is None:
-            continue
-        kind, args = found
-        if kind == "with":  # ``uv run --with REQ``: only the options install
-            i = 0
-            while i < len(args) - 1:
-                if args[i] in ("--with", "--with-requirements", "--with-editable"):
-                    _pip_args(args[i : i + 2], path, rel, line, out, base)
-                    i += 1
+    kind, args = found
+    if kind == "with":  # ``uv run --with REQ``: only the options install
+        i = 0
+        while i < len(args) - 1:
+            if args[i] in ("--with", "--with-requirements", "--with-editable"):
+                _pip_args(args[i : i + 2], path, rel, line, out, base)
                 i += 1
-            _pip_args(
-                [a for a in args if a.startswith(("--with=", "--with-requirements="))],
-                path,
-                rel,
-                line,
-                out,
-                base,
-            )
-            continue
-        if kind == "sync":
-            for arg in args:
-                if not arg.startswith("-"):
-                    _referenced_requirements(arg, path, rel, line, out, base)
-            continue
-        if kind == "inject":
-            positional = [i for i, a in enumerate(args) if not a.startswith("-")]
-            args = args[positional[0] + 1 :] if positional else []
-        _pip_args(args, path, rel, line, out, base)
+            i += 1
+        _pip_args(
+            [a for a in args if a.startswith(("--with=", "--with-requirements="))],
+            path,
+            rel,
+            line,
+            out,
+            base,
+        )
+        return
+    if kind == "sync":
+        for arg in args:
+            if not arg.startswith("-"):
+                _referenced_requirements(arg, path, rel, line, out, base)
+        return
+    if kind == "inject":
+        positional = [i for i, a in enumerate(args) if not a.startswith("-")]
+        args = args[positional[0] + 1 :] if positional else []
+    _pip_args(args, path, rel, line, out, base)
 
 
 def _pip_args(
@@ -1359,39 +1244,42 @@ def _referenced_requirements(
 # -- declarations outside the manifests: install commands, tox, nox, pre-commit, PEP 723, pixi
 
 
+#: :func:`mltrust.evidence._classify.command_host`'s kinds, as dependency kinds.
+_HOST_KINDS = {
+    "shell": "shell",
+    "make": "makefile",
+    "yaml": "ci-yaml",
+    "jenkins": "jenkinsfile",
+    "ini": "tox",
+    "toml": "tox-toml",
+    "python": "nox",
+    "dockerfile": "dockerfile",
+    "json": "package-json",
+    "lines": "procfile",
+}
+
+
 def _host_kind(parts: list[str], name: str) -> str | None:
     """The kind of a file that can hold install commands or dependency declarations outside
-    the manifests, by name (see :func:`dependency_kind`)."""
+    the manifests, by name (see :func:`dependency_kind`): pre-commit and pixi files, and the
+    command hosts :func:`mltrust.evidence._classify.command_host` names (one decision, shared
+    with the code analysis)."""
+    from mltrust.evidence._classify import command_host
+
     lower = name.lower()
-    if lower in ("tox.ini", "tox.toml"):
-        return "tox" if lower == "tox.ini" else "tox-toml"
-    if lower == "noxfile.py":
-        return "nox"
     if lower in (".pre-commit-config.yaml", ".pre-commit-config.yml"):
         return "pre-commit"
     if lower == "pixi.toml":
         return "pixi"
-    folders = [p.lower() for p in parts[:-1]]
-    if lower.endswith((".yml", ".yaml")) and (
-        folders[-2:] == [".github", "workflows"]
-        or lower in (".gitlab-ci.yml", ".gitlab-ci.yaml", "azure-pipelines.yml")
-        or lower == "azure-pipelines.yaml"
-        or (folders[-1:] == [".circleci"] and lower in ("config.yml", "config.yaml"))
-    ):
-        return "ci-yaml"
-    if name == "Jenkinsfile" or lower.startswith("jenkinsfile."):
-        return "jenkinsfile"
-    if lower in ("makefile", "gnumakefile") or lower.endswith(".mk"):
-        return "makefile"
-    if lower.endswith((".sh", ".bash")):
-        return "shell"
-    return None
+    host = command_host("/".join(parts))
+    return _HOST_KINDS[host] if host is not None else None
 
 
 #: Kinds that are read only when they can install Python packages at all (they name an
 #: installer): a Dockerfile or a script that never names pip declares no dependency.
-_COMMAND_HOSTS = frozenset({"dockerfile", "ci-yaml", "jenkinsfile", "makefile", "shell"})
-_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"})
+_COMMAND_HOSTS = frozenset(
+    {"dockerfile", "ci-yaml", "jenkinsfile", "makefile", "shell", "package-json", "procfile"}
+)
 #: The line that opens a PEP 723 block (a file without one declares nothing this way).
 _SCRIPT_OPENING = re.compile(rb"(?m)^# /// script\r?$")
 _SCRIPT_BLOCK = re.compile(
@@ -1417,10 +1305,10 @@ def source_kind(rel: str, path: Path) -> str | None:
     name = rel.rsplit("/", 1)[-1]
     python_script = False
     if kind is None and "." not in name:
-        from mltrust.evidence._classify import _shebang_command, first_line, python_shebang
+        from mltrust.evidence._classify import command_host, first_line, python_shebang
 
         head = first_line(path)
-        if _shebang_command(head) in _SHELLS:
+        if command_host(rel, head) == "shell":
             kind = "shell"
         python_script = python_shebang(head)
     if kind in _COMMAND_HOSTS:
@@ -1438,175 +1326,6 @@ def _host_text(path: Path, rel: str, out: ParsedFile) -> str | None:
     except DependencyFileError as exc:
         out.problems.append(Problem(rel, 0, str(exc)))
         return None
-
-
-def read_shell_script(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
-    """The install commands of a shell script (comments dropped, continuation lines
-    joined)."""
-    out = ParsedFile()
-    text = _host_text(path, rel, out)
-    if text is None:
-        return out
-    base = (root or path.parent).resolve()
-    for line, command in _logical_lines(text):
-        _command_line(command, line, path, rel, out, base)
-    return out
-
-
-_MAKE_ASSIGN = re.compile(
-    r"^(?:export\s+|override\s+)*(?P<name>[A-Za-z_][\w.-]*)\s*(?P<op>[:?+!]*)=\s*(?P<value>.*)$"
-)
-_MAKE_REF = re.compile(r"\$\(([^()$]*)\)|\$\{([^{}$]*)\}")
-
-
-def _make_expand(text: str, variables: dict[str, str]) -> str:
-    """``$(NAME)``/``${NAME}`` replaced by the Makefile's own simple assignments, innermost
-    first; what is not known (``$(shell ...)``, a variable set elsewhere) becomes a shell
-    variable, so an operand holding it is unverifiable. ``$$`` is a literal ``$``."""
-    text = text.replace("$$", "\0")
-    for _ in range(10):
-
-        def value(m: re.Match[str]) -> str:
-            name = (m.group(1) or m.group(2) or "").strip()
-            if name in variables:
-                return variables[name].replace("$$", "\0")
-            return "$MAKE_" + re.sub(r"\W", "_", name)
-
-        expanded = _MAKE_REF.sub(value, text)
-        if expanded == text:
-            break
-        text = expanded
-    return text.replace("\0", "$")
-
-
-def read_makefile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
-    """The install commands of a Makefile's recipes (and of any other line), with the
-    Makefile's own variable assignments expanded (:func:`_make_expand`)."""
-    out = ParsedFile()
-    text = _host_text(path, rel, out)
-    if text is None:
-        return out
-    base = (root or path.parent).resolve()
-    variables: dict[str, str] = {}
-    lines = _logical_lines(text)
-    commands: list[tuple[int, str]] = []
-    raw = text.splitlines()
-    for line, command in lines:
-        recipe = raw[line - 1].startswith("\t")
-        assign = None if recipe else _MAKE_ASSIGN.match(command)
-        if assign is not None:
-            name, op, value = assign.group("name", "op", "value")
-            if op == "?" and name in variables:
-                continue
-            variables[name] = (variables.get(name, "") + " " if op == "+" else "") + value
-            continue
-        commands.append((line, command.lstrip("@-+ \t")))
-    for line, command in commands:
-        _command_line(_make_expand(command, variables), line, path, rel, out, base)
-    return out
-
-
-_CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|\$\[\[.*?\]\]|\$\(\s*[\w.-]+\s*\)")
-
-
-#: Keys whose values CI systems run as shell (GitHub/CircleCI ``run``, GitLab ``script``,
-#: ``before_script``, ``after_script``, Azure ``script``/``bash``/``pwsh``/``powershell``,
-#: CircleCI ``command``, Azure CLI task ``inlineScript``). A ``name:`` saying "pip install"
-#: is not a command.
-_CI_COMMAND_KEYS = frozenset(
-    {
-        "run",
-        "script",
-        "before_script",
-        "after_script",
-        "command",
-        "bash",
-        "sh",
-        "pwsh",
-        "powershell",
-        "inline",
-        "inlinescript",
-    }
-)
-
-
-def _yaml_strings(node: Any, found: list[str], depth: int = 0, command: bool = False) -> None:
-    """The strings under a command key (:data:`_CI_COMMAND_KEYS`), at any depth."""
-    if depth > 64:
-        return
-    if isinstance(node, str):
-        if command:
-            found.append(node)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            is_command = command or str(key).lower() in _CI_COMMAND_KEYS
-            _yaml_strings(value, found, depth + 1, is_command)
-    elif isinstance(node, list):
-        for value in node:
-            _yaml_strings(value, found, depth + 1, command)
-
-
-_LINE_PREFIX = re.compile(
-    r"^\s*(?:sh|bat|powershell|pwsh)\b\s*\(?\s*(?:script\s*:\s*)?"
-    r"|^\s*(?:-\s+)*(?:[\w.-]+\s*:\s*(?:[|>][-+0-9]*\s*$)?)?"
-)
-
-
-def _line_commands(text: str) -> list[tuple[int, str]]:
-    """Shell commands found line by line in text that is not shell (a Jenkinsfile, a CI file
-    YAML cannot load): YAML keys and list dashes, ``sh``/``bat`` steps and their quotes are
-    dropped from each line first."""
-    lines = []
-    for raw in text.splitlines():
-        key = re.match(r"^\s*(?:-\s+)*([\w.-]+)\s*:(?:\s|$)", raw)
-        if key is not None and key.group(1).lower() not in _CI_COMMAND_KEYS:
-            lines.append("")  # ``name: pip install ...`` is not a command
-            continue
-        line = _LINE_PREFIX.sub("", raw, count=1).strip()
-        line = re.sub(r"^(?:'''|\"\"\"|'|\")", "", line)
-        line = re.sub(r"(?:'''|\"\"\"|'|\")\s*\)?\s*$", "", line)
-        lines.append(line)
-    return _logical_lines("\n".join(lines))
-
-
-def read_ci_file(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
-    """The install commands in a CI file: every string of a YAML file (GitHub workflows,
-    GitLab CI, Azure Pipelines, CircleCI) read as shell text; a YAML file that does not load
-    (custom tags such as GitLab's ``!reference``) and a Jenkinsfile are read line by line
-    (:func:`_line_commands`). CI expressions (``${{ ... }}``, ``$(var)``) are variables."""
-    import yaml
-
-    from mltrust.advisories._yaml import load_untrusted_yaml
-
-    out = ParsedFile()
-    text = _host_text(path, rel, out)
-    if text is None:
-        return out
-    base = (root or path.parent).resolve()
-    commands: list[tuple[int, str]] = []
-    doc: Any = None
-    loaded = False
-    if dependency_kind(rel) == "ci-yaml":
-        try:
-            doc = load_untrusted_yaml(text.encode("utf-8"))
-            loaded = True
-        except (ValueError, RecursionError, yaml.YAMLError):
-            loaded = False
-    if loaded:
-        strings: list[str] = []
-        _yaml_strings(doc, strings)
-        for value in strings:
-            if not _INSTALLER_HINT.search(value):
-                continue
-            physical = value.splitlines()
-            for offset, command in _logical_lines(value):
-                first = physical[offset - 1].strip() if offset <= len(physical) else command
-                commands.append((_line_of(text, first[:120]), command))
-    else:
-        commands = _line_commands(text)
-    for line, command in commands:
-        _command_line(_CI_EXPRESSION.sub("$CI_EXPRESSION", command), line, path, rel, out, base)
-    return out
 
 
 def _requirements_item(
@@ -1628,83 +1347,39 @@ def _requirements_item(
     _requirement(item, rel, line, out, base=path.parent, root=base)
 
 
-_TOX_FACTOR = re.compile(r"^!?[\w{}.-]+(?:\s*,\s*!?[\w{}.-]+)*\s*:\s+(?=\S)")
-_TOX_REFERENCE = re.compile(r"\{\[(?P<section>[^\]]*)\](?P<key>[\w-]+)\}")
 _TOX_KEYS = ("deps", "requires")
-_TOX_COMMAND_KEYS = ("commands", "commands_pre", "commands_post")
 
 
-class _Tox:
-    """A tox.ini (or ``legacy_tox_ini`` string) being read; ``offset`` turns its line
-    numbers into those of the file that holds it."""
+def _tox_deps_item(item: str, line: int, path: Path, rel: str, out: ParsedFile, base: Path) -> None:
+    if "{" in item:
+        out.unverifiable.append(
+            Unverifiable(rel, line, _shown(item), "a tox substitution the checker does not expand")
+        )
+        return
+    item = item.replace("{toxinidir}", ".")
+    _requirements_item(item, path, rel, line, out, base)
 
-    def __init__(self, text: str, source: str, offset: int, path: Path, rel: str, base: Path):
-        self.text, self.source, self.offset = text, source, offset
-        self.path, self.rel, self.base = path, rel, base
 
-    def line(self, needle: str) -> int:
-        found = _line_of(self.text, needle)
-        return found + self.offset if found else 0
+def _tox_ini(text: str, offset: int, path: Path, rel: str, out: ParsedFile, base: Path) -> None:
+    """``deps``/``requires`` of every section of a tox.ini (or ``legacy_tox_ini`` string whose
+    first line is line ``offset + 1`` of ``rel``), and the installs among its commands; tox
+    references and factors as :func:`mltrust.evidence._commands.tox_ini_values` reads them."""
+    import configparser
 
-    def expand(self, value: str, parser: Any, out: ParsedFile, depth: int = 0) -> list[str]:
-        """The lines of ``value`` with ``{[section]key}`` references replaced by what they
-        name (an unresolvable one is unverifiable) and factor conditions dropped."""
-        lines: list[str] = []
-        for raw in value.splitlines():
-            item = raw.strip()
-            if not item or item.startswith("#"):
-                continue
-            item = _TOX_FACTOR.sub("", item, count=1)
-            whole = _TOX_REFERENCE.fullmatch(item)
-            if whole is not None:
-                section, key = whole.group("section") or "testenv", whole.group("key")
-                if depth < 5 and parser.has_option(section, key):
-                    lines.extend(self.expand(parser.get(section, key), parser, out, depth + 1))
-                else:
-                    out.unverifiable.append(
-                        Unverifiable(
-                            self.rel,
-                            self.line(item),
-                            _shown(item),
-                            "a tox substitution that names nothing the checker can read",
-                        )
-                    )
-                continue
-            lines.append(item.replace("{toxinidir}", "."))
-        return lines
+    from mltrust.evidence._commands import tox_ini_commands, tox_ini_values
 
-    def read(self, out: ParsedFile) -> None:
-        import configparser
-
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        try:
-            parser.read_string(self.text)
-        except configparser.Error as exc:
-            out.problems.append(Problem(self.rel, self.offset, f"not a readable tox.ini: {exc}"))
-            return
-        for section in parser.sections():
-            for key in _TOX_KEYS:
-                if parser.has_option(section, key):
-                    for item in self.expand(parser.get(section, key), parser, out):
-                        self.deps_item(item, out)
-            for key in _TOX_COMMAND_KEYS:
-                if parser.has_option(section, key):
-                    value = parser.get(section, key)
-                    for item in self.expand(value, parser, out):
-                        command = re.sub(r"\{posargs[^}]*\}", "", item)
-                        command = re.sub(r"\{[^{}]*\}", "$TOX_SUBSTITUTION", command)
-                        _command_line(command, self.line(item), self.path, self.rel, out, self.base)
-
-    def deps_item(self, item: str, out: ParsedFile) -> None:
-        line = self.line(item)
-        if "{" in item:
-            out.unverifiable.append(
-                Unverifiable(
-                    self.rel, line, _shown(item), "a tox substitution the checker does not expand"
-                )
-            )
-            return
-        _requirements_item(item, self.path, self.rel, line, out, self.base)
+    try:
+        values = list(tox_ini_values(text, _TOX_KEYS))
+    except configparser.Error as exc:
+        out.problems.append(Problem(rel, offset, f"not a readable tox.ini: {exc}"))
+        return
+    for line, item, unresolved in values:
+        line = line + offset if line else 0
+        if unresolved:
+            out.unverifiable.append(Unverifiable(rel, line, _shown(item), unresolved))
+        else:
+            _tox_deps_item(item.replace("{toxinidir}", "."), line, path, rel, out, base)
+    _installs(list(tox_ini_commands(text, offset)), path, rel, out, base)
 
 
 def _tox_toml(
@@ -1713,28 +1388,13 @@ def _tox_toml(
     """``requires`` and the ``deps`` and ``commands*`` of ``env_run_base`` and ``env.*`` in
     tox's TOML form (``tox.toml``, ``[tool.tox]``). A ``{replace = "ref", of = [...]}`` is
     followed within the table; any other substitution is unverifiable."""
-    tox = _Tox(text, rel, 0, path, rel, base)
-    envs = [table, _table(table, "env_run_base")]
-    envs.extend(e for e in _table(table, "env").values() if isinstance(e, dict))
+    from mltrust.evidence._commands import tox_toml_commands, tox_toml_resolve, tox_toml_tables
 
-    def resolve(value: Any, depth: int = 0) -> list[Any]:
-        if isinstance(value, list):
-            return [x for v in value for x in resolve(v, depth)]
-        if isinstance(value, dict) and value.get("replace") == "ref" and depth < 5:
-            of = value.get("of")
-            if isinstance(of, list) and all(isinstance(k, str) for k in of):
-                target: Any = table
-                for key in of:
-                    target = target.get(key) if isinstance(target, dict) else None
-                if target is not None:
-                    return resolve(target, depth + 1)
-        return [value]
-
-    for env in envs:
+    for env in tox_toml_tables(table):
         for key in _TOX_KEYS:
-            for item in resolve(env.get(key)) if key in env else []:
+            for item in tox_toml_resolve(table, env.get(key)) if key in env else []:
                 if isinstance(item, str):
-                    tox.deps_item(item.strip(), out)
+                    _tox_deps_item(item.strip(), _line_of(text, item.strip()), path, rel, out, base)
                 else:
                     out.unverifiable.append(
                         Unverifiable(
@@ -1744,16 +1404,7 @@ def _tox_toml(
                             "a tox substitution the checker does not expand",
                         )
                     )
-        for key in ("commands", "commands_pre", "commands_post"):
-            listed = env.get(key)
-            for command in listed if isinstance(listed, list) else resolve(listed):
-                words = resolve(command) if isinstance(command, list) else [command]
-                shown = [w if isinstance(w, str) else "$TOX_SUBSTITUTION" for w in words]
-                if any(isinstance(w, str) and "{" in w for w in shown):
-                    shown = [re.sub(r"\{[^{}]*\}", "$TOX_SUBSTITUTION", w) for w in shown]
-                strings = [w for w in words if isinstance(w, str)]
-                line = _line_of(text, strings[-1]) if strings else 0
-                _command_words(shown, line, path, rel, out, base)
+    _installs(list(tox_toml_commands(table, text)), path, rel, out, base)
 
 
 def read_tox(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
@@ -1774,7 +1425,7 @@ def read_tox(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
             return out
         _tox_toml(data, text, path, rel, out, base)
         return out
-    _Tox(text, rel, 0, path, rel, base).read(out)
+    _tox_ini(text, 0, path, rel, out, base)
     return out
 
 
@@ -1787,59 +1438,26 @@ def _tox_in_pyproject(
     legacy = tox.get("legacy_tox_ini")
     base = (root or path.parent).resolve()
     if isinstance(legacy, str):
-        offset = _line_of(text, "legacy_tox_ini")
-        _Tox(legacy, rel, offset, path, rel, base).read(out)
+        _tox_ini(legacy, _line_of(text, "legacy_tox_ini"), path, rel, out, base)
     _tox_toml(tox, text, path, rel, out, base)
 
 
 def read_noxfile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
     """``session.install(...)`` (and ``run_install``) arguments, and ``session.run(...)``
-    calls that run an installer, of a ``noxfile.py``, read from its syntax tree and never run.
-    A constant string, or a module-level name bound once to one or to a list of them, is
-    read; any other argument (a call, an f-string, ``*computed``) is a variable, so the
-    requirement it stands in is unverifiable."""
-    import ast
-
+    calls that run an installer, of a ``noxfile.py``, read from its syntax tree and never run
+    (the commands :func:`mltrust.evidence._commands.commands` reads from it). A constant
+    string, or a module-level name bound once to one or to a list of them, is read; any other
+    argument is a variable, so the requirement it stands in is unverifiable."""
     out = ParsedFile()
     text = _host_text(path, rel, out)
     if text is None:
         return out
-    try:
-        tree = ast.parse(text, filename=rel)
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        out.problems.append(Problem(rel, getattr(exc, "lineno", 0) or 0, f"does not parse: {exc}"))
-        return out
+    found = _host_commands("python", text)
+    for command in found:
+        if command.unreadable:
+            out.problems.append(Problem(rel, command.line, command.unreadable))
     base = (root or path.parent).resolve()
-    bound = _module_bindings(tree)
-
-    def words_of(node: ast.expr) -> list[str]:
-        target = node.value if isinstance(node, ast.Starred) else node
-        if isinstance(target, ast.Name) and len(bound.get(target.id, [])) == 1:
-            target = bound[target.id][0]
-        try:
-            value = ast.literal_eval(target)
-        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-            return ["$NOX_COMPUTED"]
-        if isinstance(value, str) and not isinstance(node, ast.Starred):
-            return [value]
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return list(value) if isinstance(node, ast.Starred) else ["$NOX_COMPUTED"]
-        return ["$NOX_COMPUTED"]
-
-    for call in calls:
-        func = call.func
-        if not isinstance(func, ast.Attribute):
-            continue
-        if func.attr == "install":
-            words = ["pip", "install"]
-        elif func.attr in ("run", "run_always", "run_install"):
-            words = []
-        else:
-            continue
-        for arg in call.args:
-            words.extend(words_of(arg))
-        _command_words(words, call.lineno, path, rel, out, base)
+    _installs([c for c in found if not c.unreadable], path, rel, out, base)
     return out
 
 
@@ -1879,6 +1497,7 @@ def read_pre_commit(path: Path, rel: str, *, root: Path | None = None) -> Parsed
         out.problems.append(Problem(rel, 0, f"not a readable pre-commit config: {exc}"))
         return out
     base = (root or path.parent).resolve()
+    _installs(_host_commands("yaml", text), path, rel, out, base)  # ``entry: pip install ...``
     repos = doc.get("repos") if isinstance(doc, dict) else None
     for repo in repos if isinstance(repos, list) else []:
         hooks = repo.get("hooks") if isinstance(repo, dict) else None
@@ -2040,10 +1659,13 @@ def environment_dependencies() -> tuple[list[Dependency], list[Drift]]:
 
 
 _HOST_READERS: dict[str, Callable[..., ParsedFile]] = {
-    "shell": read_shell_script,
-    "makefile": read_makefile,
-    "ci-yaml": read_ci_file,
-    "jenkinsfile": read_ci_file,
+    "shell": read_command_host,
+    "makefile": read_command_host,
+    "ci-yaml": read_command_host,
+    "jenkinsfile": read_command_host,
+    "dockerfile": read_command_host,
+    "package-json": read_command_host,
+    "procfile": read_command_host,
     "tox": read_tox,
     "tox-toml": read_tox,
     "nox": read_noxfile,
