@@ -45,6 +45,9 @@ _REGULAR = (b"0", b"\x00", b"7", b"S")
 _SUPPORTED = frozenset((b"0", b"\x00", b"1", b"2", b"5", b"6", b"7", b"3", b"4", b"L", b"K", b"S"))
 _META = (b"L", b"K", b"x", b"g", b"X")
 _MAX_SPARSE_ENTRIES = 100_000
+# Map searches one extractfile() rebuild may take (a disordered map makes each byte cost a
+# search through the whole map); past it the rest is not rebuilt (fail closed).
+_MAX_SPARSE_STEPS = 20_000_000
 _SPARSE_00 = (
     re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n"),
     re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n"),
@@ -365,6 +368,7 @@ def _extractfile_view(data: memoryview, m: _Member) -> tuple[bytes, str]:
     out = bytearray()
     position = 0
     index = 0
+    budget = _MAX_SPARSE_STEPS
     while position < size:
         tried = 0
         while True:
@@ -375,6 +379,9 @@ def _extractfile_view(data: memoryview, m: _Member) -> tuple[bytes, str]:
             tried += 1
             if tried > len(table):
                 return bytes(out), "extractfile() would never finish reading it"
+            budget -= 1
+            if budget < 0:
+                return bytes(out), "its sparse map takes too many steps to follow as extractfile()"
         length = min(size - position, hi - position)
         if has_data:
             at = real + (position - lo)
