@@ -214,7 +214,10 @@ ARC_READERS_DISAGREE = define_rule(
     "before the end record (shifting every member offset when that is not the recorded one). "
     "Python's tarfile (torch.load of a legacy tar) reads the bytes a tar directory, link, "
     "device or FIFO entry declares as its data as further members; other tar readers skip "
-    "them. What one reader loads may not be what another checked.",
+    "them. A GNU sparse tar member whose map is irregular (overlapping, out-of-order or "
+    "negative runs, runs past its size) is rebuilt differently by tarfile's extractfile() and "
+    "extractall() and by other tar readers. What one reader loads may not be what another "
+    "checked.",
     Severity.HIGH,
     cwe=436,
     atlas=_ATLAS,

@@ -45,6 +45,9 @@ _REGULAR = (b"0", b"\x00", b"7", b"S")
 _SUPPORTED = frozenset((b"0", b"\x00", b"1", b"2", b"5", b"6", b"7", b"3", b"4", b"L", b"K", b"S"))
 _META = (b"L", b"K", b"x", b"g", b"X")
 _MAX_SPARSE_ENTRIES = 100_000
+# Map searches one extractfile() rebuild may take (a disordered map makes each byte cost a
+# search through the whole map); past it the rest is not rebuilt (fail closed).
+_MAX_SPARSE_STEPS = 20_000_000
 _SPARSE_00 = (
     re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n"),
     re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n"),
@@ -171,6 +174,10 @@ def _kind(typeflag: bytes) -> str:
     return names.get(typeflag) or _SPECIAL.get(typeflag) or f"member of type {typeflag!r}"
 
 
+# A meta header waiting for its member: type, padded payload, the pax records tarfile holds for it.
+_Meta = tuple[bytes, bytes, dict[str, str] | None]
+
+
 @dataclass
 class _Member:
     """One member as :mod:`tarfile` reads it (the oracle: ``torch.load`` of a legacy tar)."""
@@ -203,14 +210,15 @@ def _member(
     start: int,
     data: memoryview,
     global_pax: dict[str, str],
-    chain: list[tuple[bytes, bytes]],
+    chain: list[_Meta],
 ) -> _Member:
     """Mirror ``TarInfo.frombuf`` + ``_proc_member`` (+ the pax/GNU headers in ``chain``).
 
     The meta headers are applied innermost first, as tarfile's recursion does: the header that
     comes first in the archive has the last word. Sparse members (old GNU ``S`` and the pax
-    GNU.sparse 0.0, 0.1 and 1.0 forms) get their map, from which :func:`_unsparse` rebuilds the
-    bytes tarfile returns. Whatever tarfile would raise on becomes ``problem``.
+    GNU.sparse 0.0, 0.1 and 1.0 forms, in ``x`` and in global ``g`` headers alike) get their
+    map, from which :func:`_sparse_views` rebuilds the bytes tarfile's readers return. Whatever
+    tarfile would raise on becomes ``problem``.
     """
     t = block[156:157]
     hsize = _nti(block[124:136])
@@ -251,15 +259,17 @@ def _member(
             _apply_pax(m, global_pax)
             if m.type == b"5":
                 m.name = m.name.rstrip("/")  # _proc_builtin, after the ustar prefix is joined
-        for kind, payload in reversed(chain):
+        for kind, payload, pax in reversed(chain):
             if kind == b"L":
                 m.name = _cstr(payload)
                 if m.type == b"5":
                     m.name = m.name.removesuffix("/")
             elif kind == b"K":
                 m.link = _cstr(payload)
+            elif pax is None:
+                raise InputError("malformed pax extended header length")
             else:
-                fpos = _pax_level(m, payload, global_pax, data, fpos)
+                fpos = _pax_level(m, payload, pax, data, fpos, extended=kind != b"g")
     except (InputError, ValueError) as exc:
         m.problem = f"tarfile cannot read this member ({exc})"
     if m.hidden_size or (m.type not in _REGULAR and m.type in _SUPPORTED):
@@ -288,11 +298,15 @@ def _apply_pax(m: _Member, pax: dict[str, str]) -> None:
 
 
 def _pax_level(
-    m: _Member, payload: bytes, global_pax: dict[str, str], data: memoryview, fpos: int
+    m: _Member, payload: bytes, pax: dict[str, str], data: memoryview, fpos: int, *, extended: bool
 ) -> int:
-    """One ``x`` header on its member (``TarInfo._proc_pax``); returns the read position."""
-    pax = dict(global_pax)
-    pax.update(_pax_records(payload))
+    """One pax header on its member (``TarInfo._proc_pax``); returns the read position.
+
+    ``pax`` is what tarfile holds for that header: for an ``x`` header the global records as
+    they were when it was read plus its own, for a global ``g`` header the global records
+    themselves. Both kinds give the member their GNU sparse map (the 0.0 form from this
+    header's own records); only an ``x`` header sets its other fields and its size.
+    """
     numbers: list[int] = []
     if "GNU.sparse.map" in pax:
         numbers = [int(x) for x in pax["GNU.sparse.map"].split(",")]
@@ -316,6 +330,8 @@ def _pax_level(
             numbers.append(int(number))
         m.data_start = fpos
         m.sparse = list(zip(numbers[::2], numbers[1::2], strict=False))
+    if not extended:
+        return fpos
     _apply_pax(m, pax)
     if "size" in pax:
         m.next_header = m.data_start
@@ -324,22 +340,24 @@ def _pax_level(
     return fpos
 
 
-def _unsparse(data: memoryview, m: _Member, limit: int) -> bytes | str:
-    """The bytes ``tarfile``'s ``_FileInFile`` returns for a sparse member, or why not.
+# tarfile.copyfileobj's block (TarFile.copybufsize is None): makefile() copies a run in blocks
+# of this size and fails at the first short one, after writing the blocks before it.
+_COPY_BUFSIZE = 16 * 1024
+
+
+def _extractfile_view(data: memoryview, m: _Member) -> tuple[bytes, str]:
+    """The bytes ``tarfile``'s ``_FileInFile`` (``extractfile``) returns for a sparse member.
 
     Its map and read loop are mirrored step by step (holes read as zeros, data taken in order
-    from ``offset_data``), so a map tarfile would loop on forever is reported, not followed.
+    from ``offset_data``, each position from the first run holding it searched from the last run
+    used), so a map tarfile would loop on forever is reported, not followed. Returns the bytes
+    and, where reading fails, why (the bytes are then those read before the failure).
     """
     size = m.size
-    if size > limit:
-        return f"{size} bytes once expanded, above max_decompressed_in_memory"
-    blockinfo = m.sparse or []
-    if len(blockinfo) > _MAX_SPARSE_ENTRIES:
-        return f"{len(blockinfo)} sparse map entries"
     table: list[tuple[bool, int, int, int]] = []
     lastpos = 0
     realpos = m.data_start
-    for offset, length in blockinfo:
+    for offset, length in m.sparse or []:
         if offset > lastpos:
             table.append((False, lastpos, offset, 0))
         table.append((True, offset, offset + length, realpos))
@@ -350,6 +368,7 @@ def _unsparse(data: memoryview, m: _Member, limit: int) -> bytes | str:
     out = bytearray()
     position = 0
     index = 0
+    budget = _MAX_SPARSE_STEPS
     while position < size:
         tried = 0
         while True:
@@ -359,17 +378,110 @@ def _unsparse(data: memoryview, m: _Member, limit: int) -> bytes | str:
             index = (index + 1) % max(len(table), 1)
             tried += 1
             if tried > len(table):
-                return "tarfile would never finish reading its sparse map"
+                return bytes(out), "extractfile() would never finish reading it"
+            budget -= 1
+            if budget < 0:
+                return bytes(out), "its sparse map takes too many steps to follow as extractfile()"
         length = min(size - position, hi - position)
         if has_data:
             at = real + (position - lo)
             if at < 0 or at + length > len(data):
-                return "its data runs past the end of the archive"
+                return bytes(out), "extractfile() fails: its data runs past the end of the archive"
             out += data[at : at + length]
         else:
             out += bytes(length)
         position += length
-    return bytes(out)
+    return bytes(out), ""
+
+
+def _makefile_view(data: memoryview, m: _Member, limit: int) -> tuple[bytes, str]:
+    """The file ``TarFile.makefile`` (``extract``/``extractall``) writes for a sparse member.
+
+    The stored data is read as one stream from ``offset_data``; each run is written at its
+    offset in map order (later runs over earlier ones, gaps as zeros), then the file is cut or
+    extended to the member's size. A negative run length copies ``length % 16 KiB`` bytes, as
+    ``copyfileobj`` does. Where writing fails (a negative offset, data past the end of the
+    archive) the file keeps what was written so far: returned with why.
+    """
+    out = bytearray()
+    src = m.data_start
+    for offset, length in m.sparse or []:
+        if offset < 0:
+            return bytes(out), "extractall() fails on a negative offset, leaving a partial file"
+        count = length if length >= 0 else length % _COPY_BUFSIZE
+        if offset + count > limit:
+            return bytes(out), "extractall() writes beyond max_decompressed_in_memory"
+        avail = max(len(data) - src, 0)
+        failed = count > avail
+        if failed:
+            count = min(avail // _COPY_BUFSIZE, count // _COPY_BUFSIZE) * _COPY_BUFSIZE
+        if offset > len(out):
+            out += bytes(offset - len(out))
+        out[offset : offset + count] = data[src : src + count]
+        src += count
+        if failed:
+            return bytes(out), (
+                "extractall() fails: its data runs past the end of the archive, leaving a "
+                "partial file"
+            )
+    if len(out) > m.size:
+        del out[m.size :]
+    else:
+        out += bytes(m.size - len(out))
+    return bytes(out), ""
+
+
+@dataclass
+class _SparseViews:
+    """The contents tarfile's readers give for one sparse member."""
+
+    contents: dict[str, bytes]  # reader -> what it gives (first reader of each distinct content)
+    odd: str = ""  # why the map is not one every reader rebuilds alike
+    errors: list[str] | None = None  # readers that fail part-way (their partial bytes kept)
+    failed: str = ""  # why nothing was rebuilt
+
+
+def _sparse_views(data: memoryview, m: _Member, limit: int) -> _SparseViews:
+    """Every distinct content a real reader produces for the sparse member ``m``.
+
+    ``extractfile`` and ``extractall`` agree on a map of non-negative runs in increasing,
+    non-overlapping order inside the member's size (what GNU tar writes); for any other map
+    they can differ (and GNU tar's own extraction may differ again), so ``odd`` says why.
+    """
+    size = m.size
+    if size > limit:
+        return _SparseViews(
+            {}, failed=f"{size} bytes once expanded, above max_decompressed_in_memory"
+        )
+    blockinfo = m.sparse or []
+    if len(blockinfo) > _MAX_SPARSE_ENTRIES:
+        return _SparseViews({}, failed=f"{len(blockinfo)} sparse map entries")
+    odd = ""
+    end = 0
+    for offset, length in blockinfo:
+        if offset < 0 or length < 0:
+            odd = "its sparse map has negative numbers"
+            break
+        if not length:
+            continue
+        if offset < end:
+            odd = odd or "its sparse map has overlapping or out-of-order runs"
+        if offset + length > size:
+            odd = odd or "its sparse map has runs beyond the member's size"
+        end = max(end, offset + length)
+    views = _SparseViews({})
+    errors: list[str] = []
+    for reader, (content, error) in (
+        ("extractfile", _extractfile_view(data, m)),
+        ("extractall", _makefile_view(data, m, limit)),
+    ):
+        if error:
+            errors.append(error)
+        if content not in views.contents.values():
+            views.contents[reader] = content
+    views.odd = odd
+    views.errors = errors
+    return views
 
 
 @dataclass(frozen=True)
@@ -398,7 +510,7 @@ def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
     """
     size = len(data)
     pos = 0
-    chain: list[tuple[bytes, bytes]] = []  # meta headers waiting for their member, in order
+    chain: list[_Meta] = []  # meta headers waiting for their member, in order
     chain_start = 0
     global_pax: dict[str, str] = {}
     while pos + _BLOCK <= size:
@@ -442,10 +554,23 @@ def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
                 )
             # The padded payload, as tarfile reads it (its pax parser sees the padding).
             payload = bytes(data[start : min(pos, size, start + _MAX_META)])
-            if typeflag == b"g":
-                global_pax.update(_pax_records(payload))
-            else:
-                chain.append((typeflag, payload))
+            # tarfile updates its global records when it reads a ``g`` header (each later
+            # ``x`` header starts from a copy of them) and still runs the ``g`` header's sparse
+            # processing on the member that follows it.
+            # A header tarfile fails on makes its member unreadable (``None``).
+            pax: dict[str, str] | None = {}
+            if typeflag in (b"g", b"x", b"X"):
+                try:
+                    records = _pax_records(payload)
+                except InputError:
+                    pax = None
+                else:
+                    if typeflag == b"g":
+                        global_pax.update(records)
+                        pax = global_pax
+                    else:
+                        pax = {**global_pax, **records}
+            chain.append((typeflag, payload, pax))
             continue
         m = _member(block, start, data, global_pax, chain)
         chain = []
@@ -646,8 +771,12 @@ def _as_tar_member(m: _Member, data: memoryview, ctx: ScanContext) -> TarMember:
     def read() -> memoryview | bytes | None:
         if m.sparse is None:
             return data[m.data_start : min(m.data_start + m.size, len(data))]
-        content = _unsparse(data, m, int(ctx.limits.max_decompressed_in_memory))
-        return None if isinstance(content, str) else content
+        if m.size > int(ctx.limits.max_decompressed_in_memory):
+            return None
+        if len(m.sparse) > _MAX_SPARSE_ENTRIES:
+            return None
+        content, error = _extractfile_view(data, m)  # torch reads through extractfile()
+        return None if error else content
 
     return TarMember(m.name, "file", m.link, read)
 
@@ -772,15 +901,7 @@ class TarScanner(FormatScanner):
                 )
                 hi = size
             if m.sparse is not None:
-                # Holes cost nothing in the archive: the expanded size is charged like
-                # decompressed output (a LimitExceeded stops the scan with a finding).
-                ctx.charge_decompressed(max(m.size, 0))
-                content = _unsparse(data, m, int(ctx.limits.max_decompressed_in_memory))
-                if isinstance(content, str):
-                    ctx.report(R.ARC_NOT_SCANNED, f"sparse member: {content}; not scanned", mloc)
-                    continue
-                if content:
-                    ctx.scan_nested(content, mloc, _shown(name))
+                self._scan_sparse(data, m, ctx, loc)
             elif hi > lo:
                 ctx.scan_nested(data[lo:hi], mloc, _shown(name))
         for name, why in tree.leftover():
@@ -803,3 +924,47 @@ class TarScanner(FormatScanner):
                     loc.at(off),
                 )
                 ctx.scan_nested(data[off:], loc.member(f"[after-tar@{off}]"), "trailing")
+
+    @staticmethod
+    def _scan_sparse(data: memoryview, m: _Member, ctx: ScanContext, loc: Location) -> None:
+        """Scan every distinct content tarfile's readers give for a sparse member.
+
+        ``extractfile`` (torch's legacy loader) and ``extractall`` rebuild a sparse member
+        differently when its map is irregular: each content is scanned, and a map not every
+        reader rebuilds alike is a high finding of its own, whatever the contents hold.
+        """
+        shown = _shown(m.name)
+        mloc = loc.member(shown)
+        # Holes cost nothing in the archive: the expanded size is charged like decompressed
+        # output (a LimitExceeded stops the scan with a finding).
+        ctx.charge_decompressed(max(m.size, 0))
+        views = _sparse_views(data, m, int(ctx.limits.max_decompressed_in_memory))
+        if views.failed:
+            ctx.report(R.ARC_NOT_SCANNED, f"sparse member: {views.failed}; not scanned", mloc)
+            return
+        if len(views.contents) > 1:
+            ctx.report(
+                R.ARC_READERS_DISAGREE,
+                "sparse member: Python's tarfile gives different bytes to extractfile() and to "
+                f"extract()/extractall() ({views.odd or 'its map is irregular'}); each was scanned",
+                mloc,
+            )
+        elif views.odd:
+            ctx.report(
+                R.ARC_READERS_DISAGREE,
+                f"sparse member: {views.odd}; tar readers may rebuild it differently (scanned as "
+                "Python's tarfile rebuilds it)",
+                mloc,
+            )
+        for error in views.errors or ():
+            ctx.report(
+                R.ARC_TRUNCATED, f"sparse member: {error}; the bytes before it were scanned", mloc
+            )
+        for i, (reader, content) in enumerate(views.contents.items()):
+            if not content:
+                continue
+            if i:
+                ctx.charge_decompressed(len(content))
+                ctx.scan_nested(content, loc.member(f"{shown}[{reader}]"), shown)
+            else:
+                ctx.scan_nested(content, mloc, shown)
