@@ -32,7 +32,7 @@ def _touch(marker: Path) -> bytes:
     return b"0cposix\nsystem\n(V" + f"touch {marker}".encode() + b"\ntR."
 
 
-def _wrapper(dtype: str, shape: int, elsize: int, flags: int) -> bytes:
+def _wrapper(dtype: str, shape: int, elsize: int, flags: int, mmap: bool = False) -> bytes:
     state = (
         b"}("
         + _u("subclass") + _u("numpy") + _u("ndarray") + b"\x93"
@@ -41,7 +41,7 @@ def _wrapper(dtype: str, shape: int, elsize: int, flags: int) -> bytes:
         + _u("dtype") + _u("numpy") + _u("dtype") + b"\x93" + _u(dtype) + b"\x89\x88\x87R"
         + b"(K\x03" + _u("|") + b"NNNJ" + struct.pack("<i", elsize)
         + b"J\xff\xff\xff\xffK" + bytes([flags]) + b"tb"
-        + _u("allow_mmap") + b"\x89"
+        + _u("allow_mmap") + (b"\x88" if mmap else b"\x89")
         + b"u"
     )  # fmt: skip
     return _u("joblib.numpy_pickle") + _u("NumpyArrayWrapper") + b"\x93)\x81" + state + b"b"
@@ -159,23 +159,6 @@ def test_dtype_state_element_size_zero_desyncs_mmap_load(tmp_path: Path) -> None
     d[at : at + 8 * n] = payload + b"\x00" * (8 * n - len(payload))
     path = tmp_path / "evil.joblib"
     path.write_bytes(bytes(d))
-    _run(JOBLIB_MMAP, path)
-    assert marker.exists()
-    worst = _worst(path)
-    assert worst is not None and worst >= Severity.MEDIUM
-
-
-def test_dtype_unsized_code_ignores_stored_element_size(tmp_path: Path) -> None:
-    """An unsized 'V' keeps itemsize 0 whatever the stored size: nothing is skipped."""
-    marker = tmp_path / "marker"
-    n = 16
-    head = _wrapper("V", n, 8, 0)
-    frame = head
-    x = _touch(marker)
-    # joblib (mmap) reads 0 bytes and resumes right after BUILD (no alignment key).
-    body = x + b"\x00" * max(0, 8 * n - len(x)) + b"."
-    path = tmp_path / "evil.joblib"
-    path.write_bytes(b"\x80\x04\x95" + struct.pack("<Q", len(frame)) + frame + body)
     _run(JOBLIB_MMAP, path)
     assert marker.exists()
     worst = _worst(path)
