@@ -204,3 +204,25 @@ def test_benign_pickle_of_bytesio_round_trip() -> None:
     joblib.dump(np.arange(10), buf)
     worst = max((f.severity for f in scan_bytes(buf.getvalue(), "x.joblib").findings), default=None)
     assert worst is None or worst < Severity.MEDIUM
+
+
+def test_legacy_ndarraywrapper_sibling_file_is_at_least_medium(tmp_path: Path) -> None:
+    """joblib.load runs np.load(sibling, allow_pickle=True) on a file the scan was not given."""
+    marker = tmp_path / "marker"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|O", "fortran_order": False, "shape": (1,)}
+    )
+    (tmp_path / "model.joblib_01.npy").write_bytes(header.getvalue() + _touch(marker)[1:])
+    data = (
+        b"\x80\x04" + _u("joblib.numpy_pickle_compat") + _u("NDArrayWrapper") + b"\x93)\x81}("
+        + _u("filename") + _u("model.joblib_01.npy")
+        + _u("subclass") + _u("numpy") + _u("ndarray") + b"\x93"
+        + _u("allow_mmap") + b"\x89ub."
+    )  # fmt: skip
+    path = tmp_path / "model.joblib"
+    path.write_bytes(data)
+    _run(JOBLIB_LOAD, path)
+    assert marker.exists()
+    worst = _worst(path)
+    assert worst is not None and worst >= Severity.MEDIUM

@@ -1733,8 +1733,11 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         """The stdlib unpickler's view: it reads the raw array region as more opcodes of this
         stream, with this stream's stack, marks and memo (copied: the view must not change the
         joblib view's values)."""
-        if an.shadow or region >= end:
+        if an.shadow or region >= end or table[buf[region]] is op_invalid:
+            # (joblib's alignment pad length, < 16, is never an opcode: real dumps stop here)
             return
+        an.charge(len(stack) + len(memo) + len(metastack))
+        frame_end = an.frame_end
         an.shadow = True
         an.seed = (list(stack), [list(m) for m in metastack], dict(memo))
         try:
@@ -1742,6 +1745,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         finally:
             an.shadow = False
             an.seed = None
+            an.frame_end = frame_end
 
     def op_invalid(pos: int) -> int:
         raise fail(f"invalid opcode 0x{buf[pos - 1]:02x}")
