@@ -103,10 +103,9 @@ def test_object_array_inner_frame_past_stop_resumes_at_frame_end(tmp_path: Path)
     assert worst is not None and worst >= Severity.MEDIUM
 
 
-def _replace_region(tmp_path: Path, body: bytes) -> bytes:
+def _replace_region(tmp_path: Path, body: bytes, k: int = 400) -> bytes:
     """A joblib uint8 array whose region after the wrapper BUILD is ``body``; its first byte is
-    also joblib's pad length, so joblib.load still reads a 400-byte array and the final STOP."""
-    k = 400
+    also joblib's pad length, so joblib.load still reads a k-byte array and the final STOP."""
     d = _template(tmp_path, np.full(k, 0x41, np.uint8))
     j = d.index(b"K\x10ub") + 4  # the pad length byte after the wrapper's BUILD
     size = 1 + body[0] + k
@@ -140,6 +139,18 @@ def test_hidden_region_calling_allowlisted_nested_loader(tmp_path: Path) -> None
     path = tmp_path / "evil.joblib"
     path.write_bytes(_replace_region(tmp_path, hidden))
     assert joblib.load(path).shape == (400,)
+    _run(PICKLE_LOAD, path)
+    assert marker.exists()
+    worst = _worst(path)
+    assert worst is not None and worst >= Severity.MEDIUM
+
+
+def test_hidden_region_past_the_analysis_limits_is_not_silent(tmp_path: Path) -> None:
+    """What the pickle.load view cannot analyse (too many MARKs) is reported, not dropped."""
+    marker = tmp_path / "marker"
+    hidden = b"(" * 20000 + _touch(marker)[1:]
+    path = tmp_path / "evil.joblib"
+    path.write_bytes(_replace_region(tmp_path, hidden, k=30000))
     _run(PICKLE_LOAD, path)
     assert marker.exists()
     worst = _worst(path)

@@ -1823,6 +1823,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     ):
         table[code] = fn
 
+    def shadow_prefix() -> str:
+        return "raw joblib array data read by pickle.load: " if an.shadow else ""
+
     def run_stream(analyser: _Analyser, start: int, stream_joblib: bool) -> tuple[int, bool]:
         nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending, getattrs
         nonlocal op_pos, op_index, max_marks, track
@@ -1885,11 +1888,17 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                     severity=Severity.HIGH,
                 )
             except (_Limit, LimitExceeded) as exc:
-                if not an.shadow:
-                    ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", an.at(op_pos, op_index))
+                # Reported for the shadow (pickle.load) view too: what was not analysed there
+                # may be what runs.
+                ctx.report(
+                    G.LIMIT_EXHAUSTED, f"{shadow_prefix()}pickle: {exc}", an.at(op_pos, op_index)
+                )
             except RecursionError:
-                if not an.shadow:
-                    ctx.report(G.LIMIT_EXHAUSTED, "pickle: nesting too deep", an.at(pos, op_index))
+                ctx.report(
+                    G.LIMIT_EXHAUSTED,
+                    f"{shadow_prefix()}pickle: nesting too deep",
+                    an.at(pos, op_index),
+                )
             except (
                 _Malformed,
                 IndexError,
