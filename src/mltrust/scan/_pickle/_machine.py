@@ -392,6 +392,9 @@ class _Analyser:
         self.reported: set[tuple[str, str, bool]] = set()
         self.once: set[str] = set()
         self.shadow = False
+        #: (stack, metastack, memo) the next stream starts with instead of empty ones: the
+        #: stdlib unpickler's view of a joblib array region continues the outer stream.
+        self.seed: tuple[list[object], list[list[object]], dict[int, object]] | None = None
         self.visits = 0
         self.visit_limit = _VISITS_BASE + _VISITS_PER_BYTE * len(data)
         self.next_deadline_check = _DEADLINE_EVERY
@@ -478,7 +481,11 @@ class _Analyser:
         once: str | None = None,
     ) -> None:
         if self.shadow:
-            return
+            # The stdlib unpickler's view of joblib raw array data: what would be dangerous
+            # there is reported (pickle.load, pandas.read_pickle and torch.load run it).
+            if (severity or rule.default_severity) < Severity.MEDIUM:
+                return
+            message = f"raw joblib array data read by pickle.load: {message}"
         if once is not None:
             if once in self.once:
                 return
@@ -1014,8 +1021,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return None
 
     def nested(args: object, o: int, i: int, target: str, key: object = None) -> None:
-        if an.shadow:
-            return
+        # Scanned in the shadow (pickle.load) view too: a nested loader runs there as well.
         payload = args[0] if isinstance(args, tuple) and args else None
         if key is None:
             key = nested_key(payload)
@@ -1635,6 +1641,22 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     # ---------------------------------------------------------------- joblib arrays
     def joblib_array(pos: int, st: object) -> int:
         offset, index = op_pos, op_index
+        if an.frame_end > pos:
+            # joblib's unpickler has read the whole FRAME into memory: it reads the array data
+            # from the file AFTER the frame, then runs the frame's remaining opcodes; the stdlib
+            # unpickler runs those opcodes at once. joblib's own pickler always ends the frame
+            # at the wrapper's BUILD, so no real dump looks like this.
+            an.finding(
+                R.JOBLIB_ARRAY_UNRESOLVED,
+                f"joblib NumpyArrayWrapper: its BUILD is inside a FRAME that goes on for "
+                f"{an.frame_end - pos} more bytes; joblib.load reads the array data after the "
+                "frame and then runs the rest of the frame, pickle.load runs the rest at once "
+                "(not analysed)",
+                offset,
+                index,
+                severity=Severity.HIGH,
+            )
+            raise _Limit("joblib array inside a frame")
         info = _wrapper_layout(st, _DtypeWalk(an.charge))
         if isinstance(info, str):
             an.finding(
@@ -1657,15 +1679,40 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             )
             raise _Limit("joblib array dtype forges object pointers")
         if hasobject:
+            # The object array's pickle is analysed on its own (joblib's view); the stdlib
+            # view of it (the outer memo shared, so its memo indices collide) is not modelled.
+            an.frame_end = 0
             inner_end, ok = an.stream(pos, joblib=False)
             if not ok:
                 raise _Limit("object array pickle could not be analysed")
+            if an.frame_end > inner_end:
+                # The C unpickler joblib uses for object arrays reads whole frames: the file
+                # is left at the end of the frame holding the STOP, not right after the STOP.
+                an.finding(
+                    R.JOBLIB_ARRAY_UNRESOLVED,
+                    f"joblib object array: its pickle's last FRAME goes on for "
+                    f"{an.frame_end - inner_end} bytes after its STOP; joblib.load resumes "
+                    "after the frame, other readers right after the STOP (not analysed)",
+                    offset,
+                    index,
+                    severity=Severity.HIGH,
+                )
+                raise _Limit("joblib object array frame ends after its STOP")
             return inner_end
         region = pos
         if aligned:
             if pos >= end:
                 raise_truncated(offset, index)
             pos += 1 + buf[pos]
+        if itemsize == 0 and count > 0:
+            an.finding(
+                R.JOBLIB_ARRAY_UNRESOLVED,
+                f"joblib NumpyArrayWrapper: {count} elements of a 0-byte dtype; joblib.load "
+                "fails on it, joblib.load(mmap_mode=...) reads no data and goes on unpickling "
+                "right here (analysed that way)",
+                offset,
+                index,
+            )
         nbytes = count * itemsize
         new = pos + nbytes
         if new > end:
@@ -1683,13 +1730,22 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         raise _Limit("joblib array truncated")
 
     def hidden_pickle_check(region: int, offset: int, index: int) -> None:
-        if an.shadow or not looks_like_pickle(mv, region, strict=True):
+        """The stdlib unpickler's view: it reads the raw array region as more opcodes of this
+        stream, with this stream's stack, marks and memo (copied: the view must not change the
+        joblib view's values)."""
+        if an.shadow or region >= end or table[buf[region]] is op_invalid:
+            # (joblib's alignment pad length, < 16, is never an opcode: real dumps stop here)
             return
+        an.charge(len(stack) + len(memo) + len(metastack))
+        frame_end = an.frame_end
         an.shadow = True
+        an.seed = (list(stack), [list(m) for m in metastack], dict(memo))
         try:
             an.stream(region, joblib=False)
         finally:
             an.shadow = False
+            an.seed = None
+            an.frame_end = frame_end
 
     def op_invalid(pos: int) -> int:
         raise fail(f"invalid opcode 0x{buf[pos - 1]:02x}")
@@ -1767,6 +1823,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     ):
         table[code] = fn
 
+    def shadow_prefix() -> str:
+        return "raw joblib array data read by pickle.load: " if an.shadow else ""
+
     def run_stream(analyser: _Analyser, start: int, stream_joblib: bool) -> tuple[int, bool]:
         nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending, getattrs
         nonlocal op_pos, op_index, max_marks, track
@@ -1784,6 +1843,10 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         walked.clear()
         recorded.clear()
         track = False
+        seed = analyser.seed
+        if seed is not None:
+            analyser.seed = None
+            stack, metastack, memo = seed
         op_pos = start
         op_index = 0
         max_marks = analyser.max_marks
@@ -1825,11 +1888,17 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                     severity=Severity.HIGH,
                 )
             except (_Limit, LimitExceeded) as exc:
-                if not an.shadow:
-                    ctx.report(G.LIMIT_EXHAUSTED, f"pickle: {exc}", an.at(op_pos, op_index))
+                # Reported for the shadow (pickle.load) view too: what was not analysed there
+                # may be what runs.
+                ctx.report(
+                    G.LIMIT_EXHAUSTED, f"{shadow_prefix()}pickle: {exc}", an.at(op_pos, op_index)
+                )
             except RecursionError:
-                if not an.shadow:
-                    ctx.report(G.LIMIT_EXHAUSTED, "pickle: nesting too deep", an.at(pos, op_index))
+                ctx.report(
+                    G.LIMIT_EXHAUSTED,
+                    f"{shadow_prefix()}pickle: nesting too deep",
+                    an.at(pos, op_index),
+                )
             except (
                 _Malformed,
                 IndexError,
@@ -2103,8 +2172,17 @@ def _dtype_layout(dtype: object, walk: _DtypeWalk) -> tuple[int, bool | None] | 
         return 8, None
     if has_objects:
         return 8, True
-    if elsize > 0 and kind in "VSUa":
-        # numpy honours the stored element size only for flexible types.
+    if st is not None and kind in "VSUa":
+        # NumPy (arraydescr_setstate) takes the stored element size of a flexible type as it
+        # is, 0 and negative included; only numpy.dtype("V") without copy=True is the shared
+        # unsized descriptor, whose size stays 0 whatever the state says.
+        copy = obj.args[2] if isinstance(obj.args, tuple) and len(obj.args) >= 3 else False
+        if not digits and copy is not True:
+            if type(copy) is not bool:
+                return f"dtype {code!r} with a computed copy flag {_describe(copy)}"
+            return 0, False
+        if elsize < 0:
+            return f"dtype {code!r} with a negative element size {elsize}"
         return elsize, False
     if not digits:
         sizes = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "e": 2, "f": 4, "d": 8}

@@ -160,7 +160,9 @@ JOBLIB_ARRAY_UNRESOLVED = define_rule(
     "joblib-array-unresolved",
     "A joblib NumpyArrayWrapper's shape or dtype cannot be determined without executing the "
     "pickle, so the size of the raw array data after it is unknown and the rest of the file "
-    "was not checked.",
+    "was not checked; or joblib.load and other readers would resume at different places after "
+    "it (a FRAME that goes on past the wrapper or past an object array's STOP: high; a 0-byte "
+    "element type that only mmap_mode loads).",
     Severity.MEDIUM,
     cwe=502,
     atlas=_ATLAS,
@@ -191,8 +193,9 @@ JOBLIB_EXTERNAL_ARRAY = define_rule(
 JOBLIB_HIDDEN_PICKLE = define_rule(
     "MLT-JBL-004",
     "joblib-hidden-pickle",
-    "The raw array region after a joblib NumpyArrayWrapper is itself a valid pickle that "
-    "imports code: harmless for joblib.load, but executed by pickle.load.",
+    "The raw array region after a joblib NumpyArrayWrapper, read by pickle.load (or "
+    "pandas.read_pickle, torch.load) as more opcodes of the same stream, imports or calls "
+    "code: harmless for joblib.load, but executed by those readers.",
     Severity.HIGH,
     cwe=502,
     atlas=_ATLAS,
