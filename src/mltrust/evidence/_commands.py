@@ -71,8 +71,6 @@ class Command:
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "`"})
 #: Shell keywords that start the command after them.
 _KEYWORDS = frozenset({"then", "do", "else", "elif", "if", "while", "until", "in", "!"})
-#: Prefixes that run the command after them (their own options skipped): see :func:`argv`.
-_PREFIXES = frozenset({"exec", "time", "nohup", "command", "builtin", "nice", "stdbuf"})
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(\\?)(['\"]?)([A-Za-z0-9_.-]+)\3")
 _MAX_JOIN = 200
@@ -114,25 +112,154 @@ def commands(kind: HostKind, text: str) -> list[Command]:
     raise ValueError(f"unknown command host kind {kind!r}")
 
 
+#: Commands that run the command in their remaining words, each with its options that take
+#: a value (``-n 5``) and how many plain words come before the command (``timeout 5``,
+#: ``chrt 10``, ``taskset 0x3``, ``docker run IMAGE``). Options are skipped as each wrapper
+#: reads them; what follows is the command they run.
+_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    "exec": (frozenset({"-a"}), 0),
+    "time": (frozenset({"-f", "--format", "-o", "--output"}), 0),
+    "nohup": (frozenset(), 0),
+    "command": (frozenset(), 0),
+    "builtin": (frozenset(), 0),
+    "nice": (frozenset({"-n", "--adjustment"}), 0),
+    "ionice": (frozenset({"-c", "--class", "-n", "--classdata", "-p", "-P", "-u"}), 0),
+    "stdbuf": (frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}), 0),
+    "chrt": (frozenset({"-T", "-P", "-D", "--sched-runtime", "--sched-period"}), 1),
+    "taskset": (frozenset(), 1),
+    "setsid": (frozenset(), 0),
+    "catchsegv": (frozenset(), 0),
+    "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
+    "env": (frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}), 0),
+    "sudo": (
+        frozenset({"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir"})
+        | frozenset({"-h", "--host", "-p", "--prompt", "-r", "--role", "-t", "--type"})
+        | frozenset({"-U", "--other-user", "-T", "--command-timeout", "-R", "--chroot"}),
+        0,
+    ),
+    "doas": (frozenset({"-u", "-C", "-a"}), 0),
+    "runuser": (frozenset({"-u", "--user", "-g", "--group", "-G"}), 0),
+    "xvfb-run": (
+        frozenset({"-n", "--server-num", "-s", "--server-args", "-f", "--auth-file"})
+        | frozenset({"-e", "--error-file", "-p", "--xauth-protocol"}),
+        0,
+    ),
+    "strace": (frozenset("-" + c for c in "abeEIoOpPsSuUX"), 0),
+    "ltrace": (frozenset("-" + c for c in "aADeFlLnopsuwx"), 0),
+    "valgrind": (frozenset(), 0),
+    "firejail": (frozenset(), 0),
+    "unbuffer": (frozenset(), 0),
+    "flock": (frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}), 1),
+    "chroot": (frozenset({"--userspec", "--groups"}), 1),
+    "nsenter": (frozenset({"-t", "--target", "-S", "-G", "--setuid", "--setgid"}), 0),
+    "unshare": (frozenset(), 0),
+    "srun": (frozenset({"-n", "-N", "-p", "-t", "-c", "-J", "-A", "-o", "-e", "--gres"}), 0),
+    "mpirun": (frozenset({"-n", "-np", "-c", "-N", "--host", "-H", "--hostfile", "-x"}), 0),
+    "mpiexec": (frozenset({"-n", "-np", "-c", "-N", "--host", "-H", "--hostfile", "-x"}), 0),
+}
+#: ``TOOL run [options] COMMAND`` (``conda run -n env python``); ``uv run`` is read by the
+#: launcher reader itself (its ``--script``).
+_RUN_TOOLS = frozenset(
+    {"poetry", "pipenv", "pdm", "hatch", "conda", "mamba", "micromamba", "rye", "pixi"}
+)
+_RUN_TOOL_VALUES = frozenset(
+    {"-n", "--name", "-p", "--prefix", "--cwd", "-e", "--env", "--environment", "-r"}
+    | {"--root-prefix", "--manifest-path", "--python", "-a", "--arch"}
+)
+#: ``docker run [options] IMAGE COMMAND`` and the like: options that take a value.
+_CONTAINER_VALUES = frozenset(
+    {"-v", "--volume", "-e", "--env", "-p", "--publish", "-w", "--workdir", "-u", "--user"}
+    | {"--name", "--entrypoint", "--network", "--net", "--env-file", "-m", "--memory"}
+    | {"--mount", "--platform", "-l", "--label", "-h", "--hostname", "--cpus", "--gpus"}
+    | {"--device", "--add-host", "--cap-add", "--cap-drop", "--security-opt", "--ulimit"}
+    | {"--tmpfs", "--shm-size", "--runtime", "--pull", "--restart", "--log-driver"}
+    | {"--log-opt", "--ipc", "--pid", "--dns", "--link", "--volumes-from", "--cidfile"}
+    | {"--expose", "-a", "--attach", "--group-add", "--stop-signal", "--userns", "--uts"}
+    | {"--label-file", "--ip", "--ip6", "--cgroupns", "--detach-keys", "--health-cmd"}
+    | {"-c", "--container", "-n", "--namespace", "--context", "--kubeconfig", "-f"}
+)
+_CONTAINER_TOOLS = frozenset({"docker", "podman", "nerdctl", "kubectl", "oc"})
+
+
+def _assignment(word: str) -> bool:
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL) is not None
+
+
+def _skip_options(words: list[str], i: int, values: frozenset[str]) -> int:
+    """The index of the first word after the options at ``words[i:]`` (``--`` ends them)."""
+    while i < len(words) and words[i].startswith("-") and words[i] != "-":
+        option = words[i]
+        if option == "--":
+            return i + 1
+        if "=" in option and option.startswith("--"):
+            i += 1
+            continue
+        i += 2 if option in values else 1
+    return i
+
+
 def argv(words: tuple[str, ...] | list[str]) -> list[str]:
-    """The command a simple command runs: leading ``NAME=value``, ``exec``, ``env -i X=1``,
-    ``sudo -u u``, ``timeout 5``, ``time`` and the like dropped."""
+    """The command a simple command runs: leading ``NAME=value`` words and the wrappers that
+    run the rest of their words dropped, each with its own options (:data:`_WRAPPERS`:
+    ``exec -a name``, ``nice -n 5``, ``env -i X=1 -u Y``, ``time -p``, ``timeout -k 1 5``,
+    ``sudo -u u``...); ``env -S STRING`` is split into the words it runs; ``conda``/
+    ``micromamba``/``poetry``... ``run [options]``, ``docker``/``podman run [options] IMAGE``,
+    ``docker exec [options] CONTAINER`` and ``kubectl exec ... --`` run what follows."""
     words = list(words)
     i = 0
-    while i < len(words):
+    for _ in range(64):
+        if i >= len(words):
+            break
         word = words[i]
-        if (
-            re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL)
-            or word.lstrip("@-+") in _PREFIXES
-        ):
+        name = word.lstrip("@-+") if word[:1] in "@-+" and i == 0 else word
+        name = name.rsplit("/", 1)[-1] if name.startswith("/") else name
+        if _assignment(word):
             i += 1
-        elif word in ("env", "sudo", "timeout", "xvfb-run"):
+        elif name in _WRAPPERS:
+            values, plain = _WRAPPERS[name]
             i += 1
-            while i < len(words) and words[i].startswith("-"):
-                takes = words[i] in ("-u", "--unset", "-C", "--chdir", "-g", "-s", "-k")
-                i += 2 if takes else 1
-            if word == "timeout" and i < len(words):
-                i += 1  # the duration
+            if name == "env":
+                while i < len(words):
+                    option = words[i]
+                    split = None
+                    if option in ("-S", "--split-string") and i + 1 < len(words):
+                        split, i = words[i + 1], i + 2
+                    elif option.startswith("--split-string="):
+                        split, i = option.split("=", 1)[1], i + 1
+                    elif option.startswith("-S") and len(option) > 2:
+                        split, i = option[2:], i + 1
+                    elif option.startswith("-") and option != "-":
+                        i = _skip_options(words, i, values) if option != "--" else i + 1
+                        if option == "--":
+                            break
+                        continue
+                    elif _assignment(option):
+                        i += 1
+                    else:
+                        break
+                    if split is not None:
+                        try:
+                            words[i:i] = _split(split)
+                        except ValueError:
+                            words[i:i] = ["$ENV_SPLIT_STRING"]
+                continue
+            if name == "nice" and i < len(words) and re.fullmatch(r"-\d+", words[i]):
+                i += 1  # ``nice -10``
+            i = _skip_options(words, i, values)
+            i += plain
+        elif name in _RUN_TOOLS and words[i + 1 : i + 2] == ["run"]:
+            i = _skip_options(words, i + 2, _RUN_TOOL_VALUES)
+        elif name in _CONTAINER_TOOLS and words[i + 1 : i + 2] in (["run"], ["exec"]):
+            sub = words[i + 1]
+            rest = words[i + 2 :]
+            if name in ("kubectl", "oc"):
+                if "--" not in rest:
+                    break  # ``kubectl exec POD CMD`` (old form): left to the caller
+                i = i + 2 + rest.index("--") + 1
+                continue
+            i = _skip_options(words, i + 2, _CONTAINER_VALUES)
+            i += 1  # the image (run) or the container (exec)
+            del sub
         else:
             break
     return words[i:]
@@ -181,6 +308,64 @@ def _scan(text: str) -> tuple[str, str]:
     return "".join(out), "quote" if quote else ""
 
 
+def heredoc_delimiters(clean: str) -> list[tuple[str, bool, bool]]:
+    """``(delimiter, quoted, strip)`` for each here-document redirection (``<<WORD``,
+    ``<<-WORD``; not ``<<<``) outside quotes in ``clean`` (text after :func:`_scan`), in
+    order: the delimiter is the word after quote removal (any characters), ``quoted`` when
+    any part of it was quoted (the body is then not expanded), ``strip`` for ``<<-``."""
+    out: list[tuple[str, bool, bool]] = []
+    quote = ""
+    i, n = 0, len(clean)
+    while i < n:
+        char = clean[i]
+        if quote:
+            if char == "\\" and quote == '"':
+                i += 2
+                continue
+            if char == quote:
+                quote = ""
+            i += 1
+            continue
+        if char == "\\":
+            i += 2
+            continue
+        if char in "'\"":
+            quote = char
+            i += 1
+            continue
+        if clean.startswith("<<<", i):
+            i += 3  # a here-string
+            continue
+        if not clean.startswith("<<", i):
+            i += 1
+            continue
+        i += 2
+        strip = i < n and clean[i] == "-"
+        i += 1 if strip else 0
+        while i < n and clean[i] in " \t":
+            i += 1
+        word: list[str] = []
+        quoted = False
+        while i < n and clean[i] not in " \t\n;&|<>()":
+            char = clean[i]
+            if char == "\\" and i + 1 < n:
+                word.append(clean[i + 1])
+                quoted = True
+                i += 2
+            elif char in "'\"":
+                end = clean.find(char, i + 1)
+                end = n if end < 0 else end
+                word.append(clean[i + 1 : end])
+                quoted = True
+                i = end + 1
+            else:
+                word.append(char)
+                i += 1
+        if word or quoted:
+            out.append(("".join(word), quoted, strip))
+    return out
+
+
 def _split(text: str) -> list[str]:
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
@@ -215,16 +400,12 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
             i += 1
             continue
         heredocs: list[Stdin] = []
-        for m in _HEREDOC.finditer(clean) if script else ():
-            if clean[max(0, m.start() - 1) : m.start()] == "<":
-                continue  # <<< here-string
-            delim, quoted = m.group(4), bool(m.group(2) or m.group(3))
+        for delim, quoted, strip in heredoc_delimiters(clean) if script else ():
             body_start = i + 1
             j = body_start
-            strip = bool(m.group(1))
-            while (
-                j < len(lines) and (lines[j].lstrip("\t") if strip else lines[j]).strip() != delim
-            ):
+            # only a line that is exactly the delimiter ends the body (``<<-``: after its
+            # leading tabs); without one the body runs to the end of the text, as in bash
+            while j < len(lines) and (lines[j].lstrip("\t") if strip else lines[j]) != delim:
                 j += 1
             body = "\n".join(lines[body_start:j])
             numbers = tuple(first + body_start + k for k in range(body.count("\n") + 1))
