@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mltrust.evidence._classify import LauncherKind
+from mltrust.evidence._classify import LauncherKind, python_interpreter
 
 __all__ = ["Command", "HostKind", "Stdin", "argv", "commands"]
 
@@ -98,7 +98,7 @@ def commands(kind: HostKind, text: str) -> list[Command]:
     if kind == "toml":
         return list(_tox_toml_text(text))
     if kind == "lines":
-        return list(_shell(_lines_text(text), 1, script=False))
+        return list(_lines(text))
     if kind == "jenkins":
         return list(_shell(_line_commands(text), 1, script=False))
     if kind == "dockerfile":
@@ -562,19 +562,82 @@ def _make_shells(text: str) -> tuple[str, list[str]]:
     return "".join(out), bodies
 
 
+#: ``target: NAME = value`` (a target-specific variable).
+_MAKE_TARGET_ASSIGN = re.compile(
+    r"^[^:=#]+?::?\s*(?:export\s+|override\s+|private\s+)*"
+    r"(?P<name>[^\s:#=$]+)\s*(?P<op>[:?+!]*)=\s*(?P<value>.*)$",
+    re.S,
+)
+_MAKE_CONDITIONAL = re.compile(r"^(?:else\s+)?(ifn?eq|ifn?def)\b|^(endif)\b|^(else)\b")
+#: At most this many combinations of the values of variables with more than one value.
+_MAKE_WORLDS = 16
+#: Shells that read a recipe line as POSIX shell commands.
+_POSIX_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
+
+
+def _make_worlds(candidates: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Every combination of the values of the Makefile's variables (a variable set in an
+    ``ifeq``/``ifdef`` block or for one target has each of its values); past
+    :data:`_MAKE_WORLDS` combinations the rest of those variables are not expanded (a
+    ``$MAKE_NAME`` shell variable: the readers fail closed on it)."""
+    worlds: list[dict[str, str]] = [{}]
+    for name, values in candidates.items():
+        values = list(dict.fromkeys(values))
+        if len(values) == 1:
+            for world in worlds:
+                world[name] = values[0]
+        elif len(worlds) * len(values) <= _MAKE_WORLDS:
+            worlds = [{**world, name: value} for world in worlds for value in values]
+    return worlds
+
+
+def _make_program(value: str) -> tuple[str, ...] | None:
+    """The words of a Makefile ``SHELL`` value when it is not a POSIX shell (None when it
+    is, or is not set)."""
+    try:
+        words = argv(_split(value))
+    except ValueError:
+        return (value,)
+    if not words:
+        return None
+    if words[0].rsplit("/", 1)[-1] in _POSIX_SHELLS:
+        return None
+    return tuple(_split(value))
+
+
 def _make(text: str) -> Iterator[Command]:
     """A Makefile's commands: recipe lines (each its own shell script, or with ``.ONESHELL``
     each recipe one script), the recipe after ``target: ;``, ``$(shell ...)`` anywhere,
-    ``define`` bodies, and any other line that is not an assignment, rule, directive or
-    comment (fail closed: ``make`` would reject it). Variables the Makefile assigns are
-    expanded (:func:`_make_expand`); ``.RECIPEPREFIX`` is honoured."""
+    the right side of ``NAME != command`` (run when make reads the file), ``define`` bodies,
+    and any other line that is not an assignment, rule, directive or comment (fail closed:
+    ``make`` would reject it). Variables the Makefile assigns are expanded
+    (:func:`_make_expand`), a variable with more than one possible value (set in a
+    conditional block or for one target) with each of them (:func:`_make_worlds`);
+    ``.RECIPEPREFIX`` is honoured. When ``SHELL`` names a program that is not a POSIX shell,
+    make runs each recipe line as ``SHELL .SHELLFLAGS LINE``: that is the command
+    (``python3 -c LINE``)."""
     raw = text.split("\n")
     prefix = "\t"
-    variables: dict[str, str] = {}
+    candidates: dict[str, list[str]] = {}
     # (first line, text, what) per logical line
     logical: list[tuple[int, str, str]] = []
     in_rule = False
     define = False
+    depth = 0  # conditional blocks open
+
+    def assign(name: str, op: str, value: str, certain: bool) -> None:
+        old = candidates.get(name)
+        if "!" in op:
+            new = ["$(shell)"]  # a value the shell prints: not known
+        elif op == "+":
+            new = [(v + " " if v else "") + value for v in (old or [""])]
+        elif op == "?" and old is not None:
+            new = old
+        else:
+            new = [value]
+        candidates[name] = new if certain or old is None else [*old, *new]
+        candidates[name] = candidates[name][-_MAKE_WORLDS:]
+
     i = 0
     while i < len(raw):
         start = i
@@ -607,12 +670,24 @@ def _make(text: str) -> Iterator[Command]:
         if re.match(r"^(?:override\s+|export\s+)*define\b", stripped):
             define = True
             continue
-        assign = _MAKE_ASSIGN.match(stripped)
-        if assign is not None:
-            name, op, value = assign.group("name", "op", "value")
-            if not (op == "?" and name in variables):
-                variables[name] = (variables.get(name, "") + " " if op == "+" else "") + value
-            logical.append((start + 1, stripped, "assign"))
+        conditional = _MAKE_CONDITIONAL.match(stripped)
+        if conditional is not None:
+            if conditional.group(1) and not stripped.startswith("else"):
+                depth += 1
+            elif conditional.group(2):
+                depth = max(0, depth - 1)
+            logical.append((start + 1, stripped, "directive"))
+            continue
+        plain = _MAKE_ASSIGN.match(stripped)
+        target = None if plain is not None else _MAKE_TARGET_ASSIGN.match(stripped)
+        if plain is not None or target is not None:
+            found = plain or target
+            assert found is not None
+            name, op, value = found.group("name", "op", "value")
+            assign(name, op, value, certain=plain is not None and depth == 0)
+            logical.append((start + 1, value if "!" in op else stripped, "assign" + op))
+            if target is not None:
+                in_rule = True
         elif _MAKE_DIRECTIVE.match(stripped):
             logical.append((start + 1, stripped, "directive"))
         elif re.search(r"(?<![:$]):(?![:=])|::(?!=)", stripped):
@@ -620,28 +695,75 @@ def _make(text: str) -> Iterator[Command]:
             logical.append((start + 1, stripped, "rule"))
         else:
             logical.append((start + 1, stripped, "other"))
+    worlds = _make_worlds(candidates)
+    # what runs a recipe line: the shell, or each program SHELL may name
+    programs: list[tuple[str, ...]] = []
+    for world in worlds:
+        value = _make_expand(world["SHELL"], world).strip() if "SHELL" in world else ""
+        program = _make_program(value) if value else None
+        if program is not None:
+            flags = world.get(".SHELLFLAGS", "-c")
+            try:
+                program += tuple(_split(_make_expand(flags, world)))
+            except ValueError:
+                program += (flags,)
+            programs.append(program)
+    # a SHELL only known when make runs: its recipes are also read as shell (and fail closed
+    # as commands of an unknown program)
+    posix = len(programs) < len(worlds) or any("$" in p[0] for p in programs)
     oneshell = any(t.startswith(".ONESHELL") for _, t, w in logical if w == "rule")
     script: list[str] = [""] * len(raw)
-    for line, body, what in logical:
-        body, shells = _make_shells(body)
-        for inner in shells:
-            yield from _shell(_make_expand(inner, variables), line, script=False)
-        if what == "recipe":
-            body = _make_expand(body, variables).lstrip(" \t")
-            while body[:1] in ("@", "-", "+"):
-                body = body[1:].lstrip(" \t")
-            if oneshell:
-                for k, part in enumerate(body.split("\n")):
-                    if line - 1 + k < len(script):
-                        script[line - 1 + k] = part
-                continue
-            yield from _shell(body, line, script=False)
-        elif what == "rule":
-            rule = re.match(r"^[^;]*?:[^;]*;(?P<recipe>.*)$", body, re.S)
-            if rule is not None and rule.group("recipe").strip():
-                yield from _shell(_make_expand(rule.group("recipe"), variables), line)
-        elif what == "other":
-            yield from _shell(_make_expand(body, variables), line, script=False)
+    seen: set[tuple[int, str]] = set()
+
+    def once(line: int, body: str) -> bool:
+        key = (line, body)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for line, original, what in logical:
+        for world in worlds:
+            body, shells = _make_shells(original)
+            for inner in shells:
+                inner = _make_expand(inner, world)
+                if once(line, "shell " + inner):
+                    yield from _shell(inner, line, script=False)
+            if what.startswith("assign") and "!" in what:
+                value = _make_expand(original, world)
+                if once(line, "shell " + value):
+                    yield from _shell(value, line, script=False)
+            elif what == "recipe":
+                body = _make_expand(body, world).lstrip(" \t")
+                while body[:1] in ("@", "-", "+"):
+                    body = body[1:].lstrip(" \t")
+                if not once(line, body):
+                    continue
+                for program in programs:
+                    runs = argv(program)
+                    if runs and python_interpreter(runs[0]):
+                        yield Command(line, (*program, body))  # ``python3 -c LINE``
+                    else:
+                        reason = f"a recipe line make runs with SHELL={' '.join(program)!r}"
+                        yield Command(line, (), reason, body)
+                if not posix:
+                    continue
+                if oneshell:
+                    for k, part in enumerate(body.split("\n")):
+                        if line - 1 + k < len(script):
+                            script[line - 1 + k] = part
+                    continue
+                yield from _shell(body, line, script=False)
+            elif what == "rule":
+                rule = re.match(r"^[^;]*?:[^;]*;(?P<recipe>.*)$", body, re.S)
+                if rule is not None and rule.group("recipe").strip():
+                    recipe = _make_expand(rule.group("recipe"), world)
+                    if once(line, recipe):
+                        yield from _shell(recipe, line)
+            elif what == "other":
+                other = _make_expand(body, world)
+                if once(line, other):
+                    yield from _shell(other, line, script=False)
     if oneshell:
         yield from _shell("\n".join(script), 1)
 
@@ -810,6 +932,73 @@ def _lines_text(text: str) -> str:
         body = re.sub(r"^[A-Za-z0-9_.-]+(\s+[A-Za-z0-9_.-]+)*\s*:(?!=)\s*", "", body)
         out.append(body.lstrip("@-"))
     return "\n".join(out)
+
+
+def _program_of(words: list[str]) -> tuple[str, str]:
+    """``("posix" | "python" | "other", shown)`` for the words that start a program."""
+    runs = argv(words)
+    if not runs or runs[0].rsplit("/", 1)[-1] in _POSIX_SHELLS:
+        return "posix", " ".join(words)
+    if python_interpreter(runs[0]):
+        return "python", " ".join(words)
+    return "other", " ".join(words)
+
+
+def _lines(text: str) -> Iterator[Command]:
+    """A Procfile or justfile (:func:`_lines_text`), with what just itself runs a recipe with:
+    a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
+    that interpreter's standard input, ``{{...}}`` interpolations in it values of just), and
+    ``set shell := [...]`` names the program each recipe line is given to (Python: ``python3
+    -c LINE``); a program that is neither sh-like nor Python is not read (fail closed)."""
+    lines = text.split("\n")
+    shell: list[str] = []
+    m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    if m is not None:
+        shell = [a or b for a, b in re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', m.group(1))]
+    kind, shown = _program_of(shell) if shell else ("posix", "")
+    generic = list(lines)
+    i = 0
+    while i < len(lines):
+        header = re.match(r"^[@A-Za-z0-9_][^:#=]*:(?!=)", lines[i])
+        j = i + 1
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        if header is None or j >= len(lines) or not lines[j][:1].isspace():
+            i += 1
+            continue
+        end = j
+        while end < len(lines) and (not lines[end].strip() or lines[end][:1].isspace()):
+            end += 1
+        body = textwrap.dedent("\n".join(lines[j:end]))
+        if body.startswith("#!"):
+            first, _, script = body.partition("\n")
+            try:
+                words = _split(first[2:])
+            except ValueError:
+                words = [first[2:]]
+            what, program = _program_of(words)
+            numbers = tuple(j + 2 + k for k in range(script.count("\n") + 1))
+            if what == "python":
+                code = re.sub(r"\{\{.*?\}\}", "$JUST_EXPRESSION", script, flags=re.S)
+                yield Command(j + 1, (*words, "-"), stdin=Stdin(code, numbers, "$" in code))
+            elif what == "posix":
+                yield from _shell(script, j + 2)
+            else:
+                yield Command(j + 1, (), f"a just recipe run by {program!r}", script)
+            for k in range(j, end):
+                generic[k] = ""
+        elif kind != "posix":
+            for k in range(j, end):
+                line = lines[k].strip().lstrip("@-")
+                if not line or line.startswith("#"):
+                    continue
+                if kind == "python":
+                    yield Command(k + 1, (*shell, line))
+                else:
+                    yield Command(k + 1, (), f"a just recipe line run by {shown!r}", line)
+                generic[k] = ""
+        i = end
+    yield from _shell(_lines_text("\n".join(generic)), 1, script=False)
 
 
 _LINE_PREFIX = re.compile(
