@@ -757,9 +757,9 @@ def _make(text: str) -> Iterator[Command]:
             elif what == "rule":
                 rule = re.match(r"^[^;]*?:[^;]*;(?P<recipe>.*)$", body, re.S)
                 if rule is not None and rule.group("recipe").strip():
-                    recipe = _make_expand(rule.group("recipe"), world)
-                    if once(line, recipe):
-                        yield from _shell(recipe, line)
+                    after = _make_expand(rule.group("recipe"), world)
+                    if once(line, after):
+                        yield from _shell(after, line)
             elif what == "other":
                 other = _make_expand(body, world)
                 if once(line, other):
