@@ -277,3 +277,187 @@ def test_the_shell_runs_commands_inside_quotes_and_substitutions(tmp_path: Path)
     inner = {("pip", "install", "a==1"), ("x", "y"), ("p", "q"), ("r", "s")}
     assert inner <= ran  # bash runs them all
     assert inner <= {c.words for c in commands("shell", body)}
+
+
+# -- wrappers, here-documents, make's SHELL and !=, just's shells (red team check3) ----------
+_PAYLOAD = "import pickle; pickle.loads(bytes())"
+
+WRAPPED = {
+    "nice-n": f'nice -n 5 python3 -c "{_PAYLOAD}"',
+    "nice-number": f'nice -10 python3 -c "{_PAYLOAD}"',
+    "env-split-string": f"env -S 'python3 -c \"{_PAYLOAD}\"'",
+    "env-options": f'env -i -u X -C /tmp A=1 python3 -c "{_PAYLOAD}"',
+    "exec-a": f'exec -a worker python3 -c "{_PAYLOAD}"',
+    "exec-cl": f'exec -cl python3 -c "{_PAYLOAD}"',
+    "time-p": f'time -p python3 -c "{_PAYLOAD}"',
+    "timeout-kill-after": f'timeout -k 1 5 python3 -c "{_PAYLOAD}"',
+    "ionice": f'ionice -c 2 -n 7 python3 -c "{_PAYLOAD}"',
+    "stdbuf": f'stdbuf -o L python3 -c "{_PAYLOAD}"',
+    "chrt": f'chrt -f 10 python3 -c "{_PAYLOAD}"',
+    "taskset": f'taskset 0x3 python3 -c "{_PAYLOAD}"',
+    "sudo-options": f'sudo -E -u bob -g grp python3 -c "{_PAYLOAD}"',
+    "doas": f'doas -u bob python3 -c "{_PAYLOAD}"',
+    "xvfb-run": f'xvfb-run -a -s "-screen 0 1x1x8" python3 -c "{_PAYLOAD}"',
+    "strace": f'strace -f -o log python3 -c "{_PAYLOAD}"',
+    "micromamba-run": f'micromamba run -n base python3 -c "{_PAYLOAD}"',
+    "conda-run": f'conda run --no-capture-output -p /opt/env python3 -c "{_PAYLOAD}"',
+    "docker-run": f'docker run --rm -v "$PWD:/app" -w /app python:3.12 python3 -c "{_PAYLOAD}"',
+    "podman-run": f'podman run -it --entrypoint "" img python3 -c "{_PAYLOAD}"',
+    "docker-exec": f'docker exec -u 0 box python3 -c "{_PAYLOAD}"',
+    "kubectl-exec": f'kubectl exec -n ns pod -c main -- python3 -c "{_PAYLOAD}"',
+    "ssh": f'ssh host python3 -c "{_PAYLOAD}"',
+    "nested": f'sudo nice -n 1 env X=1 timeout 5 python3 -c "{_PAYLOAD}"',
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRAPPED))
+def test_attack_python_behind_a_wrapper_is_read(case: str) -> None:
+    found = launches("shell", WRAPPED[case] + "\n")
+    assert ("code", _PAYLOAD) in {(x.kind, x.value) for x in found}, found
+
+
+def test_a_command_that_prints_python_starts_nothing() -> None:
+    assert launches("shell", f'echo python3 -c "{_PAYLOAD}"\n') == []
+    assert launches("shell", "apt-get install -y python3 python3-pip\n") == []
+
+
+HEREDOCS = {
+    # a line with a trailing space is not the delimiter line
+    "trailing-space": ("python3 - <<'pass'\nimport os\npass \nos.system('x')\npass\n", "x"),
+    # any word is a delimiter (after quote removal)
+    "bang": ("python3 - <<'END!'\nimport os\nos.system('y')\nEND!\n", "y"),
+    "quoted-parts": ("python3 - <<\"E\"'F'\\G\nimport os\nos.system('z')\nEFG\n", "z"),
+    # <<- strips leading tabs only: a space-indented delimiter does not end the body
+    "dash-spaces": ("python3 - <<-EOF\n\timport os\n  EOF\n\tos.system('w')\n\tEOF\n", "w"),
+    # a here-string before the here-document is not a here-document
+    "here-string": ("cat <<<x; python3 - <<EOF\nimport os\nos.system('v')\nEOF\n", "v"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEREDOCS))
+def test_attack_heredoc_body_ends_only_at_its_exact_delimiter(case: str) -> None:
+    text, mark = HEREDOCS[case]
+    codes = [x.value for x in launches("shell", text) if x.kind == "code"]
+    assert any(f"os.system('{mark}')" in c for c in codes), codes
+
+
+_DELIMS = ["EOF", "pass", "END!", "'a b'", "\"E\"'F'", "E\\F", "'X'"]
+_BODY = ["tool a", "pass ", " pass", "\tpass", "pass", "END!", "a b", "EF", "\tEOF", "EOF", "X"]
+
+
+@pytest.mark.skipif(not Path("/bin/bash").exists(), reason="bash is not installed")
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.sampled_from(_DELIMS),
+    st.sampled_from(["<<", "<<-", "<< ", "<<- "]),
+    st.lists(st.sampled_from(_BODY), max_size=6),
+)
+def test_heredoc_bodies_are_those_bash_reads(
+    tmp_path: Path, delim: str, op: str, body: list[str]
+) -> None:
+    bare = delim.replace("'", "").replace('"', "").replace("\\", "")
+    text = f"/bin/bash {op}{delim}\n" + "".join(f"{b} n{k}\n" for k, b in enumerate(body))
+    text += f"{bare}\ntool after\n"
+    (tmp_path / "s.sh").write_text(text)
+    ran = _run_recorded(["/bin/bash", "s.sh"], tmp_path, {})
+    ours = [tuple(argv(c.words)) for c in commands("shell", text)]
+    ours = [c for c in ours if c and c[0] != "/bin/bash"]
+    assert sorted(ran) == sorted(ours), text
+
+
+@pytest.mark.skipif(
+    shutil.which("make") is None or shutil.which("bash") is None, reason="no make or bash"
+)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.sampled_from(_WORDS), st.sampled_from([" ", " ; ", " && "]))))
+def test_makefile_shell_assignments_run_what_make_runs(
+    tmp_path: Path, atoms: list[tuple[str, str]]
+) -> None:
+    script = _script(atoms)
+    assume(script and subprocess.run(["/bin/bash", "-n"], input=script, text=True).returncode == 0)
+    makefile = f"X != {script}\nall:\n\t@:\n"
+    (tmp_path / "Makefile").write_text(makefile)
+    ran = _run_recorded(
+        ["/usr/bin/make", "-s", "-i", "SHELL=/bin/bash", "all"], tmp_path, {"MAKEFLAGS": ""}
+    )
+    ours = [tuple(argv(c.words)) for c in commands("make", makefile)]
+    ours = [tuple("hh" if w == "$HOME" else w for w in c) for c in ours if c and c != (":",)]
+    assert sorted(ran) == sorted(ours), makefile
+
+
+def test_attack_makefile_shell_assignment_runs_python() -> None:
+    text = f'X != python3 -c "{_PAYLOAD}"\nall:\n\techo $(X)\n'
+    assert ("code", _PAYLOAD) in {(x.kind, x.value) for x in launches("make", text)}
+
+
+HOST_SHELLS = {
+    "make-SHELL-python": ("make", f"SHELL := python3\n.SHELLFLAGS := -c\nall:\n\t@{_PAYLOAD}\n"),
+    "make-SHELL-env-python": ("make", f"SHELL = /usr/bin/env python3\nall:\n\t{_PAYLOAD}\n"),
+    "make-target-SHELL": ("make", f"all: SHELL := python3\nall:\n\t{_PAYLOAD}\n"),
+    "make-conditional-SHELL": (
+        "make",
+        f"ifdef CI\nSHELL := python3\nendif\nall:\n\t{_PAYLOAD}\n",
+    ),
+    "just-shebang": ("lines", f"build:\n    #!/usr/bin/env python3\n    {_PAYLOAD}\n"),
+    "just-set-shell": ("lines", f'set shell := ["python3", "-c"]\n\nbuild:\n    {_PAYLOAD}\n'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOST_SHELLS))
+def test_attack_host_whose_shell_is_python_runs_its_lines_as_python(case: str) -> None:
+    kind, text = HOST_SHELLS[case]
+    codes = [x.value for x in launches(kind, text) if x.kind == "code"]  # type: ignore[arg-type]
+    assert any(_PAYLOAD in c for c in codes), codes
+
+
+def test_a_host_shell_that_is_another_program_fails_closed() -> None:
+    found = launches("make", "SHELL := ./myshell\nall:\n\tpython3 tools/x\n")
+    assert [x.kind for x in found] == ["unknown"]
+    found = launches("lines", "build:\n    #!/usr/bin/env node\n    python3 tools/x\n")
+    assert [x.kind for x in found] == ["unknown"]
+    # a POSIX shell, also through env, reads the recipe as shell
+    found = launches("make", "SHELL := /usr/bin/env bash\nall:\n\tpython3 tools/x\n")
+    assert [(x.kind, x.value) for x in found] == [("file", "tools/x")]
+
+
+MAKE_VARIABLES = {
+    "target-specific": "PKG = evilpkg==2.0\ninstall: PKG = evilpkg==1.5\ninstall:\n"
+    "\tpip install $(PKG)\n",
+    "conditional": "PKG = evilpkg==1.5\nifeq ($(CI_NEVER_SET),yes)\nPKG = evilpkg==2.0\nendif\n"
+    "install:\n\tpip install $(PKG)\n",
+    "ifdef-else": "ifdef X\nPKG = evilpkg==2.0\nelse\nPKG = evilpkg==1.5\nendif\n"
+    "install:\n\tpip install $(PKG)\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MAKE_VARIABLES))
+def test_attack_makefile_variable_with_several_values_checks_each(
+    tmp_path: Path, case: str
+) -> None:
+    text = MAKE_VARIABLES[case]
+    pins = {c.words for c in commands("make", text)}
+    assert ("pip", "install", "evilpkg==1.5") in pins, pins
+    assert ("pip", "install", "evilpkg==2.0") in pins, pins
+    # the dependency check reads the same stream: both pins reach it
+    assert "evilpkg" in {name for name, _ in _installs(tmp_path, "Makefile", text)}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("case", sorted(MAKE_VARIABLES))
+@pytest.mark.parametrize("env", [{}, {"CI_NEVER_SET": "yes", "X": "1"}])
+def test_makefile_variable_values_include_what_make_runs(
+    tmp_path: Path, case: str, env: dict[str, str]
+) -> None:
+    text = MAKE_VARIABLES[case].replace("pip install", "tool")
+    (tmp_path / "Makefile").write_text(text)
+    ran = _run_recorded(
+        ["/usr/bin/make", "-s", "-i", "SHELL=/bin/bash", "install"],
+        tmp_path,
+        {"MAKEFLAGS": "", **env},
+    )
+    assert ran
+    assert set(ran) <= {tuple(argv(c.words)) for c in commands("make", text)}

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mltrust.evidence._classify import LauncherKind
+from mltrust.evidence._classify import LauncherKind, python_interpreter
 
 __all__ = ["Command", "HostKind", "Stdin", "argv", "commands"]
 
@@ -71,8 +71,6 @@ class Command:
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "`"})
 #: Shell keywords that start the command after them.
 _KEYWORDS = frozenset({"then", "do", "else", "elif", "if", "while", "until", "in", "!"})
-#: Prefixes that run the command after them (their own options skipped): see :func:`argv`.
-_PREFIXES = frozenset({"exec", "time", "nohup", "command", "builtin", "nice", "stdbuf"})
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(\\?)(['\"]?)([A-Za-z0-9_.-]+)\3")
 _MAX_JOIN = 200
@@ -100,7 +98,7 @@ def commands(kind: HostKind, text: str) -> list[Command]:
     if kind == "toml":
         return list(_tox_toml_text(text))
     if kind == "lines":
-        return list(_shell(_lines_text(text), 1, script=False))
+        return list(_lines(text))
     if kind == "jenkins":
         return list(_shell(_line_commands(text), 1, script=False))
     if kind == "dockerfile":
@@ -114,25 +112,154 @@ def commands(kind: HostKind, text: str) -> list[Command]:
     raise ValueError(f"unknown command host kind {kind!r}")
 
 
+#: Commands that run the command in their remaining words, each with its options that take
+#: a value (``-n 5``) and how many plain words come before the command (``timeout 5``,
+#: ``chrt 10``, ``taskset 0x3``, ``docker run IMAGE``). Options are skipped as each wrapper
+#: reads them; what follows is the command they run.
+_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    "exec": (frozenset({"-a"}), 0),
+    "time": (frozenset({"-f", "--format", "-o", "--output"}), 0),
+    "nohup": (frozenset(), 0),
+    "command": (frozenset(), 0),
+    "builtin": (frozenset(), 0),
+    "nice": (frozenset({"-n", "--adjustment"}), 0),
+    "ionice": (frozenset({"-c", "--class", "-n", "--classdata", "-p", "-P", "-u"}), 0),
+    "stdbuf": (frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}), 0),
+    "chrt": (frozenset({"-T", "-P", "-D", "--sched-runtime", "--sched-period"}), 1),
+    "taskset": (frozenset(), 1),
+    "setsid": (frozenset(), 0),
+    "catchsegv": (frozenset(), 0),
+    "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
+    "env": (frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}), 0),
+    "sudo": (
+        frozenset({"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir"})
+        | frozenset({"-h", "--host", "-p", "--prompt", "-r", "--role", "-t", "--type"})
+        | frozenset({"-U", "--other-user", "-T", "--command-timeout", "-R", "--chroot"}),
+        0,
+    ),
+    "doas": (frozenset({"-u", "-C", "-a"}), 0),
+    "runuser": (frozenset({"-u", "--user", "-g", "--group", "-G"}), 0),
+    "xvfb-run": (
+        frozenset({"-n", "--server-num", "-s", "--server-args", "-f", "--auth-file"})
+        | frozenset({"-e", "--error-file", "-p", "--xauth-protocol"}),
+        0,
+    ),
+    "strace": (frozenset("-" + c for c in "abeEIoOpPsSuUX"), 0),
+    "ltrace": (frozenset("-" + c for c in "aADeFlLnopsuwx"), 0),
+    "valgrind": (frozenset(), 0),
+    "firejail": (frozenset(), 0),
+    "unbuffer": (frozenset(), 0),
+    "flock": (frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}), 1),
+    "chroot": (frozenset({"--userspec", "--groups"}), 1),
+    "nsenter": (frozenset({"-t", "--target", "-S", "-G", "--setuid", "--setgid"}), 0),
+    "unshare": (frozenset(), 0),
+    "srun": (frozenset({"-n", "-N", "-p", "-t", "-c", "-J", "-A", "-o", "-e", "--gres"}), 0),
+    "mpirun": (frozenset({"-n", "-np", "-c", "-N", "--host", "-H", "--hostfile", "-x"}), 0),
+    "mpiexec": (frozenset({"-n", "-np", "-c", "-N", "--host", "-H", "--hostfile", "-x"}), 0),
+}
+#: ``TOOL run [options] COMMAND`` (``conda run -n env python``); ``uv run`` is read by the
+#: launcher reader itself (its ``--script``).
+_RUN_TOOLS = frozenset(
+    {"poetry", "pipenv", "pdm", "hatch", "conda", "mamba", "micromamba", "rye", "pixi"}
+)
+_RUN_TOOL_VALUES = frozenset(
+    {"-n", "--name", "-p", "--prefix", "--cwd", "-e", "--env", "--environment", "-r"}
+    | {"--root-prefix", "--manifest-path", "--python", "-a", "--arch"}
+)
+#: ``docker run [options] IMAGE COMMAND`` and the like: options that take a value.
+_CONTAINER_VALUES = frozenset(
+    {"-v", "--volume", "-e", "--env", "-p", "--publish", "-w", "--workdir", "-u", "--user"}
+    | {"--name", "--entrypoint", "--network", "--net", "--env-file", "-m", "--memory"}
+    | {"--mount", "--platform", "-l", "--label", "-h", "--hostname", "--cpus", "--gpus"}
+    | {"--device", "--add-host", "--cap-add", "--cap-drop", "--security-opt", "--ulimit"}
+    | {"--tmpfs", "--shm-size", "--runtime", "--pull", "--restart", "--log-driver"}
+    | {"--log-opt", "--ipc", "--pid", "--dns", "--link", "--volumes-from", "--cidfile"}
+    | {"--expose", "-a", "--attach", "--group-add", "--stop-signal", "--userns", "--uts"}
+    | {"--label-file", "--ip", "--ip6", "--cgroupns", "--detach-keys", "--health-cmd"}
+    | {"-c", "--container", "-n", "--namespace", "--context", "--kubeconfig", "-f"}
+)
+_CONTAINER_TOOLS = frozenset({"docker", "podman", "nerdctl", "kubectl", "oc"})
+
+
+def _assignment(word: str) -> bool:
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL) is not None
+
+
+def _skip_options(words: list[str], i: int, values: frozenset[str]) -> int:
+    """The index of the first word after the options at ``words[i:]`` (``--`` ends them)."""
+    while i < len(words) and words[i].startswith("-") and words[i] != "-":
+        option = words[i]
+        if option == "--":
+            return i + 1
+        if "=" in option and option.startswith("--"):
+            i += 1
+            continue
+        i += 2 if option in values else 1
+    return i
+
+
 def argv(words: tuple[str, ...] | list[str]) -> list[str]:
-    """The command a simple command runs: leading ``NAME=value``, ``exec``, ``env -i X=1``,
-    ``sudo -u u``, ``timeout 5``, ``time`` and the like dropped."""
+    """The command a simple command runs: leading ``NAME=value`` words and the wrappers that
+    run the rest of their words dropped, each with its own options (:data:`_WRAPPERS`:
+    ``exec -a name``, ``nice -n 5``, ``env -i X=1 -u Y``, ``time -p``, ``timeout -k 1 5``,
+    ``sudo -u u``...); ``env -S STRING`` is split into the words it runs; ``conda``/
+    ``micromamba``/``poetry``... ``run [options]``, ``docker``/``podman run [options] IMAGE``,
+    ``docker exec [options] CONTAINER`` and ``kubectl exec ... --`` run what follows."""
     words = list(words)
     i = 0
-    while i < len(words):
+    for _ in range(64):
+        if i >= len(words):
+            break
         word = words[i]
-        if (
-            re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL)
-            or word.lstrip("@-+") in _PREFIXES
-        ):
+        name = word.lstrip("@-+") if word[:1] in "@-+" and i == 0 else word
+        name = name.rsplit("/", 1)[-1] if name.startswith("/") else name
+        if _assignment(word):
             i += 1
-        elif word in ("env", "sudo", "timeout", "xvfb-run"):
+        elif name in _WRAPPERS:
+            values, plain = _WRAPPERS[name]
             i += 1
-            while i < len(words) and words[i].startswith("-"):
-                takes = words[i] in ("-u", "--unset", "-C", "--chdir", "-g", "-s", "-k")
-                i += 2 if takes else 1
-            if word == "timeout" and i < len(words):
-                i += 1  # the duration
+            if name == "env":
+                while i < len(words):
+                    option = words[i]
+                    split = None
+                    if option in ("-S", "--split-string") and i + 1 < len(words):
+                        split, i = words[i + 1], i + 2
+                    elif option.startswith("--split-string="):
+                        split, i = option.split("=", 1)[1], i + 1
+                    elif option.startswith("-S") and len(option) > 2:
+                        split, i = option[2:], i + 1
+                    elif option.startswith("-") and option != "-":
+                        i = _skip_options(words, i, values) if option != "--" else i + 1
+                        if option == "--":
+                            break
+                        continue
+                    elif _assignment(option):
+                        i += 1
+                    else:
+                        break
+                    if split is not None:
+                        try:
+                            words[i:i] = _split(split)
+                        except ValueError:
+                            words[i:i] = ["$ENV_SPLIT_STRING"]
+                continue
+            if name == "nice" and i < len(words) and re.fullmatch(r"-\d+", words[i]):
+                i += 1  # ``nice -10``
+            i = _skip_options(words, i, values)
+            i += plain
+        elif name in _RUN_TOOLS and words[i + 1 : i + 2] == ["run"]:
+            i = _skip_options(words, i + 2, _RUN_TOOL_VALUES)
+        elif name in _CONTAINER_TOOLS and words[i + 1 : i + 2] in (["run"], ["exec"]):
+            sub = words[i + 1]
+            rest = words[i + 2 :]
+            if name in ("kubectl", "oc"):
+                if "--" not in rest:
+                    break  # ``kubectl exec POD CMD`` (old form): left to the caller
+                i = i + 2 + rest.index("--") + 1
+                continue
+            i = _skip_options(words, i + 2, _CONTAINER_VALUES)
+            i += 1  # the image (run) or the container (exec)
+            del sub
         else:
             break
     return words[i:]
@@ -181,6 +308,64 @@ def _scan(text: str) -> tuple[str, str]:
     return "".join(out), "quote" if quote else ""
 
 
+def heredoc_delimiters(clean: str) -> list[tuple[str, bool, bool]]:
+    """``(delimiter, quoted, strip)`` for each here-document redirection (``<<WORD``,
+    ``<<-WORD``; not ``<<<``) outside quotes in ``clean`` (text after :func:`_scan`), in
+    order: the delimiter is the word after quote removal (any characters), ``quoted`` when
+    any part of it was quoted (the body is then not expanded), ``strip`` for ``<<-``."""
+    out: list[tuple[str, bool, bool]] = []
+    quote = ""
+    i, n = 0, len(clean)
+    while i < n:
+        char = clean[i]
+        if quote:
+            if char == "\\" and quote == '"':
+                i += 2
+                continue
+            if char == quote:
+                quote = ""
+            i += 1
+            continue
+        if char == "\\":
+            i += 2
+            continue
+        if char in "'\"":
+            quote = char
+            i += 1
+            continue
+        if clean.startswith("<<<", i):
+            i += 3  # a here-string
+            continue
+        if not clean.startswith("<<", i):
+            i += 1
+            continue
+        i += 2
+        strip = i < n and clean[i] == "-"
+        i += 1 if strip else 0
+        while i < n and clean[i] in " \t":
+            i += 1
+        word: list[str] = []
+        quoted = False
+        while i < n and clean[i] not in " \t\n;&|<>()":
+            char = clean[i]
+            if char == "\\" and i + 1 < n:
+                word.append(clean[i + 1])
+                quoted = True
+                i += 2
+            elif char in "'\"":
+                end = clean.find(char, i + 1)
+                end = n if end < 0 else end
+                word.append(clean[i + 1 : end])
+                quoted = True
+                i = end + 1
+            else:
+                word.append(char)
+                i += 1
+        if word or quoted:
+            out.append(("".join(word), quoted, strip))
+    return out
+
+
 def _split(text: str) -> list[str]:
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
@@ -215,16 +400,12 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
             i += 1
             continue
         heredocs: list[Stdin] = []
-        for m in _HEREDOC.finditer(clean) if script else ():
-            if clean[max(0, m.start() - 1) : m.start()] == "<":
-                continue  # <<< here-string
-            delim, quoted = m.group(4), bool(m.group(2) or m.group(3))
+        for delim, quoted, strip in heredoc_delimiters(clean) if script else ():
             body_start = i + 1
             j = body_start
-            strip = bool(m.group(1))
-            while (
-                j < len(lines) and (lines[j].lstrip("\t") if strip else lines[j]).strip() != delim
-            ):
+            # only a line that is exactly the delimiter ends the body (``<<-``: after its
+            # leading tabs); without one the body runs to the end of the text, as in bash
+            while j < len(lines) and (lines[j].lstrip("\t") if strip else lines[j]) != delim:
                 j += 1
             body = "\n".join(lines[body_start:j])
             numbers = tuple(first + body_start + k for k in range(body.count("\n") + 1))
@@ -381,19 +562,82 @@ def _make_shells(text: str) -> tuple[str, list[str]]:
     return "".join(out), bodies
 
 
+#: ``target: NAME = value`` (a target-specific variable).
+_MAKE_TARGET_ASSIGN = re.compile(
+    r"^[^:=#]+?::?\s*(?:export\s+|override\s+|private\s+)*"
+    r"(?P<name>[^\s:#=$]+)\s*(?P<op>[:?+!]*)=\s*(?P<value>.*)$",
+    re.S,
+)
+_MAKE_CONDITIONAL = re.compile(r"^(?:else\s+)?(ifn?eq|ifn?def)\b|^(endif)\b|^(else)\b")
+#: At most this many combinations of the values of variables with more than one value.
+_MAKE_WORLDS = 16
+#: Shells that read a recipe line as POSIX shell commands.
+_POSIX_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
+
+
+def _make_worlds(candidates: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Every combination of the values of the Makefile's variables (a variable set in an
+    ``ifeq``/``ifdef`` block or for one target has each of its values); past
+    :data:`_MAKE_WORLDS` combinations the rest of those variables are not expanded (a
+    ``$MAKE_NAME`` shell variable: the readers fail closed on it)."""
+    worlds: list[dict[str, str]] = [{}]
+    for name, values in candidates.items():
+        values = list(dict.fromkeys(values))
+        if len(values) == 1:
+            for world in worlds:
+                world[name] = values[0]
+        elif len(worlds) * len(values) <= _MAKE_WORLDS:
+            worlds = [{**world, name: value} for world in worlds for value in values]
+    return worlds
+
+
+def _make_program(value: str) -> tuple[str, ...] | None:
+    """The words of a Makefile ``SHELL`` value when it is not a POSIX shell (None when it
+    is, or is not set)."""
+    try:
+        words = argv(_split(value))
+    except ValueError:
+        return (value,)
+    if not words:
+        return None
+    if words[0].rsplit("/", 1)[-1] in _POSIX_SHELLS:
+        return None
+    return tuple(_split(value))
+
+
 def _make(text: str) -> Iterator[Command]:
     """A Makefile's commands: recipe lines (each its own shell script, or with ``.ONESHELL``
     each recipe one script), the recipe after ``target: ;``, ``$(shell ...)`` anywhere,
-    ``define`` bodies, and any other line that is not an assignment, rule, directive or
-    comment (fail closed: ``make`` would reject it). Variables the Makefile assigns are
-    expanded (:func:`_make_expand`); ``.RECIPEPREFIX`` is honoured."""
+    the right side of ``NAME != command`` (run when make reads the file), ``define`` bodies,
+    and any other line that is not an assignment, rule, directive or comment (fail closed:
+    ``make`` would reject it). Variables the Makefile assigns are expanded
+    (:func:`_make_expand`), a variable with more than one possible value (set in a
+    conditional block or for one target) with each of them (:func:`_make_worlds`);
+    ``.RECIPEPREFIX`` is honoured. When ``SHELL`` names a program that is not a POSIX shell,
+    make runs each recipe line as ``SHELL .SHELLFLAGS LINE``: that is the command
+    (``python3 -c LINE``)."""
     raw = text.split("\n")
     prefix = "\t"
-    variables: dict[str, str] = {}
+    candidates: dict[str, list[str]] = {}
     # (first line, text, what) per logical line
     logical: list[tuple[int, str, str]] = []
     in_rule = False
     define = False
+    depth = 0  # conditional blocks open
+
+    def assign(name: str, op: str, value: str, certain: bool) -> None:
+        old = candidates.get(name)
+        if "!" in op:
+            new = ["$(shell)"]  # a value the shell prints: not known
+        elif op == "+":
+            new = [(v + " " if v else "") + value for v in (old or [""])]
+        elif op == "?" and old is not None:
+            new = old
+        else:
+            new = [value]
+        candidates[name] = new if certain or old is None else [*old, *new]
+        candidates[name] = candidates[name][-_MAKE_WORLDS:]
+
     i = 0
     while i < len(raw):
         start = i
@@ -426,12 +670,24 @@ def _make(text: str) -> Iterator[Command]:
         if re.match(r"^(?:override\s+|export\s+)*define\b", stripped):
             define = True
             continue
-        assign = _MAKE_ASSIGN.match(stripped)
-        if assign is not None:
-            name, op, value = assign.group("name", "op", "value")
-            if not (op == "?" and name in variables):
-                variables[name] = (variables.get(name, "") + " " if op == "+" else "") + value
-            logical.append((start + 1, stripped, "assign"))
+        conditional = _MAKE_CONDITIONAL.match(stripped)
+        if conditional is not None:
+            if conditional.group(1) and not stripped.startswith("else"):
+                depth += 1
+            elif conditional.group(2):
+                depth = max(0, depth - 1)
+            logical.append((start + 1, stripped, "directive"))
+            continue
+        plain = _MAKE_ASSIGN.match(stripped)
+        target = None if plain is not None else _MAKE_TARGET_ASSIGN.match(stripped)
+        if plain is not None or target is not None:
+            found = plain or target
+            assert found is not None
+            name, op, value = found.group("name", "op", "value")
+            assign(name, op, value, certain=plain is not None and depth == 0)
+            logical.append((start + 1, value if "!" in op else stripped, "assign" + op))
+            if target is not None:
+                in_rule = True
         elif _MAKE_DIRECTIVE.match(stripped):
             logical.append((start + 1, stripped, "directive"))
         elif re.search(r"(?<![:$]):(?![:=])|::(?!=)", stripped):
@@ -439,28 +695,75 @@ def _make(text: str) -> Iterator[Command]:
             logical.append((start + 1, stripped, "rule"))
         else:
             logical.append((start + 1, stripped, "other"))
+    worlds = _make_worlds(candidates)
+    # what runs a recipe line: the shell, or each program SHELL may name
+    programs: list[tuple[str, ...]] = []
+    for world in worlds:
+        value = _make_expand(world["SHELL"], world).strip() if "SHELL" in world else ""
+        program = _make_program(value) if value else None
+        if program is not None:
+            flags = world.get(".SHELLFLAGS", "-c")
+            try:
+                program += tuple(_split(_make_expand(flags, world)))
+            except ValueError:
+                program += (flags,)
+            programs.append(program)
+    # a SHELL only known when make runs: its recipes are also read as shell (and fail closed
+    # as commands of an unknown program)
+    posix = len(programs) < len(worlds) or any("$" in p[0] for p in programs)
     oneshell = any(t.startswith(".ONESHELL") for _, t, w in logical if w == "rule")
     script: list[str] = [""] * len(raw)
-    for line, body, what in logical:
-        body, shells = _make_shells(body)
-        for inner in shells:
-            yield from _shell(_make_expand(inner, variables), line, script=False)
-        if what == "recipe":
-            body = _make_expand(body, variables).lstrip(" \t")
-            while body[:1] in ("@", "-", "+"):
-                body = body[1:].lstrip(" \t")
-            if oneshell:
-                for k, part in enumerate(body.split("\n")):
-                    if line - 1 + k < len(script):
-                        script[line - 1 + k] = part
-                continue
-            yield from _shell(body, line, script=False)
-        elif what == "rule":
-            rule = re.match(r"^[^;]*?:[^;]*;(?P<recipe>.*)$", body, re.S)
-            if rule is not None and rule.group("recipe").strip():
-                yield from _shell(_make_expand(rule.group("recipe"), variables), line)
-        elif what == "other":
-            yield from _shell(_make_expand(body, variables), line, script=False)
+    seen: set[tuple[int, str]] = set()
+
+    def once(line: int, body: str) -> bool:
+        key = (line, body)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for line, original, what in logical:
+        for world in worlds:
+            body, shells = _make_shells(original)
+            for inner in shells:
+                inner = _make_expand(inner, world)
+                if once(line, "shell " + inner):
+                    yield from _shell(inner, line, script=False)
+            if what.startswith("assign") and "!" in what:
+                value = _make_expand(original, world)
+                if once(line, "shell " + value):
+                    yield from _shell(value, line, script=False)
+            elif what == "recipe":
+                body = _make_expand(body, world).lstrip(" \t")
+                while body[:1] in ("@", "-", "+"):
+                    body = body[1:].lstrip(" \t")
+                if not once(line, body):
+                    continue
+                for program in programs:
+                    runs = argv(program)
+                    if runs and python_interpreter(runs[0]):
+                        yield Command(line, (*program, body))  # ``python3 -c LINE``
+                    else:
+                        reason = f"a recipe line make runs with SHELL={' '.join(program)!r}"
+                        yield Command(line, (), reason, body)
+                if not posix:
+                    continue
+                if oneshell:
+                    for k, part in enumerate(body.split("\n")):
+                        if line - 1 + k < len(script):
+                            script[line - 1 + k] = part
+                    continue
+                yield from _shell(body, line, script=False)
+            elif what == "rule":
+                rule = re.match(r"^[^;]*?:[^;]*;(?P<recipe>.*)$", body, re.S)
+                if rule is not None and rule.group("recipe").strip():
+                    after = _make_expand(rule.group("recipe"), world)
+                    if once(line, after):
+                        yield from _shell(after, line)
+            elif what == "other":
+                other = _make_expand(body, world)
+                if once(line, other):
+                    yield from _shell(other, line, script=False)
     if oneshell:
         yield from _shell("\n".join(script), 1)
 
@@ -629,6 +932,73 @@ def _lines_text(text: str) -> str:
         body = re.sub(r"^[A-Za-z0-9_.-]+(\s+[A-Za-z0-9_.-]+)*\s*:(?!=)\s*", "", body)
         out.append(body.lstrip("@-"))
     return "\n".join(out)
+
+
+def _program_of(words: list[str]) -> tuple[str, str]:
+    """``("posix" | "python" | "other", shown)`` for the words that start a program."""
+    runs = argv(words)
+    if not runs or runs[0].rsplit("/", 1)[-1] in _POSIX_SHELLS:
+        return "posix", " ".join(words)
+    if python_interpreter(runs[0]):
+        return "python", " ".join(words)
+    return "other", " ".join(words)
+
+
+def _lines(text: str) -> Iterator[Command]:
+    """A Procfile or justfile (:func:`_lines_text`), with what just itself runs a recipe with:
+    a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
+    that interpreter's standard input, ``{{...}}`` interpolations in it values of just), and
+    ``set shell := [...]`` names the program each recipe line is given to (Python: ``python3
+    -c LINE``); a program that is neither sh-like nor Python is not read (fail closed)."""
+    lines = text.split("\n")
+    shell: list[str] = []
+    m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    if m is not None:
+        shell = [a or b for a, b in re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', m.group(1))]
+    kind, shown = _program_of(shell) if shell else ("posix", "")
+    generic = list(lines)
+    i = 0
+    while i < len(lines):
+        header = re.match(r"^[@A-Za-z0-9_][^:#=]*:(?!=)", lines[i])
+        j = i + 1
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        if header is None or j >= len(lines) or not lines[j][:1].isspace():
+            i += 1
+            continue
+        end = j
+        while end < len(lines) and (not lines[end].strip() or lines[end][:1].isspace()):
+            end += 1
+        body = textwrap.dedent("\n".join(lines[j:end]))
+        if body.startswith("#!"):
+            first, _, script = body.partition("\n")
+            try:
+                words = _split(first[2:])
+            except ValueError:
+                words = [first[2:]]
+            what, program = _program_of(words)
+            numbers = tuple(j + 2 + k for k in range(script.count("\n") + 1))
+            if what == "python":
+                code = re.sub(r"\{\{.*?\}\}", "$JUST_EXPRESSION", script, flags=re.S)
+                yield Command(j + 1, (*words, "-"), stdin=Stdin(code, numbers, "$" in code))
+            elif what == "posix":
+                yield from _shell(script, j + 2)
+            else:
+                yield Command(j + 1, (), f"a just recipe run by {program!r}", script)
+            for k in range(j, end):
+                generic[k] = ""
+        elif kind != "posix":
+            for k in range(j, end):
+                line = lines[k].strip().lstrip("@-")
+                if not line or line.startswith("#"):
+                    continue
+                if kind == "python":
+                    yield Command(k + 1, (*shell, line))
+                else:
+                    yield Command(k + 1, (), f"a just recipe line run by {shown!r}", line)
+                generic[k] = ""
+        i = end
+    yield from _shell(_lines_text("\n".join(generic)), 1, script=False)
 
 
 _LINE_PREFIX = re.compile(

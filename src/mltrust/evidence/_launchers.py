@@ -60,9 +60,6 @@ _UV_VALUE_OPTIONS = frozenset(
     | {"-f", "--config-file", "--cache-dir", "--color", "--resolution", "--prerelease"}
     | {"--exclude-newer", "--link-mode", "--no-group", "--upgrade-package", "-P"}
 )
-#: Tool runners: ``TOOL run [options] python ...`` (``conda run -n env python``).
-_TOOL_RUNNERS = frozenset({"poetry", "pipenv", "pdm", "hatch", "conda", "mamba", "rye", "pixi"})
-_RUNNER_VALUE_OPTIONS = frozenset({"-n", "--name", "-p", "--prefix", "--cwd", "-e", "--env"})
 _VARIABLE = re.compile(r"\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]|\$([A-Za-z_][A-Za-z0-9_]*)")
 #: What makes an operand or code depend on the shell (a value not in the file).
 _DYNAMIC = re.compile(r"[$`]|\{[^}]*\}|[*?\[]")
@@ -103,13 +100,21 @@ def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> l
         return _python_argv(rest, line, stdin, piped)
     if head == "uv" and rest[:1] == ["run"]:
         return _uv_run(rest[1:], line, stdin, piped)
-    if head in _TOOL_RUNNERS and rest[:1] == ["run"]:
-        i = 1
-        while i < len(rest) and rest[i].startswith("-"):
-            i += 2 if rest[i] in _RUNNER_VALUE_OPTIONS else 1
-        if i < len(rest) and _is_python(rest[i]):
-            return _python_argv(rest[i + 1 :], line, stdin, piped)
+    if head in _NOT_RUNNING:
+        return []
+    # a command the reader does not know (``ssh host python3 -c ...``, a wrapper script) that
+    # names an interpreter in a later word: what that interpreter would run is read, but only
+    # inline code, a heredoc or an unreadable program (fail closed); a file operand there is
+    # as likely an argument (``apt-get install python3 x``)
+    for k, word in enumerate(rest):
+        if python_interpreter(word) and word.rsplit("/", 1)[-1][:1].islower():
+            found = _python_argv(rest[k + 1 :], line, stdin, piped)
+            return [x for x in found if x.kind in ("code", "unknown")]
     return []
+
+
+#: Commands that print or look up their words rather than run them.
+_NOT_RUNNING = frozenset({"echo", "printf", "which", "type", "hash", "whereis", "alias", "test"})
 
 
 def _uv_run(rest: list[str], line: int, stdin: Stdin | None, piped: bool) -> list[Launch]:
