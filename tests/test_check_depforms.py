@@ -234,6 +234,7 @@ _NOX = "import nox\n{top}\n@nox.session\ndef tests(session):\n{body}\n"
         (f"DEPS = ['{GOOD}']", f"    DEPS.append('{BAD}')\n    session.install(*DEPS)"),
         (f"DEPS = ['{GOOD}']", f"    DEPS += ['{BAD}']\n    session.install(*DEPS)"),
         ("import functools", f"    i = functools.partial(session.install, '{BAD}')\n    i()"),
+        ("", f"    i = session.install\n    helper(i, '{BAD}')"),
     ],
 )
 def test_attack_nox_alias_or_mutated_list_fails(

@@ -937,17 +937,18 @@ def _python(text: str) -> Iterator[Command]:
         # ``session.install`` handed on (``functools.partial(session.install, ...)``, a
         # helper's argument, a container): what it installs is not read.
         if isinstance(node, ast.Attribute) and node.attr in _NOX_INSTALLS:
-            parent = parents.get(id(node))
-            if not (isinstance(parent, ast.Call) and parent.func is node) and not (
-                isinstance(parent, ast.Assign)
-                and all(isinstance(t, ast.Name) for t in parent.targets)
-            ):
-                yield Command(
-                    node.lineno,
-                    (),
-                    f"session.{node.attr} is passed on; what it runs is not read",
-                    "",
-                )
+            spelled = f"session.{node.attr}"
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
+            spelled = node.id  # the alias itself handed on
+        else:
+            continue
+        parent = parents.get(id(node))
+        if not (isinstance(parent, ast.Call) and parent.func is node) and not (
+            isinstance(node, ast.Attribute)
+            and isinstance(parent, ast.Assign)
+            and all(isinstance(t, ast.Name) for t in parent.targets)
+        ):
+            yield Command(node.lineno, (), f"{spelled} is passed on; what it runs is not read", "")
     for call in calls:
         attr = method(call)
         args: list[ast.expr] = list(call.args)
