@@ -29,7 +29,7 @@ import json
 import re
 import shlex
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -1169,6 +1169,90 @@ def _yaml(text: str) -> Iterator[Command]:
     yield from out
 
 
+#: Methods that read a list or string without changing it: calling them keeps a binding literal.
+_READ_METHODS = frozenset(
+    {"copy", "count", "index", "get", "keys", "values", "items", "join", "split", "strip"}
+    | {"startswith", "endswith", "format", "lower", "upper", "splitlines"}
+)
+_READ_PARENTS = (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.If, ast.IfExp, ast.While)
+#: Builtins that only read their argument (unless the file rebinds the name).
+_READ_BUILTINS = frozenset(
+    {"len", "print", "sorted", "list", "tuple", "set", "frozenset", "str", "repr", "bool"}
+    | {"enumerate", "any", "all", "min", "max", "reversed", "iter", "isinstance"}
+)
+_NOX_INSTALLS = frozenset({"install", "run", "run_always", "run_install", "conda_install"})
+
+
+def literal_bindings(tree: ast.Module, reads: Callable[[ast.Call], bool]) -> dict[str, ast.expr]:
+    """Module-level ``NAME = value`` bindings whose value can be trusted to be what the file
+    uses: the name is bound exactly once in the whole file (any scope, any form: a
+    rebinding, ``+=``, a loop variable, a walrus, an import), by a single-target assignment,
+    and every use of it only reads it: an argument of a call ``reads`` accepts, an item read
+    (``N[0]``), a reading method (``N.count(...)``), a loop's iterable, a comparison or an
+    operand. Anything else (``N[0] = ...``, ``N.append(...)``, ``N.extend``, ``del N[0]``,
+    ``M = N`` then ``M.append``, passing ``N`` to another function) may change the list
+    before it is used, so the name is not trusted (its value is unknown)."""
+    stores: dict[str, int] = {}
+    untrusted: set[str] = set()
+    parents: dict[int, ast.AST] = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+        names: list[str] = []
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.append(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            untrusted.update(node.names)
+        for name in names:
+            stores[name] = stores.get(name, 0) + 1
+
+    def reading(node: ast.Name) -> bool:
+        parent = parents.get(id(node))
+        if isinstance(parent, (ast.Starred, ast.keyword)):
+            node, parent = parent, parents.get(id(parent))  # type: ignore[assignment]
+        if isinstance(parent, ast.Call):
+            func = parent.func
+            called = func.id if isinstance(func, ast.Name) else ""
+            pure = called in _READ_BUILTINS and called not in stores
+            return node is not func and (reads(parent) or pure)
+        if isinstance(parent, ast.Attribute):
+            call = parents.get(id(parent))
+            return (
+                isinstance(parent.ctx, ast.Load)
+                and isinstance(call, ast.Call)
+                and call.func is parent
+                and parent.attr in _READ_METHODS
+            )
+        if isinstance(parent, ast.Subscript):
+            return isinstance(parent.ctx, ast.Load)
+        if isinstance(parent, (ast.For, ast.AsyncFor, ast.comprehension)):
+            return parent.iter is node
+        return isinstance(parent, _READ_PARENTS)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not reading(node):
+            untrusted.add(node.id)
+    bound: dict[str, ast.expr] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        else:
+            continue
+        if (
+            isinstance(target, ast.Name)
+            and stores.get(target.id) == 1
+            and target.id not in untrusted
+        ):
+            bound[target.id] = value
+    return bound
+
+
 def _python(text: str) -> Iterator[Command]:
     """A noxfile, read from its syntax tree and never run: ``session.install(ARGS)`` is
     ``pip install ARGS``; ``session.run``/``run_always``/``run_install`` and any call whose
@@ -1181,20 +1265,33 @@ def _python(text: str) -> Iterator[Command]:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         yield Command(getattr(exc, "lineno", 0) or 1, (), f"does not parse ({exc})", "")
         return
-    bound: dict[str, list[ast.expr]] = {}
-    for stmt in tree.body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
-        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            targets = [stmt.target]
-        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
-        for target in targets:
-            if isinstance(target, ast.Name) and value is not None:
-                bound.setdefault(target.id, []).append(value)
+    # ``install = session.install`` (in any scope): calling ``install`` is the same call.
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr in _NOX_INSTALLS
+        ):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    aliases[target.id] = node.value.attr
+
+    def method(call: ast.Call) -> str:
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            return func.attr
+        return aliases.get(func.id, "") if isinstance(func, ast.Name) else ""
+
+    def reads(call: ast.Call) -> bool:
+        return method(call) in _NOX_INSTALLS
+
+    bound = literal_bindings(tree, reads)
 
     def words_of(node: ast.expr) -> list[str]:
         target = node.value if isinstance(node, ast.Starred) else node
-        if isinstance(target, ast.Name) and len(bound.get(target.id, [])) == 1:
-            target = bound[target.id][0]
+        if isinstance(target, ast.Name) and target.id in bound:
+            target = bound[target.id]
         try:
             value = ast.literal_eval(target)
         except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
@@ -1205,8 +1302,25 @@ def _python(text: str) -> Iterator[Command]:
             return list(value) if isinstance(node, ast.Starred) else ["$NOX_COMPUTED"]
         return ["$NOX_COMPUTED"]
 
+    parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    for node in ast.walk(tree):
+        # ``session.install`` handed on (``functools.partial(session.install, ...)``, a
+        # helper's argument, a container): what it installs is not read.
+        if isinstance(node, ast.Attribute) and node.attr in _NOX_INSTALLS:
+            spelled = f"session.{node.attr}"
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
+            spelled = node.id  # the alias itself handed on
+        else:
+            continue
+        parent = parents.get(id(node))
+        if not (isinstance(parent, ast.Call) and parent.func is node) and not (
+            isinstance(node, ast.Attribute)
+            and isinstance(parent, ast.Assign)
+            and all(isinstance(t, ast.Name) for t in parent.targets)
+        ):
+            yield Command(node.lineno, (), f"{spelled} is passed on; what it runs is not read", "")
     for call in calls:
-        attr = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+        attr = method(call)
         args: list[ast.expr] = list(call.args)
         if args and isinstance(args[0], (ast.List, ast.Tuple)):
             args = list(args[0].elts)

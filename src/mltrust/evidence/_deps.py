@@ -95,6 +95,16 @@ def _severity_of(text: str) -> Severity:
     return Severity(text) if text in {s.value for s in Severity} else Severity.HIGH
 
 
+def _readable_specifier(text: str) -> bool:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
+
+
 class DependencyCollector(Collector):
     name = "deps"
     predicate_type = PREDICATE_TYPE
@@ -145,7 +155,21 @@ class DependencyCollector(Collector):
                 continue
             if kind in ("pyproject", "pipfile") and str(Path(rel).parent) in locked_folders:
                 continue  # a lock beside it pins what this file ranges over
-            direct_unpinned.extend(d for d in parsed.deps if not d.pinned)
+            for d in parsed.deps:
+                if d.pinned:
+                    continue
+                if _readable_specifier(d.specifier):
+                    direct_unpinned.append(d)
+                else:  # an unread range is never "any version" (it would be judged clean)
+                    unverifiable.append(
+                        Unverifiable(
+                            d.source,
+                            d.line,
+                            f"{d.name} {d.specifier}",
+                            "a version constraint that could not be read; what it allows "
+                            "is unknown",
+                        )
+                    )
         for problem in problems:
             errors.append(str(problem))
             findings.append(
@@ -288,8 +312,8 @@ class DependencyCollector(Collector):
 
         try:
             spec = SpecifierSet(d.specifier)
-        except InvalidSpecifier:
-            return "fixed-version-allowed", "", set()
+        except InvalidSpecifier:  # the collector reports these unverifiable before this
+            return "every-allowed-version-affected", "", set()
         allowed = list(spec.filter(db.known_versions(d.name)))
         if not allowed:
             return "fixed-version-allowed", "", set()

@@ -586,6 +586,77 @@ def _source_reference(
     return found
 
 
+_POETRY_VERSION = r"v?\d+(?:\.\d+)*(?:[-_.]?[a-zA-Z]+\.?\d*)*(?:\+[a-zA-Z0-9.]+)?"
+_POETRY_WILDCARD = re.compile(r"(==|!=|=)?\s*v?(\d+(?:\.\d+)*)(?:\.[xX*])+")
+_POETRY_CARET_TILDE = re.compile(rf"([\^~])\s*({_POETRY_VERSION})")
+_POETRY_BASIC = re.compile(rf"(<=|>=|==|!=|<|>|=|~=)?\s*({_POETRY_VERSION})")
+#: Poetry's AND separator: a comma, or spaces that do not follow an operator.
+_POETRY_AND = re.compile(r"\s*,\s*|(?<![<>=!~^,\s])\s+(?![,\s])")
+
+
+def _release(version: str) -> list[int]:
+    m = re.match(r"\d+(?:\.\d+)*", version.lstrip("vV"))
+    return [int(x) for x in m.group().split(".")] if m else []
+
+
+def _poetry_one(text: str) -> str | None:
+    """One Poetry constraint (no ``||``, no ``,``) as a PEP 440 specifier ("" = any version),
+    or None when it is not Poetry's grammar. As poetry-core reads it: ``^1.2.3`` allows up to
+    the next release that may break (``<2``; ``^0.2.3`` ``<0.3``; ``^0.0.3`` ``<0.0.4``;
+    ``^0.0`` ``<0.1``; ``^0`` ``<1``), ``~1.2.3`` up to the next minor (``~1`` the next
+    major), ``1.2.*`` the ``1.2`` series, a bare version (or ``=``) exactly that version."""
+    text = text.strip()
+    if text in ("", "*", "x", "X"):
+        return ""
+    m = _POETRY_WILDCARD.fullmatch(text)
+    if m:
+        op = "!=" if m.group(1) == "!=" else "=="
+        return f"{op}{m.group(2)}.*"
+    m = _POETRY_CARET_TILDE.fullmatch(text)
+    if m:
+        version = m.group(2).lstrip("vV")
+        parts = _release(version)
+        if not parts:
+            return None
+        if m.group(1) == "~":
+            upper = [parts[0] + 1] if len(parts) == 1 else [parts[0], parts[1] + 1]
+        elif parts[0] > 0 or len(parts) == 1:
+            upper = [parts[0] + 1]
+        elif parts[1] > 0 or len(parts) == 2:
+            upper = [0, parts[1] + 1]
+        else:
+            upper = [0, 0, parts[2] + 1]
+        return f">={version},<{'.'.join(map(str, upper))}"
+    m = _POETRY_BASIC.fullmatch(text)
+    if m:
+        op = m.group(1) or "=="
+        return f"{'==' if op == '=' else op}{m.group(2).lstrip('vV')}"
+    return None
+
+
+def poetry_specifiers(constraint: str) -> list[str] | None:
+    """A Poetry version constraint as PEP 440 specifiers, one per ``||`` alternative (each
+    alternative is judged on its own: the stricter reading), or None when any part is not
+    Poetry's grammar (the caller reports it unverifiable: an unread range is never "any")."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    out = []
+    for alternative in constraint.split("||"):
+        if not alternative.strip() and constraint.strip():
+            return None
+        parts = [p for p in _POETRY_AND.split(alternative.strip()) if p]
+        specs = [_poetry_one(p) for p in parts] or [""]
+        if any(s is None for s in specs):
+            return None
+        joined = ",".join(s for s in specs if s)
+        try:
+            SpecifierSet(joined)
+        except InvalidSpecifier:
+            return None
+        out.append(joined)
+    return out
+
+
 def _name_table(
     table: Any,
     rel: str,
@@ -596,31 +667,52 @@ def _name_table(
     base: Path | None = None,
     root: Path | None = None,
 ) -> None:
-    """``name = "constraint"`` or ``name = {version = ...}`` tables (poetry, Pipfile)."""
+    """``name = "constraint"`` or ``name = {version = ...}`` tables (poetry, Pipfile); Poetry's
+    multiple-constraints form ``name = [{version = ..., python = ...}, ...]`` counts every
+    entry (any one may be the one installed)."""
     if not isinstance(table, dict):
         return
     for name, spec in table.items():
         if str(name).lower() == "python":
             continue
         line = _line_of(text, f"{name} =") or _line_of(text, f'"{name}"')
-        if base is not None and _source_reference(str(name), spec, rel, line, out, base, root):
-            continue
-        constraint = spec.get("version", "") if isinstance(spec, dict) else spec
-        constraint = str(constraint) if isinstance(constraint, (str, int, float)) else ""
-        if pipfile and constraint.strip() == "*":
-            constraint = ""
-        version = _poetry_pinned(constraint) if not pipfile else None
-        if pipfile and constraint.startswith("=="):
-            version = _poetry_pinned(constraint)
-        out.deps.append(
-            Dependency(
-                normalize_name(str(name)),
-                version,
-                constraint,
-                rel,
-                line,
-            )
+        for one in spec if isinstance(spec, list) and not pipfile else [spec]:
+            if base is not None and _source_reference(str(name), one, rel, line, out, base, root):
+                continue
+            _name_entry(str(name), one, rel, line, out, pipfile=pipfile)
+
+
+def _name_entry(
+    name: str, spec: Any, rel: str, line: int, out: ParsedFile, *, pipfile: bool
+) -> None:
+    constraint = spec.get("version", "") if isinstance(spec, dict) else spec
+    if not isinstance(constraint, (str, int, float)) or isinstance(constraint, bool):
+        out.unverifiable.append(
+            Unverifiable(rel, line, _shown(f"{name} = {spec!r}"), _UNREAD_CONSTRAINT)
         )
+        return
+    constraint = str(constraint)
+    if pipfile:
+        if constraint.strip() == "*":
+            constraint = ""
+        version = _poetry_pinned(constraint) if constraint.startswith("==") else None
+        out.deps.append(Dependency(normalize_name(name), version, constraint, rel, line))
+        return
+    version = _poetry_pinned(constraint)
+    if version is not None:
+        out.deps.append(Dependency(normalize_name(name), version, constraint, rel, line))
+        return
+    specs = poetry_specifiers(constraint)
+    if specs is None:
+        out.unverifiable.append(
+            Unverifiable(rel, line, _shown(f"{name} = {constraint}"), _UNREAD_CONSTRAINT)
+        )
+        return
+    for one in specs:
+        out.deps.append(Dependency(normalize_name(name), None, one, rel, line))
+
+
+_UNREAD_CONSTRAINT = "a version constraint that could not be read; what it allows is unknown"
 
 
 def _table(value: Any, *keys: str) -> dict[str, Any]:
@@ -910,11 +1002,21 @@ def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         out.problems.append(Problem(rel, getattr(exc, "lineno", 0) or 0, f"does not parse: {exc}"))
         return out
-    bound = _module_bindings(tree)
+    from mltrust.evidence._commands import literal_bindings
+
+    setups = _setup_names(tree)
+
+    def is_setup(call: ast.Call) -> bool:
+        func = call.func
+        if isinstance(func, ast.Name):
+            return func.id in setups
+        return isinstance(func, ast.Attribute) and func.attr == "setup"
+
+    bound = literal_bindings(tree, is_setup)
 
     def literal(node: ast.expr) -> Any:
-        if isinstance(node, ast.Name) and len(bound.get(node.id, [])) == 1:
-            node = bound[node.id][0]
+        if isinstance(node, ast.Name) and node.id in bound:
+            node = bound[node.id]
         return ast.literal_eval(node)
 
     def requirement_list(value: Any) -> list[str] | None:
@@ -929,16 +1031,27 @@ def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
     except RecursionError:
         out.problems.append(Problem(rel, 0, "nested too deeply to read"))
         return out
-    for call in calls:
-        func = call.func
-        name = (
-            func.id
-            if isinstance(func, ast.Name)
-            else func.attr
-            if isinstance(func, ast.Attribute)
+    for node in ast.walk(tree):
+        # ``setup`` handed on (``functools.partial(setup, ...)``, ``s = setuptools.setup``,
+        # a helper's argument): the call that runs it is not one this reader sees.
+        spelled = (
+            node.id
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+            else "setup"
+            if isinstance(node, ast.Attribute) and node.attr == "setup"
             else ""
         )
-        if name != "setup":
+        if spelled in setups and not any(c.func is node for c in calls):
+            out.problems.append(
+                Problem(
+                    rel,
+                    getattr(node, "lineno", 0),
+                    f"setup is passed on as {spelled!r}; the requirements of the call that "
+                    "runs it were not read (setup.py is never run)",
+                )
+            )
+    for call in calls:
+        if not is_setup(call):
             continue
         for kw in call.keywords:
             if kw.arg is None:
@@ -1461,21 +1574,17 @@ def read_noxfile(path: Path, rel: str, *, root: Path | None = None) -> ParsedFil
     return out
 
 
-def _module_bindings(tree: Any) -> dict[str, list[Any]]:
-    """Module-level ``NAME = value`` assignments (a name bound more than once is not
-    trusted to hold any one value)."""
+def _setup_names(tree: Any) -> set[str]:
+    """The names ``setup`` goes by in a setup.py: ``setup`` itself and every ``as`` name it
+    is imported under (``from setuptools import setup as make_package``; likewise from
+    ``distutils.core`` or any module: a ``setup`` imported under another name is still one)."""
     import ast
 
-    bound: dict[str, list[ast.expr]] = {}
-    for stmt in tree.body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
-        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            targets = [stmt.target]
-        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
-        for target in targets:
-            if isinstance(target, ast.Name) and value is not None:
-                bound.setdefault(target.id, []).append(value)
-    return bound
+    names = {"setup"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.update(a.asname for a in node.names if a.name == "setup" and a.asname)
+    return names
 
 
 def read_pre_commit(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:

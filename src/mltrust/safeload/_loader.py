@@ -191,7 +191,7 @@ def _decompress(data: bytes, config: ScanConfig) -> bytes:
     from mltrust.scan.formats.compressed import new_decoder, sniff_compression
 
     limit = config.limits.max_member_bytes
-    kind = sniff_compression(data[:16])
+    kind = sniff_compression(data[:65536])
     if kind is None:
         return data
     try:

@@ -129,12 +129,31 @@ def sniff_compression(head: memoryview | bytes) -> str | None:
         ):
             return "bzip2"
         return "bzip2" if _probe(head, "bzip2") else None
-    if h.startswith(b"\x78"):
+    if _zlib_header(h):
         return "zlib" if _probe(head, "zlib") else None
-    if h.startswith(b"\x5d\x00"):
-        # raw LZMA "alone": properties 0x5d, a dictionary size, an 8-byte length (-1 or real).
+    if _lzma_alone_header(h):
         return "lzma" if _probe(head, "lzma") else None
     return None
+
+
+def _zlib_header(h: bytes) -> bool:
+    """Whether ``h`` starts with a header zlib accepts (RFC 1950): method 8 (deflate), a window
+    of at most 32 KiB (CINFO <= 7: first byte ``08``, ``18`` ... ``78``), and a check value
+    making the first two bytes a multiple of 31. Not only joblib's ``78``: ``zlib.decompress``
+    reads a stream made with any window size."""
+    return len(h) >= 2 and h[0] & 0x0F == 8 and h[0] >> 4 <= 7 and (h[0] << 8 | h[1]) % 31 == 0
+
+
+def _lzma_alone_header(h: bytes) -> bool:
+    """Whether ``h`` starts like a raw LZMA ("alone") stream liblzma decodes: a properties byte
+    ``(pb*5 + lp)*9 + lc`` below 225 (joblib's ``5d`` is one value of many), a 4-byte
+    dictionary size (any), an 8-byte length (-1 for unknown, else below 2**38 as liblzma's
+    own sniffer requires; a length of 0 hides nothing) and the range coder's first byte, which
+    is always 0."""
+    if len(h) < 14 or h[0] >= 225 or h[13] != 0:
+        return False
+    size = int.from_bytes(h[5:13], "little")
+    return size == (1 << 64) - 1 or 0 < size < (1 << 38)
 
 
 def _probe(head: memoryview | bytes, kind: str) -> bool:
