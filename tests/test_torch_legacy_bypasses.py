@@ -37,6 +37,7 @@ class _Exec:
         self.code = code
 
     def __reduce__(self) -> tuple[object, ...]:
+        # mltrust: ignore[MLT-CODE-013] the payload the attack file carries; the test never calls it
         return (exec, (self.code,))
 
 
@@ -254,6 +255,7 @@ def test_legacy_frame_hides_the_pickles_a_bytesio_reader_loads(tmp_path: Path) -
     ids=["none-pop", "mark-pop-mark", "put-pop-get", "text-long", "text-int-hex", "memoize"],
 )
 def test_legacy_magic_any_encoding_is_recognised(magic: bytes) -> None:
+    # mltrust: ignore[MLT-CODE-001] the real unpickler as oracle, on bytes the test built
     assert pickle.loads(magic) == MAGIC
     raw = magic + pickle.dumps(1001, protocol=2) + _SYS_INFO + pickle.dumps({}, protocol=2)
     raw += pickle.dumps([], protocol=2)
@@ -287,6 +289,7 @@ def test_zip_torch_save_stays_clean() -> None:
 def test_pickle_after_a_nul_terminated_text_pickle_is_analysed(
     middle: bytes, tmp_path: Path
 ) -> None:
+    # mltrust: ignore[MLT-CODE-001] the real unpickler as oracle, on bytes the test built
     pickle.loads(middle)  # the C unpickler accepts it
     raw = pickle.dumps(1, protocol=2) + middle + marker_pickle(tmp_path / "x")
     assert severe(raw, "data.pkl"), scan_bytes(raw, "data.pkl").findings
@@ -376,7 +379,9 @@ def test_text_opcode_numbers_match_the_unpicklers(op: bytes) -> None:
             data += b"."
         else:
             data = op + line + b"\n."
+        # mltrust: ignore[MLT-CODE-001] the real unpicklers as oracles, on bytes the test built
         c = _outcome(pickle.loads, data)
+        # mltrust: ignore[MLT-CODE-001] the real unpicklers as oracles, on bytes the test built
         py = _outcome(pickle._loads, data)  # type: ignore[attr-defined]
         try:
             ours: object = parse(line)
@@ -397,6 +402,7 @@ def test_pickle_after_the_frame_of_the_previous_stop_is_analysed(tmp_path: Path)
     body = b"K\x01." + b"\xff" * 8
     raw = b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body + marker_pickle(tmp_path / "x")
     reader = io.BytesIO(raw)
+    # mltrust: ignore[MLT-CODE-001] the real unpickler as oracle, on bytes the test built
     assert pickle.load(reader) == 1
     assert reader.tell() == len(raw) - len(marker_pickle(tmp_path / "x"))
     assert severe(raw, "data.pkl"), scan_bytes(raw, "data.pkl").findings
