@@ -377,6 +377,11 @@ HOSTED = {
         f'FROM python:3.12\nSHELL ["/usr/bin/env", "python3", "-c"]\nCMD {PICK}\n',
         3,
     ),
+    "dockerfile-shell-python-healthcheck": (
+        "Dockerfile",
+        f'FROM python:3.12\nSHELL ["python3", "-c"]\nHEALTHCHECK --interval=5s CMD {PICK}\n',
+        3,
+    ),
     # Docker ignores an empty line inside a continued instruction
     "dockerfile-blank-in-continuation": (
         "Dockerfile",

@@ -758,8 +758,8 @@ def _dockerfile(text: str) -> Iterator[Command]:
                     yield Command(start + 1, pair[0].words + pair[1].words)
                 i += 1
                 continue
-        if shell is not None and not m.group(0).lstrip().upper().startswith("HEALTHCHECK"):
-            # the stage's SHELL runs the text: its words, then the text as one word
+        if shell is not None:
+            # the stage's SHELL runs the text (a HEALTHCHECK's too): its words, then the text
             words = [*shell, body]
             yield Command(start + 1, tuple(words))
             yield from _inner(words, start + 1, 0)
