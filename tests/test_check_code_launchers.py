@@ -434,6 +434,13 @@ HOSTED = {
         "          import pickle\n          pickle.loads(b'')\n",
         7,
     ),
+    # Azure Pipelines' PythonScript task runs its inline script with Python
+    "azure-python-script-task": (
+        "azure-pipelines.yml",
+        "steps:\n- task: PythonScript@0\n  inputs:\n    scriptSource: inline\n"
+        "    script: |\n      import pickle\n      pickle.loads(b'')\n",
+        7,
+    ),
     # a job whose id is a "prose" key is a job
     "workflow-job-named-name": (
         ".github/workflows/ci.yml",

@@ -907,6 +907,24 @@ def _yaml(text: str) -> Iterator[Command]:
                 elif _CI_EXPRESSION.search(str(shell.value)):
                     # a shell the run computes may be Python: read the text as both
                     program = "$CI_SHELL_MAYBE_PYTHON"
+            task = keys.get("task")
+            inputs = keys.get("inputs")
+            if (
+                isinstance(task, yaml.ScalarNode)
+                and str(task.value).strip().lower().startswith("pythonscript@")
+                and isinstance(inputs, yaml.MappingNode)
+            ):
+                # Azure Pipelines' PythonScript task: an inline script or a script file
+                given = {k.value: v for k, v in inputs.value if isinstance(k, yaml.ScalarNode)}
+                script, path = given.get("script"), given.get("scriptPath")
+                if isinstance(script, yaml.ScalarNode):
+                    first = scalar_line(script)
+                    code = str(script.value)
+                    numbers = tuple(first + n for n in range(code.count("\n") + 1))
+                    stdin = Stdin(code, numbers, "$(" in code or "${{" in code)
+                    out.append(Command(first, ("python", "-"), stdin=stdin))
+                if isinstance(path, yaml.ScalarNode):
+                    out.append(Command(scalar_line(path), ("python", ci(str(path.value)))))
             for _key, value in node.value:
                 if program and value is run and isinstance(run, yaml.ScalarNode):
                     first = scalar_line(run)
