@@ -361,3 +361,131 @@ def test_shell_polyglot_running_itself_is_analysed_as_python(tmp_path: Path) -> 
     doc, _ = _check(tmp_path)
     assert ("tools/run", PICKLE) in _dangerous(doc)
     assert doc["code"]["not_analysed"] == []
+
+
+# -- 5. Dockerfile and CI YAML positions that run Python (red team check3 05, 06) -----------
+PICK = "import pickle; pickle.loads(b'')"
+HOSTED = {
+    # SHELL ["python3", "-c"]: later shell-form RUN/CMD/ENTRYPOINT text is the -c code
+    "dockerfile-shell-python": (
+        "Dockerfile",
+        f'FROM python:3.12\nSHELL ["python3", "-c"]\nRUN echo hi\nRUN {PICK}\n',
+        4,
+    ),
+    "dockerfile-shell-python-cmd": (
+        "Dockerfile",
+        f'FROM python:3.12\nSHELL ["/usr/bin/env", "python3", "-c"]\nCMD {PICK}\n',
+        3,
+    ),
+    "dockerfile-shell-python-healthcheck": (
+        "Dockerfile",
+        f'FROM python:3.12\nSHELL ["python3", "-c"]\nHEALTHCHECK --interval=5s CMD {PICK}\n',
+        3,
+    ),
+    # Docker ignores an empty line inside a continued instruction
+    "dockerfile-blank-in-continuation": (
+        "Dockerfile",
+        f'FROM python:3.12\nRUN echo start \\\n\n   \n && python3 -c "{PICK}"\n',
+        2,
+    ),
+    # a .pth file's import lines run at every interpreter start-up
+    "dockerfile-copy-heredoc-pth": (
+        "Dockerfile",
+        "FROM python:3.12\nCOPY <<PTH /usr/local/lib/python3.12/site-packages/zz.pth\n"
+        f"/opt/x\n{PICK}\nPTH\nRUN python3 -c 'print(1)'\n",
+        4,
+    ),
+    "dockerfile-copy-heredoc-sitecustomize": (
+        "Dockerfile",
+        "FROM python:3.12\nCOPY <<'EOF' /usr/local/lib/python3.12/sitecustomize.py\n"
+        "import pickle\npickle.loads(b'')\nEOF\n",
+        4,
+    ),
+    "dockerfile-add-heredoc-py-into-folder": (
+        "Dockerfile",
+        "FROM python:3.12\nADD --chmod=755 <<a.txt <<tool.py /app/\nhello\na.txt\n"
+        "import pickle\npickle.loads(b'')\ntool.py\nRUN python /app/tool.py\n",
+        6,
+    ),
+    # GitHub defaults.run.shell at workflow and at job level
+    "workflow-defaults-shell-python": (
+        ".github/workflows/ci.yml",
+        "on: push\ndefaults:\n  run:\n    shell: python\njobs:\n  t:\n    runs-on: x\n"
+        "    steps:\n      - run: |\n          import pickle\n          pickle.loads(b'')\n",
+        11,
+    ),
+    "workflow-job-defaults-shell-python": (
+        ".github/workflows/ci.yml",
+        "on: push\njobs:\n  t:\n    runs-on: x\n    defaults:\n      run:\n"
+        "        shell: python3 -u {0}\n    steps:\n      - run: |\n"
+        "          import pickle\n          pickle.loads(b'')\n",
+        11,
+    ),
+    "workflow-shell-python-template": (
+        ".github/workflows/ci.yml",
+        "jobs:\n  t:\n    steps:\n      - shell: 'python {0}'\n        run: |\n"
+        "          import pickle\n          pickle.loads(b'')\n",
+        7,
+    ),
+    # a shell computed by the run may be Python: the text is read as Python too
+    "workflow-shell-from-an-expression": (
+        ".github/workflows/ci.yml",
+        "jobs:\n  t:\n    steps:\n      - shell: ${{ matrix.shell }}\n        run: |\n"
+        "          import pickle\n          pickle.loads(b'')\n",
+        7,
+    ),
+    # Azure Pipelines' PythonScript task runs its inline script with Python
+    "azure-python-script-task": (
+        "azure-pipelines.yml",
+        "steps:\n- task: PythonScript@0\n  inputs:\n    scriptSource: inline\n"
+        "    script: |\n      import pickle\n      pickle.loads(b'')\n",
+        7,
+    ),
+    # a job whose id is a "prose" key is a job
+    "workflow-job-named-name": (
+        ".github/workflows/ci.yml",
+        f'on: push\njobs:\n  name:\n    runs-on: x\n    steps:\n      - run: python3 -c "{PICK}"\n',
+        6,
+    ),
+    "gitlab-job-named-description": (
+        ".gitlab-ci.yml",
+        f'description:\n  script:\n    - python3 -c "{PICK}"\n',
+        3,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTED))
+def test_attack_python_run_by_a_dockerfile_or_ci_position_is_analysed(
+    tmp_path: Path, case: str
+) -> None:
+    host, text, line = HOSTED[case]
+    _write(tmp_path, {host: text})
+    doc, controls = _check(tmp_path)
+    assert line in _lines(doc, host, PICKLE)
+    assert controls["no-dangerous-code"] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"Dockerfile": 'FROM python:3.12\nSHELL ["bash", "-eo", "pipefail", "-c"]\nRUN echo ok\n'},
+        # a later stage starts from another image: its RUN is sh again
+        {
+            "Dockerfile": 'FROM python:3.12 AS a\nSHELL ["python3", "-c"]\nRUN print(1)\n'
+            "FROM python:3.12\nRUN echo ok && python3 -c 'print(1)'\n"
+        },
+        {"Dockerfile": "FROM x\nCOPY <<EOF /etc/motd\nimport os; os.system('x')\nEOF\n"},
+        {
+            ".github/workflows/ci.yml": "defaults:\n  run:\n    shell: bash -eo pipefail {0}\n"
+            "jobs:\n  t:\n    steps:\n      - name: python -c 'import os'\n        run: echo ok\n"
+        },
+    ],
+)
+def test_non_python_dockerfile_and_ci_text_is_not_a_finding(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    _write(tmp_path, {**files, "ok.py": "x = 1\n"})
+    doc, controls = _check(tmp_path)
+    assert doc["code"]["not_analysed"] == []
+    assert controls["no-dangerous-code"] is ControlStatus.PASS

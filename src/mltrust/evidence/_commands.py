@@ -1025,12 +1025,25 @@ def _line_commands(text: str) -> str:
 
 
 # -- Dockerfiles -------------------------------------------------------------------------------
+#: A file Python runs without being asked: at start-up (``sitecustomize``, a ``.pth`` file's
+#: ``import`` lines) or as a script or module (``.py``).
+_PYTHON_DEST = re.compile(r"(?:^|/)(?:[^/]*\.pyw?|[^/]*\.pth)$", re.I)
+_DOCKER_HEREDOC = re.compile(r"<<(-?)(['\"]?)([A-Za-z0-9_.-]+)\2$")
+
+
 def _dockerfile(text: str) -> Iterator[Command]:
     """``RUN``, ``CMD``, ``ENTRYPOINT`` (also after ``ONBUILD`` and ``HEALTHCHECK``): the shell
     form read as a shell script (here-documents kept), the exec form as its words. The escape
-    character is ``\\`` or the one a ``# escape=`` directive sets; comment lines inside a
-    continued instruction are dropped, as Docker drops them. An exec-form ``ENTRYPOINT`` and
-    ``CMD`` are also one command, the entrypoint's words first."""
+    character is ``\\`` or the one a ``# escape=`` directive sets; comment lines and empty lines
+    inside a continued instruction are dropped, as Docker drops them. An exec-form
+    ``ENTRYPOINT`` and ``CMD`` are also one command, the entrypoint's words first.
+
+    A ``SHELL`` instruction that is not a POSIX shell (``SHELL ["python3", "-c"]``) makes the
+    shell form of the stage's later instructions one command: its words with the text after
+    them (a stage started ``FROM`` an earlier stage keeps that stage's shell). A ``COPY`` or
+    ``ADD`` here-document written to a Python file (``.py``, ``.pyw``, ``sitecustomize``) is a
+    Python program, and to a ``.pth`` file its ``import`` lines are (Python runs them at
+    start-up)."""
     lines = text.split("\n")
     escape = "\\"
     for raw in lines[:10]:
@@ -1041,8 +1054,50 @@ def _dockerfile(text: str) -> Iterator[Command]:
         if raw.strip() and not raw.strip().startswith("#"):
             break
     exec_form: dict[str, Command] = {}
+    shell: list[str] | None = None  # None: /bin/sh -c
+    stage_shells: dict[str, list[str] | None] = {}
+    stage = ""
     i = 0
+
+    def joined(body: str) -> str:
+        nonlocal i
+        body = body.rstrip()
+        while body.endswith(escape) and i + 1 < len(lines):
+            i += 1
+            if not lines[i].strip() or lines[i].strip().startswith("#"):
+                continue
+            body = body[: -len(escape)] + " " + lines[i].strip()
+            body = body.rstrip()
+        return body
+
     while i < len(lines):
+        other = re.match(r"\s*(FROM|SHELL|COPY|ADD)(?:\s+(.*))?$", lines[i], re.I | re.S)
+        if other is not None:
+            start = i
+            name, body = other.group(1).upper(), joined(other.group(2) or "")
+            if name == "FROM":
+                parts = [w for w in body.split() if not w.startswith("--")]
+                shell = stage_shells.get(parts[0].lower()) if parts else None
+                stage = parts[2].lower() if len(parts) > 2 and parts[1].lower() == "as" else ""
+                stage_shells[stage] = shell
+            elif name == "SHELL":
+                try:
+                    words = json.loads(body)
+                except ValueError:
+                    words = None
+                if not (
+                    isinstance(words, list) and words and all(isinstance(w, str) for w in words)
+                ):
+                    yield Command(start + 1, (), "a SHELL instruction that cannot be read", body)
+                    words = ["$DOCKER_SHELL"]
+                program = argv(words)[:1]
+                shell = None if program and program[0].rsplit("/", 1)[-1] in SHELLS else words
+                stage_shells[stage] = shell
+            elif "<<" in body:
+                yield from _docker_copy_heredocs(body, lines, start, i)
+                i = _heredoc_end(body, lines, i)
+            i += 1
+            continue
         m = re.match(
             r"\s*(?:ONBUILD\s+)?(?:HEALTHCHECK\s+(?:--\S+\s+)*)?(RUN|CMD|ENTRYPOINT)(?:\s+(.*))?$",
             lines[i],
@@ -1052,13 +1107,7 @@ def _dockerfile(text: str) -> Iterator[Command]:
             i += 1
             continue
         start = i
-        body = (m.group(2) or "").rstrip()
-        while body.endswith(escape) and i + 1 < len(lines):
-            i += 1
-            if lines[i].strip().startswith("#"):
-                continue
-            body = body[: -len(escape)] + " " + lines[i].strip()
-            body = body.rstrip()
+        body = joined(m.group(2) or "")
         if escape != "\\":
             body = body.replace("\\", "\\\\")
         while m.group(1).upper() == "RUN" and body.startswith("--"):
@@ -1079,6 +1128,15 @@ def _dockerfile(text: str) -> Iterator[Command]:
                     yield Command(start + 1, pair[0].words + pair[1].words)
                 i += 1
                 continue
+        if shell is not None:
+            # the stage's SHELL runs the text (a HEALTHCHECK's too): its words, then the text
+            words = [*shell, body]
+            yield Command(start + 1, tuple(words))
+            yield from _inner(words, start + 1, 0)
+            program = argv(shell)[:1]
+            if program and python_interpreter(program[0]):
+                i += 1
+                continue
         if m.group(1).upper() == "RUN" and body.startswith("<<"):
             body = "sh " + body  # ``RUN <<EOF``: the here-document is the script
         segment = [body] + [""] * (i - start)
@@ -1090,6 +1148,49 @@ def _dockerfile(text: str) -> Iterator[Command]:
             i = j
         yield from _shell("\n".join(segment), start + 1)
         i += 1
+
+
+def _heredoc_end(body: str, lines: list[str], i: int) -> int:
+    """The index of the last line of the here-documents of a ``COPY``/``ADD`` ending on line
+    ``i``."""
+    for word in body.split():
+        m = _DOCKER_HEREDOC.fullmatch(word)
+        if m is not None:
+            i += 1
+            while i < len(lines) and lines[i].strip() != m.group(3):
+                i += 1
+    return min(i, len(lines) - 1)
+
+
+def _docker_copy_heredocs(body: str, lines: list[str], start: int, i: int) -> Iterator[Command]:
+    """The Python that a ``COPY``/``ADD`` ending on line ``i`` writes from here-documents: a
+    ``.py`` file's text, a ``.pth`` file's ``import`` lines, each as ``python -`` reading it."""
+    words = [w for w in body.split() if not w.startswith("--")]
+    sources = words[:-1]
+    dest = words[-1] if len(words) > 1 else ""
+    for word in sources:
+        m = _DOCKER_HEREDOC.fullmatch(word)
+        if m is None:
+            continue
+        first = i + 1
+        i = first
+        while i < len(lines) and lines[i].strip() != m.group(3):
+            i += 1
+        content = lines[first:i]
+        path = dest
+        if dest.endswith("/") or len(sources) > 1:
+            path = dest.rstrip("/") + "/" + m.group(3)
+        if not _PYTHON_DEST.search(path):
+            continue
+        if path.lower().endswith(".pth"):
+            # site.py runs a .pth line that starts with "import" (then a space or a tab)
+            content = [ln if re.match(r"import[ \t]", ln) else "" for ln in content]
+            if not any(content):
+                continue
+        numbers = tuple(first + 1 + n for n in range(len(content)))
+        code = "\n".join(content)
+        expanded = not m.group(2)
+        yield Command(start + 1, ("python", "-"), stdin=Stdin(code, numbers, expanded))
 
 
 # -- package.json, YAML, nox -------------------------------------------------------------------
@@ -1129,7 +1230,19 @@ def _yaml(text: str) -> Iterator[Command]:
     def ci(value: str) -> str:
         return _CI_EXPRESSION.sub("$CI_EXPRESSION", _WORKSPACE.sub("", value))
 
-    def walk(node: yaml.Node | None, depth: int) -> None:
+    def default_shell(keys: dict[Any, yaml.Node]) -> yaml.Node | None:
+        # GitHub's ``defaults: run: shell:`` (workflow or job): the shell of its ``run`` steps
+        defaults = keys.get("defaults")
+        if isinstance(defaults, yaml.MappingNode):
+            runs = {k.value: v for k, v in defaults.value if isinstance(k, yaml.ScalarNode)}
+            run = runs.get("run")
+            if isinstance(run, yaml.MappingNode):
+                found = {k.value: v for k, v in run.value if isinstance(k, yaml.ScalarNode)}
+                shell = found.get("shell")
+                return shell if isinstance(shell, yaml.ScalarNode) else None
+        return None
+
+    def walk(node: yaml.Node | None, depth: int, inherited: yaml.Node | None = None) -> None:
         if node is None or depth > 100 or id(node) in seen:
             return
         seen.add(id(node))
@@ -1143,16 +1256,45 @@ def _yaml(text: str) -> Iterator[Command]:
                 out.append(Command(scalar_line(node), tuple(words)))
                 out.extend(_inner(words, scalar_line(node), 0))
             for child in node.value:
-                walk(child, depth + 1)
+                walk(child, depth + 1, inherited)
         elif isinstance(node, yaml.MappingNode):
             keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-            prose = {id(keys[k]) for k in PROSE_KEYS if k in keys}
-            shell, run = keys.get("shell"), keys.get("run")
+            # a prose key holds prose only when its value is text (a step's or a workflow's
+            # ``name``); a mapping under it is a job (GitHub job ``name``, GitLab ``description``)
+            prose = {
+                id(keys[k])
+                for k in PROSE_KEYS
+                if k in keys and isinstance(keys[k], yaml.ScalarNode)
+            }
+            inherited = default_shell(keys) or inherited
+            run = keys.get("run")
+            shell = keys.get("shell", inherited if isinstance(run, yaml.ScalarNode) else None)
             program = ""
             if isinstance(shell, yaml.ScalarNode) and isinstance(run, yaml.ScalarNode):
-                program = str(shell.value).split(" ", 1)[0]
+                program = str(shell.value).strip().split(" ", 1)[0]
                 if program.rsplit("/", 1)[-1] in SHELLS or program in ("", "pwsh", "cmd"):
                     program = ""
+                elif _CI_EXPRESSION.search(str(shell.value)):
+                    # a shell the run computes may be Python: read the text as both
+                    program = "$CI_SHELL_MAYBE_PYTHON"
+            task = keys.get("task")
+            inputs = keys.get("inputs")
+            if (
+                isinstance(task, yaml.ScalarNode)
+                and str(task.value).strip().lower().startswith("pythonscript@")
+                and isinstance(inputs, yaml.MappingNode)
+            ):
+                # Azure Pipelines' PythonScript task: an inline script or a script file
+                given = {k.value: v for k, v in inputs.value if isinstance(k, yaml.ScalarNode)}
+                script, path = given.get("script"), given.get("scriptPath")
+                if isinstance(script, yaml.ScalarNode):
+                    first = scalar_line(script)
+                    code = str(script.value)
+                    numbers = tuple(first + n for n in range(code.count("\n") + 1))
+                    stdin = Stdin(code, numbers, "$(" in code or "${{" in code)
+                    out.append(Command(first, ("python", "-"), stdin=stdin))
+                if isinstance(path, yaml.ScalarNode):
+                    out.append(Command(scalar_line(path), ("python", ci(str(path.value)))))
             for _key, value in node.value:
                 if program and value is run and isinstance(run, yaml.ScalarNode):
                     first = scalar_line(run)
@@ -1160,9 +1302,10 @@ def _yaml(text: str) -> Iterator[Command]:
                     numbers = tuple(first + n for n in range(code.count("\n") + 1))
                     expanded = "${{" in code
                     out.append(Command(first, (program, "-"), stdin=Stdin(code, numbers, expanded)))
-                    continue
+                    if not program.startswith("$"):
+                        continue
                 if id(value) not in prose:
-                    walk(value, depth + 1)
+                    walk(value, depth + 1, inherited)
 
     for document in documents:
         walk(document, 0)
