@@ -35,8 +35,9 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import shlex
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -321,9 +322,163 @@ def _requirement(
     )
 
 
-_INCLUDE = re.compile(
-    r"^(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+|(?<=^-r)|(?<=^-c))(?P<target>\S.*)$"
+# -- pip's option grammar (optparse): unique prefixes of long options, ``--opt=value``, short
+# clusters (``-qr FILE``, ``-rFILE``), ``--`` ends the options. The tables mirror pip 26's
+# ``cmdoptions`` (requirements files: ``req_file.SUPPORTED_OPTIONS`` and ``_REQ``; commands:
+# the general options and ``pip install``'s). An option outside the table, an ambiguous prefix,
+# or a value missing is an :class:`_OptionError`: the caller fails closed.
+
+
+class _OptionError(ValueError):
+    pass
+
+
+def _option_table(values: str, flags: str) -> dict[str, bool]:
+    table = dict.fromkeys(flags.split(), False)
+    table.update(dict.fromkeys(values.split(), True))
+    return table
+
+
+#: Canonical names of the options whose values name what is installed.
+_CANONICAL = {"-r": "--requirement", "-c": "--constraint", "-e": "--editable"}
+_REQ_FILE_OPTIONS = _option_table(
+    "-i --index-url --extra-index-url -c --constraint -r --requirement -e --editable -f"
+    " --find-links --no-binary --only-binary --trusted-host --use-feature --hash -C"
+    " --config-settings --all-releases --only-final --global-option",
+    "--no-index --prefer-binary --require-hashes --no-require-hashes --pre",
 )
+_PIP_OPTIONS = _option_table(
+    "--abi --all-releases --build-constraint --cache-dir --cert --client-cert --config-settings"
+    " --constraint --default-timeout --editable --exists-action --extra-index-url --find-links"
+    " --group --implementation --index-url --keyring-provider --local-log --log --log-file"
+    " --no-binary --only-binary --only-final --platform --prefix --progress-bar --proxy"
+    " --pypi-url --python --python-version --refresh-package --report --requirement"
+    " --requirements-from-script --resume-retries --retries --root --root-user-action --source"
+    " --source-dir --source-directory --src --target --timeout --trusted-host --upgrade-strategy"
+    " --uploaded-prior-to --use-deprecated --use-feature --global-option --install-option"
+    " --build-option -C -c -e -f -i -r -t",
+    "--break-system-packages --check-build-dependencies --compile --debug"
+    " --disable-pip-version-check --dry-run --force-reinstall --help --ignore-installed"
+    " --ignore-requires-python --isolated --no-build-isolation --no-cache-dir --no-clean"
+    " --no-color --no-compile --no-dependencies --no-deps --no-index --no-input"
+    " --no-proxy-env --no-python-version-warning --no-require-hashes --no-user"
+    " --no-warn-conflicts --no-warn-script-location --only-dependencies --only-deps --pre"
+    " --prefer-binary --quiet --require-hashes --require-venv --require-virtualenv --upgrade"
+    " --use-pep517 --no-use-pep517 --user --verbose --version -I -U -h -q -v -V",
+)
+
+
+def _parse_options(
+    words: list[str], table: dict[str, bool], *, interspersed: bool = True
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """``(options, positionals)`` as optparse reads ``words`` with ``table`` (spelling ->
+    takes a value): each option as ``(canonical spelling, value or "")``. Without
+    ``interspersed`` the first positional ends the options (pip's own command line)."""
+    longs = [name for name in table if name.startswith("--")]
+    options: list[tuple[str, str]] = []
+    positionals: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--":
+            positionals.extend(words[i:])
+            break
+        if word.startswith("--"):
+            name, eq, value = word.partition("=")
+            if name not in table:
+                matches = [n for n in longs if n.startswith(name)]
+                if len(matches) != 1:
+                    what = "ambiguous" if matches else "unknown"
+                    raise _OptionError(f"{what} option {_shown(name)!r}")
+                name = matches[0]
+            if table[name] and not eq:
+                if i >= len(words):
+                    raise _OptionError(f"{name} without a value")
+                value, i = words[i], i + 1
+            elif eq and not table[name]:
+                raise _OptionError(f"{name} takes no value")
+            options.append((_CANONICAL.get(name, name), value))
+            continue
+        if word.startswith("-") and word != "-":
+            k = 1
+            while k < len(word):
+                name = "-" + word[k]
+                k += 1
+                if name not in table:
+                    raise _OptionError(f"unknown option {name!r}")
+                if table[name]:
+                    value = word[k:]
+                    if not value:
+                        if i >= len(words):
+                            raise _OptionError(f"{name} without a value")
+                        value, i = words[i], i + 1
+                    options.append((_CANONICAL.get(name, name), value))
+                    break
+                options.append((_CANONICAL.get(name, name), ""))
+            continue
+        positionals.append(word)
+        if not interspersed:
+            positionals.extend(words[i:])
+            break
+    return options, positionals
+
+
+#: pip's ``req_file.COMMENT_RE``.
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+
+
+def _requirement_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(first line number, logical line)`` as pip's ``join_lines`` and ``ignore_comments``
+    make them: a line continues when its raw text ends in ``\\`` (a trailing space after the
+    backslash ends it) and is not a comment; comments are dropped after joining."""
+    parts: list[str] = []
+    first = 0
+    numbered: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.endswith("\\") or _COMMENT.match(raw):
+            if _COMMENT.match(raw):
+                raw = " " + raw
+            if parts:
+                parts.append(raw)
+                numbered.append((first, "".join(parts)))
+                parts = []
+            else:
+                numbered.append((number, raw))
+        else:
+            if not parts:
+                first = number
+            parts.append(raw.strip("\\"))
+    if parts:
+        numbered.append((first, "".join(parts)))
+    for number, line in numbered:
+        line = _COMMENT.sub("", line).strip()
+        if line:
+            yield number, line
+
+
+def _requirement_line(
+    line: str, rel: str, number: int, out: ParsedFile
+) -> tuple[str, list[tuple[str, str]]]:
+    """One logical requirements-file line split as pip's ``break_args_options`` does: the
+    requirement (the words before the first one starting with ``-``) and its options parsed
+    with pip's grammar. Options that cannot be parsed, and words after options (pip ignores
+    them), are problems (fail closed)."""
+    tokens = line.split(" ")
+    k = next((n for n, t in enumerate(tokens) if t.startswith("-")), len(tokens))
+    req_text, option_text = " ".join(tokens[:k]).strip(), " ".join(tokens[k:])
+    try:
+        options, extra = _parse_options(shlex.split(option_text), _REQ_FILE_OPTIONS)
+    except ValueError as exc:  # _OptionError, or shlex's unclosed quote
+        out.problems.append(
+            Problem(rel, number, f"option line not understood ({exc}): {_shown(line)!r}")
+        )
+        return req_text, []
+    if extra:
+        out.problems.append(
+            Problem(rel, number, f"words after the options not understood: {_shown(line)!r}")
+        )
+    return req_text, options
 
 
 def read_requirements(
@@ -335,7 +490,9 @@ def read_requirements(
     _depth: int = 0,
     _seen: frozenset[Path] = frozenset(),
 ) -> ParsedFile:
-    """Requirements in pip's requirements-file format, tolerant: problems are collected."""
+    """Requirements in pip's requirements-file format, read as pip reads it (lines joined,
+    comments dropped, option lines parsed with pip's option grammar), tolerant: problems are
+    collected; an option line that cannot be parsed is a problem, never skipped."""
     out = out if out is not None else ParsedFile()
     base = (root or path.parent).resolve()
     try:
@@ -344,38 +501,15 @@ def read_requirements(
         out.problems.append(Problem(rel, 0, str(exc)))
         return out
     here = path.resolve()
-    logical = ""
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        line = "" if stripped.startswith("#") else re.split(r"\s#", stripped, maxsplit=1)[0]
-        line = line.strip()
-        if line.endswith("\\"):
-            if not logical:
-                start = number
-            logical += line[:-1] + " "
-            continue
-        if logical:
-            line, logical = (logical + line).strip(), ""
-        else:
-            start = number
-        if not line:
-            continue
-        include = _INCLUDE.match(line)
-        if include:
-            _include(
-                include.group("target").strip(), path, rel, start, base, out, _depth, _seen | {here}
-            )
-            continue
-        editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+|(?<=^-e))(?P<t>\S.*)$", line)
-        if editable:
-            _reference(editable.group("t").strip(), rel, start, out, base=path.parent, root=base)
-            continue
-        if line.startswith("-"):  # --index-url, --hash on its own line ...
-            continue
-        req_text = re.split(r"\s--hash[= ]", line, maxsplit=1)[0].strip()
-        req_text = re.split(r"\s--(?:global-option|config-settings|install-option)", req_text)[0]
-        _requirement(req_text.strip(), rel, start, out, base=path.parent, root=base)
+    for start, line in _requirement_lines(text):
+        req_text, options = _requirement_line(line, rel, start, out)
+        for name, value in options:
+            if name in ("--requirement", "--constraint"):
+                _include(value.strip(), path, rel, start, base, out, _depth, _seen | {here})
+            elif name == "--editable":
+                _reference(value.strip(), rel, start, out, base=path.parent, root=base)
+        if req_text:
+            _requirement(req_text, rel, start, out, base=path.parent, root=base)
     return out
 
 
@@ -1332,19 +1466,16 @@ def _requirements_item(
     item: str, path: Path, rel: str, line: int, out: ParsedFile, base: Path
 ) -> None:
     """One line of a requirements list held in another file (tox ``deps``, a conda
-    ``pip:`` list): ``-r``/``-c`` files, ``-e`` targets, options, or a requirement."""
-    include = _INCLUDE.match(item)
-    if include:
-        _referenced_requirements(include.group("target").strip(), path, rel, line, out, base)
-        return
-    editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+|(?<=^-e))(?P<t>\S.*)$", item)
-    if editable:
-        _reference(editable.group("t").strip(), rel, line, out, base=path.parent, root=base)
-        return
-    if item.startswith("-"):
-        return
-    item = re.split(r"\s--hash[= ]", item, maxsplit=1)[0].strip()
-    _requirement(item, rel, line, out, base=path.parent, root=base)
+    ``pip:`` list): ``-r``/``-c`` files, ``-e`` targets, options, or a requirement, read as a
+    requirements-file line (:func:`_requirement_line`)."""
+    req_text, options = _requirement_line(item.strip(), rel, line, out)
+    for name, value in options:
+        if name in ("--requirement", "--constraint"):
+            _referenced_requirements(value.strip(), path, rel, line, out, base)
+        elif name == "--editable":
+            _reference(value.strip(), rel, line, out, base=path.parent, root=base)
+    if req_text:
+        _requirement(req_text, rel, line, out, base=path.parent, root=base)
 
 
 _TOX_KEYS = ("deps", "requires")
