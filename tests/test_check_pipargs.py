@@ -139,6 +139,3 @@ def test_attack_hatch_env_install_commands_are_read(tmp_path: Path, db: Path, ke
     bundle, controls = _check(_project(tmp_path, {"pyproject.toml": text}), db)
     assert ("pyproject.toml", 5) in _vulns(bundle)
     assert controls[VULN].status is ControlStatus.FAIL
-    text = f"[envs.default]\n{key} = ['pip install {PIN}']\n"
-    bundle, controls = _check(_project(tmp_path / "h", {"hatch.toml": text}), db)
-    assert ("hatch.toml", 2) in _vulns(bundle)
