@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from test_check_depattacks import VULN, _check, _project, db  # noqa: F401  (fixture)
+import test_check_depattacks as _attacks
 from mltrust.policy import ControlStatus
+from test_check_depattacks import VULN, _check, _project
+
+db = _attacks.db  # the advisory fixture (evilpkg 1.5 is vulnerable)
 
 PIN = "evilpkg==1.5"
 

@@ -1340,9 +1340,11 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
             try:
                 _, positionals = _parse_options(rest, _PIP_OPTIONS, interspersed=False)
             except _OptionError as exc:
-                return ("problem", [f"pip command line not understood ({exc})"]) if (
-                    "install" in rest
-                ) else None
+                return (
+                    ("problem", [f"pip command line not understood ({exc})"])
+                    if ("install" in rest)
+                    else None
+                )
             if positionals[:1] == ["install"]:
                 return stdin + "pip", positionals[1:]
             if positionals[:1] == ["sync"]:
