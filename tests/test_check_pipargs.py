@@ -104,6 +104,9 @@ def test_requirements_option_lines_pip_understands_are_clean(
         ("pipenv install " + PIN, {}),
         ("poetry add " + PIN, {}),
         ("pdm add " + PIN, {}),
+        ("poetry run pip install " + PIN, {}),
+        ("$PYTHON -m pip install " + PIN, {}),
+        ("${PYTHON:-python3} -mpip --isolated install " + PIN, {}),
     ],
 )
 def test_attack_install_command_forms_are_read(
@@ -131,6 +134,31 @@ def test_attack_install_whose_operands_are_unknown_fails_closed(
     deps = bundle.document["deps"]
     assert deps["vulnerabilities"] or deps["unverifiable"] or deps["errors"]
     assert controls[VULN].status is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "pip install -U pip setuptools wheel",
+        "pip install --no-cache-dir --upgrade-strategy eager -e .",
+        "python -m pip install --user --only-binary :all: ok==1",
+        "pip --version",
+        "pip download -d dist evilpkg==1.5",
+        "pip uninstall -y evilpkg",
+        "poetry install --no-root",
+        "bash -o pipefail -c 'echo hi'",
+        "install -m 755 a /usr/local/bin/a",
+    ],
+)
+def test_ordinary_commands_are_not_problems(tmp_path: Path, db: Path, command: str) -> None:
+    files = {"build.sh": "#!/bin/sh\n" + command + "\n", "pyproject.toml": _PROJECT}
+    bundle, controls = _check(_project(tmp_path, files), db)
+    deps = bundle.document["deps"]
+    assert not deps["vulnerabilities"] and not deps["unverifiable"] and not deps["errors"]
+    assert controls[VULN].status is ControlStatus.PASS
+
+
+_PROJECT = "[project]\nname = 'p'\nversion = '1'\n"
 
 
 @pytest.mark.parametrize("key", ["pre-install-commands", "post-install-commands"])

@@ -1358,7 +1358,7 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
             found = verb(words[i + 1 :])
             if found and found[0] == _ADDERS[base]:
                 return stdin + "uvpip", words[i + 2 + found[1] :]
-            return None
+            continue  # ``poetry run pip install ...``: the pip word comes later
         if base == "pipx":
             found = verb(words[i + 1 :])
             if found and found[0] == "install":
@@ -1388,7 +1388,7 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
             found = verb(words[i + 1 :])
             if found and found[0] in ("install", "add"):
                 return "unknown", words[i + 2 + found[1] :]
-            return None
+            continue  # ``$PYTHON -m pip install ...``: the pip word comes later
     return None
 
 
