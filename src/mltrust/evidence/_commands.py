@@ -489,12 +489,30 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
             for body in _substitutions(word):
                 yield from _shell(body, line, script=False, depth=depth + 1)
     for k, word in enumerate(command[:-2]):
-        if word.rsplit("/", 1)[-1] in SHELLS and re.fullmatch(r"-[a-z]*c[a-z]*", command[k + 1]):
-            yield from _relined(_shell(command[k + 2], line, depth=depth + 1), line)
-            return
+        if word.rsplit("/", 1)[-1] in SHELLS:
+            script = _shell_script(command[k + 1 :])
+            if script is not None:
+                yield from _relined(_shell(script, line, depth=depth + 1), line)
+                return
     head = argv(command)
     if head[:1] == ["eval"] and len(head) > 1:
         yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
+
+
+def _shell_script(args: list[str]) -> str | None:
+    """The script of a shell's arguments when they hold ``-c`` (alone or in a cluster such as
+    ``-ec``) among its options: ``bash -o pipefail -c SCRIPT``, ``sh -e -x -c SCRIPT``,
+    ``bash --noprofile --norc -eo pipefail -c SCRIPT`` (``-o``/``-O`` take a value)."""
+    c = False
+    j = 0
+    while j < len(args) and args[j][:1] in "-+" and args[j] not in ("-", "--"):
+        flags = args[j][1:]
+        j += 1
+        if args[j - 1].startswith("--"):
+            continue
+        c = c or "c" in flags
+        j += sum(1 for f in flags if f in "oO")
+    return args[j] if c and j < len(args) else None
 
 
 def _relined(found: Iterator[Command], line: int) -> Iterator[Command]:

@@ -35,8 +35,9 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import shlex
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -321,9 +322,171 @@ def _requirement(
     )
 
 
-_INCLUDE = re.compile(
-    r"^(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+|(?<=^-r)|(?<=^-c))(?P<target>\S.*)$"
+# -- pip's option grammar (optparse): unique prefixes of long options, ``--opt=value``, short
+# clusters (``-qr FILE``, ``-rFILE``), ``--`` ends the options. The tables mirror pip 26's
+# ``cmdoptions`` (requirements files: ``req_file.SUPPORTED_OPTIONS`` and ``_REQ``; commands:
+# the general options and ``pip install``'s). An option outside the table, an ambiguous prefix,
+# or a value missing is an :class:`_OptionError`: the caller fails closed.
+
+
+class _OptionError(ValueError):
+    pass
+
+
+def _option_table(values: str, flags: str) -> dict[str, bool]:
+    table = dict.fromkeys(flags.split(), False)
+    table.update(dict.fromkeys(values.split(), True))
+    return table
+
+
+#: Canonical names of the options whose values name what is installed.
+_CANONICAL = {"-r": "--requirement", "-c": "--constraint", "-e": "--editable"}
+_REQ_FILE_OPTIONS = _option_table(
+    "-i --index-url --extra-index-url -c --constraint -r --requirement -e --editable -f"
+    " --find-links --no-binary --only-binary --trusted-host --use-feature --hash -C"
+    " --config-settings --all-releases --only-final --global-option",
+    "--no-index --prefer-binary --require-hashes --no-require-hashes --pre",
 )
+_PIP_OPTIONS = _option_table(
+    "--abi --all-releases --build-constraint --cache-dir --cert --client-cert --config-settings"
+    " --constraint --default-timeout --editable --exists-action --extra-index-url --find-links"
+    " --group --implementation --index-url --keyring-provider --local-log --log --log-file"
+    " --no-binary --only-binary --only-final --platform --prefix --progress-bar --proxy"
+    " --pypi-url --python --python-version --refresh-package --report --requirement"
+    " --requirements-from-script --resume-retries --retries --root --root-user-action --source"
+    " --source-dir --source-directory --src --target --timeout --trusted-host --upgrade-strategy"
+    " --uploaded-prior-to --use-deprecated --use-feature --global-option --install-option"
+    " --build-option -C -c -e -f -i -r -t",
+    "--break-system-packages --check-build-dependencies --compile --debug"
+    " --disable-pip-version-check --dry-run --force-reinstall --help --ignore-installed"
+    " --ignore-requires-python --isolated --no-build-isolation --no-cache-dir --no-clean"
+    " --no-color --no-compile --no-dependencies --no-deps --no-index --no-input"
+    " --no-proxy-env --no-python-version-warning --no-require-hashes --no-user"
+    " --no-warn-conflicts --no-warn-script-location --only-dependencies --only-deps --pre"
+    " --prefer-binary --quiet --require-hashes --require-venv --require-virtualenv --upgrade"
+    " --use-pep517 --no-use-pep517 --user --verbose --version -I -U -h -q -v -V",
+)
+
+
+def _parse_options(
+    words: list[str], table: dict[str, bool], *, interspersed: bool = True
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """``(options, positionals)`` as optparse reads ``words`` with ``table`` (spelling ->
+    takes a value): each option as ``(canonical spelling, value or "")``. Without
+    ``interspersed`` the first positional ends the options (pip's own command line)."""
+    longs = [name for name in table if name.startswith("--")]
+    options: list[tuple[str, str]] = []
+    positionals: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--":
+            positionals.extend(words[i:])
+            break
+        if word.startswith("--"):
+            name, eq, value = word.partition("=")
+            if name not in table:
+                matches = [n for n in longs if n.startswith(name)]
+                if len(matches) > 1 and all(table[n] for n in matches) and not eq:
+                    # ambiguous here, unique in another pip release (``--requireme`` before
+                    # ``--requirements-from-script``): the value is read as each of them
+                    if i >= len(words):
+                        raise _OptionError(f"{name} without a value")
+                    options.extend((_CANONICAL.get(n, n), words[i]) for n in matches)
+                    i += 1
+                    continue
+                if len(matches) != 1:
+                    what = "ambiguous" if matches else "unknown"
+                    raise _OptionError(f"{what} option {_shown(name)!r}")
+                name = matches[0]
+            if table[name] and not eq:
+                if i >= len(words):
+                    raise _OptionError(f"{name} without a value")
+                value, i = words[i], i + 1
+            elif eq and not table[name]:
+                raise _OptionError(f"{name} takes no value")
+            options.append((_CANONICAL.get(name, name), value))
+            continue
+        if word.startswith("-") and word != "-":
+            k = 1
+            while k < len(word):
+                name = "-" + word[k]
+                k += 1
+                if name not in table:
+                    raise _OptionError(f"unknown option {name!r}")
+                if table[name]:
+                    value = word[k:]
+                    if not value:
+                        if i >= len(words):
+                            raise _OptionError(f"{name} without a value")
+                        value, i = words[i], i + 1
+                    options.append((_CANONICAL.get(name, name), value))
+                    break
+                options.append((_CANONICAL.get(name, name), ""))
+            continue
+        positionals.append(word)
+        if not interspersed:
+            positionals.extend(words[i:])
+            break
+    return options, positionals
+
+
+#: pip's ``req_file.COMMENT_RE``.
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+
+
+def _requirement_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(first line number, logical line)`` as pip's ``join_lines`` and ``ignore_comments``
+    make them: a line continues when its raw text ends in ``\\`` (a trailing space after the
+    backslash ends it) and is not a comment; comments are dropped after joining."""
+    parts: list[str] = []
+    first = 0
+    numbered: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.endswith("\\") or _COMMENT.match(raw):
+            if _COMMENT.match(raw):
+                raw = " " + raw
+            if parts:
+                parts.append(raw)
+                numbered.append((first, "".join(parts)))
+                parts = []
+            else:
+                numbered.append((number, raw))
+        else:
+            if not parts:
+                first = number
+            parts.append(raw.strip("\\"))
+    if parts:
+        numbered.append((first, "".join(parts)))
+    for number, line in numbered:
+        line = _COMMENT.sub("", line).strip()
+        if line:
+            yield number, line
+
+
+def _requirement_line(
+    line: str, rel: str, number: int, out: ParsedFile
+) -> tuple[str, list[tuple[str, str]]]:
+    """One logical requirements-file line split as pip's ``break_args_options`` does: the
+    requirement (the words before the first one starting with ``-``) and its options parsed
+    with pip's grammar. Options that cannot be parsed, and words after options (pip ignores
+    them), are problems (fail closed)."""
+    tokens = line.split(" ")
+    k = next((n for n, t in enumerate(tokens) if t.startswith("-")), len(tokens))
+    req_text, option_text = " ".join(tokens[:k]).strip(), " ".join(tokens[k:])
+    try:
+        options, extra = _parse_options(shlex.split(option_text), _REQ_FILE_OPTIONS)
+    except ValueError as exc:  # _OptionError, or shlex's unclosed quote
+        out.problems.append(
+            Problem(rel, number, f"option line not understood ({exc}): {_shown(line)!r}")
+        )
+        return req_text, []
+    if extra:
+        out.problems.append(
+            Problem(rel, number, f"words after the options not understood: {_shown(line)!r}")
+        )
+    return req_text, options
 
 
 def read_requirements(
@@ -335,7 +498,9 @@ def read_requirements(
     _depth: int = 0,
     _seen: frozenset[Path] = frozenset(),
 ) -> ParsedFile:
-    """Requirements in pip's requirements-file format, tolerant: problems are collected."""
+    """Requirements in pip's requirements-file format, read as pip reads it (lines joined,
+    comments dropped, option lines parsed with pip's option grammar), tolerant: problems are
+    collected; an option line that cannot be parsed is a problem, never skipped."""
     out = out if out is not None else ParsedFile()
     base = (root or path.parent).resolve()
     try:
@@ -344,38 +509,15 @@ def read_requirements(
         out.problems.append(Problem(rel, 0, str(exc)))
         return out
     here = path.resolve()
-    logical = ""
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        line = "" if stripped.startswith("#") else re.split(r"\s#", stripped, maxsplit=1)[0]
-        line = line.strip()
-        if line.endswith("\\"):
-            if not logical:
-                start = number
-            logical += line[:-1] + " "
-            continue
-        if logical:
-            line, logical = (logical + line).strip(), ""
-        else:
-            start = number
-        if not line:
-            continue
-        include = _INCLUDE.match(line)
-        if include:
-            _include(
-                include.group("target").strip(), path, rel, start, base, out, _depth, _seen | {here}
-            )
-            continue
-        editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+|(?<=^-e))(?P<t>\S.*)$", line)
-        if editable:
-            _reference(editable.group("t").strip(), rel, start, out, base=path.parent, root=base)
-            continue
-        if line.startswith("-"):  # --index-url, --hash on its own line ...
-            continue
-        req_text = re.split(r"\s--hash[= ]", line, maxsplit=1)[0].strip()
-        req_text = re.split(r"\s--(?:global-option|config-settings|install-option)", req_text)[0]
-        _requirement(req_text.strip(), rel, start, out, base=path.parent, root=base)
+    for start, line in _requirement_lines(text):
+        req_text, options = _requirement_line(line, rel, start, out)
+        for name, value in options:
+            if name in ("--requirement", "--constraint"):
+                _include(value.strip(), path, rel, start, base, out, _depth, _seen | {here})
+            elif name == "--editable":
+                _reference(value.strip(), rel, start, out, base=path.parent, root=base)
+        if req_text:
+            _requirement(req_text, rel, start, out, base=path.parent, root=base)
     return out
 
 
@@ -751,6 +893,7 @@ def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedF
         if isinstance(env, dict):
             for key in ("dependencies", "extra-dependencies"):
                 texts.extend(_strings(env.get(key)))
+            _hatch_commands(env, text, path, rel, out, root)
     for req in texts:
         _requirement(
             req, rel, _line_of(text, req), out, allow_paths=False, base=path.parent, root=root
@@ -769,6 +912,21 @@ def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedF
     _tox_in_pyproject(data, text, path, rel, out, root)
     _pixi(_table(data, "tool", "pixi"), text, path, rel, out, root)
     return out
+
+
+def _hatch_commands(
+    env: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, root: Path | None
+) -> None:
+    """The installs among a hatch environment's ``pre-install-commands`` and
+    ``post-install-commands`` (shell commands hatch runs when it creates the environment)."""
+    import dataclasses
+
+    base = (root or path.parent).resolve()
+    for key in ("pre-install-commands", "post-install-commands"):
+        for command in _strings(env.get(key)):
+            line = _line_of(text, command)
+            found = [dataclasses.replace(c, line=line) for c in _host_commands("shell", command)]
+            _installs(found, path, rel, out, base)
 
 
 def _dynamic_files(
@@ -1182,72 +1340,176 @@ def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Pat
     """The installs among commands of the shared stream: a command that cannot be read is a
     problem when it names an installer (a tox reference naming nothing readable is
     unverifiable); every other command's words are read for an install."""
+    previous: Any = None
     for command in found:
         if command.unreadable:
             if command.text.startswith("{["):
                 out.unverifiable.append(
                     Unverifiable(rel, command.line, _shown(command.text), command.unreadable)
                 )
-            elif _INSTALLER_HINT.search(command.text):
+            elif _has_installer(command.text):
                 out.problems.append(
                     Problem(rel, command.line, f"command not understood: {command.unreadable}")
                 )
             continue
-        _install_words(list(command.words), command.line, path, rel, out, base)
+        words = list(command.words)
+        if words[:1] in (["install"], ["add"]) and previous and previous.line == command.line:
+            # ``$(command -v pip) install X``/```which pip` install X``: the substitution is
+            # a command of its own just before; the program is what it names, or unknown
+            named = [w for w in previous.words if _has_installer(w)]
+            words = [named[-1], *words] if named else ["$SUBSTITUTION", *words]
+        previous = command
+        _install_words(words, command.line, path, rel, out, base)
 
 
-#: Words that can start an install of Python packages (a cheap test before a line is split).
-_INSTALLER_HINT = re.compile(r"\bpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b", re.I)
-_PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*")
+#: Words that can start an install of Python packages (a cheap test before a line is split,
+#: made on the text with quotes and backslashes removed: ``p''ip`` is ``pip``); a variable in
+#: command position followed by ``install``/``add`` counts too (see :func:`_install_args`).
+_INSTALLER_HINT = re.compile(
+    r"\bpip[0-9.]*\b|mpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b|\bpipenv\b|\bpoetry\b|\bpdm\b"
+    r"|\brye\b"
+    r"|\$[{(]?\w+[^\s]*\s+(?:install|add)\b",
+    re.I,
+)
+_PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*|-[A-Za-z]*mpip[0-9.]*")
 #: ``$PIP``/``${PIP}``/``$(PIP)`` (a Makefile's ``$MAKE_PIP`` once expanded): a variable
 #: named for pip, followed by ``install``, is read as pip.
 _PIP_VARIABLE = re.compile(r"\$\{?\w*PIP\w*\}?", re.I)
+#: ``${VAR:-word}``/``${VAR-word}``/``${VAR:=word}``: the default names the program.
+_DEFAULTED = re.compile(r"\$\{\w+:?[-=]([^{}$]*)\}")
+#: Tools whose ``install``/``add`` operands are requirements (read as pip's are, leniently).
+_ADDERS = {"pipenv": "install", "poetry": "add", "pdm": "add", "rye": "add"}
+#: uv's global options that take a value (they may precede the subcommand).
+_UV_VALUE_OPTIONS = frozenset(
+    {
+        "--directory",
+        "--project",
+        "-p",
+        "--python",
+        "--cache-dir",
+        "--config-file",
+        "--color",
+        "--allow-insecure-host",
+        "--python-preference",
+        "--index-url",
+        "--index",
+        "--default-index",
+    }
+)
+
+
+def _has_installer(text: str) -> bool:
+    """Whether ``text`` names an installer, once shell quotes and backslashes are removed."""
+    return bool(_INSTALLER_HINT.search(re.sub(r"[\'\"\\]", "", text)))
+
+
+def _uv_verb(words: list[str], i: int) -> tuple[str, int] | None:
+    """The subcommand after ``words[i]`` (uv, or one of its subcommands), skipping uv's
+    global options and their values."""
+    j = i + 1
+    while j < len(words):
+        word = words[j]
+        if word.startswith("-"):
+            j += 2 if word in _UV_VALUE_OPTIONS else 1
+            continue
+        return word, j
+    return None
 
 
 def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
     """``(kind, arguments)`` when ``words`` (one simple command) installs Python packages:
-    ``pip install``/``python -m pip install``/``uv pip install`` (kind ``pip``), ``uv add``,
-    ``uv tool install`` and ``pipx install`` (``pip``: their operands are requirements too),
-    ``pipx inject VENV ...`` (``inject``), ``uv pip sync FILE...``/``pip-sync FILE...``
-    (``sync``: operands are requirements files). None: not an install."""
+    ``pip install``/``python -m pip install``/``python -mpip install`` (kind ``pip``: pip's own
+    grammar, its global options before ``install`` skipped), ``uv pip install`` (``uvpip``),
+    ``uv add``, ``uv tool install``, ``pipx install``, ``pipenv install``, ``poetry add``,
+    ``pdm add``, ``rye add`` (``uvpip``: read leniently), ``pipx inject VENV ...``
+    (``inject``), ``uv pip sync FILE...``/``pip-sync FILE...`` (``sync``: operands are
+    requirements files), ``uv run``/``uv tool run``/``uvx``/``pipx run`` (``with``: only the
+    ``--with``/``--spec`` options install). ``problem``: pip's command line could not be
+    parsed (the argument is why); ``unknown``: the program is a variable and the command
+    installs (``$TOOL install x``). Kinds are prefixed ``stdin-`` when ``xargs`` runs the
+    installer (operands come from standard input). None: not an install."""
+    from mltrust.evidence._commands import argv
 
-    def verb(i: int) -> tuple[str, int] | None:
-        for j in range(i + 1, len(words)):
-            if not words[j].startswith("-"):
-                return words[j], j
-        return None
-
+    head = len(words) - len(argv(words))
+    stdin = ""
+    via_uv = False
     for i, word in enumerate(words):
+        defaulted = _DEFAULTED.fullmatch(word)
+        if defaulted:
+            word = defaulted.group(1).strip() or word
         base = word.rsplit("/", 1)[-1]
+        if base == "xargs":
+            stdin = "stdin-"
+            continue
         if _PIP_WORD.fullmatch(word) or _PIP_VARIABLE.fullmatch(word):
-            found = verb(i)
-            if found and found[0] == "install":
-                return "pip", words[found[1] + 1 :]
-            if found and found[0] == "sync":
-                return "sync", words[found[1] + 1 :]
+            rest = words[i + 1 :]
+            if via_uv:
+                found = verb(rest)
+                if found and found[0] == "install":
+                    return stdin + "uvpip", rest[found[1] + 1 :]
+                if found and found[0] == "sync":
+                    return stdin + "sync", rest[found[1] + 1 :]
+                return None
+            try:
+                _, positionals = _parse_options(rest, _PIP_OPTIONS, interspersed=False)
+            except _OptionError as exc:
+                return (
+                    ("problem", [f"pip command line not understood ({exc})"])
+                    if ("install" in rest)
+                    else None
+                )
+            if positionals[:1] == ["install"]:
+                return stdin + "pip", positionals[1:]
+            if positionals[:1] == ["sync"]:
+                return stdin + "sync", positionals[1:]
             return None
         if base == "pip-sync":
-            return "sync", words[i + 1 :]
+            return stdin + "sync", words[i + 1 :]
+        if base == "uvx":
+            return stdin + "with", words[i + 1 :]
+        if base in _ADDERS:
+            found = verb(words[i + 1 :])
+            if found and found[0] == _ADDERS[base]:
+                return stdin + "uvpip", words[i + 2 + found[1] :]
+            continue  # ``poetry run pip install ...``: the pip word comes later
         if base == "pipx":
-            found = verb(i)
+            found = verb(words[i + 1 :])
             if found and found[0] == "install":
-                return "pip", words[found[1] + 1 :]
+                return stdin + "uvpip", words[i + 2 + found[1] :]
             if found and found[0] == "inject":
-                return "inject", words[found[1] + 1 :]
+                return stdin + "inject", words[i + 2 + found[1] :]
+            if found and found[0] == "run":
+                return stdin + "with", words[i + 2 + found[1] :]
             return None
         if base == "uv":
-            found = verb(i)
-            if found and found[0] == "add":
-                return "pip", words[found[1] + 1 :]
-            if found and found[0] == "tool":
-                sub = verb(found[1])
+            uv = _uv_verb(words, i)
+            if uv and uv[0] == "add":
+                return stdin + "uvpip", words[uv[1] + 1 :]
+            if uv and uv[0] == "tool":
+                sub = _uv_verb(words, uv[1])
                 if sub and sub[0] == "install":
-                    return "pip", words[sub[1] + 1 :]
-            if found and found[0] == "pip":
+                    return stdin + "uvpip", words[sub[1] + 1 :]
+                if sub and sub[0] == "run":
+                    return stdin + "with", words[sub[1] + 1 :]
+            if uv and uv[0] == "pip":
+                via_uv = True
                 continue  # ``uv pip ...``: the next word is the pip word
-            if found and found[0] == "run":
-                return "with", words[found[1] + 1 :]
+            if uv and uv[0] == "run":
+                return stdin + "with", words[uv[1] + 1 :]
             return None
+        if i == head and word.startswith("$"):
+            found = verb(words[i + 1 :])
+            if found and found[0] in ("install", "add"):
+                return "unknown", words[i + 2 + found[1] :]
+            continue  # ``$PYTHON -m pip install ...``: the pip word comes later
+    return None
+
+
+def verb(words: list[str]) -> tuple[str, int] | None:
+    """The first word of ``words`` that is not an option, and its index."""
+    for j, word in enumerate(words):
+        if not word.startswith("-"):
+            return word, j
     return None
 
 
@@ -1259,15 +1521,28 @@ def _install_words(
     if found is None:
         return
     kind, args = found
+    if kind == "problem":
+        out.problems.append(Problem(rel, line, args[0]))
+        return
+    if kind == "unknown" or kind.startswith("stdin-"):
+        why = (
+            "the installer is a variable the checker does not expand"
+            if kind == "unknown"
+            else "the installer reads its operands from standard input (xargs)"
+        )
+        out.unverifiable.append(Unverifiable(rel, line, _shown(" ".join(cmd)), why))
+        kind = kind.removeprefix("stdin-")
+        if kind == "unknown":
+            return
     if kind == "with":  # ``uv run --with REQ``: only the options install
         i = 0
         while i < len(args) - 1:
-            if args[i] in ("--with", "--with-requirements", "--with-editable"):
+            if args[i] in ("--with", "--with-requirements", "--with-editable", "--spec"):
                 _pip_args(args[i : i + 2], path, rel, line, out, base)
                 i += 1
             i += 1
         _pip_args(
-            [a for a in args if a.startswith(("--with=", "--with-requirements="))],
+            [a for a in args if a.startswith(("--with=", "--with-requirements=", "--spec="))],
             path,
             rel,
             line,
@@ -1283,7 +1558,34 @@ def _install_words(
     if kind == "inject":
         positional = [i for i, a in enumerate(args) if not a.startswith("-")]
         args = args[positional[0] + 1 :] if positional else []
+    if kind == "pip":
+        _pip_install(args, path, rel, line, out, base)
+        return
     _pip_args(args, path, rel, line, out, base)
+
+
+def _pip_install(
+    args: list[str], path: Path, rel: str, line: int, out: ParsedFile, base: Path
+) -> None:
+    """``pip install``'s arguments parsed with pip's own grammar (:func:`_parse_options`)."""
+    try:
+        options, positionals = _parse_options(args, _PIP_OPTIONS)
+    except _OptionError as exc:
+        out.problems.append(Problem(rel, line, f"pip command line not understood ({exc})"))
+        return
+    for name, value in options:
+        if name in ("--requirement", "--constraint", "--build-constraint"):
+            _referenced_requirements(value, path, rel, line, out, base)
+        elif name == "--editable":
+            _reference(value, rel, line, out, base=path.parent, root=base)
+        elif name == "--requirements-from-script":
+            out.unverifiable.append(
+                Unverifiable(
+                    rel, line, _shown(f"{name} {value}"), "a script's dependencies; not read here"
+                )
+            )
+    for arg in positionals:
+        _requirement(arg, rel, line, out, base=path.parent, root=base)
 
 
 def _pip_args(
@@ -1426,7 +1728,7 @@ def source_kind(rel: str, path: Path) -> str | None:
         python_script = python_shebang(head)
     if kind in _COMMAND_HOSTS:
         data = _head(path)
-        return kind if data is None or _INSTALLER_HINT.search(data.decode("latin-1")) else None
+        return kind if data is None or _has_installer(data.decode("latin-1")) else None
     if kind is None and (python_script or name.lower().endswith((".py", ".pyw"))):
         data = _head(path)
         return "script" if data is not None and _SCRIPT_OPENING.search(data) else None
@@ -1445,19 +1747,16 @@ def _requirements_item(
     item: str, path: Path, rel: str, line: int, out: ParsedFile, base: Path
 ) -> None:
     """One line of a requirements list held in another file (tox ``deps``, a conda
-    ``pip:`` list): ``-r``/``-c`` files, ``-e`` targets, options, or a requirement."""
-    include = _INCLUDE.match(item)
-    if include:
-        _referenced_requirements(include.group("target").strip(), path, rel, line, out, base)
-        return
-    editable = re.match(r"^(?:-e|--editable)(?:\s*=\s*|\s+|(?<=^-e))(?P<t>\S.*)$", item)
-    if editable:
-        _reference(editable.group("t").strip(), rel, line, out, base=path.parent, root=base)
-        return
-    if item.startswith("-"):
-        return
-    item = re.split(r"\s--hash[= ]", item, maxsplit=1)[0].strip()
-    _requirement(item, rel, line, out, base=path.parent, root=base)
+    ``pip:`` list): ``-r``/``-c`` files, ``-e`` targets, options, or a requirement, read as a
+    requirements-file line (:func:`_requirement_line`)."""
+    req_text, options = _requirement_line(item.strip(), rel, line, out)
+    for name, value in options:
+        if name in ("--requirement", "--constraint"):
+            _referenced_requirements(value.strip(), path, rel, line, out, base)
+        elif name == "--editable":
+            _reference(value.strip(), rel, line, out, base=path.parent, root=base)
+    if req_text:
+        _requirement(req_text, rel, line, out, base=path.parent, root=base)
 
 
 _TOX_KEYS = ("deps", "requires")
