@@ -130,9 +130,14 @@ def sniff_compression(head: memoryview | bytes) -> str | None:
             return "bzip2"
         return "bzip2" if _probe(head, "bzip2") else None
     if _zlib_header(h):
-        return "zlib" if _probe(head, "zlib") else None
+        # joblib's and zlib's default header (78) needs only a clean start; any other window
+        # is claimed only on stronger evidence (see _probe_strict), since those two bytes and
+        # a few decodable ones occur in ordinary binary data (a git index, raw tensor bytes)
+        strict = h[0] != 0x78
+        return "zlib" if _probe(head, "zlib", strict=strict) else None
     if _lzma_alone_header(h):
-        return "lzma" if _probe(head, "lzma") else None
+        strict = not h.startswith(b"\x5d\x00")
+        return "lzma" if _probe(head, "lzma", strict=strict) else None
     return None
 
 
@@ -156,13 +161,25 @@ def _lzma_alone_header(h: bytes) -> bool:
     return size == (1 << 64) - 1 or 0 < size < (1 << 38)
 
 
-def _probe(head: memoryview | bytes, kind: str) -> bool:
-    """Whether the first bytes decode without error (cheap: at most 64 KiB in, 4 KiB out)."""
+#: Output a strict probe must reach (or the stream must end cleanly before it).
+_STRICT_OUTPUT = 4096
+
+
+def _probe(head: memoryview | bytes, kind: str, *, strict: bool = False) -> bool:
+    """Whether the first bytes decode without error (cheap: at most 64 KiB in, 4 KiB out).
+
+    ``strict`` (headers that ordinary binary data matches by chance): the first bytes must
+    also either end the stream cleanly or decode to a full 4 KiB. Both decoders accept a few
+    bytes of almost anything before they fail, and a false claim is not free (raw tensor bytes
+    reported as a truncated stream, a git index as "not searched")."""
+    decoder = new_decoder(kind)
     try:
-        new_decoder(kind).decompress(bytes(head[:65536]), 4096)
+        out = decoder.decompress(bytes(head[:65536]), _STRICT_OUTPUT)
     except (zlib.error, _lzma_error(), EOFError, ValueError, OSError):
         return False  # OSError: bz2's "Invalid data stream"
-    return True
+    if not strict:
+        return True
+    return len(out) >= _STRICT_OUTPUT or bool(getattr(decoder, "eof", False))
 
 
 class _Spill:
