@@ -1082,6 +1082,20 @@ class CodeCollector(Collector):
         # files the model scan (which runs first) recognised as holding a model
         model_files = frozenset(ctx.shared.get("model_files", ()))
         models_not_searched: list[dict[str, str]] = []
+
+        def add_packed(packed: Any, problems: Any, model: bool, allowance: Any) -> None:
+            """What archives and compressed streams in one file held, into this run's lists."""
+            self._add_packed(
+                packed,
+                problems,
+                model,
+                allowance,
+                budget,
+                findings,
+                not_searched,
+                models_not_searched,
+            )
+
         for rel, path in ctx.analysis_files():
             name = rel.rsplit("/", 1)[-1]
             env_file = _is_env_file(name)
@@ -1185,16 +1199,7 @@ class CodeCollector(Collector):
                     findings.append(self._finding(rule, message, rel, line, ()))
                 allowance = self._allowance(model, budget)
                 packed, problems = _packed_large(rel, path, allowance)
-                self._add_packed(
-                    packed,
-                    problems,
-                    model,
-                    allowance,
-                    budget,
-                    findings,
-                    not_searched,
-                    models_not_searched,
-                )
+                add_packed(packed, problems, model, allowance)
                 continue
             files += 1
             text = _analysis_text(data)
@@ -1213,16 +1218,7 @@ class CodeCollector(Collector):
                 model = rel in model_files
                 allowance = self._allowance(model, budget)
                 packed, problems = _packed_hits(rel, data, allowance)
-                self._add_packed(
-                    packed,
-                    problems,
-                    model,
-                    allowance,
-                    budget,
-                    findings,
-                    not_searched,
-                    models_not_searched,
-                )
+                add_packed(packed, problems, model, allowance)
             if text is None:
                 # Binary. Python runs a zip file given as a script (a zip application behind
                 # a shebang, or named .py), so code by name or shebang that is not text is a
