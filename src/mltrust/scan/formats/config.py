@@ -681,6 +681,16 @@ class ConfigScanner(FormatScanner):
         if first is None or first == "":
             return False
         if broken:
+            # U+FFFD is also an ordinary character (botocore's JSON has one): broken means the
+            # bytes read so far do not decode, not that the text holds a replacement character.
+            try:
+                strict = codecs.getincrementaldecoder(encoding)("strict")
+                strict.decode(bytes(data[:pos]), final=pos >= size)
+            except UnicodeDecodeError:
+                pass
+            else:
+                broken = False
+        if broken:
             # No JSON or YAML loader reads text that is not valid in its encoding; it is claimed
             # (and reported malformed) only when it carries the marks of code, never for a few
             # bytes of tensor data that happen to avoid control characters.
