@@ -170,3 +170,31 @@ def test_json_holding_a_literal_replacement_character_is_read_as_json() -> None:
     hostile = json.dumps({"doc": "\ufffd", "model": _TARGET}, ensure_ascii=False).encode()
     findings = scan_bytes(hostile, "service.json").findings
     assert any(f.severity >= Severity.HIGH for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"% ARFF comment !! with marks\n@relation iris\n@attribute a numeric\n",
+        b"%\n% Title\n@relation x\n",
+        b"%\tTAB\nkey: value\n",
+        b"  % indented\nkey: value\n",
+    ],
+)
+def test_percent_lines_no_yaml_scanner_reads_are_not_configs(text: bytes) -> None:
+    with pytest.raises(yaml.YAMLError):
+        list(yaml.safe_load_all(text))  # the loader stops at the first token
+    assert not ConfigScanner().sniff(memoryview(text), "data.arff")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"%YAML 1.1\n---\nmodel:\n  _target_: os.system\n",
+        b"%FOO ignored\n---\nmodel:\n  _target_: os.system\n",
+        b"%TAG !e! tag:example.com,2000:\n---\nmodel:\n  _target_: os.system\n",
+    ],
+)
+def test_real_directives_still_start_a_scanned_config(text: bytes) -> None:
+    assert _yaml_readable(text)
+    _assert_target_found(text)
