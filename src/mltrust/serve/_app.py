@@ -3,7 +3,8 @@
 Written as a raw ASGI callable (no framework in the hot path): every request goes through the
 same fixed sequence -- match a route, authenticate, authorize by the route's access (see
 :mod:`._routes`), rate-limit, read the body under a size limit, parse, decode, validate, detect,
-infer (thread pool, timeout), harden outputs, audit (durable), respond. Every decision is audited before the client hears about it.
+infer (thread pool, timeout), harden outputs, audit (durable), respond. Every decision is
+audited before the client hears about it.
 """
 
 from __future__ import annotations
