@@ -371,7 +371,7 @@ def verify(
 
     Every file is re-hashed; differences are listed as added, removed, renamed or modified.
     """
-    from mltrust.attest import KeylessPolicy
+    from mltrust.attest import KeylessPolicy, PinnedKeys
     from mltrust.attest import verify as do_verify
 
     keyless = None
@@ -391,17 +391,20 @@ def verify(
         )
     if not keys and keyless is None:
         raise ConfigError("give a pinned public key with --key (or a keyless policy)")
+    if keys and keyless is not None:
+        # before, --key silently won and the identity options were ignored
+        raise ConfigError("give --key or the keyless options (--trusted-root ...), not both")
+    trust = keyless if keyless is not None else PinnedKeys(*keys)
     age = parse_duration(max_age) if max_age else None
     try:
         with _progress(progress, "verifying") as bar:
             model = do_verify(
                 path,
-                key=list(keys) if keys else None,
+                trust=trust,
                 signature=signature,
                 max_age=age,
                 state=state,
                 attestations=attestations,
-                keyless=keyless,
                 progress=bar,
                 name=expected_name,
                 version=expected_version,
