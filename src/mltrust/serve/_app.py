@@ -39,7 +39,15 @@ from mltrust.serve._logging import log
 from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
 from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
-from mltrust.serve._routes import Access, Route, authorize, check_table, effective_access, match
+from mltrust.serve._routes import (
+    Access,
+    Route,
+    authorize,
+    check_table,
+    effective_access,
+    match,
+    sent_path,
+)
 from mltrust.serve._validation import ValidationFailed
 from mltrust.state import Limit, StateUnavailable, client_group, open_state
 from mltrust.store._audit import (
@@ -255,7 +263,8 @@ class MltrustServer:
         await send({"type": "http.response.body", "body": body})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+        # matched and audited as sent: an encoded "/" (%2F) never becomes a separator
+        path = sent_path(scope)
         method: str = scope["method"]
         found = match(ROUTES, path)
         hit = next(((r, p) for r, p in found if r.method == method), None)
