@@ -292,9 +292,9 @@ class MltrustServer:
             return name
         return "unknown"
 
-    def _metrics_text(self) -> bytes:
+    def _metrics_text(self, *, identities: bool) -> bytes:
         ready = {n: m.ready for n, m in self.models.items()}
-        return self.metrics.render(ready, audit=self.audit).encode()
+        return self.metrics.render(ready, audit=self.audit, identities=identities).encode()
 
     async def _audited(
         self,
@@ -456,7 +456,9 @@ class MltrustServer:
         return 200, self.openapi, None, "-"
 
     async def _h_metrics(self, call: _Call) -> _Answer:
-        return 200, self._metrics_text(), [(b"content-type", b"text/plain; version=0.0.4")], "-"
+        # who calls which model only for an authorised caller, never on the public route
+        text = self._metrics_text(identities=call.identity is not None)
+        return 200, text, [(b"content-type", b"text/plain; version=0.0.4")], "-"
 
     async def _h_server_metadata(self, call: _Call) -> _Answer:
         return 200, self.server_metadata, None, "-"
