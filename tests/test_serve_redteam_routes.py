@@ -175,3 +175,58 @@ def test_r3_private_metrics_keep_identities_for_admins(tmp_path):
         assert "alice@corp.example" in text
     finally:
         client.close()
+
+
+# -- R4: an authenticated caller floods denied and metadata requests without any limit --------------
+# Expected: rate limits applied only at infer admission, so one valid key (any grant) could send
+# unlimited 403/404/405, metadata, stats and index requests, each a durable (fsynced) audit entry:
+# disk and CPU for free. Every authenticated request that does not reach infer admission is
+# charged to a per-identity request bucket (``identity_rps``/``identity_burst``): 429 with
+# Retry-After, audited, once it is empty.
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v2/models/ghost"),  # 403: no role on that name
+        ("POST", "/v2/models/other/infer"),  # 403 on an infer route
+        ("GET", "/v2/nothing"),  # 404
+        ("DELETE", "/v2/models/calc"),  # 405
+        ("GET", "/v2/models/calc"),  # 200 metadata
+    ],
+)
+def test_r4_authenticated_requests_outside_infer_are_rate_limited(tmp_path, method, path):
+    repo = tmp_path / "repo"
+    add_python_model(repo, "calc", "total")
+    client, app = make_server(
+        repo, plugin_path=plugin_dir(tmp_path), identity_rps=1.0, identity_burst=5.0
+    )
+    try:
+        meta = new_key(repo, "meta", [("calc", "metadata")])
+        app.keys.refresh(max_age=0)
+        codes = [client.request(method, path, headers=meta).status_code for _ in range(20)]
+        assert 429 in codes, codes
+        assert codes.count(429) >= 10, codes
+        limited = [e for e in audit_entries(repo) if e["status"] == 429]
+        assert limited and limited[-1]["identity"].startswith("key:")
+        r = client.request(method, path, headers=meta)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    finally:
+        client.close()
+
+
+def test_r4_infer_is_still_limited_by_rows_only(tmp_path):
+    """The request bucket does not charge infer twice: an infer within its own limit passes."""
+    repo = tmp_path / "repo"
+    add_python_model(repo, "calc", "total")
+    client, app = make_server(
+        repo, plugin_path=plugin_dir(tmp_path), identity_rps=1.0, identity_burst=5.0
+    )
+    try:
+        key = new_key(repo, "alice", [("calc", "infer")])
+        app.keys.refresh(max_age=0)
+        for _ in range(5):
+            r = client.post("/v2/models/calc/infer", json=infer_body([ROW]), headers=key)
+            assert r.status_code == 200, r.text
+        # the metadata bucket is separate from the rows bucket: not already empty
+        assert client.get("/v2/models/calc", headers=key).status_code == 200
+    finally:
+        client.close()
