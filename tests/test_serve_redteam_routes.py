@@ -106,7 +106,7 @@ def test_r1_plain_paths_still_route(served):
     assert served.client.get("/v2/models/calc?x=%2F", headers=served.infer).status_code == 200
 
 
-# -- R2: a key named like another key's id inherits that key's policy.roles grant -------------------
+# -- R2: a key named like another key's id inherits that key's policy.roles grant ------------------
 # Expected: an API key is ``key:<name>`` and ``key:<key id>``; a grant to ``key:<id>`` (the id
 # is printed at creation and is public) names that one key. A second key whose *name* is that id
 # must not receive the grant, and a key store must refuse such a name.
@@ -177,7 +177,7 @@ def test_r3_private_metrics_keep_identities_for_admins(tmp_path):
         client.close()
 
 
-# -- R4: an authenticated caller floods denied and metadata requests without any limit --------------
+# -- R4: an authenticated caller floods denied and metadata requests without any limit -------------
 # Expected: rate limits applied only at infer admission, so one valid key (any grant) could send
 # unlimited 403/404/405, metadata, stats and index requests, each a durable (fsynced) audit entry:
 # disk and CPU for free. Every authenticated request that does not reach infer admission is
