@@ -13,6 +13,8 @@ it is made of and what every request goes through, in this order:
    wrong method on a path that only public routes serve (405);
 2. every other request is authenticated first (401/429), so that a caller without credentials
    learns nothing but that: not which paths exist, not which methods they take;
+   a request that will not reach infer admission (which charges rows) costs one token of the
+   caller's request bucket (429);
 3. no pattern matches: 404; a pattern matches but not for this method: 405 with ``Allow``;
 4. :func:`authorize` -- the one authorisation decision, keyed by the route's :class:`Access`
    and the ``{model}`` in the path: 403;
