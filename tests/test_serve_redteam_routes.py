@@ -230,3 +230,39 @@ def test_r4_infer_is_still_limited_by_rows_only(tmp_path):
         assert client.get("/v2/models/calc", headers=key).status_code == 200
     finally:
         client.close()
+
+
+# -- held: attacks that did not work (kept so that they keep not working) ------------------------
+def test_held_route_words_as_model_names_case_and_params(tmp_path):
+    """Models named like route words, case, parameters, NUL: the grant on the model
+    named in the path decides, never a neighbouring segment."""
+    repo = tmp_path / "repo"
+    for name in ("ready", "versions", "infer", "secret"):
+        add_python_model(repo, name, "total")
+    client, app = make_server(repo, plugin_path=plugin_dir(tmp_path), identity_rps=1e9)
+    try:
+        key = new_key(repo, "r", [("ready", "infer")])
+        app.keys.refresh(max_age=0)
+        body = infer_body([ROW])
+        expect = [
+            ("GET", "/v2/models/ready/ready", 200),
+            ("GET", "/v2/models/ready/versions/2/ready", 200),
+            ("POST", "/v2/models/ready/infer", 200),
+            ("GET", "/v2/models/versions/versions/2", 403),
+            ("POST", "/v2/models/infer/infer", 403),
+            ("POST", "/v2/models/READY/infer", 403),
+            ("POST", "/v2/models/ready;x/infer", 403),
+            ("POST", "/v2/models/secret/infer?model=ready", 403),
+            ("POST", "/v2/models/ready%00/infer", 403),
+            ("POST", "//v2/models/secret/infer", 404),
+            ("HEAD", "/v2/models/secret", 405),
+            ("OPTIONS", "/v2/models/secret/infer", 405),
+        ]
+        for method, path, status in expect:
+            kwargs: dict[str, Any] = {"headers": key}
+            if method == "POST":
+                kwargs["json"] = body
+            r = client.request(method, path, **kwargs)
+            assert r.status_code == status, (method, path, r.status_code)
+    finally:
+        client.close()
