@@ -266,3 +266,26 @@ def test_held_route_words_as_model_names_case_and_params(tmp_path):
             assert r.status_code == status, (method, path, r.status_code)
     finally:
         client.close()
+
+
+# -- R5 (latent): check_table judged /metrics by its declared access only ---------------------------
+# Expected: ``Access.METRICS`` is public under ``--metrics-public``; a protected route on the same
+# path would then share it with a public one (the mix rule 1 of _routes forbids), so the table
+# must be refused whatever the flag.
+def test_r5_metrics_route_cannot_share_its_path_with_a_protected_one():
+    from mltrust.serve._routes import Access, Route, check_table
+
+    with pytest.raises(ValueError, match="public and protected"):
+        check_table(
+            [
+                Route("GET", "/metrics", Access.METRICS, None),
+                Route("POST", "/metrics", Access.ADMIN, None),
+            ]
+        )
+    with pytest.raises(ValueError, match="public and protected"):
+        check_table(
+            [
+                Route("GET", "/metrics", Access.METRICS, None),
+                Route("POST", "/metrics", Access.PUBLIC, None),
+            ]
+        )
