@@ -268,7 +268,7 @@ def test_held_route_words_as_model_names_case_and_params(tmp_path):
         client.close()
 
 
-# -- R5 (latent): check_table judged /metrics by its declared access only ---------------------------
+# -- R5 (latent): check_table judged /metrics by its declared access only --------------------------
 # Expected: ``Access.METRICS`` is public under ``--metrics-public``; a protected route on the same
 # path would then share it with a public one (the mix rule 1 of _routes forbids), so the table
 # must be refused whatever the flag.

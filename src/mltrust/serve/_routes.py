@@ -145,7 +145,12 @@ def check_table(routes: Sequence[Route[H]]) -> tuple[Route[H], ...]:
                 continue
             if a.method == b.method:
                 raise ValueError(f"routes overlap: {a.method} {a.pattern} and {b.pattern}")
-            if (a.access is Access.PUBLIC) != (b.access is Access.PUBLIC):
+            # under either --metrics-public setting (METRICS is public with it, ADMIN without)
+            if any(
+                (effective_access(a.access, metrics_public=flag) is Access.PUBLIC)
+                != (effective_access(b.access, metrics_public=flag) is Access.PUBLIC)
+                for flag in (False, True)
+            ):
                 raise ValueError(f"{a.pattern}: public and protected methods on one path")
     return tuple(routes)
 
