@@ -146,7 +146,8 @@ def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     "--identity-rps",
     type=click.FloatRange(0, min_open=True),
     default=None,
-    help="Override every model's per-identity rate limit (requests/s).",
+    help="Override every model's per-identity rate limit (requests/s); also each identity's "
+    "rate of other requests (metadata, refusals; default 100/s).",
 )
 @click.option(
     "--identity-burst",

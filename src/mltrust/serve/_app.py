@@ -39,7 +39,16 @@ from mltrust.serve._logging import log
 from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
 from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
-from mltrust.serve._routes import Access, Route, authorize, check_table, effective_access, match
+from mltrust.serve._routes import (
+    Access,
+    Route,
+    authorize,
+    check_table,
+    effective_access,
+    match,
+    sent_path,
+)
+from mltrust.serve._settings import RateLimitSettings
 from mltrust.serve._validation import ValidationFailed
 from mltrust.state import Limit, StateUnavailable, client_group, open_state
 from mltrust.store._audit import (
@@ -59,6 +68,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _JSON = [(b"content-type", b"application/json")]
 _EXTENSIONS = ["model_repository_metadata", "mltrust_security"]
 CONFIG_ENV = "MLTRUST_SERVE_CONFIG"
+_DEFAULT_RATES = RateLimitSettings()
 
 
 def _dumps(doc: Any) -> bytes:
@@ -255,7 +265,8 @@ class MltrustServer:
         await send({"type": "http.response.body", "body": body})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+        # matched and audited as sent: an encoded "/" (%2F) never becomes a separator
+        path = sent_path(scope)
         method: str = scope["method"]
         found = match(ROUTES, path)
         hit = next(((r, p) for r, p in found if r.method == method), None)
@@ -283,9 +294,9 @@ class MltrustServer:
             return name
         return "unknown"
 
-    def _metrics_text(self) -> bytes:
+    def _metrics_text(self, *, identities: bool) -> bytes:
         ready = {n: m.ready for n, m in self.models.items()}
-        return self.metrics.render(ready, audit=self.audit).encode()
+        return self.metrics.render(ready, audit=self.audit, identities=identities).encode()
 
     async def _audited(
         self,
@@ -395,8 +406,39 @@ class MltrustServer:
         found: list[tuple[_Route, dict[str, str]]],
         hit: tuple[_Route, dict[str, str]] | None,
     ) -> _Answer:
-        """Steps 2-5 of :mod:`._routes`: authenticate, 404/405, authorize, find the model."""
+        """Steps 2-5 of :mod:`._routes`: authenticate, 404/405, authorize, find the model.
+
+        Infer admission charges rows to the caller's buckets; every other authenticated request
+        (refusals included) costs one token of the caller's request bucket, so that no valid
+        credential can send unlimited requests, each a durable audit entry."""
         identity = await self._identity(scope, entry)
+        try:
+            route, model = self._resolve(identity, entry, found, hit)
+        except _Reject:
+            await self._charge_request(identity)
+            raise
+        if route.access is not Access.INFER or model is None or not model.ready:
+            await self._charge_request(identity)
+        return await route.handler(self, _Call(scope, receive, entry, identity, model))
+
+    async def _charge_request(self, identity: Identity) -> None:
+        """One token of the caller's request bucket (``identity_rps``/``identity_burst`` of the
+        server, else the default row rates): 429 once it is empty."""
+        rps = self.config.identity_rps or _DEFAULT_RATES.identity_rps
+        burst = self.config.identity_burst or _DEFAULT_RATES.identity_burst
+        limit = Limit.bucket(("requests", identity.name), rps, burst)
+        _, wait = await self._limits([limit], mode="charge")
+        if wait:
+            raise _Reject(429, "rate limit: requests", retry_after=wait)
+
+    def _resolve(
+        self,
+        identity: Identity,
+        entry: dict[str, Any],
+        found: list[tuple[_Route, dict[str, str]]],
+        hit: tuple[_Route, dict[str, str]] | None,
+    ) -> tuple[_Route, ServedModel | None]:
+        """The route and its model, or the refusal: 404, 405, 403, 404 (in that order)."""
         if not found:
             raise _Reject(404, "no such route")
         if hit is None:
@@ -420,7 +462,7 @@ class MltrustServer:
             ):
                 raise _Reject(404, "unknown version")
             entry["version"] = model.version
-        return await route.handler(self, _Call(scope, receive, entry, identity, model))
+        return route, model
 
     # -- handlers (one per route of ROUTES) ----------------------------------------------------
     def _ready_model(self, call: _Call) -> ServedModel:
@@ -447,7 +489,9 @@ class MltrustServer:
         return 200, self.openapi, None, "-"
 
     async def _h_metrics(self, call: _Call) -> _Answer:
-        return 200, self._metrics_text(), [(b"content-type", b"text/plain; version=0.0.4")], "-"
+        # who calls which model only for an authorised caller, never on the public route
+        text = self._metrics_text(identities=call.identity is not None)
+        return 200, text, [(b"content-type", b"text/plain; version=0.0.4")], "-"
 
     async def _h_server_metadata(self, call: _Call) -> _Answer:
         return 200, self.server_metadata, None, "-"

@@ -4,12 +4,17 @@ authorised by one decision.
 The table itself is ``mltrust.serve._app.ROUTES`` (next to its handlers); this module holds what
 it is made of and what every request goes through, in this order:
 
-1. the path is matched against every pattern (one trailing ``/`` is ignored); a route whose
+1. the path *as sent* is split on ``/`` and only then is each segment percent-decoded, so an
+   encoded ``%2F`` is data inside a segment, never a separator (no route matches a segment that
+   holds ``/``: what a proxy, a WAF or the audit log sees is the route the gateway serves); it
+   is matched against every pattern (one trailing ``/`` is ignored); a route whose
    access is :attr:`Access.PUBLIC` is answered at once, without credentials or an audit entry
    (health probes, the OpenAPI document, ``/metrics`` with ``--metrics-public``), and so is a
    wrong method on a path that only public routes serve (405);
 2. every other request is authenticated first (401/429), so that a caller without credentials
    learns nothing but that: not which paths exist, not which methods they take;
+   a request that will not reach infer admission (which charges rows) costs one token of the
+   caller's request bucket (429);
 3. no pattern matches: 404; a pattern matches but not for this method: 405 with ``Allow``;
 4. :func:`authorize` -- the one authorisation decision, keyed by the route's :class:`Access`
    and the ``{model}`` in the path: 403;
@@ -25,6 +30,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, assert_never
+from urllib.parse import quote, unquote
 
 from mltrust.identity import Identity
 from mltrust.serve._authz import allowed
@@ -39,6 +45,8 @@ __all__ = [
     "effective_access",
     "match",
     "matrix_markdown",
+    "sent_path",
+    "split_path",
 ]
 
 H = TypeVar("H")
@@ -137,16 +145,48 @@ def check_table(routes: Sequence[Route[H]]) -> tuple[Route[H], ...]:
                 continue
             if a.method == b.method:
                 raise ValueError(f"routes overlap: {a.method} {a.pattern} and {b.pattern}")
-            if (a.access is Access.PUBLIC) != (b.access is Access.PUBLIC):
+            # under either --metrics-public setting (METRICS is public with it, ADMIN without)
+            if any(
+                (effective_access(a.access, metrics_public=flag) is Access.PUBLIC)
+                != (effective_access(b.access, metrics_public=flag) is Access.PUBLIC)
+                for flag in (False, True)
+            ):
                 raise ValueError(f"{a.pattern}: public and protected methods on one path")
     return tuple(routes)
 
 
-def match(routes: Iterable[Route[H]], path: str) -> list[tuple[Route[H], dict[str, str]]]:
-    """Every route whose pattern matches ``path`` (any method), with its parameters."""
+def sent_path(scope: dict[str, object]) -> str:
+    """The request's path as the client sent it (percent-encoded, without the query string).
+
+    ``scope["path"]`` is already decoded, so ``/a%2Fb`` and ``/a/b`` are one string there;
+    ``raw_path`` (optional in ASGI) keeps them apart. Without it the decoded path is re-encoded,
+    so that :func:`split_path` decodes it exactly once."""
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        return raw.decode("latin-1").partition("?")[0]
+    return quote(str(scope["path"]), safe="/")
+
+
+def split_path(path: str) -> tuple[str, ...] | None:
+    """The segments of ``path`` (as sent), split on ``/`` first and decoded one by one (UTF-8,
+    as the ASGI server decodes ``scope["path"]``); one trailing ``/`` is ignored. None when the
+    path does not start with ``/`` or a segment decodes to one holding ``/`` (``%2F``)."""
     if len(path) > 1 and path.endswith("/"):
         path = path[:-1]
-    parts = path[1:].split("/") if path.startswith("/") else [""]
+    if not path.startswith("/"):
+        return None
+    parts = tuple(unquote(raw, errors="replace") for raw in path[1:].split("/"))
+    if any("/" in part for part in parts):
+        return None
+    return parts
+
+
+def match(routes: Iterable[Route[H]], path: str) -> list[tuple[Route[H], dict[str, str]]]:
+    """Every route whose pattern matches ``path`` (as sent, see :func:`split_path`; any
+    method), with its parameters."""
+    parts = split_path(path)
+    if parts is None:
+        return []
     found = []
     for route in routes:
         params = route.bind(parts)
