@@ -392,6 +392,9 @@ class _Analyser:
         self.reported: set[tuple[str, str, bool]] = set()
         self.once: set[str] = set()
         self.shadow = False
+        #: The shadow view is pickle.load's reading of a joblib object array's pickle (see
+        #: ``report_global``).
+        self.shadow_objects = False
         #: (stack, metastack, memo) the next stream starts with instead of empty ones: the
         #: stdlib unpickler's view of a joblib array region continues the outer stream.
         self.seed: tuple[list[object], list[list[object]], dict[int, object]] | None = None
@@ -447,6 +450,13 @@ class _Analyser:
         self.reported.add(key)
         v = self.verdict(g.module, g.name)
         if v.rule is None:
+            return
+        if self.shadow_objects and v.rule is R.UNKNOWN_IMPORT:
+            # pickle.load's reading of a real joblib object array's pickle fetches the outer
+            # stream's memo values where joblib's fetches its own, so it "imports" pairs such
+            # as NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time
+            # (every real dump with an object array does this). Only targets judged dangerous
+            # (deny-listed: code execution, system access, gadgets) are reported in this view.
             return
         rule = R.JOBLIB_HIDDEN_PICKLE if self.shadow else v.rule
         message = f"{how} {v.reason}"
@@ -1371,9 +1381,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         if type(module) is str and type(name) is str:
             stack.append(do_import(module, name, offset, index))
             return pos
-        if isinstance(module, (bytes, int, float, type(None), bool)) or isinstance(
-            name, (bytes, int, float, type(None), bool)
-        ):
+        # Both unpicklers require exactly str: a value known not to be one makes them raise
+        # before anything is imported.
+        if _not_a_str(module) or _not_a_str(name):
             raise fail("STACK_GLOBAL operands are not strings")
         if not an.shadow:
             ctx.report(
@@ -1679,8 +1689,11 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             )
             raise _Limit("joblib array dtype forges object pointers")
         if hasobject:
-            # The object array's pickle is analysed on its own (joblib's view); the stdlib
-            # view of it (the outer memo shared, so its memo indices collide) is not modelled.
+            # joblib reads the object array's pickle with a fresh unpickler (fresh memo);
+            # pickle.load, torch.load and numpy.load read the same bytes as more opcodes of
+            # this stream, with its stack and memo (MEMOIZE keys shift, GETs fetch this
+            # stream's values): both views are analysed.
+            hidden_pickle_check(pos, offset, index, objects=True)
             an.frame_end = 0
             inner_end, ok = an.stream(pos, joblib=False)
             if not ok:
@@ -1729,21 +1742,25 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         )
         raise _Limit("joblib array truncated")
 
-    def hidden_pickle_check(region: int, offset: int, index: int) -> None:
-        """The stdlib unpickler's view: it reads the raw array region as more opcodes of this
-        stream, with this stream's stack, marks and memo (copied: the view must not change the
-        joblib view's values)."""
+    def hidden_pickle_check(
+        region: int, offset: int, index: int, *, objects: bool = False
+    ) -> None:
+        """The stdlib unpickler's view: it reads the array region (raw data, or an object
+        array's own pickle when ``objects``) as more opcodes of this stream, with this stream's
+        stack, marks and memo (copied: the view must not change the joblib view's values)."""
         if an.shadow or region >= end or table[buf[region]] is op_invalid:
             # (joblib's alignment pad length, < 16, is never an opcode: real dumps stop here)
             return
         an.charge(len(stack) + len(memo) + len(metastack))
         frame_end = an.frame_end
         an.shadow = True
+        an.shadow_objects = objects
         an.seed = (list(stack), [list(m) for m in metastack], dict(memo))
         try:
             an.stream(region, joblib=False)
         finally:
             an.shadow = False
+            an.shadow_objects = False
             an.seed = None
             an.frame_end = frame_end
 
@@ -1936,6 +1953,24 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             recorded.clear()
 
     return run_stream
+
+
+_NOT_STR = (bytes, int, float, type(None), bool, SDict, SList, SSet, tuple)
+
+
+def _not_a_str(value: object) -> bool:
+    """Whether ``value`` is known not to be a str: a constant or container of another type, an
+    allowlisted class, function or singleton, or an instance of an allowlisted type (none of
+    which subclasses str; the str-like entries ``builtins:str``, ``numpy:str_`` are calls)."""
+    if isinstance(value, _NOT_STR):
+        return True
+    if isinstance(value, Global):
+        return value.allowed
+    if isinstance(value, Obj):
+        cls = _class_of(value)
+        entry = cls.entry if cls is not None and cls.allowed else None
+        return isinstance(entry, Allowed) and entry.use is Use.TYPE
+    return False
 
 
 _PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
