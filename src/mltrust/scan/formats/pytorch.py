@@ -461,8 +461,11 @@ def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: 
     frontier = first[0]
     for index in range(count):
         ctx.check_deadline()
+        if len(frontier) > _MAX_FRONTIER:
+            _frontier_exhausted(ctx, loc, which, len(frontier))
+            return
         nxt: set[int] = set()
-        for pos in sorted(frontier)[:_MAX_FRONTIER]:
+        for pos in sorted(frontier):
             got = _one_pickle(data, ctx, loc, pos)
             if got is None:
                 continue
@@ -477,11 +480,29 @@ def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: 
             )
             return
         frontier = nxt
-    # In ``storages``, the pickled storage views follow the last storage.
-    if which == "storages" and not any(
-        _one_pickle(data, ctx, loc, pos) is not None for pos in sorted(frontier)[:8]
-    ):
-        ctx.report(R.PT_STORAGE, "storages: the storage-views pickle is missing or malformed", loc)
+    # In ``storages``, the pickled storage views follow the last storage. Every position it
+    # may start at is analysed (the element size is not always known): one that parses does
+    # not stand for another, which torch may be the one to read.
+    if which == "storages":
+        if len(frontier) > _MAX_FRONTIER:
+            _frontier_exhausted(ctx, loc, which, len(frontier))
+            return
+        parsed = [_one_pickle(data, ctx, loc, pos) is not None for pos in sorted(frontier)]
+        if not any(parsed):
+            ctx.report(
+                R.PT_STORAGE, "storages: the storage-views pickle is missing or malformed", loc
+            )
+
+
+def _frontier_exhausted(ctx: ScanContext, loc: Location, which: str, count: int) -> None:
+    from mltrust.scan import _rules as G
+
+    ctx.report(
+        G.LIMIT_EXHAUSTED,
+        f"{which}: {count} candidate positions for the next pickle (element sizes unknown), "
+        f"more than {_MAX_FRONTIER}; the rest of the member was not analysed",
+        loc,
+    )
 
 
 def _element_sizes(args: object) -> tuple[int, ...]:
