@@ -638,16 +638,20 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return _Malformed(msg)
 
     def readline(pos: int) -> tuple[bytes, int]:
+        # The unpicklers read a line of any length (protocol 0 writes a whole array's data as
+        # one line): lines are read up to max_text_bytes, and a longer one is a limit (not
+        # "malformed": pickle.load reads it).
+        limit = max(_MAX_LINE, int(an.config.limits.max_text_bytes))
         window = 256
         while True:
-            chunk = bytes(buf[pos : pos + window])
+            chunk = bytes(buf[pos : pos + min(window, limit + 1)])
             nl = chunk.find(b"\n")
             if nl >= 0:
                 return chunk[:nl], pos + nl + 1
-            if pos + window >= end:
+            if pos + len(chunk) >= end:
                 raise fail("text argument is not terminated by a newline")
-            if window >= _MAX_LINE:
-                raise fail("text argument longer than 1 MiB")
+            if window > limit:
+                raise _Limit(f"text argument longer than max_text_bytes={limit}")
             window *= 16
 
     def take(pos: int, n: int) -> int:
