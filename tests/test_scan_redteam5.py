@@ -79,10 +79,10 @@ TORCH_PATH = "import sys, torch; torch.load(sys.argv[1], weights_only=False)"
 
 
 # ---------------------------------------------------------------- 01: object array, shared memo
-def _objarray_shared_memo(marker: Path) -> bytes:
+def _objarray_shared_memo(marker: Path, target: tuple[str, str] = ("posix", "sy" + "stem")) -> bytes:
     """joblib reads the object array's pickle with a fresh memo (builtins.str); pickle.load
     reads it as more opcodes of the outer stream, whose memo holds 'posix', 'system' at 0, 1."""
-    outer = b"\x80\x04(" + _u("posix") + b"\x94" + _u("sy" + "stem") + b"\x94"
+    outer = b"\x80\x04(" + _u(target[0]) + b"\x94" + _u(target[1]) + b"\x94"
     real = pickle.dumps(np.array(["x", 1], dtype=object), protocol=2)[2:]  # explicit BINPUTs
     inner = (
         b"\x80\x02" + _u("builtins") + b"\x94" + _u("str") + b"\x94" + b"00"
@@ -113,6 +113,17 @@ def test_object_array_in_npy_pickle_shares_the_memo_too(tmp_path: Path) -> None:
     data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body
     worst = _worst(data, "evil.npy")
     assert worst is not None and worst >= Severity.HIGH
+
+
+def test_npy_pickle_is_read_only_as_numpy_reads_it() -> None:
+    """numpy.load has no joblib view: an import outside the allowlist that only pickle.load's
+    reading of an embedded joblib object array reaches is reported like any other."""
+    body = _objarray_shared_memo(Path("/nonexistent"), ("plistlib", "loads"))
+    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header += b" " * (63 - len(header) % 64) + b"\n"
+    data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body
+    findings = scan_bytes(data, "evil.npy").findings
+    assert any("plistlib" in f.message and f.severity >= Severity.MEDIUM for f in findings)
 
 
 def test_real_joblib_object_arrays_stay_clean(tmp_path: Path) -> None:

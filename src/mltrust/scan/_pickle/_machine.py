@@ -2536,8 +2536,10 @@ def scan_pickle_stream(
     analysed too (up to ``max_pickle_streams``) and non-pickle trailing bytes are reported.
     ``context`` is ``"pickle"``, ``"joblib"`` (NumpyArrayWrapper data follows its BUILD; the
     default for plain pickles too, since the bytes decide), ``"pytorch"`` (persistent IDs are
-    normal) or any other label used in messages.
+    normal), ``"npy"`` (numpy.load: read only as pickle.load reads it) or any other label used
+    in messages.
     """
-    joblib = context != "pytorch"
+    # numpy.load reads an object array with pickle.load: joblib arrays are not read there.
+    joblib = context not in ("pytorch", "npy")
     analyser = _Analyser(data, ctx, loc, context, joblib)
     return analyser.run(start, single)
