@@ -79,7 +79,10 @@ TORCH_PATH = "import sys, torch; torch.load(sys.argv[1], weights_only=False)"
 
 
 # ---------------------------------------------------------------- 01: object array, shared memo
-def _objarray_shared_memo(marker: Path, target: tuple[str, str] = ("posix", "sy" + "stem")) -> bytes:
+_SYSTEM = ("posix", "sy" + "stem")
+
+
+def _objarray_shared_memo(marker: Path, target: tuple[str, str] = _SYSTEM) -> bytes:
     """joblib reads the object array's pickle with a fresh memo (builtins.str); pickle.load
     reads it as more opcodes of the outer stream, whose memo holds 'posix', 'system' at 0, 1."""
     outer = b"\x80\x04(" + _u(target[0]) + b"\x94" + _u(target[1]) + b"\x94"
@@ -187,7 +190,12 @@ def _node(k: int, alt: _Parts, peek: _Parts) -> _Parts:
     """Pickle k in a FRAME whose tail opens pickle k+1: peek readers swallow ``alt`` as bytes,
     no-peek readers resume at the frame end, i.e. at ``alt``."""
     body = _VALUE[k] + b".(B" + struct.pack("<I", len(_flat(alt)))
-    return [b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body, *alt, b"1" + _VALUE[k + 1] + b".", *peek]  # noqa: E501
+    return [
+        b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body,
+        *alt,
+        b"1" + _VALUE[k + 1] + b".",
+        *peek,
+    ]
 
 
 def _node4(alt: _Parts) -> _Parts:
@@ -216,7 +224,9 @@ def test_legacy_torch_bytesio_reading_deeper_than_the_walk_cap(tmp_path: Path) -
     reader makes) filled the scanner's walk budget before that one was walked."""
     pytest.importorskip("torch")
     marker = tmp_path / "marker"
-    chain = _node(1, _node(2, _node(3, _node4(_leaf(5, _touch(marker))), _filler(5)), _filler(4)), _filler(3))  # noqa: E501
+    chain = _node(
+        1, _node(2, _node(3, _node4(_leaf(5, _touch(marker))), _filler(5)), _filler(4)), _filler(3)
+    )
     path = tmp_path / "evil.pt"
     path.write_bytes(_assemble(chain))
     assert _load_runs(TORCH_BYTESIO, path, marker)

@@ -1746,9 +1746,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         )
         raise _Limit("joblib array truncated")
 
-    def hidden_pickle_check(
-        region: int, offset: int, index: int, *, objects: bool = False
-    ) -> None:
+    def hidden_pickle_check(region: int, offset: int, index: int, *, objects: bool = False) -> None:
         """The stdlib unpickler's view: it reads the array region (raw data, or an object
         array's own pickle when ``objects``) as more opcodes of this stream, with this stream's
         stack, marks and memo (copied: the view must not change the joblib view's values)."""
