@@ -267,3 +267,22 @@ def test_protocol0_pickle_of_a_large_array_is_not_malformed() -> None:
     assert pickle.loads(data).shape == (300_000,)
     findings = scan_bytes(data, "big.pkl").findings
     assert not [f for f in findings if f.severity >= Severity.MEDIUM], findings
+
+
+def _tar(members: list[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+def test_legacy_tar_pickle_member_is_read_as_torch_reads_it() -> None:
+    """torch unpickles the ``pickle`` member with pickle.Unpickler (no joblib array reads): an
+    import outside the allowlist that only that reading reaches is reported like any other."""
+    body = _objarray_shared_memo(Path("/nonexistent"), ("plistlib", "loads"))
+    data = _tar([("storages", b"K\x00.]."), ("tensors", b"K\x00."), ("pickle", body)])
+    findings = scan_bytes(data, "model.tar").findings
+    assert any("plistlib" in f.message and f.severity >= Severity.MEDIUM for f in findings)

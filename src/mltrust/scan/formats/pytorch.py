@@ -409,8 +409,10 @@ def scan_legacy_tar(members: Sequence[TarMember], ctx: ScanContext, loc: Locatio
         view = body if isinstance(body, memoryview) else memoryview(body)
         scan_legacy_tar_member(view, which, ctx, loc.member(which))
     index = _last(members, "pickle")
-    if index is None or members[index].kind == "file":
-        return  # a regular member is sniffed and analysed with the others
+    if index is None:
+        return
+    # A regular member is also sniffed and analysed with the others, as any reader may read
+    # it; here it is analysed as torch reads it (pickle.Unpickler: no joblib array reads).
     body = _extractfile(members, index)
     if isinstance(body, str):
         ctx.report(
