@@ -43,7 +43,7 @@ from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
 from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
-from mltrust.scan._pickle._allowlist import Allowed, Check, Use
+from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
 from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
 from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
 from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
@@ -1967,11 +1967,13 @@ def _not_a_str(value: object) -> bool:
     if isinstance(value, _NOT_STR):
         return True
     if isinstance(value, Global):
-        return value.allowed
+        # Built-in allowlist entries only: a target the configuration allows could be anything.
+        return value.allowed and ALLOWLIST.get(value.target) is value.entry
     if isinstance(value, Obj):
         cls = _class_of(value)
-        entry = cls.entry if cls is not None and cls.allowed else None
-        return isinstance(entry, Allowed) and entry.use is Use.TYPE
+        if cls is None or not cls.allowed or ALLOWLIST.get(cls.target) is not cls.entry:
+            return False
+        return isinstance(cls.entry, Allowed) and cls.entry.use is Use.TYPE
     return False
 
 
