@@ -286,3 +286,22 @@ def test_legacy_tar_pickle_member_is_read_as_torch_reads_it() -> None:
     data = _tar([("storages", b"K\x00.]."), ("tensors", b"K\x00."), ("pickle", body)])
     findings = scan_bytes(data, "model.tar").findings
     assert any("plistlib" in f.message and f.severity >= Severity.MEDIUM for f in findings)
+
+
+def test_legacy_torch_with_a_long_magic_pickle_read_from_bytesio(tmp_path: Path) -> None:
+    """A magic-number pickle longer than the legacy sniffer looks makes the file a plain
+    pickle to the scanner: its concatenated streams must be read both ways too (torch.load of
+    a BytesIO resumes each load at the end of the FRAME holding the STOP)."""
+    pytest.importorskip("torch")
+    marker = tmp_path / "marker"
+    v1 = b"B" + struct.pack("<I", 5000) + bytes(5000) + b"0" + _long1(MAGIC)
+    keys = _VALUE[5] + b"."
+    alt = b"M\xe9\x03." + b"}." + _touch(marker) + keys  # what the no-peek reader loads
+    body = v1 + b".(B" + struct.pack("<I", len(alt) + 8)
+    head = b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body
+    chain: _Parts = [head, alt, _Count(), b"1M\xe9\x03.", b"}.N." + keys, _Count(), bytes(16)]
+    path = tmp_path / "evil.pt"
+    path.write_bytes(_assemble(chain))
+    assert _load_runs(TORCH_BYTESIO, path, marker)
+    worst = _worst(path.read_bytes(), path.name)
+    assert worst is not None and worst >= Severity.HIGH

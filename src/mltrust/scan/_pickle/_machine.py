@@ -504,9 +504,25 @@ class _Analyser:
 
     # ------------------------------------------------------------------ main entry
     def run(self, start: int, single: bool) -> PickleSummary:
+        pos, streams, complete, parting = self.reading(start, single, 0, follow_frames=False)
+        result, frame_end = self.result, self.frame_end
+        if parting is not None:
+            # A reader without ``peek`` (a BytesIO, an unbuffered file: torch.load of a legacy
+            # file read from bytes) resumes each load at the end of the FRAME holding the STOP,
+            # a buffered file right after the STOP: from the first stream where the two part,
+            # that reading is analysed too.
+            streams = self.reading(parting, False, streams, follow_frames=True)[1]
+            self.result, self.frame_end = result, frame_end
+        return self.summary(pos, streams, complete, result)
+
+    def reading(
+        self, start: int, single: bool, streams: int, *, follow_frames: bool
+    ) -> tuple[int, int, bool, int | None]:
+        """Analyse the streams one reader loads from ``start``: (end, streams analysed in all,
+        parsed to the last STOP, where the no-peek reading parts from this one or None)."""
         pos = start
-        streams = 0
         complete = True
+        parting: int | None = None
         limit = self.ctx.config.limits.max_pickle_streams
         size = len(self.buf)
         while True:
@@ -526,7 +542,19 @@ class _Analyser:
                 break
             if single or pos >= size:
                 break
+            if follow_frames:
+                if self.frame_end > pos:
+                    pos = self.frame_end
+                if pos < size and _more_pickle(self.buf, pos):
+                    continue
+                break  # bytes the unpicklers refuse (reported by the first reading if at all)
             if _more_pickle(self.buf, pos):
+                if (
+                    parting is None
+                    and self.frame_end > pos
+                    and _more_pickle(self.buf, self.frame_end)
+                ):
+                    parting = self.frame_end
                 continue
             if self.frame_end > pos and _more_pickle(self.buf, self.frame_end):
                 # A reader without ``peek`` (a BytesIO, an unbuffered file) consumed the rest
@@ -540,6 +568,9 @@ class _Analyser:
                 self.loc.at(pos),
             )
             break
+        return pos, streams, complete, parting
+
+    def summary(self, pos: int, streams: int, complete: bool, result: object) -> PickleSummary:
         imports = tuple(self.imports)
         facts = self.ctx.facts.setdefault("pickle_imports", [])
         if isinstance(facts, list):
@@ -554,9 +585,15 @@ class _Analyser:
                 if target in uses or len(uses) < _MAX_FACT_IMPORTS:
                     known = uses.setdefault(target, [])
                     uses[target] = sorted(set(known) | kinds)
-        result = self.result if complete else None
         return PickleSummary(
-            pos, streams, self.opcodes, imports, complete, self.visits, result, self.frame_end
+            pos,
+            streams,
+            self.opcodes,
+            imports,
+            complete,
+            self.visits,
+            result if complete else None,
+            self.frame_end,
         )
 
     # ------------------------------------------------------------------ one stream
