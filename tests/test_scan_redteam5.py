@@ -305,3 +305,37 @@ def test_legacy_torch_with_a_long_magic_pickle_read_from_bytesio(tmp_path: Path)
     assert _load_runs(TORCH_BYTESIO, path, marker)
     worst = _worst(path.read_bytes(), path.name)
     assert worst is not None and worst >= Severity.HIGH
+
+
+# ---------------------------------------------------------------- public advisories (replays)
+def test_cve_2025_10156_torch_zip_member_with_a_bad_crc(tmp_path: Path) -> None:
+    """JFrog's PickleScan bypass: a data.pkl whose CRC is wrong made zipfile-based scanners
+    give up, while PyTorch's reader (miniz built without CRC checks) loads it."""
+    import zipfile
+    import zlib
+
+    pytest.importorskip("torch")
+    marker = tmp_path / "marker"
+    cmd = f"touch {marker}".encode()
+    payload = b"\x80\x02cposix\nsy" + b"stem\nX" + struct.pack("<I", len(cmd)) + cmd + b"\x85R."
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", payload)
+        z.writestr("archive/version", "3\n")
+        z.writestr("archive/byteorder", "little")
+    good = struct.pack("<I", zlib.crc32(payload))
+    data = buf.getvalue().replace(good, struct.pack("<I", zlib.crc32(payload) ^ 0xFFFFFFFF))
+    path = tmp_path / "evil.pt"
+    path.write_bytes(data)
+    assert _load_runs(TORCH_PATH, path, marker)
+    worst = _worst(data, path.name)
+    assert worst is Severity.CRITICAL
+
+
+@pytest.mark.parametrize("name", ["model.bin", "weights.data", "model", "x.safetensors.tmp"])
+def test_cve_2025_10155_pickle_under_any_file_name(name: str) -> None:
+    """JFrog's PickleScan bypass: a pickle under a name the scanner did not treat as a pickle
+    (torch.load reads any name). Formats are recognised by content here."""
+    cmd = b"touch /nonexistent"
+    payload = b"\x80\x02cposix\nsy" + b"stem\nX" + struct.pack("<I", len(cmd)) + cmd + b"\x85R."
+    assert _worst(payload, name) is Severity.CRITICAL
