@@ -143,6 +143,20 @@ def test_real_joblib_object_arrays_stay_clean(tmp_path: Path) -> None:
         assert worst is None or worst < Severity.MEDIUM, protocol
 
 
+def test_many_object_arrays_under_a_large_memo_stay_within_budget(tmp_path: Path) -> None:
+    """pickle.load's view of each object array starts from the outer memo: it is shared, not
+    copied per array (a DataFrame-like dump with thousands of object columns)."""
+    joblib = pytest.importorskip("joblib")
+    value: dict[str, object] = {
+        f"k{i}": np.array([f"s{i}", i, None], dtype=object) for i in range(3000)
+    }
+    value.update({f"x{i}": f"str{i}" for i in range(20000)})
+    path = tmp_path / "many.joblib"
+    joblib.dump(value, path)
+    worst = _worst(path.read_bytes(), path.name)
+    assert worst is None or worst < Severity.MEDIUM
+
+
 # ---------------------------------------------------------------- 02: legacy torch + joblib
 def _legacy_torch_joblib_polyglot(marker: Path) -> bytes:
     """pickle.load's first value is torch's legacy magic; joblib.load skips k bytes of 'array

@@ -1790,11 +1790,14 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         if an.shadow or region >= end or table[buf[region]] is op_invalid:
             # (joblib's alignment pad length, < 16, is never an opcode: real dumps stop here)
             return
-        an.charge(len(stack) + len(memo) + len(metastack))
+        # The memo is shared copy-on-write (a real joblib dump with thousands of object arrays
+        # and a large memo would otherwise copy it for each); the stacks are copied, charged at
+        # the cost of a C-level copy.
+        an.charge((len(stack) + sum(map(len, metastack))) // 16 + len(metastack) + 1)
         frame_end = an.frame_end
         an.shadow = True
         an.shadow_objects = objects
-        an.seed = (list(stack), [list(m) for m in metastack], dict(memo))
+        an.seed = (list(stack), [list(m) for m in metastack], _MemoOverlay(memo))
         try:
             an.stream(region, joblib=False)
         finally:
@@ -1992,6 +1995,27 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             recorded.clear()
 
     return run_stream
+
+
+class _MemoOverlay(dict[int, object]):
+    """A stream's memo as another view of the stream sees it: reads fall through to ``base``,
+    writes stay here, ``len`` counts both (MEMOIZE keys), all in constant time."""
+
+    def __init__(self, base: dict[int, object]) -> None:
+        super().__init__()
+        self.base = base
+        self.extra = 0
+
+    def __missing__(self, key: int) -> object:
+        return self.base[key]
+
+    def __setitem__(self, key: int, value: object) -> None:
+        if not dict.__contains__(self, key) and key not in self.base:
+            self.extra += 1
+        dict.__setitem__(self, key, value)
+
+    def __len__(self) -> int:
+        return len(self.base) + self.extra
 
 
 _NOT_STR = (bytes, int, float, type(None), bool, SDict, SList, SSet, tuple)
