@@ -353,3 +353,19 @@ def test_cve_2025_10155_pickle_under_any_file_name(name: str) -> None:
     cmd = b"touch /nonexistent"
     payload = b"\x80\x02cposix\nsy" + b"stem\nX" + struct.pack("<I", len(cmd)) + cmd + b"\x85R."
     assert _worst(payload, name) is Severity.CRITICAL
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x28\xb5\x2f\xfd\x04\x00\x51\x00\x00" + b"\x80\x04N." * 4,  # a zstd frame
+        b"\x50\x2a\x4d\x18\x04\x00\x00\x00abcd\x28\xb5\x2f\xfd",  # skippable frame first
+    ],
+)
+def test_zstd_frames_are_not_scanned_and_say_so_at_medium(data: bytes) -> None:
+    """pandas.read_pickle infers zstd from a ".zst" name; no zstd decoder here, so the content
+    is reported as not scanned (medium), never passed as unrecognised bytes."""
+    for name in ("model.pkl.zst", "model.bin"):
+        report = scan_bytes(data, name)
+        assert any(f.rule_id == "MLT-ARC-012" for f in report.findings), report.findings
+        assert report.fails(Severity.MEDIUM)
