@@ -247,7 +247,7 @@ def _script(blocks: list[Block], logs: Path, cache: Path) -> tuple[str, list[Com
             n = len(run)
             run.append(cmd)
             log, rc = logs / f"{n}.log", logs / f"{n}.rc"
-            memo = MEMOIZED.get(cmd.text.strip())
+            memo = MEMOIZED.get(cmd.text.split("#")[0].strip())
             if memo:
                 saved = cache / memo
                 out.append(
