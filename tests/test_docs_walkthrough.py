@@ -52,9 +52,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted(
-    [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "docs").glob("*/*.md")]
-)
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "docs").glob("*/*.md")])
 SHELL_LANGS = {"console", "sh", "bash", "shell"}
 FENCE = re.compile(r"^```([\w+-]*)\s*$")
 MARKER = re.compile(r"^<!--\s*docs-test:\s*([\w-]+)\s*(.*?)\s*-->\s*$")
@@ -393,11 +391,12 @@ def test_the_parser_reads_the_conventions() -> None:
         ("c &", 1),
     ]
     transcript = ["$ mltrust demo", "banner", "$ mltrust scan x", "# exit code 0"]
-    assert [c.text for c in _console_commands(list(enumerate(transcript, 1)))] == [
-        "mltrust demo"
-    ]
+    assert [c.text for c in _console_commands(list(enumerate(transcript, 1)))] == ["mltrust demo"]
     sh = ["# comment", "", "a b  # trailing", "c \\", "  d"]
-    assert [c.text for c in _logical_lines(list(enumerate(sh, 1)))] == ["a b  # trailing", "c \\\n  d"]
+    assert [c.text for c in _logical_lines(list(enumerate(sh, 1)))] == [
+        "a b  # trailing",
+        "c \\\n  d",
+    ]
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--fixture"]:
