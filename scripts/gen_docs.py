@@ -75,7 +75,8 @@ def _transcript(shown: str, argv: list[str], cwd: Path, env: dict[str, str], max
     lines = text.rstrip().splitlines()
     if len(lines) > max_lines:
         lines = [*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"]
-    return f"```console\n$ {shown}\n" + "\n".join(lines) + f"\n# exit code {proc.returncode}\n```\n"
+    output = "".join(f"{line}\n" for line in lines)
+    return f"```console\n$ {shown}\n{output}# exit code {proc.returncode}\n```\n"
 
 
 def joined(*blocks: str) -> str:
@@ -272,7 +273,7 @@ def main() -> None:
                 "and the checkpoint both notice:\n",
                 joined(
                     _transcript(
-                        f"python -c {shlex.quote(TAMPER)}",
+                        f'python -c "{TAMPER}"',  # TAMPER holds no " or $
                         [sys.executable, "-c", TAMPER],
                         ws,
                         dict(os.environ),
