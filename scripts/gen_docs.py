@@ -404,20 +404,29 @@ def main() -> None:
         )
 
 
-#: The s3 transcripts need an S3 server, which the docs walkthrough does not start.
-S3_SKIP = (
-    "<!-- docs-test: skip needs an S3 server (the transcripts are runs against moto on loopback: "
-    "scripts/gen_docs.py s3) -->"
-)
 S3_INTRO = """\
 Push a signed model folder to S3-compatible object storage (AWS S3, MinIO, Ceph) and pull it
 back verified. `push` verifies the folder against the pinned key and uploads exactly what the
-signature covers, with `model.sig` and the attestations. `pull` lists the prefix, refuses
-unsafe object names (`..`, absolute paths, backslashes, names that collide by case), downloads
-`model.sig` first and fetches only the objects it signs, at their signed sizes, into a staging
-folder beside the destination; it verifies every file, scans them, and only then renames the
-folder into place. On any failure nothing is left at the destination. Exit 0 done,
-1 verification failed or findings, 2 setup error (credentials, bucket, destination exists).
+signature covers, with `model.sig` and the attestations. Each file is opened below the
+verified folder without following any link (a sub-folder swapped for a link to `~/.ssh` after
+verification is refused) and hashed as it is uploaded; a file that no longer matches its
+signed digest, or a `model.sig`/attestation no longer signed by the pinned key, aborts the
+push, deletes what it had uploaded under the prefix and exits 1.
+
+`pull` downloads `model.sig` first, by name, and opens it with the pinned key; only then does
+it list the prefix, accepting no more objects than the signature covers (plus a few folder
+markers; a larger listing is refused, exit 1, before it is parsed). It refuses unsafe object
+names (`..`, absolute paths, backslashes, names that collide by case) and fetches only the
+objects the signature covers, at their signed sizes, into a staging folder beside the
+destination; it verifies every file, scans them, and only then renames the folder into place.
+On any failure nothing is left at the destination. With `--state`, the version is checked
+against the rollback memory before the scan but recorded only once the folder is in place, so
+a refused pull never advances it. The whole pull has a wall-clock budget (`--timeout`,
+default 3600 s) and each object a minimum rate (`--min-rate`, default 64 KiB/s after a 60 s
+grace period): a server that trickles bytes fails the pull with exit 2. A staging folder left
+by a pull that was killed (`.DEST.pull-*`, no live pull holding its lock) is removed by the
+next pull into the same destination. Exit 0 done, 1 verification failed or findings, 2 setup
+error (credentials, bucket, destination exists, timeout).
 
 Credentials come from boto3's usual places: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`,
 `AWS_PROFILE` or `--profile`, the shared config files. For a server that is not AWS, pass
@@ -425,22 +434,24 @@ Credentials come from boto3's usual places: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCE
 
 ## Copy-paste: a model through MinIO
 
-{skip}
+A model folder `models/iris`, signed and pushed to the bucket `models` of a MinIO server, then
+pulled where it is deployed (the transcripts below are real runs against an S3 server on
+loopback):
+
+<!-- docs-test: fixture s3-server models/iris -->
 ```bash
 export AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000     # your MinIO server
+export MLTRUST_PASSPHRASE='a long passphrase'        # protects the signing key
 mltrust keys generate --out keys/release
 mltrust sign models/iris --key keys/release.key --name iris --version 3
 mltrust attest scan models/iris --key keys/release.key   # optional: travels with the model
-mltrust s3 push models/iris s3://models/iris/3 --key keys/release.pub
-# on the machine that deploys it:
-mltrust s3 pull s3://models/iris/3 /srv/models/iris --key keys/release.pub --name iris --version 3
+mkdir deploy                                         # where the pulled models go
 ```
 
 Re-pushing to a prefix that holds objects needs `--replace` (objects the new folder does not
 have are deleted, so a stale file cannot make the next pull fail). A folder that is not signed
-is pushed only with `--allow-unsigned`, and such a prefix never pulls. The transcripts below
-are real runs against an S3 server on loopback.""".replace("{skip}", S3_SKIP)
+is pushed only with `--allow-unsigned`, and such a prefix never pulls."""
 
 
 def s3_page() -> None:
@@ -488,22 +499,26 @@ def s3_page() -> None:
             pull = ["s3", "pull", "s3://models/iris/3"]
             blocks = [
                 run(["s3", "push", "--help"], ws),
-                S3_SKIP,
                 run(push, ws),
-                S3_SKIP,
                 run([*pull, "deploy/iris", *trust, "--name", "iris", "--version", "3"], ws),
                 "## An object the signature does not cover\n",
                 "Someone with write access to the bucket adds a git hook beside the model:\n",
             ]
             s3.put_object(Bucket="models", Key="iris/3/.git/hooks/post-checkout", Body=b"#!/bin/sh")
-            blocks += [S3_SKIP, run([*pull, "deploy/iris-2", "--key", "keys/release.pub"], ws)]
+            blocks += [
+                "<!-- docs-test: fixture s3-git-hook -->",
+                run([*pull, "deploy/iris-2", "--key", "keys/release.pub"], ws),
+            ]
             s3.delete_object(Bucket="models", Key="iris/3/.git/hooks/post-checkout")
             blocks += [
                 "## Object names that would leave the destination\n",
+                "The hook is removed; an object named `../../etc/cron.d/job` and a `Config.json` "
+                "beside\n`config.json` are added:\n",
+                "<!-- docs-test: fixture s3-unsafe-names -->",
             ]
             s3.put_object(Bucket="models", Key="iris/3/../../etc/cron.d/job", Body=b"* * * * *")
             s3.put_object(Bucket="models", Key="iris/3/Config.json", Body=b"{}")
-            blocks += [S3_SKIP, run([*pull, "deploy/iris-3", "--key", "keys/release.pub"], ws)]
+            blocks.append(run([*pull, "deploy/iris-3", "--key", "keys/release.pub"], ws))
             blocks.append(run(["s3", "pull", "--help"], ws))
             page("s3", "mltrust s3", S3_INTRO, blocks, workspace=False)
     finally:

@@ -43,11 +43,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,7 +68,6 @@ PAGE_TIMEOUT = 240
 EXPECTED_SKIPS: list[tuple[str, str]] = [
     ("README.md", "run in the repository checkout"),
     ("README.md", "servers in the foreground"),
-    *[("docs/commands/s3.md", "needs an S3 server")] * 5,
     ("docs/getting-started.md", "run in the repository checkout"),
     ("docs/getting-started.md", "installs packages from PyPI"),
     ("docs/getting-started.md", "zsh and fish lines"),
@@ -230,10 +232,79 @@ def _fixture_vulnerable_project(where: Path) -> None:
     )
 
 
+#: What docs/commands/s3.md calls "your MinIO server": moto's S3 server on loopback.
+S3_PORT = 9000
+S3_CREDENTIALS = {"aws_access_key_id": "minioadmin", "aws_secret_access_key": "minioadmin"}
+
+
+def _s3() -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{S3_PORT}",
+        region_name="us-east-1",
+        **S3_CREDENTIALS,
+    )
+
+
+def _fixture_s3_server(where: Path) -> None:
+    """An S3 server on 127.0.0.1:9000 (moto) with a bucket ``models``; it runs in the page's
+    process group and is stopped with the page."""
+    server = (
+        "import time; from moto.server import ThreadedMotoServer; "
+        f"ThreadedMotoServer(ip_address='127.0.0.1', port={S3_PORT}, verbose=False).start(); "
+        "time.sleep(600)"
+    )
+    subprocess.Popen(
+        [sys.executable, "-c", server],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", S3_PORT), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    _s3().create_bucket(Bucket="models")
+
+
+def _fixture_model_folder(where: Path) -> None:
+    """``models/iris``: a small model folder (NumPy weights, a config, a tokenizer file)."""
+    import numpy as np
+
+    model = where / "models" / "iris"
+    (model / "tokenizer").mkdir(parents=True)
+    np.save(model / "weights.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
+    (model / "config.json").write_text('{"hidden": 4}\n')
+    (model / "tokenizer" / "vocab.txt").write_text("setosa\nversicolor\nvirginica\n")
+
+
+def _fixture_s3_git_hook(where: Path) -> None:
+    """Someone with write access to the bucket adds a git hook beside the pushed model."""
+    _s3().put_object(Bucket="models", Key="iris/3/.git/hooks/post-checkout", Body=b"#!/bin/sh")
+
+
+def _fixture_s3_unsafe_names(where: Path) -> None:
+    """The hook goes; objects named to leave the destination, or to collide by case, come."""
+    s3 = _s3()
+    s3.delete_object(Bucket="models", Key="iris/3/.git/hooks/post-checkout")
+    s3.put_object(Bucket="models", Key="iris/3/../../etc/cron.d/job", Body=b"* * * * *")
+    s3.put_object(Bucket="models", Key="iris/3/Config.json", Body=b"{}")
+
+
 FIXTURES = {
     "advisory-db": _fixture_advisory_db,
     "evil.joblib": _fixture_evil_joblib,
     "project": _fixture_vulnerable_project,
+    "s3-server": _fixture_s3_server,
+    "models/iris": _fixture_model_folder,
+    "s3-git-hook": _fixture_s3_git_hook,
+    "s3-unsafe-names": _fixture_s3_unsafe_names,
 }
 
 
