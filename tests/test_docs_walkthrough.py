@@ -76,7 +76,6 @@ EXPECTED_SKIPS: list[tuple[str, str]] = [
     ("docs/probes.md", "transcript: a deliberately open test server"),
     *[("docs/shared-state.md", "a server in the foreground")] * 2,
     *[("docs/supply-chain.md", "runs in the repository checkout")] * 2,
-    *[("docs/tuning.md", "needs your Optuna study")] * 2,
 ]
 
 
@@ -297,7 +296,36 @@ def _fixture_s3_unsafe_names(where: Path) -> None:
     s3.put_object(Bucket="models", Key="iris/3/Config.json", Body=b"{}")
 
 
+def _fixture_study_db(where: Path) -> None:
+    """``study.db``: an Optuna study ``rf-search`` (SQLite) of a random-forest search."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name="rf-search",
+        storage=f"sqlite:///{where / 'study.db'}",
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+
+    def objective(trial: Any) -> float:
+        depth = trial.suggest_int("max_depth", 2, 8)
+        trees = trial.suggest_int("n_estimators", 10, 200, log=True)
+        return 0.9 + depth * 0.005 - abs(trees - 100) * 0.0001
+
+    study.optimize(objective, n_trials=8)
+
+
+def _fixture_team_yaml(where: Path) -> None:
+    """``team.yaml``: the profile shown in docs/tuning.md, copied out of the page."""
+    text = (ROOT / "docs" / "tuning.md").read_text(encoding="utf-8")
+    (profile,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "name: team" in b]
+    (where / "team.yaml").write_text(profile, encoding="utf-8")
+
+
 FIXTURES = {
+    "study.db": _fixture_study_db,
+    "team.yaml": _fixture_team_yaml,
     "advisory-db": _fixture_advisory_db,
     "evil.joblib": _fixture_evil_joblib,
     "project": _fixture_vulnerable_project,
