@@ -72,7 +72,6 @@ EXPECTED_SKIPS: list[tuple[str, str]] = [
     ("docs/getting-started.md", "installs packages from PyPI"),
     ("docs/getting-started.md", "zsh and fish lines"),
     ("docs/probes.md", "network: remote endpoints"),
-    ("docs/probes.md", "transcript: a TLS server"),
     ("docs/probes.md", "transcript: a deliberately open test server"),
     *[("docs/shared-state.md", "a server in the foreground")] * 2,
     *[("docs/supply-chain.md", "runs in the repository checkout")] * 2,
