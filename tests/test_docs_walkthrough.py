@@ -23,13 +23,20 @@ How a page states what runs and what it returns:
 
 Markers: HTML comments (invisible on the site) on the lines just above a fence:
 
-* ``<!-- docs-test: skip REASON -->``: the block is not run. Only for what cannot run here:
-  the network, a command that blocks (a server in the foreground), installing packages,
-  another shell. Every skip is listed in ``EXPECTED_SKIPS`` below, so adding one is a visible
-  change to this file, and ``test_skips_are_declared_and_counted`` prints them all.
+* ``<!-- docs-test: skip REASON -->``: the block is not run. Only for what cannot run in an
+  empty folder without the network: remote endpoints, a server in the foreground or one of
+  yours (Redis, PostgreSQL, MLflow, a Ray cluster), installing packages, ``make`` targets of
+  the repository checkout, another shell, a transcript of a purpose-built test server. Every
+  skip is listed in ``EXPECTED_SKIPS`` below, so adding one is a visible change to this file,
+  and ``test_skips_are_declared_and_counted`` prints them all.
 * ``<!-- docs-test: fixture NAME ... -->``: before the block runs, the test creates each named
-  fixture (``FIXTURES`` below) in the current folder. Only for inputs that no documented
-  command makes (a poisoned model, the advisory database snapshot).
+  fixture (``FIXTURES`` below) in the current folder; a fixture that fails fails the page.
+  Only for inputs that no documented command makes: a poisoned model, the advisory database
+  snapshot, an Optuna study, what someone with write access to a bucket puts in it, and
+  "your MinIO server" (moto's S3 server on 127.0.0.1:9000, stopped with the page).
+
+Servers the pages start listen on fixed loopback ports (vault 8200, S3 9000, probes 18443),
+as the pages show them; another process on one of those ports makes that page fail.
 
 ``mltrust demo --keep --workdir ws`` (the workspace the command pages run in) is run once per
 session and restored for each later page from a copy taken right after it ran, at the same
@@ -96,7 +103,7 @@ class Block:
 
 
 def _rel(page: Path) -> str:
-    return page.relative_to(ROOT).as_posix()
+    return page.relative_to(ROOT).as_posix() if page.is_relative_to(ROOT) else page.name
 
 
 def _logical_lines(body: list[tuple[int, str]]) -> list[Command]:
@@ -249,6 +256,12 @@ def _s3() -> Any:
 def _fixture_s3_server(where: Path) -> None:
     """An S3 server on 127.0.0.1:9000 (moto) with a bucket ``models``; it runs in the page's
     process group and is stopped with the page."""
+    try:
+        socket.create_connection(("127.0.0.1", S3_PORT), timeout=1).close()
+    except OSError:
+        pass
+    else:
+        raise SystemExit(f"127.0.0.1:{S3_PORT} is taken: another S3 server is running")
     server = (
         "import time; from moto.server import ThreadedMotoServer; "
         f"ThreadedMotoServer(ip_address='127.0.0.1', port={S3_PORT}, verbose=False).start(); "
@@ -352,7 +365,12 @@ def _script(blocks: list[Block], logs: Path, cache: Path) -> tuple[str, list[Com
             continue
         for name in block.fixtures:
             assert name in FIXTURES, f"{block.page}:{block.line}: unknown fixture {name}"
-            out.append(f"{sys.executable} {__file__} --fixture {name}")
+            n = len(run)
+            run.append(Command(f"(fixture {name})", block.line))
+            out.append(
+                f'{sys.executable} {__file__} --fixture {name} > "{logs}/{n}.log" 2>&1; '
+                f'echo $? > "{logs}/{n}.rc"'
+            )
         for cmd in block.commands:
             n = len(run)
             run.append(cmd)
@@ -382,14 +400,9 @@ def docs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("page", _runnable_pages())
-def test_page_runs_as_written(page: str, docs_root: Path) -> None:
-    blocks = parse(ROOT / page)
-    if _advisory_snapshot() is None and any("advisory-db" in b.fixtures for b in blocks):
-        pytest.skip(
-            "PyPA advisory snapshot not found (set MLTRUST_TEST_ADVISORY_DB or provide "
-            "../shared/data/pypa-advisory-db)"
-        )
+def _run_page(page: str, blocks: list[Block], docs_root: Path) -> list[str]:
+    """Run a page's blocks as the module docstring says; one message per command that did not
+    exit as the page states."""
     work, home, logs = docs_root / "work", docs_root / "home", docs_root / "logs"
     for folder in (work, home, logs):  # the same absolute paths for every page, emptied
         shutil.rmtree(folder, ignore_errors=True)
@@ -428,7 +441,40 @@ def test_page_runs_as_written(page: str, docs_root: Path) -> None:
                 f"{page}:{cmd.line}: `{cmd.text}` exited {got}, the page says {cmd.expected}\n"
                 f"{output}"
             )
+    return failures
+
+
+@pytest.mark.parametrize("page", _runnable_pages())
+def test_page_runs_as_written(page: str, docs_root: Path) -> None:
+    blocks = parse(ROOT / page)
+    if _advisory_snapshot() is None and any("advisory-db" in b.fixtures for b in blocks):
+        pytest.skip(
+            "PyPA advisory snapshot not found (set MLTRUST_TEST_ADVISORY_DB or provide "
+            "../shared/data/pypa-advisory-db)"
+        )
+    failures = _run_page(page, blocks, docs_root)
     assert not failures, "\n\n".join(failures)
+
+
+def test_the_runner_reports_every_wrong_exit_code(tmp_path: Path) -> None:
+    """A page whose commands disagree with it fails, command by command; state carries over."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```sh\n"
+        "export GREETING=hello && mkdir sub && cd sub\n"
+        'test "$GREETING" = hello && test "$(basename "$PWD")" = sub\n'
+        "false  # a documented command that fails\n"
+        "```\n\n"
+        "<!-- docs-test: skip not run -->\n```sh\nfalse\n```\n\n"
+        "```console\n$ sh -c 'exit 3'\n# exit code 3\n$ true\n# exit code 1\n```\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "cache").mkdir()
+    failures = _run_page("page.md", parse(page), tmp_path)
+    assert [f.split("`")[1] for f in failures] == [
+        "false  # a documented command that fails",
+        "true",
+    ], failures
 
 
 def test_skips_are_declared_and_counted() -> None:
