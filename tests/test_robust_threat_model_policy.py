@@ -38,9 +38,7 @@ def _evidence(tmp_path: Path, threat: dict, results: list[tuple[float, float]]) 
             "attack": threat.get("attack", "pgd"),
             "clean_accuracy": 0.97,
             "threat_model": threat,
-            "results": [
-                {"eps": e, "robust_accuracy": a, "bound": "upper"} for e, a in results
-            ],
+            "results": [{"eps": e, "robust_accuracy": a, "bound": "upper"} for e, a in results],
         },
     }
     bundle = attest.sign_statement(statement, attest.load_private_key(keys.private_path))
@@ -139,9 +137,10 @@ def test_l2_control_matches_l2_evidence_only(tmp_path: Path) -> None:
 
 
 def test_no_robustness_evidence_fails_a_control_without_only_if(tmp_path: Path) -> None:
-    (result,) = evaluate({"robustness": {"present": False, "figures": []}}, _profile(
-        {"norm": "linf", "epsilon": 0.05, "domain": [0, 1]}
-    )).results
+    (result,) = evaluate(
+        {"robustness": {"present": False, "figures": []}},
+        _profile({"norm": "linf", "epsilon": 0.05, "domain": [0, 1]}),
+    ).results
     assert result.status is ControlStatus.FAIL
     assert "no robust-accuracy figure" in result.message
 

@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ["kstwo_sf"]
 
 _E128 = 128
-# long double, as scipy has them: once a matrix or row is rescaled, it continues in extended precision
+# long double, as scipy has them: a rescaled matrix or row continues in extended precision
 _EP128 = np.ldexp(np.longdouble(1), _E128)
 _EM128 = np.ldexp(np.longdouble(1), -_E128)
 _SQRT2PI = math.sqrt(2 * math.pi)

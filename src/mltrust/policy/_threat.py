@@ -98,7 +98,9 @@ def parse_threat_model(raw: Any, cid: str) -> ThreatModel:
     elif isinstance(dom, Sequence) and not isinstance(dom, str) and len(dom) == 2:
         lo, hi = _number(dom[0], "domain", cid), _number(dom[1], "domain", cid)
         if not lo < hi:
-            raise ConfigError(f"control {cid}: threat_model domain must be [lower, upper], lower<upper")
+            raise ConfigError(
+                f"control {cid}: threat_model domain must be [lower, upper], lower<upper"
+            )
         domain = (lo, hi)
     else:
         raise ConfigError(f"control {cid}: threat_model domain must be [lower, upper] or unbounded")
@@ -176,8 +178,9 @@ def scoped_robustness(section: Mapping[str, Any], tm: ThreatModel) -> tuple[dict
     figures = [f for f in figures if isinstance(f, Mapping)] if isinstance(figures, list) else []
     eps = [float(f["eps"]) if isinstance(f.get("eps"), (int, float)) else math.nan for f in figures]
     under = [
-        (f, e) for f, e in zip(figures, eps, strict=True) if e <= tm.epsilon * (1 + _REL) and
-        _mismatch(f, tm) is None
+        (f, e)
+        for f, e in zip(figures, eps, strict=True)
+        if e <= tm.epsilon * (1 + _REL) and _mismatch(f, tm) is None
     ]
     at_eps = [f for f, e in under if _same(e, tm.epsilon)]
     scoped = dict(section)
