@@ -64,9 +64,9 @@ def test_robustness_threshold_from_signed_attestation(tmp_path: Path) -> None:
     verdict = evaluate(evidence.document, load_profile("default"))
     result = next(r for r in verdict.results if r.control.id == "robustness-threshold")
     assert result.status is ControlStatus.FAIL
-    # recorded without a threat model: the figures are listed but not compared
-    assert "no robustness figure under the named threat model" in result.details[0]
-    assert any("0.41" in d and "domain unrecorded" in d for d in result.details)
+    # recorded without a threat model: not compared, and the message says what differs
+    assert "threat model differs" in result.message
+    assert "eps 0.1: norm unrecorded" in result.message
 
 
 def test_attack_hand_edited_evidence_cannot_flip_fail_to_pass(tmp_path: Path) -> None:
@@ -188,7 +188,7 @@ def test_attack_unbounded_figures_are_not_compared_under_a_bounded_threat_model(
     keys = _figures_statement(project, tmp_path, open_domain, [(0.05, 0.9)])
     _, result = _threshold(project, keys)
     assert result.status is ControlStatus.FAIL
-    assert "no robustness figure under the named threat model" in result.details[0]
+    assert "threat model differs" in result.message and "domain unbounded" in result.message
 
 
 def test_attack_l2_figure_does_not_stand_in_for_linf(tmp_path: Path) -> None:

@@ -106,6 +106,8 @@ def _figures(predicate: Any, source: str) -> Iterator[dict[str, Any]]:
     tm = predicate.get("threat_model")
     tm = tm if isinstance(tm, Mapping) else {}
     kind = domain_kind(tm.get("domain", "unrecorded"))
+    lower = _shared_bound(tm.get("domain"), "lower") if kind == "bounded" else None
+    upper = _shared_bound(tm.get("domain"), "upper") if kind == "bounded" else None
     results = predicate.get("results")
     for r in results if isinstance(results, list) else []:
         if not isinstance(r, Mapping):
@@ -121,9 +123,31 @@ def _figures(predicate: Any, source: str) -> Iterator[dict[str, Any]]:
             "bound": str(r.get("bound", "")),
             "norm": str(tm.get("norm", predicate.get("norm", "unrecorded"))),
             "domain": kind,
+            # the box itself when every feature shares it (a control names its domain exactly)
+            "domain_lower": lower,
+            "domain_upper": upper,
             "attack": str(tm.get("attack", predicate.get("attack", "unrecorded"))),
+            "steps": _whole(tm.get("steps")),
+            "restarts": _whole(tm.get("restarts")),
             "source": source,
         }
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _shared_bound(domain: Any, side: str) -> float | None:
+    """The bound on ``side`` shared by every feature of a valid box, else None."""
+    if not isinstance(domain, Mapping):
+        return None
+    try:
+        values = _bound_values(domain.get(side))
+    except ValueError:
+        return None
+    if not values or any(v != values[0] for v in values):
+        return None
+    return values[0]
 
 
 def _by_threat_model(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -184,12 +184,16 @@ def _ks_sorted(Rs: np.ndarray, Cs: np.ndarray) -> np.ndarray:
 
 
 def _ks_pvalues(D: np.ndarray, n: int, m: int) -> np.ndarray:
-    """scipy's asymptotic two-sided p-value: ``kstwo.sf(D, round(n m / (n + m)))``."""
-    from scipy import stats
+    """scipy's asymptotic two-sided p-value: ``kstwo.sf(D, round(n m / (n + m)))``.
+
+    Computed by :func:`mltrust.monitor._kstwo.kstwo_sf` (scipy's algorithm without importing
+    ``scipy.stats``, which would cost a fresh CLI process most of its time budget).
+    """
+    from mltrust.monitor._kstwo import kstwo_sf
 
     big, small = float(max(n, m)), float(min(n, m))
     en = big * small / (big + small)
-    out: np.ndarray = np.clip(stats.kstwo.sf(D, np.round(en)), 0.0, 1.0)
+    out: np.ndarray = np.clip(kstwo_sf(D, int(np.round(en))), 0.0, 1.0)
     return out
 
 
@@ -211,10 +215,10 @@ def _ks_features(
     RT: np.ndarray, CT: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """KS per feature row; also returns the sorted rows when it sorted them (for reuse)."""
-    from scipy import stats
-
     n, m = RT.shape[1], CT.shape[1]
     if max(n, m) <= KS_EXACT_MAX_N:
+        from scipy import stats  # the exact null (lattice-path counts): scipy's own code
+
         res = [stats.ks_2samp(RT[j], CT[j]) for j in range(RT.shape[0])]
         return (
             np.array([r.statistic for r in res], dtype=np.float64),
@@ -437,6 +441,21 @@ def _is_number(v: Any) -> bool:
     return True
 
 
+def _chi2_independence(table: np.ndarray) -> tuple[float, float]:
+    """Pearson's χ² test of a contingency table with no empty row or column: the statistic and
+    p-value of ``scipy.stats.chi2_contingency(table, correction=False)``, from
+    ``scipy.special`` (``scipy.stats`` takes most of a second to import)."""
+    from scipy.special import chdtrc
+
+    observed = np.asarray(table, dtype=np.float64)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    dof = (observed.shape[0] - 1) * (observed.shape[1] - 1)
+    if dof == 0:
+        return 0.0, 1.0
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    return chi2, float(chdtrc(dof, chi2))
+
+
 def feature_drift(
     reference: Any,
     current: Any,
@@ -457,8 +476,6 @@ def feature_drift(
     holds text is an :class:`~mltrust.errors.InputError`. ``effect_sizes=False`` skips PSI and
     Wasserstein (they are computed vectorised, but they cost as much as the tests).
     """
-    from scipy import stats
-
     if test not in TESTS:
         raise ConfigError(f"unknown test {test!r}; use one of {', '.join(TESTS)}")
     if not 0 < alpha < 1:
@@ -516,8 +533,7 @@ def feature_drift(
                 np.bincount(inv[r.size :], minlength=cats.size),
             ]
         )
-        chi = stats.chi2_contingency(table, correction=False)
-        stat[i], pval[i] = float(chi.statistic), float(chi.pvalue)
+        stat[i], pval[i] = _chi2_independence(table)
     adj = adjust_pvalues(pval, correction)
     out = []
     for i, name in enumerate(rnames):
@@ -636,7 +652,7 @@ def _mmd_linear(
     alpha: float,
     rng: np.random.Generator,
 ) -> MMDResult:
-    from scipy import stats
+    from scipy.special import ndtr  # the normal tail: scipy.stats.norm.sf(z) is ndtr(-z)
 
     half = min(X.shape[0], Y.shape[0]) // 2
     X = X[rng.permutation(X.shape[0])[: 2 * half]]
@@ -650,7 +666,7 @@ def _mmd_linear(
     h = k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1)
     mean = float(h.mean())
     se = float(h.std(ddof=1) / np.sqrt(half)) if half > 1 else float("inf")
-    p_value = float(stats.norm.sf(mean / se)) if se > 0 else (0.0 if mean > 0 else 1.0)
+    p_value = float(ndtr(-(mean / se))) if se > 0 else (0.0 if mean > 0 else 1.0)
     return MMDResult(mean, p_value, bandwidth, "linear", 2 * half, 2 * half, p_value < alpha)
 
 

@@ -117,6 +117,22 @@ class EvaluationContext:
 
         self.document = document
         self.cel = cel.Context(_cel_safe(dict(document)))
+        self._scoped: dict[Any, tuple[EvaluationContext, str]] = {}
+
+    def under(self, control: Control) -> tuple[EvaluationContext, str]:
+        """This document as ``control`` sees it: its robustness section reduced to the figures
+        measured under the control's threat model (see :mod:`mltrust.policy._threat`), and why
+        there are none at its ε (empty when there are)."""
+        from mltrust.policy._threat import scoped_robustness
+
+        tm = control.threat_model
+        if tm is None:
+            return self, ""
+        if tm not in self._scoped:
+            section = self.document.get("robustness")
+            scoped, reason = scoped_robustness(section if isinstance(section, Mapping) else {}, tm)
+            self._scoped[tm] = (EvaluationContext({**self.document, "robustness": scoped}), reason)
+        return self._scoped[tm]
 
 
 def _cel_safe(value: Any) -> Any:
@@ -147,6 +163,7 @@ def _describe(exc: Exception) -> str:
 def _details(control: Control, ctx: EvaluationContext) -> tuple[str, ...]:
     if control.details is None:
         return ()
+    ctx = ctx.under(control)[0]
     try:
         value = control.details.execute(ctx.cel)
     except Exception as exc:  # noqa: BLE001 - details are informative; status already decided
@@ -175,6 +192,13 @@ def evaluate_control(control: Control, ctx: EvaluationContext) -> tuple[ControlS
             )
         if not applies:
             return ControlStatus.SKIP, "not applicable (only_if is false)"
+    if control.threat_model is not None:
+        scoped, reason = ctx.under(control)
+        if reason:  # no figure under the control's threat model: fail closed, say why
+            if control.enforcement is Enforcement.WARN:
+                return ControlStatus.WARN, reason
+            return ControlStatus.FAIL, reason
+        ctx = scoped
     try:
         result = control.check.execute(ctx.cel)
     except Exception as exc:  # noqa: BLE001 - any evaluation failure fails closed

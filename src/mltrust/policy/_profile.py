@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from mltrust.errors import ConfigError
+from mltrust.policy._threat import ThreatModel, parse_threat_model, reads_robust_figures
 
 __all__ = [
     "TAG_FRAMEWORKS",
@@ -42,6 +43,7 @@ _CONTROL_KEYS = frozenset(
         "details",
         "remediation",
         "enforcement",
+        "threat_model",
     }
 )
 
@@ -82,6 +84,8 @@ class Control:
     only_if: Any = field(default=None, repr=False, compare=False)
     details_source: str | None = None
     details: Any = field(default=None, repr=False, compare=False)
+    #: the threat model a robustness control applies to: its check sees only figures under it
+    threat_model: ThreatModel | None = None
     description: str = ""
     remediation: str = ""
     enforcement: Enforcement = Enforcement.FAIL
@@ -114,6 +118,8 @@ class Control:
             out["only_if"] = self.only_if_source
         if self.remediation:
             out["remediation"] = self.remediation
+        if self.threat_model is not None:
+            out["threat_model"] = self.threat_model.to_dict()
         return out
 
 
@@ -189,6 +195,13 @@ def _control(raw: Any, index: int) -> Control:
             raise ConfigError(f"control {cid}: {what} must be a CEL expression (a string)")
     only = _compile(only_src, cid, "only_if") if only_src is not None else None
     details = _compile(details_src, cid, "details") if details_src is not None else None
+    threat = raw.get("threat_model")
+    tm = parse_threat_model(threat, cid) if threat is not None else None
+    if tm is None and reads_robust_figures(check_src, details_src):
+        raise ConfigError(
+            f"control {cid}: it compares robust accuracy, so it must state the threat model it "
+            "applies to (threat_model: {norm: linf, epsilon: 0.05, domain: [0, 1]})"
+        )
     try:
         enforcement = Enforcement(str(raw.get("enforcement", "fail")))
     except ValueError:
@@ -203,6 +216,7 @@ def _control(raw: Any, index: int) -> Control:
         only_if=only,
         details_source=details_src,
         details=details,
+        threat_model=tm,
         description=str(raw.get("description", "")).strip(),
         remediation=str(raw.get("remediation", "")).strip(),
         enforcement=enforcement,
