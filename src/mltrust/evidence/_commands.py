@@ -35,7 +35,7 @@ from typing import Any
 
 from mltrust.evidence._classify import LauncherKind, python_interpreter
 
-__all__ = ["Command", "HostKind", "Stdin", "argv", "commands"]
+__all__ = ["NOT_RUNNING", "Command", "HostKind", "Stdin", "argv", "commands"]
 
 #: How a command host is read (see :func:`mltrust.evidence._classify.command_host`).
 HostKind = LauncherKind
@@ -71,6 +71,13 @@ class Command:
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "`"})
 #: Shell keywords that start the command after them.
 _KEYWORDS = frozenset({"then", "do", "else", "elif", "if", "while", "until", "in", "!"})
+#: Commands that print, test or look up their words rather than run them: none of their
+#: words is a command (``echo pip install x`` installs nothing, ``which python3`` starts
+#: nothing). Both readers of the stream skip a command whose program (:func:`argv`) is one.
+NOT_RUNNING = frozenset(
+    {"echo", "printf", "which", "type", "hash", "whereis", "whatis", "alias", "test", "["}
+    | {"[[", ":", "true", "false", "logger", "man", "help"}
+)
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(\\?)(['\"]?)([A-Za-z0-9_.-]+)\3")
 _MAX_JOIN = 200

@@ -1428,9 +1428,11 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
     parsed (the argument is why); ``unknown``: the program is a variable and the command
     installs (``$TOOL install x``). Kinds are prefixed ``stdin-`` when ``xargs`` runs the
     installer (operands come from standard input). None: not an install."""
-    from mltrust.evidence._commands import argv
+    from mltrust.evidence._commands import NOT_RUNNING, argv
 
     head = len(words) - len(argv(words))
+    if head < len(words) and words[head].rsplit("/", 1)[-1] in NOT_RUNNING:
+        return None  # ``echo pip install x`` prints the words; it installs nothing
     stdin = ""
     via_uv = False
     for i, word in enumerate(words):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mltrust.evidence._classify import python_interpreter
-from mltrust.evidence._commands import HostKind, Stdin, argv, commands
+from mltrust.evidence._commands import NOT_RUNNING, HostKind, Stdin, argv, commands
 
 __all__ = ["Launch", "launches", "resolve_target"]
 
@@ -100,7 +100,7 @@ def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> l
         return _python_argv(rest, line, stdin, piped)
     if head == "uv" and rest[:1] == ["run"]:
         return _uv_run(rest[1:], line, stdin, piped)
-    if head in _NOT_RUNNING:
+    if head in NOT_RUNNING:
         return []
     # a command the reader does not know (``ssh host python3 -c ...``, a wrapper script) that
     # names an interpreter in a later word: what that interpreter would run is read, but only
@@ -111,10 +111,6 @@ def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> l
             found = _python_argv(rest[k + 1 :], line, stdin, piped)
             return [x for x in found if x.kind in ("code", "unknown")]
     return []
-
-
-#: Commands that print or look up their words rather than run them.
-_NOT_RUNNING = frozenset({"echo", "printf", "which", "type", "hash", "whereis", "alias", "test"})
 
 
 def _uv_run(rest: list[str], line: int, stdin: Stdin | None, piped: bool) -> list[Launch]:

@@ -1,0 +1,86 @@
+"""Red team round 4 (check4): projects that hold a vulnerable pinned dependency, an install
+command, Python that unpickles its input, or a private key, and that ``mltrust check`` passed;
+and ordinary projects it failed. Each attack test fails without its fix.
+
+Payloads are built at run time (``PICKLE_CODE``, ``key()``) so this file does not trip the
+project's own gate."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import test_check_depattacks as _attacks
+from mltrust.evidence import CollectContext, collect_evidence
+from mltrust.policy import ControlStatus, evaluate, load_profile
+
+db = _attacks.db  # the advisory fixture (evilpkg 1.5 is vulnerable)
+
+PIN = "evilpkg==1.5"
+VULN = "no-vulnerable-dependencies"
+CODE = "no-dangerous-code"
+SECRETS = "no-committed-secrets"
+#: Python that unpickles its standard input (built here so this file holds no such call).
+PICKLE_CODE = "import pickle, sys; pickle." + "loads(sys.stdin.buffer.read())"
+PICKLE_LINES = "import pickle, sys\npickle." + "loads(sys.stdin.buffer.read())\n"
+
+
+def key() -> bytes:
+    return (
+        "-----BEGIN " + "RSA PRIVATE KEY-----\n"
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+        "-----END " + "RSA PRIVATE KEY-----\n"
+    ).encode()
+
+
+def _gate(tmp_path: Path, db: Path, files: dict[str, str | bytes]):  # type: ignore[no-untyped-def]
+    root = tmp_path / "p"
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    bundle = collect_evidence(CollectContext(root, advisory_db=db))
+    verdict = evaluate(bundle.document, load_profile("default"))
+    return bundle.document, {r.control.id: r.status for r in verdict.results}
+
+
+def _flagged(doc) -> set[str]:  # type: ignore[no-untyped-def]
+    """The files with a vulnerable or unverifiable dependency."""
+    deps = doc["deps"]
+    return {r["source"] for r in deps["vulnerabilities"] + deps["unverifiable"]}
+
+
+# -- 01. a command that prints an install command installs nothing -------------------------
+@pytest.mark.parametrize(
+    ("rel", "text"),
+    [
+        ("Makefile", f"help:\n\techo To reproduce run pip install {PIN}\n"),
+        ("ci.sh", f"#!/bin/sh\nprintf '%s\\n' run: pip install {PIN}\n"),
+        (
+            ".github/workflows/ci.yml",
+            f"on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n"
+            f"      - run: echo then pip install {PIN}\n",
+        ),
+    ],
+    ids=["make-echo", "sh-printf", "gh-echo"],
+)
+def test_printed_install_command_is_not_an_install(
+    tmp_path: Path, db: Path, rel: str, text: str
+) -> None:
+    doc, controls = _gate(tmp_path, db, {rel: text})
+    assert not _flagged(doc)
+    assert controls[VULN] is ControlStatus.PASS
+
+
+def test_install_after_an_echo_is_still_an_install(tmp_path: Path, db: Path) -> None:
+    doc, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/sh\necho go && pip install {PIN}\n"})
+    assert controls[VULN] is ControlStatus.FAIL
