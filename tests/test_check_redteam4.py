@@ -84,3 +84,71 @@ def test_printed_install_command_is_not_an_install(
 def test_install_after_an_echo_is_still_an_install(tmp_path: Path, db: Path) -> None:
     doc, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/sh\necho go && pip install {PIN}\n"})
     assert controls[VULN] is ControlStatus.FAIL
+
+
+# -- 02, 07, 08. CI YAML: a step's own shell, entrypoint/command and command/args pairs,
+# and a script whose shebang runs Python -----------------------------------------------------
+CIRCLE_STEP = (
+    "version: 2.1\njobs:\n  build:\n    docker:\n      - image: python:3.12\n    steps:\n"
+    "      - run:\n          shell: python3\n          command: |\n"
+    "            import pickle, sys\n            pickle." + "loads(sys.stdin.buffer.read())\n"
+)
+CIRCLE_JOB = (
+    "version: 2.1\njobs:\n  build:\n    shell: /usr/bin/python3\n    docker:\n"
+    "      - image: python:3.12\n    steps:\n      - run: |\n"
+    "          import pickle, sys\n          pickle." + "loads(sys.stdin.buffer.read())\n"
+)
+GITLAB_SERVICE = (
+    "job:\n  services:\n    - name: python:3.12\n      entrypoint: [\"python3\"]\n"
+    f'      command: ["-c", "{PICKLE_CODE}"]\n  script:\n    - echo hi\n'
+)
+TEKTON_ARGS = (
+    "apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: t\nspec:\n  steps:\n"
+    "    - name: a\n      image: python:3.12\n      command: [\"python3\"]\n"
+    f'      args: ["-c", "{PICKLE_CODE}"]\n'
+)
+TEKTON_SCRIPT = (
+    "apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: t\nspec:\n  steps:\n"
+    "    - name: b\n      image: python:3.12\n      script: |\n"
+    "        #!/usr/bin/env python3\n        import pickle, sys\n"
+    "        pickle." + "loads(sys.stdin.buffer.read())\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("rel", "text"),
+    [
+        (".circleci/config.yml", CIRCLE_STEP),
+        (".circleci/config.yml", CIRCLE_JOB),
+        (".gitlab-ci.yml", GITLAB_SERVICE),
+        (".tekton/task.yaml", TEKTON_ARGS),
+        (".tekton/task.yaml", TEKTON_SCRIPT),
+    ],
+    ids=["circleci-step-shell", "circleci-job-shell", "gitlab-service", "tekton-args", "shebang"],
+)
+def test_attack_ci_yaml_python_not_read_as_shell(
+    tmp_path: Path, db: Path, rel: str, text: str
+) -> None:
+    _, controls = _gate(tmp_path, db, {rel: text})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_attack_ci_yaml_pairs_install(tmp_path: Path, db: Path) -> None:
+    text = (
+        "job:\n  services:\n    - name: python:3.12\n      entrypoint: [\"pip\"]\n"
+        f'      command: ["install", "{PIN}"]\n  script:\n    - echo hi\n'
+    )
+    doc, controls = _gate(tmp_path, db, {".gitlab-ci.yml": text})
+    assert ".gitlab-ci.yml" in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_circleci_shell_steps_are_clean(tmp_path: Path, db: Path) -> None:
+    text = (
+        "version: 2.1\njobs:\n  build:\n    shell: /bin/bash -eo pipefail\n    docker:\n"
+        "      - image: python:3.12\n    steps:\n      - run:\n          shell: bash\n"
+        "          command: python -m pytest -q\n      - run: make test\n"
+    )
+    doc, controls = _gate(tmp_path, db, {".circleci/config.yml": text})
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls["analysis-complete"] is ControlStatus.PASS

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mltrust.evidence._classify import LauncherKind, python_interpreter
+from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
 __all__ = ["NOT_RUNNING", "Command", "HostKind", "Stdin", "argv", "commands"]
 
@@ -1267,6 +1267,32 @@ def _yaml(text: str) -> Iterator[Command]:
                 return shell if isinstance(shell, yaml.ScalarNode) else None
         return None
 
+    def job_shell(keys: dict[Any, yaml.Node]) -> yaml.Node | None:
+        # CircleCI's job-level ``shell:``: the shell of the job's ``run`` steps
+        shell = keys.get("shell")
+        return shell if "steps" in keys and isinstance(shell, yaml.ScalarNode) else None
+
+    def words_of(node: yaml.Node | None) -> list[str] | None:
+        if isinstance(node, yaml.SequenceNode):
+            values = [n.value for n in node.value if isinstance(n, yaml.ScalarNode)]
+            return [ci(str(v)) for v in values] if len(values) == len(node.value) else None
+        if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
+            try:
+                return _split(ci(node.value))
+            except ValueError:
+                return None
+        return None
+
+    def pairs(keys: dict[Any, yaml.Node]) -> None:
+        # a container runs its entrypoint's words with its command's after them (GitLab
+        # ``services``/``image``, Compose), Kubernetes and Tekton a step's command with its args
+        for program, arguments in (("entrypoint", "command"), ("command", "args")):
+            first, second = words_of(keys.get(program)), words_of(keys.get(arguments))
+            if first and second and isinstance(keys[program], yaml.SequenceNode):
+                line = scalar_line(keys[arguments])
+                out.append(Command(line, (*first, *second)))
+                out.extend(_inner([*first, *second], line, 0))
+
     def walk(node: yaml.Node | None, depth: int, inherited: yaml.Node | None = None) -> None:
         if node is None or depth > 100 or id(node) in seen:
             return
@@ -1274,6 +1300,18 @@ def _yaml(text: str) -> Iterator[Command]:
         if isinstance(node, yaml.ScalarNode):
             if node.tag == "tag:yaml.org,2002:str" and isinstance(node.value, str):
                 out.extend(_shell(ci(node.value), scalar_line(node)))
+                if python_shebang(node.value.lstrip()):
+                    # a script a runner writes to a file and executes (Tekton ``script``,
+                    # Argo ``source``): its shebang's Python runs the rest
+                    first, _, code = node.value.lstrip().partition("\n")
+                    start = scalar_line(node) + 1
+                    numbers = tuple(start + n for n in range(code.count("\n") + 1))
+                    stdin = Stdin(code, numbers, _CI_EXPRESSION.search(code) is not None)
+                    try:
+                        interpreter = _split(first[2:])
+                    except ValueError:
+                        interpreter = ["python"]
+                    out.append(Command(start - 1, (*interpreter, "-"), stdin=stdin))
         elif isinstance(node, yaml.SequenceNode):
             values = [n.value for n in node.value if isinstance(n, yaml.ScalarNode)]
             if values and len(values) == len(node.value) and str(values[0]).split() == [values[0]]:
@@ -1291,8 +1329,11 @@ def _yaml(text: str) -> Iterator[Command]:
                 for k in PROSE_KEYS
                 if k in keys and isinstance(keys[k], yaml.ScalarNode)
             }
-            inherited = default_shell(keys) or inherited
+            inherited = default_shell(keys) or job_shell(keys) or inherited
+            pairs(keys)
             run = keys.get("run")
+            if not isinstance(run, yaml.ScalarNode) and isinstance(keys.get("command"), yaml.ScalarNode):
+                run = keys["command"]  # CircleCI ``run: {command: ..., shell: ...}``
             shell = keys.get("shell", inherited if isinstance(run, yaml.ScalarNode) else None)
             program = ""
             if isinstance(shell, yaml.ScalarNode) and isinstance(run, yaml.ScalarNode):
