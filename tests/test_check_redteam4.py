@@ -152,3 +152,51 @@ def test_circleci_shell_steps_are_clean(tmp_path: Path, db: Path) -> None:
     doc, controls = _gate(tmp_path, db, {".circleci/config.yml": text})
     assert controls[CODE] is ControlStatus.PASS
     assert controls["analysis-complete"] is ControlStatus.PASS
+
+
+# -- 03, 04. hatch: hatch.toml environments, scripts and overrides ---------------------------
+@pytest.mark.parametrize(
+    ("rel", "text"),
+    [
+        ("hatch.toml", f'[envs.default]\ndependencies = ["{PIN}"]\n'),
+        ("hatch.toml", f'[envs.default.scripts]\nsetup = "pip install {PIN}"\n'),
+        ("hatch.toml", f'[envs.lint.scripts]\nall = ["ruff check", "pip install {PIN}"]\n'),
+        (
+            "pyproject.toml",
+            '[project]\nname = "x"\nversion = "1"\n\n'
+            f'[tool.hatch.envs.default.scripts]\nsetup = "pip install {{args}} {PIN}"\n',
+        ),
+        (
+            "pyproject.toml",
+            '[project]\nname = "x"\nversion = "1"\n\n[tool.hatch.envs.test.overrides]\n'
+            f'matrix.python.dependencies = [{{ value = "{PIN}", if = ["3.12"] }}]\n',
+        ),
+        (
+            "hatch.toml",
+            f'[build.targets.wheel.hooks.custom]\ndependencies = ["{PIN}"]\n',
+        ),
+    ],
+    ids=["env-deps", "script", "script-list", "pyproject-script", "override", "build-hook"],
+)
+def test_attack_hatch_installs(tmp_path: Path, db: Path, rel: str, text: str) -> None:
+    doc, controls = _gate(tmp_path, db, {rel: text})
+    assert rel in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize("rel", ["hatch.toml", "pyproject.toml"])
+def test_attack_hatch_script_runs_python(tmp_path: Path, db: Path, rel: str) -> None:
+    table = "envs" if rel == "hatch.toml" else "tool.hatch.envs"
+    text = f"[{table}.default.scripts]\nserve = \"python -c '{PICKLE_CODE}'\"\n"
+    _, controls = _gate(tmp_path, db, {rel: text})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_hatch_project_is_clean(tmp_path: Path, db: Path) -> None:
+    text = (
+        '[envs.default]\ndependencies = ["pytest==8.3.3"]\n\n[envs.default.scripts]\n'
+        'test = "pytest {args:tests}"\ncov = ["test --cov", "python -m coverage report"]\n'
+    )
+    doc, controls = _gate(tmp_path, db, {"hatch.toml": text})
+    assert not _flagged(doc) and not doc["deps"]["problems"]
+    assert controls[VULN] is ControlStatus.PASS and controls[CODE] is ControlStatus.PASS

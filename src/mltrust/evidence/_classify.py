@@ -157,9 +157,9 @@ _YAML_FOLDERS = (".github/workflows/", ".circleci/", ".gitlab/", ".buildkite/", 
 def command_host(rel: str, head: str = "") -> LauncherKind | None:
     """Whether ``rel`` is a command host, and how its commands are read
     (:func:`mltrust.evidence._commands.commands`): the one decision of which files hold
-    commands that a shell, ``make``, tox, nox or a CI runner executes. By name: Makefiles
-    (``*.mk``, ``*.mak``, ``*.make``), ``tox.ini``, ``tox.toml`` and ``pyproject.toml``
-    (``[tool.tox]``), ``noxfile.py``, CI and pipeline YAML (any ``.yml``/``.yaml`` below
+    commands that a shell, ``make``, tox, hatch, nox or a CI runner executes. By name:
+    Makefiles (``*.mk``, ``*.mak``, ``*.make``), ``tox.ini``, ``tox.toml``, ``hatch.toml`` and
+    ``pyproject.toml`` (``[tool.tox]``, ``[tool.hatch]``), ``noxfile.py``, CI and pipeline YAML (any ``.yml``/``.yaml`` below
     ``.github/workflows``, ``.circleci``, ``.gitlab``, ``.buildkite``, ``.tekton``, and the
     named files of :data:`_YAML_LAUNCHERS`), Jenkinsfiles, Dockerfiles and Containerfiles,
     ``package.json``, ``Procfile``, ``justfile``, shell scripts by suffix; or, for a file
@@ -171,7 +171,7 @@ def command_host(rel: str, head: str = "") -> LauncherKind | None:
         return "make"
     if name == "tox.ini":
         return "ini"
-    if name in ("tox.toml", "pyproject.toml"):
+    if name in ("tox.toml", "pyproject.toml", "hatch.toml"):
         return "toml"
     if name == "noxfile.py":
         return "python"

@@ -929,6 +929,70 @@ def tox_toml_commands(table: dict[str, Any], text: str) -> Iterator[Command]:
                 yield from _inner(list(found.words), line, 0)
 
 
+#: Keys of a hatch environment whose values hatch runs as shell commands (``scripts`` values
+#: are commands, or lists of them).
+HATCH_COMMAND_KEYS = ("scripts", "pre-install-commands", "post-install-commands")
+#: Keys of a hatch environment (or an override of one) that list requirements it installs.
+HATCH_DEPENDENCY_KEYS = ("dependencies", "extra-dependencies")
+
+
+def hatch_values(hatch: dict[str, Any], keys: tuple[str, ...]) -> Iterator[str]:
+    """The strings of ``keys`` in every environment of a hatch table (``[tool.hatch]`` or a
+    ``hatch.toml``: ``envs.*``, and anywhere in an environment's ``overrides``, whose values
+    may be strings, lists, ``scripts`` tables or ``{value = ...}`` tables); for
+    :data:`HATCH_DEPENDENCY_KEYS` also the build hooks' and targets' ``dependencies`` and
+    ``env.requires`` (environment plugins)."""
+    envs = hatch.get("envs")
+    tables: list[Any] = list(envs.values()) if isinstance(envs, dict) else []
+    if keys == HATCH_DEPENDENCY_KEYS:
+        env = hatch.get("env")
+        if isinstance(env, dict):
+            yield from (r for r in env.get("requires") or [] if isinstance(r, str))
+        tables.append(hatch.get("build"))
+
+    def strings(value: Any, depth: int) -> Iterator[str]:
+        if depth > 8:
+            return
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item, depth + 1)
+        elif isinstance(value, dict):
+            if "value" in value:
+                yield from strings(value["value"], depth + 1)
+            else:  # a ``scripts`` table: each script's commands
+                for item in value.values():
+                    yield from strings(item, depth + 1)
+
+    def walk(table: Any, depth: int) -> Iterator[str]:
+        if not isinstance(table, dict) or depth > 8:
+            return
+        for name, value in table.items():
+            if name in keys:
+                yield from strings(value, 0)
+            elif isinstance(value, dict):  # overrides, matrices, hooks, targets
+                yield from walk(value, depth + 1)
+
+    for table in tables:
+        yield from walk(table, 0)
+
+
+def _hatch_words(item: str) -> str:
+    """A hatch command with its context fields replaced: ``{args}`` (the user's arguments)
+    dropped, ``{root}`` the project, any other field a ``$HATCH_FIELD`` variable."""
+    item = re.sub(r"\{args(?::[^{}]*)?\}", "", item)
+    item = re.sub(r"\{root(?::[^{}]*)?\}", ".", item)
+    return re.sub(r"\{[^{}]*\}", "$HATCH_FIELD", item)
+
+
+def hatch_commands(hatch: dict[str, Any], text: str) -> Iterator[Command]:
+    """The shell commands hatch runs for the environments of a hatch table: scripts and pre-/
+    post-install commands (:func:`hatch_values`)."""
+    for item in hatch_values(hatch, HATCH_COMMAND_KEYS):
+        yield from _shell(_hatch_words(item), _line_of(text, item.strip()), script=False)
+
+
 def _tox_toml_text(text: str) -> Iterator[Command]:
     import tomllib
 
@@ -938,6 +1002,9 @@ def _tox_toml_text(text: str) -> Iterator[Command]:
         yield Command(1, (), f"not valid TOML ({exc})", text[:200])
         return
     tool = data.get("tool")
+    hatch = tool.get("hatch") if isinstance(tool, dict) else data
+    if isinstance(hatch, dict):
+        yield from hatch_commands(hatch, text)  # ``[tool.hatch]`` or a hatch.toml
     tox = tool.get("tox") if isinstance(tool, dict) else None
     if isinstance(tox, dict):
         legacy = tox.get("legacy_tox_ini")

@@ -889,11 +889,7 @@ def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedF
     uv = _table(data, "tool", "uv")
     for key in ("dev-dependencies", "override-dependencies", "constraint-dependencies"):
         texts.extend(_strings(uv.get(key)))
-    for env in _table(data, "tool", "hatch", "envs").values():
-        if isinstance(env, dict):
-            for key in ("dependencies", "extra-dependencies"):
-                texts.extend(_strings(env.get(key)))
-            _hatch_commands(env, text, path, rel, out, root)
+    _hatch(_table(data, "tool", "hatch"), text, path, rel, out, root)
     for req in texts:
         _requirement(
             req, rel, _line_of(text, req), out, allow_paths=False, base=path.parent, root=root
@@ -914,19 +910,21 @@ def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedF
     return out
 
 
-def _hatch_commands(
-    env: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, root: Path | None
+def _hatch(
+    hatch: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, root: Path | None
 ) -> None:
-    """The installs among a hatch environment's ``pre-install-commands`` and
-    ``post-install-commands`` (shell commands hatch runs when it creates the environment)."""
-    import dataclasses
+    """A hatch table (``[tool.hatch]`` or a ``hatch.toml``): the requirements its environments
+    install (``dependencies``, ``extra-dependencies``, also set by ``overrides``), its build
+    hooks' ``dependencies`` and ``env.requires``, and the installs among the commands hatch
+    runs (scripts, pre-/post-install commands), as
+    :func:`mltrust.evidence._commands.hatch_values` reads them."""
+    from mltrust.evidence._commands import HATCH_DEPENDENCY_KEYS, hatch_commands, hatch_values
 
-    base = (root or path.parent).resolve()
-    for key in ("pre-install-commands", "post-install-commands"):
-        for command in _strings(env.get(key)):
-            line = _line_of(text, command)
-            found = [dataclasses.replace(c, line=line) for c in _host_commands("shell", command)]
-            _installs(found, path, rel, out, base)
+    for req in hatch_values(hatch, HATCH_DEPENDENCY_KEYS):
+        _requirement(
+            req, rel, _line_of(text, req), out, allow_paths=False, base=path.parent, root=root
+        )
+    _installs(list(hatch_commands(hatch, text)), path, rel, out, (root or path.parent).resolve())
 
 
 def _dynamic_files(
@@ -1836,6 +1834,9 @@ def read_tox(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             out.problems.append(Problem(rel, 0, f"not valid TOML: {exc}"))
+            return out
+        if rel.lower().rsplit("/", 1)[-1] == "hatch.toml":
+            _hatch(data, text, path, rel, out, root)
             return out
         _tox_toml(data, text, path, rel, out, base)
         return out
