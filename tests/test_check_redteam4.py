@@ -99,12 +99,12 @@ CIRCLE_JOB = (
     "          import pickle, sys\n          pickle." + "loads(sys.stdin.buffer.read())\n"
 )
 GITLAB_SERVICE = (
-    "job:\n  services:\n    - name: python:3.12\n      entrypoint: [\"python3\"]\n"
+    'job:\n  services:\n    - name: python:3.12\n      entrypoint: ["python3"]\n'
     f'      command: ["-c", "{PICKLE_CODE}"]\n  script:\n    - echo hi\n'
 )
 TEKTON_ARGS = (
     "apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: t\nspec:\n  steps:\n"
-    "    - name: a\n      image: python:3.12\n      command: [\"python3\"]\n"
+    '    - name: a\n      image: python:3.12\n      command: ["python3"]\n'
     f'      args: ["-c", "{PICKLE_CODE}"]\n'
 )
 TEKTON_SCRIPT = (
@@ -135,7 +135,7 @@ def test_attack_ci_yaml_python_not_read_as_shell(
 
 def test_attack_ci_yaml_pairs_install(tmp_path: Path, db: Path) -> None:
     text = (
-        "job:\n  services:\n    - name: python:3.12\n      entrypoint: [\"pip\"]\n"
+        'job:\n  services:\n    - name: python:3.12\n      entrypoint: ["pip"]\n'
         f'      command: ["install", "{PIN}"]\n  script:\n    - echo hi\n'
     )
     doc, controls = _gate(tmp_path, db, {".gitlab-ci.yml": text})
@@ -200,3 +200,92 @@ def test_hatch_project_is_clean(tmp_path: Path, db: Path) -> None:
     doc, controls = _gate(tmp_path, db, {"hatch.toml": text})
     assert not _flagged(doc) and not doc["deps"]["problems"]
     assert controls[VULN] is ControlStatus.PASS and controls[CODE] is ControlStatus.PASS
+
+
+# -- 05, 06. make functions: $(call ...) and the text functions, as make expands them --------
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"inst = pip install $(1)\nall:\n\t$(call inst,{PIN})\n",
+        f"all:\n\t$(subst X,,pXip) install {PIN}\n",
+        f"P = pip\nall:\n\t$(firstword $(P) x) install $(word 2,a {PIN})\n",
+        f"all:\n\t$(foreach p,{PIN},pip install $(p);)\n",
+    ],
+    ids=["call", "subst", "firstword-word", "foreach"],
+)
+def test_attack_make_function_installs(tmp_path: Path, db: Path, text: str) -> None:
+    doc, controls = _gate(tmp_path, db, {"Makefile": text})
+    assert "Makefile" in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_attack_make_call_runs_python(tmp_path: Path, db: Path) -> None:
+    text = f"run = python3 -c $(1)\nall:\n\t$(call run,'{PICKLE_CODE}')\n"
+    _, controls = _gate(tmp_path, db, {"Makefile": text})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+MAKE_FUNCTIONS = (
+    "A = a b c\nV = x$(1)y$(2)\nN = 2\n"
+    "all:\n"
+    "\techo $(call V,1,2) $(call V,q)\n"
+    "\techo $(subst b,B,$(A)) $(patsubst %.c,%.o,x.c y.h) $(strip  a   b )\n"
+    "\techo $(firstword $(A)) $(lastword $(A)) $(word $(N),$(A)) $(wordlist 2,3,$(A))\n"
+    "\techo $(foreach w,$(A),[$(w)]) $(if $(A),yes,no) $(if ,yes,no) $(or ,,z) $(and a,b)\n"
+    "\techo $(filter %.c,a.c b.h) $(filter-out %.c,a.c b.h) $(sort c a b a) $(words $(A))\n"
+    "\techo $(dir a/b.c c) $(notdir a/b.c) $(suffix a/b.c d) $(basename a/b.c d)\n"
+    "\techo $(addprefix p-,$(A)) $(addsuffix .x,$(A)) $(join a b,1 2 3) $(findstring b,abc)\n"
+)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_functions_expand_as_gnu_make_expands_them(tmp_path: Path) -> None:
+    from mltrust.evidence._commands import commands
+
+    (tmp_path / "Makefile").write_text(MAKE_FUNCTIONS)
+    ran = subprocess.run(
+        ["make", "-n", "-s", "all"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    ours = [" ".join(c.words) for c in commands("make", MAKE_FUNCTIONS)]
+    import shlex
+
+    assert [" ".join(shlex.split(line)) for line in ran] == ours
+
+
+# -- 20, 21. Compose files and Dockerfiles named for docker build -f -------------------------
+@pytest.mark.parametrize(
+    "rel", ["Dockerfile-dev", "Dockerfile_gpu", "docker/Dockerfile.cpu", "gpu-Dockerfile"]
+)
+def test_attack_dockerfile_names(tmp_path: Path, db: Path, rel: str) -> None:
+    doc, controls = _gate(tmp_path, db, {rel: f"FROM python:3.12\nRUN pip install {PIN}\n"})
+    assert rel in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+    text = f"FROM python:3.12\nRUN python3 -c '{PICKLE_CODE}'\n"
+    _, controls = _gate(tmp_path / "code", db, {rel: text})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize("rel", ["docker-compose.yml", "compose.yaml", "docker-compose.prod.yml"])
+def test_attack_compose_service_command(tmp_path: Path, db: Path, rel: str) -> None:
+    text = (
+        "services:\n  app:\n    image: python:3.12\n"
+        f"    command: sh -c 'pip install {PIN} && python3 app.py'\n"
+        '  worker:\n    image: python:3.12\n    entrypoint: ["python3"]\n'
+        f'    command: ["-c", "{PICKLE_CODE}"]\n'
+    )
+    doc, controls = _gate(tmp_path, db, {rel: text})
+    assert rel in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_ordinary_compose_file_is_clean(tmp_path: Path, db: Path) -> None:
+    text = (
+        "services:\n  db:\n    image: postgres:16\n    environment:\n"
+        "      POSTGRES_PASSWORD: example\n  app:\n    build: .\n"
+        "    command: gunicorn app:server -b 0.0.0.0:8000\n    ports: ['8000:8000']\n"
+    )
+    doc, controls = _gate(tmp_path, db, {"docker-compose.yml": text})
+    assert not _flagged(doc)
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls["analysis-complete"] is ControlStatus.PASS

@@ -542,27 +542,223 @@ _MAKE_DIRECTIVE = re.compile(
     r"^(?:-?include|sinclude|ifn?eq|ifn?def|else|endif|export|unexport|vpath|undefine|override"
     r"|define|endef)\b"
 )
-_MAKE_REF = re.compile(r"\$\(([^()$]*)\)|\$\{([^{}$]*)\}")
+#: References evaluated while expanding one text (bounds nested ``call``/``foreach`` work).
+_MAKE_STEPS = 20_000
+#: Expanded text longer than this is cut (a ``foreach`` over a long list).
+_MAKE_TEXT = 1 << 20
+#: GNU make's functions. Those with a branch in :func:`_make_function` are evaluated as make
+#: evaluates them; ``shell`` was read already (:func:`_make_shells`); any other one yields a
+#: value the checker does not know (``$MAKE_NAME``).
+_MAKE_FUNCTIONS = frozenset(
+    {"call", "subst", "patsubst", "strip", "findstring", "filter", "filter-out", "sort"}
+    | {"word", "wordlist", "words", "firstword", "lastword", "dir", "notdir", "suffix"}
+    | {"basename", "addsuffix", "addprefix", "join", "if", "or", "and", "foreach", "value"}
+    | {"eval", "origin", "flavor", "info", "warning", "error", "shell", "wildcard"}
+    | {"realpath", "abspath", "file", "let", "guile", "intcmp"}
+)
+
+#: The functions of words and file names (no effect, no file system).
+_MAKE_TEXT_FUNCTIONS = frozenset(
+    {"subst", "patsubst", "strip", "findstring", "filter", "filter-out", "sort", "word"}
+    | {"wordlist", "words", "firstword", "lastword", "dir", "notdir", "suffix", "basename"}
+    | {"addsuffix", "addprefix", "join"}
+)
+
+
+def _make_unknown(name: str) -> str:
+    return "$MAKE_" + (re.sub(r"\W", "_", name.strip())[:64] or "VALUE")
 
 
 def _make_expand(text: str, variables: dict[str, str]) -> str:
-    """``$(NAME)``/``${NAME}`` replaced by the Makefile's own assignments, innermost first;
-    what is not known (a function, a variable set elsewhere) becomes a shell variable
-    ``$MAKE_NAME``. ``$$`` is a literal ``$``."""
-    text = text.replace("$$", "\0")
-    for _ in range(10):
+    """``text`` expanded as make expands it: ``$(NAME)``/``${NAME}`` by the Makefile's own
+    assignments (computed names too), ``$(call NAME,ARGS)`` with ``$(1)``... bound, and the
+    text functions (``subst``, ``patsubst``, ``if``, ``foreach``, ``firstword``...) evaluated;
+    what is not known (a variable set elsewhere, a function of the file system) becomes a
+    shell variable ``$MAKE_NAME``. ``$$`` is a literal ``$``."""
+    budget = [_MAKE_STEPS]
+    return _make_text(text.replace("$$", "\0"), variables, budget).replace("\0", "$")
 
-        def value(m: re.Match[str]) -> str:
-            name = (m.group(1) or m.group(2) or "").strip()
-            if name in variables:
-                return variables[name].replace("$$", "\0")
-            return "$MAKE_" + re.sub(r"\W", "_", name)
 
-        expanded = _MAKE_REF.sub(value, text)
-        if expanded == text:
+def _make_text(text: str, variables: dict[str, str], budget: list[int]) -> str:
+    out: list[str] = []
+    size = 0
+    i = 0
+    while i < len(text):
+        j = text.find("$", i)
+        if j < 0 or j + 1 >= len(text):
+            out.append(text[i:])
             break
-        text = expanded
-    return text.replace("\0", "$")
+        out.append(text[i:j])
+        opener = text[j + 1]
+        if opener not in "({":
+            out.append(text[j : j + 2])  # ``$@``, ``$X``: left to the shell
+            i = j + 2
+            continue
+        closer = ")" if opener == "(" else "}"
+        level, k = 1, j + 2
+        while k < len(text) and level:
+            level += 1 if text[k] == opener else -1 if text[k] == closer else 0
+            k += 1
+        if level:
+            out.append(text[j:])  # never closed: left as written
+            break
+        part = _make_reference(text[j + 2 : k - 1], variables, budget)
+        size += len(part)
+        if size > _MAKE_TEXT:
+            out.append(_make_unknown("TOO_LONG"))
+            break
+        out.append(part)
+        i = k
+    return "".join(out)
+
+
+def _make_args(text: str, count: int) -> list[str]:
+    """A function's arguments: split at commas outside parentheses and braces, at most
+    ``count`` of them (the last keeps its commas, as make keeps them)."""
+    args: list[str] = []
+    level, start = 0, 0
+    for k, char in enumerate(text):
+        if char in "({":
+            level += 1
+        elif char in ")}":
+            level -= 1
+        elif char == "," and level == 0 and len(args) < count - 1:
+            args.append(text[start:k])
+            start = k + 1
+    args.append(text[start:])
+    return args
+
+
+def _make_reference(inner: str, variables: dict[str, str], budget: list[int]) -> str:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return _make_unknown("TOO_DEEP")
+    m = re.match(r"([a-z-]+)[ \t]+(.*)$", inner, re.S)
+    if m is not None and m.group(1) in _MAKE_FUNCTIONS:
+        return _make_function(m.group(1), m.group(2), variables, budget)
+    name = _make_text(inner, variables, budget).strip()  # ``$($(X)_FLAGS)``
+    if name in variables:
+        return _make_text(variables[name].replace("$$", "\0"), variables, budget)
+    return _make_unknown(name)
+
+
+def _make_pattern(pattern: str, word: str) -> str | None:
+    """The stem ``%`` matches when ``word`` matches ``pattern`` (``""`` when it has no ``%``
+    and matches whole), else None."""
+    if "%" not in pattern:
+        return "" if word == pattern else None
+    head, _, tail = pattern.partition("%")
+    if len(word) >= len(head) + len(tail) and word.startswith(head) and word.endswith(tail):
+        return word[len(head) : len(word) - len(tail)]
+    return None
+
+
+def _make_function(name: str, rest: str, variables: dict[str, str], budget: list[int]) -> str:
+    """One function call, as GNU make evaluates it (see :data:`_MAKE_FUNCTIONS`)."""
+
+    def expand(text: str) -> str:
+        return _make_text(text, variables, budget)
+
+    if name == "call":
+        args = _make_args(rest, 1 << 16)
+        called = expand(args[0]).strip()
+        if called not in variables:
+            return _make_unknown(called)
+        local = {**variables, "0": called}
+        for n in range(1, 10):
+            local[str(n)] = ""
+        for n, arg in enumerate(args[1:], 1):
+            local[str(n)] = expand(arg)
+        return _make_text(variables[called].replace("$$", "\0"), local, budget)
+    if name == "foreach":
+        var, items, body = [*_make_args(rest, 3), "", ""][:3]
+        var = expand(var).strip()
+        return " ".join(
+            _make_text(body, {**variables, var: w}, budget) for w in expand(items).split()
+        )
+    if name == "if":
+        cond, then, *other = _make_args(rest, 3)
+        return expand(then) if expand(cond).strip() else (expand(other[0]) if other else "")
+    if name in ("or", "and"):
+        value = ""
+        for arg in _make_args(rest, 1 << 16):
+            value = expand(arg).strip()
+            if bool(value) == (name == "or"):
+                return value
+        return value
+    if name == "value":
+        return variables.get(expand(rest).strip(), "")
+    if name in ("eval", "info", "warning"):
+        return ""  # (a define body eval'd is read where it is defined)
+    if name in ("origin", "flavor"):
+        return "file" if name == "origin" else "recursive"
+    if name not in _MAKE_TEXT_FUNCTIONS:
+        return _make_unknown(name)
+    counts = {"subst": 3, "patsubst": 3, "findstring": 2, "filter": 2, "filter-out": 2}
+    counts |= {"word": 2, "wordlist": 3, "addsuffix": 2, "addprefix": 2, "join": 2}
+    args = [expand(a) for a in _make_args(rest, counts.get(name, 1))]
+    words = args[-1].split()
+    if name == "subst" and len(args) == 3:
+        return args[2].replace(args[0], args[1]) if args[0] else args[2]
+    if name == "patsubst" and len(args) == 3:
+        pattern, replacement = args[0].strip(), args[1].strip()
+        out = []
+        for word in words:
+            stem = _make_pattern(pattern, word)
+            out.append(word if stem is None else replacement.replace("%", stem, 1))
+        return " ".join(out)
+    if name == "strip":
+        return " ".join(words)
+    if name == "findstring" and len(args) == 2:
+        return args[0] if args[0] in args[1] else ""
+    if name in ("filter", "filter-out") and len(args) == 2:
+        patterns = args[0].split()
+        keep = name == "filter"
+        return " ".join(
+            w for w in words if any(_make_pattern(p, w) is not None for p in patterns) == keep
+        )
+    if name == "sort":
+        return " ".join(sorted(set(words)))
+    if name in ("word", "wordlist"):
+        try:
+            bounds = [int(a.strip()) for a in args[:-1]]
+        except ValueError:
+            return _make_unknown(name)
+        first = bounds[0]
+        last = bounds[1] if name == "wordlist" else first
+        return " ".join(words[max(first, 1) - 1 : max(last, 0)])
+    if name == "words":
+        return str(len(words))
+    if name == "firstword":
+        return words[0] if words else ""
+    if name == "lastword":
+        return words[-1] if words else ""
+    if name == "dir":
+        return " ".join(w.rsplit("/", 1)[0] + "/" if "/" in w else "./" for w in words)
+    if name == "notdir":
+        return " ".join(w.rsplit("/", 1)[-1] for w in words)
+    if name in ("suffix", "basename"):
+        out = []
+        for w in words:
+            base = w.rsplit("/", 1)[-1]
+            dot = base.rfind(".")
+            cut = len(w) - len(base) + dot if dot >= 0 else -1
+            if name == "suffix":
+                out.append(w[cut:] if cut >= 0 else "")
+            else:
+                out.append(w[:cut] if cut >= 0 else w)
+        return " ".join(o for o in out if o)
+    if name in ("addsuffix", "addprefix") and len(args) == 2:
+        fix = args[0].strip()
+        return " ".join(w + fix if name == "addsuffix" else fix + w for w in words)
+    if name == "join" and len(args) == 2:
+        left, right = args[0].split(), words
+        n = max(len(left), len(right))
+        return " ".join(
+            (left[k] if k < len(left) else "") + (right[k] if k < len(right) else "")
+            for k in range(n)
+        )
+    return _make_unknown(name)
 
 
 def _make_shells(text: str) -> tuple[str, list[str]]:
@@ -1370,12 +1566,12 @@ def _yaml(text: str) -> Iterator[Command]:
                 if python_shebang(node.value.lstrip()):
                     # a script a runner writes to a file and executes (Tekton ``script``,
                     # Argo ``source``): its shebang's Python runs the rest
-                    first, _, code = node.value.lstrip().partition("\n")
+                    shebang, _, body = node.value.lstrip().partition("\n")
                     start = scalar_line(node) + 1
-                    numbers = tuple(start + n for n in range(code.count("\n") + 1))
-                    stdin = Stdin(code, numbers, _CI_EXPRESSION.search(code) is not None)
+                    numbers = tuple(start + n for n in range(body.count("\n") + 1))
+                    stdin = Stdin(body, numbers, _CI_EXPRESSION.search(body) is not None)
                     try:
-                        interpreter = _split(first[2:])
+                        interpreter = _split(shebang[2:])
                     except ValueError:
                         interpreter = ["python"]
                     out.append(Command(start - 1, (*interpreter, "-"), stdin=stdin))
@@ -1399,7 +1595,9 @@ def _yaml(text: str) -> Iterator[Command]:
             inherited = default_shell(keys) or job_shell(keys) or inherited
             pairs(keys)
             run = keys.get("run")
-            if not isinstance(run, yaml.ScalarNode) and isinstance(keys.get("command"), yaml.ScalarNode):
+            if not isinstance(run, yaml.ScalarNode) and isinstance(
+                keys.get("command"), yaml.ScalarNode
+            ):
                 run = keys["command"]  # CircleCI ``run: {command: ..., shell: ...}``
             shell = keys.get("shell", inherited if isinstance(run, yaml.ScalarNode) else None)
             program = ""

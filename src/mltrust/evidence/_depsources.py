@@ -599,9 +599,6 @@ _LOCK_NAMES = frozenset({"poetry.lock", "uv.lock", "pdm.lock"})
 _REQUIREMENTS_LOCK = re.compile(r"^requirements(?:[-_.][^/]*)?\.lock$", re.IGNORECASE)
 #: PEP 751: ``pylock.toml`` or ``pylock.<name>.toml``.
 _PYLOCK = re.compile(r"^pylock(?:\.[^./]+)?\.toml$", re.IGNORECASE)
-_DOCKERFILE = re.compile(
-    r"^(?:docker|container)file(?:\..+)?$|^.+\.(?:docker|container)file$", re.I
-)
 _CONDA_NAME = re.compile(
     r"^(?:.*[-_.])?environment(?:[-_.].*)?\.ya?ml$|^conda[-_.].*\.ya?ml$", re.I
 )
@@ -636,8 +633,6 @@ def dependency_kind(rel: str) -> str | None:
         return "requirements-lock"
     if lower == "setup.py":
         return "setup-py"
-    if _DOCKERFILE.match(name):
-        return "dockerfile"
     if lower == "pyproject.toml":
         return "pyproject"
     if name == "Pipfile":
@@ -1361,12 +1356,13 @@ def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Pat
 
 
 #: Words that can start an install of Python packages (a cheap test before a line is split,
-#: made on the text with quotes and backslashes removed: ``p''ip`` is ``pip``); a variable in
-#: command position followed by ``install``/``add`` counts too (see :func:`_install_args`).
+#: made on the text with quotes and backslashes removed: ``p''ip`` is ``pip``); a variable,
+#: a substitution or a make function (``$(subst X,,pXip)``, ```printf p`ip``) earlier on a
+#: line with ``install``/``add`` counts too (see :func:`_install_args`).
 _INSTALLER_HINT = re.compile(
     r"\bpip[0-9.]*\b|mpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b|\bpipenv\b|\bpoetry\b|\bpdm\b"
     r"|\brye\b"
-    r"|\$[{(]?\w+[^\s]*\s+(?:install|add)\b",
+    r"|[$`][^\n]*?\s(?:install|add)\b",
     re.I,
 )
 _PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*|-[A-Za-z]*mpip[0-9.]*")
