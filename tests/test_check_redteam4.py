@@ -289,3 +289,51 @@ def test_ordinary_compose_file_is_clean(tmp_path: Path, db: Path) -> None:
     assert not _flagged(doc)
     assert controls[CODE] is ControlStatus.PASS
     assert controls["analysis-complete"] is ControlStatus.PASS
+
+
+# -- 13, 14. a loader stored in an attribute in one module and called in another -------------
+LOADS = "loa" + "ds"
+CALLER = (
+    "from cfg import cfg\nfrom flask import request\n\n\n"
+    "def f():\n    return cfg.loader(request.data)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "app"),
+    [
+        (
+            f"import pickle\n\n\nclass C:\n    pass\n\n\ncfg = C()\n"
+            f"setattr(cfg, 'loader', pickle.{LOADS})\n",
+            CALLER,
+        ),
+        (
+            f"import pickle\n\n\nclass C:\n    pass\n\n\ncfg = C()\n"
+            f"object.__setattr__(cfg, 'loader', pickle.{LOADS})\n",
+            CALLER,
+        ),
+        (
+            f"from pickle import {LOADS}\n\n\nclass C:\n    loader = {LOADS}\n",
+            "from cfg import C\nfrom flask import request\n\n\n"
+            "def f():\n    return C().loader(request.data)\n",
+        ),
+        (
+            f"import pickle\n\n\nclass C:\n    if True:\n        loader = pickle.{LOADS}\n",
+            "from flask import request\n\n\ndef f(c):\n    return c.loader(request.data)\n",
+        ),
+    ],
+    ids=["setattr", "object-setattr", "class-attribute", "class-attribute-nested"],
+)
+def test_attack_loader_bound_to_attribute_used_elsewhere(
+    tmp_path: Path, db: Path, cfg: str, app: str
+) -> None:
+    doc, controls = _gate(tmp_path, db, {"cfg.py": cfg, "app.py": app})
+    assert controls[CODE] is ControlStatus.FAIL
+    lines = {f["path"] for f in doc["code"]["findings"] if f["rule_id"] == "MLT-CODE-001"}
+    assert "cfg.py" in lines
+
+
+def test_class_attribute_of_a_safe_callable_is_clean(tmp_path: Path, db: Path) -> None:
+    cfg = "import json\n\n\nclass C:\n    loader = json.loads\n    name = 'x'\n"
+    _, controls = _gate(tmp_path, db, {"cfg.py": cfg})
+    assert controls[CODE] is ControlStatus.PASS
