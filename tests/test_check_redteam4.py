@@ -337,3 +337,42 @@ def test_class_attribute_of_a_safe_callable_is_clean(tmp_path: Path, db: Path) -
     cfg = "import json\n\n\nclass C:\n    loader = json.loads\n    name = 'x'\n"
     _, controls = _gate(tmp_path, db, {"cfg.py": cfg})
     assert controls[CODE] is ControlStatus.PASS
+
+
+# -- 15, 16. secrets in compressed content no decoder here reads, and in v7 tar archives -----
+def _v7_tar(member: str, data: bytes) -> bytes:
+    """A tar whose header has no ustar magic (as V7 tar writes it); tarfile opens it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    raw = bytearray(buf.getvalue())
+    raw[257:265] = bytes(8)  # no magic, no version
+    raw[148:156] = b" " * 8
+    raw[148:156] = b"%06o\0 " % sum(raw[:512])
+    with tarfile.open(fileobj=io.BytesIO(bytes(raw))) as tar:  # the oracle: tarfile reads it
+        assert tar.getnames() == [member]
+    return bytes(raw)
+
+
+def test_attack_key_in_gzip_member_of_v7_tar(tmp_path: Path, db: Path) -> None:
+    doc, controls = _gate(tmp_path, db, {"data.bin": _v7_tar("k.gz", gzip.compress(key()))})
+    assert controls[SECRETS] is ControlStatus.FAIL
+    found = {f["path"] for f in doc["code"]["findings"] if f["rule_id"] == "MLT-CODE-009"}
+    assert found == {"data.bin:k.gz:k"}
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd is not installed")
+@pytest.mark.parametrize("name", ["keys.zst", "keys.bin.part"])
+def test_attack_key_in_zstd_stream_is_not_searched_and_fails(
+    tmp_path: Path, db: Path, name: str
+) -> None:
+    packed = subprocess.run(["zstd", "-q", "-c"], input=key() * 20, capture_output=True, check=True)
+    _, controls = _gate(tmp_path, db, {name: packed.stdout})
+    assert controls[SECRETS] is ControlStatus.FAIL
+
+
+def test_file_named_like_undecodable_compression_fails_closed(tmp_path: Path, db: Path) -> None:
+    _, controls = _gate(tmp_path, db, {"notes.br": b"\x1b\x07\x00\xf8\xa5@\x00"})
+    assert controls[SECRETS] is ControlStatus.FAIL
