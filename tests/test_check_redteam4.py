@@ -83,6 +83,7 @@ def test_printed_install_command_is_not_an_install(
 
 def test_install_after_an_echo_is_still_an_install(tmp_path: Path, db: Path) -> None:
     doc, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/sh\necho go && pip install {PIN}\n"})
+    assert "ci.sh" in _flagged(doc)
     assert controls[VULN] is ControlStatus.FAIL
 
 
@@ -149,7 +150,7 @@ def test_circleci_shell_steps_are_clean(tmp_path: Path, db: Path) -> None:
         "      - image: python:3.12\n    steps:\n      - run:\n          shell: bash\n"
         "          command: python -m pytest -q\n      - run: make test\n"
     )
-    doc, controls = _gate(tmp_path, db, {".circleci/config.yml": text})
+    _, controls = _gate(tmp_path, db, {".circleci/config.yml": text})
     assert controls[CODE] is ControlStatus.PASS
     assert controls["analysis-complete"] is ControlStatus.PASS
 

@@ -145,7 +145,6 @@ def _kind(name: str, head: bytes, tail: bytes = b"") -> str | None:
     the last bytes, where a zip with something before it (a zip application behind a
     shebang, a polyglot) keeps its end-of-directory record."""
     from mltrust.scan.formats.compressed import sniff_compression
-
     from mltrust.scan.formats.tar import starts_tar
 
     if head.startswith(_ZIP_MAGIC) or _EOCD in tail:
