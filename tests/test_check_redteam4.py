@@ -377,3 +377,54 @@ def test_attack_key_in_zstd_stream_is_not_searched_and_fails(
 def test_file_named_like_undecodable_compression_fails_closed(tmp_path: Path, db: Path) -> None:
     _, controls = _gate(tmp_path, db, {"notes.br": b"\x1b\x07\x00\xf8\xa5@\x00"})
     assert controls[SECRETS] is ControlStatus.FAIL
+
+
+# -- 17, 18. setup.py: bindings rebound without their names, setup() called elsewhere --------
+@pytest.mark.parametrize(
+    "rebind",
+    [
+        f'globals()["REQS"] = ["{PIN}"]',
+        f'globals().update(REQS=["{PIN}"])',
+        f'sys.modules[__name__].REQS = ["{PIN}"]',
+        f"exec('REQS = [\"{PIN}\"]')",
+        f'vars()["REQS"] = ["{PIN}"]',
+    ],
+    ids=["globals-item", "globals-update", "sys-modules", "exec", "vars"],
+)
+def test_attack_setup_py_binding_rebound_unnamed(tmp_path: Path, db: Path, rebind: str) -> None:
+    text = (
+        "import sys\nfrom setuptools import setup\n\n"
+        f'REQS = ["requests==2.32.3"]\n{rebind}\nsetup(name="x", install_requires=REQS)\n'
+    )
+    doc, controls = _gate(tmp_path, db, {"setup.py": text})
+    assert doc["deps"]["problems"] or doc["deps"]["unverifiable"]
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    "setup_py",
+    [
+        'import runpy\n\nrunpy.run_path("build_cfg.py")\n',
+        "import build_cfg  # noqa: F401\n",
+        'import setuptools\n\ngetattr(setuptools, "se" + "tup")(name="x", install_requires=REQ)\n',
+    ],
+    ids=["runpy", "import", "getattr"],
+)
+def test_attack_setup_call_elsewhere_is_not_silence(
+    tmp_path: Path, db: Path, setup_py: str
+) -> None:
+    other = f'from setuptools import setup\n\nsetup(name="x", install_requires=["{PIN}"])\n'
+    doc, controls = _gate(tmp_path, db, {"setup.py": setup_py, "build_cfg.py": other})
+    assert any(p["source"] == "setup.py" for p in doc["deps"]["problems"])
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_setup_py_with_version_exec_in_its_own_namespace_is_read(tmp_path: Path, db: Path) -> None:
+    text = (
+        "from setuptools import setup\n\nabout = {}\n"
+        'exec(open("x/_version.py").read(), about)\n'
+        'setup(name="x", version=about["v"], install_requires=["requests==2.32.3"])\n'
+    )
+    doc, controls = _gate(tmp_path, db, {"setup.py": text, "x/_version.py": "v = '1'\n"})
+    assert not doc["deps"]["problems"] and not doc["deps"]["unverifiable"]
+    assert controls[VULN] is ControlStatus.PASS

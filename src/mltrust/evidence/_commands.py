@@ -1665,7 +1665,8 @@ def literal_bindings(tree: ast.Module, reads: Callable[[ast.Call], bool]) -> dic
     (``N[0]``), a reading method (``N.count(...)``), a loop's iterable, a comparison or an
     operand. Anything else (``N[0] = ...``, ``N.append(...)``, ``N.extend``, ``del N[0]``,
     ``M = N`` then ``M.append``, passing ``N`` to another function) may change the list
-    before it is used, so the name is not trusted (its value is unknown)."""
+    before it is used, so the name is not trusted (its value is unknown). A module that can
+    rebind its names without naming them (:func:`_rebinds_globals`) has no trusted binding."""
     stores: dict[str, int] = {}
     untrusted: set[str] = set()
     parents: dict[int, ast.AST] = {}
@@ -1710,6 +1711,8 @@ def literal_bindings(tree: ast.Module, reads: Callable[[ast.Call], bool]) -> dic
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not reading(node):
             untrusted.add(node.id)
+    if _rebinds_globals(tree):
+        return {}
     bound: dict[str, ast.expr] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
@@ -1725,6 +1728,23 @@ def literal_bindings(tree: ast.Module, reads: Callable[[ast.Call], bool]) -> dic
         ):
             bound[target.id] = value
     return bound
+
+
+def _rebinds_globals(tree: ast.Module) -> bool:
+    """Whether the module can rebind its own names without naming them: through
+    ``globals()``, ``locals()`` or ``vars()`` (the module namespace at module level),
+    ``sys.modules`` (the module object), or ``exec``/``eval`` run in the module namespace
+    (without a namespace of their own)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            name = node.func.id
+            if name in ("globals", "locals") or (name == "vars" and not node.args):
+                return True
+            if name in ("exec", "eval") and len(node.args) + len(node.keywords) < 2:
+                return True
+        if isinstance(node, ast.Attribute) and node.attr == "modules":
+            return True  # ``sys.modules[__name__].NAME = ...``
+    return False
 
 
 def _python(text: str) -> Iterator[Command]:

@@ -1139,8 +1139,8 @@ def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
 
     A keyword's value must be a literal (a list, tuple or string; for extras a dict of them),
     or a module-level name bound once to such a literal. Anything else (a call, a comprehension,
-    ``open(...)``, ``**kwargs`` passed to ``setup``) is a problem: the requirements exist but
-    cannot be known without running the file."""
+    ``open(...)``, ``**kwargs`` passed to ``setup``, a file with no ``setup(...)`` call to read)
+    is a problem: the requirements exist but cannot be known without running the file."""
     import ast
 
     out = ParsedFile()
@@ -1201,6 +1201,17 @@ def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
                     "runs it were not read (setup.py is never run)",
                 )
             )
+    if not any(is_setup(call) for call in calls) and not out.problems:
+        # ``runpy.run_path("build.py")``, ``import build``, ``getattr(setuptools, name)(...)``:
+        # the call that declares the requirements is somewhere this reader does not look
+        out.problems.append(
+            Problem(
+                rel,
+                0,
+                "no setup() call this reader can read; the requirements setup.py declares "
+                "were not read (setup.py is never run)",
+            )
+        )
     for call in calls:
         if not is_setup(call):
             continue
