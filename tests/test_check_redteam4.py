@@ -428,3 +428,78 @@ def test_setup_py_with_version_exec_in_its_own_namespace_is_read(tmp_path: Path,
     doc, controls = _gate(tmp_path, db, {"setup.py": text, "x/_version.py": "v = '1'\n"})
     assert not doc["deps"]["problems"] and not doc["deps"]["unverifiable"]
     assert controls[VULN] is ControlStatus.PASS
+
+
+# -- 09-12. shell: substitutions glued to a word, computed interpreters, brace expansion,
+# aliases ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"$(printf p)ip install {PIN}",
+        f"`printf p`ip install {PIN}",
+        f"{{pip,install}} {PIN}",
+        f"{{pip,install,{PIN}}}",
+        f"shopt -s expand_aliases\nalias inst='pip install'\ninst {PIN}",
+    ],
+    ids=["substitution", "backquotes", "braces", "braces-all", "alias"],
+)
+def test_attack_shell_forms_that_install(tmp_path: Path, db: Path, line: str) -> None:
+    doc, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n{line}\n"})
+    assert "ci.sh" in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"$(printf pyth)on3 -c '{PICKLE_CODE}'",
+        f"$(echo python3) -c '{PICKLE_CODE}'",
+        f"P=python3\n$P -c '{PICKLE_CODE}'",
+        f"`echo python3` -c '{PICKLE_CODE}'",
+        f"{{python3,-c,'{PICKLE_CODE}'}}",
+        f"alias py=python3\npy -c '{PICKLE_CODE}'",
+    ],
+    ids=["substitution", "echo", "variable", "backquotes", "braces", "alias"],
+)
+def test_attack_shell_forms_that_run_python(tmp_path: Path, db: Path, line: str) -> None:
+    _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n{line}\n"})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+@pytest.mark.parametrize(
+    "line",
+    [
+        "$(printf ec)ho a b",
+        "`printf ec`ho c",
+        "{echo,d,e}",
+        "echo f{g,h} {i,j}k {l,m}",
+        'echo "$(echo n o)" $(echo p)q',
+        "echo '{r,s}' t{u..w} {x..z}",
+    ],
+)
+def test_shell_words_are_what_bash_runs(tmp_path: Path, line: str) -> None:
+    from mltrust.evidence._commands import commands
+
+    ran = subprocess.run(
+        ["bash", "-c", line + ' | tr "\\n" " "'], capture_output=True, text=True, check=True
+    ).stdout.split()
+    first = commands("shell", line)[0]
+    words = [w for w in first.words[1:] if "$" not in w and "`" not in w]
+    # every word we read that the shell does not compute is a word bash printed
+    assert set(words) <= set(ran), (first.words, ran)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "all:\n\t$(CC) -c main.c -o main.o\n\t$(SHELL) -c 'echo built'\n",
+        "install:\n\tinstall -m 755 tool $(DESTDIR)/bin\n\tmkdir -p x; install -d y\n",
+    ],
+    ids=["cc", "coreutils-install"],
+)
+def test_ordinary_makefile_is_clean(tmp_path: Path, db: Path, text: str) -> None:
+    doc, controls = _gate(tmp_path, db, {"Makefile": text})
+    assert not _flagged(doc) and not doc["deps"]["problems"]
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls["analysis-complete"] is ControlStatus.PASS

@@ -25,6 +25,7 @@ SCRIPT``, ``eval``, ``$(...)`` and backquotes (also inside double quotes), and M
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 import shlex
@@ -273,16 +274,149 @@ def argv(words: tuple[str, ...] | list[str]) -> list[str]:
 
 
 # -- shell ------------------------------------------------------------------------------------
+def _substitution_end(text: str, i: int) -> int:
+    """The index of the character that closes the command substitution starting at
+    ``text[i]`` (``$(`` or a backquote), quotes inside it honoured; -1 when it is not closed
+    in ``text``."""
+    if text[i] == "`":
+        k = i + 1
+        while k < len(text):
+            if text[k] == "\\":
+                k += 2
+                continue
+            if text[k] == "`":
+                return k
+            k += 1
+        return -1
+    level, k = 0, i  # ``text[i]`` is the opening parenthesis
+    while k < len(text):
+        char = text[k]
+        if char == "\\":
+            k += 2
+            continue
+        if char in "'\"":
+            end = text.find(char, k + 1)
+            if end < 0:
+                return -1
+            k = end + 1
+            continue
+        level += 1 if char == "(" else -1 if char == ")" else 0
+        if level == 0:
+            return k
+        k += 1
+    return -1
+
+
+#: An unquoted word with nothing the shell expands but braces (brace expansion comes first).
+_BRACE_WORD = re.compile(
+    r"(?:[^\s;&|()<>'\"$`\\{]|'[^']*'|\"[^\"$`\\]*\")*"
+    r"\{(?:[^\s;&|()<>'\"$`\\]|'[^']*'|\"[^\"$`\\]*\")*"
+)
+#: Words one brace expansion may produce (bash has no limit; past it the word is kept).
+_MAX_BRACE_WORDS = 256
+
+
+def _brace_expand(word: str, depth: int = 0) -> list[str]:
+    """Bash's brace expansion of one word: ``pre{a,b}post`` is ``preapost prebpost``, groups
+    multiply, nest, and ``{1..3}``/``{a..c}`` are sequences; a brace with neither a comma nor a
+    sequence at its top level is kept as written."""
+    if depth > 8:
+        return [word]
+
+    def unquoted(k: int) -> int:
+        """The next index from ``k`` outside a quoted part (a quote skipped whole)."""
+        while k < len(word) and word[k] in "'\"":
+            end = word.find(word[k], k + 1)
+            k = end + 1 if end >= 0 else len(word)
+        return k
+
+    def find_brace(k: int) -> int:
+        k = unquoted(k)
+        while k < len(word) and word[k] != "{":
+            k = unquoted(k + 1)
+        return k if k < len(word) else -1
+
+    start = find_brace(0)
+    while start >= 0:
+        level, k, commas = 0, start, []
+        while k < len(word):
+            k = unquoted(k)
+            if k >= len(word):
+                break
+            if word[k] == "{":
+                level += 1
+            elif word[k] == "}":
+                level -= 1
+                if level == 0:
+                    break
+            elif word[k] == "," and level == 1:
+                commas.append(k)
+            k += 1
+        if k >= len(word):
+            return [word]
+        body, head, tail = word[start + 1 : k], word[:start], word[k + 1 :]
+        items: list[str] | None = None
+        if commas:
+            bounds = [start, *commas, k]
+            items = [word[a + 1 : b] for a, b in itertools.pairwise(bounds)]
+        else:
+            seq = re.fullmatch(r"(-?\d+)\.\.(-?\d+)|([A-Za-z])\.\.([A-Za-z])", body)
+            if seq is not None:
+                if seq.group(1) is not None:
+                    a, b = int(seq.group(1)), int(seq.group(2))
+                    step = 1 if b >= a else -1
+                    items = [str(n) for n in range(a, b + step, step)][:_MAX_BRACE_WORDS]
+                else:
+                    a, b = ord(seq.group(3)), ord(seq.group(4))
+                    step = 1 if b >= a else -1
+                    items = [chr(n) for n in range(a, b + step, step)]
+        if items is None:
+            start = find_brace(start + 1)  # not an expansion: the next brace may be
+            continue
+        out: list[str] = []
+        for item in items:
+            for one in _brace_expand(head + item + tail, depth + 1):
+                out.append(one)
+                if len(out) > _MAX_BRACE_WORDS:
+                    return [word]
+        return out
+    return [word]
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one double-quoted shell word (shlex gives it back whole)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _scan(text: str) -> tuple[str, str]:
     """``text`` as the shell reads it before splitting: comments (``#`` starting a word,
-    outside quotes) dropped, backslash-newline joined, unquoted backquotes set apart as
-    words of their own. Also the state at the end: ``""``, ``"quote"`` (a quote is open) or
-    ``"continued"`` (a backslash ends the text)."""
+    outside quotes) dropped, backslash-newline joined, an unquoted command substitution
+    (``$(...)``, backquotes) kept whole inside its word (``$(printf p)ip`` is one word, as
+    the shell builds it; the body is read by :func:`_inner`), bash's brace expansion
+    (:func:`_brace_expand`: ``{pip,install}``) done on unquoted words; a backquote that is
+    never closed is set apart as a word of its own. Also the state at the end: ``""``,
+    ``"quote"`` (a quote is open) or ``"continued"`` (a backslash ends the text)."""
     out: list[str] = []
     quote = ""
     i, n = 0, len(text)
     while i < n:
         char = text[i]
+        if not quote and (char == "`" or (text.startswith("$(", i) and text[i + 2 : i + 3] != "(")):
+            end = _substitution_end(text, i if char == "`" else i + 1)
+            if end >= 0:
+                out.append(_quoted(text[i : end + 1]))
+                i = end + 1
+                continue
+        if not quote and (i == 0 or text[i - 1] in " \t\n;&|()") and "{" in text[i : i + 4096]:
+            brace = _BRACE_WORD.match(text, i)
+            if brace is not None and brace.end() > i:
+                found = brace.group()
+                end = brace.end()
+                if end >= n or text[end] in " \t\n;&|()<>":
+                    words = [w for w in _brace_expand(found) if w]
+                    out.append(" ".join(words) if words else "''")
+                    i = end
+                    continue
         if quote == "'":
             out.append(char)
             if char == "'":
@@ -386,6 +520,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
     read); else each line is a command of its own (a Makefile recipe line, a tox command)."""
     lines = text.split("\n")
     budget = _MAX_JOIN_BYTES
+    aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
     i = 0
     while i < len(lines):
         start = i
@@ -424,17 +559,41 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        yield from _simple(words, line, heredocs, depth)
+        yield from _simple(words, line, heredocs, depth, aliases)
 
 
-def _simple(words: list[str], line: int, heredocs: list[Stdin], depth: int) -> Iterator[Command]:
-    """The simple commands of a split command line, and the commands inside them."""
+def _simple(
+    words: list[str],
+    line: int,
+    heredocs: list[Stdin],
+    depth: int,
+    aliases: dict[str, str] | None = None,
+    piped: bool = False,
+) -> Iterator[Command]:
+    """The simple commands of a split command line, and the commands inside them. A command
+    whose first word is an alias the script defined earlier (``alias inst='pip install'``;
+    sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words."""
+    aliases = {} if aliases is None else aliases
     command: list[str] = []
-    piped = False
     pending = list(heredocs)
     for word in [*words, ";"]:
         if word in SEPARATORS or (not command and word in _KEYWORDS):
+            if command and command[0] in aliases and depth < _MAX_DEPTH:
+                try:
+                    value = _split(aliases[command[0]])
+                except ValueError:
+                    value = ["$ALIAS"]
+                rest = {k: v for k, v in aliases.items() if k != command[0]}
+                yield from _simple([*value, *command[1:]], line, pending, depth + 1, rest, piped)
+                command = []
+                piped = word in ("|", "|&")
+                continue
             if command:
+                if argv(command)[:1] == ["alias"]:
+                    for definition in argv(command)[1:]:
+                        name, eq, body = definition.partition("=")
+                        if eq and name:
+                            aliases[name] = body
                 stdin = None
                 for _ in range(command.count("<<")):
                     taken = pending.pop(0) if pending else None

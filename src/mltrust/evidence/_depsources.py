@@ -1344,7 +1344,6 @@ def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Pat
     """The installs among commands of the shared stream: a command that cannot be read is a
     problem when it names an installer (a tox reference naming nothing readable is
     unverifiable); every other command's words are read for an install."""
-    previous: Any = None
     for command in found:
         if command.unreadable:
             if command.text.startswith("{["):
@@ -1356,14 +1355,7 @@ def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Pat
                     Problem(rel, command.line, f"command not understood: {command.unreadable}")
                 )
             continue
-        words = list(command.words)
-        if words[:1] in (["install"], ["add"]) and previous and previous.line == command.line:
-            # ``$(command -v pip) install X``/```which pip` install X``: the substitution is
-            # a command of its own just before; the program is what it names, or unknown
-            named = [w for w in previous.words if _has_installer(w)]
-            words = [named[-1], *words] if named else ["$SUBSTITUTION", *words]
-        previous = command
-        _install_words(words, command.line, path, rel, out, base)
+        _install_words(list(command.words), command.line, path, rel, out, base)
 
 
 #: Words that can start an install of Python packages (a cheap test before a line is split,
@@ -1380,8 +1372,13 @@ _PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*|-[A-Za-z]*mpip[0-9.]*")
 #: ``$PIP``/``${PIP}``/``$(PIP)`` (a Makefile's ``$MAKE_PIP`` once expanded): a variable
 #: named for pip, followed by ``install``, is read as pip.
 _PIP_VARIABLE = re.compile(r"\$\{?\w*PIP\w*\}?", re.I)
-#: ``${VAR:-word}``/``${VAR-word}``/``${VAR:=word}``: the default names the program.
-_DEFAULTED = re.compile(r"\$\{\w+:?[-=]([^{}$]*)\}")
+#: ``${VAR:-word}``/``${VAR-word}``/``${VAR:=word}``: the default names the program;
+#: ``$(command -v pip)``/```which pip```: the program the substitution looks up.
+_DEFAULTED = re.compile(
+    r"\$\{\w+:?[-=]([^{}$]*)\}"
+    r"|\$\(\s*(?:command\s+-v|which|type\s+-[pP])\s+([^\s()$`]+)\s*\)"
+    r"|`\s*(?:command\s+-v|which|type\s+-[pP])\s+([^\s()$`]+)\s*`"
+)
 #: Tools whose ``install``/``add`` operands are requirements (read as pip's are, leniently).
 _ADDERS = {"pipenv": "install", "poetry": "add", "pdm": "add", "rye": "add"}
 #: uv's global options that take a value (they may precede the subcommand).
@@ -1443,7 +1440,7 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
     for i, word in enumerate(words):
         defaulted = _DEFAULTED.fullmatch(word)
         if defaulted:
-            word = defaulted.group(1).strip() or word
+            word = next((g.strip() for g in defaulted.groups() if g and g.strip()), word)
         base = word.rsplit("/", 1)[-1]
         if base == "xargs":
             stdin = "stdin-"
@@ -1504,7 +1501,8 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
             if uv and uv[0] == "run":
                 return stdin + "with", words[uv[1] + 1 :]
             return None
-        if i == head and word.startswith("$"):
+        if i == head and ("$" in word or "`" in word):
+            # a program the shell computes (``$TOOL``, ``$(printf p)ip``): unknown
             found = verb(words[i + 1 :])
             if found and found[0] in ("install", "add"):
                 return "unknown", words[i + 2 + found[1] :]
