@@ -503,3 +503,48 @@ def test_ordinary_makefile_is_clean(tmp_path: Path, db: Path, text: str) -> None
     assert not _flagged(doc) and not doc["deps"]["problems"]
     assert controls[CODE] is ControlStatus.PASS
     assert controls["analysis-complete"] is ControlStatus.PASS
+
+
+# -- 22, 23. files a command host runs as a shell script or reads as a makefile --------------
+@pytest.mark.parametrize(
+    ("host", "text", "rel"),
+    [
+        ("Makefile", "all:\n\tbash scripts/setup\n", "scripts/setup"),
+        ("ci.sh", "#!/bin/sh\n. ./env.txt\n", "env.txt"),
+        ("ci.sh", "#!/bin/sh\nsource tools/steps.inc\n", "tools/steps.inc"),
+        ("Makefile", "include rules.inc\n", "rules.inc"),
+        ("Makefile", "all:\n\t$(MAKE) -f build.rules\n", "build.rules"),
+        (
+            ".github/workflows/ci.yml",
+            "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: sh ci/steps\n",
+            "ci/steps",
+        ),
+    ],
+    ids=["make-bash", "dot", "source", "include", "make-f", "ci-sh"],
+)
+def test_attack_file_run_by_a_host(
+    tmp_path: Path, db: Path, host: str, text: str, rel: str
+) -> None:
+    body = f"pip install {PIN}\n"
+    if rel.endswith((".inc", ".rules")) and host == "Makefile":
+        body = f"x:\n\tpip install {PIN}\n"
+    doc, controls = _gate(tmp_path, db, {host: text, rel: body})
+    assert rel in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+    code = body.replace(f"pip install {PIN}", f"python3 -c '{PICKLE_CODE}'")
+    _, controls = _gate(tmp_path / "code", db, {host: text, rel: code})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_files_outside_the_project_a_host_sources_are_not_findings(
+    tmp_path: Path, db: Path
+) -> None:
+    text = (
+        "#!/bin/sh\n. .venv/bin/activate\nsource $HOME/.profile\n. ./missing.sh\n"
+        "bash -c 'echo hi'\nbash tools/a.sh\n"
+    )
+    files = {"ci.sh": text, "tools/a.sh": "#!/bin/sh\n. ../ci.sh\n"}
+    doc, controls = _gate(tmp_path, db, files)
+    assert not _flagged(doc) and not doc["deps"]["problems"]
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls["analysis-complete"] is ControlStatus.PASS

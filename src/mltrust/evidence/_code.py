@@ -14,7 +14,7 @@ import time
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mltrust.evidence import _rules
 from mltrust.evidence._classify import (
@@ -1305,9 +1305,13 @@ class CodeCollector(Collector):
         # what launchers run with Python: inline code, and files whatever their names
         tree = dict(ctx.files()) | dict(ctx.analysis_files())
         run_by: set[str] = set()
-        for host, launch in launched:
+        hosts_read: set[str] = set()
+        for host, launch in launched:  # grows while read: files hosts run are hosts too
             if launch.kind == "code":
                 sources.append(_Source(host, launch.value, lines=launch.lines))
+                continue
+            if launch.kind == "shell" or launch.kind == "make":
+                launched.extend(self._host_file(host, launch, tree, hosts_read))
                 continue
             target = None
             if launch.kind != "unknown":
@@ -1426,6 +1430,32 @@ class CodeCollector(Collector):
             tuple(findings),
             time.perf_counter() - started,
         )
+
+    @staticmethod
+    def _host_file(
+        host: str, launch: Launch, tree: dict[str, Path], hosts_read: set[str]
+    ) -> list[tuple[str, Launch]]:
+        """What a file a launcher runs as a shell script or reads as a makefile starts with
+        Python, read as a command host of that kind (once; a file that is a command host by
+        name is read as one already). A file outside the project (``source
+        .venv/bin/activate``, ``$HOME/.profile``) is not the project's code."""
+        if re.search(r"[$`*?\[]", launch.value) or launch.kind not in ("shell", "make"):
+            return []
+        target = resolve_target(host, "file", launch.value, tree)
+        if target is None or target in hosts_read or launcher_kind(target) is not None:
+            return []
+        hosts_read.add(target)
+        try:
+            text = _analysis_text(_read_bytes(tree[target]))
+        except (_TooLarge, _Unreadable) as exc:
+            return [(host, Launch(launch.line, "unknown", f"runs {target}, which {exc}"))]
+        if text is None:
+            return []
+        kind: Literal["shell", "make"] = "shell" if launch.kind == "shell" else "make"
+        try:
+            return [(target, found) for found in launches(kind, text)]
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return [(target, Launch(0, "unknown", f"cannot be read ({exc})"))]
 
     def _run_files(
         self,

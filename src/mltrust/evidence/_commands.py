@@ -32,11 +32,11 @@ import shlex
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
-__all__ = ["NOT_RUNNING", "Command", "HostKind", "Stdin", "argv", "commands"]
+__all__ = ["NOT_RUNNING", "Command", "HostKind", "Stdin", "argv", "commands", "host_file"]
 
 #: How a command host is read (see :func:`mltrust.evidence._classify.command_host`).
 HostKind = LauncherKind
@@ -271,6 +271,46 @@ def argv(words: tuple[str, ...] | list[str]) -> list[str]:
         else:
             break
     return words[i:]
+
+
+def host_file(
+    words: tuple[str, ...] | list[str],
+) -> tuple[Literal["shell", "make"], str] | None:
+    """The file a command reads as a command host, and how: a shell script (``bash FILE``,
+    ``sh -e FILE``, ``. FILE``, ``source FILE``) or a makefile (``make -f FILE``,
+    ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is such a command too). None for a
+    shell given its script with ``-c`` or on standard input, and for any other command. Both
+    readers of the stream follow it: what such a file runs is run by the project, whatever
+    the file's name."""
+    runs = argv(words)
+    if not runs:
+        return None
+    name = runs[0].rsplit("/", 1)[-1]
+    if runs[0] in (".", "source"):
+        return ("shell", runs[1]) if len(runs) > 1 else None
+    if name in SHELLS:
+        j = 1
+        while j < len(runs) and runs[j][:1] in "-+" and runs[j] not in ("-", "--"):
+            option = runs[j]
+            j += 1
+            if option.startswith("--"):
+                j += 1 if option in ("--rcfile", "--init-file") else 0
+                continue
+            if "c" in option or "s" in option[1:]:
+                return None  # the script is the -c text, or standard input
+            j += sum(1 for f in option[1:] if f in "oO")
+        j += 1 if runs[j : j + 1] == ["--"] else 0
+        return ("shell", runs[j]) if j < len(runs) and runs[j] != "-" else None
+    if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
+        for k, word in enumerate(runs[1:-1], 1):
+            if word in ("-f", "--file", "--makefile"):
+                return ("make", runs[k + 1])
+        for word in runs[1:]:
+            if word.startswith(("--file=", "--makefile=")):
+                return ("make", word.split("=", 1)[1])
+            if word.startswith("-f") and len(word) > 2:
+                return ("make", word[2:])
+    return None
 
 
 # -- shell ------------------------------------------------------------------------------------
@@ -1144,6 +1184,11 @@ def _make(text: str) -> Iterator[Command]:
                 other = _make_expand(body, world)
                 if once(line, other):
                     yield from _shell(other, line, script=False)
+            elif what == "directive" and re.match(r"^(?:-?include|sinclude)\s", original):
+                # make reads each included file as a makefile: ``make -f FILE`` in the stream
+                for name in _make_expand(original, world).split()[1:]:
+                    if once(line, "include " + name):
+                        yield Command(line, ("make", "-f", name))
     if oneshell:
         yield from _shell("\n".join(script), 1)
 

@@ -1340,11 +1340,28 @@ def _host_commands(kind: str, text: str) -> list[Any]:
     return commands(kind, text)  # type: ignore[arg-type]
 
 
-def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Path) -> None:
+def _installs(
+    found: list[Any],
+    path: Path,
+    rel: str,
+    out: ParsedFile,
+    base: Path,
+    seen: set[Path] | None = None,
+) -> None:
     """The installs among commands of the shared stream: a command that cannot be read is a
     problem when it names an installer (a tox reference naming nothing readable is
-    unverifiable); every other command's words are read for an install."""
+    unverifiable); every other command's words are read for an install. A file a command
+    runs as a shell script or reads as a makefile (``bash FILE``, ``. FILE``, ``make -f
+    FILE``, ``include FILE``: :func:`mltrust.evidence._commands.host_file`) is read the same
+    way when it is a file of the project that is not a dependency file by name already."""
+    from mltrust.evidence._commands import host_file
+
+    seen = set() if seen is None else seen
     for command in found:
+        if not command.unreadable:
+            ran = host_file(command.words)
+            if ran is not None:
+                _host_file_installs(ran, path, out, base, seen)
         if command.unreadable:
             if command.text.startswith("{["):
                 out.unverifiable.append(
@@ -1356,6 +1373,29 @@ def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Pat
                 )
             continue
         _install_words(list(command.words), command.line, path, rel, out, base)
+
+
+def _host_file_installs(
+    ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
+) -> None:
+    kind, target = ran
+    if re.search(r"[$`*?\[]", target) or target.startswith("~"):
+        return  # a file the shell computes, or outside the project (``$HOME/.profile``)
+    for candidate in (path.parent / target, base / target.lstrip("/")):
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if not resolved.is_relative_to(base) or not resolved.is_file():
+            continue
+        inner = resolved.relative_to(base).as_posix()
+        if resolved in seen or dependency_kind(inner) is not None:
+            return  # read already (or being read), or read on its own
+        seen.add(resolved)
+        text = _host_text(resolved, inner, out)
+        if text is not None:
+            _installs(_host_commands(kind, text), resolved, inner, out, base, seen)
+        return
 
 
 #: Words that can start an install of Python packages (a cheap test before a line is split,
@@ -1397,6 +1437,15 @@ _UV_VALUE_OPTIONS = frozenset(
         "--index",
         "--default-index",
     }
+)
+
+
+#: Words that can run another file as a command host (:func:`_host_file_installs`): a host
+#: that names one is read too, since the file it runs may install.
+_RUNS_HOST_FILE = re.compile(
+    r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\binclude\b|\bmake\b"
+    r"|\bMAKE\b",
+    re.M,
 )
 
 
@@ -1717,8 +1766,9 @@ def _head(path: Path) -> bytes | None:
 
 def source_kind(rel: str, path: Path) -> str | None:
     """:func:`dependency_kind`, refined by content: a file that holds install commands
-    (Dockerfile, CI file, Makefile, shell script) counts only when it names an installer
-    (an unreadable one counts: reading it reports the problem); a ``.py`` file with a PEP 723
+    (Dockerfile, CI file, Makefile, shell script) counts only when it names an installer or
+    a way to run another file as a host (:data:`_RUNS_HOST_FILE`; an unreadable one counts:
+    reading it reports the problem); a ``.py`` file with a PEP 723
     ``# /// script`` block is ``script``; a file without a suffix whose shebang runs a shell
     is ``shell``."""
     kind = dependency_kind(rel)
@@ -1733,7 +1783,10 @@ def source_kind(rel: str, path: Path) -> str | None:
         python_script = python_shebang(head)
     if kind in _COMMAND_HOSTS:
         data = _head(path)
-        return kind if data is None or _has_installer(data.decode("latin-1")) else None
+        if data is None:
+            return kind
+        text = data.decode("latin-1")
+        return kind if _has_installer(text) or _RUNS_HOST_FILE.search(text) else None
     if kind is None and (python_script or name.lower().endswith((".py", ".pyw"))):
         data = _head(path)
         return "script" if data is not None and _SCRIPT_OPENING.search(data) else None

@@ -14,7 +14,10 @@ command hosts, shared with the dependency check's install commands):
 - ``code``: inline source, with the launcher's line of each of its lines;
 - ``unknown``: Python started on something that cannot be read from the file (a ``$VAR``,
   a glob, a substitution, code piped in, text that cannot be split into words), with why:
-  the caller fails it closed.
+  the caller fails it closed;
+- ``shell``/``make``: a file run as a shell script (``bash FILE``, ``. FILE``) or read as a
+  makefile (``make -f FILE``, ``include FILE``), whatever its name: the caller reads it as a
+  command host of that kind.
 
 Python counts only at a command position (the first word of a command, after ``;``, ``&&``,
 ``|``, ``then``..., ``exec``/``env``/``sudo``/``time`` and ``NAME=value`` prefixes), so
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mltrust.evidence._classify import python_interpreter
-from mltrust.evidence._commands import NOT_RUNNING, HostKind, Stdin, argv, commands
+from mltrust.evidence._commands import NOT_RUNNING, HostKind, Stdin, argv, commands, host_file
 
 __all__ = ["Launch", "launches", "resolve_target"]
 
@@ -42,8 +45,10 @@ class Launch:
     """One start of Python by a launcher file."""
 
     line: int
-    kind: Literal["file", "module", "code", "unknown"]
-    #: The path, the module, the code, or why it cannot be known.
+    kind: Literal["file", "module", "code", "unknown", "shell", "make"]
+    #: The path, the module, the code, or why it cannot be known; for ``shell``/``make``
+    #: the path of a file the launcher runs as a shell script or reads as a makefile
+    #: (:func:`mltrust.evidence._commands.host_file`): a command host whatever its name.
     value: str
     #: For ``code``: the launcher's line of each line of the code.
     lines: tuple[int, ...] = ()
@@ -91,6 +96,9 @@ def launches(kind: HostKind, text: str) -> list[Launch]:
 
 
 def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> list[Launch]:
+    host = host_file(words)
+    if host is not None:
+        return [Launch(line, host[0], host[1])]
     words = argv(words)
     if not words:
         return []
