@@ -548,3 +548,26 @@ def test_files_outside_the_project_a_host_sources_are_not_findings(
     assert not _flagged(doc) and not doc["deps"]["problems"]
     assert controls[CODE] is ControlStatus.PASS
     assert controls["analysis-complete"] is ControlStatus.PASS
+
+
+# -- 19. just: [script(...)] recipes run by their interpreter ---------------------------------
+@pytest.mark.parametrize(
+    "head",
+    [
+        '[script("python3")]\n',
+        "[private, script('python3', '-u')]\n",
+        "set script-interpreter := ['python3']\n\n[script]\n",
+    ],
+    ids=["script-attribute", "with-others", "script-interpreter"],
+)
+def test_attack_just_script_recipe_runs_python(tmp_path: Path, db: Path, head: str) -> None:
+    text = head + "serve:\n  " + PICKLE_LINES.replace("\n", "\n  ").rstrip() + "\n"
+    _, controls = _gate(tmp_path, db, {"justfile": text})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_just_script_recipe_in_shell_is_read_as_shell(tmp_path: Path, db: Path) -> None:
+    text = f"[script]\nsetup:\n  cd /tmp\n  pip install {PIN}\n\ntest:\n  pytest -q\n"
+    doc, controls = _gate(tmp_path, db, {"justfile": text})
+    assert "justfile" in _flagged(doc)
+    assert controls[CODE] is ControlStatus.PASS

@@ -1441,17 +1441,36 @@ def _lines(text: str) -> Iterator[Command]:
     a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
     that interpreter's standard input, ``{{...}}`` interpolations in it values of just), and
     ``set shell := [...]`` names the program each recipe line is given to (Python: ``python3
-    -c LINE``); a program that is neither sh-like nor Python is not read (fail closed)."""
+    -c LINE``); a recipe with the ``[script(...)]`` attribute (or ``[script]`` and ``set
+    script-interpreter``) is a script for that interpreter, as with a shebang; a program
+    that is neither sh-like nor Python is not read (fail closed)."""
     lines = text.split("\n")
     shell: list[str] = []
     m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", text, re.M | re.S)
     if m is not None:
         shell = [a or b for a, b in re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', m.group(1))]
     kind, shown = _program_of(shell) if shell else ("posix", "")
+    quoted = r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\''
+    # ``[script("python3")]`` / ``[script]`` (with ``set script-interpreter``) before a recipe:
+    # just writes its body to a file and runs it with that interpreter, as with a shebang
+    interpreter = ["sh", "-eu"]
+    m = re.search(r"^set\s+script-interpreter\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    if m is not None:
+        interpreter = [a or b for a, b in re.findall(quoted, m.group(1))] or interpreter
+    script_by: list[str] | None = None
     generic = list(lines)
     i = 0
     while i < len(lines):
+        attribute = re.match(r"^\s*\[(.*)\]\s*$", lines[i])
+        if attribute is not None:
+            found = re.search(r"(?:^|[\s,])script\s*(?:\((.*?)\))?\s*(?:,|$)", attribute.group(1))
+            if found is not None:
+                given = [a or b for a, b in re.findall(quoted, found.group(1) or "")]
+                script_by = given or interpreter
+            i += 1
+            continue
         header = re.match(r"^[@A-Za-z0-9_][^:#=]*:(?!=)", lines[i])
+        by, script_by = script_by, None
         j = i + 1
         while j < len(lines) and not lines[j].strip():
             j += 1
@@ -1462,6 +1481,9 @@ def _lines(text: str) -> Iterator[Command]:
         while end < len(lines) and (not lines[end].strip() or lines[end][:1].isspace()):
             end += 1
         body = textwrap.dedent("\n".join(lines[j:end]))
+        if by is not None:
+            body = "#!" + " ".join(shlex.quote(w) for w in by) + "\n" + body
+            j -= 1  # (the body's lines keep their numbers)
         if body.startswith("#!"):
             first, _, script = body.partition("\n")
             try:
