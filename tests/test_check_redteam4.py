@@ -571,3 +571,10 @@ def test_just_script_recipe_in_shell_is_read_as_shell(tmp_path: Path, db: Path) 
     doc, controls = _gate(tmp_path, db, {"justfile": text})
     assert "justfile" in _flagged(doc)
     assert controls[CODE] is ControlStatus.PASS
+
+
+def test_script_run_by_a_host_and_by_its_shebang_is_read_once(tmp_path: Path, db: Path) -> None:
+    files = {"Makefile": "all:\n\tsh ./configure\n", "configure": f"#!/bin/sh\npip install {PIN}\n"}
+    doc, _ = _gate(tmp_path, db, files)
+    rows = [(v["source"], v["line"]) for v in doc["deps"]["vulnerabilities"]]
+    assert rows and len(rows) == len(set(rows)) and {s for s, _ in rows} == {"configure"}

@@ -1442,15 +1442,15 @@ class CodeCollector(Collector):
         if re.search(r"[$`*?\[]", launch.value) or launch.kind not in ("shell", "make"):
             return []
         target = resolve_target(host, "file", launch.value, tree)
-        if target is None or target in hosts_read or launcher_kind(target) is not None:
+        if target is None or target in hosts_read:
             return []
         hosts_read.add(target)
         try:
             text = _analysis_text(_read_bytes(tree[target]))
         except (_TooLarge, _Unreadable) as exc:
             return [(host, Launch(launch.line, "unknown", f"runs {target}, which {exc}"))]
-        if text is None:
-            return []
+        if text is None or launcher_kind(target, text[:512]) is not None:
+            return []  # not text, or a command host by name or shebang: read as one already
         kind: Literal["shell", "make"] = "shell" if launch.kind == "shell" else "make"
         try:
             return [(target, found) for found in launches(kind, text)]

@@ -1389,7 +1389,7 @@ def _host_file_installs(
         if not resolved.is_relative_to(base) or not resolved.is_file():
             continue
         inner = resolved.relative_to(base).as_posix()
-        if resolved in seen or dependency_kind(inner) is not None:
+        if resolved in seen or source_kind(inner, resolved) is not None:
             return  # read already (or being read), or read on its own
         seen.add(resolved)
         text = _host_text(resolved, inner, out)
