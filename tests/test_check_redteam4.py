@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import test_check_depattacks as _attacks
+from _check_helpers import PEM_KEY
 from mltrust.evidence import CollectContext, collect_evidence
 from mltrust.policy import ControlStatus, evaluate, load_profile
 
@@ -32,11 +33,7 @@ PICKLE_LINES = "import pickle, sys\npickle." + "loads(sys.stdin.buffer.read())\n
 
 
 def key() -> bytes:
-    return (
-        "-----BEGIN " + "RSA PRIVATE KEY-----\n"
-        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
-        "-----END " + "RSA PRIVATE KEY-----\n"
-    ).encode()
+    return PEM_KEY.encode()  # the helpers' fake key (marked there for the self gate)
 
 
 def _gate(tmp_path: Path, db: Path, files: dict[str, str | bytes]):  # type: ignore[no-untyped-def]
