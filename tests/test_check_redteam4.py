@@ -575,3 +575,66 @@ def test_script_run_by_a_host_and_by_its_shebang_is_read_once(tmp_path: Path, db
     doc, _ = _gate(tmp_path, db, files)
     rows = [(v["source"], v["line"]) for v in doc["deps"]["vulnerabilities"]]
     assert rows and len(rows) == len(set(rows)) and {s for s, _ in rows} == {"configure"}
+
+
+# -- variants of the round-4 fixes (found attacking them) -------------------------------------
+def test_attack_shell_reading_a_file_on_stdin(tmp_path: Path, db: Path) -> None:
+    files = {"Makefile": "all:\n\tbash < scripts/setup\n", "scripts/setup": f"pip install {PIN}\n"}
+    doc, controls = _gate(tmp_path, db, files)
+    assert "scripts/setup" in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    "build", ["docker build -f docker/train.df .", "podman build --file=docker/train.df"]
+)
+def test_attack_dockerfile_named_by_a_build_command(tmp_path: Path, db: Path, build: str) -> None:
+    ci = f"on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: {build}\n"
+    dockerfile = f"FROM python:3.12\nRUN pip install {PIN}\n"
+    doc, controls = _gate(
+        tmp_path, db, {".github/workflows/ci.yml": ci, "docker/train.df": dockerfile}
+    )
+    assert "docker/train.df" in _flagged(doc)
+    assert controls[VULN] is ControlStatus.FAIL
+    dockerfile = f"FROM python:3.12\nRUN python3 -c '{PICKLE_CODE}'\n"
+    _, controls = _gate(
+        tmp_path / "code", db, {".github/workflows/ci.yml": ci, "docker/train.df": dockerfile}
+    )
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_attack_circleci_executor_shell(tmp_path: Path, db: Path) -> None:
+    text = (
+        "version: 2.1\nexecutors:\n  py:\n    docker:\n      - image: python:3.12\n"
+        "    shell: python3\njobs:\n  build:\n    executor: py\n    steps:\n      - run: |\n"
+        "          " + PICKLE_LINES.replace("\n", "\n          ").rstrip() + "\n"
+    )
+    _, controls = _gate(tmp_path, db, {".circleci/config.yml": text})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
+    "rebind",
+    [
+        f'builtins.globals()["REQS"] = ["{PIN}"]',
+        f'sys._getframe().f_globals["REQS"] = ["{PIN}"]',
+        f'importlib.import_module(__name__).REQS = ["{PIN}"]',
+    ],
+    ids=["builtins-globals", "frame", "import-self"],
+)
+def test_attack_setup_py_binding_rebound_other_ways(tmp_path: Path, db: Path, rebind: str) -> None:
+    text = (
+        "import builtins, importlib, sys\nfrom setuptools import setup\n\n"
+        f'REQS = ["requests==2.32.3"]\n{rebind}\nsetup(name="x", install_requires=REQS)\n'
+    )
+    doc, controls = _gate(tmp_path, db, {"setup.py": text})
+    assert doc["deps"]["problems"] or doc["deps"]["unverifiable"]
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd is not installed")
+def test_attack_zstd_behind_a_skippable_frame(tmp_path: Path, db: Path) -> None:
+    packed = subprocess.run(["zstd", "-q", "-c"], input=key() * 20, capture_output=True, check=True)
+    skippable = b"\x50\x2a\x4d\x18" + (4).to_bytes(4, "little") + b"meta"
+    _, controls = _gate(tmp_path, db, {"keys.part": skippable + packed.stdout})
+    assert controls[SECRETS] is ControlStatus.FAIL

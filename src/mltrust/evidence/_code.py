@@ -14,10 +14,11 @@ import time
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mltrust.evidence import _rules
 from mltrust.evidence._classify import (
+    LauncherKind,
     code_kind,
     compiled_kind,
     first_line,
@@ -639,6 +640,14 @@ def _bind_to_content(
         )
         out.append(replace(f, extra=tuple(sorted(extra.items()))))
     return out
+
+
+#: How a file a launcher runs (a ``shell``/``make``/``dockerfile`` launch) is read.
+_HOST_FILE_KINDS: dict[str, LauncherKind] = {
+    "shell": "shell",
+    "make": "make",
+    "dockerfile": "dockerfile",
+}
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -1310,7 +1319,7 @@ class CodeCollector(Collector):
             if launch.kind == "code":
                 sources.append(_Source(host, launch.value, lines=launch.lines))
                 continue
-            if launch.kind == "shell" or launch.kind == "make":
+            if launch.kind == "shell" or launch.kind == "make" or launch.kind == "dockerfile":
                 launched.extend(self._host_file(host, launch, tree, hosts_read))
                 continue
             target = None
@@ -1439,7 +1448,7 @@ class CodeCollector(Collector):
         Python, read as a command host of that kind (once; a file that is a command host by
         name is read as one already). A file outside the project (``source
         .venv/bin/activate``, ``$HOME/.profile``) is not the project's code."""
-        if re.search(r"[$`*?\[]", launch.value) or launch.kind not in ("shell", "make"):
+        if re.search(r"[$`*?\[]", launch.value):
             return []
         target = resolve_target(host, "file", launch.value, tree)
         if target is None or target in hosts_read:
@@ -1451,7 +1460,9 @@ class CodeCollector(Collector):
             return [(host, Launch(launch.line, "unknown", f"runs {target}, which {exc}"))]
         if text is None or launcher_kind(target, text[:512]) is not None:
             return []  # not text, or a command host by name or shebang: read as one already
-        kind: Literal["shell", "make"] = "shell" if launch.kind == "shell" else "make"
+        kind = _HOST_FILE_KINDS.get(launch.kind)
+        if kind is None:
+            return []
         try:
             return [(target, found) for found in launches(kind, text)]
         except (ValueError, RecursionError, MemoryError) as exc:

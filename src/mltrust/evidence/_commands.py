@@ -275,13 +275,14 @@ def argv(words: tuple[str, ...] | list[str]) -> list[str]:
 
 def host_file(
     words: tuple[str, ...] | list[str],
-) -> tuple[Literal["shell", "make"], str] | None:
+) -> tuple[Literal["shell", "make", "dockerfile"], str] | None:
     """The file a command reads as a command host, and how: a shell script (``bash FILE``,
-    ``sh -e FILE``, ``. FILE``, ``source FILE``) or a makefile (``make -f FILE``,
-    ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is such a command too). None for a
-    shell given its script with ``-c`` or on standard input, and for any other command. Both
-    readers of the stream follow it: what such a file runs is run by the project, whatever
-    the file's name."""
+    ``sh -e FILE``, ``bash < FILE``, ``. FILE``, ``source FILE``), a makefile (``make -f
+    FILE``, ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is such a command too) or
+    a Dockerfile (``docker build -f FILE``, ``docker buildx build --file FILE``, podman,
+    buildah, nerdctl). None for a shell given its script with ``-c`` or on a pipe, and for
+    any other command. Both readers of the stream follow it: what such a file runs is run by
+    the project, whatever the file's name."""
     runs = argv(words)
     if not runs:
         return None
@@ -300,7 +301,11 @@ def host_file(
                 return None  # the script is the -c text, or standard input
             j += sum(1 for f in option[1:] if f in "oO")
         j += 1 if runs[j : j + 1] == ["--"] else 0
-        return ("shell", runs[j]) if j < len(runs) and runs[j] != "-" else None
+        if runs[j : j + 1] in (["<"], ["-"]) or j >= len(runs):
+            # the script is standard input: a file redirected to it is the script
+            rest = runs[j:]
+            return ("shell", rest[rest.index("<") + 1]) if "<" in rest[:-1] else None
+        return ("shell", runs[j])
     if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
         for k, word in enumerate(runs[1:-1], 1):
             if word in ("-f", "--file", "--makefile"):
@@ -310,7 +315,18 @@ def host_file(
                 return ("make", word.split("=", 1)[1])
             if word.startswith("-f") and len(word) > 2:
                 return ("make", word[2:])
+    if name in _BUILDERS and "build" in runs[1:3]:
+        for k, word in enumerate(runs[1:-1], 1):
+            if word in ("-f", "--file"):
+                return ("dockerfile", runs[k + 1])
+        for word in runs[1:]:
+            if word.startswith("--file="):
+                return ("dockerfile", word.split("=", 1)[1])
     return None
+
+
+#: Programs whose ``build -f FILE`` (``buildx build``) builds the Dockerfile FILE.
+_BUILDERS = frozenset({"docker", "podman", "buildah", "nerdctl", "buildctl"})
 
 
 # -- shell ------------------------------------------------------------------------------------
@@ -1756,10 +1772,29 @@ def _yaml(text: str) -> Iterator[Command]:
                 return shell if isinstance(shell, yaml.ScalarNode) else None
         return None
 
+    executors: dict[str, yaml.Node] = {}  # CircleCI executors that set a ``shell``
+    for document in documents:
+        if isinstance(document, yaml.MappingNode):
+            top = {k.value: v for k, v in document.value if isinstance(k, yaml.ScalarNode)}
+            defined = top.get("executors")
+            for key, value in defined.value if isinstance(defined, yaml.MappingNode) else []:
+                if isinstance(value, yaml.MappingNode):
+                    fields = {k.value: v for k, v in value.value if isinstance(k, yaml.ScalarNode)}
+                    if isinstance(fields.get("shell"), yaml.ScalarNode):
+                        executors[str(key.value)] = fields["shell"]
+
     def job_shell(keys: dict[Any, yaml.Node]) -> yaml.Node | None:
-        # CircleCI's job-level ``shell:``: the shell of the job's ``run`` steps
+        # CircleCI's job-level ``shell:`` (or its executor's): the shell of its ``run`` steps
+        if "steps" not in keys:
+            return None
         shell = keys.get("shell")
-        return shell if "steps" in keys and isinstance(shell, yaml.ScalarNode) else None
+        if isinstance(shell, yaml.ScalarNode):
+            return shell
+        executor = keys.get("executor")
+        if isinstance(executor, yaml.MappingNode):
+            named = {k.value: v for k, v in executor.value if isinstance(k, yaml.ScalarNode)}
+            executor = named.get("name")
+        return executors.get(str(executor.value)) if isinstance(executor, yaml.ScalarNode) else None
 
     def words_of(node: yaml.Node | None) -> list[str] | None:
         if isinstance(node, yaml.SequenceNode):
@@ -1962,14 +1997,17 @@ def _rebinds_globals(tree: ast.Module) -> bool:
     ``sys.modules`` (the module object), or ``exec``/``eval`` run in the module namespace
     (without a namespace of their own)."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            name = node.func.id
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             if name in ("globals", "locals") or (name == "vars" and not node.args):
-                return True
+                return True  # also ``builtins.globals()``
             if name in ("exec", "eval") and len(node.args) + len(node.keywords) < 2:
                 return True
-        if isinstance(node, ast.Attribute) and node.attr == "modules":
-            return True  # ``sys.modules[__name__].NAME = ...``
+            if any(isinstance(a, ast.Name) and a.id == "__name__" for a in node.args):
+                return True  # ``importlib.import_module(__name__).NAME = ...``
+        if isinstance(node, ast.Attribute) and node.attr in ("modules", "f_globals", "f_locals"):
+            return True  # ``sys.modules[__name__].NAME = ...``, a frame's namespace
     return False
 
 

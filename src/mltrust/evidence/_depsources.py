@@ -1444,7 +1444,7 @@ _UV_VALUE_OPTIONS = frozenset(
 #: that names one is read too, since the file it runs may install.
 _RUNS_HOST_FILE = re.compile(
     r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\binclude\b|\bmake\b"
-    r"|\bMAKE\b",
+    r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b",
     re.M,
 )
 

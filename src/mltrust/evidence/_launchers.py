@@ -15,9 +15,10 @@ command hosts, shared with the dependency check's install commands):
 - ``unknown``: Python started on something that cannot be read from the file (a ``$VAR``,
   a glob, a substitution, code piped in, text that cannot be split into words), with why:
   the caller fails it closed;
-- ``shell``/``make``: a file run as a shell script (``bash FILE``, ``. FILE``) or read as a
-  makefile (``make -f FILE``, ``include FILE``), whatever its name: the caller reads it as a
-  command host of that kind.
+- ``shell``/``make``/``dockerfile``: a file run as a shell script (``bash FILE``, ``.
+  FILE``), read as a makefile (``make -f FILE``, ``include FILE``) or built as a Dockerfile
+  (``docker build -f FILE``), whatever its name: the caller reads it as a command host of
+  that kind.
 
 Python counts only at a command position (the first word of a command, after ``;``, ``&&``,
 ``|``, ``then``..., ``exec``/``env``/``sudo``/``time`` and ``NAME=value`` prefixes), so
@@ -45,9 +46,10 @@ class Launch:
     """One start of Python by a launcher file."""
 
     line: int
-    kind: Literal["file", "module", "code", "unknown", "shell", "make"]
-    #: The path, the module, the code, or why it cannot be known; for ``shell``/``make``
-    #: the path of a file the launcher runs as a shell script or reads as a makefile
+    kind: Literal["file", "module", "code", "unknown", "shell", "make", "dockerfile"]
+    #: The path, the module, the code, or why it cannot be known; for ``shell``/``make``/
+    #: ``dockerfile`` the path of a file the launcher runs as a shell script, reads as a
+    #: makefile or builds as a Dockerfile
     #: (:func:`mltrust.evidence._commands.host_file`): a command host whatever its name.
     value: str
     #: For ``code``: the launcher's line of each line of the code.

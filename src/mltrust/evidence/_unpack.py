@@ -157,6 +157,8 @@ def _kind(name: str, head: bytes, tail: bytes = b"") -> str | None:
     for magic, kind in _UNDECODABLE:
         if head.startswith(magic):
             return kind
+    if head[1:4] == b"\x2a\x4d\x18" and head[:1] and head[0] & 0xF0 == 0x50:
+        return "zstd"  # a zstd skippable frame (metadata) before the compressed frames
     low = name.lower()
     if low.endswith(_ZIP_NAMES):
         return "named-zip"
