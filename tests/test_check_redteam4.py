@@ -638,3 +638,9 @@ def test_attack_zstd_behind_a_skippable_frame(tmp_path: Path, db: Path) -> None:
     skippable = b"\x50\x2a\x4d\x18" + (4).to_bytes(4, "little") + b"meta"
     _, controls = _gate(tmp_path, db, {"keys.part": skippable + packed.stdout})
     assert controls[SECRETS] is ControlStatus.FAIL
+
+
+def test_attack_heredoc_to_a_computed_interpreter(tmp_path: Path, db: Path) -> None:
+    text = "#!/bin/sh\nP=python3\n$P - <<'EOF'\n" + PICKLE_LINES + "EOF\n"
+    _, controls = _gate(tmp_path, db, {"ci.sh": text})
+    assert controls[CODE] is ControlStatus.FAIL

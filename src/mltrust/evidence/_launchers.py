@@ -121,29 +121,34 @@ def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> l
             found = _python_argv(rest[k + 1 :], line, stdin, piped)
             return [x for x in found if x.kind in ("code", "unknown")]
     if "$" in head or "`" in head:
-        return _maybe_python(rest, line)
+        return _maybe_python(rest, line, stdin)
     return []
 
 
-def _maybe_python(rest: list[str], line: int) -> list[Launch]:
+def _maybe_python(rest: list[str], line: int, stdin: Stdin | None) -> list[Launch]:
     """A program the shell computes (``$P -c CODE`` after ``P=python3``, ``$(echo python3)
-    -c CODE``) may be Python: its ``-c`` text is read as Python code when it parses as
-    Python (``$(CC) -c main.c`` parses too, and holds nothing to find; a shell's ``-c``
-    script does not parse and is left alone)."""
+    -c CODE``, ``$P - <<EOF``) may be Python: its ``-c`` text, or the here-document it
+    reads, is read as Python code when it parses as Python (``$(CC) -c main.c`` parses too,
+    and holds nothing to find; a shell's script does not parse and is left alone)."""
     import ast
     import warnings
 
+    def parsed(code: str) -> bool:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+        return True
+
     for k, word in enumerate(rest[:-1]):
         if word == "-c":
-            code = rest[k + 1]
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    ast.parse(code)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                return []
-            found = _code(code, line, (), dynamic=True)
-            return [found] if found.kind == "code" else []
+            found = _code(rest[k + 1], line, (), dynamic=True)
+            return [found] if parsed(rest[k + 1]) and found.kind == "code" else []
+    if stdin is not None and ("<<" in rest or rest in ([], ["-"])) and parsed(stdin.text):
+        found = _code(stdin.text, line, stdin.lines, dynamic=stdin.expanded)
+        return [found] if found.kind == "code" else []
     return []
 
 
