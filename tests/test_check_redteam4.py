@@ -644,3 +644,23 @@ def test_attack_heredoc_to_a_computed_interpreter(tmp_path: Path, db: Path) -> N
     text = "#!/bin/sh\nP=python3\n$P - <<'EOF'\n" + PICKLE_LINES + "EOF\n"
     _, controls = _gate(tmp_path, db, {"ci.sh": text})
     assert controls[CODE] is ControlStatus.FAIL
+
+
+# -- code rules: skops loads with trusted types ----------------------------------------------
+@pytest.mark.parametrize(
+    ("call", "flagged"),
+    [
+        ("sio.load(request.files['f'], trusted=True)", True),
+        ("sio.loads(request.data, trusted=['x.Y'])", True),
+        ("sio.load(request.files['f'], names)", True),
+        ("sio.load(request.files['f'])", False),
+        ("sio.load(request.files['f'], trusted=None)", False),
+    ],
+)
+def test_skops_load_with_trusted_types(tmp_path: Path, db: Path, call: str, flagged: bool) -> None:
+    source = (
+        "import skops.io as sio\nfrom flask import request\n\n\n"
+        f"def f(names=None):\n    return {call}\n"
+    )
+    _, controls = _gate(tmp_path, db, {"app.py": source})
+    assert controls[CODE] is (ControlStatus.FAIL if flagged else ControlStatus.PASS)

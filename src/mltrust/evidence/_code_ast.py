@@ -181,6 +181,14 @@ _NUMPY_LOADS = {
     "numpy.lib.format.read_array": 1,
     "np.lib.format.read_array": 1,
 }
+#: skops loaders taking ``trusted`` -> its position: the types it names (or, for ``True`` in
+#: older releases, any type) are constructed while loading, which can run code.
+_SKOPS_LOADS = {
+    "skops.io.load": 1,
+    "skops.io.loads": 1,
+    "skops.io._persist.load": 1,
+    "skops.io._persist.loads": 1,
+}
 #: Keras loaders whose 4th positional argument is ``safe_mode``.
 _KERAS_LOADS = frozenset(
     {
@@ -1662,6 +1670,15 @@ class _Visitor(ast.NodeVisitor):
             if allow is True or allow is None:
                 said = "allow_pickle=True" if allow else "allow_pickle not proven false"
                 self._hit(_rules.CODE_NUMPY_PICKLE, line, f"{name}({said}){how}")
+        elif name in _SKOPS_LOADS:
+            trusted = _flag(args, keywords, "trusted", _SKOPS_LOADS[name])
+            if trusted is not _ABSENT and trusted is not False:
+                self._hit(
+                    _rules.CODE_PICKLE_LOAD,
+                    line,
+                    f"{name}(trusted=...){how}: the types it trusts (or any) are constructed "
+                    "while loading, which can run code",
+                )
         elif name in _RUNNERS:
             self._check_runner(node, name, args, keywords, how)
         elif name in _ALWAYS_RUNS:
