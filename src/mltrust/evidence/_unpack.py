@@ -10,8 +10,9 @@ searched (fail closed). Decisions, stated once:
   is recognised by its first bytes (:func:`~mltrust.scan.formats.compressed.sniff_compression`,
   the model scanner's sniffer), a zip by its local-header magic, a tar by a first block
   tarfile accepts (:func:`~mltrust.scan.formats.tar.starts_tar`, the tar scanner's sniff: v7
-  archives have no magic). zstd, lzip, lzop, 7z and rar content, recognised by its magic, and
-  files named like them (or ``.br``, ``.Z``) cannot be decoded here: listed as not searched.
+  archives have no magic). zstd (the sniffer's), lzip, lzop, 7z and rar content, recognised by
+  its magic, and files named like them (or ``.br``, ``.Z``) cannot be decoded here: listed as
+  not searched.
   A file *named* like one (``.gz``, ``.zip``, ``.whl``, ``.tar`` ...) that cannot be read as one
   is a piece not searched, so a broken archive is never taken as clean.
 - **Bytes stored verbatim are not produced again.** A stored zip member and a tar member are
@@ -96,10 +97,9 @@ _STREAM_NAMES = (
     ".7z",
     ".rar",
 )
-#: Compressions and archives no decoder here reads, by their first bytes: what they hold is
-#: listed as not searched (a zstd stream is not "binary data without text").
+#: Compressions and archives no decoder here reads, by their first bytes (zstd is the model
+#: scanner's sniffer's): what they hold is listed as not searched, not passed as binary data.
 _UNDECODABLE = (
-    (b"\x28\xb5\x2f\xfd", "zstd"),
     (b"LZIP", "lzip"),
     (b"\x89LZO\x00\r\n\x1a\n", "lzop"),
     (b"7z\xbc\xaf\x27\x1c", "7z"),
@@ -157,8 +157,6 @@ def _kind(name: str, head: bytes, tail: bytes = b"") -> str | None:
     for magic, kind in _UNDECODABLE:
         if head.startswith(magic):
             return kind
-    if head[1:4] == b"\x2a\x4d\x18" and head[:1] and head[0] & 0xF0 == 0x50:
-        return "zstd"  # a zstd skippable frame (metadata) before the compressed frames
     low = name.lower()
     if low.endswith(_ZIP_NAMES):
         return "named-zip"
