@@ -664,3 +664,27 @@ def test_skops_load_with_trusted_types(tmp_path: Path, db: Path, call: str, flag
     )
     _, controls = _gate(tmp_path, db, {"app.py": source})
     assert controls[CODE] is (ControlStatus.FAIL if flagged else ControlStatus.PASS)
+
+
+# -- bounded work in the new readers ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("shell", "$(" * 20_000),
+        ("shell", "x $(a" * 5_000),
+        ("shell", "a " * 200_000 + "{"),
+        ("shell", "{a,b}" * 40),
+        ("make", "all:\n\techo " + "$(" * 20_000 + "X" + ")" * 20_000 + "\n"),
+        ("make", "A = $(A)$(A)\nB = " + "$(A)" * 5_000 + "\nall:\n\techo $(B)\n"),
+        ("make", "inst = $(call inst,$(1))\nall:\n\t$(call inst,x)\n"),
+    ],
+    ids=["unclosed", "nested-unclosed", "blanks", "braces", "nested-refs", "self-ref", "self-call"],
+)
+def test_hostile_command_text_is_read_in_bounded_time(kind: str, text: str) -> None:
+    import time
+
+    from mltrust.evidence._commands import commands
+
+    start = time.monotonic()
+    commands(kind, text)  # type: ignore[arg-type]
+    assert time.monotonic() - start < 10

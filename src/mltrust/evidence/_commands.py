@@ -31,7 +31,7 @@ import re
 import shlex
 import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
@@ -330,13 +330,22 @@ _BUILDERS = frozenset({"docker", "podman", "buildah", "nerdctl", "buildctl"})
 
 
 # -- shell ------------------------------------------------------------------------------------
-def _substitution_end(text: str, i: int) -> int:
+def _substitution_end(text: str, i: int, budget: list[int]) -> int:
     """The index of the character that closes the command substitution starting at
     ``text[i]`` (``$(`` or a backquote), quotes inside it honoured; -1 when it is not closed
-    in ``text``."""
+    in ``text``, or when the characters ``budget`` allows for one text are spent (so many
+    unclosed openings cost linear time, not quadratic)."""
+    start = i
+    end = _substitution_close(text, i, budget[0])
+    budget[0] -= (end if end >= 0 else len(text)) - start
+    return end if budget[0] >= 0 else -1
+
+
+def _substitution_close(text: str, i: int, allowed: int) -> int:
+    limit = min(len(text), i + max(allowed, 0) + 1)
     if text[i] == "`":
         k = i + 1
-        while k < len(text):
+        while k < limit:
             if text[k] == "\\":
                 k += 2
                 continue
@@ -345,13 +354,13 @@ def _substitution_end(text: str, i: int) -> int:
             k += 1
         return -1
     level, k = 0, i  # ``text[i]`` is the opening parenthesis
-    while k < len(text):
+    while k < limit:
         char = text[k]
         if char == "\\":
             k += 2
             continue
         if char in "'\"":
-            end = text.find(char, k + 1)
+            end = text.find(char, k + 1, limit)
             if end < 0:
                 return -1
             k = end + 1
@@ -455,15 +464,19 @@ def _scan(text: str) -> tuple[str, str]:
     out: list[str] = []
     quote = ""
     i, n = 0, len(text)
+    budget = [4 * n + 65_536]  # characters searched for closing parentheses, all told
+    next_brace = text.find("{")  # the next brace at or after i (brace expansion is tried there)
     while i < n:
         char = text[i]
         if not quote and (char == "`" or (text.startswith("$(", i) and text[i + 2 : i + 3] != "(")):
-            end = _substitution_end(text, i if char == "`" else i + 1)
+            end = _substitution_end(text, i if char == "`" else i + 1, budget)
             if end >= 0:
                 out.append(_quoted(text[i : end + 1]))
                 i = end + 1
                 continue
-        if not quote and (i == 0 or text[i - 1] in " \t\n;&|()") and "{" in text[i : i + 4096]:
+        if 0 <= next_brace < i:
+            next_brace = text.find("{", i)
+        if not quote and 0 <= next_brace < i + 4096 and (i == 0 or text[i - 1] in " \t\n;&|()"):
             brace = _BRACE_WORD.match(text, i)
             if brace is not None and brace.end() > i:
                 found = brace.group()
@@ -759,6 +772,8 @@ _MAKE_DIRECTIVE = re.compile(
 )
 #: References evaluated while expanding one text (bounds nested ``call``/``foreach`` work).
 _MAKE_STEPS = 20_000
+#: References open inside one another (``$($($(X)))``, a variable whose value names itself).
+_MAKE_NESTING = 48
 #: Expanded text longer than this is cut (a ``foreach`` over a long list).
 _MAKE_TEXT = 1 << 20
 #: GNU make's functions. Those with a branch in :func:`_make_function` are evaluated as make
@@ -790,11 +805,21 @@ def _make_expand(text: str, variables: dict[str, str]) -> str:
     text functions (``subst``, ``patsubst``, ``if``, ``foreach``, ``firstword``...) evaluated;
     what is not known (a variable set elsewhere, a function of the file system) becomes a
     shell variable ``$MAKE_NAME``. ``$$`` is a literal ``$``."""
-    budget = [_MAKE_STEPS]
+    budget = _MakeBudget(_MAKE_STEPS)
     return _make_text(text.replace("$$", "\0"), variables, budget).replace("\0", "$")
 
 
-def _make_text(text: str, variables: dict[str, str], budget: list[int]) -> str:
+@dataclass(slots=True)
+class _MakeBudget:
+    """The work left to one expansion: references to evaluate, and the variables being
+    expanded now (make refuses a variable that references itself; so does this reader)."""
+
+    steps: int
+    depth: int = 0
+    open: set[str] = field(default_factory=set)
+
+
+def _make_text(text: str, variables: dict[str, str], budget: _MakeBudget) -> str:
     out: list[str] = []
     size = 0
     i = 0
@@ -844,16 +869,28 @@ def _make_args(text: str, count: int) -> list[str]:
     return args
 
 
-def _make_reference(inner: str, variables: dict[str, str], budget: list[int]) -> str:
-    budget[0] -= 1
-    if budget[0] < 0:
+def _make_reference(inner: str, variables: dict[str, str], budget: _MakeBudget) -> str:
+    budget.steps -= 1
+    if budget.steps < 0 or budget.depth >= _MAKE_NESTING:
         return _make_unknown("TOO_DEEP")
+    budget.depth += 1
+    try:
+        return _make_evaluate(inner, variables, budget)
+    finally:
+        budget.depth -= 1
+
+
+def _make_evaluate(inner: str, variables: dict[str, str], budget: _MakeBudget) -> str:
     m = re.match(r"([a-z-]+)[ \t]+(.*)$", inner, re.S)
     if m is not None and m.group(1) in _MAKE_FUNCTIONS:
         return _make_function(m.group(1), m.group(2), variables, budget)
     name = _make_text(inner, variables, budget).strip()  # ``$($(X)_FLAGS)``
-    if name in variables:
-        return _make_text(variables[name].replace("$$", "\0"), variables, budget)
+    if name in variables and name not in budget.open:
+        budget.open.add(name)
+        try:
+            return _make_text(variables[name].replace("$$", "\0"), variables, budget)
+        finally:
+            budget.open.discard(name)
     return _make_unknown(name)
 
 
@@ -868,7 +905,7 @@ def _make_pattern(pattern: str, word: str) -> str | None:
     return None
 
 
-def _make_function(name: str, rest: str, variables: dict[str, str], budget: list[int]) -> str:
+def _make_function(name: str, rest: str, variables: dict[str, str], budget: _MakeBudget) -> str:
     """One function call, as GNU make evaluates it (see :data:`_MAKE_FUNCTIONS`)."""
 
     def expand(text: str) -> str:
@@ -877,14 +914,18 @@ def _make_function(name: str, rest: str, variables: dict[str, str], budget: list
     if name == "call":
         args = _make_args(rest, 1 << 16)
         called = expand(args[0]).strip()
-        if called not in variables:
+        if called not in variables or called in budget.open:
             return _make_unknown(called)
         local = {**variables, "0": called}
         for n in range(1, 10):
             local[str(n)] = ""
         for n, arg in enumerate(args[1:], 1):
             local[str(n)] = expand(arg)
-        return _make_text(variables[called].replace("$$", "\0"), local, budget)
+        budget.open.add(called)
+        try:
+            return _make_text(variables[called].replace("$$", "\0"), local, budget)
+        finally:
+            budget.open.discard(called)
     if name == "foreach":
         var, items, body = [*_make_args(rest, 3), "", ""][:3]
         var = expand(var).strip()
