@@ -688,3 +688,14 @@ def test_hostile_command_text_is_read_in_bounded_time(kind: str, text: str) -> N
     start = time.monotonic()
     commands(kind, text)  # type: ignore[arg-type]
     assert time.monotonic() - start < 10
+
+
+def test_long_chain_of_sourced_files_fails_closed_without_crashing(
+    tmp_path: Path, db: Path
+) -> None:
+    files: dict[str, str | bytes] = {"ci.sh": "#!/bin/sh\n. ./s0\n"}
+    files.update({f"s{n}": f". ./s{n + 1}\n" for n in range(400)})
+    files["s400"] = f"pip install {PIN}\n"
+    doc, controls = _gate(tmp_path, db, files)
+    assert doc["deps"]["problems"]
+    assert controls[VULN] is ControlStatus.FAIL

@@ -1375,6 +1375,10 @@ def _installs(
         _install_words(list(command.words), command.line, path, rel, out, base)
 
 
+#: Files one command host may run in turn (``bash a`` where ``a`` sources ``b``...), read.
+_MAX_HOST_FILES = 64
+
+
 def _host_file_installs(
     ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
 ) -> None:
@@ -1391,6 +1395,11 @@ def _host_file_installs(
         inner = resolved.relative_to(base).as_posix()
         if resolved in seen or source_kind(inner, resolved) is not None:
             return  # read already (or being read), or read on its own
+        if len(seen) >= _MAX_HOST_FILES:
+            out.problems.append(
+                Problem(inner, 0, f"more than {_MAX_HOST_FILES} files run by one host; not read")
+            )
+            return
         seen.add(resolved)
         text = _host_text(resolved, inner, out)
         if text is not None:
