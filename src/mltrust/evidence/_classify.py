@@ -151,19 +151,29 @@ _YAML_LAUNCHERS = frozenset(
     | {"azure-pipelines.yml", "bitbucket-pipelines.yml", ".drone.yml", "cloudbuild.yaml"}
     | {"taskfile.yml", "taskfile.yaml", "dvc.yaml", "mlproject", "action.yml", "action.yaml"}
 )
+#: Compose files (``docker-compose.yml``, ``compose.yaml``, ``docker-compose.prod.yml``): the
+#: ``command``/``entrypoint`` of each service runs in its container.
+_COMPOSE = re.compile(r"(?:docker-)?compose(?:[._-][^/]*)?\.ya?ml")
+#: Dockerfiles by name, as projects name them for ``docker build -f``: the word first
+#: (``Dockerfile``, ``Dockerfile.dev``, ``Dockerfile-dev``, ``Dockerfile_gpu``) or last
+#: (``gpu.Dockerfile``, ``gpu-Dockerfile``), lower-cased.
+_DOCKERFILE = re.compile(r"(?:docker|container)file(?:[._-].*)?|.+[._-](?:docker|container)file")
 _YAML_FOLDERS = (".github/workflows/", ".circleci/", ".gitlab/", ".buildkite/", ".tekton/")
 
 
 def command_host(rel: str, head: str = "") -> LauncherKind | None:
     """Whether ``rel`` is a command host, and how its commands are read
     (:func:`mltrust.evidence._commands.commands`): the one decision of which files hold
-    commands that a shell, ``make``, tox, nox or a CI runner executes. By name: Makefiles
-    (``*.mk``, ``*.mak``, ``*.make``), ``tox.ini``, ``tox.toml`` and ``pyproject.toml``
-    (``[tool.tox]``), ``noxfile.py``, CI and pipeline YAML (any ``.yml``/``.yaml`` below
-    ``.github/workflows``, ``.circleci``, ``.gitlab``, ``.buildkite``, ``.tekton``, and the
-    named files of :data:`_YAML_LAUNCHERS`), Jenkinsfiles, Dockerfiles and Containerfiles,
-    ``package.json``, ``Procfile``, ``justfile``, shell scripts by suffix; or, for a file
-    whose start ``head`` is given, by a shebang that runs a shell. None for any other file."""
+    commands that a shell, ``make``, tox, hatch, nox or a CI runner executes. By name:
+    Makefiles (``*.mk``, ``*.mak``, ``*.make``), ``tox.ini``, ``tox.toml``, ``hatch.toml``
+    and ``pyproject.toml`` (``[tool.tox]``, ``[tool.hatch]``), ``noxfile.py``, CI and
+    pipeline YAML (any ``.yml``/``.yaml`` below ``.github/workflows``, ``.circleci``,
+    ``.gitlab``, ``.buildkite``, ``.tekton``, the named files of :data:`_YAML_LAUNCHERS`
+    and Compose files, :data:`_COMPOSE`), Jenkinsfiles, Dockerfiles and Containerfiles
+    (:data:`_DOCKERFILE`: ``Dockerfile``, ``Dockerfile.dev``, ``Dockerfile-dev``,
+    ``Dockerfile_gpu``, ``gpu.Dockerfile``...), ``package.json``, ``Procfile``,
+    ``justfile``, shell scripts by suffix; or, for a file whose start ``head`` is given, by
+    a shebang that runs a shell. None for any other file."""
     low = rel.lower()
     name = low.rsplit("/", 1)[-1]
     suffix = PurePosixPath(name).suffix
@@ -171,11 +181,11 @@ def command_host(rel: str, head: str = "") -> LauncherKind | None:
         return "make"
     if name == "tox.ini":
         return "ini"
-    if name in ("tox.toml", "pyproject.toml"):
+    if name in ("tox.toml", "pyproject.toml", "hatch.toml"):
         return "toml"
     if name == "noxfile.py":
         return "python"
-    if name in _YAML_LAUNCHERS or name.endswith(".gitlab-ci.yml"):
+    if name in _YAML_LAUNCHERS or name.endswith(".gitlab-ci.yml") or _COMPOSE.fullmatch(name):
         return "yaml"
     if suffix in (".yml", ".yaml") and (
         low.startswith(_YAML_FOLDERS) or any(f"/{f}" in low for f in _YAML_FOLDERS)
@@ -183,11 +193,7 @@ def command_host(rel: str, head: str = "") -> LauncherKind | None:
         return "yaml"
     if rel.rsplit("/", 1)[-1] == "Jenkinsfile" or name.startswith("jenkinsfile."):
         return "jenkins"
-    if (
-        name in ("dockerfile", "containerfile")
-        or name.startswith(("dockerfile.", "containerfile."))
-        or (suffix in (".dockerfile", ".containerfile"))
-    ):
+    if _DOCKERFILE.fullmatch(name):
         return "dockerfile"
     if name == "package.json":
         return "json"

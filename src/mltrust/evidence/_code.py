@@ -18,6 +18,7 @@ from typing import Any
 
 from mltrust.evidence import _rules
 from mltrust.evidence._classify import (
+    LauncherKind,
     code_kind,
     compiled_kind,
     first_line,
@@ -639,6 +640,14 @@ def _bind_to_content(
         )
         out.append(replace(f, extra=tuple(sorted(extra.items()))))
     return out
+
+
+#: How a file a launcher runs (a ``shell``/``make``/``dockerfile`` launch) is read.
+_HOST_FILE_KINDS: dict[str, LauncherKind] = {
+    "shell": "shell",
+    "make": "make",
+    "dockerfile": "dockerfile",
+}
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -1305,9 +1314,13 @@ class CodeCollector(Collector):
         # what launchers run with Python: inline code, and files whatever their names
         tree = dict(ctx.files()) | dict(ctx.analysis_files())
         run_by: set[str] = set()
-        for host, launch in launched:
+        hosts_read: set[str] = set()
+        for host, launch in launched:  # grows while read: files hosts run are hosts too
             if launch.kind == "code":
                 sources.append(_Source(host, launch.value, lines=launch.lines))
+                continue
+            if launch.kind == "shell" or launch.kind == "make" or launch.kind == "dockerfile":
+                launched.extend(self._host_file(host, launch, tree, hosts_read))
                 continue
             target = None
             if launch.kind != "unknown":
@@ -1426,6 +1439,34 @@ class CodeCollector(Collector):
             tuple(findings),
             time.perf_counter() - started,
         )
+
+    @staticmethod
+    def _host_file(
+        host: str, launch: Launch, tree: dict[str, Path], hosts_read: set[str]
+    ) -> list[tuple[str, Launch]]:
+        """What a file a launcher runs as a shell script or reads as a makefile starts with
+        Python, read as a command host of that kind (once; a file that is a command host by
+        name is read as one already). A file outside the project (``source
+        .venv/bin/activate``, ``$HOME/.profile``) is not the project's code."""
+        if re.search(r"[$`*?\[]", launch.value):
+            return []
+        target = resolve_target(host, "file", launch.value, tree)
+        if target is None or target in hosts_read:
+            return []
+        hosts_read.add(target)
+        try:
+            text = _analysis_text(_read_bytes(tree[target]))
+        except (_TooLarge, _Unreadable) as exc:
+            return [(host, Launch(launch.line, "unknown", f"runs {target}, which {exc}"))]
+        if text is None or launcher_kind(target, text[:512]) is not None:
+            return []  # not text, or a command host by name or shebang: read as one already
+        kind = _HOST_FILE_KINDS.get(launch.kind)
+        if kind is None:
+            return []
+        try:
+            return [(target, found) for found in launches(kind, text)]
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return [(target, Launch(0, "unknown", f"cannot be read ({exc})"))]
 
     def _run_files(
         self,

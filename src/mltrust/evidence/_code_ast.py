@@ -181,6 +181,14 @@ _NUMPY_LOADS = {
     "numpy.lib.format.read_array": 1,
     "np.lib.format.read_array": 1,
 }
+#: skops loaders taking ``trusted`` -> its position: the types it names (or, for ``True`` in
+#: older releases, any type) are constructed while loading, which can run code.
+_SKOPS_LOADS = {
+    "skops.io.load": 1,
+    "skops.io.loads": 1,
+    "skops.io._persist.load": 1,
+    "skops.io._persist.loads": 1,
+}
 #: Keras loaders whose 4th positional argument is ``safe_mode``.
 _KERAS_LOADS = frozenset(
     {
@@ -534,6 +542,8 @@ _INSPECTORS = frozenset(
         for n in (b, "builtins." + b)
     }
 )
+#: Nodes that open a scope of their own.
+_SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.Module)
 #: Where a callable is handed on to code the rules do not follow.
 _HANDING_ON = (
     ast.keyword,
@@ -1660,6 +1670,15 @@ class _Visitor(ast.NodeVisitor):
             if allow is True or allow is None:
                 said = "allow_pickle=True" if allow else "allow_pickle not proven false"
                 self._hit(_rules.CODE_NUMPY_PICKLE, line, f"{name}({said}){how}")
+        elif name in _SKOPS_LOADS:
+            trusted = _flag(args, keywords, "trusted", _SKOPS_LOADS[name])
+            if trusted is not _ABSENT and trusted is not False:
+                self._hit(
+                    _rules.CODE_PICKLE_LOAD,
+                    line,
+                    f"{name}(trusted=...){how}: the types it trusts (or any) are constructed "
+                    "while loading, which can run code",
+                )
         elif name in _RUNNERS:
             self._check_runner(node, name, args, keywords, how)
         elif name in _ALWAYS_RUNS:
@@ -2015,13 +2034,24 @@ class _Visitor(ast.NodeVisitor):
         if isinstance(parent, ast.Subscript):
             return parent.value is not child
         if isinstance(parent, (ast.Assign, ast.AnnAssign)):
+            # stored in an attribute: ``obj.f = v``, or a class body's ``f = v`` (an attribute
+            # of the class, reached through its instances and subclasses anywhere)
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-            return child is parent.value and any(not isinstance(t, ast.Name) for t in targets)
+            return child is parent.value and (
+                any(not isinstance(t, ast.Name) for t in targets) or self._in_class_body(parent)
+            )
         if isinstance(parent, ast.Match):
             return child is parent.subject
         if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return any(child is d for d in parent.decorator_list)
         return isinstance(parent, _HANDING_ON)
+
+    def _in_class_body(self, node: ast.AST) -> bool:
+        """Whether ``node`` runs in a class body (its innermost scope is a class)."""
+        scope = self.parents.get(id(node))
+        while scope is not None and not isinstance(scope, _SCOPE_NODES):
+            scope = self.parents.get(id(scope))
+        return isinstance(scope, ast.ClassDef)
 
     def _handed_to_call(self, call: ast.Call, child: ast.AST) -> bool:
         if child is call.func:
@@ -2034,9 +2064,9 @@ class _Visitor(ast.NodeVisitor):
         if index == 0 and self.symbols._attrgetter(call.func) is not None:
             return False  # operator.attrgetter("loads")(pickle): resolved
         if callee <= _SETATTR:
-            # setattr(obj, "f", v) binds obj.f (followed); a name chosen at run time does not
-            name = _const_str(call.args[1]) if len(call.args) > 1 else None
-            return index == 2 and name is None
+            # setattr(obj, "f", v) binds obj.f (followed here) and, like ``obj.f = v``, stores
+            # v in an object other modules reach: handed on, whatever the name
+            return index == 2
         if index == 0 and callee <= (_GETATTR | _VARS | _PARTIAL):
             return False
         return not callee <= _INSPECTORS

@@ -25,17 +25,18 @@ SCRIPT``, ``eval``, ``$(...)`` and backquotes (also inside double quotes), and M
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 import shlex
 import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from mltrust.evidence._classify import LauncherKind, python_interpreter
+from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
-__all__ = ["Command", "HostKind", "Stdin", "argv", "commands"]
+__all__ = ["NOT_RUNNING", "Command", "HostKind", "Stdin", "argv", "commands", "host_file"]
 
 #: How a command host is read (see :func:`mltrust.evidence._classify.command_host`).
 HostKind = LauncherKind
@@ -71,6 +72,13 @@ class Command:
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "`"})
 #: Shell keywords that start the command after them.
 _KEYWORDS = frozenset({"then", "do", "else", "elif", "if", "while", "until", "in", "!"})
+#: Commands that print, test or look up their words rather than run them: none of their
+#: words is a command (``echo pip install x`` installs nothing, ``which python3`` starts
+#: nothing). Both readers of the stream skip a command whose program (:func:`argv`) is one.
+NOT_RUNNING = frozenset(
+    {"echo", "printf", "which", "type", "hash", "whereis", "whatis", "alias", "test", "["}
+    | {"[[", ":", "true", "false", "logger", "man", "help"}
+)
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(\\?)(['\"]?)([A-Za-z0-9_.-]+)\3")
 _MAX_JOIN = 200
@@ -265,17 +273,219 @@ def argv(words: tuple[str, ...] | list[str]) -> list[str]:
     return words[i:]
 
 
+def host_file(
+    words: tuple[str, ...] | list[str],
+) -> tuple[Literal["shell", "make", "dockerfile"], str] | None:
+    """The file a command reads as a command host, and how: a shell script (``bash FILE``,
+    ``sh -e FILE``, ``bash < FILE``, ``. FILE``, ``source FILE``), a makefile (``make -f
+    FILE``, ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is such a command too) or
+    a Dockerfile (``docker build -f FILE``, ``docker buildx build --file FILE``, podman,
+    buildah, nerdctl). None for a shell given its script with ``-c`` or on a pipe, and for
+    any other command. Both readers of the stream follow it: what such a file runs is run by
+    the project, whatever the file's name."""
+    runs = argv(words)
+    if not runs:
+        return None
+    name = runs[0].rsplit("/", 1)[-1]
+    if runs[0] in (".", "source"):
+        return ("shell", runs[1]) if len(runs) > 1 else None
+    if name in SHELLS:
+        j = 1
+        while j < len(runs) and runs[j][:1] in "-+" and runs[j] not in ("-", "--"):
+            option = runs[j]
+            j += 1
+            if option.startswith("--"):
+                j += 1 if option in ("--rcfile", "--init-file") else 0
+                continue
+            if "c" in option or "s" in option[1:]:
+                return None  # the script is the -c text, or standard input
+            j += sum(1 for f in option[1:] if f in "oO")
+        j += 1 if runs[j : j + 1] == ["--"] else 0
+        if runs[j : j + 1] in (["<"], ["-"]) or j >= len(runs):
+            # the script is standard input: a file redirected to it is the script
+            rest = runs[j:]
+            return ("shell", rest[rest.index("<") + 1]) if "<" in rest[:-1] else None
+        return ("shell", runs[j])
+    if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
+        for k, word in enumerate(runs[1:-1], 1):
+            if word in ("-f", "--file", "--makefile"):
+                return ("make", runs[k + 1])
+        for word in runs[1:]:
+            if word.startswith(("--file=", "--makefile=")):
+                return ("make", word.split("=", 1)[1])
+            if word.startswith("-f") and len(word) > 2:
+                return ("make", word[2:])
+    if name in _BUILDERS and "build" in runs[1:3]:
+        for k, word in enumerate(runs[1:-1], 1):
+            if word in ("-f", "--file"):
+                return ("dockerfile", runs[k + 1])
+        for word in runs[1:]:
+            if word.startswith("--file="):
+                return ("dockerfile", word.split("=", 1)[1])
+    return None
+
+
+#: Programs whose ``build -f FILE`` (``buildx build``) builds the Dockerfile FILE.
+_BUILDERS = frozenset({"docker", "podman", "buildah", "nerdctl", "buildctl"})
+
+
 # -- shell ------------------------------------------------------------------------------------
+def _substitution_end(text: str, i: int, budget: list[int]) -> int:
+    """The index of the character that closes the command substitution starting at
+    ``text[i]`` (``$(`` or a backquote), quotes inside it honoured; -1 when it is not closed
+    in ``text``, or when the characters ``budget`` allows for one text are spent (so many
+    unclosed openings cost linear time, not quadratic)."""
+    start = i
+    end = _substitution_close(text, i, budget[0])
+    budget[0] -= (end if end >= 0 else len(text)) - start
+    return end if budget[0] >= 0 else -1
+
+
+def _substitution_close(text: str, i: int, allowed: int) -> int:
+    limit = min(len(text), i + max(allowed, 0) + 1)
+    if text[i] == "`":
+        k = i + 1
+        while k < limit:
+            if text[k] == "\\":
+                k += 2
+                continue
+            if text[k] == "`":
+                return k
+            k += 1
+        return -1
+    level, k = 0, i  # ``text[i]`` is the opening parenthesis
+    while k < limit:
+        char = text[k]
+        if char == "\\":
+            k += 2
+            continue
+        if char in "'\"":
+            end = text.find(char, k + 1, limit)
+            if end < 0:
+                return -1
+            k = end + 1
+            continue
+        level += 1 if char == "(" else -1 if char == ")" else 0
+        if level == 0:
+            return k
+        k += 1
+    return -1
+
+
+#: An unquoted word with nothing the shell expands but braces (brace expansion comes first).
+_BRACE_WORD = re.compile(
+    r"(?:[^\s;&|()<>'\"$`\\{]|'[^']*'|\"[^\"$`\\]*\")*"
+    r"\{(?:[^\s;&|()<>'\"$`\\]|'[^']*'|\"[^\"$`\\]*\")*"
+)
+#: Words one brace expansion may produce (bash has no limit; past it the word is kept).
+_MAX_BRACE_WORDS = 256
+
+
+def _brace_expand(word: str, depth: int = 0) -> list[str]:
+    """Bash's brace expansion of one word: ``pre{a,b}post`` is ``preapost prebpost``, groups
+    multiply, nest, and ``{1..3}``/``{a..c}`` are sequences; a brace with neither a comma nor a
+    sequence at its top level is kept as written."""
+    if depth > 8:
+        return [word]
+
+    def unquoted(k: int) -> int:
+        """The next index from ``k`` outside a quoted part (a quote skipped whole)."""
+        while k < len(word) and word[k] in "'\"":
+            end = word.find(word[k], k + 1)
+            k = end + 1 if end >= 0 else len(word)
+        return k
+
+    def find_brace(k: int) -> int:
+        k = unquoted(k)
+        while k < len(word) and word[k] != "{":
+            k = unquoted(k + 1)
+        return k if k < len(word) else -1
+
+    start = find_brace(0)
+    while start >= 0:
+        level, k, commas = 0, start, []
+        while k < len(word):
+            k = unquoted(k)
+            if k >= len(word):
+                break
+            if word[k] == "{":
+                level += 1
+            elif word[k] == "}":
+                level -= 1
+                if level == 0:
+                    break
+            elif word[k] == "," and level == 1:
+                commas.append(k)
+            k += 1
+        if k >= len(word):
+            return [word]
+        body, head, tail = word[start + 1 : k], word[:start], word[k + 1 :]
+        items: list[str] | None = None
+        if commas:
+            bounds = [start, *commas, k]
+            items = [word[a + 1 : b] for a, b in itertools.pairwise(bounds)]
+        else:
+            seq = re.fullmatch(r"(-?\d+)\.\.(-?\d+)|([A-Za-z])\.\.([A-Za-z])", body)
+            if seq is not None:
+                if seq.group(1) is not None:
+                    a, b = int(seq.group(1)), int(seq.group(2))
+                    step = 1 if b >= a else -1
+                    items = [str(n) for n in range(a, b + step, step)][:_MAX_BRACE_WORDS]
+                else:
+                    a, b = ord(seq.group(3)), ord(seq.group(4))
+                    step = 1 if b >= a else -1
+                    items = [chr(n) for n in range(a, b + step, step)]
+        if items is None:
+            start = find_brace(start + 1)  # not an expansion: the next brace may be
+            continue
+        out: list[str] = []
+        for item in items:
+            for one in _brace_expand(head + item + tail, depth + 1):
+                out.append(one)
+                if len(out) > _MAX_BRACE_WORDS:
+                    return [word]
+        return out
+    return [word]
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one double-quoted shell word (shlex gives it back whole)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _scan(text: str) -> tuple[str, str]:
     """``text`` as the shell reads it before splitting: comments (``#`` starting a word,
-    outside quotes) dropped, backslash-newline joined, unquoted backquotes set apart as
-    words of their own. Also the state at the end: ``""``, ``"quote"`` (a quote is open) or
-    ``"continued"`` (a backslash ends the text)."""
+    outside quotes) dropped, backslash-newline joined, an unquoted command substitution
+    (``$(...)``, backquotes) kept whole inside its word (``$(printf p)ip`` is one word, as
+    the shell builds it; the body is read by :func:`_inner`), bash's brace expansion
+    (:func:`_brace_expand`: ``{pip,install}``) done on unquoted words; a backquote that is
+    never closed is set apart as a word of its own. Also the state at the end: ``""``,
+    ``"quote"`` (a quote is open) or ``"continued"`` (a backslash ends the text)."""
     out: list[str] = []
     quote = ""
     i, n = 0, len(text)
+    budget = [4 * n + 65_536]  # characters searched for closing parentheses, all told
+    next_brace = text.find("{")  # the next brace at or after i (brace expansion is tried there)
     while i < n:
         char = text[i]
+        if not quote and (char == "`" or (text.startswith("$(", i) and text[i + 2 : i + 3] != "(")):
+            end = _substitution_end(text, i if char == "`" else i + 1, budget)
+            if end >= 0:
+                out.append(_quoted(text[i : end + 1]))
+                i = end + 1
+                continue
+        if 0 <= next_brace < i:
+            next_brace = text.find("{", i)
+        if not quote and 0 <= next_brace < i + 4096 and (i == 0 or text[i - 1] in " \t\n;&|()"):
+            brace = _BRACE_WORD.match(text, i)
+            if brace is not None and brace.end() > i:
+                found = brace.group()
+                end = brace.end()
+                if end >= n or text[end] in " \t\n;&|()<>":
+                    words = [w for w in _brace_expand(found) if w]
+                    out.append(" ".join(words) if words else "''")
+                    i = end
+                    continue
         if quote == "'":
             out.append(char)
             if char == "'":
@@ -379,6 +589,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
     read); else each line is a command of its own (a Makefile recipe line, a tox command)."""
     lines = text.split("\n")
     budget = _MAX_JOIN_BYTES
+    aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
     i = 0
     while i < len(lines):
         start = i
@@ -417,17 +628,41 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        yield from _simple(words, line, heredocs, depth)
+        yield from _simple(words, line, heredocs, depth, aliases)
 
 
-def _simple(words: list[str], line: int, heredocs: list[Stdin], depth: int) -> Iterator[Command]:
-    """The simple commands of a split command line, and the commands inside them."""
+def _simple(
+    words: list[str],
+    line: int,
+    heredocs: list[Stdin],
+    depth: int,
+    aliases: dict[str, str] | None = None,
+    piped: bool = False,
+) -> Iterator[Command]:
+    """The simple commands of a split command line, and the commands inside them. A command
+    whose first word is an alias the script defined earlier (``alias inst='pip install'``;
+    sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words."""
+    aliases = {} if aliases is None else aliases
     command: list[str] = []
-    piped = False
     pending = list(heredocs)
     for word in [*words, ";"]:
         if word in SEPARATORS or (not command and word in _KEYWORDS):
+            if command and command[0] in aliases and depth < _MAX_DEPTH:
+                try:
+                    value = _split(aliases[command[0]])
+                except ValueError:
+                    value = ["$ALIAS"]
+                rest = {k: v for k, v in aliases.items() if k != command[0]}
+                yield from _simple([*value, *command[1:]], line, pending, depth + 1, rest, piped)
+                command = []
+                piped = word in ("|", "|&")
+                continue
             if command:
+                if argv(command)[:1] == ["alias"]:
+                    for definition in argv(command)[1:]:
+                        name, eq, body = definition.partition("=")
+                        if eq and name:
+                            aliases[name] = body
                 stdin = None
                 for _ in range(command.count("<<")):
                     taken = pending.pop(0) if pending else None
@@ -535,27 +770,251 @@ _MAKE_DIRECTIVE = re.compile(
     r"^(?:-?include|sinclude|ifn?eq|ifn?def|else|endif|export|unexport|vpath|undefine|override"
     r"|define|endef)\b"
 )
-_MAKE_REF = re.compile(r"\$\(([^()$]*)\)|\$\{([^{}$]*)\}")
+#: References evaluated while expanding one text (bounds nested ``call``/``foreach`` work).
+_MAKE_STEPS = 20_000
+#: References open inside one another (``$($($(X)))``, a variable whose value names itself).
+_MAKE_NESTING = 48
+#: Expanded text longer than this is cut (a ``foreach`` over a long list).
+_MAKE_TEXT = 1 << 20
+#: GNU make's functions. Those with a branch in :func:`_make_function` are evaluated as make
+#: evaluates them; ``shell`` was read already (:func:`_make_shells`); any other one yields a
+#: value the checker does not know (``$MAKE_NAME``).
+_MAKE_FUNCTIONS = frozenset(
+    {"call", "subst", "patsubst", "strip", "findstring", "filter", "filter-out", "sort"}
+    | {"word", "wordlist", "words", "firstword", "lastword", "dir", "notdir", "suffix"}
+    | {"basename", "addsuffix", "addprefix", "join", "if", "or", "and", "foreach", "value"}
+    | {"eval", "origin", "flavor", "info", "warning", "error", "shell", "wildcard"}
+    | {"realpath", "abspath", "file", "let", "guile", "intcmp"}
+)
+
+#: The functions of words and file names (no effect, no file system).
+_MAKE_TEXT_FUNCTIONS = frozenset(
+    {"subst", "patsubst", "strip", "findstring", "filter", "filter-out", "sort", "word"}
+    | {"wordlist", "words", "firstword", "lastword", "dir", "notdir", "suffix", "basename"}
+    | {"addsuffix", "addprefix", "join"}
+)
+
+
+def _make_unknown(name: str) -> str:
+    return "$MAKE_" + (re.sub(r"\W", "_", name.strip())[:64] or "VALUE")
 
 
 def _make_expand(text: str, variables: dict[str, str]) -> str:
-    """``$(NAME)``/``${NAME}`` replaced by the Makefile's own assignments, innermost first;
-    what is not known (a function, a variable set elsewhere) becomes a shell variable
-    ``$MAKE_NAME``. ``$$`` is a literal ``$``."""
-    text = text.replace("$$", "\0")
-    for _ in range(10):
+    """``text`` expanded as make expands it: ``$(NAME)``/``${NAME}`` by the Makefile's own
+    assignments (computed names too), ``$(call NAME,ARGS)`` with ``$(1)``... bound, and the
+    text functions (``subst``, ``patsubst``, ``if``, ``foreach``, ``firstword``...) evaluated;
+    what is not known (a variable set elsewhere, a function of the file system) becomes a
+    shell variable ``$MAKE_NAME``. ``$$`` is a literal ``$``."""
+    budget = _MakeBudget(_MAKE_STEPS)
+    return _make_text(text.replace("$$", "\0"), variables, budget).replace("\0", "$")
 
-        def value(m: re.Match[str]) -> str:
-            name = (m.group(1) or m.group(2) or "").strip()
-            if name in variables:
-                return variables[name].replace("$$", "\0")
-            return "$MAKE_" + re.sub(r"\W", "_", name)
 
-        expanded = _MAKE_REF.sub(value, text)
-        if expanded == text:
+@dataclass(slots=True)
+class _MakeBudget:
+    """The work left to one expansion: references to evaluate, and the variables being
+    expanded now (make refuses a variable that references itself; so does this reader)."""
+
+    steps: int
+    depth: int = 0
+    open: set[str] = field(default_factory=set)
+
+
+def _make_text(text: str, variables: dict[str, str], budget: _MakeBudget) -> str:
+    out: list[str] = []
+    size = 0
+    i = 0
+    while i < len(text):
+        j = text.find("$", i)
+        if j < 0 or j + 1 >= len(text):
+            out.append(text[i:])
             break
-        text = expanded
-    return text.replace("\0", "$")
+        out.append(text[i:j])
+        opener = text[j + 1]
+        if opener not in "({":
+            out.append(text[j : j + 2])  # ``$@``, ``$X``: left to the shell
+            i = j + 2
+            continue
+        closer = ")" if opener == "(" else "}"
+        level, k = 1, j + 2
+        while k < len(text) and level:
+            level += 1 if text[k] == opener else -1 if text[k] == closer else 0
+            k += 1
+        if level:
+            out.append(text[j:])  # never closed: left as written
+            break
+        part = _make_reference(text[j + 2 : k - 1], variables, budget)
+        size += len(part)
+        if size > _MAKE_TEXT:
+            out.append(_make_unknown("TOO_LONG"))
+            break
+        out.append(part)
+        i = k
+    return "".join(out)
+
+
+def _make_args(text: str, count: int) -> list[str]:
+    """A function's arguments: split at commas outside parentheses and braces, at most
+    ``count`` of them (the last keeps its commas, as make keeps them)."""
+    args: list[str] = []
+    level, start = 0, 0
+    for k, char in enumerate(text):
+        if char in "({":
+            level += 1
+        elif char in ")}":
+            level -= 1
+        elif char == "," and level == 0 and len(args) < count - 1:
+            args.append(text[start:k])
+            start = k + 1
+    args.append(text[start:])
+    return args
+
+
+def _make_reference(inner: str, variables: dict[str, str], budget: _MakeBudget) -> str:
+    budget.steps -= 1
+    if budget.steps < 0 or budget.depth >= _MAKE_NESTING:
+        return _make_unknown("TOO_DEEP")
+    budget.depth += 1
+    try:
+        return _make_evaluate(inner, variables, budget)
+    finally:
+        budget.depth -= 1
+
+
+def _make_evaluate(inner: str, variables: dict[str, str], budget: _MakeBudget) -> str:
+    m = re.match(r"([a-z-]+)[ \t]+(.*)$", inner, re.S)
+    if m is not None and m.group(1) in _MAKE_FUNCTIONS:
+        return _make_function(m.group(1), m.group(2), variables, budget)
+    name = _make_text(inner, variables, budget).strip()  # ``$($(X)_FLAGS)``
+    if name in variables and name not in budget.open:
+        budget.open.add(name)
+        try:
+            return _make_text(variables[name].replace("$$", "\0"), variables, budget)
+        finally:
+            budget.open.discard(name)
+    return _make_unknown(name)
+
+
+def _make_pattern(pattern: str, word: str) -> str | None:
+    """The stem ``%`` matches when ``word`` matches ``pattern`` (``""`` when it has no ``%``
+    and matches whole), else None."""
+    if "%" not in pattern:
+        return "" if word == pattern else None
+    head, _, tail = pattern.partition("%")
+    if len(word) >= len(head) + len(tail) and word.startswith(head) and word.endswith(tail):
+        return word[len(head) : len(word) - len(tail)]
+    return None
+
+
+def _make_function(name: str, rest: str, variables: dict[str, str], budget: _MakeBudget) -> str:
+    """One function call, as GNU make evaluates it (see :data:`_MAKE_FUNCTIONS`)."""
+
+    def expand(text: str) -> str:
+        return _make_text(text, variables, budget)
+
+    if name == "call":
+        args = _make_args(rest, 1 << 16)
+        called = expand(args[0]).strip()
+        if called not in variables or called in budget.open:
+            return _make_unknown(called)
+        local = {**variables, "0": called}
+        for n in range(1, 10):
+            local[str(n)] = ""
+        for n, arg in enumerate(args[1:], 1):
+            local[str(n)] = expand(arg)
+        budget.open.add(called)
+        try:
+            return _make_text(variables[called].replace("$$", "\0"), local, budget)
+        finally:
+            budget.open.discard(called)
+    if name == "foreach":
+        var, items, body = [*_make_args(rest, 3), "", ""][:3]
+        var = expand(var).strip()
+        return " ".join(
+            _make_text(body, {**variables, var: w}, budget) for w in expand(items).split()
+        )
+    if name == "if":
+        cond, then, *other = _make_args(rest, 3)
+        return expand(then) if expand(cond).strip() else (expand(other[0]) if other else "")
+    if name in ("or", "and"):
+        value = ""
+        for arg in _make_args(rest, 1 << 16):
+            value = expand(arg).strip()
+            if bool(value) == (name == "or"):
+                return value
+        return value
+    if name == "value":
+        return variables.get(expand(rest).strip(), "")
+    if name in ("eval", "info", "warning"):
+        return ""  # (a define body eval'd is read where it is defined)
+    if name in ("origin", "flavor"):
+        return "file" if name == "origin" else "recursive"
+    if name not in _MAKE_TEXT_FUNCTIONS:
+        return _make_unknown(name)
+    counts = {"subst": 3, "patsubst": 3, "findstring": 2, "filter": 2, "filter-out": 2}
+    counts |= {"word": 2, "wordlist": 3, "addsuffix": 2, "addprefix": 2, "join": 2}
+    args = [expand(a) for a in _make_args(rest, counts.get(name, 1))]
+    words = args[-1].split()
+    if name == "subst" and len(args) == 3:
+        return args[2].replace(args[0], args[1]) if args[0] else args[2]
+    if name == "patsubst" and len(args) == 3:
+        pattern, replacement = args[0].strip(), args[1].strip()
+        out = []
+        for word in words:
+            stem = _make_pattern(pattern, word)
+            out.append(word if stem is None else replacement.replace("%", stem, 1))
+        return " ".join(out)
+    if name == "strip":
+        return " ".join(words)
+    if name == "findstring" and len(args) == 2:
+        return args[0] if args[0] in args[1] else ""
+    if name in ("filter", "filter-out") and len(args) == 2:
+        patterns = args[0].split()
+        keep = name == "filter"
+        return " ".join(
+            w for w in words if any(_make_pattern(p, w) is not None for p in patterns) == keep
+        )
+    if name == "sort":
+        return " ".join(sorted(set(words)))
+    if name in ("word", "wordlist"):
+        try:
+            bounds = [int(a.strip()) for a in args[:-1]]
+        except ValueError:
+            return _make_unknown(name)
+        first = bounds[0]
+        last = bounds[1] if name == "wordlist" else first
+        return " ".join(words[max(first, 1) - 1 : max(last, 0)])
+    if name == "words":
+        return str(len(words))
+    if name == "firstword":
+        return words[0] if words else ""
+    if name == "lastword":
+        return words[-1] if words else ""
+    if name == "dir":
+        return " ".join(w.rsplit("/", 1)[0] + "/" if "/" in w else "./" for w in words)
+    if name == "notdir":
+        return " ".join(w.rsplit("/", 1)[-1] for w in words)
+    if name in ("suffix", "basename"):
+        out = []
+        for w in words:
+            base = w.rsplit("/", 1)[-1]
+            dot = base.rfind(".")
+            cut = len(w) - len(base) + dot if dot >= 0 else -1
+            if name == "suffix":
+                out.append(w[cut:] if cut >= 0 else "")
+            else:
+                out.append(w[:cut] if cut >= 0 else w)
+        return " ".join(o for o in out if o)
+    if name in ("addsuffix", "addprefix") and len(args) == 2:
+        fix = args[0].strip()
+        return " ".join(w + fix if name == "addsuffix" else fix + w for w in words)
+    if name == "join" and len(args) == 2:
+        left, right = args[0].split(), words
+        n = max(len(left), len(right))
+        return " ".join(
+            (left[k] if k < len(left) else "") + (right[k] if k < len(right) else "")
+            for k in range(n)
+        )
+    return _make_unknown(name)
 
 
 def _make_shells(text: str) -> tuple[str, list[str]]:
@@ -782,6 +1241,11 @@ def _make(text: str) -> Iterator[Command]:
                 other = _make_expand(body, world)
                 if once(line, other):
                     yield from _shell(other, line, script=False)
+            elif what == "directive" and re.match(r"^(?:-?include|sinclude)\s", original):
+                # make reads each included file as a makefile: ``make -f FILE`` in the stream
+                for name in _make_expand(original, world).split()[1:]:
+                    if once(line, "include " + name):
+                        yield Command(line, ("make", "-f", name))
     if oneshell:
         yield from _shell("\n".join(script), 1)
 
@@ -922,6 +1386,70 @@ def tox_toml_commands(table: dict[str, Any], text: str) -> Iterator[Command]:
                 yield from _inner(list(found.words), line, 0)
 
 
+#: Keys of a hatch environment whose values hatch runs as shell commands (``scripts`` values
+#: are commands, or lists of them).
+HATCH_COMMAND_KEYS = ("scripts", "pre-install-commands", "post-install-commands")
+#: Keys of a hatch environment (or an override of one) that list requirements it installs.
+HATCH_DEPENDENCY_KEYS = ("dependencies", "extra-dependencies")
+
+
+def hatch_values(hatch: dict[str, Any], keys: tuple[str, ...]) -> Iterator[str]:
+    """The strings of ``keys`` in every environment of a hatch table (``[tool.hatch]`` or a
+    ``hatch.toml``: ``envs.*``, and anywhere in an environment's ``overrides``, whose values
+    may be strings, lists, ``scripts`` tables or ``{value = ...}`` tables); for
+    :data:`HATCH_DEPENDENCY_KEYS` also the build hooks' and targets' ``dependencies`` and
+    ``env.requires`` (environment plugins)."""
+    envs = hatch.get("envs")
+    tables: list[Any] = list(envs.values()) if isinstance(envs, dict) else []
+    if keys == HATCH_DEPENDENCY_KEYS:
+        env = hatch.get("env")
+        if isinstance(env, dict):
+            yield from (r for r in env.get("requires") or [] if isinstance(r, str))
+        tables.append(hatch.get("build"))
+
+    def strings(value: Any, depth: int) -> Iterator[str]:
+        if depth > 8:
+            return
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item, depth + 1)
+        elif isinstance(value, dict):
+            if "value" in value:
+                yield from strings(value["value"], depth + 1)
+            else:  # a ``scripts`` table: each script's commands
+                for item in value.values():
+                    yield from strings(item, depth + 1)
+
+    def walk(table: Any, depth: int) -> Iterator[str]:
+        if not isinstance(table, dict) or depth > 8:
+            return
+        for name, value in table.items():
+            if name in keys:
+                yield from strings(value, 0)
+            elif isinstance(value, dict):  # overrides, matrices, hooks, targets
+                yield from walk(value, depth + 1)
+
+    for table in tables:
+        yield from walk(table, 0)
+
+
+def _hatch_words(item: str) -> str:
+    """A hatch command with its context fields replaced: ``{args}`` (the user's arguments)
+    dropped, ``{root}`` the project, any other field a ``$HATCH_FIELD`` variable."""
+    item = re.sub(r"\{args(?::[^{}]*)?\}", "", item)
+    item = re.sub(r"\{root(?::[^{}]*)?\}", ".", item)
+    return re.sub(r"\{[^{}]*\}", "$HATCH_FIELD", item)
+
+
+def hatch_commands(hatch: dict[str, Any], text: str) -> Iterator[Command]:
+    """The shell commands hatch runs for the environments of a hatch table: scripts and pre-/
+    post-install commands (:func:`hatch_values`)."""
+    for item in hatch_values(hatch, HATCH_COMMAND_KEYS):
+        yield from _shell(_hatch_words(item), _line_of(text, item.strip()), script=False)
+
+
 def _tox_toml_text(text: str) -> Iterator[Command]:
     import tomllib
 
@@ -931,6 +1459,9 @@ def _tox_toml_text(text: str) -> Iterator[Command]:
         yield Command(1, (), f"not valid TOML ({exc})", text[:200])
         return
     tool = data.get("tool")
+    hatch = tool.get("hatch") if isinstance(tool, dict) else data
+    if isinstance(hatch, dict):
+        yield from hatch_commands(hatch, text)  # ``[tool.hatch]`` or a hatch.toml
     tox = tool.get("tox") if isinstance(tool, dict) else None
     if isinstance(tox, dict):
         legacy = tox.get("legacy_tox_ini")
@@ -967,17 +1498,36 @@ def _lines(text: str) -> Iterator[Command]:
     a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
     that interpreter's standard input, ``{{...}}`` interpolations in it values of just), and
     ``set shell := [...]`` names the program each recipe line is given to (Python: ``python3
-    -c LINE``); a program that is neither sh-like nor Python is not read (fail closed)."""
+    -c LINE``); a recipe with the ``[script(...)]`` attribute (or ``[script]`` and ``set
+    script-interpreter``) is a script for that interpreter, as with a shebang; a program
+    that is neither sh-like nor Python is not read (fail closed)."""
     lines = text.split("\n")
     shell: list[str] = []
     m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", text, re.M | re.S)
     if m is not None:
         shell = [a or b for a, b in re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', m.group(1))]
     kind, shown = _program_of(shell) if shell else ("posix", "")
+    quoted = r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\''
+    # ``[script("python3")]`` / ``[script]`` (with ``set script-interpreter``) before a recipe:
+    # just writes its body to a file and runs it with that interpreter, as with a shebang
+    interpreter = ["sh", "-eu"]
+    m = re.search(r"^set\s+script-interpreter\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    if m is not None:
+        interpreter = [a or b for a, b in re.findall(quoted, m.group(1))] or interpreter
+    script_by: list[str] | None = None
     generic = list(lines)
     i = 0
     while i < len(lines):
+        attribute = re.match(r"^\s*\[(.*)\]\s*$", lines[i])
+        if attribute is not None:
+            found = re.search(r"(?:^|[\s,])script\s*(?:\((.*?)\))?\s*(?:,|$)", attribute.group(1))
+            if found is not None:
+                given = [a or b for a, b in re.findall(quoted, found.group(1) or "")]
+                script_by = given or interpreter
+            i += 1
+            continue
         header = re.match(r"^[@A-Za-z0-9_][^:#=]*:(?!=)", lines[i])
+        by, script_by = script_by, None
         j = i + 1
         while j < len(lines) and not lines[j].strip():
             j += 1
@@ -988,6 +1538,9 @@ def _lines(text: str) -> Iterator[Command]:
         while end < len(lines) and (not lines[end].strip() or lines[end][:1].isspace()):
             end += 1
         body = textwrap.dedent("\n".join(lines[j:end]))
+        if by is not None:
+            body = "#!" + " ".join(shlex.quote(w) for w in by) + "\n" + body
+            j -= 1  # (the body's lines keep their numbers)
         if body.startswith("#!"):
             first, _, script = body.partition("\n")
             try:
@@ -1260,6 +1813,51 @@ def _yaml(text: str) -> Iterator[Command]:
                 return shell if isinstance(shell, yaml.ScalarNode) else None
         return None
 
+    executors: dict[str, yaml.Node] = {}  # CircleCI executors that set a ``shell``
+    for document in documents:
+        if isinstance(document, yaml.MappingNode):
+            top = {k.value: v for k, v in document.value if isinstance(k, yaml.ScalarNode)}
+            defined = top.get("executors")
+            for key, value in defined.value if isinstance(defined, yaml.MappingNode) else []:
+                if isinstance(value, yaml.MappingNode):
+                    fields = {k.value: v for k, v in value.value if isinstance(k, yaml.ScalarNode)}
+                    if isinstance(fields.get("shell"), yaml.ScalarNode):
+                        executors[str(key.value)] = fields["shell"]
+
+    def job_shell(keys: dict[Any, yaml.Node]) -> yaml.Node | None:
+        # CircleCI's job-level ``shell:`` (or its executor's): the shell of its ``run`` steps
+        if "steps" not in keys:
+            return None
+        shell = keys.get("shell")
+        if isinstance(shell, yaml.ScalarNode):
+            return shell
+        executor = keys.get("executor")
+        if isinstance(executor, yaml.MappingNode):
+            named = {k.value: v for k, v in executor.value if isinstance(k, yaml.ScalarNode)}
+            executor = named.get("name")
+        return executors.get(str(executor.value)) if isinstance(executor, yaml.ScalarNode) else None
+
+    def words_of(node: yaml.Node | None) -> list[str] | None:
+        if isinstance(node, yaml.SequenceNode):
+            values = [n.value for n in node.value if isinstance(n, yaml.ScalarNode)]
+            return [ci(str(v)) for v in values] if len(values) == len(node.value) else None
+        if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
+            try:
+                return _split(ci(node.value))
+            except ValueError:
+                return None
+        return None
+
+    def pairs(keys: dict[Any, yaml.Node]) -> None:
+        # a container runs its entrypoint's words with its command's after them (GitLab
+        # ``services``/``image``, Compose), Kubernetes and Tekton a step's command with its args
+        for program, arguments in (("entrypoint", "command"), ("command", "args")):
+            first, second = words_of(keys.get(program)), words_of(keys.get(arguments))
+            if first and second and isinstance(keys[program], yaml.SequenceNode):
+                line = scalar_line(keys[arguments])
+                out.append(Command(line, (*first, *second)))
+                out.extend(_inner([*first, *second], line, 0))
+
     def walk(node: yaml.Node | None, depth: int, inherited: yaml.Node | None = None) -> None:
         if node is None or depth > 100 or id(node) in seen:
             return
@@ -1267,6 +1865,18 @@ def _yaml(text: str) -> Iterator[Command]:
         if isinstance(node, yaml.ScalarNode):
             if node.tag == "tag:yaml.org,2002:str" and isinstance(node.value, str):
                 out.extend(_shell(ci(node.value), scalar_line(node)))
+                if python_shebang(node.value.lstrip()):
+                    # a script a runner writes to a file and executes (Tekton ``script``,
+                    # Argo ``source``): its shebang's Python runs the rest
+                    shebang, _, body = node.value.lstrip().partition("\n")
+                    start = scalar_line(node) + 1
+                    numbers = tuple(start + n for n in range(body.count("\n") + 1))
+                    stdin = Stdin(body, numbers, _CI_EXPRESSION.search(body) is not None)
+                    try:
+                        interpreter = _split(shebang[2:])
+                    except ValueError:
+                        interpreter = ["python"]
+                    out.append(Command(start - 1, (*interpreter, "-"), stdin=stdin))
         elif isinstance(node, yaml.SequenceNode):
             values = [n.value for n in node.value if isinstance(n, yaml.ScalarNode)]
             if values and len(values) == len(node.value) and str(values[0]).split() == [values[0]]:
@@ -1284,8 +1894,13 @@ def _yaml(text: str) -> Iterator[Command]:
                 for k in PROSE_KEYS
                 if k in keys and isinstance(keys[k], yaml.ScalarNode)
             }
-            inherited = default_shell(keys) or inherited
+            inherited = default_shell(keys) or job_shell(keys) or inherited
+            pairs(keys)
             run = keys.get("run")
+            if not isinstance(run, yaml.ScalarNode) and isinstance(
+                keys.get("command"), yaml.ScalarNode
+            ):
+                run = keys["command"]  # CircleCI ``run: {command: ..., shell: ...}``
             shell = keys.get("shell", inherited if isinstance(run, yaml.ScalarNode) else None)
             program = ""
             if isinstance(shell, yaml.ScalarNode) and isinstance(run, yaml.ScalarNode):
@@ -1352,7 +1967,8 @@ def literal_bindings(tree: ast.Module, reads: Callable[[ast.Call], bool]) -> dic
     (``N[0]``), a reading method (``N.count(...)``), a loop's iterable, a comparison or an
     operand. Anything else (``N[0] = ...``, ``N.append(...)``, ``N.extend``, ``del N[0]``,
     ``M = N`` then ``M.append``, passing ``N`` to another function) may change the list
-    before it is used, so the name is not trusted (its value is unknown)."""
+    before it is used, so the name is not trusted (its value is unknown). A module that can
+    rebind its names without naming them (:func:`_rebinds_globals`) has no trusted binding."""
     stores: dict[str, int] = {}
     untrusted: set[str] = set()
     parents: dict[int, ast.AST] = {}
@@ -1397,6 +2013,8 @@ def literal_bindings(tree: ast.Module, reads: Callable[[ast.Call], bool]) -> dic
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not reading(node):
             untrusted.add(node.id)
+    if _rebinds_globals(tree):
+        return {}
     bound: dict[str, ast.expr] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
@@ -1412,6 +2030,26 @@ def literal_bindings(tree: ast.Module, reads: Callable[[ast.Call], bool]) -> dic
         ):
             bound[target.id] = value
     return bound
+
+
+def _rebinds_globals(tree: ast.Module) -> bool:
+    """Whether the module can rebind its own names without naming them: through
+    ``globals()``, ``locals()`` or ``vars()`` (the module namespace at module level),
+    ``sys.modules`` (the module object), or ``exec``/``eval`` run in the module namespace
+    (without a namespace of their own)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name in ("globals", "locals") or (name == "vars" and not node.args):
+                return True  # also ``builtins.globals()``
+            if name in ("exec", "eval") and len(node.args) + len(node.keywords) < 2:
+                return True
+            if any(isinstance(a, ast.Name) and a.id == "__name__" for a in node.args):
+                return True  # ``importlib.import_module(__name__).NAME = ...``
+        if isinstance(node, ast.Attribute) and node.attr in ("modules", "f_globals", "f_locals"):
+            return True  # ``sys.modules[__name__].NAME = ...``, a frame's namespace
+    return False
 
 
 def _python(text: str) -> Iterator[Command]:

@@ -599,9 +599,6 @@ _LOCK_NAMES = frozenset({"poetry.lock", "uv.lock", "pdm.lock"})
 _REQUIREMENTS_LOCK = re.compile(r"^requirements(?:[-_.][^/]*)?\.lock$", re.IGNORECASE)
 #: PEP 751: ``pylock.toml`` or ``pylock.<name>.toml``.
 _PYLOCK = re.compile(r"^pylock(?:\.[^./]+)?\.toml$", re.IGNORECASE)
-_DOCKERFILE = re.compile(
-    r"^(?:docker|container)file(?:\..+)?$|^.+\.(?:docker|container)file$", re.I
-)
 _CONDA_NAME = re.compile(
     r"^(?:.*[-_.])?environment(?:[-_.].*)?\.ya?ml$|^conda[-_.].*\.ya?ml$", re.I
 )
@@ -636,8 +633,6 @@ def dependency_kind(rel: str) -> str | None:
         return "requirements-lock"
     if lower == "setup.py":
         return "setup-py"
-    if _DOCKERFILE.match(name):
-        return "dockerfile"
     if lower == "pyproject.toml":
         return "pyproject"
     if name == "Pipfile":
@@ -889,11 +884,7 @@ def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedF
     uv = _table(data, "tool", "uv")
     for key in ("dev-dependencies", "override-dependencies", "constraint-dependencies"):
         texts.extend(_strings(uv.get(key)))
-    for env in _table(data, "tool", "hatch", "envs").values():
-        if isinstance(env, dict):
-            for key in ("dependencies", "extra-dependencies"):
-                texts.extend(_strings(env.get(key)))
-            _hatch_commands(env, text, path, rel, out, root)
+    _hatch(_table(data, "tool", "hatch"), text, path, rel, out, root)
     for req in texts:
         _requirement(
             req, rel, _line_of(text, req), out, allow_paths=False, base=path.parent, root=root
@@ -914,19 +905,21 @@ def read_pyproject(path: Path, rel: str, *, root: Path | None = None) -> ParsedF
     return out
 
 
-def _hatch_commands(
-    env: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, root: Path | None
+def _hatch(
+    hatch: dict[str, Any], text: str, path: Path, rel: str, out: ParsedFile, root: Path | None
 ) -> None:
-    """The installs among a hatch environment's ``pre-install-commands`` and
-    ``post-install-commands`` (shell commands hatch runs when it creates the environment)."""
-    import dataclasses
+    """A hatch table (``[tool.hatch]`` or a ``hatch.toml``): the requirements its environments
+    install (``dependencies``, ``extra-dependencies``, also set by ``overrides``), its build
+    hooks' ``dependencies`` and ``env.requires``, and the installs among the commands hatch
+    runs (scripts, pre-/post-install commands), as
+    :func:`mltrust.evidence._commands.hatch_values` reads them."""
+    from mltrust.evidence._commands import HATCH_DEPENDENCY_KEYS, hatch_commands, hatch_values
 
-    base = (root or path.parent).resolve()
-    for key in ("pre-install-commands", "post-install-commands"):
-        for command in _strings(env.get(key)):
-            line = _line_of(text, command)
-            found = [dataclasses.replace(c, line=line) for c in _host_commands("shell", command)]
-            _installs(found, path, rel, out, base)
+    for req in hatch_values(hatch, HATCH_DEPENDENCY_KEYS):
+        _requirement(
+            req, rel, _line_of(text, req), out, allow_paths=False, base=path.parent, root=root
+        )
+    _installs(list(hatch_commands(hatch, text)), path, rel, out, (root or path.parent).resolve())
 
 
 def _dynamic_files(
@@ -1146,8 +1139,8 @@ def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
 
     A keyword's value must be a literal (a list, tuple or string; for extras a dict of them),
     or a module-level name bound once to such a literal. Anything else (a call, a comprehension,
-    ``open(...)``, ``**kwargs`` passed to ``setup``) is a problem: the requirements exist but
-    cannot be known without running the file."""
+    ``open(...)``, ``**kwargs`` passed to ``setup``, a file with no ``setup(...)`` call to read)
+    is a problem: the requirements exist but cannot be known without running the file."""
     import ast
 
     out = ParsedFile()
@@ -1208,6 +1201,17 @@ def read_setup_py(path: Path, rel: str, *, root: Path | None = None) -> ParsedFi
                     "runs it were not read (setup.py is never run)",
                 )
             )
+    if not any(is_setup(call) for call in calls) and not out.problems:
+        # ``runpy.run_path("build.py")``, ``import build``, ``getattr(setuptools, name)(...)``:
+        # the call that declares the requirements is somewhere this reader does not look
+        out.problems.append(
+            Problem(
+                rel,
+                0,
+                "no setup() call this reader can read; the requirements setup.py declares "
+                "were not read (setup.py is never run)",
+            )
+        )
     for call in calls:
         if not is_setup(call):
             continue
@@ -1336,12 +1340,28 @@ def _host_commands(kind: str, text: str) -> list[Any]:
     return commands(kind, text)  # type: ignore[arg-type]
 
 
-def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Path) -> None:
+def _installs(
+    found: list[Any],
+    path: Path,
+    rel: str,
+    out: ParsedFile,
+    base: Path,
+    seen: set[Path] | None = None,
+) -> None:
     """The installs among commands of the shared stream: a command that cannot be read is a
     problem when it names an installer (a tox reference naming nothing readable is
-    unverifiable); every other command's words are read for an install."""
-    previous: Any = None
+    unverifiable); every other command's words are read for an install. A file a command
+    runs as a shell script or reads as a makefile (``bash FILE``, ``. FILE``, ``make -f
+    FILE``, ``include FILE``: :func:`mltrust.evidence._commands.host_file`) is read the same
+    way when it is a file of the project that is not a dependency file by name already."""
+    from mltrust.evidence._commands import host_file
+
+    seen = set() if seen is None else seen
     for command in found:
+        if not command.unreadable:
+            ran = host_file(command.words)
+            if ran is not None:
+                _host_file_installs(ran, path, out, base, seen)
         if command.unreadable:
             if command.text.startswith("{["):
                 out.unverifiable.append(
@@ -1352,31 +1372,62 @@ def _installs(found: list[Any], path: Path, rel: str, out: ParsedFile, base: Pat
                     Problem(rel, command.line, f"command not understood: {command.unreadable}")
                 )
             continue
-        words = list(command.words)
-        if words[:1] in (["install"], ["add"]) and previous and previous.line == command.line:
-            # ``$(command -v pip) install X``/```which pip` install X``: the substitution is
-            # a command of its own just before; the program is what it names, or unknown
-            named = [w for w in previous.words if _has_installer(w)]
-            words = [named[-1], *words] if named else ["$SUBSTITUTION", *words]
-        previous = command
-        _install_words(words, command.line, path, rel, out, base)
+        _install_words(list(command.words), command.line, path, rel, out, base)
+
+
+#: Files one command host may run in turn (``bash a`` where ``a`` sources ``b``...), read.
+_MAX_HOST_FILES = 64
+
+
+def _host_file_installs(
+    ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
+) -> None:
+    kind, target = ran
+    if re.search(r"[$`*?\[]", target) or target.startswith("~"):
+        return  # a file the shell computes, or outside the project (``$HOME/.profile``)
+    for candidate in (path.parent / target, base / target.lstrip("/")):
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if not resolved.is_relative_to(base) or not resolved.is_file():
+            continue
+        inner = resolved.relative_to(base).as_posix()
+        if resolved in seen or source_kind(inner, resolved) is not None:
+            return  # read already (or being read), or read on its own
+        if len(seen) >= _MAX_HOST_FILES:
+            out.problems.append(
+                Problem(inner, 0, f"more than {_MAX_HOST_FILES} files run by one host; not read")
+            )
+            return
+        seen.add(resolved)
+        text = _host_text(resolved, inner, out)
+        if text is not None:
+            _installs(_host_commands(kind, text), resolved, inner, out, base, seen)
+        return
 
 
 #: Words that can start an install of Python packages (a cheap test before a line is split,
-#: made on the text with quotes and backslashes removed: ``p''ip`` is ``pip``); a variable in
-#: command position followed by ``install``/``add`` counts too (see :func:`_install_args`).
+#: made on the text with quotes and backslashes removed: ``p''ip`` is ``pip``); a variable,
+#: a substitution or a make function (``$(subst X,,pXip)``, ```printf p`ip``) earlier on a
+#: line with ``install``/``add`` counts too (see :func:`_install_args`).
 _INSTALLER_HINT = re.compile(
     r"\bpip[0-9.]*\b|mpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b|\bpipenv\b|\bpoetry\b|\bpdm\b"
     r"|\brye\b"
-    r"|\$[{(]?\w+[^\s]*\s+(?:install|add)\b",
+    r"|[$`][^\n]*?\s(?:install|add)\b",
     re.I,
 )
 _PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*|-[A-Za-z]*mpip[0-9.]*")
 #: ``$PIP``/``${PIP}``/``$(PIP)`` (a Makefile's ``$MAKE_PIP`` once expanded): a variable
 #: named for pip, followed by ``install``, is read as pip.
 _PIP_VARIABLE = re.compile(r"\$\{?\w*PIP\w*\}?", re.I)
-#: ``${VAR:-word}``/``${VAR-word}``/``${VAR:=word}``: the default names the program.
-_DEFAULTED = re.compile(r"\$\{\w+:?[-=]([^{}$]*)\}")
+#: ``${VAR:-word}``/``${VAR-word}``/``${VAR:=word}``: the default names the program;
+#: ``$(command -v pip)``/```which pip```: the program the substitution looks up.
+_DEFAULTED = re.compile(
+    r"\$\{\w+:?[-=]([^{}$]*)\}"
+    r"|\$\(\s*(?:command\s+-v|which|type\s+-[pP])\s+([^\s()$`]+)\s*\)"
+    r"|`\s*(?:command\s+-v|which|type\s+-[pP])\s+([^\s()$`]+)\s*`"
+)
 #: Tools whose ``install``/``add`` operands are requirements (read as pip's are, leniently).
 _ADDERS = {"pipenv": "install", "poetry": "add", "pdm": "add", "rye": "add"}
 #: uv's global options that take a value (they may precede the subcommand).
@@ -1395,6 +1446,15 @@ _UV_VALUE_OPTIONS = frozenset(
         "--index",
         "--default-index",
     }
+)
+
+
+#: Words that can run another file as a command host (:func:`_host_file_installs`): a host
+#: that names one is read too, since the file it runs may install.
+_RUNS_HOST_FILE = re.compile(
+    r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\binclude\b|\bmake\b"
+    r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b",
+    re.M,
 )
 
 
@@ -1428,15 +1488,17 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
     parsed (the argument is why); ``unknown``: the program is a variable and the command
     installs (``$TOOL install x``). Kinds are prefixed ``stdin-`` when ``xargs`` runs the
     installer (operands come from standard input). None: not an install."""
-    from mltrust.evidence._commands import argv
+    from mltrust.evidence._commands import NOT_RUNNING, argv
 
     head = len(words) - len(argv(words))
+    if head < len(words) and words[head].rsplit("/", 1)[-1] in NOT_RUNNING:
+        return None  # ``echo pip install x`` prints the words; it installs nothing
     stdin = ""
     via_uv = False
     for i, word in enumerate(words):
         defaulted = _DEFAULTED.fullmatch(word)
         if defaulted:
-            word = defaulted.group(1).strip() or word
+            word = next((g.strip() for g in defaulted.groups() if g and g.strip()), word)
         base = word.rsplit("/", 1)[-1]
         if base == "xargs":
             stdin = "stdin-"
@@ -1497,7 +1559,8 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
             if uv and uv[0] == "run":
                 return stdin + "with", words[uv[1] + 1 :]
             return None
-        if i == head and word.startswith("$"):
+        if i == head and ("$" in word or "`" in word):
+            # a program the shell computes (``$TOOL``, ``$(printf p)ip``): unknown
             found = verb(words[i + 1 :])
             if found and found[0] in ("install", "add"):
                 return "unknown", words[i + 2 + found[1] :]
@@ -1712,8 +1775,9 @@ def _head(path: Path) -> bytes | None:
 
 def source_kind(rel: str, path: Path) -> str | None:
     """:func:`dependency_kind`, refined by content: a file that holds install commands
-    (Dockerfile, CI file, Makefile, shell script) counts only when it names an installer
-    (an unreadable one counts: reading it reports the problem); a ``.py`` file with a PEP 723
+    (Dockerfile, CI file, Makefile, shell script) counts only when it names an installer or
+    a way to run another file as a host (:data:`_RUNS_HOST_FILE`; an unreadable one counts:
+    reading it reports the problem); a ``.py`` file with a PEP 723
     ``# /// script`` block is ``script``; a file without a suffix whose shebang runs a shell
     is ``shell``."""
     kind = dependency_kind(rel)
@@ -1728,7 +1792,10 @@ def source_kind(rel: str, path: Path) -> str | None:
         python_script = python_shebang(head)
     if kind in _COMMAND_HOSTS:
         data = _head(path)
-        return kind if data is None or _has_installer(data.decode("latin-1")) else None
+        if data is None:
+            return kind
+        text = data.decode("latin-1")
+        return kind if _has_installer(text) or _RUNS_HOST_FILE.search(text) else None
     if kind is None and (python_script or name.lower().endswith((".py", ".pyw"))):
         data = _head(path)
         return "script" if data is not None and _SCRIPT_OPENING.search(data) else None
@@ -1834,6 +1901,9 @@ def read_tox(path: Path, rel: str, *, root: Path | None = None) -> ParsedFile:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             out.problems.append(Problem(rel, 0, f"not valid TOML: {exc}"))
+            return out
+        if rel.lower().rsplit("/", 1)[-1] == "hatch.toml":
+            _hatch(data, text, path, rel, out, root)
             return out
         _tox_toml(data, text, path, rel, out, base)
         return out

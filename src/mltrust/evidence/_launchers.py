@@ -14,7 +14,11 @@ command hosts, shared with the dependency check's install commands):
 - ``code``: inline source, with the launcher's line of each of its lines;
 - ``unknown``: Python started on something that cannot be read from the file (a ``$VAR``,
   a glob, a substitution, code piped in, text that cannot be split into words), with why:
-  the caller fails it closed.
+  the caller fails it closed;
+- ``shell``/``make``/``dockerfile``: a file run as a shell script (``bash FILE``, ``.
+  FILE``), read as a makefile (``make -f FILE``, ``include FILE``) or built as a Dockerfile
+  (``docker build -f FILE``), whatever its name: the caller reads it as a command host of
+  that kind.
 
 Python counts only at a command position (the first word of a command, after ``;``, ``&&``,
 ``|``, ``then``..., ``exec``/``env``/``sudo``/``time`` and ``NAME=value`` prefixes), so
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mltrust.evidence._classify import python_interpreter
-from mltrust.evidence._commands import HostKind, Stdin, argv, commands
+from mltrust.evidence._commands import NOT_RUNNING, HostKind, Stdin, argv, commands, host_file
 
 __all__ = ["Launch", "launches", "resolve_target"]
 
@@ -42,8 +46,11 @@ class Launch:
     """One start of Python by a launcher file."""
 
     line: int
-    kind: Literal["file", "module", "code", "unknown"]
-    #: The path, the module, the code, or why it cannot be known.
+    kind: Literal["file", "module", "code", "unknown", "shell", "make", "dockerfile"]
+    #: The path, the module, the code, or why it cannot be known; for ``shell``/``make``/
+    #: ``dockerfile`` the path of a file the launcher runs as a shell script, reads as a
+    #: makefile or builds as a Dockerfile
+    #: (:func:`mltrust.evidence._commands.host_file`): a command host whatever its name.
     value: str
     #: For ``code``: the launcher's line of each line of the code.
     lines: tuple[int, ...] = ()
@@ -91,6 +98,9 @@ def launches(kind: HostKind, text: str) -> list[Launch]:
 
 
 def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> list[Launch]:
+    host = host_file(words)
+    if host is not None:
+        return [Launch(line, host[0], host[1])]
     words = argv(words)
     if not words:
         return []
@@ -100,7 +110,7 @@ def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> l
         return _python_argv(rest, line, stdin, piped)
     if head == "uv" and rest[:1] == ["run"]:
         return _uv_run(rest[1:], line, stdin, piped)
-    if head in _NOT_RUNNING:
+    if head in NOT_RUNNING:
         return []
     # a command the reader does not know (``ssh host python3 -c ...``, a wrapper script) that
     # names an interpreter in a later word: what that interpreter would run is read, but only
@@ -110,11 +120,36 @@ def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> l
         if python_interpreter(word) and word.rsplit("/", 1)[-1][:1].islower():
             found = _python_argv(rest[k + 1 :], line, stdin, piped)
             return [x for x in found if x.kind in ("code", "unknown")]
+    if "$" in head or "`" in head:
+        return _maybe_python(rest, line, stdin)
     return []
 
 
-#: Commands that print or look up their words rather than run them.
-_NOT_RUNNING = frozenset({"echo", "printf", "which", "type", "hash", "whereis", "alias", "test"})
+def _maybe_python(rest: list[str], line: int, stdin: Stdin | None) -> list[Launch]:
+    """A program the shell computes (``$P -c CODE`` after ``P=python3``, ``$(echo python3)
+    -c CODE``, ``$P - <<EOF``) may be Python: its ``-c`` text, or the here-document it
+    reads, is read as Python code when it parses as Python (``$(CC) -c main.c`` parses too,
+    and holds nothing to find; a shell's script does not parse and is left alone)."""
+    import ast
+    import warnings
+
+    def parsed(code: str) -> bool:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+        return True
+
+    for k, word in enumerate(rest[:-1]):
+        if word == "-c":
+            found = _code(rest[k + 1], line, (), dynamic=True)
+            return [found] if parsed(rest[k + 1]) and found.kind == "code" else []
+    if stdin is not None and ("<<" in rest or rest in ([], ["-"])) and parsed(stdin.text):
+        found = _code(stdin.text, line, stdin.lines, dynamic=stdin.expanded)
+        return [found] if found.kind == "code" else []
+    return []
 
 
 def _uv_run(rest: list[str], line: int, stdin: Stdin | None, piped: bool) -> list[Launch]:

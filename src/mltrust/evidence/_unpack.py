@@ -8,7 +8,11 @@ searched (fail closed). Decisions, stated once:
 
 - **What is opened is decided by content, and by name.** A gzip, bzip2, xz, LZMA or zlib stream
   is recognised by its first bytes (:func:`~mltrust.scan.formats.compressed.sniff_compression`,
-  the model scanner's sniffer), a zip by its local-header magic, a tar by its ``ustar`` magic.
+  the model scanner's sniffer), a zip by its local-header magic, a tar by a first block
+  tarfile accepts (:func:`~mltrust.scan.formats.tar.starts_tar`, the tar scanner's sniff: v7
+  archives have no magic). zstd (the sniffer's), lzip, lzop, 7z and rar content, recognised by
+  its magic, and files named like them (or ``.br``, ``.Z``) cannot be decoded here: listed as
+  not searched.
   A file *named* like one (``.gz``, ``.zip``, ``.whl``, ``.tar`` ...) that cannot be read as one
   is a piece not searched, so a broken archive is never taken as clean.
 - **Bytes stored verbatim are not produced again.** A stored zip member and a tar member are
@@ -82,6 +86,24 @@ _STREAM_NAMES = (
     ".txz",
     ".lzma",
     ".zlib",
+    ".zst",
+    ".zstd",
+    ".tzst",
+    ".lz",
+    ".lzo",
+    ".lz4",
+    ".br",
+    ".z",
+    ".7z",
+    ".rar",
+)
+#: Compressions and archives no decoder here reads, by their first bytes (zstd is the model
+#: scanner's sniffer's): what they hold is listed as not searched, not passed as binary data.
+_UNDECODABLE = (
+    (b"LZIP", "lzip"),
+    (b"\x89LZO\x00\r\n\x1a\n", "lzop"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
 )
 _ZIP_ERRORS = (
     OSError,
@@ -123,14 +145,18 @@ def _kind(name: str, head: bytes, tail: bytes = b"") -> str | None:
     the last bytes, where a zip with something before it (a zip application behind a
     shebang, a polyglot) keeps its end-of-directory record."""
     from mltrust.scan.formats.compressed import sniff_compression
+    from mltrust.scan.formats.tar import starts_tar
 
     if head.startswith(_ZIP_MAGIC) or _EOCD in tail:
         return "zip"
-    if head[257:262] == b"ustar":
+    if starts_tar(head):
         return "tar"
     stream = sniff_compression(head)
     if stream is not None:
         return stream
+    for magic, kind in _UNDECODABLE:
+        if head.startswith(magic):
+            return kind
     low = name.lower()
     if low.endswith(_ZIP_NAMES):
         return "named-zip"

@@ -118,6 +118,24 @@ def _frombuf(block: bytes) -> None:
         _nti(block[483:495])
 
 
+def starts_tar(data: memoryview | bytes) -> bool:
+    """Whether ``data`` is a tar archive: exactly when tarfile.open(mode="r:") accepts its
+    first block as a header (ustar, GNU, pax or v7 with no magic at all: its name field may be
+    empty and its numbers written any way tarfile reads them). A first block of zeros opens
+    as an empty archive: nothing in it is read, so it is not claimed. The one decision of
+    what is a tar, shared by the scanner and the secret search's unpacking."""
+    if len(data) < _BLOCK:
+        return False
+    block = bytes(data[:_BLOCK])
+    if not any(block):
+        return False
+    try:
+        _frombuf(block)
+    except InputError:
+        return False
+    return True
+
+
 def _shown(name: str) -> str:
     """A member name for reports: undecodable bytes as U+FFFD."""
     return name.encode(*_ENCODING).decode("utf-8", "replace")
@@ -794,19 +812,7 @@ class TarScanner(FormatScanner):
     can_execute_code: ClassVar[bool] = True
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        # Exactly when tarfile.open(mode="r:") accepts the first block as a header: its name
-        # field may be empty and its numbers written any way tarfile reads them. (A first block
-        # of zeros opens as an empty archive: nothing in it is read, so it is not claimed.)
-        if len(data) < _BLOCK:
-            return False
-        block = bytes(data[:_BLOCK])
-        if not any(block):
-            return False
-        try:
-            _frombuf(block)
-        except InputError:
-            return False
-        return True
+        return starts_tar(data)
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         listed: list[_Member] = []  # every member, as tarfile lists them
