@@ -446,3 +446,78 @@ def test_attack_zip_appended_after_the_tar_is_still_scanned_as_a_zip() -> None:
     data = buf.getvalue() + evil.getvalue()
     assert zipfile.is_zipfile(io.BytesIO(data))  # the real reader sees the zip
     assert _rules(data, "model.tar").get("MLT-PKL-001") is Severity.CRITICAL
+
+
+# -- 7. Non-pickle formats (scanfmt red team): Keras, HDF5, Jinja, ONNX, TensorFlow ----------
+
+
+def _keras_zip(layers: list[dict[str, Any]]) -> bytes:
+    cfg = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "registered_name": None,
+        "config": {"name": "s", "layers": layers},
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.8.0"}))
+        z.writestr("config.json", json.dumps(cfg))
+        z.writestr("model.weights.h5", b"")
+    return buf.getvalue()
+
+
+def _torch_module_wrapper(module: object) -> dict[str, Any]:
+    return {
+        "module": "keras.layers",
+        "class_name": "TorchModuleWrapper",
+        "registered_name": "TorchModuleWrapper",
+        "config": {"name": "w", "module": module, "output_shape": None},
+    }
+
+
+@pytest.mark.parametrize("encoding", ["base64", "__bytes__"])
+def test_keras_torch_module_wrapper_pickle_is_reported(encoding: str) -> None:
+    # Keras' TorchModuleWrapper.from_config runs torch.load(config["module"],
+    # weights_only=False): the oracle is that call on the embedded bytes.
+    import base64
+
+    payload = pickle.dumps(_Evil(), protocol=0)
+    if encoding == "base64":
+        module: object = base64.b64encode(payload).decode("ascii")
+    else:
+        module = {"class_name": "__bytes__", "config": {"value": payload.decode("utf-8")}}
+    rules = _rules(_keras_zip([_torch_module_wrapper(module)]), "model.keras")
+    assert rules.get("MLT-KER-002", Severity.INFO) >= Severity.HIGH, rules
+    # The embedded pickle itself is scanned: os.system is critical.
+    pickle_rules = [sev for rule, sev in rules.items() if rule.startswith("MLT-PKL-")]
+    assert max(pickle_rules, default=Severity.INFO) >= Severity.CRITICAL, rules
+
+
+@pytest.mark.parametrize(
+    ("layer", "vocabulary", "expected"),
+    [
+        ("StringLookup", "/etc/passwd", Severity.HIGH),
+        ("IntegerLookup", "gs://bucket/v.txt", Severity.HIGH),
+        ("TextVectorization", "vocab.txt", Severity.MEDIUM),
+    ],
+)
+def test_keras_lookup_vocabulary_path_is_reported(
+    layer: str, vocabulary: str, expected: Severity
+) -> None:
+    spec = {
+        "module": "keras.layers",
+        "class_name": layer,
+        "registered_name": None,
+        "config": {"name": "lk", "vocabulary": vocabulary},
+    }
+    assert _rules(_keras_zip([spec]), "model.keras").get("MLT-KER-002") == expected
+
+
+def test_keras_lookup_with_inline_vocabulary_is_benign() -> None:
+    spec = {
+        "module": "keras.layers",
+        "class_name": "StringLookup",
+        "registered_name": None,
+        "config": {"name": "lk", "vocabulary": ["a", "b"]},
+    }
+    assert _rules(_keras_zip([spec]), "model.keras") == {}
