@@ -521,3 +521,47 @@ def test_keras_lookup_with_inline_vocabulary_is_benign() -> None:
         "config": {"name": "lk", "vocabulary": ["a", "b"]},
     }
     assert _rules(_keras_zip([spec]), "model.keras") == {}
+
+
+def _h5_two_heap_objects(free_first: bool) -> bytes:
+    """model_config (vlen str) whose global heap holds a benign object and, after it, a Lambda
+    config under the SAME index (or the benign one turned into free space)."""
+    h5py = pytest.importorskip("h5py")
+    lam = {
+        "class_name": "Lambda",
+        "config": {"name": "l", "function": ["4wEAAAAAAAAAAAAAAAEAAAAD", None, None]},
+    }
+    evil = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [lam]}})
+    good = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+    width = max(len(evil), len(good))
+    evil, good = evil.ljust(width), good.ljust(width)  # libhdf5 checks the stored length
+    bio = io.BytesIO()
+    with h5py.File(bio, "w") as f:
+        f.attrs["model_config"] = good
+        f.attrs["zzz"] = evil
+    data = bytearray(bio.getvalue())
+    gcol = data.index(b"GCOL")
+    first = gcol + 16  # 8-byte lengths: signature, version, reserved, collection size
+    second = first + 16 + ((width + 7) & ~7)
+    assert data[first : first + 2] == b"\x01\x00" and data[second : second + 2] == b"\x02\x00"
+    data[second : second + 2] = b"\x01\x00"
+    if free_first:
+        data[first : first + 2] = b"\x00\x00"
+        data[first + 8 : first + 16] = (second - first).to_bytes(8, "little")
+    ref = width.to_bytes(4, "little") + gcol.to_bytes(8, "little")
+    data = data.replace(ref + (2).to_bytes(4, "little"), ref + (1).to_bytes(4, "little"))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("free_first", [False, True])
+def test_h5_global_heap_object_index_reused_reads_what_hdf5_reads(free_first: bool) -> None:
+    h5py = pytest.importorskip("h5py")
+    blob = _h5_two_heap_objects(free_first)
+    with h5py.File(io.BytesIO(blob)) as f:  # the oracle returns the Lambda config
+        assert "Lambda" in f.attrs["model_config"]
+    rules = _rules(blob, "model.h5")
+    assert rules.get("MLT-KER-001", Severity.INFO) >= Severity.HIGH, rules
+    if not free_first:
+        assert rules.get("MLT-H5-003") == Severity.HIGH, rules
+    else:  # read exactly as libhdf5 reads it: not a parse failure
+        assert "MLT-H5-002" not in rules, rules

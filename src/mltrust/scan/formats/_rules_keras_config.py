@@ -81,8 +81,9 @@ H5_MALFORMED = define_rule(
 H5_DUPLICATE_ATTRIBUTE = define_rule(
     "MLT-H5-003",
     "hdf5-duplicate-attribute",
-    "An HDF5 object carries two attributes of the same name: readers may pick either value, "
-    "so what one loads may not be what another checked. mltrust analyses every value.",
+    "An HDF5 object carries two attributes of the same name (or a global heap two objects of "
+    "one index): readers may pick either value, so what one loads may not be what another "
+    "checked. mltrust analyses every value, or the one libhdf5 reads.",
     Severity.HIGH,
     cwe=436,
     atlas=_ATLAS,

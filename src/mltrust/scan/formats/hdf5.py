@@ -96,6 +96,8 @@ class RootAttributes:
     dense: bool = False
     #: Attributes that were present but whose value could not be decoded.
     undecoded: list[str] = field(default_factory=list)
+    #: Structures readers may disagree on (duplicate global heap object indices...).
+    anomalies: list[str] = field(default_factory=list)
 
 
 class _Reader:
@@ -113,6 +115,8 @@ class _Reader:
         self.sl = size_of_lengths
         #: Parsed global heap collections, by relative address.
         self.heaps: dict[int, dict[int, tuple[int, int]]] = {}
+        #: Structures readers may disagree on (reported, the file is still parsed).
+        self.anomalies: list[str] = []
 
     def bytes_at(self, pos: int, n: int) -> bytes:
         if pos < 0 or n < 0 or pos + n > len(self.data):
@@ -273,6 +277,9 @@ def _global_heap(r: _Reader, collection: int) -> dict[int, tuple[int, int]]:
     end = min(pos + size, len(r.data))
     obj = pos + 8 + r.sl
     objects: dict[int, tuple[int, int]] = {}
+    # Read as libhdf5 reads it (H5HG__cache_heap_deserialize): a free-space object (index 0)
+    # is stepped over by its size, objects after it still count, and an index seen twice
+    # keeps its LAST object. Keeping the first would read a value h5py never returns.
     for _ in range(1 << 16):
         if obj + 8 + r.sl > end:
             break
@@ -280,8 +287,16 @@ def _global_heap(r: _Reader, collection: int) -> dict[int, tuple[int, int]]:
         osize = r.uint(obj + 8, r.sl)
         data = obj + 8 + r.sl
         if idx == 0:
-            break
-        objects.setdefault(idx, (data, osize))
+            if osize < 8 + r.sl:
+                break
+            obj += osize
+            continue
+        if idx in objects:
+            r.anomalies.append(
+                f"global heap collection at {collection} holds two objects with index {idx} "
+                "(HDF5 readers use the last one)"
+            )
+        objects[idx] = (data, osize)
         obj = data + ((osize + 7) & ~7)
     if len(r.heaps) >= 256:
         raise InputError("HDF5 attributes reference too many global heap collections")
@@ -386,6 +401,7 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
                     value = values[0] if len(values) == 1 else values
                     out.values[name] = value
                     out.all_values.setdefault(name, []).append(value)
+    out.anomalies = reader.anomalies
     return out
 
 
@@ -492,6 +508,12 @@ class Hdf5Scanner(FormatScanner):
                     loc.at(detail=name),
                 )
             seen.add(name)
+        for anomaly in dict.fromkeys(attrs.anomalies):
+            ctx.report(
+                H5_DUPLICATE_ATTRIBUTE,
+                f"{anomaly}; the value HDF5 reads was analysed",
+                loc,
+            )
         for name in attrs.undecoded:
             if name in _CONFIG_ATTRS:
                 ctx.report(
