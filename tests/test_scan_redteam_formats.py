@@ -565,3 +565,102 @@ def test_h5_global_heap_object_index_reused_reads_what_hdf5_reads(free_first: bo
         assert rules.get("MLT-H5-003") == Severity.HIGH, rules
     else:  # read exactly as libhdf5 reads it: not a parse failure
         assert "MLT-H5-002" not in rules, rules
+
+
+_PBTXT_VARIANTS = {
+    "op_before_name": 'node { op: "EagerPyFunc" name: "f" }',
+    "single_quotes": "node { name: 'f' op: 'PyFunc' }",
+    "joined_literals": 'node { name: "f" op: "Py" "Func" }',
+    "angle_brackets": 'node < op: "PyFuncStateless" name: "f" >',
+    "escaped_op": 'node { name: "f" op: "\\x50yFunc" }',
+    "in_function_op_first": (
+        'library { function { node_def { op: "PyFunc" name: "p" } '
+        'signature { name: "__inference_f_1" } } }'
+    ),
+}
+
+
+def _text_format_ops(text: str) -> list[str]:
+    """The oracle: google.protobuf's text_format reading the same layout as TensorFlow's
+    SavedModel -> MetaGraphDef -> GraphDef (node 1, library 2) -> NodeDef (name 1, op 2)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+
+    fd = descriptor_pb2.FileDescriptorProto(name="sm.proto", package="t")
+    for name, fields in {
+        "NodeDef": [("name", 1, 9, None, 1), ("op", 2, 9, None, 1)],
+        "OpDef": [("name", 1, 9, None, 1)],
+        "FunctionDef": [("signature", 1, 11, "OpDef", 1), ("node_def", 3, 11, "NodeDef", 3)],
+        "Lib": [("function", 1, 11, "FunctionDef", 3)],
+        "GraphDef": [("node", 1, 11, "NodeDef", 3), ("library", 2, 11, "Lib", 1)],
+        "MetaGraphDef": [("graph_def", 2, 11, "GraphDef", 1)],
+        "SavedModel": [
+            ("saved_model_schema_version", 1, 3, None, 1),
+            ("meta_graphs", 2, 11, "MetaGraphDef", 3),
+        ],
+    }.items():
+        m = fd.message_type.add(name=name)
+        for fname, num, typ, tname, label in fields:
+            f = m.field.add(name=fname, number=num, type=typ, label=label)
+            if tname:
+                f.type_name = ".t." + tname
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("t.SavedModel"))
+    graph = text_format.Parse(text, cls()).meta_graphs[0].graph_def
+    return [n.op for n in graph.node] + [n.op for f in graph.library.function for n in f.node_def]
+
+
+@pytest.mark.parametrize("variant", sorted(_PBTXT_VARIANTS))
+@pytest.mark.parametrize("prefix", ["", "# exported\n"])
+def test_tf_text_saved_model_ops_in_any_field_order(variant: str, prefix: str) -> None:
+    pytest.importorskip("google.protobuf")
+    body = _PBTXT_VARIANTS[variant]
+    text = f"{prefix}saved_model_schema_version: 1\nmeta_graphs: {{ graph_def {{ {body} }} }}\n"
+    assert any(op.startswith("Py") or op == "EagerPyFunc" for op in _text_format_ops(text))
+    rules = _rules(text.encode(), "saved_model.pbtxt")
+    assert rules.get("MLT-TF-002") == Severity.CRITICAL, rules
+
+
+def test_tf_text_saved_model_standard_saver_is_not_a_python_op() -> None:
+    text = (
+        "meta_graphs {\n  saver_def { filename_tensor_name: 'save/Const:0' }\n"
+        "  graph_def {\n    node { op: 'SaveV2' name: 'save/SaveV2' }\n"
+        "    node { name: 'x' op: 'Placeholder' attr { key: 'dtype' value { type: DT_FLOAT } } }\n"
+        "  }\n}\n"
+    )
+    rules = _rules(text.encode(), "saved_model.pbtxt")
+    assert not [r for r in rules if r.startswith("MLT-TF-") and rules[r] >= Severity.MEDIUM], rules
+
+
+def _ld(num: int, payload: bytes) -> bytes:
+    return bytes([num << 3 | 2, len(payload)]) + payload
+
+
+def test_tf_binary_saved_model_with_unknown_field_is_scanned() -> None:
+    node = _ld(1, _ld(1, b"f") + _ld(2, b"EagerPyFunc"))
+    data = b"\xf8\x06\x01" + b"\x08\x01" + _ld(2, _ld(2, node))  # field 111, then the model
+    rules = _rules(data, "saved_model.pb")
+    assert rules.get("MLT-TF-002") == Severity.CRITICAL, rules
+    assert rules.get("MLT-TF-001") == Severity.MEDIUM, rules
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "CacheDatasetV2",
+        "MatchingFilesDataset",
+        "GenerateVocabRemapping",
+        "LoadAndRemapMatrix",
+        "DataServiceDatasetV4",
+    ],
+)
+def test_tf_file_and_network_ops_are_reported(op: str) -> None:
+    data = _ld(1, _ld(1, b"n") + _ld(2, op.encode()))
+    assert _rules(data, "frozen.pb").get("MLT-TF-003") == Severity.HIGH
+
+
+@pytest.mark.parametrize(("source", "reported"), [(b"local://", False), (b"/etc/passwd", True)])
+def test_tf_decode_proto_descriptor_source(source: bytes, reported: bool) -> None:
+    attr = _ld(5, _ld(1, b"descriptor_source") + _ld(2, _ld(2, source)))
+    data = _ld(1, _ld(1, b"n") + _ld(2, b"DecodeProtoV2") + attr)
+    assert ("MLT-TF-003" in _rules(data, "frozen.pb")) is reported
