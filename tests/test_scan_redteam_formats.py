@@ -664,3 +664,82 @@ def test_tf_decode_proto_descriptor_source(source: bytes, reported: bool) -> Non
     attr = _ld(5, _ld(1, b"descriptor_source") + _ld(2, _ld(2, source)))
     data = _ld(1, _ld(1, b"n") + _ld(2, b"DecodeProtoV2") + attr)
     assert ("MLT-TF-003" in _rules(data, "frozen.pb")) is reported
+
+
+def _onnx_model(op: str = "Relu", domain: str = "") -> bytes:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], domain=domain)], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 9
+    data: bytes = model.SerializeToString()
+    assert onnx.load_from_string(data).graph.node[0].op_type == op
+    return data
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [b"\xa0\x06\x01", b"\x10\x05", b"\xa2\x06\x03abc", b"\xa0\x06\x01" * 80],
+    ids=["unknown-varint", "known-number-wrong-type", "unknown-bytes", "80-unknown-fields"],
+)
+def test_onnx_with_leading_unknown_fields_is_scanned(prefix: bytes) -> None:
+    onnx = pytest.importorskip("onnx")
+    data = prefix + _onnx_model("PyOp", "ai.onnx.contrib")
+    assert onnx.load_from_string(data).graph.node[0].op_type == "PyOp"  # the oracle
+    rules = _rules(data, "model.bin")
+    assert rules.get("MLT-ONX-006") == Severity.HIGH, rules
+
+
+def test_onnx_runtime_runs_a_model_with_a_leading_unknown_field() -> None:
+    ort = pytest.importorskip("onnxruntime")
+    np = pytest.importorskip("numpy")
+    data = b"\xa0\x06\x01" + _onnx_model()
+    out = ort.InferenceSession(data).run(None, {"x": np.array([-1.0, 2.0], np.float32)})
+    assert out[0].tolist() == [0.0, 2.0]
+    assert "onnx" in scan_bytes(data, "model.onnx").formats
+
+
+def test_ort_format_model_is_not_unknown(tmp_path: Any) -> None:
+    pytest.importorskip("onnxruntime")
+    src = tmp_path / "m.onnx"
+    src.write_bytes(_onnx_model())
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(src)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    data = (tmp_path / "m.ort").read_bytes()
+    assert data[4:8] == b"ORTM"
+    for name in ("m.ort", "m.bin"):  # onnxruntime reads ORT bytes by their identifier
+        assert _rules(data, name).get("MLT-ONX-007") == Severity.MEDIUM
+
+
+@pytest.mark.parametrize("space", [b"\n", b"\t", b"\r\n", b"  \n"])
+def test_safetensors_header_with_leading_json_whitespace_is_scanned(space: bytes) -> None:
+    st = pytest.importorskip("safetensors.numpy")
+    header = space + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    data = struct.pack("<Q", len(header)) + header + b"\0" * 4
+    assert st.load(data)["a"].tolist() == [0.0]  # the Rust loader accepts it
+    result = scan_bytes(data, "model.bin")
+    assert "safetensors" in result.formats
+    assert max(f.severity for f in result.findings) >= Severity.MEDIUM
+
+
+@pytest.mark.parametrize("name", ["m.onnx", "saved_model.pb", "m.gguf", "m.safetensors", "m.h5"])
+def test_unrecognised_content_named_like_a_model_fails_closed(name: str) -> None:
+    result = scan_bytes(b"\x01\x02not a model at all\xff", name)
+    assert not result.formats
+    assert result.findings and max(f.severity for f in result.findings) == Severity.MEDIUM
+
+
+def test_unrecognised_content_with_another_name_stays_low() -> None:
+    result = scan_bytes(b"\x01\x02not a model at all\xff", "notes.bin")
+    assert [f.severity for f in result.findings] == [Severity.LOW]

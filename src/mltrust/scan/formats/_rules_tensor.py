@@ -71,6 +71,17 @@ ONNX_RISKY_OP = define_rule(
     atlas=_ATLAS,
     remediation="Do not load the model in a runtime that has Python operators enabled.",
 )
+ONNX_ORT_FORMAT = define_rule(
+    "MLT-ONX-007",
+    "ort-format-not-analysed",
+    "The file is an ONNX Runtime format model (a flatbuffer with the ORTM identifier), which "
+    "onnxruntime loads like an ONNX model; mltrust does not parse it, so its operators (custom "
+    "domains) were not checked.",
+    Severity.MEDIUM,
+    cwe=693,
+    atlas=_ATLAS,
+    remediation="Scan the .onnx model it was converted from, or review the ORT model by hand.",
+)
 
 # --- TensorFlow ---------------------------------------------------------------------------------
 

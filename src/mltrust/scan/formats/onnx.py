@@ -23,7 +23,13 @@ from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
 from mltrust.scan.interface import FormatScanner
 
-__all__ = ["CODE_EXECUTION_OPS", "STANDARD_DOMAINS", "OnnxScanner", "unsafe_location"]
+__all__ = [
+    "CODE_EXECUTION_OPS",
+    "STANDARD_DOMAINS",
+    "OnnxScanner",
+    "OrtFormatScanner",
+    "unsafe_location",
+]
 
 # ModelProto field -> wire type.
 _MODEL_FIELDS = {
@@ -134,36 +140,38 @@ class OnnxScanner(FormatScanner):
     def sniff(self, data: memoryview, name: str) -> bool:
         if len(data) < 2:
             return False
-        first_key = data[0]
-        if first_key & 7 != _MODEL_FIELDS.get(first_key >> 3, -1):
-            return False
         # Exporters write ir_version (field 1) first. A model without it is still loaded by
         # onnx.load (which resolves external data before any check), so it must be scanned:
-        # then the graph field has to be present and start like a GraphProto.
-        with_ir_version = first_key == 0x08
+        # then the graph field has to be present and start like a GraphProto. Fields that
+        # ModelProto does not define (or with another wire type) are skipped by every protobuf
+        # reader, onnx.load and onnxruntime included: they may come first (red-team finding:
+        # one leading unknown field made the model "unknown format"), and then the graph is
+        # required too.
+        with_ir_version = data[0] == 0x08
+        unknown = False
         seen: set[int] = set()
         graph: pb.Field | None = None
         try:
             for index, f in enumerate(pb.iter_fields(data)):
-                expected = _MODEL_FIELDS.get(f.number)
-                if expected != f.wire_type:
-                    return False
-                if index == 0 and with_ir_version and not 1 <= f.value <= 64:
-                    return False
-                seen.add(f.number)
-                if f.number == 7 and graph is None:
-                    graph = f
-                if index + 1 >= _SNIFF_FIELDS:
+                if _MODEL_FIELDS.get(f.number) != f.wire_type:
+                    unknown = True
+                else:
+                    if index == 0 and with_ir_version and not 1 <= f.value <= 64:
+                        with_ir_version = False
+                    seen.add(f.number)
+                    if f.number == 7 and graph is None:
+                        graph = f
+                if index + 1 >= _SNIFF_FIELDS and (graph is not None or index >= 4096):
                     break
         except pb.ProtobufError as exc:
             # A truncated model: everything before the graph parsed as a ModelProto and the
             # graph field itself runs past the end. Report it as a malformed ONNX model.
             key_at = exc.offset
             truncated_graph = key_at < len(data) and data[key_at] == (7 << 3 | pb.LEN)
-            if not with_ir_version:
+            if not with_ir_version or unknown:
                 return truncated_graph and name.lower().endswith(".onnx")
             return bool(seen) and (truncated_graph or name.lower().endswith(".onnx"))
-        if with_ir_version:
+        if with_ir_version and not unknown:
             return 7 in seen or 8 in seen or name.lower().endswith(".onnx")
         return graph is not None and _starts_like_graph(data, graph)
 
@@ -185,6 +193,32 @@ class OnnxScanner(FormatScanner):
             # What was seen before a parse error or an exhausted limit is still reported: junk
             # appended after a Python operator must not hide it.
             _finish(walk)
+
+
+class OrtFormatScanner(FormatScanner):
+    """ONNX Runtime's own model format (``.ort``): recognised, not parsed (fail closed).
+
+    onnxruntime loads it by the ``.ort`` suffix, and from bytes by the flatbuffer file
+    identifier ``ORTM`` at byte 4, whatever the name (red-team finding: it was "unknown
+    format", low, and passed the gate).
+    """
+
+    name = "ort"
+    description = "ONNX Runtime format models (.ort flatbuffers): recognised, not analysed"
+    priority = 40
+    suffixes = (".ort",)
+    can_execute_code = False
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        return len(data) >= 8 and bytes(data[4:8]) == b"ORTM"
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        ctx.report(
+            rules.ONNX_ORT_FORMAT,
+            f"ONNX Runtime format model of {len(data)} bytes: its graph and operators were "
+            "not analysed",
+            loc,
+        )
 
 
 def _model(walk: _Walk) -> None:
