@@ -743,3 +743,79 @@ def test_unrecognised_content_named_like_a_model_fails_closed(name: str) -> None
 def test_unrecognised_content_with_another_name_stays_low() -> None:
     result = scan_bytes(b"\x01\x02not a model at all\xff", "notes.bin")
     assert [f.severity for f in result.findings] == [Severity.LOW]
+
+
+def _run_template(template: str, tmp_path: Any) -> bool:
+    """The oracle: render with a plain (non-sandboxed) Jinja environment, as some servers do;
+    the payload only creates a marker file under ``tmp_path``."""
+    jinja2 = pytest.importorskip("jinja2")
+    marker = tmp_path / "marker"
+    env = jinja2.Environment(extensions=["jinja2.ext.do"])
+    env.from_string(template.replace("MARKER", str(marker))).render(messages=[])
+    return marker.exists()
+
+
+_REACH = '{{ lipsum[G]["os"]["system"]("touch MARKER") }}'
+_SSTI_VARIANTS = {
+    "macro_name": "{% macro a_b() %}{% endmacro %}{% set u = a_b.name[1] %}"
+    + _REACH.replace("G", 'u ~ u ~ "globals" ~ u ~ u'),
+    "macro_default": '{% macro m(u="_") %}'
+    + _REACH.replace("G", 'u ~ u ~ "globals" ~ u ~ u')
+    + "{% endmacro %}{{ m() }}",
+    "macro_argument": "{% macro m(u) %}"
+    + _REACH.replace("G", 'u ~ u ~ "globals" ~ u ~ u')
+    + '{% endmacro %}{{ m("_") }}',
+    "caller": "{% macro m() %}{% set u = caller() %}"
+    + _REACH.replace("G", 'u ~ u ~ "globals" ~ u ~ u')
+    + "{% endmacro %}{% call m() %}_{% endcall %}",
+    "list_append": '{% set x = [] %}{% do x.append("_") %}{% set u = x[0] %}'
+    + _REACH.replace("G", 'u ~ u ~ "globals" ~ u ~ u'),
+    "list_insert": '{% set x = ["a"] %}{% do x.insert(0, "_") %}{% set u = x[0] %}'
+    + _REACH.replace("G", 'u ~ u ~ "globals" ~ u ~ u'),
+    "loop_cycle": '{% for m in [1] %}{% set u = loop.cycle("_") %}'
+    + _REACH.replace("G", 'u ~ u ~ "globals" ~ u ~ u')
+    + "{% endfor %}",
+    "set_block": "{% set u %}_{% endset %}{% set g %}{{u}}{{u}}globals{{u}}{{u}}{% endset %}"
+    + _REACH.replace("G", "g"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(_SSTI_VARIANTS))
+def test_chat_template_names_built_from_template_values(variant: str, tmp_path: Any) -> None:
+    template = _SSTI_VARIANTS[variant]
+    assert _run_template(template, tmp_path)  # reaches os.popen under a plain Environment
+    from mltrust.scan.formats._jinja import template_hazards
+
+    hazards = template_hazards(template)
+    assert hazards and hazards[0][0] >= Severity.HIGH, hazards
+    gguf = pytest.importorskip("gguf")
+    path = tmp_path / "m.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_chat_template(template)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    rules = _rules(path.read_bytes(), "m.gguf")
+    assert rules.get("MLT-CFG-007", Severity.INFO) >= Severity.HIGH, rules
+
+
+_TOOL_TEMPLATE = (
+    "{%- macro py_type(spec) %}{%- set m = {'string': 'str', 'integer': 'int'} %}"
+    "{%- if m[spec.type] is defined %}{{ m[spec.type] }}"
+    "{%- elif spec.type == 'array' %}{{ 'list[' + py_type(spec|items) + ']' }}"
+    "{%- else %}{%- for t in spec.type %}{{ py_type({'type': t}) }}{%- endfor %}{%- endif %}"
+    "{%- endmacro %}"
+    "{%- for tool in tools %}{%- for name, fields in tool.parameters.properties|items %}"
+    "{{ name }}: {{ py_type(fields) }}{%- endfor %}"
+    "{%- for req in tool.parameters.required %}{{ tool.parameters.properties[req] }}"
+    "{%- endfor %}{%- endfor %}"
+    "{%- set ns = namespace(i=0) %}{%- for message in messages %}{%- set ns.i = ns.i + 1 %}"
+    "{{ messages[ns.i - 1]['role'] }}{{ messages[loop.index0 - 1]['content'] }}"
+    "{%- for k, v in message|items %}{{ message[k] }}{%- endfor %}{%- endfor %}"
+)
+
+
+def test_chat_template_macros_and_data_keys_are_benign() -> None:
+    from mltrust.scan.formats._jinja import template_hazards
+
+    assert template_hazards(_TOOL_TEMPLATE) == []
