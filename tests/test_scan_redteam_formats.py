@@ -780,6 +780,20 @@ _SSTI_VARIANTS = {
 }
 
 
+def test_chat_template_name_built_from_the_configs_own_special_tokens(tmp_path: Any) -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    marker = tmp_path / "marker"
+    template = _REACH.replace("G", "bos_token ~ bos_token ~ eos_token ~ bos_token ~ bos_token")
+    template = template.replace("MARKER", str(marker))
+    config = {"bos_token": "_", "eos_token": "globals", "chat_template": template}
+    # transformers renders with the tokenizer's special tokens as variables
+    env = jinja2.Environment()
+    env.from_string(template).render(messages=[], bos_token="_", eos_token="globals")
+    assert marker.exists()
+    rules = _rules(json.dumps(config).encode(), "tokenizer_config.json")
+    assert rules.get("MLT-CFG-007", Severity.INFO) >= Severity.HIGH, rules
+
+
 @pytest.mark.parametrize("variant", sorted(_SSTI_VARIANTS))
 def test_chat_template_names_built_from_template_values(variant: str, tmp_path: Any) -> None:
     template = _SSTI_VARIANTS[variant]

@@ -56,6 +56,16 @@ _MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "ad
 _LOOP_NUMBERS = frozenset(
     {"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0"}
 )
+#: Render variables whose values come from the model's own files, not the user: the special
+#: tokens (transformers passes ``special_tokens_map`` and ``extra_special_tokens``; llama.cpp
+#: servers the GGUF vocabulary's bos/eos) and the renderers' helper functions.
+_ARTIFACT_NAMES = frozenset({"raise_exception", "strftime_now", "additional_special_tokens"})
+
+
+def _artifact_value(name: str) -> bool:
+    return name in _ARTIFACT_NAMES or name.endswith(("_token", "_tokens"))
+
+
 #: Names the template's user provides at render time (anything not assigned in the template).
 _UNSAFE_EXTRA = {"mro", "format_map", "func_globals", "f_globals", "f_locals", "f_builtins"}
 
@@ -209,7 +219,10 @@ class _Analyser:
                 return False  # loop.cycle(...), loop.previtem: template values
             values = self.assigned.get(name)
             if values is None:
-                return True  # not bound by the template: render-time data
+                # Not bound by the template: render-time data, except the values renderers
+                # take from the artifact itself (red-team finding: bos_token "_" and
+                # eos_token "globals" defined next to the template built "__globals__").
+                return not _artifact_value(name)
             return all(pure(v, seen | {name}) for v in values)
         if isinstance(expr, n.Getattr):
             base = expr.node
