@@ -499,6 +499,7 @@ def test_keras_torch_module_wrapper_pickle_is_reported(encoding: str) -> None:
         ("StringLookup", "/etc/passwd", Severity.HIGH),
         ("IntegerLookup", "gs://bucket/v.txt", Severity.HIGH),
         ("TextVectorization", "vocab.txt", Severity.MEDIUM),
+        ("WordPieceTokenizer", "../../secrets.txt", Severity.HIGH),
     ],
 )
 def test_keras_lookup_vocabulary_path_is_reported(

@@ -660,6 +660,10 @@ def _check_lambda_layer(
 #: Keras layers whose ``from_config`` reads a file (or URL) named by their ``vocabulary``:
 #: the index lookups read it through ``tf.io.gfile`` even with safe_mode on (CVE-2025-12058).
 _VOCABULARY_FILE_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+#: Config keys those layers, and KerasHub/KerasNLP tokenizers (``BytePairTokenizer``,
+#: ``WordPieceTokenizer``, ``SentencePieceTokenizer`` and their model subclasses), open as a
+#: file when given a string.
+_FILE_KEYS = ("vocabulary", "merges", "proto")
 
 
 def _embedded_bytes(value: object) -> bytes | None:
@@ -686,8 +690,9 @@ def _check_layer_hazards(
 
     ``TorchModuleWrapper`` unpickles its ``module`` with ``torch.load(weights_only=False)``
     (refused by safe_mode only since Keras 3.11); the payload is also scanned as a nested file,
-    so a malicious pickle gets the pickle scanner's findings. The index lookups read a
-    ``vocabulary`` given as a path or URL while the model is rebuilt.
+    so a malicious pickle gets the pickle scanner's findings. The index lookups and the
+    KerasHub tokenizers read a ``vocabulary`` (``merges``, ``proto``) given as a path or URL
+    while the model is rebuilt.
     """
     if class_name == "TorchModuleWrapper" and "module" in cfg:
         ctx.report(
@@ -701,17 +706,22 @@ def _check_layer_hazards(
         payload = _embedded_bytes(cfg.get("module"))
         if payload:
             ctx.scan_nested(payload, loc.member(f"[{where}/config/module]"), "module.pt")
-    vocabulary = cfg.get("vocabulary")
-    if class_name in _VOCABULARY_FILE_LAYERS and isinstance(vocabulary, str) and vocabulary:
+    if not isinstance(class_name, str):
+        return
+    tokenizer = class_name in _VOCABULARY_FILE_LAYERS or class_name.endswith("Tokenizer")
+    for key in _FILE_KEYS if tokenizer else ():
+        path = cfg.get(key)
+        if not isinstance(path, str) or not path:
+            continue
         from mltrust.scan.formats.onnx import unsafe_location
 
-        unsafe = unsafe_location(vocabulary)
+        unsafe = unsafe_location(path)
         ctx.report(
             KER_DANGEROUS_CALLABLE,
-            f"{class_name} layer reads its vocabulary from {vocabulary!r} while the model is "
-            "rebuilt, even with safe_mode on (CVE-2025-12058: file disclosure or SSRF)"
+            f"{class_name} reads its {key} from {path!r} while the model is rebuilt, even with "
+            "safe_mode on (CVE-2025-12058: file disclosure or SSRF)"
             + (f"; the path {unsafe}" if unsafe else ""),
-            loc.at(detail=f"{where}/config/vocabulary"),
+            loc.at(detail=f"{where}/config/{key}"),
             severity=Severity.HIGH if unsafe else Severity.MEDIUM,
         )
 
