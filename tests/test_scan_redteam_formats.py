@@ -574,6 +574,7 @@ _PBTXT_VARIANTS = {
     "joined_literals": 'node { name: "f" op: "Py" "Func" }',
     "angle_brackets": 'node < op: "PyFuncStateless" name: "f" >',
     "escaped_op": 'node { name: "f" op: "\\x50yFunc" }',
+    "list_syntax": 'node: [ { name: "a" op: "Relu" }, { op: "PyFunc", name: "f" } ]',
     "in_function_op_first": (
         'library { function { node_def { op: "PyFunc" name: "p" } '
         'signature { name: "__inference_f_1" } } }'
@@ -611,12 +612,18 @@ def _text_format_ops(text: str) -> list[str]:
     return [n.op for n in graph.node] + [n.op for f in graph.library.function for n in f.node_def]
 
 
+_PBTXT_WRAPPERS = {
+    "plain": "saved_model_schema_version: 1\nmeta_graphs: {{ graph_def {{ {body} }} }}\n",
+    "commented": "# exported\nmeta_graphs {{ graph_def {{ {body} }} }}\n",
+    "top_level_list": "meta_graphs: [ {{ graph_def {{ {body} }} }} ]\n",
+}
+
+
 @pytest.mark.parametrize("variant", sorted(_PBTXT_VARIANTS))
-@pytest.mark.parametrize("prefix", ["", "# exported\n"])
-def test_tf_text_saved_model_ops_in_any_field_order(variant: str, prefix: str) -> None:
+@pytest.mark.parametrize("wrapper", sorted(_PBTXT_WRAPPERS))
+def test_tf_text_saved_model_ops_in_any_field_order(variant: str, wrapper: str) -> None:
     pytest.importorskip("google.protobuf")
-    body = _PBTXT_VARIANTS[variant]
-    text = f"{prefix}saved_model_schema_version: 1\nmeta_graphs: {{ graph_def {{ {body} }} }}\n"
+    text = _PBTXT_WRAPPERS[wrapper].format(body=_PBTXT_VARIANTS[variant])
     assert any(op.startswith("Py") or op == "EagerPyFunc" for op in _text_format_ops(text))
     rules = _rules(text.encode(), "saved_model.pbtxt")
     assert rules.get("MLT-TF-002") == Severity.CRITICAL, rules

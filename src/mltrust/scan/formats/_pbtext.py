@@ -96,87 +96,115 @@ def walk(
     name is empty, excluded). Raises :class:`InputError` for text the protobuf reader would
     reject (after the messages before the error were delivered) and :class:`LimitExceeded`
     past the limits."""
-    root = Message("", 0)
-    stack: list[tuple[Message, str]] = [(root, "")]
-    count = 0
-    tokens = _tokens(text)
-    pending: tuple[str, str, int] | None = None
+    reader = _Reader(text, on_close, max_depth, max_messages)
+    reader.run()
 
-    def take() -> tuple[str, str, int] | None:
-        nonlocal pending
-        if pending is not None:
-            tok, pending = pending, None
+
+class _Reader:
+    """The state of one :func:`walk`: a stack of open messages and ``[...]`` lists."""
+
+    def __init__(
+        self,
+        text: str,
+        on_close: Callable[[Message, tuple[Message, ...]], None],
+        max_depth: int,
+        max_messages: int,
+    ) -> None:
+        self.tokens = _tokens(text)
+        self.pending: tuple[str, str, int] | None = None
+        self.on_close = on_close
+        self.max_depth = max_depth
+        self.max_messages = max_messages
+        self.count = 0
+        #: Open messages (with the token that closes each) and lists (``]``, with their
+        #: field name): ``[(message, closer, list_key)]``; list frames repeat their message.
+        self.stack: list[tuple[Message, str, str | None]] = [(Message("", 0), "", None)]
+        # (one open list per ``[``; a list frame names its field and reuses its message)
+
+    def take(self) -> tuple[str, str, int] | None:
+        if self.pending is not None:
+            tok, self.pending = self.pending, None
             return tok
-        return next(tokens, None)
+        return next(self.tokens, None)
 
-    while True:
-        tok = take()
-        if tok is None:
-            break
-        kind, value, offset = tok
-        current, closer = stack[-1]
-        if kind == "punct" and value in (",", ";"):
-            continue
-        if kind == "punct" and value == closer:
-            stack.pop()
-            on_close(current, tuple(m for m, _ in stack[1:]))
-            continue
-        if kind == "punct" and value == "[":  # [extension.name] or [type.googleapis.com/x]
-            parts = []
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(m for m, closer, key in self.stack[1:] if key is None)
+
+    def open_message(self, parent: Message, key: str, tok: tuple[str, str, int]) -> None:
+        self.count += 1
+        if self.count > self.max_messages:
+            raise LimitExceeded(f"text protobuf has more than {self.max_messages} messages")
+        if len(self.stack) > self.max_depth:
+            raise LimitExceeded(f"text protobuf nests deeper than {self.max_depth} levels")
+        child = Message(key, tok[2])
+        parent.children.append(child)
+        self.stack.append((child, _OPEN[tok[1]], None))
+
+    def scalar(self, parent: Message, key: str, tok: tuple[str, str, int]) -> None:
+        """A scalar value; adjacent string literals are one value (``"Py" "Func"``)."""
+        if tok[0] == "string":
+            joined = [tok[1]]
             while True:
-                inner = take()
-                if inner is None:
-                    raise InputError("text protobuf: unterminated extension name")
-                if inner[1] == "]":
-                    break
-                parts.append(inner[1])
-            key = "".join(parts)
-        elif kind == "word":
-            key = value
-        else:
-            raise InputError(f"text protobuf: expected a field name at {offset}, not {value!r}")
-        nxt = take()
-        if nxt is not None and nxt[1] == ":":
-            nxt = take()
-        if nxt is None:
-            raise InputError(f"text protobuf: field {key!r} has no value")
-        if nxt[0] == "punct" and nxt[1] in _OPEN:
-            count += 1
-            if count > max_messages:
-                raise LimitExceeded(f"text protobuf has more than {max_messages} messages")
-            if len(stack) > max_depth:
-                raise LimitExceeded(f"text protobuf nests deeper than {max_depth} levels")
-            child = Message(key, nxt[2])
-            current.children.append(child)
-            stack.append((child, _OPEN[nxt[1]]))
-            continue
-        values: list[str] = []
-        if nxt[1] == "[":  # repeated scalars: [a, "b", c] (messages in lists: rare, skipped)
-            depth = 1
-            while depth:
-                item = take()
-                if item is None:
-                    raise InputError(f"text protobuf: unterminated list for {key!r}")
-                if item[1] in ("[", "{", "<"):
-                    depth += 1
-                elif item[1] in ("]", "}", ">"):
-                    depth -= 1
-                elif item[0] in ("string", "word"):
-                    values.append(item[1])
-        elif nxt[0] == "string":
-            joined = [nxt[1]]
-            while True:
-                more = take()
+                more = self.take()
                 if more is not None and more[0] == "string":
                     joined.append(more[1])
                     continue
-                pending = more
+                self.pending = more
                 break
-            values.append("".join(joined))
-        elif nxt[0] == "word":
-            values.append(nxt[1])
+            parent.scalars.setdefault(key, []).append("".join(joined))
+        elif tok[0] == "word":
+            parent.scalars.setdefault(key, []).append(tok[1])
         else:
-            raise InputError(f"text protobuf: field {key!r} has no value at {nxt[2]}")
-        current.scalars.setdefault(key, []).extend(values)
-    if len(stack) > 1:
-        raise InputError("text protobuf: a message is not closed at the end of the text")
+            raise InputError(f"text protobuf: field {key!r} has no value at {tok[2]}")
+
+    def run(self) -> None:
+        while True:
+            tok = self.take()
+            if tok is None:
+                break
+            kind, value, _ = tok
+            current, closer, list_key = self.stack[-1]
+            if kind == "punct" and value in (",", ";"):
+                continue
+            if kind == "punct" and value == closer:
+                self.stack.pop()
+                if list_key is None:
+                    self.on_close(current, self.messages())
+                continue
+            if list_key is not None:  # an item of ``key: [a, {...}, "b"]``
+                if kind == "punct" and value in _OPEN:
+                    self.open_message(current, list_key, tok)
+                else:
+                    self.scalar(current, list_key, tok)
+                continue
+            key = self.field_name(tok)
+            nxt = self.take()
+            if nxt is not None and nxt[1] == ":":
+                nxt = self.take()
+            if nxt is None:
+                raise InputError(f"text protobuf: field {key!r} has no value")
+            if nxt[0] == "punct" and nxt[1] in _OPEN:
+                self.open_message(current, key, nxt)
+            elif nxt[0] == "punct" and nxt[1] == "[":
+                # Repeated fields in list syntax, messages included: ``node: [{...}, {...}]``
+                # (red-team finding: messages in lists were skipped).
+                self.stack.append((current, "]", key))
+            else:
+                self.scalar(current, key, nxt)
+        if len(self.stack) > 1:
+            raise InputError("text protobuf: a message is not closed at the end of the text")
+
+    def field_name(self, tok: tuple[str, str, int]) -> str:
+        kind, value, offset = tok
+        if kind == "punct" and value == "[":  # [extension.name] or [type.googleapis.com/x]
+            parts: list[str] = []
+            while True:
+                inner = self.take()
+                if inner is None:
+                    raise InputError("text protobuf: unterminated extension name")
+                if inner[1] == "]":
+                    return "".join(parts)
+                parts.append(inner[1])
+        if kind == "word":
+            return value
+        raise InputError(f"text protobuf: expected a field name at {offset}, not {value!r}")

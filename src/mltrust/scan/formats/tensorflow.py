@@ -590,12 +590,13 @@ def _report(w: _Walk) -> None:
 # --- text format (saved_model.pbtxt, graph.pbtxt) -------------------------------------------------
 
 #: First field of a text SavedModel, after comments: ``saved_model_schema_version: 1`` or
-#: ``meta_graphs {`` (``:`` and ``<`` allowed, as text_format allows them).
+#: ``meta_graphs {`` (``:``, ``<`` and the list form ``: [`` allowed, as text_format allows
+#: them).
 _TEXT_SAVED_MODEL = re.compile(
-    rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*:?\s*[{<])"
+    rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
 )
 #: First field of a text GraphDef (``graph.pbtxt``), recognised with a ``.pbtxt`` name.
-_TEXT_GRAPH_DEF = re.compile(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*:?\s*[{<]")
+_TEXT_GRAPH_DEF = re.compile(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
 _SAVER_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 
 
