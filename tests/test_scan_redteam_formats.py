@@ -802,6 +802,24 @@ def test_chat_template_name_built_from_the_configs_own_special_tokens(tmp_path: 
     assert rules.get("MLT-CFG-007", Severity.INFO) >= Severity.HIGH, rules
 
 
+def _from_method_reprs(name: str) -> str:
+    """``name`` spelled with no string literal: characters sliced from the text of bound
+    methods, ``<built-in method bit_length of int object at ...>`` and a dict's ``items``."""
+    int_text, dict_text = repr((0).bit_length), repr({}.items)
+    return " ~ ".join(
+        f"A[{int_text.index(c)}]" if c in int_text else f"D[{dict_text.index(c)}]" for c in name
+    )
+
+
+_SSTI_VARIANTS["method_reprs"] = (
+    "{% set A = (0).bit_length|string %}{% set D = ({}).items|string %}"
+    + _REACH.replace("G", _from_method_reprs("__globals__"))
+)
+_SSTI_VARIANTS["method_reprs_by_item"] = "{% set A = (0)['bit_length']|string %}" + _REACH.replace(
+    "G", _from_method_reprs("__globals__").replace("D[", "(({})['items']|string)[")
+)
+
+
 @pytest.mark.parametrize("variant", sorted(_SSTI_VARIANTS))
 def test_chat_template_names_built_from_template_values(variant: str, tmp_path: Any) -> None:
     template = _SSTI_VARIANTS[variant]

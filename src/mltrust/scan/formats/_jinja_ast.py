@@ -52,6 +52,14 @@ _ATTRIBUTE_FILTERS = {
 _GLOBAL_OBJECTS = {"lipsum", "cycler", "joiner", "namespace", "range", "dict", "self"}
 #: Methods that change a list, dict or set in place (their arguments become its values).
 _MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "add", "__setitem__"})
+#: Methods of the types render-time data and numbers have: reached without a call, they are
+#: bound methods whose text (``<built-in method bit_length of int object...>``) is Python's.
+_METHOD_NAMES = frozenset(
+    name
+    for t in (str, bytes, int, float, bool, list, tuple, dict, set, type(None))
+    for name in dir(t)
+    if not name.startswith("_") and name not in ("real", "imag", "numerator", "denominator")
+)
 #: ``loop`` attributes that are numbers or booleans (the others return template values).
 _LOOP_NUMBERS = frozenset(
     {"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0"}
@@ -228,6 +236,10 @@ class _Analyser:
             base = expr.node
             if isinstance(base, n.Name) and base.name == "loop":
                 return expr.attr in _LOOP_NUMBERS
+            if expr.attr in _METHOD_NAMES:
+                # A bound method (not called): its text is Python's, chosen by the template
+                # (red-team finding: ``((0).bit_length|string)[20]`` is ``'_'``).
+                return False
             if isinstance(base, n.Name) and self._is_namespace(base.name):
                 key = f"{base.name}.{expr.attr}"
                 if key in seen:
@@ -240,7 +252,10 @@ class _Analyser:
             if isinstance(arg, n.Slice):
                 parts = [p for p in (arg.start, arg.stop, arg.step) if p is not None]
                 return pure(expr.node, seen) and all(pure(p, seen) for p in parts)
-            key_ok = pure(arg, seen) or self.fold(arg) is not None
+            keys = self.fold(arg)
+            if keys is not None and any(k in _METHOD_NAMES for k in keys if isinstance(k, str)):
+                return False  # ``x['bit_length']``: Jinja falls back to the bound method
+            key_ok = keys is not None or pure(arg, seen)
             return pure(expr.node, seen) and key_ok
         if isinstance(expr, n.Filter | n.Test):
             if expr.node is not None and not pure(expr.node, seen):
@@ -251,6 +266,9 @@ class _Analyser:
             if isinstance(callee, n.Name):
                 if callee.name != "range":
                     return False  # a macro or a global function: its text is the template's
+            elif isinstance(callee, n.Getattr):  # a method of render-time data, called
+                if callee.attr in _UNSAFE_EXTRA or not pure(callee.node, seen):
+                    return False
             elif not pure(callee, seen):
                 return False
             return self._pure_args(expr, seen)
