@@ -859,3 +859,8 @@ def test_chat_template_macros_and_data_keys_are_benign() -> None:
     from mltrust.scan.formats._jinja import template_hazards
 
     assert template_hazards(_TOOL_TEMPLATE) == []
+
+
+def test_tfhub_module_marker_is_a_known_companion_not_an_unread_model() -> None:
+    result = scan_bytes(b"\x08\x03", "tfhub_module.pb")  # ModuleDef { format: 3 }
+    assert result.formats and not result.findings

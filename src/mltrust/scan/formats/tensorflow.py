@@ -141,6 +141,8 @@ _MAX_REPORTED = 50
 _META_GRAPH_FIELDS = {1, 2, 3, 4, 5, 6, 7}
 _FINGERPRINT = "fingerprint.pb"
 _KERAS_METADATA = "keras_metadata.pb"
+#: TF Hub's (TF1) module marker: a ``ModuleDef`` holding only its format number.
+_TFHUB_MODULE = "tfhub_module.pb"
 
 
 @dataclass
@@ -187,6 +189,8 @@ class TensorflowScanner(FormatScanner):
                 return _looks_like_fingerprint(data)
             if base == _KERAS_METADATA:
                 return _looks_like_keras_metadata(data)
+            if base == _TFHUB_MODULE:
+                return _looks_like_tfhub_module(data)
             return (
                 _looks_like_saved_model(data)
                 or _looks_like_graph_def(data)
@@ -203,6 +207,9 @@ class TensorflowScanner(FormatScanner):
                 ctx.facts["tensorflow.kind"] = "fingerprint"
                 for _ in pb.iter_fields(data):
                     pass
+                return
+            if base == _TFHUB_MODULE and _looks_like_tfhub_module(data):
+                ctx.facts["tensorflow.kind"] = "tfhub_module"
                 return
             if base == _KERAS_METADATA and _looks_like_keras_metadata(data):
                 ctx.facts["tensorflow.kind"] = "keras_metadata"
@@ -326,6 +333,11 @@ def _looks_like_fingerprint(data: memoryview) -> bool:
             return False
         seen = True
     return seen
+
+
+def _looks_like_tfhub_module(data: memoryview) -> bool:
+    fields = list(pb.iter_fields(data))
+    return 0 < len(fields) <= 4 and all(f.wire_type == pb.VARINT for f in fields)
 
 
 def _looks_like_keras_metadata(data: memoryview) -> bool:
