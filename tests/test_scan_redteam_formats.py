@@ -15,6 +15,7 @@ import pickle
 import random
 import struct
 import tarfile
+import warnings
 import zipfile
 import zlib
 from typing import Any
@@ -864,3 +865,54 @@ def test_chat_template_macros_and_data_keys_are_benign() -> None:
 def test_tfhub_module_marker_is_a_known_companion_not_an_unread_model() -> None:
     result = scan_bytes(b"\x08\x03", "tfhub_module.pb")  # ModuleDef { format: 3 }
     assert result.formats and not result.findings
+
+
+def _onnx_with_external(location: str) -> Any:
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    w = TensorProto(name="W", data_type=TensorProto.UINT8, dims=[4])
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "4")):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    x = helper.make_tensor_value_info("x", TensorProto.UINT8, [4])
+    nodes = [
+        helper.make_node("Add", ["x", "W"], ["y"]),
+        helper.make_node("PyOp", ["y"], ["z"], domain="ai.onnx.contrib"),
+    ]
+    z = helper.make_tensor_value_info("z", TensorProto.UINT8, [4])
+    graph = helper.make_graph(nodes, "g", [x], [z], [w])
+    return helper.make_model(graph)
+
+
+@pytest.mark.parametrize("ext", [".json", ".onnxjson", ".textproto", ".txtpb", ".prototxt"])
+def test_onnx_text_and_json_serialisations_are_scanned_as_onnx(ext: str, tmp_path: Any) -> None:
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / f"model{ext}"
+    onnx.save_model(_onnx_with_external("../../etc/passwd"), str(path))
+    # onnx.load picks the serialisation by extension and reads the same graph
+    loaded = onnx.load(str(path), load_external_data=False)
+    assert [n.op_type for n in loaded.graph.node] == ["Add", "PyOp"]
+    rules = _rules(path.read_bytes(), path.name)
+    assert rules.get("MLT-ONX-006") == Severity.HIGH, rules
+    assert rules.get("MLT-ONX-002") == Severity.HIGH, rules
+
+
+def test_onnx_text_syntax_model_fails_closed(tmp_path: Any) -> None:
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / "model.onnxtxt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "the onnxtxt format is experimental"
+        onnx.save_model(_onnx_with_external("w.bin"), str(path))
+        assert onnx.load(str(path), load_external_data=False).graph.node[1].op_type == "PyOp"
+    assert _rules(path.read_bytes(), path.name).get("MLT-ONX-007") == Severity.MEDIUM
+
+
+@pytest.mark.parametrize("ext", [".json", ".txtpb"])
+def test_benign_onnx_text_serialisations_are_clean(ext: str, tmp_path: Any) -> None:
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / f"model{ext}"
+    onnx.save_model(onnx.load_from_string(_onnx_model()), str(path))
+    rules = _rules(path.read_bytes(), path.name)
+    assert not [r for r, sev in rules.items() if sev >= Severity.MEDIUM], rules

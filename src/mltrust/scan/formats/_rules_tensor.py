@@ -73,14 +73,15 @@ ONNX_RISKY_OP = define_rule(
 )
 ONNX_ORT_FORMAT = define_rule(
     "MLT-ONX-007",
-    "ort-format-not-analysed",
-    "The file is an ONNX Runtime format model (a flatbuffer with the ORTM identifier), which "
-    "onnxruntime loads like an ONNX model; mltrust does not parse it, so its operators (custom "
-    "domains) were not checked.",
+    "onnx-serialization-not-analysed",
+    "The file is an ONNX model in a serialisation mltrust does not parse (an ONNX Runtime .ort "
+    "flatbuffer with the ORTM identifier, or ONNX's own .onnxtxt text syntax) that onnxruntime "
+    "or onnx.load read like any ONNX model; its operators (custom domains) and external data "
+    "were not checked.",
     Severity.MEDIUM,
     cwe=693,
     atlas=_ATLAS,
-    remediation="Scan the .onnx model it was converted from, or review the ORT model by hand.",
+    remediation="Scan the binary .onnx model it was converted from, or review it by hand.",
 )
 
 # --- TensorFlow ---------------------------------------------------------------------------------
