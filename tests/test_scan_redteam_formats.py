@@ -916,3 +916,11 @@ def test_benign_onnx_text_serialisations_are_clean(ext: str, tmp_path: Any) -> N
     onnx.save_model(onnx.load_from_string(_onnx_model()), str(path))
     rules = _rules(path.read_bytes(), path.name)
     assert not [r for r, sev in rules.items() if sev >= Severity.MEDIUM], rules
+
+
+def test_chat_template_dict_of_named_templates_is_checked() -> None:
+    # transformers keeps {"default": ..., "tool_use": ...} as is and renders the entries
+    payload = "{{ cycler.__init__.__globals__.os.popen('id').read() }}"
+    config = {"bos_token": "<s>", "chat_template": {"default": "{{ x }}", "tool_use": payload}}
+    rules = _rules(json.dumps(config).encode(), "tokenizer_config.json")
+    assert rules.get("MLT-CFG-007") == Severity.CRITICAL, rules
