@@ -924,3 +924,9 @@ def test_chat_template_dict_of_named_templates_is_checked() -> None:
     config = {"bos_token": "<s>", "chat_template": {"default": "{{ x }}", "tool_use": payload}}
     rules = _rules(json.dumps(config).encode(), "tokenizer_config.json")
     assert rules.get("MLT-CFG-007") == Severity.CRITICAL, rules
+
+
+def test_onnx_external_data_at_the_runtime_memory_marker_is_an_escape() -> None:
+    model = _onnx_with_external("*/_ORT_MEM_ADDR_/*")
+    rules = _rules(model.SerializeToString(), "m.onnx")
+    assert rules.get("MLT-ONX-002") == Severity.HIGH, rules

@@ -688,6 +688,8 @@ def unsafe_location(location: str) -> str | None:
     """Why a relative file reference (external data, asset) is unsafe on its face, or ``None``."""
     if "\x00" in location:
         return "contains a NUL byte"
+    if "_ORT_MEM_ADDR_" in location:
+        return "is ONNX Runtime's in-memory marker (its offset is read as a raw memory address)"
     norm = location.replace("\\", "/")
     if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
         return "is an absolute path"
