@@ -930,3 +930,12 @@ def test_onnx_external_data_at_the_runtime_memory_marker_is_an_escape() -> None:
     model = _onnx_with_external("*/_ORT_MEM_ADDR_/*")
     rules = _rules(model.SerializeToString(), "m.onnx")
     assert rules.get("MLT-ONX-002") == Severity.HIGH, rules
+
+
+def test_tf_saved_model_with_an_onnx_graph_field_is_scanned_as_both() -> None:
+    # TensorFlow skips field 7; ONNX readers take it as the graph: a polyglot is both.
+    node = _ld(1, _ld(1, b"f") + _ld(2, b"EagerPyFunc"))
+    data = b"\x08\x01" + _ld(2, _ld(2, node)) + _ld(7, _ld(1, _ld(4, b"Relu")))
+    result = scan_bytes(data, "saved_model.pb")
+    assert "tensorflow" in result.formats, result.formats
+    assert any(f.rule_id == "MLT-TF-002" for f in result.findings)

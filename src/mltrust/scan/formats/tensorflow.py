@@ -276,8 +276,9 @@ def _starts_like_saved_model(data: memoryview, pos: int) -> bool:
 def _with_unknown_fields(data: memoryview) -> bool:
     """A SavedModel with fields it does not define: protobuf readers (TensorFlow's included)
     skip unknown fields, so a ``meta_graphs`` field after one is still loaded (red-team
-    finding: a leading unknown field hid a PyFunc). The known fields must have their types,
-    no ONNX graph (7) may be present, and a field 2 must start like a MetaGraphDef."""
+    finding: a leading unknown field hid a PyFunc). The known fields must have their types
+    and a field 2 must parse as a MetaGraphDef (every field of it one MetaGraphDef has). An
+    ONNX graph field (7) does not exclude it: a polyglot is scanned as both."""
     meta = False
     try:
         for index, f in enumerate(pb.iter_fields(data)):
@@ -286,17 +287,23 @@ def _with_unknown_fields(data: memoryview) -> bool:
             if f.number == 1 and f.wire_type != pb.VARINT:
                 return False
             if f.number == 2:
-                if f.wire_type != pb.LEN or f.size == 0:
-                    return False
-                key, _ = pb.read_varint(data, f.value, min(f.end, f.value + 5))
-                if key & 7 != pb.LEN or key >> 3 not in _META_GRAPH_FIELDS:
+                if f.wire_type != pb.LEN or not _is_meta_graph(data, f):
                     return False
                 meta = True
-            elif f.number == 7:
-                return False
     except pb.ProtobufError:
         return False
     return meta
+
+
+def _is_meta_graph(data: memoryview, f: pb.Field) -> bool:
+    seen = False
+    for index, g in enumerate(pb.iter_fields(data, f.value, f.end)):
+        if g.wire_type != pb.LEN or g.number not in _META_GRAPH_FIELDS:
+            return False
+        seen = True
+        if index >= 64:
+            break
+    return seen
 
 
 def _looks_like_graph_def(data: memoryview) -> bool:
