@@ -576,6 +576,7 @@ _PBTXT_VARIANTS = {
     "angle_brackets": 'node < op: "PyFuncStateless" name: "f" >',
     "escaped_op": 'node { name: "f" op: "\\x50yFunc" }',
     "list_syntax": 'node: [ { name: "a" op: "Relu" }, { op: "PyFunc", name: "f" } ]',
+    "repeated_op_merge_keeps_last": 'node { name: "f" op: "Relu" op: "EagerPyFunc" }',
     "in_function_op_first": (
         'library { function { node_def { op: "PyFunc" name: "p" } '
         'signature { name: "__inference_f_1" } } }'
@@ -609,7 +610,8 @@ def _text_format_ops(text: str) -> list[str]:
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fd)
     cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("t.SavedModel"))
-    graph = text_format.Parse(text, cls()).meta_graphs[0].graph_def
+    # TensorFlow's loader reads saved_model.pbtxt with text_format.Merge
+    graph = text_format.Merge(text, cls()).meta_graphs[0].graph_def
     return [n.op for n in graph.node] + [n.op for f in graph.library.function for n in f.node_def]
 
 

@@ -49,6 +49,12 @@ class Message:
         values = self.scalars.get(key)
         return values[0] if values else ""
 
+    def last(self, key: str) -> str:
+        """The value a singular field takes: ``text_format.Merge`` (which TensorFlow's loader
+        uses) keeps the last of repeated ones."""
+        values = self.scalars.get(key)
+        return values[-1] if values else ""
+
     def child(self, key: str) -> Iterator[Message]:
         return (c for c in self.children if c.name == key)
 

@@ -668,13 +668,14 @@ def _text_graph(w: _Walk) -> None:
             if function is None:
                 context, saver = "graph", None
             else:
-                sig = next(function.child("signature"), None)
-                name = sig.first("name") if sig is not None else ""
+                sigs = list(function.child("signature"))
+                name = sigs[-1].last("name") if sigs else ""
                 context = f"function {name!r}"
                 saver = _TF2_SAVER_FUNCTION.search(name) is not None
-            _classify(
-                w, msg.first("name"), msg.first("op"), context, saver, msg.offset, _text_attr(msg)
-            )
+            # A repeated singular field: Merge keeps the last value, Parse rejects the file;
+            # every op written is classified (red-team finding: "op: Relu op: EagerPyFunc").
+            for op in dict.fromkeys(msg.scalars.get("op", [""])):
+                _classify(w, msg.last("name"), op, context, saver, msg.offset, _text_attr(msg))
         w.ctx.facts["tensorflow.nodes"] = w.nodes
         w.ctx.facts["tensorflow.functions"] = w.functions
 
