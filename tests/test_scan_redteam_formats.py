@@ -941,3 +941,41 @@ def test_tf_saved_model_with_an_onnx_graph_field_is_scanned_as_both() -> None:
     result = scan_bytes(data, "saved_model.pb")
     assert "tensorflow" in result.formats, result.formats
     assert any(f.rule_id == "MLT-TF-002" for f in result.findings)
+
+
+def _meta_graph(op: bytes, node: bytes = b"save/restore_all") -> bytes:
+    """A TF1 checkpoint ``.meta`` (MetaGraphDef): import_meta_graph + Saver.restore runs the
+    op its SaverDef names."""
+
+    def ld(num: int, payload: bytes) -> bytes:
+        return bytes([num << 3 | 2]) + _varint(len(payload)) + payload
+
+    graph = ld(1, ld(1, node) + ld(2, op))
+    saver = ld(1, b"save/Const:0") + ld(3, b"save/restore_all")
+    return ld(1, ld(1, b"v1")) + ld(2, graph) + ld(3, saver)
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out += bytes([low | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def test_tf1_meta_graph_restore_op_that_writes_files_is_reported() -> None:
+    rules = _rules(_meta_graph(b"WriteFile"), "model.ckpt.meta")
+    assert rules.get("MLT-TF-003") == Severity.HIGH, rules
+    text = (
+        'meta_info_def { meta_graph_version: "v1" }\n'
+        'graph_def { node { op: "WriteFile" name: "save/restore_all" } }\n'
+        'saver_def { restore_op_name: "save/restore_all" }\n'
+    )
+    assert _rules(text.encode(), "model.ckpt.meta").get("MLT-TF-003") == Severity.HIGH
+
+
+def test_tf1_meta_graph_standard_restore_is_benign() -> None:
+    result = scan_bytes(_meta_graph(b"RestoreV2", b"save/RestoreV2"), "model.ckpt.meta")
+    assert "tensorflow" in result.formats
+    assert not [f for f in result.findings if f.severity >= Severity.MEDIUM], result.findings

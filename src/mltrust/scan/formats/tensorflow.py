@@ -195,6 +195,7 @@ class TensorflowScanner(FormatScanner):
                 _looks_like_saved_model(data)
                 or _looks_like_graph_def(data)
                 or _looks_like_text(data, base)
+                or _looks_like_meta_graph(data, base)
             )
         except pb.ProtobufError:
             return False
@@ -223,6 +224,9 @@ class TensorflowScanner(FormatScanner):
                 elif _looks_like_saved_model(data):
                     ctx.facts["tensorflow.kind"] = "saved_model"
                     _saved_model(walk)
+                elif _looks_like_meta_graph(data, base):
+                    ctx.facts["tensorflow.kind"] = "meta_graph"
+                    _meta_graph(walk, pb.Field(2, pb.LEN, 0, len(data), 0))
                 else:
                     ctx.facts["tensorflow.kind"] = "graph_def"
                     _graph_def(walk, 0, len(data))
@@ -304,6 +308,13 @@ def _is_meta_graph(data: memoryview, f: pb.Field) -> bool:
         if index >= 64:
             break
     return seen
+
+
+def _looks_like_meta_graph(data: memoryview, base: str) -> bool:
+    """A TF1 checkpoint's ``*.meta`` (a bare MetaGraphDef): ``import_meta_graph`` builds its
+    graph and ``Saver.restore`` runs the op its SaverDef names (red-team finding: a WriteFile
+    there writes any file on restore, and the file was "unknown format")."""
+    return base.endswith(".meta") and _is_meta_graph(data, pb.Field(2, pb.LEN, 0, len(data), 0))
 
 
 def _looks_like_graph_def(data: memoryview) -> bool:
@@ -616,12 +627,20 @@ _TEXT_SAVED_MODEL = re.compile(
 )
 #: First field of a text GraphDef (``graph.pbtxt``), recognised with a ``.pbtxt`` name.
 _TEXT_GRAPH_DEF = re.compile(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
+#: First field of a text MetaGraphDef (a ``.meta`` file TensorFlow reads as text when it is
+#: not binary).
+_TEXT_META_GRAPH = re.compile(
+    rb"(?:\s|#[^\n]*)*(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
+    rb"\s*(?::?\s*[{<]|:\s*\[)"
+)
 _SAVER_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 
 
 def _looks_like_text(data: memoryview, base: str) -> bool:
     head = bytes(data[:4096])
     if _TEXT_SAVED_MODEL.match(head):
+        return True
+    if base.endswith(".meta") and _TEXT_META_GRAPH.match(head):
         return True
     return base.endswith(".pbtxt") and _TEXT_GRAPH_DEF.match(head) is not None
 
