@@ -979,3 +979,53 @@ def test_tf1_meta_graph_standard_restore_is_benign() -> None:
     result = scan_bytes(_meta_graph(b"RestoreV2", b"save/RestoreV2"), "model.ckpt.meta")
     assert "tensorflow" in result.formats
     assert not [f for f in result.findings if f.severity >= Severity.MEDIUM], result.findings
+
+
+def _h5_with_outside_data(kind: str, tmp_path: Any, libver: str) -> bytes:
+    h5py = pytest.importorskip("h5py")
+    np = pytest.importorskip("numpy")
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"S" * 32)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["data"] = np.arange(4)
+    path = tmp_path / "model.weights.h5"
+    with h5py.File(path, "w", libver=libver) as f:
+        vars_ = f.create_group("layers/dense/vars")
+        if kind == "external_storage":
+            vars_.create_dataset("0", shape=(32,), dtype="u1", external=[(str(secret), 0, 32)])
+        elif kind == "external_link":
+            vars_["0"] = h5py.ExternalLink(str(other), "/data")
+        else:
+            layout = h5py.VirtualLayout(shape=(4,), dtype="i8")
+            layout[:] = h5py.VirtualSource(str(other), "data", shape=(4,))
+            vars_.create_virtual_dataset("0", layout)
+    with h5py.File(path, "r") as f:  # the oracle reads the data from the other file
+        value = f["layers/dense/vars/0"][()]
+        assert value.tolist() in ([83] * 32, [0, 1, 2, 3])
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["external_storage", "external_link", "virtual_dataset"])
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_h5_data_read_from_outside_the_file_is_reported(
+    kind: str, libver: str, tmp_path: Any
+) -> None:
+    rules = _rules(_h5_with_outside_data(kind, tmp_path, libver), "model.weights.h5")
+    assert rules.get("MLT-H5-004") == Severity.HIGH, rules
+
+
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_h5_weights_with_groups_links_and_chunks_walk_clean(libver: str) -> None:
+    h5py = pytest.importorskip("h5py")
+    np = pytest.importorskip("numpy")
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver=libver) as f:
+        layers = f.create_group("model_weights")
+        for i in range(6 if libver == "latest" else 300):  # compact links / multi-node B-tree
+            g = layers.create_group(f"dense_{i}")
+            g.create_dataset("kernel", data=np.ones((4, 4)), chunks=(2, 2), compression="gzip")
+            g["up"] = h5py.SoftLink("/model_weights")
+        f["alias"] = layers
+    result = scan_bytes(bio.getvalue(), "model.h5")
+    assert not result.findings, result.findings

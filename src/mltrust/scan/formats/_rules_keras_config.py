@@ -89,6 +89,17 @@ H5_DUPLICATE_ATTRIBUTE = define_rule(
     atlas=_ATLAS,
     remediation="Do not load the file; re-save the model from a trusted source.",
 )
+H5_EXTERNAL_REFERENCE = define_rule(
+    "MLT-H5-004",
+    "hdf5-external-reference",
+    "An HDF5 object reads its data from outside the file: a dataset stored in external raw "
+    "files (any path), a virtual dataset or an external link to another HDF5 file. h5py follows "
+    "them when Keras loads the weights, so any readable file ends up in the model.",
+    Severity.HIGH,
+    cwe=73,
+    atlas=_ATLAS,
+    remediation="Do not load the file; re-save the model with its data stored inside it.",
+)
 CFG_DANGEROUS_TARGET = define_rule(
     "MLT-CFG-001",
     "config-dangerous-target",

@@ -31,8 +31,10 @@ from typing import ClassVar
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._hdf5_tree import walk_tree
 from mltrust.scan.formats._rules_keras_config import (
     H5_DUPLICATE_ATTRIBUTE,
+    H5_EXTERNAL_REFERENCE,
     H5_MALFORMED,
     H5_NOT_FULLY_SCANNED,
 )
@@ -528,6 +530,36 @@ class Hdf5Scanner(FormatScanner):
                     self._analyse(text, name, ctx, loc)
         if attrs.dense:
             self._fallback(data, ctx, loc, reason="attributes kept in dense storage", dense=True)
+        self._walk_tree(data, ctx, loc)
+
+    def _walk_tree(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        """Datasets stored in other files, virtual datasets and external links anywhere in
+        the file: h5py reads them from outside it (see :mod:`._hdf5_tree`)."""
+        try:
+            reader, root = _parse_superblock(data, find_superblock(data) or 0)
+            tree = walk_tree(reader, root, _messages, ctx.config.limits.max_entries)
+        except InputError as exc:
+            ctx.report(
+                H5_NOT_FULLY_SCANNED,
+                f"the HDF5 object tree could not be walked ({exc}); datasets stored in or "
+                "linked to other files may not have been found",
+                loc,
+            )
+            return
+        ctx.facts["hdf5_objects"] = tree.objects
+        for path, what in tree.external[:20]:
+            ctx.report(
+                H5_EXTERNAL_REFERENCE,
+                f"{path}: {what}; h5py reads it from outside this file when the model loads",
+                loc.at(detail=path),
+            )
+        if tree.dense_groups:
+            ctx.report(
+                H5_NOT_FULLY_SCANNED,
+                f"{len(tree.dense_groups)} group(s) keep their links in dense storage "
+                f"(first: {tree.dense_groups[0]}); links to other files there were not checked",
+                loc,
+            )
 
     def _analyse(self, text: str, name: str, ctx: ScanContext, loc: Location) -> None:
         here = loc.at(detail=f"attribute {name}")
