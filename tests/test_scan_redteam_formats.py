@@ -761,6 +761,7 @@ def _run_template(template: str, tmp_path: Any) -> bool:
     the payload only creates a marker file under ``tmp_path``."""
     jinja2 = pytest.importorskip("jinja2")
     marker = tmp_path / "marker"
+    # mltrust: ignore[MLT-CODE-008] the oracle is the unsandboxed renderer the attack targets
     env = jinja2.Environment(extensions=["jinja2.ext.do"])
     env.from_string(template.replace("MARKER", str(marker))).render(messages=[])
     return marker.exists()
@@ -798,6 +799,7 @@ def test_chat_template_name_built_from_the_configs_own_special_tokens(tmp_path: 
     template = template.replace("MARKER", str(marker))
     config = {"bos_token": "_", "eos_token": "globals", "chat_template": template}
     # transformers renders with the tokenizer's special tokens as variables
+    # mltrust: ignore[MLT-CODE-008] the oracle is the unsandboxed renderer the attack targets
     env = jinja2.Environment()
     env.from_string(template).render(messages=[], bos_token="_", eos_token="globals")
     assert marker.exists()
