@@ -43,13 +43,13 @@ _CHILD = textwrap.dedent(
     import json, sys, time
     op, model, key, sig = sys.argv[1:5]
     if op.startswith("mltrust"):
-        from mltrust.attest import sign, verify
+        from mltrust.attest import PinnedKeys, sign, verify
         t, c = time.perf_counter(), time.process_time()
         alg = "blake3" if op.endswith("-blake3") else "sha256"
         if op.startswith("mltrust-sign"):
             sign(model, key=key, output=sig, hash_algorithm=alg)
         else:
-            verify(model, key=key, signature=sig)
+            verify(model, trust=PinnedKeys(key), signature=sig)
     else:
         import model_signing
         t, c = time.perf_counter(), time.process_time()

@@ -18,16 +18,52 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-ADVISORIES = ROOT.parent / "shared" / "data" / "pypa-advisory-db"
+ADVISORIES = Path(
+    os.environ.get("MLTRUST_TEST_ADVISORY_DB")
+    or ROOT.parent / "shared" / "data" / "pypa-advisory-db"
+)
 # mltrust: ignore[MLT-CODE-014] the public demo passphrase the generated docs show
 PASSPHRASE = "demo-passphrase-not-for-production"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: The tampering the serve page shows: the last six audit entries deleted.
+TAMPER = (
+    "import sqlite3; db = sqlite3.connect('repo/.mltrust/audit.db'); "
+    "db.execute('DELETE FROM audit WHERE seq > 30'); db.commit()"
+)
+
+
+#: The setup every page that runs in the demo's workspace shows first; the page's commands run
+#: in that environment (tests/test_docs_walkthrough.py runs them as written).
+WORKSPACE_SETUP = """\
+The examples below run in the workspace the demo leaves behind, with its key's passphrase and
+its server's audit key in the environment:
+
+```sh
+mltrust demo --keep --workdir ws
+cd ws
+export MLTRUST_PASSPHRASE=demo-passphrase-not-for-production   # the demo key's passphrase
+export MLTRUST_AUDIT_KEY=$PWD/secrets/audit.key                # the demo server's audit key
+```
+"""
 
 
 def run(args: list[str], cwd: Path, *, max_lines: int = 40) -> str:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100", "MLTRUST_PASSPHRASE": PASSPHRASE}
+    if (cwd / "secrets" / "audit.key").is_file():
+        env["MLTRUST_AUDIT_KEY"] = str(cwd / "secrets" / "audit.key")
+    shown = " ".join(shlex.quote(a) for a in ["mltrust", *args])
+    return _transcript(shown, [sys.executable, "-m", "mltrust", *args], cwd, env, max_lines)
+
+
+def shell(command: str, cwd: Path) -> str:
+    """Run a shell command the page shows (in an ``sh`` block) for the next commands' inputs."""
+    subprocess.run(["bash", "-c", command], cwd=cwd, check=True, timeout=60)
+    return f"```sh\n{command}\n```\n"
+
+
+def _transcript(shown: str, argv: list[str], cwd: Path, env: dict[str, str], max_lines: int) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "mltrust", *args],
+        argv,
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -39,16 +75,19 @@ def run(args: list[str], cwd: Path, *, max_lines: int = 40) -> str:
     lines = text.rstrip().splitlines()
     if len(lines) > max_lines:
         lines = [*lines[:max_lines], f"… ({len(lines) - max_lines} more lines)"]
-    shown = " ".join(shlex.quote(a) for a in args)
-    return (
-        f"```console\n$ mltrust {shown}\n"
-        + "\n".join(lines)
-        + f"\n# exit code {proc.returncode}\n```\n"
-    )
+    output = "".join(f"{line}\n" for line in lines)
+    return f"```console\n$ {shown}\n{output}# exit code {proc.returncode}\n```\n"
 
 
-def page(name: str, title: str, intro: str, blocks: list[str]) -> None:
-    body = f"# {title}\n\n{intro}\n\n" + "\n".join(blocks)
+def joined(*blocks: str) -> str:
+    """Console blocks shown as one (a command and the next that depends on it)."""
+    bodies = [b.removeprefix("```console\n").removesuffix("```\n") for b in blocks]
+    return "```console\n" + "".join(bodies) + "```\n"
+
+
+def page(name: str, title: str, intro: str, blocks: list[str], *, workspace: bool = True) -> None:
+    setup = f"{WORKSPACE_SETUP}\n" if workspace else ""
+    body = f"# {title}\n\n{intro}\n\n{setup}" + "\n".join(blocks)
     (DOCS / "commands" / f"{name}.md").write_text(body)
 
 
@@ -56,13 +95,14 @@ def main() -> None:
     (DOCS / "commands").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mltrust-docs-") as tmp:
         ws = Path(tmp) / "ws"
-        demo_out = run(["demo", "--keep", "--workdir", str(ws)], Path(tmp), max_lines=400)
+        demo_out = run(["demo", "--keep", "--workdir", "ws"], Path(tmp), max_lines=400)
         page(
             "demo",
             "mltrust demo",
             "The main job: a model's whole secured lifecycle in a temporary workspace. This is "
             "the complete output of one run.",
             [demo_out],
+            workspace=False,
         )
 
         sys.path.insert(0, str(ROOT / "src"))
@@ -80,6 +120,9 @@ def main() -> None:
                 "## A clean model\n",
                 run(["scan", "repo/iris/model.joblib"], ws),
                 "## A poisoned joblib file\n",
+                "`evil.joblib` is a joblib file whose pickle runs `touch /tmp/pwned` when it is "
+                "loaded:\n",
+                "<!-- docs-test: fixture evil.joblib -->",
                 run(["scan", "evil.joblib"], ws),
                 "## JSON output\n",
                 run(["scan", "evil.joblib", "--format", "json"], ws, max_lines=60),
@@ -170,10 +213,15 @@ def main() -> None:
             run(["check", "repo/iris", "--key", "keys/demo.pub"], ws, max_lines=60),
         ]
         if ADVISORIES.is_dir():
-            db = ws / "advisories.db"
+            (ws / "advisory-db").symlink_to(ADVISORIES)
             checks += [
                 "## Importing an offline advisory database\n",
-                run(["db", "import", str(ADVISORIES), "--db", str(db)], ws),
+                "`advisory-db` is a copy of the [PyPA advisory database]"
+                "(https://github.com/pypa/advisory-database) (`git clone`, or the OSV export "
+                "unpacked); `--db` keeps the imported database beside it instead of in the user "
+                "data folder.\n",
+                "<!-- docs-test: fixture advisory-db -->",
+                run(["db", "import", "advisory-db", "--db", "advisories.db"], ws),
             ]
             proj = ws / "project"
             proj.mkdir()
@@ -184,7 +232,10 @@ def main() -> None:
             )
             checks += [
                 "## A project that fails the gate\n",
-                run(["check", "project", "--db", str(db), "--no-store"], ws, max_lines=60),
+                "`project/` pins `jinja2==2.10` in its `requirements.txt`, leaves `requests` "
+                "unpinned, and its `train.py` unpickles a file:\n",
+                "<!-- docs-test: fixture project -->",
+                run(["check", "project", "--db", "advisories.db", "--no-store"], ws, max_lines=60),
             ]
         page(
             "check",
@@ -212,7 +263,24 @@ def main() -> None:
                 run(["serve", "keys", "--help"], ws),
                 run(["serve", "keys", "list", "--repo", "repo"], ws),
                 run(["audit", "verify", "repo"], ws),
+                "Export a checkpoint to keep elsewhere, and verify against it later:\n",
+                joined(
+                    run(["audit", "checkpoint", "export", "repo", "-o", "cp.json"], ws),
+                    run(["audit", "verify", "repo", "--checkpoint", "cp.json"], ws),
+                ),
                 run(["audit", "tail", "repo", "-n", "2"], ws),
+                "Someone who can write `repo/.mltrust` deletes the last six entries; the anchor "
+                "and the checkpoint both notice:\n",
+                joined(
+                    _transcript(
+                        f'python -c "{TAMPER}"',  # TAMPER holds no " or $
+                        [sys.executable, "-c", TAMPER],
+                        ws,
+                        dict(os.environ),
+                        40,
+                    ),
+                    run(["audit", "verify", "repo", "--checkpoint", "cp.json"], ws),
+                ),
             ],
         )
         page(
@@ -254,12 +322,6 @@ def main() -> None:
                 run(["robustness", "poisoning", "--data", "data/iris.csv", "--label", "label"], ws),
             ],
         )
-        # a model file of its own: an attestation beside a file inside a signed folder would
-        # become part of that folder (and fail its signature)
-        (ws / "models").mkdir(exist_ok=True)
-        (ws / "models" / "iris.joblib").write_bytes(
-            (ws / "repo" / "iris" / "model.joblib").read_bytes()
-        )
         page(
             "explain",
             "mltrust explain",
@@ -268,6 +330,10 @@ def main() -> None:
             "[Explanations as evidence](../explain.md).",
             [
                 run(["explain", "--help"], ws, max_lines=60),
+                "The model is copied out of the signed folder first: an attestation written "
+                "beside a file\ninside a signed folder would become part of that folder, and "
+                "fail its signature.\n",
+                shell("mkdir -p models && cp repo/iris/model.joblib models/iris.joblib", ws),
                 run(
                     [
                         "explain",
@@ -296,14 +362,6 @@ def main() -> None:
                 ),
             ],
         )
-        lines = (ws / "data" / "iris.csv").read_text().splitlines()
-        shifted = [lines[0]] + [
-            ",".join(
-                [*row.split(",")[:2], str(float(row.split(",")[2]) + 1.5), *row.split(",")[3:]]
-            )
-            for row in lines[1:]
-        ]
-        (ws / "data" / "iris-shifted.csv").write_text("\n".join(shifted) + "\n")
         page(
             "monitor",
             "mltrust monitor",
@@ -312,6 +370,12 @@ def main() -> None:
                 run(["monitor", "--help"], ws),
                 run(["monitor", "drift", "--help"], ws, max_lines=60),
                 "## Shifted data is detected\n",
+                "A copy of the demo's data with every petal 1.5 cm longer:\n",
+                shell(
+                    "awk -F, -v OFS=, 'NR > 1 { $3 += 1.5 } 1' data/iris.csv "
+                    "> data/iris-shifted.csv",
+                    ws,
+                ),
                 run(
                     [
                         "monitor",
@@ -343,12 +407,26 @@ def main() -> None:
 S3_INTRO = """\
 Push a signed model folder to S3-compatible object storage (AWS S3, MinIO, Ceph) and pull it
 back verified. `push` verifies the folder against the pinned key and uploads exactly what the
-signature covers, with `model.sig` and the attestations. `pull` lists the prefix, refuses
-unsafe object names (`..`, absolute paths, backslashes, names that collide by case), downloads
-`model.sig` first and fetches only the objects it signs, at their signed sizes, into a staging
-folder beside the destination; it verifies every file, scans them, and only then renames the
-folder into place. On any failure nothing is left at the destination. Exit 0 done,
-1 verification failed or findings, 2 setup error (credentials, bucket, destination exists).
+signature covers, with `model.sig` and the attestations. Each file is opened below the
+verified folder without following any link (a sub-folder swapped for a link to `~/.ssh` after
+verification is refused) and hashed as it is uploaded; a file that no longer matches its
+signed digest, or a `model.sig`/attestation no longer signed by the pinned key, aborts the
+push, deletes what it had uploaded under the prefix and exits 1.
+
+`pull` downloads `model.sig` first, by name, and opens it with the pinned key; only then does
+it list the prefix, accepting no more objects than the signature covers (plus a few folder
+markers; a larger listing is refused, exit 1, before it is parsed). It refuses unsafe object
+names (`..`, absolute paths, backslashes, names that collide by case) and fetches only the
+objects the signature covers, at their signed sizes, into a staging folder beside the
+destination; it verifies every file, scans them, and only then renames the folder into place.
+On any failure nothing is left at the destination. With `--state`, the version is checked
+against the rollback memory before the scan but recorded only once the folder is in place, so
+a refused pull never advances it. The whole pull has a wall-clock budget (`--timeout`,
+default 3600 s) and each object a minimum rate (`--min-rate`, default 64 KiB/s after a 60 s
+grace period): a server that trickles bytes fails the pull with exit 2. A staging folder left
+by a pull that was killed (`.DEST.pull-*`, no live pull holding its lock) is removed by the
+next pull into the same destination. Exit 0 done, 1 verification failed or findings, 2 setup
+error (credentials, bucket, destination exists, timeout).
 
 Credentials come from boto3's usual places: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`,
 `AWS_PROFILE` or `--profile`, the shared config files. For a server that is not AWS, pass
@@ -356,21 +434,24 @@ Credentials come from boto3's usual places: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCE
 
 ## Copy-paste: a model through MinIO
 
+A model folder `models/iris`, signed and pushed to the bucket `models` of a MinIO server, then
+pulled where it is deployed (the transcripts below are real runs against an S3 server on
+loopback):
+
+<!-- docs-test: fixture s3-server models/iris -->
 ```bash
 export AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000     # your MinIO server
+export MLTRUST_PASSPHRASE='a long passphrase'        # protects the signing key
 mltrust keys generate --out keys/release
 mltrust sign models/iris --key keys/release.key --name iris --version 3
 mltrust attest scan models/iris --key keys/release.key   # optional: travels with the model
-mltrust s3 push models/iris s3://models/iris/3 --key keys/release.pub
-# on the machine that deploys it:
-mltrust s3 pull s3://models/iris/3 /srv/models/iris --key keys/release.pub --name iris --version 3
+mkdir deploy                                         # where the pulled models go
 ```
 
 Re-pushing to a prefix that holds objects needs `--replace` (objects the new folder does not
 have are deleted, so a stale file cannot make the next pull fail). A folder that is not signed
-is pushed only with `--allow-unsigned`, and such a prefix never pulls. The transcripts below
-are real runs against an S3 server on loopback."""
+is pushed only with `--allow-unsigned`, and such a prefix never pulls."""
 
 
 def s3_page() -> None:
@@ -424,16 +505,22 @@ def s3_page() -> None:
                 "Someone with write access to the bucket adds a git hook beside the model:\n",
             ]
             s3.put_object(Bucket="models", Key="iris/3/.git/hooks/post-checkout", Body=b"#!/bin/sh")
-            blocks.append(run([*pull, "deploy/iris-2", "--key", "keys/release.pub"], ws))
+            blocks += [
+                "<!-- docs-test: fixture s3-git-hook -->",
+                run([*pull, "deploy/iris-2", "--key", "keys/release.pub"], ws),
+            ]
             s3.delete_object(Bucket="models", Key="iris/3/.git/hooks/post-checkout")
             blocks += [
                 "## Object names that would leave the destination\n",
+                "The hook is removed; an object named `../../etc/cron.d/job` and a `Config.json` "
+                "beside\n`config.json` are added:\n",
+                "<!-- docs-test: fixture s3-unsafe-names -->",
             ]
             s3.put_object(Bucket="models", Key="iris/3/../../etc/cron.d/job", Body=b"* * * * *")
             s3.put_object(Bucket="models", Key="iris/3/Config.json", Body=b"{}")
             blocks.append(run([*pull, "deploy/iris-3", "--key", "keys/release.pub"], ws))
             blocks.append(run(["s3", "pull", "--help"], ws))
-            page("s3", "mltrust s3", S3_INTRO, blocks)
+            page("s3", "mltrust s3", S3_INTRO, blocks, workspace=False)
     finally:
         server.stop()
         for k, v in saved.items():

@@ -19,6 +19,7 @@ from mltrust.attest import (
     PROVENANCE_PREDICATE,
     SCAN_PREDICATE,
     KeylessPolicy,
+    PinnedKeys,
     attest_provenance,
     attest_scan,
     attestation_path,
@@ -66,7 +67,7 @@ def test_scan_attestation_written_stored_and_verified(
         predicate = stored[0].statement["predicate"]
         assert predicate["summary"]["files"] == 2
         assert {f["path"] for f in predicate["files"]} == {"weights.bin", "config.json"}
-    result = verify(model, key=keys["pub"], attestations=True)
+    result = verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
     assert result.root_digest == root
     assert [a.predicate_type for a in result.attestations] == [SCAN_PREDICATE]
 
@@ -98,7 +99,7 @@ def test_provenance_attestation(tmp_path: Path, keys: dict[str, Path]) -> None:
     assert deps["extra.parquet"]["digest"]["sha256"] == build_manifest(single).root_digest
     assert deps["code"]["digest"]["gitCommit"].startswith("01234567")
     assert statement["predicate"]["runDetails"]["builder"]["id"]
-    result = verify(model, key=keys["pub"], attestations=True)
+    result = verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
     assert [a.predicate_type for a in result.attestations] == [PROVENANCE_PREDICATE]
 
 
@@ -146,8 +147,8 @@ def test_attestation_for_old_model_content_fails(tmp_path: Path, keys: dict[str,
     (model / "weights.bin").write_bytes(b"new weights")
     sign(model, key=keys["key"])
     with pytest.raises(VerificationError, match="attestation"):
-        verify(model, key=keys["pub"], attestations=True)
-    verify(model, key=keys["pub"])  # the signature alone is fine
+        verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
+    verify(model, trust=PinnedKeys(keys["pub"]))  # the signature alone is fine
 
 
 def test_attestation_by_another_key_fails(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -155,7 +156,7 @@ def test_attestation_by_another_key_fails(tmp_path: Path, keys: dict[str, Path])
     sign(model, key=keys["key"])
     attest_scan(model, key=keys["evil_key"])
     with pytest.raises(VerificationError) as err:
-        verify(model, key=keys["pub"], attestations=True)
+        verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
     assert "pinned key" in err.value.differences[0]
 
 
@@ -163,7 +164,7 @@ def test_missing_attestations_fail_when_required(tmp_path: Path, keys: dict[str,
     model = make_model(tmp_path)
     sign(model, key=keys["key"])
     with pytest.raises(VerificationError, match="no attestations"):
-        verify(model, key=keys["pub"], attestations=True)
+        verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
 
 
 def test_file_model_attestation_path(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -176,7 +177,7 @@ def test_file_model_attestation_path(tmp_path: Path, keys: dict[str, Path]) -> N
         == attestation_path(f, "scan")
         == tmp_path / ".mltrust/attestations/m.onnx.scan.bundle.json"
     )
-    assert len(verify(f, key=keys["pub"], attestations=True).attestations) == 1
+    assert len(verify(f, trust=PinnedKeys(keys["pub"]), attestations=True).attestations) == 1
 
 
 def test_attest_cli(
@@ -484,11 +485,11 @@ def test_keyless_bundle_verifies_with_trusted_root_and_identity(tmp_path: Path) 
     pki = Pki(tmp_path)
     model = make_model(tmp_path)
     (model / "model.sig").write_text(json.dumps(pki.bundle(model, pki.leaf)))
-    result = verify(model, keyless=policy(pki))
+    result = verify(model, trust=policy(pki))
     assert result.identity == "signer@example.com"
     (model / "config.json").write_text("{}")
     with pytest.raises(VerificationError, match="difference"):
-        verify(model, keyless=policy(pki))
+        verify(model, trust=policy(pki))
 
 
 def test_keyless_wrong_identity_or_issuer(tmp_path: Path) -> None:
@@ -496,9 +497,9 @@ def test_keyless_wrong_identity_or_issuer(tmp_path: Path) -> None:
     model = make_model(tmp_path)
     (model / "model.sig").write_text(json.dumps(pki.bundle(model, pki.leaf)))
     with pytest.raises(VerificationError, match="identity"):
-        verify(model, keyless=policy(pki, identity="attacker@example.com"))
+        verify(model, trust=policy(pki, identity="attacker@example.com"))
     with pytest.raises(VerificationError, match="OIDC issuer"):
-        verify(model, keyless=policy(pki, oidc_issuer="https://evil.example.com"))
+        verify(model, trust=policy(pki, oidc_issuer="https://evil.example.com"))
 
 
 def test_keyless_certificate_from_untrusted_ca(tmp_path: Path) -> None:
@@ -510,7 +511,7 @@ def test_keyless_certificate_from_untrusted_ca(tmp_path: Path) -> None:
     model = make_model(tmp_path)
     (model / "model.sig").write_text(json.dumps(pki.bundle(model, leaf)))
     with pytest.raises(VerificationError, match="does not validate to a trusted root"):
-        verify(model, keyless=policy(pki))
+        verify(model, trust=policy(pki))
 
 
 def test_keyless_expired_certificate_without_log_time(tmp_path: Path) -> None:
@@ -520,7 +521,7 @@ def test_keyless_expired_certificate_without_log_time(tmp_path: Path) -> None:
     model = make_model(tmp_path)
     (model / "model.sig").write_text(json.dumps(pki.bundle(model, leaf)))
     with pytest.raises(VerificationError, match="not valid"):
-        verify(model, keyless=policy(pki))
+        verify(model, trust=policy(pki))
 
 
 def test_keyless_with_rekor_signed_entry_timestamp(tmp_path: Path) -> None:
@@ -528,12 +529,12 @@ def test_keyless_with_rekor_signed_entry_timestamp(tmp_path: Path) -> None:
     model = make_model(tmp_path)
     bundle = pki.bundle(model, pki.leaf, tlog=True)
     (model / "model.sig").write_text(json.dumps(bundle))
-    verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+    verify(model, trust=policy(pki, rekor_key=pki.rekor_path))
     # a forged promise (entry time moved) fails
     bundle["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = "1"
     (model / "model.sig").write_text(json.dumps(bundle))
     with pytest.raises(VerificationError, match="signed timestamp"):
-        verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+        verify(model, trust=policy(pki, rekor_key=pki.rekor_path))
 
 
 def test_keyless_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -561,20 +562,20 @@ def test_keyless_with_rekor_inclusion_proof_and_checkpoint(tmp_path: Path) -> No
     model = make_model(tmp_path)
     bundle = pki.bundle(model, pki.leaf, tlog=True, proof=True)
     (model / "model.sig").write_text(json.dumps(bundle))
-    verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+    verify(model, trust=policy(pki, rekor_key=pki.rekor_path))
     proof = bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
     good_hashes = list(proof["hashes"])
     proof["hashes"] = good_hashes[:-1]  # a truncated audit path
     (model / "model.sig").write_text(json.dumps(bundle))
     with pytest.raises(VerificationError, match="inclusion proof"):
-        verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+        verify(model, trust=policy(pki, rekor_key=pki.rekor_path))
     proof["hashes"] = good_hashes
     proof["checkpoint"]["envelope"] = proof["checkpoint"]["envelope"].replace(
         "rekor.test - 1\n6", "rekor.test - 1\n7"
     )
     (model / "model.sig").write_text(json.dumps(bundle))
     with pytest.raises(VerificationError, match="checkpoint"):
-        verify(model, keyless=policy(pki, rekor_key=pki.rekor_path))
+        verify(model, trust=policy(pki, rekor_key=pki.rekor_path))
 
 
 # -- X.509 path validation (cryptography.x509.verification) ----------------------------------
@@ -598,7 +599,7 @@ def test_keyless_chain_through_a_valid_intermediate(tmp_path: Path) -> None:
         issuer_name=inter.subject,
     )
     model = _signed_by_chain(tmp_path, pki, leaf, inter)
-    assert verify(model, keyless=policy(pki)).identity == "signer@example.com"
+    assert verify(model, trust=policy(pki)).identity == "signer@example.com"
 
 
 def test_keyless_chain_breaking_an_intermediates_path_length_refused(tmp_path: Path) -> None:
@@ -616,7 +617,7 @@ def test_keyless_chain_breaking_an_intermediates_path_length_refused(tmp_path: P
     )
     model = _signed_by_chain(tmp_path, pki, leaf, sub, inter)
     with pytest.raises(VerificationError, match="path length"):
-        verify(model, keyless=policy(pki))
+        verify(model, trust=policy(pki))
 
 
 def test_keyless_intermediate_without_key_cert_sign_refused(tmp_path: Path) -> None:
@@ -632,7 +633,7 @@ def test_keyless_intermediate_without_key_cert_sign_refused(tmp_path: Path) -> N
     )
     model = _signed_by_chain(tmp_path, pki, leaf, inter)
     with pytest.raises(VerificationError, match="keyCertSign"):
-        verify(model, keyless=policy(pki))
+        verify(model, trust=policy(pki))
 
 
 def test_keyless_leaf_without_code_signing_usage_refused(tmp_path: Path) -> None:
@@ -646,7 +647,7 @@ def test_keyless_leaf_without_code_signing_usage_refused(tmp_path: Path) -> None
     )
     model = _signed_by_chain(tmp_path, pki, leaf)
     with pytest.raises(VerificationError, match="code signing"):
-        verify(model, keyless=policy(pki))
+        verify(model, trust=policy(pki))
 
 
 def test_keyless_private_ca_without_fulcio_issuer_extension(
@@ -657,14 +658,52 @@ def test_keyless_private_ca_without_fulcio_issuer_extension(
     model = _signed_by_chain(tmp_path, pki, leaf)
     # a Fulcio-style policy refuses it: there is no issuer to match
     with pytest.raises(VerificationError, match="OIDC issuer"):
-        verify(model, keyless=policy(pki))
+        verify(model, trust=policy(pki))
     # an explicit private-CA identity policy accepts it, and still checks the identity
-    assert verify(model, keyless=policy(pki, oidc_issuer=None)).identity == "signer@example.com"
+    assert verify(model, trust=policy(pki, oidc_issuer=None)).identity == "signer@example.com"
     with pytest.raises(VerificationError, match="identity"):
-        verify(model, keyless=policy(pki, oidc_issuer=None, identity="other@example.com"))
+        verify(model, trust=policy(pki, oidc_issuer=None, identity="other@example.com"))
     base = ["verify", str(model), "--trusted-root", str(pki.ca_path)]
     args = [*base, "--cert-identity", "signer@example.com", "--private-ca"]
     assert main(args) == EXIT_CLEAN
     assert main([*base, "--private-ca"]) == 2  # the identity is still required
     with pytest.raises(ConfigError):
-        verify(model, keyless=policy(pki, oidc_issuer=""))
+        verify(model, trust=policy(pki, oidc_issuer=""))
+
+
+def test_keyless_options_next_to_a_key_are_refused_not_ignored(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    # before `trust=`, --key won and --cert-identity was silently ignored: a verifier that
+    # asked for an identity got a model signed by anyone holding the key
+    pki = Pki(tmp_path)
+    model = make_model(tmp_path)
+    sign(model, key=keys["key"])
+    base = ["verify", str(model), "--key", str(keys["pub"])]
+    assert main(base) == EXIT_CLEAN
+    keyless = ["--trusted-root", str(pki.ca_path), "--cert-identity", "someone@example.com"]
+    assert main([*base, *keyless, "--private-ca"]) == 2
+
+
+def test_verify_needs_one_explicit_trust_policy(tmp_path: Path, keys: dict[str, Path]) -> None:
+    model = make_model(tmp_path)
+    sign(model, key=keys["key"])
+    assert verify(model, trust=PinnedKeys(keys["pub"])).key_fingerprint
+    with pytest.raises(TypeError):
+        verify(model)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        verify(model, key=keys["pub"])  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="PinnedKeys"):
+        verify(model, trust=keys["pub"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no public key"):
+        PinnedKeys()  # an empty policy trusts nothing: refused, not passed
+    with pytest.raises(ConfigError, match="not a public key"):
+        PinnedKeys([keys["pub"]])  # type: ignore[arg-type]
+    pinned = PinnedKeys(keys["pub"])
+    with pytest.raises(AttributeError):
+        pinned.keys = ()  # type: ignore[misc]
+    # one of several pinned keys; a policy without the signer's key fails
+    other = generate_keypair(tmp_path / "other", passphrase=None).public_path
+    assert verify(model, trust=PinnedKeys(other, keys["pub"])).version is None
+    with pytest.raises(VerificationError, match="pinned key"):
+        verify(model, trust=PinnedKeys(other))

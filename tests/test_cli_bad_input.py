@@ -91,7 +91,7 @@ CASES: dict[str, list[str]] = {
     "robustness-negative-eps": ["robustness", "run", "{bad}", "--data", "{bad}", "--eps", "-1"],
     "robustness-missing-data": ["robustness", "run", "{ws}/missing", "--data", "{ws}/missing"],
     "harden-zero-eps": [
-        "robustness", "harden", "{bad}", "--data", "{bad}", "--eps", "0", "--out", "{ws}/out.pkl",
+        "robustness", "harden", "{bad}", "--data", "{bad}", "--eps", "0", "--save", "{ws}/out.pkl",
     ],
     "privacy-data-and-train": [
         "robustness", "privacy", "{bad}", "--data", "sklearn:iris", "--train", "{bad}",
@@ -100,10 +100,10 @@ CASES: dict[str, list[str]] = {
         "robustness", "poisoning", "--data", "{bad}", "--max-suspect-rate", "-5",
     ],
     "monitor-negative-far": [
-        "monitor", "calibrate", "--reference", "{bad}", "--out", "{ws}/s.json", "--far", "-5",
+        "monitor", "calibrate", "--reference", "{bad}", "--save", "{ws}/s.json", "--far", "-5",
     ],
     "monitor-missing-reference": [
-        "monitor", "calibrate", "--reference", "{ws}/missing.csv", "--out", "{ws}/s.json",
+        "monitor", "calibrate", "--reference", "{ws}/missing.csv", "--save", "{ws}/s.json",
     ],
     "monitor-negative-alpha": [
         "monitor", "drift", "--reference", "{bad}", "--current", "{bad}", "--alpha", "-1",

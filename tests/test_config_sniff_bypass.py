@@ -156,3 +156,45 @@ def test_yaml_duplicate_key_first_value_is_checked(data: bytes) -> None:
     assert yaml.safe_load(data)["x"]["_target_"] == "torch.nn.Linear"
     result = scan_bytes(data, "c.yaml")
     assert max((f.severity for f in result.findings), default=Severity.INFO) >= Severity.HIGH
+
+
+def test_json_holding_a_literal_replacement_character_is_read_as_json() -> None:
+    """U+FFFD is an ordinary character (botocore ships JSON with one); only bytes that do not
+    decode make text "broken". Such a document is scanned, so its code is still found, and a
+    benign one passes instead of being reported as a config nothing read."""
+    benign = json.dumps({"doc": "a \ufffd b", "x": list(range(50))}, ensure_ascii=False).encode()
+    assert _json_readable(benign)
+    assert ConfigScanner().sniff(memoryview(benign), "service.json")
+    report = scan_bytes(benign, "service.json")
+    assert not report.findings
+    hostile = json.dumps({"doc": "\ufffd", "model": _TARGET}, ensure_ascii=False).encode()
+    findings = scan_bytes(hostile, "service.json").findings
+    assert any(f.severity >= Severity.HIGH for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"% ARFF comment !! with marks\n@relation iris\n@attribute a numeric\n",
+        b"%\n% Title\n@relation x\n",
+        b"%\tTAB\nkey: value\n",
+        b"  % indented\nkey: value\n",
+    ],
+)
+def test_percent_lines_no_yaml_scanner_reads_are_not_configs(text: bytes) -> None:
+    with pytest.raises(yaml.YAMLError):
+        list(yaml.safe_load_all(text))  # the loader stops at the first token
+    assert not ConfigScanner().sniff(memoryview(text), "data.arff")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"%YAML 1.1\n---\nmodel:\n  _target_: os.system\n",
+        b"%FOO ignored\n---\nmodel:\n  _target_: os.system\n",
+        b"%TAG !e! tag:example.com,2000:\n---\nmodel:\n  _target_: os.system\n",
+    ],
+)
+def test_real_directives_still_start_a_scanned_config(text: bytes) -> None:
+    assert _yaml_readable(text)
+    _assert_target_found(text)

@@ -26,7 +26,7 @@ from mltrust.scan import scan_paths
 
 ray = pytest.importorskip("ray")
 
-from mltrust.attest import generate_keypair, sign, verify  # noqa: E402
+from mltrust.attest import PinnedKeys, generate_keypair, sign, verify  # noqa: E402
 from mltrust.executors import Failed  # noqa: E402
 from mltrust.executors._ray import RayExecutor, run_checked  # noqa: E402
 
@@ -174,7 +174,7 @@ def test_sign_ray_signature_is_the_local_signature(tmp_path: Path) -> None:
     assert remote.read_bytes() == local.read_bytes()  # Ed25519 is deterministic: same bytes
     # Paths and offsets travel, never contents: every batch is small whatever the file size.
     assert len(executor.sizes) >= 2 and max(executor.sizes) < 16_384
-    verify(model, key=pair.public_path, signature=remote)
+    verify(model, trust=PinnedKeys(pair.public_path), signature=remote)
 
 
 def test_sign_ray_cli_verifies_and_tamper_is_caught(tmp_path: Path) -> None:

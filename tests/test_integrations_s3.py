@@ -26,6 +26,7 @@ from moto.server import ThreadedMotoServer
 
 from _check_helpers import MALICIOUS_PICKLE
 from mltrust.attest import (
+    PinnedKeys,
     attest_scan,
     generate_keypair,
     load_private_key,
@@ -199,7 +200,7 @@ def test_push_then_pull_round_trip(
         assert (dest / rel).read_bytes() == (model / rel).read_bytes()
     assert not (dest / ".git").exists()
     # what landed verifies on its own, with the same root digest as the pushed folder
-    assert verify(dest, key=pub, attestations=True).root_digest == doc["root_digest"]
+    assert verify(dest, trust=PinnedKeys(pub), attestations=True).root_digest == doc["root_digest"]
     # no staging folder left beside it
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pulled.")]
 

@@ -137,7 +137,7 @@ def test_cli_drift_stream_calibrate_score(files, capsys):
             "mahalanobis",
             "--far",
             "0.05",
-            "--out",
+            "--save",
             str(files / "s.npz"),
             "--format",
             "json",

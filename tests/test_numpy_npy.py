@@ -204,3 +204,24 @@ def test_object_dtype_in_any_spelling_numpy_reads_is_scanned(descr: str) -> None
         np.load(io.BytesIO(raw), allow_pickle=False)  # numpy: this array is a pickle
     findings = scan_bytes(raw, "x.npy").findings
     assert [f for f in findings if f.severity is Severity.CRITICAL], findings
+
+
+def _object_npy(tail: bytes) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.array(["a", 1], dtype=object), allow_pickle=True)
+    return buf.getvalue() + tail
+
+
+def test_a_line_break_after_an_object_arrays_pickle_is_low() -> None:
+    """numpy's own Python 2 test files end with "\\n" after the STOP; numpy.load ignores it."""
+    data = _object_npy(b"\n")
+    # mltrust: ignore[MLT-CODE-004] the real loader as oracle, on an array the test saved
+    assert np.load(io.BytesIO(data), allow_pickle=True).tolist() == ["a", 1]
+    result = scan_bytes(data, "a.npy")
+    assert "MLT-NPY-004" in rules(result) and not result.fails(Severity.MEDIUM), result.findings
+
+
+@pytest.mark.parametrize("tail", [b"\n" * 17, b"\n(", b" \x80\x04.", b"\ncos\nsystem\n"])
+def test_other_bytes_after_an_object_arrays_pickle_stay_medium(tail: bytes) -> None:
+    result = scan_bytes(_object_npy(tail), "a.npy")
+    assert result.fails(Severity.MEDIUM), result.findings

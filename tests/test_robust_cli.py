@@ -169,7 +169,7 @@ def test_cli_harden_saves_loadable_model(capsys, lr_file, tmp_path):
         "0.1",
         "--rounds",
         "1",
-        "--out",
+        "--save",
         out_path,
         "--format",
         "json",

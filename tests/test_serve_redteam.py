@@ -154,7 +154,8 @@ def test_10_chunked_trailer_stream_refused_near_the_header_limit(live, monkeypat
     s.close()
     # 431, or a reset that discarded it (the server closed with unread bytes queued)
     assert data == b"" or data.startswith(b"HTTP/1.1 431"), data[:80]
-    assert time.monotonic() - started < 5
+    # generous: the bound that matters is the bytes read below; a loaded CI host is slow
+    assert time.monotonic() - started < 20
     # what the server read: the 8 KiB limit plus at most one read, not the stream
     assert read[0] < 1 << 20, read[0]
     with live.legit() as c:
@@ -167,7 +168,7 @@ def test_10_small_trailer_still_accepted(live):
         b"POST /v2/health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"1\r\na\r\n0\r\nX-Trailer: ok\r\n\r\n"
     )
-    s.settimeout(5)
+    s.settimeout(20)
     assert s.recv(4096).startswith(b"HTTP/1.1 405")  # answered by the route, not the guard
     s.close()
 

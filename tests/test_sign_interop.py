@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mltrust.attest import generate_keypair, read_bundle, sign, verify
+from mltrust.attest import PinnedKeys, generate_keypair, read_bundle, sign, verify
 from mltrust.errors import VerificationError
 
 model_signing = pytest.importorskip("model_signing")
@@ -125,13 +125,13 @@ def test_their_signature_verified_by_us(tmp_path: Path, keypair: tuple[Path, Pat
     model = make_model(tmp_path)
     sig = model / "model.sig"
     their_sign(model, sig, key, ignore=["model.sig"])
-    result = verify(model, key=pub)
+    result = verify(model, trust=PinnedKeys(pub))
     assert set(result.files) == {"layers/0.bin", "layers/1.bin", "a.b", "config.json"}
     assert result.signed_at is None and result.version is None  # model-signing has no freshness
     assert result.compat_digest == read_bundle_subject(sig)
     (model / "layers" / "0.bin").rename(model / "layers" / "9.bin")
     with pytest.raises(VerificationError) as err:
-        verify(model, key=pub)
+        verify(model, trust=PinnedKeys(pub))
     assert err.value.differences == ["renamed: layers/0.bin -> layers/9.bin"]
 
 
@@ -140,12 +140,12 @@ def test_their_sharded_signature_verified_by_us(tmp_path: Path, keypair: tuple[P
     model = make_model(tmp_path)
     sig = tmp_path / "their.sig"
     their_sign(model, sig, key, ignore=[], shard=3000)
-    verify(model, key=pub, signature=sig)
+    verify(model, trust=PinnedKeys(pub), signature=sig)
     with open(model / "layers" / "1.bin", "r+b") as fh:
         fh.seek(6500)
         fh.write(b"\xff")
     with pytest.raises(VerificationError, match="difference"):
-        verify(model, key=pub, signature=sig)
+        verify(model, trust=PinnedKeys(pub), signature=sig)
 
 
 def test_their_single_file_signature_verified_by_us(
@@ -156,7 +156,7 @@ def test_their_single_file_signature_verified_by_us(
     f.write_bytes(b"\x05" * 4096)
     sig = tmp_path / "their.sig"
     their_sign(f, sig, key, ignore=[])
-    assert verify(f, key=pub, signature=sig).files.keys() == {"weights.bin"}
+    assert verify(f, trust=PinnedKeys(pub), signature=sig).files.keys() == {"weights.bin"}
 
 
 def test_their_cli_signature_verified_by_us(tmp_path: Path, keypair: tuple[Path, Path]) -> None:
@@ -179,7 +179,7 @@ def test_their_cli_signature_verified_by_us(tmp_path: Path, keypair: tuple[Path,
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    verify(model, key=pub, signature=sig)
+    verify(model, trust=PinnedKeys(pub), signature=sig)
 
 
 def test_their_signature_with_another_key_rejected(
@@ -191,7 +191,7 @@ def test_their_signature_with_another_key_rejected(
     sig = tmp_path / "their.sig"
     their_sign(model, sig, other.private_path, ignore=[])
     with pytest.raises(VerificationError, match="pinned key"):
-        verify(model, key=pub, signature=sig)
+        verify(model, trust=PinnedKeys(pub), signature=sig)
 
 
 def read_bundle_subject(sig: Path) -> str:
@@ -213,7 +213,7 @@ def test_their_signature_still_verifies_after_mltrust_attestation(
     model = make_model(tmp_path)
     their_sign(model, model / "model.sig", key, ignore=["model.sig"])
     attest_scan(model, key=key)
-    result = verify(model, key=pub, attestations=True)
+    result = verify(model, trust=PinnedKeys(pub), attestations=True)
     assert len(result.attestations) == 1
 
 
@@ -226,7 +226,7 @@ def test_blake3_both_ways(tmp_path: Path, keypair: tuple[Path, Path]) -> None:
     model_signing.signing.Config().use_elliptic_key_signer(private_key=key).set_hashing_config(
         hashing.set_ignored_paths(paths=["model.sig"])
     ).sign(model, sig)
-    verify(model, key=pub, signature=sig)
+    verify(model, trust=PinnedKeys(pub), signature=sig)
 
 
 def test_their_signature_over_a_folder_with_dot_mltrust_verifies(
@@ -241,15 +241,15 @@ def test_their_signature_over_a_folder_with_dot_mltrust_verifies(
     (model / ".mltrust" / "notes.txt").write_text("kept by the model's authors\n")
     attest_scan(model, key=key)  # an attestation that exists before model_signing signs
     their_sign(model, model / "model.sig", key, ignore=["model.sig"])
-    verify(model, key=pub)
+    verify(model, trust=PinnedKeys(pub))
     (model / ".mltrust" / "notes.txt").write_text("changed\n")
     with pytest.raises(VerificationError) as err:
-        verify(model, key=pub)
+        verify(model, trust=PinnedKeys(pub))
     assert err.value.differences == ["modified: .mltrust/notes.txt"]
     (model / ".mltrust" / "notes.txt").write_text("kept by the model's authors\n")
     (model / ".mltrust" / "evil.py").write_text("import os\n")
     with pytest.raises(VerificationError) as err:
-        verify(model, key=pub)
+        verify(model, trust=PinnedKeys(pub))
     assert err.value.differences == ["added: .mltrust/evil.py"]
 
 
@@ -264,9 +264,9 @@ def test_our_signature_verified_by_model_signing_after_attestations(
     attest_scan(model, key=key)
     attest_provenance(model, key=key, datasets=[], code_commit=None, params=["epochs=3"])
     their_verify(model, sig, pub)
-    verify(model, key=pub, attestations=True)
+    verify(model, trust=PinnedKeys(pub), attestations=True)
     (model / ".mltrust" / "payload.pkl").write_bytes(b"\x80\x04.")
     with pytest.raises(ValueError):
         their_verify(model, sig, pub)
     with pytest.raises(VerificationError):
-        verify(model, key=pub)
+        verify(model, trust=PinnedKeys(pub))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mltrust.attest import generate_keypair, sign, verify
+from mltrust.attest import PinnedKeys, generate_keypair, sign, verify
 from mltrust.errors import Error, VerificationError
 
 EVIL_PICKLE = b"cos\nsystem\n(S'echo pwned'\ntR."
@@ -48,13 +48,13 @@ def test_own_file_name_as_folder_hides_nothing(
 ) -> None:
     model = _model(tmp_path)
     sign(model, key=keys["key"], version=1)
-    verify(model, key=keys["pub"], name="mymodel")
+    verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel")
     evil = model / own
     (evil / "pkg").mkdir(parents=True)
     (evil / "payload.pkl").write_bytes(EVIL_PICKLE)
     (evil / "pkg" / "__init__.py").write_text("import os\n")
     with pytest.raises(VerificationError) as info:
-        verify(model, key=keys["pub"], name="mymodel", version=1)
+        verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel", version=1)
     assert any(f"{own}/payload.pkl" in d for d in info.value.differences)
 
 
@@ -71,7 +71,7 @@ def test_own_file_name_as_link_or_fifo_is_refused(
     else:
         os.mkfifo(target)
     with pytest.raises(Error):
-        verify(model, key=keys["pub"], name="mymodel", version=1)
+        verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel", version=1)
 
 
 def test_own_file_as_regular_file_is_still_left_out(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -79,7 +79,7 @@ def test_own_file_as_regular_file_is_still_left_out(tmp_path: Path, keys: dict[s
     sign(model, key=keys["key"], version=1)
     (model / ".mltrust").mkdir()
     (model / ".mltrust" / "evidence.db").write_bytes(b"SQLite format 3\0")
-    assert set(verify(model, key=keys["pub"], name="mymodel").files) == {
+    assert set(verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel").files) == {
         "weights.bin",
         "config.json",
     }
@@ -93,7 +93,7 @@ def test_signature_name_as_folder_is_signed_not_hidden(
     (model / ".mltrust" / "evidence.db").mkdir(parents=True)
     (model / ".mltrust" / "evidence.db" / "hidden.pkl").write_bytes(EVIL_PICKLE)
     sign(model, key=keys["key"], version=1)
-    files = verify(model, key=keys["pub"], name="mymodel").files
+    files = verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel").files
     assert ".mltrust/evidence.db/hidden.pkl" in files
 
 
@@ -103,7 +103,7 @@ def test_user_ignore_folder_keeps_folder_semantics(tmp_path: Path, keys: dict[st
     (model / "scratch" / "a.txt").write_text("x")
     sign(model, key=keys["key"], version=1, ignore=["scratch"])
     (model / "scratch" / "b.txt").write_text("y")
-    assert "scratch/b.txt" not in verify(model, key=keys["pub"], name="mymodel").files
+    assert "scratch/b.txt" not in verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel").files
 
 
 # --- 09: attest scan signs a verdict about bytes it did not scan --------------------------
@@ -166,7 +166,7 @@ def test_attest_scan_unchanged_model_still_attests(tmp_path: Path, keys: dict[st
     model = _model(tmp_path)
     sign(model, key=keys["key"], version=1)
     attest_scan(model, key=keys["key"])
-    v = verify(model, key=keys["pub"], name="mymodel", attestations=True)
+    v = verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel", attestations=True)
     assert len(v.attestations) == 1
 
 
@@ -384,7 +384,9 @@ def test_unsigned_git_config_in_verified_folder_is_warned(
     sign(model, key=keys["key"], version=1)
     (model / ".git").mkdir()
     (model / ".git" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/x; false\n")
-    v = verify(model, key=keys["pub"], name="bert", version=1)  # by design: not covered
+    v = verify(
+        model, trust=PinnedKeys(keys["pub"]), name="bert", version=1
+    )  # by design: not covered
     assert v.uncovered_git == (".git",)
     capsys.readouterr()
     assert main(["verify", str(model), "--key", str(keys["pub"]), "--no-progress"]) == EXIT_CLEAN
@@ -397,10 +399,10 @@ def test_git_folder_covered_with_include_git(tmp_path: Path, keys: dict[str, Pat
     (model / ".git").mkdir()
     (model / ".git" / "config").write_text("[core]\n")
     sign(model, key=keys["key"], version=1, include_git=True)
-    assert verify(model, key=keys["pub"], name="bert").uncovered_git == ()
+    assert verify(model, trust=PinnedKeys(keys["pub"]), name="bert").uncovered_git == ()
     (model / ".git" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/x; false\n")
     with pytest.raises(VerificationError):
-        verify(model, key=keys["pub"], name="bert")
+        verify(model, trust=PinnedKeys(keys["pub"]), name="bert")
 
 
 # --- worth noting: an attestation of another kind under a kind's name ---------------------
@@ -422,5 +424,5 @@ def test_provenance_statement_passed_off_as_scan_attestation_is_refused(
         output=attestation_path(model, "scan"),  # a provenance bundle at the scan name
     )
     with pytest.raises(VerificationError) as info:
-        verify(model, key=keys["pub"], name="mymodel", attestations=True)
+        verify(model, trust=PinnedKeys(keys["pub"]), name="mymodel", attestations=True)
     assert any("not https://mltrust.dev/scan/v1" in d for d in info.value.differences)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mltrust.attest import (
+    PinnedKeys,
     build_manifest,
     generate_keypair,
     load_private_key,
@@ -60,7 +61,7 @@ def signed(tmp_path: Path, keys: dict[str, Path]) -> Path:
 
 def differences(model: Path, pub: Path, **kw: Any) -> list[str]:
     with pytest.raises(VerificationError) as err:
-        verify(model, key=pub, **kw)
+        verify(model, trust=PinnedKeys(pub), **kw)
     return err.value.differences or [str(err.value)]
 
 
@@ -83,7 +84,7 @@ def resign(bundle_path: Path, key_path: Path, edit: Any) -> None:
 
 
 def test_untampered_model_verifies(signed: Path, keys: dict[str, Path]) -> None:
-    result = verify(signed, key=keys["pub"])
+    result = verify(signed, trust=PinnedKeys(keys["pub"]))
     assert set(result.files) == {"weights.bin", "config.json", "sub/tokenizer.txt"}
     assert result.version == 2 and result.model_name == "model"
     assert result.root_digest == build_manifest(signed, ignore=["model.sig"]).root_digest
@@ -214,49 +215,52 @@ def test_replayed_older_signature_rollback(
     state = tmp_path / "state.json"
     old_bundle = (signed / "model.sig").read_bytes()
     old_weights = (signed / "weights.bin").read_bytes()
-    verify(signed, key=keys["pub"], state=state, name="model")  # version 2 recorded
+    verify(signed, trust=PinnedKeys(keys["pub"]), state=state, name="model")  # version 2 recorded
     (signed / "weights.bin").write_bytes(b"patched weights v3")
     sign(signed, key=keys["key"], version=3)
-    assert verify(signed, key=keys["pub"], state=state, name="model").version == 3
+    assert verify(signed, trust=PinnedKeys(keys["pub"]), state=state, name="model").version == 3
     # the attacker restores the old, validly signed release
     (signed / "weights.bin").write_bytes(old_weights)
     (signed / "model.sig").write_bytes(old_bundle)
-    verify(signed, key=keys["pub"])  # still a valid signature without state
+    verify(signed, trust=PinnedKeys(keys["pub"]))  # still a valid signature without state
     with pytest.raises(VerificationError, match="rollback"):
-        verify(signed, key=keys["pub"], state=state, name="model")
+        verify(signed, trust=PinnedKeys(keys["pub"]), state=state, name="model")
 
 
 def test_same_version_other_content_refused_with_state(
     signed: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
-    verify(signed, key=keys["pub"], state=state, name="model")
+    verify(signed, trust=PinnedKeys(keys["pub"]), state=state, name="model")
     (signed / "weights.bin").write_bytes(b"different")
     sign(signed, key=keys["key"], version=2)
     with pytest.raises(VerificationError, match="seen before with other content"):
-        verify(signed, key=keys["pub"], state=state, name="model")
+        verify(signed, trust=PinnedKeys(keys["pub"]), state=state, name="model")
 
 
 def test_unversioned_signature_refused_with_state(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"])
     with pytest.raises(VerificationError, match="no version"):
-        verify(model, key=keys["pub"], state=tmp_path / "state.json", name="model")
+        verify(model, trust=PinnedKeys(keys["pub"]), state=tmp_path / "state.json", name="model")
 
 
 def test_expired_max_age(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"], issued_at=datetime.now(UTC) - timedelta(days=40))
     with pytest.raises(VerificationError, match="expired"):
-        verify(model, key=keys["pub"], max_age=timedelta(days=30))
-    assert verify(model, key=keys["pub"], max_age=timedelta(days=41)).signed_at is not None
+        verify(model, trust=PinnedKeys(keys["pub"]), max_age=timedelta(days=30))
+    assert (
+        verify(model, trust=PinnedKeys(keys["pub"]), max_age=timedelta(days=41)).signed_at
+        is not None
+    )
 
 
 def test_future_dated_signature(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"], issued_at=datetime.now(UTC) + timedelta(days=1))
     with pytest.raises(VerificationError, match="future"):
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
 
 
 def test_payload_type_confusion(signed: Path, keys: dict[str, Path]) -> None:
@@ -315,7 +319,7 @@ def test_malformed_base64_payload(signed: Path, keys: dict[str, Path]) -> None:
     bundle["dsseEnvelope"]["payload"] = "not base64!!"
     sig.write_text(json.dumps(bundle))
     with pytest.raises(InputError, match="base64"):
-        verify(signed, key=keys["pub"])
+        verify(signed, trust=PinnedKeys(keys["pub"]))
 
 
 def test_malformed_base64_signature(signed: Path, keys: dict[str, Path]) -> None:
@@ -324,14 +328,14 @@ def test_malformed_base64_signature(signed: Path, keys: dict[str, Path]) -> None
     bundle["dsseEnvelope"]["signatures"][0]["sig"] = "%%%"
     sig.write_text(json.dumps(bundle))
     with pytest.raises(InputError, match="base64"):
-        verify(signed, key=keys["pub"])
+        verify(signed, trust=PinnedKeys(keys["pub"]))
 
 
 def test_malformed_json_bundle(signed: Path, keys: dict[str, Path]) -> None:
     sig = signed / "model.sig"
     sig.write_text(sig.read_text()[:-20])
     with pytest.raises(InputError, match="JSON"):
-        verify(signed, key=keys["pub"])
+        verify(signed, trust=PinnedKeys(keys["pub"]))
 
 
 def test_malformed_json_payload(signed: Path, keys: dict[str, Path]) -> None:
@@ -345,7 +349,7 @@ def test_malformed_json_payload(signed: Path, keys: dict[str, Path]) -> None:
     bundle["dsseEnvelope"]["signatures"] = [{"sig": base64.b64encode(signature).decode()}]
     sig.write_text(json.dumps(bundle))
     with pytest.raises(InputError, match="JSON"):
-        verify(signed, key=keys["pub"])
+        verify(signed, trust=PinnedKeys(keys["pub"]))
 
 
 def test_unsafe_ignore_path_in_payload(signed: Path, keys: dict[str, Path]) -> None:
@@ -361,7 +365,7 @@ def test_ignore_rules_are_signed(tmp_path: Path, keys: dict[str, Path]) -> None:
     (model / "notes.md").write_text("unsigned notes")
     sign(model, key=keys["key"], ignore=["notes.md"])
     (model / "notes.md").write_text("changed notes")
-    verify(model, key=keys["pub"])  # ignored file may change
+    verify(model, trust=PinnedKeys(keys["pub"]))  # ignored file may change
     # widening the ignore list in the bundle breaks the signature
     bundle = read_bundle(model / "model.sig")
     statement = statement_of(bundle)
@@ -369,19 +373,19 @@ def test_ignore_rules_are_signed(tmp_path: Path, keys: dict[str, Path]) -> None:
     bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
     (model / "model.sig").write_text(json.dumps(bundle))
     with pytest.raises(VerificationError, match="pinned key"):
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
 
 
 def test_ed25519_keys_sign_and_verify(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["ed_key"])
-    verify(model, key=keys["ed_pub"])
+    verify(model, trust=PinnedKeys(keys["ed_pub"]))
     with pytest.raises(VerificationError):
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
 
 
 def test_any_of_several_pinned_keys(signed: Path, keys: dict[str, Path]) -> None:
-    result = verify(signed, key=[keys["evil_pub"], keys["pub"]])
+    result = verify(signed, trust=PinnedKeys(keys["evil_pub"], keys["pub"]))
     assert result.key_fingerprint
 
 
@@ -390,7 +394,7 @@ def test_single_file_model(tmp_path: Path, keys: dict[str, Path]) -> None:
     f.write_bytes(b"\x00" * 1000)
     bundle = sign(f, key=keys["key"])
     assert bundle == tmp_path / "model.safetensors.sig"
-    assert verify(f, key=keys["pub"]).files.keys() == {"model.safetensors"}
+    assert verify(f, trust=PinnedKeys(keys["pub"])).files.keys() == {"model.safetensors"}
     f.write_bytes(b"\x00" * 999 + b"\x01")
     assert differences(f, keys["pub"]) == ["modified: model.safetensors"]
 
@@ -402,7 +406,7 @@ def test_sharded_manifest_detects_change_in_one_shard(
     sign(model, key=keys["key"], shard_size=1000)
     manifest = build_manifest(model, shard_size=1000)
     assert len(manifest.by_name()["weights.bin"].digests) == 11
-    verify(model, key=keys["pub"])
+    verify(model, trust=PinnedKeys(keys["pub"]))
     p = model / "weights.bin"
     data = bytearray(p.read_bytes())
     data[9999] ^= 0xFF
@@ -413,7 +417,10 @@ def test_sharded_manifest_detects_change_in_one_shard(
 def test_blake3_manifest(tmp_path: Path, keys: dict[str, Path]) -> None:
     model = make_model(tmp_path)
     sign(model, key=keys["key"], hash_algorithm="blake3")
-    assert verify(model, key=keys["pub"]).root_digest != build_manifest(model).root_digest
+    assert (
+        verify(model, trust=PinnedKeys(keys["pub"])).root_digest
+        != build_manifest(model).root_digest
+    )
     (model / "config.json").write_text("{}")
     assert differences(model, keys["pub"]) == ["modified: config.json"]
 
@@ -437,7 +444,7 @@ def test_reuse_rehashes_only_changed_files(
     monkeypatch.setattr(_manifest._Hasher, "hash_range", spy)
     sign(model, key=keys["key"], output=tmp_path / "v2.sig", reuse=first)
     assert hashed == ["config.json"]
-    verify(model, key=keys["pub"], signature=tmp_path / "v2.sig")
+    verify(model, trust=PinnedKeys(keys["pub"]), signature=tmp_path / "v2.sig")
 
 
 def test_reuse_refuses_bundle_signed_by_another_key(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -525,7 +532,7 @@ def test_property_any_mutation_fails_verification(
         (model / "sub" / "deeper").mkdir()
         (model / "sub" / "deeper" / "x").write_bytes(b"")
     with pytest.raises((VerificationError, InputError)):
-        verify(model, key=keys["pub"])
+        verify(model, trust=PinnedKeys(keys["pub"]))
 
 
 def test_ignore_glob_expanded_at_signing(tmp_path: Path, keys: dict[str, Path]) -> None:
@@ -537,7 +544,7 @@ def test_ignore_glob_expanded_at_signing(tmp_path: Path, keys: dict[str, Path]) 
     ignored = statement["predicate"]["serialization"]["ignore_paths"]
     assert "README.md" in ignored and "sub/notes.md" in ignored
     (model / "README.md").write_text("changed docs")
-    assert "README.md" not in verify(model, key=keys["pub"]).files
+    assert "README.md" not in verify(model, trust=PinnedKeys(keys["pub"])).files
     (model / "CHANGELOG.md").write_text("a file created after signing is not ignored")
     assert differences(model, keys["pub"]) == ["added: CHANGELOG.md"]
 
@@ -566,6 +573,6 @@ def test_reuse_not_fooled_by_restored_mtime(tmp_path: Path, keys: dict[str, Path
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert p.stat().st_mtime_ns == st.st_mtime_ns and p.stat().st_ino == st.st_ino
     second = sign(model, key=keys["key"], output=tmp_path / "v2.sig", reuse=first)
-    verify(model, key=keys["pub"], signature=second)  # the new content was hashed
+    verify(model, trust=PinnedKeys(keys["pub"]), signature=second)  # the new content was hashed
     with pytest.raises(VerificationError):
-        verify(model, key=keys["pub"], signature=first)
+        verify(model, trust=PinnedKeys(keys["pub"]), signature=first)

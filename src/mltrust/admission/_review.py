@@ -118,7 +118,7 @@ class _Denied(Exception):
 def decide(request: Mapping[str, Any], policy: AdmissionPolicy) -> Decision:
     """The decision for one ``AdmissionReview.request`` (already parsed). Never raises for bad
     input: every failure is a denial with its reason (fail closed)."""
-    from mltrust.attest import verify
+    from mltrust.attest import PinnedKeys, verify
 
     what = _describe(request)
     operation = request.get("operation")
@@ -160,7 +160,7 @@ def decide(request: Mapping[str, Any], policy: AdmissionPolicy) -> Decision:
             # The signature must be for the model this location names (its folder or file
             # name, as `mltrust serve` binds admission): another model signed by the same key,
             # copied to this path, is refused.
-            model = verify(path, key=list(policy.trusted_keys), name=path.name)
+            model = verify(path, trust=PinnedKeys(*policy.trusted_keys), name=path.name)
             if policy._profile is not None:
                 _check_profile(policy, path)
         except (_Denied, Error) as exc:

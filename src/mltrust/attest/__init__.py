@@ -61,6 +61,7 @@ from mltrust.attest._tuning import (
 )
 from mltrust.attest._verify import (
     KeylessPolicy,
+    PinnedKeys,
     VerifiedAttestation,
     VerifiedModel,
     attestation_dir,
@@ -83,6 +84,7 @@ __all__ = [
     "KeyPair",
     "KeylessPolicy",
     "Manifest",
+    "PinnedKeys",
     "PrivateKey",
     "PublicKey",
     "VerifiedAttestation",

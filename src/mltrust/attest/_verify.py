@@ -85,6 +85,7 @@ from mltrust.store._atomic import atomic_write_bytes
 __all__ = [
     "ATTESTATION_DIR",
     "KeylessPolicy",
+    "PinnedKeys",
     "VerifiedAttestation",
     "VerifiedModel",
     "attestation_dir",
@@ -117,6 +118,23 @@ class KeylessPolicy:
     identity: str
     oidc_issuer: str | None
     rekor_key: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class PinnedKeys:
+    """Trust for key-signed bundles: the signature must verify under one of these keys.
+
+    Each key is a PEM file path, PEM bytes or a loaded public key; files are read when the
+    policy is made, so a missing or malformed key fails here, not in the middle of a check.
+    At least one key is required (an empty policy would trust nothing, or by mistake anything).
+
+    >>> verify("models/iris", trust=PinnedKeys("keys/release.pub"))  # doctest: +SKIP
+    """
+
+    keys: tuple[PublicKey, ...]
+
+    def __init__(self, *keys: KeySpec) -> None:
+        object.__setattr__(self, "keys", tuple(_pinned(list(keys))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +195,10 @@ def _pinned(key: KeySpec | Sequence[KeySpec] | None) -> list[PublicKey]:
         elif isinstance(item, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
             out.append(item)
         else:
-            raise ConfigError(f"not a public key: {type(item).__name__}")
+            raise ConfigError(
+                f"not a public key: {type(item).__name__}",
+                hint="pass keys one by one: PinnedKeys(*keys)",
+            )
     if not out:
         raise ConfigError("no public key given: verification needs a pinned key")
     return out
@@ -729,12 +750,11 @@ def _check_identity(
 def verify(
     path: str | Path,
     *,
-    key: KeySpec | Sequence[KeySpec] | None = None,
+    trust: PinnedKeys | KeylessPolicy,
     signature: str | Path | None = None,
     max_age: timedelta | None = None,
     state: str | Path | None = None,
     attestations: bool = False,
-    keyless: KeylessPolicy | None = None,
     attestation_keys: KeySpec | Sequence[KeySpec] | None = None,
     progress: HashProgress | None = None,
     name: str | None = None,
@@ -742,7 +762,12 @@ def verify(
     min_version: int | None = None,
     limits: Limits | None = None,
 ) -> VerifiedModel:
-    """Verify a signed model folder or file against a pinned key; raise on any mismatch.
+    """Verify a signed model folder or file against ``trust``; raise on any mismatch.
+
+    ``trust`` is required: :class:`PinnedKeys` (the signature must verify under one of them) or
+    :class:`KeylessPolicy` (the bundle's certificate must chain to its roots and name its
+    identity). Attestations are checked against ``attestation_keys``, by default the pinned
+    keys (a keyless policy needs ``attestation_keys`` for them).
 
     Returns a :class:`VerifiedModel` only when the signature, every digest, the expected
     identity (``name``, ``version`` or ``min_version``), the freshness checks and (with
@@ -767,9 +792,17 @@ def verify(
             "rollback protection (state) needs the expected model name",
             hint="pass --name NAME: versions are remembered per expected name",
         )
-    keys = _pinned(key)
-    if not keys and keyless is None:
-        raise ConfigError("verification needs --key (or a keyless trust policy)")
+    keys: list[PublicKey] = []
+    keyless: KeylessPolicy | None = None
+    if isinstance(trust, PinnedKeys):
+        keys = list(trust.keys)
+    elif isinstance(trust, KeylessPolicy):
+        keyless = trust
+    else:
+        raise ConfigError(
+            f"trust must be PinnedKeys(...) or KeylessPolicy(...), not {type(trust).__name__}",
+            hint="verify(path, trust=PinnedKeys('release.pub'))",
+        )
     if root.is_symlink():
         raise VerificationError(f"the model path is a symbolic link: {root}")
     sig_path = Path(signature) if signature is not None else default_signature_path(root)
@@ -832,7 +865,7 @@ def verify(
     if attestations:
         att_keys = _pinned(attestation_keys) if attestation_keys is not None else keys
         if not att_keys:
-            raise ConfigError("attestations need a pinned key (--key)")
+            raise ConfigError("attestations need a pinned key (--key, or attestation_keys)")
         found = attestation_files(root)
         if not found:
             raise VerificationError(

@@ -37,14 +37,24 @@ def _loopback(host: str) -> bool:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Public key (PEM) model signatures must verify against (repeatable).",
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=8443, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8443, show_default=True, help="TCP port."
+)
 @click.option(
     "--host",
     default=None,
     help="Address to listen on [default: 0.0.0.0 with TLS, 127.0.0.1 without].",
 )
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM certificate chain the webhook serves (the API server requires TLS).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM private key of --tls-cert.",
+)
 @click.option(
     "--storage-root",
     type=click.Path(file_okay=False, path_type=Path),

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import output_option
+from mltrust.cli._common import Format, format_option, output_option
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, InputError
 
@@ -111,7 +111,7 @@ def audit() -> None:
     is_flag=True,
     help="Do not read the anchor (verifying on another host against --checkpoint).",
 )
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(Format.TEXT, Format.JSON)
 def verify(
     target: str,
     key_file: Path | None,
@@ -189,7 +189,9 @@ def checkpoint_export_cmd(
 
 @audit.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
-@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(1))
+@click.option(
+    "-n", "--lines", default=20, show_default=True, type=click.IntRange(1), help="Entries to show."
+)
 def tail(target: Path, lines: int) -> int:
     """Print the last entries as JSON lines."""
     import sqlite3
@@ -213,7 +215,7 @@ def tail(target: Path, lines: int) -> int:
 
 @audit.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
-@click.option("-f", "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@format_option(Format.JSONL, Format.CSV)
 @output_option
 def export(target: Path, fmt: str, output: str | None) -> int:
     """Export every entry (JSON lines, or CSV of the common fields)."""

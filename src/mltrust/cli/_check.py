@@ -16,6 +16,8 @@ from typing import Any
 import click
 
 from mltrust.cli._common import (
+    Format,
+    format_option,
     no_conflict,
     output_option,
     stderr_is_terminal,
@@ -263,15 +265,7 @@ def run_target_check(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Trusted public key for signature verification (repeatable).",
 )
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "sarif", "junit", "markdown", "html"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(Format.TEXT, Format.JSON, Format.SARIF, Format.JUNIT, Format.MARKDOWN, Format.HTML)
 @output_option
 @click.option(
     "--db",

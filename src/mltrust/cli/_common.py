@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,45 @@ if TYPE_CHECKING:
     import socket
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Format(enum.StrEnum):
+    """Every output format a command can write; each command offers the subset it renders."""
+
+    TEXT = "text"
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
+    HTML = "html"
+    #: The bare value and nothing else (``vault get``), for ``$(...)`` in scripts.
+    VALUE = "value"
+
+
+def format_option(*choices: Format, default: Format | None = None) -> Callable[[F], F]:
+    """The one ``-f/--format`` option: ``choices`` in the order help lists them, the first (or
+    ``default``) chosen when the option is absent. The command receives the value as ``fmt``."""
+    if not choices or (default is not None and default not in choices):
+        raise ValueError("format_option needs choices that include the default")
+    return click.option(
+        "-f",
+        "--format",
+        "fmt",
+        type=click.Choice([c.value for c in choices]),
+        default=(default or choices[0]).value,
+        show_default=True,
+        help="Output format.",
+    )
+
+
+#: The one ``--progress/--no-progress`` option (a bar on stderr, by default only on a terminal).
+progress_option = click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: on when stderr is a terminal].",
+)
 
 
 def output_option(f: F) -> F:
@@ -91,7 +131,13 @@ def server_options(*, port: int, auth_failure_rps: float, jwks_help: str) -> Cal
             click.option(
                 "--host", default="127.0.0.1", show_default=True, help="Interface to bind."
             ),
-            click.option("--port", default=port, show_default=True, type=click.IntRange(0, 65535)),
+            click.option(
+                "--port",
+                default=port,
+                show_default=True,
+                type=click.IntRange(0, 65535),
+                help="TCP port (0: any free port, printed at start).",
+            ),
             click.option(
                 "--auth-failure-rps",
                 type=click.FloatRange(0, min_open=True),

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mltrust.cli._common import output_option
+from mltrust.cli._common import Format, format_option, output_option
 from mltrust.cli._main import EXIT_CLEAN
 from mltrust.errors import InputError
 
@@ -44,9 +44,7 @@ def evidence() -> None:
 @evidence.command("list")
 @click.option("--subject", default=None, help="Only records about this subject digest.")
 @click.option("--type", "ptype", default=None, help="Only statements of this predicate type.")
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option(Format.TEXT, Format.JSON)
 @_store_option
 def list_(subject: str | None, ptype: str | None, fmt: str, store_path: Path | None) -> int:
     """List records, oldest first."""
@@ -89,9 +87,7 @@ def show(record_id: str, store_path: Path | None) -> int:
 
 
 @evidence.command("export")
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(["json", "jsonl"]), default="json", show_default=True
-)
+@format_option(Format.JSON, Format.JSONL)
 @output_option
 @_store_option
 def export(fmt: str, output: str | None, store_path: Path | None) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from mltrust.cli._common import output_option
+from mltrust.cli._common import Format, format_option, output_option
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 
 
@@ -31,14 +31,7 @@ from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
     help="DATA has no label column: permutation importance then measures agreement with the "
     "model's own predictions.",
 )
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "html"]),
-    default="text",
-    show_default=True,
-)
+@format_option(Format.TEXT, Format.JSON, Format.HTML)
 @output_option
 @click.option(
     "--html",
@@ -75,7 +68,9 @@ from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
     show_default=True,
     help="Coalitions sampled per row by Kernel SHAP (above 10 features).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed (permutations, sampling)."
+)
 @click.option(
     "--arch",
     default=None,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mltrust.cli._common import Format, format_option
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import UnsafeModelError, VerificationError
 
@@ -16,10 +17,7 @@ _uri = click.argument("uri")
 _tracking = click.option(
     "--tracking-uri", help="MLflow tracking server [default: $MLFLOW_TRACKING_URI]."
 )
-_format = click.option(
-    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-    show_default=True, help="Output format.",
-)  # fmt: skip
+_format = format_option(Format.TEXT, Format.JSON)
 
 
 @click.group()

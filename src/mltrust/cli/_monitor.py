@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mltrust.cli._common import output_option
+from mltrust.cli._common import Format, format_option, output_option
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, InputError
 from mltrust.report import write_output
@@ -25,7 +25,7 @@ def monitor() -> None:
     mltrust monitor drift --reference REF --current CUR
     mltrust monitor stream --reference REF --stream CUR.csv --window 1000
     mltrust monitor stream --reference REF --audit-db audit.db --window 500
-    mltrust monitor calibrate --reference REF --scorer mahalanobis --far 0.01 --out S.npz
+    mltrust monitor calibrate --reference REF --scorer mahalanobis --far 0.01 --save S.npz
     mltrust monitor score --scorer S.npz --data NEW.csv
     """
 
@@ -70,8 +70,16 @@ _drift_options = [
         type=click.Choice(["bh", "bonferroni", "none"]),
         default="bh",
         show_default=True,
+        help="Multiple-testing correction over the features: Benjamini-Hochberg (false "
+        "discovery rate), Bonferroni (family-wise rate) or none.",
     ),
-    click.option("--alpha", type=float, default=0.05, show_default=True),
+    click.option(
+        "--alpha",
+        type=float,
+        default=0.05,
+        show_default=True,
+        help="Significance level of the overall drift verdict.",
+    ),
     click.option("--categorical", multiple=True, help="Treat this column as categorical."),
     click.option("--drop", multiple=True, help="Ignore this column (e.g. the label)."),
     click.option("--mmd/--no-mmd", default=True, show_default=True, help="Multivariate MMD test."),
@@ -116,14 +124,7 @@ def _with_drift_options(f: Any) -> Any:
 @click.option("--reference", required=True, help="Reference data (CSV/Parquet/NPZ/sklearn:).")
 @click.option("--current", required=True, help="Current data, same columns.")
 @_with_drift_options
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "html"]),
-    default="text",
-    show_default=True,
-)
+@format_option(Format.TEXT, Format.JSON, Format.HTML)
 @output_option
 @click.option(
     "--html",
@@ -190,21 +191,19 @@ def drift(
 
 
 @monitor.command("stream")
-@click.option("--reference", required=True)
+@click.option("--reference", required=True, help="Reference data (CSV/Parquet/NPZ/sklearn:).")
 @click.option("--stream", "stream_path", default=None, help="CSV/Parquet file read in windows.")
 @click.option("--audit-db", default=None, help="The gateway's SQLite audit log.")
 @click.option("--model", "model_name", default=None, help="Audit log: only this model.")
-@click.option("--window", type=click.IntRange(min=2), default=1000, show_default=True)
-@_with_drift_options
 @click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
+    "--window",
+    type=click.IntRange(min=2),
+    default=1000,
     show_default=True,
-    help="json: one JSON object per window (JSON lines).",
+    help="Rows per window compared with the reference.",
 )
+@_with_drift_options
+@format_option(Format.TEXT, Format.JSON)
 @output_option
 def stream(
     reference: str,
@@ -278,6 +277,8 @@ def stream(
     type=click.Choice(["mahalanobis", "knn", "lid"]),
     default="mahalanobis",
     show_default=True,
+    help="Outlier score: Mahalanobis distance, k-nearest-neighbour distance or local "
+    "intrinsic dimensionality.",
 )
 @click.option("--far", type=float, default=0.01, show_default=True, help="Target false-alarm rate.")
 @click.option(
@@ -289,15 +290,13 @@ def stream(
 )
 @click.option("--k", type=click.IntRange(min=1), default=None, help="Neighbours (knn, lid).")
 @click.option(
-    "--out",
+    "--save",
     "out_path",
     required=True,
     type=click.Path(dir_okay=False),
     help="Write the fitted, calibrated scorer (NPZ, no pickle).",
 )
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option(Format.TEXT, Format.JSON)
 @output_option
 def calibrate(
     reference: str,
@@ -369,11 +368,9 @@ def _score_findings(flags: np.ndarray, data: str, name: str) -> list[dict[str, A
     type=click.Path(dir_okay=False),
     help="A scorer written by `monitor calibrate`.",
 )
-@click.option("--data", required=True)
-@click.option("--drop", multiple=True)
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@click.option("--data", required=True, help="Inputs to score (CSV/Parquet/NPZ).")
+@click.option("--drop", multiple=True, help="Ignore this column (e.g. the label).")
+@format_option(Format.TEXT, Format.JSON)
 @output_option
 def score(scorer_path: str, data: str, drop: tuple[str, ...], fmt: str, output: str | None) -> int:
     """Score rows with a calibrated scorer; exit 1 when any row is above its threshold."""

@@ -16,15 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mltrust.cli._common import no_conflict, output_option, stderr_is_terminal
+from mltrust.cli._common import (
+    Format,
+    format_option,
+    no_conflict,
+    output_option,
+    progress_option,
+    stderr_is_terminal,
+)
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, Error
 from mltrust.report import write_output
 
 if TYPE_CHECKING:
     import numpy as np
-
-_FORMATS = click.Choice(["text", "json"])
 
 
 def _finding(rule_id: str, message: str, path: str) -> dict[str, Any]:
@@ -65,7 +70,7 @@ def robustness() -> None:
 
     \b
     mltrust robustness MODEL --data DATA --attack pgd --eps 0.05,0.1 [--format json]
-    mltrust robustness harden MODEL --data DATA --eps 0.1 --out HARDENED.joblib
+    mltrust robustness harden MODEL --data DATA --eps 0.1 --save HARDENED.joblib
     mltrust robustness privacy MODEL --train TRAIN --holdout HOLDOUT
     mltrust robustness poisoning --data DATA [--model MODEL]
 
@@ -163,14 +168,6 @@ def _subsample(
     return X[idx], y[idx]
 
 
-def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--progress/--no-progress",
-        default=None,
-        help="Progress bar on stderr [default: when stderr is a terminal].",
-    )(f)
-
-
 @robustness.command("run", hidden=True)
 @click.argument("model_path", metavar="MODEL")
 @click.option("--data", "data", required=True, help="CSV/Parquet/NPZ file or sklearn:NAME.")
@@ -211,9 +208,21 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Attack at most this many rows (a seeded random subset).",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--restarts", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Iterations of each gradient attack.",
+)
+@click.option(
+    "--restarts",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Random restarts of each gradient attack (a row counts as broken if any breaks it).",
+)
+@format_option(Format.TEXT, Format.JSON)
 @output_option
 @click.option(
     "--html",
@@ -242,7 +251,7 @@ def _progress_option(f: Callable[..., Any]) -> Callable[..., Any]:
     help="Exit 1 when robust accuracy at any ε is below this.",
 )
 @_arch_options
-@_progress_option
+@progress_option
 def run(
     model_path: str,
     data: str,
@@ -380,22 +389,44 @@ def _save_joblib(obj: Any, path: str) -> None:
     help="Training data (sklearn:NAME trains on its 70% split and evaluates on the 30%).",
 )
 @click.option("--eval-data", default=None, help="Evaluation data [default: see --data].")
-@click.option("--label", default=None)
-@click.option("--eps", type=float, required=True)
-@click.option("--norm", type=click.Choice(["inf", "2"]), default="inf", show_default=True)
-@click.option("--attack", type=click.Choice(["pgd", "fgsm"]), default="pgd", show_default=True)
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--clip", default="auto", show_default=True)
 @click.option(
-    "--out",
+    "--label", default=None, help="Label column (default: label/target/y/class or the last column)."
+)
+@click.option("--eps", type=float, required=True, help="Perturbation budget trained against.")
+@click.option(
+    "--norm",
+    type=click.Choice(["inf", "2"]),
+    default="inf",
+    show_default=True,
+    help="Threat-model norm.",
+)
+@click.option(
+    "--attack",
+    type=click.Choice(["pgd", "fgsm"]),
+    default="pgd",
+    show_default=True,
+    help="Attack that makes the adversarial training examples.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Rounds of attack-then-retrain.",
+)
+@click.option(
+    "--clip", default="auto", show_default=True, help="Feature domain, as for `robustness`."
+)
+@click.option(
+    "--save",
     "out_path",
     required=True,
     type=click.Path(dir_okay=False),
     help="Where to save the hardened model (joblib).",
 )
-@click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
+@format_option(Format.TEXT, Format.JSON)
 @output_option
-@_progress_option
+@progress_option
 def harden(
     model_path: str,
     data: str,
@@ -478,15 +509,22 @@ def harden(
 @click.option(
     "--data", default=None, help="sklearn:NAME: members = its 70% split, non-members = the 30%."
 )
-@click.option("--label", default=None)
-@click.option("--shadow/--no-shadow", default=True, show_default=True)
+@click.option(
+    "--label", default=None, help="Label column (default: label/target/y/class or the last column)."
+)
+@click.option(
+    "--shadow/--no-shadow",
+    default=True,
+    show_default=True,
+    help="Also run the shadow-model attack (clones of the model trained on half the holdout).",
+)
 @click.option(
     "--fail-above",
     type=float,
     default=None,
     help="Exit 1 when any attack's AUC exceeds this (e.g. 0.6).",
 )
-@click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
+@format_option(Format.TEXT, Format.JSON)
 @output_option
 def privacy(
     model_path: str,
@@ -553,15 +591,25 @@ def privacy(
 
 @robustness.command("poisoning")
 @click.option("--data", required=True, help="Training data with labels.")
-@click.option("--label", default=None)
+@click.option(
+    "--label", default=None, help="Label column (default: label/target/y/class or the last column)."
+)
 @click.option(
     "--model",
     "model_path",
     default=None,
     help="Also search MODEL for a backdoor trigger (and cluster MLP activations).",
 )
-@click.option("--clip", default="auto", show_default=True)
-@click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option(
+    "--clip", default="auto", show_default=True, help="Feature domain, as for `robustness`."
+)
+@click.option(
+    "--cv",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    help="Cross-validation folds for the out-of-sample label probabilities.",
+)
 @click.option(
     "--max-suspect-rate",
     type=float,
@@ -569,7 +617,7 @@ def privacy(
     show_default=True,
     help="Exit 1 when more than this share of rows is flagged.",
 )
-@click.option("-f", "--format", "fmt", type=_FORMATS, default="text", show_default=True)
+@format_option(Format.TEXT, Format.JSON)
 @output_option
 def poisoning(
     data: str,

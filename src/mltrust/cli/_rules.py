@@ -6,18 +6,12 @@ import json
 
 import click
 
+from mltrust.cli._common import Format, format_option
 from mltrust.findings import all_rules
 
 
 @click.command()
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-)
+@format_option(Format.TEXT, Format.JSON, Format.MARKDOWN)
 def rules(fmt: str) -> int:
     """List every rule mltrust can report, with severity, CWE and MITRE ATLAS mapping."""
     registry = all_rules()

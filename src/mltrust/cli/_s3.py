@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mltrust.cli._common import Format, format_option
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import UnsafeModelError, VerificationError
 
@@ -18,10 +19,7 @@ _endpoint = click.option(
 )
 _profile = click.option("--profile", help="AWS profile [default: $AWS_PROFILE or default].")
 _region = click.option("--region", help="Region [default: the profile's, else us-east-1].")
-_format = click.option(
-    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-    show_default=True, help="Output format.",
-)  # fmt: skip
+_format = format_option(Format.TEXT, Format.JSON)
 
 
 def _failed(fmt: str, uri: str, exc: VerificationError | UnsafeModelError, verb: str) -> int:

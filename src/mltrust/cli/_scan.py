@@ -8,7 +8,10 @@ from pathlib import Path
 import click
 
 from mltrust.cli._common import (
+    Format,
+    format_option,
     output_option,
+    progress_option,
     ray_executor,
     ray_options,
     stderr_is_terminal,
@@ -23,15 +26,7 @@ from mltrust.scan import iter_files, scan_paths
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice([f.value for f in OutputFormat]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(Format.TEXT, Format.JSON, Format.SARIF)
 @output_option
 @click.option(
     "--fail-on",
@@ -60,11 +55,7 @@ from mltrust.scan import iter_files, scan_paths
     show_default=True,
     help="Worker processes (0: one per CPU). The default scans in this one process.",
 )
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar on stderr [default: on when stderr is a terminal].",
-)
+@progress_option
 @ray_options
 def scan(
     paths: tuple[Path, ...],

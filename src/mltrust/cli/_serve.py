@@ -16,7 +16,14 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import bind_socket, server_options, tls_files, warn_if_exposed
+from mltrust.cli._common import (
+    Format,
+    bind_socket,
+    format_option,
+    server_options,
+    tls_files,
+    warn_if_exposed,
+)
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
@@ -139,7 +146,8 @@ def _min_versions(values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     "--identity-rps",
     type=click.FloatRange(0, min_open=True),
     default=None,
-    help="Override every model's per-identity rate limit (requests/s).",
+    help="Override every model's per-identity rate limit (requests/s); also each identity's "
+    "rate of other requests (metadata, refusals; default 100/s).",
 )
 @click.option(
     "--identity-burst",
@@ -351,7 +359,7 @@ def keys_create(repo: Path, name: str, models: tuple[str, ...], roles: tuple[str
 
 @keys.command("list")
 @_repo_option
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(Format.TEXT, Format.JSON)
 def keys_list(repo: Path, fmt: str) -> int:
     """List keys (ids, names, grants; never the keys)."""
     from mltrust.serve._keys import KeyStore

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import ray_executor, ray_options
+from mltrust.cli._common import Format, format_option, progress_option, ray_executor, ray_options
 from mltrust.cli._main import EXIT_CLEAN, EXIT_FINDINGS
 from mltrust.errors import ConfigError, VerificationError
 
@@ -92,13 +92,6 @@ def _progress(enabled: bool | None, label: str) -> Any:
 
     show = sys.stderr.isatty() if enabled is None else enabled
     return _Bar(label) if show else contextlib.nullcontext(None)
-
-
-_progress_option = click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar on stderr [default: on when stderr is a terminal].",
-)
 
 
 insecure_key_option = click.option(
@@ -201,7 +194,7 @@ def _passphrase_for(key: Path) -> bytes | None:
     help="Also record the signed statement in this evidence store.",
 )
 @insecure_key_option
-@_progress_option
+@progress_option
 @ray_options
 def sign(
     path: Path,
@@ -354,16 +347,8 @@ def _result_json(model: Any) -> dict[str, Any]:
     default=None,
     help="Keyless: transparency-log public key (checks signed timestamps, inclusion proofs).",
 )
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
-@_progress_option
+@format_option(Format.TEXT, Format.JSON)
+@progress_option
 def verify(
     path: Path,
     keys: tuple[Path, ...],
@@ -386,7 +371,7 @@ def verify(
 
     Every file is re-hashed; differences are listed as added, removed, renamed or modified.
     """
-    from mltrust.attest import KeylessPolicy
+    from mltrust.attest import KeylessPolicy, PinnedKeys
     from mltrust.attest import verify as do_verify
 
     keyless = None
@@ -406,17 +391,20 @@ def verify(
         )
     if not keys and keyless is None:
         raise ConfigError("give a pinned public key with --key (or a keyless policy)")
+    if keys and keyless is not None:
+        # before, --key silently won and the identity options were ignored
+        raise ConfigError("give --key or the keyless options (--trusted-root ...), not both")
+    trust = keyless if keyless is not None else PinnedKeys(*keys)
     age = parse_duration(max_age) if max_age else None
     try:
         with _progress(progress, "verifying") as bar:
             model = do_verify(
                 path,
-                key=list(keys) if keys else None,
+                trust=trust,
                 signature=signature,
                 max_age=age,
                 state=state,
                 attestations=attestations,
-                keyless=keyless,
                 progress=bar,
                 name=expected_name,
                 version=expected_version,

@@ -24,7 +24,14 @@ from typing import Any
 
 import click
 
-from mltrust.cli._common import bind_socket, server_options, tls_files, warn_if_exposed
+from mltrust.cli._common import (
+    Format,
+    bind_socket,
+    format_option,
+    server_options,
+    tls_files,
+    warn_if_exposed,
+)
 from mltrust.cli._main import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from mltrust.errors import ConfigError
 
@@ -296,7 +303,12 @@ def token() -> None:
 @_db_option
 @_kek_option
 @click.option("--env", "env", required=True, help="Environment name, or '*' for all.")
-@click.option("--role", required=True, type=click.Choice(["read", "write", "admin"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["read", "write", "admin"]),
+    help="read: get/list/pull; write: also set/delete; admin: also tokens and environments.",
+)
 @click.option("--ttl", default=None, help="Lifetime, e.g. 15m, 1h, 7d [default: no expiry].")
 @click.option("--name", default="", help="Who holds it (shown in the audit log).")
 def token_create(
@@ -340,7 +352,7 @@ def _token_vault(state: Path, database: str | None, kek_file: Path | None) -> An
 @_state_option
 @_db_option
 @_kek_option
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(Format.TEXT, Format.JSON)
 def token_list(state: Path, database: str | None, kek_file: Path | None, fmt: str) -> int:
     """List tokens (ids, grants, expiry; never the tokens). A row that fails its integrity
     check (written outside the vault) is listed as TAMPERED and exits 1."""
@@ -419,7 +431,13 @@ def token_revoke(state: Path, database: str | None, kek_file: Path | None, token
 @vault.command()
 @_state_option
 @_db_option
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Backup file to write.",
+)
 def backup(state: Path, database: str | None, output: Path) -> int:
     """Write the encrypted state (ciphertext, wrapped keys, token hashes) to one file."""
     from mltrust.vault._backup import backup as run_backup
@@ -472,7 +490,7 @@ def env_group() -> None:
 
 @env_group.command("create")
 @click.argument("name")
-@click.option("--description", default="")
+@click.option("--description", default="", help="Free text shown by `env list`.")
 def env_create(name: str, description: str) -> int:
     """Create environment NAME (admin on NAME or *)."""
     doc = _client().env_create(name, description)
@@ -481,7 +499,7 @@ def env_create(name: str, description: str) -> int:
 
 
 @env_group.command("list")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(Format.TEXT, Format.JSON)
 def env_list(fmt: str) -> int:
     """The environments this token may read."""
     envs = _client().env_list()
@@ -541,8 +559,10 @@ def set_(
 @vault.command()
 @click.argument("env")
 @click.argument("name")
-@click.option("--version", type=click.IntRange(1), default=None)
-@click.option("-f", "--format", "fmt", type=click.Choice(["value", "json"]), default="value")
+@click.option(
+    "--version", type=click.IntRange(1), default=None, help="This version [default: the latest]."
+)
+@format_option(Format.VALUE, Format.JSON)
 def get(env: str, name: str, version: int | None, fmt: str) -> int:
     """Print the value of NAME (latest, or --version N)."""
     doc = _client().get(env, name, version)
@@ -556,7 +576,7 @@ def get(env: str, name: str, version: int | None, fmt: str) -> int:
 @vault.command("list")
 @click.argument("env")
 @click.option("--values", "with_values", is_flag=True, help="Show values (secret ones too).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(Format.TEXT, Format.JSON)
 def list_(env: str, with_values: bool, fmt: str) -> int:
     """Variables of ENV with version and flags (values only with --values)."""
     doc = _client().list(env, values=with_values)
@@ -575,7 +595,7 @@ def list_(env: str, with_values: bool, fmt: str) -> int:
 @vault.command()
 @click.argument("env")
 @click.argument("name")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(Format.TEXT, Format.JSON)
 def history(env: str, name: str, fmt: str) -> int:
     """Versions of NAME (created, deleted, destroyed)."""
     doc = _client().history(env, name)
@@ -633,7 +653,7 @@ def destroy(env: str, name: str, versions: str) -> int:
 
 
 @vault.command("import")
-@click.option("--env", "env", required=True)
+@click.option("--env", "env", required=True, help="Environment name.")
 @click.argument("dotenv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_(env: str, dotenv: Path) -> int:
     """Import every KEY=VALUE of a .env file into ENV (a new version each)."""
@@ -683,7 +703,7 @@ _allow_env_option = click.option(
 
 
 @vault.command(context_settings={"ignore_unknown_options": True})
-@click.option("--env", "env", required=True)
+@click.option("--env", "env", required=True, help="Environment name.")
 @_allow_env_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(env: str, allow_env: tuple[str, ...], command: tuple[str, ...]) -> int:
@@ -710,7 +730,7 @@ def run(env: str, allow_env: tuple[str, ...], command: tuple[str, ...]) -> int:
 
 
 @vault.command(context_settings={"ignore_unknown_options": True})
-@click.option("--env", "env", required=True)
+@click.option("--env", "env", required=True, help="Environment name.")
 @click.option(
     "--dotenv",
     required=True,
@@ -758,7 +778,12 @@ def pull(env: str, dotenv: Path, allow_env: tuple[str, ...], command: tuple[str,
 
 
 @vault.command()
-@click.option("--dotenv", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--dotenv",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The .env file `vault pull` wrote.",
+)
 def clear(dotenv: Path) -> int:
     """Remove a .env file written by `vault pull`."""
     from mltrust.vault._dotenv import remove_dotenv

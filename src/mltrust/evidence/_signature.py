@@ -78,7 +78,7 @@ class SignatureCollector(Collector):
         messages: list[str] = []
         for key in keys:
             try:
-                verified = attest.verify(path, key=key, signature=sig)
+                verified = attest.verify(path, trust=attest.PinnedKeys(key), signature=sig)
             except VerificationError as exc:
                 differences.extend(exc.differences)
                 messages.append(f"{key.name}: {exc}")

@@ -191,9 +191,10 @@ def sign_model_version(
 def _verify_folder(
     folder: Path, bundle: Path, name: str, version: int, key: Any | Sequence[Any]
 ) -> Any:
-    from mltrust.attest import verify
+    from mltrust.attest import PinnedKeys, verify
 
-    verified = verify(folder, key=key, signature=bundle)
+    keys = key if isinstance(key, Sequence) and not isinstance(key, (str, bytes)) else [key]
+    verified = verify(folder, trust=PinnedKeys(*keys), signature=bundle)
     if verified.model_name != name or verified.version != version:
         raise VerificationError(
             f"the signature is for {verified.model_name} version {verified.version}, "

@@ -751,8 +751,15 @@ def _push(
                 f"{root} is not signed (no {SIGNATURE_NAME})",
                 hint="sign it with `mltrust sign`, or pass --allow-unsigned",
             )
+        from mltrust.attest import PinnedKeys
+
         keys = _public_keys(key, private_ok=True, passphrase=passphrase)
-        verified = verify(root, key=keys, attestations=bool(attestation_files(root)), limits=lim)
+        verified = verify(
+            root,
+            trust=PinnedKeys(*keys),
+            attestations=bool(attestation_files(root)),
+            limits=lim,
+        )
         root_digest = verified.root_digest
         atts = [a.path.relative_to(root).as_posix() for a in verified.attestations]
         rels = [*sorted(verified.files), *sorted(atts), SIGNATURE_NAME]
@@ -887,7 +894,7 @@ def pull(
     made after it, so one deleted from the bucket is not noticed unless
     ``require_attestations``, which fails a pull that brings none.
     """
-    from mltrust.attest import verify
+    from mltrust.attest import PinnedKeys, verify
     from mltrust.attest._verify import check_rollback
     from mltrust.integrations._common import scan_clean
 
@@ -948,7 +955,7 @@ def pull(
             budget.check("before verification")
             verified = verify(
                 staging,
-                key=keys,
+                trust=PinnedKeys(*keys),
                 attestations=require_attestations or any(r in attestations for r in objects),
                 name=name,
                 version=version,

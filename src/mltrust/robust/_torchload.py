@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import sys
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -140,11 +141,9 @@ def load_model(
 
 
 def _torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether OBJ could hold tensors: only once torch is imported (by the loader that built
+    it). Importing torch just to ask cost seconds on every scikit-learn model."""
+    return "torch" in sys.modules
 
 
 def _is_state_dict(obj: Any) -> bool:

@@ -1,9 +1,10 @@
-"""The ASGI application: a hand-written router over the Open Inference Protocol.
+"""The ASGI application: the Open Inference Protocol, routed by one table (:data:`ROUTES`).
 
 Written as a raw ASGI callable (no framework in the hot path): every request goes through the
-same fixed sequence -- authenticate, authorize, rate-limit, read the body under a size limit,
-parse, decode, validate, detect, infer (thread pool, timeout), harden outputs, audit (durable),
-respond. Every decision is audited before the client hears about it.
+same fixed sequence -- match a route, authenticate, authorize by the route's access (see
+:mod:`._routes`), rate-limit, read the body under a size limit, parse, decode, validate, detect,
+infer (thread pool, timeout), harden outputs, audit (durable), respond. Every decision is
+audited before the client hears about it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ from mltrust.serve._logging import log
 from mltrust.serve._metrics import Metrics
 from mltrust.serve._openapi import openapi_document
 from mltrust.serve._repository import AdmissionOptions, ServedModel, load_repository
+from mltrust.serve._routes import (
+    Access,
+    Route,
+    authorize,
+    check_table,
+    effective_access,
+    match,
+    sent_path,
+)
+from mltrust.serve._settings import RateLimitSettings
 from mltrust.serve._validation import ValidationFailed
 from mltrust.state import Limit, StateUnavailable, client_group, open_state
 from mltrust.store._audit import (
@@ -48,16 +59,16 @@ from mltrust.store._audit import (
     load_audit_key,
 )
 
-__all__ = ["MltrustServer", "app_from_env", "create_app"]
+__all__ = ["ROUTES", "MltrustServer", "app_from_env", "create_app"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json")]
-_ALLOW_GET = [(b"allow", b"GET")]
 _EXTENSIONS = ["model_repository_metadata", "mltrust_security"]
 CONFIG_ENV = "MLTRUST_SERVE_CONFIG"
+_DEFAULT_RATES = RateLimitSettings()
 
 
 def _dumps(doc: Any) -> bytes:
@@ -90,6 +101,29 @@ def _binary_header_length(scope: Scope, body_len: int) -> int | None:
                 raise _Reject(400, "bad inference-header-content-length")
             return n
     return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Call:
+    """What a route handler gets: the request, its audit entry, the caller (None on a PUBLIC
+    route) and the model of a ``{model}`` route (authorised and found)."""
+
+    scope: Scope
+    receive: Receive
+    entry: dict[str, Any]
+    identity: Identity | None
+    model: ServedModel | None
+
+
+# status, body, extra headers, the metrics label (a served model's name or "-")
+_Answer = tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]
+_Handler = Callable[["MltrustServer", _Call], Awaitable[_Answer]]
+_Route = Route[_Handler]
+
+
+def _allow(found: list[tuple[_Route, dict[str, str]]]) -> bytes:
+    """The ``Allow`` header of a path: the methods its routes take."""
+    return ", ".join(sorted({r.method for r, _ in found})).encode()
 
 
 class _Reject(Exception):
@@ -231,30 +265,24 @@ class MltrustServer:
         await send({"type": "http.response.body", "body": body})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+        # matched and audited as sent: an encoded "/" (%2F) never becomes a separator
+        path = sent_path(scope)
         method: str = scope["method"]
-        # unauthenticated, unaudited probes and documentation
-        if path == "/v2/health/live":
-            if method != "GET":
-                return await self._send(send, 405, _ERR[405], _ALLOW_GET)
-            return await self._send(send, 200, b'{"live":true}')
-        if path == "/v2/health/ready":
-            if method != "GET":
-                return await self._send(send, 405, _ERR[405], _ALLOW_GET)
-            ok = (
-                self.ready and not self._closed and not isinstance(self.audit.failed, AuditTampered)
-            )
-            return await self._send(
-                send, 200 if ok else 503, b'{"ready":%s}' % (b"true" if ok else b"false")
-            )
-        if path == "/v2/openapi.json" and method == "GET":
-            return await self._send(send, 200, self.openapi)
-        if path == "/metrics" and method == "GET" and self.config.metrics_public:
-            body = self._metrics_text()
-            return await self._send(
-                send, 200, body, [(b"content-type", b"text/plain; version=0.0.4")]
-            )
-        await self._audited(scope, receive, send, path, method)
+        found = match(ROUTES, path)
+        hit = next(((r, p) for r, p in found if r.method == method), None)
+        public = [r for r, _ in found if self._access(r) is Access.PUBLIC]
+        if public and len(public) == len(found):
+            # probes, documentation (and /metrics with --metrics-public): no credentials, no
+            # audit entry, a wrong method included
+            if hit is None:
+                return await self._send(send, 405, _ERR[405], [(b"allow", _allow(found))])
+            call = _Call(scope, receive, {}, None, None)
+            status, body, headers, _ = await hit[0].handler(self, call)
+            return await self._send(send, status, body, headers)
+        await self._audited(scope, receive, send, path, method, found, hit)
+
+    def _access(self, route: _Route) -> Access:
+        return effective_access(route.access, metrics_public=self.config.metrics_public)
 
     def _metric_label(self, name: str) -> str:
         """A metrics label: a served model's name, ``-`` for no model, else ``unknown``.
@@ -266,12 +294,19 @@ class MltrustServer:
             return name
         return "unknown"
 
-    def _metrics_text(self) -> bytes:
+    def _metrics_text(self, *, identities: bool) -> bytes:
         ready = {n: m.ready for n, m in self.models.items()}
-        return self.metrics.render(ready, audit=self.audit).encode()
+        return self.metrics.render(ready, audit=self.audit, identities=identities).encode()
 
     async def _audited(
-        self, scope: Scope, receive: Receive, send: Send, path: str, method: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        method: str,
+        found: list[tuple[_Route, dict[str, str]]],
+        hit: tuple[_Route, dict[str, str]] | None,
     ) -> None:
         started = time.perf_counter()
         entry: dict[str, Any] = {
@@ -287,7 +322,7 @@ class MltrustServer:
         model_label = "-"
         try:
             status, body, extra_headers, model_label = await self._route(
-                scope, receive, path, method, entry
+                scope, receive, entry, found, hit
             )
         except _Reject as rej:
             status, body, reason = rej.status, rej.body, rej.reason
@@ -311,7 +346,11 @@ class MltrustServer:
         except Exception:  # noqa: BLE001 - fail closed: no durable audit entry, no answer
             log.exception("audit log append failed")
             status, body, extra_headers = 503, _ERR[503], None
-        if entry.get("model") in self.models and path.endswith("/infer"):
+        if (
+            hit is not None
+            and hit[0].handler is MltrustServer._h_model_infer
+            and entry.get("model") in self.models
+        ):
             self._count(str(entry["model"]), status, elapsed, int(entry.get("rows", 0)))
         self.metrics.observe(
             self._metric_label(model_label),
@@ -360,86 +399,128 @@ class MltrustServer:
         return identity
 
     async def _route(
-        self, scope: Scope, receive: Receive, path: str, method: str, entry: dict[str, Any]
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]] | None, str]:
-        parts = path.split("/")
-        # parts[0] == "" for absolute paths
-        if len(parts) < 2 or parts[1] not in ("v2", "metrics"):
-            raise _Reject(404, "no such route")
+        self,
+        scope: Scope,
+        receive: Receive,
+        entry: dict[str, Any],
+        found: list[tuple[_Route, dict[str, str]]],
+        hit: tuple[_Route, dict[str, str]] | None,
+    ) -> _Answer:
+        """Steps 2-5 of :mod:`._routes`: authenticate, 404/405, authorize, find the model.
+
+        Infer admission charges rows to the caller's buckets; every other authenticated request
+        (refusals included) costs one token of the caller's request bucket, so that no valid
+        credential can send unlimited requests, each a durable audit entry."""
         identity = await self._identity(scope, entry)
-        if parts[1] == "metrics":
-            if len(parts) != 2:
-                raise _Reject(404, "no such route")
-            if method != "GET":
-                raise _Reject(405, "method not allowed", allow=b"GET")
-            if not allowed(identity, None, "admin"):
-                raise _Reject(403, "forbidden: metrics need admin")
-            return 200, self._metrics_text(), [(b"content-type", b"text/plain; version=0.0.4")], "-"
-        if len(parts) == 2 or (len(parts) == 3 and parts[2] == ""):
-            if method != "GET":
-                raise _Reject(405, "method not allowed", allow=b"GET")
-            return 200, self.server_metadata, None, "-"
-        if parts[2] == "openapi.json" and len(parts) == 3:
-            raise _Reject(405, "method not allowed", allow=b"GET")
-        if parts[2] == "repository":
-            if parts[3:] != ["index"]:
-                raise _Reject(404, "no such route")
-            if method != "POST":
-                raise _Reject(405, "method not allowed", allow=b"POST")
-            return 200, _dumps(await self._repository_index(scope, receive, identity)), None, "-"
-        if parts[2] == "admin":
-            if parts[3:] != ["models"]:
-                raise _Reject(404, "no such route")
-            if method != "GET":
-                raise _Reject(405, "method not allowed", allow=b"GET")
-            if not allowed(identity, None, "admin"):
-                raise _Reject(403, "forbidden: admin endpoint")
-            return 200, _dumps(self._admin_models()), None, "-"
-        if parts[2] != "models" or len(parts) < 4 or not parts[3]:
+        try:
+            route, model = self._resolve(identity, entry, found, hit)
+        except _Reject:
+            await self._charge_request(identity)
+            raise
+        if route.access is not Access.INFER or model is None or not model.ready:
+            await self._charge_request(identity)
+        return await route.handler(self, _Call(scope, receive, entry, identity, model))
+
+    async def _charge_request(self, identity: Identity) -> None:
+        """One token of the caller's request bucket (``identity_rps``/``identity_burst`` of the
+        server, else the default row rates): 429 once it is empty."""
+        rps = self.config.identity_rps or _DEFAULT_RATES.identity_rps
+        burst = self.config.identity_burst or _DEFAULT_RATES.identity_burst
+        limit = Limit.bucket(("requests", identity.name), rps, burst)
+        _, wait = await self._limits([limit], mode="charge")
+        if wait:
+            raise _Reject(429, "rate limit: requests", retry_after=wait)
+
+    def _resolve(
+        self,
+        identity: Identity,
+        entry: dict[str, Any],
+        found: list[tuple[_Route, dict[str, str]]],
+        hit: tuple[_Route, dict[str, str]] | None,
+    ) -> tuple[_Route, ServedModel | None]:
+        """The route and its model, or the refusal: 404, 405, 403, 404 (in that order)."""
+        if not found:
             raise _Reject(404, "no such route")
-        name = parts[3]
-        rest = parts[4:]
-        version: str | None = None
-        if len(rest) >= 2 and rest[0] == "versions":
-            version = rest[1]
-            rest = rest[2:]
-        action = rest[0] if rest else ""
-        if len(rest) > 1 or action not in ("", "ready", "infer", "stats"):
-            raise _Reject(404, "no such route")
-        entry["model"] = name[:128]
-        model = self.models.get(name)
-        role = "infer" if action == "infer" else "metadata"
-        policy = model.settings.policy if model is not None and model.settings else None
-        if not allowed(identity, name, role, policy):
-            raise _Reject(403, f"forbidden: no {role} role on {name}")
-        if model is None:
-            raise _Reject(404, "unknown model")
-        if version is not None and (model.settings is None or version != model.settings.version):
-            raise _Reject(404, "unknown version")
-        entry["version"] = model.version
-        if action == "ready":
-            if method != "GET":
-                raise _Reject(405, "method not allowed", allow=b"GET")
-            ready = model.ready
-            return (
-                200 if ready else 503,
-                _dumps({"name": model.name, "ready": ready}),
-                None,
-                name,
-            )
+        if hit is None:
+            raise _Reject(405, "method not allowed", allow=_allow(found))
+        route, params = hit
+        name = params.get("model")
+        model = policy = None
+        if name is not None:
+            entry["model"] = name[:128]
+            model = self.models.get(name)
+            policy = model.settings.policy if model is not None and model.settings else None
+        access = self._access(route)
+        if not authorize(access, identity, name, policy):
+            raise _Reject(403, f"forbidden: needs {access.value} on {name or '*'}")
+        if name is not None:
+            if model is None:
+                raise _Reject(404, "unknown model")
+            version = params.get("version")
+            if version is not None and (
+                model.settings is None or version != model.settings.version
+            ):
+                raise _Reject(404, "unknown version")
+            entry["version"] = model.version
+        return route, model
+
+    # -- handlers (one per route of ROUTES) ----------------------------------------------------
+    def _ready_model(self, call: _Call) -> ServedModel:
+        model = call.model
+        if model is None:  # a model route always carries its model (see _route)
+            raise _Reject(500, "internal: model route without a model")
         if not model.ready:
             raise _Reject(503, f"model not ready: {model.reason}")
-        if action == "stats":
-            if method != "GET":
-                raise _Reject(405, "method not allowed", allow=b"GET")
-            return 200, _dumps(self._statistics(model)), None, name
-        if action == "":
-            if method != "GET":
-                raise _Reject(405, "method not allowed", allow=b"GET")
-            return 200, _dumps(model.metadata), None, name
-        if method != "POST":
-            raise _Reject(405, "method not allowed", allow=b"POST")
-        return await self._infer(scope, receive, identity, model, entry)
+        return model
+
+    def _caller(self, call: _Call) -> Identity:
+        if call.identity is None:  # only PUBLIC routes run without one
+            raise _Reject(500, "internal: protected route without an identity")
+        return call.identity
+
+    async def _h_live(self, call: _Call) -> _Answer:
+        return 200, b'{"live":true}', None, "-"
+
+    async def _h_ready(self, call: _Call) -> _Answer:
+        ok = self.ready and not self._closed and not isinstance(self.audit.failed, AuditTampered)
+        return 200 if ok else 503, b'{"ready":%s}' % (b"true" if ok else b"false"), None, "-"
+
+    async def _h_openapi(self, call: _Call) -> _Answer:
+        return 200, self.openapi, None, "-"
+
+    async def _h_metrics(self, call: _Call) -> _Answer:
+        # who calls which model only for an authorised caller, never on the public route
+        text = self._metrics_text(identities=call.identity is not None)
+        return 200, text, [(b"content-type", b"text/plain; version=0.0.4")], "-"
+
+    async def _h_server_metadata(self, call: _Call) -> _Answer:
+        return 200, self.server_metadata, None, "-"
+
+    async def _h_repository_index(self, call: _Call) -> _Answer:
+        index = await self._repository_index(call.scope, call.receive, self._caller(call))
+        return 200, _dumps(index), None, "-"
+
+    async def _h_admin_models(self, call: _Call) -> _Answer:
+        return 200, _dumps(self._admin_models()), None, "-"
+
+    async def _h_model_metadata(self, call: _Call) -> _Answer:
+        model = self._ready_model(call)
+        return 200, _dumps(model.metadata), None, model.name
+
+    async def _h_model_ready(self, call: _Call) -> _Answer:
+        model = call.model
+        if model is None:
+            raise _Reject(500, "internal: model route without a model")
+        ready = model.ready
+        return 200 if ready else 503, _dumps({"name": model.name, "ready": ready}), None, model.name
+
+    async def _h_model_stats(self, call: _Call) -> _Answer:
+        model = self._ready_model(call)
+        return 200, _dumps(self._statistics(model)), None, model.name
+
+    async def _h_model_infer(self, call: _Call) -> _Answer:
+        model = self._ready_model(call)
+        return await self._infer(call.scope, call.receive, self._caller(call), model, call.entry)
 
     def _count(self, name: str, status: int, seconds: float, rows: int) -> None:
         """Per-model statistics (Triton's statistics extension), this process only."""
@@ -843,6 +924,36 @@ class MltrustServer:
                 arr = np.nan_to_num(arr)
             encoded.append(encode_tensor(name, arr, binary=binary))
         return encoded
+
+
+_MODEL = "/v2/models/{model}"
+_VERSION = "/v2/models/{model}/versions/{version}"
+
+ROUTES: tuple[_Route, ...] = check_table(
+    [
+        # Route(method, path pattern, who may call it, handler)
+        Route("GET", "/v2/health/live", Access.PUBLIC, MltrustServer._h_live),
+        Route("GET", "/v2/health/ready", Access.PUBLIC, MltrustServer._h_ready),
+        Route("GET", "/v2/openapi.json", Access.PUBLIC, MltrustServer._h_openapi),
+        Route("GET", "/metrics", Access.METRICS, MltrustServer._h_metrics),
+        Route("GET", "/v2", Access.AUTHENTICATED, MltrustServer._h_server_metadata),
+        # the index lists only the models the caller holds metadata on (reasons: admin on one)
+        Route(
+            "POST", "/v2/repository/index", Access.AUTHENTICATED, MltrustServer._h_repository_index
+        ),
+        Route("GET", "/v2/admin/models", Access.ADMIN, MltrustServer._h_admin_models),
+        Route("GET", _MODEL, Access.METADATA, MltrustServer._h_model_metadata),
+        Route("GET", _MODEL + "/ready", Access.METADATA, MltrustServer._h_model_ready),
+        Route("GET", _MODEL + "/stats", Access.METADATA, MltrustServer._h_model_stats),
+        Route("POST", _MODEL + "/infer", Access.INFER, MltrustServer._h_model_infer),
+        Route("GET", _VERSION, Access.METADATA, MltrustServer._h_model_metadata),
+        Route("GET", _VERSION + "/ready", Access.METADATA, MltrustServer._h_model_ready),
+        Route("GET", _VERSION + "/stats", Access.METADATA, MltrustServer._h_model_stats),
+        Route("POST", _VERSION + "/infer", Access.INFER, MltrustServer._h_model_infer),
+    ]
+)
+"""Every endpoint of the gateway and who may call it (see :mod:`._routes` for the order of
+checks). docs/threat-model-serve.md shows it as a matrix (``scripts/serve_routes.py``)."""
 
 
 def _row_features(inputs: dict[str, np.ndarray], rows: int) -> np.ndarray | None:

@@ -15,7 +15,7 @@ import jwt
 
 from mltrust.errors import AuthError, ConfigError
 from mltrust.identity import Identity
-from mltrust.serve._keys import KeyStore
+from mltrust.serve._keys import KeyStore, is_key_id
 
 __all__ = ["AuthError", "Authenticator", "Identity", "JwtVerifier"]
 
@@ -131,10 +131,13 @@ class Authenticator:
             record = self._keys.authenticate(token)
             if record is None:
                 raise AuthError("unknown or revoked api key")
+            principals = {f"key:{record.key_id}"}
+            if not is_key_id(record.name):  # else it would name another key (see is_key_id)
+                principals.add(f"key:{record.name}")
             return Identity(
                 f"key:{record.key_id}:{record.name}",
                 frozenset(record.grants),
-                frozenset({f"key:{record.name}", f"key:{record.key_id}"}),
+                frozenset(principals),
             )
         if self._jwt is None:
             raise AuthError("jwt disabled")

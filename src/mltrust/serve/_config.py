@@ -47,6 +47,7 @@ class ServerConfig:
     inference_threads: int = 2
     metrics_public: bool = False
     #: Override every model's per-identity rate limit (requests/s, burst); None keeps settings.
+    #: Also the rate of each identity's requests outside infer (None: 100/s, burst 200).
     identity_rps: float | None = None
     identity_burst: float | None = None
     log_inputs: bool = False

@@ -26,10 +26,18 @@ from pathlib import Path
 
 from mltrust.errors import ConfigError
 
-__all__ = ["ApiKey", "KeyStore", "load_or_create_secret", "state_dir"]
+__all__ = ["ApiKey", "KeyStore", "is_key_id", "load_or_create_secret", "state_dir"]
 
 KEY_PREFIX = "mlt_"
 ROLES = ("infer", "metadata", "admin")
+_KEY_ID_BYTES = 6  # secrets.token_hex: 12 lowercase hex characters
+
+
+def is_key_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a key id. A key is both ``key:<name>`` and
+    ``key:<key id>`` to ``policy.roles``, so a name of this shape could take the grant meant
+    for the key with that id: such names are refused (and never used as a principal)."""
+    return len(text) == 2 * _KEY_ID_BYTES and all(c in "0123456789abcdef" for c in text)
 
 
 def state_dir(repo: Path) -> Path:
@@ -101,6 +109,10 @@ class KeyStore:
     def create(self, name: str, grants: list[tuple[str, str]]) -> tuple[str, ApiKey]:
         if not name or len(name) > 128:
             raise ConfigError("key name must be 1-128 characters")
+        if is_key_id(name):
+            raise ConfigError(
+                f"key name {name!r} looks like a key id (12 hex characters): choose another"
+            )
         if not grants:
             raise ConfigError("a key needs at least one --model/--role grant")
         for model, role in grants:
@@ -108,7 +120,7 @@ class KeyStore:
                 raise ConfigError(f"unknown role {role!r} (infer, metadata, admin)")
             if not model or ":" in model or "," in model:
                 raise ConfigError(f"bad model name {model!r}")
-        key_id = secrets.token_hex(6)
+        key_id = secrets.token_hex(_KEY_ID_BYTES)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         record = ApiKey(key_id, name, tuple(grants), time.time(), None, self._digest(key))
         text = ",".join(f"{m}:{r}" for m, r in grants)

@@ -249,7 +249,11 @@ class Metrics(_Exposition):
                 ratio = float("inf")
             self._ratio.observe(key, ratio)
 
-    def render(self, models_ready: dict[str, bool], audit: Any = None) -> str:
+    def render(
+        self, models_ready: dict[str, bool], audit: Any = None, *, identities: bool = True
+    ) -> str:
+        """The exposition text. ``identities=False`` leaves out the per-identity series (who
+        calls which model): ``/metrics`` served without credentials (``--metrics-public``)."""
         out: list[str] = []
         with self._lock:
             self._family(
@@ -275,7 +279,7 @@ class Metrics(_Exposition):
                 f"Authenticated requests, by identity (the first {MAX_IDENTITIES}; then "
                 "'other'), model and HTTP status.",
                 ("identity", "model", "code"),
-                sorted(self.identities.items()),
+                sorted(self.identities.items()) if identities else [],
             )
             self._family(
                 out,

@@ -151,7 +151,7 @@ def _verify_signature(settings: ModelSettings, options: AdmissionOptions) -> Any
     try:
         return attest.verify(
             settings.folder,
-            key=keys,
+            trust=attest.PinnedKeys(*keys),
             name=expected,
             min_version=min_version,
             state=options.state,

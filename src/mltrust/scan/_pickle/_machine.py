@@ -43,7 +43,7 @@ from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
 from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
-from mltrust.scan._pickle._allowlist import Allowed, Check, Use
+from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
 from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
 from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
 from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
@@ -392,6 +392,9 @@ class _Analyser:
         self.reported: set[tuple[str, str, bool]] = set()
         self.once: set[str] = set()
         self.shadow = False
+        #: The shadow view is pickle.load's reading of a joblib object array's pickle (see
+        #: ``report_global``).
+        self.shadow_objects = False
         #: (stack, metastack, memo) the next stream starts with instead of empty ones: the
         #: stdlib unpickler's view of a joblib array region continues the outer stream.
         self.seed: tuple[list[object], list[list[object]], dict[int, object]] | None = None
@@ -448,6 +451,13 @@ class _Analyser:
         v = self.verdict(g.module, g.name)
         if v.rule is None:
             return
+        if self.shadow_objects and v.rule is R.UNKNOWN_IMPORT:
+            # pickle.load's reading of a real joblib object array's pickle fetches the outer
+            # stream's memo values where joblib's fetches its own, so it "imports" pairs such
+            # as NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time
+            # (every real dump with an object array does this). Only targets judged dangerous
+            # (deny-listed: code execution, system access, gadgets) are reported in this view.
+            return
         rule = R.JOBLIB_HIDDEN_PICKLE if self.shadow else v.rule
         message = f"{how} {v.reason}"
         if self.shadow:
@@ -494,9 +504,25 @@ class _Analyser:
 
     # ------------------------------------------------------------------ main entry
     def run(self, start: int, single: bool) -> PickleSummary:
+        pos, streams, complete, parting = self.reading(start, single, 0, follow_frames=False)
+        result, frame_end = self.result, self.frame_end
+        if parting is not None:
+            # A reader without ``peek`` (a BytesIO, an unbuffered file: torch.load of a legacy
+            # file read from bytes) resumes each load at the end of the FRAME holding the STOP,
+            # a buffered file right after the STOP: from the first stream where the two part,
+            # that reading is analysed too.
+            streams = self.reading(parting, False, streams, follow_frames=True)[1]
+            self.result, self.frame_end = result, frame_end
+        return self.summary(pos, streams, complete, result)
+
+    def reading(
+        self, start: int, single: bool, streams: int, *, follow_frames: bool
+    ) -> tuple[int, int, bool, int | None]:
+        """Analyse the streams one reader loads from ``start``: (end, streams analysed in all,
+        parsed to the last STOP, where the no-peek reading parts from this one or None)."""
         pos = start
-        streams = 0
         complete = True
+        parting: int | None = None
         limit = self.ctx.config.limits.max_pickle_streams
         size = len(self.buf)
         while True:
@@ -516,7 +542,19 @@ class _Analyser:
                 break
             if single or pos >= size:
                 break
+            if follow_frames:
+                if self.frame_end > pos:
+                    pos = self.frame_end
+                if pos < size and _more_pickle(self.buf, pos):
+                    continue
+                break  # bytes the unpicklers refuse (reported by the first reading if at all)
             if _more_pickle(self.buf, pos):
+                if (
+                    parting is None
+                    and self.frame_end > pos
+                    and _more_pickle(self.buf, self.frame_end)
+                ):
+                    parting = self.frame_end
                 continue
             if self.frame_end > pos and _more_pickle(self.buf, self.frame_end):
                 # A reader without ``peek`` (a BytesIO, an unbuffered file) consumed the rest
@@ -530,6 +568,9 @@ class _Analyser:
                 self.loc.at(pos),
             )
             break
+        return pos, streams, complete, parting
+
+    def summary(self, pos: int, streams: int, complete: bool, result: object) -> PickleSummary:
         imports = tuple(self.imports)
         facts = self.ctx.facts.setdefault("pickle_imports", [])
         if isinstance(facts, list):
@@ -544,9 +585,15 @@ class _Analyser:
                 if target in uses or len(uses) < _MAX_FACT_IMPORTS:
                     known = uses.setdefault(target, [])
                     uses[target] = sorted(set(known) | kinds)
-        result = self.result if complete else None
         return PickleSummary(
-            pos, streams, self.opcodes, imports, complete, self.visits, result, self.frame_end
+            pos,
+            streams,
+            self.opcodes,
+            imports,
+            complete,
+            self.visits,
+            result if complete else None,
+            self.frame_end,
         )
 
     # ------------------------------------------------------------------ one stream
@@ -628,16 +675,20 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return _Malformed(msg)
 
     def readline(pos: int) -> tuple[bytes, int]:
+        # The unpicklers read a line of any length (protocol 0 writes a whole array's data as
+        # one line): lines are read up to max_text_bytes, and a longer one is a limit (not
+        # "malformed": pickle.load reads it).
+        limit = max(_MAX_LINE, int(an.config.limits.max_text_bytes))
         window = 256
         while True:
-            chunk = bytes(buf[pos : pos + window])
+            chunk = bytes(buf[pos : pos + min(window, limit + 1)])
             nl = chunk.find(b"\n")
             if nl >= 0:
                 return chunk[:nl], pos + nl + 1
-            if pos + window >= end:
+            if pos + len(chunk) >= end:
                 raise fail("text argument is not terminated by a newline")
-            if window >= _MAX_LINE:
-                raise fail("text argument longer than 1 MiB")
+            if window > limit:
+                raise _Limit(f"text argument longer than max_text_bytes={limit}")
             window *= 16
 
     def take(pos: int, n: int) -> int:
@@ -1371,9 +1422,9 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         if type(module) is str and type(name) is str:
             stack.append(do_import(module, name, offset, index))
             return pos
-        if isinstance(module, (bytes, int, float, type(None), bool)) or isinstance(
-            name, (bytes, int, float, type(None), bool)
-        ):
+        # Both unpicklers require exactly str: a value known not to be one makes them raise
+        # before anything is imported.
+        if _not_a_str(module) or _not_a_str(name):
             raise fail("STACK_GLOBAL operands are not strings")
         if not an.shadow:
             ctx.report(
@@ -1679,8 +1730,11 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             )
             raise _Limit("joblib array dtype forges object pointers")
         if hasobject:
-            # The object array's pickle is analysed on its own (joblib's view); the stdlib
-            # view of it (the outer memo shared, so its memo indices collide) is not modelled.
+            # joblib reads the object array's pickle with a fresh unpickler (fresh memo);
+            # pickle.load, torch.load and numpy.load read the same bytes as more opcodes of
+            # this stream, with its stack and memo (MEMOIZE keys shift, GETs fetch this
+            # stream's values): both views are analysed.
+            hidden_pickle_check(pos, offset, index, objects=True)
             an.frame_end = 0
             inner_end, ok = an.stream(pos, joblib=False)
             if not ok:
@@ -1729,21 +1783,26 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         )
         raise _Limit("joblib array truncated")
 
-    def hidden_pickle_check(region: int, offset: int, index: int) -> None:
-        """The stdlib unpickler's view: it reads the raw array region as more opcodes of this
-        stream, with this stream's stack, marks and memo (copied: the view must not change the
-        joblib view's values)."""
+    def hidden_pickle_check(region: int, offset: int, index: int, *, objects: bool = False) -> None:
+        """The stdlib unpickler's view: it reads the array region (raw data, or an object
+        array's own pickle when ``objects``) as more opcodes of this stream, with this stream's
+        stack, marks and memo (copied: the view must not change the joblib view's values)."""
         if an.shadow or region >= end or table[buf[region]] is op_invalid:
             # (joblib's alignment pad length, < 16, is never an opcode: real dumps stop here)
             return
-        an.charge(len(stack) + len(memo) + len(metastack))
+        # The memo is shared copy-on-write (a real joblib dump with thousands of object arrays
+        # and a large memo would otherwise copy it for each); the stacks are copied, charged at
+        # the cost of a C-level copy.
+        an.charge((len(stack) + sum(map(len, metastack))) // 16 + len(metastack) + 1)
         frame_end = an.frame_end
         an.shadow = True
-        an.seed = (list(stack), [list(m) for m in metastack], dict(memo))
+        an.shadow_objects = objects
+        an.seed = (list(stack), [list(m) for m in metastack], _MemoOverlay(memo))
         try:
             an.stream(region, joblib=False)
         finally:
             an.shadow = False
+            an.shadow_objects = False
             an.seed = None
             an.frame_end = frame_end
 
@@ -1936,6 +1995,47 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             recorded.clear()
 
     return run_stream
+
+
+class _MemoOverlay(dict[int, object]):
+    """A stream's memo as another view of the stream sees it: reads fall through to ``base``,
+    writes stay here, ``len`` counts both (MEMOIZE keys), all in constant time."""
+
+    def __init__(self, base: dict[int, object]) -> None:
+        super().__init__()
+        self.base = base
+        self.extra = 0
+
+    def __missing__(self, key: int) -> object:
+        return self.base[key]
+
+    def __setitem__(self, key: int, value: object) -> None:
+        if not dict.__contains__(self, key) and key not in self.base:
+            self.extra += 1
+        dict.__setitem__(self, key, value)
+
+    def __len__(self) -> int:
+        return len(self.base) + self.extra
+
+
+_NOT_STR = (bytes, int, float, type(None), bool, SDict, SList, SSet, tuple)
+
+
+def _not_a_str(value: object) -> bool:
+    """Whether ``value`` is known not to be a str: a constant or container of another type, an
+    allowlisted class, function or singleton, or an instance of an allowlisted type (none of
+    which subclasses str; the str-like entries ``builtins:str``, ``numpy:str_`` are calls)."""
+    if isinstance(value, _NOT_STR):
+        return True
+    if isinstance(value, Global):
+        # Built-in allowlist entries only: a target the configuration allows could be anything.
+        return value.allowed and ALLOWLIST.get(value.target) is value.entry
+    if isinstance(value, Obj):
+        cls = _class_of(value)
+        if cls is None or not cls.allowed or ALLOWLIST.get(cls.target) is not cls.entry:
+            return False
+        return isinstance(cls.entry, Allowed) and cls.entry.use is Use.TYPE
+    return False
 
 
 _PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
@@ -2497,8 +2597,10 @@ def scan_pickle_stream(
     analysed too (up to ``max_pickle_streams``) and non-pickle trailing bytes are reported.
     ``context`` is ``"pickle"``, ``"joblib"`` (NumpyArrayWrapper data follows its BUILD; the
     default for plain pickles too, since the bytes decide), ``"pytorch"`` (persistent IDs are
-    normal) or any other label used in messages.
+    normal), ``"npy"`` (numpy.load: read only as pickle.load reads it) or any other label used
+    in messages.
     """
-    joblib = context != "pytorch"
+    # numpy.load reads an object array with pickle.load: joblib arrays are not read there.
+    joblib = context not in ("pytorch", "npy")
     analyser = _Analyser(data, ctx, loc, context, joblib)
     return analyser.run(start, single)

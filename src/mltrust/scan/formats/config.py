@@ -103,6 +103,9 @@ _SNIFF_TEXT = 64 << 20
 #: Characters that no JSON or YAML loader accepts in a document (C0 controls but tab/LF/CR).
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DOC_MARKER = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+#: A directive as PyYAML's scanner reads one: "%", a name of [0-9A-Za-z_-], then a space or
+#: the end of the line (a tab, or nothing after "%", is a scanner error at the first token).
+_DIRECTIVE_LINE = re.compile(r"%[0-9A-Za-z_-]+(?: |$)")
 _DOC_MARKER_BYTES = re.compile(
     rb"(?:^|(?<=\r)|(?<=\xc2\x85)|(?<=\xe2\x80\xa8)|(?<=\xe2\x80\xa9))(?:---|\.\.\.|%)",
     re.MULTILINE,
@@ -691,6 +694,16 @@ class ConfigScanner(FormatScanner):
         if first is None or first == "":
             return False
         if broken:
+            # U+FFFD is also an ordinary character (botocore's JSON has one): broken means the
+            # bytes read so far do not decode, not that the text holds a replacement character.
+            try:
+                strict = codecs.getincrementaldecoder(encoding)("strict")
+                strict.decode(bytes(data[:pos]), final=pos >= size)
+            except UnicodeDecodeError:
+                pass
+            else:
+                broken = False
+        if broken:
             # No JSON or YAML loader reads text that is not valid in its encoding; it is claimed
             # (and reported malformed) only when it carries the marks of code, never for a few
             # bytes of tensor data that happen to avoid control characters.
@@ -702,6 +715,10 @@ class ConfigScanner(FormatScanner):
             if _looks_like_json(lead) or size > _SNIFF_TEXT:
                 return True
             return _flow_root_parses(bytes(data).decode(encoding, errors="replace"))
+        if first.startswith("%") and _DIRECTIVE_LINE.match(first) is None:
+            # ARFF and TeX comments: a YAML scanner reads "%" first as a directive and stops at
+            # the missing name, so no YAML loader reads any of the stream (nor does JSON).
+            return False
         if not _line_is_structured(first) and not _has_document_marker(data, encoding):
             return False
         return not _is_python_source(data, encoding, first)

@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from mltrust.errors import InputError
+from mltrust.findings import Severity
 from mltrust.scan import _archive_rules as R
 from mltrust.scan.interface import FormatScanner
 
@@ -28,6 +29,8 @@ __all__ = ["NpyHeader", "NumpyScanner", "parse_literal", "parse_npy_header"]
 _MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 1 << 20
 _MAX_DEPTH = 32
+#: Trailing white space after an object array's pickle that is reported low, not scanned.
+_BLANK_TAIL = 16
 
 Literal = object
 
@@ -340,6 +343,17 @@ class NumpyScanner(FormatScanner):
         summary = scan_pickle_stream(data, ctx, loc, start=header.end, single=True, context="npy")
         if summary.complete and summary.end < len(data):
             off = summary.end
+            rest = bytes(data[off : off + _BLANK_TAIL + 1])
+            if len(data) - off <= _BLANK_TAIL and rest.isspace():
+                # A line break after the STOP (numpy's own Python 2 test files end so): no
+                # byte of it is an opcode or any format's magic, and numpy.load ignores it.
+                ctx.report(
+                    R.NPY_TRAILING,
+                    f"{len(rest)} white-space bytes follow the pickled array",
+                    loc.at(off),
+                    severity=Severity.LOW,
+                )
+                return
             ctx.report(
                 R.NPY_TRAILING, f"{len(data) - off} bytes follow the pickled array", loc.at(off)
             )

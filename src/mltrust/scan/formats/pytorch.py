@@ -41,8 +41,6 @@ _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _VERSION = 1001
 _ELEMENT_SIZES = (4, 8, 2, 1, 16)
 _MAX_FRONTIER = 4096
-#: Readings of the five pickles walked at most (see ``LegacyTorchScanner.scan``).
-_MAX_READINGS = 8
 #: Bytes the magic-number pickle is looked for in. A longer one is not recognised, and the file
 #: is then analysed as concatenated pickles (all five are still analysed; only the storage
 #: check is lost).
@@ -117,15 +115,27 @@ class LegacyTorchScanner(FormatScanner):
         return got is not None and got[0] == _MAGIC_NUMBER
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
-        # A reader without ``peek`` (torch.load of a BytesIO or an unbuffered file) consumes
-        # the whole FRAME that holds a STOP, so its next pickle starts at the frame's end: that
-        # reading is walked too (a few times at most) where it differs.
-        pending: list[tuple[int, list[tuple[int, int]], list[object]]] = [(0, [], [])]
-        walks = 0
-        while pending and walks < _MAX_READINGS:
-            walks += 1
-            pos, bounds, values = pending.pop(0)
-            self._walk(data, ctx, loc, pos, bounds, values, pending)
+        # Two readings exist. A buffered file (``peek``) resumes each load right after the
+        # STOP; a reader without ``peek`` (torch.load of a BytesIO or an unbuffered file)
+        # consumes the whole FRAME that holds a STOP, so each of its loads resumes at that
+        # frame's end. No reader mixes them: the second reading is walked from the first
+        # pickle where the two part, with the pickles before it shared.
+        first = self._walk(data, ctx, loc, 0, [], [], follow_frames=False)
+        if first is not None:
+            pos, bounds, values = first
+            self._walk(data, ctx, loc, pos, bounds, values, follow_frames=True)
+        self._joblib_view(data, ctx, loc)
+
+    @staticmethod
+    def _joblib_view(data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        """``joblib.load`` of the same file: it unpickles only the first pickle, but reads the
+        raw data of a NumpyArrayWrapper after its BUILD and goes on unpickling after that data
+        (pickle.load goes on right after the BUILD). The legacy layout supersedes the pickle
+        scanner, so joblib's reading of the first pickle is analysed here (for a real legacy
+        file it is the magic number: nothing more)."""
+        from mltrust.scan._pickle import scan_pickle_stream
+
+        scan_pickle_stream(data, ctx, loc, start=0, single=True, context="joblib")
 
     def _walk(
         self,
@@ -135,10 +145,15 @@ class LegacyTorchScanner(FormatScanner):
         pos: int,
         bounds: list[tuple[int, int]],
         values: list[object],
-        pending: list[tuple[int, list[tuple[int, int]], list[object]]],
-    ) -> None:
+        *,
+        follow_frames: bool,
+    ) -> tuple[int, list[tuple[int, int]], list[object]] | None:
+        """Walk one reading from pickle ``len(bounds) + 1`` at ``pos``. Without
+        ``follow_frames``, returns where the no-peek reading parts from this one (the
+        position, bounds and values it starts with), or None when it never does."""
         from mltrust.scan._pickle import scan_pickle_stream
 
+        parting: tuple[int, list[tuple[int, int]], list[object]] | None = None
         for index in range(len(bounds), 5):
             if pos >= len(data):
                 break
@@ -149,20 +164,27 @@ class LegacyTorchScanner(FormatScanner):
                     f"pickle {index + 1} of 5 is incomplete; the storages were not checked",
                     loc.at(pos),
                 )
-                return
-            if summary.frame_end > summary.end and len(pending) < _MAX_READINGS:
-                after = summary.frame_end
-                pending.append((after, [*bounds, (pos, after)], [*values, summary.result]))
-            bounds.append((pos, summary.end))
+                return parting
+            after = summary.end
+            if summary.frame_end > summary.end:
+                if follow_frames:
+                    after = summary.frame_end
+                elif parting is None:
+                    parting = (
+                        summary.frame_end,
+                        [*bounds, (pos, summary.frame_end)],
+                        [*values, summary.result],
+                    )
+            bounds.append((pos, after))
             values.append(summary.result)
-            pos = summary.end
+            pos = after
         if len(bounds) < 5:
             ctx.report(
                 R.PT_LEGACY_HEADER,
                 f"only {len(bounds)} of the 5 pickles of the legacy format are present",
                 loc.at(pos),
             )
-            return
+            return parting
         version = values[1]
         if not isinstance(version, (int, float)) or version != _VERSION:
             ctx.report(
@@ -182,9 +204,10 @@ class LegacyTorchScanner(FormatScanner):
                 ctx.scan_nested(
                     data[keys_end:], loc.member("[storages]"), "storages", raw_data_ok=True
                 )
-            return
+            return parting
         ctx.facts.setdefault("torch_storages", len(keys))
         self._check_storages(data, ctx, loc, keys, keys_end)
+        return parting
 
     def _check_storages(
         self, data: memoryview, ctx: ScanContext, loc: Location, keys: list[str], start: int
@@ -386,8 +409,10 @@ def scan_legacy_tar(members: Sequence[TarMember], ctx: ScanContext, loc: Locatio
         view = body if isinstance(body, memoryview) else memoryview(body)
         scan_legacy_tar_member(view, which, ctx, loc.member(which))
     index = _last(members, "pickle")
-    if index is None or members[index].kind == "file":
-        return  # a regular member is sniffed and analysed with the others
+    if index is None:
+        return
+    # A regular member is also sniffed and analysed with the others, as any reader may read
+    # it; here it is analysed as torch reads it (pickle.Unpickler: no joblib array reads).
     body = _extractfile(members, index)
     if isinstance(body, str):
         ctx.report(
@@ -438,8 +463,11 @@ def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: 
     frontier = first[0]
     for index in range(count):
         ctx.check_deadline()
+        if len(frontier) > _MAX_FRONTIER:
+            _frontier_exhausted(ctx, loc, which, len(frontier))
+            return
         nxt: set[int] = set()
-        for pos in sorted(frontier)[:_MAX_FRONTIER]:
+        for pos in sorted(frontier):
             got = _one_pickle(data, ctx, loc, pos)
             if got is None:
                 continue
@@ -454,11 +482,29 @@ def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: 
             )
             return
         frontier = nxt
-    # In ``storages``, the pickled storage views follow the last storage.
-    if which == "storages" and not any(
-        _one_pickle(data, ctx, loc, pos) is not None for pos in sorted(frontier)[:8]
-    ):
-        ctx.report(R.PT_STORAGE, "storages: the storage-views pickle is missing or malformed", loc)
+    # In ``storages``, the pickled storage views follow the last storage. Every position it
+    # may start at is analysed (the element size is not always known): one that parses does
+    # not stand for another, which torch may be the one to read.
+    if which == "storages":
+        if len(frontier) > _MAX_FRONTIER:
+            _frontier_exhausted(ctx, loc, which, len(frontier))
+            return
+        parsed = [_one_pickle(data, ctx, loc, pos) is not None for pos in sorted(frontier)]
+        if not any(parsed):
+            ctx.report(
+                R.PT_STORAGE, "storages: the storage-views pickle is missing or malformed", loc
+            )
+
+
+def _frontier_exhausted(ctx: ScanContext, loc: Location, which: str, count: int) -> None:
+    from mltrust.scan import _rules as G
+
+    ctx.report(
+        G.LIMIT_EXHAUSTED,
+        f"{which}: {count} candidate positions for the next pickle (element sizes unknown), "
+        f"more than {_MAX_FRONTIER}; the rest of the member was not analysed",
+        loc,
+    )
 
 
 def _element_sizes(args: object) -> tuple[int, ...]:
