@@ -1031,3 +1031,11 @@ def test_h5_weights_with_groups_links_and_chunks_walk_clean(libver: str) -> None
         f["alias"] = layers
     result = scan_bytes(bio.getvalue(), "model.h5")
     assert not result.findings, result.findings
+
+
+@pytest.mark.parametrize(
+    "text", ["graph:\n  nodes:\n    - a\nfunctions:\n  - x\n", "graph: {nodes: [a, b]}\n"]
+)
+def test_yaml_configs_named_like_onnx_fields_are_not_flagged(text: str) -> None:
+    result = scan_bytes(text.encode(), "pipeline.yaml")
+    assert not [f for f in result.findings if f.severity >= Severity.MEDIUM], result.findings

@@ -252,7 +252,8 @@ _MODEL_FIELD_NAMES = frozenset(
     }
 )
 _TEXT_MODEL = re.compile(
-    rb"(?:\s|#[^\n]*)*(?:ir_version|producer_name|opset_import|graph|functions)\s*(?::|[{<])"
+    rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
+    rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
 )
 _ONNXTXT = re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
 
