@@ -404,13 +404,44 @@ def test_h5_dense_storage_with_reordered_keras_keys(dense: bool) -> None:
         assert json.loads(f.attrs["model_config"])["config"]["layers"][1]["class_name"] == "Lambda"
     rules = _rules(blob, "model.h5")
     assert rules.get("MLT-KER-001", Severity.INFO) >= Severity.HIGH
-    if dense:  # the attribute Keras reads was not located: never reported as fully scanned
-        assert rules.get("MLT-H5-001") == Severity.MEDIUM
+    assert "MLT-H5-001" not in rules  # dense storage is read where Keras reads it
 
 
-def test_h5_dense_storage_benign_config_still_not_fully_scanned() -> None:
+def test_h5_dense_storage_benign_config_is_read_and_clean() -> None:
     cfg = {"config": {"name": "seq", "layers": []}, "class_name": "Sequential"}
-    assert _rules(_h5(cfg, dense=True), "model.h5").get("MLT-H5-001") == Severity.MEDIUM
+    result = scan_bytes(_h5(cfg, dense=True), "model.h5")
+    assert not result.findings, result.findings
+    assert dict(result.facts).get("keras_config") is True
+
+
+def test_h5_dense_lambda_with_escaped_keys_is_read_exactly() -> None:
+    # json reads "class\u005fname" as class_name; a content search for the key does not
+    h5py = pytest.importorskip("h5py")
+    lam = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAAAAAAAAAA"]}}
+    text = json.dumps({"class_name": "Sequential", "config": {"layers": [lam]}})
+    text = text.replace('"class_name"', '"class\\u005fname"')
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver="latest") as f:
+        f.attrs["model_config"] = text
+        for i in range(12):
+            f.attrs[f"pad{i}"] = "x" * 100
+    with h5py.File(io.BytesIO(bio.getvalue())) as f:  # Keras' reader: json.loads
+        assert json.loads(f.attrs["model_config"])["config"]["layers"][0]["class_name"] == "Lambda"
+    rules = _rules(bio.getvalue(), "model.h5")
+    assert rules.get("MLT-KER-001") == Severity.CRITICAL, rules
+
+
+def test_h5_dense_links_are_followed() -> None:
+    h5py = pytest.importorskip("h5py")
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver="latest") as f:
+        layers = f.create_group("layers")
+        for i in range(30):  # more than 8 links: dense storage
+            layers.create_group(f"dense_{i}").create_dataset("kernel", data=[1.0, 2.0])
+        layers["dense_29"]["outside"] = h5py.ExternalLink("other.h5", "/data")
+    result = scan_bytes(bio.getvalue(), "model.weights.h5")
+    assert [f.rule_id for f in result.findings] == ["MLT-H5-004"], result.findings
+    assert dict(result.facts)["hdf5_objects"] == 62
 
 
 def _zip_bytes() -> bytes:
@@ -1039,3 +1070,26 @@ def test_h5_weights_with_groups_links_and_chunks_walk_clean(libver: str) -> None
 def test_yaml_configs_named_like_onnx_fields_are_not_flagged(text: str) -> None:
     result = scan_bytes(text.encode(), "pipeline.yaml")
     assert not [f for f in result.findings if f.severity >= Severity.MEDIUM], result.findings
+
+
+def test_h5_dense_storage_after_rewrites_and_deletions_is_read_clean() -> None:
+    h5py = pytest.importorskip("h5py")
+    np = pytest.importorskip("numpy")
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver="latest") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {}})
+        f.attrs["arr"] = np.arange(50)
+        f.attrs["strings"] = ["a", "bb", "ccc"]
+        f.attrs["compound"] = np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")])
+        for i in range(10):
+            f.attrs[f"p{i}"] = "v" * i
+        f.attrs["arr"] = np.arange(3)  # rewritten: a stale copy stays in the heap
+        del f.attrs["p3"]
+        group = f.create_group("g")
+        for i in range(40):
+            group.create_group(f"c{i}")
+        for i in range(0, 40, 3):
+            del group[f"c{i}"]  # stale link objects point at freed headers
+    result = scan_bytes(bio.getvalue(), "model.h5")
+    assert not result.findings, result.findings
+    assert dict(result.facts)["hdf5_objects"] == 28

@@ -10,9 +10,9 @@ h5py reads three kinds of object from outside the file it opened, whatever the f
 A Keras ``.h5`` or ``model.weights.h5`` holding one loads that file's bytes into the weights
 (red-team finding: the scanner read only the root attributes and passed such files). The
 walker follows the tree from the root group: old-style groups (Symbol Table message, v1 B-tree
-of ``SNOD`` nodes, names in a local heap) and new-style compact groups (Link messages).
-Groups whose links are in dense storage (a fractal heap) are not read: they are reported, so
-the caller can fail closed.
+of ``SNOD`` nodes, names in a local heap), new-style compact groups (Link messages) and dense
+ones (link messages in a fractal heap, :mod:`._hdf5_heap`). Groups whose heap cannot be read
+are reported, so the caller can fail closed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mltrust.errors import InputError, LimitExceeded
+from mltrust.scan.formats._hdf5_heap import heap_objects
 
 __all__ = ["TreeReport", "walk_tree"]
 
@@ -70,16 +71,27 @@ def walk_tree(
     r = reader
     report = TreeReport()
     seen: set[int] = set()
-    stack: list[tuple[int, str]] = [(root, "/")]
+    # (object header, path, found through a heap: maybe a deleted link's stale copy)
+    stack: list[tuple[int, str, bool]] = [(root, "/", False)]
     while stack:
-        header, path = stack.pop()
+        header, path, from_heap = stack.pop()
         if header in seen:
             continue
         seen.add(header)
+        try:
+            listed = messages(r, header)
+        except InputError:
+            if not from_heap:
+                raise
+            # A link read from a heap's free space may point at a freed header; libhdf5
+            # rejects the same bytes, so nothing is read from there.
+            continue
         report.objects += 1
         if report.objects > max_objects:
             raise LimitExceeded(f"HDF5 file has more than {max_objects} objects")
-        for mtype, pos, size in messages(r, header):
+        for mtype, pos, size in listed:
+            links: list[tuple[int, int]] = []
+            heap_links = False
             if mtype == _MSG_EXTERNAL_FILES:
                 names = _external_file_names(r, pos)
                 report.external.append(
@@ -88,19 +100,25 @@ def walk_tree(
             elif mtype == _MSG_LAYOUT and _is_virtual_layout(r, pos):
                 report.external.append((path, "virtual dataset reading other HDF5 files"))
             elif mtype == _MSG_LINK:
-                kind, name, target = _link(r, pos, size)
-                child = path.rstrip("/") + "/" + name
-                if kind == 0 and isinstance(target, int):
-                    stack.append((r.addr(target), child))
-                elif kind >= 64:
-                    report.external.append((child, f"external link to {target!r}"))
+                links = [(pos, size)]
+            elif mtype == _MSG_LINK_INFO and _dense_links(r, pos):
+                try:  # links kept in a fractal heap: every object found is followed
+                    links = heap_objects(r, _u(r, _link_info_heap(r, pos), _so(r)), _link_size)
+                    heap_links = True
+                except InputError:
+                    report.dense_groups.append(path)
             elif mtype == _MSG_SYMBOL_TABLE:
                 for name, target in _symbol_table(r, pos):
                     if _defined(r, target):  # a soft link's entry has no object header
                         child = path.rstrip("/") + "/" + name
-                        stack.append((r.addr(target), child))
-            elif mtype == _MSG_LINK_INFO and _dense_links(r, pos):
-                report.dense_groups.append(path)
+                        stack.append((r.addr(target), child, False))
+            for link_pos, link_size in links:
+                kind, link_name, link_target = _link(r, link_pos, link_size)
+                child = path.rstrip("/") + "/" + link_name
+                if kind == 0 and isinstance(link_target, int):
+                    stack.append((r.addr(link_target), child, heap_links))
+                elif kind >= 64:
+                    report.external.append((child, f"external link to {link_target!r}"))
     return report
 
 
@@ -153,10 +171,31 @@ def _is_virtual_layout(r: Reads, pos: int) -> bool:
     return _u(r, pos, 1) in (3, 4) and _u(r, pos + 1, 1) == 3
 
 
+def _link_info_heap(r: Reads, pos: int) -> int:
+    """Position of the fractal heap address in a Link Info message."""
+    return pos + 2 + (8 if _u(r, pos + 1, 1) & 0x01 else 0)
+
+
 def _dense_links(r: Reads, pos: int) -> bool:
+    return _defined(r, _u(r, _link_info_heap(r, pos), _so(r)))
+
+
+def _link_size(r: Reads, pos: int, end: int) -> int:
+    """Size of the link message at ``pos`` (not prefixed with one in a heap)."""
+    if _u(r, pos, 1) != 1:
+        raise InputError("unsupported HDF5 link message version")
     flags = _u(r, pos + 1, 1)
-    heap = _u(r, pos + 2 + (8 if flags & 0x01 else 0), _so(r))
-    return _defined(r, heap)
+    p = pos + 2
+    kind = 0
+    if flags & 0x08:
+        kind = _u(r, p, 1)
+        p += 1
+    p += (8 if flags & 0x04 else 0) + (1 if flags & 0x10 else 0)
+    width = 1 << (flags & 0x03)
+    p += width + _u(r, p, width)
+    if kind == 0:
+        return p + _so(r) - pos
+    return p + 2 + _u(r, p, 2) - pos
 
 
 def _link(r: Reads, pos: int, size: int) -> tuple[int, str, int | str | None]:

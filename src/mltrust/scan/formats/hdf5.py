@@ -15,10 +15,14 @@ The scanner is a minimal HDF5 reader for exactly that (option "a" of the design)
   configuration attribute is analysed.
 
 Attributes kept in dense storage (a fractal heap, only written by ``libver="latest"`` files with
-many or large attributes) and files whose structure cannot be parsed are searched by content
+many or large attributes) are read from the heap's blocks (:mod:`._hdf5_heap`). Heaps that
+cannot be read that way and files whose structure cannot be parsed are searched by content
 instead: every JSON object holding a ``"class_name"`` key (in any key order) is decoded with
 :mod:`json` (bounded) and analysed, and the file is still reported as not fully scanned (the
 attribute Keras reads was not located), never as clean.
+
+The whole object tree is then walked (:mod:`._hdf5_tree`) for data h5py reads from other
+files: external storage, virtual datasets, external links.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import ClassVar
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._hdf5_heap import heap_objects
 from mltrust.scan.formats._hdf5_tree import walk_tree
 from mltrust.scan.formats._rules_keras_config import (
     H5_DUPLICATE_ATTRIBUTE,
@@ -376,6 +381,51 @@ def _attribute(r: _Reader, pos: int, size: int, max_len: int) -> tuple[str, list
     return text_name, None
 
 
+def _attribute_size(r: _Reader, pos: int, end: int) -> int:
+    """Size of the attribute message at ``pos`` (it is not prefixed with one in a heap)."""
+    version = r.uint(pos, 1)
+    name_size, dt_size, ds_size = r.uint(pos + 2, 2), r.uint(pos + 4, 2), r.uint(pos + 6, 2)
+    if version == 1:
+        dt_pos = pos + 8 + ((name_size + 7) & ~7)
+        ds_pos = dt_pos + ((dt_size + 7) & ~7)
+        data = ds_pos + ((ds_size + 7) & ~7)
+    elif version in (2, 3):
+        dt_pos = pos + 8 + (1 if version == 3 else 0) + name_size
+        ds_pos = dt_pos + dt_size
+        data = ds_pos + ds_size
+        if r.uint(pos + 1, 1) & 0x03:
+            raise InputError("HDF5 dense attribute with a shared datatype is not read")
+    else:
+        raise InputError(f"unsupported HDF5 attribute message version {version}")
+    dtype = _datatype(r, dt_pos)
+    element = 4 + r.so + 4 if dtype.cls == 9 else dtype.size
+    return data + element * _dataspace_count(r, ds_pos) - pos
+
+
+def _dense_attributes(r: _Reader, heap: int, out: RootAttributes, max_text_bytes: int) -> None:
+    """Attributes kept in a fractal heap (:mod:`._hdf5_heap`); ``out.dense`` (content search,
+    not fully scanned) when the heap cannot be read. Every object found is analysed: a stale
+    copy of a rewritten attribute is analysed too, and not reported as a duplicate."""
+    try:
+        objects = heap_objects(r, heap, _attribute_size)
+        decoded = [_attribute(r, pos, size, max_text_bytes) for pos, size in objects]
+    except InputError:
+        out.dense = True
+        return
+    seen: set[str] = set()
+    for name, values in decoded:
+        if name not in seen:
+            out.names.append(name)
+            seen.add(name)
+        if name in _WANTED:
+            if values is None:
+                out.undecoded.append(name)
+            else:
+                value = values[0] if len(values) == 1 else values
+                out.values[name] = value
+                out.all_values.setdefault(name, []).append(value)
+
+
 def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> RootAttributes:
     """Read the root group's string attributes of the HDF5 file in ``data``.
 
@@ -392,7 +442,7 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
             flags = reader.uint(pos + 1, 1)
             heap = reader.uint(pos + 2 + (2 if flags & 0x01 else 0), reader.so)
             if heap not in (_UNDEF, (1 << (8 * reader.so)) - 1):
-                out.dense = True
+                _dense_attributes(reader, heap, out, max_text_bytes)
         elif mtype == _MSG_ATTRIBUTE:
             name, values = _attribute(reader, pos, size, max_text_bytes)
             out.names.append(name)
