@@ -1,23 +1,23 @@
 """Objects of an HDF5 fractal heap, where ``libver="latest"`` files keep dense attributes and
-links (more than 8 of them, or large ones).
+links (more than 8 of them, or large ones), found the way libhdf5 finds them.
 
-The heap is read without its name-index B-tree: every direct block's object area is parsed
-from its start, one message after another (the objects are attribute or link messages, which
-say their own size), up to the zero-filled free space. That yields every live object of a heap
-written in one go, and possibly stale ones of deleted objects; callers treat the result as a
-superset, and it is only trusted when it holds at least as many objects as the heap header
-counts. Heaps with I/O filters, huge or tiny objects, or nested indirect blocks are not read
-(:class:`InputError`): the caller fails closed.
+The group's or object's name-index v2 B-tree lists a heap ID per attribute (record type 8) or
+link (type 5); each managed heap ID is an offset and a length in the heap's address space,
+mapped here onto the direct blocks of the heap (a root direct block, or a root indirect block's
+rows of direct blocks). What libhdf5 reads is what is returned: not the blocks' bytes in order,
+which can hold freed objects and can hide an object inside another's value (a red-team note on
+the first version of this reader). B-trees deeper than one leaf, heaps with I/O filters, huge or
+tiny objects and nested indirect blocks are not read (:class:`InputError`): the caller fails
+closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from mltrust.errors import InputError
 
-__all__ = ["Reads", "heap_objects"]
+__all__ = ["Reads", "indexed_objects"]
 
 _UNDEF = (1 << 64) - 1
 _MAX_BLOCKS = 1 << 16
@@ -38,19 +38,19 @@ def _defined(r: Reads, value: int) -> bool:
     return value not in (_UNDEF, (1 << (8 * r.so)) - 1)
 
 
-def _regions(r: Reads, heap: int) -> tuple[list[tuple[int, int]], int]:
-    """``(start, end)`` of every direct block's object area, and the live object count."""
+def _blocks(r: Reads, heap: int) -> tuple[list[tuple[int, int, int]], int, int]:
+    """Direct blocks ``(heap offset, file position, size)``, the heap offset width and the
+    heap ID length width."""
     pos = r.addr(heap)
     if r.bytes_at(pos, 4) != b"FRHP":
         raise InputError("HDF5 fractal heap lacks its FRHP signature")
     so, sl = r.so, r.sl
     filters = r.uint(pos + 7, 2)
-    flags = r.uint(pos + 9, 1)
-    p = pos + 14 + sl + so + sl + so + 3 * sl  # ... past the direct block iterator offset
-    managed = r.uint(p, sl)
-    huge = r.uint(p + 2 * sl, sl)
-    tiny = r.uint(p + 4 * sl, sl)
-    p += 5 * sl
+    max_managed = r.uint(pos + 10, 4)
+    p = pos + 14 + sl + so + sl + so + 4 * sl  # past the managed object count
+    huge = r.uint(p + sl, sl)
+    tiny = r.uint(p + 3 * sl, sl)
+    p += 4 * sl
     width = r.uint(p, 2)
     start = r.uint(p + 2, sl)
     max_direct = r.uint(p + 2 + sl, sl)
@@ -62,64 +62,67 @@ def _regions(r: Reads, heap: int) -> tuple[list[tuple[int, int]], int]:
     if not 0 < start <= max_direct or start & (start - 1) or max_direct & (max_direct - 1):
         raise InputError("HDF5 fractal heap has invalid block sizes")
     offset_size = (heap_bits + 7) // 8
-    header = 5 + so + offset_size + (4 if flags & 0x02 else 0)
-    regions: list[tuple[int, int]] = []
-
-    def direct(address: int, size: int) -> None:
-        at = r.addr(address)
-        if r.bytes_at(at, 4) != b"FHDB":
-            raise InputError("HDF5 fractal heap direct block lacks its FHDB signature")
-        r.bytes_at(at, size)  # the whole block is in the file
-        regions.append((at + header, at + size))
-
+    length_size = (min(max_direct, max_managed).bit_length() + 7) // 8
+    blocks: list[tuple[int, int, int]] = []
     if not _defined(r, root):
-        return regions, managed
+        return blocks, offset_size, length_size
     if rows == 0:
-        direct(root, start)
-        return regions, managed
+        blocks.append((0, r.addr(root), start))
+        return blocks, offset_size, length_size
     at = r.addr(root)
     if r.bytes_at(at, 4) != b"FHIB":
         raise InputError("HDF5 fractal heap indirect block lacks its FHIB signature")
-    max_direct_rows = (max_direct.bit_length() - start.bit_length()) + 2
-    entry = at + 5 + so + offset_size
     if rows * width > _MAX_BLOCKS:
         raise InputError("HDF5 fractal heap has too many blocks")
+    max_direct_rows = (max_direct.bit_length() - start.bit_length()) + 2
+    entry = at + 5 + so + offset_size
+    offset = 0
     for row in range(rows):
         size = start if row < 2 else start << (row - 1)
         for _ in range(width):
             child = r.uint(entry, so)
             entry += so
-            if not _defined(r, child):
-                continue
-            if row >= max_direct_rows:
-                raise InputError("HDF5 fractal heap with nested indirect blocks is not read")
-            direct(child, size)
-    return regions, managed
+            if _defined(r, child):
+                if row >= max_direct_rows:
+                    raise InputError("HDF5 fractal heap with nested indirect blocks is not read")
+                blocks.append((offset, r.addr(child), size))
+            offset += size
+    return blocks, offset_size, length_size
 
 
-def heap_objects(
-    r: Reads, heap: int, object_size: Callable[[Any, int, int], int]
-) -> list[tuple[int, int]]:
-    """``(position, size)`` of every object found in the fractal heap at ``heap``.
-
-    ``object_size(r, pos, end)`` returns the size of the message at ``pos`` (raising
-    :class:`InputError` when it is not one). Raises :class:`InputError` when the heap is not
-    read or fewer objects are found than the heap holds.
-    """
-    regions, live = _regions(r, heap)
+def indexed_objects(r: Reads, heap: int, btree: int, link_index: bool) -> list[tuple[int, int]]:
+    """``(position, size)`` of every object the name-index B-tree at ``btree`` lists in the
+    fractal heap at ``heap`` (attribute records, or link records when ``link_index``)."""
+    blocks, offset_size, length_size = _blocks(r, heap)
+    at = r.addr(btree)
+    if r.bytes_at(at, 4) != b"BTHD":
+        raise InputError("HDF5 v2 B-tree lacks its BTHD signature")
+    kind = r.uint(at + 5, 1)
+    record_size = r.uint(at + 10, 2)
+    depth = r.uint(at + 12, 2)
+    root = r.uint(at + 16, r.so)
+    count = r.uint(at + 16 + r.so, 2)
+    if kind != (5 if link_index else 8) or depth != 0:
+        raise InputError("HDF5 name index is not a single-leaf B-tree of the expected type")
     found: list[tuple[int, int]] = []
-    for start, end in regions:
-        pos = start
-        while pos < end and r.uint(pos, 1) != 0:
-            size = object_size(r, pos, end)
-            if size <= 0 or pos + size > end:
-                raise InputError("HDF5 fractal heap object runs past its block")
-            found.append((pos, size))
-            pos += size
-            if len(found) > 1 << 20:
-                raise InputError("HDF5 fractal heap has too many objects")
-    if len(found) < live:
-        raise InputError(
-            f"HDF5 fractal heap holds {live} objects but {len(found)} were read in order"
-        )
+    if not _defined(r, root) or count == 0:
+        return found
+    leaf = r.addr(root)
+    if r.bytes_at(leaf, 4) != b"BTLF":
+        raise InputError("HDF5 v2 B-tree leaf lacks its BTLF signature")
+    for index in range(count):
+        record = leaf + 6 + index * record_size
+        heap_id = record + (4 if link_index else 0)
+        if r.uint(heap_id, 1) & 0x30:
+            raise InputError("HDF5 heap ID of a huge or tiny object is not read")
+        offset = r.uint(heap_id + 1, offset_size)
+        length = r.uint(heap_id + 1 + offset_size, length_size)
+        for block_offset, position, size in blocks:
+            if block_offset <= offset and offset + length <= block_offset + size:
+                if r.bytes_at(position, 4) != b"FHDB":
+                    raise InputError("HDF5 fractal heap direct block lacks its FHDB signature")
+                found.append((position + offset - block_offset, length))
+                break
+        else:
+            raise InputError(f"HDF5 heap ID offset {offset} is in no direct block")
     return found

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mltrust.errors import InputError, LimitExceeded
-from mltrust.scan.formats._hdf5_heap import heap_objects
+from mltrust.scan.formats._hdf5_heap import indexed_objects
 
 __all__ = ["TreeReport", "walk_tree"]
 
@@ -71,27 +71,18 @@ def walk_tree(
     r = reader
     report = TreeReport()
     seen: set[int] = set()
-    # (object header, path, found through a heap: maybe a deleted link's stale copy)
-    stack: list[tuple[int, str, bool]] = [(root, "/", False)]
+    stack: list[tuple[int, str]] = [(root, "/")]
     while stack:
-        header, path, from_heap = stack.pop()
+        header, path = stack.pop()
         if header in seen:
             continue
         seen.add(header)
-        try:
-            listed = messages(r, header)
-        except InputError:
-            if not from_heap:
-                raise
-            # A link read from a heap's free space may point at a freed header; libhdf5
-            # rejects the same bytes, so nothing is read from there.
-            continue
+        listed = messages(r, header)
         report.objects += 1
         if report.objects > max_objects:
             raise LimitExceeded(f"HDF5 file has more than {max_objects} objects")
         for mtype, pos, size in listed:
             links: list[tuple[int, int]] = []
-            heap_links = False
             if mtype == _MSG_EXTERNAL_FILES:
                 names = _external_file_names(r, pos)
                 report.external.append(
@@ -102,21 +93,22 @@ def walk_tree(
             elif mtype == _MSG_LINK:
                 links = [(pos, size)]
             elif mtype == _MSG_LINK_INFO and _dense_links(r, pos):
-                try:  # links kept in a fractal heap: every object found is followed
-                    links = heap_objects(r, _u(r, _link_info_heap(r, pos), _so(r)), _link_size)
-                    heap_links = True
+                try:  # links kept in a fractal heap, found through the group's name index
+                    at = _link_info_heap(r, pos)
+                    heap, index = _u(r, at, _so(r)), _u(r, at + _so(r), _so(r))
+                    links = indexed_objects(r, heap, index, link_index=True)
                 except InputError:
                     report.dense_groups.append(path)
             elif mtype == _MSG_SYMBOL_TABLE:
                 for name, target in _symbol_table(r, pos):
                     if _defined(r, target):  # a soft link's entry has no object header
                         child = path.rstrip("/") + "/" + name
-                        stack.append((r.addr(target), child, False))
+                        stack.append((r.addr(target), child))
             for link_pos, link_size in links:
                 kind, link_name, link_target = _link(r, link_pos, link_size)
                 child = path.rstrip("/") + "/" + link_name
                 if kind == 0 and isinstance(link_target, int):
-                    stack.append((r.addr(link_target), child, heap_links))
+                    stack.append((r.addr(link_target), child))
                 elif kind >= 64:
                     report.external.append((child, f"external link to {link_target!r}"))
     return report
@@ -178,24 +170,6 @@ def _link_info_heap(r: Reads, pos: int) -> int:
 
 def _dense_links(r: Reads, pos: int) -> bool:
     return _defined(r, _u(r, _link_info_heap(r, pos), _so(r)))
-
-
-def _link_size(r: Reads, pos: int, end: int) -> int:
-    """Size of the link message at ``pos`` (not prefixed with one in a heap)."""
-    if _u(r, pos, 1) != 1:
-        raise InputError("unsupported HDF5 link message version")
-    flags = _u(r, pos + 1, 1)
-    p = pos + 2
-    kind = 0
-    if flags & 0x08:
-        kind = _u(r, p, 1)
-        p += 1
-    p += (8 if flags & 0x04 else 0) + (1 if flags & 0x10 else 0)
-    width = 1 << (flags & 0x03)
-    p += width + _u(r, p, width)
-    if kind == 0:
-        return p + _so(r) - pos
-    return p + 2 + _u(r, p, 2) - pos
 
 
 def _link(r: Reads, pos: int, size: int) -> tuple[int, str, int | str | None]:

@@ -35,7 +35,7 @@ from typing import ClassVar
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
-from mltrust.scan.formats._hdf5_heap import heap_objects
+from mltrust.scan.formats._hdf5_heap import indexed_objects
 from mltrust.scan.formats._hdf5_tree import walk_tree
 from mltrust.scan.formats._rules_keras_config import (
     H5_DUPLICATE_ATTRIBUTE,
@@ -381,42 +381,20 @@ def _attribute(r: _Reader, pos: int, size: int, max_len: int) -> tuple[str, list
     return text_name, None
 
 
-def _attribute_size(r: _Reader, pos: int, end: int) -> int:
-    """Size of the attribute message at ``pos`` (it is not prefixed with one in a heap)."""
-    version = r.uint(pos, 1)
-    name_size, dt_size, ds_size = r.uint(pos + 2, 2), r.uint(pos + 4, 2), r.uint(pos + 6, 2)
-    if version == 1:
-        dt_pos = pos + 8 + ((name_size + 7) & ~7)
-        ds_pos = dt_pos + ((dt_size + 7) & ~7)
-        data = ds_pos + ((ds_size + 7) & ~7)
-    elif version in (2, 3):
-        dt_pos = pos + 8 + (1 if version == 3 else 0) + name_size
-        ds_pos = dt_pos + dt_size
-        data = ds_pos + ds_size
-        if r.uint(pos + 1, 1) & 0x03:
-            raise InputError("HDF5 dense attribute with a shared datatype is not read")
-    else:
-        raise InputError(f"unsupported HDF5 attribute message version {version}")
-    dtype = _datatype(r, dt_pos)
-    element = 4 + r.so + 4 if dtype.cls == 9 else dtype.size
-    return data + element * _dataspace_count(r, ds_pos) - pos
-
-
-def _dense_attributes(r: _Reader, heap: int, out: RootAttributes, max_text_bytes: int) -> None:
-    """Attributes kept in a fractal heap (:mod:`._hdf5_heap`); ``out.dense`` (content search,
-    not fully scanned) when the heap cannot be read. Every object found is analysed: a stale
-    copy of a rewritten attribute is analysed too, and not reported as a duplicate."""
+def _dense_attributes(
+    r: _Reader, heap: int, index: int, out: RootAttributes, max_text_bytes: int
+) -> None:
+    """Attributes kept in a fractal heap, read where its name index points, as libhdf5 does
+    (:mod:`._hdf5_heap`); ``out.dense`` (content search, not fully scanned) when they cannot
+    be read that way."""
     try:
-        objects = heap_objects(r, heap, _attribute_size)
+        objects = indexed_objects(r, heap, index, link_index=False)
         decoded = [_attribute(r, pos, size, max_text_bytes) for pos, size in objects]
     except InputError:
         out.dense = True
         return
-    seen: set[str] = set()
     for name, values in decoded:
-        if name not in seen:
-            out.names.append(name)
-            seen.add(name)
+        out.names.append(name)
         if name in _WANTED:
             if values is None:
                 out.undecoded.append(name)
@@ -442,7 +420,8 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
             flags = reader.uint(pos + 1, 1)
             heap = reader.uint(pos + 2 + (2 if flags & 0x01 else 0), reader.so)
             if heap not in (_UNDEF, (1 << (8 * reader.so)) - 1):
-                _dense_attributes(reader, heap, out, max_text_bytes)
+                index = reader.uint(pos + 2 + (2 if flags & 0x01 else 0) + reader.so, reader.so)
+                _dense_attributes(reader, heap, index, out, max_text_bytes)
         elif mtype == _MSG_ATTRIBUTE:
             name, values = _attribute(reader, pos, size, max_text_bytes)
             out.names.append(name)
