@@ -62,6 +62,19 @@ def scan_buffer(
                 severity=Severity.MEDIUM,
             )
             return []
+        if claimed is not None and claimed.name in _NAMED_MODEL_FORMATS and len(view):
+            # Loaders of these formats open a file by the name they are given and read what
+            # their own parser accepts, which may be more than this sniffer recognises (a
+            # leading unknown protobuf field, JSON whitespace before a header...): content
+            # named like one of them is not checked, not unknown (red-team finding).
+            ctx.report(
+                _rules.UNKNOWN_FORMAT,
+                f"named like a {claimed.name!r} model but not read as one ({len(view)} bytes); "
+                "not scanned",
+                loc,
+                severity=Severity.MEDIUM,
+            )
+            return []
         ctx.report(
             _rules.UNKNOWN_FORMAT,
             f"content of {len(view)} bytes matches no known model format; not scanned",
@@ -107,6 +120,11 @@ def scan_buffer(
 
 #: Suffixes of the configs loaders read by path (``.jinja`` is claimed by content).
 _CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+#: Model formats whose loaders pick the file by its name: unrecognised content named like one
+#: of them is reported at medium (fail closed), not as an unknown format.
+_NAMED_MODEL_FORMATS = frozenset({"onnx", "ort", "tensorflow", "gguf", "safetensors", "hdf5"})
 
 
 def _named_config(name: str, claimed: FormatScanner | None) -> bool:

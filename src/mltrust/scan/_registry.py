@@ -17,6 +17,8 @@ __all__ = ["all_scanners", "claimed_by_suffix", "detect"]
 #: ``module:Class`` of every format scanner, imported on first use.
 _FORMATS: tuple[str, ...] = (
     "mltrust.scan.formats.onnx:OnnxScanner",
+    "mltrust.scan.formats.onnx:OrtFormatScanner",
+    "mltrust.scan.formats.onnx:OnnxTextScanner",
     "mltrust.scan.formats.tensorflow:TensorflowScanner",
     "mltrust.scan.formats.tensorflow:TfCheckpointScanner",
     "mltrust.scan.formats.gguf:GgufScanner",

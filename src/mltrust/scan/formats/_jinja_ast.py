@@ -12,10 +12,12 @@ Every attribute reach is checked: ``x.name``, ``x['name']`` (Jinja falls back fr
 attribute), ``|attr(...)``, ``attribute=`` of ``map``/``selectattr``/``sort``/``groupby``/...,
 ``map('attr', ...)``, ``str.format`` fields. Names are folded where the template computes them
 from its own literals (concatenation, ``~``, ``+``, ``*``, ``%``, ``format``, ``join``,
-``reverse``, ``replace``, ``lower``/``upper``, indexing and slicing, ``{% set %}``); a name that
-is computed from literals but cannot be folded is reported too (the template could build any
-name). Names taken from the render-time data (``messages``, ``tools``: values the template's
-user supplies, not the template) are not a template hazard and are not reported.
+``reverse``, ``replace``, ``lower``/``upper``, indexing and slicing, ``{% set %}``, macro
+arguments). A name that cannot be folded is reported too unless it is computed only from the
+render-time data (``messages``, ``tools``: values the template's user supplies, not the
+template) and numbers: a string literal, template text, a macro (its name, ``caller()``), a
+Jinja global, ``loop.cycle``, a list the template fills with ``append``... could build any name
+(red-team findings).
 
 What is not checked: templates that do not parse (the renderer rejects them too; the textual
 check in :mod:`._jinja` still runs), ``{% include %}``/``{% import %}`` of other templates (no
@@ -48,6 +50,30 @@ _ATTRIBUTE_FILTERS = {
 }
 #: Jinja globals whose own attributes lead into Python internals.
 _GLOBAL_OBJECTS = {"lipsum", "cycler", "joiner", "namespace", "range", "dict", "self"}
+#: Methods that change a list, dict or set in place (their arguments become its values).
+_MUTATORS = frozenset({"append", "extend", "insert", "update", "setdefault", "add", "__setitem__"})
+#: Methods of the types render-time data and numbers have: reached without a call, they are
+#: bound methods whose text (``<built-in method bit_length of int object...>``) is Python's.
+_METHOD_NAMES = frozenset(
+    name
+    for t in (str, bytes, int, float, bool, list, tuple, dict, set, type(None))
+    for name in dir(t)
+    if not name.startswith("_") and name not in ("real", "imag", "numerator", "denominator")
+)
+#: ``loop`` attributes that are numbers or booleans (the others return template values).
+_LOOP_NUMBERS = frozenset(
+    {"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0"}
+)
+#: Render variables whose values come from the model's own files, not the user: the special
+#: tokens (transformers passes ``special_tokens_map`` and ``extra_special_tokens``; llama.cpp
+#: servers the GGUF vocabulary's bos/eos) and the renderers' helper functions.
+_ARTIFACT_NAMES = frozenset({"raise_exception", "strftime_now", "additional_special_tokens"})
+
+
+def _artifact_value(name: str) -> bool:
+    return name in _ARTIFACT_NAMES or name.endswith(("_token", "_tokens"))
+
+
 #: Names the template's user provides at render time (anything not assigned in the template).
 _UNSAFE_EXTRA = {"mro", "format_map", "func_globals", "f_globals", "f_locals", "f_builtins"}
 
@@ -96,45 +122,189 @@ class _Analyser:
         self.nodes = nodes
         self.tree = tree
         self.assigned: dict[str, list[Any]] = {}
+        #: Names the template binds to values this analyser does not model (macros, their
+        #: ``caller``/``varargs``/``kwargs``, parameters of a macro used other than by a
+        #: direct call): never render-time data, never folded.
+        self.opaque: set[str] = set()
+        #: Names whose value is changed in place (``x.append(...)``): never folded.
+        self.mutated: set[str] = set()
         for node in tree.find_all((nodes.Assign, nodes.For, nodes.AssignBlock, nodes.With)):
             self._record(node)
+        self._record_macros(tree)
+        self._record_mutations(tree)
         self.hazards: list[tuple[Severity, str]] = []
 
     # -- what names hold -----------------------------------------------------------------------
     def _record(self, node: Any) -> None:
         n = self.nodes
         if isinstance(node, n.Assign | n.For):
-            value = node.node if isinstance(node, n.Assign) else node.iter
-            for name in (
-                node.target.find_all(n.Name)
-                if not isinstance(node.target, n.Name)
-                else [node.target]
-            ):
-                self.assigned.setdefault(name.name, []).append(value)
-            if isinstance(node.target, n.NSRef):
-                self.assigned.setdefault(f"{node.target.name}.{node.target.attr}", []).append(value)
+            self._bind(node.target, node.node if isinstance(node, n.Assign) else node.iter)
         elif isinstance(node, n.AssignBlock):
-            for name in node.target.find_all(n.Name):
-                self.assigned.setdefault(name.name, []).append(n.List(node.body))
+            # ``{% set x %}...{% endset %}``: the block's text (red-team finding: a bare name
+            # target was not recorded, so the block's value passed for render-time data).
+            self._bind(node.target, n.List(node.body))
         elif isinstance(node, n.With):
             for target, value in zip(node.targets, node.values, strict=False):
-                for name in target.find_all(n.Name):
-                    self.assigned.setdefault(name.name, []).append(value)
+                self._bind(target, value)
 
-    def literal(self, expr: Any, seen: frozenset[str] = frozenset()) -> bool:
-        """Whether ``expr`` is computed from the template's own literals (no render-time data)."""
+    def _bind(self, target: Any, value: Any) -> None:
         n = self.nodes
-        for name in [expr] if isinstance(expr, n.Name) else list(expr.find_all(n.Name)):
-            if name.name in seen:
+        names = [target] if isinstance(target, n.Name) else list(target.find_all(n.Name))
+        for name in names:
+            self.assigned.setdefault(name.name, []).append(value)
+        if isinstance(target, n.NSRef):
+            self.assigned.setdefault(f"{target.name}.{target.attr}", []).append(value)
+
+    def _record_macros(self, tree: Any) -> None:
+        """Macro names, their parameters (defaults and the arguments of every direct call) and
+        the names Jinja binds inside macros (red-team finding: ``a_b.name[1]`` is ``'_'``,
+        and a macro-bound name passed for render-time data)."""
+        n = self.nodes
+        macros = {m.name: m for m in tree.find_all(n.Macro)}
+        if not macros and not any(True for _ in tree.find_all(n.CallBlock)):
+            return
+        self.opaque.update(("caller", "varargs", "kwargs"))
+        self.opaque.update(macros)
+        callees: set[int] = set()
+        for call in tree.find_all(n.Call):
+            if not (isinstance(call.node, n.Name) and call.node.name in macros):
                 continue
-            if name.name in _GLOBAL_OBJECTS:
+            callees.add(id(call.node))
+            macro = macros[call.node.name]
+            params = [a.name for a in macro.args]
+            if call.dyn_args is not None or call.dyn_kwargs is not None:
+                self.opaque.update(params)
+            for name, value in zip(params, call.args, strict=False):
+                self.assigned.setdefault(name, []).append(value)
+            for kw in call.kwargs:
+                self.assigned.setdefault(kw.key, []).append(kw.value)
+        for name, macro in macros.items():
+            params = [a.name for a in macro.args]
+            with_default = params[len(params) - len(macro.defaults) :]
+            for arg, default in zip(with_default, macro.defaults, strict=True):
+                self.assigned.setdefault(arg, []).append(default)
+            escaped = any(
+                use.name == name and id(use) not in callees for use in tree.find_all(n.Name)
+            )
+            if escaped:  # called through another name: its arguments are not all seen
+                self.opaque.update(params)
+        for block in tree.find_all(n.CallBlock):
+            self.opaque.update(a.name for a in block.args)
+
+    def _record_mutations(self, tree: Any) -> None:
+        """``x.append(v)``, ``x.update(d)``...: ``v`` becomes one of ``x``'s values and ``x`` is
+        no longer folded (red-team finding: ``[]`` folded to no values, so ``x[0]`` built from
+        an appended ``'_'`` was never judged)."""
+        n = self.nodes
+        for call in tree.find_all(n.Call):
+            target = call.node
+            if not (isinstance(target, n.Getattr) and isinstance(target.node, n.Name)):
                 continue
-            values = self.assigned.get(name.name)
-            if not values:
-                return False  # render-time data
-            if not all(self.literal(v, seen | {name.name}) for v in values):
+            name = target.node.name
+            if target.attr in _MUTATORS:
+                self.mutated.add(name)
+                values = [*call.args, *(kw.value for kw in call.kwargs)]
+                values += [v for v in (call.dyn_args, call.dyn_kwargs) if v is not None]
+                self.assigned.setdefault(name, []).extend(values)
+
+    def render_data(self, expr: Any, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether ``expr`` is computed only from render-time data (``messages``, ``tools``:
+        values the template's user supplies) and numbers, by operations that add nothing of
+        the template's own: then a name it computes is the user's, not a template hazard.
+        Anything else (a string literal, template text, a macro, a Jinja global, a value
+        this analyser does not model) could build any name."""
+        n = self.nodes
+        pure = self.render_data
+        if isinstance(expr, n.Const):
+            return expr.value is None or isinstance(expr.value, (bool, int, float))
+        if isinstance(expr, n.Name):
+            name = expr.name
+            if name in seen:
+                return True
+            if name in self.opaque or name in _GLOBAL_OBJECTS:
                 return False
-        return True
+            if name == "loop":
+                return False  # loop.cycle(...), loop.previtem: template values
+            values = self.assigned.get(name)
+            if values is None:
+                # Not bound by the template: render-time data, except the values renderers
+                # take from the artifact itself (red-team finding: bos_token "_" and
+                # eos_token "globals" defined next to the template built "__globals__").
+                return not _artifact_value(name)
+            return all(pure(v, seen | {name}) for v in values)
+        if isinstance(expr, n.Getattr):
+            base = expr.node
+            if isinstance(base, n.Name) and base.name == "loop":
+                return expr.attr in _LOOP_NUMBERS
+            if expr.attr in _METHOD_NAMES:
+                # A bound method (not called): its text is Python's, chosen by the template
+                # (red-team finding: ``((0).bit_length|string)[20]`` is ``'_'``).
+                return False
+            if isinstance(base, n.Name) and self._is_namespace(base.name):
+                key = f"{base.name}.{expr.attr}"
+                if key in seen:
+                    return True
+                values = [*self.assigned.get(key, []), *self._namespace_args(base.name, expr.attr)]
+                return all(pure(v, seen | {key}) for v in values)
+            return pure(base, seen)
+        if isinstance(expr, n.Getitem):
+            arg = expr.arg
+            if isinstance(arg, n.Slice):
+                parts = [p for p in (arg.start, arg.stop, arg.step) if p is not None]
+                return pure(expr.node, seen) and all(pure(p, seen) for p in parts)
+            keys = self.fold(arg)
+            if keys is not None and any(k in _METHOD_NAMES for k in keys if isinstance(k, str)):
+                return False  # ``x['bit_length']``: Jinja falls back to the bound method
+            key_ok = keys is not None or pure(arg, seen)
+            return pure(expr.node, seen) and key_ok
+        if isinstance(expr, n.Filter | n.Test):
+            if expr.node is not None and not pure(expr.node, seen):
+                return False
+            return self._pure_args(expr, seen)
+        if isinstance(expr, n.Call):
+            callee = expr.node
+            if isinstance(callee, n.Name):
+                if callee.name != "range":
+                    return False  # a macro or a global function: its text is the template's
+            elif isinstance(callee, n.Getattr):  # a method of render-time data, called
+                if callee.attr in _UNSAFE_EXTRA or not pure(callee.node, seen):
+                    return False
+            elif not pure(callee, seen):
+                return False
+            return self._pure_args(expr, seen)
+        if isinstance(expr, n.CondExpr):
+            return pure(expr.expr1, seen) and (expr.expr2 is None or pure(expr.expr2, seen))
+        if isinstance(expr, n.BinExpr | n.Compare | n.Concat | n.UnaryExpr | n.List | n.Tuple):
+            return all(pure(child, seen) for child in expr.iter_child_nodes())
+        if isinstance(expr, n.Operand):
+            return pure(expr.expr, seen)
+        if isinstance(expr, n.Dict):
+            # ``{"type": t}``: keys are the template's, but plain words without ``_`` cannot
+            # be sliced or joined into a dunder; the values decide.
+            return all(
+                isinstance(pair.key, n.Const)
+                and isinstance(pair.key.value, str)
+                and pair.key.value.isalnum()
+                and pure(pair.value, seen)
+                for pair in expr.items
+            )
+        return False
+
+    def _pure_args(self, node: Any, seen: frozenset[str]) -> bool:
+        args = [*node.args, *(kw.value for kw in node.kwargs)]
+        args += [v for v in (node.dyn_args, node.dyn_kwargs) if v is not None]
+        return all(self.render_data(a, seen) for a in args)
+
+    def _is_namespace(self, name: str) -> bool:
+        n = self.nodes
+        values = self.assigned.get(name, [])
+        return bool(values) and all(
+            isinstance(v, n.Call) and isinstance(v.node, n.Name) and v.node.name == "namespace"
+            for v in values
+        )
+
+    def _namespace_args(self, name: str, attr: str) -> list[Any]:
+        return [kw.value for v in self.assigned.get(name, []) for kw in v.kwargs if kw.key == attr]
 
     def fold(self, expr: Any, seen: frozenset[str] = frozenset()) -> set[Any] | None:
         """The values ``expr`` can take when computed from literals, or None if unknown."""
@@ -143,7 +313,7 @@ class _Analyser:
             return {expr.value}
         if isinstance(expr, n.Name):
             values = self.assigned.get(expr.name)
-            if not values or expr.name in seen:
+            if not values or expr.name in seen or expr.name in self.mutated | self.opaque:
                 return None
             return self._union(self.fold(v, seen | {expr.name}) for v in values)
         if isinstance(expr, n.CondExpr):
@@ -184,25 +354,6 @@ class _Analyser:
         if isinstance(expr, n.Call) and isinstance(expr.node, n.Getattr):
             return self._fold_call(expr.node.attr, expr.node.node, expr.args, seen, method=True)
         return None
-
-    def may_be_string(self, expr: Any, seen: frozenset[str] = frozenset()) -> bool:
-        """Whether a value computed from literals could be a string (it uses a string literal,
-        a keyword name or a filter/call that makes strings), as opposed to loop counters."""
-        n = self.nodes
-        for node in [expr, *expr.find_all((n.Const, n.Keyword, n.Filter, n.Call, n.Name))]:
-            if isinstance(node, n.Const) and isinstance(node.value, str):
-                return True
-            if isinstance(node, n.Keyword | n.Filter):
-                return True
-            if isinstance(node, n.Call) and not (
-                isinstance(node.node, n.Name) and node.node.name == "range"
-            ):
-                return True
-            if isinstance(node, n.Name) and node.name not in seen:
-                for value in self.assigned.get(node.name, []):
-                    if self.may_be_string(value, seen | {node.name}):
-                        return True
-        return False
 
     def _fold_subscript(self, arg: Any, seen: frozenset[str]) -> set[Any] | None:
         """Folded subscripts; slices as ``("slice", start, stop, step)`` (slices are unhashable
@@ -261,8 +412,10 @@ class _Analyser:
             try:
                 value = fn(*combo)
                 hash(value)
-            except Exception:  # noqa: BLE001, S112 (a fold that fails at render time too)
-                continue
+            except Exception:  # noqa: BLE001 (the model of the value is wrong: unknown)
+                # Red-team finding: failed folds gave "no values", so ``x[0]`` of a list the
+                # template fills with ``append`` was never judged.
+                return None
             out.add(value)
             if len(out) > _MAX_VALUES:
                 return None
@@ -276,7 +429,7 @@ class _Analyser:
         """A computed attribute name: folded and judged, or reported if built from literals."""
         values = self.fold(expr)
         if values is None:
-            if self.literal(expr) and self.may_be_string(expr):
+            if not self.render_data(expr):
                 self.report(Severity.HIGH, f"builds an attribute name at render time ({how})")
             return
         for value in values:
@@ -349,7 +502,7 @@ class _Analyser:
         """``str.format`` reaches attributes through its fields (``{0.__class__}``)."""
         values = self.fold(template)
         if values is None:
-            if self.literal(template) and self.may_be_string(template):
+            if not self.render_data(template):
                 self.report(Severity.HIGH, "formats with a string built at render time")
             return
         import string

@@ -81,12 +81,24 @@ H5_MALFORMED = define_rule(
 H5_DUPLICATE_ATTRIBUTE = define_rule(
     "MLT-H5-003",
     "hdf5-duplicate-attribute",
-    "An HDF5 object carries two attributes of the same name: readers may pick either value, "
-    "so what one loads may not be what another checked. mltrust analyses every value.",
+    "An HDF5 object carries two attributes of the same name (or a global heap two objects of "
+    "one index): readers may pick either value, so what one loads may not be what another "
+    "checked. mltrust analyses every value, or the one libhdf5 reads.",
     Severity.HIGH,
     cwe=436,
     atlas=_ATLAS,
     remediation="Do not load the file; re-save the model from a trusted source.",
+)
+H5_EXTERNAL_REFERENCE = define_rule(
+    "MLT-H5-004",
+    "hdf5-external-reference",
+    "An HDF5 object reads its data from outside the file: a dataset stored in external raw "
+    "files (any path), a virtual dataset or an external link to another HDF5 file. h5py follows "
+    "them when Keras loads the weights, so any readable file ends up in the model.",
+    Severity.HIGH,
+    cwe=73,
+    atlas=_ATLAS,
+    remediation="Do not load the file; re-save the model with its data stored inside it.",
 )
 CFG_DANGEROUS_TARGET = define_rule(
     "MLT-CFG-001",

@@ -71,6 +71,18 @@ ONNX_RISKY_OP = define_rule(
     atlas=_ATLAS,
     remediation="Do not load the model in a runtime that has Python operators enabled.",
 )
+ONNX_ORT_FORMAT = define_rule(
+    "MLT-ONX-007",
+    "onnx-serialization-not-analysed",
+    "The file is an ONNX model in a serialisation mltrust does not parse (an ONNX Runtime .ort "
+    "flatbuffer with the ORTM identifier, or ONNX's own .onnxtxt text syntax) that onnxruntime "
+    "or onnx.load read like any ONNX model; its operators (custom domains) and external data "
+    "were not checked.",
+    Severity.MEDIUM,
+    cwe=693,
+    atlas=_ATLAS,
+    remediation="Scan the binary .onnx model it was converted from, or review it by hand.",
+)
 
 # --- TensorFlow ---------------------------------------------------------------------------------
 

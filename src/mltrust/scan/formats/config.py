@@ -54,6 +54,7 @@ from mltrust.scan.formats.keras import (
     judge_callable,
     too_many_findings,
 )
+from mltrust.scan.formats.onnx import analyze_onnx_json, looks_like_onnx_json
 from mltrust.scan.interface import FormatScanner
 
 __all__ = ["ConfigScanner", "judge_target"]
@@ -438,6 +439,15 @@ def _check_document(
                 text = entry.get("template") if isinstance(entry, dict) else entry
                 if isinstance(text, str):
                     check_chat_template(text, ctx, loc.at(detail=f"{where}/chat_template/{i}"))
+        elif isinstance(template, dict):
+            # transformers keeps a dict of named templates as is and renders
+            # chat_template["default"] / ["tool_use"] / [name] (red-team finding: unchecked)
+            for key, text in list(template.items())[:256]:
+                if isinstance(text, str):
+                    check_chat_template(text, ctx, loc.at(detail=f"{where}/chat_template/{key}"))
+    if looks_like_onnx_json(doc):
+        # onnx.load reads a .json model (protobuf JSON) and resolves its external data
+        analyze_onnx_json(doc, ctx, loc)
     if keras is None:
         keras = is_keras_config(doc)
     if keras:

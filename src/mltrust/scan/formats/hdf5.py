@@ -15,10 +15,14 @@ The scanner is a minimal HDF5 reader for exactly that (option "a" of the design)
   configuration attribute is analysed.
 
 Attributes kept in dense storage (a fractal heap, only written by ``libver="latest"`` files with
-many or large attributes) and files whose structure cannot be parsed are searched by content
+many or large attributes) are read from the heap's blocks (:mod:`._hdf5_heap`). Heaps that
+cannot be read that way and files whose structure cannot be parsed are searched by content
 instead: every JSON object holding a ``"class_name"`` key (in any key order) is decoded with
 :mod:`json` (bounded) and analysed, and the file is still reported as not fully scanned (the
 attribute Keras reads was not located), never as clean.
+
+The whole object tree is then walked (:mod:`._hdf5_tree`) for data h5py reads from other
+files: external storage, virtual datasets, external links.
 """
 
 from __future__ import annotations
@@ -31,8 +35,11 @@ from typing import ClassVar
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
+from mltrust.scan.formats._hdf5_heap import indexed_objects
+from mltrust.scan.formats._hdf5_tree import walk_tree
 from mltrust.scan.formats._rules_keras_config import (
     H5_DUPLICATE_ATTRIBUTE,
+    H5_EXTERNAL_REFERENCE,
     H5_MALFORMED,
     H5_NOT_FULLY_SCANNED,
 )
@@ -96,6 +103,8 @@ class RootAttributes:
     dense: bool = False
     #: Attributes that were present but whose value could not be decoded.
     undecoded: list[str] = field(default_factory=list)
+    #: Structures readers may disagree on (duplicate global heap object indices...).
+    anomalies: list[str] = field(default_factory=list)
 
 
 class _Reader:
@@ -113,6 +122,8 @@ class _Reader:
         self.sl = size_of_lengths
         #: Parsed global heap collections, by relative address.
         self.heaps: dict[int, dict[int, tuple[int, int]]] = {}
+        #: Structures readers may disagree on (reported, the file is still parsed).
+        self.anomalies: list[str] = []
 
     def bytes_at(self, pos: int, n: int) -> bytes:
         if pos < 0 or n < 0 or pos + n > len(self.data):
@@ -273,6 +284,9 @@ def _global_heap(r: _Reader, collection: int) -> dict[int, tuple[int, int]]:
     end = min(pos + size, len(r.data))
     obj = pos + 8 + r.sl
     objects: dict[int, tuple[int, int]] = {}
+    # Read as libhdf5 reads it (H5HG__cache_heap_deserialize): a free-space object (index 0)
+    # is stepped over by its size, objects after it still count, and an index seen twice
+    # keeps its LAST object. Keeping the first would read a value h5py never returns.
     for _ in range(1 << 16):
         if obj + 8 + r.sl > end:
             break
@@ -280,8 +294,16 @@ def _global_heap(r: _Reader, collection: int) -> dict[int, tuple[int, int]]:
         osize = r.uint(obj + 8, r.sl)
         data = obj + 8 + r.sl
         if idx == 0:
-            break
-        objects.setdefault(idx, (data, osize))
+            if osize < 8 + r.sl:
+                break
+            obj += osize
+            continue
+        if idx in objects:
+            r.anomalies.append(
+                f"global heap collection at {collection} holds two objects with index {idx} "
+                "(HDF5 readers use the last one)"
+            )
+        objects[idx] = (data, osize)
         obj = data + ((osize + 7) & ~7)
     if len(r.heaps) >= 256:
         raise InputError("HDF5 attributes reference too many global heap collections")
@@ -359,6 +381,29 @@ def _attribute(r: _Reader, pos: int, size: int, max_len: int) -> tuple[str, list
     return text_name, None
 
 
+def _dense_attributes(
+    r: _Reader, heap: int, index: int, out: RootAttributes, max_text_bytes: int
+) -> None:
+    """Attributes kept in a fractal heap, read where its name index points, as libhdf5 does
+    (:mod:`._hdf5_heap`); ``out.dense`` (content search, not fully scanned) when they cannot
+    be read that way."""
+    try:
+        objects = indexed_objects(r, heap, index, link_index=False)
+        decoded = [_attribute(r, pos, size, max_text_bytes) for pos, size in objects]
+    except InputError:
+        out.dense = True
+        return
+    for name, values in decoded:
+        out.names.append(name)
+        if name in _WANTED:
+            if values is None:
+                out.undecoded.append(name)
+            else:
+                value = values[0] if len(values) == 1 else values
+                out.values[name] = value
+                out.all_values.setdefault(name, []).append(value)
+
+
 def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> RootAttributes:
     """Read the root group's string attributes of the HDF5 file in ``data``.
 
@@ -375,7 +420,8 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
             flags = reader.uint(pos + 1, 1)
             heap = reader.uint(pos + 2 + (2 if flags & 0x01 else 0), reader.so)
             if heap not in (_UNDEF, (1 << (8 * reader.so)) - 1):
-                out.dense = True
+                index = reader.uint(pos + 2 + (2 if flags & 0x01 else 0) + reader.so, reader.so)
+                _dense_attributes(reader, heap, index, out, max_text_bytes)
         elif mtype == _MSG_ATTRIBUTE:
             name, values = _attribute(reader, pos, size, max_text_bytes)
             out.names.append(name)
@@ -386,6 +432,7 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
                     value = values[0] if len(values) == 1 else values
                     out.values[name] = value
                     out.all_values.setdefault(name, []).append(value)
+    out.anomalies = reader.anomalies
     return out
 
 
@@ -492,6 +539,12 @@ class Hdf5Scanner(FormatScanner):
                     loc.at(detail=name),
                 )
             seen.add(name)
+        for anomaly in dict.fromkeys(attrs.anomalies):
+            ctx.report(
+                H5_DUPLICATE_ATTRIBUTE,
+                f"{anomaly}; the value HDF5 reads was analysed",
+                loc,
+            )
         for name in attrs.undecoded:
             if name in _CONFIG_ATTRS:
                 ctx.report(
@@ -506,6 +559,36 @@ class Hdf5Scanner(FormatScanner):
                     self._analyse(text, name, ctx, loc)
         if attrs.dense:
             self._fallback(data, ctx, loc, reason="attributes kept in dense storage", dense=True)
+        self._walk_tree(data, ctx, loc)
+
+    def _walk_tree(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        """Datasets stored in other files, virtual datasets and external links anywhere in
+        the file: h5py reads them from outside it (see :mod:`._hdf5_tree`)."""
+        try:
+            reader, root = _parse_superblock(data, find_superblock(data) or 0)
+            tree = walk_tree(reader, root, _messages, ctx.config.limits.max_entries)
+        except InputError as exc:
+            ctx.report(
+                H5_NOT_FULLY_SCANNED,
+                f"the HDF5 object tree could not be walked ({exc}); datasets stored in or "
+                "linked to other files may not have been found",
+                loc,
+            )
+            return
+        ctx.facts["hdf5_objects"] = tree.objects
+        for path, what in tree.external[:20]:
+            ctx.report(
+                H5_EXTERNAL_REFERENCE,
+                f"{path}: {what}; h5py reads it from outside this file when the model loads",
+                loc.at(detail=path),
+            )
+        if tree.dense_groups:
+            ctx.report(
+                H5_NOT_FULLY_SCANNED,
+                f"{len(tree.dense_groups)} group(s) keep their links in dense storage "
+                f"(first: {tree.dense_groups[0]}); links to other files there were not checked",
+                loc,
+            )
 
     def _analyse(self, text: str, name: str, ctx: ScanContext, loc: Location) -> None:
         here = loc.at(detail=f"attribute {name}")

@@ -657,6 +657,75 @@ def _check_lambda_layer(
             )
 
 
+#: Keras layers whose ``from_config`` reads a file (or URL) named by their ``vocabulary``:
+#: the index lookups read it through ``tf.io.gfile`` even with safe_mode on (CVE-2025-12058).
+_VOCABULARY_FILE_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+#: Config keys those layers, and KerasHub/KerasNLP tokenizers (``BytePairTokenizer``,
+#: ``WordPieceTokenizer``, ``SentencePieceTokenizer`` and their model subclasses), open as a
+#: file when given a string.
+_FILE_KEYS = ("vocabulary", "merges", "proto")
+
+
+def _embedded_bytes(value: object) -> bytes | None:
+    """The bytes Keras rebuilds from a config value: a ``__bytes__`` object (Keras encodes its
+    ``value`` as UTF-8) or a base64 string (``TorchModuleWrapper`` since Keras 3.10)."""
+    if isinstance(value, dict) and value.get("class_name") == "__bytes__":
+        inner = value.get("config")
+        text = inner.get("value") if isinstance(inner, dict) else None
+        return text.encode("utf-8", "surrogatepass") if isinstance(text, str) else None
+    if isinstance(value, str):
+        import base64  # only TorchModuleWrapper configs carry base64 payloads
+
+        try:
+            return base64.b64decode(value[:_MAX_CODE_B64].encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            return value.encode("utf-8", "surrogatepass")
+    return None
+
+
+def _check_layer_hazards(
+    class_name: object, cfg: dict[str, Any], ctx: ScanContext, loc: Location, where: str
+) -> None:
+    """Built-in Keras layers whose ``from_config`` loads code or files named by their config.
+
+    ``TorchModuleWrapper`` unpickles its ``module`` with ``torch.load(weights_only=False)``
+    (refused by safe_mode only since Keras 3.11); the payload is also scanned as a nested file,
+    so a malicious pickle gets the pickle scanner's findings. The index lookups and the
+    KerasHub tokenizers read a ``vocabulary`` (``merges``, ``proto``) given as a path or URL
+    while the model is rebuilt.
+    """
+    if class_name == "TorchModuleWrapper" and "module" in cfg:
+        ctx.report(
+            KER_DANGEROUS_CALLABLE,
+            "TorchModuleWrapper layer: Keras rebuilds its torch module with "
+            "torch.load(weights_only=False), which runs any code in the embedded pickle "
+            "(refused by safe_mode only since Keras 3.11)",
+            loc.at(detail=f"{where}/config/module"),
+            severity=Severity.HIGH,
+        )
+        payload = _embedded_bytes(cfg.get("module"))
+        if payload:
+            ctx.scan_nested(payload, loc.member(f"[{where}/config/module]"), "module.pt")
+    if not isinstance(class_name, str):
+        return
+    tokenizer = class_name in _VOCABULARY_FILE_LAYERS or class_name.endswith("Tokenizer")
+    for key in _FILE_KEYS if tokenizer else ():
+        path = cfg.get(key)
+        if not isinstance(path, str) or not path:
+            continue
+        from mltrust.scan.formats.onnx import unsafe_location
+
+        unsafe = unsafe_location(path)
+        ctx.report(
+            KER_DANGEROUS_CALLABLE,
+            f"{class_name} reads its {key} from {path!r} while the model is rebuilt, even with "
+            "safe_mode on (CVE-2025-12058: file disclosure or SSRF)"
+            + (f"; the path {unsafe}" if unsafe else ""),
+            loc.at(detail=f"{where}/config/{key}"),
+            severity=Severity.HIGH if unsafe else Severity.MEDIUM,
+        )
+
+
 def _report_callable(
     ctx: ScanContext,
     loc: Location,
@@ -703,6 +772,8 @@ def _check_object(d: dict[str, Any], ctx: ScanContext, loc: Location, where: str
         return
     if class_name == "Lambda" and isinstance(cfg, dict):
         _check_lambda_layer(d, cfg, ctx, loc, where)
+    if isinstance(cfg, dict):
+        _check_layer_hazards(class_name, cfg, ctx, loc, where)
     if not isinstance(class_name, str):
         return
     reported = False
@@ -792,3 +863,5 @@ def analyze_keras_config(
                 )
             elif class_name == "Lambda" and isinstance(cfg, dict):
                 _check_lambda_layer(d, cfg, ctx, loc, where)
+            if isinstance(cfg, dict):
+                _check_layer_hazards(class_name, cfg, ctx, loc, where)

@@ -15,15 +15,26 @@ import re
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Location
 from mltrust.scan import _protobuf as pb
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
+from mltrust.scan.formats._pbtext import Message, walk
 from mltrust.scan.interface import FormatScanner
 
-__all__ = ["CODE_EXECUTION_OPS", "STANDARD_DOMAINS", "OnnxScanner", "unsafe_location"]
+__all__ = [
+    "CODE_EXECUTION_OPS",
+    "STANDARD_DOMAINS",
+    "OnnxScanner",
+    "OnnxTextScanner",
+    "OrtFormatScanner",
+    "analyze_onnx_json",
+    "looks_like_onnx_json",
+    "unsafe_location",
+]
 
 # ModelProto field -> wire type.
 _MODEL_FIELDS = {
@@ -134,36 +145,38 @@ class OnnxScanner(FormatScanner):
     def sniff(self, data: memoryview, name: str) -> bool:
         if len(data) < 2:
             return False
-        first_key = data[0]
-        if first_key & 7 != _MODEL_FIELDS.get(first_key >> 3, -1):
-            return False
         # Exporters write ir_version (field 1) first. A model without it is still loaded by
         # onnx.load (which resolves external data before any check), so it must be scanned:
-        # then the graph field has to be present and start like a GraphProto.
-        with_ir_version = first_key == 0x08
+        # then the graph field has to be present and start like a GraphProto. Fields that
+        # ModelProto does not define (or with another wire type) are skipped by every protobuf
+        # reader, onnx.load and onnxruntime included: they may come first (red-team finding:
+        # one leading unknown field made the model "unknown format"), and then the graph is
+        # required too.
+        with_ir_version = data[0] == 0x08
+        unknown = False
         seen: set[int] = set()
         graph: pb.Field | None = None
         try:
             for index, f in enumerate(pb.iter_fields(data)):
-                expected = _MODEL_FIELDS.get(f.number)
-                if expected != f.wire_type:
-                    return False
-                if index == 0 and with_ir_version and not 1 <= f.value <= 64:
-                    return False
-                seen.add(f.number)
-                if f.number == 7 and graph is None:
-                    graph = f
-                if index + 1 >= _SNIFF_FIELDS:
+                if _MODEL_FIELDS.get(f.number) != f.wire_type:
+                    unknown = True
+                else:
+                    if index == 0 and with_ir_version and not 1 <= f.value <= 64:
+                        with_ir_version = False
+                    seen.add(f.number)
+                    if f.number == 7 and graph is None:
+                        graph = f
+                if index + 1 >= _SNIFF_FIELDS and (graph is not None or index >= 4096):
                     break
         except pb.ProtobufError as exc:
             # A truncated model: everything before the graph parsed as a ModelProto and the
             # graph field itself runs past the end. Report it as a malformed ONNX model.
             key_at = exc.offset
             truncated_graph = key_at < len(data) and data[key_at] == (7 << 3 | pb.LEN)
-            if not with_ir_version:
+            if not with_ir_version or unknown:
                 return truncated_graph and name.lower().endswith(".onnx")
             return bool(seen) and (truncated_graph or name.lower().endswith(".onnx"))
-        if with_ir_version:
+        if with_ir_version and not unknown:
             return 7 in seen or 8 in seen or name.lower().endswith(".onnx")
         return graph is not None and _starts_like_graph(data, graph)
 
@@ -185,6 +198,199 @@ class OnnxScanner(FormatScanner):
             # What was seen before a parse error or an exhausted limit is still reported: junk
             # appended after a Python operator must not hide it.
             _finish(walk)
+
+
+class OrtFormatScanner(FormatScanner):
+    """ONNX Runtime's own model format (``.ort``): recognised, not parsed (fail closed).
+
+    onnxruntime loads it by the ``.ort`` suffix, and from bytes by the flatbuffer file
+    identifier ``ORTM`` at byte 4, whatever the name (red-team finding: it was "unknown
+    format", low, and passed the gate).
+    """
+
+    name = "ort"
+    description = "ONNX Runtime format models (.ort flatbuffers): recognised, not analysed"
+    priority = 40
+    suffixes = (".ort",)
+    can_execute_code = False
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        return len(data) >= 8 and bytes(data[4:8]) == b"ORTM"
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        ctx.report(
+            rules.ONNX_ORT_FORMAT,
+            f"ONNX Runtime format model of {len(data)} bytes: its graph and operators were "
+            "not analysed",
+            loc,
+        )
+
+
+# --- ONNX models in text and JSON form -------------------------------------------------------
+#
+# onnx.load picks a serialisation by file extension: ``.txtpb``/``.textproto``/``.prototxt``/
+# ``.pbtxt`` (protobuf text format), ``.json``/``.onnxjson`` (protobuf JSON) and
+# ``.onnxtxt``/``.onnxtext`` (ONNX's own text syntax), and resolves external data for all of
+# them (red-team finding: such models were scanned as plain configs or not at all). The first
+# two are read here for what the binary walk reports; the third is recognised, not parsed.
+
+#: ModelProto field names, as text format and JSON (both spellings) write them.
+_MODEL_FIELD_NAMES = frozenset(
+    {
+        "ir_version",
+        "producer_name",
+        "producer_version",
+        "domain",
+        "model_version",
+        "doc_string",
+        "graph",
+        "opset_import",
+        "metadata_props",
+        "training_info",
+        "functions",
+        "configuration",
+    }
+)
+_TEXT_MODEL = re.compile(
+    rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
+    rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
+)
+_ONNXTXT = re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _field(d: dict[str, object], name: str) -> object:
+    """A protobuf JSON field, by its proto name or its camelCase JSON name."""
+    return d[name] if name in d else d.get(_camel(name))
+
+
+def looks_like_onnx_json(doc: object) -> TypeGuard[dict[str, object]]:
+    """Whether a parsed JSON document has the shape of an ONNX ModelProto."""
+    if not isinstance(doc, dict):
+        return False
+    graph = _field(doc, "graph")
+    if isinstance(graph, dict) and isinstance(_field(graph, "node"), list):
+        return True
+    return _field(doc, "ir_version") is not None and _field(doc, "opset_import") is not None
+
+
+def _text_walk(ctx: ScanContext, loc: Location) -> _Walk:
+    limits = ctx.config.limits
+    return _Walk(
+        memoryview(b""), ctx, loc, set(), None, limits.max_nesting_depth, limits.max_entries
+    )
+
+
+def _note_node(w: _Walk, op_type: str, domain: str, name: str) -> None:
+    w.count()
+    w.nodes += 1
+    key = (domain, op_type)
+    w.ops[key] += 1
+    w.op_offsets.setdefault(key, (0, name))
+
+
+def _note_external(w: _Walk, label: str, entries: dict[str, str]) -> None:
+    location = entries.get("location", "")
+    reason = unsafe_location(location) if location else "is missing"
+    if reason:
+        w.ctx.report(
+            rules.ONNX_EXTERNAL_DATA_ESCAPE if location else rules.ONNX_MALFORMED,
+            f"{label}: external data location {location!r} {reason}",
+            w.loc.at(detail=label),
+        )
+
+
+def analyze_onnx_json(doc: dict[str, object], ctx: ScanContext, loc: Location) -> None:
+    """Operators, local functions and external data of an ONNX model in protobuf JSON."""
+    ctx.facts["onnx.serialization"] = "json"
+    w = _text_walk(ctx, loc)
+    stack: list[tuple[object, int]] = [(doc, 0)]
+    tensors = 0
+    while stack:
+        node, depth = stack.pop()
+        if depth > w.max_depth:
+            raise LimitExceeded(f"ONNX JSON nests deeper than {w.max_depth} levels")
+        if isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        op_type = _field(node, "op_type")
+        if isinstance(op_type, str):
+            domain = _field(node, "domain")
+            name = _field(node, "name")
+            _note_node(w, op_type, domain if isinstance(domain, str) else "", str(name or ""))
+        external = _field(node, "external_data")
+        if isinstance(external, list) and external:
+            tensors += 1
+            entries = {
+                str(_field(e, "key")): str(_field(e, "value"))
+                for e in external
+                if isinstance(e, dict)
+            }
+            _note_external(w, f"tensor {_field(node, 'name')!r}", entries)
+        stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+    functions = _field(doc, "functions")
+    for function in functions if isinstance(functions, list) else []:
+        if isinstance(function, dict):
+            w.functions.add((str(_field(function, "domain") or ""), str(_field(function, "name"))))
+    _finish(w)
+
+
+class OnnxTextScanner(FormatScanner):
+    """ONNX models in protobuf text format (read) or ONNX's own text syntax (recognised)."""
+
+    name = "onnx-text"
+    description = (
+        "ONNX models in text form (.textproto/.txtpb/.prototxt/.pbtxt: operators, external "
+        "data; .onnxtxt: recognised, not analysed)"
+    )
+    priority = 35
+    suffixes = (".txtpb", ".textproto", ".prototxt", ".onnxtxt", ".onnxtext")
+    can_execute_code = False
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        head = bytes(data[:4096])
+        return _TEXT_MODEL.match(head) is not None or _ONNXTXT.match(head) is not None
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        head = bytes(data[:4096])
+        if _ONNXTXT.match(head):
+            ctx.facts["onnx.serialization"] = "onnxtxt"
+            ctx.report(
+                rules.ONNX_ORT_FORMAT,
+                "ONNX model in ONNX text syntax (.onnxtxt): its graph and operators were not "
+                "analysed",
+                loc,
+            )
+            return
+        limits = ctx.config.limits
+        if len(data) > limits.max_text_bytes:
+            raise LimitExceeded(
+                f"text ONNX model of {len(data)} bytes exceeds max_text_bytes="
+                f"{limits.max_text_bytes}"
+            )
+        ctx.facts["onnx.serialization"] = "textproto"
+        w = _text_walk(ctx, loc)
+        text = bytes(data).decode("utf-8", "replace")
+
+        def on_close(msg: Message, parents: tuple[Message, ...]) -> None:
+            if msg.name == "node" or (msg.scalars.get("op_type") and msg.name != "functions"):
+                _note_node(w, msg.first("op_type"), msg.first("domain"), msg.first("name"))
+            elif msg.name == "functions" and not parents:
+                w.functions.add((msg.first("domain"), msg.first("name")))
+            entries = {e.first("key"): e.first("value") for e in msg.child("external_data")}
+            if entries:
+                _note_external(w, f"tensor {msg.first('name')!r}", entries)
+
+        try:
+            walk(text, on_close, max_depth=limits.max_nesting_depth, max_messages=w.max_entries)
+        finally:
+            _finish(w)
 
 
 def _model(walk: _Walk) -> None:
@@ -483,6 +689,8 @@ def unsafe_location(location: str) -> str | None:
     """Why a relative file reference (external data, asset) is unsafe on its face, or ``None``."""
     if "\x00" in location:
         return "contains a NUL byte"
+    if "_ORT_MEM_ADDR_" in location:
+        return "is ONNX Runtime's in-memory marker (its offset is read as a raw memory address)"
     norm = location.replace("\\", "/")
     if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
         return "is an absolute path"

@@ -83,7 +83,8 @@ class SafetensorsScanner(FormatScanner):
         if len(data) < 10:
             return False
         n = int.from_bytes(data[:8], "little")
-        head = bytes(data[8 : 8 + max(0, min(n, 64))]).lstrip(b" ")
+        # serde_json (the reference loader) skips any JSON whitespace before the '{'
+        head = bytes(data[8 : 8 + max(0, min(n, 64))]).lstrip(b" \t\r\n")
         if not head.startswith(b"{"):
             return False
         if 2 <= n <= min(_MAX_HEADER, len(data) - 8):

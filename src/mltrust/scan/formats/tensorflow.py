@@ -38,6 +38,7 @@ from mltrust.findings import Location, Severity
 from mltrust.scan import _protobuf as pb
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
+from mltrust.scan.formats._pbtext import Message, walk
 from mltrust.scan.formats.onnx import unsafe_location
 from mltrust.scan.interface import FormatScanner
 
@@ -96,6 +97,21 @@ FILE_OPS = frozenset(
         "DebugNanCount",
         "DebugNumericSummary",
         "DebugNumericSummaryV2",
+        # dataset.cache(filename) writes cache files; file listing; vocabulary/checkpoint
+        # readers taking paths as inputs; tf.data service clients (network); proto codecs
+        # reading a descriptor file (red-team finding: these scanned clean).
+        "CacheDataset",
+        "CacheDatasetV2",
+        "MatchingFilesDataset",
+        "ExperimentalMatchingFilesDataset",
+        "GenerateVocabRemapping",
+        "LoadAndRemapMatrix",
+        "DataServiceDataset",
+        "DataServiceDatasetV2",
+        "DataServiceDatasetV3",
+        "DataServiceDatasetV4",
+        "RegisterDataset",
+        "RegisterDatasetV2",
     }
 )
 #: Ops that read a text file when the model loads; normally a vocabulary shipped as an asset, so
@@ -116,6 +132,8 @@ CHECKPOINT_OPS = frozenset(
 )
 #: Ops whose string attributes may name an output file (``file://...``).
 _STREAM_ATTR_OPS = {"PrintV2": "output_stream"}
+#: Proto codecs whose ``descriptor_source`` may name a file to read (default ``local://``).
+_DESCRIPTOR_ATTR_OPS = frozenset({"DecodeProtoV2", "EncodeProto"})
 _TF1_SAVER_SCOPE = re.compile(r"^save(_\d+)?/")
 _TF2_SAVER_FUNCTION = re.compile(r"^__inference_(_traced_(save|restore)|.*_(save|restore)_fn)_\d+$")
 _OP_NAME = re.compile(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
@@ -123,6 +141,8 @@ _MAX_REPORTED = 50
 _META_GRAPH_FIELDS = {1, 2, 3, 4, 5, 6, 7}
 _FINGERPRINT = "fingerprint.pb"
 _KERAS_METADATA = "keras_metadata.pb"
+#: TF Hub's (TF1) module marker: a ``ModuleDef`` holding only its format number.
+_TFHUB_MODULE = "tfhub_module.pb"
 
 
 @dataclass
@@ -169,10 +189,13 @@ class TensorflowScanner(FormatScanner):
                 return _looks_like_fingerprint(data)
             if base == _KERAS_METADATA:
                 return _looks_like_keras_metadata(data)
+            if base == _TFHUB_MODULE:
+                return _looks_like_tfhub_module(data)
             return (
                 _looks_like_saved_model(data)
                 or _looks_like_graph_def(data)
                 or _looks_like_text(data, base)
+                or _looks_like_meta_graph(data, base)
             )
         except pb.ProtobufError:
             return False
@@ -186,6 +209,9 @@ class TensorflowScanner(FormatScanner):
                 for _ in pb.iter_fields(data):
                     pass
                 return
+            if base == _TFHUB_MODULE and _looks_like_tfhub_module(data):
+                ctx.facts["tensorflow.kind"] = "tfhub_module"
+                return
             if base == _KERAS_METADATA and _looks_like_keras_metadata(data):
                 ctx.facts["tensorflow.kind"] = "keras_metadata"
                 _keras_metadata(data, ctx, loc)
@@ -198,6 +224,9 @@ class TensorflowScanner(FormatScanner):
                 elif _looks_like_saved_model(data):
                     ctx.facts["tensorflow.kind"] = "saved_model"
                     _saved_model(walk)
+                elif _looks_like_meta_graph(data, base):
+                    ctx.facts["tensorflow.kind"] = "meta_graph"
+                    _meta_graph(walk, pb.Field(2, pb.LEN, 0, len(data), 0))
                 else:
                     ctx.facts["tensorflow.kind"] = "graph_def"
                     _graph_def(walk, 0, len(data))
@@ -219,9 +248,24 @@ class TensorflowScanner(FormatScanner):
 def _looks_like_saved_model(data: memoryview) -> bool:
     if len(data) < 4:
         return False
-    pos = 0
-    if data[0] == 0x08:
-        version, pos = pb.read_varint(data, 1, min(len(data), 11))
+    if _starts_like_saved_model(data, 0):
+        # A SavedModel has only fields 1 and 2 at the top level (an ONNX model has a graph, 7).
+        try:
+            for index, f in enumerate(pb.iter_fields(data)):
+                if (f.number, f.wire_type) not in ((1, pb.VARINT), (2, pb.LEN)):
+                    return _with_unknown_fields(data)
+                if index >= 64:
+                    break
+        except pb.ProtobufError:
+            pass  # truncated: reported as malformed by the scan
+        return True
+    return _with_unknown_fields(data)
+
+
+def _starts_like_saved_model(data: memoryview, pos: int) -> bool:
+    """Whether ``data`` at ``pos`` holds an optional schema version, then a MetaGraphDef."""
+    if data[pos] == 0x08:
+        version, pos = pb.read_varint(data, pos + 1, min(len(data), pos + 11))
         if version > 16:
             return False
     if pos >= len(data) or data[pos] != 0x12:
@@ -230,18 +274,47 @@ def _looks_like_saved_model(data: memoryview) -> bool:
     if length == 0 or inner >= len(data):
         return False
     key, _ = pb.read_varint(data, inner, min(len(data), inner + 5))
-    if key & 7 != pb.LEN or key >> 3 not in _META_GRAPH_FIELDS:
-        return False
-    # A SavedModel has only fields 1 and 2 at the top level (an ONNX model has a graph, 7).
+    return key & 7 == pb.LEN and key >> 3 in _META_GRAPH_FIELDS
+
+
+def _with_unknown_fields(data: memoryview) -> bool:
+    """A SavedModel with fields it does not define: protobuf readers (TensorFlow's included)
+    skip unknown fields, so a ``meta_graphs`` field after one is still loaded (red-team
+    finding: a leading unknown field hid a PyFunc). The known fields must have their types
+    and a field 2 must parse as a MetaGraphDef (every field of it one MetaGraphDef has). An
+    ONNX graph field (7) does not exclude it: a polyglot is scanned as both."""
+    meta = False
     try:
         for index, f in enumerate(pb.iter_fields(data)):
-            if (f.number, f.wire_type) not in ((1, pb.VARINT), (2, pb.LEN)):
-                return False
-            if index >= 64:
+            if index >= 256:
                 break
+            if f.number == 1 and f.wire_type != pb.VARINT:
+                return False
+            if f.number == 2:
+                if f.wire_type != pb.LEN or not _is_meta_graph(data, f):
+                    return False
+                meta = True
     except pb.ProtobufError:
-        pass  # truncated: reported as malformed by the scan
-    return True
+        return False
+    return meta
+
+
+def _is_meta_graph(data: memoryview, f: pb.Field) -> bool:
+    seen = False
+    for index, g in enumerate(pb.iter_fields(data, f.value, f.end)):
+        if g.wire_type != pb.LEN or g.number not in _META_GRAPH_FIELDS:
+            return False
+        seen = True
+        if index >= 64:
+            break
+    return seen
+
+
+def _looks_like_meta_graph(data: memoryview, base: str) -> bool:
+    """A TF1 checkpoint's ``*.meta`` (a bare MetaGraphDef): ``import_meta_graph`` builds its
+    graph and ``Saver.restore`` runs the op its SaverDef names (red-team finding: a WriteFile
+    there writes any file on restore, and the file was "unknown format")."""
+    return base.endswith(".meta") and _is_meta_graph(data, pb.Field(2, pb.LEN, 0, len(data), 0))
 
 
 def _looks_like_graph_def(data: memoryview) -> bool:
@@ -280,6 +353,11 @@ def _looks_like_fingerprint(data: memoryview) -> bool:
     return seen
 
 
+def _looks_like_tfhub_module(data: memoryview) -> bool:
+    fields = list(pb.iter_fields(data))
+    return 0 < len(fields) <= 4 and all(f.wire_type == pb.VARINT for f in fields)
+
+
 def _looks_like_keras_metadata(data: memoryview) -> bool:
     seen = False
     for f in pb.iter_fields(data):
@@ -294,6 +372,7 @@ def _looks_like_keras_metadata(data: memoryview) -> bool:
 
 def _saved_model(w: _Walk) -> None:
     meta_graphs = 0
+    unexpected: list[pb.Field] = []
     for f in pb.iter_fields(w.data):
         if f.number == 1 and f.wire_type == pb.VARINT:
             w.ctx.facts["tensorflow.schema_version"] = f.value
@@ -301,7 +380,16 @@ def _saved_model(w: _Walk) -> None:
             meta_graphs += 1
             _meta_graph(w, f)
         else:
-            raise InputError(f"unexpected field {f.number} in SavedModel at byte {f.offset}")
+            unexpected.append(f)
+    # Fields TensorFlow does not define are skipped by its reader: the meta graphs after them
+    # were walked above; the file is still not one TensorFlow wrote.
+    if unexpected:
+        w.ctx.report(
+            rules.TF_MALFORMED,
+            f"{len(unexpected)} field(s) a SavedModel does not define (first: field "
+            f"{unexpected[0].number} at byte {unexpected[0].offset}); TensorFlow skips them",
+            w.loc.at(unexpected[0].offset),
+        )
     if meta_graphs == 0:
         raise InputError("SavedModel has no MetaGraphDef")
     w.ctx.facts["tensorflow.meta_graphs"] = meta_graphs
@@ -449,6 +537,10 @@ def _classify(
         w.hit("file", op, context, offset, name, detail)
     elif op in TABLE_FILE_OPS:
         w.hit("table", op, context, offset, name, "")
+    elif op in _DESCRIPTOR_ATTR_OPS:
+        source = attr("descriptor_source")
+        if source and source != "local://":
+            w.hit("file", op, context, offset, name, f"reads proto descriptors from {source!r}")
     elif op in _STREAM_ATTR_OPS:
         stream = attr(_STREAM_ATTR_OPS[op])
         if stream and not stream.startswith(("log(", "stderr", "stdout")):
@@ -527,73 +619,98 @@ def _report(w: _Walk) -> None:
 
 # --- text format (saved_model.pbtxt, graph.pbtxt) -------------------------------------------------
 
-_TEXT_STARTS = (b"saved_model_schema_version:", b"meta_graphs {", b"meta_graphs{")
-_Q = r'"((?:[^"\\\n]|\\.)*)"'
-_TEXT_TOKEN = re.compile(
-    r"\bsignature\s*\{\s*name:\s*"
-    + _Q
-    + r"|\b(?:node|node_def)\s*\{\s*name:\s*"
-    + _Q
-    + r"\s*op:\s*"
-    + _Q
+#: First field of a text SavedModel, after comments: ``saved_model_schema_version: 1`` or
+#: ``meta_graphs {`` (``:``, ``<`` and the list form ``: [`` allowed, as text_format allows
+#: them).
+_TEXT_SAVED_MODEL = re.compile(
+    rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
 )
-_TEXT_ASSET = re.compile(r"\bfilename:\s*" + _Q)
-_TEXT_SAVER = re.compile(r"\b(?:filename_tensor_name|save_tensor_name|restore_op_name):\s*" + _Q)
+#: First field of a text GraphDef (``graph.pbtxt``), recognised with a ``.pbtxt`` name.
+_TEXT_GRAPH_DEF = re.compile(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
+#: First field of a text MetaGraphDef (a ``.meta`` file TensorFlow reads as text when it is
+#: not binary).
+_TEXT_META_GRAPH = re.compile(
+    rb"(?:\s|#[^\n]*)*(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
+    rb"\s*(?::?\s*[{<]|:\s*\[)"
+)
+_SAVER_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 
 
 def _looks_like_text(data: memoryview, base: str) -> bool:
-    head = bytes(data[:256]).lstrip()
-    if head.startswith(_TEXT_STARTS):
+    head = bytes(data[:4096])
+    if _TEXT_SAVED_MODEL.match(head):
         return True
-    return base.endswith(".pbtxt") and (head.startswith(b"node {") or head.startswith(b"node{"))
+    if base.endswith(".meta") and _TEXT_META_GRAPH.match(head):
+        return True
+    return base.endswith(".pbtxt") and _TEXT_GRAPH_DEF.match(head) is not None
 
 
 def _text_graph(w: _Walk) -> None:
-    """Ops of a text-format SavedModel or GraphDef, found by their ``name``/``op`` pairs."""
+    """Ops of a text-format SavedModel or GraphDef, read with the text-format reader
+    (:mod:`._pbtext`): every ``node``/``node_def`` message, whatever its field order."""
     limits = w.ctx.config.limits
     if len(w.data) > limits.max_text_bytes:
         raise LimitExceeded(
             f"text protobuf of {len(w.data)} bytes exceeds max_text_bytes={limits.max_text_bytes}"
         )
     text = bytes(w.data).decode("utf-8", "replace")
-    for m in _TEXT_SAVER.finditer(text):
-        if "/" in m.group(1):
-            w.saver_prefixes.add(m.group(1).rsplit("/", 1)[0] + "/")
-    for m in _TEXT_ASSET.finditer(text):
-        reason = unsafe_location(m.group(1)) if m.group(1) else "is empty"
-        if reason:
-            w.ctx.report(
-                rules.TF_ASSET_ESCAPE,
-                f"asset file name {m.group(1)!r} {reason}",
-                w.loc.at(m.start()),
-            )
-    matches = list(_TEXT_TOKEN.finditer(text))
-    function: str | None = None
-    for i, m in enumerate(matches):
-        if m.group(1) is not None:
-            function = m.group(1)
+    nodes: list[tuple[Message, tuple[Message, ...]]] = []
+
+    def on_close(msg: Message, parents: tuple[Message, ...]) -> None:
+        for key in _SAVER_FIELDS:
+            for tensor in msg.scalars.get(key, ()):
+                if "/" in tensor:
+                    w.saver_prefixes.add(tensor.rsplit("/", 1)[0] + "/")
+        for filename in msg.scalars.get("filename", ()):
+            reason = unsafe_location(filename) if filename else "is empty"
+            if reason:
+                w.ctx.report(
+                    rules.TF_ASSET_ESCAPE,
+                    f"asset file name {filename!r} {reason}",
+                    w.loc.at(msg.offset),
+                )
+        if msg.name in ("node", "node_def"):
+            nodes.append((msg, parents))
+        elif msg.name == "function":
             w.functions += 1
-            continue
-        w.nodes += 1
-        if w.nodes > w.max_entries:
-            raise LimitExceeded(f"more than max_entries={w.max_entries} graph nodes")
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        chunk = text[m.end() : end]
-        if function is None:
-            context, saver = "graph", None
-        else:
-            context = f"function {function!r}"
-            saver = _TF2_SAVER_FUNCTION.search(function) is not None
-        _classify(w, m.group(2), m.group(3), context, saver, m.start(), _text_attr(chunk))
-    w.ctx.facts["tensorflow.nodes"] = w.nodes
-    w.ctx.facts["tensorflow.functions"] = w.functions
+
+    try:
+        walk(text, on_close, max_depth=limits.max_nesting_depth, max_messages=w.max_entries)
+    finally:
+        # Nodes read before a parse error are classified too (their function's name may be
+        # missing when the error cut the function short).
+        for msg, parents in nodes:
+            w.nodes += 1
+            if w.nodes > w.max_entries:
+                raise LimitExceeded(f"more than max_entries={w.max_entries} graph nodes")
+            function = next((p for p in reversed(parents) if p.name == "function"), None)
+            if function is None:
+                context, saver = "graph", None
+            else:
+                sigs = list(function.child("signature"))
+                name = sigs[-1].last("name") if sigs else ""
+                context = f"function {name!r}"
+                saver = _TF2_SAVER_FUNCTION.search(name) is not None
+            # A repeated singular field: Merge keeps the last value, Parse rejects the file;
+            # every op written is classified (red-team finding: "op: Relu op: EagerPyFunc").
+            for op in dict.fromkeys(msg.scalars.get("op", [""])):
+                _classify(w, msg.last("name"), op, context, saver, msg.offset, _text_attr(msg))
+        w.ctx.facts["tensorflow.nodes"] = w.nodes
+        w.ctx.facts["tensorflow.functions"] = w.functions
 
 
-def _text_attr(chunk: str) -> Callable[[str], str]:
+def _text_attr(node: Message) -> Callable[[str], str]:
     def lookup(key: str) -> str:
-        pattern = r'key:\s*"' + re.escape(key) + r'"\s*value\s*\{\s*(?:list\s*\{\s*)?s:\s*' + _Q
-        m = re.search(pattern, chunk)
-        return m.group(1) if m else ""
+        for attr in node.child("attr"):
+            if attr.first("key") != key:
+                continue
+            for value in attr.child("value"):
+                if value.scalars.get("s"):
+                    return value.first("s")
+                for lst in value.child("list"):
+                    if lst.scalars.get("s"):
+                        return lst.first("s")
+        return ""
 
     return lookup
 
