@@ -782,8 +782,11 @@ def test_unrecognised_content_named_like_a_model_fails_closed(name: str) -> None
     assert result.findings and max(f.severity for f in result.findings) == Severity.MEDIUM
 
 
-def test_unrecognised_content_with_another_name_stays_low() -> None:
-    result = scan_bytes(b"\x01\x02not a model at all\xff", "notes.bin")
+@pytest.mark.parametrize("name", ["notes.bin", "input_0.pb", "sub/output_0.pb"])
+def test_unrecognised_content_with_another_name_stays_low(name: str) -> None:
+    """``.pb`` is every protobuf's suffix (ONNX ships its test tensors as ``input_0.pb``); only
+    ``saved_model.pb`` is opened by name by a model loader."""
+    result = scan_bytes(b"\x01\x02not a model at all\xff", name)
     assert [f.severity for f in result.findings] == [Severity.LOW]
 
 

@@ -62,7 +62,7 @@ def scan_buffer(
                 severity=Severity.MEDIUM,
             )
             return []
-        if claimed is not None and claimed.name in _NAMED_MODEL_FORMATS and len(view):
+        if claimed is not None and _named_model(name, claimed) and len(view):
             # Loaders of these formats open a file by the name they are given and read what
             # their own parser accepts, which may be more than this sniffer recognises (a
             # leading unknown protobuf field, JSON whitespace before a header...): content
@@ -125,6 +125,18 @@ _CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 #: Model formats whose loaders pick the file by its name: unrecognised content named like one
 #: of them is reported at medium (fail closed), not as an unknown format.
 _NAMED_MODEL_FORMATS = frozenset({"onnx", "ort", "tensorflow", "gguf", "safetensors", "hdf5"})
+
+
+def _named_model(name: str, claimed: FormatScanner) -> bool:
+    """Whether unrecognised content named ``name`` is a model a loader would open by name.
+
+    ``.pb`` is every protobuf's suffix (ONNX's own test tensors are ``input_0.pb``, and no
+    loader runs them): of those, only TensorFlow's ``saved_model.pb``, which
+    ``tf.saved_model.load`` opens by that name, fails closed; other ``.pb`` files stay low."""
+    if claimed.name not in _NAMED_MODEL_FORMATS:
+        return False
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return not base.endswith(".pb") or base == "saved_model.pb"
 
 
 def _named_config(name: str, claimed: FormatScanner | None) -> bool:
