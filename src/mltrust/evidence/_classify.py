@@ -221,23 +221,27 @@ def _shebang_command(text: str) -> str:
     return command
 
 
-def _parses_behind_shebang(text: str) -> bool:
+def parses_as_python(code: str) -> bool:
+    """Whether Python's parser accepts ``code`` (warnings silenced; any parser failure,
+    including too deep nesting or exhausted memory, is False)."""
     import ast
     import warnings
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _parses_behind_shebang(text: str) -> bool:
     text = text.lstrip("\ufeff")
     if not text.startswith("#!"):
         return False
     body = text.split("\n", 1)[1] if "\n" in text else ""
-    if not body.strip():
-        return False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(body)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
+    return bool(body.strip()) and parses_as_python(body)
 
 
 def compiled_kind(rel: str) -> Literal["bytecode", "extension"] | None:

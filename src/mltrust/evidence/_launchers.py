@@ -35,7 +35,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from mltrust.evidence._classify import python_interpreter
+from mltrust.evidence._classify import parses_as_python, python_interpreter
 from mltrust.evidence._commands import NOT_RUNNING, HostKind, Stdin, argv, commands, host_file
 
 __all__ = ["Launch", "launches", "resolve_target"]
@@ -130,23 +130,11 @@ def _maybe_python(rest: list[str], line: int, stdin: Stdin | None) -> list[Launc
     -c CODE``, ``$P - <<EOF``) may be Python: its ``-c`` text, or the here-document it
     reads, is read as Python code when it parses as Python (``$(CC) -c main.c`` parses too,
     and holds nothing to find; a shell's script does not parse and is left alone)."""
-    import ast
-    import warnings
-
-    def parsed(code: str) -> bool:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ast.parse(code)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return False
-        return True
-
     for k, word in enumerate(rest[:-1]):
         if word == "-c":
             found = _code(rest[k + 1], line, (), dynamic=True)
-            return [found] if parsed(rest[k + 1]) and found.kind == "code" else []
-    if stdin is not None and ("<<" in rest or rest in ([], ["-"])) and parsed(stdin.text):
+            return [found] if parses_as_python(rest[k + 1]) and found.kind == "code" else []
+    if stdin is not None and ("<<" in rest or rest in ([], ["-"])) and parses_as_python(stdin.text):
         found = _code(stdin.text, line, stdin.lines, dynamic=stdin.expanded)
         return [found] if found.kind == "code" else []
     return []

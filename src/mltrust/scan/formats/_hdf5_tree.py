@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from mltrust.errors import InputError, LimitExceeded
-from mltrust.scan.formats._hdf5_heap import indexed_objects
+from mltrust.scan.formats._hdf5_heap import Reads, indexed_objects
 
 __all__ = ["TreeReport", "walk_tree"]
 
@@ -32,17 +32,6 @@ _MSG_EXTERNAL_FILES = 0x0007
 _MSG_LAYOUT = 0x0008
 _MSG_SYMBOL_TABLE = 0x0011
 _UNDEF = (1 << 64) - 1
-
-
-class Reads(Protocol):
-    """The bounds-checked reader of :mod:`.hdf5` (``_Reader``)."""
-
-    so: int
-    sl: int
-
-    def uint(self, pos: int, n: int) -> int: ...
-    def bytes_at(self, pos: int, n: int) -> bytes: ...
-    def addr(self, rel: int) -> int: ...
 
 
 @dataclass

@@ -106,6 +106,18 @@ class RootAttributes:
     #: Structures readers may disagree on (duplicate global heap object indices...).
     anomalies: list[str] = field(default_factory=list)
 
+    def record(self, name: str, values: list[str] | None) -> None:
+        """One attribute read from the header or the dense storage, in file order."""
+        self.names.append(name)
+        if name not in _WANTED:
+            return
+        if values is None:
+            self.undecoded.append(name)
+            return
+        value = values[0] if len(values) == 1 else values
+        self.values[name] = value
+        self.all_values.setdefault(name, []).append(value)
+
 
 class _Reader:
     """Bounds-checked little-endian reads over the file, addresses relative to ``base``."""
@@ -394,14 +406,7 @@ def _dense_attributes(
         out.dense = True
         return
     for name, values in decoded:
-        out.names.append(name)
-        if name in _WANTED:
-            if values is None:
-                out.undecoded.append(name)
-            else:
-                value = values[0] if len(values) == 1 else values
-                out.values[name] = value
-                out.all_values.setdefault(name, []).append(value)
+        out.record(name, values)
 
 
 def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> RootAttributes:
@@ -423,15 +428,7 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
                 index = reader.uint(pos + 2 + (2 if flags & 0x01 else 0) + reader.so, reader.so)
                 _dense_attributes(reader, heap, index, out, max_text_bytes)
         elif mtype == _MSG_ATTRIBUTE:
-            name, values = _attribute(reader, pos, size, max_text_bytes)
-            out.names.append(name)
-            if name in _WANTED:
-                if values is None:
-                    out.undecoded.append(name)
-                else:
-                    value = values[0] if len(values) == 1 else values
-                    out.values[name] = value
-                    out.all_values.setdefault(name, []).append(value)
+            out.record(*_attribute(reader, pos, size, max_text_bytes))
     out.anomalies = reader.anomalies
     return out
 

@@ -426,17 +426,19 @@ def _meta_graph(w: _Walk, f: pb.Field) -> None:
             _graph_def(w, g.value, g.end)
 
 
+def _check_asset_name(w: _Walk, filename: str, offset: int) -> None:
+    """An asset file name that is empty or leaves the SavedModel folder is reported."""
+    reason = unsafe_location(filename) if filename else "is empty"
+    if reason:
+        w.ctx.report(
+            rules.TF_ASSET_ESCAPE, f"asset file name {filename!r} {reason}", w.loc.at(offset)
+        )
+
+
 def _asset(w: _Walk, f: pb.Field) -> None:
     for g in pb.iter_fields(w.data, f.value, f.end):
         if g.number == 2 and g.wire_type == pb.LEN:
-            filename = pb.text(w.data, g, 65536)
-            reason = unsafe_location(filename) if filename else "is empty"
-            if reason:
-                w.ctx.report(
-                    rules.TF_ASSET_ESCAPE,
-                    f"asset file name {filename!r} {reason}",
-                    w.loc.at(g.offset),
-                )
+            _check_asset_name(w, pb.text(w.data, g, 65536), g.offset)
 
 
 def _object_graph(w: _Walk, f: pb.Field) -> None:
@@ -662,13 +664,7 @@ def _text_graph(w: _Walk) -> None:
                 if "/" in tensor:
                     w.saver_prefixes.add(tensor.rsplit("/", 1)[0] + "/")
         for filename in msg.scalars.get("filename", ()):
-            reason = unsafe_location(filename) if filename else "is empty"
-            if reason:
-                w.ctx.report(
-                    rules.TF_ASSET_ESCAPE,
-                    f"asset file name {filename!r} {reason}",
-                    w.loc.at(msg.offset),
-                )
+            _check_asset_name(w, filename, msg.offset)
         if msg.name in ("node", "node_def"):
             nodes.append((msg, parents))
         elif msg.name == "function":
