@@ -74,3 +74,34 @@ def test_joblib_object_array_memo_shift_hides_call_from_shadow_view(tmp_path: Pa
     assert marker.exists()  # so did pandas.read_pickle
     worst = _worst(path)
     assert worst is not None and worst >= Severity.MEDIUM, worst
+
+
+def test_joblib_object_array_memo_shift_same_name_other_module(tmp_path: Path) -> None:
+    """Variant of the above that keeps the imported *name* the same in both readings and
+    shifts only the module: the inner pickle memoises "_codecs" (joblib's key 0) and imports
+    BINGET 0 . "encode". joblib.load sees _codecs.encode("a", "latin1") (allowlisted);
+    pickle.load sees outer memo 0 = "uu" and calls uu.encode("/dev/null", marker), which
+    writes the marker file.
+
+    Expected: medium+ finding. Actual (after the rtscan6 fix, which excuses a memo-shifted
+    unknown import only where joblib's reading imported the same name at that opcode): clean.
+    NOT FIXED: telling "NumpyArrayWrapper:dtype" (fails at load, in every real dump with an
+    object array) from "uu:encode" (resolves) needs knowing what the loading process can
+    import; narrowing the excuse to numpy's own names made 137 medium false positives on real
+    dumps of object arrays holding datetime / Counter values.
+    """
+    marker = tmp_path / "marker"
+    outer = _object_array_dump(tmp_path)
+    build = outer.index(b"ub\x80\x05") + 1
+    overwrite = _u("uu") + b"q\x000" + _u("/dev/null") + _u(str(marker)) + b"\x86q\x020"
+    inner = (
+        b"\x80\x04" + _u("_codecs") + b"\x94" + _u("x") + b"\x94" + _u("a") + _u("latin1")
+        + b"\x86\x94000" + b"h\x00" + _u("encode") + b"\x93h\x02R."
+    )  # fmt: skip
+    path = tmp_path / "model.pkl"
+    path.write_bytes(outer[:build] + overwrite + b"b" + inner + b".")
+    _run("import pickle,sys,warnings; warnings.simplefilter('ignore'); "
+         "pickle.load(open(sys.argv[1],'rb'))", path)  # fmt: skip
+    assert marker.exists()  # pickle.load ran the payload
+    worst = _worst(path)
+    assert worst is not None and worst >= Severity.MEDIUM, worst
