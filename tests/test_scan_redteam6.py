@@ -105,3 +105,22 @@ def test_joblib_object_array_memo_shift_same_name_other_module(tmp_path: Path) -
     assert marker.exists()  # pickle.load ran the payload
     worst = _worst(path)
     assert worst is not None and worst >= Severity.MEDIUM, worst
+
+
+def test_real_object_array_dumps_stay_clean(tmp_path: Path) -> None:
+    """The fix above must keep real dumps clean: pickle.load's reading of these object arrays
+    imports and calls pairs such as NumpyArrayWrapper:dtype (which fail at load time)."""
+    import collections
+    import datetime
+
+    values = {
+        "numpy": np.array(["joblib.numpy_pickle", "dump"], dtype=object),
+        "b": np.array([1.0]),
+        "c": np.array([{"a": 1}], dtype=object),
+        "d": np.array([datetime.date(2020, 1, 1), collections.OrderedDict(a=1)], dtype=object),
+    }
+    for compress in (0, 3):
+        path = tmp_path / f"real{compress}.joblib"
+        joblib.dump(values, path, compress=compress)
+        worst = _worst(path)
+        assert worst is None or worst < Severity.MEDIUM, (compress, worst)
