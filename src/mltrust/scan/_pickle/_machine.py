@@ -407,6 +407,11 @@ class _Analyser:
         #: What the last stream's STOP returned (plain values are Python values).
         self.result: object = None
         self.frame_end = 0
+        #: While joblib's reading of an object array's pickle is analysed: the name each
+        #: import opcode (by offset) imported there. pickle.load's reading of the same bytes
+        #: is excused an unknown import only where it imports the same name (see
+        #: ``report_global``).
+        self.joblib_names: dict[int, str] | None = None
 
     def charge(self, nodes: int = 1) -> None:
         """Count ``nodes`` visits of a walk over the value graph against the shared budget.
@@ -451,12 +456,14 @@ class _Analyser:
         v = self.verdict(g.module, g.name)
         if v.rule is None:
             return
-        if self.shadow_objects and v.rule is R.UNKNOWN_IMPORT:
+        if self.shadow_objects and v.rule is R.UNKNOWN_IMPORT and self.same_name(g):
             # pickle.load's reading of a real joblib object array's pickle fetches the outer
             # stream's memo values where joblib's fetches its own, so it "imports" pairs such
             # as NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time
-            # (every real dump with an object array does this). Only targets judged dangerous
-            # (deny-listed: code execution, system access, gadgets) are reported in this view.
+            # (every real dump with an object array does this): only the module differs from
+            # joblib's reading, the name is the pickle's own. An import never used, or one
+            # whose name joblib's reading did not import at that opcode too (a name fetched
+            # from the outer memo: red-team rtscan6), is reported like any other.
             return
         rule = R.JOBLIB_HIDDEN_PICKLE if self.shadow else v.rule
         message = f"{how} {v.reason}"
@@ -471,6 +478,11 @@ class _Analyser:
             confidence=confidence,
             extra={"target": f"{g.module}:{g.name}", "context": self.context},
         )
+
+    def same_name(self, g: Global) -> bool:
+        """Whether joblib's reading imported ``g``'s name at ``g``'s opcode too."""
+        names = self.joblib_names
+        return names is not None and names.get(g.offset) == g.name
 
     def use(self, g: Global, how: str) -> None:
         """Record how the pickle used ``g`` (facts only; the checks are in ``call``)."""
@@ -717,6 +729,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         nonlocal track
         target = f"{module}:{name}"
         an.imports[target] = None
+        if an.joblib_names is not None and not an.shadow:
+            an.joblib_names[offset] = name
         v = an.verdict(module, name)
         entry = v.entry
         restricted = False
@@ -1734,9 +1748,17 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             # pickle.load, torch.load and numpy.load read the same bytes as more opcodes of
             # this stream, with its stack and memo (MEMOIZE keys shift, GETs fetch this
             # stream's values): both views are analysed.
-            hidden_pickle_check(pos, offset, index, objects=True)
-            an.frame_end = 0
-            inner_end, ok = an.stream(pos, joblib=False)
+            # joblib's reading first: pickle.load's is checked against the names it imports.
+            names = an.joblib_names
+            an.joblib_names = {}
+            try:
+                an.frame_end = 0
+                inner_end, ok = an.stream(pos, joblib=False)
+                inner_frame_end = an.frame_end
+                hidden_pickle_check(pos, offset, index, objects=True)
+            finally:
+                an.joblib_names = names
+            an.frame_end = inner_frame_end
             if not ok:
                 raise _Limit("object array pickle could not be analysed")
             if an.frame_end > inner_end:
