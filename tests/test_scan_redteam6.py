@@ -76,6 +76,11 @@ def test_joblib_object_array_memo_shift_hides_call_from_shadow_view(tmp_path: Pa
     assert worst is not None and worst >= Severity.MEDIUM, worst
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bypass, open in issue 10: pickle.load's view of a joblib object array with a "
+    "memo-shifted module of the same name (see the docstring); strict, so a fix shows up",
+)
 def test_joblib_object_array_memo_shift_same_name_other_module(tmp_path: Path) -> None:
     """Variant of the above that keeps the imported *name* the same in both readings and
     shifts only the module: the inner pickle memoises "_codecs" (joblib's key 0) and imports
