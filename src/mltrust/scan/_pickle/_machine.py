@@ -45,6 +45,7 @@ from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
 from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
 from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
+from mltrust.scan._pickle._resolve import may_resolve
 from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
 from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
 
@@ -456,14 +457,20 @@ class _Analyser:
         v = self.verdict(g.module, g.name)
         if v.rule is None:
             return
-        if self.shadow_objects and v.rule is R.UNKNOWN_IMPORT and self.same_name(g):
+        if (
+            self.shadow_objects
+            and v.rule is R.UNKNOWN_IMPORT
+            and self.same_name(g)
+            and not may_resolve(g.module, g.name)
+        ):
             # pickle.load's reading of a real joblib object array's pickle fetches the outer
             # stream's memo values where joblib's fetches its own, so it "imports" pairs such
             # as NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time
             # (every real dump with an object array does this): only the module differs from
-            # joblib's reading, the name is the pickle's own. An import never used, or one
-            # whose name joblib's reading did not import at that opcode too (a name fetched
-            # from the outer memo: red-team rtscan6), is reported like any other.
+            # joblib's reading, the name is the pickle's own. Reported like any other: a name
+            # joblib's reading did not import at that opcode too (fetched from the outer memo),
+            # and a pair that resolves here (uu:encode with only the module shifted), both
+            # red-team rtscan6; see _resolve.py for how "resolves" is decided unimported.
             return
         rule = R.JOBLIB_HIDDEN_PICKLE if self.shadow else v.rule
         message = f"{how} {v.reason}"

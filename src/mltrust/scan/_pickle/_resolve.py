@@ -1,0 +1,181 @@
+"""Whether ``module:name`` could resolve where the scan runs, decided without importing.
+
+Used in one place: pickle.load's reading of a joblib object array's pickle, where the outer
+stream's memo values stand in for the array pickle's own. Every real dump then "imports" pairs
+such as ``NumpyArrayWrapper:dtype`` or ``collections:datetime``, which fail at load time; an
+attacker who shifts the memo on purpose picks a pair that resolves (``uu:encode``, red team
+rtscan6). The difference is whether the loading process can import the module and finds the
+name in it; this module answers that for the environment of the scan, statically:
+
+* a module this process has already imported is judged by its namespace, read as a dict
+  (numpy is imported for this when a pair names it: the only module imported here, and never
+  one the file chooses);
+* any other module is located with the import system's finders, top-level names only (a finder
+  searches ``sys.path``; it runs no module code) and then by walking the package folders on
+  disk for submodules (``importlib.util.find_spec`` of a dotted name would import the parents);
+* its source is parsed with :mod:`ast` and the names its top level binds are collected
+  (definitions, assignments, imports, also inside top-level ``if``/``try``/``with`` blocks).
+
+Anything this cannot decide counts as resolving (fail closed): a built-in, frozen or compiled
+module, a source that does not parse or is too large, a module ``__getattr__``, a star import,
+or top-level code that calls ``globals``/``setattr``/``vars``/``exec`` or touches ``__dict__``.
+The answer is about the scanning machine; a loader with other packages installed may resolve
+more, which is why only this one reading, whose pairs are memo artefacts in every real file,
+uses it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+import os
+import sys
+
+__all__ = ["may_resolve"]
+
+#: Largest module source parsed (larger ones count as resolving).
+_MAX_SOURCE = 2 << 20
+#: Modules whose PEP 562 ``__getattr__`` returns only submodules (lazily imported) or raises
+#: for removed aliases: numpy 2's (``linalg``, ``fft``, ``char``... and the expired names).
+_HOOK_ONLY_SUBMODULES = frozenset({"numpy"})
+#: Calls in top-level code that bind names this reading cannot see.
+_DYNAMIC_CALLS = frozenset({"globals", "setattr", "vars", "exec", "locals"})
+
+
+@functools.lru_cache(maxsize=1024)
+def may_resolve(module: str, name: str) -> bool:
+    """False only when ``module`` cannot be found here, or its source binds no ``name``."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return False  # __import__ refuses it
+    first = name.split(".", 1)[0]
+    if not first.isidentifier():
+        return False  # no attribute of that spelling
+    if parts[0] == "numpy" and "numpy" not in sys.modules:
+        _import_numpy()
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        # Already imported by this process: its namespace is the answer, read as a dict (no
+        # attribute hook runs). A module-level __getattr__ may add names, so such a module
+        # resolves everything, except the reviewed ones whose hook only hands out submodules
+        # or raises (calling a module object fails).
+        namespace = vars(loaded)
+        if first in namespace:
+            return True
+        return "__getattr__" in namespace and module not in _HOOK_ONLY_SUBMODULES
+    top = parts[0]
+    if top in sys.builtin_module_names:
+        return True
+    try:
+        spec = importlib.util.find_spec(top)  # top level: finders only, no module code
+    except (ImportError, ValueError):
+        return True
+    if spec is None:
+        return False
+    origin = spec.origin
+    for part in parts[1:]:
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        if not folders:
+            return False  # a plain module has no submodules
+        origin = _find_submodule(folders, part)
+        if origin is None:
+            return False
+        spec = importlib.util.spec_from_file_location(module, origin)
+    if not origin or not origin.endswith(".py"):
+        return True  # compiled, frozen or namespace: cannot read what it binds
+    return _source_binds(origin, first)
+
+
+def _import_numpy() -> None:
+    """numpy itself, never a module the file names: every file on this path holds numpy
+    arrays, and numpy's namespace lives in compiled modules no source reading can list (the
+    shifted pairs of real dumps are numpy modules with the pickle's own names, numpy:Counter)."""
+    try:
+        importlib.import_module("numpy")
+    except ImportError:
+        pass
+
+
+def _find_submodule(folders: list[str], part: str) -> str | None:
+    for folder in folders:
+        package = os.path.join(folder, part, "__init__.py")
+        if os.path.isfile(package):
+            return package
+        plain = os.path.join(folder, part + ".py")
+        if os.path.isfile(plain):
+            return plain
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        if any(e.startswith(part + ".") and e.endswith((".so", ".pyd")) for e in entries):
+            return os.path.join(folder, part + ".so")  # compiled: decided as resolving
+        if os.path.isdir(os.path.join(folder, part)):
+            return os.path.join(folder, part)  # namespace package: resolving
+    return None
+
+
+def _source_binds(path: str, name: str) -> bool:
+    try:
+        if os.path.getsize(path) > _MAX_SOURCE:
+            return True
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            source = fh.read()
+        tree = ast.parse(source)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+    return name in _top_level_names(tree.body)
+
+
+class _Dynamic(Exception):
+    """The module binds names this reading cannot list: any name may resolve."""
+
+
+def _top_level_names(body: list[ast.stmt]) -> set[str]:
+    try:
+        return _bound(body)
+    except _Dynamic:
+        return _Everything()
+
+
+def _dynamic(stmt: ast.stmt) -> bool:
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            if n.func.id in _DYNAMIC_CALLS:
+                return True
+        elif isinstance(n, ast.Attribute) and n.attr == "__dict__":
+            return True
+    return False
+
+
+def _bound(body: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if stmt.name == "__getattr__" and not isinstance(stmt, ast.ClassDef):
+                raise _Dynamic  # PEP 562 module __getattr__
+            names.add(stmt.name)
+            continue
+        if _dynamic(stmt):
+            raise _Dynamic
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for alias in stmt.names:
+                if alias.name == "*":
+                    raise _Dynamic
+                names.add(alias.asname or alias.name.split(".", 1)[0])
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for field in ("body", "orelse", "finalbody"):
+                names |= _bound(getattr(stmt, field, None) or [])
+            for handler in getattr(stmt, "handlers", None) or []:
+                names |= _bound(handler.body)
+    return names
+
+
+class _Everything(set[str]):
+    def __contains__(self, item: object) -> bool:
+        return True
