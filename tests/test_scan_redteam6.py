@@ -156,3 +156,36 @@ def test_static_resolution_of_memo_shifted_pairs(module: str, name: str, resolve
         assert not resolves
     else:
         assert hasattr(real, name) is resolves
+
+
+_BINDINGS = {
+    "for_target": "for hidden in [1]:\n    pass\n",
+    "walrus": "if (hidden := 1):\n    pass\n",
+    "with_as": "import contextlib\nwith contextlib.nullcontext(1) as hidden:\n    pass\n",
+    "except_as": "try:\n    raise ValueError\nexcept ValueError as hidden:\n    keep = hidden\n",
+    "global_in_function": "def _init():\n    global hidden\n    hidden = 1\n_init()\n",
+    "lazy_getattr": "def _get(name):\n    return len\n__getattr__ = _get\n",
+    "star": "from os.path import *\nhidden = join\n",
+    "nested_def": "import sys\nif sys:\n    def hidden():\n        pass\n",
+    "tuple_unpack": "a, (b, hidden) = 1, (2, 3)\n",
+    "match_capture": "match 1:\n    case hidden:\n        pass\n",
+    "absent": "other = 1\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_BINDINGS))
+def test_static_resolution_sees_every_top_level_binding(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source reading sees every way the real import binds ``hidden``."""
+    from mltrust.scan._pickle._resolve import may_resolve
+
+    module = f"mlt_resolve_{kind}"
+    (tmp_path / f"{module}.py").write_text(_BINDINGS[kind])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    decided = may_resolve(module, "hidden")  # before any import of it
+    real = importlib.import_module(module)
+    # never "cannot resolve" for a name that resolves; over-approximation is allowed (Python
+    # deletes an ``except ... as`` name after its handler, the reading keeps it)
+    assert decided or not hasattr(real, "hidden"), kind
+    assert decided is (kind != "absent"), kind

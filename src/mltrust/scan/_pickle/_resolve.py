@@ -139,40 +139,46 @@ def _top_level_names(body: list[ast.stmt]) -> set[str]:
         return _Everything()
 
 
-def _dynamic(stmt: ast.stmt) -> bool:
-    for n in ast.walk(stmt):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
-            if n.func.id in _DYNAMIC_CALLS:
-                return True
-        elif isinstance(n, ast.Attribute) and n.attr == "__dict__":
-            return True
-    return False
-
-
 def _bound(body: list[ast.stmt]) -> set[str]:
+    """Every name the module's top-level code binds: definitions, imports, and every name
+    stored outside a function or class body (assignments, ``for``/``with`` targets, walrus,
+    ``except ... as``, ``match`` captures), in any block. Raises :class:`_Dynamic` for what
+    binds names unseen: a star import, a module ``__getattr__`` (defined or assigned, as
+    lazy-loader does), ``global`` in a function, or a call to globals/setattr/vars/exec."""
     names: set[str] = set()
-    for stmt in body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            if stmt.name == "__getattr__" and not isinstance(stmt, ast.ClassDef):
-                raise _Dynamic  # PEP 562 module __getattr__
-            names.add(stmt.name)
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(node)):
+                raise _Dynamic
+            stack.extend(node.decorator_list)
             continue
-        if _dynamic(stmt):
-            raise _Dynamic
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            for alias in stmt.names:
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
                 if alias.name == "*":
                     raise _Dynamic
                 names.add(alias.asname or alias.name.split(".", 1)[0])
-        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            for target in targets:
-                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-        elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-            for field in ("body", "orelse", "finalbody"):
-                names |= _bound(getattr(stmt, field, None) or [])
-            for handler in getattr(stmt, "handlers", None) or []:
-                names |= _bound(handler.body)
+            continue
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in _DYNAMIC_CALLS:
+                raise _Dynamic
+        elif isinstance(node, ast.Attribute) and node.attr == "__dict__":
+            raise _Dynamic
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif (isinstance(node, ast.ExceptHandler) and node.name) or (
+            isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name
+        ):
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
+        stack.extend(ast.iter_child_nodes(node))
+    if "__getattr__" in names:
+        raise _Dynamic
     return names
 
 
