@@ -448,6 +448,34 @@ def _brace_expand(word: str, depth: int = 0) -> list[str]:
     return [word]
 
 
+#: Bash's ANSI-C quoting ``$'...'`` (a backslash escapes the quote) and its escapes.
+_ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.S)
+_ANSI_ESCAPE = re.compile(
+    r"\\(?:([abeEfnrtv\\'\"?])|([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})"
+    r"|U([0-9A-Fa-f]{1,8})|c(.))",
+    re.S,
+)
+_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n"}
+_ANSI_SIMPLE |= {"r": "\r", "t": "\t", "v": "\v"}
+#: An unquoted reference to ``IFS`` (whitespace by default: the shell splits words there).
+_IFS = re.compile(r"\$(?:\{IFS\}|IFS(?![A-Za-z0-9_]))")
+
+
+def _ansi_c(body: str) -> str:
+    """The text of an ANSI-C quoted string's body, its escapes decoded as bash does."""
+
+    def one(m: re.Match[str]) -> str:
+        simple, octal, hex2, u4, u8, ctrl = m.groups()
+        if simple is not None:
+            return _ANSI_SIMPLE.get(simple, simple)
+        if ctrl is not None:
+            return chr(ord(ctrl) & 0x1F)
+        code = int(octal, 8) if octal else int(hex2 or u4 or u8, 16)
+        return chr(code) if code <= 0x10FFFF else "?"
+
+    return _ANSI_ESCAPE.sub(one, body)
+
+
 def _quoted(text: str) -> str:
     """``text`` as one double-quoted shell word (shlex gives it back whole)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -468,6 +496,21 @@ def _scan(text: str) -> tuple[str, str]:
     next_brace = text.find("{")  # the next brace at or after i (brace expansion is tried there)
     while i < n:
         char = text[i]
+        if not quote and char == "$" and text.startswith(("$'", '$"'), i):
+            if text[i + 1] == '"':  # ``$"..."``: a translated string, read as ``"..."``
+                i += 1
+                continue
+            ansi = _ANSI_C.match(text, i)
+            if ansi is not None:  # ``$'\x69nstall'`` is the word ``install``
+                out.append(_quoted(_ansi_c(ansi.group(1))))
+                i = ansi.end()
+                continue
+        if not quote and char == "$":
+            ifs = _IFS.match(text, i)
+            if ifs is not None:  # unquoted ``$IFS`` splits words: ``pip${IFS}install``
+                out.append(" ")
+                i = ifs.end()
+                continue
         if not quote and (char == "`" or (text.startswith("$(", i) and text[i + 2 : i + 3] != "(")):
             end = _substitution_end(text, i if char == "`" else i + 1, budget)
             if end >= 0:
@@ -647,7 +690,12 @@ def _simple(
     pending = list(heredocs)
     for word in [*words, ";"]:
         if word in SEPARATORS or (not command and word in _KEYWORDS):
-            if command and command[0] in aliases and depth < _MAX_DEPTH:
+            if command and command[0] in aliases and depth >= _MAX_DEPTH:
+                yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
+                command = []
+                piped = word in ("|", "|&")
+                continue
+            if command and command[0] in aliases:
                 try:
                     value = _split(aliases[command[0]])
                 except ValueError:
@@ -669,9 +717,12 @@ def _simple(
                     stdin = stdin or taken
                 yield Command(line, tuple(command), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
-                if stdin is not None and depth < _MAX_DEPTH and _shell_reads_stdin(command):
+                if stdin is not None and _shell_reads_stdin(command):
                     first = stdin.lines[0] if stdin.lines else line
-                    yield from _shell(stdin.text, first, depth=depth + 1)
+                    if depth >= _MAX_DEPTH:
+                        yield _too_deep(first, stdin.text, command)
+                    else:
+                        yield from _shell(stdin.text, first, depth=depth + 1)
             if command or word not in _KEYWORDS:
                 piped = word in ("|", "|&")
             command = []
@@ -717,21 +768,36 @@ def _substitutions(word: str) -> list[str]:
 def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
     """Commands run by a command: ``SHELL -c SCRIPT`` (anywhere in it: ``docker run img sh -c
     ...``), ``eval WORDS``, and command substitutions in its words."""
-    if depth >= _MAX_DEPTH:
-        return
     for word in command:
         if "$(" in word or "`" in word:
             for body in _substitutions(word):
-                yield from _shell(body, line, script=False, depth=depth + 1)
+                if depth >= _MAX_DEPTH:
+                    yield _too_deep(line, body, command)
+                else:
+                    yield from _shell(body, line, script=False, depth=depth + 1)
     for k, word in enumerate(command[:-2]):
         if word.rsplit("/", 1)[-1] in SHELLS:
             script = _shell_script(command[k + 1 :])
             if script is not None:
-                yield from _relined(_shell(script, line, depth=depth + 1), line)
+                if depth >= _MAX_DEPTH:
+                    yield _too_deep(line, script, command)
+                else:
+                    yield from _relined(_shell(script, line, depth=depth + 1), line)
                 return
     head = argv(command)
     if head[:1] == ["eval"] and len(head) > 1:
-        yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
+        if depth >= _MAX_DEPTH:
+            yield _too_deep(line, " ".join(head[1:]), command)
+        else:
+            yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
+
+
+def _too_deep(line: int, text: str, command: list[str]) -> Command:
+    """A command nested past :data:`_MAX_DEPTH` (a shell in a shell in a shell..., an alias
+    of an alias...): not read, so it is a command that cannot be read (fail closed: readers
+    of an unreadable command report it when its text names an installer or Python)."""
+    shown = " ".join(command)
+    return Command(line, (), f"nested deeper than {_MAX_DEPTH} levels", f"{shown}\n{text}")
 
 
 def _shell_script(args: list[str]) -> str | None:

@@ -1,0 +1,110 @@
+"""Red team round 5 (rtcheck5): projects that hold a vulnerable pinned dependency or Python
+that unpickles its input, and that ``mltrust check`` passed. Each attack test failed before
+its fix (expected FAIL of the control, actual PASS).
+
+Payloads are built at run time (``PICKLE_CODE``) so this file does not trip the project's
+own gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import test_check_depattacks as _attacks
+from mltrust.evidence import CollectContext, collect_evidence
+from mltrust.evidence._commands import commands
+from mltrust.policy import ControlStatus, evaluate, load_profile
+
+db = _attacks.db  # the advisory fixture (evilpkg 1.5 is vulnerable)
+
+PIN = "evilpkg==1.5"
+VULN = "no-vulnerable-dependencies"
+CODE = "no-dangerous-code"
+PICKLE_CODE = "import pickle, sys; pickle." + "loads(sys.stdin.buffer.read())"
+
+
+def _gate(tmp_path: Path, db: Path, files: dict[str, str]):  # type: ignore[no-untyped-def]
+    root = tmp_path / "p"
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    bundle = collect_evidence(CollectContext(root, advisory_db=db))
+    verdict = evaluate(bundle.document, load_profile("default"))
+    return bundle.document, {r.control.id: r.status for r in verdict.results}
+
+
+# -- 01. nesting past the reader's depth cap was dropped silently (fail open) ---------------
+# sh -c inside sh -c... four deep, $( ) four deep, an alias of an alias four deep and a
+# here-document fed to sh four deep: bash runs the install; the reader stopped at depth 3
+# and yielded nothing. Expected: FAIL (the unread text is a command not understood that
+# names an installer); actual before the fix: PASS.
+NESTED = {
+    "sh-c": "#!/bin/sh\nsh -c \"sh -c 'sh -c \\\"sh -c pip\\\\ install\\\\ " + PIN + "\\\"'\"\n",
+    "substitution": f"#!/bin/sh\necho $(echo $(echo $(echo $(pip install {PIN}))))\n",
+    "alias": (
+        "#!/bin/bash\nshopt -s expand_aliases\nalias a='pip install'\nalias b=a\n"
+        f"alias c=b\nalias d=c\nd {PIN}\n"
+    ),
+    "heredoc": (
+        f"#!/bin/sh\nsh <<'A'\nsh <<'B'\nsh <<'C'\nsh <<'D'\npip install {PIN}\nD\nC\nB\nA\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NESTED))
+def test_attack_nesting_past_depth_cap_installs(tmp_path: Path, db: Path, name: str) -> None:
+    _, controls = _gate(tmp_path, db, {"ci.sh": NESTED[name]})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_attack_nesting_past_depth_cap_runs_python(tmp_path: Path, db: Path) -> None:
+    inner = f"python3 -c '{PICKLE_CODE}'"
+    text = f"#!/bin/sh\necho $(echo $(echo $(echo $({inner}))))\n"
+    _, controls = _gate(tmp_path, db, {"ci.sh": text})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_nesting_within_cap_is_read_normally() -> None:
+    found = commands("shell", "sh -c \"sh -c 'pip install x'\"\n")
+    assert ("pip", "install", "x") in [c.words for c in found]
+    assert not any(c.unreadable for c in found)
+
+
+# -- 02. bash ANSI-C quoting and $IFS word splitting ----------------------------------------
+# ``pip $'\x69nstall' evilpkg==1.5`` and ``pip${IFS}install${IFS}evilpkg==1.5`` are
+# ``pip install evilpkg==1.5`` to bash; the reader kept ``$\x69nstall`` and one word
+# ``pip${IFS}install...``. Expected: FAIL; actual before the fix: PASS.
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"pip $'\\x69nstall' {PIN}",
+        f"$'\\160\\151\\160' install {PIN}",
+        f"pip${{IFS}}install${{IFS}}{PIN}",
+        f"pip$IFS'install'$IFS'{PIN}'",
+    ],
+    ids=["ansi-hex", "ansi-octal", "ifs-braced", "ifs-plain"],
+)
+def test_attack_ansi_c_and_ifs_installs(tmp_path: Path, db: Path, line: str) -> None:
+    doc, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n{line}\n"})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_attack_ansi_c_python_code(tmp_path: Path, db: Path) -> None:
+    code = PICKLE_CODE.replace("; ", "\\n").replace("loads", "lo\\x61ds")
+    _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\npython3 -c $'{code}'\n"})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_ansi_c_and_ifs_words() -> None:
+    found = commands("shell", "printf $'a\\tb\\x21' \"$IFS\" $\"x y\"\n")
+    assert found[0].words == ("printf", "a\tb!", "$IFS", "x y")
+
+
+def test_ansi_c_and_ifs_project_is_clean(tmp_path: Path, db: Path) -> None:
+    text = "#!/bin/bash\nprintf $'a\\tb\\n'\nIFS=$'\\n' read -r x <<<\"$IFS\"\npython -m pytest\n"
+    _, controls = _gate(tmp_path, db, {"ci.sh": text})
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls["analysis-complete"] is ControlStatus.PASS
