@@ -41,7 +41,7 @@ def _gate(tmp_path: Path, db: Path, files: dict[str, str]):  # type: ignore[no-u
 # and yielded nothing. Expected: FAIL (the unread text is a command not understood that
 # names an installer); actual before the fix: PASS.
 NESTED = {
-    "sh-c": "#!/bin/sh\nsh -c \"sh -c 'sh -c \\\"sh -c pip\\\\ install\\\\ " + PIN + "\\\"'\"\n",
+    "sh-c": '#!/bin/sh\nsh -c "sh -c \'sh -c \\"sh -c pip\\\\ install\\\\ ' + PIN + '\\"\'"\n',
     "substitution": f"#!/bin/sh\necho $(echo $(echo $(echo $(pip install {PIN}))))\n",
     "alias": (
         "#!/bin/bash\nshopt -s expand_aliases\nalias a='pip install'\nalias b=a\n"
@@ -87,7 +87,7 @@ def test_nesting_within_cap_is_read_normally() -> None:
     ids=["ansi-hex", "ansi-octal", "ifs-braced", "ifs-plain"],
 )
 def test_attack_ansi_c_and_ifs_installs(tmp_path: Path, db: Path, line: str) -> None:
-    doc, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n{line}\n"})
+    _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n{line}\n"})
     assert controls[VULN] is ControlStatus.FAIL
 
 
@@ -98,7 +98,7 @@ def test_attack_ansi_c_python_code(tmp_path: Path, db: Path) -> None:
 
 
 def test_ansi_c_and_ifs_words() -> None:
-    found = commands("shell", "printf $'a\\tb\\x21' \"$IFS\" $\"x y\"\n")
+    found = commands("shell", 'printf $\'a\\tb\\x21\' "$IFS" $"x y"\n')
     assert found[0].words == ("printf", "a\tb!", "$IFS", "x y")
 
 
@@ -108,3 +108,50 @@ def test_ansi_c_and_ifs_project_is_clean(tmp_path: Path, db: Path) -> None:
     assert controls[VULN] is not ControlStatus.FAIL
     assert controls[CODE] is ControlStatus.PASS
     assert controls["analysis-complete"] is ControlStatus.PASS
+
+
+# -- 03. a host file whose name the shell computes was skipped silently ----------------------
+# ``bash ci/st*p`` (a glob), ``. "$D/step"`` (a variable), ``make -f mk/b*d`` and a
+# Makefile's ``include mk/*.x`` run the project's file ci/step (mk/...), a file no reader
+# takes by name; both readers dropped any name holding ``$ * ? [``. Expected: FAIL;
+# actual before the fix: PASS.
+HOSTS = {
+    "glob": ("ci.sh", "#!/bin/sh\nbash ci/st*p\n", "ci/step"),
+    "variable": ("ci.sh", '#!/bin/sh\nD=ci\n. "$D/step"\n', "ci/step"),
+    "bracket-name": ("ci.sh", "#!/bin/sh\nbash 'ci/st[e]p'\n", "ci/st[e]p"),
+    "make-f-glob": ("ci.sh", "#!/bin/sh\nmake -f mk/b*d\n", "mk/build"),
+    "make-include-glob": ("Makefile", "include mk/*.x\nall:\n\techo ok\n", "mk/a.x"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_attack_computed_host_file_installs(tmp_path: Path, db: Path, name: str) -> None:
+    host, text, ran = HOSTS[name]
+    recipe = "\t" if ran.startswith("mk/") else ""
+    body = f"b:\n{recipe}pip install {PIN}\n" if recipe else f"pip install {PIN}\n"
+    _, controls = _gate(tmp_path, db, {host: text, ran: body})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_attack_computed_host_file_runs_python(tmp_path: Path, db: Path, name: str) -> None:
+    host, text, ran = HOSTS[name]
+    line = f"python3 -c '{PICKLE_CODE}'"
+    body = f"b:\n\t{line}\n" if ran.startswith("mk/") else f"{line}\n"
+    _, controls = _gate(tmp_path, db, {host: text, ran: body})
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_computed_host_outside_project_is_clean(tmp_path: Path, db: Path) -> None:
+    text = '#!/bin/sh\n. "$HOME/.cargo/env"\n. ~/.profile\nsource .venv/bin/activate\npytest\n'
+    _, controls = _gate(tmp_path, db, {"ci.sh": text, "docs/env": "pip install sphinx\n"})
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls["analysis-complete"] is ControlStatus.PASS
+
+
+def test_computed_host_naming_too_many_files_is_reported(tmp_path: Path, db: Path) -> None:
+    files = {"ci.sh": "#!/bin/sh\nfor f in x; do bash steps/$f; done\n"}
+    files |= {f"steps/s{k}": "echo ok\n" for k in range(20)}
+    doc, _ = _gate(tmp_path, db, files)
+    assert any("more than" in p["message"] for p in doc["deps"]["problems"])

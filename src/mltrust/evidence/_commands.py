@@ -27,16 +27,28 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import posixpath
 import re
 import shlex
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
-__all__ = ["NOT_RUNNING", "Command", "HostKind", "Stdin", "argv", "commands", "host_file"]
+__all__ = [
+    "MAX_HOST_MATCHES",
+    "NOT_RUNNING",
+    "Command",
+    "HostKind",
+    "Stdin",
+    "argv",
+    "commands",
+    "computed_name",
+    "host_file",
+    "host_file_matches",
+]
 
 #: How a command host is read (see :func:`mltrust.evidence._classify.command_host`).
 HostKind = LauncherKind
@@ -327,6 +339,75 @@ def host_file(
 
 #: Programs whose ``build -f FILE`` (``buildx build``) builds the Dockerfile FILE.
 _BUILDERS = frozenset({"docker", "podman", "buildah", "nerdctl", "buildctl"})
+#: What the shell computes in a file name: an expansion (``$X``, ``${X}``, ``$(...)``,
+#: backquotes) or a glob (``*``, ``?``, ``[...]``).
+_HOST_WILD = re.compile(
+    r"\$\{[^}]*\}|\$\([^)]*\)|`[^`]*`|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|[*?]|\[[^\]/]*\]"
+)
+#: Files one computed host file name may name (past it, the caller reports the name).
+MAX_HOST_MATCHES = 16
+
+
+def computed_name(target: str) -> bool:
+    """Whether the shell computes the file name ``target`` (:data:`_HOST_WILD`)."""
+    return _HOST_WILD.search(target) is not None
+
+
+def host_file_matches(
+    target: str,
+    folders: Iterable[str],
+    children: Callable[[str], Iterable[str]],
+    keep: Callable[[str], bool],
+) -> list[str]:
+    """The project files (relative paths) a host file name the shell computes may name
+    (:func:`host_file`: ``bash ci/st*p``, ``. "$DIR/common.sh"``, ``include mk/*.mk``), tried
+    from each of ``folders`` (relative; ``""`` is the root); ``children(folder)`` lists the
+    names in a folder. A part of the path with a glob or an expansion matches every name in
+    its folder that fits the literal characters around it (a variable may hold anything:
+    reading one file too many only adds findings; ``[...]`` also matches itself, a quoted
+    name). Only paths ``keep`` accepts (files the caller would read) are counted: at most
+    :data:`MAX_HOST_MATCHES` + 1 (more: the caller reports the name). Nothing is matched for
+    a name outside the project (``~/x``, an absolute path) or one that is nothing but
+    expansions (``bash "$f"`` in a loop: no character of it says which file)."""
+    if target.startswith(("~", "/")) or not _HOST_WILD.sub("", target).strip("/."):
+        return []
+    parts: list[str | re.Pattern[str]] = []
+    for piece in target.replace("\\", "/").split("/"):
+        if piece in ("", "."):
+            continue
+        if not _HOST_WILD.search(piece):
+            parts.append(piece)
+            continue
+        regex, last = [], 0
+        for m in _HOST_WILD.finditer(piece):
+            regex.append(re.escape(piece[last : m.start()]))
+            found = m.group()
+            if found.startswith("[") and len(found) > 2:
+                regex.append(f"(?:{re.escape(found)}|[{re.escape(found[1:-1])}]|.*)")
+            else:
+                regex.append(".*")
+            last = m.end()
+        regex.append(re.escape(piece[last:]))
+        parts.append(re.compile("".join(regex), re.S))
+    out: list[str] = []
+    for folder in dict.fromkeys(folders):
+        current = [folder]
+        for part in parts:
+            following: list[str] = []
+            for here in current:
+                if isinstance(part, str):
+                    following.append(posixpath.join(here, part) if here else part)
+                    continue
+                for name in children(here):
+                    if part.fullmatch(name):
+                        following.append(posixpath.join(here, name) if here else name)
+            current = following[:4096]
+        for rel in current:
+            if rel not in out and keep(rel):
+                out.append(rel)
+                if len(out) > MAX_HOST_MATCHES:
+                    return out
+    return out
 
 
 # -- shell ------------------------------------------------------------------------------------
