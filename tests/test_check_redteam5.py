@@ -155,3 +155,19 @@ def test_computed_host_naming_too_many_files_is_reported(tmp_path: Path, db: Pat
     files |= {f"steps/s{k}": "echo ok\n" for k in range(20)}
     doc, _ = _gate(tmp_path, db, files)
     assert any("more than" in p["message"] for p in doc["deps"]["problems"])
+
+
+# -- 04. performance: the installer hint was quadratic in a line of many ``$`` ---------------
+# ``echo $IFS$IFS...`` (800 KB on one line) took 670 s in check (the hint regex retried its
+# lazy scan from every ``$``). Expected: seconds; actual before the fix: minutes.
+def test_attack_long_line_of_dollars_is_fast(tmp_path: Path, db: Path) -> None:
+    import time
+
+    started = time.perf_counter()
+    _gate(tmp_path, db, {"ci.sh": "#!/bin/bash\necho " + "$a" * 60_000 + "\n"})
+    assert time.perf_counter() - started < 20
+
+
+def test_installer_hint_still_sees_a_variable_then_install(tmp_path: Path, db: Path) -> None:
+    _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\necho ok; $X install {PIN}\n"})
+    assert controls[VULN] is ControlStatus.FAIL

@@ -1459,7 +1459,9 @@ def _host_file_read(
 _INSTALLER_HINT = re.compile(
     r"\bpip[0-9.]*\b|mpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b|\bpipenv\b|\bpoetry\b|\bpdm\b"
     r"|\brye\b"
-    r"|[$`][^\n]*?\s(?:install|add)\b",
+    # the first ``$``/backquote of a line (possessive: each line is scanned once, not once
+    # per ``$`` in it, which was quadratic in a long line of ``$a$a$a...``)
+    r"|(?m:^[^\n$`]*+[$`][^\n]*?\s(?:install|add)\b)",
     re.I,
 )
 _PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*|-[A-Za-z]*mpip[0-9.]*")
