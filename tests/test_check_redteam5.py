@@ -171,3 +171,50 @@ def test_attack_long_line_of_dollars_is_fast(tmp_path: Path, db: Path) -> None:
 def test_installer_hint_still_sees_a_variable_then_install(tmp_path: Path, db: Path) -> None:
     _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\necho ok; $X install {PIN}\n"})
     assert controls[VULN] is ControlStatus.FAIL
+
+
+# -- 05. ``$SUDO $PIP install x``: only the first computed word was taken as the program -----
+# Expected: FAIL (an install by a program the shell computes); actual before the fix: PASS.
+def test_attack_two_computed_words_then_install(tmp_path: Path, db: Path) -> None:
+    _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n$SUDO $TOOL install {PIN}\n"})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+# -- NOT FIXED (failing tests: expected FAIL, actual PASS) -----------------------------------
+# 06. A Makefile's ``include x.mk`` is read as a makefile of its own, but the variables it
+# assigns are not known to the including Makefile: ``$(F)`` in a recipe, with
+# ``F = pip install evilpkg==1.5`` in x.mk, is read as the unknown ``$MAKE_F`` (no args).
+def test_attack_make_variable_from_included_file(tmp_path: Path, db: Path) -> None:
+    files = {"Makefile": "include x.mk\nall:\n\t$(F)\n", "x.mk": f"F = pip install {PIN}\n"}
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+# 07. GitLab's local ``include:`` and a justfile's ``import``: the included file (a name no
+# reader takes) is never read.
+@pytest.mark.parametrize(
+    ("host", "text", "ran", "body"),
+    [
+        (
+            ".gitlab-ci.yml",
+            "include:\n  - local: ci/jobs.yml\n",
+            "ci/jobs.yml",
+            f"job:\n  script:\n    - pip install {PIN}\n",
+        ),
+        ("justfile", "import 'tasks.just'\n", "tasks.just", f"setup:\n    pip install {PIN}\n"),
+    ],
+    ids=["gitlab-include", "just-import"],
+)
+def test_attack_included_ci_file_installs(
+    tmp_path: Path, db: Path, host: str, text: str, ran: str, body: str
+) -> None:
+    _, controls = _gate(tmp_path, db, {host: text, ran: body})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+# 08. A hub download without a pinned revision is not a finding at all (no rule):
+# ``hf_hub_download("x/y", "f.bin")`` fetches whatever the branch holds today.
+def test_attack_hub_download_without_revision(tmp_path: Path, db: Path) -> None:
+    text = "from huggingface_hub import hf_hub_download\nhf_hub_download('x/y', 'f.bin')\n"
+    _, controls = _gate(tmp_path, db, {"a.py": text})
+    assert controls[CODE] is ControlStatus.FAIL

@@ -1606,8 +1606,10 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
             if uv and uv[0] == "run":
                 return stdin + "with", words[uv[1] + 1 :]
             return None
-        if i == head and ("$" in word or "`" in word):
-            # a program the shell computes (``$TOOL``, ``$(printf p)ip``): unknown
+        computed = "$" in word or "`" in word
+        if computed and i >= head and all("$" in w or "`" in w for w in words[head:i]):
+            # a program the shell computes (``$TOOL``, ``$(printf p)ip``; ``$SUDO $PIP``: any
+            # of the leading computed words may be the program): unknown
             found = verb(words[i + 1 :])
             if found and found[0] in ("install", "add"):
                 return "unknown", words[i + 2 + found[1] :]
