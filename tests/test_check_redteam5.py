@@ -180,6 +180,33 @@ def test_attack_two_computed_words_then_install(tmp_path: Path, db: Path) -> Non
     assert controls[VULN] is ControlStatus.FAIL
 
 
+# -- 09. other ways bash runs a string: ``>(...)``, ``trap``, here-strings, ``su -c`` --------
+# ``echo x > >(pip install ...)`` (an echo: skipped whole), ``trap 'pip install ...' EXIT``,
+# ``bash <<< 'pip install ...'``, ``su -c '...' root``, ``script -qc '...' /dev/null``.
+# Expected: FAIL; actual before the fix: PASS.
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"echo x > >(pip install {PIN})",
+        f"trap 'pip install {PIN}' EXIT",
+        f"bash <<< 'pip install {PIN}'",
+        f"su -c 'pip install {PIN}' root",
+        f"script -qc 'pip install {PIN}' /dev/null",
+    ],
+    ids=["procsub-out", "trap", "here-string", "su-c", "script-c"],
+)
+def test_attack_strings_bash_runs_install(tmp_path: Path, db: Path, line: str) -> None:
+    _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n{line}\n"})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_trap_and_here_string_project_is_clean(tmp_path: Path, db: Path) -> None:
+    text = "#!/bin/bash\ntrap 'rm -rf build' EXIT\ntrap - INT\ncat <<< 'pip install x'\n"
+    _, controls = _gate(tmp_path, db, {"ci.sh": text})
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls["analysis-complete"] is ControlStatus.PASS
+
+
 # -- NOT FIXED (failing tests: expected FAIL, actual PASS) -----------------------------------
 # 06. A Makefile's ``include x.mk`` is read as a makefile of its own, but the variables it
 # assigns are not known to the including Makefile: ``$(F)`` in a recipe, with

@@ -82,6 +82,10 @@ class Command:
 
 #: Words that separate commands (shlex punctuation tokens, shell grouping, backquotes).
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "`"})
+#: Process substitution (``<(cmd)``, ``>(cmd)``): a command list starts after it.
+SEPARATORS |= {"<(", ">("}
+#: Programs that run a ``-c COMMAND`` string with a shell (``su -c``, ``script -qc``).
+_C_RUNNERS = frozenset({"su", "script", "runuser"})
 #: Shell keywords that start the command after them.
 _KEYWORDS = frozenset({"then", "do", "else", "elif", "if", "while", "until", "in", "!"})
 #: Commands that print, test or look up their words rather than run them: none of their
@@ -856,8 +860,22 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
                     yield _too_deep(line, body, command)
                 else:
                     yield from _shell(body, line, script=False, depth=depth + 1)
+    head = argv(command)
+    if head[:1] == ["trap"] and len(head) > 2 and not head[1].startswith("-"):
+        # ``trap 'ACTION' EXIT``: the shell runs ACTION
+        if depth >= _MAX_DEPTH:
+            yield _too_deep(line, head[1], command)
+        else:
+            yield from _relined(_shell(head[1], line, depth=depth + 1), line)
+    if head[:1] and head[0].rsplit("/", 1)[-1] in SHELLS and "<<<" in head[1:-1]:
+        # ``bash <<< 'SCRIPT'``: a here-string is the shell's script
+        here = head[head.index("<<<", 1) + 1]
+        if depth >= _MAX_DEPTH:
+            yield _too_deep(line, here, command)
+        else:
+            yield from _relined(_shell(here, line, depth=depth + 1), line)
     for k, word in enumerate(command[:-2]):
-        if word.rsplit("/", 1)[-1] in SHELLS:
+        if word.rsplit("/", 1)[-1] in SHELLS | _C_RUNNERS:
             script = _shell_script(command[k + 1 :])
             if script is not None:
                 if depth >= _MAX_DEPTH:
@@ -865,7 +883,6 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
                 else:
                     yield from _relined(_shell(script, line, depth=depth + 1), line)
                 return
-    head = argv(command)
     if head[:1] == ["eval"] and len(head) > 1:
         if depth >= _MAX_DEPTH:
             yield _too_deep(line, " ".join(head[1:]), command)
