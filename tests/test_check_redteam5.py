@@ -192,8 +192,10 @@ def test_attack_two_computed_words_then_install(tmp_path: Path, db: Path) -> Non
         f"bash <<< 'pip install {PIN}'",
         f"su -c 'pip install {PIN}' root",
         f"script -qc 'pip install {PIN}' /dev/null",
+        f"echo 'pip install {PIN}' | bash",
+        f"printf 'set -e\\npip install {PIN}\\n' | sh -s",
     ],
-    ids=["procsub-out", "trap", "here-string", "su-c", "script-c"],
+    ids=["procsub-out", "trap", "here-string", "su-c", "script-c", "echo-pipe", "printf-pipe"],
 )
 def test_attack_strings_bash_runs_install(tmp_path: Path, db: Path, line: str) -> None:
     _, controls = _gate(tmp_path, db, {"ci.sh": f"#!/bin/bash\n{line}\n"})
@@ -201,7 +203,10 @@ def test_attack_strings_bash_runs_install(tmp_path: Path, db: Path, line: str) -
 
 
 def test_trap_and_here_string_project_is_clean(tmp_path: Path, db: Path) -> None:
-    text = "#!/bin/bash\ntrap 'rm -rf build' EXIT\ntrap - INT\ncat <<< 'pip install x'\n"
+    text = (
+        "#!/bin/bash\ntrap 'rm -rf build' EXIT\ntrap - INT\ncat <<< 'pip install x'\n"
+        "echo 'pip install x' | tee notes.txt\necho ok | bash ./run.sh\n"
+    )
     _, controls = _gate(tmp_path, db, {"ci.sh": text})
     assert controls[VULN] is not ControlStatus.FAIL
     assert controls["analysis-complete"] is ControlStatus.PASS

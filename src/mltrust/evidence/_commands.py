@@ -772,6 +772,7 @@ def _simple(
     sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words."""
     aliases = {} if aliases is None else aliases
     command: list[str] = []
+    printing: list[str] = []  # the command before this one (its output may be piped here)
     pending = list(heredocs)
     for word in [*words, ";"]:
         if word in SEPARATORS or (not command and word in _KEYWORDS):
@@ -802,6 +803,13 @@ def _simple(
                     stdin = stdin or taken
                 yield Command(line, tuple(command), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
+                printed = _printed_into_shell(printing, command) if piped else None
+                if printed is not None:  # ``echo 'pip install x' | bash``
+                    if depth >= _MAX_DEPTH:
+                        yield _too_deep(line, printed, command)
+                    else:
+                        yield from _shell(printed, line, depth=depth + 1)
+                printing = command
                 if stdin is not None and _shell_reads_stdin(command):
                     first = stdin.lines[0] if stdin.lines else line
                     if depth >= _MAX_DEPTH:
@@ -813,6 +821,22 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
+    """The script a shell reads on a pipe from ``echo``/``printf`` (``echo 'pip install x' |
+    bash``): the words printed, joined; None when ``command`` is not a shell reading its
+    standard input or ``before`` does not print."""
+    runs, printer = argv(command), argv(before)
+    if not runs or not printer or runs[0].rsplit("/", 1)[-1] not in SHELLS:
+        return None
+    if host_file(command) is not None or _shell_script(runs[1:]) is not None:
+        return None  # the shell runs a file or its -c text, not its standard input
+    if printer[0] == "echo":
+        return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
+    if printer[0] == "printf" and len(printer) > 1:
+        return " ".join(printer[1:]).replace("\\n", "\n")
+    return None
 
 
 def _shell_reads_stdin(command: list[str]) -> bool:
