@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import logging
+import posixpath
 import re
 import tempfile
 import time
@@ -26,6 +27,7 @@ from mltrust.evidence._classify import (
     python_source_text,
 )
 from mltrust.evidence._code_ast import analyse_project
+from mltrust.evidence._commands import MAX_HOST_MATCHES, computed_name, host_file_matches
 from mltrust.evidence._launchers import Launch, launches, resolve_target
 from mltrust.evidence._secrets import find_secrets
 from mltrust.evidence.interface import (
@@ -1448,25 +1450,47 @@ class CodeCollector(Collector):
         Python, read as a command host of that kind (once; a file that is a command host by
         name is read as one already). A file outside the project (``source
         .venv/bin/activate``, ``$HOME/.profile``) is not the project's code."""
-        if re.search(r"[$`*?\[]", launch.value):
-            return []
-        target = resolve_target(host, "file", launch.value, tree)
-        if target is None or target in hosts_read:
-            return []
-        hosts_read.add(target)
-        try:
-            text = _analysis_text(_read_bytes(tree[target]))
-        except (_TooLarge, _Unreadable) as exc:
-            return [(host, Launch(launch.line, "unknown", f"runs {target}, which {exc}"))]
-        if text is None or launcher_kind(target, text[:512]) is not None:
-            return []  # not text, or a command host by name or shebang: read as one already
-        kind = _HOST_FILE_KINDS.get(launch.kind)
-        if kind is None:
-            return []
-        try:
-            return [(target, found) for found in launches(kind, text)]
-        except (ValueError, RecursionError, MemoryError) as exc:
-            return [(target, Launch(0, "unknown", f"cannot be read ({exc})"))]
+        if computed_name(launch.value):
+            # a name the shell computes (``bash ci/st*p``, ``. $DIR/x``): every project
+            # file it may name is read (one naming nothing here, ``$HOME/.x``, is not)
+            folders: dict[str, set[str]] = {}
+            for rel in tree:
+                parts = rel.split("/")
+                for k in range(len(parts)):
+                    folders.setdefault("/".join(parts[:k]), set()).add(parts[k])
+            origin = posixpath.dirname(host)
+            targets = host_file_matches(
+                launch.value,
+                (origin, ""),
+                lambda rel: sorted(folders.get(rel, ())),
+                lambda rel: rel in tree and launcher_kind(rel, "") is None,
+            )
+            if len(targets) > MAX_HOST_MATCHES:
+                why = f"runs {launch.value!r}, which names more than {MAX_HOST_MATCHES} files"
+                return [(host, Launch(launch.line, "unknown", why))]
+        else:
+            found_target = resolve_target(host, "file", launch.value, tree)
+            targets = [] if found_target is None else [found_target]
+        out: list[tuple[str, Launch]] = []
+        for target in targets:
+            if target in hosts_read:
+                continue
+            hosts_read.add(target)
+            try:
+                text = _analysis_text(_read_bytes(tree[target]))
+            except (_TooLarge, _Unreadable) as exc:
+                out.append((host, Launch(launch.line, "unknown", f"runs {target}, which {exc}")))
+                continue
+            if text is None or launcher_kind(target, text[:512]) is not None:
+                continue  # not text, or a command host by name or shebang: read as one already
+            kind = _HOST_FILE_KINDS.get(launch.kind)
+            if kind is None:
+                continue
+            try:
+                out.extend((target, found) for found in launches(kind, text))
+            except (ValueError, RecursionError, MemoryError) as exc:
+                out.append((target, Launch(0, "unknown", f"cannot be read ({exc})")))
+        return out
 
     def _run_files(
         self,

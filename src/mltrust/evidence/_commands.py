@@ -27,16 +27,28 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import posixpath
 import re
 import shlex
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
-__all__ = ["NOT_RUNNING", "Command", "HostKind", "Stdin", "argv", "commands", "host_file"]
+__all__ = [
+    "MAX_HOST_MATCHES",
+    "NOT_RUNNING",
+    "Command",
+    "HostKind",
+    "Stdin",
+    "argv",
+    "commands",
+    "computed_name",
+    "host_file",
+    "host_file_matches",
+]
 
 #: How a command host is read (see :func:`mltrust.evidence._classify.command_host`).
 HostKind = LauncherKind
@@ -70,6 +82,10 @@ class Command:
 
 #: Words that separate commands (shlex punctuation tokens, shell grouping, backquotes).
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "|&", ";;", "{", "}", "!", "`"})
+#: Process substitution (``<(cmd)``, ``>(cmd)``): a command list starts after it.
+SEPARATORS |= {"<(", ">("}
+#: Programs that run a ``-c COMMAND`` string with a shell (``su -c``, ``script -qc``).
+_C_RUNNERS = frozenset({"su", "script", "runuser"})
 #: Shell keywords that start the command after them.
 _KEYWORDS = frozenset({"then", "do", "else", "elif", "if", "while", "until", "in", "!"})
 #: Commands that print, test or look up their words rather than run them: none of their
@@ -327,6 +343,75 @@ def host_file(
 
 #: Programs whose ``build -f FILE`` (``buildx build``) builds the Dockerfile FILE.
 _BUILDERS = frozenset({"docker", "podman", "buildah", "nerdctl", "buildctl"})
+#: What the shell computes in a file name: an expansion (``$X``, ``${X}``, ``$(...)``,
+#: backquotes) or a glob (``*``, ``?``, ``[...]``).
+_HOST_WILD = re.compile(
+    r"\$\{[^}]*\}|\$\([^)]*\)|`[^`]*`|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|[*?]|\[[^\]/]*\]"
+)
+#: Files one computed host file name may name (past it, the caller reports the name).
+MAX_HOST_MATCHES = 16
+
+
+def computed_name(target: str) -> bool:
+    """Whether the shell computes the file name ``target`` (:data:`_HOST_WILD`)."""
+    return _HOST_WILD.search(target) is not None
+
+
+def host_file_matches(
+    target: str,
+    folders: Iterable[str],
+    children: Callable[[str], Iterable[str]],
+    keep: Callable[[str], bool],
+) -> list[str]:
+    """The project files (relative paths) a host file name the shell computes may name
+    (:func:`host_file`: ``bash ci/st*p``, ``. "$DIR/common.sh"``, ``include mk/*.mk``), tried
+    from each of ``folders`` (relative; ``""`` is the root); ``children(folder)`` lists the
+    names in a folder. A part of the path with a glob or an expansion matches every name in
+    its folder that fits the literal characters around it (a variable may hold anything:
+    reading one file too many only adds findings; ``[...]`` also matches itself, a quoted
+    name). Only paths ``keep`` accepts (files the caller would read) are counted: at most
+    :data:`MAX_HOST_MATCHES` + 1 (more: the caller reports the name). Nothing is matched for
+    a name outside the project (``~/x``, an absolute path) or one that is nothing but
+    expansions (``bash "$f"`` in a loop: no character of it says which file)."""
+    if target.startswith(("~", "/")) or not _HOST_WILD.sub("", target).strip("/."):
+        return []
+    parts: list[str | re.Pattern[str]] = []
+    for piece in target.replace("\\", "/").split("/"):
+        if piece in ("", "."):
+            continue
+        if not _HOST_WILD.search(piece):
+            parts.append(piece)
+            continue
+        regex, last = [], 0
+        for m in _HOST_WILD.finditer(piece):
+            regex.append(re.escape(piece[last : m.start()]))
+            found = m.group()
+            if found.startswith("[") and len(found) > 2:
+                regex.append(f"(?:{re.escape(found)}|[{re.escape(found[1:-1])}]|.*)")
+            else:
+                regex.append(".*")
+            last = m.end()
+        regex.append(re.escape(piece[last:]))
+        parts.append(re.compile("".join(regex), re.S))
+    out: list[str] = []
+    for folder in dict.fromkeys(folders):
+        current = [folder]
+        for part in parts:
+            following: list[str] = []
+            for here in current:
+                if isinstance(part, str):
+                    following.append(posixpath.join(here, part) if here else part)
+                    continue
+                for name in children(here):
+                    if part.fullmatch(name):
+                        following.append(posixpath.join(here, name) if here else name)
+            current = following[:4096]
+        for rel in current:
+            if rel not in out and keep(rel):
+                out.append(rel)
+                if len(out) > MAX_HOST_MATCHES:
+                    return out
+    return out
 
 
 # -- shell ------------------------------------------------------------------------------------
@@ -448,6 +533,34 @@ def _brace_expand(word: str, depth: int = 0) -> list[str]:
     return [word]
 
 
+#: Bash's ANSI-C quoting ``$'...'`` (a backslash escapes the quote) and its escapes.
+_ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.S)
+_ANSI_ESCAPE = re.compile(
+    r"\\(?:([abeEfnrtv\\'\"?])|([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})"
+    r"|U([0-9A-Fa-f]{1,8})|c(.))",
+    re.S,
+)
+_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n"}
+_ANSI_SIMPLE |= {"r": "\r", "t": "\t", "v": "\v"}
+#: An unquoted reference to ``IFS`` (whitespace by default: the shell splits words there).
+_IFS = re.compile(r"\$(?:\{IFS\}|IFS(?![A-Za-z0-9_]))")
+
+
+def _ansi_c(body: str) -> str:
+    """The text of an ANSI-C quoted string's body, its escapes decoded as bash does."""
+
+    def one(m: re.Match[str]) -> str:
+        simple, octal, hex2, u4, u8, ctrl = m.groups()
+        if simple is not None:
+            return _ANSI_SIMPLE.get(simple, simple)
+        if ctrl is not None:
+            return chr(ord(ctrl) & 0x1F)
+        code = int(octal, 8) if octal else int(hex2 or u4 or u8, 16)
+        return chr(code) if code <= 0x10FFFF else "?"
+
+    return _ANSI_ESCAPE.sub(one, body)
+
+
 def _quoted(text: str) -> str:
     """``text`` as one double-quoted shell word (shlex gives it back whole)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -468,6 +581,21 @@ def _scan(text: str) -> tuple[str, str]:
     next_brace = text.find("{")  # the next brace at or after i (brace expansion is tried there)
     while i < n:
         char = text[i]
+        if not quote and char == "$" and text.startswith(("$'", '$"'), i):
+            if text[i + 1] == '"':  # ``$"..."``: a translated string, read as ``"..."``
+                i += 1
+                continue
+            ansi = _ANSI_C.match(text, i)
+            if ansi is not None:  # ``$'\x69nstall'`` is the word ``install``
+                out.append(_quoted(_ansi_c(ansi.group(1))))
+                i = ansi.end()
+                continue
+        if not quote and char == "$":
+            ifs = _IFS.match(text, i)
+            if ifs is not None:  # unquoted ``$IFS`` splits words: ``pip${IFS}install``
+                out.append(" ")
+                i = ifs.end()
+                continue
         if not quote and (char == "`" or (text.startswith("$(", i) and text[i + 2 : i + 3] != "(")):
             end = _substitution_end(text, i if char == "`" else i + 1, budget)
             if end >= 0:
@@ -644,10 +772,16 @@ def _simple(
     sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words."""
     aliases = {} if aliases is None else aliases
     command: list[str] = []
+    printing: list[str] = []  # the command before this one (its output may be piped here)
     pending = list(heredocs)
     for word in [*words, ";"]:
         if word in SEPARATORS or (not command and word in _KEYWORDS):
-            if command and command[0] in aliases and depth < _MAX_DEPTH:
+            if command and command[0] in aliases and depth >= _MAX_DEPTH:
+                yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
+                command = []
+                piped = word in ("|", "|&")
+                continue
+            if command and command[0] in aliases:
                 try:
                     value = _split(aliases[command[0]])
                 except ValueError:
@@ -669,14 +803,40 @@ def _simple(
                     stdin = stdin or taken
                 yield Command(line, tuple(command), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
-                if stdin is not None and depth < _MAX_DEPTH and _shell_reads_stdin(command):
+                printed = _printed_into_shell(printing, command) if piped else None
+                if printed is not None:  # ``echo 'pip install x' | bash``
+                    if depth >= _MAX_DEPTH:
+                        yield _too_deep(line, printed, command)
+                    else:
+                        yield from _shell(printed, line, depth=depth + 1)
+                printing = command
+                if stdin is not None and _shell_reads_stdin(command):
                     first = stdin.lines[0] if stdin.lines else line
-                    yield from _shell(stdin.text, first, depth=depth + 1)
+                    if depth >= _MAX_DEPTH:
+                        yield _too_deep(first, stdin.text, command)
+                    else:
+                        yield from _shell(stdin.text, first, depth=depth + 1)
             if command or word not in _KEYWORDS:
                 piped = word in ("|", "|&")
             command = []
             continue
         command.append(word)
+
+
+def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
+    """The script a shell reads on a pipe from ``echo``/``printf`` (``echo 'pip install x' |
+    bash``): the words printed, joined; None when ``command`` is not a shell reading its
+    standard input or ``before`` does not print."""
+    runs, printer = argv(command), argv(before)
+    if not runs or not printer or runs[0].rsplit("/", 1)[-1] not in SHELLS:
+        return None
+    if host_file(command) is not None or _shell_script(runs[1:]) is not None:
+        return None  # the shell runs a file or its -c text, not its standard input
+    if printer[0] == "echo":
+        return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
+    if printer[0] == "printf" and len(printer) > 1:
+        return " ".join(printer[1:]).replace("\\n", "\n")
+    return None
 
 
 def _shell_reads_stdin(command: list[str]) -> bool:
@@ -717,21 +877,49 @@ def _substitutions(word: str) -> list[str]:
 def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
     """Commands run by a command: ``SHELL -c SCRIPT`` (anywhere in it: ``docker run img sh -c
     ...``), ``eval WORDS``, and command substitutions in its words."""
-    if depth >= _MAX_DEPTH:
-        return
     for word in command:
         if "$(" in word or "`" in word:
             for body in _substitutions(word):
-                yield from _shell(body, line, script=False, depth=depth + 1)
+                if depth >= _MAX_DEPTH:
+                    yield _too_deep(line, body, command)
+                else:
+                    yield from _shell(body, line, script=False, depth=depth + 1)
+    head = argv(command)
+    if head[:1] == ["trap"] and len(head) > 2 and not head[1].startswith("-"):
+        # ``trap 'ACTION' EXIT``: the shell runs ACTION
+        if depth >= _MAX_DEPTH:
+            yield _too_deep(line, head[1], command)
+        else:
+            yield from _relined(_shell(head[1], line, depth=depth + 1), line)
+    if head[:1] and head[0].rsplit("/", 1)[-1] in SHELLS and "<<<" in head[1:-1]:
+        # ``bash <<< 'SCRIPT'``: a here-string is the shell's script
+        here = head[head.index("<<<", 1) + 1]
+        if depth >= _MAX_DEPTH:
+            yield _too_deep(line, here, command)
+        else:
+            yield from _relined(_shell(here, line, depth=depth + 1), line)
     for k, word in enumerate(command[:-2]):
-        if word.rsplit("/", 1)[-1] in SHELLS:
+        if word.rsplit("/", 1)[-1] in SHELLS | _C_RUNNERS:
             script = _shell_script(command[k + 1 :])
             if script is not None:
-                yield from _relined(_shell(script, line, depth=depth + 1), line)
+                if depth >= _MAX_DEPTH:
+                    yield _too_deep(line, script, command)
+                else:
+                    yield from _relined(_shell(script, line, depth=depth + 1), line)
                 return
-    head = argv(command)
     if head[:1] == ["eval"] and len(head) > 1:
-        yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
+        if depth >= _MAX_DEPTH:
+            yield _too_deep(line, " ".join(head[1:]), command)
+        else:
+            yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
+
+
+def _too_deep(line: int, text: str, command: list[str]) -> Command:
+    """A command nested past :data:`_MAX_DEPTH` (a shell in a shell in a shell..., an alias
+    of an alias...): not read, so it is a command that cannot be read (fail closed: readers
+    of an unreadable command report it when its text names an installer or Python)."""
+    shown = " ".join(command)
+    return Command(line, (), f"nested deeper than {_MAX_DEPTH} levels", f"{shown}\n{text}")
 
 
 def _shell_script(args: list[str]) -> str | None:

@@ -1382,29 +1382,74 @@ _MAX_HOST_FILES = 64
 def _host_file_installs(
     ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
 ) -> None:
+    from mltrust.evidence._commands import MAX_HOST_MATCHES, computed_name, host_file_matches
+
     kind, target = ran
-    if re.search(r"[$`*?\[]", target) or target.startswith("~"):
-        return  # a file the shell computes, or outside the project (``$HOME/.profile``)
-    for candidate in (path.parent / target, base / target.lstrip("/")):
+    if target.startswith("~"):
+        return  # outside the project (``~/.profile``)
+    candidates = [path.parent / target, base / target.lstrip("/")]
+    if computed_name(target):
+        # a name the shell computes (``bash ci/st*p``, ``. $DIR/x``): every project file
+        # it may name is read (a variable naming nothing here, ``$HOME/.profile``, is not)
+
+        def children(rel: str) -> list[str]:
+            try:
+                return sorted(p.name for p in (base / rel).iterdir())
+            except OSError:
+                return []
+
         try:
-            resolved = candidate.resolve()
-        except (OSError, RuntimeError):
-            continue
-        if not resolved.is_relative_to(base) or not resolved.is_file():
-            continue
-        inner = resolved.relative_to(base).as_posix()
-        if resolved in seen or source_kind(inner, resolved) is not None:
-            return  # read already (or being read), or read on its own
-        if len(seen) >= _MAX_HOST_FILES:
+            folder = path.parent.resolve().relative_to(base.resolve()).as_posix()
+        except (OSError, ValueError):
+            folder = ""
+
+        def keep(rel: str) -> bool:
+            full = base / rel
+            return full.is_file() and source_kind(rel, full) is None
+
+        matches = host_file_matches(target, (folder if folder != "." else "", ""), children, keep)
+        if len(matches) > MAX_HOST_MATCHES:
             out.problems.append(
-                Problem(inner, 0, f"more than {_MAX_HOST_FILES} files run by one host; not read")
+                Problem(
+                    path.relative_to(base).as_posix() if path.is_relative_to(base) else "",
+                    0,
+                    f"runs {target!r}, which names more than {MAX_HOST_MATCHES} files; not read",
+                )
             )
             return
-        seen.add(resolved)
-        text = _host_text(resolved, inner, out)
-        if text is not None:
-            _installs(_host_commands(kind, text), resolved, inner, out, base, seen)
+        candidates = [base / m for m in matches]
+        for candidate in candidates:
+            _host_file_read(kind, candidate, out, base, seen)
         return
+    for candidate in candidates:
+        if _host_file_read(kind, candidate, out, base, seen):
+            return
+
+
+def _host_file_read(
+    kind: str, candidate: Path, out: ParsedFile, base: Path, seen: set[Path]
+) -> bool:
+    """Read the installs of ``candidate`` run as a host of ``kind``; False when it is not
+    a file of the project."""
+    try:
+        resolved = candidate.resolve()
+    except (OSError, RuntimeError):
+        return False
+    if not resolved.is_relative_to(base) or not resolved.is_file():
+        return False
+    inner = resolved.relative_to(base).as_posix()
+    if resolved in seen or source_kind(inner, resolved) is not None:
+        return True  # read already (or being read), or read on its own
+    if len(seen) >= _MAX_HOST_FILES:
+        out.problems.append(
+            Problem(inner, 0, f"more than {_MAX_HOST_FILES} files run by one host; not read")
+        )
+        return True
+    seen.add(resolved)
+    text = _host_text(resolved, inner, out)
+    if text is not None:
+        _installs(_host_commands(kind, text), resolved, inner, out, base, seen)
+    return True
 
 
 #: Words that can start an install of Python packages (a cheap test before a line is split,
@@ -1414,7 +1459,9 @@ def _host_file_installs(
 _INSTALLER_HINT = re.compile(
     r"\bpip[0-9.]*\b|mpip[0-9.]*\b|\bpipx\b|\bpip-sync\b|\buvx?\b|\bpipenv\b|\bpoetry\b|\bpdm\b"
     r"|\brye\b"
-    r"|[$`][^\n]*?\s(?:install|add)\b",
+    # the first ``$``/backquote of a line (possessive: each line is scanned once, not once
+    # per ``$`` in it, which was quadratic in a long line of ``$a$a$a...``)
+    r"|(?m:^[^\n$`]*+[$`][^\n]*?\s(?:install|add)\b)",
     re.I,
 )
 _PIP_WORD = re.compile(r"(?:.*/)?pip[0-9.]*|-[A-Za-z]*mpip[0-9.]*")
@@ -1559,8 +1606,10 @@ def _install_args(words: list[str]) -> tuple[str, list[str]] | None:
             if uv and uv[0] == "run":
                 return stdin + "with", words[uv[1] + 1 :]
             return None
-        if i == head and ("$" in word or "`" in word):
-            # a program the shell computes (``$TOOL``, ``$(printf p)ip``): unknown
+        computed = "$" in word or "`" in word
+        if computed and i >= head and all("$" in w or "`" in w for w in words[head:i]):
+            # a program the shell computes (``$TOOL``, ``$(printf p)ip``; ``$SUDO $PIP``: any
+            # of the leading computed words may be the program): unknown
             found = verb(words[i + 1 :])
             if found and found[0] in ("install", "add"):
                 return "unknown", words[i + 2 + found[1] :]
