@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -41,6 +42,27 @@ _MAX_SOURCE = 2 << 20
 _HOOK_ONLY_SUBMODULES = frozenset({"numpy"})
 #: Calls in top-level code that bind names this reading cannot see.
 _DYNAMIC_CALLS = frozenset({"globals", "setattr", "vars", "exec", "locals"})
+#: Meta-path finders that answer from sys.path or the interpreter, running no package code.
+_PLAIN_FINDERS = frozenset(
+    {
+        importlib.machinery.BuiltinImporter,
+        importlib.machinery.FrozenImporter,
+        importlib.machinery.PathFinder,
+    }
+)
+#: Top-level names setuptools' DistutilsMetaFinder (distutils-precedence.pth) serves by
+#: importing setuptools: never asked, counted as resolving.
+_MAYBE_SERVED = frozenset({"distutils", "pip"})
+#: Other meta-path finders known to serve no module the path finder would not find, except
+#: the names in _MAYBE_SERVED. Any other finder may serve any name: everything resolves.
+_KNOWN_FINDERS = frozenset(
+    {
+        ("_distutils_hack", "DistutilsMetaFinder"),
+        ("_pytest.assertion.rewrite", "AssertionRewritingHook"),
+    }
+)
+#: Modules every joblib file's outer stream imports (allowlisted) before its object arrays.
+_IMPORTED_BY_JOBLIB_FILES = frozenset({"joblib", "joblib.numpy_pickle"})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -67,24 +89,56 @@ def may_resolve(module: str, name: str) -> bool:
     top = parts[0]
     if top in sys.builtin_module_names:
         return True
+    if top in _MAYBE_SERVED or not all(map(_plain_finder, sys.meta_path)):
+        return True  # a finder that runs package code to answer (or serves names unseen)
     try:
-        spec = importlib.util.find_spec(top)  # top level: finders only, no module code
+        # The path finder only: importlib.util.find_spec asks every meta-path finder, and
+        # some import packages to answer (setuptools' DistutilsMetaFinder, red team
+        # rtresolve). Searching sys.path runs no module code.
+        spec = importlib.machinery.PathFinder.find_spec(top)
     except (ImportError, ValueError):
         return True
     if spec is None:
         return False
     origin = spec.origin
-    for part in parts[1:]:
+    if not _inert(top):
+        return True  # found: pickle.load imports it, running its code, before any getattr
+    for i, part in enumerate(parts[1:], start=2):
         folders = list(spec.submodule_search_locations or []) if spec is not None else []
         if not folders:
             return False  # a plain module has no submodules
         origin = _find_submodule(folders, part)
         if origin is None:
             return False
+        if not _inert(".".join(parts[:i])):
+            return True  # found and imported by the loader: its code runs
+        if os.path.isdir(origin):
+            # Implicit namespace subpackage (a folder without __init__.py inside a package,
+            # flask/sansio): its modules are found in it (red team rtresolve).
+            spec = importlib.machinery.ModuleSpec(module, None, is_package=True)
+            spec.submodule_search_locations = [origin]
+            origin = None
+            continue
         spec = importlib.util.spec_from_file_location(module, origin)
     if not origin or not origin.endswith(".py"):
         return True  # compiled, frozen or namespace: cannot read what it binds
     return _source_binds(origin, first)
+
+
+def _plain_finder(finder: object) -> bool:
+    kind = finder if isinstance(finder, type) else type(finder)
+    if kind in _PLAIN_FINDERS:
+        return True
+    # setuptools' shim serves only _MAYBE_SERVED (and test.* submodules of the stdlib);
+    # pytest's assertion rewriter serves the files the path finder finds, rewritten.
+    return (kind.__module__, kind.__qualname__) in _KNOWN_FINDERS
+
+
+def _inert(module: str) -> bool:
+    """Whether the loader's import of ``module`` runs no code a file could choose: modules
+    this process has imported (importing them here did nothing harmful), and joblib's own,
+    which the outer stream of every joblib file imports first (NumpyArrayWrapper)."""
+    return module in sys.modules or module in _IMPORTED_BY_JOBLIB_FILES
 
 
 def _import_numpy() -> None:
