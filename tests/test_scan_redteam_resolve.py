@@ -127,3 +127,66 @@ def test_resolution_imports_nothing_through_meta_path_finders() -> None:
     if not out.startswith("True"):
         pytest.skip("no setuptools distutils hack in this environment")
     assert out.strip() == "True []", out
+
+
+@pytest.mark.parametrize("module", ["__main__", "__mp_main__"])
+def test_main_module_is_the_loaders_script(module: str) -> None:
+    """``__main__`` in the loading process is the victim's script (which defines or imports
+    whatever it likes: ``from datetime import time``...), not the scanner's: never "cannot
+    resolve" from this process's namespace."""
+    assert may_resolve(module, "mlt_not_in_the_scanner_main")
+
+
+def test_not_identifier_module_name_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``__import__("mlt-dash")`` imports a file ``mlt-dash.py``: the import system does not
+    require identifiers, so such a pair was decided "cannot resolve" without a look."""
+    (tmp_path / "mlt-dash.py").write_text("hidden = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    may_resolve.cache_clear()
+    decided = may_resolve("mlt-dash", "hidden")
+    assert hasattr(importlib.import_module("mlt-dash"), "hidden")
+    assert decided
+
+
+def test_module_subclass_in_sys_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package may replace its module by an object whose class hooks attribute access
+    (``torch._VF``, ``pygments.lexers``, ``torch.backends.*``): the instance dict read as a
+    namespace misses the class's ``__getattr__``."""
+    import types
+
+    class _Lazy(types.ModuleType):
+        def __getattr__(self, attr: str) -> object:
+            return len
+
+    monkeypatch.setitem(sys.modules, "mlt_lazy_subclass", _Lazy("mlt_lazy_subclass"))
+    may_resolve.cache_clear()
+    assert getattr(sys.modules["mlt_lazy_subclass"], "hidden") is len
+    assert may_resolve("mlt_lazy_subclass", "hidden")
+
+
+@pytest.mark.xfail(strict=True, reason="NOT FIXED: the loader's sys.path is not the scanner's")
+def test_module_next_to_the_file_on_the_loaders_path(tmp_path: Path) -> None:
+    """The loading process's sys.path starts with its script's folder or its working
+    directory (``python -c``, a notebook): a model folder that ships ``mlt_sidefx.py`` beside
+    ``model.pkl`` (a Hub repository) puts it on the loader's path, not on the scanner's. Same
+    for folders other imports add (setuptools adds setuptools/_vendor: more_itertools.more
+    resolves after ``import setuptools``). may_resolve says "not found", the import is
+    excused, and pickle.load runs the module's code.
+
+    Expected: medium+ finding. Actual: clean (the scanner cannot know the loader's path; a
+    fix would count a module found in the scanned file's folder, or any unfound module, as
+    resolving, the latter making every real object array dump medium).
+    """
+    marker = tmp_path / "marker"
+    lib = tmp_path / "repo"
+    lib.mkdir()
+    (lib / "mlt_sidefx2.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    path = _memo_shift_file(lib, "mlt_sidefx2", ("/dev/null", "unused"))
+    subprocess.run(
+        [sys.executable, "-c", "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))", path],
+        check=False, capture_output=True, timeout=180, cwd=lib,
+    )  # fmt: skip
+    assert marker.exists()  # pickle.load imported the module from its working directory
+    may_resolve.cache_clear()
+    worst = _worst(path)
+    assert worst is not None and worst >= Severity.MEDIUM, worst

@@ -32,6 +32,7 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
+import types
 
 __all__ = ["may_resolve"]
 
@@ -61,6 +62,8 @@ _KNOWN_FINDERS = frozenset(
         ("_pytest.assertion.rewrite", "AssertionRewritingHook"),
     }
 )
+#: Modules whose namespace is the running program's: the loader's differs from the scanner's.
+_PER_PROCESS = frozenset({"__main__", "__mp_main__"})
 #: Modules every joblib file's outer stream imports (allowlisted) before its object arrays.
 _IMPORTED_BY_JOBLIB_FILES = frozenset({"joblib", "joblib.numpy_pickle"})
 
@@ -69,15 +72,19 @@ _IMPORTED_BY_JOBLIB_FILES = frozenset({"joblib", "joblib.numpy_pickle"})
 def may_resolve(module: str, name: str) -> bool:
     """False only when ``module`` cannot be found here, or its source binds no ``name``."""
     parts = module.split(".")
-    if not all(p.isidentifier() for p in parts):
-        return False  # __import__ refuses it
+    if not all(parts):
+        return False  # __import__ refuses an empty name or part
+    # Not-identifier spellings import too (a file "my-mod.py" on the path; an attribute set
+    # by setattr): they are decided like any other (red team rtresolve).
     first = name.split(".", 1)[0]
-    if not first.isidentifier():
-        return False  # no attribute of that spelling
+    if module in _PER_PROCESS:
+        return True  # the loading process's own script, not this one's
     if parts[0] == "numpy" and "numpy" not in sys.modules:
         _import_numpy()
     loaded = sys.modules.get(module)
     if loaded is not None:
+        if type(loaded) is not types.ModuleType:
+            return True  # a module subclass or object put in sys.modules: hooks on its class
         # Already imported by this process: its namespace is the answer, read as a dict (no
         # attribute hook runs). A module-level __getattr__ may add names, so such a module
         # resolves everything, except the reviewed ones whose hook only hands out submodules
