@@ -137,7 +137,9 @@ def test_main_module_is_the_loaders_script(module: str) -> None:
     assert may_resolve(module, "mlt_not_in_the_scanner_main")
 
 
-def test_not_identifier_module_name_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_not_identifier_module_name_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``__import__("mlt-dash")`` imports a file ``mlt-dash.py``: the import system does not
     require identifiers, so such a pair was decided "cannot resolve" without a look."""
     (tmp_path / "mlt-dash.py").write_text("hidden = 1\n")

@@ -9,19 +9,29 @@ name in it; this module answers that for the environment of the scan, statically
 
 * a module this process has already imported is judged by its namespace, read as a dict
   (numpy is imported for this when a pair names it: the only module imported here, and never
-  one the file chooses);
-* any other module is located with the import system's finders, top-level names only (a finder
-  searches ``sys.path``; it runs no module code) and then by walking the package folders on
-  disk for submodules (``importlib.util.find_spec`` of a dotted name would import the parents);
-* its source is parsed with :mod:`ast` and the names its top level binds are collected
+  one the file chooses); an object of another type than a plain module in ``sys.modules``
+  (a subclass whose class hooks attribute access, ``torch._VF``) resolves everything;
+* any other module is located with the path finder (``PathFinder``: it searches ``sys.path``
+  and runs no module code; ``importlib.util.find_spec`` asks every meta-path finder, and
+  setuptools' distutils shim imports setuptools to answer), then by walking the package
+  folders on disk for submodules, implicit namespace subpackages included;
+* a module found but not imported yet resolves: pickle.load imports it, running its code,
+  before the ``getattr`` that would fail (an installed ``__main__`` module, a script), red
+  team rtresolve; only joblib's own modules, which every joblib file imports first, are read:
+* their source is parsed with :mod:`ast` and the names its top level binds are collected
   (definitions, assignments, imports, also inside top-level ``if``/``try``/``with`` blocks).
+
+So in practice "cannot resolve" means: the module is not found (its import fails before any
+code of it runs), or this process imported it and its namespace lacks the name.
+``__main__`` is the loader's own script and always resolves.
 
 Anything this cannot decide counts as resolving (fail closed): a built-in, frozen or compiled
 module, a source that does not parse or is too large, a module ``__getattr__``, a star import,
 or top-level code that calls ``globals``/``setattr``/``vars``/``exec`` or touches ``__dict__``.
-The answer is about the scanning machine; a loader with other packages installed may resolve
-more, which is why only this one reading, whose pairs are memo artefacts in every real file,
-uses it.
+The answer is about the scanning machine; a loader with other packages installed, or another
+``sys.path`` (its working directory, a folder shipped beside the model), may resolve more,
+which is why only this one reading, whose pairs are memo artefacts in every real file, uses it
+(NOT FIXED, red team rtresolve: a module beside the file on the loader's path).
 """
 
 from __future__ import annotations
@@ -70,7 +80,8 @@ _IMPORTED_BY_JOBLIB_FILES = frozenset({"joblib", "joblib.numpy_pickle"})
 
 @functools.lru_cache(maxsize=1024)
 def may_resolve(module: str, name: str) -> bool:
-    """False only when ``module`` cannot be found here, or its source binds no ``name``."""
+    """False only when ``module`` cannot be found here, or importing it runs no code a file
+    could choose (imported already, or joblib's own) and it binds no ``name``."""
     parts = module.split(".")
     if not all(parts):
         return False  # __import__ refuses an empty name or part
