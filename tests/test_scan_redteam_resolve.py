@@ -192,3 +192,15 @@ def test_module_next_to_the_file_on_the_loaders_path(tmp_path: Path) -> None:
     may_resolve.cache_clear()
     worst = _worst(path)
     assert worst is not None and worst >= Severity.MEDIUM, worst
+
+
+def test_six_moves_are_served_by_six_importer() -> None:
+    """six's meta-path importer (installed by ``import six``, which pandas' dateutil does)
+    serves ``six.moves.*`` modules found in no folder: they resolve (six.moves:range), while
+    it leaves other names to the path finder (a real dump's NumpyArrayWrapper:dtype)."""
+    six = pytest.importorskip("six")
+    may_resolve.cache_clear()
+    assert hasattr(importlib.import_module(f"{six.__name__}.moves"), "range")
+    assert may_resolve(f"{six.__name__}.moves", "range")
+    assert may_resolve(f"{six.__name__}.moves.urllib", "parse")
+    assert not may_resolve("NumpyArrayWrapper", "dtype")

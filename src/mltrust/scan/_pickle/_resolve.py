@@ -107,7 +107,7 @@ def may_resolve(module: str, name: str) -> bool:
     top = parts[0]
     if top in sys.builtin_module_names:
         return True
-    if top in _MAYBE_SERVED or not all(map(_plain_finder, sys.meta_path)):
+    if top in _MAYBE_SERVED or not all(_plain_finder(f, module) for f in sys.meta_path):
         return True  # a finder that runs package code to answer (or serves names unseen)
     try:
         # The path finder only: importlib.util.find_spec asks every meta-path finder, and
@@ -143,10 +143,15 @@ def may_resolve(module: str, name: str) -> bool:
     return _source_binds(origin, first)
 
 
-def _plain_finder(finder: object) -> bool:
+def _plain_finder(finder: object, module: str) -> bool:
+    """Whether ``finder`` serves ``module`` only if the path finder finds it."""
     kind = finder if isinstance(finder, type) else type(finder)
     if kind in _PLAIN_FINDERS:
         return True
+    if kind.__name__ == "_SixMetaPathImporter":
+        # six (and its vendored copies) serves the virtual ``<six>.moves...`` modules only
+        prefix = getattr(finder, "name", None)
+        return isinstance(prefix, str) and not module.startswith(prefix + ".")
     # setuptools' shim serves only _MAYBE_SERVED (and test.* submodules of the stdlib);
     # pytest's assertion rewriter serves the files the path finder finds, rewritten.
     return (kind.__module__, kind.__qualname__) in _KNOWN_FINDERS
