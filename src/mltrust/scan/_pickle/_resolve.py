@@ -39,7 +39,6 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.machinery
-import importlib.util
 import os
 import sys
 import types
@@ -118,11 +117,11 @@ def may_resolve(module: str, name: str) -> bool:
         return True
     if spec is None:
         return False
-    origin = spec.origin
+    origin: str | None = spec.origin
     if not _inert(top):
         return True  # found: pickle.load imports it, running its code, before any getattr
+    folders = list(spec.submodule_search_locations or [])
     for i, part in enumerate(parts[1:], start=2):
-        folders = list(spec.submodule_search_locations or []) if spec is not None else []
         if not folders:
             return False  # a plain module has no submodules
         origin = _find_submodule(folders, part)
@@ -133,11 +132,11 @@ def may_resolve(module: str, name: str) -> bool:
         if os.path.isdir(origin):
             # Implicit namespace subpackage (a folder without __init__.py inside a package,
             # flask/sansio): its modules are found in it (red team rtresolve).
-            spec = importlib.machinery.ModuleSpec(module, None, is_package=True)
-            spec.submodule_search_locations = [origin]
-            origin = None
-            continue
-        spec = importlib.util.spec_from_file_location(module, origin)
+            folders, origin = [origin], None
+        elif os.path.basename(origin) == "__init__.py":
+            folders = [os.path.dirname(origin)]
+        else:
+            folders = []
     if not origin or not origin.endswith(".py"):
         return True  # compiled, frozen or namespace: cannot read what it binds
     return _source_binds(origin, first)
