@@ -204,3 +204,17 @@ def test_six_moves_are_served_by_six_importer() -> None:
     assert may_resolve(f"{six.__name__}.moves", "range")
     assert may_resolve(f"{six.__name__}.moves.urllib", "parse")
     assert not may_resolve("NumpyArrayWrapper", "dtype")
+
+
+def test_path_separators_in_module_name_read_no_other_file(tmp_path: Path) -> None:
+    """Guards the not-identifier change above: ``joblib./<dir>`` joined to joblib's folder
+    names ``<dir>/__init__.py`` anywhere on the scanning machine, whose source would be read
+    (a file the pickle chooses making the answer). No finder finds such a module (a folder
+    listing holds no "/")."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("def __getattr__(name):\n    return len\n")
+    module = f"joblib.{tmp_path / 'pkg'}"
+    may_resolve.cache_clear()
+    with pytest.raises(ImportError):
+        importlib.import_module(module)
+    assert not may_resolve(module, "anything")

@@ -84,6 +84,10 @@ def may_resolve(module: str, name: str) -> bool:
     parts = module.split(".")
     if not all(parts):
         return False  # __import__ refuses an empty name or part
+    if any(os.sep in p or (os.altsep and os.altsep in p) for p in parts):
+        # Never in a folder's listing, so no finder finds it; joined to a package folder it
+        # would name any file on this machine ("joblib./tmp/x" -> /tmp/x/__init__.py).
+        return False
     # Not-identifier spellings import too (a file "my-mod.py" on the path; an attribute set
     # by setattr): they are decided like any other (red team rtresolve).
     first = name.split(".", 1)[0]
