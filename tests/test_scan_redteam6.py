@@ -177,13 +177,17 @@ _BINDINGS = {
 def test_static_resolution_sees_every_top_level_binding(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The source reading sees every way the real import binds ``hidden``."""
-    from mltrust.scan._pickle._resolve import may_resolve
+    """The source reading sees every way the real import binds ``hidden``. (may_resolve
+    itself counts a found module that is not imported yet as resolving: pickle.load's import
+    runs its code before any getattr, red team rtresolve; the source reading decides joblib's
+    own modules.)"""
+    from mltrust.scan._pickle._resolve import _source_binds, may_resolve
 
     module = f"mlt_resolve_{kind}"
     (tmp_path / f"{module}.py").write_text(_BINDINGS[kind])
     monkeypatch.syspath_prepend(str(tmp_path))
-    decided = may_resolve(module, "hidden")  # before any import of it
+    assert may_resolve(module, "hidden")  # found, not imported: its import runs code
+    decided = _source_binds(str(tmp_path / f"{module}.py"), "hidden")  # before any import
     real = importlib.import_module(module)
     # never "cannot resolve" for a name that resolves; over-approximation is allowed (Python
     # deletes an ``except ... as`` name after its handler, the reading keeps it)

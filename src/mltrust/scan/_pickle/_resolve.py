@@ -9,28 +9,39 @@ name in it; this module answers that for the environment of the scan, statically
 
 * a module this process has already imported is judged by its namespace, read as a dict
   (numpy is imported for this when a pair names it: the only module imported here, and never
-  one the file chooses);
-* any other module is located with the import system's finders, top-level names only (a finder
-  searches ``sys.path``; it runs no module code) and then by walking the package folders on
-  disk for submodules (``importlib.util.find_spec`` of a dotted name would import the parents);
-* its source is parsed with :mod:`ast` and the names its top level binds are collected
+  one the file chooses); an object of another type than a plain module in ``sys.modules``
+  (a subclass whose class hooks attribute access, ``torch._VF``) resolves everything;
+* any other module is located with the path finder (``PathFinder``: it searches ``sys.path``
+  and runs no module code; ``importlib.util.find_spec`` asks every meta-path finder, and
+  setuptools' distutils shim imports setuptools to answer), then by walking the package
+  folders on disk for submodules, implicit namespace subpackages included;
+* a module found but not imported yet resolves: pickle.load imports it, running its code,
+  before the ``getattr`` that would fail (an installed ``__main__`` module, a script), red
+  team rtresolve; only joblib's own modules, which every joblib file imports first, are read:
+* their source is parsed with :mod:`ast` and the names its top level binds are collected
   (definitions, assignments, imports, also inside top-level ``if``/``try``/``with`` blocks).
+
+So in practice "cannot resolve" means: the module is not found (its import fails before any
+code of it runs), or this process imported it and its namespace lacks the name.
+``__main__`` is the loader's own script and always resolves.
 
 Anything this cannot decide counts as resolving (fail closed): a built-in, frozen or compiled
 module, a source that does not parse or is too large, a module ``__getattr__``, a star import,
 or top-level code that calls ``globals``/``setattr``/``vars``/``exec`` or touches ``__dict__``.
-The answer is about the scanning machine; a loader with other packages installed may resolve
-more, which is why only this one reading, whose pairs are memo artefacts in every real file,
-uses it.
+The answer is about the scanning machine; a loader with other packages installed, or another
+``sys.path`` (its working directory, a folder shipped beside the model), may resolve more,
+which is why only this one reading, whose pairs are memo artefacts in every real file, uses it
+(NOT FIXED, red team rtresolve: a module beside the file on the loader's path).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
+import importlib.machinery
 import os
 import sys
+import types
 
 __all__ = ["may_resolve"]
 
@@ -41,21 +52,53 @@ _MAX_SOURCE = 2 << 20
 _HOOK_ONLY_SUBMODULES = frozenset({"numpy"})
 #: Calls in top-level code that bind names this reading cannot see.
 _DYNAMIC_CALLS = frozenset({"globals", "setattr", "vars", "exec", "locals"})
+#: Meta-path finders that answer from sys.path or the interpreter, running no package code.
+_PLAIN_FINDERS = frozenset(
+    {
+        importlib.machinery.BuiltinImporter,
+        importlib.machinery.FrozenImporter,
+        importlib.machinery.PathFinder,
+    }
+)
+#: Top-level names setuptools' DistutilsMetaFinder (distutils-precedence.pth) serves by
+#: importing setuptools: never asked, counted as resolving.
+_MAYBE_SERVED = frozenset({"distutils", "pip"})
+#: Other meta-path finders known to serve no module the path finder would not find, except
+#: the names in _MAYBE_SERVED. Any other finder may serve any name: everything resolves.
+_KNOWN_FINDERS = frozenset(
+    {
+        ("_distutils_hack", "DistutilsMetaFinder"),
+        ("_pytest.assertion.rewrite", "AssertionRewritingHook"),
+    }
+)
+#: Modules whose namespace is the running program's: the loader's differs from the scanner's.
+_PER_PROCESS = frozenset({"__main__", "__mp_main__"})
+#: Modules every joblib file's outer stream imports (allowlisted) before its object arrays.
+_IMPORTED_BY_JOBLIB_FILES = frozenset({"joblib", "joblib.numpy_pickle"})
 
 
 @functools.lru_cache(maxsize=1024)
 def may_resolve(module: str, name: str) -> bool:
-    """False only when ``module`` cannot be found here, or its source binds no ``name``."""
+    """False only when ``module`` cannot be found here, or importing it runs no code a file
+    could choose (imported already, or joblib's own) and it binds no ``name``."""
     parts = module.split(".")
-    if not all(p.isidentifier() for p in parts):
-        return False  # __import__ refuses it
+    if not all(parts):
+        return False  # __import__ refuses an empty name or part
+    if any(os.sep in p or (os.altsep and os.altsep in p) for p in parts):
+        # Never in a folder's listing, so no finder finds it; joined to a package folder it
+        # would name any file on this machine ("joblib./tmp/x" -> /tmp/x/__init__.py).
+        return False
+    # Not-identifier spellings import too (a file "my-mod.py" on the path; an attribute set
+    # by setattr): they are decided like any other (red team rtresolve).
     first = name.split(".", 1)[0]
-    if not first.isidentifier():
-        return False  # no attribute of that spelling
+    if module in _PER_PROCESS:
+        return True  # the loading process's own script, not this one's
     if parts[0] == "numpy" and "numpy" not in sys.modules:
         _import_numpy()
     loaded = sys.modules.get(module)
     if loaded is not None:
+        if type(loaded) is not types.ModuleType:
+            return True  # a module subclass or object put in sys.modules: hooks on its class
         # Already imported by this process: its namespace is the answer, read as a dict (no
         # attribute hook runs). A module-level __getattr__ may add names, so such a module
         # resolves everything, except the reviewed ones whose hook only hands out submodules
@@ -67,24 +110,61 @@ def may_resolve(module: str, name: str) -> bool:
     top = parts[0]
     if top in sys.builtin_module_names:
         return True
+    if top in _MAYBE_SERVED or not all(_plain_finder(f, module) for f in sys.meta_path):
+        return True  # a finder that runs package code to answer (or serves names unseen)
     try:
-        spec = importlib.util.find_spec(top)  # top level: finders only, no module code
+        # The path finder only: importlib.util.find_spec asks every meta-path finder, and
+        # some import packages to answer (setuptools' DistutilsMetaFinder, red team
+        # rtresolve). Searching sys.path runs no module code.
+        spec = importlib.machinery.PathFinder.find_spec(top)
     except (ImportError, ValueError):
         return True
     if spec is None:
         return False
-    origin = spec.origin
-    for part in parts[1:]:
-        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    origin: str | None = spec.origin
+    if not _inert(top):
+        return True  # found: pickle.load imports it, running its code, before any getattr
+    folders = list(spec.submodule_search_locations or [])
+    for i, part in enumerate(parts[1:], start=2):
         if not folders:
             return False  # a plain module has no submodules
         origin = _find_submodule(folders, part)
         if origin is None:
             return False
-        spec = importlib.util.spec_from_file_location(module, origin)
+        if not _inert(".".join(parts[:i])):
+            return True  # found and imported by the loader: its code runs
+        if os.path.isdir(origin):
+            # Implicit namespace subpackage (a folder without __init__.py inside a package,
+            # flask/sansio): its modules are found in it (red team rtresolve).
+            folders, origin = [origin], None
+        elif os.path.basename(origin) == "__init__.py":
+            folders = [os.path.dirname(origin)]
+        else:
+            folders = []
     if not origin or not origin.endswith(".py"):
         return True  # compiled, frozen or namespace: cannot read what it binds
     return _source_binds(origin, first)
+
+
+def _plain_finder(finder: object, module: str) -> bool:
+    """Whether ``finder`` serves ``module`` only if the path finder finds it."""
+    kind = finder if isinstance(finder, type) else type(finder)
+    if kind in _PLAIN_FINDERS:
+        return True
+    if kind.__name__ == "_SixMetaPathImporter":
+        # six (and its vendored copies) serves the virtual ``<six>.moves...`` modules only
+        prefix = getattr(finder, "name", None)
+        return isinstance(prefix, str) and not module.startswith(prefix + ".")
+    # setuptools' shim serves only _MAYBE_SERVED (and test.* submodules of the stdlib);
+    # pytest's assertion rewriter serves the files the path finder finds, rewritten.
+    return (kind.__module__, kind.__qualname__) in _KNOWN_FINDERS
+
+
+def _inert(module: str) -> bool:
+    """Whether the loader's import of ``module`` runs no code a file could choose: modules
+    this process has imported (importing them here did nothing harmful), and joblib's own,
+    which the outer stream of every joblib file imports first (NumpyArrayWrapper)."""
+    return module in sys.modules or module in _IMPORTED_BY_JOBLIB_FILES
 
 
 def _import_numpy() -> None:
