@@ -64,7 +64,7 @@ _PLAIN_FINDERS = frozenset(
 #: importing setuptools: never asked, counted as resolving.
 _MAYBE_SERVED = frozenset({"distutils", "pip"})
 #: Other meta-path finders known to serve no module the path finder would not find, except
-#: the names in _MAYBE_SERVED. Any other finder may serve any name: everything resolves.
+#: the names in _MAYBE_SERVED (see _plain_finder_serves for the ones not listed).
 _KNOWN_FINDERS = frozenset(
     {
         ("_distutils_hack", "DistutilsMetaFinder"),
@@ -110,7 +110,7 @@ def may_resolve(module: str, name: str) -> bool:
     top = parts[0]
     if top in sys.builtin_module_names:
         return True
-    if top in _MAYBE_SERVED or not all(_plain_finder(f, module) for f in sys.meta_path):
+    if top in _MAYBE_SERVED or not _plain_finder_serves(module):
         return True  # a finder that runs package code to answer (or serves names unseen)
     try:
         # The path finder only: importlib.util.find_spec asks every meta-path finder, and
@@ -144,6 +144,23 @@ def may_resolve(module: str, name: str) -> bool:
     if not origin or not origin.endswith(".py"):
         return True  # compiled, frozen or namespace: cannot read what it binds
     return _source_binds(origin, first)
+
+
+def _plain_finder_serves(module: str) -> bool:
+    """Whether ``module`` is left to the path finder by the finders of this process.
+
+    Only six's importer is known to serve virtual modules (``six.moves...``) the path finder
+    does not see. Other meta-path finders (editable installs, import hooks of whatever the
+    host application imported) are NOT taken as serving every name: a process that imported
+    one of a hundred libraries would then report every real object-array dump (the full test
+    suite did). The residual risk, named: a module that only such a finder serves, whose
+    import has side effects, is judged as missing here."""
+    return all(_plain_finder(f, module) for f in sys.meta_path if _is_six(f))
+
+
+def _is_six(finder: object) -> bool:
+    kind = finder if isinstance(finder, type) else type(finder)
+    return kind.__name__ == "_SixMetaPathImporter"
 
 
 def _plain_finder(finder: object, module: str) -> bool:
