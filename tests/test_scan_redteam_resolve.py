@@ -166,7 +166,6 @@ def test_module_subclass_in_sys_modules(monkeypatch: pytest.MonkeyPatch) -> None
     assert may_resolve("mlt_lazy_subclass", "hidden")
 
 
-@pytest.mark.xfail(strict=True, reason="NOT FIXED: the loader's sys.path is not the scanner's")
 def test_module_next_to_the_file_on_the_loaders_path(tmp_path: Path) -> None:
     """The loading process's sys.path starts with its script's folder or its working
     directory (``python -c``, a notebook): a model folder that ships ``mlt_sidefx.py`` beside
@@ -175,9 +174,9 @@ def test_module_next_to_the_file_on_the_loaders_path(tmp_path: Path) -> None:
     resolves after ``import setuptools``). may_resolve says "not found", the import is
     excused, and pickle.load runs the module's code.
 
-    Expected: medium+ finding. Actual: clean (the scanner cannot know the loader's path; a
-    fix would count a module found in the scanned file's folder, or any unfound module, as
-    resolving, the latter making every real object array dump medium).
+    Expected: medium+ finding. Was: clean. Fixed for the scanned file's own folder (a module
+    found there counts as resolving); a loader started in some other folder that holds the
+    module is still not known to the scanner.
     """
     marker = tmp_path / "marker"
     lib = tmp_path / "repo"
@@ -190,7 +189,10 @@ def test_module_next_to_the_file_on_the_loaders_path(tmp_path: Path) -> None:
     )  # fmt: skip
     assert marker.exists()  # pickle.load imported the module from its working directory
     may_resolve.cache_clear()
-    worst = _worst(path)
+    import mltrust
+
+    report = mltrust.scan(path)  # scanned where it lies: its folder is known
+    worst = max((f.severity for f in report.findings), default=None)
     assert worst is not None and worst >= Severity.MEDIUM, worst
 
 
@@ -218,3 +220,23 @@ def test_path_separators_in_module_name_read_no_other_file(tmp_path: Path) -> No
     with pytest.raises(ImportError):
         importlib.import_module(module)
     assert not may_resolve(module, "anything")
+
+
+@pytest.mark.parametrize(
+    ("shipped", "found"),
+    [
+        ("mlt_beside.py", True),
+        ("mlt_beside/__init__.py", True),
+        ("mlt_beside.cpython-311-x86_64-linux-gnu.so", True),
+        ("mlt_beside_not.py", False),
+        ("other.py", False),
+    ],
+)
+def test_module_shipped_beside_the_scanned_file(tmp_path: Path, shipped: str, found: bool) -> None:
+    from mltrust.scan._pickle._resolve import found_beside
+
+    (tmp_path / shipped).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / shipped).write_text("")
+    model = tmp_path / "model.pkl"
+    assert found_beside(str(model), "mlt_beside.sub") is found
+    assert not found_beside(str(model), "../etc")

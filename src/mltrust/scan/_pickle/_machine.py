@@ -45,7 +45,7 @@ from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
 from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
 from mltrust.scan._pickle._policy import GlobalVerdict, canonical, judge_global
-from mltrust.scan._pickle._resolve import may_resolve
+from mltrust.scan._pickle._resolve import found_beside, may_resolve
 from mltrust.scan._pickle._text import float_arg, int_arg, key_arg, long_arg
 from mltrust.scan._pickle._values import Blob, Global, Obj, SDict, SList, SSet, Unknown
 
@@ -462,6 +462,7 @@ class _Analyser:
             and v.rule is R.UNKNOWN_IMPORT
             and self.same_name(g)
             and not may_resolve(g.module, g.name)
+            and not found_beside(self.loc.path, g.module)
         ):
             # pickle.load's reading of a real joblib object array's pickle fetches the outer
             # stream's memo values where joblib's fetches its own, so it "imports" pairs such

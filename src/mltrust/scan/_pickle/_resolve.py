@@ -43,7 +43,7 @@ import os
 import sys
 import types
 
-__all__ = ["may_resolve"]
+__all__ = ["found_beside", "may_resolve"]
 
 #: Largest module source parsed (larger ones count as resolving).
 _MAX_SOURCE = 2 << 20
@@ -282,3 +282,25 @@ def _bound(body: list[ast.stmt]) -> set[str]:
 class _Everything(set[str]):
     def __contains__(self, item: object) -> bool:
         return True
+
+
+def found_beside(path: str, module: str) -> bool:
+    """Whether the folder of ``path`` (the scanned file) holds ``module``'s top-level module or
+    package. A loader started in that folder, or a script next to the file, has the folder
+    first on ``sys.path`` (a Hub repository ships ``model.pkl`` and its ``.py`` files
+    together), so such a module resolves for the loader whatever the scanner's own path
+    holds (red team rtresolve). An unreadable folder counts as holding it."""
+    top = module.split(".", 1)[0]
+    if not top or top in (".", "..") or "/" in top or "\\" in top or "\x00" in top:
+        return False
+    folder = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return True
+    return any(
+        name == top
+        or name in (top + ".py", top + ".pyc", top + ".pth")
+        or (name.startswith(top + ".") and name.endswith((".so", ".pyd")))
+        for name in names
+    )
