@@ -356,8 +356,11 @@ def _script(blocks: list[Block], logs: Path, cache: Path) -> tuple[str, list[Com
     out = [
         "exec </dev/null",
         "trap 'kill $(jobs -p) 2>/dev/null' EXIT",
-        "__docs_wait_port() { for _ in $(seq 300); do "
-        '(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; }',
+        # up to 120 s: a server's start-up (imports, a key derivation) on a loaded CI host
+        # took more than 30 s once; a server that never listens fails the next command
+        "__docs_wait_port() { for _ in $(seq 1200); do "
+        '(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; '
+        'echo "docs-test: port $1 never accepted connections" >&2; }',
     ]
     run: list[Command] = []
     for block in blocks:
