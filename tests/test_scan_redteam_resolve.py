@@ -25,17 +25,7 @@ joblib = pytest.importorskip("joblib")
 np = pytest.importorskip("numpy")
 
 
-def _u(s: str) -> bytes:  # SHORT_BINUNICODE
-    b = s.encode()
-    return b"\x8c" + bytes([len(b)]) + b
-
-
-def _object_array_dump(tmp_path: Path) -> bytes:
-    src = tmp_path / "real.joblib"
-    joblib.dump(np.array([1], dtype=object), src)
-    data = src.read_bytes()
-    assert data[2] == 0x95  # PROTO 4, FRAME
-    return data[:2] + data[11:]
+from test_scan_redteam6 import _object_array_dump, _u  # noqa: E402  the same file builders
 
 
 def _memo_shift_file(tmp_path: Path, module: str, args: tuple[str, str]) -> Path:
