@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import pickle
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import mltrust
+from _net_helpers import free_port
 from mltrust.admission import AdmissionPolicy, review
 from mltrust.attest import generate_keypair, sign
 from mltrust.cli._main import EXIT_ERROR, main
@@ -138,16 +138,10 @@ class Site:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _webhook(site: Site, *extra: str) -> Iterator[httpx.Client]:
     """``mltrust admission serve`` as its own process, over TLS on 127.0.0.1."""
-    port = _free_port()
+    port = free_port()
     src = str(Path(mltrust.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     log_path = site.tmp / f"webhook-{port}.log"

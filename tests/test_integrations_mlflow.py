@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -15,24 +14,18 @@ import mlflow
 import pytest
 
 from _check_helpers import MALICIOUS_PICKLE
+from _net_helpers import free_port
 from mltrust.cli import main
 
 #: MLflow's own advice to callers of log_model (not ours to act on in a test).
 pytestmark = pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("mlflow")
     artifacts = root / "artifacts"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MLFLOW_DISABLE_TELEMETRY": "true",

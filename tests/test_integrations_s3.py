@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from _check_helpers import MALICIOUS_PICKLE
+from _net_helpers import free_port
 from mltrust.attest import (
     PinnedKeys,
     attest_scan,
@@ -43,17 +43,10 @@ from mltrust.integrations.s3 import parse_s3_uri, pull, push, unsafe_key_reason
 PREFIX = "iris/3"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

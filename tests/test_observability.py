@@ -26,8 +26,9 @@ import numpy as np
 import pytest
 import yaml
 
+from _net_helpers import free_port
 from _vault_helpers import Server, init_vault, new_token
-from test_serve_kill import _free_port, _start
+from test_serve_kill import _start
 from test_serve_support import ROW, add_python_model, iris_data, new_key, plugin_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +283,7 @@ def serve_metrics(tmp_path_factory) -> str:
     (repo / "refused" / "model.joblib").write_bytes(b"no settings: refused at admission")
     user = new_key(repo, "alice", [("calc", "infer")])
     admin = new_key(repo, "root", [("*", "admin")])
-    port = _free_port()
+    port = free_port()
     proc = _start(repo, port, "--plugin-path", str(plugin_dir(tmp)))
     try:
         base = f"http://127.0.0.1:{port}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,9 +26,9 @@ import httpx
 import numpy as np
 import pytest
 
+from _net_helpers import free_port, self_signed_cert
 from mltrust.cli._main import main
 from test_serve_support import add_python_model, new_key, plugin_dir
-from test_vault_e2e import _self_signed
 
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,12 +43,6 @@ ALL = {
     "rate-limit",
     "extraction-throttled",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- a deliberately open, MLServer-like endpoint -----------------------------------------------
@@ -129,7 +122,7 @@ def open_app():
 def open_server():
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(open_app(), host="127.0.0.1", port=port, log_level="error", lifespan="off")
     )
@@ -148,7 +141,7 @@ def open_server():
 @pytest.fixture(scope="module")
 def secure_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("secure")
-    cert, key = _self_signed(tmp)
+    cert, key = self_signed_cert(tmp)
     repo = tmp / "repo"
     add_python_model(
         repo,
@@ -159,7 +152,7 @@ def secure_server(tmp_path_factory):
     )
     token = new_key(repo, "prober", [("calc", "infer")])["Authorization"].split()[1]
     meta_only = new_key(repo, "looker", [("calc", "metadata")])["Authorization"]
-    port = _free_port()
+    port = free_port()
     log = open(tmp / "server.log", "wb")  # noqa: SIM115
     env = {"MLTRUST_AUDIT_KEY": str(tmp / "audit-keys" / "audit.key")}
     import os
@@ -296,7 +289,7 @@ def test_unverified_certificate_is_a_setup_error_unless_insecure(secure_server, 
 
 def test_setup_errors(capsys, tmp_path):
     assert main(["check", "--target", "ftp://example.invalid/"]) == 2
-    assert main(["check", "--target", f"http://127.0.0.1:{_free_port()}"]) == 2
+    assert main(["check", "--target", f"http://127.0.0.1:{free_port()}"]) == 2
     assert main(["check", "--target", "http://127.0.0.1:1", "--controls", "nope"]) == 2
     assert main(["check", str(tmp_path), "--target", "http://127.0.0.1:1"]) == 2
     assert main(["check", str(tmp_path), "--token", "x"]) == 2
@@ -373,7 +366,7 @@ def hostile_app():
 def test_hostile_endpoint_deep_json_huge_shapes_huge_bodies(capsys):
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             hostile_app(), host="127.0.0.1", port=port, log_level="critical", lifespan="off"

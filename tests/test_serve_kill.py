@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,16 +15,11 @@ import time
 import httpx
 import pytest
 
+from _net_helpers import free_port, self_signed_cert
 from mltrust.cli._main import main
 from test_serve_support import ROW, add_onnx_model, infer_body
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(repo, port, *extra):
@@ -101,7 +95,7 @@ def test_cli_smoke_and_graceful_shutdown(repo, capsys):
     assert key.startswith("mlt_")
     assert main(["serve", "keys", "list", "--repo", str(repo)]) == 0
     assert "load" in capsys.readouterr().out
-    port = _free_port()
+    port = free_port()
     proc = _start(repo, port)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -129,7 +123,7 @@ def test_cli_smoke_and_graceful_shutdown(repo, capsys):
 
 def test_kill_9_under_load_loses_no_acknowledged_request(repo, capsys):
     key = _cli_key(repo, capsys)
-    port = _free_port()
+    port = free_port()
     proc = _start(repo, port)
     acked: list[str] = []
     lock = threading.Lock()
@@ -178,7 +172,7 @@ def test_kill_9_under_load_loses_no_acknowledged_request(repo, capsys):
 # itself is covered fast by test_audit_chain.py::test_concurrent_writers_extend_one_chain
 def test_two_workers_extend_one_valid_chain(repo, capsys):
     key = _cli_key(repo, capsys)
-    port = _free_port()
+    port = free_port()
     proc = _start(repo, port, "--workers", "2")
     acked: list[str] = []
 
@@ -212,52 +206,9 @@ def test_two_workers_extend_one_valid_chain(repo, capsys):
     assert len({e["pid"] for e in entries}) == 2, "both workers should have served requests"
 
 
-def _self_signed(folder):
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_tls_through_uvicorn_options(repo, tmp_path):
-    cert, key = _self_signed(tmp_path)
-    port = _free_port()
+    cert, key = self_signed_cert(tmp_path)
+    port = free_port()
     env = {**os.environ}
     log = open(tmp_path / "tls.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from _net_helpers import free_port
 from mltrust.serve import ServerConfig, create_app
 from mltrust.serve._net import uvicorn_options
 from test_serve_support import ROW, add_python_model, infer_body, new_key, plugin_dir
@@ -48,9 +49,7 @@ class Live:
         self.repo = repo
         self.key = new_key(repo, "alice", [("calc", "infer")])
         self.app.keys.refresh(max_age=0)  # type: ignore[union-attr]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         options = {**uvicorn_options(config), "host": "127.0.0.1", "port": self.port}
         self.server = uvicorn.Server(uvicorn.Config(self.app, **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

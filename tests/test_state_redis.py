@@ -21,10 +21,11 @@ import time
 import httpx
 import pytest
 
+from _net_helpers import free_port
 from mltrust.errors import ConfigError
 from mltrust.state import Limit, LocalState, RedisState, StateUnavailable, open_state
 from mltrust.state._redis import key_name
-from test_serve_kill import _cli_key, _free_port, _start
+from test_serve_kill import _cli_key, _start
 from test_serve_support import (
     ROW,
     add_onnx_model,
@@ -70,7 +71,7 @@ class PrivateRedis:
     def __init__(self) -> None:
         if shutil.which("redis-server") is None:
             _unavailable("redis-server is not installed")
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -296,7 +297,7 @@ def test_unreachable_redis_refuses_instead_of_admitting(private):
 
 
 def test_server_refuses_to_start_without_its_state_server(tmp_path):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(ConfigError, match="unreachable"):
         open_state(f"redis://127.0.0.1:{port}/0?timeout=0.5", check=True)
     repo = tmp_path / "repo"
@@ -340,7 +341,7 @@ def onnx_repo(tmp_path, monkeypatch):
 def test_two_servers_sharing_redis_hold_one_global_limit(onnx_repo, url, capsys):
     rps, burst, seconds = 20.0, 20.0, 4.0
     key = _cli_key(onnx_repo, capsys)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     limits = ["--identity-rps", str(rps), "--identity-burst", str(burst), "--state", url]
     procs = [
         _start(onnx_repo, p, *limits, "--audit-sync", "normal", "--metrics-public",
