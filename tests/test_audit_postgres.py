@@ -18,10 +18,10 @@ import time
 import httpx
 import pytest
 
-from _net_helpers import free_port
+from _net_helpers import free_port, start_serve
 from mltrust.cli._main import main
 from mltrust.store._audit import AuditLog, AuditTampered, load_audit_key, verify_chain
-from test_serve_kill import _cli_key, _start
+from test_serve_kill import _cli_key
 from test_serve_support import ROW, add_onnx_model, infer_body
 
 psycopg = pytest.importorskip("psycopg")
@@ -121,7 +121,7 @@ def test_two_servers_on_one_postgres_log_every_acknowledged_request_kill_9(
     add_onnx_model(repo)
     token = _cli_key(repo, capsys)
     ports = [free_port(), free_port()]
-    procs = [_start(repo, p, "--audit-db", pg_url) for p in ports]
+    procs = [start_serve(repo, p, "--audit-db", pg_url) for p in ports]
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

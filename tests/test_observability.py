@@ -26,9 +26,8 @@ import numpy as np
 import pytest
 import yaml
 
-from _net_helpers import free_port
+from _net_helpers import free_port, start_serve
 from _vault_helpers import Server, init_vault, new_token
-from test_serve_kill import _start
 from test_serve_support import ROW, add_python_model, iris_data, new_key, plugin_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,7 +283,7 @@ def serve_metrics(tmp_path_factory) -> str:
     user = new_key(repo, "alice", [("calc", "infer")])
     admin = new_key(repo, "root", [("*", "admin")])
     port = free_port()
-    proc = _start(repo, port, "--plugin-path", str(plugin_dir(tmp)))
+    proc = start_serve(repo, port, "--plugin-path", str(plugin_dir(tmp)))
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=10) as c:

@@ -14,19 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
-from _net_helpers import free_port, self_signed_cert
+from _net_helpers import free_port, self_signed_cert, start_serve
 from mltrust.cli._main import main
 from test_serve_support import add_python_model, new_key, plugin_dir
 
@@ -153,49 +150,12 @@ def secure_server(tmp_path_factory):
     token = new_key(repo, "prober", [("calc", "infer")])["Authorization"].split()[1]
     meta_only = new_key(repo, "looker", [("calc", "metadata")])["Authorization"]
     port = free_port()
-    log = open(tmp / "server.log", "wb")  # noqa: SIM115
-    env = {"MLTRUST_AUDIT_KEY": str(tmp / "audit-keys" / "audit.key")}
-    import os
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mltrust",
-            "serve",
-            str(repo),
-            "--port",
-            str(port),
-            "--allow-unsigned",
-            "--plugin-path",
-            str(plugin_dir(tmp)),
-            "--identity-rps",
-            "5",
-            "--identity-burst",
-            "10",
-            "--ssl-certfile",
-            str(cert),
-            "--ssl-keyfile",
-            str(key),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        env={**os.environ, **env},
-    )
-    log.close()
+    proc = start_serve(
+        repo, port, "--plugin-path", str(plugin_dir(tmp)), "--identity-rps", "5",
+        "--identity-burst", "10", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+        env={"MLTRUST_AUDIT_KEY": str(tmp / "audit-keys" / "audit.key")}, cafile=cert,
+    )  # fmt: skip
     url = f"https://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError((tmp / "server.log").read_text())
-        try:
-            if httpx.get(f"{url}/v2/health/ready", verify=str(cert), timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.1)
     yield url, token, cert, meta_only
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)

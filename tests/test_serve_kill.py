@@ -15,48 +15,11 @@ import time
 import httpx
 import pytest
 
-from _net_helpers import free_port, self_signed_cert
+from _net_helpers import free_port, self_signed_cert, start_serve
 from mltrust.cli._main import main
 from test_serve_support import ROW, add_onnx_model, infer_body
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _start(repo, port, *extra):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(repo.parent / "server.log", "wb")  # noqa: SIM115 - closed by the caller's wait
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mltrust",
-            "serve",
-            str(repo),
-            "--port",
-            str(port),
-            "--allow-unsigned",
-            "--identity-rps",
-            "100000",
-            "--identity-burst",
-            "100000",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        env=env,
-    )
-    log.close()  # the child holds its own descriptor
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError((repo.parent / "server.log").read_text())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
 
 
 def _cli_key(repo, capsys) -> str:
@@ -96,7 +59,7 @@ def test_cli_smoke_and_graceful_shutdown(repo, capsys):
     assert main(["serve", "keys", "list", "--repo", str(repo)]) == 0
     assert "load" in capsys.readouterr().out
     port = free_port()
-    proc = _start(repo, port)
+    proc = start_serve(repo, port)
     try:
         base = f"http://127.0.0.1:{port}"
         h = {"Authorization": f"Bearer {key}"}
@@ -124,7 +87,7 @@ def test_cli_smoke_and_graceful_shutdown(repo, capsys):
 def test_kill_9_under_load_loses_no_acknowledged_request(repo, capsys):
     key = _cli_key(repo, capsys)
     port = free_port()
-    proc = _start(repo, port)
+    proc = start_serve(repo, port)
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -173,7 +136,7 @@ def test_kill_9_under_load_loses_no_acknowledged_request(repo, capsys):
 def test_two_workers_extend_one_valid_chain(repo, capsys):
     key = _cli_key(repo, capsys)
     port = free_port()
-    proc = _start(repo, port, "--workers", "2")
+    proc = start_serve(repo, port, "--workers", "2")
     acked: list[str] = []
 
     def client(n: int) -> None:

@@ -21,11 +21,11 @@ import time
 import httpx
 import pytest
 
-from _net_helpers import free_port
+from _net_helpers import free_port, start_serve
 from mltrust.errors import ConfigError
 from mltrust.state import Limit, LocalState, RedisState, StateUnavailable, open_state
 from mltrust.state._redis import key_name
-from test_serve_kill import _cli_key, _start
+from test_serve_kill import _cli_key
 from test_serve_support import (
     ROW,
     add_onnx_model,
@@ -344,7 +344,7 @@ def test_two_servers_sharing_redis_hold_one_global_limit(onnx_repo, url, capsys)
     ports = [free_port(), free_port()]
     limits = ["--identity-rps", str(rps), "--identity-burst", str(burst), "--state", url]
     procs = [
-        _start(onnx_repo, p, *limits, "--audit-sync", "normal", "--metrics-public",
+        start_serve(onnx_repo, p, *limits, "--audit-sync", "normal", "--metrics-public",
                "--replica", f"r{i}")
         for i, p in enumerate(ports)
     ]  # fmt: skip
