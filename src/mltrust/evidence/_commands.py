@@ -25,6 +25,7 @@ SCRIPT``, ``eval``, ``$(...)`` and backquotes (also inside double quotes), and M
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 import json
 import posixpath
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_HOST_MATCHES",
     "NOT_RUNNING",
     "Command",
+    "HostFileKind",
     "HostKind",
     "Stdin",
     "argv",
@@ -48,10 +50,14 @@ __all__ = [
     "computed_name",
     "host_file",
     "host_file_matches",
+    "ran_file",
+    "unread_host",
 ]
 
 #: How a command host is read (see :func:`mltrust.evidence._classify.command_host`).
 HostKind = LauncherKind
+#: How a file a host runs or includes is read (:func:`host_file`, :attr:`Command.reads`).
+HostFileKind = Literal["shell", "make", "dockerfile", "yaml", "lines"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,10 @@ class Command:
     stdin: Stdin | None = None
     #: Its standard input is the output of the command before it (``a | python``).
     piped: bool = False
+    #: A file the host itself reads as a command host of its own, and how, by a directive
+    #: rather than a command (GitLab's ``include:``, a justfile's ``import``/``mod``): read
+    #: as :func:`host_file` names (:func:`ran_file`). ``words`` is empty.
+    reads: tuple[HostFileKind, str] | None = None
 
 
 #: Words that separate commands (shlex punctuation tokens, shell grouping, backquotes).
@@ -111,12 +121,16 @@ _WORKSPACE = re.compile(
 )
 
 
-def commands(kind: HostKind, text: str) -> list[Command]:
-    """The commands the host ``text`` (of the given kind) runs, in file order."""
+def commands(
+    kind: HostKind, text: str, include: Callable[[str], str | None] | None = None
+) -> list[Command]:
+    """The commands the host ``text`` (of the given kind) runs, in file order. For a
+    makefile, ``include(NAME)`` gives the text of a project file its ``include`` names, or
+    None (:func:`_make`): the variables it assigns are the host's."""
     if kind == "shell":
         return list(_shell(text, 1))
     if kind == "make":
-        return list(_make(text))
+        return list(_make(text, include))
     if kind == "ini":
         return list(tox_ini_commands(text))
     if kind == "toml":
@@ -289,22 +303,36 @@ def argv(words: tuple[str, ...] | list[str]) -> list[str]:
     return words[i:]
 
 
-def host_file(
-    words: tuple[str, ...] | list[str],
-) -> tuple[Literal["shell", "make", "dockerfile"], str] | None:
+def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | None:
     """The file a command reads as a command host, and how: a shell script (``bash FILE``,
-    ``sh -e FILE``, ``bash < FILE``, ``. FILE``, ``source FILE``), a makefile (``make -f
-    FILE``, ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is such a command too) or
-    a Dockerfile (``docker build -f FILE``, ``docker buildx build --file FILE``, podman,
+    ``sh -e FILE``, ``bash < FILE``, ``. FILE``, ``source FILE``, ``eval "$(cat FILE)"``), a
+    makefile (``make -f FILE``, ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is
+    such a command too), a justfile (``just -f FILE``, ``just --justfile FILE``) or a
+    Dockerfile (``docker build -f FILE``, ``docker buildx build --file FILE``, podman,
     buildah, nerdctl). None for a shell given its script with ``-c`` or on a pipe, and for
-    any other command. Both readers of the stream follow it: what such a file runs is run by
-    the project, whatever the file's name."""
+    any other command. Both readers of the stream follow it (:func:`ran_file`, also for
+    the files a host includes by a directive): what such a file runs is run by the
+    project, whatever the file's name."""
     runs = argv(words)
     if not runs:
         return None
     name = runs[0].rsplit("/", 1)[-1]
     if runs[0] in (".", "source"):
         return ("shell", runs[1]) if len(runs) > 1 else None
+    if runs[0] == "eval" and len(runs) > 1:
+        # ``eval "$(cat FILE)"``, ``eval "$(< FILE)"``, ``eval `cat FILE```: FILE's text runs
+        m = _EVAL_FILE.fullmatch(" ".join(runs[1:]))
+        return ("shell", m.group(1) or m.group(2)) if m is not None else None
+    if name == "just":
+        for k, word in enumerate(runs[1:-1], 1):
+            if word in ("-f", "--justfile"):
+                return ("lines", runs[k + 1])
+        for word in runs[1:]:
+            if word.startswith("--justfile="):
+                return ("lines", word.split("=", 1)[1])
+            if word.startswith("-f") and len(word) > 2:
+                return ("lines", word[2:])
+        return None
     if name in SHELLS:
         j = 1
         while j < len(runs) and runs[j][:1] in "-+" and runs[j] not in ("-", "--"):
@@ -338,6 +366,46 @@ def host_file(
         for word in runs[1:]:
             if word.startswith("--file="):
                 return ("dockerfile", word.split("=", 1)[1])
+    return None
+
+
+#: ``$(cat FILE)``, ``$(< FILE)``, ```cat FILE```: the text of one file (``eval`` runs it).
+_EVAL_FILE = re.compile(
+    r"\$\(\s*(?:cat\s+(?:--\s+)?|<\s*)([^\s()$`;|&<>]+)\s*\)|`\s*cat\s+(?:--\s+)?([^\s`$;|&<>]+)\s*`"
+)
+
+
+def ran_file(command: Command) -> tuple[HostFileKind, str] | None:
+    """The file a command of the stream runs or its host includes, read as a command host
+    of the kind given: :attr:`Command.reads`, else :func:`host_file` of its words."""
+    if command.reads is not None:
+        return command.reads
+    return host_file(command.words) if not command.unreadable else None
+
+
+#: Names of the script itself (``exec bash "$0"``): read already.
+_SELF_NAMES = frozenset({"$0", "${0}", "$BASH_SOURCE", "${BASH_SOURCE}", "${BASH_SOURCE[0]}"})
+
+
+def unread_host(kind: HostFileKind, target: str) -> str | None:
+    """Why the file a host runs or includes (:func:`ran_file`) cannot be read at all, else
+    None: a remote file (a name with ``://``: GitLab's ``remote:``, ``project:``,
+    ``template:`` and ``component:`` includes, which cannot be fetched offline), or a shell
+    script whose name is nothing but what the shell computes (``bash "$f"``, ``. "${STEP}"``,
+    ``source "$(cmd)"``: no character of it says which file; :func:`host_file_matches`
+    matches nothing). Both readers fail closed on it: what that file runs is not read. A
+    computed name with a literal part (``$HOME/.profile``, ``ci/$STEP.sh``) is matched against
+    the project's files instead, and a makefile's (``-include $(DEPS)``) is make's own
+    dependency output."""
+    if "://" in target:
+        return f"includes the remote file {target!r}, which cannot be read offline"
+    if (
+        kind == "shell"
+        and target not in _SELF_NAMES
+        and computed_name(target)
+        and not _HOST_WILD.sub("", target).strip("/.\"'")
+    ):
+        return f"runs {target!r} as a shell script, a file whose name the shell computes"
     return None
 
 
@@ -898,9 +966,14 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
             yield _too_deep(line, here, command)
         else:
             yield from _relined(_shell(here, line, depth=depth + 1), line)
-    for k, word in enumerate(command[:-2]):
-        if word.rsplit("/", 1)[-1] in SHELLS | _C_RUNNERS:
-            script = _shell_script(command[k + 1 :])
+    for k, word in enumerate(command[:-1]):
+        program = word.rsplit("/", 1)[-1]
+        if program in SHELLS | _C_RUNNERS:
+            script = (
+                _su_script(command[k + 1 :])
+                if program in _USER_SWITCHERS
+                else _shell_script(command[k + 1 :])
+            )
             if script is not None:
                 if depth >= _MAX_DEPTH:
                     yield _too_deep(line, script, command)
@@ -938,15 +1011,38 @@ def _shell_script(args: list[str]) -> str | None:
     return args[j] if c and j < len(args) else None
 
 
+#: Programs that run a ``-c COMMAND`` string as another user; their options and the user
+#: may come before or after it (``su -l bob -c CMD``, ``su bob -lc CMD``, ``su --command=CMD``).
+_USER_SWITCHERS = frozenset({"su", "runuser"})
+#: Their options that take a value (the shell, a group, the environment to keep).
+_SU_VALUES = frozenset({"-s", "--shell", "-g", "--group", "-G", "--supp-group", "-w"})
+_SU_VALUES |= {"--whitelist-environment", "-u", "--user"}
+
+
+def _su_script(args: list[str]) -> str | None:
+    """The ``-c`` text of ``su``/``runuser`` arguments, wherever it stands among them
+    (``-c``, ``--command``, ``--session-command``, their ``=VALUE`` forms, or a cluster
+    ending in ``c``: ``-lc``); None when there is none (``runuser -u bob -- CMD`` is a
+    wrapper: :func:`argv`)."""
+    j = 0
+    while j < len(args):
+        word = args[j]
+        if word == "--":
+            return None
+        if word in ("-c", "--command", "--session-command"):
+            return args[j + 1] if j + 1 < len(args) else None
+        if word.startswith(("--command=", "--session-command=")):
+            return word.split("=", 1)[1]
+        if re.fullmatch(r"-[A-Za-z]+", word) and word.endswith("c") and len(word) > 2:
+            return args[j + 1] if j + 1 < len(args) else None
+        j += 2 if word in _SU_VALUES else 1
+    return None
+
+
 def _relined(found: Iterator[Command], line: int) -> Iterator[Command]:
     """Commands of a script given as one word: all on the host line of that word."""
     for command in found:
-        if command.line != line:
-            stdin = command.stdin
-            command = Command(
-                line, command.words, command.unreadable, command.text, stdin, command.piped
-            )
-        yield command
+        yield dataclasses.replace(command, line=line) if command.line != line else command
 
 
 # -- Makefiles ---------------------------------------------------------------------------------
@@ -1019,7 +1115,10 @@ def _make_text(text: str, variables: dict[str, str], budget: _MakeBudget) -> str
         out.append(text[i:j])
         opener = text[j + 1]
         if opener not in "({":
-            out.append(text[j : j + 2])  # ``$@``, ``$X``: left to the shell
+            # ``$F`` is make's ``$(F)`` when the makefile assigns F; ``$@``, ``$$``, ``$X``
+            # of a name not assigned: left as written (a variable: the readers fail closed)
+            known = opener in variables and (opener.isalnum() or opener == "_")
+            out.append(_make_reference(opener, variables, budget) if known else text[j : j + 2])
             i = j + 2
             continue
         closer = ")" if opener == "(" else "}"
@@ -1270,7 +1369,14 @@ def _make_program(value: str) -> tuple[str, ...] | None:
     return tuple(_split(value))
 
 
-def _make(text: str) -> Iterator[Command]:
+#: ``include``, ``-include``, ``sinclude``: make reads the files named as makefiles.
+_MAKE_INCLUDE = re.compile(r"^(?:-?include|sinclude)\s")
+#: Makefiles one Makefile's includes may name (nested too) whose variables are read; past
+#: it the rest are still read as makefiles of their own (bounded by the caller).
+_MAKE_INCLUDED = 64
+
+
+def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iterator[Command]:
     """A Makefile's commands: recipe lines (each its own shell script, or with ``.ONESHELL``
     each recipe one script), the recipe after ``target: ;``, ``$(shell ...)`` anywhere,
     the right side of ``NAME != command`` (run when make reads the file), ``define`` bodies,
@@ -1280,15 +1386,16 @@ def _make(text: str) -> Iterator[Command]:
     conditional block or for one target) with each of them (:func:`_make_worlds`);
     ``.RECIPEPREFIX`` is honoured. When ``SHELL`` names a program that is not a POSIX shell,
     make runs each recipe line as ``SHELL .SHELLFLAGS LINE``: that is the command
-    (``python3 -c LINE``)."""
+    (``python3 -c LINE``). ``include(NAME)`` gives the text of a makefile an ``include``
+    names (None when it is not a file of the project; the caller keeps it inside): the
+    variables it assigns (and those of the makefiles it includes, once each, at most
+    :data:`_MAKE_INCLUDED`) are the host's, as make reads it in place."""
     raw = text.split("\n")
     prefix = "\t"
     candidates: dict[str, list[str]] = {}
     # (first line, text, what) per logical line
     logical: list[tuple[int, str, str]] = []
-    in_rule = False
-    define = False
-    depth = 0  # conditional blocks open
+    included: list[str] = []  # makefiles whose variables were read, in order
 
     def assign(name: str, op: str, value: str, certain: bool) -> None:
         old = candidates.get(name)
@@ -1303,63 +1410,93 @@ def _make(text: str) -> Iterator[Command]:
         candidates[name] = new if certain or old is None else [*old, *new]
         candidates[name] = candidates[name][-_MAKE_WORLDS:]
 
-    i = 0
-    while i < len(raw):
-        start = i
-        recipe = not define and in_rule and raw[i].startswith(prefix)
-        body = raw[i]
-        while body.endswith("\\") and (len(body) - len(body.rstrip("\\"))) % 2 and i + 1 < len(raw):
+    def parse(lines: list[str], top: bool, outer: int) -> None:
+        # the logical lines of one makefile (``top``: the host; else one it includes, of
+        # which only the variables are kept: its commands are read as its own host)
+        nonlocal prefix
+        in_rule = False
+        define = False
+        depth = outer  # conditional blocks open
+
+        def keep(entry: tuple[int, str, str]) -> None:
+            if top:
+                logical.append(entry)
+
+        i = 0
+        while i < len(lines):
+            start = i
+            recipe = not define and in_rule and lines[i].startswith(prefix)
+            body = lines[i]
+            while (
+                body.endswith("\\")
+                and (len(body) - len(body.rstrip("\\"))) % 2
+                and i + 1 < len(lines)
+            ):
+                i += 1
+                nxt = lines[i]
+                if recipe:
+                    body = body + "\n" + (nxt[len(prefix) :] if nxt.startswith(prefix) else nxt)
+                else:
+                    body = body[:-1].rstrip() + " " + nxt.lstrip()
             i += 1
-            nxt = raw[i]
+            if define:
+                if re.match(r"^\s*endef\b", body):
+                    define = False
+                else:
+                    keep((start + 1, body, "recipe"))  # a canned recipe
+                continue
             if recipe:
-                body = body + "\n" + (nxt[len(prefix) :] if nxt.startswith(prefix) else nxt)
-            else:
-                body = body[:-1].rstrip() + " " + nxt.lstrip()
-        i += 1
-        if define:
-            if re.match(r"^\s*endef\b", body):
-                define = False
-            else:
-                logical.append((start + 1, body, "recipe"))  # a canned recipe
-            continue
-        if recipe:
-            logical.append((start + 1, body[len(prefix) :], "recipe"))
-            continue
-        stripped = re.sub(r"(?<!\\)#.*", "", body, flags=re.S).strip()
-        if not stripped:
-            continue
-        m = re.match(r"^\.RECIPEPREFIX\s*:{0,2}=\s*(\S?)", stripped)
-        if m:
-            prefix = m.group(1) or "\t"
-            continue
-        if re.match(r"^(?:override\s+|export\s+)*define\b", stripped):
-            define = True
-            continue
-        conditional = _MAKE_CONDITIONAL.match(stripped)
-        if conditional is not None:
-            if conditional.group(1) and not stripped.startswith("else"):
-                depth += 1
-            elif conditional.group(2):
-                depth = max(0, depth - 1)
-            logical.append((start + 1, stripped, "directive"))
-            continue
-        plain = _MAKE_ASSIGN.match(stripped)
-        target = None if plain is not None else _MAKE_TARGET_ASSIGN.match(stripped)
-        if plain is not None or target is not None:
-            found = plain or target
-            assert found is not None
-            name, op, value = found.group("name", "op", "value")
-            assign(name, op, value, certain=plain is not None and depth == 0)
-            logical.append((start + 1, value if "!" in op else stripped, "assign" + op))
-            if target is not None:
+                keep((start + 1, body[len(prefix) :], "recipe"))
+                continue
+            stripped = re.sub(r"(?<!\\)#.*", "", body, flags=re.S).strip()
+            if not stripped:
+                continue
+            m = re.match(r"^\.RECIPEPREFIX\s*:{0,2}=\s*(\S?)", stripped)
+            if m:
+                prefix = m.group(1) or "\t"
+                continue
+            if re.match(r"^(?:override\s+|export\s+)*define\b", stripped):
+                define = True
+                continue
+            conditional = _MAKE_CONDITIONAL.match(stripped)
+            if conditional is not None:
+                if conditional.group(1) and not stripped.startswith("else"):
+                    depth += 1
+                elif conditional.group(2):
+                    depth = max(outer, depth - 1)
+                keep((start + 1, stripped, "directive"))
+                continue
+            plain = _MAKE_ASSIGN.match(stripped)
+            target = None if plain is not None else _MAKE_TARGET_ASSIGN.match(stripped)
+            if plain is not None or target is not None:
+                found = plain or target
+                assert found is not None
+                name, op, value = found.group("name", "op", "value")
+                assign(name, op, value, certain=plain is not None and depth == 0)
+                keep((start + 1, value if "!" in op else stripped, "assign" + op))
+                if target is not None:
+                    in_rule = True
+            elif _MAKE_DIRECTIVE.match(stripped):
+                keep((start + 1, stripped, "directive"))
+                if include is not None and _MAKE_INCLUDE.match(stripped):
+                    # make reads the included makefile here: its variables are the host's
+                    world = {k: v[-1] for k, v in candidates.items()}
+                    for name in _make_expand(stripped, world).split()[1:]:
+                        if name in included or computed_name(name):
+                            continue
+                        if len(included) >= _MAKE_INCLUDED:
+                            break
+                        included.append(name)
+                        found_text = include(name)
+                        if found_text is not None:
+                            parse(found_text.split("\n"), False, depth)
+            elif re.search(r"(?<![:$]):(?![:=])|::(?!=)", stripped):
                 in_rule = True
-        elif _MAKE_DIRECTIVE.match(stripped):
-            logical.append((start + 1, stripped, "directive"))
-        elif re.search(r"(?<![:$]):(?![:=])|::(?!=)", stripped):
-            in_rule = True
-            logical.append((start + 1, stripped, "rule"))
-        else:
-            logical.append((start + 1, stripped, "other"))
+                keep((start + 1, stripped, "rule"))
+            else:
+                keep((start + 1, stripped, "other"))
+
+    parse(raw, True, 0)
     worlds = _make_worlds(candidates)
     # what runs a recipe line: the shell, or each program SHELL may name
     programs: list[tuple[str, ...]] = []
@@ -1429,7 +1566,7 @@ def _make(text: str) -> Iterator[Command]:
                 other = _make_expand(body, world)
                 if once(line, other):
                     yield from _shell(other, line, script=False)
-            elif what == "directive" and re.match(r"^(?:-?include|sinclude)\s", original):
+            elif what == "directive" and _MAKE_INCLUDE.match(original):
                 # make reads each included file as a makefile: ``make -f FILE`` in the stream
                 for name in _make_expand(original, world).split()[1:]:
                     if once(line, "include " + name):
@@ -1681,6 +1818,13 @@ def _program_of(words: list[str]) -> tuple[str, str]:
     return "other", " ".join(words)
 
 
+#: A justfile's ``import 'FILE'``/``import? "FILE"`` and ``mod NAME``/``mod? NAME 'FILE'``.
+_JUST_INCLUDE = re.compile(
+    r"^(?P<kind>import|mod)\??[ \t]+(?:(?P<name>[A-Za-z_][A-Za-z0-9_-]*)[ \t]*)?"
+    r"(?:'(?P<single>[^'\n]*)'|\"(?P<double>(?:[^\"\\\n]|\\.)*)\")?[ \t]*(?:#.*)?$"
+)
+
+
 def _lines(text: str) -> Iterator[Command]:
     """A Procfile or justfile (:func:`_lines_text`), with what just itself runs a recipe with:
     a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
@@ -1704,6 +1848,21 @@ def _lines(text: str) -> Iterator[Command]:
         interpreter = [a or b for a, b in re.findall(quoted, m.group(1))] or interpreter
     script_by: list[str] | None = None
     generic = list(lines)
+    for k, raw in enumerate(lines):
+        # ``import 'FILE'`` / ``mod NAME ['FILE']``: just reads FILE's recipes as its own
+        directive = _JUST_INCLUDE.match(raw)
+        if directive is None:
+            continue
+        generic[k] = ""
+        path = directive.group("single") or directive.group("double")
+        name = directive.group("name")
+        if path is None and (directive.group("kind") == "import" or name is None):
+            continue
+        found = [path] if path is not None else [f"{name}.just", f"{name}/mod.just"]
+        if path is None:
+            found += [f"{name}/justfile", f"{name}/.justfile", f"{name}/Justfile"]
+        for target in found:
+            yield Command(k + 1, (), reads=("lines", target))
     i = 0
     while i < len(lines):
         attribute = re.match(r"^\s*\[(.*)\]\s*$", lines[i])
@@ -1953,16 +2112,58 @@ def _docker_copy_heredocs(body: str, lines: list[str], start: int, i: int) -> It
 
 
 # -- package.json, YAML, nox -------------------------------------------------------------------
+#: The commands a dev container runs as it is made and started (``devcontainer.json``): a
+#: string (run by a shell), an array (one command's words, no shell) or an object of named
+#: commands of either form, run in parallel.
+DEVCONTAINER_KEYS = (
+    "initializeCommand",
+    "onCreateCommand",
+    "updateContentCommand",
+    "postCreateCommand",
+    "postStartCommand",
+    "postAttachCommand",
+)
+#: A JSONC token: a string (kept), a comment (dropped), or a comma before a closing bracket.
+_JSONC = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?(?:\*/|\Z)|,(?=\s*[}\]])', re.S)
+
+
+def _jsonc(text: str) -> str:
+    """JSON with comments (``//``, ``/* */``) and trailing commas, as VS Code reads
+    ``devcontainer.json``, made JSON (a comment keeps its newlines, so lines stay)."""
+
+    def one(m: re.Match[str]) -> str:
+        found = m.group()
+        return found if found.startswith('"') else "\n" * found.count("\n")
+
+    return _JSONC.sub(one, text)
+
+
 def _package_json(text: str) -> Iterator[Command]:
+    """``package.json`` ``scripts`` and ``devcontainer.json`` lifecycle commands
+    (:data:`DEVCONTAINER_KEYS`; comments and trailing commas allowed). A file that does not
+    load is read line by line as shell."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(_jsonc(text))
     except (ValueError, RecursionError):
         yield from _shell(_lines_text(text), 1, script=False)
         return
-    scripts = doc.get("scripts") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        return
+    scripts = doc.get("scripts")
     for value in scripts.values() if isinstance(scripts, dict) else []:
         if isinstance(value, str):
             yield from _shell(value, max(1, _line_of(text, json.dumps(value)[1:-1])))
+    for key in DEVCONTAINER_KEYS:
+        value = doc.get(key)
+        line = max(1, _line_of(text, f'"{key}"'))
+        for one in value.values() if isinstance(value, dict) else [value]:
+            if isinstance(one, str):
+                yield from _relined(_shell(one, line), line)
+            elif isinstance(one, list) and one and all(isinstance(w, str) for w in one):
+                yield Command(line, tuple(one))
+                yield from _inner(list(one), line, 0)
+            elif one is not None:
+                yield Command(line, (), f"a {key} that is not a command", json.dumps(one))
 
 
 def _yaml(text: str) -> Iterator[Command]:
@@ -2129,8 +2330,57 @@ def _yaml(text: str) -> Iterator[Command]:
                     walk(value, depth + 1, inherited)
 
     for document in documents:
+        if isinstance(document, yaml.MappingNode):
+            for key, value in document.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == "include":
+                    out.extend(_yaml_includes(value, scalar_line))
+                    seen.add(id(value))  # file names, not commands
         walk(document, 0)
     yield from out
+
+
+#: GitLab ``include:`` keys that name a file GitLab fetches from elsewhere, and how it is
+#: shown (:func:`unread_host` reads ``://`` as remote).
+_REMOTE_INCLUDES = {
+    "remote": "",
+    "template": "gitlab-template://",
+    "component": "gitlab-component://",
+}
+
+
+def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Command]:
+    """The files a YAML host's top-level ``include:`` merges into it (GitLab CI; Compose's
+    ``include:`` of other Compose files): ``include: FILE``, a list of names, ``local:``
+    (Compose ``path:``) mappings, each a command that reads FILE as YAML
+    (:attr:`Command.reads`); a ``remote:``, ``template:``, ``component:`` or ``project:``
+    include names a file that cannot be read offline (:func:`unread_host`)."""
+    import yaml
+
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for item in items[:4096]:
+        if isinstance(item, yaml.ScalarNode) and isinstance(item.value, str):
+            yield Command(scalar_line(item), (), reads=("yaml", item.value.strip()))
+        if not isinstance(item, yaml.MappingNode):
+            continue
+        keys = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
+        for key in ("local", "path"):
+            names = keys.get(key)
+            for name in names.value if isinstance(names, yaml.SequenceNode) else [names]:
+                if isinstance(name, yaml.ScalarNode) and isinstance(name.value, str):
+                    yield Command(scalar_line(name), (), reads=("yaml", name.value.strip()))
+        for key, scheme in _REMOTE_INCLUDES.items():
+            name = keys.get(key)
+            if isinstance(name, yaml.ScalarNode):
+                target = f"{scheme}{str(name.value).strip()}"
+                yield Command(scalar_line(name), (), reads=("yaml", target))
+        project = keys.get("project")
+        if isinstance(project, yaml.ScalarNode):
+            files = keys.get("file")
+            names = files.value if isinstance(files, yaml.SequenceNode) else [files]
+            for name in names:
+                shown = str(name.value).strip() if isinstance(name, yaml.ScalarNode) else ""
+                target = f"gitlab-project://{str(project.value).strip()}/{shown.lstrip('/')}"
+                yield Command(scalar_line(project), (), reads=("yaml", target))
 
 
 #: Methods that read a list or string without changing it: calling them keeps a binding literal.
