@@ -80,9 +80,7 @@ def test_attack_gitlab_nested_include(tmp_path: Path, db: Path) -> None:
     ],
     ids=["remote", "project", "template", "component", "remote-string"],
 )
-def test_attack_gitlab_remote_include_is_reported(
-    tmp_path: Path, db: Path, include: str
-) -> None:
+def test_attack_gitlab_remote_include_is_reported(tmp_path: Path, db: Path, include: str) -> None:
     # what a remote include runs cannot be read offline: analysis is incomplete, said so
     document, controls = _gate(tmp_path, db, {".gitlab-ci.yml": include + _job("make")})
     assert any("not read" in m for m in _problems(document)), _problems(document)
@@ -94,9 +92,7 @@ def test_attack_gitlab_remote_include_is_reported(
     ["../outside.yml", "/../outside.yml", "ci/link.yml"],
     ids=["dotdot", "absolute-dotdot", "symlink"],
 )
-def test_gitlab_include_outside_project_is_not_read(
-    tmp_path: Path, db: Path, target: str
-) -> None:
+def test_gitlab_include_outside_project_is_not_read(tmp_path: Path, db: Path, target: str) -> None:
     (tmp_path / "outside.yml").write_text(_job(INSTALL))
     files = {".gitlab-ci.yml": f"include:\n  - local: '{target}'\n" + _job("make")}
     root = tmp_path / "p"
@@ -181,12 +177,14 @@ def test_attack_just_file_option_installs(tmp_path: Path, db: Path) -> None:
 # (was round 5's strict xfail 06)
 @pytest.mark.parametrize(
     "makefile",
-    ["include x.mk\nall:\n\t$(F)\n", "-include x.mk\nall:\n\t$(F) -q\n", "sinclude x.mk\nall: ; $F\n"],
+    [
+        "include x.mk\nall:\n\t$(F)\n",
+        "-include x.mk\nall:\n\t$(F) -q\n",
+        "sinclude x.mk\nall: ; $F\n",
+    ],
     ids=["include", "dash-include", "sinclude"],
 )
-def test_attack_make_variable_from_included_file(
-    tmp_path: Path, db: Path, makefile: str
-) -> None:
+def test_attack_make_variable_from_included_file(tmp_path: Path, db: Path, makefile: str) -> None:
     files = {"Makefile": makefile, "x.mk": f"F = {INSTALL}\n"}
     _, controls = _gate(tmp_path, db, files)
     assert controls[VULN] is ControlStatus.FAIL
@@ -245,6 +243,24 @@ def test_attack_shell_runs_computed_file(tmp_path: Path, db: Path, line: str) ->
     )
 
 
+def test_attack_loop_over_scripts_installs(tmp_path: Path, db: Path) -> None:
+    # ``for f in ci/*.sh; do bash "$f"; done``: the loop's words name the files
+    files = {"run.sh": '#!/bin/sh\nfor f in ci/*.sh\ndo\n  bash "$f"\ndone\n'}
+    files["ci/a.sh"] = f"{INSTALL}\n"
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_loop_over_scripts_project_is_clean(tmp_path: Path, db: Path) -> None:
+    text = '#!/bin/sh\nfor f in ci/*.sh; do bash "$f"; done\n'
+    text += 'for s in lint test; do . "ci/$s.sh"; done\n'
+    files = {"run.sh": text, "ci/lint.sh": "ruff check .\n", "ci/test.sh": "pytest\n"}
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls[COMPLETE] is ControlStatus.PASS
+
+
 def test_shell_sources_known_outside_files_is_clean(tmp_path: Path, db: Path) -> None:
     text = (
         '#!/bin/bash\n. "$HOME/.cargo/env"\nsource "$VIRTUAL_ENV/bin/activate"\n'
@@ -289,7 +305,9 @@ def test_attack_user_switch_runs_install(tmp_path: Path, db: Path, line: str) ->
     assert controls[VULN] is ControlStatus.FAIL
 
 
-@pytest.mark.parametrize("line", ['eval "$(cat ci/step)"', "eval \"$(< ci/step)\"", "eval `cat ci/step`"])
+@pytest.mark.parametrize(
+    "line", ['eval "$(cat ci/step)"', 'eval "$(< ci/step)"', "eval `cat ci/step`"]
+)
 def test_attack_eval_of_a_file_installs(tmp_path: Path, db: Path, line: str) -> None:
     files = {"ci.sh": f"#!/bin/bash\n{line}\n", "ci/step": f"{INSTALL}\n"}
     _, controls = _gate(tmp_path, db, files)

@@ -13,9 +13,9 @@ import re
 import tempfile
 import time
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from mltrust.evidence import _rules
@@ -1351,7 +1351,7 @@ class CodeCollector(Collector):
                 launched.extend(self._host_file(host, launch, tree, hosts_read))
                 continue
             target = None
-            if launch.kind != "unknown":
+            if launch.kind == "file" or launch.kind == "module":
                 target = resolve_target(host, launch.kind, launch.value, tree)
             if target is not None:
                 run_by.add(target)

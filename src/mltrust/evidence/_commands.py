@@ -39,6 +39,7 @@ from typing import Any, Literal
 from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
 __all__ = [
+    "MAX_HOST_FILES",
     "MAX_HOST_MATCHES",
     "NOT_RUNNING",
     "Command",
@@ -418,6 +419,9 @@ _HOST_WILD = re.compile(
 )
 #: Files one computed host file name may name (past it, the caller reports the name).
 MAX_HOST_MATCHES = 16
+#: Files one command host may run or include in turn (``bash a`` where ``a`` sources ``b``,
+#: a makefile's nested ``include``s): the bound of every reader that follows them.
+MAX_HOST_FILES = 64
 
 
 def computed_name(target: str) -> bool:
@@ -786,6 +790,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
     lines = text.split("\n")
     budget = _MAX_JOIN_BYTES
     aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
+    loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
     i = 0
     while i < len(lines):
         start = i
@@ -824,7 +829,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        yield from _simple(words, line, heredocs, depth, aliases)
+        yield from _simple(words, line, heredocs, depth, aliases, loops=loops)
 
 
 def _simple(
@@ -834,11 +839,15 @@ def _simple(
     depth: int,
     aliases: dict[str, str] | None = None,
     piped: bool = False,
+    loops: dict[str, list[str]] | None = None,
 ) -> Iterator[Command]:
     """The simple commands of a split command line, and the commands inside them. A command
     whose first word is an alias the script defined earlier (``alias inst='pip install'``;
-    sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words."""
+    sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words. A
+    command that runs a file named by the variable of a ``for NAME in WORDS`` loop earlier
+    in the script (``for f in ci/*.sh; do bash "$f"; done``) is read once per word."""
     aliases = {} if aliases is None else aliases
+    loops = {} if loops is None else loops
     command: list[str] = []
     printing: list[str] = []  # the command before this one (its output may be piped here)
     pending = list(heredocs)
@@ -855,7 +864,9 @@ def _simple(
                 except ValueError:
                     value = ["$ALIAS"]
                 rest = {k: v for k, v in aliases.items() if k != command[0]}
-                yield from _simple([*value, *command[1:]], line, pending, depth + 1, rest, piped)
+                yield from _simple(
+                    [*value, *command[1:]], line, pending, depth + 1, rest, piped, loops
+                )
                 command = []
                 piped = word in ("|", "|&")
                 continue
@@ -865,11 +876,14 @@ def _simple(
                         name, eq, body = definition.partition("=")
                         if eq and name:
                             aliases[name] = body
+                if command[0] == "for" and command[2:3] == ["in"]:
+                    loops[command[1]] = command[3:]
                 stdin = None
                 for _ in range(command.count("<<")):
                     taken = pending.pop(0) if pending else None
                     stdin = stdin or taken
-                yield Command(line, tuple(command), stdin=stdin, piped=piped)
+                for each in _loop_runs(command, loops):
+                    yield Command(line, tuple(each), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if printed is not None:  # ``echo 'pip install x' | bash``
@@ -889,6 +903,18 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+def _loop_runs(command: list[str], loops: dict[str, list[str]]) -> list[list[str]]:
+    """``command``, or, when the file it runs (:func:`host_file`) is nothing but the
+    variable of a ``for`` loop (``bash "$f"``), the command once per word of the loop (at
+    most :data:`MAX_HOST_MATCHES`; more, or no loop: the command as written)."""
+    ran = host_file(command) if loops else None
+    m = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", ran[1]) if ran is not None else None
+    values = loops.get(m.group(1), []) if m is not None else []
+    if not values or len(values) > MAX_HOST_MATCHES or ran is None:
+        return [command]
+    return [[value if word == ran[1] else word for word in command] for value in values]
 
 
 def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
@@ -1371,9 +1397,6 @@ def _make_program(value: str) -> tuple[str, ...] | None:
 
 #: ``include``, ``-include``, ``sinclude``: make reads the files named as makefiles.
 _MAKE_INCLUDE = re.compile(r"^(?:-?include|sinclude)\s")
-#: Makefiles one Makefile's includes may name (nested too) whose variables are read; past
-#: it the rest are still read as makefiles of their own (bounded by the caller).
-_MAKE_INCLUDED = 64
 
 
 def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iterator[Command]:
@@ -1389,7 +1412,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     (``python3 -c LINE``). ``include(NAME)`` gives the text of a makefile an ``include``
     names (None when it is not a file of the project; the caller keeps it inside): the
     variables it assigns (and those of the makefiles it includes, once each, at most
-    :data:`_MAKE_INCLUDED`) are the host's, as make reads it in place."""
+    :data:`MAX_HOST_FILES`) are the host's, as make reads it in place."""
     raw = text.split("\n")
     prefix = "\t"
     candidates: dict[str, list[str]] = {}
@@ -1484,7 +1507,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                     for name in _make_expand(stripped, world).split()[1:]:
                         if name in included or computed_name(name):
                             continue
-                        if len(included) >= _MAKE_INCLUDED:
+                        if len(included) >= MAX_HOST_FILES:
                             break
                         included.append(name)
                         found_text = include(name)
@@ -1858,10 +1881,10 @@ def _lines(text: str) -> Iterator[Command]:
         name = directive.group("name")
         if path is None and (directive.group("kind") == "import" or name is None):
             continue
-        found = [path] if path is not None else [f"{name}.just", f"{name}/mod.just"]
+        named = [path] if path is not None else [f"{name}.just", f"{name}/mod.just"]
         if path is None:
-            found += [f"{name}/justfile", f"{name}/.justfile", f"{name}/Justfile"]
-        for target in found:
+            named += [f"{name}/justfile", f"{name}/.justfile", f"{name}/Justfile"]
+        for target in named:
             yield Command(k + 1, (), reads=("lines", target))
     i = 0
     while i < len(lines):

@@ -1398,10 +1398,6 @@ def _installs(
         _install_words(list(command.words), command.line, path, rel, out, base)
 
 
-#: Files one command host may run in turn (``bash a`` where ``a`` sources ``b``...), read.
-_MAX_HOST_FILES = 64
-
-
 def _host_file_installs(
     ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
 ) -> None:
@@ -1466,15 +1462,17 @@ def _host_file_read(
 ) -> bool:
     """Read the installs of ``candidate`` run as a host of ``kind``; False when it is not
     a file of the project."""
+    from mltrust.evidence._commands import MAX_HOST_FILES
+
     resolved = _project_file(candidate, base)
     if resolved is None:
         return False
     inner = resolved.relative_to(base).as_posix()
     if resolved in seen or source_kind(inner, resolved) is not None:
         return True  # read already (or being read), or read on its own
-    if len(seen) >= _MAX_HOST_FILES:
+    if len(seen) >= MAX_HOST_FILES:
         out.problems.append(
-            Problem(inner, 0, f"more than {_MAX_HOST_FILES} files run by one host; not read")
+            Problem(inner, 0, f"more than {MAX_HOST_FILES} files run by one host; not read")
         )
         return True
     seen.add(resolved)
