@@ -70,15 +70,30 @@ def test_attack_gitlab_nested_include(tmp_path: Path, db: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "trigger",
+    [
+        "trigger:\n    include: ci/child.yml\n",
+        "trigger:\n    include:\n      - local: ci/child.yml\n",
+    ],
+    ids=["string", "local"],
+)
+def test_attack_gitlab_child_pipeline_installs(tmp_path: Path, db: Path, trigger: str) -> None:
+    files = {".gitlab-ci.yml": "child:\n  " + trigger, "ci/child.yml": _job(INSTALL)}
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
     "include",
     [
         "include:\n  - remote: https://example.com/ci.yml\n",
+        "child:\n  trigger:\n    include:\n      - artifact: gen.yml\n        job: make-it\n",
         "include:\n  - project: group/ci\n    file: /jobs.yml\n",
         "include:\n  - template: Python.gitlab-ci.yml\n",
         "include:\n  - component: gitlab.com/org/comp/build@1.0\n",
         "include: https://example.com/ci.yml\n",
     ],
-    ids=["remote", "project", "template", "component", "remote-string"],
+    ids=["remote", "artifact", "project", "template", "component", "remote-string"],
 )
 def test_attack_gitlab_remote_include_is_reported(tmp_path: Path, db: Path, include: str) -> None:
     # what a remote include runs cannot be read offline: analysis is incomplete, said so

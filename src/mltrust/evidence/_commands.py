@@ -2308,6 +2308,13 @@ def _yaml(text: str) -> Iterator[Command]:
             }
             inherited = default_shell(keys) or job_shell(keys) or inherited
             pairs(keys)
+            trigger = keys.get("trigger")
+            if isinstance(trigger, yaml.MappingNode):
+                # a GitLab child pipeline: ``trigger: include:`` runs that file's jobs
+                found = {k.value: v for k, v in trigger.value if isinstance(k, yaml.ScalarNode)}
+                if "include" in found and id(found["include"]) not in seen:
+                    out.extend(_yaml_includes(found["include"], scalar_line))
+                    seen.add(id(found["include"]))
             run = keys.get("run")
             if not isinstance(run, yaml.ScalarNode) and isinstance(
                 keys.get("command"), yaml.ScalarNode
@@ -2368,6 +2375,7 @@ _REMOTE_INCLUDES = {
     "remote": "",
     "template": "gitlab-template://",
     "component": "gitlab-component://",
+    "artifact": "gitlab-artifact://",  # a child pipeline a job writes at run time
 }
 
 
@@ -2375,8 +2383,9 @@ def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Com
     """The files a YAML host's top-level ``include:`` merges into it (GitLab CI; Compose's
     ``include:`` of other Compose files): ``include: FILE``, a list of names, ``local:``
     (Compose ``path:``) mappings, each a command that reads FILE as YAML
-    (:attr:`Command.reads`); a ``remote:``, ``template:``, ``component:`` or ``project:``
-    include names a file that cannot be read offline (:func:`unread_host`)."""
+    (:attr:`Command.reads`), also under a job's ``trigger:`` (a child pipeline); a
+    ``remote:``, ``template:``, ``component:``, ``project:`` or ``artifact:`` include names
+    a file that cannot be read offline (:func:`unread_host`)."""
     import yaml
 
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
