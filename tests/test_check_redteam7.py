@@ -149,7 +149,7 @@ JUST_FORMS = {
     "import-optional": ('import? "ci/tasks.just"\n', "ci/tasks.just"),
     "mod-path": ("mod tasks 'ci/t.just'\n", "ci/t.just"),
     "mod-name-file": ("mod tasks\n", "tasks.just"),
-    "mod-name-folder": ("mod? tasks\n", "tasks/justfile"),
+    "mod-name-folder": ("mod? tasks\n", "tasks/justfile"),  # (a justfile by name: read)
     "mod-name-mod-just": ("mod tasks\n", "tasks/mod.just"),
 }
 
@@ -260,8 +260,8 @@ def test_attack_shell_runs_computed_file(tmp_path: Path, db: Path, line: str) ->
 
 def test_attack_loop_over_scripts_installs(tmp_path: Path, db: Path) -> None:
     # ``for f in ci/*.sh; do bash "$f"; done``: the loop's words name the files
-    files = {"run.sh": '#!/bin/sh\nfor f in ci/*.sh\ndo\n  bash "$f"\ndone\n'}
-    files["ci/a.sh"] = f"{INSTALL}\n"
+    files = {"run.sh": '#!/bin/sh\nfor f in ci/steps/*\ndo\n  bash "$f"\ndone\n'}
+    files["ci/steps/a"] = f"{INSTALL}\n"  # a name no reader takes on its own
     _, controls = _gate(tmp_path, db, files)
     assert controls[VULN] is ControlStatus.FAIL
 
@@ -289,7 +289,9 @@ def test_shell_sources_known_outside_files_is_clean(tmp_path: Path, db: Path) ->
 
 # -- 05. ``su -l user -c``, ``eval "$(cat FILE)"`` -------------------------------------------
 # su takes its options and the user before or after ``-c``; ``eval "$(cat FILE)"`` runs
-# FILE as ``. FILE`` does. Expected: FAIL; actual before the fix: PASS.
+# FILE as ``. FILE`` does. Expected: FAIL; actual before the fix: PASS (``sudo -u x bash
+# -c``, ``sudo -iu x sh -ec`` and ``eval "$(pip install ...)"`` were read already: kept as
+# proof).
 @pytest.mark.parametrize(
     "line",
     [
