@@ -389,6 +389,18 @@ def test_attack_devcontainer_runs_python(tmp_path: Path, db: Path) -> None:
     assert controls[CODE] is ControlStatus.FAIL
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"build": {"dockerfile": "image.def"}}', '{"dockerFile": "image.def"}'],
+    ids=["build-dockerfile", "dockerFile"],
+)
+def test_attack_devcontainer_dockerfile_installs(tmp_path: Path, db: Path, text: str) -> None:
+    files = {".devcontainer/devcontainer.json": text}
+    files[".devcontainer/image.def"] = f"FROM python:3.12\nRUN {INSTALL}\n"
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
 def test_devcontainer_project_is_clean(tmp_path: Path, db: Path) -> None:
     text = (
         "// made by the VS Code wizard\n{\n"

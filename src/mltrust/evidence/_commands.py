@@ -2163,8 +2163,9 @@ def _jsonc(text: str) -> str:
 
 def _package_json(text: str) -> Iterator[Command]:
     """``package.json`` ``scripts`` and ``devcontainer.json`` lifecycle commands
-    (:data:`DEVCONTAINER_KEYS`; comments and trailing commas allowed). A file that does not
-    load is read line by line as shell."""
+    (:data:`DEVCONTAINER_KEYS`; comments and trailing commas allowed), with the Dockerfile
+    (``build.dockerfile``, ``dockerFile``) and Compose files (``dockerComposeFile``) a dev
+    container is made from. A file that does not load is read line by line as shell."""
     try:
         doc = json.loads(_jsonc(text))
     except (ValueError, RecursionError):
@@ -2176,6 +2177,16 @@ def _package_json(text: str) -> Iterator[Command]:
     for value in scripts.values() if isinstance(scripts, dict) else []:
         if isinstance(value, str):
             yield from _shell(value, max(1, _line_of(text, json.dumps(value)[1:-1])))
+    # the image a dev container is built from, and its Compose files, relative to it
+    build = doc.get("build")
+    dockerfile = build.get("dockerfile") if isinstance(build, dict) else doc.get("dockerFile")
+    if isinstance(dockerfile, str):
+        line = max(1, _line_of(text, json.dumps(dockerfile)))
+        yield Command(line, (), reads=("dockerfile", dockerfile))
+    compose = doc.get("dockerComposeFile")
+    for name in compose if isinstance(compose, list) else [compose]:
+        if isinstance(name, str):
+            yield Command(max(1, _line_of(text, json.dumps(name))), (), reads=("yaml", name))
     for key in DEVCONTAINER_KEYS:
         value = doc.get(key)
         line = max(1, _line_of(text, f'"{key}"'))

@@ -1531,7 +1531,7 @@ _UV_VALUE_OPTIONS = frozenset(
 _RUNS_HOST_FILE = re.compile(
     r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\bs?include\b|\bmake\b"
     r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b"
-    r"|\b(?:eval|import|mod|just)\b",
+    r"|\b(?:eval|import|mod|just|dockerfile|dockerFile|dockerComposeFile)\b",
     re.M,
 )
 
