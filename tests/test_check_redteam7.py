@@ -151,6 +151,7 @@ JUST_FORMS = {
     "mod-name-file": ("mod tasks\n", "tasks.just"),
     "mod-name-folder": ("mod? tasks\n", "tasks/justfile"),  # (a justfile by name: read)
     "mod-name-mod-just": ("mod tasks\n", "tasks/mod.just"),
+    "mod-path-folder": ("mod tasks 'ci/tasks'\n", "ci/tasks/mod.just"),
 }
 
 
@@ -219,6 +220,13 @@ def test_attack_make_python_from_included_file(tmp_path: Path, db: Path) -> None
     files = {"Makefile": "include x.mk\nall:\n\t$(RUN)\n", "x.mk": f"RUN = {PYTHON}\n"}
     _, controls = _gate(tmp_path, db, files)
     assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_attack_make_included_recipe_uses_host_variable(tmp_path: Path, db: Path) -> None:
+    # the other way round: the host assigns, the included makefile's recipe runs it
+    files = {"Makefile": f"F = {INSTALL}\ninclude x.mk\n", "x.mk": "all:\n\t$(F)\n"}
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
 
 
 def test_make_include_cycle_and_outside_are_bounded(tmp_path: Path, db: Path) -> None:

@@ -1419,6 +1419,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     # (first line, text, what) per logical line
     logical: list[tuple[int, str, str]] = []
     included: list[str] = []  # makefiles whose variables were read, in order
+    borrowed: set[int] = set()  # the entries of ``logical`` an included makefile holds
 
     def assign(name: str, op: str, value: str, certain: bool) -> None:
         old = candidates.get(name)
@@ -1433,17 +1434,22 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
         candidates[name] = new if certain or old is None else [*old, *new]
         candidates[name] = candidates[name][-_MAKE_WORLDS:]
 
-    def parse(lines: list[str], top: bool, outer: int) -> None:
-        # the logical lines of one makefile (``top``: the host; else one it includes, of
-        # which only the variables are kept: its commands are read as its own host)
+    def parse(lines: list[str], at: int, outer: int) -> None:
+        # the logical lines of one makefile: the host's (``at`` 0), or one it includes at
+        # host line ``at``, whose variables are the host's; its commands are read as its own
+        # host too, so only those that use a variable (which the host may assign) are kept,
+        # at the include's line
         nonlocal prefix
         in_rule = False
         define = False
         depth = outer  # conditional blocks open
 
         def keep(entry: tuple[int, str, str]) -> None:
-            if top:
+            if not at:
                 logical.append(entry)
+            elif (entry[2] in ("recipe", "rule", "other") or "!" in entry[2]) and "$" in entry[1]:
+                borrowed.add(len(logical))
+                logical.append((at, entry[1], entry[2]))
 
         i = 0
         while i < len(lines):
@@ -1512,14 +1518,14 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                         included.append(name)
                         found_text = include(name)
                         if found_text is not None:
-                            parse(found_text.split("\n"), False, depth)
+                            parse(found_text.split("\n"), at or start + 1, depth)
             elif re.search(r"(?<![:$]):(?![:=])|::(?!=)", stripped):
                 in_rule = True
                 keep((start + 1, stripped, "rule"))
             else:
                 keep((start + 1, stripped, "other"))
 
-    parse(raw, True, 0)
+    parse(raw, 0, 0)
     worlds = _make_worlds(candidates)
     # what runs a recipe line: the shell, or each program SHELL may name
     programs: list[tuple[str, ...]] = []
@@ -1547,7 +1553,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
         seen.add(key)
         return True
 
-    for line, original, what in logical:
+    for index, (line, original, what) in enumerate(logical):
         for world in worlds:
             body, shells = _make_shells(original)
             for inner in shells:
@@ -1573,7 +1579,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                         yield Command(line, (), reason, body)
                 if not posix:
                     continue
-                if oneshell:
+                if oneshell and index not in borrowed:
                     for k, part in enumerate(body.split("\n")):
                         if line - 1 + k < len(script):
                             script[line - 1 + k] = part
@@ -1881,9 +1887,12 @@ def _lines(text: str) -> Iterator[Command]:
         name = directive.group("name")
         if path is None and (directive.group("kind") == "import" or name is None):
             continue
-        named = [path] if path is not None else [f"{name}.just", f"{name}/mod.just"]
-        if path is None:
-            named += [f"{name}/justfile", f"{name}/.justfile", f"{name}/Justfile"]
+        # ``mod NAME``: NAME.just or a folder NAME holding mod.just or a justfile; ``mod NAME
+        # PATH``: PATH, or such a folder
+        folder = name if path is None else path.rstrip("/")
+        named = [f"{name}.just"] if path is None else [path]
+        if directive.group("kind") == "mod":
+            named += [f"{folder}/{f}" for f in ("mod.just", "justfile", ".justfile", "Justfile")]
         for target in named:
             yield Command(k + 1, (), reads=("lines", target))
     i = 0
