@@ -84,6 +84,19 @@ def test_attack_gitlab_child_pipeline_installs(tmp_path: Path, db: Path, trigger
 
 
 @pytest.mark.parametrize(
+    "includes",
+    ["includes:\n  build: ./tasks/build.yml\n", "includes:\n  build:\n    taskfile: ./tasks\n"],
+    ids=["path", "folder"],
+)
+def test_attack_taskfile_includes_install(tmp_path: Path, db: Path, includes: str) -> None:
+    included = f"version: '3'\ntasks:\n  setup:\n    cmds:\n      - {INSTALL}\n"
+    files = {"Taskfile.yml": "version: '3'\n" + includes}
+    files["tasks/build.yml" if "build.yml" in includes else "tasks/Taskfile.yml"] = included
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize(
     "include",
     [
         "include:\n  - remote: https://example.com/ci.yml\n",

@@ -2385,6 +2385,12 @@ def _yaml(text: str) -> Iterator[Command]:
                 if isinstance(key, yaml.ScalarNode) and key.value == "include":
                     out.extend(_yaml_includes(value, scalar_line))
                     seen.add(id(value))  # file names, not commands
+                if (
+                    isinstance(key, yaml.ScalarNode)
+                    and key.value == "includes"
+                    and isinstance(value, yaml.MappingNode)
+                ):
+                    out.extend(_taskfile_includes(value, scalar_line))
         walk(document, 0)
     yield from out
 
@@ -2397,6 +2403,26 @@ _REMOTE_INCLUDES = {
     "component": "gitlab-component://",
     "artifact": "gitlab-artifact://",  # a child pipeline a job writes at run time
 }
+
+
+def _taskfile_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Command]:
+    """A Taskfile's ``includes:`` (``NAME: PATH`` or ``NAME: {taskfile: PATH}``): each PATH,
+    a Taskfile or a folder holding one, read as YAML (a URL cannot be read offline)."""
+    import yaml
+
+    for _name, value in node.value[:4096]:
+        if isinstance(value, yaml.MappingNode):
+            keys = {k.value: v for k, v in value.value if isinstance(k, yaml.ScalarNode)}
+            value = keys.get("taskfile")
+        if not isinstance(value, yaml.ScalarNode) or not isinstance(value.value, str):
+            continue
+        path = value.value.strip()
+        named = [path]
+        if "://" not in path and not path.endswith((".yml", ".yaml")):
+            folder = path.rstrip("/")
+            named += [f"{folder}/{f}" for f in ("Taskfile.yml", "taskfile.yml", "Taskfile.yaml")]
+        for target in named:
+            yield Command(scalar_line(value), (), reads=("yaml", target))
 
 
 def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Command]:

@@ -1529,7 +1529,7 @@ _UV_VALUE_OPTIONS = frozenset(
 #: Words that can run another file as a command host (:func:`_host_file_installs`): a host
 #: that names one is read too, since the file it runs may install.
 _RUNS_HOST_FILE = re.compile(
-    r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\bs?include\b|\bmake\b"
+    r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\bs?includes?\b|\bmake\b"
     r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b"
     r"|\b(?:eval|import|mod|just|dockerfile|dockerFile|dockerComposeFile)\b",
     re.M,
