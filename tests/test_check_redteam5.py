@@ -212,13 +212,10 @@ def test_trap_and_here_string_project_is_clean(tmp_path: Path, db: Path) -> None
     assert controls["analysis-complete"] is ControlStatus.PASS
 
 
-# -- NOT FIXED (failing tests: expected FAIL, actual PASS) -----------------------------------
-# 06. A Makefile's ``include x.mk`` is read as a makefile of its own, but the variables it
-# assigns are not known to the including Makefile: ``$(F)`` in a recipe, with
-# ``F = pip install evilpkg==1.5`` in x.mk, is read as the unknown ``$MAKE_F`` (no args).
-@pytest.mark.xfail(
-    strict=True, reason="known gap, open in issue 11: make variables of included files"
-)
+# 06. A Makefile's ``include x.mk`` was read as a makefile of its own, but the variables it
+# assigns were not known to the including Makefile: ``$(F)`` in a recipe, with
+# ``F = pip install evilpkg==1.5`` in x.mk, was read as the unknown ``$MAKE_F`` (no args).
+# Expected: FAIL; actual before the fix (check11, more in test_check_redteam7.py): PASS.
 def test_attack_make_variable_from_included_file(tmp_path: Path, db: Path) -> None:
     files = {"Makefile": "include x.mk\nall:\n\t$(F)\n", "x.mk": f"F = pip install {PIN}\n"}
     _, controls = _gate(tmp_path, db, files)
@@ -226,10 +223,8 @@ def test_attack_make_variable_from_included_file(tmp_path: Path, db: Path) -> No
 
 
 # 07. GitLab's local ``include:`` and a justfile's ``import``: the included file (a name no
-# reader takes) is never read.
-@pytest.mark.xfail(
-    strict=True, reason="known gap, open in issue 11: GitLab include:local and just import"
-)
+# reader takes) was never read. Expected: FAIL; actual before the fix (check11, more in
+# test_check_redteam7.py): PASS.
 @pytest.mark.parametrize(
     ("host", "text", "ran", "body"),
     [

@@ -171,7 +171,8 @@ def command_host(rel: str, head: str = "") -> LauncherKind | None:
     ``.gitlab``, ``.buildkite``, ``.tekton``, the named files of :data:`_YAML_LAUNCHERS`
     and Compose files, :data:`_COMPOSE`), Jenkinsfiles, Dockerfiles and Containerfiles
     (:data:`_DOCKERFILE`: ``Dockerfile``, ``Dockerfile.dev``, ``Dockerfile-dev``,
-    ``Dockerfile_gpu``, ``gpu.Dockerfile``...), ``package.json``, ``Procfile``,
+    ``Dockerfile_gpu``, ``gpu.Dockerfile``...), ``package.json``, ``devcontainer.json``
+    (also ``.devcontainer.json``; its lifecycle commands), ``Procfile``,
     ``justfile``, shell scripts by suffix; or, for a file whose start ``head`` is given, by
     a shebang that runs a shell. None for any other file."""
     low = rel.lower()
@@ -195,7 +196,7 @@ def command_host(rel: str, head: str = "") -> LauncherKind | None:
         return "jenkins"
     if _DOCKERFILE.fullmatch(name):
         return "dockerfile"
-    if name == "package.json":
+    if name in ("package.json", "devcontainer.json", ".devcontainer.json"):
         return "json"
     if name in ("procfile", "justfile", ".justfile"):
         return "lines"

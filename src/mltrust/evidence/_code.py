@@ -13,6 +13,7 @@ import re
 import tempfile
 import time
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,12 @@ from mltrust.evidence._classify import (
     python_source_text,
 )
 from mltrust.evidence._code_ast import analyse_project
-from mltrust.evidence._commands import MAX_HOST_MATCHES, computed_name, host_file_matches
+from mltrust.evidence._commands import (
+    MAX_HOST_MATCHES,
+    computed_name,
+    host_file_matches,
+    unread_host,
+)
 from mltrust.evidence._launchers import Launch, launches, resolve_target
 from mltrust.evidence._secrets import find_secrets
 from mltrust.evidence.interface import (
@@ -645,10 +651,29 @@ def _bind_to_content(
 
 
 #: How a file a launcher runs (a ``shell``/``make``/``dockerfile`` launch) is read.
+def _includer(host: str, tree: dict[str, Path]) -> Callable[[str], str | None]:
+    """The text of a project file a makefile ``host`` includes (found as a launch's file is,
+    :func:`resolve_target`: inside the project), for the variables it assigns
+    (:func:`mltrust.evidence._commands.commands`); None for any other name."""
+
+    def include(name: str) -> str | None:
+        target = resolve_target(host, "file", name, tree)
+        if target is None:
+            return None
+        try:
+            return _analysis_text(_read_bytes(tree[target]))
+        except (_TooLarge, _Unreadable):
+            return None  # reported where the file is read as a makefile
+
+    return include
+
+
 _HOST_FILE_KINDS: dict[str, LauncherKind] = {
     "shell": "shell",
     "make": "make",
     "dockerfile": "dockerfile",
+    "yaml": "yaml",
+    "lines": "lines",
 }
 
 
@@ -1085,6 +1110,7 @@ class CodeCollector(Collector):
         not_searched: list[tuple[str, str]] = []
         texts: dict[str, str] = {}
         launched: list[tuple[str, Launch]] = []
+        tree = dict(ctx.files()) | dict(ctx.analysis_files())
         #: (rule, line or "*", message) of the secrets already found in each Python source
         #: and notebook, so the string-constant view adds only what the text views missed
         literal_known: dict[str, set[tuple[str, str, str]]] = {}
@@ -1258,7 +1284,8 @@ class CodeCollector(Collector):
             launcher = launcher_kind(rel, text[:512]) if not alias else None
             if launcher is not None:
                 try:
-                    launched.extend((rel, launch) for launch in launches(launcher, text))
+                    include = _includer(rel, tree)
+                    launched.extend((rel, found) for found in launches(launcher, text, include))
                 except (ValueError, RecursionError, MemoryError) as exc:
                     launched.append((rel, Launch(0, "unknown", f"cannot be read ({exc})")))
             if kind == "python" and not alias:
@@ -1314,18 +1341,17 @@ class CodeCollector(Collector):
         for rel, why in not_searched:
             findings.append(self._finding(_rules.CODE_NOT_SEARCHED, why, rel, 0, ()))
         # what launchers run with Python: inline code, and files whatever their names
-        tree = dict(ctx.files()) | dict(ctx.analysis_files())
         run_by: set[str] = set()
         hosts_read: set[str] = set()
         for host, launch in launched:  # grows while read: files hosts run are hosts too
             if launch.kind == "code":
                 sources.append(_Source(host, launch.value, lines=launch.lines))
                 continue
-            if launch.kind == "shell" or launch.kind == "make" or launch.kind == "dockerfile":
+            if launch.kind in _HOST_FILE_KINDS:
                 launched.extend(self._host_file(host, launch, tree, hosts_read))
                 continue
             target = None
-            if launch.kind != "unknown":
+            if launch.kind == "file" or launch.kind == "module":
                 target = resolve_target(host, launch.kind, launch.value, tree)
             if target is not None:
                 run_by.add(target)
@@ -1449,7 +1475,13 @@ class CodeCollector(Collector):
         """What a file a launcher runs as a shell script or reads as a makefile starts with
         Python, read as a command host of that kind (once; a file that is a command host by
         name is read as one already). A file outside the project (``source
-        .venv/bin/activate``, ``$HOME/.profile``) is not the project's code."""
+        .venv/bin/activate``, ``$HOME/.profile``) is not the project's code; one that cannot
+        be read at all (:func:`mltrust.evidence._commands.unread_host`: a remote include,
+        ``bash "$f"``) is a launch not known (fail closed)."""
+        kind = _HOST_FILE_KINDS[launch.kind]
+        why = unread_host(kind, launch.value)  # type: ignore[arg-type]
+        if why is not None:
+            return [(host, Launch(launch.line, "unknown", why))]
         if computed_name(launch.value):
             # a name the shell computes (``bash ci/st*p``, ``. $DIR/x``): every project
             # file it may name is read (one naming nothing here, ``$HOME/.x``, is not)
@@ -1483,11 +1515,9 @@ class CodeCollector(Collector):
                 continue
             if text is None or launcher_kind(target, text[:512]) is not None:
                 continue  # not text, or a command host by name or shebang: read as one already
-            kind = _HOST_FILE_KINDS.get(launch.kind)
-            if kind is None:
-                continue
             try:
-                out.extend((target, found) for found in launches(kind, text))
+                include = _includer(target, tree)
+                out.extend((target, found) for found in launches(kind, text, include))
             except (ValueError, RecursionError, MemoryError) as exc:
                 out.append((target, Launch(0, "unknown", f"cannot be read ({exc})")))
         return out

@@ -25,6 +25,7 @@ SCRIPT``, ``eval``, ``$(...)`` and backquotes (also inside double quotes), and M
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 import json
 import posixpath
@@ -38,9 +39,11 @@ from typing import Any, Literal
 from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
 __all__ = [
+    "MAX_HOST_FILES",
     "MAX_HOST_MATCHES",
     "NOT_RUNNING",
     "Command",
+    "HostFileKind",
     "HostKind",
     "Stdin",
     "argv",
@@ -48,10 +51,14 @@ __all__ = [
     "computed_name",
     "host_file",
     "host_file_matches",
+    "ran_file",
+    "unread_host",
 ]
 
 #: How a command host is read (see :func:`mltrust.evidence._classify.command_host`).
 HostKind = LauncherKind
+#: How a file a host runs or includes is read (:func:`host_file`, :attr:`Command.reads`).
+HostFileKind = Literal["shell", "make", "dockerfile", "yaml", "lines"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,10 @@ class Command:
     stdin: Stdin | None = None
     #: Its standard input is the output of the command before it (``a | python``).
     piped: bool = False
+    #: A file the host itself reads as a command host of its own, and how, by a directive
+    #: rather than a command (GitLab's ``include:``, a justfile's ``import``/``mod``): read
+    #: as :func:`host_file` names (:func:`ran_file`). ``words`` is empty.
+    reads: tuple[HostFileKind, str] | None = None
 
 
 #: Words that separate commands (shlex punctuation tokens, shell grouping, backquotes).
@@ -111,12 +122,16 @@ _WORKSPACE = re.compile(
 )
 
 
-def commands(kind: HostKind, text: str) -> list[Command]:
-    """The commands the host ``text`` (of the given kind) runs, in file order."""
+def commands(
+    kind: HostKind, text: str, include: Callable[[str], str | None] | None = None
+) -> list[Command]:
+    """The commands the host ``text`` (of the given kind) runs, in file order. For a
+    makefile, ``include(NAME)`` gives the text of a project file its ``include`` names, or
+    None (:func:`_make`): the variables it assigns are the host's."""
     if kind == "shell":
         return list(_shell(text, 1))
     if kind == "make":
-        return list(_make(text))
+        return list(_make(text, include))
     if kind == "ini":
         return list(tox_ini_commands(text))
     if kind == "toml":
@@ -289,22 +304,36 @@ def argv(words: tuple[str, ...] | list[str]) -> list[str]:
     return words[i:]
 
 
-def host_file(
-    words: tuple[str, ...] | list[str],
-) -> tuple[Literal["shell", "make", "dockerfile"], str] | None:
+def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | None:
     """The file a command reads as a command host, and how: a shell script (``bash FILE``,
-    ``sh -e FILE``, ``bash < FILE``, ``. FILE``, ``source FILE``), a makefile (``make -f
-    FILE``, ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is such a command too) or
-    a Dockerfile (``docker build -f FILE``, ``docker buildx build --file FILE``, podman,
+    ``sh -e FILE``, ``bash < FILE``, ``. FILE``, ``source FILE``, ``eval "$(cat FILE)"``), a
+    makefile (``make -f FILE``, ``$(MAKE) --file=FILE``; a Makefile's ``include FILE`` is
+    such a command too), a justfile (``just -f FILE``, ``just --justfile FILE``) or a
+    Dockerfile (``docker build -f FILE``, ``docker buildx build --file FILE``, podman,
     buildah, nerdctl). None for a shell given its script with ``-c`` or on a pipe, and for
-    any other command. Both readers of the stream follow it: what such a file runs is run by
-    the project, whatever the file's name."""
+    any other command. Both readers of the stream follow it (:func:`ran_file`, also for
+    the files a host includes by a directive): what such a file runs is run by the
+    project, whatever the file's name."""
     runs = argv(words)
     if not runs:
         return None
     name = runs[0].rsplit("/", 1)[-1]
     if runs[0] in (".", "source"):
         return ("shell", runs[1]) if len(runs) > 1 else None
+    if runs[0] == "eval" and len(runs) > 1:
+        # ``eval "$(cat FILE)"``, ``eval "$(< FILE)"``, ``eval `cat FILE```: FILE's text runs
+        m = _EVAL_FILE.fullmatch(" ".join(runs[1:]))
+        return ("shell", m.group(1) or m.group(2)) if m is not None else None
+    if name == "just":
+        for k, word in enumerate(runs[1:-1], 1):
+            if word in ("-f", "--justfile"):
+                return ("lines", runs[k + 1])
+        for word in runs[1:]:
+            if word.startswith("--justfile="):
+                return ("lines", word.split("=", 1)[1])
+            if word.startswith("-f") and len(word) > 2:
+                return ("lines", word[2:])
+        return None
     if name in SHELLS:
         j = 1
         while j < len(runs) and runs[j][:1] in "-+" and runs[j] not in ("-", "--"):
@@ -341,6 +370,46 @@ def host_file(
     return None
 
 
+#: ``$(cat FILE)``, ``$(< FILE)``, ```cat FILE```: the text of one file (``eval`` runs it).
+_EVAL_FILE = re.compile(
+    r"\$\(\s*(?:cat\s+(?:--\s+)?|<\s*)([^\s()$`;|&<>]+)\s*\)|`\s*cat\s+(?:--\s+)?([^\s`$;|&<>]+)\s*`"
+)
+
+
+def ran_file(command: Command) -> tuple[HostFileKind, str] | None:
+    """The file a command of the stream runs or its host includes, read as a command host
+    of the kind given: :attr:`Command.reads`, else :func:`host_file` of its words."""
+    if command.reads is not None:
+        return command.reads
+    return host_file(command.words) if not command.unreadable else None
+
+
+#: Names of the script itself (``exec bash "$0"``): read already.
+_SELF_NAMES = frozenset({"$0", "${0}", "$BASH_SOURCE", "${BASH_SOURCE}", "${BASH_SOURCE[0]}"})
+
+
+def unread_host(kind: HostFileKind, target: str) -> str | None:
+    """Why the file a host runs or includes (:func:`ran_file`) cannot be read at all, else
+    None: a remote file (a name with ``://``: GitLab's ``remote:``, ``project:``,
+    ``template:`` and ``component:`` includes, which cannot be fetched offline), or a shell
+    script whose name is nothing but what the shell computes (``bash "$f"``, ``. "${STEP}"``,
+    ``source "$(cmd)"``: no character of it says which file; :func:`host_file_matches`
+    matches nothing). Both readers fail closed on it: what that file runs is not read. A
+    computed name with a literal part (``$HOME/.profile``, ``ci/$STEP.sh``) is matched against
+    the project's files instead, and a makefile's (``-include $(DEPS)``) is make's own
+    dependency output."""
+    if "://" in target:
+        return f"includes the remote file {target!r}, which cannot be read offline"
+    if (
+        kind == "shell"
+        and target not in _SELF_NAMES
+        and computed_name(target)
+        and not _HOST_WILD.sub("", target).strip("/.\"'")
+    ):
+        return f"runs {target!r} as a shell script, a file whose name the shell computes"
+    return None
+
+
 #: Programs whose ``build -f FILE`` (``buildx build``) builds the Dockerfile FILE.
 _BUILDERS = frozenset({"docker", "podman", "buildah", "nerdctl", "buildctl"})
 #: What the shell computes in a file name: an expansion (``$X``, ``${X}``, ``$(...)``,
@@ -350,6 +419,9 @@ _HOST_WILD = re.compile(
 )
 #: Files one computed host file name may name (past it, the caller reports the name).
 MAX_HOST_MATCHES = 16
+#: Files one command host may run or include in turn (``bash a`` where ``a`` sources ``b``,
+#: a makefile's nested ``include``s): the bound of every reader that follows them.
+MAX_HOST_FILES = 64
 
 
 def computed_name(target: str) -> bool:
@@ -718,6 +790,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
     lines = text.split("\n")
     budget = _MAX_JOIN_BYTES
     aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
+    loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
     i = 0
     while i < len(lines):
         start = i
@@ -756,7 +829,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        yield from _simple(words, line, heredocs, depth, aliases)
+        yield from _simple(words, line, heredocs, depth, aliases, loops=loops)
 
 
 def _simple(
@@ -766,11 +839,15 @@ def _simple(
     depth: int,
     aliases: dict[str, str] | None = None,
     piped: bool = False,
+    loops: dict[str, list[str]] | None = None,
 ) -> Iterator[Command]:
     """The simple commands of a split command line, and the commands inside them. A command
     whose first word is an alias the script defined earlier (``alias inst='pip install'``;
-    sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words."""
+    sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words. A
+    command that runs a file named by the variable of a ``for NAME in WORDS`` loop earlier
+    in the script (``for f in ci/*.sh; do bash "$f"; done``) is read once per word."""
     aliases = {} if aliases is None else aliases
+    loops = {} if loops is None else loops
     command: list[str] = []
     printing: list[str] = []  # the command before this one (its output may be piped here)
     pending = list(heredocs)
@@ -787,7 +864,9 @@ def _simple(
                 except ValueError:
                     value = ["$ALIAS"]
                 rest = {k: v for k, v in aliases.items() if k != command[0]}
-                yield from _simple([*value, *command[1:]], line, pending, depth + 1, rest, piped)
+                yield from _simple(
+                    [*value, *command[1:]], line, pending, depth + 1, rest, piped, loops
+                )
                 command = []
                 piped = word in ("|", "|&")
                 continue
@@ -797,11 +876,14 @@ def _simple(
                         name, eq, body = definition.partition("=")
                         if eq and name:
                             aliases[name] = body
+                if command[0] == "for" and command[2:3] == ["in"]:
+                    loops[command[1]] = command[3:]
                 stdin = None
                 for _ in range(command.count("<<")):
                     taken = pending.pop(0) if pending else None
                     stdin = stdin or taken
-                yield Command(line, tuple(command), stdin=stdin, piped=piped)
+                for each in _loop_runs(command, loops):
+                    yield Command(line, tuple(each), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if printed is not None:  # ``echo 'pip install x' | bash``
@@ -821,6 +903,18 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+def _loop_runs(command: list[str], loops: dict[str, list[str]]) -> list[list[str]]:
+    """``command``, or, when the file it runs (:func:`host_file`) is nothing but the
+    variable of a ``for`` loop (``bash "$f"``), the command once per word of the loop (at
+    most :data:`MAX_HOST_MATCHES`; more, or no loop: the command as written)."""
+    ran = host_file(command) if loops else None
+    m = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", ran[1]) if ran is not None else None
+    values = loops.get(m.group(1), []) if m is not None else []
+    if not values or len(values) > MAX_HOST_MATCHES or ran is None:
+        return [command]
+    return [[value if word == ran[1] else word for word in command] for value in values]
 
 
 def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
@@ -898,9 +992,14 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
             yield _too_deep(line, here, command)
         else:
             yield from _relined(_shell(here, line, depth=depth + 1), line)
-    for k, word in enumerate(command[:-2]):
-        if word.rsplit("/", 1)[-1] in SHELLS | _C_RUNNERS:
-            script = _shell_script(command[k + 1 :])
+    for k, word in enumerate(command[:-1]):
+        program = word.rsplit("/", 1)[-1]
+        if program in SHELLS | _C_RUNNERS:
+            script = (
+                _su_script(command[k + 1 :])
+                if program in _USER_SWITCHERS
+                else _shell_script(command[k + 1 :])
+            )
             if script is not None:
                 if depth >= _MAX_DEPTH:
                     yield _too_deep(line, script, command)
@@ -938,15 +1037,38 @@ def _shell_script(args: list[str]) -> str | None:
     return args[j] if c and j < len(args) else None
 
 
+#: Programs that run a ``-c COMMAND`` string as another user; their options and the user
+#: may come before or after it (``su -l bob -c CMD``, ``su bob -lc CMD``, ``su --command=CMD``).
+_USER_SWITCHERS = frozenset({"su", "runuser"})
+#: Their options that take a value (the shell, a group, the environment to keep).
+_SU_VALUES = frozenset({"-s", "--shell", "-g", "--group", "-G", "--supp-group", "-w"})
+_SU_VALUES |= {"--whitelist-environment", "-u", "--user"}
+
+
+def _su_script(args: list[str]) -> str | None:
+    """The ``-c`` text of ``su``/``runuser`` arguments, wherever it stands among them
+    (``-c``, ``--command``, ``--session-command``, their ``=VALUE`` forms, or a cluster
+    ending in ``c``: ``-lc``); None when there is none (``runuser -u bob -- CMD`` is a
+    wrapper: :func:`argv`)."""
+    j = 0
+    while j < len(args):
+        word = args[j]
+        if word == "--":
+            return None
+        if word in ("-c", "--command", "--session-command"):
+            return args[j + 1] if j + 1 < len(args) else None
+        if word.startswith(("--command=", "--session-command=")):
+            return word.split("=", 1)[1]
+        if re.fullmatch(r"-[A-Za-z]+", word) and word.endswith("c") and len(word) > 2:
+            return args[j + 1] if j + 1 < len(args) else None
+        j += 2 if word in _SU_VALUES else 1
+    return None
+
+
 def _relined(found: Iterator[Command], line: int) -> Iterator[Command]:
     """Commands of a script given as one word: all on the host line of that word."""
     for command in found:
-        if command.line != line:
-            stdin = command.stdin
-            command = Command(
-                line, command.words, command.unreadable, command.text, stdin, command.piped
-            )
-        yield command
+        yield dataclasses.replace(command, line=line) if command.line != line else command
 
 
 # -- Makefiles ---------------------------------------------------------------------------------
@@ -1019,7 +1141,10 @@ def _make_text(text: str, variables: dict[str, str], budget: _MakeBudget) -> str
         out.append(text[i:j])
         opener = text[j + 1]
         if opener not in "({":
-            out.append(text[j : j + 2])  # ``$@``, ``$X``: left to the shell
+            # ``$F`` is make's ``$(F)`` when the makefile assigns F; ``$@``, ``$$``, ``$X``
+            # of a name not assigned: left as written (a variable: the readers fail closed)
+            known = opener in variables and (opener.isalnum() or opener == "_")
+            out.append(_make_reference(opener, variables, budget) if known else text[j : j + 2])
             i = j + 2
             continue
         closer = ")" if opener == "(" else "}"
@@ -1270,7 +1395,11 @@ def _make_program(value: str) -> tuple[str, ...] | None:
     return tuple(_split(value))
 
 
-def _make(text: str) -> Iterator[Command]:
+#: ``include``, ``-include``, ``sinclude``: make reads the files named as makefiles.
+_MAKE_INCLUDE = re.compile(r"^(?:-?include|sinclude)\s")
+
+
+def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iterator[Command]:
     """A Makefile's commands: recipe lines (each its own shell script, or with ``.ONESHELL``
     each recipe one script), the recipe after ``target: ;``, ``$(shell ...)`` anywhere,
     the right side of ``NAME != command`` (run when make reads the file), ``define`` bodies,
@@ -1280,15 +1409,17 @@ def _make(text: str) -> Iterator[Command]:
     conditional block or for one target) with each of them (:func:`_make_worlds`);
     ``.RECIPEPREFIX`` is honoured. When ``SHELL`` names a program that is not a POSIX shell,
     make runs each recipe line as ``SHELL .SHELLFLAGS LINE``: that is the command
-    (``python3 -c LINE``)."""
+    (``python3 -c LINE``). ``include(NAME)`` gives the text of a makefile an ``include``
+    names (None when it is not a file of the project; the caller keeps it inside): the
+    variables it assigns (and those of the makefiles it includes, once each, at most
+    :data:`MAX_HOST_FILES`) are the host's, as make reads it in place."""
     raw = text.split("\n")
     prefix = "\t"
     candidates: dict[str, list[str]] = {}
     # (first line, text, what) per logical line
     logical: list[tuple[int, str, str]] = []
-    in_rule = False
-    define = False
-    depth = 0  # conditional blocks open
+    included: list[str] = []  # makefiles whose variables were read, in order
+    borrowed: set[int] = set()  # the entries of ``logical`` an included makefile holds
 
     def assign(name: str, op: str, value: str, certain: bool) -> None:
         old = candidates.get(name)
@@ -1303,63 +1434,98 @@ def _make(text: str) -> Iterator[Command]:
         candidates[name] = new if certain or old is None else [*old, *new]
         candidates[name] = candidates[name][-_MAKE_WORLDS:]
 
-    i = 0
-    while i < len(raw):
-        start = i
-        recipe = not define and in_rule and raw[i].startswith(prefix)
-        body = raw[i]
-        while body.endswith("\\") and (len(body) - len(body.rstrip("\\"))) % 2 and i + 1 < len(raw):
+    def parse(lines: list[str], at: int, outer: int) -> None:
+        # the logical lines of one makefile: the host's (``at`` 0), or one it includes at
+        # host line ``at``, whose variables are the host's; its commands are read as its own
+        # host too, so only those that use a variable (which the host may assign) are kept,
+        # at the include's line
+        nonlocal prefix
+        in_rule = False
+        define = False
+        depth = outer  # conditional blocks open
+
+        def keep(entry: tuple[int, str, str]) -> None:
+            if not at:
+                logical.append(entry)
+            elif (entry[2] in ("recipe", "rule", "other") or "!" in entry[2]) and "$" in entry[1]:
+                borrowed.add(len(logical))
+                logical.append((at, entry[1], entry[2]))
+
+        i = 0
+        while i < len(lines):
+            start = i
+            recipe = not define and in_rule and lines[i].startswith(prefix)
+            body = lines[i]
+            while (
+                body.endswith("\\")
+                and (len(body) - len(body.rstrip("\\"))) % 2
+                and i + 1 < len(lines)
+            ):
+                i += 1
+                nxt = lines[i]
+                if recipe:
+                    body = body + "\n" + (nxt[len(prefix) :] if nxt.startswith(prefix) else nxt)
+                else:
+                    body = body[:-1].rstrip() + " " + nxt.lstrip()
             i += 1
-            nxt = raw[i]
+            if define:
+                if re.match(r"^\s*endef\b", body):
+                    define = False
+                else:
+                    keep((start + 1, body, "recipe"))  # a canned recipe
+                continue
             if recipe:
-                body = body + "\n" + (nxt[len(prefix) :] if nxt.startswith(prefix) else nxt)
-            else:
-                body = body[:-1].rstrip() + " " + nxt.lstrip()
-        i += 1
-        if define:
-            if re.match(r"^\s*endef\b", body):
-                define = False
-            else:
-                logical.append((start + 1, body, "recipe"))  # a canned recipe
-            continue
-        if recipe:
-            logical.append((start + 1, body[len(prefix) :], "recipe"))
-            continue
-        stripped = re.sub(r"(?<!\\)#.*", "", body, flags=re.S).strip()
-        if not stripped:
-            continue
-        m = re.match(r"^\.RECIPEPREFIX\s*:{0,2}=\s*(\S?)", stripped)
-        if m:
-            prefix = m.group(1) or "\t"
-            continue
-        if re.match(r"^(?:override\s+|export\s+)*define\b", stripped):
-            define = True
-            continue
-        conditional = _MAKE_CONDITIONAL.match(stripped)
-        if conditional is not None:
-            if conditional.group(1) and not stripped.startswith("else"):
-                depth += 1
-            elif conditional.group(2):
-                depth = max(0, depth - 1)
-            logical.append((start + 1, stripped, "directive"))
-            continue
-        plain = _MAKE_ASSIGN.match(stripped)
-        target = None if plain is not None else _MAKE_TARGET_ASSIGN.match(stripped)
-        if plain is not None or target is not None:
-            found = plain or target
-            assert found is not None
-            name, op, value = found.group("name", "op", "value")
-            assign(name, op, value, certain=plain is not None and depth == 0)
-            logical.append((start + 1, value if "!" in op else stripped, "assign" + op))
-            if target is not None:
+                keep((start + 1, body[len(prefix) :], "recipe"))
+                continue
+            stripped = re.sub(r"(?<!\\)#.*", "", body, flags=re.S).strip()
+            if not stripped:
+                continue
+            m = re.match(r"^\.RECIPEPREFIX\s*:{0,2}=\s*(\S?)", stripped)
+            if m:
+                prefix = m.group(1) or "\t"
+                continue
+            if re.match(r"^(?:override\s+|export\s+)*define\b", stripped):
+                define = True
+                continue
+            conditional = _MAKE_CONDITIONAL.match(stripped)
+            if conditional is not None:
+                if conditional.group(1) and not stripped.startswith("else"):
+                    depth += 1
+                elif conditional.group(2):
+                    depth = max(outer, depth - 1)
+                keep((start + 1, stripped, "directive"))
+                continue
+            plain = _MAKE_ASSIGN.match(stripped)
+            target = None if plain is not None else _MAKE_TARGET_ASSIGN.match(stripped)
+            if plain is not None or target is not None:
+                found = plain or target
+                assert found is not None
+                name, op, value = found.group("name", "op", "value")
+                assign(name, op, value, certain=plain is not None and depth == 0)
+                keep((start + 1, value if "!" in op else stripped, "assign" + op))
+                if target is not None:
+                    in_rule = True
+            elif _MAKE_DIRECTIVE.match(stripped):
+                keep((start + 1, stripped, "directive"))
+                if include is not None and _MAKE_INCLUDE.match(stripped):
+                    # make reads the included makefile here: its variables are the host's
+                    world = {k: v[-1] for k, v in candidates.items()}
+                    for name in _make_expand(stripped, world).split()[1:]:
+                        if name in included or computed_name(name):
+                            continue
+                        if len(included) >= MAX_HOST_FILES:
+                            break
+                        included.append(name)
+                        found_text = include(name)
+                        if found_text is not None:
+                            parse(found_text.split("\n"), at or start + 1, depth)
+            elif re.search(r"(?<![:$]):(?![:=])|::(?!=)", stripped):
                 in_rule = True
-        elif _MAKE_DIRECTIVE.match(stripped):
-            logical.append((start + 1, stripped, "directive"))
-        elif re.search(r"(?<![:$]):(?![:=])|::(?!=)", stripped):
-            in_rule = True
-            logical.append((start + 1, stripped, "rule"))
-        else:
-            logical.append((start + 1, stripped, "other"))
+                keep((start + 1, stripped, "rule"))
+            else:
+                keep((start + 1, stripped, "other"))
+
+    parse(raw, 0, 0)
     worlds = _make_worlds(candidates)
     # what runs a recipe line: the shell, or each program SHELL may name
     programs: list[tuple[str, ...]] = []
@@ -1387,7 +1553,7 @@ def _make(text: str) -> Iterator[Command]:
         seen.add(key)
         return True
 
-    for line, original, what in logical:
+    for index, (line, original, what) in enumerate(logical):
         for world in worlds:
             body, shells = _make_shells(original)
             for inner in shells:
@@ -1413,7 +1579,7 @@ def _make(text: str) -> Iterator[Command]:
                         yield Command(line, (), reason, body)
                 if not posix:
                     continue
-                if oneshell:
+                if oneshell and index not in borrowed:
                     for k, part in enumerate(body.split("\n")):
                         if line - 1 + k < len(script):
                             script[line - 1 + k] = part
@@ -1429,7 +1595,7 @@ def _make(text: str) -> Iterator[Command]:
                 other = _make_expand(body, world)
                 if once(line, other):
                     yield from _shell(other, line, script=False)
-            elif what == "directive" and re.match(r"^(?:-?include|sinclude)\s", original):
+            elif what == "directive" and _MAKE_INCLUDE.match(original):
                 # make reads each included file as a makefile: ``make -f FILE`` in the stream
                 for name in _make_expand(original, world).split()[1:]:
                     if once(line, "include " + name):
@@ -1681,6 +1847,13 @@ def _program_of(words: list[str]) -> tuple[str, str]:
     return "other", " ".join(words)
 
 
+#: A justfile's ``import 'FILE'``/``import? "FILE"`` and ``mod NAME``/``mod? NAME 'FILE'``.
+_JUST_INCLUDE = re.compile(
+    r"^(?P<kind>import|mod)\??[ \t]+(?:(?P<name>[A-Za-z_][A-Za-z0-9_-]*)[ \t]*)?"
+    r"(?:'(?P<single>[^'\n]*)'|\"(?P<double>(?:[^\"\\\n]|\\.)*)\")?[ \t]*(?:#.*)?$"
+)
+
+
 def _lines(text: str) -> Iterator[Command]:
     """A Procfile or justfile (:func:`_lines_text`), with what just itself runs a recipe with:
     a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
@@ -1704,6 +1877,24 @@ def _lines(text: str) -> Iterator[Command]:
         interpreter = [a or b for a, b in re.findall(quoted, m.group(1))] or interpreter
     script_by: list[str] | None = None
     generic = list(lines)
+    for k, raw in enumerate(lines):
+        # ``import 'FILE'`` / ``mod NAME ['FILE']``: just reads FILE's recipes as its own
+        directive = _JUST_INCLUDE.match(raw)
+        if directive is None:
+            continue
+        generic[k] = ""
+        path = directive.group("single") or directive.group("double")
+        name = directive.group("name")
+        if path is None and (directive.group("kind") == "import" or name is None):
+            continue
+        # ``mod NAME``: NAME.just or a folder NAME holding mod.just or a justfile; ``mod NAME
+        # PATH``: PATH, or such a folder
+        folder = name if path is None else path.rstrip("/")
+        named = [f"{name}.just"] if path is None else [path]
+        if directive.group("kind") == "mod":
+            named += [f"{folder}/{f}" for f in ("mod.just", "justfile", ".justfile", "Justfile")]
+        for target in named:
+            yield Command(k + 1, (), reads=("lines", target))
     i = 0
     while i < len(lines):
         attribute = re.match(r"^\s*\[(.*)\]\s*$", lines[i])
@@ -1953,16 +2144,69 @@ def _docker_copy_heredocs(body: str, lines: list[str], start: int, i: int) -> It
 
 
 # -- package.json, YAML, nox -------------------------------------------------------------------
+#: The commands a dev container runs as it is made and started (``devcontainer.json``): a
+#: string (run by a shell), an array (one command's words, no shell) or an object of named
+#: commands of either form, run in parallel.
+DEVCONTAINER_KEYS = (
+    "initializeCommand",
+    "onCreateCommand",
+    "updateContentCommand",
+    "postCreateCommand",
+    "postStartCommand",
+    "postAttachCommand",
+)
+#: A JSONC token: a string (kept), a comment (dropped), or a comma before a closing bracket.
+_JSONC = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?(?:\*/|\Z)|,(?=\s*[}\]])', re.S)
+
+
+def _jsonc(text: str) -> str:
+    """JSON with comments (``//``, ``/* */``) and trailing commas, as VS Code reads
+    ``devcontainer.json``, made JSON (a comment keeps its newlines, so lines stay)."""
+
+    def one(m: re.Match[str]) -> str:
+        found = m.group()
+        return found if found.startswith('"') else "\n" * found.count("\n")
+
+    return _JSONC.sub(one, text)
+
+
 def _package_json(text: str) -> Iterator[Command]:
+    """``package.json`` ``scripts`` and ``devcontainer.json`` lifecycle commands
+    (:data:`DEVCONTAINER_KEYS`; comments and trailing commas allowed), with the Dockerfile
+    (``build.dockerfile``, ``dockerFile``) and Compose files (``dockerComposeFile``) a dev
+    container is made from. A file that does not load is read line by line as shell."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(_jsonc(text))
     except (ValueError, RecursionError):
         yield from _shell(_lines_text(text), 1, script=False)
         return
-    scripts = doc.get("scripts") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        return
+    scripts = doc.get("scripts")
     for value in scripts.values() if isinstance(scripts, dict) else []:
         if isinstance(value, str):
             yield from _shell(value, max(1, _line_of(text, json.dumps(value)[1:-1])))
+    # the image a dev container is built from, and its Compose files, relative to it
+    build = doc.get("build")
+    dockerfile = build.get("dockerfile") if isinstance(build, dict) else doc.get("dockerFile")
+    if isinstance(dockerfile, str):
+        line = max(1, _line_of(text, json.dumps(dockerfile)))
+        yield Command(line, (), reads=("dockerfile", dockerfile))
+    compose = doc.get("dockerComposeFile")
+    for name in compose if isinstance(compose, list) else [compose]:
+        if isinstance(name, str):
+            yield Command(max(1, _line_of(text, json.dumps(name))), (), reads=("yaml", name))
+    for key in DEVCONTAINER_KEYS:
+        value = doc.get(key)
+        line = max(1, _line_of(text, f'"{key}"'))
+        for one in value.values() if isinstance(value, dict) else [value]:
+            if isinstance(one, str):
+                yield from _relined(_shell(one, line), line)
+            elif isinstance(one, list) and one and all(isinstance(w, str) for w in one):
+                yield Command(line, tuple(one))
+                yield from _inner(list(one), line, 0)
+            elif one is not None:
+                yield Command(line, (), f"a {key} that is not a command", json.dumps(one))
 
 
 def _yaml(text: str) -> Iterator[Command]:
@@ -2084,6 +2328,13 @@ def _yaml(text: str) -> Iterator[Command]:
             }
             inherited = default_shell(keys) or job_shell(keys) or inherited
             pairs(keys)
+            trigger = keys.get("trigger")
+            if isinstance(trigger, yaml.MappingNode):
+                # a GitLab child pipeline: ``trigger: include:`` runs that file's jobs
+                found = {k.value: v for k, v in trigger.value if isinstance(k, yaml.ScalarNode)}
+                if "include" in found and id(found["include"]) not in seen:
+                    out.extend(_yaml_includes(found["include"], scalar_line))
+                    seen.add(id(found["include"]))
             run = keys.get("run")
             if not isinstance(run, yaml.ScalarNode) and isinstance(
                 keys.get("command"), yaml.ScalarNode
@@ -2129,8 +2380,85 @@ def _yaml(text: str) -> Iterator[Command]:
                     walk(value, depth + 1, inherited)
 
     for document in documents:
+        if isinstance(document, yaml.MappingNode):
+            for key, value in document.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == "include":
+                    out.extend(_yaml_includes(value, scalar_line))
+                    seen.add(id(value))  # file names, not commands
+                if (
+                    isinstance(key, yaml.ScalarNode)
+                    and key.value == "includes"
+                    and isinstance(value, yaml.MappingNode)
+                ):
+                    out.extend(_taskfile_includes(value, scalar_line))
         walk(document, 0)
     yield from out
+
+
+#: GitLab ``include:`` keys that name a file GitLab fetches from elsewhere, and how it is
+#: shown (:func:`unread_host` reads ``://`` as remote).
+_REMOTE_INCLUDES = {
+    "remote": "",
+    "template": "gitlab-template://",
+    "component": "gitlab-component://",
+    "artifact": "gitlab-artifact://",  # a child pipeline a job writes at run time
+}
+
+
+def _taskfile_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Command]:
+    """A Taskfile's ``includes:`` (``NAME: PATH`` or ``NAME: {taskfile: PATH}``): each PATH,
+    a Taskfile or a folder holding one, read as YAML (a URL cannot be read offline)."""
+    import yaml
+
+    for _name, value in node.value[:4096]:
+        if isinstance(value, yaml.MappingNode):
+            keys = {k.value: v for k, v in value.value if isinstance(k, yaml.ScalarNode)}
+            value = keys.get("taskfile")
+        if not isinstance(value, yaml.ScalarNode) or not isinstance(value.value, str):
+            continue
+        path = value.value.strip()
+        named = [path]
+        if "://" not in path and not path.endswith((".yml", ".yaml")):
+            folder = path.rstrip("/")
+            named += [f"{folder}/{f}" for f in ("Taskfile.yml", "taskfile.yml", "Taskfile.yaml")]
+        for target in named:
+            yield Command(scalar_line(value), (), reads=("yaml", target))
+
+
+def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Command]:
+    """The files a YAML host's top-level ``include:`` merges into it (GitLab CI; Compose's
+    ``include:`` of other Compose files): ``include: FILE``, a list of names, ``local:``
+    (Compose ``path:``) mappings, each a command that reads FILE as YAML
+    (:attr:`Command.reads`), also under a job's ``trigger:`` (a child pipeline); a
+    ``remote:``, ``template:``, ``component:``, ``project:`` or ``artifact:`` include names
+    a file that cannot be read offline (:func:`unread_host`)."""
+    import yaml
+
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for item in items[:4096]:
+        if isinstance(item, yaml.ScalarNode) and isinstance(item.value, str):
+            yield Command(scalar_line(item), (), reads=("yaml", item.value.strip()))
+        if not isinstance(item, yaml.MappingNode):
+            continue
+        keys = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
+        for key in ("local", "path"):
+            names = keys.get(key)
+            for name in names.value if isinstance(names, yaml.SequenceNode) else [names]:
+                if isinstance(name, yaml.ScalarNode) and isinstance(name.value, str):
+                    yield Command(scalar_line(name), (), reads=("yaml", name.value.strip()))
+        for key, scheme in _REMOTE_INCLUDES.items():
+            name = keys.get(key)
+            if isinstance(name, yaml.ScalarNode):
+                target = f"{scheme}{str(name.value).strip()}"
+                yield Command(scalar_line(name), (), reads=("yaml", target))
+        project = keys.get("project")
+        if isinstance(project, yaml.ScalarNode):
+            files = keys.get("file")
+            names = files.value if isinstance(files, yaml.SequenceNode) else [files]
+            for name in names:
+                shown = str(name.value).strip() if isinstance(name, yaml.ScalarNode) else ""
+                target = f"gitlab-project://{str(project.value).strip()}/{shown.lstrip('/')}"
+                yield Command(scalar_line(project), (), reads=("yaml", target))
 
 
 #: Methods that read a list or string without changing it: calling them keeps a binding literal.

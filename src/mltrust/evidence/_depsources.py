@@ -1330,14 +1330,32 @@ def read_command_host(
     if text is None:
         return out
     kind = host or command_host(rel, text[:512]) or "shell"
-    _installs(_host_commands(kind, text), path, rel, out, (root or path.parent).resolve())
+    base = (root or path.parent).resolve()
+    _installs(_host_commands(kind, text, path, base), path, rel, out, base)
     return out
 
 
-def _host_commands(kind: str, text: str) -> list[Any]:
+def _host_commands(
+    kind: str, text: str, path: Path | None = None, base: Path | None = None
+) -> list[Any]:
+    """The commands of the host at ``path``; a makefile's ``include`` of a project file
+    (looked up as :func:`_host_file_installs` looks up a file a host runs) lends it the
+    variables that file assigns."""
     from mltrust.evidence._commands import commands
 
-    return commands(kind, text)  # type: ignore[arg-type]
+    def include(name: str) -> str | None:
+        if path is None or base is None:
+            return None
+        for candidate in (path.parent / name, base / name.lstrip("/")):
+            found = _project_file(candidate, base)
+            if found is not None:
+                try:
+                    return _read(found)
+                except DependencyFileError:
+                    return None  # reported where the file is read as a makefile
+        return None
+
+    return commands(kind, text, include)  # type: ignore[arg-type]
 
 
 def _installs(
@@ -1354,14 +1372,19 @@ def _installs(
     runs as a shell script or reads as a makefile (``bash FILE``, ``. FILE``, ``make -f
     FILE``, ``include FILE``: :func:`mltrust.evidence._commands.host_file`) is read the same
     way when it is a file of the project that is not a dependency file by name already."""
-    from mltrust.evidence._commands import host_file
+    from mltrust.evidence._commands import ran_file, unread_host
 
     seen = set() if seen is None else seen
     for command in found:
-        if not command.unreadable:
-            ran = host_file(command.words)
-            if ran is not None:
+        ran = ran_file(command)
+        if ran is not None:
+            why = unread_host(*ran)
+            if why is not None:
+                out.problems.append(Problem(rel, command.line, f"{why}; what it runs is not read"))
+            else:
                 _host_file_installs(ran, path, out, base, seen)
+        if command.reads is not None:
+            continue
         if command.unreadable:
             if command.text.startswith("{["):
                 out.unverifiable.append(
@@ -1373,10 +1396,6 @@ def _installs(
                 )
             continue
         _install_words(list(command.words), command.line, path, rel, out, base)
-
-
-#: Files one command host may run in turn (``bash a`` where ``a`` sources ``b``...), read.
-_MAX_HOST_FILES = 64
 
 
 def _host_file_installs(
@@ -1426,29 +1445,40 @@ def _host_file_installs(
             return
 
 
+def _project_file(candidate: Path, base: Path) -> Path | None:
+    """``candidate`` resolved (links followed), when it is a file inside the project
+    ``base`` (no ``..`` or link out of it); else None."""
+    try:
+        resolved = candidate.resolve()
+    except (OSError, RuntimeError):
+        return None
+    if not resolved.is_relative_to(base) or not resolved.is_file():
+        return None
+    return resolved
+
+
 def _host_file_read(
     kind: str, candidate: Path, out: ParsedFile, base: Path, seen: set[Path]
 ) -> bool:
     """Read the installs of ``candidate`` run as a host of ``kind``; False when it is not
     a file of the project."""
-    try:
-        resolved = candidate.resolve()
-    except (OSError, RuntimeError):
-        return False
-    if not resolved.is_relative_to(base) or not resolved.is_file():
+    from mltrust.evidence._commands import MAX_HOST_FILES
+
+    resolved = _project_file(candidate, base)
+    if resolved is None:
         return False
     inner = resolved.relative_to(base).as_posix()
     if resolved in seen or source_kind(inner, resolved) is not None:
         return True  # read already (or being read), or read on its own
-    if len(seen) >= _MAX_HOST_FILES:
+    if len(seen) >= MAX_HOST_FILES:
         out.problems.append(
-            Problem(inner, 0, f"more than {_MAX_HOST_FILES} files run by one host; not read")
+            Problem(inner, 0, f"more than {MAX_HOST_FILES} files run by one host; not read")
         )
         return True
     seen.add(resolved)
     text = _host_text(resolved, inner, out)
     if text is not None:
-        _installs(_host_commands(kind, text), resolved, inner, out, base, seen)
+        _installs(_host_commands(kind, text, resolved, base), resolved, inner, out, base, seen)
     return True
 
 
@@ -1499,8 +1529,9 @@ _UV_VALUE_OPTIONS = frozenset(
 #: Words that can run another file as a command host (:func:`_host_file_installs`): a host
 #: that names one is read too, since the file it runs may install.
 _RUNS_HOST_FILE = re.compile(
-    r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\binclude\b|\bmake\b"
-    r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b",
+    r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\bs?includes?\b|\bmake\b"
+    r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b"
+    r"|\b(?:eval|import|mod|just|dockerfile|dockerFile|dockerComposeFile)\b",
     re.M,
 )
 

@@ -15,10 +15,11 @@ command hosts, shared with the dependency check's install commands):
 - ``unknown``: Python started on something that cannot be read from the file (a ``$VAR``,
   a glob, a substitution, code piped in, text that cannot be split into words), with why:
   the caller fails it closed;
-- ``shell``/``make``/``dockerfile``: a file run as a shell script (``bash FILE``, ``.
-  FILE``), read as a makefile (``make -f FILE``, ``include FILE``) or built as a Dockerfile
-  (``docker build -f FILE``), whatever its name: the caller reads it as a command host of
-  that kind.
+- ``shell``/``make``/``dockerfile``/``yaml``/``lines``: a file run as a shell script
+  (``bash FILE``, ``. FILE``), read as a makefile (``make -f FILE``, ``include FILE``),
+  built as a Dockerfile (``docker build -f FILE``) or included as CI YAML (GitLab's
+  ``include:``) or a justfile (``import``, ``mod``, ``just -f FILE``), whatever its name:
+  the caller reads it as a command host of that kind.
 
 Python counts only at a command position (the first word of a command, after ``;``, ``&&``,
 ``|``, ``then``..., ``exec``/``env``/``sudo``/``time`` and ``NAME=value`` prefixes), so
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,11 +47,14 @@ class Launch:
     """One start of Python by a launcher file."""
 
     line: int
-    kind: Literal["file", "module", "code", "unknown", "shell", "make", "dockerfile"]
+    kind: Literal[
+        "file", "module", "code", "unknown", "shell", "make", "dockerfile", "yaml", "lines"
+    ]
     #: The path, the module, the code, or why it cannot be known; for ``shell``/``make``/
-    #: ``dockerfile`` the path of a file the launcher runs as a shell script, reads as a
-    #: makefile or builds as a Dockerfile
-    #: (:func:`mltrust.evidence._commands.host_file`): a command host whatever its name.
+    #: ``dockerfile``/``yaml``/``lines`` the path of a file the launcher runs as a shell
+    #: script, reads as a makefile, builds as a Dockerfile or includes as CI YAML or a
+    #: justfile (:func:`mltrust.evidence._commands.ran_file`): a command host whatever its
+    #: name.
     value: str
     #: For ``code``: the launcher's line of each line of the code.
     lines: tuple[int, ...] = ()
@@ -83,12 +87,18 @@ def _is_python(word: str) -> bool:
     return "PYTHON" in name.upper() or name.upper() in ("PY", "PY3")
 
 
-def launches(kind: HostKind, text: str) -> list[Launch]:
+def launches(
+    kind: HostKind, text: str, include: Callable[[str], str | None] | None = None
+) -> list[Launch]:
     """What the command host ``text`` (of the given kind) starts with Python: its commands
-    (:func:`mltrust.evidence._commands.commands`, the one reader of command hosts) read
-    for an interpreter at their command position."""
+    (:func:`mltrust.evidence._commands.commands`, the one reader of command hosts; a
+    makefile's ``include`` read with ``include``) read for an interpreter at their command
+    position, and the files it includes by a directive."""
     out: list[Launch] = []
-    for command in commands(kind, text):
+    for command in commands(kind, text, include):
+        if command.reads is not None:
+            out.append(Launch(command.line, *command.reads))
+            continue
         if command.unreadable:
             if any(_is_python(w) for w in re.split(r"[\s;&|()'\"`]+", command.text)):
                 out.append(Launch(command.line, "unknown", command.unreadable))
