@@ -102,16 +102,26 @@ def test_attack_taskfile_includes_install(tmp_path: Path, db: Path, includes: st
         "include:\n  - remote: https://example.com/ci.yml\n",
         "child:\n  trigger:\n    include:\n      - artifact: gen.yml\n        job: make-it\n",
         "include:\n  - project: group/ci\n    file: /jobs.yml\n",
-        "include:\n  - template: Python.gitlab-ci.yml\n",
         "include:\n  - component: gitlab.com/org/comp/build@1.0\n",
         "include: https://example.com/ci.yml\n",
     ],
-    ids=["remote", "artifact", "project", "template", "component", "remote-string"],
+    ids=["remote", "artifact", "project", "component", "remote-string"],
 )
 def test_attack_gitlab_remote_include_is_reported(tmp_path: Path, db: Path, include: str) -> None:
     # what a remote include runs cannot be read offline: analysis is incomplete, said so
     document, controls = _gate(tmp_path, db, {".gitlab-ci.yml": include + _job("make")})
     assert any("not read" in m for m in _problems(document)), _problems(document)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_gitlab_template_include_is_the_vendors_own(tmp_path: Path, db: Path) -> None:
+    # GitLab's shipped templates (Security/SAST, Python) are the CI vendor's code, as a GitHub
+    # action is: including one does not fail the project, while its own jobs are still read
+    text = "include:\n  - template: Security/SAST.gitlab-ci.yml\n"
+    document, controls = _gate(tmp_path, db, {".gitlab-ci.yml": text + _job("make")})
+    assert not any("not read" in m for m in _problems(document)), _problems(document)
+    assert controls[VULN] is not ControlStatus.FAIL
+    _, controls = _gate(tmp_path / "b", db, {".gitlab-ci.yml": text + _job(INSTALL)})
     assert controls[VULN] is ControlStatus.FAIL
 
 

@@ -391,7 +391,7 @@ _SELF_NAMES = frozenset({"$0", "${0}", "$BASH_SOURCE", "${BASH_SOURCE}", "${BASH
 def unread_host(kind: HostFileKind, target: str) -> str | None:
     """Why the file a host runs or includes (:func:`ran_file`) cannot be read at all, else
     None: a remote file (a name with ``://``: GitLab's ``remote:``, ``project:``,
-    ``template:`` and ``component:`` includes, which cannot be fetched offline), or a shell
+    ``component:`` and ``artifact:`` includes, which cannot be fetched offline), or a shell
     script whose name is nothing but what the shell computes (``bash "$f"``, ``. "${STEP}"``,
     ``source "$(cmd)"``: no character of it says which file; :func:`host_file_matches`
     matches nothing). Both readers fail closed on it: what that file runs is not read. A
@@ -2396,10 +2396,14 @@ def _yaml(text: str) -> Iterator[Command]:
 
 
 #: GitLab ``include:`` keys that name a file GitLab fetches from elsewhere, and how it is
-#: shown (:func:`unread_host` reads ``://`` as remote).
+#: shown (:func:`unread_host` reads ``://`` as remote). ``template:`` is deliberately absent:
+#: it names a template shipped inside the GitLab installation itself (``Security/SAST``,
+#: ``Python``), code of the CI vendor the project already trusts to run its pipeline, as a
+#: GitHub workflow's ``uses:`` of an action is; failing every project that includes one would
+#: teach users to waive the control. Anything a project or a third party controls (``remote:``,
+#: ``project:``, ``component:``, a generated ``artifact:``) fails closed.
 _REMOTE_INCLUDES = {
     "remote": "",
-    "template": "gitlab-template://",
     "component": "gitlab-component://",
     "artifact": "gitlab-artifact://",  # a child pipeline a job writes at run time
 }
@@ -2430,8 +2434,9 @@ def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Com
     ``include:`` of other Compose files): ``include: FILE``, a list of names, ``local:``
     (Compose ``path:``) mappings, each a command that reads FILE as YAML
     (:attr:`Command.reads`), also under a job's ``trigger:`` (a child pipeline); a
-    ``remote:``, ``template:``, ``component:``, ``project:`` or ``artifact:`` include names
-    a file that cannot be read offline (:func:`unread_host`)."""
+    ``remote:``, ``component:``, ``project:`` or ``artifact:`` include names a file that
+    cannot be read offline (:func:`unread_host`); a ``template:`` is GitLab's own (see
+    ``_REMOTE_INCLUDES``)."""
     import yaml
 
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
