@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,170 @@ def test_h5_attribute_name_index_deeper_than_the_limit_fails_closed() -> None:
     at, *_ = _root_btree(data)
     forged[at + 12 : at + 14] = (0xFFFF).to_bytes(2, "little")  # a forged depth
     assert _rules(bytes(forged), "model.h5") == {"MLT-H5-001": Severity.MEDIUM}
+
+
+# -- ONNX text syntax (.onnxtxt): parsed as onnx.parser parses it ------------------------------
+
+
+def _onnx_parse(text: str) -> Any:
+    onnx = pytest.importorskip("onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "the onnxtxt format is experimental"
+        return onnx.parser.parse_model(text)
+
+
+def _oracle_view(model: Any) -> tuple[list[tuple[str, str, str]], list[tuple[str, list[Any]]]]:
+    """Every node (subgraphs and functions included) and every tensor's external data of a
+    ModelProto, as onnx built it."""
+    nodes: list[tuple[str, str, str]] = []
+    external: list[tuple[str, list[Any]]] = []
+
+    def tensor(t: Any) -> None:
+        if t.external_data or t.data_location == 1:
+            external.append((t.name, [(e.key, e.value) for e in t.external_data]))
+
+    def graph(g: Any) -> None:
+        for t in g.initializer:
+            tensor(t)
+        node_list(g.node)
+
+    def node_list(items: Any) -> None:
+        for n in items:
+            nodes.append((n.domain, n.op_type, n.name))
+            for a in n.attribute:
+                for sub in [a.g] if a.HasField("g") else list(a.graphs):
+                    graph(sub)
+                for t in [a.t] if a.HasField("t") else list(a.tensors):
+                    tensor(t)
+
+    graph(model.graph)
+    for f in model.functions:
+        node_list(f.node)
+        for a in f.attribute_proto:
+            if a.HasField("g"):
+                graph(a.g)
+    return sorted(nodes), sorted(external)
+
+
+_ONNXTXT_CASES = {
+    "custom_domain_without_header": "g (float[2] X) => (float[2] Y) { Y = my.custom.Evil(X) }",
+    "domain_split_by_comments": "g (float[2] X) => (float[2] Y) {\n"
+    "  Y = my # not a comment end\n . custom\t. Evil <a = 1> (X) }",
+    "leading_dot_domain": 'g (float[2] X) => (float[2] Y) { ["n"] Y = .my.Evil(X) }',
+    "python_op": '<ir_version: 8, opset_import: ["com.microsoft": 1]>\n'
+    'g (float[2] X) => (float[2] Y) { Y = com.microsoft.PythonOp <f: string = "a}b{"> (X) }',
+    "external_data_in_initializer": 'g (float[2] X) => (float[2] Y) <float[2] W = ["location": '
+    '"..\\/..\\/etc/passwd", "offset": "0"]> { Y = Add(X, W) }',
+    "external_data_in_input_default": 'g (float[2] X = ["location": "/etc/shadow"]) => '
+    "(float[2] Y) { Y = Identity(X) }",
+    "external_data_in_constant_attribute": "g () => (float[2] Y) { Y = Constant <value: tensor = "
+    'float[2] = ["location": "x.bin", "location": "/abs"]> () }',
+    "custom_op_in_subgraph": "g (bool C, float[2] X) => (float[2] Y) { Y = If (C) <then_branch: "
+    "graph = t () => (float[2] Z) { Z = evil.Op(X) }, else_branch: graph = e () => "
+    "(float[2] Z) { Z = Identity(X) }> }",
+    "custom_op_in_function_attribute_default": '<opset_import: ["": 17, "local": 1]>\n'
+    "g (float[2] X) => (float[2] Y) { Y = local.F(X) }\n"
+    '<domain: "local", opset_import: ["": 17]>\nF <body: graph = b () => (float[2] Z) '
+    "{ Z = evil.Op() }> (a) => (b) { b = Relu(a) }",
+    "local_function_is_not_custom": '<opset_import: ["": 17, "local": 1]>\n'
+    "g (float[2] X) => (float[2] Y) { Y = local.F(X) }\n"
+    '<domain: "local", opset_import: ["": 17]>\nF (a) => (b) { b = Relu(a) }',
+    "benign": '<ir_version: 8, opset_import: ["": 17], metadata_props: ["location": "/x"]>\n'
+    "agraph (float[N, 128] X, float[128, 10] W, float[10] B) => (float[N, 10] C)\n"
+    '<float[2] k = {1.0, -inf, nan, 2e5}, string[1] s = {"a\\"b"}>\n'
+    "{\n  T = MatMul(X, W)\n  S = Add(T, B)\n  C = Softmax <axis = -1> (S)\n}",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ONNXTXT_CASES))
+def test_onnxtxt_reads_what_onnx_parser_reads(case: str) -> None:
+    from mltrust.scan.formats._onnxtxt import parse_model
+
+    text = _ONNXTXT_CASES[case]
+    nodes, external = _oracle_view(_onnx_parse(text))
+    ours = parse_model(text, 200, 10_000)
+    assert sorted(ours.nodes) == nodes
+    assert sorted((name, entries) for name, entries in ours.external) == external
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("custom_domain_without_header", {"MLT-ONX-005": Severity.MEDIUM}),
+        ("domain_split_by_comments", {"MLT-ONX-005": Severity.MEDIUM}),
+        ("python_op", {"MLT-ONX-006": Severity.HIGH}),
+        ("external_data_in_initializer", {"MLT-ONX-002": Severity.HIGH}),
+        ("external_data_in_input_default", {"MLT-ONX-002": Severity.HIGH}),
+        ("external_data_in_constant_attribute", {"MLT-ONX-002": Severity.HIGH}),
+        ("custom_op_in_subgraph", {"MLT-ONX-005": Severity.MEDIUM}),
+        ("custom_op_in_function_attribute_default", {"MLT-ONX-005": Severity.MEDIUM}),
+        ("local_function_is_not_custom", {}),
+        ("benign", {}),
+    ],
+)
+def test_onnxtxt_model_is_checked_like_a_binary_one(
+    case: str, expected: dict[str, Severity]
+) -> None:
+    rules = _rules(_ONNXTXT_CASES[case].encode(), "model.onnxtxt")
+    rules.pop("MLT-CFG-006", None)  # the YAML reader's note on text that is not YAML (low)
+    assert rules == expected, rules
+
+
+def test_onnxtxt_saved_by_onnx_is_read(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    w = TensorProto(name="W", data_type=TensorProto.UINT8, dims=[4])
+    w.data_location = TensorProto.EXTERNAL
+    entry = w.external_data.add()
+    entry.key, entry.value = "location", "../../etc/passwd"
+    then = helper.make_graph(
+        [helper.make_node("Op", [], ["z"], domain="my.ops")],
+        "then",
+        [],
+        [helper.make_tensor_value_info("z", TensorProto.UINT8, [4])],
+    )
+    nodes = [
+        helper.make_node("Add", ["x", "W"], ["y"]),
+        helper.make_node("If", ["c"], ["z"], then_branch=then, else_branch=then),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [4])],
+        [helper.make_tensor_value_info("z", TensorProto.UINT8, [4])],
+        [w],
+    )
+    path = tmp_path / "model.onnxtxt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx.save_model(helper.make_model(graph), str(path))
+        loaded = onnx.load(str(path), load_external_data=False)  # read by its suffix
+    assert loaded.graph.initializer[0].external_data[0].value == "../../etc/passwd"
+    rules = _rules(path.read_bytes(), path.name)
+    assert rules.get("MLT-ONX-002") == Severity.HIGH, rules
+    assert rules.get("MLT-ONX-005") == Severity.MEDIUM, rules
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "g (float[2] X) => (float[2] Y) { Y = my.Evil(X) ",  # unterminated
+        "g (float[2] X) => (float[2] Y) { Y = my.Evil(X) } trailing",
+        'g (float[2] X) => (float[2] Y) { Y = Evil <s = "unterminated> (X) }',
+        "ir_version: 8 graph { node { op_type: 'Evil' domain: 'x' } }",  # textproto content
+        "g (float[2] X) => (float[2] Y) { Y = \u00e9vil(X) }",
+    ],
+)
+def test_onnxtxt_that_cannot_be_parsed_fails_closed(text: str) -> None:
+    rules = _rules(text.encode(), "model.onnxtxt")
+    assert rules.get("MLT-ONX-007") == Severity.MEDIUM, rules
+
+
+def test_onnxtxt_nested_beyond_the_limit_fails_closed() -> None:
+    inner = "Z = Identity(X)"
+    for _ in range(300):
+        inner = f"Z = If (C) <then_branch: graph = t () => (float[2] Z) {{ {inner} }}>"
+    text = f"g (bool C, float[2] X) => (float[2] Z) {{ {inner} }}"
+    rules = _rules(text.encode(), "model.onnxtxt")
+    assert rules.get("MLT-ONX-007") == Severity.MEDIUM, rules  # not analysed: fails closed
