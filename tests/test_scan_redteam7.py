@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -329,3 +330,120 @@ def test_onnxtxt_nested_beyond_the_limit_fails_closed() -> None:
     text = f"g (bool C, float[2] X) => (float[2] Z) {{ {inner} }}"
     rules = _rules(text.encode(), "model.onnxtxt")
     assert rules.get("MLT-ONX-007") == Severity.MEDIUM, rules  # not analysed: fails closed
+
+
+# -- TorchScript code/: the operators the module's source names ------------------------------
+
+
+def _jit_bytes(module: Any) -> bytes:
+    torch = pytest.importorskip("torch")
+    buf = io.BytesIO()
+    torch.jit.save(module, buf)
+    return buf.getvalue()
+
+
+def _torch_modules() -> Any:
+    torch = pytest.importorskip("torch")
+
+    class FileOps(torch.nn.Module):
+        def __init__(self, out: str) -> None:
+            super().__init__()
+            self.out = out
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            torch.save(x, self.out)  # writes any path when the model runs
+            y = torch.from_file("/etc/hostname", False, 1, dtype=torch.uint8)  # reads any file
+            return x + y.float().sum()
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.bn = torch.nn.BatchNorm2d(4)
+            self.fc = torch.nn.Linear(4, 2)
+            self.rnn = torch.nn.LSTM(2, 3, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.bn(self.conv(x))), 1)
+            out, _ = self.rnn(self.fc(h.flatten(1)).unsqueeze(1))
+            return torch.softmax(out.squeeze(1), dim=-1)
+
+    return torch, FileOps, Net
+
+
+def test_torchscript_that_writes_and_reads_files_is_high(tmp_path: Path) -> None:
+    torch, file_ops, _ = _torch_modules()
+    target = tmp_path / "written.pt"
+    data = _jit_bytes(torch.jit.script(file_ops(str(target))))
+    rules = _rules(data, "model.pt")
+    assert rules.get("MLT-PT-005") == Severity.HIGH, rules
+    # The oracle: torch.jit.load compiles the code and running it writes the chosen path.
+    loaded = torch.jit.load(io.BytesIO(data))
+    assert not target.exists()
+    loaded(torch.zeros(1))
+    assert target.exists()
+
+
+def test_ordinary_scripted_and_traced_models_stay_quiet() -> None:
+    torch, _, net = _torch_modules()
+    x = torch.zeros(1, 3, 8, 8)
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and torch.ao deprecation notes
+        dynamic = torch.ao.quantization.quantize_dynamic(mlp, {torch.nn.Linear}, dtype=torch.qint8)
+        built = [
+            torch.jit.script(net()),
+            torch.jit.trace(net().eval(), x),
+            torch.jit.script(mlp),
+            torch.jit.script(dynamic),  # quantized packed parameters: torch.classes.quantized
+        ]
+    for module in built:
+        result = scan_bytes(_jit_bytes(module), "model.pt")
+        assert dict(result.facts).get("torchscript_code_files", 0) >= 1
+        loud = [f for f in result.findings if f.severity >= Severity.MEDIUM]
+        assert loud == [], [f.message for f in loud]
+
+
+def _with_code(source: bytes) -> bytes:
+    """A real scripted archive whose top module's source is replaced by ``source``."""
+    torch = pytest.importorskip("torch")
+    archive = _jit_bytes(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 2))))
+    out = io.BytesIO()
+    replaced = 0
+    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            # the class folder may be mangled (container/___torch_mangle_3.py) when another
+            # Sequential was scripted earlier in the process
+            name = info.filename
+            if "/code/__torch__/torch/nn/modules/container" in name and name.endswith(".py"):
+                data, replaced = source, replaced + 1
+            dst.writestr(info, data)
+    assert replaced == 1
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("source", "rule", "severity"),
+    [
+        (b"def f(x: Tensor) -> Tensor:\n  ops.aten.save(x, 'p')\n  return x\n", "MLT-PT-005", "h"),
+        (b"def f(x: Tensor) -> Tensor:\n  _0 = torch.save\n  return x\n", "MLT-PT-005", "h"),
+        (b"def f(x: Tensor) -> Tensor:\n  return ops.my_ops.run(x)\n", "MLT-PT-006", "m"),
+        (
+            b"def f(x: Tensor) -> Tensor:\n  _0 = getattr(torch, 'save')\n  return x\n",
+            "MLT-PT-006",
+            "m",
+        ),
+        (
+            b"def f(x: Tensor) -> Tensor:\n"
+            b"  s = __torch__.torch.classes.dist_c10d.TCPStore('h', 1)\n  return x\n",
+            "MLT-PT-006",
+            "m",
+        ),
+        (b"def f(x: Tensor) -> Tensor:\n  return x +\n", "MLT-PT-006", "m"),
+    ],
+)
+def test_torchscript_source_edits_are_reported(source: bytes, rule: str, severity: str) -> None:
+    rules = _rules(_with_code(source), "model.pt")
+    expected = Severity.HIGH if severity == "h" else Severity.MEDIUM
+    assert rules.get(rule) == expected, rules

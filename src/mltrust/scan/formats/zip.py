@@ -28,7 +28,8 @@ PyTorch checkpoints are zips too: ``<top>/data.pkl`` (and ``constants.pkl``) are
 scanned as such by sniffing; ``<top>/data/<n>`` members are raw tensor storages (passed with
 ``raw_data_ok``); the small ``version``/``byteorder``/``serialization_id`` records are checked in
 place; TorchScript ``code/**.py`` source is checked for calls into Python internals, the OS or
-processes.
+processes, and for the operators and native classes it names (:mod:`._torchscript`: file and
+network operators, custom operator libraries).
 
 Polyglot prefix: bytes before the first local header are reported (MLT-ARC-008) and sniffed
 nested *only if* no other scanner already recognised the whole file from offset 0 — a pickle
@@ -1126,12 +1127,33 @@ class ZipScanner(FormatScanner):
             return
         ctx.scan_nested(content, mloc, name, raw_data_ok=raw_ok)
 
+    @staticmethod
+    def _check_torchscript_names(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
+        """The operators and native classes the source names (:mod:`._torchscript`)."""
+        from mltrust.scan.formats._torchscript import analyze_torchscript
+
+        report = analyze_torchscript(bytes(content).decode("utf-8", "replace"))
+        if report.file_or_network:
+            ctx.report(
+                R.PT_SCRIPT_FILE_OP,
+                "TorchScript code calls " + ", ".join(report.file_or_network[:8]),
+                mloc,
+            )
+        if report.unproven:
+            ctx.report(
+                R.PT_SCRIPT_UNPROVEN,
+                "TorchScript code not proven to use only torch's operators: "
+                + "; ".join(report.unproven[:8]),
+                mloc,
+            )
+
     def _check_torchscript(self, content: memoryview, ctx: ScanContext, mloc: Location) -> None:
         limit = int(ctx.limits.max_text_bytes)
         text = bytes(content[:limit]).decode("utf-8", "replace")
         text = _STRING_LITERAL.sub('""', text)
         count = ctx.facts.get("torchscript_code_files", 0)
         ctx.facts["torchscript_code_files"] = (count if isinstance(count, int) else 0) + 1
+        self._check_torchscript_names(content[:limit], ctx, mloc)
         first = _DANGEROUS_CODE.search(text)
         if first is not None:
             hits = sorted({m.group(0).strip() for m in _DANGEROUS_CODE.finditer(text)})
