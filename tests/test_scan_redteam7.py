@@ -410,7 +410,10 @@ def _with_code(source: bytes) -> bytes:
     archive = _jit_bytes(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 2))))
     out = io.BytesIO()
     replaced = 0
-    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(archive)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst,
+    ):
         for info in src.infolist():
             data = src.read(info)
             # the class folder may be mangled (container/___torch_mangle_3.py) when another
@@ -418,7 +421,7 @@ def _with_code(source: bytes) -> bytes:
             name = info.filename
             if "/code/__torch__/torch/nn/modules/container" in name and name.endswith(".py"):
                 data, replaced = source, replaced + 1
-            dst.writestr(info, data)
+            dst.writestr(info.filename, data)
     assert replaced == 1
     return out.getvalue()
 
@@ -447,3 +450,19 @@ def test_torchscript_source_edits_are_reported(source: bytes, rule: str, severit
     rules = _rules(_with_code(source), "model.pt")
     expected = Severity.HIGH if severity == "h" else Severity.MEDIUM
     assert rules.get(rule) == expected, rules
+
+
+def test_torchscript_source_edited_to_call_ops_aten_save_runs_and_is_high(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    target = tmp_path / "written.pt"
+    archive = _jit_bytes(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 2))))
+    with zipfile.ZipFile(io.BytesIO(archive)) as src:
+        name = next(n for n in src.namelist() if "/modules/container" in n and n.endswith(".py"))
+        source = src.read(name).decode()
+    anchor = '    _0 = getattr(self, "0")\n'
+    assert anchor in source
+    edited = source.replace(anchor, f'    ops.aten.save(input, "{target}")\n' + anchor)
+    data = _with_code(edited.encode())
+    assert _rules(data, "model.pt").get("MLT-PT-005") == Severity.HIGH
+    torch.jit.load(io.BytesIO(data))(torch.zeros(2))  # the oracle: the edited code runs
+    assert target.exists()
