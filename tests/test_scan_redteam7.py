@@ -466,3 +466,45 @@ def test_torchscript_source_edited_to_call_ops_aten_save_runs_and_is_high(tmp_pa
     assert _rules(data, "model.pt").get("MLT-PT-005") == Severity.HIGH
     torch.jit.load(io.BytesIO(data))(torch.zeros(2))  # the oracle: the edited code runs
     assert target.exists()
+
+
+def _lite(module: Any, path: Path, keep_code: bool) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Lite Interpreter is deprecated"
+        module._save_for_lite_interpreter(str(path))
+    if keep_code:
+        return path.read_bytes()
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(path) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst,
+    ):
+        for info in src.infolist():
+            if "/code/" not in info.filename:  # the lite interpreter runs bytecode.pkl only
+                dst.writestr(info.filename, src.read(info))
+    path.write_bytes(out.getvalue())
+    return out.getvalue()
+
+
+def test_mobile_bytecode_without_source_that_writes_files_is_high(tmp_path: Path) -> None:
+    torch, file_ops, _ = _torch_modules()
+    target = tmp_path / "written.pt"
+    path = tmp_path / "model.ptl"
+    data = _lite(torch.jit.script(file_ops(str(target))), path, keep_code=False)
+    rules = _rules(data, "model.ptl")
+    assert rules.get("MLT-PT-005") == Severity.HIGH, rules
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.jit.mobile import _load_for_lite_interpreter
+
+        loaded = _load_for_lite_interpreter(str(path))  # the oracle: no code/ needed
+    loaded(torch.zeros(1))
+    assert target.exists()
+
+
+def test_mobile_bytecode_of_an_ordinary_model_stays_quiet(tmp_path: Path) -> None:
+    torch, _, net = _torch_modules()
+    for keep in (True, False):
+        data = _lite(torch.jit.script(net()), tmp_path / f"m{keep}.ptl", keep_code=keep)
+        loud = [f for f in scan_bytes(data, "model.ptl").findings if f.severity >= Severity.MEDIUM]
+        assert loud == [], [f.message for f in loud]

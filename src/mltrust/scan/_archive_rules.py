@@ -236,7 +236,8 @@ PT_CODE = define_rule(
 PT_SCRIPT_FILE_OP = define_rule(
     "MLT-PT-005",
     "torchscript-file-or-network-op",
-    "TorchScript source in the archive calls an operator that reads or writes files or talks "
+    "TorchScript source (or a mobile module's bytecode.pkl) in the archive calls an operator "
+    "that reads or writes files or talks "
     "to other hosts (aten::save writes a chosen path, aten::from_file reads any file into a "
     "tensor, prim::rpc_*): running the loaded module does it.",
     Severity.HIGH,
@@ -247,10 +248,11 @@ PT_SCRIPT_FILE_OP = define_rule(
 PT_SCRIPT_UNPROVEN = define_rule(
     "MLT-PT-006",
     "torchscript-code-not-proven-safe",
-    "TorchScript source in the archive could not be shown to use only torch's own operators: "
+    "TorchScript source (or a mobile module's bytecode.pkl) in the archive could not be shown "
+    "to use only torch's own operators: "
     "it calls operators of a namespace torch does not register (a custom operator library's "
     "native code), creates native classes outside torch's, picks an operator at run time, or "
-    "is not valid Python syntax.",
+    "cannot be read (source that is not valid Python syntax, bytecode that does not evaluate).",
     Severity.MEDIUM,
     cwe=829,
     atlas=_ATLAS,

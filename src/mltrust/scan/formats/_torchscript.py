@@ -16,6 +16,10 @@ names, and this module reads those names with :mod:`ast` (the source is Python s
   ``torch.X``/``ops.NS.X`` (``getattr(torch, "save")``) and source Python's parser rejects are
   medium: the code is not proven safe.
 
+A mobile module (``_save_for_lite_interpreter``) also lists its operators in ``bytecode.pkl``,
+which ``_load_for_lite_interpreter`` runs without the source (a red-team archive dropped
+``code/``): those tables get the same decision (:func:`analyze_bytecode`).
+
 Ordinary scripted and traced models use ``aten``/``prim`` operators and quantized packed
 parameters only, and get nothing.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-__all__ = ["ScriptReport", "analyze_torchscript"]
+__all__ = ["ScriptReport", "analyze_bytecode", "analyze_torchscript"]
 
 #: Operators (by name, in ``aten``/``prim``) that read or write files or talk to other hosts.
 FILE_OR_NETWORK_OPS = frozenset({"save", "from_file", "rpc_async", "rpc_sync", "rpc_remote"})
@@ -114,15 +118,56 @@ def _judge(node: ast.Attribute, report: ScriptReport) -> None:
     if parts[0] == "torch" and len(parts) == 2:
         if parts[1] in FILE_OR_NETWORK_OPS:
             report.file_or_network.append(f"aten::{parts[1]}")
-    elif parts[0] == "ops" and len(parts) == 2:
-        if parts[1] not in TORCH_OP_NAMESPACES:
-            report.unproven.append(f"operator namespace {parts[1]!r} (a custom op library)")
     elif parts[0] == "ops" and len(parts) == 3:
-        if parts[1] in ("aten", "prim") and parts[2] in FILE_OR_NETWORK_OPS:
-            report.file_or_network.append(f"{parts[1]}::{parts[2]}")
+        _operator(parts[1], parts[2], report)
     elif (
         parts[:3] == ["__torch__", "torch", "classes"]
         and len(parts) == 4
         and parts[3] not in TORCH_CLASS_NAMESPACES
     ):
         report.unproven.append(f"native class namespace {parts[3]!r} (torch.classes)")
+
+
+def _operator(namespace: str, name: str, report: ScriptReport) -> None:
+    """The decision on one operator ``namespace::name``, for source and bytecode alike."""
+    if namespace in ("aten", "prim") and name in FILE_OR_NETWORK_OPS:
+        report.file_or_network.append(f"{namespace}::{name}")
+    elif namespace not in TORCH_OP_NAMESPACES:
+        report.unproven.append(f"operator namespace {namespace!r} (a custom op library)")
+
+
+def analyze_bytecode(value: object | None, max_items: int) -> ScriptReport:
+    """The operators a mobile (lite interpreter) ``bytecode.pkl`` lists, given the value its
+    pickle evaluates to (None when it could not be evaluated: not proven safe).
+
+    ``_load_for_lite_interpreter`` runs these operator tables without the ``code/`` source,
+    which an archive may leave out: every ``("operators", ((name, overload, n), ...))`` entry
+    is judged like an operator named in source.
+    """
+    report = ScriptReport()
+    if value is None:
+        report.unproven.append("bytecode.pkl could not be evaluated")
+        return report
+    stack: list[object] = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > max_items:
+            report.unproven.append("bytecode.pkl has more entries than max_entries")
+            break
+        if not isinstance(item, (tuple, list)):
+            continue
+        if len(item) == 2 and item[0] == "operators" and isinstance(item[1], (tuple, list)):
+            for op in item[1]:
+                qualified = op[0] if isinstance(op, (tuple, list)) and op else op
+                if isinstance(qualified, str) and "::" in qualified:
+                    namespace, _, name = qualified.partition("::")
+                    _operator(namespace, name, report)
+                else:
+                    report.unproven.append(f"operator entry {qualified!r} not understood")
+            continue
+        stack.extend(item)
+    report.file_or_network = sorted(set(report.file_or_network))
+    report.unproven = sorted(set(report.unproven))
+    return report

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
+    from mltrust.scan.formats._torchscript import ScriptReport
 
 __all__ = ["ZipEntry", "ZipScanner", "is_traversal", "parse_central_directory", "release_pages"]
 
@@ -111,6 +112,8 @@ _TORCH_META = re.compile(
 )
 _TORCH_META_VALUE = re.compile(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
 _TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.*\.py$")
+#: A mobile (lite interpreter) module's operator tables.
+_TORCH_BYTECODE = re.compile(r"^[^/]+/bytecode\.pkl$", re.IGNORECASE)
 _DANGEROUS_CODE = re.compile(
     r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
     r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
@@ -1118,6 +1121,8 @@ class ZipScanner(FormatScanner):
             skip = frozenset({"pickle"})
         else:
             known = False
+            if _TORCH_BYTECODE.match(name):
+                self._check_torchscript_bytecode(content, ctx, mloc)
         raw_ok = bool(_RAW_STORAGE.match(name)) and bool(_RAW_STORAGE.match(lname))
         if known:
             from mltrust.scan._registry import detect
@@ -1133,6 +1138,21 @@ class ZipScanner(FormatScanner):
         from mltrust.scan.formats._torchscript import analyze_torchscript
 
         report = analyze_torchscript(bytes(content).decode("utf-8", "replace"))
+        ZipScanner._report_torchscript(report, ctx, mloc)
+
+    @staticmethod
+    def _check_torchscript_bytecode(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
+        """The operator tables of a mobile module's ``bytecode.pkl`` (the pickle itself is
+        analysed as any member is)."""
+        from mltrust.scan._pickle import pickle_value
+        from mltrust.scan.formats._torchscript import analyze_bytecode
+
+        got = pickle_value(content)
+        report = analyze_bytecode(got[0] if got else None, int(ctx.limits.max_entries))
+        ZipScanner._report_torchscript(report, ctx, mloc)
+
+    @staticmethod
+    def _report_torchscript(report: ScriptReport, ctx: ScanContext, mloc: Location) -> None:
         if report.file_or_network:
             ctx.report(
                 R.PT_SCRIPT_FILE_OP,
