@@ -508,3 +508,13 @@ def test_mobile_bytecode_of_an_ordinary_model_stays_quiet(tmp_path: Path) -> Non
         data = _lite(torch.jit.script(net()), tmp_path / f"m{keep}.ptl", keep_code=keep)
         loud = [f for f in scan_bytes(data, "model.ptl").findings if f.severity >= Severity.MEDIUM]
         assert loud == [], [f.message for f in loud]
+
+
+def test_h5_name_index_claiming_billions_of_records_fails_closed_fast() -> None:
+    """A forged node size widens the record-count fields: a child may then claim 2**32 - 1
+    records, which must be refused before anything is allocated for them."""
+    data = bytearray(_many_attributes(keras2_config(), 1400, 3))
+    at, *_ = _root_btree(bytes(data))
+    data[at + 6 : at + 10] = (0xFFFFFFFF).to_bytes(4, "little")  # node size
+    assert read_root_attributes(memoryview(bytes(data))).dense
+    assert _rules(bytes(data), "model.h5") == {"MLT-H5-001": Severity.MEDIUM}

@@ -17,8 +17,9 @@ What libhdf5 reads is what is returned: not the blocks' bytes in order, which ca
 objects and can hide an object inside another's value (a red-team note on the first version of
 this reader). Heaps with I/O filters, filtered huge objects and tiny objects are not read
 (:class:`InputError`): the caller fails closed. Trees are bounded by the reader's
-``max_depth`` and ``max_nodes`` (from :class:`mltrust.config.Limits`), and a node reached twice
-is an error, so a crafted tree cannot loop.
+``max_depth`` and ``max_nodes`` (from :class:`mltrust.config.Limits`; ``max_nodes`` bounds the
+records too, and every node's records must lie inside the file), and a node reached twice is an
+error, so a crafted tree can neither loop nor claim billions of records.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def btree_records(r: Reads, btree: int, kind: int) -> tuple[list[int], int]:
         if r.bytes_at(pos, 4) != signature or r.uint(pos + 5, 1) != kind:
             raise InputError(f"HDF5 v2 B-tree node lacks its {signature.decode()} signature")
         first = pos + 6
+        if count and len(records) + count > r.max_nodes:
+            raise InputError(f"HDF5 v2 B-tree has more than {r.max_nodes} records")
+        if count:
+            r.uint(first + count * record_size - 1, 1)  # the records lie inside the file
         records.extend(first + i * record_size for i in range(count))
         if level == 0:
             continue
