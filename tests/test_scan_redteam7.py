@@ -444,6 +444,8 @@ def _with_code(source: bytes) -> bytes:
             "m",
         ),
         (b"def f(x: Tensor) -> Tensor:\n  return x +\n", "MLT-PT-006", "m"),
+        (b"def f(x: Tensor) -> Tensor:\n  _0 = ops.aten\n  return x\n", "MLT-PT-006", "m"),
+        (b"def f(x: Tensor) -> Tensor:\n  _0 = torch.classes.evil.C()\n", "MLT-PT-006", "m"),
     ],
 )
 def test_torchscript_source_edits_are_reported(source: bytes, rule: str, severity: str) -> None:

@@ -104,6 +104,9 @@ def analyze_torchscript(text: str) -> ScriptReport:
     for node in nodes:
         if isinstance(node, ast.Attribute):
             _judge(node, report)
+            parts = _chain(node)
+            if parts and parts[0] == "ops" and len(parts) == 2 and id(node) not in rooted:
+                report.unproven.append(f"'ops.{parts[1]}' used as a value")
         elif isinstance(node, ast.Name) and node.id in ("torch", "ops") and id(node) not in rooted:
             report.unproven.append(f"'{node.id}' used as a value (operator chosen at run time)")
     report.file_or_network = sorted(set(report.file_or_network))
@@ -118,14 +121,21 @@ def _judge(node: ast.Attribute, report: ScriptReport) -> None:
     if parts[0] == "torch" and len(parts) == 2:
         if parts[1] in FILE_OR_NETWORK_OPS:
             report.file_or_network.append(f"aten::{parts[1]}")
+    elif parts[0] == "ops" and len(parts) == 2 and parts[1] not in TORCH_OP_NAMESPACES:
+        report.unproven.append(f"operator namespace {parts[1]!r} (a custom op library)")
     elif parts[0] == "ops" and len(parts) == 3:
         _operator(parts[1], parts[2], report)
-    elif (
-        parts[:3] == ["__torch__", "torch", "classes"]
-        and len(parts) == 4
-        and parts[3] not in TORCH_CLASS_NAMESPACES
+    elif _class_namespace(parts) not in (None, *TORCH_CLASS_NAMESPACES):
+        report.unproven.append(f"native class namespace {parts[-1]!r} (torch.classes)")
+
+
+def _class_namespace(parts: list[str]) -> str | None:
+    """``NS`` of ``__torch__.torch.classes.NS`` or ``torch.classes.NS``, else None."""
+    if (parts[:3] == ["__torch__", "torch", "classes"] and len(parts) == 4) or (
+        parts[:2] == ["torch", "classes"] and len(parts) == 3
     ):
-        report.unproven.append(f"native class namespace {parts[3]!r} (torch.classes)")
+        return parts[-1]
+    return None
 
 
 def _operator(namespace: str, name: str, report: ScriptReport) -> None:
