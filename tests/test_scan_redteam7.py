@@ -520,3 +520,23 @@ def test_h5_name_index_claiming_billions_of_records_fails_closed_fast() -> None:
     data[at + 6 : at + 10] = (0xFFFFFFFF).to_bytes(4, "little")  # node size
     assert read_root_attributes(memoryview(bytes(data))).dense
     assert _rules(bytes(data), "model.h5") == {"MLT-H5-001": Severity.MEDIUM}
+
+
+def test_onnxtxt_of_real_models_reads_what_onnx_reads_and_stays_quiet() -> None:
+    """onnx ships real models with its backend tests: printed as text, each is parsed to the
+    same nodes and external data by both parsers, and none gets a finding."""
+    onnx = pytest.importorskip("onnx")
+    data_dir = Path(onnx.__file__).parent / "backend" / "test" / "data"
+    paths = sorted(data_dir.glob("*/*/model.onnx"))[:60]
+    if not paths:
+        pytest.skip("this onnx build ships no backend test models")
+    from mltrust.scan.formats._onnxtxt import parse_model
+
+    for path in paths:
+        text = onnx.printer.to_text(onnx.load(str(path), load_external_data=False))
+        nodes, external = _oracle_view(_onnx_parse(text))
+        ours = parse_model(text, 200, 10_000_000)
+        assert (sorted(ours.nodes), sorted(ours.external)) == (nodes, external), path
+        rules = _rules(text.encode(), "model.onnxtxt")
+        rules.pop("MLT-CFG-006", None)
+        assert rules == {}, (path, rules)
