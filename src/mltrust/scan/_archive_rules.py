@@ -233,6 +233,31 @@ PT_CODE = define_rule(
     atlas=_ATLAS,
     remediation="Do not load the TorchScript module; re-export it from trusted code.",
 )
+PT_SCRIPT_FILE_OP = define_rule(
+    "MLT-PT-005",
+    "torchscript-file-or-network-op",
+    "TorchScript source (or a mobile module's bytecode.pkl) in the archive calls an operator "
+    "that reads or writes files or talks "
+    "to other hosts (aten::save writes a chosen path, aten::from_file reads any file into a "
+    "tensor, prim::rpc_*): running the loaded module does it.",
+    Severity.HIGH,
+    cwe=73,
+    atlas=_ATLAS,
+    remediation="Do not run the TorchScript module; re-export it from trusted code.",
+)
+PT_SCRIPT_UNPROVEN = define_rule(
+    "MLT-PT-006",
+    "torchscript-code-not-proven-safe",
+    "TorchScript source (or a mobile module's bytecode.pkl) in the archive could not be shown "
+    "to use only torch's own operators: "
+    "it calls operators of a namespace torch does not register (a custom operator library's "
+    "native code), creates native classes outside torch's, picks an operator at run time, or "
+    "cannot be read (source that is not valid Python syntax, bytecode that does not evaluate).",
+    Severity.MEDIUM,
+    cwe=829,
+    atlas=_ATLAS,
+    remediation="Review the custom operators and classes the module needs before loading it.",
+)
 PT_LEGACY_HEADER = define_rule(
     "MLT-PT-002",
     "torch-legacy-header",

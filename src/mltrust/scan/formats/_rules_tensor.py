@@ -75,9 +75,9 @@ ONNX_ORT_FORMAT = define_rule(
     "MLT-ONX-007",
     "onnx-serialization-not-analysed",
     "The file is an ONNX model in a serialisation mltrust does not parse (an ONNX Runtime .ort "
-    "flatbuffer with the ORTM identifier, or ONNX's own .onnxtxt text syntax) that onnxruntime "
-    "or onnx.load read like any ONNX model; its operators (custom domains) and external data "
-    "were not checked.",
+    "flatbuffer with the ORTM identifier, or .onnxtxt text syntax this reader could not parse) "
+    "that onnxruntime or onnx.load may read like any ONNX model; its operators (custom domains) "
+    "and external data were not checked.",
     Severity.MEDIUM,
     cwe=693,
     atlas=_ATLAS,

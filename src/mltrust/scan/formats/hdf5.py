@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from mltrust.config import Limits
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
@@ -99,7 +100,7 @@ class RootAttributes:
     all_values: dict[str, list[str | list[str]]] = field(default_factory=dict)
     #: Every attribute name seen on the root group.
     names: list[str] = field(default_factory=list)
-    #: True when attributes live in dense storage (not read by this parser).
+    #: True when attributes live in dense storage this parser could not read.
     dense: bool = False
     #: Attributes that were present but whose value could not be decoded.
     undecoded: list[str] = field(default_factory=list)
@@ -122,7 +123,14 @@ class RootAttributes:
 class _Reader:
     """Bounds-checked little-endian reads over the file, addresses relative to ``base``."""
 
-    def __init__(self, data: memoryview, base: int, size_of_offsets: int, size_of_lengths: int):
+    def __init__(
+        self,
+        data: memoryview,
+        base: int,
+        size_of_offsets: int,
+        size_of_lengths: int,
+        limits: Limits,
+    ):
         if size_of_offsets not in (2, 4, 8) or size_of_lengths not in (2, 4, 8):
             raise InputError(
                 f"HDF5 superblock declares unsupported address sizes "
@@ -136,6 +144,9 @@ class _Reader:
         self.heaps: dict[int, dict[int, tuple[int, int]]] = {}
         #: Structures readers may disagree on (reported, the file is still parsed).
         self.anomalies: list[str] = []
+        #: Bounds on the B-trees read (levels, nodes per tree).
+        self.max_depth = limits.max_nesting_depth
+        self.max_nodes = limits.max_entries
 
     def bytes_at(self, pos: int, n: int) -> bytes:
         if pos < 0 or n < 0 or pos + n > len(self.data):
@@ -152,7 +163,7 @@ class _Reader:
         return self.base + rel
 
 
-def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
+def _parse_superblock(data: memoryview, sb: int, limits: Limits) -> tuple[_Reader, int]:
     """A reader and the absolute position of the root group's object header."""
     if sb + 16 > len(data):
         raise InputError("HDF5 superblock truncated")
@@ -161,7 +172,7 @@ def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
         so = data[sb + 13]
         sl = data[sb + 14]
         pos = sb + 24 + (4 if version == 1 else 0)
-        reader = _Reader(data, 0, so, sl)
+        reader = _Reader(data, 0, so, sl, limits)
         base = reader.uint(pos, so)
         # root group symbol table entry after base, free-space, EOF and driver addresses
         entry = pos + 4 * so
@@ -170,7 +181,7 @@ def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
         so = data[sb + 9]
         sl = data[sb + 10]
         pos = sb + 12
-        reader = _Reader(data, 0, so, sl)
+        reader = _Reader(data, 0, so, sl, limits)
         base = reader.uint(pos, so)
         header = reader.uint(pos + 3 * so, so)
     else:
@@ -409,7 +420,7 @@ def _dense_attributes(
         out.record(name, values)
 
 
-def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> RootAttributes:
+def read_root_attributes(data: memoryview, limits: Limits | None = None) -> RootAttributes:
     """Read the root group's string attributes of the HDF5 file in ``data``.
 
     Raises :class:`InputError` when there is no HDF5 signature or the structure is malformed
@@ -418,7 +429,9 @@ def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> Ro
     sb = find_superblock(data)
     if sb is None:
         raise InputError("no HDF5 signature")
-    reader, header = _parse_superblock(data, sb)
+    limits = limits or Limits()
+    max_text_bytes = limits.max_text_bytes
+    reader, header = _parse_superblock(data, sb, limits)
     out = RootAttributes()
     for mtype, pos, size in _messages(reader, header):
         if mtype == _MSG_ATTRIBUTE_INFO:
@@ -512,9 +525,8 @@ class Hdf5Scanner(FormatScanner):
         return find_superblock(data) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
-        limit = ctx.config.limits.max_text_bytes
         try:
-            attrs = read_root_attributes(data, limit)
+            attrs = read_root_attributes(data, ctx.config.limits)
         except InputError as exc:
             ctx.report(
                 H5_MALFORMED,
@@ -555,14 +567,15 @@ class Hdf5Scanner(FormatScanner):
                 for text in texts:
                     self._analyse(text, name, ctx, loc)
         if attrs.dense:
-            self._fallback(data, ctx, loc, reason="attributes kept in dense storage", dense=True)
+            self._fallback(data, ctx, loc, reason="dense attribute storage not read", dense=True)
         self._walk_tree(data, ctx, loc)
 
     def _walk_tree(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         """Datasets stored in other files, virtual datasets and external links anywhere in
         the file: h5py reads them from outside it (see :mod:`._hdf5_tree`)."""
         try:
-            reader, root = _parse_superblock(data, find_superblock(data) or 0)
+            limits = ctx.config.limits
+            reader, root = _parse_superblock(data, find_superblock(data) or 0, limits)
             tree = walk_tree(reader, root, _messages, ctx.config.limits.max_entries)
         except InputError as exc:
             ctx.report(

@@ -22,6 +22,7 @@ from mltrust.findings import Location
 from mltrust.scan import _protobuf as pb
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
+from mltrust.scan.formats._onnxtxt import parse_model
 from mltrust.scan.formats._pbtext import Message, walk
 from mltrust.scan.interface import FormatScanner
 
@@ -255,6 +256,8 @@ _TEXT_MODEL = re.compile(
     rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
     rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
 )
+#: Suffixes by which ``onnx.load`` reads a file as ONNX text syntax.
+_ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
 _ONNXTXT = re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
 
 
@@ -342,12 +345,12 @@ def analyze_onnx_json(doc: dict[str, object], ctx: ScanContext, loc: Location) -
 
 
 class OnnxTextScanner(FormatScanner):
-    """ONNX models in protobuf text format (read) or ONNX's own text syntax (recognised)."""
+    """ONNX models in protobuf text format or ONNX's own text syntax."""
 
     name = "onnx-text"
     description = (
-        "ONNX models in text form (.textproto/.txtpb/.prototxt/.pbtxt: operators, external "
-        "data; .onnxtxt: recognised, not analysed)"
+        "ONNX models in text form (.textproto/.txtpb/.prototxt/.pbtxt and ONNX's own .onnxtxt "
+        "syntax): operators, external data"
     )
     priority = 35
     suffixes = (".txtpb", ".textproto", ".prototxt", ".onnxtxt", ".onnxtext")
@@ -355,25 +358,21 @@ class OnnxTextScanner(FormatScanner):
 
     def sniff(self, data: memoryview, name: str) -> bool:
         head = bytes(data[:4096])
+        if name.lower().endswith(_ONNXTXT_SUFFIXES):
+            return True  # onnx.load picks the text syntax by this suffix, whatever the content
         return _TEXT_MODEL.match(head) is not None or _ONNXTXT.match(head) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
-        head = bytes(data[:4096])
-        if _ONNXTXT.match(head):
-            ctx.facts["onnx.serialization"] = "onnxtxt"
-            ctx.report(
-                rules.ONNX_ORT_FORMAT,
-                "ONNX model in ONNX text syntax (.onnxtxt): its graph and operators were not "
-                "analysed",
-                loc,
-            )
-            return
         limits = ctx.config.limits
         if len(data) > limits.max_text_bytes:
             raise LimitExceeded(
                 f"text ONNX model of {len(data)} bytes exceeds max_text_bytes="
                 f"{limits.max_text_bytes}"
             )
+        name = loc.members[-1] if loc.members else loc.path
+        if name.lower().endswith(_ONNXTXT_SUFFIXES) or _ONNXTXT.match(bytes(data[:4096])):
+            _scan_onnxtxt(data, ctx, loc)
+            return
         ctx.facts["onnx.serialization"] = "textproto"
         w = _text_walk(ctx, loc)
         text = bytes(data).decode("utf-8", "replace")
@@ -391,6 +390,35 @@ class OnnxTextScanner(FormatScanner):
             walk(text, on_close, max_depth=limits.max_nesting_depth, max_messages=w.max_entries)
         finally:
             _finish(w)
+
+
+def _scan_onnxtxt(data: memoryview, ctx: ScanContext, loc: Location) -> None:
+    """ONNX's own text syntax, parsed as ``onnx.parser`` parses it (:mod:`._onnxtxt`), then
+    checked like any other serialisation; text it cannot parse fails closed."""
+    ctx.facts["onnx.serialization"] = "onnxtxt"
+    limits = ctx.config.limits
+    try:
+        text = bytes(data).decode("utf-8")  # onnx.load decodes it strictly too
+        model = parse_model(text, limits.max_nesting_depth, limits.max_entries)
+    except (UnicodeDecodeError, InputError) as exc:
+        ctx.report(
+            rules.ONNX_ORT_FORMAT,
+            f"ONNX model in ONNX text syntax (.onnxtxt) that could not be parsed ({exc}): its "
+            "graph and operators were not analysed",
+            loc,
+        )
+        return
+    w = _text_walk(ctx, loc)
+    w.functions.update(model.functions)
+    try:
+        for domain, op_type, name in model.nodes:
+            _note_node(w, op_type, domain, name)
+        for name, entries in model.external:
+            locations = [value for key, value in entries if key == "location"]
+            for location in locations or [""]:
+                _note_external(w, f"tensor {name!r}", {"location": location})
+    finally:
+        _finish(w)
 
 
 def _model(walk: _Walk) -> None:

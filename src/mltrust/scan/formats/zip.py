@@ -28,7 +28,8 @@ PyTorch checkpoints are zips too: ``<top>/data.pkl`` (and ``constants.pkl``) are
 scanned as such by sniffing; ``<top>/data/<n>`` members are raw tensor storages (passed with
 ``raw_data_ok``); the small ``version``/``byteorder``/``serialization_id`` records are checked in
 place; TorchScript ``code/**.py`` source is checked for calls into Python internals, the OS or
-processes.
+processes, and for the operators and native classes it names (:mod:`._torchscript`: file and
+network operators, custom operator libraries).
 
 Polyglot prefix: bytes before the first local header are reported (MLT-ARC-008) and sniffed
 nested *only if* no other scanner already recognised the whole file from offset 0 — a pickle
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
+    from mltrust.scan.formats._torchscript import ScriptReport
 
 __all__ = ["ZipEntry", "ZipScanner", "is_traversal", "parse_central_directory", "release_pages"]
 
@@ -110,6 +112,8 @@ _TORCH_META = re.compile(
 )
 _TORCH_META_VALUE = re.compile(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
 _TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.*\.py$")
+#: A mobile (lite interpreter) module's operator tables.
+_TORCH_BYTECODE = re.compile(r"^[^/]+/bytecode\.pkl$", re.IGNORECASE)
 _DANGEROUS_CODE = re.compile(
     r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
     r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
@@ -1117,6 +1121,8 @@ class ZipScanner(FormatScanner):
             skip = frozenset({"pickle"})
         else:
             known = False
+            if _TORCH_BYTECODE.match(name):
+                self._check_torchscript_bytecode(content, ctx, mloc)
         raw_ok = bool(_RAW_STORAGE.match(name)) and bool(_RAW_STORAGE.match(lname))
         if known:
             from mltrust.scan._registry import detect
@@ -1126,12 +1132,48 @@ class ZipScanner(FormatScanner):
             return
         ctx.scan_nested(content, mloc, name, raw_data_ok=raw_ok)
 
+    @staticmethod
+    def _check_torchscript_names(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
+        """The operators and native classes the source names (:mod:`._torchscript`)."""
+        from mltrust.scan.formats._torchscript import analyze_torchscript
+
+        report = analyze_torchscript(bytes(content).decode("utf-8", "replace"))
+        ZipScanner._report_torchscript(report, ctx, mloc)
+
+    @staticmethod
+    def _check_torchscript_bytecode(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
+        """The operator tables of a mobile module's ``bytecode.pkl`` (the pickle itself is
+        analysed as any member is)."""
+        from mltrust.scan._pickle import pickle_value
+        from mltrust.scan.formats._torchscript import analyze_bytecode
+
+        got = pickle_value(content)
+        report = analyze_bytecode(got[0] if got else None, int(ctx.limits.max_entries))
+        ZipScanner._report_torchscript(report, ctx, mloc)
+
+    @staticmethod
+    def _report_torchscript(report: ScriptReport, ctx: ScanContext, mloc: Location) -> None:
+        if report.file_or_network:
+            ctx.report(
+                R.PT_SCRIPT_FILE_OP,
+                "TorchScript code calls " + ", ".join(report.file_or_network[:8]),
+                mloc,
+            )
+        if report.unproven:
+            ctx.report(
+                R.PT_SCRIPT_UNPROVEN,
+                "TorchScript code not proven to use only torch's operators: "
+                + "; ".join(report.unproven[:8]),
+                mloc,
+            )
+
     def _check_torchscript(self, content: memoryview, ctx: ScanContext, mloc: Location) -> None:
         limit = int(ctx.limits.max_text_bytes)
         text = bytes(content[:limit]).decode("utf-8", "replace")
         text = _STRING_LITERAL.sub('""', text)
         count = ctx.facts.get("torchscript_code_files", 0)
         ctx.facts["torchscript_code_files"] = (count if isinstance(count, int) else 0) + 1
+        self._check_torchscript_names(content[:limit], ctx, mloc)
         first = _DANGEROUS_CODE.search(text)
         if first is not None:
             hits = sorted({m.group(0).strip() for m in _DANGEROUS_CODE.finditer(text)})

@@ -1,0 +1,183 @@
+"""What TorchScript source in a ``code/`` folder can reach when ``torch.jit.load`` compiles it.
+
+TorchScript's importer compiles ``code/**.py`` with a closed environment: ``torch.X`` is the
+builtin operator ``aten::X``, ``ops.NS.X`` the registered operator ``NS::X``,
+``__torch__.torch.classes.NS.C`` a native (TorchBind) class, and the rest is the archive's own
+code and a few builtins. There is no ``import``, no ``open``, no Python object model. So what
+the code can do outside the tensors it computes is exactly the operators and native classes it
+names, and this module reads those names with :mod:`ast` (the source is Python syntax):
+
+* operators that touch files or the network — ``aten::save`` (``torch.save`` writes any path),
+  ``aten::from_file`` (reads any file into a tensor), ``prim::rpc_*`` — are high: a red-team
+  module whose ``forward`` saved a tensor to a chosen path and read ``/etc/hostname`` passed
+  the former regular-expression check;
+* operators from namespaces torch does not ship (a custom operator library's native code),
+  native classes outside torch's own, a ``torch``/``ops`` name used other than as
+  ``torch.X``/``ops.NS.X`` (``getattr(torch, "save")``) and source Python's parser rejects are
+  medium: the code is not proven safe.
+
+A mobile module (``_save_for_lite_interpreter``) also lists its operators in ``bytecode.pkl``,
+which ``_load_for_lite_interpreter`` runs without the source (a red-team archive dropped
+``code/``): those tables get the same decision (:func:`analyze_bytecode`).
+
+Ordinary scripted and traced models use ``aten``/``prim`` operators and quantized packed
+parameters only, and get nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+__all__ = ["ScriptReport", "analyze_bytecode", "analyze_torchscript"]
+
+#: Operators (by name, in ``aten``/``prim``) that read or write files or talk to other hosts.
+FILE_OR_NETWORK_OPS = frozenset({"save", "from_file", "rpc_async", "rpc_sync", "rpc_remote"})
+#: Operator namespaces torch itself (and its two domain libraries) registers: ``ops.NS.X``
+#: outside these needs a custom library's native code. Distributed (``c10d``), test, debug and
+#: compiler-internal namespaces are left out on purpose: a model has no use for them.
+TORCH_OP_NAMESPACES = frozenset(
+    {
+        "aten",
+        "prim",
+        "prims",
+        "quantized",
+        "_quantized",
+        "quantization",
+        "mkldnn",
+        "mkldnn_prepacked",
+        "onednn",
+        "mkl",
+        "sparse",
+        "rngprims",
+        "profiler",
+        "prepacked",
+        "xnnpack",
+        "torchvision",
+        "torchaudio",
+    }
+)
+#: TorchBind class namespaces of torch (quantized packed weights, RNN cell parameters...).
+TORCH_CLASS_NAMESPACES = frozenset(
+    {"quantized", "rnn", "xnnpack", "profiler", "sparse", "mkldnn", "onednn"}
+)
+
+
+@dataclass
+class ScriptReport:
+    """Names one TorchScript source file reaches, by concern."""
+
+    #: ``NS::op`` of file or network operators (high).
+    file_or_network: list[str] = field(default_factory=list)
+    #: Why the rest is not proven safe (medium): custom namespaces, native classes, dynamic
+    #: references, unparsable source.
+    unproven: list[str] = field(default_factory=list)
+
+
+def _chain(node: ast.expr) -> list[str] | None:
+    """``["torch", "save"]`` for ``torch.save``; None when the root is not a name."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]
+
+
+def analyze_torchscript(text: str) -> ScriptReport:
+    """The operators and native classes of one ``code/**.py`` file that need a finding."""
+    report = ScriptReport()
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        report.unproven.append(f"source Python's parser rejects ({type(exc).__name__})")
+        return report
+    try:
+        nodes = list(ast.walk(tree))
+    except RecursionError:
+        report.unproven.append("source nested too deeply to analyse")
+        return report
+    # Every attribute chain is judged at each length (``ops.NS`` and ``ops.NS.op`` both).
+    rooted = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
+    for node in nodes:
+        if isinstance(node, ast.Attribute):
+            _judge(node, report)
+            parts = _chain(node)
+            if parts and parts[0] == "ops" and len(parts) == 2 and id(node) not in rooted:
+                report.unproven.append(f"'ops.{parts[1]}' used as a value")
+        elif isinstance(node, ast.Name) and node.id in ("torch", "ops") and id(node) not in rooted:
+            report.unproven.append(f"'{node.id}' used as a value (operator chosen at run time)")
+    report.file_or_network = sorted(set(report.file_or_network))
+    report.unproven = sorted(set(report.unproven))
+    return report
+
+
+def _judge(node: ast.Attribute, report: ScriptReport) -> None:
+    parts = _chain(node)
+    if not parts:
+        return
+    if parts[0] == "torch" and len(parts) == 2:
+        if parts[1] in FILE_OR_NETWORK_OPS:
+            report.file_or_network.append(f"aten::{parts[1]}")
+    elif parts[0] == "ops" and len(parts) == 2 and parts[1] not in TORCH_OP_NAMESPACES:
+        report.unproven.append(f"operator namespace {parts[1]!r} (a custom op library)")
+    elif parts[0] == "ops" and len(parts) == 3:
+        _operator(parts[1], parts[2], report)
+    elif _class_namespace(parts) not in (None, *TORCH_CLASS_NAMESPACES):
+        report.unproven.append(f"native class namespace {parts[-1]!r} (torch.classes)")
+
+
+def _class_namespace(parts: list[str]) -> str | None:
+    """``NS`` of ``__torch__.torch.classes.NS`` or ``torch.classes.NS``, else None."""
+    if (parts[:3] == ["__torch__", "torch", "classes"] and len(parts) == 4) or (
+        parts[:2] == ["torch", "classes"] and len(parts) == 3
+    ):
+        return parts[-1]
+    return None
+
+
+def _operator(namespace: str, name: str, report: ScriptReport) -> None:
+    """The decision on one operator ``namespace::name``, for source and bytecode alike."""
+    if namespace in ("aten", "prim") and name in FILE_OR_NETWORK_OPS:
+        report.file_or_network.append(f"{namespace}::{name}")
+    elif namespace not in TORCH_OP_NAMESPACES:
+        report.unproven.append(f"operator namespace {namespace!r} (a custom op library)")
+
+
+def analyze_bytecode(value: object | None, max_items: int) -> ScriptReport:
+    """The operators a mobile (lite interpreter) ``bytecode.pkl`` lists, given the value its
+    pickle evaluates to (None when it could not be evaluated: not proven safe).
+
+    ``_load_for_lite_interpreter`` runs these operator tables without the ``code/`` source,
+    which an archive may leave out: every ``("operators", ((name, overload, n), ...))`` entry
+    is judged like an operator named in source.
+    """
+    report = ScriptReport()
+    if value is None:
+        report.unproven.append("bytecode.pkl could not be evaluated")
+        return report
+    stack: list[object] = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > max_items:
+            report.unproven.append("bytecode.pkl has more entries than max_entries")
+            break
+        if not isinstance(item, (tuple, list)):
+            continue
+        if len(item) == 2 and item[0] == "operators" and isinstance(item[1], (tuple, list)):
+            for op in item[1]:
+                qualified = op[0] if isinstance(op, (tuple, list)) and op else op
+                if isinstance(qualified, str) and "::" in qualified:
+                    namespace, _, name = qualified.partition("::")
+                    _operator(namespace, name, report)
+                else:
+                    report.unproven.append(f"operator entry {qualified!r} not understood")
+            continue
+        stack.extend(item)
+    report.file_or_network = sorted(set(report.file_or_network))
+    report.unproven = sorted(set(report.unproven))
+    return report
