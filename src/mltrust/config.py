@@ -27,7 +27,13 @@ from typing import Any
 from mltrust.errors import ConfigError
 from mltrust.findings import Severity
 
-__all__ = ["Limits", "ScanConfig", "load_scan_config", "subject_scan_configs"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "ScanConfig",
+    "load_scan_config",
+    "subject_scan_configs",
+]
 
 _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
@@ -86,6 +92,199 @@ class Limits:
     max_admission_bytes: int = 8 * _MiB
     #: Model locations one admitted object may name (each distinct one is verified: a full hash).
     max_admission_models: int = 16
+    #: Nesting followed in an admitted object's spec when searching it for model URIs (deeper:
+    #: the object is refused).
+    max_admission_spec_depth: int = 64
+
+    # -- model formats (mltrust.scan); the file being scanned is untrusted --
+    #: Bytes searched for the newline of a pickle text argument (protocol 0) by the sniffer and
+    #: for a name; a longer line is not recognised as one (the sniffer gives up; the analysis
+    #: reads lines up to max_text_bytes instead).
+    max_pickle_line_bytes: int = 1 << 20
+    #: Memo entries held by the pickle analysis (checked every 65536 opcodes; beyond: a limit
+    #: finding, the rest of the stream unread).
+    max_pickle_memo: int = 2_000_000
+    #: Stack values held by the pickle analysis (checked with the memo; beyond: a limit finding).
+    max_pickle_stack: int = 1_000_000
+    #: Items kept per symbolic container in the pickle analysis; the rest are counted, dropped.
+    max_pickle_container_items: int = 4096
+    #: Imports recorded as scan facts per file (the rest are analysed but not listed as facts).
+    max_pickle_fact_imports: int = 1000
+    #: Characters of a numpy dtype type code taken as a constant (longer: an unknown value).
+    max_pickle_dtype_code: int = 64
+    #: Bytes of a module shipped beside a pickle parsed to see whether a name resolves in it
+    #: (a larger module counts as resolving).
+    max_resolve_source_bytes: int = 2 << 20
+    #: Header of a ``.npy`` array (beyond: the file is malformed, a finding).
+    max_npy_header_bytes: int = 1 << 20
+    #: Nesting of the Python literal in a ``.npy`` header (beyond: malformed, a finding).
+    max_npy_header_depth: int = 32
+    #: Positions searched for the end of a torch storage; beyond, the nearest are kept and the
+    #: rest of the member is reported not analysed.
+    max_torch_storage_frontier: int = 4096
+    #: Links a legacy torch tar's member may pass through before the loader's lookup fails.
+    max_torch_tar_link_hops: int = 64
+    #: Entries of one tar member's sparse map (beyond: the member is reported, not rebuilt).
+    max_tar_sparse_entries: int = 100_000
+    #: Map searches one sparse tar member's rebuild may take (past it the rest is not rebuilt:
+    #: a finding).
+    max_tar_sparse_steps: int = 20_000_000
+    #: Bytes of a tar long-name or pax header read (the rest is reported, not read).
+    max_tar_meta_bytes: int = 1 << 20
+    #: Links one tar path resolution passes through (Linux's MAXSYMLINKS); more is a loop
+    #: and the member is reported.
+    max_tar_link_hops: int = 40
+    #: Path components one tar archive's link resolutions may walk in all, plus four per
+    #: member (past it: a limit finding).
+    max_tar_resolve_steps: int = 2_000_000
+    #: End records or central directories of one zip read besides the first (more: a finding).
+    max_zip_directory_views: int = 16
+    #: Bytes searched for an HDF5 superblock behind a user block.
+    max_hdf5_userblock: int = 1 << 30
+    #: Messages followed in one HDF5 object header, continuations included (then it stops).
+    max_hdf5_header_messages: int = 65536
+    #: Continuation blocks followed in one HDF5 object header (more: malformed, a finding).
+    max_hdf5_continuations: int = 1024
+    #: JSON object starts tried by the HDF5 content fallback (beyond: not fully scanned).
+    max_hdf5_fallback_candidates: int = 4096
+    #: Blocks of one HDF5 fractal heap's index read (more: the heap is reported malformed).
+    max_hdf5_heap_blocks: int = 1 << 16
+    #: Base64 text of one serialized Keras function decoded (the rest is not decoded).
+    max_keras_code_b64: int = 4 * _MiB
+    #: Findings one Keras/config document may add before the rest of it is reported unchecked.
+    max_findings_per_document: int = 1000
+    #: Bytes of a text checked for being Python source (larger: scanned as a config).
+    max_python_source_bytes: int = 4 << 20
+    #: Lines of a text checked for being Python source (more: scanned as a config).
+    max_python_source_lines: int = 60_000
+    #: Values a Jinja expression is evaluated to at most (more: its value is unknown).
+    max_jinja_values: int = 64
+    #: Characters of a YAML document given to the pure-Python composer (larger: a limit finding).
+    max_yaml_pure_text: int = 1 << 20
+    #: ``[`` and ``{`` in a YAML document that libyaml's composer may get (more: the pure-Python
+    #: composer, which is bounded by max_yaml_pure_text).
+    max_yaml_c_flow_openers: int = 2_000_000
+    #: Flow nesting of a YAML document that libyaml's composer (which recurses on the C stack)
+    #: may get; deeper goes to the pure-Python composer.
+    max_yaml_c_flow_depth: int = 500
+
+    # -- evidence (mltrust check); the project being checked is untrusted --
+    #: Links followed, one after another, to resolve one link inside the subject (more: the
+    #: link is reported as not resolved).
+    max_subject_link_hops: int = 40
+    #: Bytes of a ``pyvenv.cfg`` read to tell a virtual environment (larger: not one).
+    max_pyvenv_cfg_bytes: int = 64 * 1024
+    #: Bytes of a Git index read (larger: the tracked files are unknown, reported).
+    max_git_index_bytes: int = 256 * _MiB
+    #: Bytes of a ``.git`` file (a worktree's pointer) read.
+    max_git_gitfile_bytes: int = 4096
+    #: Bytes of one Git ref file read.
+    max_git_ref_bytes: int = 4096
+    #: Bytes of ``packed-refs`` read.
+    max_git_packed_refs_bytes: int = 64 * _MiB
+    #: Bytes of one loose Git object read (inflated).
+    max_git_loose_object_bytes: int = 16 * _MiB
+    #: Git pack files looked through.
+    max_git_packs: int = 1000
+    #: Git object alternates followed.
+    max_git_alternates: int = 16
+    #: Bytes of a license file read.
+    max_license_text_bytes: int = 1 * _MiB
+    #: Bytes of a model card read for its YAML front matter.
+    max_front_matter_bytes: int = 256 * 1024
+    #: Bytes of an image vulnerability report read (larger: an error).
+    max_image_report_bytes: int = 256 * _MiB
+    #: Bytes of an attestation file read from the subject (larger: not trusted evidence).
+    max_attestation_file_bytes: int = 16 * _MiB
+    #: Bytes of one dependency file (requirements, lock file, Dockerfile...) read.
+    max_dependency_file_bytes: int = 8 * _MiB
+    #: ``-r``/``-c`` includes followed from one requirements file.
+    max_dependency_include_depth: int = 5
+    #: Files one command host may run in turn (``bash a`` where ``a`` sources ``b``...), read.
+    max_command_host_files: int = 64
+    #: Files one computed host file name may name (past it, the name is reported).
+    max_command_host_matches: int = 16
+    #: Lines joined while looking for the end of a quoted shell word.
+    max_command_join_lines: int = 200
+    #: Characters of one text re-scanned while looking for the end of a quote.
+    max_command_join_bytes: int = 4 * _MiB
+    #: Nesting of shell commands followed (``sh -c "bash -c ..."``, aliases, functions).
+    max_command_depth: int = 3
+    #: Words one shell brace expansion may produce (past it the word is kept unexpanded).
+    max_brace_words: int = 256
+    #: Levels of compressed or archived content opened inside one file of the subject (a gzip
+    #: in a tar in a zip is three); deeper is listed as not searched.
+    max_unpack_depth: int = 3
+    #: Members of one archive in the subject examined; past it, the archive is not searched.
+    max_unpack_members: int = 100_000
+    #: Bytes of one file read whole for code analysis, notebooks or one secret search; a
+    #: larger Python file or notebook is not analysed (a finding), and a larger file of any
+    #: kind is searched for secrets in chunks of this size.
+    max_code_text_bytes: int = 4 * _MiB
+    #: Bytes of one file the secret search covers; past it, the rest is not searched (listed).
+    max_secret_file_bytes: int = 64 * _MiB
+    #: Bytes the chunked secret search covers over the whole project; past it, files are
+    #: listed as not searched.
+    max_secret_total_bytes: int = 256 * _MiB
+    #: Members of one Python archive (zip, egg, wheel) in the subject listed for code.
+    max_code_archive_members: int = 100_000
+    #: Bytes of source read from one Python archive in the subject.
+    max_code_archive_source_bytes: int = 64 * _MiB
+    #: How many times files run by files run from Python are followed.
+    max_code_run_depth: int = 4
+    #: How deep code strings inside code strings are followed.
+    max_code_string_depth: int = 4
+    #: Characters of code strings analysed (the rest are not).
+    max_code_string_chars: int = 4 * _MiB
+    #: Names one Python expression may stand for; past it the name is unknown.
+    max_name_candidates: int = 64
+    #: Fewest assignment evaluations allowed per module (8 per assignment when more); past it
+    #: the module is reported as not fully analysed.
+    max_symbol_steps: int = 200_000
+    #: Steps one project-level name is followed through other modules' exports.
+    max_export_depth: int = 16
+
+    # -- policy, reports, advisories, serving and integrations --
+    #: Bytes of a policy profile read.
+    max_profile_bytes: int = 4 * _MiB
+    #: Profiles one profile may extend in a chain (deeper: an error).
+    max_profile_extends_depth: int = 4
+    #: Bytes of an evidence report read to write a pull-request comment.
+    max_pr_report_bytes: int = 64 * _MiB
+    #: Bytes of one advisory document read (larger ones are skipped and counted).
+    max_advisory_document_bytes: int = 4 * _MiB
+    #: Members read from one advisory zip archive.
+    max_advisory_zip_members: int = 500_000
+    #: Bytes of an OSV advisory zip downloaded (the PyPI zip is tens of MiB).
+    max_advisory_download_bytes: int = 1 << 30
+    #: YAML indicators (anchors, aliases, tags) in one advisory document (more: refused).
+    max_advisory_yaml_indicators: int = 50_000
+    #: Bytes of a served model's settings file read.
+    max_serve_settings_bytes: int = 1 * _MiB
+    #: Bytes of one served model artifact verified and loaded.
+    max_serve_artifact_bytes: int = 8 * _GiB
+    #: Bytes of a detector's reference data read.
+    max_detector_reference_bytes: int = 256 * _MiB
+    #: Elements of one tensor in an inference request (more: the request is refused).
+    max_request_tensor_elements: int = 10_000_000
+    #: Dimensions of one tensor in an inference request.
+    max_request_tensor_dims: int = 8
+    #: Input (or requested output) tensors in one inference request.
+    max_request_inputs: int = 64
+    #: Identities given their own request-count metric series (the rest share one).
+    max_metric_identities: int = 1000
+    #: Bytes of a probed endpoint's answer read (the rest is never downloaded).
+    max_probe_answer_bytes: int = 64 * 1024
+    #: Elements in a probe request built from the model's metadata.
+    max_probe_request_elements: int = 4096
+    #: Bytes of an MLflow ``MLmodel`` file read when loading.
+    max_mlmodel_bytes: int = 1 * _MiB
+    #: Consecutive empty S3 listing pages tolerated (a server that never ends a listing).
+    max_s3_empty_pages: int = 100
+    #: Trials of a tuning study recorded; a larger study is refused, never truncated.
+    max_tuning_trials: int = 20_000
+    #: Bytes of a tuning study's SQLite storage read.
+    max_tuning_storage_bytes: int = 512 * _MiB
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -100,6 +299,11 @@ class Limits:
         if unknown:
             raise ConfigError(f"unknown limit(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
+
+
+#: The default bounds, for code that no configured :class:`Limits` reaches (evidence
+#: collectors, the server, policy, advisories, integrations).
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)

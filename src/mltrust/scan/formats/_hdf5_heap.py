@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
 
 __all__ = ["Reads", "indexed_objects"]
 
 _UNDEF = (1 << 64) - 1
-_MAX_BLOCKS = 1 << 16
 
 
 class Reads(Protocol):
@@ -72,7 +72,7 @@ def _blocks(r: Reads, heap: int) -> tuple[list[tuple[int, int, int]], int, int]:
     at = r.addr(root)
     if r.bytes_at(at, 4) != b"FHIB":
         raise InputError("HDF5 fractal heap indirect block lacks its FHIB signature")
-    if rows * width > _MAX_BLOCKS:
+    if rows * width > DEFAULT_LIMITS.max_hdf5_heap_blocks:
         raise InputError("HDF5 fractal heap has too many blocks")
     max_direct_rows = (max_direct.bit_length() - start.bit_length()) + 2
     entry = at + 5 + so + offset_size

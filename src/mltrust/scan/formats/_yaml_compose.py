@@ -24,7 +24,7 @@ is the oracle; its error, not libyaml's, decides). Deeply nested text, which lib
 stack cannot bear, goes to the pure-Python composer only.
 
 The pure-Python composer costs about 5 us per byte, so it is refused text larger than
-:data:`MAX_PURE_TEXT` (a finding: not parsed, fail closed), it checks the scan's deadline
+``max_yaml_pure_text`` (a finding: not parsed, fail closed), it checks the scan's deadline
 every few thousand lines and nodes, and one composition is shared by the sniff and the scan
 of the same text (:func:`compose`).
 """
@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan import _rules
@@ -57,8 +58,6 @@ from mltrust.scan.formats.config import (
     has_code_hint,
 )
 
-#: Largest text given to the pure-Python composer (about 5 s of work on a loaded machine).
-MAX_PURE_TEXT = 1 << 20
 #: Characters libyaml and the pure-Python reader are known to read differently.
 _DIVERGENT = "\ufeff"
 _TICK_EVERY = 2048
@@ -94,8 +93,6 @@ class _ComposeLoader(yaml.SafeLoader):
 #: whose nesting is provably shallow; others go to the pure-Python composer, which raises
 #: RecursionError instead of crashing.
 _C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
-_MAX_C_FLOW_OPENERS = 2_000_000
-_MAX_C_FLOW_DEPTH = 500
 _BRACKETS = re.compile(r"[\[\]{}]")
 _DEEP_INDENT = re.compile(r"\n[ \t]{1000,}")
 _DEEP_COMPACT = re.compile(r"(?:[-?][ \t]+){200,}")
@@ -106,7 +103,7 @@ def _shallow(text: str) -> bool:
 
     Brackets inside quoted strings are counted too: that can only overestimate the depth.
     """
-    if text.count("[") + text.count("{") > _MAX_C_FLOW_OPENERS:
+    if text.count("[") + text.count("{") > DEFAULT_LIMITS.max_yaml_c_flow_openers:
         return False
     if _DEEP_INDENT.search(text) is not None or _DEEP_COMPACT.search(text) is not None:
         return False
@@ -114,7 +111,7 @@ def _shallow(text: str) -> bool:
     for match in _BRACKETS.finditer(text):
         if match.group() in "[{":
             depth += 1
-            if depth > _MAX_C_FLOW_DEPTH:
+            if depth > DEFAULT_LIMITS.max_yaml_c_flow_depth:
                 return False
         elif depth:
             depth -= 1
@@ -150,13 +147,14 @@ def _read(loader_cls: Any, text: str, tick: Callable[[], None] | None) -> View:
 
 
 def _read_pure(text: str, tick: Callable[[], None] | None, why: str) -> View:
-    if len(text) > MAX_PURE_TEXT:
+    if len(text) > DEFAULT_LIMITS.max_yaml_pure_text:
         return View(
             "PyYAML",
             [],
             LimitExceeded(
                 f"YAML of {len(text)} characters needs PyYAML's pure-Python reader ({why}), "
-                f"which is refused text over {MAX_PURE_TEXT} characters; not parsed"
+                f"which is refused text over "
+                f"{DEFAULT_LIMITS.max_yaml_pure_text} characters; not parsed"
             ),
         )
     return _read(_ComposeLoader, text, tick)
@@ -186,7 +184,7 @@ def compose(text: str, tick: Callable[[], None] | None = None) -> list[View]:
         divergent = _DIVERGENT in text
         if fast.error is None and not divergent:
             views = [fast]
-        elif not divergent and len(text) > MAX_PURE_TEXT:
+        elif not divergent and len(text) > DEFAULT_LIMITS.max_yaml_pure_text:
             views = [fast]  # no known divergence: libyaml's error is the pure reader's too
         else:
             why = "U+FEFF inside the text" if divergent else "libyaml failed"

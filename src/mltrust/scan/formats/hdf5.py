@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
@@ -49,8 +50,6 @@ from mltrust.scan.interface import FormatScanner
 __all__ = ["Hdf5Scanner", "RootAttributes", "read_root_attributes"]
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
-#: User blocks are 0 or a power of two >= 512; look this far for the superblock.
-_MAX_USERBLOCK = 1 << 30
 
 _UNDEF = (1 << 64) - 1
 
@@ -64,12 +63,6 @@ _MSG_ATTRIBUTE_INFO = 0x0015
 _WANTED = frozenset({"model_config", "training_config", "keras_version", "backend"})
 _CONFIG_ATTRS = ("model_config", "training_config")
 
-#: Messages followed in one object header (continuations included).
-_MAX_MESSAGES = 65536
-#: Continuation blocks followed.
-_MAX_CONTINUATIONS = 1024
-#: JSON object starts tried by the content fallback (beyond: not fully scanned).
-_MAX_FALLBACK_CANDIDATES = 4096
 
 _CLASS_NAME_KEY = re.compile(rb'"class_name"\s*:')
 _OBJECT_START = re.compile(rb'\{\s*"')
@@ -81,7 +74,7 @@ def find_superblock(data: memoryview) -> int | None:
     if bytes(data[:8]) == SIGNATURE:
         return 0
     offset = 512
-    while offset + 8 <= len(data) and offset <= _MAX_USERBLOCK:
+    while offset + 8 <= len(data) and offset <= DEFAULT_LIMITS.max_hdf5_userblock:
         if bytes(data[offset : offset + 8]) == SIGNATURE:
             return offset
         offset *= 2
@@ -219,7 +212,7 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
             pos += 4
             end -= 4  # checksum
         while True:
-            if len(out) >= _MAX_MESSAGES:
+            if len(out) >= DEFAULT_LIMITS.max_hdf5_header_messages:
                 raise InputError("HDF5 object header has too many messages")
             if ver == 1:
                 if pos + 8 > end:
@@ -241,7 +234,7 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
             out.append((mtype, dpos, msize))
             if mtype == _MSG_CONTINUATION:
                 continuations += 1
-                if continuations > _MAX_CONTINUATIONS:
+                if continuations > DEFAULT_LIMITS.max_hdf5_continuations:
                     raise InputError("HDF5 object header has too many continuation blocks")
                 cont = r.addr(r.uint(dpos, r.so))
                 length = r.uint(dpos + r.so, r.sl)
@@ -470,6 +463,7 @@ def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> tupl
     limit = ctx.config.limits.max_text_bytes
     decoder = json.JSONDecoder()
     found = missed = tries = 0
+    max_tries = ctx.limits.max_hdf5_fallback_candidates
     covered = 0
     for key in _CLASS_NAME_KEY.finditer(data):  # type: ignore[call-overload]
         at = key.start()
@@ -478,7 +472,7 @@ def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> tupl
         span: tuple[object, int, int] | None = None
         for cand in _OBJECT_START.finditer(data, max(covered, at - limit), at):  # type: ignore[call-overload]
             tries += 1
-            if tries > _MAX_FALLBACK_CANDIDATES:
+            if tries > max_tries:
                 return found, missed + 1
             decoded = _decode_json_at(data, cand.start(), limit, decoder)
             if decoded is not None and decoded[1] > at:

@@ -15,6 +15,7 @@ import math
 import re
 from typing import TYPE_CHECKING, ClassVar
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
 from mltrust.findings import Severity
 from mltrust.scan import _archive_rules as R
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["NpyHeader", "NumpyScanner", "parse_literal", "parse_npy_header"]
 
 _MAGIC = b"\x93NUMPY"
-_MAX_HEADER = 1 << 20
-_MAX_DEPTH = 32
 #: Trailing white space after an object array's pickle that is reported low, not scanned.
 _BLANK_TAIL = 16
 
@@ -52,7 +51,7 @@ class _LiteralReader:
             self.pos += 1
 
     def value(self, depth: int = 0) -> Literal:
-        if depth > _MAX_DEPTH:
+        if depth > DEFAULT_LIMITS.max_npy_header_depth:
             raise self.fail("nesting too deep")
         self.ws()
         if self.pos >= len(self.text):
@@ -147,7 +146,7 @@ _NUMPY_CHAR_SIZES = {
 
 def _dtype_info(descr: object, depth: int = 0) -> tuple[int, bool]:
     """(itemsize, has_object) of a .npy ``descr``; raises InputError when invalid."""
-    if depth > _MAX_DEPTH:
+    if depth > DEFAULT_LIMITS.max_npy_header_depth:
         raise InputError("npy dtype nested too deeply")
     if isinstance(descr, str):
         m = _SIMPLE.match(descr)
@@ -244,7 +243,7 @@ def parse_npy_header(data: memoryview) -> NpyHeader:
         start = 12
     else:
         raise InputError(f"npy format version {major}.{minor} is unknown")
-    if hlen > _MAX_HEADER:
+    if hlen > DEFAULT_LIMITS.max_npy_header_bytes:
         raise InputError(f"npy header of {hlen} bytes is implausibly large")
     end = start + hlen
     if end > len(data):

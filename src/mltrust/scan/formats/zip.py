@@ -95,8 +95,6 @@ _CRC_CHUNK = 16 << 20
 _PARALLEL_MIN = 128 << 20
 #: Bytes of raw tensor storages CRC-checked per archive (see the CRC policy above).
 _RAW_CRC_BUDGET = 256 << 20
-#: Central directories read besides the first (other end records, other readers' offsets).
-_MAX_VIEWS = 16
 
 # PyTorch's reader (miniz) finds records by name case-insensitively: so do these patterns.
 _RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
@@ -651,10 +649,11 @@ class ZipScanner(FormatScanner):
         for other_eocd in _eocd_candidates(data):
             if other_eocd == d.eocd or any(lo <= other_eocd < hi for lo, hi in inside):
                 continue
-            if len(views) >= _MAX_VIEWS or work > 4 * limit:
+            if len(views) >= ctx.limits.max_zip_directory_views or work > 4 * limit:
                 ctx.report(
                     R.ARC_MEMBER_COUNT,
-                    f"more end records or central directories than {_MAX_VIEWS} (or entries "
+                    f"more end records or central directories than "
+                    f"{ctx.limits.max_zip_directory_views} (or entries "
                     f"than {4 * limit}) to compare; the rest not read or scanned",
                     loc.at(other_eocd),
                 )
