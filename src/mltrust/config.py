@@ -39,10 +39,19 @@ _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Limits:
     """Upper bounds on the work done for one scan, signature or verification of untrusted
-    input (every bound on untrusted input lives here)."""
+    input (every bound on untrusted input lives here).
+
+    Each field's comment in ``mltrust/config.py`` says what it bounds and what happens past
+    it; no bound ends in "clean". A scan reads its bounds from ``ScanConfig.limits``, so
+    ``[scan.limits]`` in ``mltrust.toml`` sets the fields of the first and the "model formats"
+    group, except those marked *default only*. Code that no configured ``Limits`` reaches
+    (format sniffing, evidence collectors, the server, policy, advisories, integrations)
+    reads :data:`DEFAULT_LIMITS`; signing, verification and admission take a ``limits``
+    argument or policy field for the bounds of their own group.
+    """
 
     #: Largest file read (files are memory-mapped, so this bounds address space, not RAM).
     max_file_bytes: int = 256 * _GiB
@@ -93,31 +102,35 @@ class Limits:
     #: Model locations one admitted object may name (each distinct one is verified: a full hash).
     max_admission_models: int = 16
     #: Nesting followed in an admitted object's spec when searching it for model URIs (deeper:
-    #: the object is refused).
+    #: the object is refused; read from DEFAULT_LIMITS, not the admission policy's limits).
     max_admission_spec_depth: int = 64
 
-    # -- model formats (mltrust.scan); the file being scanned is untrusted --
-    #: Bytes searched for the newline of a pickle text argument (protocol 0) by the sniffer and
-    #: for a name; a longer line is not recognised as one (the sniffer gives up; the analysis
-    #: reads lines up to max_text_bytes instead).
+    # -- model formats (mltrust.scan); the file being scanned is untrusted. Read from the
+    # scan's ScanConfig.limits, except where a comment says "default only" --
+    #: Bytes searched for the newline of a pickle text argument (protocol 0): a name longer
+    #: than this is not read as text, and the sniffer (default only) gives up on a longer line;
+    #: the analysis reads lines up to the larger of this and max_text_bytes (longer: a limit
+    #: finding).
     max_pickle_line_bytes: int = 1 << 20
     #: Memo entries held by the pickle analysis (checked every 65536 opcodes; beyond: a limit
     #: finding, the rest of the stream unread).
     max_pickle_memo: int = 2_000_000
     #: Stack values held by the pickle analysis (checked with the memo; beyond: a limit finding).
     max_pickle_stack: int = 1_000_000
-    #: Items kept per symbolic container in the pickle analysis; the rest are counted, dropped.
+    #: Items kept per symbolic container in the pickle analysis; the rest are counted, dropped
+    #: (default only: read once, the containers are made in the hot loop).
     max_pickle_container_items: int = 4096
     #: Imports recorded as scan facts per file (the rest are analysed but not listed as facts).
     max_pickle_fact_imports: int = 1000
-    #: Characters of a numpy dtype type code taken as a constant (longer: an unknown value).
+    #: Characters of a numpy dtype type code taken as a constant (longer: an unknown value;
+    #: default only).
     max_pickle_dtype_code: int = 64
-    #: Bytes of a module shipped beside a pickle parsed to see whether a name resolves in it
-    #: (a larger module counts as resolving).
+    #: Bytes of an importable module's source parsed to see whether a pickle's name resolves
+    #: in it (a larger module counts as resolving; default only, the answer is cached).
     max_resolve_source_bytes: int = 2 << 20
     #: Header of a ``.npy`` array (beyond: the file is malformed, a finding).
     max_npy_header_bytes: int = 1 << 20
-    #: Nesting of the Python literal in a ``.npy`` header (beyond: malformed, a finding).
+    #: Nesting of the Python literal or dtype in a ``.npy`` header (deeper: malformed, a finding).
     max_npy_header_depth: int = 32
     #: Positions searched for the end of a torch storage; beyond, the nearest are kept and the
     #: rest of the member is reported not analysed.
@@ -139,11 +152,12 @@ class Limits:
     max_tar_resolve_steps: int = 2_000_000
     #: End records or central directories of one zip read besides the first (more: a finding).
     max_zip_directory_views: int = 16
-    #: Bytes searched for an HDF5 superblock behind a user block.
+    #: Offsets (0, 512, 1024... doubling) up to which an HDF5 superblock is looked for behind a
+    #: user block (none found: malformed; the sniffer uses the default).
     max_hdf5_userblock: int = 1 << 30
-    #: Messages followed in one HDF5 object header, continuations included (then it stops).
+    #: Messages in one HDF5 object header, continuations included (more: malformed, a finding).
     max_hdf5_header_messages: int = 65536
-    #: Continuation blocks followed in one HDF5 object header (more: malformed, a finding).
+    #: Continuation blocks in one HDF5 object header (more: malformed, a finding).
     max_hdf5_continuations: int = 1024
     #: JSON object starts tried by the HDF5 content fallback (beyond: not fully scanned).
     max_hdf5_fallback_candidates: int = 4096
@@ -153,13 +167,16 @@ class Limits:
     max_keras_code_b64: int = 4 * _MiB
     #: Findings one Keras/config document may add before the rest of it is reported unchecked.
     max_findings_per_document: int = 1000
-    #: Bytes of a text checked for being Python source (larger: scanned as a config).
+    #: Bytes of a text checked for being Python source (larger: scanned as a config; default
+    #: only, a sniffing decision).
     max_python_source_bytes: int = 4 << 20
-    #: Lines of a text checked for being Python source (more: scanned as a config).
+    #: Lines of a text checked for being Python source (more: scanned as a config; default only).
     max_python_source_lines: int = 60_000
-    #: Values a Jinja expression is evaluated to at most (more: its value is unknown).
+    #: Values a Jinja expression is evaluated to at most (more: its value is unknown; default
+    #: only).
     max_jinja_values: int = 64
-    #: Characters of a YAML document given to the pure-Python composer (larger: a limit finding).
+    #: Characters of a YAML document given to the pure-Python composer (larger: a limit
+    #: finding; when sniffing, the default decides).
     max_yaml_pure_text: int = 1 << 20
     #: ``[`` and ``{`` in a YAML document that libyaml's composer may get (more: the pure-Python
     #: composer, which is bounded by max_yaml_pure_text).
@@ -168,7 +185,8 @@ class Limits:
     #: may get; deeper goes to the pure-Python composer.
     max_yaml_c_flow_depth: int = 500
 
-    # -- evidence (mltrust check); the project being checked is untrusted --
+    # -- evidence (mltrust check); the project being checked is untrusted. Default only:
+    # the collectors read DEFAULT_LIMITS --
     #: Links followed, one after another, to resolve one link inside the subject (more: the
     #: link is reported as not resolved).
     max_subject_link_hops: int = 40
@@ -176,29 +194,31 @@ class Limits:
     max_pyvenv_cfg_bytes: int = 64 * 1024
     #: Bytes of a Git index read (larger: the tracked files are unknown, reported).
     max_git_index_bytes: int = 256 * _MiB
-    #: Bytes of a ``.git`` file (a worktree's pointer) read.
+    #: Bytes of a ``.git`` file (a worktree's pointer) or ``commondir`` read (larger: not
+    #: followed, the tracked files are unknown).
     max_git_gitfile_bytes: int = 4096
-    #: Bytes of one Git ref file read.
+    #: Bytes of one Git ref file (``HEAD``, a loose ref) read (larger: the ref is unknown).
     max_git_ref_bytes: int = 4096
-    #: Bytes of ``packed-refs`` read.
+    #: Bytes of ``packed-refs`` read (larger: its refs are unknown).
     max_git_packed_refs_bytes: int = 64 * _MiB
-    #: Bytes of one loose Git object read (inflated).
+    #: Bytes of one loose Git object file read (larger: the object counts as absent).
     max_git_loose_object_bytes: int = 16 * _MiB
-    #: Git pack files looked through.
+    #: Git pack indexes looked through for an object (the rest are not).
     max_git_packs: int = 1000
-    #: Git object alternates followed.
+    #: Lines of a Git ``alternates`` file followed (the rest are not).
     max_git_alternates: int = 16
-    #: Bytes of a license file read.
+    #: Bytes of a license text read and matched (the rest is not).
     max_license_text_bytes: int = 1 * _MiB
-    #: Bytes of a model card read for its YAML front matter.
+    #: Bytes of a model card's YAML front matter parsed (larger: not parsed).
     max_front_matter_bytes: int = 256 * 1024
     #: Bytes of an image vulnerability report read (larger: an error).
     max_image_report_bytes: int = 256 * _MiB
-    #: Bytes of an attestation file read from the subject (larger: not trusted evidence).
+    #: Bytes of an attestation file read from the subject (larger: not read, reported).
     max_attestation_file_bytes: int = 16 * _MiB
-    #: Bytes of one dependency file (requirements, lock file, Dockerfile...) read.
+    #: Bytes of one dependency file (requirements, lock file, Dockerfile...) read (larger: a
+    #: problem, the file not checked).
     max_dependency_file_bytes: int = 8 * _MiB
-    #: ``-r``/``-c`` includes followed from one requirements file.
+    #: ``-r``/``-c`` includes followed from one requirements file (deeper: a problem).
     max_dependency_include_depth: int = 5
     #: Files one command host may run in turn (``bash a`` where ``a`` sources ``b``...), read.
     max_command_host_files: int = 64
@@ -244,7 +264,8 @@ class Limits:
     #: Steps one project-level name is followed through other modules' exports.
     max_export_depth: int = 16
 
-    # -- policy, reports, advisories, serving and integrations --
+    # -- policy, reports, advisories, serving and integrations. Default only: read from
+    # DEFAULT_LIMITS --
     #: Bytes of a policy profile read.
     max_profile_bytes: int = 4 * _MiB
     #: Profiles one profile may extend in a chain (deeper: an error).
@@ -257,8 +278,9 @@ class Limits:
     max_advisory_zip_members: int = 500_000
     #: Bytes of an OSV advisory zip downloaded (the PyPI zip is tens of MiB).
     max_advisory_download_bytes: int = 1 << 30
-    #: YAML indicators (anchors, aliases, tags) in one advisory document (more: refused).
-    max_advisory_yaml_indicators: int = 50_000
+    #: YAML structure characters (``[ { - ? :``) in one untrusted YAML document (advisories,
+    #: model cards, dependency files); more: refused.
+    max_untrusted_yaml_indicators: int = 50_000
     #: Bytes of a served model's settings file read.
     max_serve_settings_bytes: int = 1 * _MiB
     #: Bytes of one served model artifact verified and loaded.
@@ -293,6 +315,16 @@ class Limits:
                 raise ConfigError(f"limit {f.name} must be a number, not {value!r}")
             if value < 0 or (value == 0 and f.name != "max_seconds_per_file"):
                 raise ConfigError(f"limit {f.name} must be positive, not {value!r}")
+
+    def __repr__(self) -> str:
+        # Only the fields that differ from the defaults: a hundred defaults say nothing (and
+        # would fill every signature that takes ``limits=Limits()``).
+        changed = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        )
+        return f"Limits({changed})"
 
     def replace(self, **changes: Any) -> Limits:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

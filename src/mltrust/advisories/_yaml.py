@@ -36,7 +36,7 @@ def load_untrusted_yaml(data: bytes | str) -> Any:
     """Parse one YAML document with a safe loader. Raises ``yaml.YAMLError`` or
     ``ValueError`` (too deeply nested) for bad input; never crashes the interpreter."""
     count = indicator_count(data)
-    if count > DEFAULT_LIMITS.max_advisory_yaml_indicators:
+    if count > DEFAULT_LIMITS.max_untrusted_yaml_indicators:
         raise ValueError(f"YAML document has {count} structural indicators; too complex")
     loader = _CLoader
     if loader is None or count > C_LOADER_MAX_INDICATORS:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from mltrust.config import DEFAULT_LIMITS
+from mltrust.config import Limits
 from mltrust.errors import InputError
 
 __all__ = ["Reads", "indexed_objects"]
@@ -28,6 +28,7 @@ class Reads(Protocol):
 
     so: int
     sl: int
+    limits: Limits
 
     def uint(self, pos: int, n: int) -> int: ...
     def bytes_at(self, pos: int, n: int) -> bytes: ...
@@ -72,7 +73,7 @@ def _blocks(r: Reads, heap: int) -> tuple[list[tuple[int, int, int]], int, int]:
     at = r.addr(root)
     if r.bytes_at(at, 4) != b"FHIB":
         raise InputError("HDF5 fractal heap indirect block lacks its FHIB signature")
-    if rows * width > DEFAULT_LIMITS.max_hdf5_heap_blocks:
+    if rows * width > r.limits.max_hdf5_heap_blocks:
         raise InputError("HDF5 fractal heap has too many blocks")
     max_direct_rows = (max_direct.bit_length() - start.bit_length()) + 2
     entry = at + 5 + so + offset_size

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from mltrust.config import DEFAULT_LIMITS
+from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
@@ -69,12 +69,12 @@ _OBJECT_START = re.compile(rb'\{\s*"')
 _MODEL_CONFIG_NAME = re.compile(rb"model_config|training_config")
 
 
-def find_superblock(data: memoryview) -> int | None:
+def find_superblock(data: memoryview, limits: Limits = DEFAULT_LIMITS) -> int | None:
     """Offset of the HDF5 signature: 0, or a power of two from 512, or None."""
     if bytes(data[:8]) == SIGNATURE:
         return 0
     offset = 512
-    while offset + 8 <= len(data) and offset <= DEFAULT_LIMITS.max_hdf5_userblock:
+    while offset + 8 <= len(data) and offset <= limits.max_hdf5_userblock:
         if bytes(data[offset : offset + 8]) == SIGNATURE:
             return offset
         offset *= 2
@@ -115,7 +115,14 @@ class RootAttributes:
 class _Reader:
     """Bounds-checked little-endian reads over the file, addresses relative to ``base``."""
 
-    def __init__(self, data: memoryview, base: int, size_of_offsets: int, size_of_lengths: int):
+    def __init__(
+        self,
+        data: memoryview,
+        base: int,
+        size_of_offsets: int,
+        size_of_lengths: int,
+        limits: Limits,
+    ):
         if size_of_offsets not in (2, 4, 8) or size_of_lengths not in (2, 4, 8):
             raise InputError(
                 f"HDF5 superblock declares unsupported address sizes "
@@ -123,6 +130,7 @@ class _Reader:
             )
         self.data = data
         self.base = base
+        self.limits = limits
         self.so = size_of_offsets
         self.sl = size_of_lengths
         #: Parsed global heap collections, by relative address.
@@ -145,7 +153,7 @@ class _Reader:
         return self.base + rel
 
 
-def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
+def _parse_superblock(data: memoryview, sb: int, limits: Limits) -> tuple[_Reader, int]:
     """A reader and the absolute position of the root group's object header."""
     if sb + 16 > len(data):
         raise InputError("HDF5 superblock truncated")
@@ -154,7 +162,7 @@ def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
         so = data[sb + 13]
         sl = data[sb + 14]
         pos = sb + 24 + (4 if version == 1 else 0)
-        reader = _Reader(data, 0, so, sl)
+        reader = _Reader(data, 0, so, sl, limits)
         base = reader.uint(pos, so)
         # root group symbol table entry after base, free-space, EOF and driver addresses
         entry = pos + 4 * so
@@ -163,7 +171,7 @@ def _parse_superblock(data: memoryview, sb: int) -> tuple[_Reader, int]:
         so = data[sb + 9]
         sl = data[sb + 10]
         pos = sb + 12
-        reader = _Reader(data, 0, so, sl)
+        reader = _Reader(data, 0, so, sl, limits)
         base = reader.uint(pos, so)
         header = reader.uint(pos + 3 * so, so)
     else:
@@ -201,6 +209,8 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
         blocks.append((header + 16, header + 16 + size, 1, False))
         creation_order = False
     continuations = 0
+    most_messages = r.limits.max_hdf5_header_messages
+    most_continuations = r.limits.max_hdf5_continuations
     while blocks:
         start, end, ver, cont_block = blocks.pop(0)
         if end > len(r.data):
@@ -212,7 +222,7 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
             pos += 4
             end -= 4  # checksum
         while True:
-            if len(out) >= DEFAULT_LIMITS.max_hdf5_header_messages:
+            if len(out) >= most_messages:
                 raise InputError("HDF5 object header has too many messages")
             if ver == 1:
                 if pos + 8 > end:
@@ -234,7 +244,7 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
             out.append((mtype, dpos, msize))
             if mtype == _MSG_CONTINUATION:
                 continuations += 1
-                if continuations > DEFAULT_LIMITS.max_hdf5_continuations:
+                if continuations > most_continuations:
                     raise InputError("HDF5 object header has too many continuation blocks")
                 cont = r.addr(r.uint(dpos, r.so))
                 length = r.uint(dpos + r.so, r.sl)
@@ -402,16 +412,18 @@ def _dense_attributes(
         out.record(name, values)
 
 
-def read_root_attributes(data: memoryview, max_text_bytes: int = 64 << 20) -> RootAttributes:
+def read_root_attributes(
+    data: memoryview, max_text_bytes: int = 64 << 20, limits: Limits = DEFAULT_LIMITS
+) -> RootAttributes:
     """Read the root group's string attributes of the HDF5 file in ``data``.
 
     Raises :class:`InputError` when there is no HDF5 signature or the structure is malformed
     or uses features this reader does not follow.
     """
-    sb = find_superblock(data)
+    sb = find_superblock(data, limits)
     if sb is None:
         raise InputError("no HDF5 signature")
-    reader, header = _parse_superblock(data, sb)
+    reader, header = _parse_superblock(data, sb, limits)
     out = RootAttributes()
     for mtype, pos, size in _messages(reader, header):
         if mtype == _MSG_ATTRIBUTE_INFO:
@@ -508,7 +520,7 @@ class Hdf5Scanner(FormatScanner):
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limit = ctx.config.limits.max_text_bytes
         try:
-            attrs = read_root_attributes(data, limit)
+            attrs = read_root_attributes(data, limit, ctx.limits)
         except InputError as exc:
             ctx.report(
                 H5_MALFORMED,
@@ -556,7 +568,8 @@ class Hdf5Scanner(FormatScanner):
         """Datasets stored in other files, virtual datasets and external links anywhere in
         the file: h5py reads them from outside it (see :mod:`._hdf5_tree`)."""
         try:
-            reader, root = _parse_superblock(data, find_superblock(data) or 0)
+            sb = find_superblock(data, ctx.limits) or 0
+            reader, root = _parse_superblock(data, sb, ctx.limits)
             tree = walk_tree(reader, root, _messages, ctx.config.limits.max_entries)
         except InputError as exc:
             ctx.report(
