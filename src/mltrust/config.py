@@ -94,7 +94,9 @@ class Limits:
     max_key_bytes: int = 1 * _MiB
     #: Bytes of a verifier state file (rollback memory).
     max_state_bytes: int = 16 * _MiB
-    #: Files in a model folder signed or verified (the walk stops and fails beyond it).
+    #: Files one walk of an untrusted folder lists: a model folder signed or verified (the walk
+    #: stops and fails beyond it) or, as files.DEFAULT_MAX_FILES, a project checked (the listing
+    #: is truncated and the check fails closed).
     max_model_files: int = 1_000_000
     #: Body of one AdmissionReview sent to ``mltrust admission serve`` (Kubernetes objects are
     #: at most ~1.5 MiB in etcd; a review carries the object and the old object).
@@ -117,6 +119,10 @@ class Limits:
     max_pickle_memo: int = 2_000_000
     #: Stack values held by the pickle analysis (checked with the memo; beyond: a limit finding).
     max_pickle_stack: int = 1_000_000
+    #: Visits of the symbolic value graph allowed per pickle analysis, plus two per byte of data
+    #: (a well-formed pickle needs at most about two per byte; past it: a high finding, the
+    #: pickle is treated as unsafe).
+    max_pickle_value_visits: int = 500_000
     #: Items kept per symbolic container in the pickle analysis; the rest are counted, dropped
     #: (default only: read once, the containers are made in the hot loop).
     max_pickle_container_items: int = 4096
@@ -152,6 +158,9 @@ class Limits:
     max_tar_resolve_steps: int = 2_000_000
     #: End records or central directories of one zip read besides the first (more: a finding).
     max_zip_directory_views: int = 16
+    #: Bytes of raw tensor storages (``<top>/data/<n>``) CRC-checked per zip; the storages past
+    #: it are not CRC-checked and are counted in the facts (every other member is checked).
+    max_zip_raw_crc_bytes: int = 256 * _MiB
     #: Offsets (0, 512, 1024... doubling) up to which an HDF5 superblock is looked for behind a
     #: user block (none found: malformed; the sniffer uses the default).
     max_hdf5_userblock: int = 1 << 30

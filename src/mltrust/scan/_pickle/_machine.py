@@ -139,7 +139,7 @@ class PickleSummary:
     imports: tuple[str, ...]
     #: False when parsing stopped early (malformed input or an exhausted limit).
     complete: bool
-    #: Nodes the walks over the symbolic value graph visited (bounded, see ``_VISITS_BASE``).
+    #: Nodes the walks over the symbolic value graph visited (bounded, see ``_VISITS_PER_BYTE``).
     visits: int = 0
     #: The (symbolic) value the last stream's STOP returned; None when it did not stop.
     result: object = None
@@ -166,13 +166,13 @@ class _Exhausted(_Limit):
     """The value-graph walks spent the analysis's node budget (see :meth:`_Analyser.charge`)."""
 
 
-#: Node visits every walk over the symbolic value graph may make together, per analysis: this
-#: many plus :data:`_VISITS_PER_BYTE` per byte of data. The tuple walk charges each distinct
-#: tuple once (its items plus one) and each value stored once; every such item and value was
-#: pushed by an opcode of at least one byte, so a well-formed pickle needs at most about two
-#: visits per byte. Only a pickle that makes the analysis do super-linear work (the same large
-#: structure walked again and again) reaches the budget; it is then reported as unsafe.
-_VISITS_BASE = 500_000
+#: Node visits every walk over the symbolic value graph may make together, per analysis:
+#: ``max_pickle_value_visits`` (a limit) plus this many per byte of data. The tuple walk
+#: charges each distinct tuple once (its items plus one) and each value stored once; every
+#: such item and value was pushed by an opcode of at least one byte, so a well-formed pickle
+#: needs at most about two visits per byte. Only a pickle that makes the analysis do
+#: super-linear work (the same large structure walked again and again) reaches the budget; it
+#: is then reported as unsafe.
 _VISITS_PER_BYTE = 2
 #: Visits between two checks of the per-file deadline inside a walk.
 _DEADLINE_EVERY = 4096
@@ -400,7 +400,7 @@ class _Analyser:
         #: stdlib unpickler's view of a joblib array region continues the outer stream.
         self.seed: tuple[list[object], list[list[object]], dict[int, object]] | None = None
         self.visits = 0
-        self.visit_limit = _VISITS_BASE + _VISITS_PER_BYTE * len(data)
+        self.visit_limit = limits.max_pickle_value_visits + _VISITS_PER_BYTE * len(data)
         self.next_deadline_check = _DEADLINE_EVERY
         #: Embedded payloads already handed to a nested scan (a pickle can call a nested loader
         #: on the same memoised bytes many times: each is scanned once).
