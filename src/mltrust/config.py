@@ -141,20 +141,22 @@ class Limits:
     #: Positions searched for the end of a torch storage; beyond, the nearest are kept and the
     #: rest of the member is reported not analysed.
     max_torch_storage_frontier: int = 4096
-    #: Links a legacy torch tar's member may pass through before the loader's lookup fails.
+    #: Hard links followed to a legacy torch tar's member, as tarfile's extractfile follows
+    #: them (more: reported as a chain torch would follow, the member not analysed).
     max_torch_tar_link_hops: int = 64
     #: Entries of one tar member's sparse map (beyond: the member is reported, not rebuilt).
     max_tar_sparse_entries: int = 100_000
-    #: Map searches one sparse tar member's rebuild may take (past it the rest is not rebuilt:
-    #: a finding).
+    #: Map searches one sparse tar member's rebuild may take (a disordered map makes each byte
+    #: cost a search through the whole map); past it the rest is not rebuilt (a finding).
     max_tar_sparse_steps: int = 20_000_000
     #: Bytes of a tar long-name or pax header read (the rest is reported, not read).
     max_tar_meta_bytes: int = 1 << 20
     #: Links one tar path resolution passes through (Linux's MAXSYMLINKS); more is a loop
     #: and the member is reported.
     max_tar_link_hops: int = 40
-    #: Path components one tar archive's link resolutions may walk in all, plus four per
-    #: member (past it: a limit finding).
+    #: Path components one tar archive's link resolutions may walk in all (a few seconds at
+    #: worst), plus four per byte of the archive; past it, later members' paths are not
+    #: checked against the links (a finding).
     max_tar_resolve_steps: int = 2_000_000
     #: End records or central directories of one zip read besides the first (more: a finding).
     max_zip_directory_views: int = 16
@@ -252,8 +254,10 @@ class Limits:
     max_code_text_bytes: int = 4 * _MiB
     #: Bytes of one file the secret search covers; past it, the rest is not searched (listed).
     max_secret_file_bytes: int = 64 * _MiB
-    #: Bytes the chunked secret search covers over the whole project; past it, files are
-    #: listed as not searched.
+    #: Bytes the chunked secret search covers over the whole project (files read whole do not
+    #: count against it); past it, files are listed as not searched. The search reads about
+    #: 10 MB/s on a busy CI core, so this keeps it well under a minute; model weights past the
+    #: caps are not searched and need a reviewed waiver (fail closed).
     max_secret_total_bytes: int = 256 * _MiB
     #: Members of one Python archive (zip, egg, wheel) in the subject listed for code.
     max_code_archive_members: int = 100_000
