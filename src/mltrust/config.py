@@ -45,12 +45,12 @@ class Limits:
     input (every bound on untrusted input lives here).
 
     Each field's comment in ``mltrust/config.py`` says what it bounds and what happens past
-    it; no bound ends in "clean". A scan reads its bounds from ``ScanConfig.limits``, so
-    ``[scan.limits]`` in ``mltrust.toml`` sets the fields of the first and the "model formats"
-    group, except those marked *default only*. Code that no configured ``Limits`` reaches
-    (format sniffing, evidence collectors, the server, policy, advisories, integrations)
-    reads :data:`DEFAULT_LIMITS`; signing, verification and admission take a ``limits``
-    argument or policy field for the bounds of their own group.
+    it; no bound ends in "clean". A scan reads its bounds from ``ScanConfig.limits``:
+    ``[scan.limits]`` in ``mltrust.toml`` accepts every field, and changes a scan through the
+    first group and the "model formats" group (except the fields marked *default only*).
+    Code that no configured ``Limits`` reaches (format sniffing, evidence collectors, the
+    server, policy, advisories, integrations) reads :data:`DEFAULT_LIMITS`; signing,
+    verification and admission take a ``limits`` argument or policy field for their group.
     """
 
     #: Largest file read (files are memory-mapped, so this bounds address space, not RAM).
