@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 import mltrust
-from mltrust.config import DEFAULT_LIMITS, Limits, ScanConfig, scan_config_from_table
+from mltrust.config import (
+    DEFAULT_LIMITS,
+    Limits,
+    ScanConfig,
+    load_scan_config,
+    scan_config_from_table,
+)
 from mltrust.errors import ConfigError
 from mltrust.scan._engine import scan_bytes
 from mltrust.scan._rules import LIMIT_EXHAUSTED
@@ -97,6 +103,16 @@ def test_scan_limits_table_sets_moved_fields_and_rejects_unknown_or_zero() -> No
     with pytest.raises(ConfigError, match="must be a number"):
         scan_config_from_table({"limits": {"max_pickle_memo": "10"}})
     assert Limits() == DEFAULT_LIMITS
+
+
+def test_mltrust_toml_scan_limits_reach_the_config(tmp_path: Path) -> None:
+    toml = tmp_path / "mltrust.toml"
+    toml.write_text("[scan.limits]\nmax_pickle_memo = 1000\nmax_zip_raw_crc_bytes = 4096\n")
+    limits = load_scan_config(toml).limits
+    assert (limits.max_pickle_memo, limits.max_zip_raw_crc_bytes) == (1000, 4096)
+    toml.write_text("[scan.limits]\nmax_memo = 1000\n")
+    with pytest.raises(ConfigError, match="unknown limit"):
+        load_scan_config(toml)
 
 
 def _link_chain_tar() -> bytes:
