@@ -398,14 +398,12 @@ def test_bad_crc_found_on_the_threaded_path(monkeypatch: pytest.MonkeyPatch) -> 
     assert bad == {"b.npy", "c.npy"}
 
 
-def test_raw_storage_crc_budget_is_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mltrust.scan.formats import zip as zipmod
-
-    monkeypatch.setattr(zipmod, "_RAW_CRC_BUDGET", 5000)
+def test_raw_storage_crc_budget_is_deterministic() -> None:
+    config = ScanConfig(limits=Limits(max_zip_raw_crc_bytes=5000))  # as [scan.limits] sets it
     storage = np.arange(1000, dtype="<f4").tobytes()  # 4000 bytes each
     members = [M("model/data.pkl", b"\x80\x02K\x01."), M("model/data/0", storage, crc=1)]
     members += [M("model/data/1", storage, crc=2), M("model/code/x.bin", storage, crc=3)]
-    result = scan_bytes(build_zip(members), "m.pt")
+    result = scan_bytes(build_zip(members), "m.pt", config)
     bad = {f.location.members[-1] for f in result.findings if f.rule_id == "MLT-ARC-005"}
     # The first storage fits the budget, the second does not; other members always verified.
     assert bad == {"model/data/0", "model/code/x.bin"}

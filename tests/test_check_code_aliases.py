@@ -274,7 +274,9 @@ def test_attack_web_of_assignments_is_not_analysed_rather_than_clean(
     from mltrust.evidence import CollectContext, _code_ast
     from mltrust.evidence._code import CodeCollector
 
-    monkeypatch.setattr(_code_ast, "_MAX_STEPS", 0)
+    monkeypatch.setattr(
+        _code_ast, "DEFAULT_LIMITS", _code_ast.DEFAULT_LIMITS.replace(max_symbol_steps=1)
+    )
     lines = ["import pickle", "class C:", "    def f(self, d):"]
     lines += [f"        self.a{i} = self.a{i + 1}" for i in range(300)]
     lines += ["        self.a300 = pickle.loads", "        return self.a0(d)"]

@@ -118,7 +118,9 @@ def test_attack_secret_in_a_large_compressed_file_is_found(tmp_path: Path) -> No
 def test_attack_zip_bomb_is_not_searched_and_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_code, "_MAX_SECRET_FILE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(
+        _code, "DEFAULT_LIMITS", _code.DEFAULT_LIMITS.replace(max_secret_file_bytes=1024 * 1024)
+    )
     (tmp_path / "bomb.zip").write_bytes(_zip({"zeros.txt": bytes(20 * 1024 * 1024)}))
     (tmp_path / "bomb.gz").write_bytes(gzip.compress(bytes(20 * 1024 * 1024)))
     code, controls = _check(tmp_path)

@@ -75,7 +75,9 @@ def test_attack_secret_at_the_end_of_a_very_long_line(tmp_path: Path) -> None:
 @pytest.fixture
 def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole-file reads up to 64 KiB, so 'large' files stay small in tests."""
-    monkeypatch.setattr(_code, "_MAX_TEXT_BYTES", 64 * 1024)
+    monkeypatch.setattr(
+        _code, "DEFAULT_LIMITS", _code.DEFAULT_LIMITS.replace(max_code_text_bytes=64 * 1024)
+    )
 
 
 def test_attack_secret_in_a_file_larger_than_the_whole_file_limit(
@@ -103,7 +105,9 @@ def test_attack_secret_in_a_file_larger_than_the_whole_file_limit(
 def test_attack_bytes_past_the_search_cap_fail_closed(
     tmp_path: Path, small_limits: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_code, "_MAX_SECRET_FILE_BYTES", 128 * 1024)
+    monkeypatch.setattr(
+        _code, "DEFAULT_LIMITS", _code.DEFAULT_LIMITS.replace(max_secret_file_bytes=128 * 1024)
+    )
     (tmp_path / "big.log").write_text("a line of log output\n" * 20_000)  # 420 KiB, clean
     code, controls = _check(tmp_path)
     assert code["secrets"] == []
@@ -123,7 +127,9 @@ def test_attack_bytes_past_the_search_cap_fail_closed(
 def test_attack_overall_cap_spent_fails_closed(
     tmp_path: Path, small_limits: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_code, "_MAX_SECRET_TOTAL_BYTES", 300 * 1024)
+    monkeypatch.setattr(
+        _code, "DEFAULT_LIMITS", _code.DEFAULT_LIMITS.replace(max_secret_total_bytes=300 * 1024)
+    )
     for name in ("a.log", "b.log"):
         (tmp_path / name).write_text("a line of log output\n" * 10_000)  # 210 KiB each
     code, controls = _check(tmp_path)
@@ -302,7 +308,9 @@ def test_attack_large_file_not_a_model_still_fails_closed(
 ) -> None:
     # Bytes the model scanner does not recognise as a model get no exemption: the unsearched
     # tail (past a per-file cap lowered for the test) is a finding.
-    monkeypatch.setattr(_code, "_MAX_SECRET_FILE_BYTES", 5 * 1024 * 1024)
+    monkeypatch.setattr(
+        _code, "DEFAULT_LIMITS", _code.DEFAULT_LIMITS.replace(max_secret_file_bytes=5 * 1024 * 1024)
+    )
     (tmp_path / "blob.dat").write_bytes(b"a\n" * (3 * 1024 * 1024))
     code, controls = _check(tmp_path)
     assert [r["path"] for r in code["secrets_not_searched"]] == ["blob.dat"]

@@ -481,15 +481,16 @@ def test_vault_metrics_while_sealed_and_public(tmp_path):
 
 
 def test_identity_label_is_capped_against_label_flooding():
-    from mltrust.serve._metrics import MAX_IDENTITIES, Metrics
+    from mltrust.config import DEFAULT_LIMITS
+    from mltrust.serve._metrics import Metrics
 
     m = Metrics()
-    for i in range(MAX_IDENTITIES + 50):
+    for i in range(DEFAULT_LIMITS.max_metric_identities + 50):
         m.observe("calc", 200, 0.01, None, identity=f"jwt:issuer:user-{i}")
     m.observe("calc", 200, 0.01, None, identity="jwt:issuer:user-0")  # known: its own series
     text = m.render({"calc": True})
     series = re.findall(r"^mltrust_identity_requests_total\{identity=\"([^\"]+)\"", text, re.M)
-    assert len(series) == MAX_IDENTITIES + 1
+    assert len(series) == DEFAULT_LIMITS.max_metric_identities + 1
     assert 'identity="other",model="calc",code="200"} 50' in text
     assert 'identity="jwt:issuer:user-0",model="calc",code="200"} 2' in text
 

@@ -27,16 +27,31 @@ from typing import Any
 from mltrust.errors import ConfigError
 from mltrust.findings import Severity
 
-__all__ = ["Limits", "ScanConfig", "load_scan_config", "subject_scan_configs"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "ScanConfig",
+    "load_scan_config",
+    "subject_scan_configs",
+]
 
 _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Limits:
     """Upper bounds on the work done for one scan, signature or verification of untrusted
-    input (every bound on untrusted input lives here)."""
+    input (every bound on untrusted input lives here).
+
+    Each field's comment in ``mltrust/config.py`` says what it bounds and what happens past
+    it; no bound ends in "clean". A scan reads its bounds from ``ScanConfig.limits``:
+    ``[scan.limits]`` in ``mltrust.toml`` accepts every field, and changes a scan through the
+    first group and the "model formats" group (except the fields marked *default only*).
+    Code that no configured ``Limits`` reaches (format sniffing, evidence collectors, the
+    server, policy, advisories, integrations) reads :data:`DEFAULT_LIMITS`; signing,
+    verification and admission take a ``limits`` argument or policy field for their group.
+    """
 
     #: Largest file read (files are memory-mapped, so this bounds address space, not RAM).
     max_file_bytes: int = 256 * _GiB
@@ -79,13 +94,233 @@ class Limits:
     max_key_bytes: int = 1 * _MiB
     #: Bytes of a verifier state file (rollback memory).
     max_state_bytes: int = 16 * _MiB
-    #: Files in a model folder signed or verified (the walk stops and fails beyond it).
+    #: Files one walk of an untrusted folder lists: a model folder signed or verified (the walk
+    #: stops and fails beyond it) or, as files.DEFAULT_MAX_FILES, a project checked (the listing
+    #: is truncated and the check fails closed).
     max_model_files: int = 1_000_000
     #: Body of one AdmissionReview sent to ``mltrust admission serve`` (Kubernetes objects are
     #: at most ~1.5 MiB in etcd; a review carries the object and the old object).
     max_admission_bytes: int = 8 * _MiB
     #: Model locations one admitted object may name (each distinct one is verified: a full hash).
     max_admission_models: int = 16
+    #: Nesting followed in an admitted object's spec when searching it for model URIs (deeper:
+    #: the object is refused; read from DEFAULT_LIMITS, not the admission policy's limits).
+    max_admission_spec_depth: int = 64
+
+    # -- model formats (mltrust.scan); the file being scanned is untrusted. Read from the
+    # scan's ScanConfig.limits, except where a comment says "default only" --
+    #: Bytes searched for the newline of a pickle text argument (protocol 0): a name longer
+    #: than this is not read as text, and the sniffer (default only) gives up on a longer line;
+    #: the analysis reads lines up to the larger of this and max_text_bytes (longer: a limit
+    #: finding).
+    max_pickle_line_bytes: int = 1 << 20
+    #: Memo entries held by the pickle analysis (checked every 65536 opcodes; beyond: a limit
+    #: finding, the rest of the stream unread).
+    max_pickle_memo: int = 2_000_000
+    #: Stack values held by the pickle analysis (checked with the memo; beyond: a limit finding).
+    max_pickle_stack: int = 1_000_000
+    #: Visits of the symbolic value graph allowed per pickle analysis, plus two per byte of data
+    #: (a well-formed pickle needs at most about two per byte; past it: a high finding, the
+    #: pickle is treated as unsafe).
+    max_pickle_value_visits: int = 500_000
+    #: Items kept per symbolic container in the pickle analysis; the rest are counted, dropped
+    #: (default only: read once, the containers are made in the hot loop).
+    max_pickle_container_items: int = 4096
+    #: Imports recorded as scan facts per file (the rest are analysed but not listed as facts).
+    max_pickle_fact_imports: int = 1000
+    #: Characters of a numpy dtype type code taken as a constant (longer: an unknown value;
+    #: default only).
+    max_pickle_dtype_code: int = 64
+    #: Bytes of an importable module's source parsed to see whether a pickle's name resolves
+    #: in it (a larger module counts as resolving; default only, the answer is cached).
+    max_resolve_source_bytes: int = 2 << 20
+    #: Header of a ``.npy`` array (beyond: the file is malformed, a finding).
+    max_npy_header_bytes: int = 1 << 20
+    #: Nesting of the Python literal or dtype in a ``.npy`` header (deeper: malformed, a finding).
+    max_npy_header_depth: int = 32
+    #: Positions searched for the end of a torch storage; beyond, the nearest are kept and the
+    #: rest of the member is reported not analysed.
+    max_torch_storage_frontier: int = 4096
+    #: Hard links followed to a legacy torch tar's member, as tarfile's extractfile follows
+    #: them (more: reported as a chain torch would follow, the member not analysed).
+    max_torch_tar_link_hops: int = 64
+    #: Entries of one tar member's sparse map (beyond: the member is reported, not rebuilt).
+    max_tar_sparse_entries: int = 100_000
+    #: Map searches one sparse tar member's rebuild may take (a disordered map makes each byte
+    #: cost a search through the whole map); past it the rest is not rebuilt (a finding).
+    max_tar_sparse_steps: int = 20_000_000
+    #: Bytes of a tar long-name or pax header read (the rest is reported, not read).
+    max_tar_meta_bytes: int = 1 << 20
+    #: Links one tar path resolution passes through (Linux's MAXSYMLINKS); more is a loop
+    #: and the member is reported.
+    max_tar_link_hops: int = 40
+    #: Path components one tar archive's link resolutions may walk in all (a few seconds at
+    #: worst), plus four per byte of the archive; past it, later members' paths are not
+    #: checked against the links (a finding).
+    max_tar_resolve_steps: int = 2_000_000
+    #: End records or central directories of one zip read besides the first (more: a finding).
+    max_zip_directory_views: int = 16
+    #: Bytes of raw tensor storages (``<top>/data/<n>``) CRC-checked per zip; the storages past
+    #: it are not CRC-checked and are counted in the facts (every other member is checked).
+    max_zip_raw_crc_bytes: int = 256 * _MiB
+    #: Offsets (0, 512, 1024... doubling) up to which an HDF5 superblock is looked for behind a
+    #: user block (none found: malformed; the sniffer uses the default).
+    max_hdf5_userblock: int = 1 << 30
+    #: Messages in one HDF5 object header, continuations included (more: malformed, a finding).
+    max_hdf5_header_messages: int = 65536
+    #: Continuation blocks in one HDF5 object header (more: malformed, a finding).
+    max_hdf5_continuations: int = 1024
+    #: JSON object starts tried by the HDF5 content fallback (beyond: not fully scanned).
+    max_hdf5_fallback_candidates: int = 4096
+    #: Blocks of one HDF5 fractal heap's index read (more: the heap is reported malformed).
+    max_hdf5_heap_blocks: int = 1 << 16
+    #: Base64 text of one serialized Keras function decoded (the rest is not decoded).
+    max_keras_code_b64: int = 4 * _MiB
+    #: Findings one Keras/config document may add before the rest of it is reported unchecked.
+    max_findings_per_document: int = 1000
+    #: Bytes of a text checked for being Python source (larger: scanned as a config; default
+    #: only, a sniffing decision).
+    max_python_source_bytes: int = 4 << 20
+    #: Lines of a text checked for being Python source (more: scanned as a config; default only).
+    max_python_source_lines: int = 60_000
+    #: Values a Jinja expression is evaluated to at most (more: its value is unknown; default
+    #: only).
+    max_jinja_values: int = 64
+    #: Characters of a YAML document given to the pure-Python composer (larger: a limit
+    #: finding; when sniffing, the default decides).
+    max_yaml_pure_text: int = 1 << 20
+    #: ``[`` and ``{`` in a YAML document that libyaml's composer may get (more: the pure-Python
+    #: composer, which is bounded by max_yaml_pure_text).
+    max_yaml_c_flow_openers: int = 2_000_000
+    #: Flow nesting of a YAML document that libyaml's composer (which recurses on the C stack)
+    #: may get; deeper goes to the pure-Python composer.
+    max_yaml_c_flow_depth: int = 500
+
+    # -- evidence (mltrust check); the project being checked is untrusted. Default only:
+    # the collectors read DEFAULT_LIMITS --
+    #: Links followed, one after another, to resolve one link inside the subject (more: the
+    #: link is reported as not resolved).
+    max_subject_link_hops: int = 40
+    #: Bytes of a ``pyvenv.cfg`` read to tell a virtual environment (larger: not one).
+    max_pyvenv_cfg_bytes: int = 64 * 1024
+    #: Bytes of a Git index read (larger: the tracked files are unknown, reported).
+    max_git_index_bytes: int = 256 * _MiB
+    #: Bytes of a ``.git`` file (a worktree's pointer) or ``commondir`` read (larger: not
+    #: followed, the tracked files are unknown).
+    max_git_gitfile_bytes: int = 4096
+    #: Bytes of one Git ref file (``HEAD``, a loose ref) read (larger: the ref is unknown).
+    max_git_ref_bytes: int = 4096
+    #: Bytes of ``packed-refs`` read (larger: its refs are unknown).
+    max_git_packed_refs_bytes: int = 64 * _MiB
+    #: Bytes of one loose Git object file read (larger: the object counts as absent).
+    max_git_loose_object_bytes: int = 16 * _MiB
+    #: Git pack indexes looked through for an object (the rest are not).
+    max_git_packs: int = 1000
+    #: Lines of a Git ``alternates`` file followed (the rest are not).
+    max_git_alternates: int = 16
+    #: Bytes of a license text read and matched (the rest is not).
+    max_license_text_bytes: int = 1 * _MiB
+    #: Bytes of a model card's YAML front matter parsed (larger: not parsed).
+    max_front_matter_bytes: int = 256 * 1024
+    #: Bytes of an image vulnerability report read (larger: an error).
+    max_image_report_bytes: int = 256 * _MiB
+    #: Bytes of an attestation file read from the subject (larger: not read, reported).
+    max_attestation_file_bytes: int = 16 * _MiB
+    #: Bytes of one dependency file (requirements, lock file, Dockerfile...) read (larger: a
+    #: problem, the file not checked).
+    max_dependency_file_bytes: int = 8 * _MiB
+    #: ``-r``/``-c`` includes followed from one requirements file (deeper: a problem).
+    max_dependency_include_depth: int = 5
+    #: Files one command host may run or include in turn (``bash a`` where ``a`` sources ``b``, a
+    #: makefile's nested ``include``s, GitLab and just includes), read.
+    max_command_host_files: int = 64
+    #: Files one computed host file name may name (past it, the name is reported).
+    max_command_host_matches: int = 16
+    #: Lines joined while looking for the end of a quoted shell word.
+    max_command_join_lines: int = 200
+    #: Characters of one text re-scanned while looking for the end of a quote.
+    max_command_join_bytes: int = 4 * _MiB
+    #: Nesting of shell commands followed (``sh -c "bash -c ..."``, aliases, functions).
+    max_command_depth: int = 3
+    #: Words one shell brace expansion may produce (past it the word is kept unexpanded).
+    max_brace_words: int = 256
+    #: Levels of compressed or archived content opened inside one file of the subject (a gzip
+    #: in a tar in a zip is three); deeper is listed as not searched.
+    max_unpack_depth: int = 3
+    #: Members of one archive in the subject examined; past it, the archive is not searched.
+    max_unpack_members: int = 100_000
+    #: Bytes of one file read whole for code analysis, notebooks or one secret search; a
+    #: larger Python file or notebook is not analysed (a finding), and a larger file of any
+    #: kind is searched for secrets in chunks of this size.
+    max_code_text_bytes: int = 4 * _MiB
+    #: Bytes of one file the secret search covers; past it, the rest is not searched (listed).
+    max_secret_file_bytes: int = 64 * _MiB
+    #: Bytes the chunked secret search covers over the whole project (files read whole do not
+    #: count against it); past it, files are listed as not searched. The search reads about
+    #: 10 MB/s on a busy CI core, so this keeps it well under a minute; model weights past the
+    #: caps are not searched and need a reviewed waiver (fail closed).
+    max_secret_total_bytes: int = 256 * _MiB
+    #: Members of one Python archive (zip, egg, wheel) in the subject listed for code.
+    max_code_archive_members: int = 100_000
+    #: Bytes of source read from one Python archive in the subject.
+    max_code_archive_source_bytes: int = 64 * _MiB
+    #: How many times files run by files run from Python are followed.
+    max_code_run_depth: int = 4
+    #: How deep code strings inside code strings are followed.
+    max_code_string_depth: int = 4
+    #: Characters of code strings analysed (the rest are not).
+    max_code_string_chars: int = 4 * _MiB
+    #: Names one Python expression may stand for; past it the name is unknown.
+    max_name_candidates: int = 64
+    #: Fewest assignment evaluations allowed per module (8 per assignment when more); past it
+    #: the module is reported as not fully analysed.
+    max_symbol_steps: int = 200_000
+    #: Steps one project-level name is followed through other modules' exports.
+    max_export_depth: int = 16
+
+    # -- policy, reports, advisories, serving and integrations. Default only: read from
+    # DEFAULT_LIMITS --
+    #: Bytes of a policy profile read.
+    max_profile_bytes: int = 4 * _MiB
+    #: Profiles one profile may extend in a chain (deeper: an error).
+    max_profile_extends_depth: int = 4
+    #: Bytes of an evidence report read to write a pull-request comment.
+    max_pr_report_bytes: int = 64 * _MiB
+    #: Bytes of one advisory document read (larger ones are skipped and counted).
+    max_advisory_document_bytes: int = 4 * _MiB
+    #: Members read from one advisory zip archive.
+    max_advisory_zip_members: int = 500_000
+    #: Bytes of an OSV advisory zip downloaded (the PyPI zip is tens of MiB).
+    max_advisory_download_bytes: int = 1 << 30
+    #: YAML structure characters (``[ { - ? :``) in one untrusted YAML document (advisories,
+    #: model cards, dependency files); more: refused.
+    max_untrusted_yaml_indicators: int = 50_000
+    #: Bytes of a served model's settings file read.
+    max_serve_settings_bytes: int = 1 * _MiB
+    #: Bytes of one served model artifact verified and loaded.
+    max_serve_artifact_bytes: int = 8 * _GiB
+    #: Bytes of a detector's reference data read.
+    max_detector_reference_bytes: int = 256 * _MiB
+    #: Elements of one tensor in an inference request (more: the request is refused).
+    max_request_tensor_elements: int = 10_000_000
+    #: Dimensions of one tensor in an inference request.
+    max_request_tensor_dims: int = 8
+    #: Input (or requested output) tensors in one inference request.
+    max_request_inputs: int = 64
+    #: Identities given their own request-count metric series (the rest share one).
+    max_metric_identities: int = 1000
+    #: Bytes of a probed endpoint's answer read (the rest is never downloaded).
+    max_probe_answer_bytes: int = 64 * 1024
+    #: Elements in a probe request built from the model's metadata.
+    max_probe_request_elements: int = 4096
+    #: Bytes of an MLflow ``MLmodel`` file read when loading.
+    max_mlmodel_bytes: int = 1 * _MiB
+    #: Consecutive empty S3 listing pages tolerated (a server that never ends a listing).
+    max_s3_empty_pages: int = 100
+    #: Trials of a tuning study recorded; a larger study is refused, never truncated.
+    max_tuning_trials: int = 20_000
+    #: Bytes of a tuning study's SQLite storage read.
+    max_tuning_storage_bytes: int = 512 * _MiB
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -95,11 +330,26 @@ class Limits:
             if value < 0 or (value == 0 and f.name != "max_seconds_per_file"):
                 raise ConfigError(f"limit {f.name} must be positive, not {value!r}")
 
+    def __repr__(self) -> str:
+        # Only the fields that differ from the defaults: a hundred defaults say nothing (and
+        # would fill every signature that takes ``limits=Limits()``).
+        changed = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        )
+        return f"Limits({changed})"
+
     def replace(self, **changes: Any) -> Limits:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ConfigError(f"unknown limit(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
+
+
+#: The default bounds, for code that no configured :class:`Limits` reaches (evidence
+#: collectors, the server, policy, advisories, integrations).
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError, LimitExceeded
 
 __all__ = [
@@ -52,8 +53,9 @@ __all__ = [
     "walk",
 ]
 
-#: Files listed in one walk before it stops (reported as truncated, never silently).
-DEFAULT_MAX_FILES = 1_000_000
+#: Files listed in one walk before it stops (reported as truncated, never silently): the
+#: default Limits.max_model_files.
+DEFAULT_MAX_FILES = DEFAULT_LIMITS.max_model_files
 
 
 class SkipReason(enum.StrEnum):

@@ -24,14 +24,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
 
 __all__ = ["ANNOTATION", "EXTRACTORS", "ModelRef", "model_refs"]
 
 #: The annotation a pod (or a pod template) names its model with.
 ANNOTATION = "mltrust.dev/model-path"
-#: Nesting followed when searching a spec for model URIs (deeper is refused).
-_MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +83,7 @@ def _cronjob(obj: Mapping[str, Any]) -> Iterator[ModelRef]:
 
 def _search(value: object, keys: frozenset[str], where: str, depth: int = 0) -> Iterator[ModelRef]:
     """Every string under one of ``keys`` anywhere below ``value`` (lists of strings too)."""
-    if depth > _MAX_DEPTH:
+    if depth > DEFAULT_LIMITS.max_admission_spec_depth:
         raise InputError(f"{where} is nested too deeply")
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -106,7 +105,7 @@ def _search(value: object, keys: frozenset[str], where: str, depth: int = 0) -> 
 
 def _storage_env(value: object, where: str, depth: int = 0) -> Iterator[ModelRef]:
     """``{"name": "STORAGE_URI", "value": ...}`` entries anywhere below ``value``."""
-    if depth > _MAX_DEPTH:
+    if depth > DEFAULT_LIMITS.max_admission_spec_depth:
         raise InputError(f"{where} is nested too deeply")
     if isinstance(value, Mapping):
         if value.get("name") == "STORAGE_URI" and "value" in value:

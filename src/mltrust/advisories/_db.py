@@ -44,6 +44,7 @@ from mltrust.advisories._versions import (
     parse_version,
 )
 from mltrust.advisories._yaml import load_untrusted_yaml
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError, InputError
 
 __all__ = [
@@ -59,10 +60,6 @@ __all__ = [
 log = logging.getLogger("mltrust.advisories")
 
 _SCHEMA_VERSION = "2"
-#: Largest single advisory document read (bytes); bigger ones are skipped and counted.
-_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
-#: Most members read from one zip archive.
-_MAX_ZIP_MEMBERS = 500_000
 _SUFFIXES = (".json", ".yaml", ".yml")
 
 _SCHEMA = """
@@ -194,7 +191,7 @@ def _documents(source: Path) -> Iterator[tuple[str, bytes | None]]:
                     continue
                 path = Path(folder) / fname
                 try:
-                    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
+                    if path.stat().st_size > DEFAULT_LIMITS.max_advisory_document_bytes:
                         yield str(path), None
                         continue
                     yield str(path), path.read_bytes()
@@ -205,17 +202,22 @@ def _documents(source: Path) -> Iterator[tuple[str, bytes | None]]:
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as zf:
             infos = zf.infolist()
-            if len(infos) > _MAX_ZIP_MEMBERS:
-                raise InputError(f"{source}: more than {_MAX_ZIP_MEMBERS} members")
+            if len(infos) > DEFAULT_LIMITS.max_advisory_zip_members:
+                raise InputError(
+                    f"{source}: more than {DEFAULT_LIMITS.max_advisory_zip_members} members"
+                )
             for info in infos:
                 if info.is_dir() or not info.filename.lower().endswith(_SUFFIXES):
                     continue
-                if info.file_size > _MAX_DOCUMENT_BYTES:
+                if info.file_size > DEFAULT_LIMITS.max_advisory_document_bytes:
                     yield info.filename, None
                     continue
                 with zf.open(info) as fh:
-                    data = fh.read(_MAX_DOCUMENT_BYTES + 1)
-                yield info.filename, (data if len(data) <= _MAX_DOCUMENT_BYTES else None)
+                    data = fh.read(DEFAULT_LIMITS.max_advisory_document_bytes + 1)
+                yield (
+                    info.filename,
+                    (data if len(data) <= DEFAULT_LIMITS.max_advisory_document_bytes else None),
+                )
         return
     if source.is_file() and source.name.lower().endswith(_SUFFIXES):
         yield str(source), source.read_bytes()
@@ -550,11 +552,9 @@ def _iso(value: Any) -> str:
     return _scalar(value)
 
 
-#: Largest OSV zip downloaded by :func:`download` (the PyPI zip is tens of MiB).
-MAX_DOWNLOAD_BYTES = 1 << 30
-
-
-def download(url: str, target: Path, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+def download(
+    url: str, target: Path, *, max_bytes: int = DEFAULT_LIMITS.max_advisory_download_bytes
+) -> Path:
     """Fetch ``url`` (http or https, given explicitly by the user) into ``target``.
 
     This is the only network call of the advisory package. The body is bounded by

@@ -13,12 +13,12 @@ from typing import Any
 
 import yaml
 
-__all__ = ["C_LOADER_MAX_INDICATORS", "MAX_INDICATORS", "indicator_count", "load_untrusted_yaml"]
+from mltrust.config import DEFAULT_LIMITS
+
+__all__ = ["C_LOADER_MAX_INDICATORS", "indicator_count", "load_untrusted_yaml"]
 
 #: Depth the C loader is known to handle; above this many indicators the Python loader is used.
 C_LOADER_MAX_INDICATORS = 5_000
-#: Documents with more indicators are refused outright (the Python loader is slow on them).
-MAX_INDICATORS = 50_000
 
 try:
     _CLoader: Any = yaml.CSafeLoader
@@ -36,7 +36,7 @@ def load_untrusted_yaml(data: bytes | str) -> Any:
     """Parse one YAML document with a safe loader. Raises ``yaml.YAMLError`` or
     ``ValueError`` (too deeply nested) for bad input; never crashes the interpreter."""
     count = indicator_count(data)
-    if count > MAX_INDICATORS:
+    if count > DEFAULT_LIMITS.max_untrusted_yaml_indicators:
         raise ValueError(f"YAML document has {count} structural indicators; too complex")
     loader = _CLoader
     if loader is None or count > C_LOADER_MAX_INDICATORS:

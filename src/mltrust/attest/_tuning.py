@@ -20,7 +20,7 @@ Decisions:
   temporary folder and opened there, so the study recorded is the study hashed and Optuna never
   writes to (or migrates) the user's file. Other RDB URLs (PostgreSQL, MySQL) are opened as
   given and carry no storage digest; the statement says so.
-* **Fail closed.** A study over :data:`MAX_TRIALS` trials is refused rather than truncated;
+* **Fail closed.** A study over ``max_tuning_trials`` trials is refused rather than truncated;
   non-finite objective values are recorded as the strings ``"nan"``, ``"inf"``, ``"-inf"``
   (JSON has no such numbers). A missing study or a storage Optuna cannot read is an
   :class:`~mltrust.errors.InputError`.
@@ -50,14 +50,13 @@ from mltrust.attest._bundle import STATEMENT_TYPE
 from mltrust.attest._keys import PrivateKey
 from mltrust.attest._manifest import build_manifest
 from mltrust.attest._sign import format_time, resolve_private_key
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from mltrust.store import EvidenceStore
 
 __all__ = [
-    "MAX_STORAGE_BYTES",
-    "MAX_TRIALS",
     "TUNING_PREDICATE",
     "attest_tuning",
     "read_optuna_study",
@@ -65,10 +64,6 @@ __all__ = [
 ]
 
 TUNING_PREDICATE = "https://mltrust.dev/tuning/v1"
-#: Largest SQLite study file read (bytes).
-MAX_STORAGE_BYTES = 512 * 1024 * 1024
-#: Most trials recorded; a larger study is refused, never truncated.
-MAX_TRIALS = 20_000
 
 
 def _number(v: Any) -> Any:
@@ -139,7 +134,7 @@ def read_optuna_study(
         if path is not None:
             if not path.is_file():
                 raise InputError(f"study storage {path} is not a file")
-            data = read_bounded(path, MAX_STORAGE_BYTES, what="study storage")
+            data = read_bounded(path, DEFAULT_LIMITS.max_tuning_storage_bytes, what="study storage")
             if not data.startswith(b"SQLite format 3\x00"):
                 raise InputError(f"{path} is not a SQLite database")
             copy = Path(tmp) / "study.db"
@@ -164,9 +159,10 @@ def read_optuna_study(
                 raise InputError(f"no study named {study_name!r} in the storage")
             study = optuna.load_study(study_name=study_name, storage=rdb)
             trials = study.get_trials(deepcopy=False)
-            if len(trials) > MAX_TRIALS:
+            if len(trials) > DEFAULT_LIMITS.max_tuning_trials:
                 raise InputError(
-                    f"study {study_name!r} has {len(trials)} trials; at most {MAX_TRIALS} "
+                    f"study {study_name!r} has {len(trials)} trials; at most "
+                    f"{DEFAULT_LIMITS.max_tuning_trials} "
                     "are recorded (nothing was attested)"
                 )
             directions = [d.name for d in study.directions]

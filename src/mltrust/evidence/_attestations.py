@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import Error
 from mltrust.evidence.interface import CollectContext
 from mltrust.files import read_bounded
@@ -32,7 +33,6 @@ from mltrust.findings import Finding, Location
 
 __all__ = ["TrustedEvidence", "has_candidates", "is_evidence_file", "trusted_statements"]
 
-_MAX_BYTES = 16 * 1024 * 1024
 _FOLDERS = (".mltrust", ".mltrust/attestations")
 _EVIDENCE_FILE = re.compile(r"(?:^|/)\.mltrust/(?:attestations/)?[^/]+$")
 
@@ -134,7 +134,9 @@ def trusted_statements(ctx: CollectContext, predicate_type: str) -> TrustedEvide
     here: set[str] | None = None
     for rel, path in _candidates(ctx):
         try:
-            data = read_bounded(path, _MAX_BYTES, what="evidence file")
+            data = read_bounded(
+                path, DEFAULT_LIMITS.max_attestation_file_bytes, what="evidence file"
+            )
             doc = json.loads(data)
         except (Error, ValueError, RecursionError) as exc:
             ignored.append({"source": rel, "reason": f"unreadable: {exc}"})

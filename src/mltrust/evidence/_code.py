@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.evidence import _rules
 from mltrust.evidence._classify import (
     LauncherKind,
@@ -29,7 +30,6 @@ from mltrust.evidence._classify import (
 )
 from mltrust.evidence._code_ast import analyse_project
 from mltrust.evidence._commands import (
-    MAX_HOST_MATCHES,
     computed_name,
     host_file_matches,
     unread_host,
@@ -52,18 +52,6 @@ __all__ = ["CodeCollector", "notebook_source"]
 log = logging.getLogger("mltrust.evidence")
 
 PREDICATE_TYPE = "https://mltrust.dev/code/v1"
-_MAX_BYTES = 4 * 1024 * 1024
-#: Bytes of one file read whole (code analysis, notebooks, one secret search); a larger
-#: Python file or notebook is not analysed (a finding), and a larger file of any kind is
-#: searched for secrets in chunks of this size instead.
-_MAX_TEXT_BYTES = _MAX_BYTES
-#: Bytes of one file the secret search covers; past it, the rest is ``secrets_not_searched``.
-_MAX_SECRET_FILE_BYTES = 64 * 1024 * 1024
-#: Bytes the chunked secret search covers over the whole project (the hard overall cap; files
-#: read whole do not count against it). Past it, files are ``secrets_not_searched``. The
-#: search reads about 10 MB/s on a busy CI core, so this bounds it to well under a minute;
-#: model weights past the caps are not searched and need a reviewed waiver (fail closed).
-_MAX_SECRET_TOTAL_BYTES = 256 * 1024 * 1024
 #: Bytes a chunk carries over from the previous one when it holds no line break (longer than
 #: any secret the rules match), so a secret across a chunk boundary is still found.
 _CHUNK_OVERLAP = 4096
@@ -678,13 +666,13 @@ _HOST_FILE_KINDS: dict[str, LauncherKind] = {
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The bytes of a file of at most :data:`_MAX_TEXT_BYTES`; raises :class:`_TooLarge`
+    """The bytes of a file of at most ``max_code_text_bytes``; raises :class:`_TooLarge`
     past it and :class:`_Unreadable` (with the reason) when it cannot be read."""
     from mltrust.errors import Error, LimitExceeded
     from mltrust.files import read_bounded
 
     try:
-        return read_bounded(path, _MAX_TEXT_BYTES, what="text file")
+        return read_bounded(path, DEFAULT_LIMITS.max_code_text_bytes, what="text file")
     except LimitExceeded:
         raise _TooLarge from None
     except Error as exc:
@@ -842,15 +830,15 @@ def _packed_large(
 def _large_notebook_hits(
     path: Path, budget: _Budget, duplicates: list[str]
 ) -> list[tuple[int, Any]] | None:
-    """A notebook larger than :data:`_MAX_TEXT_BYTES` (image outputs make them so), read whole
-    up to :data:`_MAX_SECRET_FILE_BYTES` (counted against the budget) and searched cell by
+    """A notebook larger than ``max_code_text_bytes`` (image outputs make them so), read whole
+    up to ``max_secret_file_bytes`` (counted against the budget) and searched cell by
     cell like a small one, so base64 attachments and outputs are still decoded. None when it
     is larger still or not a notebook: it is then searched as raw text in chunks."""
     from mltrust.errors import Error
     from mltrust.evidence._depsources import decode_text
     from mltrust.files import read_bounded
 
-    limit = min(_MAX_SECRET_FILE_BYTES, budget.left)
+    limit = min(DEFAULT_LIMITS.max_secret_file_bytes, budget.left)
     try:
         data = read_bounded(path, limit, what="notebook")
     except Error:
@@ -864,10 +852,10 @@ def _large_notebook_hits(
 
 
 def _search_large(path: Path, env_file: bool, budget: _Budget) -> tuple[list[Any], str | None]:
-    """Search a file larger than :data:`_MAX_TEXT_BYTES` for secrets in chunks of that size,
+    """Search a file larger than ``max_code_text_bytes`` for secrets in chunks of that size,
     each cut after its last line break (or, without one, carrying :data:`_CHUNK_OVERLAP`
-    bytes into the next), up to :data:`_MAX_SECRET_FILE_BYTES` of it and what is left of the
-    project's :data:`_MAX_SECRET_TOTAL_BYTES`. Returns the hits ``(rule, line, message)`` and,
+    bytes into the next), up to ``max_secret_file_bytes`` of it and what is left of the
+    project's ``max_secret_total_bytes``. Returns the hits ``(rule, line, message)`` and,
     when part of the file was not searched, why."""
     import os
 
@@ -886,10 +874,10 @@ def _search_large(path: Path, env_file: bool, budget: _Budget) -> tuple[list[Any
     try:
         size = os.fstat(fd).st_size
         while True:
-            allowance = min(_MAX_SECRET_FILE_BYTES - searched, budget.left)
+            allowance = min(DEFAULT_LIMITS.max_secret_file_bytes - searched, budget.left)
             if allowance <= 0:
                 break
-            chunk = os.read(fd, min(_MAX_TEXT_BYTES, allowance))
+            chunk = os.read(fd, min(DEFAULT_LIMITS.max_code_text_bytes, allowance))
             if not chunk:
                 if carry:
                     for hit in _search_views(secret_views(bom + carry), env_file, lines_before):
@@ -918,9 +906,10 @@ def _search_large(path: Path, env_file: bool, budget: _Budget) -> tuple[list[Any
         os.close(fd)
     if searched < size:
         why = (
-            f"larger than the {_MAX_SECRET_FILE_BYTES} bytes searched per file"
-            if searched >= _MAX_SECRET_FILE_BYTES
-            else f"the secret search's overall cap of {_MAX_SECRET_TOTAL_BYTES} bytes was spent"
+            f"larger than the {DEFAULT_LIMITS.max_secret_file_bytes} bytes searched per file"
+            if searched >= DEFAULT_LIMITS.max_secret_file_bytes
+            else "the secret search's overall cap of "
+            f"{DEFAULT_LIMITS.max_secret_total_bytes} bytes was spent"
         )
         return list(hits.values()), f"{size - searched} of {size} bytes not searched ({why})"
     return list(hits.values()), None
@@ -936,9 +925,6 @@ _COMPILED_WHY = {
 #: script; any other file that starts like a zip is opened too (zipimport ignores names).
 _ARCHIVE_SUFFIXES = (".zip", ".egg", ".pyz", ".pyzw", ".whl")
 _ZIP_MAGIC = b"PK\x03\x04"
-#: Bounds on what one archive's members may cost: members listed, and bytes of source read.
-_MAX_ARCHIVE_MEMBERS = 100_000
-_MAX_ARCHIVE_SOURCE_BYTES = 64 * 1024 * 1024
 
 
 def _archive_sources(
@@ -980,11 +966,15 @@ def _archive_sources(
             return [], problems
         with archive:
             infos = archive.infolist()
-            if len(infos) > _MAX_ARCHIVE_MEMBERS:
+            if len(infos) > DEFAULT_LIMITS.max_code_archive_members:
                 return [], [
-                    (rel, f"archive lists more than {_MAX_ARCHIVE_MEMBERS} members; not analysed")
+                    (
+                        rel,
+                        f"archive lists more than "
+                        f"{DEFAULT_LIMITS.max_code_archive_members} members; not analysed",
+                    )
                 ]
-            left = _MAX_ARCHIVE_SOURCE_BYTES
+            left = DEFAULT_LIMITS.max_code_archive_source_bytes
             for info in infos:
                 name = info.filename
                 where = f"{rel}:{name}"
@@ -997,7 +987,7 @@ def _archive_sources(
                 if info.flag_bits & 0x1:
                     problems.append((where, "encrypted archive member; not analysed"))
                     continue
-                limit = min(_MAX_TEXT_BYTES, left)
+                limit = min(DEFAULT_LIMITS.max_code_text_bytes, left)
                 if info.file_size > limit:
                     problems.append(
                         (
@@ -1033,8 +1023,6 @@ def _archive_sources(
     return members, problems
 
 
-#: How many times files run by files run from Python are followed.
-_MAX_RUN_DEPTH = 4
 #: Sources handed to one bandit worker at a time when ``jobs`` > 1.
 _BANDIT_CHUNK = 50
 
@@ -1115,7 +1103,7 @@ class CodeCollector(Collector):
         #: and notebook, so the string-constant view adds only what the text views missed
         literal_known: dict[str, set[tuple[str, str, str]]] = {}
         aliases = ctx.link_aliases()
-        budget = _Budget(_MAX_SECRET_TOTAL_BYTES)
+        budget = _Budget(DEFAULT_LIMITS.max_secret_total_bytes)
         # files the model scan (which runs first) recognised as holding a model
         model_files = frozenset(ctx.shared.get("model_files", ()))
         models_not_searched: list[dict[str, str]] = []
@@ -1184,7 +1172,7 @@ class CodeCollector(Collector):
                     findings.append(
                         self._finding(
                             _rules.CODE_UNPARSABLE,
-                            f"larger than {_MAX_TEXT_BYTES} bytes; not analysed",
+                            f"larger than {DEFAULT_LIMITS.max_code_text_bytes} bytes; not analysed",
                             rel,
                             0,
                             (),
@@ -1222,10 +1210,12 @@ class CodeCollector(Collector):
                 model = rel in model_files
                 if model:
                     # Model weights the model scanner recognised and examined: their first
-                    # _MAX_TEXT_BYTES (where safetensors, GGUF, NumPy and ONNX keep their
+                    # max_code_text_bytes (where safetensors, GGUF, NumPy and ONNX keep their
                     # headers and metadata) are searched outside the project budget; the
                     # rest is listed, not failed (see secrets_not_searched_models).
-                    hits, why = _search_large(path, env_file, _Budget(_MAX_TEXT_BYTES))
+                    hits, why = _search_large(
+                        path, env_file, _Budget(DEFAULT_LIMITS.max_code_text_bytes)
+                    )
                     if why is not None:
                         models_not_searched.append({"path": rel, "message": why})
                 else:
@@ -1375,7 +1365,7 @@ class CodeCollector(Collector):
         pending = sources + self._run_files(run_by - known, tree, texts, not_analysed, findings)
         sources = list(pending)
         analysed_ok: list[_Source] = []
-        for depth in range(_MAX_RUN_DEPTH + 1):
+        for depth in range(DEFAULT_LIMITS.max_code_run_depth + 1):
             if not pending:
                 break
             known |= {s.rel for s in pending}
@@ -1412,7 +1402,7 @@ class CodeCollector(Collector):
                     continue
                 analysed_ok.append(src)
                 for code_hit in result:
-                    if code_hit.runs and depth < _MAX_RUN_DEPTH:
+                    if code_hit.runs and depth < DEFAULT_LIMITS.max_code_run_depth:
                         target = resolve_target(src.rel, "file", code_hit.runs, tree)
                         if target is not None:
                             more.add(target)  # analysed as Python instead
@@ -1497,8 +1487,9 @@ class CodeCollector(Collector):
                 lambda rel: sorted(folders.get(rel, ())),
                 lambda rel: rel in tree and launcher_kind(rel, "") is None,
             )
-            if len(targets) > MAX_HOST_MATCHES:
-                why = f"runs {launch.value!r}, which names more than {MAX_HOST_MATCHES} files"
+            if len(targets) > DEFAULT_LIMITS.max_command_host_matches:
+                most = DEFAULT_LIMITS.max_command_host_matches
+                why = f"runs {launch.value!r}, which names more than {most} files"
                 return [(host, Launch(launch.line, "unknown", why))]
         else:
             found_target = resolve_target(host, "file", launch.value, tree)
@@ -1540,7 +1531,7 @@ class CodeCollector(Collector):
             try:
                 data = _read_bytes(tree[rel])
             except _TooLarge:
-                why = f"larger than {_MAX_TEXT_BYTES} bytes"
+                why = f"larger than {DEFAULT_LIMITS.max_code_text_bytes} bytes"
             except _Unreadable as exc:
                 why = f"could not be read: {exc}"
             else:
@@ -1573,8 +1564,8 @@ class CodeCollector(Collector):
         from mltrust.evidence._unpack import Allowance
 
         if model:
-            return Allowance(_MAX_TEXT_BYTES)
-        return Allowance(max(min(_MAX_SECRET_FILE_BYTES, budget.left), 0))
+            return Allowance(DEFAULT_LIMITS.max_code_text_bytes)
+        return Allowance(max(min(DEFAULT_LIMITS.max_secret_file_bytes, budget.left), 0))
 
     def _add_packed(
         self,

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.evidence import _rules
 from mltrust.findings import Rule
 
@@ -447,9 +448,6 @@ _CODE_SINKS = frozenset(
 _CODE_KEYWORDS = frozenset(
     {"source", "stmt", "setup", "statement", "expression", "expr", "cmd", "code", "line"}
 )
-#: How deep code strings inside code strings are followed, and how many characters of them.
-_MAX_CODE_DEPTH = 4
-_MAX_CODE_CHARS = 4 * 1024 * 1024
 _DUNDER_IMPORT = frozenset({"__import__", "builtins.__import__", "importlib.__import__"})
 _IMPORTERS = _DUNDER_IMPORT | {"importlib.import_module", "pkgutil.resolve_name"}
 _GETATTR = frozenset(
@@ -505,10 +503,6 @@ _DYNAMIC = "*"
 _NONE = "<None>"
 #: Prefix of a class defined in this module.
 _CLASS = "<class>:"
-#: Most names one expression may stand for; past it the name is unknown.
-_MAX_CANDIDATES = 64
-#: Fewest assignment evaluations allowed per module (see :meth:`_Symbols._propagate`).
-_MAX_STEPS = 200_000
 _CONSTRUCTOR_METHODS = frozenset({"add_constructor", "add_multi_constructor"})
 #: Node types that bind a name, and those that may change a class or module attribute.
 _BINDERS = frozenset(
@@ -723,17 +717,13 @@ def _bound_names(target: ast.expr) -> Iterator[ast.Name]:
             yield sub
 
 
-#: Steps one project-level name is followed through other modules' exports.
-_MAX_EXPORT_DEPTH = 16
-
-
 class _Project:
     """The project's own modules, for resolving names across them.
 
     ``modules``: each dotted name a module may be imported as -> (what it exports, the modules
     it star-imports). :meth:`expand` follows ``helpers.load`` to what ``helpers.py`` binds
     ``load`` to, and on through re-exports of re-exports (breadth first, to a fixed point or
-    :data:`_MAX_EXPORT_DEPTH` steps, whichever comes first).
+    ``max_export_depth`` steps, whichever comes first).
     """
 
     def __init__(self, modules: dict[str, tuple[dict[str, set[str]], list[str]]]) -> None:
@@ -765,7 +755,7 @@ class _Project:
             return found
         seen = {name}
         frontier = [name]
-        for _ in range(_MAX_EXPORT_DEPTH):
+        for _ in range(DEFAULT_LIMITS.max_export_depth):
             step: list[str] = []
             for current in frontier:
                 for value in self._step(current):
@@ -773,7 +763,7 @@ class _Project:
                         seen.add(value)
                         step.append(value)
             frontier = step
-            if not frontier or len(seen) > _MAX_CANDIDATES:
+            if not frontier or len(seen) > DEFAULT_LIMITS.max_name_candidates:
                 break
         seen.discard(name)
         result = frozenset(seen)
@@ -951,8 +941,8 @@ class _Symbols:
 
         A worklist: an assignment is evaluated again only when a name or attribute name it
         mentions gained a candidate, so a chain of any length resolves in time linear in its
-        size. Candidate sets only grow (and stop at :data:`_MAX_CANDIDATES`), so this ends;
-        past :data:`_MAX_STEPS` evaluations it raises ``ValueError`` and the file is reported
+        size. Candidate sets only grow (and stop at ``max_name_candidates``), so this ends;
+        past ``max_symbol_steps`` evaluations it raises ``ValueError`` and the file is reported
         as not analysed rather than judged on a half-built table.
         """
         users: dict[str, list[int]] = {}
@@ -965,7 +955,7 @@ class _Symbols:
         self._pending = {t.id for t, _ in bindings if isinstance(t, ast.Name)}
         queued = [True] * len(bindings)
         queue = deque(range(len(bindings)))
-        budget = max(_MAX_STEPS, 8 * len(bindings))
+        budget = max(DEFAULT_LIMITS.max_symbol_steps, 8 * len(bindings))
         while queue:
             budget -= 1
             if budget < 0:
@@ -1017,7 +1007,7 @@ class _Symbols:
     @staticmethod
     def _add(table: dict[str, set[str]], key: str, values: set[str]) -> bool:
         have = table.setdefault(key, set())
-        if values <= have or len(have) > _MAX_CANDIDATES:
+        if values <= have or len(have) > DEFAULT_LIMITS.max_name_candidates:
             return False
         have |= values
         return True
@@ -1141,7 +1131,7 @@ class _Symbols:
         if depth > 40:
             return {_UNKNOWN}
         out = self._resolve(node, depth)
-        if len(out) > _MAX_CANDIDATES:
+        if len(out) > DEFAULT_LIMITS.max_name_candidates:
             return {_UNKNOWN}
         # An attribute or name the module assigns to also stands for what it was assigned.
         extra: set[str] = set()
@@ -1178,7 +1168,7 @@ class _Symbols:
                 # ``[pickle][0]``, ``{"f": pickle.loads}["f"]``: any element it may be
                 elements = scope.values if isinstance(scope, ast.Dict) else scope.elts
                 found: set[str] = set()
-                for element in elements[:_MAX_CANDIDATES]:
+                for element in elements[: DEFAULT_LIMITS.max_name_candidates]:
                     found |= self.resolve(element, depth + 1)
                 return found or {_UNKNOWN}
             if isinstance(scope, ast.Call) and self.resolve(scope.func, depth + 1) & _SCOPES:
@@ -1385,13 +1375,13 @@ def _doctest_source(text: str) -> str:
 def _parse(source: str) -> _Parsed:
     """Parse a source and index it in one walk; code given as constant strings to ``exec``,
     ``eval``, ``compile``, ``timeit`` and the like is parsed too, and analysed as part of the
-    module (it runs with the module's names), to :data:`_MAX_CODE_DEPTH` strings deep."""
+    module (it runs with the module's names), to ``max_code_string_depth`` strings deep."""
     tree = ast.parse(source)
     nodes: list[ast.AST] = []
     parents: dict[int, ast.AST] = {}
     roots: list[ast.AST] = []
     code_strings: list[ast.Module] = []
-    budget = [_MAX_CODE_CHARS]
+    budget = [DEFAULT_LIMITS.max_code_string_chars]
     todo: deque[tuple[ast.AST, int]] = deque([(tree, 0)])
     while todo:
         node, depth = todo.popleft()
@@ -1405,7 +1395,7 @@ def _parse(source: str) -> _Parsed:
             roots.append(node.returns)
         elif isinstance(node, ast.AnnAssign):
             roots.append(node.annotation)
-        elif isinstance(node, ast.Call) and depth < _MAX_CODE_DEPTH:
+        elif isinstance(node, ast.Call) and depth < DEFAULT_LIMITS.max_code_string_depth:
             for module in _parse_code_strings(node, budget):
                 code_strings.append(module)
                 todo.append((module, depth + 1))

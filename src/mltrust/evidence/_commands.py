@@ -36,11 +36,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.evidence._classify import LauncherKind, python_interpreter, python_shebang
 
 __all__ = [
-    "MAX_HOST_FILES",
-    "MAX_HOST_MATCHES",
     "NOT_RUNNING",
     "Command",
     "HostFileKind",
@@ -108,10 +107,6 @@ NOT_RUNNING = frozenset(
 )
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox"})
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(\\?)(['\"]?)([A-Za-z0-9_.-]+)\3")
-_MAX_JOIN = 200
-#: Characters of one text re-scanned while looking for the end of a quote (bounds the work).
-_MAX_JOIN_BYTES = 4 * 1024 * 1024
-_MAX_DEPTH = 3
 #: YAML keys whose values are prose, not commands.
 PROSE_KEYS = frozenset({"description", "name", "title", "summary", "help", "about", "comment"})
 #: CI expressions: GitHub ``${{ }}``, GitLab ``$[[ ]]``, Azure ``$(var)``.
@@ -417,11 +412,6 @@ _BUILDERS = frozenset({"docker", "podman", "buildah", "nerdctl", "buildctl"})
 _HOST_WILD = re.compile(
     r"\$\{[^}]*\}|\$\([^)]*\)|`[^`]*`|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|[*?]|\[[^\]/]*\]"
 )
-#: Files one computed host file name may name (past it, the caller reports the name).
-MAX_HOST_MATCHES = 16
-#: Files one command host may run or include in turn (``bash a`` where ``a`` sources ``b``,
-#: a makefile's nested ``include``s): the bound of every reader that follows them.
-MAX_HOST_FILES = 64
 
 
 def computed_name(target: str) -> bool:
@@ -442,7 +432,7 @@ def host_file_matches(
     its folder that fits the literal characters around it (a variable may hold anything:
     reading one file too many only adds findings; ``[...]`` also matches itself, a quoted
     name). Only paths ``keep`` accepts (files the caller would read) are counted: at most
-    :data:`MAX_HOST_MATCHES` + 1 (more: the caller reports the name). Nothing is matched for
+    ``max_command_host_matches`` + 1 (more: the caller reports the name). Nothing is matched for
     a name outside the project (``~/x``, an absolute path) or one that is nothing but
     expansions (``bash "$f"`` in a loop: no character of it says which file)."""
     if target.startswith(("~", "/")) or not _HOST_WILD.sub("", target).strip("/."):
@@ -481,7 +471,7 @@ def host_file_matches(
         for rel in current:
             if rel not in out and keep(rel):
                 out.append(rel)
-                if len(out) > MAX_HOST_MATCHES:
+                if len(out) > DEFAULT_LIMITS.max_command_host_matches:
                     return out
     return out
 
@@ -534,8 +524,6 @@ _BRACE_WORD = re.compile(
     r"(?:[^\s;&|()<>'\"$`\\{]|'[^']*'|\"[^\"$`\\]*\")*"
     r"\{(?:[^\s;&|()<>'\"$`\\]|'[^']*'|\"[^\"$`\\]*\")*"
 )
-#: Words one brace expansion may produce (bash has no limit; past it the word is kept).
-_MAX_BRACE_WORDS = 256
 
 
 def _brace_expand(word: str, depth: int = 0) -> list[str]:
@@ -587,7 +575,9 @@ def _brace_expand(word: str, depth: int = 0) -> list[str]:
                 if seq.group(1) is not None:
                     a, b = int(seq.group(1)), int(seq.group(2))
                     step = 1 if b >= a else -1
-                    items = [str(n) for n in range(a, b + step, step)][:_MAX_BRACE_WORDS]
+                    items = [str(n) for n in range(a, b + step, step)][
+                        : DEFAULT_LIMITS.max_brace_words
+                    ]
                 else:
                     a, b = ord(seq.group(3)), ord(seq.group(4))
                     step = 1 if b >= a else -1
@@ -599,7 +589,7 @@ def _brace_expand(word: str, depth: int = 0) -> list[str]:
         for item in items:
             for one in _brace_expand(head + item + tail, depth + 1):
                 out.append(one)
-                if len(out) > _MAX_BRACE_WORDS:
+                if len(out) > DEFAULT_LIMITS.max_brace_words:
                     return [word]
         return out
     return [word]
@@ -788,7 +778,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
     ``script``: the text is one shell script (a quote may span lines, here-documents are
     read); else each line is a command of its own (a Makefile recipe line, a tox command)."""
     lines = text.split("\n")
-    budget = _MAX_JOIN_BYTES
+    budget = DEFAULT_LIMITS.max_command_join_bytes
     aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
     loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
     i = 0
@@ -796,7 +786,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
         start = i
         joined = lines[i]
         clean, state = _scan(joined)
-        for _ in range(_MAX_JOIN):
+        for _ in range(DEFAULT_LIMITS.max_command_join_lines):
             if not state or i + 1 >= len(lines) or budget <= 0:
                 break
             if state == "quote" and not script:
@@ -853,7 +843,7 @@ def _simple(
     pending = list(heredocs)
     for word in [*words, ";"]:
         if word in SEPARATORS or (not command and word in _KEYWORDS):
-            if command and command[0] in aliases and depth >= _MAX_DEPTH:
+            if command and command[0] in aliases and depth >= DEFAULT_LIMITS.max_command_depth:
                 yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
                 command = []
                 piped = word in ("|", "|&")
@@ -887,14 +877,14 @@ def _simple(
                 yield from _inner(command, line, depth)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if printed is not None:  # ``echo 'pip install x' | bash``
-                    if depth >= _MAX_DEPTH:
+                    if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(line, printed, command)
                     else:
                         yield from _shell(printed, line, depth=depth + 1)
                 printing = command
                 if stdin is not None and _shell_reads_stdin(command):
                     first = stdin.lines[0] if stdin.lines else line
-                    if depth >= _MAX_DEPTH:
+                    if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(first, stdin.text, command)
                     else:
                         yield from _shell(stdin.text, first, depth=depth + 1)
@@ -908,11 +898,11 @@ def _simple(
 def _loop_runs(command: list[str], loops: dict[str, list[str]]) -> list[list[str]]:
     """``command``, or, when the file it runs (:func:`host_file`) is nothing but the
     variable of a ``for`` loop (``bash "$f"``), the command once per word of the loop (at
-    most :data:`MAX_HOST_MATCHES`; more, or no loop: the command as written)."""
+    most ``Limits.max_command_host_matches``; more, or no loop: the command as written)."""
     ran = host_file(command) if loops else None
     m = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", ran[1]) if ran is not None else None
     values = loops.get(m.group(1), []) if m is not None else []
-    if not values or len(values) > MAX_HOST_MATCHES or ran is None:
+    if not values or len(values) > DEFAULT_LIMITS.max_command_host_matches or ran is None:
         return [command]
     return [[value if word == ran[1] else word for word in command] for value in values]
 
@@ -974,21 +964,21 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
     for word in command:
         if "$(" in word or "`" in word:
             for body in _substitutions(word):
-                if depth >= _MAX_DEPTH:
+                if depth >= DEFAULT_LIMITS.max_command_depth:
                     yield _too_deep(line, body, command)
                 else:
                     yield from _shell(body, line, script=False, depth=depth + 1)
     head = argv(command)
     if head[:1] == ["trap"] and len(head) > 2 and not head[1].startswith("-"):
         # ``trap 'ACTION' EXIT``: the shell runs ACTION
-        if depth >= _MAX_DEPTH:
+        if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, head[1], command)
         else:
             yield from _relined(_shell(head[1], line, depth=depth + 1), line)
     if head[:1] and head[0].rsplit("/", 1)[-1] in SHELLS and "<<<" in head[1:-1]:
         # ``bash <<< 'SCRIPT'``: a here-string is the shell's script
         here = head[head.index("<<<", 1) + 1]
-        if depth >= _MAX_DEPTH:
+        if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, here, command)
         else:
             yield from _relined(_shell(here, line, depth=depth + 1), line)
@@ -1001,24 +991,29 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
                 else _shell_script(command[k + 1 :])
             )
             if script is not None:
-                if depth >= _MAX_DEPTH:
+                if depth >= DEFAULT_LIMITS.max_command_depth:
                     yield _too_deep(line, script, command)
                 else:
                     yield from _relined(_shell(script, line, depth=depth + 1), line)
                 return
     if head[:1] == ["eval"] and len(head) > 1:
-        if depth >= _MAX_DEPTH:
+        if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, " ".join(head[1:]), command)
         else:
             yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
 
 
 def _too_deep(line: int, text: str, command: list[str]) -> Command:
-    """A command nested past :data:`_MAX_DEPTH` (a shell in a shell in a shell..., an alias
+    """A command nested past ``max_command_depth`` (a shell in a shell in a shell..., an alias
     of an alias...): not read, so it is a command that cannot be read (fail closed: readers
     of an unreadable command report it when its text names an installer or Python)."""
     shown = " ".join(command)
-    return Command(line, (), f"nested deeper than {_MAX_DEPTH} levels", f"{shown}\n{text}")
+    return Command(
+        line,
+        (),
+        f"nested deeper than {DEFAULT_LIMITS.max_command_depth} levels",
+        f"{shown}\n{text}",
+    )
 
 
 def _shell_script(args: list[str]) -> str | None:
@@ -1412,7 +1407,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     (``python3 -c LINE``). ``include(NAME)`` gives the text of a makefile an ``include``
     names (None when it is not a file of the project; the caller keeps it inside): the
     variables it assigns (and those of the makefiles it includes, once each, at most
-    :data:`MAX_HOST_FILES`) are the host's, as make reads it in place."""
+    :data:`DEFAULT_LIMITS.max_command_host_files`) are the host's, as make reads it in place."""
     raw = text.split("\n")
     prefix = "\t"
     candidates: dict[str, list[str]] = {}
@@ -1513,7 +1508,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                     for name in _make_expand(stripped, world).split()[1:]:
                         if name in included or computed_name(name):
                             continue
-                        if len(included) >= MAX_HOST_FILES:
+                        if len(included) >= DEFAULT_LIMITS.max_command_host_files:
                             break
                         included.append(name)
                         found_text = include(name)

@@ -13,13 +13,13 @@ Decisions:
   :class:`Problem` entries (file, line, message) and keeps the dependencies it could read;
   the collector turns each problem into a finding and fails the vulnerability control (a line
   that was not understood is a requirement that was not checked). A file that cannot be read
-  at all (I/O error, not a regular file, larger than :data:`_MAX_BYTES`, not TOML/JSON/YAML)
-  is one problem for the whole file.
+  at all (I/O error, not a regular file, larger than ``max_dependency_file_bytes``, not
+  TOML/JSON/YAML) is one problem for the whole file.
 - **Encodings as pip reads them:** a UTF-8 BOM is dropped, a UTF-16 (LE/BE) BOM selects
   UTF-16; anything else is UTF-8 with undecodable bytes replaced.
 - **Includes** (``-r``/``--requirement``/``-c``/``--constraint``, also ``-rfile`` and
   ``--requirement=file``) are followed relative to the including file, at most
-  :data:`_MAX_INCLUDE_DEPTH` deep, and **never outside the project root**: an include that
+  ``max_dependency_include_depth`` deep, and **never outside the project root**: an include that
   escapes is a problem (the checker must not read, and echo, files elsewhere), as is one that
   names a missing file (pip would fail too). URLs in includes are not fetched (a problem).
 - **A requirement that names no release is reported, never dropped.** VCS references, direct
@@ -46,6 +46,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from mltrust.advisories import normalize_name
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import Error, InputError
 from mltrust.files import read_bounded
 
@@ -64,9 +65,6 @@ __all__ = [
     "read_dependency_file",
     "source_kind",
 ]
-
-_MAX_BYTES = 8 * 1024 * 1024
-_MAX_INCLUDE_DEPTH = 5
 
 
 class DependencyFileError(InputError, ValueError):
@@ -213,7 +211,7 @@ def decode_requirements(data: bytes) -> str:
 
 def _read(path: Path, *, requirements: bool = False) -> str:
     try:
-        data = read_bounded(path, _MAX_BYTES, what="dependency file")
+        data = read_bounded(path, DEFAULT_LIMITS.max_dependency_file_bytes, what="dependency file")
     except Error as exc:
         raise DependencyFileError(str(exc)) from None
     return decode_requirements(data) if requirements else decode_text(data)
@@ -540,9 +538,14 @@ def _include(
             Problem(rel, line, f"include {_shown(target)!r} is outside the project")
         )
         return
-    if include in seen or depth >= _MAX_INCLUDE_DEPTH:
+    if include in seen or depth >= DEFAULT_LIMITS.max_dependency_include_depth:
         out.problems.append(
-            Problem(rel, line, f"includes nested more than {_MAX_INCLUDE_DEPTH} deep (a loop?)")
+            Problem(
+                rel,
+                line,
+                f"includes nested more than "
+                f"{DEFAULT_LIMITS.max_dependency_include_depth} deep (a loop?)",
+            )
         )
         return
     if not include.is_file():
@@ -1401,7 +1404,7 @@ def _installs(
 def _host_file_installs(
     ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
 ) -> None:
-    from mltrust.evidence._commands import MAX_HOST_MATCHES, computed_name, host_file_matches
+    from mltrust.evidence._commands import computed_name, host_file_matches
 
     kind, target = ran
     if target.startswith("~"):
@@ -1427,12 +1430,13 @@ def _host_file_installs(
             return full.is_file() and source_kind(rel, full) is None
 
         matches = host_file_matches(target, (folder if folder != "." else "", ""), children, keep)
-        if len(matches) > MAX_HOST_MATCHES:
+        if len(matches) > DEFAULT_LIMITS.max_command_host_matches:
             out.problems.append(
                 Problem(
                     path.relative_to(base).as_posix() if path.is_relative_to(base) else "",
                     0,
-                    f"runs {target!r}, which names more than {MAX_HOST_MATCHES} files; not read",
+                    f"runs {target!r}, which names more than "
+                    f"{DEFAULT_LIMITS.max_command_host_matches} files; not read",
                 )
             )
             return
@@ -1462,17 +1466,20 @@ def _host_file_read(
 ) -> bool:
     """Read the installs of ``candidate`` run as a host of ``kind``; False when it is not
     a file of the project."""
-    from mltrust.evidence._commands import MAX_HOST_FILES
-
     resolved = _project_file(candidate, base)
     if resolved is None:
         return False
     inner = resolved.relative_to(base).as_posix()
     if resolved in seen or source_kind(inner, resolved) is not None:
         return True  # read already (or being read), or read on its own
-    if len(seen) >= MAX_HOST_FILES:
+    if len(seen) >= DEFAULT_LIMITS.max_command_host_files:
         out.problems.append(
-            Problem(inner, 0, f"more than {MAX_HOST_FILES} files run by one host; not read")
+            Problem(
+                inner,
+                0,
+                f"more than {DEFAULT_LIMITS.max_command_host_files} files run by one host; "
+                "not read",
+            )
         )
         return True
     seen.add(resolved)
@@ -1848,7 +1855,7 @@ _SCRIPT_BLOCK = re.compile(
 def _head(path: Path) -> bytes | None:
     """The file's bytes (bounded), or None when it cannot be read."""
     try:
-        return read_bounded(path, _MAX_BYTES, what="file")
+        return read_bounded(path, DEFAULT_LIMITS.max_dependency_file_bytes, what="file")
     except Error:
         return None
 

@@ -37,18 +37,12 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import Error
 from mltrust.files import open_regular, read_bounded
 
 __all__ = ["parse_entries", "parse_index", "read_tracked", "tracked_paths"]
 
-_MAX_INDEX_BYTES = 256 * 1024 * 1024
-_MAX_GITFILE_BYTES = 4096
-_MAX_REF_BYTES = 4096
-_MAX_PACKED_REFS_BYTES = 64 * 1024 * 1024
-_MAX_LOOSE_OBJECT_BYTES = 16 * 1024 * 1024
-_MAX_PACKS = 1000
-_MAX_ALTERNATES = 16
 _FIXED = 62  # stat data (40) + SHA-1 (20) + flags (2)
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 _GITLINK = 0o160000
@@ -74,7 +68,9 @@ def tracked_paths(root: Path) -> frozenset[str] | None:
     if isinstance(located, str):
         return None
     try:
-        data = read_bounded(located[0] / "index", _MAX_INDEX_BYTES, what="git index")
+        data = read_bounded(
+            located[0] / "index", DEFAULT_LIMITS.max_git_index_bytes, what="git index"
+        )
     except Error:
         return None
     return parse_index(data)
@@ -93,7 +89,7 @@ def read_tracked(
         return None, located
     gitdir, common = located
     try:
-        data = read_bounded(gitdir / "index", _MAX_INDEX_BYTES, what="git index")
+        data = read_bounded(gitdir / "index", DEFAULT_LIMITS.max_git_index_bytes, what="git index")
     except Error as exc:
         return None, f"git index not readable: {exc}"
     try:
@@ -131,7 +127,9 @@ def _locate(root: Path) -> tuple[Path, Path] | str:
         gitdir = dotgit
     elif dotgit.is_file():
         try:
-            text = read_bounded(dotgit, _MAX_GITFILE_BYTES, what="git file").decode("utf-8")
+            text = read_bounded(
+                dotgit, DEFAULT_LIMITS.max_git_gitfile_bytes, what="git file"
+            ).decode("utf-8")
         except (Error, UnicodeDecodeError):
             return "the .git file is not readable"
         first = text.splitlines()[0] if text.strip() else ""
@@ -147,7 +145,9 @@ def _locate(root: Path) -> tuple[Path, Path] | str:
         return ""
     common = gitdir
     try:
-        rel = read_bounded(gitdir / "commondir", _MAX_GITFILE_BYTES, what="git commondir")
+        rel = read_bounded(
+            gitdir / "commondir", DEFAULT_LIMITS.max_git_gitfile_bytes, what="git commondir"
+        )
         text = rel.decode("utf-8").strip()
         if text and "\0" not in text:
             common = gitdir / text
@@ -156,7 +156,7 @@ def _locate(root: Path) -> tuple[Path, Path] | str:
     return gitdir, common
 
 
-def _read_small(path: Path, limit: int = _MAX_REF_BYTES) -> str | None:
+def _read_small(path: Path, limit: int = DEFAULT_LIMITS.max_git_ref_bytes) -> str | None:
     try:
         return read_bounded(path, limit, what="git file").decode("utf-8")
     except (Error, UnicodeDecodeError):
@@ -181,7 +181,9 @@ def _head_commit(gitdir: Path, common: Path) -> str | None:
                 sha = text.strip()
                 break
         if sha is None:
-            packed = _read_small(common / "packed-refs", _MAX_PACKED_REFS_BYTES) or ""
+            packed = (
+                _read_small(common / "packed-refs", DEFAULT_LIMITS.max_git_packed_refs_bytes) or ""
+            )
             for line in packed.splitlines():
                 value, _, name = line.partition(" ")
                 if name.strip() == ref and _SHA1.fullmatch(value):
@@ -193,7 +195,7 @@ def _head_commit(gitdir: Path, common: Path) -> str | None:
         return None
     stores = [common / "objects"]
     alternates = _read_small(common / "objects" / "info" / "alternates") or ""
-    for line in alternates.splitlines()[:_MAX_ALTERNATES]:
+    for line in alternates.splitlines()[: DEFAULT_LIMITS.max_git_alternates]:
         line = line.strip()
         if line and not line.startswith("#") and "\0" not in line:
             stores.append((common / "objects" / line) if not line.startswith("/") else Path(line))
@@ -202,7 +204,11 @@ def _head_commit(gitdir: Path, common: Path) -> str | None:
 
 def _has_commit(objects: Path, sha: str) -> bool:
     try:
-        data = read_bounded(objects / sha[:2] / sha[2:], _MAX_LOOSE_OBJECT_BYTES, what="git object")
+        data = read_bounded(
+            objects / sha[:2] / sha[2:],
+            DEFAULT_LIMITS.max_git_loose_object_bytes,
+            what="git object",
+        )
     except Error:
         data = None
     if data is not None:
@@ -215,7 +221,9 @@ def _has_commit(objects: Path, sha: str) -> bool:
     except OSError:
         return False
     raw = bytes.fromhex(sha)
-    return any(_idx_has(objects / "pack" / name, raw) for name in packs[:_MAX_PACKS])
+    return any(
+        _idx_has(objects / "pack" / name, raw) for name in packs[: DEFAULT_LIMITS.max_git_packs]
+    )
 
 
 def _idx_has(path: Path, raw: bytes) -> bool:

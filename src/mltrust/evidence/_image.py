@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
 from mltrust.evidence import _rules
 from mltrust.evidence.interface import CollectContext, Collected, Collector
@@ -16,7 +17,6 @@ from mltrust.findings import Finding, Location, Severity
 __all__ = ["ImageReportCollector", "parse_image_report"]
 
 PREDICATE_TYPE = "https://mltrust.dev/image-vulnerabilities/v1"
-_MAX_BYTES = 256 * 1024 * 1024
 _SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 _MAP = {
     "critical": "critical",
@@ -116,8 +116,11 @@ class ImageReportCollector(Collector):
             raise InputError("no image report given")
         path = Path(report)
         try:
-            if path.stat().st_size > _MAX_BYTES:
-                raise InputError(f"{path}: image report larger than {_MAX_BYTES} bytes")
+            if path.stat().st_size > DEFAULT_LIMITS.max_image_report_bytes:
+                raise InputError(
+                    f"{path}: image report larger than "
+                    f"{DEFAULT_LIMITS.max_image_report_bytes} bytes"
+                )
             data = json.loads(path.read_bytes())
         except RecursionError:
             raise InputError(f"image report {path} is nested too deeply") from None

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from mltrust.advisories._yaml import C_LOADER_MAX_INDICATORS, indicator_count, load_untrusted_yaml
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.evidence import _rules
 from mltrust.evidence.interface import CollectContext, Collected, Collector
 from mltrust.findings import Finding, Location
@@ -19,8 +20,6 @@ from mltrust.findings import Finding, Location
 __all__ = ["LicenseCollector", "license_category", "read_front_matter", "spdx_from_text", "to_spdx"]
 
 PREDICATE_TYPE = "https://mltrust.dev/licenses/v1"
-_MAX_TEXT = 1024 * 1024
-_MAX_FRONT_MATTER = 256 * 1024
 
 #: Hugging Face ``license:`` identifiers and common spellings -> SPDX (or LicenseRef-) IDs.
 _ALIASES: dict[str, str] = {
@@ -169,7 +168,7 @@ def to_spdx(declared: str) -> str | None:
 
 def spdx_from_text(text: str) -> str | None:
     """The SPDX identifier of a license text, recognised by key phrases."""
-    low = " ".join(text[:_MAX_TEXT].lower().split())
+    low = " ".join(text[: DEFAULT_LIMITS.max_license_text_bytes].lower().split())
     for spdx, phrases in _TEXTS:
         if all(p in low for p in phrases):
             return spdx
@@ -183,7 +182,10 @@ def read_front_matter(text: str) -> dict[str, Any]:
     end = text.find("\n---", 3)
     if end < 0:
         return {}
-    if end > _MAX_FRONT_MATTER or indicator_count(text[3:end]) > C_LOADER_MAX_INDICATORS:
+    if (
+        end > DEFAULT_LIMITS.max_front_matter_bytes
+        or indicator_count(text[3:end]) > C_LOADER_MAX_INDICATORS
+    ):
         return {}  # not a real model card: cards are small and shallow
     try:
         data = load_untrusted_yaml(text[3:end])
@@ -321,6 +323,6 @@ def _pyproject_license(path: Path) -> str:
 def _read(path: Path) -> str:
     try:
         with path.open("rb") as fh:
-            return fh.read(_MAX_TEXT).decode("utf-8", errors="replace")
+            return fh.read(DEFAULT_LIMITS.max_license_text_bytes).decode("utf-8", errors="replace")
     except OSError:
         return ""

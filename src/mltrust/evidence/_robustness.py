@@ -39,7 +39,9 @@ def _numbers(node: Any, key: str, depth: int = 0) -> Iterator[float]:
 #: Widest a feature's box may be and still count as ``"bounded"``: far wider than any
 #: normalised or pixel feature scale; a box wider than this (``±1e30`` written to look bounded)
 #: leaves an ε-ball practically free, and is classed ``"unbounded"``.
-MAX_BOUNDED_WIDTH = 1e6
+#: (A threshold of the classification, not a bound on work: not in
+#: :class:`~mltrust.config.Limits`.)
+WIDEST_BOUNDED_BOX = 1e6
 
 
 def _bound_values(value: Any) -> list[float] | None:
@@ -68,7 +70,7 @@ def _bound_values(value: Any) -> list[float] | None:
 def domain_kind(domain: Any) -> str:
     """The kind of a recorded ``threat_model.domain``: ``"bounded"`` only for a box whose
     lower and upper bounds (a number shared by all features, or a per-feature list) are all
-    finite, with ``lower < upper`` and a width of at most :data:`MAX_BOUNDED_WIDTH` for every
+    finite, with ``lower < upper`` and a width of at most :data:`WIDEST_BOUNDED_BOX` for every
     feature; ``"unbounded"`` for the string ``"unbounded"``, a side left open (``null``, an
     infinite value) or a box wider than that; ``"invalid"`` for anything else (a malformed
     box, an empty or inverted one, an unknown string -- even ``"bounded"``, which names no
@@ -92,7 +94,7 @@ def domain_kind(domain: Any) -> str:
     ]
     if any(w <= 0 for w in widths):
         return "invalid"
-    if any(w > MAX_BOUNDED_WIDTH for w in widths):
+    if any(w > WIDEST_BOUNDED_BOX for w in widths):
         return "unbounded"
     return "bounded"
 

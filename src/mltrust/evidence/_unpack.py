@@ -22,7 +22,7 @@ searched (fail closed). Decisions, stated once:
 - **Output is bounded.** Every produced byte (and every stored member read to look inside it)
   is charged to an allowance the caller sets (the per-file and per-project secret budgets);
   a stream or member past it is produced up to the allowance and listed as not searched.
-  Containers are opened at most :data:`MAX_DEPTH` levels deep; deeper compressed content is
+  Containers are opened at most ``max_unpack_depth`` levels deep; deeper compressed content is
   listed. Streams are decoded by the model scanner's bounded decoder
   (:func:`~mltrust.scan.formats.compressed.inflate`), zip members by :mod:`zipfile` with bounded
   reads (its CRC check included), tar headers by :mod:`tarfile`.
@@ -41,13 +41,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "TAIL", "Allowance", "Piece", "is_packed", "unpack"]
+from mltrust.config import DEFAULT_LIMITS
 
-#: Levels of compressed or archived content opened inside one file (a gzip in a tar in a zip
-#: is three).
-MAX_DEPTH = 3
-#: Members of one archive examined; past it, the archive is listed as not searched.
-MAX_MEMBERS = 100_000
+__all__ = ["TAIL", "Allowance", "Piece", "is_packed", "unpack"]
+
 #: Bytes of a stored member read to tell whether it is itself compressed or archived.
 _HEAD = 512
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -180,11 +177,12 @@ def unpack(where: str, data: Any, allowance: Allowance, depth: int = 0) -> Itera
     kind = _kind(name, bytes(data[:_HEAD]), bytes(data[-TAIL:]) if len(data) > 22 else b"")
     if kind is None:
         return
-    if depth >= MAX_DEPTH:
+    if depth >= DEFAULT_LIMITS.max_unpack_depth:
         yield Piece(
             where,
             None,
-            f"compressed or archived content nested more than {MAX_DEPTH} levels deep; "
+            f"compressed or archived content nested more than "
+            f"{DEFAULT_LIMITS.max_unpack_depth} levels deep; "
             "not searched",
         )
         return
@@ -291,8 +289,12 @@ def _zip(where: str, data: Any, allowance: Allowance, depth: int) -> Iterator[Pi
         return
     with archive:
         infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS:
-            yield Piece(where, None, f"zip lists more than {MAX_MEMBERS} members; not searched")
+        if len(infos) > DEFAULT_LIMITS.max_unpack_members:
+            yield Piece(
+                where,
+                None,
+                f"zip lists more than {DEFAULT_LIMITS.max_unpack_members} members; not searched",
+            )
             return
         for info in infos:
             if info.is_dir():
@@ -349,8 +351,13 @@ def _tar(where: str, data: Any, allowance: Allowance, depth: int) -> Iterator[Pi
             if info is None:
                 return
             count += 1
-            if count > MAX_MEMBERS:
-                yield Piece(where, None, f"tar holds more than {MAX_MEMBERS} members; not searched")
+            if count > DEFAULT_LIMITS.max_unpack_members:
+                yield Piece(
+                    where,
+                    None,
+                    f"tar holds more than "
+                    f"{DEFAULT_LIMITS.max_unpack_members} members; not searched",
+                )
                 return
             if not info.isreg():
                 continue  # names and link targets are in the container's bytes

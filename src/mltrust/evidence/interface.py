@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mltrust.config import ScanConfig
+from mltrust.config import DEFAULT_LIMITS, ScanConfig
 from mltrust.files import DEFAULT_MAX_FILES, Listing, Skipped, SkipReason, walk
 from mltrust.findings import Finding, Severity
 
@@ -63,9 +63,6 @@ ANALYSIS_PRUNE = frozenset(
 _VCS_STORES = frozenset({".git", ".hg", ".svn"})
 #: Bytes read from a pruned file to tell text (which the secret search would read) from binary.
 _TEXT_PROBE = 8192
-_MAX_PYVENV_CFG = 64 * 1024
-#: Links followed, one after another, to resolve one link inside the subject.
-_MAX_LINK_HOPS = 40
 
 
 def fingerprint(
@@ -546,7 +543,9 @@ def _has_home(cfg: Path) -> bool:
     from mltrust.files import read_bounded
 
     try:
-        text = read_bounded(cfg, _MAX_PYVENV_CFG, what="pyvenv.cfg").decode("utf-8")
+        text = read_bounded(cfg, DEFAULT_LIMITS.max_pyvenv_cfg_bytes, what="pyvenv.cfg").decode(
+            "utf-8"
+        )
     except (Error, UnicodeDecodeError):
         return False
     for line in text.splitlines():
@@ -619,7 +618,7 @@ def _resolve_link(
         if here in links:
             hops += 1
             more = _target_parts(links[here], root_prefixes)
-            if hops > _MAX_LINK_HOPS or more is None:
+            if hops > DEFAULT_LIMITS.max_subject_link_hops or more is None:
                 return None
             if more and more[0] == "/":
                 parts, more = [], more[1:]

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError, InputError, VerificationError
 
 __all__ = [
@@ -61,8 +62,6 @@ EVIDENCE_DIR = "mltrust"
 TAG_SIGNATURE = "mltrust.signature"
 TAG_DIGEST = "mltrust.root_digest"
 _URI = re.compile(r"^models:/([^/\s]{1,256})/([1-9][0-9]{0,9})$")
-#: Largest MLmodel file read when loading.
-_MAX_MLMODEL_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +300,9 @@ def load_model(
     from mltrust.files import read_bounded
 
     with _verified(uri, key, tracking_uri, scan=True) as (_c, _n, _v, folder, verified):
-        doc = yaml.safe_load(read_bounded(folder / "MLmodel", _MAX_MLMODEL_BYTES, what="MLmodel"))
+        doc = yaml.safe_load(
+            read_bounded(folder / "MLmodel", DEFAULT_LIMITS.max_mlmodel_bytes, what="MLmodel")
+        )
         flavors = doc.get("flavors", {}) if isinstance(doc, dict) else {}
         sk = flavors.get("sklearn") if isinstance(flavors, dict) else None
         if not isinstance(sk, dict) or not isinstance(sk.get("pickled_model"), str):

@@ -76,7 +76,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mltrust.config import Limits
+from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import ConfigError, InputError, LimitExceeded, VerificationError
 
 __all__ = [
@@ -92,12 +92,10 @@ __all__ = [
 SIGNATURE_NAME = "model.sig"
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
 _DRIVE = re.compile(r"[A-Za-z]:")
-#: Bytes of one object name (S3's own limit).
-_MAX_KEY_BYTES = 1024
-#: Bytes of one path component on common file systems (NAME_MAX).
-_MAX_COMPONENT_BYTES = 255
-#: Consecutive empty listing pages tolerated (a server that never ends a listing).
-_MAX_EMPTY_PAGES = 100
+#: Bytes of one object name (S3's own limit) and of one path component (NAME_MAX): facts of
+#: the store and the file system, not bounds we choose, so not in :class:`~mltrust.config.Limits`.
+_S3_KEY_BYTES = 1024
+_NAME_MAX_BYTES = 255
 _CHUNK = 1 << 20
 #: Default wall-clock budget of a whole pull (listing, downloads, verification, scan).
 DEFAULT_PULL_TIMEOUT_S = 3600.0
@@ -176,8 +174,8 @@ def unsafe_key_reason(rel: str) -> str | None:
     """
     if not rel:
         return "an empty name"
-    if len(rel.encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES:
-        return f"a name longer than {_MAX_KEY_BYTES} bytes"
+    if len(rel.encode("utf-8", "surrogatepass")) > _S3_KEY_BYTES:
+        return f"a name longer than {_S3_KEY_BYTES} bytes"
     if "\\" in rel:
         return "a backslash (a path separator on Windows)"
     if any(ord(c) < 32 or ord(c) == 127 for c in rel):
@@ -189,8 +187,8 @@ def unsafe_key_reason(rel: str) -> str | None:
     for part in rel.split("/"):
         if part in ("", ".", ".."):
             return f"a {part!r} path component" if part else "an empty path component ('//')"
-        if len(part.encode("utf-8", "surrogatepass")) > _MAX_COMPONENT_BYTES:
-            return f"a path component longer than {_MAX_COMPONENT_BYTES} bytes"
+        if len(part.encode("utf-8", "surrogatepass")) > _NAME_MAX_BYTES:
+            return f"a path component longer than {_NAME_MAX_BYTES} bytes"
     return None
 
 
@@ -320,7 +318,7 @@ def _list(
                 budget.check()
             contents = page.get("Contents") or []
             empty = 0 if contents else empty + 1
-            if empty > _MAX_EMPTY_PAGES:
+            if empty > DEFAULT_LIMITS.max_s3_empty_pages:
                 raise InputError(f"{loc}: the server keeps returning empty listing pages")
             for obj in contents:
                 key, size = obj.get("Key"), obj.get("Size")

@@ -14,7 +14,9 @@ from mltrust.policy._waivers import Waiver
 
 __all__ = ["EvaluationContext", "apply_finding_waivers", "evaluate", "evaluate_control"]
 
-_MAX_DETAILS = 50
+#: Details one control's result keeps, the rest counted (a presentation cap, not a bound on
+#: input, so not in :class:`~mltrust.config.Limits`).
+_SHOWN_DETAILS = 50
 #: The finding lists of the evidence document that finding waivers filter, and the counts
 #: recomputed from them afterwards.
 _FINDING_LISTS = (
@@ -172,8 +174,8 @@ def _details(control: Control, ctx: EvaluationContext) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list):
         items = [str(v) for v in value]
-        if len(items) > _MAX_DETAILS:
-            items = [*items[:_MAX_DETAILS], f"... and {len(items) - _MAX_DETAILS} more"]
+        if len(items) > _SHOWN_DETAILS:
+            items = [*items[:_SHOWN_DETAILS], f"... and {len(items) - _SHOWN_DETAILS} more"]
         return tuple(items)
     return (str(value),)
 

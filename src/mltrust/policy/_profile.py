@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError
 from mltrust.policy._threat import ThreatModel, parse_threat_model, reads_robust_figures
 
@@ -30,7 +31,6 @@ __all__ = [
 TAG_FRAMEWORKS = ("atlas", "owasp_ml", "aisvs", "nist_ai_rmf")
 _IMPACT_WORDS = {"none": 0.0, "low": 0.3, "medium": 0.5, "high": 0.7, "critical": 1.0}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
-_MAX_PROFILE_BYTES = 4 * 1024 * 1024
 _CONTROL_KEYS = frozenset(
     {
         "id",
@@ -228,7 +228,6 @@ _PROFILE_KEYS = frozenset(
     {"name", "title", "description", "controls", "extends", "waiver_max_days", "code"}
 )
 _CODE_KEYS = frozenset({"inline_suppressions"})
-_MAX_EXTENDS_DEPTH = 4
 
 
 def parse_profile(data: Any, *, source: str = "<profile>", _depth: int = 0) -> Profile:
@@ -250,8 +249,11 @@ def parse_profile(data: Any, *, source: str = "<profile>", _depth: int = 0) -> P
     if extends is not None:
         if not isinstance(extends, str) or not extends.strip():
             raise ConfigError(f"{source}: extends must name a profile")
-        if _depth >= _MAX_EXTENDS_DEPTH:
-            raise ConfigError(f"{source}: extends nested more than {_MAX_EXTENDS_DEPTH} deep")
+        if _depth >= DEFAULT_LIMITS.max_profile_extends_depth:
+            raise ConfigError(
+                f"{source}: extends nested more than "
+                f"{DEFAULT_LIMITS.max_profile_extends_depth} deep"
+            )
         target: str | Path = extends.strip()
         if str(target) not in builtin_profiles() and not Path(str(target)).is_absolute():
             target = Path(source).parent / str(target)
@@ -335,7 +337,7 @@ def load_profile(name_or_path: str | Path, *, _depth: int = 0) -> Profile:
         res = resources.files("mltrust.policy") / "profiles" / f"{name_or_path}.yaml"
         text, source = res.read_text(encoding="utf-8"), f"builtin:{name_or_path}"
     elif candidate.is_file():
-        if candidate.stat().st_size > _MAX_PROFILE_BYTES:
+        if candidate.stat().st_size > DEFAULT_LIMITS.max_profile_bytes:
             raise ConfigError(f"profile {candidate} is too large")
         text, source = candidate.read_text(encoding="utf-8"), str(candidate)
     else:

@@ -36,15 +36,12 @@ from typing import Any
 
 import httpx
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError
 
 __all__ = ["CONTROLS", "ProbeOptions", "probe_report", "run_probes"]
 
 _BODY_CHARS = 300
-#: Most bytes of an answer read (the rest is never downloaded).
-_MAX_READ = 64 * 1024
-#: Most elements in a request built from the model's metadata.
-_MAX_ELEMENTS = 4096
 _REFUSED = (401, 403)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 
@@ -209,7 +206,7 @@ class _Session:
     def _exchange(
         self, method: str, path: str, content: bytes | None, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], str]:
-        """One request: at most :data:`_MAX_READ` bytes of the body are read, within one
+        """One request: at most ``max_probe_answer_bytes`` bytes of the body are read, within one
         overall deadline (a server that drips its answer is cut off like one that hangs)."""
         deadline = time.monotonic() + 2 * self.opts.timeout_s
         with self.client.stream(method, path, content=content, headers=headers) as r:
@@ -218,12 +215,12 @@ class _Session:
             for chunk in r.iter_bytes():  # decoded (gzip): one chunk expands boundedly
                 chunks.append(chunk)
                 size += len(chunk)
-                if size >= _MAX_READ:
+                if size >= DEFAULT_LIMITS.max_probe_answer_bytes:
                     break
                 if time.monotonic() > deadline:
                     raise httpx.ReadTimeout("the answer did not end in time")
             got = {k.lower(): v[:512] for k, v in list(r.headers.items())[:100]}
-            raw = b"".join(chunks)[:_MAX_READ]
+            raw = b"".join(chunks)[: DEFAULT_LIMITS.max_probe_answer_bytes]
             return r.status_code, got, raw.decode("utf-8", "replace")
 
     def wait_retry_after(self, answer: Answer) -> float:
@@ -271,7 +268,9 @@ class _Context:
                 d if isinstance(d, int) and not isinstance(d, bool) and d > 0 else 1 for d in dims
             ]
             shape = shape or [1]
-            if math.prod(shape) > _MAX_ELEMENTS:  # metadata from the endpoint: never trusted
+            if (
+                math.prod(shape) > DEFAULT_LIMITS.max_probe_request_elements
+            ):  # metadata from the endpoint: never trusted
                 shape = [1] * len(shape)
             size = math.prod(shape)
             dtype = str(spec.get("datatype", "FP32"))[:16]

@@ -22,7 +22,8 @@ _STYLE = {
     ControlStatus.SKIP: "dim",
     ControlStatus.WAIVED: "cyan",
 }
-_MAX_DETAILS = 8
+#: Details printed per control (presentation only, so not in :class:`~mltrust.config.Limits`).
+_SHOWN_DETAILS = 8
 
 
 def check_text(report: CheckReport, *, color: bool = False) -> str:
@@ -54,7 +55,7 @@ def check_text(report: CheckReport, *, color: bool = False) -> str:
         text = escape(r.control.title)
         if r.status in (ControlStatus.ERROR, ControlStatus.WAIVED):
             text += f"\n  {escape(r.message)}"
-        shown = r.details[:_MAX_DETAILS]
+        shown = r.details[:_SHOWN_DETAILS]
         for d in shown:
             text += f"\n  - {escape(d)}"
         if len(r.details) > len(shown):
@@ -74,10 +75,10 @@ def check_text(report: CheckReport, *, color: bool = False) -> str:
             f"{w.expires.isoformat()}: {escape(w.justification)}"
         )
     not_evaluated = report.document.get("subject", {}).get("not_evaluated", [])
-    for line in not_evaluated[:_MAX_DETAILS]:
+    for line in not_evaluated[:_SHOWN_DETAILS]:
         console.print(f"[yellow]not evaluated[/]: {escape(str(line))}")
-    if len(not_evaluated) > _MAX_DETAILS:
-        console.print(f"[yellow]not evaluated[/]: ... {len(not_evaluated) - _MAX_DETAILS} more")
+    if len(not_evaluated) > _SHOWN_DETAILS:
+        console.print(f"[yellow]not evaluated[/]: ... {len(not_evaluated) - _SHOWN_DETAILS} more")
     for w in verdict.expired_waivers:
         console.print(
             f"[yellow]expired waiver[/]: {escape(w.describe())} (expired {w.expires.isoformat()}) "

@@ -15,7 +15,8 @@ _ICON = {
     ControlStatus.SKIP: "➖",
     ControlStatus.WAIVED: "🏳️",
 }
-_MAX_DETAILS = 10
+#: Details written per control (presentation only, so not in :class:`~mltrust.config.Limits`).
+_SHOWN_DETAILS = 10
 
 
 def _cell(text: str) -> str:
@@ -35,9 +36,9 @@ def _code(text: str) -> str:
 
 
 def _details(r: ControlResult) -> str:
-    items = [_cell(d) for d in r.details[:_MAX_DETAILS]]
-    if len(r.details) > _MAX_DETAILS:
-        items.append(f"… {len(r.details) - _MAX_DETAILS} more")
+    items = [_cell(d) for d in r.details[:_SHOWN_DETAILS]]
+    if len(r.details) > _SHOWN_DETAILS:
+        items.append(f"… {len(r.details) - _SHOWN_DETAILS} more")
     return "<br>".join(items) or _cell(r.message)
 
 

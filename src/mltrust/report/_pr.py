@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
 
 __all__ = ["MARKER", "PrDiff", "compare_reports", "load_report", "render_pr_markdown"]
@@ -28,8 +29,8 @@ __all__ = ["MARKER", "PrDiff", "compare_reports", "load_report", "render_pr_mark
 MARKER = "<!-- mltrust-report -->"
 _SEVERITIES = ("critical", "high", "medium", "low", "info")
 _RANK = {s: i for i, s in enumerate(_SEVERITIES)}
-_MAX_REPORT_BYTES = 64 * 1024 * 1024
-_MAX_ROWS = 50
+#: Findings listed in the comment (presentation only, so not in :class:`~mltrust.config.Limits`).
+_SHOWN_ROWS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     """Read a `mltrust check --format json` report (bounded, regular file, no links)."""
     from mltrust.files import read_bounded
 
-    data = read_bounded(path, _MAX_REPORT_BYTES, what="check report")
+    data = read_bounded(path, DEFAULT_LIMITS.max_pr_report_bytes, what="check report")
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -157,15 +158,15 @@ def _bar(n: int, scale: int) -> str:
 
 def _finding_rows(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     out = ["| severity | rule | where | message |", "|---|---|---|---|"]
-    for f in rows[:_MAX_ROWS]:
+    for f in rows[:_SHOWN_ROWS]:
         loc = f.get("location") if isinstance(f.get("location"), Mapping) else {}
         where = (loc or {}).get("path", "")
         out.append(
             f"| {_cell(f.get('severity'))} | {_cell(f.get('rule_id'))} | {_cell(where)} "
             f"| {_cell(f.get('message'))} |"
         )
-    if len(rows) > _MAX_ROWS:
-        out.append(f"| | | | … and {len(rows) - _MAX_ROWS} more |")
+    if len(rows) > _SHOWN_ROWS:
+        out.append(f"| | | | … and {len(rows) - _SHOWN_ROWS} more |")
     return out
 
 

@@ -37,8 +37,10 @@ _SGROUP = 3
 _EGROUP = 4
 I32 = 5
 
-_MAX_VARINT_BYTES = 10
-_MAX_FIELD_NUMBER = (1 << 29) - 1
+#: Facts of the protobuf wire format (a varint has at most 10 bytes, a field number at most
+#: 29 bits), not bounds on work, so not in :class:`~mltrust.config.Limits`.
+_VARINT_LEN = 10
+_TOP_FIELD_NUMBER = (1 << 29) - 1
 
 
 class ProtobufError(InputError):
@@ -89,7 +91,7 @@ def read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
         if not byte & 0x80:
             return result, pos
         shift += 7
-        if pos - start >= _MAX_VARINT_BYTES:
+        if pos - start >= _VARINT_LEN:
             raise ProtobufError("varint longer than 10 bytes", start)
 
 
@@ -112,7 +114,7 @@ def iter_fields(buf: memoryview, start: int = 0, end: int | None = None) -> Iter
             key, pos = read_varint(buf, pos, stop)
         number = key >> 3
         wire = key & 7
-        if number == 0 or number > _MAX_FIELD_NUMBER:
+        if number == 0 or number > _TOP_FIELD_NUMBER:
             raise ProtobufError(f"invalid field number {number}", offset)
         if wire == VARINT:
             value, pos = read_varint(buf, pos, stop)

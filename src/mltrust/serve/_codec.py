@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
 
 __all__ = [
@@ -57,10 +58,6 @@ _NP_TO_DATATYPE = {v: k for k, v in DTYPES.items()}
 #: BF16 has no numpy dtype: decoded into float32 (exact), reported as its own datatype.
 BF16 = "BF16"
 DATATYPES = frozenset(DTYPES) | {"BYTES", BF16}
-
-MAX_TENSOR_ELEMENTS = 10_000_000
-MAX_DIMS = 8
-MAX_INPUTS = 64
 
 
 class ProtocolError(InputError, ValueError):
@@ -136,22 +133,32 @@ def _from_binary(chunk: memoryview, datatype: str, name: str, shape: tuple[int, 
 
 
 def _shape(value: Any, name: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or len(value) > MAX_DIMS:
-        raise ProtocolError(f"input {name!r}: shape must be a list of at most {MAX_DIMS} integers")
+    if not isinstance(value, list) or len(value) > DEFAULT_LIMITS.max_request_tensor_dims:
+        raise ProtocolError(
+            f"input {name!r}: shape must be a list of at most "
+            f"{DEFAULT_LIMITS.max_request_tensor_dims} integers"
+        )
     out = []
     for d in value:
         if isinstance(d, bool) or not isinstance(d, int) or d < 0:
             raise ProtocolError(f"input {name!r}: shape must hold non-negative integers")
-        if d > MAX_TENSOR_ELEMENTS:  # also when another dimension is 0: [0, 2**63]
-            raise ProtocolError(f"input {name!r}: dimension larger than {MAX_TENSOR_ELEMENTS}")
+        if (
+            d > DEFAULT_LIMITS.max_request_tensor_elements
+        ):  # also when another dimension is 0: [0, 2**63]
+            raise ProtocolError(
+                f"input {name!r}: dimension larger than "
+                f"{DEFAULT_LIMITS.max_request_tensor_elements}"
+            )
         out.append(d)
-    if math.prod(out) > MAX_TENSOR_ELEMENTS:
-        raise ProtocolError(f"input {name!r}: more than {MAX_TENSOR_ELEMENTS} elements")
+    if math.prod(out) > DEFAULT_LIMITS.max_request_tensor_elements:
+        raise ProtocolError(
+            f"input {name!r}: more than {DEFAULT_LIMITS.max_request_tensor_elements} elements"
+        )
     return tuple(out)
 
 
 def _flatten_bytes(data: Any, out: list[Any], depth: int) -> None:
-    if depth > MAX_DIMS + 1:
+    if depth > DEFAULT_LIMITS.max_request_tensor_dims + 1:
         raise ProtocolError("data is nested too deeply")
     for item in data:
         if isinstance(item, list):
@@ -301,8 +308,15 @@ def decode_infer_request(doc: Any, binary: bytes | None = None) -> DecodedReques
     if not isinstance(params, dict):
         raise ProtocolError("parameters must be an object")
     raw_inputs = doc.get("inputs")
-    if not isinstance(raw_inputs, list) or not raw_inputs or len(raw_inputs) > MAX_INPUTS:
-        raise ProtocolError(f"inputs must be a non-empty list of at most {MAX_INPUTS} tensors")
+    if (
+        not isinstance(raw_inputs, list)
+        or not raw_inputs
+        or len(raw_inputs) > DEFAULT_LIMITS.max_request_inputs
+    ):
+        raise ProtocolError(
+            f"inputs must be a non-empty list of at most "
+            f"{DEFAULT_LIMITS.max_request_inputs} tensors"
+        )
     inputs: dict[str, np.ndarray] = {}
     datatypes: dict[str, str] = {}
     reader = _Binary(binary) if binary is not None else None
@@ -326,7 +340,10 @@ def decode_infer_request(doc: Any, binary: bytes | None = None) -> DecodedReques
     requested: list[str] | None = None
     raw_outputs = doc.get("outputs")
     if raw_outputs is not None:
-        if not isinstance(raw_outputs, list) or len(raw_outputs) > MAX_INPUTS:
+        if (
+            not isinstance(raw_outputs, list)
+            or len(raw_outputs) > DEFAULT_LIMITS.max_request_inputs
+        ):
             raise ProtocolError("outputs must be a list of objects with a name")
         requested = []
         for o in raw_outputs:

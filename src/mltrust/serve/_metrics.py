@@ -14,7 +14,7 @@ use them; ``tests/test_observability.py`` scrapes a live server and checks that 
 rule or panel names is exported here):
 
 - requests, refusals by reason, latency, model admission (``mltrust_model_ready``);
-- requests per authenticated identity (at most :data:`MAX_IDENTITIES` identities; later ones
+- requests per authenticated identity (at most ``max_metric_identities`` identities; later ones
   are counted under ``identity="other"``: labels must not grow without bound);
 - detector scores as a ratio to the detector's calibrated threshold, and how many requests
   each detector scored (the drift alert divides alerts by scored requests);
@@ -31,13 +31,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
+
 __all__ = ["AdvisoryStatus", "Metrics", "VaultMetrics", "audit_lines"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: Buckets of a detector's score divided by its threshold (above 1: an alert).
 _RATIO_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
-#: Most identities given their own ``mltrust_identity_requests_total`` series.
-MAX_IDENTITIES = 1000
 
 
 def _escape(value: str) -> str:
@@ -225,7 +225,7 @@ class Metrics(_Exposition):
                 self.rejections[rkey] = self.rejections.get(rkey, 0) + 1
             if identity is not None:
                 if identity not in self._identity_names:
-                    if len(self._identity_names) >= MAX_IDENTITIES:
+                    if len(self._identity_names) >= DEFAULT_LIMITS.max_metric_identities:
                         identity = "other"
                     else:
                         self._identity_names.add(identity)
@@ -276,7 +276,8 @@ class Metrics(_Exposition):
                 out,
                 "mltrust_identity_requests_total",
                 "counter",
-                f"Authenticated requests, by identity (the first {MAX_IDENTITIES}; then "
+                f"Authenticated requests, by identity (the first "
+                f"{DEFAULT_LIMITS.max_metric_identities}; then "
                 "'other'), model and HTTP status.",
                 ("identity", "model", "code"),
                 sorted(self.identities.items()) if identities else [],

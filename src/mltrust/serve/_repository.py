@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError, Error
 from mltrust.files import read_bounded
 from mltrust.serve._batching import Batcher
@@ -54,8 +55,6 @@ from mltrust.serve.detectors._reference import bound_to
 from mltrust.serve.runtimes import Runtime, load_runtime
 
 __all__ = ["AdmissionOptions", "ServedModel", "admit_model", "load_repository"]
-
-_MAX_ARTIFACT_BYTES = 8 * 1024**3
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,12 +227,14 @@ def admit_model(folder: Path, options: AdmissionOptions) -> ServedModel:
         model.name = settings.name
         if not settings.uri.is_file():
             raise _Refused(f"artifact {settings.uri.name} is missing")
-        if settings.uri.stat().st_size > _MAX_ARTIFACT_BYTES:
+        if settings.uri.stat().st_size > DEFAULT_LIMITS.max_serve_artifact_bytes:
             raise _Refused("artifact is too large")
         verified = _verify_signature(settings, options)
         _check_signed(verified, folder, settings_path, settings_bytes, "settings file")
         try:
-            artifact = read_bounded(settings.uri, _MAX_ARTIFACT_BYTES, what="artifact")
+            artifact = read_bounded(
+                settings.uri, DEFAULT_LIMITS.max_serve_artifact_bytes, what="artifact"
+            )
         except Error as exc:
             raise _Refused(f"artifact unreadable: {str(exc).splitlines()[0]}") from None
         _check_signed(verified, folder, settings.uri, artifact, "artifact")

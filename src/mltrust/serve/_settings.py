@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError, InputError, LimitExceeded
 from mltrust.files import read_bounded
 
@@ -58,7 +59,6 @@ __all__ = [
 
 NATIVE_SETTINGS_FILES = ("mltrust-model.yaml", "mltrust-model.yml", "mltrust-model.json")
 MLSERVER_SETTINGS_FILE = "model-settings.json"
-_MAX_SETTINGS_BYTES = 1024 * 1024
 
 DATATYPES = frozenset(
     {
@@ -434,10 +434,10 @@ def read_model_settings(folder: Path) -> tuple[ModelSettings, Path, bytes]:
     if path is None:
         raise ConfigError(f"{folder}: no mltrust-model.yaml/.json or model-settings.json")
     try:
-        data = read_bounded(path, _MAX_SETTINGS_BYTES, what="settings file")
+        data = read_bounded(path, DEFAULT_LIMITS.max_serve_settings_bytes, what="settings file")
     except LimitExceeded:
         raise ConfigError(
-            f"{path}: settings file is larger than {_MAX_SETTINGS_BYTES} bytes"
+            f"{path}: settings file is larger than {DEFAULT_LIMITS.max_serve_settings_bytes} bytes"
         ) from None
     except InputError as exc:
         raise ConfigError(f"{path}: {exc}") from None

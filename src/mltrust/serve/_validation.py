@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import InputError
-from mltrust.serve._codec import MAX_TENSOR_ELEMENTS
 from mltrust.serve._settings import TensorSpec
 
 __all__ = ["CompiledSchema", "ValidationFailed"]
@@ -99,7 +99,9 @@ class CompiledSchema:
                 not isinstance(shape, list)
                 or len(shape) > 8
                 or not all(
-                    isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_TENSOR_ELEMENTS
+                    isinstance(d, int)
+                    and not isinstance(d, bool)
+                    and 0 <= d <= DEFAULT_LIMITS.max_request_tensor_elements
                     for d in shape
                 )
             ):

@@ -13,7 +13,7 @@ hides the bytes, so no identity can name another's key (``"a:b"`` + ``"c"`` and 
 
 Every key expires: a bucket when it would be full again (absent == full, so nothing changes),
 a quota at the end of its window, a block when it lifts; a bucket that never refills
-(rate 0) expires after :data:`MAX_TTL_MS` of inactivity.
+(rate 0) expires after :data:`LONGEST_TTL_MS` of inactivity.
 
 Fail closed: a connection error, a timeout (``timeout`` seconds, default 1) or an unexpected
 answer raises :class:`StateUnavailable`; the server answers 503, never "unlimited". A server
@@ -37,10 +37,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from mltrust.errors import ConfigError
 from mltrust.state._base import Limit, StateUnavailable
 
-__all__ = ["MAX_TTL_MS", "RedisState"]
+__all__ = ["LONGEST_TTL_MS", "RedisState"]
 
 #: Longest life of a key (a bucket with no refill, or one in deep debt): one day.
-MAX_TTL_MS = 86_400_000
+#: (A property of the stored state, not a bound on input: not in :class:`~mltrust.config.Limits`.)
+LONGEST_TTL_MS = 86_400_000
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KIND = {"bucket": "b", "quota": "q", "block": "x"}
 
@@ -239,7 +240,7 @@ class RedisState:
             return -1, 0.0
         script, _ = self._connection()
         keys = [key_name(self.prefix, lim.kind, lim.key) for lim in limits]
-        args = [mode, str(MAX_TTL_MS)]
+        args = [mode, str(LONGEST_TTL_MS)]
         for lim in limits:
             kind = "d" if lim.kind == "bucket" and lim.unconditional else _KIND[lim.kind]
             args += [kind, _num(lim.rate), _num(lim.size), _num(lim.cost)]
@@ -263,5 +264,5 @@ class RedisState:
 
     async def block(self, key: tuple[str, ...], seconds: float) -> None:
         _, block = self._connection()
-        ms = max(1, min(MAX_TTL_MS, math.ceil(seconds * 1000)))
+        ms = max(1, min(LONGEST_TTL_MS, math.ceil(seconds * 1000)))
         await self._call(block, [key_name(self.prefix, "block", key)], [str(ms)])

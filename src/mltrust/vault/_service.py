@@ -70,8 +70,11 @@ ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 ENV_ID = re.compile(r"env_[0-9a-f]{16}")
 VAR_ID = re.compile(r"var_[0-9a-f]{16}")
-MAX_DESCRIPTION = 1024
-MAX_VERSIONS_LIMIT = 1000
+#: Longest description and most versions kept per variable: rules of the vault's stored data
+#: (checked again when a store is read), not bounds on work, so not in
+#: :class:`~mltrust.config.Limits` (another value would reject stores written under this one).
+DESCRIPTION_CHARS = 1024
+VERSIONS_CEILING = 1000
 
 
 class NotFound(InputError):
@@ -222,8 +225,8 @@ class Vault:
     def __init__(
         self, storage: Storage, *, max_versions: int = 10, max_value_bytes: int = 65536
     ) -> None:
-        if not 1 <= max_versions <= MAX_VERSIONS_LIMIT:
-            raise ConfigError(f"max versions must be 1..{MAX_VERSIONS_LIMIT}")
+        if not 1 <= max_versions <= VERSIONS_CEILING:
+            raise ConfigError(f"max versions must be 1..{VERSIONS_CEILING}")
         self.storage = storage
         self.max_versions = max_versions
         self.max_value_bytes = max_value_bytes
@@ -644,9 +647,9 @@ class Vault:
         if (
             not isinstance(max_versions, int)
             or isinstance(max_versions, bool)
-            or not 1 <= max_versions <= MAX_VERSIONS_LIMIT
+            or not 1 <= max_versions <= VERSIONS_CEILING
         ):
-            raise InputError(f"max_versions is 1..{MAX_VERSIONS_LIMIT}")
+            raise InputError(f"max_versions is 1..{VERSIONS_CEILING}")
         return max_versions
 
     def put_var(
@@ -809,7 +812,7 @@ class Vault:
             return [var.current_version]
         if (
             not versions
-            or len(versions) > MAX_VERSIONS_LIMIT
+            or len(versions) > VERSIONS_CEILING
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in versions)
         ):
             raise InputError("versions is a non-empty list of version numbers")
@@ -930,8 +933,8 @@ def hmac_equal(tag: object, expected: str) -> bool:
 
 
 def _check_description(description: object) -> None:
-    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
-        raise InputError(f"a description is a string of at most {MAX_DESCRIPTION} characters")
+    if not isinstance(description, str) or len(description) > DESCRIPTION_CHARS:
+        raise InputError(f"a description is a string of at most {DESCRIPTION_CHARS} characters")
 
 
 def _kek_from_doc(text: str, kek_bytes: bytes) -> LocalKek:

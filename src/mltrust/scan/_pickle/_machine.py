@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
 from mltrust.scan import _rules as G
@@ -66,13 +67,6 @@ _F8 = struct.Struct(">d").unpack_from
 _DECODE_LIMIT = 4096
 #: Bytes constants longer than this stay in the buffer.
 _BYTES_LIMIT = 256
-#: Longest text line (protocol 0 argument) accepted.
-_MAX_LINE = 1 << 20
-#: Memo entries and stack values held at most (checked every 65536 opcodes): bounds memory.
-_MAX_MEMO = 2_000_000
-_MAX_STACK = 1_000_000
-#: Imports remembered in ``ctx.facts``.
-_MAX_FACT_IMPORTS = 1000
 _JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
 _NESTED_LOADERS = frozenset(
     {
@@ -145,7 +139,7 @@ class PickleSummary:
     imports: tuple[str, ...]
     #: False when parsing stopped early (malformed input or an exhausted limit).
     complete: bool
-    #: Nodes the walks over the symbolic value graph visited (bounded, see ``_VISITS_BASE``).
+    #: Nodes the walks over the symbolic value graph visited (bounded, see ``_VISITS_PER_BYTE``).
     visits: int = 0
     #: The (symbolic) value the last stream's STOP returned; None when it did not stop.
     result: object = None
@@ -172,13 +166,13 @@ class _Exhausted(_Limit):
     """The value-graph walks spent the analysis's node budget (see :meth:`_Analyser.charge`)."""
 
 
-#: Node visits every walk over the symbolic value graph may make together, per analysis: this
-#: many plus :data:`_VISITS_PER_BYTE` per byte of data. The tuple walk charges each distinct
-#: tuple once (its items plus one) and each value stored once; every such item and value was
-#: pushed by an opcode of at least one byte, so a well-formed pickle needs at most about two
-#: visits per byte. Only a pickle that makes the analysis do super-linear work (the same large
-#: structure walked again and again) reaches the budget; it is then reported as unsafe.
-_VISITS_BASE = 500_000
+#: Node visits every walk over the symbolic value graph may make together, per analysis:
+#: ``max_pickle_value_visits`` (a limit) plus this many per byte of data. The tuple walk
+#: charges each distinct tuple once (its items plus one) and each value stored once; every
+#: such item and value was pushed by an opcode of at least one byte, so a well-formed pickle
+#: needs at most about two visits per byte. Only a pickle that makes the analysis do
+#: super-linear work (the same large structure walked again and again) reaches the budget; it
+#: is then reported as unsafe.
 _VISITS_PER_BYTE = 2
 #: Visits between two checks of the per-file deadline inside a walk.
 _DEADLINE_EVERY = 4096
@@ -326,9 +320,11 @@ def _describe(value: object) -> str:
 #: Verdicts of :func:`judge_global` (which depends on the configuration only through its
 #: ``allow_globals``) shared by every analysis, one table per ``allow_globals`` value.
 _VERDICTS: dict[frozenset[str], dict[tuple[str, str], GlobalVerdict]] = {}
-#: Verdicts kept per table and tables kept at most (a table is emptied when full).
-_MAX_VERDICTS = 8192
-_MAX_VERDICT_TABLES = 16
+#: Verdicts kept per table and tables kept at most (a table is emptied when full). A cache's
+#: capacity, not a bound on input (a full cache is emptied and the verdicts are computed
+#: again, the same), so not in :class:`~mltrust.config.Limits`.
+_VERDICT_TABLE_SIZE = 8192
+_VERDICT_TABLES = 16
 
 
 def _verdict_cache(allow: frozenset[str]) -> dict[tuple[str, str], GlobalVerdict]:
@@ -337,10 +333,10 @@ def _verdict_cache(allow: frozenset[str]) -> dict[tuple[str, str], GlobalVerdict
     except TypeError:  # an unhashable allow list (not a frozenset): no sharing
         return {}
     if table is None:
-        if len(_VERDICTS) >= _MAX_VERDICT_TABLES:
+        if len(_VERDICTS) >= _VERDICT_TABLES:
             _VERDICTS.clear()
         table = _VERDICTS.setdefault(allow, {})
-    elif len(table) >= _MAX_VERDICTS:
+    elif len(table) >= _VERDICT_TABLE_SIZE:
         table.clear()
     return table
 
@@ -385,6 +381,10 @@ class _Analyser:
         limits = ctx.config.limits
         self.max_ops: int = limits.max_pickle_opcodes
         self.max_marks: int = max(64, limits.max_nesting_depth * 50)
+        self.max_memo: int = limits.max_pickle_memo
+        self.max_stack: int = limits.max_pickle_stack
+        self.max_line: int = limits.max_pickle_line_bytes
+        self.max_fact_imports: int = limits.max_pickle_fact_imports
         self.opcodes = 0
         self.imports: dict[str, None] = {}
         #: ``module:qualname`` -> how the pickle used it (type/new/call/arg/value), for facts.
@@ -400,7 +400,7 @@ class _Analyser:
         #: stdlib unpickler's view of a joblib array region continues the outer stream.
         self.seed: tuple[list[object], list[list[object]], dict[int, object]] | None = None
         self.visits = 0
-        self.visit_limit = _VISITS_BASE + _VISITS_PER_BYTE * len(data)
+        self.visit_limit = limits.max_pickle_value_visits + _VISITS_PER_BYTE * len(data)
         self.next_deadline_check = _DEADLINE_EVERY
         #: Embedded payloads already handed to a nested scan (a pickle can call a nested loader
         #: on the same memoised bytes many times: each is scanned once).
@@ -496,7 +496,7 @@ class _Analyser:
         """Record how the pickle used ``g`` (facts only; the checks are in ``call``)."""
         kinds = self.uses.get(g.target)
         if kinds is None:
-            if len(self.uses) >= _MAX_FACT_IMPORTS:
+            if len(self.uses) >= self.max_fact_imports:
                 return
             kinds = self.uses[g.target] = set()
         kinds.add(how)
@@ -592,17 +592,18 @@ class _Analyser:
 
     def summary(self, pos: int, streams: int, complete: bool, result: object) -> PickleSummary:
         imports = tuple(self.imports)
+        cap = self.max_fact_imports
         facts = self.ctx.facts.setdefault("pickle_imports", [])
         if isinstance(facts, list):
             for imp in imports:
-                if len(facts) >= _MAX_FACT_IMPORTS:
+                if len(facts) >= cap:
                     break
                 if imp not in facts:
                     facts.append(imp)
         uses = self.ctx.facts.setdefault("pickle_uses", {})
         if isinstance(uses, dict):
             for target, kinds in self.uses.items():
-                if target in uses or len(uses) < _MAX_FACT_IMPORTS:
+                if target in uses or len(uses) < cap:
                     known = uses.setdefault(target, [])
                     uses[target] = sorted(set(known) | kinds)
         return PickleSummary(
@@ -698,7 +699,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         # The unpicklers read a line of any length (protocol 0 writes a whole array's data as
         # one line): lines are read up to max_text_bytes, and a longer one is a limit (not
         # "malformed": pickle.load reads it).
-        limit = max(_MAX_LINE, int(an.config.limits.max_text_bytes))
+        limit = max(an.max_line, int(an.config.limits.max_text_bytes))
         window = 256
         while True:
             chunk = bytes(buf[pos : pos + min(window, limit + 1)])
@@ -1459,7 +1460,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         return pos
 
     def resolve_str(value: object) -> object:
-        if isinstance(value, Blob) and value.kind == "str" and value.length <= _MAX_LINE:
+        if isinstance(value, Blob) and value.kind == "str" and value.length <= an.max_line:
             return str(mv[value.offset : value.offset + value.length], "utf-8", "surrogatepass")
         return value
 
@@ -1939,6 +1940,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         op_pos = start
         op_index = 0
         max_marks = analyser.max_marks
+        max_memo = analyser.max_memo
+        max_stack = analyser.max_stack
         dispatch = table
         try:
             pos = start
@@ -1955,7 +1958,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
                     if not count & 0xFFFF:
                         if count > budget:
                             raise _Limit(f"more than {an.max_ops} opcodes in one pickle stream")
-                        if len(memo) > _MAX_MEMO or len(stack) > _MAX_STACK:
+                        if len(memo) > max_memo or len(stack) > max_stack:
                             raise _Limit(
                                 f"memo ({len(memo)}) or stack ({len(stack)}) larger than the "
                                 "analysis keeps in memory"
@@ -2156,10 +2159,6 @@ _DTYPE_TARGETS = frozenset({"numpy:dtype", "numpy.core.multiarray:dtype"})
 _DTYPE_TYPE_CODES = {"numpy:record": "V", "numpy:void": "V", "numpy:object_": "O"}
 
 
-#: Longest type code accepted as a constant.
-_MAX_DTYPE_CODE = 64
-
-
 def _dtype_code(dtype: object) -> str | None:
     """The type code a ``numpy.dtype(...)`` call was made with, or None if not a constant."""
     if not (
@@ -2174,7 +2173,7 @@ def _dtype_code(dtype: object) -> str | None:
     if type(first) is str:
         # Real type codes are short ("<f8", "M8[ns]"); a long one is not taken as constant
         # (it would make every look at the dtype cost its length).
-        return first if len(first) <= _MAX_DTYPE_CODE else None
+        return first if len(first) <= DEFAULT_LIMITS.max_pickle_dtype_code else None
     if isinstance(first, Global):
         return _DTYPE_TYPE_CODES.get(":".join(canonical(first.module, first.name)))
     return None
@@ -2449,7 +2448,7 @@ def _sniff_line(data: memoryview, pos: int) -> bytes | None:
         nl = chunk.find(b"\n")
         if nl >= 0:
             return chunk[:nl]
-        if len(chunk) < window or window >= _MAX_LINE:
+        if len(chunk) < window or window >= DEFAULT_LIMITS.max_pickle_line_bytes:
             return None
         window *= 16
 

@@ -43,10 +43,10 @@ import os
 import sys
 import types
 
+from mltrust.config import DEFAULT_LIMITS
+
 __all__ = ["found_beside", "may_resolve"]
 
-#: Largest module source parsed (larger ones count as resolving).
-_MAX_SOURCE = 2 << 20
 #: Modules whose PEP 562 ``__getattr__`` returns only submodules (lazily imported) or raises
 #: for removed aliases: numpy 2's (``linalg``, ``fft``, ``char``... and the expired names).
 _HOOK_ONLY_SUBMODULES = frozenset({"numpy"})
@@ -215,7 +215,7 @@ def _find_submodule(folders: list[str], part: str) -> str | None:
 
 def _source_binds(path: str, name: str) -> bool:
     try:
-        if os.path.getsize(path) > _MAX_SOURCE:
+        if os.path.getsize(path) > DEFAULT_LIMITS.max_resolve_source_bytes:
             return True
         with open(path, encoding="utf-8", errors="replace") as fh:
             source = fh.read()

@@ -2,16 +2,20 @@
 
 Constants are plain Python values (``str``, ``bytes``, ``int``, ``float``, ``bool``, ``None``)
 when small; large strings and byte strings are :class:`Blob` references (offset and length into
-the scanned buffer), never copies. Containers keep at most :data:`MAX_ITEMS` items: the analysis
+the scanned buffer), never copies. Containers keep at most
+:attr:`~mltrust.config.Limits.max_pickle_container_items` items (the default): the analysis
 needs small structures (joblib wrapper states, dtype states), not the model's data.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_ITEMS", "Blob", "Global", "Obj", "SDict", "SList", "SSet", "Unknown"]
+from mltrust.config import DEFAULT_LIMITS
 
-#: Items kept per symbolic container; the rest are counted but dropped.
-MAX_ITEMS = 4096
+__all__ = ["Blob", "Global", "Obj", "SDict", "SList", "SSet", "Unknown"]
+
+#: Items kept per symbolic container; the rest are counted but dropped (bound once here: the
+#: containers are made in the machine's hot loop, where no configured Limits reaches them).
+_ITEMS = DEFAULT_LIMITS.max_pickle_container_items
 
 
 class Blob:
@@ -114,7 +118,7 @@ class SList:
 
     def extend(self, values: list[object]) -> None:
         self.count += len(values)
-        room = MAX_ITEMS - len(self.items)
+        room = _ITEMS - len(self.items)
         if room > 0:
             self.items.extend(values[:room])
 
@@ -135,7 +139,7 @@ class SDict:
 
     def set(self, key: object, value: object) -> None:
         self.count += 1
-        if len(self.items) < MAX_ITEMS:
+        if len(self.items) < _ITEMS:
             self.items.append((key, value))
             if type(key) is str:
                 self.index[key] = value
@@ -143,7 +147,7 @@ class SDict:
     def update(self, flat: list[object]) -> None:
         """Set the pairs of ``flat`` (key, value, key, value...) as SETITEMS does."""
         self.count += len(flat) // 2
-        room = MAX_ITEMS - len(self.items)
+        room = _ITEMS - len(self.items)
         for i in range(0, min(len(flat) - 1, 2 * room), 2):
             key = flat[i]
             self.items.append((key, flat[i + 1]))
@@ -169,6 +173,6 @@ class SSet:
 
     def extend(self, values: list[object]) -> None:
         self.count += len(values)
-        room = MAX_ITEMS - len(self.items)
+        room = _ITEMS - len(self.items)
         if room > 0:
             self.items.extend(values[:room])

@@ -32,7 +32,6 @@ from mltrust.errors import InputError
 __all__ = ["Reads", "btree_records", "indexed_objects"]
 
 _UNDEF = (1 << 64) - 1
-_MAX_BLOCKS = 1 << 16
 #: Signature, version, type and checksum of every v2 B-tree node.
 _NODE_PREFIX = 10
 #: v2 B-tree record types read here.
@@ -48,6 +47,7 @@ class Reads(Protocol):
     sl: int
     max_depth: int
     max_nodes: int
+    max_blocks: int
 
     def uint(self, pos: int, n: int) -> int: ...
     def bytes_at(self, pos: int, n: int) -> bytes: ...
@@ -159,7 +159,7 @@ class _Heap:
         start, width = self.start, self.width
         if not 0 < start <= max_direct or start & (start - 1) or max_direct & (max_direct - 1):
             raise InputError("HDF5 fractal heap has invalid block sizes")
-        if not 0 < width <= _MAX_BLOCKS or width & (width - 1):
+        if not 0 < width <= r.max_blocks or width & (width - 1):
             raise InputError("HDF5 fractal heap has an invalid table width")
         self.offset_size = (heap_bits + 7) // 8
         self.length_size = (min(max_direct, max_managed).bit_length() + 7) // 8
@@ -189,7 +189,7 @@ class _Heap:
             at = r.addr(block)
             if r.bytes_at(at, 4) != b"FHIB":
                 raise InputError("HDF5 fractal heap indirect block lacks its FHIB signature")
-            if rows * self.width + len(self.blocks) > _MAX_BLOCKS or rows > 64:
+            if rows * self.width + len(self.blocks) > r.max_blocks or rows > 64:
                 raise InputError("HDF5 fractal heap has too many blocks")
             entry = at + 5 + r.so + self.offset_size
             for row in range(rows):

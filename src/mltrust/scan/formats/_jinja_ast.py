@@ -30,11 +30,11 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.findings import Severity
 
 __all__ = ["ast_hazards"]
 
-_MAX_VALUES = 64
 _STRING_FILTERS = {"lower", "upper", "reverse", "replace", "trim", "string", "capitalize", "title"}
 _ATTRIBUTE_FILTERS = {
     "map",
@@ -399,7 +399,7 @@ class _Analyser:
             if part is None:
                 return None
             out |= part
-            if len(out) > _MAX_VALUES:
+            if len(out) > DEFAULT_LIMITS.max_jinja_values:
                 return None
         return out
 
@@ -408,7 +408,8 @@ class _Analyser:
         if any(p is None for p in parts):
             return None
         out: set[Any] = set()
-        for combo in itertools.islice(itertools.product(*parts), _MAX_VALUES * 4):  # type: ignore[arg-type]
+        most = DEFAULT_LIMITS.max_jinja_values
+        for combo in itertools.islice(itertools.product(*parts), most * 4):  # type: ignore[arg-type]
             try:
                 value = fn(*combo)
                 hash(value)
@@ -417,7 +418,7 @@ class _Analyser:
                 # template fills with ``append`` was never judged.
                 return None
             out.add(value)
-            if len(out) > _MAX_VALUES:
+            if len(out) > DEFAULT_LIMITS.max_jinja_values:
                 return None
         return out
 

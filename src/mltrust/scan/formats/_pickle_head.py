@@ -38,6 +38,8 @@ from __future__ import annotations
 import enum
 import re
 
+from mltrust.config import DEFAULT_LIMITS
+
 __all__ = ["Reach", "simulate"]
 
 
@@ -55,8 +57,6 @@ class Reach(enum.Enum):
 
 
 _HIGHEST_PROTOCOL = 5
-#: Bytes searched for the newline of a text argument before giving up (and claiming).
-_MAX_LINE = 1 << 20
 _IMPORTABLE = re.compile(r"[\w.\-/]+", re.UNICODE)
 
 # Opcode groups (values are the opcode bytes).
@@ -111,7 +111,7 @@ def _line(data: memoryview, pos: int) -> tuple[bytes, int] | None:
             return chunk[: nl + 1], pos + nl + 1
         if pos + len(chunk) >= len(data):
             return chunk, pos + len(chunk)
-        if window >= _MAX_LINE:
+        if window >= DEFAULT_LIMITS.max_pickle_line_bytes:
             return None
         window *= 16
 

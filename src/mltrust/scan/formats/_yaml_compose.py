@@ -24,7 +24,7 @@ is the oracle; its error, not libyaml's, decides). Deeply nested text, which lib
 stack cannot bear, goes to the pure-Python composer only.
 
 The pure-Python composer costs about 5 us per byte, so it is refused text larger than
-:data:`MAX_PURE_TEXT` (a finding: not parsed, fail closed), it checks the scan's deadline
+``max_yaml_pure_text`` (a finding: not parsed, fail closed), it checks the scan's deadline
 every few thousand lines and nodes, and one composition is shared by the sniff and the scan
 of the same text (:func:`compose`).
 """
@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan import _rules
@@ -57,8 +58,6 @@ from mltrust.scan.formats.config import (
     has_code_hint,
 )
 
-#: Largest text given to the pure-Python composer (about 5 s of work on a loaded machine).
-MAX_PURE_TEXT = 1 << 20
 #: Characters libyaml and the pure-Python reader are known to read differently.
 _DIVERGENT = "\ufeff"
 _TICK_EVERY = 2048
@@ -94,27 +93,26 @@ class _ComposeLoader(yaml.SafeLoader):
 #: whose nesting is provably shallow; others go to the pure-Python composer, which raises
 #: RecursionError instead of crashing.
 _C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
-_MAX_C_FLOW_OPENERS = 2_000_000
-_MAX_C_FLOW_DEPTH = 500
 _BRACKETS = re.compile(r"[\[\]{}]")
 _DEEP_INDENT = re.compile(r"\n[ \t]{1000,}")
 _DEEP_COMPACT = re.compile(r"(?:[-?][ \t]+){200,}")
 
 
-def _shallow(text: str) -> bool:
+def _shallow(text: str, limits: Limits) -> bool:
     """Whether ``text`` certainly nests less deeply than libyaml's C stack can bear.
 
     Brackets inside quoted strings are counted too: that can only overestimate the depth.
     """
-    if text.count("[") + text.count("{") > _MAX_C_FLOW_OPENERS:
+    if text.count("[") + text.count("{") > limits.max_yaml_c_flow_openers:
         return False
     if _DEEP_INDENT.search(text) is not None or _DEEP_COMPACT.search(text) is not None:
         return False
     depth = 0
+    most = limits.max_yaml_c_flow_depth
     for match in _BRACKETS.finditer(text):
         if match.group() in "[{":
             depth += 1
-            if depth > _MAX_C_FLOW_DEPTH:
+            if depth > most:
                 return False
         elif depth:
             depth -= 1
@@ -149,24 +147,26 @@ def _read(loader_cls: Any, text: str, tick: Callable[[], None] | None) -> View:
     return View(reader, docs)
 
 
-def _read_pure(text: str, tick: Callable[[], None] | None, why: str) -> View:
-    if len(text) > MAX_PURE_TEXT:
+def _read_pure(text: str, tick: Callable[[], None] | None, why: str, most: int) -> View:
+    if len(text) > most:
         return View(
             "PyYAML",
             [],
             LimitExceeded(
                 f"YAML of {len(text)} characters needs PyYAML's pure-Python reader ({why}), "
-                f"which is refused text over {MAX_PURE_TEXT} characters; not parsed"
+                f"which is refused text over {most} characters; not parsed"
             ),
         )
     return _read(_ComposeLoader, text, tick)
 
 
 _cache_lock = threading.Lock()
-_cache: tuple[str, list[View]] | None = None
+_cache: tuple[str, tuple[int, int, int], list[View]] | None = None
 
 
-def compose(text: str, tick: Callable[[], None] | None = None) -> list[View]:
+def compose(
+    text: str, tick: Callable[[], None] | None = None, limits: Limits = DEFAULT_LIMITS
+) -> list[View]:
     """The documents of ``text`` as the loaders read them: the oracle's view first, then
     libyaml's where the two may differ (see the module docstring).
 
@@ -174,25 +174,27 @@ def compose(text: str, tick: Callable[[], None] | None = None) -> list[View]:
     ``tick`` may raise (the scan's deadline); nothing is kept then.
     """
     global _cache
+    most = limits.max_yaml_pure_text
+    bounds = (most, limits.max_yaml_c_flow_openers, limits.max_yaml_c_flow_depth)
     with _cache_lock:
-        if _cache is not None and _cache[0] == text:
-            return _cache[1]
+        if _cache is not None and _cache[0] == text and _cache[1] == bounds:
+            return _cache[2]
     if _C_LOADER is None:
-        views = [_read_pure(text, tick, "libyaml is not installed")]
-    elif not _shallow(text):
-        views = [_read_pure(text, tick, "nested too deeply for libyaml")]
+        views = [_read_pure(text, tick, "libyaml is not installed", most)]
+    elif not _shallow(text, limits):
+        views = [_read_pure(text, tick, "nested too deeply for libyaml", most)]
     else:
         fast = _read(_C_LOADER, text, tick)
         divergent = _DIVERGENT in text
         if fast.error is None and not divergent:
             views = [fast]
-        elif not divergent and len(text) > MAX_PURE_TEXT:
+        elif not divergent and len(text) > most:
             views = [fast]  # no known divergence: libyaml's error is the pure reader's too
         else:
             why = "U+FEFF inside the text" if divergent else "libyaml failed"
-            views = [_read_pure(text, tick, why), fast]
+            views = [_read_pure(text, tick, why, most), fast]
     with _cache_lock:
-        _cache = (text, views)
+        _cache = (text, bounds, views)
     return views
 
 
@@ -493,7 +495,7 @@ def _graph_size(docs: list[yaml.Node], limit: int = 1_000_000) -> int:
 
 def scan_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
     """Check every document of ``text`` as each reader that may differ composes it."""
-    views = compose(text, ctx.check_deadline)
+    views = compose(text, ctx.check_deadline, ctx.limits)
     _forget()  # the scan is the last reader: do not keep a large graph alive after it
     max_pairs = ctx.config.limits.max_entries
     for view in views:

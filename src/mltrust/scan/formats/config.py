@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan._context import ScanContext
@@ -201,11 +202,6 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
     return False
 
 
-#: Largest text checked for being Python source; a larger one is treated as a config.
-_MAX_PYTHON_SOURCE = 4 << 20
-#: Most lines of text checked for being Python source (the parse of a line-per-statement
-#: text of a million lines takes tens of seconds and a gigabyte: red-team finding).
-_MAX_PYTHON_LINES = 60_000
 #: First significant lines Python modules start with (a docstring, an import, a definition, a
 #: decorator, a compound statement): the cheap gate before the real checks of
 #: :func:`_is_python_source` (it keeps Python's parser off ordinary configs).
@@ -234,7 +230,10 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
     the start of any line and so fails on text the loaders read as a mapping (red-team
     finding; see :mod:`._yaml_compose`).
     """
-    if len(data) > _MAX_PYTHON_SOURCE or _PYTHON_FIRST_LINE.match(first) is None:
+    if (
+        len(data) > DEFAULT_LIMITS.max_python_source_bytes
+        or _PYTHON_FIRST_LINE.match(first) is None
+    ):
         return False
     try:
         text = bytes(data).decode(encoding).removeprefix("\ufeff")
@@ -253,7 +252,7 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
         return False
     except (ValueError, RecursionError):
         pass
-    if text.count("\n") + text.count("\r") > _MAX_PYTHON_LINES:
+    if text.count("\n") + text.count("\r") > DEFAULT_LIMITS.max_python_source_lines:
         return False
     try:
         with warnings.catch_warnings():

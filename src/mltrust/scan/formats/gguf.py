@@ -22,9 +22,11 @@ __all__ = ["GGML_TYPE_SIZES", "GgufScanner"]
 
 _MAGIC = b"GGUF"
 _DEFAULT_ALIGNMENT = 32
-#: Most dimensions a ggml tensor has (GGML_MAX_DIMS).
-_MAX_DIMS = 4
-_MAX_REPORTED = 20
+#: Most dimensions a ggml tensor has (GGML_MAX_DIMS): a fact of the format, not a bound we
+#: choose, so not in :class:`~mltrust.config.Limits`.
+_GGML_MAX_DIMS = 4
+#: Findings of one kind listed before the rest are counted (presentation only).
+_REPORTED_CAP = 20
 
 # Metadata value types.
 _UINT8, _INT8, _UINT16, _INT16, _UINT32, _INT32, _FLOAT32, _BOOL = range(8)
@@ -242,8 +244,10 @@ class GgufScanner(FormatScanner):
                 problems.append((f"tensor name {name!r} appears twice", info_at))
             names.add(name)
             n_dims = r.u32(f"dimension count of tensor {name!r}")
-            if n_dims > _MAX_DIMS:
-                raise InputError(f"tensor {name!r} has {n_dims} dimensions (at most {_MAX_DIMS})")
+            if n_dims > _GGML_MAX_DIMS:
+                raise InputError(
+                    f"tensor {name!r} has {n_dims} dimensions (at most {_GGML_MAX_DIMS})"
+                )
             dims = [r.count(f"dimension of tensor {name!r}") for _ in range(n_dims)]
             ggml_type = r.u32(f"type of tensor {name!r}")
             offset = r.unpack("Q", f"offset of tensor {name!r}")
@@ -277,12 +281,12 @@ class GgufScanner(FormatScanner):
         if data_len < 0 and tensors:
             problems.append(("file ends before the aligned start of the tensor data", r.pos))
         self._check_layout(tensors, data_len, alignment, data_start, problems)
-        for message, at in problems[:_MAX_REPORTED]:
+        for message, at in problems[:_REPORTED_CAP]:
             ctx.report(rules.GGUF_TENSOR_LAYOUT, message, loc.at(at))
-        if len(problems) > _MAX_REPORTED:
+        if len(problems) > _REPORTED_CAP:
             ctx.report(
                 rules.GGUF_TENSOR_LAYOUT,
-                f"{len(problems) - _MAX_REPORTED} more tensor layout problems not listed",
+                f"{len(problems) - _REPORTED_CAP} more tensor layout problems not listed",
                 loc.at(data_start),
             )
         end = max((e for _, e, _ in tensors), default=0)

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from mltrust.config import Limits
+from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
@@ -50,8 +50,6 @@ from mltrust.scan.interface import FormatScanner
 __all__ = ["Hdf5Scanner", "RootAttributes", "read_root_attributes"]
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
-#: User blocks are 0 or a power of two >= 512; look this far for the superblock.
-_MAX_USERBLOCK = 1 << 30
 
 _UNDEF = (1 << 64) - 1
 
@@ -65,24 +63,18 @@ _MSG_ATTRIBUTE_INFO = 0x0015
 _WANTED = frozenset({"model_config", "training_config", "keras_version", "backend"})
 _CONFIG_ATTRS = ("model_config", "training_config")
 
-#: Messages followed in one object header (continuations included).
-_MAX_MESSAGES = 65536
-#: Continuation blocks followed.
-_MAX_CONTINUATIONS = 1024
-#: JSON object starts tried by the content fallback (beyond: not fully scanned).
-_MAX_FALLBACK_CANDIDATES = 4096
 
 _CLASS_NAME_KEY = re.compile(rb'"class_name"\s*:')
 _OBJECT_START = re.compile(rb'\{\s*"')
 _MODEL_CONFIG_NAME = re.compile(rb"model_config|training_config")
 
 
-def find_superblock(data: memoryview) -> int | None:
+def find_superblock(data: memoryview, limits: Limits = DEFAULT_LIMITS) -> int | None:
     """Offset of the HDF5 signature: 0, or a power of two from 512, or None."""
     if bytes(data[:8]) == SIGNATURE:
         return 0
     offset = 512
-    while offset + 8 <= len(data) and offset <= _MAX_USERBLOCK:
+    while offset + 8 <= len(data) and offset <= limits.max_hdf5_userblock:
         if bytes(data[offset : offset + 8]) == SIGNATURE:
             return offset
         offset *= 2
@@ -147,6 +139,8 @@ class _Reader:
         #: Bounds on the B-trees read (levels, nodes per tree).
         self.max_depth = limits.max_nesting_depth
         self.max_nodes = limits.max_entries
+        self.max_blocks = limits.max_hdf5_heap_blocks
+        self.limits = limits
 
     def bytes_at(self, pos: int, n: int) -> bytes:
         if pos < 0 or n < 0 or pos + n > len(self.data):
@@ -230,7 +224,7 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
             pos += 4
             end -= 4  # checksum
         while True:
-            if len(out) >= _MAX_MESSAGES:
+            if len(out) >= r.limits.max_hdf5_header_messages:
                 raise InputError("HDF5 object header has too many messages")
             if ver == 1:
                 if pos + 8 > end:
@@ -252,7 +246,7 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
             out.append((mtype, dpos, msize))
             if mtype == _MSG_CONTINUATION:
                 continuations += 1
-                if continuations > _MAX_CONTINUATIONS:
+                if continuations > r.limits.max_hdf5_continuations:
                     raise InputError("HDF5 object header has too many continuation blocks")
                 cont = r.addr(r.uint(dpos, r.so))
                 length = r.uint(dpos + r.so, r.sl)
@@ -426,10 +420,10 @@ def read_root_attributes(data: memoryview, limits: Limits | None = None) -> Root
     Raises :class:`InputError` when there is no HDF5 signature or the structure is malformed
     or uses features this reader does not follow.
     """
-    sb = find_superblock(data)
+    limits = limits or DEFAULT_LIMITS
+    sb = find_superblock(data, limits)
     if sb is None:
         raise InputError("no HDF5 signature")
-    limits = limits or Limits()
     max_text_bytes = limits.max_text_bytes
     reader, header = _parse_superblock(data, sb, limits)
     out = RootAttributes()
@@ -491,7 +485,7 @@ def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> tupl
         span: tuple[object, int, int] | None = None
         for cand in _OBJECT_START.finditer(data, max(covered, at - limit), at):  # type: ignore[call-overload]
             tries += 1
-            if tries > _MAX_FALLBACK_CANDIDATES:
+            if tries > ctx.limits.max_hdf5_fallback_candidates:
                 return found, missed + 1
             decoded = _decode_json_at(data, cand.start(), limit, decoder)
             if decoded is not None and decoded[1] > at:
@@ -575,7 +569,7 @@ class Hdf5Scanner(FormatScanner):
         the file: h5py reads them from outside it (see :mod:`._hdf5_tree`)."""
         try:
             limits = ctx.config.limits
-            reader, root = _parse_superblock(data, find_superblock(data) or 0, limits)
+            reader, root = _parse_superblock(data, find_superblock(data, limits) or 0, limits)
             tree = walk_tree(reader, root, _messages, ctx.config.limits.max_entries)
         except InputError as exc:
             ctx.report(

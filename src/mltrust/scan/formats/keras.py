@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mltrust.config import ScanConfig
+from mltrust.config import DEFAULT_LIMITS, ScanConfig
 from mltrust.findings import Location, Severity
 from mltrust.scan import _rules
 from mltrust.scan._context import ScanContext
@@ -41,7 +41,6 @@ from mltrust.scan.formats._rules_keras_config import (
 )
 
 __all__ = [
-    "MAX_FINDINGS_PER_DOCUMENT",
     "Judgement",
     "analyze_keras_config",
     "is_keras_config",
@@ -49,10 +48,8 @@ __all__ = [
     "marshal_names",
 ]
 
-#: Base64 text of one serialized function decoded at most (bytecode of a lambda is tiny).
-_MAX_CODE_B64 = 4 * 1024 * 1024
-#: Names reported per Lambda.
-_MAX_NAMES = 24
+#: Names reported per Lambda (presentation only, so not in :class:`~mltrust.config.Limits`).
+_SHOWN_NAMES = 24
 
 _KERAS_ROOTS = (
     "keras",
@@ -431,7 +428,7 @@ _DANGEROUS_CODE_NAMES = frozenset(
 )
 
 
-def marshal_names(code: bytes, limit: int = _MAX_NAMES) -> list[str]:
+def marshal_names(code: bytes, limit: int = _SHOWN_NAMES) -> list[str]:
     """Readable identifiers in marshalled bytecode, found by scanning (never unmarshalled)."""
     out: list[str] = []
     seen: set[str] = set()
@@ -483,7 +480,9 @@ def _describe_code(b64: str | None) -> tuple[list[str], bool]:
     import base64  # only Lambda layers carry base64 bytecode
 
     try:
-        raw = base64.b64decode(b64[:_MAX_CODE_B64].encode("ascii", "ignore"), validate=False)
+        raw = base64.b64decode(
+            b64[: DEFAULT_LIMITS.max_keras_code_b64].encode("ascii", "ignore"), validate=False
+        )
     except (binascii.Error, ValueError):
         return [], False
     names = marshal_names(raw)
@@ -494,17 +493,14 @@ def _describe_code(b64: str | None) -> tuple[list[str], bool]:
 # Config walk
 
 
-#: Findings one document may add before the rest of it is summarised as unchecked.
-MAX_FINDINGS_PER_DOCUMENT = 1000
-
-
 def too_many_findings(ctx: ScanContext, start: int, loc: Location) -> bool:
     """True (after reporting it once) when a document has produced too many findings."""
-    if len(ctx.findings) - start < MAX_FINDINGS_PER_DOCUMENT:
+    if len(ctx.findings) - start < ctx.limits.max_findings_per_document:
         return False
     ctx.report(
         _rules.LIMIT_EXHAUSTED,
-        f"more than {MAX_FINDINGS_PER_DOCUMENT} findings in one document; the rest of it was "
+        f"more than "
+        f"{ctx.limits.max_findings_per_document} findings in one document; the rest of it was "
         "not checked",
         loc,
     )
@@ -677,7 +673,9 @@ def _embedded_bytes(value: object) -> bytes | None:
         import base64  # only TorchModuleWrapper configs carry base64 payloads
 
         try:
-            return base64.b64decode(value[:_MAX_CODE_B64].encode("ascii"), validate=True)
+            return base64.b64decode(
+                value[: DEFAULT_LIMITS.max_keras_code_b64].encode("ascii"), validate=True
+            )
         except (binascii.Error, ValueError, UnicodeEncodeError):
             return value.encode("utf-8", "surrogatepass")
     return None

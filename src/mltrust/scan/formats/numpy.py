@@ -15,6 +15,7 @@ import math
 import re
 from typing import TYPE_CHECKING, ClassVar
 
+from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import InputError
 from mltrust.findings import Severity
 from mltrust.scan import _archive_rules as R
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["NpyHeader", "NumpyScanner", "parse_literal", "parse_npy_header"]
 
 _MAGIC = b"\x93NUMPY"
-_MAX_HEADER = 1 << 20
-_MAX_DEPTH = 32
 #: Trailing white space after an object array's pickle that is reported low, not scanned.
 _BLANK_TAIL = 16
 
@@ -40,9 +39,10 @@ class _LiteralReader:
 
     _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?L?")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, max_depth: int) -> None:
         self.text = text
         self.pos = 0
+        self.max_depth = max_depth
 
     def fail(self, what: str) -> InputError:
         return InputError(f"npy header: {what} at character {self.pos}")
@@ -52,7 +52,7 @@ class _LiteralReader:
             self.pos += 1
 
     def value(self, depth: int = 0) -> Literal:
-        if depth > _MAX_DEPTH:
+        if depth > self.max_depth:
             raise self.fail("nesting too deep")
         self.ws()
         if self.pos >= len(self.text):
@@ -127,9 +127,9 @@ class _LiteralReader:
         return tuple(items) if opener == "(" else items
 
 
-def parse_literal(text: str) -> Literal:
+def parse_literal(text: str, limits: Limits = DEFAULT_LIMITS) -> Literal:
     """Parse one Python literal (no expressions, no names) from ``text``."""
-    reader = _LiteralReader(text)
+    reader = _LiteralReader(text, limits.max_npy_header_depth)
     value = reader.value()
     reader.ws()
     if reader.pos != len(text):
@@ -145,9 +145,9 @@ _NUMPY_CHAR_SIZES = {
 }  # fmt: skip
 
 
-def _dtype_info(descr: object, depth: int = 0) -> tuple[int, bool]:
+def _dtype_info(descr: object, max_depth: int, depth: int = 0) -> tuple[int, bool]:
     """(itemsize, has_object) of a .npy ``descr``; raises InputError when invalid."""
-    if depth > _MAX_DEPTH:
+    if depth > max_depth:
         raise InputError("npy dtype nested too deeply")
     if isinstance(descr, str):
         m = _SIMPLE.match(descr)
@@ -175,7 +175,7 @@ def _dtype_info(descr: object, depth: int = 0) -> tuple[int, bool]:
             fname = field[0]
             if not isinstance(fname, (str, tuple)):
                 raise InputError("npy structured dtype field name is not a string")
-            size, obj = _dtype_info(field[1], depth + 1)
+            size, obj = _dtype_info(field[1], max_depth, depth + 1)
             count = 1
             if len(field) == 3:
                 shape = field[2]
@@ -186,7 +186,7 @@ def _dtype_info(descr: object, depth: int = 0) -> tuple[int, bool]:
         return total, has_obj
     if isinstance(descr, tuple) and len(descr) == 2:
         # A sub-array dtype, (base, shape): numpy accepts it as a descr too.
-        size, obj = _dtype_info(descr[0], depth + 1)
+        size, obj = _dtype_info(descr[0], max_depth, depth + 1)
         shape = descr[1] if isinstance(descr[1], tuple) else (descr[1],)
         return size * _count(shape), obj
     raise InputError(f"npy descr of type {type(descr).__name__} is not understood")
@@ -229,7 +229,7 @@ class NpyHeader:
         return math.prod(self.shape) * self.itemsize
 
 
-def parse_npy_header(data: memoryview) -> NpyHeader:
+def parse_npy_header(data: memoryview, limits: Limits = DEFAULT_LIMITS) -> NpyHeader:
     """Parse and validate the header of a .npy buffer; raises InputError when malformed."""
     if len(data) < 10 or bytes(data[:6]) != _MAGIC:
         raise InputError("not a .npy file (bad magic)")
@@ -244,14 +244,14 @@ def parse_npy_header(data: memoryview) -> NpyHeader:
         start = 12
     else:
         raise InputError(f"npy format version {major}.{minor} is unknown")
-    if hlen > _MAX_HEADER:
+    if hlen > limits.max_npy_header_bytes:
         raise InputError(f"npy header of {hlen} bytes is implausibly large")
     end = start + hlen
     if end > len(data):
         raise InputError("npy header runs past the end of the file")
     raw = bytes(data[start:end])
     text = raw.decode("utf-8" if major == 3 else "latin-1", "strict")
-    header = parse_literal(text.strip())
+    header = parse_literal(text.strip(), limits)
     if not isinstance(header, dict):
         raise InputError("npy header is not a dictionary")
     if set(header) != {"descr", "fortran_order", "shape"}:
@@ -263,7 +263,7 @@ def parse_npy_header(data: memoryview) -> NpyHeader:
     fortran = header["fortran_order"]
     if not isinstance(fortran, bool):
         raise InputError("npy fortran_order is not a boolean")
-    itemsize, has_object = _dtype_info(header["descr"])
+    itemsize, has_object = _dtype_info(header["descr"], limits.max_npy_header_depth)
     return NpyHeader((major, minor), header["descr"], shape, fortran, itemsize, has_object, end)
 
 
@@ -284,7 +284,7 @@ class NumpyScanner(FormatScanner):
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         try:
-            header = parse_npy_header(data)
+            header = parse_npy_header(data, ctx.limits)
         except (InputError, UnicodeDecodeError) as exc:
             ctx.report(R.NPY_MALFORMED, str(exc), loc)
             self._scan_unparsed_data(data, ctx, loc)

@@ -106,7 +106,9 @@ _ELEM_BITS = {
 #: Data types stored in float_data/double_data -> values stored per element (complex: two).
 _FIXED_FIELD_VALUES = {1: 1, 14: 2, 11: 1, 15: 2}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-_MAX_REPORTED = 20
+#: Findings of one kind listed before the rest are counted (presentation only, so not in
+#: :class:`~mltrust.config.Limits`).
+_REPORTED_CAP = 20
 
 
 @dataclass
@@ -451,12 +453,12 @@ def _finish(walk: _Walk) -> None:
     ctx.facts["onnx.nodes"] = walk.nodes
     ctx.facts["onnx.initializers"] = walk.initializers
     _report_ops(walk)
-    for message, offset in walk.size_problems[:_MAX_REPORTED]:
+    for message, offset in walk.size_problems[:_REPORTED_CAP]:
         ctx.report(rules.ONNX_TENSOR_SIZE, message, loc.at(offset))
-    if len(walk.size_problems) > _MAX_REPORTED:
+    if len(walk.size_problems) > _REPORTED_CAP:
         ctx.report(
             rules.ONNX_TENSOR_SIZE,
-            f"{len(walk.size_problems) - _MAX_REPORTED} more tensor size problems not listed",
+            f"{len(walk.size_problems) - _REPORTED_CAP} more tensor size problems not listed",
             loc,
         )
 

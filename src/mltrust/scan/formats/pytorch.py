@@ -40,7 +40,6 @@ __all__ = ["LegacyTorchScanner", "TarMember", "read_storage_keys", "scan_legacy_
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _VERSION = 1001
 _ELEMENT_SIZES = (4, 8, 2, 1, 16)
-_MAX_FRONTIER = 4096
 #: Bytes the magic-number pickle is looked for in. A longer one is not recognised, and the file
 #: is then analysed as concatenated pickles (all five are still analysed; only the storage
 #: check is lost).
@@ -232,8 +231,8 @@ class LegacyTorchScanner(FormatScanner):
                     loc.at(furthest),
                 )
                 return
-            if len(nxt) > _MAX_FRONTIER:
-                nxt = set(sorted(nxt)[:_MAX_FRONTIER])
+            if len(nxt) > ctx.limits.max_torch_storage_frontier:
+                nxt = set(sorted(nxt)[: ctx.limits.max_torch_storage_frontier])
             frontier = nxt
             furthest = max(frontier)
             ctx.check_deadline()
@@ -296,7 +295,6 @@ _STORAGE_SIZES = {
     "QUInt4x2Storage": 1,
     "QUInt2x4Storage": 1,
 }
-_MAX_LINK_HOPS = 64
 
 
 @dataclass(frozen=True)
@@ -337,9 +335,12 @@ def _find_link_target(members: Sequence[TarMember], index: int) -> int | None:
     return None
 
 
-def _extractfile(members: Sequence[TarMember], index: int) -> memoryview | bytes | str | None:
-    """What ``extractfile`` returns: the data, None (no file object) or why it fails."""
-    for _ in range(_MAX_LINK_HOPS):
+def _extractfile(
+    members: Sequence[TarMember], index: int, hops: int
+) -> memoryview | bytes | str | None:
+    """What ``extractfile`` returns: the data, None (no file object) or why it fails (after
+    ``hops`` links, max_torch_tar_link_hops: tarfile recurses until it fails)."""
+    for _ in range(hops):
         m = members[index]
         if m.kind == "file":
             return m.read()
@@ -359,7 +360,7 @@ def _outside(name: str, link: str, symbolic: bool) -> bool:
 
 
 def _extracted(
-    members: Sequence[TarMember], index: int, done: dict[str, memoryview | bytes]
+    members: Sequence[TarMember], index: int, done: dict[str, memoryview | bytes], hops: int
 ) -> memoryview | bytes | str | None:
     """What torch reads from the file ``tar.extract`` writes for ``members[index]``: the data,
     None (nothing readable: torch fails before unpickling) or a reason it cannot be analysed."""
@@ -379,7 +380,7 @@ def _extracted(
         return done[path]
     if m.kind == "sym":
         return None  # a dangling link: open() fails
-    got = _extractfile(members, index)  # tarfile copies the member the hard link names
+    got = _extractfile(members, index, hops)  # tarfile copies the member the hard link names
     return got
 
 
@@ -395,7 +396,7 @@ def scan_legacy_tar(members: Sequence[TarMember], ctx: ScanContext, loc: Locatio
         index = _last(members, which)
         if index is None:
             return
-        body = _extracted(members, index, done)
+        body = _extracted(members, index, done, ctx.limits.max_torch_tar_link_hops)
         if isinstance(body, str):
             ctx.report(
                 R.PT_LEGACY_HEADER,
@@ -413,7 +414,7 @@ def scan_legacy_tar(members: Sequence[TarMember], ctx: ScanContext, loc: Locatio
         return
     # A regular member is also sniffed and analysed with the others, as any reader may read
     # it; here it is analysed as torch reads it (pickle.Unpickler: no joblib array reads).
-    body = _extractfile(members, index)
+    body = _extractfile(members, index, ctx.limits.max_torch_tar_link_hops)
     if isinstance(body, str):
         ctx.report(
             R.PT_LEGACY_HEADER,
@@ -463,7 +464,7 @@ def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: 
     frontier = first[0]
     for index in range(count):
         ctx.check_deadline()
-        if len(frontier) > _MAX_FRONTIER:
+        if len(frontier) > ctx.limits.max_torch_storage_frontier:
             _frontier_exhausted(ctx, loc, which, len(frontier))
             return
         nxt: set[int] = set()
@@ -486,7 +487,7 @@ def scan_legacy_tar_member(data: memoryview, which: str, ctx: ScanContext, loc: 
     # may start at is analysed (the element size is not always known): one that parses does
     # not stand for another, which torch may be the one to read.
     if which == "storages":
-        if len(frontier) > _MAX_FRONTIER:
+        if len(frontier) > ctx.limits.max_torch_storage_frontier:
             _frontier_exhausted(ctx, loc, which, len(frontier))
             return
         parsed = [_one_pickle(data, ctx, loc, pos) is not None for pos in sorted(frontier)]
@@ -502,7 +503,8 @@ def _frontier_exhausted(ctx: ScanContext, loc: Location, which: str, count: int)
     ctx.report(
         G.LIMIT_EXHAUSTED,
         f"{which}: {count} candidate positions for the next pickle (element sizes unknown), "
-        f"more than {_MAX_FRONTIER}; the rest of the member was not analysed",
+        f"more than "
+        f"{ctx.limits.max_torch_storage_frontier}; the rest of the member was not analysed",
         loc,
     )
 

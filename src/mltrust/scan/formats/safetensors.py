@@ -18,10 +18,11 @@ from mltrust.scan.interface import FormatScanner
 
 __all__ = ["SafetensorsScanner"]
 
-#: Largest header the reference implementation accepts.
-_MAX_HEADER = 100_000_000
-#: Findings of one kind reported per file before the rest are summarised.
-_MAX_REPORTED = 20
+#: Largest header the reference implementation accepts: the loader's rule, mirrored (not a
+#: bound we choose, so not in :class:`~mltrust.config.Limits`).
+_LOADER_HEADER_BYTES = 100_000_000
+#: Findings of one kind reported per file before the rest are summarised (presentation only).
+_REPORTED_CAP = 20
 
 #: Bits per element of every dtype the reference implementation knows.
 DTYPE_BITS: dict[str, int] = {
@@ -87,7 +88,7 @@ class SafetensorsScanner(FormatScanner):
         head = bytes(data[8 : 8 + max(0, min(n, 64))]).lstrip(b" \t\r\n")
         if not head.startswith(b"{"):
             return False
-        if 2 <= n <= min(_MAX_HEADER, len(data) - 8):
+        if 2 <= n <= min(_LOADER_HEADER_BYTES, len(data) - 8):
             return True
         # A header length that cannot be right: still safetensors when the name says so, so
         # that the bad length is reported as malformed rather than the file as unknown.
@@ -102,10 +103,10 @@ class SafetensorsScanner(FormatScanner):
                 loc.at(0),
             )
             return
-        if n > _MAX_HEADER:
+        if n > _LOADER_HEADER_BYTES:
             ctx.report(
                 rules.ST_MALFORMED,
-                f"header length {n} exceeds the format's limit of {_MAX_HEADER} bytes",
+                f"header length {n} exceeds the format's limit of {_LOADER_HEADER_BYTES} bytes",
                 loc.at(0),
             )
             return
@@ -153,12 +154,12 @@ class SafetensorsScanner(FormatScanner):
             )
             return
         problems = self._validate(header, len(data) - 8 - n)
-        for message in problems[:_MAX_REPORTED]:
+        for message in problems[:_REPORTED_CAP]:
             ctx.report(rules.ST_MALFORMED, message, loc.at(8))
-        if len(problems) > _MAX_REPORTED:
+        if len(problems) > _REPORTED_CAP:
             ctx.report(
                 rules.ST_MALFORMED,
-                f"{len(problems) - _MAX_REPORTED} more header problems not listed",
+                f"{len(problems) - _REPORTED_CAP} more header problems not listed",
                 loc.at(8),
             )
         ctx.facts["safetensors.tensors"] = sum(1 for k in header if k != "__metadata__")

@@ -33,6 +33,7 @@ from mltrust.scan.formats.zip import is_traversal
 from mltrust.scan.interface import FormatScanner
 
 if TYPE_CHECKING:
+    from mltrust.config import Limits
     from mltrust.findings import Location, Rule
     from mltrust.scan._context import ScanContext
 
@@ -44,16 +45,11 @@ _BLOCK = 512
 _REGULAR = (b"0", b"\x00", b"7", b"S")
 _SUPPORTED = frozenset((b"0", b"\x00", b"1", b"2", b"5", b"6", b"7", b"3", b"4", b"L", b"K", b"S"))
 _META = (b"L", b"K", b"x", b"g", b"X")
-_MAX_SPARSE_ENTRIES = 100_000
-# Map searches one extractfile() rebuild may take (a disordered map makes each byte cost a
-# search through the whole map); past it the rest is not rebuilt (fail closed).
-_MAX_SPARSE_STEPS = 20_000_000
 _SPARSE_00 = (
     re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n"),
     re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n"),
 )
 _SPECIAL = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
-_MAX_META = 1 << 20
 _HIGH_BYTES = bytes(range(128, 256))
 # The numeric fields TarInfo.frombuf reads besides the checksum: mode, uid, gid, size, mtime,
 # devmajor, devminor. One that does not parse makes the whole header invalid for tarfile.
@@ -61,10 +57,6 @@ _NUMBERS = ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (329, 33
 # Names are decoded as tarfile decodes them (UTF-8, undecodable bytes kept as surrogates), so
 # two different byte names never become one; reports show them with U+FFFD.
 _ENCODING = ("utf-8", "surrogateescape")
-# Linux gives up resolving a path after 40 symbolic links (MAXSYMLINKS); more is a loop.
-_MAX_LINK_HOPS = 40
-# Path components one archive's link resolutions may walk in all (a few seconds at worst).
-_MAX_RESOLVE_STEPS = 2_000_000
 
 
 def _nti(field: bytes) -> int:
@@ -229,6 +221,7 @@ def _member(
     data: memoryview,
     global_pax: dict[str, str],
     chain: list[_Meta],
+    limits: Limits,
 ) -> _Member:
     """Mirror ``TarInfo.frombuf`` + ``_proc_member`` (+ the pax/GNU headers in ``chain``).
 
@@ -287,7 +280,7 @@ def _member(
             elif pax is None:
                 raise InputError("malformed pax extended header length")
             else:
-                fpos = _pax_level(m, payload, pax, data, fpos, extended=kind != b"g")
+                fpos = _pax_level(m, payload, pax, data, fpos, limits, extended=kind != b"g")
     except (InputError, ValueError) as exc:
         m.problem = f"tarfile cannot read this member ({exc})"
     if m.hidden_size or (m.type not in _REGULAR and m.type in _SUPPORTED):
@@ -316,7 +309,14 @@ def _apply_pax(m: _Member, pax: dict[str, str]) -> None:
 
 
 def _pax_level(
-    m: _Member, payload: bytes, pax: dict[str, str], data: memoryview, fpos: int, *, extended: bool
+    m: _Member,
+    payload: bytes,
+    pax: dict[str, str],
+    data: memoryview,
+    fpos: int,
+    limits: Limits,
+    *,
+    extended: bool,
 ) -> int:
     """One pax header on its member (``TarInfo._proc_pax``); returns the read position.
 
@@ -338,7 +338,7 @@ def _pax_level(
         fpos += _BLOCK
         head, buf = buf.split(b"\n", 1)
         fields = int(head)
-        if fields > _MAX_SPARSE_ENTRIES:
+        if fields > limits.max_tar_sparse_entries:
             raise InputError(f"{fields} sparse map entries")
         while len(numbers) < fields * 2:
             if b"\n" not in buf:
@@ -363,7 +363,7 @@ def _pax_level(
 _COPY_BUFSIZE = 16 * 1024
 
 
-def _extractfile_view(data: memoryview, m: _Member) -> tuple[bytes, str]:
+def _extractfile_view(data: memoryview, m: _Member, limits: Limits) -> tuple[bytes, str]:
     """The bytes ``tarfile``'s ``_FileInFile`` (``extractfile``) returns for a sparse member.
 
     Its map and read loop are mirrored step by step (holes read as zeros, data taken in order
@@ -386,7 +386,7 @@ def _extractfile_view(data: memoryview, m: _Member) -> tuple[bytes, str]:
     out = bytearray()
     position = 0
     index = 0
-    budget = _MAX_SPARSE_STEPS
+    budget = limits.max_tar_sparse_steps
     while position < size:
         tried = 0
         while True:
@@ -459,7 +459,7 @@ class _SparseViews:
     failed: str = ""  # why nothing was rebuilt
 
 
-def _sparse_views(data: memoryview, m: _Member, limit: int) -> _SparseViews:
+def _sparse_views(data: memoryview, m: _Member, limits: Limits) -> _SparseViews:
     """Every distinct content a real reader produces for the sparse member ``m``.
 
     ``extractfile`` and ``extractall`` agree on a map of non-negative runs in increasing,
@@ -467,12 +467,13 @@ def _sparse_views(data: memoryview, m: _Member, limit: int) -> _SparseViews:
     they can differ (and GNU tar's own extraction may differ again), so ``odd`` says why.
     """
     size = m.size
+    limit = int(limits.max_decompressed_in_memory)
     if size > limit:
         return _SparseViews(
             {}, failed=f"{size} bytes once expanded, above max_decompressed_in_memory"
         )
     blockinfo = m.sparse or []
-    if len(blockinfo) > _MAX_SPARSE_ENTRIES:
+    if len(blockinfo) > limits.max_tar_sparse_entries:
         return _SparseViews({}, failed=f"{len(blockinfo)} sparse map entries")
     odd = ""
     end = 0
@@ -490,7 +491,7 @@ def _sparse_views(data: memoryview, m: _Member, limit: int) -> _SparseViews:
     views = _SparseViews({})
     errors: list[str] = []
     for reader, (content, error) in (
-        ("extractfile", _extractfile_view(data, m)),
+        ("extractfile", _extractfile_view(data, m, limits)),
         ("extractall", _makefile_view(data, m, limit)),
     ):
         if error:
@@ -519,7 +520,7 @@ class _End:
     marker: bool
 
 
-def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
+def _walk(data: memoryview, limits: Limits) -> Iterator[_Member | _Issue | _End]:
     """The members tarfile's ``getmembers()`` returns, in order, with issues found on the way.
 
     Meta headers (GNU ``L``/``K``, pax ``x``/``X``/``g``) are applied to the member they precede;
@@ -527,6 +528,7 @@ def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
     rejects as a header (reported: tarfile silently ignores the rest), or at the end of data.
     """
     size = len(data)
+    max_meta = limits.max_tar_meta_bytes
     pos = 0
     chain: list[_Meta] = []  # meta headers waiting for their member, in order
     chain_start = 0
@@ -563,15 +565,15 @@ def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
                 yield _Issue(
                     R.ARC_TRUNCATED, f"tar header payload of {hsize} bytes runs past the end", start
                 )
-            if hsize > _MAX_META:
+            if hsize > max_meta:
                 yield _Issue(
                     R.ARC_NOT_SCANNED,
-                    f"tar {typeflag!r} header of {hsize} bytes; only its first {_MAX_META} bytes "
+                    f"tar {typeflag!r} header of {hsize} bytes; only its first {max_meta} bytes "
                     "were read",
                     start,
                 )
             # The padded payload, as tarfile reads it (its pax parser sees the padding).
-            payload = bytes(data[start : min(pos, size, start + _MAX_META)])
+            payload = bytes(data[start : min(pos, size, start + max_meta)])
             # tarfile updates its global records when it reads a ``g`` header (each later
             # ``x`` header starts from a copy of them) and still runs the ``g`` header's sparse
             # processing on the member that follows it.
@@ -590,7 +592,7 @@ def _walk(data: memoryview) -> Iterator[_Member | _Issue | _End]:
                         pax = {**global_pax, **records}
             chain.append((typeflag, payload, pax))
             continue
-        m = _member(block, start, data, global_pax, chain)
+        m = _member(block, start, data, global_pax, chain, limits)
         chain = []
         yield m
         pos = m.next_header
@@ -631,13 +633,15 @@ class _Extraction:
     loop, and all resolutions of one archive share a step budget (fail closed once spent).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, limits: Limits) -> None:
         self.root = _Node()
         self.placed: dict[_Node, list[_Node]] = {}  # link node -> the folder it lies in
         self.archived: dict[str, _Member] = {}  # normalised name -> last member of that name
         self.flagged: set[str] = set()
         # Names cost at most a few steps per archive byte; what links add is bounded separately.
-        self.budget = _MAX_RESOLVE_STEPS + 4 * size
+        self.budget = limits.max_tar_resolve_steps + 4 * size
+        # Linux gives up resolving a path after 40 symbolic links (MAXSYMLINKS); more is a loop.
+        self.max_hops = limits.max_tar_link_hops
         self.spent = False
 
     def resolve(
@@ -677,8 +681,8 @@ class _Extraction:
                 nodes.append(child)
                 continue
             hops += 1
-            if hops > _MAX_LINK_HOPS:
-                return f"passes through more than {_MAX_LINK_HOPS} links (a loop)"
+            if hops > self.max_hops:
+                return f"passes through more than {self.max_hops} links (a loop)"
             target, name = child.link
             if target.startswith("/"):
                 return f"passes through the link {name!r} to an absolute path"
@@ -715,7 +719,7 @@ class _Extraction:
         member named by the hard link again, at the hard link's place: a symbolic link member
         becomes a copy of itself in another folder.
         """
-        for _ in range(_MAX_LINK_HOPS):
+        for _ in range(self.max_hops):
             if m.type != b"1":
                 break
             linked = self.archived.get(posixpath.normpath(m.link))
@@ -791,9 +795,9 @@ def _as_tar_member(m: _Member, data: memoryview, ctx: ScanContext) -> TarMember:
             return data[m.data_start : min(m.data_start + m.size, len(data))]
         if m.size > int(ctx.limits.max_decompressed_in_memory):
             return None
-        if len(m.sparse) > _MAX_SPARSE_ENTRIES:
+        if len(m.sparse) > ctx.limits.max_tar_sparse_entries:
             return None
-        content, error = _extractfile_view(data, m)  # torch reads through extractfile()
+        content, error = _extractfile_view(data, m, ctx.limits)  # torch reads through extractfile()
         return None if error else content
 
     return TarMember(m.name, "file", m.link, read)
@@ -828,9 +832,9 @@ class TarScanner(FormatScanner):
         members = 0
         max_members = int(ctx.limits.max_archive_members)
         seen: set[str] = set()
-        tree = _Extraction(size)
+        tree = _Extraction(size, ctx.limits)
         end = _End(size, marker=False)
-        for m in _walk(data):
+        for m in _walk(data, ctx.limits):
             if isinstance(m, _End):
                 end = m
                 break
@@ -944,7 +948,7 @@ class TarScanner(FormatScanner):
         # Holes cost nothing in the archive: the expanded size is charged like decompressed
         # output (a LimitExceeded stops the scan with a finding).
         ctx.charge_decompressed(max(m.size, 0))
-        views = _sparse_views(data, m, int(ctx.limits.max_decompressed_in_memory))
+        views = _sparse_views(data, m, ctx.limits)
         if views.failed:
             ctx.report(R.ARC_NOT_SCANNED, f"sparse member: {views.failed}; not scanned", mloc)
             return

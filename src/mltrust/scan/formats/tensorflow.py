@@ -137,7 +137,9 @@ _DESCRIPTOR_ATTR_OPS = frozenset({"DecodeProtoV2", "EncodeProto"})
 _TF1_SAVER_SCOPE = re.compile(r"^save(_\d+)?/")
 _TF2_SAVER_FUNCTION = re.compile(r"^__inference_(_traced_(save|restore)|.*_(save|restore)_fn)_\d+$")
 _OP_NAME = re.compile(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
-_MAX_REPORTED = 50
+#: Findings of one kind listed before the rest are counted (presentation only, so not in
+#: :class:`~mltrust.config.Limits`).
+_REPORTED_CAP = 50
 _META_GRAPH_FIELDS = {1, 2, 3, 4, 5, 6, 7}
 _FINGERPRINT = "fingerprint.pb"
 _KERAS_METADATA = "keras_metadata.pb"
@@ -581,7 +583,7 @@ def _string_attr(data: memoryview, attrs: list[pb.Field], wanted: str) -> str:
 
 def _report(w: _Walk) -> None:
     for reported, ((kind, op, context), hit) in enumerate(w.hits.items()):
-        if reported >= _MAX_REPORTED:
+        if reported >= _REPORTED_CAP:
             w.ctx.report(
                 rules.TF_FILE_OP,
                 f"{len(w.hits) - reported} more op findings not listed",

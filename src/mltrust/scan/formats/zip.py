@@ -36,20 +36,20 @@ nested *only if* no other scanner already recognised the whole file from offset 
 followed by a zip is scanned once, by the pickle scanner that the engine runs on the same bytes,
 instead of twice.
 
-CRC policy. A CRC mismatch never stops a member from being scanned (content is sniffed and
-scanned whatever its checksum, as PyTorch's reader loads it), so the CRC is an integrity signal,
-not a gate. Every member that is not a raw tensor storage — pickles, TorchScript code, configs,
-nested archives, anything else — is verified in full. Raw storages (``<top>/data/<n>`` in both
-headers; bytes that are never executed) are verified in full, in central-directory order, up
-to 256 MiB per archive; storages beyond that budget are not CRC-checked and their count and size
-are recorded in the facts (``zip_crc_unverified_*``). The choice is deterministic (the same
-file gives the same findings every run) and keeps a 1 GiB checkpoint above 1 GB/s on two
-loaded cores, where verifying every storage byte measured 0.6 GB/s. Verification runs on two
-worker threads (zlib.crc32 releases the GIL) while the main thread sniffs and scans members; a
-single member of 128 MiB or more is split into 16 MiB chunks checked on both threads and
-combined with the CRC-32 combination algebra. The pages of each chunk and of each scanned
-member are released from this process with ``madvise(MADV_DONTNEED)`` (read-only file mapping:
-the page cache keeps them), so resident memory stays bounded however large the checkpoint.
+CRC policy. A CRC mismatch never stops a member from being scanned (content is sniffed and scanned
+whatever its checksum, as PyTorch's reader loads it), so the CRC is an integrity signal, not a
+gate. Every member that is not a raw tensor storage — pickles, TorchScript code, configs, nested
+archives, anything else — is verified in full. Raw storages (``<top>/data/<n>`` in both headers;
+bytes that are never executed) are verified in full, in central-directory order, up to
+``max_zip_raw_crc_bytes`` (256 MiB) per archive; storages beyond that budget are not CRC-checked
+and their count and size are recorded in the facts (``zip_crc_unverified_*``). The choice is
+deterministic (the same file gives the same findings every run) and keeps a 1 GiB checkpoint above
+1 GB/s on two loaded cores, where verifying every storage byte measured 0.6 GB/s. Verification runs
+on two worker threads (zlib.crc32 releases the GIL) while the main thread sniffs and scans members;
+a single member of 128 MiB or more is split into 16 MiB chunks checked on both threads and combined
+with the CRC-32 combination algebra. The pages of each chunk and of each scanned member are
+released from this process with ``madvise(MADV_DONTNEED)`` (read-only file mapping: the page cache
+keeps them), so resident memory stays bounded however large the checkpoint.
 """
 
 from __future__ import annotations
@@ -95,10 +95,6 @@ _ORDINARY_FLAGS = 0b0000_1000_0000_1110
 _ENCRYPTED = 0x0001 | 0x0040
 _CRC_CHUNK = 16 << 20
 _PARALLEL_MIN = 128 << 20
-#: Bytes of raw tensor storages CRC-checked per archive (see the CRC policy above).
-_RAW_CRC_BUDGET = 256 << 20
-#: Central directories read besides the first (other end records, other readers' offsets).
-_MAX_VIEWS = 16
 
 # PyTorch's reader (miniz) finds records by name case-insensitively: so do these patterns.
 _RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
@@ -598,7 +594,7 @@ class ZipScanner(FormatScanner):
 
             pool = ThreadPoolExecutor(max_workers=2)
         pending: list[tuple[Future[int], ZipEntry]] = []
-        budget = [_RAW_CRC_BUDGET]
+        budget = [ctx.limits.max_zip_raw_crc_bytes]
         where = {_entry_key(e): spans.get(e.index) for e in entries}
         try:
             for view, view_spans in [(entries, spans), *extra]:
@@ -655,10 +651,11 @@ class ZipScanner(FormatScanner):
         for other_eocd in _eocd_candidates(data):
             if other_eocd == d.eocd or any(lo <= other_eocd < hi for lo, hi in inside):
                 continue
-            if len(views) >= _MAX_VIEWS or work > 4 * limit:
+            if len(views) >= ctx.limits.max_zip_directory_views or work > 4 * limit:
                 ctx.report(
                     R.ARC_MEMBER_COUNT,
-                    f"more end records or central directories than {_MAX_VIEWS} (or entries "
+                    f"more end records or central directories than "
+                    f"{ctx.limits.max_zip_directory_views} (or entries "
                     f"than {4 * limit}) to compare; the rest not read or scanned",
                     loc.at(other_eocd),
                 )

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import ConfigError, InputError, LimitExceeded
 from mltrust.files import read_bounded
 
 __all__ = ["bound_to", "load_reference"]
 
-_MAX_BYTES = 256 * 1024 * 1024
 
 #: While a signed model is admitted: ``(relative path, bytes) -> bool``, true only for the
 #: verified bytes of that file. None: no signature to bind to (``--allow-unsigned``).
@@ -48,7 +48,9 @@ def load_reference(folder: Path, relative: str | None) -> np.ndarray:
     if root not in path.parents:
         raise ConfigError(f"detector reference {relative!r} escapes the model folder")
     try:
-        raw = read_bounded(root / relative, _MAX_BYTES, what="detector reference")
+        raw = read_bounded(
+            root / relative, DEFAULT_LIMITS.max_detector_reference_bytes, what="detector reference"
+        )
     except (InputError, LimitExceeded):
         raise ConfigError(f"detector reference {relative!r} is missing or too large") from None
     matches = _SIGNED.get()
