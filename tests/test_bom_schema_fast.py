@@ -179,3 +179,35 @@ def test_malformed_component_is_rejected_at_the_end_of_a_long_list() -> None:
     bom["components"][1998]["type"] = {"file": True}
     with pytest.raises(InputError, match=r"components/1998/type"):
         validate_bom(bom)
+
+
+_ITEMS = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.sampled_from([0, 1, -1, 2, 0.0, -0.0, 1.0, 1.5, 2.0, 1e20, 10**20, "", "1", "a", "true"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "1"]), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ITEMS, max_size=5))
+def test_unique_items_agrees_with_plain_jsonschema(items: list[Any]) -> None:
+    """Linear ``uniqueItems`` (hash of a canonical form) finds the duplicates jsonschema does:
+    ``1`` and ``1.0`` are equal, ``true`` and ``1`` are not, key order does not matter."""
+    schema = {"type": "array", "uniqueItems": True}
+    fast = type(_schema._validator())(schema)
+    plain = jsonschema.Draft7Validator(schema)
+    assert fast.is_valid(items) == plain.is_valid(items)
+
+
+def test_unique_items_equalities() -> None:
+    fast = type(_schema._validator())({"uniqueItems": True})
+    assert not fast.is_valid([1, 1.0])
+    assert not fast.is_valid([{"a": [1], "b": "x"}, {"b": "x", "a": [1.0]}])
+    assert fast.is_valid([True, 1])
+    assert fast.is_valid([None, False, 0, "", [], {}])
+    assert fast.is_valid([["1"], [1], "1", 1])

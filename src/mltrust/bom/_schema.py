@@ -49,15 +49,32 @@ def schema_folder() -> Path:
 
 
 def _canonical(value: Any) -> Any:
-    """A hashable form of a JSON value under JSON Schema equality."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return (type(value).__name__, value)
-    if isinstance(value, (int, float)):
-        return ("number", float(value) if value != int(value) else int(value))
-    if isinstance(value, (list, tuple)):
-        return ("array", tuple(_canonical(v) for v in value))
+    """A hashable form of a JSON value under JSON Schema equality.
+
+    Strings stand for themselves and every other kind is a tagged tuple or a frozenset, so
+    no two kinds meet; ``1`` and ``1.0`` are one number, ``true`` is not ``1``. Plain dicts,
+    lists and strings (all a BOM is made of) are tested first: this runs on every item of
+    every ``uniqueItems`` array.
+    """
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is dict:
+        return frozenset([(k, _canonical(v)) for k, v in value.items()])
+    if kind is list:
+        return ("array", tuple([_canonical(v) for v in value]))
+    if value is None or isinstance(value, bool):
+        return ("const", value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return ("number", int(value) if value.is_integer() else value)
+    if isinstance(value, int):
+        return ("number", int(value))
     if isinstance(value, Mapping):
-        return ("object", frozenset((str(k), _canonical(v)) for k, v in value.items()))
+        return frozenset([(k, _canonical(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return ("array", tuple([_canonical(v) for v in value]))
     return ("other", repr(value))
 
 
