@@ -66,7 +66,7 @@ def _canonical(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return ("const", value)
     if isinstance(value, str):
-        return str(value)
+        return str.__str__(value)
     if isinstance(value, float):
         return ("number", int(value) if value.is_integer() else value)
     if isinstance(value, int):
@@ -93,7 +93,11 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> An
 
 
 def _resolved_once() -> Any:
-    """A ``$ref`` keyword that resolves each reference once (see the module docstring)."""
+    """A ``$ref`` keyword that resolves each reference once (see the module docstring).
+
+    The table belongs to the one validator class :func:`_validator` builds over the shipped
+    schemas; it keeps each schema object it is keyed by alive, so an id is never reused.
+    """
     from referencing.exceptions import Unresolvable
 
     #: id(schema holding the $ref) -> (that schema, the resolved target)
