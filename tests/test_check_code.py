@@ -81,6 +81,33 @@ def test_attack_unparsable_code_fails_unless_waived(tmp_path: Path) -> None:
     assert controls["no-dangerous-code"].status is ControlStatus.FAIL
 
 
+def test_attack_file_bandit_gives_up_on_fails_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bandit records a file whose analysis raised inside one of its tests as skipped and
+    # reports nothing for it; that file was not analysed, so the control must not pass
+    from bandit.core import manager
+
+    real = manager.BanditManager._execute_ast_visitor
+
+    def crashing(self, fname, fdata, data, nosec_lines):  # type: ignore[no-untyped-def]
+        if b"TRIGGER" in data:
+            raise RuntimeError("a bandit test crashed")
+        return real(self, fname, fdata, data, nosec_lines)
+
+    monkeypatch.setattr(manager.BanditManager, "_execute_ast_visitor", crashing)
+    (tmp_path / "app.py").write_text(
+        "import subprocess\nsubprocess.call('x', shell=True)  # TRIGGER\n"
+    )
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    bundle, controls = _check(tmp_path)
+    assert bundle.document["code"]["not_analysed"] == ["app.py"]
+    assert any(
+        "bandit did not analyse it" in f["message"] for f in bundle.document["code"]["findings"]
+    )
+    assert controls["no-dangerous-code"].status is ControlStatus.FAIL
+
+
 def test_notebook_eval_points_at_cell_and_line(tmp_path: Path) -> None:
     (tmp_path / "nb.ipynb").write_text(
         notebook(["import sys\n", "x = 1\nvalue = eval(sys.argv[1])\n"])

@@ -1418,6 +1418,11 @@ class CodeCollector(Collector):
             pending = self._run_files(more - known, tree, texts, not_analysed, findings)
             sources.extend(pending)
         found = self._bandit(analysed_ok, jobs=ctx.jobs)
+        not_analysed.extend(
+            f.location.path
+            for f in found
+            if f.rule_id == _rules.CODE_UNPARSABLE.id and f.location.path not in not_analysed
+        )
         findings.extend(
             sorted(
                 found,
@@ -1718,6 +1723,22 @@ class CodeCollector(Collector):
             mgr._parse_file(fname, io.BytesIO(src.text.encode("utf-8")), remaining)
         mgr.files_list = remaining
         mgr.metrics.aggregate()
+        # A file bandit gave up on (an exception inside one of its tests, a syntax error its
+        # parser saw and ours did not) has none of bandit's findings: it was not analysed,
+        # which fails the code control (the caller lists it) instead of passing as clean.
+        for fname, reason in mgr.skipped:
+            skipped = by_file.get(fname)
+            if skipped is not None:
+                out.append(
+                    self._finding(
+                        _rules.CODE_UNPARSABLE,
+                        f"bandit did not analyse it: {reason}",
+                        skipped.rel,
+                        0,
+                        (),
+                        tool="bandit",
+                    )
+                )
         for issue in mgr.get_issue_list():
             if issue.test_id in _BANDIT_NOISE and str(issue.severity) == "LOW":
                 continue
