@@ -1169,6 +1169,20 @@ _add(
     Check.EXTERNAL_FILE,
 )
 
+# ------------------------------------------------------------------------------ networkx
+_add(
+    _T,
+    "networkx graphs (networkx's own .gpickle test data, graphs kept by fitted pipelines): no "
+    "__setstate__ or __reduce__, so BUILD fills __dict__ with the node/adjacency dicts; their "
+    "only data descriptors (_adj, _succ, _pred, _node) store the value and drop cached views",
+    [
+        "networkx.classes.graph:Graph",
+        "networkx.classes.digraph:DiGraph",
+        "networkx.classes.multigraph:MultiGraph",
+        "networkx.classes.multidigraph:MultiDiGraph",
+    ],
+)
+
 # ------------------------------------------------------------------------------ SciPy
 _add(
     _T,

@@ -754,15 +754,6 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             track = True
         if not v.allowed and (module, name) not in pending:
             pending[(module, name)] = g
-        if entry is not None and entry.check is Check.EXTERNAL_FILE:
-            an.finding(
-                R.JOBLIB_EXTERNAL_ARRAY,
-                f"{module}.{name} loads an array from another file named in the pickle "
-                "(legacy joblib < 0.10); that file is read with pickle enabled",
-                offset,
-                index,
-                once="external-array",
-            )
         return g
 
     # ------------------------------------------------------------- how values flow
@@ -1196,8 +1187,23 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             )
 
     def check_external_file(st: object, offset: int, index: int) -> None:
+        # joblib's load_build calls the wrapper's read() right after this BUILD: it opens
+        # os.path.join(<folder of the path joblib.load was given>, filename) with
+        # np.load(allow_pickle=True) (ZNDArrayWrapper: raw Z-file data). A plain name is
+        # vouched for only by scanning that companion file itself (rule MLT-JBL-003).
         name = st.get("filename") if isinstance(st, SDict) else None
         if type(name) is str and _PLAIN_FILE_NAME.fullmatch(name):
+            if ctx.scan_beside(name, an.loc):
+                return
+            an.finding(
+                R.JOBLIB_EXTERNAL_ARRAY,
+                f"legacy joblib (< 0.10) array wrapper loads the array from the file {name!r} "
+                "next to the model, read with pickle enabled; that file was not found beside "
+                "the scanned file (or was not a regular file with a known format), so it was "
+                "not checked",
+                offset,
+                index,
+            )
             return
         an.finding(
             R.JOBLIB_EXTERNAL_ARRAY,
