@@ -74,9 +74,7 @@ def test_legacy_joblib_compressed_wrapper_with_its_companion_is_not_medium(
     tmp_path: Path,
 ) -> None:
     joblib = pytest.importorskip("joblib")
-    from joblib.numpy_pickle_compat import write_zfile
-
-    from joblib.numpy_pickle_compat import ZNDArrayWrapper
+    from joblib.numpy_pickle_compat import ZNDArrayWrapper, write_zfile
 
     arr = np.arange(4, dtype=np.int64)
     # What joblib 0.9 wrote: the wrapper carries numpy's own reduce arguments; the raw data
@@ -273,3 +271,79 @@ def test_yaml_config_with_a_shell_shebang_is_still_a_config(text: bytes) -> None
     assert any("config" in f for f in result.formats), result.formats
     worst = _worst(result.findings)
     assert worst is not None and worst >= Severity.MEDIUM, _loud(result.findings)
+
+
+# --------------------------------------------------------------- joblib object arrays
+def _object_array(*items: object) -> object:
+    arr = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        arr[i] = item
+    return arr
+
+
+def _dumps_with_object_arrays() -> dict[str, tuple[object, int]]:
+    """Real joblib dumps whose pickle.load reading was misjudged (generated benign dumps)."""
+    import datetime
+
+    return {
+        # pickle.load stops at the first array's alignment pad (no opcode): the object array
+        # after it is never read by pickle.load.
+        "first-array-numeric": (
+            ["s5", "s9", datetime.date(2020, 1, 5), np.arange(3), {"k": np.float32(1)}, "s9",
+             _object_array("numpy", np.arange(3), None), np.arange(3), np.arange(3)],
+            4,
+        ),
+        # pickle.load's shifted memo gives the module "f8" (a dtype code) to an import of
+        # "dtype": it fails there, before the opcodes the analysis went on to read.
+        "shifted-import-fails": (
+            [np.float64(0.3), _object_array("numpy", np.arange(3), None), np.int64(6),
+             np.arange(3)],
+            3,
+        ),
+        # pickle.load imports numpy._core.multiarray:dtype (numpy.dtype itself) and calls it.
+        "shifted-import-is-numpy-dtype": (
+            [{"k": np.float32(1)}, np.int64(6), "s9", np.float64(0.5),
+             _object_array("numpy", np.int64(2), None), np.float64(0.02)],
+            4,
+        ),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(_dumps_with_object_arrays()))
+def test_joblib_dump_with_an_object_array_is_clean(tmp_path: Path, case: str) -> None:
+    joblib = pytest.importorskip("joblib")
+    value, protocol = _dumps_with_object_arrays()[case]
+    path = tmp_path / f"{case}.joblib"
+    joblib.dump(value, path, protocol=protocol)
+    assert repr(joblib.load(path)) == repr(value)  # oracle: joblib's own reading
+    with pytest.raises(Exception):  # oracle: pickle.load fails on it
+        pickle.loads(path.read_bytes())
+    result = scan_file(path)
+    worst = _worst(result.findings)
+    assert worst is None or worst < Severity.MEDIUM, _loud(result.findings)
+
+
+def test_joblib_dump_with_a_payload_in_the_first_array_region_is_still_flagged(
+    tmp_path: Path,
+) -> None:
+    """The first array region is where pickle.load's reading starts to differ from joblib's:
+    raw data there that reads as opcodes is still analysed, and so are later regions."""
+    joblib = pytest.importorskip("joblib")
+    # mltrust: ignore[MLT-CODE-001] attack payload built as bytes, never loaded here
+    payload = b"cos\nsystem\n" + _u("id") + b"\x85R."
+    arr = np.frombuffer(payload.ljust(32, b"\x00"), dtype=np.uint8).copy()
+    path = tmp_path / "model.joblib"
+    joblib.dump([arr, _object_array("a", None)], path)
+    data = path.read_bytes()
+    start = data.index(payload)
+    # joblib pads the array data to 16 bytes with a pad-length byte: put the payload where
+    # pickle.load reads its next opcode, right after the wrapper's BUILD.
+    pad = 0
+    while data[start - pad - 1] == 0xFF:
+        pad += 1
+    assert data[start - pad - 1] == pad  # the pad-length byte, then the padding
+    hostile = data[: start - pad - 1] + data[start:]
+    path.write_bytes(hostile)
+    result = scan_file(path)
+    worst = _worst(result.findings)
+    assert worst is not None and worst >= Severity.HIGH, _loud(result.findings)

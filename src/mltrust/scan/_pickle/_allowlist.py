@@ -1566,6 +1566,11 @@ for _old, _new in (
     ("numpy.core.multiarray:_reconstruct", "numpy._core.multiarray:_reconstruct"),
     ("numpy.core.multiarray:scalar", "numpy._core.multiarray:scalar"),
     ("numpy.core.numeric:_frombuffer", "numpy._core.numeric:_frombuffer"),
+    # Not written by numpy: pickle.load's reading of a joblib object array (its memo keys
+    # shifted onto the outer stream's) fetches the module of numpy's _reconstruct for the
+    # array's numpy:dtype; numpy's multiarray modules hold numpy.dtype itself.
+    ("numpy._core.multiarray:dtype", "numpy:dtype"),
+    ("numpy.core.multiarray:dtype", "numpy:dtype"),
     ("numpy.ma:MaskedConstant", "numpy.ma.core:MaskedConstant"),
     ("numpy.matrixlib.defmatrix:matrix", "numpy:matrix"),
     ("numpy.ma.core:MaskedArray", "numpy.ma:MaskedArray"),
