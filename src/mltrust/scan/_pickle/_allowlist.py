@@ -1164,7 +1164,8 @@ _add(
 _add(
     _C,
     "legacy joblib (< 0.10) wrappers: load an array from ANOTHER file named in their state "
-    "(always reported: low for a sibling file, high for a path; mltrust.load refuses them)",
+    "(a plain name beside a model on disk is scanned as part of it, else reported: medium, "
+    "high for a path; mltrust.load refuses them; rule MLT-JBL-003)",
     ["joblib.numpy_pickle_compat:NDArrayWrapper", "joblib.numpy_pickle_compat:ZNDArrayWrapper"],
     Check.EXTERNAL_FILE,
 )
