@@ -231,9 +231,9 @@ def _is_shell_script(data: memoryview, encoding: str) -> bool:
     reads text starting with ``#``). A script read as YAML is typically a first document that
     is one plain string (its commands up to the first comment line), then a parse error, so
     ``yaml.load``, ``load_all``, OmegaConf and Hydra get no ``_target_``, tag or
-    interpolation from it: its ``${VAR}`` expansions are shell, not OmegaConf. A shebang on
-    text YAML does read as a mapping (``#!/bin/sh`` is a YAML comment) leaves it a config.
-    """
+    interpolation from it: its ``${VAR}`` expansions are shell, not OmegaConf. Text that YAML
+    does read as a mapping or a tag stays a config whatever its first line (``#!/bin/sh`` is a
+    YAML comment)."""
     if encoding not in ("utf-8", "utf-8-sig") or len(data) > _MAX_PYTHON_SOURCE:
         return False
     line = bytes(data[:512]).removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
