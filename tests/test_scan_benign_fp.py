@@ -132,6 +132,51 @@ def test_legacy_joblib_wrapper_naming_a_path_is_high_even_if_the_file_exists(
     assert "MLT-JBL-003" in {f.rule_id for f in result.findings}
 
 
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("m.pkl_01.npy", None), ("missing.npy", Severity.MEDIUM), ("../m.pkl_01.npy", Severity.HIGH)],
+)
+def test_legacy_joblib_wrapper_pickled_by_the_real_class_at_every_protocol(
+    tmp_path: Path, protocol: int, name: str, expected: Severity | None
+) -> None:
+    """INST/OBJ (protocols 0-1), copyreg._reconstructor and NEWOBJ all lead to the BUILD that
+    joblib's load_build answers with read()."""
+    pytest.importorskip("joblib")
+    from joblib.numpy_pickle_compat import NDArrayWrapper
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    _companion_npy(folder / "m.pkl_01.npy")
+    _companion_npy(tmp_path / "m.pkl_01.npy")
+    model = folder / "m.pkl"
+    model.write_bytes(pickle.dumps(NDArrayWrapper(name, np.ndarray), protocol=protocol))
+    result = scan_file(model)
+    worst = _worst(result.findings)
+    if expected is None:
+        assert worst is None or worst < Severity.MEDIUM, _loud(result.findings)
+    else:
+        assert worst is expected, _loud(result.findings)
+
+
+def test_legacy_joblib_wrapper_built_by_its_constructor_with_a_path_is_high(
+    tmp_path: Path,
+) -> None:
+    # NDArrayWrapper("../x.npy", ndarray) by REDUCE, then a BUILD that names no file: read()
+    # opens the constructor's path.
+    data = (
+        b"\x80\x04" + _u("joblib.numpy_pickle_compat") + _u("NDArrayWrapper") + b"\x93"
+        + _u("../model.pkl_01.npy") + _u("numpy") + _u("ndarray") + b"\x93\x86R}b."
+    )  # fmt: skip
+    _companion_npy(tmp_path / "model.pkl_01.npy")
+    inner = tmp_path / "sub"
+    inner.mkdir()
+    model = inner / "model.pkl"
+    model.write_bytes(data)
+    result = scan_file(model)
+    assert _worst(result.findings) is Severity.HIGH, _loud(result.findings)
+
+
 def test_legacy_joblib_wrapper_without_its_companion_stays_medium(tmp_path: Path) -> None:
     model = tmp_path / "model.pkl"
     model.write_bytes(_legacy("model.pkl_01.npy"))
