@@ -27,7 +27,7 @@ from mltrust.scan._pickle._allowlist import ALLOWLIST, Use
 #: Libraries whose entries may be absent from this environment (then they are skipped). The
 #: test extras install the ML stack (numpy, scipy, scikit-learn, pandas, joblib, torch), so in
 #: CI those entries are always checked.
-_OPTIONAL_ROOTS = {"pytz", "dateutil", "pyarrow"}
+_OPTIONAL_ROOTS = {"pytz", "dateutil", "pyarrow", "networkx"}
 
 #: ``__setstate__`` implementations reviewed: each only restores attributes from data.
 _REVIEWED_SETSTATE = {

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import mmap
+import os
+import re
+import stat
 import time
 from dataclasses import dataclass, field
 
@@ -35,6 +39,11 @@ class ScanContext:
     #: Free-form facts scanners record about the file (tensor counts, pickle imports...),
     #: reported in JSON output.
     facts: dict[str, object] = field(default_factory=dict)
+    #: The folder of the top-level file when it is a file on disk (set by ``scan_file``), the
+    #: folder a loader resolves the names of companion files against; None for a buffer.
+    folder: str | None = None
+    #: Companion files :meth:`scan_beside` has looked at: name -> whether it scanned one.
+    beside: dict[str, bool] = field(default_factory=dict)
 
     @property
     def limits(self):  # type: ignore[no-untyped-def]
@@ -109,6 +118,69 @@ class ScanContext:
             )
         finally:
             self.depth -= 1
+
+    def scan_beside(self, name: str, loc: Location) -> bool:
+        """Scan the companion file ``name`` in the top-level file's folder, by content, as
+        content nested at ``loc``; return whether it was scanned (its findings are this
+        file's, under a ``[companion NAME]`` member).
+
+        Only a plain name (no path separator, not ``.``/``..``) in a file on disk, named by
+        content a loader reads with that file's path (the file itself or a whole-file decoding
+        of it) is looked up; the companion must be a regular file, not a link, within
+        ``max_file_bytes``, and some format must be recognised in it. Anything else returns
+        False, for the caller to report: a name this scan cannot vouch for. Each name is
+        looked at once per top-level file.
+        """
+        if (
+            self.folder is None
+            or not name
+            or name in (".", "..")
+            or any(c in name for c in "/\\\x00")
+            or not all(_WHOLE_FILE_MEMBER.fullmatch(m) for m in loc.members)
+        ):
+            return False
+        done = self.beside.get(name)
+        if done is not None:
+            return done
+        self.beside[name] = False  # while it is scanned: a loop of names is not vouched for
+        scanned = self._read_beside(os.path.join(self.folder, name), name, loc)
+        self.beside[name] = scanned
+        return scanned
+
+    def _read_beside(self, path: str, name: str, loc: Location) -> bool:
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return False  # missing, a link, unreadable
+        limit = self.config.limits.max_file_bytes
+        try:
+            st = os.fstat(fd)
+            regular = stat.S_ISREG(st.st_mode) and 0 < st.st_size <= limit
+            mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if regular else None
+        except (OSError, ValueError):
+            mapped = None
+        finally:
+            os.close(fd)
+        if mapped is None:
+            return False
+        view = memoryview(mapped)
+        try:
+            found = self.scan_nested(view, loc.member(f"[companion {name}]"), name)
+        finally:
+            view.release()
+            try:
+                mapped.close()
+            except BufferError:  # a scanner kept a slice alive; the GC will unmap it
+                log.debug("mapping of %s still referenced; left to the GC", path)
+        return bool(found)
+
+
+#: Members that are decodings of the whole file (``compressed.py``'s ``[gzip]``..., the joblib
+#: Z-file of ``formats/pickle.py``): a loader given the file's path reads what is inside them
+#: with that path, so names in there resolve against the file's folder. Anything else (an
+#: archive member, data after a stream) is not the file a loader opened by its path.
+_WHOLE_FILE_MEMBER = re.compile(r"\[(?:gzip|bzip2|xz|lzma|zlib|lz4)\]|zfile")
 
 
 def malformed(ctx: ScanContext, loc: Location, exc: InputError) -> None:

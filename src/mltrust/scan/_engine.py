@@ -214,6 +214,7 @@ def scan_file(path: str | Path, config: ScanConfig | None = None) -> FileResult:
             return _unreadable(spath, 0, OSError(0, "not a regular file"), started)
         size = st.st_size
         ctx = _new_context(config)
+        ctx.folder = os.path.dirname(os.path.abspath(spath))
         if size > config.limits.max_file_bytes:
             ctx.report(
                 _rules.LIMIT_EXHAUSTED,

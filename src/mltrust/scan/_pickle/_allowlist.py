@@ -1164,9 +1164,24 @@ _add(
 _add(
     _C,
     "legacy joblib (< 0.10) wrappers: load an array from ANOTHER file named in their state "
-    "(always reported: low for a sibling file, high for a path; mltrust.load refuses them)",
+    "(a plain name beside a model on disk is scanned as part of it, else reported: medium, "
+    "high for a path; mltrust.load refuses them; rule MLT-JBL-003)",
     ["joblib.numpy_pickle_compat:NDArrayWrapper", "joblib.numpy_pickle_compat:ZNDArrayWrapper"],
     Check.EXTERNAL_FILE,
+)
+
+# ------------------------------------------------------------------------------ networkx
+_add(
+    _T,
+    "networkx graphs (networkx's own .gpickle test data, graphs kept by fitted pipelines): no "
+    "__setstate__ or __reduce__, so BUILD fills __dict__ with the node/adjacency dicts; their "
+    "only data descriptors (_adj, _succ, _pred, _node) store the value and drop cached views",
+    [
+        "networkx.classes.graph:Graph",
+        "networkx.classes.digraph:DiGraph",
+        "networkx.classes.multigraph:MultiGraph",
+        "networkx.classes.multidigraph:MultiDiGraph",
+    ],
 )
 
 # ------------------------------------------------------------------------------ SciPy
@@ -1552,6 +1567,11 @@ for _old, _new in (
     ("numpy.core.multiarray:_reconstruct", "numpy._core.multiarray:_reconstruct"),
     ("numpy.core.multiarray:scalar", "numpy._core.multiarray:scalar"),
     ("numpy.core.numeric:_frombuffer", "numpy._core.numeric:_frombuffer"),
+    # Not written by numpy: pickle.load's reading of a joblib object array (its memo keys
+    # shifted onto the outer stream's) fetches the module of numpy's _reconstruct for the
+    # array's numpy:dtype; numpy's multiarray modules hold numpy.dtype itself.
+    ("numpy._core.multiarray:dtype", "numpy:dtype"),
+    ("numpy.core.multiarray:dtype", "numpy:dtype"),
     ("numpy.ma:MaskedConstant", "numpy.ma.core:MaskedConstant"),
     ("numpy.matrixlib.defmatrix:matrix", "numpy:matrix"),
     ("numpy.ma.core:MaskedArray", "numpy.ma:MaskedArray"),

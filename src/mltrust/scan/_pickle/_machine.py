@@ -457,21 +457,7 @@ class _Analyser:
         v = self.verdict(g.module, g.name)
         if v.rule is None:
             return
-        if (
-            self.shadow_objects
-            and v.rule is R.UNKNOWN_IMPORT
-            and self.same_name(g)
-            and not may_resolve(g.module, g.name)
-            and not found_beside(self.loc.path, g.module)
-        ):
-            # pickle.load's reading of a real joblib object array's pickle fetches the outer
-            # stream's memo values where joblib's fetches its own, so it "imports" pairs such
-            # as NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time
-            # (every real dump with an object array does this): only the module differs from
-            # joblib's reading, the name is the pickle's own. Reported like any other: a name
-            # joblib's reading did not import at that opcode too (fetched from the outer memo),
-            # and a pair that resolves here (uu:encode with only the module shifted), both
-            # red-team rtscan6; see _resolve.py for how "resolves" is decided unimported.
+        if self.shifted_import_fails(g, v):
             return
         rule = R.JOBLIB_HIDDEN_PICKLE if self.shadow else v.rule
         message = f"{how} {v.reason}"
@@ -485,6 +471,28 @@ class _Analyser:
             severity=v.severity,
             confidence=confidence,
             extra={"target": f"{g.module}:{g.name}", "context": self.context},
+        )
+
+    def shifted_import_fails(self, g: Global, v: GlobalVerdict) -> bool:
+        """Whether ``g`` is an import pickle.load makes, and fails on, only because it reads a
+        joblib object array's pickle with the outer stream's memo.
+
+        pickle.load's reading of a real joblib object array's pickle fetches the outer
+        stream's memo values where joblib's fetches its own, so it "imports" pairs such as
+        NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time (every
+        real dump with an object array does this): only the module differs from joblib's
+        reading, the name is the pickle's own. Such an import is excused, and pickle.load's
+        reading ends there (the analysis of that view stops: nothing after it runs). Not
+        excused, reported like any other: a name joblib's reading did not import at that
+        opcode too (fetched from the outer memo), and a pair that resolves here (uu:encode
+        with only the module shifted), both red-team rtscan6; see _resolve.py for how
+        "resolves" is decided unimported."""
+        return (
+            self.shadow_objects
+            and v.rule is R.UNKNOWN_IMPORT
+            and self.same_name(g)
+            and not may_resolve(g.module, g.name)
+            and not found_beside(self.loc.path, g.module)
         )
 
     def same_name(self, g: Global) -> bool:
@@ -688,6 +696,10 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     #: Set once a restricted global (nested loader, getattr) is imported: from then on values
     #: stored into containers, states and arguments are checked for it.
     track = False
+    #: Joblib array regions met in this stream, and whether pickle.load's reading of the
+    #: stream has definitely ended at the first of them (see ``hidden_pickle_check``).
+    regions = 0
+    load_ended = False
     op_pos = 0  # offset of the current opcode (for findings)
     op_index = 0  # index of the current opcode (for findings)
     max_marks = 0
@@ -755,15 +767,10 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             track = True
         if not v.allowed and (module, name) not in pending:
             pending[(module, name)] = g
-        if entry is not None and entry.check is Check.EXTERNAL_FILE:
-            an.finding(
-                R.JOBLIB_EXTERNAL_ARRAY,
-                f"{module}.{name} loads an array from another file named in the pickle "
-                "(legacy joblib < 0.10); that file is read with pickle enabled",
-                offset,
-                index,
-                once="external-array",
-            )
+        if not v.allowed and an.shifted_import_fails(g, v):
+            # pickle.load raises ImportError/AttributeError on this import: its reading of the
+            # stream ends here, and nothing after it runs (the import is excused, see there).
+            raise fail(f"pickle.load cannot import {module}:{name}")
         return g
 
     # ------------------------------------------------------------- how values flow
@@ -1197,8 +1204,23 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
             )
 
     def check_external_file(st: object, offset: int, index: int) -> None:
+        # joblib's load_build calls the wrapper's read() right after this BUILD: it opens
+        # os.path.join(<folder of the path joblib.load was given>, filename) with
+        # np.load(allow_pickle=True) (ZNDArrayWrapper: raw Z-file data). A plain name is
+        # vouched for only by scanning that companion file itself (rule MLT-JBL-003).
         name = st.get("filename") if isinstance(st, SDict) else None
         if type(name) is str and _PLAIN_FILE_NAME.fullmatch(name):
+            if ctx.scan_beside(name, an.loc):
+                return
+            an.finding(
+                R.JOBLIB_EXTERNAL_ARRAY,
+                f"legacy joblib (< 0.10) array wrapper loads the array from the file {name!r} "
+                "next to the model, read with pickle enabled; that file was not found beside "
+                "the scanned file (or was not a regular file with a known format), so it was "
+                "not checked",
+                offset,
+                index,
+            )
             return
         an.finding(
             R.JOBLIB_EXTERNAL_ARRAY,
@@ -1817,9 +1839,20 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
     def hidden_pickle_check(region: int, offset: int, index: int, *, objects: bool = False) -> None:
         """The stdlib unpickler's view: it reads the array region (raw data, or an object
         array's own pickle when ``objects``) as more opcodes of this stream, with this stream's
-        stack, marks and memo (copied: the view must not change the joblib view's values)."""
-        if an.shadow or region >= end or table[buf[region]] is op_invalid:
-            # (joblib's alignment pad length, < 16, is never an opcode: real dumps stop here)
+        stack, marks and memo (copied: the view must not change the joblib view's values).
+
+        Up to the first array region joblib.load and pickle.load read the same opcodes, so
+        pickle.load reaches that region exactly; when its first byte is no opcode (joblib's
+        alignment pad length, < 16, never is one: real dumps stop there) pickle.load fails
+        there and reads no later region of the stream, which is then not analysed as one.
+        A later region is analysed as if pickle.load reached it, unless that one failure
+        ended it (an array region read as opcodes may end anywhere: fail closed)."""
+        nonlocal regions, load_ended
+        if an.shadow or load_ended:
+            return
+        regions += 1
+        if region >= end or table[buf[region]] is op_invalid:
+            load_ended = regions == 1
             return
         # The memo is shared copy-on-write (a real joblib dump with thousands of object arrays
         # and a large memo would otherwise copy it for each); the stacks are copied, charged at
@@ -1918,7 +1951,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
 
     def run_stream(analyser: _Analyser, start: int, stream_joblib: bool) -> tuple[int, bool]:
         nonlocal an, mv, buf, end, ctx, joblib, stack, metastack, memo, pending, getattrs
-        nonlocal op_pos, op_index, max_marks, track
+        nonlocal op_pos, op_index, max_marks, track, regions, load_ended
         an = analyser
         mv = analyser.buf
         buf = raw = analyser.raw
@@ -1933,6 +1966,8 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         walked.clear()
         recorded.clear()
         track = False
+        regions = 0
+        load_ended = False
         seed = analyser.seed
         if seed is not None:
             analyser.seed = None

@@ -181,10 +181,14 @@ JOBLIB_EXTERNAL_ARRAY = define_rule(
     "MLT-JBL-003",
     "joblib-external-array",
     "A legacy joblib (< 0.10) array wrapper loads an array from another file named in the "
-    "pickle, and joblib reads that file with pickle enabled. Medium when the name is a plain "
-    "file name next to the model: a scan of this file alone cannot vouch for that one (scan the "
-    "folder, and fix by re-saving); high when the name reaches elsewhere (a path, '..'). "
-    "mltrust.load refuses both.",
+    "pickle: joblib.load opens that name in the folder of the path it is given, with "
+    "numpy.load(allow_pickle=True) (ZNDArrayWrapper: as raw Z-file data). When the model is a "
+    "file on disk (plain or compressed as a whole) and the name is a plain file name of a "
+    "regular file beside it, that file is scanned by content as part of this one and its "
+    "findings are this file's: the wrapper alone is then no finding. Medium when that file "
+    "cannot be checked (missing, a link, content of no known format, a scan of bytes in memory "
+    "or of an archive member); high when the name reaches elsewhere (a path separator, '..', "
+    "an absolute path) or cannot be resolved. mltrust.load refuses every legacy wrapper.",
     Severity.MEDIUM,
     cwe=502,
     atlas=_ATLAS,

@@ -212,6 +212,43 @@ _PYTHON_FIRST_LINE = re.compile(
 )
 
 
+#: Interpreters of shell scripts (``#!/bin/sh``, ``#!/usr/bin/env bash``, Bats test files).
+_SHELLS = frozenset(
+    {"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "fish", "csh", "tcsh", "bats"}
+)
+
+
+def _is_shell_script(data: memoryview, encoding: str) -> bool:
+    """Whether text is a shell script that no config loader reads anything from.
+
+    The rule, as for Python source (:func:`_is_python_source`): the text's first line is a
+    ``#!`` line naming a shell (directly or through ``env``), and no YAML reader reads a
+    document of it that could carry code (a mapping or a tag) nor the whole stream (JSON never
+    reads text starting with ``#``). A script read as YAML is typically a first document that
+    is one plain string (its commands up to the first comment line), then a parse error, so
+    ``yaml.load``, ``load_all``, OmegaConf and Hydra get no ``_target_``, tag or
+    interpolation from it: its ``${VAR}`` expansions are shell, not OmegaConf. Text that YAML
+    does read as a mapping or a tag stays a config whatever its first line (``#!/bin/sh`` is a
+    YAML comment)."""
+    if encoding not in ("utf-8", "utf-8-sig") or len(data) > _MAX_PYTHON_SOURCE:
+        return False
+    line = bytes(data[:512]).removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    if not line.startswith(b"#!"):
+        return False
+    words = line[2:].decode("latin-1").split()
+    if words and words[0].rsplit("/", 1)[-1] == "env":
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    if not words or words[0].rsplit("/", 1)[-1] not in _SHELLS:
+        return False
+    try:
+        text = bytes(data).decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return False
+    from mltrust.scan.formats._yaml_compose import composes
+
+    return not composes(text)
+
+
 def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
     """Whether text is a Python module that no config loader reads anything from.
 
@@ -720,7 +757,7 @@ class ConfigScanner(FormatScanner):
             return False
         if not _line_is_structured(first) and not _has_document_marker(data, encoding):
             return False
-        return not _is_python_source(data, encoding, first)
+        return not _is_python_source(data, encoding, first) and not _is_shell_script(data, encoding)
 
     def claims_raw_data(self, data: memoryview) -> bool:
         """Raw bytes are a config to report only if they carry the marks of code."""
