@@ -230,7 +230,7 @@ def _is_shell_script(data: memoryview, encoding: str) -> bool:
     interpolation from it: its ``${VAR}`` expansions are shell, not OmegaConf. Text that YAML
     does read as a mapping or a tag stays a config whatever its first line (``#!/bin/sh`` is a
     YAML comment)."""
-    if encoding not in ("utf-8", "utf-8-sig") or len(data) > _MAX_PYTHON_SOURCE:
+    if encoding not in ("utf-8", "utf-8-sig") or len(data) > DEFAULT_LIMITS.max_python_source_bytes:
         return False
     line = bytes(data[:512]).removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
     if not line.startswith(b"#!"):
