@@ -20,6 +20,7 @@ import pytest
 import mltrust
 from mltrust.config import (
     DEFAULT_LIMITS,
+    SCAN_TABLE_LIMITS,
     Limits,
     ScanConfig,
     load_scan_config,
@@ -163,3 +164,12 @@ def test_user_set_pickle_memo_takes_effect() -> None:
     limited = [f for f in low.findings if f.rule_id == LIMIT_EXHAUSTED.id]
     assert limited, [f.message for f in low.findings]
     assert "memo" in limited[0].message
+
+
+def test_scan_limits_table_refuses_bounds_a_scan_does_not_read() -> None:
+    # a bound set in [scan.limits] that no scan reads would be a silent no-op: refused instead
+    for name in ("max_git_index_bytes", "max_bundle_bytes", "max_jinja_values"):
+        with pytest.raises(ConfigError, match=name):
+            scan_config_from_table({"limits": {name: 10}})
+    assert "max_tar_link_hops" in SCAN_TABLE_LIMITS
+    assert "max_profile_bytes" not in SCAN_TABLE_LIMITS

@@ -46,8 +46,9 @@ class Limits:
 
     Each field's comment in ``mltrust/config.py`` says what it bounds and what happens past
     it; no bound ends in "clean". A scan reads its bounds from ``ScanConfig.limits``:
-    ``[scan.limits]`` in ``mltrust.toml`` accepts every field, and changes a scan through the
-    first group and the "model formats" group (except the fields marked *default only*).
+    ``[scan.limits]`` in ``mltrust.toml`` sets the fields of the first group and of the "model
+    formats" group (except those marked *default only*; :data:`SCAN_TABLE_LIMITS`) and refuses
+    the others, which a scan would not read.
     Code that no configured ``Limits`` reaches (format sniffing, evidence collectors, the
     server, policy, advisories, integrations) reads :data:`DEFAULT_LIMITS`; signing,
     verification and admission take a ``limits`` argument or policy field for their group.
@@ -445,6 +446,30 @@ def subject_scan_configs(root: Path) -> list[str]:
     return out
 
 
+def _scan_table_limits() -> frozenset[str]:
+    """The :class:`Limits` fields a scan reads from its own configuration: the first group
+    (through ``max_seconds_per_file``) and the model formats group, less its fields marked
+    *default only* (read once or when sniffing, before any configuration is known)."""
+    names = [f.name for f in dataclasses.fields(Limits)]
+    general = names[: names.index("max_seconds_per_file") + 1]
+    formats = names[names.index("max_pickle_line_bytes") : names.index("max_yaml_c_flow_depth") + 1]
+    default_only = {
+        "max_pickle_container_items",
+        "max_pickle_dtype_code",
+        "max_resolve_source_bytes",
+        "max_python_source_bytes",
+        "max_python_source_lines",
+        "max_jinja_values",
+    }
+    return frozenset(general + formats) - default_only
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Limits))
+#: What ``[scan.limits]`` may set: a field a scan does not read is refused there, not
+#: accepted and silently ignored.
+SCAN_TABLE_LIMITS = _scan_table_limits()
+
+
 def scan_config_from_table(scan: dict[str, Any]) -> ScanConfig:
     if not isinstance(scan, dict):
         raise ConfigError("[scan] must be a table")
@@ -455,6 +480,13 @@ def scan_config_from_table(scan: dict[str, Any]) -> ScanConfig:
     limits_table = scan.get("limits", {})
     if not isinstance(limits_table, dict):
         raise ConfigError("[scan.limits] must be a table")
+    ignored = sorted(set(limits_table) & _FIELDS - SCAN_TABLE_LIMITS)
+    if ignored:
+        raise ConfigError(
+            f"[scan.limits] does not set {', '.join(ignored)}: a scan does not read "
+            f"{'it' if len(ignored) == 1 else 'them'} (evidence, signing, serving and sniffing "
+            "bounds use their built-in values)"
+        )
     limits = Limits().replace(**limits_table)
 
     def strings(key: str) -> frozenset[str]:
