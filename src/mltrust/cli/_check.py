@@ -319,7 +319,7 @@ def run_target_check(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Worker processes for the model scan.",
+    help="Worker processes for the model scan and bandit.",
 )
 @click.option(
     "--inline-suppressions/--no-inline-suppressions",

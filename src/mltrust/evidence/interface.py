@@ -130,7 +130,7 @@ class CollectContext:
     ignored_scan_config: tuple[str, ...] = ()
     #: Results one collector leaves for a later one (the BOM reads the scan's facts).
     shared: dict[str, Any] = field(default_factory=dict)
-    #: Worker processes for the model scan (1: in this process).
+    #: Worker processes for the model scan and bandit (1: in this process).
     jobs: int = 1
     #: Whether the project's inline suppression comments suppress its code
     #: findings (the profile's ``code.inline_suppressions``): off by default, because they are
