@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import mmap
 import os
@@ -136,7 +137,7 @@ class ScanContext:
             or not name
             or name in (".", "..")
             or any(c in name for c in "/\\\x00")
-            or not all(_WHOLE_FILE_MEMBER.fullmatch(m) for m in loc.members)
+            or not all(_whole_file_member().fullmatch(m) for m in loc.members)
         ):
             return False
         done = self.beside.get(name)
@@ -180,7 +181,9 @@ class ScanContext:
 #: Z-file of ``formats/pickle.py``): a loader given the file's path reads what is inside them
 #: with that path, so names in there resolve against the file's folder. Anything else (an
 #: archive member, data after a stream) is not the file a loader opened by its path.
-_WHOLE_FILE_MEMBER = re.compile(r"\[(?:gzip|bzip2|xz|lzma|zlib|lz4)\]|zfile")
+@functools.cache
+def _whole_file_member() -> re.Pattern[str]:
+    return re.compile(r"\[(?:gzip|bzip2|xz|lzma|zlib|lz4)\]|zfile")
 
 
 def malformed(ctx: ScanContext, loc: Location, exc: InputError) -> None:

@@ -123,7 +123,11 @@ _SPECIAL_STATE_KEYS = frozenset(
         "__hash__",
     }
 )
-_DTYPE_STR = re.compile(r"[<>|=]?([a-zA-Z?])(\d*)")
+
+
+@functools.cache
+def _dtype_str() -> re.Pattern[str]:
+    return re.compile(r"[<>|=]?([a-zA-Z?])(\d*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +361,11 @@ def _direct(data: memoryview) -> bytes | mmap.mmap | memoryview:
     return data
 
 
-_TORCHSCRIPT_CLASS = re.compile(r"^__torch__(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+@functools.cache
+def _torchscript_class() -> re.Pattern[str]:
+    return re.compile(r"^__torch__(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 _TORCHSCRIPT_VERDICT = GlobalVerdict(
     True, None, None, "a TorchScript class, resolved from the archive's code by TorchScript"
 )
@@ -436,7 +444,7 @@ class _Analyser:
         return self.loc.at(offset, index=index, detail=detail)
 
     def verdict(self, module: str, name: str) -> GlobalVerdict:
-        if self.context == "pytorch" and _TORCHSCRIPT_CLASS.match(module):
+        if self.context == "pytorch" and _torchscript_class().match(module):
             # TorchScript classes (``__torch__.<qualname>``) are resolved by TorchScript's C++
             # unpickler from the archive's own code/ folder, never imported by Python; a plain
             # Python unpickler cannot import a ``__torch__`` module at all.
@@ -1209,7 +1217,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         # np.load(allow_pickle=True) (ZNDArrayWrapper: raw Z-file data). A plain name is
         # vouched for only by scanning that companion file itself (rule MLT-JBL-003).
         name = st.get("filename") if isinstance(st, SDict) else None
-        if type(name) is str and _PLAIN_FILE_NAME.fullmatch(name):
+        if type(name) is str and _plain_file_name().fullmatch(name):
             if ctx.scan_beside(name, an.loc):
                 return
             an.finding(
@@ -2106,7 +2114,9 @@ def _not_a_str(value: object) -> bool:
     return False
 
 
-_PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
+@functools.cache
+def _plain_file_name() -> re.Pattern[str]:
+    return re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
 
 
 def _class_of(obj: Obj) -> Global | None:
@@ -2313,7 +2323,7 @@ def _dtype_layout(dtype: object, walk: _DtypeWalk) -> tuple[int, bool | None] | 
         return f"its dtype {_describe(dtype)} is not a constant numpy.dtype"
     obj = cast("Obj", dtype)
     code = cast("str", _dtype_code(obj))
-    m = _DTYPE_STR.fullmatch(code.split("[", 1)[0])
+    m = _dtype_str().fullmatch(code.split("[", 1)[0])
     if m is None:
         return f"dtype code {code!r} is not understood"
     kind, digits = m.group(1), m.group(2)
@@ -2446,8 +2456,16 @@ _FIRST_OPS = frozenset(
 _EFFECTS: list[tuple[int, int, int, bool, bool] | None] = [
     (*_FIXED[op], op in _IMPORT_OPS, op in _CALL_OPS) if op in _FIXED else None for op in range(256)
 ]
-_MODULE_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
-_NAME_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+@functools.cache
+def _module_line() -> re.Pattern[bytes]:
+    return re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+@functools.cache
+def _name_line() -> re.Pattern[bytes]:
+    return re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
 def _text_number(op: int, line: bytes) -> bool:
@@ -2557,7 +2575,7 @@ def looks_like_pickle(
                     return broken()
                 nl = len(line)
                 if arg in (-2, -7):
-                    pattern = _MODULE_LINE if i == 0 else _NAME_LINE
+                    pattern = _module_line() if i == 0 else _name_line()
                     if not pattern.match(line):
                         return broken()
                 elif op in (0x49, 0x4C, 0x67, 0x70, 0x46):

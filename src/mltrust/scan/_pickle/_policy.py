@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -358,7 +359,11 @@ _DENY: dict[str, list[_Entry]] = {
 
 #: Module names that a dotted qualified name may reach through a re-export (``torch.os``).
 _REACHABLE_MODULES = frozenset(_DENY) | frozenset(m.split(".")[0] for m in _DENY)
-_DUNDER = re.compile(r"__\w+__\Z")
+
+
+@functools.cache
+def _dunder() -> re.Pattern[str]:
+    return re.compile(r"__\w+__\Z")
 
 
 def canonical(module: str, name: str) -> tuple[str, str]:
@@ -419,15 +424,15 @@ def judge_global(module: str, name: str, config: ScanConfig | None = None) -> Gl
     segments = name.split(".")
     if len(segments) == 1:
         denied = _deny_lookup(module, name)
-        if denied is not None and (denied[0] is _C or not _DUNDER.match(name)):
+        if denied is not None and (denied[0] is _C or not _dunder().match(name)):
             sev, rule, reason = denied
             return GlobalVerdict(False, sev, rule, f"{shown}{renamed} ({reason})")
-        if _DUNDER.match(name):
+        if _dunder().match(name):
             return GlobalVerdict(
                 False, _C, R.DUNDER_IMPORT, f"{shown}{renamed} (dunder attribute of a module)"
             )
     else:
-        if any(_DUNDER.match(s) for s in segments):
+        if any(_dunder().match(s) for s in segments):
             return GlobalVerdict(
                 False,
                 _C,

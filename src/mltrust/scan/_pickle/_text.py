@@ -19,6 +19,7 @@ and ``int(line)`` on the line without its newline (the whole line: a NUL makes t
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -29,11 +30,15 @@ _C_SPACE = b" \t\n\v\f\r"
 _LONG_MIN = -(1 << 63)
 _LONG_MAX = (1 << 63) - 1
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
 #: What ``PyOS_string_to_double`` reads whole (no white space, no underscores, no hex).
-_C_FLOAT = re.compile(
-    rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)\Z",
-    re.IGNORECASE,
-)
+@functools.cache
+def _c_float() -> re.Pattern[bytes]:
+    return re.compile(
+        rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)\Z",
+        re.IGNORECASE,
+    )
 
 
 def _c_string(line: bytes) -> bytes:
@@ -101,7 +106,7 @@ def long_arg(line: bytes) -> int:
 def float_arg(line: bytes) -> float:
     """The value of a FLOAT argument (without its newline); ValueError if refused."""
     s = _c_string(line)
-    if line and _C_FLOAT.match(s):
+    if line and _c_float().match(s):
         value = float(s)
         if not math.isinf(value) or b"inf" in s.lower():  # C refuses an overflow
             return value

@@ -15,6 +15,7 @@ the template computes at render time.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from mltrust.findings import Location, Severity
@@ -53,24 +54,59 @@ _WEAK_DUNDERS = frozenset(
 )
 _ACCESS_PREFIX = r"""(?:\.\s*|\[\s*['"]|attr\s*\(\s*['"]|['"])"""
 
-_ESCAPED_UNDERSCORE = re.compile(r"\\x5[fF]|\\u005[fF]|\\U0000005[fF]|\\137")
-_JOINED_LITERALS = re.compile(r"""(['"])\s*[~+]\s*(['"])""")
-_DUNDER = re.compile(r"__[A-Za-z][A-Za-z0-9_]*?__")
-_ACCESSED_DUNDER = re.compile(_ACCESS_PREFIX + r"(__[A-Za-z][A-Za-z0-9_]*?__)")
-_ATTR_FILTER = re.compile(r"\|\s*attr\s*\(")
-_MRO_CALL = re.compile(r"\.\s*mro\s*\(")
-_JINJA_GLOBALS = re.compile(r"\b(lipsum|cycler|joiner|namespace)\s*\.\s*\w")
-_TEMPLATE_REFERENCE = re.compile(r"_TemplateReference__context|\bself\s*\.\s*_")
-_BAD_CALLS = re.compile(
-    r"\b(os\s*\.\s*(popen|system)|subprocess|import_module|__import__|eval\s*\(|exec\s*\()"
-)
+
+@functools.cache
+def _escaped_underscore() -> re.Pattern[str]:
+    return re.compile(r"\\x5[fF]|\\u005[fF]|\\U0000005[fF]|\\137")
+
+
+@functools.cache
+def _joined_literals() -> re.Pattern[str]:
+    return re.compile(r"""(['"])\s*[~+]\s*(['"])""")
+
+
+@functools.cache
+def _dunder() -> re.Pattern[str]:
+    return re.compile(r"__[A-Za-z][A-Za-z0-9_]*?__")
+
+
+@functools.cache
+def _accessed_dunder() -> re.Pattern[str]:
+    return re.compile(_ACCESS_PREFIX + r"(__[A-Za-z][A-Za-z0-9_]*?__)")
+
+
+@functools.cache
+def _attr_filter() -> re.Pattern[str]:
+    return re.compile(r"\|\s*attr\s*\(")
+
+
+@functools.cache
+def _mro_call() -> re.Pattern[str]:
+    return re.compile(r"\.\s*mro\s*\(")
+
+
+@functools.cache
+def _jinja_globals() -> re.Pattern[str]:
+    return re.compile(r"\b(lipsum|cycler|joiner|namespace)\s*\.\s*\w")
+
+
+@functools.cache
+def _template_reference() -> re.Pattern[str]:
+    return re.compile(r"_TemplateReference__context|\bself\s*\.\s*_")
+
+
+@functools.cache
+def _bad_calls() -> re.Pattern[str]:
+    return re.compile(
+        r"\b(os\s*\.\s*(popen|system)|subprocess|import_module|__import__|eval\s*\(|exec\s*\()"
+    )
 
 
 def _normalise(text: str) -> str:
-    text = _ESCAPED_UNDERSCORE.sub("_", text)
+    text = _escaped_underscore().sub("_", text)
     # 'ab' ~ 'cd' -> 'abcd' (repeat: chains of several literals)
     for _ in range(8):
-        folded = _JOINED_LITERALS.sub("", text)
+        folded = _joined_literals().sub("", text)
         if folded == text:
             break
         text = folded
@@ -85,8 +121,8 @@ def template_hazards(text: str) -> list[tuple[Severity, str]]:
     """
     norm = _normalise(text)
     out: list[tuple[Severity, str]] = []
-    mentioned = set(_DUNDER.findall(norm))
-    accessed = set(_ACCESSED_DUNDER.findall(norm))
+    mentioned = set(_dunder().findall(norm))
+    accessed = set(_accessed_dunder().findall(norm))
     critical = sorted(
         d for d in mentioned if d in _STRONG_DUNDERS or (d in _WEAK_DUNDERS and d in accessed)
     )
@@ -95,16 +131,16 @@ def template_hazards(text: str) -> list[tuple[Severity, str]]:
         out.append((Severity.CRITICAL, "reaches Python internals " + ", ".join(critical[:8])))
     if other:
         out.append((Severity.HIGH, "accesses dunder attributes " + ", ".join(other[:8])))
-    if _TEMPLATE_REFERENCE.search(norm):
+    if _template_reference().search(norm):
         out.append((Severity.CRITICAL, "reaches the template's private context (self._...)"))
-    for match in _JINJA_GLOBALS.finditer(norm):
+    for match in _jinja_globals().finditer(norm):
         out.append((Severity.HIGH, f"takes attributes of the Jinja global {match.group(1)!r}"))
         break
-    if _ATTR_FILTER.search(norm):
+    if _attr_filter().search(norm):
         out.append((Severity.HIGH, "uses the |attr() filter (computed attribute access)"))
-    if _MRO_CALL.search(norm):
+    if _mro_call().search(norm):
         out.append((Severity.CRITICAL, "calls mro() to walk the class hierarchy"))
-    bad = _BAD_CALLS.search(norm)
+    bad = _bad_calls().search(norm)
     if bad:
         out.append((Severity.CRITICAL, f"names {bad.group(1)!r}"))
     from mltrust.scan.formats._jinja_ast import ast_hazards

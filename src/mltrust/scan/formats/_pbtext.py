@@ -14,6 +14,7 @@ malformed later on (the error is raised after the messages before it were delive
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,16 +23,25 @@ from mltrust.errors import InputError, LimitExceeded
 
 __all__ = ["Message", "walk"]
 
-_TOKEN = re.compile(
-    r"""
+
+@functools.cache
+def _token() -> re.Pattern[str]:
+    return re.compile(
+        r"""
     (?P<space>\s+|\#[^\n]*)
   | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<word>[A-Za-z0-9_.+\-]+)
   | (?P<punct>[{}<>:\[\],;/])
     """,
-    re.VERBOSE,
-)
-_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+        re.VERBOSE,
+    )
+
+
+@functools.cache
+def _escape() -> re.Pattern[str]:
+    return re.compile(r"\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+
+
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 _OPEN = {"{": "}", "<": ">"}
 
@@ -70,7 +80,7 @@ def _unescape(body: str) -> str:
             return chr(min(int(esc[1:], 16), 0x10FFFF))
         return _SIMPLE_ESCAPES.get(esc, esc)
 
-    return _ESCAPE.sub(repl, body)
+    return _escape().sub(repl, body)
 
 
 def _tokens(text: str) -> Iterator[tuple[str, str, int]]:
@@ -78,7 +88,7 @@ def _tokens(text: str) -> Iterator[tuple[str, str, int]]:
     pos = 0
     n = len(text)
     while pos < n:
-        m = _TOKEN.match(text, pos)
+        m = _token().match(text, pos)
         if m is None:
             raise InputError(f"text protobuf: unexpected character {text[pos]!r} at {pos}")
         kind = m.lastgroup or ""

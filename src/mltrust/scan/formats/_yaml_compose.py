@@ -31,6 +31,7 @@ of the same text (:func:`compose`).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -93,9 +94,21 @@ class _ComposeLoader(yaml.SafeLoader):
 #: whose nesting is provably shallow; others go to the pure-Python composer, which raises
 #: RecursionError instead of crashing.
 _C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
-_BRACKETS = re.compile(r"[\[\]{}]")
-_DEEP_INDENT = re.compile(r"\n[ \t]{1000,}")
-_DEEP_COMPACT = re.compile(r"(?:[-?][ \t]+){200,}")
+
+
+@functools.cache
+def _brackets() -> re.Pattern[str]:
+    return re.compile(r"[\[\]{}]")
+
+
+@functools.cache
+def _deep_indent() -> re.Pattern[str]:
+    return re.compile(r"\n[ \t]{1000,}")
+
+
+@functools.cache
+def _deep_compact() -> re.Pattern[str]:
+    return re.compile(r"(?:[-?][ \t]+){200,}")
 
 
 def _shallow(text: str, limits: Limits) -> bool:
@@ -105,11 +118,11 @@ def _shallow(text: str, limits: Limits) -> bool:
     """
     if text.count("[") + text.count("{") > limits.max_yaml_c_flow_openers:
         return False
-    if _DEEP_INDENT.search(text) is not None or _DEEP_COMPACT.search(text) is not None:
+    if _deep_indent().search(text) is not None or _deep_compact().search(text) is not None:
         return False
     depth = 0
     most = limits.max_yaml_c_flow_depth
-    for match in _BRACKETS.finditer(text):
+    for match in _brackets().finditer(text):
         if match.group() in "[{":
             depth += 1
             if depth > most:

@@ -20,6 +20,7 @@ and sniffed on their own.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import mmap
 import re
@@ -47,7 +48,13 @@ _XZ = b"\xfd7zXZ\x00"
 _LZ4 = b"\x04\x22\x4d\x18"
 #: A Zstandard frame (RFC 8878), and the range of its skippable frames' magic numbers.
 _ZSTD = b"\x28\xb5\x2f\xfd"
-_ZSTD_SKIPPABLE = re.compile(rb"[\x50-\x5f]\x2a\x4d\x18", re.DOTALL)
+
+
+@functools.cache
+def _zstd_skippable() -> re.Pattern[bytes]:
+    return re.compile(rb"[\x50-\x5f]\x2a\x4d\x18", re.DOTALL)
+
+
 _BZ2_BLOCK = b"\x31\x41\x59\x26\x53\x59"
 _BZ2_EOS = b"\x17\x72\x45\x38\x50\x90"
 
@@ -120,7 +127,7 @@ def sniff_compression(head: memoryview | bytes) -> str | None:
         return "xz"
     if h.startswith(_LZ4):
         return "lz4"
-    if h.startswith(_ZSTD) or _ZSTD_SKIPPABLE.match(h):
+    if h.startswith(_ZSTD) or _zstd_skippable().match(h):
         # pandas.read_pickle infers zstd from ".zst" and reads it with the zstandard module;
         # no decoder here (Python 3.14's compression.zstd is not on 3.11): claimed, to be
         # reported as not scanned rather than passed as unknown bytes.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import codecs
+import functools
 import json
 import mmap
 import re
@@ -73,27 +74,67 @@ _GADGET_PREFIXES = (
     "nemo.utils.model_utils.import_class_by_path",
 )
 
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
-_YAML_KEY_LINE = re.compile(r"""[A-Za-z_"'][^:\n]{0,200}:(\s|$)""")
-_PY_TAG = "tag:yaml.org,2002:python/"
-_PY_TAG_TEXT = re.compile(
-    r"!!python(?:/|%2[fF])[\w/.:%-]*|!<tag:yaml\.org,2002:python(?:/|%2[fF])[^>]*>"
-)
-#: A ``%TAG`` directive whose prefix names Python tags (``%TAG !p! tag:yaml.org,2002:python/``).
-_PY_TAG_DIRECTIVE = re.compile(
-    r"^%TAG[ \t]+(![\w-]*!?)[ \t]+(?:tag:yaml\.org,2002:|!!?)?python(?:/|%2[fF])",
-    re.MULTILINE,
-)
-#: Escapes of YAML double-quoted scalars, undone before the textual fallback searches keys.
-_YAML_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
-_JSON_TARGET = re.compile(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
-_YAML_TARGET = re.compile(r"""_target_['"]?\s*:\s*(?:!\S*\s+)?['"]?([A-Za-z_][\w.]{0,300})""")
-_LAMBDA_MARK = re.compile(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
 
-_EVAL_INTERPOLATION = re.compile(r"\$\{\s*(eval|python|exec|py)\s*:([^}\n]{0,500})")
-_EVAL_DANGER = re.compile(
-    r"__|\bimport\b|\bos\s*\.|system|subprocess|\bopen\s*\(|\beval\b|\bexec\b"
-)
+@functools.cache
+def _dotted() -> re.Pattern[str]:
+    return re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
+
+
+@functools.cache
+def _yaml_key_line() -> re.Pattern[str]:
+    return re.compile(r"""[A-Za-z_"'][^:\n]{0,200}:(\s|$)""")
+
+
+_PY_TAG = "tag:yaml.org,2002:python/"
+
+
+@functools.cache
+def _py_tag_text() -> re.Pattern[str]:
+    return re.compile(
+        r"!!python(?:/|%2[fF])[\w/.:%-]*|!<tag:yaml\.org,2002:python(?:/|%2[fF])[^>]*>"
+    )
+
+
+#: A ``%TAG`` directive whose prefix names Python tags (``%TAG !p! tag:yaml.org,2002:python/``).
+@functools.cache
+def _py_tag_directive() -> re.Pattern[str]:
+    return re.compile(
+        r"^%TAG[ \t]+(![\w-]*!?)[ \t]+(?:tag:yaml\.org,2002:|!!?)?python(?:/|%2[fF])",
+        re.MULTILINE,
+    )
+
+
+#: Escapes of YAML double-quoted scalars, undone before the textual fallback searches keys.
+@functools.cache
+def _yaml_escape() -> re.Pattern[str]:
+    return re.compile(r"\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
+
+
+@functools.cache
+def _json_target() -> re.Pattern[str]:
+    return re.compile(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
+
+
+@functools.cache
+def _yaml_target() -> re.Pattern[str]:
+    return re.compile(r"""_target_['"]?\s*:\s*(?:!\S*\s+)?['"]?([A-Za-z_][\w.]{0,300})""")
+
+
+@functools.cache
+def _lambda_mark() -> re.Pattern[str]:
+    return re.compile(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
+
+
+@functools.cache
+def _eval_interpolation() -> re.Pattern[str]:
+    return re.compile(r"\$\{\s*(eval|python|exec|py)\s*:([^}\n]{0,500})")
+
+
+@functools.cache
+def _eval_danger() -> re.Pattern[str]:
+    return re.compile(r"__|\bimport\b|\bos\s*\.|system|subprocess|\bopen\s*\(|\beval\b|\bexec\b")
+
+
 _YAML_TRUE = {"true", "yes", "on", "y"}
 _YAML_FALSE = {"false", "no", "off", "n"}
 
@@ -101,25 +142,51 @@ _YAML_FALSE = {"false", "no", "off", "n"}
 #: Text beyond this size is claimed only when its first document is shaped like a config
 #: (the scan then reports the exhausted ``max_text_bytes``); smaller text is parsed whole.
 _SNIFF_TEXT = 64 << 20
+
+
 #: Characters that no JSON or YAML loader accepts in a document (C0 controls but tab/LF/CR).
-_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_DOC_MARKER = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+@functools.cache
+def _not_text() -> re.Pattern[str]:
+    return re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@functools.cache
+def _doc_marker() -> re.Pattern[str]:
+    return re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+
+
 #: A directive as PyYAML's scanner reads one: "%", a name of [0-9A-Za-z_-], then a space or
 #: the end of the line (a tab, or nothing after "%", is a scanner error at the first token).
-_DIRECTIVE_LINE = re.compile(r"%[0-9A-Za-z_-]+(?: |$)")
-_DOC_MARKER_BYTES = re.compile(
-    rb"(?:^|(?<=\r)|(?<=\xc2\x85)|(?<=\xe2\x80\xa8)|(?<=\xe2\x80\xa9))(?:---|\.\.\.|%)",
-    re.MULTILINE,
-)
+@functools.cache
+def _directive_line() -> re.Pattern[str]:
+    return re.compile(r"%[0-9A-Za-z_-]+(?: |$)")
+
+
+@functools.cache
+def _doc_marker_bytes() -> re.Pattern[bytes]:
+    return re.compile(
+        rb"(?:^|(?<=\r)|(?<=\xc2\x85)|(?<=\xe2\x80\xa8)|(?<=\xe2\x80\xa9))(?:---|\.\.\.|%)",
+        re.MULTILINE,
+    )
+
+
 #: UTF-8 encodings of the line breaks other than LF (a marker may follow any of them).
 _UTF8_BREAKS = (b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
 #: The first line of a block mapping: an implicit key then ``:`` and a space or the line end.
-_KEY_LINE = re.compile(r"[^\n]*?:(?:[ \t]|$)")
+@functools.cache
+def _key_line() -> re.Pattern[str]:
+    return re.compile(r"[^\n]*?:(?:[ \t]|$)")
+
+
 #: What makes a document that cannot be parsed worth a medium finding: the marks of content
 #: that runs code when a lenient reader does parse it.
-_CODE_HINT = re.compile(
-    r"_target_|python/|python%2[fF]|!!|!<|%TAG|class_name|Lambda|chat_template|\$\{|\bcls\b"
-)
+@functools.cache
+def _code_hint() -> re.Pattern[str]:
+    return re.compile(
+        r"_target_|python/|python%2[fF]|!!|!<|%TAG|class_name|Lambda|chat_template|\$\{|\bcls\b"
+    )
 
 
 def text_encoding(head: bytes) -> str:
@@ -137,25 +204,31 @@ def _decode(raw: bytes, encoding: str, *, final: bool) -> str:
 
 
 #: Line breaks of YAML 1.1 (PyYAML reads all of them; Python's str.splitlines() even more).
-_LINE_BREAKS = re.compile("\r\n?|[\x85\u2028\u2029]")
+@functools.cache
+def _line_breaks() -> re.Pattern[str]:
+    return re.compile("\r\n?|[\x85\u2028\u2029]")
 
 
 def _normalise_breaks(text: str) -> str:
     """``text`` with every YAML line break as ``\\n``, so that line-based sniffing sees the
     lines a loader sees (red-team finding: CR-only or U+2028 text was one "line")."""
-    return _LINE_BREAKS.sub("\n", text) if _LINE_BREAKS.search(text) else text
+    return _line_breaks().sub("\n", text) if _line_breaks().search(text) else text
 
 
 #: Enough of a long first line to judge it: YAML implicit keys are at most 1024 characters.
 _LINE_JUDGED = 2048
-_BLANK_OR_COMMENT_LINES = re.compile(r"(?:[ \t\r\f\v]*(?:#[^\n]*)?\n)*")
+
+
+@functools.cache
+def _blank_or_comment_lines() -> re.Pattern[str]:
+    return re.compile(r"(?:[ \t\r\f\v]*(?:#[^\n]*)?\n)*")
 
 
 def _first_significant_line(text: str, *, final: bool) -> str | None:
     """The first line of ``text`` that is not blank or a comment, stripped (its first
     :data:`_LINE_JUDGED` characters at least); ``""`` when there is none and ``final``; None
     when more text is needed to tell."""
-    skipped = _BLANK_OR_COMMENT_LINES.match(text)
+    skipped = _blank_or_comment_lines().match(text)
     pos = skipped.end() if skipped is not None else 0
     end = text.find("\n", pos)
     rest = text[pos:] if end < 0 else text[pos:end]
@@ -176,14 +249,14 @@ def _line_is_structured(stripped: str) -> bool:
         return True
     if stripped[:2] in ("- ", "? ") or stripped in ("-", "?"):
         return True
-    return _KEY_LINE.match(stripped) is not None
+    return _key_line().match(stripped) is not None
 
 
 def _has_document_marker(data: memoryview, encoding: str) -> bool:
     """Whether a later line starts a YAML document (``---``, ``...`` or a directive)."""
     if encoding not in ("utf-8", "utf-8-sig"):
         text = bytes(data[:_SNIFF_TEXT]).decode(encoding, errors="replace")
-        return _DOC_MARKER.search(_normalise_breaks(text)) is not None
+        return _doc_marker().search(_normalise_breaks(text)) is not None
     obj = data.obj
     whole = isinstance(obj, (bytes, mmap.mmap)) and len(obj) == len(data)
     raw: bytes | mmap.mmap = obj if whole else bytes(data)  # type: ignore[assignment]
@@ -197,7 +270,7 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
                 return True
             hits += 1
             if hits > 4096:  # many mid-line hits: one regular-expression pass instead
-                return _DOC_MARKER_BYTES.search(raw) is not None
+                return _doc_marker_bytes().search(raw) is not None
             at = raw.find(marker, at + 1)
     return False
 
@@ -205,11 +278,13 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
 #: First significant lines Python modules start with (a docstring, an import, a definition, a
 #: decorator, a compound statement): the cheap gate before the real checks of
 #: :func:`_is_python_source` (it keeps Python's parser off ordinary configs).
-_PYTHON_FIRST_LINE = re.compile(
-    r"[rRuUbBfF]{0,2}(?:\"\"\"|''')"
-    r"|(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]|(?:async[ \t]+)?def[ \t]|class[ \t]|@[\w.]"
-    r"|(?:if|try|for|while|with|assert|raise)\b"
-)
+@functools.cache
+def _python_first_line() -> re.Pattern[str]:
+    return re.compile(
+        r"[rRuUbBfF]{0,2}(?:\"\"\"|''')"
+        r"|(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]|(?:async[ \t]+)?def[ \t]|class[ \t]|@[\w.]"
+        r"|(?:if|try|for|while|with|assert|raise)\b"
+    )
 
 
 #: Interpreters of shell scripts (``#!/bin/sh``, ``#!/usr/bin/env bash``, Bats test files).
@@ -253,7 +328,7 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
     """Whether text is a Python module that no config loader reads anything from.
 
     The rule, by content only (a config named ``x.py`` or without an extension is still a
-    config): the text starts like Python (:data:`_PYTHON_FIRST_LINE`), Python's own parser
+    config): the text starts like Python (:data:`_python_first_line()`), Python's own parser
     accepts it as a module, JSON does not parse it, and YAML reads no document from it that
     could carry code (a mapping or a tag): a Python module read as YAML is typically a first
     document holding only the empty string (the opening ``\"\"\"`` of its docstring) and
@@ -269,7 +344,7 @@ def _is_python_source(data: memoryview, encoding: str, first: str) -> bool:
     """
     if (
         len(data) > DEFAULT_LIMITS.max_python_source_bytes
-        or _PYTHON_FIRST_LINE.match(first) is None
+        or _python_first_line().match(first) is None
     ):
         return False
     try:
@@ -445,7 +520,7 @@ def _gadget_arguments(siblings: dict[str, Any] | None) -> Iterator[str]:
         value = siblings.get(key)
         values = value if isinstance(value, list) else [value]
         for v in values[:64]:
-            if isinstance(v, str) and _DOTTED.match(v.strip()):
+            if isinstance(v, str) and _dotted().match(v.strip()):
                 yield v.strip()
 
 
@@ -465,7 +540,7 @@ def _check_document(
         if isinstance(target, str):
             _report_target(ctx, loc, f"{where}/_target_", target.strip(), d)
         cls = d.get("cls")
-        if isinstance(cls, str) and "params" in d and _DOTTED.match(cls.strip()):
+        if isinstance(cls, str) and "params" in d and _dotted().match(cls.strip()):
             _report_target(ctx, loc, f"{where}/cls", cls.strip(), d)
         template = d.get("chat_template")
         if isinstance(template, str):
@@ -554,9 +629,9 @@ def _parse_json_lines(text: str) -> list[object] | None:
 
 def _fallback_json(text: str, ctx: ScanContext, loc: Location) -> None:
     """Textual checks on a JSON document that could not be parsed."""
-    for m in list(_JSON_TARGET.finditer(text))[:256]:
+    for m in list(_json_target().finditer(text))[:256]:
         _report_target(ctx, loc, "_target_ (unparsed)", m.group(1).strip(), None)
-    lam = _LAMBDA_MARK.search(text)
+    lam = _lambda_mark().search(text)
     if lam:
         ctx.report(
             KER_LAMBDA,
@@ -584,20 +659,22 @@ def _unescape(match: re.Match[str]) -> str:
 
 def _plain_text(text: str) -> str:
     """``text`` with YAML/JSON escapes (``\\x5f``, ``\\u005f``) undone, for textual checks."""
-    return _YAML_ESCAPE.sub(_unescape, text) if "\\" in text else text
+    return _yaml_escape().sub(_unescape, text) if "\\" in text else text
 
 
 def has_code_hint(text: str) -> bool:
     """Whether text that no loader parsed carries the marks of code (escaped ones too)."""
-    return _CODE_HINT.search(text) is not None or _CODE_HINT.search(_plain_text(text)) is not None
+    return (
+        _code_hint().search(text) is not None or _code_hint().search(_plain_text(text)) is not None
+    )
 
 
 def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
     """Textual checks on a YAML document that could not be composed: Python tags written out,
     through a ``%TAG`` handle or escaped, and ``_target_`` keys (escaped, quoted or tagged)."""
     plain = _plain_text(text)
-    tags = set(_PY_TAG_TEXT.findall(plain))
-    for directive in _PY_TAG_DIRECTIVE.finditer(plain):
+    tags = set(_py_tag_text().findall(plain))
+    for directive in _py_tag_directive().finditer(plain):
         handle = directive.group(1)
         uses = re.findall(re.escape(handle) + r"[\w/.:%-]+", plain[directive.end() :])
         tags.add(f"%TAG {handle}" + (f" ({', '.join(sorted(set(uses))[:4])})" if uses else ""))
@@ -607,13 +684,15 @@ def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
             "YAML text uses Python tags " + ", ".join(sorted(tags)[:8]),
             loc,
         )
-    for m in list(_YAML_TARGET.finditer(plain))[:256]:
+    for m in list(_yaml_target().finditer(plain))[:256]:
         target = m.group(1).strip()
         if "." in target:
             _report_target(ctx, loc, "_target_ (unparsed)", target, None)
 
 
-_BUILT_CONFIG = re.compile(r"\$\{\s*(oc\.create|oc\.decode)\s*:([^\n]{0,2000})")
+@functools.cache
+def _built_config() -> re.Pattern[str]:
+    return re.compile(r"\$\{\s*(oc\.create|oc\.decode)\s*:([^\n]{0,2000})")
 
 
 def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
@@ -621,7 +700,7 @@ def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
     ``${oc.create:...}``/``${oc.decode:...}`` that build a config node at load time: a
     ``_target_`` inside one is instantiated by Hydra but is not a key this scanner sees, so it
     is reported as unjudged (red-team finding)."""
-    for count, m in enumerate(_BUILT_CONFIG.finditer(text)):
+    for count, m in enumerate(_built_config().finditer(text)):
         if count >= 64:
             break
         if "_target_" in m.group(2) or "_partial_" in m.group(2):
@@ -632,11 +711,11 @@ def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
                 loc.at(m.start()),
                 severity=Severity.HIGH,
             )
-    for count, m in enumerate(_EVAL_INTERPOLATION.finditer(text)):
+    for count, m in enumerate(_eval_interpolation().finditer(text)):
         if count >= 64:
             break
         expr = m.group(2).strip()
-        dangerous = _EVAL_DANGER.search(expr) is not None
+        dangerous = _eval_danger().search(expr) is not None
         ctx.report(
             CFG_EVAL_INTERPOLATION,
             f"interpolation ${{{m.group(1)}:...}} evaluates {expr[:120]!r}"
@@ -653,7 +732,11 @@ def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
 #: prefers to its ``chat_template``; ``additional_chat_templates/<name>.jinja`` hold the named
 #: ones. Any other ``*.jinja`` file is claimed when it holds Jinja tags.
 _CHAT_TEMPLATE_FILE = "chat_template.jinja"
-_JINJA_TAG = re.compile(r"\{[%{#]")
+
+
+@functools.cache
+def _jinja_tag() -> re.Pattern[str]:
+    return re.compile(r"\{[%{#]")
 
 
 def _is_template_name(name: str) -> bool:
@@ -663,9 +746,9 @@ def _is_template_name(name: str) -> bool:
 def _sniff_template(data: memoryview, encoding: str, name: str) -> bool:
     """Whether a ``*.jinja`` file is a template to check (its text, not binary)."""
     head = bytes(data[: 1 << 20]).decode(encoding, errors="replace")
-    if _NOT_TEXT.search(head) or head.count("\ufffd") * 20 > len(head) + 200:
+    if _not_text().search(head) or head.count("\ufffd") * 20 > len(head) + 200:
         return False
-    return name.lower() == _CHAT_TEMPLATE_FILE or _JINJA_TAG.search(head) is not None
+    return name.lower() == _CHAT_TEMPLATE_FILE or _jinja_tag().search(head) is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -713,7 +796,7 @@ class ConfigScanner(FormatScanner):
             chunk = decoder.decode(bytes(data[pos : pos + step]), final=pos + step >= size)
             chunk = _normalise_breaks(chunk)  # a CR split from its LF adds a blank line: harmless
             pos += step
-            if chunk.count("\ufffd") * 20 > len(chunk) + 200 or _NOT_TEXT.search(chunk):
+            if chunk.count("\ufffd") * 20 > len(chunk) + 200 or _not_text().search(chunk):
                 return False  # binary, not text with a few broken bytes
             broken = broken or "\ufffd" in chunk
             text = (text + chunk).removeprefix("\ufeff")
@@ -744,14 +827,14 @@ class ConfigScanner(FormatScanner):
             # (and reported malformed) only when it carries the marks of code, never for a few
             # bytes of tensor data that happen to avoid control characters.
             whole = bytes(data[:_SNIFF_TEXT]).decode(encoding, errors="replace")
-            if _CODE_HINT.search(whole) is None:
+            if _code_hint().search(whole) is None:
                 return False
         if first[:1] in ("{", "["):
             lead = text.lstrip(" \t\r\n")
             if _looks_like_json(lead) or size > _SNIFF_TEXT:
                 return True
             return _flow_root_parses(bytes(data).decode(encoding, errors="replace"))
-        if first.startswith("%") and _DIRECTIVE_LINE.match(first) is None:
+        if first.startswith("%") and _directive_line().match(first) is None:
             # ARFF and TeX comments: a YAML scanner reads "%" first as a directive and stops at
             # the missing name, so no YAML loader reads any of the stream (nor does JSON).
             return False
@@ -762,7 +845,7 @@ class ConfigScanner(FormatScanner):
     def claims_raw_data(self, data: memoryview) -> bool:
         """Raw bytes are a config to report only if they carry the marks of code."""
         text = bytes(data[:_SNIFF_TEXT]).decode(text_encoding(bytes(data[:4])), "replace")
-        return _CODE_HINT.search(text) is not None
+        return _code_hint().search(text) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limit = ctx.config.limits.max_text_bytes

@@ -27,6 +27,7 @@ files: external storage, virtual datasets, external links.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -64,9 +65,19 @@ _WANTED = frozenset({"model_config", "training_config", "keras_version", "backen
 _CONFIG_ATTRS = ("model_config", "training_config")
 
 
-_CLASS_NAME_KEY = re.compile(rb'"class_name"\s*:')
-_OBJECT_START = re.compile(rb'\{\s*"')
-_MODEL_CONFIG_NAME = re.compile(rb"model_config|training_config")
+@functools.cache
+def _class_name_key() -> re.Pattern[bytes]:
+    return re.compile(rb'"class_name"\s*:')
+
+
+@functools.cache
+def _object_start() -> re.Pattern[bytes]:
+    return re.compile(rb'\{\s*"')
+
+
+@functools.cache
+def _model_config_name() -> re.Pattern[bytes]:
+    return re.compile(rb"model_config|training_config")
 
 
 def find_superblock(data: memoryview, limits: Limits = DEFAULT_LIMITS) -> int | None:
@@ -478,12 +489,12 @@ def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> tupl
     decoder = json.JSONDecoder()
     found = missed = tries = 0
     covered = 0
-    for key in _CLASS_NAME_KEY.finditer(data):  # type: ignore[call-overload]
+    for key in _class_name_key().finditer(data):  # type: ignore[call-overload]
         at = key.start()
         if at < covered:
             continue
         span: tuple[object, int, int] | None = None
-        for cand in _OBJECT_START.finditer(data, max(covered, at - limit), at):  # type: ignore[call-overload]
+        for cand in _object_start().finditer(data, max(covered, at - limit), at):  # type: ignore[call-overload]
             tries += 1
             if tries > ctx.limits.max_hdf5_fallback_candidates:
                 return found, missed + 1
@@ -615,7 +626,7 @@ class Hdf5Scanner(FormatScanner):
         # analysed, and the file is still reported as not fully scanned when it names a Keras
         # config, when some "class_name" key could not be placed in a decodable object, or
         # when the attribute table itself (dense storage) was not read.
-        if dense or missed or _MODEL_CONFIG_NAME.search(data):  # type: ignore[call-overload]
+        if dense or missed or _model_config_name().search(data):  # type: ignore[call-overload]
             ctx.report(
                 H5_NOT_FULLY_SCANNED,
                 f"the Keras model_config/training_config was not read from the root group "

@@ -386,7 +386,12 @@ def judge_callable(
 
 _MARSHAL_SHORT = {0x7A, 0x5A}  # TYPE_SHORT_ASCII 'z', TYPE_SHORT_ASCII_INTERNED 'Z'
 _MARSHAL_LONG = {0x61, 0x41, 0x75, 0x74, 0x73}  # 'a' 'A' 'u' 't' 's' (4-byte length)
-_IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+
+@functools.cache
+def _ident() -> re.Pattern[bytes]:
+    return re.compile(rb"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
 
 #: Names in bytecode that turn a Lambda into a command runner.
 _DANGEROUS_CODE_NAMES = frozenset(
@@ -447,7 +452,7 @@ def marshal_names(code: bytes, limit: int = _SHOWN_NAMES) -> list[str]:
             if size <= 256 and i + 5 + size <= n:
                 text = code[i + 5 : i + 5 + size]
                 step = 5 + size
-        if text is not None and len(text) >= 2 and _IDENT.match(text):
+        if text is not None and len(text) >= 2 and _ident().match(text):
             name = text.decode("ascii")
             if name not in seen and name not in ("lambda", "<lambda>"):
                 seen.add(name)

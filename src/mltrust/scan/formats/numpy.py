@@ -11,6 +11,7 @@ pickle scanner and an informational low finding says the array needs ``allow_pic
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import TYPE_CHECKING, ClassVar
@@ -137,8 +138,16 @@ def parse_literal(text: str, limits: Limits = DEFAULT_LIMITS) -> Literal:
     return value
 
 
-_SIMPLE = re.compile(r"^([<>|=]?)([?bBhHiIlLqQpPefdgFDGuicSaUVOMmt])(\d*)(\[[a-zA-Z0-9,]+\])?$")
-_OBJECT_NAME = re.compile(r"^[<>|=]?(?:O\d*|object_?|object\d*)$")
+@functools.cache
+def _simple() -> re.Pattern[str]:
+    return re.compile(r"^([<>|=]?)([?bBhHiIlLqQpPefdgFDGuicSaUVOMmt])(\d*)(\[[a-zA-Z0-9,]+\])?$")
+
+
+@functools.cache
+def _object_name() -> re.Pattern[str]:
+    return re.compile(r"^[<>|=]?(?:O\d*|object_?|object\d*)$")
+
+
 _NUMPY_CHAR_SIZES = {
     "?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
     "p": 8, "P": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32,
@@ -150,8 +159,8 @@ def _dtype_info(descr: object, max_depth: int, depth: int = 0) -> tuple[int, boo
     if depth > max_depth:
         raise InputError("npy dtype nested too deeply")
     if isinstance(descr, str):
-        m = _SIMPLE.match(descr)
-        if m is None and _OBJECT_NAME.match(descr):
+        m = _simple().match(descr)
+        if m is None and _object_name().match(descr):
             return 8, True  # numpy also spells the object dtype "object", "object_", "O8"...
         if m is None:
             raise InputError(f"npy dtype {descr!r} is not understood")

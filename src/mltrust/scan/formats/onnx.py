@@ -10,6 +10,7 @@ graphs are walked with a depth bound. Tensor payloads are skipped by offset, nev
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -105,7 +106,13 @@ _ELEM_BITS = {
 }
 #: Data types stored in float_data/double_data -> values stored per element (complex: two).
 _FIXED_FIELD_VALUES = {1: 1, 14: 2, 11: 1, 15: 2}
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+@functools.cache
+def _url() -> re.Pattern[str]:
+    return re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
 #: Findings of one kind listed before the rest are counted (presentation only, so not in
 #: :class:`~mltrust.config.Limits`).
 _REPORTED_CAP = 20
@@ -254,10 +261,16 @@ _MODEL_FIELD_NAMES = frozenset(
         "configuration",
     }
 )
-_TEXT_MODEL = re.compile(
-    rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
-    rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
-)
+
+
+@functools.cache
+def _text_model() -> re.Pattern[bytes]:
+    return re.compile(
+        rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
+        rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
+    )
+
+
 #: Suffixes by which ``onnx.load`` reads a file as ONNX text syntax.
 _ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
 _ONNXTXT = re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
@@ -362,7 +375,7 @@ class OnnxTextScanner(FormatScanner):
         head = bytes(data[:4096])
         if name.lower().endswith(_ONNXTXT_SUFFIXES):
             return True  # onnx.load picks the text syntax by this suffix, whatever the content
-        return _TEXT_MODEL.match(head) is not None or _ONNXTXT.match(head) is not None
+        return _text_model().match(head) is not None or _ONNXTXT.match(head) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.config.limits
@@ -724,7 +737,7 @@ def unsafe_location(location: str) -> str | None:
     norm = location.replace("\\", "/")
     if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
         return "is an absolute path"
-    if _URL.match(norm):
+    if _url().match(norm):
         return "is a URL or has a scheme"
     parts = [p for p in norm.split("/") if p not in ("", ".")]
     level = 0

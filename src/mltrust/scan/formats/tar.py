@@ -20,6 +20,7 @@ unpickle is analysed (see :func:`mltrust.scan.formats.pytorch.scan_legacy_tar`).
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterator
@@ -133,7 +134,9 @@ def _shown(name: str) -> str:
     return name.encode(*_ENCODING).decode("utf-8", "replace")
 
 
-_PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+@functools.cache
+def _pax_record() -> re.Pattern[bytes]:
+    return re.compile(rb"(\d+) ([^=]+)=")
 
 
 def _pax_records(payload: bytes) -> dict[str, str]:
@@ -145,7 +148,7 @@ def _pax_records(payload: bytes) -> dict[str, str]:
     records: dict[str, str] = {}
     pos = 0
     while True:
-        match = _PAX_RECORD.match(payload, pos)
+        match = _pax_record().match(payload, pos)
         if match is None:
             break
         length = int(match.group(1))

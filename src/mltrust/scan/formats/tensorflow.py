@@ -27,6 +27,7 @@ for ``Lambda`` layers, whose Python code Keras rebuilds when loading).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -134,9 +135,23 @@ CHECKPOINT_OPS = frozenset(
 _STREAM_ATTR_OPS = {"PrintV2": "output_stream"}
 #: Proto codecs whose ``descriptor_source`` may name a file to read (default ``local://``).
 _DESCRIPTOR_ATTR_OPS = frozenset({"DecodeProtoV2", "EncodeProto"})
-_TF1_SAVER_SCOPE = re.compile(r"^save(_\d+)?/")
-_TF2_SAVER_FUNCTION = re.compile(r"^__inference_(_traced_(save|restore)|.*_(save|restore)_fn)_\d+$")
-_OP_NAME = re.compile(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
+
+
+@functools.cache
+def _tf1_saver_scope() -> re.Pattern[str]:
+    return re.compile(r"^save(_\d+)?/")
+
+
+@functools.cache
+def _tf2_saver_function() -> re.Pattern[str]:
+    return re.compile(r"^__inference_(_traced_(save|restore)|.*_(save|restore)_fn)_\d+$")
+
+
+@functools.cache
+def _op_name() -> re.Pattern[str]:
+    return re.compile(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
+
+
 #: Findings of one kind listed before the rest are counted (presentation only, so not in
 #: :class:`~mltrust.config.Limits`).
 _REPORTED_CAP = 50
@@ -342,7 +357,7 @@ def _looks_like_graph_def(data: memoryview) -> bool:
         and bool(node_name)
         and node_name.isascii()
         and node_name.decode().isprintable()
-        and _OP_NAME.match(op.decode("ascii", "replace")) is not None
+        and _op_name().match(op.decode("ascii", "replace")) is not None
     )
 
 
@@ -482,7 +497,7 @@ def _function(w: _Walk, f: pb.Field) -> None:
                     name = pb.text(w.data, s, 4096)
         elif g.number == 3 and g.wire_type == pb.LEN:
             nodes.append(g)
-    saver = _TF2_SAVER_FUNCTION.search(name) is not None
+    saver = _tf2_saver_function().search(name) is not None
     for n in nodes:
         _node(w, n, f"function {name!r}", saver)
 
@@ -551,7 +566,7 @@ def _classify(
             w.hit("file", op, context, offset, name, f"writes to {stream!r}")
     elif op in CHECKPOINT_OPS:
         if in_saver_function is None:
-            in_saver = _TF1_SAVER_SCOPE.match(name) is not None or any(
+            in_saver = _tf1_saver_scope().match(name) is not None or any(
                 name.startswith(p) for p in w.saver_prefixes
             )
         else:
@@ -623,30 +638,43 @@ def _report(w: _Walk) -> None:
 
 # --- text format (saved_model.pbtxt, graph.pbtxt) -------------------------------------------------
 
+
 #: First field of a text SavedModel, after comments: ``saved_model_schema_version: 1`` or
 #: ``meta_graphs {`` (``:``, ``<`` and the list form ``: [`` allowed, as text_format allows
 #: them).
-_TEXT_SAVED_MODEL = re.compile(
-    rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
-)
+@functools.cache
+def _text_saved_model() -> re.Pattern[bytes]:
+    return re.compile(
+        rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
+    )
+
+
 #: First field of a text GraphDef (``graph.pbtxt``), recognised with a ``.pbtxt`` name.
-_TEXT_GRAPH_DEF = re.compile(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
+@functools.cache
+def _text_graph_def() -> re.Pattern[bytes]:
+    return re.compile(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
+
+
 #: First field of a text MetaGraphDef (a ``.meta`` file TensorFlow reads as text when it is
 #: not binary).
-_TEXT_META_GRAPH = re.compile(
-    rb"(?:\s|#[^\n]*)*(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
-    rb"\s*(?::?\s*[{<]|:\s*\[)"
-)
+@functools.cache
+def _text_meta_graph() -> re.Pattern[bytes]:
+    return re.compile(
+        rb"(?:\s|#[^\n]*)*(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
+        rb"\s*(?::?\s*[{<]|:\s*\[)"
+    )
+
+
 _SAVER_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 
 
 def _looks_like_text(data: memoryview, base: str) -> bool:
     head = bytes(data[:4096])
-    if _TEXT_SAVED_MODEL.match(head):
+    if _text_saved_model().match(head):
         return True
-    if base.endswith(".meta") and _TEXT_META_GRAPH.match(head):
+    if base.endswith(".meta") and _text_meta_graph().match(head):
         return True
-    return base.endswith(".pbtxt") and _TEXT_GRAPH_DEF.match(head) is not None
+    return base.endswith(".pbtxt") and _text_graph_def().match(head) is not None
 
 
 def _text_graph(w: _Walk) -> None:
@@ -688,7 +716,7 @@ def _text_graph(w: _Walk) -> None:
                 sigs = list(function.child("signature"))
                 name = sigs[-1].last("name") if sigs else ""
                 context = f"function {name!r}"
-                saver = _TF2_SAVER_FUNCTION.search(name) is not None
+                saver = _tf2_saver_function().search(name) is not None
             # A repeated singular field: Merge keeps the last value, Parse rejects the file;
             # every op written is classified (red-team finding: "op: Relu op: EagerPyFunc").
             for op in dict.fromkeys(msg.scalars.get("op", [""])):
@@ -775,7 +803,11 @@ def _lambda_layers(doc: object, max_depth: int) -> list[str]:
 #: Footer magic of the SSTable that holds a TensorFlow checkpoint index (``variables.index``).
 _SSTABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
 _SSTABLE_FOOTER = 48
-_DATA_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
+
+
+@functools.cache
+def _data_shard() -> re.Pattern[str]:
+    return re.compile(r"\.data-\d{5}-of-\d{5}$")
 
 
 class TfCheckpointScanner(FormatScanner):
@@ -795,7 +827,7 @@ class TfCheckpointScanner(FormatScanner):
     def sniff(self, data: memoryview, name: str) -> bool:
         if len(data) >= _SSTABLE_FOOTER and data[len(data) - 8 :] == _SSTABLE_MAGIC:
             return True
-        return _DATA_SHARD.search(name) is not None
+        return _data_shard().search(name) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         if len(data) >= _SSTABLE_FOOTER and data[len(data) - 8 :] == _SSTABLE_MAGIC:

@@ -54,6 +54,7 @@ keeps them), so resident memory stays bounded however large the checkpoint.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import posixpath
 import re
@@ -96,27 +97,56 @@ _ENCRYPTED = 0x0001 | 0x0040
 _CRC_CHUNK = 16 << 20
 _PARALLEL_MIN = 128 << 20
 
+
 # PyTorch's reader (miniz) finds records by name case-insensitively: so do these patterns.
-_RAW_STORAGE = re.compile(r"^[^/]+/data/\d+$")
-_TORCH_PICKLE = re.compile(
-    r"^[^/]+/(?:data|constants)\.pkl$|^[^/]+/code/.*\.debug_pkl$", re.IGNORECASE
-)
-_TORCH_META = re.compile(
-    r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
-    r"\.storage_alignment)$",
-    re.IGNORECASE,
-)
-_TORCH_META_VALUE = re.compile(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
-_TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.*\.py$")
+@functools.cache
+def _raw_storage() -> re.Pattern[str]:
+    return re.compile(r"^[^/]+/data/\d+$")
+
+
+@functools.cache
+def _torch_pickle() -> re.Pattern[str]:
+    return re.compile(r"^[^/]+/(?:data|constants)\.pkl$|^[^/]+/code/.*\.debug_pkl$", re.IGNORECASE)
+
+
+@functools.cache
+def _torch_meta() -> re.Pattern[str]:
+    return re.compile(
+        r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
+        r"\.storage_alignment)$",
+        re.IGNORECASE,
+    )
+
+
+@functools.cache
+def _torch_meta_value() -> re.Pattern[bytes]:
+    return re.compile(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
+
+
+@functools.cache
+def _torchscript_code() -> re.Pattern[str]:
+    return re.compile(r"^[^/]+/code/.*\.py$")
+
+
 #: A mobile (lite interpreter) module's operator tables.
-_TORCH_BYTECODE = re.compile(r"^[^/]+/bytecode\.pkl$", re.IGNORECASE)
-_DANGEROUS_CODE = re.compile(
-    r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
-    r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
-    r"__globals__|__subclasses__"
-)
+@functools.cache
+def _torch_bytecode() -> re.Pattern[str]:
+    return re.compile(r"^[^/]+/bytecode\.pkl$", re.IGNORECASE)
+
+
+@functools.cache
+def _dangerous_code() -> re.Pattern[str]:
+    return re.compile(
+        r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
+        r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
+        r"__globals__|__subclasses__"
+    )
+
+
 #: String literals are blanked before matching: TorchScript raises "builtins.ValueError" by name.
-_STRING_LITERAL = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+@functools.cache
+def _string_literal() -> re.Pattern[str]:
+    return re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 
 
 def is_traversal(name: str) -> bool:
@@ -984,7 +1014,7 @@ class ZipScanner(FormatScanner):
                     mloc,
                 )
             size = end - start
-            raw = bool(_RAW_STORAGE.match(e.name)) and bool(_RAW_STORAGE.match(lname))
+            raw = bool(_raw_storage().match(e.name)) and bool(_raw_storage().match(lname))
             verify = not raw or size <= budget[0]
             if raw and verify:
                 budget[0] -= size
@@ -1098,15 +1128,15 @@ class ZipScanner(FormatScanner):
             return
         skip: frozenset[str] = frozenset()
         if (
-            _TORCH_META.match(name)
+            _torch_meta().match(name)
             and len(content) <= 64
-            and _TORCH_META_VALUE.match(bytes(content))
+            and _torch_meta_value().match(bytes(content))
         ):
             known = True
-        elif _TORCHSCRIPT_CODE.match(name) or _TORCHSCRIPT_CODE.match(lname):
+        elif _torchscript_code().match(name) or _torchscript_code().match(lname):
             self._check_torchscript(content, ctx, mloc)
             known = True
-        elif _TORCH_PICKLE.match(name) or _TORCH_PICKLE.match(lname):
+        elif _torch_pickle().match(name) or _torch_pickle().match(lname):
             # PyTorch unpickles these whatever they contain (no PROTO needed, any first
             # opcode); persistent ids are its storages.
             from mltrust.scan._pickle import scan_pickle_stream
@@ -1118,9 +1148,9 @@ class ZipScanner(FormatScanner):
             skip = frozenset({"pickle"})
         else:
             known = False
-            if _TORCH_BYTECODE.match(name):
+            if _torch_bytecode().match(name):
                 self._check_torchscript_bytecode(content, ctx, mloc)
-        raw_ok = bool(_RAW_STORAGE.match(name)) and bool(_RAW_STORAGE.match(lname))
+        raw_ok = bool(_raw_storage().match(name)) and bool(_raw_storage().match(lname))
         if known:
             from mltrust.scan._registry import detect
 
@@ -1167,13 +1197,13 @@ class ZipScanner(FormatScanner):
     def _check_torchscript(self, content: memoryview, ctx: ScanContext, mloc: Location) -> None:
         limit = int(ctx.limits.max_text_bytes)
         text = bytes(content[:limit]).decode("utf-8", "replace")
-        text = _STRING_LITERAL.sub('""', text)
+        text = _string_literal().sub('""', text)
         count = ctx.facts.get("torchscript_code_files", 0)
         ctx.facts["torchscript_code_files"] = (count if isinstance(count, int) else 0) + 1
         self._check_torchscript_names(content[:limit], ctx, mloc)
-        first = _DANGEROUS_CODE.search(text)
+        first = _dangerous_code().search(text)
         if first is not None:
-            hits = sorted({m.group(0).strip() for m in _DANGEROUS_CODE.finditer(text)})
+            hits = sorted({m.group(0).strip() for m in _dangerous_code().finditer(text)})
             line = text.count("\n", 0, first.start()) + 1
             ctx.report(
                 R.PT_CODE,
