@@ -36,6 +36,7 @@ or prose file whose first line starts with ``c`` a "pickle".
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 from mltrust.config import DEFAULT_LIMITS
@@ -57,7 +58,12 @@ class Reach(enum.Enum):
 
 
 _HIGHEST_PROTOCOL = 5
-_IMPORTABLE = re.compile(r"[\w.\-/]+", re.UNICODE)
+
+
+@functools.cache
+def _importable_name() -> re.Pattern[str]:
+    return re.compile(r"[\w.\-/]+", re.UNICODE)
+
 
 # Opcode groups (values are the opcode bytes).
 _PUSH_FIXED = {
@@ -136,7 +142,7 @@ def _importable(raw_line: bytes) -> bool:
         text = name.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return _IMPORTABLE.fullmatch(text) is not None
+    return _importable_name().fullmatch(text) is not None
 
 
 def simulate(data: memoryview | bytes, start: int = 0, *, max_ops: int = 512) -> tuple[Reach, int]:

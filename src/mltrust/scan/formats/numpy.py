@@ -35,10 +35,13 @@ _BLANK_TAIL = 16
 Literal = object
 
 
+@functools.cache
+def _number() -> re.Pattern[str]:
+    return re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?L?")
+
+
 class _LiteralReader:
     """Reads one Python literal of the kinds a .npy header uses."""
-
-    _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?L?")
 
     def __init__(self, text: str, max_depth: int) -> None:
         self.text = text
@@ -67,7 +70,7 @@ class _LiteralReader:
             if self.text.startswith(word, self.pos):
                 self.pos += len(word)
                 return val
-        m = self._NUMBER.match(self.text, self.pos)
+        m = _number().match(self.text, self.pos)
         if m is None:
             raise self.fail("unexpected character")
         self.pos = m.end()

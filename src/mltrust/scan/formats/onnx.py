@@ -273,7 +273,11 @@ def _text_model() -> re.Pattern[bytes]:
 
 #: Suffixes by which ``onnx.load`` reads a file as ONNX text syntax.
 _ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
-_ONNXTXT = re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
+
+
+@functools.cache
+def _onnxtxt_head() -> re.Pattern[bytes]:
+    return re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
 
 
 def _camel(name: str) -> str:
@@ -375,7 +379,7 @@ class OnnxTextScanner(FormatScanner):
         head = bytes(data[:4096])
         if name.lower().endswith(_ONNXTXT_SUFFIXES):
             return True  # onnx.load picks the text syntax by this suffix, whatever the content
-        return _text_model().match(head) is not None or _ONNXTXT.match(head) is not None
+        return _text_model().match(head) is not None or _onnxtxt_head().match(head) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.config.limits
@@ -385,7 +389,7 @@ class OnnxTextScanner(FormatScanner):
                 f"{limits.max_text_bytes}"
             )
         name = loc.members[-1] if loc.members else loc.path
-        if name.lower().endswith(_ONNXTXT_SUFFIXES) or _ONNXTXT.match(bytes(data[:4096])):
+        if name.lower().endswith(_ONNXTXT_SUFFIXES) or _onnxtxt_head().match(bytes(data[:4096])):
             _scan_onnxtxt(data, ctx, loc)
             return
         ctx.facts["onnx.serialization"] = "textproto"

@@ -46,10 +46,16 @@ _BLOCK = 512
 _REGULAR = (b"0", b"\x00", b"7", b"S")
 _SUPPORTED = frozenset((b"0", b"\x00", b"1", b"2", b"5", b"6", b"7", b"3", b"4", b"L", b"K", b"S"))
 _META = (b"L", b"K", b"x", b"g", b"X")
-_SPARSE_00 = (
-    re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n"),
-    re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n"),
-)
+
+
+@functools.cache
+def _sparse_00() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    return (
+        re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n"),
+        re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n"),
+    )
+
+
 _SPECIAL = {b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _HIGH_BYTES = bytes(range(128, 256))
 # The numeric fields TarInfo.frombuf reads besides the checksum: mode, uid, gid, size, mtime,
@@ -333,8 +339,8 @@ def _pax_level(
         numbers = [int(x) for x in pax["GNU.sparse.map"].split(",")]
         m.sparse = list(zip(numbers[::2], numbers[1::2], strict=False))
     elif "GNU.sparse.size" in pax:
-        offsets = [int(x.group(1)) for x in _SPARSE_00[0].finditer(payload)]
-        numbytes = [int(x.group(1)) for x in _SPARSE_00[1].finditer(payload)]
+        offsets = [int(x.group(1)) for x in _sparse_00()[0].finditer(payload)]
+        numbytes = [int(x.group(1)) for x in _sparse_00()[1].finditer(payload)]
         m.sparse = list(zip(offsets, numbytes, strict=False))
     elif pax.get("GNU.sparse.major") == "1" and pax.get("GNU.sparse.minor") == "0":
         buf = bytes(data[fpos : fpos + _BLOCK])
