@@ -31,14 +31,12 @@ import mmap
 import re
 import warnings
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan._context import ScanContext
-from mltrust.scan.formats._hydra_targets import TARGETS as HYDRA_TARGETS
-from mltrust.scan.formats._jinja import check_chat_template
 from mltrust.scan.formats._rules_keras_config import (
     CFG_DANGEROUS_TARGET,
     CFG_EVAL_INTERPOLATION,
@@ -48,16 +46,14 @@ from mltrust.scan.formats._rules_keras_config import (
     CFG_YAML_PYTHON_TAG,
     KER_LAMBDA,
 )
-from mltrust.scan.formats.keras import (
-    Judgement,
-    _iter_dicts,
-    analyze_keras_config,
-    is_keras_config,
-    judge_callable,
-    too_many_findings,
-)
 from mltrust.scan.formats.onnx import analyze_onnx_json, looks_like_onnx_json
 from mltrust.scan.interface import FormatScanner
+
+if TYPE_CHECKING:
+    from mltrust.scan.formats.keras import Judgement
+
+# (*) Keras, Hydra and chat-template analysis is imported where a scan first needs it: sniffing
+# needs none of it, and a scan of a file that is not a config should not pay for loading it.
 
 __all__ = ["ConfigScanner", "judge_target"]
 
@@ -416,6 +412,9 @@ def judge_target(dotted: str, ctx: ScanContext) -> Judgement:
     module prefix is trusted: allowlisted libraries also ship test utilities and helpers that
     run processes.
     """
+    from mltrust.scan.formats._hydra_targets import TARGETS as HYDRA_TARGETS  # (*)
+    from mltrust.scan.formats.keras import judge_callable  # (*)
+
     return judge_callable(dotted, ctx.config, allow_exact=HYDRA_TARGETS)
 
 
@@ -531,6 +530,14 @@ def _check_document(
 
     ``keras`` says whether the document is a Keras config; by default its shape decides.
     """
+    from mltrust.scan.formats._jinja import check_chat_template  # (*)
+    from mltrust.scan.formats.keras import (  # (*)
+        _iter_dicts,
+        analyze_keras_config,
+        is_keras_config,
+        too_many_findings,
+    )
+
     start = len(ctx.findings)
     for d, path in _iter_dicts(doc, ctx, loc):
         if too_many_findings(ctx, start, loc):
@@ -870,6 +877,8 @@ class ConfigScanner(FormatScanner):
         name = loc.members[-1] if loc.members else loc.path
         if _is_template_name(name.replace("\\", "/").rsplit("/", 1)[-1]):
             ctx.facts["chat_template_file"] = True
+            from mltrust.scan.formats._jinja import check_chat_template  # (*)
+
             check_chat_template(text, ctx, loc.at(detail="chat template file"))
             return
         if "\x00" in text:
@@ -881,6 +890,8 @@ class ConfigScanner(FormatScanner):
             return
         docs = _parse_json(text, ctx, loc)
         if isinstance(docs, list):
+            from mltrust.scan.formats.keras import is_keras_config  # (*)
+
             keras = is_keras_config(docs[0])
             for doc in docs:
                 _check_document(doc, ctx, loc, keras=keras or None)

@@ -15,8 +15,10 @@ from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
-from mltrust.scan.formats._jinja import check_chat_template
 from mltrust.scan.interface import FormatScanner
+
+# (*) Chat-template analysis is imported where a scan first needs it: sniffing
+# needs none of it, and a scan of another format should not pay for loading it.
 
 __all__ = ["GGML_TYPE_SIZES", "GgufScanner"]
 
@@ -218,6 +220,8 @@ class GgufScanner(FormatScanner):
                 continue
             if "chat_template" in key and vtype == _STRING:
                 template = self._template(r, key, limits.max_text_bytes)
+                from mltrust.scan.formats._jinja import check_chat_template  # (*)
+
                 check_chat_template(template, ctx, loc.at(value_at, detail=key))
                 continue
             try:

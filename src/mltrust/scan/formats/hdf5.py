@@ -37,16 +37,17 @@ from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import InputError
 from mltrust.findings import Location
 from mltrust.scan._context import ScanContext
-from mltrust.scan.formats._hdf5_heap import indexed_objects
-from mltrust.scan.formats._hdf5_tree import walk_tree
 from mltrust.scan.formats._rules_keras_config import (
     H5_DUPLICATE_ATTRIBUTE,
     H5_EXTERNAL_REFERENCE,
     H5_MALFORMED,
     H5_NOT_FULLY_SCANNED,
 )
-from mltrust.scan.formats.keras import analyze_keras_config
 from mltrust.scan.interface import FormatScanner
+
+# (*) The HDF5 object-tree walk, fractal heaps and Keras analysis are imported where a scan
+# first needs them: sniffing needs none of them, and a scan of another format should not pay
+# for loading them.
 
 __all__ = ["Hdf5Scanner", "RootAttributes", "read_root_attributes"]
 
@@ -416,6 +417,8 @@ def _dense_attributes(
     (:mod:`._hdf5_heap`); ``out.dense`` (content search, not fully scanned) when they cannot
     be read that way."""
     try:
+        from mltrust.scan.formats._hdf5_heap import indexed_objects  # (*)
+
         objects = indexed_objects(r, heap, index, link_index=False)
         decoded = [_attribute(r, pos, size, max_text_bytes) for pos, size in objects]
     except InputError:
@@ -510,6 +513,8 @@ def _content_fallback(data: memoryview, ctx: ScanContext, loc: Location) -> tupl
         doc, start, end = span
         found += 1
         covered = end
+        from mltrust.scan.formats.keras import analyze_keras_config  # (*)
+
         analyze_keras_config(doc, ctx, loc.at(start, detail="config found by content"))
         ctx.check_deadline()
     return found, missed
@@ -581,6 +586,8 @@ class Hdf5Scanner(FormatScanner):
         try:
             limits = ctx.config.limits
             reader, root = _parse_superblock(data, find_superblock(data, limits) or 0, limits)
+            from mltrust.scan.formats._hdf5_tree import walk_tree  # (*)
+
             tree = walk_tree(reader, root, _messages, ctx.config.limits.max_entries)
         except InputError as exc:
             ctx.report(
@@ -616,6 +623,8 @@ class Hdf5Scanner(FormatScanner):
             ctx.report(H5_NOT_FULLY_SCANNED, f"{name} is not valid JSON: {exc}", here)
             return
         ctx.facts["keras_config"] = True
+        from mltrust.scan.formats.keras import analyze_keras_config  # (*)
+
         analyze_keras_config(doc, ctx, here)
 
     def _fallback(

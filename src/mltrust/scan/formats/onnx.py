@@ -16,16 +16,20 @@ import re
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Location
 from mltrust.scan import _protobuf as pb
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
-from mltrust.scan.formats._onnxtxt import parse_model
-from mltrust.scan.formats._pbtext import Message, walk
 from mltrust.scan.interface import FormatScanner
+
+if TYPE_CHECKING:
+    from mltrust.scan.formats._pbtext import Message
+
+# (*) The protobuf text-format parsers are imported where a scan first reads text: sniffing
+# needs neither, and a scan of another format should not pay for loading them.
 
 __all__ = [
     "CODE_EXECUTION_OPS",
@@ -395,6 +399,7 @@ class OnnxTextScanner(FormatScanner):
         ctx.facts["onnx.serialization"] = "textproto"
         w = _text_walk(ctx, loc)
         text = bytes(data).decode("utf-8", "replace")
+        from mltrust.scan.formats._pbtext import walk  # (*)
 
         def on_close(msg: Message, parents: tuple[Message, ...]) -> None:
             if msg.name == "node" or (msg.scalars.get("op_type") and msg.name != "functions"):
@@ -418,6 +423,8 @@ def _scan_onnxtxt(data: memoryview, ctx: ScanContext, loc: Location) -> None:
     limits = ctx.config.limits
     try:
         text = bytes(data).decode("utf-8")  # onnx.load decodes it strictly too
+        from mltrust.scan.formats._onnxtxt import parse_model  # (*)
+
         model = parse_model(text, limits.max_nesting_depth, limits.max_entries)
     except (UnicodeDecodeError, InputError) as exc:
         ctx.report(

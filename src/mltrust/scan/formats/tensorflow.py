@@ -33,15 +33,21 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan import _protobuf as pb
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats import _rules_tensor as rules
-from mltrust.scan.formats._pbtext import Message, walk
 from mltrust.scan.formats.onnx import unsafe_location
 from mltrust.scan.interface import FormatScanner
+
+if TYPE_CHECKING:
+    from mltrust.scan.formats._pbtext import Message
+
+# (*) The protobuf text-format parser is imported where a scan first reads text: sniffing does
+# not need it, and a scan of another format should not pay for loading it.
 
 __all__ = [
     "CHECKPOINT_OPS",
@@ -686,6 +692,8 @@ def _text_graph(w: _Walk) -> None:
             f"text protobuf of {len(w.data)} bytes exceeds max_text_bytes={limits.max_text_bytes}"
         )
     text = bytes(w.data).decode("utf-8", "replace")
+    from mltrust.scan.formats._pbtext import walk  # (*)
+
     nodes: list[tuple[Message, tuple[Message, ...]]] = []
 
     def on_close(msg: Message, parents: tuple[Message, ...]) -> None:
