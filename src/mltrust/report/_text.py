@@ -32,7 +32,6 @@ def output_width() -> int:
     """The width text reports are laid out to: ``COLUMNS`` when it is a number, else the
     terminal's width when standard output is one, else 120 (stable for files and CI logs)."""
     import os
-    import shutil
     import sys
 
     raw = os.environ.get("COLUMNS", "").strip()
@@ -40,6 +39,8 @@ def output_width() -> int:
         return max(_MIN_WIDTH, int(raw))
     try:
         if sys.stdout.isatty():
+            import shutil  # only for a terminal: shutil loads bz2 and lzma, a piped run need not
+
             return max(_MIN_WIDTH, shutil.get_terminal_size((_WIDTH, 24)).columns)
     except (AttributeError, ValueError, OSError):
         pass

@@ -22,6 +22,8 @@ class FileStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
+    """What the scan of one top-level file found: its status, formats and findings."""
+
     path: str
     size: int
     status: FileStatus
@@ -59,6 +61,8 @@ class FileResult:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
+    """The results of one scan: every file's result and the threshold that fails it."""
+
     files: tuple[FileResult, ...]
     fail_on: Severity = Severity.MEDIUM
     seconds: float = 0.0

@@ -269,6 +269,8 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
 
 @dataclass(frozen=True)
 class _Datatype:
+    """An HDF5 datatype message: its class, element size and whether it is a string."""
+
     cls: int
     size: int
     vlen_string: bool

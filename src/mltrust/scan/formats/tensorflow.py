@@ -170,6 +170,8 @@ _TFHUB_MODULE = "tfhub_module.pb"
 
 @dataclass
 class _Hit:
+    """Where one kind of op was first seen in a graph, and how often."""
+
     offset: int
     node: str
     detail: str
@@ -178,6 +180,8 @@ class _Hit:
 
 @dataclass
 class _Walk:
+    """State of one walk over a TensorFlow graph: the ops seen and what they hit."""
+
     data: memoryview
     ctx: ScanContext
     loc: Location

@@ -245,6 +245,8 @@ class _View:
 
 @dataclass
 class _Directory:
+    """A central directory as one reader reads it, and how other readers would differ."""
+
     entries: list[ZipEntry]
     cd_start: int
     cd_end: int
