@@ -122,7 +122,7 @@ def _url() -> re.Pattern[str]:
 _REPORTED_CAP = 20
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # state, never compared or printed: no generated == or repr
 class _Walk:
     """State of one model walk."""
 

@@ -458,7 +458,7 @@ def _makefile_view(data: memoryview, m: _Member, limit: int) -> tuple[bytes, str
     return bytes(out), ""
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # state, never compared or printed: no generated == or repr
 class _SparseViews:
     """The contents tarfile's readers give for one sparse member."""
 

@@ -168,7 +168,7 @@ _KERAS_METADATA = "keras_metadata.pb"
 _TFHUB_MODULE = "tfhub_module.pb"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # state, never compared or printed: no generated == or repr
 class _Hit:
     """Where one kind of op was first seen in a graph, and how often."""
 
@@ -178,7 +178,7 @@ class _Hit:
     count: int = 1
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # state, never compared or printed: no generated == or repr
 class _Walk:
     """State of one walk over a TensorFlow graph: the ops seen and what they hit."""
 

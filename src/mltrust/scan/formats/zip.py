@@ -243,7 +243,7 @@ class _View:
     entries: list[ZipEntry]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # state, never compared or printed: no generated == or repr
 class _Directory:
     """A central directory as one reader reads it, and how other readers would differ."""
 
