@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +171,61 @@ def test_lazy_package_exports_every_public_name(package: str) -> None:
     assert set(module.__all__) <= set(dir(module))
     with pytest.raises(AttributeError):
         module.no_such_name
+
+
+_SMALL_SCAN = """
+import sys
+from mltrust.cli._main import main
+from mltrust.scan._registry import _FORMATS
+rc = main(["scan", sys.argv[1]])
+print()
+print(rc)
+print(sorted(m for m in sys.modules))
+print(sorted({spec.partition(":")[0] for spec in _FORMATS}))
+"""
+
+
+def test_scan_of_a_small_pickle_loads_what_it_needs_and_every_sniffer(tmp_path: Path) -> None:
+    """Start-up cost (issue 10): a piped scan of one small pickle loads every format scanner
+    (each sniffs every file: detection is unchanged) but not the analysis a pickle never reaches
+    (Keras, Hydra, chat templates, HDF5 trees, protobuf text), nor rich or shutil for its
+    one-line report."""
+    small = tmp_path / "model.pkl"
+    small.write_bytes(pickle.dumps({"weights": [0.5] * 64, "bias": 0.1}, protocol=4))
+    proc = subprocess.run(
+        [sys.executable, "-c", _SMALL_SCAN, str(small)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    *_, rc, loaded, formats = proc.stdout.strip().splitlines()
+    modules = set(ast.literal_eval(loaded))
+    assert rc == "0", proc.stdout + proc.stderr
+    assert set(ast.literal_eval(formats)) <= modules
+    deferred = {
+        "mltrust.scan.formats.keras",
+        "mltrust.scan.formats._hydra_targets",
+        "mltrust.scan.formats._jinja",
+        "mltrust.scan.formats._hdf5_tree",
+        "mltrust.scan.formats._hdf5_heap",
+        "mltrust.scan.formats._pbtext",
+        "mltrust.scan.formats._onnxtxt",
+        "rich",
+        "shutil",
+    }
+    assert modules & deferred == set()
+
+
+def test_run_raises_only_the_young_collection_threshold() -> None:
+    """The console entry point makes start-up collect less often, not never."""
+    code = (
+        "import gc, sys\nfrom mltrust.cli import _main\n"
+        "sys.argv = ['mltrust', '--version']\n"
+        "try:\n    _main.run()\nexcept SystemExit:\n    pass\n"
+        "print(gc.isenabled(), gc.get_threshold()[0] == _main._GC_THRESHOLD)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "True True"

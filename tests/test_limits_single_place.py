@@ -173,3 +173,31 @@ def test_scan_limits_table_refuses_bounds_a_scan_does_not_read() -> None:
             scan_config_from_table({"limits": {name: 10}})
     assert "max_tar_link_hops" in SCAN_TABLE_LIMITS
     assert "max_profile_bytes" not in SCAN_TABLE_LIMITS
+
+
+def test_limits_init_takes_every_field_by_name_and_nothing_else() -> None:
+    """``Limits`` writes its own ``__init__`` (start-up cost, issue 10): it must accept every field
+    by keyword, refuse an unknown name or a positional value, stay frozen and validated, and
+    compare, hash and pickle by its values as the generated methods did."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(Limits)]
+    values = {name: getattr(DEFAULT_LIMITS, name) + 1 for name in names}
+    limits = Limits(**values)
+    assert all(getattr(limits, name) == values[name] for name in names)
+    assert limits == Limits(**values) and hash(limits) == hash(Limits(**values))
+    assert limits != DEFAULT_LIMITS
+    assert Limits(max_entries=DEFAULT_LIMITS.max_entries + 1) != DEFAULT_LIMITS
+    assert Limits(max_entries=DEFAULT_LIMITS.max_entries) == DEFAULT_LIMITS
+    assert pickle.loads(pickle.dumps(ScanConfig(limits=limits))).limits == limits
+    with pytest.raises(TypeError, match="max_entires"):
+        Limits(max_entires=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Limits(1)  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="max_entries"):
+        Limits(max_entries=-1)
+    with pytest.raises(ConfigError, match="max_entries"):
+        Limits(max_entries="many")  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.max_entries = 1  # type: ignore[misc]
+    assert dataclasses.replace(limits, max_entries=3).max_entries == 3
