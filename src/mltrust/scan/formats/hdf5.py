@@ -267,7 +267,7 @@ def _messages(r: _Reader, header: int) -> list[tuple[int, int, int]]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # never compared or printed: no generated == or repr
 class _Datatype:
     """An HDF5 datatype message: its class, element size and whether it is a string."""
 

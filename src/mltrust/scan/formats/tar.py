@@ -197,7 +197,7 @@ def _kind(typeflag: bytes) -> str:
 _Meta = tuple[bytes, bytes, dict[str, str] | None]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # never compared or printed: no generated == or repr
 class _Member:
     """One member as :mod:`tarfile` reads it (the oracle: ``torch.load`` of a legacy tar)."""
 
@@ -512,7 +512,7 @@ def _sparse_views(data: memoryview, m: _Member, limits: Limits) -> _SparseViews:
     return views
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # never compared or printed: no generated == or repr
 class _Issue:
     """Something :func:`_walk` reports about the archive itself, at offset ``at``."""
 
@@ -521,7 +521,7 @@ class _Issue:
     at: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # never compared or printed: no generated == or repr
 class _End:
     """Where the walk stopped: at an end-of-archive block (``marker``) or at ``pos``."""
 

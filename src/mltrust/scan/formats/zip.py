@@ -233,7 +233,8 @@ def _inside_tar_member(data: memoryview, start: int, end: int) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
+# never compared or printed: no generated == or repr
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _View:
     """Another reading of the same end record: a central directory that a real reader would
     read where the one scanned first is not (see :func:`parse_central_directory`)."""
@@ -280,7 +281,8 @@ def _eocd_candidates(data: memoryview) -> list[int]:
             out.append(start + pos)
 
 
-@dataclass(frozen=True, slots=True)
+# never compared or printed: no generated == or repr
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _Reading:
     """Where one reader looks for the central directory: (start, size, offset shift, count)."""
 
