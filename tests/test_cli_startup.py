@@ -217,15 +217,17 @@ def test_scan_of_a_small_pickle_loads_what_it_needs_and_every_sniffer(tmp_path: 
     assert modules & deferred == set()
 
 
-def test_run_raises_only_the_young_collection_threshold() -> None:
-    """The console entry point makes start-up collect less often, not never."""
+def test_run_collects_less_often_and_not_at_exit() -> None:
+    """The console entry point makes start-up collect less often, not never, and leaves the
+    objects alive at exit to the operating system (frozen) instead of collecting them."""
     code = (
         "import gc, sys\nfrom mltrust.cli import _main\n"
         "sys.argv = ['mltrust', '--version']\n"
         "try:\n    _main.run()\nexcept SystemExit:\n    pass\n"
-        "print(gc.isenabled(), gc.get_threshold()[0] == _main._GC_THRESHOLD)\n"
+        "print(gc.isenabled(), gc.get_threshold()[0] == _main._GC_THRESHOLD,"
+        " gc.get_freeze_count() > 0)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    assert proc.stdout.strip().splitlines()[-1] == "True True"
+    assert proc.stdout.strip().splitlines()[-1] == "True True True"
