@@ -202,3 +202,9 @@ def test_limits_init_takes_every_field_by_name_and_nothing_else() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         limits.max_entries = 1  # type: ignore[misc]
     assert dataclasses.replace(limits, max_entries=3).max_entries == 3
+    import inspect
+
+    params = inspect.signature(Limits).parameters  # what help() and docs/api.md show
+    assert list(params) == names
+    assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
+    assert [p.default for p in params.values()] == [getattr(DEFAULT_LIMITS, n) for n in names]

@@ -70,7 +70,25 @@ def _bounds(cls: type[_T]) -> type[_T]:
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     made.__init__ = __init__  # type: ignore[method-assign]
+    made.__signature__ = _FieldSignature()  # type: ignore[attr-defined]
     return made
+
+
+class _FieldSignature:
+    """``inspect.signature`` of a :func:`_bounds` class: every field, keyword-only, with its
+    type and default (what help() and the API reference show), built when first asked for."""
+
+    def __get__(self, obj: object, cls: type[Any]) -> Any:
+        import inspect
+
+        kind = inspect.Parameter.KEYWORD_ONLY
+        return inspect.Signature(
+            [
+                inspect.Parameter(f.name, kind, default=f.default, annotation=f.type)
+                for f in dataclasses.fields(cls)
+            ],
+            return_annotation=None,
+        )
 
 
 @_bounds
