@@ -63,6 +63,10 @@ TORCH_CLASS_NAMESPACES = frozenset(
 )
 
 
+#: Names of the importer's environment that hold operators or native classes.
+_ROOTS = ("torch", "ops", "__torch__")
+
+
 @dataclass
 class ScriptReport:
     """Names one TorchScript source file reaches, by concern."""
@@ -105,19 +109,46 @@ def analyze_torchscript(text: str) -> ScriptReport:
         if isinstance(node, ast.Attribute):
             _judge(node, report)
             parts = _chain(node)
-            if parts and parts[0] == "ops" and len(parts) == 2 and id(node) not in rooted:
-                report.unproven.append(f"'ops.{parts[1]}' used as a value")
-        elif isinstance(node, ast.Name) and node.id in ("torch", "ops") and id(node) not in rooted:
+            if parts and id(node) not in rooted and _is_namespace(_canonical(parts)):
+                dotted = ".".join(parts)
+                report.unproven.append(f"'{dotted}' used as a value (operator chosen at run time)")
+        elif isinstance(node, ast.Name) and node.id in _ROOTS and id(node) not in rooted:
             report.unproven.append(f"'{node.id}' used as a value (operator chosen at run time)")
     report.file_or_network = sorted(set(report.file_or_network))
     report.unproven = sorted(set(report.unproven))
     return report
 
 
+def _canonical(parts: list[str]) -> list[str]:
+    """The chain as the importer resolves it: its ``torch`` is the builtin module ``aten``,
+    and ``autograd`` on any builtin module is ``aten`` again, so ``torch.autograd.save`` and
+    ``ops.prim.autograd.save`` are ``aten::save`` (red-team finding: both ran past the check).
+    """
+    if parts[0] == "torch":
+        rest = parts[1:]
+    elif parts[0] == "ops" and len(parts) > 2 and parts[2] == "autograd":
+        rest = parts[2:]
+    else:
+        return parts
+    while rest and rest[0] == "autograd":
+        rest = rest[1:]
+    return ["torch", *rest] if parts[0] == "torch" else ["ops", "aten", *rest]
+
+
+def _is_namespace(parts: list[str]) -> bool:
+    """Whether a (canonical) chain is a module of operators or native classes rather than one
+    operator or class: used as a value, such a chain hides which one runs (``a =
+    torch.autograd; a.save(...)``; ``c = __torch__.torch.classes; c.NS.C(...)``)."""
+    if parts[0] == "ops":
+        return len(parts) == 2
+    return parts in (["torch"], ["__torch__", "torch"], ["__torch__", "torch", "classes"])
+
+
 def _judge(node: ast.Attribute, report: ScriptReport) -> None:
     parts = _chain(node)
     if not parts:
         return
+    parts = _canonical(parts)
     if parts[0] == "torch" and len(parts) == 2:
         if parts[1] in FILE_OR_NETWORK_OPS:
             report.file_or_network.append(f"aten::{parts[1]}")

@@ -1,0 +1,127 @@
+"""Red team 8: TorchScript operator names, ONNX text and HDF5 dense storage.
+
+Every attack is built here from the real libraries (torch, onnx, h5py) or raw bytes, and the
+real loader is the oracle: what it runs or reads is what the scanner must report.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mltrust.findings import Severity
+from mltrust.scan import scan_bytes
+
+
+def _rules(data: bytes, name: str) -> dict[str, Severity]:
+    out: dict[str, Severity] = {}
+    for f in scan_bytes(data, name).findings:
+        out[f.rule_id] = max(out.get(f.rule_id, f.severity), f.severity)
+    return out
+
+
+def _loud(rules: dict[str, Severity]) -> bool:
+    return any(s >= Severity.MEDIUM for s in rules.values())
+
+
+# -- TorchScript: names the importer resolves to aten::save ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def torch_base() -> tuple[Any, bytes]:
+    """torch and a real scripted archive whose forward is ``return torch.add(x, 1)``."""
+    torch = pytest.importorskip("torch")
+
+    class AddOne(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + 1
+
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(AddOne()), buf)
+    return torch, buf.getvalue()
+
+
+def _inject(archive: bytes, lines: str) -> bytes:
+    """The archive with ``lines`` run in forward before its return."""
+    out = io.BytesIO()
+    done = 0
+    with (
+        zipfile.ZipFile(io.BytesIO(archive)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst,
+    ):
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".py") and b"    return torch.add(" in data:
+                text = data.decode().replace("    return torch.add(", lines + "    return torch.add(")
+                data, done = text.encode(), done + 1
+            dst.writestr(info.filename, data)
+    assert done == 1
+    return out.getvalue()
+
+
+# Each line reaches aten::save (a file write at a chosen path) when forward runs.
+_SAVE_SPELLINGS = {
+    # the importer's torch is the builtin module aten, whose "autograd" is aten again
+    "torch_autograd": "    torch.autograd.save(x, {p!r})\n",
+    "torch_autograd_twice": "    torch.autograd.autograd.save(x, {p!r})\n",
+    # ops.NS.autograd is aten whatever NS is: prim is an allowed namespace
+    "ops_prim_autograd": "    ops.prim.autograd.save(x, {p!r})\n",
+    # the module aliased to a local, then the operator taken from the local
+    "alias_torch_autograd": "    a = torch.autograd\n    a.save(x, {p!r})\n",
+    "getattr_torch_autograd": "    getattr(torch.autograd, 'save')(x, {p!r})\n",
+    "fork_torch_autograd": "    f = fork(torch.autograd.save, x, {p!r})\n    torch.wait(f)\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_SAVE_SPELLINGS))
+def test_torchscript_save_under_another_spelling_is_reported(
+    case: str, torch_base: tuple[Any, bytes], tmp_path: Path
+) -> None:
+    torch, base = torch_base
+    target = tmp_path / "written.pt"
+    data = _inject(base, _SAVE_SPELLINGS[case].format(p=str(target)))
+    rules = _rules(data, "model.pt")
+    assert _loud(rules), rules
+    if "alias" not in case and "getattr" not in case:
+        assert rules.get("MLT-PT-005") == Severity.HIGH, rules
+    torch.jit.load(io.BytesIO(data))(torch.ones(2))  # the oracle: the file is written
+    assert target.exists()
+
+
+def test_torchscript_native_class_namespace_aliased_to_a_local_is_reported(
+    torch_base: tuple[Any, bytes],
+) -> None:
+    torch, base = torch_base
+    # dist_rpc is not one of torch's model class namespaces; the alias hid it from the check
+    data = _inject(base, "    c = __torch__.torch.classes\n    w = c.dist_rpc.WorkerInfo('a', 1)\n")
+    assert _rules(data, "model.pt").get("MLT-PT-006") == Severity.MEDIUM
+    torch.jit.load(io.BytesIO(data))(torch.ones(2))  # the oracle: it compiles and runs
+
+
+def test_torchscript_flatbuffer_module_is_not_unknown(
+    torch_base: tuple[Any, bytes], tmp_path: Path
+) -> None:
+    torch, base = torch_base
+    from torch.jit._serialization import save_jit_module_to_flatbuffer
+
+    target = tmp_path / "written.pt"
+    scripted = torch.jit.load(io.BytesIO(_inject(base, f"    torch.save(x, {str(target)!r})\n")))
+    path = tmp_path / "model.ff"
+    save_jit_module_to_flatbuffer(scripted, str(path))
+    data = path.read_bytes()
+    assert data[4:8] == b"PTMF"
+    for name in ("model.ff", "model.pt", "weights.bin"):  # torch.jit.load ignores the name
+        assert _rules(data, name).get("MLT-PT-006") == Severity.MEDIUM, name
+    torch.jit.load(str(path))(torch.ones(2))  # the oracle: torch.jit.load runs it
+    assert target.exists()
+
+
+def test_torchscript_ordinary_module_names_stay_quiet(torch_base: tuple[Any, bytes]) -> None:
+    _, base = torch_base
+    assert not _loud(_rules(base, "model.pt"))
+    annotated = _inject(base, "    y = torch.autograd.grad([x], [x], allow_unused=True)\n")
+    assert not _loud(_rules(annotated, "model.pt"))
