@@ -55,8 +55,9 @@ def _inject(archive: bytes, lines: str) -> bytes:
     ):
         for info in src.infolist():
             data = src.read(info)
-            if info.filename.endswith(".py") and b"    return torch.add(" in data:
-                text = data.decode().replace("    return torch.add(", lines + "    return torch.add(")
+            anchor = "    return torch.add("
+            if info.filename.endswith(".py") and anchor.encode() in data:
+                text = data.decode().replace(anchor, lines + anchor)
                 data, done = text.encode(), done + 1
             dst.writestr(info.filename, data)
     assert done == 1

@@ -35,7 +35,13 @@ if TYPE_CHECKING:
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
 
-__all__ = ["LegacyTorchScanner", "TarMember", "TorchFlatbufferScanner", "read_storage_keys", "scan_legacy_tar"]
+__all__ = [
+    "LegacyTorchScanner",
+    "TarMember",
+    "TorchFlatbufferScanner",
+    "read_storage_keys",
+    "scan_legacy_tar",
+]
 
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _VERSION = 1001
