@@ -126,3 +126,43 @@ def test_torchscript_ordinary_module_names_stay_quiet(torch_base: tuple[Any, byt
     assert not _loud(_rules(base, "model.pt"))
     annotated = _inject(base, "    y = torch.autograd.grad([x], [x], allow_unused=True)\n")
     assert not _loud(_rules(annotated, "model.pt"))
+
+
+def test_torchscript_mobile_operators_row_with_extra_elements_is_read(
+    torch_base: tuple[Any, bytes], tmp_path: Path
+) -> None:
+    torch, base = torch_base
+    import pickle
+
+    from torch.jit.mobile import _load_for_lite_interpreter
+
+    target = tmp_path / "written.pt"
+    scripted = torch.jit.load(io.BytesIO(_inject(base, f"    torch.save(x, {str(target)!r})\n")))
+    mobile = tmp_path / "m.ptl"
+    with pytest.warns(DeprecationWarning):
+        scripted._save_for_lite_interpreter(str(mobile))
+
+    def widen(value: Any) -> Any:  # ("operators", table) -> ("operators", table, ())
+        if isinstance(value, tuple):
+            if len(value) == 2 and value[0] == "operators":
+                return (*value, ())
+            return tuple(widen(v) for v in value)
+        return value
+
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(mobile) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst,
+    ):
+        for info in src.infolist():
+            if "/code/" in info.filename:
+                continue  # the lite interpreter runs bytecode.pkl alone
+            data = src.read(info)
+            if info.filename.endswith("/bytecode.pkl"):
+                # plain tuples, strings and ints (the operator table of a module just saved)
+                data = pickle.dumps(widen(pickle.loads(data)), protocol=2)
+            dst.writestr(info, data)
+    assert _rules(out.getvalue(), "m.ptl").get("MLT-PT-005") == Severity.HIGH
+    mobile.write_bytes(out.getvalue())
+    _load_for_lite_interpreter(str(mobile))(torch.ones(2))  # the oracle: aten::save runs
+    assert target.exists()

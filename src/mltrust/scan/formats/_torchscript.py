@@ -199,7 +199,11 @@ def analyze_bytecode(value: object | None, max_items: int) -> ScriptReport:
             break
         if not isinstance(item, (tuple, list)):
             continue
-        if len(item) == 2 and item[0] == "operators" and isinstance(item[1], (tuple, list)):
+        # The loader takes a row's element 1 by its name at element 0 and never looks at its
+        # length: ("operators", table, junk) runs the table (red-team finding: it was walked
+        # past as an ordinary tuple).
+        if len(item) >= 2 and item[0] == "operators" and isinstance(item[1], (tuple, list)):
+            stack.extend(item[2:])
             for op in item[1]:
                 qualified = op[0] if isinstance(op, (tuple, list)) and op else op
                 if isinstance(qualified, str) and "::" in qualified:
