@@ -166,3 +166,22 @@ def test_torchscript_mobile_operators_row_with_extra_elements_is_read(
     mobile.write_bytes(out.getvalue())
     _load_for_lite_interpreter(str(mobile))(torch.ones(2))  # the oracle: aten::save runs
     assert target.exists()
+
+
+def test_torchscript_scripted_autograd_grad_stays_quiet(torch_base: tuple[Any, bytes]) -> None:
+    torch, _ = torch_base
+
+    class Grad(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = (x * x).sum()
+            g = torch.autograd.grad([y], [x])
+            out = g[0]
+            assert out is not None
+            return out
+
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(Grad()), buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as z:
+        source = b"".join(z.read(n) for n in z.namelist() if n.endswith(".py"))
+    assert b"grad(" in source
+    assert not _loud(_rules(buf.getvalue(), "model.pt"))
