@@ -305,7 +305,6 @@ _STORAGE_SIZES = {
 _MAX_LINK_HOPS = 64
 
 
-@dataclass(frozen=True)
 class TorchFlatbufferScanner(FormatScanner):
     """TorchScript modules saved as a flatbuffer (``_save_jit_module_to_bytes``, mobile
     ``_use_flatbuffer=True``): recognised, not parsed (fail closed).
@@ -337,6 +336,7 @@ class TorchFlatbufferScanner(FormatScanner):
         )
 
 
+@dataclass(frozen=True)
 class TarMember:
     """One member of a tar file as ``tarfile`` lists it, for :func:`scan_legacy_tar`."""
 
