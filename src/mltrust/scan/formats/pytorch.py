@@ -316,7 +316,7 @@ class TorchFlatbufferScanner(FormatScanner):
     passed the gate.
     """
 
-    name: ClassVar[str] = "torchscript-flatbuffer"
+    name: ClassVar[str] = "torchscript-fb"
     description: ClassVar[str] = (
         "TorchScript/mobile modules in flatbuffer form (PTMF): recognised, not analysed"
     )
