@@ -7,6 +7,7 @@ real loader is the oracle: what it runs or reads is what the scanner must report
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,48 @@ def test_torchscript_scripted_autograd_grad_stays_quiet(torch_base: tuple[Any, b
         source = b"".join(z.read(n) for n in z.namelist() if n.endswith(".py"))
     assert b"grad(" in source
     assert not _loud(_rules(buf.getvalue(), "model.pt"))
+
+
+def _lite_without_code(torch: Any, module: Any, path: Path) -> bytes:
+    """``module`` saved for the lite interpreter, with its ``code/`` source left out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the lite interpreter is deprecated
+        torch.jit.script(module)._save_for_lite_interpreter(str(path))
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if "/code/" not in info.filename:
+                dst.writestr(info, src.read(info))
+    path.write_bytes(out.getvalue())
+    return out.getvalue()
+
+
+def test_torchscript_mobile_module_building_a_foreign_native_class_is_reported(
+    torch_base: tuple[Any, bytes], tmp_path: Path
+) -> None:
+    torch, _ = torch_base
+
+    class MakesWorkerInfo(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            torch.classes.dist_rpc.WorkerInfo("a", 1)  # CREATE_OBJECT of a types entry
+            return x + 1
+
+    data = _lite_without_code(torch, MakesWorkerInfo(), tmp_path / "m.ptl")
+    assert _rules(data, "m.ptl").get("MLT-PT-006") == Severity.MEDIUM
+    # the oracle: the lite interpreter builds the native object from bytecode.pkl alone
+    lite = torch._C._load_for_lite_interpreter(str(tmp_path / "m.ptl"), None)
+    assert lite.run_method("forward", (torch.ones(2),)).tolist() == [2.0, 2.0]
+
+
+def test_torchscript_quantized_mobile_module_stays_quiet(
+    torch_base: tuple[Any, bytes], tmp_path: Path
+) -> None:
+    torch, _ = torch_base
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao deprecation notes
+        dynamic = torch.ao.quantization.quantize_dynamic(mlp, {torch.nn.Linear}, dtype=torch.qint8)
+    data = _lite_without_code(torch, dynamic, tmp_path / "q.ptl")
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert any(b"torch.classes.quantized" in z.read(n) for n in z.namelist())
+    assert not _loud(_rules(data, "q.ptl"))

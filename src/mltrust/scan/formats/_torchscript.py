@@ -27,6 +27,7 @@ parameters only, and get nothing.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["ScriptReport", "analyze_bytecode", "analyze_torchscript"]
@@ -63,6 +64,8 @@ TORCH_CLASS_NAMESPACES = frozenset(
 )
 
 
+#: A native (TorchBind) class named in a mobile module's type strings.
+_BYTECODE_CLASS = re.compile(r"__torch__\.torch\.classes\.([A-Za-z_][A-Za-z0-9_]*)")
 #: Names of the importer's environment that hold operators or native classes.
 _ROOTS = ("torch", "ops", "__torch__")
 
@@ -197,6 +200,13 @@ def analyze_bytecode(value: object | None, max_items: int) -> ScriptReport:
         if seen > max_items:
             report.unproven.append("bytecode.pkl has more entries than max_entries")
             break
+        if isinstance(item, str):
+            # "types" rows name the classes CREATE_OBJECT builds (a native class's __init__
+            # then runs with code/ removed: red-team finding), schemas the classes passed in
+            for namespace in _BYTECODE_CLASS.findall(item):
+                if namespace not in TORCH_CLASS_NAMESPACES:
+                    report.unproven.append(f"native class namespace {namespace!r} (torch.classes)")
+            continue
         if not isinstance(item, (tuple, list)):
             continue
         # The loader takes a row's element 1 by its name at element 0 and never looks at its
