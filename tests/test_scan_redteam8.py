@@ -231,3 +231,40 @@ def test_torchscript_quantized_mobile_module_stays_quiet(
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert any(b"torch.classes.quantized" in z.read(n) for n in z.namelist())
     assert not _loud(_rules(data, "q.ptl"))
+
+
+# -- ONNX text syntax under another name ----------------------------------------------------
+
+_HEADER_PRODUCER_FIRST = (
+    '<producer_name: "x", ir_version: 8, opset_import: ["": 17, "evil.ns": 1]>\n'
+    "agraph (float[N] X) => (float[N] Y) {\n  Y = evil.ns.Run(X)\n}\n"
+)
+_HEADERLESS = "agraph (float[N] X) => (float[N] Y) {\n  Y = evil.ns.Run(X)\n}\n"
+
+
+def _onnx_text_oracle(text: str, tmp_path: Path) -> set[tuple[str, str]]:
+    """What onnx.load(path, format="onnxtxt") builds: a name need not say it is text."""
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / "model.txt"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "the onnxtxt format is experimental"
+        model = onnx.load(str(path), format="onnxtxt", load_external_data=False)
+    return {(n.domain, n.op_type) for n in model.graph.node}
+
+
+def test_onnxtxt_header_opening_with_any_keyword_is_recognised(tmp_path: Path) -> None:
+    assert _onnx_text_oracle(_HEADER_PRODUCER_FIRST, tmp_path) == {("evil.ns", "Run")}
+    rules = _rules(_HEADER_PRODUCER_FIRST.encode(), "model.txt")
+    assert rules.get("MLT-ONX-005") == Severity.MEDIUM, rules
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap, a header-less ONNX text model (graph only) under a name that is not "
+    ".onnxtxt: onnx.load(..., format='onnxtxt') reads it; sniffing 'name (...) => (...)' by "
+    "content would also claim arrow functions in scripts",
+)
+def test_onnxtxt_without_header_under_another_name_is_recognised(tmp_path: Path) -> None:
+    assert _onnx_text_oracle(_HEADERLESS, tmp_path) == {("evil.ns", "Run")}
+    assert _loud(_rules(_HEADERLESS.encode(), "model.txt"))
