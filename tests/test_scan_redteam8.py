@@ -268,3 +268,28 @@ def test_onnxtxt_header_opening_with_any_keyword_is_recognised(tmp_path: Path) -
 def test_onnxtxt_without_header_under_another_name_is_recognised(tmp_path: Path) -> None:
     assert _onnx_text_oracle(_HEADERLESS, tmp_path) == {("evil.ns", "Run")}
     assert _loud(_rules(_HEADERLESS.encode(), "model.txt"))
+
+
+def _with_data_pkl(archive: bytes, payload: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, payload if info.filename.endswith("/data.pkl") else src.read(info))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("namespace", ["dist_rpc", "evilns"])
+def test_torchscript_data_pkl_naming_a_foreign_native_class_is_reported(
+    namespace: str, torch_base: tuple[Any, bytes]
+) -> None:
+    torch, base = torch_base
+    cls = "WorkerInfo" if namespace == "dist_rpc" else "Foo"
+    # GLOBAL, EMPTY_TUPLE, NEWOBJ, EMPTY_DICT, BUILD, STOP
+    payload = f"\x80\x02c__torch__.torch.classes.{namespace}\n{cls}\n)\x81}}b.".encode("latin-1")
+    data = _with_data_pkl(base, payload)
+    assert _rules(data, "model.pt").get("MLT-PT-006") == Severity.MEDIUM
+    # the oracle: torch.jit.load looks the class up among the registered native classes and,
+    # when one is registered (dist_rpc.WorkerInfo), builds it
+    with pytest.raises((RuntimeError, IndexError)) as err:  # it then lacks a module's state
+        torch.jit.load(io.BytesIO(data))
+    assert ("Unknown type name" in str(err.value)) == (namespace == "evilns")
