@@ -293,3 +293,19 @@ def test_torchscript_data_pkl_naming_a_foreign_native_class_is_reported(
     with pytest.raises((RuntimeError, IndexError)) as err:  # it then lacks a module's state
         torch.jit.load(io.BytesIO(data))
     assert ("Unknown type name" in str(err.value)) == (namespace == "evilns")
+
+
+def test_torchscript_torchaudio_file_operators_are_reported(torch_base: tuple[Any, bytes]) -> None:
+    torch, base = torch_base
+    # torchaudio registers these in its own namespace (TORCH_LIBRARY_FRAGMENT(torchaudio, m)):
+    # the first writes a chosen path, the second reads any path or URL through ffmpeg
+    lines = (
+        "    ops.torchaudio.sox_io_save_audio_file('/tmp/x.wav', x, 8000, True, None, None, None)\n"
+        "    w = ops.torchaudio.ffmpeg_load('http://host/a.wav')\n"
+    )
+    data = _inject(base, lines)
+    assert _loud(_rules(data, "model.pt"))
+    # the oracle (torchaudio is not installed here): torch.jit.load binds the name to whatever
+    # operator is registered under it
+    with pytest.raises(RuntimeError, match="torchaudio::"):
+        torch.jit.load(io.BytesIO(data))

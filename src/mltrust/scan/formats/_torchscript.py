@@ -34,9 +34,12 @@ __all__ = ["ScriptReport", "analyze_bytecode", "analyze_torchscript"]
 
 #: Operators (by name, in ``aten``/``prim``) that read or write files or talk to other hosts.
 FILE_OR_NETWORK_OPS = frozenset({"save", "from_file", "rpc_async", "rpc_sync", "rpc_remote"})
-#: Operator namespaces torch itself (and its two domain libraries) registers: ``ops.NS.X``
-#: outside these needs a custom library's native code. Distributed (``c10d``), test, debug and
-#: compiler-internal namespaces are left out on purpose: a model has no use for them.
+#: Operator namespaces torch itself (and torchvision's detection operators) registers:
+#: ``ops.NS.X`` outside these needs a custom library's native code. Distributed (``c10d``),
+#: test, debug and compiler-internal namespaces are left out on purpose: a model has no use for
+#: them. So is ``torchaudio``: it registers file and network readers and writers there
+#: (``sox_io_save_audio_file`` writes a path, ``sox_io_load_audio_file`` and ``ffmpeg_load``
+#: read a path or URL; red-team finding), and torchvision keeps its file I/O in ``image``.
 TORCH_OP_NAMESPACES = frozenset(
     {
         "aten",
@@ -55,7 +58,6 @@ TORCH_OP_NAMESPACES = frozenset(
         "prepacked",
         "xnnpack",
         "torchvision",
-        "torchaudio",
     }
 )
 #: TorchBind class namespaces of torch (quantized packed weights, RNN cell parameters...).
