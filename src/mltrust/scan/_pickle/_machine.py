@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, cast
 from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
+from mltrust.scan import _archive_rules
 from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
 from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
@@ -363,6 +364,33 @@ _TORCHSCRIPT_VERDICT = GlobalVerdict(
 )
 
 
+def _foreign_native_class(module: str) -> bool:
+    """Whether ``module`` is ``__torch__.torch.classes.NS`` with an ``NS`` torch does not ship.
+
+    TorchScript's unpickler binds such a global to the native (TorchBind) class registered
+    under that name and runs its native ``__setstate__`` (red-team finding: a data.pkl naming
+    one was clean while the same class in code/ is MLT-PT-006). The namespaces are
+    :mod:`mltrust.scan.formats._torchscript`'s, so source, bytecode and pickles agree.
+    """
+    from mltrust.scan.formats._torchscript import TORCH_CLASS_NAMESPACES
+
+    parts = module.split(".")
+    return (
+        len(parts) == 4
+        and parts[:3] == ["__torch__", "torch", "classes"]
+        and parts[3] not in TORCH_CLASS_NAMESPACES
+    )
+
+
+_FOREIGN_CLASS_VERDICT = GlobalVerdict(
+    False,
+    Severity.MEDIUM,
+    _archive_rules.PT_SCRIPT_UNPROVEN,
+    "a native (TorchBind) class outside torch's own: its __setstate__ is another library's "
+    "native code",
+)
+
+
 class _Analyser:
     """State shared by the streams of one :func:`scan_pickle_stream` call."""
 
@@ -436,6 +464,8 @@ class _Analyser:
         return self.loc.at(offset, index=index, detail=detail)
 
     def verdict(self, module: str, name: str) -> GlobalVerdict:
+        if self.context == "pytorch" and _foreign_native_class(module):
+            return _FOREIGN_CLASS_VERDICT
         if self.context == "pytorch" and _TORCHSCRIPT_CLASS.match(module):
             # TorchScript classes (``__torch__.<qualname>``) are resolved by TorchScript's C++
             # unpickler from the archive's own code/ folder, never imported by Python; a plain

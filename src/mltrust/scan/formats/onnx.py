@@ -260,7 +260,12 @@ _TEXT_MODEL = re.compile(
 )
 #: Suffixes by which ``onnx.load`` reads a file as ONNX text syntax.
 _ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
-_ONNXTXT = re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
+#: Any model header keyword may come first (onnx.parser takes them in any order: a header
+#: opening with producer_name was a config to the sniff, and clean).
+_ONNXTXT = re.compile(
+    rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import|producer_name|producer_version"
+    rb"|domain|model_version|doc_string|metadata_props)\s*:"
+)
 
 
 def _camel(name: str) -> str:
