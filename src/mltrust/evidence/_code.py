@@ -657,15 +657,25 @@ def _includer(host: str, tree: dict[str, Path]) -> Callable[[str], str | None]:
     (:func:`mltrust.evidence._commands.commands`); None for any other name."""
 
     def include(name: str) -> str | None:
-        target = resolve_target(host, "file", name, tree)
-        if target is None:
-            return None
-        try:
-            return _analysis_text(_read_bytes(tree[target]))
-        except (_TooLarge, _Unreadable):
-            return None  # reported where the file is read as a makefile
+        texts: list[str] = []
+        for target in _host_targets(host, name, tree):
+            try:
+                text = _analysis_text(_read_bytes(tree[target]))
+            except (_TooLarge, _Unreadable):
+                continue  # reported where the file is read as a makefile
+            if text is not None:
+                texts.append(text)
+        return "\n".join(texts) if texts else None
 
     return include
+
+
+def _host_targets(host: str, name: str, tree: dict[str, Path]) -> list[str]:
+    """The project files a file name a command host runs or includes may be: from the
+    host's folder and from the project root (where CI runs, where GitLab's ``local:`` and
+    make's ``include`` look), both when both exist (a decoy beside the host hides nothing)."""
+    found = (resolve_target(host, "file", name, tree), resolve_target("", "file", name, tree))
+    return list(dict.fromkeys(t for t in found if t is not None))
 
 
 _HOST_FILE_KINDS: dict[str, LauncherKind] = {
@@ -1501,8 +1511,7 @@ class CodeCollector(Collector):
                 why = f"runs {launch.value!r}, which names more than {MAX_HOST_MATCHES} files"
                 return [(host, Launch(launch.line, "unknown", why))]
         else:
-            found_target = resolve_target(host, "file", launch.value, tree)
-            targets = [] if found_target is None else [found_target]
+            targets = _host_targets(host, launch.value, tree)
         out: list[tuple[str, Launch]] = []
         for target in targets:
             if target in hosts_read:

@@ -1344,16 +1344,18 @@ def _host_commands(
     from mltrust.evidence._commands import commands
 
     def include(name: str) -> str | None:
+        # make looks from its working folder (the root); from the host's folder too: the
+        # variables of every file the name may be are the host's
         if path is None or base is None:
             return None
-        for candidate in (path.parent / name, base / name.lstrip("/")):
-            found = _project_file(candidate, base)
-            if found is not None:
-                try:
-                    return _read(found)
-                except DependencyFileError:
-                    return None  # reported where the file is read as a makefile
-        return None
+        found = [_project_file(c, base) for c in (path.parent / name, base / name.lstrip("/"))]
+        texts: list[str] = []
+        for file in dict.fromkeys(f for f in found if f is not None):
+            try:
+                texts.append(_read(file))
+            except DependencyFileError:
+                pass  # reported where the file is read as a makefile
+        return "\n".join(texts) if texts else None
 
     return commands(kind, text, include)  # type: ignore[arg-type]
 
@@ -1440,9 +1442,10 @@ def _host_file_installs(
         for candidate in candidates:
             _host_file_read(kind, candidate, out, base, seen)
         return
+    # the name from the host's folder and from the root (where CI runs, and where GitLab and
+    # make look): both are read when both are files, so a decoy beside the host hides nothing
     for candidate in candidates:
-        if _host_file_read(kind, candidate, out, base, seen):
-            return
+        _host_file_read(kind, candidate, out, base, seen)
 
 
 def _project_file(candidate: Path, base: Path) -> Path | None:
