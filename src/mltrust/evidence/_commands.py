@@ -448,9 +448,20 @@ def host_file_matches(
     if target.startswith(("~", "/")) or not _HOST_WILD.sub("", target).strip("/."):
         return []
     parts: list[str | re.Pattern[str]] = []
-    for piece in target.replace("\\", "/").split("/"):
-        if piece in ("", "."):
-            continue
+    pieces = [p for p in target.replace("\\", "/").split("/") if p not in ("", ".")]
+    for k, piece in enumerate(pieces):
+        if "**" in piece:
+            # ``**`` (GitLab's ``ci/**.yml``, bash's globstar ``ci/**/*.sh``) names files in
+            # every folder below: the rest of the name is matched against paths, ``/`` too
+            rest = "/".join(pieces[k:])
+            regex, last = [], 0
+            for m in re.finditer(r"\*\*/?|" + _HOST_WILD.pattern, rest):
+                regex.append(re.escape(rest[last : m.start()]))
+                regex.append("(?:.*/)?" if m.group() == "**/" else ".*")
+                last = m.end()
+            regex.append(re.escape(rest[last:]))
+            parts.append(re.compile("(?:" + "".join(regex) + ")/RECURSIVE", re.S))
+            break
         if not _HOST_WILD.search(piece):
             parts.append(piece)
             continue
@@ -474,6 +485,9 @@ def host_file_matches(
                 if isinstance(part, str):
                     following.append(posixpath.join(here, part) if here else part)
                     continue
+                if part.pattern.endswith("/RECURSIVE"):
+                    following.extend(_below(here, part, children))
+                    continue
                 for name in children(here):
                     if part.fullmatch(name):
                         following.append(posixpath.join(here, name) if here else name)
@@ -483,6 +497,25 @@ def host_file_matches(
                 out.append(rel)
                 if len(out) > MAX_HOST_MATCHES:
                     return out
+    return out
+
+
+def _below(
+    folder: str, part: re.Pattern[str], children: Callable[[str], Iterable[str]]
+) -> list[str]:
+    """The paths below ``folder`` (at any depth, at most 4096 visited) whose path from it
+    matches the recursive pattern ``part`` (:func:`host_file_matches`)."""
+    regex = re.compile(part.pattern.removesuffix("/RECURSIVE"), re.S)
+    out: list[str] = []
+    queue, visited = [""], 0
+    while queue and visited < 4096:
+        inner = queue.pop(0)
+        for name in children(posixpath.join(folder, inner) if folder and inner else folder or inner):
+            visited += 1
+            sub = posixpath.join(inner, name) if inner else name
+            if regex.fullmatch(sub):
+                out.append(posixpath.join(folder, sub) if folder else sub)
+            queue.append(sub)
     return out
 
 
@@ -2439,10 +2472,15 @@ def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Com
     ``_REMOTE_INCLUDES``)."""
     import yaml
 
+    def local(name: str) -> str:
+        # a local include names a path from the project root (``/ci/*.yml`` is ``ci/*.yml``)
+        name = name.strip()
+        return name if "://" in name else name.lstrip("/")
+
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
     for item in items[:4096]:
         if isinstance(item, yaml.ScalarNode) and isinstance(item.value, str):
-            yield Command(scalar_line(item), (), reads=("yaml", item.value.strip()))
+            yield Command(scalar_line(item), (), reads=("yaml", local(item.value)))
         if not isinstance(item, yaml.MappingNode):
             continue
         keys = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
@@ -2450,7 +2488,7 @@ def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Com
             names = keys.get(key)
             for name in names.value if isinstance(names, yaml.SequenceNode) else [names]:
                 if isinstance(name, yaml.ScalarNode) and isinstance(name.value, str):
-                    yield Command(scalar_line(name), (), reads=("yaml", name.value.strip()))
+                    yield Command(scalar_line(name), (), reads=("yaml", local(name.value)))
         for key, scheme in _REMOTE_INCLUDES.items():
             name = keys.get(key)
             if isinstance(name, yaml.ScalarNode):
