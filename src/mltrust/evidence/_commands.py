@@ -25,6 +25,7 @@ SCRIPT``, ``eval``, ``$(...)`` and backquotes (also inside double quotes), and M
 from __future__ import annotations
 
 import ast
+import base64
 import dataclasses
 import itertools
 import json
@@ -2328,12 +2329,13 @@ def _yaml(text: str) -> Iterator[Command]:
             return
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            if node.tag == "tag:yaml.org,2002:str" and isinstance(node.value, str):
-                out.extend(_shell(ci(node.value), scalar_line(node)))
-                if python_shebang(node.value.lstrip()):
+            text = _yaml_text(node)
+            if text is not None:
+                out.extend(_shell(ci(text), scalar_line(node)))
+                if python_shebang(text.lstrip()):
                     # a script a runner writes to a file and executes (Tekton ``script``,
                     # Argo ``source``): its shebang's Python runs the rest
-                    shebang, _, body = node.value.lstrip().partition("\n")
+                    shebang, _, body = text.lstrip().partition("\n")
                     start = scalar_line(node) + 1
                     numbers = tuple(start + n for n in range(body.count("\n") + 1))
                     stdin = Stdin(body, numbers, _CI_EXPRESSION.search(body) is not None)
@@ -2412,9 +2414,20 @@ def _yaml(text: str) -> Iterator[Command]:
                 if id(value) not in prose:
                     walk(value, depth + 1, inherited)
 
+    def top_pairs(node: yaml.MappingNode, depth: int = 0) -> Iterator[tuple[Any, Any]]:
+        # a mapping's pairs with those a merge key (``<<: *base``, ``<<: [*a, *b]``) brings
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:merge":
+                merged = value.value if isinstance(value, yaml.SequenceNode) else [value]
+                for one in merged:
+                    if isinstance(one, yaml.MappingNode) and depth < 8:
+                        yield from top_pairs(one, depth + 1)
+            else:
+                yield key, value
+
     for document in documents:
         if isinstance(document, yaml.MappingNode):
-            for key, value in document.value:
+            for key, value in top_pairs(document):
                 if isinstance(key, yaml.ScalarNode) and key.value == "include":
                     out.extend(_yaml_includes(value, scalar_line))
                     seen.add(id(value))  # file names, not commands
@@ -2426,6 +2439,28 @@ def _yaml(text: str) -> Iterator[Command]:
                     out.extend(_taskfile_includes(value, scalar_line))
         walk(document, 0)
     yield from out
+
+
+#: Tags of YAML scalars that are not text: a number, a boolean, null, a date (a merge key).
+_YAML_NOT_TEXT = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp", "merge")
+)
+
+
+def _yaml_text(node: Any) -> str | None:
+    """The text a YAML scalar is to the loader of a CI runner: a string, also one given a
+    tag (``!!binary`` is base64 of its text; a local tag such as ``!x`` leaves the text
+    as written, as Ruby's and Go's loaders do); None for a number, boolean, null or date."""
+    if not isinstance(node.value, str) or node.tag in _YAML_NOT_TEXT:
+        return None
+    if node.tag == "tag:yaml.org,2002:binary":
+        import binascii
+
+        try:
+            return base64.b64decode("".join(node.value.split()), validate=True).decode("latin-1")
+        except (binascii.Error, ValueError):
+            return node.value
+    return str(node.value)
 
 
 #: GitLab ``include:`` keys that name a file GitLab fetches from elsewhere, and how it is
