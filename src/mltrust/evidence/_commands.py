@@ -326,15 +326,8 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
         m = _EVAL_FILE.fullmatch(" ".join(runs[1:]))
         return ("shell", m.group(1) or m.group(2)) if m is not None else None
     if name == "just":
-        for k, word in enumerate(runs[1:-1], 1):
-            if word in ("-f", "--justfile"):
-                return ("lines", runs[k + 1])
-        for word in runs[1:]:
-            if word.startswith("--justfile="):
-                return ("lines", word.split("=", 1)[1])
-            if word.startswith("-f") and len(word) > 2:
-                return ("lines", word[2:])
-        return None
+        found = _file_option(runs, ("--justfile",), "nquv")
+        return ("lines", found) if found is not None else None
     if name in SHELLS:
         j = 1
         while j < len(runs) and runs[j][:1] in "-+" and runs[j] not in ("-", "--"):
@@ -353,21 +346,36 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
             return ("shell", rest[rest.index("<") + 1]) if "<" in rest[:-1] else None
         return ("shell", runs[j])
     if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
-        for k, word in enumerate(runs[1:-1], 1):
-            if word in ("-f", "--file", "--makefile"):
-                return ("make", runs[k + 1])
-        for word in runs[1:]:
-            if word.startswith(("--file=", "--makefile=")):
-                return ("make", word.split("=", 1)[1])
-            if word.startswith("-f") and len(word) > 2:
-                return ("make", word[2:])
+        found = _file_option(runs, ("--file", "--makefile"), "BbdeikLnpqRrSstwv")
+        if found is not None:
+            return ("make", found)
     if name in _BUILDERS and "build" in runs[1:3]:
-        for k, word in enumerate(runs[1:-1], 1):
-            if word in ("-f", "--file"):
-                return ("dockerfile", runs[k + 1])
-        for word in runs[1:]:
-            if word.startswith("--file="):
-                return ("dockerfile", word.split("=", 1)[1])
+        found = _file_option(runs, ("--file",), "q")
+        if found is not None:
+            return ("dockerfile", found)
+    return None
+
+
+def _file_option(runs: list[str], long: tuple[str, ...], flags: str) -> str | None:
+    """The value of a tool's ``-f FILE`` option: ``-f FILE``, ``-fFILE``, a cluster of its
+    flags that take no value ending in it (``make -sf FILE``, ``-sfFILE``), or one of the
+    ``long`` names (``--file FILE``, ``--file=FILE``); None when it has none."""
+    cluster = re.compile(f"-[{re.escape(flags)}]*f(.*)", re.S)
+    for k, word in enumerate(runs[1:], 1):
+        if word == "--":
+            return None
+        if word.startswith("--"):
+            option, eq, value = word.partition("=")
+            if option in long:
+                if eq:
+                    return value
+                return runs[k + 1] if k + 1 < len(runs) else None
+            continue
+        m = cluster.fullmatch(word)
+        if m is not None:
+            if m.group(1):
+                return m.group(1)
+            return runs[k + 1] if k + 1 < len(runs) else None
     return None
 
 
@@ -1291,8 +1299,17 @@ def _make_function(name: str, rest: str, variables: dict[str, str], budget: _Mak
         return value
     if name == "value":
         return variables.get(expand(rest).strip(), "")
-    if name in ("eval", "info", "warning"):
-        return ""  # (a define body eval'd is read where it is defined)
+    if name == "eval":
+        # its text becomes part of the makefile (``$(eval $(X))``, ``$(eval $(call R,..))``):
+        # read where it stands, as a line of the makefile is read (a rule's recipe after
+        # ``;``, a define body's recipe lines are commands)
+        return expand(rest)
+    if name == "wildcard":
+        # the files the patterns name: the patterns, matched as a host file's glob is
+        # (``include $(wildcard mk/*.mk)``)
+        return expand(rest)
+    if name in ("info", "warning"):
+        return ""
     if name in ("origin", "flavor"):
         return "file" if name == "origin" else "recursive"
     if name not in _MAKE_TEXT_FUNCTIONS:
