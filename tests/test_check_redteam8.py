@@ -145,6 +145,17 @@ def test_attack_make_wildcard_include_runs_python(tmp_path: Path, db: Path) -> N
     assert controls[CODE] is ControlStatus.FAIL
 
 
+def test_attack_make_wildcard_include_variables(tmp_path: Path, db: Path) -> None:
+    # the variables of the makefiles a pattern includes are the host's too
+    files = {"Makefile": "include $(wildcard mk/*.inc)\nall:\n\t$(F)\n", "mk/v.inc": ""}
+    files["mk/v.inc"] = f"F = {INSTALL}\n"
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+    files["mk/v.inc"] = f"F = {PYTHON}\n"
+    _, controls = _gate(tmp_path / "code", db, files)
+    assert controls[CODE] is ControlStatus.FAIL
+
+
 def test_make_wildcard_and_eval_project_is_clean(tmp_path: Path, db: Path) -> None:
     files = {
         "Makefile": (

@@ -658,7 +658,7 @@ def _includer(host: str, tree: dict[str, Path]) -> Callable[[str], str | None]:
 
     def include(name: str) -> str | None:
         texts: list[str] = []
-        for target in _host_targets(host, name, tree):
+        for target in _host_targets(host, name, tree) or ():
             try:
                 text = _analysis_text(_read_bytes(tree[target]))
             except (_TooLarge, _Unreadable):
@@ -670,12 +670,31 @@ def _includer(host: str, tree: dict[str, Path]) -> Callable[[str], str | None]:
     return include
 
 
-def _host_targets(host: str, name: str, tree: dict[str, Path]) -> list[str]:
+def _host_targets(
+    host: str, name: str, tree: dict[str, Path], kind: str | None = None
+) -> list[str] | None:
     """The project files a file name a command host runs or includes may be: from the
     host's folder and from the project root (where CI runs, where GitLab's ``local:`` and
-    make's ``include`` look), both when both exist (a decoy beside the host hides nothing)."""
-    found = (resolve_target(host, "file", name, tree), resolve_target("", "file", name, tree))
-    return list(dict.fromkeys(t for t in found if t is not None))
+    make's ``include`` look), both when both exist (a decoy beside the host hides nothing);
+    for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``, ``include $(wildcard
+    mk/*.mk)``), every project file it may name, but those read on their own as hosts of
+    ``kind`` when it is given (one naming nothing here, ``$HOME/.x``, names none). None when
+    that is more than :data:`MAX_HOST_MATCHES` files."""
+    if not computed_name(name):
+        found = (resolve_target(host, "file", name, tree), resolve_target("", "file", name, tree))
+        return list(dict.fromkeys(t for t in found if t is not None))
+    folders: dict[str, set[str]] = {}
+    for rel in tree:
+        parts = rel.split("/")
+        for k in range(len(parts)):
+            folders.setdefault("/".join(parts[:k]), set()).add(parts[k])
+    targets = host_file_matches(
+        name,
+        (posixpath.dirname(host), ""),
+        lambda rel: sorted(folders.get(rel, ())),
+        lambda rel: rel in tree and (kind is None or launcher_kind(rel, "") != kind),
+    )
+    return None if len(targets) > MAX_HOST_MATCHES else targets
 
 
 _HOST_FILE_KINDS: dict[str, LauncherKind] = {
@@ -1492,26 +1511,10 @@ class CodeCollector(Collector):
         why = unread_host(kind, launch.value)  # type: ignore[arg-type]
         if why is not None:
             return [(host, Launch(launch.line, "unknown", why))]
-        if computed_name(launch.value):
-            # a name the shell computes (``bash ci/st*p``, ``. $DIR/x``): every project
-            # file it may name is read (one naming nothing here, ``$HOME/.x``, is not)
-            folders: dict[str, set[str]] = {}
-            for rel in tree:
-                parts = rel.split("/")
-                for k in range(len(parts)):
-                    folders.setdefault("/".join(parts[:k]), set()).add(parts[k])
-            origin = posixpath.dirname(host)
-            targets = host_file_matches(
-                launch.value,
-                (origin, ""),
-                lambda rel: sorted(folders.get(rel, ())),
-                lambda rel: rel in tree and launcher_kind(rel, "") is None,
-            )
-            if len(targets) > MAX_HOST_MATCHES:
-                why = f"runs {launch.value!r}, which names more than {MAX_HOST_MATCHES} files"
-                return [(host, Launch(launch.line, "unknown", why))]
-        else:
-            targets = _host_targets(host, launch.value, tree)
+        targets = _host_targets(host, launch.value, tree, kind)
+        if targets is None:
+            why = f"runs {launch.value!r}, which names more than {MAX_HOST_MATCHES} files"
+            return [(host, Launch(launch.line, "unknown", why))]
         out: list[tuple[str, Launch]] = []
         for target in targets:
             if target in hosts_read:
@@ -1522,8 +1525,8 @@ class CodeCollector(Collector):
             except (_TooLarge, _Unreadable) as exc:
                 out.append((host, Launch(launch.line, "unknown", f"runs {target}, which {exc}")))
                 continue
-            if text is None or launcher_kind(target, text[:512]) is not None:
-                continue  # not text, or a command host by name or shebang: read as one already
+            if text is None or launcher_kind(target, text[:512]) == kind:
+                continue  # not text, or a host of this kind by name or shebang: read already
             try:
                 include = _includer(target, tree)
                 out.extend((target, found) for found in launches(kind, text, include))

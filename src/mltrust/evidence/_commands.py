@@ -519,7 +519,7 @@ def _below(
     queue, visited = [""], 0
     while queue and visited < 4096:
         inner = queue.pop(0)
-        for name in children(posixpath.join(folder, inner) if folder and inner else folder or inner):
+        for name in children(posixpath.join(folder, inner).rstrip("/") if folder else inner):
             visited += 1
             sub = posixpath.join(inner, name) if inner else name
             if regex.fullmatch(sub):
@@ -1562,7 +1562,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                     # make reads the included makefile here: its variables are the host's
                     world = {k: v[-1] for k, v in candidates.items()}
                     for name in _make_expand(stripped, world).split()[1:]:
-                        if name in included or computed_name(name):
+                        if name in included:
                             continue
                         if len(included) >= MAX_HOST_FILES:
                             break

@@ -1348,7 +1348,7 @@ def _host_commands(
         # variables of every file the name may be are the host's
         if path is None or base is None:
             return None
-        found = [_project_file(c, base) for c in (path.parent / name, base / name.lstrip("/"))]
+        found = [_project_file(c, base) for c in _host_candidates(name, path, base) or ()]
         texts: list[str] = []
         for file in dict.fromkeys(f for f in found if f is not None):
             try:
@@ -1403,49 +1403,65 @@ def _installs(
 def _host_file_installs(
     ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
 ) -> None:
-    from mltrust.evidence._commands import MAX_HOST_MATCHES, computed_name, host_file_matches
+    from mltrust.evidence._commands import MAX_HOST_MATCHES
 
     kind, target = ran
-    if target.startswith("~"):
-        return  # outside the project (``~/.profile``)
-    candidates = [path.parent / target, base / target.lstrip("/")]
-    if computed_name(target):
-        # a name the shell computes (``bash ci/st*p``, ``. $DIR/x``): every project file
-        # it may name is read (a variable naming nothing here, ``$HOME/.profile``, is not)
-
-        def children(rel: str) -> list[str]:
-            try:
-                return sorted(p.name for p in (base / rel).iterdir())
-            except OSError:
-                return []
-
-        try:
-            folder = path.parent.resolve().relative_to(base.resolve()).as_posix()
-        except (OSError, ValueError):
-            folder = ""
-
-        def keep(rel: str) -> bool:
-            full = base / rel
-            return full.is_file() and source_kind(rel, full) is None
-
-        matches = host_file_matches(target, (folder if folder != "." else "", ""), children, keep)
-        if len(matches) > MAX_HOST_MATCHES:
-            out.problems.append(
-                Problem(
-                    path.relative_to(base).as_posix() if path.is_relative_to(base) else "",
-                    0,
-                    f"runs {target!r}, which names more than {MAX_HOST_MATCHES} files; not read",
-                )
+    candidates = _host_candidates(target, path, base, kind)
+    if candidates is None:
+        out.problems.append(
+            Problem(
+                path.relative_to(base).as_posix() if path.is_relative_to(base) else "",
+                0,
+                f"runs {target!r}, which names more than {MAX_HOST_MATCHES} files; not read",
             )
-            return
-        candidates = [base / m for m in matches]
-        for candidate in candidates:
-            _host_file_read(kind, candidate, out, base, seen)
+        )
         return
     # the name from the host's folder and from the root (where CI runs, and where GitLab and
     # make look): both are read when both are files, so a decoy beside the host hides nothing
     for candidate in candidates:
         _host_file_read(kind, candidate, out, base, seen)
+
+
+def _host_candidates(
+    target: str, path: Path, base: Path, kind: str | None = None
+) -> list[Path] | None:
+    """The files the name ``target`` in the host ``path`` may be: from the host's folder and
+    from the root; for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``, ``include
+    $(wildcard mk/*.mk)``), every project file it may name (a variable naming nothing here,
+    ``$HOME/.profile``, names none), but those read on their own as hosts of ``kind`` when
+    it is given. None when that is more than
+    :data:`~mltrust.evidence._commands.MAX_HOST_MATCHES` files."""
+    from mltrust.evidence._commands import MAX_HOST_MATCHES, computed_name, host_file_matches
+
+    if target.startswith("~"):
+        return []  # outside the project (``~/.profile``)
+    if not computed_name(target):
+        return [path.parent / target, base / target.lstrip("/")]
+
+    def children(rel: str) -> list[str]:
+        try:
+            return sorted(p.name for p in (base / rel).iterdir())
+        except OSError:
+            return []
+
+    try:
+        folder = path.parent.resolve().relative_to(base.resolve()).as_posix()
+    except (OSError, ValueError):
+        folder = ""
+
+    def keep(rel: str) -> bool:
+        full = base / rel
+        return full.is_file() and (kind is None or not _read_as(kind, rel, full))
+
+    matches = host_file_matches(target, (folder if folder != "." else "", ""), children, keep)
+    return None if len(matches) > MAX_HOST_MATCHES else [base / m for m in matches]
+
+
+def _read_as(kind: str, rel: str, path: Path) -> bool:
+    """Whether the project file ``rel`` is read on its own (:func:`source_kind`) as a host
+    of the kind ``kind`` (:data:`_HOST_KINDS`) already: a file of another kind by name that
+    a host runs (``. ./setup.cfg``) is read as what runs it too."""
+    return source_kind(rel, path) == _HOST_KINDS.get(kind, kind)
 
 
 def _project_file(candidate: Path, base: Path) -> Path | None:
@@ -1471,8 +1487,8 @@ def _host_file_read(
     if resolved is None:
         return False
     inner = resolved.relative_to(base).as_posix()
-    if resolved in seen or source_kind(inner, resolved) is not None:
-        return True  # read already (or being read), or read on its own
+    if resolved in seen or _read_as(kind, inner, resolved):
+        return True  # read already (or being read), or read on its own as such a host
     if len(seen) >= MAX_HOST_FILES:
         out.problems.append(
             Problem(inner, 0, f"more than {MAX_HOST_FILES} files run by one host; not read")
