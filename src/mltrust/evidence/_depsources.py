@@ -1879,18 +1879,18 @@ def source_kind(rel: str, path: Path) -> str | None:
     (Dockerfile, CI file, Makefile, shell script) counts only when it names an installer or
     a way to run another file as a host (:data:`_RUNS_HOST_FILE`; an unreadable one counts:
     reading it reports the problem); a ``.py`` file with a PEP 723
-    ``# /// script`` block is ``script``; a file without a suffix whose shebang runs a shell
-    is ``shell``."""
+    ``# /// script`` block is ``script``; a file whose shebang runs a shell is ``shell``,
+    whatever its suffix (``./ci/boot.run``), as the code analysis reads it."""
     kind = dependency_kind(rel)
     name = rel.rsplit("/", 1)[-1]
     python_script = False
-    if kind is None and "." not in name:
+    if kind is None:
         from mltrust.evidence._classify import command_host, first_line, python_shebang
 
         head = first_line(path)
         if command_host(rel, head) == "shell":
             kind = "shell"
-        python_script = python_shebang(head)
+        python_script = "." not in name and python_shebang(head)
     if kind in _COMMAND_HOSTS:
         data = _head(path)
         if data is None:
