@@ -149,7 +149,8 @@ _YAML_LAUNCHERS = frozenset(
     {".gitlab-ci.yml", ".gitlab-ci.yaml", ".pre-commit-config.yaml", ".pre-commit-config.yml"}
     | {".pre-commit-hooks.yaml", ".travis.yml", "azure-pipelines.yaml"}
     | {"azure-pipelines.yml", "bitbucket-pipelines.yml", ".drone.yml", "cloudbuild.yaml"}
-    | {"taskfile.yml", "taskfile.yaml", "dvc.yaml", "mlproject", "action.yml", "action.yaml"}
+    | {"taskfile.yml", "taskfile.yaml", "taskfile.dist.yml", "taskfile.dist.yaml"}
+    | {"dvc.yaml", "mlproject", "action.yml", "action.yaml"}
 )
 #: Compose files (``docker-compose.yml``, ``compose.yaml``, ``docker-compose.prod.yml``): the
 #: ``command``/``entrypoint`` of each service runs in its container.

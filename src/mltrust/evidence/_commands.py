@@ -2494,6 +2494,12 @@ _REMOTE_INCLUDES = {
 }
 
 
+#: The names task looks for in a folder (an ``includes:`` entry naming a folder).
+_TASKFILE_NAMES = tuple(
+    f"{t}askfile{d}.{y}" for d in ("", ".dist") for y in ("yml", "yaml") for t in "Tt"
+)
+
+
 def _taskfile_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Command]:
     """A Taskfile's ``includes:`` (``NAME: PATH`` or ``NAME: {taskfile: PATH}``): each PATH,
     a Taskfile or a folder holding one, read as YAML (a URL cannot be read offline)."""
@@ -2505,11 +2511,12 @@ def _taskfile_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator
             value = keys.get("taskfile")
         if not isinstance(value, yaml.ScalarNode) or not isinstance(value.value, str):
             continue
-        path = value.value.strip()
+        # a template (``./tasks/{{OS}}.yml``) is a value task computes: matched as a glob
+        path = re.sub(r"\{\{.*?\}\}", "*", value.value.strip(), flags=re.S)
         named = [path]
         if "://" not in path and not path.endswith((".yml", ".yaml")):
             folder = path.rstrip("/")
-            named += [f"{folder}/{f}" for f in ("Taskfile.yml", "taskfile.yml", "Taskfile.yaml")]
+            named += [f"{folder}/{f}" for f in _TASKFILE_NAMES]
         for target in named:
             yield Command(scalar_line(value), (), reads=("yaml", target))
 
