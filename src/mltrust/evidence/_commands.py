@@ -2225,10 +2225,13 @@ def _package_json(text: str) -> Iterator[Command]:
     """``package.json`` ``scripts`` and ``devcontainer.json`` lifecycle commands
     (:data:`DEVCONTAINER_KEYS`; comments and trailing commas allowed), with the Dockerfile
     (``build.dockerfile``, ``dockerFile``) and Compose files (``dockerComposeFile``) a dev
-    container is made from. A file that does not load is read line by line as shell."""
+    container is made from. Control characters in strings are taken, as the lenient
+    parsers of npm and VS Code take them. A file that does not load is read line by line as
+    shell, and is also a command not understood (fail closed: those tools may read it)."""
     try:
-        doc = json.loads(_jsonc(text))
+        doc = json.loads(_jsonc(text), strict=False)
     except (ValueError, RecursionError):
+        yield Command(1, (), "a JSON file that does not parse", text)
         yield from _shell(_lines_text(text), 1, script=False)
         return
     if not isinstance(doc, dict):
