@@ -1901,7 +1901,8 @@ def _program_of(words: list[str]) -> tuple[str, str]:
 #: A justfile's ``import 'FILE'``/``import? "FILE"`` and ``mod NAME``/``mod? NAME 'FILE'``.
 _JUST_INCLUDE = re.compile(
     r"^(?P<kind>import|mod)\??[ \t]+(?:(?P<name>[A-Za-z_][A-Za-z0-9_-]*)[ \t]*)?"
-    r"(?:'(?P<single>[^'\n]*)'|\"(?P<double>(?:[^\"\\\n]|\\.)*)\")?[ \t]*(?:#.*)?$"
+    r"(?:'''(?P<tsingle>.*?)'''|\"\"\"(?P<tdouble>.*?)\"\"\""
+    r"|'(?P<single>[^'\n]*)'|\"(?P<double>(?:[^\"\\\n]|\\.)*)\")?[ \t\r]*(?:#.*)?$"
 )
 
 
@@ -1934,7 +1935,7 @@ def _lines(text: str) -> Iterator[Command]:
         if directive is None:
             continue
         generic[k] = ""
-        path = directive.group("single") or directive.group("double")
+        path = next((p for p in directive.group("tsingle", "tdouble", "single", "double") if p), None)
         name = directive.group("name")
         if path is None and (directive.group("kind") == "import" or name is None):
             continue
