@@ -349,6 +349,12 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
         found = _file_option(runs, ("--file", "--makefile"), "BbdeikLnpqRrSstwv")
         if found is not None:
             return ("make", found)
+    if name in ("docker-compose", "podman-compose") or (
+        name in _BUILDERS and runs[1:2] == ["compose"]
+    ):
+        # Compose runs the services of the file ``-f`` names, whatever its name
+        found = _file_option(runs, ("--file",), "")
+        return ("yaml", found) if found is not None else None
     if name in _BUILDERS and "build" in runs[1:3]:
         found = _file_option(runs, ("--file",), "q")
         if found is not None:
@@ -360,7 +366,7 @@ def _file_option(runs: list[str], long: tuple[str, ...], flags: str) -> str | No
     """The value of a tool's ``-f FILE`` option: ``-f FILE``, ``-fFILE``, a cluster of its
     flags that take no value ending in it (``make -sf FILE``, ``-sfFILE``), or one of the
     ``long`` names (``--file FILE``, ``--file=FILE``); None when it has none."""
-    cluster = re.compile(f"-[{re.escape(flags)}]*f(.*)", re.S)
+    cluster = re.compile(f"-(?:[{re.escape(flags)}]*)f(.*)" if flags else "-f(.*)", re.S)
     for k, word in enumerate(runs[1:], 1):
         if word == "--":
             return None
@@ -1935,7 +1941,9 @@ def _lines(text: str) -> Iterator[Command]:
         if directive is None:
             continue
         generic[k] = ""
-        path = next((p for p in directive.group("tsingle", "tdouble", "single", "double") if p), None)
+        path = next(
+            (p for p in directive.group("tsingle", "tdouble", "single", "double") if p), None
+        )
         name = directive.group("name")
         if path is None and (directive.group("kind") == "import" or name is None):
             continue
