@@ -321,6 +321,11 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
     name = runs[0].rsplit("/", 1)[-1]
     if runs[0] in (".", "source"):
         return ("shell", runs[1]) if len(runs) > 1 else None
+    if _EVAL_FILE.fullmatch(runs[0]):
+        # ``$(cat FILE)`` as the program (also a ``bash -c "$(cat FILE)"`` script): FILE's
+        # words run, read as FILE's text is
+        m = _EVAL_FILE.fullmatch(runs[0])
+        return ("shell", m.group(1) or m.group(2)) if m is not None else None
     if runs[0] == "eval" and len(runs) > 1:
         # ``eval "$(cat FILE)"``, ``eval "$(< FILE)"``, ``eval `cat FILE```: FILE's text runs
         m = _EVAL_FILE.fullmatch(" ".join(runs[1:]))
@@ -898,8 +903,11 @@ def _simple(
     loops = {} if loops is None else loops
     command: list[str] = []
     printing: list[str] = []  # the command before this one (its output may be piped here)
+    feeding: list[str] = []  # a shell whose script is the process substitution that follows
     pending = list(heredocs)
     for word in [*words, ";"]:
+        # ``source <(cat FILE)``, ``bash <(cat FILE)``: the next command prints the script
+        feeds = word == "<(" and bool(command) and _reads_substitution(command)
         if word in SEPARATORS or (not command and word in _KEYWORDS):
             if command and command[0] in aliases and depth >= _MAX_DEPTH:
                 yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
@@ -934,6 +942,9 @@ def _simple(
                     yield Command(line, tuple(each), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
                 printed = _printed_into_shell(printing, command) if piped else None
+                if feeding and printed is None:
+                    printed = _printed_into_shell(command, feeding)
+                feeding = ["sh"] if feeds else []
                 if printed is not None:  # ``echo 'pip install x' | bash``
                     if depth >= _MAX_DEPTH:
                         yield _too_deep(line, printed, command)
@@ -965,6 +976,15 @@ def _loop_runs(command: list[str], loops: dict[str, list[str]]) -> list[list[str
     return [[value if word == ran[1] else word for word in command] for value in values]
 
 
+def _reads_substitution(command: list[str]) -> bool:
+    """Whether ``command`` (``source``, ``.``, a shell given no script) runs as a script
+    the process substitution that follows it (``source <(cat FILE)``)."""
+    runs = argv(command)
+    if runs in (["."], ["source"]):
+        return True
+    return len(runs) >= 1 and runs[0].rsplit("/", 1)[-1] in SHELLS and host_file(runs) is None
+
+
 def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
     """The script a shell reads on a pipe from ``echo``/``printf`` (``echo 'pip install x' |
     bash``): the words printed, joined; None when ``command`` is not a shell reading its
@@ -978,6 +998,10 @@ def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
         return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
     if printer[0] == "printf" and len(printer) > 1:
         return " ".join(printer[1:]).replace("\\n", "\n")
+    if printer[0] == "cat":
+        # ``cat FILE | sh``, ``source <(cat FILE)``: the shell runs FILE's text, as ``. FILE``
+        files = [w for w in printer[1:] if not w.startswith("-") or w == "-"]
+        return "\n".join(". " + shlex.quote(f) for f in files if f != "-") or None
     return None
 
 
