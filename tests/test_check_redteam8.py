@@ -266,3 +266,55 @@ def test_attack_shell_runs_text_of_file(tmp_path: Path, db: Path, line: str) -> 
     files = {"ci.sh": f"#!/bin/bash\n{line}\n", "ci/step": f"{INSTALL}\n"}
     _, controls = _gate(tmp_path, db, files)
     assert controls[VULN] is ControlStatus.FAIL
+
+
+# -- 13. ``MAKEFILES=FILE make`` and a Compose service's image ---------------------------------
+# make reads the makefiles named in ``MAKEFILES`` first; Compose builds a service's image
+# from ``build: {context, dockerfile}``. Expected: FAIL; actual before: PASS
+# (``dockerfile_inline`` was read already: kept as proof).
+BUILDS = {
+    "makefiles-variable": {"ci.sh": "#!/bin/sh\nMAKEFILES=mk/a.inc make all\n", "mk/a.inc": ""},
+    "compose-dockerfile": {
+        "docker-compose.yml": (
+            "services:\n  a:\n    build:\n      context: ./img\n      dockerfile: app.def\n"
+        ),
+        "img/app.def": f"FROM python:3.12\nRUN {INSTALL}\n",
+    },
+    "compose-inline": {
+        "compose.yaml": (
+            "services:\n  a:\n    build:\n      dockerfile_inline: |\n"
+            f"        FROM python:3.12\n        RUN {INSTALL}\n"
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("form", sorted(BUILDS))
+def test_attack_build_inputs(tmp_path: Path, db: Path, form: str) -> None:
+    files = {k: v or _recipe(INSTALL) for k, v in BUILDS[form].items()}
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+# -- ordinary projects using the forms above are not flagged ---------------------------------
+def test_included_and_run_files_project_is_clean(tmp_path: Path, db: Path) -> None:
+    files = {
+        ".gitlab-ci.yml": "include:\n  - local: '/ci/**.yml'\n",
+        "ci/a/test.yml": _job("python -m pytest"),
+        "ci/lint.yml": ".s: &s\n  - ruff check .\nlint:\n  script:\n    - !reference [.s]\n",
+        "ci.sh": (
+            "#!/bin/bash\ncat requirements.txt | sort\nsource <(kubectl completion bash)\n"
+            "docker compose -f deploy/stack.yml up -d\nmake -sf mk/build.mk all\n"
+        ),
+        "requirements.txt": "requests==2.32.3\n",
+        "deploy/stack.yml": "services:\n  web:\n    image: nginx\n    build:\n      context: .\n",
+        "mk/build.mk": "all:\n\tpython -m build\n",
+        "tools/x.run": "#!/bin/sh\necho ok\n",
+        "Taskfile.yml": "version: '3'\nincludes:\n  os: ./tasks/Taskfile_{{OS}}.yml\n",
+        "tasks/Taskfile_linux.yml": _task("python -m pytest"),
+        ".devcontainer/devcontainer.json": '{"postCreateCommand": "make test\\t"}',
+    }
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls[COMPLETE] is ControlStatus.PASS

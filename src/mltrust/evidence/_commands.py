@@ -352,6 +352,10 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
         return ("shell", runs[j])
     if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
         found = _file_option(runs, ("--file", "--makefile"), "BbdeikLnpqRrSstwv")
+        if found is None:
+            # ``MAKEFILES=x.mk make``: make reads x.mk before the makefile
+            given = [w[10:] for w in words[: len(words) - len(runs)] if w.startswith("MAKEFILES=")]
+            found = next((n for g in given for n in g.split()), None)
         if found is not None:
             return ("make", found)
     if name in ("docker-compose", "podman-compose") or (
@@ -2416,6 +2420,15 @@ def _yaml(text: str) -> Iterator[Command]:
             }
             inherited = default_shell(keys) or job_shell(keys) or inherited
             pairs(keys)
+            build = keys.get("build")
+            if isinstance(build, yaml.MappingNode):
+                # a Compose service's image: its Dockerfile, from the build's context
+                given = {k.value: v for k, v in build.value if isinstance(k, yaml.ScalarNode)}
+                dockerfile, context = given.get("dockerfile"), given.get("context")
+                folder = str(context.value) if isinstance(context, yaml.ScalarNode) else "."
+                if isinstance(dockerfile, yaml.ScalarNode) and "://" not in folder:
+                    name = posixpath.normpath(posixpath.join(folder, str(dockerfile.value)))
+                    out.append(Command(scalar_line(dockerfile), (), reads=("dockerfile", name)))
             trigger = keys.get("trigger")
             if isinstance(trigger, yaml.MappingNode):
                 # a GitLab child pipeline: ``trigger: include:`` runs that file's jobs
