@@ -114,6 +114,15 @@ def test_attack_tagged_yaml_script(tmp_path: Path, db: Path, tag: str) -> None:
     assert controls[VULN] is ControlStatus.FAIL
 
 
+def test_attack_tagged_yaml_include(tmp_path: Path, db: Path) -> None:
+    # the name an include gives is such a scalar too
+    encoded = base64.b64encode(b"ci/jobs.yml").decode()
+    files = {".gitlab-ci.yml": f"include:\n  - local: !!binary {encoded}\n"}
+    files["ci/jobs.yml"] = _job(INSTALL)
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
 # -- 05. make: ``include $(wildcard ...)``, ``$(eval ...)`` of a variable, ``make -sf FILE`` --
 # ``$(wildcard mk/*.inc)`` is the files the pattern names (the reader made it an unknown
 # value and included nothing); ``$(eval $(X))`` makes X's text part of the makefile (only

@@ -2558,10 +2558,11 @@ def _taskfile_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator
         if isinstance(value, yaml.MappingNode):
             keys = {k.value: v for k, v in value.value if isinstance(k, yaml.ScalarNode)}
             value = keys.get("taskfile")
-        if not isinstance(value, yaml.ScalarNode) or not isinstance(value.value, str):
+        text = _yaml_text(value) if isinstance(value, yaml.ScalarNode) else None
+        if text is None:
             continue
         # a template (``./tasks/{{OS}}.yml``) is a value task computes: matched as a glob
-        path = re.sub(r"\{\{.*?\}\}", "*", value.value.strip(), flags=re.S)
+        path = re.sub(r"\{\{.*?\}\}", "*", text.strip(), flags=re.S)
         named = [path]
         if "://" not in path and not path.endswith((".yml", ".yaml")):
             folder = path.rstrip("/")
@@ -2587,16 +2588,18 @@ def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Com
 
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
     for item in items[:4096]:
-        if isinstance(item, yaml.ScalarNode) and isinstance(item.value, str):
-            yield Command(scalar_line(item), (), reads=("yaml", local(item.value)))
+        text = _yaml_text(item) if isinstance(item, yaml.ScalarNode) else None
+        if text is not None:
+            yield Command(scalar_line(item), (), reads=("yaml", local(text)))
         if not isinstance(item, yaml.MappingNode):
             continue
         keys = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
         for key in ("local", "path"):
             names = keys.get(key)
             for name in names.value if isinstance(names, yaml.SequenceNode) else [names]:
-                if isinstance(name, yaml.ScalarNode) and isinstance(name.value, str):
-                    yield Command(scalar_line(name), (), reads=("yaml", local(name.value)))
+                text = _yaml_text(name) if isinstance(name, yaml.ScalarNode) else None
+                if text is not None:
+                    yield Command(scalar_line(name), (), reads=("yaml", local(text)))
         for key, scheme in _REMOTE_INCLUDES.items():
             name = keys.get(key)
             if isinstance(name, yaml.ScalarNode):
