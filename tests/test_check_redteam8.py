@@ -189,6 +189,18 @@ def test_attack_polyglot_run_as_shell(tmp_path: Path, db: Path) -> None:
     assert controls[VULN] is ControlStatus.FAIL
 
 
+def test_attack_file_read_once_whatever_kind(tmp_path: Path, db: Path) -> None:
+    # a file run as a shell script first and read as a makefile next was read once, as the
+    # shell reads it: an open quote there hides the assignment make reads
+    text = "x = '\nF = {}\ny = '\nb:\n\t$(F)\n"
+    files = {"ci.sh": "#!/bin/sh\nbash ci/x\nmake -f ci/x b\n", "ci/x": text.format(INSTALL)}
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+    files["ci/x"] = text.format(PYTHON.replace("'", '"'))
+    _, controls = _gate(tmp_path / "code", db, files)
+    assert controls[CODE] is ControlStatus.FAIL
+
+
 # -- 07. a shell script with a suffix, run by its path ---------------------------------------
 # ``./ci/boot.run`` runs a file whose shebang is ``#!/bin/sh``; the code analysis reads any
 # file with a shell shebang, the dependency check only those without a suffix. Expected:

@@ -1517,9 +1517,9 @@ class CodeCollector(Collector):
             return [(host, Launch(launch.line, "unknown", why))]
         out: list[tuple[str, Launch]] = []
         for target in targets:
-            if target in hosts_read:
-                continue
-            hosts_read.add(target)
+            if f"{kind}:{target}" in hosts_read:
+                continue  # once per kind (a file run as a script and read as a makefile)
+            hosts_read.add(f"{kind}:{target}")
             try:
                 text = _analysis_text(_read_bytes(tree[target]))
             except (_TooLarge, _Unreadable) as exc:

@@ -1366,7 +1366,7 @@ def _installs(
     rel: str,
     out: ParsedFile,
     base: Path,
-    seen: set[Path] | None = None,
+    seen: set[tuple[str, Path]] | None = None,
 ) -> None:
     """The installs among commands of the shared stream: a command that cannot be read is a
     problem when it names an installer (a tox reference naming nothing readable is
@@ -1401,7 +1401,7 @@ def _installs(
 
 
 def _host_file_installs(
-    ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
+    ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[tuple[str, Path]]
 ) -> None:
     from mltrust.evidence._commands import MAX_HOST_MATCHES
 
@@ -1477,7 +1477,7 @@ def _project_file(candidate: Path, base: Path) -> Path | None:
 
 
 def _host_file_read(
-    kind: str, candidate: Path, out: ParsedFile, base: Path, seen: set[Path]
+    kind: str, candidate: Path, out: ParsedFile, base: Path, seen: set[tuple[str, Path]]
 ) -> bool:
     """Read the installs of ``candidate`` run as a host of ``kind``; False when it is not
     a file of the project."""
@@ -1487,14 +1487,15 @@ def _host_file_read(
     if resolved is None:
         return False
     inner = resolved.relative_to(base).as_posix()
-    if resolved in seen or _read_as(kind, inner, resolved):
+    # once per kind: a file run as a shell script and read as a makefile is read both ways
+    if (kind, resolved) in seen or _read_as(kind, inner, resolved):
         return True  # read already (or being read), or read on its own as such a host
     if len(seen) >= MAX_HOST_FILES:
         out.problems.append(
             Problem(inner, 0, f"more than {MAX_HOST_FILES} files run by one host; not read")
         )
         return True
-    seen.add(resolved)
+    seen.add((kind, resolved))
     text = _host_text(resolved, inner, out)
     if text is not None:
         _installs(_host_commands(kind, text, resolved, base), resolved, inner, out, base, seen)
