@@ -317,6 +317,33 @@ def test_attack_build_inputs(tmp_path: Path, db: Path, form: str) -> None:
     assert controls[VULN] is ControlStatus.FAIL
 
 
+# -- 15. a host's settings apply to the recipes of the files it includes, and back ------------
+# just merges an imported file into the justfile: ``set shell := ["python3", "-c"]`` in
+# either one makes python3 run every recipe line of both; make runs an included makefile's
+# recipes with the host's ``SHELL``. Each file was read with its own settings only.
+# Expected: FAIL; actual before: PASS.
+SETTINGS = {
+    "just-host-shell": {
+        "justfile": "set shell := ['python3', '-c']\nimport 'ci/t.just'\n",
+        "ci/t.just": f"s:\n    {PICKLE_CODE}\n",
+    },
+    "just-imported-shell": {
+        "justfile": f"import 'ci/set.just'\ns:\n    {PICKLE_CODE}\n",
+        "ci/set.just": "set shell := ['python3', '-c']\n",
+    },
+    "make-host-shell": {
+        "Makefile": "SHELL = python3\ninclude x.mk\n",
+        "x.mk": f"b:\n\t{PICKLE_CODE}\n",
+    },
+}
+
+
+@pytest.mark.parametrize("form", sorted(SETTINGS))
+def test_attack_settings_of_including_file(tmp_path: Path, db: Path, form: str) -> None:
+    _, controls = _gate(tmp_path, db, SETTINGS[form])
+    assert controls[CODE] is ControlStatus.FAIL
+
+
 # -- 14. known gaps ---------------------------------------------------------------------------
 # A script the host writes and then runs (``echo ... > gen.sh; bash gen.sh``) is not a file
 # of the project: the reader does not follow what a command writes, and a missing file is
