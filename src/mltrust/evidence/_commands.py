@@ -138,7 +138,7 @@ def commands(
     if kind == "toml":
         return list(_tox_toml_text(text))
     if kind == "lines":
-        return list(_lines(text))
+        return list(_lines(text, include))
     if kind == "jenkins":
         return list(_shell(_line_commands(text), 1, script=False))
     if kind == "dockerfile":
@@ -1505,6 +1505,9 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     logical: list[tuple[int, str, str]] = []
     included: list[str] = []  # makefiles whose variables were read, in order
     borrowed: set[int] = set()  # the entries of ``logical`` an included makefile holds
+    # an included makefile's recipe lines without a variable: read here only when SHELL
+    # makes something other than a shell run them (the host's SHELL is theirs too)
+    unborrowed: list[tuple[int, str, str]] = []
 
     def assign(name: str, op: str, value: str, certain: bool) -> None:
         old = candidates.get(name)
@@ -1535,6 +1538,8 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
             elif (entry[2] in ("recipe", "rule", "other") or "!" in entry[2]) and "$" in entry[1]:
                 borrowed.add(len(logical))
                 logical.append((at, entry[1], entry[2]))
+            elif entry[2] == "recipe":
+                unborrowed.append((at, entry[1], entry[2]))
 
         i = 0
         while i < len(lines):
@@ -1627,6 +1632,9 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     # a SHELL only known when make runs: its recipes are also read as shell (and fail closed
     # as commands of an unknown program)
     posix = len(programs) < len(worlds) or any("$" in p[0] for p in programs)
+    if programs:
+        borrowed.update(range(len(logical), len(logical) + len(unborrowed)))
+        logical.extend(unborrowed)
     oneshell = any(t.startswith(".ONESHELL") for _, t, w in logical if w == "rule")
     script: list[str] = [""] * len(raw)
     seen: set[tuple[int, str]] = set()
@@ -1940,25 +1948,38 @@ _JUST_INCLUDE = re.compile(
 )
 
 
-def _lines(text: str) -> Iterator[Command]:
+def _lines(text: str, include: Callable[[str], str | None] | None = None) -> Iterator[Command]:
     """A Procfile or justfile (:func:`_lines_text`), with what just itself runs a recipe with:
     a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
     that interpreter's standard input, ``{{...}}`` interpolations in it values of just), and
     ``set shell := [...]`` names the program each recipe line is given to (Python: ``python3
     -c LINE``); a recipe with the ``[script(...)]`` attribute (or ``[script]`` and ``set
     script-interpreter``) is a script for that interpreter, as with a shebang; a program
-    that is neither sh-like nor Python is not read (fail closed)."""
-    lines = text.split("\n")
+    that is neither sh-like nor Python is not read (fail closed). just merges the files a
+    justfile ``import``s into it (``include(PATH)`` gives their text): a setting in any of
+    them holds for all, and when it makes something other than a shell run recipe lines,
+    the imported recipes are read here too, with it."""
+    imported: list[str] = []
+    for raw in text.split("\n") if include is not None else ():
+        directive = _JUST_INCLUDE.match(raw)
+        if directive is not None and directive.group("kind") == "import":
+            paths = directive.group("tsingle", "tdouble", "single", "double")
+            target = next((p for p in paths if p), None)
+            merged = include(target) if include is not None and target else None
+            if merged is not None:
+                imported.append(merged)
+    settings = "\n".join([text, *imported])
     shell: list[str] = []
-    m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", settings, re.M | re.S)
     if m is not None:
         shell = [a or b for a, b in re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', m.group(1))]
     kind, shown = _program_of(shell) if shell else ("posix", "")
+    lines = (settings if imported and kind != "posix" else text).split("\n")
     quoted = r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\''
     # ``[script("python3")]`` / ``[script]`` (with ``set script-interpreter``) before a recipe:
     # just writes its body to a file and runs it with that interpreter, as with a shebang
     interpreter = ["sh", "-eu"]
-    m = re.search(r"^set\s+script-interpreter\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    m = re.search(r"^set\s+script-interpreter\s*:=\s*\[(.*?)\]", settings, re.M | re.S)
     if m is not None:
         interpreter = [a or b for a, b in re.findall(quoted, m.group(1))] or interpreter
     script_by: list[str] | None = None
