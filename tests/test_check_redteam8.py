@@ -344,6 +344,32 @@ def test_attack_settings_of_including_file(tmp_path: Path, db: Path, form: str) 
     assert controls[CODE] is ControlStatus.FAIL
 
 
+# -- 16. GitLab include inputs, dev container Features -----------------------------------------
+# An include's ``inputs:`` are substituted into the included file (``$[[ inputs.cmd ]]`` in a
+# script), but the whole ``include:`` value was skipped as file names; a local dev container
+# Feature's ``devcontainer-feature.json`` has lifecycle commands of its own, and the file was
+# not a command host. Expected: FAIL; actual before: PASS.
+INCLUDED_JOB = "spec:\n  inputs:\n    cmd:\n---\njob:\n  script:\n    - $[[ inputs.cmd ]]\n"
+
+
+def test_attack_gitlab_include_inputs(tmp_path: Path, db: Path) -> None:
+    text = "include:\n  - local: ci/job.yml\n    inputs:\n      cmd: {}\n"
+    files = {".gitlab-ci.yml": text.format(INSTALL), "ci/job.yml": INCLUDED_JOB}
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+    files[".gitlab-ci.yml"] = text.format(f'"{PYTHON}"')
+    _, controls = _gate(tmp_path / "code", db, files)
+    assert controls[CODE] is ControlStatus.FAIL
+
+
+def test_attack_devcontainer_feature_command(tmp_path: Path, db: Path) -> None:
+    feature = '{"id": "f", "version": "1.0.0", "postCreateCommand": "' + INSTALL + '"}'
+    files = {".devcontainer/f/devcontainer-feature.json": feature}
+    files[".devcontainer/devcontainer.json"] = '{"image": "python", "features": {"./f": {}}}'
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
 # -- 14. known gaps ---------------------------------------------------------------------------
 # A script the host writes and then runs (``echo ... > gen.sh; bash gen.sh``) is not a file
 # of the project: the reader does not follow what a command writes, and a missing file is
