@@ -2402,6 +2402,17 @@ def _yaml(text: str) -> Iterator[Command]:
                 out.append(Command(line, (*first, *second)))
                 out.extend(_inner([*first, *second], line, 0))
 
+    def included(node: yaml.Node, depth: int) -> None:
+        # GitLab's ``include:``: file names, not commands, but for the ``inputs:`` an entry
+        # gives its file (substituted into its scripts: ``$[[ inputs.cmd ]]``)
+        out.extend(_yaml_includes(node, scalar_line))
+        seen.add(id(node))
+        for item in node.value if isinstance(node, yaml.SequenceNode) else [node]:
+            if isinstance(item, yaml.MappingNode):
+                for key, value in item.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value == "inputs":
+                        walk(value, depth + 1)
+
     def walk(node: yaml.Node | None, depth: int, inherited: yaml.Node | None = None) -> None:
         if node is None or depth > 100 or id(node) in seen:
             return
@@ -2455,8 +2466,7 @@ def _yaml(text: str) -> Iterator[Command]:
                 # a GitLab child pipeline: ``trigger: include:`` runs that file's jobs
                 found = {k.value: v for k, v in trigger.value if isinstance(k, yaml.ScalarNode)}
                 if "include" in found and id(found["include"]) not in seen:
-                    out.extend(_yaml_includes(found["include"], scalar_line))
-                    seen.add(id(found["include"]))
+                    included(found["include"], depth)
             run = keys.get("run")
             if not isinstance(run, yaml.ScalarNode) and isinstance(
                 keys.get("command"), yaml.ScalarNode
@@ -2516,8 +2526,7 @@ def _yaml(text: str) -> Iterator[Command]:
         if isinstance(document, yaml.MappingNode):
             for key, value in top_pairs(document):
                 if isinstance(key, yaml.ScalarNode) and key.value == "include":
-                    out.extend(_yaml_includes(value, scalar_line))
-                    seen.add(id(value))  # file names, not commands
+                    included(value, 0)
                 if (
                     isinstance(key, yaml.ScalarNode)
                     and key.value == "includes"
