@@ -291,7 +291,8 @@ def test_attack_shell_runs_text_of_file(tmp_path: Path, db: Path, line: str) -> 
 
 # -- 13. ``MAKEFILES=FILE make`` and a Compose service's image ---------------------------------
 # make reads the makefiles named in ``MAKEFILES`` first; Compose builds a service's image
-# from ``build: {context, dockerfile}``. Expected: FAIL; actual before: PASS
+# from ``build: {context, dockerfile}`` and runs the service another file's service
+# ``extends:``. Expected: FAIL; actual before: PASS
 # (``dockerfile_inline`` was read already: kept as proof).
 BUILDS = {
     "makefiles-variable": {"ci.sh": "#!/bin/sh\nMAKEFILES=mk/a.inc make all\n", "mk/a.inc": ""},
@@ -300,6 +301,12 @@ BUILDS = {
             "services:\n  a:\n    build:\n      context: ./img\n      dockerfile: app.def\n"
         ),
         "img/app.def": f"FROM python:3.12\nRUN {INSTALL}\n",
+    },
+    "compose-extends": {
+        "docker-compose.yml": (
+            "services:\n  a:\n    extends:\n      file: common/base.yml\n      service: b\n"
+        ),
+        "common/base.yml": f"services:\n  b:\n    image: python\n    command: {INSTALL}\n",
     },
     "compose-inline": {
         "compose.yaml": (

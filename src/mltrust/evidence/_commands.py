@@ -2452,6 +2452,14 @@ def _yaml(text: str) -> Iterator[Command]:
             }
             inherited = default_shell(keys) or job_shell(keys) or inherited
             pairs(keys)
+            extends = keys.get("extends")
+            if isinstance(extends, yaml.MappingNode):
+                # a Compose service extending one of another file: that file's services run
+                given = {k.value: v for k, v in extends.value if isinstance(k, yaml.ScalarNode)}
+                other = given.get("file")
+                text = _yaml_text(other) if isinstance(other, yaml.ScalarNode) else None
+                if text is not None:
+                    out.append(Command(scalar_line(other), (), reads=("yaml", text.strip())))
             build = keys.get("build")
             if isinstance(build, yaml.MappingNode):
                 # a Compose service's image: its Dockerfile, from the build's context

@@ -1551,7 +1551,7 @@ _UV_VALUE_OPTIONS = frozenset(
 _RUNS_HOST_FILE = re.compile(
     r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\bs?includes?\b|\bmake\b"
     r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b"
-    r"|\b(?:eval|import|mod|just|dockerfile|dockerFile|dockerComposeFile)\b"
+    r"|\b(?:eval|import|mod|just|dockerfile|dockerFile|dockerComposeFile|extends)\b"
     # text a YAML loader decodes (``!!binary``: base64) hides any word from this test
     r"|!!binary|tag:yaml\.org,2002:binary",
     re.M,
