@@ -2457,8 +2457,7 @@ def _yaml(text: str) -> Iterator[Command]:
                 # a Compose service extending one of another file: that file's services run
                 given = {k.value: v for k, v in extends.value if isinstance(k, yaml.ScalarNode)}
                 other = given.get("file")
-                text = _yaml_text(other) if isinstance(other, yaml.ScalarNode) else None
-                if text is not None:
+                if isinstance(other, yaml.ScalarNode) and (text := _yaml_text(other)) is not None:
                     out.append(Command(scalar_line(other), (), reads=("yaml", text.strip())))
             build = keys.get("build")
             if isinstance(build, yaml.MappingNode):
