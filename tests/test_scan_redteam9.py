@@ -1,0 +1,93 @@
+"""Red team rtbenign: the relaxations of issue 10 (benign false alarms) as bypasses.
+
+Each test builds its files itself (the real joblib/numpy, or raw pickle bytes) and uses the
+real loader in a subprocess as the oracle of what runs; payloads only create a marker file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickletools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mltrust.findings import Finding, Severity
+from mltrust.scan import scan_file
+
+np = pytest.importorskip("numpy")
+
+
+def _loud(findings: tuple[Finding, ...]) -> str:
+    return "\n".join(f"{f.rule_id} {f.severity} {f.location}: {f.message}" for f in findings)
+
+
+def _worst(findings: tuple[Finding, ...]) -> Severity | None:
+    return max((f.severity for f in findings), default=None)
+
+
+def _u(text: str) -> bytes:
+    raw = text.encode()
+    return b"\x8c" + bytes([len(raw)]) + raw  # SHORT_BINUNICODE
+
+
+def _load_in_subprocess(code: str, path: Path, *, pythonpath: Path | None = None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    subprocess.run(  # the oracle may fail after the payload ran: only the marker counts
+        [sys.executable, "-c", code, str(path)], env=env, capture_output=True, timeout=60
+    )
+
+
+# ------------------------------------------- (4) an excused shifted import ended the view
+def _object_array_dump_hiding(module: str, marker: Path) -> bytes:
+    """A joblib dump of one object array whose own pickle pickle.load reads with the outer
+    stream's memo: joblib's reading imports numpy:dtype twice and calls dtype('f8');
+    pickle.load's imports ``module``:dtype (not installed here: excused), then os:system
+    and calls it with a command that creates ``marker``."""
+    joblib = pytest.importorskip("joblib")
+    buf = io.BytesIO()
+    arr = np.empty(2, dtype=object)
+    arr[0], arr[1] = 1, "a"
+    joblib.dump(arr, buf, protocol=4)
+    real = buf.getvalue()
+    outer = real[: real.index(b"\x10ub") + 3]  # ... 'numpy_array_alignment_bytes': 16}, BUILD
+    shifted = sum(op.name == "MEMOIZE" for op, _, _ in pickletools.genops(outer + b"."))
+    # Index i of the inner memo is joblib's value; pickle.load's memo index i is the outer
+    # stream's, and index shifted + j is the inner stream's j-th.
+    # mltrust: ignore[MLT-CODE-001] attack payload strings, only ever loaded in a subprocess
+    names = [module, "os", "system", f"touch {marker}"]
+    names += ["x"] * (shifted - len(names)) + ["numpy", "numpy", "dtype", "f8"]
+    inner = b"\x80\x04" + b"".join(_u(n) + b"\x940" for n in names)
+    inner += b"h" + bytes([shifted]) + _u("dtype") + b"\x930"
+    inner += b"h" + bytes([shifted + 1]) + b"h" + bytes([shifted + 2]) + b"\x93"
+    inner += b"h" + bytes([shifted + 3]) + b"\x85R."
+    return outer + inner + b"."
+
+
+def test_shifted_import_of_a_module_missing_here_does_not_hide_what_pickle_load_runs_after(
+    tmp_path: Path,
+) -> None:
+    """pickle.load fails on a shifted import only where its module is missing: where the file
+    is loaded it may be installed (torch:dtype, with mltrust in its own venv), and pickle.load
+    reads on to a hidden os.system. The scan ended pickle.load's view at the excused import."""
+    module = "mlt_rt9_only_where_loaded"
+    env = tmp_path / "site"
+    env.mkdir()
+    (env / f"{module}.py").write_text("dtype = None\n")
+    marker = tmp_path / "ran"
+    models = tmp_path / "models"
+    models.mkdir()
+    path = models / "model.joblib"
+    path.write_bytes(_object_array_dump_hiding(module, marker))
+    # mltrust: ignore[MLT-CODE-001] oracle: pickle.load of the hostile file, in a subprocess
+    _load_in_subprocess("import pickle,sys; pickle.load(open(sys.argv[1],'rb'))", path, pythonpath=env)
+    assert marker.exists(), "oracle: pickle.load ran the payload"
+    result = scan_file(path)
+    worst = _worst(result.findings)
+    assert worst is not None and worst >= Severity.HIGH, _loud(result.findings)
+    assert any("os.system" in f.message for f in result.findings), _loud(result.findings)
