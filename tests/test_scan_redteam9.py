@@ -91,3 +91,44 @@ def test_shifted_import_of_a_module_missing_here_does_not_hide_what_pickle_load_
     worst = _worst(result.findings)
     assert worst is not None and worst >= Severity.HIGH, _loud(result.findings)
     assert any("os.system" in f.message for f in result.findings), _loud(result.findings)
+
+
+# ------------------------------- (1) an archive member named like a whole-file decoding
+def _legacy_wrapper(filename: str) -> bytes:
+    """A joblib 0.9-style pickle: NEWOBJ of NDArrayWrapper, BUILD with its attribute dict."""
+    return (
+        b"\x80\x04" + _u("joblib.numpy_pickle_compat") + _u("NDArrayWrapper") + b"\x93)\x81}("
+        + _u("filename") + _u(filename)
+        + _u("subclass") + _u("numpy") + _u("ndarray") + b"\x93"
+        + _u("allow_mmap") + b"\x89ub."
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("member", ["zfile", "[gzip]", "[lz4]"])
+def test_archive_member_named_like_a_whole_file_decoding_is_not_vouched_for(
+    tmp_path: Path, member: str
+) -> None:
+    """A legacy wrapper inside an archive is read by joblib from wherever the archive is
+    extracted, so its companion beside the archive proves nothing (medium, rule MLT-JBL-003).
+    A zip member named "zfile" or "[gzip]" took the name test for a decoding of the whole
+    file, and a benign c.npy beside the zip vouched for it."""
+    import zipfile
+
+    joblib = pytest.importorskip("joblib")
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as z:
+        z.writestr(member, _legacy_wrapper("c.npy"))
+    buf = io.BytesIO()
+    np.save(buf, np.arange(3.0))
+    (tmp_path / "c.npy").write_bytes(buf.getvalue())
+    # Oracle: joblib reads the companion next to the extracted member, not next to the zip.
+    out = tmp_path / "extracted"
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(out)
+    with pytest.raises(FileNotFoundError):
+        # mltrust: ignore[MLT-CODE-001] oracle: a benign file this test wrote itself
+        joblib.load(out / member)
+    result = scan_file(bundle)
+    assert any(
+        f.rule_id == "MLT-JBL-003" and f.severity >= Severity.MEDIUM for f in result.findings
+    ), _loud(result.findings)
