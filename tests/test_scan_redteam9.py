@@ -85,7 +85,8 @@ def test_shifted_import_of_a_module_missing_here_does_not_hide_what_pickle_load_
     path = models / "model.joblib"
     path.write_bytes(_object_array_dump_hiding(module, marker))
     # mltrust: ignore[MLT-CODE-001] oracle: pickle.load of the hostile file, in a subprocess
-    _load_in_subprocess("import pickle,sys; pickle.load(open(sys.argv[1],'rb'))", path, pythonpath=env)
+    oracle = "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))"
+    _load_in_subprocess(oracle, path, pythonpath=env)
     assert marker.exists(), "oracle: pickle.load ran the payload"
     result = scan_file(path)
     worst = _worst(result.findings)
