@@ -133,3 +133,24 @@ def test_archive_member_named_like_a_whole_file_decoding_is_not_vouched_for(
     assert any(
         f.rule_id == "MLT-JBL-003" and f.severity >= Severity.MEDIUM for f in result.findings
     ), _loud(result.findings)
+
+
+# ------------------------------- (3) a shebang line ended by a line break YAML knows
+@pytest.mark.parametrize("brk", ["\r", "\x85", "\u2028", "\u2029", "\r\n"])
+def test_shell_shebang_ended_by_a_yaml_line_break_is_still_read_as_yaml(
+    tmp_path: Path, brk: str
+) -> None:
+    """PyYAML ends a line (so the ``#!`` comment) at CR, NEL, LS and PS too, where the shell
+    sniff's first line runs on to the next LF; a Python tag right after it is still read."""
+    marker = tmp_path / "ran"
+    # mltrust: ignore[MLT-CFG-004] attack payload text, only ever loaded in a subprocess
+    text = f"#!/bin/sh{brk}!!python/object/apply:os.system ['touch {marker}']\n"
+    path = tmp_path / "run.sh"
+    path.write_bytes(text.encode())
+    # mltrust: ignore[MLT-CODE-001] oracle: yaml.unsafe_load_all, in a subprocess
+    oracle = "import sys,yaml; list(yaml.unsafe_load_all(open(sys.argv[1],encoding='utf-8')))"
+    _load_in_subprocess(oracle, path)
+    assert marker.exists(), "oracle: PyYAML ran the tag"
+    result = scan_file(path)
+    worst = _worst(result.findings)
+    assert worst is not None and worst >= Severity.HIGH, _loud(result.findings)
