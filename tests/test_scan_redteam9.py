@@ -154,3 +154,30 @@ def test_shell_shebang_ended_by_a_yaml_line_break_is_still_read_as_yaml(
     result = scan_file(path)
     worst = _worst(result.findings)
     assert worst is not None and worst >= Severity.HIGH, _loud(result.findings)
+
+
+# ------------------------------- (1) the folder a companion is looked up in, through "link/.."
+def test_companion_is_looked_up_where_joblib_resolves_link_dot_dot(tmp_path: Path) -> None:
+    """joblib joins the companion's name to the folder part of the path it was given, and the
+    OS resolves "link/.." physically; the scan took os.path.abspath of the path, which drops
+    "link/.." lexically, so it vouched with a benign c.npy in another folder."""
+    pytest.importorskip("joblib")
+    marker = tmp_path / "ran"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "elsewhere" / "sub").mkdir(parents=True)
+    (tmp_path / "models" / "link").symlink_to(tmp_path / "elsewhere" / "sub")
+    (tmp_path / "elsewhere" / "model.pkl").write_bytes(_legacy_wrapper("c.npy"))
+    cmd = f"touch {marker}".encode()
+    # mltrust: ignore[MLT-CODE-001] attack payload built as bytes, only loaded in a subprocess
+    payload = b"\x80\x02cos\nsystem\nX" + len(cmd).to_bytes(4, "little") + cmd + b"\x85R."
+    (tmp_path / "elsewhere" / "c.npy").write_bytes(payload)
+    buf = io.BytesIO()
+    np.save(buf, np.arange(3.0))
+    (tmp_path / "models" / "c.npy").write_bytes(buf.getvalue())
+    path = tmp_path / "models" / "link" / ".." / "model.pkl"
+    # mltrust: ignore[MLT-CODE-001] oracle: joblib.load of the hostile file, in a subprocess
+    _load_in_subprocess("import joblib,sys; joblib.load(sys.argv[1])", path)
+    assert marker.exists(), "oracle: joblib read the companion beside the real file"
+    result = scan_file(str(path))
+    worst = _worst(result.findings)
+    assert worst is not None and worst >= Severity.HIGH, _loud(result.findings)
