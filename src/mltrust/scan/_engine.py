@@ -214,7 +214,9 @@ def scan_file(path: str | Path, config: ScanConfig | None = None) -> FileResult:
             return _unreadable(spath, 0, OSError(0, "not a regular file"), started)
         size = st.st_size
         ctx = _new_context(config)
-        ctx.folder = os.path.dirname(os.path.abspath(spath))
+        # The folder part as given, not normalised: a loader joins a companion's name to it
+        # and the OS resolves "link/.." physically, where abspath would drop it (rtbenign).
+        ctx.folder = os.path.join(os.getcwd(), os.path.dirname(spath))
         if size > config.limits.max_file_bytes:
             ctx.report(
                 _rules.LIMIT_EXHAUSTED,
