@@ -181,3 +181,16 @@ def test_companion_is_looked_up_where_joblib_resolves_link_dot_dot(tmp_path: Pat
     result = scan_file(str(path))
     worst = _worst(result.findings)
     assert worst is not None and worst >= Severity.HIGH, _loud(result.findings)
+
+
+def test_module_beside_is_looked_up_where_the_os_resolves_link_dot_dot(tmp_path: Path) -> None:
+    """The same folder decides which modules ship beside the file (found_beside): a loader
+    started beside the real file imports the module there."""
+    from mltrust.scan._pickle._resolve import found_beside
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "elsewhere" / "sub").mkdir(parents=True)
+    (tmp_path / "models" / "link").symlink_to(tmp_path / "elsewhere" / "sub")
+    (tmp_path / "elsewhere" / "mlt_rt9_beside.py").write_text("x = 1\n")
+    path = tmp_path / "models" / "link" / ".." / "model.pkl"
+    assert found_beside(str(path), "mlt_rt9_beside")

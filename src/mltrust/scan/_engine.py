@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from mltrust.config import ScanConfig
 from mltrust.errors import ConfigError, InputError, LimitExceeded
+from mltrust.files import loader_folder
 from mltrust.findings import Finding, Location, Severity
 from mltrust.scan import _rules
 from mltrust.scan._context import ScanContext
@@ -214,9 +215,7 @@ def scan_file(path: str | Path, config: ScanConfig | None = None) -> FileResult:
             return _unreadable(spath, 0, OSError(0, "not a regular file"), started)
         size = st.st_size
         ctx = _new_context(config)
-        # The folder part as given, not normalised: a loader joins a companion's name to it
-        # and the OS resolves "link/.." physically, where abspath would drop it (rtbenign).
-        ctx.folder = os.path.join(os.getcwd(), os.path.dirname(spath))
+        ctx.folder = loader_folder(spath)
         if size > config.limits.max_file_bytes:
             ctx.report(
                 _rules.LIMIT_EXHAUSTED,
