@@ -424,6 +424,8 @@ class _Analyser:
         #: The shadow view is pickle.load's reading of a joblib object array's pickle (see
         #: ``report_global``).
         self.shadow_objects = False
+        #: Set in that view once it met an import excused by :meth:`shifted_import_fails`.
+        self.shadow_excused = False
         #: (stack, metastack, memo) the next stream starts with instead of empty ones: the
         #: stdlib unpickler's view of a joblib array region continues the outer stream.
         self.seed: tuple[list[object], list[list[object]], dict[int, object]] | None = None
@@ -511,8 +513,8 @@ class _Analyser:
         stream's memo values where joblib's fetches its own, so it "imports" pairs such as
         NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time (every
         real dump with an object array does this): only the module differs from joblib's
-        reading, the name is the pickle's own. Such an import is excused, and pickle.load's
-        reading ends there (the analysis of that view stops: nothing after it runs). Not
+        reading, the name is the pickle's own. Such an import is excused; the view is read on
+        for the imports after it (the module may exist where the file is loaded). Not
         excused, reported like any other: a name joblib's reading did not import at that
         opcode too (fetched from the outer memo), and a pair that resolves here (uu:encode
         with only the module shifted), both red-team rtscan6; see _resolve.py for how
@@ -551,7 +553,11 @@ class _Analyser:
         if self.shadow:
             # The stdlib unpickler's view of joblib raw array data: what would be dangerous
             # there is reported (pickle.load, pandas.read_pickle and torch.load run it).
-            if (severity or rule.default_severity) < Severity.MEDIUM:
+            if (severity or rule.default_severity) < Severity.MEDIUM or self.shadow_excused:
+                # Past an excused import (see shifted_import_fails) pickle.load runs on only
+                # where that module exists: what its shifted memo values are then called or
+                # built with (a NumpyArrayWrapper called again, in real dumps) is not
+                # reported; the imports it makes still are (report_global).
                 return
             message = f"raw joblib array data read by pickle.load: {message}"
         if once is not None:
@@ -798,9 +804,12 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         if not v.allowed and (module, name) not in pending:
             pending[(module, name)] = g
         if not v.allowed and an.shifted_import_fails(g, v):
-            # pickle.load raises ImportError/AttributeError on this import: its reading of the
-            # stream ends here, and nothing after it runs (the import is excused, see there).
-            raise fail(f"pickle.load cannot import {module}:{name}")
+            # pickle.load raises ImportError/AttributeError on this import where the module is
+            # missing, as here. The view is still read on for its imports (red team rtbenign:
+            # a module present only where the file is loaded, torch in a scanner's own venv
+            # without it, let pickle.load go on to a later import of os.system that ending
+            # here hid); see ``finding`` for what is excused from then on.
+            an.shadow_excused = True
         return g
 
     # ------------------------------------------------------------- how values flow
@@ -1897,6 +1906,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         finally:
             an.shadow = False
             an.shadow_objects = False
+            an.shadow_excused = False
             an.seed = None
             an.frame_end = frame_end
 
