@@ -225,6 +225,14 @@ def walk(
     return Listing(os.fspath(root), tuple(files), tuple(skipped), truncated)
 
 
+def loader_folder(path: str) -> str:
+    """The folder a loader given ``path`` resolves names beside the file against (joblib's
+    legacy companion files, modules on a loader's ``sys.path``): the folder part of the path
+    as given, made absolute but not normalised. The OS resolves ``link/..`` physically, where
+    ``os.path.abspath`` drops it lexically and names another folder (red team rtbenign)."""
+    return os.path.join(os.getcwd(), os.path.dirname(path))
+
+
 def open_regular(path: str | os.PathLike[str], *, follow_links: bool = False) -> int:
     """Open ``path`` read-only and return the descriptor, refusing anything but a regular file.
 

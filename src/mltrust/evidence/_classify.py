@@ -149,7 +149,8 @@ _YAML_LAUNCHERS = frozenset(
     {".gitlab-ci.yml", ".gitlab-ci.yaml", ".pre-commit-config.yaml", ".pre-commit-config.yml"}
     | {".pre-commit-hooks.yaml", ".travis.yml", "azure-pipelines.yaml"}
     | {"azure-pipelines.yml", "bitbucket-pipelines.yml", ".drone.yml", "cloudbuild.yaml"}
-    | {"taskfile.yml", "taskfile.yaml", "dvc.yaml", "mlproject", "action.yml", "action.yaml"}
+    | {"taskfile.yml", "taskfile.yaml", "taskfile.dist.yml", "taskfile.dist.yaml"}
+    | {"dvc.yaml", "mlproject", "action.yml", "action.yaml"}
 )
 #: Compose files (``docker-compose.yml``, ``compose.yaml``, ``docker-compose.prod.yml``): the
 #: ``command``/``entrypoint`` of each service runs in its container.
@@ -172,7 +173,8 @@ def command_host(rel: str, head: str = "") -> LauncherKind | None:
     and Compose files, :data:`_COMPOSE`), Jenkinsfiles, Dockerfiles and Containerfiles
     (:data:`_DOCKERFILE`: ``Dockerfile``, ``Dockerfile.dev``, ``Dockerfile-dev``,
     ``Dockerfile_gpu``, ``gpu.Dockerfile``...), ``package.json``, ``devcontainer.json``
-    (also ``.devcontainer.json``; its lifecycle commands), ``Procfile``,
+    (also ``.devcontainer.json`` and a Feature's ``devcontainer-feature.json``; their
+    lifecycle commands), ``Procfile``,
     ``justfile``, shell scripts by suffix; or, for a file whose start ``head`` is given, by
     a shebang that runs a shell. None for any other file."""
     low = rel.lower()
@@ -197,6 +199,8 @@ def command_host(rel: str, head: str = "") -> LauncherKind | None:
     if _DOCKERFILE.fullmatch(name):
         return "dockerfile"
     if name in ("package.json", "devcontainer.json", ".devcontainer.json"):
+        return "json"
+    if name == "devcontainer-feature.json":  # a local Feature's own lifecycle commands
         return "json"
     if name in ("procfile", "justfile", ".justfile"):
         return "lines"

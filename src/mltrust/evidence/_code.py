@@ -644,15 +644,44 @@ def _includer(host: str, tree: dict[str, Path]) -> Callable[[str], str | None]:
     (:func:`mltrust.evidence._commands.commands`); None for any other name."""
 
     def include(name: str) -> str | None:
-        target = resolve_target(host, "file", name, tree)
-        if target is None:
-            return None
-        try:
-            return _analysis_text(_read_bytes(tree[target]))
-        except (_TooLarge, _Unreadable):
-            return None  # reported where the file is read as a makefile
+        texts: list[str] = []
+        for target in _host_targets(host, name, tree) or ():
+            try:
+                text = _analysis_text(_read_bytes(tree[target]))
+            except (_TooLarge, _Unreadable):
+                continue  # reported where the file is read as a makefile
+            if text is not None:
+                texts.append(text)
+        return "\n".join(texts) if texts else None
 
     return include
+
+
+def _host_targets(
+    host: str, name: str, tree: dict[str, Path], kind: str | None = None
+) -> list[str] | None:
+    """The project files a file name a command host runs or includes may be: from the
+    host's folder and from the project root (where CI runs, where GitLab's ``local:`` and
+    make's ``include`` look), both when both exist (a decoy beside the host hides nothing);
+    for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``, ``include $(wildcard
+    mk/*.mk)``), every project file it may name, but those read on their own as hosts of
+    ``kind`` when it is given (one naming nothing here, ``$HOME/.x``, names none). None when
+    that is more than ``Limits.max_command_host_matches`` files."""
+    if not computed_name(name):
+        found = (resolve_target(host, "file", name, tree), resolve_target("", "file", name, tree))
+        return list(dict.fromkeys(t for t in found if t is not None))
+    folders: dict[str, set[str]] = {}
+    for rel in tree:
+        parts = rel.split("/")
+        for k in range(len(parts)):
+            folders.setdefault("/".join(parts[:k]), set()).add(parts[k])
+    targets = host_file_matches(
+        name,
+        (posixpath.dirname(host), ""),
+        lambda rel: sorted(folders.get(rel, ())),
+        lambda rel: rel in tree and (kind is None or launcher_kind(rel, "") != kind),
+    )
+    return None if len(targets) > DEFAULT_LIMITS.max_command_host_matches else targets
 
 
 _HOST_FILE_KINDS: dict[str, LauncherKind] = {
@@ -1476,40 +1505,23 @@ class CodeCollector(Collector):
         why = unread_host(kind, launch.value)  # type: ignore[arg-type]
         if why is not None:
             return [(host, Launch(launch.line, "unknown", why))]
-        if computed_name(launch.value):
-            # a name the shell computes (``bash ci/st*p``, ``. $DIR/x``): every project
-            # file it may name is read (one naming nothing here, ``$HOME/.x``, is not)
-            folders: dict[str, set[str]] = {}
-            for rel in tree:
-                parts = rel.split("/")
-                for k in range(len(parts)):
-                    folders.setdefault("/".join(parts[:k]), set()).add(parts[k])
-            origin = posixpath.dirname(host)
-            targets = host_file_matches(
-                launch.value,
-                (origin, ""),
-                lambda rel: sorted(folders.get(rel, ())),
-                lambda rel: rel in tree and launcher_kind(rel, "") is None,
-            )
-            if len(targets) > DEFAULT_LIMITS.max_command_host_matches:
-                most = DEFAULT_LIMITS.max_command_host_matches
-                why = f"runs {launch.value!r}, which names more than {most} files"
-                return [(host, Launch(launch.line, "unknown", why))]
-        else:
-            found_target = resolve_target(host, "file", launch.value, tree)
-            targets = [] if found_target is None else [found_target]
+        targets = _host_targets(host, launch.value, tree, kind)
+        if targets is None:
+            most = DEFAULT_LIMITS.max_command_host_matches
+            why = f"runs {launch.value!r}, which names more than {most} files"
+            return [(host, Launch(launch.line, "unknown", why))]
         out: list[tuple[str, Launch]] = []
         for target in targets:
-            if target in hosts_read:
-                continue
-            hosts_read.add(target)
+            if f"{kind}:{target}" in hosts_read:
+                continue  # once per kind (a file run as a script and read as a makefile)
+            hosts_read.add(f"{kind}:{target}")
             try:
                 text = _analysis_text(_read_bytes(tree[target]))
             except (_TooLarge, _Unreadable) as exc:
                 out.append((host, Launch(launch.line, "unknown", f"runs {target}, which {exc}")))
                 continue
-            if text is None or launcher_kind(target, text[:512]) is not None:
-                continue  # not text, or a command host by name or shebang: read as one already
+            if text is None or launcher_kind(target, text[:512]) == kind:
+                continue  # not text, or a host of this kind by name or shebang: read already
             try:
                 include = _includer(target, tree)
                 out.extend((target, found) for found in launches(kind, text, include))

@@ -25,6 +25,7 @@ SCRIPT``, ``eval``, ``$(...)`` and backquotes (also inside double quotes), and M
 from __future__ import annotations
 
 import ast
+import base64
 import dataclasses
 import itertools
 import json
@@ -132,7 +133,7 @@ def commands(
     if kind == "toml":
         return list(_tox_toml_text(text))
     if kind == "lines":
-        return list(_lines(text))
+        return list(_lines(text, include))
     if kind == "jenkins":
         return list(_shell(_line_commands(text), 1, script=False))
     if kind == "dockerfile":
@@ -315,20 +316,18 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
     name = runs[0].rsplit("/", 1)[-1]
     if runs[0] in (".", "source"):
         return ("shell", runs[1]) if len(runs) > 1 else None
+    if _EVAL_FILE.fullmatch(runs[0]):
+        # ``$(cat FILE)`` as the program (also a ``bash -c "$(cat FILE)"`` script): FILE's
+        # words run, read as FILE's text is
+        m = _EVAL_FILE.fullmatch(runs[0])
+        return ("shell", m.group(1) or m.group(2)) if m is not None else None
     if runs[0] == "eval" and len(runs) > 1:
         # ``eval "$(cat FILE)"``, ``eval "$(< FILE)"``, ``eval `cat FILE```: FILE's text runs
         m = _EVAL_FILE.fullmatch(" ".join(runs[1:]))
         return ("shell", m.group(1) or m.group(2)) if m is not None else None
     if name == "just":
-        for k, word in enumerate(runs[1:-1], 1):
-            if word in ("-f", "--justfile"):
-                return ("lines", runs[k + 1])
-        for word in runs[1:]:
-            if word.startswith("--justfile="):
-                return ("lines", word.split("=", 1)[1])
-            if word.startswith("-f") and len(word) > 2:
-                return ("lines", word[2:])
-        return None
+        found = _file_option(runs, ("--justfile",), "nquv")
+        return ("lines", found) if found is not None else None
     if name in SHELLS:
         j = 1
         while j < len(runs) and runs[j][:1] in "-+" and runs[j] not in ("-", "--"):
@@ -347,21 +346,46 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
             return ("shell", rest[rest.index("<") + 1]) if "<" in rest[:-1] else None
         return ("shell", runs[j])
     if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
-        for k, word in enumerate(runs[1:-1], 1):
-            if word in ("-f", "--file", "--makefile"):
-                return ("make", runs[k + 1])
-        for word in runs[1:]:
-            if word.startswith(("--file=", "--makefile=")):
-                return ("make", word.split("=", 1)[1])
-            if word.startswith("-f") and len(word) > 2:
-                return ("make", word[2:])
+        found = _file_option(runs, ("--file", "--makefile"), "BbdeikLnpqRrSstwv")
+        if found is None:
+            # ``MAKEFILES=x.mk make``: make reads x.mk before the makefile
+            given = [w[10:] for w in words[: len(words) - len(runs)] if w.startswith("MAKEFILES=")]
+            found = next((n for g in given for n in g.split()), None)
+        if found is not None:
+            return ("make", found)
+    if name in ("docker-compose", "podman-compose") or (
+        name in _BUILDERS and runs[1:2] == ["compose"]
+    ):
+        # Compose runs the services of the file ``-f`` names, whatever its name
+        found = _file_option(runs, ("--file",), "")
+        return ("yaml", found) if found is not None else None
     if name in _BUILDERS and "build" in runs[1:3]:
-        for k, word in enumerate(runs[1:-1], 1):
-            if word in ("-f", "--file"):
-                return ("dockerfile", runs[k + 1])
-        for word in runs[1:]:
-            if word.startswith("--file="):
-                return ("dockerfile", word.split("=", 1)[1])
+        found = _file_option(runs, ("--file",), "q")
+        if found is not None:
+            return ("dockerfile", found)
+    return None
+
+
+def _file_option(runs: list[str], long: tuple[str, ...], flags: str) -> str | None:
+    """The value of a tool's ``-f FILE`` option: ``-f FILE``, ``-fFILE``, a cluster of its
+    flags that take no value ending in it (``make -sf FILE``, ``-sfFILE``), or one of the
+    ``long`` names (``--file FILE``, ``--file=FILE``); None when it has none."""
+    cluster = re.compile(f"-(?:[{re.escape(flags)}]*)f(.*)" if flags else "-f(.*)", re.S)
+    for k, word in enumerate(runs[1:], 1):
+        if word == "--":
+            return None
+        if word.startswith("--"):
+            option, eq, value = word.partition("=")
+            if option in long:
+                if eq:
+                    return value
+                return runs[k + 1] if k + 1 < len(runs) else None
+            continue
+        m = cluster.fullmatch(word)
+        if m is not None:
+            if m.group(1):
+                return m.group(1)
+            return runs[k + 1] if k + 1 < len(runs) else None
     return None
 
 
@@ -438,9 +462,20 @@ def host_file_matches(
     if target.startswith(("~", "/")) or not _HOST_WILD.sub("", target).strip("/."):
         return []
     parts: list[str | re.Pattern[str]] = []
-    for piece in target.replace("\\", "/").split("/"):
-        if piece in ("", "."):
-            continue
+    pieces = [p for p in target.replace("\\", "/").split("/") if p not in ("", ".")]
+    for k, piece in enumerate(pieces):
+        if "**" in piece:
+            # ``**`` (GitLab's ``ci/**.yml``, bash's globstar ``ci/**/*.sh``) names files in
+            # every folder below: the rest of the name is matched against paths, ``/`` too
+            rest = "/".join(pieces[k:])
+            regex, last = [], 0
+            for m in re.finditer(r"\*\*/?|" + _HOST_WILD.pattern, rest):
+                regex.append(re.escape(rest[last : m.start()]))
+                regex.append("(?:.*/)?" if m.group() == "**/" else ".*")
+                last = m.end()
+            regex.append(re.escape(rest[last:]))
+            parts.append(re.compile("(?:" + "".join(regex) + ")/RECURSIVE", re.S))
+            break
         if not _HOST_WILD.search(piece):
             parts.append(piece)
             continue
@@ -464,6 +499,9 @@ def host_file_matches(
                 if isinstance(part, str):
                     following.append(posixpath.join(here, part) if here else part)
                     continue
+                if part.pattern.endswith("/RECURSIVE"):
+                    following.extend(_below(here, part, children))
+                    continue
                 for name in children(here):
                     if part.fullmatch(name):
                         following.append(posixpath.join(here, name) if here else name)
@@ -473,6 +511,25 @@ def host_file_matches(
                 out.append(rel)
                 if len(out) > DEFAULT_LIMITS.max_command_host_matches:
                     return out
+    return out
+
+
+def _below(
+    folder: str, part: re.Pattern[str], children: Callable[[str], Iterable[str]]
+) -> list[str]:
+    """The paths below ``folder`` (at any depth, at most 4096 visited) whose path from it
+    matches the recursive pattern ``part`` (:func:`host_file_matches`)."""
+    regex = re.compile(part.pattern.removesuffix("/RECURSIVE"), re.S)
+    out: list[str] = []
+    queue, visited = [""], 0
+    while queue and visited < 4096:
+        inner = queue.pop(0)
+        for name in children(posixpath.join(folder, inner).rstrip("/") if folder else inner):
+            visited += 1
+            sub = posixpath.join(inner, name) if inner else name
+            if regex.fullmatch(sub):
+                out.append(posixpath.join(folder, sub) if folder else sub)
+            queue.append(sub)
     return out
 
 
@@ -840,8 +897,11 @@ def _simple(
     loops = {} if loops is None else loops
     command: list[str] = []
     printing: list[str] = []  # the command before this one (its output may be piped here)
+    feeding: list[str] = []  # a shell whose script is the process substitution that follows
     pending = list(heredocs)
     for word in [*words, ";"]:
+        # ``source <(cat FILE)``, ``bash <(cat FILE)``: the next command prints the script
+        feeds = word == "<(" and bool(command) and _reads_substitution(command)
         if word in SEPARATORS or (not command and word in _KEYWORDS):
             if command and command[0] in aliases and depth >= DEFAULT_LIMITS.max_command_depth:
                 yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
@@ -876,6 +936,9 @@ def _simple(
                     yield Command(line, tuple(each), stdin=stdin, piped=piped)
                 yield from _inner(command, line, depth)
                 printed = _printed_into_shell(printing, command) if piped else None
+                if feeding and printed is None:
+                    printed = _printed_into_shell(command, feeding)
+                feeding = ["sh"] if feeds else []
                 if printed is not None:  # ``echo 'pip install x' | bash``
                     if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(line, printed, command)
@@ -907,6 +970,15 @@ def _loop_runs(command: list[str], loops: dict[str, list[str]]) -> list[list[str
     return [[value if word == ran[1] else word for word in command] for value in values]
 
 
+def _reads_substitution(command: list[str]) -> bool:
+    """Whether ``command`` (``source``, ``.``, a shell given no script) runs as a script
+    the process substitution that follows it (``source <(cat FILE)``)."""
+    runs = argv(command)
+    if runs in (["."], ["source"]):
+        return True
+    return len(runs) >= 1 and runs[0].rsplit("/", 1)[-1] in SHELLS and host_file(runs) is None
+
+
 def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
     """The script a shell reads on a pipe from ``echo``/``printf`` (``echo 'pip install x' |
     bash``): the words printed, joined; None when ``command`` is not a shell reading its
@@ -920,6 +992,10 @@ def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
         return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
     if printer[0] == "printf" and len(printer) > 1:
         return " ".join(printer[1:]).replace("\\n", "\n")
+    if printer[0] == "cat":
+        # ``cat FILE | sh``, ``source <(cat FILE)``: the shell runs FILE's text, as ``. FILE``
+        files = [w for w in printer[1:] if not w.startswith("-") or w == "-"]
+        return "\n".join(". " + shlex.quote(f) for f in files if f != "-") or None
     return None
 
 
@@ -1252,8 +1328,17 @@ def _make_function(name: str, rest: str, variables: dict[str, str], budget: _Mak
         return value
     if name == "value":
         return variables.get(expand(rest).strip(), "")
-    if name in ("eval", "info", "warning"):
-        return ""  # (a define body eval'd is read where it is defined)
+    if name == "eval":
+        # its text becomes part of the makefile (``$(eval $(X))``, ``$(eval $(call R,..))``):
+        # read where it stands, as a line of the makefile is read (a rule's recipe after
+        # ``;``, a define body's recipe lines are commands)
+        return expand(rest)
+    if name == "wildcard":
+        # the files the patterns name: the patterns, matched as a host file's glob is
+        # (``include $(wildcard mk/*.mk)``)
+        return expand(rest)
+    if name in ("info", "warning"):
+        return ""
     if name in ("origin", "flavor"):
         return "file" if name == "origin" else "recursive"
     if name not in _MAKE_TEXT_FUNCTIONS:
@@ -1415,6 +1500,9 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     logical: list[tuple[int, str, str]] = []
     included: list[str] = []  # makefiles whose variables were read, in order
     borrowed: set[int] = set()  # the entries of ``logical`` an included makefile holds
+    # an included makefile's recipe lines without a variable: read here only when SHELL
+    # makes something other than a shell run them (the host's SHELL is theirs too)
+    unborrowed: list[tuple[int, str, str]] = []
 
     def assign(name: str, op: str, value: str, certain: bool) -> None:
         old = candidates.get(name)
@@ -1445,6 +1533,8 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
             elif (entry[2] in ("recipe", "rule", "other") or "!" in entry[2]) and "$" in entry[1]:
                 borrowed.add(len(logical))
                 logical.append((at, entry[1], entry[2]))
+            elif entry[2] == "recipe":
+                unborrowed.append((at, entry[1], entry[2]))
 
         i = 0
         while i < len(lines):
@@ -1506,7 +1596,7 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                     # make reads the included makefile here: its variables are the host's
                     world = {k: v[-1] for k, v in candidates.items()}
                     for name in _make_expand(stripped, world).split()[1:]:
-                        if name in included or computed_name(name):
+                        if name in included:
                             continue
                         if len(included) >= DEFAULT_LIMITS.max_command_host_files:
                             break
@@ -1537,6 +1627,9 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     # a SHELL only known when make runs: its recipes are also read as shell (and fail closed
     # as commands of an unknown program)
     posix = len(programs) < len(worlds) or any("$" in p[0] for p in programs)
+    if programs:
+        borrowed.update(range(len(logical), len(logical) + len(unborrowed)))
+        logical.extend(unborrowed)
     oneshell = any(t.startswith(".ONESHELL") for _, t, w in logical if w == "rule")
     script: list[str] = [""] * len(raw)
     seen: set[tuple[int, str]] = set()
@@ -1845,29 +1938,43 @@ def _program_of(words: list[str]) -> tuple[str, str]:
 #: A justfile's ``import 'FILE'``/``import? "FILE"`` and ``mod NAME``/``mod? NAME 'FILE'``.
 _JUST_INCLUDE = re.compile(
     r"^(?P<kind>import|mod)\??[ \t]+(?:(?P<name>[A-Za-z_][A-Za-z0-9_-]*)[ \t]*)?"
-    r"(?:'(?P<single>[^'\n]*)'|\"(?P<double>(?:[^\"\\\n]|\\.)*)\")?[ \t]*(?:#.*)?$"
+    r"(?:'''(?P<tsingle>.*?)'''|\"\"\"(?P<tdouble>.*?)\"\"\""
+    r"|'(?P<single>[^'\n]*)'|\"(?P<double>(?:[^\"\\\n]|\\.)*)\")?[ \t\r]*(?:#.*)?$"
 )
 
 
-def _lines(text: str) -> Iterator[Command]:
+def _lines(text: str, include: Callable[[str], str | None] | None = None) -> Iterator[Command]:
     """A Procfile or justfile (:func:`_lines_text`), with what just itself runs a recipe with:
     a recipe whose body starts with ``#!`` is a script for that interpreter (a Python one is
     that interpreter's standard input, ``{{...}}`` interpolations in it values of just), and
     ``set shell := [...]`` names the program each recipe line is given to (Python: ``python3
     -c LINE``); a recipe with the ``[script(...)]`` attribute (or ``[script]`` and ``set
     script-interpreter``) is a script for that interpreter, as with a shebang; a program
-    that is neither sh-like nor Python is not read (fail closed)."""
-    lines = text.split("\n")
+    that is neither sh-like nor Python is not read (fail closed). just merges the files a
+    justfile ``import``s into it (``include(PATH)`` gives their text): a setting in any of
+    them holds for all, and when it makes something other than a shell run recipe lines,
+    the imported recipes are read here too, with it."""
+    imported: list[str] = []
+    for raw in text.split("\n") if include is not None else ():
+        directive = _JUST_INCLUDE.match(raw)
+        if directive is not None and directive.group("kind") == "import":
+            paths = directive.group("tsingle", "tdouble", "single", "double")
+            target = next((p for p in paths if p), None)
+            merged = include(target) if include is not None and target else None
+            if merged is not None:
+                imported.append(merged)
+    settings = "\n".join([text, *imported])
     shell: list[str] = []
-    m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    m = re.search(r"^set\s+shell\s*:=\s*\[(.*?)\]", settings, re.M | re.S)
     if m is not None:
         shell = [a or b for a, b in re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', m.group(1))]
     kind, shown = _program_of(shell) if shell else ("posix", "")
+    lines = (settings if imported and kind != "posix" else text).split("\n")
     quoted = r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\''
     # ``[script("python3")]`` / ``[script]`` (with ``set script-interpreter``) before a recipe:
     # just writes its body to a file and runs it with that interpreter, as with a shebang
     interpreter = ["sh", "-eu"]
-    m = re.search(r"^set\s+script-interpreter\s*:=\s*\[(.*?)\]", text, re.M | re.S)
+    m = re.search(r"^set\s+script-interpreter\s*:=\s*\[(.*?)\]", settings, re.M | re.S)
     if m is not None:
         interpreter = [a or b for a, b in re.findall(quoted, m.group(1))] or interpreter
     script_by: list[str] | None = None
@@ -1878,7 +1985,9 @@ def _lines(text: str) -> Iterator[Command]:
         if directive is None:
             continue
         generic[k] = ""
-        path = directive.group("single") or directive.group("double")
+        path = next(
+            (p for p in directive.group("tsingle", "tdouble", "single", "double") if p), None
+        )
         name = directive.group("name")
         if path is None and (directive.group("kind") == "import" or name is None):
             continue
@@ -2169,10 +2278,13 @@ def _package_json(text: str) -> Iterator[Command]:
     """``package.json`` ``scripts`` and ``devcontainer.json`` lifecycle commands
     (:data:`DEVCONTAINER_KEYS`; comments and trailing commas allowed), with the Dockerfile
     (``build.dockerfile``, ``dockerFile``) and Compose files (``dockerComposeFile``) a dev
-    container is made from. A file that does not load is read line by line as shell."""
+    container is made from. Control characters in strings are taken, as the lenient
+    parsers of npm and VS Code take them. A file that does not load is read line by line as
+    shell, and is also a command not understood (fail closed: those tools may read it)."""
     try:
-        doc = json.loads(_jsonc(text))
+        doc = json.loads(_jsonc(text), strict=False)
     except (ValueError, RecursionError):
+        yield Command(1, (), "a JSON file that does not parse", text)
         yield from _shell(_lines_text(text), 1, script=False)
         return
     if not isinstance(doc, dict):
@@ -2285,17 +2397,29 @@ def _yaml(text: str) -> Iterator[Command]:
                 out.append(Command(line, (*first, *second)))
                 out.extend(_inner([*first, *second], line, 0))
 
+    def included(node: yaml.Node, depth: int) -> None:
+        # GitLab's ``include:``: file names, not commands, but for the ``inputs:`` an entry
+        # gives its file (substituted into its scripts: ``$[[ inputs.cmd ]]``)
+        out.extend(_yaml_includes(node, scalar_line))
+        seen.add(id(node))
+        for item in node.value if isinstance(node, yaml.SequenceNode) else [node]:
+            if isinstance(item, yaml.MappingNode):
+                for key, value in item.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value == "inputs":
+                        walk(value, depth + 1)
+
     def walk(node: yaml.Node | None, depth: int, inherited: yaml.Node | None = None) -> None:
         if node is None or depth > 100 or id(node) in seen:
             return
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            if node.tag == "tag:yaml.org,2002:str" and isinstance(node.value, str):
-                out.extend(_shell(ci(node.value), scalar_line(node)))
-                if python_shebang(node.value.lstrip()):
+            text = _yaml_text(node)
+            if text is not None:
+                out.extend(_shell(ci(text), scalar_line(node)))
+                if python_shebang(text.lstrip()):
                     # a script a runner writes to a file and executes (Tekton ``script``,
                     # Argo ``source``): its shebang's Python runs the rest
-                    shebang, _, body = node.value.lstrip().partition("\n")
+                    shebang, _, body = text.lstrip().partition("\n")
                     start = scalar_line(node) + 1
                     numbers = tuple(start + n for n in range(body.count("\n") + 1))
                     stdin = Stdin(body, numbers, _CI_EXPRESSION.search(body) is not None)
@@ -2323,13 +2447,28 @@ def _yaml(text: str) -> Iterator[Command]:
             }
             inherited = default_shell(keys) or job_shell(keys) or inherited
             pairs(keys)
+            extends = keys.get("extends")
+            if isinstance(extends, yaml.MappingNode):
+                # a Compose service extending one of another file: that file's services run
+                given = {k.value: v for k, v in extends.value if isinstance(k, yaml.ScalarNode)}
+                other = given.get("file")
+                if isinstance(other, yaml.ScalarNode) and (text := _yaml_text(other)) is not None:
+                    out.append(Command(scalar_line(other), (), reads=("yaml", text.strip())))
+            build = keys.get("build")
+            if isinstance(build, yaml.MappingNode):
+                # a Compose service's image: its Dockerfile, from the build's context
+                given = {k.value: v for k, v in build.value if isinstance(k, yaml.ScalarNode)}
+                dockerfile, context = given.get("dockerfile"), given.get("context")
+                folder = str(context.value) if isinstance(context, yaml.ScalarNode) else "."
+                if isinstance(dockerfile, yaml.ScalarNode) and "://" not in folder:
+                    name = posixpath.normpath(posixpath.join(folder, str(dockerfile.value)))
+                    out.append(Command(scalar_line(dockerfile), (), reads=("dockerfile", name)))
             trigger = keys.get("trigger")
             if isinstance(trigger, yaml.MappingNode):
                 # a GitLab child pipeline: ``trigger: include:`` runs that file's jobs
                 found = {k.value: v for k, v in trigger.value if isinstance(k, yaml.ScalarNode)}
                 if "include" in found and id(found["include"]) not in seen:
-                    out.extend(_yaml_includes(found["include"], scalar_line))
-                    seen.add(id(found["include"]))
+                    included(found["include"], depth)
             run = keys.get("run")
             if not isinstance(run, yaml.ScalarNode) and isinstance(
                 keys.get("command"), yaml.ScalarNode
@@ -2374,12 +2513,22 @@ def _yaml(text: str) -> Iterator[Command]:
                 if id(value) not in prose:
                     walk(value, depth + 1, inherited)
 
+    def top_pairs(node: yaml.MappingNode, depth: int = 0) -> Iterator[tuple[Any, Any]]:
+        # a mapping's pairs with those a merge key (``<<: *base``, ``<<: [*a, *b]``) brings
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:merge":
+                merged = value.value if isinstance(value, yaml.SequenceNode) else [value]
+                for one in merged:
+                    if isinstance(one, yaml.MappingNode) and depth < 8:
+                        yield from top_pairs(one, depth + 1)
+            else:
+                yield key, value
+
     for document in documents:
         if isinstance(document, yaml.MappingNode):
-            for key, value in document.value:
+            for key, value in top_pairs(document):
                 if isinstance(key, yaml.ScalarNode) and key.value == "include":
-                    out.extend(_yaml_includes(value, scalar_line))
-                    seen.add(id(value))  # file names, not commands
+                    included(value, 0)
                 if (
                     isinstance(key, yaml.ScalarNode)
                     and key.value == "includes"
@@ -2388,6 +2537,28 @@ def _yaml(text: str) -> Iterator[Command]:
                     out.extend(_taskfile_includes(value, scalar_line))
         walk(document, 0)
     yield from out
+
+
+#: Tags of YAML scalars that are not text: a number, a boolean, null, a date (a merge key).
+_YAML_NOT_TEXT = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "timestamp", "merge")
+)
+
+
+def _yaml_text(node: Any) -> str | None:
+    """The text a YAML scalar is to the loader of a CI runner: a string, also one given a
+    tag (``!!binary`` is base64 of its text; a local tag such as ``!x`` leaves the text
+    as written, as Ruby's and Go's loaders do); None for a number, boolean, null or date."""
+    if not isinstance(node.value, str) or node.tag in _YAML_NOT_TEXT:
+        return None
+    if node.tag == "tag:yaml.org,2002:binary":
+        import binascii
+
+        try:
+            return base64.b64decode("".join(node.value.split()), validate=True).decode("latin-1")
+        except (binascii.Error, ValueError):
+            return node.value
+    return str(node.value)
 
 
 #: GitLab ``include:`` keys that name a file GitLab fetches from elsewhere, and how it is
@@ -2404,6 +2575,12 @@ _REMOTE_INCLUDES = {
 }
 
 
+#: The names task looks for in a folder (an ``includes:`` entry naming a folder).
+_TASKFILE_NAMES = tuple(
+    f"{t}askfile{d}.{y}" for d in ("", ".dist") for y in ("yml", "yaml") for t in "Tt"
+)
+
+
 def _taskfile_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Command]:
     """A Taskfile's ``includes:`` (``NAME: PATH`` or ``NAME: {taskfile: PATH}``): each PATH,
     a Taskfile or a folder holding one, read as YAML (a URL cannot be read offline)."""
@@ -2413,13 +2590,15 @@ def _taskfile_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator
         if isinstance(value, yaml.MappingNode):
             keys = {k.value: v for k, v in value.value if isinstance(k, yaml.ScalarNode)}
             value = keys.get("taskfile")
-        if not isinstance(value, yaml.ScalarNode) or not isinstance(value.value, str):
+        text = _yaml_text(value) if isinstance(value, yaml.ScalarNode) else None
+        if text is None:
             continue
-        path = value.value.strip()
+        # a template (``./tasks/{{OS}}.yml``) is a value task computes: matched as a glob
+        path = re.sub(r"\{\{.*?\}\}", "*", text.strip(), flags=re.S)
         named = [path]
         if "://" not in path and not path.endswith((".yml", ".yaml")):
             folder = path.rstrip("/")
-            named += [f"{folder}/{f}" for f in ("Taskfile.yml", "taskfile.yml", "Taskfile.yaml")]
+            named += [f"{folder}/{f}" for f in _TASKFILE_NAMES]
         for target in named:
             yield Command(scalar_line(value), (), reads=("yaml", target))
 
@@ -2434,18 +2613,25 @@ def _yaml_includes(node: Any, scalar_line: Callable[[Any], int]) -> Iterator[Com
     ``_REMOTE_INCLUDES``)."""
     import yaml
 
+    def local(name: str) -> str:
+        # a local include names a path from the project root (``/ci/*.yml`` is ``ci/*.yml``)
+        name = name.strip()
+        return name if "://" in name else name.lstrip("/")
+
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
     for item in items[:4096]:
-        if isinstance(item, yaml.ScalarNode) and isinstance(item.value, str):
-            yield Command(scalar_line(item), (), reads=("yaml", item.value.strip()))
+        text = _yaml_text(item) if isinstance(item, yaml.ScalarNode) else None
+        if text is not None:
+            yield Command(scalar_line(item), (), reads=("yaml", local(text)))
         if not isinstance(item, yaml.MappingNode):
             continue
         keys = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
         for key in ("local", "path"):
             names = keys.get(key)
             for name in names.value if isinstance(names, yaml.SequenceNode) else [names]:
-                if isinstance(name, yaml.ScalarNode) and isinstance(name.value, str):
-                    yield Command(scalar_line(name), (), reads=("yaml", name.value.strip()))
+                text = _yaml_text(name) if isinstance(name, yaml.ScalarNode) else None
+                if text is not None:
+                    yield Command(scalar_line(name), (), reads=("yaml", local(text)))
         for key, scheme in _REMOTE_INCLUDES.items():
             name = keys.get(key)
             if isinstance(name, yaml.ScalarNode):

@@ -1347,16 +1347,18 @@ def _host_commands(
     from mltrust.evidence._commands import commands
 
     def include(name: str) -> str | None:
+        # make looks from its working folder (the root); from the host's folder too: the
+        # variables of every file the name may be are the host's
         if path is None or base is None:
             return None
-        for candidate in (path.parent / name, base / name.lstrip("/")):
-            found = _project_file(candidate, base)
-            if found is not None:
-                try:
-                    return _read(found)
-                except DependencyFileError:
-                    return None  # reported where the file is read as a makefile
-        return None
+        found = [_project_file(c, base) for c in _host_candidates(name, path, base) or ()]
+        texts: list[str] = []
+        for file in dict.fromkeys(f for f in found if f is not None):
+            try:
+                texts.append(_read(file))
+            except DependencyFileError:
+                pass  # reported where the file is read as a makefile
+        return "\n".join(texts) if texts else None
 
     return commands(kind, text, include)  # type: ignore[arg-type]
 
@@ -1367,7 +1369,7 @@ def _installs(
     rel: str,
     out: ParsedFile,
     base: Path,
-    seen: set[Path] | None = None,
+    seen: set[tuple[str, Path]] | None = None,
 ) -> None:
     """The installs among commands of the shared stream: a command that cannot be read is a
     problem when it names an installer (a tox reference naming nothing readable is
@@ -1402,51 +1404,70 @@ def _installs(
 
 
 def _host_file_installs(
-    ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[Path]
+    ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[tuple[str, Path]]
 ) -> None:
+    kind, target = ran
+    candidates = _host_candidates(target, path, base, kind)
+    if candidates is None:
+        out.problems.append(
+            Problem(
+                path.relative_to(base).as_posix() if path.is_relative_to(base) else "",
+                0,
+                f"runs {target!r}, which names more than "
+                f"{DEFAULT_LIMITS.max_command_host_matches} files; not read",
+            )
+        )
+        return
+    # the name from the host's folder and from the root (where CI runs, and where GitLab and
+    # make look): both are read when both are files, so a decoy beside the host hides nothing
+    for candidate in candidates:
+        _host_file_read(kind, candidate, out, base, seen)
+
+
+def _host_candidates(
+    target: str, path: Path, base: Path, kind: str | None = None
+) -> list[Path] | None:
+    """The files the name ``target`` in the host ``path`` may be: from the host's folder and
+    from the root; for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``, ``include
+    $(wildcard mk/*.mk)``), every project file it may name (a variable naming nothing here,
+    ``$HOME/.profile``, names none), but those read on their own as hosts of ``kind`` when
+    it is given. None when that is more than
+    ``Limits.max_command_host_matches`` files."""
     from mltrust.evidence._commands import computed_name, host_file_matches
 
-    kind, target = ran
     if target.startswith("~"):
-        return  # outside the project (``~/.profile``)
-    candidates = [path.parent / target, base / target.lstrip("/")]
-    if computed_name(target):
-        # a name the shell computes (``bash ci/st*p``, ``. $DIR/x``): every project file
-        # it may name is read (a variable naming nothing here, ``$HOME/.profile``, is not)
+        return []  # outside the project (``~/.profile``)
+    if not computed_name(target):
+        return [path.parent / target, base / target.lstrip("/")]
 
-        def children(rel: str) -> list[str]:
-            try:
-                return sorted(p.name for p in (base / rel).iterdir())
-            except OSError:
-                return []
-
+    def children(rel: str) -> list[str]:
         try:
-            folder = path.parent.resolve().relative_to(base.resolve()).as_posix()
-        except (OSError, ValueError):
-            folder = ""
+            return sorted(p.name for p in (base / rel).iterdir())
+        except OSError:
+            return []
 
-        def keep(rel: str) -> bool:
-            full = base / rel
-            return full.is_file() and source_kind(rel, full) is None
+    try:
+        folder = path.parent.resolve().relative_to(base.resolve()).as_posix()
+    except (OSError, ValueError):
+        folder = ""
 
-        matches = host_file_matches(target, (folder if folder != "." else "", ""), children, keep)
-        if len(matches) > DEFAULT_LIMITS.max_command_host_matches:
-            out.problems.append(
-                Problem(
-                    path.relative_to(base).as_posix() if path.is_relative_to(base) else "",
-                    0,
-                    f"runs {target!r}, which names more than "
-                    f"{DEFAULT_LIMITS.max_command_host_matches} files; not read",
-                )
-            )
-            return
-        candidates = [base / m for m in matches]
-        for candidate in candidates:
-            _host_file_read(kind, candidate, out, base, seen)
-        return
-    for candidate in candidates:
-        if _host_file_read(kind, candidate, out, base, seen):
-            return
+    def keep(rel: str) -> bool:
+        full = base / rel
+        return full.is_file() and (kind is None or not _read_as(kind, rel, full))
+
+    matches = host_file_matches(target, (folder if folder != "." else "", ""), children, keep)
+    return (
+        None
+        if len(matches) > DEFAULT_LIMITS.max_command_host_matches
+        else [base / m for m in matches]
+    )
+
+
+def _read_as(kind: str, rel: str, path: Path) -> bool:
+    """Whether the project file ``rel`` is read on its own (:func:`source_kind`) as a host
+    of the kind ``kind`` (:data:`_HOST_KINDS`) already: a file of another kind by name that
+    a host runs (``. ./setup.cfg``) is read as what runs it too."""
+    return source_kind(rel, path) == _HOST_KINDS.get(kind, kind)
 
 
 def _project_file(candidate: Path, base: Path) -> Path | None:
@@ -1462,7 +1483,7 @@ def _project_file(candidate: Path, base: Path) -> Path | None:
 
 
 def _host_file_read(
-    kind: str, candidate: Path, out: ParsedFile, base: Path, seen: set[Path]
+    kind: str, candidate: Path, out: ParsedFile, base: Path, seen: set[tuple[str, Path]]
 ) -> bool:
     """Read the installs of ``candidate`` run as a host of ``kind``; False when it is not
     a file of the project."""
@@ -1470,8 +1491,9 @@ def _host_file_read(
     if resolved is None:
         return False
     inner = resolved.relative_to(base).as_posix()
-    if resolved in seen or source_kind(inner, resolved) is not None:
-        return True  # read already (or being read), or read on its own
+    # once per kind: a file run as a shell script and read as a makefile is read both ways
+    if (kind, resolved) in seen or _read_as(kind, inner, resolved):
+        return True  # read already (or being read), or read on its own as such a host
     if len(seen) >= DEFAULT_LIMITS.max_command_host_files:
         out.problems.append(
             Problem(
@@ -1482,7 +1504,7 @@ def _host_file_read(
             )
         )
         return True
-    seen.add(resolved)
+    seen.add((kind, resolved))
     text = _host_text(resolved, inner, out)
     if text is not None:
         _installs(_host_commands(kind, text, resolved, base), resolved, inner, out, base, seen)
@@ -1538,7 +1560,9 @@ _UV_VALUE_OPTIONS = frozenset(
 _RUNS_HOST_FILE = re.compile(
     r"\b(?:ba|da|z|k|mk|a)?sh\b|\bsource\b|(?:^|[\s;&|(`])\.[ \t]+\S|\bs?includes?\b|\bmake\b"
     r"|\bMAKE\b|\b(?:docker|podman|buildah|nerdctl|buildctl)\b"
-    r"|\b(?:eval|import|mod|just|dockerfile|dockerFile|dockerComposeFile)\b",
+    r"|\b(?:eval|import|mod|just|dockerfile|dockerFile|dockerComposeFile|extends)\b"
+    # text a YAML loader decodes (``!!binary``: base64) hides any word from this test
+    r"|!!binary|tag:yaml\.org,2002:binary",
     re.M,
 )
 
@@ -1865,18 +1889,18 @@ def source_kind(rel: str, path: Path) -> str | None:
     (Dockerfile, CI file, Makefile, shell script) counts only when it names an installer or
     a way to run another file as a host (:data:`_RUNS_HOST_FILE`; an unreadable one counts:
     reading it reports the problem); a ``.py`` file with a PEP 723
-    ``# /// script`` block is ``script``; a file without a suffix whose shebang runs a shell
-    is ``shell``."""
+    ``# /// script`` block is ``script``; a file whose shebang runs a shell is ``shell``,
+    whatever its suffix (``./ci/boot.run``), as the code analysis reads it."""
     kind = dependency_kind(rel)
     name = rel.rsplit("/", 1)[-1]
     python_script = False
-    if kind is None and "." not in name:
+    if kind is None:
         from mltrust.evidence._classify import command_host, first_line, python_shebang
 
         head = first_line(path)
         if command_host(rel, head) == "shell":
             kind = "shell"
-        python_script = python_shebang(head)
+        python_script = "." not in name and python_shebang(head)
     if kind in _COMMAND_HOSTS:
         data = _head(path)
         if data is None:

@@ -251,8 +251,10 @@ PT_SCRIPT_UNPROVEN = define_rule(
     "TorchScript source (or a mobile module's bytecode.pkl) in the archive could not be shown "
     "to use only torch's own operators: "
     "it calls operators of a namespace torch does not register (a custom operator library's "
-    "native code), creates native classes outside torch's, picks an operator at run time, or "
-    "cannot be read (source that is not valid Python syntax, bytecode that does not evaluate).",
+    "native code), creates native classes outside torch's (in code, bytecode or the archive's "
+    "pickles), picks an operator at run time, or cannot be read (source that is not valid "
+    "Python syntax, bytecode that does not evaluate, a flatbuffer module, which is not "
+    "analysed).",
     Severity.MEDIUM,
     cwe=829,
     atlas=_ATLAS,

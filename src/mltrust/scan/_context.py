@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import mmap
 import os
-import re
 import stat
 import time
 from dataclasses import dataclass, field
@@ -45,6 +43,9 @@ class ScanContext:
     folder: str | None = None
     #: Companion files :meth:`scan_beside` has looked at: name -> whether it scanned one.
     beside: dict[str, bool] = field(default_factory=dict)
+    #: Locations of decodings of the whole top-level file (:meth:`whole_file_member`), told
+    #: apart by identity: an archive member can have the same member path.
+    whole_file: list[Location] = field(default_factory=list)
 
     @property
     def limits(self):  # type: ignore[no-untyped-def]
@@ -120,6 +121,23 @@ class ScanContext:
         finally:
             self.depth -= 1
 
+    def whole_file_member(self, loc: Location, name: str) -> Location:
+        """The member ``name`` of ``loc`` for a decoding of all of the content at ``loc``
+        (``compressed.py``'s ``[gzip]``..., the joblib Z-file of ``formats/pickle.py``).
+
+        A loader given the top-level file's path reads what is inside such a decoding with
+        that path, so names in there resolve against the file's folder (:meth:`scan_beside`).
+        This is recorded by who decodes, not read off member names: an archive member may be
+        named ``zfile`` or ``[gzip]`` (red team rtbenign), and is not the file a loader opened.
+        """
+        inner = loc.member(name)
+        if self._is_whole_file(loc):
+            self.whole_file.append(inner)
+        return inner
+
+    def _is_whole_file(self, loc: Location) -> bool:
+        return not loc.members or any(loc is whole for whole in self.whole_file)
+
     def scan_beside(self, name: str, loc: Location) -> bool:
         """Scan the companion file ``name`` in the top-level file's folder, by content, as
         content nested at ``loc``; return whether it was scanned (its findings are this
@@ -137,7 +155,7 @@ class ScanContext:
             or not name
             or name in (".", "..")
             or any(c in name for c in "/\\\x00")
-            or not all(_whole_file_member().fullmatch(m) for m in loc.members)
+            or not self._is_whole_file(loc)
         ):
             return False
         done = self.beside.get(name)
@@ -175,15 +193,6 @@ class ScanContext:
             except BufferError:  # a scanner kept a slice alive; the GC will unmap it
                 log.debug("mapping of %s still referenced; left to the GC", path)
         return bool(found)
-
-
-#: Members that are decodings of the whole file (``compressed.py``'s ``[gzip]``..., the joblib
-#: Z-file of ``formats/pickle.py``): a loader given the file's path reads what is inside them
-#: with that path, so names in there resolve against the file's folder. Anything else (an
-#: archive member, data after a stream) is not the file a loader opened by its path.
-@functools.cache
-def _whole_file_member() -> re.Pattern[str]:
-    return re.compile(r"\[(?:gzip|bzip2|xz|lzma|zlib|lz4)\]|zfile")
 
 
 def malformed(ctx: ScanContext, loc: Location, exc: InputError) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from mltrust.config import ScanConfig
 from mltrust.errors import ConfigError, InputError, LimitExceeded
+from mltrust.files import loader_folder
 from mltrust.findings import Finding, Location, Severity
 from mltrust.scan import _rules
 from mltrust.scan._context import ScanContext
@@ -214,7 +215,7 @@ def scan_file(path: str | Path, config: ScanConfig | None = None) -> FileResult:
             return _unreadable(spath, 0, OSError(0, "not a regular file"), started)
         size = st.st_size
         ctx = _new_context(config)
-        ctx.folder = os.path.dirname(os.path.abspath(spath))
+        ctx.folder = loader_folder(spath)
         if size > config.limits.max_file_bytes:
             ctx.report(
                 _rules.LIMIT_EXHAUSTED,

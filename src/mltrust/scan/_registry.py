@@ -28,6 +28,7 @@ _FORMATS: tuple[str, ...] = (
     "mltrust.scan.formats.compressed:CompressedScanner",
     "mltrust.scan.formats.numpy:NumpyScanner",
     "mltrust.scan.formats.pytorch:LegacyTorchScanner",
+    "mltrust.scan.formats.pytorch:TorchFlatbufferScanner",
     "mltrust.scan.formats.hdf5:Hdf5Scanner",
     "mltrust.scan.formats.config:ConfigScanner",
     "mltrust.scan.formats.pickle:PickleScanner",

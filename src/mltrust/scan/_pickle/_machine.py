@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, cast
 from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
+from mltrust.scan import _archive_rules
 from mltrust.scan import _rules as G
 from mltrust.scan._pickle import _rules as R
 from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
@@ -371,6 +372,33 @@ _TORCHSCRIPT_VERDICT = GlobalVerdict(
 )
 
 
+def _foreign_native_class(module: str) -> bool:
+    """Whether ``module`` is ``__torch__.torch.classes.NS`` with an ``NS`` torch does not ship.
+
+    TorchScript's unpickler binds such a global to the native (TorchBind) class registered
+    under that name and runs its native ``__setstate__`` (red-team finding: a data.pkl naming
+    one was clean while the same class in code/ is MLT-PT-006). The namespaces are
+    :mod:`mltrust.scan.formats._torchscript`'s, so source, bytecode and pickles agree.
+    """
+    from mltrust.scan.formats._torchscript import TORCH_CLASS_NAMESPACES
+
+    parts = module.split(".")
+    return (
+        len(parts) == 4
+        and parts[:3] == ["__torch__", "torch", "classes"]
+        and parts[3] not in TORCH_CLASS_NAMESPACES
+    )
+
+
+_FOREIGN_CLASS_VERDICT = GlobalVerdict(
+    False,
+    Severity.MEDIUM,
+    _archive_rules.PT_SCRIPT_UNPROVEN,
+    "a native (TorchBind) class outside torch's own: its __setstate__ is another library's "
+    "native code",
+)
+
+
 class _Analyser:
     """State shared by the streams of one :func:`scan_pickle_stream` call."""
 
@@ -404,6 +432,8 @@ class _Analyser:
         #: The shadow view is pickle.load's reading of a joblib object array's pickle (see
         #: ``report_global``).
         self.shadow_objects = False
+        #: Set in that view once it met an import excused by :meth:`shifted_import_fails`.
+        self.shadow_excused = False
         #: (stack, metastack, memo) the next stream starts with instead of empty ones: the
         #: stdlib unpickler's view of a joblib array region continues the outer stream.
         self.seed: tuple[list[object], list[list[object]], dict[int, object]] | None = None
@@ -444,6 +474,8 @@ class _Analyser:
         return self.loc.at(offset, index=index, detail=detail)
 
     def verdict(self, module: str, name: str) -> GlobalVerdict:
+        if self.context == "pytorch" and _foreign_native_class(module):
+            return _FOREIGN_CLASS_VERDICT
         if self.context == "pytorch" and _torchscript_class().match(module):
             # TorchScript classes (``__torch__.<qualname>``) are resolved by TorchScript's C++
             # unpickler from the archive's own code/ folder, never imported by Python; a plain
@@ -489,8 +521,8 @@ class _Analyser:
         stream's memo values where joblib's fetches its own, so it "imports" pairs such as
         NumpyArrayWrapper:dtype or joblib.numpy_pickle:dtype, which fail at load time (every
         real dump with an object array does this): only the module differs from joblib's
-        reading, the name is the pickle's own. Such an import is excused, and pickle.load's
-        reading ends there (the analysis of that view stops: nothing after it runs). Not
+        reading, the name is the pickle's own. Such an import is excused; the view is read on
+        for the imports after it (the module may exist where the file is loaded). Not
         excused, reported like any other: a name joblib's reading did not import at that
         opcode too (fetched from the outer memo), and a pair that resolves here (uu:encode
         with only the module shifted), both red-team rtscan6; see _resolve.py for how
@@ -529,7 +561,11 @@ class _Analyser:
         if self.shadow:
             # The stdlib unpickler's view of joblib raw array data: what would be dangerous
             # there is reported (pickle.load, pandas.read_pickle and torch.load run it).
-            if (severity or rule.default_severity) < Severity.MEDIUM:
+            if (severity or rule.default_severity) < Severity.MEDIUM or self.shadow_excused:
+                # Past an excused import (see shifted_import_fails) pickle.load runs on only
+                # where that module exists: what its shifted memo values are then called or
+                # built with (a NumpyArrayWrapper called again, in real dumps) is not
+                # reported; the imports it makes still are (report_global).
                 return
             message = f"raw joblib array data read by pickle.load: {message}"
         if once is not None:
@@ -776,9 +812,12 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         if not v.allowed and (module, name) not in pending:
             pending[(module, name)] = g
         if not v.allowed and an.shifted_import_fails(g, v):
-            # pickle.load raises ImportError/AttributeError on this import: its reading of the
-            # stream ends here, and nothing after it runs (the import is excused, see there).
-            raise fail(f"pickle.load cannot import {module}:{name}")
+            # pickle.load raises ImportError/AttributeError on this import where the module is
+            # missing, as here. The view is still read on for its imports (red team rtbenign:
+            # a module present only where the file is loaded, torch in a scanner's own venv
+            # without it, let pickle.load go on to a later import of os.system that ending
+            # here hid); see ``finding`` for what is excused from then on.
+            an.shadow_excused = True
         return g
 
     # ------------------------------------------------------------- how values flow
@@ -1875,6 +1914,7 @@ def _new_machine() -> Callable[[_Analyser, int, bool], tuple[int, bool]]:
         finally:
             an.shadow = False
             an.shadow_objects = False
+            an.shadow_excused = False
             an.seed = None
             an.frame_end = frame_end
 

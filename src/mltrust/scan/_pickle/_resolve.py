@@ -44,6 +44,7 @@ import sys
 import types
 
 from mltrust.config import DEFAULT_LIMITS
+from mltrust.files import loader_folder
 
 __all__ = ["found_beside", "may_resolve"]
 
@@ -293,7 +294,7 @@ def found_beside(path: str, module: str) -> bool:
     top = module.split(".", 1)[0]
     if not top or top in (".", "..") or "/" in top or "\\" in top or "\x00" in top:
         return False
-    folder = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    folder = loader_folder(path) if path else os.getcwd()
     try:
         names = os.listdir(folder)
     except OSError:

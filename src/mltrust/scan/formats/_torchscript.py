@@ -27,15 +27,19 @@ parameters only, and get nothing.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["ScriptReport", "analyze_bytecode", "analyze_torchscript"]
 
 #: Operators (by name, in ``aten``/``prim``) that read or write files or talk to other hosts.
 FILE_OR_NETWORK_OPS = frozenset({"save", "from_file", "rpc_async", "rpc_sync", "rpc_remote"})
-#: Operator namespaces torch itself (and its two domain libraries) registers: ``ops.NS.X``
-#: outside these needs a custom library's native code. Distributed (``c10d``), test, debug and
-#: compiler-internal namespaces are left out on purpose: a model has no use for them.
+#: Operator namespaces torch itself (and torchvision's detection operators) registers:
+#: ``ops.NS.X`` outside these needs a custom library's native code. Distributed (``c10d``),
+#: test, debug and compiler-internal namespaces are left out on purpose: a model has no use for
+#: them. So is ``torchaudio``: it registers file and network readers and writers there
+#: (``sox_io_save_audio_file`` writes a path, ``sox_io_load_audio_file`` and ``ffmpeg_load``
+#: read a path or URL; red-team finding), and torchvision keeps its file I/O in ``image``.
 TORCH_OP_NAMESPACES = frozenset(
     {
         "aten",
@@ -54,13 +58,18 @@ TORCH_OP_NAMESPACES = frozenset(
         "prepacked",
         "xnnpack",
         "torchvision",
-        "torchaudio",
     }
 )
 #: TorchBind class namespaces of torch (quantized packed weights, RNN cell parameters...).
 TORCH_CLASS_NAMESPACES = frozenset(
     {"quantized", "rnn", "xnnpack", "profiler", "sparse", "mkldnn", "onednn"}
 )
+
+
+#: A native (TorchBind) class named in a mobile module's type strings.
+_BYTECODE_CLASS = re.compile(r"__torch__\.torch\.classes\.([A-Za-z_][A-Za-z0-9_]*)")
+#: Names of the importer's environment that hold operators or native classes.
+_ROOTS = ("torch", "ops", "__torch__")
 
 
 @dataclass
@@ -105,19 +114,46 @@ def analyze_torchscript(text: str) -> ScriptReport:
         if isinstance(node, ast.Attribute):
             _judge(node, report)
             parts = _chain(node)
-            if parts and parts[0] == "ops" and len(parts) == 2 and id(node) not in rooted:
-                report.unproven.append(f"'ops.{parts[1]}' used as a value")
-        elif isinstance(node, ast.Name) and node.id in ("torch", "ops") and id(node) not in rooted:
+            if parts and id(node) not in rooted and _is_namespace(_canonical(parts)):
+                dotted = ".".join(parts)
+                report.unproven.append(f"'{dotted}' used as a value (operator chosen at run time)")
+        elif isinstance(node, ast.Name) and node.id in _ROOTS and id(node) not in rooted:
             report.unproven.append(f"'{node.id}' used as a value (operator chosen at run time)")
     report.file_or_network = sorted(set(report.file_or_network))
     report.unproven = sorted(set(report.unproven))
     return report
 
 
+def _canonical(parts: list[str]) -> list[str]:
+    """The chain as the importer resolves it: its ``torch`` is the builtin module ``aten``,
+    and ``autograd`` on any builtin module is ``aten`` again, so ``torch.autograd.save`` and
+    ``ops.prim.autograd.save`` are ``aten::save`` (red-team finding: both ran past the check).
+    """
+    if parts[0] == "torch":
+        rest = parts[1:]
+    elif parts[0] == "ops" and len(parts) > 2 and parts[2] == "autograd":
+        rest = parts[2:]
+    else:
+        return parts
+    while rest and rest[0] == "autograd":
+        rest = rest[1:]
+    return ["torch", *rest] if parts[0] == "torch" else ["ops", "aten", *rest]
+
+
+def _is_namespace(parts: list[str]) -> bool:
+    """Whether a (canonical) chain is a module of operators or native classes rather than one
+    operator or class: used as a value, such a chain hides which one runs (``a =
+    torch.autograd; a.save(...)``; ``c = __torch__.torch.classes; c.NS.C(...)``)."""
+    if parts[0] == "ops":
+        return len(parts) == 2
+    return parts in (["torch"], ["__torch__", "torch"], ["__torch__", "torch", "classes"])
+
+
 def _judge(node: ast.Attribute, report: ScriptReport) -> None:
     parts = _chain(node)
     if not parts:
         return
+    parts = _canonical(parts)
     if parts[0] == "torch" and len(parts) == 2:
         if parts[1] in FILE_OR_NETWORK_OPS:
             report.file_or_network.append(f"aten::{parts[1]}")
@@ -166,9 +202,20 @@ def analyze_bytecode(value: object | None, max_items: int) -> ScriptReport:
         if seen > max_items:
             report.unproven.append("bytecode.pkl has more entries than max_entries")
             break
+        if isinstance(item, str):
+            # "types" rows name the classes CREATE_OBJECT builds (a native class's __init__
+            # then runs with code/ removed: red-team finding), schemas the classes passed in
+            for namespace in _BYTECODE_CLASS.findall(item):
+                if namespace not in TORCH_CLASS_NAMESPACES:
+                    report.unproven.append(f"native class namespace {namespace!r} (torch.classes)")
+            continue
         if not isinstance(item, (tuple, list)):
             continue
-        if len(item) == 2 and item[0] == "operators" and isinstance(item[1], (tuple, list)):
+        # The loader takes a row's element 1 by its name at element 0 and never looks at its
+        # length: ("operators", table, junk) runs the table (red-team finding: it was walked
+        # past as an ordinary tuple).
+        if len(item) >= 2 and item[0] == "operators" and isinstance(item[1], (tuple, list)):
+            stack.extend(item[2:])
             for op in item[1]:
                 qualified = op[0] if isinstance(op, (tuple, list)) and op else op
                 if isinstance(qualified, str) and "::" in qualified:

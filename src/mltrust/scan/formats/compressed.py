@@ -445,7 +445,9 @@ class CompressedScanner(FormatScanner):
         if res.data:
             view = memoryview(res.data)
             try:
-                ctx.scan_nested(view, loc.member(f"[{kind}]"), inner.rsplit("/", 1)[-1])
+                ctx.scan_nested(
+                    view, ctx.whole_file_member(loc, f"[{kind}]"), inner.rsplit("/", 1)[-1]
+                )
             finally:
                 view.release()
                 res.close()

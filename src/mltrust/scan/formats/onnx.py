@@ -279,9 +279,14 @@ def _text_model() -> re.Pattern[bytes]:
 _ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
 
 
+#: Any model header keyword may come first (onnx.parser takes them in any order: a header
+#: opening with producer_name was a config to the sniff, and clean).
 @functools.cache
 def _onnxtxt_head() -> re.Pattern[bytes]:
-    return re.compile(rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import)\s*:")
+    return re.compile(
+        rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import|producer_name|producer_version"
+        rb"|domain|model_version|doc_string|metadata_props)\s*:"
+    )
 
 
 def _camel(name: str) -> str:

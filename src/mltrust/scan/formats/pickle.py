@@ -130,7 +130,7 @@ class JoblibZFileScanner(FormatScanner):
             if res.data:
                 view = memoryview(res.data)
                 try:
-                    ctx.scan_nested(view, loc.member("zfile"), "zfile.pkl")
+                    ctx.scan_nested(view, ctx.whole_file_member(loc, "zfile"), "zfile.pkl")
                 finally:
                     view.release()
         finally:

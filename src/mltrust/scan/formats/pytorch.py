@@ -35,7 +35,13 @@ if TYPE_CHECKING:
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
 
-__all__ = ["LegacyTorchScanner", "TarMember", "read_storage_keys", "scan_legacy_tar"]
+__all__ = [
+    "LegacyTorchScanner",
+    "TarMember",
+    "TorchFlatbufferScanner",
+    "read_storage_keys",
+    "scan_legacy_tar",
+]
 
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _VERSION = 1001
@@ -295,6 +301,37 @@ _STORAGE_SIZES = {
     "QUInt4x2Storage": 1,
     "QUInt2x4Storage": 1,
 }
+
+
+class TorchFlatbufferScanner(FormatScanner):
+    """TorchScript modules saved as a flatbuffer (``_save_jit_module_to_bytes``, mobile
+    ``_use_flatbuffer=True``): recognised, not parsed (fail closed).
+
+    ``torch.jit.load`` and ``_load_for_lite_interpreter`` both take a file with ``PTMF`` at
+    byte 4 as one, whatever its name, before they look for a zip; ``torch.jit.load`` compiles
+    the TorchScript source it carries and the lite interpreter runs its operator tables. A
+    red-team module whose ``forward`` called ``aten::save`` was "unknown format" (low) and
+    passed the gate.
+    """
+
+    name: ClassVar[str] = "torchscript-fb"
+    description: ClassVar[str] = (
+        "TorchScript/mobile modules in flatbuffer form (PTMF): recognised, not analysed"
+    )
+    priority: ClassVar[int] = 40
+    suffixes: ClassVar[tuple[str, ...]] = (".ff",)
+    can_execute_code: ClassVar[bool] = True
+
+    def sniff(self, data: memoryview, name: str) -> bool:
+        return len(data) >= 8 and bytes(data[4:8]) == b"PTMF"
+
+    def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
+        ctx.report(
+            R.PT_SCRIPT_UNPROVEN,
+            f"TorchScript flatbuffer module of {len(data)} bytes: its source and operator "
+            "tables were not analysed",
+            loc,
+        )
 
 
 @dataclass(frozen=True)
