@@ -94,9 +94,7 @@ COMPUTED = {
 
 
 @pytest.mark.parametrize("name", sorted(COMPUTED))
-def test_attack_computed_written_script_fails_closed(
-    tmp_path: Path, db: Path, name: str
-) -> None:
+def test_attack_computed_written_script_fails_closed(tmp_path: Path, db: Path, name: str) -> None:
     doc, controls = _gate(tmp_path, db, {"ci.sh": "#!/bin/sh\n" + COMPUTED[name]})
     assert controls[VULN] is ControlStatus.FAIL
     assert controls[CODE] is ControlStatus.FAIL
@@ -113,8 +111,15 @@ def test_attack_computed_written_python_fails_closed(tmp_path: Path, db: Path) -
 # Expected: FAIL; actual before: PASS.
 @pytest.mark.parametrize(
     "line",
-    ["make -I mk all", "make -Imk all", "make --include-dir=mk all", "make --include-dir mk"]
-    + ["make -s -I mk", "MAKEFLAGS=-Imk make all", "make -C . -I mk all"],
+    [
+        "make -I mk all",
+        "make -Imk all",
+        "make --include-dir=mk all",
+        "make --include-dir mk",
+        "make -s -I mk",
+        "MAKEFLAGS=-Imk make all",
+        "make -C . -I mk all",
+    ],
 )
 def test_attack_make_include_dir(tmp_path: Path, db: Path, line: str) -> None:
     files = {"ci.sh": f"#!/bin/sh\n{line}\n", "Makefile": "include a.inc\nall:\n\techo\n"}
@@ -134,7 +139,10 @@ def test_make_include_dir_outside_project_reads_nothing(tmp_path: Path, db: Path
     outside = tmp_path / "mk"
     outside.mkdir()
     (outside / "a.inc").write_text(_recipe(INSTALL))
-    files = {"ci.sh": "#!/bin/sh\nmake -I ../mk all\n", "Makefile": "-include a.inc\nall:\n\techo\n"}
+    files = {
+        "ci.sh": "#!/bin/sh\nmake -I ../mk all\n",
+        "Makefile": "-include a.inc\nall:\n\techo\n",
+    }
     _, controls = _gate(tmp_path, db, files)
     assert controls[VULN] is not ControlStatus.FAIL
 

@@ -89,6 +89,10 @@ class Command:
     #: rather than a command (GitLab's ``include:``, a justfile's ``import``/``mod``): read
     #: as :func:`host_file` names (:func:`ran_file`). ``words`` is empty.
     reads: tuple[HostFileKind, str] | None = None
+    #: Why the file this command runs cannot be read at all: the script wrote it earlier with
+    #: text it computes (``curl URL > x.sh; bash x.sh``). ``words`` is empty; both readers of
+    #: the stream fail closed on it, as on :func:`unread_host`.
+    unread: str = ""
 
 
 #: Words that separate commands (shlex punctuation tokens, shell grouping, backquotes).
@@ -830,14 +834,25 @@ def _split(text: str) -> list[str]:
     return list(lexer)
 
 
-def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Iterator[Command]:
+def _shell(
+    text: str,
+    first: int,
+    *,
+    script: bool = True,
+    depth: int = 0,
+    written: dict[str, _Written] | None = None,
+) -> Iterator[Command]:
     """The commands of shell text whose line ``i`` (0-based) is host line ``first + i``.
     ``script``: the text is one shell script (a quote may span lines, here-documents are
-    read); else each line is a command of its own (a Makefile recipe line, a tox command)."""
+    read); else each line is a command of its own (a Makefile recipe line, a tox command).
+    ``written``: the files the same shell wrote before this text (a CI job's earlier
+    ``script:`` lines), updated as it writes more."""
     lines = text.split("\n")
     budget = DEFAULT_LIMITS.max_command_join_bytes
     aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
     loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
+    if written is None and script:
+        written = {}  # the files this script writes (_writes), for the commands that run them
     i = 0
     while i < len(lines):
         start = i
@@ -876,7 +891,7 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        yield from _simple(words, line, heredocs, depth, aliases, loops=loops)
+        yield from _simple(words, line, heredocs, depth, aliases, loops=loops, written=written)
 
 
 def _simple(
@@ -887,18 +902,22 @@ def _simple(
     aliases: dict[str, str] | None = None,
     piped: bool = False,
     loops: dict[str, list[str]] | None = None,
+    written: dict[str, _Written] | None = None,
 ) -> Iterator[Command]:
     """The simple commands of a split command line, and the commands inside them. A command
     whose first word is an alias the script defined earlier (``alias inst='pip install'``;
     sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words. A
     command that runs a file named by the variable of a ``for NAME in WORDS`` loop earlier
-    in the script (``for f in ci/*.sh; do bash "$f"; done``) is read once per word."""
+    in the script (``for f in ci/*.sh; do bash "$f"; done``) is read once per word. A
+    command that runs a file the script ``written`` earlier is read from what it wrote
+    (:func:`_runs_written`)."""
     aliases = {} if aliases is None else aliases
     loops = {} if loops is None else loops
     command: list[str] = []
     printing: list[str] = []  # the command before this one (its output may be piped here)
     feeding: list[str] = []  # a shell whose script is the process substitution that follows
     pending = list(heredocs)
+    output: _Written | None = None  # what the command before this one printed (_writes)
     for word in [*words, ";"]:
         # ``source <(cat FILE)``, ``bash <(cat FILE)``: the next command prints the script
         feeds = word == "<(" and bool(command) and _reads_substitution(command)
@@ -915,7 +934,7 @@ def _simple(
                     value = ["$ALIAS"]
                 rest = {k: v for k, v in aliases.items() if k != command[0]}
                 yield from _simple(
-                    [*value, *command[1:]], line, pending, depth + 1, rest, piped, loops
+                    [*value, *command[1:]], line, pending, depth + 1, rest, piped, loops, written
                 )
                 command = []
                 piped = word in ("|", "|&")
@@ -932,8 +951,14 @@ def _simple(
                 for _ in range(command.count("<<")):
                     taken = pending.pop(0) if pending else None
                     stdin = stdin or taken
-                for each in _loop_runs(command, loops):
-                    yield Command(line, tuple(each), stdin=stdin, piped=piped)
+                ran = _runs_written(command, line, depth, written) if written else None
+                if ran is not None:
+                    yield from ran  # the file the script wrote runs, not the project's
+                else:
+                    for each in _loop_runs(command, loops):
+                        yield Command(line, tuple(each), stdin=stdin, piped=piped)
+                if written is not None:
+                    output = _writes(command, line, stdin, output if piped else None, written)
                 yield from _inner(command, line, depth)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if feeding and printed is None:
@@ -988,15 +1013,173 @@ def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
         return None
     if host_file(command) is not None or _shell_script(runs[1:]) is not None:
         return None  # the shell runs a file or its -c text, not its standard input
-    if printer[0] == "echo":
-        return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
-    if printer[0] == "printf" and len(printer) > 1:
-        return " ".join(printer[1:]).replace("\\n", "\n")
+    if printer[0] in ("echo", "printf"):
+        return _printed(printer)
     if printer[0] == "cat":
         # ``cat FILE | sh``, ``source <(cat FILE)``: the shell runs FILE's text, as ``. FILE``
         files = [w for w in printer[1:] if not w.startswith("-") or w == "-"]
         return "\n".join(". " + shlex.quote(f) for f in files if f != "-") or None
     return None
+
+
+def _printed(printer: list[str]) -> str | None:
+    """What ``echo WORDS``/``printf FORMAT ARGS`` prints (``printer`` is its :func:`argv`),
+    read as text: the words joined, ``printf``'s ``\\n`` a new line; None for another
+    command."""
+    if printer[:1] == ["echo"]:
+        return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
+    if printer[:1] == ["printf"] and len(printer) > 1:
+        return " ".join(printer[1:]).replace("\\n", "\n").replace("\\t", "\t")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What a shell script wrote into a file it may run later (:func:`_writes`): ``text``
+    (None when the script computes it: a download, a command's output), with the host line
+    of each of its lines and whether the shell expanded ``$`` in it, and the files whose
+    text was copied in before it (``cat a.sh > b.sh``, ``>>`` onto a file not written here)."""
+
+    text: str | None
+    lines: tuple[int, ...] = ()
+    expanded: bool = False
+    sources: tuple[str, ...] = ()
+
+
+#: Redirections that write a file (the file is the next word), and the other redirections
+#: (their next word is a file read or a descriptor, not a word of the command).
+_WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>"})
+_REDIRECT_OPS = _WRITE_OPS | {"<", "<<", "<<-", "<<<", ">&", "<&", "<>"}
+
+
+def _written_name(target: str) -> str | None:
+    """The name a script writes or runs as the key of what it wrote: ``./x.sh`` is
+    ``x.sh``; None for a name the shell computes or a device."""
+    if not target or computed_name(target) or target.startswith(("/dev/", "~")):
+        return None
+    return posixpath.normpath(target)
+
+
+def _writes(
+    command: list[str],
+    line: int,
+    stdin: Stdin | None,
+    piped: _Written | None,
+    written: dict[str, _Written],
+) -> _Written:
+    """Record in ``written`` the files ``command`` writes by redirection (``>``, ``>>``,
+    ``&>``) or ``tee FILE``, with what it writes there; return what it prints (for the
+    command it is piped into). Known: ``echo``/``printf`` of words without command
+    substitution, ``cat``/``tee`` given a here-document or a pipe from such a command,
+    ``cat FILE`` (the file's text); anything else is computed."""
+    words: list[str] = []
+    targets: list[tuple[str, bool]] = []  # (file, appended)
+    fd_other = False
+    k = 0
+    while k < len(command):
+        word = command[k]
+        if word in _REDIRECT_OPS and k + 1 < len(command):
+            if word in _WRITE_OPS:
+                # ``2> f``: what is written is not the output read below
+                fd_other = fd_other or (bool(words) and words[-1] in ("2", "3", "4", "5"))
+                targets.append((command[k + 1], word.endswith(">>")))
+            elif word == "<":
+                words.append(command[k + 1])  # ``cat < a.sh``: read as ``cat a.sh``
+            k += 2
+            continue
+        words.append(word)
+        k += 1
+    runs = argv(words)
+    head = runs[0] if runs else ""
+    if head == "tee":
+        names = [w for w in runs[1:] if not w.startswith("-")]
+        targets.extend((w, any(o in ("-a", "--append") for o in runs[1:])) for w in names)
+    printed: _Written = _Written(None)
+    if not runs or head in (":", "true"):
+        printed = _Written("")
+    elif head in ("echo", "printf"):
+        text = _printed(runs)
+        if text is not None and not re.search(r"\$\(|`", text):
+            printed = _Written(text + "\n", (line,) * (text.count("\n") + 1), "$" in text)
+    elif head in ("cat", "tee"):
+        files = [w for w in runs[1:] if not w.startswith("-")] if head == "cat" else []
+        if files and all(_written_name(f) is not None for f in files):
+            printed = _Written("", sources=tuple(files))
+        elif not files and stdin is not None:
+            computed = stdin.expanded and re.search(r"\$\(|`", stdin.text)
+            printed = _Written(None if computed else stdin.text, stdin.lines, stdin.expanded)
+        elif not files and piped is not None:
+            printed = piped
+    for target, appended in targets:
+        name = _written_name(target)
+        if name is None:
+            continue
+        what = _Written(None) if fd_other else printed
+        if appended:
+            before = written.get(name, _Written("", sources=(name,)))
+            if before.text is None or what.text is None:
+                what = _Written(None)
+            else:
+                what = _Written(
+                    before.text + what.text,
+                    before.lines + what.lines,
+                    before.expanded or what.expanded,
+                    before.sources + what.sources,
+                )
+        written[name] = what
+    return printed
+
+
+def _runs_written(
+    command: list[str], line: int, depth: int, written: dict[str, _Written]
+) -> list[Command] | None:
+    """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
+    ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`), ``python
+    x.py``; read from the text written (a file copied in is read as the file). A command
+    whose written text is not known is a command whose file cannot be read (``unread``: both
+    readers fail closed). None when ``command`` runs no file the script wrote."""
+    if not written:
+        return None
+    from mltrust.evidence._classify import python_interpreter
+
+    runs = argv(command)
+    ran = host_file(command)
+    kind: HostFileKind | Literal["python"] | None = None
+    name = None
+    if ran is not None:
+        kind, name = ran[0], _written_name(ran[1])
+    elif runs and "/" in runs[0] and _written_name(runs[0]) in written:
+        name = _written_name(runs[0])
+        found = written[name]  # type: ignore[index]
+        shebang = (found.text or "").split("\n", 1)[0]
+        kind = "python" if shebang.startswith("#!") and python_shebang(shebang) else "shell"
+    elif runs and python_interpreter(runs[0]):
+        j = 1
+        while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
+            if runs[j].startswith(("-c", "-m")):
+                return None
+            j += 2 if runs[j] in ("-W", "-X") else 1
+        if j < len(runs):
+            kind, name = "python", _written_name(runs[j])
+    if name is None or name not in written or kind is None:
+        return None
+    found = written[name]
+    if found.text is None or (kind == "python" and found.sources):
+        why = f"runs {name!r}, a file this script wrote with text it computes"
+        return [Command(line, (), unread=why, text=" ".join(command))]
+    out = [Command(line, (), reads=(kind, source)) for source in found.sources if kind != "python"]
+    if not found.text.strip():
+        return out
+    if depth >= DEFAULT_LIMITS.max_command_depth:
+        return [*out, _too_deep(line, found.text, command)]
+    if kind == "python":
+        stdin = Stdin(found.text, found.lines, found.expanded)
+        return [*out, Command(line, (runs[0], "-"), stdin=stdin)]
+    if kind == "shell":
+        inner = list(_shell(found.text, line, depth=depth + 1))
+    else:
+        inner = commands(kind, found.text)
+    return [*out, *_relined(iter(inner), line)]
 
 
 def _shell_reads_stdin(command: list[str]) -> bool:
@@ -2408,14 +2591,21 @@ def _yaml(text: str) -> Iterator[Command]:
                     if isinstance(key, yaml.ScalarNode) and key.value == "inputs":
                         walk(value, depth + 1)
 
-    def walk(node: yaml.Node | None, depth: int, inherited: yaml.Node | None = None) -> None:
+    def walk(
+        node: yaml.Node | None,
+        depth: int,
+        inherited: yaml.Node | None = None,
+        written: dict[str, Any] | None = None,
+    ) -> None:
+        # ``written``: what the lines before this one of a script list wrote (one shell
+        # runs a CI job's ``script:`` lines in turn)
         if node is None or depth > 100 or id(node) in seen:
             return
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             text = _yaml_text(node)
             if text is not None:
-                out.extend(_shell(ci(text), scalar_line(node)))
+                out.extend(_shell(ci(text), scalar_line(node), written=written))
                 if python_shebang(text.lstrip()):
                     # a script a runner writes to a file and executes (Tekton ``script``,
                     # Argo ``source``): its shebang's Python runs the rest
@@ -2434,8 +2624,9 @@ def _yaml(text: str) -> Iterator[Command]:
                 words = [ci(str(v)) for v in values]
                 out.append(Command(scalar_line(node), tuple(words)))
                 out.extend(_inner(words, scalar_line(node), 0))
+            shared: dict[str, Any] = {}
             for child in node.value:
-                walk(child, depth + 1, inherited)
+                walk(child, depth + 1, inherited, shared)
         elif isinstance(node, yaml.MappingNode):
             keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
             # a prose key holds prose only when its value is text (a step's or a workflow's

@@ -1381,6 +1381,11 @@ def _installs(
 
     seen = set() if seen is None else seen
     for command in found:
+        if command.unread:
+            out.problems.append(
+                Problem(rel, command.line, f"{command.unread}; what it runs is not read")
+            )
+            continue
         ran = ran_file(command)
         if ran is not None:
             why = unread_host(*ran)

@@ -99,6 +99,9 @@ def launches(
         if command.reads is not None:
             out.append(Launch(command.line, *command.reads))
             continue
+        if command.unread:  # a file the host wrote with text it computes (fail closed)
+            out.append(Launch(command.line, "unknown", command.unread))
+            continue
         if command.unreadable:
             if any(_is_python(w) for w in re.split(r"[\s;&|()'\"`]+", command.text)):
                 out.append(Launch(command.line, "unknown", command.unreadable))
