@@ -51,6 +51,7 @@ __all__ = [
     "computed_name",
     "host_file",
     "host_file_matches",
+    "make_include_dirs",
     "ran_file",
     "unread_host",
 ]
@@ -349,12 +350,16 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
             rest = runs[j:]
             return ("shell", rest[rest.index("<") + 1]) if "<" in rest[:-1] else None
         return ("shell", runs[j])
-    if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
+    if _is_make(runs[0]):
         found = _file_option(runs, ("--file", "--makefile"), "BbdeikLnpqRrSstwv")
         if found is None:
             # ``MAKEFILES=x.mk make``: make reads x.mk before the makefile
             given = [w[10:] for w in words[: len(words) - len(runs)] if w.startswith("MAKEFILES=")]
             found = next((n for g in given for n in g.split()), None)
+        if found is None and make_include_dirs(words):
+            # ``make -I DIR``: the makefile make reads finds the files it includes in DIR
+            # too (:func:`make_include_dirs`), so it is read again, for those
+            found = posixpath.normpath(posixpath.join(_make_options(words)[0], "Makefile"))
         if found is not None:
             return ("make", found)
     if name in ("docker-compose", "podman-compose") or (
@@ -368,6 +373,79 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
         if found is not None:
             return ("dockerfile", found)
     return None
+
+
+def _is_make(program: str) -> bool:
+    name = program.rsplit("/", 1)[-1]
+    return name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE")
+
+
+#: make's options whose value may be the next word (``-C DIR``, ``-I DIR``, ``-f FILE``...),
+#: the flags that take none (they may come before one in a cluster: ``-sI mk``), and the long
+#: options that take a value.
+_MAKE_VALUE_FLAGS = "CIfoW"
+_MAKE_FLAGS = "BbdeikLnpqRrSstwv"
+_MAKE_LONG_VALUES = frozenset(
+    {"--directory", "--include-dir", "--file", "--makefile", "--old-file", "--assume-old"}
+    | {"--new-file", "--what-if", "--assume-new"}
+)
+
+
+def _make_options(words: tuple[str, ...] | list[str]) -> tuple[str, list[str]]:
+    """The folder (``-C DIR``, the first one; ``""``: the working folder) and the include
+    folders (``-I DIR``, ``-IDIR``, ``--include-dir[=]DIR``, also given in a ``MAKEFLAGS=...``
+    assignment before the command) of a make command; ``("", [])`` for another command."""
+    runs = argv(words)
+    if not runs or not _is_make(runs[0]):
+        return "", []
+    given: list[str] = []
+    for word in words[: len(words) - len(runs)]:
+        if word.startswith("MAKEFLAGS="):
+            given.extend(w if w.startswith("-") else "-" + w for w in word[10:].split()[:1])
+            given.extend(word[10:].split()[1:])
+    folder, dirs = "", []
+    options = [*given, *runs[1:]]
+    value = re.compile(f"-[{_MAKE_FLAGS}]*([{_MAKE_VALUE_FLAGS}])(.*)", re.S)
+    k = 0
+    while k < len(options):
+        word = options[k]
+        k += 1
+        if word == "--":
+            break
+        letter, found = "", None
+        if word.startswith("--"):
+            option, eq, rest = word.partition("=")
+            if option not in _MAKE_LONG_VALUES:
+                continue
+            letter = {"--directory": "C", "--include-dir": "I"}.get(option, "f")
+            found = rest if eq else None
+        elif (m := value.fullmatch(word)) is not None:
+            letter, found = m.group(1), m.group(2) or None
+        else:
+            continue
+        if found is None:
+            found = options[k] if k < len(options) else ""
+            k += 1
+        if letter == "C" and not folder:
+            folder = found
+        elif letter == "I" and found:
+            dirs.append(found)
+    return folder, dirs
+
+
+def make_include_dirs(words: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The project folders (relative to where the command runs) a make command searches for
+    a file an ``include`` names that is not found from its folder: its ``-I`` folders
+    (:func:`_make_options`), joined to its ``-C`` folder. A folder outside the project by its
+    name (absolute, ``~``) or one the shell computes is left out: nothing of the project is
+    there to read (a ``..`` is kept: the readers' containment checks drop it)."""
+    folder, dirs = _make_options(words)
+    out = [
+        posixpath.normpath(posixpath.join(folder, d))
+        for d in dirs
+        if not d.startswith(("/", "~")) and not computed_name(d) and not computed_name(folder)
+    ]
+    return tuple(dict.fromkeys(out))
 
 
 def _file_option(runs: list[str], long: tuple[str, ...], flags: str) -> str | None:
