@@ -54,6 +54,47 @@ def test_attack_written_script_runs(tmp_path: Path, db: Path, name: str) -> None
     assert controls[VULN] is ControlStatus.FAIL
 
 
+# a later write the shell may never make (a branch not taken, a trap, a heredoc never run)
+# does not hide an earlier one; a group's or ``exec``'s output is not nothing; the name is
+# the same file however it is spelled, and a write inside a substitution or ``sh -c`` is one
+MISLEADING = {
+    "branch": f"echo '{INSTALL}' > gen.sh\nif false; then echo ok > gen.sh; fi\nbash gen.sh\n",
+    "and-list": f"echo '{INSTALL}' > gen.sh\nfalse && : > gen.sh\nbash gen.sh\n",
+    "trap": f"echo '{INSTALL}' > gen.sh\ntrap 'echo ok > gen.sh' EXIT\nbash gen.sh\n",
+    "heredoc-never-run": (
+        f"echo '{INSTALL}' > gen.sh\ncat > notes.txt <<'EOF'\necho ok > gen.sh\nEOF\nsh gen.sh\n"
+    ),
+    "pwd": f"echo '{INSTALL}' > \"$PWD/gen.sh\"\nbash ./gen.sh\n",
+    "tmp": f"echo '{INSTALL}' > /tmp/gen.sh\nsh /tmp/gen.sh\n",
+    "cd": f"mkdir -p d\ncd d\necho '{INSTALL}' > gen.sh\ncd ..\nbash d/gen.sh\n",
+    "substitution": f"x=$(echo '{INSTALL}' > gen.sh)\nbash gen.sh\n",
+    "sh-c": f"sh -c \"echo '{INSTALL}' > gen.sh\"\nbash gen.sh\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISLEADING))
+def test_attack_written_script_misleading_writes(tmp_path: Path, db: Path, name: str) -> None:
+    _, controls = _gate(tmp_path, db, {"ci.sh": "#!/bin/sh\n" + MISLEADING[name]})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.parametrize("name", ["group", "exec"])
+def test_attack_group_output_written_fails_closed(tmp_path: Path, db: Path, name: str) -> None:
+    text = {
+        "group": f"{{ echo '{INSTALL}'; }} > gen.sh\nbash gen.sh\n",
+        "exec": f"exec 3>&1 > gen.sh\necho '{INSTALL}'\nexec 1>&3\nbash gen.sh\n",
+    }[name]
+    _, controls = _gate(tmp_path, db, {"ci.sh": "#!/bin/sh\n" + text})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_attack_project_script_behind_a_write_not_made(tmp_path: Path, db: Path) -> None:
+    # the write sits in a branch not taken: the project's own gen.sh is what runs
+    text = "#!/bin/sh\nif false; then echo ok > gen.sh; fi\nbash gen.sh\n"
+    _, controls = _gate(tmp_path, db, {"ci.sh": text, "gen.sh": INSTALL + "\n"})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
 def test_attack_written_script_hides_behind_project_decoy(tmp_path: Path, db: Path) -> None:
     # a harmless gen.sh committed beside the script is overwritten before it runs
     files = {"ci.sh": "#!/bin/sh\n" + WRITTEN["echo-bash"], "gen.sh": "echo ok\n"}

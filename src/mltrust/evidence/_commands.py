@@ -918,7 +918,7 @@ def _shell(
     *,
     script: bool = True,
     depth: int = 0,
-    written: dict[str, _Written] | None = None,
+    written: _Files | None = None,
 ) -> Iterator[Command]:
     """The commands of shell text whose line ``i`` (0-based) is host line ``first + i``.
     ``script``: the text is one shell script (a quote may span lines, here-documents are
@@ -982,7 +982,7 @@ def _simple(
     aliases: dict[str, str] | None = None,
     piped: bool = False,
     loops: dict[str, list[str]] | None = None,
-    written: dict[str, _Written] | None = None,
+    written: _Files | None = None,
 ) -> Iterator[Command]:
     """The simple commands of a split command line, and the commands inside them. A command
     whose first word is an alias the script defined earlier (``alias inst='pip install'``;
@@ -998,6 +998,7 @@ def _simple(
     feeding: list[str] = []  # a shell whose script is the process substitution that follows
     pending = list(heredocs)
     output: _Written | None = None  # what the command before this one printed (_writes)
+    grouped = False  # the command follows ``}`` or ``)``: its redirections are the group's
     for word in [*words, ";"]:
         # ``source <(cat FILE)``, ``bash <(cat FILE)``: the next command prints the script
         feeds = word == "<(" and bool(command) and _reads_substitution(command)
@@ -1033,13 +1034,14 @@ def _simple(
                     stdin = stdin or taken
                 ran = _runs_written(command, line, depth, written) if written else None
                 if ran is not None:
-                    yield from ran  # the file the script wrote runs, not the project's
-                else:
+                    yield from ran[0]  # what the script wrote into the file it runs
+                if ran is None or ran[1]:
                     for each in _loop_runs(command, loops):
                         yield Command(line, tuple(each), stdin=stdin, piped=piped)
                 if written is not None:
-                    output = _writes(command, line, stdin, output if piped else None, written)
-                yield from _inner(command, line, depth)
+                    before = output if piped else None
+                    output = _writes(command, line, stdin, before, written, grouped)
+                yield from _inner(command, line, depth, written)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if feeding and printed is None:
                     printed = _printed_into_shell(command, feeding)
@@ -1048,14 +1050,15 @@ def _simple(
                     if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(line, printed, command)
                     else:
-                        yield from _shell(printed, line, depth=depth + 1)
+                        yield from _shell(printed, line, depth=depth + 1, written=written)
                 printing = command
                 if stdin is not None and _shell_reads_stdin(command):
                     first = stdin.lines[0] if stdin.lines else line
                     if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(first, stdin.text, command)
                     else:
-                        yield from _shell(stdin.text, first, depth=depth + 1)
+                        yield from _shell(stdin.text, first, depth=depth + 1, written=written)
+            grouped = word in ("}", ")")
             if command or word not in _KEYWORDS:
                 piped = word in ("|", "|&")
             command = []
@@ -1152,6 +1155,8 @@ class _Written:
 
 #: Programs that download into the file their option names, and that option (short, long).
 _DOWNLOADERS = {"curl": ("o", "--output"), "wget": ("O", "--output-document")}
+#: The texts each file a script wrote may hold (:func:`_writes`), by its name.
+_Files = dict[str, tuple[_Written, ...]]
 #: Redirections that write a file (the file is the next word), and the other redirections
 #: (their next word is a file read or a descriptor, not a word of the command).
 _WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>"})
@@ -1159,11 +1164,16 @@ _REDIRECT_OPS = _WRITE_OPS | {"<", "<<", "<<-", "<<<", ">&", "<&", "<>"}
 
 
 def _written_name(target: str) -> str | None:
-    """The name a script writes or runs as the key of what it wrote: ``./x.sh`` is
-    ``x.sh``; None for a name the shell computes or a device."""
+    """The name a script writes or runs as the key of what it wrote: ``./x.sh`` and
+    ``"$PWD/x.sh"`` are ``x.sh``; None for a name the shell computes or a device."""
+    target = _PWD.sub("", target)
     if not target or computed_name(target) or target.startswith(("/dev/", "~")):
         return None
     return posixpath.normpath(target)
+
+
+#: The working folder at the start of a name (``$PWD/x``, ``$(pwd)/x``).
+_PWD = re.compile(r"^(?:\$\{?PWD\}?|\$\(\s*pwd\s*\)|`\s*pwd\s*`)/+")
 
 
 def _writes(
@@ -1171,13 +1181,18 @@ def _writes(
     line: int,
     stdin: Stdin | None,
     piped: _Written | None,
-    written: dict[str, _Written],
+    written: _Files,
+    grouped: bool = False,
 ) -> _Written:
     """Record in ``written`` the files ``command`` writes by redirection (``>``, ``>>``,
-    ``&>``) or ``tee FILE``, with what it writes there; return what it prints (for the
-    command it is piped into). Known: ``echo``/``printf`` of words without command
-    substitution, ``cat``/``tee`` given a here-document or a pipe from such a command,
-    ``cat FILE`` (the file's text); anything else is computed."""
+    ``&>``), ``tee FILE``, ``cp``/``mv``/``ln`` or a download (``curl -o``, ``wget -O``), with
+    what it writes there; return what it prints (for the command it is piped into). Known:
+    ``echo``/``printf`` of words without command substitution, ``cat``/``tee`` given a
+    here-document or a pipe from such a command, ``cat FILE`` (the file's text), nothing
+    (``: > x``, ``> x``); anything else is computed, also the output of a group (``{ ...; } >
+    x``, ``grouped``) and ``exec > x``. A write is one more text the file may hold (it may
+    sit in a branch not taken, a ``trap``, a heredoc never run): the texts written before are
+    kept, at most ``Limits.max_command_host_matches`` (more: one not known)."""
     words: list[str] = []
     targets: list[tuple[str, bool]] = []  # (file, appended)
     fd_other = False
@@ -1205,8 +1220,8 @@ def _writes(
         # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
         source, name = _written_name(operands[0]), _written_name(operands[1])
         if name is not None:
-            copied = written.get(source or "", _Written("", sources=(operands[0],)))
-            written[name] = copied if source is not None else _Written(None)
+            copied = written.get(source or "", (_Written("", sources=(operands[0],)),))
+            _may_hold(written, name, copied if source is not None else (_Written(None),))
     if head in _DOWNLOADERS:
         # ``curl -o x.sh URL``, ``wget -O x.sh URL``: what it fetches is not known
         option, long = _DOWNLOADERS[head]
@@ -1220,9 +1235,9 @@ def _writes(
                 value = m.group(1)
             name = _written_name(value or "")
             if name is not None and value != "-":
-                written[name] = _Written(None)
+                _may_hold(written, name, (_Written(None),))
     printed: _Written = _Written(None)
-    if not runs or head in (":", "true"):
+    if (not words and not grouped) or head in (":", "true"):
         printed = _Written("")
     elif head in ("echo", "printf"):
         text = _printed(runs)
@@ -1242,31 +1257,47 @@ def _writes(
         if name is None:
             continue
         what = _Written(None) if fd_other else printed
-        if appended:
-            before = written.get(name, _Written("", sources=(name,)))
-            if before.text is None or what.text is None:
-                what = _Written(None)
-            else:
-                what = _Written(
-                    before.text + what.text,
-                    before.lines + what.lines,
-                    before.expanded or what.expanded,
-                    before.sources + what.sources,
-                )
-        written[name] = what
+        if not appended:
+            _may_hold(written, name, (what,))
+            continue
+        # appended to each text the file may hold (one not written here: the project's)
+        before = written.get(name, (_Written("", sources=(name,)),))
+        written[name] = ()
+        _may_hold(written, name, tuple(_joined(b, what) for b in before))
     return printed
 
 
+def _joined(before: _Written, after: _Written) -> _Written:
+    """The text of a file ``before`` with ``after`` appended to it (``>>``)."""
+    if before.text is None or after.text is None:
+        return _Written(None)
+    return _Written(
+        before.text + after.text,
+        before.lines + after.lines,
+        before.expanded or after.expanded,
+        before.sources + after.sources,
+    )
+
+
+def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
+    """Add ``texts`` to those the file ``name`` may hold (:func:`_writes`)."""
+    found = tuple(dict.fromkeys((*written.get(name, ()), *texts)))
+    if len(found) > DEFAULT_LIMITS.max_command_host_matches:
+        found = (_Written(None),)
+    written[name] = found
+
+
 def _runs_written(
-    command: list[str], line: int, depth: int, written: dict[str, _Written]
-) -> list[Command] | None:
+    command: list[str], line: int, depth: int, written: _Files
+) -> tuple[list[Command], bool] | None:
     """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
     ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`), ``python
-    x.py``; read from the text written (a file copied in is read as the file). A command
-    whose written text is not known is a command whose file cannot be read (``unread``: both
-    readers fail closed). None when ``command`` runs no file the script wrote."""
-    if not written:
-        return None
+    x.py``; read from each text written (a file copied in is read as the file; a name
+    written in another folder, after a ``cd``, is matched by its last part). A file one of
+    whose texts is not known is one that cannot be read (``unread``: both readers fail
+    closed). Also whether the command is still read as written (the file may be the
+    project's: the write may not have run), but for Python (the text written is what
+    runs). None when ``command`` runs no file the script wrote."""
     from mltrust.evidence._classify import python_interpreter
 
     runs = argv(command)
@@ -1275,11 +1306,8 @@ def _runs_written(
     name = None
     if ran is not None:
         kind, name = ran[0], _written_name(ran[1])
-    elif runs and "/" in runs[0] and _written_name(runs[0]) in written:
-        name = _written_name(runs[0])
-        found = written[name]  # type: ignore[index]
-        shebang = (found.text or "").split("\n", 1)[0]
-        kind = "python" if shebang.startswith("#!") and python_shebang(shebang) else "shell"
+    elif runs and "/" in runs[0]:
+        kind, name = "shell", _written_name(runs[0])  # ``./x.sh``: by its shebang below
     elif runs and python_interpreter(runs[0]):
         j = 1
         while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
@@ -1288,28 +1316,44 @@ def _runs_written(
             j += 2 if runs[j] in ("-W", "-X") else 1
         if j < len(runs):
             kind, name = "python", _written_name(runs[j])
-    if name is None or name not in written or kind is None:
+    if name is None or kind is None:
         return None
-    found = written[name]
-    if found.text is None or (kind == "python" and found.sources):
+    texts = written.get(name)
+    if texts is None:
+        # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
+        # known texts are read too
+        last = name.rsplit("/", 1)[-1]
+        alike = [t for n, found in written.items() if n.rsplit("/", 1)[-1] == last for t in found]
+        texts = tuple(t for t in alike if t.text is not None)
+        if not texts:
+            return None
+    if ran is None and kind == "shell":
+        first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
+        kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
+    if any(t.text is None or (kind == "python" and t.sources) for t in texts):
         why = (
             f"runs {name!r}, a file the script writes with text only known when it runs "
             "(a download, the output of a command)"
         )
-        return [Command(line, (), unread=why, text=" ".join(command))]
-    out = [Command(line, (), reads=(kind, source)) for source in found.sources if kind != "python"]
-    if not found.text.strip():
-        return out
-    if depth >= DEFAULT_LIMITS.max_command_depth:
-        return [*out, _too_deep(line, found.text, command)]
-    if kind == "python":
-        stdin = Stdin(found.text, found.lines, found.expanded)
-        return [*out, Command(line, (runs[0], "-"), stdin=stdin)]
-    if kind == "shell":
-        inner = list(_shell(found.text, line, depth=depth + 1))
-    else:
-        inner = commands(kind, found.text)
-    return [*out, *_relined(iter(inner), line)]
+        return [Command(line, (), unread=why, text=" ".join(command))], False
+    out: list[Command] = []
+    for found in texts:
+        text = found.text or ""  # each is known (above)
+        if kind != "python":
+            out.extend(Command(line, (), reads=(kind, source)) for source in found.sources)
+        if not text.strip():
+            continue
+        if depth >= DEFAULT_LIMITS.max_command_depth:
+            out.append(_too_deep(line, text, command))
+        elif kind == "python":
+            out.append(
+                Command(line, (runs[0], "-"), stdin=Stdin(text, found.lines, found.expanded))
+            )
+        elif kind == "shell":
+            out.extend(_relined(_shell(text, line, depth=depth + 1, written=written), line))
+        else:
+            out.extend(_relined(iter(commands(kind, text)), line))
+    return out, kind != "python"
 
 
 def _shell_reads_stdin(command: list[str]) -> bool:
@@ -1347,30 +1391,33 @@ def _substitutions(word: str) -> list[str]:
     return out
 
 
-def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
+def _inner(
+    command: list[str], line: int, depth: int, written: _Files | None = None
+) -> Iterator[Command]:
     """Commands run by a command: ``SHELL -c SCRIPT`` (anywhere in it: ``docker run img sh -c
-    ...``), ``eval WORDS``, and command substitutions in its words."""
+    ...``), ``eval WORDS``, and command substitutions in its words. ``written``: the files
+    the script wrote so far (:func:`_writes`), the same files for the shells it starts."""
     for word in command:
         if "$(" in word or "`" in word:
             for body in _substitutions(word):
                 if depth >= DEFAULT_LIMITS.max_command_depth:
                     yield _too_deep(line, body, command)
                 else:
-                    yield from _shell(body, line, script=False, depth=depth + 1)
+                    yield from _shell(body, line, script=False, depth=depth + 1, written=written)
     head = argv(command)
     if head[:1] == ["trap"] and len(head) > 2 and not head[1].startswith("-"):
         # ``trap 'ACTION' EXIT``: the shell runs ACTION
         if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, head[1], command)
         else:
-            yield from _relined(_shell(head[1], line, depth=depth + 1), line)
+            yield from _relined(_shell(head[1], line, depth=depth + 1, written=written), line)
     if head[:1] and head[0].rsplit("/", 1)[-1] in SHELLS and "<<<" in head[1:-1]:
         # ``bash <<< 'SCRIPT'``: a here-string is the shell's script
         here = head[head.index("<<<", 1) + 1]
         if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, here, command)
         else:
-            yield from _relined(_shell(here, line, depth=depth + 1), line)
+            yield from _relined(_shell(here, line, depth=depth + 1, written=written), line)
     for k, word in enumerate(command[:-1]):
         program = word.rsplit("/", 1)[-1]
         if program in SHELLS | _C_RUNNERS:
@@ -1383,13 +1430,17 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
                 if depth >= DEFAULT_LIMITS.max_command_depth:
                     yield _too_deep(line, script, command)
                 else:
-                    yield from _relined(_shell(script, line, depth=depth + 1), line)
+                    yield from _relined(
+                        _shell(script, line, depth=depth + 1, written=written), line
+                    )
                 return
     if head[:1] == ["eval"] and len(head) > 1:
         if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, " ".join(head[1:]), command)
         else:
-            yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
+            yield from _shell(
+                " ".join(head[1:]), line, script=False, depth=depth + 1, written=written
+            )
 
 
 def _too_deep(line: int, text: str, command: list[str]) -> Command:
