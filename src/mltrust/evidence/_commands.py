@@ -1143,14 +1143,23 @@ def _printed(printer: list[str]) -> str | None:
 @dataclass(frozen=True, slots=True)
 class _Written:
     """What a shell script wrote into a file it may run later (:func:`_writes`): ``text``
-    (None when the script computes it: a download, a command's output), with the host line
-    of each of its lines and whether the shell expanded ``$`` in it, and the files whose
-    text was copied in before it (``cat a.sh > b.sh``, ``>>`` onto a file not written here)."""
+    (None when the script computes it: a command's output), with the host line of each of
+    its lines and whether the shell expanded ``$`` in it, the files whose text was copied in
+    before it (``cat a.sh > b.sh``, ``>>`` onto a file not written here), and whether it
+    holds a download too (``curl URL > x.sh``; ``text`` is what was written beside it)."""
 
     text: str | None
     lines: tuple[int, ...] = ()
     expanded: bool = False
     sources: tuple[str, ...] = ()
+    #: What is downloaded is not the project's: a shell running it is read as ``curl URL |
+    #: bash`` is (what it runs is not read); Python running it is not analysed (fail closed,
+    #: as ``curl URL | python``).
+    downloaded: bool = False
+
+
+#: A download's text (:attr:`_Written.downloaded`).
+_DOWNLOAD = _Written("", downloaded=True)
 
 
 #: Programs that download into the file their option names, and that option (short, long).
@@ -1235,10 +1244,12 @@ def _writes(
                 value = m.group(1)
             name = _written_name(value or "")
             if name is not None and value != "-":
-                _may_hold(written, name, (_Written(None),))
+                _may_hold(written, name, (_DOWNLOAD,))
     printed: _Written = _Written(None)
     if (not words and not grouped) or head in (":", "true"):
         printed = _Written("")
+    elif head in _DOWNLOADERS:
+        printed = _DOWNLOAD  # ``curl URL > x.sh``, ``wget -qO- URL | tee x.sh``
     elif head in ("echo", "printf"):
         text = _printed(runs)
         if text is not None and not re.search(r"\$\(|`", text):
@@ -1276,6 +1287,7 @@ def _joined(before: _Written, after: _Written) -> _Written:
         before.lines + after.lines,
         before.expanded or after.expanded,
         before.sources + after.sources,
+        before.downloaded or after.downloaded,
     )
 
 
@@ -1292,7 +1304,8 @@ def _runs_written(
 ) -> tuple[list[Command], bool] | None:
     """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
     ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`), ``python
-    x.py``; read from each text written (a file copied in is read as the file; a name
+    x.py``; read from each text written (a file copied in is read as the file, a download
+    is not the project's: :attr:`_Written.downloaded`; a name
     written in another folder, after a ``cd``, is matched by its last part). A file one of
     whose texts is not known is one that cannot be read (``unread``: both readers fail
     closed). Also whether the command is still read as written (the file may be the
@@ -1330,7 +1343,7 @@ def _runs_written(
     if ran is None and kind == "shell":
         first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
         kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
-    if any(t.text is None or (kind == "python" and t.sources) for t in texts):
+    if any(t.text is None or (kind == "python" and (t.sources or t.downloaded)) for t in texts):
         why = (
             f"runs {name!r}, a file the script writes with text only known when it runs "
             "(a download, the output of a command)"
