@@ -264,3 +264,13 @@ def test_written_script_is_read_in_the_stream() -> None:
     # the write alone runs nothing
     alone = commands("shell", f"echo '{INSTALL}' > gen.sh\n")
     assert ("pip", "install", "evilpkg==1.5") not in [c.words for c in alone]
+
+
+def test_script_running_what_it_wrote_over_and_over_is_bounded() -> None:
+    # every run reads the text again, and the text runs itself: the reading stops at about
+    # the script's own size, and the run not read fails closed (once)
+    inner = ". g; " * 2000
+    text = "".join(f"echo '{inner} #{i}' > g\n" for i in range(16)) + ". g\n"
+    found = commands("shell", text)
+    assert len(found) < 50 * len(text) // len(". g; ")
+    assert sum(1 for c in found if c.unread) == 1

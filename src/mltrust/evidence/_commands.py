@@ -931,7 +931,7 @@ def _shell(
     loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
     # the files this script writes (_writes), for the commands that run them; a line of its
     # own (a recipe line) is a shell of its own
-    shared = written if written is not None or not script else {}
+    shared = written if written is not None or not script else _Files.of(text)
     i = 0
     while i < len(lines):
         start = i
@@ -970,7 +970,7 @@ def _shell(
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        here = shared if shared is not None else {}
+        here = shared if shared is not None else _Files.of(joined)
         yield from _simple(words, line, heredocs, depth, aliases, loops=loops, written=here)
 
 
@@ -1032,7 +1032,9 @@ def _simple(
                 for _ in range(command.count("<<")):
                     taken = pending.pop(0) if pending else None
                     stdin = stdin or taken
-                ran = _runs_written(command, line, depth, written) if written else None
+                ran = None
+                if written is not None and written.texts:
+                    ran = _runs_written(command, line, depth, written)
                 if ran is not None:
                     yield from ran[0]  # what the script wrote into the file it runs
                 if ran is None or ran[1]:
@@ -1164,8 +1166,29 @@ _DOWNLOAD = _Written("", downloaded=True)
 
 #: Programs that download into the file their option names, and that option (short, long).
 _DOWNLOADERS = {"curl": ("o", "--output"), "wget": ("O", "--output-document")}
-#: The texts each file a script wrote may hold (:func:`_writes`), by its name.
-_Files = dict[str, tuple[_Written, ...]]
+
+
+@dataclass
+class _Files:
+    """The files a shell script wrote (:func:`_writes`): the texts each may hold, by name,
+    and how many more characters of such texts may be read (each command that runs a file
+    reads its texts again, and they may run what they wrote: a bound on the work, as many
+    characters as the script has, at least :data:`_WRITTEN_BUDGET`; past it a file run is
+    not read and fails closed, reported once)."""
+
+    texts: dict[str, tuple[_Written, ...]] = field(default_factory=dict)
+    left: int = 0
+    spent: bool = False
+
+    @classmethod
+    def of(cls, text: str) -> _Files:
+        return cls(left=max(len(text), _WRITTEN_BUDGET))
+
+
+#: Characters of written text any script may read (:class:`_Files`), however short it is.
+_WRITTEN_BUDGET = 1 << 16
+
+
 #: Redirections that write a file (the file is the next word), and the other redirections
 #: (their next word is a file read or a descriptor, not a word of the command).
 _WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>"})
@@ -1229,7 +1252,7 @@ def _writes(
         # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
         source, name = _written_name(operands[0]), _written_name(operands[1])
         if name is not None:
-            copied = written.get(source or "", (_Written("", sources=(operands[0],)),))
+            copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
             _may_hold(written, name, copied if source is not None else (_Written(None),))
     if head in _DOWNLOADERS:
         # ``curl -o x.sh URL``, ``wget -O x.sh URL``: what it fetches is not known
@@ -1272,8 +1295,8 @@ def _writes(
             _may_hold(written, name, (what,))
             continue
         # appended to each text the file may hold (one not written here: the project's)
-        before = written.get(name, (_Written("", sources=(name,)),))
-        written[name] = ()
+        before = written.texts.get(name, (_Written("", sources=(name,)),))
+        written.texts[name] = ()
         _may_hold(written, name, tuple(_joined(b, what) for b in before))
     return printed
 
@@ -1293,10 +1316,10 @@ def _joined(before: _Written, after: _Written) -> _Written:
 
 def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
     """Add ``texts`` to those the file ``name`` may hold (:func:`_writes`)."""
-    found = tuple(dict.fromkeys((*written.get(name, ()), *texts)))
+    found = tuple(dict.fromkeys((*written.texts.get(name, ()), *texts)))
     if len(found) > DEFAULT_LIMITS.max_command_host_matches:
         found = (_Written(None),)
-    written[name] = found
+    written.texts[name] = found
 
 
 def _runs_written(
@@ -1331,18 +1354,26 @@ def _runs_written(
             kind, name = "python", _written_name(runs[j])
     if name is None or kind is None:
         return None
-    texts = written.get(name)
+    texts = written.texts.get(name)
     if texts is None:
         # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
         # known texts are read too
         last = name.rsplit("/", 1)[-1]
-        alike = [t for n, found in written.items() if n.rsplit("/", 1)[-1] == last for t in found]
+        alike = [t for n, f in written.texts.items() if n.rsplit("/", 1)[-1] == last for t in f]
         texts = tuple(t for t in alike if t.text is not None)
         if not texts:
             return None
     if ran is None and kind == "shell":
         first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
         kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
+    cost = sum(len(t.text or "") + 1 for t in texts)
+    if cost > written.left:
+        if written.spent:
+            return [], True  # reported once
+        written.spent = True
+        why = f"runs {name!r}, a file the script wrote, past the characters of such text read"
+        return [Command(line, (), unread=why, text=" ".join(command))], False
+    written.left -= cost
     if any(t.text is None or (kind == "python" and (t.sources or t.downloaded)) for t in texts):
         why = (
             f"runs {name!r}, a file the script writes with text only known when it runs "
@@ -2789,7 +2820,7 @@ def _yaml(text: str) -> Iterator[Command]:
         node: yaml.Node | None,
         depth: int,
         inherited: yaml.Node | None = None,
-        written: dict[str, Any] | None = None,
+        written: _Files | None = None,
     ) -> None:
         # ``written``: what the lines before this one of a script list wrote (one shell
         # runs a CI job's ``script:`` lines in turn)
@@ -2818,7 +2849,7 @@ def _yaml(text: str) -> Iterator[Command]:
                 words = [ci(str(v)) for v in values]
                 out.append(Command(scalar_line(node), tuple(words)))
                 out.extend(_inner(words, scalar_line(node), 0))
-            shared: dict[str, Any] = {}
+            shared = _Files.of("")
             for child in node.value:
                 walk(child, depth + 1, inherited, shared)
         elif isinstance(node, yaml.MappingNode):
