@@ -226,6 +226,23 @@ def test_attack_make_include_dir_runs_python(tmp_path: Path, db: Path) -> None:
     assert controls[CODE] is ControlStatus.FAIL
 
 
+@pytest.mark.parametrize("control", [VULN, CODE])
+def test_attack_make_include_dir_with_named_makefile(
+    tmp_path: Path, db: Path, control: str
+) -> None:
+    # a makefile given by -f (not read on its own) and a recipe's own $(MAKE) -I
+    payload = INSTALL if control == VULN else f"python3 -c '{PICKLE_CODE}'"
+    files = {
+        "ci.sh": "#!/bin/sh\nmake -I mk -f build/rules all\n",
+        "build/rules": "include a.inc\nall:\n\t$(MAKE) -C sub -I ../mk2 x\n",
+        "mk/a.inc": "",
+        "sub/Makefile": "include b.inc\nx:\n\techo\n",
+        "mk2/b.inc": _recipe(payload),
+    }
+    _, controls = _gate(tmp_path, db, files)
+    assert controls[control] is ControlStatus.FAIL
+
+
 def test_make_include_dir_outside_project_reads_nothing(tmp_path: Path, db: Path) -> None:
     outside = tmp_path / "mk"
     outside.mkdir()
