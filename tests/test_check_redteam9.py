@@ -116,6 +116,24 @@ def test_attack_written_script_in_one_recipe_line(tmp_path: Path, db: Path) -> N
     assert controls[VULN] is ControlStatus.FAIL
 
 
+# one CI job's steps, a Dockerfile's RUN instructions and a makefile's recipe lines write
+# into one file system: a file written by one of them and run by another is read
+ACROSS = {
+    ".github/workflows/ci.yml": (
+        "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n"
+        f"      - run: echo '{INSTALL}' > gen.sh\n      - run: bash gen.sh\n"
+    ),
+    "Dockerfile": f"FROM python:3.12\nRUN echo '{INSTALL}' > /gen.sh\nRUN sh /gen.sh\n",
+    "Makefile": f"b:\n\techo '{INSTALL}' > gen.sh\n\tsh gen.sh\n",
+}
+
+
+@pytest.mark.parametrize("host", sorted(ACROSS))
+def test_attack_written_by_one_step_run_by_another(tmp_path: Path, db: Path, host: str) -> None:
+    _, controls = _gate(tmp_path, db, {host: ACROSS[host]})
+    assert controls[VULN] is ControlStatus.FAIL
+
+
 def test_attack_written_script_in_ci_yaml(tmp_path: Path, db: Path) -> None:
     text = f"job:\n  script:\n    - echo '{INSTALL}' > gen.sh\n    - bash gen.sh\n"
     _, controls = _gate(tmp_path, db, {".gitlab-ci.yml": text})

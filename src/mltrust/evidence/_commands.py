@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextvars
 import dataclasses
 import itertools
 import json
@@ -128,7 +129,19 @@ def commands(
 ) -> list[Command]:
     """The commands the host ``text`` (of the given kind) runs, in file order. For a
     makefile, ``include(NAME)`` gives the text of a project file its ``include`` names, or
-    None (:func:`_make`): the variables it assigns are the host's."""
+    None (:func:`_make`): the variables it assigns are the host's. The files its scripts
+    write are the host's (:data:`_HOST_FILES`)."""
+    token = _HOST_FILES.set(_Files.of(text)) if _HOST_FILES.get() is None else None
+    try:
+        return _host_commands(kind, text, include)
+    finally:
+        if token is not None:
+            _HOST_FILES.reset(token)
+
+
+def _host_commands(
+    kind: HostKind, text: str, include: Callable[[str], str | None] | None
+) -> list[Command]:
     if kind == "shell":
         return list(_shell(text, 1))
     if kind == "make":
@@ -929,9 +942,12 @@ def _shell(
     budget = DEFAULT_LIMITS.max_command_join_bytes
     aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
     loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
-    # the files this script writes (_writes), for the commands that run them; a line of its
-    # own (a recipe line) is a shell of its own
-    shared = written if written is not None or not script else _Files.of(text)
+    # the files this script writes (_writes), for the commands that run them: the host's
+    # (one CI job's steps, a Dockerfile's RUN lines, a makefile's recipe lines write into
+    # one file system), else this script's, else each line's (a shell of its own)
+    shared = written if written is not None else _HOST_FILES.get()
+    if shared is None and script:
+        shared = _Files.of(text)
     i = 0
     while i < len(lines):
         start = i
@@ -1187,6 +1203,10 @@ class _Files:
 
 #: Characters of written text any script may read (:class:`_Files`), however short it is.
 _WRITTEN_BUDGET = 1 << 16
+#: The files the host being read (:func:`commands`) wrote so far, shared by all its scripts.
+_HOST_FILES: contextvars.ContextVar[_Files | None] = contextvars.ContextVar(
+    "_HOST_FILES", default=None
+)
 
 
 #: Redirections that write a file (the file is the next word), and the other redirections
@@ -2816,21 +2836,14 @@ def _yaml(text: str) -> Iterator[Command]:
                     if isinstance(key, yaml.ScalarNode) and key.value == "inputs":
                         walk(value, depth + 1)
 
-    def walk(
-        node: yaml.Node | None,
-        depth: int,
-        inherited: yaml.Node | None = None,
-        written: _Files | None = None,
-    ) -> None:
-        # ``written``: what the lines before this one of a script list wrote (one shell
-        # runs a CI job's ``script:`` lines in turn)
+    def walk(node: yaml.Node | None, depth: int, inherited: yaml.Node | None = None) -> None:
         if node is None or depth > 100 or id(node) in seen:
             return
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             text = _yaml_text(node)
             if text is not None:
-                out.extend(_shell(ci(text), scalar_line(node), written=written))
+                out.extend(_shell(ci(text), scalar_line(node)))
                 if python_shebang(text.lstrip()):
                     # a script a runner writes to a file and executes (Tekton ``script``,
                     # Argo ``source``): its shebang's Python runs the rest
@@ -2849,9 +2862,8 @@ def _yaml(text: str) -> Iterator[Command]:
                 words = [ci(str(v)) for v in values]
                 out.append(Command(scalar_line(node), tuple(words)))
                 out.extend(_inner(words, scalar_line(node), 0))
-            shared = _Files.of("")
             for child in node.value:
-                walk(child, depth + 1, inherited, shared)
+                walk(child, depth + 1, inherited)
         elif isinstance(node, yaml.MappingNode):
             keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
             # a prose key holds prose only when its value is text (a step's or a workflow's
