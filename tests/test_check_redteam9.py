@@ -140,10 +140,12 @@ def test_attack_written_script_in_ci_yaml(tmp_path: Path, db: Path) -> None:
     assert controls[VULN] is ControlStatus.FAIL
 
 
-@pytest.mark.parametrize("form", ["shell", "python"])
+@pytest.mark.parametrize("form", ["shell", "python", "shebang"])
 def test_attack_written_file_runs_python(tmp_path: Path, db: Path, form: str) -> None:
     if form == "shell":
         text = f"cat > gen.sh <<'EOF'\npython3 -c '{PICKLE_CODE}'\nEOF\nbash gen.sh\n"
+    elif form == "shebang":
+        text = f"cat > gen <<'EOF'\n#!/usr/bin/env python3\n{PICKLE_CODE}\nEOF\n./gen\n"
     else:
         text = f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 gen.py\n"
     # a harmless gen.py in the project is not what runs

@@ -1410,9 +1410,9 @@ def _runs_written(
         if depth >= DEFAULT_LIMITS.max_command_depth:
             out.append(_too_deep(line, text, command))
         elif kind == "python":
-            out.append(
-                Command(line, (runs[0], "-"), stdin=Stdin(text, found.lines, found.expanded))
-            )
+            stdin = Stdin(text, found.lines, found.expanded)
+            program = runs[0] if python_interpreter(runs[0]) else "python3"  # ``./x``: shebang
+            out.append(Command(line, (program, "-"), stdin=stdin))
         elif kind == "shell":
             out.extend(_relined(_shell(text, line, depth=depth + 1, written=written), line))
         else:
