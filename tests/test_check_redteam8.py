@@ -377,22 +377,18 @@ def test_attack_devcontainer_feature_command(tmp_path: Path, db: Path) -> None:
     assert controls[VULN] is ControlStatus.FAIL
 
 
-# -- 14. known gaps ---------------------------------------------------------------------------
-# A script the host writes and then runs (``echo ... > gen.sh; bash gen.sh``) is not a file
-# of the project: the reader does not follow what a command writes, and a missing file is
+# -- 14. a written script, make -I (gaps of this round, fixed in round 9) --------------------
+# A script the host writes and then runs (``echo ... > gen.sh; bash gen.sh``) was not a file
+# of the project: the reader did not follow what a command writes, and a missing file was
 # taken as one outside the project (``source .venv/bin/activate``). ``make -I DIR`` adds a
-# folder make searches for ``include``d names; the readers look beside the host and at the
-# root only. Expected: FAIL; actual: PASS.
-@pytest.mark.xfail(
-    strict=True, reason="known gap, a script the host writes at run time is not followed"
-)
+# folder make searches for ``include``d names; the readers looked beside the host and at the
+# root only. Expected: FAIL; actual before: PASS (variants: test_check_redteam9.py).
 def test_attack_generated_script_runs(tmp_path: Path, db: Path) -> None:
     text = f"#!/bin/sh\necho '{INSTALL}' > gen.sh\nbash gen.sh\n"
     _, controls = _gate(tmp_path, db, {"ci.sh": text})
     assert controls[VULN] is ControlStatus.FAIL
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, make -I include folders are not searched")
 def test_attack_make_include_dir_option(tmp_path: Path, db: Path) -> None:
     files = {"ci.sh": "#!/bin/sh\nmake -I mk all\n", "Makefile": "include a.inc\nall:\n\techo\n"}
     files["mk/a.inc"] = _recipe(INSTALL)

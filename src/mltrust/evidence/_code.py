@@ -658,17 +658,20 @@ def _includer(host: str, tree: dict[str, Path]) -> Callable[[str], str | None]:
 
 
 def _host_targets(
-    host: str, name: str, tree: dict[str, Path], kind: str | None = None
+    host: str, name: str, tree: dict[str, Path], kind: str | None = None, dirs: tuple[str, ...] = ()
 ) -> list[str] | None:
     """The project files a file name a command host runs or includes may be: from the
     host's folder and from the project root (where CI runs, where GitLab's ``local:`` and
-    make's ``include`` look), both when both exist (a decoy beside the host hides nothing);
-    for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``, ``include $(wildcard
-    mk/*.mk)``), every project file it may name, but those read on their own as hosts of
-    ``kind`` when it is given (one naming nothing here, ``$HOME/.x``, names none). None when
-    that is more than ``Limits.max_command_host_matches`` files."""
+    make's ``include`` look), both when both exist (a decoy beside the host hides nothing),
+    and from each of ``dirs`` (folders from the root: a makefile's ``include`` in a ``make -I
+    DIR`` run); for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``, ``include
+    $(wildcard mk/*.mk)``), every project file it may name, but those read on their own as
+    hosts of ``kind`` when it is given (one naming nothing here, ``$HOME/.x``, names none).
+    None when that is more than ``Limits.max_command_host_matches`` files."""
     if not computed_name(name):
-        found = (resolve_target(host, "file", name, tree), resolve_target("", "file", name, tree))
+        found = [resolve_target(host, "file", name, tree), resolve_target("", "file", name, tree)]
+        if not name.startswith("/"):
+            found += [resolve_target("", "file", posixpath.join(d, name), tree) for d in dirs]
         return list(dict.fromkeys(t for t in found if t is not None))
     folders: dict[str, set[str]] = {}
     for rel in tree:
@@ -677,7 +680,7 @@ def _host_targets(
             folders.setdefault("/".join(parts[:k]), set()).add(parts[k])
     targets = host_file_matches(
         name,
-        (posixpath.dirname(host), ""),
+        (posixpath.dirname(host), "", *dirs),
         lambda rel: sorted(folders.get(rel, ())),
         lambda rel: rel in tree and (kind is None or launcher_kind(rel, "") != kind),
     )
@@ -1500,33 +1503,55 @@ class CodeCollector(Collector):
         name is read as one already). A file outside the project (``source
         .venv/bin/activate``, ``$HOME/.profile``) is not the project's code; one that cannot
         be read at all (:func:`mltrust.evidence._commands.unread_host`: a remote include,
-        ``bash "$f"``) is a launch not known (fail closed)."""
+        ``bash "$f"``) is a launch not known (fail closed). A makefile of a ``make -I DIR``
+        run (:attr:`Launch.dirs`) looks up what it includes in DIR too: one read on its own
+        already is read again for such a run, for the makefiles it includes only."""
+        from dataclasses import replace
+
         kind = _HOST_FILE_KINDS[launch.kind]
         why = unread_host(kind, launch.value)  # type: ignore[arg-type]
         if why is not None:
             return [(host, Launch(launch.line, "unknown", why))]
-        targets = _host_targets(host, launch.value, tree, kind)
+        targets = _host_targets(host, launch.value, tree, kind, launch.dirs)
         if targets is None:
             most = DEFAULT_LIMITS.max_command_host_matches
             why = f"runs {launch.value!r}, which names more than {most} files"
             return [(host, Launch(launch.line, "unknown", why))]
         out: list[tuple[str, Launch]] = []
+        dirs = launch.dirs
         for target in targets:
-            if f"{kind}:{target}" in hosts_read:
-                continue  # once per kind (a file run as a script and read as a makefile)
-            hosts_read.add(f"{kind}:{target}")
+            if not dirs and f"{kind}:{target}" in hosts_read:
+                continue  # read already
             try:
                 text = _analysis_text(_read_bytes(tree[target]))
             except (_TooLarge, _Unreadable) as exc:
-                out.append((host, Launch(launch.line, "unknown", f"runs {target}, which {exc}")))
+                text, why = None, f"runs {target}, which {exc}"
+            else:
+                why = ""
+            # a host of this kind by name or shebang is read already, but for what the
+            # include folders of a make run add
+            own = text is not None and launcher_kind(target, text[:512]) == kind
+            key = f"{kind}:{target}" + (f" -I {' '.join(dirs)}" if own and dirs else "")
+            if key in hosts_read:
+                continue  # once per kind (a file run as a script and read as a makefile)
+            hosts_read.add(key)
+            if why:
+                out.append((host, Launch(launch.line, "unknown", why)))
                 continue
-            if text is None or launcher_kind(target, text[:512]) == kind:
-                continue  # not text, or a host of this kind by name or shebang: read already
+            if text is None or (own and not dirs):
+                continue  # not text, or read already
             try:
                 include = _includer(target, tree)
-                out.extend((target, found) for found in launches(kind, text, include))
+                found = launches(kind, text, include)
             except (ValueError, RecursionError, MemoryError) as exc:
                 out.append((target, Launch(0, "unknown", f"cannot be read ({exc})")))
+                continue
+            for each in found:
+                if each.kind == "make" and dirs and not each.dirs:
+                    each = replace(each, dirs=dirs)  # its includes, and make run by it
+                elif own:
+                    continue  # read where the file is read on its own
+                out.append((target, each))
         return out
 
     def _run_files(

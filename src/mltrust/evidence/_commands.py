@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextvars
 import dataclasses
 import itertools
 import json
@@ -51,6 +52,7 @@ __all__ = [
     "computed_name",
     "host_file",
     "host_file_matches",
+    "make_include_dirs",
     "ran_file",
     "unread_host",
 ]
@@ -89,6 +91,10 @@ class Command:
     #: rather than a command (GitLab's ``include:``, a justfile's ``import``/``mod``): read
     #: as :func:`host_file` names (:func:`ran_file`). ``words`` is empty.
     reads: tuple[HostFileKind, str] | None = None
+    #: Why the file this command runs cannot be read at all: the script wrote it earlier with
+    #: text it computes (``curl URL > x.sh; bash x.sh``). ``words`` is empty; both readers of
+    #: the stream fail closed on it, as on :func:`unread_host`.
+    unread: str = ""
 
 
 #: Words that separate commands (shlex punctuation tokens, shell grouping, backquotes).
@@ -123,7 +129,19 @@ def commands(
 ) -> list[Command]:
     """The commands the host ``text`` (of the given kind) runs, in file order. For a
     makefile, ``include(NAME)`` gives the text of a project file its ``include`` names, or
-    None (:func:`_make`): the variables it assigns are the host's."""
+    None (:func:`_make`): the variables it assigns are the host's. The files its scripts
+    write are the host's (:data:`_HOST_FILES`)."""
+    token = _HOST_FILES.set(_Files.of(text)) if _HOST_FILES.get() is None else None
+    try:
+        return _host_commands(kind, text, include)
+    finally:
+        if token is not None:
+            _HOST_FILES.reset(token)
+
+
+def _host_commands(
+    kind: HostKind, text: str, include: Callable[[str], str | None] | None
+) -> list[Command]:
     if kind == "shell":
         return list(_shell(text, 1))
     if kind == "make":
@@ -345,12 +363,16 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
             rest = runs[j:]
             return ("shell", rest[rest.index("<") + 1]) if "<" in rest[:-1] else None
         return ("shell", runs[j])
-    if name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE"):
+    if _is_make(runs[0]):
         found = _file_option(runs, ("--file", "--makefile"), "BbdeikLnpqRrSstwv")
         if found is None:
             # ``MAKEFILES=x.mk make``: make reads x.mk before the makefile
             given = [w[10:] for w in words[: len(words) - len(runs)] if w.startswith("MAKEFILES=")]
             found = next((n for g in given for n in g.split()), None)
+        if found is None and make_include_dirs(words):
+            # ``make -I DIR``: the makefile make reads finds the files it includes in DIR
+            # too (:func:`make_include_dirs`), so it is read again, for those
+            found = posixpath.normpath(posixpath.join(_make_options(words)[0], "Makefile"))
         if found is not None:
             return ("make", found)
     if name in ("docker-compose", "podman-compose") or (
@@ -364,6 +386,79 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
         if found is not None:
             return ("dockerfile", found)
     return None
+
+
+def _is_make(program: str) -> bool:
+    name = program.rsplit("/", 1)[-1]
+    return name in ("make", "gmake") or name.upper() in ("$MAKE", "${MAKE}", "$MAKE_MAKE")
+
+
+#: make's options whose value may be the next word (``-C DIR``, ``-I DIR``, ``-f FILE``...),
+#: the flags that take none (they may come before one in a cluster: ``-sI mk``), and the long
+#: options that take a value.
+_MAKE_VALUE_FLAGS = "CIfoW"
+_MAKE_FLAGS = "BbdeikLnpqRrSstwv"
+_MAKE_LONG_VALUES = frozenset(
+    {"--directory", "--include-dir", "--file", "--makefile", "--old-file", "--assume-old"}
+    | {"--new-file", "--what-if", "--assume-new"}
+)
+
+
+def _make_options(words: tuple[str, ...] | list[str]) -> tuple[str, list[str]]:
+    """The folder (``-C DIR``, the first one; ``""``: the working folder) and the include
+    folders (``-I DIR``, ``-IDIR``, ``--include-dir[=]DIR``, also given in a ``MAKEFLAGS=...``
+    assignment before the command) of a make command; ``("", [])`` for another command."""
+    runs = argv(words)
+    if not runs or not _is_make(runs[0]):
+        return "", []
+    given: list[str] = []
+    for word in words[: len(words) - len(runs)]:
+        if word.startswith("MAKEFLAGS="):
+            given.extend(w if w.startswith("-") else "-" + w for w in word[10:].split()[:1])
+            given.extend(word[10:].split()[1:])
+    folder, dirs = "", []
+    options = [*given, *runs[1:]]
+    value = re.compile(f"-[{_MAKE_FLAGS}]*([{_MAKE_VALUE_FLAGS}])(.*)", re.S)
+    k = 0
+    while k < len(options):
+        word = options[k]
+        k += 1
+        if word == "--":
+            break
+        letter, found = "", None
+        if word.startswith("--"):
+            option, eq, rest = word.partition("=")
+            if option not in _MAKE_LONG_VALUES:
+                continue
+            letter = {"--directory": "C", "--include-dir": "I"}.get(option, "f")
+            found = rest if eq else None
+        elif (m := value.fullmatch(word)) is not None:
+            letter, found = m.group(1), m.group(2) or None
+        else:
+            continue
+        if found is None:
+            found = options[k] if k < len(options) else ""
+            k += 1
+        if letter == "C" and not folder:
+            folder = found
+        elif letter == "I" and found:
+            dirs.append(found)
+    return folder, dirs
+
+
+def make_include_dirs(words: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The project folders (relative to where the command runs) a make command searches for
+    a file an ``include`` names that is not found from its folder: its ``-I`` folders
+    (:func:`_make_options`), joined to its ``-C`` folder. A folder outside the project by its
+    name (absolute, ``~``) or one the shell computes is left out: nothing of the project is
+    there to read (a ``..`` is kept: the readers' containment checks drop it)."""
+    folder, dirs = _make_options(words)
+    out = [
+        posixpath.normpath(posixpath.join(folder, d))
+        for d in dirs
+        if not d.startswith(("/", "~")) and not computed_name(d) and not computed_name(folder)
+    ]
+    return tuple(dict.fromkeys(out))
 
 
 def _file_option(runs: list[str], long: tuple[str, ...], flags: str) -> str | None:
@@ -830,14 +925,29 @@ def _split(text: str) -> list[str]:
     return list(lexer)
 
 
-def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Iterator[Command]:
+def _shell(
+    text: str,
+    first: int,
+    *,
+    script: bool = True,
+    depth: int = 0,
+    written: _Files | None = None,
+) -> Iterator[Command]:
     """The commands of shell text whose line ``i`` (0-based) is host line ``first + i``.
     ``script``: the text is one shell script (a quote may span lines, here-documents are
-    read); else each line is a command of its own (a Makefile recipe line, a tox command)."""
+    read); else each line is a command of its own (a Makefile recipe line, a tox command).
+    ``written``: the files the same shell wrote before this text (a CI job's earlier
+    ``script:`` lines), updated as it writes more."""
     lines = text.split("\n")
     budget = DEFAULT_LIMITS.max_command_join_bytes
     aliases: dict[str, str] = {}  # ``alias NAME=VALUE`` earlier in this script
     loops: dict[str, list[str]] = {}  # ``for NAME in WORDS`` earlier in this script
+    # the files this script writes (_writes), for the commands that run them: the host's
+    # (one CI job's steps, a Dockerfile's RUN lines, a makefile's recipe lines write into
+    # one file system), else this script's, else each line's (a shell of its own)
+    shared = written if written is not None else _HOST_FILES.get()
+    if shared is None and script:
+        shared = _Files.of(text)
     i = 0
     while i < len(lines):
         start = i
@@ -876,7 +986,8 @@ def _shell(text: str, first: int, *, script: bool = True, depth: int = 0) -> Ite
         except ValueError as exc:
             yield Command(line, (), f"cannot be split into shell words ({exc})", joined)
             continue
-        yield from _simple(words, line, heredocs, depth, aliases, loops=loops)
+        here = shared if shared is not None else _Files.of(joined)
+        yield from _simple(words, line, heredocs, depth, aliases, loops=loops, written=here)
 
 
 def _simple(
@@ -887,18 +998,23 @@ def _simple(
     aliases: dict[str, str] | None = None,
     piped: bool = False,
     loops: dict[str, list[str]] | None = None,
+    written: _Files | None = None,
 ) -> Iterator[Command]:
     """The simple commands of a split command line, and the commands inside them. A command
     whose first word is an alias the script defined earlier (``alias inst='pip install'``;
     sh, zsh and bash with ``expand_aliases`` expand them) is read as the alias's words. A
     command that runs a file named by the variable of a ``for NAME in WORDS`` loop earlier
-    in the script (``for f in ci/*.sh; do bash "$f"; done``) is read once per word."""
+    in the script (``for f in ci/*.sh; do bash "$f"; done``) is read once per word. A
+    command that runs a file the script ``written`` earlier is read from what it wrote
+    (:func:`_runs_written`)."""
     aliases = {} if aliases is None else aliases
     loops = {} if loops is None else loops
     command: list[str] = []
     printing: list[str] = []  # the command before this one (its output may be piped here)
     feeding: list[str] = []  # a shell whose script is the process substitution that follows
     pending = list(heredocs)
+    output: _Written | None = None  # what the command before this one printed (_writes)
+    grouped = False  # the command follows ``}`` or ``)``: its redirections are the group's
     for word in [*words, ";"]:
         # ``source <(cat FILE)``, ``bash <(cat FILE)``: the next command prints the script
         feeds = word == "<(" and bool(command) and _reads_substitution(command)
@@ -915,7 +1031,7 @@ def _simple(
                     value = ["$ALIAS"]
                 rest = {k: v for k, v in aliases.items() if k != command[0]}
                 yield from _simple(
-                    [*value, *command[1:]], line, pending, depth + 1, rest, piped, loops
+                    [*value, *command[1:]], line, pending, depth + 1, rest, piped, loops, written
                 )
                 command = []
                 piped = word in ("|", "|&")
@@ -932,9 +1048,18 @@ def _simple(
                 for _ in range(command.count("<<")):
                     taken = pending.pop(0) if pending else None
                     stdin = stdin or taken
-                for each in _loop_runs(command, loops):
-                    yield Command(line, tuple(each), stdin=stdin, piped=piped)
-                yield from _inner(command, line, depth)
+                ran = None
+                if written is not None and written.texts:
+                    ran = _runs_written(command, line, depth, written)
+                if ran is not None:
+                    yield from ran[0]  # what the script wrote into the file it runs
+                if ran is None or ran[1]:
+                    for each in _loop_runs(command, loops):
+                        yield Command(line, tuple(each), stdin=stdin, piped=piped)
+                if written is not None:
+                    before = output if piped else None
+                    output = _writes(command, line, stdin, before, written, grouped)
+                yield from _inner(command, line, depth, written)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if feeding and printed is None:
                     printed = _printed_into_shell(command, feeding)
@@ -943,14 +1068,15 @@ def _simple(
                     if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(line, printed, command)
                     else:
-                        yield from _shell(printed, line, depth=depth + 1)
+                        yield from _shell(printed, line, depth=depth + 1, written=written)
                 printing = command
                 if stdin is not None and _shell_reads_stdin(command):
                     first = stdin.lines[0] if stdin.lines else line
                     if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(first, stdin.text, command)
                     else:
-                        yield from _shell(stdin.text, first, depth=depth + 1)
+                        yield from _shell(stdin.text, first, depth=depth + 1, written=written)
+            grouped = word in ("}", ")")
             if command or word not in _KEYWORDS:
                 piped = word in ("|", "|&")
             command = []
@@ -988,15 +1114,310 @@ def _printed_into_shell(before: list[str], command: list[str]) -> str | None:
         return None
     if host_file(command) is not None or _shell_script(runs[1:]) is not None:
         return None  # the shell runs a file or its -c text, not its standard input
-    if printer[0] == "echo":
-        return " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
-    if printer[0] == "printf" and len(printer) > 1:
-        return " ".join(printer[1:]).replace("\\n", "\n")
+    if printer[0] in ("echo", "printf"):
+        return _printed(printer)
     if printer[0] == "cat":
         # ``cat FILE | sh``, ``source <(cat FILE)``: the shell runs FILE's text, as ``. FILE``
         files = [w for w in printer[1:] if not w.startswith("-") or w == "-"]
         return "\n".join(". " + shlex.quote(f) for f in files if f != "-") or None
     return None
+
+
+#: A conversion of a ``printf`` format (``%s``, ``%-5s``, ``%b``; ``%%`` is a ``%``).
+_PRINTF_DIRECTIVE = re.compile(r"%(?:%|[-+ #0]*[0-9]*(?:\.[0-9]*)?([A-Za-z]))")
+
+
+def _printed(printer: list[str]) -> str | None:
+    """What ``echo WORDS``/``printf FORMAT ARGS`` prints (``printer`` is its :func:`argv`),
+    read as text: echo's words joined, their backslash escapes decoded (as dash's ``echo``
+    and ``echo -e`` do: reading a line too many only adds findings); printf's format with
+    its escapes decoded and its conversions given the arguments in turn, reused while
+    arguments are left (as printf does); None for another command."""
+    if printer[:1] == ["echo"]:
+        return _ansi_c(" ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w)))
+    words = printer[2:] if printer[1:2] == ["--"] else printer[1:]
+    if printer[:1] != ["printf"] or not words or words[0].startswith("-v"):
+        return None
+    form, args = words[0], words[1:]
+    out: list[str] = []
+    for _ in range(64):
+        used, last = 0, 0
+        for m in _PRINTF_DIRECTIVE.finditer(form):
+            out.append(_ansi_c(form[last : m.start()]))
+            last = m.end()
+            if m.group() == "%%":
+                out.append("%")
+                continue
+            value = args[used] if used < len(args) else ""
+            used += 1
+            out.append(_ansi_c(value) if m.group(1) == "b" else value)
+        out.append(_ansi_c(form[last:]))
+        args = args[used:]
+        if not args or not used:
+            break
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What a shell script wrote into a file it may run later (:func:`_writes`): ``text``
+    (None when the script computes it: a command's output), with the host line of each of
+    its lines and whether the shell expanded ``$`` in it, the files whose text was copied in
+    before it (``cat a.sh > b.sh``, ``>>`` onto a file not written here), and whether it
+    holds a download too (``curl URL > x.sh``; ``text`` is what was written beside it)."""
+
+    text: str | None
+    lines: tuple[int, ...] = ()
+    expanded: bool = False
+    sources: tuple[str, ...] = ()
+    #: What is downloaded is not the project's: a shell running it is read as ``curl URL |
+    #: bash`` is (what it runs is not read); Python running it is not analysed (fail closed,
+    #: as ``curl URL | python``).
+    downloaded: bool = False
+
+
+#: A download's text (:attr:`_Written.downloaded`).
+_DOWNLOAD = _Written("", downloaded=True)
+
+
+#: Programs that download into the file their option names, and that option (short, long).
+_DOWNLOADERS = {"curl": ("o", "--output"), "wget": ("O", "--output-document")}
+
+
+@dataclass
+class _Files:
+    """The files a shell script wrote (:func:`_writes`): the texts each may hold, by name,
+    and how many more characters of such texts may be read (each command that runs a file
+    reads its texts again, and they may run what they wrote: a bound on the work, as many
+    characters as the script has, at least :data:`_WRITTEN_BUDGET`; past it a file run is
+    not read and fails closed, reported once)."""
+
+    texts: dict[str, tuple[_Written, ...]] = field(default_factory=dict)
+    left: int = 0
+    spent: bool = False
+
+    @classmethod
+    def of(cls, text: str) -> _Files:
+        return cls(left=max(len(text), _WRITTEN_BUDGET))
+
+
+#: Characters of written text any script may read (:class:`_Files`), however short it is.
+_WRITTEN_BUDGET = 1 << 16
+#: The files the host being read (:func:`commands`) wrote so far, shared by all its scripts.
+_HOST_FILES: contextvars.ContextVar[_Files | None] = contextvars.ContextVar(
+    "_HOST_FILES", default=None
+)
+
+
+#: Redirections that write a file (the file is the next word), and the other redirections
+#: (their next word is a file read or a descriptor, not a word of the command).
+_WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>"})
+_REDIRECT_OPS = _WRITE_OPS | {"<", "<<", "<<-", "<<<", ">&", "<&", "<>"}
+
+
+def _written_name(target: str) -> str | None:
+    """The name a script writes or runs as the key of what it wrote: ``./x.sh`` and
+    ``"$PWD/x.sh"`` are ``x.sh``; None for a name the shell computes or a device."""
+    target = _PWD.sub("", target)
+    if not target or computed_name(target) or target.startswith(("/dev/", "~")):
+        return None
+    return posixpath.normpath(target)
+
+
+#: The working folder at the start of a name (``$PWD/x``, ``$(pwd)/x``).
+_PWD = re.compile(r"^(?:\$\{?PWD\}?|\$\(\s*pwd\s*\)|`\s*pwd\s*`)/+")
+
+
+def _writes(
+    command: list[str],
+    line: int,
+    stdin: Stdin | None,
+    piped: _Written | None,
+    written: _Files,
+    grouped: bool = False,
+) -> _Written:
+    """Record in ``written`` the files ``command`` writes by redirection (``>``, ``>>``,
+    ``&>``), ``tee FILE``, ``cp``/``mv``/``ln`` or a download (``curl -o``, ``wget -O``), with
+    what it writes there; return what it prints (for the command it is piped into). Known:
+    ``echo``/``printf`` of words without command substitution, ``cat``/``tee`` given a
+    here-document or a pipe from such a command, ``cat FILE`` (the file's text), nothing
+    (``: > x``, ``> x``); anything else is computed, also the output of a group (``{ ...; } >
+    x``, ``grouped``) and ``exec > x``. A write is one more text the file may hold (it may
+    sit in a branch not taken, a ``trap``, a heredoc never run): the texts written before are
+    kept, at most ``Limits.max_command_host_matches`` (more: one not known)."""
+    words: list[str] = []
+    targets: list[tuple[str, bool]] = []  # (file, appended)
+    fd_other = False
+    k = 0
+    while k < len(command):
+        word = command[k]
+        if word in _REDIRECT_OPS and k + 1 < len(command):
+            if word in _WRITE_OPS:
+                # ``2> f``: what is written is not the output read below
+                fd_other = fd_other or (bool(words) and words[-1] in ("2", "3", "4", "5"))
+                targets.append((command[k + 1], word.endswith(">>")))
+            elif word == "<":
+                words.append(command[k + 1])  # ``cat < a.sh``: read as ``cat a.sh``
+            k += 2
+            continue
+        words.append(word)
+        k += 1
+    runs = argv(words)
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    if head == "tee":
+        names = [w for w in runs[1:] if not w.startswith("-")]
+        targets.extend((w, any(o in ("-a", "--append") for o in runs[1:])) for w in names)
+    operands = [w for w in runs[1:] if not w.startswith("-")]
+    if head in ("cp", "mv", "ln", "install") and len(operands) == 2:
+        # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
+        source, name = _written_name(operands[0]), _written_name(operands[1])
+        if name is not None:
+            copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
+            _may_hold(written, name, copied if source is not None else (_Written(None),))
+    if head in _DOWNLOADERS:
+        # ``curl -o x.sh URL``, ``wget -O x.sh URL``: what it fetches is not known
+        option, long = _DOWNLOADERS[head]
+        for k, word in enumerate(runs[1:], 1):
+            value = None
+            if word.startswith(long + "="):
+                value = word.partition("=")[2]
+            elif word == long or re.fullmatch(f"-[A-Za-z]*{option}", word):
+                value = runs[k + 1] if k + 1 < len(runs) else None
+            elif (m := re.fullmatch(f"-[A-Za-z]*{option}(.+)", word)) is not None:
+                value = m.group(1)
+            name = _written_name(value or "")
+            if name is not None and value != "-":
+                _may_hold(written, name, (_DOWNLOAD,))
+    printed: _Written = _Written(None)
+    if (not words and not grouped) or head in (":", "true"):
+        printed = _Written("")
+    elif head in _DOWNLOADERS:
+        printed = _DOWNLOAD  # ``curl URL > x.sh``, ``wget -qO- URL | tee x.sh``
+    elif head in ("echo", "printf"):
+        text = _printed(runs)
+        if text is not None and not re.search(r"\$\(|`", text):
+            printed = _Written(text + "\n", (line,) * (text.count("\n") + 1), "$" in text)
+    elif head in ("cat", "tee"):
+        files = [w for w in runs[1:] if not w.startswith("-")] if head == "cat" else []
+        if files and all(_written_name(f) is not None for f in files):
+            printed = _Written("", sources=tuple(files))
+        elif not files and stdin is not None:
+            computed = stdin.expanded and re.search(r"\$\(|`", stdin.text)
+            printed = _Written(None if computed else stdin.text, stdin.lines, stdin.expanded)
+        elif not files and piped is not None:
+            printed = piped
+    for target, appended in targets:
+        name = _written_name(target)
+        if name is None:
+            continue
+        what = _Written(None) if fd_other else printed
+        if not appended:
+            _may_hold(written, name, (what,))
+            continue
+        # appended to each text the file may hold (one not written here: the project's)
+        before = written.texts.get(name, (_Written("", sources=(name,)),))
+        written.texts[name] = ()
+        _may_hold(written, name, tuple(_joined(b, what) for b in before))
+    return printed
+
+
+def _joined(before: _Written, after: _Written) -> _Written:
+    """The text of a file ``before`` with ``after`` appended to it (``>>``)."""
+    if before.text is None or after.text is None:
+        return _Written(None)
+    return _Written(
+        before.text + after.text,
+        before.lines + after.lines,
+        before.expanded or after.expanded,
+        before.sources + after.sources,
+        before.downloaded or after.downloaded,
+    )
+
+
+def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
+    """Add ``texts`` to those the file ``name`` may hold (:func:`_writes`)."""
+    found = tuple(dict.fromkeys((*written.texts.get(name, ()), *texts)))
+    if len(found) > DEFAULT_LIMITS.max_command_host_matches:
+        found = (_Written(None),)
+    written.texts[name] = found
+
+
+def _runs_written(
+    command: list[str], line: int, depth: int, written: _Files
+) -> tuple[list[Command], bool] | None:
+    """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
+    ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`), ``python
+    x.py``; read from each text written (a file copied in is read as the file, a download
+    is not the project's: :attr:`_Written.downloaded`; a name
+    written in another folder, after a ``cd``, is matched by its last part). A file one of
+    whose texts is not known is one that cannot be read (``unread``: both readers fail
+    closed). Also whether the command is still read as written (the file may be the
+    project's: the write may not have run), but for Python (the text written is what
+    runs). None when ``command`` runs no file the script wrote."""
+    from mltrust.evidence._classify import python_interpreter
+
+    runs = argv(command)
+    ran = host_file(command)
+    kind: HostFileKind | Literal["python"] | None = None
+    name = None
+    if ran is not None:
+        kind, name = ran[0], _written_name(ran[1])
+    elif runs and "/" in runs[0]:
+        kind, name = "shell", _written_name(runs[0])  # ``./x.sh``: by its shebang below
+    elif runs and python_interpreter(runs[0]):
+        j = 1
+        while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
+            if runs[j].startswith(("-c", "-m")):
+                return None
+            j += 2 if runs[j] in ("-W", "-X") else 1
+        if j < len(runs):
+            kind, name = "python", _written_name(runs[j])
+    if name is None or kind is None:
+        return None
+    texts = written.texts.get(name)
+    if texts is None:
+        # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
+        # known texts are read too
+        last = name.rsplit("/", 1)[-1]
+        alike = [t for n, f in written.texts.items() if n.rsplit("/", 1)[-1] == last for t in f]
+        texts = tuple(t for t in alike if t.text is not None)
+        if not texts:
+            return None
+    if ran is None and kind == "shell":
+        first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
+        kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
+    cost = sum(len(t.text or "") + 1 for t in texts)
+    if cost > written.left:
+        if written.spent:
+            return [], True  # reported once
+        written.spent = True
+        why = f"runs {name!r}, a file the script wrote, past the characters of such text read"
+        return [Command(line, (), unread=why, text=" ".join(command))], False
+    written.left -= cost
+    if any(t.text is None or (kind == "python" and (t.sources or t.downloaded)) for t in texts):
+        why = (
+            f"runs {name!r}, a file the script writes with text only known when it runs "
+            "(a download, the output of a command)"
+        )
+        return [Command(line, (), unread=why, text=" ".join(command))], False
+    out: list[Command] = []
+    for found in texts:
+        text = found.text or ""  # each is known (above)
+        if kind != "python":
+            out.extend(Command(line, (), reads=(kind, source)) for source in found.sources)
+        if not text.strip():
+            continue
+        if depth >= DEFAULT_LIMITS.max_command_depth:
+            out.append(_too_deep(line, text, command))
+        elif kind == "python":
+            stdin = Stdin(text, found.lines, found.expanded)
+            program = runs[0] if python_interpreter(runs[0]) else "python3"  # ``./x``: shebang
+            out.append(Command(line, (program, "-"), stdin=stdin))
+        elif kind == "shell":
+            out.extend(_relined(_shell(text, line, depth=depth + 1, written=written), line))
+        else:
+            out.extend(_relined(iter(commands(kind, text)), line))
+    return out, kind != "python"
 
 
 def _shell_reads_stdin(command: list[str]) -> bool:
@@ -1034,30 +1455,33 @@ def _substitutions(word: str) -> list[str]:
     return out
 
 
-def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
+def _inner(
+    command: list[str], line: int, depth: int, written: _Files | None = None
+) -> Iterator[Command]:
     """Commands run by a command: ``SHELL -c SCRIPT`` (anywhere in it: ``docker run img sh -c
-    ...``), ``eval WORDS``, and command substitutions in its words."""
+    ...``), ``eval WORDS``, and command substitutions in its words. ``written``: the files
+    the script wrote so far (:func:`_writes`), the same files for the shells it starts."""
     for word in command:
         if "$(" in word or "`" in word:
             for body in _substitutions(word):
                 if depth >= DEFAULT_LIMITS.max_command_depth:
                     yield _too_deep(line, body, command)
                 else:
-                    yield from _shell(body, line, script=False, depth=depth + 1)
+                    yield from _shell(body, line, script=False, depth=depth + 1, written=written)
     head = argv(command)
     if head[:1] == ["trap"] and len(head) > 2 and not head[1].startswith("-"):
         # ``trap 'ACTION' EXIT``: the shell runs ACTION
         if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, head[1], command)
         else:
-            yield from _relined(_shell(head[1], line, depth=depth + 1), line)
+            yield from _relined(_shell(head[1], line, depth=depth + 1, written=written), line)
     if head[:1] and head[0].rsplit("/", 1)[-1] in SHELLS and "<<<" in head[1:-1]:
         # ``bash <<< 'SCRIPT'``: a here-string is the shell's script
         here = head[head.index("<<<", 1) + 1]
         if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, here, command)
         else:
-            yield from _relined(_shell(here, line, depth=depth + 1), line)
+            yield from _relined(_shell(here, line, depth=depth + 1, written=written), line)
     for k, word in enumerate(command[:-1]):
         program = word.rsplit("/", 1)[-1]
         if program in SHELLS | _C_RUNNERS:
@@ -1070,13 +1494,17 @@ def _inner(command: list[str], line: int, depth: int) -> Iterator[Command]:
                 if depth >= DEFAULT_LIMITS.max_command_depth:
                     yield _too_deep(line, script, command)
                 else:
-                    yield from _relined(_shell(script, line, depth=depth + 1), line)
+                    yield from _relined(
+                        _shell(script, line, depth=depth + 1, written=written), line
+                    )
                 return
     if head[:1] == ["eval"] and len(head) > 1:
         if depth >= DEFAULT_LIMITS.max_command_depth:
             yield _too_deep(line, " ".join(head[1:]), command)
         else:
-            yield from _shell(" ".join(head[1:]), line, script=False, depth=depth + 1)
+            yield from _shell(
+                " ".join(head[1:]), line, script=False, depth=depth + 1, written=written
+            )
 
 
 def _too_deep(line: int, text: str, command: list[str]) -> Command:

@@ -1370,24 +1370,34 @@ def _installs(
     out: ParsedFile,
     base: Path,
     seen: set[tuple[str, Path]] | None = None,
+    dirs: tuple[str, ...] = (),
 ) -> None:
     """The installs among commands of the shared stream: a command that cannot be read is a
     problem when it names an installer (a tox reference naming nothing readable is
     unverifiable); every other command's words are read for an install. A file a command
     runs as a shell script or reads as a makefile (``bash FILE``, ``. FILE``, ``make -f
     FILE``, ``include FILE``: :func:`mltrust.evidence._commands.host_file`) is read the same
-    way when it is a file of the project that is not a dependency file by name already."""
-    from mltrust.evidence._commands import ran_file, unread_host
+    way when it is a file of the project that is not a dependency file by name already.
+    ``dirs``: the include folders of the make run the commands are read for (``make -I
+    DIR``: :func:`mltrust.evidence._commands.make_include_dirs`), where a makefile they name
+    is looked up too."""
+    from mltrust.evidence._commands import make_include_dirs, ran_file, unread_host
 
     seen = set() if seen is None else seen
     for command in found:
+        if command.unread:
+            out.problems.append(
+                Problem(rel, command.line, f"{command.unread}; what it runs is not read")
+            )
+            continue
         ran = ran_file(command)
         if ran is not None:
             why = unread_host(*ran)
             if why is not None:
                 out.problems.append(Problem(rel, command.line, f"{why}; what it runs is not read"))
             else:
-                _host_file_installs(ran, path, out, base, seen)
+                given = make_include_dirs(command.words) or dirs if ran[0] == "make" else ()
+                _host_file_installs(ran, path, out, base, seen, given)
         if command.reads is not None:
             continue
         if command.unreadable:
@@ -1404,10 +1414,15 @@ def _installs(
 
 
 def _host_file_installs(
-    ran: tuple[str, str], path: Path, out: ParsedFile, base: Path, seen: set[tuple[str, Path]]
+    ran: tuple[str, str],
+    path: Path,
+    out: ParsedFile,
+    base: Path,
+    seen: set[tuple[str, Path]],
+    dirs: tuple[str, ...] = (),
 ) -> None:
     kind, target = ran
-    candidates = _host_candidates(target, path, base, kind)
+    candidates = _host_candidates(target, path, base, kind, dirs)
     if candidates is None:
         out.problems.append(
             Problem(
@@ -1421,24 +1436,26 @@ def _host_file_installs(
     # the name from the host's folder and from the root (where CI runs, and where GitLab and
     # make look): both are read when both are files, so a decoy beside the host hides nothing
     for candidate in candidates:
-        _host_file_read(kind, candidate, out, base, seen)
+        _host_file_read(kind, candidate, out, base, seen, dirs)
 
 
 def _host_candidates(
-    target: str, path: Path, base: Path, kind: str | None = None
+    target: str, path: Path, base: Path, kind: str | None = None, dirs: tuple[str, ...] = ()
 ) -> list[Path] | None:
     """The files the name ``target`` in the host ``path`` may be: from the host's folder and
-    from the root; for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``, ``include
-    $(wildcard mk/*.mk)``), every project file it may name (a variable naming nothing here,
-    ``$HOME/.profile``, names none), but those read on their own as hosts of ``kind`` when
-    it is given. None when that is more than
+    from the root, and from each of ``dirs`` (folders from the root: a makefile's ``include``
+    in a ``make -I DIR`` run); for a name the shell computes (``bash ci/st*p``, ``. $DIR/x``,
+    ``include $(wildcard mk/*.mk)``), every project file it may name (a variable naming
+    nothing here, ``$HOME/.profile``, names none), but those read on their own as hosts of
+    ``kind`` when it is given. None when that is more than
     ``Limits.max_command_host_matches`` files."""
     from mltrust.evidence._commands import computed_name, host_file_matches
 
     if target.startswith("~"):
         return []  # outside the project (``~/.profile``)
     if not computed_name(target):
-        return [path.parent / target, base / target.lstrip("/")]
+        found = [path.parent / target, base / target.lstrip("/")]
+        return found + [base / d / target for d in dirs if not target.startswith("/")]
 
     def children(rel: str) -> list[str]:
         try:
@@ -1455,7 +1472,8 @@ def _host_candidates(
         full = base / rel
         return full.is_file() and (kind is None or not _read_as(kind, rel, full))
 
-    matches = host_file_matches(target, (folder if folder != "." else "", ""), children, keep)
+    folders = (folder if folder != "." else "", "", *dirs)
+    matches = host_file_matches(target, folders, children, keep)
     return (
         None
         if len(matches) > DEFAULT_LIMITS.max_command_host_matches
@@ -1483,16 +1501,25 @@ def _project_file(candidate: Path, base: Path) -> Path | None:
 
 
 def _host_file_read(
-    kind: str, candidate: Path, out: ParsedFile, base: Path, seen: set[tuple[str, Path]]
+    kind: str,
+    candidate: Path,
+    out: ParsedFile,
+    base: Path,
+    seen: set[tuple[str, Path]],
+    dirs: tuple[str, ...] = (),
 ) -> bool:
-    """Read the installs of ``candidate`` run as a host of ``kind``; False when it is not
-    a file of the project."""
+    """Read the installs of ``candidate`` run as a host of ``kind`` (a makefile of a ``make
+    -I DIR`` run: with its include folders ``dirs``); False when it is not a file of the
+    project. A makefile read on its own already is read again for such a run, but only for
+    the makefiles it includes that are found in ``dirs``."""
     resolved = _project_file(candidate, base)
     if resolved is None:
         return False
     inner = resolved.relative_to(base).as_posix()
+    own = _read_as(kind, inner, resolved)
+    key = (f"{kind} -I {' '.join(dirs)}" if own and dirs else kind, resolved)
     # once per kind: a file run as a shell script and read as a makefile is read both ways
-    if (kind, resolved) in seen or _read_as(kind, inner, resolved):
+    if key in seen or (own and not dirs):
         return True  # read already (or being read), or read on its own as such a host
     if len(seen) >= DEFAULT_LIMITS.max_command_host_files:
         out.problems.append(
@@ -1504,10 +1531,23 @@ def _host_file_read(
             )
         )
         return True
-    seen.add((kind, resolved))
+    seen.add(key)
     text = _host_text(resolved, inner, out)
-    if text is not None:
-        _installs(_host_commands(kind, text, resolved, base), resolved, inner, out, base, seen)
+    if text is None:
+        return True
+    found = _host_commands(kind, text, resolved, base)
+    if own:
+        from mltrust.evidence._commands import computed_name, ran_file
+
+        # what the include folders add: the makefiles it includes found there (the others,
+        # and its own commands, are read where it is read on its own)
+        for command in found:
+            ran = ran_file(command)
+            if ran is not None and ran[0] == "make" and not computed_name(ran[1]):
+                for folder in dirs:
+                    _host_file_read("make", base / folder / ran[1], out, base, seen, dirs)
+        return True
+    _installs(found, resolved, inner, out, base, seen, dirs)
     return True
 
 

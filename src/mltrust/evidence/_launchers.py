@@ -37,7 +37,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mltrust.evidence._classify import parses_as_python, python_interpreter
-from mltrust.evidence._commands import NOT_RUNNING, HostKind, Stdin, argv, commands, host_file
+from mltrust.evidence._commands import (
+    NOT_RUNNING,
+    HostKind,
+    Stdin,
+    argv,
+    commands,
+    host_file,
+    make_include_dirs,
+)
 
 __all__ = ["Launch", "launches", "resolve_target"]
 
@@ -58,6 +66,9 @@ class Launch:
     value: str
     #: For ``code``: the launcher's line of each line of the code.
     lines: tuple[int, ...] = ()
+    #: For ``make``: the include folders of the make run (``make -I DIR``:
+    #: :func:`mltrust.evidence._commands.make_include_dirs`).
+    dirs: tuple[str, ...] = ()
 
 
 #: CPython options that take a value (attached or as the next word).
@@ -99,6 +110,9 @@ def launches(
         if command.reads is not None:
             out.append(Launch(command.line, *command.reads))
             continue
+        if command.unread:  # a file the host wrote with text it computes (fail closed)
+            out.append(Launch(command.line, "unknown", command.unread))
+            continue
         if command.unreadable:
             if any(_is_python(w) for w in re.split(r"[\s;&|()'\"`]+", command.text)):
                 out.append(Launch(command.line, "unknown", command.unreadable))
@@ -110,7 +124,7 @@ def launches(
 def _command(words: list[str], line: int, stdin: Stdin | None, piped: bool) -> list[Launch]:
     host = host_file(words)
     if host is not None:
-        return [Launch(line, host[0], host[1])]
+        return [Launch(line, host[0], host[1], dirs=make_include_dirs(words))]
     words = argv(words)
     if not words:
         return []
