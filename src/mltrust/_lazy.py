@@ -1,12 +1,14 @@
-"""Package exports imported on first use (a module ``__getattr__``), for packages whose public
-names need heavy dependencies (NumPy, SciPy) that listing their rules or ``--help`` must not."""
+"""Things made on first use: package exports (a module ``__getattr__``), for packages whose public
+names need heavy dependencies (NumPy, SciPy) that listing their rules or ``--help`` must not,
+and compiled regular expressions (:func:`lazy_pattern`)."""
 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, AnyStr
 
 
 def lazy_exports(
@@ -31,3 +33,17 @@ def lazy_exports(
         return sorted({*vars(sys.modules[package]), *module_of})
 
     return __getattr__, __dir__
+
+
+def lazy_pattern(pattern: AnyStr, flags: int = 0) -> Callable[[], re.Pattern[AnyStr]]:
+    """A function that returns ``re.compile(pattern, flags)``, compiled the first time it is
+    called and kept: module-level patterns of the scanners cost every ``mltrust`` process
+    their compile time at import, though one scan needs few of them."""
+    compiled: list[re.Pattern[AnyStr]] = []
+
+    def get() -> re.Pattern[AnyStr]:
+        if not compiled:
+            compiled.append(re.compile(pattern, flags))
+        return compiled[0]
+
+    return get

@@ -32,13 +32,13 @@ from __future__ import annotations
 import codecs
 import functools
 import mmap
-import re
 import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from mltrust._lazy import lazy_pattern
 from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Confidence, Location, Rule, Severity
@@ -126,9 +126,7 @@ _SPECIAL_STATE_KEYS = frozenset(
 )
 
 
-@functools.cache
-def _dtype_str() -> re.Pattern[str]:
-    return re.compile(r"[<>|=]?([a-zA-Z?])(\d*)")
+_dtype_str = lazy_pattern(r"[<>|=]?([a-zA-Z?])(\d*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,9 +360,7 @@ def _direct(data: memoryview) -> bytes | mmap.mmap | memoryview:
     return data
 
 
-@functools.cache
-def _torchscript_class() -> re.Pattern[str]:
-    return re.compile(r"^__torch__(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_torchscript_class = lazy_pattern(r"^__torch__(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 _TORCHSCRIPT_VERDICT = GlobalVerdict(
@@ -2154,9 +2150,7 @@ def _not_a_str(value: object) -> bool:
     return False
 
 
-@functools.cache
-def _plain_file_name() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
+_plain_file_name = lazy_pattern(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
 
 
 def _class_of(obj: Obj) -> Global | None:
@@ -2498,14 +2492,10 @@ _EFFECTS: list[tuple[int, int, int, bool, bool] | None] = [
 ]
 
 
-@functools.cache
-def _module_line() -> re.Pattern[bytes]:
-    return re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_module_line = lazy_pattern(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
-@functools.cache
-def _name_line() -> re.Pattern[bytes]:
-    return re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_name_line = lazy_pattern(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
 def _text_number(op: int, line: bytes) -> bool:

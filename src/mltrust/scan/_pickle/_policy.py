@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import _compat_pickle
 import fnmatch
-import functools
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mltrust._lazy import lazy_pattern
 from mltrust.findings import Rule, Severity
 from mltrust.scan._pickle import _rules as R
 from mltrust.scan._pickle._allowlist import ALLOWLIST, Allowed, Check, Use
@@ -361,9 +360,7 @@ _DENY: dict[str, list[_Entry]] = {
 _REACHABLE_MODULES = frozenset(_DENY) | frozenset(m.split(".")[0] for m in _DENY)
 
 
-@functools.cache
-def _dunder() -> re.Pattern[str]:
-    return re.compile(r"__\w+__\Z")
+_dunder = lazy_pattern(r"__\w+__\Z")
 
 
 def canonical(module: str, name: str) -> tuple[str, str]:

@@ -19,9 +19,10 @@ and ``int(line)`` on the line without its newline (the whole line: a NUL makes t
 
 from __future__ import annotations
 
-import functools
 import math
 import re
+
+from mltrust._lazy import lazy_pattern
 
 __all__ = ["float_arg", "int_arg", "key_arg", "long_arg"]
 
@@ -33,12 +34,9 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 #: What ``PyOS_string_to_double`` reads whole (no white space, no underscores, no hex).
-@functools.cache
-def _c_float() -> re.Pattern[bytes]:
-    return re.compile(
-        rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)\Z",
-        re.IGNORECASE,
-    )
+_c_float = lazy_pattern(
+    rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)\Z", re.IGNORECASE
+)
 
 
 def _c_string(line: bytes) -> bytes:

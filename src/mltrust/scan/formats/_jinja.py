@@ -15,9 +15,7 @@ the template computes at render time.
 
 from __future__ import annotations
 
-import functools
-import re
-
+from mltrust._lazy import lazy_pattern
 from mltrust.findings import Location, Severity
 from mltrust.scan._context import ScanContext
 from mltrust.scan.formats._rules_keras_config import CFG_CHAT_TEMPLATE
@@ -55,51 +53,33 @@ _WEAK_DUNDERS = frozenset(
 _ACCESS_PREFIX = r"""(?:\.\s*|\[\s*['"]|attr\s*\(\s*['"]|['"])"""
 
 
-@functools.cache
-def _escaped_underscore() -> re.Pattern[str]:
-    return re.compile(r"\\x5[fF]|\\u005[fF]|\\U0000005[fF]|\\137")
+_escaped_underscore = lazy_pattern(r"\\x5[fF]|\\u005[fF]|\\U0000005[fF]|\\137")
 
 
-@functools.cache
-def _joined_literals() -> re.Pattern[str]:
-    return re.compile(r"""(['"])\s*[~+]\s*(['"])""")
+_joined_literals = lazy_pattern(r"""(['"])\s*[~+]\s*(['"])""")
 
 
-@functools.cache
-def _dunder() -> re.Pattern[str]:
-    return re.compile(r"__[A-Za-z][A-Za-z0-9_]*?__")
+_dunder = lazy_pattern(r"__[A-Za-z][A-Za-z0-9_]*?__")
 
 
-@functools.cache
-def _accessed_dunder() -> re.Pattern[str]:
-    return re.compile(_ACCESS_PREFIX + r"(__[A-Za-z][A-Za-z0-9_]*?__)")
+_accessed_dunder = lazy_pattern(_ACCESS_PREFIX + r"(__[A-Za-z][A-Za-z0-9_]*?__)")
 
 
-@functools.cache
-def _attr_filter() -> re.Pattern[str]:
-    return re.compile(r"\|\s*attr\s*\(")
+_attr_filter = lazy_pattern(r"\|\s*attr\s*\(")
 
 
-@functools.cache
-def _mro_call() -> re.Pattern[str]:
-    return re.compile(r"\.\s*mro\s*\(")
+_mro_call = lazy_pattern(r"\.\s*mro\s*\(")
 
 
-@functools.cache
-def _jinja_globals() -> re.Pattern[str]:
-    return re.compile(r"\b(lipsum|cycler|joiner|namespace)\s*\.\s*\w")
+_jinja_globals = lazy_pattern(r"\b(lipsum|cycler|joiner|namespace)\s*\.\s*\w")
 
 
-@functools.cache
-def _template_reference() -> re.Pattern[str]:
-    return re.compile(r"_TemplateReference__context|\bself\s*\.\s*_")
+_template_reference = lazy_pattern(r"_TemplateReference__context|\bself\s*\.\s*_")
 
 
-@functools.cache
-def _bad_calls() -> re.Pattern[str]:
-    return re.compile(
-        r"\b(os\s*\.\s*(popen|system)|subprocess|import_module|__import__|eval\s*\(|exec\s*\()"
-    )
+_bad_calls = lazy_pattern(
+    r"\b(os\s*\.\s*(popen|system)|subprocess|import_module|__import__|eval\s*\(|exec\s*\()"
+)
 
 
 def _normalise(text: str) -> str:

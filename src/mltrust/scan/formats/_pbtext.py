@@ -14,32 +14,28 @@ malformed later on (the error is raised after the messages before it were delive
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from mltrust._lazy import lazy_pattern
 from mltrust.errors import InputError, LimitExceeded
 
 __all__ = ["Message", "walk"]
 
 
-@functools.cache
-def _token() -> re.Pattern[str]:
-    return re.compile(
-        r"""
+_token = lazy_pattern(
+    r"""
     (?P<space>\s+|\#[^\n]*)
   | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<word>[A-Za-z0-9_.+\-]+)
   | (?P<punct>[{}<>:\[\],;/])
     """,
-        re.VERBOSE,
-    )
+    re.VERBOSE,
+)
 
 
-@functools.cache
-def _escape() -> re.Pattern[str]:
-    return re.compile(r"\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_escape = lazy_pattern(r"\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
 
 
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}

@@ -36,9 +36,9 @@ or prose file whose first line starts with ``c`` a "pickle".
 from __future__ import annotations
 
 import enum
-import functools
 import re
 
+from mltrust._lazy import lazy_pattern
 from mltrust.config import DEFAULT_LIMITS
 
 __all__ = ["Reach", "simulate"]
@@ -60,9 +60,7 @@ class Reach(enum.Enum):
 _HIGHEST_PROTOCOL = 5
 
 
-@functools.cache
-def _importable_name() -> re.Pattern[str]:
-    return re.compile(r"[\w.\-/]+", re.UNICODE)
+_importable_name = lazy_pattern(r"[\w.\-/]+", re.UNICODE)
 
 
 # Opcode groups (values are the opcode bytes).

@@ -31,8 +31,6 @@ of the same text (:func:`compose`).
 
 from __future__ import annotations
 
-import functools
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from mltrust._lazy import lazy_pattern
 from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
@@ -96,19 +95,13 @@ class _ComposeLoader(yaml.SafeLoader):
 _C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
 
 
-@functools.cache
-def _brackets() -> re.Pattern[str]:
-    return re.compile(r"[\[\]{}]")
+_brackets = lazy_pattern(r"[\[\]{}]")
 
 
-@functools.cache
-def _deep_indent() -> re.Pattern[str]:
-    return re.compile(r"\n[ \t]{1000,}")
+_deep_indent = lazy_pattern(r"\n[ \t]{1000,}")
 
 
-@functools.cache
-def _deep_compact() -> re.Pattern[str]:
-    return re.compile(r"(?:[-?][ \t]+){200,}")
+_deep_compact = lazy_pattern(r"(?:[-?][ \t]+){200,}")
 
 
 def _shallow(text: str, limits: Limits) -> bool:

@@ -20,7 +20,6 @@ and sniffed on their own.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import mmap
 import re
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from mltrust._lazy import lazy_pattern
 from mltrust.errors import LimitExceeded
 from mltrust.scan import _archive_rules as R
 from mltrust.scan.interface import FormatScanner
@@ -50,9 +50,7 @@ _LZ4 = b"\x04\x22\x4d\x18"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 
 
-@functools.cache
-def _zstd_skippable() -> re.Pattern[bytes]:
-    return re.compile(rb"[\x50-\x5f]\x2a\x4d\x18", re.DOTALL)
+_zstd_skippable = lazy_pattern(rb"[\x50-\x5f]\x2a\x4d\x18", re.DOTALL)
 
 
 _BZ2_BLOCK = b"\x31\x41\x59\x26\x53\x59"

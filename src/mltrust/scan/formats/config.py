@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import codecs
-import functools
 import json
 import mmap
 import re
@@ -33,6 +32,7 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mltrust._lazy import lazy_pattern
 from mltrust.config import DEFAULT_LIMITS
 from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
@@ -71,64 +71,45 @@ _GADGET_PREFIXES = (
 )
 
 
-@functools.cache
-def _dotted() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
+_dotted = lazy_pattern(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 
 
-@functools.cache
-def _yaml_key_line() -> re.Pattern[str]:
-    return re.compile(r"""[A-Za-z_"'][^:\n]{0,200}:(\s|$)""")
+_yaml_key_line = lazy_pattern(r"""[A-Za-z_"'][^:\n]{0,200}:(\s|$)""")
 
 
 _PY_TAG = "tag:yaml.org,2002:python/"
 
 
-@functools.cache
-def _py_tag_text() -> re.Pattern[str]:
-    return re.compile(
-        r"!!python(?:/|%2[fF])[\w/.:%-]*|!<tag:yaml\.org,2002:python(?:/|%2[fF])[^>]*>"
-    )
+_py_tag_text = lazy_pattern(
+    r"!!python(?:/|%2[fF])[\w/.:%-]*|!<tag:yaml\.org,2002:python(?:/|%2[fF])[^>]*>"
+)
 
 
 #: A ``%TAG`` directive whose prefix names Python tags (``%TAG !p! tag:yaml.org,2002:python/``).
-@functools.cache
-def _py_tag_directive() -> re.Pattern[str]:
-    return re.compile(
-        r"^%TAG[ \t]+(![\w-]*!?)[ \t]+(?:tag:yaml\.org,2002:|!!?)?python(?:/|%2[fF])",
-        re.MULTILINE,
-    )
+_py_tag_directive = lazy_pattern(
+    r"^%TAG[ \t]+(![\w-]*!?)[ \t]+(?:tag:yaml\.org,2002:|!!?)?python(?:/|%2[fF])", re.MULTILINE
+)
 
 
 #: Escapes of YAML double-quoted scalars, undone before the textual fallback searches keys.
-@functools.cache
-def _yaml_escape() -> re.Pattern[str]:
-    return re.compile(r"\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
+_yaml_escape = lazy_pattern(r"\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
 
 
-@functools.cache
-def _json_target() -> re.Pattern[str]:
-    return re.compile(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
+_json_target = lazy_pattern(r'"_target_"\s*:\s*"([^"\\]{1,300})"')
 
 
-@functools.cache
-def _yaml_target() -> re.Pattern[str]:
-    return re.compile(r"""_target_['"]?\s*:\s*(?:!\S*\s+)?['"]?([A-Za-z_][\w.]{0,300})""")
+_yaml_target = lazy_pattern(r"""_target_['"]?\s*:\s*(?:!\S*\s+)?['"]?([A-Za-z_][\w.]{0,300})""")
 
 
-@functools.cache
-def _lambda_mark() -> re.Pattern[str]:
-    return re.compile(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
+_lambda_mark = lazy_pattern(r'"class_name"\s*:\s*"(__lambda__|Lambda)"')
 
 
-@functools.cache
-def _eval_interpolation() -> re.Pattern[str]:
-    return re.compile(r"\$\{\s*(eval|python|exec|py)\s*:([^}\n]{0,500})")
+_eval_interpolation = lazy_pattern(r"\$\{\s*(eval|python|exec|py)\s*:([^}\n]{0,500})")
 
 
-@functools.cache
-def _eval_danger() -> re.Pattern[str]:
-    return re.compile(r"__|\bimport\b|\bos\s*\.|system|subprocess|\bopen\s*\(|\beval\b|\bexec\b")
+_eval_danger = lazy_pattern(
+    r"__|\bimport\b|\bos\s*\.|system|subprocess|\bopen\s*\(|\beval\b|\bexec\b"
+)
 
 
 _YAML_TRUE = {"true", "yes", "on", "y"}
@@ -141,29 +122,21 @@ _SNIFF_TEXT = 64 << 20
 
 
 #: Characters that no JSON or YAML loader accepts in a document (C0 controls but tab/LF/CR).
-@functools.cache
-def _not_text() -> re.Pattern[str]:
-    return re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_not_text = lazy_pattern(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-@functools.cache
-def _doc_marker() -> re.Pattern[str]:
-    return re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+_doc_marker = lazy_pattern(r"^(?:---|\.\.\.|%)", re.MULTILINE)
 
 
 #: A directive as PyYAML's scanner reads one: "%", a name of [0-9A-Za-z_-], then a space or
 #: the end of the line (a tab, or nothing after "%", is a scanner error at the first token).
-@functools.cache
-def _directive_line() -> re.Pattern[str]:
-    return re.compile(r"%[0-9A-Za-z_-]+(?: |$)")
+_directive_line = lazy_pattern(r"%[0-9A-Za-z_-]+(?: |$)")
 
 
-@functools.cache
-def _doc_marker_bytes() -> re.Pattern[bytes]:
-    return re.compile(
-        rb"(?:^|(?<=\r)|(?<=\xc2\x85)|(?<=\xe2\x80\xa8)|(?<=\xe2\x80\xa9))(?:---|\.\.\.|%)",
-        re.MULTILINE,
-    )
+_doc_marker_bytes = lazy_pattern(
+    rb"(?:^|(?<=\r)|(?<=\xc2\x85)|(?<=\xe2\x80\xa8)|(?<=\xe2\x80\xa9))(?:---|\.\.\.|%)",
+    re.MULTILINE,
+)
 
 
 #: UTF-8 encodings of the line breaks other than LF (a marker may follow any of them).
@@ -171,18 +144,14 @@ _UTF8_BREAKS = (b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
 
 
 #: The first line of a block mapping: an implicit key then ``:`` and a space or the line end.
-@functools.cache
-def _key_line() -> re.Pattern[str]:
-    return re.compile(r"[^\n]*?:(?:[ \t]|$)")
+_key_line = lazy_pattern(r"[^\n]*?:(?:[ \t]|$)")
 
 
 #: What makes a document that cannot be parsed worth a medium finding: the marks of content
 #: that runs code when a lenient reader does parse it.
-@functools.cache
-def _code_hint() -> re.Pattern[str]:
-    return re.compile(
-        r"_target_|python/|python%2[fF]|!!|!<|%TAG|class_name|Lambda|chat_template|\$\{|\bcls\b"
-    )
+_code_hint = lazy_pattern(
+    r"_target_|python/|python%2[fF]|!!|!<|%TAG|class_name|Lambda|chat_template|\$\{|\bcls\b"
+)
 
 
 def text_encoding(head: bytes) -> str:
@@ -200,9 +169,7 @@ def _decode(raw: bytes, encoding: str, *, final: bool) -> str:
 
 
 #: Line breaks of YAML 1.1 (PyYAML reads all of them; Python's str.splitlines() even more).
-@functools.cache
-def _line_breaks() -> re.Pattern[str]:
-    return re.compile("\r\n?|[\x85\u2028\u2029]")
+_line_breaks = lazy_pattern("\r\n?|[\x85\u2028\u2029]")
 
 
 def _normalise_breaks(text: str) -> str:
@@ -215,9 +182,7 @@ def _normalise_breaks(text: str) -> str:
 _LINE_JUDGED = 2048
 
 
-@functools.cache
-def _blank_or_comment_lines() -> re.Pattern[str]:
-    return re.compile(r"(?:[ \t\r\f\v]*(?:#[^\n]*)?\n)*")
+_blank_or_comment_lines = lazy_pattern(r"(?:[ \t\r\f\v]*(?:#[^\n]*)?\n)*")
 
 
 def _first_significant_line(text: str, *, final: bool) -> str | None:
@@ -274,13 +239,11 @@ def _has_document_marker(data: memoryview, encoding: str) -> bool:
 #: First significant lines Python modules start with (a docstring, an import, a definition, a
 #: decorator, a compound statement): the cheap gate before the real checks of
 #: :func:`_is_python_source` (it keeps Python's parser off ordinary configs).
-@functools.cache
-def _python_first_line() -> re.Pattern[str]:
-    return re.compile(
-        r"[rRuUbBfF]{0,2}(?:\"\"\"|''')"
-        r"|(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]|(?:async[ \t]+)?def[ \t]|class[ \t]|@[\w.]"
-        r"|(?:if|try|for|while|with|assert|raise)\b"
-    )
+_python_first_line = lazy_pattern(
+    r"[rRuUbBfF]{0,2}(?:\"\"\"|''')"
+    r"|(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]|(?:async[ \t]+)?def[ \t]|class[ \t]|@[\w.]"
+    r"|(?:if|try|for|while|with|assert|raise)\b"
+)
 
 
 #: Interpreters of shell scripts (``#!/bin/sh``, ``#!/usr/bin/env bash``, Bats test files).
@@ -697,9 +660,7 @@ def _fallback_yaml(text: str, ctx: ScanContext, loc: Location) -> None:
             _report_target(ctx, loc, "_target_ (unparsed)", target, None)
 
 
-@functools.cache
-def _built_config() -> re.Pattern[str]:
-    return re.compile(r"\$\{\s*(oc\.create|oc\.decode)\s*:([^\n]{0,2000})")
+_built_config = lazy_pattern(r"\$\{\s*(oc\.create|oc\.decode)\s*:([^\n]{0,2000})")
 
 
 def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
@@ -741,9 +702,7 @@ def _check_interpolations(text: str, ctx: ScanContext, loc: Location) -> None:
 _CHAT_TEMPLATE_FILE = "chat_template.jinja"
 
 
-@functools.cache
-def _jinja_tag() -> re.Pattern[str]:
-    return re.compile(r"\{[%{#]")
+_jinja_tag = lazy_pattern(r"\{[%{#]")
 
 
 def _is_template_name(name: str) -> bool:

@@ -27,12 +27,11 @@ files: external storage, virtual datasets, external links.
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from mltrust._lazy import lazy_pattern
 from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import InputError
 from mltrust.findings import Location
@@ -66,19 +65,13 @@ _WANTED = frozenset({"model_config", "training_config", "keras_version", "backen
 _CONFIG_ATTRS = ("model_config", "training_config")
 
 
-@functools.cache
-def _class_name_key() -> re.Pattern[bytes]:
-    return re.compile(rb'"class_name"\s*:')
+_class_name_key = lazy_pattern(rb'"class_name"\s*:')
 
 
-@functools.cache
-def _object_start() -> re.Pattern[bytes]:
-    return re.compile(rb'\{\s*"')
+_object_start = lazy_pattern(rb'\{\s*"')
 
 
-@functools.cache
-def _model_config_name() -> re.Pattern[bytes]:
-    return re.compile(rb"model_config|training_config")
+_model_config_name = lazy_pattern(rb"model_config|training_config")
 
 
 def find_superblock(data: memoryview, limits: Limits = DEFAULT_LIMITS) -> int | None:

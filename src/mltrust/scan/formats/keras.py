@@ -25,11 +25,11 @@ import binascii
 import builtins
 import functools
 import importlib
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mltrust._lazy import lazy_pattern
 from mltrust.config import DEFAULT_LIMITS, ScanConfig
 from mltrust.findings import Location, Severity
 from mltrust.scan import _rules
@@ -388,9 +388,7 @@ _MARSHAL_SHORT = {0x7A, 0x5A}  # TYPE_SHORT_ASCII 'z', TYPE_SHORT_ASCII_INTERNED
 _MARSHAL_LONG = {0x61, 0x41, 0x75, 0x74, 0x73}  # 'a' 'A' 'u' 't' 's' (4-byte length)
 
 
-@functools.cache
-def _ident() -> re.Pattern[bytes]:
-    return re.compile(rb"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_ident = lazy_pattern(rb"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 
 #: Names in bytecode that turn a Lambda into a command runner.

@@ -11,11 +11,11 @@ pickle scanner and an informational low finding says the array needs ``allow_pic
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from typing import TYPE_CHECKING, ClassVar
 
+from mltrust._lazy import lazy_pattern
 from mltrust.config import DEFAULT_LIMITS, Limits
 from mltrust.errors import InputError
 from mltrust.findings import Severity
@@ -35,9 +35,7 @@ _BLANK_TAIL = 16
 Literal = object
 
 
-@functools.cache
-def _number() -> re.Pattern[str]:
-    return re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?L?")
+_number = lazy_pattern(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?L?")
 
 
 class _LiteralReader:
@@ -141,14 +139,10 @@ def parse_literal(text: str, limits: Limits = DEFAULT_LIMITS) -> Literal:
     return value
 
 
-@functools.cache
-def _simple() -> re.Pattern[str]:
-    return re.compile(r"^([<>|=]?)([?bBhHiIlLqQpPefdgFDGuicSaUVOMmt])(\d*)(\[[a-zA-Z0-9,]+\])?$")
+_simple = lazy_pattern(r"^([<>|=]?)([?bBhHiIlLqQpPefdgFDGuicSaUVOMmt])(\d*)(\[[a-zA-Z0-9,]+\])?$")
 
 
-@functools.cache
-def _object_name() -> re.Pattern[str]:
-    return re.compile(r"^[<>|=]?(?:O\d*|object_?|object\d*)$")
+_object_name = lazy_pattern(r"^[<>|=]?(?:O\d*|object_?|object\d*)$")
 
 
 _NUMPY_CHAR_SIZES = {

@@ -10,7 +10,6 @@ graphs are walked with a depth bound. Tensor payloads are skipped by offset, nev
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import stat
@@ -18,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeGuard
 
+from mltrust._lazy import lazy_pattern
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Location
 from mltrust.scan import _protobuf as pb
@@ -112,9 +112,7 @@ _ELEM_BITS = {
 _FIXED_FIELD_VALUES = {1: 1, 14: 2, 11: 1, 15: 2}
 
 
-@functools.cache
-def _url() -> re.Pattern[str]:
-    return re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_url = lazy_pattern(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 #: Findings of one kind listed before the rest are counted (presentation only, so not in
@@ -267,12 +265,10 @@ _MODEL_FIELD_NAMES = frozenset(
 )
 
 
-@functools.cache
-def _text_model() -> re.Pattern[bytes]:
-    return re.compile(
-        rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
-        rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
-    )
+_text_model = lazy_pattern(
+    rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
+    rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
+)
 
 
 #: Suffixes by which ``onnx.load`` reads a file as ONNX text syntax.
@@ -281,12 +277,10 @@ _ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
 
 #: Any model header keyword may come first (onnx.parser takes them in any order: a header
 #: opening with producer_name was a config to the sniff, and clean).
-@functools.cache
-def _onnxtxt_head() -> re.Pattern[bytes]:
-    return re.compile(
-        rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import|producer_name|producer_version"
-        rb"|domain|model_version|doc_string|metadata_props)\s*:"
-    )
+_onnxtxt_head = lazy_pattern(
+    rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import|producer_name|producer_version"
+    rb"|domain|model_version|doc_string|metadata_props)\s*:"
+)
 
 
 def _camel(name: str) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from mltrust._lazy import lazy_pattern
 from mltrust.errors import InputError
 from mltrust.scan import _archive_rules as R
 from mltrust.scan.formats.pytorch import TarMember, scan_legacy_tar
@@ -140,9 +141,7 @@ def _shown(name: str) -> str:
     return name.encode(*_ENCODING).decode("utf-8", "replace")
 
 
-@functools.cache
-def _pax_record() -> re.Pattern[bytes]:
-    return re.compile(rb"(\d+) ([^=]+)=")
+_pax_record = lazy_pattern(rb"(\d+) ([^=]+)=")
 
 
 def _pax_records(payload: bytes) -> dict[str, str]:

@@ -27,14 +27,13 @@ for ``Lambda`` layers, whose Python code Keras rebuilds when loading).
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mltrust._lazy import lazy_pattern
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan import _protobuf as pb
@@ -143,19 +142,15 @@ _STREAM_ATTR_OPS = {"PrintV2": "output_stream"}
 _DESCRIPTOR_ATTR_OPS = frozenset({"DecodeProtoV2", "EncodeProto"})
 
 
-@functools.cache
-def _tf1_saver_scope() -> re.Pattern[str]:
-    return re.compile(r"^save(_\d+)?/")
+_tf1_saver_scope = lazy_pattern(r"^save(_\d+)?/")
 
 
-@functools.cache
-def _tf2_saver_function() -> re.Pattern[str]:
-    return re.compile(r"^__inference_(_traced_(save|restore)|.*_(save|restore)_fn)_\d+$")
+_tf2_saver_function = lazy_pattern(
+    r"^__inference_(_traced_(save|restore)|.*_(save|restore)_fn)_\d+$"
+)
 
 
-@functools.cache
-def _op_name() -> re.Pattern[str]:
-    return re.compile(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
+_op_name = lazy_pattern(r"^[A-Za-z_>][A-Za-z0-9_>.]*$")
 
 
 #: Findings of one kind listed before the rest are counted (presentation only, so not in
@@ -652,27 +647,21 @@ def _report(w: _Walk) -> None:
 #: First field of a text SavedModel, after comments: ``saved_model_schema_version: 1`` or
 #: ``meta_graphs {`` (``:``, ``<`` and the list form ``: [`` allowed, as text_format allows
 #: them).
-@functools.cache
-def _text_saved_model() -> re.Pattern[bytes]:
-    return re.compile(
-        rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
-    )
+_text_saved_model = lazy_pattern(
+    rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
+)
 
 
 #: First field of a text GraphDef (``graph.pbtxt``), recognised with a ``.pbtxt`` name.
-@functools.cache
-def _text_graph_def() -> re.Pattern[bytes]:
-    return re.compile(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
+_text_graph_def = lazy_pattern(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
 
 
 #: First field of a text MetaGraphDef (a ``.meta`` file TensorFlow reads as text when it is
 #: not binary).
-@functools.cache
-def _text_meta_graph() -> re.Pattern[bytes]:
-    return re.compile(
-        rb"(?:\s|#[^\n]*)*(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
-        rb"\s*(?::?\s*[{<]|:\s*\[)"
-    )
+_text_meta_graph = lazy_pattern(
+    rb"(?:\s|#[^\n]*)*(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
+    rb"\s*(?::?\s*[{<]|:\s*\[)"
+)
 
 
 _SAVER_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
@@ -817,9 +806,7 @@ _SSTABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")
 _SSTABLE_FOOTER = 48
 
 
-@functools.cache
-def _data_shard() -> re.Pattern[str]:
-    return re.compile(r"\.data-\d{5}-of-\d{5}$")
+_data_shard = lazy_pattern(r"\.data-\d{5}-of-\d{5}$")
 
 
 class TfCheckpointScanner(FormatScanner):

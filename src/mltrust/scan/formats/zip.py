@@ -54,7 +54,6 @@ keeps them), so resident memory stays bounded however large the checkpoint.
 
 from __future__ import annotations
 
-import functools
 import mmap
 import posixpath
 import re
@@ -63,6 +62,7 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from mltrust._lazy import lazy_pattern
 from mltrust.errors import InputError
 from mltrust.scan import _archive_rules as R
 from mltrust.scan.formats.compressed import Inflated, inflate, new_decoder
@@ -99,54 +99,40 @@ _PARALLEL_MIN = 128 << 20
 
 
 # PyTorch's reader (miniz) finds records by name case-insensitively: so do these patterns.
-@functools.cache
-def _raw_storage() -> re.Pattern[str]:
-    return re.compile(r"^[^/]+/data/\d+$")
+_raw_storage = lazy_pattern(r"^[^/]+/data/\d+$")
 
 
-@functools.cache
-def _torch_pickle() -> re.Pattern[str]:
-    return re.compile(r"^[^/]+/(?:data|constants)\.pkl$|^[^/]+/code/.*\.debug_pkl$", re.IGNORECASE)
+_torch_pickle = lazy_pattern(
+    r"^[^/]+/(?:data|constants)\.pkl$|^[^/]+/code/.*\.debug_pkl$", re.IGNORECASE
+)
 
 
-@functools.cache
-def _torch_meta() -> re.Pattern[str]:
-    return re.compile(
-        r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
-        r"\.storage_alignment)$",
-        re.IGNORECASE,
-    )
+_torch_meta = lazy_pattern(
+    r"^[^/]+/(?:\.data/)?(?:version|byteorder|serialization_id|\.format_version|"
+    r"\.storage_alignment)$",
+    re.IGNORECASE,
+)
 
 
-@functools.cache
-def _torch_meta_value() -> re.Pattern[bytes]:
-    return re.compile(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
+_torch_meta_value = lazy_pattern(rb"^[A-Za-z0-9_.\-]{0,40}\s*$")
 
 
-@functools.cache
-def _torchscript_code() -> re.Pattern[str]:
-    return re.compile(r"^[^/]+/code/.*\.py$")
+_torchscript_code = lazy_pattern(r"^[^/]+/code/.*\.py$")
 
 
 #: A mobile (lite interpreter) module's operator tables.
-@functools.cache
-def _torch_bytecode() -> re.Pattern[str]:
-    return re.compile(r"^[^/]+/bytecode\.pkl$", re.IGNORECASE)
+_torch_bytecode = lazy_pattern(r"^[^/]+/bytecode\.pkl$", re.IGNORECASE)
 
 
-@functools.cache
-def _dangerous_code() -> re.Pattern[str]:
-    return re.compile(
-        r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
-        r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
-        r"__globals__|__subclasses__"
-    )
+_dangerous_code = lazy_pattern(
+    r"__import__|\bimportlib\b|\bos\s*\.|\bsubprocess\b|\bbuiltins\b|__builtins__|"
+    r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bopen\s*\(|\bsocket\b|\bctypes\b|\bsys\s*\.|"
+    r"__globals__|__subclasses__"
+)
 
 
 #: String literals are blanked before matching: TorchScript raises "builtins.ValueError" by name.
-@functools.cache
-def _string_literal() -> re.Pattern[str]:
-    return re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_string_literal = lazy_pattern(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 
 
 def is_traversal(name: str) -> bool:
