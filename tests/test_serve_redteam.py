@@ -152,7 +152,12 @@ def test_10_chunked_trailer_stream_refused_near_the_header_limit(live, monkeypat
         pass
     data = _drain(s)
     s.close()
-    # 431, or a reset that discarded it (the server closed with unread bytes queued)
+    # 431, or a reset that discarded it (the server closed with unread bytes queued). On a
+    # loaded host the first packet (headers and the trailer's start) can arrive alone: the
+    # application then answers 405 (the route takes GET only) before the trailer reaches the
+    # limit, and the 431, or a reset, follows it on the same connection.
+    if data.startswith(b"HTTP/1.1 405"):
+        data = data[data.find(b"HTTP/1.1 431") :] if b"HTTP/1.1 431" in data else b""
     assert data == b"" or data.startswith(b"HTTP/1.1 431"), data[:80]
     # generous: the bound that matters is the bytes read below; a loaded CI host is slow
     assert time.monotonic() - started < 20
