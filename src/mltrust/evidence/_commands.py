@@ -354,8 +354,11 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
             if option.startswith("--"):
                 j += 1 if option in ("--rcfile", "--init-file") else 0
                 continue
-            if "c" in option or "s" in option[1:]:
-                return None  # the script is the -c text, or standard input
+            if "c" in option:
+                return None  # the script is the -c text
+            if "s" in option[1:]:
+                # the script is standard input: ``sh -s < x.sh`` runs x.sh
+                return ("shell", runs[runs.index("<") + 1]) if "<" in runs[j:-1] else None
             j += sum(1 for f in option[1:] if f in "oO")
         j += 1 if runs[j : j + 1] == ["--"] else 0
         if runs[j : j + 1] in (["<"], ["-"]) or j >= len(runs):
@@ -1134,7 +1137,9 @@ def _printed(printer: list[str]) -> str | None:
     its escapes decoded and its conversions given the arguments in turn, reused while
     arguments are left (as printf does); None for another command."""
     if printer[:1] == ["echo"]:
-        return _ansi_c(" ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w)))
+        said = " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
+        # echo's octal escape is ``\0NNN`` (``$'...'``'s is ``\NNN``)
+        return _ansi_c(re.sub(r"\\0([0-7]{1,3})", r"\\\1", said))
     words = printer[2:] if printer[1:2] == ["--"] else printer[1:]
     if printer[:1] != ["printf"] or not words or words[0].startswith("-v"):
         return None
@@ -1224,6 +1229,15 @@ def _written_name(target: str) -> str | None:
     return posixpath.normpath(target)
 
 
+def _spelled(target: str, written: _Files | None = None) -> str | None:
+    """A name :func:`_written_name` does not know (``~/x.sh``, ``"$HOME/x.sh"``) as the key
+    of what a script wrote there: the same spelling is the same file (for a run, only one
+    so written); None for a device or a name the shell computes by a command."""
+    if not target or target.startswith("/dev/") or re.search(r"\$\(|`", target):
+        return None
+    return target if written is None or target in written.texts else None
+
+
 #: The working folder at the start of a name (``$PWD/x``, ``$(pwd)/x``).
 _PWD = re.compile(r"^(?:\$\{?PWD\}?|\$\(\s*pwd\s*\)|`\s*pwd\s*`)/+")
 
@@ -1252,7 +1266,10 @@ def _writes(
     while k < len(command):
         word = command[k]
         if word in _REDIRECT_OPS and k + 1 < len(command):
-            if word in _WRITE_OPS:
+            # ``>& FILE`` (not a descriptor) writes stdout and stderr into FILE, as ``&>``
+            if word in _WRITE_OPS or (
+                word == ">&" and not re.fullmatch(r"[0-9]+-?|-", command[k + 1])
+            ):
                 # ``2> f``: what is written is not the output read below
                 fd_other = fd_other or (bool(words) and words[-1] in ("2", "3", "4", "5"))
                 targets.append((command[k + 1], word.endswith(">>")))
@@ -1268,6 +1285,16 @@ def _writes(
         names = [w for w in runs[1:] if not w.startswith("-")]
         targets.extend((w, any(o in ("-a", "--append") for o in runs[1:])) for w in names)
     operands = [w for w in runs[1:] if not w.startswith("-")]
+    if head in ("cp", "mv", "ln", "install") and len(operands) > 2:
+        # ``install -m 755 a b``, ``cp a b DIR``: the last operand is written (fail closed)
+        name = _written_name(operands[-1])
+        if name is not None:
+            _may_hold(written, name, (_Written(None),))
+    if head == "dd":
+        # ``dd of=x.sh``: what it copies is not read here (fail closed)
+        for word in runs[1:]:
+            if word.startswith("of=") and (name := _written_name(word[3:])) is not None:
+                _may_hold(written, name, (_Written(None),))
     if head in ("cp", "mv", "ln", "install") and len(operands) == 2:
         # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
         source, name = _written_name(operands[0]), _written_name(operands[1])
@@ -1300,14 +1327,18 @@ def _writes(
     elif head in ("cat", "tee"):
         files = [w for w in runs[1:] if not w.startswith("-")] if head == "cat" else []
         if files and all(_written_name(f) is not None for f in files):
-            printed = _Written("", sources=tuple(files))
+            printed = _Written("")
+            for f in files:
+                # a file written here holds what was written (one text known, or not known)
+                held = written.texts.get(_written_name(f) or "", (_Written("", sources=(f,)),))
+                printed = _joined(printed, held[0] if len(held) == 1 else _Written(None))
         elif not files and stdin is not None:
             computed = stdin.expanded and re.search(r"\$\(|`", stdin.text)
             printed = _Written(None if computed else stdin.text, stdin.lines, stdin.expanded)
         elif not files and piped is not None:
             printed = piped
     for target, appended in targets:
-        name = _written_name(target)
+        name = _written_name(target) or _spelled(target)
         if name is None:
             continue
         what = _Written(None) if fd_other else printed
@@ -1361,9 +1392,9 @@ def _runs_written(
     kind: HostFileKind | Literal["python"] | None = None
     name = None
     if ran is not None:
-        kind, name = ran[0], _written_name(ran[1])
+        kind, name = ran[0], _written_name(ran[1]) or _spelled(ran[1], written)
     elif runs and "/" in runs[0]:
-        kind, name = "shell", _written_name(runs[0])  # ``./x.sh``: by its shebang below
+        kind, name = "shell", _written_name(runs[0]) or _spelled(runs[0], written)
     elif runs and python_interpreter(runs[0]):
         j = 1
         while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
