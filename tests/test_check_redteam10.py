@@ -60,6 +60,16 @@ GAPS = {
     "make-default": "printf 'b:\\n\\tpip install evilpkg==1.5\\n' > Makefile\nmake\n",
     "make-C": "mkdir d\nprintf 'b:\\n\\tpip install evilpkg==1.5\\n' > d/Makefile\nmake -C d\n",
     "make-I-written": ("printf 'b:\\n\\tpip install evilpkg==1.5\\n' > mk/a.inc\nmake -I mk\n"),
+    # a written makefile that includes another written file
+    "make-f-written-include": (
+        "printf 'b:\\n\\tpip install evilpkg==1.5\\n' > x.mk\n"
+        "printf 'include x.mk\\n' > gen.mk\nmake -f gen.mk b\n"
+    ),
+    # the name written is a loop variable (``$f``): not recorded, the run reads nothing
+    "for-loop-name": f"for f in gen.sh; do echo '{INSTALL}' > $f; done\nbash gen.sh\n",
+    "while-read-name": (
+        f"echo gen.sh | while read f; do echo '{INSTALL}' > \"$f\"; done\nbash gen.sh\n"
+    ),
     # Python writes the file: its output is not a command output redirected, so nothing
     # marks the name as written with text not known
     "python-c-write": f"python3 -c \"open('gen.sh','w').write('{INSTALL}')\"\nbash gen.sh\n",
