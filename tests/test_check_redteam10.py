@@ -42,6 +42,9 @@ UNTRACKED = {
     "home-tilde": f"echo '{INSTALL}' > ~/gen.sh\nbash ~/gen.sh\n",
     "home-var": f"echo '{INSTALL}' > $HOME/gen.sh\nbash $HOME/gen.sh\n",
     "runner-temp": f'echo \'{INSTALL}\' > "$RUNNER_TEMP/gen.sh"\nbash "$RUNNER_TEMP/gen.sh"\n',
+    # a written makefile run by ``make`` with no -f (the default name, or in -C DIR)
+    "make-default": "printf 'b:\\n\\tpip install evilpkg==1.5\\n' > Makefile\nmake\n",
+    "make-C": "mkdir d\nprintf 'b:\\n\\tpip install evilpkg==1.5\\n' > d/Makefile\nmake -C d\n",
     # ``sh -s`` reads its script from standard input
     "sh-s": f"echo '{INSTALL}' > gen.sh\nsh -s < gen.sh\n",
 }
@@ -55,10 +58,7 @@ def test_attack_untracked_write_form(tmp_path: Path, db: Path, name: str) -> Non
 
 # -- 02. known gaps, not fixed in this round (xfail strict: a fix makes them pass) ----------
 GAPS = {
-    # a written makefile run by ``make`` with no -f (the default name, or -C DIR, or found
-    # through -I DIR) is not looked up among the written files
-    "make-default": "printf 'b:\\n\\tpip install evilpkg==1.5\\n' > Makefile\nmake\n",
-    "make-C": "mkdir d\nprintf 'b:\\n\\tpip install evilpkg==1.5\\n' > d/Makefile\nmake -C d\n",
+    # a written include file found through make -I DIR is not looked up among written files
     "make-I-written": ("printf 'b:\\n\\tpip install evilpkg==1.5\\n' > mk/a.inc\nmake -I mk\n"),
     # a written makefile that includes another written file
     "make-f-written-include": (
@@ -109,6 +109,7 @@ BENIGN = {
     "log-dup": "pytest >& log.txt || cat log.txt\n",
     "home-profile": "echo 'export PATH=$HOME/bin:$PATH' > ~/.env.sh\n. ~/.env.sh\n",
     "sh-s-args": "sh -s -- --help < tools/run.sh\n",
+    "make-written": "echo 'CC=gcc' > config.mk\nprintf 'all:\\n\\techo ok\\n' > Makefile\nmake\n",
 }
 
 

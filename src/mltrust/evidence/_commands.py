@@ -1373,6 +1373,10 @@ def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
     written.texts[name] = found
 
 
+#: The names make looks for its makefile by, in its order.
+_MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")
+
+
 def _runs_written(
     command: list[str], line: int, depth: int, written: _Files
 ) -> tuple[list[Command], bool] | None:
@@ -1393,6 +1397,11 @@ def _runs_written(
     name = None
     if ran is not None:
         kind, name = ran[0], _written_name(ran[1]) or _spelled(ran[1], written)
+    elif runs and _is_make(runs[0]):
+        # ``make``, ``make -C DIR``: the makefile make looks for there, if written here
+        folder = _make_options(command)[0]
+        makefiles = (_written_name(posixpath.join(folder, m)) for m in _MAKEFILE_NAMES)
+        kind, name = "make", next((f for f in makefiles if f in written.texts), None)
     elif runs and "/" in runs[0]:
         kind, name = "shell", _written_name(runs[0]) or _spelled(runs[0], written)
     elif runs and python_interpreter(runs[0]):
