@@ -15,19 +15,13 @@ from pathlib import Path
 
 import pytest
 
-import test_check_redteam5 as _rt5
+import test_check_redteam7 as _rt7
 from mltrust.policy import ControlStatus
 
-db = _rt5.db  # the advisory fixture (evilpkg 1.5 is vulnerable)
-_gate = _rt5._gate
-PIN, VULN, CODE, PICKLE_CODE = _rt5.PIN, _rt5.VULN, _rt5.CODE, _rt5.PICKLE_CODE
-COMPLETE = "analysis-complete"
-INSTALL = f"pip install {PIN}"
-PYTHON = f"python3 -c '{PICKLE_CODE}'"
-
-
-def _job(line: str) -> str:
-    return f"job:\n  script:\n    - {line}\n"
+db = _rt7.db  # the advisory fixture (evilpkg 1.5 is vulnerable)
+_gate, _job = _rt7._gate, _rt7._job
+PIN, VULN, CODE, PICKLE_CODE = _rt7.PIN, _rt7.VULN, _rt7.CODE, _rt7.PICKLE_CODE
+COMPLETE, INSTALL, PYTHON = _rt7.COMPLETE, _rt7.INSTALL, _rt7.PYTHON
 
 
 def _recipe(line: str) -> str:
