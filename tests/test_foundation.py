@@ -93,6 +93,39 @@ def test_bad_config_is_config_error(tmp_path: Path, text: str) -> None:
         load_scan_config(cfg)
 
 
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[tool.mltrust.scan]\nfail_on = "high"\n',
+        '[tool."mltrust".scan]\nfail_on = "high"\n',
+        "[tool.'mltrust'.scan]\nfail_on = 'high'\n",
+        '[tool]\n"ml\\u0074rust" = { scan = { fail_on = "high" } }\n',  # an escaped key
+        '[tool]\n"ml\\U00000074rust".scan.fail_on = "high"\n',
+    ],
+)
+def test_pyproject_table_is_found_in_every_spelling(tmp_path: Path, table: str) -> None:
+    """The pre-check that spares parsing most pyproject.toml files misses no spelling TOML has."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n' + table)
+    import tomllib
+
+    assert tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["mltrust"]  # oracle
+    assert load_scan_config(search_from=tmp_path).fail_on is Severity.HIGH
+
+
+def test_pyproject_without_a_table_is_not_parsed(tmp_path: Path) -> None:
+    """A project's own pyproject.toml that names no mltrust table cannot configure a scan, so
+    it is not parsed: not even invalid TOML in it stops the scan (a parent's mltrust.toml is
+    still found)."""
+    (tmp_path / "mltrust.toml").write_text('[scan]\nfail_on = "low"\n')
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project\nname = 'not toml'\n")
+    assert load_scan_config(search_from=project).fail_on is Severity.LOW
+    (project / "pyproject.toml").write_text("[project\nname = 'mltrust-plugin'\n")
+    with pytest.raises(ConfigError):  # it might hold one: parsed, and its error reported
+        load_scan_config(search_from=project)
+
+
 def test_scan_config_is_frozen() -> None:
     config = ScanConfig()
     with pytest.raises(AttributeError):

@@ -459,6 +459,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config {path} is not UTF-8 text (byte {exc.start})") from None
 
 
+def _may_name_mltrust(pyproject: Path) -> bool:
+    """Whether ``pyproject`` could hold a ``tool.mltrust`` table: TOML spells a key out, bare
+    or quoted, or in a basic string with ``\\u``/``\\U`` escapes, so a file without either cannot.
+    Most projects' pyproject.toml has no such table; this spares parsing them (and importing the
+    TOML parser) at every start. A file that might is parsed, and errors as before."""
+    try:
+        raw = pyproject.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {pyproject}: {exc.strerror}") from None
+    return b"mltrust" in raw or b"\\u" in raw or b"\\U" in raw
+
+
 def load_scan_config(
     path: Path | None = None, *, search_from: Path | None = None, exclude: Path | None = None
 ) -> ScanConfig:
@@ -484,7 +496,7 @@ def load_scan_config(
                 table = _read_toml(candidate)
                 break
             pyproject = folder / "pyproject.toml"
-            if pyproject.is_file():
+            if pyproject.is_file() and _may_name_mltrust(pyproject):
                 data = _read_toml(pyproject)
                 if "mltrust" in data.get("tool", {}):
                     table = data["tool"]["mltrust"]
@@ -502,7 +514,9 @@ def subject_scan_configs(root: Path) -> list[str]:
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         try:
-            has_table = "mltrust" in _read_toml(pyproject).get("tool", {})
+            has_table = _may_name_mltrust(pyproject) and "mltrust" in _read_toml(pyproject).get(
+                "tool", {}
+            )
         except (ConfigError, AttributeError):
             has_table = False
         if has_table:

@@ -813,10 +813,11 @@ _TABLE: dict[str, Allowed] = {}
 
 
 def _add(use: Use, reason: str, targets: Iterable[str], check: Check = Check.DATA) -> None:
+    entry = Allowed(use, reason, check)  # immutable: one object serves every target of a call
     for target in targets:
         if target in _TABLE:
             raise ValueError(f"duplicate allowlist entry {target}")
-        _TABLE[target] = Allowed(use, reason, check)
+        _TABLE[target] = entry
 
 
 def _alias(alias: str, canonical: str) -> None:

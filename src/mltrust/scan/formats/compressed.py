@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import importlib
 import mmap
-import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from mltrust._lazy import lazy_pattern
 from mltrust.errors import LimitExceeded
 from mltrust.scan import _archive_rules as R
 from mltrust.scan.interface import FormatScanner
@@ -50,7 +48,9 @@ _LZ4 = b"\x04\x22\x4d\x18"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 
 
-_zstd_skippable = lazy_pattern(rb"[\x50-\x5f]\x2a\x4d\x18", re.DOTALL)
+def _zstd_skippable(h: bytes) -> bool:
+    """A zstd skippable frame: magic ``0x184D2A50``..``0x184D2A5F``, little-endian."""
+    return len(h) >= 4 and 0x50 <= h[0] <= 0x5F and h[1:4] == b"\x2a\x4d\x18"
 
 
 _BZ2_BLOCK = b"\x31\x41\x59\x26\x53\x59"
@@ -125,7 +125,7 @@ def sniff_compression(head: memoryview | bytes) -> str | None:
         return "xz"
     if h.startswith(_LZ4):
         return "lz4"
-    if h.startswith(_ZSTD) or _zstd_skippable().match(h):
+    if h.startswith(_ZSTD) or _zstd_skippable(h):
         # pandas.read_pickle infers zstd from ".zst" and reads it with the zstandard module;
         # no decoder here (Python 3.14's compression.zstd is not on 3.11): claimed, to be
         # reported as not scanned rather than passed as unknown bytes.

@@ -175,7 +175,9 @@ _line_breaks = lazy_pattern("\r\n?|[\x85\u2028\u2029]")
 def _normalise_breaks(text: str) -> str:
     """``text`` with every YAML line break as ``\\n``, so that line-based sniffing sees the
     lines a loader sees (red-team finding: CR-only or U+2028 text was one "line")."""
-    return _line_breaks().sub("\n", text) if _line_breaks().search(text) else text
+    if "\r" not in text and "\x85" not in text and "\u2028" not in text and "\u2029" not in text:
+        return text  # the usual case, without compiling the pattern
+    return _line_breaks().sub("\n", text)
 
 
 #: Enough of a long first line to judge it: YAML implicit keys are at most 1024 characters.

@@ -667,8 +667,15 @@ _text_meta_graph = lazy_pattern(
 _SAVER_FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 
 
+#: What each text form above can open with: white space, a ``#`` comment or a field name (all
+#: lower case). Any other first byte matches none of them, without running the patterns.
+_TEXT_OPENINGS = frozenset(b" \t\n\r\f\v#abcdefghijklmnopqrstuvwxyz")
+
+
 def _looks_like_text(data: memoryview, base: str) -> bool:
     head = bytes(data[:4096])
+    if not head or head[0] not in _TEXT_OPENINGS:
+        return False
     if _text_saved_model().match(head):
         return True
     if base.endswith(".meta") and _text_meta_graph().match(head):
@@ -826,7 +833,7 @@ class TfCheckpointScanner(FormatScanner):
     def sniff(self, data: memoryview, name: str) -> bool:
         if len(data) >= _SSTABLE_FOOTER and data[len(data) - 8 :] == _SSTABLE_MAGIC:
             return True
-        return _data_shard().search(name) is not None
+        return ".data-" in name and _data_shard().search(name) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         if len(data) >= _SSTABLE_FOOTER and data[len(data) - 8 :] == _SSTABLE_MAGIC:
