@@ -15,16 +15,19 @@ reachable from the state object or not, and collects what can run:
   (TorchBind) class, and a ``CUSTOM_CLASS`` object runs that class's native ``__setstate__``;
 * the ``jit_sources`` files and the ``extra_files``, as (name, bytes).
 
-No value is followed by index, so shared or cyclic references cost nothing; flatbuffer offsets
-are read with bounds checks. Every vector element and table counts against one budget
-(``Limits.max_entries``): exhausting it, an offset outside the buffer, a length past its end
-or an unknown union kind stops or marks the walk, and the caller reports it (fail closed).
-The judgement of the names is :mod:`._torchscript`'s, not this module's.
+No value is followed by index, so shared or cyclic references cost nothing, and a function
+table or string shared by many entries is read once; flatbuffer offsets are read with bounds
+checks. Every vector element, table field and 16 bytes of text count against one budget
+(``Limits.max_entries``), the files against ``Limits.max_archive_members``: exhausting either,
+an offset outside the buffer, a length past its end, files whose bytes overlap (torch's writer
+never shares them) or an unknown union kind stops or marks the walk, and the caller reports it
+(fail closed). The judgement of the names is :mod:`._torchscript`'s, not this module's.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["FlatModule", "read_flat_module"]
@@ -66,6 +69,10 @@ _TYPE_KIND_LAST = 4
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 _U16 = struct.Struct("<H")
+#: Bytes of decoded text that cost one entry of the budget.
+_TEXT_BYTES_PER_ENTRY = 16
+#: Budget entries between two calls of the deadline check.
+_TICK_EVERY = 1 << 16
 
 
 class _Malformed(Exception):
@@ -87,9 +94,9 @@ class FlatModule:
     #: Object type names whose kind is ``CUSTOM_CLASS`` (native classes built at load).
     custom_classes: list[str] = field(default_factory=list)
     #: ``(name, content)`` of the TorchScript source files ``torch.jit.load`` compiles.
-    sources: list[tuple[str, bytes]] = field(default_factory=list)
+    sources: list[tuple[str, memoryview]] = field(default_factory=list)
     #: ``(name, content)`` of the extra files.
-    extra_files: list[tuple[str, bytes]] = field(default_factory=list)
+    extra_files: list[tuple[str, memoryview]] = field(default_factory=list)
     #: Parts that could not be judged (unknown union or type kinds).
     unknown: list[str] = field(default_factory=list)
     #: Why the walk stopped early: the buffer is malformed.
@@ -101,15 +108,21 @@ class FlatModule:
 
 
 class _Reader:
-    def __init__(self, data: memoryview, max_entries: int) -> None:
+    def __init__(self, data: memoryview, max_entries: int, tick: Callable[[], None]) -> None:
         self.data = data
         self.size = len(data)
         self.budget = max_entries
+        self.tick = tick
+        self.next_tick = max_entries - _TICK_EVERY
+        self.texts: dict[int, str] = {}
 
     def charge(self, n: int = 1) -> None:
         self.budget -= n
         if self.budget < 0:
             raise _Exhausted
+        if self.budget < self.next_tick:
+            self.next_tick = self.budget - _TICK_EVERY
+            self.tick()
 
     def _get(self, st: struct.Struct, pos: int) -> int:
         if pos < 0 or pos + st.size > self.size:
@@ -156,19 +169,25 @@ class _Reader:
             raise _Malformed(f"field at {pos} outside the buffer")
         return int(self.data[pos])
 
-    def string_at(self, pos: int) -> bytes:
+    def span(self, pos: int) -> tuple[int, int]:
+        """``(start, end)`` of the bytes of the string at ``pos``."""
         length = self.u32(pos)
         if length > self.size - pos - 4:
             raise _Malformed(f"string at {pos} of {length} bytes runs past the end")
-        return bytes(self.data[pos + 4 : pos + 4 + length])
+        return pos + 4, pos + 4 + length
 
-    def string(self, table: int, slot: int) -> bytes | None:
-        pos = self.table(table, slot)
-        return None if pos is None else self.string_at(pos)
+    def text_at(self, pos: int) -> str:
+        got = self.texts.get(pos)
+        if got is None:
+            start, end = self.span(pos)
+            self.charge((end - start) // _TEXT_BYTES_PER_ENTRY)
+            got = bytes(self.data[start:end]).decode("utf-8", "replace")
+            self.texts[pos] = got
+        return got
 
     def text(self, table: int, slot: int) -> str | None:
-        raw = self.string(table, slot)
-        return None if raw is None else raw.decode("utf-8", "replace")
+        pos = self.table(table, slot)
+        return None if pos is None else self.text_at(pos)
 
     def tables(self, table: int, slot: int) -> list[int]:
         """The positions of the tables (or strings) a vector of offsets points to."""
@@ -182,27 +201,42 @@ class _Reader:
         return [self.deref(vec + 4 + 4 * i) for i in range(count)]
 
 
-def read_flat_module(data: memoryview, max_entries: int) -> FlatModule:
-    """Walk the flatbuffer module in ``data`` (``PTMF`` at byte 4) as far as it is well formed."""
+def read_flat_module(
+    data: memoryview,
+    max_entries: int,
+    max_files: int,
+    tick: Callable[[], None] = lambda: None,
+) -> FlatModule:
+    """Walk the flatbuffer module in ``data`` (``PTMF`` at byte 4) as far as it is well formed.
+
+    ``tick`` is called every so often (a deadline check may raise from it).
+    """
     out = FlatModule()
-    reader = _Reader(data, max_entries)
+    reader = _Reader(data, max_entries, tick)
     try:
-        _walk(reader, out)
+        _walk(reader, out, max_files)
     except _Malformed as exc:
         out.malformed = str(exc)
     except _Exhausted:
         out.exhausted = (
-            f"the module has more tables and vector entries than max_entries={max_entries}"
+            f"the module has more tables, vector entries and text than max_entries={max_entries}"
         )
     return out
 
 
-def _walk(r: _Reader, out: FlatModule) -> None:
+def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
     root = r.deref(0)
-    for ef in r.tables(root, _MODULE_JIT_SOURCES):
-        out.sources.append(_extra_file(r, ef))
-    for ef in r.tables(root, _MODULE_EXTRA_FILES):
-        out.extra_files.append(_extra_file(r, ef))
+    files: list[tuple[int, int, str, bool]] = []  # start, end, name, is source
+    for is_source, slot in ((True, _MODULE_JIT_SOURCES), (False, _MODULE_EXTRA_FILES)):
+        for ef in r.tables(root, slot):
+            if len(files) >= max_files:
+                out.exhausted = f"the module holds more files than max_archive_members={max_files}"
+                break
+            name = r.text(ef, _EXTRA_NAME) or ""
+            pos = r.table(ef, _EXTRA_CONTENT)
+            start, end = (0, 0) if pos is None else r.span(pos)
+            files.append((start, end, name, is_source))
+    _keep_files(r.data, files, out)
     for i, ot in enumerate(r.tables(root, _MODULE_OBJECT_TYPES)):
         name = r.text(ot, _OBJTYPE_NAME) or ""
         kind = r.u8_field(ot, _OBJTYPE_KIND)
@@ -211,6 +245,7 @@ def _walk(r: _Reader, out: FlatModule) -> None:
             out.custom_classes.append(name)
         elif kind > _TYPE_KIND_LAST:
             out.unknown.append(f"object type {i} of unknown kind {kind}")
+    functions: set[int] = set()
     for i, iv in enumerate(r.tables(root, _MODULE_IVALUES)):
         kind = r.u8_field(iv, _IVALUE_TYPE)
         if kind > _KIND_LAST:
@@ -222,7 +257,7 @@ def _walk(r: _Reader, out: FlatModule) -> None:
         if val is None:
             continue
         if kind == _KIND_FUNCTION:
-            _function(r, val, out)
+            _function(r, val, out, functions)
         else:
             slot = {
                 _KIND_LIST: _LIST_ANNOTATION,
@@ -234,18 +269,35 @@ def _walk(r: _Reader, out: FlatModule) -> None:
                 out.types.append(text)
 
 
-def _extra_file(r: _Reader, table: int) -> tuple[str, bytes]:
-    name = r.text(table, _EXTRA_NAME) or ""
-    return name, r.string(table, _EXTRA_CONTENT) or b""
+def _keep_files(data: memoryview, files: list[tuple[int, int, str, bool]], out: FlatModule) -> None:
+    """The files' contents, each range of bytes once: a file whose bytes are another's is
+    left out (its content is scanned under the other's name), one that overlaps another
+    partly is malformed (the walk goes on: its names are still read)."""
+    seen: set[tuple[int, int]] = set()
+    reach = 0
+    for start, end, name, is_source in sorted(files, key=lambda f: (f[0], f[1], not f[3])):
+        if start == end or (start, end) in seen:
+            if start == end:
+                (out.sources if is_source else out.extra_files).append((name, data[0:0]))
+            continue
+        if start < reach:
+            out.unknown.append(f"file {name[:80]!r} shares bytes with another file")
+            continue
+        seen.add((start, end))
+        reach = end
+        (out.sources if is_source else out.extra_files).append((name, data[start:end]))
 
 
-def _function(r: _Reader, func: int, out: FlatModule) -> None:
+def _function(r: _Reader, func: int, out: FlatModule, seen: set[int]) -> None:
+    if func in seen:  # a table many values point to: the same names
+        return
+    seen.add(func)
     out.functions += 1
     r.text(func, _FUNC_QN)
     for op in r.tables(func, _FUNC_OPERATORS):
         out.operators.append((r.text(op, _OP_NAME) or "", r.text(op, _OP_OVERLOAD) or ""))
     for pos in r.tables(func, _FUNC_TYPE_ANNOTATIONS):
-        out.types.append(r.string_at(pos).decode("utf-8", "replace"))
+        out.types.append(r.text_at(pos))
     schema = r.table(func, _FUNC_SCHEMA)
     if schema is None:
         return

@@ -240,9 +240,12 @@ def _operator_entry(qualified: object, report: ScriptReport) -> None:
 def _type_string(text: str, report: ScriptReport) -> None:
     """The decision on a type string a loader resolves: ``__torch__.torch.classes.NS...``
     is looked up as a native class of namespace ``NS``."""
-    for namespace in _BYTECODE_CLASS.findall(text):
+    found = _BYTECODE_CLASS.findall(text)
+    for namespace in found:
         if namespace not in TORCH_CLASS_NAMESPACES:
             report.unproven.append(f"native class namespace {namespace!r} (torch.classes)")
+    if text.count("__torch__.torch.classes") > len(found):
+        report.unproven.append(f"native class name in {text[:80]!r} not understood")
 
 
 def analyze_tables(

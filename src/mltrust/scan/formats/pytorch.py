@@ -339,9 +339,14 @@ class TorchFlatbufferScanner(FormatScanner):
         from mltrust.scan.formats._torchscript import analyze_tables
         from mltrust.scan.formats.zip import check_torchscript_source, report_torchscript
 
-        module = read_flat_module(data, int(ctx.limits.max_entries))
+        module = read_flat_module(
+            data,
+            int(ctx.limits.max_entries),
+            int(ctx.limits.max_archive_members),
+            ctx.check_deadline,
+        )
         for name, content in module.sources:
-            check_torchscript_source(memoryview(content), ctx, loc.member(f"jit_sources/{name}"))
+            check_torchscript_source(content, ctx, loc.member(f"jit_sources/{name}"))
         report = analyze_tables(
             (name for name, _ in module.operators), module.types, module.custom_classes
         )
