@@ -370,3 +370,132 @@ def test_mutated_flatbuffers_never_crash_the_scanner(tmp_path: Path) -> None:
         if rng.random() < 0.2:
             edited = edited[: rng.randrange(8, len(edited))]
         scan_bytes(bytes(edited), "model.ff")  # returns: no exception, no hang
+
+
+# -- crafted buffers: shared tables, overlapping files, file counts ----------------------------
+
+
+class _Flat:
+    """A minimal flatbuffer writer, front to back (every offset points forward, as uoffsets
+    must): tables are written with their vtable just before them, fields 4 bytes each."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray(b"\0\0\0\0PTMF")
+        self.fixes: list[tuple[int, str]] = []
+        self.labels: dict[str, int] = {}
+
+    def _align(self) -> None:
+        self.buf += b"\0" * (-len(self.buf) % 4)
+
+    def table(self, label: str, fields: list[tuple[str, object] | None]) -> None:
+        self._align()
+        vtable = len(self.buf)
+        present = [f for f in fields if f is not None]
+        self.buf += struct.pack("<HH", 4 + 2 * len(fields), 4 + 4 * len(present))
+        at = 4
+        for f in fields:
+            self.buf += struct.pack("<H", at if f is not None else 0)
+            at += 4 if f is not None else 0
+        self._align()
+        self.labels[label] = len(self.buf)
+        self.buf += struct.pack("<i", len(self.buf) - vtable)
+        for f in present:
+            kind, value = f
+            if kind == "off":
+                self.fixes.append((len(self.buf), str(value)))
+                self.buf += b"\0" * 4
+            else:
+                self.buf += struct.pack("<I", int(value))  # type: ignore[call-overload]
+
+    def vector(self, label: str, targets: list[str]) -> None:
+        self._align()
+        self.labels[label] = len(self.buf)
+        self.buf += struct.pack("<I", len(targets))
+        for target in targets:
+            self.fixes.append((len(self.buf), target))
+            self.buf += b"\0" * 4
+
+    def string(self, label: str, text: bytes) -> None:
+        self._align()
+        self.labels[label] = len(self.buf)
+        self.buf += struct.pack("<I", len(text)) + text + b"\0"
+
+    def finish(self, root: str) -> bytes:
+        struct.pack_into("<I", self.buf, 0, self.labels[root])
+        for pos, label in self.fixes:
+            assert self.labels[label] > pos, label
+            struct.pack_into("<I", self.buf, pos, self.labels[label] - pos)
+        return bytes(self.buf)
+
+
+def _module(fb: _Flat, **slots: str) -> None:
+    """The root Module table with the given vector fields (by name) pointing to labels."""
+    order = ["bytecode_version", "extra_files", "methods", "state_obj", "ivalues"]
+    order += ["storage_data_size", "storage_data", "object_types", "jit_sources"]
+    fb.table("root", [("off", slots[name]) if name in slots else None for name in order])
+
+
+def test_crafted_flatbuffer_function_shared_by_many_values_is_read_once() -> None:
+    fb = _Flat()
+    _module(fb, ivalues="ivalues")
+    fb.vector("ivalues", ["iv"] * 100_000)
+    fb.table("iv", [("u8", 16), ("off", "fn")])  # IValueUnion::Function
+    fb.table("fn", [("off", "qn"), None, ("off", "ops")])
+    fb.string("qn", b"__torch__.M.forward")
+    fb.vector("ops", ["op"])
+    fb.table("op", [("off", "opname"), ("off", "overload")])
+    fb.string("opname", b"aten::save")
+    fb.string("overload", b"")
+    data = fb.finish("root")
+    read = read_flat_module(memoryview(data), 10_000_000, 100)
+    assert read.operators == [("aten::save", "")] and read.functions == 1
+    assert read.malformed is None and read.exhausted is None
+    assert _rules(data).get("MLT-PT-005") == Severity.HIGH
+    low = ScanConfig(limits=Limits(max_entries=50_000))
+    assert _rules(data, config=low).get("MLT-GEN-003") == Severity.MEDIUM
+
+
+def test_crafted_flatbuffer_files_sharing_bytes_are_medium() -> None:
+    fb = _Flat()
+    _module(fb, extra_files="files")
+    fb.vector("files", ["a", "b"])
+    fb.table("a", [("off", "name_a"), ("off", "long")])
+    fb.table("b", [("off", "name_b"), ("off", "inner")])
+    fb.string("name_a", b"a.txt")
+    fb.string("name_b", b"b.txt")
+    fb.string("long", b"x" * 8 + struct.pack("<I", 4) + b"yyyy" + b"x" * 8)
+    fb.labels["inner"] = fb.labels["long"] + 4 + 8  # a string inside another: never written
+    data = fb.finish("root")
+    read = read_flat_module(memoryview(data), 10_000, 100)
+    assert [name for name, _ in read.extra_files] == ["a.txt"]
+    assert read.unknown
+    assert _rules(data).get("MLT-PT-006") == Severity.MEDIUM
+
+
+def test_crafted_flatbuffer_with_more_files_than_max_archive_members_is_a_limit() -> None:
+    fb = _Flat()
+    _module(fb, extra_files="files")
+    fb.vector("files", [f"f{i}" for i in range(20)])
+    for i in range(20):
+        fb.table(f"f{i}", [("off", f"n{i}"), ("off", f"c{i}")])
+    for i in range(20):
+        fb.string(f"n{i}", f"file{i}.txt".encode())
+        fb.string(f"c{i}", f"content {i}".encode())
+    data = fb.finish("root")
+    assert "MLT-GEN-003" not in _rules(data)
+    low = ScanConfig(limits=Limits(max_archive_members=5))
+    assert _rules(data, config=low).get("MLT-GEN-003") == Severity.MEDIUM
+
+
+def test_flatbuffer_operators_agree_with_torchs_own_reader(tmp_path: Path, custom_op: Any) -> None:
+    info = getattr(torch._C, "_get_module_info_from_flatbuffer", None)
+    if info is None:
+        pytest.skip("this torch has no _get_module_info_from_flatbuffer")
+    modules = [_Linear(), _Quantized(), _NativeClass(), _Saver(str(tmp_path / "w"))]
+    for module in [*(torch.jit.script(m) for m in modules), custom_op]:
+        data = _flat(module, tmp_path)
+        theirs = info(data)
+        read = read_flat_module(memoryview(data), 10_000, 100)
+        ours = {name + (f".{overload}" if overload else "") for name, overload in read.operators}
+        assert ours == set(theirs["opname_to_num_args"]), module
+        assert read.functions == len(theirs["function_names"])
