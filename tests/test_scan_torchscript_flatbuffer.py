@@ -499,3 +499,18 @@ def test_flatbuffer_operators_agree_with_torchs_own_reader(tmp_path: Path, custo
         ours = {name + (f".{overload}" if overload else "") for name, overload in read.operators}
         assert ours == set(theirs["opname_to_num_args"]), module
         assert read.functions == len(theirs["function_names"])
+
+
+def test_crafted_flatbuffer_object_of_a_type_past_object_types_is_medium() -> None:
+    # FlatbufferLoader takes object_types()->Get(type_index) without a bounds check.
+    fb = _Flat()
+    _module(fb, ivalues="ivalues", object_types="types")
+    fb.vector("ivalues", ["iv"])
+    fb.vector("types", ["t0"])
+    fb.table("iv", [("u8", 10), ("off", "obj")])  # IValueUnion::Object
+    fb.table("obj", [("u32", 7)])
+    fb.table("t0", [("off", "t0name"), ("u8", 1)])
+    fb.string("t0name", b"__torch__.M")
+    data = fb.finish("root")
+    assert read_flat_module(memoryview(data), 10_000, 100).malformed
+    assert _rules(data).get("MLT-PT-006") == Severity.MEDIUM

@@ -19,7 +19,8 @@ No value is followed by index, so shared or cyclic references cost nothing, and 
 table or string shared by many entries is read once; flatbuffer offsets are read with bounds
 checks. Every vector element, table field and 16 bytes of text count against one budget
 (``Limits.max_entries``), the files against ``Limits.max_archive_members``: exhausting either,
-an offset outside the buffer, a length past its end, files whose bytes overlap (torch's writer
+an offset outside the buffer, a length past its end, an object whose type index is past
+``object_types`` (the loader reads it unchecked), files whose bytes overlap (torch's writer
 never shares them) or an unknown union kind stops or marks the walk, and the caller reports it
 (fail closed). The judgement of the names is :mod:`._torchscript`'s, not this module's.
 """
@@ -42,6 +43,7 @@ _EXTRA_CONTENT = 6
 _IVALUE_TYPE = 4
 _IVALUE_VAL = 6
 _OBJTYPE_NAME = 4
+_OBJECT_TYPE_INDEX = 4
 _OBJTYPE_KIND = 6
 _LIST_ANNOTATION = 6
 _DICT_ANNOTATION = 8
@@ -58,6 +60,7 @@ _ARG_TYPE = 6
 
 # IValueUnion kinds.
 _KIND_LIST = 7
+_KIND_OBJECT = 10
 _KIND_DICT = 9
 _KIND_ENUM = 15
 _KIND_FUNCTION = 16
@@ -161,6 +164,10 @@ class _Reader:
         pos = self.field(table, slot)
         return None if pos is None else self.deref(pos)
 
+    def u32_field(self, table: int, slot: int) -> int:
+        pos = self.field(table, slot)
+        return 0 if pos is None else self.u32(pos)
+
     def u8_field(self, table: int, slot: int) -> int:
         pos = self.field(table, slot)
         if pos is None:
@@ -237,7 +244,8 @@ def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
             start, end = (0, 0) if pos is None else r.span(pos)
             files.append((start, end, name, is_source))
     _keep_files(r.data, files, out)
-    for i, ot in enumerate(r.tables(root, _MODULE_OBJECT_TYPES)):
+    object_types = r.tables(root, _MODULE_OBJECT_TYPES)
+    for i, ot in enumerate(object_types):
         name = r.text(ot, _OBJTYPE_NAME) or ""
         kind = r.u8_field(ot, _OBJTYPE_KIND)
         out.types.append(name)
@@ -251,12 +259,17 @@ def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
         if kind > _KIND_LAST:
             out.unknown.append(f"value {i} of unknown kind {kind}")
             continue
-        if kind not in (_KIND_LIST, _KIND_DICT, _KIND_ENUM, _KIND_FUNCTION):
+        if kind not in (_KIND_LIST, _KIND_DICT, _KIND_ENUM, _KIND_FUNCTION, _KIND_OBJECT):
             continue
         val = r.table(iv, _IVALUE_VAL)
         if val is None:
             continue
-        if kind == _KIND_FUNCTION:
+        if kind == _KIND_OBJECT:
+            # the loader takes object_types[type_index] unchecked (a read outside the vector)
+            index = r.u32_field(val, _OBJECT_TYPE_INDEX)
+            if index >= len(object_types):
+                raise _Malformed(f"value {i} names object type {index} of {len(object_types)}")
+        elif kind == _KIND_FUNCTION:
             _function(r, val, out, functions)
         else:
             slot = {
