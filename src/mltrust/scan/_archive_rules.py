@@ -236,8 +236,8 @@ PT_CODE = define_rule(
 PT_SCRIPT_FILE_OP = define_rule(
     "MLT-PT-005",
     "torchscript-file-or-network-op",
-    "TorchScript source (or a mobile module's bytecode.pkl) in the archive calls an operator "
-    "that reads or writes files or talks "
+    "TorchScript source (or a mobile module's bytecode.pkl, or a flatbuffer module's source "
+    "or operator tables) calls an operator that reads or writes files or talks "
     "to other hosts (aten::save writes a chosen path, aten::from_file reads any file into a "
     "tensor, prim::rpc_*): running the loaded module does it.",
     Severity.HIGH,
@@ -248,13 +248,13 @@ PT_SCRIPT_FILE_OP = define_rule(
 PT_SCRIPT_UNPROVEN = define_rule(
     "MLT-PT-006",
     "torchscript-code-not-proven-safe",
-    "TorchScript source (or a mobile module's bytecode.pkl) in the archive could not be shown "
-    "to use only torch's own operators: "
+    "TorchScript source (or a mobile module's bytecode.pkl, or a flatbuffer module's source, "
+    "operator tables and types) could not be shown to use only torch's own operators: "
     "it calls operators of a namespace torch does not register (a custom operator library's "
-    "native code), creates native classes outside torch's (in code, bytecode or the archive's "
-    "pickles), picks an operator at run time, or cannot be read (source that is not valid "
-    "Python syntax, bytecode that does not evaluate, a flatbuffer module, which is not "
-    "analysed).",
+    "native code), creates native classes outside torch's (in code, bytecode, types or the "
+    "archive's pickles), picks an operator at run time, or cannot be read (source that is not "
+    "valid Python syntax, bytecode that does not evaluate, a flatbuffer module that is not "
+    "well formed or holds values of kinds mltrust does not know).",
     Severity.MEDIUM,
     cwe=829,
     atlas=_ATLAS,

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["ScriptReport", "analyze_bytecode", "analyze_torchscript"]
+__all__ = ["ScriptReport", "analyze_bytecode", "analyze_tables", "analyze_torchscript"]
 
 #: Operators (by name, in ``aten``/``prim``) that read or write files or talk to other hosts.
 FILE_OR_NETWORK_OPS = frozenset({"save", "from_file", "rpc_async", "rpc_sync", "rpc_remote"})
@@ -68,6 +69,10 @@ TORCH_CLASS_NAMESPACES = frozenset(
 
 #: A native (TorchBind) class named in a mobile module's type strings.
 _BYTECODE_CLASS = re.compile(r"__torch__\.torch\.classes\.([A-Za-z_][A-Za-z0-9_]*)")
+#: The whole name of a native class, as torch's registry keys it.
+_NATIVE_CLASS = re.compile(
+    r"__torch__\.torch\.classes\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*"
+)
 #: Names of the importer's environment that hold operators or native classes.
 _ROOTS = ("torch", "ops", "__torch__")
 
@@ -205,9 +210,7 @@ def analyze_bytecode(value: object | None, max_items: int) -> ScriptReport:
         if isinstance(item, str):
             # "types" rows name the classes CREATE_OBJECT builds (a native class's __init__
             # then runs with code/ removed: red-team finding), schemas the classes passed in
-            for namespace in _BYTECODE_CLASS.findall(item):
-                if namespace not in TORCH_CLASS_NAMESPACES:
-                    report.unproven.append(f"native class namespace {namespace!r} (torch.classes)")
+            _type_string(item, report)
             continue
         if not isinstance(item, (tuple, list)):
             continue
@@ -217,14 +220,53 @@ def analyze_bytecode(value: object | None, max_items: int) -> ScriptReport:
         if len(item) >= 2 and item[0] == "operators" and isinstance(item[1], (tuple, list)):
             stack.extend(item[2:])
             for op in item[1]:
-                qualified = op[0] if isinstance(op, (tuple, list)) and op else op
-                if isinstance(qualified, str) and "::" in qualified:
-                    namespace, _, name = qualified.partition("::")
-                    _operator(namespace, name, report)
-                else:
-                    report.unproven.append(f"operator entry {qualified!r} not understood")
+                _operator_entry(op[0] if isinstance(op, (tuple, list)) and op else op, report)
             continue
         stack.extend(item)
+    report.file_or_network = sorted(set(report.file_or_network))
+    report.unproven = sorted(set(report.unproven))
+    return report
+
+
+def _operator_entry(qualified: object, report: ScriptReport) -> None:
+    """The decision on one entry of an operator table (``"NS::op"``), bytecode or flatbuffer."""
+    if isinstance(qualified, str) and "::" in qualified:
+        namespace, _, name = qualified.partition("::")
+        _operator(namespace, name, report)
+    else:
+        report.unproven.append(f"operator entry {qualified!r} not understood")
+
+
+def _type_string(text: str, report: ScriptReport) -> None:
+    """The decision on a type string a loader resolves: ``__torch__.torch.classes.NS...``
+    is looked up as a native class of namespace ``NS``."""
+    found = _BYTECODE_CLASS.findall(text)
+    for namespace in found:
+        if namespace not in TORCH_CLASS_NAMESPACES:
+            report.unproven.append(f"native class namespace {namespace!r} (torch.classes)")
+    if text.count("__torch__.torch.classes") > len(found):
+        report.unproven.append(f"native class name in {text[:80]!r} not understood")
+
+
+def analyze_tables(
+    operators: Iterable[str], types: Iterable[str], native_classes: Iterable[str] = ()
+) -> ScriptReport:
+    """The operators and type strings a module lists outside its source (a flatbuffer
+    module's function tables, object types and annotations), judged as :func:`analyze_bytecode`
+    judges the same tables of ``bytecode.pkl``.
+
+    ``native_classes`` are names the module builds as native classes (a flatbuffer
+    ``CUSTOM_CLASS`` object type, whose native ``__setstate__`` runs at load): one that is not
+    a whole ``__torch__.torch.classes.NS.C`` name is not understood.
+    """
+    report = ScriptReport()
+    for qualified in operators:
+        _operator_entry(qualified, report)
+    for text in types:
+        _type_string(text, report)
+    for name in native_classes:
+        if not _NATIVE_CLASS.fullmatch(name):
+            report.unproven.append(f"native class {name[:80]!r} not understood")
     report.file_or_network = sorted(set(report.file_or_network))
     report.unproven = sorted(set(report.unproven))
     return report

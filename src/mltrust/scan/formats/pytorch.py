@@ -305,18 +305,26 @@ _STORAGE_SIZES = {
 
 class TorchFlatbufferScanner(FormatScanner):
     """TorchScript modules saved as a flatbuffer (``_save_jit_module_to_bytes``, mobile
-    ``_use_flatbuffer=True``): recognised, not parsed (fail closed).
+    ``_use_flatbuffer=True``): read from bytes (:mod:`._ptflat`) and judged as the zip form is.
 
     ``torch.jit.load`` and ``_load_for_lite_interpreter`` both take a file with ``PTMF`` at
     byte 4 as one, whatever its name, before they look for a zip; ``torch.jit.load`` compiles
-    the TorchScript source it carries and the lite interpreter runs its operator tables. A
-    red-team module whose ``forward`` called ``aten::save`` was "unknown format" (low) and
-    passed the gate.
+    the TorchScript source it carries (``jit_sources``) and the lite interpreter runs its
+    functions' operator tables; both build the objects its types name, native classes among
+    them. A red-team module whose ``forward`` called ``aten::save`` was "unknown format" (low)
+    and passed the gate.
+
+    Each source file gets the checks of a zip's ``code/**.py`` and the operator tables and
+    type strings the decisions on ``bytecode.pkl`` (:mod:`._torchscript`), reported by the
+    same function; extra files are scanned as nested content. A buffer that is not well formed
+    (offsets or lengths outside it, unknown value or type kinds) is MLT-PT-006 and one with
+    more tables and vector entries than ``max_entries`` MLT-GEN-003: what was read before is
+    still judged. Tensor storages are raw bytes the loaders only copy, and are not scanned.
     """
 
     name: ClassVar[str] = "torchscript-fb"
     description: ClassVar[str] = (
-        "TorchScript/mobile modules in flatbuffer form (PTMF): recognised, not analysed"
+        "TorchScript/mobile modules in flatbuffer form (PTMF): sources, operators, native classes"
     )
     priority: ClassVar[int] = 40
     suffixes: ClassVar[tuple[str, ...]] = (".ff",)
@@ -326,12 +334,35 @@ class TorchFlatbufferScanner(FormatScanner):
         return len(data) >= 8 and bytes(data[4:8]) == b"PTMF"
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
-        ctx.report(
-            R.PT_SCRIPT_UNPROVEN,
-            f"TorchScript flatbuffer module of {len(data)} bytes: its source and operator "
-            "tables were not analysed",
-            loc,
+        from mltrust.scan import _rules
+        from mltrust.scan.formats._ptflat import read_flat_module
+        from mltrust.scan.formats._torchscript import analyze_tables
+        from mltrust.scan.formats.zip import check_torchscript_source, report_torchscript
+
+        module = read_flat_module(
+            data,
+            int(ctx.limits.max_entries),
+            int(ctx.limits.max_archive_members),
+            ctx.check_deadline,
         )
+        for name, content in module.sources:
+            check_torchscript_source(content, ctx, loc.member(f"jit_sources/{name}"))
+        report = analyze_tables(
+            (name for name, _ in module.operators), module.types, module.custom_classes
+        )
+        report.unproven.extend(module.unknown)
+        report_torchscript(report, ctx, loc)
+        for name, content in module.extra_files:
+            ctx.scan_nested(content, loc.member(f"extra_files/{name}"), posixpath.basename(name))
+        if module.malformed is not None:
+            ctx.report(
+                R.PT_SCRIPT_UNPROVEN,
+                f"TorchScript flatbuffer module is malformed ({module.malformed}); the rest "
+                "was not analysed",
+                loc,
+            )
+        if module.exhausted is not None:
+            ctx.report(_rules.LIMIT_EXHAUSTED, module.exhausted + "; the rest not analysed", loc)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,15 @@ if TYPE_CHECKING:
     from mltrust.scan._context import ScanContext
     from mltrust.scan.formats._torchscript import ScriptReport
 
-__all__ = ["ZipEntry", "ZipScanner", "is_traversal", "parse_central_directory", "release_pages"]
+__all__ = [
+    "ZipEntry",
+    "ZipScanner",
+    "check_torchscript_source",
+    "is_traversal",
+    "parse_central_directory",
+    "release_pages",
+    "report_torchscript",
+]
 
 _EOCD = b"PK\x05\x06"
 _EOCD64 = b"PK\x06\x06"
@@ -1150,14 +1158,6 @@ class ZipScanner(FormatScanner):
         ctx.scan_nested(content, mloc, name, raw_data_ok=raw_ok)
 
     @staticmethod
-    def _check_torchscript_names(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
-        """The operators and native classes the source names (:mod:`._torchscript`)."""
-        from mltrust.scan.formats._torchscript import analyze_torchscript
-
-        report = analyze_torchscript(bytes(content).decode("utf-8", "replace"))
-        ZipScanner._report_torchscript(report, ctx, mloc)
-
-    @staticmethod
     def _check_torchscript_bytecode(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
         """The operator tables of a mobile module's ``bytecode.pkl`` (the pickle itself is
         analysed as any member is)."""
@@ -1166,45 +1166,58 @@ class ZipScanner(FormatScanner):
 
         got = pickle_value(content)
         report = analyze_bytecode(got[0] if got else None, int(ctx.limits.max_entries))
-        ZipScanner._report_torchscript(report, ctx, mloc)
+        report_torchscript(report, ctx, mloc)
 
     @staticmethod
-    def _report_torchscript(report: ScriptReport, ctx: ScanContext, mloc: Location) -> None:
-        if report.file_or_network:
-            ctx.report(
-                R.PT_SCRIPT_FILE_OP,
-                "TorchScript code calls " + ", ".join(report.file_or_network[:8]),
-                mloc,
-            )
-        if report.unproven:
-            ctx.report(
-                R.PT_SCRIPT_UNPROVEN,
-                "TorchScript code not proven to use only torch's operators: "
-                + "; ".join(report.unproven[:8]),
-                mloc,
-            )
+    def _check_torchscript(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
+        check_torchscript_source(content, ctx, mloc)
 
-    def _check_torchscript(self, content: memoryview, ctx: ScanContext, mloc: Location) -> None:
-        limit = int(ctx.limits.max_text_bytes)
-        text = bytes(content[:limit]).decode("utf-8", "replace")
-        text = _string_literal().sub('""', text)
-        count = ctx.facts.get("torchscript_code_files", 0)
-        ctx.facts["torchscript_code_files"] = (count if isinstance(count, int) else 0) + 1
-        self._check_torchscript_names(content[:limit], ctx, mloc)
-        first = _dangerous_code().search(text)
-        if first is not None:
-            hits = sorted({m.group(0).strip() for m in _dangerous_code().finditer(text)})
-            line = text.count("\n", 0, first.start()) + 1
-            ctx.report(
-                R.PT_CODE,
-                "TorchScript code uses " + ", ".join(repr(h) for h in hits[:8]),
-                mloc.at(detail=f"line {line}"),
-            )
-        if len(content) > limit:
-            from mltrust.scan import _rules
 
-            ctx.report(
-                _rules.LIMIT_EXHAUSTED,
-                f"TorchScript source larger than max_text_bytes={limit}; the rest not checked",
-                mloc,
-            )
+def report_torchscript(report: ScriptReport, ctx: ScanContext, mloc: Location) -> None:
+    """Report what :mod:`._torchscript` found in TorchScript code or operator tables (MLT-PT-005
+    for file or network operators, MLT-PT-006 for the rest): the zip, mobile and flatbuffer
+    forms of a module report alike."""
+    if report.file_or_network:
+        ctx.report(
+            R.PT_SCRIPT_FILE_OP,
+            "TorchScript code calls " + ", ".join(report.file_or_network[:8]),
+            mloc,
+        )
+    if report.unproven:
+        ctx.report(
+            R.PT_SCRIPT_UNPROVEN,
+            "TorchScript code not proven to use only torch's operators: "
+            + "; ".join(report.unproven[:8]),
+            mloc,
+        )
+
+
+def check_torchscript_source(content: memoryview, ctx: ScanContext, mloc: Location) -> None:
+    """Check one TorchScript source file (a zip's ``code/**.py``, a flatbuffer's
+    ``jit_sources`` entry): what it reaches of Python and the system (MLT-PT-001), the
+    operators and native classes it names (:mod:`._torchscript`), and ``max_text_bytes``."""
+    from mltrust.scan.formats._torchscript import analyze_torchscript
+
+    limit = int(ctx.limits.max_text_bytes)
+    count = ctx.facts.get("torchscript_code_files", 0)
+    ctx.facts["torchscript_code_files"] = (count if isinstance(count, int) else 0) + 1
+    source = bytes(content[:limit]).decode("utf-8", "replace")
+    report_torchscript(analyze_torchscript(source), ctx, mloc)
+    text = _string_literal().sub('""', source)
+    first = _dangerous_code().search(text)
+    if first is not None:
+        hits = sorted({m.group(0).strip() for m in _dangerous_code().finditer(text)})
+        line = text.count("\n", 0, first.start()) + 1
+        ctx.report(
+            R.PT_CODE,
+            "TorchScript code uses " + ", ".join(repr(h) for h in hits[:8]),
+            mloc.at(detail=f"line {line}"),
+        )
+    if len(content) > limit:
+        from mltrust.scan import _rules
+
+        ctx.report(
+            _rules.LIMIT_EXHAUSTED,
+            f"TorchScript source larger than max_text_bytes={limit}; the rest not checked",
+            mloc,
+        )
