@@ -266,7 +266,7 @@ _MODEL_FIELD_NAMES = frozenset(
 
 
 _text_model = lazy_pattern(
-    rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
+    rb"(?:\s|#[^\n]*+)*+(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
     rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
 )
 
@@ -278,7 +278,7 @@ _ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
 #: Any model header keyword may come first (onnx.parser takes them in any order: a header
 #: opening with producer_name was a config to the sniff, and clean).
 _onnxtxt_head = lazy_pattern(
-    rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import|producer_name|producer_version"
+    rb"(?:\s|#[^\n]*+|//[^\n]*+)*+<\s*(?:ir_version|opset_import|producer_name|producer_version"
     rb"|domain|model_version|doc_string|metadata_props)\s*:"
 )
 
