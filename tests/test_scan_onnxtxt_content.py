@@ -12,6 +12,7 @@ onnx itself is the oracle throughout.
 from __future__ import annotations
 
 import os
+import random
 import sys
 import time
 import warnings
@@ -224,6 +225,42 @@ def test_onnxtxt_detection_costs_little_on_comment_banners() -> None:
     started = time.perf_counter()
     detect(memoryview(data), "script.py")
     assert time.perf_counter() - started < 2.0
+
+
+_MUTATION_TOKENS = ("(", ")", "=>", "=", ">", "<", "{", "}", ",", " ", "\n", "#c\n", '"q"', "float")
+_MUTATION_TOKENS += ("[N]", "X", "\0", ".", ":", "seq(", "1", "-", "\\")
+
+
+def test_every_mutation_onnx_reads_is_claimed_and_read() -> None:
+    """Seeded mutations (inserted tokens, deletions, truncations) of the models above and of
+    the near misses: whatever onnx.parser reads, the detector claims and our parser reads; and
+    the detector never raises."""
+    from mltrust.scan.formats._onnxtxt import parse_model
+    from mltrust.scan.formats.onnx import is_onnx_text_syntax
+
+    onnx = pytest.importorskip("onnx")
+    rng = random.Random(20261204)
+    seeds = [t for t in (*_HEADERLESS.values(), *_NEAR_MISSES.values()) if len(t) < 5000]
+    read = 0
+    for _ in range(3000):
+        text = rng.choice(seeds)
+        for _ in range(rng.randint(1, 4)):
+            at, roll = rng.randint(0, len(text)), rng.random()
+            if roll < 0.4:
+                text = text[:at] + rng.choice(_MUTATION_TOKENS) + text[at:]
+            elif roll < 0.7:
+                text = text[:at] + text[at + rng.randint(1, 5) :]
+            else:
+                text = text[:at]
+        claimed = is_onnx_text_syntax(memoryview(text.encode()))
+        try:
+            _oracle(text)
+        except onnx.parser.ParseError:
+            continue
+        read += 1
+        assert claimed, text
+        parse_model(text, 200, 1_000_000)
+    assert read >= 50, read
 
 
 _CORPUS_SUFFIXES = (
