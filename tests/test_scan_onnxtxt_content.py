@@ -119,6 +119,19 @@ def test_onnxtxt_header_after_long_comment_padding_is_recognised() -> None:
     assert _rules(text.encode(), "model.txt").get("MLT-ONX-005") == Severity.MEDIUM
 
 
+def test_onnx_textproto_after_long_comment_padding_is_recognised(tmp_path: Path) -> None:
+    """The protobuf text form (``format="textproto"``) skips the same comments: its sniff
+    looked at the first 4 KiB only."""
+    onnx = pytest.importorskip("onnx")
+    model_text = 'ir_version: 8\ngraph { node { op_type: "Run" domain: "evil.ns" } }\n'
+    text = "# pad\n" * 2_000 + model_text
+    path = tmp_path / "model.txt"
+    path.write_text(text)
+    model = onnx.load(str(path), format="textproto", load_external_data=False)
+    assert model.graph.node[0].domain == "evil.ns"
+    assert _rules(text.encode(), "model.txt").get("MLT-ONX-005") == Severity.MEDIUM
+
+
 def test_onnxtxt_external_data_without_header_is_reported() -> None:
     text = 'g (float[2] X = ["location": "../../etc/passwd"]) => (float[2] Y) { Y = Neg(X) }'
     assert _oracle(text).graph.initializer[0].external_data[0].value == "../../etc/passwd"
