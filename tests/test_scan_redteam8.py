@@ -260,12 +260,6 @@ def test_onnxtxt_header_opening_with_any_keyword_is_recognised(tmp_path: Path) -
     assert rules.get("MLT-ONX-005") == Severity.MEDIUM, rules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, a header-less ONNX text model (graph only) under a name that is not "
-    ".onnxtxt: onnx.load(..., format='onnxtxt') reads it; sniffing 'name (...) => (...)' by "
-    "content would also claim arrow functions in scripts",
-)
 def test_onnxtxt_without_header_under_another_name_is_recognised(tmp_path: Path) -> None:
     assert _onnx_text_oracle(_HEADERLESS, tmp_path) == {("evil.ns", "Run")}
     assert _loud(_rules(_HEADERLESS.encode(), "model.txt"))

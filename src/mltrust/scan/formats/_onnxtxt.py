@@ -1,23 +1,27 @@
 """ONNX's own text syntax (``.onnxtxt``/``.onnxtext``), read the way ``onnx.parser`` reads it.
 
-``onnx.load("model.onnxtxt")`` picks this serialisation by the file's extension and builds the
-same ``ModelProto`` as a binary model: the same custom operator domains and the same external
-data locations (``float[4] W = ["location": "../../etc/passwd"]``) reach the runtime. This
-module follows the grammar of ``onnx/defs/parser.cc`` production by production (whitespace and
-``#`` comments skipped before every token, ``"..."`` strings where a backslash keeps the next
-character, an operator's domain made of the ``.``-separated names before it, across whitespace)
-and returns only what the ONNX checks need: nodes, tensors' external data and local functions.
+``onnx.load("model.onnxtxt")`` picks this serialisation by the file's extension, and
+``onnx.load(path, format="onnxtxt")`` or ``onnx.parser.parse_model`` read it under any name; each
+builds the same ``ModelProto`` as a binary model: the same custom operator domains and the same
+external data locations (``float[4] W = ["location": "../../etc/passwd"]``) reach the runtime.
+This module follows the grammar of ``onnx/defs/parser.cc`` production by production (whitespace
+and ``#`` comments skipped before every token, ``"..."`` strings where a backslash keeps the next
+character, an operator's domain made of the ``.``-separated names before it, across whitespace,
+the input ending at its first NUL) and returns only what the ONNX checks need: nodes, tensors'
+external data and local functions. :func:`opens_graph` is the same parser recognising a model
+without a header by content.
 It never guesses: text that ``onnx.parser`` would read differently or not at all raises
 :class:`InputError`, and the caller fails closed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from mltrust.errors import InputError, LimitExceeded
 
-__all__ = ["TextModel", "parse_model"]
+__all__ = ["TextModel", "opens_graph", "parse_model"]
 
 _PRIM_TYPES = frozenset(
     [
@@ -68,7 +72,9 @@ _ATTR_TYPES = frozenset(
         "type_protos",
     ]
 )
-_SPACE = " \t\n\v\f\r"
+#: What ParserBase::SkipWhiteSpace skips: C ``isspace`` characters and ``#`` comments to the end
+#: of the line (possessive: a run of ``#`` is read one way only, in linear time).
+_SKIP = re.compile(r"(?:[ \t\n\v\f\r]|#[^\n]*+)*+")
 
 
 @dataclass
@@ -99,14 +105,9 @@ class _Parser:
         return InputError(f"ONNX text syntax: {what} (line {line})")
 
     def skip(self) -> None:
-        s, n = self.s, len(self.s)
-        while True:
-            while self.pos < n and s[self.pos] in _SPACE:
-                self.pos += 1
-            if self.pos >= n or s[self.pos] != "#":
-                return
-            end = s.find("\n", self.pos)
-            self.pos = n if end < 0 else end
+        match = _SKIP.match(self.s, self.pos)
+        if match is not None:  # always: the pattern matches the empty string
+            self.pos = match.end()
 
     def next_char(self) -> str:
         self.skip()
@@ -431,15 +432,19 @@ class _Parser:
                 raise self.error("expected '}'")
             self.node()
 
+    def graph_signature(self) -> None:
+        """What follows a graph's name up to its nodes: inputs, ``=>``, outputs, value infos."""
+        self.inputs_with_defaults("(", ")", required=False)
+        self.match("=")
+        self.match(">", skip=False)
+        self.value_infos("(", ")")
+        self.inputs_with_defaults("<", ">", required=False)
+
     def graph(self, name: str) -> None:
         del name
         self.enter()
         try:
-            self.inputs_with_defaults("(", ")", required=False)
-            self.match("=")
-            self.match(">", skip=False)
-            self.value_infos("(", ")")
-            self.inputs_with_defaults("<", ">", required=False)
+            self.graph_signature()
             self.node_list()
         finally:
             self.depth -= 1
@@ -545,6 +550,12 @@ def _alnum(ch: str) -> bool:
     return _alpha(ch) or _digit(ch)
 
 
+def _c_string(text: str) -> str:
+    """``text`` as onnx.parser receives it: a C string, which ends at the first NUL (the
+    binding passes ``str.c_str()``; whatever follows a NUL is never read)."""
+    return text.partition("\0")[0]
+
+
 def parse_model(text: str, max_depth: int, max_entries: int) -> TextModel:
     """The nodes, external data and functions of the ONNX text-syntax model ``text``.
 
@@ -552,6 +563,33 @@ def parse_model(text: str, max_depth: int, max_entries: int) -> TextModel:
     reader is not sure to read what it reads, :class:`LimitExceeded` past the bounds.
     """
     try:
-        return _Parser(text, max_depth, max_entries).model()
+        return _Parser(_c_string(text), max_depth, max_entries).model()
     except RecursionError:
         raise LimitExceeded("ONNX text model nests too deeply to parse") from None
+
+
+def opens_graph(text: str, *, complete: bool, max_depth: int, max_entries: int) -> bool:
+    """Whether ``text`` opens as ``onnx.parser.parse_model`` reads a model without its
+    ``<...>`` header: a graph's name, its inputs, ``=>``, its outputs and value infos, read by
+    this parser up to the ``{`` of its nodes (white space and ``#`` comments anywhere).
+
+    This is how ONNX text is recognised by content. No other kind of text has that signature
+    (a script's ``f = (a) => {``, a call ``setup(name=...)``, a shell ``f () {`` all fail
+    within it), and it does not depend on the rest: a model whose body this parser then cannot
+    read is still claimed, and fails closed when scanned. ``complete`` False says ``text`` is
+    only the head of a longer input: a signature still well formed where the head ends is
+    claimed too, so padding (long comments, a large initializer among the inputs) cannot push
+    the ``{`` out of sight. An exhausted bound also claims it (the scan reports the bound).
+    """
+    head = _c_string(text)
+    complete = complete or len(head) < len(text)  # a NUL ends the input where it is
+    parser = _Parser(head, max_depth, max_entries)
+    try:
+        parser.quotable_identifier()
+        parser.graph_signature()
+        ch = parser.next_char()
+    except (LimitExceeded, RecursionError):
+        return True
+    except InputError:
+        return not complete and parser.pos >= len(head)
+    return ch == "{" or (not ch and not complete)

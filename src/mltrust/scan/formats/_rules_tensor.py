@@ -75,7 +75,8 @@ ONNX_ORT_FORMAT = define_rule(
     "MLT-ONX-007",
     "onnx-serialization-not-analysed",
     "The file is an ONNX model in a serialisation mltrust does not parse (an ONNX Runtime .ort "
-    "flatbuffer with the ORTM identifier, or .onnxtxt text syntax this reader could not parse) "
+    "flatbuffer with the ORTM identifier, or ONNX text syntax, named .onnxtxt or opening like "
+    "a model's graph, that this reader could not parse) "
     "that onnxruntime or onnx.load may read like any ONNX model; its operators (custom domains) "
     "and external data were not checked.",
     Severity.MEDIUM,

@@ -10,6 +10,7 @@ graphs are walked with a depth bound. Tensor payloads are skipped by offset, nev
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -38,6 +39,7 @@ __all__ = [
     "OnnxTextScanner",
     "OrtFormatScanner",
     "analyze_onnx_json",
+    "is_onnx_text_syntax",
     "looks_like_onnx_json",
     "unsafe_location",
 ]
@@ -244,7 +246,9 @@ class OrtFormatScanner(FormatScanner):
 # ``.pbtxt`` (protobuf text format), ``.json``/``.onnxjson`` (protobuf JSON) and
 # ``.onnxtxt``/``.onnxtext`` (ONNX's own text syntax), and resolves external data for all of
 # them (red-team finding: such models were scanned as plain configs or not at all). The first
-# two are read here for what the binary walk reports; the third is recognised, not parsed.
+# two are read here for what the binary walk reports; the third is parsed by ``._onnxtxt``.
+# ``onnx.load(path, format=...)`` reads each under any name, so each is also recognised by
+# content.
 
 #: ModelProto field names, as text format and JSON (both spellings) write them.
 _MODEL_FIELD_NAMES = frozenset(
@@ -266,7 +270,7 @@ _MODEL_FIELD_NAMES = frozenset(
 
 
 _text_model = lazy_pattern(
-    rb"(?:\s|#[^\n]*)*(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
+    rb"(?:\s|#[^\n]*+)*+(?:(?:graph|functions|opset_import|training_info)\s*:?\s*[{<]"
     rb"|ir_version\s*:\s*\d|producer_name\s*:\s*[\"'])"
 )
 
@@ -275,12 +279,69 @@ _text_model = lazy_pattern(
 _ONNXTXT_SUFFIXES = (".onnxtxt", ".onnxtext")
 
 
-#: Any model header keyword may come first (onnx.parser takes them in any order: a header
-#: opening with producer_name was a config to the sniff, and clean).
-_onnxtxt_head = lazy_pattern(
-    rb"(?:\s|#[^\n]*|//[^\n]*)*<\s*(?:ir_version|opset_import|producer_name|producer_version"
-    rb"|domain|model_version|doc_string|metadata_props)\s*:"
+#: The blanks ``onnx.parser`` skips before every token: C ``isspace`` and ``#`` comments (read
+#: possessively, so that a run of ``#`` costs linear time).
+_ONNXTXT_SKIP = rb"(?:[ \t\n\v\f\r]|#[^\n]*+)*+"
+
+#: How ONNX text syntax can open: a model header whose first keyword is any of the header's
+#: (onnx.parser takes them in any order: a header opening with producer_name was a config to
+#: the sniff, and clean), or a graph's name (an identifier or a quoted string) followed by its
+#: inputs' ``(`` or, with none, its ``=>``. Matched on the whole buffer, not a head: comments
+#: of any length may come first (the pattern stops at the first other byte).
+_onnxtxt_opening = lazy_pattern(
+    _ONNXTXT_SKIP
+    + rb"(?:(?P<header><)"
+    + _ONNXTXT_SKIP
+    + rb"(?:ir_version|opset_import|producer_name|producer_version|domain|model_version"
+    rb"|doc_string|metadata_props)"
+    + _ONNXTXT_SKIP
+    + rb":|(?P<name>[A-Za-z_][A-Za-z0-9_]*+|\"(?:[^\"\\]|\\.)*+\")"
+    + _ONNXTXT_SKIP
+    + rb"(?:\(|=>))",
+    re.DOTALL,
 )
+
+#: Characters of a graph's opening read by the parser when sniffing (from its name on): an
+#: opening still well formed where they end is claimed (see ``_onnxtxt.opens_graph``).
+_ONNXTXT_SNIFF_CHARS = 64 * 1024
+
+
+def is_onnx_text_syntax(data: memoryview) -> bool:
+    """Whether ``data`` is a model in ONNX's own text syntax, by content, as ``onnx.load(path,
+    format="onnxtxt")`` and ``onnx.parser.parse_model`` read one under any file name.
+
+    Decisions (red-team finding: a model without its ``<...>`` header, in a ``.txt``, was not
+    recognised): a header opening with a model keyword is claimed; so is a graph whose
+    signature (name, inputs, ``=>``, outputs, value infos, up to the ``{`` of its nodes) our
+    parser reads, which no script, prose or config has (arrow functions, calls and shell
+    functions all fail inside it: see the corpus test). What is claimed is then parsed whole;
+    text that opens like a model but does not parse is medium (MLT-ONX-007), since the body
+    our parser rejects may be one onnx.parser reads. Text whose opening is not one of these,
+    or that only a lenient reader could take for one (a BOM, ``//`` comments, a non-ASCII
+    space), is not ONNX text to onnx.parser, and is left to the other sniffers.
+    """
+    match = _onnxtxt_opening().match(data)
+    if match is None:
+        return False
+    if match.group("header") is not None:
+        return True
+    start = match.start("name")
+    head = bytes(data[start : start + 4 * _ONNXTXT_SNIFF_CHARS])
+    complete = start + len(head) >= len(data)
+    # Decoded leniently: the signature is ASCII whatever the rest is, and a reader that
+    # decodes leniently reads the same model (the scan's strict decoding then fails closed).
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(head, final=complete)
+    if len(text) > _ONNXTXT_SNIFF_CHARS:
+        text, complete = text[:_ONNXTXT_SNIFF_CHARS], False
+    from mltrust.config import DEFAULT_LIMITS
+    from mltrust.scan.formats._onnxtxt import opens_graph  # (*)
+
+    return opens_graph(
+        text,
+        complete=complete,
+        max_depth=DEFAULT_LIMITS.max_nesting_depth,
+        max_entries=DEFAULT_LIMITS.max_entries,
+    )
 
 
 def _camel(name: str) -> str:
@@ -379,10 +440,9 @@ class OnnxTextScanner(FormatScanner):
     can_execute_code = False
 
     def sniff(self, data: memoryview, name: str) -> bool:
-        head = bytes(data[:4096])
         if name.lower().endswith(_ONNXTXT_SUFFIXES):
             return True  # onnx.load picks the text syntax by this suffix, whatever the content
-        return _text_model().match(head) is not None or _onnxtxt_head().match(head) is not None
+        return _text_model().match(data) is not None or is_onnx_text_syntax(data)
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         limits = ctx.config.limits
@@ -392,7 +452,7 @@ class OnnxTextScanner(FormatScanner):
                 f"{limits.max_text_bytes}"
             )
         name = loc.members[-1] if loc.members else loc.path
-        if name.lower().endswith(_ONNXTXT_SUFFIXES) or _onnxtxt_head().match(bytes(data[:4096])):
+        if name.lower().endswith(_ONNXTXT_SUFFIXES) or is_onnx_text_syntax(data):
             _scan_onnxtxt(data, ctx, loc)
             return
         ctx.facts["onnx.serialization"] = "textproto"
@@ -428,7 +488,7 @@ def _scan_onnxtxt(data: memoryview, ctx: ScanContext, loc: Location) -> None:
     except (UnicodeDecodeError, InputError) as exc:
         ctx.report(
             rules.ONNX_ORT_FORMAT,
-            f"ONNX model in ONNX text syntax (.onnxtxt) that could not be parsed ({exc}): its "
+            f"ONNX model in ONNX text syntax that could not be parsed ({exc}): its "
             "graph and operators were not analysed",
             loc,
         )

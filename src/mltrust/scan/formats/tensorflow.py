@@ -648,18 +648,20 @@ def _report(w: _Walk) -> None:
 #: ``meta_graphs {`` (``:``, ``<`` and the list form ``: [`` allowed, as text_format allows
 #: them).
 _text_saved_model = lazy_pattern(
-    rb"(?:\s|#[^\n]*)*(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
+    rb"(?:\s|#[^\n]*+)*+(?:saved_model_schema_version\s*:|meta_graphs\s*(?::?\s*[{<]|:\s*\[))"
 )
 
 
 #: First field of a text GraphDef (``graph.pbtxt``), recognised with a ``.pbtxt`` name.
-_text_graph_def = lazy_pattern(rb"(?:\s|#[^\n]*)*(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)")
+_text_graph_def = lazy_pattern(
+    rb"(?:\s|#[^\n]*+)*+(?:node|library|versions)\s*(?::?\s*[{<]|:\s*\[)"
+)
 
 
 #: First field of a text MetaGraphDef (a ``.meta`` file TensorFlow reads as text when it is
 #: not binary).
 _text_meta_graph = lazy_pattern(
-    rb"(?:\s|#[^\n]*)*(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
+    rb"(?:\s|#[^\n]*+)*+(?:meta_info_def|graph_def|saver_def|collection_def|signature_def)"
     rb"\s*(?::?\s*[{<]|:\s*\[)"
 )
 
