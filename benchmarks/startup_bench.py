@@ -6,7 +6,13 @@ Prints the best and median wall time of each command over `--runs` processes, an
 one-small-file scan the ratio against picklescan (the anchor named by the issue) when it is
 installed. Goals: `--help` under 150 ms; `scan` of one small file below picklescan's
 per-process time. Bytecode caches are allowed (PYTHONDONTWRITEBYTECODE is removed), as a user's
-install has them; one warm-up run per command is not counted.
+install has them; one warm-up run per command is not counted. The commands take turns (one
+run of each, then the next round), so that load from other processes on the machine falls on
+all of them alike, and run in an empty folder (no configuration file to find).
+
+``--instructions`` also counts the instructions each process executes under valgrind's
+callgrind (when valgrind is installed): unlike wall time, the count does not move with the
+machine's load, so it shows small differences reliably.
 """
 
 from __future__ import annotations
@@ -26,14 +32,36 @@ BIN = Path(sys.executable).parent
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _time(cmd: list[str], runs: int) -> tuple[float, float]:
-    subprocess.run(cmd, capture_output=True, env=ENV, check=False)  # warm-up, caches
-    samples = []
+def _time_all(cmds: list[list[str]], runs: int, cwd: str) -> list[tuple[float, float]]:
+    """Best and median wall time of each command, the commands taking turns."""
+    for cmd in cmds:
+        subprocess.run(cmd, capture_output=True, env=ENV, check=False, cwd=cwd)  # warm caches
+    samples: list[list[float]] = [[] for _ in cmds]
     for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, env=ENV, check=False)
-        samples.append(time.perf_counter() - t0)
-    return min(samples), statistics.median(samples)
+        for cmd, out in zip(cmds, samples, strict=True):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, env=ENV, check=False, cwd=cwd)
+            out.append(time.perf_counter() - t0)
+    return [(min(s), statistics.median(s)) for s in samples]
+
+
+def _instructions(cmd: list[str], cwd: str) -> int | None:
+    """Instructions one run of ``cmd`` executes, counted by callgrind; None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    proc = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+        cwd=cwd,
+    )
+    for line in proc.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1])
+    return None
 
 
 def _imports(argv: list[str]) -> tuple[int, list[tuple[int, str]]]:
@@ -63,24 +91,36 @@ def main() -> int:
     parser.add_argument(
         "--imports", action="store_true", help="also list what each command imports"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the instructions of one run of each scan (needs valgrind)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "model.pkl"
         small.write_bytes(pickle.dumps({"weights": [0.5] * 64, "bias": 0.1}, protocol=4))
-        rows: list[tuple[str, float, float]] = []
         mltrust = str(BIN / "mltrust")
-        rows.append(("mltrust --help", *_time([mltrust, "--help"], args.runs)))
-        rows.append(
-            ("mltrust scan (1 small file)", *_time([mltrust, "scan", str(small)], args.runs))
-        )
+        commands = [
+            ("mltrust --help", [mltrust, "--help"]),
+            ("mltrust scan (1 small file)", [mltrust, "scan", str(small)]),
+        ]
         picklescan = shutil.which("picklescan", path=str(BIN)) or shutil.which("picklescan")
         if picklescan:
-            rows.append(
-                ("picklescan -p (1 small file)", *_time([picklescan, "-p", str(small)], args.runs))
-            )
+            commands.append(("picklescan -p (1 small file)", [picklescan, "-p", str(small)]))
+        timed = _time_all([cmd for _, cmd in commands], args.runs, tmp)
+        rows = [(name, *t) for (name, _), t in zip(commands, timed, strict=True)]
         print(f"{'command':<32} {'best':>9} {'median':>9}")
         for name, best, median in rows:
             print(f"{name:<32} {best * 1000:>7.0f}ms {median * 1000:>7.0f}ms")
+        if args.instructions:
+            counts = {name: _instructions(cmd, tmp) for name, cmd in commands[1:]}
+            for name, count in counts.items():
+                shown = "valgrind not installed" if count is None else f"{count / 1e6:.1f} M"
+                print(f"instructions, {name}: {shown}")
+            ours_n, theirs_n = [*counts.values(), None][:2]
+            if ours_n and theirs_n:
+                print(f"scan / picklescan (instructions): {ours_n / theirs_n:.2f}x")
         if args.imports:
             for argv in (["--help"], ["scan", str(small)]):
                 count, top = _imports(argv)
