@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from mltrust import __version__
+from mltrust import __version__, _logs
 from mltrust.errors import Error
 
 __all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "cli", "main"]
@@ -154,17 +154,15 @@ def cli(verbose: int, quiet: bool) -> None:
 
     Exit codes: 0 clean or pass, 1 findings or policy failure, 2 usage or processing error.
     """
-    import logging  # here, not at the top: `mltrust --help` never gets this far
-
     if quiet and verbose:
         raise click.UsageError("-q/--quiet and -v/--verbose contradict each other")
     if quiet:
         _QUIET.append(sys.stdout)
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (closed by main)
-    level = logging.ERROR if quiet else logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    # logging's numeric levels: ERROR 40, WARNING 30, INFO 20, DEBUG 10. At the default level
+    # the configuration waits until something logs (see mltrust._logs).
+    level = 40 if quiet else 30 - 10 * min(verbose, 2)
+    _logs.configure(level, now=quiet or verbose > 0)
 
 
 #: The real standard output while ``--quiet`` points ``sys.stdout`` at the null device.

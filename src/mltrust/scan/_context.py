@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import mmap
 import os
 import stat
 import time
 from dataclasses import dataclass, field
 
+from mltrust import _logs
 from mltrust.config import ScanConfig
 from mltrust.errors import InputError, LimitExceeded
 from mltrust.findings import Confidence, Finding, Location, Rule, Severity
 from mltrust.scan import _rules
 
 __all__ = ["ScanContext"]
-
-log = logging.getLogger("mltrust.scan")
 
 
 @dataclass
@@ -191,7 +189,9 @@ class ScanContext:
             try:
                 mapped.close()
             except BufferError:  # a scanner kept a slice alive; the GC will unmap it
-                log.debug("mapping of %s still referenced; left to the GC", path)
+                _logs.logger("mltrust.scan").debug(
+                    "mapping of %s still referenced; left to the GC", path
+                )
         return bool(found)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import mmap
 import os
 import stat
@@ -12,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mltrust import _logs
 from mltrust.config import ScanConfig
 from mltrust.errors import ConfigError, InputError, LimitExceeded
 from mltrust.files import loader_folder
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["iter_files", "scan_buffer", "scan_bytes", "scan_file", "scan_paths"]
 
-log = logging.getLogger("mltrust.scan")
 
 #: Files below this size are read into memory; larger ones are memory-mapped.
 _MMAP_THRESHOLD = 1 << 20
@@ -109,8 +108,8 @@ def scan_buffer(
             ctx.report(_rules.LIMIT_EXHAUSTED, f"{scanner.name}: nesting too deep to analyse", loc)
         except MemoryError:
             ctx.report(_rules.LIMIT_EXHAUSTED, f"{scanner.name}: out of memory while scanning", loc)
-        except Exception as exc:
-            log.exception("scanner %s failed on %s", scanner.name, loc)
+        except Exception as exc:  # noqa: BLE001 (logged with its traceback, reported as a finding)
+            _logs.logger("mltrust.scan").exception("scanner %s failed on %s", scanner.name, loc)
             ctx.report(
                 _rules.SCANNER_ERROR,
                 f"{scanner.name} scanner failed: {type(exc).__name__}: {exc}",
@@ -252,7 +251,9 @@ def scan_file(path: str | Path, config: ScanConfig | None = None) -> FileResult:
                 try:
                     mapped.close()
                 except BufferError:  # a scanner kept a slice alive; the GC will unmap it
-                    log.debug("mapping of %s still referenced; left to the GC", spath)
+                    _logs.logger("mltrust.scan").debug(
+                        "mapping of %s still referenced; left to the GC", spath
+                    )
         return _finish(spath, size, ctx, started, sha)
     except OSError as exc:
         return _unreadable(spath, 0, exc, started)
@@ -402,7 +403,9 @@ def _scan_on(
     work = functools.partial(_scan_chunk, config=config)
     for index, outcome in executor.map_unordered(work, chunks):
         if isinstance(outcome, Failed):
-            log.error("%s batch of %d files failed: %s", executor.name, len(chunks[index]), outcome)
+            _logs.logger("mltrust.scan").error(
+                "%s batch of %d files failed: %s", executor.name, len(chunks[index]), outcome
+            )
             chunk_results = [_lost_result(p, outcome.message) for p in chunks[index]]
         else:
             chunk_results = outcome
