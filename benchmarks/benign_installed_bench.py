@@ -11,6 +11,14 @@ environment under ``.bench/``, installed on first use; left out when it cannot b
 prints how many each flags, with the list of mltrust's flags and the reasons.
 
     python benchmarks/benign_installed_bench.py [--root SITE_PACKAGES] [--limit N] [--list] [--wide]
+    python benchmarks/benign_installed_bench.py --saved [--list]
+
+``--saved`` measures the issue's other kind of benign file instead: objects saved by the
+libraries' own save functions (``pickle.dumps`` at protocols 2 and 5, ``joblib.dump`` plain and
+compressed, ``torch.save`` zip and legacy), as ``scripts/allowlist_evidence.py`` builds them for
+every library installed here; the files are written to ``.bench/saved/``. Its one case flagged by
+design (``scipy.stats.frozen``: SciPy distributions run ``exec`` when unpickled) is counted
+apart.
 
 A file that a library ships may in principle be hostile; every flag is listed so that a person
 can judge it. Test data that is malformed on purpose (numpy ships truncated and invalid pickles
@@ -78,19 +86,60 @@ def scan_mltrust(files: list[Path]) -> dict[str, list[str]]:
     return flagged
 
 
+def _saved_files() -> tuple[list[Path], set[str]]:
+    """Write the allowlist-evidence cases to ``.bench/saved/``: the files, and the paths of the
+    cases flagged by design."""
+    import re
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import allowlist_evidence as evidence
+
+    folder = BENCH / "saved"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    cases, missing = evidence.cases()
+    if missing:
+        print(f"libraries not installed here (their cases left out): {', '.join(missing)}")
+    files: list[Path] = []
+    by_design: set[str] = set()
+    for index, case in enumerate(cases):
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{index:04d}_{case.name}_{case.how}")[:120]
+        path = folder / f"{name}.bin"
+        path.write_bytes(case.data)
+        files.append(path)
+        if case.name == "scipy.stats.frozen":
+            by_design.add(str(path))
+    return files, by_design
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=Path(sysconfig.get_paths()["purelib"]))
     parser.add_argument("--limit", type=int, default=5000)
     parser.add_argument("--list", action="store_true", help="print every flagged file")
     parser.add_argument("--wide", action="store_true", help="add " + ", ".join(WIDE))
+    parser.add_argument(
+        "--saved", action="store_true", help="objects saved by the libraries' own save functions"
+    )
     args = parser.parse_args()
     BENCH.mkdir(exist_ok=True)
-    files = collect(args.root, args.limit, SUFFIXES + WIDE if args.wide else SUFFIXES)
-    print(f"benign files with a model suffix under {args.root}: {len(files)}")
+    by_design: set[str] = set()
+    if args.saved:
+        files, by_design = _saved_files()
+        args.root = BENCH / "saved"
+        print(f"objects saved by the installed libraries' own functions: {len(files)} files")
+    else:
+        files = collect(args.root, args.limit, SUFFIXES + WIDE if args.wide else SUFFIXES)
+        print(f"benign files with a model suffix under {args.root}: {len(files)}")
     ours = scan_mltrust(files)
     missing = [p for p in files if str(p) not in ours]
-    hits = {p: m for p, m in ours.items() if m}
+    hits = {p: m for p, m in ours.items() if m and p not in by_design}
+    if by_design:
+        files = [p for p in files if str(p) not in by_design]
+        flagged = sum(1 for p in by_design if ours.get(p))
+        print(f"flagged by design (scipy.stats.frozen): {flagged} of {len(by_design)}, left out")
     rate = 100 * len(hits) / max(1, len(files))
     print(f"mltrust: {len(hits)} flagged at medium+ ({rate:.2f}%), {len(missing)} not reported")
     by_package: dict[str, int] = {}
@@ -110,6 +159,10 @@ def main() -> None:
         return
     theirs = run_picklescan(bin_dir, [_Sample(p) for p in files])  # type: ignore[arg-type]
     their_hits = sum(theirs.flagged.values())
+    if args.list:
+        for p, flagged in sorted(theirs.flagged.items()):
+            if flagged:
+                print(f"  picklescan flags {Path(p).relative_to(args.root)}")
     print(
         f"picklescan: {their_hits} flagged ({100 * their_hits / max(1, len(files)):.2f}%), "
         f"{len(theirs.errors)} errors"
