@@ -22,18 +22,11 @@ from typing import Any
 import pytest
 
 from mltrust.findings import Severity
-from mltrust.scan import scan_bytes
 from mltrust.scan._registry import detect
+from test_scan_redteam8 import _rules  # the worst severity of each rule a scan reports
 
 _GRAPH = "agraph (float[N] X) => (float[N] Y) {\n  Y = evil.ns.Run(X)\n}\n"
 _FUNCTION = "F (a) => (b) {\n  b = Relu(a)\n}\n"
-
-
-def _rules(data: bytes, name: str) -> dict[str, Severity]:
-    out: dict[str, Severity] = {}
-    for f in scan_bytes(data, name).findings:
-        out[f.rule_id] = max(out.get(f.rule_id, f.severity), f.severity)
-    return out
 
 
 def _oracle(text: str) -> Any:
