@@ -36,6 +36,7 @@ import shlex
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from mltrust.config import DEFAULT_LIMITS
@@ -1059,10 +1060,17 @@ def _simple(
                 if ran is None or ran[1]:
                     for each in _loop_runs(command, loops):
                         yield Command(line, tuple(each), stdin=stdin, piped=piped)
+                fed = output if piped else None
                 if written is not None:
-                    before = output if piped else None
-                    output = _writes(command, line, stdin, before, written, grouped)
+                    _read_names(command, fed, loops)
+                    output = _writes(command, line, stdin, fed, written, grouped, loops)
                 yield from _inner(command, line, depth, written)
+                for each in _xargs_runs(command, fed, stdin):
+                    # ``echo gen.sh | xargs bash``: the commands xargs starts
+                    if depth >= DEFAULT_LIMITS.max_command_depth:
+                        yield _too_deep(line, " ".join(each), command)
+                        break
+                    yield from _simple(each, line, [], depth + 1, loops=loops, written=written)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if feeding and printed is None:
                     printed = _printed_into_shell(command, feeding)
@@ -1085,6 +1093,77 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+#: ``xargs`` options that take a value (attached or as the next word), and those whose
+#: value may only be attached (``-i[R]``, ``-l[N]``, ``-e[EOF]``).
+_XARGS_VALUES = frozenset("InLPdaEs")
+_XARGS_ATTACHED = frozenset("ile")
+_XARGS_LONG = frozenset(
+    {"--max-args", "--max-lines", "--max-procs", "--delimiter", "--arg-file", "--eof"}
+    | {"--max-chars", "--process-slot-var"}
+)
+#: What xargs gives the command it runs when its input is not known.
+_XARGS_INPUT = "$XARGS_INPUT"
+
+
+def _xargs_runs(command: list[str], fed: _Written | None, stdin: Stdin | None) -> list[list[str]]:
+    """The commands ``xargs [options] COMMAND ARGS`` starts: COMMAND ARGS with each item of
+    its input added (``-I R``/``-i``/``--replace``: R replaced in ARGS by each line). Its
+    input is known when it is a literal (``echo a.sh | xargs bash``, a here-document): each
+    word (each line with ``-I``/``-L``) is read as an item, each in a command of its own
+    (reading an operand too many only adds findings). Else (``find ... | xargs bash``, ``-a
+    FILE``) an item is the computed word :data:`_XARGS_INPUT`: a shell or make run on it
+    fails closed as any file whose name the shell computes, Python run on it as a file not
+    known; the other programs take it as data, so they are left to the readers as they are
+    written (an installer reading standard input is read as such). None for another
+    command."""
+    runs = argv(command)
+    if not runs or runs[0].rsplit("/", 1)[-1] != "xargs":
+        return []
+    words = [w for w in runs if w not in _REDIRECT_OPS]
+    replace, lines, from_file = None, False, False
+    k = 1
+    while k < len(words) and words[k].startswith("-") and words[k] != "-":
+        option = words[k]
+        k += 1
+        if option == "--":
+            break
+        if option.startswith("--"):
+            name, eq, value = option.partition("=")
+            if name == "--replace":
+                replace, lines = (value if eq else "{}"), True
+            elif name in _XARGS_LONG and not eq:
+                k += 1
+            from_file = from_file or name == "--arg-file"
+            lines = lines or name == "--max-lines"
+            continue
+        letter, rest = option[1:2], option[2:]
+        if letter in _XARGS_ATTACHED:
+            if letter == "i":
+                replace, lines = rest or "{}", True
+            lines = lines or letter == "l"
+        elif letter in _XARGS_VALUES:
+            value = rest or (words[k] if k < len(words) else "")
+            k += 0 if rest else 1
+            if letter == "I":
+                replace, lines = value, True
+            from_file = from_file or letter == "a"
+            lines = lines or letter == "L"
+    args = words[k:] or ["echo"]
+    text = None if from_file else (fed.text if fed is not None else None)
+    if text is None and stdin is not None and not from_file:
+        text = stdin.text
+    items = [ln.strip() for ln in (text or "").split("\n") if ln.strip()]
+    if not lines:
+        items = [w for ln in items for w in ln.split()]
+    known = text is not None and len(items) <= DEFAULT_LIMITS.max_command_host_matches
+    if not known:
+        items = [_XARGS_INPUT]
+    out = [[a.replace(replace, item) for a in args] if replace else [*args, item] for item in items]
+    if not known and not (host_file(out[0]) is not None or python_interpreter(args[0])):
+        return []
+    return out
 
 
 def _loop_runs(command: list[str], loops: dict[str, list[str]]) -> list[list[str]]:
@@ -1200,6 +1279,12 @@ class _Files:
     texts: dict[str, tuple[_Written, ...]] = field(default_factory=dict)
     left: int = 0
     spent: bool = False
+    #: Names in ``texts`` that are globs: written to a loop variable's name whose values
+    #: are not all known (:func:`_write_names`); a file run that matches one may be it.
+    patterns: set[str] = field(default_factory=set)
+    #: Variables the host's scripts set (:func:`_assigned`), with their value when it is
+    #: one text known (None: computed, or set to more than one).
+    variables: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str) -> _Files:
@@ -1249,6 +1334,7 @@ def _writes(
     piped: _Written | None,
     written: _Files,
     grouped: bool = False,
+    loops: dict[str, list[str]] | None = None,
 ) -> _Written:
     """Record in ``written`` the files ``command`` writes by redirection (``>``, ``>>``,
     ``&>``), ``tee FILE``, ``cp``/``mv``/``ln`` or a download (``curl -o``, ``wget -O``), with
@@ -1258,7 +1344,10 @@ def _writes(
     (``: > x``, ``> x``); anything else is computed, also the output of a group (``{ ...; } >
     x``, ``grouped``) and ``exec > x``. A write is one more text the file may hold (it may
     sit in a branch not taken, a ``trap``, a heredoc never run): the texts written before are
-    kept, at most ``Limits.max_command_host_matches`` (more: one not known)."""
+    kept, at most ``Limits.max_command_host_matches`` (more: one not known). A name with the
+    variable of a ``for`` loop or a ``read`` (``loops``) is each name it may be
+    (:func:`_write_names`)."""
+    loops = {} if loops is None else loops
     words: list[str] = []
     targets: list[tuple[str, bool]] = []  # (file, appended)
     fd_other = False
@@ -1281,26 +1370,32 @@ def _writes(
         k += 1
     runs = argv(words)
     head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    for var, value in _assigned(words, runs):
+        was = written.variables.get(var, value)
+        written.variables[var] = value if was == value else None
     if head == "tee":
         names = [w for w in runs[1:] if not w.startswith("-")]
         targets.extend((w, any(o in ("-a", "--append") for o in runs[1:])) for w in names)
     operands = [w for w in runs[1:] if not w.startswith("-")]
     if head in ("cp", "mv", "ln", "install") and len(operands) > 2:
         # ``install -m 755 a b``, ``cp a b DIR``: the last operand is written (fail closed)
-        name = _written_name(operands[-1])
-        if name is not None:
+        for name in _write_names(operands[-1], loops, written, False):
             _may_hold(written, name, (_Written(None),))
     if head == "dd":
         # ``dd of=x.sh``: what it copies is not read here (fail closed)
         for word in runs[1:]:
-            if word.startswith("of=") and (name := _written_name(word[3:])) is not None:
+            for name in _write_names(word[3:], loops, written, False) if word[:3] == "of=" else ():
                 _may_hold(written, name, (_Written(None),))
     if head in ("cp", "mv", "ln", "install") and len(operands) == 2:
         # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
-        source, name = _written_name(operands[0]), _written_name(operands[1])
-        if name is not None:
+        source = _written_name(operands[0])
+        for name in _write_names(operands[1], loops, written, False):
             copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
             _may_hold(written, name, copied if source is not None else (_Written(None),))
+    for target in _python_writes(runs, stdin):
+        # ``python -c "open('x.sh', 'w').write(...)"``: what Python writes is not read here
+        for name in _write_names(target, loops, written, False):
+            _may_hold(written, name, (_Written(None),))
     if head in _DOWNLOADERS:
         # ``curl -o x.sh URL``, ``wget -O x.sh URL``: what it fetches is not known
         option, long = _DOWNLOADERS[head]
@@ -1312,8 +1407,7 @@ def _writes(
                 value = runs[k + 1] if k + 1 < len(runs) else None
             elif (m := re.fullmatch(f"-[A-Za-z]*{option}(.+)", word)) is not None:
                 value = m.group(1)
-            name = _written_name(value or "")
-            if name is not None and value != "-":
+            for name in _write_names(value or "", loops, written, False) if value != "-" else ():
                 _may_hold(written, name, (_DOWNLOAD,))
     printed: _Written = _Written(None)
     if (not words and not grouped) or head in (":", "true"):
@@ -1322,7 +1416,8 @@ def _writes(
         printed = _DOWNLOAD  # ``curl URL > x.sh``, ``wget -qO- URL | tee x.sh``
     elif head in ("echo", "printf"):
         text = _printed(runs)
-        if text is not None and not re.search(r"\$\(|`", text):
+        text = _expanded(text, written) if text is not None else None
+        if text is not None:
             printed = _Written(text + "\n", (line,) * (text.count("\n") + 1), "$" in text)
     elif head in ("cat", "tee"):
         files = [w for w in runs[1:] if not w.startswith("-")] if head == "cat" else []
@@ -1333,23 +1428,204 @@ def _writes(
                 held = written.texts.get(_written_name(f) or "", (_Written("", sources=(f,)),))
                 printed = _joined(printed, held[0] if len(held) == 1 else _Written(None))
         elif not files and stdin is not None:
-            computed = stdin.expanded and re.search(r"\$\(|`", stdin.text)
-            printed = _Written(None if computed else stdin.text, stdin.lines, stdin.expanded)
+            body = _expanded(stdin.text, written) if stdin.expanded else stdin.text
+            lines = stdin.lines
+            if body is not None and body.count("\n") != stdin.text.count("\n"):
+                lines = (lines[0] if lines else line,) * (body.count("\n") + 1)
+            printed = _Written(body, lines, stdin.expanded)
         elif not files and piped is not None:
             printed = piped
     for target, appended in targets:
-        name = _written_name(target) or _spelled(target)
-        if name is None:
-            continue
-        what = _Written(None) if fd_other else printed
-        if not appended:
-            _may_hold(written, name, (what,))
-            continue
-        # appended to each text the file may hold (one not written here: the project's)
-        before = written.texts.get(name, (_Written("", sources=(name,)),))
-        written.texts[name] = ()
-        _may_hold(written, name, tuple(_joined(b, what) for b in before))
+        for name in _write_names(target, loops, written, True):
+            what = _Written(None) if fd_other else printed
+            if not appended:
+                _may_hold(written, name, (what,))
+                continue
+            # appended to each text the file may hold (one not written here: the project's)
+            before = written.texts.get(name, (_Written("", sources=(name,)),))
+            written.texts[name] = ()
+            _may_hold(written, name, tuple(_joined(b, what) for b in before))
     return printed
+
+
+#: Python calls whose string arguments name a file they write (``open``: unless its mode
+#: is a literal that only reads), or a path whose methods may write it.
+_PY_WRITERS = frozenset(
+    {"open", "Path", "PurePath", "PosixPath", "write_text", "write_bytes", "copy", "copy2"}
+    | {"copyfile", "copytree", "move", "rename", "renames", "replace", "symlink", "link"}
+    | {"symlink_to", "hardlink_to", "urlretrieve", "fdopen", "NamedTemporaryFile"}
+)
+
+
+def _python_writes(runs: list[str], stdin: Stdin | None) -> list[str]:
+    """The file names the Python code a command runs writes: ``python -c CODE`` or Python
+    reading a here-document (``python3 - <<EOF``), its string literals given to a call that
+    may write a file (:data:`_PY_WRITERS`). A name Python computes is not known (the
+    code analysis reads the code itself)."""
+    if not runs or not python_interpreter(runs[0]):
+        return []
+    code = stdin.text if stdin is not None else None
+    for k, word in enumerate(runs[1:], 1):
+        if word == "-c" or (word.startswith("-c") and len(word) > 2):
+            code = word[2:] or (runs[k + 1] if k + 1 < len(runs) else "")
+            break
+        if not word.startswith("-") or word == "-m":
+            break
+    if not code:
+        return []
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if called not in _PY_WRITERS:
+            continue
+        mode = node.args[1] if called == "open" and len(node.args) > 1 else None
+        mode = next((k.value for k in node.keywords if k.arg == "mode"), mode)
+        if isinstance(mode, ast.Constant) and not re.search(r"[wax+]", str(mode.value)):
+            continue  # ``open('x', 'r')`` reads
+        for arg in node.args:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value:
+                out.append(arg.value)
+    return out
+
+
+def _expanded(text: str, written: _Files) -> str | None:
+    """Text the shell prints or writes, with the variables the script set (:func:`_assigned`)
+    replaced by their values (``X='...'; echo "$X" > x.sh``, ``printf -v X``); None when the
+    shell computes it: a command substitution, or such a variable whose value is not one
+    text known (``read X``, a loop's, ``X=$(cmd)``, set twice) or changed (``${X%.sh}``). A
+    variable the script did not set (``$HOME``, ``$GITHUB_SHA``) stays in the text, where the
+    readers fail closed on it as a word. Quotes are not known here: ``'$X'`` is replaced too."""
+    if re.search(r"\$\(|`", text):
+        return None
+    for _ in range(4):
+        used = [
+            m for m in _VARIABLE.finditer(text) if (m.group(1) or m.group(2)) in written.variables
+        ]
+        if not used:
+            return text
+        out, last = [], 0
+        for m in used:
+            value = written.variables[m.group(1) or m.group(2)]
+            plain = m.group(2) is not None or m.group() == "${" + m.group(1) + "}"
+            if value is None or not plain:
+                return None
+            out.append(text[last : m.start()] + value)
+            last = m.end()
+        text = "".join(out) + text[last:]
+        if len(text) > _WRITTEN_BUDGET or re.search(r"\$\(|`", text):
+            return None
+    return None
+
+
+#: Commands that set the variables their ``NAME=VALUE`` words name.
+_DECLARERS = frozenset({"export", "local", "declare", "typeset", "readonly"})
+
+
+def _assigned(words: list[str], runs: list[str]) -> list[tuple[str, str | None]]:
+    """The shell variables a command sets, each with its value when it is known:
+    ``NAME=VALUE`` alone (not before a program) and ``export``/``local``/``declare``
+    ``NAME=VALUE`` (VALUE; ``+=``: not known), ``printf -v NAME FORMAT ARGS`` (what printf
+    prints), and not known: ``read NAME...``, ``mapfile``/``readarray NAME``, ``for NAME
+    in``, ``getopts OPTS NAME``."""
+    name = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+    def pairs(given: list[str]) -> list[tuple[str, str | None]]:
+        out: list[tuple[str, str | None]] = []
+        for w in given:
+            if _assignment(w):
+                var, _, value = w.partition("=")
+                out.append((var.rstrip("+"), None if var.endswith("+") else value))
+        return out
+
+    if not runs:
+        return pairs(words)
+    head, rest = runs[0], runs[1:]
+    if head in _DECLARERS:
+        return pairs(rest)
+    if head == "printf":
+        for k, w in enumerate(rest):
+            var = rest[k + 1] if w == "-v" and k + 1 < len(rest) else w[2:] if w[:2] == "-v" else ""
+            if name.fullmatch(var):
+                shown = _printed(["printf", *rest[k + (2 if w == "-v" else 1) :]])
+                return [(var, shown)]
+        return []
+    if head in ("read", "mapfile", "readarray"):
+        found = rest[_skip_options(rest, 0, _READ_VALUES) :]
+        return [(w, None) for w in found if name.fullmatch(w)]
+    if head in ("for", "getopts") and rest:
+        return [(rest[0] if head == "for" else rest[-1], None)]
+    return []
+
+
+#: A shell variable in a word (``$f``, ``${f}``, ``${f%.txt}``).
+_VARIABLE = re.compile(r"\$\{[#!]?([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _write_names(
+    target: str, loops: dict[str, list[str]], written: _Files, spelled: bool
+) -> list[str]:
+    """The keys of what a script writes to ``target`` (:func:`_written_name`; ``spelled``:
+    else :func:`_spelled`). A name with the variable of a ``for NAME in WORDS`` loop or a
+    ``read NAME`` (``loops``: its words, or the lines a literal piped into it) is each name
+    it may be, the variable replaced by each word; a word the shell computes (``*.txt``,
+    ``$(ls)``, what ``read`` got from a command) makes the name a glob
+    (:attr:`_Files.patterns`: a file run that matches it may be it)."""
+    used = [m.group(1) or m.group(2) for m in _VARIABLE.finditer(target)]
+    if not any(u in loops for u in used):
+        name = _written_name(target) or (_spelled(target) if spelled else None)
+        return [name] if name is not None else []
+    names = [target]
+    for var in dict.fromkeys(u for u in used if u in loops):
+        values = loops[var] or ["*"]
+        # ``${f%.txt}`` and the like: a value changed by the shell (a glob)
+        changed = re.compile(rf"\$\{{[#!]?{var}[^A-Za-z0-9_}}][^}}]*\}}")
+        named = re.compile(rf"\$\{{{var}\}}|\${var}(?![A-Za-z0-9_])")
+        names = [
+            named.sub(v.replace("\\", "\\\\"), changed.sub("*", n)) for n in names for v in values
+        ]
+        if len(names) > DEFAULT_LIMITS.max_command_host_matches:
+            names = [_HOST_WILD.sub("*", target)]
+    out: list[str] = []
+    for name in dict.fromkeys(names):
+        known = _written_name(name)
+        if known is not None:
+            out.append(known)
+            continue
+        pattern = _HOST_WILD.sub("*", _PWD.sub("", name))
+        if pattern.startswith(("/dev/", "~")):
+            continue
+        glob = posixpath.normpath(pattern)
+        written.patterns.add(glob)
+        out.append(glob)
+    return out
+
+
+#: ``read`` options that take a value.
+_READ_VALUES = frozenset({"-p", "-d", "-n", "-N", "-t", "-u", "-a", "-i"})
+
+
+def _read_names(command: list[str], piped: _Written | None, loops: dict[str, list[str]]) -> None:
+    """Record the variables ``read NAME...`` sets (``echo a.sh | while read f``), as a
+    ``for`` loop's are: their values are the lines of what a literal piped into it printed
+    (its words, for more than one name); else not known (``[]``)."""
+    runs = argv(command)
+    if runs[:1] != ["read"]:
+        return
+    names = runs[_skip_options(runs, 1, _READ_VALUES) :]
+    names = [n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
+    text = piped.text if piped is not None else None
+    lines = [ln.strip() for ln in (text or "").split("\n") if ln.strip()]
+    values = lines if len(names) == 1 else [w for ln in lines for w in ln.split()]
+    for name in names:
+        known = text is not None and len(values) <= DEFAULT_LIMITS.max_command_host_matches
+        loops[name] = values if known else []
 
 
 def _joined(before: _Written, after: _Written) -> _Written:
@@ -1407,22 +1683,56 @@ def _runs_written(
     elif runs and python_interpreter(runs[0]):
         j = 1
         while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
-            if runs[j].startswith(("-c", "-m")):
+            if runs[j].startswith("-c"):
                 return None
+            if runs[j].startswith("-m"):
+                # ``python -m a.b``: a/__init__.py, a/b/__init__.py and a/b/__main__.py (or
+                # a/b.py) run; those written here are read (the project's may run too)
+                dotted = runs[j][2:] or (runs[j + 1] if j + 1 < len(runs) else "")
+                name = _module_written(dotted, written)
+                if name is None:
+                    return None
+                kind = "python"
+                break
             j += 2 if runs[j] in ("-W", "-X") else 1
-        if j < len(runs):
-            kind, name = "python", _written_name(runs[j])
+        else:
+            if j < len(runs):
+                kind, name = "python", _written_name(runs[j])
     if name is None or kind is None:
         return None
     texts = written.texts.get(name)
+    module = name.startswith("-m ")
+    if module:
+        parts = name[3:].split()
+        texts = tuple(t for f in parts for t in written.texts[f])
+        name = parts[-1]
+    # written to a loop variable's name that may be this one (``for f in *.sh; do ... >
+    # "$f"``): what was written there is one more text it may hold
+    globbed = tuple(
+        t
+        for p in sorted(written.patterns)
+        if p != name and fnmatchcase(name, p)
+        for t in written.texts[p]
+    )
+    if kind == "make":
+        # ``make -I DIR``: a makefile it reads may include what the script wrote into DIR
+        dirs = make_include_dirs(command)
+        globbed += tuple(
+            t
+            for n, f in sorted(written.texts.items())
+            if n != name and any(n.startswith(d.rstrip("/") + "/") for d in dirs)
+            for t in f
+        )
     if texts is None:
         # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
         # known texts are read too
         last = name.rsplit("/", 1)[-1]
         alike = [t for n, f in written.texts.items() if n.rsplit("/", 1)[-1] == last for t in f]
-        texts = tuple(t for t in alike if t.text is not None)
+        texts = tuple(t for t in alike if t.text is not None) + globbed
         if not texts:
             return None
+    else:
+        texts += globbed
     if ran is None and kind == "shell":
         first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
         kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
@@ -1455,9 +1765,24 @@ def _runs_written(
             out.append(Command(line, (program, "-"), stdin=stdin))
         elif kind == "shell":
             out.extend(_relined(_shell(text, line, depth=depth + 1, written=written), line))
+        elif kind == "make":
+            out.extend(_relined(_make(text, None, depth + 1, written), line))
         else:
             out.extend(_relined(iter(commands(kind, text)), line))
-    return out, kind != "python"
+    return out, kind != "python" or module
+
+
+def _module_written(module: str, written: _Files) -> str | None:
+    """The files ``python -m MODULE`` runs that the script wrote, as ``"-m FILE..."`` (the
+    packages' ``__init__.py`` files, then the module's ``__main__.py`` or ``.py``); None when
+    it wrote none of them or the module's name is computed."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", module):
+        return None
+    parts = module.split(".")
+    names = ["/".join(parts[: k + 1]) + "/__init__.py" for k in range(len(parts))]
+    names += ["/".join(parts) + "/__main__.py", "/".join(parts) + ".py"]
+    found = [n for n in names if n in written.texts]
+    return "-m " + " ".join(found) if found else None
 
 
 def _shell_reads_stdin(command: list[str]) -> bool:
@@ -1947,7 +2272,12 @@ def _make_program(value: str) -> tuple[str, ...] | None:
 _MAKE_INCLUDE = re.compile(r"^(?:-?include|sinclude)\s")
 
 
-def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iterator[Command]:
+def _make(
+    text: str,
+    include: Callable[[str], str | None] | None = None,
+    depth: int = 0,
+    written: _Files | None = None,
+) -> Iterator[Command]:
     """A Makefile's commands: recipe lines (each its own shell script, or with ``.ONESHELL``
     each recipe one script), the recipe after ``target: ;``, ``$(shell ...)`` anywhere,
     the right side of ``NAME != command`` (run when make reads the file), ``define`` bodies,
@@ -1960,8 +2290,12 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     (``python3 -c LINE``). ``include(NAME)`` gives the text of a makefile an ``include``
     names (None when it is not a file of the project; the caller keeps it inside): the
     variables it assigns (and those of the makefiles it includes, once each, at most
-    :data:`DEFAULT_LIMITS.max_command_host_files`) are the host's, as make reads it in place."""
+    :data:`DEFAULT_LIMITS.max_command_host_files`) are the host's, as make reads it in place.
+    ``depth``: how deep a makefile a script wrote is read (:func:`_runs_written`); ``written``:
+    the files the host wrote (its recipes' scripts write there too; a makefile an ``include``
+    names that was written is read from what was written)."""
     raw = text.split("\n")
+    files = written if written is not None else _HOST_FILES.get()
     prefix = "\t"
     candidates: dict[str, list[str]] = {}
     # (first line, text, what) per logical line
@@ -2115,11 +2449,11 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
             for inner in shells:
                 inner = _make_expand(inner, world)
                 if once(line, "shell " + inner):
-                    yield from _shell(inner, line, script=False)
+                    yield from _shell(inner, line, script=False, depth=depth, written=files)
             if what.startswith("assign") and "!" in what:
                 value = _make_expand(original, world)
                 if once(line, "shell " + value):
-                    yield from _shell(value, line, script=False)
+                    yield from _shell(value, line, script=False, depth=depth, written=files)
             elif what == "recipe":
                 body = _make_expand(body, world).lstrip(" \t")
                 while body[:1] in ("@", "-", "+"):
@@ -2140,24 +2474,25 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                         if line - 1 + k < len(script):
                             script[line - 1 + k] = part
                     continue
-                yield from _shell(body, line, script=False)
+                yield from _shell(body, line, script=False, depth=depth, written=files)
             elif what == "rule":
                 rule = re.match(r"^[^;]*?:[^;]*;(?P<recipe>.*)$", body, re.S)
                 if rule is not None and rule.group("recipe").strip():
                     after = _make_expand(rule.group("recipe"), world)
                     if once(line, after):
-                        yield from _shell(after, line)
+                        yield from _shell(after, line, depth=depth, written=files)
             elif what == "other":
                 other = _make_expand(body, world)
                 if once(line, other):
-                    yield from _shell(other, line, script=False)
+                    yield from _shell(other, line, script=False, depth=depth, written=files)
             elif what == "directive" and _MAKE_INCLUDE.match(original):
                 # make reads each included file as a makefile: ``make -f FILE`` in the stream
+                # (one the host wrote is read from what it wrote, as a run of it is)
                 for name in _make_expand(original, world).split()[1:]:
                     if once(line, "include " + name):
-                        yield Command(line, ("make", "-f", name))
+                        yield from _simple(["make", "-f", name], line, [], depth, written=files)
     if oneshell:
-        yield from _shell("\n".join(script), 1)
+        yield from _shell("\n".join(script), 1, depth=depth, written=files)
 
 
 # -- tox ---------------------------------------------------------------------------------------
