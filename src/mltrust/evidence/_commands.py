@@ -1121,7 +1121,10 @@ def _xargs_runs(command: list[str], fed: _Written | None, stdin: Stdin | None) -
     runs = argv(command)
     if not runs or runs[0].rsplit("/", 1)[-1] != "xargs":
         return []
-    words = [w for w in runs if w not in _REDIRECT_OPS]
+    words: list[str] = []
+    for k, word in enumerate(runs):
+        if word not in _REDIRECT_OPS and (not k or runs[k - 1] not in _REDIRECT_OPS):
+            words.append(word)
     replace, lines, from_file = None, False, False
     k = 1
     while k < len(words) and words[k].startswith("-") and words[k] != "-":
@@ -1371,6 +1374,8 @@ def _writes(
     runs = argv(words)
     head = runs[0].rsplit("/", 1)[-1] if runs else ""
     for var, value in _assigned(words, runs):
+        # the shell expands the value as it assigns it (``B="$A x"``, ``X=$X``)
+        value = _expanded(value, written) if value is not None else None
         was = written.variables.get(var, value)
         written.variables[var] = value if was == value else None
     if head == "tee":
