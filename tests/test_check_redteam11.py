@@ -48,6 +48,10 @@ FOLLOWED = {
     "for-words": f"for f in a.sh gen.sh; do echo '{INSTALL}' > \"ci/$f\"; done\nbash ci/gen.sh\n",
     "for-braces": f"for n in gen; do echo '{INSTALL}' > \"${{n}}.sh\"; done\nsh ./gen.sh\n",
     "for-cp": f"echo '{INSTALL}' > a.txt\nfor f in gen.sh; do cp a.txt \"$f\"; done\nbash gen.sh\n",
+    # a variable the script set names the file (after a loop that used the same name)
+    "var-name": (
+        f"for f in a.sh; do :; done\nf=gen.sh\nOUT=$f\necho '{INSTALL}' > \"$OUT\"\nbash gen.sh\n"
+    ),
     # the lines piped into ``while read`` are its variable's values
     "read-lines": (
         f"printf 'x.sh\\ngen.sh\\n' | while read -r f; do echo '{INSTALL}' >> \"$f\"; done\n"
@@ -160,6 +164,10 @@ BENIGN = {
         '  python -m json.tool "$f" >/dev/null\ndone\n'
         "./tools/run.sh\n"
     ),
+    "temp-files": (
+        'OUT=$(mktemp)\npytest -q > "$OUT" || cat "$OUT"\nLOG=build.log\nmake all > "$LOG"\n'
+        'tmp="$RUNNER_TEMP/cov.xml"\ncoverage xml -o "$tmp"\nbash tools/run.sh\n'
+    ),
     "logs": (
         "pytest -q > pytest.log 2>&1 || cat pytest.log\n"
         'for py in 3.10 3.11; do tox -e "py$py" > "logs/tox-$py.txt"; done\nbash tools/run.sh\n'
@@ -227,3 +235,20 @@ GAPS = {
 def test_attack_written_file_run_by_project_file_gap(tmp_path: Path, db: Path, name: str) -> None:
     script, files = GAPS[name]
     assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
+
+
+def test_loop_names_past_the_bound_fail_closed() -> None:
+    # more globs written by loops than one host may hold: any file run then fails closed
+    loops = "".join(f'for f in *.t{i}; do cat "$f" > "o{i}/$f"; done\n' for i in range(70))
+    found = commands("shell", loops + "bash tools/run.sh\n")
+    assert any(c.unread for c in found)
+    # under it, a run that matches none of them is read as written
+    found = commands("shell", loops.split("\n", 1)[0] + "\nbash tools/run.sh\n")
+    assert not any(c.unread for c in found)
+
+
+def test_variable_values_past_the_budget_are_not_known() -> None:
+    # values doubling at each assignment: not expanded past what any script may read
+    lines = ["A0=xxxxxxxxxxxxxxxx"] + [f'A{i}="$A{i - 1}$A{i - 1}"' for i in range(1, 40)]
+    found = commands("shell", "\n".join([*lines, 'echo "$A39" > g.sh', "bash g.sh"]))
+    assert any(c.unread for c in found)

@@ -1378,6 +1378,10 @@ def _writes(
         value = _expanded(value, written) if value is not None else None
         was = written.variables.get(var, value)
         written.variables[var] = value if was == value else None
+        if runs[:1] not in (["for"], ["read"], ["getopts"]) and var in loops:
+            # ``f=x.sh`` after ``for f in ...``: no longer the loop's
+            written.variables[var] = value
+            del loops[var]
     if head == "tee":
         names = [w for w in runs[1:] if not w.startswith("-")]
         targets.extend((w, any(o in ("-a", "--append") for o in runs[1:])) for w in names)
@@ -1515,12 +1519,13 @@ def _expanded(text: str, written: _Files) -> str | None:
         ]
         if not used:
             return text
-        out, last = [], 0
+        out, last, size = [], 0, len(text)
         for m in used:
             value = written.variables[m.group(1) or m.group(2)]
             plain = m.group(2) is not None or m.group() == "${" + m.group(1) + "}"
-            if value is None or not plain:
-                return None
+            size += len(value or "")
+            if value is None or not plain or size > _WRITTEN_BUDGET:
+                return None  # not known, or past what any script may read
             out.append(text[last : m.start()] + value)
             last = m.end()
         text = "".join(out) + text[last:]
@@ -1583,6 +1588,9 @@ def _write_names(
     ``$(ls)``, what ``read`` got from a command) makes the name a glob
     (:attr:`_Files.patterns`: a file run that matches it may be it)."""
     used = [m.group(1) or m.group(2) for m in _VARIABLE.finditer(target)]
+    # a variable the script set to one known text is that text (``OUT=gen.sh; ... > $OUT``)
+    given = {u: [v] for u in used if u not in loops and (v := written.variables.get(u))}
+    loops = {**loops, **given}
     if not any(u in loops for u in used):
         name = _written_name(target) or (_spelled(target) if spelled else None)
         return [name] if name is not None else []
@@ -1607,9 +1615,18 @@ def _write_names(
         if pattern.startswith(("/dev/", "~")):
             continue
         glob = posixpath.normpath(pattern)
+        if glob not in written.patterns and len(written.patterns) >= _PATTERNS:
+            # past the bound, any name: each file run may hold what such names hold
+            glob = "*"
+            written.texts[glob] = (_Written(None),)
         written.patterns.add(glob)
         out.append(glob)
     return out
+
+
+#: Globs one host's writes may make (:attr:`_Files.patterns`; each file run is matched
+#: against them); past it, a glob written is any name, holding text not known.
+_PATTERNS = DEFAULT_LIMITS.max_command_host_files
 
 
 #: ``read`` options that take a value.
