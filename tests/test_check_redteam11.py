@@ -209,31 +209,65 @@ def test_ordinary_scripts_are_clean(tmp_path: Path, db: Path, name: str) -> None
     assert controls[COMPLETE] is ControlStatus.PASS
 
 
-# -- 04. known gaps: the files the script wrote are not known where a project file it runs
-# is read (each project file is read as a host of its own) -----------------------------------
-GAPS = {
+# -- 04. a project file the script runs runs (or includes) a file the script wrote: read with
+# what the script wrote (was: each project file read as a host of its own, without it).
+# Expected: FAIL; actual before: PASS.
+PROJECT = {
     # the project's Makefile includes a file the script wrote in the working folder
-    "project-makefile-includes": (
+    "makefile-includes": (
         "printf 'b:\\n\\tpip install evilpkg==1.5\\n' > a.inc\nmake b\n",
         {"Makefile": "include a.inc\n"},
     ),
-    # a project script runs a file the script wrote
-    "project-script-runs": (
+    "makefile-f-includes": (
+        "mkdir -p mk\nprintf 'b:\\n\\tpip install evilpkg==1.5\\n' > mk/a.inc\n"
+        "make -f build/rules.mk b\n",
+        {"build/rules.mk": "-include mk/a.inc\n"},
+    ),
+    # a project script runs a file the script wrote, directly or through another
+    "script-runs": (
         f"echo '{INSTALL}' > gen.sh\nbash tools/go.sh\n",
         {"tools/go.sh": "bash gen.sh\n"},
     ),
-    # a project Python file writes the script (what Python computes is not followed)
-    "project-python-writes": (
-        "python3 tools/gen.py\nbash gen.sh\n",
-        {"tools/gen.py": f"open('gen.sh', 'w').write('{INSTALL}')\n"},
+    "script-chain": (
+        f"echo '{INSTALL}' > gen.sh\n. tools/a.sh\n",
+        {"tools/a.sh": "sh tools/b.sh\n", "tools/b.sh": "./gen.sh\n"},
+    ),
+    # what was written with text not known fails closed there too
+    "script-runs-computed": (
+        "base64 -d < a.b64 > gen.sh\nbash tools/go.sh\n",
+        {"tools/go.sh": "bash gen.sh\n", "a.b64": "cGlwCg==\n"},
     ),
 }
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, written file run from a project file")
-@pytest.mark.parametrize("name", sorted(GAPS))
-def test_attack_written_file_run_by_project_file_gap(tmp_path: Path, db: Path, name: str) -> None:
-    script, files = GAPS[name]
+@pytest.mark.parametrize("name", sorted(PROJECT))
+def test_attack_written_file_run_by_project_file(tmp_path: Path, db: Path, name: str) -> None:
+    script, files = PROJECT[name]
+    assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
+
+
+def test_project_scripts_after_ordinary_writes_are_clean(tmp_path: Path, db: Path) -> None:
+    # a job that writes outputs and logs, then runs project scripts that write and run their
+    # own files: nothing is flagged
+    script = (
+        'echo "v=1" >> "$GITHUB_OUTPUT"\npytest > log.txt || true\necho ok > status.txt\n'
+        "bash tools/go.sh\nmake all\nbash tools/go.sh\n"
+    )
+    files = {
+        "tools/go.sh": "echo 'echo hi' > hi.sh\nbash hi.sh\ncat status.txt\n",
+        "Makefile": "-include local.mk\nall:\n\t@bash tools/go.sh\n",
+    }
+    controls = _controls(tmp_path, db, script, **files)
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls[COMPLETE] is ControlStatus.PASS
+
+
+@pytest.mark.xfail(strict=True, reason="known gap, a project Python file writes the script")
+def test_attack_written_by_project_python_gap(tmp_path: Path, db: Path) -> None:
+    # what a project Python file writes is not followed (the names it computes are not known)
+    files = {"tools/gen.py": f"open('gen.sh', 'w').write('{INSTALL}')\n"}
+    script = "python3 tools/gen.py\nbash gen.sh\n"
     assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
 
 

@@ -133,11 +133,14 @@ def commands(
     None (:func:`_make`): the variables it assigns are the host's. The files its scripts
     write are the host's (:data:`_HOST_FILES`)."""
     token = _HOST_FILES.set(_Files.of(text)) if _HOST_FILES.get() is None else None
+    given = _INCLUDE.set(include) if token is not None else None
     try:
         return _host_commands(kind, text, include)
     finally:
         if token is not None:
             _HOST_FILES.reset(token)
+        if given is not None:
+            _INCLUDE.reset(given)
 
 
 def _host_commands(
@@ -1055,6 +1058,8 @@ def _simple(
                 ran = None
                 if written is not None and written.texts:
                     ran = _runs_written(command, line, depth, written)
+                    if ran is None:  # a project file, which may run what was written
+                        yield from _runs_project(command, line, depth, written)
                 if ran is not None:
                     yield from ran[0]  # what the script wrote into the file it runs
                 if ran is None or ran[1]:
@@ -1271,6 +1276,11 @@ _DOWNLOAD = _Written("", downloaded=True)
 _DOWNLOADERS = {"curl": ("o", "--output"), "wget": ("O", "--output-document")}
 
 
+#: Characters of project files one host's runs may read again for what it wrote
+#: (:func:`_runs_project`), however short the host is.
+_INLINE_BUDGET = 1 << 22
+
+
 @dataclass
 class _Files:
     """The files a shell script wrote (:func:`_writes`): the texts each may hold, by name,
@@ -1285,6 +1295,10 @@ class _Files:
     #: Names in ``texts`` that are globs: written to a loop variable's name whose values
     #: are not all known (:func:`_write_names`); a file run that matches one may be it.
     patterns: set[str] = field(default_factory=set)
+    #: The project files read for what they run that the host wrote (:func:`_runs_project`).
+    inlined: set[str] = field(default_factory=set)
+    #: Characters of such project files that may still be read (past it: fail closed).
+    inline_left: int = _INLINE_BUDGET
     #: Variables the host's scripts set (:func:`_assigned`), with their value when it is
     #: one text known (None: computed, or set to more than one).
     variables: dict[str, str | None] = field(default_factory=dict)
@@ -1675,7 +1689,100 @@ def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
 _MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")
 
 
+#: The text of a project file by name (:func:`commands`' ``include``), for the host read.
+_INCLUDE: contextvars.ContextVar[Callable[[str], str | None] | None] = contextvars.ContextVar(
+    "_INCLUDE", default=None
+)
+#: While a project file is read for what it runs that the host wrote (:func:`_runs_project`):
+#: where those commands go (the rest of its commands are read where it is read itself).
+_COLLECT: contextvars.ContextVar[list[Command] | None] = contextvars.ContextVar(
+    "_COLLECT", default=None
+)
+
+
+def _runs_project(command: list[str], line: int, depth: int, written: _Files) -> Iterator[Command]:
+    """What a project file ``command`` runs (``bash tools/x.sh``, ``make``, ``make -f x.mk``)
+    runs or includes of the files the host wrote before (``echo ... > gen.sh; bash
+    tools/x.sh`` where x.sh runs gen.sh; the Makefile's ``include a.inc`` of a written
+    a.inc): the project file's text (``include``, as :func:`commands` was given it) is read
+    with what the host wrote, and only the commands read from written files are kept (its
+    own are read where it is read as a host). Each file once per state of what was
+    written, at most :data:`_INLINE_BUDGET` characters per host (past it: fail closed,
+    reported once)."""
+    include = _INCLUDE.get()
+    runs = argv(command)
+    if include is None or not runs:
+        return
+    ran = host_file(command)
+    if ran is None and _is_make(runs[0]):
+        folder = _make_options(command)[0]
+        ran = ("make", posixpath.join(folder, "Makefile"))
+    if ran is None or ran[0] not in ("shell", "make") or computed_name(ran[1]):
+        return
+    name = _written_name(ran[1])
+    if name is None or name in written.texts:
+        return
+    key = f"{ran[0]}:{name}:{sum(len(v) for v in written.texts.values())}"
+    if key in written.inlined:
+        return
+    written.inlined.add(key)
+    if depth >= DEFAULT_LIMITS.max_command_depth:
+        return  # the readers read it as a host of its own, deep enough
+    texts = [include(n) for n in ((name,) if ran[0] == "shell" else _make_names(name))]
+    text = next((t for t in texts if t), None)
+    if text is None:
+        return
+    written.inline_left -= len(text)
+    if written.inline_left < 0:
+        if "" not in written.inlined:
+            written.inlined.add("")  # reported once
+            why = f"runs {name!r} after writing files, past the project text read for them"
+            yield Command(line, (), unread=why, text=" ".join(command))
+        return
+    outer = _COLLECT.get()
+    collected: list[Command] = []
+    token = _COLLECT.set(collected)
+    try:
+        if ran[0] == "shell":
+            for _ in _shell(text, line, depth=depth + 1, written=written):
+                pass
+        else:
+            for _ in _make(text, include, depth + 1, written):
+                pass
+    finally:
+        _COLLECT.reset(token)
+    found = list(_relined(iter(collected), line))
+    if outer is not None:
+        outer.extend(found)
+    else:
+        yield from found
+
+
+def _make_names(name: str) -> tuple[str, ...]:
+    """The makefiles make looks for where ``name`` (a plain ``make``'s ``Makefile``) is."""
+    folder = posixpath.dirname(name)
+    if posixpath.basename(name) != "Makefile":
+        return (name,)
+    return tuple(posixpath.join(folder, m) for m in _MAKEFILE_NAMES)
+
+
 def _runs_written(
+    command: list[str], line: int, depth: int, written: _Files
+) -> tuple[list[Command], bool] | None:
+    """:func:`_read_written`; while a project file is read for what it runs that the host
+    wrote (:func:`_runs_project`), its commands are collected there."""
+    collect = _COLLECT.get()
+    token = _COLLECT.set(None)
+    try:
+        found = _read_written(command, line, depth, written)
+    finally:
+        _COLLECT.reset(token)
+    if found is not None and collect is not None:
+        collect.extend(found[0])
+    return found
+
+
+def _read_written(
     command: list[str], line: int, depth: int, written: _Files
 ) -> tuple[list[Command], bool] | None:
     """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
