@@ -263,10 +263,45 @@ def test_project_scripts_after_ordinary_writes_are_clean(tmp_path: Path, db: Pat
     assert controls[COMPLETE] is ControlStatus.PASS
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, a project Python file writes the script")
-def test_attack_written_by_project_python_gap(tmp_path: Path, db: Path) -> None:
-    # what a project Python file writes is not followed (the names it computes are not known)
-    files = {"tools/gen.py": f"open('gen.sh', 'w').write('{INSTALL}')\n"}
+@pytest.mark.parametrize(
+    "code",
+    [
+        f"open('gen.sh', 'w').write('{INSTALL}')\n",
+        "import pathlib\n\ndef main():\n    pathlib.Path('gen.sh').write_text(TEMPLATE)\n",
+        "import shutil\nshutil.copy(SRC, 'gen.sh')\n",
+    ],
+    ids=["open", "path-in-function", "copy"],
+)
+def test_attack_written_by_project_python(tmp_path: Path, db: Path, code: str) -> None:
+    # a project Python file the script runs writes the script it runs next: the names its
+    # code gives a writing call hold text not known (fail closed)
+    files = {"tools/gen.py": code}
+    script = "python3 -W ignore tools/gen.py\nbash gen.sh\n"
+    assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
+
+
+def test_project_python_that_writes_data_is_clean(tmp_path: Path, db: Path) -> None:
+    # project Python that writes reports and reads configuration, then project scripts run
+    files = {
+        "tools/report.py": (
+            "import json, pathlib\nconf = open('setup.cfg').read()\n"
+            "json.dump({'n': len(conf)}, open('report.json', 'w'))\n"
+            "pathlib.Path('build').mkdir(exist_ok=True)\n"
+            "with open('build/summary.md', 'a') as f:\n    f.write('ok')\n"
+        ),
+        "setup.cfg": "[metadata]\nname = x\n",
+    }
+    script = "python tools/report.py\nbash tools/run.sh\nmake -f build.mk\n"
+    controls = _controls(tmp_path, db, script, **files, **{"build.mk": "all:\n\t@true\n"})
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls[COMPLETE] is ControlStatus.PASS
+
+
+@pytest.mark.xfail(strict=True, reason="known gap, a name Python holds in a variable")
+def test_attack_written_by_project_python_variable_name_gap(tmp_path: Path, db: Path) -> None:
+    # the name written is a Python variable (its literal value is not followed)
+    files = {"tools/gen.py": f"OUT = 'gen.sh'\nopen(OUT, 'w').write('{INSTALL}')\n"}
     script = "python3 tools/gen.py\nbash gen.sh\n"
     assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
 

@@ -1297,6 +1297,8 @@ class _Files:
     patterns: set[str] = field(default_factory=set)
     #: The project files read for what they run that the host wrote (:func:`_runs_project`).
     inlined: set[str] = field(default_factory=set)
+    #: What each Python file run writes (:func:`_python_writes`), read once per host.
+    python: dict[str, list[str]] = field(default_factory=dict)
     #: Characters of such project files that may still be read (past it: fail closed).
     inline_left: int = _INLINE_BUDGET
     #: Variables the host's scripts set (:func:`_assigned`), with their value when it is
@@ -1415,7 +1417,7 @@ def _writes(
         for name in _write_names(operands[1], loops, written, False):
             copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
             _may_hold(written, name, copied if source is not None else (_Written(None),))
-    for target in _python_writes(runs, stdin):
+    for target in _python_writes(runs, stdin, written):
         # ``python -c "open('x.sh', 'w').write(...)"``: what Python writes is not read here
         for name in _write_names(target, loops, written, False):
             _may_hold(written, name, (_Written(None),))
@@ -1480,22 +1482,41 @@ _PY_WRITERS = frozenset(
 )
 
 
-def _python_writes(runs: list[str], stdin: Stdin | None) -> list[str]:
-    """The file names the Python code a command runs writes: ``python -c CODE`` or Python
-    reading a here-document (``python3 - <<EOF``), its string literals given to a call that
-    may write a file (:data:`_PY_WRITERS`). A name Python computes is not known (the
+def _python_writes(runs: list[str], stdin: Stdin | None, written: _Files) -> list[str]:
+    """The file names the Python code a command runs writes: ``python -c CODE``, Python
+    reading a here-document (``python3 - <<EOF``) or ``python FILE`` (what the script wrote
+    there, else the project's file, :data:`_INCLUDE`), its string literals given to a call
+    that may write a file (:data:`_PY_WRITERS`). A name Python computes is not known (the
     code analysis reads the code itself)."""
     if not runs or not python_interpreter(runs[0]):
         return []
     code = stdin.text if stdin is not None else None
-    for k, word in enumerate(runs[1:], 1):
-        if word == "-c" or (word.startswith("-c") and len(word) > 2):
+    k = 1
+    while k < len(runs):
+        word = runs[k]
+        if word.startswith("-c"):
             code = word[2:] or (runs[k + 1] if k + 1 < len(runs) else "")
             break
-        if not word.startswith("-") or word == "-m":
-            break
-    if not code:
-        return []
+        if word.startswith("-m"):
+            return []
+        if not word.startswith("-"):
+            name = _written_name(word)
+            held = written.texts.get(name or "", ())
+            if name is None or held:
+                # a file the script wrote: what it wrote (a text not known writes nothing
+                # known; it fails closed where it runs)
+                return [n for t in held if t.text for n in _python_names(t.text)]
+            if name not in written.python:
+                include = _INCLUDE.get()
+                text = include(name) if include is not None else None
+                written.python[name] = _python_names(text) if text else []
+            return written.python[name]
+        k += 2 if word in ("-W", "-X") else 1
+    return _python_names(code) if code else []
+
+
+def _python_names(code: str) -> list[str]:
+    """The string literals Python ``code`` gives a call that may write a file."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
