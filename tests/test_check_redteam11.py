@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import test_check_redteam10 as _rt10
 from mltrust.evidence._commands import commands
@@ -321,3 +323,90 @@ def test_variable_values_past_the_budget_are_not_known() -> None:
     lines = ["A0=xxxxxxxxxxxxxxxx"] + [f'A{i}="$A{i - 1}$A{i - 1}"' for i in range(1, 40)]
     found = commands("shell", "\n".join([*lines, 'echo "$A39" > g.sh', "bash g.sh"]))
     assert any(c.unread for c in found)
+
+
+def test_xargs_without_input_is_read() -> None:
+    # a literal input with no words: xargs runs its command once (was: an IndexError)
+    found = commands("shell", ": | xargs bash\nprintf '' | xargs -I{} sh {}\n")
+    assert [c.words for c in found if c.words[:1] in (("bash",), ("sh",))]
+
+
+#: Words of the write-then-run forms, joined at random into scripts (what the property test
+#: below feeds the reader).
+_WORDS = [
+    "for",
+    "f",
+    "in",
+    "a.sh",
+    "*.sh",
+    "do",
+    "done",
+    ";",
+    "|",
+    "&&",
+    "echo",
+    "'x",
+    "y'",
+    ">",
+    ">>",
+    "$f",
+    '"${f%.sh}"',
+    "${f}",
+    "while",
+    "read",
+    "-r",
+    "xargs",
+    "-I{}",
+    "-n1",
+    "-a",
+    "-0",
+    "-L",
+    "2",
+    "--replace",
+    "-i",
+    "env",
+    "A={}",
+    "sh",
+    "bash",
+    "{}",
+    "python3",
+    "-c",
+    "-m",
+    "m.x",
+    "-W",
+    "printf",
+    "-v",
+    "X",
+    "'%s'",
+    "X=1",
+    "X=$(ls)",
+    "export",
+    "make",
+    "-I",
+    "mk",
+    "-f",
+    "g.mk",
+    "include",
+    "g.sh",
+    "mk/a.inc",
+    "${X:-a}",
+    "$X",
+    "(",
+    ")",
+    "<",
+    "-",
+    ":",
+    "tools/x.sh",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(st.sampled_from([*_WORDS, "\n"]), max_size=40),
+    included=st.lists(st.sampled_from([*_WORDS, "\n"]), max_size=20),
+)
+def test_any_write_then_run_script_is_read(words: list[str], included: list[str]) -> None:
+    # any script of these words (and project files of them) gives commands, never a crash
+    text = " ".join(words)
+    commands("shell", text, lambda name: " ".join(included))
+    commands("make", "all:\n\t" + text.replace("\n", "\n\t"), lambda name: " ".join(included))

@@ -1169,7 +1169,10 @@ def _xargs_runs(command: list[str], fed: _Written | None, stdin: Stdin | None) -
     if not known:
         items = [_XARGS_INPUT]
     out = [[a.replace(replace, item) for a in args] if replace else [*args, item] for item in items]
-    if not known and not (host_file(out[0]) is not None or python_interpreter(args[0])):
+    if not out:
+        return [args]  # no input: the command runs once, as written (unless ``-r``)
+    started = argv(out[0])
+    if not known and host_file(out[0]) is None and not python_interpreter((started or [""])[0]):
         return []
     return out
 
