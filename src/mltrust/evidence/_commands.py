@@ -1118,11 +1118,11 @@ def _xargs_runs(command: list[str], fed: _Written | None, stdin: Stdin | None) -
     input is known when it is a literal (``echo a.sh | xargs bash``, a here-document): each
     word (each line with ``-I``/``-L``) is read as an item, each in a command of its own
     (reading an operand too many only adds findings). Else (``find ... | xargs bash``, ``-a
-    FILE``) an item is the computed word :data:`_XARGS_INPUT`: a shell or make run on it
-    fails closed as any file whose name the shell computes, Python run on it as a file not
-    known; the other programs take it as data, so they are left to the readers as they are
-    written (an installer reading standard input is read as such). None for another
-    command."""
+    FILE``) an item is the computed word :data:`_XARGS_INPUT`: a shell run on it fails
+    closed as any script whose name the shell computes (:func:`unread_host`), Python run on
+    it as a file not known (a makefile so named is matched as any computed makefile name);
+    the other programs take it as data, so they are left to the readers as they are written
+    (an installer reading standard input is read as such). Empty for another command."""
     runs = argv(command)
     if not runs or runs[0].rsplit("/", 1)[-1] != "xargs":
         return []
@@ -1810,10 +1810,12 @@ def _read_written(
     command: list[str], line: int, depth: int, written: _Files
 ) -> tuple[list[Command], bool] | None:
     """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
-    ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`), ``python
-    x.py``; read from each text written (a file copied in is read as the file, a download
-    is not the project's: :attr:`_Written.downloaded`; a name
-    written in another folder, after a ``cd``, is matched by its last part). A file one of
+    ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`; also the
+    files written into its ``-I`` folders), ``python x.py``, ``python -m m`` (the files of
+    the module written: :func:`_module_written`), and any file whose name matches a glob
+    written by a loop (:attr:`_Files.patterns`); read from each text written (a file copied
+    in is read as the file, a download is not the project's: :attr:`_Written.downloaded`; a
+    name written in another folder, after a ``cd``, is matched by its last part). A file one of
     whose texts is not known is one that cannot be read (``unread``: both readers fail
     closed). Also whether the command is still read as written (the file may be the
     project's: the write may not have run), but for Python (the text written is what
