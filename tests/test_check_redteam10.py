@@ -2,7 +2,7 @@
 in forms ``mltrust check`` did not follow, so that a project installed a vulnerable pinned
 package (or ran Python that unpickles its input) while ``no-vulnerable-dependencies`` (or
 ``no-dangerous-code``) passed. Each attack test failed before its fix (expected FAIL of the
-control, actual PASS); the gaps not fixed yet are ``xfail(strict=True)``; the benign tests
+control, actual PASS); the gaps found here were closed in round 11; the benign tests
 show that ordinary projects using the same forms are not flagged.
 
 Files are written by the tests (``_gate`` of round 5); payloads are built at run time
@@ -56,33 +56,36 @@ def test_attack_untracked_write_form(tmp_path: Path, db: Path, name: str) -> Non
     assert controls[VULN] is ControlStatus.FAIL
 
 
-# -- 02. known gaps, not fixed in this round (xfail strict: a fix makes them pass) ----------
+# -- 02. gaps known in this round, closed in the next (test_check_redteam11 has more of each
+# class): the file run is now read from what was written (followed), or fails closed
+# (``python -c`` writes). Expected: FAIL; actual before: PASS.
 GAPS = {
-    # a written include file found through make -I DIR is not looked up among written files
-    "make-I-written": ("printf 'b:\\n\\tpip install evilpkg==1.5\\n' > mk/a.inc\nmake -I mk\n"),
+    # a written include file found through make -I DIR: files written into a -I folder are
+    # read as makefiles the run may include (the project's Makefile includes it)
+    "make-I-written": (
+        "mkdir mk\nprintf 'b:\\n\\tpip install evilpkg==1.5\\n' > mk/a.inc\nmake -I mk\n"
+    ),
     # a written makefile that includes another written file
     "make-f-written-include": (
         "printf 'b:\\n\\tpip install evilpkg==1.5\\n' > x.mk\n"
         "printf 'include x.mk\\n' > gen.mk\nmake -f gen.mk b\n"
     ),
-    # the name written is a loop variable (``$f``): not recorded, the run reads nothing
+    # the name written is a loop variable (``$f``): each of the loop's words is written
     "for-loop-name": f"for f in gen.sh; do echo '{INSTALL}' > $f; done\nbash gen.sh\n",
     "while-read-name": (
         f"echo gen.sh | while read f; do echo '{INSTALL}' > \"$f\"; done\nbash gen.sh\n"
     ),
-    # Python writes the file: its output is not a command output redirected, so nothing
-    # marks the name as written with text not known
+    # Python writes the file: the names its -c code gives open() may hold any text
     "python-c-write": f"python3 -c \"open('gen.sh','w').write('{INSTALL}')\"\nbash gen.sh\n",
-    # ``printf -v X``: the variable's value is known text, ``echo "$X"`` prints it; the
-    # written text keeps ``$X`` (read as nothing) instead of failing closed
+    # ``printf -v X``: the variable's value (what printf prints) replaces ``$X``
     "printf-v": f"printf -v X '%s' '{INSTALL}'\necho \"$X\" > gen.sh\nbash gen.sh\n",
 }
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, written file run by a form not followed")
 @pytest.mark.parametrize("name", sorted(GAPS))
 def test_attack_written_file_gap(tmp_path: Path, db: Path, name: str) -> None:
-    _, controls = _gate(tmp_path, db, {"ci.sh": "#!/bin/sh\n" + GAPS[name], **REQS})
+    files = {"ci.sh": "#!/bin/sh\n" + GAPS[name], "Makefile": "-include a.inc\n", **REQS}
+    _, controls = _gate(tmp_path, db, files)
     assert controls[VULN] is ControlStatus.FAIL
 
 
@@ -93,9 +96,8 @@ def test_attack_written_python_on_stdin(tmp_path: Path, db: Path) -> None:
     assert controls[CODE] is ControlStatus.FAIL
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, written package run by python -m")
 def test_attack_written_python_module_gap(tmp_path: Path, db: Path) -> None:
-    # a package's __main__.py written by the script, run by ``python -m``: not looked up
+    # a package's __main__.py written by the script, run by ``python -m``: read (was: not)
     text = f"mkdir m\ncat > m/__main__.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 -m m\n"
     _, controls = _gate(tmp_path, db, {"ci.sh": "#!/bin/sh\n" + text, **REQS})
     assert controls[CODE] is ControlStatus.FAIL

@@ -36,6 +36,7 @@ import shlex
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from mltrust.config import DEFAULT_LIMITS
@@ -132,11 +133,14 @@ def commands(
     None (:func:`_make`): the variables it assigns are the host's. The files its scripts
     write are the host's (:data:`_HOST_FILES`)."""
     token = _HOST_FILES.set(_Files.of(text)) if _HOST_FILES.get() is None else None
+    given = _INCLUDE.set(include) if token is not None else None
     try:
         return _host_commands(kind, text, include)
     finally:
         if token is not None:
             _HOST_FILES.reset(token)
+        if given is not None:
+            _INCLUDE.reset(given)
 
 
 def _host_commands(
@@ -1054,15 +1058,24 @@ def _simple(
                 ran = None
                 if written is not None and written.texts:
                     ran = _runs_written(command, line, depth, written)
+                    if ran is None:  # a project file, which may run what was written
+                        yield from _runs_project(command, line, depth, written)
                 if ran is not None:
                     yield from ran[0]  # what the script wrote into the file it runs
                 if ran is None or ran[1]:
                     for each in _loop_runs(command, loops):
                         yield Command(line, tuple(each), stdin=stdin, piped=piped)
+                fed = output if piped else None
                 if written is not None:
-                    before = output if piped else None
-                    output = _writes(command, line, stdin, before, written, grouped)
+                    _read_names(command, fed, loops)
+                    output = _writes(command, line, stdin, fed, written, grouped, loops)
                 yield from _inner(command, line, depth, written)
+                for each in _xargs_runs(command, fed, stdin):
+                    # ``echo gen.sh | xargs bash``: the commands xargs starts
+                    if depth >= DEFAULT_LIMITS.max_command_depth:
+                        yield _too_deep(line, " ".join(each), command)
+                        break
+                    yield from _simple(each, line, [], depth + 1, loops=loops, written=written)
                 printed = _printed_into_shell(printing, command) if piped else None
                 if feeding and printed is None:
                     printed = _printed_into_shell(command, feeding)
@@ -1085,6 +1098,83 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+#: ``xargs`` options that take a value (attached or as the next word), and those whose
+#: value may only be attached (``-i[R]``, ``-l[N]``, ``-e[EOF]``).
+_XARGS_VALUES = frozenset("InLPdaEs")
+_XARGS_ATTACHED = frozenset("ile")
+_XARGS_LONG = frozenset(
+    {"--max-args", "--max-lines", "--max-procs", "--delimiter", "--arg-file", "--eof"}
+    | {"--max-chars", "--process-slot-var"}
+)
+#: What xargs gives the command it runs when its input is not known.
+_XARGS_INPUT = "$XARGS_INPUT"
+
+
+def _xargs_runs(command: list[str], fed: _Written | None, stdin: Stdin | None) -> list[list[str]]:
+    """The commands ``xargs [options] COMMAND ARGS`` starts: COMMAND ARGS with each item of
+    its input added (``-I R``/``-i``/``--replace``: R replaced in ARGS by each line). Its
+    input is known when it is a literal (``echo a.sh | xargs bash``, a here-document): each
+    word (each line with ``-I``/``-L``) is read as an item, each in a command of its own
+    (reading an operand too many only adds findings). Else (``find ... | xargs bash``, ``-a
+    FILE``) an item is the computed word :data:`_XARGS_INPUT`: a shell run on it fails
+    closed as any script whose name the shell computes (:func:`unread_host`), Python run on
+    it as a file not known (a makefile so named is matched as any computed makefile name);
+    the other programs take it as data, so they are left to the readers as they are written
+    (an installer reading standard input is read as such). Empty for another command."""
+    runs = argv(command)
+    if not runs or runs[0].rsplit("/", 1)[-1] != "xargs":
+        return []
+    words: list[str] = []
+    for k, word in enumerate(runs):
+        if word not in _REDIRECT_OPS and (not k or runs[k - 1] not in _REDIRECT_OPS):
+            words.append(word)
+    replace, lines, from_file = None, False, False
+    k = 1
+    while k < len(words) and words[k].startswith("-") and words[k] != "-":
+        option = words[k]
+        k += 1
+        if option == "--":
+            break
+        if option.startswith("--"):
+            name, eq, value = option.partition("=")
+            if name == "--replace":
+                replace, lines = (value if eq else "{}"), True
+            elif name in _XARGS_LONG and not eq:
+                k += 1
+            from_file = from_file or name == "--arg-file"
+            lines = lines or name == "--max-lines"
+            continue
+        letter, rest = option[1:2], option[2:]
+        if letter in _XARGS_ATTACHED:
+            if letter == "i":
+                replace, lines = rest or "{}", True
+            lines = lines or letter == "l"
+        elif letter in _XARGS_VALUES:
+            value = rest or (words[k] if k < len(words) else "")
+            k += 0 if rest else 1
+            if letter == "I":
+                replace, lines = value, True
+            from_file = from_file or letter == "a"
+            lines = lines or letter == "L"
+    args = words[k:] or ["echo"]
+    text = None if from_file else (fed.text if fed is not None else None)
+    if text is None and stdin is not None and not from_file:
+        text = stdin.text
+    items = [ln.strip() for ln in (text or "").split("\n") if ln.strip()]
+    if not lines:
+        items = [w for ln in items for w in ln.split()]
+    known = text is not None and len(items) <= DEFAULT_LIMITS.max_command_host_matches
+    if not known:
+        items = [_XARGS_INPUT]
+    out = [[a.replace(replace, item) for a in args] if replace else [*args, item] for item in items]
+    if not out:
+        return [args]  # no input: the command runs once, as written (unless ``-r``)
+    started = argv(out[0])
+    if not known and host_file(out[0]) is None and not python_interpreter((started or [""])[0]):
+        return []
+    return out
 
 
 def _loop_runs(command: list[str], loops: dict[str, list[str]]) -> list[list[str]]:
@@ -1189,6 +1279,11 @@ _DOWNLOAD = _Written("", downloaded=True)
 _DOWNLOADERS = {"curl": ("o", "--output"), "wget": ("O", "--output-document")}
 
 
+#: Characters of project files one host's runs may read again for what it wrote
+#: (:func:`_runs_project`), however short the host is.
+_INLINE_BUDGET = 1 << 22
+
+
 @dataclass
 class _Files:
     """The files a shell script wrote (:func:`_writes`): the texts each may hold, by name,
@@ -1200,6 +1295,18 @@ class _Files:
     texts: dict[str, tuple[_Written, ...]] = field(default_factory=dict)
     left: int = 0
     spent: bool = False
+    #: Names in ``texts`` that are globs: written to a loop variable's name whose values
+    #: are not all known (:func:`_write_names`); a file run that matches one may be it.
+    patterns: set[str] = field(default_factory=set)
+    #: The project files read for what they run that the host wrote (:func:`_runs_project`).
+    inlined: set[str] = field(default_factory=set)
+    #: What each Python file run writes (:func:`_python_writes`), read once per host.
+    python: dict[str, list[str]] = field(default_factory=dict)
+    #: Characters of such project files that may still be read (past it: fail closed).
+    inline_left: int = _INLINE_BUDGET
+    #: Variables the host's scripts set (:func:`_assigned`), with their value when it is
+    #: one text known (None: computed, or set to more than one).
+    variables: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str) -> _Files:
@@ -1249,6 +1356,7 @@ def _writes(
     piped: _Written | None,
     written: _Files,
     grouped: bool = False,
+    loops: dict[str, list[str]] | None = None,
 ) -> _Written:
     """Record in ``written`` the files ``command`` writes by redirection (``>``, ``>>``,
     ``&>``), ``tee FILE``, ``cp``/``mv``/``ln`` or a download (``curl -o``, ``wget -O``), with
@@ -1258,7 +1366,10 @@ def _writes(
     (``: > x``, ``> x``); anything else is computed, also the output of a group (``{ ...; } >
     x``, ``grouped``) and ``exec > x``. A write is one more text the file may hold (it may
     sit in a branch not taken, a ``trap``, a heredoc never run): the texts written before are
-    kept, at most ``Limits.max_command_host_matches`` (more: one not known)."""
+    kept, at most ``Limits.max_command_host_matches`` (more: one not known). A name with the
+    variable of a ``for`` loop or a ``read`` (``loops``) is each name it may be
+    (:func:`_write_names`)."""
+    loops = {} if loops is None else loops
     words: list[str] = []
     targets: list[tuple[str, bool]] = []  # (file, appended)
     fd_other = False
@@ -1281,26 +1392,38 @@ def _writes(
         k += 1
     runs = argv(words)
     head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    for var, value in _assigned(words, runs):
+        # the shell expands the value as it assigns it (``B="$A x"``, ``X=$X``)
+        value = _expanded(value, written) if value is not None else None
+        was = written.variables.get(var, value)
+        written.variables[var] = value if was == value else None
+        if runs[:1] not in (["for"], ["read"], ["getopts"]) and var in loops:
+            # ``f=x.sh`` after ``for f in ...``: no longer the loop's
+            written.variables[var] = value
+            del loops[var]
     if head == "tee":
         names = [w for w in runs[1:] if not w.startswith("-")]
         targets.extend((w, any(o in ("-a", "--append") for o in runs[1:])) for w in names)
     operands = [w for w in runs[1:] if not w.startswith("-")]
     if head in ("cp", "mv", "ln", "install") and len(operands) > 2:
         # ``install -m 755 a b``, ``cp a b DIR``: the last operand is written (fail closed)
-        name = _written_name(operands[-1])
-        if name is not None:
+        for name in _write_names(operands[-1], loops, written, False):
             _may_hold(written, name, (_Written(None),))
     if head == "dd":
         # ``dd of=x.sh``: what it copies is not read here (fail closed)
         for word in runs[1:]:
-            if word.startswith("of=") and (name := _written_name(word[3:])) is not None:
+            for name in _write_names(word[3:], loops, written, False) if word[:3] == "of=" else ():
                 _may_hold(written, name, (_Written(None),))
     if head in ("cp", "mv", "ln", "install") and len(operands) == 2:
         # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
-        source, name = _written_name(operands[0]), _written_name(operands[1])
-        if name is not None:
+        source = _written_name(operands[0])
+        for name in _write_names(operands[1], loops, written, False):
             copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
             _may_hold(written, name, copied if source is not None else (_Written(None),))
+    for target in _python_writes(runs, stdin, written):
+        # ``python -c "open('x.sh', 'w').write(...)"``: what Python writes is not read here
+        for name in _write_names(target, loops, written, False):
+            _may_hold(written, name, (_Written(None),))
     if head in _DOWNLOADERS:
         # ``curl -o x.sh URL``, ``wget -O x.sh URL``: what it fetches is not known
         option, long = _DOWNLOADERS[head]
@@ -1312,8 +1435,7 @@ def _writes(
                 value = runs[k + 1] if k + 1 < len(runs) else None
             elif (m := re.fullmatch(f"-[A-Za-z]*{option}(.+)", word)) is not None:
                 value = m.group(1)
-            name = _written_name(value or "")
-            if name is not None and value != "-":
+            for name in _write_names(value or "", loops, written, False) if value != "-" else ():
                 _may_hold(written, name, (_DOWNLOAD,))
     printed: _Written = _Written(None)
     if (not words and not grouped) or head in (":", "true"):
@@ -1322,7 +1444,8 @@ def _writes(
         printed = _DOWNLOAD  # ``curl URL > x.sh``, ``wget -qO- URL | tee x.sh``
     elif head in ("echo", "printf"):
         text = _printed(runs)
-        if text is not None and not re.search(r"\$\(|`", text):
+        text = _expanded(text, written) if text is not None else None
+        if text is not None:
             printed = _Written(text + "\n", (line,) * (text.count("\n") + 1), "$" in text)
     elif head in ("cat", "tee"):
         files = [w for w in runs[1:] if not w.startswith("-")] if head == "cat" else []
@@ -1333,23 +1456,236 @@ def _writes(
                 held = written.texts.get(_written_name(f) or "", (_Written("", sources=(f,)),))
                 printed = _joined(printed, held[0] if len(held) == 1 else _Written(None))
         elif not files and stdin is not None:
-            computed = stdin.expanded and re.search(r"\$\(|`", stdin.text)
-            printed = _Written(None if computed else stdin.text, stdin.lines, stdin.expanded)
+            body = _expanded(stdin.text, written) if stdin.expanded else stdin.text
+            lines = stdin.lines
+            if body is not None and body.count("\n") != stdin.text.count("\n"):
+                lines = (lines[0] if lines else line,) * (body.count("\n") + 1)
+            printed = _Written(body, lines, stdin.expanded)
         elif not files and piped is not None:
             printed = piped
     for target, appended in targets:
-        name = _written_name(target) or _spelled(target)
-        if name is None:
-            continue
-        what = _Written(None) if fd_other else printed
-        if not appended:
-            _may_hold(written, name, (what,))
-            continue
-        # appended to each text the file may hold (one not written here: the project's)
-        before = written.texts.get(name, (_Written("", sources=(name,)),))
-        written.texts[name] = ()
-        _may_hold(written, name, tuple(_joined(b, what) for b in before))
+        for name in _write_names(target, loops, written, True):
+            what = _Written(None) if fd_other else printed
+            if not appended:
+                _may_hold(written, name, (what,))
+                continue
+            # appended to each text the file may hold (one not written here: the project's)
+            before = written.texts.get(name, (_Written("", sources=(name,)),))
+            written.texts[name] = ()
+            _may_hold(written, name, tuple(_joined(b, what) for b in before))
     return printed
+
+
+#: Python calls whose string arguments name a file they write (``open``: unless its mode
+#: is a literal that only reads), or a path whose methods may write it.
+_PY_WRITERS = frozenset(
+    {"open", "Path", "PurePath", "PosixPath", "write_text", "write_bytes", "copy", "copy2"}
+    | {"copyfile", "copytree", "move", "rename", "renames", "replace", "symlink", "link"}
+    | {"symlink_to", "hardlink_to", "urlretrieve", "fdopen", "NamedTemporaryFile"}
+)
+
+
+def _python_writes(runs: list[str], stdin: Stdin | None, written: _Files) -> list[str]:
+    """The file names the Python code a command runs writes: ``python -c CODE``, Python
+    reading a here-document (``python3 - <<EOF``) or ``python FILE`` (what the script wrote
+    there, else the project's file, :data:`_INCLUDE`), its string literals given to a call
+    that may write a file (:data:`_PY_WRITERS`). A name Python computes is not known (the
+    code analysis reads the code itself)."""
+    if not runs or not python_interpreter(runs[0]):
+        return []
+    code = stdin.text if stdin is not None else None
+    k = 1
+    while k < len(runs):
+        word = runs[k]
+        if word.startswith("-c"):
+            code = word[2:] or (runs[k + 1] if k + 1 < len(runs) else "")
+            break
+        if word.startswith("-m"):
+            return []
+        if not word.startswith("-"):
+            name = _written_name(word)
+            held = written.texts.get(name or "", ())
+            if name is None or held:
+                # a file the script wrote: what it wrote (a text not known writes nothing
+                # known; it fails closed where it runs)
+                return [n for t in held if t.text for n in _python_names(t.text)]
+            if name not in written.python:
+                include = _INCLUDE.get()
+                text = include(name) if include is not None else None
+                written.python[name] = _python_names(text) if text else []
+            return written.python[name]
+        k += 2 if word in ("-W", "-X") else 1
+    return _python_names(code) if code else []
+
+
+def _python_names(code: str) -> list[str]:
+    """The string literals Python ``code`` gives a call that may write a file."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if called not in _PY_WRITERS:
+            continue
+        mode = node.args[1] if called == "open" and len(node.args) > 1 else None
+        mode = next((k.value for k in node.keywords if k.arg == "mode"), mode)
+        if isinstance(mode, ast.Constant) and not re.search(r"[wax+]", str(mode.value)):
+            continue  # ``open('x', 'r')`` reads
+        for arg in node.args:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value:
+                out.append(arg.value)
+    return out
+
+
+def _expanded(text: str, written: _Files) -> str | None:
+    """Text the shell prints or writes, with the variables the script set (:func:`_assigned`)
+    replaced by their values (``X='...'; echo "$X" > x.sh``, ``printf -v X``); None when the
+    shell computes it: a command substitution, or such a variable whose value is not one
+    text known (``read X``, a loop's, ``X=$(cmd)``, set twice) or changed (``${X%.sh}``). A
+    variable the script did not set (``$HOME``, ``$GITHUB_SHA``) stays in the text, where the
+    readers fail closed on it as a word. Quotes are not known here: ``'$X'`` is replaced too."""
+    if re.search(r"\$\(|`", text):
+        return None
+    for _ in range(4):
+        used = [
+            m for m in _VARIABLE.finditer(text) if (m.group(1) or m.group(2)) in written.variables
+        ]
+        if not used:
+            return text
+        out, last, size = [], 0, len(text)
+        for m in used:
+            value = written.variables[m.group(1) or m.group(2)]
+            plain = m.group(2) is not None or m.group() == "${" + m.group(1) + "}"
+            size += len(value or "")
+            if value is None or not plain or size > _WRITTEN_BUDGET:
+                return None  # not known, or past what any script may read
+            out.append(text[last : m.start()] + value)
+            last = m.end()
+        text = "".join(out) + text[last:]
+        if len(text) > _WRITTEN_BUDGET or re.search(r"\$\(|`", text):
+            return None
+    return None
+
+
+#: Commands that set the variables their ``NAME=VALUE`` words name.
+_DECLARERS = frozenset({"export", "local", "declare", "typeset", "readonly"})
+
+
+def _assigned(words: list[str], runs: list[str]) -> list[tuple[str, str | None]]:
+    """The shell variables a command sets, each with its value when it is known:
+    ``NAME=VALUE`` alone (not before a program) and ``export``/``local``/``declare``
+    ``NAME=VALUE`` (VALUE; ``+=``: not known), ``printf -v NAME FORMAT ARGS`` (what printf
+    prints), and not known: ``read NAME...``, ``mapfile``/``readarray NAME``, ``for NAME
+    in``, ``getopts OPTS NAME``."""
+    name = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+    def pairs(given: list[str]) -> list[tuple[str, str | None]]:
+        out: list[tuple[str, str | None]] = []
+        for w in given:
+            if _assignment(w):
+                var, _, value = w.partition("=")
+                out.append((var.rstrip("+"), None if var.endswith("+") else value))
+        return out
+
+    if not runs:
+        return pairs(words)
+    head, rest = runs[0], runs[1:]
+    if head in _DECLARERS:
+        return pairs(rest)
+    if head == "printf":
+        for k, w in enumerate(rest):
+            var = rest[k + 1] if w == "-v" and k + 1 < len(rest) else w[2:] if w[:2] == "-v" else ""
+            if name.fullmatch(var):
+                shown = _printed(["printf", *rest[k + (2 if w == "-v" else 1) :]])
+                return [(var, shown)]
+        return []
+    if head in ("read", "mapfile", "readarray"):
+        found = rest[_skip_options(rest, 0, _READ_VALUES) :]
+        return [(w, None) for w in found if name.fullmatch(w)]
+    if head in ("for", "getopts") and rest:
+        return [(rest[0] if head == "for" else rest[-1], None)]
+    return []
+
+
+#: A shell variable in a word (``$f``, ``${f}``, ``${f%.txt}``).
+_VARIABLE = re.compile(r"\$\{[#!]?([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _write_names(
+    target: str, loops: dict[str, list[str]], written: _Files, spelled: bool
+) -> list[str]:
+    """The keys of what a script writes to ``target`` (:func:`_written_name`; ``spelled``:
+    else :func:`_spelled`). A name with the variable of a ``for NAME in WORDS`` loop or a
+    ``read NAME`` (``loops``: its words, or the lines a literal piped into it) is each name
+    it may be, the variable replaced by each word; a word the shell computes (``*.txt``,
+    ``$(ls)``, what ``read`` got from a command) makes the name a glob
+    (:attr:`_Files.patterns`: a file run that matches it may be it)."""
+    used = [m.group(1) or m.group(2) for m in _VARIABLE.finditer(target)]
+    # a variable the script set to one known text is that text (``OUT=gen.sh; ... > $OUT``)
+    given = {u: [v] for u in used if u not in loops and (v := written.variables.get(u))}
+    loops = {**loops, **given}
+    if not any(u in loops for u in used):
+        name = _written_name(target) or (_spelled(target) if spelled else None)
+        return [name] if name is not None else []
+    names = [target]
+    for var in dict.fromkeys(u for u in used if u in loops):
+        values = loops[var] or ["*"]
+        # ``${f%.txt}`` and the like: a value changed by the shell (a glob)
+        changed = re.compile(rf"\$\{{[#!]?{var}[^A-Za-z0-9_}}][^}}]*\}}")
+        named = re.compile(rf"\$\{{{var}\}}|\${var}(?![A-Za-z0-9_])")
+        names = [
+            named.sub(v.replace("\\", "\\\\"), changed.sub("*", n)) for n in names for v in values
+        ]
+        if len(names) > DEFAULT_LIMITS.max_command_host_matches:
+            names = [_HOST_WILD.sub("*", target)]
+    out: list[str] = []
+    for name in dict.fromkeys(names):
+        known = _written_name(name)
+        if known is not None:
+            out.append(known)
+            continue
+        pattern = _HOST_WILD.sub("*", _PWD.sub("", name))
+        if pattern.startswith(("/dev/", "~")):
+            continue
+        glob = posixpath.normpath(pattern)
+        if glob not in written.patterns and len(written.patterns) >= _PATTERNS:
+            # past the bound, any name: each file run may hold what such names hold
+            glob = "*"
+            written.texts[glob] = (_Written(None),)
+        written.patterns.add(glob)
+        out.append(glob)
+    return out
+
+
+#: Globs one host's writes may make (:attr:`_Files.patterns`; each file run is matched
+#: against them); past it, a glob written is any name, holding text not known.
+_PATTERNS = DEFAULT_LIMITS.max_command_host_files
+
+
+#: ``read`` options that take a value.
+_READ_VALUES = frozenset({"-p", "-d", "-n", "-N", "-t", "-u", "-a", "-i"})
+
+
+def _read_names(command: list[str], piped: _Written | None, loops: dict[str, list[str]]) -> None:
+    """Record the variables ``read NAME...`` sets (``echo a.sh | while read f``), as a
+    ``for`` loop's are: their values are the lines of what a literal piped into it printed
+    (its words, for more than one name); else not known (``[]``)."""
+    runs = argv(command)
+    if runs[:1] != ["read"]:
+        return
+    names = runs[_skip_options(runs, 1, _READ_VALUES) :]
+    names = [n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
+    text = piped.text if piped is not None else None
+    lines = [ln.strip() for ln in (text or "").split("\n") if ln.strip()]
+    values = lines if len(names) == 1 else [w for ln in lines for w in ln.split()]
+    for name in names:
+        known = text is not None and len(values) <= DEFAULT_LIMITS.max_command_host_matches
+        loops[name] = values if known else []
 
 
 def _joined(before: _Written, after: _Written) -> _Written:
@@ -1377,14 +1713,109 @@ def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
 _MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")
 
 
+#: The text of a project file by name (:func:`commands`' ``include``), for the host read.
+_INCLUDE: contextvars.ContextVar[Callable[[str], str | None] | None] = contextvars.ContextVar(
+    "_INCLUDE", default=None
+)
+#: While a project file is read for what it runs that the host wrote (:func:`_runs_project`):
+#: where those commands go (the rest of its commands are read where it is read itself).
+_COLLECT: contextvars.ContextVar[list[Command] | None] = contextvars.ContextVar(
+    "_COLLECT", default=None
+)
+
+
+def _runs_project(command: list[str], line: int, depth: int, written: _Files) -> Iterator[Command]:
+    """What a project file ``command`` runs (``bash tools/x.sh``, ``make``, ``make -f x.mk``)
+    runs or includes of the files the host wrote before (``echo ... > gen.sh; bash
+    tools/x.sh`` where x.sh runs gen.sh; the Makefile's ``include a.inc`` of a written
+    a.inc): the project file's text (``include``, as :func:`commands` was given it) is read
+    with what the host wrote, and only the commands read from written files are kept (its
+    own are read where it is read as a host). Each file once per state of what was
+    written, at most :data:`_INLINE_BUDGET` characters per host (past it: fail closed,
+    reported once)."""
+    include = _INCLUDE.get()
+    runs = argv(command)
+    if include is None or not runs:
+        return
+    ran = host_file(command)
+    if ran is None and _is_make(runs[0]):
+        folder = _make_options(command)[0]
+        ran = ("make", posixpath.join(folder, "Makefile"))
+    if ran is None or ran[0] not in ("shell", "make") or computed_name(ran[1]):
+        return
+    name = _written_name(ran[1])
+    if name is None or name in written.texts:
+        return
+    key = f"{ran[0]}:{name}:{sum(len(v) for v in written.texts.values())}"
+    if key in written.inlined:
+        return
+    written.inlined.add(key)
+    if depth >= DEFAULT_LIMITS.max_command_depth:
+        return  # the readers read it as a host of its own, deep enough
+    texts = [include(n) for n in ((name,) if ran[0] == "shell" else _make_names(name))]
+    text = next((t for t in texts if t), None)
+    if text is None:
+        return
+    written.inline_left -= len(text)
+    if written.inline_left < 0:
+        if "" not in written.inlined:
+            written.inlined.add("")  # reported once
+            why = f"runs {name!r} after writing files, past the project text read for them"
+            yield Command(line, (), unread=why, text=" ".join(command))
+        return
+    outer = _COLLECT.get()
+    collected: list[Command] = []
+    token = _COLLECT.set(collected)
+    try:
+        if ran[0] == "shell":
+            for _ in _shell(text, line, depth=depth + 1, written=written):
+                pass
+        else:
+            for _ in _make(text, include, depth + 1, written):
+                pass
+    finally:
+        _COLLECT.reset(token)
+    found = list(_relined(iter(collected), line))
+    if outer is not None:
+        outer.extend(found)
+    else:
+        yield from found
+
+
+def _make_names(name: str) -> tuple[str, ...]:
+    """The makefiles make looks for where ``name`` (a plain ``make``'s ``Makefile``) is."""
+    folder = posixpath.dirname(name)
+    if posixpath.basename(name) != "Makefile":
+        return (name,)
+    return tuple(posixpath.join(folder, m) for m in _MAKEFILE_NAMES)
+
+
 def _runs_written(
     command: list[str], line: int, depth: int, written: _Files
 ) -> tuple[list[Command], bool] | None:
+    """:func:`_read_written`; while a project file is read for what it runs that the host
+    wrote (:func:`_runs_project`), its commands are collected there."""
+    collect = _COLLECT.get()
+    token = _COLLECT.set(None)
+    try:
+        found = _read_written(command, line, depth, written)
+    finally:
+        _COLLECT.reset(token)
+    if found is not None and collect is not None:
+        collect.extend(found[0])
+    return found
+
+
+def _read_written(
+    command: list[str], line: int, depth: int, written: _Files
+) -> tuple[list[Command], bool] | None:
     """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
-    ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`), ``python
-    x.py``; read from each text written (a file copied in is read as the file, a download
-    is not the project's: :attr:`_Written.downloaded`; a name
-    written in another folder, after a ``cd``, is matched by its last part). A file one of
+    ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`; also the
+    files written into its ``-I`` folders), ``python x.py``, ``python -m m`` (the files of
+    the module written: :func:`_module_written`), and any file whose name matches a glob
+    written by a loop (:attr:`_Files.patterns`); read from each text written (a file copied
+    in is read as the file, a download is not the project's: :attr:`_Written.downloaded`; a
+    name written in another folder, after a ``cd``, is matched by its last part). A file one of
     whose texts is not known is one that cannot be read (``unread``: both readers fail
     closed). Also whether the command is still read as written (the file may be the
     project's: the write may not have run), but for Python (the text written is what
@@ -1407,22 +1838,56 @@ def _runs_written(
     elif runs and python_interpreter(runs[0]):
         j = 1
         while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
-            if runs[j].startswith(("-c", "-m")):
+            if runs[j].startswith("-c"):
                 return None
+            if runs[j].startswith("-m"):
+                # ``python -m a.b``: a/__init__.py, a/b/__init__.py and a/b/__main__.py (or
+                # a/b.py) run; those written here are read (the project's may run too)
+                dotted = runs[j][2:] or (runs[j + 1] if j + 1 < len(runs) else "")
+                name = _module_written(dotted, written)
+                if name is None:
+                    return None
+                kind = "python"
+                break
             j += 2 if runs[j] in ("-W", "-X") else 1
-        if j < len(runs):
-            kind, name = "python", _written_name(runs[j])
+        else:
+            if j < len(runs):
+                kind, name = "python", _written_name(runs[j])
     if name is None or kind is None:
         return None
     texts = written.texts.get(name)
+    module = name.startswith("-m ")
+    if module:
+        parts = name[3:].split()
+        texts = tuple(t for f in parts for t in written.texts[f])
+        name = parts[-1]
+    # written to a loop variable's name that may be this one (``for f in *.sh; do ... >
+    # "$f"``): what was written there is one more text it may hold
+    globbed = tuple(
+        t
+        for p in sorted(written.patterns)
+        if p != name and fnmatchcase(name, p)
+        for t in written.texts[p]
+    )
+    if kind == "make":
+        # ``make -I DIR``: a makefile it reads may include what the script wrote into DIR
+        dirs = make_include_dirs(command)
+        globbed += tuple(
+            t
+            for n, f in sorted(written.texts.items())
+            if n != name and any(n.startswith(d.rstrip("/") + "/") for d in dirs)
+            for t in f
+        )
     if texts is None:
         # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
         # known texts are read too
         last = name.rsplit("/", 1)[-1]
         alike = [t for n, f in written.texts.items() if n.rsplit("/", 1)[-1] == last for t in f]
-        texts = tuple(t for t in alike if t.text is not None)
+        texts = tuple(t for t in alike if t.text is not None) + globbed
         if not texts:
             return None
+    else:
+        texts += globbed
     if ran is None and kind == "shell":
         first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
         kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
@@ -1455,9 +1920,24 @@ def _runs_written(
             out.append(Command(line, (program, "-"), stdin=stdin))
         elif kind == "shell":
             out.extend(_relined(_shell(text, line, depth=depth + 1, written=written), line))
+        elif kind == "make":
+            out.extend(_relined(_make(text, None, depth + 1, written), line))
         else:
             out.extend(_relined(iter(commands(kind, text)), line))
-    return out, kind != "python"
+    return out, kind != "python" or module
+
+
+def _module_written(module: str, written: _Files) -> str | None:
+    """The files ``python -m MODULE`` runs that the script wrote, as ``"-m FILE..."`` (the
+    packages' ``__init__.py`` files, then the module's ``__main__.py`` or ``.py``); None when
+    it wrote none of them or the module's name is computed."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", module):
+        return None
+    parts = module.split(".")
+    names = ["/".join(parts[: k + 1]) + "/__init__.py" for k in range(len(parts))]
+    names += ["/".join(parts) + "/__main__.py", "/".join(parts) + ".py"]
+    found = [n for n in names if n in written.texts]
+    return "-m " + " ".join(found) if found else None
 
 
 def _shell_reads_stdin(command: list[str]) -> bool:
@@ -1947,7 +2427,12 @@ def _make_program(value: str) -> tuple[str, ...] | None:
 _MAKE_INCLUDE = re.compile(r"^(?:-?include|sinclude)\s")
 
 
-def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iterator[Command]:
+def _make(
+    text: str,
+    include: Callable[[str], str | None] | None = None,
+    depth: int = 0,
+    written: _Files | None = None,
+) -> Iterator[Command]:
     """A Makefile's commands: recipe lines (each its own shell script, or with ``.ONESHELL``
     each recipe one script), the recipe after ``target: ;``, ``$(shell ...)`` anywhere,
     the right side of ``NAME != command`` (run when make reads the file), ``define`` bodies,
@@ -1960,8 +2445,12 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
     (``python3 -c LINE``). ``include(NAME)`` gives the text of a makefile an ``include``
     names (None when it is not a file of the project; the caller keeps it inside): the
     variables it assigns (and those of the makefiles it includes, once each, at most
-    :data:`DEFAULT_LIMITS.max_command_host_files`) are the host's, as make reads it in place."""
+    :data:`DEFAULT_LIMITS.max_command_host_files`) are the host's, as make reads it in place.
+    ``depth``: how deep a makefile a script wrote is read (:func:`_runs_written`); ``written``:
+    the files the host wrote (its recipes' scripts write there too; a makefile an ``include``
+    names that was written is read from what was written)."""
     raw = text.split("\n")
+    files = written if written is not None else _HOST_FILES.get()
     prefix = "\t"
     candidates: dict[str, list[str]] = {}
     # (first line, text, what) per logical line
@@ -2115,11 +2604,11 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
             for inner in shells:
                 inner = _make_expand(inner, world)
                 if once(line, "shell " + inner):
-                    yield from _shell(inner, line, script=False)
+                    yield from _shell(inner, line, script=False, depth=depth, written=files)
             if what.startswith("assign") and "!" in what:
                 value = _make_expand(original, world)
                 if once(line, "shell " + value):
-                    yield from _shell(value, line, script=False)
+                    yield from _shell(value, line, script=False, depth=depth, written=files)
             elif what == "recipe":
                 body = _make_expand(body, world).lstrip(" \t")
                 while body[:1] in ("@", "-", "+"):
@@ -2140,24 +2629,25 @@ def _make(text: str, include: Callable[[str], str | None] | None = None) -> Iter
                         if line - 1 + k < len(script):
                             script[line - 1 + k] = part
                     continue
-                yield from _shell(body, line, script=False)
+                yield from _shell(body, line, script=False, depth=depth, written=files)
             elif what == "rule":
                 rule = re.match(r"^[^;]*?:[^;]*;(?P<recipe>.*)$", body, re.S)
                 if rule is not None and rule.group("recipe").strip():
                     after = _make_expand(rule.group("recipe"), world)
                     if once(line, after):
-                        yield from _shell(after, line)
+                        yield from _shell(after, line, depth=depth, written=files)
             elif what == "other":
                 other = _make_expand(body, world)
                 if once(line, other):
-                    yield from _shell(other, line, script=False)
+                    yield from _shell(other, line, script=False, depth=depth, written=files)
             elif what == "directive" and _MAKE_INCLUDE.match(original):
                 # make reads each included file as a makefile: ``make -f FILE`` in the stream
+                # (one the host wrote is read from what it wrote, as a run of it is)
                 for name in _make_expand(original, world).split()[1:]:
                     if once(line, "include " + name):
-                        yield Command(line, ("make", "-f", name))
+                        yield from _simple(["make", "-f", name], line, [], depth, written=files)
     if oneshell:
-        yield from _shell("\n".join(script), 1)
+        yield from _shell("\n".join(script), 1, depth=depth, written=files)
 
 
 # -- tox ---------------------------------------------------------------------------------------
