@@ -239,13 +239,16 @@ def _operator_entry(qualified: object, report: ScriptReport) -> None:
 
 def _type_string(text: str, report: ScriptReport) -> None:
     """The decision on a type string a loader resolves: ``__torch__.torch.classes.NS...``
-    is looked up as a native class of namespace ``NS``."""
-    found = _BYTECODE_CLASS.findall(text)
-    for namespace in found:
-        if namespace not in TORCH_CLASS_NAMESPACES:
-            report.unproven.append(f"native class namespace {namespace!r} (torch.classes)")
-    if text.count("__torch__.torch.classes") > len(found):
-        report.unproven.append(f"native class name in {text[:80]!r} not understood")
+    is looked up as a native class of namespace ``NS``. So is one torch's mobile type parser
+    reads as that once it skips the spaces between tokens (``" __torch__ . torch . classes .
+    NS . C"``, red-team finding): both spellings are judged."""
+    for spelling in {text, text.replace(" ", "")}:
+        found = _BYTECODE_CLASS.findall(spelling)
+        for namespace in found:
+            if namespace not in TORCH_CLASS_NAMESPACES:
+                report.unproven.append(f"native class namespace {namespace!r} (torch.classes)")
+        if spelling.count("__torch__.torch.classes") > len(found):
+            report.unproven.append(f"native class name in {text[:80]!r} not understood")
 
 
 def analyze_tables(
