@@ -431,3 +431,50 @@ def test_flatbuffer_extra_file_sharing_bytes_with_a_source_is_scanned_as_a_file(
     module = torch.jit.load(str(edited), _extra_files=extra)
     assert float(module(torch.ones(1))[0]) == 2.0
     assert extra["config.pkl"] == payload
+
+
+def _amplified(count: int, size: int) -> bytes:
+    """A module whose one function lists ``count`` type annotations, all one string of
+    ``size`` bytes (flatbuffers lets any number of offsets point at one string)."""
+    buf = bytearray(b"\0\0\0\0PTMF")
+    buf += struct.pack("<7H", 14, 8, 0, 0, 0, 0, 4) + b"\0\0"  # 8: Module vtable (ivalues)
+    buf += struct.pack("<iI", 24 - 8, 32 - 28)  # 24: Module
+    buf += struct.pack("<II", 1, 48 - 36)  # 32: ivalues, one value
+    buf += struct.pack("<4H", 8, 12, 4, 8)  # 40: IValue vtable
+    buf += struct.pack("<iII", 48 - 40, 16, 76 - 56)  # 48: IValue of kind Function
+    buf += struct.pack("<7H", 14, 8, 0, 0, 0, 0, 4) + b"\0\0"  # 60: Function vtable
+    buf += struct.pack("<iI", 76 - 60, 84 - 80)  # 76: Function (type_annotations)
+    string = 84 + 4 + 4 * count
+    buf += struct.pack("<I", count)
+    buf += b"".join(struct.pack("<I", string - (88 + 4 * i)) for i in range(count))
+    buf += struct.pack("<I", size) + b"x" * size + b"\0"
+    struct.pack_into("<I", buf, 0, 24)
+    return bytes(buf)
+
+
+def test_flatbuffer_one_long_type_string_named_by_many_offsets_is_judged_once() -> None:
+    # Each offset costs one entry of max_entries (10 million), but the string was judged
+    # once per offset: 10 000 offsets to 1 MB read 10 GB (2 million: well past the time limit)
+    import time
+
+    data = _amplified(10_000, 1 << 20)
+    started = time.monotonic()
+    scan_bytes(data, "model.ff")
+    assert time.monotonic() - started < 5
+
+
+def test_mobile_bytecode_repeating_one_long_string_is_judged_once() -> None:
+    # bytecode.pkl's value as the pickle evaluator builds it: a memo get (two bytes) repeats
+    # one object, so 10 000 type rows and operator entries can all be one 1 MB string
+    import time
+
+    from mltrust.scan.formats._torchscript import analyze_bytecode
+
+    long = "x" * (1 << 20)
+    value = (("types", [long] * 10_000), ("operators", [(long, "", 1)] * 10_000))
+    started = time.monotonic()
+    report = analyze_bytecode(value, 10_000_000)
+    assert time.monotonic() - started < 5
+    assert report.unproven  # the operator entry is still judged (not understood)
+    spaced = " __torch__ . torch . classes . dist_rpc . WorkerInfo"
+    assert analyze_bytecode(("types", [spaced] * 3), 100).unproven
