@@ -478,3 +478,48 @@ def test_mobile_bytecode_repeating_one_long_string_is_judged_once() -> None:
     assert report.unproven  # the operator entry is still judged (not understood)
     spaced = " __torch__ . torch . classes . dist_rpc . WorkerInfo"
     assert analyze_bytecode(("types", [spaced] * 3), 100).unproven
+
+
+# -- header-less ONNX text: false positives ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "create.xml",  # an EPP command template: a namespaced XML root named domain:
+            b'<domain:create xmlns:domain="urn:ietf:params:xml:ns:domain-1.0">\n'
+            b"  <domain:name>example.com</domain:name>\n</domain:create>\n",
+        ),
+        ("notes.txt", b"<doc_string: what the tool prints>\nSee the manual.\n"),
+        ("tags.txt", b"<ir_version: latest>\n"),
+        ("meta.html", b"<metadata_props: see below>\n"),
+    ],
+)
+def test_text_opening_with_a_model_keyword_but_no_value_onnx_reads_is_not_onnx(
+    name: str, text: bytes
+) -> None:
+    # onnx.parser reads a header keyword's value by its kind (a "string", an integer, a
+    # [list]); text whose first value is none of these is not ONNX text, and was medium
+    import onnx.parser
+
+    with pytest.raises(onnx.parser.ParseError):
+        onnx.parser.parse_model(text.decode())
+    findings = scan_bytes(text, name).findings
+    assert not [f for f in findings if f.rule_id.startswith("MLT-ONX")], findings
+
+
+def test_onnx_text_header_values_of_every_kind_are_still_claimed() -> None:
+    import onnx.parser
+
+    graph = b"g (float[N] X) => (float[N] Y) {\n  Y = evil.dom.Boom(X)\n}\n"
+    for header in (
+        b"<ir_version: -8>",
+        b"<model_version: # a comment\n 8>",
+        b'<domain: "a">',
+        b'<opset_import: ["evil.dom": 1]>',
+        b"<metadata_props: []>",
+    ):
+        onnx.parser.parse_model((header + graph).decode())  # the oracle reads it
+        rules = _fb_rules(header + graph, "model.txt")
+        assert rules.get("MLT-ONX-005") == Severity.MEDIUM, (header, rules)
