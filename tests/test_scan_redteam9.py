@@ -523,3 +523,52 @@ def test_onnx_text_header_values_of_every_kind_are_still_claimed() -> None:
         onnx.parser.parse_model((header + graph).decode())  # the oracle reads it
         rules = _fb_rules(header + graph, "model.txt")
         assert rules.get("MLT-ONX-005") == Severity.MEDIUM, (header, rules)
+
+
+def test_flatbuffer_type_annotation_vector_before_a_function_does_not_hide_its_operators(
+    tmp_path: Path,
+) -> None:
+    # torch's verifier counts tables (a million at most), not strings: a function whose
+    # type_annotations repeat one string spends max_entries cheaply. Put before the function
+    # that saves, it stopped the walk first: a limit finding (medium) and no MLT-PT-005.
+    from mltrust.config import Limits, ScanConfig
+
+    torch = _torch()
+    target = tmp_path / "written.pt"
+    data = _saver_flat(torch, target, tmp_path)
+    root = _u32(data, 0)
+    pos = _field(data, root, 12)
+    vec = pos + _u32(data, pos)
+    count = 5000  # over the max_entries below; ten million with the defaults
+    data += b"\0" * (-len(data) % 4)
+    base = len(data)
+    ivt, iv, fvt, ft = base, base + 8, base + 20, base + 44  # vtables before their tables
+    qn, instr, ops, consts, types = base + 68, base + 88, base + 92, base + 96, base + 100
+    text = types + 4 + 4 * count
+    blob = bytearray(text + 12 - base)
+
+    def put(fmt: str, at: int, *values: int) -> None:
+        struct.pack_into(fmt, blob, at - base, *values)
+
+    put("<4H", ivt, 8, 12, 4, 8)  # IValue: type, val
+    put("<iBxxxI", iv, iv - ivt, 16, ft - (iv + 8))  # kind Function
+    put("<12H", fvt, 22, 24, 4, 8, 12, 16, 20, 0, 0, 0, 0, 0)  # qn ... type_annotations
+    offsets = [qn - (ft + 4), instr - (ft + 8), ops - (ft + 12), consts - (ft + 16)]
+    put("<i5I", ft, ft - fvt, *offsets, types - (ft + 20))
+    put("<I", qn, 11)
+    blob[qn + 4 - base : qn + 15 - base] = b"__torch__.b"
+    put("<I", types, count)
+    for i in range(count):
+        put("<I", types + 4 + 4 * i, text - (types + 4 + 4 * i))
+    put("<I", text, 6)
+    blob[text + 4 - base : text + 10 - base] = b"Tensor"
+    data += blob
+    struct.pack_into("<I", data, vec + 4, iv - (vec + 4))  # value 0 (None) is now it
+    config = ScanConfig(limits=Limits(max_entries=2000))
+    rules: dict[str, Severity] = {}
+    for f in scan_bytes(bytes(data), "model.ff", config).findings:
+        rules[f.rule_id] = max(rules.get(f.rule_id, f.severity), f.severity)
+    assert rules.get("MLT-GEN-003") == Severity.MEDIUM
+    assert rules.get("MLT-PT-005") == Severity.HIGH, rules
+    _lite(bytes(data), tmp_path)(torch.ones(2))  # the oracle: loads, and the table saves
+    assert target.exists()

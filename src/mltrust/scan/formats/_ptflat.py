@@ -235,6 +235,22 @@ def read_flat_module(
 
 def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
     root = r.deref(0)
+    values = r.tables(root, _MODULE_IVALUES)
+    # The operator tables first: values, functions and operators are tables (torch's verifier
+    # allows a million in all) with short names (it loads no operator it cannot find), so a
+    # module torch loads cannot spend max_entries before them; strings it can (a vector of
+    # ten million type annotations, a long file name), and they come after (red-team
+    # finding: such a vector before a function hid its aten::save behind a limit finding).
+    functions: set[int] = set()
+    for iv in values:
+        if r.u8_field(iv, _IVALUE_TYPE) == _KIND_FUNCTION:
+            func = r.table(iv, _IVALUE_VAL)
+            if func is not None and func not in functions:
+                functions.add(func)
+                for op in r.tables(func, _FUNC_OPERATORS):
+                    name, overload = r.text(op, _OP_NAME), r.text(op, _OP_OVERLOAD)
+                    out.operators.append((name or "", overload or ""))
+    out.functions = len(functions)
     files: list[tuple[int, int, str, bool]] = []  # start, end, name, is source
     for is_source, slot in ((True, _MODULE_JIT_SOURCES), (False, _MODULE_EXTRA_FILES)):
         for ef in r.tables(root, slot):
@@ -255,8 +271,8 @@ def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
             out.custom_classes.append(name)
         elif kind > _TYPE_KIND_LAST:
             out.unknown.append(f"object type {i} of unknown kind {kind}")
-    functions: set[int] = set()
-    for i, iv in enumerate(r.tables(root, _MODULE_IVALUES)):
+    functions.clear()
+    for i, iv in enumerate(values):
         kind = r.u8_field(iv, _IVALUE_TYPE)
         if kind > _KIND_LAST:
             out.unknown.append(f"value {i} of unknown kind {kind}")
@@ -312,10 +328,7 @@ def _function(r: _Reader, func: int, out: FlatModule, seen: set[int]) -> None:
     if func in seen:  # a table many values point to: the same names
         return
     seen.add(func)
-    out.functions += 1
     r.text(func, _FUNC_QN)
-    for op in r.tables(func, _FUNC_OPERATORS):
-        out.operators.append((r.text(op, _OP_NAME) or "", r.text(op, _OP_OVERLOAD) or ""))
     for pos in r.tables(func, _FUNC_TYPE_ANNOTATIONS):
         out.types.append(r.text_at(pos))
     schema = r.table(func, _FUNC_SCHEMA)
