@@ -242,8 +242,10 @@ def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
     # ten million type annotations, a long file name), and they come after (red-team
     # finding: such a vector before a function hid its aten::save behind a limit finding).
     functions: set[int] = set()
+    kinds = []
     for iv in values:
-        if r.u8_field(iv, _IVALUE_TYPE) == _KIND_FUNCTION:
+        kinds.append(r.u8_field(iv, _IVALUE_TYPE))
+        if kinds[-1] == _KIND_FUNCTION:
             func = r.table(iv, _IVALUE_VAL)
             if func is not None and func not in functions:
                 functions.add(func)
@@ -272,8 +274,7 @@ def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
         elif kind > _TYPE_KIND_LAST:
             out.unknown.append(f"object type {i} of unknown kind {kind}")
     functions.clear()
-    for i, iv in enumerate(values):
-        kind = r.u8_field(iv, _IVALUE_TYPE)
+    for i, (iv, kind) in enumerate(zip(values, kinds, strict=True)):
         if kind > _KIND_LAST:
             out.unknown.append(f"value {i} of unknown kind {kind}")
             continue
