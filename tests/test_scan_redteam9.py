@@ -572,3 +572,24 @@ def test_flatbuffer_type_annotation_vector_before_a_function_does_not_hide_its_o
     assert rules.get("MLT-PT-005") == Severity.HIGH, rules
     _lite(bytes(data), tmp_path)(torch.ones(2))  # the oracle: loads, and the table saves
     assert target.exists()
+
+
+def test_torchscript_source_with_a_nul_in_a_comment_still_names_its_file_operator(
+    tmp_path: Path,
+) -> None:
+    # torch.jit.load compiles jit_sources (not the mobile tables, laundered here to
+    # aten::sqrt): TorchScript's lexer skips a NUL inside a comment, Python's parser rejects
+    # the whole source, and aten::save was only "not proven" (medium), in either form
+    torch = _torch()
+    target = tmp_path / "written.pt"
+    data = bytearray(_saver_flat(torch, target, tmp_path).replace(b"torch.relu(", b"torch.save("))
+    assert data.count(b"aten::save") == 1
+    data = bytearray(data.replace(b"aten::save", b"aten::sqrt"))
+    old, new = b"    path = self.path\n", b"    path=self.path#\0\n"
+    assert data.count(old) == 1 and len(old) == len(new)
+    data = bytearray(data.replace(old, new))
+    assert _fb_rules(bytes(data), "model.ff").get("MLT-PT-005") == Severity.HIGH
+    path = tmp_path / "edited.ff"
+    path.write_bytes(bytes(data))
+    torch.jit.load(str(path))(torch.ones(2))  # the oracle: compiles the source, saves
+    assert target.exists()
