@@ -148,16 +148,18 @@ class _Reader:
         self.charge()
         vtable = table - self._get(_I32, table)
         vsize = self._get(_U16, vtable)
-        if vsize < 4 or vsize % 2:
-            raise _Malformed(f"vtable at {vtable} has size {vsize}")
+        # As flatbuffers reads a table: a vtable of 0 or 2 bytes is a table with no fields,
+        # and the table-size entry is never read (red-team finding: a field past it, or a
+        # vtable shorter than 4 bytes, stopped the walk before the operator tables).
+        if vsize % 2:
+            raise _Malformed(f"vtable at {vtable} has odd size {vsize}")
         if slot + 2 > vsize:
             return None
         rel = self._get(_U16, vtable + slot)
         if rel == 0:
             return None
-        tsize = self._get(_U16, vtable + 2)
-        if rel + 1 > tsize or table + rel >= self.size:
-            raise _Malformed(f"field {slot} of table at {table} lies outside the table")
+        if table + rel >= self.size:
+            raise _Malformed(f"field {slot} of table at {table} lies outside the buffer")
         return table + rel
 
     def table(self, table: int, slot: int) -> int | None:
@@ -233,6 +235,24 @@ def read_flat_module(
 
 def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
     root = r.deref(0)
+    values = r.tables(root, _MODULE_IVALUES)
+    # The operator tables first: values, functions and operators are tables (torch's verifier
+    # allows a million in all) with short names (it loads no operator it cannot find), so a
+    # module torch loads cannot spend max_entries before them; strings it can (a vector of
+    # ten million type annotations, a long file name), and they come after (red-team
+    # finding: such a vector before a function hid its aten::save behind a limit finding).
+    functions: set[int] = set()
+    kinds = []
+    for iv in values:
+        kinds.append(r.u8_field(iv, _IVALUE_TYPE))
+        if kinds[-1] == _KIND_FUNCTION:
+            func = r.table(iv, _IVALUE_VAL)
+            if func is not None and func not in functions:
+                functions.add(func)
+                for op in r.tables(func, _FUNC_OPERATORS):
+                    name, overload = r.text(op, _OP_NAME), r.text(op, _OP_OVERLOAD)
+                    out.operators.append((name or "", overload or ""))
+    out.functions = len(functions)
     files: list[tuple[int, int, str, bool]] = []  # start, end, name, is source
     for is_source, slot in ((True, _MODULE_JIT_SOURCES), (False, _MODULE_EXTRA_FILES)):
         for ef in r.tables(root, slot):
@@ -253,9 +273,8 @@ def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
             out.custom_classes.append(name)
         elif kind > _TYPE_KIND_LAST:
             out.unknown.append(f"object type {i} of unknown kind {kind}")
-    functions: set[int] = set()
-    for i, iv in enumerate(r.tables(root, _MODULE_IVALUES)):
-        kind = r.u8_field(iv, _IVALUE_TYPE)
+    functions.clear()
+    for i, (iv, kind) in enumerate(zip(values, kinds, strict=True)):
         if kind > _KIND_LAST:
             out.unknown.append(f"value {i} of unknown kind {kind}")
             continue
@@ -283,32 +302,34 @@ def _walk(r: _Reader, out: FlatModule, max_files: int) -> None:
 
 
 def _keep_files(data: memoryview, files: list[tuple[int, int, str, bool]], out: FlatModule) -> None:
-    """The files' contents, each range of bytes once: a file whose bytes are another's is
-    left out (its content is scanned under the other's name), one that overlaps another
-    partly is malformed (the walk goes on: its names are still read)."""
-    seen: set[tuple[int, int]] = set()
-    reach = 0
-    for start, end, name, is_source in sorted(files, key=lambda f: (f[0], f[1], not f[3])):
-        if start == end or (start, end) in seen:
-            if start == end:
-                (out.sources if is_source else out.extra_files).append((name, data[0:0]))
-            continue
-        if start < reach:
-            out.unknown.append(f"file {name[:80]!r} shares bytes with another file")
-            continue
-        seen.add((start, end))
-        reach = end
-        (out.sources if is_source else out.extra_files).append((name, data[start:end]))
+    """The files' contents, each range of bytes once per kind: a file whose bytes are
+    another's of its kind is left out (its content is scanned under the other's name), one
+    that overlaps another of its kind partly is malformed (the walk goes on: its names are
+    still read). Sources and extra files are kept apart, each byte read at most twice: an
+    extra file sharing a source's string is still scanned as a file (red-team finding: a
+    pickle shared with a source entry nobody compiles was read as source only)."""
+    for kind in (True, False):
+        seen: set[tuple[int, int]] = set()
+        reach = 0
+        kept = out.sources if kind else out.extra_files
+        for start, end, name, _ in sorted(f for f in files if f[3] == kind):
+            if start == end or (start, end) in seen:
+                if start == end:
+                    kept.append((name, data[0:0]))
+                continue
+            if start < reach:
+                out.unknown.append(f"file {name[:80]!r} shares bytes with another file")
+                continue
+            seen.add((start, end))
+            reach = end
+            kept.append((name, data[start:end]))
 
 
 def _function(r: _Reader, func: int, out: FlatModule, seen: set[int]) -> None:
     if func in seen:  # a table many values point to: the same names
         return
     seen.add(func)
-    out.functions += 1
     r.text(func, _FUNC_QN)
-    for op in r.tables(func, _FUNC_OPERATORS):
-        out.operators.append((r.text(op, _OP_NAME) or "", r.text(op, _OP_OVERLOAD) or ""))
     for pos in r.tables(func, _FUNC_TYPE_ANNOTATIONS):
         out.types.append(r.text_at(pos))
     schema = r.table(func, _FUNC_SCHEMA)

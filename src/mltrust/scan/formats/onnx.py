@@ -285,17 +285,29 @@ _ONNXTXT_SKIP = rb"(?:[ \t\n\v\f\r]|#[^\n]*+)*+"
 
 #: How ONNX text syntax can open: a model header whose first keyword is any of the header's
 #: (onnx.parser takes them in any order: a header opening with producer_name was a config to
-#: the sniff, and clean), or a graph's name (an identifier or a quoted string) followed by its
-#: inputs' ``(`` or, with none, its ``=>``. Matched on the whole buffer, not a head: comments
-#: of any length may come first (the pattern stops at the first other byte).
+#: the sniff, and clean) and whose value opens as onnx.parser reads that keyword's (an integer,
+#: a ``[`` list, a ``"`` string: an XML root ``<domain:create ...>`` was medium), or a graph's
+#: name (an identifier or a quoted string) followed by its inputs' ``(`` or, with none, its
+#: ``=>``. Matched on the whole buffer, not a head: comments of any length may come first (the
+#: pattern stops at the first other byte).
 _onnxtxt_opening = lazy_pattern(
     _ONNXTXT_SKIP
     + rb"(?:(?P<header><)"
     + _ONNXTXT_SKIP
-    + rb"(?:ir_version|opset_import|producer_name|producer_version|domain|model_version"
-    rb"|doc_string|metadata_props)"
+    + rb"(?:(?:ir_version|model_version)"
     + _ONNXTXT_SKIP
-    + rb":|(?P<name>[A-Za-z_][A-Za-z0-9_]*+|\"(?:[^\"\\]|\\.)*+\")"
+    + rb":"
+    + _ONNXTXT_SKIP
+    + rb"[-+0-9]|(?:opset_import|metadata_props)"
+    + _ONNXTXT_SKIP
+    + rb":"
+    + _ONNXTXT_SKIP
+    + rb"\[|(?:producer_name|producer_version|domain|doc_string)"
+    + _ONNXTXT_SKIP
+    + rb":"
+    + _ONNXTXT_SKIP
+    + rb'"'
+    + rb")|(?P<name>[A-Za-z_][A-Za-z0-9_]*+|\"(?:[^\"\\]|\\.)*+\")"
     + _ONNXTXT_SKIP
     + rb"(?:\(|=>))",
     re.DOTALL,
