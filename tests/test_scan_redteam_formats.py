@@ -25,7 +25,7 @@ import pytest
 from mltrust.config import Limits
 from mltrust.findings import Severity
 from mltrust.scan import scan_bytes
-from mltrust.scan.formats import tar as tar_mod
+from mltrust.scan.formats import _tar_scan
 
 
 class _Evil:
@@ -250,9 +250,9 @@ def test_tar_sparse_reconstruction_matches_tarfile(kind: str) -> None:
         blob = _SPARSE[kind]("m", chunks, realsize) + b"\0" * 1024
         expected = _tarfile_members(blob)["m"]
         view = memoryview(blob)
-        (m,) = [m for m in tar_mod._walk(view, Limits()) if isinstance(m, tar_mod._Member)]
+        (m,) = [m for m in _tar_scan._walk(view, Limits()) if isinstance(m, _tar_scan._Member)]
         assert not m.problem and m.name == "m"
-        views = tar_mod._sparse_views(view, m, Limits(max_decompressed_in_memory=1 << 20))
+        views = _tar_scan._sparse_views(view, m, Limits(max_decompressed_in_memory=1 << 20))
         assert not views.odd and not views.errors
         assert list(views.contents.values()) == [expected]
 

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from mltrust.config import Limits
 from mltrust.findings import Severity
 from mltrust.scan import scan_bytes
+from mltrust.scan.formats import _tar_scan
 from mltrust.scan.formats import tar as tar_mod
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -329,7 +330,7 @@ def _ours(blob: bytes) -> list[str] | None:
     view = memoryview(blob)
     if not tar_mod.TarScanner().sniff(view, "x.tar"):
         return None
-    return [m.name for m in tar_mod._walk(view, Limits()) if isinstance(m, tar_mod._Member)]
+    return [m.name for m in _tar_scan._walk(view, Limits()) if isinstance(m, _tar_scan._Member)]
 
 
 def _assert_agrees(blob: bytes) -> None:

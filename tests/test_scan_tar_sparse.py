@@ -24,7 +24,7 @@ import pytest
 from mltrust.config import Limits
 from mltrust.findings import Severity
 from mltrust.scan import scan_bytes
-from mltrust.scan.formats import tar as tar_mod
+from mltrust.scan.formats import _tar_scan
 
 _MEDIUM = (Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 
@@ -288,13 +288,13 @@ def test_gnu_tar_sparse_archive_is_clean_and_rebuilt(tmp_path: Path, fmt: str) -
 def _views(blob: bytes) -> dict[str, set[bytes]]:
     view = memoryview(blob)
     out: dict[str, set[bytes]] = {}
-    for m in tar_mod._walk(view, Limits()):
-        if isinstance(m, tar_mod._Member) and m.type in tar_mod._REGULAR:
+    for m in _tar_scan._walk(view, Limits()):
+        if isinstance(m, _tar_scan._Member) and m.type in _tar_scan._REGULAR:
             if m.sparse is None:
                 out[m.name] = {bytes(view[m.data_start : m.data_start + m.size])}
             else:
                 out[m.name] = set(
-                    tar_mod._sparse_views(
+                    _tar_scan._sparse_views(
                         view, m, Limits(max_decompressed_in_memory=1 << 24)
                     ).contents.values()
                 )

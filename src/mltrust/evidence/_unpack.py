@@ -209,7 +209,7 @@ def _stream(
 ) -> Iterator[Piece]:
     from mltrust.config import Limits, ScanConfig
     from mltrust.scan._context import ScanContext
-    from mltrust.scan.formats.compressed import _inner_name, inflate
+    from mltrust.scan.formats._compressed_scan import _inner_name, inflate
 
     if allowance.left <= 0:
         yield _spent(where)

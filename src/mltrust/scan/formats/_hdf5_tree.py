@@ -53,7 +53,7 @@ def walk_tree(
 ) -> TreeReport:
     """Walk every object reachable from the root object header at ``root``.
 
-    ``reader`` is :class:`mltrust.scan.formats.hdf5._Reader` (bounds-checked reads, address
+    ``reader`` is :class:`mltrust.scan.formats._hdf5_scan._Reader` (bounds-checked reads, address
     sizes), ``messages`` its object-header message lister. Raises :class:`InputError` on a
     structure that cannot be followed and :class:`LimitExceeded` past ``max_objects``.
     """

@@ -44,18 +44,18 @@ from mltrust.errors import LimitExceeded
 from mltrust.findings import Location, Severity
 from mltrust.scan import _rules
 from mltrust.scan._context import ScanContext
-from mltrust.scan.formats._rules_keras_config import (
-    CFG_MALFORMED,
-    CFG_YAML_ALIAS_BOMB,
-    CFG_YAML_PYTHON_TAG,
-)
-from mltrust.scan.formats.config import (
+from mltrust.scan.formats._config_scan import (
     _PY_TAG,
     _YAML_FALSE,
     _YAML_TRUE,
     _check_document,
     _fallback_yaml,
     has_code_hint,
+)
+from mltrust.scan.formats._rules_keras_config import (
+    CFG_MALFORMED,
+    CFG_YAML_ALIAS_BOMB,
+    CFG_YAML_PYTHON_TAG,
 )
 
 #: Characters libyaml and the pure-Python reader are known to read differently.

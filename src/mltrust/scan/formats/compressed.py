@@ -21,25 +21,25 @@ and sniffed on their own.
 from __future__ import annotations
 
 import importlib
-import mmap
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from mltrust.errors import LimitExceeded
-from mltrust.scan import _archive_rules as R
+from mltrust._lazy import lazy_exports
 from mltrust.scan.interface import FormatScanner
 
 if TYPE_CHECKING:
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
+    from mltrust.scan.formats._compressed_scan import Inflated, inflate
 
 __all__ = ["CompressedScanner", "Inflated", "inflate", "new_decoder", "sniff_compression"]
 
-_CHUNK = 1 << 20
-#: Output below this size is never called a bomb, whatever the ratio (tiny inputs of zeros).
-_BOMB_FLOOR = 32 << 20
+# Only the scanner, its sniff and the decoders live here; decoding a whole stream and the scan
+# are in :mod:`mltrust.scan.formats._compressed_scan`, imported when a stream is decoded
+# (``Inflated`` and ``inflate`` are still importable from here, loaded on first use).
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"mltrust.scan.formats._compressed_scan": ("Inflated", "inflate")}
+)
 
 _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
@@ -196,203 +196,6 @@ def _probe(head: memoryview | bytes, kind: str, *, strict: bool = False) -> bool
     return len(out) >= _STRICT_OUTPUT or bool(getattr(decoder, "eof", False))
 
 
-class _Spill:
-    """Decoded output: in memory up to a threshold, then in an unlinked temporary file."""
-
-    def __init__(self, threshold: int) -> None:
-        self.threshold = threshold
-        self.buf = bytearray()
-        self.file: Any = None
-        self.size = 0
-
-    def __len__(self) -> int:
-        return self.size
-
-    def write(self, piece: bytes) -> None:
-        self.size += len(piece)
-        if self.file is None:
-            self.buf += piece
-            if len(self.buf) > self.threshold:
-                import tempfile  # only when spilling (its import costs start-up time)
-
-                self.file = tempfile.TemporaryFile(prefix="mltrust-inflate-")  # noqa: SIM115
-                self.file.write(self.buf)
-                self.buf = bytearray()
-        else:
-            self.file.write(piece)
-
-    def truncate(self, size: int) -> None:
-        if size >= self.size:
-            return
-        self.size = size
-        if self.file is None:
-            del self.buf[size:]
-        else:
-            self.file.flush()
-            self.file.truncate(size)
-            self.file.seek(size)
-
-    def finish(self) -> bytearray | mmap.mmap:
-        """The decoded bytes: the buffer, or a read-only map of the spill file."""
-        if self.file is None:
-            return self.buf
-        self.file.flush()
-        if not self.size:
-            self.file.close()
-            return bytearray()
-        try:
-            return mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
-        finally:
-            self.file.close()  # the map keeps the (unlinked) file alive
-
-
-@dataclass
-class Inflated:
-    """The bounded result of decoding one or more concatenated streams.
-
-    ``data`` is a ``bytearray``, or a read-only ``mmap`` of a spill file for output beyond
-    ``max_decompressed_in_memory``; call :meth:`close` once the content has been scanned.
-    """
-
-    data: bytearray | mmap.mmap = field(default_factory=bytearray)
-    #: True when the last stream reached its end marker.
-    complete: bool = False
-    #: Why decoding stopped early: a corrupt block, or None.
-    error: str | None = None
-    #: Which limit stopped decoding (bomb), or None.
-    limited: str | None = None
-    #: Offset in the input just after the last complete stream.
-    end: int = 0
-    streams: int = 0
-
-    def close(self) -> None:
-        """Drop a spill mapping (a no-op for in-memory output)."""
-        if isinstance(self.data, mmap.mmap):
-            try:
-                self.data.close()
-            except BufferError:  # a scanner kept a view alive; the GC unmaps it
-                pass
-
-
-def inflate(
-    src: memoryview,
-    kind: str,
-    ctx: ScanContext,
-    *,
-    multi: bool = True,
-    expected: int | None = None,
-    decoder_factory: Callable[[], _Decoder] | None = None,
-) -> Inflated:
-    """Decode ``src`` as ``kind`` into a bounded buffer, charging ``ctx`` for every byte.
-
-    ``multi`` decodes further streams of the same kind that follow the first one. ``expected``
-    (a declared uncompressed size) only tightens the cap: output beyond it is a finding for the
-    caller, never trusted to allocate.
-    """
-    limits = ctx.limits
-    cap = int(limits.max_member_bytes)
-    ratio = float(limits.max_compression_ratio)
-    if expected is not None:
-        cap = min(cap, max(expected, 0) + 1)
-    res = Inflated()
-    out = _Spill(int(limits.max_decompressed_in_memory))
-    try:
-        _decode_into(src, kind, ctx, res, out, cap, ratio, multi, expected, decoder_factory)
-    finally:
-        res.data = out.finish()
-    return res
-
-
-def _decode_into(
-    src: memoryview,
-    kind: str,
-    ctx: ScanContext,
-    res: Inflated,
-    out: _Spill,
-    cap: int,
-    ratio: float,
-    multi: bool,
-    expected: int | None,
-    decoder_factory: Callable[[], _Decoder] | None,
-) -> None:
-    pos = 0
-    total_in = len(src)
-    while pos < total_in:
-        dec = decoder_factory() if decoder_factory is not None else new_decoder(kind)
-        res.complete = False
-        eof = False
-        try:
-            while pos < total_in and not eof:
-                chunk = src[pos : pos + _CHUNK]
-                pos += len(chunk)
-                data: Any = chunk
-                while True:
-                    room = cap - len(out) + 1
-                    if room <= 0:
-                        break
-                    piece = dec.decompress(data, min(room, _CHUNK))
-                    if piece:
-                        out.write(piece)
-                        ctx.charge_decompressed(len(piece))
-                    if len(out) > cap:
-                        break
-                    produced = len(out)
-                    # All input so far: concatenated small streams are not each a "bomb".
-                    consumed = max(pos, 1)
-                    if produced > _BOMB_FLOOR and produced > ratio * consumed:
-                        res.limited = (
-                            f"{kind} output exceeds {ratio:g}x its input "
-                            f"({produced} bytes from {consumed})"
-                        )
-                        return
-                    if dec.eof:
-                        eof = True
-                        break
-                    tail = getattr(dec, "unconsumed_tail", b"")
-                    if tail:
-                        data = tail
-                        continue
-                    if getattr(dec, "needs_input", True):
-                        break
-                    data = b""
-                if len(out) > cap:
-                    if expected is not None and len(out) == expected + 1:
-                        res.limited = f"{kind} output exceeds its declared size of {expected}"
-                    else:
-                        res.limited = f"{kind} output exceeds max_member_bytes={cap}"
-                    out.truncate(cap)
-                    return
-                ctx.check_deadline()
-        except LimitExceeded as exc:
-            res.limited = str(exc)
-            return
-        except (zlib.error, _lzma_error(), OSError, EOFError, ValueError, RuntimeError) as exc:
-            res.error = f"corrupt {kind} data: {exc}"
-            return
-        if not eof:
-            res.error = f"{kind} stream is truncated (no end-of-stream marker)"
-            return
-        res.complete = True
-        res.streams += 1
-        # lz4's decoder reports ``unused_data`` as None when nothing follows the frame.
-        unused = len(dec.unused_data or b"") + len(getattr(dec, "unconsumed_tail", b"") or b"")
-        pos -= unused
-        res.end = pos
-        if not multi or pos >= total_in or sniff_compression(src[pos : pos + 16]) != kind:
-            break
-        if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
-            break
-
-
-def _inner_name(name: str, kind: str) -> str:
-    lowered = name.lower()
-    for suffix in (".gz", ".tgz", ".bz2", ".xz", ".lzma", ".z", ".lz4", ".zlib"):
-        if lowered.endswith(suffix):
-            stem = name[: -len(suffix)]
-            return stem + ".tar" if suffix == ".tgz" else stem
-    return name
-
-
 class CompressedScanner(FormatScanner):
     """gzip / bzip2 / xz / lzma / zlib / lz4 streams, decoded with hard caps and scanned."""
 
@@ -411,57 +214,6 @@ class CompressedScanner(FormatScanner):
         return sniff_compression(data[:65536]) is not None
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
-        kind = sniff_compression(data[:65536])
-        if kind is None:
-            return
-        ctx.facts.setdefault("compression", kind)
-        if kind == "lz4" and _lz4_module() is None:
-            ctx.report(
-                R.ARC_NOT_SCANNED,
-                "LZ4 frame found but the lz4 module is not installed; content not scanned",
-                loc,
-            )
-            return
-        if kind == "zstd":
-            ctx.report(
-                R.ARC_NOT_SCANNED,
-                "Zstandard frame (pandas.read_pickle reads .zst files); mltrust has no zstd "
-                "decoder, so the content was not scanned",
-                loc,
-            )
-            return
-        res = inflate(data, kind, ctx)
-        if res.limited:
-            ctx.report(R.ARC_BOMB, res.limited, loc)
-        elif res.error:
-            ctx.report(
-                R.ARC_TRUNCATED,
-                f"{res.error} after {len(res.data)} decoded bytes; the decoded part was scanned",
-                loc,
-            )
-        inner = _inner_name(loc.members[-1] if loc.members else loc.path, kind)
-        if res.data:
-            view = memoryview(res.data)
-            try:
-                ctx.scan_nested(
-                    view, ctx.whole_file_member(loc, f"[{kind}]"), inner.rsplit("/", 1)[-1]
-                )
-            finally:
-                view.release()
-                res.close()
-        elif res.complete:
-            ctx.facts.setdefault("empty_stream", True)
-        if res.complete and not res.limited and res.end < len(data):
-            rest = data[res.end :]
-            if any(rest[: 1 << 16]) or _nonzero(rest):
-                ctx.report(
-                    R.ARC_HIDDEN_DATA,
-                    f"{len(rest)} bytes follow the end of the {kind} stream",
-                    loc.at(res.end),
-                )
-                ctx.scan_nested(rest, loc.member(f"[after-{kind}@{res.end}]"), "trailing")
+        from mltrust.scan.formats._compressed_scan import scan_compressed
 
-
-def _nonzero(view: memoryview) -> bool:
-    step = 1 << 20
-    return any(view[i : i + step].tobytes().strip(b"\x00") for i in range(0, len(view), step))
+        scan_compressed(data, ctx, loc)

@@ -105,7 +105,7 @@ class JoblibZFileScanner(FormatScanner):
 
     def scan(self, data: memoryview, ctx: ScanContext, loc: Location) -> None:
         from mltrust.scan import _archive_rules as R
-        from mltrust.scan.formats.compressed import inflate
+        from mltrust.scan.formats._compressed_scan import inflate
 
         declared = _zfile_length(data)
         if declared is None or declared < 0:
