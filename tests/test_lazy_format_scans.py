@@ -16,6 +16,7 @@ import pytest
 
 #: The implementation modules split out of their format modules.
 MOVED = (
+    "mltrust.scan.formats._compressed_scan",
     "mltrust.scan.formats._config_scan",
     "mltrust.scan.formats._gguf_scan",
     "mltrust.scan.formats._hdf5_scan",
@@ -24,8 +25,6 @@ MOVED = (
     "mltrust.scan.formats._tar_scan",
     "mltrust.scan.formats._tensorflow_scan",
 )
-# mltrust.scan.formats._compressed_scan is left out: zip.py still imports ``inflate`` from
-# compressed at module level, which loads it.
 
 _PROBE = """
 import json

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, ClassVar
 from mltrust._lazy import lazy_pattern
 from mltrust.errors import InputError
 from mltrust.scan import _archive_rules as R
-from mltrust.scan.formats.compressed import Inflated, inflate, new_decoder
+from mltrust.scan.formats.compressed import new_decoder
 from mltrust.scan.interface import FormatScanner
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from mltrust.findings import Location
     from mltrust.scan._context import ScanContext
     from mltrust.scan.formats._torchscript import ScriptReport
+    from mltrust.scan.formats.compressed import Inflated
 
 __all__ = [
     "ZipEntry",
@@ -1091,6 +1092,8 @@ class ZipScanner(FormatScanner):
                 return lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=[filt])
 
             kind = "lzma"
+        from mltrust.scan.formats.compressed import inflate  # loads the scanning half
+
         holder = inflate(
             src,
             kind,
