@@ -25,7 +25,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SGR", "Styled", "cell_width", "lines", "table", "visible", "wrap"]
+__all__ = ["SGR", "Cell", "Styled", "cell_width", "lines", "table", "visible", "wrap"]
 
 #: ANSI SGR parameters of the styles reports use (rich's names for them).
 SGR = {

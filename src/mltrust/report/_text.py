@@ -7,7 +7,7 @@ file (~30% of a ``mltrust scan`` process with findings). The table looks as rich
 from __future__ import annotations
 
 from mltrust.findings import Severity
-from mltrust.report._table import Styled, lines, table
+from mltrust.report._table import Cell, Styled, lines, table
 from mltrust.scan._result import FileStatus, ScanReport
 
 __all__ = ["scan_text"]
@@ -61,7 +61,7 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
     out = []
     if findings:
         order = sorted(findings, key=lambda f: (-f.severity.rank, str(f.location)))
-        rows = [
+        rows: list[list[Cell]] = [
             # Locations and messages quote the scanned file: the table escapes what a
             # terminal would not simply draw, and has no markup.
             [Styled(f.severity.value, _STYLE[f.severity]), f.rule_id, str(f.location), f.message]
