@@ -114,7 +114,7 @@ def test_lines_wrap_as_rich_wraps_them() -> None:
 
 
 # A pickle calling os.system: the table of a real scan.
-_EVIL = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."  # mltrust: ignore[MLT-CODE-001] test payload bytes, never loaded
+_EVIL = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
 
 
 @pytest.mark.parametrize("columns", ["120", "60", "40"])
@@ -221,7 +221,7 @@ def test_hostile_finding_text_is_shown_whole_escaped_and_boxed(
     shown = visible(attack).replace(" ", "")
     found = [[c.replace(" ", "") for c in row] for row in _column_texts(plain)]
     assert [shown, shown] in [row[2:] for row in found]
-    assert ["critical", "MLT-PKL-001"] == found[0][:2]
+    assert found[0][:2] == ["critical", "MLT-PKL-001"]
     if attack.startswith("[red]"):
         assert any("[red]x[/red]" in row[3] and ":skull:" in row[3] for row in found)
 
