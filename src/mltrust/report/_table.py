@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 __all__ = ["SGR", "Cell", "Styled", "cell_width", "lines", "table", "visible", "wrap"]
 
@@ -44,12 +42,16 @@ _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0")
 _WORD = re.compile(r"\s*\S+\s*")
 
 
-@dataclass(frozen=True)
 class Styled:
-    """Text shown in a style (a key of :data:`SGR`) when colour is on."""
+    """Text shown in a style (a key of :data:`SGR`) when colour is on. A plain class, not a
+    dataclass: ``dataclasses`` compiles its methods from text when the class is made, which a
+    short scan would pay for at every start."""
 
-    text: str
-    style: str
+    __slots__ = ("style", "text")
+
+    def __init__(self, text: str, style: str) -> None:
+        self.text = text
+        self.style = style
 
 
 Cell = str | Styled
@@ -75,6 +77,8 @@ def _escape(char: str) -> str:
 
 
 def _char_width(char: str) -> int:
+    import unicodedata  # only for text beyond ASCII: a scan's usual table has none
+
     if unicodedata.category(char) in ("Mn", "Me"):
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
