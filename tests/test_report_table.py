@@ -268,3 +268,15 @@ def test_colour_is_sgr_on_severity_and_verdict_only_when_asked(
         assert f"\x1b[{sgr}m{severity.value}\x1b[0m" in scan_text(one, color=True, verbose=True)
     clean = ScanReport(files=(FileResult(path="p", size=1, status=FileStatus.SCANNED),))
     assert scan_text(clean, color=True).startswith("\x1b[1;32mPASS\x1b[0m ")
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "120", "133"])
+def test_a_clean_summary_is_what_the_table_module_writes(
+    monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    """A clean scan's line is written without importing _table: the same as lines() writes."""
+    clean = ScanReport(files=(FileResult(path="p", size=1, status=FileStatus.SCANNED),))
+    monkeypatch.setenv("COLUMNS", "1000")
+    verdict, rest = scan_text(clean).rstrip("\n").split(" ", 1)
+    monkeypatch.setenv("COLUMNS", columns)
+    assert scan_text(clean) == lines([Styled(verdict, "bold green"), f" {rest}"], int(columns))

@@ -1,14 +1,19 @@
 """Human-readable output (a table of findings and a summary line) for scan reports.
 
 Drawn by :mod:`mltrust.report._table`, not rich: importing rich cost more than scanning a small
-file (~30% of a ``mltrust scan`` process with findings). The table looks as rich drew it.
+file (~30% of a ``mltrust scan`` process with findings). The table looks as rich drew it. A clean
+scan's one summary line is written without importing even that.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mltrust.findings import Severity
-from mltrust.report._table import Cell, Styled, lines, table
 from mltrust.scan._result import FileStatus, ScanReport
+
+if TYPE_CHECKING:
+    from mltrust.report._table import Cell
 
 __all__ = ["scan_text"]
 
@@ -58,6 +63,21 @@ def scan_text(report: ScanReport, *, color: bool = False, verbose: bool = False)
         f"in {summary['seconds']:.2f}s"
     )
     width = output_width()
+    plain = f"{verdict} {line}"
+    if (
+        not color
+        and not findings
+        and not not_scanned
+        and len(plain) <= width
+        and plain.isascii()
+        and plain.isprintable()
+    ):
+        # The usual CI or pre-commit run on one clean file: one line, as lines() would lay it
+        # out, without importing the table module.
+        return plain + "\n"
+
+    from mltrust.report._table import Styled, lines, table
+
     out = []
     if findings:
         order = sorted(findings, key=lambda f: (-f.severity.rank, str(f.location)))
