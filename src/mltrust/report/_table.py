@@ -30,6 +30,8 @@ SGR = {
     "bold white on red": "1;37;41",
     "bold red": "1;31",
     "bold green": "1;32",
+    "bold magenta": "1;35",
+    "green": "32",
     "yellow": "33",
     "cyan": "36",
     "dim": "2",
@@ -54,7 +56,9 @@ class Styled:
         self.style = style
 
 
-Cell = str | Styled
+#: A table cell: text, styled text, or lines of text (each wrapped on its own, as rich wraps
+#: the lines of a text with newlines; a newline inside one is shown escaped).
+Cell = str | Styled | tuple[str, ...]
 
 
 def visible(text: str) -> str:
@@ -159,7 +163,7 @@ def _paint(text: str, style: str | None, color: bool) -> str:
     return f"\x1b[{SGR[style]}m{text}\x1b[0m"
 
 
-def lines(parts: Sequence[Cell], width: int, *, color: bool = False) -> str:
+def lines(parts: Sequence[str | Styled], width: int, *, color: bool = False) -> str:
     """One paragraph from ``parts`` (joined, each made :func:`visible`), wrapped at
     ``width`` cells, styled parts coloured when ``color``; ends with a newline."""
     texts = [visible(p.text if isinstance(p, Styled) else p) for p in parts]
@@ -191,10 +195,10 @@ def table(
     """A table as rich draws ``Table(title=title)`` with rich's default box (HEAVY_HEAD),
     laid out to ``width`` cells: the title centred above, the header in bold, each cell
     :func:`visible` and wrapped to its column."""
-    texts = [[visible(h) for h in headers]]
+    texts = [[[visible(h)] for h in headers]]
     styles: list[list[str | None]] = [["bold"] * len(headers)]
     for row in rows:
-        texts.append([visible(c.text if isinstance(c, Styled) else c) for c in row])
+        texts.append([_paragraphs(c) for c in row])
         styles.append([c.style if isinstance(c, Styled) else None for c in row])
     widths = _column_widths(texts, width)
     total = sum(widths) + len(widths) + 1
@@ -211,7 +215,10 @@ def table(
     out.append(rule("┏", "━", "┳", "┓"))
     for index, (row_texts, row_styles) in enumerate(zip(texts, styles, strict=True)):
         bar = "┃" if index == 0 else "│"
-        cells = [wrap(t, w - 2) for t, w in zip(row_texts, widths, strict=True)]
+        cells = [
+            [line for text in cell for line in wrap(text, w - 2)]
+            for cell, w in zip(row_texts, widths, strict=True)
+        ]
         height = max(len(c) for c in cells)
         if index == 0:  # as rich: header cells sit on the header's last line
             cells = [[""] * (height - len(c)) + c for c in cells]
@@ -231,13 +238,24 @@ def table(
     return "\n".join(out) + "\n"
 
 
-def _column_widths(texts: list[list[str]], width: int) -> list[int]:
+def _paragraphs(cell: Cell) -> list[str]:
+    if isinstance(cell, Styled):
+        return [visible(cell.text)]
+    if isinstance(cell, str):
+        return [visible(cell)]
+    return [visible(line) for line in cell] or [""]
+
+
+def _column_widths(texts: list[list[list[str]]], width: int) -> list[int]:
     """Width of each column, padding included, borders not: rich's ``Table`` layout. Each
     column wants its longest text; when they do not fit, the widest columns shrink first
     (to the next widest), then all evenly."""
     count = len(texts[0])
     room = max(width - (count + 1), count)
-    widths = [min(room, max(cell_width(row[i]) for row in texts) + 2) for i in range(count)]
+    widths = [
+        min(room, max(cell_width(line) for row in texts for line in row[i]) + 2)
+        for i in range(count)
+    ]
     excess = sum(widths) - room
     while excess > 0:
         widest = max(widths)
