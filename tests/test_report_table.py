@@ -280,3 +280,34 @@ def test_a_clean_summary_is_what_the_table_module_writes(
     verdict, rest = scan_text(clean).rstrip("\n").split(" ", 1)
     monkeypatch.setenv("COLUMNS", columns)
     assert scan_text(clean) == lines([Styled(verdict, "bold green"), f" {rest}"], int(columns))
+
+
+def test_cells_of_several_lines_are_laid_out_as_rich_lays_them_out() -> None:
+    """``mltrust check``'s title / details cells: each line wrapped on its own."""
+    rng = random.Random(3)
+    for _ in range(200):
+        width = rng.randint(40, 130)
+        rows = _random_rows(rng)
+        cells = [
+            (row[3], *[f"  - {rng.choice(_WORDS)} {row[2]}" for _ in range(rng.randint(0, 3))])
+            for row in rows
+        ]
+        ours = table(TITLE, HEADERS, [[*r[:3], c] for r, c in zip(rows, cells, strict=True)], width)
+        theirs = _rich_table(
+            [[*r[:3], "\n".join(c)] for r, c in zip(rows, cells, strict=True)], width
+        )
+        assert ours == theirs, (width, rows, cells)
+
+
+def test_check_text_escapes_a_hostile_file_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detail of ``mltrust check`` quotes a file name: rich let its escape sequence through."""
+    from mltrust.cli import main
+
+    (tmp_path / "x\x1b]0;pwned\x07\u202e.pkl").write_bytes(_EVIL)
+    monkeypatch.setenv("COLUMNS", "200")
+    main(["check", str(tmp_path), "--no-store"])
+    out = capsys.readouterr().out
+    _control_free(out, color=False)
+    assert "x\\x1b]0;pwned\\x07\\u202e.pkl" in out
