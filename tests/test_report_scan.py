@@ -98,19 +98,26 @@ def test_clean_text_output_without_rich_is_what_rich_writes(
     assert out == _rich_line(f"[bold green]PASS[/] {rest}")
 
 
-def test_clean_scan_in_a_fresh_process_does_not_import_rich(models: Path) -> None:
+@pytest.mark.parametrize(("name", "exit_code"), [("good.pkl", 0), ("evil.pkl", 1)])
+def test_scan_in_a_fresh_process_does_not_import_rich(
+    models: Path, name: str, exit_code: int
+) -> None:
+    """Neither a clean scan nor one with a findings table imports rich (~30% of the process)."""
     import subprocess
     import sys
 
     code = (
         "import sys\nfrom mltrust.cli._main import main\n"
-        f"code = main(['scan', {str(models / 'good.pkl')!r}])\n"
+        f"code = main(['scan', {str(models / name)!r}])\n"
         "print(code, 'rich' in sys.modules, 'concurrent.futures' in sys.modules)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
-    assert proc.stdout.strip().splitlines()[-1] == "0 False False"
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == f"{exit_code} False False"
+    if exit_code:
+        assert "MLT-PKL-001" in proc.stdout and "┏" in proc.stdout
 
 
 def test_scanned_text_in_findings_is_not_read_as_rich_markup(

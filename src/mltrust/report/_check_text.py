@@ -1,15 +1,14 @@
-"""Human-readable output of ``mltrust check`` (rich)."""
+"""Human-readable output of ``mltrust check``: a table of controls and a verdict line.
+
+Drawn by :mod:`mltrust.report._table` (as ``mltrust scan``'s), which shows the text quoted from
+checked files (details, messages, waivers) with control characters escaped, and has no markup.
+"""
 
 from __future__ import annotations
 
-import io
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from mltrust.policy import ControlStatus, VerdictStatus
 from mltrust.report._check import CheckReport
+from mltrust.report._table import Cell, Styled, lines, table
 from mltrust.report._text import output_width
 
 __all__ = ["check_text"]
@@ -28,21 +27,8 @@ _SHOWN_DETAILS = 8
 
 def check_text(report: CheckReport, *, color: bool = False) -> str:
     verdict = report.verdict
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        force_terminal=color,
-        no_color=not color,
-        width=output_width(),
-        highlight=False,
-    )
+    width = output_width()
     subject = verdict.subject
-    table = Table(
-        title=f"mltrust check: {escape(verdict.profile.title)} — {escape(str(subject.get('name')))}"
-    )
-    table.add_column("status")
-    table.add_column("control")
-    table.add_column("title / details", overflow="fold")
     order = {
         ControlStatus.FAIL: 0,
         ControlStatus.ERROR: 1,
@@ -51,38 +37,49 @@ def check_text(report: CheckReport, *, color: bool = False) -> str:
         ControlStatus.PASS: 4,
         ControlStatus.SKIP: 5,
     }
+    rows: list[list[Cell]] = []
     for r in sorted(verdict.results, key=lambda r: order[r.status]):
-        text = escape(r.control.title)
+        text = [r.control.title]
         if r.status in (ControlStatus.ERROR, ControlStatus.WAIVED):
-            text += f"\n  {escape(r.message)}"
+            text.append(f"  {r.message}")
         shown = r.details[:_SHOWN_DETAILS]
-        for d in shown:
-            text += f"\n  - {escape(d)}"
+        text += [f"  - {d}" for d in shown]
         if len(r.details) > len(shown):
-            text += f"\n  ... {len(r.details) - len(shown)} more"
+            text.append(f"  ... {len(r.details) - len(shown)} more")
         if r.expired_waiver is not None:
-            text += f"\n  waiver expired on {r.expired_waiver.expires.isoformat()}"
-        table.add_row(f"[{_STYLE[r.status]}]{r.status.value}[/]", escape(r.control.id), text)
-    console.print(table)
-    for err in verdict.collector_errors:
-        console.print(
-            f"[bold magenta]collector error[/]: {escape(err['collector'])}: "
-            f"{escape(err['message'])}"
+            text.append(f"  waiver expired on {r.expired_waiver.expires.isoformat()}")
+        rows.append([Styled(r.status.value, _STYLE[r.status]), r.control.id, tuple(text)])
+    out = [
+        table(
+            f"mltrust check: {verdict.profile.title} — {subject.get('name')}",
+            ["status", "control", "title / details"],
+            rows,
+            width,
+            color=color,
         )
+    ]
+
+    def line(label: str, style: str, text: str) -> None:
+        out.append(lines([Styled(label, style), text], width, color=color))
+
+    for err in verdict.collector_errors:
+        line("collector error", "bold magenta", f": {err['collector']}: {err['message']}")
     for fp, w in sorted(verdict.waived_findings.items()):
-        console.print(
-            f"[cyan]waived finding[/]: {escape(w.describe())} ({fp}) until "
-            f"{w.expires.isoformat()}: {escape(w.justification)}"
+        line(
+            "waived finding",
+            "cyan",
+            f": {w.describe()} ({fp}) until {w.expires.isoformat()}: {w.justification}",
         )
     not_evaluated = report.document.get("subject", {}).get("not_evaluated", [])
-    for line in not_evaluated[:_SHOWN_DETAILS]:
-        console.print(f"[yellow]not evaluated[/]: {escape(str(line))}")
+    for item in not_evaluated[:_SHOWN_DETAILS]:
+        line("not evaluated", "yellow", f": {item}")
     if len(not_evaluated) > _SHOWN_DETAILS:
-        console.print(f"[yellow]not evaluated[/]: ... {len(not_evaluated) - _SHOWN_DETAILS} more")
+        line("not evaluated", "yellow", f": ... {len(not_evaluated) - _SHOWN_DETAILS} more")
     for w in verdict.expired_waivers:
-        console.print(
-            f"[yellow]expired waiver[/]: {escape(w.describe())} (expired {w.expires.isoformat()}) "
-            "no longer applies"
+        line(
+            "expired waiver",
+            "yellow",
+            f": {w.describe()} (expired {w.expires.isoformat()}) no longer applies",
         )
     counts = verdict.counts()
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -91,8 +88,9 @@ def check_text(report: CheckReport, *, color: bool = False) -> str:
         VerdictStatus.FAIL: "bold red",
         VerdictStatus.ERROR: "bold magenta",
     }[verdict.status]
-    console.print(
-        f"[{style}]{verdict.status.value.upper()}[/] {escape(str(subject.get('digest', '')))} "
-        f"profile {escape(verdict.profile.name)}: {summary}"
+    line(
+        verdict.status.value.upper(),
+        style,
+        f" {subject.get('digest', '')} profile {verdict.profile.name}: {summary}",
     )
-    return buf.getvalue()
+    return "".join(out)
