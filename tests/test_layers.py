@@ -49,6 +49,9 @@ PACKAGES: dict[str, int] = {
     "files": CORE,
     "identity": CORE,
     "_lazy": CORE,
+    "_logs": CORE,  # the command line's logging, configured when first used
+    "_precompiled": CORE,  # dataclass methods compiled at install time (the CLI installs it)
+    "_precompiled_table": CORE,
     "_npz": CORE,
 }
 
