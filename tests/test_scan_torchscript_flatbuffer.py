@@ -155,7 +155,10 @@ def test_ordinary_flatbuffer_module_is_quiet(tmp_path: Path) -> None:
     assert not _loud(_rules(data)), _rules(data)
     read = read_flat_module(memoryview(data), 10_000, 100)
     assert ("aten::linear", "") in read.operators and ("aten::add", "Scalar") in read.operators
-    assert "__torch__.torch.nn.modules.linear" in {name for name, _ in read.sources}
+    # torch mangles the name when the same class was scripted earlier in this process
+    # ("...linear.___torch_mangle_27"), as it is in a full test run
+    names = {name for name, _ in read.sources}
+    assert any(n.startswith("__torch__.torch.nn.modules.linear") for n in names), names
     torch.jit.load(_write(tmp_path, data))(torch.ones(3))  # the oracle loads and runs it
 
 
