@@ -2,9 +2,9 @@
 
 What a CI job or a pre-commit hook pays per invocation: a fresh interpreter, imports, one small
 pickle scanned, exit. Each tool is run ``--runs`` times on the same small file (a benign joblib
-dump and a malicious pickle) and the median and best wall times are printed. picklescan runs
-from its own virtual environment under ``.bench/`` (installed on first use, as in
-``scan_bench.py``); it is skipped when it cannot be installed.
+dump and a malicious pickle), the two tools taking turns, and the median and best wall times
+are printed. picklescan runs from its own virtual environment under ``.bench/`` (installed on
+first use, as in ``scan_bench.py``); it is skipped when it cannot be installed.
 
     python benchmarks/cli_cost_bench.py [--runs 15]
 """
@@ -39,14 +39,18 @@ def _samples(folder: Path) -> dict[str, Path]:
 _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _time(cmd: list[str], runs: int) -> tuple[float, float]:
-    subprocess.run(cmd, capture_output=True, check=False, env=_ENV)  # warm caches, write .pyc
-    times = []
+def _time_pair(cmds: list[list[str]], runs: int) -> list[tuple[float, float]]:
+    """Median and best wall time of each command; the commands take turns, so that load from
+    other processes falls on each alike."""
+    for cmd in cmds:
+        subprocess.run(cmd, capture_output=True, check=False, env=_ENV)  # warm caches, .pyc
+    samples: list[list[float]] = [[] for _ in cmds]
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=False, env=_ENV)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), min(times)
+        for cmd, out in zip(cmds, samples, strict=True):
+            started = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=False, env=_ENV)
+            out.append(time.perf_counter() - started)
+    return [(statistics.median(s), min(s)) for s in samples]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,12 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         samples = _samples(Path(tmp))
         print(f"{'tool':<12} {'file':<10} {'median s':>9} {'best s':>8}")
         for label, path in samples.items():
-            median, best = _time([*_mltrust_cmd(), "scan", str(path)], args.runs)
-            print(f"{'mltrust':<12} {label:<10} {median:>9.3f} {best:>8.3f}")
+            cmds = [[*_mltrust_cmd(), "scan", str(path)]]
             if picklescan is not None:
-                cmd = [str(picklescan / "picklescan"), "-p", str(path)]
-                median, best = _time(cmd, args.runs)
-                print(f"{'picklescan':<12} {label:<10} {median:>9.3f} {best:>8.3f}")
+                cmds.append([str(picklescan / "picklescan"), "-p", str(path)])
+            for tool, (median, best) in zip(
+                ("mltrust", "picklescan"), _time_pair(cmds, args.runs), strict=False
+            ):
+                print(f"{tool:<12} {label:<10} {median:>9.3f} {best:>8.3f}")
     if picklescan is None:
         print("picklescan could not be installed; only mltrust was measured")
     return 0
