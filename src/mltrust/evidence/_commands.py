@@ -239,7 +239,8 @@ _CONTAINER_TOOLS = frozenset({"docker", "podman", "nerdctl", "kubectl", "oc"})
 
 
 def _assignment(word: str) -> bool:
-    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL) is not None
+    # ``A=x``, ``A+=x``, ``A[0]=x``
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=.*", word, re.DOTALL) is not None
 
 
 def _skip_options(words: list[str], i: int, values: frozenset[str]) -> int:
@@ -1025,6 +1026,9 @@ def _simple(
     for word in [*words, ";"]:
         # ``source <(cat FILE)``, ``bash <(cat FILE)``: the next command prints the script
         feeds = word == "<(" and bool(command) and _reads_substitution(command)
+        if word == "(" and command and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\+?=", command[-1]):
+            # an array (``A=(...)``, ``declare -a A=(...)``): ``$A`` is not one text known
+            command[-1] = command[-1].rstrip("+=") + "+="
         if word in SEPARATORS or (not command and word in _KEYWORDS):
             if command and command[0] in aliases and depth >= DEFAULT_LIMITS.max_command_depth:
                 yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
@@ -1064,6 +1068,10 @@ def _simple(
                     yield from ran[0]  # what the script wrote into the file it runs
                 if ran is None or ran[1]:
                     for each in _loop_runs(command, loops):
+                        # ``for f in *.sh; do bash "$f"; done``: a file written here it may run
+                        again = _runs_written(each, line, depth, written) if written else None
+                        if again is not None:
+                            yield from again[0]
                         yield Command(line, tuple(each), stdin=stdin, piped=piped)
                 fed = output if piped else None
                 if written is not None:
@@ -1245,6 +1253,7 @@ def _printed(printer: list[str]) -> str | None:
                 continue
             value = args[used] if used < len(args) else ""
             used += 1
+            value = value[:1] if m.group(1) == "c" else value  # ``%c``: its first character
             out.append(_ansi_c(value) if m.group(1) == "b" else value)
         out.append(_ansi_c(form[last:]))
         args = args[used:]
@@ -1420,6 +1429,11 @@ def _writes(
         for name in _write_names(operands[1], loops, written, False):
             copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
             _may_hold(written, name, copied if source is not None else (_Written(None),))
+    if _edits_in_place(runs):
+        # ``sed -i``, ``perl -pi``: the files it edits hold text not known here (fail closed)
+        for word in operands:
+            for name in _write_names(word, loops, written, False):
+                _may_hold(written, name, (_Written(None),))
     for target in _python_writes(runs, stdin, written):
         # ``python -c "open('x.sh', 'w').write(...)"``: what Python writes is not read here
         for name in _write_names(target, loops, written, False):
@@ -1445,8 +1459,12 @@ def _writes(
     elif head in ("echo", "printf"):
         text = _printed(runs)
         text = _expanded(text, written) if text is not None else None
+        # echo ends what it prints with a newline (not ``echo -n``), printf only where its
+        # format says (``printf 'pip ' > x; echo install ... >> x`` writes one line)
+        options = itertools.takewhile(lambda w: re.fullmatch(r"-[neE]+", w), runs[1:])
+        ends = "\n" if head == "echo" and not any("n" in w for w in options) else ""
         if text is not None:
-            printed = _Written(text + "\n", (line,) * (text.count("\n") + 1), "$" in text)
+            printed = _Written(text + ends, (line,) * (text.count("\n") + 1), "$" in text)
     elif head in ("cat", "tee"):
         files = [w for w in runs[1:] if not w.startswith("-")] if head == "cat" else []
         if files and all(_written_name(f) is not None for f in files):
@@ -1474,6 +1492,23 @@ def _writes(
             written.texts[name] = ()
             _may_hold(written, name, tuple(_joined(b, what) for b in before))
     return printed
+
+
+#: Programs that edit the files they are given in place, and the option that says so.
+_IN_PLACE = {
+    "sed": re.compile(r"-[nErsuzE]*i.*|--in-place(?:=.*)?"),
+    "perl": re.compile(r"-[A-Za-z0-9]*i.*"),
+    "ruby": re.compile(r"-[A-Za-z0-9]*i.*"),
+    "awk": re.compile(r"inplace|-iinplace"),
+    "gawk": re.compile(r"inplace|-iinplace"),
+}
+
+
+def _edits_in_place(runs: list[str]) -> bool:
+    """Whether the command edits its file operands in place (:data:`_IN_PLACE`)."""
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    option = _IN_PLACE.get(head)
+    return option is not None and any(option.fullmatch(w) for w in runs[1:])
 
 
 #: Python calls whose string arguments name a file they write (``open``: unless its mode
@@ -1589,7 +1624,9 @@ def _assigned(words: list[str], runs: list[str]) -> list[tuple[str, str | None]]
         for w in given:
             if _assignment(w):
                 var, _, value = w.partition("=")
-                out.append((var.rstrip("+"), None if var.endswith("+") else value))
+                # ``+=`` and an element (``A[1]=``): what the variable holds is not one text
+                whole = var.endswith(("+", "]"))
+                out.append((re.split(r"[+\[]", var, maxsplit=1)[0], None if whole else value))
         return out
 
     if not runs:
@@ -1629,7 +1666,12 @@ def _write_names(
     # a variable the script set to one known text is that text (``OUT=gen.sh; ... > $OUT``)
     given = {u: [v] for u in used if u not in loops and (v := written.variables.get(u))}
     loops = {**loops, **given}
-    if not any(u in loops for u in used):
+    # a name a command substitution gives (``> "$(echo x.sh)"``) may be any file that fits
+    # it, but a fresh temporary file's (``$(mktemp)``, never run by that name)
+    substituted = bool(re.search(r"\$\(|`", target)) and not re.fullmatch(
+        r"\$\(\s*mktemp\b[^()`]*\)|`\s*mktemp\b[^`]*`", target
+    )
+    if not any(u in loops for u in used) and not substituted:
         name = _written_name(target) or (_spelled(target) if spelled else None)
         return [name] if name is not None else []
     names = [target]
@@ -1652,6 +1694,8 @@ def _write_names(
         pattern = _HOST_WILD.sub("*", _PWD.sub("", name))
         if pattern.startswith(("/dev/", "~")):
             continue
+        if re.search(r"[()`]", pattern):
+            pattern = "*"  # a substitution nested in another: any name
         glob = posixpath.normpath(pattern)
         if glob not in written.patterns and len(written.patterns) >= _PATTERNS:
             # past the bound, any name: each file run may hold what such names hold
@@ -1839,7 +1883,14 @@ def _read_written(
         j = 1
         while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
             if runs[j].startswith("-c"):
-                return None
+                # ``python -c 'import gen'``: the modules it imports that were written here
+                code = runs[j][2:] or (runs[j + 1] if j + 1 < len(runs) else "")
+                imported = (_module_written(m, written) for m in _python_imports(code))
+                name = next((f for f in imported if f is not None), None)
+                if name is None:
+                    return None
+                kind = "python"
+                break
             if runs[j].startswith("-m"):
                 # ``python -m a.b``: a/__init__.py, a/b/__init__.py and a/b/__main__.py (or
                 # a/b.py) run; those written here are read (the project's may run too)
@@ -1853,9 +1904,21 @@ def _read_written(
         else:
             if j < len(runs):
                 kind, name = "python", _written_name(runs[j])
+    texts: tuple[_Written, ...] | None = None
+    if name is None and ran is not None and _HOST_WILD.sub("", ran[1]).strip("/."):
+        # a name the shell computes (``bash g*.sh``, ``. "$D/gen.sh"``): the files written
+        # here that it may name, as a loop's glob may name a file run (:attr:`_Files.patterns`)
+        name = posixpath.normpath(_HOST_WILD.sub("*", _PWD.sub("", ran[1])))
+        matched = [n for n in written.texts if n not in written.patterns and fnmatchcase(n, name)]
+        if not matched:
+            return None
+        kind = ran[0]
+        texts = tuple(
+            t for n in matched[: DEFAULT_LIMITS.max_command_host_matches] for t in written.texts[n]
+        )
     if name is None or kind is None:
         return None
-    texts = written.texts.get(name)
+    texts = texts or written.texts.get(name)
     module = name.startswith("-m ")
     if module:
         parts = name[3:].split()
@@ -1925,6 +1988,23 @@ def _read_written(
         else:
             out.extend(_relined(iter(commands(kind, text)), line))
     return out, kind != "python" or module
+
+
+def _python_imports(code: str) -> list[str]:
+    """The modules Python ``code`` imports by a literal name (``import a.b``, ``from a import
+    b``: ``a`` and ``a.b``)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.append(node.module)
+            out.extend(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
+    return out
 
 
 def _module_written(module: str, written: _Files) -> str | None:

@@ -1,0 +1,163 @@
+"""Red team round 12 (after the write-then-run rules of rounds 10 and 11): files a CI script
+writes and then runs in forms the reader did not follow, so that a project installed a
+vulnerable pinned package (or ran Python that unpickles its input) while
+``no-vulnerable-dependencies`` (or ``no-dangerous-code``) passed. Each attack was run under
+bash with a harmless payload (``touch MARKER``) to confirm it runs; each attack test failed
+before its fix (expected FAIL of the control, actual PASS). Gaps not closed in this round are
+strict xfails with their reason; the benign tests are ordinary CI scripts with the same forms.
+
+Files are written by the tests (``_gate`` of round 5); payloads are built at run time
+(``INSTALL``, ``PICKLE_CODE``) so this file does not trip the project's own gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import test_check_redteam11 as _rt11
+from mltrust.evidence._commands import commands
+from mltrust.policy import ControlStatus
+
+db = _rt11.db  # the advisory fixture (evilpkg 1.5 is vulnerable)
+VULN, CODE, COMPLETE, PICKLE_CODE = _rt11.VULN, _rt11.CODE, _rt11.COMPLETE, _rt11.PICKLE_CODE
+INSTALL = _rt11.INSTALL
+_controls = _rt11._controls
+
+
+# -- 01. what was written was read with other text than the shell writes, or the file run
+# was not matched with the file written. Expected: FAIL; actual before: PASS.
+ATTACKS = {
+    # ``echo -n`` and ``printf`` print no newline: the next write continues the same line
+    "echo-n-then-append": "echo -n 'pip ' > gen.sh\necho 'install evilpkg==1.5' >> gen.sh\n"
+    "bash gen.sh\n",
+    "printf-then-append": "printf 'pip ' > gen.sh\nprintf 'install evilpkg==1.5\\n' >> gen.sh\n"
+    "bash gen.sh\n",
+    # printf's ``%c`` prints the first character of its argument
+    "printf-c": "printf '%c%s\\n' px 'ip install evilpkg==1.5' > gen.sh\nbash gen.sh\n",
+    # an array: ``$A`` is its first element (was: ``A=`` read as set to nothing)
+    "array-first": f"A=('{INSTALL}')\necho \"$A\" > gen.sh\nbash gen.sh\n",
+    "declare-array": f"declare -a A=('{INSTALL}' x)\necho \"$A\" > gen.sh\nbash gen.sh\n",
+    # ``+=`` and an element assignment change a variable set before (were: read as programs)
+    "append-assign": "X=pip\nX+=' install evilpkg==1.5'\necho \"$X\" > gen.sh\nbash gen.sh\n",
+    "element-assign": f"A=true\nA[0]='{INSTALL}'\necho \"$A\" > gen.sh\nbash gen.sh\n",
+    # an editor that changes the written file in place: its text is no longer what was written
+    "sed-i": "echo 'pip install goodpkg' > gen.sh\nsed -i 's/goodpkg/evilpkg==1.5/' gen.sh\n"
+    "bash gen.sh\n",
+    "perl-pi": "echo 'pip install goodpkg' > gen.sh\nperl -pi -e 's/goodpkg/evilpkg==1.5/' gen.sh\n"
+    "bash gen.sh\n",
+    # a glob run names the file written (``bash g*.sh``)
+    "glob-run": f"echo '{INSTALL}' > gen.sh\nbash g*.sh\n",
+    "glob-run-class": f"mkdir -p ci\necho '{INSTALL}' > ci/gen.sh\n. ci/[g]en.sh\n",
+    # a loop's glob names the file written
+    "loop-glob": f"echo '{INSTALL}' > gen.sh\nfor f in *.sh; do bash \"$f\"; done\n",
+    # a name written that a command substitution gives: any file run may be it
+    "subst-name": f"echo '{INSTALL}' > \"$(echo gen.sh)\"\nbash gen.sh\n",
+    "backquote-name": f"echo '{INSTALL}' > `echo gen`.sh\nbash gen.sh\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_written_file_run(tmp_path: Path, db: Path, name: str) -> None:
+    assert _controls(tmp_path, db, ATTACKS[name])[VULN] is ControlStatus.FAIL
+
+
+def test_attack_written_module_imported_by_python_c(tmp_path: Path, db: Path) -> None:
+    # ``python -c 'import gen'`` runs the gen.py the script wrote
+    script = f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 -c 'import sys, gen'\n"
+    assert _controls(tmp_path, db, script)[CODE] is ControlStatus.FAIL
+
+
+# -- 02. known gaps (strict xfail): the shell gives the file or the text at run time in
+# forms this reader does not model. Each runs under bash (checked with a marker payload).
+GAPS = {
+    # a written file in a folder put on PATH, run by its bare name
+    "path-bare-name": (
+        f"mkdir -p bin\necho '{INSTALL}' > bin/gen\nchmod +x bin/gen\n"
+        'export PATH="$PWD/bin:$PATH"\ngen\n'
+    ),
+    # a shell function's positional parameter names the file
+    "function-argument": f"w() {{ echo '{INSTALL}' > \"$1\"; }}\nw gen.sh\nbash gen.sh\n",
+    # the program is a variable the script set
+    "variable-program": f"echo '{INSTALL}' > gen.sh\nS=bash\n$S gen.sh\n",
+    # find -exec / GNU parallel run the names they are given
+    "find-exec": f"echo '{INSTALL}' > gen.sh\nfind . -name gen.sh -exec bash {{}} \\;\n",
+    "parallel": f"echo '{INSTALL}' > gen.sh\nparallel bash ::: gen.sh\n",
+    # a variable set only for one command, expanded by the shell it starts
+    "env-prefix": f"X='{INSTALL}' bash -c 'echo \"$X\" > gen.sh'\nbash gen.sh\n",
+}
+PY_GAPS = {
+    # Python importing a written module from a here-document, or from a written file
+    "heredoc-import": (
+        f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 - <<'EOF'\nimport gen\nEOF\n"
+    ),
+    "written-file-import": (
+        f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\necho 'import gen' > main.py\npython3 main.py\n"
+    ),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="known gap, a written module imported by other Python")
+@pytest.mark.parametrize("name", sorted(PY_GAPS))
+def test_attack_written_module_imported_gap(tmp_path: Path, db: Path, name: str) -> None:
+    assert _controls(tmp_path, db, PY_GAPS[name])[CODE] is ControlStatus.FAIL
+
+
+def test_project_script_edited_in_place_fails_closed(tmp_path: Path, db: Path) -> None:
+    # ``sed -i`` changes a project script before it runs: what runs is not the file read
+    script = "sed -i 's/goodpkg/evilpkg==1.5/' tools/go.sh\nbash tools/go.sh\n"
+    files = {"tools/go.sh": "pip install goodpkg\n"}
+    assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
+
+
+@pytest.mark.xfail(strict=True, reason="known gap, a name or text only the running shell gives")
+@pytest.mark.parametrize("name", sorted(GAPS))
+def test_attack_written_file_gap(tmp_path: Path, db: Path, name: str) -> None:
+    assert _controls(tmp_path, db, GAPS[name])[VULN] is ControlStatus.FAIL
+
+
+# -- 03. ordinary CI scripts with the same forms are not flagged -----------------------------
+BENIGN = {
+    "echo-n": (
+        "echo -n \"$(git rev-parse HEAD)\" > REVISION\nprintf '%s' 1.2.3 > VERSION\n"
+        "echo -n 'export A=1' > a.env\necho '; export B=2' >> a.env\n. ./a.env\n"
+        "bash tools/run.sh\n"
+    ),
+    "sed-i-config": (
+        "sed -i 's/^version = .*/version = \"1.2.3\"/' pyproject.toml\n"
+        "sed -i.bak -e 's/debug/info/' config.ini\nbash tools/run.sh\n"
+    ),
+    "arrays": (
+        "ARGS=(--verbose --color)\nPYS=(3.10 3.11)\n"
+        'for v in "${PYS[@]}"; do echo "py=$v" >> "$GITHUB_OUTPUT"; done\n'
+        'echo "${ARGS[*]}" > args.txt\nbash tools/run.sh "${ARGS[@]}"\n'
+    ),
+    "substituted-names": (
+        'mkdir -p "$(dirname out/x)"\necho ok > "logs/$(date +%s).log"\n'
+        'echo "$GITHUB_SHA" > "$(mktemp)"\nbash tools/run.sh\n./ci/lint.sh\n'
+    ),
+    "globs-run": 'for f in ci/*.sh; do bash "$f"; done\nbash tools/r*.sh\n',
+    "python-c-imports": (
+        "echo '__version__ = \"1.0\"' > _version.py\n"
+        'python3 -c "import sys, json; print(sys.version)"\nbash tools/run.sh\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BENIGN))
+def test_ordinary_scripts_are_clean(tmp_path: Path, db: Path, name: str) -> None:
+    files = {"pyproject.toml": "[project]\nname = 'x'\nversion = '1'\n", "config.ini": "a=1\n"}
+    controls = _controls(tmp_path, db, BENIGN[name], **files)
+    assert controls[VULN] is not ControlStatus.FAIL
+    assert controls[CODE] is ControlStatus.PASS
+    assert controls[COMPLETE] is ControlStatus.PASS
+
+
+def test_crafted_scripts_are_bounded() -> None:
+    # many globs run against many written names, long arrays, long echo -n chains: bounded
+    lines = [f"echo -n 'x{i} ' >> g.sh" for i in range(2000)]
+    lines += [f'echo x > "$(echo n{i})"' for i in range(200)]
+    lines += [f"bash g{'?' * 50}{i}*.sh" for i in range(200)]
+    lines += ["A=(" + " ".join(["'a'"] * 5000) + ")", 'echo "$A" > a.sh', "bash a.sh"]
+    found = commands("shell", "\n".join(lines))
+    assert found
