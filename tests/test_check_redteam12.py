@@ -51,6 +51,13 @@ ATTACKS = {
     "glob-run-class": f"mkdir -p ci\necho '{INSTALL}' > ci/gen.sh\n. ci/[g]en.sh\n",
     # a loop's glob names the file written
     "loop-glob": f"echo '{INSTALL}' > gen.sh\nfor f in *.sh; do bash \"$f\"; done\n",
+    # a written file in a folder put on PATH, run by its bare name
+    "path-bare-name": (
+        f"mkdir -p bin\necho '{INSTALL}' > bin/gen\nchmod +x bin/gen\n"
+        'export PATH="$PWD/bin:$PATH"\ngen\n'
+    ),
+    # the program is a variable the script set
+    "variable-program": f"echo '{INSTALL}' > gen.sh\nS=bash\n$S gen.sh\n",
     # a name written that a command substitution gives: any file run may be it
     "subst-name": f"echo '{INSTALL}' > \"$(echo gen.sh)\"\nbash gen.sh\n",
     "backquote-name": f"echo '{INSTALL}' > `echo gen`.sh\nbash gen.sh\n",
@@ -71,15 +78,8 @@ def test_attack_written_module_imported_by_python_c(tmp_path: Path, db: Path) ->
 # -- 02. known gaps (strict xfail): the shell gives the file or the text at run time in
 # forms this reader does not model. Each runs under bash (checked with a marker payload).
 GAPS = {
-    # a written file in a folder put on PATH, run by its bare name
-    "path-bare-name": (
-        f"mkdir -p bin\necho '{INSTALL}' > bin/gen\nchmod +x bin/gen\n"
-        'export PATH="$PWD/bin:$PATH"\ngen\n'
-    ),
     # a shell function's positional parameter names the file
     "function-argument": f"w() {{ echo '{INSTALL}' > \"$1\"; }}\nw gen.sh\nbash gen.sh\n",
-    # the program is a variable the script set
-    "variable-program": f"echo '{INSTALL}' > gen.sh\nS=bash\n$S gen.sh\n",
     # find -exec / GNU parallel run the names they are given
     "find-exec": f"echo '{INSTALL}' > gen.sh\nfind . -name gen.sh -exec bash {{}} \\;\n",
     "parallel": f"echo '{INSTALL}' > gen.sh\nparallel bash ::: gen.sh\n",
@@ -136,6 +136,18 @@ BENIGN = {
         'mkdir -p "$(dirname out/x)"\necho ok > "logs/$(date +%s).log"\n'
         'echo "$GITHUB_SHA" > "$(mktemp)"\nbash tools/run.sh\n./ci/lint.sh\n'
     ),
+    "program-variables": (
+        "PYTHON=python3\n$PYTHON -m pip --version\nPIP='pip install'\n$PIP -r requirements.txt\n"
+        'CMD="pytest -q"\n$CMD\n${PYTHON} -m build\nbash tools/run.sh\n'
+    ),
+    "tools-on-path": (
+        'mkdir -p bin "$HOME/.local/bin"\n'
+        "curl -fsSLo ~/.local/bin/kubectl https://dl.k8s.io/v1.30.0/kubectl\n"
+        "chmod +x ~/.local/bin/kubectl\n"
+        "printf '#!/bin/sh\\nexec docker compose \"$@\"\\n' > bin/dc\n"
+        'chmod +x bin/dc\nexport PATH="$PWD/bin:$HOME/.local/bin:$PATH"\n'
+        "kubectl version --client\ndc up -d\n"
+    ),
     "globs-run": 'for f in ci/*.sh; do bash "$f"; done\nbash tools/r*.sh\n',
     "python-c-imports": (
         "echo '__version__ = \"1.0\"' > _version.py\n"
@@ -154,10 +166,13 @@ def test_ordinary_scripts_are_clean(tmp_path: Path, db: Path, name: str) -> None
 
 
 def test_crafted_scripts_are_bounded() -> None:
-    # many globs run against many written names, long arrays, long echo -n chains: bounded
-    lines = [f"echo -n 'x{i} ' >> g.sh" for i in range(2000)]
-    lines += [f'echo x > "$(echo n{i})"' for i in range(200)]
-    lines += [f"bash g{'?' * 50}{i}*.sh" for i in range(200)]
+    # glob runs and bare names against thousands of written names (was: each run matched
+    # against every name, quadratic: 28 s for 100 KB), long arrays and echo -n chains: each
+    # name matched counts against the written text read, past it one run fails closed
+    n = 3000
+    lines = [f"echo x > w{i}.sh\necho x > d/p{i}" for i in range(n)]
+    lines += [f"bash w*{i}?.sh\np{i} x" for i in range(n)]
+    lines += [f"echo -n 'x{i} ' >> g.sh" for i in range(2000)]
     lines += ["A=(" + " ".join(["'a'"] * 5000) + ")", 'echo "$A" > a.sh', "bash a.sh"]
     found = commands("shell", "\n".join(lines))
-    assert found
+    assert any("past the characters" in c.unread for c in found)

@@ -1030,6 +1030,8 @@ def _simple(
             # an array (``A=(...)``, ``declare -a A=(...)``): ``$A`` is not one text known
             command[-1] = command[-1].rstrip("+=") + "+="
         if word in SEPARATORS or (not command and word in _KEYWORDS):
+            if command and written is not None:
+                command = _program_variable(command, written)
             if command and command[0] in aliases and depth >= DEFAULT_LIMITS.max_command_depth:
                 yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
                 command = []
@@ -1106,6 +1108,21 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+def _program_variable(command: list[str], written: _Files) -> list[str]:
+    """``command`` with its program given by a variable the script set to one text known
+    (``S=bash; $S gen.sh``, ``PIP='pip install'; $PIP x``) replaced by that text's words."""
+    k = next((k for k, w in enumerate(command) if not _assignment(w)), len(command))
+    word = command[k] if k < len(command) else ""
+    m = re.fullmatch(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", word)
+    value = written.variables.get((m.group(1) or m.group(2)) if m else "")
+    if not value:
+        return command
+    try:
+        return [*command[:k], *_split(value), *command[k + 1 :]]
+    except ValueError:
+        return command
 
 
 #: ``xargs`` options that take a value (attached or as the next word), and those whose
@@ -1313,6 +1330,9 @@ class _Files:
     python: dict[str, list[str]] = field(default_factory=dict)
     #: Characters of such project files that may still be read (past it: fail closed).
     inline_left: int = _INLINE_BUDGET
+    #: The names in ``texts`` in a folder by their last part (a program run by its bare
+    #: name may be one, the folder on PATH: :func:`_read_written`).
+    last: dict[str, dict[str, None]] = field(default_factory=dict)
     #: Variables the host's scripts set (:func:`_assigned`), with their value when it is
     #: one text known (None: computed, or set to more than one).
     variables: dict[str, str | None] = field(default_factory=dict)
@@ -1747,6 +1767,8 @@ def _joined(before: _Written, after: _Written) -> _Written:
 
 def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
     """Add ``texts`` to those the file ``name`` may hold (:func:`_writes`)."""
+    if name.partition("/")[2]:
+        written.last.setdefault(name.rsplit("/", 1)[-1], {})[name] = None
     found = tuple(dict.fromkeys((*written.texts.get(name, ()), *texts)))
     if len(found) > DEFAULT_LIMITS.max_command_host_matches:
         found = (_Written(None),)
@@ -1905,10 +1927,21 @@ def _read_written(
             if j < len(runs):
                 kind, name = "python", _written_name(runs[j])
     texts: tuple[_Written, ...] | None = None
+    if kind is None and runs and runs[0] in written.last:
+        # ``gen`` after writing bin/gen (a folder on PATH): the known texts of the files it
+        # may be, as for a name written in another folder (below)
+        on_path = [t for n in written.last[runs[0]] for t in written.texts[n]]
+        texts = tuple(t for t in on_path if t.text is not None)
+        if not texts:
+            return None
+        kind, name = "shell", runs[0]
     if name is None and ran is not None and _HOST_WILD.sub("", ran[1]).strip("/."):
         # a name the shell computes (``bash g*.sh``, ``. "$D/gen.sh"``): the files written
         # here that it may name, as a loop's glob may name a file run (:attr:`_Files.patterns`)
         name = posixpath.normpath(_HOST_WILD.sub("*", _PWD.sub("", ran[1])))
+        if len(written.texts) > written.left:
+            return _past(written, name, command, line)
+        written.left -= len(written.texts)  # each name matched counts as a character read
         matched = [n for n in written.texts if n not in written.patterns and fnmatchcase(n, name)]
         if not matched:
             return None
@@ -1956,11 +1989,7 @@ def _read_written(
         kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
     cost = sum(len(t.text or "") + 1 for t in texts)
     if cost > written.left:
-        if written.spent:
-            return [], True  # reported once
-        written.spent = True
-        why = f"runs {name!r}, a file the script wrote, past the characters of such text read"
-        return [Command(line, (), unread=why, text=" ".join(command))], False
+        return _past(written, name, command, line)
     written.left -= cost
     if any(t.text is None or (kind == "python" and (t.sources or t.downloaded)) for t in texts):
         why = (
@@ -2005,6 +2034,16 @@ def _python_imports(code: str) -> list[str]:
             out.append(node.module)
             out.extend(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
     return out
+
+
+def _past(written: _Files, name: str, command: list[str], line: int) -> tuple[list[Command], bool]:
+    """A run of ``name`` past the characters of written text a script may read
+    (:class:`_Files`): not read, fails closed (reported once)."""
+    if written.spent:
+        return [], True
+    written.spent = True
+    why = f"runs {name!r}, a file the script wrote, past the characters of such text read"
+    return [Command(line, (), unread=why, text=" ".join(command))], False
 
 
 def _module_written(module: str, written: _Files) -> str | None:
