@@ -33,6 +33,12 @@ ATTACKS = {
     "bash gen.sh\n",
     "printf-then-append": "printf 'pip ' > gen.sh\nprintf 'install evilpkg==1.5\\n' >> gen.sh\n"
     "bash gen.sh\n",
+    # ``\c`` (echo, printf's ``%b``) stops printing: no newline either
+    "echo-backslash-c": "echo -e 'pip \\c' > gen.sh\necho 'install evilpkg==1.5' >> gen.sh\n"
+    "bash gen.sh\n",
+    "printf-b-backslash-c": "printf '%b' 'pip \\c' > gen.sh\n"
+    "echo 'install evilpkg==1.5' >> gen.sh\n"
+    "bash gen.sh\n",
     # printf's ``%c`` prints the first character of its argument
     "printf-c": "printf '%c%s\\n' px 'ip install evilpkg==1.5' > gen.sh\nbash gen.sh\n",
     # an array: ``$A`` is its first element (was: ``A=`` read as set to nothing)
@@ -45,6 +51,8 @@ ATTACKS = {
     "sed-i": "echo 'pip install goodpkg' > gen.sh\nsed -i 's/goodpkg/evilpkg==1.5/' gen.sh\n"
     "bash gen.sh\n",
     "perl-pi": "echo 'pip install goodpkg' > gen.sh\nperl -pi -e 's/goodpkg/evilpkg==1.5/' gen.sh\n"
+    "bash gen.sh\n",
+    "ex": "echo 'pip install goodpkg' > gen.sh\nex -sc '%s/goodpkg/evilpkg==1.5/|x' gen.sh\n"
     "bash gen.sh\n",
     # a glob run names the file written (``bash g*.sh``)
     "glob-run": f"echo '{INSTALL}' > gen.sh\nbash g*.sh\n",

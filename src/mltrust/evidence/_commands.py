@@ -1253,6 +1253,7 @@ def _printed(printer: list[str]) -> str | None:
     arguments are left (as printf does); None for another command."""
     if printer[:1] == ["echo"]:
         said = " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
+        said = said.split("\\c", 1)[0]  # ``\c``: nothing more is printed, no newline
         # echo's octal escape is ``\0NNN`` (``$'...'``'s is ``\NNN``)
         return _ansi_c(re.sub(r"\\0([0-7]{1,3})", r"\\\1", said))
     words = printer[2:] if printer[1:2] == ["--"] else printer[1:]
@@ -1271,6 +1272,9 @@ def _printed(printer: list[str]) -> str | None:
             value = args[used] if used < len(args) else ""
             used += 1
             value = value[:1] if m.group(1) == "c" else value  # ``%c``: its first character
+            if m.group(1) == "b" and "\\c" in value:  # ``%b`` of ``\c``: printing stops
+                out.append(_ansi_c(value.split("\\c", 1)[0]))
+                return "".join(out)
             out.append(_ansi_c(value) if m.group(1) == "b" else value)
         out.append(_ansi_c(form[last:]))
         args = args[used:]
@@ -1482,7 +1486,8 @@ def _writes(
         # echo ends what it prints with a newline (not ``echo -n``), printf only where its
         # format says (``printf 'pip ' > x; echo install ... >> x`` writes one line)
         options = itertools.takewhile(lambda w: re.fullmatch(r"-[neE]+", w), runs[1:])
-        ends = "\n" if head == "echo" and not any("n" in w for w in options) else ""
+        plain = not any("n" in w for w in options) and "\\c" not in " ".join(runs)
+        ends = "\n" if head == "echo" and plain else ""
         if text is not None:
             printed = _Written(text + ends, (line,) * (text.count("\n") + 1), "$" in text)
     elif head in ("cat", "tee"):
@@ -1521,6 +1526,7 @@ _IN_PLACE = {
     "ruby": re.compile(r"-[A-Za-z0-9]*i.*"),
     "awk": re.compile(r"inplace|-iinplace"),
     "gawk": re.compile(r"inplace|-iinplace"),
+    **dict.fromkeys(("ed", "ex", "vi", "vim"), re.compile(r".*")),  # editors: any use
 }
 
 
