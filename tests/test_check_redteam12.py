@@ -83,6 +83,32 @@ def test_attack_written_module_imported_by_python_c(tmp_path: Path, db: Path) ->
     assert _controls(tmp_path, db, script)[CODE] is ControlStatus.FAIL
 
 
+IMPORTED = {
+    # Python importing a written module from a here-document, or from a written file
+    # (which is read: the module it imports was not)
+    "heredoc-import": (
+        f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 - <<'EOF'\nimport gen\nEOF\n"
+    ),
+    "written-file-import": (
+        f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\necho 'import gen' > main.py\npython3 main.py\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMPORTED))
+def test_attack_written_module_imported_by_other_python(
+    tmp_path: Path, db: Path, name: str
+) -> None:
+    assert _controls(tmp_path, db, IMPORTED[name])[CODE] is ControlStatus.FAIL
+
+
+def test_project_script_edited_in_place_fails_closed(tmp_path: Path, db: Path) -> None:
+    # ``sed -i`` changes a project script before it runs: what runs is not the file read
+    script = "sed -i 's/goodpkg/evilpkg==1.5/' tools/go.sh\nbash tools/go.sh\n"
+    files = {"tools/go.sh": "pip install goodpkg\n"}
+    assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
+
+
 # -- 02. known gaps (strict xfail): the shell gives the file or the text at run time in
 # forms this reader does not model. Each runs under bash (checked with a marker payload).
 GAPS = {
@@ -94,28 +120,6 @@ GAPS = {
     # a variable set only for one command, expanded by the shell it starts
     "env-prefix": f"X='{INSTALL}' bash -c 'echo \"$X\" > gen.sh'\nbash gen.sh\n",
 }
-PY_GAPS = {
-    # Python importing a written module from a here-document, or from a written file
-    "heredoc-import": (
-        f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 - <<'EOF'\nimport gen\nEOF\n"
-    ),
-    "written-file-import": (
-        f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\necho 'import gen' > main.py\npython3 main.py\n"
-    ),
-}
-
-
-@pytest.mark.xfail(strict=True, reason="known gap, a written module imported by other Python")
-@pytest.mark.parametrize("name", sorted(PY_GAPS))
-def test_attack_written_module_imported_gap(tmp_path: Path, db: Path, name: str) -> None:
-    assert _controls(tmp_path, db, PY_GAPS[name])[CODE] is ControlStatus.FAIL
-
-
-def test_project_script_edited_in_place_fails_closed(tmp_path: Path, db: Path) -> None:
-    # ``sed -i`` changes a project script before it runs: what runs is not the file read
-    script = "sed -i 's/goodpkg/evilpkg==1.5/' tools/go.sh\nbash tools/go.sh\n"
-    files = {"tools/go.sh": "pip install goodpkg\n"}
-    assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
 
 
 @pytest.mark.xfail(strict=True, reason="known gap, a name or text only the running shell gives")
@@ -158,6 +162,9 @@ BENIGN = {
     ),
     "globs-run": 'for f in ci/*.sh; do bash "$f"; done\nbash tools/r*.sh\n',
     "python-c-imports": (
+        "mkdir -p pkg\necho '__version__ = \"1.0\"' > pkg/_version.py\n"
+        "python3 -c 'from pkg import _version; print(_version.__version__)'\n"
+        "python3 - <<'EOF'\nimport pkg._version, json\nEOF\n"
         "echo '__version__ = \"1.0\"' > _version.py\n"
         'python3 -c "import sys, json; print(sys.version)"\nbash tools/run.sh\n'
     ),

@@ -1063,7 +1063,7 @@ def _simple(
                     stdin = stdin or taken
                 ran = None
                 if written is not None and written.texts:
-                    ran = _runs_written(command, line, depth, written)
+                    ran = _runs_written(command, line, depth, written, stdin)
                     if ran is None:  # a project file, which may run what was written
                         yield from _runs_project(command, line, depth, written)
                 if ran is not None:
@@ -1863,14 +1863,14 @@ def _make_names(name: str) -> tuple[str, ...]:
 
 
 def _runs_written(
-    command: list[str], line: int, depth: int, written: _Files
+    command: list[str], line: int, depth: int, written: _Files, stdin: Stdin | None = None
 ) -> tuple[list[Command], bool] | None:
     """:func:`_read_written`; while a project file is read for what it runs that the host
     wrote (:func:`_runs_project`), its commands are collected there."""
     collect = _COLLECT.get()
     token = _COLLECT.set(None)
     try:
-        found = _read_written(command, line, depth, written)
+        found = _read_written(command, line, depth, written, stdin)
     finally:
         _COLLECT.reset(token)
     if found is not None and collect is not None:
@@ -1879,7 +1879,7 @@ def _runs_written(
 
 
 def _read_written(
-    command: list[str], line: int, depth: int, written: _Files
+    command: list[str], line: int, depth: int, written: _Files, stdin: Stdin | None = None
 ) -> tuple[list[Command], bool] | None:
     """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
     ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`; also the
@@ -1909,15 +1909,10 @@ def _read_written(
         kind, name = "shell", _written_name(runs[0]) or _spelled(runs[0], written)
     elif runs and python_interpreter(runs[0]):
         j = 1
+        code = None  # ``python -c CODE``, Python reading a here-document
         while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
             if runs[j].startswith("-c"):
-                # ``python -c 'import gen'``: the modules it imports that were written here
                 code = runs[j][2:] or (runs[j + 1] if j + 1 < len(runs) else "")
-                imported = (_module_written(m, written) for m in _python_imports(code))
-                name = next((f for f in imported if f is not None), None)
-                if name is None:
-                    return None
-                kind = "python"
                 break
             if runs[j].startswith("-m"):
                 # ``python -m a.b``: a/__init__.py, a/b/__init__.py and a/b/__main__.py (or
@@ -1930,8 +1925,16 @@ def _read_written(
                 break
             j += 2 if runs[j] in ("-W", "-X") else 1
         else:
-            if j < len(runs):
+            if j < len(runs) and runs[j] != "-":
                 kind, name = "python", _written_name(runs[j])
+            elif stdin is not None:
+                code = stdin.text
+        if code is not None:
+            # ``python -c 'import gen'``: the modules it imports that were written here
+            imported = _imports_written([code], written)
+            if not imported:
+                return None
+            kind, name = "python", "-m " + " ".join(imported)
     texts: tuple[_Written, ...] | None = None
     if kind is None and runs and runs[0] in written.last:
         # ``gen`` after writing bin/gen (a folder on PATH): the known texts of the files it
@@ -1959,8 +1962,8 @@ def _read_written(
         return None
     texts = texts or written.texts.get(name)
     module = name.startswith("-m ")
+    parts = name[3:].split() if module else [name]
     if module:
-        parts = name[3:].split()
         texts = tuple(t for f in parts for t in written.texts[f])
         name = parts[-1]
     # written to a loop variable's name that may be this one (``for f in *.sh; do ... >
@@ -1990,6 +1993,11 @@ def _read_written(
             return None
     else:
         texts += globbed
+    if kind == "python":
+        # the modules written here that the Python run imports (``import gen``, gen.py)
+        codes = [t.text for t in texts or () if t.text]
+        extra = [f for f in _imports_written(codes, written) if f not in parts]
+        texts = (*(texts or ()), *(t for f in extra for t in written.texts[f]))
     if ran is None and kind == "shell":
         first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
         kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
@@ -2039,6 +2047,22 @@ def _python_imports(code: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             out.append(node.module)
             out.extend(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
+    return out
+
+
+def _imports_written(codes: list[str], written: _Files) -> list[str]:
+    """The files written here that Python ``codes`` import (:func:`_module_written`), and
+    those their text imports in turn, at most ``Limits.max_command_host_matches``."""
+    out: list[str] = []
+    queue, seen = list(codes), set()
+    while queue and len(out) < DEFAULT_LIMITS.max_command_host_matches:
+        for module in _python_imports(queue.pop(0)):
+            found = _module_written(module, written) if module not in seen else None
+            seen.add(module)
+            for f in found[3:].split() if found else ():
+                if f not in out:
+                    out.append(f)
+                    queue.extend(t.text for t in written.texts[f] if t.text)
     return out
 
 
