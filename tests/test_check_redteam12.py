@@ -66,6 +66,11 @@ ATTACKS = {
     ),
     # the program is a variable the script set
     "variable-program": f"echo '{INSTALL}' > gen.sh\nS=bash\n$S gen.sh\n",
+    # a shell function's positional parameter names the file: any file run may be it
+    "function-argument": f"w() {{ echo '{INSTALL}' > \"$1\"; }}\nw gen.sh\nbash gen.sh\n",
+    # find -exec / GNU parallel run the names they are given
+    "find-exec": f"echo '{INSTALL}' > gen.sh\nfind . -name 'g*.sh' -exec bash {{}} \\;\n",
+    "parallel": f"echo '{INSTALL}' > gen.sh\nparallel -j2 bash ::: gen.sh\n",
     # a name written that a command substitution gives: any file run may be it
     "subst-name": f"echo '{INSTALL}' > \"$(echo gen.sh)\"\nbash gen.sh\n",
     "backquote-name": f"echo '{INSTALL}' > `echo gen`.sh\nbash gen.sh\n",
@@ -112,11 +117,6 @@ def test_project_script_edited_in_place_fails_closed(tmp_path: Path, db: Path) -
 # -- 02. known gaps (strict xfail): the shell gives the file or the text at run time in
 # forms this reader does not model. Each runs under bash (checked with a marker payload).
 GAPS = {
-    # a shell function's positional parameter names the file
-    "function-argument": f"w() {{ echo '{INSTALL}' > \"$1\"; }}\nw gen.sh\nbash gen.sh\n",
-    # find -exec / GNU parallel run the names they are given
-    "find-exec": f"echo '{INSTALL}' > gen.sh\nfind . -name gen.sh -exec bash {{}} \\;\n",
-    "parallel": f"echo '{INSTALL}' > gen.sh\nparallel bash ::: gen.sh\n",
     # a variable set only for one command, expanded by the shell it starts
     "env-prefix": f"X='{INSTALL}' bash -c 'echo \"$X\" > gen.sh'\nbash gen.sh\n",
 }
@@ -143,6 +143,16 @@ BENIGN = {
         "ARGS=(--verbose --color)\nPYS=(3.10 3.11)\n"
         'for v in "${PYS[@]}"; do echo "py=$v" >> "$GITHUB_OUTPUT"; done\n'
         'echo "${ARGS[*]}" > args.txt\nbash tools/run.sh "${ARGS[@]}"\n'
+    ),
+    "function-writes": (
+        'log() { echo "$(date) $*" >> "$LOG"; }\nsave() { echo "$2" > "out/$1.txt"; }\n'
+        "log start\nsave version 1.2.3\nbash tools/run.sh\n"
+    ),
+    "find-parallel": (
+        "find . -name '*.py' -exec python -m py_compile {} +\n"
+        "find dist -name '*.whl' -exec twine check {} \\;\n"
+        "parallel -j4 pytest -q {} ::: tests/a tests/b\nfind . -name '*.sh' -exec bash -n {} \\;\n"
+        "echo ok > out.txt\nbash tools/run.sh\n"
     ),
     "substituted-names": (
         'mkdir -p "$(dirname out/x)"\necho ok > "logs/$(date +%s).log"\n'

@@ -1080,7 +1080,7 @@ def _simple(
                     _read_names(command, fed, loops)
                     output = _writes(command, line, stdin, fed, written, grouped, loops)
                 yield from _inner(command, line, depth, written)
-                for each in _xargs_runs(command, fed, stdin):
+                for each in [*_xargs_runs(command, fed, stdin), *_started_runs(command)]:
                     # ``echo gen.sh | xargs bash``: the commands xargs starts
                     if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(line, " ".join(each), command)
@@ -1123,6 +1123,32 @@ def _program_variable(command: list[str], written: _Files) -> list[str]:
         return [*command[:k], *_split(value), *command[k + 1 :]]
     except ValueError:
         return command
+
+
+def _started_runs(command: list[str]) -> list[list[str]]:
+    """The commands ``find ... -exec CMD {} ;`` (``-execdir``, ``-ok``) and GNU ``parallel
+    CMD ::: ARGS`` start, as :func:`_xargs_runs` gives xargs': find's ``{}`` is the name its
+    ``-name``/``-path`` gives (else any name, ``*``), parallel's each argument after
+    ``:::`` (in place of ``{}``, else appended)."""
+    runs = argv(command)
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    out: list[list[str]] = []
+    if head == "find":
+        names = [runs[k + 1] for k, w in enumerate(runs[:-1]) if w in ("-name", "-path")]
+        found = names[-1] if names else "*"
+        for k, word in enumerate(runs):
+            if word in ("-exec", "-execdir", "-ok", "-okdir"):
+                end = next((e for e in range(k + 1, len(runs)) if runs[e] in (";", "+")), None)
+                started = runs[k + 1 : end]
+                out.append([found if w == "{}" else w for w in started])
+    elif head == "parallel" and ":::" in runs:
+        k = runs.index(":::")
+        start = _skip_options(runs, 1, frozenset({"-j", "-S", "--jobs", "-I", "-X"}))
+        template, args = runs[start:k], [w for w in runs[k + 1 :] if w not in (":::", "::::")]
+        for arg in args[: DEFAULT_LIMITS.max_command_host_matches]:
+            placed = [arg if w == "{}" else w for w in template]
+            out.append(placed if "{}" in template else [*template, arg])
+    return [each for each in out if each]
 
 
 #: ``xargs`` options that take a value (attached or as the next word), and those whose
@@ -1692,9 +1718,10 @@ def _write_names(
     # a variable the script set to one known text is that text (``OUT=gen.sh; ... > $OUT``)
     given = {u: [v] for u in used if u not in loops and (v := written.variables.get(u))}
     loops = {**loops, **given}
-    # a name a command substitution gives (``> "$(echo x.sh)"``) may be any file that fits
-    # it, but a fresh temporary file's (``$(mktemp)``, never run by that name)
-    substituted = bool(re.search(r"\$\(|`", target)) and not re.fullmatch(
+    # a name a command substitution or a positional parameter gives (``> "$(echo x.sh)"``,
+    # a function's ``> "$1"``) may be any file that fits it, but a fresh temporary file's
+    # (``$(mktemp)``, never run by that name)
+    substituted = bool(re.search(r"\$\(|`|\$\{?[0-9@*]", target)) and not re.fullmatch(
         r"\$\(\s*mktemp\b[^()`]*\)|`\s*mktemp\b[^`]*`", target
     )
     if not any(u in loops for u in used) and not substituted:
