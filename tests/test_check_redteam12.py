@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import test_check_redteam11 as _rt11
 from mltrust.evidence._commands import commands
@@ -71,6 +73,10 @@ ATTACKS = {
     # find -exec / GNU parallel run the names they are given
     "find-exec": f"echo '{INSTALL}' > gen.sh\nfind . -name 'g*.sh' -exec bash {{}} \\;\n",
     "parallel": f"echo '{INSTALL}' > gen.sh\nparallel -j2 bash ::: gen.sh\n",
+    # a variable set only for the command, expanded by the shell it starts
+    "env-prefix": f"X='{INSTALL}' bash -c 'echo \"$X\" > gen.sh'\nbash gen.sh\n",
+    # ... but not in the command's own words: ``$X`` there is the value set before
+    "prefix-not-own": f"X='{INSTALL}'\nX=true echo \"$X\" > gen.sh\nbash gen.sh\n",
     # a name written that a command substitution gives: any file run may be it
     "subst-name": f"echo '{INSTALL}' > \"$(echo gen.sh)\"\nbash gen.sh\n",
     "backquote-name": f"echo '{INSTALL}' > `echo gen`.sh\nbash gen.sh\n",
@@ -114,15 +120,19 @@ def test_project_script_edited_in_place_fails_closed(tmp_path: Path, db: Path) -
     assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
 
 
-# -- 02. known gaps (strict xfail): the shell gives the file or the text at run time in
-# forms this reader does not model. Each runs under bash (checked with a marker payload).
+# -- 02. known gaps (strict xfail): forms this reader does not model. Each runs under bash
+# (the second on a case-insensitive file system only).
 GAPS = {
-    # a variable set only for one command, expanded by the shell it starts
-    "env-prefix": f"X='{INSTALL}' bash -c 'echo \"$X\" > gen.sh'\nbash gen.sh\n",
+    # the program is a variable behind a wrapper (``env``, ``sudo``, ``time``)
+    "variable-program-wrapped": f"echo '{INSTALL}' > gen.sh\nS=bash\nenv $S gen.sh\n",
+    # a case-insensitive file system (macOS runners): GEN.sh is gen.sh
+    "case-insensitive": f"echo '{INSTALL}' > GEN.sh\nbash gen.sh\n",
 }
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, a name or text only the running shell gives")
+@pytest.mark.xfail(
+    strict=True, reason="known gap, a program variable behind a wrapper, names in any case"
+)
 @pytest.mark.parametrize("name", sorted(GAPS))
 def test_attack_written_file_gap(tmp_path: Path, db: Path, name: str) -> None:
     assert _controls(tmp_path, db, GAPS[name])[VULN] is ControlStatus.FAIL
@@ -201,3 +211,25 @@ def test_crafted_scripts_are_bounded() -> None:
     lines += ["A=(" + " ".join(["'a'"] * 5000) + ")", 'echo "$A" > a.sh', "bash a.sh"]
     found = commands("shell", "\n".join(lines))
     assert any("past the characters" in c.unread for c in found)
+
+
+#: Words of the forms of this round, joined at random into scripts (the property test below).
+_WORDS = [
+    *_rt11._WORDS,
+    *("sed", "-i", "perl", "-pi", "ex", "A=(", "A+=", "A[0]=x", "S=bash", "$S", "${S}"),
+    *("echo", "-n", "'a\\c'", "printf", "'%c%b'", "find", "-name", "g*.sh", "-exec", "{}"),
+    *("+", "parallel", ":::", "-j2", "bin/g", "g", "$1", '"$(echo g.sh)"', "`x`", "w()"),
+    *("import", "g", "X=1", "mktemp", "bash", "g*.sh", "ci/[g]*.sh", "python3", "-c", "'import g'"),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(st.sampled_from([*_WORDS, "\n"]), max_size=40),
+    included=st.lists(st.sampled_from([*_WORDS, "\n"]), max_size=20),
+)
+def test_any_script_of_these_forms_is_read(words: list[str], included: list[str]) -> None:
+    # any script of these words (and project files of them) gives commands, never a crash
+    text = " ".join(words)
+    commands("shell", text, lambda name: " ".join(included))
+    commands("make", "all:\n\t" + text.replace("\n", "\n\t"), lambda name: " ".join(included))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import contextvars
 import dataclasses
 import itertools
@@ -1063,7 +1064,8 @@ def _simple(
                     stdin = stdin or taken
                 ran = None
                 if written is not None and written.texts:
-                    ran = _runs_written(command, line, depth, written, stdin)
+                    with _prefixed(command, written):
+                        ran = _runs_written(command, line, depth, written, stdin)
                     if ran is None:  # a project file, which may run what was written
                         yield from _runs_project(command, line, depth, written)
                 if ran is not None:
@@ -1079,7 +1081,8 @@ def _simple(
                 if written is not None:
                     _read_names(command, fed, loops)
                     output = _writes(command, line, stdin, fed, written, grouped, loops)
-                yield from _inner(command, line, depth, written)
+                with _prefixed(command, written):
+                    yield from _inner(command, line, depth, written)
                 for each in [*_xargs_runs(command, fed, stdin), *_started_runs(command)]:
                     # ``echo gen.sh | xargs bash``: the commands xargs starts
                     if depth >= DEFAULT_LIMITS.max_command_depth:
@@ -1108,6 +1111,24 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+@contextlib.contextmanager
+def _prefixed(command: list[str], written: _Files | None) -> Iterator[None]:
+    """While the program ``command`` starts is read (``X=... bash -c '...'``, a written file
+    it runs), the variables its leading ``NAME=VALUE`` words set hold those values (the
+    command's own words were expanded before them: not here)."""
+    k = next((k for k, w in enumerate(command) if not _assignment(w)), len(command))
+    if written is None or k == 0 or k == len(command):
+        yield
+        return
+    saved = dict(written.variables)
+    for var, value in _assigned(command[:k], []):
+        written.variables[var] = _expanded(value, written) if value is not None else None
+    try:
+        yield
+    finally:
+        written.variables = saved
 
 
 def _program_variable(command: list[str], written: _Files) -> list[str]:
