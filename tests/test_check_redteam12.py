@@ -77,6 +77,18 @@ ATTACKS = {
     "env-prefix": f"X='{INSTALL}' bash -c 'echo \"$X\" > gen.sh'\nbash gen.sh\n",
     # ... but not in the command's own words: ``$X`` there is the value set before
     "prefix-not-own": f"X='{INSTALL}'\nX=true echo \"$X\" > gen.sh\nbash gen.sh\n",
+    # a task runner's file written, then the runner (package.json, tox.ini, noxfile.py...)
+    "npm": 'echo \'{"scripts": {"x": "pip install evilpkg==1.5"}}\' > package.json\nnpm run x\n',
+    "tox": "printf '[testenv]\\ncommands = pip install evilpkg==1.5\\n' > tox.ini\ntox -e py\n",
+    "nox": (
+        "printf 'import nox\\n@nox.session\\ndef x(s):\\n    s.install(\"evilpkg==1.5\")\\n'"
+        " > noxfile.py\nnox -s x\n"
+    ),
+    "just": "printf 'x:\\n\\tpip install evilpkg==1.5\\n' > justfile\njust x\n",
+    "task": (
+        "printf 'version: 3\\ntasks:\\n  x:\\n    cmds:\\n      - pip install evilpkg==1.5\\n'"
+        " > Taskfile.yml\ntask x\n"
+    ),
     # a name written that a command substitution gives: any file run may be it
     "subst-name": f"echo '{INSTALL}' > \"$(echo gen.sh)\"\nbash gen.sh\n",
     "backquote-name": f"echo '{INSTALL}' > `echo gen`.sh\nbash gen.sh\n",
@@ -163,6 +175,11 @@ BENIGN = {
         "find dist -name '*.whl' -exec twine check {} \\;\n"
         "parallel -j4 pytest -q {} ::: tests/a tests/b\nfind . -name '*.sh' -exec bash -n {} \\;\n"
         "echo ok > out.txt\nbash tools/run.sh\n"
+    ),
+    "release-bumps": (
+        "jq '.version = \"1.2.3\"' package.json > tmp.json && mv tmp.json package.json\n"
+        "sed -i 's/^version = .*/version = 1.2.3/' tox.ini\nnpm publish\ntox -e py\n"
+        'echo \'{"name": "x", "scripts": {"t": "jest"}}\' > package.json\nnpm run t\n'
     ),
     "substituted-names": (
         'mkdir -p "$(dirname out/x)"\necho ok > "logs/$(date +%s).log"\n'

@@ -1146,6 +1146,17 @@ def _program_variable(command: list[str], written: _Files) -> list[str]:
         return command
 
 
+#: Tools that run the commands of a file they find by name in the working folder: its kind
+#: (:func:`commands`) and its names, in their order.
+_TOOL_FILES: dict[str, tuple[HostKind, tuple[str, ...]]] = {
+    **dict.fromkeys(("npm", "yarn", "pnpm"), ("json", ("package.json",))),
+    "tox": ("ini", ("tox.ini",)),
+    "nox": ("python", ("noxfile.py",)),
+    "just": ("lines", ("justfile", "Justfile", ".justfile")),
+    "task": ("yaml", ("Taskfile.yml", "Taskfile.yaml", "taskfile.yml", "taskfile.yaml")),
+}
+
+
 def _started_runs(command: list[str]) -> list[list[str]]:
     """The commands ``find ... -exec CMD {} ;`` (``-execdir``, ``-ok``) and GNU ``parallel
     CMD ::: ARGS`` start, as :func:`_xargs_runs` gives xargs': find's ``{}`` is the name its
@@ -1944,8 +1955,9 @@ def _read_written(
 
     runs = argv(command)
     ran = host_file(command)
-    kind: HostFileKind | Literal["python"] | None = None
+    kind: HostFileKind | Literal["python", "tool"] | None = None
     name = None
+    tool = _TOOL_FILES.get(runs[0].rsplit("/", 1)[-1]) if runs else None
     if ran is not None:
         kind, name = ran[0], _written_name(ran[1]) or _spelled(ran[1], written)
     elif runs and _is_make(runs[0]):
@@ -1953,6 +1965,9 @@ def _read_written(
         folder = _make_options(command)[0]
         makefiles = (_written_name(posixpath.join(folder, m)) for m in _MAKEFILE_NAMES)
         kind, name = "make", next((f for f in makefiles if f in written.texts), None)
+    elif tool is not None:
+        # ``npm run x``, ``tox``, ``nox``, ``just``, ``task``: the file it reads, if written
+        kind, name = "tool", next((f for f in tool[1] if f in written.texts), None)
     elif runs and "/" in runs[0]:
         kind, name = "shell", _written_name(runs[0]) or _spelled(runs[0], written)
     elif runs and python_interpreter(runs[0]):
@@ -2041,6 +2056,13 @@ def _read_written(
             return None
     else:
         texts += globbed
+    if kind == "tool":
+        # a tool's file edited by what is not read here (``jq ... > p.json; mv p.json
+        # package.json``, ``sed -i`` of its version): its known texts, the project's is read
+        # as a host of its own
+        texts = tuple(t for t in texts or () if t.text is not None and not t.downloaded)
+        if not texts:
+            return None
     if kind == "python":
         # the modules written here that the Python run imports (``import gen``, gen.py)
         codes = [t.text for t in texts or () if t.text]
@@ -2062,6 +2084,14 @@ def _read_written(
     out: list[Command] = []
     for found in texts:
         text = found.text or ""  # each is known (above)
+        if kind == "tool":
+            # the tool's file read as its own kind (a project file copied in: its text)
+            include = _INCLUDE.get()
+            copied = [include(f) if include is not None else None for f in found.sources]
+            whole = "".join(c or "" for c in copied) + text
+            if tool is not None and whole.strip():
+                out.extend(_relined(iter(commands(tool[0], whole)), line))
+            continue
         if kind != "python":
             out.extend(Command(line, (), reads=(kind, source)) for source in found.sources)
         if not text.strip():
