@@ -77,6 +77,16 @@ ATTACKS = {
     "env-prefix": f"X='{INSTALL}' bash -c 'echo \"$X\" > gen.sh'\nbash gen.sh\n",
     # ... but not in the command's own words: ``$X`` there is the value set before
     "prefix-not-own": f"X='{INSTALL}'\nX=true echo \"$X\" > gen.sh\nbash gen.sh\n",
+    # ``sh 0< FILE`` reads its script on standard input; ``ln -s`` resolves from the link
+    "sh-fd0": f"echo '{INSTALL}' > gen.sh\nsh 0< gen.sh\n",
+    "ln-relative": f"echo '{INSTALL}' > a.txt\nln -sf ../a.txt tools/run.sh\nbash tools/run.sh\n",
+    # files a program runs on its own: a shell's $BASH_ENV, git's hooks
+    "bash-env": f"export BASH_ENV=\"$PWD/env.sh\"\necho '{INSTALL}' > env.sh\nbash tools/run.sh\n",
+    "bash-env-prefix": f"echo '{INSTALL}' > env.sh\nBASH_ENV=env.sh bash -c true\n",
+    "git-hook": (
+        f"echo '{INSTALL}' > .git/hooks/pre-commit\nchmod +x .git/hooks/pre-commit\n"
+        "git commit -qm x\n"
+    ),
     # a task runner's file written, then the runner (package.json, tox.ini, noxfile.py...)
     "npm": 'echo \'{"scripts": {"x": "pip install evilpkg==1.5"}}\' > package.json\nnpm run x\n',
     "tox": "printf '[testenv]\\ncommands = pip install evilpkg==1.5\\n' > tox.ini\ntox -e py\n",

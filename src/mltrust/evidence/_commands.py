@@ -367,6 +367,8 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
                 return ("shell", runs[runs.index("<") + 1]) if "<" in runs[j:-1] else None
             j += sum(1 for f in option[1:] if f in "oO")
         j += 1 if runs[j : j + 1] == ["--"] else 0
+        if runs[j : j + 2] == ["0", "<"]:
+            j += 1  # ``sh 0< x.sh`` (split as ``0 <``): standard input, as ``sh < x.sh``
         if runs[j : j + 1] in (["<"], ["-"]) or j >= len(runs):
             # the script is standard input: a file redirected to it is the script
             rest = runs[j:]
@@ -1083,6 +1085,9 @@ def _simple(
                     output = _writes(command, line, stdin, fed, written, grouped, loops)
                 with _prefixed(command, written):
                     yield from _inner(command, line, depth, written)
+                    for each in _started_files(command, written):
+                        if depth < DEFAULT_LIMITS.max_command_depth:
+                            yield from _simple(each, line, [], depth + 1, written=written)
                 for each in [*_xargs_runs(command, fed, stdin), *_started_runs(command)]:
                     # ``echo gen.sh | xargs bash``: the commands xargs starts
                     if depth >= DEFAULT_LIMITS.max_command_depth:
@@ -1155,6 +1160,23 @@ _TOOL_FILES: dict[str, tuple[HostKind, tuple[str, ...]]] = {
     "just": ("lines", ("justfile", "Justfile", ".justfile")),
     "task": ("yaml", ("Taskfile.yml", "Taskfile.yaml", "taskfile.yml", "taskfile.yaml")),
 }
+
+
+def _started_files(command: list[str], written: _Files | None) -> list[list[str]]:
+    """The files a program runs on its own that the host wrote, as ``. FILE`` commands: a
+    shell's ``$BASH_ENV``/``$ENV`` (set by the script, or for the command) and git's hooks
+    (``.git/hooks/NAME``, run by ``git commit``, ``push``, ``merge``...)."""
+    runs = argv(command)
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    if written is None or not runs:
+        return []
+    if head in SHELLS:
+        given = [w.partition("=")[2] for w in command if w.startswith(("BASH_ENV=", "ENV="))]
+        names = [*given, *(written.variables.get(v) or "" for v in ("BASH_ENV", "ENV"))]
+        return [[".", n] for n in dict.fromkeys(names) if n]
+    if head == "git":
+        return [[".", n] for n in written.texts if n.startswith(".git/hooks/")]
+    return []
 
 
 def _started_runs(command: list[str]) -> list[list[str]]:
@@ -1507,9 +1529,16 @@ def _writes(
                 _may_hold(written, name, (_Written(None),))
     if head in ("cp", "mv", "ln", "install") and len(operands) == 2:
         # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
-        source = _written_name(operands[0])
+        given = operands[0]
+        symbolic = head == "ln" and any(
+            re.fullmatch(r"-[a-zA-Z]*s[a-zA-Z]*|--symbolic", w) for w in runs
+        )
+        if symbolic and not given.startswith(("/", "~", "$")):
+            # ``ln -s ../a.sh d/b.sh``: the link's target is found from the link's folder
+            given = posixpath.join(posixpath.dirname(operands[1]), given)
+        source = _written_name(given)
         for name in _write_names(operands[1], loops, written, False):
-            copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
+            copied = written.texts.get(source or "", (_Written("", sources=(given,)),))
             _may_hold(written, name, copied if source is not None else (_Written(None),))
     if _edits_in_place(runs):
         # ``sed -i``, ``perl -pi``: the files it edits hold text not known here (fail closed)
