@@ -236,6 +236,8 @@ def test_crafted_scripts_are_bounded() -> None:
     lines += [f"bash w*{i}?.sh\np{i} x" for i in range(n)]
     lines += [f"echo -n 'x{i} ' >> g.sh" for i in range(2000)]
     lines += ["A=(" + " ".join(["'a'"] * 5000) + ")", 'echo "$A" > a.sh', "bash a.sh"]
+    # git hooks that run git: each git run reads them again, within the same budget
+    lines += [f"echo 'git commit' > .git/hooks/h{i}" for i in range(300)] + ["git push"] * 300
     found = commands("shell", "\n".join(lines))
     assert any("past the characters" in c.unread for c in found)
 

@@ -1162,20 +1162,27 @@ _TOOL_FILES: dict[str, tuple[HostKind, tuple[str, ...]]] = {
 }
 
 
+#: The git commands that run hooks.
+_GIT_HOOKED = frozenset(
+    {"commit", "merge", "push", "rebase", "checkout", "switch", "pull", "am", "cherry-pick"}
+)
+
+
 def _started_files(command: list[str], written: _Files | None) -> list[list[str]]:
     """The files a program runs on its own that the host wrote, as ``. FILE`` commands: a
     shell's ``$BASH_ENV``/``$ENV`` (set by the script, or for the command) and git's hooks
     (``.git/hooks/NAME``, run by ``git commit``, ``push``, ``merge``...)."""
     runs = argv(command)
     head = runs[0].rsplit("/", 1)[-1] if runs else ""
-    if written is None or not runs:
-        return []
+    if written is None or not runs or written.spent:
+        return []  # past the written text a host may read: reported where a file runs
     if head in SHELLS:
         given = [w.partition("=")[2] for w in command if w.startswith(("BASH_ENV=", "ENV="))]
         names = [*given, *(written.variables.get(v) or "" for v in ("BASH_ENV", "ENV"))]
         return [[".", n] for n in dict.fromkeys(names) if n]
-    if head == "git":
-        return [[".", n] for n in written.texts if n.startswith(".git/hooks/")]
+    if head == "git" and set(runs[1:]) & _GIT_HOOKED:
+        hooks = [[".", n] for n in written.texts if n.startswith(".git/hooks/")]
+        return hooks[: DEFAULT_LIMITS.max_command_host_matches]
     return []
 
 
