@@ -87,6 +87,10 @@ ATTACKS = {
         f"echo '{INSTALL}' > .git/hooks/pre-commit\nchmod +x .git/hooks/pre-commit\n"
         "git commit -qm x\n"
     ),
+    # the program is a variable behind a wrapper (``env``, ``sudo``, ``time``)
+    "variable-program-wrapped": f"echo '{INSTALL}' > gen.sh\nS=bash\nenv $S gen.sh\n",
+    # a case-insensitive file system (macOS runners): GEN.sh is gen.sh
+    "case-insensitive": f"echo '{INSTALL}' > GEN.sh\nbash gen.sh\n",
     # a task runner's file written, then the runner (package.json, tox.ini, noxfile.py...)
     "npm": 'echo \'{"scripts": {"x": "pip install evilpkg==1.5"}}\' > package.json\nnpm run x\n',
     "tox": "printf '[testenv]\\ncommands = pip install evilpkg==1.5\\n' > tox.ini\ntox -e py\n",
@@ -117,6 +121,21 @@ def test_attack_written_module_imported_by_python_c(tmp_path: Path, db: Path) ->
 
 
 IMPORTED = {
+    # files Python, pytest and pip run on their own: site files, conftest.py, setup.py
+    "sitecustomize": (
+        f"cat > sitecustomize.py <<'EOF'\n{PICKLE_CODE}\nEOF\nPYTHONPATH=. python3 -V\n"
+    ),
+    "pth": (
+        f"echo '{PICKLE_CODE}' > "
+        "\"$(python3 -c 'import site; print(site.getsitepackages()[0])')/x.pth\"\npython3 -V\n"
+    ),
+    "conftest": f"mkdir -p tests\ncat > tests/conftest.py <<'EOF'\n{PICKLE_CODE}\nEOF\npytest -q\n",
+    "setup-py": f"cat > setup.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 -m pip install -e .\n",
+    # a project Python file importing a module written here
+    "project-imports": (
+        f"cat > gen.py <<'EOF'\n{PICKLE_CODE}\nEOF\npython3 tools/main.py\n",
+        {"tools/main.py": "import gen\n"},
+    ),
     # Python importing a written module from a here-document, or from a written file
     # (which is read: the module it imports was not)
     "heredoc-import": (
@@ -132,7 +151,9 @@ IMPORTED = {
 def test_attack_written_module_imported_by_other_python(
     tmp_path: Path, db: Path, name: str
 ) -> None:
-    assert _controls(tmp_path, db, IMPORTED[name])[CODE] is ControlStatus.FAIL
+    given = IMPORTED[name]
+    script, files = given if isinstance(given, tuple) else (given, {})
+    assert _controls(tmp_path, db, script, **files)[CODE] is ControlStatus.FAIL
 
 
 def test_project_script_edited_in_place_fails_closed(tmp_path: Path, db: Path) -> None:
@@ -142,19 +163,17 @@ def test_project_script_edited_in_place_fails_closed(tmp_path: Path, db: Path) -
     assert _controls(tmp_path, db, script, **files)[VULN] is ControlStatus.FAIL
 
 
-# -- 02. known gaps (strict xfail): forms this reader does not model. Each runs under bash
-# (the second on a case-insensitive file system only).
+# -- 02. known gaps (strict xfail): forms this reader does not model (runs under bash).
 GAPS = {
-    # the program is a variable behind a wrapper (``env``, ``sudo``, ``time``)
-    "variable-program-wrapped": f"echo '{INSTALL}' > gen.sh\nS=bash\nenv $S gen.sh\n",
-    # a case-insensitive file system (macOS runners): GEN.sh is gen.sh
-    "case-insensitive": f"echo '{INSTALL}' > GEN.sh\nbash gen.sh\n",
+    # hooks in the folder ``git config core.hooksPath DIR`` names
+    "git-hooks-path": (
+        "mkdir h\necho 'pip install evilpkg==1.5' > h/pre-commit\nchmod +x h/pre-commit\n"
+        "git config core.hooksPath h\ngit commit -qm x\n"
+    ),
 }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known gap, a program variable behind a wrapper, names in any case"
-)
+@pytest.mark.xfail(strict=True, reason="known gap, git hooks in a core.hooksPath folder")
 @pytest.mark.parametrize("name", sorted(GAPS))
 def test_attack_written_file_gap(tmp_path: Path, db: Path, name: str) -> None:
     assert _controls(tmp_path, db, GAPS[name])[VULN] is ControlStatus.FAIL
@@ -190,6 +209,13 @@ BENIGN = {
         "jq '.version = \"1.2.3\"' package.json > tmp.json && mv tmp.json package.json\n"
         "sed -i 's/^version = .*/version = 1.2.3/' tox.ini\nnpm publish\ntox -e py\n"
         'echo \'{"name": "x", "scripts": {"t": "jest"}}\' > package.json\nnpm run t\n'
+    ),
+    "python-site-files": (
+        "SITE=$(python -c 'import site; print(site.getsitepackages()[0])')\n"
+        'echo "$PWD/src" > "$SITE/proj.pth"\npytest -q\n'
+        "echo 'import coverage; coverage.process_startup()' > sitecustomize.py\n"
+        "PYTHONPATH=. python -m pytest\nprintf 'import pytest\\n' > conftest.py\npytest\n"
+        "printf 'from setuptools import setup\\nsetup()\\n' > setup.py\npip install -e .\n"
     ),
     "substituted-names": (
         'mkdir -p "$(dirname out/x)"\necho ok > "logs/$(date +%s).log"\n'

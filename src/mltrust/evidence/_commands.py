@@ -1086,8 +1086,12 @@ def _simple(
                 with _prefixed(command, written):
                     yield from _inner(command, line, depth, written)
                     for each in _started_files(command, written):
-                        if depth < DEFAULT_LIMITS.max_command_depth:
+                        if depth >= DEFAULT_LIMITS.max_command_depth or written is None:
+                            break
+                        if each[0] == ".":
                             yield from _simple(each, line, [], depth + 1, written=written)
+                        else:
+                            yield from _site_file(each[1], line, depth, written)
                 for each in [*_xargs_runs(command, fed, stdin), *_started_runs(command)]:
                     # ``echo gen.sh | xargs bash``: the commands xargs starts
                     if depth >= DEFAULT_LIMITS.max_command_depth:
@@ -1138,17 +1142,20 @@ def _prefixed(command: list[str], written: _Files | None) -> Iterator[None]:
 
 def _program_variable(command: list[str], written: _Files) -> list[str]:
     """``command`` with its program given by a variable the script set to one text known
-    (``S=bash; $S gen.sh``, ``PIP='pip install'; $PIP x``) replaced by that text's words."""
-    k = next((k for k, w in enumerate(command) if not _assignment(w)), len(command))
-    word = command[k] if k < len(command) else ""
-    m = re.fullmatch(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", word)
-    value = written.variables.get((m.group(1) or m.group(2)) if m else "")
-    if not value:
-        return command
-    try:
-        return [*command[:k], *_split(value), *command[k + 1 :]]
-    except ValueError:
-        return command
+    (``S=bash; $S gen.sh``, ``PIP='pip install'; $PIP x``, after a wrapper: ``env $S``,
+    ``$SUDO $S``) replaced by that text's words."""
+    for _ in range(4):
+        k = len(command) - len(argv(command))
+        word = command[k] if k < len(command) else ""
+        m = re.fullmatch(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", word)
+        value = written.variables.get((m.group(1) or m.group(2)) if m else "")
+        if not value:
+            break
+        try:
+            command = [*command[:k], *_split(value), *command[k + 1 :]]
+        except ValueError:
+            break
+    return command
 
 
 #: Tools that run the commands of a file they find by name in the working folder: its kind
@@ -1162,6 +1169,8 @@ _TOOL_FILES: dict[str, tuple[HostKind, tuple[str, ...]]] = {
 }
 
 
+#: Programs that start Python (its site files run), or run project files by name.
+_PYTHON_TOOLS = frozenset({"pytest", "py.test", "pip", "pip3", "tox", "nox", "uv", "poetry"})
 #: The git commands that run hooks.
 _GIT_HOOKED = frozenset(
     {"commit", "merge", "push", "rebase", "checkout", "switch", "pull", "am", "cherry-pick"}
@@ -1180,10 +1189,39 @@ def _started_files(command: list[str], written: _Files | None) -> list[list[str]
         given = [w.partition("=")[2] for w in command if w.startswith(("BASH_ENV=", "ENV="))]
         names = [*given, *(written.variables.get(v) or "" for v in ("BASH_ENV", "ENV"))]
         return [[".", n] for n in dict.fromkeys(names) if n]
+    if python_interpreter(head) or head in _PYTHON_TOOLS:
+        # Python runs the site files on its path at start (``sitecustomize.py``, ``.pth``),
+        # pytest the ``conftest.py`` files, pip installing a folder its ``setup.py``
+        tool = runs[2] if python_interpreter(head) and runs[1:3] == ["-m", *runs[2:3]] else head
+        tool = tool[2:] if python_interpreter(head) and tool.startswith("-m") else tool
+        kinds: list[tuple[str, ...]] = [("sitecustomize.py", "usercustomize.py", ".pth")]
+        kinds += [("conftest.py",)] if tool in ("pytest", "py.test") else []
+        kinds += [("setup.py",)] if tool in ("pip", "pip3") and "install" in runs else []
+        names = [n for n in written.texts if any(n.endswith(e) for k in kinds for e in k)]
+        return [["python", n] for n in names[: DEFAULT_LIMITS.max_command_host_matches]]
     if head == "git" and set(runs[1:]) & _GIT_HOOKED:
         hooks = [[".", n] for n in written.texts if n.startswith(".git/hooks/")]
         return hooks[: DEFAULT_LIMITS.max_command_host_matches]
     return []
+
+
+def _site_file(name: str, line: int, depth: int, written: _Files) -> Iterator[Command]:
+    """What a Python file written here that Python, pytest or pip runs on its own runs
+    (:func:`_started_files`): read as a written file Python runs; of a ``.pth`` file only its
+    lines that start with ``import`` run (a text not known: fail closed)."""
+    if not name.endswith(".pth"):
+        found = _runs_written(["python3", name], line, depth + 1, written)
+        yield from found[0] if found is not None else ()
+        return
+    texts = written.texts.get(name, ())
+    if any(t.text is None or t.downloaded for t in texts):
+        why = f"Python starts with {name!r}, a file written with text only known when it runs"
+        yield Command(line, (), unread=why, text=name)
+        return
+    lines = [ln for t in texts for ln in (t.text or "").split("\n")]
+    code = "\n".join(ln for ln in lines if ln.startswith(("import ", "import\t")))
+    if code:
+        yield Command(line, ("python3", "-"), stdin=Stdin(code, (), False))
 
 
 def _started_runs(command: list[str]) -> list[list[str]]:
@@ -1816,7 +1854,8 @@ def _write_names(
         if pattern.startswith(("/dev/", "~")):
             continue
         if re.search(r"[()`]", pattern):
-            pattern = "*"  # a substitution nested in another: any name
+            # a substitution nested in another: any name ending as the name does after it
+            pattern = "*" + re.split(r"[()`'\"]", pattern)[-1]
         glob = posixpath.normpath(pattern)
         if glob not in written.patterns and len(written.patterns) >= _PATTERNS:
             # past the bound, any name: each file run may hold what such names hold
@@ -2082,11 +2121,20 @@ def _read_written(
             if n != name and any(n.startswith(d.rstrip("/") + "/") for d in dirs)
             for t in f
         )
+    if texts is None and kind == "python" and (include := _INCLUDE.get()) is not None:
+        # a project Python file that imports modules written here: those are read
+        project = include(name)
+        imported = _imports_written([project], written) if project else []
+        texts = tuple(t for f in imported for t in written.texts[f]) or None
     if texts is None:
         # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
         # known texts are read too
         last = name.rsplit("/", 1)[-1]
-        alike = [t for n, f in written.texts.items() if n.rsplit("/", 1)[-1] == last for t in f]
+        # (``GEN.sh`` too: a case-insensitive file system, macOS)
+        last = last.lower()
+        alike = [
+            t for n, f in written.texts.items() if n.rsplit("/", 1)[-1].lower() == last for t in f
+        ]
         texts = tuple(t for t in alike if t.text is not None) + globbed
         if not texts:
             return None
