@@ -266,6 +266,13 @@ def test_crafted_scripts_are_bounded() -> None:
     lines += [f"echo 'git commit' > .git/hooks/h{i}" for i in range(300)] + ["git push"] * 300
     found = commands("shell", "\n".join(lines))
     assert any("past the characters" in c.unread for c in found)
+    # a large project Python file run many times after writes: parsed once for its imports
+    # (was: each run, past 300 s); conftest.py files written, read within the budget
+    big = "x = 1\n" * 80000
+    script = "echo x > a.txt\n" + "python3 tools/main.py\n" * 300
+    script += "".join(f"echo 'import os' > t{i}/conftest.py\n" for i in range(200))
+    found = commands("shell", script + "pytest\n" * 2000, lambda n: big if "main" in n else None)
+    assert any("past the characters" in c.unread for c in found)
 
 
 #: Words of the forms of this round, joined at random into scripts (the property test below).

@@ -1457,6 +1457,9 @@ class _Files:
     inlined: set[str] = field(default_factory=set)
     #: What each Python file run writes (:func:`_python_writes`), read once per host.
     python: dict[str, list[str]] = field(default_factory=dict)
+    #: The modules each project Python file run, or each Python text, imports
+    #: (:func:`_imports_written`), parsed once.
+    imports: dict[str, list[str]] = field(default_factory=dict)
     #: Characters of such project files that may still be read (past it: fail closed).
     inline_left: int = _INLINE_BUDGET
     #: The names in ``texts`` in a folder by their last part (a program run by its bare
@@ -2123,8 +2126,11 @@ def _read_written(
         )
     if texts is None and kind == "python" and (include := _INCLUDE.get()) is not None:
         # a project Python file that imports modules written here: those are read
-        project = include(name)
-        imported = _imports_written([project], written) if project else []
+        key = "\0" + name  # a file's name, beside the texts parsed (no text starts so)
+        if key not in written.imports:  # each project file parsed once per host
+            project = include(name)
+            written.imports[key] = _python_imports(project) if project else []
+        imported = _imports_written([], written, written.imports[key])
         texts = tuple(t for f in imported for t in written.texts[f]) or None
     if texts is None:
         # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
@@ -2212,13 +2218,24 @@ def _python_imports(code: str) -> list[str]:
     return out
 
 
-def _imports_written(codes: list[str], written: _Files) -> list[str]:
-    """The files written here that Python ``codes`` import (:func:`_module_written`), and
-    those their text imports in turn, at most ``Limits.max_command_host_matches``."""
+def _imports_written(
+    codes: list[str], written: _Files, modules: list[str] | None = None
+) -> list[str]:
+    """The files written here that Python ``codes`` (or the ``modules`` named) import
+    (:func:`_module_written`), and those their text imports in turn, at most
+    ``Limits.max_command_host_matches``."""
     out: list[str] = []
     queue, seen = list(codes), set()
-    while queue and len(out) < DEFAULT_LIMITS.max_command_host_matches:
-        for module in _python_imports(queue.pop(0)):
+    first = list(modules or [])
+    while (queue or first) and len(out) < DEFAULT_LIMITS.max_command_host_matches:
+        if first:
+            names, first = first, []
+        else:
+            code = queue.pop(0)
+            if code not in written.imports:  # each text parsed once per host
+                written.imports[code] = _python_imports(code)
+            names = written.imports[code]
+        for module in names:
             found = _module_written(module, written) if module not in seen else None
             seen.add(module)
             for f in found[3:].split() if found else ():
