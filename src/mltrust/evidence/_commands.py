@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import contextvars
 import dataclasses
 import itertools
@@ -239,7 +240,8 @@ _CONTAINER_TOOLS = frozenset({"docker", "podman", "nerdctl", "kubectl", "oc"})
 
 
 def _assignment(word: str) -> bool:
-    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", word, re.DOTALL) is not None
+    # ``A=x``, ``A+=x``, ``A[0]=x``
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=.*", word, re.DOTALL) is not None
 
 
 def _skip_options(words: list[str], i: int, values: frozenset[str]) -> int:
@@ -365,6 +367,8 @@ def host_file(words: tuple[str, ...] | list[str]) -> tuple[HostFileKind, str] | 
                 return ("shell", runs[runs.index("<") + 1]) if "<" in runs[j:-1] else None
             j += sum(1 for f in option[1:] if f in "oO")
         j += 1 if runs[j : j + 1] == ["--"] else 0
+        if runs[j : j + 2] == ["0", "<"]:
+            j += 1  # ``sh 0< x.sh`` (split as ``0 <``): standard input, as ``sh < x.sh``
         if runs[j : j + 1] in (["<"], ["-"]) or j >= len(runs):
             # the script is standard input: a file redirected to it is the script
             rest = runs[j:]
@@ -1025,7 +1029,12 @@ def _simple(
     for word in [*words, ";"]:
         # ``source <(cat FILE)``, ``bash <(cat FILE)``: the next command prints the script
         feeds = word == "<(" and bool(command) and _reads_substitution(command)
+        if word == "(" and command and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\+?=", command[-1]):
+            # an array (``A=(...)``, ``declare -a A=(...)``): ``$A`` is not one text known
+            command[-1] = command[-1].rstrip("+=") + "+="
         if word in SEPARATORS or (not command and word in _KEYWORDS):
+            if command and written is not None:
+                command = _program_variable(command, written)
             if command and command[0] in aliases and depth >= DEFAULT_LIMITS.max_command_depth:
                 yield _too_deep(line, f"{command[0]}={aliases[command[0]]}", command)
                 command = []
@@ -1057,20 +1066,33 @@ def _simple(
                     stdin = stdin or taken
                 ran = None
                 if written is not None and written.texts:
-                    ran = _runs_written(command, line, depth, written)
+                    with _prefixed(command, written):
+                        ran = _runs_written(command, line, depth, written, stdin)
                     if ran is None:  # a project file, which may run what was written
                         yield from _runs_project(command, line, depth, written)
                 if ran is not None:
                     yield from ran[0]  # what the script wrote into the file it runs
                 if ran is None or ran[1]:
                     for each in _loop_runs(command, loops):
+                        # ``for f in *.sh; do bash "$f"; done``: a file written here it may run
+                        again = _runs_written(each, line, depth, written) if written else None
+                        if again is not None:
+                            yield from again[0]
                         yield Command(line, tuple(each), stdin=stdin, piped=piped)
                 fed = output if piped else None
                 if written is not None:
                     _read_names(command, fed, loops)
                     output = _writes(command, line, stdin, fed, written, grouped, loops)
-                yield from _inner(command, line, depth, written)
-                for each in _xargs_runs(command, fed, stdin):
+                with _prefixed(command, written):
+                    yield from _inner(command, line, depth, written)
+                    for each in _started_files(command, written):
+                        if depth >= DEFAULT_LIMITS.max_command_depth or written is None:
+                            break
+                        if each[0] == ".":
+                            yield from _simple(each, line, [], depth + 1, written=written)
+                        else:
+                            yield from _site_file(each[1], line, depth, written)
+                for each in [*_xargs_runs(command, fed, stdin), *_started_runs(command)]:
                     # ``echo gen.sh | xargs bash``: the commands xargs starts
                     if depth >= DEFAULT_LIMITS.max_command_depth:
                         yield _too_deep(line, " ".join(each), command)
@@ -1098,6 +1120,134 @@ def _simple(
             command = []
             continue
         command.append(word)
+
+
+@contextlib.contextmanager
+def _prefixed(command: list[str], written: _Files | None) -> Iterator[None]:
+    """While the program ``command`` starts is read (``X=... bash -c '...'``, a written file
+    it runs), the variables its leading ``NAME=VALUE`` words set hold those values (the
+    command's own words were expanded before them: not here)."""
+    k = next((k for k, w in enumerate(command) if not _assignment(w)), len(command))
+    if written is None or k == 0 or k == len(command):
+        yield
+        return
+    saved = dict(written.variables)
+    for var, value in _assigned(command[:k], []):
+        written.variables[var] = _expanded(value, written) if value is not None else None
+    try:
+        yield
+    finally:
+        written.variables = saved
+
+
+def _program_variable(command: list[str], written: _Files) -> list[str]:
+    """``command`` with its program given by a variable the script set to one text known
+    (``S=bash; $S gen.sh``, ``PIP='pip install'; $PIP x``, after a wrapper: ``env $S``,
+    ``$SUDO $S``) replaced by that text's words."""
+    for _ in range(4):
+        k = len(command) - len(argv(command))
+        word = command[k] if k < len(command) else ""
+        m = re.fullmatch(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", word)
+        value = written.variables.get((m.group(1) or m.group(2)) if m else "")
+        if not value:
+            break
+        try:
+            command = [*command[:k], *_split(value), *command[k + 1 :]]
+        except ValueError:
+            break
+    return command
+
+
+#: Tools that run the commands of a file they find by name in the working folder: its kind
+#: (:func:`commands`) and its names, in their order.
+_TOOL_FILES: dict[str, tuple[HostKind, tuple[str, ...]]] = {
+    **dict.fromkeys(("npm", "yarn", "pnpm"), ("json", ("package.json",))),
+    "tox": ("ini", ("tox.ini",)),
+    "nox": ("python", ("noxfile.py",)),
+    "just": ("lines", ("justfile", "Justfile", ".justfile")),
+    "task": ("yaml", ("Taskfile.yml", "Taskfile.yaml", "taskfile.yml", "taskfile.yaml")),
+}
+
+
+#: Programs that start Python (its site files run), or run project files by name.
+_PYTHON_TOOLS = frozenset({"pytest", "py.test", "pip", "pip3", "tox", "nox", "uv", "poetry"})
+#: The git commands that run hooks.
+_GIT_HOOKED = frozenset(
+    {"commit", "merge", "push", "rebase", "checkout", "switch", "pull", "am", "cherry-pick"}
+)
+
+
+def _started_files(command: list[str], written: _Files | None) -> list[list[str]]:
+    """The files a program runs on its own that the host wrote, as ``. FILE`` commands: a
+    shell's ``$BASH_ENV``/``$ENV`` (set by the script, or for the command) and git's hooks
+    (``.git/hooks/NAME``, run by ``git commit``, ``push``, ``merge``...)."""
+    runs = argv(command)
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    if written is None or not runs or written.spent:
+        return []  # past the written text a host may read: reported where a file runs
+    if head in SHELLS:
+        given = [w.partition("=")[2] for w in command if w.startswith(("BASH_ENV=", "ENV="))]
+        names = [*given, *(written.variables.get(v) or "" for v in ("BASH_ENV", "ENV"))]
+        return [[".", n] for n in dict.fromkeys(names) if n]
+    if python_interpreter(head) or head in _PYTHON_TOOLS:
+        # Python runs the site files on its path at start (``sitecustomize.py``, ``.pth``),
+        # pytest the ``conftest.py`` files, pip installing a folder its ``setup.py``
+        tool = runs[2] if python_interpreter(head) and runs[1:3] == ["-m", *runs[2:3]] else head
+        tool = tool[2:] if python_interpreter(head) and tool.startswith("-m") else tool
+        kinds: list[tuple[str, ...]] = [("sitecustomize.py", "usercustomize.py", ".pth")]
+        kinds += [("conftest.py",)] if tool in ("pytest", "py.test") else []
+        kinds += [("setup.py",)] if tool in ("pip", "pip3") and "install" in runs else []
+        names = [n for n in written.texts if any(n.endswith(e) for k in kinds for e in k)]
+        return [["python", n] for n in names[: DEFAULT_LIMITS.max_command_host_matches]]
+    if head == "git" and set(runs[1:]) & _GIT_HOOKED:
+        hooks = [[".", n] for n in written.texts if n.startswith(".git/hooks/")]
+        return hooks[: DEFAULT_LIMITS.max_command_host_matches]
+    return []
+
+
+def _site_file(name: str, line: int, depth: int, written: _Files) -> Iterator[Command]:
+    """What a Python file written here that Python, pytest or pip runs on its own runs
+    (:func:`_started_files`): read as a written file Python runs; of a ``.pth`` file only its
+    lines that start with ``import`` run (a text not known: fail closed)."""
+    if not name.endswith(".pth"):
+        found = _runs_written(["python3", name], line, depth + 1, written)
+        yield from found[0] if found is not None else ()
+        return
+    texts = written.texts.get(name, ())
+    if any(t.text is None or t.downloaded for t in texts):
+        why = f"Python starts with {name!r}, a file written with text only known when it runs"
+        yield Command(line, (), unread=why, text=name)
+        return
+    lines = [ln for t in texts for ln in (t.text or "").split("\n")]
+    code = "\n".join(ln for ln in lines if ln.startswith(("import ", "import\t")))
+    if code:
+        yield Command(line, ("python3", "-"), stdin=Stdin(code, (), False))
+
+
+def _started_runs(command: list[str]) -> list[list[str]]:
+    """The commands ``find ... -exec CMD {} ;`` (``-execdir``, ``-ok``) and GNU ``parallel
+    CMD ::: ARGS`` start, as :func:`_xargs_runs` gives xargs': find's ``{}`` is the name its
+    ``-name``/``-path`` gives (else any name, ``*``), parallel's each argument after
+    ``:::`` (in place of ``{}``, else appended)."""
+    runs = argv(command)
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    out: list[list[str]] = []
+    if head == "find":
+        names = [runs[k + 1] for k, w in enumerate(runs[:-1]) if w in ("-name", "-path")]
+        found = names[-1] if names else "*"
+        for k, word in enumerate(runs):
+            if word in ("-exec", "-execdir", "-ok", "-okdir"):
+                end = next((e for e in range(k + 1, len(runs)) if runs[e] in (";", "+")), None)
+                started = runs[k + 1 : end]
+                out.append([found if w == "{}" else w for w in started])
+    elif head == "parallel" and ":::" in runs:
+        k = runs.index(":::")
+        start = _skip_options(runs, 1, frozenset({"-j", "-S", "--jobs", "-I", "-X"}))
+        template, args = runs[start:k], [w for w in runs[k + 1 :] if w not in (":::", "::::")]
+        for arg in args[: DEFAULT_LIMITS.max_command_host_matches]:
+            placed = [arg if w == "{}" else w for w in template]
+            out.append(placed if "{}" in template else [*template, arg])
+    return [each for each in out if each]
 
 
 #: ``xargs`` options that take a value (attached or as the next word), and those whose
@@ -1228,6 +1378,7 @@ def _printed(printer: list[str]) -> str | None:
     arguments are left (as printf does); None for another command."""
     if printer[:1] == ["echo"]:
         said = " ".join(w for w in printer[1:] if not re.fullmatch(r"-[neE]+", w))
+        said = said.split("\\c", 1)[0]  # ``\c``: nothing more is printed, no newline
         # echo's octal escape is ``\0NNN`` (``$'...'``'s is ``\NNN``)
         return _ansi_c(re.sub(r"\\0([0-7]{1,3})", r"\\\1", said))
     words = printer[2:] if printer[1:2] == ["--"] else printer[1:]
@@ -1245,6 +1396,10 @@ def _printed(printer: list[str]) -> str | None:
                 continue
             value = args[used] if used < len(args) else ""
             used += 1
+            value = value[:1] if m.group(1) == "c" else value  # ``%c``: its first character
+            if m.group(1) == "b" and "\\c" in value:  # ``%b`` of ``\c``: printing stops
+                out.append(_ansi_c(value.split("\\c", 1)[0]))
+                return "".join(out)
             out.append(_ansi_c(value) if m.group(1) == "b" else value)
         out.append(_ansi_c(form[last:]))
         args = args[used:]
@@ -1302,8 +1457,14 @@ class _Files:
     inlined: set[str] = field(default_factory=set)
     #: What each Python file run writes (:func:`_python_writes`), read once per host.
     python: dict[str, list[str]] = field(default_factory=dict)
+    #: The modules each project Python file run, or each Python text, imports
+    #: (:func:`_imports_written`), parsed once.
+    imports: dict[str, list[str]] = field(default_factory=dict)
     #: Characters of such project files that may still be read (past it: fail closed).
     inline_left: int = _INLINE_BUDGET
+    #: The names in ``texts`` in a folder by their last part (a program run by its bare
+    #: name may be one, the folder on PATH: :func:`_read_written`).
+    last: dict[str, dict[str, None]] = field(default_factory=dict)
     #: Variables the host's scripts set (:func:`_assigned`), with their value when it is
     #: one text known (None: computed, or set to more than one).
     variables: dict[str, str | None] = field(default_factory=dict)
@@ -1416,10 +1577,22 @@ def _writes(
                 _may_hold(written, name, (_Written(None),))
     if head in ("cp", "mv", "ln", "install") and len(operands) == 2:
         # ``cp a.sh b.sh``: b.sh holds what a.sh holds (``-t DIR``: three words, left alone)
-        source = _written_name(operands[0])
+        given = operands[0]
+        symbolic = head == "ln" and any(
+            re.fullmatch(r"-[a-zA-Z]*s[a-zA-Z]*|--symbolic", w) for w in runs
+        )
+        if symbolic and not given.startswith(("/", "~", "$")):
+            # ``ln -s ../a.sh d/b.sh``: the link's target is found from the link's folder
+            given = posixpath.join(posixpath.dirname(operands[1]), given)
+        source = _written_name(given)
         for name in _write_names(operands[1], loops, written, False):
-            copied = written.texts.get(source or "", (_Written("", sources=(operands[0],)),))
+            copied = written.texts.get(source or "", (_Written("", sources=(given,)),))
             _may_hold(written, name, copied if source is not None else (_Written(None),))
+    if _edits_in_place(runs):
+        # ``sed -i``, ``perl -pi``: the files it edits hold text not known here (fail closed)
+        for word in operands:
+            for name in _write_names(word, loops, written, False):
+                _may_hold(written, name, (_Written(None),))
     for target in _python_writes(runs, stdin, written):
         # ``python -c "open('x.sh', 'w').write(...)"``: what Python writes is not read here
         for name in _write_names(target, loops, written, False):
@@ -1445,8 +1618,13 @@ def _writes(
     elif head in ("echo", "printf"):
         text = _printed(runs)
         text = _expanded(text, written) if text is not None else None
+        # echo ends what it prints with a newline (not ``echo -n``), printf only where its
+        # format says (``printf 'pip ' > x; echo install ... >> x`` writes one line)
+        options = itertools.takewhile(lambda w: re.fullmatch(r"-[neE]+", w), runs[1:])
+        plain = not any("n" in w for w in options) and "\\c" not in " ".join(runs)
+        ends = "\n" if head == "echo" and plain else ""
         if text is not None:
-            printed = _Written(text + "\n", (line,) * (text.count("\n") + 1), "$" in text)
+            printed = _Written(text + ends, (line,) * (text.count("\n") + 1), "$" in text)
     elif head in ("cat", "tee"):
         files = [w for w in runs[1:] if not w.startswith("-")] if head == "cat" else []
         if files and all(_written_name(f) is not None for f in files):
@@ -1474,6 +1652,24 @@ def _writes(
             written.texts[name] = ()
             _may_hold(written, name, tuple(_joined(b, what) for b in before))
     return printed
+
+
+#: Programs that edit the files they are given in place, and the option that says so.
+_IN_PLACE = {
+    "sed": re.compile(r"-[nErsuzE]*i.*|--in-place(?:=.*)?"),
+    "perl": re.compile(r"-[A-Za-z0-9]*i.*"),
+    "ruby": re.compile(r"-[A-Za-z0-9]*i.*"),
+    "awk": re.compile(r"inplace|-iinplace"),
+    "gawk": re.compile(r"inplace|-iinplace"),
+    **dict.fromkeys(("ed", "ex", "vi", "vim"), re.compile(r".*")),  # editors: any use
+}
+
+
+def _edits_in_place(runs: list[str]) -> bool:
+    """Whether the command edits its file operands in place (:data:`_IN_PLACE`)."""
+    head = runs[0].rsplit("/", 1)[-1] if runs else ""
+    option = _IN_PLACE.get(head)
+    return option is not None and any(option.fullmatch(w) for w in runs[1:])
 
 
 #: Python calls whose string arguments name a file they write (``open``: unless its mode
@@ -1589,7 +1785,9 @@ def _assigned(words: list[str], runs: list[str]) -> list[tuple[str, str | None]]
         for w in given:
             if _assignment(w):
                 var, _, value = w.partition("=")
-                out.append((var.rstrip("+"), None if var.endswith("+") else value))
+                # ``+=`` and an element (``A[1]=``): what the variable holds is not one text
+                whole = var.endswith(("+", "]"))
+                out.append((re.split(r"[+\[]", var, maxsplit=1)[0], None if whole else value))
         return out
 
     if not runs:
@@ -1629,7 +1827,13 @@ def _write_names(
     # a variable the script set to one known text is that text (``OUT=gen.sh; ... > $OUT``)
     given = {u: [v] for u in used if u not in loops and (v := written.variables.get(u))}
     loops = {**loops, **given}
-    if not any(u in loops for u in used):
+    # a name a command substitution or a positional parameter gives (``> "$(echo x.sh)"``,
+    # a function's ``> "$1"``) may be any file that fits it, but a fresh temporary file's
+    # (``$(mktemp)``, never run by that name)
+    substituted = bool(re.search(r"\$\(|`|\$\{?[0-9@*]", target)) and not re.fullmatch(
+        r"\$\(\s*mktemp\b[^()`]*\)|`\s*mktemp\b[^`]*`", target
+    )
+    if not any(u in loops for u in used) and not substituted:
         name = _written_name(target) or (_spelled(target) if spelled else None)
         return [name] if name is not None else []
     names = [target]
@@ -1652,6 +1856,9 @@ def _write_names(
         pattern = _HOST_WILD.sub("*", _PWD.sub("", name))
         if pattern.startswith(("/dev/", "~")):
             continue
+        if re.search(r"[()`]", pattern):
+            # a substitution nested in another: any name ending as the name does after it
+            pattern = "*" + re.split(r"[()`'\"]", pattern)[-1]
         glob = posixpath.normpath(pattern)
         if glob not in written.patterns and len(written.patterns) >= _PATTERNS:
             # past the bound, any name: each file run may hold what such names hold
@@ -1703,6 +1910,8 @@ def _joined(before: _Written, after: _Written) -> _Written:
 
 def _may_hold(written: _Files, name: str, texts: tuple[_Written, ...]) -> None:
     """Add ``texts`` to those the file ``name`` may hold (:func:`_writes`)."""
+    if name.partition("/")[2]:
+        written.last.setdefault(name.rsplit("/", 1)[-1], {})[name] = None
     found = tuple(dict.fromkeys((*written.texts.get(name, ()), *texts)))
     if len(found) > DEFAULT_LIMITS.max_command_host_matches:
         found = (_Written(None),)
@@ -1791,14 +2000,14 @@ def _make_names(name: str) -> tuple[str, ...]:
 
 
 def _runs_written(
-    command: list[str], line: int, depth: int, written: _Files
+    command: list[str], line: int, depth: int, written: _Files, stdin: Stdin | None = None
 ) -> tuple[list[Command], bool] | None:
     """:func:`_read_written`; while a project file is read for what it runs that the host
     wrote (:func:`_runs_project`), its commands are collected there."""
     collect = _COLLECT.get()
     token = _COLLECT.set(None)
     try:
-        found = _read_written(command, line, depth, written)
+        found = _read_written(command, line, depth, written, stdin)
     finally:
         _COLLECT.reset(token)
     if found is not None and collect is not None:
@@ -1807,7 +2016,7 @@ def _runs_written(
 
 
 def _read_written(
-    command: list[str], line: int, depth: int, written: _Files
+    command: list[str], line: int, depth: int, written: _Files, stdin: Stdin | None = None
 ) -> tuple[list[Command], bool] | None:
     """The commands that running a file the script wrote earlier (:func:`_writes`) runs:
     ``bash x.sh``, ``. x.sh``, ``./x.sh``, ``make -f x.mk`` (any :func:`host_file`; also the
@@ -1824,8 +2033,9 @@ def _read_written(
 
     runs = argv(command)
     ran = host_file(command)
-    kind: HostFileKind | Literal["python"] | None = None
+    kind: HostFileKind | Literal["python", "tool"] | None = None
     name = None
+    tool = _TOOL_FILES.get(runs[0].rsplit("/", 1)[-1]) if runs else None
     if ran is not None:
         kind, name = ran[0], _written_name(ran[1]) or _spelled(ran[1], written)
     elif runs and _is_make(runs[0]):
@@ -1833,13 +2043,18 @@ def _read_written(
         folder = _make_options(command)[0]
         makefiles = (_written_name(posixpath.join(folder, m)) for m in _MAKEFILE_NAMES)
         kind, name = "make", next((f for f in makefiles if f in written.texts), None)
+    elif tool is not None:
+        # ``npm run x``, ``tox``, ``nox``, ``just``, ``task``: the file it reads, if written
+        kind, name = "tool", next((f for f in tool[1] if f in written.texts), None)
     elif runs and "/" in runs[0]:
         kind, name = "shell", _written_name(runs[0]) or _spelled(runs[0], written)
     elif runs and python_interpreter(runs[0]):
         j = 1
+        code = None  # ``python -c CODE``, Python reading a here-document
         while j < len(runs) and runs[j].startswith("-") and runs[j] != "-":
             if runs[j].startswith("-c"):
-                return None
+                code = runs[j][2:] or (runs[j + 1] if j + 1 < len(runs) else "")
+                break
             if runs[j].startswith("-m"):
                 # ``python -m a.b``: a/__init__.py, a/b/__init__.py and a/b/__main__.py (or
                 # a/b.py) run; those written here are read (the project's may run too)
@@ -1851,14 +2066,45 @@ def _read_written(
                 break
             j += 2 if runs[j] in ("-W", "-X") else 1
         else:
-            if j < len(runs):
+            if j < len(runs) and runs[j] != "-":
                 kind, name = "python", _written_name(runs[j])
+            elif stdin is not None:
+                code = stdin.text
+        if code is not None:
+            # ``python -c 'import gen'``: the modules it imports that were written here
+            imported = _imports_written([code], written)
+            if not imported:
+                return None
+            kind, name = "python", "-m " + " ".join(imported)
+    texts: tuple[_Written, ...] | None = None
+    if kind is None and runs and runs[0] in written.last:
+        # ``gen`` after writing bin/gen (a folder on PATH): the known texts of the files it
+        # may be, as for a name written in another folder (below)
+        on_path = [t for n in written.last[runs[0]] for t in written.texts[n]]
+        texts = tuple(t for t in on_path if t.text is not None)
+        if not texts:
+            return None
+        kind, name = "shell", runs[0]
+    if name is None and ran is not None and _HOST_WILD.sub("", ran[1]).strip("/."):
+        # a name the shell computes (``bash g*.sh``, ``. "$D/gen.sh"``): the files written
+        # here that it may name, as a loop's glob may name a file run (:attr:`_Files.patterns`)
+        name = posixpath.normpath(_HOST_WILD.sub("*", _PWD.sub("", ran[1])))
+        if len(written.texts) > written.left:
+            return _past(written, name, command, line)
+        written.left -= len(written.texts)  # each name matched counts as a character read
+        matched = [n for n in written.texts if n not in written.patterns and fnmatchcase(n, name)]
+        if not matched:
+            return None
+        kind = ran[0]
+        texts = tuple(
+            t for n in matched[: DEFAULT_LIMITS.max_command_host_matches] for t in written.texts[n]
+        )
     if name is None or kind is None:
         return None
-    texts = written.texts.get(name)
+    texts = texts or written.texts.get(name)
     module = name.startswith("-m ")
+    parts = name[3:].split() if module else [name]
     if module:
-        parts = name[3:].split()
         texts = tuple(t for f in parts for t in written.texts[f])
         name = parts[-1]
     # written to a loop variable's name that may be this one (``for f in *.sh; do ... >
@@ -1878,26 +2124,46 @@ def _read_written(
             if n != name and any(n.startswith(d.rstrip("/") + "/") for d in dirs)
             for t in f
         )
+    if texts is None and kind == "python" and (include := _INCLUDE.get()) is not None:
+        # a project Python file that imports modules written here: those are read
+        key = "\0" + name  # a file's name, beside the texts parsed (no text starts so)
+        if key not in written.imports:  # each project file parsed once per host
+            project = include(name)
+            written.imports[key] = _python_imports(project) if project else []
+        imported = _imports_written([], written, written.imports[key])
+        texts = tuple(t for f in imported for t in written.texts[f]) or None
     if texts is None:
         # written in another folder (``cd d; echo ... > x.sh; cd ..; bash d/x.sh``): its
         # known texts are read too
         last = name.rsplit("/", 1)[-1]
-        alike = [t for n, f in written.texts.items() if n.rsplit("/", 1)[-1] == last for t in f]
+        # (``GEN.sh`` too: a case-insensitive file system, macOS)
+        last = last.lower()
+        alike = [
+            t for n, f in written.texts.items() if n.rsplit("/", 1)[-1].lower() == last for t in f
+        ]
         texts = tuple(t for t in alike if t.text is not None) + globbed
         if not texts:
             return None
     else:
         texts += globbed
+    if kind == "tool":
+        # a tool's file edited by what is not read here (``jq ... > p.json; mv p.json
+        # package.json``, ``sed -i`` of its version): its known texts, the project's is read
+        # as a host of its own
+        texts = tuple(t for t in texts or () if t.text is not None and not t.downloaded)
+        if not texts:
+            return None
+    if kind == "python":
+        # the modules written here that the Python run imports (``import gen``, gen.py)
+        codes = [t.text for t in texts or () if t.text]
+        extra = [f for f in _imports_written(codes, written) if f not in parts]
+        texts = (*(texts or ()), *(t for f in extra for t in written.texts[f]))
     if ran is None and kind == "shell":
         first = next((t.text for t in texts if t.text), "").split("\n", 1)[0]
         kind = "python" if first.startswith("#!") and python_shebang(first) else "shell"
     cost = sum(len(t.text or "") + 1 for t in texts)
     if cost > written.left:
-        if written.spent:
-            return [], True  # reported once
-        written.spent = True
-        why = f"runs {name!r}, a file the script wrote, past the characters of such text read"
-        return [Command(line, (), unread=why, text=" ".join(command))], False
+        return _past(written, name, command, line)
     written.left -= cost
     if any(t.text is None or (kind == "python" and (t.sources or t.downloaded)) for t in texts):
         why = (
@@ -1908,6 +2174,14 @@ def _read_written(
     out: list[Command] = []
     for found in texts:
         text = found.text or ""  # each is known (above)
+        if kind == "tool":
+            # the tool's file read as its own kind (a project file copied in: its text)
+            include = _INCLUDE.get()
+            copied = [include(f) if include is not None else None for f in found.sources]
+            whole = "".join(c or "" for c in copied) + text
+            if tool is not None and whole.strip():
+                out.extend(_relined(iter(commands(tool[0], whole)), line))
+            continue
         if kind != "python":
             out.extend(Command(line, (), reads=(kind, source)) for source in found.sources)
         if not text.strip():
@@ -1925,6 +2199,60 @@ def _read_written(
         else:
             out.extend(_relined(iter(commands(kind, text)), line))
     return out, kind != "python" or module
+
+
+def _python_imports(code: str) -> list[str]:
+    """The modules Python ``code`` imports by a literal name (``import a.b``, ``from a import
+    b``: ``a`` and ``a.b``)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.append(node.module)
+            out.extend(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
+    return out
+
+
+def _imports_written(
+    codes: list[str], written: _Files, modules: list[str] | None = None
+) -> list[str]:
+    """The files written here that Python ``codes`` (or the ``modules`` named) import
+    (:func:`_module_written`), and those their text imports in turn, at most
+    ``Limits.max_command_host_matches``."""
+    out: list[str] = []
+    queue, seen = list(codes), set()
+    first = list(modules or [])
+    while (queue or first) and len(out) < DEFAULT_LIMITS.max_command_host_matches:
+        if first:
+            names, first = first, []
+        else:
+            code = queue.pop(0)
+            if code not in written.imports:  # each text parsed once per host
+                written.imports[code] = _python_imports(code)
+            names = written.imports[code]
+        for module in names:
+            found = _module_written(module, written) if module not in seen else None
+            seen.add(module)
+            for f in found[3:].split() if found else ():
+                if f not in out:
+                    out.append(f)
+                    queue.extend(t.text for t in written.texts[f] if t.text)
+    return out
+
+
+def _past(written: _Files, name: str, command: list[str], line: int) -> tuple[list[Command], bool]:
+    """A run of ``name`` past the characters of written text a script may read
+    (:class:`_Files`): not read, fails closed (reported once)."""
+    if written.spent:
+        return [], True
+    written.spent = True
+    why = f"runs {name!r}, a file the script wrote, past the characters of such text read"
+    return [Command(line, (), unread=why, text=" ".join(command))], False
 
 
 def _module_written(module: str, written: _Files) -> str | None:
