@@ -321,3 +321,36 @@ def test_safeload_refuses_npy_the_scan_cannot_read(tmp_path: Path) -> None:
     with pytest.raises(UnsafeModelError):
         load(_npy(_OBJECT_HEADERS["string-dtype"], _payload(marker)))
     assert not marker.exists()
+
+
+# ------------------------------- (1) gzip members apart by NUL padding: Python reads on
+_GZIP_READ = "import gzip, pickle, sys; pickle.load(gzip.open(sys.argv[1]))"
+_TAR_GZ_READ = (
+    "import pickle, sys, tarfile; pickle.load(tarfile.open(sys.argv[1]).extractfile('x.pkl'))"
+)
+
+
+@pytest.mark.parametrize("pad", [1, 4, 100, 70_000])
+def test_attack_gzip_members_split_by_nul_padding(pad: int, tmp_path: Path) -> None:
+    """Python's gzip module (gzip.open, pandas.read_pickle, tarfile's r:gz) skips NUL bytes
+    after a member and reads the next one: a pickle split over two members with padding
+    between them runs whole. Was: the first member alone was read (a truncated pickle,
+    medium) and the rest reported as hidden data (medium): the critical payload unseen."""
+    marker = tmp_path / "ran"
+    pk = _payload(marker)
+    cut = pk.index(b"tem\n")
+    path = tmp_path / "model.pkl.gz"
+    path.write_bytes(gzip.compress(pk[:cut]) + b"\0" * pad + gzip.compress(pk[cut:]))
+    assert _runs(_GZIP_READ, path, marker)
+    _assert_critical(path)
+
+
+def test_attack_tar_gz_after_empty_member_and_padding(tmp_path: Path) -> None:
+    """An empty gzip member, NUL padding, then the real .tar.gz: tarfile reads the tar (and
+    the pickle in it); the scan decoded only the empty member."""
+    marker = tmp_path / "ran"
+    tar = _tar({"x.pkl": _payload(marker)})
+    path = tmp_path / "bundle.tar.gz"
+    path.write_bytes(gzip.compress(b"") + b"\0" * 512 + gzip.compress(tar))
+    assert _runs(_TAR_GZ_READ, path, marker)
+    _assert_critical(path)

@@ -214,10 +214,28 @@ def _decode_into(
         unused = len(dec.unused_data or b"") + len(getattr(dec, "unconsumed_tail", b"") or b"")
         pos -= unused
         res.end = pos
+        if multi and kind == "gzip":
+            # Python's gzip module (gzip.open, pandas.read_pickle, tarfile's r:gz) skips NUL
+            # padding after a member and reads the member that follows it (red-team finding:
+            # a pickle split over two members with NULs between them was read as truncated).
+            after = _after_nuls(src, pos)
+            if bytes(src[after : after + 2]) == _GZIP:
+                pos = after
         if not multi or pos >= total_in or sniff_compression(src[pos : pos + 16]) != kind:
             break
         if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
             break
+
+
+def _after_nuls(src: memoryview, pos: int) -> int:
+    """The offset of the first byte at or after ``pos`` that is not NUL (``len(src)`` if none)."""
+    while pos < len(src):
+        chunk = bytes(src[pos : pos + _CHUNK])
+        rest = chunk.lstrip(b"\x00")
+        pos += len(chunk) - len(rest)
+        if rest:
+            break
+    return pos
 
 
 def _inner_name(name: str, kind: str) -> str:
