@@ -354,3 +354,25 @@ def test_attack_tar_gz_after_empty_member_and_padding(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"") + b"\0" * 512 + gzip.compress(tar))
     assert _runs(_TAR_GZ_READ, path, marker)
     _assert_critical(path)
+
+
+# ------------------------------------------- (2) .xz and .lzma streams mix in LZMAFile
+_LZMA_READ = "import lzma, pickle, sys; pickle.load(lzma.open(sys.argv[1]))"
+
+
+@pytest.mark.parametrize(("first", "second"), [("xz", "lzma"), ("lzma", "xz")])
+def test_attack_xz_and_lzma_streams_mixed(first: str, second: str, tmp_path: Path) -> None:
+    """LZMAFile reads every further stream in FORMAT_AUTO (joblib's xz and lzma readers,
+    lzma.open, pandas.read_pickle): an .xz stream then a .lzma one is one pickle. Was: the
+    decoding stopped at the change of kind, the pickle truncated (medium), the os.system
+    REDUCE unseen."""
+    marker = tmp_path / "ran"
+    pk = _payload(marker)
+    cut = pk.index(b"tem\n")
+    data = _COMPRESSORS[first](pk[:cut]) + _COMPRESSORS[second](pk[cut:])
+    path = tmp_path / "model.pkl.xz"
+    path.write_bytes(data)
+    assert _runs(_LZMA_READ, path, marker)
+    pytest.importorskip("joblib")
+    assert _runs("import joblib, sys; joblib.load(sys.argv[1])", path, marker)
+    _assert_critical(path)
