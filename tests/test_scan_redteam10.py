@@ -376,3 +376,21 @@ def test_attack_xz_and_lzma_streams_mixed(first: str, second: str, tmp_path: Pat
     pytest.importorskip("joblib")
     assert _runs("import joblib, sys; joblib.load(sys.argv[1])", path, marker)
     _assert_critical(path)
+
+
+# ------------------------------------------ (3) an LZ4 skippable frame between frames
+@pytest.mark.parametrize("skips", [1, 3])
+def test_attack_lz4_skippable_frame_between_frames(skips: int, tmp_path: Path) -> None:
+    """LZ4's frame format has skippable frames (magic 0x184D2A50..5F, a size, that many
+    bytes); joblib's lz4 reader (lz4.frame) skips them and reads the next frame. Was: the
+    decoding stopped at the skippable frame (taken for a zstd one), the pickle split over the
+    frames truncated (medium), the os.system REDUCE unseen."""
+    pytest.importorskip("joblib")
+    marker = tmp_path / "ran"
+    pk = _payload(marker)
+    cut = pk.index(b"tem\n")
+    skip = b"".join(struct.pack("<II", 0x184D2A50 + i, 5) + b"hello" for i in range(skips))
+    path = tmp_path / "model.joblib"
+    path.write_bytes(_lz4(pk[:cut]) + skip + _lz4(pk[cut:]))
+    assert _runs("import joblib, sys; joblib.load(sys.argv[1])", path, marker)
+    _assert_critical(path)

@@ -14,9 +14,11 @@ from mltrust.errors import LimitExceeded
 from mltrust.scan import _archive_rules as R
 from mltrust.scan.formats.compressed import (
     _GZIP,
+    _LZ4,
     _Decoder,
     _lz4_module,
     _lzma_error,
+    _zstd_skippable,
     new_decoder,
     sniff_compression,
 )
@@ -224,6 +226,12 @@ def _decode_into(
             after = _after_nuls(src, pos)
             if bytes(src[after : after + 2]) == _GZIP:
                 pos = after
+        if multi and stream_kind == "lz4" and decoder_factory is None:
+            # lz4.frame (joblib's lz4 reader) skips skippable frames and reads the frame after
+            # them (red-team finding: one between two frames stopped the decoding mid-pickle).
+            after = _after_skippable(src, pos, ctx)
+            if bytes(src[after : after + 4]) == _LZ4:
+                pos = after
         if not multi or pos >= total_in:
             break
         following = sniff_compression(src[pos : pos + 16])
@@ -239,6 +247,21 @@ def _decode_into(
         if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
             break
         stream_kind = following
+
+
+def _after_skippable(src: memoryview, pos: int, ctx: ScanContext) -> int:
+    """The offset after the LZ4 skippable frames (magic ``0x184D2A50``..``5F``, a 32-bit
+    little-endian size, that many bytes) that start at ``pos``; ``pos`` when there are none
+    or the last one runs past the end."""
+    at, count = pos, 0
+    while _zstd_skippable(bytes(src[at : at + 4])) and at + 8 <= len(src):
+        count += 1
+        if count % 4096 == 0:
+            ctx.check_deadline()
+        at += 8 + int.from_bytes(src[at + 4 : at + 8], "little")
+        if at > len(src):
+            return pos
+    return at
 
 
 def _after_nuls(src: memoryview, pos: int) -> int:
