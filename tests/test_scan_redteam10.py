@@ -394,3 +394,19 @@ def test_attack_lz4_skippable_frame_between_frames(skips: int, tmp_path: Path) -
     path.write_bytes(_lz4(pk[:cut]) + skip + _lz4(pk[cut:]))
     assert _runs("import joblib, sys; joblib.load(sys.argv[1])", path, marker)
     _assert_critical(path)
+
+
+# ---------------------------------------- (4) a gzip member whose trailer does not check
+@pytest.mark.parametrize("field", ["crc", "size"])
+def test_attack_gzip_bad_trailer(field: str, tmp_path: Path) -> None:
+    """Python's gzip module (gzip.open, pandas.read_pickle) returns a member's data before it
+    checks the CRC-32 and size after it: a complete pickle runs before the check fails. Was:
+    zlib's gzip decoder raised on the trailer and dropped the member's output: nothing was
+    scanned, medium 'corrupt gzip data after 0 decoded bytes'."""
+    marker = tmp_path / "ran"
+    data = bytearray(gzip.compress(_payload(marker)))
+    data[-8 if field == "crc" else -1] ^= 0xFF
+    path = tmp_path / "model.pkl.gz"
+    path.write_bytes(bytes(data))
+    assert _runs(_GZIP_READ, path, marker)
+    _assert_critical(path)

@@ -160,6 +160,7 @@ def _decode_into(
     stream_kind = kind
     while pos < total_in:
         dec = decoder_factory() if decoder_factory is not None else new_decoder(stream_kind)
+        start, mark = pos, len(out)
         res.complete = False
         eof = False
         try:
@@ -209,6 +210,19 @@ def _decode_into(
             return
         except (zlib.error, _lzma_error(), OSError, EOFError, ValueError, RuntimeError) as exc:
             res.error = f"corrupt {stream_kind} data: {exc}"
+            if stream_kind == "gzip" and decoder_factory is None and "check" in str(exc):
+                # Python's gzip module (gzip.open, pandas.read_pickle) returns a member's data
+                # before it checks the CRC-32 and size after it; zlib's decoder raised there
+                # and dropped that output (red-team finding: nothing was scanned). The member
+                # is decoded again as raw deflate, and decoding stops there, as Python's does.
+                out.truncate(mark)
+                body = _gzip_body(src, start)
+                if body is not None:
+                    raw = Inflated()
+                    _decode_into(
+                        src[body:], "deflate", ctx, raw, out, cap, ratio, False, expected, None
+                    )
+                    res.limited = raw.limited
             return
         if not eof:
             res.error = f"{stream_kind} stream is truncated (no end-of-stream marker)"
@@ -247,6 +261,24 @@ def _decode_into(
         if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
             break
         stream_kind = following
+
+
+def _gzip_body(src: memoryview, start: int) -> int | None:
+    """The offset of the deflate data of the gzip member at ``start`` (after its header's
+    optional extra field, name, comment and header CRC), or None when the header is cut."""
+    flags = src[start + 3] if start + 3 < len(src) else 0
+    at = start + 10
+    if flags & 0x04:  # FEXTRA
+        at += 2 + int.from_bytes(src[at : at + 2], "little")
+    for bit in (0x08, 0x10):  # FNAME, FCOMMENT: NUL-terminated
+        if flags & bit:
+            end = bytes(src[at : at + (1 << 20)]).find(b"\x00")
+            if end < 0:
+                return None
+            at += end + 1
+    if flags & 0x02:  # FHCRC
+        at += 2
+    return at if at <= len(src) else None
 
 
 def _after_skippable(src: memoryview, pos: int, ctx: ScanContext) -> int:
