@@ -410,3 +410,19 @@ def test_attack_gzip_bad_trailer(field: str, tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     assert _runs(_GZIP_READ, path, marker)
     _assert_critical(path)
+
+
+# ------------------------- (5) a stream corrupt near its end, after the pickle it holds
+@pytest.mark.parametrize("kind", ["xz", "lzma"])
+def test_attack_stream_corrupt_after_the_pickle(kind: str, tmp_path: Path) -> None:
+    """lzma.open (pandas.read_pickle) hands out the output of each 8 KiB read before it
+    meets a corrupt byte further on: the pickle at the start runs. Was: the scan asked the
+    decoder for up to 1 MiB at once, the error came in that call and its output was
+    dropped: 'corrupt data after 0 decoded bytes', medium, nothing scanned."""
+    marker = tmp_path / "ran"
+    data = bytearray(_COMPRESSORS[kind](_payload(marker) + os.urandom(100_000)))
+    data[-30] ^= 0xFF
+    path = tmp_path / "model.pkl.xz"
+    path.write_bytes(bytes(data))
+    assert _runs(_LZMA_READ, path, marker)
+    _assert_critical(path)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["Inflated", "inflate", "scan_compressed"]
 
 _CHUNK = 1 << 20
+#: Output asked of a decoder per call when a corrupt stream is decoded again to keep what
+#: comes before the error (half of the 8 KiB that Python's buffered readers ask for).
+_SALVAGE_STEP = 4096
 #: The kinds LZMAFile's FORMAT_AUTO decodes, one stream after the other.
 _LZMA_FAMILY = frozenset({"xz", "lzma"})
 #: Output below this size is never called a bomb, whatever the ratio (tiny inputs of zeros).
@@ -154,6 +157,7 @@ def _decode_into(
     multi: bool,
     expected: int | None,
     decoder_factory: Callable[[], _Decoder] | None,
+    step: int = _CHUNK,
 ) -> None:
     pos = 0
     total_in = len(src)
@@ -172,7 +176,7 @@ def _decode_into(
                     room = cap - len(out) + 1
                     if room <= 0:
                         break
-                    piece = dec.decompress(data, min(room, _CHUNK))
+                    piece = dec.decompress(data, min(room, step))
                     if piece:
                         out.write(piece)
                         ctx.charge_decompressed(len(piece))
@@ -223,6 +227,27 @@ def _decode_into(
                         src[body:], "deflate", ctx, raw, out, cap, ratio, False, expected, None
                     )
                     res.limited = raw.limited
+            elif step > _SALVAGE_STEP and decoder_factory is None:
+                # Readers hand out each small read's output before they meet the corrupt
+                # byte (lzma.open: 8 KiB reads); the error dropped up to a whole step of
+                # output here (red-team finding: a pickle at the start of a stream corrupt
+                # near its end was not scanned). The stream is decoded again in small steps.
+                out.truncate(mark)
+                again = Inflated()
+                _decode_into(
+                    src[start:],
+                    stream_kind,
+                    ctx,
+                    again,
+                    out,
+                    cap,
+                    ratio,
+                    False,
+                    expected,
+                    None,
+                    step=_SALVAGE_STEP,
+                )
+                res.limited = again.limited
             return
         if not eof:
             res.error = f"{stream_kind} stream is truncated (no end-of-stream marker)"
