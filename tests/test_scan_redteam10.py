@@ -426,3 +426,29 @@ def test_attack_stream_corrupt_after_the_pickle(kind: str, tmp_path: Path) -> No
     path.write_bytes(bytes(data))
     assert _runs(_LZMA_READ, path, marker)
     _assert_critical(path)
+
+
+# --------------------------- (6) gzip headers Python's gzip module reads and zlib rejects
+def _odd_header(member: bytes, variant: str) -> bytes:
+    """``member`` (a gzip member of flags 0) with a wrong header CRC or a reserved flag."""
+    if variant == "bad-header-crc":
+        return member[:3] + bytes([member[3] | 0x02]) + member[4:10] + b"\0\0" + member[10:]
+    return member[:3] + bytes([member[3] | 0x20]) + member[4:]  # reserved flag bit 5
+
+
+@pytest.mark.parametrize("variant", ["bad-header-crc", "reserved-flag"])
+@pytest.mark.parametrize("split", [False, True], ids=["one-member", "split-members"])
+def test_attack_gzip_header_zlib_rejects(variant: str, split: bool, tmp_path: Path) -> None:
+    """Python's gzip module reads the header itself: it skips the header CRC unchecked and
+    ignores reserved flags, then reads on into the next member. Was: zlib's gzip decoder
+    failed at the header, nothing was decoded (medium), the pickle gzip.open runs unseen."""
+    marker = tmp_path / "ran"
+    pk = _payload(marker)
+    cut = pk.index(b"tem\n") if split else len(pk)
+    data = _odd_header(gzip.compress(pk[:cut], mtime=0), variant)
+    if split:
+        data += gzip.compress(pk[cut:])
+    path = tmp_path / "model.pkl.gz"
+    path.write_bytes(data)
+    assert _runs(_GZIP_READ, path, marker)
+    _assert_critical(path)

@@ -167,6 +167,7 @@ def _decode_into(
         start, mark = pos, len(out)
         res.complete = False
         eof = False
+        resume: int | None = None
         try:
             while pos < total_in and not eof:
                 chunk = src[pos : pos + _CHUNK]
@@ -214,19 +215,14 @@ def _decode_into(
             return
         except (zlib.error, _lzma_error(), OSError, EOFError, ValueError, RuntimeError) as exc:
             res.error = f"corrupt {stream_kind} data: {exc}"
-            if stream_kind == "gzip" and decoder_factory is None and "check" in str(exc):
-                # Python's gzip module (gzip.open, pandas.read_pickle) returns a member's data
-                # before it checks the CRC-32 and size after it; zlib's decoder raised there
-                # and dropped that output (red-team finding: nothing was scanned). The member
-                # is decoded again as raw deflate, and decoding stops there, as Python's does.
-                out.truncate(mark)
-                body = _gzip_body(src, start)
-                if body is not None:
-                    raw = Inflated()
-                    _decode_into(
-                        src[body:], "deflate", ctx, raw, out, cap, ratio, False, expected, None
-                    )
-                    res.limited = raw.limited
+            if stream_kind == "gzip" and decoder_factory is None:
+                # Python's gzip module (gzip.open, pandas.read_pickle, tarfile's r:gz) reads
+                # the header itself (no header CRC check, reserved flags ignored) and returns
+                # a member's data before it checks the CRC-32 and size after it; zlib's
+                # decoder raised and dropped the output (red-team finding: nothing scanned).
+                resume = _python_gzip_member(src, start, ctx, res, out, mark, cap, ratio, expected)
+                if resume is None:
+                    return
             elif step > _SALVAGE_STEP and decoder_factory is None:
                 # Readers hand out each small read's output before they meet the corrupt
                 # byte (lzma.open: 8 KiB reads); the error dropped up to a whole step of
@@ -248,15 +244,20 @@ def _decode_into(
                     step=_SALVAGE_STEP,
                 )
                 res.limited = again.limited
-            return
-        if not eof:
+                return
+            else:
+                return
+        if resume is not None:
+            pos = resume
+        elif not eof:
             res.error = f"{stream_kind} stream is truncated (no end-of-stream marker)"
             return
         res.complete = True
         res.streams += 1
-        # lz4's decoder reports ``unused_data`` as None when nothing follows the frame.
-        unused = len(dec.unused_data or b"") + len(getattr(dec, "unconsumed_tail", b"") or b"")
-        pos -= unused
+        if resume is None:
+            # lz4's decoder reports ``unused_data`` as None when nothing follows the frame.
+            unused = len(dec.unused_data or b"") + len(getattr(dec, "unconsumed_tail", b"") or b"")
+            pos -= unused
         res.end = pos
         if multi and kind == "gzip":
             # Python's gzip module (gzip.open, pandas.read_pickle, tarfile's r:gz) skips NUL
@@ -286,6 +287,34 @@ def _decode_into(
         if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
             break
         stream_kind = following
+
+
+def _python_gzip_member(
+    src: memoryview,
+    start: int,
+    ctx: ScanContext,
+    res: Inflated,
+    out: _Spill,
+    mark: int,
+    cap: int,
+    ratio: float,
+    expected: int | None,
+) -> int | None:
+    """Decode the gzip member at ``start`` as Python's gzip module does (its own header
+    reading, raw deflate) into ``out`` from ``mark``; the offset after its trailer when the
+    deflate data ends and the 8-byte trailer is there (the reading may go on), else None.
+    The trailer is not checked: a member after a bad one is decoded too (a superset)."""
+    out.truncate(mark)
+    body = _gzip_body(src, start)
+    if body is None:
+        return None
+    raw = Inflated()
+    _decode_into(src[body:], "deflate", ctx, raw, out, cap, ratio, False, expected, None)
+    res.limited = raw.limited
+    after = body + raw.end + 8
+    if raw.limited or not raw.complete or after > len(src):
+        return None
+    return after
 
 
 def _gzip_body(src: memoryview, start: int) -> int | None:
