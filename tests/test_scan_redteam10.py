@@ -3,7 +3,7 @@ compressed, hdf5, config, safetensors, gguf, numpy) loses no path.
 
 Each hostile file is built here at run time; the real loader (joblib, numpy, torch, h5py,
 gguf) is the oracle of what runs, in a subprocess, and the payload only creates a marker file.
-Every test runs its scan in a fresh interpreter too, where the ``_*_scan`` modules are not yet
+The nesting tests also scan in a fresh interpreter, where the ``_*_scan`` modules are not yet
 imported: the lazy imports themselves are on the path under test.
 """
 
@@ -82,12 +82,14 @@ def _fresh_worst(path: Path) -> str:
     return max((sev for _, sev in found), key=order.index, default="none")
 
 
-def _assert_critical(path: Path) -> None:
+def _assert_critical(path: Path, *, fresh: bool = False) -> None:
+    """The scan of ``path`` is critical; with ``fresh``, in a new interpreter too."""
     data = path.read_bytes()
     result = scan_bytes(data, path.name)
     worst = max((f.severity for f in result.findings), default=None)
     assert worst is Severity.CRITICAL, _loud(result.findings)
-    assert _fresh_worst(path) == Severity.CRITICAL.value
+    if fresh:
+        assert _fresh_worst(path) == Severity.CRITICAL.value
 
 
 # ------------------------------------------------ lazy exports name the moved objects
@@ -183,7 +185,7 @@ def test_npy_header_numpy_reads_as_object_is_critical(variant: str, tmp_path: Pa
     path.write_bytes(_npy(_OBJECT_HEADERS[variant], _payload(marker)))
     oracle = "import numpy, sys; numpy.load(sys.argv[1], allow_pickle=True)"
     assert _runs(oracle, path, marker), f"numpy {np.__version__} does not run {variant}"
-    _assert_critical(path)
+    _assert_critical(path, fresh=True)
 
 
 # ------------------------------------------------------- nesting through moved scanners
@@ -214,7 +216,7 @@ def test_npz_in_tar_in_gzip_in_zip_is_critical(tmp_path: Path) -> None:
         zf.writestr("bundle.tar.gz", gzip.compress(_tar({"weights/x.npz": npz.getvalue()})))
     path = tmp_path / "bundle.zip"
     path.write_bytes(outer.getvalue())
-    _assert_critical(path)
+    _assert_critical(path, fresh=True)
 
 
 def test_legacy_torch_tar_gzipped_storages_pickle_is_critical(tmp_path: Path) -> None:
@@ -227,10 +229,10 @@ def test_legacy_torch_tar_gzipped_storages_pickle_is_critical(tmp_path: Path) ->
     plain.write_bytes(tar)
     oracle = "import torch, sys; torch.load(sys.argv[1], weights_only=False)"
     assert _runs(oracle, plain, marker)
-    _assert_critical(plain)
+    _assert_critical(plain, fresh=True)
     packed = tmp_path / "legacy.pt.gz"
     packed.write_bytes(gzip.compress(tar))
-    _assert_critical(packed)
+    _assert_critical(packed, fresh=True)
 
 
 _TEMPLATE = "{{ cycler.__init__.__glo" + "bals__.os.popen('id').read() }}"
@@ -250,10 +252,10 @@ def test_gguf_chat_template_in_tar_is_critical(tmp_path: Path) -> None:
     reader = gguf.GGUFReader(str(path))
     field = reader.fields["tokenizer.chat_template.tool_use"]
     assert bytes(field.parts[-1]).decode() == _TEMPLATE
-    _assert_critical(path)
+    _assert_critical(path, fresh=True)
     bundle = tmp_path / "m.tar"
     bundle.write_bytes(_tar({"model/m.gguf": path.read_bytes()}))
-    _assert_critical(bundle)
+    _assert_critical(bundle, fresh=True)
 
 
 _LAMBDA = {
@@ -283,10 +285,10 @@ def test_hdf5_keras_lambda_in_xz_is_critical(storage: str, tmp_path: Path) -> No
         f.attrs["model_config"] = json.dumps(_LAMBDA)
     with h5py.File(path, "r") as f:
         assert json.loads(f.attrs["model_config"]) == _LAMBDA
-    _assert_critical(path)
+    _assert_critical(path, fresh=True)
     packed = tmp_path / "model.h5.xz"
     packed.write_bytes(lzma.compress(path.read_bytes()))
-    _assert_critical(packed)
+    _assert_critical(packed, fresh=True)
 
 
 def test_hydra_target_yaml_in_bz2_tar_is_critical(tmp_path: Path) -> None:
@@ -296,7 +298,7 @@ def test_hydra_target_yaml_in_bz2_tar_is_critical(tmp_path: Path) -> None:
     assert yaml.safe_load(text)["model"]["_target_"].endswith("tem")
     path = tmp_path / "configs.tar.bz2"
     path.write_bytes(bz2.compress(_tar({"conf/config.yaml": text.encode()})))
-    _assert_critical(path)
+    _assert_critical(path, fresh=True)
 
 
 # --------------------------------------------------- mltrust.load makes the same decision
