@@ -228,7 +228,7 @@ def _decode_into(
                 # byte (lzma.open: 8 KiB reads); the error dropped up to a whole step of
                 # output here (red-team finding: a pickle at the start of a stream corrupt
                 # near its end was not scanned). The stream is decoded again in small steps.
-                out.truncate(mark)
+                _rewind(ctx, out, mark)
                 again = Inflated()
                 _decode_into(
                     src[start:],
@@ -289,6 +289,12 @@ def _decode_into(
         stream_kind = following
 
 
+def _rewind(ctx: ScanContext, out: _Spill, mark: int) -> None:
+    """Drop the output after ``mark`` to decode it again, and its charge to the budget."""
+    ctx.decompressed_bytes -= max(len(out) - mark, 0)
+    out.truncate(mark)
+
+
 def _python_gzip_member(
     src: memoryview,
     start: int,
@@ -304,7 +310,7 @@ def _python_gzip_member(
     reading, raw deflate) into ``out`` from ``mark``; the offset after its trailer when the
     deflate data ends and the 8-byte trailer is there (the reading may go on), else None.
     The trailer is not checked: a member after a bad one is decoded too (a superset)."""
-    out.truncate(mark)
+    _rewind(ctx, out, mark)
     body = _gzip_body(src, start)
     if body is None:
         return None
