@@ -14,9 +14,11 @@ from mltrust.errors import LimitExceeded
 from mltrust.scan import _archive_rules as R
 from mltrust.scan.formats.compressed import (
     _GZIP,
+    _LZ4,
     _Decoder,
     _lz4_module,
     _lzma_error,
+    _zstd_skippable,
     new_decoder,
     sniff_compression,
 )
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["Inflated", "inflate", "scan_compressed"]
 
 _CHUNK = 1 << 20
+#: Output asked of a decoder per call when a corrupt stream is decoded again to keep what
+#: comes before the error (half of the 8 KiB that Python's buffered readers ask for).
+_SALVAGE_STEP = 4096
+#: The kinds LZMAFile's FORMAT_AUTO decodes, one stream after the other.
+_LZMA_FAMILY = frozenset({"xz", "lzma"})
 #: Output below this size is never called a bomb, whatever the ratio (tiny inputs of zeros).
 _BOMB_FLOOR = 32 << 20
 
@@ -150,13 +157,17 @@ def _decode_into(
     multi: bool,
     expected: int | None,
     decoder_factory: Callable[[], _Decoder] | None,
+    step: int = _CHUNK,
 ) -> None:
     pos = 0
     total_in = len(src)
+    stream_kind = kind
     while pos < total_in:
-        dec = decoder_factory() if decoder_factory is not None else new_decoder(kind)
+        dec = decoder_factory() if decoder_factory is not None else new_decoder(stream_kind)
+        start, mark = pos, len(out)
         res.complete = False
         eof = False
+        resume: int | None = None
         try:
             while pos < total_in and not eof:
                 chunk = src[pos : pos + _CHUNK]
@@ -166,7 +177,7 @@ def _decode_into(
                     room = cap - len(out) + 1
                     if room <= 0:
                         break
-                    piece = dec.decompress(data, min(room, _CHUNK))
+                    piece = dec.decompress(data, min(room, step))
                     if piece:
                         out.write(piece)
                         ctx.charge_decompressed(len(piece))
@@ -203,21 +214,157 @@ def _decode_into(
             res.limited = str(exc)
             return
         except (zlib.error, _lzma_error(), OSError, EOFError, ValueError, RuntimeError) as exc:
-            res.error = f"corrupt {kind} data: {exc}"
-            return
-        if not eof:
-            res.error = f"{kind} stream is truncated (no end-of-stream marker)"
+            res.error = f"corrupt {stream_kind} data: {exc}"
+            if stream_kind == "gzip" and decoder_factory is None:
+                # Python's gzip module (gzip.open, pandas.read_pickle, tarfile's r:gz) reads
+                # the header itself (no header CRC check, reserved flags ignored) and returns
+                # a member's data before it checks the CRC-32 and size after it; zlib's
+                # decoder raised and dropped the output (red-team finding: nothing scanned).
+                resume = _python_gzip_member(src, start, ctx, res, out, mark, cap, ratio, expected)
+                if resume is None:
+                    return
+            elif step > _SALVAGE_STEP and decoder_factory is None:
+                # Readers hand out each small read's output before they meet the corrupt
+                # byte (lzma.open: 8 KiB reads); the error dropped up to a whole step of
+                # output here (red-team finding: a pickle at the start of a stream corrupt
+                # near its end was not scanned). The stream is decoded again in small steps.
+                _rewind(ctx, out, mark)
+                again = Inflated()
+                _decode_into(
+                    src[start:],
+                    stream_kind,
+                    ctx,
+                    again,
+                    out,
+                    cap,
+                    ratio,
+                    False,
+                    expected,
+                    None,
+                    step=_SALVAGE_STEP,
+                )
+                res.limited = again.limited
+                return
+            else:
+                return
+        if resume is not None:
+            pos = resume
+        elif not eof:
+            res.error = f"{stream_kind} stream is truncated (no end-of-stream marker)"
             return
         res.complete = True
         res.streams += 1
-        # lz4's decoder reports ``unused_data`` as None when nothing follows the frame.
-        unused = len(dec.unused_data or b"") + len(getattr(dec, "unconsumed_tail", b"") or b"")
-        pos -= unused
+        if resume is None:
+            # lz4's decoder reports ``unused_data`` as None when nothing follows the frame.
+            unused = len(dec.unused_data or b"") + len(getattr(dec, "unconsumed_tail", b"") or b"")
+            pos -= unused
         res.end = pos
-        if not multi or pos >= total_in or sniff_compression(src[pos : pos + 16]) != kind:
+        if multi and kind == "gzip":
+            # Python's gzip module (gzip.open, pandas.read_pickle, tarfile's r:gz) skips NUL
+            # padding after a member and reads the member that follows it (red-team finding:
+            # a pickle split over two members with NULs between them was read as truncated).
+            after = _after_nuls(src, pos)
+            if bytes(src[after : after + 2]) == _GZIP:
+                pos = after
+        if multi and stream_kind == "lz4" and decoder_factory is None:
+            # lz4.frame (joblib's lz4 reader) skips skippable frames and reads the frame after
+            # them (red-team finding: one between two frames stopped the decoding mid-pickle).
+            after = _after_skippable(src, pos, ctx)
+            if bytes(src[after : after + 4]) == _LZ4:
+                pos = after
+        if not multi or pos >= total_in:
+            break
+        following = sniff_compression(src[pos : pos + 16])
+        if following is None:
+            break
+        if following != stream_kind and not (
+            # lzma.open / LZMAFile (joblib's xz and lzma readers, pandas.read_pickle) read
+            # each further stream in FORMAT_AUTO: .xz and .lzma streams mix (red-team finding:
+            # an xz stream then an lzma one stopped the decoding mid-pickle).
+            decoder_factory is None and {stream_kind, following} <= _LZMA_FAMILY
+        ):
             break
         if kind == "gzip" and bytes(src[pos : pos + 2]) != _GZIP:
             break
+        stream_kind = following
+
+
+def _rewind(ctx: ScanContext, out: _Spill, mark: int) -> None:
+    """Drop the output after ``mark`` to decode it again, and its charge to the budget."""
+    ctx.decompressed_bytes -= max(len(out) - mark, 0)
+    out.truncate(mark)
+
+
+def _python_gzip_member(
+    src: memoryview,
+    start: int,
+    ctx: ScanContext,
+    res: Inflated,
+    out: _Spill,
+    mark: int,
+    cap: int,
+    ratio: float,
+    expected: int | None,
+) -> int | None:
+    """Decode the gzip member at ``start`` as Python's gzip module does (its own header
+    reading, raw deflate) into ``out`` from ``mark``; the offset after its trailer when the
+    deflate data ends and the 8-byte trailer is there (the reading may go on), else None.
+    The trailer is not checked: a member after a bad one is decoded too (a superset)."""
+    _rewind(ctx, out, mark)
+    body = _gzip_body(src, start)
+    if body is None:
+        return None
+    raw = Inflated()
+    _decode_into(src[body:], "deflate", ctx, raw, out, cap, ratio, False, expected, None)
+    res.limited = raw.limited
+    after = body + raw.end + 8
+    if raw.limited or not raw.complete or after > len(src):
+        return None
+    return after
+
+
+def _gzip_body(src: memoryview, start: int) -> int | None:
+    """The offset of the deflate data of the gzip member at ``start`` (after its header's
+    optional extra field, name, comment and header CRC), or None when the header is cut."""
+    flags = src[start + 3] if start + 3 < len(src) else 0
+    at = start + 10
+    if flags & 0x04:  # FEXTRA
+        at += 2 + int.from_bytes(src[at : at + 2], "little")
+    for bit in (0x08, 0x10):  # FNAME, FCOMMENT: NUL-terminated
+        if flags & bit:
+            end = bytes(src[at : at + (1 << 20)]).find(b"\x00")
+            if end < 0:
+                return None
+            at += end + 1
+    if flags & 0x02:  # FHCRC
+        at += 2
+    return at if at <= len(src) else None
+
+
+def _after_skippable(src: memoryview, pos: int, ctx: ScanContext) -> int:
+    """The offset after the LZ4 skippable frames (magic ``0x184D2A50``..``5F``, a 32-bit
+    little-endian size, that many bytes) that start at ``pos``; ``pos`` when there are none
+    or the last one runs past the end."""
+    at, count = pos, 0
+    while _zstd_skippable(bytes(src[at : at + 4])) and at + 8 <= len(src):
+        count += 1
+        if count % 4096 == 0:
+            ctx.check_deadline()
+        at += 8 + int.from_bytes(src[at + 4 : at + 8], "little")
+        if at > len(src):
+            return pos
+    return at
+
+
+def _after_nuls(src: memoryview, pos: int) -> int:
+    """The offset of the first byte at or after ``pos`` that is not NUL (``len(src)`` if none)."""
+    while pos < len(src):
+        chunk = bytes(src[pos : pos + _CHUNK])
+        rest = chunk.lstrip(b"\x00")
+        pos += len(chunk) - len(rest)
+        if rest:
+            break
+    return pos
 
 
 def _inner_name(name: str, kind: str) -> str:

@@ -15,7 +15,12 @@ at the start of a stream executes before a loader ever sees the broken tail.
 
 Concatenated gzip, bzip2 and xz streams are decoded as one output (as ``gzip``/``bz2``/``lzma``
 readers do); bytes after the last stream that do not start another are reported as hidden data
-and sniffed on their own.
+and sniffed on their own. The readers' leniencies are followed too: NUL padding between gzip
+members, a gzip header or trailer zlib rejects (Python's ``gzip`` reads the header itself and
+checks the trailer after handing out the data), ``.xz`` and ``.lzma`` streams mixed
+(``LZMAFile`` reads each in ``FORMAT_AUTO``), LZ4 skippable frames between frames; and a
+stream that fails is decoded again in small steps, so that what a reader's small reads get
+before the error is scanned.
 """
 
 from __future__ import annotations
