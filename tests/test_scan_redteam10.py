@@ -134,8 +134,17 @@ _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(_COMPRESSORS))
-@pytest.mark.parametrize("split", [False, True], ids=["one-stream", "split-streams"])
+#: joblib's gzip and zlib readers do not go on into a second stream: joblib.load of a split
+#: file is killed for memory after about a minute here, so those two are not tried split.
+_SPLIT_READ = sorted(set(_COMPRESSORS) - {"gzip", "zlib"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "split"),
+    [(k, False) for k in sorted(_COMPRESSORS)] + [(k, True) for k in _SPLIT_READ],
+    ids=[f"one-stream-{k}" for k in sorted(_COMPRESSORS)]
+    + [f"split-streams-{k}" for k in _SPLIT_READ],
+)
 def test_compressed_joblib_payload_is_critical(kind: str, split: bool, tmp_path: Path) -> None:
     """A joblib dump compressed whole, also with the pickle split over concatenated streams
     (the GLOBAL's name cut in two), where joblib's reader goes on into the next stream."""
