@@ -36,3 +36,18 @@ def test_payload_in_lz4_frame_is_critical_and_refused(tmp_path: Path) -> None:
     assert any(f.severity is Severity.CRITICAL for f in result.findings)
     with pytest.raises(UnsafeModelError):
         mltrust.load(path)
+
+
+@pytest.mark.parametrize("method", ["lz4", "zlib", "gzip", "bz2", "xz", "lzma"])
+def test_every_joblib_compression_loads_as_joblib_loads_it(method: str, tmp_path: Path) -> None:
+    """joblib finds a dump's compression by content, whatever the file is called; so does
+    mltrust.load (was: an lz4 dump whose bytes did not show 'NumpyArrayWrapper' was unpickled
+    as a plain pickle and failed)."""
+    np = pytest.importorskip("numpy")
+    data = {"w": np.arange(64.0), "name": "linear"}
+    path = tmp_path / "model.bin"  # a name that says nothing
+    joblib.dump(data, path, compress=(method, 3))
+    expected = joblib.load(path)  # the oracle
+    loaded = mltrust.load(path)
+    assert loaded.keys() == expected.keys() and loaded["name"] == expected["name"]
+    assert (loaded["w"] == expected["w"]).all()

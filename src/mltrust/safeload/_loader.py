@@ -223,9 +223,11 @@ def _kind(data: bytes) -> str:
         return "torch"
     if _is_legacy_torch(data):
         return "torch"
-    if data[:2] in (b"\x1f\x8b", b"\x5d\x00") or data[:1] == b"\x78" or data[:3] == b"BZh":
-        return "joblib"
-    if data[:6] == b"\xfd7zXZ\x00":
+    from mltrust.scan.formats.compressed import sniff_compression
+
+    # Whole-file compression as the scanner recognises it (one detector: it also knows lz4,
+    # which joblib finds by content whatever the file's name), or joblib's old "ZF" zlib file.
+    if sniff_compression(data[:65536]) is not None or data[:2] == b"ZF":
         return "joblib"
     if b"NumpyArrayWrapper" in data or b"NDArrayWrapper" in data:
         return "joblib"
