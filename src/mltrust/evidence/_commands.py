@@ -1714,11 +1714,18 @@ def _python_writes(runs: list[str], stdin: Stdin | None, written: _Files) -> lis
     return _python_names(code) if code else []
 
 
+def _python_tree(code: str) -> ast.AST | None:
+    """Python ``code`` parsed, or None where Python itself could not run it."""
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
 def _python_names(code: str) -> list[str]:
     """The string literals Python ``code`` gives a call that may write a file."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _python_tree(code)
+    if tree is None:
         return []
     out: list[str] = []
     for node in ast.walk(tree):
@@ -2204,9 +2211,8 @@ def _read_written(
 def _python_imports(code: str) -> list[str]:
     """The modules Python ``code`` imports by a literal name (``import a.b``, ``from a import
     b``: ``a`` and ``a.b``)."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _python_tree(code)
+    if tree is None:
         return []
     out: list[str] = []
     for node in ast.walk(tree):
