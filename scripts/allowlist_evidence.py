@@ -301,6 +301,16 @@ def _numpy() -> Iterator[tuple[str, Any]]:
     yield "numpy.recarray", np.rec.fromrecords([(1, "a"), (2, "b")], names="x,y")
     yield "numpy.record", np.rec.fromrecords([(1, 2.0)], names="x,y")[0]
     yield "numpy.masked", np.ma.masked_array([1, 2, 3], mask=[0, 1, 0])
+    string_dtype = getattr(getattr(np, "dtypes", None), "StringDType", None)  # NumPy >= 2.0
+    if string_dtype is not None:
+        yield (
+            "numpy.StringDType",
+            {
+                "plain": np.array(["a", "bb"], dtype=string_dtype()),
+                "na-nan": np.array(["a"], dtype=string_dtype(na_object=np.nan)),
+                "no-coerce": np.array(["a"], dtype=string_dtype(coerce=False)),
+            },
+        )
     yield (
         "numpy.random",
         {

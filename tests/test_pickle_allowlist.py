@@ -14,13 +14,16 @@ import importlib
 import io
 import pickle
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mltrust.config import ScanConfig
 from mltrust.errors import UnsafeModelError
+from mltrust.findings import Severity
 from mltrust.safeload import RestrictedUnpickler
+from mltrust.scan import scan_file
 from mltrust.scan._pickle import judge_global
 from mltrust.scan._pickle._allowlist import ALLOWLIST, Use
 
@@ -252,3 +255,50 @@ def test_the_loader_uses_the_same_table() -> None:
             RestrictedUnpickler(io.BytesIO(data)).load()
     listed = pickle.dumps(__import__("collections").OrderedDict(a=1), 4)
     assert RestrictedUnpickler(io.BytesIO(listed)).load() == {"a": 1}
+
+
+def test_numpy_string_dtype_array_saved_by_np_save_is_quiet(tmp_path: Path) -> None:
+    """NumPy 2's StringDType arrays: np.save writes them as a pickle that rebuilds the dtype
+    through numpy._core._internal._convert_to_stringdtype_kwargs (was: medium, unknown import,
+    on a file numpy itself wrote)."""
+    np = pytest.importorskip("numpy")
+    string_dtype = getattr(getattr(np, "dtypes", None), "StringDType", None)
+    if string_dtype is None:
+        pytest.skip("NumPy < 2.0 has no StringDType")
+    path = tmp_path / "strings.npy"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "custom dtypes are saved as python objects"
+        np.save(path, np.array(["a", "bb"], dtype=string_dtype(na_object=np.nan)))
+    # mltrust: ignore[MLT-CODE-004] the real loader as oracle, on a file this test just wrote
+    assert list(np.load(path, allow_pickle=True)) == ["a", "bb"]  # the oracle
+    findings = scan_file(path).findings
+    assert not [f for f in findings if f.severity >= Severity.MEDIUM], findings
+
+
+def test_payload_in_place_of_a_string_dtype_array_in_joblib_is_critical(tmp_path: Path) -> None:
+    """The array after a StringDType wrapper is read by pickle.load (hasobject), so it is
+    scanned as a pickle: a payload put there runs under joblib.load and must be critical."""
+    joblib = pytest.importorskip("joblib")
+    np = pytest.importorskip("numpy")
+    string_dtype = getattr(getattr(np, "dtypes", None), "StringDType", None)
+    if string_dtype is None:
+        pytest.skip("NumPy < 2.0 has no StringDType")
+    benign = tmp_path / "benign.joblib"
+    joblib.dump(np.array(["a", "bb"], dtype=string_dtype()), benign)
+    data = benign.read_bytes()
+    start = data.index(b"ub\x80\x05") + 2  # the wrapper's BUILD, then the array's own pickle
+    marker = tmp_path / "ran"
+    command = f"touch {marker}".encode()
+    payload = (
+        b"\x80\x02cposix\nsystem\nX" + len(command).to_bytes(4, "little") + command + b"\x85R."
+    )
+    evil = tmp_path / "evil.joblib"
+    evil.write_bytes(data[:start] + payload + b".")
+    oracle = "import joblib, sys; joblib.load(sys.argv[1])"
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", oracle, str(evil)], capture_output=True, timeout=60)
+    assert marker.exists()  # joblib.load ran it
+    worst = max((f.severity for f in scan_file(evil).findings), default=None)
+    assert worst is Severity.CRITICAL, scan_file(evil).findings

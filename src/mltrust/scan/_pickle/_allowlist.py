@@ -947,6 +947,12 @@ _add(
 )
 _add(_C, "a dtype from a type code; its state arrives by BUILD", ["numpy:dtype"])
 _add(
+    _C,
+    "NumPy 2's variable-width string dtype from its keywords: StringDType(coerce, na_object), "
+    "kept, never called (np.save pickles StringDType arrays through it)",
+    ["numpy._core._internal:_convert_to_stringdtype_kwargs"],
+)
+_add(
     _T,
     "array types rebuilt by _reconstruct + BUILD (never called on a string)",
     [

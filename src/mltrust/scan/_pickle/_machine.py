@@ -2262,6 +2262,22 @@ def _is_dtype(dtype: object) -> bool:
     return _dtype_code(dtype) is not None
 
 
+#: NumPy 2's StringDType, rebuilt by this function from ``(coerce[, na_object])``. Its arrays
+#: hold objects (``hasobject``; 16-byte elements pointing into an arena), so np.save and
+#: joblib pickle them whole instead of writing raw bytes.
+_STRING_DTYPE = "numpy._core._internal:_convert_to_stringdtype_kwargs"
+
+
+def _is_string_dtype(dtype: object) -> bool:
+    """A StringDType as its own reduction builds it (no BUILD state: it has none)."""
+    return (
+        isinstance(dtype, Obj)
+        and isinstance(dtype.func, Global)
+        and dtype.func.target == _STRING_DTYPE
+        and dtype.state is None
+    )
+
+
 def _dtype_holds_objects(dtype: object, walk: _DtypeWalk, depth: int = 0) -> bool | str:
     """Whether a dtype's structure (type code, subarray base, field types) holds objects.
 
@@ -2284,6 +2300,8 @@ def _dtype_holds_objects(dtype: object, walk: _DtypeWalk, depth: int = 0) -> boo
 
 def _dtype_structure(dtype: object, walk: _DtypeWalk, depth: int) -> bool | str:
     """:func:`_dtype_holds_objects` of one dtype not met before in ``walk``."""
+    if _is_string_dtype(dtype):
+        return True
     if not _is_dtype(dtype):
         return f"a field or subarray dtype {_describe(dtype)} is not a constant numpy.dtype"
     obj = cast("Obj", dtype)
@@ -2353,6 +2371,8 @@ def _dtype_field_outside(dtype: Obj, walk: _DtypeWalk) -> str | None:
 def _dtype_layout(dtype: object, walk: _DtypeWalk) -> tuple[int, bool | None] | str:
     """(item size, has objects) of a wrapper's dtype; ``None`` for "has objects" when the
     pickled flags hide object fields (NumPy would read raw bytes as object pointers)."""
+    if _is_string_dtype(dtype):
+        return 16, True
     if not _is_dtype(dtype):
         return f"its dtype {_describe(dtype)} is not a constant numpy.dtype"
     obj = cast("Obj", dtype)
