@@ -134,3 +134,33 @@ def test_non_utf8_stdout_gets_the_report(tmp_path: Path, encoding: str) -> None:
     proc = _scan(tmp_path, PYTHONIOENCODING=encoding)
     assert proc.returncode == 1, proc.stderr
     assert b"MLT-PKL" in proc.stdout
+
+
+@pytest.mark.parametrize("columns", ["\u00b2", "\u0663", "9" * 5000, "99999999999999999999", "-5"])
+def test_garbage_columns_do_not_crash(tmp_path: Path, columns: str) -> None:
+    """``COLUMNS`` a digit to str.isdigit but not to int() (superscript two), past int()'s
+    4300 digits, or huge: the report is still written."""
+    (tmp_path / "a.pkl").write_bytes(_EVIL)
+    proc = _scan(tmp_path, COLUMNS=columns)
+    assert proc.returncode == 1, proc.stderr
+    assert b"MLT-PKL" in proc.stdout
+    assert max(len(line) for line in proc.stdout.decode().splitlines()) < 1000
+
+
+def test_colour_mode_leaves_only_its_own_sgr() -> None:
+    """With colour on, hostile text (an SGR reset, an OSC 8 link, a CSI in C1 form) cannot
+    close or change a style: the only escapes out are the table's own, each opened and reset."""
+    import re
+
+    hostile = "\x1b[0m\x1b]8;;http://x\x07link\x1b]8;;\x07 \x9b31m \u0301\u0301 PASS"
+    out = table("t", ["a", "b"], [[Styled(hostile, "bold red"), hostile]], 40, color=True)
+    out += lines([Styled(hostile, "bold red"), hostile], 40, color=True)
+    sgr = re.compile(r"\x1b\[[0-9;]*m")
+    assert all(m in ("\x1b[0m", *(f"\x1b[{v}m" for v in _SGR_VALUES)) for m in sgr.findall(out))
+    for line in out.splitlines():
+        opened = sgr.findall(line)
+        assert len([m for m in opened if m == "\x1b[0m"]) * 2 == len(opened), ascii(line)
+    _drawn_only(sgr.sub("", out))
+
+
+_SGR_VALUES = ("1;37;41", "1;31", "1;32", "1;35", "32", "33", "36", "2", "1", "3")
