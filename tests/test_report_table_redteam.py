@@ -164,3 +164,12 @@ def test_colour_mode_leaves_only_its_own_sgr() -> None:
 
 
 _SGR_VALUES = ("1;37;41", "1;31", "1;32", "1;35", "32", "33", "36", "2", "1", "3")
+
+
+def test_a_wrapped_title_cannot_start_a_line() -> None:
+    """``mltrust check``'s title quotes the subject's name: a line of it as wide as the table
+    would start at column 0, where it could pass for a verdict line."""
+    out = table("mltrust check: " + "n" * 25 + " PASS " + "x" * 34, ["a", "b"], [["1", "2"]], 40)
+    title = out.split("┏", 1)[0].splitlines()
+    assert len(title) > 1
+    assert all(line.startswith(" ") for line in title), title

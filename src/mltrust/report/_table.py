@@ -248,7 +248,9 @@ def table(
     widths = _column_widths(texts, width)
     total = sum(widths) + len(widths) + 1
     out = []
-    for line in wrap(visible(title), total):
+    # wrapped two cells narrower than the table (rich: as wide): every title line starts with a
+    # space, so a quoted name in it cannot start a line that passes for a verdict
+    for line in wrap(visible(title), total - 2):
         left = (total - cell_width(line)) // 2
         out.append(
             _paint(" " * left + line + " " * (total - left - cell_width(line)), "italic", color)
