@@ -123,17 +123,16 @@ def test_long_text_is_laid_out_in_linear_time(text: str) -> None:
 
 
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="stdout that cannot encode the box characters: write_output raises "
-    "UnicodeEncodeError, reported as 'not valid UTF-8 text' and no report (report/_formats.py, "
-    "not the table); not fixed in this round",
-)
 def test_non_utf8_stdout_gets_the_report(tmp_path: Path, encoding: str) -> None:
+    """stdout that cannot encode the box characters (was: UnicodeEncodeError, reported as 'not
+    valid UTF-8 text', exit 2 and no report); a hostile name stays escaped, in that encoding."""
     (tmp_path / "a.pkl").write_bytes(_EVIL)
+    (tmp_path / "\u00e9\u202e\x9b.bin").write_bytes(b"not a model")
     proc = _scan(tmp_path, PYTHONIOENCODING=encoding)
     assert proc.returncode == 1, proc.stderr
     assert b"MLT-PKL" in proc.stdout
+    assert all(b >= 0x20 or b == 0x0A for b in proc.stdout), proc.stdout
+    assert not any(0x7F <= b < 0xA0 for b in proc.stdout)
 
 
 @pytest.mark.parametrize("columns", ["\u00b2", "\u0663", "9" * 5000, "99999999999999999999", "-5"])
