@@ -68,6 +68,18 @@ def _rich_line(markup: str, width: int) -> str:
     return buf.getvalue()
 
 
+def _rich_paragraph(markup: str, plain: str, width: int) -> str:
+    """rich's lines of ``markup`` (which reads ``plain``) with our one change: lines after the
+    first are the rest wrapped by rich two cells narrower and indented two spaces (so quoted
+    text cannot start a line of its own)."""
+    full = _rich_line(markup, width).splitlines()
+    if len(full) == 1:
+        return full[0] + "\n"
+    rest = plain[len(full[0]) :].lstrip(" ")
+    more = _rich_line(_escape(rest), max(width - 2, 1)).splitlines()
+    return "\n".join([full[0], *("  " + line for line in more)]) + "\n"
+
+
 _WORDS = [
     "a",
     "os.system",
@@ -110,7 +122,7 @@ def test_lines_wrap_as_rich_wraps_them() -> None:
         width = rng.randint(40, 130)
         text = " ".join(rng.choice([*_WORDS, "1 file(s),", "unreadable;"]) for _ in range(30))
         ours = lines([Styled("FAIL", "bold red"), " " + text], width)
-        assert ours == _rich_line(f"[bold red]FAIL[/] {_escape(text)}", width)
+        assert ours == _rich_paragraph(f"[bold red]FAIL[/] {_escape(text)}", f"FAIL {text}", width)
 
 
 # A pickle calling os.system: the table of a real scan.
@@ -137,7 +149,7 @@ def test_scan_text_of_a_real_finding_is_what_rich_drew(
     monkeypatch.setenv("COLUMNS", "1000")  # the summary on one line
     verdict, rest = scan_text(report).splitlines()[-1].split(" ", 1)
     assert verdict == "FAIL"
-    assert summary == _rich_line(f"[bold red]FAIL[/] {rest}", int(columns))
+    assert summary == _rich_paragraph(f"[bold red]FAIL[/] {rest}", f"FAIL {rest}", int(columns))
 
 
 def _report(*findings: tuple[str, str], not_scanned: str = "") -> ScanReport:

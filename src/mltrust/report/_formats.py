@@ -54,7 +54,14 @@ def scan_json(report: ScanReport) -> str:
 def write_output(text: str, output: str | Path | None) -> None:
     """Write ``text`` to stdout, or atomically to ``output`` (temp file + rename)."""
     if output is None or str(output) == "-":
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)  # encoded whole before any of it is written
+        except UnicodeEncodeError:
+            # stdout that cannot encode the text (PYTHONIOENCODING=ascii, a latin-1 locale):
+            # what it cannot encode as its escape, rather than no report at all
+            sys.stdout.flush()
+            encoding = sys.stdout.encoding or "ascii"
+            sys.stdout.buffer.write(text.encode(encoding, "backslashreplace"))
         sys.stdout.flush()
         return
     from mltrust.store._atomic import atomic_write_bytes

@@ -39,8 +39,18 @@ SGR = {
     "italic": "3",
 }
 
-# Printable to Python but drawn as nothing: Hangul fillers.
-_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0")
+# Printable to Python but drawn as nothing, or changing how the character before is drawn:
+# Hangul fillers, and the default-ignorable marks (variation selectors and their supplement,
+# the combining grapheme joiner, Khmer inherent vowels, Mongolian variation selectors).
+_INVISIBLE = frozenset(
+    "\u115f\u1160\u3164\uffa0\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+#: Before the lines of a paragraph after its first.
+_INDENT = "  "
+#: Combining marks drawn on one character at most (more stack over the lines above and below).
+_MAX_MARKS = 3
 _WORD = re.compile(r"\s*\S+\s*")
 
 
@@ -65,10 +75,32 @@ def visible(text: str) -> str:
     """``text`` with every character a terminal would not simply draw escaped: controls (C0,
     C1, DEL, so also ESC, CR and newlines), format characters (bidi overrides and isolates,
     zero-width characters), separators other than the space, unassigned and private-use code
-    points, lone surrogates."""
-    if text.isprintable() and not _INVISIBLE.intersection(text):
-        return text
-    return "".join(_escape(c) if not c.isprintable() or c in _INVISIBLE else c for c in text)
+    points, lone surrogates, default-ignorable marks, and combining marks with no letter to sit
+    on (at the start, after a space, an escape or a box-drawing character) or stacked more than
+    :data:`_MAX_MARKS` high."""
+    if text.isascii():
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else _escape(c) for c in text)
+    import unicodedata
+
+    out = []
+    marks = -1  # marks on the last character; -1: nothing a mark may sit on
+    for char in text:
+        if char in _INVISIBLE or not char.isprintable():
+            out.append(_escape(char))
+            marks = -1
+        elif unicodedata.category(char) in ("Mn", "Me"):
+            if 0 <= marks < _MAX_MARKS:
+                out.append(char)
+                marks += 1
+            else:
+                out.append(_escape(char))
+                marks = -1
+        else:
+            out.append(char)
+            marks = -1 if char == " " or "\u2500" <= char <= "\u259f" else 0
+    return "".join(out)
 
 
 def _escape(char: str) -> str:
@@ -116,6 +148,8 @@ def _breaks(text: str, width: int) -> list[int]:
     """Offsets to break ``text`` at so each line fits ``width`` cells: at word starts, and
     inside words longer than a line (rich's ``divide_line`` with folding)."""
     breaks: list[int] = []
+    if text.isspace():  # no word: _WORD would try every start over the rest, quadratic
+        return breaks
     used = 0
     for match in _WORD.finditer(text):
         start, word = match.start(), match.group()
@@ -144,9 +178,12 @@ def _spans(text: str, width: int) -> list[tuple[int, int]]:
     offsets = [0, *_breaks(text, width), len(text)]
     out = []
     for start, end in itertools.pairwise(offsets):
-        # as rich: whitespace at the end of a line is dropped only where it overflows
-        while end > start and text[end - 1].isspace() and cell_width(text[start:end]) > width:
+        # as rich: whitespace at the end of a line is dropped only where it overflows (counted
+        # down, not measured again per character: a long run of spaces was quadratic)
+        used = cell_width(text[start:end])
+        while end > start and used > width and text[end - 1].isspace():
             end -= 1
+            used -= _char_width(text[end])
         out.append((start, end))
     return out
 
@@ -165,14 +202,22 @@ def _paint(text: str, style: str | None, color: bool) -> str:
 
 def lines(parts: Sequence[str | Styled], width: int, *, color: bool = False) -> str:
     """One paragraph from ``parts`` (joined, each made :func:`visible`), wrapped at
-    ``width`` cells, styled parts coloured when ``color``; ends with a newline."""
+    ``width`` cells, lines after the first indented by two spaces, styled parts coloured when
+    ``color``; ends with a newline."""
     texts = [visible(p.text if isinstance(p, Styled) else p) for p in parts]
     styles = [p.style if isinstance(p, Styled) else None for p in parts]
     text = "".join(texts)
+    spans = _spans(text, max(width, 1))
+    if len(spans) > 1:
+        # Lines after the first are indented (rich's are not): quoted text wrapped to the start
+        # of a line could otherwise pass for a line of its own, such as a forged "PASS ...".
+        rest = spans[1][0]
+        spans[1:] = [(rest + a, rest + b) for a, b in _spans(text[rest:], max(width - 2, 1))]
     out = []
-    for start, end in _spans(text, max(width, 1)):
+    for number, (start, end) in enumerate(spans):
+        indent = _INDENT if number else ""
         if not color:
-            out.append(text[start:end])
+            out.append(indent + text[start:end])
             continue
         painted, offset = [], 0
         for part, style in zip(texts, styles, strict=True):
@@ -180,7 +225,7 @@ def lines(parts: Sequence[str | Styled], width: int, *, color: bool = False) -> 
             if low < high:
                 painted.append(_paint(text[low:high], style, color))
             offset += len(part)
-        out.append("".join(painted))
+        out.append(indent + "".join(painted))
     return "\n".join(out) + "\n"
 
 
@@ -203,7 +248,9 @@ def table(
     widths = _column_widths(texts, width)
     total = sum(widths) + len(widths) + 1
     out = []
-    for line in wrap(visible(title), total):
+    # wrapped two cells narrower than the table (rich: as wide): every title line starts with a
+    # space, so a quoted name in it cannot start a line that passes for a verdict
+    for line in wrap(visible(title), total - 2):
         left = (total - cell_width(line)) // 2
         out.append(
             _paint(" " * left + line + " " * (total - left - cell_width(line)), "italic", color)

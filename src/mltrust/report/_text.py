@@ -38,7 +38,9 @@ def output_width() -> int:
     import sys
 
     raw = os.environ.get("COLUMNS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
+    # ASCII digits only (str.isdigit also takes "²", which int() refuses), and few of them
+    # (int() refuses over 4300): a wider terminal than 5 digits is no terminal
+    if raw.isascii() and raw.isdigit() and len(raw) <= 5 and int(raw) > 0:
         return max(_MIN_WIDTH, int(raw))
     try:
         if sys.stdout.isatty():
