@@ -49,8 +49,9 @@ _INVISIBLE = frozenset(
 )
 #: Before the lines of a paragraph after its first.
 _INDENT = "  "
-#: Combining marks drawn on one character at most (more stack over the lines above and below).
-_MAX_MARKS = 3
+#: Combining marks drawn on one character at most (more stack over the lines above and below);
+#: the rest are shown escaped. A presentation rule, not a bound on input (nothing is dropped).
+_SHOWN_MARKS = 3
 _WORD = re.compile(r"\s*\S+\s*")
 
 
@@ -77,7 +78,7 @@ def visible(text: str) -> str:
     zero-width characters), separators other than the space, unassigned and private-use code
     points, lone surrogates, default-ignorable marks, and combining marks with no letter to sit
     on (at the start, after a space, an escape or a box-drawing character) or stacked more than
-    :data:`_MAX_MARKS` high."""
+    :data:`_SHOWN_MARKS` high."""
     if text.isascii():
         if text.isprintable():
             return text
@@ -91,7 +92,7 @@ def visible(text: str) -> str:
             out.append(_escape(char))
             marks = -1
         elif unicodedata.category(char) in ("Mn", "Me"):
-            if 0 <= marks < _MAX_MARKS:
+            if 0 <= marks < _SHOWN_MARKS:
                 out.append(char)
                 marks += 1
             else:
